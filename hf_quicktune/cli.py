@@ -1,0 +1,100 @@
+"""The ``hf-quicktune`` command line.
+
+Subcommands are registered as ``name -> "module:attribute"`` strings and imported only
+when they run, so ``hf-quicktune --help`` never imports torch, timm, transformers or
+datasets. Each command module under :mod:`hf_quicktune.commands` defines a click command
+whose body imports its stage lazily.
+
+Errors: a :class:`~hf_quicktune.errors.QuickTuneError` becomes one paragraph on stderr and
+exit code 2; anything else is a bug (exit code 1 with the traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from hf_quicktune import __version__
+from hf_quicktune.errors import QuickTuneError
+
+#: name -> ("module:attribute", one-line help). Keep alphabetical within stages.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("hf_quicktune.commands.run:demo", "Run the whole pipeline offline on built-in data (~3 min on CPU)."),
+    "run": ("hf_quicktune.commands.run:run", "Search models and hyperparameters under a budget, fine-tune, publish."),
+    "data": ("hf_quicktune.commands.data:data", "Inspect datasets: columns, splits, classes, meta-features."),
+    "zoo": ("hf_quicktune.commands.zoo:zoo", "List candidate model zoos with parameter counts and weight availability."),
+    "rank": ("hf_quicktune.commands.rank:rank", "Rank candidates without training (LFC, LogME, kNN, LGC, ensemble)."),
+    "estimate": ("hf_quicktune.commands.estimate:estimate", "Predict fine-tuning loss curve and time without training."),
+    "finetune": ("hf_quicktune.commands.finetune:finetune", "Fine-tune one model with one configuration (one trial)."),
+    "meta": ("hf_quicktune.commands.meta:meta", "Meta-datasets and meta-learned priors: import, train, push."),
+    "bench": ("hf_quicktune.commands.bench:bench", "Benchmark optimizers by replaying a learning-curve meta-dataset."),
+}
+
+
+def _load(target: str) -> click.Command:
+    module_name, attr = target.split(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            return _load(self.lazy[cmd_name][0])
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        rows += [
+            (name, cmd.get_short_help_str(80))
+            for name, cmd in sorted(self.commands.items())
+            if name not in self.lazy
+        ]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hf-quicktune")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """hf-quicktune: which pretrained vision model to fine-tune, and how.
+
+    Quick start (offline, ~3 minutes on CPU):  hf-quicktune demo
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point with the error contract of the CLI."""
+    try:
+        cli.main(args=argv, prog_name="hf-quicktune", standalone_mode=False)
+    except QuickTuneError as err:
+        click.echo(f"Error: {err}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as err:
+        err.show()
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

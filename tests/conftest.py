@@ -1,0 +1,44 @@
+"""Test-session environment: set before any Hugging Face library is imported.
+
+A local Hub-compatible server (tests/hubserver) is started on 127.0.0.1 by the ``hub``
+fixture; its port is chosen here so that ``HF_ENDPOINT`` is right from the first import.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+_HF_MODULES = ("huggingface_hub", "timm", "datasets", "transformers")
+assert not any(m in sys.modules for m in _HF_MODULES), "an HF library was imported before conftest set the env"
+
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="hfqt-tests-"))
+HUB_PORT = _free_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
+os.environ["HF_HUB_DISABLE_XET"] = "1"
+os.environ["HF_TOKEN"] = "hf_dummy_test_token_0123456789abcdef"
+os.environ["HF_HOME"] = str(_SESSION_TMP / "hf_home")
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["HF_QUICKTUNE_CACHE"] = str(_SESSION_TMP / "qt_cache")
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+os.environ.pop("HF_HUB_OFFLINE", None)
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def session_tmp() -> Path:
+    return _SESSION_TMP
