@@ -1,0 +1,117 @@
+"""The ask/tell contract every optimizer implements (Quick-Tune, DyHPO, random, ASHA, Hyperband).
+
+An optimizer owns a finite *pool* of configurations (sampled from a space, or given, e.g. the
+rows of a tabular benchmark). A trial is a pool member; ``trial_id`` is its index in ``pool``.
+The optimizer never trains anything: it is told observations and suggests the next
+(trial, epoch) to run. Its whole state serialises so a run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+OK, DIVERGED, OOM, FAILED = "ok", "diverged", "oom", "failed"
+STATUSES = (OK, DIVERGED, OOM, FAILED)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Train pool member ``trial_id`` (configuration ``config``) up to epoch ``epoch`` (1-based)."""
+
+    trial_id: int
+    config: dict[str, Any]
+    epoch: int
+
+
+@dataclass
+class TrialState:
+    """What the optimizer knows of one trial: its curve, per-epoch costs and status."""
+
+    scores: list[float] = field(default_factory=list)  # validation accuracy in [0, 1] per epoch
+    costs: list[float] = field(default_factory=list)  # seconds per epoch
+    status: str = OK
+
+    @property
+    def epochs(self) -> int:
+        return len(self.scores)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"scores": self.scores, "costs": self.costs, "status": self.status}
+
+
+class Optimizer(abc.ABC):
+    """Base class: bookkeeping of observations, validation of ``tell`` and serialisation.
+
+    Subclasses implement :meth:`ask` (and may extend :meth:`tell`, ``state_dict``).
+    """
+
+    def __init__(self, pool: list[dict[str, Any]], max_epochs: int, seed: int = 0):
+        if not pool:
+            raise ValueError("the candidate pool is empty")
+        if max_epochs < 1:
+            raise ValueError("max_epochs must be >= 1")
+        self.pool = list(pool)
+        self.max_epochs = int(max_epochs)
+        self.seed = int(seed)
+        self.trials: dict[int, TrialState] = {}
+
+    # -- API -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def ask(self) -> Suggestion | None:
+        """The next (trial, epoch) to run, or None when nothing is left to do."""
+
+    def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
+        """Record the result of training ``trial_id`` to ``epoch``.
+
+        ``score`` is validation accuracy in [0, 1]; ``cost`` the seconds that epoch took.
+        A non-ok status ends the trial: it is never suggested again.
+        """
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        if not 0 <= trial_id < len(self.pool):
+            raise ValueError(f"unknown trial_id {trial_id}")
+        st = self.trials.setdefault(trial_id, TrialState())
+        if st.status != OK:
+            raise ValueError(f"trial {trial_id} already ended with status {st.status!r}")
+        if status != OK:
+            st.status = status
+            return
+        if epoch != st.epochs + 1:
+            raise ValueError(f"trial {trial_id}: expected epoch {st.epochs + 1}, got {epoch}")
+        if score is None or not math.isfinite(score):
+            raise ValueError("an ok observation needs a finite score")
+        st.scores.append(float(score))
+        st.costs.append(float(cost))
+
+    def best(self) -> tuple[int, int, float] | None:
+        """(trial_id, epoch, score) of the best observation so far, or None."""
+        best = None
+        for tid, st in self.trials.items():
+            for e, s in enumerate(st.scores, start=1):
+                if best is None or s > best[2]:
+                    best = (tid, e, s)
+        return best
+
+    def is_done(self, trial_id: int) -> bool:
+        st = self.trials.get(trial_id)
+        return st is not None and (st.status != OK or st.epochs >= self.max_epochs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "class": type(self).__name__,
+            "max_epochs": self.max_epochs,
+            "seed": self.seed,
+            "trials": {str(k): v.to_dict() for k, v in self.trials.items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("class") != type(self).__name__:
+            raise ValueError(f"state is for {state.get('class')}, not {type(self).__name__}")
+        self.max_epochs = int(state["max_epochs"])
+        self.seed = int(state["seed"])
+        self.trials = {
+            int(k): TrialState(list(v["scores"]), list(v["costs"]), v["status"]) for k, v in state["trials"].items()
+        }
