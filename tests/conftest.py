@@ -10,7 +10,10 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 def _free_port() -> int:
@@ -42,3 +45,42 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def session_tmp() -> Path:
     return _SESSION_TMP
+
+
+@dataclass
+class HubHandle:
+    """What the ``hub`` fixture yields: a running local Hub (tests/hubserver) and a client for it."""
+
+    endpoint: str
+    token: str
+    api: Any  # huggingface_hub.HfApi bound to endpoint and token
+    root: Path
+    requests: list[tuple[str, str, int]]  # (method, path, status) served so far
+    server: Any  # tests.hubserver.LocalHub
+
+
+@pytest.fixture(scope="session")
+def hub() -> Iterator[HubHandle]:
+    """A Hub-compatible server on 127.0.0.1:HUB_PORT (the ``HF_ENDPOINT`` of this session).
+
+    It serves the pytest process and subprocesses alike; storage lives in a session temp dir.
+    """
+    try:
+        from tests.hubserver import LocalHub
+    except ImportError:  # tests/ is not a package: pytest put tests/ itself on sys.path
+        from hubserver import LocalHub
+    from huggingface_hub import HfApi
+
+    token = os.environ["HF_TOKEN"]
+    local = LocalHub(_SESSION_TMP / "hub", port=HUB_PORT, token=token).start()
+    try:
+        yield HubHandle(
+            endpoint=local.endpoint,
+            token=token,
+            api=HfApi(endpoint=local.endpoint, token=token),
+            root=local.root,
+            requests=local.requests,
+            server=local,
+        )
+    finally:
+        local.stop()
