@@ -1,0 +1,126 @@
+"""``hf-quicktune run`` and ``hf-quicktune demo`` (click commands; heavy imports inside the bodies)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+
+from hf_quicktune.errors import ConfigError
+
+#: The offline demo: real pipeline, built-in data, real ImageNet EfficientNet-Lite0 + scratch baselines.
+#: Sized for ~3 minutes on 2 CPU cores: 32 px inputs, 256 training images per epoch.
+DEMO_SETTINGS = {
+    "dataset": "builtin:digits", "zoo": "offline", "budget": "3m", "output_dir": "quicktune-demo",
+    "image_size": 32, "train_limit": 256, "max_epochs": 12, "pool_size": 32, "rank_samples": 200, "seed": 0,
+}
+
+_OPTION_KEYS = ("dataset", "zoo", "budget", "max_trials", "max_epochs_total", "prior", "space", "max_epochs",
+                "top_k", "output_dir", "push_to_hub", "private", "seed", "image_size", "train_limit",
+                "eval_limit", "pool_size")
+
+
+def _given(ctx: click.Context) -> set[str]:
+    """Names of the options that were typed on the command line (they win over the recipe)."""
+    from click.core import ParameterSource
+
+    return {k for k in _OPTION_KEYS if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+
+
+def _finish(summary: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, default=str))
+        return
+    out = Path(summary["output_dir"])
+    click.echo(f"\nbest: {summary.get('best_model')} (trial {summary.get('best_trial')}), "
+               f"val top-1 {100 * (summary.get('val_top1') or 0):.2f}%"
+               + (f", test top-1 {100 * summary['test_top1']:.2f}%" if summary.get("test_top1") is not None else "")
+               + f"; {summary.get('budget_used_s', 0):.0f}s used, {summary.get('epoch_steps')} epoch-steps, "
+               f"{summary.get('trials')} trials ({summary.get('stop_reason')})")
+    if summary.get("export_dir"):
+        click.echo(f"model:       {summary['export_dir']}/model.safetensors (+ config.json, timm format)")
+        click.echo(f"card:        {summary['card']}")
+    for name, path in (summary.get("plots") or {}).items():
+        click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
+    click.echo(f"leaderboard: {summary.get('leaderboard_csv')}")
+    click.echo(f"summary:     {out / 'summary.json'}")
+    if summary.get("hub_url"):
+        click.echo(f"hub:         {summary['hub_url']}")
+
+
+def _execute(settings, resume: bool, given: set[str], as_json: bool) -> None:
+    from hf_quicktune.run import run as run_search
+    from hf_quicktune.run.progress import make_reporter
+
+    summary = run_search(settings, resume=resume, given=given, reporter=make_reporter())
+    _finish(summary, as_json)
+
+
+@click.command("run")
+@click.option("--dataset", help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.")
+@click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
+@click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m.")
+@click.option("--max-trials", type=int, help="Stop after this many distinct trials (configurations) started.")
+@click.option("--max-epochs-total", type=int, help="Stop after this many epoch-steps in total.")
+@click.option("--prior", help="Meta-learned prior: a local path or a Hub id (org/prior).")
+@click.option("--space", help="Search-space YAML. [default: recipes/spaces/quicktune.yaml]")
+@click.option("--max-epochs", type=int, help="Most epochs any one trial may train. [default: 50]")
+@click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
+@click.option("--output-dir", help="Where everything of the run goes. [default: runs/<dataset>-<time>]")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --output-dir from its last completed epoch.")
+@click.option("--push-to-hub", help="Publish the winner to this model repo (org/name), in one commit.")
+@click.option("--private", is_flag=True, default=None, help="Create the Hub repo as private.")
+@click.option("--recipe", help="YAML file with the same keys as these options (options given here win).")
+@click.option("--seed", type=int, help="Random seed. [default: 0]")
+@click.option("--image-size", type=int, help="Train and evaluate at this input size (px); small sizes for CPU.")
+@click.option("--train-limit", type=int, help="Cap on training examples per epoch (a fixed subset).")
+@click.option("--eval-limit", type=int, help="Cap on validation examples per evaluation.")
+@click.option("--pool-size", type=int, help="Number of configurations the optimizer chooses from. [default: 128]")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
+@click.pass_context
+def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:
+    """Search models and hyperparameters under a budget, fine-tune, publish the winner.
+
+    \b
+    Example:
+      hf-quicktune run --dataset org/name --zoo default --budget 2h --push-to-hub org/model
+    """
+    from hf_quicktune.run.settings import resolve_settings
+
+    given = _given(ctx)
+    if resume:
+        if not options.get("output_dir"):
+            raise ConfigError("--resume needs the --output-dir of the run to continue.")
+        from hf_quicktune.run.settings import RunSettings
+
+        stored = Path(options["output_dir"]) / "settings.json"
+        if not stored.exists():
+            raise ConfigError(f"--resume: no run found in {options['output_dir']} (settings.json is missing). "
+                              "Check --output-dir, or drop --resume to start a new run.")
+        base = json.loads(stored.read_text())
+        base.update({k: v for k, v in options.items() if k in given})
+        settings = RunSettings(**base).validate()
+    else:
+        settings = resolve_settings(options, recipe)
+    _execute(settings, resume, given, as_json)
+
+
+@click.command("demo")
+@click.option("--output-dir", default=DEMO_SETTINGS["output_dir"], show_default=True, help="Where the demo writes.")
+@click.option("--budget", default=DEMO_SETTINGS["budget"], show_default=True, help="Wall-clock budget.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted demo.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def demo(output_dir: str, budget: str, resume: bool, as_json: bool) -> None:
+    """Run the whole pipeline offline: builtin:digits, the offline zoo, about 3 minutes on 2 CPU cores."""
+    from hf_quicktune.run.settings import RunSettings
+
+    settings = RunSettings(**{**DEMO_SETTINGS, "output_dir": output_dir, "budget": budget}).validate()
+    out = Path(output_dir)
+    if not resume and out.exists() and any(out.iterdir()):
+        if not (out / "settings.json").exists():
+            raise ConfigError(f"{out} exists and is not a hf-quicktune demo directory. Pass another --output-dir.")
+        click.echo(f"replacing the previous demo in {out}", err=True)
+        shutil.rmtree(out)
+    _execute(settings, resume, {"budget"}, as_json)

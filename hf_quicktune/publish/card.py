@@ -1,0 +1,121 @@
+"""The model card of a hf-quicktune run (``huggingface_hub.ModelCard`` / ``ModelCardData``).
+
+Metadata: ``library_name`` (timm), ``pipeline_tag: image-classification``, ``base_model``,
+``datasets``, ``license`` (inherited from the base model when known), ``tags`` and a
+``model-index`` with the validation (and test) top-1 accuracy of the exported checkpoint.
+The body says what was searched, under which budget, the chosen hyperparameters, the top-10
+leaderboard and embeds the learning-curve plot.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hf_quicktune.report.curves import leaderboard_markdown
+
+TAGS = ["hf-quicktune", "image-classification", "timm"]
+
+
+@dataclass
+class CardInfo:
+    """Everything the card says. Accuracies are fractions in [0, 1]."""
+
+    model_name: str  # repo name or local name of the export
+    base_model: str | None  # Hub id of the pretrained source (None for scratch / package weights)
+    candidate: str  # candidate name in the zoo
+    architecture: str
+    dataset: str  # dataset spec as given (Hub id when from the Hub)
+    dataset_is_hub: bool
+    config: dict[str, Any]
+    epochs: int
+    val_top1: float
+    test_top1: float | None = None
+    license: str | None = None
+    library_name: str = "timm"
+    budget: str = ""
+    budget_used_s: float = 0.0
+    zoo: str = ""
+    candidates: list[str] = field(default_factory=list)
+    num_trials: int = 0
+    num_steps: int = 0
+    optimizer: str = "Quick-Tune"
+    image_size: int | None = None
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    curve_plot: str | None = "plots/learning_curves.png"
+    pretraining: str | None = None
+
+
+def _eval_results(info: CardInfo) -> list:
+    from huggingface_hub import EvalResult
+
+    common = dict(task_type="image-classification", task_name="Image Classification",
+                  dataset_type=info.dataset if info.dataset_is_hub else info.dataset.split(":")[-1],
+                  dataset_name=info.dataset, metric_type="accuracy", metric_name="top-1 accuracy")
+    out = [EvalResult(dataset_split="validation", metric_value=round(float(info.val_top1), 6), **common)]
+    if info.test_top1 is not None:
+        out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
+    return out
+
+
+def build_model_card(info: CardInfo):
+    """Return a ``huggingface_hub.ModelCard`` (metadata validated by ``ModelCardData``)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCardData(
+        model_name=info.model_name,
+        library_name=info.library_name,
+        pipeline_tag="image-classification",
+        base_model=info.base_model,
+        datasets=[info.dataset] if info.dataset_is_hub else None,
+        license=info.license,
+        tags=list(TAGS) if info.library_name == "timm" else [t for t in TAGS if t != "timm"] + [info.library_name],
+        metrics=["accuracy"],
+        eval_results=_eval_results(info),
+    )
+    hp = {k: v for k, v in sorted(info.config.items()) if v is not None and k != "model"}
+    test_line = f"- test top-1: **{100 * info.test_top1:.2f} %**\n" if info.test_top1 is not None else ""
+    plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
+    base = f"`{info.base_model}`" if info.base_model else f"`{info.candidate}` ({info.pretraining or 'see zoo'})"
+    body = f"""
+# {info.model_name}
+
+`{info.architecture}` fine-tuned on **{info.dataset}** for image classification, chosen by
+[hf-quicktune](https://github.com/huggingface/hf-quicktune) (Quick-Tune: meta-learned gray-box
+Bayesian optimisation over pretrained models and their fine-tuning hyperparameters, Arango et al., ICLR 2024).
+
+- base model: {base}
+- validation top-1: **{100 * info.val_top1:.2f} %** (checkpoint after epoch {info.epochs})
+{test_line}
+## Use it
+
+```python
+import timm, torch
+model = timm.create_model("hf-hub:{info.model_name}", pretrained=True).eval()
+cfg = timm.data.resolve_data_config({{}}, model=model)
+transform = timm.data.create_transform(**cfg)
+```
+
+## How it was found
+
+- searched: {len(info.candidates)} candidate models from zoo `{info.zoo}` ({", ".join(f"`{c}`" for c in info.candidates[:12])}{" ..." if len(info.candidates) > 12 else ""}),
+  ranked without training, then {info.optimizer} over models, hyperparameters and epochs
+- budget: {info.budget or "n/a"} ({info.budget_used_s:.0f} s used, ranking and optimiser overhead included)
+- {info.num_trials} trials, {info.num_steps} epoch-steps{f", input size {info.image_size} px" if info.image_size else ""}
+
+### Chosen hyperparameters
+
+```json
+{json.dumps(hp, indent=2, default=str)}
+```
+
+### Leaderboard (top 10)
+
+{leaderboard_markdown(info.leaderboard, limit=10)}
+{plot}
+The run's learning curves and full leaderboard are in [`quicktune/`](quicktune/) (JSON and CSV), in the
+format hf-quicktune reads to build meta-datasets.
+"""
+    content = f"---\n{data.to_yaml()}\n---\n{body}"
+    return ModelCard(content, ignore_metadata_errors=False)

@@ -1,0 +1,54 @@
+"""Write a fine-tuned timm model so that ``timm.create_model("hf-hub:org/name", pretrained=True)``
+(or ``"local-dir:PATH"``) rebuilds it as it is: ``model.safetensors`` + timm's ``config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+def export_timm_model(
+    model: Any,
+    directory: str | Path,
+    *,
+    label_names: Sequence[str],
+    data_config: Mapping[str, Any],
+    extra_config: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` (a timm model) to ``directory`` in timm's Hub format.
+
+    ``data_config`` is the preprocessing the model was fine-tuned and evaluated with
+    (``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``); it becomes the
+    ``pretrained_cfg`` of the export, so timm's ``resolve_data_config`` reproduces it.
+    ``config.json`` holds ``architecture``, ``num_classes``, ``label_names`` and ``pretrained_cfg``.
+    """
+    from timm.models import save_for_hf
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if len(label_names) != getattr(model, "num_classes", len(label_names)):
+        raise ValueError(f"{len(label_names)} label names for a model with {model.num_classes} classes")
+    dc = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data_config.items()
+          if k in ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")}
+    model_config: dict[str, Any] = {"label_names": list(label_names)}
+    model.eval()
+    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True, data_config=dc)
+    cfg_path = directory / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    # timm records what was used; make sure the input size/mean/std are exactly those of training
+    pcfg = cfg.setdefault("pretrained_cfg", {})
+    for key, value in dc.items():
+        pcfg[key] = list(value) if isinstance(value, tuple) else value
+    if extra_config:
+        cfg.update(dict(extra_config))
+    cfg_path.write_text(json.dumps(cfg, indent=2))
+    for stale in ("pytorch_model.bin",):
+        (directory / stale).unlink(missing_ok=True)
+    logger.info("exported %s to %s", cfg.get("architecture"), directory)
+    return directory

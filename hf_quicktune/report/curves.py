@@ -1,0 +1,191 @@
+"""Learning-curve plots and leaderboard tables of a run (used by ``run`` and ``publish``).
+
+Inputs are plain data (the records the run keeps on disk), so the plots can be rebuilt from a
+run directory at any time. Matplotlib uses the Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Hyperparameters shown in leaderboards, in this order, when a trial's config has them.
+KEY_HPARAMS = ("lr", "batch_size", "opt", "weight_decay", "sched", "pct_to_freeze", "linear_probing",
+               "data_augmentation", "mixup", "smoothing", "drop")
+
+LEADERBOARD_COLUMNS = ("rank", "trial_id", "model", "status", "epochs", "best_val_top1", "best_epoch",
+                       "last_val_top1", "test_top1", "seconds")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(
+    curves: Mapping[int, Sequence[float]],
+    path: str | Path,
+    *,
+    incumbent: int | None = None,
+    labels: Mapping[int, str] | None = None,
+    title: str = "Validation accuracy per epoch",
+) -> Path:
+    """Plot every trial's validation curve (epochs on x), the incumbent drawn bold and labelled.
+
+    ``curves`` maps trial id -> validation accuracy (fraction) per completed epoch.
+    """
+    plt = _pyplot()
+    labels = dict(labels or {})
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    for tid, scores in sorted(curves.items()):
+        if not scores or tid == incumbent:
+            continue
+        xs = range(1, len(scores) + 1)
+        ax.plot(xs, [100 * s for s in scores], color="0.6", alpha=0.7, linewidth=1, marker=".", markersize=3)
+    if incumbent is not None and curves.get(incumbent):
+        scores = curves[incumbent]
+        name = labels.get(incumbent, f"trial {incumbent}")
+        ax.plot(range(1, len(scores) + 1), [100 * s for s in scores], color="tab:red", linewidth=2.4,
+                marker="o", markersize=4, label=f"incumbent: {name}")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation top-1 (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def incumbent_trace(steps: Iterable[Mapping[str, Any]]) -> list[tuple[float, float]]:
+    """(elapsed seconds, best validation accuracy so far) after each ok step, in step order."""
+    best = None
+    trace = []
+    for step in steps:
+        if step.get("status", "ok") != "ok" or step.get("score") is None:
+            continue
+        score = float(step["score"])
+        if best is None or score > best:
+            best = score
+        trace.append((float(step.get("elapsed_s", 0.0)), best))
+    return trace
+
+
+def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Path, *,
+                             budget_s: float | None = None) -> Path:
+    """Step plot of the incumbent's validation accuracy against wall-clock time used."""
+    plt = _pyplot()
+    trace = incumbent_trace(steps)
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
+    if trace:
+        xs, ys = zip(*trace)
+        ax.step(xs, [100 * y for y in ys], where="post", color="tab:blue", linewidth=2)
+        ax.plot(xs, [100 * y for y in ys], "o", color="tab:blue", markersize=3)
+    if budget_s:
+        ax.axvline(budget_s, color="0.4", linestyle="--", linewidth=1, label="budget")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("wall-clock seconds used (ranking + search + training)")
+    ax.set_ylabel("best validation top-1 (%)")
+    ax.set_title("Incumbent accuracy over time")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def sort_leaderboard(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows sorted best first by ``last_val_top1`` (the accuracy of the trial's checkpoint), then
+    by ``best_val_top1``; trials without a score last. Adds a 1-based ``rank``."""
+
+    def key(row):
+        last = row.get("last_val_top1")
+        best = row.get("best_val_top1")
+        return (last is None, -(last or 0.0), -(best or 0.0), row.get("trial_id", 0))
+
+    out = []
+    for i, row in enumerate(sorted(rows, key=key), start=1):
+        out.append({"rank": i, **{k: v for k, v in row.items() if k != "rank"}})
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "/".join(_fmt(v) for v in value)
+    return str(value)
+
+
+def write_leaderboard(rows: Sequence[Mapping[str, Any]], directory: str | Path, stem: str = "leaderboard") -> tuple[Path, Path]:
+    """Write ``<stem>.csv`` and ``<stem>.json`` (rows as given; hyperparameters flattened in CSV)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / f"{stem}.json"
+    json_path.write_text(json.dumps(list(rows), indent=2, default=str))
+    hp_keys = [k for k in KEY_HPARAMS if any(k in (r.get("config") or {}) for r in rows)]
+    csv_path = directory / f"{stem}.csv"
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*LEADERBOARD_COLUMNS, *hp_keys])
+        for r in rows:
+            cfg = r.get("config") or {}
+            writer.writerow([_fmt(r.get(c)) for c in LEADERBOARD_COLUMNS] + [_fmt(cfg.get(k)) for k in hp_keys])
+    return csv_path, json_path
+
+
+def leaderboard_markdown(rows: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
+    """A Markdown table of the first ``limit`` rows (for the model card)."""
+    hp = ("lr", "batch_size", "opt", "sched", "pct_to_freeze", "linear_probing")
+    head = ["#", "trial", "model", "epochs", "val top-1 (%)", "best val (%)", *hp]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in list(rows)[:limit]:
+        cfg = r.get("config") or {}
+
+        def pct(v):
+            return "" if v is None else f"{100 * v:.2f}"
+
+        cells = [str(r.get("rank", "")), str(r.get("trial_id", "")), f"`{r.get('model', '')}`",
+                 str(r.get("epochs", "")), pct(r.get("last_val_top1")), pct(r.get("best_val_top1")),
+                 *(_fmt(cfg.get(k)) for k in hp)]
+        if r.get("status", "ok") != "ok":
+            cells[3] += f" ({r['status']})"
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def leaderboard_rich_rows(rows: Sequence[Mapping[str, Any]], limit: int | None = None) -> list[list[str]]:
+    """Cells for a terminal table: rank, trial, model, status, epochs, val, best val, test, lr, bs, opt."""
+    out = []
+    for r in list(rows)[:limit]:
+        cfg = r.get("config") or {}
+
+        def pct(v):
+            return "-" if v is None else f"{100 * v:.2f}"
+
+        out.append([str(r.get("rank", "")), str(r.get("trial_id", "")), str(r.get("model", "")),
+                    str(r.get("status", "")), str(r.get("epochs", "")), pct(r.get("last_val_top1")),
+                    pct(r.get("best_val_top1")), pct(r.get("test_top1")), _fmt(cfg.get("lr")),
+                    _fmt(cfg.get("batch_size")), _fmt(cfg.get("opt"))])
+    return out
+
+
+LEADERBOARD_RICH_HEADER = ["#", "trial", "model", "status", "epochs", "val %", "best val %", "test %",
+                           "lr", "bs", "opt"]

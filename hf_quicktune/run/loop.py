@@ -1,0 +1,397 @@
+"""The orchestrator: dataset + zoo -> zero-cost ranking -> ask/tell search driving the trial engine
+under a wall-clock budget -> incumbent (tested, exported, published).
+
+It only wires stages together and keeps the run's files (:mod:`hf_quicktune.run.state`); each
+stage does its own work. The budget counts everything from the start of the call (dataset
+loading, ranking, the optimizer's own overhead, training, evaluation), and continues across
+``--resume``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
+from hf_quicktune.run.state import RunState
+
+logger = logging.getLogger(__name__)
+
+OK = "ok"
+#: trial engines kept in memory (a paused trial is rebuilt from its checkpoint when evicted)
+TRIAL_CACHE = 3
+
+
+class Clock:
+    """Seconds used by the run: what earlier sessions used plus this session's wall time."""
+
+    def __init__(self, before: float = 0.0):
+        self.before = float(before)
+        self.t0 = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        return self.before + time.monotonic() - self.t0
+
+
+def default_output_dir(settings: RunSettings) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(settings.dataset).split(":")[-1])
+    return str(Path("runs") / f"{slug.strip('-') or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = None) -> tuple[RunSettings, RunState]:
+    """Create (or, with ``resume``, re-open) the run directory. Returns the settings in force.
+
+    A resumed run keeps its stored settings; options named in ``given`` may change only the limits
+    and publishing (:attr:`RunSettings.RESUMABLE_OVERRIDES`).
+    """
+    if not settings.output_dir:
+        if resume:
+            raise ConfigError("--resume needs the --output-dir of the run to continue.")
+        settings.output_dir = default_output_dir(settings)
+    state = RunState(settings.output_dir)
+    if resume:
+        if not state.exists():
+            raise ConfigError(f"--resume: no run found in {state.dir} (settings.json is missing). "
+                              "Check --output-dir, or drop --resume to start a new run.")
+        stored = RunSettings(**state.load_settings())
+        for key in sorted(given or ()):
+            new, old = getattr(settings, key), getattr(stored, key)
+            if key in RunSettings.RESUMABLE_OVERRIDES:
+                setattr(stored, key, new)
+            elif key != "output_dir" and new != old:
+                raise ConfigError(
+                    f"--resume: the run in {state.dir} has {key}={old!r}, the command line says {new!r}. "
+                    f"Only {', '.join(RunSettings.RESUMABLE_OVERRIDES)} can change on resume; drop the option "
+                    "or start a new run in another --output-dir.")
+        stored.output_dir = settings.output_dir
+        return stored.validate(), state
+    if state.dir.exists() and any(state.dir.iterdir()):
+        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
+                          "another --output-dir.")
+    state.dir.mkdir(parents=True, exist_ok=True)
+    state.save_settings(settings.to_dict())
+    return settings, state
+
+
+# ---------------------------------------------------------------------------------------------
+# stages (thin adapters over the stage APIs)
+
+
+def _load_dataset(settings: RunSettings):
+    from hf_quicktune.data import load
+
+    return load(settings.dataset, seed=settings.seed)
+
+
+def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter) -> dict[str, Any]:
+    """Zero-cost scores of every candidate (cached in ranking.json); keeps the top-k."""
+    cached = state.load_json(state.ranking_path)
+    if cached is not None:
+        return cached
+    names = [c.name for c in candidates]
+    if len(candidates) <= 1:
+        ranking = {"table": {n: {} for n in names}, "order": names, "scores": []}
+    else:
+        from hf_quicktune.rank import rank
+
+        reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
+        result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
+                      image_size=settings.image_size)
+        table = {name: {k: (None if v is None else float(v)) for k, v in row.items()}
+                 for name, row in result.table.items()}
+        ranking = {"table": table, "order": list(result.order()), "scores": list(settings.scores)}
+    ranking["kept"] = ranking["order"][: settings.top_k]
+    state.save_json(state.ranking_path, ranking)
+    return ranking
+
+
+def _model_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]]:
+    return {name: {k: v for k, v in ranking["table"].get(name, {}).items() if v is not None}
+            for name in ranking["kept"]}
+
+
+def _build_pool(settings: RunSettings, state: RunState, names: list[str]) -> list[dict[str, Any]]:
+    pool = state.load_json(state.pool_path)
+    if pool is not None:
+        return pool
+    from hf_quicktune.search.space import Space
+
+    space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
+    pool = [dict(c) for c in space.with_choices("model", names).sample(settings.pool_size, seed=settings.seed)]
+    state.save_json(state.pool_path, pool)
+    return pool
+
+
+def _make_optimizer(settings: RunSettings, pool, dataset, ranking):
+    from hf_quicktune.search import QuickTuneOptimizer
+
+    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=settings.prior,
+                              meta_features=dataset.meta.to_dict(), model_features=_model_features(ranking),
+                              seed=settings.seed)
+
+
+def _make_trial(settings: RunSettings, state: RunState, trial_id: int, config: dict, candidate, dataset):
+    from hf_quicktune.train import Trial
+
+    return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.max_epochs,
+                 image_size=settings.image_size, train_limit=settings.train_limit,
+                 eval_limit=settings.eval_limit, seed=settings.seed + trial_id)
+
+
+def trial_curve(state: RunState, trial_id: int) -> list[dict[str, Any]]:
+    """The trial's epoch records as written by the train engine (empty when it never ran)."""
+    d = state.trial_dir(trial_id)
+    if not d.exists():
+        return []
+    from hf_quicktune.train import load_curve
+
+    return [_record_dict(r) for r in load_curve(d)]
+
+
+def _record_dict(rec) -> dict[str, Any]:
+    if isinstance(rec, dict):
+        return dict(rec)
+    if hasattr(rec, "to_dict"):
+        return rec.to_dict()
+    import dataclasses
+
+    return dataclasses.asdict(rec)
+
+
+# ---------------------------------------------------------------------------------------------
+# bookkeeping
+
+
+def reconcile(opt, state: RunState, pool: list[dict[str, Any]], clock: Clock) -> list[dict[str, Any]]:
+    """Tell the optimizer (and the steps log) every curve epoch it has not seen (a kill between writes).
+
+    Returns the steps that were recovered. Never trains anything.
+    """
+    logged = {(s["trial_id"], s["epoch"]) for s in state.steps()}
+    recovered: list[dict[str, Any]] = []
+    n_steps = len(logged)
+    if not state.trials_dir.exists():
+        return recovered
+    for d in sorted(state.trials_dir.iterdir()):
+        if not d.name.isdigit():
+            continue
+        tid = int(d.name)
+        st = opt.trials.get(tid)
+        known = st.epochs if st is not None else 0
+        ended = st is not None and st.status != OK
+        for rec in trial_curve(state, tid):
+            epoch = int(rec["epoch"])
+            status = rec.get("status", OK)
+            if not ended and (epoch > known or status != OK):
+                score = rec.get("val_top1") if status == OK else None
+                cost = float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0))
+                opt.tell(tid, epoch, score, cost, status)
+                known, ended = (epoch, status != OK)
+            if (tid, epoch) not in logged:
+                n_steps += 1
+                recovered.append(_step(n_steps, tid, pool[tid], rec, clock.elapsed))
+                logged.add((tid, epoch))
+    state.append_steps(recovered)
+    return recovered
+
+
+def _step(n: int, tid: int, config: dict[str, Any], rec: dict[str, Any], elapsed: float) -> dict[str, Any]:
+    status = rec.get("status", OK)
+    return {"step": n, "trial_id": tid, "model": config.get("model"), "epoch": int(rec["epoch"]),
+            "score": rec.get("val_top1") if status == OK else None,
+            "cost": float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0)),
+            "status": status, "message": rec.get("message"), "elapsed_s": round(elapsed, 3)}
+
+
+def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
+    counts = {"started": 0, "paused": 0, "finished": 0, "failed": 0}
+    for st in opt.trials.values():
+        if st.epochs == 0 and st.status == OK:
+            continue
+        counts["started"] += 1
+        if st.status != OK:
+            counts["failed"] += 1
+        elif st.epochs >= max_epochs:
+            counts["finished"] += 1
+        else:
+            counts["paused"] += 1
+    best = opt.best()
+    incumbent = None
+    if best is not None:
+        tid, epoch, score = best
+        incumbent = {"trial_id": tid, "epoch": epoch, "score": score, "model": pool[tid].get("model"),
+                     "config": pool[tid]}
+    return {"elapsed_s": clock.elapsed, "budget_s": budget_s, "counts": counts, "steps": len(steps),
+            "incumbent": incumbent, "last_steps": steps[-5:]}
+
+
+class _Limits:
+    """Stop rules: wall-clock budget (predicted cost of the next step + a reserve for finishing),
+    --max-trials (distinct trials started) and --max-epochs-total (epoch-steps trained)."""
+
+    def __init__(self, settings: RunSettings):
+        self.budget_s = settings.budget_s
+        self.max_trials = settings.max_trials
+        self.max_epochs_total = settings.max_epochs_total
+
+    @staticmethod
+    def epoch_seconds(steps, trial_id: int, model: str | None) -> float:
+        own = [s["wall_s"] for s in steps if s["trial_id"] == trial_id and s.get("wall_s")]
+        same = [s["wall_s"] for s in steps if s.get("model") == model and s.get("wall_s")]
+        anyone = [s["wall_s"] for s in steps if s.get("wall_s")]
+        for xs in (own, same, anyone):
+            if xs:
+                return sum(xs[-3:]) / len(xs[-3:])
+        return 0.0
+
+    @staticmethod
+    def reserve(steps) -> float:
+        """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
+        evals = [s.get("eval_s", 0.0) or 0.0 for s in steps]
+        return 4.0 + 2.0 * (max(evals) if evals else 0.0)
+
+    def stop_reason(self, opt, steps, clock: Clock, suggestion=None) -> str | None:
+        ok_steps = [s for s in steps if s.get("status") == OK]
+        if self.max_epochs_total is not None and len(ok_steps) >= self.max_epochs_total:
+            return f"--max-epochs-total {self.max_epochs_total} reached"
+        if suggestion is not None and self.max_trials is not None:
+            started = {tid for tid, st in opt.trials.items() if st.epochs or st.status != OK}
+            if suggestion.trial_id not in started and len(started) >= self.max_trials:
+                return f"--max-trials {self.max_trials} reached"
+        if self.budget_s is not None:
+            need = self.reserve(steps)
+            if suggestion is not None:
+                done = opt.trials[suggestion.trial_id].epochs if suggestion.trial_id in opt.trials else 0
+                n = max(1, suggestion.epoch - done)
+                need += n * self.epoch_seconds(steps, suggestion.trial_id, suggestion.config.get("model"))
+            if clock.elapsed + need > self.budget_s:
+                return "budget used"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None = None, reporter=None) -> dict[str, Any]:
+    """Run (or resume) a search; returns the summary (also written to ``summary.json``)."""
+    from hf_quicktune.run.progress import PlainReporter
+
+    reporter = reporter or PlainReporter()
+    settings, state = prepare_state(settings, resume, given)
+    progress = state.load_progress()
+    clock = Clock(progress.get("elapsed_s", 0.0))
+    progress["sessions"] = int(progress.get("sessions", 0)) + 1
+    log_handler = _attach_log_file(state)
+    try:
+        return _run(settings, state, clock, progress, reporter, resume)
+    except KeyboardInterrupt:
+        progress["elapsed_s"] = clock.elapsed
+        state.save_progress(progress)
+        reporter.message(f"interrupted after {len(state.steps())} epoch-steps; everything up to the last "
+                         f"completed epoch is saved. Continue with: hf-quicktune run --output-dir {state.dir} --resume")
+        raise
+    finally:
+        reporter.close()
+        logging.getLogger("hf_quicktune").removeHandler(log_handler)
+        log_handler.close()
+
+
+def _attach_log_file(state: RunState) -> logging.Handler:
+    handler = logging.FileHandler(state.log_path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("hf_quicktune")
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool) -> dict:
+    from hf_quicktune.zoo import load_zoo
+
+    reporter.message(f"{'resuming' if resume else 'starting'} run in {state.dir} "
+                     f"({clock.before:.0f}s used before)" if resume else f"starting run in {state.dir}")
+    dataset = _load_dataset(settings)
+    reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
+                     f"{dataset.num_classes} classes")
+    candidates = {c.name: c for c in load_zoo(settings.zoo)}
+    if not candidates:
+        raise ConfigError(f"zoo {settings.zoo!r} has no candidates. Pick another --zoo (see `hf-quicktune zoo`).")
+    ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
+    reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
+    pool = _build_pool(settings, state, ranking["kept"])
+    opt = _make_optimizer(settings, pool, dataset, ranking)
+    saved = state.load_optimizer()
+    if saved is not None:
+        opt.load_state_dict(saved)
+    recovered = reconcile(opt, state, pool, clock)
+    if recovered:
+        logger.info("recovered %d epoch-steps from trial curves", len(recovered))
+        state.save_optimizer(opt.state_dict())
+    steps = state.steps()
+    limits = _Limits(settings)
+    trials: OrderedDict[int, Any] = OrderedDict()
+    stop = None
+    while True:
+        stop = limits.stop_reason(opt, steps, clock)
+        if stop:
+            break
+        suggestion = opt.ask()
+        if suggestion is None:
+            stop = "search space exhausted"
+            break
+        stop = limits.stop_reason(opt, steps, clock, suggestion)
+        if stop:
+            break
+        steps += _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, len(steps))
+        progress.update(elapsed_s=clock.elapsed, steps=len(steps))
+        state.save_progress(progress)
+        reporter.step(snapshot(opt, pool, steps, clock, limits.budget_s, settings.max_epochs))
+    reporter.message(f"search stopped: {stop}")
+    trials.clear()
+    from hf_quicktune.run.finalize import finalize
+
+    summary = finalize(settings, state, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter)
+    progress.update(elapsed_s=clock.elapsed, steps=len(steps), finished=True)
+    state.save_progress(progress)
+    return summary
+
+
+def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, n_before) -> list[dict]:
+    """Train ``suggestion.trial_id`` up to ``suggestion.epoch``; tell and log every finished epoch."""
+    tid = suggestion.trial_id
+    config = pool[tid]
+    t_start = time.monotonic()
+    trial = trials.pop(tid, None)
+    if trial is None:
+        trial = _make_trial(settings, state, tid, config, candidates[config["model"]], dataset)
+    trials[tid] = trial
+    while len(trials) > TRIAL_CACHE:
+        trials.popitem(last=False)
+    done = opt.trials[tid].epochs if tid in opt.trials else 0
+    n = max(1, suggestion.epoch - done)
+    records = [_record_dict(r) for r in trial.advance(epochs=n)]
+    wall = (time.monotonic() - t_start) / max(1, len(records))
+    new = []
+    for rec in records:
+        status = rec.get("status", OK)
+        score = rec.get("val_top1") if status == OK else None
+        cost = float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0))
+        opt.tell(tid, int(rec["epoch"]), score, cost, status)
+        step = _step(n_before + len(new) + 1, tid, config, rec, clock.elapsed)
+        step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
+        new.append(step)
+        if status != OK:
+            trials.pop(tid, None)
+            logger.warning("trial %d (%s) %s at epoch %s: %s", tid, config.get("model"), status, rec["epoch"],
+                           rec.get("message"))
+            break
+    state.save_optimizer(opt.state_dict())
+    state.append_steps(new)
+    return new

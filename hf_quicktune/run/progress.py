@@ -1,0 +1,133 @@
+"""Live progress of a run: a rich panel on a TTY, plain log lines otherwise.
+
+The orchestrator hands a snapshot (plain dict) after every step; the reporter only renders it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from hf_quicktune.report.curves import LEADERBOARD_RICH_HEADER, leaderboard_rich_rows
+from hf_quicktune.run.settings import format_seconds
+
+logger = logging.getLogger("hf_quicktune.run")
+
+
+def _budget_text(snap: dict[str, Any]) -> str:
+    used = snap.get("elapsed_s", 0.0)
+    budget = snap.get("budget_s")
+    if budget:
+        return f"{format_seconds(used)} used / {format_seconds(max(0.0, budget - used))} left of {format_seconds(budget)}"
+    return f"{format_seconds(used)} used"
+
+
+def _counts_text(snap: dict[str, Any]) -> str:
+    c = snap.get("counts", {})
+    return (f"trials: {c.get('started', 0)} started, {c.get('paused', 0)} paused, {c.get('finished', 0)} finished, "
+            f"{c.get('failed', 0)} failed; {snap.get('steps', 0)} epoch-steps")
+
+
+def _incumbent_text(snap: dict[str, Any]) -> str:
+    inc = snap.get("incumbent")
+    if not inc:
+        return "incumbent: none yet"
+    cfg = inc.get("config", {})
+    hp = ", ".join(f"{k}={cfg[k]:.3g}" if isinstance(cfg.get(k), float) else f"{k}={cfg.get(k)}"
+                   for k in ("lr", "batch_size", "opt", "sched") if k in cfg)
+    return (f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['score']:.2f}% "
+            f"@ epoch {inc['epoch']} ({hp})")
+
+
+def _step_text(s: dict[str, Any]) -> str:
+    score = "-" if s.get("score") is None else f"{100 * s['score']:.2f}%"
+    return (f"step {s['step']}: trial {s['trial_id']} ({s.get('model', '?')}) epoch {s['epoch']} "
+            f"val {score} [{s.get('status', 'ok')}] {s.get('cost', 0.0):.1f}s")
+
+
+class PlainReporter:
+    """Log lines (used when stdout/stderr is not a TTY, e.g. CI)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        self._print(f"[hf-quicktune] {text}")
+
+    def step(self, snap: dict[str, Any]) -> None:
+        last = snap.get("last_steps") or []
+        if last:
+            self._print(f"[hf-quicktune] {_step_text(last[-1])} | {_budget_text(snap)} | {_incumbent_text(snap)}")
+
+    def leaderboard(self, rows: list[dict[str, Any]]) -> None:
+        cells = leaderboard_rich_rows(rows)
+        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
+                  for i, h in enumerate(LEADERBOARD_RICH_HEADER)]
+        self._print("  ".join(h.ljust(w) for h, w in zip(LEADERBOARD_RICH_HEADER, widths)))
+        for r in cells:
+            self._print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter(PlainReporter):
+    """A live panel: budget used/left, trial counts, the incumbent and the last few steps."""
+
+    def __init__(self, console=None):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.console = console or Console(stderr=True)
+        self.live = Live(console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+        self.messages: list[str] = []
+
+    def _render(self, snap: dict[str, Any] | None):
+        from rich.console import Group
+        from rich.panel import Panel
+        from rich.progress_bar import ProgressBar
+        from rich.text import Text
+
+        parts: list[Any] = [Text(m, style="dim") for m in self.messages[-3:]]
+        if snap is not None:
+            budget = snap.get("budget_s")
+            if budget:
+                parts.append(ProgressBar(total=budget, completed=min(budget, snap.get("elapsed_s", 0.0)), width=50))
+            parts += [Text(_budget_text(snap)), Text(_counts_text(snap)),
+                      Text(_incumbent_text(snap), style="bold green")]
+            parts += [Text("  " + _step_text(s)) for s in (snap.get("last_steps") or [])[-5:]]
+        return Panel(Group(*parts), title="hf-quicktune run", expand=False)
+
+    def message(self, text: str) -> None:
+        self.messages.append(text)
+        self._snap = getattr(self, "_snap", None)
+        self.live.update(self._render(self._snap))
+
+    def step(self, snap: dict[str, Any]) -> None:
+        self._snap = snap
+        self.live.update(self._render(snap))
+
+    def leaderboard(self, rows: list[dict[str, Any]]) -> None:
+        from rich.table import Table
+
+        table = Table(title="Leaderboard")
+        for h in LEADERBOARD_RICH_HEADER:
+            table.add_column(h)
+        for r in leaderboard_rich_rows(rows):
+            table.add_row(*r)
+        self.console.print(table)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+def make_reporter(plain: bool | None = None):
+    """A :class:`RichReporter` when stderr is a terminal (and ``plain`` is not True), else plain lines."""
+    if plain is None:
+        plain = not sys.stderr.isatty()
+    return PlainReporter() if plain else RichReporter()

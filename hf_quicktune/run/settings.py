@@ -1,0 +1,170 @@
+"""Run settings: defaults < recipe YAML < command-line options; budgets like ``90s``, ``3m``, ``2h``, ``1h30m``.
+
+Light module (no torch): the CLI validates every option here before any heavy import, so a bad
+option fails in milliseconds with one clear message (exit code 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import ConfigError
+
+_BUDGET_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", re.IGNORECASE)
+_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+#: Score names the ranking computes by default (their ensemble orders the candidates).
+DEFAULT_SCORES = ("lfc", "logme", "knn")
+
+
+def parse_budget(text: str | int | float | None) -> float | None:
+    """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``."""
+    if text is None:
+        return None
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = float(text)
+    else:
+        s = str(text).strip().lower().replace(" ", "")
+        pos, seconds = 0, 0.0
+        for m in _BUDGET_RE.finditer(s):
+            if m.start() != pos:
+                break
+            seconds += float(m.group(1)) * _UNIT[m.group(2)]
+            pos = m.end()
+        if not s or pos != len(s):
+            raise ConfigError(
+                f"invalid budget {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h or 1h30m."
+            )
+    if seconds <= 0:
+        raise ConfigError(f"invalid budget {text!r}: the budget must be positive (e.g. 30m).")
+    return seconds
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f}m"
+    return f"{seconds / 3600:.2f}h"
+
+
+def _repo_recipes() -> Path:
+    return Path(__file__).resolve().parents[2] / "recipes"
+
+
+def resolve_recipe_file(path: str | Path, kind: str = "recipe") -> Path:
+    """``path`` as given, else relative to the repository's ``recipes/`` (``spaces/x.yaml``, ``x.yaml``)."""
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    for cand in (_repo_recipes() / p, _repo_recipes() / p.name, _repo_recipes() / f"{p}.yaml"):
+        if cand.is_file():
+            return cand
+    raise ConfigError(f"{kind} file {str(path)!r} not found. Pass an existing YAML path (see recipes/ for examples).")
+
+
+@dataclass
+class RunSettings:
+    """Every option of ``hf-quicktune run`` (a recipe YAML uses the same keys, with - or _)."""
+
+    dataset: str | None = None
+    zoo: str = "default"
+    budget: str | None = None
+    max_trials: int | None = None
+    max_epochs_total: int | None = None
+    prior: str | None = None
+    space: str = "recipes/spaces/quicktune.yaml"
+    max_epochs: int = 50
+    top_k: int = 8
+    output_dir: str | None = None
+    push_to_hub: str | None = None
+    private: bool = False
+    seed: int = 0
+    image_size: int | None = None
+    train_limit: int | None = None
+    eval_limit: int | None = None
+    pool_size: int = 128
+    rank_samples: int = 256
+    scores: list[str] = field(default_factory=lambda: list(DEFAULT_SCORES))
+
+    # keys a resumed run may change (limits and publishing); everything else must match the stored run
+    RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private")
+
+    @property
+    def budget_s(self) -> float | None:
+        return parse_budget(self.budget)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def validate(self) -> RunSettings:
+        """Check types and ranges; raise :class:`ConfigError` naming the option and what to do."""
+        if not self.dataset:
+            raise ConfigError("no dataset given. Pass --dataset (a Hub id, a folder, a file or builtin:digits) "
+                              "or a --recipe that sets `dataset`.")
+        parse_budget(self.budget)
+        if self.budget is None and self.max_trials is None and self.max_epochs_total is None:
+            raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")
+        for name, lo in (("max_trials", 1), ("max_epochs_total", 1), ("max_epochs", 1), ("top_k", 1),
+                         ("pool_size", 1), ("rank_samples", 2), ("image_size", 8), ("train_limit", 1),
+                         ("eval_limit", 1)):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"--{name.replace('_', '-')} must be an integer, got {value!r}.")
+            if value < lo:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= {lo}, got {value}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"--seed must be an integer, got {self.seed!r}.")
+        if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
+            raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name.")
+        if isinstance(self.scores, str):
+            self.scores = [s.strip() for s in self.scores.split(",") if s.strip()]
+        if not self.scores:
+            raise ConfigError("`scores` is empty: name at least one zero-cost score (e.g. lfc, logme, knn).")
+        return self
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a run recipe: a YAML mapping with the keys of :class:`RunSettings` (``-`` or ``_``)."""
+    import yaml
+
+    file = resolve_recipe_file(path)
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"recipe {file} is not valid YAML ({err}). Fix the file.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"recipe {file} must be a mapping of option: value, got {type(data).__name__}.")
+    known = set(RunSettings.keys())
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        norm = str(key).replace("-", "_")
+        if norm not in known:
+            raise ConfigError(
+                f"recipe {file}: unknown key {key!r}. Known keys: {', '.join(sorted(known))}."
+            )
+        out[norm] = value
+    return out
+
+
+def resolve_settings(cli_values: dict[str, Any], recipe: str | Path | None = None) -> RunSettings:
+    """Defaults, then the recipe's values, then the options given on the command line (None = not given)."""
+    values: dict[str, Any] = {}
+    if recipe is not None:
+        values.update(load_recipe(recipe))
+    values.update({k: v for k, v in cli_values.items() if v is not None})
+    for key in ("budget",):
+        if isinstance(values.get(key), int | float) and not isinstance(values.get(key), bool):
+            values[key] = f"{values[key]}s"
+    return RunSettings(**values).validate()

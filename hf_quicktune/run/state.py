@@ -1,0 +1,159 @@
+"""A run's on-disk state. Trials are files; resuming = reading the files.
+
+Layout of ``--output-dir``::
+
+    settings.json        resolved recipe (defaults < recipe < CLI)
+    ranking.json         zero-cost scores of every candidate (+ which top-k were kept)
+    pool.json            the configurations the optimizer chooses from
+    optimizer.json       optimizer.state_dict() after the last told step (``optimizer.pt`` if not JSON-able)
+    state.json           budget accounting: seconds used so far, steps, finished flag
+    steps.jsonl          append-only: one line per told epoch-step (trial, epoch, score, cost, status, time)
+    trials/NNNN/         each trial's curve.jsonl + latest checkpoint (written by the train engine)
+    leaderboard.{csv,json}, plots/, export/, summary.json, run.log
+
+Every JSON write is atomic (temp file + ``os.replace``), so a SIGKILL never leaves half a file.
+The order of writes per step is: the trial's curve (train engine) -> optimizer.tell -> optimizer.json
+-> steps.jsonl -> state.json. :meth:`RunState.missing_steps` finds curve epochs that the last two
+did not see (a kill between the writes) so the resumed run tells them instead of re-training them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import ConfigError
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, set | tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a torn last line (killed mid-write) is ignored."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+class RunState:
+    """Reads and writes the files of one run directory."""
+
+    def __init__(self, directory: str | Path):
+        self.dir = Path(directory)
+
+    # paths
+    settings_path = property(lambda self: self.dir / "settings.json")
+    ranking_path = property(lambda self: self.dir / "ranking.json")
+    pool_path = property(lambda self: self.dir / "pool.json")
+    optimizer_path = property(lambda self: self.dir / "optimizer.json")
+    state_path = property(lambda self: self.dir / "state.json")
+    steps_path = property(lambda self: self.dir / "steps.jsonl")
+    trials_dir = property(lambda self: self.dir / "trials")
+    plots_dir = property(lambda self: self.dir / "plots")
+    export_dir = property(lambda self: self.dir / "export")
+    summary_path = property(lambda self: self.dir / "summary.json")
+    log_path = property(lambda self: self.dir / "run.log")
+
+    def exists(self) -> bool:
+        return self.settings_path.exists()
+
+    def trial_dir(self, trial_id: int) -> Path:
+        return self.trials_dir / f"{trial_id:04d}"
+
+    # settings / ranking / pool
+    def save_settings(self, settings: dict[str, Any]) -> None:
+        atomic_write_json(self.settings_path, settings)
+
+    def load_settings(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.settings_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ConfigError(f"cannot resume: {self.settings_path} is unreadable ({err}). "
+                              "Start a new run with another --output-dir.") from None
+
+    def save_json(self, path: Path, obj: Any) -> None:
+        atomic_write_json(path, obj)
+
+    def load_json(self, path: Path, default: Any = None) -> Any:
+        if not path.exists():
+            return default
+        return json.loads(path.read_text())
+
+    # optimizer state
+    def save_optimizer(self, state: dict[str, Any]) -> None:
+        try:
+            text = json.dumps(state, default=_json_default)
+        except TypeError:
+            import torch
+
+            tmp = self.dir / ".optimizer.pt.tmp"
+            torch.save(state, tmp)
+            os.replace(tmp, self.dir / "optimizer.pt")
+            self.optimizer_path.unlink(missing_ok=True)
+            return
+        atomic_write_text(self.optimizer_path, text)
+
+    def load_optimizer(self) -> dict[str, Any] | None:
+        if self.optimizer_path.exists():
+            return json.loads(self.optimizer_path.read_text())
+        pt = self.dir / "optimizer.pt"
+        if pt.exists():
+            import torch
+
+            return torch.load(pt, weights_only=False)
+        return None
+
+    # budget accounting
+    def load_progress(self) -> dict[str, Any]:
+        return self.load_json(self.state_path, {"elapsed_s": 0.0, "steps": 0, "finished": False, "sessions": 0})
+
+    def save_progress(self, progress: dict[str, Any]) -> None:
+        atomic_write_json(self.state_path, progress)
+
+    # steps log
+    def steps(self) -> list[dict[str, Any]]:
+        return read_jsonl(self.steps_path)
+
+    def append_steps(self, steps: Iterable[dict[str, Any]]) -> None:
+        lines = "".join(json.dumps(s, default=_json_default) + "\n" for s in steps)
+        if not lines:
+            return
+        self.steps_path.parent.mkdir(parents=True, exist_ok=True)
+        # a torn last line (kill mid-write) is dropped by read_jsonl; start on a fresh line
+        needs_nl = self.steps_path.exists() and self.steps_path.stat().st_size > 0 and \
+            not self.steps_path.read_bytes().endswith(b"\n")
+        with self.steps_path.open("a") as fh:
+            fh.write(("\n" if needs_nl else "") + lines)
+            fh.flush()
+            os.fsync(fh.fileno())

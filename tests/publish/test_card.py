@@ -1,0 +1,58 @@
+"""The model card: metadata that huggingface_hub parses back strictly, and the body's content."""
+
+from __future__ import annotations
+
+from huggingface_hub import ModelCard
+from huggingface_hub.repocard_data import model_index_to_eval_results
+
+from hf_quicktune.publish import CardInfo, build_model_card
+
+
+def _info(**kw):
+    rows = [{"rank": i + 1, "trial_id": i, "model": f"m{i}", "status": "ok", "epochs": 3,
+             "last_val_top1": 0.9 - i / 100, "best_val_top1": 0.91 - i / 100, "config": {"lr": 1e-3, "opt": "adam"}}
+            for i in range(12)]
+    base = dict(model_name="org/result", base_model="timm/tf_efficientnet_lite0.in1k", candidate="lite0",
+                architecture="tf_efficientnet_lite0", dataset="org/digits", dataset_is_hub=True,
+                config={"model": "lite0", "lr": 0.001, "opt": "adam", "batch_size": 32}, epochs=3, val_top1=0.875,
+                test_top1=0.8625, license="apache-2.0", budget="3m", budget_used_s=170.0, zoo="offline",
+                candidates=["lite0", "scratch"], num_trials=12, num_steps=30, leaderboard=rows)
+    base.update(kw)
+    return CardInfo(**base)
+
+
+def test_card_metadata_round_trips_strictly(tmp_path):
+    card = build_model_card(_info())
+    path = tmp_path / "README.md"
+    card.save(path)
+    loaded = ModelCard.load(path, ignore_metadata_errors=False)
+    data = loaded.data
+    assert data.library_name == "timm"
+    assert data.pipeline_tag == "image-classification"
+    assert data.base_model == "timm/tf_efficientnet_lite0.in1k"
+    assert data.datasets == ["org/digits"]
+    assert data.license == "apache-2.0"
+    assert data.tags == ["hf-quicktune", "image-classification", "timm"]
+    name, results = model_index_to_eval_results(data.to_dict()["model-index"])
+    assert name == "org/result"
+    by_split = {r.dataset_split: r.metric_value for r in results}
+    assert by_split == {"validation": 0.875, "test": 0.8625}
+    assert all(r.metric_type == "accuracy" and r.task_type == "image-classification" for r in results)
+
+
+def test_card_body_explains_the_search(tmp_path):
+    text = str(build_model_card(_info()))
+    assert "3m" in text and "170 s used" in text
+    assert '"lr": 0.001' in text and '"batch_size": 32' in text
+    assert "![learning curves](plots/learning_curves.png)" in text
+    table = [line for line in text.splitlines() if line.startswith("| ") and "`m" in line]
+    assert len(table) == 10  # top 10 of 12 trials
+    assert "hf-hub:org/result" in text
+
+
+def test_card_without_test_split_or_hub_dataset():
+    card = build_model_card(_info(test_top1=None, dataset="builtin:digits", dataset_is_hub=False, base_model=None,
+                                  license=None))
+    data = card.data
+    assert data.datasets is None and data.base_model is None
+    assert [r.dataset_split for r in data.eval_results] == ["validation"]

@@ -1,0 +1,67 @@
+"""Run settings: budget parsing, recipe precedence, validation messages (no torch needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.settings import RunSettings, load_recipe, parse_budget, resolve_settings
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("90s", 90), ("3m", 180), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400), (" 2 m ", 120),
+    (45, 45), ("0.5m", 30),
+])
+def test_parse_budget(text, seconds):
+    assert parse_budget(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["3x", "", "h", "m5", "-3m", "0", "1h-5m", "abc"])
+def test_parse_budget_rejects_with_a_hint(text):
+    with pytest.raises(ConfigError, match="budget"):
+        parse_budget(text)
+
+
+def test_recipe_values_then_cli_wins(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dataset: builtin:digits\nbudget: 10m\ntop-k: 3\nimage_size: 32\n")
+    s = resolve_settings({"budget": "2m", "top_k": None, "seed": 7}, recipe)
+    assert (s.dataset, s.budget, s.top_k, s.image_size, s.seed) == ("builtin:digits", "2m", 3, 32, 7)
+    assert s.budget_s == 120
+
+
+def test_recipe_unknown_key_names_key_and_file(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("dataset: x\nbudjet: 3m\n")
+    with pytest.raises(ConfigError) as err:
+        load_recipe(recipe)
+    assert "budjet" in str(err.value) and str(recipe) in str(err.value)
+
+
+def test_recipe_missing_or_not_a_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_recipe(tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_recipe(tmp_path / "list.yaml")
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "cpu-small.yaml"])
+def test_shipped_recipes_load_and_validate(name):
+    values = load_recipe(f"recipes/{name}")
+    values.setdefault("dataset", None)
+    values["dataset"] = values["dataset"] or "builtin:digits"
+    s = RunSettings(**values).validate()
+    assert s.budget_s and s.budget_s > 0
+
+
+@pytest.mark.parametrize(("values", "needle"), [
+    ({"budget": "3m"}, "no dataset"),
+    ({"dataset": "builtin:digits"}, "no budget"),
+    ({"dataset": "d", "budget": "3m", "top_k": 0}, "--top-k must be >= 1"),
+    ({"dataset": "d", "max_trials": "x"}, "--max-trials must be an integer"),
+    ({"dataset": "d", "budget": "3m", "push_to_hub": "no slash"}, "org/model-name"),
+])
+def test_validate_messages(values, needle):
+    with pytest.raises(ConfigError, match=needle):
+        RunSettings(**values).validate()
