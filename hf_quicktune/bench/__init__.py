@@ -1,0 +1,1 @@
+"""Benchmarking optimizers by replaying learning-curve meta-datasets: harness, Optuna peers, regret."""

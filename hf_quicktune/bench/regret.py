@@ -1,0 +1,84 @@
+"""Normalised regret (Quick-Tune §5 / Arango et al. 2024) and its aggregation across datasets and seeds.
+
+regret = (y_best − y_incumbent) / (y_best − y_worst) per dataset, with y_best the maximum *final*
+accuracy over the meta-dataset's runs of that dataset and y_worst the minimum over all its curve
+values. Not clipped: an incumbent found at an intermediate epoch can beat y_best (negative regret).
+Before the first observation the regret is 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from hf_quicktune.bench.replay import Trace
+
+CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)
+
+
+def reference_values(curves: np.ndarray) -> tuple[float, float]:
+    """(y_best, y_worst) of one dataset's runs (rows; NaN after a run ended)."""
+    lengths = (~np.isnan(curves)).sum(axis=1)
+    finals = curves[np.arange(len(curves)), np.maximum(lengths - 1, 0)]
+    best = float(np.nanmax(finals[lengths > 0]))
+    worst = float(np.nanmin(curves))
+    return best, worst
+
+
+def normalised_regret(incumbent: np.ndarray, best: float, worst: float) -> np.ndarray:
+    span = best - worst
+    inc = np.asarray(incumbent, dtype=float)
+    out = np.where(np.isfinite(inc), (best - inc) / (span if span > 0 else 1.0), 1.0)
+    return out
+
+
+def regret_on_grid(trace: Trace, grid: np.ndarray, axis: str, best: float, worst: float) -> np.ndarray:
+    """Regret of the incumbent at each ``grid`` value of ``axis`` ("time" or "epochs") — a step function.
+
+    Past the end of the trace (budget spent or optimizer exhausted) the last incumbent is held.
+    """
+    xs = np.asarray(trace.time if axis == "time" else trace.epochs, dtype=float)
+    inc = np.asarray(trace.incumbent, dtype=float)
+    if xs.size == 0:
+        return np.ones_like(grid, dtype=float)
+    pos = np.searchsorted(xs, grid, side="right") - 1
+    vals = np.where(pos >= 0, inc[np.clip(pos, 0, None)], -np.inf)
+    return normalised_regret(vals, best, worst)
+
+
+def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and normal-approximation 95 % interval (1.96 standard errors) along ``axis``."""
+    values = np.asarray(values, dtype=float)
+    n = values.shape[axis]
+    mean = values.mean(axis=axis)
+    sem = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return mean, mean - 1.96 * sem, mean + 1.96 * sem
+
+
+def aggregate(curves_by_method: dict[str, np.ndarray], grid: np.ndarray, x_name: str) -> pd.DataFrame:
+    """Long table (method, x, mean, lo, hi, n) from per-method arrays (runs × grid)."""
+    rows = []
+    for method, arr in curves_by_method.items():
+        mean, lo, hi = mean_ci(arr, axis=0)
+        for j, x in enumerate(grid):
+            rows.append({"method": method, x_name: float(x), "mean": mean[j], "lo": lo[j], "hi": hi[j], "n": len(arr)})
+    return pd.DataFrame(rows)
+
+
+def rank_table(per_run: pd.DataFrame, methods: Sequence[str], checkpoints: Iterable[float] = CHECKPOINTS) -> pd.DataFrame:
+    """Mean rank (1 = lowest regret, ties averaged) of each method per checkpoint.
+
+    ``per_run``: columns method, dataset, seed, and one ``regret@<fraction>`` column per checkpoint.
+    """
+    out = {}
+    for cp in checkpoints:
+        col = f"regret@{cp:g}"
+        wide = per_run.pivot_table(index=["dataset", "seed"], columns="method", values=col)
+        wide = wide[[m for m in methods if m in wide.columns]].dropna()
+        ranks = wide.rank(axis=1, method="average")
+        out[f"rank@{cp:g}"] = ranks.mean(axis=0)
+    table = pd.DataFrame(out)
+    table.index.name = "method"
+    return table.sort_values(table.columns[-1]) if len(table.columns) else table

@@ -1,0 +1,92 @@
+"""Replay one dataset of a meta-dataset as a tabular benchmark for one optimizer.
+
+Each step: ``ask`` → look up the recorded accuracy and seconds of that (run, epoch) → ``tell``.
+The simulated clock advances by the recorded epoch cost **plus the optimizer's own measured
+overhead** (wall-clock seconds of that ``ask`` + ``tell``). A run that ended in the meta-dataset
+before the requested epoch is told ``status="failed"`` (no score, no cost).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_quicktune.search.base import FAILED, Optimizer
+
+
+@dataclass
+class Trace:
+    """One (method, dataset, seed) replay: per step the clock, epochs spent and incumbent."""
+
+    time: list[float] = field(default_factory=list)  # simulated seconds after the step (costs + overhead)
+    epochs: list[int] = field(default_factory=list)  # epochs trained so far
+    incumbent: list[float] = field(default_factory=list)  # best accuracy observed so far
+    overhead: float = 0.0  # total optimizer seconds
+    steps: int = 0
+    trials: int = 0
+    stop: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time, "epochs": self.epochs, "incumbent": self.incumbent,
+            "overhead": self.overhead, "steps": self.steps, "trials": self.trials, "stop": self.stop,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trace:
+        return cls(**d)
+
+
+def replay(
+    optimizer: Optimizer,
+    curves: np.ndarray,
+    costs: np.ndarray,
+    time_budget: float,
+    max_steps: int | None = None,
+    count_overhead: bool = True,
+) -> Trace:
+    """Drive ``optimizer`` on recorded ``curves``/``costs`` (rows = its pool) until ``time_budget``."""
+    if curves.shape[0] != len(optimizer.pool):
+        raise ValueError(f"{curves.shape[0]} recorded runs for a pool of {len(optimizer.pool)}")
+    trace = Trace()
+    clock, epochs, best = 0.0, 0, float("-inf")
+    seen: set[int] = set()
+    max_steps = max_steps if max_steps is not None else 10 * curves.size
+    while clock < time_budget and trace.steps < max_steps:
+        t0 = time.perf_counter()
+        sug = optimizer.ask()
+        overhead = time.perf_counter() - t0
+        if sug is None:
+            trace.stop = "optimizer exhausted"
+            break
+        tid = sug.trial_id
+        st = optimizer.trials.get(tid)
+        start = (st.epochs if st else 0) + 1
+        step_cost = 0.0
+        for e in range(start, sug.epoch + 1):  # a suggestion may ask for several epochs at once
+            score = curves[tid, e - 1] if e <= curves.shape[1] else np.nan
+            t0 = time.perf_counter()
+            if not np.isfinite(score):
+                optimizer.tell(tid, e, None, 0.0, status=FAILED)
+                overhead += time.perf_counter() - t0
+                break
+            cost = float(costs[tid, e - 1])
+            optimizer.tell(tid, e, float(score), cost)
+            overhead += time.perf_counter() - t0
+            step_cost += cost
+            epochs += 1
+            best = max(best, float(score))
+        seen.add(tid)
+        trace.overhead += overhead
+        clock += step_cost + (overhead if count_overhead else 0.0)
+        trace.steps += 1
+        trace.time.append(clock)
+        trace.epochs.append(epochs)
+        trace.incumbent.append(best)
+    else:
+        trace.stop = "budget" if clock >= time_budget else "max steps"
+    trace.trials = len(seen)
+    return trace

@@ -1,0 +1,250 @@
+"""``bench``: replay a meta-dataset as a tabular benchmark, leave-one-dataset(-fold)-out.
+
+Protocol:
+
+* Target datasets are split into ``folds`` groups (``folds = number of datasets`` is exact
+  leave-one-dataset-out). Meta-learned methods use a prior meta-trained on the datasets of the
+  *other* folds only (one prior per fold, cached under ``OUT/priors/``), so the target dataset is
+  never seen at meta-training time.
+* Budget per dataset: ``budget_runs`` × the median seconds of one full-length run of that dataset.
+* Every (method, dataset, seed) replay is written to ``OUT/traces/`` as soon as it ends; a rerun
+  with the same ``OUT`` skips finished replays (interrupting loses at most the replay in flight).
+* Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean, 95 % CI over datasets × seeds on a
+  grid of budget fractions / epochs), ``checkpoints.csv`` (regret at 10/25/50/100 % of the budget),
+  ``ranks.csv``, ``per_run.csv``, ``regret.png`` and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hf_quicktune.bench.methods import META_LEARNED, METHODS, NEEDS_ZERO_COST, Task
+from hf_quicktune.bench.regret import (
+    CHECKPOINTS,
+    aggregate,
+    rank_table,
+    reference_values,
+    regret_on_grid,
+)
+from hf_quicktune.bench.replay import Trace, replay
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.meta.format import MetaDataset
+
+logger = logging.getLogger(__name__)
+
+GRID_POINTS = 201
+
+
+@dataclass
+class BenchConfig:
+    methods: Sequence[str]
+    seeds: int = 5
+    budget_runs: float = 20.0
+    folds: int = 5
+    datasets: Sequence[str] | None = None  # subset of target datasets (default: all)
+    count_overhead: bool = True
+    meta_train: dict[str, Any] = field(default_factory=dict)  # options for hf_quicktune.meta.train
+    split_seed: int = 0
+
+
+@dataclass
+class BenchResult:
+    out: Path
+    checkpoints: pd.DataFrame
+    ranks: pd.DataFrame
+    notes: list[str]
+
+
+def dataset_folds(datasets: Sequence[str], folds: int, seed: int = 0) -> list[list[str]]:
+    """Split datasets into ``folds`` groups (seeded shuffle, round-robin)."""
+    if folds < 2:
+        raise ConfigError("--folds must be at least 2 (the prior must be meta-trained without the target)")
+    order = list(np.random.default_rng(seed).permutation(sorted(datasets)))
+    folds = min(folds, len(order))
+    return [[str(d) for d in order[i::folds]] for i in range(folds)]
+
+
+def make_task(md: MetaDataset, dataset: str) -> tuple[Task, np.ndarray, np.ndarray]:
+    """The pool, curves and costs of one target dataset."""
+    idx = md.indices(dataset)
+    pool = []
+    for i in idx:
+        cfg = dict(md.configs[i])
+        if md.models[i] is not None:
+            cfg["model"] = md.models[i]
+        pool.append(cfg)
+    zc = None
+    if md.has_zero_cost:
+        sub = md.zero_cost.xs(dataset, level="dataset")
+        zc = {str(m): row.dropna().to_dict() for m, row in sub.iterrows()}
+    task = Task(
+        dataset=dataset,
+        pool=pool,
+        max_epochs=md.max_epochs,
+        meta_features={k: float(v) for k, v in md.meta_features.loc[dataset].items()},
+        zero_cost=zc,
+    )
+    return task, md.curves[idx], md.costs[idx]
+
+
+def full_run_seconds(curves: np.ndarray, costs: np.ndarray) -> float:
+    """Median seconds of one full-length run (runs that reached the last epoch; else all runs)."""
+    lengths = (~np.isnan(curves)).sum(axis=1)
+    full = lengths == curves.shape[1]
+    totals = np.nansum(costs, axis=1)
+    return float(np.median(totals[full] if full.any() else totals))
+
+
+def run_bench(
+    md: MetaDataset,
+    config: BenchConfig,
+    out: str | Path,
+    on_replay: Callable[[str, str, int, Trace], None] | None = None,
+    prior_for: Callable[[MetaDataset, list[str], Path], Any] | None = None,
+) -> BenchResult:
+    """Run the benchmark; ``prior_for(train_md, held_out, dir)`` meta-trains (or loads) a fold's prior."""
+    out = Path(out)
+    (out / "traces").mkdir(parents=True, exist_ok=True)
+    unknown = [m for m in config.methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    notes: list[str] = []
+    methods = list(config.methods)
+    if not md.has_zero_cost:
+        for m in NEEDS_ZERO_COST & set(methods):
+            methods.remove(m)
+            notes.append(f"{m} skipped: the meta-dataset has no zero-cost scores (zc.* columns).")
+    all_datasets = md.dataset_names
+    targets = list(config.datasets) if config.datasets else all_datasets
+    missing = sorted(set(targets) - set(all_datasets))
+    if missing:
+        raise ConfigError(f"datasets {missing[:5]} are not in the meta-dataset; known: {all_datasets[:10]}")
+    folds = dataset_folds(all_datasets, config.folds, config.split_seed)
+    fold_of = {d: i for i, f in enumerate(folds) for d in f}
+    needs_prior = bool(META_LEARNED & set(methods))
+    if needs_prior and prior_for is None:
+        from hf_quicktune.bench.priors import fold_prior as prior_for  # noqa: N813
+    notes.append(
+        f"leave-one-fold-out: {len(folds)} folds of datasets; meta-learned methods use a prior trained "
+        "without the target's fold" + (" (= leave-one-dataset-out)" if len(folds) == len(all_datasets) else "")
+    )
+    priors: dict[int, Any] = {}
+    with open(out / "config.json", "w") as fh:
+        json.dump({**asdict(config), "methods": methods, "folds_datasets": folds, "source": md.info}, fh, indent=1, default=str)
+
+    budgets: dict[str, float] = {}
+    refs: dict[str, tuple[float, float]] = {}
+    for dataset in targets:
+        task, curves, costs = make_task(md, dataset)
+        budgets[dataset] = config.budget_runs * full_run_seconds(curves, costs)
+        refs[dataset] = reference_values(curves)
+        for method in methods:
+            if method in META_LEARNED:
+                f = fold_of[dataset]
+                if f not in priors:
+                    train = [d for d in all_datasets if fold_of[d] != f]
+                    priors[f] = prior_for(md.subset(train), folds[f], out / "priors" / f"fold{f}")
+                task.prior = priors[f]
+            else:
+                task.prior = None
+            for seed in range(config.seeds):
+                path = out / "traces" / method / f"{dataset}__seed{seed}.json"
+                if path.exists():
+                    trace = Trace.from_dict(json.loads(path.read_text()))
+                else:
+                    opt = METHODS[method](task, seed)
+                    trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(trace.to_dict()))
+                    tmp.replace(path)
+                if on_replay is not None:
+                    on_replay(method, dataset, seed, trace)
+    return summarise(out, md, methods, targets, config, budgets, refs, notes)
+
+
+def summarise(
+    out: Path,
+    md: MetaDataset,
+    methods: Sequence[str],
+    targets: Sequence[str],
+    config: BenchConfig,
+    budgets: dict[str, float],
+    refs: dict[str, tuple[float, float]],
+    notes: list[str],
+) -> BenchResult:
+    """Turn the saved traces into the CSV tables, the plot and the summary."""
+    from hf_quicktune.report.regret import plot_regret
+
+    frac_grid = np.linspace(0.0, 1.0, GRID_POINTS)
+    epoch_grid = np.linspace(0.0, config.budget_runs * md.max_epochs, GRID_POINTS)
+    by_time, by_epochs, rows = {}, {}, []
+    for method in methods:
+        t_rows, e_rows = [], []
+        for dataset in targets:
+            best, worst = refs[dataset]
+            for seed in range(config.seeds):
+                trace = Trace.from_dict(json.loads((out / "traces" / method / f"{dataset}__seed{seed}.json").read_text()))
+                t_rows.append(regret_on_grid(trace, frac_grid * budgets[dataset], "time", best, worst))
+                e_rows.append(regret_on_grid(trace, epoch_grid, "epochs", best, worst))
+                cps = regret_on_grid(trace, np.array(CHECKPOINTS) * budgets[dataset], "time", best, worst)
+                row = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
+                       "trials": trace.trials, "overhead_s": trace.overhead,
+                       "overhead_per_step_s": trace.overhead / max(trace.steps, 1), "budget_s": budgets[dataset]}
+                row.update({f"regret@{cp:g}": v for cp, v in zip(CHECKPOINTS, cps)})
+                rows.append(row)
+        by_time[method], by_epochs[method] = np.array(t_rows), np.array(e_rows)
+    per_run = pd.DataFrame(rows)
+    per_run.to_csv(out / "per_run.csv", index=False)
+    t_table = aggregate(by_time, frac_grid, "fraction")
+    e_table = aggregate(by_epochs, epoch_grid, "epochs")
+    t_table.to_csv(out / "regret_time.csv", index=False)
+    e_table.to_csv(out / "regret_epochs.csv", index=False)
+    cp_rows = []
+    for method in methods:
+        sub = per_run[per_run.method == method]
+        row: dict[str, Any] = {"method": method}
+        for cp in CHECKPOINTS:
+            v = sub[f"regret@{cp:g}"].to_numpy()
+            half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
+            row[f"regret@{cp:g}"] = v.mean()
+            row[f"ci95@{cp:g}"] = half
+        row["overhead_per_step_s"] = sub["overhead_s"].sum() / max(sub["steps"].sum(), 1)
+        cp_rows.append(row)
+    checkpoints = pd.DataFrame(cp_rows)
+    checkpoints.to_csv(out / "checkpoints.csv", index=False)
+    ranks = rank_table(per_run, methods)
+    ranks.to_csv(out / "ranks.csv")
+    plot_regret(
+        t_table, e_table, out / "regret.png",
+        title=f"{Path(str(md.info.get('source', 'meta-dataset'))).name}: {len(targets)} datasets x {config.seeds} seeds, "
+        f"budget {config.budget_runs:g} full runs",
+    )
+    lines = ["# hf-quicktune bench", "", f"meta-dataset: {md.info.get('source')}", f"datasets: {len(targets)}, seeds: "
+             f"{config.seeds}, budget: {config.budget_runs:g} x median full-run seconds per dataset", ""]
+    lines += ["## Normalised regret (mean ± 95 % CI) at fractions of the budget", "",
+              "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step |",
+              "|---|" + "---|" * (len(CHECKPOINTS) + 1)]
+    for _, r in checkpoints.iterrows():
+        cells = [f"{r[f'regret@{cp:g}']:.4f} ± {r[f'ci95@{cp:g}']:.4f}" for cp in CHECKPOINTS]
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['overhead_per_step_s']:.4f} |")
+    lines += ["", "## Mean rank (1 = best)", "", ranks.round(2).to_markdown() if _has_tabulate() else ranks.round(2).to_string()]
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    return BenchResult(out=out, checkpoints=checkpoints, ranks=ranks, notes=notes)
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True

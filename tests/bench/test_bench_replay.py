@@ -1,0 +1,138 @@
+"""Replay harness, normalised regret, Optuna peers and the bench runner on synthetic meta-datasets."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_quicktune.bench.optuna_peer import OptunaPeer
+from hf_quicktune.bench.regret import mean_ci, rank_table, reference_values, regret_on_grid
+from hf_quicktune.bench.replay import Trace, replay
+from hf_quicktune.bench.runner import BenchConfig, dataset_folds, run_bench
+from hf_quicktune.meta.synthetic import make_synthetic
+from hf_quicktune.search.base import Optimizer, Suggestion
+from hf_quicktune.search.baselines import RandomSearch
+
+
+class Scripted(Optimizer):
+    """Asks a fixed list of (trial, epoch) and burns ``sleep`` seconds of overhead per ask."""
+
+    def __init__(self, pool, max_epochs, script, sleep=0.0):
+        super().__init__(pool, max_epochs)
+        self.script, self.sleep = list(script), sleep
+
+    def ask(self):
+        if not self.script:
+            return None
+        import time
+
+        end = time.perf_counter() + self.sleep
+        while time.perf_counter() < end:
+            pass
+        tid, ep = self.script.pop(0)
+        return Suggestion(tid, self.pool[tid], ep)
+
+
+def test_replay_charges_recorded_costs_and_tracks_incumbent():
+    curves = np.array([[0.1, 0.5, 0.4], [0.3, 0.35, np.nan]])
+    costs = np.array([[1.0, 2.0, 4.0], [10.0, 10.0, np.nan]])
+    opt = Scripted([{"a": 0}, {"a": 1}], 3, [(0, 1), (1, 1), (0, 2), (0, 3), (1, 2), (1, 3)])
+    tr = replay(opt, curves, costs, time_budget=1e9, count_overhead=False)
+    assert tr.time == [1.0, 11.0, 13.0, 17.0, 27.0, 27.0]
+    assert tr.epochs == [1, 2, 3, 4, 5, 5]
+    assert tr.incumbent == [0.1, 0.3, 0.5, 0.5, 0.5, 0.5]
+    assert opt.trials[1].status == "failed"  # the run ended after 2 epochs in the meta-dataset
+    assert tr.stop == "optimizer exhausted"
+
+
+def test_replay_adds_measured_overhead_and_stops_at_budget():
+    curves = np.full((1, 5), 0.5)
+    costs = np.full((1, 5), 1.0)
+    opt = Scripted([{"a": 0}], 5, [(0, e) for e in range(1, 6)], sleep=0.02)
+    tr = replay(opt, curves, costs, time_budget=2.5)
+    assert tr.steps == 3 and tr.stop == "budget"  # 1.02, 2.04, 3.06 s
+    assert tr.overhead >= 0.06 and tr.time[-1] == pytest.approx(3.0 + tr.overhead)
+
+
+def test_replay_multi_epoch_suggestion_is_told_epoch_by_epoch():
+    curves = np.array([[0.1, 0.2, 0.3]])
+    costs = np.array([[1.0, 1.0, 1.0]])
+    opt = Scripted([{"a": 0}], 3, [(0, 3)])
+    tr = replay(opt, curves, costs, time_budget=100, count_overhead=False)
+    assert opt.trials[0].scores == [0.1, 0.2, 0.3] and tr.epochs == [3] and tr.time == [3.0]
+
+
+def test_normalised_regret_definition():
+    curves = np.array([[0.2, 0.6, 0.8], [0.1, 0.9, 0.7], [0.3, 0.4, np.nan]])
+    best, worst = reference_values(curves)
+    assert (best, worst) == (0.8, 0.1)  # best final (0.8 beats 0.7 and 0.4), worst over all values
+    tr = Trace(time=[1.0, 3.0], epochs=[1, 2], incumbent=[0.45, 0.8])
+    r = regret_on_grid(tr, np.array([0.0, 1.0, 2.0, 3.0, 10.0]), "time", best, worst)
+    np.testing.assert_allclose(r, [1.0, 0.5, 0.5, 0.0, 0.0])
+
+
+def test_mean_ci_and_rank_table():
+    mean, lo, hi = mean_ci(np.array([[1.0], [3.0]]))
+    assert mean[0] == 2.0 and lo[0] == pytest.approx(2 - 1.96) and hi[0] == pytest.approx(2 + 1.96)
+    per_run = pd.DataFrame(
+        {"method": ["a", "b", "a", "b"], "dataset": ["d1", "d1", "d2", "d2"], "seed": 0,
+         "regret@1": [0.1, 0.2, 0.3, 0.3]}
+    )
+    ranks = rank_table(per_run, ["a", "b"], checkpoints=[1.0])
+    assert ranks.loc["a", "rank@1"] == pytest.approx(1.25) and ranks.loc["b", "rank@1"] == pytest.approx(1.75)
+
+
+def test_dataset_folds_partition():
+    folds = dataset_folds([f"d{i}" for i in range(7)], 3)
+    assert sorted(sum(folds, [])) == sorted(f"d{i}" for i in range(7)) and len(folds) == 3
+
+
+@pytest.mark.parametrize("variant", ["tpe-hyperband", "random-median"])
+def test_optuna_peer_prunes_and_maps_to_unused_pool_members(variant):
+    md = make_synthetic(n_datasets=1, n_configs=30, max_epochs=9, seed=1)
+    pool = md.configs
+    opt = OptunaPeer(pool, max_epochs=9, seed=0, variant=variant)
+    tr = replay(opt, md.curves, md.costs, time_budget=float(np.sum(md.costs)))
+    finished = [t for t in opt.study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert any(t.state.name == "PRUNED" for t in finished)  # the pruner stops weak curves early
+    ids = [t.user_attrs["pool_id"] for t in opt.study.trials]
+    assert len(ids) == len(set(ids)) == len(opt.trials)  # one pool member per Optuna trial
+    for t in finished:  # Optuna saw the replayed curve of its pool member
+        tid = t.user_attrs["pool_id"]
+        assert list(t.intermediate_values.values()) == pytest.approx(opt.trials[tid].scores)
+    assert tr.incumbent[-1] == pytest.approx(max(max(s.scores) for s in opt.trials.values()))
+
+
+def test_run_bench_outputs_and_resume(tmp_path):
+    md = make_synthetic(n_datasets=3, n_configs=20, max_epochs=6, seed=0)
+    cfg = BenchConfig(methods=["random", "asha", "hyperband", "optuna-random-median", "rank-then-tune"], seeds=2,
+                      budget_runs=3, folds=3)
+    res = run_bench(md, cfg, tmp_path / "out")
+    out = tmp_path / "out"
+    for name in ("regret_time.csv", "regret_epochs.csv", "checkpoints.csv", "ranks.csv", "per_run.csv",
+                 "regret.png", "summary.md"):
+        assert (out / name).stat().st_size > 0, name
+    assert any("rank-then-tune skipped" in n for n in res.notes)
+    cp = res.checkpoints.set_index("method")
+    assert list(cp.index) == ["random", "asha", "hyperband", "optuna-random-median"]
+    assert (cp["regret@1"] <= cp["regret@0.1"] + 1e-12).all()  # regret never increases with time
+    per_run = pd.read_csv(out / "per_run.csv")
+    assert len(per_run) == 4 * 3 * 2
+    # a rerun reuses the saved traces instead of replaying again
+    trace_file = out / "traces" / "random" / "synth_0__seed0.json"
+    data = json.loads(trace_file.read_text())
+    data["incumbent"] = [md.curves.max()] * len(data["incumbent"])  # a marker only a reload can produce
+    trace_file.write_text(json.dumps(data))
+    res2 = run_bench(md, cfg, out)
+    assert res2.checkpoints.set_index("method").loc["random", "regret@0.1"] < cp.loc["random", "regret@0.1"]
+
+
+def test_random_search_replay_is_seeded():
+    md = make_synthetic(n_datasets=1, n_configs=15, max_epochs=5, seed=2)
+    runs = [replay(RandomSearch(md.configs, 5, seed=s), md.curves, md.costs, 40.0, count_overhead=False)
+            for s in (0, 0, 1)]
+    assert runs[0].incumbent == runs[1].incumbent and runs[0].time == runs[1].time
+    assert runs[0].time != runs[2].time
