@@ -61,3 +61,22 @@ def test_upload_folder_lfs_and_downloads(hub, tmp_path: Path):
     assert (snap / "big.dat").read_bytes() == big
     assert hub.api.repo_info(repo_id).sha == info.oid
 
+
+
+def test_missing_file_repo_and_revision_raise_the_clients_errors(hub, tmp_path: Path):
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    repo_id = f"qt-org/{_name('errors')}"
+    hub.api.create_repo(repo_id)
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download(repo_id, "nope.bin", cache_dir=tmp_path)
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download(f"qt-org/{_name('missing')}", "config.json", cache_dir=tmp_path)
+    with pytest.raises(RevisionNotFoundError):
+        hf_hub_download(repo_id, ".gitattributes", revision="no-such-branch", cache_dir=tmp_path)
+    with pytest.raises(RepositoryNotFoundError):
+        hub.api.model_info(f"qt-org/{_name('missing')}")
+    # the 404 carries the Hub's error headers
+    status = [s for m, p, s in hub.requests if m == "HEAD" and p.endswith("/resolve/main/nope.bin")]
+    assert status == [404]

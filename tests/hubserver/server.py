@@ -8,6 +8,7 @@ Endpoints (``{type}`` is ``models``, ``datasets`` or ``spaces``; ``{prefix}`` is
 ``POST /api/repos/create``                                create (409 + ``url`` when it exists)
 ``DELETE /api/repos/delete``, ``POST /api/repos/move``    delete / rename a repo
 ``POST /api/validate-yaml``                               card metadata check (400 + ``errors``)
+``GET  /api/agent-harnesses``                             empty registry (huggingface_hub asks for it)
 ``GET  /api/{type}``                                      list (search, author, filter, pipeline_tag,
                                                           sort, direction, limit, full/cardData/expand;
                                                           Link-header pagination)
@@ -315,6 +316,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             return self.move_repo()
         if seg == ["validate-yaml"] and method == "POST":
             return self.validate_yaml()
+        if seg == ["agent-harnesses"] and method == "GET":  # huggingface_hub's agent detection registry
+            return self.send_json({"standardEnvVars": [], "harnesses": {}})
         if not seg or seg[0] not in TYPE_FROM_PLURAL:
             raise HubError(404, f"Unknown endpoint {method} {self.url_path}")
         repo_type = TYPE_FROM_PLURAL[seg[0]]
