@@ -1,0 +1,98 @@
+"""Trial checkpoints: ``checkpoint-EEEE/`` with the weights (safetensors), the training state
+(optimizer, scheduler, grad scaler, RNG states) and a small JSON. Only the newest is kept.
+
+A checkpoint is written into a temporary folder and renamed into place, so a process killed
+mid-write never leaves a half checkpoint behind.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+WEIGHTS_FILE = "model.safetensors"
+STATE_FILE = "training_state.pt"
+INFO_FILE = "trainer_state.json"
+_PATTERN = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_dirs(directory: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints in ``directory``, oldest first, as (epoch, path)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for child in directory.iterdir():
+        match = _PATTERN.match(child.name)
+        if match and (child / INFO_FILE).exists():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: str | Path) -> tuple[int, Path] | None:
+    found = checkpoint_dirs(directory)
+    return found[-1] if found else None
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {k: v for k, v in zip(("kind", "keys", "pos", "has_gauss", "cached_gaussian"),
+                                         np.random.get_state(), strict=True)},
+        "python": random.getstate(),
+    }
+    state["numpy"]["keys"] = torch.from_numpy(np.asarray(state["numpy"]["keys"]).astype(np.int64))
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state["kind"], np_state["keys"].numpy().astype(np.uint32), int(np_state["pos"]),
+                         int(np_state["has_gauss"]), float(np_state["cached_gaussian"])))
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(directory: str | Path, epoch: int, weights: dict[str, torch.Tensor],
+                    training_state: dict[str, Any], info: dict[str, Any]) -> Path:
+    """Write ``checkpoint-{epoch}`` atomically, then delete older checkpoints."""
+    directory = Path(directory)
+    tmp = directory / f".tmp-checkpoint-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE),
+              metadata={"format": "pt"})
+    torch.save(training_state, tmp / STATE_FILE)
+    (tmp / INFO_FILE).write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+    final = directory / f"checkpoint-{epoch:04d}"
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old_epoch, path in checkpoint_dirs(directory):
+        if old_epoch != epoch:
+            shutil.rmtree(path, ignore_errors=True)
+    for stale in directory.glob(".tmp-checkpoint-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """(weights, training state, info) of one checkpoint folder."""
+    path = Path(path)
+    weights = load_file(str(path / WEIGHTS_FILE))
+    training_state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
+    info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    return weights, training_state, info

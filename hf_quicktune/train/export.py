@@ -1,0 +1,79 @@
+"""Getting the trained network out of a trial directory: as a module, or as files to publish."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from hf_quicktune.errors import TrainError
+from hf_quicktune.train import checkpoint as ckpt
+
+
+def _latest(directory: str | Path) -> tuple[int, Path]:
+    latest = ckpt.latest_checkpoint(directory)
+    if latest is None:
+        raise TrainError(f"no checkpoint in {directory}; train the trial first (Trial.advance).")
+    return latest
+
+
+def checkpoint_info(directory: str | Path) -> dict[str, Any]:
+    """The newest checkpoint's ``trainer_state.json`` (epoch, architecture, config, record...)."""
+    _, path = _latest(directory)
+    return json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
+
+
+def load_model(directory: str | Path, candidate: Any = None, num_classes: int | None = None) -> nn.Module:
+    """The network of the trial's newest checkpoint, in eval mode.
+
+    ``candidate`` (a zoo Candidate or a model factory) builds the architecture; without it the
+    checkpoint's timm architecture name is used (random init, then the trained weights).
+    """
+    from safetensors.torch import load_file
+
+    _, path = _latest(directory)
+    info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
+    num_classes = int(num_classes or info["num_classes"])
+    if candidate is None:
+        import timm
+
+        if not info.get("architecture"):
+            raise TrainError(f"{path} does not name its architecture; pass the candidate to load_model.")
+        model = timm.create_model(info["architecture"], pretrained=False, num_classes=num_classes)
+    elif hasattr(candidate, "architecture"):
+        from hf_quicktune.zoo import create_model
+        from hf_quicktune.zoo.candidate import Candidate
+
+        # only the architecture is needed: skip loading pretrained weights that are overwritten
+        arch_only = Candidate(name=candidate.name, architecture=candidate.architecture, source="scratch",
+                              library=getattr(candidate, "library", "timm"))
+        model = create_model(arch_only if arch_only.library == "timm" else candidate, num_classes=num_classes)
+    else:
+        model = candidate(num_classes=num_classes, drop_rate=0.0)
+    model.load_state_dict(load_file(str(path / ckpt.WEIGHTS_FILE)))
+    return model.eval()
+
+
+def export_trial(directory: str | Path, out_dir: str | Path) -> Path:
+    """Copy the newest weights to ``out_dir/model.safetensors`` and write a timm-style
+    ``config.json`` (architecture, num_classes, label_names, pretrained_cfg) plus the trial's
+    hyperparameters and last curve point, so ``timm.create_model("hf-hub:...")`` can load it."""
+    epoch, path = _latest(directory)
+    info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path / ckpt.WEIGHTS_FILE, out / "model.safetensors")
+    data_config = info.get("data_config") or {}
+    config = {
+        "architecture": info.get("architecture"),
+        "num_classes": info["num_classes"],
+        "label_names": info.get("label_names"),
+        "pretrained_cfg": {**data_config, "num_classes": info["num_classes"]},
+        "hf_quicktune": {"candidate": info.get("candidate"), "epochs": epoch, "hyperparameters": info.get("config"),
+                         "last_record": info.get("record")},
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2, default=list), encoding="utf-8")
+    return out
