@@ -428,6 +428,10 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         data = self.json_body()
         errors, warnings = validate_card(data.get("content") or "", data.get("repoType") or "model")
         payload = {"errors": [{"message": m} for m in errors], "warnings": [{"message": m} for m in warnings]}
+        if "text/plain" in self.headers.get("Accept", ""):  # ModelCard.validate asks for plain text
+            text = "\n".join(f"Error: {m}" for m in errors) or "\n".join(f"Warning: {m}" for m in warnings)
+            self._send(400 if errors else 200, text.encode(), "text/plain; charset=utf-8")
+            return
         if errors:
             self.send_json(payload, status=400, headers={"X-Error-Message": "Invalid metadata in README.md"})
         else:
