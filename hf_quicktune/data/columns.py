@@ -1,0 +1,200 @@
+"""Image and label column detection, and normalisation to ``image`` (Image) + ``label`` (ClassLabel)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+IMAGE_NAMES = ("image", "img", "images", "picture", "photo", "image_path", "image_file", "filepath",
+               "file_path", "path", "file", "filename", "file_name", "image_bytes", "bytes")
+LABEL_NAMES = ("label", "labels", "target", "targets", "class", "classes", "category", "fine_label",
+               "label_id", "class_id", "y")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def _is_image_feature(feature: Any) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Image)
+
+
+def _value_dtype(feature: Any) -> str | None:
+    import datasets
+
+    return feature.dtype if isinstance(feature, datasets.Value) else None
+
+
+def _looks_like_image_values(values: list[Any]) -> bool:
+    """Strings ending in an image extension, or bytes/dicts with bytes (decoded later)."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return False
+    for v in values:
+        if isinstance(v, dict):
+            if not (v.get("bytes") or v.get("path")):
+                return False
+        elif isinstance(v, bytes | bytearray):
+            continue
+        elif isinstance(v, str):
+            if not v.lower().endswith(IMAGE_EXTENSIONS):
+                return False
+        else:
+            return False
+    return True
+
+
+def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> str:
+    """An ``Image`` feature, else a column of image paths/bytes (by name first, then by content)."""
+    columns = list(ds.column_names)
+    if override is not None:
+        if override not in columns:
+            raise DatasetError(
+                f"--image-column '{override}' is not a column of this dataset; its columns are "
+                f"{columns}. Pass one of these with --image-column."
+            )
+        return override
+    image_features = [c for c in columns if _is_image_feature(ds.features[c])]
+    if image_features:
+        return image_features[0]
+    sample = ds.select(range(min(len(ds), 8))) if len(ds) else ds
+    ordered = [c for c in IMAGE_NAMES if c in columns] + [c for c in columns if c not in IMAGE_NAMES]
+    for col in ordered:
+        if _looks_like_image_values(list(sample[col])):
+            return col
+    raise DatasetError(
+        f"No image column found: the columns are {columns} and none is an Image feature or holds "
+        "image file paths or encoded image bytes. Pass the column that holds the images with "
+        "--image-column NAME (paths relative to the data file are resolved against its folder)."
+    )
+
+
+def detect_label_column(ds: datasets.Dataset, image_column: str, override: str | None = None) -> str:
+    """A ``ClassLabel`` feature, else a column named like a label with int or string values."""
+    import datasets
+
+    columns = [c for c in ds.column_names if c != image_column]
+    if override is not None:
+        if override not in ds.column_names:
+            raise DatasetError(
+                f"--label-column '{override}' is not a column of this dataset; its columns are "
+                f"{list(ds.column_names)}. Pass one of these with --label-column."
+            )
+        return override
+    class_labels = [c for c in columns if isinstance(ds.features[c], datasets.ClassLabel)]
+    if class_labels:
+        return class_labels[0]
+    for name in LABEL_NAMES:
+        for col in columns:
+            if col.lower() == name:
+                dtype = _value_dtype(ds.features[col])
+                if dtype is not None and (dtype.startswith(("int", "uint")) or dtype in ("string", "large_string", "bool")):
+                    return col
+    raise DatasetError(
+        f"No label column found: the columns besides the image column '{image_column}' are {columns}, "
+        "and none is a ClassLabel or an int/string column named like a label "
+        f"({', '.join(LABEL_NAMES[:6])}, ...). Pass the column that holds the classes with --label-column NAME."
+    )
+
+
+def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None) -> datasets.Dataset:
+    """Make relative image paths absolute against ``base_dir`` (the folder of the data file)."""
+    if base_dir is None:
+        return ds
+    base = Path(base_dir)
+
+    def fix(batch: dict[str, list]) -> dict[str, list]:
+        out = []
+        for v in batch[column]:
+            if isinstance(v, str) and v and not os.path.isabs(v) and "://" not in v:
+                v = str(base / v)
+            out.append(v)
+        return {column: out}
+
+    return ds.map(fix, batched=True, desc=None)
+
+
+def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None = None) -> datasets.Dataset:
+    """Cast a path/bytes column to ``datasets.Image`` (lazy decoding); Image columns pass through."""
+    import datasets
+
+    feature = ds.features[column]
+    if isinstance(feature, datasets.Image):
+        return ds
+    if _value_dtype(feature) in ("string", "large_string"):
+        ds = resolve_paths(ds, column, base_dir)
+    try:
+        return ds.cast_column(column, datasets.Image())
+    except (TypeError, ValueError) as err:
+        raise DatasetError(
+            f"The image column '{column}' (type {feature}) cannot be read as images: {err}. "
+            "It must hold file paths, encoded image bytes or an Image feature; pass another column with --image-column."
+        ) from err
+
+
+def check_missing_labels(ds: datasets.Dataset, column: str, split: str) -> None:
+    values = ds[column]
+    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]
+    if missing:
+        raise DatasetError(
+            f"The label column '{column}' of split '{split}' has {len(missing)} missing value(s) "
+            f"(rows {missing[:10]}{' ...' if len(missing) > 10 else ''}). Every image needs a class: "
+            "fill or drop those rows, or pass another column with --label-column."
+        )
+
+
+def label_names_for(dsets: dict[str, datasets.Dataset], column: str) -> list[str] | None:
+    """Class names across splits (a ClassLabel keeps its own); None when the column is a ClassLabel."""
+    import datasets
+
+    first = next(iter(dsets.values()))
+    if isinstance(first.features[column], datasets.ClassLabel):
+        return None
+    values: set[Any] = set()
+    for ds in dsets.values():
+        values.update(ds.unique(column))
+    values.discard(None)
+    try:
+        ordered = sorted(values)
+    except TypeError:
+        ordered = sorted(values, key=str)
+    return [str(v) for v in ordered]
+
+
+def encode_labels(ds: datasets.Dataset, column: str, names: list[str] | None) -> datasets.Dataset:
+    """Map int/string labels to a ``ClassLabel`` with ``names`` (shared by all splits)."""
+    import datasets
+
+    if names is None:
+        return ds
+    index = {n: i for i, n in enumerate(names)}
+
+    def enc(batch: dict[str, list]) -> dict[str, list]:
+        return {column: [index[str(v)] for v in batch[column]]}
+
+    features = ds.features.copy()
+    features[column] = datasets.ClassLabel(names=names)
+    return ds.map(enc, batched=True, features=features)
+
+
+def normalise_columns(ds: datasets.Dataset, image_column: str, label_column: str) -> datasets.Dataset:
+    """Keep only ``image`` and ``label`` (renamed)."""
+    drop = [c for c in ds.column_names if c not in (image_column, label_column)]
+    if drop:
+        ds = ds.remove_columns(drop)
+    renames = {}
+    if image_column != "image":
+        renames[image_column] = "image"
+    if label_column != "label":
+        renames[label_column] = "label"
+    if renames:
+        ds = ds.rename_columns(renames)
+    return ds.select_columns(["image", "label"])

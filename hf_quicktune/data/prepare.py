@@ -1,0 +1,112 @@
+"""``load(spec) -> PreparedDataset``: every source through one path.
+
+source -> detect columns -> missing labels -> ClassLabel -> (image, label) -> decoding check
+-> existing or stratified splits -> meta-features + fingerprint.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from hf_quicktune.data import columns as col
+from hf_quicktune.data.images import drop_undecodable
+from hf_quicktune.data.meta import compute_meta, fingerprint
+from hf_quicktune.data.sources import resolve_source
+from hf_quicktune.data.splits import match_splits, stratified_holdout
+from hf_quicktune.data.types import PreparedDataset
+from hf_quicktune.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+
+def load(
+    spec: str,
+    *,
+    config: str | None = None,
+    revision: str | None = None,
+    split_map: dict[str, str] | None = None,
+    image_column: str | None = None,
+    label_column: str | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
+    seed: int = 0,
+    verify_images: bool = True,
+) -> PreparedDataset:
+    """Resolve ``spec`` (Hub id, ImageFolder dir, parquet/CSV/JSON file, ``builtin:NAME``).
+
+    Existing train/validation/test splits are kept (``split_map`` maps ours to theirs, e.g.
+    ``{"validation": "valid"}``); a missing validation split (and a test split when
+    ``test_fraction > 0``) is carved out of train, stratified by class and seeded.
+    Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
+    """
+    raw = resolve_source(spec, config=config, revision=revision)
+    roles = match_splits(list(raw.splits), split_map)
+    splits = {ours: raw.splits[theirs] for ours, theirs in roles.items()}
+    for name, ds in splits.items():
+        if len(ds) == 0:
+            raise DatasetError(f"The '{roles[name]}' split of '{spec}' is empty; pass a dataset with images in it.")
+
+    train = splits["train"]
+    img_col = col.detect_image_column(train, image_column)
+    lab_col = col.detect_label_column(train, img_col, label_column)
+    for name, ds in splits.items():
+        if img_col not in ds.column_names or lab_col not in ds.column_names:
+            raise DatasetError(
+                f"Split '{roles[name]}' lacks the column '{img_col}' or '{lab_col}' found in the training split "
+                f"(its columns: {ds.column_names}). Give all splits the same columns, or map splits with --split."
+            )
+        col.check_missing_labels(ds, lab_col, roles[name])
+    names = col.label_names_for(splits, lab_col)
+    splits = {
+        name: col.normalise_columns(
+            col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir), lab_col, names), img_col, lab_col
+        )
+        for name, ds in splits.items()
+    }
+    skipped = 0
+    if verify_images:
+        splits, skipped = drop_undecodable(splits)
+
+    present = np.unique(np.asarray(splits["train"]["label"]))
+    class_names = list(splits["train"].features["label"].names)
+    if len(present) < 2:
+        raise DatasetError(
+            f"The training split of '{spec}' has {len(present)} class(es) "
+            f"({[class_names[i] for i in present]}, column '{lab_col}'); classification needs at least 2. "
+            "Check --label-column names the class column."
+        )
+
+    held = {}
+    if "validation" not in splits:
+        held["validation"] = val_fraction
+    if "test" not in splits and test_fraction > 0:
+        held["test"] = test_fraction
+    if held:
+        idx = stratified_holdout(splits["train"]["label"], held, seed=seed)
+        base = splits["train"]
+        splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
+        logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)
+
+    import datasets
+
+    dd = datasets.DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
+    options = {"held": held, "seed": seed if held else None}
+    return PreparedDataset(
+        name=spec,
+        splits=dd,
+        fingerprint=fingerprint(dict(dd), extra=options),
+        meta=compute_meta(dict(dd)),
+        source=raw.kind,
+        skipped=skipped,
+        info={
+            **raw.info,
+            "image_column": img_col,
+            "label_column": lab_col,
+            "source_splits": roles,
+            "made_splits": sorted(held),
+            "config": config,
+            "revision": revision,
+        },
+    )

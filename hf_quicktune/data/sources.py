@@ -1,0 +1,130 @@
+"""Resolve a dataset spec to raw splits: Hub id, ImageFolder directory, data file, or built-in."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hf_quicktune.constants import hub_offline
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+
+
+@dataclass
+class RawSource:
+    """What a spec resolved to, before column detection and splitting."""
+
+    kind: str  # hub | imagefolder | file | builtin
+    splits: dict[str, datasets.Dataset]
+    base_dir: str | None = None  # relative image paths are resolved against it
+    info: dict = field(default_factory=dict)
+
+
+def _as_dict(obj: datasets.Dataset | datasets.DatasetDict) -> dict[str, datasets.Dataset]:
+    import datasets
+
+    if isinstance(obj, datasets.DatasetDict):
+        return dict(obj)
+    return {"train": obj}
+
+
+def _load_file(path: Path) -> RawSource:
+    import datasets
+
+    builder = FILE_BUILDERS[path.suffix.lower()]
+    kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    try:
+        ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
+    except Exception as err:  # pyarrow / pandas parse errors of many types
+        raise DatasetError(
+            f"Could not read the data file {path} as {builder}: {type(err).__name__}: {err}. "
+            "Check the file is valid, or convert it to parquet/CSV/JSON lines with an image and a label column."
+        ) from err
+    return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info={"path": str(path), "format": builder})
+
+
+def _load_imagefolder(path: Path) -> RawSource:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset("imagefolder", data_dir=str(path))
+    except Exception as err:
+        raise DatasetError(
+            f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
+            "Expected class sub-folders of images (path/CLASS/IMAGE.jpg), optionally under train/ "
+            "validation/ test/ folders."
+        ) from err
+    return RawSource("imagefolder", _as_dict(ds), base_dir=str(path), info={"path": str(path)})
+
+
+def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(spec, name=config, revision=revision)
+    except Exception as err:
+        raise _hub_error(spec, config, revision, err) from err
+    return RawSource("hub", _as_dict(ds), info={"id": spec, "config": config, "revision": revision})
+
+
+def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception) -> DatasetError:
+    text = f"{type(err).__name__}: {err}".strip()
+    name = type(err).__name__
+    if "config" in text.lower() and ("not found" in text.lower() or "available" in text.lower() or "missing" in text.lower()):
+        return DatasetError(
+            f"The Hub dataset '{spec}' has no configuration {config!r} or needs one ({text}). "
+            "Pass a valid one with --dataset-config NAME."
+        )
+    if revision and ("revision" in text.lower() or "RevisionNotFound" in name):
+        return DatasetError(f"Revision '{revision}' of the Hub dataset '{spec}' does not exist ({text}). Pass an existing branch, tag or commit with --revision.")
+    offline = hub_offline() or "offline" in text.lower() or "connect" in text.lower()
+    if offline:
+        return DatasetError(
+            f"The Hub dataset '{spec}' is not available: the Hub cannot be reached (offline mode or no "
+            f"connection) and the dataset is not in the local cache ({text}). Connect once to download "
+            "it, or use a local folder/file or a built-in dataset (builtin:digits, builtin:mnist5k)."
+        )
+    return DatasetError(
+        f"Unknown dataset '{spec}': it is neither an existing local path nor a dataset on the Hub "
+        f"({text}). Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON "
+        "file, or a built-in (builtin:digits, builtin:mnist5k)."
+    )
+
+
+def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None) -> RawSource:
+    """Turn what the user typed into raw splits; the only place that decides the source kind."""
+    if not spec or not str(spec).strip():
+        raise DatasetError("No dataset given. Pass a Hub dataset id, a local path, or builtin:digits.")
+    spec = str(spec)
+    if spec.startswith("builtin:"):
+        from hf_quicktune.data.builtins import load_builtin
+
+        return RawSource("builtin", {"train": load_builtin(spec.split(":", 1)[1])}, info={"builtin": spec})
+    path = Path(os.path.expanduser(spec))
+    if path.exists():
+        if path.is_dir():
+            return _load_imagefolder(path)
+        if path.suffix.lower() in FILE_BUILDERS:
+            return _load_file(path)
+        raise DatasetError(
+            f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
+            "JSON or JSON-lines file with an image and a label column, or an ImageFolder directory."
+        )
+    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
+    if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
+        raise DatasetError(
+            f"Unknown dataset '{spec}': no such file or directory, and it is not a valid Hub dataset id "
+            "(org/name). Check the path, or pass a Hub id, or a built-in (builtin:digits, builtin:mnist5k)."
+        )
+    return _load_hub(spec, config, revision)

@@ -1,0 +1,119 @@
+"""Per-candidate preprocessing from timm's data config, and lazy conversion to tensors.
+
+``build_transform`` wraps :func:`timm.data.create_transform` (input size, interpolation,
+mean/std, crop) and maps the search-space augmentation names (Quick-Tune search_space_v1:
+``data_augmentation`` in none / trivial_augment / random_augment / auto_augment, with
+``ra_num_ops``, ``ra_magnitude``, ``auto_augment``) to timm's auto-augment strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from hf_quicktune.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+AUGMENTATIONS = ("none", "trivial_augment", "random_augment", "auto_augment")
+#: extra ``augmentation`` keys passed straight to timm's create_transform
+TIMM_AUG_KEYS = ("hflip", "vflip", "scale", "ratio", "color_jitter", "re_prob", "no_aug")
+
+
+class ToRGB:
+    """Grayscale, palette, RGBA or CMYK PIL images -> RGB (picklable for DataLoader workers)."""
+
+    def __call__(self, img: Any) -> Any:
+        return img if img.mode == "RGB" else img.convert("RGB")
+
+    def __repr__(self) -> str:
+        return "ToRGB()"
+
+
+def auto_augment_policy(augmentation: dict[str, Any] | None) -> str | None:
+    """timm auto-augment string for the search-space augmentation keys (None = no policy).
+
+    trivial_augment: one random op at a magnitude drawn uniformly (TrivialAugment,
+    Müller & Hutter 2021) = timm ``rand-n1-m10-mstd101``; random_augment: RandAugment with
+    ``ra_num_ops`` ops at magnitude ``ra_magnitude`` (timm caps magnitudes at 10);
+    auto_augment: AutoAugment with policy ``auto_augment`` (``v0`` or ``original``).
+    """
+    aug = augmentation or {}
+    kind = aug.get("data_augmentation") or "none"
+    if kind not in AUGMENTATIONS:
+        raise ConfigError(f"data_augmentation must be one of {AUGMENTATIONS}, got {kind!r}.")
+    if kind == "none":
+        return None
+    if kind == "trivial_augment":
+        return "rand-n1-m10-mstd101"
+    if kind == "random_augment":
+        n = int(aug.get("ra_num_ops") or 2)
+        m = int(aug.get("ra_magnitude") or 9)
+        return f"rand-m{m}-n{n}-mstd0.5"
+    policy = aug.get("auto_augment") or "v0"
+    if policy not in ("v0", "original", "v0r", "originalr", "3a"):
+        raise ConfigError(f"auto_augment policy must be 'v0' or 'original', got {policy!r}.")
+    return policy
+
+
+def build_transform(
+    data_config: dict[str, Any],
+    *,
+    train: bool,
+    augmentation: dict[str, Any] | None = None,
+    image_size: int | None = None,
+) -> Callable[[Any], Any]:
+    """PIL image -> normalised float tensor (C, H, W) for one candidate.
+
+    ``data_config`` is a timm data config (``Candidate.data_config()`` or
+    ``timm.data.resolve_data_config``). ``image_size`` overrides its input size (small
+    images on CPU). ``train=True`` gives timm's training pipeline (random resized crop,
+    flip, colour jitter unless an auto-augment policy is set) plus the augmentation policy;
+    ``train=False`` the deterministic resize + centre crop.
+    """
+    from timm.data import create_transform
+    from torchvision import transforms as T
+
+    cfg = dict(data_config)
+    input_size = tuple(cfg.get("input_size", (3, 224, 224)))
+    if image_size is not None:
+        input_size = (3, int(image_size), int(image_size))
+    kwargs: dict[str, Any] = {
+        "input_size": input_size,
+        "is_training": train,
+        "interpolation": cfg.get("interpolation", "bicubic"),
+        "mean": tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
+        "std": tuple(cfg.get("std", (0.229, 0.224, 0.225))),
+        "crop_pct": cfg.get("crop_pct"),
+        "crop_mode": cfg.get("crop_mode"),
+    }
+    if train:
+        kwargs["auto_augment"] = auto_augment_policy(augmentation)
+        for key in TIMM_AUG_KEYS:
+            if augmentation and augmentation.get(key) is not None:
+                value = augmentation[key]
+                kwargs[key] = tuple(value) if isinstance(value, list) else value
+    return T.Compose([ToRGB(), create_transform(**kwargs)])
+
+
+class _ToTorch:
+    """Batch transform for ``Dataset.with_transform``: image -> pixel_values, label -> int."""
+
+    def __init__(self, transform: Callable[[Any], Any]):
+        self.transform = transform
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        return {
+            "pixel_values": [self.transform(img) for img in batch["image"]],
+            "label": [int(v) for v in batch["label"]],
+        }
+
+
+def to_torch(split: datasets.Dataset, transform: Callable[[Any], Any]) -> datasets.Dataset:
+    """The split with ``transform`` applied lazily on access (``with_transform``).
+
+    Items are ``{"pixel_values": Tensor(C, H, W), "label": int}``; nothing is materialised,
+    so it plugs into a ``torch.utils.data.DataLoader`` with the default collate.
+    """
+    return split.with_transform(_ToTorch(transform))

