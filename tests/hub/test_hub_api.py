@@ -200,7 +200,9 @@ def test_model_card_push_and_yaml_validation(hub):
 
 
 def test_list_models_filters_on_card_metadata(hub):
+    import numpy as np
     from huggingface_hub import ModelCard, ModelCardData
+    from safetensors.numpy import save
 
     api = hub.api
     author = _name("zoo")
@@ -214,6 +216,10 @@ def test_list_models_filters_on_card_metadata(hub):
         api.create_repo(repo_id)  # a namespace of its own, so that other tests' repos do not interfere
         card = ModelCard.from_template(ModelCardData(library_name=library, pipeline_tag=task, tags=tags))
         card.push_to_hub(repo_id)
+    sizes = {"vit-a": 1_000, "vit-b": 2_000_000}  # parameters, read by the Hub from safetensors headers
+    for name, n in sizes.items():
+        weights = save({"w": np.zeros(n, dtype=np.uint8)})
+        api.upload_file(path_or_fileobj=weights, path_in_repo="model.safetensors", repo_id=f"{author}/{name}")
 
     def ids(**kwargs):
         return sorted(m.id for m in api.list_models(author=author, **kwargs))
@@ -224,6 +230,8 @@ def test_list_models_filters_on_card_metadata(hub):
     assert ids(pipeline_tag="fill-mask") == [f"{author}/bert-c"]
     assert ids(search="vit") == [f"{author}/vit-a", f"{author}/vit-b"]
     assert ids(filter="vision") == [f"{author}/vit-a"]
+    assert ids(num_parameters="min:1M") == [f"{author}/vit-b"]
+    assert ids(num_parameters="max:10K") == [f"{author}/vit-a"]
     listed = list(api.list_models(author=author, filter="timm", limit=1))
     assert len(listed) == 1 and listed[0].library_name == "timm"
     full = next(iter(api.list_models(author=author, search="bert", cardData=True)))
@@ -245,3 +253,53 @@ def test_server_is_reachable_from_a_subprocess(hub, tmp_path: Path):
                          timeout=120, check=True)
     assert out.stdout.strip() == hub.api.whoami()["name"]
     assert "child.txt" in hub.api.list_repo_files(repo_id)
+
+
+def test_standalone_launcher_serves_a_persisted_store(tmp_path: Path):
+    """``python -m tests.hubserver --root DIR`` reloads what an earlier server stored in DIR."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from huggingface_hub import HfApi, hf_hub_download
+
+    try:
+        from tests.hubserver import LocalHub
+    except ImportError:
+        from hubserver import LocalHub
+
+    token = "hf_standalone_token"
+    root = tmp_path / "store"
+    with LocalHub(root, token=token) as first:
+        api = HfApi(endpoint=first.endpoint, token=token)
+        api.create_repo("qt-org/persisted")
+        api.upload_file(path_or_fileobj=b"kept", path_in_repo="kept.txt", repo_id="qt-org/persisted")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    repo_root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.hubserver", "--port", str(port), "--root", str(root), "--token", token],
+        cwd=repo_root, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert "Local Hub on" in proc.stdout.readline()
+        endpoint = f"http://127.0.0.1:{port}"
+        api = HfApi(endpoint=endpoint, token=token)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                assert api.whoami()["name"]
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        path = hf_hub_download("qt-org/persisted", "kept.txt", endpoint=endpoint, token=token,
+                               cache_dir=tmp_path / "cache")
+        assert Path(path).read_bytes() == b"kept"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

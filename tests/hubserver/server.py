@@ -9,8 +9,9 @@ Endpoints (``{type}`` is ``models``, ``datasets`` or ``spaces``; ``{prefix}`` is
 ``DELETE /api/repos/delete``, ``POST /api/repos/move``    delete / rename a repo
 ``POST /api/validate-yaml``                               card metadata check (400 + ``errors``)
 ``GET  /api/agent-harnesses``                             empty registry (huggingface_hub asks for it)
-``GET  /api/{type}``                                      list (search, author, filter, pipeline_tag,
-                                                          sort, direction, limit, full/cardData/expand;
+``GET  /api/{type}``                                      list (search, author, filter (tags), library,
+                                                          pipeline_tag, gated, num_parameters, sort,
+                                                          direction, limit, full/cardData/expand;
                                                           Link-header pagination)
 ``GET  /api/{type}/{repo}[/revision/{rev}]``              info: sha, siblings (sizes/LFS with
                                                           ``blobs=1``), cardData, tags, library_name,
@@ -66,6 +67,25 @@ logger = logging.getLogger(__name__)
 TYPE_FROM_PLURAL = {f"{t}s": t for t in REPO_TYPES}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+_SCALE = {"": 1, "K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def _in_range(safetensors: dict[str, Any] | None, spec: str) -> bool:
+    """Whether a model's parameter count satisfies ``num_parameters`` like ``"min:1M,max:1B"``."""
+    if safetensors is None:
+        return False
+    total = safetensors["total"]
+    for part in spec.split(","):
+        bound, _, value = part.partition(":")
+        m = re.fullmatch(r"([\d.]+)([KMBT]?)", value.strip().upper())
+        if m is None or bound not in ("min", "max"):
+            raise HubError(400, f"Invalid num_parameters {spec!r}: use e.g. 'min:1M,max:1B'")
+        limit = float(m.group(1)) * _SCALE[m.group(2)]
+        if (bound == "min" and total < limit) or (bound == "max" and total > limit):
+            return False
+    return True
 
 
 class _ChunkedReader:
@@ -251,9 +271,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         headers = {"X-Error-Message": err.message.replace("\n", " ")[:500]}
         if err.code:
             headers["X-Error-Code"] = err.code
-        payload: dict[str, Any] = {"error": err.message}
-        if err.status == 409 and getattr(err, "url", None):
-            payload["url"] = err.url  # type: ignore[attr-defined]
+        payload: dict[str, Any] = {"error": err.message, **err.extra}
         self.send_json(payload, status=err.status, headers=headers)
 
     # ------------------------------------------------------------------ auth
@@ -391,7 +409,7 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         except HubError as err:
             if err.status == 409:
                 err.message = f"You already created this {repo_type} repo"
-                err.url = url  # type: ignore[attr-defined]
+                err.extra["url"] = url
             raise
         self.send_json({"url": url, "name": repo_id, "id": repo_id})
 
@@ -557,6 +575,9 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         author = self.param("author")
         filters = self.query.get("filter", []) + self.query.get("filter[]", [])
         pipeline_tag = self.param("pipeline_tag")
+        library = self.param("library")
+        gated = (self.param("gated") or "").lower() or None
+        num_parameters = self.param("num_parameters")
         full = self.flag("full") or self.flag("cardData") or bool(self.query.get("expand") or self.query.get("expand[]"))
         items = []
         for (rtype, _), repo in sorted(self.server.storage.repos.items()):
@@ -571,6 +592,12 @@ class HubRequestHandler(BaseHTTPRequestHandler):
             if any(f not in tags and f != repo.id for f in filters):
                 continue
             if pipeline_tag and item.get("pipeline_tag") != pipeline_tag:
+                continue
+            if library and item.get("library_name") != library:
+                continue
+            if gated is not None and bool(item.get("gated")) != (gated == "true"):
+                continue
+            if num_parameters and not _in_range(self._safetensors(repo, repo.branches["main"]), num_parameters):
                 continue
             items.append(item)
         sort = self.param("sort")

@@ -73,11 +73,12 @@ saved_model/**/* filter=lfs diff=lfs merge=lfs -text
 class HubError(Exception):
     """An error answered to the client as ``status`` with the Hub's ``X-Error-Code`` header."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, extra: dict[str, Any] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.extra = extra or {}  # more fields of the JSON error body (e.g. ``url`` on a 409)
 
 
 def now_iso() -> str:
