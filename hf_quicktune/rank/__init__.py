@@ -1,1 +1,14 @@
-"""Zero-training ranking of candidate models (issue 5): features + cache, scores, ensemble."""
+"""Zero-training ranking of candidate models (issue 5).
+
+``rank(dataset, candidates)`` extracts penultimate features of every candidate on a stratified
+sample of the training images (cached on disk), computes transferability scores (LFC, LGC,
+LogME, kNN, LEEP, NCE; see :mod:`hf_quicktune.rank.scores`) and their mean-rank ensemble, and
+returns a :class:`RankResult`. Importing this package is light (numpy only).
+"""
+
+from hf_quicktune.rank.api import DEFAULT_SCORES, parse_scores, rank
+from hf_quicktune.rank.ensemble import mean_rank_ensemble
+from hf_quicktune.rank.result import RankResult
+from hf_quicktune.rank.scores import SCORES
+
+__all__ = ["DEFAULT_SCORES", "SCORES", "RankResult", "mean_rank_ensemble", "parse_scores", "rank"]

@@ -53,6 +53,7 @@ def test_lfc_invariant_to_constant_feature_offset(data):
     assert lfc(relu + 7.5, y) == pytest.approx(base, rel=1e-9)
     offset = np.random.default_rng(2).normal(size=relu.shape[1]) * 100
     assert lfc(relu + offset, y) == pytest.approx(base, rel=1e-9)
+
     # a scalar-mean-centred variant (the known reference bug) would change here:
     def scalar_centred(f):
         g = f - f.mean()

@@ -24,4 +24,14 @@ SCORES: dict[str, str] = {
 FEATURE_SCORES = {"lfc": lfc, "logme": logme, "knn": knn}
 LOGIT_SCORES = {"leep": leep, "nce": nce}
 
-__all__ = ["SCORES", "FEATURE_SCORES", "LOGIT_SCORES", "kernel_alignment", "knn", "leep", "lfc", "logme", "nce"]
+__all__ = [
+    "SCORES",
+    "FEATURE_SCORES",
+    "LOGIT_SCORES",
+    "kernel_alignment",
+    "knn",
+    "leep",
+    "lfc",
+    "logme",
+    "nce",
+]

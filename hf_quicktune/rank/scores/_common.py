@@ -11,7 +11,9 @@ def as_features(features, name: str = "features") -> np.ndarray:
     """Return a finite float64 ``(n, d)`` array or raise with what to fix."""
     arr = np.asarray(features, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
-        raise QuickTuneError(f"{name} must be a 2-D array (n >= 2 samples, d >= 1 dims); got shape {arr.shape}.")
+        raise QuickTuneError(
+            f"{name} must be a 2-D array (n >= 2 samples, d >= 1 dims); got shape {arr.shape}."
+        )
     if not np.all(np.isfinite(arr)):
         raise QuickTuneError(
             f"{name} contain NaN or inf values (the model diverged or the images are corrupt); "
@@ -24,7 +26,9 @@ def as_labels(labels, n: int) -> np.ndarray:
     """Return integer labels of length ``n`` or raise with what to fix."""
     arr = np.asarray(labels)
     if arr.shape != (n,):
-        raise QuickTuneError(f"labels must be a 1-D array with one entry per sample ({n}); got shape {arr.shape}.")
+        raise QuickTuneError(
+            f"labels must be a 1-D array with one entry per sample ({n}); got shape {arr.shape}."
+        )
     if not np.issubdtype(arr.dtype, np.integer):
         if np.any(arr != np.round(arr)):
             raise QuickTuneError("labels must be integer class ids; map class names to ids first.")

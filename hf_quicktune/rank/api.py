@@ -1,0 +1,203 @@
+"""``rank(dataset, candidates)``: score every candidate from one forward pass, without training."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from hf_quicktune.errors import ConfigError, DatasetError, QuickTuneError
+from hf_quicktune.rank.ensemble import mean_rank_ensemble
+from hf_quicktune.rank.features import candidate_features, image_loader
+from hf_quicktune.rank.result import RankResult
+from hf_quicktune.rank.sampling import stratified_sample
+from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hf_quicktune.data.types import PreparedDataset
+    from hf_quicktune.zoo.candidate import Candidate
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCORES = ("lfc", "logme", "knn")
+
+#: ``progress(task, completed, total)``; ``task`` is a candidate name (features) or "name · lgc"
+ProgressFn = Callable[[str, int, int], None]
+
+
+def parse_scores(scores: str | Iterable[str]) -> list[str]:
+    """Validate score names ("lfc,logme" or a list); raise ConfigError naming the valid ones."""
+    names = [
+        s.strip().lower() for s in (scores.split(",") if isinstance(scores, str) else scores) if s.strip()
+    ]
+    unknown = [s for s in names if s not in SCORES]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown score(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SCORES)} "
+            "(e.g. --scores lfc,logme,knn)."
+        )
+    return list(dict.fromkeys(names))
+
+
+def _resolve(candidates: Sequence[Candidate | str]) -> list[Candidate]:
+    from hf_quicktune.zoo import get_candidate
+
+    out = [get_candidate(c) if isinstance(c, str) else c for c in candidates]
+    if not out:
+        raise ConfigError(
+            "no candidates to rank; pass a zoo with at least one model (see `hf-quicktune zoo`)."
+        )
+    names = [c.name for c in out]
+    if len(set(names)) != len(names):
+        raise ConfigError(
+            f"duplicate candidate names in the zoo: {sorted({n for n in names if names.count(n) > 1})}."
+        )
+    return out
+
+
+def _model_factory(candidate: Candidate, seed: int):
+    def build():
+        import torch
+
+        from hf_quicktune.zoo import create_model
+
+        torch.manual_seed(seed)  # random-init baselines are reproducible (and cache-keyed by seed)
+        return create_model(candidate, num_classes=None)
+
+    return build
+
+
+def rank(
+    dataset: PreparedDataset,
+    candidates: Sequence[Candidate | str],
+    *,
+    scores: str | Iterable[str] = DEFAULT_SCORES,
+    n: int = 1000,
+    image_size: int | None = None,
+    batch_size: int = 64,
+    cache: bool = True,
+    seed: int = 0,
+    accelerator=None,
+    progress: ProgressFn | None = None,
+    lgc_dim: int = 1024,
+) -> RankResult:
+    """Rank ``candidates`` on ``dataset`` by zero-training scores (higher is better for all).
+
+    Features are extracted on a stratified sample of ``n`` training images (all of them when
+    the split is smaller) with each candidate's eval preprocessing (``image_size`` overrides
+    its input size) and cached on disk. ``scores`` from :data:`hf_quicktune.rank.scores.SCORES`;
+    LEEP/NCE apply only to candidates that keep a pretrained source head (NaN otherwise); LGC
+    needs a second, gradient pass. ``table[c]["ensemble"]`` is the mean normalised rank over the
+    requested scores (see :mod:`hf_quicktune.rank.ensemble`). A candidate that cannot be loaded
+    is skipped with a warning (listed in ``info["errors"]``) unless every candidate fails.
+    """
+    from hf_quicktune.data.transforms import build_transform
+
+    score_names = parse_scores(scores)
+    cands = _resolve(candidates)
+    if n < 2:
+        raise ConfigError(f"n must be at least 2 samples to compare features; got {n}.")
+    labels_all = np.asarray(dataset.train[dataset.label_column])
+    if len(np.unique(labels_all)) < 2:
+        raise DatasetError(
+            f"the training split of {dataset.name} has fewer than 2 classes; ranking needs labelled data "
+            "with at least two classes."
+        )
+    indices = stratified_sample(labels_all, n, seed)
+    if accelerator is None:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator()
+    table: dict[str, dict[str, float]] = {}
+    score_seconds: dict[str, dict[str, float]] = {}
+    errors: dict[str, str] = {}
+    for cand in cands:
+        transform = build_transform(cand.data_config(), train=False, image_size=image_size)
+        factory = _model_factory(cand, seed)
+        try:
+            fs = candidate_features(
+                dataset.train,
+                dataset.fingerprint,
+                cand,
+                indices,
+                transform=transform,
+                model_factory=factory,
+                accelerator=accelerator,
+                batch_size=batch_size,
+                cache=cache,
+                seed=seed,
+                progress=progress,
+            )
+        except QuickTuneError as err:
+            logger.warning("skipping %s: %s", cand.name, err)
+            errors[cand.name] = str(err)
+            continue
+        row: dict[str, float] = {}
+        timings: dict[str, float] = {}
+        source_head = fs.logits is not None and not cand.is_scratch
+        for name in score_names:
+            start = time.perf_counter()
+            if name in FEATURE_SCORES:
+                row[name] = FEATURE_SCORES[name](fs.features, fs.labels)
+            elif name in LOGIT_SCORES:
+                row[name] = LOGIT_SCORES[name](fs.logits, fs.labels) if source_head else math.nan
+            else:  # lgc
+                row[name] = _lgc(
+                    cand,
+                    factory,
+                    dataset,
+                    indices,
+                    transform,
+                    batch_size,
+                    seed,
+                    lgc_dim,
+                    accelerator,
+                    progress,
+                )
+            timings[name] = time.perf_counter() - start
+        row["feature_seconds"] = float(fs.seconds)
+        row["num_params"] = int(fs.num_params or cand.num_params or 0)
+        table[cand.name] = row
+        score_seconds[cand.name] = timings
+        logger.info("%s: %s", cand.name, {k: round(v, 4) for k, v in row.items()})
+    if not table:
+        first = next(iter(errors.values()))
+        raise QuickTuneError(f"no candidate could be ranked; the first failure was: {first}")
+    ensemble = mean_rank_ensemble(table, score_names)
+    for cand_name, value in ensemble.items():
+        table[cand_name]["ensemble"] = value
+    return RankResult(
+        table=table,
+        scores=score_names,
+        dataset=dataset.name,
+        n=len(indices),
+        info={
+            "fingerprint": dataset.fingerprint,
+            "image_size": image_size,
+            "seed": seed,
+            "score_seconds": score_seconds,
+            "errors": errors,
+        },
+    )
+
+
+def _lgc(
+    cand, factory, dataset, indices, transform, batch_size, seed, proj_dim, accelerator, progress
+) -> float:
+    from hf_quicktune.rank.scores.lgc import lgc
+
+    model = factory()
+    loader = image_loader(dataset.train, indices, transform, max(1, min(batch_size, 32)))
+    task = f"{cand.name} · lgc"
+    return lgc(
+        model,
+        loader,
+        proj_dim=proj_dim,
+        seed=seed,
+        device=accelerator.device,
+        progress=None if progress is None else (lambda done, total: progress(task, done, total)),
+    )

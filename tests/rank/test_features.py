@@ -1,0 +1,121 @@
+"""Feature extraction through Accelerate and the on-disk feature cache (tiny timm test model)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+timm = pytest.importorskip("timm")
+datasets = pytest.importorskip("datasets")
+
+from hf_quicktune.constants import cache_dir  # noqa: E402
+from hf_quicktune.rank.features import cache_key, cache_path, candidate_features  # noqa: E402
+from hf_quicktune.zoo.candidate import Candidate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def split():
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (12, 12), dtype=np.uint8)) for _ in range(20)]  # grayscale
+    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    return datasets.Dataset.from_dict({"image": images, "label": [i % 2 for i in range(20)]}, features=feats)
+
+
+@pytest.fixture
+def transform():
+    from torchvision import transforms as T
+
+    return T.Compose([T.Resize(32), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)])
+
+
+class Factory:
+    def __init__(self, num_classes=3):
+        self.calls = 0
+        self.num_classes = num_classes
+
+    def __call__(self):
+        self.calls += 1
+        torch.manual_seed(0)
+        return timm.create_model("test_efficientnet", pretrained=False, num_classes=self.num_classes)
+
+
+CAND = Candidate(name="tiny", architecture="test_efficientnet", source="scratch")
+
+
+def _features(split, transform, factory, indices, accelerator, **kw):
+    return candidate_features(
+        split,
+        "fp-1",
+        CAND,
+        indices,
+        transform=transform,
+        model_factory=factory,
+        accelerator=accelerator,
+        batch_size=4,
+        **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def accelerator():
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=True)
+
+
+def test_features_match_a_direct_forward_and_keep_order(split, transform, accelerator):
+    idx = np.array([1, 4, 5, 9, 10, 17])
+    fs = _features(split, transform, Factory(), idx, accelerator, cache=False)
+    model = Factory()().eval()
+    pixels = torch.stack([transform(split[int(i)]["image"].convert("RGB")) for i in idx])
+    with torch.no_grad():
+        fmap = model.forward_features(pixels)
+        expected = model.forward_head(fmap, pre_logits=True).numpy()
+        logits = model.forward_head(fmap).numpy()
+    assert fs.features.shape == (6, model.num_features)
+    np.testing.assert_allclose(fs.features, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fs.logits, logits, rtol=1e-4, atol=1e-5)
+    assert fs.labels.tolist() == [int(i) % 2 for i in idx]
+    assert fs.num_params == sum(p.numel() for p in model.parameters()) and fs.seconds > 0
+
+
+def test_second_call_is_served_from_cache_without_building_the_model(split, transform, accelerator):
+    idx = np.arange(0, 20, 2)
+    factory = Factory()
+    first = _features(split, transform, factory, idx, accelerator)
+    assert factory.calls == 1 and not first.cached
+    key = cache_key(CAND, "fp-1", idx, repr(transform), 0)
+    assert cache_path(key).is_file() and cache_dir() in cache_path(key).parents
+    second = _features(split, transform, factory, idx, accelerator)
+    assert factory.calls == 1 and second.cached
+    np.testing.assert_array_equal(first.features, second.features)
+    np.testing.assert_array_equal(first.logits, second.logits)
+    assert second.seconds == pytest.approx(first.seconds) and second.num_params == first.num_params
+    # other sample ids, preprocessing, dataset or seed (scratch init) are other entries
+    _features(split, transform, factory, idx[:-1], accelerator)
+    assert factory.calls == 2
+    keys = {
+        key,
+        cache_key(CAND, "fp-2", idx, repr(transform), 0),
+        cache_key(CAND, "fp-1", idx, repr(transform) + "x", 0),
+        cache_key(CAND, "fp-1", idx, repr(transform), 1),
+    }
+    assert len(keys) == 4
+
+
+def test_corrupt_cache_entry_is_recomputed(split, transform, accelerator):
+    idx = np.arange(1, 20, 3)
+    factory = Factory()
+    first = _features(split, transform, factory, idx, accelerator)
+    cache_path(cache_key(CAND, "fp-1", idx, repr(transform), 0)).write_bytes(b"not a safetensors file")
+    again = _features(split, transform, factory, idx, accelerator)
+    assert factory.calls == 2 and not again.cached
+    np.testing.assert_allclose(again.features, first.features, rtol=1e-5)
+
+
+def test_headless_model_has_no_logits(split, transform, accelerator):
+    fs = _features(split, transform, Factory(num_classes=0), np.arange(4), accelerator, cache=False)
+    assert fs.logits is None and fs.features.shape[0] == 4

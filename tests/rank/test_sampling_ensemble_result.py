@@ -1,0 +1,85 @@
+"""Stratified sampling, the mean-rank ensemble and RankResult (pure, fast)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.rank import RankResult, mean_rank_ensemble, parse_scores
+from hf_quicktune.rank.ensemble import normalised_ranks
+from hf_quicktune.rank.sampling import stratified_sample
+
+
+def test_stratified_sample_is_proportional_covers_classes_and_deterministic():
+    labels = np.array([0] * 500 + [1] * 300 + [2] * 150 + [3] * 50 + [4] * 2)
+    idx = stratified_sample(labels, 100, seed=0)
+    assert len(idx) == 100 and len(set(idx.tolist())) == 100 and np.all(np.diff(idx) > 0)
+    counts = np.bincount(labels[idx], minlength=5)
+    assert counts.min() >= 1  # the tiny class is present
+    expected = np.bincount(labels) / len(labels) * 100
+    assert np.all(np.abs(counts - expected) <= 1.5)
+    assert np.array_equal(idx, stratified_sample(labels, 100, seed=0))
+    assert not np.array_equal(idx, stratified_sample(labels, 100, seed=1))
+
+
+def test_stratified_sample_small_and_large_n():
+    labels = np.repeat(np.arange(10), 3)
+    assert np.array_equal(stratified_sample(labels, 1000), np.arange(30))
+    idx = stratified_sample(labels, 4, seed=2)
+    assert len(idx) == 4 and len(set(labels[idx].tolist())) == 4  # fewer samples than classes
+    idx = stratified_sample(labels, 29, seed=2)
+    assert len(idx) == 29
+
+
+def test_normalised_ranks_best_is_one_ties_average_nan_dropped():
+    r = normalised_ranks({"a": 0.1, "b": 0.5, "c": 0.5, "d": math.nan, "e": -3.0})
+    assert r["e"] == 0.0 and r["a"] == pytest.approx(1 / 3)
+    assert r["b"] == r["c"] == pytest.approx((2 / 3 + 1) / 2)
+    assert "d" not in r
+    assert normalised_ranks({"x": 2.0}) == {"x": 1.0}
+
+
+def test_mean_rank_ensemble_is_scale_free():
+    table = {
+        "big": {"lfc": 0.9, "logme": -0.1, "knn": 0.2},
+        "mid": {"lfc": 0.5, "logme": -0.5, "knn": 0.9},
+        "low": {"lfc": 0.1, "logme": -900.0, "knn": 0.1},
+    }
+    ens = mean_rank_ensemble(table, ["lfc", "logme", "knn"])
+    assert ens["big"] == pytest.approx((1 + 1 + 0.5) / 3)
+    assert ens["mid"] == pytest.approx((0.5 + 0.5 + 1) / 3)
+    assert ens["low"] == 0.0
+    # a candidate lacking a score (NaN) is ranked on the scores it has
+    table["nohead"] = {"lfc": 1.0, "logme": math.nan, "knn": math.nan}
+    assert mean_rank_ensemble(table, ["lfc", "logme", "knn"])["nohead"] == 1.0
+
+
+def test_rank_result_order_json_roundtrip_and_errors():
+    res = RankResult(
+        table={
+            "a": {"lfc": 0.2, "leep": math.nan, "ensemble": 0.25, "feature_seconds": 1.0, "num_params": 10},
+            "b": {"lfc": 0.7, "leep": -1.0, "ensemble": 0.75, "feature_seconds": 2.0, "num_params": 20},
+        },
+        scores=["lfc", "leep"],
+        dataset="d",
+        n=5,
+    )
+    assert res.order() == ["b", "a"] and res.best() == "b"
+    assert res.order("leep") == ["b", "a"]  # NaN last
+    text = res.to_json()
+    data = json.loads(text)  # strict JSON: NaN became null
+    assert data["table"]["a"]["leep"] is None and data["order"] == ["b", "a"]
+    back = RankResult.from_json(text)
+    assert math.isnan(back.table["a"]["leep"]) and back.order() == res.order()
+    with pytest.raises(ConfigError, match="cannot order by 'nce'"):
+        res.order("nce")
+
+
+def test_parse_scores():
+    assert parse_scores("lfc, LogME,knn,lfc") == ["lfc", "logme", "knn"]
+    with pytest.raises(ConfigError, match="choose from"):
+        parse_scores("lfc,hscore")
