@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,10 @@ class HubHandle:
     root: Path
     requests: list[tuple[str, str, int]]  # (method, path, status) served so far
     server: Any  # tests.hubserver.LocalHub
+
+    def unique_repo_id(self, prefix: str = "repo", namespace: str = "qt-org") -> str:
+        """A fresh ``namespace/prefix-xxxxxxxx`` id: the server lives for the whole session."""
+        return f"{namespace}/{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="session")

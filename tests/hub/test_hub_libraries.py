@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 pytestmark = pytest.mark.hub
-
-
-def _repo(prefix: str) -> str:
-    return f"qt-org/{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def test_timm_push_to_hf_hub_then_create_model_gives_identical_weights(hub):
@@ -18,7 +12,7 @@ def test_timm_push_to_hf_hub_then_create_model_gives_identical_weights(hub):
     import torch
     from timm.models import push_to_hf_hub
 
-    repo_id = _repo("timm")
+    repo_id = hub.unique_repo_id("timm")
     torch.manual_seed(0)
     model = timm.create_model("test_efficientnet", pretrained=False, num_classes=4)
     push_to_hf_hub(model, repo_id, model_config={"num_classes": 4})
@@ -47,7 +41,7 @@ def test_datasets_push_to_hub_then_load_dataset_gives_same_rows_and_features(hub
     labels = [0, 1, 2, 1, 0, 2, 2]
     features = Features({"image": ImageFeature(), "label": ClassLabel(names=["cat", "dog", "fox"])})
     ds = Dataset.from_dict({"image": [Image.fromarray(a) for a in arrays], "label": labels}, features=features)
-    repo_id = _repo("ds")
+    repo_id = hub.unique_repo_id("ds")
     ds.push_to_hub(repo_id)
 
     loaded = load_dataset(repo_id)
@@ -72,7 +66,7 @@ def test_transformers_push_to_hub_then_from_pretrained(hub):
         ViTImageProcessor,
     )
 
-    repo_id = _repo("vit")
+    repo_id = hub.unique_repo_id("vit")
     config = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1,
                        num_attention_heads=2, intermediate_size=64, num_labels=3)
     torch.manual_seed(0)

@@ -125,9 +125,12 @@ def _validate_model_index(index: Any) -> list[str]:
             errors.append('"model-index[].name" is required and must be a string')
             continue
         for result in item.get("results", []):
-            if not isinstance(result, dict) or not isinstance(result.get("task"), dict):
-                errors.append('"model-index[].results[].task" is required')
+            if not isinstance(result, dict) or not isinstance(result.get("task"), dict) or "type" not in result["task"]:
+                errors.append('"model-index[].results[].task.type" is required')
                 continue
+            dataset = result.get("dataset")
+            if not isinstance(dataset, dict) or "type" not in dataset or "name" not in dataset:
+                errors.append('"model-index[].results[].dataset" needs "type" and "name"')
             for metric in result.get("metrics", []):
                 if not isinstance(metric, dict) or "type" not in metric or "value" not in metric:
                     errors.append('"model-index[].results[].metrics[]" needs "type" and "value"')

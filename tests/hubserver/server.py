@@ -317,6 +317,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         if seg[:1] in (["datasets"], ["spaces"]):
             repo_type = TYPE_FROM_PLURAL[seg[0]]
             seg = seg[1:]
+        if len(seg) >= 4 and seg[1] == "resolve":  # a legacy id without namespace: never hosted here
+            self.repo(repo_type, seg[0])
         if len(seg) >= 5 and seg[2] == "resolve" and method in ("GET", "HEAD"):
             return self.resolve(repo_type, f"{seg[0]}/{seg[1]}", seg[3], "/".join(seg[4:]))
         if len(seg) == 6 and seg[1].endswith(".git") and seg[2:] == ["info", "lfs", "objects", "batch"]:
@@ -341,8 +343,8 @@ class HubRequestHandler(BaseHTTPRequestHandler):
         repo_type = TYPE_FROM_PLURAL[seg[0]]
         if len(seg) == 1 and method == "GET":
             return self.list_repos(repo_type)
-        if len(seg) < 3:
-            raise HubError(404, "Repository not found", "RepoNotFound")
+        if len(seg) < 3:  # a legacy id without namespace: never hosted here
+            self.repo(repo_type, seg[1])
         repo_id, rest = f"{seg[1]}/{seg[2]}", seg[3:]
         action = rest[0] if rest else None
         if action is None and method == "GET":
