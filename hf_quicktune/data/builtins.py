@@ -7,6 +7,8 @@ detection, splitting, decoding checks); only their origin differs.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -58,13 +60,41 @@ def mnist5k() -> datasets.Dataset:
 BUILTINS: dict[str, Callable[[], datasets.Dataset]] = {"digits": digits, "mnist5k": mnist5k}
 
 
+#: bump when a builder changes, so stale caches are not reused
+_CACHE_VERSION = 1
+
+
 def load_builtin(name: str) -> datasets.Dataset:
-    """Return the built-in dataset ``name`` (``digits`` or ``mnist5k``) as a single split."""
+    """Return the built-in dataset ``name`` (``digits`` or ``mnist5k``) as a single split.
+
+    Built once, then kept as Arrow in the hf-quicktune cache (reading ``mnist_data()`` takes seconds).
+    """
     if name not in BUILTINS:
         raise DatasetError(
             f"Unknown built-in dataset 'builtin:{name}'. Available built-ins: "
             + ", ".join(f"builtin:{n}" for n in BUILTINS)
             + "."
         )
-    logger.info("loading built-in dataset %s", name)
-    return BUILTINS[name]()
+    import datasets
+
+    from hf_quicktune.constants import cache_dir
+
+    path = cache_dir() / "builtins" / f"{name}-v{_CACHE_VERSION}"
+    if (path / "dataset_info.json").is_file():
+        try:
+            return datasets.load_from_disk(str(path))
+        except Exception:  # a broken cache is rebuilt, never fatal
+            logger.warning("rebuilding the cached built-in dataset %s at %s", name, path)
+    logger.info("building built-in dataset %s", name)
+    ds = BUILTINS[name]()
+    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+    try:
+        ds.save_to_disk(str(tmp))
+        if path.exists():
+            shutil.rmtree(path, ignore_errors=True)
+        os.replace(tmp, path)
+        return datasets.load_from_disk(str(path))
+    except OSError as err:  # read-only cache: fall back to the in-memory dataset
+        logger.warning("could not cache built-in dataset %s (%s)", name, err)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return ds

@@ -77,8 +77,13 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
     )
 
 
+def _label_like(dtype: str | None) -> bool:
+    return dtype is not None and (dtype.startswith(("int", "uint")) or dtype in ("string", "large_string", "bool"))
+
+
 def detect_label_column(ds: datasets.Dataset, image_column: str, override: str | None = None) -> str:
-    """A ``ClassLabel`` feature, else a column named like a label with int or string values."""
+    """A ``ClassLabel`` feature, else an int/string column named like a label, else the only
+    int/string column besides the images."""
     import datasets
 
     columns = [c for c in ds.column_names if c != image_column]
@@ -96,8 +101,12 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         for col in columns:
             if col.lower() == name:
                 dtype = _value_dtype(ds.features[col])
-                if dtype is not None and (dtype.startswith(("int", "uint")) or dtype in ("string", "large_string", "bool")):
+                if _label_like(dtype):
                     return col
+    usable = [c for c in columns if _label_like(_value_dtype(ds.features[c]))]
+    if len(usable) == 1:  # the only other int/string column: unambiguous
+        logger.info("using '%s', the only int/string column besides the images, as the label column", usable[0])
+        return usable[0]
     raise DatasetError(
         f"No label column found: the columns besides the image column '{image_column}' are {columns}, "
         "and none is a ClassLabel or an int/string column named like a label "

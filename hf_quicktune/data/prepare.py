@@ -13,6 +13,7 @@ import numpy as np
 from hf_quicktune.data import columns as col
 from hf_quicktune.data.images import drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
+from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
 from hf_quicktune.data.splits import match_splits, stratified_holdout
 from hf_quicktune.data.types import PreparedDataset
@@ -41,6 +42,25 @@ def load(
     ``test_fraction > 0``) is carved out of train, stratified by class and seeded.
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
+    with no_progress_bars():
+        return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
+                     label_column=label_column, val_fraction=val_fraction, test_fraction=test_fraction,
+                     seed=seed, verify_images=verify_images)
+
+
+def _load(
+    spec: str,
+    *,
+    config: str | None,
+    revision: str | None,
+    split_map: dict[str, str] | None,
+    image_column: str | None,
+    label_column: str | None,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    verify_images: bool,
+) -> PreparedDataset:
     raw = resolve_source(spec, config=config, revision=revision)
     roles = match_splits(list(raw.splits), split_map)
     splits = {ours: raw.splits[theirs] for ours, theirs in roles.items()}
@@ -84,7 +104,7 @@ def load(
     if "test" not in splits and test_fraction > 0:
         held["test"] = test_fraction
     if held:
-        idx = stratified_holdout(splits["train"]["label"], held, seed=seed)
+        idx = stratified_holdout(splits["train"]["label"], held, seed=seed, names=class_names)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
         logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)

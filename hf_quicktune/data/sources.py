@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import re
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,11 +59,27 @@ def _load_file(path: Path) -> RawSource:
     return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info={"path": str(path), "format": builder})
 
 
+def _split_dirs(path: Path) -> dict[str, str] | None:
+    """``root/<split>/<class>/<image>`` layouts: {split: glob}; None for ``root/<class>/<image>``."""
+    subdirs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if not subdirs:
+        return None
+    for d in subdirs:
+        entries = [e for e in d.iterdir() if not e.name.startswith(".")]
+        if not entries or any(e.is_file() for e in entries):
+            return None
+    return {d.name: str(d / "**") for d in subdirs}
+
+
 def _load_imagefolder(path: Path) -> RawSource:
     import datasets
 
+    split_files = _split_dirs(path)
     try:
-        ds = datasets.load_dataset("imagefolder", data_dir=str(path))
+        if split_files:
+            ds = datasets.load_dataset("imagefolder", data_files=split_files)
+        else:
+            ds = datasets.load_dataset("imagefolder", data_dir=str(path))
     except Exception as err:
         raise DatasetError(
             f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
@@ -68,17 +89,50 @@ def _load_imagefolder(path: Path) -> RawSource:
     return RawSource("imagefolder", _as_dict(ds), base_dir=str(path), info={"path": str(path)})
 
 
+@functools.lru_cache(maxsize=8)
+def _endpoint_answers(endpoint: str, timeout: float = 3.0) -> bool:
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/datasets?limit=1", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # the server answered
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _forced_offline(active: bool) -> Iterator[None]:
+    """Use only the local cache (no retries against an unreachable Hub) while ``active``."""
+    if not active:
+        yield
+        return
+    import datasets.config
+    import huggingface_hub.constants as hub_constants
+
+    saved = (hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
+    hub_constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
 def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     import datasets
+    from huggingface_hub import constants
 
+    unreachable = not hub_offline() and not _endpoint_answers(constants.ENDPOINT)
+    if unreachable:
+        logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
     try:
-        ds = datasets.load_dataset(spec, name=config, revision=revision)
+        with _forced_offline(unreachable):
+            ds = datasets.load_dataset(spec, name=config, revision=revision)
     except Exception as err:
-        raise _hub_error(spec, config, revision, err) from err
+        raise _hub_error(spec, config, revision, err, unreachable) from err
     return RawSource("hub", _as_dict(ds), info={"id": spec, "config": config, "revision": revision})
 
 
-def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception) -> DatasetError:
+def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception, unreachable: bool = False) -> DatasetError:
     text = f"{type(err).__name__}: {err}".strip()
     name = type(err).__name__
     if "config" in text.lower() and ("not found" in text.lower() or "available" in text.lower() or "missing" in text.lower()):
@@ -88,7 +142,7 @@ def _hub_error(spec: str, config: str | None, revision: str | None, err: Excepti
         )
     if revision and ("revision" in text.lower() or "RevisionNotFound" in name):
         return DatasetError(f"Revision '{revision}' of the Hub dataset '{spec}' does not exist ({text}). Pass an existing branch, tag or commit with --revision.")
-    offline = hub_offline() or "offline" in text.lower() or "connect" in text.lower()
+    offline = unreachable or hub_offline() or "offline" in text.lower() or "connect" in text.lower()
     if offline:
         return DatasetError(
             f"The Hub dataset '{spec}' is not available: the Hub cannot be reached (offline mode or no "

@@ -57,7 +57,8 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
 
 
 def stratified_holdout(
-    labels: Sequence[int] | np.ndarray, fractions: dict[str, float], seed: int = 0
+    labels: Sequence[int] | np.ndarray, fractions: dict[str, float], seed: int = 0,
+    names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Stratified, seeded split of row indices into ``train`` plus the held-out ``fractions``.
 
@@ -75,7 +76,7 @@ def stratified_holdout(
     classes, counts = np.unique(labels, return_counts=True)
     small = [(int(c), int(n)) for c, n in zip(classes, counts) if n < need]
     if small:
-        shown = ", ".join(f"class {c}: {n} example(s)" for c, n in small[:10])
+        shown = ", ".join(f"class '{names[c] if names else c}': {n} example(s)" for c, n in small[:10])
         raise DatasetError(
             f"Cannot make a stratified {'/'.join(held)} split: {len(small)} class(es) have fewer than "
             f"{need} examples ({shown}). Each class needs {need} examples to appear in train and in "

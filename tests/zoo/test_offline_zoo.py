@@ -19,7 +19,7 @@ def test_offline_zoo_contents():
     assert names[0] == "tf_efficientnet_lite0"
     assert "scratch:tf_efficientnet_lite0" in names and len(names) >= 3
     lite0 = cands[0]
-    assert lite0.weights == "package" and lite0.pretraining == "imagenet-1k"
+    assert lite0.weights == "package" and lite0.pretraining == "in1k"
     assert lite0.num_params == 4652008 and lite0.mean == (0.5, 0.5, 0.5)
     assert all(c.weights == "none" and c.is_scratch for c in cands[1:])
 

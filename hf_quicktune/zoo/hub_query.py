@@ -1,0 +1,142 @@
+"""Hub-query zoos: ``hub:library=timm,pipeline_tag=image-classification,sort=downloads,limit=30,max_params=50M``.
+
+Answered by ``HfApi.list_models``; parameter counts come from the safetensors metadata the Hub
+computes from the weight headers (models without it are skipped when a size bound is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from hf_quicktune.errors import ZooError
+from hf_quicktune.zoo.candidate import Candidate
+
+logger = logging.getLogger(__name__)
+
+QUERY_KEYS = ("library", "pipeline_tag", "sort", "limit", "max_params", "min_params", "search", "author", "filter")
+_SCALE = {"": 1, "K": 1e3, "M": 1e6, "B": 1e9, "G": 1e9}
+EXAMPLE = "hub:library=timm,pipeline_tag=image-classification,sort=downloads,limit=30,max_params=50M"
+
+
+def parse_count(text: str, key: str = "max_params") -> int:
+    """``50M`` -> 50_000_000, ``1.5B``, ``800k``, ``12345``."""
+    m = re.fullmatch(r"\s*([\d.]+)\s*([kKmMbBgG]?)\s*", str(text))
+    if not m:
+        raise ZooError(f"Invalid {key} value {text!r} in the Hub query; use a count such as 50M, 800K or 1.5B.")
+    return int(float(m.group(1)) * _SCALE[m.group(2).upper()])
+
+
+def parse_query(spec: str) -> dict[str, Any]:
+    """Parse ``hub:k=v,k=v`` into typed options; unknown keys are errors naming the key."""
+    body = spec.split(":", 1)[1] if spec.startswith("hub:") else spec
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in body.split(","))):
+        key, sep, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            raise ZooError(f"Invalid Hub query part {part!r} in {spec!r}: expected key=value, e.g. {EXAMPLE}.")
+        if key not in QUERY_KEYS:
+            raise ZooError(f"Unknown Hub query key '{key}' in {spec!r}; allowed keys: {', '.join(QUERY_KEYS)}.")
+        if key in ("max_params", "min_params"):
+            out[key] = parse_count(value, key)
+        elif key == "limit":
+            if not value.isdigit() or int(value) < 1:
+                raise ZooError(f"Invalid limit {value!r} in the Hub query; use a positive integer.")
+            out[key] = int(value)
+        elif key == "filter":
+            out[key] = [t for t in value.split("+") if t]
+        else:
+            out[key] = value
+    out.setdefault("library", "timm")
+    out.setdefault("pipeline_tag", "image-classification")
+    out.setdefault("limit", 30)
+    if out["library"] not in ("timm", "transformers"):
+        raise ZooError(f"library={out['library']} is not supported in a Hub query; use library=timm or library=transformers.")
+    return out
+
+
+def _license(info: Any) -> str | None:
+    card = getattr(info, "card_data", None)
+    if card is not None:
+        value = card.get("license") if hasattr(card, "get") else getattr(card, "license", None)
+        if value:
+            return str(value)
+    for tag in getattr(info, "tags", None) or []:
+        if tag.startswith("license:"):
+            return tag.split(":", 1)[1]
+    return None
+
+
+def candidate_from_info(info: Any) -> Candidate:
+    """A Candidate from a ``ModelInfo`` (list_models/model_info with safetensors + config)."""
+    from hf_quicktune.zoo.availability import weights_status
+
+    st = getattr(info, "safetensors", None)
+    library = getattr(info, "library_name", None) or "timm"
+    config = getattr(info, "config", None) or {}
+    arch = config.get("architecture") or (config.get("architectures") or [info.id.rsplit("/", 1)[-1]])[0]
+    cand = Candidate(name=f"hf-hub:{info.id}", architecture=arch, source="hf-hub", library=library,
+                     hub_id=info.id, num_params=int(st.total) if st is not None else None,
+                     license=_license(info), pretraining="hub")
+    pcfg = config.get("pretrained_cfg") or {}
+    for key in ("input_size", "mean", "std"):
+        if isinstance(pcfg.get(key), list | tuple):
+            setattr(cand, key, tuple(pcfg[key]))
+    if pcfg.get("interpolation"):
+        cand.interpolation = pcfg["interpolation"]
+    if isinstance(pcfg.get("crop_pct"), int | float):
+        cand.crop_pct = float(pcfg["crop_pct"])
+    cand.extra["has_safetensors"] = st is not None
+    cand.weights = weights_status(cand)
+    return cand
+
+
+def query_zoo(spec: str, api: Any = None) -> list[Candidate]:
+    """Run a Hub query zoo; the result is ordered as the Hub sorted it."""
+    from huggingface_hub import HfApi
+
+    from hf_quicktune.zoo.availability import hub_reachable
+
+    q = parse_query(spec)
+    if api is None and not hub_reachable():
+        raise ZooError(
+            f"The Hub query zoo {spec!r} needs the Hub, which cannot be reached (offline mode or no connection). "
+            "Use a curated zoo (--zoo offline works without network), or connect and retry."
+        )
+    api = api or HfApi()
+    bounds = []
+    if "min_params" in q:
+        bounds.append(f"min:{q['min_params']}")
+    if "max_params" in q:
+        bounds.append(f"max:{q['max_params']}")
+    kwargs: dict[str, Any] = {
+        "filter": [q["library"], *q.get("filter", [])],
+        "pipeline_tag": q["pipeline_tag"],
+        "limit": q["limit"],
+        "expand": ["safetensors", "library_name", "pipeline_tag", "config", "cardData", "tags", "downloads"],
+    }
+    for key in ("sort", "search", "author"):
+        if key in q:
+            kwargs[key] = q[key]
+    if bounds:
+        kwargs["num_parameters"] = ",".join(bounds)
+    try:
+        infos = list(api.list_models(**kwargs))
+    except Exception as err:  # connection and HTTP errors of several types
+        raise ZooError(f"The Hub query {spec!r} failed: {type(err).__name__}: {err}. Check the query keys or the connection.") from err
+    out = []
+    for info in infos:
+        if getattr(info, "library_name", None) not in (None, q["library"]):
+            continue
+        cand = candidate_from_info(info)
+        if bounds and cand.num_params is None:
+            logger.warning("skipping %s: the Hub reports no safetensors parameter count to check the size bound", info.id)
+            continue
+        if cand.num_params is not None and not (q.get("min_params", 0) <= cand.num_params <= q.get("max_params", float("inf"))):
+            continue
+        out.append(cand)
+    if not out:
+        raise ZooError(f"The Hub query {spec!r} matched no model. Loosen it (e.g. a larger max_params or limit).")
+    return out

@@ -1,0 +1,68 @@
+"""Give a transformers ``AutoModelForImageClassification`` timm's feature/head API.
+
+Ranking and training use ``forward_features`` / ``forward_head(pre_logits=True)`` /
+``reset_classifier``; this adapter provides them on top of the model's backbone and classifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from hf_quicktune.errors import ZooError
+
+
+class TimmStyleAdapter(nn.Module):
+    """Wrap a transformers image classifier (``model.<base_model_prefix>`` + ``model.classifier``)."""
+
+    def __init__(self, hf_model: Any):
+        super().__init__()
+        self.hf_model = hf_model
+        head = getattr(hf_model, "classifier", None)
+        if isinstance(head, nn.Sequential):  # e.g. ResNet: Flatten + Linear
+            linears = [m for m in head if isinstance(m, nn.Linear)]
+            head = linears[-1] if linears else None
+        if not isinstance(head, nn.Linear):
+            raise ZooError(
+                f"The transformers model {type(hf_model).__name__} has no linear `classifier` head hf-quicktune "
+                "can replace; use a timm candidate or one of the standard transformers image classifiers."
+            )
+        self.num_features = head.in_features
+        self.num_classes = head.out_features
+        self.pretrained_cfg = {"architecture": type(hf_model).__name__, "library": "transformers"}
+
+    @property
+    def backbone(self) -> nn.Module:
+        return getattr(self.hf_model, self.hf_model.base_model_prefix)
+
+    def get_classifier(self) -> nn.Linear:
+        head = self.hf_model.classifier
+        if isinstance(head, nn.Sequential):
+            return [m for m in head if isinstance(m, nn.Linear)][-1]
+        return head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        new = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        head = self.hf_model.classifier
+        if isinstance(head, nn.Sequential):
+            idx = max(i for i, m in enumerate(head) if isinstance(m, nn.Linear))
+            head[idx] = new
+        else:
+            self.hf_model.classifier = new
+        self.num_classes = num_classes
+        self.hf_model.config.num_labels = num_classes
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.backbone(pixel_values=x)
+        pooled = getattr(out, "pooler_output", None)
+        if pooled is not None:
+            return pooled.flatten(1)
+        return out.last_hidden_state[:, 0]  # ViT-style: the CLS token feeds the classifier
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return x if pre_logits else self.hf_model.classifier(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))

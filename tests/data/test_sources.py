@@ -1,0 +1,117 @@
+"""Every local source through ``load``: ImageFolder, CSV/JSON paths, parquet bytes, overrides, splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+
+from hf_quicktune.data import load
+from hf_quicktune.data.splits import match_splits, stratified_holdout
+from hf_quicktune.errors import DatasetError
+
+from .conftest import make_image, png_bytes
+
+
+def _check_structure(p, classes):
+    for split in p.splits.values():
+        assert split.column_names == ["image", "label"]
+        assert isinstance(split.features["image"], datasets.Image)
+        assert isinstance(split.features["label"], datasets.ClassLabel)
+    assert p.class_names == classes
+    assert p.train[0]["image"].size == (16, 16)
+
+
+def test_imagefolder_without_splits(tmp_path, write_images):
+    write_images({"cat": 5, "dog": 5})
+    p = load(str(tmp_path / "images"))
+    assert p.source == "imagefolder"
+    _check_structure(p, ["cat", "dog"])
+    assert len(p.train) + len(p.validation) == 10
+    assert set(p.validation["label"]) == {0, 1}
+    assert p.meta.num_train == len(p.train) and p.meta.channels == 3 and p.meta.median_width == 16
+
+
+def test_imagefolder_existing_splits_are_kept(tmp_path, write_images):
+    write_images({"cat": 4, "dog": 4}, root="data/train")
+    write_images({"cat": 2, "dog": 2}, root="data/validation")
+    write_images({"cat": 1, "dog": 1}, root="data/test")
+    p = load(str(tmp_path / "data"))
+    assert {k: len(v) for k, v in p.splits.items()} == {"train": 8, "validation": 4, "test": 2}
+    assert p.info["made_splits"] == []
+
+
+def test_csv_with_relative_paths_and_string_labels(csv_dataset):
+    path = csv_dataset()
+    p = load(str(path), val_fraction=0.34)
+    assert p.source == "file"
+    _check_structure(p, ["cat", "dog", "owl"])
+    assert p.info["image_column"] == "filepath" and p.info["label_column"] == "species"
+    assert len(p.validation) == 6 and sorted(p.validation["label"]) == [0, 0, 1, 1, 2, 2]
+    # the red cat images really are cats after encoding
+    cat = p.class_names.index("cat")
+    img = p.train[p.train["label"].index(cat)]["image"]
+    assert img.getpixel((8, 8))[0] > 150
+
+
+def test_parquet_with_bytes_column_and_int_labels(tmp_path):
+    imgs = [png_bytes(make_image((200, 30, 30) if i % 2 else (30, 30, 200), i)) for i in range(12)]
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"blob": imgs, "target": [7 if i % 2 else 3 for i in range(12)], "note": ["x"] * 12}).to_parquet(path)
+    p = load(str(path))
+    assert p.info["image_column"] == "blob" and p.info["label_column"] == "target"
+    assert p.class_names == ["3", "7"]  # non-contiguous ints keep their values as names
+    row = p.train[0]
+    assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
+
+
+def test_json_lines_and_column_overrides(tmp_path, write_images):
+    rows = write_images({"a": 4, "b": 4})
+    path = tmp_path / "d.jsonl"
+    pd.DataFrame({"pic": [r[0] for r in rows], "kind": [r[1] for r in rows],
+                  "label": [0] * len(rows)}).to_json(path, orient="records", lines=True)
+    # without overrides the constant 'label' column would be picked, and it has a single class
+    with pytest.raises(DatasetError, match="at least 2"):
+        load(str(path))
+    p = load(str(path), image_column="pic", label_column="kind")
+    assert p.class_names == ["a", "b"]
+    with pytest.raises(DatasetError, match="--image-column 'nope'"):
+        load(str(path), image_column="nope")
+    with pytest.raises(DatasetError, match="--label-column 'nope'"):
+        load(str(path), image_column="pic", label_column="nope")
+
+
+def test_split_mapping():
+    assert match_splits(["train", "dev", "test"]) == {"train": "train", "validation": "dev", "test": "test"}
+    assert match_splits(["full"]) == {"train": "full"}
+    assert match_splits(["a", "b"], {"train": "a", "validation": "b"}) == {"train": "a", "validation": "b"}
+    with pytest.raises(DatasetError, match="--split train=NAME"):
+        match_splits(["a", "b"])
+    with pytest.raises(DatasetError, match="does not exist"):
+        match_splits(["train"], {"validation": "holdout"})
+
+
+def test_stratified_holdout_properties():
+    labels = [0] * 50 + [1] * 10 + [2] * 3
+    idx = stratified_holdout(labels, {"validation": 0.2, "test": 0.1}, seed=5)
+    allidx = sorted(i for v in idx.values() for i in v)
+    assert allidx == list(range(63))  # a partition
+    for c, n in ((0, 50), (1, 10), (2, 3)):
+        val = sum(labels[i] == c for i in idx["validation"])
+        test = sum(labels[i] == c for i in idx["test"])
+        assert val >= 1 and test >= 1 and n - val - test >= 1
+    assert sum(labels[i] == 0 for i in idx["validation"]) == 10
+    again = stratified_holdout(labels, {"validation": 0.2, "test": 0.1}, seed=5)
+    assert all((again[k] == idx[k]).all() for k in idx)
+
+
+def test_fingerprint_depends_on_content(tmp_path, write_images):
+    write_images({"cat": 4, "dog": 4})
+    a = load(str(tmp_path / "images"))
+    b = load(str(tmp_path / "images"))
+    assert a.fingerprint == b.fingerprint
+    make_image((0, 0, 0), 99).save(Path(tmp_path / "images" / "cat" / "cat_0.png"))
+    c = load(str(tmp_path / "images"))
+    assert c.fingerprint != a.fingerprint
