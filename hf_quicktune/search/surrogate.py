@@ -1,0 +1,218 @@
+"""Deep-kernel GP performance surrogate (Quick-Tune §4.2, after DyHPO; Wilson et al. 2016).
+
+A feature extractor maps [encoded configuration, model identity embedding and/or numeric model
+features, budget, learning curve so far (Conv1d encoder), dataset meta-features] to a 32-d
+vector; an exact GP (constant mean, scaled RBF kernel) on that vector predicts validation
+accuracy in [0, 1] at the target budget. Trained by minimising the negative exact marginal
+log-likelihood (-mll). Every layer defined is used in ``forward`` (the reference had an unused
+one), and the model inputs are not split between encoders (the reference split its model
+one-hot columns 23/1 by an off-by-one).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import gpytorch
+import numpy as np
+import torch
+from torch import nn
+
+from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
+
+logger = logging.getLogger(__name__)
+
+
+class CurveEncoder(nn.Module):
+    """Conv1d(1->8, k3) -> ReLU -> Conv1d(8->8, k3) -> ReLU -> global max pool -> Linear(8->out) -> ReLU,
+    concatenated with two summaries of the curve: its last observed value and its best value."""
+
+    def __init__(self, max_epochs: int, out_dim: int = 16, channels: int = 8):
+        super().__init__()
+        self.max_epochs = max_epochs
+        self.conv = nn.Sequential(
+            nn.Conv1d(1, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveMaxPool1d(1),
+        )
+        self.proj = nn.Sequential(nn.Linear(channels, out_dim), nn.ReLU())
+        self.out_dim = out_dim + 2
+
+    def forward(self, curve: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
+        h = self.proj(self.conv(curve.unsqueeze(1)).squeeze(-1))
+        n_seen = torch.clamp(torch.round(budget * self.max_epochs).long() - 1, 0, self.max_epochs)
+        last_idx = torch.clamp(n_seen - 1, min=0)
+        last = curve.gather(1, last_idx.unsqueeze(1)).squeeze(1) * (n_seen > 0)
+        best = curve.max(dim=1).values
+        return torch.cat([h, last.unsqueeze(1), best.unsqueeze(1)], dim=1)
+
+
+class FeatureExtractor(nn.Module):
+    """Concatenate per-input encoders, then Linear(->hidden) -> LeakyReLU -> Linear(hidden->out)."""
+
+    def __init__(
+        self,
+        config_dim: int,
+        max_epochs: int,
+        n_models: int = 0,
+        model_feature_dim: int = 0,
+        meta_dim: int = 0,
+        use_curve: bool = True,
+        hidden: int = 32,
+        out_dim: int = 32,
+        model_dim: int = 8,
+    ):
+        super().__init__()
+        total = config_dim + 1  # configuration + budget
+        self.model_embedding = nn.Embedding(n_models, model_dim) if n_models else None
+        total += model_dim if n_models else 0
+        self.model_mlp = nn.Sequential(nn.Linear(model_feature_dim, model_dim), nn.ReLU()) if model_feature_dim else None
+        total += model_dim if model_feature_dim else 0
+        self.curve_encoder = CurveEncoder(max_epochs) if use_curve else None
+        total += self.curve_encoder.out_dim if use_curve else 0
+        self.meta_mlp = nn.Sequential(nn.Linear(meta_dim, 4), nn.ReLU()) if meta_dim else None
+        total += 4 if meta_dim else 0
+        self.head = nn.Sequential(nn.Linear(total, hidden), nn.LeakyReLU(), nn.Linear(hidden, out_dim))
+        self.in_dim = total
+        self.out_dim = out_dim
+
+    def forward(self, x: SurrogateInputs) -> torch.Tensor:
+        parts = [x.config, x.budget.unsqueeze(1)]
+        if self.model_embedding is not None:
+            parts.append(self.model_embedding(x.model_index))
+        if self.model_mlp is not None:
+            parts.append(self.model_mlp(x.model_features))
+        if self.curve_encoder is not None:
+            parts.append(self.curve_encoder(x.curve, x.budget))
+        if self.meta_mlp is not None:
+            parts.append(self.meta_mlp(x.meta))
+        return self.head(torch.cat(parts, dim=1))
+
+
+def make_feature_extractor(encoder: FeatureEncoder, use_curve: bool, hidden: int, out_dim: int) -> FeatureExtractor:
+    return FeatureExtractor(
+        encoder.config_dim, encoder.max_epochs, encoder.n_models, encoder.model_feature_dim, encoder.meta_dim,
+        use_curve=use_curve, hidden=hidden, out_dim=out_dim,
+    )
+
+
+class _GP(gpytorch.models.ExactGP):
+    def __init__(self, likelihood: gpytorch.likelihoods.GaussianLikelihood):
+        super().__init__(None, None, likelihood)
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = gpytorch.kernels.ScaleKernel(gpytorch.kernels.RBFKernel())
+
+    def forward(self, z: torch.Tensor) -> gpytorch.distributions.MultivariateNormal:
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(z), self.covar_module(z))
+
+
+class DeepKernelSurrogate(nn.Module):
+    """Deep-kernel GP over :class:`SurrogateInputs`; targets are accuracies in [0, 1].
+
+    Meta-training uses :meth:`loss` on sampled batches; search uses :meth:`fit` (which also
+    conditions the GP on the data) and :meth:`predict`. :meth:`reset` returns to the weights
+    marked by :meth:`mark_initial` (the meta-learned prior, or the seeded random init).
+    """
+
+    def __init__(self, encoder: FeatureEncoder, hidden: int = 32, out_dim: int = 32, seed: int = 0):
+        super().__init__()
+        self.encoder = encoder
+        self.hidden, self.out_dim, self.seed = hidden, out_dim, seed
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.feature_extractor = make_feature_extractor(encoder, True, hidden, out_dim)
+        likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=gpytorch.constraints.GreaterThan(1e-4))
+        self.gp = _GP(likelihood)
+        self._train: tuple[SurrogateInputs, torch.Tensor] | None = None
+        self._initial_state = copy.deepcopy(self.state_dict())
+
+    @property
+    def likelihood(self) -> gpytorch.likelihoods.GaussianLikelihood:
+        return self.gp.likelihood
+
+    # -- config ------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        return {"hidden": self.hidden, "out_dim": self.out_dim, "seed": self.seed}
+
+    def mark_initial(self) -> None:
+        """Make the current weights the ones :meth:`reset` (a full refit) returns to."""
+        self._initial_state = copy.deepcopy(self.state_dict())
+
+    def reset(self) -> None:
+        self.load_state_dict(self._initial_state)
+
+    # -- training ----------------------------------------------------------------------
+    def loss(self, inputs: SurrogateInputs, y: torch.Tensor) -> torch.Tensor:
+        """Negative exact marginal log-likelihood (per point) of ``y`` given ``inputs``."""
+        self.train()
+        z = self.feature_extractor(inputs)
+        y = torch.as_tensor(y, dtype=torch.float32)
+        self.gp.set_train_data(z, y, strict=False)
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(self.gp.likelihood, self.gp)
+        return -mll(self.gp(z), y)
+
+    def fit(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray, steps: int = 50, lr: float = 1e-3,
+            warm_start: bool = True) -> float:
+        """``steps`` Adam steps on -mll (from the current weights if ``warm_start``, else from
+        :meth:`reset`), then condition the GP on the data. Returns the final per-point -mll."""
+        y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        if not warm_start:
+            self.reset()
+        opt = torch.optim.Adam(self.parameters(), lr=lr)
+        last = float("nan")
+        for _ in range(max(0, steps)):
+            opt.zero_grad()
+            with gpytorch.settings.cholesky_jitter(1e-4):
+                loss = self.loss(inputs, y)
+            loss.backward()
+            opt.step()
+            last = float(loss.detach())
+        self.condition(inputs, y)
+        if steps <= 0:
+            last = self.evaluate_loss()
+        return last
+
+    def evaluate_loss(self) -> float:
+        """Per-point -mll of the conditioned data at the current weights (no gradient)."""
+        if self._train is None:
+            return float("nan")
+        with torch.no_grad(), gpytorch.settings.cholesky_jitter(1e-4):
+            value = float(self.loss(*self._train))
+        self.eval()
+        return value
+
+    def condition(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray) -> None:
+        """Set the data the posterior is conditioned on (no training)."""
+        self._train = (inputs, torch.as_tensor(np.asarray(y, dtype=np.float32)))
+        self.eval()
+        with torch.no_grad():
+            self.gp.set_train_data(self.feature_extractor(inputs), self._train[1], strict=False)
+
+    # -- prediction --------------------------------------------------------------------
+    def predict(self, inputs: SurrogateInputs) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior predictive mean and std (noise included) of the accuracy at each input.
+
+        Without conditioning data, the prior (constant mean, kernel scale + noise) is returned.
+        """
+        self.eval()
+        with torch.no_grad(), gpytorch.settings.fast_pred_var(), gpytorch.settings.cholesky_jitter(1e-4):
+            z = self.feature_extractor(inputs)
+            if self._train is None:
+                mean = self.gp.mean_module(z)
+                var = self.gp.covar_module(z).diagonal() + self.likelihood.noise
+            else:
+                pred = self.likelihood(self.gp(z))
+                mean, var = pred.mean, pred.variance
+        return mean.double().numpy(), np.sqrt(np.clip(var.double().numpy(), 1e-12, None))
+
+    # -- weights -----------------------------------------------------------------------
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone().contiguous() for k, v in self.state_dict().items()}
+
+    def load_tensors(self, tensors: Mapping[str, torch.Tensor], strict: bool = True) -> None:
+        self.load_state_dict(dict(tensors), strict=strict)
+        if self._train is not None:
+            self.condition(*self._train)
