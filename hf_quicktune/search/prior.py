@@ -62,7 +62,7 @@ class Prior:
         save_file(self.surrogate.tensors(), str(directory / "surrogate.safetensors"))
         if self.cost_model is not None:
             save_file(self.cost_model.tensors(), str(directory / "cost_model.safetensors"))
-        (directory / "prior.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        (directory / "prior.json").write_text(json.dumps(meta, indent=2))
         return directory
 
     @classmethod

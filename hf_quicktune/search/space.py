@@ -167,7 +167,11 @@ class Space:
                 f"{source}: expected a mapping with a 'hyperparameters' mapping "
                 "(name -> {type: ..., ...}); see recipes/spaces/quicktune.yaml for an example."
             )
-        hps = [_parse_hp(name, spec, source) for name, spec in data["hyperparameters"].items()]
+        specs = data["hyperparameters"]
+        order = data.get("order")  # written by to_dict: JSON writers may sort the mapping's keys
+        if isinstance(order, list) and sorted(order) == sorted(specs):
+            specs = {k: specs[k] for k in order}
+        hps = [_parse_hp(name, spec, source) for name, spec in specs.items()]
         return cls(hps, name=str(data.get("name", Path(source).stem if source != "<dict>" else "space")), source=source)
 
     @classmethod
@@ -223,7 +227,8 @@ class Space:
         return cls(hps, name=name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "hyperparameters": {n: hp.to_dict() for n, hp in self.hps.items()}}
+        return {"name": self.name, "order": list(self.hps),
+                "hyperparameters": {n: hp.to_dict() for n, hp in self.hps.items()}}
 
     def with_choices(self, name: str, choices: Sequence[Any]) -> Space:
         """A copy where categorical ``name`` takes ``choices`` (e.g. the zoo's candidate names)."""

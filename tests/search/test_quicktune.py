@@ -1,0 +1,171 @@
+"""QuickTuneOptimizer / DyHPOOptimizer: the ask/tell contract plus Quick-Tune specifics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_quicktune.errors import SpaceError
+from hf_quicktune.search import DyHPOOptimizer, FeatureEncoder, Prior, QuickTuneOptimizer, Space
+from hf_quicktune.search.base import TrialState
+
+from .contract import OptimizerContract
+from .simulator import MODEL_FEATURES, CurveSimulator, toy_space
+
+FAST = dict(full_refit_steps=4, refit_steps=2, cost_steps=2, full_refit_until=3)
+META = {"num_instances": 500, "num_classes": 5}
+
+
+def tiny_prior(seed: int = 0) -> Prior:
+    """An (untrained) prior over the toy space: enough to exercise the prior code path."""
+    enc = FeatureEncoder.fit(toy_space(), 4, model_features=MODEL_FEATURES,
+                             meta_features=[{"num_instances": 100, "num_classes": 2},
+                                            {"num_instances": 5000, "num_classes": 50}])
+    return Prior.create(enc, seed=seed)
+
+
+class TestDyHPOContract(OptimizerContract):
+    def make_optimizer(self, pool, max_epochs, seed):
+        return DyHPOOptimizer(pool, max_epochs=max_epochs, seed=seed, space=toy_space(),
+                              model_features=MODEL_FEATURES, **FAST)
+
+
+class TestQuickTuneContract(OptimizerContract):
+    prior = tiny_prior()
+
+    def make_optimizer(self, pool, max_epochs, seed):
+        return QuickTuneOptimizer(pool, max_epochs=max_epochs, seed=seed, prior=self.prior, meta_features=META,
+                                  model_features=MODEL_FEATURES, **FAST)
+
+
+class TestUCBContract(OptimizerContract):
+    def make_optimizer(self, pool, max_epochs, seed):
+        return DyHPOOptimizer(pool, max_epochs=max_epochs, seed=seed, acquisition="ucb", **FAST)
+
+
+def test_pool_sampled_from_a_space_with_the_seed():
+    space = toy_space()
+    a = DyHPOOptimizer(space, max_epochs=3, pool_size=25, seed=4, **FAST)
+    b = DyHPOOptimizer(space, max_epochs=3, pool_size=25, seed=4, **FAST)
+    assert len(a.pool) == 25 and a.pool == b.pool == space.sample(25, seed=4)
+
+
+def test_prior_is_not_modified_by_search():
+    prior = tiny_prior()
+    before = {k: v.clone() for k, v in prior.surrogate.state_dict().items()}
+    sim = CurveSimulator(n=8, max_epochs=4)
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=4, prior=prior, meta_features=META,
+                             model_features=MODEL_FEATURES, **FAST)
+    sim.run(opt, 5)
+    after = prior.surrogate.state_dict()
+    assert all(np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+    changed = opt.surrogate.state_dict()
+    assert any(not np.array_equal(before[k].numpy(), changed[k].numpy()) for k in before)
+
+
+def test_pool_outside_the_priors_space_is_rejected():
+    prior = tiny_prior()
+    pool = [{"model": "small", "lr": 0.01, "batch_size": 16, "opt": "rmsprop", "momentum": None}]
+    with pytest.raises(SpaceError, match="prior's space"):
+        QuickTuneOptimizer(pool, max_epochs=4, prior=prior, **FAST)
+
+
+def test_overhead_is_measured_per_ask_tell_pair():
+    sim = CurveSimulator(n=8, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    sim.run(opt, 4)
+    assert len(opt.overhead_history) == 4
+    assert all(t > 0 for t in opt.overhead_history)
+    assert opt.overhead_seconds == pytest.approx(sum(opt.overhead_history))
+    assert opt.last_overhead_seconds == opt.overhead_history[-1]
+    assert opt.state_dict()["overhead_history"] == opt.overhead_history
+
+
+def test_refit_is_warm_after_the_first_observations_and_full_when_the_fit_degrades():
+    sim = CurveSimulator(n=10, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    sim.run(opt, 6)
+    assert opt.n_refits == 6
+    assert opt.n_full_refits == 3  # the first full_refit_until=3 only
+    opt.degrade_tol = -1e9  # any warm update now counts as degraded
+    sim.run(opt, 1)
+    assert opt.n_full_refits == 4
+
+
+def test_cost_model_is_updated_online_with_observed_costs():
+    sim = CurveSimulator(n=10, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    assert not opt.cost_model.fitted
+    sim.run(opt, 3)
+    assert opt.cost_model.fitted
+    before = opt.cost_model.tensors()
+    sim.run(opt, 1)
+    after = opt.cost_model.tensors()
+    assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+
+
+def test_paused_trial_cost_is_its_observed_cost():
+    sim = CurveSimulator(n=6, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    s = opt.ask()
+    opt.tell(s.trial_id, 1, *sim.observe(s.trial_id, 1))
+    _, _, cost = opt.predict([s.trial_id])
+    assert cost[0] == pytest.approx(sim.costs[s.trial_id, 0])
+
+
+def test_exploits_the_better_trial_when_curves_are_clear():
+    """Two trials observed for two epochs; the clearly better curve is continued, not the worse one."""
+    pool = [{"x": 0.1}, {"x": 0.9}, {"x": 0.5}]
+    opt = DyHPOOptimizer(pool, max_epochs=5, acquisition="ei", full_refit_steps=0, refit_steps=0, full_refit_until=10)
+    for e in (1, 2):
+        opt.tell(0, e, 0.2 + 0.01 * e, 1.0)
+        if e == 2:
+            opt.full_refit_steps = 60  # train only on the last refit, to keep the test fast
+        opt.tell(1, e, 0.7 + 0.1 * e, 1.0)
+    s = opt.ask()
+    assert s.trial_id != 0
+
+
+def test_load_state_for_another_pool_is_refused():
+    from hf_quicktune.errors import MetaError
+
+    sim = CurveSimulator(n=6, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    sim.run(opt, 2)
+    other = DyHPOOptimizer(CurveSimulator(n=6, max_epochs=3, seed=9).pool, max_epochs=3, space=sim.space, **FAST)
+    with pytest.raises(MetaError, match="different candidate pool"):
+        other.load_state_dict(opt.state_dict())
+
+
+def test_search_and_meta_training_encode_meta_features_identically(tmp_path):
+    """The reference scaled meta-features by 1/1000 at meta-training and 1/10000 at search time."""
+    prior = tiny_prior()
+    sim = CurveSimulator(n=5, max_epochs=4)
+    # meta-training path: the prior's encoder on raw observations
+    train_side = prior.encoder.encode(sim.pool, [1] * 5, [[]] * 5, meta_features=META,
+                                      model_features=MODEL_FEATURES)
+    prior.save(tmp_path / "p")
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=4, prior=Prior.load(tmp_path / "p"), meta_features=META,
+                             model_features=MODEL_FEATURES, **FAST)
+    search_side = opt._inputs(range(5))
+    for name in ("config", "model_index", "model_features", "budget", "curve", "meta"):
+        assert np.array_equal(getattr(train_side, name).numpy(), getattr(search_side, name).numpy()), name
+    assert np.abs(search_side.meta.numpy()).max() > 0.1  # really scaled, not all zero
+
+
+def test_dyhpo_refuses_a_prior():
+    with pytest.raises(ValueError, match="prior"):
+        DyHPOOptimizer([{"x": 1.0}], prior=tiny_prior())
+
+
+def test_trial_state_epochs_drive_next_epoch():
+    opt = DyHPOOptimizer([{"x": 0.0}, {"x": 1.0}], max_epochs=3)
+    opt.trials[1] = TrialState([0.1, 0.2], [1.0, 1.0])
+    assert opt.next_epoch(0) == 1 and opt.next_epoch(1) == 3
+
+
+def test_space_and_pool_interplay_inferred_space():
+    pool = [{"a": float(i), "b": "x" if i % 2 else "y"} for i in range(20)]
+    opt = DyHPOOptimizer(pool, max_epochs=2, **FAST)
+    assert isinstance(opt.encoder.space, Space)
+    assert opt.encoder.config_dim == 3
