@@ -98,7 +98,10 @@ def candidate_from_mapping(entry: Any, file: Path, index: int) -> Candidate:
     cand = Candidate(architecture=arch, source=source, library=library, **{k: v for k, v in fields.items() if k not in ("source", "library")}, extra=extra)
     if source == "scratch":
         cand.pretraining = "none"
-    fill_from_timm(cand, explicit=set(entry))
+    try:
+        fill_from_timm(cand, explicit=set(entry))
+    except ZooError as err:
+        raise ZooError(f"Invalid zoo file {file}: {where}.name: {err}") from err
     return cand
 
 

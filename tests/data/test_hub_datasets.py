@@ -1,0 +1,87 @@
+"""Hub datasets through ``datasets.load_dataset`` against the local Hub: splits, config, revision, errors."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import pandas as pd
+import pytest
+
+from hf_quicktune.cli import main
+from hf_quicktune.data import load
+from hf_quicktune.errors import DatasetError
+
+from .conftest import make_image, png_bytes
+
+pytestmark = pytest.mark.hub
+
+README = """---
+configs:
+- config_name: full
+  default: true
+  data_files:
+  - split: train
+    path: full/train.parquet
+  - split: test
+    path: full/test.parquet
+- config_name: small
+  data_files:
+  - split: train
+    path: small/train.parquet
+---
+# tiny shapes
+"""
+
+
+def _parquet(n: int, seed: int) -> bytes:
+    colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
+    names = list(colours)
+    frame = pd.DataFrame({
+        "image": [{"bytes": png_bytes(make_image(colours[names[i % 2]], seed + i)), "path": None} for i in range(n)],
+        "colour": [names[i % 2] for i in range(n)],
+    })
+    buf = io.BytesIO()
+    frame.to_parquet(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def hub_dataset(hub):
+    repo = f"qt-org/shapes-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    for path, data in (("README.md", README.encode()), ("full/train.parquet", _parquet(12, 0)),
+                       ("full/test.parquet", _parquet(4, 100)), ("small/train.parquet", _parquet(6, 200))):
+        hub.api.upload_file(path_or_fileobj=data, path_in_repo=path, repo_id=repo, repo_type="dataset")
+    hub.api.create_branch(repo, branch="v2", repo_type="dataset")
+    hub.api.upload_file(path_or_fileobj=_parquet(20, 300), path_in_repo="full/train.parquet", repo_id=repo,
+                        repo_type="dataset", revision="v2")
+    return repo
+
+
+def test_hub_dataset_default_config(hub_dataset):
+    p = load(hub_dataset)
+    assert p.source == "hub"
+    assert {k: len(v) for k, v in p.splits.items()} == {"train": 10, "validation": 2, "test": 4}  # test kept; 20 % of 6 per class
+    assert p.class_names == ["blue", "red"] and p.info["label_column"] == "colour"
+    assert p.train[0]["image"].size == (16, 16)
+
+
+def test_hub_dataset_config_and_revision(hub_dataset):
+    small = load(hub_dataset, config="small", val_fraction=0.34)
+    assert len(small.train) + len(small.validation) == 6 and small.test is None
+    v2 = load(hub_dataset, revision="v2")
+    assert len(v2.train) + len(v2.validation) == 20
+    assert v2.fingerprint != load(hub_dataset).fingerprint
+
+
+def test_hub_dataset_errors(hub_dataset, capsys):
+    with pytest.raises(DatasetError, match="Unknown dataset 'qt-org/no-such-dataset'"):
+        load("qt-org/no-such-dataset")
+    with pytest.raises(DatasetError, match="--dataset-config"):
+        load(hub_dataset, config="huge")
+    assert main(["data", "inspect", "qt-org/no-such-dataset"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("Error: Unknown dataset")
+    assert main(["data", "inspect", hub_dataset, "--dataset-config", "small", "--json"]) == 0
+    assert '"train": ' in capsys.readouterr().out

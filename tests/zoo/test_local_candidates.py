@@ -1,0 +1,64 @@
+"""Local candidates (timm safetensors dirs), the pickle policy, and transformers models behind timm's API."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hf_quicktune.errors import ZooError
+from hf_quicktune.zoo import Candidate, create_model, get_candidate
+
+
+@pytest.fixture(scope="module")
+def saved_timm(tmp_path_factory):
+    import timm
+    from timm.models import save_for_hf
+
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=7).eval()
+    d = tmp_path_factory.mktemp("local_timm")
+    save_for_hf(model, str(d), safe_serialization=True)
+    return model, d
+
+
+def test_local_timm_directory(saved_timm):
+    model, d = saved_timm
+    cand = get_candidate(str(d))
+    assert (cand.source, cand.architecture, cand.weights) == ("local", "test_efficientnet", "local")
+    loaded = create_model(cand).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), model(x), atol=1e-5)  # the saved weights, head included (7 classes)
+    three = create_model(cand, num_classes=3).eval()
+    assert three(x).shape == (2, 3)
+    assert torch.equal(three.state_dict()["conv_stem.weight"], model.state_dict()["conv_stem.weight"])
+
+
+def test_pickle_checkpoint_refused_unless_allowed(saved_timm, tmp_path):
+    model, _ = saved_timm
+    (tmp_path / "config.json").write_text('{"architecture": "test_efficientnet"}')
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    cand = get_candidate(str(tmp_path))
+    with pytest.raises(ZooError, match="pickled PyTorch weights.*--allow-pickle"):
+        create_model(cand)
+    loaded = create_model(cand, allow_pickle=True)
+    assert torch.equal(loaded.state_dict()["conv_stem.weight"], model.state_dict()["conv_stem.weight"])
+
+
+def test_transformers_model_gets_timm_api(tmp_path):
+    from transformers import ViTConfig, ViTForImageClassification
+
+    cfg = ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                    intermediate_size=64, num_labels=5)
+    hf = ViTForImageClassification(cfg).eval()
+    hf.save_pretrained(tmp_path)  # safetensors
+    assert (tmp_path / "model.safetensors").is_file()
+    cand = Candidate(name="tiny-vit", architecture="vit", source="local", library="transformers", path=str(tmp_path))
+    model = create_model(cand).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(model(x), hf(pixel_values=x).logits, atol=1e-5)
+        feats = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert feats.shape == (2, 32) and model.num_features == 32
+    model3 = create_model(cand, num_classes=3)
+    assert model3(x).shape == (2, 3) and model3.num_classes == 3
