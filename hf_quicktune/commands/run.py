@@ -19,7 +19,7 @@ DEMO_SETTINGS = {
 
 _OPTION_KEYS = ("dataset", "zoo", "budget", "max_trials", "max_epochs_total", "prior", "space", "max_epochs",
                 "top_k", "output_dir", "push_to_hub", "private", "seed", "image_size", "train_limit",
-                "eval_limit", "pool_size")
+                "eval_limit", "pool_size", "rank_samples")
 
 
 def _given(ctx: click.Context) -> set[str]:
@@ -78,6 +78,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool) -> None:
 @click.option("--train-limit", type=int, help="Cap on training examples per epoch (a fixed subset).")
 @click.option("--eval-limit", type=int, help="Cap on validation examples per evaluation.")
 @click.option("--pool-size", type=int, help="Number of configurations the optimizer chooses from. [default: 128]")
+@click.option("--rank-samples", type=int, help="Training images used by the zero-cost ranking. [default: 256]")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
 @click.pass_context
 def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:

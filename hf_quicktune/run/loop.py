@@ -102,17 +102,45 @@ def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter)
         reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
         result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
                       image_size=settings.image_size)
-        table = {name: {k: (None if v is None else float(v)) for k, v in row.items()}
-                 for name, row in result.table.items()}
-        ranking = {"table": table, "order": list(result.order()), "scores": list(settings.scores)}
+        ranking = result.to_dict()  # NaN (score not applicable) -> None
     ranking["kept"] = ranking["order"][: settings.top_k]
     state.save_json(state.ranking_path, ranking)
     return ranking
 
 
-def _model_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]]:
-    return {name: {k: v for k, v in ranking["table"].get(name, {}).items() if v is not None}
-            for name in ranking["kept"]}
+def _model_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] | None:
+    """Zero-cost scores of the kept candidates (the optimizer's model features; Quick-Tune §4).
+
+    Only features every kept candidate has (e.g. LEEP is undefined for scratch models)."""
+    rows = [ranking["table"].get(name, {}) for name in ranking["kept"]]
+    common = set.intersection(*(set(k for k, v in r.items() if isinstance(v, int | float)) for r in rows)) if rows else set()
+    if not common:
+        return None
+    return {name: {k: float(ranking["table"][name][k]) for k in sorted(common)} for name in ranking["kept"]}
+
+
+def _load_prior(spec: str | None):
+    """A meta-learned prior from a local directory or a Hub repo (``org/prior``); None = no prior."""
+    if not spec:
+        return None
+    from hf_quicktune.errors import MetaError
+    from hf_quicktune.search.prior import Prior
+
+    path = Path(spec).expanduser()
+    if not path.exists():
+        import re
+
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
+            raise MetaError(f"--prior {spec!r}: no such directory and not a Hub repo id (org/name). Pass the "
+                            "directory `hf-quicktune meta train` saved, or a Hub prior repo.")
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = Path(snapshot_download(spec))
+        except Exception as err:  # noqa: BLE001
+            raise MetaError(f"--prior {spec!r}: could not download it from the Hub ({type(err).__name__}). Check "
+                            "the repo id and your network, or pass a local prior directory.") from None
+    return Prior.load(path)
 
 
 def _build_pool(settings: RunSettings, state: RunState, names: list[str]) -> list[dict[str, Any]]:
@@ -128,9 +156,9 @@ def _build_pool(settings: RunSettings, state: RunState, names: list[str]) -> lis
 
 
 def _make_optimizer(settings: RunSettings, pool, dataset, ranking):
-    from hf_quicktune.search import QuickTuneOptimizer
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
-    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=settings.prior,
+    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=_load_prior(settings.prior),
                               meta_features=dataset.meta.to_dict(), model_features=_model_features(ranking),
                               seed=settings.seed)
 
@@ -286,7 +314,7 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
     progress = state.load_progress()
     clock = Clock(progress.get("elapsed_s", 0.0))
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
-    log_handler = _attach_log_file(state)
+    saved_logging = _attach_log_file(state)
     try:
         return _run(settings, state, clock, progress, reporter, resume)
     except KeyboardInterrupt:
@@ -297,19 +325,35 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
         raise
     finally:
         reporter.close()
-        logging.getLogger("hf_quicktune").removeHandler(log_handler)
-        log_handler.close()
+        _detach_log_file(saved_logging)
 
 
-def _attach_log_file(state: RunState) -> logging.Handler:
-    handler = logging.FileHandler(state.log_path)
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+def _attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
+    """Log INFO and above of hf_quicktune to ``run.log``; the terminal keeps the CLI's verbosity."""
     root = logging.getLogger("hf_quicktune")
-    root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-    return handler
+    before = (root, [], root.level, root.propagate)
+    shown = root.getEffectiveLevel()
+    file_handler = logging.FileHandler(state.log_path)
+    file_handler.setLevel(logging.INFO)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(shown)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    root.setLevel(min(shown, logging.INFO))
+    root.propagate = False
+    before[1].extend([file_handler, console])
+    return before
+
+
+def _detach_log_file(saved) -> None:
+    root, handlers, level, propagate = saved
+    for h in handlers:
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool) -> dict:

@@ -5,14 +5,14 @@ Layout of ``--output-dir``::
     settings.json        resolved recipe (defaults < recipe < CLI)
     ranking.json         zero-cost scores of every candidate (+ which top-k were kept)
     pool.json            the configurations the optimizer chooses from
-    optimizer.json       optimizer.state_dict() after the last told step (``optimizer.pt`` if not JSON-able)
+    optimizer/           optimizer.state_dict() after the last told step (state.json + state.safetensors)
     state.json           budget accounting: seconds used so far, steps, finished flag
     steps.jsonl          append-only: one line per told epoch-step (trial, epoch, score, cost, status, time)
     trials/NNNN/         each trial's curve.jsonl + latest checkpoint (written by the train engine)
     leaderboard.{csv,json}, plots/, export/, summary.json, run.log
 
 Every JSON write is atomic (temp file + ``os.replace``), so a SIGKILL never leaves half a file.
-The order of writes per step is: the trial's curve (train engine) -> optimizer.tell -> optimizer.json
+The order of writes per step is: the trial's curve (train engine) -> optimizer.tell -> optimizer/
 -> steps.jsonl -> state.json. :meth:`RunState.missing_steps` finds curve epochs that the last two
 did not see (a kill between the writes) so the resumed run tells them instead of re-training them.
 """
@@ -76,7 +76,6 @@ class RunState:
     settings_path = property(lambda self: self.dir / "settings.json")
     ranking_path = property(lambda self: self.dir / "ranking.json")
     pool_path = property(lambda self: self.dir / "pool.json")
-    optimizer_path = property(lambda self: self.dir / "optimizer.json")
     state_path = property(lambda self: self.dir / "state.json")
     steps_path = property(lambda self: self.dir / "steps.jsonl")
     trials_dir = property(lambda self: self.dir / "trials")
@@ -110,29 +109,20 @@ class RunState:
             return default
         return json.loads(path.read_text())
 
-    # optimizer state
-    def save_optimizer(self, state: dict[str, Any]) -> None:
-        try:
-            text = json.dumps(state, default=_json_default)
-        except TypeError:
-            import torch
+    # optimizer state (search.serialization: state.json + state.safetensors under optimizer/)
+    optimizer_dir = property(lambda self: self.dir / "optimizer")
 
-            tmp = self.dir / ".optimizer.pt.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, self.dir / "optimizer.pt")
-            self.optimizer_path.unlink(missing_ok=True)
-            return
-        atomic_write_text(self.optimizer_path, text)
+    def save_optimizer(self, state: dict[str, Any]) -> None:
+        from hf_quicktune.search.serialization import save_state
+
+        save_state(state, self.optimizer_dir)
 
     def load_optimizer(self) -> dict[str, Any] | None:
-        if self.optimizer_path.exists():
-            return json.loads(self.optimizer_path.read_text())
-        pt = self.dir / "optimizer.pt"
-        if pt.exists():
-            import torch
+        if not (self.optimizer_dir / "state.json").exists():
+            return None
+        from hf_quicktune.search.serialization import load_state
 
-            return torch.load(pt, weights_only=False)
-        return None
+        return load_state(self.optimizer_dir)
 
     # budget accounting
     def load_progress(self) -> dict[str, Any]:

@@ -1,0 +1,67 @@
+"""Shared helpers of the run tests: tiny real datasets and checks on a run directory's records."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+#: Two real candidates of the offline zoo: ImageNet EfficientNet-Lite0 and a small scratch baseline.
+ZOO = "tf_efficientnet_lite0,scratch:mobilenetv3_small_050"
+SMALL = ["--zoo", ZOO, "--image-size", "32", "--train-limit", "96", "--rank-samples", "48", "--pool-size", "8",
+         "--max-epochs", "3"]
+
+
+def digits_datasetdict(n_train: int = 200, n_val: int = 80, n_test: int = 80):
+    """A small real image dataset (scikit-learn digits, 8x8 -> 32x32 PNG) with train/validation/test."""
+    import numpy as np
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Image
+    from PIL import Image as PILImage
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(len(d.target))
+    features = Features({"image": Image(), "label": ClassLabel(names=[str(i) for i in range(10)])})
+
+    def split(ids):
+        imgs = [PILImage.fromarray((d.images[i] * 255 / 16).astype("uint8")).resize((32, 32)) for i in ids]
+        return Dataset.from_dict({"image": imgs, "label": [int(d.target[i]) for i in ids]}, features=features)
+
+    a, b = n_train, n_train + n_val
+    return DatasetDict(train=split(idx[:a]), validation=split(idx[a:b]), test=split(idx[b:b + n_test]))
+
+
+def raw_curve_epochs(trial_dir: Path) -> list[int]:
+    """Epoch numbers of every line ever appended to a trial's curve.jsonl (duplicates = retrained)."""
+    path = trial_dir / "curve.jsonl"
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(int(json.loads(line)["epoch"]))
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return out
+
+
+def check_records(out: Path) -> dict[int, list[int]]:
+    """Assert the run's records are consistent: every trial's curve has epochs 1..n once each, the
+    steps log holds each (trial, epoch) once, and the optimizer state knows exactly those epochs."""
+    from hf_quicktune.search.serialization import load_state
+
+    curves = {int(d.name): raw_curve_epochs(d) for d in sorted((out / "trials").iterdir())
+              if (d / "curve.jsonl").exists()}
+    for tid, epochs in curves.items():
+        assert epochs == list(range(1, len(epochs) + 1)), f"trial {tid} curve epochs {epochs}"
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines() if line.strip()]
+    pairs = [(s["trial_id"], s["epoch"]) for s in steps]
+    assert len(pairs) == len(set(pairs)), "a step was logged twice"
+    by_trial = defaultdict(list)
+    for t, e in pairs:
+        by_trial[t].append(e)
+    assert {t: sorted(es) for t, es in by_trial.items()} == {t: es for t, es in curves.items() if es}
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    state = load_state(out / "optimizer")
+    told = {int(t): len(v["scores"]) for t, v in state["trials"].items()}
+    assert {t: n for t, n in told.items() if n} == {t: len(es) for t, es in curves.items() if es}
+    return curves

@@ -1,0 +1,102 @@
+"""End to end against the local Hub: dataset on the Hub -> `hf-quicktune run --push-to-hub` -> the
+published model loads with `timm.create_model("hf-hub:...")` and re-evaluates to the card's accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hf_quicktune.cli import main
+
+from .helpers import SMALL, check_records, digits_datasetdict
+
+pytestmark = [pytest.mark.slow, pytest.mark.hub]
+
+
+def _accuracy(model, split, transform) -> float:
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(split), 64):
+            batch = split[start:start + 64]
+            x = torch.stack([transform(img.convert("RGB")) for img in batch["image"]])
+            correct += int((model(x).argmax(-1) == torch.tensor(batch["label"])).sum())
+    return correct / len(split)
+
+
+def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_path, capfd):
+    import timm
+    from huggingface_hub import ModelCard
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+    from timm.data import create_transform, resolve_data_config
+
+    from hf_quicktune.data import load
+
+    digits_datasetdict().push_to_hub("org/digits-mini", token=hub.token)
+    out = tmp_path / "run"
+    code = main(["run", "--dataset", "org/digits-mini", "--budget", "10m", "--max-epochs-total", "3", *SMALL,
+                 "--output-dir", str(out), "--push-to-hub", "org/result", "--json"])
+    captured = capfd.readouterr()
+    assert code == 0, captured.err[-3000:]
+    summary = json.loads(captured.out)
+    assert summary["hub_url"].endswith("org/result") and summary["epoch_steps"] == 3
+    check_records(out)
+
+    # everything the run promises is in the output dir
+    for name in ("settings.json", "ranking.json", "pool.json", "optimizer/state.json", "steps.jsonl",
+                 "leaderboard.csv", "leaderboard.json", "plots/learning_curves.png", "plots/incumbent_over_time.png",
+                 "export/model.safetensors", "export/config.json", "export/README.md", "export/quicktune/curves.json",
+                 "export/quicktune/leaderboard.csv", "summary.json", "run.log"):
+        assert (out / name).is_file(), name
+    files = {f.rfilename for f in hub.api.model_info("org/result", files_metadata=False).siblings}
+    assert {"model.safetensors", "config.json", "README.md", "quicktune/curves.json", "quicktune/curves.csv",
+            "quicktune/leaderboard.json", "plots/learning_curves.png"} <= files
+    commits = hub.api.list_repo_commits("org/result")
+    assert len([c for c in commits if "hf-quicktune" in c.title]) == 1  # one commit holds everything
+
+    # the card: strict metadata, validated by the Hub's own endpoint
+    card = ModelCard.load("org/result", ignore_metadata_errors=False)
+    card.validate()
+    assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-classification"
+    assert card.data.datasets == ["org/digits-mini"]
+    assert set(card.data.tags) >= {"hf-quicktune", "image-classification", "timm"}
+    _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    card_acc = {r.dataset_split: r.metric_value for r in results}
+    assert set(card_acc) == {"validation", "test"}
+
+    # the published model, loaded by timm alone, reproduces the card's accuracies
+    model = timm.create_model("hf-hub:org/result", pretrained=True).eval()
+    assert model.pretrained_cfg["label_names"] == [str(i) for i in range(10)]
+    assert model.pretrained_cfg["input_size"] == (3, 32, 32)
+    transform = create_transform(**resolve_data_config({}, model=model))
+    ds = load("org/digits-mini")
+    for split in ("validation", "test"):
+        acc = _accuracy(model, ds.splits[split], transform)
+        assert acc == pytest.approx(card_acc[split], abs=1.01 / len(ds.splits[split])), split
+    assert card_acc["test"] == pytest.approx(summary["test_top1"], abs=1e-6)
+
+    # the token appears nowhere: output dir, captured output, pushed card
+    token = hub.token.encode()
+    leaks = [p for p in out.rglob("*") if p.is_file() and token in p.read_bytes()]
+    assert not leaks, leaks
+    assert hub.token not in captured.out + captured.err
+    assert hub.token not in str(card)
+
+
+def test_push_failure_keeps_the_run_and_names_the_export(hub, tmp_path, capfd, monkeypatch):
+    """A refused push (bad token): exit 2, one message with the local export path, no token, no traceback."""
+    out = tmp_path / "run"
+    secret = "hf_wrongTOKEN_abcdefabcdef0123"
+    monkeypatch.setenv("HF_TOKEN", secret)
+    monkeypatch.setattr("hf_quicktune.publish.push.time.sleep", lambda s: None)
+    code = main(["run", "--dataset", "builtin:digits", "--max-epochs-total", "1", *SMALL, "--output-dir", str(out),
+                 "--push-to-hub", "org/refused"])
+    captured = capfd.readouterr()
+    assert code == 2
+    assert f"{out / 'export'}" in captured.err and "Traceback" not in captured.err
+    assert secret not in captured.out + captured.err
+    assert not [p for p in out.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert (out / "export" / "model.safetensors").is_file()
+    assert "push_error" in json.loads((out / "summary.json").read_text())
