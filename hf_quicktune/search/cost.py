@@ -20,6 +20,7 @@ from torch import nn
 
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
 from hf_quicktune.search.surrogate import make_feature_extractor
+from hf_quicktune.search.threads import torch_threads
 
 
 class CostModel(nn.Module):
@@ -75,14 +76,15 @@ class CostModel(nn.Module):
             self.reset()
         if not self.fitted:
             self.log_offset.fill_(float(np.mean(np.log(np.maximum(seconds, self.min_seconds)))))
-        opt = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
         last = float("nan")
-        for _ in range(max(0, steps)):
-            opt.zero_grad()
-            loss = self.loss(inputs, seconds)
-            loss.backward()
-            opt.step()
-            last = float(loss.detach())
+        with torch_threads(1):
+            opt = torch.optim.Adam([p for p in self.parameters() if p.requires_grad], lr=lr)
+            for _ in range(max(0, steps)):
+                opt.zero_grad()
+                loss = self.loss(inputs, seconds)
+                loss.backward()
+                opt.step()
+                last = float(loss.detach())
         self.eval()
         return last
 
@@ -96,7 +98,7 @@ class CostModel(nn.Module):
         if not self.fitted:
             return np.full(len(inputs), max(self.default_seconds, self.min_seconds))
         self.eval()
-        with torch.no_grad():
+        with torch_threads(1), torch.no_grad():
             log_s = self.forward(inputs).double().numpy()
         return np.maximum(np.exp(np.minimum(log_s, math.log(1e9))), self.min_seconds)
 

@@ -15,8 +15,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,23 +35,9 @@ from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
 from hf_quicktune.search.prior import Prior
 from hf_quicktune.search.space import Space
 from hf_quicktune.search.surrogate import DeepKernelSurrogate
+from hf_quicktune.search.threads import torch_threads
 
 logger = logging.getLogger(__name__)
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily limit torch's intra-op threads. The surrogate's tensors are tiny, so one thread
-    avoids synchronisation costs (10x faster on a loaded 2-core machine)."""
-    if not n:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:

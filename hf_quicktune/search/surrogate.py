@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
+from hf_quicktune.search.threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -161,18 +163,19 @@ class DeepKernelSurrogate(nn.Module):
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         if not warm_start:
             self.reset()
-        opt = torch.optim.Adam(self.parameters(), lr=lr)
         last = float("nan")
-        for _ in range(max(0, steps)):
-            opt.zero_grad()
-            with gpytorch.settings.cholesky_jitter(1e-4):
-                loss = self.loss(inputs, y)
-            loss.backward()
-            opt.step()
-            last = float(loss.detach())
-        self.condition(inputs, y)
-        if steps <= 0:
-            last = self.evaluate_loss()
+        with torch_threads(1):
+            opt = torch.optim.Adam(self.parameters(), lr=lr)
+            for _ in range(max(0, steps)):
+                opt.zero_grad()
+                with gpytorch.settings.cholesky_jitter(1e-4):
+                    loss = self.loss(inputs, y)
+                loss.backward()
+                opt.step()
+                last = float(loss.detach())
+            self.condition(inputs, y)
+            if steps <= 0:
+                last = self.evaluate_loss()
         return last
 
     def evaluate_loss(self) -> float:
@@ -198,15 +201,19 @@ class DeepKernelSurrogate(nn.Module):
         Without conditioning data, the prior (constant mean, kernel scale + noise) is returned.
         """
         self.eval()
-        with torch.no_grad(), gpytorch.settings.fast_pred_var(), gpytorch.settings.cholesky_jitter(1e-4):
+        with (torch_threads(1), torch.no_grad(), gpytorch.settings.fast_pred_var(),
+              gpytorch.settings.cholesky_jitter(1e-4), warnings.catch_warnings()):
+            # predicting at the conditioning inputs themselves is legitimate in eval mode
+            warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
             z = self.feature_extractor(inputs)
             if self._train is None:
                 mean = self.gp.mean_module(z)
-                var = self.gp.covar_module(z).diagonal() + self.likelihood.noise
+                var = self.gp.covar_module(z).diagonal() + self.likelihood.noise.detach()
             else:
                 pred = self.likelihood(self.gp(z))
                 mean, var = pred.mean, pred.variance
-        return mean.double().numpy(), np.sqrt(np.clip(var.double().numpy(), 1e-12, None))
+        mean, var = mean.detach().double().numpy(), var.detach().double().numpy()
+        return mean, np.sqrt(np.clip(var, 1e-12, None))
 
     # -- weights -----------------------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
