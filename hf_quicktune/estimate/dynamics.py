@@ -1,0 +1,268 @@
+"""Expected training-loss curve of the linearized model under SGD (Zancato et al. 2020, §3-4).
+
+Notation. n subsample size, N training-set size, C outputs, ``K`` the class-traced NTK
+(``Theta ~= K (x) I_C``, see :mod:`.jacobian`), ``K / n = U diag(mu) U^T``, residual
+``r = f(X) - Y`` (n x C), lr eta, batch B, momentum m (PyTorch heavy ball: v <- m v + g,
+w <- w - eta v). Losses are per-sample means: MSE ``L = 1/(2n) sum_i ||r_i||^2``; cross-entropy
+``L = 1/n sum_i CE(f_i, y_i)``.
+
+**Gradient-flow / GD part (MSE, paper eq. 4).** For the linear model the residual obeys
+``r_{t+1} = r_t + m (r_t - r_{t-1}) - eta (K/n) r_t``; in the eigenbasis each coordinate
+``a_k = u_k^T r`` evolves alone. With m = 0 this is the closed form
+``L(t) = 1/(2n) sum_k (1 - eta mu_k)^{2t} a_k(0)^2 ~= 1/(2n) sum_k exp(-2 eta mu_k t) a_k(0)^2``
+(the paper's continuous-time formula). Momentum: we iterate the exact two-step heavy-ball
+recursion per direction; for slow modes (eta mu_k << 1 - m) it reduces to the paper's effective
+learning rate eta / (1 - m) (``momentum_model="effective_lr"`` uses that substitution instead).
+
+**SGD-noise part (paper eq. 6-7, linear SDE covariance).** A mini-batch gradient adds zero-mean
+noise ``xi_t = -eta J (g_B - g)`` with covariance
+``(eta^2 / B) * fpc * [1/n sum_i Theta_:i r_i r_i^T Theta_i: - 1/n^2 Theta r r^T Theta]``,
+``fpc = (N - B) / (N - 1)`` (sampling without replacement within an epoch). Two approximations
+make it diagonal in the eigenbasis: (i) *isotropic load*, ``E||r_i||^2 ~= tr S / n`` for every
+sample, and (ii) the off-diagonal second moments ``E[a_k a_l]`` (k != l) are dropped. The second
+moment ``s_k = E[a_k^2]`` then follows the discrete Lyapunov recursion
+
+``s_k(t+1) = c_k^2 s_k - 2 c_k m q_k + m^2 s_k(t-1) + (eta^2/B) fpc mu_k^2 (sum_j s_j - s_k)``,
+``q_k(t+1) = c_k s_k - m q_k``,  ``c_k = 1 + m - eta mu_k``,
+
+and the expected loss is ``1/(2n) sum_k s_k`` (mean part + noise part; the mean part alone is
+``loss_flow``).
+
+**Subset -> full dataset (paper §5).** The eigenvalues of ``K_n / n`` and the per-sample
+residual energies ``a_k^2 / n`` are stable in n, so the full-dataset spectrum is the subset's
+rescaled by N/n: ``lambda_k(K_N) ~= (N/n) lambda_k(K_n)``. The curve is therefore computed with
+``mu_k = lambda_k(K_n)/n`` and ``e_k = a_k^2/n``; N enters through ``fpc`` and steps -> epochs
+(``epoch = step * B / N``). Directions beyond the n computed ones are not extrapolated: their
+residual energy is carried by the n subset directions (a known source of optimism at low loss).
+
+**Cross-entropy (beyond the closed form).** The mean function follows the linearized dynamics
+``F_{t+1} = F_t + m (F_t - F_{t-1}) - eta (K/n)(softmax(F_t) - Y)``, integrated numerically
+(exact for the linearized model under full-batch heavy ball). The SGD-noise part uses the MSE
+recursion above with the softmax curvature replaced by its mean ``h_t = mean_i (1 - ||p_i||^2) / C``
+(``c_k = 1 + m - eta mu_k h_t``) and gradient energy ``G_t = 1/n sum_i ||p_i - y_i||^2`` as the
+noise source; the expected loss adds ``h_t / 2 * sum_k v_k`` (second-order expansion).
+
+**Random reshuffling.** Trainers shuffle once per epoch rather than sampling with replacement;
+:func:`reshuffle_factor` corrects the per-mode noise for that (exact for the stationary variance
+of a mode, see there). The with-replacement recursion above matches SGD with replacement on an
+exactly linear model to within Monte-Carlo error (tests/estimate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: a curve stops (diverged) when the expected loss exceeds this multiple of its start
+DIVERGENCE_FACTOR = 1e3
+
+
+@dataclass
+class Spectrum:
+    """Eigen-decomposition of ``K_n / n`` and the initial residual on the subsample."""
+
+    mu: np.ndarray  # (n,) eigenvalues of K/n, descending, clipped at 0
+    basis: np.ndarray  # (n, n) eigenvectors as columns
+    outputs: np.ndarray  # (n, C) f(X; w0)
+    targets: np.ndarray  # (n, C) one-hot (or smoothed) targets
+    num_train: int  # N, the full training-set size the curve is rescaled to
+
+    @property
+    def n(self) -> int:
+        return len(self.mu)
+
+    def mse_energies(self) -> np.ndarray:
+        """``e_k = sum_c (u_k^T r0_c)^2 / n``: per-sample residual energy in each eigendirection."""
+        a = self.basis.T @ (self.outputs - self.targets)
+        return (a**2).sum(axis=1) / self.n
+
+
+def spectrum(kernel: np.ndarray, outputs: np.ndarray, targets: np.ndarray, num_train: int) -> Spectrum:
+    """Eigen-decompose the subset NTK; ``mu_k = lambda_k(K_n) / n`` (the subset -> N rescaling)."""
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n = kernel.shape[0]
+    lam, vec = np.linalg.eigh(0.5 * (kernel + kernel.T))
+    order = np.argsort(lam)[::-1]
+    mu = np.clip(lam[order], 0.0, None) / n
+    return Spectrum(
+        mu=mu,
+        basis=vec[:, order],
+        outputs=np.asarray(outputs, dtype=np.float64),
+        targets=np.asarray(targets, dtype=np.float64),
+        num_train=max(int(num_train), n),
+    )
+
+
+@dataclass
+class Curve:
+    """Predicted expected training loss after each SGD step (index = step)."""
+
+    loss: np.ndarray  # expected loss (mean + SGD noise)
+    loss_flow: np.ndarray  # without the SGD-noise part
+    batch_size: int
+    num_train: int
+    diverged: bool = False
+
+    @property
+    def steps(self) -> np.ndarray:
+        return np.arange(len(self.loss))
+
+    @property
+    def epochs(self) -> np.ndarray:
+        return self.steps * self.batch_size / self.num_train
+
+    def steps_to(self, target: float) -> int | None:
+        """First step whose expected loss is <= target (None if not reached within the curve)."""
+        hit = np.nonzero(self.loss <= target)[0]
+        return int(hit[0]) if len(hit) else None
+
+    def loss_at(self, step: int) -> float:
+        if step < len(self.loss):
+            return float(self.loss[step])
+        return float("inf") if self.diverged else float(self.loss[-1])
+
+
+def _noise_scale(lr: float, batch_size: int, num_train: int) -> float:
+    b = min(batch_size, num_train)
+    fpc = (num_train - b) / (num_train - 1) if num_train > 1 else 0.0
+    return lr**2 / b * fpc
+
+
+def reshuffle_factor(decay: np.ndarray, steps_per_epoch: int) -> np.ndarray:
+    """Noise reduction of random reshuffling for modes contracting by ``decay`` per step.
+
+    Within an epoch every sample is used once, so the T = N/B batch-noise terms sum to zero
+    (exchangeable, ``Cov(xi_s, xi_t) = -sigma^2 / (T - 1)``). The variance a mode accumulates over
+    an epoch, ``Var(sum_t w_t xi_t)`` with impulse response ``w_t = decay^t``, is then
+    ``sigma^2 [T sum w^2 - (sum w)^2] / (T - 1)`` instead of ``sigma^2 sum w^2``; the ratio
+    ``rho`` multiplies the per-step noise (exact for the stationary variance). Slow modes
+    (decay -> 1) get almost no noise, fast ones the with-replacement amount. Momentum enters
+    through the effective-lr decay ``1 - eta mu / (1 - m)``.
+    """
+    t = int(steps_per_epoch)
+    if t <= 1:
+        return np.ones_like(decay)
+    c = np.clip(np.asarray(decay, dtype=np.float64), -1.0, 1.0)
+    near_one = np.abs(1.0 - c) < 1e-9
+    near_minus_one = np.abs(1.0 - c * c) < 1e-9
+    safe = np.where(near_one, 0.5, c)
+    s1 = np.where(near_one, float(t), (1.0 - safe**t) / (1.0 - safe))
+    safe2 = np.where(near_minus_one, 0.5, c)
+    s2 = np.where(near_minus_one, float(t), (1.0 - safe2 ** (2 * t)) / (1.0 - safe2**2))
+    rho = (t * s2 - s1**2) / ((t - 1) * s2)
+    return np.clip(rho, 0.0, 1.0)
+
+
+def _momentum(lr: float, momentum: float, model: str) -> tuple[float, float]:
+    if model == "effective_lr":
+        return lr / (1.0 - momentum), 0.0
+    if model != "heavy_ball":
+        raise ValueError(f"momentum_model must be 'heavy_ball' or 'effective_lr', got {model!r}")
+    return lr, momentum
+
+
+def mse_curve(
+    spec: Spectrum,
+    *,
+    lr: float,
+    batch_size: int,
+    momentum: float = 0.0,
+    max_steps: int = 10_000,
+    stop_below: float | None = None,
+    noise: bool = True,
+    momentum_model: str = "heavy_ball",
+    reshuffle: bool = True,
+) -> Curve:
+    """Expected MSE loss of the linearized model under SGD (module docstring, eq. 4 + eq. 6-7)."""
+    eta, m = _momentum(lr, momentum, momentum_model)
+    mu = spec.mu
+    e0 = spec.mse_energies()
+    c = 1.0 + m - eta * mu
+    g = _noise_scale(eta, batch_size, spec.num_train) * mu**2 if noise else np.zeros_like(mu)
+    if reshuffle:
+        g = g * reshuffle_factor(1.0 - eta * mu / (1.0 - m), spec.num_train // max(batch_size, 1))
+    s, q, s_prev = e0.copy(), e0.copy(), e0.copy()  # velocity 0: a_{-1} = a_0
+    a, a_prev = np.sqrt(e0), np.sqrt(e0)  # mean part per direction (magnitude)
+    loss = [0.5 * s.sum()]
+    flow = [loss[0]]
+    limit = DIVERGENCE_FACTOR * max(loss[0], 1e-12)
+    diverged = False
+    for _ in range(max_steps):
+        total = s.sum()
+        s_new = c**2 * s - 2 * c * m * q + m**2 * s_prev + g * (total - s)
+        q = c * s - m * q
+        s_prev, s = s, np.maximum(s_new, 0.0)
+        a, a_prev = c * a - m * a_prev, a
+        loss.append(0.5 * s.sum())
+        flow.append(0.5 * float((a**2).sum()))
+        if not np.isfinite(loss[-1]) or loss[-1] > limit:
+            diverged = True
+            break
+        if stop_below is not None and loss[-1] <= stop_below:
+            break
+    return Curve(np.asarray(loss), np.asarray(flow), batch_size, spec.num_train, diverged)
+
+
+def _softmax(f: np.ndarray) -> np.ndarray:
+    z = np.exp(f - f.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def _cross_entropy(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-(y * np.log(np.clip(p, 1e-300, None))).sum(axis=1).mean())
+
+
+def cross_entropy_curve(
+    spec: Spectrum,
+    *,
+    lr: float,
+    batch_size: int,
+    momentum: float = 0.0,
+    max_steps: int = 10_000,
+    stop_below: float | None = None,
+    noise: bool = True,
+    momentum_model: str = "heavy_ball",
+    reshuffle: bool = True,
+) -> Curve:
+    """Expected cross-entropy loss of the linearized model under SGD (module docstring, last part)."""
+    eta, m = _momentum(lr, momentum, momentum_model)
+    mu, basis = spec.mu, spec.basis
+    y = spec.targets
+    num_classes = y.shape[1]
+    kn = (basis * mu) @ basis.T  # K / n
+    f, f_prev = spec.outputs.copy(), spec.outputs.copy()
+    gscale = _noise_scale(eta, batch_size, spec.num_train) * mu**2 if noise else np.zeros_like(mu)
+    v = np.zeros_like(mu)
+    vq = np.zeros_like(mu)
+    v_prev = np.zeros_like(mu)
+    steps_per_epoch = spec.num_train // max(batch_size, 1)
+    p = _softmax(f)
+    flow = [_cross_entropy(p, y)]
+    loss = [flow[0]]
+    limit = DIVERGENCE_FACTOR * max(flow[0], 1e-12)
+    diverged = False
+    for _ in range(max_steps):
+        grad = p - y
+        h = float((1.0 - (p**2).sum(axis=1)).mean()) / num_classes
+        energy = float((grad**2).sum(axis=1).mean())
+        c = 1.0 + m - eta * mu * h
+        rho = reshuffle_factor(1.0 - eta * mu * h / (1.0 - m), steps_per_epoch) if reshuffle else 1.0
+        v_new = c**2 * v - 2 * c * m * vq + m**2 * v_prev + gscale * rho * energy
+        vq = c * v - m * vq
+        v_prev, v = v, np.maximum(v_new, 0.0)
+        f, f_prev = f + m * (f - f_prev) - eta * (kn @ grad), f
+        if not np.all(np.isfinite(f)):
+            diverged = True
+            break
+        p = _softmax(f)
+        mean_loss = _cross_entropy(p, y)
+        h_new = float((1.0 - (p**2).sum(axis=1)).mean()) / num_classes
+        flow.append(mean_loss)
+        loss.append(mean_loss + 0.5 * h_new * float(v.sum()))
+        if not np.isfinite(loss[-1]) or loss[-1] > limit:
+            diverged = True
+            break
+        if stop_below is not None and loss[-1] <= stop_below:
+            break
+    return Curve(np.asarray(loss), np.asarray(flow), batch_size, spec.num_train, diverged)

@@ -1,0 +1,286 @@
+"""``estimate(dataset, candidate, config)``: predicted loss curve, steps/epochs and wall-clock.
+
+Pipeline (Zancato et al. 2020): stratified subsample of n training images -> per-sample
+Jacobians of the trainable parameters, count-sketched to k dims -> class-traced NTK ->
+eigendecomposition rescaled to the full training set -> expected SGD loss curve
+(:mod:`.dynamics`) -> steps / epochs to the target loss -> seconds, from a measured
+seconds-per-step of the real model on this device.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_quicktune.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: configurations whose training the linearized-SGD theory does not describe
+OUTSIDE_THEORY_OPTS = ("adam", "adamw")
+DEFAULT_MAX_EPOCHS = 100
+
+
+@dataclass
+class Estimate:
+    """What :func:`estimate` predicts for one (dataset, candidate, configuration)."""
+
+    candidate: str
+    config: dict[str, Any]
+    loss_name: str
+    curve: Any  # dynamics.Curve
+    num_train: int
+    n: int
+    num_params: int
+    projected_dim: int | None
+    target_loss: float | None = None
+    epochs: float | None = None
+    steps_to_target: int | None = None
+    seconds_per_step: float | None = None
+    estimation_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def batch_size(self) -> int:
+        return self.curve.batch_size
+
+    @property
+    def steps_per_epoch(self) -> float:
+        return self.num_train / self.batch_size
+
+    @property
+    def epochs_to_target(self) -> float | None:
+        return None if self.steps_to_target is None else self.steps_to_target / self.steps_per_epoch
+
+    def loss_after(self, steps: int) -> float:
+        """Predicted expected training loss after ``steps`` SGD steps."""
+        return self.curve.loss_at(int(steps))
+
+    def loss_after_epochs(self, epochs: float) -> float:
+        return self.loss_after(int(math.ceil(epochs * self.steps_per_epoch)))
+
+    @property
+    def predicted_steps(self) -> int | None:
+        """Steps the run takes: to the target loss, or ``epochs`` worth of steps."""
+        if self.target_loss is not None:
+            return self.steps_to_target
+        if self.epochs is not None:
+            return int(math.ceil(self.epochs * self.steps_per_epoch))
+        return None
+
+    @property
+    def predicted_seconds(self) -> float | None:
+        steps = self.predicted_steps
+        if steps is None or self.seconds_per_step is None:
+            return None
+        return steps * self.seconds_per_step
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        """Cost prior for the optimizer: predicted wall-clock of one epoch on this device."""
+        return None if self.seconds_per_step is None else self.seconds_per_step * self.steps_per_epoch
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidate": self.candidate,
+            "config": self.config,
+            "loss": self.loss_name,
+            "num_train": self.num_train,
+            "subsample": self.n,
+            "trainable_params": self.num_params,
+            "projected_dim": self.projected_dim,
+            "initial_loss": float(self.curve.loss[0]),
+            "target_loss": self.target_loss,
+            "steps_to_target": self.steps_to_target,
+            "epochs_to_target": self.epochs_to_target,
+            "epochs": self.epochs,
+            "loss_after_epochs": None if self.epochs is None else self.loss_after_epochs(self.epochs),
+            "diverged": bool(self.curve.diverged),
+            "seconds_per_step": self.seconds_per_step,
+            "predicted_seconds": self.predicted_seconds,
+            "estimation_seconds": self.estimation_seconds,
+            "warnings": list(self.warnings),
+        }
+
+
+def _sgd_params(config: dict[str, Any]) -> tuple[float, int, float, list[str]]:
+    warnings: list[str] = []
+    try:
+        lr = float(config["lr"])
+        batch_size = int(config["batch_size"])
+    except KeyError as err:
+        raise ConfigError(f"the configuration has no {err.args[0]!r}; pass --lr and --batch-size.") from None
+    if lr <= 0 or batch_size <= 0:
+        raise ConfigError(f"lr and batch_size must be positive (got lr={lr}, batch_size={batch_size}).")
+    opt = str(config.get("opt") or "sgd").lower()
+    momentum = float(config.get("momentum") or 0.0)
+    if not 0.0 <= momentum < 1.0:
+        raise ConfigError(f"momentum must be in [0, 1), got {momentum}.")
+    if opt in OUTSIDE_THEORY_OPTS:
+        warnings.append(
+            f"opt={opt}: Adam-type optimizers are outside the linearized-SGD theory (Zancato et al. 2020); "
+            "the estimate treats the run as SGD with the same lr and momentum=beta1 and may be far off."
+        )
+        betas = config.get("opt_betas")
+        momentum = float(betas[0]) if betas else 0.9
+    if config.get("sched") not in (None, "none"):
+        warnings.append(f"sched={config.get('sched')}: the learning-rate schedule is not modelled (constant lr).")
+    if config.get("data_augmentation") not in (None, "none") or config.get("mixup") or config.get("cutmix"):
+        warnings.append("strong data augmentation / mixup / cutmix is outside the theory; the estimate ignores it.")
+    if config.get("weight_decay"):
+        warnings.append("weight decay is not modelled.")
+    return lr, batch_size, momentum, warnings
+
+
+def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int = 0):
+    """Stratified n training images as a (n, 3, H, W) tensor with deterministic eval transforms."""
+    import torch
+
+    from hf_quicktune.data.transforms import build_transform
+    from hf_quicktune.rank.sampling import stratified_sample
+
+    train = dataset.train
+    idx = stratified_sample(np.asarray(train[dataset.label_column]), n, seed=seed)
+    transform = build_transform(candidate.data_config(), train=False, image_size=image_size)
+    subset = train.select(idx.tolist())
+    images = torch.stack([transform(img) for img in subset[dataset.image_column]])
+    labels = torch.as_tensor(subset[dataset.label_column], dtype=torch.long)
+    return images, labels
+
+
+def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image_shape, num_classes: int,
+                             repeats: int = 2) -> float:
+    """Wall-clock of one real SGD step (train mode, forward + backward + update) at this batch size."""
+    import torch
+    import torch.nn.functional as F
+
+    names = set(trainable)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    params = [p for name, p in model.named_parameters() if name in names]
+    for name, p in model.named_parameters():
+        p.requires_grad_(name in names)
+    opt = torch.optim.SGD(params, lr=1e-8)
+    x = torch.randn(batch_size, *image_shape)
+    y = torch.randint(0, num_classes, (batch_size,))
+    model.train()
+    times = []
+    try:
+        for i in range(repeats + 1):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            if i:
+                times.append(time.perf_counter() - t0)
+    finally:
+        model.load_state_dict(state)
+        model.eval()
+    return float(np.median(times))
+
+
+def targets_for(labels: np.ndarray, num_classes: int, loss: str, smoothing: float = 0.0) -> np.ndarray:
+    onehot = np.eye(num_classes)[np.asarray(labels)]
+    if loss == "cross_entropy" and smoothing:
+        onehot = (1.0 - smoothing) * onehot + smoothing / num_classes
+    return onehot
+
+
+def curve_for(spec, loss: str, lr: float, batch_size: int, momentum: float, max_steps: int,
+              stop_below: float | None = None, momentum_model: str = "heavy_ball"):
+    from hf_quicktune.estimate.dynamics import cross_entropy_curve, mse_curve
+
+    fn = mse_curve if loss == "mse" else cross_entropy_curve
+    return fn(spec, lr=lr, batch_size=batch_size, momentum=momentum, max_steps=max_steps,
+              stop_below=stop_below, momentum_model=momentum_model)
+
+
+def estimate(
+    dataset,
+    candidate,
+    config: dict[str, Any],
+    *,
+    n: int = 128,
+    k: int | None = None,
+    target_loss: float | None = None,
+    epochs: float | None = None,
+    image_size: int | None = None,
+    loss: str = "cross_entropy",
+    class_probes: int | None = None,
+    max_epochs: float = DEFAULT_MAX_EPOCHS,
+    time_steps: bool = True,
+    model=None,
+    seed: int = 0,
+) -> Estimate:
+    """Predict the training-loss curve of fine-tuning ``candidate`` on ``dataset`` with ``config``.
+
+    ``dataset``: a :class:`~hf_quicktune.data.types.PreparedDataset`; ``candidate``: a
+    :class:`~hf_quicktune.zoo.Candidate` or its name; ``config``: a flat configuration
+    (``lr``, ``batch_size``, ``momentum``, ``opt``, ``pct_to_freeze``, ``linear_probing``,
+    ``smoothing`` are used). Give ``target_loss`` (steps/epochs to reach it) or ``epochs``
+    (loss after them); with neither, the curve runs ``max_epochs``. ``n`` images are linearized
+    (stratified), their gradients sketched to ``k`` dims when large. ``loss``: ``cross_entropy``
+    (what fine-tuning uses) or ``mse`` (the paper's closed form). ``time_steps`` measures one real
+    SGD step here to turn steps into seconds. ``model``: an already built model to linearize.
+    """
+    from hf_quicktune.estimate.dynamics import spectrum
+    from hf_quicktune.estimate.jacobian import empirical_ntk, trainable_parameter_names
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    if loss not in ("cross_entropy", "mse"):
+        raise ConfigError(f"loss must be 'cross_entropy' or 'mse', got {loss!r}.")
+    if target_loss is not None and epochs is not None:
+        raise ConfigError("give either a target loss or a number of epochs, not both.")
+    if target_loss is not None and target_loss <= 0:
+        raise ConfigError(f"the target loss must be positive, got {target_loss}.")
+    cand = get_candidate(candidate) if isinstance(candidate, str) else candidate
+    lr, batch_size, momentum, warnings = _sgd_params(config)
+    t0 = time.perf_counter()
+    num_classes = dataset.num_classes
+    num_train = len(dataset.train)
+    x, labels = load_subsample(dataset, cand, n, image_size, seed=seed)
+    if model is None:
+        model = create_model(cand, num_classes=num_classes)
+    trainable = trainable_parameter_names(
+        model, float(config.get("pct_to_freeze") or 0.0), bool(config.get("linear_probing"))
+    )
+    gram = empirical_ntk(model, x, trainable=trainable, k=k, class_probes=class_probes, seed=seed)
+    targets = targets_for(labels.numpy(), num_classes, loss, float(config.get("smoothing") or 0.0))
+    spec = spectrum(gram.kernel.numpy(), gram.outputs.numpy(), targets, num_train)
+    steps_per_epoch = num_train / batch_size
+    horizon = epochs if epochs is not None else max_epochs
+    max_steps = max(1, int(math.ceil(horizon * steps_per_epoch)))
+    curve = curve_for(spec, loss, lr, batch_size, momentum, max_steps, stop_below=target_loss)
+    est_seconds = time.perf_counter() - t0
+    if curve.diverged:
+        warnings.append(f"the linearized model diverges at lr={lr} (lr x top NTK eigenvalue too large).")
+    steps_to = curve.steps_to(target_loss) if target_loss is not None else None
+    if target_loss is not None and steps_to is None and not curve.diverged:
+        warnings.append(
+            f"the target loss {target_loss} is not reached within {max_epochs:g} epochs "
+            f"(predicted {float(curve.loss[-1]):.4g} then); raise max_epochs or the target."
+        )
+    sec_per_step = None
+    if time_steps:
+        sec_per_step = measure_seconds_per_step(model, trainable, batch_size, tuple(x.shape[1:]), num_classes)
+    for w in warnings:
+        logger.warning(w)
+    return Estimate(
+        candidate=cand.name, config=dict(config), loss_name=loss, curve=curve, num_train=num_train,
+        n=len(x), num_params=gram.num_params, projected_dim=gram.projected_dim, target_loss=target_loss,
+        epochs=epochs, steps_to_target=steps_to, seconds_per_step=sec_per_step,
+        estimation_seconds=est_seconds, warnings=warnings,
+    )
+
+
+def predicted_loss_after(steps: int, dataset, candidate, config: dict[str, Any], **kwargs: Any) -> float:
+    """Zero-cost ranking feature: predicted training loss after ``steps`` SGD steps."""
+    kwargs.setdefault("time_steps", False)
+    batch_size = int(config["batch_size"])
+    epochs = steps * batch_size / len(dataset.train)
+    est = estimate(dataset, candidate, config, epochs=epochs, **kwargs)
+    return est.loss_after(steps)

@@ -1,0 +1,164 @@
+"""Per-sample Jacobians and the empirical NTK Gram matrix (Zancato et al. 2020, §3).
+
+Linearization around the pretrained weights w0 (paper eq. 1)::
+
+    f(x; w) ~= f(x; w0) + J(x) (w - w0),      J(x) = d f(x; w) / d w |_{w0}   (C x P)
+
+Only the *trainable* parameters enter J: the classifier head plus the unfrozen tail of the
+network (``pct_to_freeze`` freezes the first fraction of parameter tensors, in module order).
+
+The empirical NTK on a subsample X of n examples is ``Theta = J_X J_X^T`` (nC x nC). Two
+documented approximations keep its cost bounded:
+
+* **Class-traced (Kronecker) kernel.** ``Theta ~= K (x) I_C`` with
+  ``K(x, x') = tr_C Theta(x, x') / C``. Exact for a linear head on frozen features, and in
+  expectation over a randomly initialised head for the body part (``E[W_c A W_c'^T] ~ delta_cc'``).
+  ``class_probes=None`` computes ``tr_C`` exactly from the C output gradients; an integer R uses
+  R Rademacher probes v (``E_v[(v^T J)(v^T J')^T] = tr_C Theta``), i.e. R backward passes per
+  sample instead of C.
+* **Random projection.** When the per-sample gradients do not fit ``memory_mb``, each gradient
+  g in R^P is sketched to R^k with a count sketch S (one random bucket and sign per parameter):
+  ``E[<S g, S g'>] = <g, g'>``, so ``K`` is estimated without bias from n x k numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call, jacrev, vmap
+
+logger = logging.getLogger(__name__)
+
+
+def head_parameter_names(model: nn.Module) -> list[str]:
+    """Names of the classifier-head parameters (timm ``get_classifier()``, else the last Linear)."""
+    head: nn.Module | None = None
+    if hasattr(model, "get_classifier"):
+        head = model.get_classifier()
+    if not isinstance(head, nn.Module) or not list(head.parameters()):
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        head = linears[-1] if linears else None
+    if head is None:
+        return []
+    ids = {id(p) for p in head.parameters()}
+    return [name for name, p in model.named_parameters() if id(p) in ids]
+
+
+def trainable_parameter_names(
+    model: nn.Module, pct_to_freeze: float = 0.0, linear_probing: bool = False
+) -> list[str]:
+    """Parameters fine-tuning updates: the head plus the last ``1 - pct_to_freeze`` of the others.
+
+    Freezing counts parameter tensors in ``named_parameters()`` order (input side first), the
+    Quick-Tune meaning of ``pct_to_freeze``; ``linear_probing`` keeps the head only.
+    """
+    if not 0.0 <= pct_to_freeze <= 1.0:
+        raise ValueError(f"pct_to_freeze must be in [0, 1], got {pct_to_freeze}")
+    head = set(head_parameter_names(model))
+    body = [name for name, _ in model.named_parameters() if name not in head]
+    if linear_probing:
+        body_trainable: list[str] = []
+    else:
+        n_frozen = int(math.floor(pct_to_freeze * len(body) + 1e-9))
+        body_trainable = body[n_frozen:]
+    keep = set(body_trainable) | head
+    return [name for name, _ in model.named_parameters() if name in keep]
+
+
+@dataclass
+class Gram:
+    """Class-traced empirical NTK on a subsample: ``kernel[i, j] = tr_C Theta(x_i, x_j) / C``."""
+
+    kernel: torch.Tensor  # (n, n) float64
+    outputs: torch.Tensor  # (n, C) model outputs f(x; w0) at the linearization point
+    num_params: int  # trainable parameters P
+    projected_dim: int | None  # k when the count sketch was used, None when exact
+    class_probes: int | None  # R probes, None when tr_C was exact
+
+
+def _count_sketch(num_params: int, k: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    bucket = torch.randint(0, k, (num_params,), generator=gen)
+    sign = torch.randint(0, 2, (num_params,), generator=gen).to(torch.float32) * 2 - 1
+    return bucket, sign
+
+
+@torch.no_grad()
+def _outputs(model: nn.Module, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).double()
+
+
+def empirical_ntk(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    trainable: list[str] | None = None,
+    k: int | None = None,
+    class_probes: int | None = None,
+    memory_mb: float = 512.0,
+    seed: int = 0,
+) -> Gram:
+    """Class-traced empirical NTK ``K`` (n x n) of ``model`` at its current weights on inputs ``x``.
+
+    Per-sample Jacobians come from ``torch.func`` (``vmap(jacrev(...))``) w.r.t. the ``trainable``
+    parameters only (frozen ones are constants, so backward stops at the first trainable layer).
+    The model is put in eval mode: BatchNorm statistics and dropout are part of the frozen
+    linearization point. ``k``: project gradients to k dims (count sketch); ``None`` = exact when
+    the n x P gradient matrix fits ``memory_mb``, else k = 8192.
+    """
+    model.eval()
+    params = dict(model.named_parameters())
+    names = trainable if trainable is not None else list(params)
+    if not names:
+        raise ValueError("no trainable parameters: nothing to linearize")
+    train_p = {name: params[name].detach() for name in names}
+    frozen = {name: p.detach() for name, p in params.items() if name not in train_p}
+    buffers = dict(model.named_buffers())
+    num_params = sum(p.numel() for p in train_p.values())
+    n = len(x)
+
+    outputs = _outputs(model, x)
+    num_classes = outputs.shape[1]
+    probes = torch.eye(num_classes) if class_probes is None else None
+    if class_probes is not None:
+        gen = torch.Generator().manual_seed(seed + 1)
+        probes = torch.randint(0, 2, (class_probes, num_classes), generator=gen).float() * 2 - 1
+    assert probes is not None
+    r = probes.shape[0]
+    scale = 1.0 / num_classes if class_probes is None else 1.0 / (class_probes * num_classes)
+
+    if k is None and n * r * num_params * 4 / 2**20 > memory_mb:
+        k = 8192
+    if k is not None and k >= num_params:
+        k = None
+    sketch = _count_sketch(num_params, k, seed) if k is not None else None
+    width = k if k is not None else num_params
+
+    def probed(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+        out = functional_call(model, ({**frozen, **p}, buffers), (xi.unsqueeze(0),)).squeeze(0)
+        return probes.to(out.dtype) @ out
+
+    per_sample_jac = vmap(jacrev(probed), in_dims=(None, 0))
+    # a chunk holds (chunk, R, P) float32 gradients (x ~3 for autograd intermediates)
+    chunk = max(1, min(n, int(memory_mb * 2**20 / (3 * 4 * r * num_params))))
+    rows = torch.empty(n, r, width, dtype=torch.float32)
+    for start in range(0, n, chunk):
+        xb = x[start : start + chunk]
+        jac = per_sample_jac(train_p, xb)  # name -> (b, R, *shape)
+        flat = torch.cat([jac[name].reshape(len(xb), r, -1) for name in names], dim=2)
+        if sketch is not None:
+            bucket, sign = sketch
+            proj = torch.zeros(len(xb) * r, width)
+            proj.index_add_(1, bucket, flat.reshape(len(xb) * r, -1) * sign)
+            flat = proj.reshape(len(xb), r, width)
+        rows[start : start + len(xb)] = flat
+        del jac, flat
+    g = rows.reshape(n, -1).double()
+    kernel = scale * (g @ g.T)
+    kernel = 0.5 * (kernel + kernel.T)
+    logger.debug("NTK on n=%d, C=%d, P=%d, k=%s, probes=%s", n, num_classes, num_params, k, class_probes)
+    return Gram(kernel=kernel, outputs=outputs, num_params=num_params, projected_dim=k, class_probes=class_probes)
