@@ -150,8 +150,12 @@ def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathL
 
 
 def check_missing_labels(ds: datasets.Dataset, column: str, split: str) -> None:
+    import datasets
+
     values = ds[column]
-    missing = [i for i, v in enumerate(values) if v is None or (isinstance(v, str) and not v.strip())]
+    unknown = -1 if isinstance(ds.features[column], datasets.ClassLabel) else None  # ClassLabel's "no label"
+    missing = [i for i, v in enumerate(values)
+               if v is None or v == unknown or (isinstance(v, str) and not v.strip())]
     if missing:
         raise DatasetError(
             f"The label column '{column}' of split '{split}' has {len(missing)} missing value(s) "

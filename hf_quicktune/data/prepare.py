@@ -48,6 +48,20 @@ def load(
                      seed=seed, verify_images=verify_images)
 
 
+def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
+    """Competition-style held-out splits whose labels are all -1 (unknown) are dropped, not trained on."""
+    import datasets
+
+    out = {}
+    for name, ds in splits.items():
+        feature = ds.features[lab_col]
+        if name != "train" and isinstance(feature, datasets.ClassLabel) and all(v == -1 for v in ds[lab_col]):
+            logger.warning("ignoring split '%s': it has no labels (all -1)", roles[name])
+            continue
+        out[name] = ds
+    return out
+
+
 def _load(
     spec: str,
     *,
@@ -71,6 +85,8 @@ def _load(
     train = splits["train"]
     img_col = col.detect_image_column(train, image_column)
     lab_col = col.detect_label_column(train, img_col, label_column)
+    splits = _drop_unlabelled_splits(splits, lab_col, roles)
+    roles = {k: v for k, v in roles.items() if k in splits}
     for name, ds in splits.items():
         if img_col not in ds.column_names or lab_col not in ds.column_names:
             raise DatasetError(

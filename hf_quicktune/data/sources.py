@@ -117,6 +117,29 @@ def _forced_offline(active: bool) -> Iterator[None]:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
 
 
+def _is_data_file_dir(path: Path) -> bool:
+    """A directory of parquet/CSV/JSON files (split names from file names), not of images."""
+    from hf_quicktune.data.columns import IMAGE_EXTENSIONS
+
+    files = [f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)]
+    has_data = any(f.suffix.lower() in FILE_BUILDERS for f in files)
+    has_images = any(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
+    return has_data and not has_images
+
+
+def _load_data_dir(path: Path) -> RawSource:
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(str(path))
+    except Exception as err:
+        raise DatasetError(
+            f"Could not read the data files in {path}: {type(err).__name__}: {err}. Name them by split "
+            "(train.parquet, validation.parquet, test.parquet) with the same columns, all in one format."
+        ) from err
+    return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory"})
+
+
 def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     import datasets
     from huggingface_hub import constants
@@ -168,6 +191,8 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
     path = Path(os.path.expanduser(spec))
     if path.exists():
         if path.is_dir():
+            if _is_data_file_dir(path):
+                return _load_data_dir(path)
             return _load_imagefolder(path)
         if path.suffix.lower() in FILE_BUILDERS:
             return _load_file(path)

@@ -115,3 +115,23 @@ def test_fingerprint_depends_on_content(tmp_path, write_images):
     make_image((0, 0, 0), 99).save(Path(tmp_path / "images" / "cat" / "cat_0.png"))
     c = load(str(tmp_path / "images"))
     assert c.fingerprint != a.fingerprint
+
+
+def test_classlabel_minus_one(tmp_path):
+    """ClassLabel -1 means "no label": a fully unlabelled test split is ignored, a partly unlabelled one is an error."""
+    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b"])})
+    imgs = [make_image((200, 0, 0) if i % 2 else (0, 0, 200), i) for i in range(8)]
+    train = datasets.Dataset.from_dict({"image": imgs, "label": [i % 2 for i in range(8)]}, features=feats)
+    test = datasets.Dataset.from_dict({"image": imgs[:3], "label": [-1, -1, -1]}, features=feats)
+    datasets.DatasetDict({"train": train, "test": test}).save_to_disk(str(tmp_path / "dd"))
+    for split in ("train", "test"):
+        (tmp_path / "pq").mkdir(exist_ok=True)
+        datasets.load_from_disk(str(tmp_path / "dd"))[split].to_parquet(str(tmp_path / "pq" / f"{split}.parquet"))
+    p = load(str(tmp_path / "pq"))  # a directory of split-named data files; its test split has no labels
+    assert p.source == "file" and p.test is None and p.class_names == ["a", "b"]
+    assert p.info["source_splits"] == {"train": "train"} and len(p.train) + len(p.validation) == 8
+    bad = train.cast_column("label", datasets.ClassLabel(names=["a", "b"])).map(
+        lambda r, i: {"label": -1 if i == 2 else r["label"]}, with_indices=True)
+    bad.to_parquet(str(tmp_path / "bad.parquet"))
+    with pytest.raises(DatasetError, match=r"1 missing value\(s\) \(rows \[2\]\)"):
+        load(str(tmp_path / "bad.parquet"))

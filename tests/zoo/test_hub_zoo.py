@@ -114,3 +114,22 @@ def test_pickled_hub_checkpoint_refused_unless_allowed(zoo_repos):
 def test_unknown_hub_model(hub):
     with pytest.raises(ZooError, match="does not exist"):
         create_model(get_candidate("hf-hub:nobody-here/no-model"))
+
+
+def test_timm_tagged_candidate_downloads_from_its_hub_repo(hub, tmp_path):
+    """A timm name with a pretrained tag resolves to timm's Hub repo and loads its safetensors."""
+    import timm
+    from timm.models import save_for_hf
+
+    cand = get_candidate("test_efficientnet.r160_in1k")
+    assert cand.hub_id == "timm/test_efficientnet.r160_in1k" and cand.input_size == (3, 160, 160)
+    torch.manual_seed(1)
+    ref = timm.create_model("test_efficientnet").eval()
+    save_for_hf(ref, str(tmp_path), safe_serialization=True)
+    hub.api.create_repo(cand.hub_id, exist_ok=True)
+    hub.api.upload_folder(repo_id=cand.hub_id, folder_path=str(tmp_path))
+    model = create_model(cand).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ref(x), atol=1e-5)
+    assert create_model(cand, num_classes=2).num_classes == 2
