@@ -115,6 +115,7 @@ def rank(
     table: dict[str, dict[str, float]] = {}
     score_seconds: dict[str, dict[str, float]] = {}
     errors: dict[str, str] = {}
+    cached: dict[str, bool] = {}
     for cand in cands:
         transform = build_transform(cand.data_config(), train=False, image_size=image_size)
         factory = _model_factory(cand, seed)
@@ -163,6 +164,7 @@ def rank(
         row["num_params"] = int(fs.num_params or cand.num_params or 0)
         table[cand.name] = row
         score_seconds[cand.name] = timings
+        cached[cand.name] = fs.cached
         logger.info("%s: %s", cand.name, {k: round(v, 4) for k, v in row.items()})
     if not table:
         first = next(iter(errors.values()))
@@ -180,6 +182,7 @@ def rank(
             "image_size": image_size,
             "seed": seed,
             "score_seconds": score_seconds,
+            "cached": cached,
             "errors": errors,
         },
     )

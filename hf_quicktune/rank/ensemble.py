@@ -6,8 +6,11 @@ differs from zoo to zoo, so averaging raw or z-scored values lets one score domi
 are scale-free and robust to a single outlying candidate; the optimizer later learns how much
 to trust the ensemble. For each score, candidates are ranked among those that have it (ties get
 the average rank), and the rank is mapped to [0, 1] with 1 = best; the ensemble is the mean of
-these over the scores available for the candidate. It is therefore *higher is better*, like
-every individual score. With a single candidate every normalised rank is 1.
+these. It is therefore *higher is better*, like every individual score. Only scores defined for
+*every* candidate enter the ensemble (LEEP/NCE are undefined for random-init baselines, and
+ranking a score among the few candidates that have it would hand them a free top rank); when no
+score is common to all, each candidate averages the scores it has. With a single candidate every
+normalised rank is 1.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ def normalised_ranks(values: dict[str, float]) -> dict[str, float]:
 def mean_rank_ensemble(table: dict[str, dict[str, float]], scores: list[str]) -> dict[str, float]:
     """Ensemble value per candidate: mean over ``scores`` of its normalised rank (NaN if none)."""
     per_score = [normalised_ranks({c: row.get(s, math.nan) for c, row in table.items()}) for s in scores]
+    complete = [r for r in per_score if len(r) == len(table)]
+    if complete:
+        per_score = complete
     out = {}
     for cand in table:
         vals = [r[cand] for r in per_score if cand in r]

@@ -53,9 +53,17 @@ def test_mean_rank_ensemble_is_scale_free():
     assert ens["big"] == pytest.approx((1 + 1 + 0.5) / 3)
     assert ens["mid"] == pytest.approx((0.5 + 0.5 + 1) / 3)
     assert ens["low"] == 0.0
-    # a candidate lacking a score (NaN) is ranked on the scores it has
-    table["nohead"] = {"lfc": 1.0, "logme": math.nan, "knn": math.nan}
-    assert mean_rank_ensemble(table, ["lfc", "logme", "knn"])["nohead"] == 1.0
+    # a score missing for some candidate (NaN) is left out: no free top rank for the few that have it
+    table["big"]["leep"] = -1.0
+    table["mid"]["leep"] = math.nan
+    assert mean_rank_ensemble(table, ["lfc", "logme", "knn", "leep"]) == ens
+    # ... unless no score is common to all: then each candidate averages what it has
+    sparse = {
+        "a": {"lfc": 0.1, "leep": math.nan},
+        "b": {"lfc": math.nan, "leep": 2.0},
+        "c": {"lfc": 0.5, "leep": 1.0},
+    }
+    assert mean_rank_ensemble(sparse, ["lfc", "leep"]) == {"a": 0.0, "b": 1.0, "c": 0.5}
 
 
 def test_rank_result_order_json_roundtrip_and_errors():

@@ -1,0 +1,199 @@
+"""``hf-quicktune rank --dataset D --zoo Z``: zero-training scores of every candidate (issue 5).
+
+Heavy imports (torch, timm, datasets) happen inside the command body.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import click
+
+
+def _fmt_params(n) -> str:
+    if not n:
+        return "?"
+    return f"{n / 1e6:.1f}M" if n >= 1e5 else f"{n / 1e3:.0f}k"
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+@click.command("rank")
+@click.option(
+    "--dataset",
+    required=True,
+    help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.",
+)
+@click.option(
+    "--zoo",
+    "zoo_name",
+    default="default",
+    show_default=True,
+    help="Candidate zoo: a name in recipes/zoos (default, tiny, offline), a zoo YAML path, or a hub: query.",
+)
+@click.option(
+    "--n",
+    "n",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=2),
+    help="Training images sampled (stratified) for the scores; all of them if the split is smaller.",
+)
+@click.option(
+    "--scores",
+    default="lfc,logme,knn",
+    show_default=True,
+    help="Comma-separated: lfc, logme, knn, lgc (gradient pass, slower), leep, nce (need a source head).",
+)
+@click.option(
+    "--sort-by", default=None, help="Score to sort by. [default: ensemble, or the only score given]"
+)
+@click.option(
+    "--image-size", type=int, default=None, help="Input size in px (default: each model's own; small on CPU)."
+)
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the sample (and of random-init baselines)."
+)
+@click.option("--no-cache", is_flag=True, help="Recompute features even when cached.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (machine-readable) instead of a table.")
+@click.option(
+    "--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG bar chart here."
+)
+def rank(
+    dataset: str,
+    zoo_name: str,
+    n: int,
+    scores: str,
+    sort_by: str | None,
+    image_size: int | None,
+    batch_size: int,
+    seed: int,
+    no_cache: bool,
+    as_json: bool,
+    plot_path: str | None,
+) -> None:
+    """Rank candidate models for DATASET without training: one forward pass over a sample of
+    training images, then transferability scores (all higher-is-better) and their mean-rank
+    ensemble. Features are cached, so a second call (or a later `run`) is instant.
+
+    \b
+    Example (offline, ~1 min on CPU):
+      hf-quicktune rank --dataset builtin:digits --zoo offline --n 300 --image-size 64 --plot rank.png
+    """
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.rank import parse_scores
+
+    score_names = parse_scores(scores)
+    sort_key = sort_by or (score_names[0] if len(score_names) == 1 else "ensemble")
+    if sort_key != "ensemble" and sort_key not in score_names:
+        raise ConfigError(
+            f"--sort-by {sort_key} is not among --scores {','.join(score_names)}; add it or pick one of them."
+        )
+
+    from hf_quicktune.data import load
+    from hf_quicktune.rank import rank as rank_candidates
+    from hf_quicktune.zoo import load_zoo
+
+    data = load(dataset, seed=seed)
+    candidates = load_zoo(zoo_name)
+    err_console = _console(stderr=True)
+    if as_json or not sys.stderr.isatty():
+        result = rank_candidates(
+            data,
+            candidates,
+            scores=score_names,
+            n=n,
+            image_size=image_size,
+            batch_size=batch_size,
+            cache=not no_cache,
+            seed=seed,
+        )
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(task: str, done: int, total: int) -> None:
+                if task not in tasks:
+                    tasks[task] = bar.add_task(task, total=total)
+                bar.update(tasks[task], completed=done, total=total)
+
+            result = rank_candidates(
+                data,
+                candidates,
+                scores=score_names,
+                n=n,
+                image_size=image_size,
+                batch_size=batch_size,
+                cache=not no_cache,
+                seed=seed,
+                progress=progress,
+            )
+    if plot_path:
+        from hf_quicktune.report.ranking import plot_ranking
+
+        plot_ranking(
+            result.table,
+            result.scores,
+            plot_path,
+            order=result.order(sort_key),
+            sort_by=sort_key,
+            title=f"{data.name}, n={result.n}",
+        )
+    if as_json:
+        click.echo(result.to_json())
+        return
+    _print_table(result, sort_key, zoo_name)
+    if plot_path:
+        _console().print(f"bar chart: {plot_path}")
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, width=None if stream.isatty() else 160)
+
+
+def _print_table(result, sort_key: str, zoo_name: str) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.dataset}: zero-training ranking of zoo '{zoo_name}' (n={result.n}, sorted by {sort_key})"
+    )
+    table.add_column("#", justify="right")
+    table.add_column("candidate", no_wrap=True)
+    columns = list(result.scores) + ["ensemble"]
+    for col in columns:
+        table.add_column(col + (" ▼" if col == sort_key else ""), justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("features s", justify="right")
+    cached = result.info.get("cached", {})
+    for i, name in enumerate(result.order(sort_key), start=1):
+        row = result.table[name]
+        seconds = f"{row.get('feature_seconds', math.nan):.1f}" + (" (cached)" if cached.get(name) else "")
+        table.add_row(
+            str(i), name, *[_fmt(row.get(c)) for c in columns], _fmt_params(row.get("num_params")), seconds
+        )
+    console = _console()
+    console.print(table)
+    console.print(
+        "All scores: higher is better. ensemble = mean normalised rank over the chosen scores (1 = best "
+        "everywhere); — = not applicable (LEEP/NCE need a pretrained source head)."
+    )
+    for name, err in result.info.get("errors", {}).items():
+        console.print(f"[yellow]skipped {name}:[/] {err}")

