@@ -1,0 +1,117 @@
+"""The predicted curve against real SGD where the theory is exact (linear model) or good (small MLP)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hf_quicktune.estimate.dynamics import cross_entropy_curve, mse_curve, reshuffle_factor, spectrum
+from hf_quicktune.estimate.jacobian import empirical_ntk, trainable_parameter_names
+from hf_quicktune.estimate.measure import train_and_measure
+
+N, D, C = 160, 24, 4
+
+
+@pytest.fixture(scope="module")
+def data():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(N, D, generator=gen) * torch.linspace(2.0, 0.1, D)
+    w = torch.randn(D, C, generator=gen)
+    y = (x @ w + 0.5 * torch.randn(N, C, generator=gen)).argmax(dim=1)
+    return x, y
+
+
+def _measure(make, x, y, *, loss, lr, batch_size, momentum, steps, seeds=4, eval_every=20):
+    curves = []
+    for seed in range(seeds):
+        model = make()
+        names = trainable_parameter_names(model)
+        mc = train_and_measure(model, x, y, trainable=names, lr=lr, batch_size=batch_size, momentum=momentum,
+                               loss=loss, max_steps=steps, eval_every=eval_every, seed=seed)
+        curves.append(mc.loss)
+    return np.asarray(mc.steps), np.mean(curves, axis=0)
+
+
+def _predict(model, x, y, *, loss, lr, batch_size, momentum, steps, **kw):
+    gram = empirical_ntk(model, x, trainable=trainable_parameter_names(model), **kw)
+    spec = spectrum(gram.kernel.numpy(), gram.outputs.numpy(), np.eye(C)[y.numpy()], len(x))
+    fn = mse_curve if loss == "mse" else cross_entropy_curve
+    return fn(spec, lr=lr, batch_size=batch_size, momentum=momentum, max_steps=steps)
+
+
+def _linear():
+    torch.manual_seed(1)
+    return nn.Linear(D, C)
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross_entropy"])
+@pytest.mark.parametrize("lr,batch_size,momentum", [(0.02, 16, 0.0), (0.005, 32, 0.8)])
+def test_linear_model_prediction_matches_sgd(data, loss, lr, batch_size, momentum):
+    x, y = data
+    steps, measured = _measure(_linear, x, y, loss=loss, lr=lr, batch_size=batch_size, momentum=momentum, steps=200)
+    curve = _predict(_linear(), x, y, loss=loss, lr=lr, batch_size=batch_size, momentum=momentum, steps=200)
+    predicted = curve.loss[steps]
+    assert measured[-1] < 0.6 * measured[0]  # training actually moved
+    rel = np.abs(predicted - measured) / measured
+    assert rel.max() < 0.05, (predicted, measured)
+
+
+def test_linear_model_steps_to_target(data):
+    x, y = data
+    steps, measured = _measure(_linear, x, y, loss="mse", lr=0.01, batch_size=16, momentum=0.5, steps=300,
+                               seeds=3, eval_every=10)
+    target = measured[0] * 0.3 + measured[-1] * 0.7
+    true = steps[np.nonzero(measured <= target)[0][0]]
+    curve = _predict(_linear(), x, y, loss="mse", lr=0.01, batch_size=16, momentum=0.5, steps=300)
+    pred = curve.steps_to(target)
+    assert pred is not None and abs(pred - true) <= max(10, 0.15 * true), (pred, true)
+
+
+def _mlp():
+    torch.manual_seed(2)
+    return nn.Sequential(nn.Linear(D, 256), nn.Tanh(), nn.Linear(256, C))
+
+
+def test_small_mlp_prediction_close_to_sgd(data):
+    """A wide-ish MLP at a gentle learning rate stays near its linearization."""
+    x, y = data
+    kw = dict(loss="cross_entropy", lr=0.01, batch_size=16, momentum=0.5, steps=200)
+    steps, measured = _measure(_mlp, x, y, seeds=2, **kw)
+    curve = _predict(_mlp(), x, y, **kw)
+    rel = np.abs(curve.loss[steps] - measured) / measured
+    assert measured[-1] < 0.8 * measured[0]
+    assert np.median(rel) < 0.1 and rel.max() < 0.2, (curve.loss[steps], measured)
+
+
+def test_sketched_ntk_is_close_to_exact(data):
+    x, _ = data
+    model = _mlp()
+    names = trainable_parameter_names(model)
+    exact = empirical_ntk(model, x[:40], trainable=names).kernel
+    probes = empirical_ntk(model, x[:40], trainable=names, k=2048, class_probes=4, seed=3)
+    assert probes.projected_dim == 2048 and exact.shape == probes.kernel.shape
+    err = torch.linalg.matrix_norm(probes.kernel - exact) / torch.linalg.matrix_norm(exact)
+    assert err < 0.25, float(err)
+
+
+def test_divergence_is_flagged(data):
+    x, y = data
+    curve = _predict(_linear(), x, y, loss="mse", lr=5.0, batch_size=16, momentum=0.0, steps=200)
+    assert curve.diverged and curve.steps_to(1e-3) is None
+
+
+def test_reshuffle_factor_limits():
+    rho = reshuffle_factor(np.array([1.0, 0.999, 0.5, 0.0]), steps_per_epoch=50)
+    assert rho[0] == pytest.approx(0.0, abs=1e-9)
+    assert rho[1] < 0.1 and 0.9 < rho[2] < 1.0 and rho[3] == pytest.approx(1.0)
+    assert np.all(reshuffle_factor(np.array([0.3, 0.9]), steps_per_epoch=1) == 1.0)
+
+
+def test_pct_to_freeze_keeps_head_and_tail():
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    assert trainable_parameter_names(model, 0.5) == ["2.weight", "2.bias", "4.weight", "4.bias"]
+    assert trainable_parameter_names(model, 1.0) == ["4.weight", "4.bias"]
+    assert trainable_parameter_names(model, 0.0, linear_probing=True) == ["4.weight", "4.bias"]
+    assert len(trainable_parameter_names(model, 0.0)) == 6
