@@ -58,10 +58,12 @@ def build_optimizer(model: torch.nn.Module, config: dict[str, Any]) -> torch.opt
 def milestones(config: dict[str, Any], max_epochs: int) -> list[int]:
     """``multistep`` milestones: every ``decay_epochs`` inside the budget.
 
-    (timm's default milestones 90/180/270 never fire within a 50-epoch budget.)
+    (timm's default milestones 90/180/270 never fire within a 50-epoch budget.) timm's multistep
+    decays when ``epoch + 1`` reaches a milestone, so milestones are shifted by one to make the lr
+    drop after ``decay_epochs`` epochs, as with ``step``.
     """
     step = max(1, round(config["decay_epochs"]))
-    return list(range(step, max_epochs, step)) or [step]
+    return [m + 1 for m in range(step, max_epochs, step)] or [step + 1]
 
 
 def _apply_lr_scale(optimizer: torch.optim.Optimizer) -> None:
@@ -91,10 +93,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: dict[str, Any], ma
         plateau_mode="max",  # stepped with validation top-1
         step_on_epochs=True,
     )
-    if config["sched"] == "plateau":
-        if not config["warmup_epochs"]:
-            _apply_lr_scale(optimizer)  # timm's plateau sets lr only while warming up
-    else:
+    if config["sched"] != "plateau":  # plateau applies its epoch-0 lr (and lr_scale) on construction
         scheduler.step(0)
     return scheduler
 

@@ -1,0 +1,133 @@
+"""The trial engine: continuation (2 + 3 == 5), curve file, checkpoints, export."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hf_quicktune.errors import TrainError
+from hf_quicktune.train import EpochRecord, Trial, export_trial, load_curve, load_model
+from hf_quicktune.train import checkpoint as ckpt
+
+# Exercises every source of randomness: shuffling, augmentation, mixup/cutmix, dropout, warmup + cosine.
+STOCHASTIC = {"lr": 0.02, "batch_size": 8, "opt": "momentum", "sched": "cosine", "warmup_epochs": 1,
+              "warmup_lr": 1e-3, "mixup": 0.4, "cutmix": 1.0, "mixup_prob": 0.7, "drop": 0.2,
+              "data_augmentation": "random_augment", "ra_num_ops": 2, "ra_magnitude": 9, "smoothing": 0.1}
+KW = {"max_epochs": 5, "image_size": 32, "num_workers": 0}
+
+
+def _curve_key(records: list[EpochRecord]) -> list[float]:
+    return [v for r in records for v in (r.epoch, r.val_top1, r.val_loss, r.train_loss, r.lr)]
+
+
+def _weights(directory):
+    _, path = ckpt.latest_checkpoint(directory)
+    return load_file(str(path / ckpt.WEIGHTS_FILE))
+
+
+def test_two_plus_three_epochs_equal_five(tmp_path, tiny_dataset, tiny_model):
+    torch.use_deterministic_algorithms(True)
+    try:
+        split = Trial(tmp_path / "split", tiny_model, STOCHASTIC, tiny_dataset, **KW)
+        first = split.advance(2)
+        assert split.epochs_done == 2
+        torch.manual_seed(1234)  # other work in between must not change the continuation
+        resumed = Trial(tmp_path / "split", tiny_model, STOCHASTIC, tiny_dataset, **KW)
+        assert resumed.epochs_done == 2
+        second = resumed.advance(3)
+
+        whole = Trial(tmp_path / "whole", tiny_model, STOCHASTIC, tiny_dataset, **KW).advance(5)
+
+        in_memory = Trial(tmp_path / "mem", tiny_model, STOCHASTIC, tiny_dataset, keep_in_memory=True, **KW)
+        a = in_memory.advance(2)
+        torch.rand(100)
+        b = in_memory.advance(3)
+    finally:
+        torch.use_deterministic_algorithms(False)
+    assert [r.epoch for r in first + second] == [1, 2, 3, 4, 5]
+    assert all(r.ok for r in whole)
+    expected = _curve_key(whole)
+    assert _curve_key(first + second) == pytest.approx(expected, rel=1e-5)
+    assert _curve_key(a + b) == pytest.approx(expected, rel=1e-5)
+    # the curves are not trivially equal: the model learns and the lr follows warmup + cosine over 5 epochs
+    assert whole[0].lr == pytest.approx(1e-3)  # warmup, then timm's cosine over the 5-epoch budget
+    assert whole[1].lr == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi * 1 / 5)))
+    assert whole[4].lr < whole[2].lr < whole[1].lr
+    assert whole[-1].train_loss < whole[0].train_loss
+    w_split, w_whole = _weights(tmp_path / "split"), _weights(tmp_path / "whole")
+    for name, tensor in w_whole.items():
+        torch.testing.assert_close(w_split[name], tensor, rtol=1e-5, atol=1e-6)
+    assert load_curve(tmp_path / "split") == first + second
+
+
+def test_files_records_and_only_newest_checkpoint(tmp_path, tiny_dataset, tiny_model):
+    trial = Trial(tmp_path, tiny_model, {"lr": 0.01, "batch_size": 8}, tiny_dataset, max_epochs=3,
+                  image_size=32, num_workers=0)
+    records = trial.advance(5)  # capped by max_epochs
+    assert [r.epoch for r in records] == [1, 2, 3] and trial.finished
+    assert trial.advance(1) == []
+    assert [p.name for _, p in ckpt.checkpoint_dirs(tmp_path)] == ["checkpoint-0003"]
+    assert {p.name for p in (tmp_path / "checkpoint-0003").iterdir()} == {
+        "model.safetensors", "training_state.pt", "trainer_state.json"}
+    lines = (tmp_path / "curve.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    r = records[-1]
+    assert 0.0 <= r.val_top1 <= 1.0 and r.val_top5 is None  # 3 classes: no top-5
+    assert r.train_seconds > 0 and r.eval_seconds > 0 and r.images_per_second > 0
+    assert r.peak_memory_mb > 0 and r.status == "ok" and r.val_loss > 0
+    state = torch.load(tmp_path / "checkpoint-0003" / "training_state.pt", weights_only=True)
+    assert {"optimizer", "scheduler", "scaler", "rng"} <= set(state) and state["optimizer"]["state"]
+    assert {"torch", "numpy", "python"} <= set(state["rng"])
+
+
+def test_curve_survives_a_crash_between_checkpoint_and_append(tmp_path, tiny_dataset, tiny_model):
+    trial = Trial(tmp_path, tiny_model, {"batch_size": 8}, tiny_dataset, max_epochs=3, image_size=32, num_workers=0)
+    (rec,) = trial.advance(1)
+    (tmp_path / "curve.jsonl").write_text("")  # as if the process died before appending
+    reopened = Trial(tmp_path, tiny_model, {"batch_size": 8}, tiny_dataset, max_epochs=3, image_size=32)
+    assert reopened.curve == [rec]
+
+
+def test_top5_with_five_or_more_classes(tmp_path, tiny_model):
+    from conftest import make_dataset
+
+    ds = make_dataset(num_classes=6, n_train=12, n_val=12)
+    (rec,) = Trial(tmp_path, tiny_model, {"batch_size": 6}, ds, max_epochs=2, image_size=32,
+                   num_workers=0).advance(1)
+    assert rec.val_top5 is not None and rec.val_top1 <= rec.val_top5 <= 1.0
+
+
+def test_same_directory_with_other_settings_is_refused(tmp_path, tiny_dataset, tiny_model):
+    Trial(tmp_path, tiny_model, {"batch_size": 8}, tiny_dataset, max_epochs=2, image_size=32, num_workers=0).advance(1)
+    with pytest.raises(TrainError, match="different config"):
+        Trial(tmp_path, tiny_model, {"batch_size": 8, "lr": 0.5}, tiny_dataset, max_epochs=2, image_size=32)
+
+
+def test_evaluate_export_and_load_model(tmp_path, tiny_dataset, tiny_model):
+    trial = Trial(tmp_path / "t", tiny_model, {"lr": 0.01, "batch_size": 8}, tiny_dataset, max_epochs=2,
+                  image_size=32, num_workers=0)
+    with pytest.raises(TrainError, match="advance"):
+        trial.evaluate("test")
+    trial.advance(2)
+    scores = trial.evaluate("test")
+    assert scores["num_examples"] == len(tiny_dataset.test) and 0 <= scores["top1"] <= 1
+    with pytest.raises(TrainError, match="no 'nope' split"):
+        trial.evaluate("nope")
+
+    model = load_model(tmp_path / "t", tiny_model)
+    again = load_model(tmp_path / "t")  # from the architecture name in the checkpoint
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model(x), again.eval()(x))
+
+    out = export_trial(tmp_path / "t", tmp_path / "export")
+    config = json.loads((out / "config.json").read_text())
+    assert config["architecture"] == "test_efficientnet" and config["num_classes"] == 3
+    assert config["label_names"] == ["c0", "c1", "c2"]
+    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32]
+    assert config["hf_quicktune"]["epochs"] == 2
+    exported = load_file(str(out / "model.safetensors"))
+    torch.testing.assert_close(exported["classifier.weight"], model.state_dict()["classifier.weight"])
