@@ -44,6 +44,7 @@ class Estimate:
     seconds_per_step: float | None = None
     estimation_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    spectrum: Any = None  # dynamics.Spectrum, reusable for other lr/batch/momentum (same model + strategy)
 
     @property
     def batch_size(self) -> int:
@@ -273,7 +274,7 @@ def estimate(
         candidate=cand.name, config=dict(config), loss_name=loss, curve=curve, num_train=num_train,
         n=len(x), num_params=gram.num_params, projected_dim=gram.projected_dim, target_loss=target_loss,
         epochs=epochs, steps_to_target=steps_to, seconds_per_step=sec_per_step,
-        estimation_seconds=est_seconds, warnings=warnings,
+        estimation_seconds=est_seconds, warnings=warnings, spectrum=spec,
     )
 
 

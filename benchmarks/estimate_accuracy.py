@@ -1,0 +1,147 @@
+"""Accuracy and cost of the linearized training-time estimator (issue 7, Zancato et al. 2020).
+
+For a grid of SGD learning rates, batch sizes and momenta, on a built-in dataset with the
+offline zoo's ImageNet EfficientNet-Lite0, compare the *predicted* steps to reach a target
+training loss (``hf_quicktune.estimate.estimate``, linearizing ``--samples`` images) with the
+*actual* steps of real SGD training (``hf_quicktune.estimate.measure``: full-train-set loss,
+BatchNorm statistics frozen, no augmentation). Prints the median and 90th-percentile relative
+error and the cost ratio = (actual steps x measured seconds per real training step of the full
+model) / (estimation wall-clock: image loading + Jacobians + NTK + dynamics + step timing).
+
+Cheap on CPU by construction: only the tail after ``--freeze-blocks`` is trained (the usual
+``pct_to_freeze`` strategy); the frozen trunk's outputs are computed once and the tail is trained
+on them, which is mathematically the same training (eval-mode trunk) but lets the benchmark run
+many configurations. The *cost* of training is still charged at the full model's step time.
+
+    .venv/bin/python benchmarks/estimate_accuracy.py [--train 256 --samples 64 --image-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def split_efficientnet(model: nn.Module, tail_blocks: int) -> tuple[nn.Module, nn.Module]:
+    """(frozen trunk, trainable tail) of a timm EfficientNet: tail = last stages + conv_head + head."""
+    trunk = nn.Sequential(model.conv_stem, model.bn1, *model.blocks[: len(model.blocks) - tail_blocks])
+    tail = nn.Sequential(*model.blocks[len(model.blocks) - tail_blocks :], model.conv_head, model.bn2,
+                         model.global_pool, model.classifier)
+    return trunk, tail
+
+
+def pct_for_tail(model: nn.Module, tail: nn.Module) -> float:
+    """The ``pct_to_freeze`` whose trainable set is exactly the tail's parameters (head excluded from count)."""
+    from hf_quicktune.estimate.jacobian import head_parameter_names
+
+    head = set(head_parameter_names(model))
+    tail_ids = {id(p) for p in tail.parameters()}
+    body = [(name, p) for name, p in model.named_parameters() if name not in head]
+    first = next(i for i, (_, p) in enumerate(body) if id(p) in tail_ids)
+    return first / len(body)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="builtin:digits")
+    ap.add_argument("--model", default="tf_efficientnet_lite0")
+    ap.add_argument("--train", type=int, default=256, help="training images (stratified)")
+    ap.add_argument("--samples", type=int, default=64, help="images linearized by the estimator")
+    ap.add_argument("--image-size", type=int, default=32)
+    ap.add_argument("--tail-blocks", type=int, default=1, help="EfficientNet stages trained (+ conv_head + head)")
+    ap.add_argument("--targets", type=float, nargs="+", default=[1.0, 0.5])
+    ap.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1])
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
+    ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
+    ap.add_argument("--max-epochs", type=float, default=40)
+    ap.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+
+    from hf_quicktune.commands.estimate import _subset_train
+    from hf_quicktune.data import load
+    from hf_quicktune.estimate import estimate
+    from hf_quicktune.estimate.estimator import curve_for, load_subsample, measure_seconds_per_step
+    from hf_quicktune.estimate.jacobian import trainable_parameter_names
+    from hf_quicktune.estimate.measure import train_and_measure
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    prepared = _subset_train(load(args.dataset), args.train, seed=0)
+    cand = get_candidate(args.model)
+    base = create_model(cand, num_classes=prepared.num_classes)
+    state = {k: v.clone() for k, v in base.state_dict().items()}
+    _, tail0 = split_efficientnet(base, args.tail_blocks)
+    pct = pct_for_tail(base, tail0)
+    x, y = load_subsample(prepared, cand, len(prepared.train), args.image_size)
+    with torch.no_grad():
+        trunk, _ = split_efficientnet(base.eval(), args.tail_blocks)
+        feats = torch.cat([trunk(x[i : i + 64]) for i in range(0, len(x), 64)])
+    print(f"{args.dataset}: N={len(x)} train images at {args.image_size}px, C={prepared.num_classes}; "
+          f"{cand.name}, pct_to_freeze={pct:.3f} (last {args.tail_blocks} stage(s) + head), "
+          f"n={args.samples} linearized, loss={args.loss}")
+
+    rows = []
+    header = f"{'lr':>6} {'B':>4} {'m':>4} {'target':>6} {'pred':>7} {'actual':>7} {'relerr':>7} " \
+             f"{'est_s':>6} {'train_s':>8} {'ratio':>6}"
+    print(header)
+    ntk_seconds, spec = None, None
+    step_seconds: dict = {}  # batch size -> seconds per real step; "costB" -> time spent measuring it
+    for lr, bs, m in itertools.product(args.lrs, args.batch_sizes, args.momenta):
+        config = {"lr": lr, "batch_size": bs, "momentum": m, "opt": "sgd", "pct_to_freeze": pct}
+        base.load_state_dict(state)
+        if spec is None:  # the NTK does not depend on lr/B/m: compute once, charge it to every config
+            est = estimate(prepared, cand, config, n=args.samples, image_size=args.image_size, loss=args.loss,
+                           max_epochs=args.max_epochs, model=base, target_loss=min(args.targets), time_steps=False)
+            spec, ntk_seconds = est.spectrum, est.estimation_seconds
+            curve, curve_seconds = est.curve, 0.0
+        else:
+            t0 = time.perf_counter()
+            curve = curve_for(spec, args.loss, lr, bs, m, int(np.ceil(args.max_epochs * len(x) / bs)),
+                              stop_below=min(args.targets))
+            curve_seconds = time.perf_counter() - t0
+        if bs not in step_seconds:
+            t0 = time.perf_counter()
+            names_full = trainable_parameter_names(base, pct)
+            step_seconds[bs] = measure_seconds_per_step(base, names_full, bs, tuple(x.shape[1:]),
+                                                        prepared.num_classes)
+            step_seconds[f"cost{bs}"] = time.perf_counter() - t0
+        base.load_state_dict(state)
+        _, tail = split_efficientnet(base.eval(), args.tail_blocks)
+        names = [name for name, _ in tail.named_parameters()]
+        max_steps = int(np.ceil(args.max_epochs * len(x) / bs))
+        measured = train_and_measure(tail, feats, y, trainable=names, lr=lr, batch_size=bs, momentum=m,
+                                     loss=args.loss, max_steps=max_steps,
+                                     eval_every=max(1, len(x) // bs // 4), target_loss=min(args.targets))
+        for target in args.targets:
+            pred = curve.steps_to(target)
+            actual = measured.steps_to(target)
+            est_s = ntk_seconds + curve_seconds + step_seconds[f"cost{bs}"]
+            if actual is None:
+                print(f"{lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {'never':>7} (not reached in "
+                      f"{args.max_epochs:g} epochs; skipped)")
+                continue
+            train_s = actual * step_seconds[bs]
+            rel = abs((pred if pred is not None else np.inf) - actual) / max(actual, 1.0)
+            rows.append((rel, train_s / est_s))
+            print(f"{lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {actual:>7.1f} {rel:>7.1%} "
+                  f"{est_s:>6.1f} {train_s:>8.1f} {train_s / est_s:>6.1f}")
+
+    if not rows:
+        print("no configuration reached a target")
+        return
+    rel = np.array([r[0] for r in rows])
+    ratio = np.array([r[1] for r in rows])
+    print(f"\n{len(rows)} (config, target) pairs")
+    print(f"relative error of steps-to-target: median {np.median(rel):.1%}, 90th percentile "
+          f"{np.percentile(rel, 90):.1%}   (paper target: median <= 20%)")
+    print(f"cost ratio training/estimation: median {np.median(ratio):.1f}x, min {ratio.min():.1f}x, "
+          f"max {ratio.max():.1f}x   (paper: 30-45x)")
+
+
+if __name__ == "__main__":
+    main()
