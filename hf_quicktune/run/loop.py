@@ -29,9 +29,9 @@ TRIAL_CACHE = 3
 class Clock:
     """Seconds used by the run: what earlier sessions used plus this session's wall time."""
 
-    def __init__(self, before: float = 0.0):
+    def __init__(self, before: float = 0.0, t0: float | None = None):
         self.before = float(before)
-        self.t0 = time.monotonic()
+        self.t0 = time.monotonic() if t0 is None else float(t0)
 
     @property
     def elapsed(self) -> float:
@@ -163,12 +163,17 @@ def _make_optimizer(settings: RunSettings, pool, dataset, ranking):
                               seed=settings.seed)
 
 
-def _make_trial(settings: RunSettings, state: RunState, trial_id: int, config: dict, candidate, dataset):
+def _make_trial(settings: RunSettings, state: RunState, trial_id: int, config: dict, candidate, dataset,
+                keep_in_memory: bool = False):
+    """The trial engine for pool member ``trial_id`` (continues from its checkpoint when there is one).
+
+    ``keep_in_memory``: model and optimizer stay loaded between ``advance`` calls (the run keeps a
+    few recently used trials so freeze-thaw continuations skip the checkpoint reload)."""
     from hf_quicktune.train import Trial
 
     return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.max_epochs,
                  image_size=settings.image_size, train_limit=settings.train_limit,
-                 eval_limit=settings.eval_limit, seed=settings.seed + trial_id)
+                 eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory)
 
 
 def trial_curve(state: RunState, trial_id: int) -> list[dict[str, Any]]:
@@ -281,7 +286,7 @@ class _Limits:
     def reserve(steps) -> float:
         """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
         evals = [s.get("eval_s", 0.0) or 0.0 for s in steps]
-        return 4.0 + 2.0 * (max(evals) if evals else 0.0)
+        return 8.0 + 2.0 * (max(evals) if evals else 0.0)
 
     def stop_reason(self, opt, steps, clock: Clock, suggestion=None) -> str | None:
         ok_steps = [s for s in steps if s.get("status") == OK]
@@ -305,15 +310,20 @@ class _Limits:
 # ---------------------------------------------------------------------------------------------
 
 
-def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None = None, reporter=None) -> dict[str, Any]:
-    """Run (or resume) a search; returns the summary (also written to ``summary.json``)."""
+def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None = None, reporter=None,
+        started_at: float | None = None) -> dict[str, Any]:
+    """Run (or resume) a search; returns the summary (also written to ``summary.json``).
+
+    ``started_at`` (a ``time.monotonic()`` value) is when the budget started, e.g. when the CLI
+    command began; default now."""
     from hf_quicktune.run.progress import PlainReporter
 
     reporter = reporter or PlainReporter()
     settings, state = prepare_state(settings, resume, given)
     progress = state.load_progress()
-    clock = Clock(progress.get("elapsed_s", 0.0))
+    clock = Clock(progress.get("elapsed_s", 0.0), started_at)
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
+    state.save_progress(progress)
     saved_logging = _attach_log_file(state)
     try:
         return _run(settings, state, clock, progress, reporter, resume)
@@ -369,6 +379,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         raise ConfigError(f"zoo {settings.zoo!r} has no candidates. Pick another --zoo (see `hf-quicktune zoo`).")
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
+    progress["elapsed_s"] = clock.elapsed
+    state.save_progress(progress)
     pool = _build_pool(settings, state, ranking["kept"])
     opt = _make_optimizer(settings, pool, dataset, ranking)
     saved = state.load_optimizer()
@@ -398,6 +410,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         state.save_progress(progress)
         reporter.step(snapshot(opt, pool, steps, clock, limits.budget_s, settings.max_epochs))
     reporter.message(f"search stopped: {stop}")
+    for trial in trials.values():
+        trial.release()
     trials.clear()
     from hf_quicktune.run.finalize import finalize
 
@@ -414,10 +428,10 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
     t_start = time.monotonic()
     trial = trials.pop(tid, None)
     if trial is None:
-        trial = _make_trial(settings, state, tid, config, candidates[config["model"]], dataset)
+        trial = _make_trial(settings, state, tid, config, candidates[config["model"]], dataset, keep_in_memory=True)
     trials[tid] = trial
     while len(trials) > TRIAL_CACHE:
-        trials.popitem(last=False)
+        trials.popitem(last=False)[1].release()
     done = opt.trials[tid].epochs if tid in opt.trials else 0
     n = max(1, suggestion.epoch - done)
     records = [_record_dict(r) for r in trial.advance(epochs=n)]
@@ -432,7 +446,7 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
         step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
         new.append(step)
         if status != OK:
-            trials.pop(tid, None)
+            trials.pop(tid).release()
             logger.warning("trial %d (%s) %s at epoch %s: %s", tid, config.get("model"), status, rec["epoch"],
                            rec.get("message"))
             break

@@ -1,0 +1,37 @@
+"""`hf-quicktune demo`: the real offline pipeline within its budget (+20 %), everything it promises on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_runs_offline_within_budget(tmp_path):
+    out = tmp_path / "quicktune-demo"
+    env_code = "import sys; from hf_quicktune.cli import main; sys.exit(main(sys.argv[1:]))"
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", env_code, "demo", "--output-dir", str(out)], capture_output=True,
+                          text=True, timeout=600, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert wall <= 180 * 1.2, f"demo took {wall:.0f}s for a 180s budget"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"] == "builtin:digits" and summary["zoo"] == "offline"
+    assert summary["budget_used_s"] <= 180 * 1.2
+    assert summary["epoch_steps"] >= 3 and summary["best_model"]
+    board = json.loads((out / "leaderboard.json").read_text())
+    assert board and board[0]["trial_id"] == summary["best_trial"]
+    for p in ("export/model.safetensors", "export/config.json", "export/README.md", "plots/learning_curves.png",
+              "plots/incumbent_over_time.png", "leaderboard.csv"):
+        assert (out / p).is_file(), p
+    # it says where the model, card and plots are
+    for needle in ("export/model.safetensors", "export/README.md", "learning_curves.png"):
+        assert needle in proc.stdout
+    print(f"\ndemo: {wall:.1f}s wall, {summary['epoch_steps']} epoch-steps, {summary['trials']} trials, "
+          f"best {summary['best_model']} val {summary['val_top1']:.4f}\n" + (out / "leaderboard.csv").read_text())
