@@ -132,8 +132,14 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         export = state.export_dir
         if export.exists():
             shutil.rmtree(export)
-        model = _incumbent_model(settings, state, inc, candidates, dataset)
-        export_timm_model(model, export, label_names=dataset.class_names, data_config=_data_config(settings, candidate))
+        if candidate.library == "timm":
+            model = _incumbent_model(settings, state, inc, candidates, dataset)
+            export_timm_model(model, export, label_names=dataset.class_names,
+                              data_config=_data_config(settings, candidate))
+        else:  # transformers candidates: the train engine's own export of the checkpoint
+            from hf_quicktune.train import export_trial
+
+            export_trial(state.trial_dir(inc["trial_id"]), export)
         (export / "plots").mkdir(parents=True, exist_ok=True)
         for p in plots.values():
             shutil.copy(p, export / "plots" / Path(p).name)

@@ -26,7 +26,7 @@ def _accuracy(model, split, transform) -> float:
     return correct / len(split)
 
 
-def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_path, capfd):
+def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_path, capfd, monkeypatch):
     import timm
     from huggingface_hub import ModelCard
     from huggingface_hub.repocard_data import model_index_to_eval_results
@@ -76,6 +76,19 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
         acc = _accuracy(model, ds.splits[split], transform)
         assert acc == pytest.approx(card_acc[split], abs=1.01 / len(ds.splits[split])), split
     assert card_acc["test"] == pytest.approx(summary["test_top1"], abs=1e-6)
+
+    # the Space app (space/app.py, gradio not needed for its model code) serves the local export
+    import importlib.util
+    from pathlib import Path
+
+    monkeypatch.setenv("QUICKTUNE_MODEL", str(out / "export"))
+    spec = importlib.util.spec_from_file_location("space_app", Path(__file__).parents[2] / "space" / "app.py")
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    image = ds.splits["test"][0]["image"]
+    probs = app.predict(image)
+    assert len(probs) == 5 and set(probs) <= set(model.pretrained_cfg["label_names"])
+    assert 0.0 < sum(probs.values()) <= 1.0 + 1e-6
 
     # the token appears nowhere: output dir, captured output, pushed card
     token = hub.token.encode()

@@ -1,0 +1,79 @@
+"""Stop rules of the search loop and the progress display (no training needed)."""
+
+from __future__ import annotations
+
+import io
+
+from hf_quicktune.run.loop import Clock, _Limits, snapshot
+from hf_quicktune.run.progress import PlainReporter, RichReporter
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.search.base import Suggestion, TrialState
+
+
+class _Told:
+    """What the loop reads of an optimizer: its trials and best observation (a told history)."""
+
+    def __init__(self, trials):
+        self.trials = trials
+
+    def best(self):
+        obs = [(t, e + 1, s) for t, st in self.trials.items() for e, s in enumerate(st.scores)]
+        return max(obs, key=lambda o: o[2]) if obs else None
+
+
+def _settings(**kw):
+    return RunSettings(dataset="builtin:digits", **kw)
+
+
+def _steps(n, wall=2.0, tid=0, model="a"):
+    return [{"trial_id": tid, "model": model, "status": "ok", "wall_s": wall, "eval_s": 0.5} for _ in range(n)]
+
+
+def test_max_epochs_total_and_max_trials():
+    opt = _Told({0: TrialState([0.1, 0.2]), 1: TrialState([0.3])})
+    lim = _Limits(_settings(max_epochs_total=3))
+    assert lim.stop_reason(opt, _steps(2), Clock()) is None
+    assert "max-epochs-total 3" in lim.stop_reason(opt, _steps(3), Clock())
+    lim = _Limits(_settings(max_trials=2))
+    assert lim.stop_reason(opt, _steps(3), Clock(), Suggestion(0, {"model": "a"}, 3)) is None  # continue a trial
+    assert "max-trials 2" in lim.stop_reason(opt, _steps(3), Clock(), Suggestion(2, {"model": "a"}, 1))
+
+
+def test_budget_stops_before_a_step_that_would_not_fit():
+    opt = _Told({0: TrialState([0.1], [2.0])})
+    lim = _Limits(_settings(budget="60s"))
+    steps = _steps(3, wall=10.0)
+    reserve = lim.reserve(steps)  # 8 s + 2 x the slowest evaluation
+    assert reserve == 9.0
+    # 35 s used: one more 10 s epoch + reserve fits in 60 s, three more epochs (30 s) do not
+    assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 2)) is None
+    assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 4)) == "budget used"
+    assert lim.stop_reason(opt, steps, Clock(55.0)) == "budget used"
+
+
+def test_snapshot_counts_and_reporters_render():
+    pool = [{"model": "a", "lr": 0.01, "opt": "sgd"}, {"model": "b", "lr": 0.1}, {"model": "a", "lr": 1.0}]
+    opt = _Told({0: TrialState([0.2, 0.5], [1, 1]), 1: TrialState([0.6] * 3, [1] * 3), 2: TrialState([], [], "diverged")})
+    steps = [{"step": i + 1, "trial_id": 0, "model": "a", "epoch": i + 1, "score": 0.2, "cost": 1.0, "status": "ok"}
+             for i in range(6)]
+    snap = snapshot(opt, pool, steps, Clock(30.0), 120.0, max_epochs=3)
+    assert snap["counts"] == {"started": 3, "paused": 1, "finished": 1, "failed": 1}
+    assert snap["incumbent"]["trial_id"] == 1 and snap["incumbent"]["model"] == "b"
+    assert len(snap["last_steps"]) == 5
+    buf = io.StringIO()
+    plain = PlainReporter(buf)
+    plain.step(snap)
+    plain.leaderboard([{"rank": 1, "trial_id": 1, "model": "b", "status": "ok", "epochs": 3, "last_val_top1": 0.6,
+                        "best_val_top1": 0.6, "config": pool[1]}])
+    text = buf.getvalue()
+    assert "step 6: trial 0 (a) epoch 6" in text and "left of" in text and "incumbent: trial 1 b val 60.00%" in text
+    assert "60.00" in text.splitlines()[-1]
+    from rich.console import Console
+
+    out = io.StringIO()
+    rich = RichReporter(Console(file=out, force_terminal=True, width=160))
+    rich.message("ranking 4 candidates")
+    rich.step(snap)
+    rich.close()
+    rendered = out.getvalue()
+    assert "1 paused, 1 finished, 1 failed" in rendered and "incumbent: trial 1 b" in rendered
