@@ -40,7 +40,10 @@ def plot_estimate(
                 label="measured (real training)")
     if target_loss is not None:
         ax.axhline(target_loss, color="grey", lw=0.8, ls=":", label=f"target {target_loss:g}")
-    ax.set_yscale("log")
+    values = np.concatenate([np.asarray(predicted_loss, dtype=float), np.asarray([] if measured_loss is None else measured_loss, dtype=float)])
+    values = values[np.isfinite(values) & (values > 0)]
+    if len(values) and values.max() / values.min() > 10:
+        ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("training loss")
     ax.set_title(title, fontsize=9)
