@@ -37,7 +37,8 @@ def normalised_regret(incumbent: np.ndarray, best: float, worst: float) -> np.nd
 def regret_on_grid(trace: Trace, grid: np.ndarray, axis: str, best: float, worst: float) -> np.ndarray:
     """Regret of the incumbent at each ``grid`` value of ``axis`` ("time" or "epochs") — a step function.
 
-    Past the end of the trace (budget spent or optimizer exhausted) the last incumbent is held.
+    Past the end of the trace (budget spent or optimizer exhausted) the last incumbent is held;
+    past the end of a truncated trace (``stop == "wall cap"``) the regret is NaN (unknown).
     """
     xs = np.asarray(trace.time if axis == "time" else trace.epochs, dtype=float)
     inc = np.asarray(trace.incumbent, dtype=float)
@@ -45,15 +46,20 @@ def regret_on_grid(trace: Trace, grid: np.ndarray, axis: str, best: float, worst
         return np.ones_like(grid, dtype=float)
     pos = np.searchsorted(xs, grid, side="right") - 1
     vals = np.where(pos >= 0, inc[np.clip(pos, 0, None)], -np.inf)
-    return normalised_regret(vals, best, worst)
+    out = normalised_regret(vals, best, worst)
+    if trace.stop == "wall cap":
+        out = np.where(grid > xs[-1], np.nan, out)
+    return out
 
 
 def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean and normal-approximation 95 % interval (1.96 standard errors) along ``axis``."""
+    """Mean and normal-approximation 95 % interval (1.96 standard errors) along ``axis``; NaN = missing."""
     values = np.asarray(values, dtype=float)
-    n = values.shape[axis]
-    mean = values.mean(axis=axis)
-    sem = values.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.zeros_like(mean)
+    n = np.sum(np.isfinite(values), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nanmean(values, axis=axis) if values.size else np.full(values.shape[1 - axis], np.nan)
+        sd = np.nanstd(values, axis=axis, ddof=1) if values.shape[axis] > 1 else np.zeros_like(mean)
+        sem = np.where(n > 1, sd / np.sqrt(np.maximum(n, 1)), 0.0)
     return mean, mean - 1.96 * sem, mean + 1.96 * sem
 
 
@@ -62,8 +68,9 @@ def aggregate(curves_by_method: dict[str, np.ndarray], grid: np.ndarray, x_name:
     rows = []
     for method, arr in curves_by_method.items():
         mean, lo, hi = mean_ci(arr, axis=0)
+        n = np.sum(np.isfinite(arr), axis=0)
         for j, x in enumerate(grid):
-            rows.append({"method": method, x_name: float(x), "mean": mean[j], "lo": lo[j], "hi": hi[j], "n": len(arr)})
+            rows.append({"method": method, x_name: float(x), "mean": mean[j], "lo": lo[j], "hi": hi[j], "n": int(n[j])})
     return pd.DataFrame(rows)
 
 

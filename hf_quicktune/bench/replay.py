@@ -47,15 +47,24 @@ def replay(
     time_budget: float,
     max_steps: int | None = None,
     count_overhead: bool = True,
+    max_wall: float | None = None,
 ) -> Trace:
-    """Drive ``optimizer`` on recorded ``curves``/``costs`` (rows = its pool) until ``time_budget``."""
+    """Drive ``optimizer`` on recorded ``curves``/``costs`` (rows = its pool) until ``time_budget``.
+
+    ``max_wall`` (real seconds) truncates an expensive replay: the trace then ends with
+    ``stop="wall cap"`` and regret past its last step is unknown (NaN), never extrapolated.
+    """
     if curves.shape[0] != len(optimizer.pool):
         raise ValueError(f"{curves.shape[0]} recorded runs for a pool of {len(optimizer.pool)}")
     trace = Trace()
     clock, epochs, best = 0.0, 0, float("-inf")
     seen: set[int] = set()
     max_steps = max_steps if max_steps is not None else 10 * curves.size
+    wall_start = time.perf_counter()
     while clock < time_budget and trace.steps < max_steps:
+        if max_wall is not None and time.perf_counter() - wall_start > max_wall:
+            trace.stop = "wall cap"
+            break
         t0 = time.perf_counter()
         sug = optimizer.ask()
         overhead = time.perf_counter() - t0

@@ -53,6 +53,8 @@ class BenchConfig:
     count_overhead: bool = True
     meta_train: dict[str, Any] = field(default_factory=dict)  # options for hf_quicktune.meta.train
     split_seed: int = 0
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra kwargs per gray-box method
+    max_wall_per_replay: float | None = None  # real seconds; truncated replays report NaN past their end
 
 
 @dataclass
@@ -131,7 +133,11 @@ def run_bench(
     fold_of = {d: i for i, f in enumerate(folds) for d in f}
     needs_prior = bool(META_LEARNED & set(methods))
     if needs_prior and prior_for is None:
-        from hf_quicktune.bench.priors import fold_prior as prior_for  # noqa: N813
+        from functools import partial
+
+        from hf_quicktune.bench.priors import fold_prior
+
+        prior_for = partial(fold_prior, **config.meta_train)
     notes.append(
         f"leave-one-fold-out: {len(folds)} folds of datasets; meta-learned methods use a prior trained "
         "without the target's fold" + (" (= leave-one-dataset-out)" if len(folds) == len(all_datasets) else "")
@@ -155,13 +161,15 @@ def run_bench(
                 task.prior = priors[f]
             else:
                 task.prior = None
+            task.extra = dict(config.method_options.get(method, {}))
             for seed in range(config.seeds):
                 path = out / "traces" / method / f"{dataset}__seed{seed}.json"
                 if path.exists():
                     trace = Trace.from_dict(json.loads(path.read_text()))
                 else:
                     opt = METHODS[method](task, seed)
-                    trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead)
+                    trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead,
+                                   max_wall=config.max_wall_per_replay)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(trace.to_dict()))
@@ -197,7 +205,8 @@ def summarise(
                 e_rows.append(regret_on_grid(trace, epoch_grid, "epochs", best, worst))
                 cps = regret_on_grid(trace, np.array(CHECKPOINTS) * budgets[dataset], "time", best, worst)
                 row = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
-                       "trials": trace.trials, "overhead_s": trace.overhead,
+                       "trials": trace.trials, "overhead_s": trace.overhead, "stop": trace.stop,
+                       "reached_fraction": (trace.time[-1] / budgets[dataset]) if trace.time else 0.0,
                        "overhead_per_step_s": trace.overhead / max(trace.steps, 1), "budget_s": budgets[dataset]}
                 row.update({f"regret@{cp:g}": v for cp, v in zip(CHECKPOINTS, cps)})
                 rows.append(row)
@@ -214,9 +223,11 @@ def summarise(
         row: dict[str, Any] = {"method": method}
         for cp in CHECKPOINTS:
             v = sub[f"regret@{cp:g}"].to_numpy()
+            v = v[np.isfinite(v)]  # truncated replays (wall cap) have no value past their end
             half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
-            row[f"regret@{cp:g}"] = v.mean()
+            row[f"regret@{cp:g}"] = v.mean() if len(v) else np.nan
             row[f"ci95@{cp:g}"] = half
+            row[f"n@{cp:g}"] = len(v)
         row["overhead_per_step_s"] = sub["overhead_s"].sum() / max(sub["steps"].sum(), 1)
         cp_rows.append(row)
     checkpoints = pd.DataFrame(cp_rows)
@@ -234,9 +245,13 @@ def summarise(
               "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step |",
               "|---|" + "---|" * (len(CHECKPOINTS) + 1)]
     for _, r in checkpoints.iterrows():
-        cells = [f"{r[f'regret@{cp:g}']:.4f} ± {r[f'ci95@{cp:g}']:.4f}" for cp in CHECKPOINTS]
+        cells = [f"{r[f'regret@{cp:g}']:.4f} ± {r[f'ci95@{cp:g}']:.4f} (n={r[f'n@{cp:g}']})" for cp in CHECKPOINTS]
         lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['overhead_per_step_s']:.4f} |")
     lines += ["", "## Mean rank (1 = best)", "", ranks.round(2).to_markdown() if _has_tabulate() else ranks.round(2).to_string()]
+    truncated = per_run[per_run["stop"] == "wall cap"]
+    if len(truncated):
+        notes = [*notes, f"{len(truncated)} replays hit the real-time cap of {config.max_wall_per_replay} s; their "
+                 "regret past the last simulated step is unknown and left out (n per checkpoint above)."]
     lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return BenchResult(out=out, checkpoints=checkpoints, ranks=ranks, notes=notes)

@@ -1,0 +1,67 @@
+"""``hf-quicktune bench``: replay a learning-curve meta-dataset against optimizers and peers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_DEFAULT_METHODS = (
+    "quicktune,dyhpo,random,asha,hyperband,optuna-tpe-hyperband,optuna-random-median,rank-then-tune"
+)
+
+
+@click.command("bench")
+@click.option("--meta-dataset", "meta_dataset", required=True, type=click.Path(exists=True, path_type=Path),
+              help="A parquet meta-dataset, or a folder in the QuickTuneTool / Quick-Tune JSON layout.")
+@click.option("--methods", default=_DEFAULT_METHODS, show_default=True,
+              help="Comma-separated: quicktune, dyhpo, random, sh, asha, hyperband, optuna-tpe-hyperband, "
+                   "optuna-random-median, rank-then-tune.")
+@click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per (method, dataset).")
+@click.option("--budget-runs", type=float, default=20.0, show_default=True,
+              help="Budget per dataset in full-length runs (x the median seconds of one full run).")
+@click.option("--folds", type=int, default=5, show_default=True,
+              help="Held-out folds of datasets; a prior is meta-trained per fold without it "
+                   "(= number of datasets for exact leave-one-dataset-out).")
+@click.option("--datasets", default=None, help="Comma-separated subset of target datasets (default: all).")
+@click.option("--meta-steps", type=int, default=1500, show_default=True, help="Meta-training steps per fold prior.")
+@click.option("--no-overhead", is_flag=True, help="Do not charge the optimizers' own compute time (ablation).")
+@click.option("--max-wall-per-replay", type=float, default=None,
+              help="Cap on real seconds per (method, dataset, seed) replay; regret past a capped replay's end "
+                   "is reported as missing, never extrapolated.")
+@click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
+              show_default=True, help="Output folder; a rerun with the same folder resumes.")
+def bench(meta_dataset: Path, methods: str, seeds: int, budget_runs: float, folds: int, datasets: str | None,
+          meta_steps: int, no_overhead: bool, max_wall_per_replay: float | None, threads: int, out: Path) -> None:
+    """Normalised regret of each method over simulated wall-clock and epochs (CSV, PNG, ranks)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hf_quicktune.bench.runner import BenchConfig, run_bench
+    from hf_quicktune.meta.format import load_meta_dataset
+    from hf_quicktune.meta.importers import import_meta_dataset
+
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    if {"quicktune", "dyhpo", "rank-then-tune"} & set(method_list):
+        import torch
+
+        torch.set_num_threads(threads)
+    md = import_meta_dataset(meta_dataset) if meta_dataset.is_dir() and not list(meta_dataset.glob("*.parquet")) \
+        else load_meta_dataset(meta_dataset)
+    targets = [d.strip() for d in datasets.split(",")] if datasets else None
+    cfg = BenchConfig(methods=method_list, seeds=seeds, budget_runs=budget_runs, folds=folds, datasets=targets,
+                      count_overhead=not no_overhead, meta_train={"steps": meta_steps},
+                      max_wall_per_replay=max_wall_per_replay)
+    total = len(method_list) * seeds * len(targets or md.dataset_names)
+    with Progress(TextColumn("bench"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("{task.fields[msg]}"), TimeElapsedColumn()) as bar:
+        task = bar.add_task("bench", total=total, msg="")
+
+        def on_replay(method: str, dataset: str, seed: int, trace) -> None:
+            bar.update(task, advance=1, msg=f"{method} {dataset} seed {seed}")
+
+        result = run_bench(md, cfg, out, on_replay=on_replay)
+    click.echo((out / "summary.md").read_text())
+    click.echo(f"tables and plot in {out}/ (regret.png, checkpoints.csv, ranks.csv, regret_time.csv)")
+    for note in result.notes:
+        click.echo(f"note: {note}")

@@ -1,0 +1,91 @@
+"""Priors on the Hugging Face Hub: push a prior directory as a model repo, load one by repo id.
+
+A prior repo holds the files of :meth:`hf_quicktune.search.prior.Prior.save` (``prior.json``,
+``surrogate.safetensors``, ``cost_model.safetensors``) plus a short README (model card).
+``load_prior(spec)`` accepts a local directory or ``owner/name[@revision]``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import HubError, MetaError
+
+logger = logging.getLogger(__name__)
+
+PRIOR_FILES = ("prior.json", "surrogate.safetensors", "cost_model.safetensors", "README.md")
+
+
+def _card(prior_dir: Path) -> str:
+    meta = json.loads((prior_dir / "prior.json").read_text())
+    prov = meta.get("provenance") or {}
+    splits = prov.get("splits") or {}
+    lines = [
+        "---", "library_name: hf-quicktune", "tags:", "- hf-quicktune", "- quick-tune-prior", "---", "",
+        "# Quick-Tune prior", "",
+        "A meta-learned deep-kernel GP surrogate and cost model for `hf-quicktune` "
+        "(Arango et al., *Quick-Tune*, ICLR 2024).", "",
+        f"- meta-dataset: `{prov.get('source')}` ({prov.get('runs')} runs)",
+        f"- datasets: {len(splits.get('train', []))} train / {len(splits.get('val', []))} validation / "
+        f"{len(splits.get('test', []))} held-out",
+        f"- validation MSE: {prov.get('val_mse')}, held-out MSE: {prov.get('test_mse')}",
+        "", "Use it: `hf-quicktune run ... --prior <this repo id>`", "",
+    ]
+    return "\n".join(lines)
+
+
+def push_prior(prior_dir: str | Path, repo_id: str, *, token: str | None = None, private: bool = False,
+               endpoint: str | None = None, commit_message: str = "Upload Quick-Tune prior") -> str:
+    """Upload a saved prior directory to ``repo_id`` (created if needed); returns the commit URL/oid."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    prior_dir = Path(prior_dir)
+    if not (prior_dir / "prior.json").is_file():
+        raise MetaError(f"{prior_dir} has no prior.json; train a prior with `hf-quicktune meta train` first")
+    api = HfApi(endpoint=endpoint, token=token)
+    with tempfile.TemporaryDirectory() as tmp:
+        staging = Path(tmp)
+        for name in PRIOR_FILES:
+            if (prior_dir / name).is_file():
+                (staging / name).write_bytes((prior_dir / name).read_bytes())
+        if not (staging / "README.md").exists():
+            (staging / "README.md").write_text(_card(prior_dir))
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            info = api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message=commit_message)
+        except HfHubHTTPError as err:
+            raise HubError(f"could not push the prior to {repo_id}: {err}. Check the repo id and that your token "
+                           "(`huggingface-cli login` or HF_TOKEN) has write access.") from err
+    logger.info("pushed prior %s to %s", prior_dir, repo_id)
+    return str(getattr(info, "oid", None) or getattr(info, "commit_url", info))
+
+
+def load_prior(spec: str | Path, *, token: str | None = None, endpoint: str | None = None) -> Any:
+    """A :class:`~hf_quicktune.search.prior.Prior` from a local directory or a Hub repo id."""
+    from hf_quicktune.search.prior import Prior
+
+    path = Path(spec)
+    if path.exists():
+        return Prior.load(path)
+    text = str(spec)
+    repo_id, _, revision = text.partition("@")
+    if repo_id.count("/") != 1:
+        raise MetaError(f"{spec!r} is neither a prior directory nor a Hub repo id (owner/name[@revision])")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        local = snapshot_download(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:3]),
+                                  token=token, endpoint=endpoint)
+    except RepositoryNotFoundError as err:
+        raise HubError(f"prior repo {repo_id} not found on the Hub (or it is private: log in with a token "
+                       "that can read it)") from err
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+        raise HubError(f"could not download prior {spec}: {err}. Check your connection, or pass a local "
+                       "prior directory instead.") from err
+    return Prior.load(local)

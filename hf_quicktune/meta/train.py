@@ -1,0 +1,262 @@
+"""Meta-training the Quick-Tune prior (Arango et al., ICLR 2024, §4.4 and App. B).
+
+* **Dataset-level splits**: the meta-dataset's datasets are shuffled (seeded) into train /
+  validation / held-out test groups (default 60/20/20 %). Gradient steps see only train
+  datasets; validation datasets drive early stopping and model selection; the test datasets
+  give one final held-out loss that nothing is selected on.
+* **Batches**: each step draws one train dataset, ``batch_size`` (32) of its runs and, per run,
+  a random budget ``b`` in ``[1, length]``; the target is the accuracy at ``b``, the input curve
+  epochs ``1 .. b-1``. The surrogate minimises the GP's negative marginal log-likelihood, the
+  cost model the MSE of log seconds of epoch ``b``. Adam with a cosine schedule.
+* **Validation** (every ``val_every`` steps): fixed seeded episodes on validation datasets —
+  condition the GP on ``batch_size`` points of a dataset, predict ``batch_size`` others (MSE);
+  the best weights are kept, training stops after ``patience`` evaluations without improvement.
+
+The encoder's scalers (dataset meta-features) are fitted on the *train* datasets and saved with
+the prior, so search-time inputs are scaled exactly as at meta-training.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hf_quicktune.errors import MetaError
+from hf_quicktune.meta.format import MetaDataset
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class MetaTrainConfig:
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr: float = 1e-7
+    val_every: int = 50
+    val_episodes: int = 20
+    patience: int = 8
+    split: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    hidden: int = 32
+    out_dim: int = 32
+    seed: int = 0
+    train_cost_model: bool = True
+
+
+@dataclass
+class MetaTrainResult:
+    prior: Any  # hf_quicktune.search.prior.Prior
+    splits: dict[str, list[str]]
+    best_step: int
+    val_mse: float
+    test_mse: float | None
+    baseline_test_mse: float | None  # MSE of predicting the conditioning points' mean (a yardstick)
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def split_datasets(datasets: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, list[str]]:
+    """Seeded dataset-level split; every group non-empty when there are >= 3 datasets."""
+    if len(datasets) < 2:
+        raise MetaError(
+            f"meta-training needs at least 2 datasets (train + validation), the meta-dataset has {len(datasets)}"
+        )
+    order = [str(d) for d in np.random.default_rng(seed).permutation(sorted(datasets))]
+    n = len(order)
+    n_test = int(round(fractions[2] * n)) if n >= 3 else 0
+    n_val = max(1, int(round(fractions[1] * n)))
+    if n >= 3:
+        n_test = max(1, n_test)
+    n_train = n - n_val - n_test
+    if n_train < 1:
+        n_test = max(0, n_test - 1) if n_test > 1 else n_test
+        n_train = n - n_val - n_test
+    return {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+
+
+class _Sampler:
+    """Draws (dataset, runs, budgets) batches and encodes them with the prior's encoder."""
+
+    def __init__(self, md: MetaDataset, encoder: Any, datasets: list[str], batch_size: int):
+        self.md, self.encoder, self.batch_size = md, encoder, batch_size
+        self.datasets = datasets
+        self.index = {d: md.indices(d) for d in datasets}
+        self.lengths = md.lengths
+        self.meta = {d: {k: float(v) for k, v in md.meta_features.loc[d].items()} for d in datasets}
+        self.encoded: dict[str, np.ndarray] = {}
+
+    def _pool(self, i: int) -> dict[str, Any]:
+        cfg = dict(self.md.configs[i])
+        if self.md.models[i] is not None:
+            cfg[self.encoder.model_key] = self.md.models[i]
+        return cfg
+
+    def draw(self, rng: np.random.Generator, dataset: str | None = None, n: int | None = None):
+        """(inputs, accuracies, seconds) of ``n`` random (run, budget) points of one dataset."""
+        dataset = dataset or self.datasets[int(rng.integers(len(self.datasets)))]
+        idx = self.index[dataset]
+        n = n or self.batch_size
+        runs = rng.choice(idx, size=n, replace=len(idx) < n)
+        budgets = np.array([int(rng.integers(1, self.lengths[i] + 1)) for i in runs])
+        configs = [self._pool(i) for i in runs]
+        curves = [self.md.curves[i, : b - 1] for i, b in zip(runs, budgets)]
+        inputs = self.encoder.encode(configs, budgets.tolist(), curves, meta_features=self.meta[dataset])
+        y = self.md.curves[runs, budgets - 1].astype(np.float32)
+        c = self.md.costs[runs, budgets - 1].astype(np.float64)
+        return inputs, y, c
+
+
+def build_encoder(md: MetaDataset, train_datasets: list[str], space: Any = None) -> Any:
+    """The prior's :class:`~hf_quicktune.search.features.FeatureEncoder`: the space (given, else
+    inferred from every configuration), model vocabulary and meta-feature scaler fitted on train."""
+    from hf_quicktune.search.features import FeatureEncoder
+    from hf_quicktune.search.space import Space
+
+    models = sorted({str(m) for m in md.models if m is not None})
+    if space is None:
+        pool = []
+        for cfg, m in zip(md.configs, md.models):
+            c = dict(cfg)
+            if m is not None:
+                c["model"] = m
+            pool.append(c)
+        space = Space.from_pool(pool, name=str(md.info.get("source", "meta-dataset")))
+    meta_rows = [{k: float(v) for k, v in md.meta_features.loc[d].items()} for d in train_datasets]
+    return FeatureEncoder.fit(space, md.max_epochs, model_names=models, meta_features=meta_rows)
+
+
+def meta_train(
+    md: MetaDataset,
+    config: MetaTrainConfig | None = None,
+    space: Any = None,
+    splits: dict[str, list[str]] | None = None,
+    progress: Callable[[int, int, dict[str, float]], None] | None = None,
+) -> MetaTrainResult:
+    """Meta-train a surrogate and cost model on ``md``; returns the best prior (by validation MSE)."""
+    import torch
+
+    from hf_quicktune.search.prior import Prior
+
+    config = config or MetaTrainConfig()
+    t_start = time.perf_counter()
+    splits = splits or split_datasets(md.dataset_names, config.split, config.seed)
+    if not splits["train"] or not splits["val"]:
+        raise MetaError("meta-training needs at least one train and one validation dataset")
+    encoder = build_encoder(md, splits["train"], space)
+    torch.manual_seed(config.seed)
+    prior = Prior.create(encoder, hidden=config.hidden, out_dim=config.out_dim, seed=config.seed,
+                         with_cost_model=config.train_cost_model)
+    surrogate, cost_model = prior.surrogate, prior.cost_model
+    rng = np.random.default_rng(config.seed)
+    train = _Sampler(md, encoder, splits["train"], config.batch_size)
+    val = _Sampler(md, encoder, splits["val"], config.batch_size)
+    test = _Sampler(md, encoder, splits["test"], config.batch_size) if splits["test"] else None
+    val_episodes = _episodes(val, config.val_episodes, config.batch_size, config.seed + 1)
+    test_episodes = _episodes(test, config.val_episodes, config.batch_size, config.seed + 2) if test else []
+
+    params = list(surrogate.parameters())
+    opt = torch.optim.Adam(params, lr=config.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, config.steps), eta_min=config.min_lr)
+    if cost_model is not None:
+        all_costs = np.concatenate([md.costs[train.index[d]].ravel() for d in splits["train"]])
+        all_costs = all_costs[np.isfinite(all_costs)]
+        cost_model.log_offset.fill_(float(np.mean(np.log(np.maximum(all_costs, cost_model.min_seconds)))))
+        c_opt = torch.optim.Adam([p for p in cost_model.parameters() if p.requires_grad], lr=config.lr)
+        c_sched = torch.optim.lr_scheduler.CosineAnnealingLR(c_opt, T_max=max(1, config.steps), eta_min=config.min_lr)
+
+    best = {"mse": math.inf, "step": 0, "state": copy.deepcopy(surrogate.state_dict())}
+    best_cost = {"mse": math.inf, "state": copy.deepcopy(cost_model.state_dict()) if cost_model else None}
+    history: list[dict[str, float]] = []
+    bad = 0
+    import gpytorch
+
+    for step in range(1, config.steps + 1):
+        inputs, y, c = train.draw(rng)
+        opt.zero_grad()
+        with gpytorch.settings.cholesky_jitter(1e-4):
+            loss = surrogate.loss(inputs, torch.from_numpy(y))
+        loss.backward()
+        opt.step()
+        sched.step()
+        if cost_model is not None:
+            c_opt.zero_grad()
+            c_loss = cost_model.loss(inputs, c)
+            c_loss.backward()
+            c_opt.step()
+            c_sched.step()
+        if step % config.val_every == 0 or step == config.steps:
+            mse, cost_mse = _evaluate(surrogate, cost_model, val_episodes)
+            rec = {"step": step, "train_nll": float(loss.detach()), "val_mse": mse, "val_cost_mse": cost_mse}
+            history.append(rec)
+            if progress is not None:
+                progress(step, config.steps, rec)
+            logger.info("meta-train step %d: val MSE %.5f, val log-cost MSE %.4f", step, mse, cost_mse)
+            if mse < best["mse"] - 1e-7:
+                best = {"mse": mse, "step": step, "state": copy.deepcopy(surrogate.state_dict())}
+                bad = 0
+            else:
+                bad += 1
+            if cost_model is not None and cost_mse < best_cost["mse"]:
+                best_cost = {"mse": cost_mse, "state": copy.deepcopy(cost_model.state_dict())}
+            if bad >= config.patience:
+                logger.info("early stopping at step %d (best %d)", step, best["step"])
+                break
+    surrogate.load_state_dict(best["state"])
+    surrogate.mark_initial()
+    if cost_model is not None:
+        cost_model.load_state_dict(best_cost["state"])
+        cost_model.mark_initial()
+    test_mse = baseline = None
+    if test_episodes:
+        test_mse, _ = _evaluate(surrogate, cost_model, test_episodes)
+        baseline = float(np.mean([np.mean((ys - yc.mean()) ** 2) for (_, yc, _), (_, ys, _) in test_episodes]))
+    seconds = time.perf_counter() - t_start
+    prior.provenance = {
+        "source": md.info.get("source"),
+        "splits": splits,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},
+        "best_step": best["step"],
+        "val_mse": best["mse"],
+        "test_mse": test_mse,
+        "meta_train_seconds": round(seconds, 1),
+        "runs": int(md.n_runs),
+    }
+    return MetaTrainResult(prior, splits, best["step"], best["mse"], test_mse, baseline, history, seconds)
+
+
+def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[tuple[Any, np.ndarray, Any]]:
+    """Fixed (context, query) pairs: ((ctx inputs, ctx y, ctx cost), (query inputs, query y, query cost))."""
+    if sampler is None:
+        return []
+    rng = np.random.default_rng(seed)
+    eps = []
+    for j in range(n):
+        d = sampler.datasets[j % len(sampler.datasets)]
+        inputs, y, c = sampler.draw(rng, dataset=d, n=2 * k)
+        eps.append(((inputs[:k], y[:k], c[:k]), (inputs[k:], y[k:], c[k:])))
+    return eps
+
+
+def _evaluate(surrogate: Any, cost_model: Any, episodes: list) -> tuple[float, float]:
+    """Mean query MSE of the GP conditioned on each episode's context; log-cost MSE of the cost model."""
+    import torch
+
+    mses, cmses = [], []
+    saved = surrogate._train
+    for (xc, yc, _), (xq, yq, cq) in episodes:
+        surrogate.condition(xc, yc)
+        mean, _ = surrogate.predict(xq)
+        mses.append(float(np.mean((mean - yq) ** 2)))
+        if cost_model is not None:
+            with torch.no_grad():
+                pred = cost_model.predict(xq)
+            cmses.append(float(np.mean((np.log(pred) - np.log(np.maximum(cq, cost_model.min_seconds))) ** 2)))
+    surrogate._train = saved
+    return float(np.mean(mses)), float(np.mean(cmses)) if cmses else float("nan")

@@ -1,0 +1,94 @@
+"""Meta-training the prior on a tiny synthetic meta-dataset; priors per held-out fold; Hub round trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_quicktune.meta.synthetic import make_synthetic
+from hf_quicktune.meta.train import MetaTrainConfig, meta_train, split_datasets
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    import torch
+
+    torch.set_num_threads(1)
+    md = make_synthetic(n_datasets=6, n_configs=40, max_epochs=10, seed=0, models=True)
+    cfg = MetaTrainConfig(steps=80, val_every=20, val_episodes=6, patience=10, lr=3e-3)
+    result = meta_train(md, cfg)
+    path = result.prior.save(tmp_path_factory.mktemp("prior"))
+    return md, result, path
+
+
+def test_split_datasets_is_disjoint_and_complete():
+    names = [f"d{i}" for i in range(10)]
+    s = split_datasets(names, (0.6, 0.2, 0.2), seed=3)
+    assert sorted(s["train"] + s["val"] + s["test"]) == sorted(names)
+    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (6, 2, 2)
+    assert split_datasets(names, (0.6, 0.2, 0.2), seed=3) == s
+    two = split_datasets(["a", "b"], (0.6, 0.2, 0.2), seed=0)
+    assert len(two["train"]) == 1 and len(two["val"]) == 1 and two["test"] == []
+
+
+def test_meta_training_learns_and_keeps_splits_apart(trained):
+    md, result, _ = trained
+    s = result.splits
+    assert not set(s["train"]) & (set(s["val"]) | set(s["test"]))
+    # the scaler of dataset meta-features is fitted on the train datasets only
+    scaler = result.prior.encoder.meta_scaler
+    train_mf = np.log1p(md.meta_features.loc[s["train"], scaler.names].to_numpy())
+    np.testing.assert_allclose(scaler.mean, train_mf.mean(axis=0), rtol=1e-6)
+    # held-out datasets: the conditioned surrogate beats predicting the context mean
+    assert result.test_mse < result.baseline_test_mse
+    assert result.history and result.best_step in [h["step"] for h in result.history]
+    assert result.val_mse == min(h["val_mse"] for h in result.history)
+
+
+def test_prior_round_trip_predicts_the_same(trained):
+    from hf_quicktune.search.prior import Prior
+
+    md, result, path = trained
+    loaded = Prior.load(path)
+    assert loaded.provenance["splits"] == result.splits
+    cfgs = [dict(md.configs[i], model=md.models[i]) for i in range(5)]
+    inputs = loaded.encoder.encode(cfgs, [3] * 5, [md.curves[i, :2] for i in range(5)],
+                                   meta_features=md.meta_features.iloc[0].to_dict())
+    np.testing.assert_allclose(loaded.surrogate.predict(inputs)[0], result.prior.surrogate.predict(inputs)[0],
+                               rtol=1e-5)
+    np.testing.assert_allclose(loaded.cost_model.predict(inputs), result.prior.cost_model.predict(inputs), rtol=1e-5)
+
+
+def test_fold_prior_refuses_leakage(tmp_path):
+    from hf_quicktune.bench.priors import fold_prior
+
+    md = make_synthetic(n_datasets=3, n_configs=10, max_epochs=4)
+    with pytest.raises(ValueError, match="held-out"):
+        fold_prior(md, ["synth_0"], tmp_path / "p", steps=2)
+
+
+@pytest.mark.hub
+def test_push_and_load_prior_from_hub(hub, trained):
+    import uuid
+
+    from hf_quicktune.meta.hub import load_prior, push_prior
+
+    md, result, path = trained
+    me = hub.api.whoami()["name"]
+    repo_id = f"{me}/prior-{uuid.uuid4().hex[:6]}"
+    push_prior(path, repo_id, endpoint=hub.endpoint)
+    files = set(hub.api.list_repo_files(repo_id))
+    assert {"prior.json", "surrogate.safetensors", "cost_model.safetensors", "README.md"} <= files
+    loaded = load_prior(repo_id, endpoint=hub.endpoint)
+    assert loaded.provenance["splits"] == result.splits
+    for k, v in result.prior.surrogate.tensors().items():
+        assert np.allclose(loaded.surrogate.tensors()[k].numpy(), v.numpy())
+
+
+@pytest.mark.hub
+def test_load_prior_unknown_repo_is_a_hub_error(hub):
+    from hf_quicktune.errors import HubError
+    from hf_quicktune.meta.hub import load_prior
+
+    with pytest.raises(HubError, match="not found"):
+        load_prior("nobody/does-not-exist", endpoint=hub.endpoint)
