@@ -367,8 +367,12 @@ class Trial:
         return torch.autocast(device_type=self.accelerator.device.type, dtype=self._amp_dtype)
 
     def _loader(self, dataset, *, shuffle: bool, epoch: int = 0):
+        """Training batches of ``batch_size``; evaluation batches of the micro-batch size (what fits)."""
         acc = self.accelerator
-        loader = make_loader(dataset, self.config["batch_size"], shuffle=shuffle, seed=self.seed, epoch=epoch,
+        batch_size = self.config["batch_size"]
+        if not shuffle:
+            batch_size = math.ceil(batch_size / self.accumulation)
+        loader = make_loader(dataset, batch_size, shuffle=shuffle, seed=self.seed, epoch=epoch,
                              num_workers=self.num_workers, pin_memory=acc.device.type == "cuda")
         prepared = acc.prepare_data_loader(loader)
         items = getattr(acc, "_dataloaders", None)
