@@ -114,3 +114,33 @@ def test_run_to_exhaustion_covers_whole_pool_without_repeating_epochs(cls):
     assert opt.ask() is None
     assert len(seq) == len(set(seq))  # no (trial, epoch) twice
     assert {t for t, _ in seq} == set(range(10))
+
+
+# -- the shared optimizer contract (tests/search/contract.py) ------------------------------
+from .contract import OptimizerContract  # noqa: E402
+
+
+class TestRandomSearchContract(OptimizerContract):
+    def make_optimizer(self, pool, max_epochs, seed):
+        return RandomSearch(pool, max_epochs=max_epochs, seed=seed)
+
+
+class TestASHAContract(OptimizerContract):
+    covers_pool = False  # asynchronous successive halving stops the bottom of each rung for good
+
+    def make_optimizer(self, pool, max_epochs, seed):
+        return ASHA(pool, max_epochs=max_epochs, seed=seed)
+
+
+class TestHyperbandContract(OptimizerContract):
+    covers_pool = False
+
+    def make_optimizer(self, pool, max_epochs, seed):
+        return Hyperband(pool, max_epochs=max_epochs, seed=seed)
+
+
+class TestSuccessiveHalvingContract(OptimizerContract):
+    covers_pool = False
+
+    def make_optimizer(self, pool, max_epochs, seed):
+        return SuccessiveHalving(pool, max_epochs=max_epochs, seed=seed)
