@@ -1,0 +1,152 @@
+"""``hf-quicktune finetune``: one trial (one model, one configuration) from the command line.
+
+Heavy imports (torch, timm, datasets) happen inside the command body.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from hf_quicktune.errors import ConfigError
+
+#: command-line flags that map 1:1 to hyperparameter names
+_FLAGS = ("lr", "batch_size", "opt", "weight_decay", "sched", "warmup_epochs", "pct_to_freeze", "smoothing",
+          "drop", "data_augmentation", "amp")
+
+
+def _read_config(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"cannot read hyperparameters from {path}: {err}") from err
+    if isinstance(data, dict) and isinstance(data.get("config"), dict):
+        data = data["config"]  # a run's trial.json-style {"config": {...}} also works
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of hyperparameter names to values, e.g. 'lr: 0.001'.")
+    return data
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE (e.g. --set layer_decay=0.75), got {item!r}.")
+        out[key.strip()] = yaml.safe_load(raw)
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+@click.command("finetune")
+@click.option("--dataset", "-d", required=True, help="Dataset: Hub id, folder, file, or builtin:digits / builtin:mnist5k.")
+@click.option("--model", "-m", required=True,
+              help="Candidate: zoo name, timm name[.tag], hf-hub:org/name, scratch:ARCH or a local path.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file of hyperparameters (Quick-Tune names, see DEVELOPING.md).")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any hyperparameter, e.g. --set layer_decay=0.75.")
+@click.option("--lr", type=float, help="Learning rate.")
+@click.option("--batch-size", type=int, help="Batch size (gradient accumulation is used if it does not fit).")
+@click.option("--opt", type=click.Choice(["sgd", "momentum", "adam", "adamw", "adamp"]), help="Optimizer.")
+@click.option("--weight-decay", type=float, help="Weight decay.")
+@click.option("--sched", type=click.Choice(["none", "cosine", "step", "multistep", "plateau"]), help="LR schedule.")
+@click.option("--warmup-epochs", type=int, help="Linear warmup epochs.")
+@click.option("--pct-to-freeze", type=float, help="Fraction of backbone layers to freeze (0..1).")
+@click.option("--smoothing", type=float, help="Label smoothing.")
+@click.option("--drop", type=float, help="Dropout before the classifier.")
+@click.option("--data-augmentation", type=click.Choice(["none", "trivial_augment", "random_augment", "auto_augment"]))
+@click.option("--amp/--no-amp", default=None, help="Mixed precision (bf16/fp16) on GPUs.")
+@click.option("--epochs", "-e", type=int, default=1, show_default=True, help="Train until this many epochs are done.")
+@click.option("--max-epochs", type=int, help="Budget the lr schedule spans [default: --epochs]. Set it to continue later.")
+@click.option("--output-dir", "-o", required=True, type=click.Path(file_okay=False),
+              help="Trial directory (curve.jsonl, newest checkpoint); re-running continues from it.")
+@click.option("--image-size", type=int, help="Train/evaluate at this resolution instead of the model's (e.g. 64 on CPU).")
+@click.option("--train-limit", type=int, help="Train on a fixed random subset of this many images.")
+@click.option("--eval-limit", type=int, help="Evaluate on at most this many images.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--test/--no-test", "run_test", default=True, show_default=True,
+              help="Evaluate the final model on the test split (when the dataset has one).")
+def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, image_size, train_limit,
+             eval_limit, seed, run_test, **flags) -> None:
+    """Fine-tune one model with one hyperparameter configuration (one Quick-Tune trial).
+
+    Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
+    --epochs 3 --image-size 64 -o runs/lite0
+    """
+    config = _read_config(config_path)
+    config.update({k: v for k, v in flags.items() if k in _FLAGS and v is not None})
+    config.update(_parse_sets(sets))
+    if epochs < 1:
+        raise ConfigError("--epochs must be at least 1.")
+    max_epochs = max_epochs or epochs
+    if max_epochs < epochs:
+        raise ConfigError(f"--max-epochs ({max_epochs}) must be >= --epochs ({epochs}).")
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from hf_quicktune.data import load
+    from hf_quicktune.train import Trial
+    from hf_quicktune.train.config import validate_config
+    from hf_quicktune.zoo import get_candidate
+
+    console = Console(stderr=True)
+    config = validate_config({**config, "model": model})
+    with console.status(f"loading {dataset} and {model}"):
+        data = load(dataset)
+        candidate = get_candidate(model)
+    trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
+                  train_limit=train_limit, eval_limit=eval_limit, seed=seed)
+    todo = max(0, epochs - trial.epochs_done)
+    if trial.epochs_done:
+        console.print(f"continuing {output_dir}: {trial.epochs_done} epoch(s) done")
+    table = Table("epoch", "val top-1", "val top-5", "val loss", "train loss", "lr", "img/s", "status")
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    with progress:
+        overall = progress.add_task("epochs", total=todo)
+        steps = progress.add_task("epoch 1 steps", total=None)
+
+        def callback(event: str, info: dict) -> None:
+            if event == "train_step":
+                progress.update(steps, description=f"epoch {info['epoch']} steps", completed=info["step"],
+                                total=info["steps"])
+            elif event == "epoch":
+                r = info["record"]
+                progress.advance(overall)
+                progress.reset(steps, total=None)
+                table.add_row(str(r.epoch), _pct(r.val_top1), _pct(r.val_top5), _num(r.val_loss, ".4f"),
+                              _num(r.train_loss, ".4f"), _num(r.lr, ".2e"), _num(r.images_per_second, ".1f"),
+                              r.status if r.ok else f"[red]{r.status}[/red]: {r.message}")
+                progress.console.print(f"epoch {r.epoch}: val top-1 {_pct(r.val_top1)}, status {r.status}")
+
+        records = trial.advance(todo, callback=callback)
+    if records:
+        Console().print(table)
+    summary = f"{trial.epochs_done} epoch(s) done, status {trial.status}; curve: {Path(output_dir) / 'curve.jsonl'}"
+    click.echo(summary)
+    if trial.status != "ok":
+        raise SystemExit(1)
+    if run_test and trial.epochs_done and data.test is not None:
+        scores = trial.evaluate("test")
+        click.echo(f"test top-1 {100 * scores['top1']:.2f}% on {scores['num_examples']} images")
+    if trial.epochs_done:
+        out = trial.export(Path(output_dir) / "model")
+        click.echo(f"model: {out / 'model.safetensors'} (+ config.json, timm format)")

@@ -1,0 +1,33 @@
+"""``hf-quicktune finetune``: one trial from the command line, continued by re-running."""
+
+from __future__ import annotations
+
+import json
+
+from hf_quicktune.cli import main
+
+ARGS = ["finetune", "-d", "builtin:digits", "-m", "scratch:test_efficientnet", "--image-size", "16",
+        "--train-limit", "32", "--eval-limit", "16", "--max-epochs", "2", "--lr", "0.01", "--set", "smoothing=0.1"]
+
+
+def test_finetune_trains_continues_and_exports(tmp_path, capsys):
+    out = tmp_path / "trial"
+    assert main([*ARGS, "--epochs", "1", "-o", str(out)]) == 0
+    assert "1 epoch(s) done, status ok" in capsys.readouterr().out
+    assert main([*ARGS, "--epochs", "2", "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "continuing" in captured.err and "2 epoch(s) done" in captured.out
+    curve = [json.loads(line) for line in (out / "curve.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in curve] == [1, 2]
+    trial = json.loads((out / "trial.json").read_text())
+    assert trial["config"]["lr"] == 0.01 and trial["config"]["smoothing"] == 0.1
+    assert trial["config"]["model"] == "scratch:test_efficientnet"
+    config = json.loads((out / "model" / "config.json").read_text())
+    assert config["num_classes"] == 10 and (out / "model" / "model.safetensors").exists()
+
+
+def test_bad_hyperparameter_is_a_user_error(tmp_path, capsys):
+    code = main([*ARGS, "--set", "lr_typo=1", "-o", str(tmp_path / "x")])
+    assert code == 2
+    assert "'lr_typo'" in capsys.readouterr().err
+    assert main([*ARGS, "--set", "nonsense", "-o", str(tmp_path / "y")]) == 2
