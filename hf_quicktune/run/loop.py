@@ -376,7 +376,9 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
                      f"{dataset.num_classes} classes")
     candidates = {c.name: c for c in load_zoo(settings.zoo)}
     if not candidates:
-        raise ConfigError(f"zoo {settings.zoo!r} has no candidates. Pick another --zoo (see `hf-quicktune zoo`).")
+        raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
+                          "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "
+                          "`hf-quicktune zoo` lists them.")
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
     progress["elapsed_s"] = clock.elapsed

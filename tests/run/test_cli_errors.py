@@ -50,3 +50,15 @@ def test_resume_refuses_to_change_the_dataset(tmp_path, capsys):
     assert main(["run", "--resume", "--output-dir", str(out), "--dataset", "org/other"]) == 2
     err = capsys.readouterr().err
     assert "dataset='builtin:digits'" in err and "org/other" in err and "Traceback" not in err
+
+
+def test_command_line_wins_over_recipe_and_unset_flags_keep_recipe_values(tmp_path, monkeypatch):
+    import hf_quicktune.commands.run as command
+
+    seen = {}
+    monkeypatch.setattr(command, "_execute", lambda settings, *a: seen.setdefault("s", settings))
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dataset: builtin:digits\nbudget: 1m\nprivate: true\nimage-size: 48\ntrain-limit: 100\n")
+    assert main(["run", "--recipe", str(recipe), "--image-size", "40", "--budget", "2m"]) == 0
+    s = seen["s"]
+    assert (s.image_size, s.budget, s.private, s.train_limit, s.dataset) == (40, "2m", True, 100, "builtin:digits")
