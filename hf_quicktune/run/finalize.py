@@ -150,7 +150,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         shutil.copy(state.ranking_path, qt / "ranking.json")
         name = settings.push_to_hub or f"{Path(state.dir).name}-{inc['model']}"
         card = build_model_card(CardInfo(
-            model_name=name, base_model=candidate.hub_id, candidate=candidate.name,
+            model_name=name, base_model=_base_model(candidate), candidate=candidate.name,
             architecture=candidate.architecture, dataset=settings.dataset,
             dataset_is_hub=_is_hub_id(settings.dataset), config=inc["config"], epochs=inc["epochs"],
             val_top1=inc["last_val_top1"], test_top1=inc["test_top1"], license=candidate.license,
@@ -175,6 +175,17 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         summary["budget_used_s"] = round(clock.elapsed, 2)
         atomic_write_json(state.summary_path, summary)
     return summary
+
+
+def _base_model(candidate) -> str | None:
+    """Hub id of the pretrained weights (``hf-hub`` candidates, or timm's ``timm/<arch>.<tag>``)."""
+    if candidate.is_scratch:
+        return None
+    if candidate.hub_id:
+        return candidate.hub_id.removeprefix("hf-hub:")
+    if candidate.source == "timm" and candidate.pretrained_tag:
+        return f"timm/{candidate.architecture}.{candidate.pretrained_tag}"
+    return None
 
 
 def _is_hub_id(spec: str) -> bool:

@@ -77,3 +77,12 @@ def test_snapshot_counts_and_reporters_render():
     rich.close()
     rendered = out.getvalue()
     assert "1 paused, 1 finished, 1 failed" in rendered and "incumbent: trial 1 b" in rendered
+
+
+def test_card_base_model_from_candidate():
+    from hf_quicktune.run.finalize import _base_model
+    from hf_quicktune.zoo.candidate import Candidate
+
+    assert _base_model(Candidate("r", "resnet18", source="timm", pretrained_tag="a1_in1k")) == "timm/resnet18.a1_in1k"
+    assert _base_model(Candidate("v", "vit", source="hf-hub", hub_id="hf-hub:org/vit")) == "org/vit"
+    assert _base_model(Candidate("s", "resnet18", source="scratch", pretrained_tag="a1_in1k")) is None
