@@ -58,11 +58,14 @@ def _repo_recipes() -> Path:
 
 
 def resolve_recipe_file(path: str | Path, kind: str = "recipe") -> Path:
-    """``path`` as given, else relative to the repository's ``recipes/`` (``spaces/x.yaml``, ``x.yaml``)."""
+    """``path`` as given (relative to the working directory), else as shipped with hf-quicktune:
+    ``recipes/spaces/quicktune.yaml``, ``spaces/quicktune.yaml``, ``quicktune`` (a space name)."""
     p = Path(path).expanduser()
     if p.is_file():
         return p
-    for cand in (_repo_recipes() / p, _repo_recipes() / p.name, _repo_recipes() / f"{p}.yaml"):
+    recipes = _repo_recipes()
+    for cand in (recipes.parent / p, recipes / p, recipes / f"{p}.yaml", recipes / "spaces" / p.name,
+                 recipes / "spaces" / f"{p}.yaml"):
         if cand.is_file():
             return cand
     raise ConfigError(f"{kind} file {str(path)!r} not found. Pass an existing YAML path (see recipes/ for examples).")
@@ -128,6 +131,7 @@ class RunSettings:
             raise ConfigError(f"--seed must be an integer, got {self.seed!r}.")
         if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
             raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name.")
+        resolve_recipe_file(self.space, "search space")
         if isinstance(self.scores, str):
             self.scores = [s.strip() for s in self.scores.split(",") if s.strip()]
         if not self.scores:

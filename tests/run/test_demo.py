@@ -16,7 +16,8 @@ def test_demo_runs_offline_within_budget(tmp_path):
     out = tmp_path / "quicktune-demo"
     env_code = "import sys; from hf_quicktune.cli import main; sys.exit(main(sys.argv[1:]))"
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", env_code, "demo", "--output-dir", str(out)], capture_output=True,
+    # from a fresh working directory, default output dir (./quicktune-demo), no network
+    proc = subprocess.run([sys.executable, "-c", env_code, "demo"], capture_output=True, cwd=tmp_path,
                           text=True, timeout=600, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr[-3000:]

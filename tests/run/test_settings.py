@@ -65,3 +65,17 @@ def test_shipped_recipes_load_and_validate(name):
 def test_validate_messages(values, needle):
     with pytest.raises(ConfigError, match=needle):
         RunSettings(**values).validate()
+
+
+@pytest.mark.parametrize("ref", ["recipes/spaces/quicktune.yaml", "spaces/quicktune.yaml", "quicktune",
+                                 "recipes/cpu-small.yaml", "cpu-small"])
+def test_shipped_files_resolve_from_any_working_directory(ref, tmp_path, monkeypatch):
+    from hf_quicktune.run.settings import resolve_recipe_file
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_recipe_file(ref).is_file()
+
+
+def test_missing_space_file_is_reported_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="search space file 'nope.yaml' not found"):
+        RunSettings(dataset="builtin:digits", budget="1m", space="nope.yaml").validate()
