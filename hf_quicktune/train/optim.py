@@ -8,6 +8,7 @@ follows exactly the schedule of an uninterrupted one.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import torch
@@ -79,7 +80,18 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: dict[str, Any], ma
     if config["sched"] == "none":
         _apply_lr_scale(optimizer)
         return None
-    scheduler, _ = create_scheduler_v2(
+    with warnings.catch_warnings():
+        # timm deprecates plateau because its state_dict drops the patience counters; we save
+        # the inner torch scheduler's full state instead (see scheduler_state).
+        warnings.filterwarnings("ignore", message="PlateauLRScheduler is deprecated", category=FutureWarning)
+        scheduler, _ = _create_scheduler(optimizer, config, max_epochs)
+    if config["sched"] != "plateau":  # plateau applies its epoch-0 lr (and lr_scale) on construction
+        scheduler.step(0)
+    return scheduler
+
+
+def _create_scheduler(optimizer, config: dict[str, Any], max_epochs: int):
+    return create_scheduler_v2(
         optimizer,
         sched=config["sched"],
         num_epochs=max_epochs,
@@ -93,9 +105,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: dict[str, Any], ma
         plateau_mode="max",  # stepped with validation top-1
         step_on_epochs=True,
     )
-    if config["sched"] != "plateau":  # plateau applies its epoch-0 lr (and lr_scale) on construction
-        scheduler.step(0)
-    return scheduler
 
 
 def scheduler_state(scheduler) -> dict[str, Any] | None:

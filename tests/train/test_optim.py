@@ -110,3 +110,20 @@ def test_plateau_decays_after_patience_without_improvement(model):
 
 def test_constant_lr_without_scheduler(model):
     assert _lrs(model, max_epochs=5, lr=0.03, sched="none", warmup_epochs=3) == pytest.approx([0.03] * 6)
+
+
+def test_plateau_state_keeps_its_patience_counter(model):
+    from hf_quicktune.train.optim import load_scheduler_state, scheduler_state
+
+    cfg = validate_config({"lr": 0.1, "sched": "plateau", "patience_epochs": 2, "decay_rate": 0.5})
+    o1 = build_optimizer(model, cfg)
+    s1 = build_scheduler(o1, cfg, 10)
+    for e, m in enumerate([0.5, 0.6, 0.6, 0.6]):  # two epochs without improvement so far
+        s1.step(e + 1, m)
+    o2 = build_optimizer(model, cfg)
+    s2 = build_scheduler(o2, cfg, 10)
+    o2.load_state_dict(o1.state_dict())
+    load_scheduler_state(s2, scheduler_state(s1))
+    for s, o in ((s1, o1), (s2, o2)):
+        s.step(5, 0.6)  # third epoch without improvement: decay in both
+        assert current_lr(o) == pytest.approx(0.05)
