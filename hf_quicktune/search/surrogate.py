@@ -187,6 +187,15 @@ class DeepKernelSurrogate(nn.Module):
         self.eval()
         return value
 
+    @property
+    def conditioning(self) -> tuple[SurrogateInputs, torch.Tensor] | None:
+        """The (inputs, targets) the posterior is conditioned on, or None."""
+        return self._train
+
+    def clear_condition(self) -> None:
+        """Forget the conditioning data (:meth:`predict` then returns the prior)."""
+        self._train = None
+
     def condition(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray) -> None:
         """Set the data the posterior is conditioned on (no training)."""
         self._train = (inputs, torch.as_tensor(np.asarray(y, dtype=np.float32)))

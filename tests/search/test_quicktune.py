@@ -25,12 +25,15 @@ def tiny_prior(seed: int = 0) -> Prior:
 
 
 class TestDyHPOContract(OptimizerContract):
+    steps = 10
+
     def make_optimizer(self, pool, max_epochs, seed):
         return DyHPOOptimizer(pool, max_epochs=max_epochs, seed=seed, space=toy_space(),
                               model_features=MODEL_FEATURES, **FAST)
 
 
 class TestQuickTuneContract(OptimizerContract):
+    steps = 10
     prior = tiny_prior()
 
     def make_optimizer(self, pool, max_epochs, seed):
@@ -38,9 +41,13 @@ class TestQuickTuneContract(OptimizerContract):
                                   model_features=MODEL_FEATURES, **FAST)
 
 
-class TestUCBContract(OptimizerContract):
-    def make_optimizer(self, pool, max_epochs, seed):
-        return DyHPOOptimizer(pool, max_epochs=max_epochs, seed=seed, acquisition="ucb", **FAST)
+@pytest.mark.parametrize("acquisition", ["ucb", "ei"])
+def test_other_acquisitions_run_and_skip_the_cost_model(acquisition):
+    sim = CurveSimulator(n=8, max_epochs=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, acquisition=acquisition, **FAST)
+    seen = sim.run(opt, 6)
+    assert len(seen) == 6 and len(set(seen)) == 6
+    assert not opt.cost_model.fitted  # costs only matter for ei_per_cost
 
 
 def test_pool_sampled_from_a_space_with_the_seed():

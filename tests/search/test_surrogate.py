@@ -172,3 +172,18 @@ def test_space_without_model_key():
     X = enc.encode(pool, [1] * 5, [[]] * 5, meta_features={"num_instances": 3000})
     mean, std = DeepKernelSurrogate(enc).predict(X)
     assert mean.shape == (5,)
+
+
+def test_conditioning_accessors():
+    sim = CurveSimulator(n=10, max_epochs=6)
+    enc = encoder()
+    X, y = dataset(sim, enc, range(10))
+    sur = DeepKernelSurrogate(enc)
+    prior_mean, _ = sur.predict(X)
+    assert sur.conditioning is None
+    sur.condition(X, y)
+    assert sur.conditioning is not None and torch.equal(sur.conditioning[1], torch.as_tensor(y))
+    post_mean, _ = sur.predict(X)
+    assert not np.allclose(post_mean, prior_mean)
+    sur.clear_condition()
+    np.testing.assert_allclose(sur.predict(X)[0], prior_mean)
