@@ -45,6 +45,7 @@ class CardInfo:
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     curve_plot: str | None = "plots/learning_curves.png"
     pretraining: str | None = None
+    model_ref: str | None = None  # what timm.create_model takes; default "hf-hub:<model_name>"
 
 
 def _eval_results(info: CardInfo) -> list:
@@ -82,7 +83,7 @@ def build_model_card(info: CardInfo):
 # {info.model_name}
 
 `{info.architecture}` fine-tuned on **{info.dataset}** for image classification, chosen by
-[hf-quicktune](https://github.com/huggingface/hf-quicktune) (Quick-Tune: meta-learned gray-box
+**hf-quicktune** (Quick-Tune: meta-learned gray-box
 Bayesian optimisation over pretrained models and their fine-tuning hyperparameters, Arango et al., ICLR 2024).
 
 - base model: {base}
@@ -92,7 +93,7 @@ Bayesian optimisation over pretrained models and their fine-tuning hyperparamete
 
 ```python
 import timm, torch
-model = timm.create_model("hf-hub:{info.model_name}", pretrained=True).eval()
+model = timm.create_model("{info.model_ref or "hf-hub:" + info.model_name}", pretrained=True).eval()
 cfg = timm.data.resolve_data_config({{}}, model=model)
 transform = timm.data.create_transform(**cfg)
 ```

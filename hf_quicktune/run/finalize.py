@@ -158,6 +158,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
             zoo=settings.zoo, candidates=list(ranking["kept"]), num_trials=len(rows),
             num_steps=summary["epoch_steps"], image_size=settings.image_size, leaderboard=rows,
             pretraining=candidate.pretraining,
+            model_ref=None if settings.push_to_hub else f"local-dir:{export.resolve()}",
         ))
         card.save(export / "README.md")
         summary.update(export_dir=str(export), card=str(export / "README.md"))

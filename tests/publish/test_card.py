@@ -47,7 +47,8 @@ def test_card_body_explains_the_search(tmp_path):
     assert "![learning curves](plots/learning_curves.png)" in text
     table = [line for line in text.splitlines() if line.startswith("| ") and "`m" in line]
     assert len(table) == 10  # top 10 of 12 trials
-    assert "hf-hub:org/result" in text
+    assert 'timm.create_model("hf-hub:org/result"' in text
+    assert 'create_model("local-dir:/x/export"' in str(build_model_card(_info(model_ref="local-dir:/x/export")))
 
 
 def test_card_without_test_split_or_hub_dataset():
