@@ -97,6 +97,7 @@ def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Pat
     if budget_s:
         ax.axvline(budget_s, color="0.4", linestyle="--", linewidth=1, label="budget")
         ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlim(left=0, right=max([budget_s or 0.0] + [x for x, _ in trace]) * 1.03 or None)
     ax.set_xlabel("wall-clock seconds used (ranking + search + training)")
     ax.set_ylabel("best validation top-1 (%)")
     ax.set_title("Incumbent accuracy over time")
