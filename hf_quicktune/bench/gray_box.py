@@ -35,6 +35,7 @@ def make_rank_then_tune(task: Task, seed: int, score: str | None = None) -> Opti
     keep = [i for i, c in enumerate(task.pool) if str(c.get("model")) == model]
     if not keep:
         raise ConfigError(f"the top-ranked model {model!r} has no runs in the pool")
-    sub = Task(task.dataset, [task.pool[i] for i in keep], task.max_epochs, task.meta_features, task.prior)
+    sub = Task(task.dataset, [task.pool[i] for i in keep], task.max_epochs, task.meta_features, task.prior,
+               extra=dict(task.extra))
     inner = make_quicktune(sub, seed, meta_learned=task.prior is not None)
     return RestrictedPool(task.pool, task.max_epochs, keep, inner, seed=seed)

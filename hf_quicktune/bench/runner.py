@@ -7,6 +7,8 @@ Protocol:
   *other* folds only (one prior per fold, cached under ``OUT/priors/``), so the target dataset is
   never seen at meta-training time.
 * Budget per dataset: ``budget_runs`` × the median seconds of one full-length run of that dataset.
+* A step costs the recorded epoch seconds plus the optimizer's own ask + tell time (CPU time of
+  this process by default, robust to other load on a shared machine; ``clock="wall"`` otherwise).
 * Every (method, dataset, seed) replay is written to ``OUT/traces/`` as soon as it ends; a rerun
   with the same ``OUT`` skips finished replays (interrupting loses at most the replay in flight).
 * Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean, 95 % CI over datasets × seeds on a
@@ -54,6 +56,7 @@ class BenchConfig:
     meta_train: dict[str, Any] = field(default_factory=dict)  # options for hf_quicktune.meta.train
     split_seed: int = 0
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # extra kwargs per gray-box method
+    clock: str = "cpu"  # how optimizer overhead is measured: "cpu" (process time) or "wall"
     max_wall_per_replay: float | None = None  # real seconds; truncated replays report NaN past their end
 
 
@@ -169,7 +172,7 @@ def run_bench(
                 else:
                     opt = METHODS[method](task, seed)
                     trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead,
-                                   max_wall=config.max_wall_per_replay)
+                                   max_wall=config.max_wall_per_replay, clock=config.clock)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(trace.to_dict()))

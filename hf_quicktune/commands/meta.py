@@ -58,6 +58,8 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Runs per (dataset) batch.")
 @click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam learning rate (cosine decay).")
 @click.option("--val-every", type=int, default=50, show_default=True)
+@click.option("--val-episodes", type=int, default=20, show_default=True,
+              help="Fixed validation episodes (condition on 32 points of a validation dataset, predict 32).")
 @click.option("--patience", type=int, default=8, show_default=True,
               help="Stop after this many validations without improvement on held-out datasets.")
 @click.option("--exclude", multiple=True, help="Dataset ids to leave out entirely (e.g. your target dataset).")
@@ -66,7 +68,8 @@ def info(path: Path, as_json: bool) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=1, show_default=True,
               help="torch CPU threads (1 is fastest for these small models on a busy machine).")
-def train(meta_dataset: Path, out: Path, steps: int, batch_size: int, lr: float, val_every: int, patience: int,
+def train(meta_dataset: Path, out: Path, steps: int, batch_size: int, lr: float, val_every: int, val_episodes: int,
+          patience: int,
           exclude: tuple[str, ...], space_path: Path | None, seed: int, threads: int) -> None:
     """Meta-learn the surrogate and cost model on META_DATASET with dataset-level splits."""
     import torch
@@ -88,7 +91,8 @@ def train(meta_dataset: Path, out: Path, steps: int, batch_size: int, lr: float,
         from hf_quicktune.search.space import Space
 
         space = Space.from_yaml(space_path)
-    cfg = MetaTrainConfig(steps=steps, batch_size=batch_size, lr=lr, val_every=val_every, patience=patience, seed=seed)
+    cfg = MetaTrainConfig(steps=steps, batch_size=batch_size, lr=lr, val_every=val_every,
+                          val_episodes=val_episodes, patience=patience, seed=seed)
     with Progress(TextColumn("meta-train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[msg]}"), TimeElapsedColumn()) as bar:
         task = bar.add_task("train", total=steps, msg="")

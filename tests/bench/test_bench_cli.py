@@ -80,3 +80,16 @@ def test_gray_box_methods_with_fold_priors(tmp_path, one_thread):
     assert set(per_run.method) == {"quicktune", "dyhpo"}
     assert (per_run.overhead_s > 0).all()  # the optimizers' own time is charged
     assert res.checkpoints["regret@1"].notna().all()
+
+
+def test_meta_train_cli_excludes_datasets(tmp_path, capsys):
+    md_path = make_synthetic(n_datasets=4, n_configs=8, max_epochs=3, seed=6).save(tmp_path / "md.parquet")
+    out = tmp_path / "prior"
+    code = main(["meta", "train", str(md_path), "--out", str(out), "--steps", "6", "--val-every", "3", "--val-episodes", "2",
+                 "--exclude", "synth_2"])
+    assert code == 0, capsys.readouterr().err
+    assert "saved prior" in capsys.readouterr().out
+    prov = json.loads((out / "prior.json").read_text())["provenance"]
+    used = set(prov["splits"]["train"]) | set(prov["splits"]["val"]) | set(prov["splits"]["test"])
+    assert used == {"synth_0", "synth_1", "synth_3"} and prov["excluded"] == ["synth_2"]
+    assert main(["meta", "train", str(md_path), "--out", str(out), "--exclude", "nope"]) == 2

@@ -52,7 +52,7 @@ def test_replay_adds_measured_overhead_and_stops_at_budget():
     curves = np.full((1, 5), 0.5)
     costs = np.full((1, 5), 1.0)
     opt = Scripted([{"a": 0}], 5, [(0, e) for e in range(1, 6)], sleep=0.02)
-    tr = replay(opt, curves, costs, time_budget=2.5)
+    tr = replay(opt, curves, costs, time_budget=2.5, clock="wall")
     assert tr.steps == 3 and tr.stop == "budget"  # 1.02, 2.04, 3.06 s
     assert tr.overhead >= 0.06 and tr.time[-1] == pytest.approx(3.0 + tr.overhead)
 
@@ -136,3 +136,22 @@ def test_random_search_replay_is_seeded():
             for s in (0, 0, 1)]
     assert runs[0].incumbent == runs[1].incumbent and runs[0].time == runs[1].time
     assert runs[0].time != runs[2].time
+
+
+def test_rank_then_tune_only_tunes_the_top_zero_cost_model():
+    import torch
+
+    from hf_quicktune.bench.gray_box import make_rank_then_tune
+    from hf_quicktune.bench.runner import make_task
+
+    torch.set_num_threads(1)
+    md = make_synthetic(n_datasets=2, n_configs=12, max_epochs=3, seed=7, models=True, zero_cost=True)
+    task, curves, costs = make_task(md, "synth_1")
+    task.extra = {"full_refit_steps": 5, "refit_steps": 2, "cost_steps": 2}
+    scores = md.zero_cost.xs("synth_1", level="dataset")["logme"]
+    top = scores.idxmax()
+    opt = make_rank_then_tune(task, seed=0)
+    tr = replay(opt, curves, costs, time_budget=float(np.nansum(costs)), max_steps=8, count_overhead=False)
+    assert tr.steps == 8
+    assert {task.pool[t]["model"] for t in opt.trials} == {top}
+    assert set(opt.trials) <= {i for i, c in enumerate(task.pool) if c["model"] == top}
