@@ -25,6 +25,15 @@ def test_finetune_trains_continues_and_exports(tmp_path, capsys):
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["num_classes"] == 10 and (out / "model" / "model.safetensors").exists()
 
+    import torch
+
+    from hf_quicktune.train import load_model
+    from hf_quicktune.zoo import get_candidate
+
+    x = torch.randn(2, 3, 16, 16)
+    by_candidate = load_model(out, get_candidate("scratch:test_efficientnet"), num_classes=10)
+    torch.testing.assert_close(by_candidate(x), load_model(out)(x))
+
 
 def test_bad_hyperparameter_is_a_user_error(tmp_path, capsys):
     code = main([*ARGS, "--set", "lr_typo=1", "-o", str(tmp_path / "x")])
