@@ -73,7 +73,8 @@ def make_loader(dataset, batch_size: int, *, shuffle: bool, seed: int = 0, epoch
         num_workers=workers,
         pin_memory=pin_memory,
         persistent_workers=False,
-        drop_last=False,
+        # a last training batch of one image breaks BatchNorm on 1x1 feature maps: drop it
+        drop_last=shuffle and len(dataset) % batch_size == 1 and len(dataset) > 1,
     )
 
 

@@ -406,7 +406,8 @@ class Trial:
                     from timm.data.mixup import mixup_target
 
                     target = mixup_target(y, self.num_classes, lam=1.0, smoothing=cfg["smoothing"])
-            chunks = [c for c in torch.tensor_split(torch.arange(n), min(self.accumulation, n)) if len(c)]
+            # micro-batches of >= 2 images (BatchNorm needs two values per channel)
+            chunks = [c for c in torch.tensor_split(torch.arange(n), max(1, min(self.accumulation, n // 2))) if len(c)]
             for i, idx in enumerate(chunks):
                 sync = i == len(chunks) - 1
                 ctx = contextlib.nullcontext() if sync else acc.no_sync(state.model)

@@ -248,3 +248,8 @@ def test_regularizer_tap_reads_classifier_input():
     x = torch.randn(3, 4)
     model(x)
     torch.testing.assert_close(tap.pop(), x)
+
+
+def test_a_last_batch_of_one_image_is_dropped(tmp_path, tiny_dataset, tiny_model):
+    factory, _, records = _train(tmp_path, "b", tiny_model, tiny_dataset, batch_size=23)  # 24 = 23 + 1
+    assert factory.batch_sizes == [23] and records[0].ok
