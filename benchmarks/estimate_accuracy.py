@@ -54,8 +54,12 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64, help="images linearized by the estimator")
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--tail-blocks", type=int, default=1, help="EfficientNet stages trained (+ conv_head + head)")
-    ap.add_argument("--targets", type=float, nargs="+", default=[1.0, 0.5])
-    ap.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1])
+    ap.add_argument("--targets", type=float, nargs="+", default=[1.0, 0.3])
+    ap.add_argument("--strategies", nargs="+", default=["head", "tail"], choices=["head", "tail"],
+                    help="head: linear probing; tail: last stage(s) + conv_head + head (pct_to_freeze)")
+    ap.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="lrs for the head strategy")
+    ap.add_argument("--tail-lrs", type=float, nargs="+", default=[0.001, 0.003])
+    ap.add_argument("--class-probes", type=int, default=1, help="class probes for the tail NTK (None: all C)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--max-epochs", type=float, default=40)
@@ -86,50 +90,59 @@ def main() -> None:
           f"n={args.samples} linearized, loss={args.loss}")
 
     rows = []
-    header = f"{'lr':>6} {'B':>4} {'m':>4} {'target':>6} {'pred':>7} {'actual':>7} {'relerr':>7} " \
+    header = f"{'strategy':>8} {'lr':>6} {'B':>4} {'m':>4} {'target':>6} {'pred':>7} {'actual':>7} {'relerr':>7} " \
              f"{'est_s':>6} {'train_s':>8} {'ratio':>6}"
     print(header)
-    ntk_seconds, spec = None, None
-    step_seconds: dict = {}  # batch size -> seconds per real step; "costB" -> time spent measuring it
-    for lr, bs, m in itertools.product(args.lrs, args.batch_sizes, args.momenta):
-        config = {"lr": lr, "batch_size": bs, "momentum": m, "opt": "sgd", "pct_to_freeze": pct}
-        base.load_state_dict(state)
-        if spec is None:  # the NTK does not depend on lr/B/m: compute once, charge it to every config
-            est = estimate(prepared, cand, config, n=args.samples, image_size=args.image_size, loss=args.loss,
-                           max_epochs=args.max_epochs, model=base, target_loss=min(args.targets), time_steps=False)
-            spec, ntk_seconds = est.spectrum, est.estimation_seconds
-            curve, curve_seconds = est.curve, 0.0
-        else:
-            t0 = time.perf_counter()
-            curve = curve_for(spec, args.loss, lr, bs, m, int(np.ceil(args.max_epochs * len(x) / bs)),
-                              stop_below=min(args.targets))
-            curve_seconds = time.perf_counter() - t0
-        if bs not in step_seconds:
-            t0 = time.perf_counter()
-            names_full = trainable_parameter_names(base, pct)
-            step_seconds[bs] = measure_seconds_per_step(base, names_full, bs, tuple(x.shape[1:]),
-                                                        prepared.num_classes)
-            step_seconds[f"cost{bs}"] = time.perf_counter() - t0
-        base.load_state_dict(state)
-        _, tail = split_efficientnet(base.eval(), args.tail_blocks)
-        names = [name for name, _ in tail.named_parameters()]
-        max_steps = int(np.ceil(args.max_epochs * len(x) / bs))
-        measured = train_and_measure(tail, feats, y, trainable=names, lr=lr, batch_size=bs, momentum=m,
-                                     loss=args.loss, max_steps=max_steps,
-                                     eval_every=max(1, len(x) // bs // 4), target_loss=min(args.targets))
-        for target in args.targets:
-            pred = curve.steps_to(target)
-            actual = measured.steps_to(target)
-            est_s = ntk_seconds + curve_seconds + step_seconds[f"cost{bs}"]
-            if actual is None:
-                print(f"{lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {'never':>7} (not reached in "
-                      f"{args.max_epochs:g} epochs; skipped)")
-                continue
-            train_s = actual * step_seconds[bs]
-            rel = abs((pred if pred is not None else np.inf) - actual) / max(actual, 1.0)
-            rows.append((rel, train_s / est_s))
-            print(f"{lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {actual:>7.1f} {rel:>7.1%} "
-                  f"{est_s:>6.1f} {train_s:>8.1f} {train_s / est_s:>6.1f}")
+    step_seconds: dict = {}  # (strategy, batch size) -> seconds per real step of the full model
+    for strategy in args.strategies:
+        lrs = args.lrs if strategy == "head" else args.tail_lrs
+        head_only = strategy == "head"
+        ntk_seconds, spec = None, None
+        for lr, bs, m in itertools.product(lrs, args.batch_sizes, args.momenta):
+            config = {"lr": lr, "batch_size": bs, "momentum": m, "opt": "sgd", "pct_to_freeze": pct,
+                      "linear_probing": head_only}
+            base.load_state_dict(state)
+            if spec is None:  # the NTK does not depend on lr/B/m: compute once, charge it to every config
+                est = estimate(prepared, cand, config, n=args.samples, image_size=args.image_size,
+                               loss=args.loss, max_epochs=args.max_epochs, model=base,
+                               target_loss=min(args.targets), time_steps=False,
+                               class_probes=None if head_only else args.class_probes)
+                spec, ntk_seconds = est.spectrum, est.estimation_seconds
+                curve, curve_seconds = est.curve, 0.0
+            else:
+                t0 = time.perf_counter()
+                curve = curve_for(spec, args.loss, lr, bs, m, int(np.ceil(args.max_epochs * len(x) / bs)),
+                                  stop_below=min(args.targets))
+                curve_seconds = time.perf_counter() - t0
+            if (strategy, bs) not in step_seconds:
+                t0 = time.perf_counter()
+                names_full = trainable_parameter_names(base, pct, head_only)
+                sec = measure_seconds_per_step(base, names_full, bs, tuple(x.shape[1:]), prepared.num_classes)
+                step_seconds[(strategy, bs)] = (sec, time.perf_counter() - t0)
+            sec_per_step, timing_cost = step_seconds[(strategy, bs)]
+            base.load_state_dict(state)
+            _, tail = split_efficientnet(base.eval(), args.tail_blocks)
+            names = [name for name, _ in tail.named_parameters()]
+            if head_only:
+                names = names[-2:]  # classifier weight + bias
+            max_steps = int(np.ceil(args.max_epochs * len(x) / bs))
+            measured = train_and_measure(tail, feats, y, trainable=names, lr=lr, batch_size=bs, momentum=m,
+                                         loss=args.loss, max_steps=max_steps,
+                                         eval_every=max(1, len(x) // bs // 4), target_loss=min(args.targets))
+            for target in args.targets:
+                pred = curve.steps_to(target)
+                actual = measured.steps_to(target)
+                est_s = ntk_seconds + curve_seconds + timing_cost
+                if actual is None:
+                    print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {'never':>7} "
+                          f"(not reached in {args.max_epochs:g} epochs{', diverged' if measured.diverged else ''}; "
+                          "skipped)")
+                    continue
+                train_s = actual * sec_per_step
+                rel = abs((pred if pred is not None else np.inf) - actual) / max(actual, 1.0)
+                rows.append((rel, train_s / est_s))
+                print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {actual:>7.1f} "
+                      f"{rel:>7.1%} {est_s:>6.1f} {train_s:>8.1f} {train_s / est_s:>6.1f}", flush=True)
 
     if not rows:
         print("no configuration reached a target")

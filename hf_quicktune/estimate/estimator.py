@@ -162,6 +162,7 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
 
     names = set(trainable)
     state = {k: v.clone() for k, v in model.state_dict().items()}
+    flags = {name: p.requires_grad for name, p in model.named_parameters()}
     params = [p for name, p in model.named_parameters() if name in names]
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
@@ -180,6 +181,8 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
                 times.append(time.perf_counter() - t0)
     finally:
         model.load_state_dict(state)
+        for name, p in model.named_parameters():
+            p.requires_grad_(flags[name])
         model.eval()
     return float(np.median(times))
 
