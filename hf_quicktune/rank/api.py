@@ -146,19 +146,24 @@ def rank(
                 row[name] = FEATURE_SCORES[name](fs.features, fs.labels)
             elif name in LOGIT_SCORES:
                 row[name] = LOGIT_SCORES[name](fs.logits, fs.labels) if source_head else math.nan
-            else:  # lgc
-                row[name] = _lgc(
-                    cand,
-                    factory,
-                    dataset,
-                    indices,
-                    transform,
-                    batch_size,
-                    seed,
-                    lgc_dim,
-                    accelerator,
-                    progress,
-                )
+            else:  # lgc: a second (gradient) pass; a model it cannot handle gets NaN, not a failed ranking
+                try:
+                    row[name] = _lgc(
+                        cand,
+                        factory,
+                        dataset,
+                        indices,
+                        transform,
+                        batch_size,
+                        seed,
+                        lgc_dim,
+                        accelerator,
+                        progress,
+                    )
+                except QuickTuneError as err:
+                    logger.warning("lgc of %s: %s", cand.name, err)
+                    errors[f"{cand.name} (lgc)"] = str(err)
+                    row[name] = math.nan
             timings[name] = time.perf_counter() - start
         row["feature_seconds"] = float(fs.seconds)
         row["num_params"] = int(fs.num_params or cand.num_params or 0)
@@ -167,7 +172,7 @@ def rank(
         cached[cand.name] = fs.cached
         logger.info("%s: %s", cand.name, {k: round(v, 4) for k, v in row.items()})
     if not table:
-        first = next(iter(errors.values()))
+        first = next(iter(errors.values()))  # every candidate failed to load
         raise QuickTuneError(f"no candidate could be ranked; the first failure was: {first}")
     ensemble = mean_rank_ensemble(table, score_names)
     for cand_name, value in ensemble.items():

@@ -77,6 +77,32 @@ def test_second_rank_uses_the_feature_cache(result, digits):
             assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9)
 
 
+def test_rank_with_lgc_through_the_api_reports_progress(digits):
+    from hf_quicktune.rank import rank
+
+    events = []
+    res = rank(
+        digits,
+        ["scratch:test_efficientnet", "scratch:test_resnet"],
+        scores=["lfc", "lgc"],
+        n=30,
+        image_size=32,
+        batch_size=16,
+        cache=False,
+        progress=lambda task, done, total: events.append((task, done, total)),
+    )
+    for row in res.table.values():
+        assert -1 <= row["lgc"] <= 1 and -1 <= row["lfc"] <= 1
+    assert sorted(res.table) == sorted(res.order("lgc"))
+    tasks = {t for t, _, _ in events}
+    assert {
+        "scratch:test_efficientnet",
+        "scratch:test_efficientnet · lgc",
+        "scratch:test_resnet · lgc",
+    } <= tasks
+    assert ("scratch:test_resnet", 2, 2) in events  # 30 images in batches of 16
+
+
 @pytest.fixture
 def zoo_file(tmp_path):
     path = tmp_path / "pair.yaml"
