@@ -113,6 +113,7 @@ class QuickTuneOptimizer(Optimizer):
 
         if prior is not None:
             self.surrogate: DeepKernelSurrogate = copy.deepcopy(prior.surrogate)
+            self.surrogate.clear_condition()  # whatever meta-training last conditioned on is not this dataset
             self.surrogate.mark_initial()
             encoder = self.surrogate.encoder
             if prior.cost_model is not None:

@@ -128,6 +128,13 @@ class DeepKernelSurrogate(nn.Module):
             self.feature_extractor = make_feature_extractor(encoder, True, hidden, out_dim)
         likelihood = gpytorch.likelihoods.GaussianLikelihood(noise_constraint=gpytorch.constraints.GreaterThan(1e-4))
         self.gp = _GP(likelihood)
+        # Start from hyperparameters on the scale of accuracies in [0, 1] (gpytorch's defaults,
+        # noise = outputscale = 0.69, treat every observation as noise and collapse the posterior
+        # to the constant mean unless trained for many steps).
+        self.gp.mean_module.constant = 0.5
+        self.gp.covar_module.outputscale = 0.05
+        self.gp.covar_module.base_kernel.lengthscale = 1.0
+        likelihood.noise = 1e-3
         self._train: tuple[SurrogateInputs, torch.Tensor] | None = None
         self._initial_state = copy.deepcopy(self.state_dict())
 

@@ -91,6 +91,7 @@ def test_overhead_is_measured_per_ask_tell_pair():
 def test_refit_is_warm_after_the_first_observations_and_full_when_the_fit_degrades():
     sim = CurveSimulator(n=10, max_epochs=3)
     opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+    opt.degrade_tol = 1e9  # never counts as degraded
     sim.run(opt, 6)
     assert opt.n_refits == 6
     assert opt.n_full_refits == 3  # the first full_refit_until=3 only
