@@ -15,7 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from hf_quicktune.errors import ConfigError
+from hf_quicktune.errors import ConfigError, QuickTuneError, TrainError
 from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
 from hf_quicktune.run.state import RunState
 
@@ -428,15 +428,24 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
     tid = suggestion.trial_id
     config = pool[tid]
     t_start = time.monotonic()
-    trial = trials.pop(tid, None)
-    if trial is None:
-        trial = _make_trial(settings, state, tid, config, candidates[config["model"]], dataset, keep_in_memory=True)
-    trials[tid] = trial
-    while len(trials) > TRIAL_CACHE:
-        trials.popitem(last=False)[1].release()
     done = opt.trials[tid].epochs if tid in opt.trials else 0
     n = max(1, suggestion.epoch - done)
-    records = [_record_dict(r) for r in trial.advance(epochs=n)]
+    try:
+        trial = trials.pop(tid, None)
+        if trial is None:
+            trial = _make_trial(settings, state, tid, config, candidates[config["model"]], dataset,
+                                keep_in_memory=True)
+        trials[tid] = trial
+        while len(trials) > TRIAL_CACHE:
+            trials.popitem(last=False)[1].release()
+        records = [_record_dict(r) for r in trial.advance(epochs=n)]
+        if not records:
+            raise TrainError(f"the train engine returned no epoch for trial {tid} (asked for epoch "
+                             f"{suggestion.epoch}, {done} known)")
+    except QuickTuneError as err:  # e.g. a configuration the engine rejects: the trial fails, the run goes on
+        trials.pop(tid, None)
+        records = [{"epoch": done + 1, "val_top1": None, "train_seconds": 0.0, "eval_seconds": 0.0,
+                    "status": "failed", "message": str(err)}]
     wall = (time.monotonic() - t_start) / max(1, len(records))
     new = []
     for rec in records:
@@ -448,7 +457,9 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
         step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
         new.append(step)
         if status != OK:
-            trials.pop(tid).release()
+            failed = trials.pop(tid, None)
+            if failed is not None:
+                failed.release()
             logger.warning("trial %d (%s) %s at epoch %s: %s", tid, config.get("model"), status, rec["epoch"],
                            rec.get("message"))
             break

@@ -45,3 +45,37 @@ def test_reconcile_tells_missing_epochs_once(tmp_path):
     assert reconcile(opt, state, pool, Clock(11.0)) == []
     assert len(read_jsonl(state.steps_path)) == 7
     assert json.loads(json.dumps(opt.state_dict()["trials"]))["2"]["status"] == "diverged"
+
+
+class _RejectingTrial:
+    """A trial engine that rejects its configuration (as the real one does for invalid hyperparameters)."""
+
+    released = False
+
+    def advance(self, epochs=1):
+        from hf_quicktune.errors import TrainError
+
+        raise TrainError("lr must be > 0, got -1")
+
+    def release(self):
+        self.released = True
+
+
+def test_a_rejected_configuration_fails_its_trial_and_the_run_goes_on(tmp_path):
+    from collections import OrderedDict
+
+    from hf_quicktune.run.loop import _advance
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.search.base import Suggestion
+
+    pool = [{"model": "a", "lr": -1.0}, {"model": "a", "lr": 0.01}]
+    opt = QuickTuneOptimizer(pool, max_epochs=3, seed=0)
+    state = RunState(tmp_path)
+    trials = OrderedDict({0: _RejectingTrial()})
+    new = _advance(RunSettings(dataset="d", budget="1m"), state, opt, pool, trials, {}, None,
+                   Suggestion(0, pool[0], 1), Clock(), 0)
+    assert [(s["trial_id"], s["epoch"], s["status"]) for s in new] == [(0, 1, "failed")]
+    assert "lr must be > 0" in new[0]["message"]
+    assert opt.trials[0].status == "failed" and 0 not in trials
+    assert read_jsonl(state.steps_path) == new
+    assert opt.ask().trial_id == 1  # never suggested again
