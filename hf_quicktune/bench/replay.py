@@ -31,11 +31,13 @@ class Trace:
     steps: int = 0
     trials: int = 0
     stop: str = ""
+    visits: list[list[int]] = field(default_factory=list)  # [trial_id, epoch reached] per step (diagnostics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "time": self.time, "epochs": self.epochs, "incumbent": self.incumbent,
             "overhead": self.overhead, "steps": self.steps, "trials": self.trials, "stop": self.stop,
+            "visits": self.visits,
         }
 
     @classmethod
@@ -102,6 +104,8 @@ def replay(
         trace.time.append(sim_time)
         trace.epochs.append(epochs)
         trace.incumbent.append(best)
+        st = optimizer.trials.get(tid)
+        trace.visits.append([int(tid), int(st.epochs if st else 0)])
     else:
         trace.stop = "budget" if sim_time >= time_budget else "max steps"
     trace.trials = len(seen)

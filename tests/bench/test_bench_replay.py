@@ -44,6 +44,7 @@ def test_replay_charges_recorded_costs_and_tracks_incumbent():
     assert tr.time == [1.0, 11.0, 13.0, 17.0, 27.0, 27.0]
     assert tr.epochs == [1, 2, 3, 4, 5, 5]
     assert tr.incumbent == [0.1, 0.3, 0.5, 0.5, 0.5, 0.5]
+    assert tr.visits == [[0, 1], [1, 1], [0, 2], [0, 3], [1, 2], [1, 2]]
     assert opt.trials[1].status == "failed"  # the run ended after 2 epochs in the meta-dataset
     assert tr.stop == "optimizer exhausted"
 
@@ -151,7 +152,7 @@ def test_rank_then_tune_only_tunes_the_top_zero_cost_model():
     scores = md.zero_cost.xs("synth_1", level="dataset")["logme"]
     top = scores.idxmax()
     opt = make_rank_then_tune(task, seed=0)
-    tr = replay(opt, curves, costs, time_budget=float(np.nansum(costs)), max_steps=8, count_overhead=False)
-    assert tr.steps == 8
+    tr = replay(opt, curves, costs, time_budget=float(np.nansum(costs)), max_steps=5, count_overhead=False)
+    assert tr.steps == 5
     assert {task.pool[t]["model"] for t in opt.trials} == {top}
     assert set(opt.trials) <= {i for i, c in enumerate(task.pool) if c["model"] == top}
