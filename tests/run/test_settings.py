@@ -79,3 +79,16 @@ def test_shipped_files_resolve_from_any_working_directory(ref, tmp_path, monkeyp
 def test_missing_space_file_is_reported_before_any_work(tmp_path):
     with pytest.raises(ConfigError, match="search space file 'nope.yaml' not found"):
         RunSettings(dataset="builtin:digits", budget="1m", space="nope.yaml").validate()
+
+
+def test_ci_workflow_example_runs_a_recipe_and_publishes_with_the_secret_token():
+    import yaml
+
+    wf = yaml.safe_load(open("recipes/ci/quicktune.yml"))
+    steps = wf["jobs"]["search"]["steps"]
+    install = [s for s in steps if "pip install hf-quicktune" in s.get("run", "")]
+    search = [s for s in steps if "hf-quicktune run" in s.get("run", "")]
+    assert install and len(search) == 1
+    script = search[0]["run"]
+    assert "--recipe" in script and "--push-to-hub" in script and "set -euo pipefail" in script
+    assert search[0]["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
