@@ -325,8 +325,9 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
     state.save_progress(progress)
     saved_logging = _attach_log_file(state)
+    interrupt = _InterruptGuard()
     try:
-        return _run(settings, state, clock, progress, reporter, resume)
+        return _run(settings, state, clock, progress, reporter, resume, interrupt)
     except KeyboardInterrupt:
         progress["elapsed_s"] = clock.elapsed
         state.save_progress(progress)
@@ -334,8 +335,39 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
                          f"completed epoch is saved. Continue with: hf-quicktune run --output-dir {state.dir} --resume")
         raise
     finally:
+        interrupt.restore()
         reporter.close()
         _detach_log_file(saved_logging)
+
+
+class _InterruptGuard:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, and is also remembered: an interrupt that
+    a library swallowed (e.g. one that landed in a finalizer, which CPython ignores) still stops
+    the run at the end of the current step."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        if self._old is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
 
 
 def _attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
@@ -366,7 +398,8 @@ def _detach_log_file(saved) -> None:
     root.propagate = propagate
 
 
-def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool) -> dict:
+def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
+         interrupt: _InterruptGuard) -> dict:
     from hf_quicktune.zoo import load_zoo
 
     reporter.message(f"{'resuming' if resume else 'starting'} run in {state.dir} "
@@ -397,6 +430,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     trials: OrderedDict[int, Any] = OrderedDict()
     stop = None
     while True:
+        interrupt.check()
         stop = limits.stop_reason(opt, steps, clock)
         if stop:
             break
@@ -411,6 +445,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         progress.update(elapsed_s=clock.elapsed, steps=len(steps))
         state.save_progress(progress)
         reporter.step(snapshot(opt, pool, steps, clock, limits.budget_s, settings.max_epochs))
+        interrupt.check()
     reporter.message(f"search stopped: {stop}")
     for trial in trials.values():
         trial.release()

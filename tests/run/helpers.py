@@ -62,6 +62,13 @@ def check_records(out: Path) -> dict[int, list[int]]:
     assert {t: sorted(es) for t, es in by_trial.items()} == {t: es for t, es in curves.items() if es}
     assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
     state = load_state(out / "optimizer")
-    told = {int(t): len(v["scores"]) for t, v in state["trials"].items()}
-    assert {t: n for t, n in told.items() if n} == {t: len(es) for t, es in curves.items() if es}
+    told = {int(t): (len(v["scores"]), v["status"]) for t, v in state["trials"].items()}
+    on_disk = {}
+    for d in sorted((out / "trials").iterdir()):
+        recs = [json.loads(line) for line in (d / "curve.jsonl").read_text().splitlines() if line.endswith("}")] \
+            if (d / "curve.jsonl").exists() else []
+        if recs:
+            failed = [r["status"] for r in recs if r["status"] != "ok"]
+            on_disk[int(d.name)] = (sum(r["status"] == "ok" for r in recs), failed[0] if failed else "ok")
+    assert {t: v for t, v in told.items() if v != (0, "ok")} == on_disk
     return curves
