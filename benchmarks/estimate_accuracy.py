@@ -140,20 +140,27 @@ def main() -> None:
                     continue
                 train_s = actual * sec_per_step
                 rel = abs((pred if pred is not None else np.inf) - actual) / max(actual, 1.0)
-                rows.append((rel, train_s / est_s))
+                rows.append((strategy, target, rel, train_s / est_s))
                 print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred!s:>7} {actual:>7.1f} "
                       f"{rel:>7.1%} {est_s:>6.1f} {train_s:>8.1f} {train_s / est_s:>6.1f}", flush=True)
 
     if not rows:
         print("no configuration reached a target")
         return
-    rel = np.array([r[0] for r in rows])
-    ratio = np.array([r[1] for r in rows])
-    print(f"\n{len(rows)} (config, target) pairs")
-    print(f"relative error of steps-to-target: median {np.median(rel):.1%}, 90th percentile "
-          f"{np.percentile(rel, 90):.1%}   (paper target: median <= 20%)")
-    print(f"cost ratio training/estimation: median {np.median(ratio):.1f}x, min {ratio.min():.1f}x, "
-          f"max {ratio.max():.1f}x   (paper: 30-45x)")
+    groups = [("all", rows)] + [(f"{st}, target {t:g}", [r for r in rows if r[0] == st and r[1] == t])
+                                for st in args.strategies for t in args.targets]
+    print()
+    for name, sel in groups:
+        if not sel:
+            continue
+        rel = np.array([r[2] for r in sel])
+        ratio = np.array([r[3] for r in sel])
+        # a target predicted as never reached but reached in reality counts as infinite error
+        print(f"{name:>22}: {len(sel):>2} pairs  relative error median {np.median(rel):.1%}, "
+              f"90th percentile {np.percentile(rel, 90, method='higher'):.1%}   cost ratio median "
+              f"{np.median(ratio):.1f}x (min {ratio.min():.1f}x, max {ratio.max():.1f}x)")
+    print("paper targets: median error <= 20%, cost ratio >= 30x. The ratio charges every configuration the "
+          "whole estimation (image loading, Jacobians, NTK, step timing), although the NTK is shared.")
 
 
 if __name__ == "__main__":
