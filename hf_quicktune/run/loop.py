@@ -263,6 +263,12 @@ def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: flo
             "incumbent": incumbent, "last_steps": steps[-5:]}
 
 
+class _BudgetExhausted(BaseException):
+    """Raised from the train engine's step callback when the budget is spent mid-epoch (a BaseException,
+    so the engine does not record it as a failed trial): the unfinished epoch is discarded and the
+    trial stays resumable from its last checkpoint."""
+
+
 class _Limits:
     """Stop rules: wall-clock budget (predicted cost of the next step + a reserve for finishing),
     --max-trials (distinct trials started) and --max-epochs-total (epoch-steps trained)."""
@@ -274,9 +280,10 @@ class _Limits:
 
     @staticmethod
     def epoch_seconds(steps, trial_id: int, model: str | None) -> float:
-        own = [s["wall_s"] for s in steps if s["trial_id"] == trial_id and s.get("wall_s")]
-        same = [s["wall_s"] for s in steps if s.get("model") == model and s.get("wall_s")]
-        anyone = [s["wall_s"] for s in steps if s.get("wall_s")]
+        ok = [s for s in steps if s.get("status") == OK and s.get("wall_s")]  # failures are quick, not typical
+        own = [s["wall_s"] for s in ok if s["trial_id"] == trial_id]
+        same = [s["wall_s"] for s in ok if s.get("model") == model]
+        anyone = [s["wall_s"] for s in ok]
         for xs in (own, same, anyone):
             if xs:
                 return sum(xs[-3:]) / len(xs[-3:])
@@ -287,6 +294,18 @@ class _Limits:
         """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
         evals = [s.get("eval_s", 0.0) or 0.0 for s in steps]
         return 8.0 + 2.0 * (max(evals) if evals else 0.0)
+
+    def step_callback(self, steps, clock: Clock):
+        """A ``Trial.advance`` callback that aborts the epoch once the budget (less the reserve) is spent."""
+        if self.budget_s is None:
+            return None
+        deadline = self.budget_s - self.reserve(steps)
+
+        def callback(event: str, info: dict) -> None:
+            if event == "train_step" and clock.elapsed > deadline:
+                raise _BudgetExhausted()
+
+        return callback
 
     def stop_reason(self, opt, steps, clock: Clock, suggestion=None) -> str | None:
         ok_steps = [s for s in steps if s.get("status") == OK]
@@ -441,7 +460,13 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         stop = limits.stop_reason(opt, steps, clock, suggestion)
         if stop:
             break
-        steps += _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, len(steps))
+        try:
+            steps += _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, len(steps),
+                              limits)
+        except _BudgetExhausted:
+            steps = state.steps()
+            stop = "budget used (the unfinished epoch was discarded; its trial can continue with --resume)"
+            break
         progress.update(elapsed_s=clock.elapsed, steps=len(steps))
         state.save_progress(progress)
         reporter.step(snapshot(opt, pool, steps, clock, limits.budget_s, settings.max_epochs))
@@ -458,7 +483,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     return summary
 
 
-def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, n_before) -> list[dict]:
+def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, n_before,
+             limits: _Limits | None = None) -> list[dict]:
     """Train ``suggestion.trial_id`` up to ``suggestion.epoch``; tell and log every finished epoch."""
     tid = suggestion.trial_id
     config = pool[tid]
@@ -473,7 +499,14 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
         trials[tid] = trial
         while len(trials) > TRIAL_CACHE:
             trials.popitem(last=False)[1].release()
-        records = [_record_dict(r) for r in trial.advance(epochs=n)]
+        try:
+            callback = limits.step_callback(state.steps(), clock) if limits is not None else None
+            records = [_record_dict(r) for r in trial.advance(epochs=n, callback=callback)]
+        except _BudgetExhausted:
+            trials.pop(tid).release()  # its in-memory weights are mid-epoch: reload from the checkpoint later
+            reconcile(opt, state, pool, clock)  # epochs of this call that did finish are on its curve
+            state.save_optimizer(opt.state_dict())
+            raise
         if not records:
             raise TrainError(f"the train engine returned no epoch for trial {tid} (asked for epoch "
                              f"{suggestion.epoch}, {done} known)")

@@ -86,3 +86,21 @@ def test_card_base_model_from_candidate():
     assert _base_model(Candidate("r", "resnet18", source="timm", pretrained_tag="a1_in1k")) == "timm/resnet18.a1_in1k"
     assert _base_model(Candidate("v", "vit", source="hf-hub", hub_id="hf-hub:org/vit")) == "org/vit"
     assert _base_model(Candidate("s", "resnet18", source="scratch", pretrained_tag="a1_in1k")) is None
+
+
+def test_budget_aborts_an_epoch_in_flight_and_estimates_ignore_failures():
+    import pytest
+
+    from hf_quicktune.run.loop import _BudgetExhausted
+
+    lim = _Limits(_settings(budget="60s"))
+    steps = _steps(2, wall=10.0) + [{"trial_id": 1, "model": "a", "status": "failed", "wall_s": 0.5, "eval_s": 0.0}]
+    assert lim.epoch_seconds(steps, 2, "b") == 10.0  # a quick failure does not make epochs look cheap
+    cb = lim.step_callback(steps, Clock(40.0))  # deadline = 60 - (8 + 2 * 0.5) = 51 s
+    cb("train_step", {})  # 40 s used: carry on
+    cb_late = lim.step_callback(steps, Clock(52.0))
+    cb_late("epoch", {})  # only training steps are cut
+    with pytest.raises(_BudgetExhausted):
+        cb_late("train_step", {})
+    assert not isinstance(_BudgetExhausted(), Exception)  # the train engine must not record it as a failure
+    assert _Limits(_settings(max_trials=3)).step_callback(steps, Clock()) is None

@@ -52,7 +52,7 @@ class _RejectingTrial:
 
     released = False
 
-    def advance(self, epochs=1):
+    def advance(self, epochs=1, callback=None):
         from hf_quicktune.errors import TrainError
 
         raise TrainError("lr must be > 0, got -1")
