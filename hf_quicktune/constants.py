@@ -21,3 +21,18 @@ def cache_dir() -> Path:
 def hub_offline() -> bool:
     """True when the user asked for no Hub traffic (``HF_HUB_OFFLINE=1``)."""
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def recipes_dir() -> Path:
+    """The shipped recipes (spaces, zoos, run recipes).
+
+    ``HF_QUICKTUNE_RECIPES`` wins; in a source checkout it is the repository's top-level ``recipes/``;
+    in an installed wheel the same files are packaged as ``hf_quicktune/recipes`` (pyproject's package-dir).
+    """
+    env = os.environ.get("HF_QUICKTUNE_RECIPES")
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[1] / "recipes"
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "recipes"

@@ -94,7 +94,43 @@ def build_transform(
             if augmentation and augmentation.get(key) is not None:
                 value = augmentation[key]
                 kwargs[key] = tuple(value) if isinstance(value, list) else value
-    return T.Compose([ToRGB(), create_transform(**kwargs)])
+    transform = create_transform(**kwargs)
+    if train:
+        _make_posterize_safe(transform)
+    return T.Compose([ToRGB(), transform])
+
+
+def _posterize_safe(img, bits_to_keep, **__):
+    """timm's posterize, valid for 0 bits too (then every pixel becomes 0).
+
+    timm's RandAugment/AutoAugment level-to-argument maps give ``bits_to_keep = 0`` at low
+    magnitudes (TrivialAugment's uniform magnitudes, AutoAugment ``v0``); Pillow >= 12 rejects
+    that ("bits must be between or equal to 1 and 8") where older Pillow returned a black image.
+    """
+    from PIL import ImageOps
+
+    bits = int(bits_to_keep)
+    if bits >= 8:
+        return img
+    if bits <= 0:
+        return img.point(lambda _: 0)
+    return ImageOps.posterize(img, bits)
+
+
+def _make_posterize_safe(transform: Any) -> None:
+    """Swap the posterize function of every timm ``AugmentOp`` inside ``transform`` (in place)."""
+    stack = [transform]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, (list, tuple)):  # AutoAugment's policy is a list of sub-policy lists
+            stack.extend(t)
+            continue
+        if "Posterize" in str(getattr(t, "name", "")) and hasattr(t, "aug_fn"):
+            t.aug_fn = _posterize_safe
+        for attr in ("transforms", "ops", "policy"):
+            children = getattr(t, attr, None)
+            if isinstance(children, (list, tuple)):
+                stack.extend(children)
 
 
 class _ToTorch:

@@ -54,7 +54,9 @@ def format_seconds(seconds: float) -> str:
 
 
 def _repo_recipes() -> Path:
-    return Path(__file__).resolve().parents[2] / "recipes"
+    from hf_quicktune.constants import recipes_dir
+
+    return recipes_dir()
 
 
 def resolve_recipe_file(path: str | Path, kind: str = "recipe") -> Path:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.constants import recipes_dir
 from hf_quicktune.errors import ZooError
 from hf_quicktune.zoo.candidate import Candidate
 
@@ -32,7 +33,7 @@ def zoo_dir() -> Path:
     env = os.environ.get("HF_QUICKTUNE_ZOOS")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "recipes" / "zoos"
+    return recipes_dir() / "zoos"
 
 
 def available_zoos() -> list[str]:

@@ -62,3 +62,26 @@ def test_to_torch_is_lazy_and_collates(digits):
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=8)))
     assert batch["pixel_values"].shape == (8, 3, 32, 32)
     assert batch["label"].tolist() == digits.validation["label"][:8]
+
+
+@pytest.mark.parametrize("aug", [
+    {"data_augmentation": "trivial_augment"},
+    {"data_augmentation": "auto_augment", "auto_augment": "v0"},
+    {"data_augmentation": "random_augment", "ra_num_ops": 3, "ra_magnitude": 1},
+])
+def test_policies_never_fail_on_zero_bit_posterize(aug):
+    """timm maps low magnitudes to posterize(bits=0), which Pillow >= 12 rejects; ours returns black."""
+    import random
+
+    import numpy as np
+
+    from hf_quicktune.data.transforms import _posterize_safe
+
+    black = _posterize_safe(Image.new("RGB", (4, 4), color=(200, 100, 50)), 0)
+    assert np.asarray(black).max() == 0
+    tf = build_transform(CFG, train=True, augmentation=aug, image_size=16)
+    random.seed(0)
+    torch.manual_seed(0)
+    img = Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype("uint8"))
+    for _ in range(400):  # without the fix, dozens of these raise ValueError
+        assert tf(img).shape == (3, 16, 16)
