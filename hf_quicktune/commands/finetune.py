@@ -79,10 +79,11 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--train-limit", type=int, help="Train on a fixed random subset of this many images.")
 @click.option("--eval-limit", type=int, help="Evaluate on at most this many images.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--allow-pickle", is_flag=True, help="Load a pickled (non-safetensors) checkpoint. Only for sources you trust.")
 @click.option("--test/--no-test", "run_test", default=True, show_default=True,
               help="Evaluate the final model on the test split (when the dataset has one).")
 def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, image_size, train_limit,
-             eval_limit, seed, run_test, **flags) -> None:
+             eval_limit, seed, allow_pickle, run_test, **flags) -> None:
     """Fine-tune one model with one hyperparameter configuration (one Quick-Tune trial).
 
     Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
@@ -104,6 +105,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     from hf_quicktune.data import load
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
+    from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import get_candidate
 
     console = Console(stderr=True)
@@ -111,6 +113,8 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     with console.status(f"loading {dataset} and {model}"):
         data = load(dataset)
         candidate = get_candidate(model)
+    if allow_pickle:
+        trust_pickle([candidate])
     trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
                   train_limit=train_limit, eval_limit=eval_limit, seed=seed)
     todo = max(0, epochs - trial.epochs_done)

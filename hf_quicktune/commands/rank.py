@@ -61,6 +61,7 @@ def _fmt(v) -> str:
     "--seed", default=0, show_default=True, help="Seed of the sample (and of random-init baselines)."
 )
 @click.option("--no-cache", is_flag=True, help="Recompute features even when cached.")
+@click.option("--allow-pickle", is_flag=True, help="Load pickled (non-safetensors) checkpoints. Only for sources you trust.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (machine-readable) instead of a table.")
 @click.option(
     "--plot", "plot_path", type=click.Path(dir_okay=False), default=None, help="Write a PNG bar chart here."
@@ -75,6 +76,7 @@ def rank(
     batch_size: int,
     seed: int,
     no_cache: bool,
+    allow_pickle: bool,
     as_json: bool,
     plot_path: str | None,
 ) -> None:
@@ -98,10 +100,13 @@ def rank(
 
     from hf_quicktune.data import load
     from hf_quicktune.rank import rank as rank_candidates
+    from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import load_zoo
 
     data = load(dataset, seed=seed)
     candidates = load_zoo(zoo_name)
+    if allow_pickle:
+        trust_pickle(candidates)
     err_console = _console(stderr=True)
     if as_json or not sys.stderr.isatty():
         result = rank_candidates(

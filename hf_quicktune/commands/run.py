@@ -20,7 +20,7 @@ DEMO_SETTINGS = {
 
 _OPTION_KEYS = ("dataset", "zoo", "budget", "max_trials", "max_epochs_total", "prior", "space", "max_epochs",
                 "top_k", "output_dir", "push_to_hub", "private", "seed", "image_size", "train_limit",
-                "eval_limit", "pool_size", "rank_samples")
+                "eval_limit", "pool_size", "rank_samples", "allow_pickle")
 
 
 def _given(ctx: click.Context) -> set[str]:
@@ -80,6 +80,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--eval-limit", type=int, help="Cap on validation examples per evaluation.")
 @click.option("--pool-size", type=int, help="Number of configurations the optimizer chooses from. [default: 128]")
 @click.option("--rank-samples", type=int, help="Training images used by the zero-cost ranking. [default: 256]")
+@click.option("--allow-pickle", is_flag=True, default=None,
+              help="Load candidates whose checkpoints are pickled (not safetensors). Only for sources you trust.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
 @click.pass_context
 def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:

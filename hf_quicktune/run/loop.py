@@ -419,14 +419,17 @@ def _detach_log_file(saved) -> None:
 
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
          interrupt: _InterruptGuard) -> dict:
-    from hf_quicktune.zoo import load_zoo
+    from hf_quicktune.zoo import allow_pickle, load_zoo
 
     reporter.message(f"{'resuming' if resume else 'starting'} run in {state.dir} "
                      f"({clock.before:.0f}s used before)" if resume else f"starting run in {state.dir}")
     dataset = _load_dataset(settings)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
                      f"{dataset.num_classes} classes")
-    candidates = {c.name: c for c in load_zoo(settings.zoo)}
+    zoo = load_zoo(settings.zoo)
+    if settings.allow_pickle:
+        allow_pickle(zoo)
+    candidates = {c.name: c for c in zoo}
     if not candidates:
         raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
                           "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "

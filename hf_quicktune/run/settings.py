@@ -96,6 +96,7 @@ class RunSettings:
     pool_size: int = 128
     rank_samples: int = 256
     scores: list[str] = field(default_factory=lambda: list(DEFAULT_SCORES))
+    allow_pickle: bool = False
 
     # keys a resumed run may change (limits and publishing); everything else must match the stored run
     RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private")

@@ -11,7 +11,17 @@ from typing import Any
 from hf_quicktune.zoo.candidate import Candidate
 from hf_quicktune.zoo.registry import available_zoos, get_candidate, load_zoo
 
-__all__ = ["Candidate", "available_zoos", "create_model", "get_candidate", "load_zoo"]
+__all__ = ["Candidate", "allow_pickle", "available_zoos", "create_model", "get_candidate", "load_zoo"]
+
+
+def allow_pickle(candidates: list[Candidate]) -> list[Candidate]:
+    """Mark candidates whose pickled (non-safetensors) checkpoints the user chose to trust (``--allow-pickle``).
+
+    :func:`create_model` then loads them without being passed ``allow_pickle=True``.
+    """
+    for cand in candidates:
+        cand.extra["allow_pickle"] = True
+    return candidates
 
 
 def create_model(candidate: Candidate | str, num_classes: int | None = None, **kwargs: Any):

@@ -148,9 +148,12 @@ def _transformers_model(cand: Candidate, allow_pickle: bool) -> nn.Module:
 
 
 def create_model(
-    candidate: Candidate | str, num_classes: int | None = None, *, allow_pickle: bool = False, **timm_kwargs: Any
+    candidate: Candidate | str, num_classes: int | None = None, *, allow_pickle: bool | None = None, **timm_kwargs: Any
 ) -> nn.Module:
     """Build ``candidate`` with its weights; ``num_classes`` replaces the head (None keeps it).
+
+    Pickled checkpoints are refused unless ``allow_pickle`` is True, or it is None and the
+    candidate was marked with :func:`allow_pickle` (what ``--allow-pickle`` does on the CLI).
 
     The result has timm's ``forward_features`` / ``forward_head(x, pre_logits=True)`` API and
     ``pretrained_cfg``. ``timm_kwargs`` go to ``timm.create_model`` (``drop_rate`` ...).
@@ -160,6 +163,8 @@ def create_model(
     from hf_quicktune.zoo.registry import get_candidate
 
     cand = get_candidate(candidate) if isinstance(candidate, str) else candidate
+    if allow_pickle is None:
+        allow_pickle = bool(cand.extra.get("allow_pickle", False))
     if cand.library == "transformers":
         model = _transformers_model(cand, allow_pickle)
     elif cand.source == "scratch":
@@ -185,3 +190,4 @@ def create_model(
         file = _hub_weights(cand.hub_id, allow_pickle)
         model = _timm_with_file(cand.architecture, file, allow_pickle, cand.pretrained_tag, timm_kwargs)
     return _set_head(model, num_classes)
+

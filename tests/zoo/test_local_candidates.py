@@ -62,3 +62,20 @@ def test_transformers_model_gets_timm_api(tmp_path):
     assert feats.shape == (2, 32) and model.num_features == 32
     model3 = create_model(cand, num_classes=3)
     assert model3(x).shape == (2, 3) and model3.num_classes == 3
+
+
+def test_allow_pickle_marks_candidates_for_every_stage(saved_timm, tmp_path):
+    """--allow-pickle marks the candidates, so train/rank (which call create_model without the flag) load them."""
+    from hf_quicktune.zoo import allow_pickle
+
+    model, _ = saved_timm
+    (tmp_path / "config.json").write_text('{"architecture": "test_efficientnet"}')
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
+    cand = get_candidate(str(tmp_path))
+    with pytest.raises(ZooError, match="--allow-pickle"):
+        create_model(cand)
+    assert allow_pickle([cand]) == [cand]
+    loaded = create_model(cand)
+    assert torch.equal(loaded.state_dict()["conv_stem.weight"], model.state_dict()["conv_stem.weight"])
+    with pytest.raises(ZooError, match="--allow-pickle"):  # an explicit False still wins
+        create_model(cand, allow_pickle=False)
