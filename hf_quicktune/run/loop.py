@@ -109,14 +109,25 @@ def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter)
 
 
 def _model_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] | None:
-    """Zero-cost scores of the kept candidates (the optimizer's model features; Quick-Tune §4).
+    """Zero-cost scores (and parameter counts) of the kept candidates: the optimizer's model features (Quick-Tune §4).
 
-    Only features every kept candidate has (e.g. LEEP is undefined for scratch models)."""
+    Only features every kept candidate has as a finite number (e.g. LEEP is undefined for scratch
+    models, LGC may be NaN); never timings such as ``feature_seconds``, which describe the machine, not the model.
+    """
+    import math
+
+    def usable(key: str, value: Any) -> bool:
+        return (key not in _NOT_MODEL_FEATURES and isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))
+
     rows = [ranking["table"].get(name, {}) for name in ranking["kept"]]
-    common = set.intersection(*(set(k for k, v in r.items() if isinstance(v, int | float)) for r in rows)) if rows else set()
+    common = set.intersection(*({k for k, v in r.items() if usable(k, v)} for r in rows)) if rows else set()
     if not common:
         return None
     return {name: {k: float(ranking["table"][name][k]) for k in sorted(common)} for name in ranking["kept"]}
+
+
+_NOT_MODEL_FEATURES = frozenset({"feature_seconds", "score_seconds", "seconds", "cached"})
 
 
 def _load_prior(spec: str | None):
