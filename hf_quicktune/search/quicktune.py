@@ -196,10 +196,11 @@ class QuickTuneOptimizer(Optimizer):
             encoded_configs=self._encoded[list(ids)],
         )
 
-    def predict(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(mean, std, predicted seconds) of the next epoch of each pool member in ``ids``."""
+    def predict(self, ids: Sequence[int], noise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, std, predicted seconds) of the next epoch of each pool member in ``ids``; ``std``
+        of a new observation (``noise``) or of the latent accuracy (``noise=False``)."""
         inputs = self._inputs(ids)
-        mean, std = self.surrogate.predict(inputs)
+        mean, std = self.surrogate.predict(inputs, noise=noise)
         cost = self.cost_model.predict(inputs)
         # a paused trial's next epoch costs about what its previous epochs cost (observed, free information)
         for j, i in enumerate(ids):
@@ -209,7 +210,10 @@ class QuickTuneOptimizer(Optimizer):
         return mean, std, cost
 
     def acquisition_values(self, ids: Sequence[int]) -> np.ndarray:
-        mean, std, cost = self.predict(ids)
+        """Acquisition of each pool member at its next epoch. EI / UCB use the posterior of the latent
+        accuracy: with the observation noise in sigma, a trial whose curve has flattened below the
+        incumbent keeps a spurious chance of improving and the search keeps deepening it."""
+        mean, std, cost = self.predict(ids, noise=False)
         best_by_budget = incumbents_by_budget({t: st.scores for t, st in self.trials.items()})
         best = np.array([incumbent_at(best_by_budget, self.next_epoch(i)) for i in ids])
         return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -211,25 +210,56 @@ class DeepKernelSurrogate(nn.Module):
             self.gp.set_train_data(self.feature_extractor(inputs), self._train[1], strict=False)
 
     # -- prediction --------------------------------------------------------------------
-    def predict(self, inputs: SurrogateInputs) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior predictive mean and std (noise included) of the accuracy at each input.
+    def predict(self, inputs: SurrogateInputs, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std of the accuracy at each input: of a new observation (``noise``,
+        the default) or of the latent accuracy f (``noise=False``, what expected improvement is
+        defined on: the improvement of the objective, not of one noisy measurement of it).
 
-        Without conditioning data, the prior (constant mean, kernel scale + noise) is returned.
+        The posterior is computed exactly (float64 Cholesky of the conditioning kernel matrix).
+        gpytorch's ``fast_pred_var`` (LOVE) was used before: its low-rank variance cache returned
+        negative latent variances for many candidates once a few hundred points were conditioned on.
+        Without conditioning data, the prior (constant mean, kernel scale [+ noise]) is returned.
         """
         self.eval()
-        with (torch_threads(1), torch.no_grad(), gpytorch.settings.fast_pred_var(),
-              gpytorch.settings.cholesky_jitter(1e-4), warnings.catch_warnings()):
-            # predicting at the conditioning inputs themselves is legitimate in eval mode
-            warnings.simplefilter("ignore", gpytorch.utils.warnings.GPInputWarning)
-            z = self.feature_extractor(inputs)
+        with torch_threads(1), torch.no_grad():
+            z = self.feature_extractor(inputs).double()
+            c = self.gp.mean_module.constant.detach().double()
+            scale = self.gp.covar_module.outputscale.detach().double()
+            nvar = self.likelihood.noise.detach().double().reshape(())
             if self._train is None:
-                mean = self.gp.mean_module(z)
-                var = self.gp.covar_module(z).diagonal() + self.likelihood.noise.detach()
+                mean = c.expand(z.shape[0])
+                var = scale.expand(z.shape[0]).clone()
             else:
-                pred = self.likelihood(self.gp(z))
-                mean, var = pred.mean, pred.variance
-        mean, var = mean.detach().double().numpy(), var.detach().double().numpy()
+                zt = self.feature_extractor(self._train[0]).double()
+                yt = self._train[1].double()
+                L = self._cholesky(self._kernel(zt, zt), nvar)
+                alpha = torch.cholesky_solve((yt - c).unsqueeze(1), L)
+                ks = self._kernel(zt, z)
+                mean = c + (ks.T @ alpha).squeeze(1)
+                v = torch.linalg.solve_triangular(L, ks, upper=False)
+                var = torch.clamp(scale - (v * v).sum(0), min=0.0)
+            if noise:
+                var = var + nvar
+        mean, var = mean.numpy().astype(np.float64), var.numpy().astype(np.float64)
         return mean, np.sqrt(np.clip(var, 1e-12, None))
+
+    def _kernel(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """outputscale * exp(-|a - b|^2 / (2 lengthscale^2)), in the dtype of ``a`` (gpytorch's RBF)."""
+        ls = self.gp.covar_module.base_kernel.lengthscale.detach().to(a.dtype).reshape(())
+        scale = self.gp.covar_module.outputscale.detach().to(a.dtype)
+        d2 = torch.cdist(a / ls, b / ls).pow(2)
+        return scale * torch.exp(-0.5 * d2)
+
+    @staticmethod
+    def _cholesky(K: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(K.shape[0], dtype=K.dtype)
+        jitter = 0.0
+        for _ in range(6):
+            L, info = torch.linalg.cholesky_ex(K + (noise + jitter) * eye)
+            if int(info) == 0:
+                return L
+            jitter = 1e-8 if jitter == 0.0 else jitter * 10
+        raise RuntimeError("the surrogate's kernel matrix is not positive definite even with jitter")
 
     # -- weights -----------------------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:

@@ -177,3 +177,19 @@ def test_space_and_pool_interplay_inferred_space():
     opt = DyHPOOptimizer(pool, max_epochs=2, **FAST)
     assert isinstance(opt.encoder.space, Space)
     assert opt.encoder.config_dim == 3
+
+
+def test_acquisition_uses_the_latent_posterior():
+    """The acquisition scores EI on the latent accuracy's std (no observation noise), per trial at its next epoch."""
+    from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
+
+    sim = CurveSimulator(n=8, max_epochs=4)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
+    sim.run(opt, 5)
+    ids = opt.candidates()
+    mean, std, cost = opt.predict(ids, noise=False)
+    _, noisy, _ = opt.predict(ids)
+    assert np.all(std < noisy)
+    bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
+    best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, std, best, cost))

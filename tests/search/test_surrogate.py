@@ -187,3 +187,21 @@ def test_conditioning_accessors():
     assert not np.allclose(post_mean, prior_mean)
     sur.clear_condition()
     np.testing.assert_allclose(sur.predict(X)[0], prior_mean)
+
+
+def test_latent_std_excludes_the_observation_noise():
+    """EI is defined on the latent accuracy: at a conditioning input the latent std is below the
+    noise std, the predictive (noisy) std above it, and both share the mean."""
+    sim = CurveSimulator(n=20, max_epochs=6)
+    enc = encoder()
+    X, y = dataset(sim, enc, range(20))
+    sur = DeepKernelSurrogate(enc)
+    sur.fit(X, y, steps=30, lr=1e-2)
+    noise_sd = float(sur.likelihood.noise.detach().sqrt())
+    m_noisy, s_noisy = sur.predict(X)
+    m_latent, s_latent = sur.predict(X, noise=False)
+    assert np.allclose(m_noisy, m_latent)
+    assert np.all(s_noisy >= noise_sd * 0.999)
+    assert np.all(s_latent < s_noisy)
+    assert np.median(s_latent) < noise_sd
+    np.testing.assert_allclose(s_noisy ** 2, s_latent ** 2 + noise_sd ** 2, rtol=1e-3, atol=1e-7)

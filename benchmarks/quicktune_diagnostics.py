@@ -1,0 +1,190 @@
+"""Diagnose the Quick-Tune surrogate and optimizer on the shared LCBench table (held-out tasks).
+
+Two parts, both on tasks of one held-out fold (the bench's 5-fold split, seed 0), with a prior
+meta-trained on the other folds only (leave-one-fold-out, as ``bench`` does):
+
+``surrogate``: search-like episodes on each held-out task — ``--trials`` random trials observed up
+    to random depths (every epoch of each is a conditioning point, exactly as the optimizer
+    conditions), then predict (a) the next epoch of every observed trial and (b) epoch 1 of new
+    configurations. Prints MSE and mean Gaussian negative log-likelihood of: an untrained
+    surrogate, the untrained one after a search-time fit (DyHPO setting), the meta-learned prior
+    conditioned without fitting, and the prior after a search-time fit (Quick-Tune setting); plus
+    a "last value" / "mean" yardstick. Also the cost model's log-seconds error for new trials.
+
+``replay``: the bench replay (recorded epoch seconds + measured optimizer CPU time) of several
+    methods on a few held-out tasks x seeds; prints normalised regret at 10/25/50/100 % of a budget
+    of ``--budget-runs`` median full runs, and how many distinct trials / max depth each visited.
+
+    python benchmarks/quicktune_diagnostics.py surrogate --out /tmp/qtdiag
+    python benchmarks/quicktune_diagnostics.py replay --out /tmp/qtdiag --tasks 3 --seeds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LCBENCH = ROOT.parent / "shared" / "benchmarks" / "lcbench"
+
+
+def load(out: Path):
+    from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
+
+    for cand in (out / "lcbench.parquet", ROOT / "bench-out" / "lcbench.parquet"):
+        if cand.exists():
+            return load_meta_dataset(cand)
+    md = import_meta_dataset(LCBENCH)
+    md.save(out / "lcbench.parquet")
+    return md
+
+
+def fold_prior(md, fold: int, out: Path, steps: int, lr: float | None = None):
+    from hf_quicktune.bench.priors import fold_prior as make
+    from hf_quicktune.bench.runner import dataset_folds
+
+    folds = dataset_folds(md.dataset_names, 5, 0)
+    held = folds[fold]
+    train = md.subset([d for d in md.dataset_names if d not in held])
+    opts = {"steps": steps}
+    if lr is not None:
+        opts["lr"] = lr
+    tag = f"fold{fold}_s{steps}" + (f"_lr{lr:g}" if lr is not None else "")
+    t0 = time.perf_counter()
+    prior = make(train, held, out / "priors" / tag, **opts)
+    prov = prior.provenance
+    print(f"prior {tag}: best step {prov.get('best_step')}, val MSE {prov.get('val_mse')}, "
+          f"test MSE {prov.get('test_mse')} ({time.perf_counter() - t0:.0f} s incl. cache)")
+    return prior, held
+
+
+def task_arrays(md, dataset):
+    from hf_quicktune.bench.runner import make_task
+
+    return make_task(md, dataset)
+
+
+def _nll(y, mean, std):
+    var = np.maximum(std, 1e-6) ** 2
+    return float(np.mean(0.5 * np.log(2 * np.pi * var) + 0.5 * (y - mean) ** 2 / var))
+
+
+def surrogate_part(args, md) -> None:
+    from hf_quicktune.search.base import Optimizer
+    from hf_quicktune.search.quicktune import DyHPOOptimizer, QuickTuneOptimizer
+
+    prior, held = fold_prior(md, args.fold, args.out, args.meta_steps, args.meta_lr)
+    rng = np.random.default_rng(0)
+    rows = {}
+    for dataset in held[: args.tasks]:
+        task, curves, costs = task_arrays(md, dataset)
+        for ep in range(args.episodes):
+            n = len(task.pool)
+            ids = rng.choice(n, size=args.trials + args.new, replace=False)
+            obs_ids, new_ids = ids[: args.trials], ids[args.trials:]
+            depth = {int(i): int(rng.integers(1, args.max_depth + 1)) for i in obs_ids}
+            y_next = np.array([curves[i, depth[int(i)]] for i in obs_ids])
+            y_new = curves[new_ids, 0]
+            last = np.array([curves[i, depth[int(i)] - 1] for i in obs_ids])
+            ctx_mean = float(np.mean([curves[i, :depth[int(i)]].mean() for i in obs_ids]))
+            rows.setdefault("yardstick last/mean", []).append(
+                (np.mean((last - y_next) ** 2), np.nan, np.mean((ctx_mean - y_new) ** 2), np.nan, np.nan))
+            variants = {
+                "untrained, no fit": (DyHPOOptimizer, {}, 0),
+                "untrained + fit (dyhpo)": (DyHPOOptimizer, {}, None),
+                "prior, no fit": (QuickTuneOptimizer, {"prior": prior, "meta_features": task.meta_features}, 0),
+                "prior + fit (quicktune)": (QuickTuneOptimizer, {"prior": prior, "meta_features": task.meta_features},
+                                            None),
+            }
+            for name, (cls, kw, steps) in variants.items():
+                opt = cls(task.pool, max_epochs=task.max_epochs, seed=ep, **kw)
+                if steps is not None:
+                    opt.full_refit_steps = steps
+                for i in obs_ids:
+                    for e in range(1, depth[int(i)] + 1):
+                        Optimizer.tell(opt, int(i), e, float(curves[i, e - 1]), float(costs[i, e - 1]))
+                        opt._add_observation(int(i), e)
+                opt._refit()
+                m1, s1, _ = opt.predict([int(i) for i in obs_ids])
+                m2, s2, c2 = opt.predict([int(i) for i in new_ids])
+                cerr = float(np.mean((np.log(c2) - np.log(np.maximum(costs[new_ids, 0], 1e-3))) ** 2))
+                rows.setdefault(name, []).append((np.mean((m1 - y_next) ** 2), _nll(y_next, m1, s1),
+                                                  np.mean((m2 - y_new) ** 2), _nll(y_new, m2, s2), cerr))
+        print(f"  done {dataset}", flush=True)
+    print(f"\nheld-out fold {args.fold} tasks {held[: args.tasks]} x {args.episodes} episodes, {args.trials} trials "
+          f"observed to depth 1..{args.max_depth}, {args.new} new configurations")
+    print(f"{'variant':28s} {'MSE next':>9s} {'NLL next':>9s} {'MSE new@1':>10s} {'NLL new@1':>10s} {'logcost MSE':>11s}")
+    for name, vals in rows.items():
+        v = np.nanmean(np.array(vals, dtype=float), axis=0)
+        print(f"{name:28s} {v[0]:9.5f} {v[1]:9.3f} {v[2]:10.5f} {v[3]:10.3f} {v[4]:11.3f}")
+
+
+def replay_part(args, md) -> None:
+    from hf_quicktune.bench.methods import METHODS
+    from hf_quicktune.bench.regret import CHECKPOINTS, reference_values, regret_on_grid
+    from hf_quicktune.bench.replay import replay
+    from hf_quicktune.bench.runner import full_run_seconds
+
+    prior, held = fold_prior(md, args.fold, args.out, args.meta_steps, args.meta_lr)
+    tasks = args.task_names or held[: args.tasks]
+    extra = json.loads(args.options) if args.options else {}
+    results: dict[str, list] = {}
+    for dataset in tasks:
+        task, curves, costs = task_arrays(md, dataset)
+        budget = args.budget_runs * full_run_seconds(curves, costs)
+        best, worst = reference_values(curves)
+        for method in args.methods:
+            task.prior = prior if method == "quicktune" else None
+            task.extra = dict(extra) if method in ("quicktune", "dyhpo") else {}
+            for seed in range(args.seeds):
+                t0 = time.perf_counter()
+                opt = METHODS[method](task, seed)
+                tr = replay(opt, curves, costs, budget, max_wall=args.max_wall)
+                reg = regret_on_grid(tr, np.array(CHECKPOINTS) * budget, "time", best, worst)
+                depth = max((e for _, e in tr.visits), default=0)
+                results.setdefault(method, []).append(reg)
+                print(f"{method:10s} {dataset:15s} seed {seed}: regret {np.round(reg, 4).tolist()} steps {tr.steps} "
+                      f"trials {tr.trials} max depth {depth} overhead {tr.overhead:.1f}s / budget {budget:.0f}s "
+                      f"stop={tr.stop} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"\nmean normalised regret at {list(CHECKPOINTS)} of {args.budget_runs:g} full runs; tasks {tasks}, "
+          f"seeds {args.seeds}, options {extra}")
+    for method, regs in results.items():
+        r = np.array(regs)
+        print(f"{method:12s} " + " ".join(f"{x:.4f}" for x in np.nanmean(r, axis=0)))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("part", choices=["surrogate", "replay"])
+    p.add_argument("--out", type=Path, default=Path("/tmp/qtdiag"))
+    p.add_argument("--fold", type=int, default=0)
+    p.add_argument("--meta-steps", type=int, default=1000)
+    p.add_argument("--meta-lr", type=float, default=None)
+    p.add_argument("--tasks", type=int, default=3)
+    p.add_argument("--task-names", nargs="*", default=None)
+    p.add_argument("--episodes", type=int, default=3)
+    p.add_argument("--trials", type=int, default=20)
+    p.add_argument("--new", type=int, default=50)
+    p.add_argument("--max-depth", type=int, default=20)
+    p.add_argument("--seeds", type=int, default=2)
+    p.add_argument("--methods", nargs="*", default=["quicktune", "dyhpo", "random", "asha"])
+    p.add_argument("--budget-runs", type=float, default=20.0)
+    p.add_argument("--max-wall", type=float, default=None)
+    p.add_argument("--options", default=None, help="JSON kwargs for the gray-box optimizers")
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    md = load(args.out)
+    (surrogate_part if args.part == "surrogate" else replay_part)(args, md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
