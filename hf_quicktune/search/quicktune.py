@@ -202,11 +202,16 @@ class QuickTuneOptimizer(Optimizer):
         inputs = self._inputs(ids)
         mean, std = self.surrogate.predict(inputs, noise=noise)
         cost = self.cost_model.predict(inputs)
-        # a paused trial's next epoch costs about what its previous epochs cost (observed, free information)
+        # A paused trial's next epoch costs about what its previous epochs after the first cost
+        # (observed, free information). The first epoch carries one-off costs (data loading and
+        # caching, warm-up, the evaluation of the untrained network on LCBench: there the first
+        # epoch's median cost is 3.4x a later epoch's), so it is left out of the average; a trial
+        # with only its first epoch keeps the cost model's prediction for its second (the model
+        # sees the budget, so it learns the first-epoch premium).
         for j, i in enumerate(ids):
             st = self.trials.get(i)
-            if st is not None and st.costs:
-                cost[j] = max(float(np.mean(st.costs)), self.cost_model.min_seconds)
+            if st is not None and len(st.costs) > 1:
+                cost[j] = max(float(np.mean(st.costs[1:])), self.cost_model.min_seconds)
         return mean, std, cost
 
     def acquisition_values(self, ids: Sequence[int]) -> np.ndarray:

@@ -112,13 +112,21 @@ def test_cost_model_is_updated_online_with_observed_costs():
     assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
 
 
-def test_paused_trial_cost_is_its_observed_cost():
-    sim = CurveSimulator(n=6, max_epochs=3)
-    opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
+def test_paused_trial_cost_is_its_observed_cost_after_the_first_epoch():
+    """The next epoch of a paused trial costs the mean of its epochs after the first (the first carries
+    one-off costs); with only the first epoch seen, the cost model's prediction for the second is used."""
+    sim = CurveSimulator(n=6, max_epochs=4)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, **FAST)
     s = opt.ask()
-    opt.tell(s.trial_id, 1, *sim.observe(s.trial_id, 1))
-    _, _, cost = opt.predict([s.trial_id])
-    assert cost[0] == pytest.approx(sim.costs[s.trial_id, 0])
+    tid = s.trial_id
+    opt.tell(tid, 1, sim.curves[tid, 0], 10.0 * sim.costs[tid, 0])  # an expensive first epoch
+    _, _, cost = opt.predict([tid])
+    model_cost = opt.cost_model.predict(opt._inputs([tid]))
+    assert cost[0] == pytest.approx(model_cost[0])
+    opt.tell(tid, 2, sim.curves[tid, 1], 2.0)
+    opt.tell(tid, 3, sim.curves[tid, 2], 4.0)
+    _, _, cost = opt.predict([tid])
+    assert cost[0] == pytest.approx(3.0)
 
 
 def test_exploits_the_better_trial_when_curves_are_clear():
