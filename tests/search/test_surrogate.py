@@ -205,3 +205,25 @@ def test_latent_std_excludes_the_observation_noise():
     assert np.all(s_latent < s_noisy)
     assert np.median(s_latent) < noise_sd
     np.testing.assert_allclose(s_noisy ** 2, s_latent ** 2 + noise_sd ** 2, rtol=1e-3, atol=1e-7)
+
+
+def test_posterior_is_gpytorchs_exact_posterior():
+    """predict() computes the exact GP posterior (no LOVE approximation): same mean and variances as
+    gpytorch's exact prediction, latent and with noise, and never a negative latent variance."""
+    import gpytorch
+
+    sim = CurveSimulator(n=40, max_epochs=6)
+    enc = encoder()
+    X, y = dataset(sim, enc, range(40))
+    sur = DeepKernelSurrogate(enc)
+    sur.fit(X[:30], y[:30], steps=30, lr=1e-2)
+    mean, std = sur.predict(X[30:])
+    _, latent = sur.predict(X[30:], noise=False)
+    sur.eval()
+    with torch.no_grad(), gpytorch.settings.fast_pred_var(False):
+        f = sur.gp(sur.feature_extractor(X[30:]))
+        obs = sur.likelihood(f)
+    np.testing.assert_allclose(mean, obs.mean.numpy(), atol=1e-5)
+    np.testing.assert_allclose(std, obs.variance.sqrt().numpy(), atol=1e-5)
+    np.testing.assert_allclose(latent, f.variance.clamp_min(0).sqrt().numpy(), atol=1e-4)
+    assert np.all(latent > 0)
