@@ -18,6 +18,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 AUGMENTATIONS = ("none", "trivial_augment", "random_augment", "auto_augment")
 #: extra ``augmentation`` keys passed straight to timm's create_transform
+#: Random-resized-crop area range for fine-tuning. timm's default (0.08, 1) is ImageNet pre-training's;
+#: on small or low-resolution images it crops to a few source pixels. Measured here on builtin:digits
+#: (EfficientNet-Lite0, 32 px, 256 images, AdamW 1e-3, 4 epochs): val top-1 0.446 with (0.08, 1) vs 0.638
+#: with (0.5, 1). Override with the augmentation key ``scale``.
+FINETUNE_CROP_SCALE = (0.5, 1.0)
+
 TIMM_AUG_KEYS = ("hflip", "vflip", "scale", "ratio", "color_jitter", "re_prob", "no_aug")
 
 
@@ -70,7 +76,8 @@ def build_transform(
     ``timm.data.resolve_data_config``). ``image_size`` overrides its input size (small
     images on CPU). ``train=True`` gives timm's training pipeline (random resized crop,
     flip, colour jitter unless an auto-augment policy is set) plus the augmentation policy;
-    ``train=False`` the deterministic resize + centre crop.
+    ``train=False`` the deterministic resize + centre crop. The crop's area range defaults to
+    :data:`FINETUNE_CROP_SCALE`, not ImageNet pre-training's (0.08, 1).
     """
     from timm.data import create_transform
     from torchvision import transforms as T
@@ -90,6 +97,7 @@ def build_transform(
     }
     if train:
         kwargs["auto_augment"] = auto_augment_policy(augmentation)
+        kwargs["scale"] = FINETUNE_CROP_SCALE
         for key in TIMM_AUG_KEYS:
             if augmentation and augmentation.get(key) is not None:
                 value = augmentation[key]

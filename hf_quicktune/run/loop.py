@@ -154,14 +154,31 @@ def _load_prior(spec: str | None):
     return Prior.load(path)
 
 
-def _build_pool(settings: RunSettings, state: RunState, names: list[str]) -> list[dict[str, Any]]:
+def _fit_batch_sizes(space, train_size: int):
+    """Drop batch sizes above a quarter of the images trained per epoch (fewer than 4 steps an epoch).
+
+    The Quick-Tune space spans 2..512 for datasets of thousands of images; on a capped or small training
+    set the large sizes give one or two optimizer steps per epoch and only waste budget."""
+    if "batch_size" not in space or space.hps["batch_size"].type not in ("categorical", "ordinal"):
+        return space
+    choices = sorted(space.hps["batch_size"].choices)
+    keep = [b for b in choices if b <= max(train_size // 4, choices[0])]
+    if len(keep) < len(choices):
+        logger.info("batch sizes %s dropped: above a quarter of the %d training images per epoch",
+                    [b for b in choices if b not in keep], train_size)
+        space = space.with_choices("batch_size", keep)
+    return space
+
+
+def _build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int) -> list[dict[str, Any]]:
     pool = state.load_json(state.pool_path)
     if pool is not None:
         return pool
     from hf_quicktune.search.space import Space
 
     space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
-    pool = [dict(c) for c in space.with_choices("model", names).sample(settings.pool_size, seed=settings.seed)]
+    space = _fit_batch_sizes(space.with_choices("model", names), train_size)
+    pool = [dict(c) for c in space.sample(settings.pool_size, seed=settings.seed)]
     state.save_json(state.pool_path, pool)
     return pool
 
@@ -449,7 +466,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
     progress["elapsed_s"] = clock.elapsed
     state.save_progress(progress)
-    pool = _build_pool(settings, state, ranking["kept"])
+    train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
+    pool = _build_pool(settings, state, ranking["kept"], train_size)
     opt = _make_optimizer(settings, pool, dataset, ranking)
     saved = state.load_optimizer()
     if saved is not None:

@@ -85,3 +85,14 @@ def test_policies_never_fail_on_zero_bit_posterize(aug):
     img = Image.fromarray((np.random.default_rng(0).random((8, 8, 3)) * 255).astype("uint8"))
     for _ in range(400):  # without the fix, dozens of these raise ValueError
         assert tf(img).shape == (3, 16, 16)
+
+
+def test_train_crop_keeps_at_least_half_the_image_unless_overridden():
+    from hf_quicktune.data.transforms import FINETUNE_CROP_SCALE
+
+    def crop_scale(tf):
+        (rrc,) = [t for t in tf.transforms[1].transforms if type(t).__name__.startswith("RandomResized")]
+        return tuple(rrc.scale)
+
+    assert crop_scale(build_transform(CFG, train=True, image_size=32)) == FINETUNE_CROP_SCALE == (0.5, 1.0)
+    assert crop_scale(build_transform(CFG, train=True, image_size=32, augmentation={"scale": [0.08, 1.0]})) == (0.08, 1.0)

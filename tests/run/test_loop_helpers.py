@@ -1,4 +1,4 @@
-"""Which ranking columns reach the optimizer as model features."""
+"""Pure helpers of the run loop: model features for the optimizer, batch sizes that fit the data."""
 
 from __future__ import annotations
 
@@ -27,3 +27,16 @@ def test_only_finite_model_properties_common_to_all_kept_candidates():
 
 def test_no_common_feature_gives_none():
     assert _model_features({"kept": ["a"], "table": {"a": {"feature_seconds": 1.0}}}) is None
+
+
+def test_batch_sizes_fit_the_images_trained_per_epoch():
+    from hf_quicktune.constants import recipes_dir
+    from hf_quicktune.run.loop import _fit_batch_sizes
+    from hf_quicktune.search.space import Space
+
+    space = Space.from_yaml(str(recipes_dir() / "spaces" / "quicktune.yaml"))
+    small = _fit_batch_sizes(space, train_size=256)
+    assert max(small.hps["batch_size"].choices) == 64
+    assert all(c["batch_size"] <= 64 for c in small.with_choices("model", ["m"]).sample(50, seed=0))
+    assert _fit_batch_sizes(space, train_size=100_000).hps["batch_size"].choices == space.hps["batch_size"].choices
+    assert _fit_batch_sizes(space, train_size=3).hps["batch_size"].choices == [2]  # never empty
