@@ -108,17 +108,9 @@ def rank(
     if allow_pickle:
         trust_pickle(candidates)
     err_console = _console(stderr=True)
+    options = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed)
     if as_json or not sys.stderr.isatty():
-        result = rank_candidates(
-            data,
-            candidates,
-            scores=score_names,
-            n=n,
-            image_size=image_size,
-            batch_size=batch_size,
-            cache=not no_cache,
-            seed=seed,
-        )
+        result = rank_candidates(data, candidates, **options)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -137,17 +129,7 @@ def rank(
                     tasks[task] = bar.add_task(task, total=total)
                 bar.update(tasks[task], completed=done, total=total)
 
-            result = rank_candidates(
-                data,
-                candidates,
-                scores=score_names,
-                n=n,
-                image_size=image_size,
-                batch_size=batch_size,
-                cache=not no_cache,
-                seed=seed,
-                progress=progress,
-            )
+            result = rank_candidates(data, candidates, progress=progress, **options)
     if plot_path:
         from hf_quicktune.report.ranking import plot_ranking
 
