@@ -90,7 +90,7 @@ def test_resume_after_sigkill_and_sigint_loses_and_retrains_nothing(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     snap_kill = _snapshot(out)
-    check_records(out)
+    check_records(out, just_killed=True)
 
     # 4. resume to the end
     proc = _start(out, resume=True)
