@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.report import pyplot, save_figure
+
 logger = logging.getLogger(__name__)
 
 #: Hyperparameters shown in leaderboards, in this order, when a trial's config has them.
@@ -21,15 +23,6 @@ KEY_HPARAMS = ("lr", "batch_size", "opt", "weight_decay", "sched", "pct_to_freez
 
 LEADERBOARD_COLUMNS = ("rank", "trial_id", "model", "status", "epochs", "best_val_top1", "best_epoch",
                        "last_val_top1", "test_top1", "seconds")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_learning_curves(
@@ -44,7 +37,7 @@ def plot_learning_curves(
 
     ``curves`` maps trial id -> validation accuracy (fraction) per completed epoch.
     """
-    plt = _pyplot()
+    plt = pyplot()
     labels = dict(labels or {})
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     for tid, scores in sorted(curves.items()):
@@ -62,12 +55,7 @@ def plot_learning_curves(
     ax.set_ylabel("validation top-1 (%)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def incumbent_trace(steps: Iterable[Mapping[str, Any]]) -> list[tuple[float, float]]:
@@ -87,7 +75,7 @@ def incumbent_trace(steps: Iterable[Mapping[str, Any]]) -> list[tuple[float, flo
 def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Path, *,
                              budget_s: float | None = None) -> Path:
     """Step plot of the incumbent's validation accuracy against wall-clock time used."""
-    plt = _pyplot()
+    plt = pyplot()
     trace = incumbent_trace(steps)
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     if trace:
@@ -102,12 +90,7 @@ def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Pat
     ax.set_ylabel("best validation top-1 (%)")
     ax.set_title("Incumbent accuracy over time")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sort_leaderboard(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from hf_quicktune.report import pyplot, save_figure
+
 logger = logging.getLogger(__name__)
 
 
@@ -21,14 +23,9 @@ def plot_estimate(
     title: str = "",
 ) -> Path:
     """Write a PNG: predicted expected loss (and its noise-free part) against epochs, real curve overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     steps = np.arange(len(predicted_loss))
     ax.plot(steps / steps_per_epoch, predicted_loss, label="predicted (linearized SGD)", color="C0")
@@ -48,8 +45,4 @@ def plot_estimate(
     ax.set_ylabel("training loss")
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return save_figure(fig, path, dpi=120)

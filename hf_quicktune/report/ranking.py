@@ -12,6 +12,8 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hf_quicktune.report import pyplot, save_figure
+
 logger = logging.getLogger(__name__)
 
 #: axis labels for the known scores
@@ -36,11 +38,7 @@ def plot_ranking(
     title: str = "Zero-training ranking",
 ) -> Path:
     """Write a PNG with one horizontal bar panel per score; ``order`` = candidates best first."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     columns = list(scores) + (["ensemble"] if "ensemble" not in scores and _has(table, "ensemble") else [])
     names = list(order) if order is not None else list(table)
     fig_h = 1.2 + 0.32 * len(names)
@@ -62,13 +60,7 @@ def plot_ranking(
     axes[0][0].set_yticks(ys)
     axes[0][0].set_yticklabels(names, fontsize=8)
     fig.suptitle(f"{title} (* = sort order, higher is better)", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    logger.info("wrote %s", path)
-    return path
+    return save_figure(fig, path)
 
 
 def _value(v) -> float:

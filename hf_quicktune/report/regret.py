@@ -6,18 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from hf_quicktune.report import pyplot, save_figure
+
 
 def plot_regret(
     by_time: pd.DataFrame, by_epochs: pd.DataFrame, path: str | Path, title: str = "", log_y: bool = True
 ) -> Path:
     """Two panels from :func:`hf_quicktune.bench.regret.aggregate` tables (x: ``fraction``, ``epochs``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, table, x, xlabel in (
         (axes[0], by_time, "fraction", "simulated wall-clock (fraction of the budget)"),
@@ -34,7 +30,4 @@ def plot_regret(
     axes[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
