@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -21,6 +22,31 @@ def cache_dir() -> Path:
 def hub_offline() -> bool:
     """True when the user asked for no Hub traffic (``HF_HUB_OFFLINE=1``)."""
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """False in offline mode (``HF_HUB_OFFLINE=1``) or when the Hub endpoint (``HF_ENDPOINT``) does not answer.
+
+    One cheap request, cached per endpoint for the process; any HTTP answer counts as reachable."""
+    if hub_offline():
+        return False
+    from huggingface_hub import constants
+
+    return _endpoint_answers(constants.ENDPOINT, timeout)
+
+
+@functools.lru_cache(maxsize=8)
+def _endpoint_answers(endpoint: str, timeout: float) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/models?limit=1", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # the server answered
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def recipes_dir() -> Path:

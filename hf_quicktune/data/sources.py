@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import os
 import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hf_quicktune.constants import hub_offline
+from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,17 +86,6 @@ def _load_imagefolder(path: Path) -> RawSource:
     return RawSource("imagefolder", _as_dict(ds), base_dir=str(path), info={"path": str(path)})
 
 
-@functools.lru_cache(maxsize=8)
-def _endpoint_answers(endpoint: str, timeout: float = 3.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/datasets?limit=1", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # the server answered
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
 @contextlib.contextmanager
 def _forced_offline(active: bool) -> Iterator[None]:
     """Use only the local cache (no retries against an unreachable Hub) while ``active``."""
@@ -144,7 +130,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     import datasets
     from huggingface_hub import constants
 
-    unreachable = not hub_offline() and not _endpoint_answers(constants.ENDPOINT)
+    unreachable = not hub_offline() and not hub_reachable()
     if unreachable:
         logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
     try:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from hf_quicktune.constants import hub_offline
+from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.errors import ZooError
 from hf_quicktune.zoo.candidate import Candidate
 
@@ -46,26 +43,6 @@ def weights_status(cand: Candidate) -> str:
     if cand.hub_id and cached_file(cand.hub_id):
         return "cached"
     return "hub-only" if cand.hub_id else "missing"
-
-
-@functools.lru_cache(maxsize=8)
-def _probe(endpoint: str, timeout: float) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/models?limit=1", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # the server answered
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """False in offline mode (HF_HUB_OFFLINE=1) or when the Hub endpoint does not answer."""
-    if hub_offline():
-        return False
-    from huggingface_hub import constants
-
-    return _probe(constants.ENDPOINT, timeout)
 
 
 def filter_available(cands: list[Candidate], *, offline: bool | None = None, zoo: str = "") -> list[Candidate]:

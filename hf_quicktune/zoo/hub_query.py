@@ -97,7 +97,7 @@ def query_zoo(spec: str, api: Any = None) -> list[Candidate]:
     """Run a Hub query zoo; the result is ordered as the Hub sorted it."""
     from huggingface_hub import HfApi
 
-    from hf_quicktune.zoo.availability import hub_reachable
+    from hf_quicktune.constants import hub_reachable
 
     q = parse_query(spec)
     if api is None and not hub_reachable():
