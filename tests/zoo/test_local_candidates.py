@@ -34,11 +34,17 @@ def test_local_timm_directory(saved_timm):
     assert torch.equal(three.state_dict()["conv_stem.weight"], model.state_dict()["conv_stem.weight"])
 
 
-def test_pickle_checkpoint_refused_unless_allowed(saved_timm, tmp_path):
+@pytest.fixture
+def pickled(saved_timm, tmp_path):
+    """A local checkpoint directory holding only pickled weights: (the saved model, its candidate)."""
     model, _ = saved_timm
     (tmp_path / "config.json").write_text('{"architecture": "test_efficientnet"}')
     torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    cand = get_candidate(str(tmp_path))
+    return model, get_candidate(str(tmp_path))
+
+
+def test_pickle_checkpoint_refused_unless_allowed(pickled):
+    model, cand = pickled
     with pytest.raises(ZooError, match="pickled PyTorch weights.*--allow-pickle"):
         create_model(cand)
     loaded = create_model(cand, allow_pickle=True)
@@ -64,14 +70,11 @@ def test_transformers_model_gets_timm_api(tmp_path):
     assert model3(x).shape == (2, 3) and model3.num_classes == 3
 
 
-def test_allow_pickle_marks_candidates_for_every_stage(saved_timm, tmp_path):
+def test_allow_pickle_marks_candidates_for_every_stage(pickled):
     """--allow-pickle marks the candidates, so train/rank (which call create_model without the flag) load them."""
     from hf_quicktune.zoo import allow_pickle
 
-    model, _ = saved_timm
-    (tmp_path / "config.json").write_text('{"architecture": "test_efficientnet"}')
-    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")
-    cand = get_candidate(str(tmp_path))
+    model, cand = pickled
     with pytest.raises(ZooError, match="--allow-pickle"):
         create_model(cand)
     assert allow_pickle([cand]) == [cand]
