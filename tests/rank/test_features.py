@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import datasets
 import numpy as np
 import pytest
+import timm
+import torch
 
-torch = pytest.importorskip("torch")
-timm = pytest.importorskip("timm")
-datasets = pytest.importorskip("datasets")
-
-from hf_quicktune.constants import cache_dir  # noqa: E402
-from hf_quicktune.rank.features import cache_key, cache_path, candidate_features  # noqa: E402
-from hf_quicktune.zoo.candidate import Candidate  # noqa: E402
+from hf_quicktune.constants import cache_dir
+from hf_quicktune.rank.features import cache_key, cache_path, candidate_features
+from hf_quicktune.zoo.candidate import Candidate
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import timm
+import torch
 
-torch = pytest.importorskip("torch")
-timm = pytest.importorskip("timm")
-
-from hf_quicktune.rank.scores import kernel_alignment  # noqa: E402
-from hf_quicktune.rank.scores.lgc import last_block, lgc, per_sample_gradients, tail_parameter_names  # noqa: E402
+from hf_quicktune.rank.scores import kernel_alignment
+from hf_quicktune.rank.scores.lgc import last_block, lgc, per_sample_gradients, tail_parameter_names
 
 
 @pytest.fixture(scope="module")

