@@ -79,6 +79,18 @@ def _dyhpo(task: Task, seed: int) -> Optimizer:
     return make_quicktune(task, seed, meta_learned=False)
 
 
+def _quicktune_init5(task: Task, seed: int) -> Optimizer:
+    from hf_quicktune.bench.gray_box import make_quicktune
+
+    return make_quicktune(task, seed, meta_learned=True, initial_epochs=5)
+
+
+def _dyhpo_init5(task: Task, seed: int) -> Optimizer:
+    from hf_quicktune.bench.gray_box import make_quicktune
+
+    return make_quicktune(task, seed, meta_learned=False, initial_epochs=5)
+
+
 def _rank_then_tune(task: Task, seed: int) -> Optimizer:
     from hf_quicktune.bench.gray_box import make_rank_then_tune
 
@@ -89,6 +101,9 @@ METHODS: dict[str, Factory] = {
     "quicktune": _quicktune,
     "quicktune-no-cost": _quicktune_no_cost,  # ablation: plain EI, no division by the predicted cost
     "dyhpo": _dyhpo,
+    # new trials train 5 epochs before the acquisition compares them (QuickTuneOptimizer.initial_epochs)
+    "quicktune-init5": _quicktune_init5,
+    "dyhpo-init5": _dyhpo_init5,
     "random": _random,
     "sh": _sh,
     "asha": _asha,
@@ -98,9 +113,9 @@ METHODS: dict[str, Factory] = {
     "rank-then-tune": _rank_then_tune,
 }
 #: methods that need a prior meta-trained on the other datasets
-META_LEARNED = {"quicktune", "quicktune-no-cost", "rank-then-tune"}
+META_LEARNED = {"quicktune", "quicktune-no-cost", "quicktune-init5", "rank-then-tune"}
 #: methods built on the gray-box optimizer (they encode the pool with the benchmark's space)
-GRAY_BOX = {"quicktune", "quicktune-no-cost", "dyhpo", "rank-then-tune"}
+GRAY_BOX = {"quicktune", "quicktune-no-cost", "quicktune-init5", "dyhpo", "dyhpo-init5", "rank-then-tune"}
 #: methods that need zero-cost scores in the meta-dataset
 NEEDS_ZERO_COST = {"rank-then-tune"}
 DEFAULT_METHODS = (

@@ -91,6 +91,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--horizon", type=click.Choice(["next", "max"]),
               help="Score each trial at its next epoch (Quick-Tune) or at --max-epochs, extrapolated from its "
                    "curve so far (needs a --prior meta-trained by this version). [default: next]")
+@click.option("--initial-epochs", type=int,
+              help="Epochs a new trial trains before the optimizer compares it with the others again. Raise it "
+                   "when the first epochs say little about the final ranking (from-scratch training, long "
+                   "schedules). [default: 1, the paper's]")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
 @click.pass_context
 def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:

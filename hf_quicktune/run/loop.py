@@ -190,7 +190,7 @@ def _make_optimizer(settings: RunSettings, pool, dataset, ranking, cost_prior=No
     return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=_load_prior(settings.prior),
                               meta_features=dataset.meta.to_dict(), model_features=_model_features(ranking),
                               seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition,
-                              horizon=settings.horizon)
+                              horizon=settings.horizon, initial_epochs=settings.initial_epochs)
 
 
 def _cost_prior(settings: RunSettings, state: RunState, pool, candidates, dataset, train_size: int, reporter):

@@ -100,6 +100,7 @@ class RunSettings:
     estimate_cost: bool = False  # time a training step per candidate: the cost model's prior (issue 7)
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
+    initial_epochs: int = 1  # epochs a new trial trains before the acquisition compares it again
 
     # keys a resumed run may change (limits and publishing); everything else must match the stored run
     RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private")
@@ -124,7 +125,7 @@ class RunSettings:
         if self.budget is None and self.max_trials is None and self.max_epochs_total is None:
             raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")
         for name, lo in (("max_trials", 1), ("max_epochs_total", 1), ("max_epochs", 1), ("top_k", 1),
-                         ("pool_size", 1), ("rank_samples", 2), ("image_size", 8), ("train_limit", 1),
+                         ("pool_size", 1), ("initial_epochs", 1), ("rank_samples", 2), ("image_size", 8), ("train_limit", 1),
                          ("eval_limit", 1)):
             value = getattr(self, name)
             if value is None:
@@ -140,6 +141,9 @@ class RunSettings:
         for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
+        if self.initial_epochs > self.max_epochs:
+            raise ConfigError(f"--initial-epochs {self.initial_epochs} is more than --max-epochs {self.max_epochs}; "
+                              "lower it (1 is the paper's setting).")
         if self.horizon == "max" and not self.prior:
             raise ConfigError("--horizon max extrapolates learning curves, which needs a meta-learned --prior "
                               "(train one with `hf-quicktune meta train`); or use --horizon next.")

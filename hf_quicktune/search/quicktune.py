@@ -65,6 +65,12 @@ class QuickTuneOptimizer(Optimizer):
             surrogate that can predict several epochs ahead (a prior meta-trained with
             ``extrapolate > 0``); the GP is then also conditioned on one configuration-only point
             per trial (its latest score predicted from the configuration alone).
+        initial_epochs: epochs a new trial trains before the acquisition sees it again (the paper
+            and DyHPO: 1). Its first observations are learnt from the configuration alone (that is
+            what the acquisition predicts for a new trial) and ``ei_per_cost`` divides by the
+            predicted seconds of all of them. Meant for tables whose first epochs say little about
+            the final ranking (LCBench: Spearman of epoch-1 with final accuracy -0.27 to 0.45 on
+            three tasks, of epoch 5 0.66 to 0.94; ``benchmarks/quicktune_diagnostics.py``).
         space: the space to encode a list pool with (default: the prior's, else inferred from the pool).
         refit_steps / full_refit_steps / full_refit_until / degrade_tol / lr: surrogate refitting —
             the first ``full_refit_until`` observations and any refit whose per-point -mll rises by
@@ -115,6 +121,7 @@ class QuickTuneOptimizer(Optimizer):
         refit_every: float = 0.05,
         max_condition: int = 384,
         threads: int | None = 1,
+        initial_epochs: int = 1,
     ):
         if acquisition not in MODES:
             raise ValueError(f"acquisition must be one of {MODES}, got {acquisition!r}")
@@ -129,6 +136,9 @@ class QuickTuneOptimizer(Optimizer):
         self.acquisition = acquisition
         self.exploration = exploration
         self.horizon = horizon
+        if not 1 <= int(initial_epochs) <= max_epochs:
+            raise ValueError(f"initial_epochs must be in 1..max_epochs={max_epochs}, got {initial_epochs}")
+        self.initial_epochs = int(initial_epochs)
         self.refit_every = float(refit_every)
         self.max_condition = int(max_condition)
         self.meta_features = dict(meta_features) if meta_features else None
@@ -197,8 +207,10 @@ class QuickTuneOptimizer(Optimizer):
         return [i for i in range(len(self.pool)) if not self.is_done(i)]
 
     def next_epoch(self, trial_id: int) -> int:
+        """The epoch a suggestion of ``trial_id`` trains to: a new trial to ``initial_epochs``
+        (the paper: 1), a paused one one epoch further."""
         st = self.trials.get(trial_id)
-        return 1 if st is None else st.epochs + 1
+        return max(self.initial_epochs, 1 if st is None else st.epochs + 1)
 
     def ask(self) -> Suggestion | None:
         t0 = time.perf_counter()
@@ -260,6 +272,8 @@ class QuickTuneOptimizer(Optimizer):
             st = self.trials.get(i)
             if st is not None and len(st.costs) > 1:
                 cost[j] = max(float(np.mean(st.costs[1:])), self.cost_model.min_seconds)
+        if self.initial_epochs > 1:  # a new trial's suggestion trains initial_epochs epochs
+            cost *= np.array([self.next_epoch(i) - (self.trials[i].epochs if i in self.trials else 0) for i in ids])
         return mean, std, cost
 
     def acquisition_values(self, ids: Sequence[int]) -> np.ndarray:
@@ -291,8 +305,10 @@ class QuickTuneOptimizer(Optimizer):
 
     def _add_observation(self, trial_id: int, epoch: int) -> None:
         st = self.trials[trial_id]
+        # epochs up to initial_epochs were asked for from scratch: the acquisition predicts them
+        # from the configuration alone, so they are learnt from an empty curve
         inp = self.encoder.encode(
-            [self.pool[trial_id]], [epoch], [st.scores[: epoch - 1]],
+            [self.pool[trial_id]], [epoch], [st.scores[: epoch - 1] if epoch > self.initial_epochs else []],
             meta_features=self.meta_features, model_features=self.model_features,
             encoded_configs=self._encoded[[trial_id]],
         )
@@ -390,6 +406,7 @@ class QuickTuneOptimizer(Optimizer):
             fit_loss=self._fit_loss,
             fit_n=self._fit_n,
             horizon=self.horizon,
+            initial_epochs=self.initial_epochs,
             n_refits=self.n_refits,
             n_full_refits=self.n_full_refits,
             overhead_seconds=self.overhead_seconds,
@@ -404,6 +421,9 @@ class QuickTuneOptimizer(Optimizer):
         if state.get("fingerprint") not in (None, self.fingerprint):
             raise MetaError("this optimizer state was saved for a different candidate pool; construct the optimizer "
                             "with the same space/pool, seed and pool_size as the saved run.")
+        if int(state.get("initial_epochs", 1)) != self.initial_epochs:
+            raise MetaError(f"this optimizer state was saved with initial_epochs={state.get('initial_epochs', 1)}; "
+                            "construct the optimizer with the same value to resume it.")
         super().load_state_dict(state)
         self._obs, self._obs_inputs = [], []
         for t, e in state.get("observations", []):

@@ -166,3 +166,18 @@ def test_load_space_by_shipped_name_or_error():
     assert space.hps["learning_rate"].log and space.hps["batch_size"].log and not space.hps["momentum"].log
     with pytest.raises(ConfigError, match="lcbench"):
         load_space("no-such-space")
+
+
+def test_init5_variants_start_new_trials_at_five_epochs():
+    from hf_quicktune.bench.methods import GRAY_BOX, META_LEARNED, METHODS, Task
+    from hf_quicktune.search import FeatureEncoder, Prior
+    from hf_quicktune.search.space import Space
+
+    pool = [{"lr": 10.0 ** -k, "wd": 0.1 * k} for k in range(1, 7)]
+    prior = Prior.create(FeatureEncoder.fit(Space.from_pool(pool), 8), seed=0)
+    task = Task("d", pool, 8, None, prior, extra={"full_refit_steps": 2})
+    for name, meta in (("quicktune-init5", True), ("dyhpo-init5", False)):
+        assert name in GRAY_BOX and (name in META_LEARNED) == meta
+        opt = METHODS[name](task, 0)
+        assert opt.has_prior == meta
+        assert opt.ask().epoch == 5

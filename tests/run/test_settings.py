@@ -63,6 +63,8 @@ def test_shipped_recipes_load_and_validate(name):
     ({"dataset": "d", "budget": "3m", "push_to_hub": "no slash"}, "org/model-name"),
     ({"dataset": "d", "budget": "3m", "acquisition": "pi"}, "--acquisition must be one of"),
     ({"dataset": "d", "budget": "3m", "horizon": "max"}, "needs a meta-learned --prior"),
+    ({"dataset": "d", "budget": "3m", "initial_epochs": 0}, "--initial-epochs must be >= 1"),
+    ({"dataset": "d", "budget": "3m", "initial_epochs": 6, "max_epochs": 5}, "more than --max-epochs 5"),
 ])
 def test_validate_messages(values, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -96,10 +98,10 @@ def test_ci_workflow_example_runs_a_recipe_and_publishes_with_the_secret_token()
     assert search[0]["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
 
 
-def test_make_optimizer_passes_acquisition_and_horizon():
+def test_make_optimizer_passes_acquisition_horizon_and_initial_epochs():
     from .helpers import make_run_optimizer
 
     pool = [{"model": "m", "lr": 1e-3}, {"model": "m", "lr": 1e-2}]
-    settings = RunSettings(dataset="builtin:digits", max_trials=1, acquisition="ucb").validate()
+    settings = RunSettings(dataset="builtin:digits", max_trials=1, acquisition="ucb", initial_epochs=3).validate()
     opt = make_run_optimizer(settings, pool)
-    assert (opt.acquisition, opt.horizon) == ("ucb", "next")
+    assert (opt.acquisition, opt.horizon, opt.initial_epochs) == ("ucb", "next", 3)
