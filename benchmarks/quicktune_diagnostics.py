@@ -1,6 +1,6 @@
 """Diagnose the Quick-Tune surrogate and optimizer on the shared LCBench table (held-out tasks).
 
-Two parts, both on tasks of one held-out fold (the bench's 5-fold split, seed 0), with a prior
+Four parts; the first two on tasks of one held-out fold (the bench's 5-fold split, seed 0), with a prior
 meta-trained on the other folds only (leave-one-fold-out, as ``bench`` does):
 
 ``surrogate``: search-like episodes on each held-out task — ``--trials`` random trials observed up
@@ -17,12 +17,17 @@ meta-trained on the other folds only (leave-one-fold-out, as ``bench`` does):
     accuracy of each configuration over the *training* tasks (LCBench shares its 1,000
     configurations across tasks) and epoch-1 accuracy (what the one-epoch-ahead acquisition sees).
 
+``fidelity``: how well the accuracy after k epochs ranks the configurations by final accuracy
+    (Spearman per task, every task of the table; k = 1, 2, 3, 5, 10, 20): what a search that
+    compares new trials after k epochs (``initial_epochs``) can know.
+
 ``replay``: the bench replay (recorded epoch seconds + measured optimizer CPU time) of several
     methods on a few held-out tasks x seeds; prints normalised regret at 10/25/50/100 % of a budget
     of ``--budget-runs`` median full runs, and how many distinct trials / max depth each visited.
 
     python benchmarks/quicktune_diagnostics.py surrogate --out /tmp/qtdiag
     python benchmarks/quicktune_diagnostics.py prior --out /tmp/qtdiag
+    python benchmarks/quicktune_diagnostics.py fidelity --out /tmp/qtdiag
     python benchmarks/quicktune_diagnostics.py replay --out /tmp/qtdiag --tasks 3 --seeds 2
 """
 
@@ -160,6 +165,23 @@ def prior_part(args, md) -> None:
     print(f"{'mean':16s} {m[0]:7.3f} {m[1]:16.3f} {m[2]:8.3f}")
 
 
+def fidelity_part(args, md) -> None:
+    from scipy.stats import spearmanr
+
+    ks = [k for k in (1, 2, 3, 5, 10, 20) if k < md.max_epochs]
+    rows = []
+    for dataset in md.dataset_names:
+        curves = task_arrays(md, dataset)[1]
+        final = curves[:, -1]
+        rows.append([spearmanr(curves[:, k - 1], final, nan_policy="omit")[0] for k in ks])
+    r = np.array(rows)
+    print(f"Spearman(accuracy after k epochs, final accuracy) over {len(rows)} tasks")
+    print(f"{'k':>4s} {'mean':>7s} {'min':>7s} {'median':>7s} {'max':>7s}")
+    for j, k in enumerate(ks):
+        col = r[:, j]
+        print(f"{k:4d} {np.mean(col):7.3f} {np.min(col):7.3f} {np.median(col):7.3f} {np.max(col):7.3f}")
+
+
 def replay_part(args, md) -> None:
     from hf_quicktune.bench.methods import METHODS
     from hf_quicktune.bench.regret import CHECKPOINTS, reference_values, regret_on_grid
@@ -197,7 +219,7 @@ def replay_part(args, md) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("part", choices=["surrogate", "prior", "replay"])
+    p.add_argument("part", choices=["surrogate", "prior", "fidelity", "replay"])
     p.add_argument("--out", type=Path, default=Path("/tmp/qtdiag"))
     p.add_argument("--fold", type=int, default=0)
     p.add_argument("--meta-steps", type=int, default=1000)
@@ -221,7 +243,7 @@ def main() -> int:
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     md = load(args.out)
-    {"surrogate": surrogate_part, "prior": prior_part, "replay": replay_part}[args.part](args, md)
+    {"surrogate": surrogate_part, "prior": prior_part, "fidelity": fidelity_part, "replay": replay_part}[args.part](args, md)
     return 0
 
 

@@ -69,8 +69,9 @@ class QuickTuneOptimizer(Optimizer):
             and DyHPO: 1). Its first observations are learnt from the configuration alone (that is
             what the acquisition predicts for a new trial) and ``ei_per_cost`` divides by the
             predicted seconds of all of them. Meant for tables whose first epochs say little about
-            the final ranking (LCBench: Spearman of epoch-1 with final accuracy -0.27 to 0.45 on
-            three tasks, of epoch 5 0.66 to 0.94; ``benchmarks/quicktune_diagnostics.py``).
+            the final ranking (LCBench, where epoch 1 is close to the untrained network: Spearman
+            of epoch-1 with final accuracy -0.004 mean over the 34 tasks, epoch 2 0.61, epoch 5
+            0.80; ``benchmarks/quicktune_diagnostics.py fidelity``).
         space: the space to encode a list pool with (default: the prior's, else inferred from the pool).
         refit_steps / full_refit_steps / full_refit_until / degrade_tol / lr: surrogate refitting —
             the first ``full_refit_until`` observations and any refit whose per-point -mll rises by
