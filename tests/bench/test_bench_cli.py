@@ -99,3 +99,15 @@ def test_meta_train_cli_excludes_datasets(tmp_path, capsys):
                  "--val-episodes", "2", "--mean", "constant", "--extrapolate", "0"]) == 0
     meta = json.loads((const / "prior.json").read_text())
     assert meta["surrogate"]["mean"] == "constant" and meta["provenance"]["config"]["extrapolate"] == 0
+
+
+def test_bench_help_names_every_method():
+    from click.testing import CliRunner
+
+    from hf_quicktune.bench.methods import METHODS
+    from hf_quicktune.cli import cli
+
+    out = CliRunner().invoke(cli, ["bench", "--help"], terminal_width=400).output
+    listed = " ".join(out.split("--methods", 1)[1].split("--seeds", 1)[0].split())
+    missing = [m for m in METHODS if m not in listed]
+    assert not missing, f"bench --help does not name {missing}"
