@@ -40,6 +40,7 @@ def main() -> int:
     p.add_argument("--budget-runs", type=float, default=20.0)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--folds-only", default=None, help="Comma-separated fold indices: run only their target tasks.")
+    p.add_argument("--tasks", default=None, help="Comma-separated task names (e.g. lcbench_3945): run only these.")
     p.add_argument("--share", default=None, help="I/K: run only every K-th task starting at the I-th (one process "
                    "per share; build the priors first with --priors-only so shares do not train the same prior).")
     p.add_argument("--priors-only", action="store_true", help="Meta-train (or load) every fold's prior and exit.")
@@ -74,6 +75,10 @@ def main() -> int:
     targets = None
     if args.folds_only:
         targets = [d for i in args.folds_only.split(",") for d in folds[int(i)]]
+    if args.tasks:
+        targets = [d for d in (targets or md.dataset_names) if d in set(args.tasks.split(","))]
+        if not targets:
+            p.error(f"--tasks {args.tasks!r} names none of the table's tasks: {', '.join(md.dataset_names)}")
     if args.share:
         i, k = (int(x) for x in args.share.split("/"))
         targets = (targets or md.dataset_names)[i::k]
