@@ -76,7 +76,8 @@ def main() -> int:
     if args.folds_only:
         targets = [d for i in args.folds_only.split(",") for d in folds[int(i)]]
     if args.tasks:
-        targets = [d for d in (targets or md.dataset_names) if d in set(args.tasks.split(","))]
+        wanted = set(args.tasks.split(","))
+        targets = [d for d in (targets or md.dataset_names) if d in wanted]
         if not targets:
             p.error(f"--tasks {args.tasks!r} names none of the table's tasks: {', '.join(md.dataset_names)}")
     if args.share:
@@ -91,6 +92,11 @@ def main() -> int:
     print(f"== {n} tasks x {args.seeds} seeds, budget {args.budget_runs:g} full runs; regret (mean, 95 % CI half-width)")
     print(_table(res.checkpoints))
     print("\nranks (mean rank per checkpoint, 1 = best):\n" + res.ranks.round(2).to_string())
+    import pandas as pd
+
+    per_run = pd.read_csv(res.out / "per_run.csv")
+    print("\nper replay (mean): distinct trials started, suggestions told (one per epoch for the 1-epoch methods)\n"
+          + per_run.groupby("method")[["trials", "steps"]].mean().round(0).to_string())
     for note in res.notes:
         print("note:", note)
     return 0

@@ -1,7 +1,8 @@
 """Diagnose the Quick-Tune surrogate and optimizer on the shared LCBench table (held-out tasks).
 
-Four parts; the first two on tasks of one held-out fold (the bench's 5-fold split, seed 0), with a prior
-meta-trained on the other folds only (leave-one-fold-out, as ``bench`` does):
+Four parts. ``surrogate``, ``prior`` and ``replay`` use tasks of one held-out fold (the bench's 5-fold
+split, seed 0) and a prior meta-trained on the other folds only (leave-one-fold-out, as ``bench``
+does); ``fidelity`` reads every task of the table and needs no prior:
 
 ``surrogate``: search-like episodes on each held-out task — ``--trials`` random trials observed up
     to random depths (every epoch of each is a conditioning point, exactly as the optimizer

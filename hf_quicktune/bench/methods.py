@@ -61,34 +61,15 @@ def _optuna(variant: str) -> Factory:
     return make
 
 
-def _quicktune(task: Task, seed: int) -> Optimizer:
-    from hf_quicktune.bench.gray_box import make_quicktune
+def _gray_box(meta_learned: bool, **kwargs: Any) -> Factory:
+    """Quick-Tune (``meta_learned``: with the fold's prior) or DyHPO, with optimizer ``kwargs``."""
 
-    return make_quicktune(task, seed, meta_learned=True)
+    def make(task: Task, seed: int) -> Optimizer:
+        from hf_quicktune.bench.gray_box import make_quicktune
 
+        return make_quicktune(task, seed, meta_learned=meta_learned, **kwargs)
 
-def _quicktune_no_cost(task: Task, seed: int) -> Optimizer:
-    from hf_quicktune.bench.gray_box import make_quicktune
-
-    return make_quicktune(task, seed, meta_learned=True, acquisition="ei")
-
-
-def _dyhpo(task: Task, seed: int) -> Optimizer:
-    from hf_quicktune.bench.gray_box import make_quicktune
-
-    return make_quicktune(task, seed, meta_learned=False)
-
-
-def _quicktune_init5(task: Task, seed: int) -> Optimizer:
-    from hf_quicktune.bench.gray_box import make_quicktune
-
-    return make_quicktune(task, seed, meta_learned=True, initial_epochs=5)
-
-
-def _dyhpo_init5(task: Task, seed: int) -> Optimizer:
-    from hf_quicktune.bench.gray_box import make_quicktune
-
-    return make_quicktune(task, seed, meta_learned=False, initial_epochs=5)
+    return make
 
 
 def _rank_then_tune(task: Task, seed: int) -> Optimizer:
@@ -98,12 +79,12 @@ def _rank_then_tune(task: Task, seed: int) -> Optimizer:
 
 
 METHODS: dict[str, Factory] = {
-    "quicktune": _quicktune,
-    "quicktune-no-cost": _quicktune_no_cost,  # ablation: plain EI, no division by the predicted cost
-    "dyhpo": _dyhpo,
+    "quicktune": _gray_box(True),
+    "quicktune-no-cost": _gray_box(True, acquisition="ei"),  # ablation: plain EI, no division by the predicted cost
+    "dyhpo": _gray_box(False),
     # new trials train 5 epochs before the acquisition compares them (QuickTuneOptimizer.initial_epochs)
-    "quicktune-init5": _quicktune_init5,
-    "dyhpo-init5": _dyhpo_init5,
+    "quicktune-init5": _gray_box(True, initial_epochs=5),
+    "dyhpo-init5": _gray_box(False, initial_epochs=5),
     "random": _random,
     "sh": _sh,
     "asha": _asha,
