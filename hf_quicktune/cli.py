@@ -6,19 +6,28 @@ datasets. Each command module under :mod:`hf_quicktune.commands` defines a click
 whose body imports its stage lazily.
 
 Errors: a :class:`~hf_quicktune.errors.QuickTuneError` becomes one paragraph on stderr and
-exit code 2; anything else is a bug (exit code 1 with the traceback).
+exit code 2 (with ``--json``, also ``{"error": {...}}`` with its fields on stdout); a crash inside
+``run`` is one paragraph naming the run's log, which holds the traceback (exit code 1); anything
+else is a bug (exit code 1 with the traceback).
+
+Every option can also come from the environment (click's ``auto_envvar_prefix``):
+``HF_QUICKTUNE_<COMMAND>_<OPTION>``, e.g. ``HF_QUICKTUNE_RUN_BUDGET=2h``; options typed on the command line win.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
 
 import click
 
 from hf_quicktune import __version__
-from hf_quicktune.errors import QuickTuneError
+from hf_quicktune.errors import QuickTuneError, RunCrashedError
+
+#: prefix of the environment variables that set options: HF_QUICKTUNE_<COMMAND>_<OPTION>
+ENVVAR_PREFIX = "HF_QUICKTUNE"
 
 #: name -> ("module:attribute", one-line help). Keep alphabetical within stages.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,6 +48,17 @@ def _load(target: str) -> click.Command:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def _show_envvars(command: click.Command) -> click.Command:
+    """``--help`` names each option's environment variable (``env var: HF_QUICKTUNE_RUN_BUDGET``)."""
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name not in ("help", "version"):
+            param.show_envvar = True
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _show_envvars(sub)
+    return command
+
+
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported on first use."""
 
@@ -51,7 +71,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
-            return _load(self.lazy[cmd_name][0])
+            return _show_envvars(_load(self.lazy[cmd_name][0]))
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -73,6 +93,9 @@ def cli(verbose: int) -> None:
     """hf-quicktune: which pretrained vision model to fine-tune, and how.
 
     Quick start (offline, ~3 minutes on CPU):  hf-quicktune demo
+
+    Every option can also be set by an environment variable HF_QUICKTUNE_<COMMAND>_<OPTION>
+    (e.g. HF_QUICKTUNE_RUN_BUDGET=2h); each command's --help names them. Options on the command line win.
     """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -80,11 +103,17 @@ def cli(verbose: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point with the error contract of the CLI."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="hf-quicktune", standalone_mode=False)
+        cli.main(args=args, prog_name="hf-quicktune", standalone_mode=False, auto_envvar_prefix=ENVVAR_PREFIX)
     except QuickTuneError as err:
         click.echo(f"Error: {err}", err=True)
+        if "--json" in args:  # CI: the structured facts on stdout, where the summary would have been
+            click.echo(json.dumps({"error": err.to_dict()}, indent=2))
         return 2
+    except RunCrashedError as err:
+        click.echo(f"Error: {err}", err=True)
+        return 1
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130

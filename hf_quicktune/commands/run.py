@@ -24,10 +24,12 @@ _OPTION_KEYS = ("dataset", "zoo", "budget", "max_trials", "max_epochs_total", "p
 
 
 def _given(ctx: click.Context) -> set[str]:
-    """Names of the options that were typed on the command line (they win over the recipe)."""
+    """Names of the options given on the command line or by an ``HF_QUICKTUNE_RUN_*`` environment
+    variable (they win over the recipe)."""
     from click.core import ParameterSource
 
-    return {k for k in _OPTION_KEYS if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE}
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {k for k in _OPTION_KEYS if ctx.get_parameter_source(k) in given}
 
 
 def _finish(summary: dict, as_json: bool) -> None:
