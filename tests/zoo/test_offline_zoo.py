@@ -1,4 +1,4 @@
-"""The offline zoo: real package weights for tf_efficientnet_lite0 and scratch baselines."""
+"""The offline zoo: real package weights for tf_efficientnet_lite0/1/2 and scratch baselines."""
 
 from __future__ import annotations
 
@@ -10,18 +10,32 @@ from PIL import Image
 from hf_quicktune.data import build_transform
 from hf_quicktune.errors import ZooError
 from hf_quicktune.zoo import create_model, get_candidate, load_zoo
-from hf_quicktune.zoo.package_weights import converted_path, map_lite0_state_dict
+from hf_quicktune.zoo.package_weights import (
+    PACKAGES,
+    converted_path,
+    map_lite0_state_dict,
+    map_package_state_dict,
+    source_checkpoint,
+)
+
+PRETRAINED = ("tf_efficientnet_lite0", "tf_efficientnet_lite1", "tf_efficientnet_lite2")
 
 
 def test_offline_zoo_contents():
     cands = load_zoo("offline")
     names = [c.name for c in cands]
-    assert names[0] == "tf_efficientnet_lite0"
-    assert "scratch:tf_efficientnet_lite0" in names and len(names) >= 3
-    lite0 = cands[0]
-    assert lite0.weights == "package" and lite0.pretraining == "in1k"
-    assert lite0.num_params == 4652008 and lite0.mean == (0.5, 0.5, 0.5)
-    assert all(c.weights == "none" and c.is_scratch for c in cands[1:])
+    assert names[:3] == list(PRETRAINED)
+    assert "scratch:tf_efficientnet_lite0" in names and len(names) >= 5
+    by_name = {c.name: c for c in cands}
+    # three capacities, each with its own native input size (timm's in1k config)
+    expected = {"tf_efficientnet_lite0": (4652008, 224), "tf_efficientnet_lite1": (5416680, 240),
+                "tf_efficientnet_lite2": (6092072, 260)}
+    for name, (params, size) in expected.items():
+        c = by_name[name]
+        assert c.weights == "package" and c.pretraining == "in1k" and c.source == "package"
+        assert c.extra["package"] == PACKAGES[name].package
+        assert c.num_params == params and c.input_size == (3, size, size) and c.mean == (0.5, 0.5, 0.5)
+    assert all(c.weights == "none" and c.is_scratch for c in cands[3:])
 
 
 @pytest.fixture(scope="module")
@@ -29,22 +43,30 @@ def lite0():
     return create_model(get_candidate("tf_efficientnet_lite0")).eval()
 
 
-def test_package_weights_predict_sample_photos(lite0):
-    """china.jpg (a temple/palace) and flower.jpg (a flower): ImageNet top-5 must say so."""
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_package_weights_predict_sample_photos(name, lite0):
+    """china.jpg (a temple/palace) and flower.jpg (a pompon dahlia, which ImageNet has no class
+    for), at each model's native input size (224/240/260 px): top-1 palace with >= 3 buildings in
+    the top-5, and daisy or honeycomb (what its cell-like petals look like) for the flower."""
     from sklearn.datasets import load_sample_images
     from timm.data import ImageNetInfo
 
     info = ImageNetInfo()
-    tf = build_transform(get_candidate("tf_efficientnet_lite0").data_config(), train=False)
+    cand = get_candidate(name)
+    model = lite0 if name == "tf_efficientnet_lite0" else create_model(cand).eval()
+    tf = build_transform(cand.data_config(), train=False)
     imgs = load_sample_images().images
     x = torch.stack([tf(Image.fromarray(a)) for a in imgs])
+    assert x.shape[-1] == cand.input_size[-1]
     with torch.no_grad():
-        top5 = lite0(x).softmax(-1).topk(5).indices
+        top5 = model(x).softmax(-1).topk(5).indices
     labels = [[info.index_to_description(int(i)) for i in row] for row in top5]
-    building = {"palace", "monastery", "bell cote, bell cot", "church, church building", "castle", "stupa, tope", "boathouse"}
+    building = {"palace", "monastery", "bell cote, bell cot", "church, church building", "castle", "stupa, tope",
+                "boathouse", "pedestal, plinth, footstall", "dome"}
     assert labels[0][0] in building and len(building & set(labels[0])) >= 3, labels[0]
-    assert "daisy" in labels[1][:2], labels[1]
-    assert converted_path().is_file()  # converted once to safetensors
+    assert labels[0][0] == "palace", labels[0]
+    assert labels[1][0] in {"daisy", "honeycomb"}, labels[1]
+    assert converted_path(name).is_file()  # converted once to safetensors
 
 
 def test_scratch_is_random_and_head_replaced(lite0):
@@ -81,6 +103,29 @@ def test_mapping_fails_loudly_on_mismatch():
         map_lite0_state_dict(bad_shape, target)
     with pytest.raises(ZooError, match="247"):
         map_lite0_state_dict({k: v for k, v in list(source.items())[:-1]}, target)
+
+
+@pytest.mark.parametrize("name", PRETRAINED[1:])
+def test_lite1_lite2_mapping_verified(name):
+    """Lite1/Lite2 (322 tensors) map one to one onto timm and load strictly; a Lite1 checkpoint is
+    refused for Lite2 (same tensor count, different shapes)."""
+    import timm
+
+    with torch.device("meta"):
+        target = timm.create_model(name).state_dict()
+    source = torch.load(source_checkpoint(name), map_location="cpu", weights_only=True)
+    mapped = map_package_state_dict(source, target, name)
+    assert len(mapped) == PACKAGES[name].tensors == 322
+    assert list(mapped) == [k for k in target if not k.endswith("num_batches_tracked")]
+    assert all(tuple(mapped[k].shape) == tuple(target[k].shape) for k in mapped)
+    other = "tf_efficientnet_lite1" if name == "tf_efficientnet_lite2" else "tf_efficientnet_lite2"
+    with pytest.raises(ZooError, match="shape"):
+        map_package_state_dict(torch.load(source_checkpoint(other), map_location="cpu", weights_only=True), target, name)
+
+
+def test_unknown_package_architecture_is_refused():
+    with pytest.raises(ZooError, match="No package weights are known for 'resnet18'"):
+        map_package_state_dict({}, {}, "resnet18")
 
 
 def test_scratch_baselines_build():
