@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hf_quicktune.bench.methods import Task
+from hf_quicktune.bench.task import Task
 from hf_quicktune.errors import ConfigError
 from hf_quicktune.search.base import Optimizer
 

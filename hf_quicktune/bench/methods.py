@@ -1,28 +1,18 @@
 """The methods ``bench`` knows: name -> factory(task, seed) -> Optimizer.
 
-A :class:`Task` is one target dataset of the replayed meta-dataset: its pool (one configuration
-per recorded run, ``model`` merged in when the meta-dataset has models), meta-features, zero-cost
-scores and — for meta-learned methods — the prior meta-trained *without* this dataset.
+A :class:`~hf_quicktune.bench.task.Task` is one target dataset of the replayed meta-dataset
+(re-exported here). Factories import their optimizer lazily, so listing the methods stays cheap.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+from hf_quicktune.bench.task import Task
 from hf_quicktune.search.base import Optimizer
 
-
-@dataclass
-class Task:
-    dataset: str
-    pool: list[dict[str, Any]]
-    max_epochs: int
-    meta_features: dict[str, float]
-    prior: Any = None  # hf_quicktune.search.prior.Prior for meta-learned methods
-    zero_cost: dict[str, dict[str, float]] | None = None  # model -> {score name: value}
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["DEFAULT_METHODS", "GRAY_BOX", "META_LEARNED", "METHODS", "NEEDS_ZERO_COST", "Factory", "Task"]
 
 
 Factory = Callable[[Task, int], Optimizer]

@@ -1,9 +1,11 @@
 """Optuna as an external peer, driven step by step through the ask/tell API on a finite pool.
 
-Optuna samples from distributions, a tabular benchmark only knows its pool: each Optuna trial's
-suggested values are mapped to the **nearest unused pool member** (per-hyperparameter [0, 1]
-scaling, log scale where the pool spans more than two decades; categories 0/1 apart). That member
-is trained one epoch per step; every epoch is ``trial.report``-ed and ``trial.should_prune()``
+Optuna samples from distributions, a tabular benchmark only knows its pool: the distributions
+come from :meth:`Space.from_pool` (the inference the gray-box optimizers use: log scale where a
+positive range spans more than two decades, ordinals for at most 12 distinct numbers, an
+``NAME:active`` flag for a hyperparameter that is sometimes ``None``), and each Optuna trial's
+values are mapped to the **nearest unused pool member** (:class:`~hf_quicktune.bench.pool_map.PoolMap`).
+That member is trained one epoch per step; every epoch is ``trial.report``-ed and ``trial.should_prune()``
 asked, as a user's training loop would. Variants (``make_optuna``):
 
 * ``tpe-hyperband``: ``TPESampler(seed)`` + ``HyperbandPruner(1, max_epochs, 3)``
@@ -16,45 +18,34 @@ the Optuna study (``load_state_dict`` raises).
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hf_quicktune.bench.pool_map import PoolMap
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
+from hf_quicktune.search.space import Space
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("tpe-hyperband", "random-median")
 
 
-@dataclass
-class _Dim:
-    name: str
-    kind: str  # "float" | "int" | "cat"
-    low: float = 0.0
-    high: float = 1.0
-    log: bool = False
-    choices: tuple[Any, ...] = ()
-
-
-def infer_dims(pool: list[dict[str, Any]]) -> list[_Dim]:
-    """Optuna distributions from the values present in the pool."""
-    names = sorted({k for c in pool for k in c})
-    dims = []
-    for name in names:
-        values = [c.get(name) for c in pool]
-        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and v is not None]
-        if len(numeric) == len(values) and len({float(v) for v in numeric}) > 10:
-            lo, hi = float(min(numeric)), float(max(numeric))
-            log = lo > 0 and hi / lo >= 100
-            kind = "int" if all(float(v).is_integer() for v in numeric) else "float"
-            dims.append(_Dim(name, kind, lo, hi, log))
+def suggest_params(trial: Any, space: Space) -> dict[str, Any]:
+    """Define-by-run Optuna parameters for every hyperparameter of ``space`` (None where inactive)."""
+    params: dict[str, Any] = {}
+    for name in space.names:
+        hp = space.hps[name]
+        if hp.optional and not trial.suggest_categorical(f"{name}:active", [True, False]):
+            params[name] = None
+        elif hp.type in ("categorical", "ordinal"):
+            keys = {_key(c): c for c in hp.choices or []}
+            params[name] = keys[trial.suggest_categorical(name, list(keys))]
+        elif hp.type == "int":
+            params[name] = trial.suggest_int(name, int(hp.low), int(hp.high), log=hp.log)
         else:
-            uniq = list(dict.fromkeys(_key(v) for v in values))
-            dims.append(_Dim(name, "cat", choices=tuple(uniq)))
-    return dims
+            params[name] = trial.suggest_float(name, float(hp.low), float(hp.high), log=hp.log)
+    return params
 
 
 def _key(v: Any) -> Any:
@@ -83,53 +74,16 @@ class OptunaPeer(Optimizer):
         self.variant = variant
         self._optuna = optuna
         self.study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-        self.dims = infer_dims(self.pool)
-        self._matrix = self._scale_pool()
-        self._used = np.zeros(len(self.pool), dtype=bool)
+        self.map = PoolMap(self.pool)
         self._current: tuple[Any, int] | None = None  # (optuna trial, pool id)
-
-    # -- pool mapping ----------------------------------------------------------------------
-    def _scale(self, dim: _Dim, v: Any) -> float:
-        if dim.kind == "cat":
-            return float(dim.choices.index(_key(v)))
-        if dim.high == dim.low:
-            return 0.0
-        if dim.log:
-            return (math.log(v) - math.log(dim.low)) / (math.log(dim.high) - math.log(dim.low))
-        return (float(v) - dim.low) / (dim.high - dim.low)
-
-    def _scale_pool(self) -> np.ndarray:
-        return np.array([[self._scale(d, c.get(d.name)) for d in self.dims] for c in self.pool], dtype=float)
-
-    def _nearest_unused(self, params: dict[str, Any]) -> int:
-        x = np.array([self._scale(d, params[d.name]) for d in self.dims], dtype=float)
-        diff = np.abs(self._matrix - x[None, :])
-        cat = np.array([d.kind == "cat" for d in self.dims])
-        if cat.any():
-            diff[:, cat] = (diff[:, cat] > 0).astype(float)
-        dist = (diff**2).sum(axis=1)
-        dist[self._used] = np.inf
-        return int(np.argmin(dist))
-
-    def _suggest(self, trial: Any) -> dict[str, Any]:
-        params = {}
-        for d in self.dims:
-            if d.kind == "cat":
-                params[d.name] = trial.suggest_categorical(d.name, list(d.choices))
-            elif d.kind == "int":
-                params[d.name] = trial.suggest_int(d.name, int(d.low), int(d.high), log=d.log)
-            else:
-                params[d.name] = trial.suggest_float(d.name, d.low, d.high, log=d.log)
-        return params
 
     # -- ask / tell ------------------------------------------------------------------------
     def ask(self) -> Suggestion | None:
         if self._current is None:
-            if self._used.all():
+            if self.map.used.all():
                 return None
             trial = self.study.ask()
-            tid = self._nearest_unused(self._suggest(trial))
-            self._used[tid] = True
+            tid = self.map.take_nearest_unused(suggest_params(trial, self.map.space))
             trial.set_user_attr("pool_id", tid)
             self._current = (trial, tid)
         _, tid = self._current
@@ -156,7 +110,7 @@ class OptunaPeer(Optimizer):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(variant=self.variant, used=np.flatnonzero(self._used).tolist())
+        state.update(variant=self.variant, used=np.flatnonzero(self.map.used).tolist())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
