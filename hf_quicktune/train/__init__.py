@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from hf_quicktune.train.config import DEFAULTS, validate_config
-from hf_quicktune.train.export import checkpoint_info, export_trial, load_model
+from hf_quicktune.train.export import best_epoch, checkpoint_info, export_trial, load_model
 from hf_quicktune.train.records import EpochRecord, load_curve
 from hf_quicktune.train.trial import Trial
 
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULTS",
     "EpochRecord",
     "Trial",
+    "best_epoch",
     "checkpoint_info",
     "export_trial",
     "load_curve",

@@ -1,13 +1,20 @@
 """Trial checkpoints: ``checkpoint-EEEE/`` with the weights (safetensors), the training state
 (optimizer, scheduler, grad scaler, RNG states) and a small JSON. Only the newest is kept.
 
-A checkpoint is written into a temporary folder and renamed into place, so a process killed
-mid-write never leaves a half checkpoint behind.
+Beside it, ``best-EEEE/`` holds the weights and JSON of the epoch with the best validation top-1
+so far (what gets exported, like Trainer's ``load_best_model_at_end``). Its weights are a hard link
+to the checkpoint's file when it is written, so it costs no disk while the best epoch is the
+newest; once a later epoch replaces that checkpoint, the best epoch's weights (one model's
+weights per trial at most) stay behind. Where hard links are not supported the file is copied.
+
+Both are written into a temporary folder and renamed into place, so a process killed mid-write
+never leaves a half checkpoint behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import shutil
@@ -19,20 +26,23 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from hf_quicktune import faults
+
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
 INFO_FILE = "trainer_state.json"
 _PATTERN = re.compile(r"^checkpoint-(\d+)$")
+_BEST = re.compile(r"^best-(\d+)$")
 
 
-def checkpoint_dirs(directory: str | Path) -> list[tuple[int, Path]]:
+def checkpoint_dirs(directory: str | Path, pattern: re.Pattern = _PATTERN) -> list[tuple[int, Path]]:
     """Complete checkpoints in ``directory``, oldest first, as (epoch, path)."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
     found = []
     for child in directory.iterdir():
-        match = _PATTERN.match(child.name)
+        match = pattern.match(child.name)
         if match and (child / INFO_FILE).exists():
             found.append((int(match.group(1)), child))
     return sorted(found)
@@ -41,6 +51,48 @@ def checkpoint_dirs(directory: str | Path) -> list[tuple[int, Path]]:
 def latest_checkpoint(directory: str | Path) -> tuple[int, Path] | None:
     found = checkpoint_dirs(directory)
     return found[-1] if found else None
+
+
+def best_checkpoint(directory: str | Path) -> tuple[int, Path] | None:
+    """The best epoch's ``best-EEEE`` folder (weights + JSON, no training state), or None."""
+    found = checkpoint_dirs(directory, _BEST)
+    return found[-1] if found else None
+
+
+def checkpoint_score(path: Path) -> float | None:
+    """Validation top-1 of the epoch a checkpoint folder holds (from its JSON)."""
+    info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    return (info.get("record") or {}).get("val_top1")
+
+
+def update_best(directory: str | Path, epoch: int, checkpoint: Path) -> bool:
+    """Make ``checkpoint`` (of ``epoch``) the best epoch if its validation top-1 beats the current
+    best (ties keep the earlier epoch). Atomic: temp folder, then rename. Returns whether it did."""
+    directory = Path(directory)
+    score = checkpoint_score(checkpoint)
+    if score is None:
+        return False
+    best = best_checkpoint(directory)
+    if best is not None and (best[0] >= epoch or (checkpoint_score(best[1]) or 0.0) >= score):
+        return False
+    tmp = directory / f".tmp-best-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        os.link(checkpoint / WEIGHTS_FILE, tmp / WEIGHTS_FILE)
+    except OSError:
+        shutil.copyfile(checkpoint / WEIGHTS_FILE, tmp / WEIGHTS_FILE)
+    shutil.copyfile(checkpoint / INFO_FILE, tmp / INFO_FILE)
+    faults.point("best.write")
+    final = directory / f"best-{epoch:04d}"
+    if final.exists():
+        shutil.rmtree(final)
+    tmp.rename(final)
+    for old_epoch, path in checkpoint_dirs(directory, _BEST):
+        if old_epoch != epoch:
+            shutil.rmtree(path, ignore_errors=True)
+    for stale in directory.glob(".tmp-best-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return True
 
 
 def rng_state() -> dict[str, Any]:
@@ -77,6 +129,7 @@ def save_checkpoint(directory: str | Path, epoch: int, weights: dict[str, torch.
               metadata={"format": "pt"})
     torch.save(training_state, tmp / STATE_FILE)
     (tmp / INFO_FILE).write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+    faults.point("checkpoint.write")
     final = directory / f"checkpoint-{epoch:04d}"
     if final.exists():
         shutil.rmtree(final)

@@ -13,28 +13,37 @@ from hf_quicktune.errors import TrainError
 from hf_quicktune.train import checkpoint as ckpt
 
 
-def _latest(directory: str | Path) -> tuple[int, Path]:
-    latest = ckpt.latest_checkpoint(directory)
+def _latest(directory: str | Path, best: bool = False) -> tuple[int, Path]:
+    """The newest checkpoint, or with ``best`` the best validation epoch's (the newest when the trial
+    has no ``best-*`` folder, e.g. one written by an older version)."""
+    found = ckpt.best_checkpoint(directory) if best else None
+    latest = found or ckpt.latest_checkpoint(directory)
     if latest is None:
         raise TrainError(f"no checkpoint in {directory}; train the trial first (Trial.advance).")
     return latest
 
 
-def checkpoint_info(directory: str | Path) -> dict[str, Any]:
-    """The newest checkpoint's ``trainer_state.json`` (epoch, architecture, config, record...)."""
-    _, path = _latest(directory)
+def best_epoch(directory: str | Path) -> int:
+    """The epoch whose weights ``load_model(..., best=True)`` / ``export_trial(..., best=True)`` use."""
+    return _latest(directory, best=True)[0]
+
+
+def checkpoint_info(directory: str | Path, best: bool = False) -> dict[str, Any]:
+    """The newest (or best) checkpoint's ``trainer_state.json`` (epoch, architecture, config, record...)."""
+    _, path = _latest(directory, best)
     return json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
 
 
-def load_model(directory: str | Path, candidate: Any = None, num_classes: int | None = None) -> nn.Module:
-    """The network of the trial's newest checkpoint, in eval mode.
+def load_model(directory: str | Path, candidate: Any = None, num_classes: int | None = None,
+               best: bool = False) -> nn.Module:
+    """The network of the trial's newest checkpoint (``best``: of its best validation epoch), in eval mode.
 
     ``candidate`` (a zoo Candidate or a model factory) builds the architecture; without it the
     checkpoint's timm architecture name is used (random init, then the trained weights).
     """
     from safetensors.torch import load_file
 
-    _, path = _latest(directory)
+    _, path = _latest(directory, best)
     info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
     num_classes = int(num_classes or info["num_classes"])
     if candidate is None:
@@ -57,11 +66,11 @@ def load_model(directory: str | Path, candidate: Any = None, num_classes: int | 
     return model.eval()
 
 
-def export_trial(directory: str | Path, out_dir: str | Path) -> Path:
-    """Copy the newest weights to ``out_dir/model.safetensors`` and write a timm-style
+def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False) -> Path:
+    """Copy the newest (``best``: the best validation epoch's) weights to ``out_dir/model.safetensors`` and write a timm-style
     ``config.json`` (architecture, num_classes, label_names, pretrained_cfg) plus the trial's
     hyperparameters and last curve point, so ``timm.create_model("hf-hub:...")`` can load it."""
-    epoch, path = _latest(directory)
+    epoch, path = _latest(directory, best)
     info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

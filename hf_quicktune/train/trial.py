@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_quicktune import faults
 from hf_quicktune.errors import TrainError
 from hf_quicktune.train import checkpoint as ckpt
 from hf_quicktune.train.config import validate_config
@@ -226,8 +227,11 @@ class Trial:
         if latest is None:
             return
         epoch, path = latest
+        if not self.accelerator.is_main_process:
+            return
+        ckpt.update_best(self.directory, epoch, path)  # a kill between checkpoint and best copy
         curve = {r.epoch for r in load_curve(self.directory)}
-        if epoch not in curve and self.accelerator.is_main_process:
+        if epoch not in curve:
             info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
             if info.get("record"):
                 append_records(self.directory, [EpochRecord.from_dict(info["record"])])
@@ -445,6 +449,7 @@ class Trial:
                 state.optimizer.step()
             state.optimizer.zero_grad(set_to_none=True)
             seen += n
+            faults.point("train.step")
             if (step + 1) % CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                 raise DivergedError(f"training loss became non-finite at step {step + 1} of epoch {epoch_index + 1}")
             if callback is not None:
@@ -537,7 +542,9 @@ class Trial:
                 "candidate": self.name,
                 "record": record.to_dict(),
             }
-            ckpt.save_checkpoint(self.directory, record.epoch, model.state_dict(), training, info)
+            path = ckpt.save_checkpoint(self.directory, record.epoch, model.state_dict(), training, info)
+            ckpt.update_best(self.directory, record.epoch, path)
+            faults.point("curve.append")
             append_records(self.directory, [record])
         acc.wait_for_everyone()
 
@@ -600,12 +607,23 @@ class Trial:
                 self.release()
         return records
 
-    def evaluate(self, split: str = "test") -> dict[str, float | None]:
-        """Top-1/top-5 accuracy and loss of the newest checkpoint on ``split``."""
+    def evaluate(self, split: str = "test", best: bool = False) -> dict[str, float | None]:
+        """Top-1/top-5 accuracy and loss of the newest checkpoint on ``split`` (with ``best``: of the
+        best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports)."""
         if self.epochs_done == 0 and self._state is None:
             raise TrainError("the trial has no trained checkpoint yet; call advance() first.")
+        found = ckpt.best_checkpoint(self.directory) if best else None
+        if found is not None and found[0] == self.epochs_done:
+            found = None  # the newest checkpoint is the best one
+        if found is not None and self.keep_in_memory:
+            raise TrainError("evaluate(best=True) replaces the in-memory weights; use a trial built "
+                             "with keep_in_memory=False.")
         dataset = self._eval_dataset(split)
         state = self._ensure_state()
+        if found is not None:
+            from safetensors.torch import load_file
+
+            state.raw_model.load_state_dict(load_file(str(found[1] / ckpt.WEIGHTS_FILE)))
         try:
             scores = self._evaluate(state, dataset)
         finally:
