@@ -15,14 +15,18 @@ def meta() -> None:
 
 @meta.command("import")
 @click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--layout", type=click.Choice(["auto", "qtt-csv", "qt-json"]), default="auto", show_default=True,
-              help="qtt-csv: QuickTuneTool config/curve/cost/meta CSVs; qt-json: Quick-Tune paper JSON files.")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--layout", type=click.Choice(["auto", "qtt-csv", "qt-json", "qt-extended"]), default="auto",
+              show_default=True,
+              help="qtt-csv: QuickTuneTool config/curve/cost/meta CSVs; qt-json: Quick-Tune paper JSON files; "
+                   "qt-extended: the Quick-Tune extended meta-dataset (eval_top1.json.gz, configs_onehot.csv.gz).")
 def import_cmd(source: Path, out: Path, layout: str) -> None:
-    """Convert SOURCE (a folder in a public layout) into the hf-quicktune parquet meta-dataset OUT."""
+    """Convert SOURCE (a folder in a public layout) into the hf-quicktune parquet meta-dataset OUT
+    (default: SOURCE's folder name + .parquet in the working directory)."""
     from hf_quicktune.meta.importers import import_meta_dataset
 
     md = import_meta_dataset(source, layout=layout)
+    out = out or Path(f"{source.resolve().name}.parquet")
     md.save(out)
     s = md.summary()
     click.echo(f"wrote {out}: {s['runs']} runs, {s['datasets']} datasets, {s['models']} models, "

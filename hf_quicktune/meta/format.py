@@ -15,6 +15,8 @@ column             type            content
 ``meta.<name>``    double          dataset meta-features (e.g. ``meta.num_classes``), equal on every
                                    row of one dataset
 ``zc.<name>``      double          optional zero-cost scores of (dataset, model) (e.g. ``zc.logme``)
+``mf.<name>``      double          optional model features (descriptors: ``mf.params_m``, ...), equal
+                                   on every row of one model (:mod:`hf_quicktune.zoo.descriptors`)
 =================  ==============  ===============================================================
 
 The parquet schema metadata key ``hf_quicktune`` holds JSON ``{"format_version": 1, "source": ...,
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 META_PREFIX = "meta."
 ZC_PREFIX = "zc."
+MF_PREFIX = "mf."
 _METADATA_KEY = b"hf_quicktune"
 
 
@@ -50,7 +53,8 @@ class MetaDataset:
 
     ``curves[i, e]`` is the validation accuracy (fraction) of run ``i`` after epoch ``e + 1``,
     NaN after the run ended; ``costs`` the matching seconds per epoch.
-    ``meta_features`` is indexed by dataset; ``zero_cost`` (optional) by (dataset, model).
+    ``meta_features`` is indexed by dataset; ``zero_cost`` (optional) by (dataset, model);
+    ``model_features`` (optional) by model.
     """
 
     datasets: np.ndarray  # (n_runs,) str
@@ -62,6 +66,7 @@ class MetaDataset:
     meta_features: pd.DataFrame
     zero_cost: pd.DataFrame | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    model_features: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         n = len(self.datasets)
@@ -97,6 +102,12 @@ class MetaDataset:
         """Number of recorded epochs per run."""
         return (~np.isnan(self.curves)).sum(axis=1)
 
+    def model_feature_rows(self) -> dict[str, dict[str, float]]:
+        """{model: {feature: value}} (empty without model features)."""
+        if self.model_features is None:
+            return {}
+        return {str(m): {k: float(v) for k, v in row.items()} for m, row in self.model_features.iterrows()}
+
     @property
     def has_zero_cost(self) -> bool:
         return self.zero_cost is not None and not self.zero_cost.empty
@@ -124,6 +135,7 @@ class MetaDataset:
             meta_features=self.meta_features.loc[[d for d in self.meta_features.index if d in set(datasets)]],
             zero_cost=zc,
             info=dict(self.info),
+            model_features=self.model_features,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -136,6 +148,7 @@ class MetaDataset:
             "median_epochs_per_run": float(np.median(lengths)),
             "meta_features": list(self.meta_features.columns),
             "zero_cost_scores": list(self.zero_cost.columns) if self.has_zero_cost else [],
+            "model_features": list(self.model_features.columns) if self.model_features is not None else [],
             "hyperparameters": sorted({k for c in self.configs for k in c}),
             "source": self.info.get("source"),
         }
@@ -165,6 +178,10 @@ class MetaDataset:
             zc = self.zero_cost.reindex(keys)
             for name in self.zero_cost.columns:
                 cols[ZC_PREFIX + str(name)] = pa.array(zc[name].to_numpy(dtype=float), pa.float64())
+        if self.model_features is not None:
+            rows = self.model_features.reindex([str(m) for m in self.models])
+            for name in self.model_features.columns:
+                cols[MF_PREFIX + str(name)] = pa.array(rows[name].to_numpy(dtype=float), pa.float64())
         table = pa.table(cols)
         meta = {"format_version": FORMAT_VERSION, "max_epochs": self.max_epochs, **_jsonable(self.info)}
         table = table.replace_schema_metadata({_METADATA_KEY: json.dumps(meta).encode()})
@@ -224,6 +241,12 @@ def load_meta_dataset(path: str | Path) -> MetaDataset:
         zc = pd.DataFrame({c[len(ZC_PREFIX):]: table.column(c).to_numpy() for c in zc_cols})
         zc.index = pd.MultiIndex.from_arrays([datasets, models.astype(str)], names=["dataset", "model"])
         zero_cost = zc[~zc.index.duplicated()]
+    mfeat_cols = [c for c in table.column_names if c.startswith(MF_PREFIX)]
+    model_features = None
+    if mfeat_cols:
+        frame = pd.DataFrame({c[len(MF_PREFIX):]: table.column(c).to_numpy() for c in mfeat_cols})
+        frame.index = models.astype(str)
+        model_features = frame[~frame.index.duplicated()]
     return MetaDataset(
         datasets=datasets,
         run_ids=np.asarray(table.column("run_id").to_pylist(), dtype=object),
@@ -234,6 +257,7 @@ def load_meta_dataset(path: str | Path) -> MetaDataset:
         meta_features=meta_features,
         zero_cost=zero_cost,
         info=info,
+        model_features=model_features,
     )
 
 

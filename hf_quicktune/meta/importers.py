@@ -1,4 +1,4 @@
-"""Importers from the two public learning-curve layouts into :class:`~hf_quicktune.meta.format.MetaDataset`.
+"""Importers from the public learning-curve layouts into :class:`~hf_quicktune.meta.format.MetaDataset`.
 
 * **QuickTuneTool CSV** (``automl/QTT``; the shared LCBench table uses it): ``config.csv``,
   ``curve.csv``, ``cost.csv``, ``meta.csv`` aligned by row index (each may be ``.csv.gz``).
@@ -13,6 +13,8 @@
   ``args.json`` = ``{run_id: {hyperparameter: value}}`` (``model`` among them); dataset
   meta-features in ``meta_features.json`` = ``{dataset: {feature: value}}``. Accuracy in
   percent (detected: values above 1.0) or fraction; cost per epoch = train + eval time.
+* **Quick-Tune extended** (the paper's extended meta-dataset, one-hot configurations):
+  :mod:`hf_quicktune.meta.qt_extended`.
 """
 
 from __future__ import annotations
@@ -35,24 +37,32 @@ QT_JSON_META_FILES = ("meta_features.json", "dataset_meta_features.json", "meta-
 
 def import_meta_dataset(source: str | Path, layout: str = "auto") -> MetaDataset:
     """Import ``source`` (a directory) in ``layout`` ``"qtt-csv"``, ``"qt-json"`` or ``"auto"``."""
+    from hf_quicktune.meta.qt_extended import LAYOUT as QT_EXTENDED
+    from hf_quicktune.meta.qt_extended import import_qt_extended, is_qt_extended
+
     source = Path(source)
     if not source.is_dir():
         raise MetaError(f"{source} is not a directory; point to the folder holding the meta-dataset files")
     if layout == "auto":
-        if _find(source, "curve") is not None:
+        if is_qt_extended(source):
+            layout = QT_EXTENDED
+        elif _find(source, "curve") is not None:
             layout = "qtt-csv"
         elif (source / "eval_top1.json").exists():
             layout = "qt-json"
         else:
             raise MetaError(
-                f"{source} holds neither curve.csv[.gz] (QuickTuneTool layout) nor eval_top1.json (Quick-Tune JSON "
-                "layout); pass --layout or check the path"
+                f"{source} holds neither curve.csv[.gz] (QuickTuneTool layout), eval_top1.json (Quick-Tune JSON "
+                "layout) nor eval_top1.json.gz + configs_onehot.csv.gz (Quick-Tune extended layout); pass --layout "
+                "or check the path"
             )
+    if layout == QT_EXTENDED:
+        return import_qt_extended(source)
     if layout == "qtt-csv":
         return import_qtt_csv(source)
     if layout == "qt-json":
         return import_qt_json(source)
-    raise MetaError(f"unknown layout {layout!r}; use qtt-csv, qt-json or auto")
+    raise MetaError(f"unknown layout {layout!r}; use qtt-csv, qt-json, {QT_EXTENDED} or auto")
 
 
 # -- QuickTuneTool CSV -----------------------------------------------------------------
