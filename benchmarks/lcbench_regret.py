@@ -5,7 +5,9 @@ step costs the recorded seconds of that epoch plus the optimizer's measured over
 this process, torch single-threaded); the budget per task is ``--budget-runs`` (20) x the median
 seconds of one full 52-epoch run of that task. Quick-Tune uses a prior meta-trained without the
 target's fold of tasks (5 folds); configurations are encoded with the shipped ``lcbench`` space.
-Prints the regret of every method at 10 / 25 / 50 / 100 % of the budget, and the rank table.
+Prints the regret of every method at 10 / 25 / 50 / 100 % of the budget (regret as defined in
+hf_quicktune/bench/regret.py: best score so far against the best and worst value over all epochs),
+how many replays ended with the optimizer exhausted before the budget was spent, and the rank table.
 
 ``quicktune-init5`` / ``dyhpo-init5`` train a new trial 5 epochs before comparing it (epoch 1 of
 this table is close to the untrained network). 5 was picked from {3, 5} on the 7 tasks of fold 0
@@ -103,7 +105,8 @@ def main() -> int:
 
 
 def _table(cp) -> str:
-    cols = ["method"] + [c for c in cp.columns if c.startswith(("regret@", "ci95@", "n@"))] + ["overhead_per_step_s"]
+    cols = ["method"] + [c for c in cp.columns if c.startswith(("regret@", "ci95@", "n@"))] + [
+        "overhead_per_step_s", "exhausted", "replays"]
     return cp[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 

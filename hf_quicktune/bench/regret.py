@@ -1,9 +1,18 @@
 """Normalised regret (Quick-Tune §5 / Arango et al. 2024) and its aggregation across datasets and seeds.
 
-regret = (y_best − y_incumbent) / (y_best − y_worst) per dataset, with y_best the maximum *final*
-accuracy over the meta-dataset's runs of that dataset and y_worst the minimum over all its curve
-values. Not clipped: an incumbent found at an intermediate epoch can beat y_best (negative regret).
-Before the first observation the regret is 1.
+regret = (y_best − y_incumbent) / (y_best − y_worst) per dataset, with all three defined over the
+same values — every epoch of every recorded run of that dataset:
+
+* ``y_incumbent``: the best score observed at any epoch so far (what a search that keeps its best
+  checkpoint can hand over; the replay's ``Trace.incumbent``);
+* ``y_best``: the maximum over all curve values (the best any search over this pool could find);
+* ``y_worst``: the minimum over all curve values.
+
+So regret lies in [0, 1]: 0 when the best checkpoint in the pool was found. (Until 2026-11-30
+``y_best`` was the best *final* accuracy while the incumbent counted any epoch, so regret went
+negative where runs peak mid-curve.) Before the first observation the regret is 1. A dataset whose
+values are all equal (``y_best == y_worst``, e.g. every run at 0 %) has no defined regret: the bench
+skips it with a note (:func:`is_degenerate`) instead of dividing by a stand-in.
 """
 
 from __future__ import annotations
@@ -19,19 +28,25 @@ CHECKPOINTS = (0.1, 0.25, 0.5, 1.0)
 
 
 def reference_values(curves: np.ndarray) -> tuple[float, float]:
-    """(y_best, y_worst) of one dataset's runs (rows; NaN after a run ended)."""
-    lengths = (~np.isnan(curves)).sum(axis=1)
-    finals = curves[np.arange(len(curves)), np.maximum(lengths - 1, 0)]
-    best = float(np.nanmax(finals[lengths > 0]))
-    worst = float(np.nanmin(curves))
-    return best, worst
+    """(y_best, y_worst): max and min over every epoch of every run (rows; NaN after a run ended);
+    (NaN, NaN) when there is no value at all."""
+    curves = np.asarray(curves, dtype=float)
+    if not np.isfinite(curves).any():
+        return float("nan"), float("nan")
+    return float(np.nanmax(curves)), float(np.nanmin(curves))
+
+
+def is_degenerate(best: float, worst: float) -> bool:
+    """True when the regret of a dataset is undefined (no values, or all values equal)."""
+    return not (np.isfinite(best) and np.isfinite(worst) and best > worst)
 
 
 def normalised_regret(incumbent: np.ndarray, best: float, worst: float) -> np.ndarray:
-    span = best - worst
+    """Regret of each incumbent (1 where nothing was observed yet); NaN for a degenerate dataset."""
     inc = np.asarray(incumbent, dtype=float)
-    out = np.where(np.isfinite(inc), (best - inc) / (span if span > 0 else 1.0), 1.0)
-    return out
+    if is_degenerate(best, worst):
+        return np.full(inc.shape, np.nan)
+    return np.where(np.isfinite(inc), (best - inc) / (best - worst), 1.0)
 
 
 def regret_on_grid(trace: Trace, grid: np.ndarray, axis: str, best: float, worst: float) -> np.ndarray:

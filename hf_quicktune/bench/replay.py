@@ -19,6 +19,8 @@ import numpy as np
 
 from hf_quicktune.search.base import FAILED, Optimizer
 
+EXHAUSTED = "optimizer exhausted"  # Trace.stop when ask() returned None before the budget was spent
+
 
 @dataclass
 class Trace:
@@ -78,7 +80,7 @@ def replay(
         sug = optimizer.ask()
         overhead = timer() - t0
         if sug is None:
-            trace.stop = "optimizer exhausted"
+            trace.stop = EXHAUSTED
             break
         tid = sug.trial_id
         st = optimizer.trials.get(tid)

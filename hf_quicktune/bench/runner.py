@@ -11,6 +11,10 @@ Protocol:
   this process by default, robust to other load on a shared machine; ``clock="wall"`` otherwise).
 * Every (method, dataset, seed) replay is written to ``OUT/traces/`` as soon as it ends; a rerun
   with the same ``OUT`` skips finished replays (interrupting loses at most the replay in flight).
+* Normalised regret as defined in :mod:`hf_quicktune.bench.regret` (best score so far against the
+  best and worst values over every epoch of every run); a dataset whose values are all equal is
+  skipped with a note. The summary counts the replays that ended with the optimizer exhausted
+  (the pool used up) before the budget was spent.
 * Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean, 95 % CI over datasets × seeds on a
   grid of budget fractions / epochs), ``checkpoints.csv`` (regret at 10/25/50/100 % of the budget),
   ``ranks.csv``, ``per_run.csv``, ``regret.png`` and ``summary.md``.
@@ -32,11 +36,12 @@ from hf_quicktune.bench.methods import GRAY_BOX, META_LEARNED, METHODS, NEEDS_ZE
 from hf_quicktune.bench.regret import (
     CHECKPOINTS,
     aggregate,
+    is_degenerate,
     rank_table,
     reference_values,
     regret_on_grid,
 )
-from hf_quicktune.bench.replay import Trace, replay
+from hf_quicktune.bench.replay import EXHAUSTED, Trace, replay
 from hf_quicktune.errors import ConfigError
 from hf_quicktune.meta.format import MetaDataset
 
@@ -168,6 +173,19 @@ def run_bench(
 
     budgets: dict[str, float] = {}
     refs: dict[str, tuple[float, float]] = {}
+    kept = []
+    for dataset in targets:
+        best, worst = reference_values(md.curves[md.indices(dataset)])
+        if is_degenerate(best, worst):
+            notes.append(f"{dataset} skipped: its recorded accuracies are all {best:.4g} (best = worst), so its "
+                         "normalised regret is undefined.")
+            logger.warning(notes[-1])
+            continue
+        kept.append(dataset)
+    targets = kept
+    if not targets:
+        raise ConfigError("no target dataset has a defined regret (each has best accuracy = worst); "
+                          "check the meta-dataset's curves")
     for dataset in targets:
         task, curves, costs = make_task(md, dataset)
         budgets[dataset] = config.budget_runs * full_run_seconds(curves, costs)
@@ -251,6 +269,8 @@ def summarise(
             row[f"ci95@{cp:g}"] = half
             row[f"n@{cp:g}"] = len(v)
         row["overhead_per_step_s"] = sub["overhead_s"].sum() / max(sub["steps"].sum(), 1)
+        row["exhausted"] = int((sub["stop"] == EXHAUSTED).sum())
+        row["replays"] = len(sub)
         cp_rows.append(row)
     checkpoints = pd.DataFrame(cp_rows)
     checkpoints.to_csv(out / "checkpoints.csv", index=False)
@@ -264,12 +284,17 @@ def summarise(
     lines = ["# hf-quicktune bench", "", f"meta-dataset: {md.info.get('source')}", f"datasets: {len(targets)}, seeds: "
              f"{config.seeds}, budget: {config.budget_runs:g} x median full-run seconds per dataset", ""]
     lines += ["## Normalised regret (mean ± 95 % CI) at fractions of the budget", "",
-              "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step |",
-              "|---|" + "---|" * (len(CHECKPOINTS) + 1)]
+              "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step | exhausted |",
+              "|---|" + "---|" * (len(CHECKPOINTS) + 2)]
     for _, r in checkpoints.iterrows():
         cells = [f"{r[f'regret@{cp:g}']:.4f} ± {r[f'ci95@{cp:g}']:.4f} (n={r[f'n@{cp:g}']})" for cp in CHECKPOINTS]
-        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['overhead_per_step_s']:.4f} |")
+        lines.append(f"| {r['method']} | " + " | ".join(cells) + f" | {r['overhead_per_step_s']:.4f} | "
+                     f"{r['exhausted']}/{r['replays']} |")
     lines += ["", "## Mean rank (1 = best)", "", ranks.round(2).to_markdown() if _has_tabulate() else ranks.round(2).to_string()]
+    exhausted = int((per_run["stop"] == EXHAUSTED).sum())
+    notes = [*notes, f"{exhausted} of {len(per_run)} replays ended with the optimizer exhausted (nothing left to "
+             "start or continue in the pool) before the budget was spent; their last incumbent is held to the end "
+             "(column 'exhausted' per method)."]
     truncated = per_run[per_run["stop"] == "wall cap"]
     if len(truncated):
         notes = [*notes, f"{len(truncated)} replays hit the real-time cap of {config.max_wall_per_replay} s; their "

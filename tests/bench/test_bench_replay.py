@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from hf_quicktune.bench.optuna_peer import OptunaPeer
-from hf_quicktune.bench.regret import mean_ci, rank_table, reference_values, regret_on_grid
+from hf_quicktune.bench.regret import (
+    is_degenerate,
+    mean_ci,
+    normalised_regret,
+    rank_table,
+    reference_values,
+    regret_on_grid,
+)
 from hf_quicktune.bench.replay import Trace, replay
 from hf_quicktune.bench.runner import BenchConfig, dataset_folds, run_bench
 from hf_quicktune.meta.synthetic import make_synthetic
@@ -69,10 +76,25 @@ def test_replay_multi_epoch_suggestion_is_told_epoch_by_epoch():
 def test_normalised_regret_definition():
     curves = np.array([[0.2, 0.6, 0.8], [0.1, 0.9, 0.7], [0.3, 0.4, np.nan]])
     best, worst = reference_values(curves)
-    assert (best, worst) == (0.8, 0.1)  # best final (0.8 beats 0.7 and 0.4), worst over all values
-    tr = Trace(time=[1.0, 3.0], epochs=[1, 2], incumbent=[0.45, 0.8])
+    assert (best, worst) == (0.9, 0.1)  # both over every epoch of every run (0.9 is a mid-curve peak)
+    tr = Trace(time=[1.0, 3.0], epochs=[1, 2], incumbent=[0.5, 0.9])
     r = regret_on_grid(tr, np.array([0.0, 1.0, 2.0, 3.0, 10.0]), "time", best, worst)
     np.testing.assert_allclose(r, [1.0, 0.5, 0.5, 0.0, 0.0])
+
+
+def test_regret_is_never_negative_when_runs_peak_mid_curve():
+    # every run peaks before its last epoch; a search that saw the peak has regret 0, not below 0
+    curves = np.array([[0.3, 0.95, 0.5], [0.2, 0.6, 0.4]])
+    best, worst = reference_values(curves)
+    tr = Trace(time=[1.0, 2.0], epochs=[1, 2], incumbent=[0.3, 0.95])
+    r = regret_on_grid(tr, np.array([1.0, 2.0]), "time", best, worst)
+    assert r.min() == 0.0 and (r >= 0).all()
+
+
+def test_degenerate_dataset_has_no_regret():
+    best, worst = reference_values(np.zeros((3, 4)))
+    assert is_degenerate(best, worst) and is_degenerate(*reference_values(np.full((2, 2), np.nan)))
+    assert np.isnan(normalised_regret(np.array([0.0, -np.inf]), best, worst)).all()
 
 
 def test_mean_ci_and_rank_table():
@@ -181,3 +203,28 @@ def test_init5_variants_start_new_trials_at_five_epochs():
         opt = METHODS[name](task, 0)
         assert opt.has_prior == meta
         assert opt.ask().epoch == 5
+
+
+def test_run_bench_skips_a_dataset_whose_best_equals_its_worst(tmp_path):
+    md = make_synthetic(n_datasets=3, n_configs=10, max_epochs=4, seed=3)
+    rows = md.indices("synth_1")
+    md.curves[rows] = np.where(np.isnan(md.curves[rows]), np.nan, 0.0)  # every run of synth_1 at 0 %
+    cfg = BenchConfig(methods=["random", "hyperband"], seeds=2, budget_runs=2, folds=3)
+    res = run_bench(md, cfg, tmp_path / "out")
+    assert any(n.startswith("synth_1 skipped") for n in res.notes)
+    per_run = pd.read_csv(tmp_path / "out" / "per_run.csv")
+    assert set(per_run.dataset) == {"synth_0", "synth_2"}
+    assert not (tmp_path / "out" / "traces" / "random" / "synth_1__seed0.json").exists()
+    regrets = per_run[[c for c in per_run if c.startswith("regret@")]].to_numpy()
+    assert ((regrets >= 0) & (regrets <= 1)).all()
+
+
+def test_summary_counts_replays_that_exhausted_the_pool(tmp_path):
+    md = make_synthetic(n_datasets=2, n_configs=4, max_epochs=3, seed=1)
+    cfg = BenchConfig(methods=["random"], seeds=2, budget_runs=100, folds=2)  # 4 runs cannot fill 100 runs' time
+    res = run_bench(md, cfg, tmp_path / "out")
+    per_run = pd.read_csv(tmp_path / "out" / "per_run.csv")
+    assert (per_run.stop == "optimizer exhausted").all()
+    assert res.checkpoints.set_index("method").loc["random", "exhausted"] == 4
+    assert any(n.startswith("4 of 4 replays ended with the optimizer exhausted") for n in res.notes)
+    assert "| 4/4 |" in (tmp_path / "out" / "summary.md").read_text()
