@@ -10,6 +10,17 @@ VENV=.venv
 STAMP=$VENV/.hfqt-installed
 WANT=$(cat pyproject.toml constraints.txt tools/setup_venv.sh tools/_hfqt_torchvision_fix.py | sha256sum | cut -d' ' -f1)
 
+# The Space's browser test (tests/space) drives Debian's Chromium with Playwright (Playwright's own
+# browser download needs network access CI does not have). Installed once; skipped when present.
+CHROMIUM=${HFQT_CHROMIUM:-/usr/bin/chromium}
+if [ ! -x "$CHROMIUM" ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo -n"
+  echo "[setup] installing chromium for the Space's browser test (apt-get)"
+  if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >/dev/null; then
+    echo "[setup] could not install chromium: the browser test will fail until $CHROMIUM exists" >&2
+  fi
+fi
+
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
 fi
