@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 
@@ -27,26 +26,12 @@ def hub_offline() -> bool:
 def hub_reachable(timeout: float = 3.0) -> bool:
     """False in offline mode (``HF_HUB_OFFLINE=1``) or when the Hub endpoint (``HF_ENDPOINT``) does not answer.
 
-    One cheap request, cached per endpoint for the process; any HTTP answer counts as reachable."""
+    One cheap request (:func:`hf_quicktune.hub.reachable`), cached per endpoint for the process."""
     if hub_offline():
         return False
-    from huggingface_hub import constants
+    from hf_quicktune.hub import reachable
 
-    return _endpoint_answers(constants.ENDPOINT, timeout)
-
-
-@functools.lru_cache(maxsize=8)
-def _endpoint_answers(endpoint: str, timeout: float) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{endpoint.rstrip('/')}/api/models?limit=1", timeout=timeout):
-            return True
-    except urllib.error.HTTPError:
-        return True  # the server answered
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    return reachable(timeout)
 
 
 def recipes_dir() -> Path:

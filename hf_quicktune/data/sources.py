@@ -142,27 +142,37 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
 
 
 def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception, unreachable: bool = False) -> DatasetError:
-    text = f"{type(err).__name__}: {err}".strip()
-    name = type(err).__name__
-    if "config" in text.lower() and ("not found" in text.lower() or "available" in text.lower() or "missing" in text.lower()):
-        return DatasetError(
-            f"The Hub dataset '{spec}' has no configuration {config!r} or needs one ({text}). "
-            "Pass a valid one with --dataset-config NAME."
-        )
-    if revision and ("revision" in text.lower() or "RevisionNotFound" in name):
-        return DatasetError(f"Revision '{revision}' of the Hub dataset '{spec}' does not exist ({text}). Pass an existing branch, tag or commit with --revision.")
-    offline = unreachable or hub_offline() or "offline" in text.lower() or "connect" in text.lower()
-    if offline:
+    """One paragraph for a failed Hub dataset load, from the exception types (:mod:`hf_quicktune.hub`)."""
+    from datasets.exceptions import DatasetNotFoundError
+
+    from hf_quicktune import hub
+
+    text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
+    if isinstance(err, ValueError) and not hub.is_hub_failure(err) and "config" in str(err).lower():
+        # datasets reports an unknown or missing configuration as a plain ValueError naming the available ones
+        return DatasetError(f"The Hub dataset '{spec}' has no configuration {config!r} or needs one ({text}).",
+                            input=spec, fix="Pass a valid one with --dataset-config NAME.", code="bad_dataset_config")
+    if unreachable or hub_offline():
         return DatasetError(
             f"The Hub dataset '{spec}' is not available: the Hub cannot be reached (offline mode or no "
-            f"connection) and the dataset is not in the local cache ({text}). Connect once to download "
-            "it, or use a local folder/file or a built-in dataset (builtin:digits, builtin:mnist5k)."
-        )
+            f"connection) and the dataset is not in the local cache ({text}).", input=spec, code="offline",
+            fix="Connect once to download it, or use a local folder/file or a built-in dataset (builtin:digits, "
+                "builtin:mnist5k).")
+    typed = hub.is_hub_failure(err)
+    if typed:  # gated, missing revision, refused token, rate limit, server error, no connection, ...
+        error = hub.to_error(err, repo_id=spec, repo_type="dataset", revision=revision, action="load",
+                             cls=DatasetError)
+        if error.code != "repo_not_found":
+            return error
+    if isinstance(err, DatasetNotFoundError) or typed:
+        return DatasetError(
+            f"Unknown dataset '{spec}': it is neither an existing local path nor a dataset on the Hub that this "
+            f"token can read ({text}).", input=spec, code="dataset_not_found",
+            fix="Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON file, or a "
+                "built-in (builtin:digits, builtin:mnist5k).")
     return DatasetError(
-        f"Unknown dataset '{spec}': it is neither an existing local path nor a dataset on the Hub "
-        f"({text}). Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON "
-        "file, or a built-in (builtin:digits, builtin:mnist5k)."
-    )
+        f"The Hub dataset '{spec}' could not be loaded ({text}).", input=spec, code="bad_dataset",
+        fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")
 
 
 def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None) -> RawSource:

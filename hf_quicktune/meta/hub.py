@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hf_quicktune.errors import HubError, MetaError
+from hf_quicktune.errors import MetaError
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def push_prior(prior_dir: str | Path, repo_id: str, *, token: str | None = None,
                endpoint: str | None = None, commit_message: str = "Upload Quick-Tune prior") -> str:
     """Upload a saved prior directory to ``repo_id`` (created if needed); returns the commit URL/oid."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+
+    from hf_quicktune import hub
 
     prior_dir = Path(prior_dir)
     if not (prior_dir / "prior.json").is_file():
@@ -55,12 +56,11 @@ def push_prior(prior_dir: str | Path, repo_id: str, *, token: str | None = None,
                 (staging / name).write_bytes((prior_dir / name).read_bytes())
         if not (staging / "README.md").exists():
             (staging / "README.md").write_text(_card(prior_dir))
-        try:
+        def upload():
             api.create_repo(repo_id, private=private, exist_ok=True)
-            info = api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message=commit_message)
-        except HfHubHTTPError as err:
-            raise HubError(f"could not push the prior to {repo_id}: {err}. Check the repo id and that your token "
-                           "(`huggingface-cli login` or HF_TOKEN) has write access.") from err
+            return api.upload_folder(repo_id=repo_id, folder_path=staging, commit_message=commit_message)
+
+        info = hub.call(upload, repo_id=repo_id, action="push the prior to", token=token)
     logger.info("pushed prior %s to %s", prior_dir, repo_id)
     return str(getattr(info, "oid", None) or getattr(info, "commit_url", info))
 
@@ -76,16 +76,9 @@ def load_prior(spec: str | Path, *, token: str | None = None, endpoint: str | No
     repo_id, _, revision = text.partition("@")
     if repo_id.count("/") != 1:
         raise MetaError(f"{spec!r} is neither a prior directory nor a Hub repo id (owner/name[@revision])")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from hf_quicktune import hub
 
-    try:
-        local = snapshot_download(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:3]),
-                                  token=token, endpoint=endpoint)
-    except RepositoryNotFoundError as err:
-        raise HubError(f"prior repo {repo_id} not found on the Hub (or it is private: log in with a token "
-                       "that can read it)") from err
-    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
-        raise HubError(f"could not download prior {spec}: {err}. Check your connection, or pass a local "
-                       "prior directory instead.") from err
+    local = hub.snapshot(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:3]), token=token,
+                         endpoint=endpoint, fix="Or pass a local prior directory (`hf-quicktune meta train` "
+                         "saves one).")
     return Prior.load(local)

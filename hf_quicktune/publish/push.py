@@ -7,20 +7,14 @@ and never appears in a message: every error text goes through :func:`redact`.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from hf_quicktune.errors import HubError
+from hf_quicktune.hub import LOGIN_FIX, redact
 
 logger = logging.getLogger(__name__)
 
-
-def redact(text: str, token: str | None) -> str:
-    """``text`` with every occurrence of ``token`` replaced by ``***``."""
-    text = str(text)
-    if token:
-        text = text.replace(token, "***")
-    return text
+__all__ = ["push_to_hub", "redact"]
 
 
 def push_to_hub(
@@ -35,39 +29,40 @@ def push_to_hub(
 ) -> str:
     """Upload every file under ``directory`` to model repo ``repo_id`` in one ``create_commit``.
 
-    Retried ``retries`` times with exponential backoff. Returns the repo URL. On final failure raises
-    :class:`HubError` that names the local export directory (nothing is lost) and hides the token.
+    Transient failures (HTTP 429/5xx, timeouts, dropped connections) are retried up to ``retries``
+    attempts with exponential backoff; a refused token, missing permission or bad repo id fails at
+    once (:func:`hf_quicktune.hub.call`). Returns the repo URL. On failure raises :class:`HubError`
+    that names the local export directory (nothing is lost) and hides the token.
     """
     from huggingface_hub import CommitOperationAdd, HfApi, get_token
+
+    from hf_quicktune import hub
 
     directory = Path(directory)
     token = token or get_token()
     if not token:
-        raise HubError(
-            f"cannot push to {repo_id!r}: no Hugging Face token found. Set HF_TOKEN or run `hf auth login`; "
-            f"the complete export is in {directory}."
-        )
+        raise HubError(f"cannot push to {repo_id!r}: no Hugging Face token found; the complete export is in "
+                       f"{directory}.", input=repo_id, fix=LOGIN_FIX, code="no_token")
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     api = HfApi(token=token, library_name="hf-quicktune")
-    last: Exception | None = None
-    for attempt in range(1, retries + 1):
-        try:
-            url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-            ops = [CommitOperationAdd(path_in_repo=p.relative_to(directory).as_posix(), path_or_fileobj=str(p))
-                   for p in files]
-            api.create_commit(url.repo_id, ops, commit_message=commit_message, repo_type="model")
-            logger.info("pushed %d files to %s", len(ops), url)
-            return str(url)
-        except Exception as err:  # noqa: BLE001 - network/HTTP errors of any kind are retried
-            last = err
-            if attempt < retries:
-                wait = backoff_s * 2 ** (attempt - 1)
-                logger.warning("push to %s failed (attempt %d/%d): %s; retrying in %.0f s", repo_id, attempt,
-                               retries, redact(f"{type(err).__name__}: {err}", token), wait)
-                time.sleep(wait)
-    reason = redact(f"{type(last).__name__}: {last}", token).strip().splitlines()
-    raise HubError(
-        f"pushing to {repo_id!r} failed after {retries} attempts ({reason[0] if reason else 'unknown error'}). "
-        f"The run is not lost: the complete export is in {directory}. Fix the cause (token permissions, "
-        f"network, repo name) and upload that folder, e.g. `hf upload {repo_id} {directory}`."
-    ) from None
+    attempts = 0
+
+    def commit() -> str:
+        nonlocal attempts
+        attempts += 1
+        url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        ops = [CommitOperationAdd(path_in_repo=p.relative_to(directory).as_posix(), path_or_fileobj=str(p))
+               for p in files]
+        api.create_commit(url.repo_id, ops, commit_message=commit_message, repo_type="model")
+        logger.info("pushed %d files to %s", len(ops), url)
+        return str(url)
+
+    try:
+        return hub.call(commit, repo_id=repo_id, action="push to", token=token, retries=retries, backoff_s=backoff_s)
+    except HubError as err:
+        raise HubError(
+            f"pushing to {repo_id!r} failed after {attempts} attempt{'s' if attempts != 1 else ''}: "
+            f"{redact(err.message, token)} The run is not lost: the complete export is in {directory}.",
+            input=repo_id, code=err.code, status=err.status,
+            fix=f"{err.fix} Then upload that folder, e.g. `hf upload {repo_id} {directory}`.",
+        ) from None

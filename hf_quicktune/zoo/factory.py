@@ -30,33 +30,29 @@ def _pickle_refused(what: str) -> ZooError:
 
 
 def _hub_weights(repo_id: str, allow_pickle: bool, revision: str | None = None) -> str:
-    """Download (or find in cache) the repo's weights file, safetensors first."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
+    """Download (or find in cache) the repo's weights file, safetensors first (:func:`hf_quicktune.hub.download`)."""
+    from hf_quicktune import hub
 
-    try:
-        for filename in SAFE_FILES:
-            try:
-                return hf_hub_download(repo_id, filename, revision=revision)
-            except EntryNotFoundError:
-                continue
-        for filename in PICKLE_FILES:
-            try:
-                path = hf_hub_download(repo_id, filename, revision=revision)
-            except EntryNotFoundError:
-                continue
-            if not allow_pickle:
-                raise _pickle_refused(f"The Hub repo '{repo_id}'")
+    def fetch(filename: str) -> str | None:
+        try:
+            return str(hub.download(repo_id, filename, revision=revision, cls=ZooError,
+                                    fix="Or use the offline zoo (--zoo offline)."))
+        except ZooError as err:
+            if err.code == "file_not_found":
+                return None
+            raise
+
+    for filename in SAFE_FILES:
+        path = fetch(filename)
+        if path is not None:
             return path
-    except RepositoryNotFoundError as err:
-        raise ZooError(f"The Hub model repo '{repo_id}' does not exist or is private ({err}). Check the id or log in.") from err
-    except LocalEntryNotFoundError as err:
-        raise ZooError(
-            f"The weights of '{repo_id}' are not in the local cache and the Hub cannot be reached. "
-            "Connect once to download them, or use the offline zoo (--zoo offline)."
-        ) from err
-    except OSError as err:
-        raise ZooError(f"Could not download the weights of '{repo_id}': {err}. Check the connection or use --zoo offline.") from err
+    for filename in PICKLE_FILES:
+        path = fetch(filename)
+        if path is None:
+            continue
+        if not allow_pickle:
+            raise _pickle_refused(f"The Hub repo '{repo_id}'")
+        return path
     raise ZooError(f"The Hub repo '{repo_id}' has no weights file ({', '.join(SAFE_FILES + PICKLE_FILES)}).")
 
 

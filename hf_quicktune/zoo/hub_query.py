@@ -122,10 +122,10 @@ def query_zoo(spec: str, api: Any = None) -> list[Candidate]:
             kwargs[key] = q[key]
     if bounds:
         kwargs["num_parameters"] = ",".join(bounds)
-    try:
-        infos = list(api.list_models(**kwargs))
-    except Exception as err:  # connection and HTTP errors of several types
-        raise ZooError(f"The Hub query {spec!r} failed: {type(err).__name__}: {err}. Check the query keys or the connection.") from err
+    from hf_quicktune import hub
+
+    infos = hub.call(lambda: list(api.list_models(**kwargs)), repo_id=None, action=f"run the Hub query {spec!r} on",
+                     cls=ZooError, fix="Check the query keys, or use a curated zoo (--zoo offline works offline).")
     out = []
     for info in infos:
         if getattr(info, "library_name", None) not in (None, q["library"]):

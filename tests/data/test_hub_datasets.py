@@ -78,8 +78,12 @@ def test_hub_dataset_config_and_revision(hub_dataset):
 def test_hub_dataset_errors(hub_dataset, capsys):
     with pytest.raises(DatasetError, match="Unknown dataset 'qt-org/no-such-dataset'"):
         load("qt-org/no-such-dataset")
-    with pytest.raises(DatasetError, match="--dataset-config"):
+    with pytest.raises(DatasetError, match="--dataset-config") as info:
         load(hub_dataset, config="huge")
+    assert info.value.code == "bad_dataset_config" and info.value.input == hub_dataset
+    with pytest.raises(DatasetError, match=r"no revision 'nope'.*--revision") as info:
+        load(hub_dataset, revision="nope")
+    assert info.value.code == "revision_not_found"
     assert main(["data", "inspect", "qt-org/no-such-dataset"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("Error: Unknown dataset")

@@ -32,7 +32,7 @@ def test_push_failure_is_retried_and_reported_with_local_path(tmp_path, monkeypa
     export.mkdir()
     (export / "config.json").write_text("{}")
     sleeps = []
-    monkeypatch.setattr("hf_quicktune.publish.push.time.sleep", sleeps.append)
+    monkeypatch.setattr("hf_quicktune.hub.time.sleep", sleeps.append)
     with caplog.at_level(logging.DEBUG), pytest.raises(HubError) as err:
         push_to_hub(export, "org/model", token=SECRET, retries=3, backoff_s=0.5)
     msg = str(err.value)
