@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from hf_quicktune.commands.options import dataset_options
 from hf_quicktune.errors import ConfigError
 
 #: The offline demo: real pipeline, built-in data, real ImageNet EfficientNet-Lite0 + scratch baselines.
@@ -18,18 +19,16 @@ DEMO_SETTINGS = {
     "image_size": 32, "train_limit": 256, "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
 }
 
-_OPTION_KEYS = ("dataset", "zoo", "budget", "max_trials", "max_epochs_total", "prior", "space", "max_epochs",
-                "top_k", "output_dir", "push_to_hub", "private", "seed", "image_size", "train_limit",
-                "eval_limit", "pool_size", "rank_samples", "allow_pickle")
-
-
 def _given(ctx: click.Context) -> set[str]:
     """Names of the options given on the command line or by an ``HF_QUICKTUNE_RUN_*`` environment
     variable (they win over the recipe)."""
     from click.core import ParameterSource
 
+    from hf_quicktune.run.settings import RunSettings
+
+    # every run setting (not a hand-kept list that drifts): on --resume each is applied or refused
     given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
-    return {k for k in _OPTION_KEYS if ctx.get_parameter_source(k) in given}
+    return {k for k in RunSettings.keys() if k in ctx.params and ctx.get_parameter_source(k) in given}
 
 
 def _finish(summary: dict, as_json: bool) -> None:
@@ -63,8 +62,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 
 @click.command("run")
 @click.option("--dataset", help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.")
+@dataset_options
 @click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
-@click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m.")
+@click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m. "
+                               "Required unless --max-trials or --max-epochs-total is given.")
 @click.option("--max-trials", type=int, help="Stop after this many distinct trials (configurations) started.")
 @click.option("--max-epochs-total", type=int, help="Stop after this many epoch-steps in total.")
 @click.option("--prior", help="Meta-learned prior: a local path or a Hub id (org/prior).")
@@ -97,6 +98,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
               help="Epochs a new trial trains before the optimizer compares it with the others again. Raise it "
                    "when the first epochs say little about the final ranking (from-scratch training, long "
                    "schedules). [default: 1, the paper's]")
+@click.option("--min-accuracy",
+              help="Quality gate: when the winner's validation top-1 is below this fraction (e.g. 0.9, or 90%), "
+                   "do not push and exit with code 2 (the export stays in --output-dir). The run always "
+                   "reports the winner against chance and a majority-class baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
 @click.pass_context
 def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:
@@ -120,8 +125,14 @@ def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **o
             raise ConfigError(f"--resume: no run found in {options['output_dir']} (settings.json is missing). "
                               "Check --output-dir, or drop --resume to start a new run.")
         base = json.loads(stored.read_text())
+        if recipe is not None:  # the recipe's keys count as given: applied or refused like options
+            from hf_quicktune.run.settings import load_recipe
+
+            recipe_values = load_recipe(recipe)
+            base.update(recipe_values)
+            given = given | set(recipe_values)
         base.update({k: v for k, v in options.items() if k in given})
-        settings = RunSettings(**base).validate()
+        settings = RunSettings(**{k: v for k, v in base.items() if k in RunSettings.keys()}).validate()
     else:
         settings = resolve_settings(options, recipe)
     _execute(settings, resume, given, as_json, started_at)
@@ -140,6 +151,12 @@ def demo(output_dir: str, budget: str, resume: bool, as_json: bool) -> None:
     settings = RunSettings(**{**DEMO_SETTINGS, "output_dir": output_dir, "budget": budget}).validate()
     out = Path(output_dir)
     if not resume and out.exists() and any(out.iterdir()):
+        from hf_quicktune.run.state import RunLock, RunLockedError
+
+        holder = RunLock(out).holder()
+        if holder is not None:
+            raise RunLockedError(f"{out} is in use by another hf-quicktune run ({holder}); the demo does not "
+                                 "replace it. Wait for it to finish, or pass another --output-dir.")
         if not (out / "settings.json").exists():
             raise ConfigError(f"{out} exists and is not a hf-quicktune demo directory. Pass another --output-dir.")
         click.echo(f"replacing the previous demo in {out}", err=True)

@@ -5,6 +5,11 @@ Metadata: ``library_name`` (timm), ``pipeline_tag: image-classification``, ``bas
 ``model-index`` with the validation (and test) top-1 accuracy of the exported checkpoint.
 The body says what was searched, under which budget, the chosen hyperparameters, the top-10
 leaderboard and embeds the learning-curve plot.
+
+The card is true for every kind of winner: a random-initialisation (``scratch:``) candidate is
+"trained from scratch", has no base model and no freezing / linear-probing hyperparameters; the
+exported weights are those of the trial's best validation epoch, and the card names it. A local
+dataset is named by its file or folder name, marked local (never by its path).
 """
 
 from __future__ import annotations
@@ -46,14 +51,35 @@ class CardInfo:
     curve_plot: str | None = "plots/learning_curves.png"
     pretraining: str | None = None
     model_ref: str | None = None  # what timm.create_model takes; default "hf-hub:<model_name>"
+    from_scratch: bool = False  # random initialisation: not fine-tuned, no base model
+    dataset_is_local: bool = False  # `dataset` is then the file/folder name of a local dataset
+    best_epoch: int | None = None  # epoch of the exported weights (best validation top-1); default `epochs`
+    quality: str | None = None  # one sentence: against chance and the majority-class baseline
+    prior: str | None = None  # the meta-learned prior the search used (None: no prior)
+
+    @property
+    def safe_name(self) -> str:
+        """The model name without characters the model-index and repo names reject (``scratch:x`` -> ``scratch-x``)."""
+        return self.model_name.replace(":", "-")
+
+    @property
+    def dataset_text(self) -> str:
+        return f"`{self.dataset}` (local {'file' if '.' in self.dataset else 'folder'})" if self.dataset_is_local \
+            else f"**{self.dataset}**"
 
 
 def _eval_results(info: CardInfo) -> list:
     from huggingface_hub import EvalResult
 
+    if info.dataset_is_hub:
+        dataset_type, dataset_name = info.dataset, info.dataset
+    elif info.dataset_is_local:
+        dataset_type, dataset_name = info.dataset, f"{info.dataset} (local)"
+    else:
+        dataset_type = dataset_name = info.dataset.split(":")[-1]
     common = dict(task_type="image-classification", task_name="Image Classification",
-                  dataset_type=info.dataset if info.dataset_is_hub else info.dataset.split(":")[-1],
-                  dataset_name=info.dataset, metric_type="accuracy", metric_name="top-1 accuracy")
+                  dataset_type=dataset_type, dataset_name=dataset_name, metric_type="accuracy",
+                  metric_name="top-1 accuracy")
     out = [EvalResult(dataset_split="validation", metric_value=round(float(info.val_top1), 6), **common)]
     if info.test_top1 is not None:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
@@ -65,35 +91,47 @@ def build_model_card(info: CardInfo):
     from huggingface_hub import ModelCard, ModelCardData
 
     data = ModelCardData(
-        model_name=info.model_name,
+        model_name=info.safe_name,
         library_name=info.library_name,
         pipeline_tag="image-classification",
-        base_model=info.base_model,
+        base_model=None if info.from_scratch else info.base_model,
         datasets=[info.dataset] if info.dataset_is_hub else None,
         license=info.license,
         tags=list(TAGS) if info.library_name == "timm" else [t for t in TAGS if t != "timm"] + [info.library_name],
         metrics=["accuracy"],
         eval_results=_eval_results(info),
     )
-    hp = {k: v for k, v in sorted(info.config.items()) if v is not None and k != "model"}
+    # freezing and linear probing mean nothing on random weights (the search never applies them there)
+    skip = {"model"} | ({"linear_probing", "pct_to_freeze"} if info.from_scratch else set())
+    hp = {k: v for k, v in sorted(info.config.items()) if v is not None and k not in skip}
     test_line = f"- test top-1: **{100 * info.test_top1:.2f} %**\n" if info.test_top1 is not None else ""
+    quality_line = f"- quality check: {info.quality}\n" if info.quality else ""
+    prior_line = f"- meta-learned prior: `{info.prior}`\n" if info.prior else ""
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
-    base = f"`{info.base_model}`" if info.base_model else f"`{info.candidate}` ({info.pretraining or 'see zoo'})"
+    best = info.best_epoch or info.epochs
+    if info.from_scratch:
+        what = f"`{info.architecture}` trained from scratch (random initialisation) on {info.dataset_text}"
+        base = "- initialisation: random (no pretrained weights; a from-scratch baseline won the search)"
+    else:
+        what = f"`{info.architecture}` fine-tuned on {info.dataset_text}"
+        source = f"`{info.base_model}`" if info.base_model else f"`{info.candidate}`"
+        pretrained = f" (pretrained on {info.pretraining})" if info.pretraining and info.pretraining != "none" else ""
+        base = f"- base model: {source}{pretrained}"
     body = f"""
-# {info.model_name}
+# {info.safe_name}
 
-`{info.architecture}` fine-tuned on **{info.dataset}** for image classification, chosen by
+{what} for image classification, chosen by
 **hf-quicktune** (Quick-Tune: meta-learned gray-box
 Bayesian optimisation over pretrained models and their fine-tuning hyperparameters, Arango et al., ICLR 2024).
 
-- base model: {base}
-- validation top-1: **{100 * info.val_top1:.2f} %** (checkpoint after epoch {info.epochs})
-{test_line}
+{base}
+- validation top-1: **{100 * info.val_top1:.2f} %** (weights of epoch {best}, the best validation epoch of the {info.epochs} trained)
+{test_line}{quality_line}{prior_line}
 ## Use it
 
 ```python
 import timm, torch
-model = timm.create_model("{info.model_ref or "hf-hub:" + info.model_name}", pretrained=True).eval()
+model = timm.create_model("{info.model_ref or "hf-hub:" + info.safe_name}", pretrained=True).eval()
 cfg = timm.data.resolve_data_config({{}}, model=model)
 transform = timm.data.create_transform(**cfg)
 ```

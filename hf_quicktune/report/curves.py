@@ -94,13 +94,14 @@ def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Pat
 
 
 def sort_leaderboard(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows sorted best first by ``last_val_top1`` (the accuracy of the trial's checkpoint), then
-    by ``best_val_top1``; trials without a score last. Adds a 1-based ``rank``."""
+    """Rows sorted best first by ``best_val_top1`` (the accuracy of the trial's best epoch, whose
+    weights are kept and exported), then by ``last_val_top1``; trials without a score last. Adds a
+    1-based ``rank``."""
 
     def key(row):
         last = row.get("last_val_top1")
         best = row.get("best_val_top1")
-        return (last is None, -(last or 0.0), -(best or 0.0), row.get("trial_id", 0))
+        return (best is None, -(best or 0.0), -(last or 0.0), row.get("trial_id", 0))
 
     out = []
     for i, row in enumerate(sorted(rows, key=key), start=1):

@@ -49,9 +49,9 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
 
 
 def pick_incumbent(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The trial whose *latest checkpoint* validates best (that checkpoint is what gets exported)."""
-    ok = [r for r in rows if r["status"] == OK and r["last_val_top1"] is not None]
-    return ok[0] if ok else None  # rows are sorted by last_val_top1
+    """The trial whose *best epoch* validates best (that epoch's weights are kept and exported)."""
+    ok = [r for r in rows if r["status"] == OK and r["best_val_top1"] is not None]
+    return ok[0] if ok else None  # rows are sorted by best_val_top1
 
 
 def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dict[str, Any]]) -> None:
@@ -75,17 +75,18 @@ def _evaluate_test(settings, state, inc, candidates, dataset) -> float | None:
 
     tid = inc["trial_id"]
     trial = _make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
-    result = trial.evaluate(split="test")
+    result = trial.evaluate(split="test", best=True)
     if isinstance(result, dict):
         result = result.get("top1", result.get("test_top1", result.get("val_top1")))
     return None if result is None else float(result)
 
 
 def _incumbent_model(settings, state, inc, candidates, dataset):
-    """The incumbent's network with the weights of its latest checkpoint (built by the train engine)."""
+    """The incumbent's network with the weights of its best epoch (built by the train engine)."""
     from hf_quicktune.train import load_model
 
-    return load_model(state.trial_dir(inc["trial_id"]), candidates[inc["model"]], num_classes=dataset.num_classes)
+    return load_model(state.trial_dir(inc["trial_id"]), candidates[inc["model"]], num_classes=dataset.num_classes,
+                      best=True)
 
 
 def _data_config(settings, candidate) -> dict[str, Any]:
@@ -97,7 +98,12 @@ def _data_config(settings, candidate) -> dict[str, Any]:
 
 
 def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter) -> dict:
-    from hf_quicktune.publish import CardInfo, build_model_card, export_timm_model, push_to_hub
+    """Leaderboard, plots, test accuracy, quality check, export + card, summary, push (in that order).
+
+    Raises :class:`~hf_quicktune.run.outcome.RunFailedError` when no trial produced a model and
+    :class:`~hf_quicktune.run.outcome.QualityGateError` when the winner is below ``--min-accuracy``
+    (after writing everything, without pushing)."""
+    from hf_quicktune.run import outcome
 
     rows, all_curves = trial_rows(state, pool)
     inc = pick_incumbent(rows)
@@ -105,15 +111,22 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "output_dir": str(state.dir), "dataset": settings.dataset, "zoo": settings.zoo,
         "budget": settings.budget, "budget_s": settings.budget_s, "stop_reason": stop,
         "trials": len(rows), "epoch_steps": len([s for s in steps if s.get("status") == OK]),
+        "failed_trials": len([r for r in rows if r["status"] != OK]),
         "candidates": ranking["kept"], "best_model": None, "hub_url": None,
     }
     if inc is not None:
-        reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} "
-                         f"val {100 * inc['last_val_top1']:.2f}% after {inc['epochs']} epochs")
+        reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['best_val_top1']:.2f}% "
+                         f"at epoch {inc['best_epoch']} of {inc['epochs']}")
         test = _evaluate_test(settings, state, inc, candidates, dataset)
         inc["test_top1"] = test
         summary.update(best_model=inc["model"], best_trial=inc["trial_id"], epochs=inc["epochs"],
-                       val_top1=inc["last_val_top1"], test_top1=test, config=inc["config"])
+                       best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"], test_top1=test,
+                       config=inc["config"])
+    baseline = outcome.majority_baseline(dataset, settings.eval_limit, settings.seed)
+    quality = outcome.quality(inc["best_val_top1"] if inc else None, dataset.num_classes, baseline,
+                              settings.min_accuracy)
+    summary.update(chance_top1=quality["chance_top1"], baseline=baseline,
+                   quality={k: quality[k] for k in ("beats_chance", "beats_baseline", "min_accuracy", "passed")})
     csv_path, json_path = report.write_leaderboard(rows, state.dir)
     plots = {
         "learning_curves": str(report.plot_learning_curves(
@@ -127,46 +140,29 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
     summary.update(leaderboard_csv=str(csv_path), leaderboard_json=str(json_path), plots=plots)
     _write_curves(state.dir / "quicktune", all_curves, pool)
 
-    if inc is not None:
-        candidate = candidates[inc["model"]]
-        export = state.export_dir
-        if export.exists():
-            shutil.rmtree(export)
-        if candidate.library == "timm":
-            model = _incumbent_model(settings, state, inc, candidates, dataset)
-            export_timm_model(model, export, label_names=dataset.class_names,
-                              data_config=_data_config(settings, candidate))
-        else:  # transformers candidates: the train engine's own export of the checkpoint
-            from hf_quicktune.train import export_trial
+    if inc is None:
+        summary["error"] = outcome.failure_report(rows, steps, stop, state.log_path)
+        summary["budget_used_s"] = round(clock.elapsed, 2)
+        atomic_write_json(state.summary_path, summary)
+        reporter.leaderboard(rows)
+        raise outcome.RunFailedError(summary["error"])
 
-            export_trial(state.trial_dir(inc["trial_id"]), export)
-        (export / "plots").mkdir(parents=True, exist_ok=True)
-        for p in plots.values():
-            shutil.copy(p, export / "plots" / Path(p).name)
-        qt = export / "quicktune"
-        _write_curves(qt, all_curves, pool)
-        report.write_leaderboard(rows, qt)
-        shutil.copy(state.settings_path, qt / "settings.json")
-        shutil.copy(state.ranking_path, qt / "ranking.json")
-        name = settings.push_to_hub or f"{Path(state.dir).name}-{inc['model']}"
-        card = build_model_card(CardInfo(
-            model_name=name, base_model=_base_model(candidate), candidate=candidate.name,
-            architecture=candidate.architecture, dataset=settings.dataset,
-            dataset_is_hub=_is_hub_id(settings.dataset), config=inc["config"], epochs=inc["epochs"],
-            val_top1=inc["last_val_top1"], test_top1=inc["test_top1"], license=candidate.license,
-            library_name=candidate.library, budget=settings.budget or "", budget_used_s=clock.elapsed,
-            zoo=settings.zoo, candidates=list(ranking["kept"]), num_trials=len(rows),
-            num_steps=summary["epoch_steps"], image_size=settings.image_size, leaderboard=rows,
-            pretraining=candidate.pretraining,
-            model_ref=None if settings.push_to_hub else f"local-dir:{export.resolve()}",
-        ))
-        card.save(export / "README.md")
-        summary.update(export_dir=str(export), card=str(export / "README.md"))
+    reporter.message("quality: " + outcome.quality_text(quality))
+    _export(settings, state, inc, rows, all_curves, pool, candidates, dataset, ranking, plots, summary, clock,
+            quality)
     summary["budget_used_s"] = round(clock.elapsed, 2)
     atomic_write_json(state.summary_path, summary)
     reporter.leaderboard(rows)
-    if settings.push_to_hub and inc is not None:
+    if not quality["passed"]:
+        summary["push_skipped"] = "below --min-accuracy" if settings.push_to_hub else None
+        atomic_write_json(state.summary_path, summary)
+        raise outcome.gate_error(quality, state.export_dir, bool(settings.push_to_hub))
+    if settings.push_to_hub:
+        from hf_quicktune import faults
+        from hf_quicktune.publish import push_to_hub
+
         reporter.message(f"pushing {state.export_dir} to {settings.push_to_hub}")
+        faults.point("push")
         try:
             summary["hub_url"] = push_to_hub(state.export_dir, settings.push_to_hub, private=settings.private)
         except Exception as err:
@@ -176,6 +172,69 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         summary["budget_used_s"] = round(clock.elapsed, 2)
         atomic_write_json(state.summary_path, summary)
     return summary
+
+
+def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, dataset, ranking, plots,
+            summary, clock, quality) -> None:
+    """Write the export folder atomically: built in a temporary folder, then renamed over ``export/``
+    (a kill mid-export leaves the previous export or none; the resumed run finalises again)."""
+    from hf_quicktune import faults
+    from hf_quicktune.publish import CardInfo, build_model_card, export_timm_model
+    from hf_quicktune.publish.local_paths import (
+        local_roots,
+        public_dataset,
+        public_settings,
+        scrub_text_files,
+    )
+    from hf_quicktune.run import outcome
+
+    candidate = candidates[inc["model"]]
+    final = state.export_dir
+    tmp = final.with_name(f".{final.name}-tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    if candidate.library == "timm":
+        model = _incumbent_model(settings, state, inc, candidates, dataset)
+        export_timm_model(model, tmp, label_names=dataset.class_names, data_config=_data_config(settings, candidate))
+    else:  # transformers candidates: the train engine's own export of the checkpoint
+        from hf_quicktune.train import export_trial
+
+        export_trial(state.trial_dir(inc["trial_id"]), tmp, best=True)
+    (tmp / "plots").mkdir(parents=True, exist_ok=True)
+    for p in plots.values():
+        shutil.copy(p, tmp / "plots" / Path(p).name)
+    qt = tmp / "quicktune"
+    _write_curves(qt, all_curves, pool)
+    report.write_leaderboard(rows, qt)
+    atomic_write_json(qt / "settings.json", public_settings(settings.to_dict()))
+    shutil.copy(state.ranking_path, qt / "ranking.json")
+    dataset_name, dataset_is_local = public_dataset(str(settings.dataset))
+    name = settings.push_to_hub or f"{Path(state.dir).name}-{inc['model']}".replace(":", "-")
+    card = build_model_card(CardInfo(
+        model_name=name, base_model=_base_model(candidate), candidate=candidate.name,
+        architecture=candidate.architecture, dataset=dataset_name, dataset_is_local=dataset_is_local,
+        dataset_is_hub=not dataset_is_local and _is_hub_id(settings.dataset), config=inc["config"],
+        epochs=inc["epochs"], best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"],
+        test_top1=inc["test_top1"], license=candidate.license, library_name=candidate.library,
+        budget=settings.budget or "", budget_used_s=clock.elapsed, zoo=settings.zoo,
+        candidates=list(ranking["kept"]), num_trials=len(rows), num_steps=summary["epoch_steps"],
+        image_size=settings.image_size, leaderboard=rows, pretraining=candidate.pretraining,
+        from_scratch=candidate.is_scratch, quality=outcome.quality_text(quality),
+        prior=public_dataset(str(settings.prior))[0] if settings.prior else None,
+        # the folder holding the card, relative to where the run was started (never an absolute path)
+        model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
+    ))
+    card.save(tmp / "README.md")
+    scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))
+    faults.point("export.write")
+    old = final.with_name(f".{final.name}-old")
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        final.rename(old)
+    tmp.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    summary.update(export_dir=str(final), card=str(final / "README.md"))
 
 
 def _base_model(candidate) -> str | None:

@@ -44,10 +44,13 @@ def default_output_dir(settings: RunSettings) -> str:
 
 
 def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = None) -> tuple[RunSettings, RunState]:
-    """Create (or, with ``resume``, re-open) the run directory. Returns the settings in force.
+    """Create (or, with ``resume``, re-open) the run directory and lock it for this process
+    (:class:`~hf_quicktune.run.state.RunLock`; release with ``state.unlock()``). Returns the settings in force.
 
-    A resumed run keeps its stored settings; options named in ``given`` may change only the limits
-    and publishing (:attr:`RunSettings.RESUMABLE_OVERRIDES`).
+    A resumed run keeps its stored settings. Every option named in ``given`` is either applied
+    (:attr:`RunSettings.RESUMABLE_OVERRIDES`: limits, publishing, quality gate, acquisition, horizon;
+    recorded in settings.json and logged) or, when it differs from the stored run, refused with the
+    reason (:attr:`RunSettings.RESUME_REFUSALS`).
     """
     if not settings.output_dir:
         if resume:
@@ -58,24 +61,53 @@ def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = 
         if not state.exists():
             raise ConfigError(f"--resume: no run found in {state.dir} (settings.json is missing). "
                               "Check --output-dir, or drop --resume to start a new run.")
-        stored = RunSettings(**state.load_settings())
-        for key in sorted(given or ()):
-            new, old = getattr(settings, key), getattr(stored, key)
-            if key in RunSettings.RESUMABLE_OVERRIDES:
-                setattr(stored, key, new)
-            elif key != "output_dir" and new != old:
-                raise ConfigError(
-                    f"--resume: the run in {state.dir} has {key}={old!r}, the command line says {new!r}. "
-                    f"Only {', '.join(RunSettings.RESUMABLE_OVERRIDES)} can change on resume; drop the option "
-                    "or start a new run in another --output-dir.")
-        stored.output_dir = settings.output_dir
-        return stored.validate(), state
-    if state.dir.exists() and any(state.dir.iterdir()):
+        state.lock()
+        try:
+            return _resume_settings(settings, state, given or set()), state
+        except BaseException:
+            state.unlock()
+            raise
+    if state.dir.exists() and state.user_files():
+        state.lock()  # a run still writing there is named as such
+        state.unlock()
         raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
                           "another --output-dir.")
     state.dir.mkdir(parents=True, exist_ok=True)
+    state.lock()
+    if state.user_files():  # another process created the run between the check and the lock
+        state.unlock()
+        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
+                          "another --output-dir.")
     state.save_settings(settings.to_dict())
     return settings, state
+
+
+def _resume_settings(settings: RunSettings, state: RunState, given: set[str]) -> RunSettings:
+    stored = RunSettings(**state.load_settings())
+    applied = []
+    for key in sorted(given):
+        if key == "output_dir" or not hasattr(stored, key):
+            continue
+        new, old = getattr(settings, key), getattr(stored, key)
+        if new == old:
+            continue
+        if key in RunSettings.RESUMABLE_OVERRIDES:
+            setattr(stored, key, new)
+            applied.append(f"{key} {old!r} -> {new!r}")
+            continue
+        reason = RunSettings.RESUME_REFUSALS.get(key, "the trials on disk were trained with it")
+        raise ConfigError(
+            f"--resume: the run in {state.dir} has {key}={old!r}, the command line says {new!r}, and {key} "
+            f"cannot change on resume: {reason}. Only {', '.join(RunSettings.RESUMABLE_OVERRIDES)} can; drop "
+            f"the option, or start a new run in another --output-dir.")
+    stored.output_dir = settings.output_dir
+    stored.validate()
+    if applied:
+        logger.warning("resume: applied %s", "; ".join(applied))
+        record = stored.to_dict()
+        record["output_dir"] = state.load_settings().get("output_dir", record["output_dir"])
+        state.save_settings(record)
+    return stored
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,8 +116,9 @@ def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = 
 
 def _load_dataset(settings: RunSettings):
     from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
 
-    return load(settings.dataset, seed=settings.seed)
+    return load(settings.dataset, seed=settings.seed, **load_kwargs(settings.to_dict()))
 
 
 def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter) -> dict[str, Any]:
@@ -380,6 +413,13 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
 
     reporter = reporter or PlainReporter()
     settings, state = prepare_state(settings, resume, given)
+    try:
+        return _locked_run(settings, state, resume, reporter, started_at)
+    finally:
+        state.unlock()
+
+
+def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, started_at: float | None) -> dict:
     progress = state.load_progress()
     clock = Clock(progress.get("elapsed_s", 0.0), started_at)
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
@@ -574,8 +614,9 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
             failed = trials.pop(tid, None)
             if failed is not None:
                 failed.release()
-            logger.warning("trial %d (%s) %s at epoch %s: %s", tid, config.get("model"), status, rec["epoch"],
-                           rec.get("message"))
+            from hf_quicktune.run.outcome import log_trial_failure
+
+            log_trial_failure(logger, tid, config.get("model"), status, rec["epoch"], rec.get("message"))
             break
     state.save_optimizer(opt.state_dict())
     state.append_steps(new)

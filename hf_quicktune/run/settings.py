@@ -78,6 +78,14 @@ class RunSettings:
     """Every option of ``hf-quicktune run`` (a recipe YAML uses the same keys, with - or _)."""
 
     dataset: str | None = None
+    # the dataset options (hf_quicktune.data.options.DATASET_OPTIONS, shared with every command): None = detected/default
+    dataset_config: str | None = None
+    revision: str | None = None
+    split: dict[str, str] | None = None  # our role -> the dataset's split name, e.g. {"validation": "dev"}
+    image_column: str | None = None
+    label_column: str | None = None
+    val_fraction: float | None = None
+    test_fraction: float | None = None
     zoo: str = "default"
     budget: str | None = None
     max_trials: int | None = None
@@ -101,9 +109,26 @@ class RunSettings:
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
     initial_epochs: int = 1  # epochs a new trial trains before the acquisition compares it again
+    min_accuracy: float | None = None  # quality gate: below this validation top-1, exit 2 and do not push
 
-    # keys a resumed run may change (limits and publishing); everything else must match the stored run
-    RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private")
+    # keys a resumed run may change: limits, publishing, the quality gate, and the acquisition and
+    # horizon (the optimizer is rebuilt from the settings each session; its saved state does not pin them)
+    RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private", "min_accuracy",
+                           "acquisition", "horizon")
+    #: why the other keys cannot change on resume (default: the trials on disk were trained with them)
+    RESUME_REFUSALS = {
+        "initial_epochs": "the optimizer's saved state counts new trials' first epochs with it",
+        "estimate_cost": "the optimizer's cost model was fitted with (or without) that prior from the start",
+        "pool_size": "the configuration pool (pool.json) was sampled with it",
+        "space": "the configuration pool (pool.json) was sampled from it",
+        "seed": "the pool, the data subsets and every trial were drawn with it",
+        "prior": "the optimizer's surrogate was built from it",
+        "zoo": "the ranking (ranking.json) and the trials were made from its candidates",
+        "top_k": "the ranking kept that many candidates and the pool was built from them",
+        "scores": "the ranking (ranking.json) was computed with them",
+        "rank_samples": "the ranking (ranking.json) was computed with them",
+        "dataset": "every trial was trained on it",
+    }
 
     @property
     def budget_s(self) -> float | None:
@@ -121,6 +146,10 @@ class RunSettings:
         if not self.dataset:
             raise ConfigError("no dataset given. Pass --dataset (a Hub id, a folder, a file or builtin:digits) "
                               "or a --recipe that sets `dataset`.")
+        from hf_quicktune.data.options import normalize
+
+        for key, value in normalize(self.to_dict()).items():  # dataset options: checked, split map as a dict
+            setattr(self, key, value)
         parse_budget(self.budget)
         if self.budget is None and self.max_trials is None and self.max_epochs_total is None:
             raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")
@@ -141,6 +170,19 @@ class RunSettings:
         for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
+        if self.min_accuracy is not None:
+            value = self.min_accuracy
+            if isinstance(value, str):
+                text = value.strip()
+                try:
+                    value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+                except ValueError:
+                    raise ConfigError(f"--min-accuracy must be a fraction such as 0.9 (or 90%), got {text!r}.") from None
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+                hint = f" (did you mean {value / 100:g}?)" if isinstance(value, int | float) and 1 < value <= 100 else ""
+                raise ConfigError(f"--min-accuracy is a validation top-1 fraction in [0, 1], got {self.min_accuracy!r}"
+                                  f"{hint}.")
+            self.min_accuracy = float(value)
         if self.initial_epochs > self.max_epochs:
             raise ConfigError(f"--initial-epochs {self.initial_epochs} is more than --max-epochs {self.max_epochs}; "
                               "lower it (1 is the paper's setting).")
@@ -183,7 +225,7 @@ def resolve_settings(cli_values: dict[str, Any], recipe: str | Path | None = Non
     values: dict[str, Any] = {}
     if recipe is not None:
         values.update(load_recipe(recipe))
-    values.update({k: v for k, v in cli_values.items() if v is not None})
+    values.update({k: v for k, v in cli_values.items() if v is not None and v != ()})  # () = repeatable option not given
     for key in ("budget",):
         if isinstance(values.get(key), int | float) and not isinstance(values.get(key), bool):
             values[key] = f"{values[key]}s"

@@ -10,8 +10,10 @@ Layout of ``--output-dir``::
     steps.jsonl          append-only: one line per told epoch-step (trial, epoch, score, cost, status, time)
     trials/NNNN/         each trial's curve.jsonl + latest checkpoint (written by the train engine)
     leaderboard.{csv,json}, plots/, export/, summary.json, run.log
+    .lock                one process at a time (flock; released by the OS when the process dies)
 
-Every JSON write is atomic (temp file + ``os.replace``), so a SIGKILL never leaves half a file.
+Every JSON write is atomic (temp file + ``os.replace``), and so is the optimizer state (written
+to a temporary folder that replaces ``optimizer/``), so a SIGKILL never leaves half a file.
 The order of writes per step is: the trial's curve (train engine) -> optimizer.tell -> optimizer/
 -> steps.jsonl -> state.json. :meth:`RunState.missing_steps` finds curve epochs that the last two
 did not see (a kill between the writes) so the resumed run tells them instead of re-training them.
@@ -25,7 +27,77 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune import faults
 from hf_quicktune.errors import ConfigError
+
+LOCK_FILE = ".lock"
+
+
+class RunLockedError(ConfigError):
+    """Another process is using the run directory."""
+
+    default_code = "run_locked"
+
+
+class RunLock:
+    """An exclusive ``fcntl.flock`` on ``<run dir>/.lock``: a second process on the same run directory
+    is refused, and a crashed or killed holder never leaves a stale lock (the OS drops it with the
+    process). The file records who holds it, for the message. Where ``fcntl`` does not exist
+    (Windows) locking is skipped."""
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / LOCK_FILE
+        self._fh = None
+
+    def _try(self):
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX
+            return None, None
+        fh = self.path.open("a+")
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            return None, holder
+        return fh, None
+
+    def acquire(self) -> RunLock:
+        if self._fh is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh, holder = self._try()
+        if holder is not None:
+            raise RunLockedError(
+                f"{self.path.parent} is in use by another hf-quicktune run ({holder}). Wait for it to finish "
+                "(then add --resume to continue it), or choose another --output-dir. The lock is released "
+                "as soon as that process ends, even if it crashed.")
+        if fh is not None:
+            import socket
+            import time
+
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} on {socket.gethostname()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+            fh.flush()
+        self._fh = fh
+        return self
+
+    def holder(self) -> str | None:
+        """Who holds the lock, or None when it is free (does not keep it)."""
+        if self._fh is not None or not self.path.exists():
+            return None
+        fh, holder = self._try()
+        if fh is not None:
+            fh.close()
+        return holder
+
+    def release(self) -> None:
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            fh.close()  # closing the descriptor drops the flock
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -87,6 +159,21 @@ class RunState:
     def exists(self) -> bool:
         return self.settings_path.exists()
 
+    def lock(self) -> RunLock:
+        """Take the run directory for this process (:class:`RunLock`); raises :class:`RunLockedError`."""
+        if getattr(self, "_lock", None) is None:
+            self._lock = RunLock(self.dir)
+        return self._lock.acquire()
+
+    def unlock(self) -> None:
+        lock = getattr(self, "_lock", None)
+        if lock is not None:
+            lock.release()
+
+    def user_files(self) -> list[Path]:
+        """What the directory holds besides the lock file."""
+        return [p for p in self.dir.iterdir() if p.name != LOCK_FILE] if self.dir.is_dir() else []
+
     def trial_dir(self, trial_id: int) -> Path:
         return self.trials_dir / f"{trial_id:04d}"
 
@@ -113,11 +200,28 @@ class RunState:
     optimizer_dir = property(lambda self: self.dir / "optimizer")
 
     def save_optimizer(self, state: dict[str, Any]) -> None:
+        """Written to ``.optimizer-tmp/``, then swapped in (``optimizer/`` -> ``.optimizer-old/`` ->
+        gone): a kill at any moment leaves a complete state in one of the two, which
+        :meth:`load_optimizer` finds."""
+        import shutil
+
         from hf_quicktune.search.serialization import save_state
 
-        save_state(state, self.optimizer_dir)
+        tmp, old = self.dir / ".optimizer-tmp", self.dir / ".optimizer-old"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        save_state(state, tmp)
+        faults.point("optimizer.write")
+        if self.optimizer_dir.exists():
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(self.optimizer_dir, old)
+        os.replace(tmp, self.optimizer_dir)
+        shutil.rmtree(old, ignore_errors=True)
 
     def load_optimizer(self) -> dict[str, Any] | None:
+        if not (self.optimizer_dir / "state.json").exists() and (self.dir / ".optimizer-old" / "state.json").exists():
+            os.replace(self.dir / ".optimizer-old", self.optimizer_dir)  # killed between the two renames
         if not (self.optimizer_dir / "state.json").exists():
             return None
         from hf_quicktune.search.serialization import load_state
@@ -140,6 +244,7 @@ class RunState:
         if not lines:
             return
         self.steps_path.parent.mkdir(parents=True, exist_ok=True)
+        faults.point("steps.append")
         # a torn last line (kill mid-write) is dropped by read_jsonl; start on a fresh line
         needs_nl = self.steps_path.exists() and self.steps_path.stat().st_size > 0 and \
             not self.steps_path.read_bytes().endswith(b"\n")

@@ -582,7 +582,9 @@ class Trial:
                         continue
                     return self._failure("oom", f"out of memory with micro-batches of {micro}: {err}",
                                          time.perf_counter() - start)
-                logger.exception("trial %s failed", self.directory.name)
+                # the traceback goes to the log file (and the terminal with -v); the failure itself is a
+                # result the caller reports once (a zoo failing 128 times prints one line, not 128 tracebacks)
+                logger.info("trial %s failed", self.directory.name, exc_info=True)
                 return self._failure("failed", f"{type(err).__name__}: {err}", time.perf_counter() - start)
 
     def advance(self, epochs: int = 1, callback: Callable[[str, dict], None] | None = None) -> list[EpochRecord]:

@@ -21,12 +21,14 @@ def test_incumbent_trace_is_running_max_of_ok_steps():
     assert incumbent_trace(steps) == [(1.0, 0.3), (2.0, 0.3), (4.0, 0.6)]
 
 
-def test_sort_leaderboard_by_checkpoint_accuracy_failed_last():
+def test_sort_leaderboard_by_best_epoch_accuracy_failed_last():
+    """The best epoch's weights are what is kept and exported, so they rank the trials."""
     rows = [{"trial_id": 0, "last_val_top1": 0.5, "best_val_top1": 0.7},
             {"trial_id": 1, "last_val_top1": None, "best_val_top1": None, "status": "failed"},
-            {"trial_id": 2, "last_val_top1": 0.6, "best_val_top1": 0.6}]
+            {"trial_id": 2, "last_val_top1": 0.6, "best_val_top1": 0.6},
+            {"trial_id": 3, "last_val_top1": 0.65, "best_val_top1": 0.7}]
     out = sort_leaderboard(rows)
-    assert [r["trial_id"] for r in out] == [2, 0, 1] and [r["rank"] for r in out] == [1, 2, 3]
+    assert [r["trial_id"] for r in out] == [3, 0, 2, 1] and [r["rank"] for r in out] == [1, 2, 3, 4]
 
 
 def test_plots_and_tables_are_written(tmp_path):
