@@ -6,37 +6,7 @@ import json
 
 import click
 
-from hf_quicktune.errors import DatasetError
-
-
-def parse_split_map(values: tuple[str, ...]) -> dict[str, str] | None:
-    """``("train=training", "validation=dev")`` -> ``{"train": "training", "validation": "dev"}``."""
-    out = {}
-    for v in values:
-        role, sep, name = v.partition("=")
-        if not sep or not role.strip() or not name.strip():
-            raise DatasetError(f"--split expects ROLE=NAME (e.g. validation=dev), got {v!r}.")
-        out[role.strip()] = name.strip()
-    return out or None
-
-
-def dataset_options(f):
-    """The dataset options shared by every command that takes --dataset / DATASET."""
-    for opt in reversed([
-        click.option("--dataset-config", help="Configuration (subset) of a Hub dataset."),
-        click.option("--revision", help="Branch, tag or commit of a Hub dataset."),
-        click.option("--split", "split", multiple=True, metavar="ROLE=NAME",
-                     help="Map train/validation/test to the dataset's split names (repeatable)."),
-        click.option("--image-column", help="Column holding the images (Image feature, file paths or bytes)."),
-        click.option("--label-column", help="Column holding the classes (ClassLabel, int or string)."),
-        click.option("--val-fraction", type=float, default=0.2, show_default=True,
-                     help="Validation share carved (stratified) from train when there is no validation split."),
-        click.option("--test-fraction", type=float, default=0.0, show_default=True,
-                     help="Test share carved from train when there is no test split (0: none)."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split."),
-    ]):
-        f = opt(f)
-    return f
+from hf_quicktune.commands.options import dataset_options, pop_dataset_options
 
 
 @click.group("data")
@@ -47,9 +17,9 @@ def data() -> None:
 @data.command("inspect")
 @click.argument("dataset")
 @dataset_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
-def inspect(dataset: str, dataset_config, revision, split, image_column, label_column, val_fraction,
-            test_fraction, seed, as_json: bool) -> None:
+def inspect(dataset: str, seed: int, as_json: bool, **options) -> None:
     """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, builtin:digits, builtin:mnist5k)
     exactly as `run` would, and show its splits, classes, columns and meta-features."""
     from collections import Counter
@@ -58,10 +28,9 @@ def inspect(dataset: str, dataset_config, revision, split, image_column, label_c
     from rich.table import Table
 
     from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
 
-    prepared = load(dataset, config=dataset_config, revision=revision, split_map=parse_split_map(split),
-                    image_column=image_column, label_column=label_column, val_fraction=val_fraction,
-                    test_fraction=test_fraction, seed=seed)
+    prepared = load(dataset, seed=seed, **load_kwargs(pop_dataset_options(options)))
     names = prepared.class_names
     counts = {s: Counter(ds["label"]) for s, ds in prepared.splits.items()}
     summary = {

@@ -10,6 +10,7 @@ import math
 
 import click
 
+from hf_quicktune.commands.options import dataset_options
 from hf_quicktune.errors import ConfigError
 
 
@@ -31,6 +32,7 @@ def _subset_train(prepared, size: int, seed: int):
 
 @click.command("estimate")
 @click.option("--dataset", "dataset", required=True, help="Dataset spec (Hub id, folder, file, builtin:digits).")
+@dataset_options
 @click.option("--model", "model", required=True, help="Candidate name (see `hf-quicktune zoo list`).")
 @click.option("--lr", type=float, required=True, help="Learning rate.")
 @click.option("--batch-size", type=int, required=True, help="Batch size.")
@@ -55,7 +57,7 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--seed", type=int, default=0, show_default=True)
 def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linear_probing, smoothing, loss,
              target_loss, epochs, image_size, n, k, class_probes, train_samples, validate, plot_path, as_json,
-             seed) -> None:
+             seed, **dataset_opts) -> None:
     """Predict how fast fine-tuning MODEL on DATASET lowers the training loss, without training.
 
     Linearizes the pretrained network (Zancato et al., NeurIPS 2020): per-sample Jacobians on a
@@ -65,13 +67,14 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
     from rich.console import Console
 
     from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
     from hf_quicktune.estimate import estimate as run_estimate
     from hf_quicktune.zoo import get_candidate
 
     if target_loss is not None and epochs is not None:
         raise ConfigError("give either --target-loss or --epochs, not both.")
     console = Console(stderr=True)
-    prepared = load(dataset, seed=seed)
+    prepared = load(dataset, seed=seed, **load_kwargs(dataset_opts))
     if train_samples:
         prepared = _subset_train(prepared, train_samples, seed)
     candidate = get_candidate(model)

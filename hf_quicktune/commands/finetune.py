@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from hf_quicktune.commands.options import dataset_options, pop_dataset_options
 from hf_quicktune.errors import ConfigError
 
 #: command-line flags that map 1:1 to hyperparameter names
@@ -55,6 +56,7 @@ def _num(value: float | None, fmt: str) -> str:
 
 @click.command("finetune")
 @click.option("--dataset", "-d", required=True, help="Dataset: Hub id, folder, file, or builtin:digits / builtin:mnist5k.")
+@dataset_options
 @click.option("--model", "-m", required=True,
               help="Candidate: zoo name, timm name[.tag], hf-hub:org/name, scratch:ARCH or a local path.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
@@ -89,6 +91,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
     --epochs 3 --image-size 64 -o runs/lite0
     """
+    dataset_opts = pop_dataset_options(flags)
     config = _read_config(config_path)
     config.update({k: v for k, v in flags.items() if k in _FLAGS and v is not None})
     config.update(_parse_sets(sets))
@@ -103,6 +106,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     from rich.table import Table
 
     from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
     from hf_quicktune.zoo import allow_pickle as trust_pickle
@@ -111,7 +115,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     console = Console(stderr=True)
     config = validate_config({**config, "model": model})
     with console.status(f"loading {dataset} and {model}"):
-        data = load(dataset)
+        data = load(dataset, **load_kwargs(dataset_opts))
         candidate = get_candidate(model)
     if allow_pickle:
         trust_pickle([candidate])

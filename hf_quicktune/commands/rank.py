@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from hf_quicktune.commands.options import dataset_options
+
 
 def _fmt_params(n) -> str:
     if not n:
@@ -29,6 +31,7 @@ def _fmt(v) -> str:
     required=True,
     help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.",
 )
+@dataset_options
 @click.option(
     "--zoo",
     "zoo_name",
@@ -79,6 +82,7 @@ def rank(
     allow_pickle: bool,
     as_json: bool,
     plot_path: str | None,
+    **dataset_opts,
 ) -> None:
     """Rank candidate models for DATASET without training: one forward pass over a sample of
     training images, then transferability scores (all higher-is-better) and their mean-rank
@@ -99,11 +103,12 @@ def rank(
         )
 
     from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
     from hf_quicktune.rank import rank as rank_candidates
     from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import load_zoo
 
-    data = load(dataset, seed=seed)
+    data = load(dataset, seed=seed, **load_kwargs(dataset_opts))
     candidates = load_zoo(zoo_name)
     if allow_pickle:
         trust_pickle(candidates)

@@ -1,0 +1,111 @@
+"""The dataset options are defined once and reach data.load from every command, recipes and settings.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hf_quicktune.cli import COMMANDS, _load, main
+from hf_quicktune.data.options import DATASET_OPTIONS, load_kwargs, normalize, parse_split_map
+from hf_quicktune.errors import ConfigError, DatasetError
+from hf_quicktune.run.settings import RunSettings, load_recipe, resolve_settings
+
+SHARED = {(o.key, o.flag) for o in DATASET_OPTIONS}
+
+
+def _command(path: str):
+    group, _, sub = path.partition(" ")
+    cmd = _load(COMMANDS[group][0])
+    return cmd.commands[sub] if sub else cmd
+
+
+@pytest.mark.parametrize("path", ["data inspect", "run", "rank", "estimate", "finetune"])
+def test_every_data_command_takes_exactly_the_shared_dataset_options(path):
+    params = {p.name: p for p in _command(path).params}
+    have = {(name, flag) for name, p in params.items() for flag in getattr(p, "opts", []) if name in dict(SHARED)}
+    assert have == SHARED
+    for opt in DATASET_OPTIONS:  # same help everywhere: one definition
+        assert params[opt.key].help == opt.help
+
+
+def test_run_settings_and_recipes_know_every_dataset_option(tmp_path):
+    assert {o.key for o in DATASET_OPTIONS} <= set(RunSettings.keys())
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dataset: data.csv\nbudget: 1m\nlabel-column: kind\nimage_column: pic\n"
+                      "split: {validation: dev}\nval_fraction: 0.25\n")
+    assert load_recipe(recipe)["label_column"] == "kind"
+    settings = resolve_settings({"revision": "v2", "split": ()}, recipe)
+    assert (settings.label_column, settings.image_column, settings.revision) == ("kind", "pic", "v2")
+    assert settings.split == {"validation": "dev"} and settings.val_fraction == 0.25
+    cli = resolve_settings({"dataset": "d", "budget": "1m", "split": ("train=all", "test=holdout")})
+    assert cli.split == {"train": "all", "test": "holdout"}
+    assert load_kwargs(cli.to_dict()) == {"split_map": {"train": "all", "test": "holdout"}}
+
+
+@pytest.mark.parametrize("values, pattern", [
+    ({"split": ("validation",)}, "ROLE=NAME"),
+    ({"split": ("holdout=dev",)}, "ROLE one of train, validation, test"),
+    ({"val_fraction": 0.0}, "--val-fraction must be between 0 and 1"),
+    ({"val_fraction": "lots"}, "--val-fraction must be a number"),
+    ({"test_fraction": 1.5}, r"--test-fraction must be in \[0, 1\)"),
+    ({"val_fraction": 0.6, "test_fraction": 0.5}, "leave nothing to train on"),
+    ({"label_column": ""}, "--label-column must be a non-empty name"),
+])
+def test_bad_dataset_options_are_config_errors(values, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        normalize(values)
+
+
+def test_split_map_from_recipe_mapping_or_pairs():
+    assert parse_split_map({"validation": "dev"}) == parse_split_map(["validation=dev"]) == {"validation": "dev"}
+    assert parse_split_map(()) is None and parse_split_map(None) is None
+
+
+@pytest.fixture
+def ambiguous_csv(tmp_path: Path) -> Path:
+    """Images + two string columns, neither named like a label: detection must be told which one."""
+    rows = []
+    rng = np.random.default_rng(0)
+    for k, kind in enumerate(["cat", "dog"]):
+        for i in range(6):
+            rel = f"img/{kind}_{i}.png"
+            (tmp_path / "img").mkdir(exist_ok=True)
+            arr = np.clip(rng.integers(0, 60, (16, 16, 3)) + (k * 150), 0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(tmp_path / rel)
+            rows.append({"pic": rel, "kind": kind, "colour": ["red", "blue", "green"][i % 3]})
+    path = tmp_path / "data.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_run_loads_with_the_label_column_and_stores_it(ambiguous_csv, tmp_path):
+    from hf_quicktune.run.loop import _load_dataset, prepare_state
+
+    with pytest.raises(DatasetError, match="--label-column"):
+        _load_dataset(RunSettings(dataset=str(ambiguous_csv), budget="1m").validate())
+    settings = RunSettings(dataset=str(ambiguous_csv), budget="1m", label_column="kind", val_fraction=0.5,
+                           output_dir=str(tmp_path / "run")).validate()
+    data = _load_dataset(settings)
+    assert data.class_names == ["cat", "dog"] and len(data.validation) == 6  # 0.5 of 12
+    settings, state = prepare_state(settings, resume=False)
+    try:
+        stored = json.loads((tmp_path / "run" / "settings.json").read_text())
+    finally:
+        getattr(state, "unlock", lambda: None)()
+    assert stored["label_column"] == "kind" and stored["val_fraction"] == 0.5
+
+
+def test_data_commands_fail_with_the_label_column_hint_and_accept_it(ambiguous_csv, capsys):
+    assert main(["data", "inspect", str(ambiguous_csv)]) == 2
+    assert "--label-column" in capsys.readouterr().err
+    assert main(["data", "inspect", str(ambiguous_csv), "--label-column", "kind", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["label_column"] == "kind"
+    # run takes the option its error names (it failed with "No such option" before)
+    assert main(["run", "--dataset", str(ambiguous_csv), "--label-column", "kind", "--max-epochs-total", "1",
+                 "--val-fraction", "0"]) == 2
+    assert "--val-fraction must be between 0 and 1" in capsys.readouterr().err
