@@ -1,39 +1,44 @@
-"""Gradio demo for the Hugging Face Space: classify an image with a model published by hf-quicktune.
+"""hf-quicktune as a Hugging Face Space: search, watch, inspect, try and publish.
 
-Run locally with ``pip install "hf-quicktune[space]"`` then ``python space/app.py``; set
-``QUICKTUNE_MODEL`` to the model repo (``org/name``) or a local export directory.
+Locally: ``pip install "hf-quicktune[space]"`` then ``python space/app.py`` (http://127.0.0.1:7860).
+Environment: ``QUICKTUNE_MODEL`` (model served by **Try it** before any search: a Hub id or an export
+folder), ``QUICKTUNE_SPACE_DIR`` (where runs are written; default a temp folder), ``PORT``.
+Named API endpoints for ``gradio_client``: ``/rank``, ``/search``, ``/predict``, ``/browse``.
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+import sys
+from pathlib import Path
 
-MODEL = os.environ.get("QUICKTUNE_MODEL", "quicktune-demo/export")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # qt_space/ next to this file (as on a Space)
 
-
-@lru_cache(maxsize=1)
-def load(model_ref: str = MODEL):
-    """(model, transform, label names) for a Hub id or a local export directory."""
-    import timm
-    from timm.data import create_transform, resolve_data_config
-
-    name = f"local-dir:{model_ref}" if os.path.isdir(model_ref) else f"hf-hub:{model_ref}"
-    model = timm.create_model(name, pretrained=True).eval()
-    cfg = resolve_data_config({}, model=model)
-    labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
-    return model, create_transform(**cfg), list(labels)
+INTRO = """# 🔎 hf-quicktune: which pretrained model should I fine-tune, and how?
+Pick a dataset and a budget. hf-quicktune **ranks** a zoo of pretrained vision models without training, then
+**searches** models, hyperparameters and epochs at once with Quick-Tune (meta-learned gray-box Bayesian
+optimisation, Arango et al., ICLR 2024), fine-tuning the promising ones a few epochs at a time, and hands you the
+winner with its model card. Watch it here, try the result on your images, and push it to your Hub account.
+"""
 
 
-def predict(image, top_k: int = 5) -> dict[str, float]:
-    """Class probabilities of the top-k classes for a PIL image."""
-    import torch
+def predict(image, top_k: int = 5, model_ref: str | None = None) -> dict[str, float]:
+    """Top-k class probabilities of a PIL image (``model_ref`` default: ``$QUICKTUNE_MODEL``)."""
+    from qt_space import models
 
-    model, transform, labels = load()
-    with torch.no_grad():
-        probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)[0]
-    values, indices = probs.topk(min(top_k, len(labels)))
-    return {labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
+    return models.classify(image, model_ref or os.environ.get("QUICKTUNE_MODEL", ""), top_k=top_k)
+
+
+def login_available() -> bool:
+    """gradio's LoginButton works on a Space; locally it mocks the developer's own login, which needs one."""
+    if os.environ.get("SPACE_ID"):
+        return True
+    try:
+        from huggingface_hub import get_token, whoami
+
+        return bool(get_token()) and bool(whoami().get("name"))
+    except Exception:  # noqa: BLE001 - no login, no network: the page works without the button
+        return False
 
 
 def build_app():
@@ -41,14 +46,118 @@ def build_app():
         import gradio as gr
     except ImportError as err:  # pragma: no cover - optional extra
         raise SystemExit('The Space app needs gradio: pip install "hf-quicktune[space]"') from err
-    return gr.Interface(
-        fn=predict,
-        inputs=gr.Image(type="pil"),
-        outputs=gr.Label(num_top_classes=5),
-        title="hf-quicktune model",
-        description=f"Image classifier found and fine-tuned by hf-quicktune ({MODEL}).",
-    )
+    from qt_space import handlers as h
+    from qt_space import inputs
+
+    d = inputs.DEFAULTS
+    with gr.Blocks(title="hf-quicktune") as demo:
+        with gr.Row():
+            gr.Markdown(INTRO, elem_id="intro")
+            with gr.Column(scale=0, min_width=220):
+                if login_available():
+                    gr.LoginButton()
+                    gr.Markdown("Log in to push a result to *your* account.")
+                else:
+                    gr.Markdown("Pushing to the Hub needs a login: available on the Space, or locally after "
+                                "`hf auth login`.")
+        with gr.Tabs() as tabs:
+            with gr.Tab("1 · Search", id="search"):
+                with gr.Row():
+                    dataset = gr.Dropdown(list(inputs.BUILTINS), value=d["dataset"], allow_custom_value=True,
+                                          label="Dataset", info="a built-in, or a Hub dataset id such as org/name")
+                    upload = gr.File(label="…or upload a zip of an ImageFolder, or a CSV", type="filepath",
+                                     file_types=[".zip", ".csv", ".tsv", ".parquet", ".json", ".jsonl"])
+                    zoo = gr.Dropdown(list(inputs.ZOOS), value=d["zoo"], allow_custom_value=True, label="Zoo",
+                                      info="offline: no download; tiny / default: timm models from the Hub")
+                    budget = gr.Textbox(d["budget"], label="Budget", info="wall-clock: 90s, 2m, 1h; at least 30s")
+                with gr.Accordion("Advanced (sized for the free CPU hardware)", open=False):
+                    with gr.Row():
+                        image_size = gr.Number(d["image_size"], label="image size (px)", precision=0)
+                        train_limit = gr.Number(d["train_limit"], label="training images per epoch", precision=0)
+                        max_epochs = gr.Number(d["max_epochs"], label="max epochs per trial", precision=0)
+                        seed = gr.Number(d["seed"], label="seed", precision=0)
+                with gr.Row():
+                    rank_btn = gr.Button("Rank only (no training)")
+                    search_btn = gr.Button("Start search", variant="primary", elem_id="start-search")
+                    stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-search")
+                    resume_btn = gr.Button("Resume")
+                    finish_btn = gr.Button("Finish now")
+                status = gr.Markdown("Choose a dataset, a zoo and a budget, then **Start search**.", elem_id="status")
+                with gr.Row():
+                    ranking = gr.Dataframe(label="Zero-cost ranking (no training)", elem_id="ranking", wrap=True)
+                    ranking_bars = gr.BarPlot(x="candidate", y="ensemble score", label="Ranking: higher is better",
+                                              sort="-y", x_label_angle=-30)
+                leaderboard = gr.Dataframe(label="Leaderboard (updates after every epoch)", elem_id="leaderboard")
+                with gr.Row():
+                    curves = gr.LinePlot(x="epoch", y="val top-1 %", color="trial", label="Learning curves")
+                    incumbent = gr.LinePlot(x="seconds used", y="best val top-1 %", label="Incumbent over time")
+
+            with gr.Tab("2 · Results", id="results"):
+                res_summary = gr.Markdown("Run a search first: its results appear here.", elem_id="results-summary")
+                with gr.Row():
+                    acc_text = gr.Markdown(elem_id="accuracy")
+                    acc_bars = gr.BarPlot(x="what", y="top-1 %", label="Accuracy against chance and the baseline")
+                with gr.Row():
+                    res_curves = gr.Image(label="Learning curves", type="filepath", elem_id="results-curves")
+                    res_incumbent = gr.Image(label="Incumbent over time", type="filepath")
+                res_board = gr.Dataframe(label="Leaderboard", elem_id="results-leaderboard")
+                download = gr.File(label="Download the model (timm format: model.safetensors, config.json, card)")
+                with gr.Accordion("Model card", open=True):
+                    card = gr.Markdown(elem_id="card")
+                with gr.Row():
+                    repo = gr.Textbox(label="Push to the Hub as", placeholder="your-name/my-model")
+                    private = gr.Checkbox(label="private")
+                    push_btn = gr.Button("Push to the Hub")
+                push_status = gr.Markdown()
+
+            with gr.Tab("3 · Try it", id="try"):
+                model_ref = gr.Textbox(os.environ.get("QUICKTUNE_MODEL", ""), label="Model",
+                                       info="run:NAME (a search of this page) or a model repo id made by hf-quicktune")
+                with gr.Row():
+                    image = gr.Image(type="pil", label="Image", elem_id="try-image")
+                    label = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="prediction")
+                classify_btn = gr.Button("Classify", variant="primary")
+                examples = gr.State([])
+                gallery = gr.Gallery(label="Examples from the validation split (click one)", columns=8, height=180,
+                                     allow_preview=False, elem_id="examples")
+
+            with gr.Tab("4 · Browse a published run", id="browse"):
+                with gr.Row():
+                    browse_repo = gr.Textbox(label="Model repo made by hf-quicktune", placeholder="org/name")
+                    browse_btn = gr.Button("Browse", variant="primary")
+                browse_head = gr.Markdown(elem_id="browse-head")
+                browse_curves = gr.Image(label="Learning curves (from quicktune/curves.json)", type="filepath",
+                                         elem_id="browse-curves")
+                browse_board = gr.Dataframe(label="Leaderboard (quicktune/leaderboard.json)", elem_id="browse-board")
+                browse_ranking = gr.Dataframe(label="Zero-cost ranking (quicktune/ranking.json)")
+                with gr.Accordion("Model card", open=False):
+                    browse_card = gr.Markdown()
+                try_btn = gr.Button("Try this model")
+                browsed = gr.State("")
+
+        live = [status, ranking, ranking_bars, leaderboard, curves, incumbent]
+        result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_board, download, card,
+                          model_ref, gallery, examples]
+        settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed]
+        rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",
+                       concurrency_limit=1, concurrency_id="cpu")
+        run_opts = dict(concurrency_limit=1, concurrency_id="cpu")  # one search at a time on CPU hardware: a queue
+        search_btn.click(h.search, settings, live, api_name="search", **run_opts).then(
+            h.results, None, result_outputs, api_visibility="private")
+        stop_btn.click(h.stop, None, status, api_visibility="private", concurrency_limit=None)
+        for btn, finish in ((resume_btn, False), (finish_btn, True)):
+            btn.click(h.resume, gr.State(finish), live, api_visibility="private", **run_opts).then(
+                h.results, None, result_outputs, api_visibility="private")
+        push_btn.click(h.push, [repo, private], push_status, api_visibility="private")
+        classify_btn.click(h.predict, [image, model_ref], label, api_name="predict")
+        gallery.select(h.pick_example, [examples, model_ref], [image, label], api_visibility="private")
+        browse_btn.click(h.browse_run, browse_repo, [browse_head, browse_card, browse_board, browse_curves,
+                                                     browse_ranking, browsed], api_name="browse")
+        try_btn.click(lambda r: (r, gr.Tabs(selected="try")), browsed, [model_ref, tabs], api_visibility="private")
+        demo.unload(h.leave)
+    demo.queue(default_concurrency_limit=4, max_size=32)
+    return demo
 
 
 if __name__ == "__main__":  # pragma: no cover
-    build_app().launch()
+    build_app().launch(server_name=os.environ.get("HOST", "0.0.0.0"), server_port=int(os.environ.get("PORT", "7860")))

@@ -1,0 +1,93 @@
+"""What the visitor picks: the dataset (built-in, Hub id, uploaded zip or CSV), the zoo, the budget.
+
+Defaults are sized for the Space's free CPU hardware (2 vCPUs): the offline zoo at 32 px with
+256 training images per epoch, like ``hf-quicktune demo``, and a 2-minute budget.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import ConfigError, DatasetError
+
+BUILTINS = ("builtin:digits", "builtin:mnist5k")
+ZOOS = ("offline", "tiny", "default")
+DEFAULTS: dict[str, Any] = {
+    "dataset": "builtin:digits", "zoo": "offline", "budget": "2m", "image_size": 32, "train_limit": 256,
+    "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
+}
+#: below this the ranking and a first epoch do not fit on CPU hardware
+MIN_BUDGET_S = 30.0
+TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
+
+
+def dataset_spec(choice: str | None, upload: str | None, unpack_to: Path) -> str:
+    """The dataset spec ``hf_quicktune.data.load`` takes: the uploaded file when there is one (a zip is
+    unpacked; its ImageFolder root or its one table file is used), else the built-in or Hub id chosen."""
+    if upload:
+        return _from_upload(Path(upload), unpack_to)
+    spec = (choice or "").strip()
+    if not spec:
+        raise DatasetError("no dataset chosen: pick builtin:digits, type a Hub dataset id (org/name) or upload "
+                           "a zip of an ImageFolder or a CSV.")
+    if spec.startswith("builtin:") or re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec):
+        return spec
+    raise DatasetError(f"{spec!r} is neither a built-in ({', '.join(BUILTINS)}) nor a Hub dataset id (org/name). "
+                       "Type one of those, or upload your data as a zip or CSV.")
+
+
+def _from_upload(path: Path, unpack_to: Path) -> str:
+    if path.suffix.lower() in TABLE_FILES:
+        unpack_to.mkdir(parents=True, exist_ok=True)
+        return str(shutil.copy(path, unpack_to / path.name))
+    if not zipfile.is_zipfile(path):
+        raise DatasetError(f"the uploaded file {path.name} is neither a zip nor a table ({', '.join(TABLE_FILES)}). "
+                           "Upload a zip of an ImageFolder (one folder per class) or a CSV with image and label "
+                           "columns.")
+    root = unpack_to / "upload"
+    with zipfile.ZipFile(path) as zf:
+        for member in zf.namelist():  # no absolute paths or ../ escapes out of the folder
+            target = (root / member).resolve()
+            if not str(target).startswith(str(root.resolve())):
+                raise DatasetError(f"the zip {path.name} has an unsafe path {member!r}; re-create it with relative paths.")
+        zf.extractall(root)
+    return str(_data_root(root, path.name))
+
+
+def _data_root(root: Path, name: str) -> Path:
+    """Descend through single wrapping folders (``data/``, ``__MACOSX`` ignored) to the ImageFolder root
+    or the one table file inside the zip."""
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        tables = [p for p in entries if p.is_file() and p.suffix.lower() in TABLE_FILES]
+        dirs = [p for p in entries if p.is_dir()]
+        if len(tables) == 1:
+            return tables[0]
+        if len(dirs) == 1 and not tables and not [p for p in entries if p.is_file()]:
+            root = dirs[0]
+            continue
+        if dirs:
+            return root
+        raise DatasetError(f"the zip {name} holds no class folders and no table file. Zip a folder with one "
+                           "sub-folder of images per class (or train/ and validation/ folders of those).")
+
+
+def settings_values(dataset: str, zoo: str, budget: str, advanced: dict[str, Any] | None = None) -> dict[str, Any]:
+    """RunSettings values for a Space search; raises :class:`ConfigError` for a budget that is too small."""
+    from hf_quicktune.run.settings import format_seconds, parse_budget
+
+    seconds = parse_budget(str(budget).strip() or DEFAULTS["budget"])
+    if seconds < MIN_BUDGET_S:
+        raise ConfigError(
+            f"a budget of {format_seconds(seconds)} is too small: on this hardware ranking the zoo and one epoch of "
+            f"the first trial need about {MIN_BUDGET_S:.0f}s. Give at least {MIN_BUDGET_S:.0f}s (e.g. 2m).")
+    values = {**DEFAULTS, "dataset": dataset, "zoo": (zoo or DEFAULTS["zoo"]).strip(), "budget": f"{seconds:g}s"}
+    for key, value in (advanced or {}).items():
+        if value is None or value == "":
+            continue
+        values[key] = int(value) if key in ("image_size", "train_limit", "max_epochs", "seed") else value
+    return values

@@ -1,0 +1,98 @@
+"""Classify an image with a run's export (``run:NAME``), a local export folder or a published model (``org/name``).
+
+Models load through timm alone (``local-dir:`` / ``hf-hub:``), exactly as a user of the published
+model would load it, with the preprocessing stored in its ``config.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import ConfigError
+
+_LOCK = threading.Lock()
+
+
+def resolve(model_ref: str) -> str:
+    """timm's model name for ``run:NAME`` (a run of this Space), a local export folder or a Hub id."""
+    ref = (model_ref or "").strip()
+    if ref.startswith("run:"):
+        from qt_space.jobs import run_dir
+
+        try:
+            export = run_dir(ref[4:]) / "export"
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if not (export / "config.json").is_file():
+            raise ConfigError(f"{ref} has no exported model yet: run a search to the end (or press Finish now).")
+        return f"local-dir:{export}"
+    if ref and os.path.isdir(ref):
+        return f"local-dir:{ref}"
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", ref):
+        return f"hf-hub:{ref}"
+    raise ConfigError("no model to classify with: run a search first, or type a model repo id made by "
+                      "hf-quicktune (org/name).")
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, version: str = "") -> tuple[Any, Any, list[str]]:
+    """``version`` changes when a local export is rewritten (its weights' mtime), so it is reloaded."""
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    model = timm.create_model(name, pretrained=True).eval()
+    transform = create_transform(**resolve_data_config({}, model=model))
+    labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
+    return model, transform, list(labels)
+
+
+def load(model_ref: str) -> tuple[Any, Any, list[str]]:
+    """(model, eval transform, class names); a run's export is reloaded when it changed on disk."""
+    name = resolve(model_ref)
+    version = ""
+    if name.startswith("local-dir:"):
+        weights = Path(name[len("local-dir:"):]) / "model.safetensors"
+        version = str(weights.stat().st_mtime_ns) if weights.exists() else ""
+    with _LOCK:
+        return _load(name, version)
+
+
+def classify(image, model_ref: str, top_k: int = 5) -> dict[str, float]:
+    """Probabilities of the ``top_k`` most likely classes (by name) for a PIL image."""
+    import torch
+
+    if image is None:
+        raise ConfigError("no image given: upload one or click an example.")
+    model, transform, labels = load(model_ref)
+    with torch.no_grad():
+        probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)[0]
+    values, indices = probs.topk(min(top_k, len(labels)))
+    return {labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
+
+
+def example_images(dataset_spec: str, out_dir: Path, n: int = 8, seed: int = 0) -> list[tuple[str, str]]:
+    """``n`` validation images of the run's dataset, one class after another, saved as PNG; (path, true label)."""
+    from hf_quicktune.data import load as load_dataset
+
+    ds = load_dataset(dataset_spec, seed=seed)
+    split = ds.test if ds.test is not None else ds.validation
+    names = ds.class_names
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picked: list[tuple[str, str]] = []
+    seen: set[int] = set()
+    for i in range(len(split)):
+        label = int(split[i]["label"])
+        if label in seen and len(seen) < min(n, len(names)):
+            continue
+        seen.add(label)
+        path = out_dir / f"example-{len(picked)}.png"
+        split[i]["image"].convert("RGB").save(path)
+        picked.append((str(path), names[label]))
+        if len(picked) >= n:
+            break
+    return picked

@@ -1,0 +1,187 @@
+"""Tables, plot data and text for the page, from a run's reported steps and its files.
+
+Live views are built from the step records the run's reporter received (``SpaceReporter.steps``)
+plus the run's ``pool.json`` (hyperparameters); result views from ``summary.json``, the export and
+the plots :mod:`hf_quicktune.report` wrote at the end of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hf_quicktune.report.curves import incumbent_trace
+from hf_quicktune.run.settings import format_seconds
+
+LEADERBOARD_HEADERS = ["#", "trial", "model", "epochs", "val top-1 %", "best val %", "lr", "batch", "optimizer",
+                       "status"]
+RANKING_HEADERS = ["#", "candidate", "ensemble (mean rank)", "scores", "kept for the search"]
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f} %"
+
+
+def _num(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else ("" if v is None else str(v))
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+# ------------------------------------------------------------------------------------------ ranking
+
+
+def ranking_table(ranking: dict[str, Any] | None) -> pd.DataFrame:
+    """One row per candidate, best first: the ensemble score and the individual zero-cost scores."""
+    if not ranking:
+        return pd.DataFrame(columns=RANKING_HEADERS)
+    kept = set(ranking.get("kept") or ranking.get("order") or [])
+    rows = []
+    for i, name in enumerate(ranking.get("order") or [], start=1):
+        scores = ranking["table"].get(name, {})
+        detail = ", ".join(f"{k} {_num(scores.get(k))}" for k in ranking.get("scores") or [] if k in scores)
+        rows.append([i, name, _num(scores.get("ensemble")), detail, "yes" if name in kept else "no"])
+    return pd.DataFrame(rows, columns=RANKING_HEADERS)
+
+
+def ranking_bars(ranking: dict[str, Any] | None) -> pd.DataFrame:
+    """Bar-chart data: candidate vs its ensemble score (mean normalised rank; higher is better)."""
+    if not ranking:
+        return pd.DataFrame({"candidate": [], "ensemble score": []})
+    order = ranking.get("order") or []
+    vals = [ranking["table"].get(n, {}).get("ensemble") for n in order]
+    return pd.DataFrame({"candidate": order, "ensemble score": [float(v) if v is not None else 0.0 for v in vals]})
+
+
+# ------------------------------------------------------------------------------------------ live search
+
+
+def curves_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
+    """Learning curves for a line plot: epoch vs validation top-1 (%) per trial."""
+    rows = [{"epoch": int(s["epoch"]), "val top-1 %": 100 * float(s["score"]),
+             "trial": f"{s['trial_id']} {s.get('model', '')}"}
+            for s in steps if s.get("status", "ok") == "ok" and s.get("score") is not None]
+    return pd.DataFrame(rows, columns=["epoch", "val top-1 %", "trial"])
+
+
+def incumbent_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
+    """The best validation top-1 so far against the seconds used (hf_quicktune.report's trace)."""
+    trace = incumbent_trace(steps)
+    return pd.DataFrame({"seconds used": [t for t, _ in trace], "best val top-1 %": [100 * b for _, b in trace]})
+
+
+def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """One row per trial that ran, best latest validation accuracy first (as the run's leaderboard)."""
+    trials: dict[int, dict[str, Any]] = {}
+    for s in sorted(steps, key=lambda s: s["step"]):
+        t = trials.setdefault(int(s["trial_id"]), {"model": s.get("model"), "scores": [], "status": "ok"})
+        if s.get("status", "ok") != "ok":
+            t["status"] = s["status"]
+        elif s.get("score") is not None:
+            t["scores"].append(float(s["score"]))
+    rows = []
+    for tid, t in trials.items():
+        cfg = pool[tid] if pool and tid < len(pool) else {}
+        last = t["scores"][-1] if t["scores"] else None
+        best = max(t["scores"]) if t["scores"] else None
+        rows.append([tid, t["model"], len(t["scores"]), last, best, cfg.get("lr"), cfg.get("batch_size"),
+                     cfg.get("opt"), t["status"]])
+    rows.sort(key=lambda r: (r[3] is None, -(r[3] or 0.0), -(r[4] or 0.0), r[0]))
+    out = [[i, r[0], r[1], r[2], _pct(r[3]), _pct(r[4]), _num(r[5]), _num(r[6]), _num(r[7]), r[8]]
+           for i, r in enumerate(rows, start=1)]
+    return pd.DataFrame(out, columns=LEADERBOARD_HEADERS)
+
+
+def status_text(job) -> str:
+    """What is happening now, in one short paragraph (state, budget, trials, incumbent, last messages)."""
+    rep = job.reporter
+    snap = rep.snapshot or {}
+    budget = job.values.get("budget")
+    lines = [f"**{_STATE_TEXT.get(job.state, job.state)}** · run `{job.name}` · budget {budget}"]
+    if snap:
+        c = snap.get("counts", {})
+        used = snap.get("elapsed_s", 0.0)
+        lines.append(f"{format_seconds(used)} used · {c.get('started', 0)} trials started, {c.get('finished', 0)} "
+                     f"finished, {c.get('failed', 0)} failed · {snap.get('steps', 0)} epochs trained")
+        inc = snap.get("incumbent")
+        if inc:
+            lines.append(f"incumbent: trial {inc['trial_id']} **{inc['model']}**, validation top-1 "
+                         f"**{_pct(inc['score'])}** after epoch {inc['epoch']}")
+    lines += [f"- {m}" for m in rep.messages[-3:]]
+    if job.error:
+        lines.append(f"\n**The run stopped with an error:** {job.error}")
+    if job.state == "stopped":
+        lines.append("\nStopped between two epochs. Everything trained so far is saved: **Resume** continues with "
+                     "the budget left, **Finish now** exports the best model found so far.")
+    return "\n\n".join(lines[:3]) + ("\n\n" + "\n".join(lines[3:]) if len(lines) > 3 else "")
+
+
+_STATE_TEXT = {"running": "Searching…", "stopped": "Stopped (resumable)", "finished": "Finished",
+               "failed": "Failed", "new": "Starting…"}
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+def card_markdown(readme: str) -> str:
+    """A model card's body for gr.Markdown: no YAML front matter, no relative image links (shown apart)."""
+    body = re.sub(r"\A---\n.*?\n---\n", "", readme, flags=re.DOTALL)
+    return re.sub(r"!\[[^\]]*\]\((?!https?://)[^)]*\)\n?", "", body).strip()
+
+
+def accuracy_frame(summary: dict[str, Any], num_classes: int | None) -> tuple[pd.DataFrame, str]:
+    """The winner's accuracy against chance and the trivial (majority-class) baseline: bar data + a sentence.
+
+    Uses the run's own ``quality`` fields when ``summary.json`` has them; else chance = 1 / classes."""
+    quality = summary.get("quality") or {}
+    chance = quality.get("chance_top1")
+    if chance is None and num_classes:
+        chance = 1.0 / num_classes
+    baseline = (quality.get("baseline") or {}).get("val_top1")
+    base_class = (quality.get("baseline") or {}).get("class")
+    bars = [("winner (validation)", summary.get("val_top1")), ("winner (test)", summary.get("test_top1")),
+            ("majority-class baseline", baseline), ("chance", chance)]
+    frame = pd.DataFrame([{"what": k, "top-1 %": 100 * v} for k, v in bars if v is not None])
+    text = (f"Validation top-1 **{_pct(summary.get('val_top1'))}**"
+            + (f", test top-1 **{_pct(summary.get('test_top1'))}**" if summary.get("test_top1") is not None else "")
+            + f" — chance is {_pct(chance)}")
+    if baseline is not None:
+        text += f", always answering the most frequent class ('{base_class}') gets {_pct(baseline)}"
+    val = summary.get("val_top1")
+    if val is not None and chance is not None:
+        beats = val > chance and (baseline is None or val > baseline)
+        text += ". " + ("The winner beats both." if beats and baseline is not None else
+                        "The winner beats chance." if beats else "**The winner does not beat the trivial yardsticks: "
+                        "give the search a larger budget.**")
+    return frame, text
+
+
+def summary_markdown(summary: dict[str, Any], wall_s: float | None = None) -> str:
+    lines = [f"### Winner: `{summary.get('best_model')}` (trial {summary.get('best_trial')})",
+             f"{summary.get('trials')} trials, {summary.get('epoch_steps')} epochs trained, "
+             f"{format_seconds(summary.get('budget_used_s') or 0)} of the {summary.get('budget')} budget used "
+             f"(search stopped: {summary.get('stop_reason')})."]
+    cfg = {k: v for k, v in (summary.get("config") or {}).items() if v is not None and k != "model"}
+    if cfg:
+        lines.append("Hyperparameters: " + ", ".join(f"`{k}={_num(v)}`" for k, v in sorted(cfg.items())))
+    return "\n\n".join(lines)
+
+
+def final_leaderboard(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
+    """The run's leaderboard.json rows (hf_quicktune.report format) as a table."""
+    out = []
+    for r in rows or []:
+        cfg = r.get("config") or {}
+        out.append([r.get("rank"), r.get("trial_id"), r.get("model"), r.get("epochs"), _pct(r.get("last_val_top1")),
+                    _pct(r.get("best_val_top1")), _num(cfg.get("lr")), _num(cfg.get("batch_size")),
+                    _num(cfg.get("opt")), r.get("status")])
+    return pd.DataFrame(out, columns=LEADERBOARD_HEADERS)
