@@ -68,7 +68,9 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
                                "Required unless --max-trials or --max-epochs-total is given.")
 @click.option("--max-trials", type=int, help="Stop after this many distinct trials (configurations) started.")
 @click.option("--max-epochs-total", type=int, help="Stop after this many epoch-steps in total.")
-@click.option("--prior", help="Meta-learned prior: a local path or a Hub id (org/prior).")
+@click.option("--prior", help="Meta-learned prior: `default` (shipped: learnt from 4,665 real fine-tuning curves "
+                             "of the Quick-Tune paper), `none`, a local prior folder or a Hub id (org/prior). "
+                             "[default: default]")
 @click.option("--space", help="Search-space YAML. [default: recipes/spaces/quicktune.yaml]")
 @click.option("--max-epochs", type=int, help="Most epochs any one trial may train. [default: 50]")
 @click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
@@ -97,7 +99,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--initial-epochs", type=int,
               help="Epochs a new trial trains before the optimizer compares it with the others again. Raise it "
                    "when the first epochs say little about the final ranking (from-scratch training, long "
-                   "schedules). [default: 1, the paper's]")
+                   "schedules). [default: the prior's, learnt from its meta-dataset (the first epoch that ranks "
+                   "configurations like the final one), capped at half of --max-epochs; 1 without a prior]")
 @click.option("--min-accuracy",
               help="Quality gate: when the winner's validation top-1 is below this fraction (e.g. 0.9, or 90%), "
                    "do not push and exit with code 2 (the export stays in --output-dir). The run always "
@@ -130,8 +133,10 @@ def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **o
 
             recipe_values = load_recipe(recipe)
             base.update(recipe_values)
+            base.update({k: v for k, v in options.items() if k in given})  # the command line wins
             given = given | set(recipe_values)
-        base.update({k: v for k, v in options.items() if k in given})
+        else:
+            base.update({k: v for k, v in options.items() if k in given})
         settings = RunSettings(**{k: v for k, v in base.items() if k in RunSettings.keys()}).validate()
     else:
         settings = resolve_settings(options, recipe)

@@ -57,3 +57,39 @@ def test_card_without_test_split_or_hub_dataset():
     data = card.data
     assert data.datasets is None and data.base_model is None
     assert [r.dataset_split for r in data.eval_results] == ["validation"]
+
+
+def test_scratch_winner_card_is_true():
+    """A random-init winner is not 'fine-tuned', has no base model, no colon in the model-index name and
+    no freezing / linear-probing hyperparameters."""
+    config = {"model": "scratch:resnet10t", "lr": 0.01, "linear_probing": True, "pct_to_freeze": 0.4}
+    card = build_model_card(_info(model_name="run-scratch:resnet10t", base_model="timm/resnet10t.c3_in1k",
+                                  candidate="scratch:resnet10t", architecture="resnet10t", pretraining="none",
+                                  config=config, from_scratch=True, epochs=4, best_epoch=2))
+    text = str(card)
+    assert "fine-tuned" not in text and "trained from scratch (random initialisation)" in text
+    assert "base model" not in text and "(none)" not in text and card.data.base_model is None
+    name, _ = model_index_to_eval_results(card.data.to_dict()["model-index"])
+    assert ":" not in name and name == "run-scratch-resnet10t"
+    chosen = text.split("### Chosen hyperparameters")[1].split("### Leaderboard")[0]
+    assert '"lr": 0.01' in chosen and "linear_probing" not in chosen and "pct_to_freeze" not in chosen
+    assert "weights of epoch 2, the best validation epoch of the 4 trained" in text
+
+
+def test_pretrained_winner_card_names_base_model_epoch_quality_and_prior():
+    text = str(build_model_card(_info(best_epoch=2, quality="validation top-1 87.50 % vs chance 10.00 %",
+                                      prior="org/prior", pretraining="in1k")))
+    assert "`tf_efficientnet_lite0` fine-tuned on **org/digits**" in text
+    assert "- base model: `timm/tf_efficientnet_lite0.in1k` (pretrained on in1k)" in text
+    assert "weights of epoch 2, the best validation epoch of the 3 trained" in text
+    assert "quality check: validation top-1 87.50 % vs chance 10.00 %" in text
+    assert "meta-learned prior: `org/prior`" in text
+
+
+def test_local_dataset_card_names_the_file_marked_local():
+    card = build_model_card(_info(dataset="digits.csv", dataset_is_hub=False, dataset_is_local=True))
+    text = str(card)
+    assert "`digits.csv` (local file)" in text and card.data.datasets is None
+    results = card.data.eval_results
+    assert {r.dataset_name for r in results} == {"digits.csv (local)"}
+    assert {r.dataset_type for r in results} == {"digits.csv"}

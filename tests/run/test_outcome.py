@@ -1,0 +1,112 @@
+"""Run outcome: the failure paragraph, chance and the majority-class baseline, --min-accuracy, scratch pools."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from hf_quicktune.errors import ConfigError, QuickTuneError
+from hf_quicktune.run import outcome
+from hf_quicktune.run.pool import repair_scratch_configs
+from hf_quicktune.run.settings import RunSettings
+
+
+def _rows(statuses):
+    return [{"trial_id": i, "model": f"m{i % 2}", "status": s} for i, s in enumerate(statuses)]
+
+
+def test_failure_report_counts_and_names_the_first_error_once():
+    rows = _rows(["failed"] * 127 + ["oom"])
+    steps = [{"trial_id": 5, "model": "m1", "status": "failed", "message": "UnpicklingError: pickled weights"}]
+    steps += [{"trial_id": i, "model": "m0", "status": "failed", "message": "UnpicklingError: pickled weights"}
+              for i in range(127) if i != 5]
+    steps.append({"trial_id": 127, "model": "m1", "status": "oom", "message": "out of memory"})
+    text = outcome.failure_report(rows, steps, "search space exhausted", "/x/run.log")
+    assert text.startswith("no trial succeeded: 128 trials failed (127 failed, 1 oom)")
+    assert "first error (trial 5, m1), shared by 127 of them: UnpicklingError: pickled weights" in text
+    assert text.count("UnpicklingError") == 1 and "\n" not in text and "/x/run.log" in text
+    assert "--allow-pickle" in text  # the fix
+
+
+def test_failure_report_when_nothing_ran():
+    text = outcome.failure_report([], [], "budget used", None)
+    assert "no trial finished an epoch (search stopped: budget used)" in text and "--budget" in text
+
+
+def test_repeated_failures_reach_the_terminal_once(caplog):
+    log = logging.getLogger("hf_quicktune.test_outcome")
+    with caplog.at_level(logging.INFO, logger="hf_quicktune.test_outcome"):
+        for tid in range(5):
+            outcome.log_trial_failure(log, tid, "m", "failed", 1, "same message xyz")
+        outcome.log_trial_failure(log, 9, "m", "failed", 1, "another message xyz")
+    levels = [(r.levelno, "another" in r.getMessage()) for r in caplog.records]
+    assert levels == [(logging.WARNING, False)] + [(logging.INFO, False)] * 4 + [(logging.WARNING, True)]
+
+
+def _dataset(train, val, test=None, names=("a", "b", "c")):
+    splits = {"train": {"label": train}, "validation": {"label": val}}
+    if test is not None:
+        splits["test"] = {"label": test}
+
+    class Split(dict):
+        def __len__(self):
+            return len(self["label"])
+
+        def shuffle(self, seed):
+            return self
+
+        def select(self, idx):
+            return Split(label=[self["label"][i] for i in idx])
+
+    return SimpleNamespace(splits={k: Split(v) for k, v in splits.items()}, class_names=list(names),
+                           label_column="label")
+
+
+def test_majority_baseline_on_the_evaluated_examples():
+    ds = _dataset(train=[0, 1, 1, 1, 2], val=[1, 1, 0, 2], test=[0, 0, 0, 1])
+    base = outcome.majority_baseline(ds, eval_limit=None, seed=0)
+    assert base == {"kind": "majority_class", "class": "b", "val_top1": 0.5, "test_top1": 0.25}
+    assert outcome.majority_baseline(ds, eval_limit=2, seed=0)["val_top1"] == 1.0  # the same subset as trials
+
+
+def test_quality_against_chance_baseline_and_gate():
+    base = {"kind": "majority_class", "class": "b", "val_top1": 0.5, "test_top1": None}
+    good = outcome.quality(0.8, 3, base, 0.75)
+    assert good["beats_chance"] and good["beats_baseline"] and good["passed"]
+    assert good["chance_top1"] == pytest.approx(1 / 3)
+    weak = outcome.quality(0.4, 3, base, None)
+    assert weak["beats_chance"] and not weak["beats_baseline"] and weak["passed"]
+    assert "WARNING, the model does not beat the baseline" in outcome.quality_text(weak)
+    bad = outcome.quality(0.2, 3, base, 0.5)
+    assert not bad["beats_chance"] and not bad["passed"]
+    assert "does not beat chance" in outcome.quality_text(bad) and "FAILED" in outcome.quality_text(bad)
+    err = outcome.gate_error(bad, "/r/export", pushing=True)
+    assert isinstance(err, QuickTuneError)
+    assert "20.00 %" in str(err) and "below --min-accuracy 0.5" in str(err) and "not pushed" in str(err)
+    assert "/r/export" in str(err)
+
+
+@pytest.mark.parametrize("value,expected", [(0.9, 0.9), ("0.9", 0.9), ("85%", 0.85), (0, 0.0), (1, 1.0)])
+def test_min_accuracy_accepts_fractions_and_percentages(value, expected):
+    s = RunSettings(dataset="builtin:digits", budget="1m", min_accuracy=value).validate()
+    assert s.min_accuracy == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("value,match", [(90, "did you mean 0.9"), ("high", "fraction such as 0.9"), (-0.1, r"\[0, 1\]")])
+def test_min_accuracy_rejects_what_is_not_a_fraction(value, match):
+    with pytest.raises(ConfigError, match=match):
+        RunSettings(dataset="builtin:digits", budget="1m", min_accuracy=value).validate()
+
+
+def test_scratch_configs_have_no_freezing_or_linear_probing():
+    pool = [{"model": "scratch:a", "pct_to_freeze": 0.6, "linear_probing": True, "lr": 0.1},
+            {"model": "scratch:a", "pct_to_freeze": 0.0, "linear_probing": False, "lr": 0.1},
+            {"model": "pre", "pct_to_freeze": 0.6, "linear_probing": True, "lr": 0.1},
+            {"model": "scratch:a", "pct_to_freeze": 0.2, "linear_probing": False, "lr": 0.01}]
+    out = repair_scratch_configs(pool, {"scratch:a"})
+    assert out == [{"model": "scratch:a", "pct_to_freeze": 0.0, "linear_probing": False, "lr": 0.1},
+                   pool[2],  # pretrained candidates keep freezing and linear probing
+                   {"model": "scratch:a", "pct_to_freeze": 0.0, "linear_probing": False, "lr": 0.01}]
+    assert pool[0]["linear_probing"] is True  # the input is not modified
