@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from hf_quicktune import faults
 from hf_quicktune.errors import HubError
 from hf_quicktune.hub import LOGIN_FIX, redact
 
@@ -51,6 +52,7 @@ def push_to_hub(
         nonlocal attempts
         attempts += 1
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+        faults.point("push.commit")  # the reliability tests kill here: repo created, commit not made
         ops = [CommitOperationAdd(path_in_repo=p.relative_to(directory).as_posix(), path_or_fileobj=str(p))
                for p in files]
         api.create_commit(url.repo_id, ops, commit_message=commit_message, repo_type="model")
