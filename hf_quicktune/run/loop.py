@@ -15,6 +15,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune import faults
 from hf_quicktune.errors import ConfigError, QuickTuneError, TrainError
 from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
 from hf_quicktune.run.state import RunState
@@ -133,10 +134,12 @@ def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter)
         from hf_quicktune.rank import rank
 
         reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
+        faults.point("rank")
         result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
                       image_size=settings.image_size)
         ranking = result.to_dict()  # NaN (score not applicable) -> None
     ranking["kept"] = ranking["order"][: settings.top_k]
+    faults.point("rank.save")
     state.save_json(state.ranking_path, ranking)
     return ranking
 
