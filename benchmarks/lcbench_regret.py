@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LCBENCH = ROOT.parent / "shared" / "benchmarks" / "lcbench"
 ALL = ["quicktune", "quicktune-no-cost", "quicktune-init5", "dyhpo", "dyhpo-init5", "random", "sh", "asha", "hyperband", "optuna-tpe-hyperband", "optuna-random-median",
-       "rank-then-tune"]
+       "dehb", "syne-tune-asha", "syne-tune-bohb", "rank-then-tune"]
 
 
 def main() -> int:

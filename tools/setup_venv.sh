@@ -32,6 +32,9 @@ echo "[setup] installing hf-quicktune and its dependencies into $VENV (first tim
 # here, and an unpinned torchvision would pull a newer torch plus GBs of CUDA wheels.
 "$VENV/bin/python" -m pip install -q -c constraints.txt "torch==2.13.0" "torchvision==0.28.0"
 "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+# The bench's DEHB and Syne Tune peers without their declared dependencies (numpy<2; xgboost + NCCL): the
+# dependencies their used code imports come with the bench/dev extras (pyproject.toml).
+"$VENV/bin/python" -m pip install -q -c constraints.txt --no-deps "dehb==0.1.2" "syne-tune==0.16.0"
 
 # CPU-only machines get torchvision's CUDA build, whose import crashes (pytorch/vision#9085).
 # Install the import hook documented in tools/_hfqt_torchvision_fix.py only in that case.

@@ -12,7 +12,7 @@ from typing import Any
 from hf_quicktune.bench.task import Task
 from hf_quicktune.search.base import Optimizer
 
-__all__ = ["DEFAULT_METHODS", "GRAY_BOX", "META_LEARNED", "METHODS", "NEEDS_ZERO_COST", "Factory", "Task"]
+__all__ = ["DEFAULT_METHODS", "GRAY_BOX", "META_LEARNED", "METHODS", "NEEDS_ZERO_COST", "PEERS", "Factory", "Task"]
 
 
 Factory = Callable[[Task, int], Optimizer]
@@ -51,6 +51,21 @@ def _optuna(variant: str) -> Factory:
     return make
 
 
+def _dehb(task: Task, seed: int) -> Optimizer:
+    from hf_quicktune.bench.dehb_peer import DEHBPeer
+
+    return DEHBPeer(task.pool, task.max_epochs, seed=seed)
+
+
+def _syne_tune(variant: str) -> Factory:
+    def make(task: Task, seed: int) -> Optimizer:
+        from hf_quicktune.bench.synetune_peer import SyneTunePeer
+
+        return SyneTunePeer(task.pool, task.max_epochs, seed=seed, variant=variant)
+
+    return make
+
+
 def _gray_box(meta_learned: bool, **kwargs: Any) -> Factory:
     """Quick-Tune (``meta_learned``: with the fold's prior) or DyHPO, with optimizer ``kwargs``."""
 
@@ -81,12 +96,17 @@ METHODS: dict[str, Factory] = {
     "hyperband": _hyperband,
     "optuna-tpe-hyperband": _optuna("tpe-hyperband"),
     "optuna-random-median": _optuna("random-median"),
+    "dehb": _dehb,  # the dehb package (Awad et al. 2021)
+    "syne-tune-asha": _syne_tune("asha"),  # syne-tune 0.16's ASHA scheduler
+    "syne-tune-bohb": _syne_tune("bohb"),  # syne-tune 0.16's BOHB scheduler
     "rank-then-tune": _rank_then_tune,
 }
 #: methods that need a prior meta-trained on the other datasets
 META_LEARNED = {"quicktune", "quicktune-no-cost", "quicktune-init5", "rank-then-tune"}
 #: methods built on the gray-box optimizer (they encode the pool with the benchmark's space)
 GRAY_BOX = {"quicktune", "quicktune-no-cost", "quicktune-init5", "dyhpo", "dyhpo-init5", "rank-then-tune"}
+#: external implementations driven through the replay harness (bench/*_peer.py)
+PEERS = {"optuna-tpe-hyperband", "optuna-random-median", "dehb", "syne-tune-asha", "syne-tune-bohb"}
 #: methods that need zero-cost scores in the meta-dataset
 NEEDS_ZERO_COST = {"rank-then-tune"}
 DEFAULT_METHODS = (

@@ -17,7 +17,8 @@ _DEFAULT_METHODS = (
 @click.option("--methods", default=_DEFAULT_METHODS, show_default=True,
               help="Comma-separated: quicktune, quicktune-no-cost (plain EI), quicktune-init5 (new trials "
                    "train 5 epochs first), dyhpo, dyhpo-init5, random, sh, asha, hyperband, optuna-tpe-hyperband, "
-                   "optuna-random-median, rank-then-tune.")
+                   "optuna-random-median, dehb, syne-tune-asha, syne-tune-bohb (external peers; tools/setup_venv.sh "
+                   "installs them), rank-then-tune.")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per (method, dataset).")
 @click.option("--budget-runs", type=float, default=20.0, show_default=True,
               help="Budget per dataset in full-length runs (x the median seconds of one full run).")
