@@ -287,9 +287,12 @@ def reconcile(opt, state: RunState, pool: list[dict[str, Any]], clock: Clock) ->
     n_steps = len(logged)
     if not state.trials_dir.exists():
         return recovered
+    from hf_quicktune.train import restore_curve
+
     for d in sorted(state.trials_dir.iterdir()):
         if not d.name.isdigit():
             continue
+        restore_curve(d)  # a kill between an epoch's checkpoint and its curve line: the epoch counts
         tid = int(d.name)
         st = opt.trials.get(tid)
         known = st.epochs if st is not None else 0

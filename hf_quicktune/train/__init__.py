@@ -13,7 +13,7 @@ from __future__ import annotations
 from hf_quicktune.train.config import DEFAULTS, validate_config
 from hf_quicktune.train.export import best_epoch, checkpoint_info, export_trial, load_model
 from hf_quicktune.train.records import EpochRecord, load_curve
-from hf_quicktune.train.trial import Trial
+from hf_quicktune.train.trial import Trial, restore_curve
 
 load_trained_model = load_model
 
@@ -27,5 +27,6 @@ __all__ = [
     "load_curve",
     "load_model",
     "load_trained_model",
+    "restore_curve",
     "validate_config",
 ]

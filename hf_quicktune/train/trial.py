@@ -223,18 +223,8 @@ class Trial:
 
     def _reconcile_curve(self) -> None:
         """If the process died between checkpoint and curve append, restore the missing record."""
-        latest = ckpt.latest_checkpoint(self.directory)
-        if latest is None:
-            return
-        epoch, path = latest
-        if not self.accelerator.is_main_process:
-            return
-        ckpt.update_best(self.directory, epoch, path)  # a kill between checkpoint and best copy
-        curve = {r.epoch for r in load_curve(self.directory)}
-        if epoch not in curve:
-            info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
-            if info.get("record"):
-                append_records(self.directory, [EpochRecord.from_dict(info["record"])])
+        if self.accelerator.is_main_process:
+            restore_curve(self.directory)
 
     @property
     def curve(self) -> list[EpochRecord]:
@@ -638,6 +628,25 @@ class Trial:
         from hf_quicktune.train.export import export_trial
 
         return export_trial(self.directory, out_dir)
+
+
+def restore_curve(directory: str | Path) -> EpochRecord | None:
+    """Finish the writes of an epoch whose process died after its checkpoint was complete: the best-epoch
+    copy and the curve line (taken from the checkpoint). Idempotent; returns the restored record, if any.
+    The run calls it for every trial directory on resume, so the epoch counts without reopening the trial."""
+    latest = ckpt.latest_checkpoint(directory)
+    if latest is None:
+        return None
+    epoch, path = latest
+    ckpt.update_best(directory, epoch, path)
+    if epoch in {r.epoch for r in load_curve(directory)}:
+        return None
+    info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
+    if not info.get("record"):
+        return None
+    record = EpochRecord.from_dict(info["record"])
+    append_records(directory, [record])
+    return record
 
 
 def latest_checkpoint_epoch(directory: str | Path) -> int:
