@@ -110,15 +110,18 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
     from hf_quicktune.zoo import allow_pickle as trust_pickle
-    from hf_quicktune.zoo import get_candidate
+    from hf_quicktune.zoo import create_model, get_candidate
 
     console = Console(stderr=True)
     config = validate_config({**config, "model": model})
     with console.status(f"loading {dataset} and {model}"):
         data = load(dataset, **load_kwargs(dataset_opts))
         candidate = get_candidate(model)
-    if allow_pickle:
-        trust_pickle([candidate])
+        if allow_pickle:
+            trust_pickle([candidate])
+        # build it once here: weights that cannot be loaded (a pickled checkpoint without --allow-pickle, a
+        # checkpoint that does not fit its architecture) are the user's to fix -> one paragraph, exit code 2
+        create_model(candidate, num_classes=data.num_classes)
     trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
                   train_limit=train_limit, eval_limit=eval_limit, seed=seed)
     todo = max(0, epochs - trial.epochs_done)
@@ -142,7 +145,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
                 progress.reset(steps, total=None)
                 table.add_row(str(r.epoch), _pct(r.val_top1), _pct(r.val_top5), _num(r.val_loss, ".4f"),
                               _num(r.train_loss, ".4f"), _num(r.lr, ".2e"), _num(r.images_per_second, ".1f"),
-                              r.status if r.ok else f"[red]{r.status}[/red]: {r.message}")
+                              r.status if r.ok else f"[red]{r.status}[/red]")  # the message: one paragraph below
                 progress.console.print(f"epoch {r.epoch}: val top-1 {_pct(r.val_top1)}, status {r.status}")
 
         records = trial.advance(todo, callback=callback)
@@ -151,6 +154,9 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     summary = f"{trial.epochs_done} epoch(s) done, status {trial.status}; curve: {Path(output_dir) / 'curve.jsonl'}"
     click.echo(summary)
     if trial.status != "ok":
+        failed = next((r for r in reversed(records) if not r.ok), None)
+        if failed is not None and failed.message:
+            click.echo(f"Error: epoch {failed.epoch} {failed.status}: {' '.join(str(failed.message).split())}", err=True)
         raise SystemExit(1)
     if run_test and trial.epochs_done and data.test is not None:
         scores = trial.evaluate("test")

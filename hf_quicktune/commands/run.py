@@ -53,6 +53,13 @@ def _finish(summary: dict, as_json: bool) -> None:
 
 
 def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at: float) -> None:
+    from hf_quicktune.run.settings import check_output_dir
+
+    check_output_dir(settings.output_dir)  # before anything slow: fail in milliseconds
+    if settings.push_to_hub:  # token and write access now, not after the budget is spent
+        from hf_quicktune.hub import check_write_access
+
+        check_write_access(settings.push_to_hub, private=bool(settings.private))
     from hf_quicktune.run import run as run_search
     from hf_quicktune.run.progress import make_reporter
 

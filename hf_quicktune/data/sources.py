@@ -83,7 +83,23 @@ def _load_imagefolder(path: Path) -> RawSource:
             "Expected class sub-folders of images (path/CLASS/IMAGE.jpg), optionally under train/ "
             "validation/ test/ folders."
         ) from err
-    return RawSource("imagefolder", _as_dict(ds), base_dir=str(path), info={"path": str(path)})
+    splits = _as_dict(ds)
+    if all(split.column_names == ["image"] for split in splits.values()):
+        raise _unlabelled_folder(path, split_files)
+    return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path)})
+
+
+def _unlabelled_folder(path: Path, split_files: dict[str, str] | None) -> DatasetError:
+    """datasets' imagefolder drops the labels when there is one class folder or none: say which, and the fix."""
+    roots = [path / name for name in split_files] if split_files else [path]
+    classes = sorted({d.name for root in roots for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")})
+    if len(classes) == 1:
+        return DatasetError(f"{path} has one class ('{classes[0]}'): a classifier needs at least 2 classes.",
+                            input=str(path), code="one_class",
+                            fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png).")
+    return DatasetError(f"{path} holds images but no class sub-folders, so it has no labels.", input=str(path),
+                        code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), or "
+                        "pass a CSV/parquet file with an image and a label column.")
 
 
 @contextlib.contextmanager

@@ -440,10 +440,33 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
         reporter.message(f"interrupted after {len(state.steps())} epoch-steps; everything up to the last "
                          f"completed epoch is saved. Continue with: hf-quicktune run --output-dir {state.dir} --resume")
         raise
+    except QuickTuneError:
+        raise
+    except Exception as err:  # a bug, not the user's input: traceback to run.log, one paragraph to the caller
+        progress["elapsed_s"] = clock.elapsed
+        state.save_progress(progress)
+        raise _crashed(err, state) from err
     finally:
         interrupt.restore()
         reporter.close()
         _detach_log_file(saved_logging)
+
+
+def _crashed(err: Exception, state: RunState):
+    """Append ``err``'s traceback to the run's ``run.log``; the :class:`RunCrashedError` (exit code 1) names it."""
+    import traceback
+
+    from hf_quicktune.errors import RunCrashedError
+
+    with open(state.log_path, "a", encoding="utf-8") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} CRITICAL hf_quicktune.run: unexpected error\n"
+                  + "".join(traceback.format_exception(err)))
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    return RunCrashedError(
+        f"the run stopped on an unexpected error ({type(err).__name__}{': ' + first if first else ''}). This is a "
+        f"bug in hf-quicktune, not a problem with your input; the traceback is in {state.log_path}. Everything up "
+        f"to the last completed epoch is saved: `hf-quicktune run --output-dir {state.dir} --resume` continues the "
+        "run. Please report the bug with that log.", log_path=str(state.log_path))
 
 
 class _InterruptGuard:

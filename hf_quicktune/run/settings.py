@@ -230,3 +230,28 @@ def resolve_settings(cli_values: dict[str, Any], recipe: str | Path | None = Non
         if isinstance(values.get(key), int | float) and not isinstance(values.get(key), bool):
             values[key] = f"{values[key]}s"
     return RunSettings(**values).validate()
+
+
+def check_output_dir(path: str | Path | None) -> None:
+    """Fail in milliseconds, with the fix, when the run could not write to ``path`` (default ``runs/``):
+    a file there, a file on the way there, or a folder this user cannot write to (tried for real)."""
+    import tempfile
+
+    target = Path(path or "runs").expanduser()
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"--output-dir {target} is a file, not a folder.", input=str(target), code="bad_output_dir",
+                          fix="Pass a folder path (it is created if missing), e.g. --output-dir runs/my-run.")
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--output-dir {target} cannot be created: {existing} is a file, not a folder.",
+                          input=str(target), code="bad_output_dir",
+                          fix="Pass a path whose parents are folders, e.g. --output-dir runs/my-run.")
+    try:
+        with tempfile.TemporaryDirectory(dir=existing, prefix=".hfqt-write-check-"):
+            pass
+    except OSError as err:
+        raise ConfigError(f"--output-dir {target} cannot be written: creating a folder in {existing} failed "
+                          f"({err.strerror or type(err).__name__}).", input=str(target), code="output_dir_not_writable",
+                          fix="Pass a folder you can write to, e.g. --output-dir ./runs/my-run, or fix its permissions.") from None

@@ -1,0 +1,69 @@
+"""`run` fails in seconds on what would fail hours later (push token, output dir), and a crash is exit 1 with
+the traceback in run.log instead of the terminal."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_quicktune.cli import main
+
+BAD_TOKEN = "hf_badTOKEN_startup_0123456789"
+RUN = ["run", "--dataset", "builtin:digits", "--zoo", "offline", "--budget", "10m"]
+
+
+@pytest.mark.hub
+def test_bad_token_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
+    import hf_quicktune.run.loop as loop
+
+    monkeypatch.setenv("HF_TOKEN", BAD_TOKEN)
+    monkeypatch.setattr(loop, "_load_dataset", lambda s: pytest.fail("the dataset must not be loaded"))
+    out = tmp_path / "out"
+    assert main([*RUN, "--output-dir", str(out), "--push-to-hub", hub.unique_repo_id("startup")]) == 2
+    err = capsys.readouterr().err
+    assert "token was refused" in err and "HF_TOKEN" in err and BAD_TOKEN not in err and "Traceback" not in err
+    assert not out.exists()  # nothing started
+    assert not any(p.endswith("/api/repos/create") and status < 300 for _, p, status in hub.requests)
+
+
+@pytest.mark.hub
+def test_good_token_creates_the_repo_at_start(hub, tmp_path, monkeypatch, capsys):
+    import hf_quicktune.run.loop as loop
+
+    class Stop(Exception):
+        pass
+
+    def stop(settings):
+        raise Stop("stop right after the start-up checks")
+
+    monkeypatch.setattr(loop, "_load_dataset", stop)
+    repo = hub.unique_repo_id("startup")
+    assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", repo]) == 1  # Stop is a "crash"
+    assert hub.api.repo_exists(repo)  # checked (and created) before the dataset was even loaded
+
+
+def test_crash_is_one_paragraph_exit_1_with_traceback_in_run_log(tmp_path, monkeypatch, capsys):
+    import hf_quicktune.run.loop as loop
+
+    def boom(settings):
+        raise RuntimeError("boom in a stage")
+
+    monkeypatch.setattr(loop, "_load_dataset", boom)
+    out = tmp_path / "out"
+    assert main([*RUN, "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "RuntimeError: boom in a stage" in err
+    assert str(out / "run.log") in err and "--resume" in err
+    log = (out / "run.log").read_text()
+    assert "Traceback (most recent call last)" in log and "RuntimeError: boom in a stage" in log
+
+
+def test_user_errors_inside_run_stay_exit_2(tmp_path, monkeypatch, capsys):
+    import hf_quicktune.run.loop as loop
+    from hf_quicktune.errors import DatasetError
+
+    def bad(settings):
+        raise DatasetError("data.csv has one class.", fix="Add another class.")
+
+    monkeypatch.setattr(loop, "_load_dataset", bad)
+    assert main([*RUN, "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().endswith("Error: data.csv has one class. Add another class.")
