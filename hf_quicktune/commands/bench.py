@@ -19,9 +19,15 @@ _DEFAULT_METHODS = (
                    "train 5 epochs first), dyhpo, dyhpo-init5, random, sh, asha, hyperband, optuna-tpe-hyperband, "
                    "optuna-random-median, dehb, syne-tune-asha, syne-tune-bohb (external peers; tools/setup_venv.sh "
                    "installs them), rank-then-tune.")
+@click.option("--preset", default=None, type=click.Choice(["quicktune-extended"]),
+              help="A published protocol's methods, seeds, folds, budget and space (options given explicitly win): "
+                   "quicktune-extended = the Quick-Tune paper's extended meta-dataset, 16 h per dataset, 5 folds, "
+                   "5 seeds (bench/presets.py).")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Seeds per (method, dataset).")
 @click.option("--budget-runs", type=float, default=20.0, show_default=True,
               help="Budget per dataset in full-length runs (x the median seconds of one full run).")
+@click.option("--budget-hours", type=float, default=None,
+              help="Budget per dataset in hours of recorded time instead of --budget-runs.")
 @click.option("--folds", type=int, default=5, show_default=True,
               help="Held-out folds of datasets; a prior is meta-trained per fold without it "
                    "(= number of datasets for exact leave-one-dataset-out).")
@@ -39,15 +45,33 @@ _DEFAULT_METHODS = (
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
               show_default=True, help="Output folder; a rerun with the same folder resumes.")
-def bench(meta_dataset: Path, methods: str, seeds: int, budget_runs: float, folds: int, datasets: str | None,
-          meta_steps: int, no_overhead: bool, max_wall_per_replay: float | None, overhead_clock: str, space: str | None, threads: int, out: Path) -> None:
+def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budget_runs: float,
+          budget_hours: float | None, folds: int, datasets: str | None, meta_steps: int, no_overhead: bool,
+          max_wall_per_replay: float | None, overhead_clock: str, space: str | None, threads: int, out: Path) -> None:
     """Normalised regret of each method over simulated wall-clock and epochs (CSV, PNG, ranks)."""
+    from click.core import ParameterSource
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hf_quicktune.bench.runner import BenchConfig, run_bench
     from hf_quicktune.meta.format import load_meta_dataset
     from hf_quicktune.meta.importers import import_meta_dataset
 
+    budget_seconds = budget_hours * 3600 if budget_hours is not None else None
+    if preset:
+        from hf_quicktune.bench.presets import preset as preset_fields
+
+        ctx = click.get_current_context()
+        fields = preset_fields(preset)
+
+        def unset(name: str) -> bool:
+            return ctx.get_parameter_source(name) == ParameterSource.DEFAULT
+
+        methods = ",".join(fields["methods"]) if unset("methods") else methods
+        seeds = fields["seeds"] if unset("seeds") else seeds
+        folds = fields["folds"] if unset("folds") else folds
+        space = fields["space"] if unset("space") else space
+        if unset("budget_hours") and unset("budget_runs"):
+            budget_seconds = fields["budget_seconds"]
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     from hf_quicktune.bench.methods import GRAY_BOX
 
@@ -58,7 +82,8 @@ def bench(meta_dataset: Path, methods: str, seeds: int, budget_runs: float, fold
     md = import_meta_dataset(meta_dataset) if meta_dataset.is_dir() and not list(meta_dataset.glob("*.parquet")) \
         else load_meta_dataset(meta_dataset)
     targets = [d.strip() for d in datasets.split(",")] if datasets else None
-    cfg = BenchConfig(methods=method_list, seeds=seeds, budget_runs=budget_runs, folds=folds, datasets=targets,
+    cfg = BenchConfig(methods=method_list, seeds=seeds, budget_runs=budget_runs, budget_seconds=budget_seconds,
+                      folds=folds, datasets=targets,
                       count_overhead=not no_overhead, meta_train={"steps": meta_steps},
                       max_wall_per_replay=max_wall_per_replay, clock=overhead_clock, space=space)
     total = len(method_list) * seeds * len(targets or md.dataset_names)

@@ -111,3 +111,15 @@ def test_bench_help_names_every_method():
     listed = " ".join(out.split("--methods", 1)[1].split("--seeds", 1)[0].split())
     missing = [m for m in METHODS if m not in listed]
     assert not missing, f"bench --help does not name {missing}"
+
+
+def test_bench_preset_fills_unset_options(tmp_path, capsys):
+    md_path = make_synthetic(n_datasets=2, n_configs=6, max_epochs=3, seed=8).save(tmp_path / "md.parquet")
+    out = tmp_path / "out"
+    code = main(["bench", "--meta-dataset", str(md_path), "--preset", "quicktune-extended", "--methods", "random",
+                 "--folds", "2", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["budget_seconds"] == 16 * 3600 and cfg["seeds"] == 5 and cfg["space"] == "quicktune"
+    assert cfg["methods"] == ["random"] and len(cfg["folds_datasets"]) == 2  # explicit options win
+    assert "16 h of recorded time per dataset" in capsys.readouterr().out

@@ -228,3 +228,16 @@ def test_summary_counts_replays_that_exhausted_the_pool(tmp_path):
     assert res.checkpoints.set_index("method").loc["random", "exhausted"] == 4
     assert any(n.startswith("4 of 4 replays ended with the optimizer exhausted") for n in res.notes)
     assert "| 4/4 |" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_fixed_time_budget_per_dataset(tmp_path):
+    md = make_synthetic(n_datasets=2, n_configs=12, max_epochs=5, seed=2)
+    budget = 3.5 * float(np.nanmax(md.costs))  # a few epochs of any run, far below the pool's total
+    cfg = BenchConfig(methods=["random"], seeds=1, budget_seconds=budget, folds=2)
+    run_bench(md, cfg, tmp_path / "out")
+    per_run = pd.read_csv(tmp_path / "out" / "per_run.csv")
+    assert np.allclose(per_run.budget_s, budget)
+    for d in md.dataset_names:  # the replay stopped at the first step that reached the budget
+        tr = json.loads((tmp_path / "out" / "traces" / "random" / f"{d}__seed0.json").read_text())
+        assert tr["stop"] == "budget" and len(tr["time"]) >= 3 and tr["time"][-1] >= budget > tr["time"][-2]
+    assert f"{budget / 3600:g} h of recorded time per dataset" in (tmp_path / "out" / "summary.md").read_text()
