@@ -23,6 +23,8 @@ from hf_quicktune.run.state import RunState
 logger = logging.getLogger(__name__)
 
 OK = "ok"
+#: images per batch of the zero-cost ranking's forward passes (rank's default)
+RANK_BATCH = 64
 #: trial engines kept in memory (a paused trial is rebuilt from its checkpoint when evicted)
 TRIAL_CACHE = 3
 
@@ -135,8 +137,11 @@ def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter)
 
         reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
         faults.point("rank")
+        shown = getattr(reporter, "progress", None)
         result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
-                      image_size=settings.image_size)
+                      image_size=settings.image_size, batch_size=RANK_BATCH,
+                      progress=None if shown is None else lambda task, done, total: shown(
+                          f"ranking: {task}", done, total, images=min(done * RANK_BATCH, settings.rank_samples)))
         ranking = result.to_dict()  # NaN (score not applicable) -> None
     ranking["kept"] = ranking["order"][: settings.top_k]
     faults.point("rank.save")
@@ -251,6 +256,24 @@ def _make_trial(settings: RunSettings, state: RunState, trial_id: int, config: d
     return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.max_epochs,
                  image_size=settings.image_size, train_limit=settings.train_limit,
                  eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory)
+
+
+def _with_progress(callback, reporter, trial_id: int, config: dict[str, Any]):
+    """``callback`` (the budget's, may be None) plus the reporter's progress bar on the engine's ``train_step``
+    events: steps of the epoch, images/s (steps x batch size) and ETA."""
+    shown = getattr(reporter, "progress", None)
+    if shown is None:
+        return callback
+    batch = int(config.get("batch_size") or 0) or None
+
+    def both(event: str, info: dict) -> None:
+        if event == "train_step":
+            shown(f"trial {trial_id} ({config.get('model')}) epoch {info['epoch']}", info["step"], info["steps"],
+                  images=info["step"] * batch if batch else None)
+        if callback is not None:
+            callback(event, info)
+
+    return both
 
 
 def trial_curve(state: RunState, trial_id: int) -> list[dict[str, Any]]:
@@ -577,7 +600,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
             break
         try:
             steps += _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, len(steps),
-                              limits)
+                              limits, reporter=reporter)
         except _BudgetExhausted:
             steps = state.steps()
             stop = "budget used (the unfinished epoch was discarded; its trial can continue with --resume)"
@@ -599,8 +622,9 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
 
 
 def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, n_before,
-             limits: _Limits | None = None) -> list[dict]:
-    """Train ``suggestion.trial_id`` up to ``suggestion.epoch``; tell and log every finished epoch."""
+             limits: _Limits | None = None, reporter=None) -> list[dict]:
+    """Train ``suggestion.trial_id`` up to ``suggestion.epoch``; tell and log every finished epoch
+    (and show the progress inside each epoch with ``reporter.progress``)."""
     tid = suggestion.trial_id
     config = pool[tid]
     t_start = time.monotonic()
@@ -616,6 +640,7 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
             trials.popitem(last=False)[1].release()
         try:
             callback = limits.step_callback(state.steps(), clock) if limits is not None else None
+            callback = _with_progress(callback, reporter, tid, config)
             records = [_record_dict(r) for r in trial.advance(epochs=n, callback=callback)]
         except _BudgetExhausted:
             trials.pop(tid).release()  # its in-memory weights are mid-epoch: reload from the checkpoint later

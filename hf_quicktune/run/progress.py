@@ -1,12 +1,15 @@
 """Live progress of a run: a rich panel on a TTY, plain log lines otherwise.
 
 The orchestrator hands a snapshot (plain dict) after every step; the reporter only renders it.
+Inside long stages (an epoch, the zero-cost ranking) it calls ``reporter.progress(task, done, total,
+images)``: a bar with images/s and ETA on a TTY, a line every :attr:`PlainReporter.interval_s` seconds otherwise.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Any
 
 from hf_quicktune.report.curves import LEADERBOARD_RICH_HEADER, leaderboard_rich_rows
@@ -46,11 +49,47 @@ def _step_text(s: dict[str, Any]) -> str:
             f"val {score} [{s.get('status', 'ok')}] {s.get('cost', 0.0):.1f}s")
 
 
+class _Meter:
+    """Start time of the current progress task: images/s and ETA from what it has done so far."""
+
+    def __init__(self) -> None:
+        self.task: str | None = None
+        self.t0 = 0.0
+
+    def update(self, task: str, done: int, total: int | None, images: int | None) -> tuple[float | None, float | None]:
+        now = time.monotonic()
+        if task != self.task:
+            self.task, self.t0 = task, now
+        seconds = now - self.t0
+        rate = images / seconds if images and seconds > 0 else None
+        eta = seconds * (total - done) / done if total and done and done < total else None
+        return rate, eta
+
+
+def _progress_text(task: str, done: int, total: int | None, rate: float | None, eta: float | None) -> str:
+    share = f" ({100 * done / total:.0f}%)" if total else ""
+    return (f"{task}: {done}/{total if total else '?'}{share}" + (f", {rate:.0f} img/s" if rate else "")
+            + (f", ETA {format_seconds(eta)}" if eta is not None else ""))
+
+
 class PlainReporter:
     """Log lines (used when stdout/stderr is not a TTY, e.g. CI)."""
 
+    #: seconds between two progress lines of a long stage (an epoch, the ranking)
+    interval_s = 30.0
+
     def __init__(self, stream=None):
         self.stream = stream or sys.stderr
+        self._meter = _Meter()
+        self._last_line = time.monotonic()
+
+    def progress(self, task: str, done: int, total: int | None = None, images: int | None = None) -> None:
+        """Progress inside a long stage: a line every :attr:`interval_s` seconds (none for quick stages)."""
+        rate, eta = self._meter.update(task, done, total, images)
+        now = time.monotonic()
+        if now - self._last_line >= self.interval_s and (not total or done < total):
+            self._last_line = now
+            self._print(f"[hf-quicktune] {_progress_text(task, done, total, rate, eta)}")
 
     def _print(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
@@ -81,11 +120,17 @@ class RichReporter(PlainReporter):
     def __init__(self, console=None):
         from rich.console import Console
         from rich.live import Live
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.console = console or Console(stderr=True)
         self.live = Live(console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
         self.messages: list[str] = []
+        self._meter = _Meter()
+        # rendered inside the panel (never started on its own): description, bar, n/total, images/s, ETA
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console)
+        self._bar_task: int | None = None
 
     def _render(self, snap: dict[str, Any] | None):
         from rich.console import Group
@@ -101,7 +146,21 @@ class RichReporter(PlainReporter):
             parts += [Text(_budget_text(snap)), Text(_counts_text(snap)),
                       Text(_incumbent_text(snap), style="bold green")]
             parts += [Text("  " + _step_text(s)) for s in (snap.get("last_steps") or [])[-5:]]
+        if self._bar_task is not None:
+            parts.append(self.bar)
         return Panel(Group(*parts), title="hf-quicktune run", expand=False)
+
+    def progress(self, task: str, done: int, total: int | None = None, images: int | None = None) -> None:
+        rate, _ = self._meter.update(task, done, total, images)
+        fields = {"rate": f"{rate:.0f} img/s" if rate else ""}
+        if self._bar_task is None or self._meter.t0 != getattr(self, "_bar_t0", None):
+            if self._bar_task is not None:
+                self.bar.remove_task(self._bar_task)
+            self._bar_task = self.bar.add_task(task, total=total, completed=done, **fields)
+            self._bar_t0 = self._meter.t0
+            self.live.update(self._render(getattr(self, "_snap", None)))
+        else:
+            self.bar.update(self._bar_task, completed=done, total=total, **fields)
 
     def message(self, text: str) -> None:
         self.messages.append(text)
