@@ -45,8 +45,15 @@ VARIANTS = ("asha", "bohb")
 METRIC, TIME_ATTR = "accuracy", "epoch"
 
 
-def _key(v: Any) -> Any:
-    return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+def _st_value(v: Any, choices: list[Any]) -> Any:
+    """The value Syne Tune sees for choice ``v``: its domains need one type per hyperparameter, so
+    numbers become floats when the choices mix ints and floats, and anything else mixed becomes text."""
+    types = {type(c) for c in choices}
+    if types <= {int, float}:
+        return float(v) if float in types else v
+    if len(types) == 1 and isinstance(v, (bool, int, float, str)):
+        return v
+    return str(v)
 
 
 def syne_tune_space(space: Space) -> tuple[dict[str, Any], dict[str, dict[Any, Any]]]:
@@ -60,7 +67,7 @@ def syne_tune_space(space: Space) -> tuple[dict[str, Any], dict[str, dict[Any, A
         if hp.optional:
             cs[f"{name}:active"] = choice(["on", "off"])
         if hp.type in ("categorical", "ordinal"):
-            keys[name] = {_key(c): c for c in hp.choices or []}
+            keys[name] = {_st_value(c, hp.choices or []): c for c in hp.choices or []}
             values = list(keys[name])
             if len(values) == 1:
                 cs[name] = values[0]  # a constant
@@ -115,7 +122,7 @@ class SyneTunePeer(Optimizer):
             if config.get(f"{name}:active") == "off":
                 out[name] = None
             elif name in self._keys:
-                out[name] = self._keys[name].get(_key(config[name]), config[name])
+                out[name] = self._keys[name][config[name]]
             else:
                 out[name] = config[name]
         return out

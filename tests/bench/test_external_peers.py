@@ -92,3 +92,14 @@ def test_peer_methods_are_registered():
         assert name in PEERS
         s = METHODS[name](task, 0).ask()
         assert s is not None and s.config == sim.pool[s.trial_id]
+
+
+def test_syne_tune_space_takes_mixed_type_choices():
+    # canonical values mix ints and floats (0 and 1e-4) and bools with text: Syne Tune domains need one type
+    pool = [{"reg": [0, 1e-4, 1e-3][i % 3], "aug": [True, "auto"][i % 2], "lr": 10.0 ** -(i / 4)} for i in range(16)]
+    curves = np.linspace(0.1, 0.9, 16)[:, None] + np.zeros((1, 3))
+    opt = SyneTunePeer(pool, 3, seed=0, variant="asha")
+    assert opt.config_space["reg"].categories == [0.0, 1e-4, 1e-3]
+    assert opt.config_space["aug"].categories == ["True", "auto"]
+    tr = replay(opt, curves, np.ones_like(curves), time_budget=1e9, count_overhead=False)
+    assert tr.stop == "optimizer exhausted" and len(opt.trials) == 16  # every member reached through the mapping
