@@ -92,6 +92,16 @@ def load_space(name_or_path: str) -> Any:
     return Space.from_yaml(path)
 
 
+def bench_space(name_or_path: str, md: MetaDataset) -> Any:
+    """:func:`load_space`, with an empty ``model`` choice list filled with the meta-dataset's models
+    (as ``run`` fills it from the zoo)."""
+    space = load_space(name_or_path)
+    models = sorted({str(m) for m in md.models if m is not None})
+    if "model" in space and not space.hps["model"].choices and models:
+        space = space.with_choices("model", models)
+    return space
+
+
 def dataset_folds(datasets: Sequence[str], folds: int, seed: int = 0) -> list[list[str]]:
     """Split datasets into ``folds`` groups (seeded shuffle, round-robin)."""
     if folds < 2:
@@ -171,10 +181,7 @@ def run_bench(
         raise ConfigError(f"datasets {missing[:5]} are not in the meta-dataset; known: {all_datasets[:10]}")
     folds = dataset_folds(all_datasets, config.folds, config.split_seed)
     fold_of = {d: i for i, f in enumerate(folds) for d in f}
-    space = load_space(config.space) if config.space else None
-    models = sorted({str(m) for m in md.models if m is not None})
-    if space is not None and "model" in space and not space.hps["model"].choices and models:
-        space = space.with_choices("model", models)  # as `run` fills it from the zoo
+    space = bench_space(config.space, md) if config.space else None
     needs_prior = bool(META_LEARNED & set(methods))
     if needs_prior and prior_for is None:
         from functools import partial
