@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=args, prog_name="hf-quicktune", standalone_mode=False, auto_envvar_prefix=ENVVAR_PREFIX)
     except QuickTuneError as err:
-        click.echo(f"Error: {err}", err=True)
+        click.echo(f"Error: {' '.join(str(err).split())}", err=True)  # one paragraph, even around quoted tool output
         if "--json" in args:  # CI: the structured facts on stdout, where the summary would have been
             click.echo(json.dumps({"error": err.to_dict()}, indent=2))
         return 2

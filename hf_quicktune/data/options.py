@@ -63,7 +63,7 @@ def parse_split_map(values: Iterable[str] | Mapping[str, str] | None) -> dict[st
         role, name = role.strip(), name.strip()
         if role not in _ROLES or not name:
             raise ConfigError(f"--split expects ROLE=NAME with ROLE one of {', '.join(_ROLES)} (e.g. validation=dev), "
-                              f"got {role}={name!r}.", input=f"{role}={name}", code="bad_split_map")
+                              f"got '{role}={name}'.", input=f"{role}={name}", code="bad_split_map")
         out[role] = name
     return out or None
 
@@ -95,6 +95,10 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
                 raise ConfigError(f"{opt.flag} must be a non-empty name, got {value!r}.", input=value,
                                   code="bad_option")
             out[opt.key] = value.strip()
+    if out["image_column"] is not None and out["image_column"] == out["label_column"]:
+        raise ConfigError(f"--image-column and --label-column both name {out['image_column']!r}.",
+                          input=out["image_column"], fix="Pass the column of the images and the column of the "
+                          "classes (or leave either out to detect it).", code="bad_option")
     val, test = out["val_fraction"], out["test_fraction"]
     if val is not None and not 0 < val < 1:
         raise ConfigError(f"--val-fraction must be between 0 and 1 (exclusive), got {val}.", input=val,

@@ -47,13 +47,54 @@ def _load_file(path: Path) -> RawSource:
     builder = FILE_BUILDERS[path.suffix.lower()]
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
-        ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
+        with _quiet_datasets():
+            ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
     except Exception as err:  # pyarrow / pandas parse errors of many types
+        if _caused_by(err, UnicodeDecodeError):
+            raise DatasetError(f"{path} is not UTF-8 text ({_caused_by(err, UnicodeDecodeError)}).", input=str(path),
+                               fix="Re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`, or 'CSV UTF-8' in a "
+                                   "spreadsheet), or convert it to parquet.", code="not_utf8") from None
+        if builder in ("csv", "json") and _rows(path) == 0:
+            raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
+                               fix="Add one row per image (its path or bytes, and its class).") from None
         raise DatasetError(
             f"Could not read the data file {path} as {builder}: {type(err).__name__}: {err}. "
             "Check the file is valid, or convert it to parquet/CSV/JSON lines with an image and a label column."
         ) from err
     return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info={"path": str(path), "format": builder})
+
+
+def _rows(path: Path) -> int:
+    """Data rows of a text table (CSV/TSV: lines after the header; JSON lines: non-empty lines)."""
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return -1
+    return len(lines) - (1 if path.suffix.lower() in (".csv", ".tsv") else 0)
+
+
+def _caused_by(err: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first exception of type ``kind`` along ``err``'s cause/context chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, kind):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """``datasets`` logs a builder's failure (with traceback) before raising it; our error says it once."""
+    lib = logging.getLogger("datasets")
+    level = lib.level
+    lib.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lib.setLevel(level)
 
 
 def _split_dirs(path: Path) -> dict[str, str] | None:
@@ -74,9 +115,11 @@ def _load_imagefolder(path: Path) -> RawSource:
     split_files = _split_dirs(path)
     try:
         if split_files:
-            ds = datasets.load_dataset("imagefolder", data_files=split_files)
+            with _quiet_datasets():
+                ds = datasets.load_dataset("imagefolder", data_files=split_files)
         else:
-            ds = datasets.load_dataset("imagefolder", data_dir=str(path))
+            with _quiet_datasets():
+                ds = datasets.load_dataset("imagefolder", data_dir=str(path))
     except Exception as err:
         raise DatasetError(
             f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
@@ -133,7 +176,8 @@ def _load_data_dir(path: Path) -> RawSource:
     import datasets
 
     try:
-        ds = datasets.load_dataset(str(path))
+        with _quiet_datasets():
+            ds = datasets.load_dataset(str(path))
     except Exception as err:
         raise DatasetError(
             f"Could not read the data files in {path}: {type(err).__name__}: {err}. Name them by split "

@@ -32,7 +32,9 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
         if theirs not in available:
             raise DatasetError(
                 f"The split mapping {ours}={theirs} names a split that does not exist; "
-                f"the dataset has splits {available}."
+                f"the dataset has splits {available}.", input=f"{ours}={theirs}", code="unknown_split",
+                fix=f"Map {ours} to one of those with --split {ours}=NAME"
+                + (", or drop it to carve a validation split from train." if ours == "validation" else "."),
             )
         out[ours] = theirs
     used = set(out.values())
