@@ -186,6 +186,8 @@ def _print_table(result, sort_key: str, zoo_name: str) -> None:
     console.print(
         "All scores: higher is better. ensemble = mean normalised rank over the chosen scores (1 = best "
         "everywhere); — = not applicable (LEEP/NCE need a pretrained source head)."
+        + (" Sorted by ensemble, random-init baselines (scratch:*) come after the pretrained candidates."
+           if sort_key == "ensemble" and result.baselines else "")
     )
     for name, err in result.info.get("errors", {}).items():
         console.print(f"[yellow]skipped {name}:[/] {err}")

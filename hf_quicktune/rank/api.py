@@ -199,6 +199,7 @@ def rank(
             "score_seconds": score_seconds,
             "cached": cached,
             "errors": errors,
+            "baselines": [c.name for c in cands if c.is_scratch and c.name in table],
         },
     )
 

@@ -27,17 +27,32 @@ class RankResult:
     n: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def baselines(self) -> set[str]:
+        """Random-init candidates (``info["baselines"]``, set by :func:`hf_quicktune.rank.rank`)."""
+        return set(self.info.get("baselines") or ())
+
     def order(self, by: str = "ensemble") -> list[str]:
-        """Candidate names, best first, by ``by`` (a score name or "ensemble"); NaN last."""
+        """Candidate names, best first, by ``by`` (a score name or "ensemble"); NaN last.
+
+        By ``"ensemble"`` (the order ``run --top-k`` keeps from) random-init baselines come after
+        every pretrained candidate, ordered among themselves by the ensemble. Why: the scores rate
+        frozen features under the linearized view of fine-tuning, which assumes training stays
+        near the initial weights (Deshpande et al. 2021, §3). That holds for pretrained weights; a
+        random-init network must move far, so its features (random projections of the pixels,
+        which can be linearly separable on easy data) say little about how it fine-tunes. A
+        single score (``by="knn"`` ...) is its raw order.
+        """
         if by != "ensemble" and by not in self.scores:
             raise ConfigError(
                 f"cannot order by '{by}': this ranking has scores {', '.join(self.scores)} and 'ensemble'."
             )
+        baselines = self.baselines if by == "ensemble" else set()
 
         def key(name: str):
             v = self.table[name].get(by, math.nan)
             bad = v is None or math.isnan(v)
-            return (bad, 0.0 if bad else -v, name)
+            return (name in baselines, bad, 0.0 if bad else -v, name)
 
         return sorted(self.table, key=key)
 

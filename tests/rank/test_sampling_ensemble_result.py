@@ -87,6 +87,22 @@ def test_rank_result_order_json_roundtrip_and_errors():
         res.order("nce")
 
 
+def test_ensemble_order_puts_random_init_baselines_after_pretrained():
+    table = {
+        "scratch:x": {"knn": 0.9, "ensemble": 1.0},
+        "x": {"knn": 0.8, "ensemble": 0.5},
+        "y": {"knn": 0.1, "ensemble": 0.0},
+        "scratch:z": {"knn": 0.5, "ensemble": 0.6},
+    }
+    res = RankResult(table=table, scores=["knn"], info={"baselines": ["scratch:x", "scratch:z"]})
+    assert res.order() == ["x", "y", "scratch:x", "scratch:z"]  # baselines ordered among themselves
+    assert res.order("knn") == ["scratch:x", "x", "scratch:z", "y"]  # a single score keeps its raw order
+    back = RankResult.from_json(res.to_json())
+    assert back.order() == res.order() and back.to_dict()["order"] == res.order()
+    # no baselines recorded (older ranking.json): plain ensemble order
+    assert RankResult(table=table, scores=["knn"]).order()[0] == "scratch:x"
+
+
 def test_parse_scores():
     assert parse_scores("lfc, LogME,knn,lfc") == ["lfc", "logme", "knn"]
     with pytest.raises(ConfigError, match="choose from"):

@@ -22,67 +22,93 @@ def data():
 
 
 # ---------------------------------------------------------------- LFC
-def _lfc_explicit(f, y):
-    """LFC with explicit n x n kernels, double-centred: the definition, written the slow way."""
+def _lfc_explicit(f, y, centring="mean"):
+    """LFC with explicit n x n kernels, the slow way: K = F Fᵀ, L = ±1, centred, Frobenius-normalised."""
     n = len(y)
-    h = np.eye(n) - np.ones((n, n)) / n
-    k = h @ (f @ f.T) @ h
+    k = f @ f.T
     lab = np.where(y[:, None] == y[None, :], 1.0, -1.0)
-    lab = h @ lab @ h
+    if centring == "mean":  # Deshpande et al. 2021: subtract each kernel's scalar mean
+        k, lab = k - k.mean(), lab - lab.mean()
+    else:
+        h = np.eye(n) - np.ones((n, n)) / n
+        k, lab = h @ k @ h, h @ lab @ h
     return np.sum(k * lab) / (np.linalg.norm(k) * np.linalg.norm(lab))
 
 
-def test_lfc_matches_explicit_kernel_definition(data):
+@pytest.mark.parametrize("centring", ["mean", "double"])
+def test_lfc_matches_explicit_kernel_definition(data, centring):
     noise, informative, y = data
-    for f in (noise, informative, np.abs(informative)):
-        assert lfc(f, y) == pytest.approx(_lfc_explicit(f, y), rel=1e-9, abs=1e-12)
+    unbalanced = np.r_[y[:100], np.zeros(20, dtype=int)]  # v != 0: the label mean-direction term
+    for f in (noise, informative, np.abs(informative), np.abs(informative) + 3.0):
+        for yy in (y, unbalanced):
+            assert lfc(f, yy, centring) == pytest.approx(_lfc_explicit(f, yy, centring), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(("a", "b"), [(1.0, -1.0), (1.0, 0.0), (2.0, 1.0), (5.0, 4.5), (-3.0, 1.0)])
+def test_lfc_closed_form_two_classes_one_feature(a, b):
+    """Balanced 2 classes, one feature equal to a (class 0) or b (class 1). Over the n² kernel
+    entries: cov(K, L) = (a-b)²/4, var L = 1, var K = (a²+b²)²/4 - (a+b)⁴/16, so the paper's
+    LFC = 1 / sqrt(1 + 2((a+b)/(a-b))²); with double centring the feature is ±(a-b)/2: LFC = 1."""
+    y = np.repeat([0, 1], 7)
+    f = np.where(y == 0, a, b)[:, None]
+    expected = 1.0 / np.sqrt(1.0 + 2.0 * ((a + b) / (a - b)) ** 2)
+    assert lfc(f, y) == pytest.approx(expected, rel=1e-12)
+    assert lfc(f, y, "double") == pytest.approx(1.0, rel=1e-12)
+    assert lfc(f, y) == pytest.approx(_lfc_explicit(f, y), rel=1e-12)  # also the n x n definition
 
 
 def test_lfc_is_one_for_one_hot_label_features(data):
     _, _, y = data
-    assert lfc(np.eye(4)[y], y) == pytest.approx(1.0, abs=1e-12)
-    # and for any invertible linear map of the one-hot labels plus offset? Only orthogonal maps keep it 1
+    assert lfc(np.eye(4)[y], y) == pytest.approx(1.0, abs=1e-12)  # K = same-class indicator, L = 2K - 1
     rot, _ = np.linalg.qr(np.random.default_rng(1).normal(size=(4, 4)))
-    assert lfc(np.eye(4)[y] @ rot + 5.0, y) == pytest.approx(1.0, abs=1e-12)
+    rotated = np.eye(4)[y] @ rot
+    # double centring (CKA) is invariant to any offset; the paper's centring discounts a mean direction
+    assert lfc(rotated + 5.0, y, "double") == pytest.approx(1.0, abs=1e-12)
+    assert lfc(rotated + 5.0, y) < 0.9
 
 
-def test_lfc_invariant_to_constant_feature_offset(data):
+def test_lfc_offset_double_invariant_mean_discounted(data):
     _, informative, y = data
     relu = np.maximum(informative, 0.0)
-    base = lfc(relu, y)
-    assert lfc(relu + 7.5, y) == pytest.approx(base, rel=1e-9)
     offset = np.random.default_rng(2).normal(size=relu.shape[1]) * 100
-    assert lfc(relu + offset, y) == pytest.approx(base, rel=1e-9)
-
-    # a scalar-mean-centred variant (the known reference bug) would change here:
-    def scalar_centred(f):
-        g = f - f.mean()
-        k = g @ g.T
-        lab = np.where(y[:, None] == y[None, :], 1.0, -1.0)
-        return np.sum(k * lab) / (np.linalg.norm(k) * np.linalg.norm(lab))
-
-    assert abs(scalar_centred(relu + offset) - scalar_centred(relu)) > 1e-3
+    base = lfc(relu, y, "double")
+    assert lfc(relu + 7.5, y, "double") == pytest.approx(base, rel=1e-9)
+    assert lfc(relu + offset, y, "double") == pytest.approx(base, rel=1e-9)
+    # the paper's LFC is CKA x (1 + 2n‖u‖²/‖F̃ᵀF̃‖²)^(-1/2), u = F̃μ (balanced classes): an offset lowers it
+    assert lfc(relu + offset, y) < lfc(relu, y) <= base + 1e-12
+    balanced = np.concatenate([np.flatnonzero(y == c)[:20] for c in range(4)])
+    f, yb = (relu + offset)[balanced], y[balanced]
+    centred = f - f.mean(0)
+    u = centred @ f.mean(0)
+    factor = 1.0 / np.sqrt(1.0 + 2 * len(yb) * (u @ u) / np.sum((centred.T @ centred) ** 2))
+    assert 0.0 < factor < 0.5
+    assert lfc(f, yb) == pytest.approx(lfc(f, yb, "double") * factor, rel=1e-9)
 
 
 def test_lfc_in_minus_one_one_and_ordered(data):
     noise, informative, y = data
     rng = np.random.default_rng(3)
     for _ in range(20):
-        f = rng.normal(size=(50, rng.integers(1, 80))) * rng.uniform(0.1, 100)
+        f = rng.normal(size=(50, rng.integers(1, 80))) * rng.uniform(0.1, 100) + rng.normal() * 10
         yy = rng.integers(0, 3, 50)
-        assert -1.0 <= lfc(f, yy) <= 1.0
+        for centring in ("mean", "double"):
+            assert -1.0 <= lfc(f, yy, centring) <= 1.0
     assert lfc(informative, y) > lfc(noise, y) + 0.2
 
 
 def test_lfc_of_constant_features_is_zero(data):
     _, _, y = data
     assert lfc(np.ones((len(y), 3)), y) == 0.0
+    assert lfc(np.ones((len(y), 3)), y, "double") == 0.0
+    with pytest.raises(ValueError, match="centring"):
+        lfc(np.ones((len(y), 3)), y, "spectral")
 
 
 def test_kernel_alignment_is_symmetric_and_wide_matrices_work():
     rng = np.random.default_rng(4)
-    a, b = rng.normal(size=(10, 50)), rng.normal(size=(10, 3))
-    assert kernel_alignment(a, b) == pytest.approx(kernel_alignment(b, a))
+    a, b = rng.normal(size=(10, 50)) + 1.0, rng.normal(size=(10, 3))
+    for centring in ("mean", "double"):
+        assert kernel_alignment(a, b, centring) == pytest.approx(kernel_alignment(b, a, centring))
 
 
 # ---------------------------------------------------------------- LogME
