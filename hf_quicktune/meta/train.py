@@ -55,6 +55,8 @@ class MetaTrainConfig:
     mean_weight: float = 10.0
     mean_centered: bool = True
     final: float = 0.5
+    model_encoding: str = "auto"  # descriptors (transfer to unseen models) | onehot (the paper) | auto
+    fidelity_threshold: float = 0.8  # initial_epochs = first epoch ranking final accuracy this well
 
 
 @dataclass
@@ -99,6 +101,7 @@ class _Sampler:
         self.index = {d: md.indices(d) for d in datasets}
         self.lengths = md.lengths
         self.meta = {d: {k: float(v) for k, v in md.meta_features.loc[d].items()} for d in datasets}
+        self.model_features = md.model_feature_rows() or None
         self.encoded: dict[str, np.ndarray] = {}
 
     def _pool(self, i: int) -> dict[str, Any]:
@@ -125,19 +128,40 @@ class _Sampler:
             seen = np.where(far, k, seen)
         configs = [self._pool(i) for i in runs]
         curves = [self.md.curves[i, :k] for i, k in zip(runs, seen)]
-        inputs = self.encoder.encode(configs, budgets.tolist(), curves, meta_features=self.meta[dataset])
+        inputs = self.encoder.encode(configs, budgets.tolist(), curves, meta_features=self.meta[dataset],
+                                     model_features=self.model_features)
         y = self.md.curves[runs, budgets - 1].astype(np.float32)
         c = self.md.costs[runs, budgets - 1].astype(np.float64)
         return inputs, y, c
 
 
-def build_encoder(md: MetaDataset, train_datasets: list[str], space: Any = None) -> Any:
+MODEL_ENCODINGS = ("auto", "descriptors", "onehot")
+
+
+def build_encoder(md: MetaDataset, train_datasets: list[str], space: Any = None,
+                  model_encoding: str = "auto") -> Any:
     """The prior's :class:`~hf_quicktune.search.features.FeatureEncoder`: the space (given, else
-    inferred from every configuration), model vocabulary and meta-feature scaler fitted on train."""
+    inferred from every configuration), the meta-feature scaler fitted on train, and the models
+    either by their descriptors (``"descriptors"``: features every model has, so the prior informs
+    the search for models it never saw; needs a meta-dataset with model features) or by identity
+    (``"onehot"``: a learned embedding per meta-training model, the paper's encoding; unseen models
+    share one "unknown" embedding). ``"auto"``: descriptors when the meta-dataset has model features."""
     from hf_quicktune.search.features import FeatureEncoder
     from hf_quicktune.search.space import Space
 
+    if model_encoding not in MODEL_ENCODINGS:
+        raise MetaError(f"model_encoding must be one of {MODEL_ENCODINGS}, got {model_encoding!r}")
     models = sorted({str(m) for m in md.models if m is not None})
+    model_features = None
+    if model_encoding == "auto":
+        model_encoding = "descriptors" if md.model_feature_rows() else "onehot"
+    if model_encoding == "descriptors" and models:
+        rows = md.model_feature_rows()
+        if not rows:
+            raise MetaError("this meta-dataset has no model features (mf.* columns) to describe its models; re-import "
+                            "it with this version, or meta-train with the one-hot model encoding")
+        model_features = {m: rows[m] for m in models if m in rows}
+        models = []
     if space is None:
         pool = []
         for cfg, m in zip(md.configs, md.models):
@@ -147,7 +171,38 @@ def build_encoder(md: MetaDataset, train_datasets: list[str], space: Any = None)
             pool.append(c)
         space = Space.from_pool(pool, name=str(md.info.get("source", "meta-dataset")))
     meta_rows = [{k: float(v) for k, v in md.meta_features.loc[d].items()} for d in train_datasets]
-    return FeatureEncoder.fit(space, md.max_epochs, model_names=models, meta_features=meta_rows)
+    return FeatureEncoder.fit(space, md.max_epochs, model_names=models, meta_features=meta_rows,
+                              model_features=model_features)
+
+
+def fidelity(md: MetaDataset, datasets: list[str], max_k: int = 10) -> dict[int, float]:
+    """Mean over ``datasets`` of the Spearman correlation between the accuracy after epoch ``k`` and the
+    final accuracy, over the runs that reached ``md.max_epochs`` (how well a new trial's first ``k``
+    epochs rank configurations)."""
+    from scipy.stats import spearmanr
+
+    lengths = md.lengths
+    out: dict[int, float] = {}
+    for k in range(1, min(max_k, md.max_epochs) + 1):
+        rs = []
+        for d in datasets:
+            idx = md.indices(d)
+            idx = idx[lengths[idx] == md.max_epochs]
+            if len(idx) >= 5:
+                r = spearmanr(md.curves[idx, k - 1], md.curves[idx, md.max_epochs - 1]).statistic
+                if np.isfinite(r):
+                    rs.append(float(r))
+        if rs:
+            out[k] = float(np.mean(rs))
+    return out
+
+
+def choose_initial_epochs(table: dict[int, float], threshold: float) -> int:
+    """The first ``k`` whose fidelity reaches ``threshold`` (else the most informative ``k`` measured)."""
+    for k in sorted(table):
+        if table[k] >= threshold:
+            return k
+    return max(table, key=table.get) if table else 1
 
 
 def meta_train(
@@ -167,7 +222,7 @@ def meta_train(
     splits = splits or split_datasets(md.dataset_names, config.split, config.seed)
     if not splits["train"] or not splits["val"]:
         raise MetaError("meta-training needs at least one train and one validation dataset")
-    encoder = build_encoder(md, splits["train"], space)
+    encoder = build_encoder(md, splits["train"], space, config.model_encoding)
     torch.manual_seed(config.seed)
     prior = Prior.create(encoder, hidden=config.hidden, out_dim=config.out_dim, seed=config.seed,
                          with_cost_model=config.train_cost_model, mean=config.mean)
@@ -238,7 +293,10 @@ def meta_train(
         test_mse, _ = _evaluate(surrogate, cost_model, test_episodes)
         baseline = float(np.mean([np.mean((ys - yc.mean()) ** 2) for (_, yc, _), (_, ys, _) in test_episodes]))
     seconds = time.perf_counter() - t_start
+    table = fidelity(md, splits["train"] + splits["val"])
     prior.provenance = {
+        "fidelity": {str(k): round(v, 4) for k, v in table.items()},
+        "initial_epochs": choose_initial_epochs(table, config.fidelity_threshold),
         "source": md.info.get("source"),
         "splits": splits,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(config).items()},

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.meta.priors import prior_label
 from hf_quicktune.report import curves as report
 from hf_quicktune.run.state import RunState, atomic_write_json
 
@@ -113,6 +114,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "trials": len(rows), "epoch_steps": len([s for s in steps if s.get("status") == OK]),
         "failed_trials": len([r for r in rows if r["status"] != OK]),
         "candidates": ranking["kept"], "best_model": None, "hub_url": None,
+        "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
     }
     if inc is not None:
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['best_val_top1']:.2f}% "
@@ -220,7 +222,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         candidates=list(ranking["kept"]), num_trials=len(rows), num_steps=summary["epoch_steps"],
         image_size=settings.image_size, leaderboard=rows, pretraining=candidate.pretraining,
         from_scratch=candidate.is_scratch, quality=outcome.quality_text(quality),
-        prior=public_dataset(str(settings.prior))[0] if settings.prior else None,
+        prior=public_dataset(prior_label(settings.prior))[0] if prior_label(settings.prior) else None,
         # the folder holding the card, relative to where the run was started (never an absolute path)
         model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
     ))

@@ -17,7 +17,7 @@ from typing import Any
 
 from hf_quicktune import faults
 from hf_quicktune.errors import ConfigError, QuickTuneError, TrainError
-from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
+from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -149,91 +149,6 @@ def _rank(settings: RunSettings, state: RunState, dataset, candidates, reporter)
     return ranking
 
 
-def _model_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] | None:
-    """Zero-cost scores (and parameter counts) of the kept candidates: the optimizer's model features (Quick-Tune §4).
-
-    Only features every kept candidate has as a finite number (e.g. LEEP is undefined for scratch
-    models, LGC may be NaN); never timings such as ``feature_seconds``, which describe the machine, not the model.
-    """
-    import math
-
-    def usable(key: str, value: Any) -> bool:
-        return (key not in _NOT_MODEL_FEATURES and isinstance(value, int | float) and not isinstance(value, bool)
-                and math.isfinite(value))
-
-    rows = [ranking["table"].get(name, {}) for name in ranking["kept"]]
-    common = set.intersection(*({k for k, v in r.items() if usable(k, v)} for r in rows)) if rows else set()
-    if not common:
-        return None
-    return {name: {k: float(ranking["table"][name][k]) for k in sorted(common)} for name in ranking["kept"]}
-
-
-_NOT_MODEL_FEATURES = frozenset({"feature_seconds", "score_seconds", "seconds", "cached"})
-
-
-def _load_prior(spec: str | None):
-    """A meta-learned prior from a local directory or a Hub repo (``org/prior``); None = no prior."""
-    if not spec:
-        return None
-    from hf_quicktune.errors import MetaError
-    from hf_quicktune.search.prior import Prior
-
-    path = Path(spec).expanduser()
-    if not path.exists():
-        import re
-
-        if not re.fullmatch(r"[\w.-]+/[\w.-]+", spec):
-            raise MetaError(f"--prior {spec!r}: no such directory and not a Hub repo id (org/name). Pass the "
-                            "directory `hf-quicktune meta train` saved, or a Hub prior repo.")
-        from huggingface_hub import snapshot_download
-
-        try:
-            path = Path(snapshot_download(spec))
-        except Exception as err:  # noqa: BLE001
-            raise MetaError(f"--prior {spec!r}: could not download it from the Hub ({type(err).__name__}). Check "
-                            "the repo id and your network, or pass a local prior directory.") from None
-    return Prior.load(path)
-
-
-def _fit_batch_sizes(space, train_size: int):
-    """Drop batch sizes above a quarter of the images trained per epoch (fewer than 4 steps an epoch).
-
-    The Quick-Tune space spans 2..512 for datasets of thousands of images; on a capped or small training
-    set the large sizes give one or two optimizer steps per epoch and only waste budget."""
-    if "batch_size" not in space or space.hps["batch_size"].type not in ("categorical", "ordinal"):
-        return space
-    choices = sorted(space.hps["batch_size"].choices)
-    keep = [b for b in choices if b <= max(train_size // 4, choices[0])]
-    if len(keep) < len(choices):
-        logger.info("batch sizes %s dropped: above a quarter of the %d training images per epoch",
-                    [b for b in choices if b not in keep], train_size)
-        space = space.with_choices("batch_size", keep)
-    return space
-
-
-def _build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int) -> list[dict[str, Any]]:
-    pool = state.load_json(state.pool_path)
-    if pool is not None:
-        return pool
-    from hf_quicktune.search.space import Space
-
-    space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
-    space = _fit_batch_sizes(space.with_choices("model", names), train_size)
-    pool = [dict(c) for c in space.sample(settings.pool_size, seed=settings.seed)]
-    state.save_json(state.pool_path, pool)
-    return pool
-
-
-def _make_optimizer(settings: RunSettings, pool, dataset, ranking, cost_prior=None):
-
-    from hf_quicktune.search.quicktune import QuickTuneOptimizer
-
-    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=_load_prior(settings.prior),
-                              meta_features=dataset.meta.to_dict(), model_features=_model_features(ranking),
-                              seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition,
-                              horizon=settings.horizon, initial_epochs=settings.initial_epochs)
-
-
 def _cost_prior(settings: RunSettings, state: RunState, pool, candidates, dataset, train_size: int, reporter):
     """Per-pool-member seconds-per-epoch predictions (``--estimate-cost``), or None when not asked for."""
     if not settings.estimate_cost:
@@ -251,8 +166,10 @@ def _make_trial(settings: RunSettings, state: RunState, trial_id: int, config: d
 
     ``keep_in_memory``: model and optimizer stay loaded between ``advance`` calls (the run keeps a
     few recently used trials so freeze-thaw continuations skip the checkpoint reload)."""
+    from hf_quicktune.run.search_setup import scale_schedule
     from hf_quicktune.train import Trial
 
+    config = scale_schedule(config, settings.max_epochs)
     return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.max_epochs,
                  image_size=settings.image_size, train_limit=settings.train_limit,
                  eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory)
@@ -572,9 +489,18 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     progress["elapsed_s"] = clock.elapsed
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
-    pool = _build_pool(settings, state, ranking["kept"], train_size)
+    from hf_quicktune.run import search_setup
+    from hf_quicktune.run.pool import scratch_names
+
+    prior, prior_label = search_setup.load_prior(settings)
+    reporter.message(f"prior: {prior_label or 'none'}")
+    meta = dataset.meta.to_dict()
+    features = search_setup.model_features(ranking, candidates, settings.image_size)
+    pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
+                                   features=features, scratch=scratch_names(candidates))
     cost_prior = _cost_prior(settings, state, pool, candidates, dataset, train_size, reporter)
-    opt = _make_optimizer(settings, pool, dataset, ranking, cost_prior)
+    opt = search_setup.make_optimizer(settings, pool, prior=prior, meta=meta, features=features,
+                                      num_classes=dataset.num_classes, cost_prior=cost_prior)
     saved = state.load_optimizer()
     if saved is not None:
         opt.load_state_dict(saved)

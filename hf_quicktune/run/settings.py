@@ -90,7 +90,7 @@ class RunSettings:
     budget: str | None = None
     max_trials: int | None = None
     max_epochs_total: int | None = None
-    prior: str | None = None
+    prior: str | None = "default"  # the prior shipped in the package; "none" = search without one
     space: str = "recipes/spaces/quicktune.yaml"
     max_epochs: int = 50
     top_k: int = 8
@@ -108,7 +108,7 @@ class RunSettings:
     estimate_cost: bool = False  # time a training step per candidate: the cost model's prior (issue 7)
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
-    initial_epochs: int = 1  # epochs a new trial trains before the acquisition compares it again
+    initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's
     min_accuracy: float | None = None  # quality gate: below this validation top-1, exit 2 and do not push
 
     # keys a resumed run may change: limits, publishing, the quality gate, and the acquisition and
@@ -183,10 +183,10 @@ class RunSettings:
                 raise ConfigError(f"--min-accuracy is a validation top-1 fraction in [0, 1], got {self.min_accuracy!r}"
                                   f"{hint}.")
             self.min_accuracy = float(value)
-        if self.initial_epochs > self.max_epochs:
+        if self.initial_epochs is not None and self.initial_epochs > self.max_epochs:
             raise ConfigError(f"--initial-epochs {self.initial_epochs} is more than --max-epochs {self.max_epochs}; "
                               "lower it (1 is the paper's setting).")
-        if self.horizon == "max" and not self.prior:
+        if self.horizon == "max" and str(self.prior or "none").lower() in ("none", "no", "off", ""):
             raise ConfigError("--horizon max extrapolates learning curves, which needs a meta-learned --prior "
                               "(train one with `hf-quicktune meta train`); or use --horizon next.")
         resolve_recipe_file(self.space, "search space")

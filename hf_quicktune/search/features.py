@@ -20,23 +20,30 @@ from hf_quicktune.search.space import Space
 logger = logging.getLogger(__name__)
 
 UNKNOWN_MODEL = "<unknown>"
+#: z-score bound of model features (see :class:`FeatureScaler`)
+MODEL_FEATURE_CLIP = 3.0
 
 
 class FeatureScaler:
     """``(log1p(x) if log else x) - mean) / std`` per named feature; missing values -> 0 (the mean).
 
-    Fit once (meta-training, or on the pool at search time) and stored with the prior.
+    Fit once (meta-training, or on the pool at search time) and stored with the prior. ``clip``
+    bounds the z-scores: a model far outside the meta-training range (a 32 px run of a 224 px
+    model, random init among pretrained models) is seen as the most extreme one the prior knows
+    instead of an extrapolation the MLPs were never trained on.
     """
 
-    def __init__(self, names: Sequence[str], mean: Sequence[float], std: Sequence[float], log: bool = True):
+    def __init__(self, names: Sequence[str], mean: Sequence[float], std: Sequence[float], log: bool = True,
+                 clip: float | None = None):
         self.names = list(names)
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
         self.log = bool(log)
+        self.clip = None if clip is None else float(clip)
 
     @classmethod
-    def fit(cls, rows: Sequence[Mapping[str, float]], names: Sequence[str] | None = None, log: bool = True
-            ) -> FeatureScaler:
+    def fit(cls, rows: Sequence[Mapping[str, float]], names: Sequence[str] | None = None, log: bool = True,
+            clip: float | None = None) -> FeatureScaler:
         """Fit on a list of {name: value} rows (``names``: which features, default all seen, sorted)."""
         if names is None:
             names = sorted({k for r in rows for k in r})
@@ -46,7 +53,7 @@ class FeatureScaler:
         std = np.nanstd(x, axis=0) if len(rows) else np.ones(len(names))
         mean = np.where(np.isfinite(mean), mean, 0.0)
         std = np.where(np.isfinite(std) & (std > 1e-8), std, 1.0)
-        return cls(names, mean, std, log)
+        return cls(names, mean, std, log, clip)
 
     @staticmethod
     def _pre(raw: np.ndarray, log: bool) -> np.ndarray:
@@ -56,14 +63,17 @@ class FeatureScaler:
         raw = np.array([[_num((r or {}).get(n)) for n in self.names] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), len(self.names))
         z = (self._pre(raw, self.log) - self.mean) / self.std
+        if self.clip is not None:
+            z = np.clip(z, -self.clip, self.clip)
         return np.nan_to_num(z, nan=0.0).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist(), "log": self.log}
+        return {"names": self.names, "mean": self.mean.tolist(), "std": self.std.tolist(), "log": self.log,
+                "clip": self.clip}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureScaler:
-        return cls(d["names"], d["mean"], d["std"], d.get("log", True))
+        return cls(d["names"], d["mean"], d["std"], d.get("log", True), d.get("clip"))
 
     def __len__(self) -> int:
         return len(self.names)
@@ -148,7 +158,7 @@ class FeatureEncoder:
         (one row per dataset)."""
         if model_names is None:
             model_names = list(space.hps[model_key].choices) if model_key in space else []
-        model_scaler = FeatureScaler.fit(list(model_features.values())) if model_features else None
+        model_scaler = FeatureScaler.fit(list(model_features.values()), clip=MODEL_FEATURE_CLIP) if model_features else None
         meta_scaler = FeatureScaler.fit(list(meta_features)) if meta_features else None
         return cls(space, max_epochs, [str(m) for m in model_names], model_scaler, meta_scaler, model_key)
 

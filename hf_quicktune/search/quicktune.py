@@ -40,6 +40,7 @@ from hf_quicktune.search.threads import torch_threads
 logger = logging.getLogger(__name__)
 
 HORIZONS = ("next", "max")
+STARTS = ("auto", "zero_shot", "random", "first")
 
 
 def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:
@@ -92,6 +93,14 @@ class QuickTuneOptimizer(Optimizer):
             subset (the newest half plus a seeded random draw of the rest); the posterior is always
             conditioned on every observation. Keeps a refit O(fit_subset^3) instead of O(n^3).
         threads: torch intra-op threads while asking/telling (None: leave torch's setting).
+        start: the first trial. ``"zero_shot"``: the pool member whose final accuracy the prior predicts
+            highest from the configuration, the model and the dataset's meta-features alone
+            (:meth:`zero_shot`; needs a prior); ``"random"`` (the paper and DyHPO: a seeded draw);
+            ``"first"``: pool member 0 (the caller ordered the pool: ``hf_quicktune.run.search_setup``
+            puts the prior's best prediction or the robust default there); ``"auto"``: zero-shot with a
+            prior, else random.
+        score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
+            value (e.g. chance level) is not continued: it cannot be a useful incumbent.
 
     ``overhead_seconds`` is the total time spent in ask + tell; ``last_overhead_seconds`` that of
     the last ask/tell pair (what a benchmark charges to the optimizer).
@@ -123,6 +132,8 @@ class QuickTuneOptimizer(Optimizer):
         max_condition: int = 384,
         threads: int | None = 1,
         initial_epochs: int = 1,
+        start: str = "auto",
+        score_floor: float | None = None,
     ):
         if acquisition not in MODES:
             raise ValueError(f"acquisition must be one of {MODES}, got {acquisition!r}")
@@ -140,6 +151,12 @@ class QuickTuneOptimizer(Optimizer):
         if not 1 <= int(initial_epochs) <= max_epochs:
             raise ValueError(f"initial_epochs must be in 1..max_epochs={max_epochs}, got {initial_epochs}")
         self.initial_epochs = int(initial_epochs)
+        if start not in STARTS:
+            raise ValueError(f"start must be one of {STARTS}, got {start!r}")
+        if start == "zero_shot" and prior is None:
+            raise ValueError("start='zero_shot' needs a prior")
+        self.start = ("zero_shot" if prior is not None else "random") if start == "auto" else start
+        self.score_floor = None if score_floor is None else float(score_floor)
         self.refit_every = float(refit_every)
         self.max_condition = int(max_condition)
         self.meta_features = dict(meta_features) if meta_features else None
@@ -164,7 +181,7 @@ class QuickTuneOptimizer(Optimizer):
                 self.cost_model = CostModel(encoder, seed=seed)
             self.cost_model.mark_initial()
             if encoder.max_epochs != self.max_epochs:
-                logger.warning("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are "
+                logger.info("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are "
                                "scaled by the prior's", encoder.max_epochs, self.max_epochs)
             # 1e-2 as without a prior: with 1e-3 the ten warm-started steps barely moved the prior's
             # kernel towards the target dataset and searches stalled on LCBench (4 fold-0 tasks, plain EI,
@@ -204,8 +221,36 @@ class QuickTuneOptimizer(Optimizer):
 
     # -- ask -----------------------------------------------------------------------------
     def candidates(self) -> list[int]:
-        """Pool members that may still be suggested (not failed/diverged, not at max_epochs)."""
-        return [i for i in range(len(self.pool)) if not self.is_done(i)]
+        """Pool members that may still be suggested (not failed/diverged, not at max_epochs, not stuck at
+        or below ``score_floor``)."""
+        return [i for i in range(len(self.pool)) if not self.is_done(i) and not self.below_floor(i)]
+
+    def below_floor(self, trial_id: int) -> bool:
+        """True when the trial trained ``max(2, initial_epochs)`` epochs without beating ``score_floor``."""
+        st = self.trials.get(trial_id)
+        if self.score_floor is None or st is None or st.epochs < max(2, self.initial_epochs):
+            return False
+        return max(st.scores) <= self.score_floor
+
+    def zero_shot(self, ids: Sequence[int]) -> np.ndarray:
+        """The prior's configuration-only prediction of each pool member's accuracy at ``max_epochs``
+        (before any observation of this dataset: what the meta-learned mean knows)."""
+        inputs = self.encoder.encode(
+            [self.pool[i] for i in ids], [self.max_epochs] * len(ids), [[] for _ in ids],
+            meta_features=self.meta_features, model_features=self.model_features,
+            encoded_configs=self._encoded[list(ids)],
+        )
+        with torch_threads(self.threads):
+            mean, _ = self.surrogate.predict(inputs, noise=False)
+        return mean
+
+    def zero_shot_order(self, ids: Sequence[int]) -> list[int]:
+        """``ids`` best first for a start before any observation: by :meth:`zero_shot` accuracy. (Restricting
+        it to the cheaper half by the cost model was tried on digits: the cheap half is mostly linear
+        probing, which the prior itself predicts far lower; accuracy alone is the better start.)"""
+        ids = list(ids)
+        mean = self.zero_shot(ids)
+        return [ids[j] for j in np.argsort(-np.asarray(mean), kind="stable")]
 
     def next_epoch(self, trial_id: int) -> int:
         """The epoch a suggestion of ``trial_id`` trains to: a new trial to ``initial_epochs``
@@ -225,7 +270,11 @@ class QuickTuneOptimizer(Optimizer):
         cands = self.candidates()
         if not cands:
             return None
-        if not self._obs:
+        if not self._obs and self.start == "zero_shot":
+            tid = int(self.zero_shot_order(cands)[0])
+        elif not self._obs and self.start == "first":
+            tid = int(cands[0])
+        elif not self._obs:
             rng = np.random.default_rng(self.seed)
             tid = int(cands[int(rng.integers(len(cands)))])
         else:

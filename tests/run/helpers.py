@@ -84,11 +84,9 @@ def check_records(out: Path, *, just_killed: bool = False) -> dict[int, list[int
     return curves
 
 
-def make_run_optimizer(settings, pool: list[dict], cost_prior=None):
-    """``run.loop._make_optimizer`` for ``pool`` with no ranking and a dataset without meta-features."""
-    from types import SimpleNamespace
+def make_run_optimizer(settings, pool: list[dict], cost_prior=None, prior=None, num_classes=None):
+    """``run.search_setup.make_optimizer`` for ``pool`` with no model features and no meta-features."""
+    from hf_quicktune.run import search_setup
 
-    from hf_quicktune.run import loop
-
-    dataset = SimpleNamespace(meta=SimpleNamespace(to_dict=dict))
-    return loop._make_optimizer(settings, pool, dataset, {"kept": [], "table": {}}, cost_prior)
+    return search_setup.make_optimizer(settings, pool, prior=prior, meta={}, features=None,
+                                       num_classes=num_classes, cost_prior=cost_prior)

@@ -1,10 +1,10 @@
-"""Pure helpers of the run loop: model features for the optimizer, batch sizes that fit the data."""
+"""Pure helpers of the run's search setup: model features for the optimizer, batch sizes that fit the data."""
 
 from __future__ import annotations
 
 import math
 
-from hf_quicktune.run.loop import _model_features
+from hf_quicktune.run.search_setup import zero_cost_features as _model_features
 
 
 def test_only_finite_model_properties_common_to_all_kept_candidates():
@@ -31,7 +31,7 @@ def test_no_common_feature_gives_none():
 
 def test_batch_sizes_fit_the_images_trained_per_epoch():
     from hf_quicktune.constants import recipes_dir
-    from hf_quicktune.run.loop import _fit_batch_sizes
+    from hf_quicktune.run.search_setup import fit_batch_sizes as _fit_batch_sizes
     from hf_quicktune.search.space import Space
 
     space = Space.from_yaml(str(recipes_dir() / "spaces" / "quicktune.yaml"))

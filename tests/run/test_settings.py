@@ -62,7 +62,7 @@ def test_shipped_recipes_load_and_validate(name):
     ({"dataset": "d", "max_trials": "x"}, "--max-trials must be an integer"),
     ({"dataset": "d", "budget": "3m", "push_to_hub": "no slash"}, "org/model-name"),
     ({"dataset": "d", "budget": "3m", "acquisition": "pi"}, "--acquisition must be one of"),
-    ({"dataset": "d", "budget": "3m", "horizon": "max"}, "needs a meta-learned --prior"),
+    ({"dataset": "d", "budget": "3m", "horizon": "max", "prior": "none"}, "needs a meta-learned --prior"),
     ({"dataset": "d", "budget": "3m", "initial_epochs": 0}, "--initial-epochs must be >= 1"),
     ({"dataset": "d", "budget": "3m", "initial_epochs": 6, "max_epochs": 5}, "more than --max-epochs 5"),
 ])
@@ -96,6 +96,11 @@ def test_ci_workflow_example_runs_a_recipe_and_publishes_with_the_secret_token()
     script = search[0]["run"]
     assert "--recipe" in script and "--push-to-hub" in script and "set -euo pipefail" in script
     assert search[0]["env"]["HF_TOKEN"] == "${{ secrets.HF_TOKEN }}"
+    # the quality gate: a model below the threshold fails the job and is not published
+    assert '--min-accuracy "${{ inputs.min_accuracy }}"' in script
+    inputs = (wf.get("on") or wf[True])["workflow_dispatch"]["inputs"]  # YAML 1.1 reads the key `on` as True
+    gate = RunSettings(dataset="builtin:digits", budget="1m", min_accuracy=inputs["min_accuracy"]["default"])
+    assert 0 < gate.validate().min_accuracy < 1
 
 
 def test_make_optimizer_passes_acquisition_horizon_and_initial_epochs():

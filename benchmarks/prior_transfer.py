@@ -1,0 +1,173 @@
+"""How much a meta-learned prior knows before any observation, on the Quick-Tune extended meta-dataset.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/prior_transfer.py [--source ../shared/metadatasets/quicktune-extended]
+
+Two protocols, each with the models encoded by descriptors (hf_quicktune.zoo.descriptors: features every
+model has) and by identity (one-hot / a learned embedding per model, the paper's encoding), side by side:
+
+* **leave-datasets-out** (5 folds of the 26 datasets): a prior meta-trained without the fold's datasets
+  predicts, from the configuration, the model and the dataset's meta-features alone, the final accuracy
+  of every run of each held-out dataset. Printed: Spearman with the run's best accuracy per dataset
+  (over runs longer than one epoch, and over all runs), and the normalised regret of its single
+  zero-shot pick. Yardstick computed in the same script on the same folds: scikit-learn's
+  GradientBoostingRegressor on the same inputs (target: best accuracy).
+* **leave-models-out** (6 folds of 4 of the 24 models): trained on every dataset's runs of the other
+  20 models, predict the held-out models' runs; Spearman per (dataset) over those runs.
+
+The meta-training settings are those of the shipped prior (tools/build_default_prior.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hf_quicktune.meta.importers import import_meta_dataset  # noqa: E402
+from hf_quicktune.meta.train import MetaTrainConfig, meta_train, split_datasets  # noqa: E402
+from hf_quicktune.search.quicktune import QuickTuneOptimizer  # noqa: E402
+from hf_quicktune.search.space import Space  # noqa: E402
+
+ENCODINGS = ("descriptors", "onehot")
+
+
+def best_accuracy(md, idx):
+    return np.nanmax(md.curves[idx], axis=1)
+
+
+def spearman(a, b) -> float:
+    from scipy.stats import spearmanr
+
+    r = spearmanr(a, b).statistic
+    return float(r) if np.isfinite(r) else float("nan")
+
+
+def prior_predictions(prior, md, idx, dataset) -> np.ndarray:
+    """The prior's configuration-only prediction of each run's final accuracy (as the optimizer's zero-shot)."""
+    pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
+    meta = {k: float(v) for k, v in md.meta_features.loc[dataset].items()}
+    opt = QuickTuneOptimizer(pool, max_epochs=md.max_epochs, prior=prior, meta_features=meta,
+                             model_features=md.model_feature_rows() or None)
+    return opt.zero_shot(range(len(pool)))
+
+
+def gbr_inputs(md, idx, encoding: str, space, models: list[str]) -> np.ndarray:
+    pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
+    x = space.encode(pool, exclude=("model",))
+    feats = md.model_feature_rows()
+    if encoding == "descriptors":
+        m = np.array([[np.log1p(v) for v in feats[str(md.models[i])].values()] for i in idx])
+    else:
+        m = np.array([[float(md.models[i] == name) for name in models] for i in idx])
+    meta = np.log1p(md.meta_features.loc[md.datasets[idx]].to_numpy(dtype=float))
+    return np.hstack([x, m, meta])
+
+
+def train_prior(md, train_datasets, encoding, space, seed, steps):
+    splits = split_datasets(train_datasets, (0.8, 0.2, 0.0), seed)
+    cfg = MetaTrainConfig(steps=steps, seed=seed, split=(0.8, 0.2, 0.0), model_encoding=encoding)
+    return meta_train(md, cfg, space=space, splits=splits).prior
+
+
+def norm_regret(best_acc: np.ndarray, pick: int) -> float:
+    lo, hi = best_acc.min(), best_acc.max()
+    return float((hi - best_acc[pick]) / (hi - lo)) if hi > lo else float("nan")
+
+
+def leave_datasets_out(md, space, folds: int, seed: int, steps: int) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    names = sorted(md.dataset_names)
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    groups = [order[k::folds] for k in range(folds)]
+    models = sorted({str(m) for m in md.models})
+    res = {(m, e): {"rho_long": [], "rho_all": [], "regret": []} for m in ("prior", "gbr") for e in ENCODINGS}
+    lengths = md.lengths
+    for k, held in enumerate(groups):
+        train = [d for d in names if d not in held]
+        train_idx = np.flatnonzero(np.isin(md.datasets, train))
+        for enc in ENCODINGS:
+            t0 = time.time()
+            prior = train_prior(md.subset(train), train, enc, space, seed, steps)
+            gbr = GradientBoostingRegressor(random_state=seed).fit(
+                gbr_inputs(md, train_idx, enc, space, models), best_accuracy(md, train_idx))
+            for d in held:
+                idx = md.indices(d)
+                y = best_accuracy(md, idx)
+                long = lengths[idx] > 1
+                for method, pred in (("prior", prior_predictions(prior, md, idx, d)),
+                                     ("gbr", gbr.predict(gbr_inputs(md, idx, enc, space, models)))):
+                    r = res[(method, enc)]
+                    r["rho_all"].append(spearman(pred, y))
+                    r["rho_long"].append(spearman(pred[long], y[long]))
+                    r["regret"].append(norm_regret(y, int(np.argmax(pred))))
+            print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s", flush=True)
+    print("\nleave-datasets-out (5 folds, 26 datasets): Spearman(prediction, best accuracy) per held-out dataset, "
+          "mean [min]; zero-shot pick's normalised regret, mean")
+    print(f"{'method':<10}{'models as':<13}{'runs > 1 epoch':>20}{'all runs':>20}{'zero-shot regret':>18}")
+    for (method, enc), r in res.items():
+        print(f"{method:<10}{enc:<13}{np.nanmean(r['rho_long']):>13.3f} [{np.nanmin(r['rho_long']):.2f}]"
+              f"{np.nanmean(r['rho_all']):>13.3f} [{np.nanmin(r['rho_all']):.2f}]{np.nanmean(r['regret']):>18.3f}")
+
+
+def leave_models_out(md, space, folds: int, seed: int, steps: int) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    models = sorted({str(m) for m in md.models})
+    order = [models[i] for i in np.random.default_rng(seed).permutation(len(models))]
+    groups = [order[k::folds] for k in range(folds)]
+    names = md.dataset_names
+    res = {(m, e): [] for m in ("prior", "gbr") for e in ENCODINGS}
+    for k, held in enumerate(groups):
+        keep = ~np.isin(md.models.astype(str), held)
+        train_md = md.subset(names)
+        sel = np.flatnonzero(keep)
+        train_md = type(md)(datasets=md.datasets[sel], run_ids=md.run_ids[sel], models=md.models[sel],
+                            configs=[md.configs[i] for i in sel], curves=md.curves[sel], costs=md.costs[sel],
+                            meta_features=md.meta_features, info=dict(md.info), model_features=md.model_features)
+        for enc in ENCODINGS:
+            t0 = time.time()
+            prior = train_prior(train_md, names, enc, space, seed, steps)
+            gbr = GradientBoostingRegressor(random_state=seed).fit(
+                gbr_inputs(md, sel, enc, space, models), best_accuracy(md, sel))
+            for d in names:
+                idx = md.indices(d)
+                idx = idx[np.isin(md.models[idx].astype(str), held) & (md.lengths[idx] > 1)]
+                if len(idx) < 5:
+                    continue
+                y = best_accuracy(md, idx)
+                res[("prior", enc)].append(spearman(prior_predictions(prior, md, idx, d), y))
+                res[("gbr", enc)].append(spearman(gbr.predict(gbr_inputs(md, idx, enc, space, models)), y))
+            print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s", flush=True)
+    print("\nleave-models-out (6 folds of 4 held-out models): Spearman(prediction, best accuracy) over the held-out "
+          "models' runs longer than one epoch, per dataset, mean [min] (n = datasets x folds)")
+    for (method, enc), r in res.items():
+        print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", type=Path, default=ROOT.parent / "shared/metadatasets/quicktune-extended")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=("datasets", "models"), help="run one protocol")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    md = import_meta_dataset(args.source)
+    space = Space.from_yaml(ROOT / "recipes/spaces/quicktune.yaml")
+    if args.only in (None, "datasets"):
+        leave_datasets_out(md, space, 5, args.seed, args.steps)
+    if args.only in (None, "models"):
+        leave_models_out(md, space, 6, args.seed, args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The priors shipped inside the package, and the one way every caller resolves ``--prior``.
+
+``default`` is ``quicktune-extended``: meta-trained on the Quick-Tune paper's extended meta-dataset
+(4,665 real fine-tuning curves of 24 pretrained timm models on 26 Meta-Album datasets), with the
+models described by :mod:`hf_quicktune.zoo.descriptors` so it informs searches over any model.
+Rebuilt by ``python tools/build_default_prior.py`` (the command and the data's provenance are in
+its ``prior.json``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.errors import MetaError
+
+SHIPPED_DIR = Path(__file__).resolve().parent
+DEFAULT = "quicktune-extended"
+NO_PRIOR = ("none", "no", "off", "")
+
+
+def shipped() -> list[str]:
+    """Names of the priors inside the package."""
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / "prior.json").is_file())
+
+
+def prior_label(spec: str | None) -> str | None:
+    """What a run records for a ``--prior`` value without loading it: None for no prior, the shipped
+    prior's name for ``default``, else the value as given."""
+    if spec is None or str(spec).strip().lower() in NO_PRIOR:
+        return None
+    text = str(spec).strip()
+    return f"{DEFAULT} (shipped with hf-quicktune)" if text in ("default", DEFAULT) else text
+
+
+def resolve_prior(spec: str | None, *, token: str | None = None) -> tuple[Any, str | None]:
+    """``(Prior or None, label)`` for a ``--prior`` value: ``default`` or a shipped name, ``none``, a local
+    prior directory, or a Hub repo id ``owner/name[@revision]`` (through :func:`hf_quicktune.meta.hub.load_prior`).
+    The label is what the run records (summary, card): the shipped name, the repo id, or the folder name."""
+    if spec is None or str(spec).strip().lower() in NO_PRIOR:
+        return None, None
+    text = str(spec).strip()
+    name = DEFAULT if text == "default" else text
+    from hf_quicktune.search.prior import Prior
+
+    if name in shipped() and not Path(name).exists():
+        return Prior.load(SHIPPED_DIR / name), name
+    from hf_quicktune.meta.hub import load_prior
+
+    path = Path(text).expanduser()
+    if not path.exists() and "/" not in text:
+        raise MetaError(f"--prior {text!r}: no such directory, not a Hub repo id (owner/name) and not a shipped "
+                        f"prior ({', '.join(['default', *shipped()])}). Pass one of those, or `none` to search "
+                        "without a prior.")
+    prior = load_prior(path if path.exists() else text, token=token)
+    return prior, path.name if path.exists() else text
+
+
+def prior_initial_epochs(prior: Any, max_epochs: int) -> int:
+    """The ``initial_epochs`` a prior learnt from its meta-dataset (the first epoch whose accuracy ranks
+    configurations like the final one: ``meta.train.choose_initial_epochs``), capped at half of this
+    run's ``max_epochs``; 1 (the paper) for a prior without one."""
+    learnt = int((getattr(prior, "provenance", None) or {}).get("initial_epochs") or 1)
+    return max(1, min(learnt, max_epochs // 2))

@@ -1,0 +1,185 @@
+"""Setting up the search of a run: the prior, the candidates' model features, the pool and the optimizer.
+
+* **Prior**: ``--prior`` resolved by :func:`hf_quicktune.meta.priors.resolve_prior` (``default`` = the
+  prior shipped in the package, meta-learned on real fine-tuning curves; ``none``; a folder; a Hub id).
+* **Model features**: every candidate's :mod:`~hf_quicktune.zoo.descriptors` (at the run's image size)
+  plus its zero-cost scores; a prior reads the features it was meta-trained with, a search without
+  a prior uses all of them.
+* **Pool** (Quick-Tune §4.3 scores a finite pool; the paper samples it at random): with a prior, half of
+  the pool is the configurations the prior predicts best for this dataset (from ``POOL_OVERSAMPLE`` x
+  pool-size seeded draws: :meth:`~hf_quicktune.search.quicktune.QuickTuneOptimizer.zero_shot_order`),
+  the other half seeded draws, so the search can start from the prior's
+  zero-shot choice and still explore; the zero-shot half (and so the first trial, pool member 0, the
+  best predicted) is chosen among pretrained candidates, since the meta-dataset has no random-init
+  model the prior could know. Without a prior, pool member 0 is the robust default
+  (``hf_quicktune/meta/priors/robust_default.json``: per hyperparameter the value with the best mean
+  normalised final accuracy on the extended meta-dataset) on the best-ranked candidate, and the search
+  starts there instead of at a seed-dependent draw.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
+from hf_quicktune.run.state import RunState
+
+logger = logging.getLogger(__name__)
+
+POOL_OVERSAMPLE = 16
+#: the schedule length the search space's epoch-valued hyperparameters are written for (Quick-Tune's
+#: search_space_v1 and its meta-dataset: 50 epochs)
+SPACE_SCHEDULE_EPOCHS = 50
+_EPOCH_VALUED = {"warmup_epochs": 0, "decay_epochs": 1, "patience_epochs": 1}  # name -> smallest value
+ROBUST_DEFAULT = Path(__file__).resolve().parents[1] / "meta" / "priors" / "robust_default.json"
+_NOT_MODEL_FEATURES = frozenset({"feature_seconds", "score_seconds", "seconds", "cached"})
+
+
+def zero_cost_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] | None:
+    """Zero-cost scores of the kept candidates that every kept candidate has as a finite number (e.g. LEEP
+    is undefined for scratch models); never timings such as ``feature_seconds`` (they describe the machine)."""
+
+    def usable(key: str, value: Any) -> bool:
+        return (key not in _NOT_MODEL_FEATURES and isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))
+
+    rows = [ranking["table"].get(name, {}) for name in ranking["kept"]]
+    common = set.intersection(*({k for k, v in r.items() if usable(k, v)} for r in rows)) if rows else set()
+    if not common:
+        return None
+    return {name: {k: float(ranking["table"][name][k]) for k in sorted(common)} for name in ranking["kept"]}
+
+
+def model_features(ranking: dict[str, Any], candidates: dict[str, Any], image_size: int | None
+                   ) -> dict[str, dict[str, float]] | None:
+    """Descriptors + zero-cost scores of the kept candidates (the optimizer's model features)."""
+    from hf_quicktune.zoo.descriptors import describe_candidate
+
+    zc = zero_cost_features(ranking) or {}
+    out: dict[str, dict[str, float]] = {}
+    for name in ranking["kept"]:
+        row = {k: float(v) for k, v in describe_candidate(candidates[name], image_size).items() if v is not None} \
+            if name in candidates else {}
+        row.update(zc.get(name, {}))
+        if row:
+            out[name] = row
+    return out or None
+
+
+def load_prior(settings: RunSettings) -> tuple[Any, str | None]:
+    """(Prior or None, the label the run records)."""
+    from hf_quicktune.meta.priors import resolve_prior
+
+    return resolve_prior(settings.prior)
+
+
+def initial_epochs(settings: RunSettings, prior: Any) -> int:
+    """``--initial-epochs`` when given, else the prior's learnt value, else 1 (the paper)."""
+    if settings.initial_epochs is not None:
+        return int(settings.initial_epochs)
+    if prior is None:
+        return 1
+    from hf_quicktune.meta.priors import prior_initial_epochs
+
+    return prior_initial_epochs(prior, settings.max_epochs)
+
+
+def scale_schedule(config: dict[str, Any], max_epochs: int, reference: int = SPACE_SCHEDULE_EPOCHS) -> dict[str, Any]:
+    """``config`` with its epoch-valued hyperparameters (warm-up, decay step, plateau patience) scaled from
+    the space's ``reference``-epoch schedule to this run's ``max_epochs`` (rounded; warm-up may become 0,
+    the others stay >= 1). A 10-epoch warm-up is a fifth of the paper's 50-epoch runs; in a 10-epoch run
+    it would be the whole run. The pool and the optimizer keep the space's values."""
+    if max_epochs >= reference:
+        return dict(config)
+    out = dict(config)
+    for name, low in _EPOCH_VALUED.items():
+        if out.get(name) is not None:
+            out[name] = max(low, int(round(float(out[name]) * max_epochs / reference)))
+    return out
+
+
+def fit_batch_sizes(space, train_size: int):
+    """Drop batch sizes above a quarter of the images trained per epoch (fewer than 4 steps an epoch)."""
+    if "batch_size" not in space or space.hps["batch_size"].type not in ("categorical", "ordinal"):
+        return space
+    choices = sorted(space.hps["batch_size"].choices)
+    keep = [b for b in choices if b <= max(train_size // 4, choices[0])]
+    if len(keep) < len(choices):
+        logger.info("batch sizes %s dropped: above a quarter of the %d training images per epoch",
+                    [b for b in choices if b not in keep], train_size)
+        space = space.with_choices("batch_size", keep)
+    return space
+
+
+def robust_default(space, model: str) -> dict[str, Any] | None:
+    """The shipped robust default configuration on ``model``, fitted into ``space`` (each value moved
+    to the nearest allowed choice); None when the file is missing."""
+    if not ROBUST_DEFAULT.is_file():
+        return None
+    config = dict(json.loads(ROBUST_DEFAULT.read_text())["config"], model=model)
+    for name, hp in space.hps.items():
+        value = config.get(name)
+        choices = getattr(hp, "choices", None)
+        if value is None or not choices or value in choices:
+            continue
+        numeric = [c for c in choices if isinstance(c, int | float) and not isinstance(c, bool)]
+        if numeric and isinstance(value, int | float):
+            config[name] = min(numeric, key=lambda c: abs(math.log(max(c, 1e-12)) - math.log(max(value, 1e-12))))
+    return config
+
+
+def build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int, *, prior: Any,
+               meta: dict[str, float], features: dict[str, dict[str, float]] | None,
+               scratch: set[str] = frozenset()) -> list[dict[str, Any]]:
+    """The run's candidate pool (saved in ``pool.json``; a resumed run reuses it). See the module docstring."""
+    pool = state.load_json(state.pool_path)
+    if pool is not None:
+        return pool
+    from hf_quicktune.run.pool import repair_scratch_configs
+    from hf_quicktune.search.space import Space
+
+    space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
+    space = fit_batch_sizes(space.with_choices("model", names), train_size)
+    n = settings.pool_size
+    if prior is None:
+        pool = repair_scratch_configs(space.sample(n, seed=settings.seed), scratch)
+        default = robust_default(space, names[0]) if names else None
+        if default is not None:
+            default = repair_scratch_configs([default], scratch)[0]
+            pool = [default] + [c for c in pool if c != default][: n - 1]
+    else:
+        from hf_quicktune.search.quicktune import QuickTuneOptimizer
+
+        draws = repair_scratch_configs(space.sample(n * POOL_OVERSAMPLE, seed=settings.seed), scratch)
+        scorer = QuickTuneOptimizer(draws, max_epochs=settings.max_epochs, prior=prior, meta_features=meta,
+                                    model_features=features, seed=settings.seed, acquisition=settings.acquisition)
+        predicted = scorer.zero_shot(range(len(draws)))
+        # the meta-dataset holds only pretrained models: the prior has no knowledge of random-init
+        # candidates, so its zero-shot choices are made among the pretrained ones (when there are any)
+        eligible = [i for i in range(len(draws)) if draws[i].get("model") not in scratch] or list(range(len(draws)))
+        order = scorer.zero_shot_order(eligible)
+        top = order[: n // 2]
+        rest = [i for i in range(len(draws)) if i not in set(top)][: n - len(top)]
+        pool = [draws[i] for i in top + rest]
+        logger.info("pool: %d configurations the prior predicts best (first: %.3f) + %d seeded draws",
+                    len(top), float(predicted[top[0]]), len(rest))
+    pool = [dict(c) for c in pool]
+    state.save_json(state.pool_path, pool)
+    return pool
+
+
+def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, float],
+                   features: dict[str, dict[str, float]] | None, num_classes: int | None = None, cost_prior=None):
+    """The run's :class:`~hf_quicktune.search.quicktune.QuickTuneOptimizer`. Trials that do not beat
+    chance (1 / classes, plus one point) after their first epochs are not continued."""
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
+
+    floor = 1.0 / num_classes + 0.01 if num_classes else None
+    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=prior, meta_features=meta,
+                              model_features=features, seed=settings.seed, cost_prior=cost_prior,
+                              acquisition=settings.acquisition, horizon=settings.horizon,
+                              initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor)
