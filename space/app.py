@@ -76,6 +76,8 @@ def build_app():
                         train_limit = gr.Number(d["train_limit"], label="training images per epoch", precision=0)
                         max_epochs = gr.Number(d["max_epochs"], label="max epochs per trial", precision=0)
                         seed = gr.Number(d["seed"], label="seed", precision=0)
+                        epochs_total = gr.Number(None, label="stop after this many epochs in total (optional)",
+                                                 precision=0)
                 with gr.Row():
                     rank_btn = gr.Button("Rank only (no training)")
                     search_btn = gr.Button("Start search", variant="primary", elem_id="start-search")
@@ -138,7 +140,7 @@ def build_app():
         live = [status, ranking, ranking_bars, leaderboard, curves, incumbent]
         result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_board, download, card,
                           model_ref, gallery, examples]
-        settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed]
+        settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed, epochs_total]
         rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",
                        concurrency_limit=1, concurrency_id="cpu")
         run_opts = dict(concurrency_limit=1, concurrency_id="cpu")  # one search at a time on CPU hardware: a queue

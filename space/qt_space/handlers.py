@@ -70,14 +70,15 @@ def watch(job: jobs.Job, poll_s: float = 1.0) -> Iterator[tuple]:
 
 def search(dataset: str, upload: str | None, zoo: str, budget: str, image_size: float | None,
            train_limit: float | None, max_epochs: float | None, seed: float | None,
-           request: gr.Request = None) -> Iterator[tuple]:
+           max_epochs_total: float | None = None, request: gr.Request = None) -> Iterator[tuple]:
     """Start a search and stream its progress: status, ranking (table, bars), leaderboard, curves, incumbent."""
     session = _session(request)
     current = jobs.get_job(session)
     if current is not None and current.running:
         raise ConfigError(f"your search {current.name} is still running: stop it first (one search at a time).")
     values = inputs.settings_values("", zoo, budget, {"image_size": image_size, "train_limit": train_limit,
-                                                      "max_epochs": max_epochs, "seed": seed})
+                                                      "max_epochs": max_epochs, "seed": seed,
+                                                      "max_epochs_total": max_epochs_total})
     job = jobs.Job(values)
     job.values["dataset"] = inputs.dataset_spec(dataset, upload, job.dir.parent / "uploads" / job.name)
     jobs.set_job(session, job)

@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
 }
 #: below this the ranking and a first epoch do not fit on CPU hardware
 MIN_BUDGET_S = 30.0
+INTEGERS = ("image_size", "train_limit", "max_epochs", "seed", "max_epochs_total")
 TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
 
 
@@ -89,5 +90,5 @@ def settings_values(dataset: str, zoo: str, budget: str, advanced: dict[str, Any
     for key, value in (advanced or {}).items():
         if value is None or value == "":
             continue
-        values[key] = int(value) if key in ("image_size", "train_limit", "max_epochs", "seed") else value
+        values[key] = int(value) if key in INTEGERS else value
     return values
