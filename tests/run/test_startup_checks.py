@@ -18,11 +18,12 @@ def test_bad_token_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_TOKEN", BAD_TOKEN)
     monkeypatch.setattr(loop, "_load_dataset", lambda s: pytest.fail("the dataset must not be loaded"))
     out = tmp_path / "out"
-    assert main([*RUN, "--output-dir", str(out), "--push-to-hub", hub.unique_repo_id("startup")]) == 2
+    repo = hub.unique_repo_id("startup")
+    assert main([*RUN, "--output-dir", str(out), "--push-to-hub", repo]) == 2
     err = capsys.readouterr().err
     assert "token was refused" in err and "HF_TOKEN" in err and BAD_TOKEN not in err and "Traceback" not in err
     assert not out.exists()  # nothing started
-    assert not any(p.endswith("/api/repos/create") and status < 300 for _, p, status in hub.requests)
+    assert not hub.api.repo_exists(repo)
 
 
 @pytest.mark.hub
