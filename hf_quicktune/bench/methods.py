@@ -77,6 +77,16 @@ def _gray_box(meta_learned: bool, **kwargs: Any) -> Factory:
     return make
 
 
+def _recipe(task: Task, seed: int) -> Optimizer:
+    """What ``hf-quicktune run`` does with a prior: Quick-Tune with the fold's prior, the zero-shot start and the
+    prior's learnt ``initial_epochs`` (``hf_quicktune.meta.priors.prior_initial_epochs``)."""
+    from hf_quicktune.bench.gray_box import make_quicktune
+    from hf_quicktune.meta.priors import prior_initial_epochs
+
+    return make_quicktune(task, seed, meta_learned=True, start="zero_shot",
+                          initial_epochs=prior_initial_epochs(task.prior, task.max_epochs))
+
+
 def _rank_then_tune(task: Task, seed: int) -> Optimizer:
     from hf_quicktune.bench.gray_box import make_rank_then_tune
 
@@ -85,6 +95,7 @@ def _rank_then_tune(task: Task, seed: int) -> Optimizer:
 
 METHODS: dict[str, Factory] = {
     "quicktune": _gray_box(True),
+    "quicktune-recipe": _recipe,  # the run's recipe: shipped-style prior, zero-shot start, learnt initial_epochs
     "quicktune-no-cost": _gray_box(True, acquisition="ei"),  # ablation: plain EI, no division by the predicted cost
     "dyhpo": _gray_box(False),
     # new trials train 5 epochs before the acquisition compares them (QuickTuneOptimizer.initial_epochs)
@@ -102,9 +113,10 @@ METHODS: dict[str, Factory] = {
     "rank-then-tune": _rank_then_tune,
 }
 #: methods that need a prior meta-trained on the other datasets
-META_LEARNED = {"quicktune", "quicktune-no-cost", "quicktune-init5", "rank-then-tune"}
+META_LEARNED = {"quicktune", "quicktune-recipe", "quicktune-no-cost", "quicktune-init5", "rank-then-tune"}
 #: methods built on the gray-box optimizer (they encode the pool with the benchmark's space)
-GRAY_BOX = {"quicktune", "quicktune-no-cost", "quicktune-init5", "dyhpo", "dyhpo-init5", "rank-then-tune"}
+GRAY_BOX = {"quicktune", "quicktune-recipe", "quicktune-no-cost", "quicktune-init5", "dyhpo", "dyhpo-init5",
+            "rank-then-tune"}
 #: external implementations driven through the replay harness (bench/*_peer.py)
 PEERS = {"optuna-tpe-hyperband", "optuna-random-median", "dehb", "syne-tune-asha", "syne-tune-bohb"}
 #: methods that need zero-cost scores in the meta-dataset

@@ -15,7 +15,8 @@ _DEFAULT_METHODS = (
 @click.option("--meta-dataset", "meta_dataset", required=True, type=click.Path(exists=True, path_type=Path),
               help="A parquet meta-dataset, or a folder in the QuickTuneTool / Quick-Tune JSON layout.")
 @click.option("--methods", default=_DEFAULT_METHODS, show_default=True,
-              help="Comma-separated: quicktune, quicktune-no-cost (plain EI), quicktune-init5 (new trials "
+              help="Comma-separated: quicktune, quicktune-recipe (what `run` does with a prior: zero-shot start, "
+                   "the prior's learnt initial epochs), quicktune-no-cost (plain EI), quicktune-init5 (new trials "
                    "train 5 epochs first), dyhpo, dyhpo-init5, random, sh, asha, hyperband, optuna-tpe-hyperband, "
                    "optuna-random-median, dehb, syne-tune-asha, syne-tune-bohb (external peers; tools/setup_venv.sh "
                    "installs them), rank-then-tune.")

@@ -241,3 +241,20 @@ def test_fixed_time_budget_per_dataset(tmp_path):
         tr = json.loads((tmp_path / "out" / "traces" / "random" / f"{d}__seed0.json").read_text())
         assert tr["stop"] == "budget" and len(tr["time"]) >= 3 and tr["time"][-1] >= budget > tr["time"][-2]
     assert f"{budget / 3600:g} h of recorded time per dataset" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_recipe_starts_zero_shot_with_the_priors_initial_epochs():
+    from hf_quicktune.bench.methods import GRAY_BOX, META_LEARNED, METHODS, Task
+    from hf_quicktune.search import FeatureEncoder, Prior
+    from hf_quicktune.search.space import Space
+
+    pool = [{"lr": 10.0 ** -k, "wd": 0.1 * k} for k in range(1, 7)]
+    prior = Prior.create(FeatureEncoder.fit(Space.from_pool(pool), 8), seed=0)
+    prior.provenance["initial_epochs"] = 3
+    task = Task("d", pool, 8, None, prior, extra={"full_refit_steps": 2})
+    assert "quicktune-recipe" in GRAY_BOX and "quicktune-recipe" in META_LEARNED
+    opts = [METHODS["quicktune-recipe"](task, seed) for seed in (0, 1)]
+    firsts = [o.ask() for o in opts]
+    assert {s.epoch for s in firsts} == {3}
+    best = int(np.argmax(opts[0].zero_shot(range(len(pool)))))
+    assert {s.trial_id for s in firsts} == {best}  # the prior's choice, not a seeded draw
