@@ -99,11 +99,13 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
 
 
 def test_push_failure_keeps_the_run_and_names_the_export(hub, tmp_path, capfd, monkeypatch):
-    """A refused push (bad token): exit 2, one message with the local export path, no token, no traceback."""
+    """A push refused at the end (a token revoked during the run): exit 2, one message with the local export path,
+    no token, no traceback. (A token that is bad from the start fails at start-up: tests/run/test_startup_checks.py.)"""
     out = tmp_path / "run"
     secret = "hf_wrongTOKEN_abcdefabcdef0123"
     monkeypatch.setenv("HF_TOKEN", secret)
-    monkeypatch.setattr("hf_quicktune.publish.push.time.sleep", lambda s: None)
+    monkeypatch.setattr("hf_quicktune.hub.check_write_access", lambda *a, **k: "ok at start-up")
+    monkeypatch.setattr("hf_quicktune.hub.time.sleep", lambda s: None)
     code = main(["run", "--dataset", "builtin:digits", "--max-epochs-total", "1", *SMALL, "--output-dir", str(out),
                  "--push-to-hub", "org/refused"])
     captured = capfd.readouterr()
