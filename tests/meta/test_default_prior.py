@@ -110,3 +110,22 @@ def test_the_shipped_robust_default_fits_the_space():
     cfg = robust_default(space, "m")
     assert cfg["model"] == "m" and cfg["batch_size"] == 8  # 4 is not allowed here: the nearest choice
     assert np.isfinite(space.encode([cfg])).all()
+
+
+@pytest.mark.hub
+def test_the_shipped_prior_round_trips_through_the_hub_with_meta_push_and_prior_repo_id(hub):
+    import uuid
+
+    from click.testing import CliRunner
+
+    from hf_quicktune.cli import cli
+    from hf_quicktune.meta.priors import SHIPPED_DIR
+
+    repo_id = f"{hub.api.whoami()['name']}/prior-{uuid.uuid4().hex[:6]}"
+    res = CliRunner().invoke(cli, ["meta", "push", str(SHIPPED_DIR / DEFAULT), repo_id])
+    assert res.exit_code == 0, res.output
+    loaded, label = resolve_prior(repo_id)  # what `run --prior org/name` does
+    shipped_prior, _ = resolve_prior("default")
+    assert label == repo_id and loaded.provenance == shipped_prior.provenance
+    for k, v in shipped_prior.surrogate.tensors().items():
+        assert np.allclose(loaded.surrogate.tensors()[k].numpy(), v.numpy())
