@@ -58,10 +58,10 @@ def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budg
     from hf_quicktune.meta.importers import import_meta_dataset
 
     budget_seconds = budget_hours * 3600 if budget_hours is not None else None
+    ctx = click.get_current_context()
     if preset:
         from hf_quicktune.bench.presets import preset as preset_fields
 
-        ctx = click.get_current_context()
         fields = preset_fields(preset)
 
         def unset(name: str) -> bool:
@@ -73,6 +73,9 @@ def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budg
         space = fields["space"] if unset("space") else space
         if unset("budget_hours") and unset("budget_runs"):
             budget_seconds = fields["budget_seconds"]
+    meta_train = {"steps": meta_steps}
+    if preset and ctx.get_parameter_source("meta_steps") == ParameterSource.DEFAULT:
+        meta_train = dict(fields.get("meta_train", meta_train))
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     from hf_quicktune.bench.methods import GRAY_BOX
 
@@ -85,7 +88,7 @@ def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budg
     targets = [d.strip() for d in datasets.split(",")] if datasets else None
     cfg = BenchConfig(methods=method_list, seeds=seeds, budget_runs=budget_runs, budget_seconds=budget_seconds,
                       folds=folds, datasets=targets,
-                      count_overhead=not no_overhead, meta_train={"steps": meta_steps},
+                      count_overhead=not no_overhead, meta_train=meta_train,
                       max_wall_per_replay=max_wall_per_replay, clock=overhead_clock, space=space)
     total = len(method_list) * seeds * len(targets or md.dataset_names)
     with Progress(TextColumn("bench"), BarColumn(), TextColumn("{task.completed}/{task.total}"),

@@ -121,5 +121,6 @@ def test_bench_preset_fills_unset_options(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["budget_seconds"] == 16 * 3600 and cfg["seeds"] == 5 and cfg["space"] == "quicktune"
+    assert cfg["meta_train"] == {"steps": 2000, "split": [0.8, 0.2, 0.0]}  # the shipped prior's recipe
     assert cfg["methods"] == ["random"] and len(cfg["folds_datasets"]) == 2  # explicit options win
     assert "16 h of recorded time per dataset" in capsys.readouterr().out
