@@ -547,6 +547,22 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     return summary
 
 
+def _record_failure(state: RunState, tid: int, epoch: int, message: str) -> dict[str, Any]:
+    """A trial that failed before the train engine could record it (e.g. a configuration it rejects) gets
+    the failure on its curve too: trials are files, so the leaderboard, the no-model report and a
+    resumed run see it."""
+    from hf_quicktune.train.records import EpochRecord, append_records
+
+    record = EpochRecord(epoch=epoch, val_top1=None, val_top5=None, val_loss=None, train_loss=None,
+                         train_seconds=0.0, eval_seconds=0.0, images_per_second=None, peak_memory_mb=None,
+                         lr=None, status="failed", message=message)
+    directory = state.trial_dir(tid)
+    directory.mkdir(parents=True, exist_ok=True)
+    if epoch not in {int(r["epoch"]) for r in trial_curve(state, tid)}:
+        append_records(directory, [record])
+    return record.to_dict()
+
+
 def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion, clock, n_before,
              limits: _Limits | None = None, reporter=None) -> list[dict]:
     """Train ``suggestion.trial_id`` up to ``suggestion.epoch``; tell and log every finished epoch
@@ -578,8 +594,7 @@ def _advance(settings, state, opt, pool, trials, candidates, dataset, suggestion
                              f"{suggestion.epoch}, {done} known)")
     except QuickTuneError as err:  # e.g. a configuration the engine rejects: the trial fails, the run goes on
         trials.pop(tid, None)
-        records = [{"epoch": done + 1, "val_top1": None, "train_seconds": 0.0, "eval_seconds": 0.0,
-                    "status": "failed", "message": str(err)}]
+        records = [_record_failure(state, tid, done + 1, str(err))]
     wall = (time.monotonic() - t_start) / max(1, len(records))
     new = []
     for rec in records:
