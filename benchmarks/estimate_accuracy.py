@@ -19,7 +19,13 @@ listed, never folded into the error statistics), or neither does (agreement, no 
 ``plain`` column is the paper's N/n rescaling alone; ``pred`` adds the finite-size correction
 (:func:`hf_quicktune.estimate.dynamics.finite_size_extrapolate`).
 
+``--within EPS`` adds the paper's supplementary criterion (steps until the loss is within EPS of its
+final value, relative to the total decrease over ``--max-epochs``; rows marked ``~EPS``): training then
+runs the whole horizon instead of stopping at the lowest target.
+
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/estimate_accuracy.py
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/estimate_accuracy.py --dataset builtin:mnist5k --train 2000 \
+        --targets --within 0.1 0.05 --max-epochs 5 --lrs 0.01 0.03 --tail-lrs 0.003 --batch-sizes 32 --momenta 0 0.9
 """
 
 from __future__ import annotations
@@ -68,7 +74,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256, help="images linearized by the estimator (n)")
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--tail-blocks", type=int, default=1, help="EfficientNet stages trained (+ conv_head + head)")
-    ap.add_argument("--targets", type=float, nargs="+", default=[1.0, 0.5])
+    ap.add_argument("--targets", type=float, nargs="*", default=[1.0, 0.5], help="absolute training-loss targets")
+    ap.add_argument("--within", type=float, nargs="*", default=[],
+                    help="supplementary criterion (Zancato et al. 2020): steps until the loss is within EPS x "
+                         "(initial - final) of its final value after --max-epochs; training then runs the whole horizon")
     ap.add_argument("--strategies", nargs="+", default=["head", "tail"], choices=["head", "tail"],
                     help="head: linear probing; tail: last stage(s) + conv_head + head (pct_to_freeze)")
     ap.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="lrs for the head strategy")
@@ -104,7 +113,9 @@ def main() -> None:
     num_train = len(x)
     print(f"{args.dataset}: N={num_train} train images at {args.image_size}px, C={prepared.num_classes}; "
           f"{cand.name}, pct_to_freeze={pct:.3f} (last {args.tail_blocks} stage(s) + head), "
-          f"n={args.samples} linearized, loss={args.loss}, targets {args.targets}, max {args.max_epochs:g} epochs")
+          f"n={args.samples} linearized, loss={args.loss}, targets {args.targets}, within {args.within}, "
+          f"max {args.max_epochs:g} epochs")
+    criteria = [("target", t) for t in args.targets] + [("within", e) for e in args.within]
 
     rows = []
     print(f"{'strategy':>8} {'lr':>6} {'B':>4} {'m':>4} {'target':>6} {'plain':>7} {'pred':>7} {'actual':>7} "
@@ -141,27 +152,35 @@ def main() -> None:
                 names = names[-2:]  # classifier weight + bias
             measured = train_and_measure(tail, feats, y, trainable=names, lr=lr, batch_size=bs, momentum=m,
                                          loss=args.loss, max_steps=max_steps,
-                                         eval_every=max(1, num_train // bs // 4), target_loss=min(args.targets))
+                                         eval_every=max(1, num_train // bs // 4),
+                                         target_loss=None if args.within else min(args.targets))
             est_s = ntk_seconds + curve_seconds + timing_cost
-            for target in args.targets:
-                pred, pred_plain, actual = curve.steps_to(target), plain.steps_to(target), measured.steps_to(target)
+            for kind, target in criteria:
+                if kind == "target":
+                    pred, pred_plain, actual = curve.steps_to(target), plain.steps_to(target), measured.steps_to(target)
+                else:
+                    pred, pred_plain = curve.steps_to_within(target), plain.steps_to_within(target)
+                    actual = measured.steps_to_within(target)
                 status = _status(pred, actual)
                 rel = abs(pred - actual) / max(actual, 1.0) if status == "both" else None
                 rel_plain = abs(pred_plain - actual) / max(actual, 1.0) \
                     if pred_plain is not None and actual is not None else None
                 train_s = actual * sec_per_step if actual is not None else None
-                rows.append({"strategy": strategy, "target": target, "status": status, "rel": rel,
+                rows.append({"strategy": strategy, "target": (kind, target), "status": status, "rel": rel,
                              "rel_plain": rel_plain, "ratio": None if train_s is None else train_s / est_s})
                 actual_txt = f"{actual:.1f}" if actual is not None else "never"
-                print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {target:>6g} {pred_plain!s:>7} {pred!s:>7} "
+                label = f"{target:g}" if kind == "target" else f"~{target:g}"
+                print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {label:>6} {pred_plain!s:>7} {pred!s:>7} "
                       f"{actual_txt:>7} {'-' if rel is None else format(rel, '.1%'):>7} "
                       f"{'-' if actual is None else format(actual * bs / num_train, '.2f'):>6} {est_s:>6.1f} "
                       f"{'-' if train_s is None else format(train_s, '.1f'):>8} "
                       f"{'-' if train_s is None else format(train_s / est_s, '.1f'):>6}"
                       + (" diverged" if measured.diverged else ""), flush=True)
 
-    groups = [("all", rows)] + [(f"{st}, target {t:g}", [r for r in rows if r["strategy"] == st and r["target"] == t])
-                                for st in args.strategies for t in args.targets]
+    groups = [("all", rows)] + [
+        (f"{st}, {'target' if kind == 'target' else 'within'} {t:g}",
+         [r for r in rows if r["strategy"] == st and r["target"] == (kind, t)])
+        for st in args.strategies for kind, t in criteria]
     print()
     for name, sel in groups:
         if not sel:

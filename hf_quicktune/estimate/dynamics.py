@@ -110,6 +110,18 @@ def spectrum(kernel: np.ndarray, outputs: np.ndarray, targets: np.ndarray, num_t
     )
 
 
+def within_of_final(steps, loss, eps: float) -> int | None:
+    """First ``steps[i]`` with ``loss[i] - loss[-1] <= eps (loss[0] - loss[-1])`` (0 when the loss never fell)."""
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"eps must be in (0, 1), got {eps}")
+    loss = np.asarray(loss, dtype=np.float64)
+    drop = loss[0] - loss[-1]
+    if drop <= 0.0:
+        return int(steps[0])
+    hit = np.nonzero(loss - loss[-1] <= eps * drop)[0]
+    return int(steps[hit[0]])
+
+
 @dataclass
 class Curve:
     """Predicted expected training loss after each SGD step (index = step)."""
@@ -132,6 +144,17 @@ class Curve:
         """First step whose expected loss is <= target (None if not reached within the curve)."""
         hit = np.nonzero(self.loss <= target)[0]
         return int(hit[0]) if len(hit) else None
+
+    def steps_to_within(self, eps: float) -> int | None:
+        """First step whose loss is within ``eps`` of its final value, relative to the total decrease.
+
+        The supplementary criterion of Zancato et al. (2020): the first t with
+        ``L(t) - L(T) <= eps (L(0) - L(T))``, T = the last step of the curve (the training horizon),
+        so it is defined even when no absolute target is reached. None when the curve diverged.
+        """
+        if self.diverged or not len(self.loss) or not np.isfinite(self.loss[-1]):
+            return None
+        return within_of_final(np.arange(len(self.loss)), self.loss, eps)
 
     def loss_at(self, step: int) -> float:
         if step < len(self.loss):

@@ -40,7 +40,8 @@ class Estimate:
     projected_dim: int | None
     target_loss: float | None = None
     epochs: float | None = None
-    steps_to_target: int | None = None
+    steps_to_target: int | None = None  # to target_loss, or (with ``within``) to within eps of the final loss
+    within: float | None = None
     seconds_per_step: float | None = None
     estimation_seconds: float = 0.0
     ntk_seconds: float = 0.0  # the part of estimation_seconds shared by every lr/batch/momentum (no dynamics)
@@ -69,8 +70,8 @@ class Estimate:
 
     @property
     def predicted_steps(self) -> int | None:
-        """Steps the run takes: to the target loss, or ``epochs`` worth of steps."""
-        if self.target_loss is not None:
+        """Steps the run takes: to the target loss (or within ``within`` of the final loss), or ``epochs`` worth."""
+        if self.target_loss is not None or self.within is not None:
             return self.steps_to_target
         if self.epochs is not None:
             return int(math.ceil(self.epochs * self.steps_per_epoch))
@@ -99,6 +100,7 @@ class Estimate:
             "projected_dim": self.projected_dim,
             "initial_loss": float(self.curve.loss[0]),
             "target_loss": self.target_loss,
+            "within": self.within,
             "steps_to_target": self.steps_to_target,
             "epochs_to_target": self.epochs_to_target,
             "epochs": self.epochs,
@@ -237,6 +239,7 @@ def estimate(
     model=None,
     seed: int = 0,
     finite_size: bool = True,
+    within: float | None = None,
 ) -> Estimate:
     """Predict the training-loss curve of fine-tuning ``candidate`` on ``dataset`` with ``config``.
 
@@ -250,6 +253,10 @@ def estimate(
     SGD step here to turn steps into seconds. ``model``: an already built model to linearize.
     ``finite_size``: correct the subset curve to the N training images from nested halves of the
     subsample (:func:`~.dynamics.finite_size_extrapolate`; off = the paper's plain N/n rescaling).
+    ``within`` (in (0, 1)) replaces the absolute target by the supplementary criterion of Zancato et
+    al. (2020): steps until the loss is within ``within`` x (initial - final) of its final value,
+    the final value being the loss after ``epochs`` (or ``max_epochs``). It is defined whatever the
+    loss scale, and a run whose loss plateaus above any absolute target still gets a time.
 
     The linearization point is the pretrained body with the *new, randomly initialised* head
     (paper eq. 1 at w0), and the kernel stays frozen there. That is exact for linear probing. When
@@ -269,6 +276,10 @@ def estimate(
         raise ConfigError(f"loss must be 'cross_entropy' or 'mse', got {loss!r}.")
     if target_loss is not None and epochs is not None:
         raise ConfigError("give either a target loss or a number of epochs, not both.")
+    if within is not None and target_loss is not None:
+        raise ConfigError("give either a target loss or a convergence tolerance (within), not both.")
+    if within is not None and not 0.0 < within < 1.0:
+        raise ConfigError(f"within must be a fraction in (0, 1) of the loss decrease, got {within}.")
     if target_loss is not None and target_loss <= 0:
         raise ConfigError(f"the target loss must be positive, got {target_loss}.")
     cand = get_candidate(candidate) if isinstance(candidate, str) else candidate
@@ -299,6 +310,8 @@ def estimate(
     if curve.diverged:
         warnings.append(f"the linearized model diverges at lr={lr} (lr x top NTK eigenvalue too large).")
     steps_to = curve.steps_to(target_loss) if target_loss is not None else None
+    if within is not None:
+        steps_to = curve.steps_to_within(within)
     if target_loss is not None and steps_to is None and not curve.diverged:
         warnings.append(
             f"the target loss {target_loss} is not reached within {max_epochs:g} epochs "
@@ -312,7 +325,7 @@ def estimate(
     return Estimate(
         candidate=cand.name, config=dict(config), loss_name=loss, curve=curve, num_train=num_train,
         n=len(x), num_params=gram.num_params, projected_dim=gram.projected_dim, target_loss=target_loss,
-        epochs=epochs, steps_to_target=steps_to, seconds_per_step=sec_per_step,
+        epochs=epochs, steps_to_target=steps_to, within=within, seconds_per_step=sec_per_step,
         estimation_seconds=est_seconds, ntk_seconds=ntk_seconds, warnings=warnings, spectrum=spec, halves=halves,
     )
 

@@ -57,6 +57,24 @@ class MeasuredCurve:
         return None
 
 
+    def steps_to_within(self, eps: float) -> float | None:
+        """Step at which the loss first comes within ``eps`` of its final value, relative to the total
+        decrease (:meth:`hf_quicktune.estimate.dynamics.Curve.steps_to_within`), linearly interpolated
+        between evaluations; None when training diverged."""
+        if self.diverged or not self.loss:
+            return None
+        from hf_quicktune.estimate.dynamics import within_of_final
+
+        step = within_of_final(self.steps, self.loss, eps)
+        i = self.steps.index(step)
+        if i == 0:
+            return float(step)
+        threshold = self.loss[-1] + eps * (self.loss[0] - self.loss[-1])
+        l0, l1 = self.loss[i - 1], self.loss[i]  # linear interpolation between the two evaluations
+        frac = (l0 - threshold) / (l0 - l1) if l0 != l1 else 1.0
+        return self.steps[i - 1] + frac * (self.steps[i] - self.steps[i - 1])
+
+
 @torch.no_grad()
 def full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable, batch: int = 256) -> float:
     total = 0.0

@@ -167,3 +167,40 @@ def test_linear_head_shortcut_equals_the_per_sample_jacobians(data):
     torch.testing.assert_close(fast.kernel, slow.kernel, rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(fast.outputs, slow.outputs)
     assert fast.num_params == slow.num_params == 256 * C + C
+
+
+def test_within_of_final_closed_form_and_edge_cases():
+    """L(t) = a exp(-t/tau) + c over T steps: within eps of L(T) from t* = -tau log(eps (1 - e) + e), e = exp(-T/tau)."""
+    from hf_quicktune.estimate.dynamics import Curve, within_of_final
+
+    tau, T, a, c = 37.0, 400, 2.3, 0.4
+    t = np.arange(T + 1)
+    loss = a * np.exp(-t / tau) + c
+    for eps in (0.01, 0.05, 0.2):
+        e = np.exp(-T / tau)
+        expected = int(np.ceil(-tau * np.log(eps * (1 - e) + e)))
+        assert within_of_final(t, loss, eps) == expected
+        assert Curve(loss, loss, 16, 160).steps_to_within(eps) == expected
+    assert within_of_final(t, np.full(T + 1, 1.0), 0.05) == 0  # a flat curve is converged at once
+    assert Curve(loss, loss, 16, 160, diverged=True).steps_to_within(0.05) is None
+    with pytest.raises(ValueError, match="eps"):
+        within_of_final(t, loss, 1.5)
+
+
+def test_linear_model_steps_to_within_final(data):
+    """The supplementary criterion on a linear model (where the theory is exact): predicted and
+    measured steps until the loss is within 10 % of its final decrease agree."""
+    x, y = data
+    steps, measured = _measure(_linear, x, y, loss="mse", lr=0.01, batch_size=16, momentum=0.5, steps=300,
+                               seeds=3, eval_every=5)
+    from hf_quicktune.estimate.dynamics import within_of_final
+
+    true = within_of_final(steps, measured, 0.1)
+    curve = _predict(_linear(), x, y, loss="mse", lr=0.01, batch_size=16, momentum=0.5, steps=300)
+    pred = curve.steps_to_within(0.1)
+    assert 20 <= true <= 280  # the criterion lands inside the run, not at either end
+    assert pred is not None and abs(pred - true) <= max(10, 0.15 * true), (pred, true)
+    one = train_and_measure(_linear(), x, y, trainable=["weight", "bias"], lr=0.01, batch_size=16, momentum=0.5,
+                            loss="mse", max_steps=300, eval_every=5)
+    got = one.steps_to_within(0.1)  # one seed, interpolated between evaluations
+    assert got is not None and abs(got - true) <= max(15, 0.25 * true)

@@ -50,3 +50,20 @@ def test_adam_is_estimated_with_a_warning_and_head_only_is_cheaper(digits):
     assert est.seconds_per_step > 0 and est.predicted_seconds == pytest.approx(est.predicted_steps * est.seconds_per_step)
     with pytest.raises(ConfigError, match="batch_size"):
         estimate(digits, CAND, {"lr": 0.1}, n=8, image_size=8, model=_tiny())
+
+
+def test_within_final_criterion_instead_of_a_target(digits):
+    from hf_quicktune.estimate import estimate
+
+    config = {"lr": 0.05, "batch_size": 32, "momentum": 0.9, "pct_to_freeze": 0.0}
+    est = estimate(digits, CAND, config, n=48, image_size=8, epochs=3, within=0.05, model=_tiny(), time_steps=False)
+    loss = est.curve.loss
+    assert len(loss) - 1 == int(np.ceil(3 * len(digits.train) / 32))  # the curve runs to the horizon
+    t = est.steps_to_target
+    final, drop = loss[-1], loss[0] - loss[-1]
+    assert 0 < t < len(loss) - 1 and loss[t] - final <= 0.05 * drop < loss[t - 1] - final
+    assert est.predicted_steps == t and est.to_dict()["within"] == 0.05
+    with pytest.raises(ConfigError, match="not both"):
+        estimate(digits, CAND, config, n=8, image_size=8, target_loss=1.0, within=0.05, model=_tiny())
+    with pytest.raises(ConfigError, match="fraction"):
+        estimate(digits, CAND, config, n=8, image_size=8, within=2.0, model=_tiny())
