@@ -26,6 +26,12 @@ def test_demo_runs_offline_within_budget(tmp_path):
     assert summary["dataset"] == "builtin:digits" and summary["zoo"] == "offline"
     assert summary["budget_used_s"] <= 180 * 1.2
     assert summary["epoch_steps"] >= 3 and summary["best_model"]
+    # meta-learned by default: the shipped prior, its learnt initial epochs (capped at half of --max-epochs 10)
+    from hf_quicktune.meta.priors import DEFAULT, resolve_prior
+
+    assert summary["prior"].startswith(DEFAULT)
+    assert summary["initial_epochs"] == min(resolve_prior("default")[0].provenance["initial_epochs"], 5)
+    assert DEFAULT in (out / "export" / "README.md").read_text()
     board = json.loads((out / "leaderboard.json").read_text())
     assert board and board[0]["trial_id"] == summary["best_trial"]
     for p in ("export/model.safetensors", "export/config.json", "export/README.md", "plots/learning_curves.png",
