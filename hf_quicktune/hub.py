@@ -226,10 +226,12 @@ def download(repo_id: str, filename: str, *, repo_type: str = "model", revision:
 
 def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool = False, token: str | None = None,
                        retries: int = 3, backoff_s: float = 2.0) -> str:
-    """Fail fast, before hours of training, when a push to ``repo_id`` could not succeed.
+    """Fail fast, before hours of training, when a push to ``repo_id`` could not succeed. Creates nothing.
 
-    Checks there is a token, that the Hub accepts it (``whoami``), that it is not read-only, and
-    that the repo exists or can be created (``create_repo(exist_ok=True)``). Returns the repo URL."""
+    Checks there is a token, that the Hub accepts it (``whoami``), that it is not read-only and that its
+    account may write to the repo's namespace (the user or an organisation where it is not a reader; the
+    scopes of a fine-grained token); when the repo exists already, ``create_repo(exist_ok=True)`` probes the
+    permission on it without changing anything. Returns the repo id."""
     from huggingface_hub import HfApi, get_token
 
     token = token or get_token()
@@ -239,14 +241,39 @@ def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool 
     api = HfApi(token=token, library_name="hf-quicktune")
     common = dict(repo_id=repo_id, repo_type=repo_type, token=token, retries=retries, backoff_s=backoff_s,
                   action="push to")
-    who = call(api.whoami, **common)
-    access = ((who or {}).get("auth") or {}).get("accessToken") or {}
+    who = call(api.whoami, **common) or {}
+    access = (who.get("auth") or {}).get("accessToken") or {}
     if access.get("role") == "read":
         raise HubError(f"--push-to-hub {repo_id}: the token '{access.get('displayName', '?')}' is read-only.",
                        input=repo_id, fix=LOGIN_FIX, code="read_only_token", status=403)
-    url = call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type), **common)
-    logger.info("push target %s is writable (as %s)", url, (who or {}).get("name"))
-    return str(url)
+    namespace = repo_id.split("/")[0] if "/" in repo_id else who.get("name")
+    if _may_write(who, access, namespace) is False:
+        raise HubError(f"--push-to-hub {repo_id}: the token of '{who.get('name')}' may not write to the namespace "
+                       f"'{namespace}'.", input=repo_id, code="forbidden", status=403,
+                       fix=f"Push to your own namespace ({who.get('name')}/...) or an organisation where you have "
+                           "write access, or use a token with write access to it.")
+    if call(lambda: api.repo_exists(repo_id, repo_type=repo_type), **common):
+        # on an existing repo this only checks the permission (the Hub answers 409 or 403; nothing is created)
+        call(lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type), **common)
+    logger.info("push target %s is writable (as %s)", repo_id, who.get("name"))
+    return repo_id
+
+
+def _may_write(who: dict[str, Any], access: dict[str, Any], namespace: str | None) -> bool | None:
+    """Whether ``whoami``'s account and token may write to ``namespace``; None when whoami does not say."""
+    if not namespace or not who.get("name"):
+        return None
+    if access.get("role") == "fineGrained":
+        scoped = (access.get("fineGrained") or {}).get("scoped")
+        if not isinstance(scoped, list):
+            return None
+        return any((item.get("entity") or {}).get("name") in (namespace, None) and any(
+            str(perm).startswith("repo.write") for perm in item.get("permissions") or []) for item in scoped)
+    orgs = who.get("orgs")
+    if not isinstance(orgs, list):
+        return None
+    writable = {who["name"]} | {o.get("name") for o in orgs if o.get("roleInOrg") not in ("read",)}
+    return namespace in writable
 
 
 def reachable(timeout: float = 3.0) -> bool:

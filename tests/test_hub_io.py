@@ -101,11 +101,32 @@ def _snapshot(repo_id, **kw):
 @pytest.mark.hub
 def test_check_write_access(hub):
     repo = hub.unique_repo_id("gate")
-    url = hub_check(repo, hub.token)
-    assert repo in url and hub.api.repo_exists(repo)
+    assert hub_check(repo, hub.token) == repo
+    assert not hub.api.repo_exists(repo)  # nothing is published (not even an empty repo) before the run succeeds
+    hub.api.create_repo(repo)
+    assert hub_check(repo, hub.token) == repo  # an existing repo: probed with create_repo(exist_ok=True)
+    own = hub.unique_repo_id("gate", namespace="qt-tester")  # the user's own namespace
+    assert hub_check(own, hub.token) == own
     with pytest.raises(HubError) as info:
         hub_check(hub.unique_repo_id("gate"), BAD_TOKEN)
     assert info.value.code == "bad_token" and "HF_TOKEN" in str(info.value) and BAD_TOKEN not in str(info.value)
+    with pytest.raises(HubError, match="may not write to the namespace 'someone-else'") as info:
+        hub_check("someone-else/model", hub.token)  # not the user, not one of its organisations
+    assert info.value.code == "forbidden" and "qt-tester/" in str(info.value)
+
+
+@pytest.mark.parametrize("who, allowed", [
+    ({"name": "u", "orgs": [{"name": "team", "roleInOrg": "write"}]}, {"u": True, "team": True, "x": False}),
+    ({"name": "u", "orgs": [{"name": "team", "roleInOrg": "read"}]}, {"team": False}),
+    ({"name": "u", "auth": {"accessToken": {"role": "fineGrained", "fineGrained": {"scoped": [
+        {"entity": {"type": "org", "name": "team"}, "permissions": ["repo.content.read", "repo.write"]},
+        {"entity": {"type": "user", "name": "u"}, "permissions": ["repo.content.read"]}]}}}},
+     {"team": True, "u": False}),
+    ({"name": "u"}, {"anything": None}),  # whoami does not say: the push will tell
+])
+def test_namespace_permissions_from_whoami(who, allowed):
+    access = (who.get("auth") or {}).get("accessToken") or {}
+    assert {ns: hubio._may_write(who, access, ns) for ns in allowed} == allowed
 
 
 def hub_check(repo, token):

@@ -37,11 +37,11 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
     digits_datasetdict().push_to_hub("org/digits-mini", token=hub.token)
     out = tmp_path / "run"
     code = main(["run", "--dataset", "org/digits-mini", "--budget", "10m", "--max-epochs-total", "3", *SMALL,
-                 "--output-dir", str(out), "--push-to-hub", "org/result", "--json"])
+                 "--output-dir", str(out), "--push-to-hub", "qt-org/result", "--json"])
     captured = capfd.readouterr()
     assert code == 0, captured.err[-3000:]
     summary = json.loads(captured.out)
-    assert summary["hub_url"].endswith("org/result") and summary["epoch_steps"] == 3
+    assert summary["hub_url"].endswith("qt-org/result") and summary["epoch_steps"] == 3
     check_records(out)
 
     # everything the run promises is in the output dir
@@ -50,14 +50,14 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
                  "export/model.safetensors", "export/config.json", "export/README.md", "export/quicktune/curves.json",
                  "export/quicktune/leaderboard.csv", "summary.json", "run.log"):
         assert (out / name).is_file(), name
-    files = {f.rfilename for f in hub.api.model_info("org/result", files_metadata=False).siblings}
+    files = {f.rfilename for f in hub.api.model_info("qt-org/result", files_metadata=False).siblings}
     assert {"model.safetensors", "config.json", "README.md", "quicktune/curves.json", "quicktune/curves.csv",
             "quicktune/leaderboard.json", "plots/learning_curves.png"} <= files
-    commits = hub.api.list_repo_commits("org/result")
+    commits = hub.api.list_repo_commits("qt-org/result")
     assert len([c for c in commits if "hf-quicktune" in c.title]) == 1  # one commit holds everything
 
     # the card: strict metadata, validated by the Hub's own endpoint
-    card = ModelCard.load("org/result", ignore_metadata_errors=False)
+    card = ModelCard.load("qt-org/result", ignore_metadata_errors=False)
     card.validate()
     assert card.data.library_name == "timm" and card.data.pipeline_tag == "image-classification"
     assert card.data.datasets == ["org/digits-mini"]
@@ -67,7 +67,7 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
     assert set(card_acc) == {"validation", "test"}
 
     # the published model, loaded by timm alone, reproduces the card's accuracies
-    model = timm.create_model("hf-hub:org/result", pretrained=True).eval()
+    model = timm.create_model("hf-hub:qt-org/result", pretrained=True).eval()
     assert model.pretrained_cfg["label_names"] == [str(i) for i in range(10)]
     assert model.pretrained_cfg["input_size"] == (3, 32, 32)
     transform = create_transform(**resolve_data_config({}, model=model))

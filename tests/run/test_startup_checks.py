@@ -27,19 +27,29 @@ def test_bad_token_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.hub
-def test_good_token_creates_the_repo_at_start(hub, tmp_path, monkeypatch, capsys):
+def test_forbidden_namespace_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
     import hf_quicktune.run.loop as loop
 
-    class Stop(Exception):
-        pass
+    monkeypatch.setattr(loop, "_load_dataset", lambda s: pytest.fail("the dataset must not be loaded"))
+    assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", "someone-else/model"]) == 2
+    err = capsys.readouterr().err
+    assert "may not write to the namespace 'someone-else'" in err and "Traceback" not in err
+
+
+@pytest.mark.hub
+def test_good_token_passes_and_creates_nothing_before_the_run_succeeds(hub, tmp_path, monkeypatch):
+    import hf_quicktune.run.loop as loop
+
+    reached = []
 
     def stop(settings):
-        raise Stop("stop right after the start-up checks")
+        reached.append(settings.push_to_hub)
+        raise RuntimeError("stop right after the start-up checks")
 
     monkeypatch.setattr(loop, "_load_dataset", stop)
     repo = hub.unique_repo_id("startup")
-    assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", repo]) == 1  # Stop is a "crash"
-    assert hub.api.repo_exists(repo)  # checked (and created) before the dataset was even loaded
+    assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", repo]) == 1  # the stop is a "crash"
+    assert reached == [repo] and not hub.api.repo_exists(repo)
 
 
 def test_crash_is_one_paragraph_exit_1_with_traceback_in_run_log(tmp_path, monkeypatch, capsys):
