@@ -46,9 +46,11 @@ ROOT = Path(__file__).resolve().parents[1]
 LCBENCH = ROOT.parent / "shared" / "benchmarks" / "lcbench"
 
 
-def load(out: Path):
+def load(out: Path, source: Path | None = None):
     from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
 
+    if source is not None:  # another meta-dataset: a parquet file or a folder in an importable layout
+        return load_meta_dataset(source) if source.suffix == ".parquet" else import_meta_dataset(source)
     for cand in (out / "lcbench.parquet", ROOT / "bench-out" / "lcbench.parquet"):
         if cand.exists():
             return load_meta_dataset(cand)
@@ -238,12 +240,15 @@ def main() -> int:
     p.add_argument("--budget-runs", type=float, default=20.0)
     p.add_argument("--max-wall", type=float, default=None)
     p.add_argument("--options", default=None, help="JSON kwargs for the gray-box optimizers")
+    p.add_argument("--source", type=Path, default=None,
+                   help="another meta-dataset (parquet or a folder, e.g. ../shared/metadatasets/quicktune-extended); "
+                        "default LCBench")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    md = load(args.out)
+    md = load(args.out, args.source)
     {"surrogate": surrogate_part, "prior": prior_part, "fidelity": fidelity_part, "replay": replay_part}[args.part](args, md)
     return 0
 
