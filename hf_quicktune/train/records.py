@@ -48,6 +48,29 @@ class EpochRecord:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+class AdvanceResult(list[EpochRecord]):
+    """What :meth:`~hf_quicktune.train.trial.Trial.advance` returns: the finished epochs' records (a list,
+    so callers that iterate, index or compare with ``[]`` keep working) and how the call ended.
+
+    ``stopped`` is True when the caller's ``should_stop`` asked to stop: the unfinished epoch was discarded
+    (the trial stays resumable from its newest checkpoint) and ``discarded_seconds`` is the wall-clock
+    spent on it (what a budget counts although no record shows it).
+    """
+
+    def __init__(self, records: list[EpochRecord] | None = None, *, stopped: bool = False,
+                 discarded_seconds: float = 0.0):
+        super().__init__(records or [])
+        self.stopped = stopped
+        self.discarded_seconds = discarded_seconds
+
+    @property
+    def status(self) -> str:
+        """``"stopped"`` (the caller stopped it), else the last record's status (``"ok"`` if none)."""
+        if self.stopped:
+            return "stopped"
+        return self[-1].status if self else "ok"
+
+
 def finite_or_none(value: float | None) -> float | None:
     """JSON has no NaN/inf: store them as None."""
     if value is None:

@@ -47,7 +47,7 @@ from hf_quicktune.train.optim import (
     load_scheduler_state,
     scheduler_state,
 )
-from hf_quicktune.train.records import EpochRecord, append_records, finite_or_none, load_curve
+from hf_quicktune.train.records import AdvanceResult, EpochRecord, append_records, finite_or_none, load_curve
 from hf_quicktune.train.regularizers import DeltaRegularizer, FeatureTap, SPRegularizer, bss_penalty
 from hf_quicktune.train.strategies import (
     apply_freezing,
@@ -67,6 +67,11 @@ ModelFactory = Callable[..., nn.Module]
 
 class DivergedError(Exception):
     """Raised inside an epoch when the loss stops being finite."""
+
+
+class _StopRequested(Exception):
+    """Raised inside an epoch when the caller's ``should_stop`` says so; caught by :meth:`Trial.advance`
+    (never leaves the engine)."""
 
 
 def is_oom(err: BaseException) -> bool:
@@ -374,7 +379,7 @@ class Trial:
             items.pop()  # one loader per epoch: do not let the accelerator accumulate them
         return prepared
 
-    def _train_epoch(self, state: _State, epoch_index: int, callback) -> tuple[float, int, float]:
+    def _train_epoch(self, state: _State, epoch_index: int, callback, should_stop=None) -> tuple[float, int, float]:
         """Train one epoch; returns (mean train loss, images seen, seconds)."""
         acc, cfg = self.accelerator, self.config
         lp = cfg["linear_probing"] and epoch_index < linear_probing_epochs(self.max_epochs)
@@ -444,6 +449,8 @@ class Trial:
                 raise DivergedError(f"training loss became non-finite at step {step + 1} of epoch {epoch_index + 1}")
             if callback is not None:
                 callback("train_step", {"step": step + 1, "steps": total_batches, "epoch": epoch_index + 1})
+            if should_stop is not None and should_stop():
+                raise _StopRequested()
         seconds = time.perf_counter() - start
         mean_loss = (loss_sum / max(seen, 1)).item()
         if not math.isfinite(mean_loss):
@@ -481,11 +488,11 @@ class Trial:
             "n": len(labels_t),
         }
 
-    def _run_epoch(self, state: _State, callback) -> EpochRecord:
+    def _run_epoch(self, state: _State, callback, should_stop=None) -> EpochRecord:
         acc = self.accelerator
         epoch_index = self.epochs_done
         lr = current_lr(state.optimizer)
-        train_loss, images, train_seconds = self._train_epoch(state, epoch_index, callback)
+        train_loss, images, train_seconds = self._train_epoch(state, epoch_index, callback, should_stop)
         start = time.perf_counter()
         scores = self._evaluate(state, self._val_set)
         eval_seconds = time.perf_counter() - start
@@ -548,13 +555,17 @@ class Trial:
             append_records(self.directory, [record])
         return record
 
-    def _advance_one(self, callback) -> EpochRecord:
+    def _advance_one(self, callback, should_stop=None) -> EpochRecord | float:
+        """One epoch: its record, or the seconds spent before ``should_stop`` stopped it (discarded)."""
         retried = False
         while True:
             start = time.perf_counter()
             try:
                 state = self._ensure_state()
-                return self._run_epoch(state, callback)
+                return self._run_epoch(state, callback, should_stop)
+            except _StopRequested:
+                self.release()  # the weights are mid-epoch: the next advance reloads the checkpoint
+                return time.perf_counter() - start
             except DivergedError as err:
                 logger.warning("trial %s diverged: %s", self.directory.name, err)
                 self.release()
@@ -577,18 +588,32 @@ class Trial:
                 logger.info("trial %s failed", self.directory.name, exc_info=True)
                 return self._failure("failed", f"{type(err).__name__}: {err}", time.perf_counter() - start)
 
-    def advance(self, epochs: int = 1, callback: Callable[[str, dict], None] | None = None) -> list[EpochRecord]:
-        """Train ``epochs`` more epochs (fewer if the budget ends or the trial fails).
+    def advance(self, epochs: int = 1, callback: Callable[[str, dict], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> AdvanceResult:
+        """Train ``epochs`` more epochs (fewer if ``should_stop`` stops it or the trial fails).
 
-        Returns the new records (also appended to ``curve.jsonl``). ``callback(event, info)`` is
-        called after each training step (``"train_step"``) and epoch (``"epoch"``), for progress bars.
+        Returns the finished epochs' records (also appended to ``curve.jsonl``) as an
+        :class:`~hf_quicktune.train.records.AdvanceResult` (a list; ``.stopped``, ``.status``).
+        ``callback(event, info)`` is called after each training step (``"train_step"``) and epoch
+        (``"epoch"``), for progress bars. ``should_stop()`` (e.g. a budget) is polled before each epoch
+        and after each training step; when it returns True the unfinished epoch is discarded, the
+        in-memory state released (the trial continues from its newest checkpoint) and the result has
+        ``stopped=True``. It should not raise: inside an epoch, an exception from it fails that epoch like
+        any other error.
         """
-        records: list[EpochRecord] = []
+        records = AdvanceResult()
         try:
             for _ in range(int(epochs)):
                 if self.finished:
                     break
-                record = self._advance_one(callback)
+                if should_stop is not None and should_stop():
+                    records.stopped = True
+                    break
+                outcome = self._advance_one(callback, should_stop)
+                if not isinstance(outcome, EpochRecord):
+                    records.stopped, records.discarded_seconds = True, outcome
+                    break
+                record = outcome
                 records.append(record)
                 if callback is not None:
                     callback("epoch", {"record": record})
