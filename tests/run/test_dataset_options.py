@@ -84,7 +84,8 @@ def ambiguous_csv(tmp_path: Path) -> Path:
 
 
 def test_run_loads_with_the_label_column_and_stores_it(ambiguous_csv, tmp_path):
-    from hf_quicktune.run.loop import _load_dataset, prepare_state
+    from hf_quicktune.run.session import prepare_state
+    from hf_quicktune.run.stages import load_dataset as _load_dataset
 
     with pytest.raises(DatasetError, match="--label-column"):
         _load_dataset(RunSettings(dataset=str(ambiguous_csv), budget="1m").validate())
@@ -109,3 +110,33 @@ def test_data_commands_fail_with_the_label_column_hint_and_accept_it(ambiguous_c
     assert main(["run", "--dataset", str(ambiguous_csv), "--label-column", "kind", "--max-epochs-total", "1",
                  "--val-fraction", "0"]) == 2
     assert "--val-fraction must be between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["data", "inspect", "D"],
+    ["run", "--dataset", "D", "--budget", "1m", "--zoo", "offline"],
+    ["rank", "--dataset", "D", "--zoo", "offline"],
+    ["estimate", "--dataset", "D", "--model", "m", "--lr", "0.1", "--batch-size", "8"],
+    ["finetune", "-d", "D", "-m", "m"],
+], ids=lambda a: a[0] if a[0] != "data" else "inspect")
+def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch, tmp_path, capsys):
+    import hf_quicktune.data
+
+    seen = {}
+
+    def fake_load(spec, **kwargs):
+        seen.update(kwargs, spec=spec)
+        raise DatasetError("stop here: the options were recorded.")
+
+    monkeypatch.setattr(hf_quicktune.data, "load", fake_load)
+    extra = ["--dataset-config", "small", "--revision", "v2", "--split", "validation=dev", "--image-column", "pic",
+             "--label-column", "kind", "--val-fraction", "0.3", "--test-fraction", "0.1"]
+    out = ["--output-dir", str(tmp_path / "out")] if argv[0] == "run" else ["-o", str(tmp_path / "ft")] \
+        if argv[0] == "finetune" else []
+    assert main([*argv, *extra, *out]) == 2
+    assert "stop here" in capsys.readouterr().err
+    assert seen["spec"] == "D"
+    assert {k: seen.get(k) for k in ("config", "revision", "split_map", "image_column", "label_column",
+                                     "val_fraction", "test_fraction")} == {
+        "config": "small", "revision": "v2", "split_map": {"validation": "dev"}, "image_column": "pic",
+        "label_column": "kind", "val_fraction": 0.3, "test_fraction": 0.1}
