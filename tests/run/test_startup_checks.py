@@ -13,10 +13,10 @@ RUN = ["run", "--dataset", "builtin:digits", "--zoo", "offline", "--budget", "10
 
 @pytest.mark.hub
 def test_bad_token_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
-    import hf_quicktune.run.loop as loop
+    import hf_quicktune.data as data
 
     monkeypatch.setenv("HF_TOKEN", BAD_TOKEN)
-    monkeypatch.setattr(loop, "_load_dataset", lambda s: pytest.fail("the dataset must not be loaded"))
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("the dataset must not be loaded"))
     out = tmp_path / "out"
     repo = hub.unique_repo_id("startup")
     assert main([*RUN, "--output-dir", str(out), "--push-to-hub", repo]) == 2
@@ -28,9 +28,9 @@ def test_bad_token_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.hub
 def test_forbidden_namespace_fails_before_any_work(hub, tmp_path, monkeypatch, capsys):
-    import hf_quicktune.run.loop as loop
+    import hf_quicktune.data as data
 
-    monkeypatch.setattr(loop, "_load_dataset", lambda s: pytest.fail("the dataset must not be loaded"))
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("the dataset must not be loaded"))
     assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", "someone-else/model"]) == 2
     err = capsys.readouterr().err
     assert "may not write to the namespace 'someone-else'" in err and "Traceback" not in err
@@ -38,27 +38,27 @@ def test_forbidden_namespace_fails_before_any_work(hub, tmp_path, monkeypatch, c
 
 @pytest.mark.hub
 def test_good_token_passes_and_creates_nothing_before_the_run_succeeds(hub, tmp_path, monkeypatch):
-    import hf_quicktune.run.loop as loop
+    import hf_quicktune.data as data
 
     reached = []
 
-    def stop(settings):
-        reached.append(settings.push_to_hub)
+    def stop(spec, **kwargs):
+        reached.append(spec)
         raise RuntimeError("stop right after the start-up checks")
 
-    monkeypatch.setattr(loop, "_load_dataset", stop)
+    monkeypatch.setattr(data, "load", stop)
     repo = hub.unique_repo_id("startup")
     assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", repo]) == 1  # the stop is a "crash"
-    assert reached == [repo] and not hub.api.repo_exists(repo)
+    assert reached == ["builtin:digits"] and not hub.api.repo_exists(repo)
 
 
 def test_crash_is_one_paragraph_exit_1_with_traceback_in_run_log(tmp_path, monkeypatch, capsys):
-    import hf_quicktune.run.loop as loop
+    import hf_quicktune.data as data
 
-    def boom(settings):
+    def boom(spec, **kwargs):
         raise RuntimeError("boom in a stage")
 
-    monkeypatch.setattr(loop, "_load_dataset", boom)
+    monkeypatch.setattr(data, "load", boom)
     out = tmp_path / "out"
     assert main([*RUN, "--output-dir", str(out)]) == 1
     err = capsys.readouterr().err
@@ -69,12 +69,12 @@ def test_crash_is_one_paragraph_exit_1_with_traceback_in_run_log(tmp_path, monke
 
 
 def test_user_errors_inside_run_stay_exit_2(tmp_path, monkeypatch, capsys):
-    import hf_quicktune.run.loop as loop
+    import hf_quicktune.data as data
     from hf_quicktune.errors import DatasetError
 
-    def bad(settings):
+    def bad(spec, **kwargs):
         raise DatasetError("data.csv has one class.", fix="Add another class.")
 
-    monkeypatch.setattr(loop, "_load_dataset", bad)
+    monkeypatch.setattr(data, "load", bad)
     assert main([*RUN, "--output-dir", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err.strip().endswith("Error: data.csv has one class. Add another class.")
