@@ -114,12 +114,17 @@ def finetune(spec, data, cand, args, tmp: str) -> dict:
             "curve": [r.val_top1 for r in records]}
 
 
-def analyse(table: dict, acc: dict[str, float], score_names: list[str]) -> dict[str, dict]:
-    """Per score (and ensemble/default): τ, weighted τ and top-k recalls against ``acc``."""
-    from hf_quicktune.rank.result import RankResult
+def analyse(table: dict, acc: dict[str, float], score_names: list[str], cands, top_k: int) -> dict[str, dict]:
+    """Per score (and ensemble/default): τ, weighted τ and top-k recalls against ``acc``; ``kept``:
+    is the best fine-tuned candidate among what ``run --top-k`` keeps (the default row)."""
+    from hf_quicktune.rank.api import _twins
+    from hf_quicktune.rank.result import RankResult, keep_top_k
 
     result = RankResult.from_json(json.dumps(table))
     result.table = {c: row for c, row in result.table.items() if c in acc}
+    present = [c for c in cands if c.name in result.table]  # tables cached before the policy existed
+    result.info.setdefault("baselines", [c.name for c in present if c.is_scratch])
+    result.info.setdefault("twins", _twins(present))
     out = {}
     for s in [*score_names, "ensemble", "default"]:
         if s == "default":
@@ -133,6 +138,10 @@ def analyse(table: dict, acc: dict[str, float], score_names: list[str]) -> dict[
             continue
         tau, wtau = taus(values, acc)
         out[s] = {"tau": tau, "wtau": wtau, "recall": recalls(order, acc), "order": order}
+        if s == "default":
+            kept = keep_top_k(order, top_k, result.baselines)
+            out[s]["kept"] = kept
+            out[s]["best_kept"] = max(acc, key=lambda c: acc[c]) in kept
     return out
 
 
@@ -194,7 +203,7 @@ def main() -> None:
             continue
         acc = {c: a for c, a in acc.items() if a is not None and not math.isnan(a)}
         report[spec] = {"accuracy": acc, "tables": tables,
-                        "quality": {res: analyse(t, acc, scores) for res, t in tables.items()}}
+                        "quality": {res: analyse(t, acc, scores, cands, top_k) for res, t in tables.items()}}
         _print_dataset(spec, acc, tables, scores, resolutions)
     if report:
         _print_summary(report, scores, resolutions, top_k)
@@ -229,7 +238,8 @@ def _print_summary(report, scores, resolutions, top_k) -> None:
                 cells.append(f"{'n/a':>22s}" if q is None else
                              f"{_fmt(q['tau'], 5)} {_fmt(q['wtau'], 5)}  {''.join(str(int(q['recall'][k])) if not math.isnan(q['recall'][k]) else '-' for k in KS):>3s}   ")
             print(f"{s:9s} " + " ".join(cells))
-    print(f"\nMean over {len(report)} datasets: τ, weighted τ, recall@1/2/3 (%), recall@{top_k} = the run's --top-k")
+    print(f"\nMean over {len(report)} datasets: τ, weighted τ, recall@1/2/3 (%), @{top_k}: best kept by the run's "
+          f"--top-k {top_k} (default row: keep_top_k, every random-init baseline kept; other rows: plain top-{top_k})")
     print(f"{'score':9s} " + " ".join(f"{res:>40s}" for res in resolutions))
     for s in rows:
         cells = []
@@ -243,7 +253,7 @@ def _print_summary(report, scores, resolutions, top_k) -> None:
             t = sum(q["tau"] for q in qs) / len(qs)
             w = sum(q["wtau"] for q in qs) / len(qs)
             rec = [100 * sum(q["recall"][k] for q in qs) / len(qs) for k in KS]
-            kept = 100 * sum(max(a, key=a.get) in q["order"][:top_k] for q, a in pairs) / len(qs)
+            kept = 100 * sum(max(a, key=a.get) in q.get("kept", q["order"][:top_k]) for q, a in pairs) / len(qs)
             cells.append(f"{t:+5.2f} {w:+5.2f} {rec[0]:4.0f} {rec[1]:4.0f} {rec[2]:4.0f} @{top_k}:{kept:4.0f} ({len(qs)})")
         print(f"{s:9s} " + " ".join(f"{c:>40s}" for c in cells))
 

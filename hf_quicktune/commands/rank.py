@@ -96,6 +96,10 @@ def rank(
     from hf_quicktune.rank import parse_scores
 
     score_names = parse_scores(scores)
+    if plot_path:
+        from hf_quicktune.run.settings import check_output_file
+
+        check_output_file(plot_path, "--plot")  # now, not after the ranking
     sort_key = sort_by or (score_names[0] if len(score_names) == 1 else "ensemble")
     if sort_key != "ensemble" and sort_key not in score_names:
         raise ConfigError(
@@ -186,8 +190,8 @@ def _print_table(result, sort_key: str, zoo_name: str) -> None:
     console.print(
         "All scores: higher is better. ensemble = mean normalised rank over the chosen scores (1 = best "
         "everywhere); — = not applicable (LEEP/NCE need a pretrained source head)."
-        + (" Sorted by ensemble, random-init baselines (scratch:*) come after the pretrained candidates."
-           if sort_key == "ensemble" and result.baselines else "")
+        + (" Sorted by ensemble, a random-init baseline (scratch:*) comes after its pretrained twin; "
+           "`run --top-k` keeps baselines beyond the top-k." if sort_key == "ensemble" and result.baselines else "")
     )
     for name, err in result.info.get("errors", {}).items():
         console.print(f"[yellow]skipped {name}:[/] {err}")

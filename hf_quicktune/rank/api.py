@@ -200,8 +200,21 @@ def rank(
             "cached": cached,
             "errors": errors,
             "baselines": [c.name for c in cands if c.is_scratch and c.name in table],
+            "twins": _twins([c for c in cands if c.name in table]),
         },
     )
+
+
+def _twins(cands: list[Candidate]) -> dict[str, list[str]]:
+    """Random-init candidate -> the pretrained candidates of the same architecture (its twins)."""
+    out = {}
+    for c in cands:
+        if c.is_scratch:
+            twins = [p.name for p in cands if not p.is_scratch and p.architecture == c.architecture
+                     and p.library == c.library]
+            if twins:
+                out[c.name] = twins
+    return out
 
 
 def _lgc(

@@ -53,7 +53,7 @@ def test_pretrained_ranks_above_random_init(result, score):
 
 def test_table_contents(result, digits):
     assert result.n == N and result.dataset == digits.name
-    assert result.info["baselines"] == [SCRATCH]
+    assert result.info["baselines"] == [SCRATCH] and result.info["twins"] == {SCRATCH: [PRETRAINED]}
     for name in (PRETRAINED, SCRATCH):
         row = result.table[name]
         assert row["num_params"] == 4652008

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hf_quicktune.errors import ConfigError
-from hf_quicktune.rank import RankResult, mean_rank_ensemble, parse_scores
+from hf_quicktune.rank import RankResult, keep_top_k, mean_rank_ensemble, parse_scores
 from hf_quicktune.rank.ensemble import normalised_ranks
 from hf_quicktune.rank.sampling import stratified_sample
 
@@ -87,20 +87,39 @@ def test_rank_result_order_json_roundtrip_and_errors():
         res.order("nce")
 
 
-def test_ensemble_order_puts_random_init_baselines_after_pretrained():
+def test_ensemble_order_keeps_a_random_init_baseline_behind_its_pretrained_twin():
     table = {
         "scratch:x": {"knn": 0.9, "ensemble": 1.0},
+        "scratch:z": {"knn": 0.85, "ensemble": 0.9},
+        "y": {"knn": 0.7, "ensemble": 0.7},
         "x": {"knn": 0.8, "ensemble": 0.5},
-        "y": {"knn": 0.1, "ensemble": 0.0},
-        "scratch:z": {"knn": 0.5, "ensemble": 0.6},
+        "x.v2": {"knn": 0.1, "ensemble": 0.1},
+        "scratch:w": {"knn": 0.0, "ensemble": 0.0},
     }
-    res = RankResult(table=table, scores=["knn"], info={"baselines": ["scratch:x", "scratch:z"]})
-    assert res.order() == ["x", "y", "scratch:x", "scratch:z"]  # baselines ordered among themselves
-    assert res.order("knn") == ["scratch:x", "x", "scratch:z", "y"]  # a single score keeps its raw order
+    info = {"baselines": ["scratch:x", "scratch:z", "scratch:w"], "twins": {"scratch:x": ["x", "x.v2"]}}
+    res = RankResult(table=table, scores=["knn"], info=info)
+    # scratch:x waits for both pretrained x's; scratch:z has no twin and keeps its place
+    assert res.order() == ["scratch:z", "y", "x", "x.v2", "scratch:x", "scratch:w"]
+    assert res.order("knn") == ["scratch:x", "scratch:z", "x", "y", "x.v2", "scratch:w"]  # a single score: raw
     back = RankResult.from_json(res.to_json())
     assert back.order() == res.order() and back.to_dict()["order"] == res.order()
-    # no baselines recorded (older ranking.json): plain ensemble order
+    assert back.to_dict()["baselines"] == ["scratch:w", "scratch:x", "scratch:z"]
+    # no twins recorded (older ranking.json): plain ensemble order
     assert RankResult(table=table, scores=["knn"]).order()[0] == "scratch:x"
+
+
+def test_keep_top_k_limits_pretrained_candidates_and_keeps_every_baseline():
+    order = ["scratch:z", "y", "x", "x.v2", "scratch:x", "scratch:w"]
+    base = ["scratch:x", "scratch:z", "scratch:w"]
+    assert keep_top_k(order, 2, base) == ["scratch:z", "y", "x", "scratch:x", "scratch:w"]
+    assert keep_top_k(order, 1, base) == ["scratch:z", "y", "scratch:x", "scratch:w"]
+    assert keep_top_k(order, 10, base) == order
+    assert keep_top_k(order, 2) == ["scratch:z", "y"]  # no baselines known: plain top-k
+    assert keep_top_k(["scratch:a", "scratch:b", "scratch:c"], 2, ["scratch:a", "scratch:b", "scratch:c"]) == [
+        "scratch:a", "scratch:b"]  # nothing pretrained: the scores are all there is
+    res = RankResult(table={c: {"ensemble": 1.0 - i / 10} for i, c in enumerate(order)}, scores=[],
+                     info={"baselines": base})
+    assert res.kept(1) == keep_top_k(res.order(), 1, base)
 
 
 def test_parse_scores():
