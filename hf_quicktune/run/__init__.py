@@ -2,7 +2,11 @@
 
 - :mod:`~hf_quicktune.run.settings`: options, recipes, budgets (light; no torch)
 - :mod:`~hf_quicktune.run.state`: the files of a run directory
-- :mod:`~hf_quicktune.run.loop`: rank -> ask/tell -> train under the budget
+- :mod:`~hf_quicktune.run.session`: the run directory, its lock, log file, Ctrl-C, crash reports
+- :mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`: dataset, ranking, pool, optimizer
+- :mod:`~hf_quicktune.run.budget`: the clock and the stop rules (a value parsed once, polled)
+- :mod:`~hf_quicktune.run.trials`: train engines and their cache, jobs, resume bookkeeping
+- :mod:`~hf_quicktune.run.loop`: the ask/tell loop
 - :mod:`~hf_quicktune.run.finalize`: leaderboard, plots, export, card, push
 - :mod:`~hf_quicktune.run.progress`: live display (rich on a TTY, plain lines otherwise)
 """

@@ -23,7 +23,7 @@ OK = "ok"
 
 def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, list[dict]]]:
     """One leaderboard row per trial that ran (from its curve on disk), and the curves themselves."""
-    from hf_quicktune.run.loop import trial_curve
+    from hf_quicktune.run.trials import trial_curve
 
     rows, all_curves = [], {}
     if not state.trials_dir.exists():
@@ -72,10 +72,10 @@ def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dic
 def _evaluate_test(settings, state, inc, candidates, dataset) -> float | None:
     if dataset.test is None:
         return None
-    from hf_quicktune.run.loop import _make_trial
+    from hf_quicktune.run.trials import make_trial
 
     tid = inc["trial_id"]
-    trial = _make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
+    trial = make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
     result = trial.evaluate(split="test", best=True)
     if isinstance(result, dict):
         result = result.get("top1", result.get("test_top1", result.get("val_top1")))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from hf_quicktune.run.loop import Clock, _Limits, snapshot
+from hf_quicktune.run.budget import Budget, Clock
+from hf_quicktune.run.loop import snapshot
 from hf_quicktune.run.progress import PlainReporter, RichReporter
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.search.base import Suggestion, TrialState
@@ -31,17 +32,17 @@ def _steps(n, wall=2.0, tid=0, model="a"):
 
 def test_max_epochs_total_and_max_trials():
     opt = _Told({0: TrialState([0.1, 0.2]), 1: TrialState([0.3])})
-    lim = _Limits(_settings(max_epochs_total=3))
+    lim = Budget.from_settings(_settings(max_epochs_total=3))
     assert lim.stop_reason(opt, _steps(2), Clock()) is None
     assert "max-epochs-total 3" in lim.stop_reason(opt, _steps(3), Clock())
-    lim = _Limits(_settings(max_trials=2))
+    lim = Budget.from_settings(_settings(max_trials=2))
     assert lim.stop_reason(opt, _steps(3), Clock(), Suggestion(0, {"model": "a"}, 3)) is None  # continue a trial
     assert "max-trials 2" in lim.stop_reason(opt, _steps(3), Clock(), Suggestion(2, {"model": "a"}, 1))
 
 
 def test_budget_stops_before_a_step_that_would_not_fit():
     opt = _Told({0: TrialState([0.1], [2.0])})
-    lim = _Limits(_settings(budget="60s"))
+    lim = Budget.from_settings(_settings(budget="60s"))
     steps = _steps(3, wall=10.0)
     reserve = lim.reserve(steps)  # 8 s + 2 x the slowest evaluation
     assert reserve == 9.0
@@ -88,19 +89,59 @@ def test_card_base_model_from_candidate():
     assert _base_model(Candidate("s", "resnet18", source="scratch", pretrained_tag="a1_in1k")) is None
 
 
-def test_budget_aborts_an_epoch_in_flight_and_estimates_ignore_failures():
-    import pytest
+class _StepEngine:
+    """A train engine whose epochs are 4 steps; it polls ``should_stop`` after each step like the real one
+    (Trial.advance) and appends finished epochs to its curve."""
 
-    from hf_quicktune.run.loop import _BudgetExhausted
+    def __init__(self, state, tid):
+        self.state, self.tid, self.epochs_done, self.released = state, tid, 0, False
 
-    lim = _Limits(_settings(budget="60s"))
+    def advance(self, epochs=1, callback=None, should_stop=None):
+        from hf_quicktune.train.records import AdvanceResult, EpochRecord, append_records
+
+        out = AdvanceResult()
+        for _ in range(epochs):
+            for _step in range(4):
+                if should_stop is not None and should_stop():
+                    out.stopped = True
+                    return out
+            self.epochs_done += 1
+            rec = EpochRecord(epoch=self.epochs_done, val_top1=0.5, val_top5=None, val_loss=None, train_loss=None,
+                              train_seconds=1.0, eval_seconds=0.5, images_per_second=None, peak_memory_mb=None,
+                              lr=None)
+            self.state.trial_dir(self.tid).mkdir(parents=True, exist_ok=True)
+            append_records(self.state.trial_dir(self.tid), [rec])
+            out.append(rec)
+        return out
+
+    def release(self):
+        self.released = True
+
+
+def test_budget_stops_an_epoch_in_flight_without_an_exception_and_estimates_ignore_failures(tmp_path):
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.run.trials import TrialRunner
+
+    lim = Budget.from_settings(_settings(budget="60s"))
+    assert lim.seconds == 60.0
     steps = _steps(2, wall=10.0) + [{"trial_id": 1, "model": "a", "status": "failed", "wall_s": 0.5, "eval_s": 0.0}]
     assert lim.epoch_seconds(steps, 2, "b") == 10.0  # a quick failure does not make epochs look cheap
-    cb = lim.step_callback(steps, Clock(40.0))  # deadline = 60 - (8 + 2 * 0.5) = 51 s
-    cb("train_step", {})  # 40 s used: carry on
-    cb_late = lim.step_callback(steps, Clock(52.0))
-    cb_late("epoch", {})  # only training steps are cut
-    with pytest.raises(_BudgetExhausted):
-        cb_late("train_step", {})
-    assert not isinstance(_BudgetExhausted(), Exception)  # the train engine must not record it as a failure
-    assert _Limits(_settings(max_trials=3)).step_callback(steps, Clock()) is None
+    assert lim.deadline(steps) == 51.0  # 60 - (8 + 2 x 0.5)
+    assert lim.should_stop(steps, Clock(40.0))() is False
+    assert lim.should_stop(steps, Clock(52.0))() is True
+    assert Budget.from_settings(_settings(max_trials=3)).should_stop(steps, Clock()) is None
+
+    state = RunState(tmp_path)
+    engine = _StepEngine(state, 0)
+    runner = TrialRunner(_settings(budget="60s"), state, {}, None, factory=lambda tid, config: engine)
+    polls = []
+
+    def should_stop():  # turns true in the middle of the second epoch
+        polls.append(1)
+        return len(polls) > 6
+
+    outcome = runner.run(0, {"model": "a"}, 3, 0, should_stop=should_stop)
+    assert outcome.stopped and [r["epoch"] for r in outcome.records] == [1]  # the finished epoch is kept
+    assert engine.released and 0 not in runner.trials  # mid-epoch weights are dropped, the checkpoint stays
+    outcome = runner.run(0, {"model": "a"}, 1, 0)  # a retried job finds its epoch on the curve: nothing retrained
+    assert not outcome.stopped and [r["epoch"] for r in outcome.records] == [1] and len(polls) == 7

@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from hf_quicktune.run import progress as progress_mod
-from hf_quicktune.run.loop import _with_progress
 from hf_quicktune.run.progress import PlainReporter, RichReporter
+from hf_quicktune.run.trials import with_progress as _with_progress
 
 
 class FakeClock:

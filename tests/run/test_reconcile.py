@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 
-from hf_quicktune.run.loop import Clock, reconcile
+from hf_quicktune.run.budget import Clock
 from hf_quicktune.run.state import RunState, read_jsonl
+from hf_quicktune.run.trials import reconcile
 from hf_quicktune.search.quicktune import QuickTuneOptimizer
 from hf_quicktune.train.records import EpochRecord, append_records
 
@@ -52,7 +53,7 @@ class _RejectingTrial:
 
     released = False
 
-    def advance(self, epochs=1, callback=None):
+    def advance(self, epochs=1, callback=None, should_stop=None):
         from hf_quicktune.errors import TrainError
 
         raise TrainError("lr must be > 0, got -1")
@@ -62,20 +63,21 @@ class _RejectingTrial:
 
 
 def test_a_rejected_configuration_fails_its_trial_and_the_run_goes_on(tmp_path):
-    from collections import OrderedDict
-
-    from hf_quicktune.run.loop import _advance
+    from hf_quicktune.run.loop import tell_outcome
     from hf_quicktune.run.settings import RunSettings
-    from hf_quicktune.search.base import Suggestion
+    from hf_quicktune.run.trials import TrialRunner
 
     pool = [{"model": "a", "lr": -1.0}, {"model": "a", "lr": 0.01}]
     opt = QuickTuneOptimizer(pool, max_epochs=3, seed=0)
     state = RunState(tmp_path)
-    trials = OrderedDict({0: _RejectingTrial()})
-    new = _advance(RunSettings(dataset="d", budget="1m"), state, opt, pool, trials, {}, None,
-                   Suggestion(0, pool[0], 1), Clock(), 0)
+    engine = _RejectingTrial()
+    runner = TrialRunner(RunSettings(dataset="d", budget="1m"), state, {}, None, factory=lambda tid, config: engine)
+    outcome = runner.run(0, pool[0], 1, 0)
+    assert engine.released and 0 not in runner.trials and not outcome.stopped
+    new = tell_outcome(opt, state, pool, outcome, Clock(), 0)
     assert [(s["trial_id"], s["epoch"], s["status"]) for s in new] == [(0, 1, "failed")]
     assert "lr must be > 0" in new[0]["message"]
-    assert opt.trials[0].status == "failed" and 0 not in trials
+    assert opt.trials[0].status == "failed"
     assert read_jsonl(state.steps_path) == new
+    assert [r["status"] for r in read_jsonl(state.trial_dir(0) / "curve.jsonl")] == ["failed"]  # trials are files
     assert opt.ask().trial_id == 1  # never suggested again

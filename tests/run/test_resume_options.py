@@ -13,7 +13,7 @@ import pytest
 
 from hf_quicktune.cli import main
 from hf_quicktune.errors import ConfigError
-from hf_quicktune.run.loop import prepare_state
+from hf_quicktune.run.session import prepare_state
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.state import RunLock, RunLockedError, RunState
 

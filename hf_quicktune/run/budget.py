@@ -1,0 +1,112 @@
+"""The run's one clock and its stop rules, parsed once from the settings.
+
+The budget is wall-clock: it counts everything from the start of the command (dataset loading,
+ranking, the optimizer's overhead, training and evaluation on every worker) and continues across
+``--resume``. With N workers it is still wall-clock; the summary adds worker-seconds (the sum of the
+workers' busy time, GPU-seconds on GPUs) beside it.
+
+The loop asks :meth:`Budget.stop_reason` before it submits a step; the train engine polls
+:meth:`Budget.should_stop` between training steps, so the budget ends an epoch in flight without an
+exception crossing the engine (the unfinished epoch is discarded; its trial stays resumable from
+its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+OK = "ok"
+
+
+class Clock:
+    """Seconds used by the run: what earlier sessions used plus this session's wall time."""
+
+    def __init__(self, before: float = 0.0, t0: float | None = None):
+        self.before = float(before)
+        self.t0 = time.monotonic() if t0 is None else float(t0)
+
+    @property
+    def elapsed(self) -> float:
+        return self.before + time.monotonic() - self.t0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Stop rules: wall-clock ``seconds`` (predicted cost of the next step + a reserve for finishing),
+    ``max_trials`` (distinct trials started) and ``max_epochs_total`` (epoch-steps trained)."""
+
+    seconds: float | None = None
+    max_trials: int | None = None
+    max_epochs_total: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Budget:
+        """Parse ``settings.budget`` (e.g. ``"1h30m"``) once."""
+        from hf_quicktune.run.settings import parse_budget
+
+        return cls(parse_budget(settings.budget), settings.max_trials, settings.max_epochs_total)
+
+    @property
+    def budget_s(self) -> float | None:
+        return self.seconds
+
+    @staticmethod
+    def epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int, model: str | None) -> float:
+        """Typical wall seconds of one epoch: this trial's, else its model's, else anyone's (last 3)."""
+        ok = [s for s in steps if s.get("status") == OK and s.get("wall_s")]  # failures are quick, not typical
+        own = [s["wall_s"] for s in ok if s["trial_id"] == trial_id]
+        same = [s["wall_s"] for s in ok if s.get("model") == model]
+        anyone = [s["wall_s"] for s in ok]
+        for xs in (own, same, anyone):
+            if xs:
+                return sum(xs[-3:]) / len(xs[-3:])
+        return 0.0
+
+    @staticmethod
+    def reserve(steps: Sequence[Mapping[str, Any]]) -> float:
+        """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
+        evals = [s.get("eval_s", 0.0) or 0.0 for s in steps]
+        return 8.0 + 2.0 * (max(evals) if evals else 0.0)
+
+    def deadline(self, steps: Sequence[Mapping[str, Any]]) -> float | None:
+        """Run seconds after which training stops mid-epoch (the budget less the reserve)."""
+        return None if self.seconds is None else self.seconds - self.reserve(steps)
+
+    def should_stop(self, steps: Sequence[Mapping[str, Any]], clock: Clock) -> Callable[[], bool] | None:
+        """A callable the train engine polls between steps: true once the budget (less the reserve)
+        is spent. None without a time budget."""
+        deadline = self.deadline(steps)
+        if deadline is None:
+            return None
+        return lambda: clock.elapsed > deadline
+
+    def stop_reason(self, opt: Any, steps: Sequence[Mapping[str, Any]], clock: Clock, suggestion: Any = None,
+                    in_flight: Mapping[int, int] | None = None) -> str | None:
+        """Why the search must not start ``suggestion`` (or anything, without one); None to go on.
+
+        ``in_flight`` ({trial_id: epochs submitted, not yet told}) counts toward --max-epochs-total
+        and --max-trials, so N workers never overshoot them."""
+        in_flight = dict(in_flight or {})
+        told = {tid: (st.epochs if st is not None else 0) for tid, st in opt.trials.items()}
+        pending = sum(max(0, e - told.get(t, 0)) for t, e in in_flight.items())
+        ok_steps = [s for s in steps if s.get("status") == OK]
+        done = told.get(suggestion.trial_id, 0) if suggestion is not None else 0
+        n = max(1, suggestion.epoch - done) if suggestion is not None else 0
+        if self.max_epochs_total is not None:
+            used = len(ok_steps) + (pending if suggestion is not None else 0)
+            if used >= self.max_epochs_total:
+                return f"--max-epochs-total {self.max_epochs_total} reached"
+        if suggestion is not None and self.max_trials is not None:
+            started = {tid for tid, st in opt.trials.items() if st.epochs or st.status != OK} | set(in_flight)
+            if suggestion.trial_id not in started and len(started) >= self.max_trials:
+                return f"--max-trials {self.max_trials} reached"
+        if self.seconds is not None:
+            need = self.reserve(steps)
+            if suggestion is not None:
+                need += n * self.epoch_seconds(steps, suggestion.trial_id, suggestion.config.get("model"))
+            if clock.elapsed + need > self.seconds:
+                return "budget used"
+        return None

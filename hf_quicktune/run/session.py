@@ -1,0 +1,161 @@
+"""The run directory and the process around a run: create or re-open it (settings in force on
+``--resume``), its lock, the log file, Ctrl-C, and the one-paragraph report of a crash."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.state import RunState
+
+logger = logging.getLogger(__name__)
+
+
+def default_output_dir(settings: RunSettings) -> str:
+    slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in str(settings.dataset).split(":")[-1])
+    return str(Path("runs") / f"{slug.strip('-') or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = None) -> tuple[RunSettings, RunState]:
+    """Create (or, with ``resume``, re-open) the run directory and lock it for this process
+    (:class:`~hf_quicktune.run.state.RunLock`; release with ``state.unlock()``). Returns the settings in force.
+
+    A resumed run keeps its stored settings. Every option named in ``given`` is either applied
+    (:attr:`RunSettings.RESUMABLE_OVERRIDES`: limits, publishing, quality gate, acquisition, horizon;
+    recorded in settings.json and logged) or, when it differs from the stored run, refused with the
+    reason (:attr:`RunSettings.RESUME_REFUSALS`).
+    """
+    if not settings.output_dir:
+        if resume:
+            raise ConfigError("--resume needs the --output-dir of the run to continue.")
+        settings.output_dir = default_output_dir(settings)
+    state = RunState(settings.output_dir)
+    if resume:
+        if not state.exists():
+            raise ConfigError(f"--resume: no run found in {state.dir} (settings.json is missing). "
+                              "Check --output-dir, or drop --resume to start a new run.")
+        state.lock()
+        try:
+            return _resume_settings(settings, state, given or set()), state
+        except BaseException:
+            state.unlock()
+            raise
+    if state.dir.exists() and state.user_files():
+        state.lock()  # a run still writing there is named as such
+        state.unlock()
+        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
+                          "another --output-dir.")
+    state.dir.mkdir(parents=True, exist_ok=True)
+    state.lock()
+    if state.user_files():  # another process created the run between the check and the lock
+        state.unlock()
+        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
+                          "another --output-dir.")
+    state.save_settings(settings.to_dict())
+    return settings, state
+
+
+def _resume_settings(settings: RunSettings, state: RunState, given: set[str]) -> RunSettings:
+    stored = RunSettings(**state.load_settings())
+    applied = []
+    for key in sorted(given):
+        if key == "output_dir" or not hasattr(stored, key):
+            continue
+        new, old = getattr(settings, key), getattr(stored, key)
+        if new == old:
+            continue
+        if key in RunSettings.RESUMABLE_OVERRIDES:
+            setattr(stored, key, new)
+            applied.append(f"{key} {old!r} -> {new!r}")
+            continue
+        reason = RunSettings.RESUME_REFUSALS.get(key, "the trials on disk were trained with it")
+        raise ConfigError(
+            f"--resume: the run in {state.dir} has {key}={old!r}, the command line says {new!r}, and {key} "
+            f"cannot change on resume: {reason}. Only {', '.join(RunSettings.RESUMABLE_OVERRIDES)} can; drop "
+            f"the option, or start a new run in another --output-dir.")
+    stored.output_dir = settings.output_dir
+    stored.validate()
+    if applied:
+        logger.warning("resume: applied %s", "; ".join(applied))
+        record = stored.to_dict()
+        record["output_dir"] = state.load_settings().get("output_dir", record["output_dir"])
+        state.save_settings(record)
+    return stored
+
+
+def crashed(err: Exception, state: RunState):
+    """Append ``err``'s traceback to the run's ``run.log``; the :class:`RunCrashedError` (exit code 1) names it."""
+    import traceback
+
+    from hf_quicktune.errors import RunCrashedError
+
+    with open(state.log_path, "a", encoding="utf-8") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} CRITICAL hf_quicktune.run: unexpected error\n"
+                  + "".join(traceback.format_exception(err)))
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    return RunCrashedError(
+        f"the run stopped on an unexpected error ({type(err).__name__}{': ' + first if first else ''}). This is a "
+        f"bug in hf-quicktune, not a problem with your input; the traceback is in {state.log_path}. Everything up "
+        f"to the last completed epoch is saved: `hf-quicktune run --output-dir {state.dir} --resume` continues the "
+        "run. Please report the bug with that log.", log_path=str(state.log_path))
+
+
+class InterruptGuard:
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, and is also remembered: an interrupt that
+    a library swallowed (e.g. one that landed in a finalizer, which CPython ignores) still stops
+    the run at the end of the current step."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested = False
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        if self._old is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self._old)
+            self._old = None
+
+
+def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
+    """Log INFO and above of hf_quicktune to ``run.log``; the terminal keeps the CLI's verbosity."""
+    root = logging.getLogger("hf_quicktune")
+    before = (root, [], root.level, root.propagate)
+    shown = root.getEffectiveLevel()
+    file_handler = logging.FileHandler(state.log_path)
+    file_handler.setLevel(logging.INFO)
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler()
+    console.setLevel(shown)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    root.setLevel(min(shown, logging.INFO))
+    root.propagate = False
+    before[1].extend([file_handler, console])
+    return before
+
+
+def detach_log_file(saved) -> None:
+    root, handlers, level, propagate = saved
+    for h in handlers:
+        root.removeHandler(h)
+        h.close()
+    root.setLevel(level)
+    root.propagate = propagate

@@ -1,0 +1,58 @@
+"""The stages before the search, as thin adapters over their APIs: the dataset, the zero-cost ranking
+(cached in ``ranking.json``) and the optional cost prior (``--estimate-cost``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hf_quicktune import faults
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.state import RunState
+
+#: images per batch of the zero-cost ranking's forward passes (rank's default)
+RANK_BATCH = 64
+
+
+def load_dataset(settings: RunSettings):
+    from hf_quicktune.data import load
+    from hf_quicktune.data.options import load_kwargs
+
+    return load(settings.dataset, seed=settings.seed, **load_kwargs(settings.to_dict()))
+
+
+def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates, reporter) -> dict[str, Any]:
+    """Zero-cost scores of every candidate (cached in ranking.json); keeps the top-k."""
+    cached = state.load_json(state.ranking_path)
+    if cached is not None:
+        return cached
+    names = [c.name for c in candidates]
+    if len(candidates) <= 1:
+        ranking = {"table": {n: {} for n in names}, "order": names, "scores": []}
+    else:
+        from hf_quicktune.rank import rank
+
+        reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
+        faults.point("rank")
+        shown = getattr(reporter, "progress", None)
+        result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
+                      image_size=settings.image_size, batch_size=RANK_BATCH,
+                      progress=None if shown is None else lambda task, done, total: shown(
+                          f"ranking: {task}", done, total, images=min(done * RANK_BATCH, settings.rank_samples)))
+        ranking = result.to_dict()  # NaN (score not applicable) -> None
+    from hf_quicktune.rank import keep_top_k  # top-k pretrained + every random-init baseline (rank.result)
+
+    ranking["kept"] = keep_top_k(ranking["order"], settings.top_k, ranking.get("baselines", ()))
+    faults.point("rank.save")
+    state.save_json(state.ranking_path, ranking)
+    return ranking
+
+
+def cost_prior(settings: RunSettings, state: RunState, pool, candidates, dataset, train_size: int, reporter):
+    """Per-pool-member seconds-per-epoch predictions (``--estimate-cost``), or None when not asked for."""
+    if not settings.estimate_cost:
+        return None
+    from hf_quicktune.run.cost_prior import load_or_compute
+
+    reporter.message("timing one training step per candidate for the cost prior (--estimate-cost)")
+    return load_or_compute(state, pool, candidates, dataset.num_classes, train_size, settings.image_size,
+                           seed=settings.seed)
