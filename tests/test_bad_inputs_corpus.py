@@ -482,6 +482,26 @@ def _(tmp, ok):
     return ["finetune", "-d", str(ok), "-m", "m", "-o", str(tmp / "taken")], [r"'--output-dir'", r"is a file"]
 
 
+@case("finetune-output-dir-under-a-file")
+def _(tmp, ok):
+    (tmp / "taken").write_text("x")
+    return ["finetune", "-d", str(ok), "-m", "m", "-o", str(tmp / "taken" / "ft")], \
+        [re.escape(str(tmp / "taken" / "ft")) + " cannot be created", "parents are folders"]
+
+
+@case("rank-plot-under-a-file")
+def _(tmp, ok):
+    (tmp / "taken").write_text("x")
+    return ["rank", "--dataset", str(ok), "--plot", str(tmp / "taken" / "rank.png")], \
+        [r"--plot .*rank\.png cannot be created: .*taken is a file", r"parents are folders, e.g. --plot plots/plot\.png"]
+
+
+@case("estimate-plot-is-a-folder")
+def _(tmp, ok):
+    return ["estimate", "--dataset", str(ok), "--model", "m", "--lr", "0.1", "--batch-size", "8", "--plot",
+            str(tmp)], [r"'--plot': File '" + re.escape(str(tmp)), "is a directory"]
+
+
 # ------------------------------------------------------------------------------------------- the test
 
 

@@ -73,6 +73,10 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
 
     if target_loss is not None and epochs is not None:
         raise ConfigError("give either --target-loss or --epochs, not both.")
+    if plot_path:
+        from hf_quicktune.run.settings import check_output_file
+
+        check_output_file(plot_path, "--plot")  # now, not after the estimate
     console = Console(stderr=True)
     prepared = load(dataset, seed=seed, **load_kwargs(dataset_opts))
     if train_samples:

@@ -232,26 +232,40 @@ def resolve_settings(cli_values: dict[str, Any], recipe: str | Path | None = Non
     return RunSettings(**values).validate()
 
 
-def check_output_dir(path: str | Path | None) -> None:
-    """Fail in milliseconds, with the fix, when the run could not write to ``path`` (default ``runs/``):
-    a file there, a file on the way there, or a folder this user cannot write to (tried for real)."""
-    import tempfile
-
+def check_output_dir(path: str | Path | None, option: str = "--output-dir") -> None:
+    """Fail in milliseconds, with the fix, when a command could not write to the folder ``path`` (default
+    ``runs/``): a file there, a file on the way there, or a folder this user cannot write to (tried for real)."""
     target = Path(path or "runs").expanduser()
     if target.exists() and not target.is_dir():
-        raise ConfigError(f"--output-dir {target} is a file, not a folder.", input=str(target), code="bad_output_dir",
-                          fix="Pass a folder path (it is created if missing), e.g. --output-dir runs/my-run.")
-    existing = target
+        raise ConfigError(f"{option} {target} is a file, not a folder.", input=str(target), code="bad_output_dir",
+                          fix=f"Pass a folder path (it is created if missing), e.g. {option} runs/my-run.")
+    _check_creatable(target, target, option, "runs/my-run")
+
+
+def check_output_file(path: str | Path, option: str) -> None:
+    """Like :func:`check_output_dir` for a file written at the end (a plot): not a folder, its folder writable."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise ConfigError(f"{option} {target} is a folder, not a file name.", input=str(target), code="bad_output_file",
+                          fix=f"Pass a file name, e.g. {option} {target / 'plot.png'}.")
+    _check_creatable(target, target.parent, option, "plots/plot.png")
+
+
+def _check_creatable(target: Path, folder: Path, option: str, example: str) -> None:
+    """``target`` can be written: ``folder`` (or its nearest existing ancestor) is a folder this user can write to."""
+    import tempfile
+
+    existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError(f"--output-dir {target} cannot be created: {existing} is a file, not a folder.",
+        raise ConfigError(f"{option} {target} cannot be created: {existing} is a file, not a folder.",
                           input=str(target), code="bad_output_dir",
-                          fix="Pass a path whose parents are folders, e.g. --output-dir runs/my-run.")
+                          fix=f"Pass a path whose parents are folders, e.g. {option} {example}.")
     try:
         with tempfile.TemporaryDirectory(dir=existing, prefix=".hfqt-write-check-"):
             pass
     except OSError as err:
-        raise ConfigError(f"--output-dir {target} cannot be written: creating a folder in {existing} failed "
+        raise ConfigError(f"{option} {target} cannot be written: creating a folder in {existing} failed "
                           f"({err.strerror or type(err).__name__}).", input=str(target), code="output_dir_not_writable",
-                          fix="Pass a folder you can write to, e.g. --output-dir ./runs/my-run, or fix its permissions.") from None
+                          fix=f"Pass a folder you can write to, e.g. {option} ./{example}, or fix its permissions.") from None
