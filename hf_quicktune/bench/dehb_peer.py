@@ -88,8 +88,10 @@ class DEHBPeer(Optimizer):
         self.dehb.tell(job, {"fitness": float(fitness), "cost": float(cost)})
         self._job = None
 
-    def ask(self) -> Suggestion | None:
+    def _ask(self) -> Suggestion | None:
         while True:
+            if self._job is not None and self._job[1] in self.in_flight:
+                return None  # one DEHB job at a time (n_workers=1): wait for its result
             if self._job is None:
                 job = self.dehb.ask()
                 self.jobs += 1

@@ -73,40 +73,47 @@ class OptunaPeer(Optimizer):
             raise ValueError(f"unknown Optuna variant {variant!r}; choose from {VARIANTS}")
         self.variant = variant
         self._optuna = optuna
-        self.study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+        # a fixed study name: the Hyperband pruner assigns brackets by a hash of the study name and trial
+        # number, so Optuna's random default name made the same seed prune differently (found by the contract)
+        self.study = optuna.create_study(study_name=f"hf-quicktune-{variant}-{self.seed}", direction="maximize",
+                                         sampler=sampler, pruner=pruner)
         self.map = PoolMap(self.pool)
-        self._current: tuple[Any, int] | None = None  # (optuna trial, pool id)
+        self._open: dict[int, Any] = {}  # pool id -> its running Optuna trial (one per busy worker), oldest first
 
     # -- ask / tell ------------------------------------------------------------------------
-    def ask(self) -> Suggestion | None:
-        if self._current is None:
-            if self.map.used.all():
-                return None
-            trial = self.study.ask()
-            tid = self.map.take_nearest_unused(suggest_params(trial, self.map.space))
-            trial.set_user_attr("pool_id", tid)
-            self._current = (trial, tid)
-        _, tid = self._current
+    def _next(self, tid: int) -> Suggestion:
         st = self.trials.get(tid)
         return Suggestion(tid, dict(self.pool[tid]), (st.epochs if st else 0) + 1)
 
+    def _ask(self) -> Suggestion | None:
+        for tid in self._open:
+            if tid not in self.in_flight:
+                return self._next(tid)
+        if self.map.used.all():
+            return None
+        trial = self.study.ask()
+        tid = self.map.take_nearest_unused(suggest_params(trial, self.map.space))
+        trial.set_user_attr("pool_id", tid)
+        self._open[tid] = trial
+        return self._next(tid)
+
     def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
         super().tell(trial_id, epoch, score, cost, status)
-        if self._current is None or self._current[1] != trial_id:
+        trial = self._open.get(trial_id)
+        if trial is None:
             return
-        trial, _ = self._current
         TS = self._optuna.trial.TrialState
         if status != OK:
             self.study.tell(trial, state=TS.FAIL)
-            self._current = None
+            del self._open[trial_id]
             return
         trial.report(float(score), epoch)
         if epoch >= self.max_epochs:
             self.study.tell(trial, float(score))
-            self._current = None
+            del self._open[trial_id]
         elif trial.should_prune():
             self.study.tell(trial, state=TS.PRUNED)
-            self._current = None
+            del self._open[trial_id]
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -16,7 +16,7 @@ class RestrictedPool(Optimizer):
         self.inner = inner
         self._back = {full: j for j, full in enumerate(self.keep)}
 
-    def ask(self) -> Suggestion | None:
+    def _ask(self) -> Suggestion | None:
         s = self.inner.ask()
         if s is None:
             return None
@@ -25,6 +25,12 @@ class RestrictedPool(Optimizer):
     def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
         super().tell(trial_id, epoch, score, cost, status)
         self.inner.tell(self._back[trial_id], epoch, score, cost, status)
+
+    def release(self, trial_id: int) -> bool:
+        released = super().release(trial_id)
+        if trial_id in self._back:
+            self.inner.release(self._back[trial_id])
+        return released
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -127,7 +127,9 @@ class SyneTunePeer(Optimizer):
                 out[name] = config[name]
         return out
 
-    def ask(self) -> Suggestion | None:
+    def _ask(self) -> Suggestion | None:
+        if self._current is not None and self._current[1] in self.in_flight:
+            return None  # driven like its Tuner with one worker: wait for the running trial
         if self._current is None:
             if self.map.used.all():
                 return None

@@ -4,6 +4,14 @@ An optimizer owns a finite *pool* of configurations (sampled from a space, or gi
 rows of a tabular benchmark). A trial is a pool member; ``trial_id`` is its index in ``pool``.
 The optimizer never trains anything: it is told observations and suggests the next
 (trial, epoch) to run. Its whole state serialises so a run resumes exactly.
+
+Trials in flight (several workers): a suggestion is *in flight* from ``ask`` until ``tell`` reaches its
+epoch (or ends the trial), or until ``release`` cancels it (budget stop, lost worker). ``ask`` never
+suggests a trial in flight, so N workers may each ``ask`` and run concurrently; ``tell`` takes results
+in any order across trials (each trial's epochs in order). ``ask`` returning None means nothing can be
+suggested *now*: the search is over when it returns None with nothing in flight.
+``state_dict`` records ``in_flight`` ({trial_id: epoch}); a resumed run re-submits those trials (or
+releases them).
 """
 
 from __future__ import annotations
@@ -57,11 +65,27 @@ class Optimizer(abc.ABC):
         self.max_epochs = int(max_epochs)
         self.seed = int(seed)
         self.trials: dict[int, TrialState] = {}
+        self.in_flight: dict[int, int] = {}  # trial_id -> epoch asked for, until told or released
 
     # -- API -------------------------------------------------------------------------
-    @abc.abstractmethod
     def ask(self) -> Suggestion | None:
-        """The next (trial, epoch) to run, or None when nothing is left to do."""
+        """The next (trial, epoch) to run, never a trial in flight; None when nothing can be suggested
+        now (the search is over when nothing is in flight either). The suggestion is in flight until told up to its epoch or released."""
+        s = self._ask()
+        if s is not None:
+            if s.trial_id in self.in_flight:
+                raise RuntimeError(f"{type(self).__name__} suggested trial {s.trial_id}, which is in flight")
+            self.in_flight[s.trial_id] = int(s.epoch)
+        return s
+
+    @abc.abstractmethod
+    def _ask(self) -> Suggestion | None:
+        """Subclasses: the next suggestion, excluding the trials in ``self.in_flight``."""
+
+    def release(self, trial_id: int) -> bool:
+        """Cancel an in-flight suggestion without an observation (budget stop, lost worker): the trial
+        may be suggested again. Epochs already told stay. Returns False when it was not in flight."""
+        return self.in_flight.pop(int(trial_id), None) is not None
 
     def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
         """Record the result of training ``trial_id`` to ``epoch``.
@@ -78,6 +102,7 @@ class Optimizer(abc.ABC):
             raise ValueError(f"trial {trial_id} already ended with status {st.status!r}")
         if status != OK:
             st.status = status
+            self.in_flight.pop(trial_id, None)
             return
         if epoch != st.epochs + 1:
             raise ValueError(f"trial {trial_id}: expected epoch {st.epochs + 1}, got {epoch}")
@@ -85,6 +110,8 @@ class Optimizer(abc.ABC):
             raise ValueError("an ok observation needs a finite score")
         st.scores.append(float(score))
         st.costs.append(float(cost))
+        if epoch >= self.in_flight.get(trial_id, epoch + 1):
+            del self.in_flight[trial_id]
 
     def best(self) -> tuple[int, int, float] | None:
         """(trial_id, epoch, score) of the best observation so far, or None."""
@@ -105,6 +132,7 @@ class Optimizer(abc.ABC):
             "max_epochs": self.max_epochs,
             "seed": self.seed,
             "trials": {str(k): v.to_dict() for k, v in self.trials.items()},
+            "in_flight": {str(k): v for k, v in self.in_flight.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -115,3 +143,4 @@ class Optimizer(abc.ABC):
         self.trials = {
             int(k): TrialState(list(v["scores"]), list(v["costs"]), v["status"]) for k, v in state["trials"].items()
         }
+        self.in_flight = {int(k): int(v) for k, v in state.get("in_flight", {}).items()}

@@ -9,13 +9,14 @@ prior (Wistuba et al., NeurIPS 2022).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -218,12 +219,14 @@ class QuickTuneOptimizer(Optimizer):
         self.last_overhead_seconds = 0.0
         self.overhead_history: list[float] = []
         self._ask_seconds = 0.0
+        self._fantasies: dict[int, tuple[int, float]] = {}  # trial in flight -> (epoch, believed score)
 
     # -- ask -----------------------------------------------------------------------------
     def candidates(self) -> list[int]:
-        """Pool members that may still be suggested (not failed/diverged, not at max_epochs, not stuck at
-        or below ``score_floor``)."""
-        return [i for i in range(len(self.pool)) if not self.is_done(i) and not self.below_floor(i)]
+        """Pool members that may still be suggested (not in flight, not failed/diverged, not at max_epochs,
+        not stuck at or below ``score_floor``)."""
+        return [i for i in range(len(self.pool))
+                if i not in self.in_flight and not self.is_done(i) and not self.below_floor(i)]
 
     def below_floor(self, trial_id: int) -> bool:
         """True when the trial trained ``max(2, initial_epochs)`` epochs without beating ``score_floor``."""
@@ -262,7 +265,7 @@ class QuickTuneOptimizer(Optimizer):
         t0 = time.perf_counter()
         try:
             with torch_threads(self.threads):
-                return self._ask()
+                return super().ask()
         finally:
             self._ask_seconds += time.perf_counter() - t0
 
@@ -278,9 +281,43 @@ class QuickTuneOptimizer(Optimizer):
             rng = np.random.default_rng(self.seed)
             tid = int(cands[int(rng.integers(len(cands)))])
         else:
-            scores = self.acquisition_values(cands)
+            with self._believing():
+                scores = self.acquisition_values(cands)
             tid = int(cands[argmax(scores)])
         return Suggestion(tid, dict(self.pool[tid]), self.next_epoch(tid))
+
+    def _fantasy_inputs(self, ids: Sequence[int]) -> SurrogateInputs:
+        """Inputs of the observations the in-flight trials ``ids`` will make at their asked epochs (as
+        :meth:`_add_observation` will encode them)."""
+        epochs = [self.in_flight[i] for i in ids]
+        curves = [self.trials[i].scores[: e - 1] if e > self.initial_epochs and i in self.trials else []
+                  for i, e in zip(ids, epochs)]
+        return self.encoder.encode(
+            [self.pool[i] for i in ids], epochs, curves, meta_features=self.meta_features,
+            model_features=self.model_features, encoded_configs=self._encoded[list(ids)],
+        )
+
+    @contextlib.contextmanager
+    def _believing(self) -> Iterator[None]:
+        """Pending evaluations by the kriging believer (Ginsbourger, Le Riche & Carraro 2010, "Kriging is
+        well-suited to parallelize optimization", §3.1): while the acquisition is computed, each in-flight
+        trial is taken to have observed the posterior mean of its asked epoch. The GP is conditioned on
+        these believed points (its posterior mean elsewhere is unchanged; its variance near a running
+        trial shrinks, so a near-duplicate of it loses its exploration bonus) and they count for the
+        incumbent as observations would. Without trials in flight nothing changes (one worker)."""
+        ids = sorted(self.in_flight)
+        base = self.surrogate.conditioning
+        if not ids or base is None:
+            yield
+            return
+        inputs = self._fantasy_inputs(ids)
+        believed, _ = self.surrogate.predict(inputs, noise=False)
+        self._fantasies = {i: (self.in_flight[i], float(m)) for i, m in zip(ids, believed)}
+        with self.surrogate.extra_condition(inputs, believed):
+            try:
+                yield
+            finally:
+                self._fantasies = {}
 
     def target_epoch(self, trial_id: int) -> int:
         """The epoch the acquisition scores ``trial_id`` at (see ``horizon``)."""
@@ -331,11 +368,15 @@ class QuickTuneOptimizer(Optimizer):
         accuracy: with the observation noise in sigma, a trial whose curve has flattened below the
         incumbent keeps a spurious chance of improving and the search keeps deepening it."""
         mean, std, cost = self.predict(ids, noise=False)
+        fantasies = self._fantasies  # believed outcomes of trials in flight (see _believing)
         if self.horizon == "max":
             top = self.best()
-            best = np.full(len(ids), top[2] if top is not None else -math.inf)
+            top_score = max([top[2] if top is not None else -math.inf] + [y for _, y in fantasies.values()])
+            best = np.full(len(ids), top_score)
         else:
             best_by_budget = incumbents_by_budget({t: st.scores for t, st in self.trials.items()})
+            for e, y in fantasies.values():
+                best_by_budget[e] = max(best_by_budget.get(e, -math.inf), y)
             best = np.array([incumbent_at(best_by_budget, self.next_epoch(i)) for i in ids])
         return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration)
 

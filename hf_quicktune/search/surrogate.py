@@ -13,9 +13,10 @@ one-hot columns 23/1 by an off-by-one).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import gpytorch
@@ -251,6 +252,21 @@ class DeepKernelSurrogate(nn.Module):
         with torch.no_grad():
             target = self._train[1] if self.mean_net is None else self._train[1] - self.mean_net(inputs)
             self.gp.set_train_data(self.feature_extractor(inputs), target, strict=False)
+
+    @contextlib.contextmanager
+    def extra_condition(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray) -> Iterator[None]:
+        """Condition on the current data plus (``inputs``, ``y``) inside the block (e.g. believed
+        outcomes of pending evaluations), then restore the previous posterior exactly."""
+        if self._train is None:
+            raise ValueError("extra_condition needs conditioning data (call condition first)")
+        saved, cache = self._train, self._cache
+        extra_y = torch.as_tensor(np.asarray(y, dtype=np.float32))
+        self.condition(SurrogateInputs.cat([saved[0], inputs]), torch.cat([saved[1], extra_y]))
+        try:
+            yield
+        finally:
+            self.condition(*saved)
+            self._cache = cache
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, inputs: SurrogateInputs, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:

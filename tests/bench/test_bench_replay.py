@@ -31,7 +31,7 @@ class Scripted(Optimizer):
         super().__init__(pool, max_epochs)
         self.script, self.sleep = list(script), sleep
 
-    def ask(self):
+    def _ask(self):
         if not self.script:
             return None
         import time

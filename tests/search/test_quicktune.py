@@ -201,3 +201,34 @@ def test_acquisition_uses_the_latent_posterior():
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
     np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, std, best, cost))
+
+
+def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
+    """Kriging believer (quicktune._believing): with a trial in flight, the GP is conditioned on its
+    believed outcome, so the identical configuration (its twin in the pool) loses its uncertainty bonus
+    and the next worker gets another configuration; the posterior is restored afterwards."""
+    sim = CurveSimulator(n=8, max_epochs=4, seed=3)
+    pool = sim.pool + [dict(c) for c in sim.pool]  # member i and i + 8 are twins
+    twin = {i: (i + 8) % 16 for i in range(16)}
+    opt = DyHPOOptimizer(pool, max_epochs=4, seed=0, space=toy_space(), acquisition="ucb", exploration=5.0, **FAST)
+    for _ in range(3):
+        s = opt.ask()
+        opt.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id % 8, s.epoch))
+    cands = opt.candidates()
+    before = opt.acquisition_values(cands)
+    first = opt.ask()
+    assert first.epoch == 1 and twin[first.trial_id] in cands  # a new configuration, its twin untried
+    j = cands.index(twin[first.trial_id])
+    assert before[j] == pytest.approx(before[cands.index(first.trial_id)])  # alone, the twin ties with it
+    second = opt.ask()
+    assert second.trial_id not in (first.trial_id, twin[first.trial_id])
+    mean0, std0, _ = opt.predict([twin[first.trial_id]], noise=False)
+    with opt._believing():
+        believed = opt.acquisition_values(cands)
+        mean1, std1, _ = opt.predict([twin[first.trial_id]], noise=False)
+    assert believed[j] < before[j]
+    assert std1[0] < 0.5 * std0[0]  # the twin's uncertainty is (mostly) gone with the believed point
+    assert mean1[0] == pytest.approx(mean0[0], abs=1e-4)  # believing the posterior mean leaves the mean
+    opt.release(first.trial_id)
+    opt.release(second.trial_id)
+    np.testing.assert_allclose(opt.acquisition_values(cands), before)  # the believed points are gone

@@ -1,8 +1,10 @@
-"""Asynchronous successive halving (ASHA; Li et al., MLSys 2020, Algorithm 2) on one worker.
+"""Asynchronous successive halving (ASHA; Li et al., MLSys 2020, Algorithm 2).
 
 Rungs at ``min_epochs * eta^k`` epochs (and ``max_epochs``). A job is either the promotion of a
 trial that is in the top ``1/eta`` of its rung and not yet promoted (highest rung first), or a new
-configuration trained to the lowest rung. Promoted trials continue from their last epoch.
+configuration trained to the lowest rung. Promoted trials continue from their last epoch. With
+several workers each free worker gets the next job (the algorithm is asynchronous by design); a rung
+counts a trial once its job finished.
 """
 
 from __future__ import annotations
@@ -25,18 +27,13 @@ class ASHA(PoolBaseline):
         self.levels = rung_levels(self.max_epochs, min_epochs, self.eta)
         self.rungs: list[list[int]] = [[] for _ in self.levels]  # trials that completed rung k
         self.promoted: list[list[int]] = [[] for _ in self.levels]  # trials promoted out of rung k
-        self.job_rung: int | None = None
 
-    def _close_job(self) -> None:
-        if self.job is None:
-            return
-        tid, target = self.job
-        if self._alive(tid) and self._epochs(tid) < target:
-            return  # still running
-        k = self.job_rung
-        if k is not None and tid not in self.rungs[k]:
-            self.rungs[k].append(tid)  # failed trials land too, with score -inf: never promoted
-        self.job, self.job_rung = None, None
+    def _close_jobs(self) -> None:
+        """Finished jobs land in their rung (failed trials too, with score -inf: never promoted)."""
+        for tid, target in self._pop_done():
+            k = self.levels.index(target)
+            if tid not in self.rungs[k]:
+                self.rungs[k].append(tid)
 
     def _promotable(self) -> tuple[int, int] | None:
         for k in range(len(self.levels) - 2, -1, -1):
@@ -50,29 +47,29 @@ class ASHA(PoolBaseline):
                     return tid, k
         return None
 
-    def ask(self) -> Suggestion | None:
-        step = self._step_job()
+    def _ask(self) -> Suggestion | None:
+        step = self._step_jobs()
         if step is not None:
             return step
-        self._close_job()
+        self._close_jobs()
         promo = self._promotable()
         if promo is not None:
             tid, k = promo
             self.promoted[k].append(tid)
-            self.job, self.job_rung = (tid, self.levels[k + 1]), k + 1
+            self.jobs.append((tid, self.levels[k + 1]))
         else:
             tid = self._new_trial()
             if tid is None:
                 return None
-            self.job, self.job_rung = (tid, self.levels[0]), 0
-        step = self._step_job()
+            self.jobs.append((tid, self.levels[0]))
+        step = self._step_jobs()
         if step is None:  # the job is already satisfied (e.g. a resumed trial); move on
-            return self.ask()
+            return self._ask()
         return step
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        state.update(eta=self.eta, levels=self.levels, rungs=self.rungs, promoted=self.promoted, job_rung=self.job_rung)
+        state.update(eta=self.eta, levels=self.levels, rungs=self.rungs, promoted=self.promoted)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -81,4 +78,3 @@ class ASHA(PoolBaseline):
         self.levels = [int(x) for x in state["levels"]]
         self.rungs = [[int(t) for t in r] for r in state["rungs"]]
         self.promoted = [[int(t) for t in r] for r in state["promoted"]]
-        self.job_rung = state["job_rung"]

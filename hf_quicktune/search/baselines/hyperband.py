@@ -1,4 +1,4 @@
-"""Synchronous successive halving and Hyperband (Li et al., JMLR 2018, Algorithm 1) on one worker.
+"""Synchronous successive halving and Hyperband (Li et al., JMLR 2018, Algorithm 1).
 
 Bracket ``s`` (``s_max = floor(log_eta(max_epochs / min_epochs))``) starts
 ``n = ceil((s_max + 1) / (s + 1) * eta^s)`` configurations at ``max_epochs * eta^-s`` epochs and keeps
@@ -17,7 +17,12 @@ from hf_quicktune.search.baselines.common import PoolBaseline
 
 
 class Hyperband(PoolBaseline):
-    """Hyperband over a finite pool with reduction factor ``eta``."""
+    """Hyperband over a finite pool with reduction factor ``eta``.
+
+    With several workers the members of a rung are trained concurrently; when every remaining job of
+    the open brackets is in flight (a rung waits for its last members), the next bracket starts on a
+    free worker (brackets are independent; Li et al. 2018, §3, run them in parallel).
+    """
 
     def __init__(
         self, pool: list[dict[str, Any]], max_epochs: int, seed: int = 0, eta: float = 3.0, min_epochs: int = 1
@@ -27,10 +32,8 @@ class Hyperband(PoolBaseline):
         self.min_epochs = int(min_epochs)
         self.s_max = int(math.floor(math.log(self.max_epochs / self.min_epochs, self.eta) + 1e-9))
         self.bracket_index = -1  # number of brackets started - 1
-        self.rung: list[int] = []  # members of the current rung of the current bracket
-        self.rung_epochs = 0
-        self.rung_i = 0  # rung number within the bracket
-        self.queue: list[int] = []  # members of the current rung still to train to rung_epochs
+        # open brackets, oldest first: s, rung number, rung members, their epochs, members still to start
+        self.brackets: list[dict[str, Any]] = []
 
     # bracket schedule ------------------------------------------------------------------
     def _bracket_s(self, index: int) -> int:
@@ -44,8 +47,7 @@ class Hyperband(PoolBaseline):
         return n_i, min(self.max_epochs, max(1, int(round(r_i))))
 
     def _start_bracket(self) -> bool:
-        self.bracket_index += 1
-        s = self._bracket_s(self.bracket_index)
+        s = self._bracket_s(self.bracket_index + 1)
         n, r = self._rung_budget(s, 0)
         members = []
         while len(members) < n:
@@ -55,36 +57,43 @@ class Hyperband(PoolBaseline):
             members.append(tid)
         if not members:
             return False
-        self.rung, self.rung_i, self.rung_epochs = members, 0, r
-        self.queue = list(members)
+        self.bracket_index += 1
+        self.brackets.append({"s": s, "rung_i": 0, "rung_epochs": r, "rung": members, "queue": list(members)})
         return True
 
-    def _next_rung(self) -> bool:
-        s = self._bracket_s(self.bracket_index)
-        if self.rung_i >= s:
+    def _next_rung(self, b: dict[str, Any]) -> bool:
+        if b["rung_i"] >= b["s"]:
             return False
-        n_next, r_next = self._rung_budget(s, self.rung_i + 1)
-        ranked = sorted(self.rung, key=lambda t: self._score_at(t, self.rung_epochs), reverse=True)
+        n_next, r_next = self._rung_budget(b["s"], b["rung_i"] + 1)
+        ranked = sorted(b["rung"], key=lambda t: self._score_at(t, b["rung_epochs"]), reverse=True)
         keep = [t for t in ranked[:n_next] if self._alive(t)]
         if not keep:
             return False
-        self.rung, self.rung_i, self.rung_epochs = keep, self.rung_i + 1, r_next
-        self.queue = list(keep)
+        b.update(rung=keep, rung_i=b["rung_i"] + 1, rung_epochs=r_next, queue=list(keep))
         return True
 
-    def ask(self) -> Suggestion | None:
+    def _advance_brackets(self) -> bool:
+        """Open a job from the oldest bracket that can make progress; False when none can."""
+        busy = self._open_trials()
+        for b in self.brackets:
+            if b["queue"]:
+                self.jobs.append((b["queue"].pop(0), b["rung_epochs"]))
+                return True
+            if not busy & set(b["rung"]):  # the rung is complete
+                if not self._next_rung(b):
+                    self.brackets.remove(b)
+                return True
+        return False
+
+    def _ask(self) -> Suggestion | None:
         for _ in range(len(self.pool) * (self.s_max + 2) + 2):
-            step = self._step_job()
+            step = self._step_jobs()
             if step is not None:
                 return step
-            if self.queue:
-                tid = self.queue.pop(0)
-                self.job = (tid, self.rung_epochs)
-                continue
-            if self.bracket_index >= 0 and self._next_rung():
+            self._pop_done()
+            if self._advance_brackets():
                 continue
             if not self._start_bracket():
-                self.job = None
                 return None
         return None  # pragma: no cover - the loop always returns earlier
 
@@ -92,7 +101,7 @@ class Hyperband(PoolBaseline):
         state = super().state_dict()
         state.update(
             eta=self.eta, min_epochs=self.min_epochs, s_max=self.s_max, bracket_index=self.bracket_index,
-            rung=self.rung, rung_epochs=self.rung_epochs, rung_i=self.rung_i, queue=self.queue,
+            brackets=[dict(b) for b in self.brackets],
         )
         return state
 
@@ -102,10 +111,18 @@ class Hyperband(PoolBaseline):
         self.min_epochs = int(state["min_epochs"])
         self.s_max = int(state["s_max"])
         self.bracket_index = int(state["bracket_index"])
-        self.rung = [int(t) for t in state["rung"]]
-        self.rung_epochs = int(state["rung_epochs"])
-        self.rung_i = int(state["rung_i"])
-        self.queue = [int(t) for t in state["queue"]]
+        if "brackets" in state:
+            brackets = state["brackets"]
+        elif self.bracket_index >= 0:  # a state saved with one bracket at a time
+            brackets = [{"s": self._bracket_s(self.bracket_index), "rung_i": state["rung_i"],
+                         "rung_epochs": state["rung_epochs"], "rung": state["rung"], "queue": state["queue"]}]
+        else:
+            brackets = []
+        self.brackets = [
+            {"s": int(b["s"]), "rung_i": int(b["rung_i"]), "rung_epochs": int(b["rung_epochs"]),
+             "rung": [int(t) for t in b["rung"]], "queue": [int(t) for t in b["queue"]]}
+            for b in brackets
+        ]
 
 
 class SuccessiveHalving(Hyperband):

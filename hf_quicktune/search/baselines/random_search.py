@@ -7,15 +7,15 @@ from hf_quicktune.search.baselines.common import PoolBaseline
 
 
 class RandomSearch(PoolBaseline):
-    """Draw pool members in a seeded random order; train each to ``max_epochs`` before the next."""
+    """Draw pool members in a seeded random order; train each to ``max_epochs`` (one per free worker)."""
 
-    def ask(self) -> Suggestion | None:
-        step = self._step_job()
+    def _ask(self) -> Suggestion | None:
+        step = self._step_jobs()
         if step is not None:
             return step
+        self._pop_done()
         tid = self._new_trial()
         if tid is None:
-            self.job = None
             return None
-        self.job = (tid, self.max_epochs)
-        return self._step_job()
+        self.jobs.append((tid, self.max_epochs))
+        return self._step_jobs()
