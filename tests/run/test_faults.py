@@ -87,7 +87,6 @@ def _append_only(out: Path) -> dict[str, str]:
 def _check_after_kill(out: Path, before: dict[str, str]) -> dict[str, str]:
     from safetensors.torch import load_file
 
-    from hf_quicktune.run.state import RunState
     from hf_quicktune.train import checkpoint as ckpt
 
     for d in sorted(out.glob("trials/*")):
@@ -97,7 +96,12 @@ def _check_after_kill(out: Path, before: dict[str, str]) -> dict[str, str]:
         for _, path in ckpt.checkpoint_dirs(d) + ckpt.checkpoint_dirs(d, ckpt._BEST):
             assert (path / ckpt.WEIGHTS_FILE).is_file() and (path / ckpt.INFO_FILE).is_file(), path
             load_file(str(path / ckpt.WEIGHTS_FILE))
-    RunState(out).load_optimizer()  # loads (or there is none yet)
+    from hf_quicktune.search.serialization import load_state
+
+    # a complete optimizer state in optimizer/ (or, killed between the two renames, in .optimizer-old/)
+    saved = [d for d in (out / "optimizer", out / ".optimizer-old") if (d / "state.json").exists()]
+    for d in saved[:1]:
+        load_state(d)
     if (out / "export").exists():
         assert {"model.safetensors", "config.json", "README.md"} <= {p.name for p in (out / "export").iterdir()}
     now = _append_only(out)
