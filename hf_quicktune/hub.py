@@ -232,8 +232,14 @@ def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool 
     account may write to the repo's namespace (the user or an organisation where it is not a reader; the
     scopes of a fine-grained token); when the repo exists already, ``create_repo(exist_ok=True)`` probes the
     permission on it without changing anything. Returns the repo id."""
-    from huggingface_hub import HfApi, get_token
+    from huggingface_hub import HfApi, constants, get_token
 
+    from hf_quicktune.constants import hub_offline
+
+    if hub_offline() or constants.HF_HUB_OFFLINE:
+        raise HubError(f"--push-to-hub {repo_id}: the Hub is switched off (HF_HUB_OFFLINE=1).", input=repo_id,
+                       code="offline", fix="Unset HF_HUB_OFFLINE to publish, or drop --push-to-hub (the export stays "
+                       "in --output-dir; upload it later with `hf upload`).")
     token = token or get_token()
     if not token:
         raise HubError(f"--push-to-hub {repo_id}: no Hugging Face token found.", input=repo_id, fix=LOGIN_FIX,

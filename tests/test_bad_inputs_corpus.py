@@ -412,6 +412,19 @@ def _(tmp, ok):
         [r"qt-org/corpus-no-token: no Hugging Face token", r"hf auth login"]
 
 
+@case("hub-push-offline")
+def _(tmp, ok):
+    return _run(str(ok), tmp, "--push-to-hub", "qt-org/corpus-offline"), \
+        [r"--push-to-hub qt-org/corpus-offline: the Hub is switched off \(HF_HUB_OFFLINE=1\)",
+         r"Unset HF_HUB_OFFLINE.*or drop --push-to-hub"]
+
+
+@case("hub-push-unreachable")
+def _(tmp, ok):
+    return _run(str(ok), tmp, "--push-to-hub", "qt-org/corpus-unreachable"), \
+        [r"qt-org/corpus-unreachable.*does not answer", r"Check your network and HF_ENDPOINT"]
+
+
 @case("hub-dataset-bad-id")
 def _(tmp, ok):
     return _run("org/name/extra/more", tmp), [r"'org/name/extra/more'", r"Hub id|org/name"]
@@ -431,8 +444,10 @@ def _(tmp, ok):
 
 @case("hub-prior-missing", hub=True)
 def _(tmp, ok):
-    return _run(str(ok), tmp, "--prior", "qt-org/no-such-prior-corpus"), [r"qt-org/no-such-prior-corpus",
-                                                                          r"local prior|repo id"]
+    zoo = tmp / "one.yaml"  # one candidate: no ranking before the prior is loaded
+    zoo.write_text("candidates:\n  - {name: scratch:test_efficientnet, source: scratch}\n")
+    return _run(str(ok), tmp, "--prior", "qt-org/no-such-prior-corpus", "--zoo", str(zoo)), \
+        [r"qt-org/no-such-prior-corpus", r"local prior|repo id"]
 
 
 # ------------------------------------------------------------------------------------------- output dirs
@@ -523,8 +538,18 @@ def corpus_env(request, monkeypatch):
     if name == "hub-push-no-token":
         monkeypatch.delenv("HF_TOKEN", raising=False)
         monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
-    if name == "hub-dataset-offline":
+    if name in ("hub-dataset-offline", "hub-push-offline"):
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    if name == "hub-push-unreachable":  # nothing listens there; the retries' waits are skipped
+        import socket
+
+        import huggingface_hub.constants as hc
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        monkeypatch.setattr(hc, "ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setattr("hf_quicktune.hub.time.sleep", lambda s: None)
 
 
 def test_corpus_is_large_enough():
