@@ -125,22 +125,33 @@ def rank(
     if as_json or not sys.stderr.isatty():
         result = rank_candidates(data, candidates, **options)
     else:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=err_console,
             transient=False,
         ) as bar:
             tasks: dict[str, int] = {}
 
-            def progress(task: str, done: int, total: int) -> None:
+            def progress(task: str, done: int, total: int) -> None:  # done/total: batches of --batch-size images
                 if task not in tasks:
-                    tasks[task] = bar.add_task(task, total=total)
-                bar.update(tasks[task], completed=done, total=total)
+                    tasks[task] = bar.add_task(task, total=total, rate="")
+                elapsed = next(t for t in bar.tasks if t.id == tasks[task]).elapsed or 0.0
+                rate = f"{min(done * batch_size, n) / elapsed:.0f} img/s" if elapsed > 0 and done else ""
+                bar.update(tasks[task], completed=done, total=total, rate=rate)
 
             result = rank_candidates(data, candidates, progress=progress, **options)
     if plot_path:
