@@ -100,10 +100,6 @@ def rank(
         from hf_quicktune.run.settings import check_output_file
 
         check_output_file(plot_path, "--plot")  # now, not after the ranking
-    if plot_path:
-        from hf_quicktune.run.settings import check_output_file
-
-        check_output_file(plot_path, "--plot")  # now, not after the ranking
     sort_key = sort_by or (score_names[0] if len(score_names) == 1 else "ensemble")
     if sort_key != "ensemble" and sort_key not in score_names:
         raise ConfigError(
