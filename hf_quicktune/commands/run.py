@@ -112,6 +112,13 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
               help="Quality gate: when the winner's validation top-1 is below this fraction (e.g. 0.9, or 90%), "
                    "do not push and exit with code 2 (the export stays in --output-dir). The run always "
                    "reports the winner against chance and a majority-class baseline.")
+@click.option("--workers", type=int,
+              help="Train this many trials at once on Ray (needs `pip install hf-quicktune[ray]`): one worker per "
+                   "GPU when there are GPUs, else CPU workers with the cores split between them. The budget stays "
+                   "wall-clock. [default: 1, in this process, without Ray]")
+@click.option("--ray-address",
+              help="Join a running Ray cluster (`auto`, or ray://host:port) instead of starting one here. "
+                   "--output-dir must then be a filesystem path every node sees (e.g. NFS); URLs are not supported.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (for CI).")
 @click.pass_context
 def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **options) -> None:
@@ -134,7 +141,9 @@ def run(ctx: click.Context, recipe: str | None, resume: bool, as_json: bool, **o
         if not stored.exists():
             raise ConfigError(f"--resume: no run found in {options['output_dir']} (settings.json is missing). "
                               "Check --output-dir, or drop --resume to start a new run.")
-        base = json.loads(stored.read_text())
+        from hf_quicktune.run.state import RunState
+
+        base = RunState(options["output_dir"]).load_settings()  # unreadable or not JSON: one paragraph, exit 2
         if recipe is not None:  # the recipe's keys count as given: applied or refused like options
             from hf_quicktune.run.settings import load_recipe
 

@@ -98,8 +98,10 @@ def _data_config(settings, candidate) -> dict[str, Any]:
     return cfg
 
 
-def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter) -> dict:
+def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter,
+             extra: dict[str, Any] | None = None) -> dict:
     """Leaderboard, plots, test accuracy, quality check, export + card, summary, push (in that order).
+    ``extra`` joins the summary (e.g. the executor's workers and worker-seconds).
 
     Raises :class:`~hf_quicktune.run.outcome.RunFailedError` when no trial produced a model and
     :class:`~hf_quicktune.run.outcome.QualityGateError` when the winner is below ``--min-accuracy``
@@ -116,6 +118,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "candidates": ranking["kept"], "best_model": None, "hub_url": None,
         "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
     }
+    summary.update(extra or {})
     if inc is not None:
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['best_val_top1']:.2f}% "
                          f"at epoch {inc['best_epoch']} of {inc['epochs']}")

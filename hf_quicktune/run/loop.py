@@ -15,6 +15,7 @@ from typing import Any
 
 from hf_quicktune.errors import ConfigError, QuickTuneError
 from hf_quicktune.run.budget import Budget, Clock
+from hf_quicktune.run.executor import Executor, InProcessExecutor
 from hf_quicktune.run.session import (
     InterruptGuard,
     attach_log_file,
@@ -57,9 +58,10 @@ def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: flo
 
 
 def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outcome, clock: Clock,
-                 n_before: int) -> list[dict[str, Any]]:
+                 n_before: int, started_s: float | None = None) -> list[dict[str, Any]]:
     """Tell the optimizer every finished epoch of ``outcome``, log them to steps.jsonl (in that order,
-    see :mod:`~hf_quicktune.run.state`) and return the new steps."""
+    see :mod:`~hf_quicktune.run.state`) and return the new steps. ``started_s``: the run second the job
+    was submitted (with ``elapsed_s``, the told time, it shows which jobs overlapped)."""
     tid, config = outcome.trial_id, pool[outcome.trial_id]
     wall = outcome.wall_s / max(1, len(outcome.records))
     new = []
@@ -69,6 +71,8 @@ def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outc
                  float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0)), status)
         step = step_record(n_before + len(new) + 1, tid, config, rec, clock.elapsed)
         step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
+        if started_s is not None:
+            step["job_started_s"] = round(started_s, 3)
         new.append(step)
         if status != OK:
             from hf_quicktune.run.outcome import log_trial_failure
@@ -167,42 +171,124 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     return dataset, candidates, ranking, pool, opt
 
 
+def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
+    """In-process (one job at a time) unless ``--workers`` > 1 or ``--ray-address`` asks for Ray."""
+    if settings.workers > 1 or settings.ray_address:
+        from hf_quicktune.run.ray_executor import RayExecutor
+
+        return RayExecutor(settings, state, candidates, dataset, reporter=reporter)
+    runner = TrialRunner(settings, state, candidates, dataset)
+    return InProcessExecutor(runner, progress=lambda tid, config: with_progress(None, reporter, tid, config))
+
+
+def _release(opt, trial_id: int) -> None:
+    """Cancel ``trial_id``'s pending evaluation in the optimizer (an epoch the budget discarded, a job lost)."""
+    release = getattr(opt, "release", None)
+    if release is not None and trial_id in (getattr(opt, "in_flight", None) or {}):
+        release(trial_id)
+
+
+class _Search:
+    """The loop: ask until every worker is busy, wait for any job, tell its epochs, repeat; the budget
+    (or an exhausted space) ends the submissions and the jobs in flight are waited for."""
+
+    def __init__(self, opt, state: RunState, pool, executor: Executor, budget: Budget, clock: Clock, steps,
+                 progress: dict, reporter, max_epochs: int):
+        self.worker_s_before = float(progress.get("worker_s", 0.0))  # earlier sessions' worker-seconds
+        self.opt, self.state, self.pool, self.executor = opt, state, pool, executor
+        self.budget, self.clock, self.steps, self.progress = budget, clock, steps, progress
+        self.reporter, self.max_epochs = reporter, max_epochs
+        self.in_flight: dict[int, int] = {}
+        self.started: dict[int, float] = {}  # run second each job in flight was submitted
+
+    def submit(self, trial_id: int, epoch: int) -> None:
+        told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
+        deadline = self.budget.deadline(self.steps)
+        self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
+                             deadline_s=None if deadline is None else deadline - self.clock.elapsed)
+        self.in_flight[trial_id] = epoch
+        self.started[trial_id] = self.clock.elapsed
+
+    def resubmit(self) -> None:
+        """Trials in flight when the last session ended continue from their checkpoints (or are released)."""
+        for tid, epoch in sorted(dict(getattr(self.opt, "in_flight", None) or {}).items()):
+            told = self.opt.trials[tid].epochs if tid in self.opt.trials else 0
+            if epoch > told and self.executor.busy < self.executor.capacity and \
+                    self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) is None:
+                self.submit(tid, epoch)
+            else:
+                _release(self.opt, tid)
+
+    def fill(self) -> str | None:
+        """Submit suggestions until every worker is busy; returns why the search must stop, if it must."""
+        while self.executor.busy < self.executor.capacity:
+            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight)
+            if stop:
+                return stop
+            suggestion = self.opt.ask()
+            if suggestion is None:
+                return "search space exhausted" if not self.in_flight else None
+            if suggestion.trial_id in self.in_flight:  # an optimizer without the in-flight contract
+                return None
+            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight)
+            if stop:
+                _release(self.opt, suggestion.trial_id)
+                return stop
+            self.submit(suggestion.trial_id, suggestion.epoch)
+        return None
+
+    def collect(self) -> Outcome:
+        outcome = self.executor.wait()
+        self.in_flight.pop(outcome.trial_id, None)
+        self.steps += tell_outcome(self.opt, self.state, self.pool, outcome, self.clock, len(self.steps),
+                                   self.started.pop(outcome.trial_id, None))
+        _release(self.opt, outcome.trial_id)  # told up to its epoch unless stopped or lost
+        if outcome.lost:
+            logger.warning("trial %d: %s; the optimizer may suggest it again", outcome.trial_id, outcome.lost)
+        self.progress.update(elapsed_s=self.clock.elapsed, steps=len(self.steps), worker_s=self.worker_seconds)
+        self.state.save_progress(self.progress)
+        self.reporter.step(snapshot(self.opt, self.pool, self.steps, self.clock, self.budget.seconds,
+                                    self.max_epochs))
+        return outcome
+
+    @property
+    def worker_seconds(self) -> float:
+        return round(self.worker_s_before + self.executor.worker_seconds, 2)
+
+    def run(self, interrupt: InterruptGuard) -> str:
+        self.resubmit()
+        stop = None
+        while True:
+            interrupt.check()
+            if stop is None:
+                stop = self.fill()
+            if self.executor.busy == 0:
+                return stop or "search space exhausted"
+            outcome = self.collect()
+            if outcome.stopped and stop is None:
+                stop = "budget used (the unfinished epoch was discarded; its trial can continue with --resume)"
+
+
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
          interrupt: InterruptGuard) -> dict:
     dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
-    steps = state.steps()
     budget = Budget.from_settings(settings)
-    runner = TrialRunner(settings, state, candidates, dataset)
-    stop = None
-    while True:
-        interrupt.check()
-        stop = budget.stop_reason(opt, steps, clock)
-        if stop:
-            break
-        suggestion = opt.ask()
-        if suggestion is None:
-            stop = "search space exhausted"
-            break
-        stop = budget.stop_reason(opt, steps, clock, suggestion)
-        if stop:
-            break
-        tid = suggestion.trial_id
-        told = opt.trials[tid].epochs if tid in opt.trials else 0
-        outcome = runner.run(tid, pool[tid], suggestion.epoch, told, should_stop=budget.should_stop(steps, clock),
-                             callback=with_progress(None, reporter, tid, pool[tid]))
-        steps += tell_outcome(opt, state, pool, outcome, clock, len(steps))
-        if outcome.stopped:
-            stop = "budget used (the unfinished epoch was discarded; its trial can continue with --resume)"
-            break
-        progress.update(elapsed_s=clock.elapsed, steps=len(steps))
-        state.save_progress(progress)
-        reporter.step(snapshot(opt, pool, steps, clock, budget.seconds, settings.max_epochs))
-        interrupt.check()
+    executor = make_executor(settings, state, candidates, dataset, reporter)
+    try:
+        search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
+                         settings.max_epochs)
+        stop = search.run(interrupt)
+        # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
+        workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}
+        if executor.device == "gpu":
+            workers["gpu_seconds"] = search.worker_seconds
+    finally:
+        executor.shutdown()
     reporter.message(f"search stopped: {stop}")
-    runner.release_all()
     from hf_quicktune.run.finalize import finalize
 
-    summary = finalize(settings, state, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter)
-    progress.update(elapsed_s=clock.elapsed, steps=len(steps), finished=True)
+    summary = finalize(settings, state, opt, pool, candidates, dataset, ranking, search.steps, clock, stop,
+                       reporter, extra=workers)
+    progress.update(elapsed_s=clock.elapsed, steps=len(search.steps), worker_s=search.worker_seconds, finished=True)
     state.save_progress(progress)
     return summary

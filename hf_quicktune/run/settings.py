@@ -110,11 +110,13 @@ class RunSettings:
     horizon: str = "next"
     initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's
     min_accuracy: float | None = None  # quality gate: below this validation top-1, exit 2 and do not push
+    workers: int = 1  # trials trained at once; > 1 runs them on Ray (one actor per worker)
+    ray_address: str | None = None  # join this Ray cluster ("auto", "ray://host:port") instead of a local one
 
     # keys a resumed run may change: limits, publishing, the quality gate, and the acquisition and
     # horizon (the optimizer is rebuilt from the settings each session; its saved state does not pin them)
     RESUMABLE_OVERRIDES = ("budget", "max_trials", "max_epochs_total", "push_to_hub", "private", "min_accuracy",
-                           "acquisition", "horizon")
+                           "acquisition", "horizon", "workers", "ray_address")
     #: why the other keys cannot change on resume (default: the trials on disk were trained with them)
     RESUME_REFUSALS = {
         "initial_epochs": "the optimizer's saved state counts new trials' first epochs with it",
@@ -155,7 +157,7 @@ class RunSettings:
             raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")
         for name, lo in (("max_trials", 1), ("max_epochs_total", 1), ("max_epochs", 1), ("top_k", 1),
                          ("pool_size", 1), ("initial_epochs", 1), ("rank_samples", 2), ("image_size", 8), ("train_limit", 1),
-                         ("eval_limit", 1)):
+                         ("eval_limit", 1), ("workers", 1)):
             value = getattr(self, name)
             if value is None:
                 continue

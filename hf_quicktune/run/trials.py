@@ -180,9 +180,13 @@ class TrialRunner:
             settings, state, tid, config, candidates[config["model"]], dataset, keep_in_memory=True))
         self.cache = cache
         self.trials: OrderedDict[int, Any] = OrderedDict()
+        self._at: dict[int, int | None] = {}  # checkpoint epoch each cached engine's weights belong to
 
     def _engine(self, trial_id: int, config: dict) -> Any:
         trial = self.trials.pop(trial_id, None)
+        if trial is not None and self._at.get(trial_id) != getattr(trial, "epochs_done", None):
+            trial.release()  # another worker trained it since: its weights are on disk, not in this memory
+            trial = None
         if trial is None:
             trial = self.factory(trial_id, config)
         self.trials[trial_id] = trial
@@ -228,6 +232,8 @@ class TrialRunner:
             if by_epoch[epoch].get("status", OK) != OK:
                 self.drop(trial_id)
                 break
+        if trial_id in self.trials:
+            self._at[trial_id] = getattr(self.trials[trial_id], "epochs_done", None)
         out.wall_s = time.monotonic() - t0
         return out
 

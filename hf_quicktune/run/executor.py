@@ -1,0 +1,104 @@
+"""Executors: where the run's jobs ("train trial t from its checkpoint up to epoch e") execute.
+
+The loop (:mod:`~hf_quicktune.run.loop`) keeps every worker busy: it asks the optimizer until
+``busy == capacity``, waits for any job to finish, tells its epochs, and repeats; the budget ends it.
+An executor promises:
+
+- ``submit(trial_id, config, to_epoch, from_epoch=, deadline_s=)`` starts a job and returns its
+  :class:`Job` handle; ``from_epoch`` is the epochs the optimizer knows (records past it come back),
+  ``deadline_s`` the seconds from now after which the job stops between training steps (None: never).
+- ``wait()`` blocks until any submitted job ends and returns its
+  :class:`~hf_quicktune.run.trials.Outcome`: the finished epochs' records (the last may be a failure),
+  ``stopped`` when the deadline discarded the epoch in flight, or ``lost`` when no worker could run it.
+- ``busy`` (jobs submitted, not yet returned by ``wait``), ``capacity`` (jobs that run at once),
+  ``worker_seconds`` (busy seconds summed over workers), ``device`` ("cpu" or "gpu"), ``shutdown()``.
+
+:class:`InProcessExecutor` runs one job at a time in this process (the default). The Ray executor
+(:mod:`~hf_quicktune.run.ray_executor`) runs one actor per worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hf_quicktune.run.trials import Outcome, Progress, TrialRunner
+
+
+@dataclass
+class Job:
+    """A submitted job (the handle ``submit`` returns)."""
+
+    trial_id: int
+    config: dict[str, Any]
+    to_epoch: int
+    from_epoch: int = 0
+    deadline_s: float | None = None
+    submitted_at: float = field(default_factory=time.monotonic)
+    attempts: int = 0
+    ref: Any = None  # the executor's own handle (e.g. a Ray object ref)
+
+
+class Executor(Protocol):
+    capacity: int
+    worker_seconds: float
+    device: str
+
+    @property
+    def busy(self) -> int: ...
+
+    def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
+               deadline_s: float | None = None) -> Job: ...
+
+    def wait(self) -> Outcome: ...
+
+    def shutdown(self) -> None: ...
+
+
+class InProcessExecutor:
+    """One job at a time, in this process, on the run's :class:`~hf_quicktune.run.trials.TrialRunner`
+    (its engine cache keeps recently paused trials in memory). The job runs inside :meth:`wait`.
+    ``progress(trial_id, config)`` gives the engine's step callback (the terminal's progress bar)."""
+
+    capacity = 1
+    device = "local"
+
+    def __init__(self, runner: TrialRunner, progress: Callable[[int, dict], Progress | None] | None = None):
+        self.runner = runner
+        self.progress = progress
+        self.jobs: deque[Job] = deque()
+        self.worker_seconds = 0.0
+
+    @property
+    def busy(self) -> int:
+        return len(self.jobs)
+
+    def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
+               deadline_s: float | None = None) -> Job:
+        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s)
+        self.jobs.append(job)
+        return job
+
+    def wait(self) -> Outcome:
+        if not self.jobs:
+            raise RuntimeError("wait() with no job submitted")
+        job = self.jobs[0]
+        should_stop = None
+        if job.deadline_s is not None:
+            end = job.submitted_at + job.deadline_s
+            should_stop = lambda: time.monotonic() > end  # noqa: E731
+        callback = self.progress(job.trial_id, job.config) if self.progress is not None else None
+        try:
+            outcome = self.runner.run(job.trial_id, job.config, job.to_epoch, job.from_epoch,
+                                      should_stop=should_stop, callback=callback)
+        finally:
+            self.jobs.popleft()
+        self.worker_seconds += outcome.wall_s
+        return outcome
+
+    def shutdown(self) -> None:
+        self.jobs.clear()
+        self.runner.release_all()

@@ -1,0 +1,187 @@
+"""The executor contract (submit / wait / busy / capacity / shutdown) on the in-process executor, and the
+loop keeping every worker of an executor busy with trials in flight (no training: fake engines)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from hf_quicktune.run.budget import Budget, Clock
+from hf_quicktune.run.executor import InProcessExecutor
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.state import RunState, read_jsonl
+from hf_quicktune.run.trials import Outcome, TrialRunner
+from hf_quicktune.train.records import AdvanceResult, EpochRecord, append_records
+
+
+class _Engine:
+    """A train engine: epoch e of trial t scores (t + e) / 100; it polls should_stop before each epoch."""
+
+    def __init__(self, state, tid):
+        self.state, self.tid, self.epochs_done, self.released = state, tid, 0, 0
+
+    def advance(self, epochs=1, callback=None, should_stop=None):
+        out = AdvanceResult()
+        for _ in range(epochs):
+            if should_stop is not None and should_stop():
+                out.stopped = True
+                break
+            self.epochs_done += 1
+            rec = EpochRecord(epoch=self.epochs_done, val_top1=(self.tid + self.epochs_done) / 100, val_top5=None,
+                              val_loss=None, train_loss=None, train_seconds=1.0, eval_seconds=0.5,
+                              images_per_second=None, peak_memory_mb=None, lr=None)
+            self.state.trial_dir(self.tid).mkdir(parents=True, exist_ok=True)
+            append_records(self.state.trial_dir(self.tid), [rec])
+            out.append(rec)
+            if callback is not None:
+                callback("epoch", {"record": rec})
+        return out
+
+    def release(self):
+        self.released += 1
+
+
+def _executor(tmp_path, events=None):
+    state = RunState(tmp_path)
+    engines = {}
+
+    def factory(tid, config):
+        return engines.setdefault(tid, _Engine(state, tid))
+
+    runner = TrialRunner(RunSettings(dataset="d", budget="1m"), state, {}, None, factory=factory)
+    progress = None if events is None else (lambda tid, config: lambda e, info: events.append((tid, e)))
+    return InProcessExecutor(runner, progress=progress), engines
+
+
+def test_in_process_executor_contract(tmp_path):
+    events = []
+    ex, engines = _executor(tmp_path, events)
+    assert ex.capacity == 1 and ex.busy == 0
+    with pytest.raises(RuntimeError):
+        ex.wait()
+    job = ex.submit(3, {"model": "a"}, 2)
+    assert job.trial_id == 3 and ex.busy == 1
+    out = ex.wait()
+    assert isinstance(out, Outcome) and ex.busy == 0
+    assert out.trial_id == 3 and not out.stopped and out.lost is None
+    assert [(r["epoch"], r["val_top1"]) for r in out.records] == [(1, 0.04), (2, 0.05)]
+    assert events == [(3, "epoch"), (3, "epoch")]  # the progress hook reached the engine
+    assert ex.worker_seconds >= out.wall_s >= 0.0
+    # from_epoch: only epochs the optimizer has not been told come back; a spent deadline stops the job
+    ex.submit(3, {"model": "a"}, 4, from_epoch=2, deadline_s=0.0)
+    out = ex.wait()
+    assert out.stopped and out.records == [] and engines[3].epochs_done == 2
+    ex.submit(3, {"model": "a"}, 3, from_epoch=2)
+    assert [r["epoch"] for r in ex.wait().records] == [3]
+    ex.submit(5, {"model": "a"}, 1)
+    ex.shutdown()
+    assert ex.busy == 0 and engines[3].released
+
+
+class _ParallelFake:
+    """An executor with ``capacity`` workers that finishes the most recently submitted job first (results
+    arrive out of order), one epoch per wait."""
+
+    device = "cpu"
+
+    def __init__(self, capacity, state):
+        self.capacity, self.state, self.jobs, self.worker_seconds = capacity, state, [], 0.0
+        self.max_busy, self.epochs_submitted = 0, 0
+
+    @property
+    def busy(self):
+        return len(self.jobs)
+
+    def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None):
+        assert trial_id not in [j[0] for j in self.jobs], "a trial in flight was submitted again"
+        self.jobs.append((trial_id, to_epoch, from_epoch))
+        self.epochs_submitted += to_epoch - from_epoch
+        self.max_busy = max(self.max_busy, len(self.jobs))
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        recs = [EpochRecord(epoch=e, val_top1=(tid + e) / 100, val_top5=None, val_loss=None, train_loss=None,
+                            train_seconds=1.0, eval_seconds=0.5, images_per_second=None, peak_memory_mb=None,
+                            lr=None).to_dict() for e in range(from_epoch + 1, to_epoch + 1)]
+        self.worker_seconds += 1.0
+        return Outcome(tid, to_epoch, recs, wall_s=1.0)
+
+    def shutdown(self):
+        self.jobs = []
+
+
+def test_the_loop_keeps_every_worker_busy_and_tells_out_of_order(tmp_path):
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.search.baselines import RandomSearch
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(6)]
+    opt = RandomSearch(pool, max_epochs=3, seed=0)
+    if not hasattr(opt, "release"):
+        pytest.skip("the optimizer has no in-flight contract yet")
+    state = RunState(tmp_path)
+    ex = _ParallelFake(3, state)
+    search = _Search(opt, state, pool, ex, Budget(max_epochs_total=9), Clock(), [], {}, PlainReporter(io.StringIO()),
+                     max_epochs=3)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert ex.max_busy == 3  # three trials in flight at once
+    assert "max-epochs-total 9" in stop
+    steps = read_jsonl(state.steps_path)
+    assert steps == search.steps and 9 <= len(steps) == ex.epochs_submitted  # every submitted epoch told
+    told = {(s["trial_id"], s["epoch"]) for s in steps}
+    assert len(told) == len(steps)  # no epoch told twice
+    assert sum(st.epochs for st in opt.trials.values()) == len(steps)
+    assert not getattr(opt, "in_flight", {})  # every job was told or released
+    assert search.worker_seconds == ex.worker_seconds
+
+
+class _DiskEngine:
+    """A train engine whose weights are the epoch it has in memory (loaded from the newest checkpoint = the
+    curve on disk when built); epoch e+1 scores (weights + 1) / 100, so stale weights show in the score."""
+
+    def __init__(self, state, tid):
+        self.state, self.tid = state, tid
+        self.weights = self.epochs_done
+
+    @property
+    def epochs_done(self):
+        d = self.state.trial_dir(self.tid)
+        return len(read_jsonl(d / "curve.jsonl")) if d.exists() else 0
+
+    def advance(self, epochs=1, callback=None, should_stop=None):
+        out = AdvanceResult()
+        for _ in range(epochs):
+            self.weights += 1
+            rec = EpochRecord(epoch=self.epochs_done + 1, val_top1=self.weights / 100, val_top5=None, val_loss=None,
+                              train_loss=None, train_seconds=1.0, eval_seconds=0.5, images_per_second=None,
+                              peak_memory_mb=None, lr=None)
+            self.state.trial_dir(self.tid).mkdir(parents=True, exist_ok=True)
+            append_records(self.state.trial_dir(self.tid), [rec])
+            out.append(rec)
+        return out
+
+    def release(self):
+        pass
+
+
+def test_a_worker_never_continues_a_trial_from_weights_another_worker_has_moved_past(tmp_path):
+    """Two workers (runners) share the run directory; a trial paused on A, continued on B, then back on A
+    must be rebuilt from B's checkpoint, not continued from A's cached weights."""
+    state = RunState(tmp_path)
+    built = {"a": 0, "b": 0}
+
+    def factory(name):
+        def make(tid, config):
+            built[name] += 1
+            return _DiskEngine(state, tid)
+        return make
+
+    settings = RunSettings(dataset="d", budget="1m")
+    a = TrialRunner(settings, state, {}, None, factory=factory("a"))
+    b = TrialRunner(settings, state, {}, None, factory=factory("b"))
+    assert [r["val_top1"] for r in a.run(0, {}, 1, 0).records] == [0.01]
+    assert [r["val_top1"] for r in b.run(0, {}, 2, 1).records] == [0.02]
+    assert [r["val_top1"] for r in a.run(0, {}, 3, 2).records] == [0.03]  # not 0.02: A reloaded epoch 2
+    assert built == {"a": 2, "b": 1}
+    assert [r["val_top1"] for r in a.run(0, {}, 4, 3).records] == [0.04] and built["a"] == 2  # cache kept
