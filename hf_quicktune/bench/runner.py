@@ -68,6 +68,7 @@ class BenchConfig:
     max_wall_per_replay: float | None = None  # real seconds; truncated replays report NaN past their end
     space: str | None = None  # the meta-dataset's search space: a shipped space name (e.g. "lcbench") or a YAML path;
     # default: inferred from the configurations (guesses log scales from the values' range)
+    workers: int = 1  # simulated asynchronous workers (replay.replay_workers); traces of N > 1 kept apart
 
 
 @dataclass
@@ -100,6 +101,12 @@ def bench_space(name_or_path: str, md: MetaDataset) -> Any:
     if "model" in space and not space.hps["model"].choices and models:
         space = space.with_choices("model", models)
     return space
+
+
+def trace_path(out: Path, method: str, dataset: str, seed: int, workers: int = 1) -> Path:
+    """Where one replay's trace is saved (``traces/METHOD/``; ``traces/METHOD@wN/`` for N simulated workers)."""
+    name = method if workers == 1 else f"{method}@w{workers}"
+    return Path(out) / "traces" / name / f"{dataset}__seed{seed}.json"
 
 
 def dataset_folds(datasets: Sequence[str], folds: int, seed: int = 0) -> list[list[str]]:
@@ -229,13 +236,13 @@ def run_bench(
             if space is not None and method in GRAY_BOX:
                 task.extra.setdefault("space", space)
             for seed in range(config.seeds):
-                path = out / "traces" / method / f"{dataset}__seed{seed}.json"
+                path = trace_path(out, method, dataset, seed, config.workers)
                 if path.exists():
                     trace = Trace.from_dict(json.loads(path.read_text()))
                 else:
                     opt = METHODS[method](task, seed)
                     trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead,
-                                   max_wall=config.max_wall_per_replay, clock=config.clock)
+                                   max_wall=config.max_wall_per_replay, clock=config.clock, workers=config.workers)
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(trace.to_dict()))
@@ -258,7 +265,7 @@ def summarise(
     """Turn the saved traces into the CSV tables, the plot and the summary."""
     from hf_quicktune.report.regret import plot_regret
 
-    traces = {(m, d, s): Trace.from_dict(json.loads((out / "traces" / m / f"{d}__seed{s}.json").read_text()))
+    traces = {(m, d, s): Trace.from_dict(json.loads(trace_path(out, m, d, s, config.workers).read_text()))
               for m in methods for d in targets for s in range(config.seeds)}
     frac_grid = np.linspace(0.0, 1.0, GRID_POINTS)
     if config.budget_seconds is None:
@@ -314,7 +321,8 @@ def summarise(
         f"budget {budget_text(config)}",
     )
     lines = ["# hf-quicktune bench", "", f"meta-dataset: {md.info.get('source')}", f"datasets: {len(targets)}, seeds: "
-             f"{config.seeds}, budget: {budget_text(config)}", ""]
+             f"{config.seeds}, budget: {budget_text(config)}"
+             + (f", {config.workers} simulated asynchronous workers" if config.workers > 1 else ""), ""]
     lines += ["## Normalised regret (mean ± 95 % CI) at fractions of the budget", "",
               "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step | exhausted |",
               "|---|" + "---|" * (len(CHECKPOINTS) + 2)]

@@ -43,12 +43,16 @@ _DEFAULT_METHODS = (
 @click.option("--space", default=None,
               help="The meta-dataset's search space: a shipped space name (lcbench, quicktune) or a YAML path "
                    "(default: inferred from the configurations).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Simulated asynchronous workers: each free worker asks for a trial, epochs end at their recorded "
+                   "cost on a simulated clock and results are told in finish order (traces under METHOD@wN/).")
 @click.option("--threads", type=int, default=1, show_default=True, help="torch CPU threads.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-out"),
               show_default=True, help="Output folder; a rerun with the same folder resumes.")
 def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budget_runs: float,
           budget_hours: float | None, folds: int, datasets: str | None, meta_steps: int, no_overhead: bool,
-          max_wall_per_replay: float | None, overhead_clock: str, space: str | None, threads: int, out: Path) -> None:
+          max_wall_per_replay: float | None, overhead_clock: str, space: str | None, workers: int, threads: int,
+          out: Path) -> None:
     """Normalised regret of each method over simulated wall-clock and epochs (CSV, PNG, ranks)."""
     from click.core import ParameterSource
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -89,7 +93,7 @@ def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budg
     cfg = BenchConfig(methods=method_list, seeds=seeds, budget_runs=budget_runs, budget_seconds=budget_seconds,
                       folds=folds, datasets=targets,
                       count_overhead=not no_overhead, meta_train=meta_train,
-                      max_wall_per_replay=max_wall_per_replay, clock=overhead_clock, space=space)
+                      max_wall_per_replay=max_wall_per_replay, clock=overhead_clock, space=space, workers=workers)
     total = len(method_list) * seeds * len(targets or md.dataset_names)
     with Progress(TextColumn("bench"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TextColumn("{task.fields[msg]}"), TimeElapsedColumn()) as bar:

@@ -1,0 +1,187 @@
+"""Normalised regret against wall-clock with N = 1, 4, 8 simulated asynchronous workers (issue 15, "Measured").
+
+Each (method, dataset, seed) is replayed by ``hf-quicktune bench --workers N`` (hf_quicktune/bench/replay.py
+``replay_workers``: every free worker asks for a trial, epochs end at their recorded cost on a simulated clock,
+results are told in finish order; the optimizer's own ask/tell seconds run serially on one driver). The
+gray-box optimizers see the trials in flight through the kriging believer (search/quicktune.py ``_believing``).
+
+Benchmarks (``--bench``):
+
+* ``lcbench``: ``../shared/benchmarks/lcbench`` (34 tasks x 1,000 runs x 52 epochs), budget 20 median full
+  runs per task; default methods ``dyhpo-init5`` (the gray-box method that beats ASHA sequentially there:
+  benchmarks/README.md) and ``asha``.
+* ``qte``: the Quick-Tune extended meta-dataset (``../shared/metadatasets/quicktune-extended``, imported once
+  with ``hf-quicktune meta import``), 16 h of recorded time per dataset; default methods ``quicktune-recipe``
+  (the fold priors of ``--priors``, 5 folds as benchmarks/quicktune_extended_regret.py builds them; a missing
+  fold prior is meta-trained under ``--out``) and ``asha``.
+
+Prints, per method and N, the mean normalised regret at 10 / 25 / 50 / 100 % of the budget, and the speed-up to
+reach the N = 1 run's final regret: per replay ``t1 / tN`` where ``t1`` is when the N = 1 run first reached its
+final regret and ``tN`` when the N-worker run first reached it (median and geometric mean over replays; a run
+that never reaches it counts as ``t1 / budget``, an upper bound, and is counted), and on the mean curves.
+Checks the targets: speed-up >= 3 at N = 4 for the gray-box method, and at N = 4 its regret below ASHA's at
+every checkpoint.
+
+    OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench qte --datasets APL,BTS,PLT_VIL --seeds 1
+    OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench lcbench --datasets lcbench_3945 --seeds 1
+
+Outputs under ``--out`` (git-ignored ``bench-out/parallel-BENCH``; one ``wN/`` bench directory per N); a rerun
+reuses finished traces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = {"lcbench": ROOT.parent / "shared" / "benchmarks" / "lcbench",
+           "qte": ROOT.parent / "shared" / "metadatasets" / "quicktune-extended"}
+DEFAULT_METHODS = {"lcbench": "dyhpo-init5,asha", "qte": "quicktune-recipe,asha"}
+SPACES = {"lcbench": "lcbench", "qte": "quicktune"}
+
+
+def first_reach(trace, target: float, best: float, worst: float, budget: float) -> float:
+    """Simulated seconds at which the trace's regret first is <= ``target`` (inf if never)."""
+    from hf_quicktune.bench.regret import normalised_regret
+
+    if not trace.time:
+        return math.inf
+    reg = normalised_regret(np.asarray(trace.incumbent, dtype=float), best, worst)
+    hit = np.flatnonzero((reg <= target + 1e-12) & (np.asarray(trace.time) <= budget))
+    return float(trace.time[hit[0]]) if len(hit) else math.inf
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bench", choices=sorted(SOURCES), required=True)
+    p.add_argument("--methods", default=None, help="Comma-separated bench methods (default: per --bench).")
+    p.add_argument("--workers", default="1,4,8")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--datasets", default=None, help="Comma-separated target datasets (default: all).")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--budget-runs", type=float, default=20.0, help="lcbench: budget in median full runs.")
+    p.add_argument("--budget-hours", type=float, default=16.0, help="qte: budget in hours of recorded time.")
+    p.add_argument("--priors", type=Path, default=ROOT / "bench-out" / "quicktune-extended" / "priors",
+                   help="qte: fold priors to reuse (read only; foldK/prior.json).")
+    p.add_argument("--meta", default='{"steps": 2000, "split": [0.8, 0.2, 0.0]}',
+                   help="JSON options for a fold prior that has to be meta-trained.")
+    p.add_argument("--max-wall", type=float, default=None, help="Real-seconds cap per replay (NaN past it).")
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args()
+
+    import torch
+
+    from hf_quicktune.bench.priors import fold_prior
+    from hf_quicktune.bench.regret import CHECKPOINTS, reference_values, regret_on_grid
+    from hf_quicktune.bench.replay import Trace
+    from hf_quicktune.bench.runner import BenchConfig, dataset_budget, make_task, run_bench, trace_path
+    from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
+
+    torch.set_num_threads(1)
+    out = args.out or ROOT / "bench-out" / f"parallel-{args.bench}"
+    out.mkdir(parents=True, exist_ok=True)
+    parquet = {"lcbench": ROOT / "bench-out" / "lcbench.parquet",
+               "qte": ROOT / "bench-out" / "quicktune-extended.parquet"}[args.bench]
+    if not parquet.exists():
+        parquet = out / parquet.name
+        if not parquet.exists():
+            import_meta_dataset(SOURCES[args.bench]).save(parquet)
+    md = load_meta_dataset(parquet)
+    methods = [m for m in (args.methods or DEFAULT_METHODS[args.bench]).split(",") if m]
+    workers = [int(w) for w in args.workers.split(",")]
+    targets = args.datasets.split(",") if args.datasets else list(md.dataset_names)
+    meta = json.loads(args.meta)
+
+    def prior_for(train_md, held_out, directory):
+        from hf_quicktune.search.prior import Prior
+
+        cached = args.priors / Path(directory).name
+        if (cached / "prior.json").exists():  # reuse (read only) unless it saw a held-out dataset
+            prior = Prior.load(cached)
+            if not set(prior.provenance.get("splits", {}).get("train", [])) & set(held_out):
+                return prior
+        return fold_prior(train_md, held_out, directory, space=bench_space_for(), **meta)
+
+    def bench_space_for():
+        from hf_quicktune.bench.runner import bench_space
+
+        return bench_space(SPACES[args.bench], md)
+
+    def config(n: int) -> BenchConfig:
+        budget = dict(budget_runs=args.budget_runs) if args.bench == "lcbench" else \
+            dict(budget_seconds=args.budget_hours * 3600)
+        return BenchConfig(methods=methods, seeds=args.seeds, folds=args.folds, datasets=targets, meta_train=meta,
+                           space=SPACES[args.bench], workers=n, max_wall_per_replay=args.max_wall, **budget)
+
+    for n in workers:
+        run_bench(md, config(n), out / f"w{n}", prior_for=prior_for)
+        print(f"[w{n}] done", flush=True)
+
+    refs, budgets = {}, {}
+    for d in targets:
+        _, curves, costs = make_task(md, d)
+        refs[d], budgets[d] = reference_values(curves), dataset_budget(curves, costs, config(1))
+
+    def trace(m: str, d: str, s: int, n: int) -> Trace:
+        return Trace.from_dict(json.loads(trace_path(out / f"w{n}", m, d, s, n).read_text()))
+
+    grid = np.linspace(0, 1, 1001)
+    print(f"\n== {args.bench}: {len(targets)} datasets x {args.seeds} seeds; mean normalised regret at fractions of "
+          "the budget (wall-clock), speed-up to reach the N = 1 run's final regret")
+    print(f"datasets: {', '.join(targets)}")
+    header = "method             N  " + "  ".join(f"{int(c * 100):>5d}%" for c in CHECKPOINTS) + \
+        "   speed-up median  geo-mean  not reached  on mean curve"
+    print(header)
+    at_checkpoints: dict[tuple[str, int], np.ndarray] = {}
+    speed: dict[tuple[str, int], float] = {}
+    for m in methods:
+        mean1 = None
+        for n in workers:
+            cps, ratios, missed, undefined, curves_n = [], [], 0, 0, []
+            for d in targets:
+                best, worst = refs[d]
+                for s in range(args.seeds):
+                    tr, t1r = trace(m, d, s, n), trace(m, d, s, 1)
+                    cps.append(regret_on_grid(tr, np.array(CHECKPOINTS) * budgets[d], "time", best, worst))
+                    curves_n.append(regret_on_grid(tr, grid * budgets[d], "time", best, worst))
+                    final1 = regret_on_grid(t1r, np.array([budgets[d]]), "time", best, worst)[0]
+                    t1 = first_reach(t1r, final1, best, worst, budgets[d])
+                    tn = first_reach(tr, final1, best, worst, budgets[d])
+                    if not math.isfinite(t1):  # the N = 1 run observed nothing within the budget
+                        undefined += 1
+                        continue
+                    if not math.isfinite(tn):
+                        missed += 1
+                        tn = budgets[d]
+                    ratios.append(t1 / max(tn, 1e-9))
+            cp = np.nanmean(np.array(cps), axis=0)
+            mean_curve = np.nanmean(np.array(curves_n), axis=0)
+            if n == workers[0]:
+                mean1 = mean_curve
+            target = mean1[-1]
+            f1 = grid[np.flatnonzero(mean1 <= target + 1e-12)[0]]
+            hit = np.flatnonzero(mean_curve <= target + 1e-12)
+            on_mean = f1 / grid[hit[0]] if len(hit) and grid[hit[0]] > 0 else float("nan")  # nan: not reached
+            med = float(np.median(ratios)) if ratios else float("nan")
+            geo = float(np.exp(np.mean(np.log(np.maximum(ratios, 1e-9))))) if ratios else float("nan")
+            at_checkpoints[(m, n)], speed[(m, n)] = cp, med
+            print(f"{m:<18s} {n:>2d}  " + "  ".join(f"{v:6.4f}" for v in cp)
+                  + f"   {med:15.2f}  {geo:8.2f}  {missed:>4d}/{len(ratios):<6d} {on_mean:8.2f}"
+                  + (f"  ({undefined} replays without an N = 1 observation left out)" if undefined else ""))
+    gray = [m for m in methods if m != "asha"]
+    if "asha" in methods and 4 in workers:
+        for m in gray:
+            below = bool(np.all(at_checkpoints[(m, 4)] < at_checkpoints[("asha", 4)]))
+            print(f"target {m}: speed-up at N = 4 {speed[(m, 4)]:.2f} (>= 3: {speed[(m, 4)] >= 3}); "
+                  f"below ASHA at N = 4 at every checkpoint: {below}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
