@@ -483,6 +483,14 @@ def _(tmp, ok):
         [re.escape(str(tmp / "other")) + r" \(settings\.json is missing\)", r"drop --resume"]
 
 
+@case("output-dir-resume-damaged-settings")
+def _(tmp, ok):
+    (tmp / "run").mkdir()
+    (tmp / "run" / "settings.json").write_text('{"dataset": "x", "budg')  # cut mid-write by an old version
+    return ["run", "--resume", "--output-dir", str(tmp / "run")], \
+        [re.escape(str(tmp / "run" / "settings.json")) + " is unreadable", "another --output-dir"]
+
+
 @case("output-dir-not-empty-without-resume")
 def _(tmp, ok):
     (tmp / "other").mkdir()
