@@ -56,6 +56,7 @@ class CardInfo:
     best_epoch: int | None = None  # epoch of the exported weights (best validation top-1); default `epochs`
     quality: str | None = None  # one sentence: against chance and the majority-class baseline
     prior: str | None = None  # the meta-learned prior the search used (None: no prior)
+    dataset_local_kind: str | None = None  # "file" or "folder" for a local dataset (default: guessed from the name)
 
     @property
     def safe_name(self) -> str:
@@ -64,8 +65,8 @@ class CardInfo:
 
     @property
     def dataset_text(self) -> str:
-        return f"`{self.dataset}` (local {'file' if '.' in self.dataset else 'folder'})" if self.dataset_is_local \
-            else f"**{self.dataset}**"
+        kind = self.dataset_local_kind or ("file" if "." in self.dataset else "folder")
+        return f"`{self.dataset}` (local {kind})" if self.dataset_is_local else f"**{self.dataset}**"
 
 
 def _eval_results(info: CardInfo) -> list:

@@ -218,6 +218,8 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     card = build_model_card(CardInfo(
         model_name=name, base_model=_base_model(candidate), candidate=candidate.name,
         architecture=candidate.architecture, dataset=dataset_name, dataset_is_local=dataset_is_local,
+        dataset_local_kind=("folder" if Path(str(settings.dataset)).expanduser().is_dir() else "file")
+        if dataset_is_local else None,
         dataset_is_hub=not dataset_is_local and _is_hub_id(settings.dataset), config=inc["config"],
         epochs=inc["epochs"], best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"],
         test_top1=inc["test_top1"], license=candidate.license, library_name=candidate.library,

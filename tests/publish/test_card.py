@@ -93,3 +93,6 @@ def test_local_dataset_card_names_the_file_marked_local():
     results = card.data.eval_results
     assert {r.dataset_name for r in results} == {"digits.csv (local)"}
     assert {r.dataset_type for r in results} == {"digits.csv"}
+    folder = str(build_model_card(_info(dataset="data.v2", dataset_is_hub=False, dataset_is_local=True,
+                                        dataset_local_kind="folder")))
+    assert "`data.v2` (local folder)" in folder
