@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # qt_space/ next to this file (as on a Space)
 
-INTRO = """# 🔎 hf-quicktune: which pretrained model should I fine-tune, and how?
+INTRO = """# hf-quicktune: which pretrained model should I fine-tune, and how?
 Pick a dataset and a budget. hf-quicktune **ranks** a zoo of pretrained vision models without training, then
 **searches** models, hyperparameters and epochs at once with Quick-Tune (meta-learned gray-box Bayesian
 optimisation, Arango et al., ICLR 2024), fine-tuning the promising ones a few epochs at a time, and hands you the
@@ -47,7 +47,7 @@ def build_app():
     except ImportError as err:  # pragma: no cover - optional extra
         raise SystemExit('The Space app needs gradio: pip install "hf-quicktune[space]"') from err
     from qt_space import handlers as h
-    from qt_space import inputs
+    from qt_space import inputs, views
 
     d = inputs.DEFAULTS
     with gr.Blocks(title="hf-quicktune") as demo:
@@ -86,23 +86,27 @@ def build_app():
                     finish_btn = gr.Button("Finish now")
                 status = gr.Markdown("Choose a dataset, a zoo and a budget, then **Start search**.", elem_id="status")
                 with gr.Row():
-                    ranking = gr.Dataframe(label="Zero-cost ranking (no training)", elem_id="ranking", wrap=True)
+                    ranking = gr.Dataframe(views.ranking_table(None), label="Zero-cost ranking (no training)",
+                                           elem_id="ranking", wrap=True)
                     ranking_bars = gr.BarPlot(x="candidate", y="ensemble score", label="Ranking: higher is better",
-                                              sort="-y", x_label_angle=-30)
-                leaderboard = gr.Dataframe(label="Leaderboard (updates after every epoch)", elem_id="leaderboard")
+                                              x_label_angle=-30, y_lim=[0, 1])
+                leaderboard = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard (updates after every epoch)",
+                                           elem_id="leaderboard")
                 with gr.Row():
-                    curves = gr.LinePlot(x="epoch", y="val top-1 %", color="trial", label="Learning curves")
-                    incumbent = gr.LinePlot(x="seconds used", y="best val top-1 %", label="Incumbent over time")
+                    curves = gr.LinePlot(x="epoch", y="val top-1 %", color="trial", label="Learning curves", y_lim=[0, 100])
+                    incumbent = gr.LinePlot(x="seconds used", y="best val top-1 %", label="Incumbent over time",
+                                            y_lim=[0, 100])
 
             with gr.Tab("2 · Results", id="results"):
                 res_summary = gr.Markdown("Run a search first: its results appear here.", elem_id="results-summary")
                 with gr.Row():
                     acc_text = gr.Markdown(elem_id="accuracy")
-                    acc_bars = gr.BarPlot(x="what", y="top-1 %", label="Accuracy against chance and the baseline")
+                    acc_bars = gr.BarPlot(x="what", y="top-1 %", label="Accuracy against chance and the baseline",
+                                          y_lim=[0, 100])
                 with gr.Row():
                     res_curves = gr.Image(label="Learning curves", type="filepath", elem_id="results-curves")
                     res_incumbent = gr.Image(label="Incumbent over time", type="filepath")
-                res_board = gr.Dataframe(label="Leaderboard", elem_id="results-leaderboard")
+                res_board = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard", elem_id="results-leaderboard")
                 download = gr.File(label="Download the model (timm format: model.safetensors, config.json, card)")
                 with gr.Accordion("Model card", open=True):
                     card = gr.Markdown(elem_id="card")
@@ -113,7 +117,7 @@ def build_app():
                 push_status = gr.Markdown()
 
             with gr.Tab("3 · Try it", id="try"):
-                model_ref = gr.Textbox(os.environ.get("QUICKTUNE_MODEL", ""), label="Model",
+                model_ref = gr.Textbox(os.environ.get("QUICKTUNE_MODEL", ""), label="Model", elem_id="model-ref",
                                        info="run:NAME (a search of this page) or a model repo id made by hf-quicktune")
                 with gr.Row():
                     image = gr.Image(type="pil", label="Image", elem_id="try-image")
@@ -130,16 +134,18 @@ def build_app():
                 browse_head = gr.Markdown(elem_id="browse-head")
                 browse_curves = gr.Image(label="Learning curves (from quicktune/curves.json)", type="filepath",
                                          elem_id="browse-curves")
-                browse_board = gr.Dataframe(label="Leaderboard (quicktune/leaderboard.json)", elem_id="browse-board")
-                browse_ranking = gr.Dataframe(label="Zero-cost ranking (quicktune/ranking.json)")
+                browse_board = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard (quicktune/leaderboard.json)",
+                                            elem_id="browse-board")
+                browse_ranking = gr.Dataframe(views.ranking_table(None), label="Zero-cost ranking (quicktune/ranking.json)")
                 with gr.Accordion("Model card", open=False):
                     browse_card = gr.Markdown()
                 try_btn = gr.Button("Try this model")
                 browsed = gr.State("")
 
         live = [status, ranking, ranking_bars, leaderboard, curves, incumbent]
+        last_run = gr.BrowserState("", storage_key="hf-quicktune-last-run")  # survives reloads (login)
         result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_board, download, card,
-                          model_ref, gallery, examples]
+                          model_ref, gallery, examples, last_run]
         settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed, epochs_total]
         rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",
                        concurrency_limit=1, concurrency_id="cpu")
@@ -156,6 +162,7 @@ def build_app():
         browse_btn.click(h.browse_run, browse_repo, [browse_head, browse_card, browse_board, browse_curves,
                                                      browse_ranking, browsed], api_name="browse")
         try_btn.click(lambda r: (r, gr.Tabs(selected="try")), browsed, [model_ref, tabs], api_visibility="private")
+        demo.load(h.restore, last_run, [status, *result_outputs], api_visibility="private")
         demo.unload(h.leave)
     demo.queue(default_concurrency_limit=4, max_size=32)
     return demo

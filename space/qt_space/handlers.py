@@ -51,8 +51,14 @@ def _live(job: jobs.Job) -> tuple:
     pool = views.read_json(job.dir / "pool.json")
     with job.reporter.lock:
         steps = [job.reporter.steps[k] for k in sorted(job.reporter.steps)]
-    return (views.status_text(job), views.ranking_table(ranking), views.ranking_bars(ranking),
-            views.live_leaderboard(steps, pool), views.curves_frame(steps), views.incumbent_frame(steps))
+    rows, records = views.trials_on_disk(job.dir, pool)
+    if rows:  # epoch by epoch, from the trials' curves
+        board = views.final_leaderboard(rows)
+        curves = views.curves_from_records(records, {r["trial_id"]: r["model"] for r in rows})
+    else:  # from the step events alone
+        board, curves = views.live_leaderboard(steps, pool), views.curves_frame(steps)
+    return (views.status_text(job), views.ranking_table(ranking), views.ranking_bars(ranking), board, curves,
+            views.incumbent_frame(steps))
 
 
 def watch(job: jobs.Job, poll_s: float = 1.0) -> Iterator[tuple]:
@@ -110,11 +116,22 @@ def leave(request: gr.Request = None) -> None:
 # ------------------------------------------------------------------------------------------ 2 results
 
 
+def restore(last_run: str, request: gr.Request = None) -> tuple:
+    """On page load: the visitor's last run (its name kept in the browser) comes back with its results."""
+    session = _session(request)
+    job = jobs.get_job(session) or jobs.find_run(last_run)
+    if job is None:
+        return (gr.update(),) + results(request)
+    jobs.set_job(session, job)
+    return (views.status_text(job),) + results(request)
+
+
 def results(request: gr.Request = None) -> tuple:
-    """Everything of the Results tab and the Try-it defaults, from the finished run's files."""
+    """Everything of the Results tab and the Try-it defaults, from the finished run's files (+ the run's
+    name, kept in the visitor's browser)."""
     job = jobs.get_job(_session(request))
     empty = ("Run a search first: its results appear here.", pd_empty(), "", None, None, views.final_leaderboard([]),
-             None, "", gr.update(), [], [])
+             None, "", gr.update(), [], [], job.name if job else gr.update())
     if job is None or job.state not in ("finished", "failed") or not job.summary:
         return empty
     s = job.summary
@@ -135,7 +152,7 @@ def results(request: gr.Request = None) -> tuple:
         examples = []
     summary = views.summary_markdown(s) + f"\n\nResults are also served from model `run:{job.name}` in **Try it**."
     return (summary, acc_frame, acc_text, plots.get("learning_curves"), plots.get("incumbent_over_time"),
-            views.final_leaderboard(rows), archive, card, f"run:{job.name}", examples, examples)
+            views.final_leaderboard(rows), archive, card, f"run:{job.name}", examples, examples, job.name)
 
 
 def pd_empty():

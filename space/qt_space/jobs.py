@@ -23,6 +23,8 @@ logger = logging.getLogger("hf_quicktune.space")
 
 #: visitor session -> their latest job (one run at a time per visitor)
 JOBS: dict[str, Job] = {}
+#: run name -> its job, so a visitor who reloads the page (e.g. the login redirect) finds their run again
+BY_NAME: dict[str, Job] = {}
 _JOBS_LOCK = threading.Lock()
 
 
@@ -50,6 +52,9 @@ class SpaceReporter:
         self.steps: dict[int, dict[str, Any]] = {}  # step number -> step record
         self.snapshot: dict[str, Any] | None = None
         self.final_rows: list[dict[str, Any]] | None = None
+        self.task: str | None = None  # the epoch in flight, as the run's progress events name it
+        self.task_done, self.task_total = 0, None
+        self._last_progress = 0.0
         self.version = 0  # bumped on every event, so the page re-renders only on news
         self.changed = threading.Condition(self.lock)
 
@@ -70,6 +75,19 @@ class SpaceReporter:
             self._bump()
         if self.stop.is_set():
             raise KeyboardInterrupt  # the run saves its state and tells how to resume
+
+    def progress(self, task: str, done: int, total: int | None = None, images: int | None = None) -> None:
+        """Training steps of the epoch in flight (the terminal's progress bar). The page re-reads the
+        trials' curves when an epoch ends, so the leaderboard and curves move epoch by epoch."""
+        with self.lock:
+            new_task = task != self.task
+            self.task, self.task_done, self.task_total = task, done, total
+            now = time.monotonic()
+            if new_task or now - self._last_progress > 1.0 or (total and done >= total):
+                self._last_progress = now
+                self._bump()
+        if self.stop.is_set():
+            raise KeyboardInterrupt  # mid-epoch: the epoch in flight is discarded, its trial resumable
 
     def leaderboard(self, rows: list[dict[str, Any]]) -> None:
         with self.lock:
@@ -160,6 +178,22 @@ class Job:
             with self.reporter.lock:
                 self.reporter._bump()
 
+    @classmethod
+    def from_disk(cls, name: str) -> Job | None:
+        """The job of run ``name`` as its files say: finished (summary.json) or stopped (resumable)."""
+        try:
+            directory = run_dir(name)
+        except ValueError:
+            return None
+        if not (directory / "settings.json").is_file():
+            return None
+        values = json.loads((directory / "settings.json").read_text())
+        values.pop("output_dir", None)
+        job = cls(values, name=name)
+        job._read_summary()
+        job.state = "finished" if job.summary else "stopped"
+        return job
+
     def _read_summary(self) -> None:
         path = self.dir / "summary.json"
         if path.exists():
@@ -181,6 +215,16 @@ def get_job(session: str | None) -> Job | None:
 def set_job(session: str | None, job: Job) -> None:
     with _JOBS_LOCK:
         JOBS[session or ""] = job
+        BY_NAME[job.name] = job
+
+
+def find_run(name: str | None) -> Job | None:
+    """The job of run ``name``: in memory (possibly still running) or rebuilt from its files."""
+    if not name:
+        return None
+    with _JOBS_LOCK:
+        job = BY_NAME.get(name)
+    return job or Job.from_disk(name)
 
 
 def forget(session: str | None) -> None:

@@ -65,6 +65,27 @@ def ranking_bars(ranking: dict[str, Any] | None) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------------ live search
 
 
+def trials_on_disk(run_dir: Path, pool: list[dict[str, Any]] | None) -> tuple[list[dict], dict[int, list[dict]]]:
+    """The run's own leaderboard rows and epoch records, read from its trials' curves (written as each
+    epoch ends, so they run ahead of the step events when a trial trains several epochs in one step)."""
+    if not pool:
+        return [], {}
+    from hf_quicktune.run.finalize import trial_rows
+    from hf_quicktune.run.state import RunState
+
+    try:
+        return trial_rows(RunState(run_dir), pool)
+    except (OSError, ValueError, KeyError):  # a curve being written: the next event re-reads it
+        return [], {}
+
+
+def curves_from_records(curves: dict[int, list[dict[str, Any]]], models: dict[int, str]) -> pd.DataFrame:
+    """Learning curves for a line plot from trial records (``val_top1`` per epoch)."""
+    steps = [{"epoch": r["epoch"], "score": r.get("val_top1"), "trial_id": tid, "model": models.get(tid, ""),
+              "status": r.get("status", "ok")} for tid, records in curves.items() for r in records]
+    return curves_frame(steps)
+
+
 def curves_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
     """Learning curves for a line plot: epoch vs validation top-1 (%) per trial."""
     rows = [{"epoch": int(s["epoch"]), "val top-1 %": 100 * float(s["score"]),
@@ -102,27 +123,29 @@ def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | N
 
 
 def status_text(job) -> str:
-    """What is happening now, in one short paragraph (state, budget, trials, incumbent, last messages)."""
+    """What is happening now: state, budget used, trials, the incumbent, the epoch in flight, last messages."""
     rep = job.reporter
     snap = rep.snapshot or {}
-    budget = job.values.get("budget")
-    lines = [f"**{_STATE_TEXT.get(job.state, job.state)}** · run `{job.name}` · budget {budget}"]
+    paras = [f"**{_STATE_TEXT.get(job.state, job.state)}** · run `{job.name}` · budget {job.values.get('budget')}"]
     if snap:
         c = snap.get("counts", {})
-        used = snap.get("elapsed_s", 0.0)
-        lines.append(f"{format_seconds(used)} used · {c.get('started', 0)} trials started, {c.get('finished', 0)} "
-                     f"finished, {c.get('failed', 0)} failed · {snap.get('steps', 0)} epochs trained")
+        paras.append(f"{format_seconds(snap.get('elapsed_s', 0.0))} used · {c.get('started', 0)} trials started, "
+                     f"{c.get('finished', 0)} finished, {c.get('failed', 0)} failed · {snap.get('steps', 0)} "
+                     "epoch-steps told to the optimizer")
         inc = snap.get("incumbent")
         if inc:
-            lines.append(f"incumbent: trial {inc['trial_id']} **{inc['model']}**, validation top-1 "
+            paras.append(f"incumbent: trial {inc['trial_id']} **{inc['model']}**, validation top-1 "
                          f"**{_pct(inc['score'])}** after epoch {inc['epoch']}")
-    lines += [f"- {m}" for m in rep.messages[-3:]]
+    if job.state == "running" and rep.task:
+        total = f"/{rep.task_total}" if rep.task_total else ""
+        paras.append(f"now training: {rep.task}, step {rep.task_done}{total}")
     if job.error:
-        lines.append(f"\n**The run stopped with an error:** {job.error}")
+        paras.append(f"**The run stopped with an error:** {job.error}")
     if job.state == "stopped":
-        lines.append("\nStopped between two epochs. Everything trained so far is saved: **Resume** continues with "
-                     "the budget left, **Finish now** exports the best model found so far.")
-    return "\n\n".join(lines[:3]) + ("\n\n" + "\n".join(lines[3:]) if len(lines) > 3 else "")
+        paras.append("Stopped. Everything up to the last finished epoch is saved: **Resume** continues with the "
+                     "budget left, **Finish now** exports the best model found so far.")
+    bullets = "\n".join(f"- {m}" for m in rep.messages[-3:])
+    return "\n\n".join(paras + ([bullets] if bullets else []))
 
 
 _STATE_TEXT = {"running": "Searching…", "stopped": "Stopped (resumable)", "finished": "Finished",
