@@ -14,6 +14,8 @@ def make_quicktune(task: Task, seed: int, meta_learned: bool = True, **kwargs: A
     from hf_quicktune.search.quicktune import DyHPOOptimizer, QuickTuneOptimizer
 
     kwargs = {**task.extra, **kwargs}
+    if task.model_features:
+        kwargs.setdefault("model_features", task.model_features)
     if not meta_learned:
         return DyHPOOptimizer(task.pool, max_epochs=task.max_epochs, seed=seed, **kwargs)
     if task.prior is None:
@@ -36,6 +38,6 @@ def make_rank_then_tune(task: Task, seed: int, score: str | None = None) -> Opti
     if not keep:
         raise ConfigError(f"the top-ranked model {model!r} has no runs in the pool")
     sub = Task(task.dataset, [task.pool[i] for i in keep], task.max_epochs, task.meta_features, task.prior,
-               extra=dict(task.extra))
+               extra=dict(task.extra), model_features=task.model_features)
     inner = make_quicktune(sub, seed, meta_learned=task.prior is not None)
     return RestrictedPool(task.pool, task.max_epochs, keep, inner, seed=seed)

@@ -137,6 +137,8 @@ def make_task(md: MetaDataset, dataset: str) -> tuple[Task, np.ndarray, np.ndarr
         max_epochs=md.max_epochs,
         meta_features={k: float(v) for k, v in md.meta_features.loc[dataset].items()},
         zero_cost=zc,
+        model_features={m: f for m, f in md.model_feature_rows().items()
+                        if m in {str(x) for x in md.models[idx]}} or None,
     )
     return task, md.curves[idx], md.costs[idx]
 

@@ -22,4 +22,7 @@ class Task:
     meta_features: dict[str, float]
     prior: Any = None  # hf_quicktune.search.prior.Prior for meta-learned methods
     zero_cost: dict[str, dict[str, float]] | None = None  # model -> {score name: value}
+    # model -> {descriptor: value} (the meta-dataset's mf.* columns): how a prior that describes models by
+    # their features sees the pool's models, as `run` passes the zoo's descriptors
+    model_features: dict[str, dict[str, float]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -258,3 +258,23 @@ def test_recipe_starts_zero_shot_with_the_priors_initial_epochs():
     assert {s.epoch for s in firsts} == {3}
     best = int(np.argmax(opts[0].zero_shot(range(len(pool)))))
     assert {s.trial_id for s in firsts} == {best}  # the prior's choice, not a seeded draw
+
+
+def test_gray_box_methods_see_the_meta_datasets_model_features():
+    import torch
+
+    from hf_quicktune.bench.methods import METHODS
+    from hf_quicktune.bench.runner import make_task
+
+    torch.set_num_threads(1)
+    md = make_synthetic(n_datasets=2, n_configs=9, max_epochs=3, seed=3, models=True)
+    md.model_features = pd.DataFrame({"params": [1e6, 5e6, 2e7], "px": [224.0, 224.0, 384.0]},
+                                     index=["tiny_a", "tiny_b", "tiny_c"])
+    task, _, _ = make_task(md, "synth_0")
+    in_pool = {c["model"] for c in task.pool}
+    assert set(task.model_features) == in_pool and task.model_features["tiny_c"] == {"params": 2e7, "px": 384.0}
+    task.extra = {"full_refit_steps": 2}
+    opt = METHODS["dyhpo"](task, 0)  # the run's optimizer describes models by these features, with or without prior
+    assert opt.model_features == task.model_features
+    md.model_features = None
+    assert make_task(md, "synth_0")[0].model_features is None
