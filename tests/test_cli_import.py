@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "timm", "transformers", "datasets", "gpytorch", "accelerate")
+HEAVY = ("torch", "timm", "transformers", "datasets", "gpytorch", "accelerate", "ray")
 
 
 def _imported_modules(code: str) -> set[str]:

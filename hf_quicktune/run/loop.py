@@ -183,9 +183,8 @@ def make_executor(settings: RunSettings, state: RunState, candidates: dict, data
 
 def _release(opt, trial_id: int) -> None:
     """Cancel ``trial_id``'s pending evaluation in the optimizer (an epoch the budget discarded, a job lost)."""
-    release = getattr(opt, "release", None)
-    if release is not None and trial_id in (getattr(opt, "in_flight", None) or {}):
-        release(trial_id)
+    if trial_id in opt.in_flight:
+        opt.release(trial_id)
 
 
 class _Search:
@@ -211,7 +210,7 @@ class _Search:
 
     def resubmit(self) -> None:
         """Trials in flight when the last session ended continue from their checkpoints (or are released)."""
-        for tid, epoch in sorted(dict(getattr(self.opt, "in_flight", None) or {}).items()):
+        for tid, epoch in sorted(dict(self.opt.in_flight).items()):
             told = self.opt.trials[tid].epochs if tid in self.opt.trials else 0
             if epoch > told and self.executor.busy < self.executor.capacity and \
                     self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) is None:
@@ -228,8 +227,8 @@ class _Search:
             suggestion = self.opt.ask()
             if suggestion is None:
                 return "search space exhausted" if not self.in_flight else None
-            if suggestion.trial_id in self.in_flight:  # an optimizer without the in-flight contract
-                return None
+            if suggestion.trial_id in self.in_flight:
+                raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
             stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight)
             if stop:
                 _release(self.opt, suggestion.trial_id)

@@ -1,0 +1,200 @@
+"""The Ray executor: N trials at once, on one machine's GPUs/cores or on a Ray cluster.
+
+``hf-quicktune run ... --workers N`` starts a local Ray runtime; ``--ray-address auto|ray://host:port``
+joins a running cluster. There is one actor per worker and each owns its device: one GPU per worker
+when the runtime has GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``; the train engine's Accelerate
+``Accelerator`` takes it), else CPU workers with the cores split between them (``OMP_NUM_THREADS`` and
+torch's thread pools set per actor, so N workers never oversubscribe the cores).
+
+Trials are files: every actor trains from and writes to ``--output-dir/trials/NNNN`` (curve +
+checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every node sees (NFS, a
+mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. A worker that dies (process
+killed, node lost) loses only its unfinished epoch: a new actor continues the trial from its
+checkpoint, and the finished epochs are read from its curve.
+
+Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import time
+from typing import Any
+
+from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.executor import Job
+from hf_quicktune.run.state import RunState
+from hf_quicktune.run.trials import Outcome, trial_curve
+
+logger = logging.getLogger(__name__)
+
+#: times a job is re-submitted after its worker died before the trial is given back to the optimizer
+MAX_RESTARTS = 3
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--workers > 1 and --ray-address run trials on Ray, which is not installed.",
+                          fix='Install it with `pip install "hf-quicktune[ray]"`, or drop --workers/--ray-address '
+                              "to train one trial at a time in this process.", code="ray_missing") from None
+    return ray
+
+
+class TrialWorker:
+    """One Ray actor: a :class:`~hf_quicktune.run.trials.TrialRunner` on this worker's device(s)."""
+
+    def __init__(self, settings: dict[str, Any], output_dir: str, candidates: dict[str, Any], dataset: bytes,
+                 threads: int):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = str(threads)
+        import torch
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        from hf_quicktune.run.settings import RunSettings
+        from hf_quicktune.run.trials import TrialRunner
+
+        run_settings = RunSettings(**settings)
+        try:
+            data = pickle.loads(dataset)
+        except OSError:  # the driver's dataset cache is not on this node: prepare it here (same seed, same split)
+            from hf_quicktune.run.stages import load_dataset
+
+            data = load_dataset(run_settings)
+        self.runner = TrialRunner(run_settings, RunState(output_dir), candidates, data)
+
+    def run(self, trial_id: int, config: dict, to_epoch: int, from_epoch: int, deadline: float | None) -> Outcome:
+        """Train the job; ``deadline`` is a ``time.time()`` after which it stops between training steps."""
+        import torch
+
+        torch.set_num_threads(self.threads)  # this call's thread (max_concurrency > 1 runs calls in threads)
+        should_stop = None if deadline is None else (lambda: time.time() > deadline)
+        return self.runner.run(trial_id, config, to_epoch, from_epoch, should_stop=should_stop)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+
+
+def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float], int]:
+    """(workers, Ray resources per actor, threads per actor) for ``n`` workers on ``cpus`` cores and ``gpus``
+    GPUs: one GPU per worker when there are GPUs (at most one worker per GPU), else the cores split evenly."""
+    n = max(1, int(n))
+    if gpus >= 1:
+        if n > int(gpus):
+            logger.warning("--workers %d > %d GPUs: running %d workers, one per GPU", n, int(gpus), int(gpus))
+            n = int(gpus)
+        threads = max(1, int(cpus // n)) if cpus else 1
+        return n, {"num_gpus": 1, "num_cpus": threads}, threads
+    threads = max(1, int(cpus // n)) if cpus else 1
+    if cpus and n > cpus:
+        logger.warning("--workers %d > %d CPU cores: workers will share cores", n, int(cpus))
+    return n, {"num_cpus": min(threads, cpus) if cpus else 1}, threads
+
+
+class RayExecutor:
+    """One job per Ray actor (see the module docstring); the :class:`~hf_quicktune.run.executor.Executor`
+    contract. Starts a local runtime unless one is running or ``settings.ray_address`` names a cluster."""
+
+    def __init__(self, settings: Any, state: RunState, candidates: dict[str, Any], dataset: Any, reporter: Any = None,
+                 num_cpus: int | None = None, num_gpus: int | None = None):
+        ray = self.ray = import_ray()
+        self.state = state
+        self.worker_seconds = 0.0
+        self._owns_runtime = False
+        if not ray.is_initialized():
+            if settings.ray_address:
+                ray.init(address=settings.ray_address, log_to_driver=False)
+            else:
+                if num_gpus is None:
+                    import torch
+
+                    num_gpus = torch.cuda.device_count()
+                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus, include_dashboard=False,
+                         log_to_driver=False, configure_logging=False)
+                self._owns_runtime = True
+        resources = ray.cluster_resources()
+        self.capacity, self._resources, threads = plan_workers(settings.workers, resources.get("CPU", 1.0),
+                                                               resources.get("GPU", 0.0))
+        self.device = "gpu" if "num_gpus" in self._resources else "cpu"
+        self._actor_cls = ray.remote(max_restarts=0)(TrialWorker)
+        self._args = (settings.to_dict(), str(state.dir.resolve()), candidates, pickle.dumps(dataset), threads)
+        self.idle = [self._new_actor() for _ in range(self.capacity)]
+        self.running: dict[Any, tuple[Any, Job]] = {}
+        logger.info("Ray worker pids: %s", self.worker_pids())
+        logger.info("Ray worker nodes: %s", ray.get([a.node.remote() for a in self.idle]))
+        where = settings.ray_address or "a local Ray runtime"
+        msg = (f"{self.capacity} workers on {where}: "
+               + (f"one GPU each, {threads} CPU threads" if self.device == "gpu" else f"{threads} CPU threads each"))
+        logger.info(msg)
+        if reporter is not None:
+            reporter.message(msg)
+
+    def _new_actor(self) -> Any:
+        # max_concurrency=2: pid() answers while run() trains (run is never called twice at once)
+        return self._actor_cls.options(max_concurrency=2, **self._resources).remote(*self._args)
+
+    @property
+    def busy(self) -> int:
+        return len(self.running)
+
+    def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
+               deadline_s: float | None = None) -> Job:
+        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s)
+        job.deadline_s = None if deadline_s is None else time.time() + deadline_s  # absolute on every node
+        self._start(job, self.idle.pop())
+        return job
+
+    def _start(self, job: Job, actor: Any) -> None:
+        job.ref = actor.run.remote(job.trial_id, job.config, job.to_epoch, job.from_epoch, job.deadline_s)
+        self.running[job.ref] = (actor, job)
+
+    def wait(self) -> Outcome:
+        ray = self.ray
+        while True:
+            if not self.running:
+                raise RuntimeError("wait() with no job submitted")
+            ready, _ = ray.wait(list(self.running), num_returns=1)
+            actor, job = self.running.pop(ready[0])
+            try:
+                outcome = ray.get(ready[0])
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
+                    ray.exceptions.ObjectLostError) as err:
+                job.attempts += 1
+                replacement = self._new_actor()
+                if job.attempts > MAX_RESTARTS:
+                    self.idle.append(replacement)
+                    done = [r for r in trial_curve(self.state, job.trial_id) if int(r["epoch"]) > job.from_epoch]
+                    return Outcome(job.trial_id, job.to_epoch, records=done,
+                                   lost=f"its worker died {job.attempts} times ({type(err).__name__})")
+                logger.warning("trial %d: its worker died (%s); continuing it from its checkpoint on a new worker "
+                               "(pid %s)", job.trial_id, type(err).__name__, self.ray.get(replacement.pid.remote()))
+                self._start(job, replacement)
+                continue
+            self.idle.append(actor)
+            self.worker_seconds += outcome.wall_s
+            return outcome
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the actors (tests kill one to check that its trial continues elsewhere)."""
+        actors = self.idle + [a for a, _ in self.running.values()]
+        return self.ray.get([a.pid.remote() for a in actors])
+
+    def shutdown(self) -> None:
+        for actor in self.idle + [a for a, _ in self.running.values()]:
+            try:
+                self.ray.kill(actor)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        self.idle, self.running = [], {}
+        if self._owns_runtime:
+            self.ray.shutdown()
+            self._owns_runtime = False

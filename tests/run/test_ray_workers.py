@@ -1,0 +1,123 @@
+"""`run --workers 2` on a real local Ray runtime (builtin:digits, tiny): trials overlap, the records are the
+ones a sequential run keeps, a killed worker's trial continues from its checkpoint on a new worker, and
+a SIGKILLed driver resumes with nothing trained twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .helpers import raw_curve_epochs
+
+pytestmark = pytest.mark.slow
+
+TOTAL = 3
+ARGS = ["--dataset", "builtin:digits", "--zoo", "tf_efficientnet_lite0,scratch:mobilenetv3_small_050",
+        "--image-size", "16", "--train-limit", "32", "--eval-limit", "32", "--rank-samples", "16", "--pool-size", "6",
+        "--max-epochs", "2", "--max-epochs-total", str(TOTAL), "--budget", "30m", "--prior", "none"]
+CODE = "import sys; from hf_quicktune.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _start(out: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-c", CODE, "run", "--output-dir", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 600) -> str:
+    _, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return err
+
+
+def _steps(out: Path) -> list[dict]:
+    p = out / "steps.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines() if line.endswith("}")] if p.exists() else []
+
+
+def _wait_for(proc, cond, timeout=400.0):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"run exited early ({proc.returncode}):\n{proc.communicate()[1][-3000:]}")
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("timed out waiting for the run")
+
+
+def _check_records(out: Path) -> dict[tuple[int, int], float]:
+    """Every (trial, epoch) is on its curve once, in steps.jsonl once, and known to the optimizer; returns
+    the scores of the ok epochs."""
+    from hf_quicktune.search.serialization import load_state
+
+    curves = {int(d.name): raw_curve_epochs(d) for d in sorted((out / "trials").iterdir())
+              if (d / "curve.jsonl").exists()}
+    for tid, epochs in curves.items():
+        assert epochs == list(range(1, len(epochs) + 1)), f"trial {tid} curve epochs {epochs} (retrained?)"
+    steps = _steps(out)
+    keys = [(s["trial_id"], s["epoch"]) for s in steps]
+    assert len(keys) == len(set(keys)), "an epoch was told twice"
+    assert set(keys) == {(t, e) for t, es in curves.items() for e in es}
+    opt = load_state(out / "optimizer")
+    assert {int(t): len(st["scores"]) for t, st in opt["trials"].items() if st["scores"]} == \
+        {t: len(es) for t, es in curves.items() if es}
+    assert not opt.get("in_flight"), "a finished run left trials in flight"
+    return {(s["trial_id"], s["epoch"]): s["score"] for s in steps if s["status"] == "ok"}
+
+
+def test_two_workers_overlap_and_keep_the_records_of_a_sequential_run(tmp_path):
+    par, seq = tmp_path / "par", tmp_path / "seq"
+    err = _finish(_start(par, *ARGS, "--workers", "2"))
+    scores = _check_records(par)
+    assert len(scores) == TOTAL
+    steps = _steps(par)
+    # two different trials trained at the same time: their jobs' [submitted, told] intervals intersect
+    jobs = {(s["trial_id"], s["job_started_s"], s["elapsed_s"]) for s in steps}
+    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in jobs for b in jobs), jobs
+    summary = json.loads((par / "summary.json").read_text())
+    assert summary["workers"] == 2 and summary["worker_seconds"] > 0 and summary["epoch_steps"] == TOTAL
+    assert "2 workers on a local Ray runtime: 1 CPU threads each" in (par / "run.log").read_text(), err[-2000:]
+
+    _finish(_start(seq, *ARGS))
+    seq_scores = _check_records(seq)
+    assert json.loads((seq / "summary.json").read_text())["workers"] == 1
+    # the same trial trained on a Ray worker or in this process: the same epochs, the same accuracy
+    shared = set(scores) & set(seq_scores)
+    assert shared, (scores, seq_scores)
+    for key in shared:
+        assert scores[key] == pytest.approx(seq_scores[key], abs=1e-6), key
+
+
+def test_a_killed_worker_and_a_killed_driver_lose_only_unfinished_epochs(tmp_path):
+    out = tmp_path / "run"
+    proc = _start(out, *ARGS, "--workers", "2")
+    log = out / "run.log"
+    _wait_for(proc, lambda: log.exists() and "Ray worker pids" in log.read_text())
+    pids = [int(p) for p in re.search(r"Ray worker pids: \[([\d, ]+)\]", log.read_text()).group(1).split(",")]
+    # 1. a worker dies in the middle of its first job: its trial continues on a new worker
+    _wait_for(proc, lambda: (out / "trials").exists() and any((out / "trials").iterdir()))
+    os.kill(pids[0], signal.SIGKILL)
+    _wait_for(proc, lambda: "its worker died" in log.read_text())
+    # 2. the driver is SIGKILLed once an epoch is told
+    _wait_for(proc, lambda: len(_steps(out)) >= 1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    told_before = {(s["trial_id"], s["epoch"]) for s in _steps(out)}
+    # 3. resume to the end (with the same workers)
+    _finish(_start(out, "--resume"))
+    scores = _check_records(out)
+    assert told_before <= set(scores) and len(scores) == TOTAL
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epoch_steps"] == TOTAL and summary["stop_reason"].startswith("--max-epochs-total")
+    assert json.loads((out / "state.json").read_text())["sessions"] == 2
+
