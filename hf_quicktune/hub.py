@@ -245,8 +245,8 @@ def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool 
         raise HubError(f"--push-to-hub {repo_id}: no Hugging Face token found.", input=repo_id, fix=LOGIN_FIX,
                        code="no_token")
     api = HfApi(token=token, library_name="hf-quicktune")
-    common = dict(repo_id=repo_id, repo_type=repo_type, token=token, retries=retries, backoff_s=backoff_s,
-                  action="push to")
+    common: dict[str, Any] = dict(repo_id=repo_id, repo_type=repo_type, token=token, retries=retries,
+                                  backoff_s=backoff_s, action="push to")
     who = call(api.whoami, **common) or {}
     access = (who.get("auth") or {}).get("accessToken") or {}
     if access.get("role") == "read":
