@@ -106,14 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=args, prog_name="hf-quicktune", standalone_mode=False, auto_envvar_prefix=ENVVAR_PREFIX)
-    except QuickTuneError as err:
+    except (QuickTuneError, RunCrashedError) as err:
         click.echo(f"Error: {' '.join(str(err).split())}", err=True)  # one paragraph, even around quoted tool output
         if "--json" in args:  # CI: the structured facts on stdout, where the summary would have been
             click.echo(json.dumps({"error": err.to_dict()}, indent=2))
-        return 2
-    except RunCrashedError as err:
-        click.echo(f"Error: {err}", err=True)
-        return 1
+        return 1 if isinstance(err, RunCrashedError) else 2
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return 130

@@ -99,6 +99,9 @@ class RunCrashedError(Exception):
         super().__init__(message)
         self.log_path = log_path
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, "code": "crash", "message": str(self), "log": self.log_path}
+
 
 def _rebuild(cls, message, input, fix, code, status):  # noqa: A002
     return cls(message, input=input, fix=fix, code=code, status=status)

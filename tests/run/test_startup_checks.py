@@ -3,6 +3,8 @@ the traceback in run.log instead of the terminal."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from hf_quicktune.cli import main
@@ -66,6 +68,9 @@ def test_crash_is_one_paragraph_exit_1_with_traceback_in_run_log(tmp_path, monke
     assert str(out / "run.log") in err and "--resume" in err
     log = (out / "run.log").read_text()
     assert "Traceback (most recent call last)" in log and "RuntimeError: boom in a stage" in log
+    assert main([*RUN, "--output-dir", str(tmp_path / "again"), "--json"]) == 1  # CI: the facts on stdout too
+    payload = json.loads(capsys.readouterr().out)["error"]
+    assert payload["code"] == "crash" and payload["log"] == str(tmp_path / "again" / "run.log")
 
 
 def test_user_errors_inside_run_stay_exit_2(tmp_path, monkeypatch, capsys):
