@@ -121,3 +121,20 @@ def test_a_killed_worker_and_a_killed_driver_lose_only_unfinished_epochs(tmp_pat
     assert summary["epoch_steps"] == TOTAL and summary["stop_reason"].startswith("--max-epochs-total")
     assert json.loads((out / "state.json").read_text())["sessions"] == 2
 
+
+def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        out, address = tmp_path / "run", cluster.address
+        _finish(_start(out, *ARGS, "--workers", "2", "--ray-address", address))
+    finally:
+        cluster.shutdown()
+    assert len(_check_records(out)) == TOTAL
+    log = (out / "run.log").read_text()
+    nodes = re.search(r"Ray worker nodes: \[([^\]]*)\]", log).group(1).split(",")
+    assert len(nodes) == 2 and len({n.strip() for n in nodes}) == 2, nodes  # one CPU each: one worker per node
+    assert f"2 workers on {address}: 1 CPU threads each" in log
