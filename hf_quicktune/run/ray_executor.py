@@ -93,11 +93,12 @@ def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float
             logger.warning("--workers %d > %d GPUs: running %d workers, one per GPU", n, int(gpus), int(gpus))
             n = int(gpus)
         threads = max(1, int(cpus // n)) if cpus else 1
-        return n, {"num_gpus": 1, "num_cpus": threads}, threads
+        return n, {"num_gpus": 1, "num_cpus": threads if threads * n <= cpus else cpus / n}, threads
+    if cpus and n > cpus:  # a fraction of a core each, or Ray could not place the last actors
+        logger.warning("--workers %d > %d CPU cores: the workers share the cores (one thread each)", n, int(cpus))
+        return n, {"num_cpus": cpus / n}, 1
     threads = max(1, int(cpus // n)) if cpus else 1
-    if cpus and n > cpus:
-        logger.warning("--workers %d > %d CPU cores: workers will share cores", n, int(cpus))
-    return n, {"num_cpus": min(threads, cpus) if cpus else 1}, threads
+    return n, {"num_cpus": threads}, threads
 
 
 class RayExecutor:

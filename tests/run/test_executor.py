@@ -183,3 +183,16 @@ def test_a_worker_never_continues_a_trial_from_weights_another_worker_has_moved_
     assert [r["val_top1"] for r in a.run(0, {}, 3, 2).records] == [0.03]  # not 0.02: A reloaded epoch 2
     assert built == {"a": 2, "b": 1}
     assert [r["val_top1"] for r in a.run(0, {}, 4, 3).records] == [0.04] and built["a"] == 2  # cache kept
+
+
+def test_ray_workers_split_the_devices_without_oversubscribing():
+    from hf_quicktune.run.ray_executor import plan_workers  # no Ray needed to plan
+
+    assert plan_workers(2, 2, 0) == (2, {"num_cpus": 1}, 1)  # this machine: one core, one thread each
+    assert plan_workers(4, 16, 0) == (4, {"num_cpus": 4}, 4)
+    assert plan_workers(3, 16, 0) == (3, {"num_cpus": 5}, 5)  # 3 x 5 threads <= 16 cores
+    workers, resources, threads = plan_workers(4, 2, 0)  # more workers than cores: Ray must still place them all
+    assert (workers, threads) == (4, 1) and resources["num_cpus"] * workers <= 2
+    assert plan_workers(8, 32, 4) == (4, {"num_gpus": 1, "num_cpus": 8}, 8)  # one worker per GPU at most
+    assert plan_workers(2, 32, 4) == (2, {"num_gpus": 1, "num_cpus": 16}, 16)
+    assert plan_workers(8, 4, 8) == (8, {"num_gpus": 1, "num_cpus": 0.5}, 1)  # fewer cores than GPUs
