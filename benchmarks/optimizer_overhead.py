@@ -39,9 +39,10 @@ def synthetic_curve(tid: int, epoch: int) -> float:
 
 def prefill(opt, n_obs: int, rng: np.random.Generator) -> None:
     """Tell observations until ``n_obs`` (a few epochs per trial), without training the surrogate."""
-    steps = (opt.refit_steps, opt.full_refit_steps, opt.cost_steps) if hasattr(opt, "refit_steps") else None
+    policy = getattr(opt, "refit", None)  # QuickTuneOptimizer's RefitPolicy
+    steps = (policy.refit_steps, policy.full_refit_steps, policy.cost_steps) if policy is not None else None
     if steps:
-        opt.refit_steps = opt.full_refit_steps = opt.cost_steps = 0
+        policy.refit_steps = policy.full_refit_steps = policy.cost_steps = 0
     n = sum(st.epochs for st in opt.trials.values())
     while n < n_obs:
         tid = int(rng.integers(len(opt.pool)))
@@ -52,7 +53,7 @@ def prefill(opt, n_obs: int, rng: np.random.Generator) -> None:
         opt.tell(tid, e, synthetic_curve(tid, e), 1.0 + tid % 7)
         n += 1
     if steps:
-        opt.refit_steps, opt.full_refit_steps, opt.cost_steps = steps
+        policy.refit_steps, policy.full_refit_steps, policy.cost_steps = steps
         opt._fit_loss = None  # a full refit, as after a degraded fit, timed separately
         t0 = time.perf_counter()
         opt._refit()

@@ -123,7 +123,7 @@ def surrogate_part(args, md) -> None:
             for name, (cls, kw, steps) in variants.items():
                 opt = cls(task.pool, max_epochs=task.max_epochs, seed=ep, **kw)
                 if steps is not None:
-                    opt.full_refit_steps = steps
+                    opt.refit.full_refit_steps = steps
                 for i in obs_ids:
                     for e in range(1, depth[int(i)] + 1):
                         Optimizer.tell(opt, int(i), e, float(curves[i, e - 1]), float(costs[i, e - 1]))

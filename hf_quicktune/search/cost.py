@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -174,3 +174,37 @@ class CostPrior:
     def from_state(cls, state: Mapping[str, Any]) -> CostPrior:
         return cls({int(k): v for k, v in state["seconds"].items()},
                    {int(k): v for k, v in state.get("models", {}).items()}, state.get("min_seconds", 1e-3))
+
+
+def step_seconds(
+    ids: Sequence[int],
+    predicted: np.ndarray,
+    observed: Mapping[int, Sequence[float]],
+    *,
+    min_seconds: float,
+    cost_prior: CostPrior | None = None,
+    epochs: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Seconds of the next step of each pool member in ``ids`` from the cost model's per-epoch
+    ``predicted`` seconds (what Quick-Tune's acquisition divides by, Arango et al. 2024 §4.3):
+
+    1. a :class:`CostPrior` where it applies (models the cost model has not observed yet);
+    2. a paused trial's next epoch costs about what its previous epochs after the first cost (observed,
+       free information). The first epoch carries one-off costs (data loading and caching, warm-up, the
+       evaluation of the untrained network on LCBench: there the first epoch's median cost is 3.4x a
+       later epoch's), so it is left out of the average; a trial with only its first epoch keeps the
+       cost model's prediction for its second (the model sees the budget, so it learns the premium);
+    3. times ``epochs``, the epochs the step trains (a new trial's ``initial_epochs``).
+
+    ``observed``: trial id -> its observed epoch costs so far.
+    """
+    cost = np.array(predicted, dtype=np.float64, copy=True)
+    if cost_prior is not None:
+        cost = cost_prior.apply(list(ids), cost, {t: list(c) for t, c in observed.items()})
+    for j, i in enumerate(ids):
+        costs = observed.get(i)
+        if costs is not None and len(costs) > 1:
+            cost[j] = max(float(np.mean(costs[1:])), min_seconds)
+    if epochs is not None:
+        cost *= np.asarray(epochs, dtype=np.float64)
+    return cost

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +33,7 @@ from hf_quicktune.search.acquisition import (
     incumbents_by_budget,
 )
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
-from hf_quicktune.search.cost import CostModel, CostPrior
+from hf_quicktune.search.cost import CostModel, CostPrior, step_seconds
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
 from hf_quicktune.search.prior import Prior
 from hf_quicktune.search.space import Space
@@ -42,6 +44,30 @@ logger = logging.getLogger(__name__)
 
 HORIZONS = ("next", "max")
 STARTS = ("auto", "zero_shot", "random", "first")
+
+
+@dataclass
+class RefitPolicy:
+    """When and how the surrogate and the cost model are refitted after an observation.
+
+    The first ``full_refit_until`` observations and any refit whose per-point -mll rises by more than
+    ``degrade_tol`` restart from the prior (or the seeded init) with ``full_refit_steps`` Adam steps;
+    otherwise ``refit_steps`` warm-started steps at learning rate ``lr`` (None: 1e-2). After
+    ``full_refit_until`` observations the weights are refitted once the number of observations has grown
+    by the fraction ``refit_every`` since the last fit (0: after every observation); the posterior is
+    conditioned on every new observation in any case (cheap, exact). Above ``fit_subset`` observations
+    the Adam steps use the exact -mll of a subset (the newest half plus a seeded draw of the rest), so a
+    refit stays O(fit_subset^3). ``cost_steps``: online cost-model steps per refit.
+    """
+
+    refit_steps: int = 10
+    full_refit_steps: int = 100
+    full_refit_until: int = 10
+    degrade_tol: float = 0.5
+    lr: float | None = None
+    refit_every: float = 0.05
+    fit_subset: int = 256
+    cost_steps: int = 10
 
 
 def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:
@@ -75,24 +101,17 @@ class QuickTuneOptimizer(Optimizer):
             of epoch-1 with final accuracy -0.004 mean over the 34 tasks, epoch 2 0.61, epoch 5
             0.80; ``benchmarks/quicktune_diagnostics.py fidelity``).
         space: the space to encode a list pool with (default: the prior's, else inferred from the pool).
-        refit_steps / full_refit_steps / full_refit_until / degrade_tol / lr: surrogate refitting —
-            the first ``full_refit_until`` observations and any refit whose per-point -mll rises by
-            more than ``degrade_tol`` restart from the prior (or the seeded init) with
-            ``full_refit_steps`` Adam steps; otherwise ``refit_steps`` warm-started steps.
-        refit_every: after ``full_refit_until`` observations, the weights are refitted once the number
-            of observations has grown by this fraction since the last fit (0: after every observation);
-            the posterior is conditioned on every new observation in any case (cheap, exact).
+        refit: the :class:`RefitPolicy` (when and how the surrogate and the cost model are refitted);
+            its fields may also be given as keywords (``refit_steps=``, ``full_refit_steps=``,
+            ``full_refit_until=``, ``degrade_tol=``, ``lr=``, ``refit_every=``, ``fit_subset=``,
+            ``cost_steps=``), which override ``refit``'s.
         max_condition: the GP is conditioned on at most this many points: each trial's newest
             observations first (a curve's recent epochs carry its continuation; the curve encoder
             already sees the older ones), then older ones by recency. Bounds ask at O(max_condition^2
             x pool) whatever the length of the search.
-        cost_steps: online cost-model steps per observation.
         cost_prior: seconds-per-epoch predictions made outside the search (a :class:`CostPrior`, e.g.
             from timed training steps or the linearized estimator), used for a model's trials until
             the cost model has observed a cost of that model.
-        fit_subset: above this many observations, the Adam steps of a refit use the exact -mll of a
-            subset (the newest half plus a seeded random draw of the rest); the posterior is always
-            conditioned on every observation. Keeps a refit O(fit_subset^3) instead of O(n^3).
         threads: torch intra-op threads while asking/telling (None: leave torch's setting).
         start: the first trial. ``"zero_shot"``: the pool member whose final accuracy the prior predicts
             highest from the configuration, the model and the dataset's meta-features alone
@@ -121,20 +140,14 @@ class QuickTuneOptimizer(Optimizer):
         pool_size: int = 1000,
         seed: int = 0,
         space: Space | None = None,
-        refit_steps: int = 10,
-        full_refit_steps: int = 100,
-        full_refit_until: int = 10,
-        degrade_tol: float = 0.5,
-        lr: float | None = None,
-        cost_steps: int = 10,
         cost_prior: CostPrior | None = None,
-        fit_subset: int = 256,
-        refit_every: float = 0.05,
         max_condition: int = 384,
         threads: int | None = 1,
         initial_epochs: int = 1,
         start: str = "auto",
         score_floor: float | None = None,
+        refit: RefitPolicy | None = None,
+        **refit_options: Any,
     ):
         if acquisition not in MODES:
             raise ValueError(f"acquisition must be one of {MODES}, got {acquisition!r}")
@@ -158,15 +171,19 @@ class QuickTuneOptimizer(Optimizer):
             raise ValueError("start='zero_shot' needs a prior")
         self.start = ("zero_shot" if prior is not None else "random") if start == "auto" else start
         self.score_floor = None if score_floor is None else float(score_floor)
-        self.refit_every = float(refit_every)
+        unknown = sorted(set(refit_options) - {f.name for f in dataclasses.fields(RefitPolicy)})
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {unknown}")
+        self.refit = dataclasses.replace(refit or RefitPolicy(), **refit_options)
+        # 1e-2 with or without a prior: with 1e-3 the ten warm-started steps barely moved the prior's
+        # kernel towards the target dataset and searches stalled on LCBench (4 fold-0 tasks, plain EI,
+        # regret at 100 % of the budget: 0.082 with 1e-3 (3 seeds) vs 0.032 with 1e-2 (2 seeds))
+        if self.refit.lr is None:
+            self.refit.lr = 1e-2
         self.max_condition = int(max_condition)
         self.meta_features = dict(meta_features) if meta_features else None
         self.model_features = {str(k): dict(v) for k, v in model_features.items()} if model_features else None
-        self.refit_steps, self.full_refit_steps = int(refit_steps), int(full_refit_steps)
-        self.full_refit_until, self.degrade_tol = int(full_refit_until), float(degrade_tol)
-        self.cost_steps = int(cost_steps)
         self.cost_prior = cost_prior
-        self.fit_subset = int(fit_subset)
         self.threads = threads
         self.has_prior = prior is not None
 
@@ -184,10 +201,6 @@ class QuickTuneOptimizer(Optimizer):
             if encoder.max_epochs != self.max_epochs:
                 logger.info("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are "
                                "scaled by the prior's", encoder.max_epochs, self.max_epochs)
-            # 1e-2 as without a prior: with 1e-3 the ten warm-started steps barely moved the prior's
-            # kernel towards the target dataset and searches stalled on LCBench (4 fold-0 tasks, plain EI,
-            # regret at 100 % of the budget: 0.082 with 1e-3 (3 seeds) vs 0.032 with 1e-2 (2 seeds))
-            self.lr = 1e-2 if lr is None else float(lr)
         else:
             space = space or Space.from_pool(pool)
             model_key = "model"
@@ -196,7 +209,6 @@ class QuickTuneOptimizer(Optimizer):
             encoder = FeatureEncoder.fit(space, max_epochs, model_names=names, model_features=mf or None)
             self.surrogate = DeepKernelSurrogate(encoder, seed=seed)
             self.cost_model = CostModel(encoder, seed=seed)
-            self.lr = 1e-2 if lr is None else float(lr)
         self.encoder = encoder
         try:
             self._encoded = encoder.space.encode(pool, exclude=encoder.excluded)
@@ -235,14 +247,22 @@ class QuickTuneOptimizer(Optimizer):
             return False
         return max(st.scores) <= self.score_floor
 
-    def zero_shot(self, ids: Sequence[int]) -> np.ndarray:
-        """The prior's configuration-only prediction of each pool member's accuracy at ``max_epochs``
-        (before any observation of this dataset: what the meta-learned mean knows)."""
-        inputs = self.encoder.encode(
-            [self.pool[i] for i in ids], [self.max_epochs] * len(ids), [[] for _ in ids],
+    def _encode(self, ids: Sequence[int], epochs: Sequence[int], curves: Sequence[Sequence[float]]) -> SurrogateInputs:
+        """Surrogate inputs of pool members ``ids`` queried at ``epochs`` with the observed ``curves``
+        (this dataset's meta-features, the model features, the pool's cached configuration encoding)."""
+        return self.encoder.encode(
+            [self.pool[i] for i in ids], list(epochs), [list(c) for c in curves],
             meta_features=self.meta_features, model_features=self.model_features,
             encoded_configs=self._encoded[list(ids)],
         )
+
+    def _curves(self, ids: Sequence[int]) -> list[list[float]]:
+        return [self.trials[i].scores if i in self.trials else [] for i in ids]
+
+    def zero_shot(self, ids: Sequence[int]) -> np.ndarray:
+        """The prior's configuration-only prediction of each pool member's accuracy at ``max_epochs``
+        (before any observation of this dataset: what the meta-learned mean knows)."""
+        inputs = self._encode(ids, [self.max_epochs] * len(ids), [[] for _ in ids])
         with torch_threads(self.threads):
             mean, _ = self.surrogate.predict(inputs, noise=False)
         return mean
@@ -292,10 +312,7 @@ class QuickTuneOptimizer(Optimizer):
         epochs = [self.in_flight[i] for i in ids]
         curves = [self.trials[i].scores[: e - 1] if e > self.initial_epochs and i in self.trials else []
                   for i, e in zip(ids, epochs)]
-        return self.encoder.encode(
-            [self.pool[i] for i in ids], epochs, curves, meta_features=self.meta_features,
-            model_features=self.model_features, encoded_configs=self._encoded[list(ids)],
-        )
+        return self._encode(ids, epochs, curves)
 
     @contextlib.contextmanager
     def _believing(self) -> Iterator[None]:
@@ -324,14 +341,7 @@ class QuickTuneOptimizer(Optimizer):
         return self.max_epochs if self.horizon == "max" else self.next_epoch(trial_id)
 
     def _inputs(self, ids: Sequence[int]) -> SurrogateInputs:
-        return self.encoder.encode(
-            [self.pool[i] for i in ids],
-            [self.target_epoch(i) for i in ids],
-            [self.trials[i].scores if i in self.trials else [] for i in ids],
-            meta_features=self.meta_features,
-            model_features=self.model_features,
-            encoded_configs=self._encoded[list(ids)],
-        )
+        return self._encode(ids, [self.target_epoch(i) for i in ids], self._curves(ids))
 
     def predict(self, ids: Sequence[int], noise: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(mean, std) of the accuracy of each pool member in ``ids`` at its :meth:`target_epoch`
@@ -340,27 +350,12 @@ class QuickTuneOptimizer(Optimizer):
         inputs = self._inputs(ids)
         mean, std = self.surrogate.predict(inputs, noise=noise)
         if self.horizon != "next":
-            inputs = self.encoder.encode(
-                [self.pool[i] for i in ids], [self.next_epoch(i) for i in ids],
-                [self.trials[i].scores if i in self.trials else [] for i in ids],
-                meta_features=self.meta_features, model_features=self.model_features,
-                encoded_configs=self._encoded[list(ids)],
-            )
-        cost = self.cost_model.predict(inputs)
-        if self.cost_prior is not None:
-            cost = self.cost_prior.apply(ids, cost, {t: st.costs for t, st in self.trials.items()})
-        # A paused trial's next epoch costs about what its previous epochs after the first cost
-        # (observed, free information). The first epoch carries one-off costs (data loading and
-        # caching, warm-up, the evaluation of the untrained network on LCBench: there the first
-        # epoch's median cost is 3.4x a later epoch's), so it is left out of the average; a trial
-        # with only its first epoch keeps the cost model's prediction for its second (the model
-        # sees the budget, so it learns the first-epoch premium).
-        for j, i in enumerate(ids):
-            st = self.trials.get(i)
-            if st is not None and len(st.costs) > 1:
-                cost[j] = max(float(np.mean(st.costs[1:])), self.cost_model.min_seconds)
+            inputs = self._encode(ids, [self.next_epoch(i) for i in ids], self._curves(ids))
+        epochs = None
         if self.initial_epochs > 1:  # a new trial's suggestion trains initial_epochs epochs
-            cost *= np.array([self.next_epoch(i) - (self.trials[i].epochs if i in self.trials else 0) for i in ids])
+            epochs = [self.next_epoch(i) - (self.trials[i].epochs if i in self.trials else 0) for i in ids]
+        cost = step_seconds(ids, self.cost_model.predict(inputs), {t: st.costs for t, st in self.trials.items()},
+                            min_seconds=self.cost_model.min_seconds, cost_prior=self.cost_prior, epochs=epochs)
         return mean, std, cost
 
     def acquisition_values(self, ids: Sequence[int]) -> np.ndarray:
@@ -398,11 +393,7 @@ class QuickTuneOptimizer(Optimizer):
         st = self.trials[trial_id]
         # epochs up to initial_epochs were asked for from scratch: the acquisition predicts them
         # from the configuration alone, so they are learnt from an empty curve
-        inp = self.encoder.encode(
-            [self.pool[trial_id]], [epoch], [st.scores[: epoch - 1] if epoch > self.initial_epochs else []],
-            meta_features=self.meta_features, model_features=self.model_features,
-            encoded_configs=self._encoded[[trial_id]],
-        )
+        inp = self._encode([trial_id], [epoch], [st.scores[: epoch - 1] if epoch > self.initial_epochs else []])
         self._obs.append((trial_id, epoch))
         self._obs_inputs.append(inp)
 
@@ -414,11 +405,7 @@ class QuickTuneOptimizer(Optimizer):
         c = [self.trials[t].costs[e - 1] for t, e in self._obs]
         if self.horizon == "max" and self._obs:
             ids = sorted(t for t, st in self.trials.items() if st.scores)
-            parts.append(self.encoder.encode(
-                [self.pool[i] for i in ids], [self.trials[i].epochs for i in ids], [[] for _ in ids],
-                meta_features=self.meta_features, model_features=self.model_features,
-                encoded_configs=self._encoded[ids],
-            ))
+            parts.append(self._encode(ids, [self.trials[i].epochs for i in ids], [[] for _ in ids]))
             y += [self.trials[i].scores[-1] for i in ids]
             c += [float("nan")] * len(ids)
         return SurrogateInputs.cat(parts), np.array(y, dtype=np.float32), np.array(c, dtype=np.float64)
@@ -457,31 +444,32 @@ class QuickTuneOptimizer(Optimizer):
         X, y, c = self._training_data()
         order = self._priority()
         cond = self._condition_rows(order, len(y))
-        fit_rows = np.sort(order[: self.fit_subset]) if len(y) > self.fit_subset else None
+        policy = self.refit
+        fit_rows = np.sort(order[: policy.fit_subset]) if len(y) > policy.fit_subset else None
         Xf, yf = (X, y) if fit_rows is None else (X[torch.from_numpy(fit_rows)], y[fit_rows])
         n = len(self._obs)
-        full = self._fit_loss is None or n <= self.full_refit_until
-        due = full or n - self._fit_n >= max(1, round(self.refit_every * n))
+        full = self._fit_loss is None or n <= policy.full_refit_until
+        due = full or n - self._fit_n >= max(1, round(policy.refit_every * n))
         loss = self._fit_loss
         if due and not full:
-            loss = self.surrogate.fit(Xf, yf, steps=self.refit_steps, lr=self.lr, warm_start=True)
-            if not math.isfinite(loss) or loss > self._fit_loss + self.degrade_tol:
+            loss = self.surrogate.fit(Xf, yf, steps=policy.refit_steps, lr=policy.lr, warm_start=True)
+            if not math.isfinite(loss) or loss > self._fit_loss + policy.degrade_tol:
                 logger.debug("surrogate fit degraded (%.3f -> %.3f); full refit", self._fit_loss, loss)
                 full = True
         if full:
-            loss = self.surrogate.fit(Xf, yf, steps=self.full_refit_steps, lr=self.lr, warm_start=False)
+            loss = self.surrogate.fit(Xf, yf, steps=policy.full_refit_steps, lr=policy.lr, warm_start=False)
             self.n_full_refits += 1
         if due:
             self.n_refits += 1
             self._fit_n = n
             self._fit_loss = loss if loss is not None and math.isfinite(loss) else None
         self._condition(X, y, cond)
-        if self.acquisition == "ei_per_cost" and self.cost_steps > 0 and due:
+        if self.acquisition == "ei_per_cost" and policy.cost_steps > 0 and due:
             known = np.isfinite(c)
             rows = np.flatnonzero(known)
             if fit_rows is not None:
                 rows = np.intersect1d(rows, fit_rows)
-            self.cost_model.update(X[torch.from_numpy(rows)], c[rows], steps=self.cost_steps,
+            self.cost_model.update(X[torch.from_numpy(rows)], c[rows], steps=policy.cost_steps,
                                    lr=1e-2 if not self.has_prior else 1e-3)
 
     # -- state ---------------------------------------------------------------------------

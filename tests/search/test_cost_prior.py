@@ -39,3 +39,15 @@ def test_state_round_trip_and_validation():
         CostPrior({0: float("nan")})
     with pytest.raises(ValueError, match="positive and finite"):
         CostPrior({0: 0.0})
+
+
+def test_step_seconds_uses_observed_epochs_after_the_first_and_scales_by_epochs():
+    import numpy as np
+
+    from hf_quicktune.search.cost import step_seconds
+
+    observed = {0: [9.0, 2.0, 4.0], 1: [5.0]}  # trial 0: first epoch's one-off cost left out; trial 1: one epoch
+    out = step_seconds([0, 1, 2], np.array([1.0, 1.5, 2.0]), observed, min_seconds=1e-3)
+    assert out.tolist() == [3.0, 1.5, 2.0]
+    out = step_seconds([0, 2], np.array([1.0, 2.0]), observed, min_seconds=1e-3, epochs=[1, 5])
+    assert out.tolist() == [3.0, 10.0]

@@ -91,11 +91,11 @@ def test_overhead_is_measured_per_ask_tell_pair():
 def test_refit_is_warm_after_the_first_observations_and_full_when_the_fit_degrades():
     sim = CurveSimulator(n=10, max_epochs=3)
     opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
-    opt.degrade_tol = 1e9  # never counts as degraded
+    opt.refit.degrade_tol = 1e9  # never counts as degraded
     sim.run(opt, 6)
     assert opt.n_refits == 6
     assert opt.n_full_refits == 3  # the first full_refit_until=3 only
-    opt.degrade_tol = -1e9  # any warm update now counts as degraded
+    opt.refit.degrade_tol = -1e9  # any warm update now counts as degraded
     sim.run(opt, 1)
     assert opt.n_full_refits == 4
 
@@ -136,7 +136,7 @@ def test_exploits_the_better_trial_when_curves_are_clear():
     for e in (1, 2):
         opt.tell(0, e, 0.2 + 0.01 * e, 1.0)
         if e == 2:
-            opt.full_refit_steps = 60  # train only on the last refit, to keep the test fast
+            opt.refit.full_refit_steps = 60  # train only on the last refit, to keep the test fast
         opt.tell(1, e, 0.7 + 0.1 * e, 1.0)
     s = opt.ask()
     assert s.trial_id != 0
@@ -232,3 +232,15 @@ def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
     opt.release(first.trial_id)
     opt.release(second.trial_id)
     np.testing.assert_allclose(opt.acquisition_values(cands), before)  # the believed points are gone
+
+
+def test_refit_policy_and_its_keywords():
+    from hf_quicktune.search.quicktune import RefitPolicy
+
+    pool = CurveSimulator(n=4, max_epochs=3).pool
+    opt = DyHPOOptimizer(pool, max_epochs=3, space=toy_space(), refit=RefitPolicy(refit_steps=7, fit_subset=9),
+                         refit_steps=3)
+    assert (opt.refit.refit_steps, opt.refit.fit_subset, opt.refit.full_refit_steps) == (3, 9, 100)
+    assert opt.refit.lr == 1e-2  # resolved default
+    with pytest.raises(TypeError, match="refit_stepz"):
+        DyHPOOptimizer(pool, max_epochs=3, space=toy_space(), refit_stepz=3)

@@ -190,3 +190,22 @@ def test_from_pool_infers_types():
     assert hp["mom"].optional and hp["mom"].type == "float"
     X = space.encode(pool)
     assert X.shape == (50, space.dim) and np.all(X[1::2, space.encoded_columns().index("mom:inactive")] == 1)
+
+
+def test_one_class_per_distribution_behind_the_hyperparameter_constructor():
+    import copy
+    import pickle
+
+    from hf_quicktune.search.distributions import Categorical, Float, Hyperparameter, Int, Ordinal
+
+    hps = [Hyperparameter("a", "categorical", choices=["x", "y"]), Hyperparameter("b", "ordinal", choices=[4, 1, 2]),
+           Hyperparameter("c", "int", low=1, high=9), Hyperparameter(name="d", type="float", low=0.1, high=1.0)]
+    assert [type(h) for h in hps] == [Categorical, Ordinal, Int, Float]
+    for h in hps:
+        h.check("<test>")
+        assert type(copy.deepcopy(h)) is type(h) and pickle.loads(pickle.dumps(h)) == h
+    assert hps[1].choices == [1, 2, 4] and hps[1].scale(2) == 0.5  # ordinals sorted, by rank
+    assert hps[2].contains(3) and not hps[2].contains(3.5) and hps[3].contains(0.5)
+    assert hps[0].column_names() == ["a='x'", "a='y'"] and hps[0].value_width == 2
+    with pytest.raises(SpaceError, match="int bounds"):
+        Hyperparameter("e", "int", low=0.5, high=2).check("<test>")
