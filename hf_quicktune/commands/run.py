@@ -107,7 +107,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
               help="Epochs a new trial trains before the optimizer compares it with the others again. Raise it "
                    "when the first epochs say little about the final ranking (from-scratch training, long "
                    "schedules). [default: the prior's, learnt from its meta-dataset (the first epoch that ranks "
-                   "configurations like the final one), capped at half of --max-epochs; 1 without a prior]")
+                   "configurations like the final one) as the same share of --max-epochs; 1 without a prior]")
 @click.option("--min-accuracy",
               help="Quality gate: when the winner's validation top-1 is below this fraction (e.g. 0.9, or 90%), "
                    "do not push and exit with code 2 (the export stays in --output-dir). The run always "

@@ -52,12 +52,14 @@ def test_the_default_prior_informs_unseen_models_by_their_descriptors():
     assert a != pytest.approx(b)  # two models it never saw get different predictions
 
 
-def test_initial_epochs_from_the_prior_is_capped_at_half_the_run():
+def test_initial_epochs_from_the_prior_is_the_same_share_of_the_schedule():
     prior, _ = resolve_prior("default")
-    learnt = prior.provenance["initial_epochs"]
+    learnt, meta_epochs = prior.provenance["initial_epochs"], prior.encoder.max_epochs
+    assert meta_epochs == 50
     assert prior_initial_epochs(prior, 50) == learnt
-    assert prior_initial_epochs(prior, 4) == min(learnt, 2)
-    assert prior_initial_epochs(prior, 1) == 1
+    assert prior_initial_epochs(prior, 100) == min(2 * learnt, 50)
+    assert prior_initial_epochs(prior, 10) == max(1, round(learnt / 5))
+    assert prior_initial_epochs(prior, 2) == 1 and prior_initial_epochs(prior, 1) == 1
 
 
 def test_fidelity_and_the_learnt_initial_epochs():

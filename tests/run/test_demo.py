@@ -30,7 +30,9 @@ def test_demo_runs_offline_within_budget(tmp_path):
     from hf_quicktune.meta.priors import DEFAULT, resolve_prior
 
     assert summary["prior"].startswith(DEFAULT)
-    assert summary["initial_epochs"] == min(resolve_prior("default")[0].provenance["initial_epochs"], 5)
+    from hf_quicktune.meta.priors import prior_initial_epochs
+
+    assert summary["initial_epochs"] == prior_initial_epochs(resolve_prior("default")[0], 10)
     assert DEFAULT in (out / "export" / "README.md").read_text()
     board = json.loads((out / "leaderboard.json").read_text())
     assert board and board[0]["trial_id"] == summary["best_trial"]

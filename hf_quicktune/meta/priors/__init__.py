@@ -58,7 +58,12 @@ def resolve_prior(spec: str | None, *, token: str | None = None) -> tuple[Any, s
 
 def prior_initial_epochs(prior: Any, max_epochs: int) -> int:
     """The ``initial_epochs`` a prior learnt from its meta-dataset (the first epoch whose accuracy ranks
-    configurations like the final one: ``meta.train.choose_initial_epochs``), capped at half of this
-    run's ``max_epochs``; 1 (the paper) for a prior without one."""
-    learnt = int((getattr(prior, "provenance", None) or {}).get("initial_epochs") or 1)
-    return max(1, min(learnt, max_epochs // 2))
+    configurations like the final one: ``meta.train.choose_initial_epochs``), as the same share of this
+    run's schedule: ``k * max_epochs / meta_epochs`` rounded (epoch 5 of the meta-dataset's 50 is a
+    tenth of the schedule: 1 epoch of a 10-epoch run), at least 1 and at most half of ``max_epochs``;
+    1 (the paper) for a prior without one."""
+    prov = getattr(prior, "provenance", None) or {}
+    learnt = int(prov.get("initial_epochs") or 1)
+    meta_epochs = int(getattr(getattr(prior, "encoder", None), "max_epochs", 0) or max_epochs)
+    scaled = int(round(learnt * max_epochs / meta_epochs))
+    return max(1, min(scaled, max_epochs // 2))
