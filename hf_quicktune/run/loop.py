@@ -129,10 +129,14 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
 
 def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool):
     """Dataset, zoo, ranking, pool and optimizer (restored and reconciled on resume)."""
+    from hf_quicktune.run import search_setup
+    from hf_quicktune.run.pool import scratch_names
     from hf_quicktune.zoo import allow_pickle, load_zoo
 
     reporter.message(f"{'resuming' if resume else 'starting'} run in {state.dir} "
                      f"({clock.before:.0f}s used before)" if resume else f"starting run in {state.dir}")
+    prior, prior_label = search_setup.load_prior(settings)  # first: a bad --prior fails in seconds
+    reporter.message(f"prior: {prior_label or 'none'}")
     dataset = _load_dataset(settings)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
                      f"{dataset.num_classes} classes")
@@ -149,11 +153,6 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     progress["elapsed_s"] = clock.elapsed
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
-    from hf_quicktune.run import search_setup
-    from hf_quicktune.run.pool import scratch_names
-
-    prior, prior_label = search_setup.load_prior(settings)
-    reporter.message(f"prior: {prior_label or 'none'}")
     meta = dataset.meta.to_dict()
     features = search_setup.model_features(ranking, candidates, settings.image_size)
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
