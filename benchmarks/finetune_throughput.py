@@ -35,8 +35,8 @@ def main() -> None:
 
     from hf_quicktune.data import load
     from hf_quicktune.train import Trial
+    from hf_quicktune.train.device import default_accelerator
     from hf_quicktune.train.loaders import build_transforms, limit_split, make_loader, torch_dataset
-    from hf_quicktune.train.trial import amp_settings, default_accelerator
     from hf_quicktune.zoo import get_candidate
 
     dataset = load(args.dataset)
@@ -60,9 +60,9 @@ def main() -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=False)
     train_tf, _ = build_transforms(trial.data_config(), trial.config, args.image_size)
     train_set = torch_dataset(limit_split(dataset.splits["train"], args.images, seed), train_tf)
-    dtype, use_scaler = amp_settings(device.type, device.type == "cuda" and torch.cuda.is_bf16_supported())
-    dtype = dtype if args.amp else None
-    scaler = torch.amp.GradScaler(device.type) if (args.amp and use_scaler) else None
+    # the bare loop autocasts like the engine: the process's Accelerate precision, when --amp
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(acc.mixed_precision) if args.amp else None
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
 
     def bare_epoch(epoch: int) -> float:
         model.train()

@@ -12,6 +12,7 @@ import click
 
 from hf_quicktune.commands.options import dataset_options, pop_dataset_options
 from hf_quicktune.errors import ConfigError
+from hf_quicktune.train.config import AUGMENTATIONS, OPTIMIZERS, SCHEDULERS
 
 #: command-line flags that map 1:1 to hyperparameter names
 _FLAGS = ("lr", "batch_size", "opt", "weight_decay", "sched", "warmup_epochs", "pct_to_freeze", "smoothing",
@@ -64,14 +65,14 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Any hyperparameter, e.g. --set layer_decay=0.75.")
 @click.option("--lr", type=float, help="Learning rate.")
 @click.option("--batch-size", type=int, help="Batch size (gradient accumulation is used if it does not fit).")
-@click.option("--opt", type=click.Choice(["sgd", "momentum", "adam", "adamw", "adamp"]), help="Optimizer.")
+@click.option("--opt", type=click.Choice(OPTIMIZERS), help="Optimizer.")
 @click.option("--weight-decay", type=float, help="Weight decay.")
-@click.option("--sched", type=click.Choice(["none", "cosine", "step", "multistep", "plateau"]), help="LR schedule.")
+@click.option("--sched", type=click.Choice(SCHEDULERS), help="LR schedule.")
 @click.option("--warmup-epochs", type=int, help="Linear warmup epochs.")
 @click.option("--pct-to-freeze", type=float, help="Fraction of backbone layers to freeze (0..1).")
 @click.option("--smoothing", type=float, help="Label smoothing.")
 @click.option("--drop", type=float, help="Dropout before the classifier.")
-@click.option("--data-augmentation", type=click.Choice(["none", "trivial_augment", "random_augment", "auto_augment"]))
+@click.option("--data-augmentation", type=click.Choice(AUGMENTATIONS))
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (bf16/fp16) on GPUs.")
 @click.option("--epochs", "-e", type=int, default=1, show_default=True, help="Train until this many epochs are done.")
 @click.option("--max-epochs", type=int, help="Budget the lr schedule spans [default: --epochs]. Set it to continue later.")

@@ -113,10 +113,10 @@ def rank(
             "with at least two classes."
         )
     indices = stratified_sample(labels_all, n, seed)
-    if accelerator is None:
-        from accelerate import Accelerator
+    if accelerator is None:  # the process-wide one: Accelerate's precision is fixed by the first Accelerator
+        from hf_quicktune.train.device import default_accelerator
 
-        accelerator = Accelerator()
+        accelerator = default_accelerator()
     table: dict[str, dict[str, float]] = {}
     score_seconds: dict[str, dict[str, float]] = {}
     errors: dict[str, str] = {}

@@ -27,6 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hf_quicktune import faults
+from hf_quicktune.train.records import EpochRecord, append_records, load_curve
 
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
@@ -149,3 +150,27 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     training_state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=True)
     info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
     return weights, training_state, info
+
+
+def restore_curve(directory: str | Path) -> EpochRecord | None:
+    """Finish the writes of an epoch whose process died after its checkpoint was complete: the best-epoch
+    copy and the curve line (taken from the checkpoint). Idempotent; returns the restored record, if any.
+    The run calls it for every trial directory on resume, so the epoch counts without reopening the trial."""
+    latest = latest_checkpoint(directory)
+    if latest is None:
+        return None
+    epoch, path = latest
+    update_best(directory, epoch, path)
+    if epoch in {r.epoch for r in load_curve(directory)}:
+        return None
+    info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    if not info.get("record"):
+        return None
+    record = EpochRecord.from_dict(info["record"])
+    append_records(directory, [record])
+    return record
+
+
+def latest_checkpoint_epoch(directory: str | Path) -> int:
+    latest = latest_checkpoint(directory)
+    return latest[0] if latest else 0

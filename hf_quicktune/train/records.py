@@ -6,11 +6,27 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 CURVE_FILE = "curve.jsonl"
-STATUSES = ("ok", "diverged", "oom", "failed")
+
+
+class TrialStatus(StrEnum):
+    """How a trial's epoch ended (str-valued like Optuna's ``TrialState``: files keep the plain strings,
+    and ``TrialStatus.OK == "ok"``). ``STOPPED`` is only an :class:`AdvanceResult`'s status (a caller's
+    ``should_stop`` ended the call); it never appears on a curve."""
+
+    OK = "ok"
+    DIVERGED = "diverged"
+    OOM = "oom"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+#: The statuses an epoch record can have.
+STATUSES = (TrialStatus.OK, TrialStatus.DIVERGED, TrialStatus.OOM, TrialStatus.FAILED)
 
 
 @dataclass
@@ -32,15 +48,30 @@ class EpochRecord:
     images_per_second: float | None
     peak_memory_mb: float | None
     lr: float | None
-    status: str = "ok"
+    status: TrialStatus = TrialStatus.OK
     message: str = ""
+
+    def __post_init__(self) -> None:
+        self.status = TrialStatus(self.status)
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status == TrialStatus.OK
+
+    @property
+    def score(self) -> float | None:
+        """The validation top-1 accuracy the optimizer sees (None when the epoch did not finish)."""
+        return self.val_top1 if self.ok else None
+
+    @property
+    def cost(self) -> float:
+        """Seconds the epoch cost: training plus evaluation (the one place the cost is computed)."""
+        return float(self.train_seconds or 0.0) + float(self.eval_seconds or 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
@@ -64,11 +95,11 @@ class AdvanceResult(list[EpochRecord]):
         self.discarded_seconds = discarded_seconds
 
     @property
-    def status(self) -> str:
-        """``"stopped"`` (the caller stopped it), else the last record's status (``"ok"`` if none)."""
+    def status(self) -> TrialStatus:
+        """``STOPPED`` (the caller stopped it), else the last record's status (``OK`` if none)."""
         if self.stopped:
-            return "stopped"
-        return self[-1].status if self else "ok"
+            return TrialStatus.STOPPED
+        return self[-1].status if self else TrialStatus.OK
 
 
 def finite_or_none(value: float | None) -> float | None:
@@ -103,7 +134,7 @@ def load_curve(directory: str | Path) -> list[EpochRecord]:
             continue
         try:
             record = EpochRecord.from_dict(json.loads(line))
-        except (json.JSONDecodeError, TypeError):
+        except (json.JSONDecodeError, TypeError, ValueError):
             continue
         by_epoch[record.epoch] = record
     return [by_epoch[e] for e in sorted(by_epoch)]

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from hf_quicktune.train import Trial
-from hf_quicktune.train.trial import amp_settings
+from hf_quicktune.train.device import is_oom, mixed_precision_for
 
 KW = {"max_epochs": 4, "image_size": 32, "num_workers": 0}
 
@@ -98,7 +98,15 @@ def test_other_exceptions_are_recorded_and_engine_stays_usable(tmp_path, tiny_da
     assert ok.status == "ok"
 
 
-def test_amp_settings_per_device():
-    assert amp_settings("cuda", bf16_supported=True) == (torch.bfloat16, False)
-    assert amp_settings("cuda", bf16_supported=False) == (torch.float16, True)  # fp16 needs loss scaling
-    assert amp_settings("cpu", bf16_supported=False) == (None, False)
+def test_mixed_precision_per_device():
+    assert mixed_precision_for("cuda", bf16_supported=True) == "bf16"
+    assert mixed_precision_for("cuda", bf16_supported=False) == "fp16"  # Accelerate adds its loss scaler
+    assert mixed_precision_for("cpu", bf16_supported=False) == "no"
+
+
+def test_out_of_memory_errors_are_recognised():
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory (simulated)"))
+    assert is_oom(MemoryError())
+    assert is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:116] DefaultCPUAllocator: can't allocate memory"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+    assert not is_oom(ValueError("out of memory"))

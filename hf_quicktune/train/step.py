@@ -1,0 +1,194 @@
+"""The training step and the evaluation of one trial's epoch, on Accelerate.
+
+Each optimizer step sees ``batch_size`` images, split into micro-batches when the trial runs with
+gradient accumulation (after an out-of-memory retry); the loss is cross-entropy (soft targets under
+mixup/cutmix, timm's ``Mixup``) plus the SP / DELTA / BSS regularizers the configuration turns on.
+The running loss is checked for NaN/inf every :data:`CHECK_EVERY` steps (:class:`DivergedError`), and
+a caller's ``should_stop`` is polled after every step (:class:`StopRequested`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from hf_quicktune import faults
+from hf_quicktune.train import device
+from hf_quicktune.train.loaders import make_loader
+from hf_quicktune.train.regularizers import bss_penalty
+from hf_quicktune.train.strategies import (
+    apply_freezing,
+    frozen_parameter_names,
+    linear_probing_epochs,
+    set_train_mode,
+)
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader, Dataset
+
+    from hf_quicktune.train.state import TrainState
+
+#: How often (optimizer steps) the running loss is checked for NaN/inf; each check syncs the device.
+CHECK_EVERY = 10
+
+#: ``callback(event, info)`` of :meth:`~hf_quicktune.train.trial.Trial.advance`.
+Callback = Callable[[str, dict[str, Any]], None]
+
+
+class DivergedError(Exception):
+    """Raised inside an epoch when the loss stops being finite."""
+
+
+class StopRequested(Exception):
+    """Raised inside an epoch when the caller's ``should_stop`` says so; caught by
+    :meth:`~hf_quicktune.train.trial.Trial.advance` (it never leaves the engine)."""
+
+
+@dataclass
+class EpochLoop:
+    """How one trial trains and evaluates: its Accelerator, configuration and batch split."""
+
+    accelerator: Accelerator
+    config: dict[str, Any]
+    num_classes: int
+    max_epochs: int
+    seed: int
+    accumulation: int
+    num_workers: int | None
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        return device.autocast(self.accelerator, bool(self.config["amp"]))
+
+    def loader(self, dataset: Dataset, *, shuffle: bool, epoch: int = 0) -> DataLoader:
+        """Training batches of ``batch_size``; evaluation batches of the micro-batch size (what fits)."""
+        acc = self.accelerator
+        batch_size = self.config["batch_size"]
+        if not shuffle:
+            batch_size = math.ceil(batch_size / self.accumulation)
+        loader = make_loader(dataset, batch_size, shuffle=shuffle, seed=self.seed, epoch=epoch,
+                             num_workers=self.num_workers, pin_memory=acc.device.type == "cuda")
+        return acc.prepare_data_loader(loader)
+
+    def mixup(self) -> Any:
+        cfg = self.config
+        if (cfg["mixup"] > 0 or cfg["cutmix"] > 0) and cfg["mixup_prob"] > 0:
+            from timm.data import Mixup
+
+            return Mixup(mixup_alpha=cfg["mixup"], cutmix_alpha=cfg["cutmix"], prob=cfg["mixup_prob"],
+                         label_smoothing=cfg["smoothing"], num_classes=self.num_classes)
+        return None
+
+    def train_epoch(self, state: TrainState, dataset: Dataset, epoch_index: int, callback: Callback | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> tuple[float, int, float]:
+        """Train one epoch; returns (mean train loss, images seen, seconds)."""
+        acc, cfg = self.accelerator, self.config
+        lp = cfg["linear_probing"] and epoch_index < linear_probing_epochs(self.max_epochs)
+        apply_freezing(state.raw_model, frozen_parameter_names(state.raw_model, cfg["pct_to_freeze"], lp))
+        set_train_mode(state.model)
+        params = [p for p in state.raw_model.parameters() if p.requires_grad]
+        mixup = self.mixup()
+        loader = self.loader(dataset, shuffle=True, epoch=epoch_index)
+        total_batches = len(loader)
+        loss_sum = torch.zeros((), device=acc.device)
+        seen = 0
+        start = time.perf_counter()
+        device.reset_peak_memory(acc.device)
+        for step, batch in enumerate(loader):
+            x, y = batch["pixel_values"], batch["label"]
+            n = x.shape[0]
+            target = y
+            if mixup is not None:
+                if n % 2 == 0:
+                    x, target = mixup(x, y)
+                else:  # timm's Mixup needs an even batch; keep the soft-target loss for the odd one
+                    from timm.data.mixup import mixup_target
+
+                    target = mixup_target(y, self.num_classes, lam=1.0, smoothing=cfg["smoothing"])
+            # micro-batches of >= 2 images (BatchNorm needs two values per channel)
+            chunks = [c for c in torch.tensor_split(torch.arange(n), max(1, min(self.accumulation, n // 2))) if len(c)]
+            for i, idx in enumerate(chunks):
+                sync = i == len(chunks) - 1
+                ctx = contextlib.nullcontext() if sync else acc.no_sync(state.model)
+                xc = x if len(chunks) == 1 else x[idx.to(x.device)]
+                tc = target if len(chunks) == 1 else target[idx.to(x.device)]
+                with ctx:
+                    with self.autocast():
+                        loss, total = self._loss(state, xc, tc)
+                    acc.backward(total * (len(idx) / n))  # Accelerate scales the loss under fp16
+                loss_sum += loss.detach() * len(idx)
+            if cfg["clip_grad"]:
+                acc.clip_grad_norm_(params, cfg["clip_grad"])  # unscales first under fp16
+            state.optimizer.step()  # Accelerate's optimizer: the scaler's step and update under fp16
+            state.optimizer.zero_grad(set_to_none=True)
+            seen += n
+            faults.point("train.step")
+            if (step + 1) % CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
+                raise DivergedError(f"training loss became non-finite at step {step + 1} of epoch {epoch_index + 1}")
+            if callback is not None:
+                callback("train_step", {"step": step + 1, "steps": total_batches, "epoch": epoch_index + 1})
+            if should_stop is not None and should_stop():
+                raise StopRequested()
+        seconds = time.perf_counter() - start
+        mean_loss = (loss_sum / max(seen, 1)).item()
+        if not math.isfinite(mean_loss):
+            raise DivergedError(f"training loss became non-finite in epoch {epoch_index + 1}")
+        return mean_loss, seen * acc.num_processes, seconds
+
+    def _loss(self, state: TrainState, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the data loss, the loss with the regularizers) of one micro-batch."""
+        cfg = self.config
+        logits = state.model(x)
+        if target.ndim == 2:
+            loss = torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+        else:
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg["smoothing"])
+        total = loss
+        if state.tap is not None:
+            feats = state.tap.pop()
+            if state.delta is not None:
+                total = total + state.delta(x, feats)
+            if cfg["bss_reg"] > 0:
+                total = total + bss_penalty(feats, cfg["bss_reg"])
+        if state.sp is not None:
+            total = total + state.sp()
+        return loss, total
+
+    @torch.no_grad()
+    def evaluate(self, state: TrainState, dataset: Dataset) -> dict[str, Any]:
+        """Top-1/top-5 accuracy (top-5 None under 5 classes), mean loss and the number of examples."""
+        from hf_quicktune.train.metrics import load_topk_accuracy
+
+        acc = self.accelerator
+        state.model.eval()
+        loader = self.loader(dataset, shuffle=False)
+        k = min(5, self.num_classes)
+        ranks, labels, losses = [], [], []
+        for batch in loader:
+            x, y = batch["pixel_values"], batch["label"]
+            with self.autocast():
+                logits = state.model(x).float()
+            if state.tap is not None:
+                state.tap.features = None
+            loss = F.cross_entropy(logits, y, reduction="none")
+            topk = logits.topk(k, dim=-1).indices
+            topk, y, loss = acc.gather_for_metrics((topk, y, loss))
+            ranks.append(topk.cpu())
+            labels.append(y.cpu())
+            losses.append(loss.cpu())
+        ranks_t, labels_t, losses_t = torch.cat(ranks), torch.cat(labels), torch.cat(losses)
+        metric = load_topk_accuracy()
+        scores = metric.compute(predictions=ranks_t.tolist(), references=labels_t.tolist(), ks=(1, 5))
+        return {
+            "top1": scores["top1"],
+            "top5": scores.get("top5") if self.num_classes >= 5 else None,
+            "loss": float(losses_t.mean()),
+            "n": len(labels_t),
+        }
