@@ -4,7 +4,7 @@ Arango et al., ICLR 2024, Alg. 1: start with one random configuration at epoch 1
 observation refit the deep-kernel GP surrogate (warm-started from the meta-learned prior) and the
 cost model; score every unfinished pool member at its next epoch with EI / predicted cost
 (§4.3) and train the argmax one more epoch. :class:`DyHPOOptimizer` is the same loop without a
-prior (Wistuba et al., NeurIPS 2022).
+prior (Wistuba et al., NeurIPS 2022). The surrogate's data and refitting are in :mod:`.fitting`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ from hf_quicktune.search.acquisition import (
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
 from hf_quicktune.search.cost import CostModel, CostPrior, step_seconds
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
+from hf_quicktune.search.fitting import RefitPolicy, SurrogateFitting
 from hf_quicktune.search.prior import Prior
 from hf_quicktune.search.space import Space
 from hf_quicktune.search.surrogate import DeepKernelSurrogate
@@ -46,36 +46,12 @@ HORIZONS = ("next", "max")
 STARTS = ("auto", "zero_shot", "random", "first")
 
 
-@dataclass
-class RefitPolicy:
-    """When and how the surrogate and the cost model are refitted after an observation.
-
-    The first ``full_refit_until`` observations and any refit whose per-point -mll rises by more than
-    ``degrade_tol`` restart from the prior (or the seeded init) with ``full_refit_steps`` Adam steps;
-    otherwise ``refit_steps`` warm-started steps at learning rate ``lr`` (None: 1e-2). After
-    ``full_refit_until`` observations the weights are refitted once the number of observations has grown
-    by the fraction ``refit_every`` since the last fit (0: after every observation); the posterior is
-    conditioned on every new observation in any case (cheap, exact). Above ``fit_subset`` observations
-    the Adam steps use the exact -mll of a subset (the newest half plus a seeded draw of the rest), so a
-    refit stays O(fit_subset^3). ``cost_steps``: online cost-model steps per refit.
-    """
-
-    refit_steps: int = 10
-    full_refit_steps: int = 100
-    full_refit_until: int = 10
-    degrade_tol: float = 0.5
-    lr: float | None = None
-    refit_every: float = 0.05
-    fit_subset: int = 256
-    cost_steps: int = 10
-
-
 def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:
     text = json.dumps([dict(c) for c in pool], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class QuickTuneOptimizer(Optimizer):
+class QuickTuneOptimizer(SurrogateFitting, Optimizer):
     """Ask/tell Quick-Tune over ``pool_or_space`` (a list of configurations, or a :class:`Space`
     from which ``pool_size`` configurations are sampled with ``seed``).
 
@@ -119,6 +95,9 @@ class QuickTuneOptimizer(Optimizer):
             ``"first"``: pool member 0 (the caller ordered the pool: ``hf_quicktune.run.search_setup``
             puts the prior's best prediction or the robust default there); ``"auto"``: zero-shot with a
             prior, else random.
+        initial_design: pool members tried (each to ``initial_epochs``) before the acquisition takes over, in
+            order, after the start (BO's initial design; ``hf_quicktune.run.search_setup`` puts the prior's
+            zero-shot choice and the configuration a practitioner would run by hand there).
         score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
             value (e.g. chance level) is not continued: it cannot be a useful incumbent.
 
@@ -146,6 +125,7 @@ class QuickTuneOptimizer(Optimizer):
         initial_epochs: int = 1,
         start: str = "auto",
         score_floor: float | None = None,
+        initial_design: Sequence[int] = (),
         refit: RefitPolicy | None = None,
         **refit_options: Any,
     ):
@@ -170,6 +150,7 @@ class QuickTuneOptimizer(Optimizer):
         if start == "zero_shot" and prior is None:
             raise ValueError("start='zero_shot' needs a prior")
         self.start = ("zero_shot" if prior is not None else "random") if start == "auto" else start
+        self.initial_design = [int(i) for i in initial_design]
         self.score_floor = None if score_floor is None else float(score_floor)
         unknown = sorted(set(refit_options) - {f.name for f in dataclasses.fields(RefitPolicy)})
         if unknown:
@@ -293,7 +274,10 @@ class QuickTuneOptimizer(Optimizer):
         cands = self.candidates()
         if not cands:
             return None
-        if not self._obs and self.start == "zero_shot":
+        design = [i for i in self.initial_design if i in set(cands) and i not in self.trials]
+        if design and self._obs:
+            tid = design[0]
+        elif not self._obs and self.start == "zero_shot":
             tid = int(self.zero_shot_order(cands)[0])
         elif not self._obs and self.start == "first":
             tid = int(cands[0])
@@ -388,89 +372,6 @@ class QuickTuneOptimizer(Optimizer):
         self.overhead_seconds += dt
         self.last_overhead_seconds = dt
         self.overhead_history.append(dt)
-
-    def _add_observation(self, trial_id: int, epoch: int) -> None:
-        st = self.trials[trial_id]
-        # epochs up to initial_epochs were asked for from scratch: the acquisition predicts them
-        # from the configuration alone, so they are learnt from an empty curve
-        inp = self._encode([trial_id], [epoch], [st.scores[: epoch - 1] if epoch > self.initial_epochs else []])
-        self._obs.append((trial_id, epoch))
-        self._obs_inputs.append(inp)
-
-    def _training_data(self) -> tuple[SurrogateInputs, np.ndarray, np.ndarray]:
-        """Every one-epoch-ahead observation (tell order), then with ``horizon="max"`` one
-        configuration-only point per trial (its latest score from an empty curve)."""
-        parts = list(self._obs_inputs)
-        y = [self.trials[t].scores[e - 1] for t, e in self._obs]
-        c = [self.trials[t].costs[e - 1] for t, e in self._obs]
-        if self.horizon == "max" and self._obs:
-            ids = sorted(t for t, st in self.trials.items() if st.scores)
-            parts.append(self._encode(ids, [self.trials[i].epochs for i in ids], [[] for _ in ids]))
-            y += [self.trials[i].scores[-1] for i in ids]
-            c += [float("nan")] * len(ids)
-        return SurrogateInputs.cat(parts), np.array(y, dtype=np.float32), np.array(c, dtype=np.float64)
-
-    def _priority(self) -> np.ndarray:
-        """Rows of :meth:`_training_data` by priority: each trial's newest observation and its
-        configuration-only point first, then each trial's older observations, newest first."""
-        age: list[int] = []
-        seen: dict[int, int] = {}
-        for t, _ in reversed(self._obs):
-            age.append(seen.get(t, 0))
-            seen[t] = seen.get(t, 0) + 1
-        age.reverse()
-        n = len(self._obs)
-        rank = [2 * a for a in age]  # newest of a trial: 0; its older ones 2, 4, ...
-        n_extra = len([t for t, st in self.trials.items() if st.scores]) if self.horizon == "max" and n else 0
-        rank += [1] * n_extra  # configuration-only points right after each trial's newest observation
-        recency = list(range(n)) + [n] * n_extra
-        return np.lexsort((-np.asarray(recency), np.asarray(rank)))
-
-    def _condition_rows(self, order: np.ndarray, n: int) -> np.ndarray | None:
-        return np.sort(order[: self.max_condition]) if n > self.max_condition else None
-
-    def _condition(self, X: SurrogateInputs | None = None, y: np.ndarray | None = None,
-                   rows: np.ndarray | None = None) -> None:
-        """Condition the GP on the (at most ``max_condition``) rows of the training data."""
-        if X is None or y is None:
-            X, y, _ = self._training_data()
-            rows = self._condition_rows(self._priority(), len(y))
-        if rows is None:
-            self.surrogate.condition(X, y)
-        else:
-            self.surrogate.condition(X[torch.from_numpy(rows)], y[rows])
-
-    def _refit(self) -> None:
-        X, y, c = self._training_data()
-        order = self._priority()
-        cond = self._condition_rows(order, len(y))
-        policy = self.refit
-        fit_rows = np.sort(order[: policy.fit_subset]) if len(y) > policy.fit_subset else None
-        Xf, yf = (X, y) if fit_rows is None else (X[torch.from_numpy(fit_rows)], y[fit_rows])
-        n = len(self._obs)
-        full = self._fit_loss is None or n <= policy.full_refit_until
-        due = full or n - self._fit_n >= max(1, round(policy.refit_every * n))
-        loss = self._fit_loss
-        if due and not full:
-            loss = self.surrogate.fit(Xf, yf, steps=policy.refit_steps, lr=policy.lr, warm_start=True)
-            if not math.isfinite(loss) or loss > self._fit_loss + policy.degrade_tol:
-                logger.debug("surrogate fit degraded (%.3f -> %.3f); full refit", self._fit_loss, loss)
-                full = True
-        if full:
-            loss = self.surrogate.fit(Xf, yf, steps=policy.full_refit_steps, lr=policy.lr, warm_start=False)
-            self.n_full_refits += 1
-        if due:
-            self.n_refits += 1
-            self._fit_n = n
-            self._fit_loss = loss if loss is not None and math.isfinite(loss) else None
-        self._condition(X, y, cond)
-        if self.acquisition == "ei_per_cost" and policy.cost_steps > 0 and due:
-            known = np.isfinite(c)
-            rows = np.flatnonzero(known)
-            if fit_rows is not None:
-                rows = np.intersect1d(rows, fit_rows)
-            self.cost_model.update(X[torch.from_numpy(rows)], c[rows], steps=policy.cost_steps,
-                                   lr=1e-2 if not self.has_prior else 1e-3)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
