@@ -89,7 +89,7 @@ def build_app():
                     ranking = gr.Dataframe(views.ranking_table(None), label="Zero-cost ranking (no training)",
                                            elem_id="ranking", wrap=True)
                     ranking_bars = gr.BarPlot(x="candidate", y="ensemble score", label="Ranking: higher is better",
-                                              x_label_angle=-30, y_lim=[0, 1])
+                                              sort="-y", x_label_angle=-30, y_lim=[0, 1])
                 leaderboard = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard (updates after every epoch)",
                                            elem_id="leaderboard")
                 with gr.Row():

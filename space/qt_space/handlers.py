@@ -43,7 +43,7 @@ def rank(dataset: str, upload: str | None, zoo: str, image_size: float | None):
     text = (f"Ranked {len(candidates)} candidates of zoo `{zoo}` on {ds.meta.num_train} training images of "
             f"`{spec if not upload else Path(upload).name}` ({ds.num_classes} classes) without training. "
             "The search trains the best ranked first.")
-    return views.ranking_table(result), views.ranking_bars(result), text
+    return views.ranking_table(result), views.plot_value(views.ranking_bars(result)), text
 
 
 def _live(job: jobs.Job) -> tuple:
@@ -57,8 +57,9 @@ def _live(job: jobs.Job) -> tuple:
         curves = views.curves_from_records(records, {r["trial_id"]: r["model"] for r in rows})
     else:  # from the step events alone
         board, curves = views.live_leaderboard(steps, pool), views.curves_frame(steps)
-    return (views.status_text(job), views.ranking_table(ranking), views.ranking_bars(ranking), board, curves,
-            views.incumbent_frame(steps))
+    plot = views.plot_value
+    return (views.status_text(job), views.ranking_table(ranking), plot(views.ranking_bars(ranking)), board,
+            plot(curves), plot(views.incumbent_frame(steps)))
 
 
 def watch(job: jobs.Job, poll_s: float = 1.0) -> Iterator[tuple]:
@@ -130,7 +131,7 @@ def results(request: gr.Request = None) -> tuple:
     """Everything of the Results tab and the Try-it defaults, from the finished run's files (+ the run's
     name, kept in the visitor's browser)."""
     job = jobs.get_job(_session(request))
-    empty = ("Run a search first: its results appear here.", pd_empty(), "", None, None, views.final_leaderboard([]),
+    empty = ("Run a search first: its results appear here.", None, "", None, None, views.final_leaderboard([]),
              None, "", gr.update(), [], [], job.name if job else gr.update())
     if job is None or job.state not in ("finished", "failed") or not job.summary:
         return empty
@@ -151,14 +152,9 @@ def results(request: gr.Request = None) -> tuple:
     except QuickTuneError:
         examples = []
     summary = views.summary_markdown(s) + f"\n\nResults are also served from model `run:{job.name}` in **Try it**."
-    return (summary, acc_frame, acc_text, plots.get("learning_curves"), plots.get("incumbent_over_time"),
-            views.final_leaderboard(rows), archive, card, f"run:{job.name}", examples, examples, job.name)
-
-
-def pd_empty():
-    import pandas as pd
-
-    return pd.DataFrame({"what": [], "top-1 %": []})
+    return (summary, views.plot_value(acc_frame), acc_text, plots.get("learning_curves"), plots.get("incumbent_over_time"),
+            views.final_leaderboard(rows), archive, card, f"run:{job.name}", [(shown, label) for _, shown, label in examples],
+            examples, job.name)
 
 
 def push(repo_id: str, private: bool, oauth_token: gr.OAuthToken | None, request: gr.Request = None) -> str:
@@ -181,9 +177,8 @@ def pick_example(examples: list, model_ref: str, evt: gr.SelectData):
     """A click on an example: show it and classify it."""
     from PIL import Image
 
-    path, _label = examples[evt.index]
-    image = Image.open(path).convert("RGB")
-    return image, models.classify(image, model_ref)
+    original, shown, _label = examples[evt.index]
+    return Image.open(shown), models.classify(Image.open(original).convert("RGB"), model_ref)
 
 
 def browse_run(repo_id: str) -> tuple:

@@ -75,24 +75,33 @@ def classify(image, model_ref: str, top_k: int = 5) -> dict[str, float]:
     return {labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
 
 
-def example_images(dataset_spec: str, out_dir: Path, n: int = 8, seed: int = 0) -> list[tuple[str, str]]:
-    """``n`` validation images of the run's dataset, one class after another, saved as PNG; (path, true label)."""
+def example_images(dataset_spec: str, out_dir: Path, n: int = 8, seed: int = 0) -> list[tuple[str, str, str]]:
+    """``n`` validation images of the run's dataset, one class after another, saved as PNG:
+    (image as in the dataset, a copy at least 128 px wide for display, true label)."""
     from hf_quicktune.data import load as load_dataset
 
     ds = load_dataset(dataset_spec, seed=seed)
     split = ds.test if ds.test is not None else ds.validation
     names = ds.class_names
     out_dir.mkdir(parents=True, exist_ok=True)
-    picked: list[tuple[str, str]] = []
+    picked: list[tuple[str, str, str]] = []
     seen: set[int] = set()
     for i in range(len(split)):
         label = int(split[i]["label"])
         if label in seen and len(seen) < min(n, len(names)):
             continue
         seen.add(label)
-        path = out_dir / f"example-{len(picked)}.png"
-        split[i]["image"].convert("RGB").save(path)
-        picked.append((str(path), names[label]))
+        image = split[i]["image"].convert("RGB")
+        path, shown = out_dir / f"example-{len(picked)}.png", out_dir / f"example-{len(picked)}-shown.png"
+        image.save(path)
+        display_copy(image).save(shown)  # 8x8 digits are unreadable at their own size
+        picked.append((str(path), str(shown), names[label]))
         if len(picked) >= n:
             break
     return picked
+
+
+def display_copy(image, min_side: int = 128):
+    """``image`` enlarged (nearest neighbour) so that its short side is at least ``min_side`` pixels."""
+    scale = max(1, -(-min_side // max(1, min(image.size))))
+    return image.resize((image.width * scale, image.height * scale), resample=0) if scale > 1 else image

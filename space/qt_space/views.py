@@ -37,6 +37,12 @@ def read_json(path: Path, default: Any = None) -> Any:
         return default
 
 
+def plot_value(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """A native gradio plot's value: None instead of an empty frame (an empty frame leaves the plot
+    blank even after later updates with data)."""
+    return None if frame is None or frame.empty else frame
+
+
 # ------------------------------------------------------------------------------------------ ranking
 
 

@@ -1,0 +1,83 @@
+"""What a visitor can feed the Space: built-ins, Hub ids, an uploaded ImageFolder zip or CSV, a budget."""
+
+from __future__ import annotations
+
+import sys
+import zipfile
+
+import pytest
+
+from hf_quicktune.errors import ConfigError, DatasetError
+
+from .conftest import SPACE_DIR
+
+sys.path.insert(0, str(SPACE_DIR))
+from qt_space import inputs  # noqa: E402
+
+
+def _imagefolder(root, classes=("cat", "dog"), per_class=6):
+    from PIL import Image
+
+    for i, name in enumerate(classes):
+        (root / name).mkdir(parents=True)
+        for j in range(per_class):
+            Image.new("RGB", (16, 16), (40 * i + j, 100, 200 - 30 * i)).save(root / name / f"{j}.png")
+
+
+def test_an_uploaded_imagefolder_zip_becomes_a_dataset_with_its_class_names(tmp_path):
+    from hf_quicktune.data import load
+
+    _imagefolder(tmp_path / "pets" / "animals")
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in (tmp_path / "pets").rglob("*.png"):
+            zf.write(p, p.relative_to(tmp_path / "pets"))
+    spec = inputs.dataset_spec("builtin:digits", str(archive), tmp_path / "unpacked")
+    assert spec.endswith("animals")  # descended through the wrapping folder; the upload wins over the dropdown
+    ds = load(spec)
+    assert ds.class_names == ["cat", "dog"] and ds.meta.num_train + len(ds.validation) == 12
+
+
+def test_an_uploaded_csv_is_used_as_a_table_file(tmp_path):
+    csv = tmp_path / "data.csv"
+    csv.write_text("image,label\na.png,0\n")
+    spec = inputs.dataset_spec(None, str(csv), tmp_path / "unpacked")
+    assert spec.endswith("data.csv") and (tmp_path / "unpacked" / "data.csv").is_file()
+
+
+def test_a_zip_escaping_its_folder_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../outside.txt", "x")
+    with pytest.raises(DatasetError, match="unsafe path"):
+        inputs.dataset_spec(None, str(archive), tmp_path / "unpacked")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_a_file_that_is_neither_zip_nor_table_says_what_to_upload(tmp_path):
+    bad = tmp_path / "photo.png"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="neither a zip nor a table"):
+        inputs.dataset_spec(None, str(bad), tmp_path / "unpacked")
+
+
+@pytest.mark.parametrize("choice", ["builtin:digits", "builtin:mnist5k", "org/name", " org/name "])
+def test_builtins_and_hub_ids_pass_through(choice, tmp_path):
+    assert inputs.dataset_spec(choice, None, tmp_path) == choice.strip()
+
+
+@pytest.mark.parametrize("choice", ["", "not a dataset!", "a/b/c"])
+def test_anything_else_is_refused_with_the_choices(choice, tmp_path):
+    with pytest.raises(DatasetError, match="builtin:digits"):
+        inputs.dataset_spec(choice, None, tmp_path)
+
+
+def test_budget_below_the_minimum_is_refused_and_defaults_fill_the_rest():
+    with pytest.raises(ConfigError, match="too small"):
+        inputs.settings_values("builtin:digits", "offline", "20s")
+    values = inputs.settings_values("builtin:digits", "offline", "1m", {"train_limit": 64.0, "seed": None})
+    assert values["budget"] == "60s" and values["train_limit"] == 64 and isinstance(values["train_limit"], int)
+    assert values["seed"] == inputs.DEFAULTS["seed"] and values["image_size"] == inputs.DEFAULTS["image_size"]
+    from hf_quicktune.run import RunSettings
+
+    RunSettings(**values).validate()  # what the Space builds is a valid run
