@@ -16,6 +16,7 @@ from typing import Any
 from hf_quicktune.meta.priors import prior_label
 from hf_quicktune.report import curves as report
 from hf_quicktune.run.state import RunState, atomic_write_json
+from hf_quicktune.train.records import cost_of
 
 logger = logging.getLogger(__name__)
 OK = "ok"
@@ -43,7 +44,7 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
             "trial_id": tid, "model": pool[tid].get("model"), "status": status, "epochs": len(ok),
             "best_val_top1": best["val_top1"] if best else None, "best_epoch": best["epoch"] if best else None,
             "last_val_top1": ok[-1]["val_top1"] if ok else None, "test_top1": None,
-            "seconds": round(sum(float(r.get("train_seconds", 0)) + float(r.get("eval_seconds", 0)) for r in curve), 2),
+            "seconds": round(sum(cost_of(r) for r in curve), 2),
             "config": pool[tid],
         })
     return report.sort_leaderboard(rows), all_curves

@@ -28,7 +28,15 @@ from hf_quicktune.run.stages import cost_prior as _cost_prior
 from hf_quicktune.run.stages import load_dataset as _load_dataset
 from hf_quicktune.run.stages import rank_candidates as _rank
 from hf_quicktune.run.state import RunState
-from hf_quicktune.run.trials import OK, Outcome, TrialRunner, reconcile, step_record, with_progress
+from hf_quicktune.run.trials import (
+    OK,
+    Outcome,
+    TrialRunner,
+    reconcile,
+    record_score_cost,
+    step_record,
+    with_progress,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +74,8 @@ def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outc
     wall = outcome.wall_s / max(1, len(outcome.records))
     new = []
     for rec in outcome.records:
-        status = rec.get("status", OK)
-        opt.tell(tid, int(rec["epoch"]), rec.get("val_top1") if status == OK else None,
-                 float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0)), status)
+        score, cost, status = record_score_cost(rec)
+        opt.tell(tid, int(rec["epoch"]), score, cost, status)
         step = step_record(n_before + len(new) + 1, tid, config, rec, clock.elapsed)
         step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
         if started_s is not None:

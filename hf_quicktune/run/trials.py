@@ -64,9 +64,9 @@ def record_dict(rec: Any) -> dict[str, Any]:
 
 def record_score_cost(rec: dict[str, Any]) -> tuple[float | None, float, str]:
     """What the optimizer is told of an epoch record: (score, cost in seconds, status)."""
-    status = rec.get("status", OK)
-    score = rec.get("val_top1") if status == OK else None
-    return score, float(rec.get("train_seconds", 0.0)) + float(rec.get("eval_seconds", 0.0)), status
+    from hf_quicktune.train.records import cost_of, score_of
+
+    return score_of(rec), cost_of(rec), rec.get("status", OK)
 
 
 def record_failure(state: RunState, tid: int, epoch: int, message: str) -> dict[str, Any]:

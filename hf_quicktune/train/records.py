@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -61,12 +62,12 @@ class EpochRecord:
     @property
     def score(self) -> float | None:
         """The validation top-1 accuracy the optimizer sees (None when the epoch did not finish)."""
-        return self.val_top1 if self.ok else None
+        return score_of(vars(self))
 
     @property
     def cost(self) -> float:
-        """Seconds the epoch cost: training plus evaluation (the one place the cost is computed)."""
-        return float(self.train_seconds or 0.0) + float(self.eval_seconds or 0.0)
+        """Seconds the epoch cost: training plus evaluation."""
+        return cost_of(vars(self))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -77,6 +78,18 @@ class EpochRecord:
     def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def score_of(record: Mapping[str, Any]) -> float | None:
+    """:attr:`EpochRecord.score` of a record's dict (``to_dict()``, a ``curve.jsonl`` line)."""
+    ok = record.get("status", TrialStatus.OK) == TrialStatus.OK
+    value = record.get("val_top1")
+    return float(value) if ok and value is not None else None
+
+
+def cost_of(record: Mapping[str, Any]) -> float:
+    """:attr:`EpochRecord.cost` of a record's dict: train + eval seconds (the one place it is computed)."""
+    return float(record.get("train_seconds") or 0.0) + float(record.get("eval_seconds") or 0.0)
 
 
 class AdvanceResult(list[EpochRecord]):
