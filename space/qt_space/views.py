@@ -170,13 +170,14 @@ def card_markdown(readme: str) -> str:
 def accuracy_frame(summary: dict[str, Any], num_classes: int | None) -> tuple[pd.DataFrame, str]:
     """The winner's accuracy against chance and the trivial (majority-class) baseline: bar data + a sentence.
 
-    Uses the run's own ``quality`` fields when ``summary.json`` has them; else chance = 1 / classes."""
+    Uses the run's own ``chance_top1`` and ``baseline`` from ``summary.json`` when it has them; else
+    chance = 1 / classes (and no baseline)."""
     quality = summary.get("quality") or {}
-    chance = quality.get("chance_top1")
+    chance = summary.get("chance_top1", quality.get("chance_top1"))
     if chance is None and num_classes:
         chance = 1.0 / num_classes
-    baseline = (quality.get("baseline") or {}).get("val_top1")
-    base_class = (quality.get("baseline") or {}).get("class")
+    base = summary.get("baseline") or quality.get("baseline") or {}
+    baseline, base_class = base.get("val_top1"), base.get("class")
     bars = [("winner (validation)", summary.get("val_top1")), ("winner (test)", summary.get("test_top1")),
             ("majority-class baseline", baseline), ("chance", chance)]
     frame = pd.DataFrame([{"what": k, "top-1 %": 100 * v} for k, v in bars if v is not None])

@@ -1,0 +1,58 @@
+"""What the page shows, from a run's records: accuracy against the yardsticks, the card, live tables."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from .conftest import SPACE_DIR
+
+sys.path.insert(0, str(SPACE_DIR))
+from qt_space import views  # noqa: E402
+
+
+def test_accuracy_uses_the_runs_chance_and_majority_baseline():
+    summary = {"val_top1": 0.5, "test_top1": 0.45, "chance_top1": 0.1,
+               "baseline": {"kind": "majority_class", "class": "3", "val_top1": 0.12}}
+    frame, text = views.accuracy_frame(summary, num_classes=10)
+    assert dict(zip(frame["what"], frame["top-1 %"])) == pytest.approx(
+        {"winner (validation)": 50.0, "winner (test)": 45.0, "majority-class baseline": 12.0, "chance": 10.0})
+    assert "chance is 10.00 %" in text and "('3') gets 12.00 %" in text and "beats both" in text
+
+
+def test_accuracy_without_the_runs_fields_computes_chance_and_warns_when_not_beaten():
+    frame, text = views.accuracy_frame({"val_top1": 0.2, "test_top1": None}, num_classes=4)
+    assert list(frame["what"]) == ["winner (validation)", "chance"]
+    assert "chance is 25.00 %" in text and "does not beat" in text and "larger budget" in text
+
+
+def test_card_markdown_drops_front_matter_and_relative_images_only():
+    card = "---\nlicense: mit\n---\n# name\n![curves](plots/learning_curves.png)\n![x](https://a.b/c.png)\ntext\n"
+    body = views.card_markdown(card)
+    assert body.startswith("# name") and "plots/learning_curves.png" not in body
+    assert "https://a.b/c.png" in body and "license" not in body
+
+
+def test_live_leaderboard_orders_trials_by_latest_accuracy_and_marks_failures():
+    pool = [{"lr": 0.1, "batch_size": 8, "opt": "sgd"}, {"lr": 0.01, "batch_size": 16, "opt": "adam"},
+            {"lr": 1.0, "batch_size": 8, "opt": "sgd"}]
+    steps = [
+        {"step": 1, "trial_id": 0, "model": "a", "epoch": 1, "score": 0.3, "status": "ok"},
+        {"step": 2, "trial_id": 1, "model": "b", "epoch": 1, "score": 0.2, "status": "ok"},
+        {"step": 3, "trial_id": 1, "model": "b", "epoch": 2, "score": 0.6, "status": "ok"},
+        {"step": 4, "trial_id": 2, "model": "a", "epoch": 1, "score": None, "status": "diverged"},
+    ]
+    board = views.live_leaderboard(steps, pool)
+    assert board["trial"].tolist() == [1, 0, 2]
+    assert board.iloc[0].tolist() == [1, 1, "b", 2, "60.00 %", "60.00 %", "0.01", "16", "adam", "ok"]
+    assert board.iloc[2]["status"] == "diverged" and board.iloc[2]["val top-1 %"] == "n/a"
+    curves = views.curves_frame(steps)
+    assert len(curves) == 3 and set(curves["trial"]) == {"0 a", "1 b"}
+    trace = views.incumbent_frame([{**s, "elapsed_s": 10.0 * s["step"]} for s in steps])
+    assert trace["best val top-1 %"].tolist() == pytest.approx([30.0, 30.0, 60.0])
+
+
+def test_empty_plots_are_none():
+    assert views.plot_value(views.ranking_bars(None)) is None
+    assert views.plot_value(views.curves_frame([])) is None
