@@ -60,9 +60,11 @@ TRAINING = [("train.step", 3, 3), ("checkpoint.write", 2, 3), ("best.write", 1, 
 def fault_points(seed: int = 0) -> list[str]:
     """``HF_QUICKTUNE_FAULT`` values of every session but the last, drawn with ``seed``."""
     rng = random.Random(seed)
-    sig = lambda: rng.choice(["KILL", "INT"])  # noqa: E731
     points = ["rank:1:KILL:0.05", "rank.save:1:INT"]
-    training = [f"{name}:{rng.randint(1, hi)}:{sig()}" for name, hi, k in TRAINING for _ in range(k)]
+    training = []
+    for name, hi, k in TRAINING:  # every point gets both signals (in a seeded order), at seeded occurrences
+        first = rng.randint(0, 1)
+        training += [f"{name}:{rng.randint(1, hi)}:{('KILL', 'INT')[(first + j) % 2]}" for j in range(k)]
     rng.shuffle(training)
     # best.write happens for sure on a trial's first epoch: put those where new trials are still being started
     training.sort(key=lambda p: not p.startswith("best.write"))
