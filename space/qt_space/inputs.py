@@ -1,7 +1,7 @@
 """What the visitor picks: the dataset (built-in, Hub id, uploaded zip or CSV), the zoo, the budget.
 
 Defaults are sized for the Space's free CPU hardware (2 vCPUs): the offline zoo at 32 px with
-256 training images per epoch, like ``hf-quicktune demo``, and a 2-minute budget.
+256 training images per epoch and a 3-minute budget, like ``hf-quicktune demo``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hf_quicktune.errors import ConfigError, DatasetError
 BUILTINS = ("builtin:digits", "builtin:mnist5k")
 ZOOS = ("offline", "tiny", "default")
 DEFAULTS: dict[str, Any] = {
-    "dataset": "builtin:digits", "zoo": "offline", "budget": "2m", "image_size": 32, "train_limit": 256,
+    "dataset": "builtin:digits", "zoo": "offline", "budget": "3m", "image_size": 32, "train_limit": 256,
     "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
 }
 #: below this the ranking and a first epoch do not fit on CPU hardware

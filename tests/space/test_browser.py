@@ -91,6 +91,7 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     page.get_by_role("tab", name="2 · Results").click()
     expect(page.locator("#results-summary")).to_contain_text("Winner:", timeout=60_000)
     expect(page.locator("#accuracy")).to_contain_text("chance is 10.00 %")
+    expect(page.locator("#accuracy")).to_contain_text("always answering the most frequent class")
     w, h = _image_size(page, "#results-curves img")
     assert w > 100 and h > 50
     results_board = _rows(page, "results-leaderboard")
