@@ -56,6 +56,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
     from hf_quicktune.run.settings import check_output_dir
 
     check_output_dir(settings.output_dir)  # before anything slow: fail in milliseconds
+    if settings.workers > 1 or settings.ray_address:  # Ray installed? (not imported here)
+        from hf_quicktune.run.ray_executor import check_available
+
+        check_available()
     if settings.push_to_hub:  # token and write access now, not after the budget is spent
         from hf_quicktune.hub import check_write_access
 

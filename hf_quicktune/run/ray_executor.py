@@ -34,6 +34,14 @@ logger = logging.getLogger(__name__)
 MAX_RESTARTS = 3
 
 
+def check_available() -> None:
+    """Raise the :func:`import_ray` error now, without importing Ray, when it is not installed (start-up check)."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        import_ray()
+
+
 def import_ray() -> Any:
     try:
         import ray

@@ -196,3 +196,20 @@ def test_ray_workers_split_the_devices_without_oversubscribing():
     assert plan_workers(8, 32, 4) == (4, {"num_gpus": 1, "num_cpus": 8}, 8)  # one worker per GPU at most
     assert plan_workers(2, 32, 4) == (2, {"num_gpus": 1, "num_cpus": 16}, 16)
     assert plan_workers(8, 4, 8) == (8, {"num_gpus": 1, "num_cpus": 0.5}, 1)  # fewer cores than GPUs
+
+
+def test_workers_without_ray_installed_fail_at_start_up(tmp_path, monkeypatch, capsys):
+    import builtins
+    import importlib.util
+
+    from hf_quicktune.cli import main
+
+    real_find, real_import = importlib.util.find_spec, builtins.__import__
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real_find(name, *a))
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError(name))
+                        if name == "ray" else real_import(name, *a, **k))
+    out = tmp_path / "out"
+    assert main(["run", "--dataset", "builtin:digits", "--budget", "1m", "--workers", "2", "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "hf-quicktune[ray]" in err and "Traceback" not in err
+    assert not out.exists()  # refused before any work
