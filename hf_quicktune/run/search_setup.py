@@ -15,6 +15,10 @@
   (``hf_quicktune/meta/priors/robust_default.json``: per hyperparameter the value with the best mean
   normalised final accuracy on the extended meta-dataset) on the best-ranked candidate, and the search
   starts there instead of at a seed-dependent draw.
+* **Initial design**: pool member 1 is the configuration a practitioner would run by hand (the train
+  engine's defaults: AdamW, lr 1e-3, cosine, batch 32, full fine-tuning) on the best-ranked pretrained
+  candidate; the search tries members 0 and 1 before its acquisition takes over, so it never misses
+  what a fine-tune with common defaults gets (it can lose only the budget spent elsewhere).
 """
 
 from __future__ import annotations
@@ -115,12 +119,10 @@ def fit_batch_sizes(space, train_size: int):
     return space
 
 
-def robust_default(space, model: str) -> dict[str, Any] | None:
-    """The shipped robust default configuration on ``model``, fitted into ``space`` (each value moved
-    to the nearest allowed choice); None when the file is missing."""
-    if not ROBUST_DEFAULT.is_file():
-        return None
-    config = dict(json.loads(ROBUST_DEFAULT.read_text())["config"], model=model)
+def fit_into_space(space, config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with each numeric value outside its hyperparameter's choices moved to the nearest choice (on a
+    log scale) and inactive conditionals set to None."""
+    config = dict(config)
     for name, hp in space.hps.items():
         value = config.get(name)
         choices = getattr(hp, "choices", None)
@@ -129,7 +131,26 @@ def robust_default(space, model: str) -> dict[str, Any] | None:
         numeric = [c for c in choices if isinstance(c, int | float) and not isinstance(c, bool)]
         if numeric and isinstance(value, int | float):
             config[name] = min(numeric, key=lambda c: abs(math.log(max(c, 1e-12)) - math.log(max(value, 1e-12))))
+    for name in space.names:
+        if name in config and not space.is_active(name, config):
+            config[name] = None
     return config
+
+
+def robust_default(space, model: str) -> dict[str, Any] | None:
+    """The shipped robust default configuration on ``model``, fitted into ``space``; None when the file is missing."""
+    if not ROBUST_DEFAULT.is_file():
+        return None
+    return fit_into_space(space, dict(json.loads(ROBUST_DEFAULT.read_text())["config"], model=model))
+
+
+def common_default(space, model: str) -> dict[str, Any]:
+    """What a practitioner runs by hand, fitted into ``space``: the train engine's documented defaults
+    (``hf_quicktune.train.config.DEFAULTS``: AdamW, lr 1e-3, cosine, batch 32, weight decay 1e-4, full
+    fine-tuning, no augmentation or mixing)."""
+    from hf_quicktune.train.config import DEFAULTS
+
+    return fit_into_space(space, {**{n: DEFAULTS.get(n) for n in space.names}, "model": model})
 
 
 def build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int, *, prior: Any,
@@ -145,9 +166,10 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
     space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
     space = fit_batch_sizes(space.with_choices("model", names), train_size)
     n = settings.pool_size
+    first = next((m for m in names if m not in scratch), names[0]) if names else None
     if prior is None:
         pool = repair_scratch_configs(space.sample(n, seed=settings.seed), scratch)
-        default = robust_default(space, names[0]) if names else None
+        default = robust_default(space, first) if first else None
         if default is not None:
             default = repair_scratch_configs([default], scratch)[0]
             pool = [default] + [c for c in pool if c != default][: n - 1]
@@ -167,6 +189,9 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
         pool = [draws[i] for i in top + rest]
         logger.info("pool: %d configurations the prior predicts best (first: %.3f) + %d seeded draws",
                     len(top), float(predicted[top[0]]), len(rest))
+    if first:  # pool member 1: the configuration a practitioner would run by hand (tried second)
+        by_hand = repair_scratch_configs([common_default(space, first)], scratch)[0]
+        pool = pool[:1] + [by_hand] + [c for c in pool[1:] if c != by_hand][: n - 2]
     pool = [dict(c) for c in pool]
     state.save_json(state.pool_path, pool)
     return pool
@@ -182,4 +207,5 @@ def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, f
     return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=prior, meta_features=meta,
                               model_features=features, seed=settings.seed, cost_prior=cost_prior,
                               acquisition=settings.acquisition, horizon=settings.horizon,
-                              initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor)
+                              initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor,
+                              initial_design=[0, 1])

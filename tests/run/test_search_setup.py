@@ -1,0 +1,79 @@
+"""The search's setup: the pool a prior fills, the robust and by-hand defaults, schedule scaling, the initial design."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_quicktune.meta.priors import resolve_prior
+from hf_quicktune.run import search_setup
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.state import RunState
+
+NAMES = ["scratch:resnet10t", "tf_efficientnet_lite0", "tf_efficientnet_lite1"]
+FEATURES = {
+    "scratch:resnet10t": {"params_m": 5.4, "input_px": 32, "pretrain_images_m": 0.0, "attention": 0.0},
+    "tf_efficientnet_lite0": {"params_m": 4.7, "input_px": 32, "pretrain_images_m": 1.28, "attention": 0.0},
+    "tf_efficientnet_lite1": {"params_m": 5.4, "input_px": 32, "pretrain_images_m": 1.28, "attention": 0.0},
+}
+META = {"num_train": 1438, "num_classes": 10}
+
+
+def settings(**kw):
+    return RunSettings(dataset="builtin:digits", max_trials=1, pool_size=16, max_epochs=10, **kw).validate()
+
+
+def test_with_the_prior_the_pool_starts_with_its_best_pretrained_prediction_then_the_by_hand_default(tmp_path):
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
+
+    prior, _ = resolve_prior("default")
+    s = settings()
+    pool = search_setup.build_pool(s, RunState(tmp_path / "a"), NAMES, 1438, prior=prior, meta=META,
+                                   features=FEATURES, scratch={"scratch:resnet10t"})
+    assert len(pool) == 16 and pool[0]["model"] != "scratch:resnet10t"
+    scorer = QuickTuneOptimizer(pool, max_epochs=10, prior=prior, meta_features=META, model_features=FEATURES)
+    pretrained = [i for i, c in enumerate(pool) if c["model"] != "scratch:resnet10t" and i != 1]
+    predicted = scorer.zero_shot(pretrained)
+    assert pretrained[int(np.argmax(predicted))] == 0  # the zero-shot choice is pool member 0
+    by_hand = pool[1]
+    assert by_hand["model"] == "tf_efficientnet_lite0"  # the best-ranked pretrained candidate
+    assert (by_hand["opt"], by_hand["lr"], by_hand["sched"], by_hand["batch_size"]) == ("adamw", 1e-3, "cosine", 32)
+    assert by_hand["momentum"] is None and by_hand["data_augmentation"] == "none" and by_hand["pct_to_freeze"] == 0.0
+    for c in pool:  # scratch candidates never freeze or linear-probe random features
+        if c["model"] == "scratch:resnet10t":
+            assert c["pct_to_freeze"] == 0.0 and c["linear_probing"] is False
+    # the pool is kept in pool.json: a resumed run gets the same one
+    again = search_setup.build_pool(s, RunState(tmp_path / "a"), NAMES, 1438, prior=None, meta=META, features=None)
+    assert again == pool
+
+
+def test_without_a_prior_the_robust_default_then_the_by_hand_default(tmp_path):
+    pool = search_setup.build_pool(settings(prior="none"), RunState(tmp_path / "b"), NAMES, 1438, prior=None,
+                                   meta=META, features=None, scratch={"scratch:resnet10t"})
+    robust = search_setup.robust_default(
+        search_setup.fit_batch_sizes(__import__("hf_quicktune.search.space", fromlist=["Space"]).Space.from_yaml(
+            "recipes/spaces/quicktune.yaml").with_choices("model", NAMES), 1438), "tf_efficientnet_lite0")
+    assert pool[0] == robust and pool[1]["lr"] == 1e-3 and len(pool) == 16
+
+
+def test_the_initial_design_is_asked_before_the_acquisition(tmp_path):
+    prior, _ = resolve_prior("default")
+    s = settings()
+    pool = search_setup.build_pool(s, RunState(tmp_path / "c"), NAMES, 1438, prior=prior, meta=META,
+                                   features=FEATURES, scratch={"scratch:resnet10t"})
+    opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10)
+    first = opt.ask()
+    assert first.trial_id == 0 and first.epoch == opt.initial_epochs
+    for e in range(1, first.epoch + 1):
+        opt.tell(0, e, 0.5, 1.0)
+    assert opt.ask().trial_id == 1  # the by-hand default, whatever the acquisition would say
+    assert opt.score_floor == pytest.approx(0.11)
+
+
+def test_epoch_valued_hyperparameters_scale_to_the_run_schedule():
+    cfg = {"warmup_epochs": 10, "decay_epochs": 20, "patience_epochs": 2, "lr": 1e-3}
+    assert search_setup.scale_schedule(cfg, 10) == {"warmup_epochs": 2, "decay_epochs": 4, "patience_epochs": 1,
+                                                    "lr": 1e-3}
+    assert search_setup.scale_schedule(cfg, 50) == cfg and search_setup.scale_schedule(cfg, 100) == cfg
+    assert search_setup.scale_schedule({"warmup_epochs": 5, "decay_epochs": None}, 4) == {
+        "warmup_epochs": 0, "decay_epochs": None}
