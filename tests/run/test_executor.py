@@ -213,3 +213,24 @@ def test_workers_without_ray_installed_fail_at_start_up(tmp_path, monkeypatch, c
     err = capsys.readouterr().err
     assert "hf-quicktune[ray]" in err and "Traceback" not in err
     assert not out.exists()  # refused before any work
+
+
+def test_a_resumed_search_resubmits_the_trials_in_flight_and_releases_what_does_not_fit(tmp_path):
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.search.baselines import RandomSearch
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(6)]
+    before = RandomSearch(pool, max_epochs=3, seed=0)
+    asked = [before.ask() for _ in range(3)]  # three jobs in flight when the driver was killed
+    opt = RandomSearch(pool, max_epochs=3, seed=0)
+    opt.load_state_dict(before.state_dict())
+    assert opt.in_flight == {s.trial_id: s.epoch for s in asked}
+    ex = _ParallelFake(2, RunState(tmp_path))
+    search = _Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=20), Clock(), [], {},
+                     PlainReporter(io.StringIO()), max_epochs=3)
+    search.resubmit()
+    first_two = sorted(asked, key=lambda s: s.trial_id)[:2]
+    assert [(j[0], j[1], j[2]) for j in ex.jobs] == [(s.trial_id, s.epoch, 0) for s in first_two]
+    assert set(opt.in_flight) == {s.trial_id for s in first_two}  # the third was released, not lost
+    assert search.in_flight == {s.trial_id: s.epoch for s in first_two}
