@@ -22,14 +22,16 @@ SEARCH_TIMEOUT_MS = 240_000  # 3 epochs take ~30 s on 2 idle cores; a loaded CI 
 
 @pytest.fixture
 def page(space_app, tmp_path):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=30_000)  # a loaded CI machine renders slowly; waits end as soon as it is there
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: `make setup` installs Debian's chromium (apt-get)"
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)
         page.goto(space_app[0])
+        page.locator("#start-search").wait_for(timeout=120_000)  # the page has loaded its components
         yield page
         browser.close()
 
