@@ -26,6 +26,8 @@ from hf_quicktune.search.threads import torch_threads
 class CostModel(nn.Module):
     """log(seconds per epoch) regression; ``predict`` returns seconds >= ``min_seconds``."""
 
+    log_offset: torch.Tensor  # a buffer
+
     def __init__(self, encoder: FeatureEncoder, hidden: int = 32, out_dim: int = 32, min_seconds: float = 1e-3,
                  default_seconds: float = 1.0, seed: int = 0):
         super().__init__()

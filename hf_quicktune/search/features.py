@@ -33,7 +33,8 @@ class FeatureScaler:
     instead of an extrapolation the MLPs were never trained on.
     """
 
-    def __init__(self, names: Sequence[str], mean: Sequence[float], std: Sequence[float], log: bool = True,
+    def __init__(self, names: Sequence[str], mean: Sequence[float] | np.ndarray, std: Sequence[float] | np.ndarray,
+                 log: bool = True,
                  clip: float | None = None):
         self.names = list(names)
         self.mean = np.asarray(mean, dtype=np.float64)
@@ -157,7 +158,7 @@ class FeatureEncoder:
         scalers fitted on the given model features (one row per model) and dataset meta-features
         (one row per dataset)."""
         if model_names is None:
-            model_names = list(space.hps[model_key].choices) if model_key in space else []
+            model_names = list(space.hps[model_key].choices or []) if model_key in space else []
         model_scaler = FeatureScaler.fit(list(model_features.values()), clip=MODEL_FEATURE_CLIP) if model_features else None
         meta_scaler = FeatureScaler.fit(list(meta_features)) if meta_features else None
         return cls(space, max_epochs, [str(m) for m in model_names], model_scaler, meta_scaler, model_key)

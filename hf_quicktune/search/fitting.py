@@ -130,6 +130,8 @@ class SurrogateFitting:
         order = self._priority()
         cond = self._condition_rows(order, len(y))
         policy = self.refit
+        lr = policy.lr
+        assert lr is not None  # QuickTuneOptimizer.__init__ fills its default
         fit_rows = np.sort(order[: policy.fit_subset]) if len(y) > policy.fit_subset else None
         Xf, yf = (X, y) if fit_rows is None else (X[torch.from_numpy(fit_rows)], y[fit_rows])
         n = len(self._obs)
@@ -137,12 +139,14 @@ class SurrogateFitting:
         due = full or n - self._fit_n >= max(1, round(policy.refit_every * n))
         loss = self._fit_loss
         if due and not full:
-            loss = self.surrogate.fit(Xf, yf, steps=policy.refit_steps, lr=policy.lr, warm_start=True)
-            if not math.isfinite(loss) or loss > self._fit_loss + policy.degrade_tol:
-                logger.debug("surrogate fit degraded (%.3f -> %.3f); full refit", self._fit_loss, loss)
+            previous = self._fit_loss
+            assert previous is not None  # a refit is full while there is no loss yet
+            loss = self.surrogate.fit(Xf, yf, steps=policy.refit_steps, lr=lr, warm_start=True)
+            if not math.isfinite(loss) or loss > previous + policy.degrade_tol:
+                logger.debug("surrogate fit degraded (%.3f -> %.3f); full refit", previous, loss)
                 full = True
         if full:
-            loss = self.surrogate.fit(Xf, yf, steps=policy.full_refit_steps, lr=policy.lr, warm_start=False)
+            loss = self.surrogate.fit(Xf, yf, steps=policy.full_refit_steps, lr=lr, warm_start=False)
             self.n_full_refits += 1
         if due:
             self.n_refits += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class Space:
         """Length of :meth:`encode` vectors."""
         return sum(hp.width for hp in self.hps.values())
 
-    def is_active(self, name: str, config: dict[str, Any]) -> bool:
+    def is_active(self, name: str, config: Mapping[str, Any]) -> bool:
         """Whether ``name``'s ``when`` condition holds for ``config`` (parents active and matching)."""
         hp = self.hps[name]
         for parent, allowed in hp.when.items():
@@ -177,7 +177,7 @@ class Space:
                 cols.append(f"{name}:inactive")
         return cols
 
-    def encode(self, configs: Sequence[dict[str, Any]], exclude: Iterable[str] = ()) -> np.ndarray:
+    def encode(self, configs: Sequence[Mapping[str, Any]], exclude: Iterable[str] = ()) -> np.ndarray:
         """Configurations -> float32 array ``(n, dim)`` (``exclude``: names left out, e.g. ``model``)."""
         exclude = set(exclude)
         hps = [hp for n, hp in self.hps.items() if n not in exclude]

@@ -76,7 +76,7 @@ class FeatureExtractor(nn.Module):
         self.model_mlp = nn.Sequential(nn.Linear(model_feature_dim, model_dim), nn.ReLU()) if model_feature_dim else None
         total += model_dim if model_feature_dim else 0
         self.curve_encoder = CurveEncoder(max_epochs) if use_curve else None
-        total += self.curve_encoder.out_dim if use_curve else 0
+        total += self.curve_encoder.out_dim if self.curve_encoder is not None else 0
         self.meta_mlp = nn.Sequential(nn.Linear(meta_dim, 4), nn.ReLU()) if meta_dim else None
         total += 4 if meta_dim else 0
         self.head = nn.Sequential(nn.Linear(total, hidden), nn.LeakyReLU(), nn.Linear(hidden, out_dim))
@@ -297,8 +297,8 @@ class DeepKernelSurrogate(nn.Module):
                 var = torch.clamp(scale - (v * v).sum(0), min=0.0)
             if noise:
                 var = var + nvar
-        mean, var = mean.numpy().astype(np.float64), var.numpy().astype(np.float64)
-        return mean, np.sqrt(np.clip(var, 1e-12, None))
+        mean_np, var_np = mean.numpy().astype(np.float64), var.numpy().astype(np.float64)
+        return mean_np, np.sqrt(np.clip(var_np, 1e-12, None))
 
     def _mean(self, inputs: SurrogateInputs, z: torch.Tensor) -> torch.Tensor:
         """The GP's prior mean (float64): the constant, plus the MLP's prediction with ``mean="mlp"``."""

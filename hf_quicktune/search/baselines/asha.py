@@ -58,10 +58,10 @@ class ASHA(PoolBaseline):
             self.promoted[k].append(tid)
             self.jobs.append((tid, self.levels[k + 1]))
         else:
-            tid = self._new_trial()
-            if tid is None:
+            new = self._new_trial()
+            if new is None:
                 return None
-            self.jobs.append((tid, self.levels[0]))
+            self.jobs.append((new, self.levels[0]))
         step = self._step_jobs()
         if step is None:  # the job is already satisfied (e.g. a resumed trial); move on
             return self._ask()

@@ -49,7 +49,7 @@ class Hyperband(PoolBaseline):
     def _start_bracket(self) -> bool:
         s = self._bracket_s(self.bracket_index + 1)
         n, r = self._rung_budget(s, 0)
-        members = []
+        members: list[int] = []
         while len(members) < n:
             tid = self._new_trial()
             if tid is None:
