@@ -116,7 +116,7 @@ def leave_datasets_out(md, space, folds: int, seed: int, steps: int) -> None:
               f"{np.nanmean(r['rho_all']):>13.3f} [{np.nanmin(r['rho_all']):.2f}]{np.nanmean(r['regret']):>18.3f}")
 
 
-def leave_models_out(md, space, folds: int, seed: int, steps: int) -> None:
+def leave_models_out(md, space, folds: int, seed: int, steps: int, only: list[int] | None = None) -> None:
     from sklearn.ensemble import GradientBoostingRegressor
 
     models = sorted({str(m) for m in md.models})
@@ -125,6 +125,8 @@ def leave_models_out(md, space, folds: int, seed: int, steps: int) -> None:
     names = md.dataset_names
     res = {(m, e): [] for m in ("prior", "gbr") for e in ENCODINGS}
     for k, held in enumerate(groups):
+        if only is not None and k not in only:
+            continue
         keep = ~np.isin(md.models.astype(str), held)
         train_md = md.subset(names)
         sel = np.flatnonzero(keep)
@@ -136,15 +138,22 @@ def leave_models_out(md, space, folds: int, seed: int, steps: int) -> None:
             prior = train_prior(train_md, names, enc, space, seed, steps)
             gbr = GradientBoostingRegressor(random_state=seed).fit(
                 gbr_inputs(md, sel, enc, space, models), best_accuracy(md, sel))
+            n_new = 0
             for d in names:
                 idx = md.indices(d)
                 idx = idx[np.isin(md.models[idx].astype(str), held) & (md.lengths[idx] > 1)]
                 if len(idx) < 5:
                     continue
+                n_new += 1
                 y = best_accuracy(md, idx)
                 res[("prior", enc)].append(spearman(prior_predictions(prior, md, idx, d), y))
                 res[("gbr", enc)].append(spearman(gbr.predict(gbr_inputs(md, idx, enc, space, models)), y))
-            print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s", flush=True)
+            fold_rows = res[("prior", enc)][-n_new:], res[("gbr", enc)][-n_new:]
+            print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s; this fold's mean Spearman prior "
+                  f"{np.nanmean(fold_rows[0]):.3f}, gbr {np.nanmean(fold_rows[1]):.3f}", flush=True)
+            for method in ("prior", "gbr"):
+                print(f"    values {method} {enc} {k}: " + " ".join(f"{v:.4f}" for v in res[(method, enc)][-n_new:]),
+                      flush=True)
     print("\nleave-models-out (6 folds of 4 held-out models): Spearman(prediction, best accuracy) over the held-out "
           "models' runs longer than one epoch, per dataset, mean [min] (n = datasets x folds)")
     for (method, enc), r in res.items():
@@ -157,6 +166,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=("datasets", "models"), help="run one protocol")
+    parser.add_argument("--model-folds", default=None,
+                        help="comma-separated leave-models-out folds to run (0-5; to split the work across processes)")
     args = parser.parse_args()
     import torch
 
@@ -166,7 +177,8 @@ def main() -> None:
     if args.only in (None, "datasets"):
         leave_datasets_out(md, space, 5, args.seed, args.steps)
     if args.only in (None, "models"):
-        leave_models_out(md, space, 6, args.seed, args.steps)
+        only = [int(k) for k in args.model_folds.split(",")] if args.model_folds else None
+        leave_models_out(md, space, 6, args.seed, args.steps, only)
 
 
 if __name__ == "__main__":
