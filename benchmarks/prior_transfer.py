@@ -1,6 +1,7 @@
 """How much a meta-learned prior knows before any observation, on the Quick-Tune extended meta-dataset.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/prior_transfer.py [--source ../shared/metadatasets/quicktune-extended]
+    # or split: --only datasets; --only models --model-folds 0,1,2 > a.log; ... 3,4,5 > b.log; --combine a.log b.log
 
 Two protocols, each with the models encoded by descriptors (hf_quicktune.zoo.descriptors: features every
 model has) and by identity (one-hot / a learned embedding per model, the paper's encoding), side by side:
@@ -160,6 +161,23 @@ def leave_models_out(md, space, folds: int, seed: int, steps: int, only: list[in
         print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
 
 
+def combine(logs: list[Path]) -> None:
+    """The leave-models-out table from the per-fold ``values`` lines of runs split with --model-folds."""
+    res: dict[tuple[str, str], list[float]] = {}
+    folds = set()
+    for log in logs:
+        for line in log.read_text().splitlines():
+            if line.strip().startswith("values "):
+                head, _, vals = line.strip().partition(": ")
+                _, method, enc, fold = head.split()
+                folds.add(int(fold))
+                res.setdefault((method, enc), []).extend(float(v) for v in vals.split())
+    print(f"leave-models-out (folds {sorted(folds)} of 6, 4 held-out models each): Spearman(prediction, best accuracy) "
+          "over the held-out models' runs longer than one epoch, per dataset, mean [min] (n = datasets x folds)")
+    for (method, enc), r in sorted(res.items()):
+        print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, default=ROOT.parent / "shared/metadatasets/quicktune-extended")
@@ -168,7 +186,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("datasets", "models"), help="run one protocol")
     parser.add_argument("--model-folds", default=None,
                         help="comma-separated leave-models-out folds to run (0-5; to split the work across processes)")
+    parser.add_argument("--combine", nargs="+", type=Path, help="print the leave-models-out table from these logs")
     args = parser.parse_args()
+    if args.combine:
+        return combine(args.combine)
     import torch
 
     torch.set_num_threads(1)
