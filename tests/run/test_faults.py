@@ -112,6 +112,7 @@ def _check_after_kill(out: Path, before: dict[str, str]) -> dict[str, str]:
     return now
 
 
+@pytest.mark.hub
 def test_killed_at_seeded_points_over_a_runs_life_resumes_to_the_same_end(tmp_path, hub):
     import timm
     import torch
