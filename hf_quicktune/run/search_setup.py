@@ -177,8 +177,9 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
         from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
         draws = repair_scratch_configs(space.sample(n * POOL_OVERSAMPLE, seed=settings.seed), scratch)
-        scorer = QuickTuneOptimizer(draws, max_epochs=settings.max_epochs, prior=prior, meta_features=meta,
-                                    model_features=features, seed=settings.seed, acquisition=settings.acquisition)
+        scorer = _with_prior_fix(lambda: QuickTuneOptimizer(
+            draws, max_epochs=settings.max_epochs, prior=prior, meta_features=meta, model_features=features,
+            seed=settings.seed, acquisition=settings.acquisition), settings)
         predicted = scorer.zero_shot(range(len(draws)))
         # the meta-dataset holds only pretrained models: the prior has no knowledge of random-init
         # candidates, so its zero-shot choices are made among the pretrained ones (when there are any)
@@ -204,8 +205,23 @@ def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, f
     from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
     floor = 1.0 / num_classes + 0.01 if num_classes else None
-    return QuickTuneOptimizer(pool, max_epochs=settings.max_epochs, prior=prior, meta_features=meta,
-                              model_features=features, seed=settings.seed, cost_prior=cost_prior,
-                              acquisition=settings.acquisition, horizon=settings.horizon,
-                              initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor,
-                              initial_design=[0, 1])
+    return _with_prior_fix(lambda: QuickTuneOptimizer(
+        pool, max_epochs=settings.max_epochs, prior=prior, meta_features=meta, model_features=features,
+        seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition, horizon=settings.horizon,
+        initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor, initial_design=[0, 1]),
+        settings)
+
+
+def _with_prior_fix(build, settings: RunSettings):
+    """``build()``; a pool that does not fit the prior's space (a custom ``--space``) says what to do."""
+    from hf_quicktune.errors import SpaceError
+
+    try:
+        return build()
+    except SpaceError as err:
+        if settings.prior is None or str(settings.prior).lower() in ("none", ""):
+            raise
+        raise SpaceError(f"{err.message} The prior ({settings.prior}) was meta-trained on another search space "
+                         f"than --space {settings.space}.", input=settings.space,
+                         fix="Pass --prior none to search this space without a prior, or meta-train a prior on it "
+                             "(`hf-quicktune meta train --space ...`).") from None

@@ -77,3 +77,15 @@ def test_epoch_valued_hyperparameters_scale_to_the_run_schedule():
     assert search_setup.scale_schedule(cfg, 50) == cfg and search_setup.scale_schedule(cfg, 100) == cfg
     assert search_setup.scale_schedule({"warmup_epochs": 5, "decay_epochs": None}, 4) == {
         "warmup_epochs": 0, "decay_epochs": None}
+
+
+def test_a_space_the_prior_was_not_trained_on_says_to_pass_prior_none(tmp_path):
+    from hf_quicktune.errors import SpaceError
+
+    space = tmp_path / "tiny.yaml"
+    space.write_text("name: tiny\nhyperparameters:\n  model: {type: categorical, choices: []}\n"
+                     "  lr: {type: ordinal, choices: [1.0e-4, 1.0e-3]}\n  width: {type: ordinal, choices: [8, 16]}\n")
+    prior, _ = resolve_prior("default")
+    s = settings(space=str(space))
+    with pytest.raises(SpaceError, match="--prior none"):
+        search_setup.build_pool(s, RunState(tmp_path / "d"), NAMES, 1438, prior=prior, meta=META, features=FEATURES)
