@@ -46,6 +46,10 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"card:        {summary['card']}")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
+    if (summary.get("workers") or 1) > 1:
+        gpu = " (GPU-seconds)" if summary.get("gpu_seconds") is not None else ""
+        click.echo(f"workers:     {summary['workers']}, {summary.get('worker_seconds', 0):.0f} worker-seconds{gpu} "
+                   f"in {summary.get('budget_used_s', 0):.0f}s of wall-clock")
     click.echo(f"leaderboard: {summary.get('leaderboard_csv')}")
     click.echo(f"summary:     {out / 'summary.json'}")
     if summary.get("hub_url"):

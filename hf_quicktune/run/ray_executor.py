@@ -67,6 +67,7 @@ class TrialWorker:
         from hf_quicktune.run.trials import TrialRunner
 
         run_settings = RunSettings(**settings)
+        self._log_to(output_dir)
         try:
             data = pickle.loads(dataset)
         except OSError:  # the driver's dataset cache is not on this node: prepare it here (same seed, same split)
@@ -74,6 +75,20 @@ class TrialWorker:
 
             data = load_dataset(run_settings)
         self.runner = TrialRunner(run_settings, RunState(output_dir), candidates, data)
+
+    @staticmethod
+    def _log_to(output_dir: str) -> None:
+        """This worker's hf_quicktune log (INFO+: e.g. a failed trial's traceback) in ``workers/<host>-<pid>.log``
+        under the run directory (one file per worker: no interleaved appends on a shared filesystem)."""
+        import socket
+
+        path = os.path.join(output_dir, "workers", f"{socket.gethostname()}-{os.getpid()}.log")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger("hf_quicktune")
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
 
     def run(self, trial_id: int, config: dict, to_epoch: int, from_epoch: int, deadline: float | None) -> Outcome:
         """Train the job; ``deadline`` is a ``time.time()`` after which it stops between training steps."""

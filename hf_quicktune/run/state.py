@@ -10,6 +10,7 @@ Layout of ``--output-dir``::
     steps.jsonl          append-only: one line per told epoch-step (trial, epoch, score, cost, status, time)
     trials/NNNN/         each trial's curve.jsonl + latest checkpoint (written by the train engine)
     leaderboard.{csv,json}, plots/, export/, summary.json, run.log
+    workers/             with --workers > 1: each Ray worker's own log (<host>-<pid>.log)
     .lock                one process at a time (flock; released by the OS when the process dies)
 
 Every JSON write is atomic (temp file + ``os.replace``), and so is the optimizer state (written

@@ -138,3 +138,5 @@ def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     nodes = re.search(r"Ray worker nodes: \[([^\]]*)\]", log).group(1).split(",")
     assert len(nodes) == 2 and len({n.strip() for n in nodes}) == 2, nodes  # one CPU each: one worker per node
     assert f"2 workers on {address}: 1 CPU threads each" in log
+    worker_logs = list((out / "workers").glob("*.log"))  # each worker's own log, in the shared run directory
+    assert len(worker_logs) == 2 and any("hf_quicktune.train" in p.read_text() for p in worker_logs)
