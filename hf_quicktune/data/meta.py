@@ -28,7 +28,9 @@ def _spread(n: int, k: int) -> list[int]:
 def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> DatasetMeta:
     """#train images, #classes, median height/width and channels of (a sample of) the train split."""
     train = splits["train"]
-    heights, widths, modes = [], [], Counter()
+    heights: list[int] = []
+    widths: list[int] = []
+    modes: Counter[str] = Counter()
     for i in _spread(len(train), sample):
         im = train[i]["image"]
         widths.append(im.width)

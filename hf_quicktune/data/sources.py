@@ -222,6 +222,7 @@ def _hub_error(spec: str, config: str | None, revision: str | None, err: Excepti
     if typed:  # gated, missing revision, refused token, rate limit, server error, no connection, ...
         error = hub.to_error(err, repo_id=spec, repo_type="dataset", revision=revision, action="load",
                              cls=DatasetError)
+        assert isinstance(error, DatasetError)
         if error.code != "repo_not_found":
             return error
     if isinstance(err, DatasetNotFoundError) or typed:
