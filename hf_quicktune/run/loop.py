@@ -72,7 +72,7 @@ def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outc
     was submitted (with ``elapsed_s``, the told time, it shows which jobs overlapped)."""
     tid, config = outcome.trial_id, pool[outcome.trial_id]
     wall = outcome.wall_s / max(1, len(outcome.records))
-    new = []
+    new: list[dict[str, Any]] = []
     for rec in outcome.records:
         score, cost, status = record_score_cost(rec)
         opt.tell(tid, int(rec["epoch"]), score, cost, status)

@@ -136,7 +136,7 @@ class InterruptGuard:
 def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
     """Log INFO and above of hf_quicktune to ``run.log``; the terminal keeps the CLI's verbosity."""
     root = logging.getLogger("hf_quicktune")
-    before = (root, [], root.level, root.propagate)
+    before: tuple[logging.Logger, list[logging.Handler], int, bool] = (root, [], root.level, root.propagate)
     shown = root.getEffectiveLevel()
     file_handler = logging.FileHandler(state.log_path)
     file_handler.setLevel(logging.INFO)

@@ -17,7 +17,7 @@ def load_dataset(settings: RunSettings):
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
 
-    return load(settings.dataset, seed=settings.seed, **load_kwargs(settings.to_dict()))
+    return load(str(settings.dataset), seed=settings.seed, **load_kwargs(settings.to_dict()))
 
 
 def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates, reporter) -> dict[str, Any]:
@@ -27,7 +27,7 @@ def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates,
         return cached
     names = [c.name for c in candidates]
     if len(candidates) <= 1:
-        ranking = {"table": {n: {} for n in names}, "order": names, "scores": []}
+        ranking: dict[str, Any] = {"table": {n: {} for n in names}, "order": names, "scores": []}
     else:
         from hf_quicktune.rank import rank
 

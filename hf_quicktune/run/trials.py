@@ -73,11 +73,11 @@ def record_failure(state: RunState, tid: int, epoch: int, message: str) -> dict[
     """A trial that failed before the train engine could record it (e.g. a configuration it rejects) gets
     the failure on its curve too: trials are files, so the leaderboard, the no-model report and a
     resumed run see it."""
-    from hf_quicktune.train.records import EpochRecord, append_records
+    from hf_quicktune.train.records import EpochRecord, TrialStatus, append_records
 
     record = EpochRecord(epoch=epoch, val_top1=None, val_top5=None, val_loss=None, train_loss=None,
                          train_seconds=0.0, eval_seconds=0.0, images_per_second=None, peak_memory_mb=None,
-                         lr=None, status="failed", message=message)
+                         lr=None, status=TrialStatus.FAILED, message=message)
     directory = state.trial_dir(tid)
     directory.mkdir(parents=True, exist_ok=True)
     if epoch not in {int(r["epoch"]) for r in trial_curve(state, tid)}:
