@@ -76,14 +76,13 @@ def build_app():
                         train_limit = gr.Number(d["train_limit"], label="training images per epoch", precision=0)
                         max_epochs = gr.Number(d["max_epochs"], label="max epochs per trial", precision=0)
                         seed = gr.Number(d["seed"], label="seed", precision=0)
-                        epochs_total = gr.Number(None, label="stop after this many epochs in total (optional)",
-                                                 precision=0)
+                        epochs_total = gr.Number(None, label="stop after this many epochs in total (0: no limit)")
                 with gr.Row():
                     rank_btn = gr.Button("Rank only (no training)")
                     search_btn = gr.Button("Start search", variant="primary", elem_id="start-search")
                     stop_btn = gr.Button("Stop", variant="stop", elem_id="stop-search")
-                    resume_btn = gr.Button("Resume")
-                    finish_btn = gr.Button("Finish now")
+                    resume_btn = gr.Button("Resume", visible=False, elem_id="resume-search")  # shown once stopped
+                    finish_btn = gr.Button("Finish now", visible=False, elem_id="finish-search")
                 status = gr.Markdown("Choose a dataset, a zoo and a budget, then **Start search**.", elem_id="status")
                 with gr.Row():
                     ranking = gr.Dataframe(views.ranking_table(None), label="Zero-cost ranking (no training)",
@@ -150,19 +149,23 @@ def build_app():
         rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",
                        concurrency_limit=1, concurrency_id="cpu")
         run_opts = dict(concurrency_limit=1, concurrency_id="cpu")  # one search at a time on CPU hardware: a queue
+        controls = [resume_btn, finish_btn]
         search_btn.click(h.search, settings, live, api_name="search", **run_opts).then(
-            h.results, None, result_outputs, api_visibility="private")
+            h.results, None, result_outputs, api_visibility="private").then(
+            h.controls, None, controls, api_visibility="private")
         stop_btn.click(h.stop, None, status, api_visibility="private", concurrency_limit=None)
         for btn, finish in ((resume_btn, False), (finish_btn, True)):
             btn.click(h.resume, gr.State(finish), live, api_visibility="private", **run_opts).then(
-                h.results, None, result_outputs, api_visibility="private")
+                h.results, None, result_outputs, api_visibility="private").then(
+                h.controls, None, controls, api_visibility="private")
         push_btn.click(h.push, [repo, private], push_status, api_visibility="private")
         classify_btn.click(h.predict, [image, model_ref], label, api_name="predict")
         gallery.select(h.pick_example, [examples, model_ref], [image, label], api_visibility="private")
         browse_btn.click(h.browse_run, browse_repo, [browse_head, browse_card, browse_board, browse_curves,
                                                      browse_ranking, browsed], api_name="browse")
         try_btn.click(lambda r: (r, gr.Tabs(selected="try")), browsed, [model_ref, tabs], api_visibility="private")
-        demo.load(h.restore, last_run, [status, *result_outputs], api_visibility="private")
+        demo.load(h.restore, last_run, [status, *result_outputs], api_visibility="private").then(
+            h.controls, None, controls, api_visibility="private")
         demo.unload(h.leave)
     demo.queue(default_concurrency_limit=4, max_size=32)
     return demo

@@ -93,6 +93,13 @@ def search(dataset: str, upload: str | None, zoo: str, budget: str, image_size: 
     yield from watch(job)
 
 
+def controls(request: gr.Request = None) -> tuple:
+    """Resume and Finish now are shown only while the visitor's run is stopped (and resumable)."""
+    job = jobs.get_job(_session(request))
+    stopped = job is not None and job.state == "stopped" and not job.running
+    return gr.update(visible=stopped), gr.update(visible=stopped)
+
+
 def stop(request: gr.Request = None) -> str:
     job = jobs.get_job(_session(request))
     if job is None or not job.running:

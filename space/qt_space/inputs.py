@@ -88,7 +88,9 @@ def settings_values(dataset: str, zoo: str, budget: str, advanced: dict[str, Any
             f"the first trial need about {MIN_BUDGET_S:.0f}s. Give at least {MIN_BUDGET_S:.0f}s (e.g. 2m).")
     values = {**DEFAULTS, "dataset": dataset, "zoo": (zoo or DEFAULTS["zoo"]).strip(), "budget": f"{seconds:g}s"}
     for key, value in (advanced or {}).items():
-        if value is None or value == "":
+        if value is None or value == "" or value != value:  # empty fields (a browser may send NaN)
+            continue
+        if key == "max_epochs_total" and value <= 0:  # an emptied number field arrives as 0: no limit
             continue
         values[key] = int(value) if key in INTEGERS else value
     return values

@@ -1,5 +1,5 @@
 """A visitor's path through the Space in a real browser (Playwright driving Debian's Chromium): a tiny search on
-builtin:digits watched live, its results, an example classified, a push with the (local) login, and browsing the
+builtin:digits watched live, stopped and finished, its results, an example classified, a push with the (local) login, and browsing the
 pushed run from the local Hub. Screenshots go to the test's temp dir (``<tmp>/screenshots``)."""
 
 from __future__ import annotations
@@ -65,29 +65,40 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
 
     # 1. the page says what it does; the visitor sets up a tiny search and starts it
     expect(page.locator("#intro")).to_contain_text("which pretrained model should I fine-tune")
+    page.get_by_label("Budget").fill("10s")  # too small: the visitor is told why and what to give
+    page.locator("#start-search").click()
+    expect(page.get_by_text("a budget of 10s is too small")).to_be_visible()
     page.get_by_label("Budget").fill(TINY["budget"])
     page.get_by_text("Advanced (sized for the free CPU hardware)").click()
     page.get_by_label("training images per epoch").fill(str(TINY["train_limit"]))
-    page.get_by_label("stop after this many epochs in total (optional)").fill(str(TINY["max_epochs_total"]))
     _shot(page, tmp_path, "01-start")
     page.locator("#start-search").click()
 
-    # live: the ranking appears, then the leaderboard fills in as epochs finish, then the run ends
+    # live: the ranking appears, then the leaderboard fills in as epochs finish
     expect(page.locator("#ranking")).to_contain_text("tf_efficientnet_lite0", timeout=SEARCH_TIMEOUT_MS)
     expect(page.locator("#leaderboard [role=row].virtual-row").first).to_be_visible(timeout=SEARCH_TIMEOUT_MS)
     live = page.locator("#status").inner_text()
     _shot(page, tmp_path, "02-search-live")
     assert "Searching" in live, live  # the first epochs are on the leaderboard while the search goes on
+    expect(page.locator("#resume-search")).to_be_hidden()
+
+    # Stop leaves a resumable run; Finish now exports what it has
+    page.locator("#stop-search").click()
+    expect(page.locator("#status")).to_contain_text("Stopped (resumable)", timeout=SEARCH_TIMEOUT_MS)
+    expect(page.locator("#resume-search")).to_be_visible()
+    expect(page.locator("#finish-search")).to_be_visible()
+    _shot(page, tmp_path, "03-stopped")
+    page.locator("#finish-search").click()
     expect(page.locator("#status")).to_contain_text("Finished", timeout=SEARCH_TIMEOUT_MS)
-    _shot(page, tmp_path, "03-search-finished")
+    expect(page.locator("#finish-search")).to_be_hidden()
+    _shot(page, tmp_path, "04-search-finished")
     ranking = _rows(page, "ranking")
     assert len(ranking) == 6 and [r[0] for r in ranking] == [str(i) for i in range(1, 7)]
     board = _rows(page, "leaderboard")
     assert board and all(re.fullmatch(r"\d+\.\d\d %", r[4]) for r in board), board
-    assert sum(int(r[3]) for r in board) >= TINY["max_epochs_total"]
+    assert sum(int(r[3]) for r in board) >= 1
     status = page.locator("#status").inner_text()
     run_name = re.search(r"run (run-[\w-]+)", status).group(1)
-    assert "incumbent: trial" in status
 
     # 2. results: the winner, its accuracy against chance, plots, leaderboard, card
     page.get_by_role("tab", name="2 · Results").click()
@@ -99,7 +110,7 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     results_board = _rows(page, "results-leaderboard")
     assert len(results_board) == len(board)
     expect(page.locator("#card")).to_contain_text("fine-tuned on builtin:digits")
-    _shot(page, tmp_path, "04-results")
+    _shot(page, tmp_path, "05-results")
 
     # 3. try it: a click on an example classifies it with the run's model (top-5 with class names)
     page.get_by_role("tab", name="3 · Try it").click()
@@ -114,7 +125,7 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     assert page.locator("#model-ref textarea").input_value() == f"run:{run_name}"
     w, h = _image_size(page, "#try-image img")
     assert w >= 100 and h >= 100  # the 8x8 digit is shown enlarged, not as a speck
-    _shot(page, tmp_path, "05-try-it")
+    _shot(page, tmp_path, "06-try-it")
     assert true_label in {str(i) for i in range(10)}
 
     # push with the visitor's login (locally gradio's login stands for the developer's: the local Hub's user)
@@ -126,7 +137,7 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     page.get_by_label("Push to the Hub as").fill(repo)
     page.get_by_role("button", name="Push to the Hub").click()
     expect(page.get_by_text("Pushed to")).to_be_visible(timeout=60_000)
-    _shot(page, tmp_path, "06-pushed")
+    _shot(page, tmp_path, "07-pushed")
     files = {f.rfilename for f in hub.api.model_info(repo).siblings}
     assert {"model.safetensors", "config.json", "README.md", "quicktune/leaderboard.json"} <= files
     assert f"hf-hub:{repo}" in Path(hub.api.hf_hub_download(repo, "README.md")).read_text()
@@ -140,4 +151,4 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     assert len(_rows(page, "browse-board")) == len(board)
     w, h = _image_size(page, "#browse-curves img")
     assert w > 100 and h > 50
-    _shot(page, tmp_path, "07-browse")
+    _shot(page, tmp_path, "08-browse")

@@ -81,3 +81,7 @@ def test_budget_below_the_minimum_is_refused_and_defaults_fill_the_rest():
     from hf_quicktune.run import RunSettings
 
     RunSettings(**values).validate()  # what the Space builds is a valid run
+    # an emptied number field arrives as 0 (or NaN): no limit, not an invalid one
+    for empty in (0, float("nan")):
+        assert "max_epochs_total" not in inputs.settings_values("builtin:digits", "offline", "1m",
+                                                               {"max_epochs_total": empty})
