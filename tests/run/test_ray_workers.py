@@ -140,3 +140,39 @@ def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     assert f"2 workers on {address}: 1 CPU threads each" in log
     worker_logs = list((out / "workers").glob("*.log"))  # each worker's own log, in the shared run directory
     assert len(worker_logs) == 2 and any("hf_quicktune.train" in p.read_text() for p in worker_logs)
+
+
+def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
+    """RayExecutor inside this process on ``ray.init(num_cpus=2)``: two jobs run at once on two actors; a job
+    whose deadline has passed stops without an epoch (the budget), a later job on the same trial trains it."""
+    import ray
+
+    from hf_quicktune.run.ray_executor import RayExecutor
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.stages import load_dataset
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.zoo import get_candidate
+
+    settings = RunSettings(dataset="builtin:digits", budget="10m", image_size=16, train_limit=32, eval_limit=32,
+                           max_epochs=2, workers=2, output_dir=str(tmp_path / "run"))
+    state = RunState(settings.output_dir)
+    candidates = {"scratch:mobilenetv3_small_050": get_candidate("scratch:mobilenetv3_small_050")}
+    config = {"model": "scratch:mobilenetv3_small_050", "batch_size": 16, "lr": 0.01}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ex = RayExecutor(settings, state, candidates, load_dataset(settings))
+        assert (ex.capacity, ex.device, ex.busy) == (2, "cpu", 0)
+        ex.submit(0, config, 1, deadline_s=0.0)
+        ex.submit(1, config, 1, deadline_s=0.0)
+        assert ex.busy == 2
+        outs = sorted([ex.wait(), ex.wait()], key=lambda o: o.trial_id)
+        assert [(o.trial_id, o.stopped, o.records) for o in outs] == [(0, True, []), (1, True, [])]
+        assert ex.busy == 0 and not (state.trial_dir(0) / "curve.jsonl").exists()
+        ex.submit(0, config, 1)
+        out = ex.wait()
+        assert not out.stopped and [r["epoch"] for r in out.records] == [1] and out.records[0]["status"] == "ok"
+        assert ex.worker_seconds > 0
+        ex.shutdown()
+        assert ray.is_initialized()  # a runtime the executor did not start is left running
+    finally:
+        ray.shutdown()
