@@ -63,6 +63,8 @@ def _slug(text: str) -> str:
 def _cached(path: Path, compute):
     if path.is_file():
         return json.loads(path.read_text())
+    if compute is None:  # --cached-only
+        return None
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -96,12 +98,29 @@ def score_table(spec, data, cands, scores, resolution, args) -> dict:
     return out
 
 
-def finetune(spec, data, cand, args, tmp: str) -> dict:
+def _final_eval_trial():
+    """A Trial that evaluates only after its last epoch (the earlier placeholders are never read):
+    a few-shot set trains 20 short epochs, whose per-epoch validation would cost more than training."""
     from hf_quicktune.train import Trial
 
+    class FinalEvalTrial(Trial):
+        final_epoch = 1
+
+        def _loop(self):
+            loop = super()._loop()
+            if self.epochs_done + 1 < self.final_epoch:
+                loop.evaluate = lambda state, dataset: {"loss": 0.0, "top1": 0.0, "top5": 0.0}
+            return loop
+
+    return FinalEvalTrial
+
+
+def finetune(spec, data, cand, args, tmp: str) -> dict:
     train_n = min(args.train_limit, len(data.train))
     epochs = max(1, math.ceil(args.images_seen / train_n))
     start = time.perf_counter()
+    Trial = _final_eval_trial()
+    Trial.final_epoch = epochs
     trial = Trial(f"{tmp}/{_slug(spec)}/{_slug(cand.name)}", cand, dict(FIXED_CONFIG, model=cand.name), data,
                   max_epochs=epochs, image_size=args.image_size, train_limit=args.train_limit,
                   eval_limit=args.eval_limit, seed=args.seed)
@@ -110,11 +129,11 @@ def finetune(spec, data, cand, args, tmp: str) -> dict:
     acc = float(last.val_top1) if last is not None and last.ok else math.nan
     seconds = time.perf_counter() - start
     print(f"  {spec} {cand.name}: val top-1 {acc:.3f} ({epochs} epochs x {train_n} images, {seconds:.0f}s)", flush=True)
-    return {"val_top1": acc, "epochs": epochs, "train_images": train_n, "seconds": seconds,
-            "curve": [r.val_top1 for r in records]}
+    return {"val_top1": acc, "epochs": epochs, "train_images": train_n, "seconds": seconds}
 
 
-def analyse(table: dict, acc: dict[str, float], score_names: list[str], cands, top_k: int) -> dict[str, dict]:
+def analyse(table: dict, acc: dict[str, float], score_names: list[str], cands, top_k: int,
+            extra_ensembles: tuple[str, ...] = ()) -> dict[str, dict]:
     """Per score (and ensemble/default): τ, weighted τ and top-k recalls against ``acc``; ``kept``:
     is the best fine-tuned candidate among what ``run --top-k`` keeps (the default row)."""
     from hf_quicktune.rank.api import _twins
@@ -126,7 +145,14 @@ def analyse(table: dict, acc: dict[str, float], score_names: list[str], cands, t
     result.info.setdefault("baselines", [c.name for c in present if c.is_scratch])
     result.info.setdefault("twins", _twins(present))
     out = {}
-    for s in [*score_names, "ensemble", "default"]:
+    from hf_quicktune.rank.ensemble import mean_rank_ensemble
+
+    for combo in extra_ensembles:
+        parts = [p for p in combo.split("+") if p]
+        values = mean_rank_ensemble(result.table, parts)
+        for c, v in values.items():
+            result.table[c][f"ens:{combo}"] = v
+    for s in [*score_names, "ensemble", *(f"ens:{c}" for c in extra_ensembles), "default"]:
         if s == "default":
             order = [c for c in result.order() if c in acc]
             values = {c: -float(i) for i, c in enumerate(order)}
@@ -166,6 +192,9 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=None, help="also report recall at this k [default: the run's]")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", choices=["scores", "finetune"], help="compute only this part (parallel workers)")
+    parser.add_argument("--ensembles", default="lfc+logme,lfc+logme+knn+lgc",
+                        help="extra mean-rank ensembles to report, comma-separated (rows ens:A+B)")
+    parser.add_argument("--cached-only", action="store_true", help="compute nothing: report what --workdir holds")
     parser.add_argument("--workdir", default="rank-quality", help="cache of every table and fine-tuning result")
     parser.add_argument("--json", dest="json_path", default=None, help="also write all numbers here")
     args = parser.parse_args()
@@ -179,6 +208,7 @@ def main() -> None:
     top_k = args.top_k or RunSettings.__dataclass_fields__["top_k"].default
     scores = parse_scores(args.scores)
     resolutions = [r.strip() for r in args.resolutions.split(",") if r.strip()]
+    ensembles = tuple(e.strip() for e in args.ensembles.split(",") if e.strip())
     cands = load_zoo(args.zoo) + [get_candidate(c) for c in args.extra.split(",") if c.strip()]
     workdir = Path(args.workdir)
     print(f"zoo {args.zoo} ({len(cands)} candidates), scores {', '.join(scores)}, n={args.n}, score resolutions "
@@ -192,21 +222,30 @@ def main() -> None:
         tables = {}
         if args.only != "finetune":
             for res in resolutions:
-                tables[res] = _cached(workdir / "scores" / f"{key}-{res}-{_slug(args.zoo)}.json",
-                                      lambda res=res, spec=spec, data=data: score_table(spec, data, cands, scores, res, args))
+                table = _cached(workdir / "scores" / f"{key}-{res}-{_slug(args.zoo)}.json", None if args.cached_only
+                                else lambda res=res, spec=spec, data=data: score_table(spec, data, cands, scores, res, args))
+                if table is not None:
+                    tables[res] = table
         acc = {}
         if args.only != "scores":
             for cand in cands:
                 path = workdir / "finetune" / f"{_slug(spec)}-{args.image_size}px-{args.images_seen}-seed{args.seed}" / f"{_slug(cand.name)}.json"
-                acc[cand.name] = _cached(path, lambda cand=cand, spec=spec, data=data: finetune(spec, data, cand, args, tmp))["val_top1"]
+                done = _cached(path, None if args.cached_only
+                               else lambda cand=cand, spec=spec, data=data: finetune(spec, data, cand, args, tmp))
+                if done is not None:
+                    acc[cand.name] = done["val_top1"]
         if args.only:
             continue
         acc = {c: a for c, a in acc.items() if a is not None and not math.isnan(a)}
+        if len(acc) < len(cands) or len(tables) < len(resolutions):
+            print(f"\n{spec}: incomplete in {workdir} ({len(acc)}/{len(cands)} fine-tuned, "
+                  f"{len(tables)}/{len(resolutions)} score tables): left out of the summary")
+            continue
         report[spec] = {"accuracy": acc, "tables": tables,
-                        "quality": {res: analyse(t, acc, scores, cands, top_k) for res, t in tables.items()}}
+                        "quality": {res: analyse(t, acc, scores, cands, top_k, ensembles) for res, t in tables.items()}}
         _print_dataset(spec, acc, tables, scores, resolutions)
     if report:
-        _print_summary(report, scores, resolutions, top_k)
+        _print_summary(report, [*scores, "ensemble", *(f"ens:{e}" for e in ensembles), "default"], resolutions, top_k)
     if args.json_path and report:
         with open(args.json_path, "w") as fh:
             json.dump({"args": vars(args), "config": FIXED_CONFIG, "datasets": report}, fh, indent=1,
@@ -224,23 +263,22 @@ def _print_dataset(spec, acc, tables, scores, resolutions) -> None:
             print(f"{c:32s} {acc[c]:6.3f} " + " ".join(_fmt(table[c].get(s), 8) for s in cols))
 
 
-def _print_summary(report, scores, resolutions, top_k) -> None:
-    rows = [*scores, "ensemble", "default"]
+def _print_summary(report, rows, resolutions, top_k) -> None:
     print("\nPer dataset: Kendall τ / weighted τ / best fine-tuned candidate in the top-1, top-2, top-3 (1 = kept)")
     for res in resolutions:
         print(f"\nscore resolution: {res}")
         names = list(report)
-        print(f"{'score':9s} " + " ".join(f"{n.split(':')[-1][:22]:>22s}" for n in names))
+        print(f"{'score':20s} " + " ".join(f"{n.split(':')[-1][:22]:>22s}" for n in names))
         for s in rows:
             cells = []
             for n in names:
                 q = report[n]["quality"][res].get(s)
                 cells.append(f"{'n/a':>22s}" if q is None else
                              f"{_fmt(q['tau'], 5)} {_fmt(q['wtau'], 5)}  {''.join(str(int(q['recall'][k])) if not math.isnan(q['recall'][k]) else '-' for k in KS):>3s}   ")
-            print(f"{s:9s} " + " ".join(cells))
+            print(f"{s:20s} " + " ".join(cells))
     print(f"\nMean over {len(report)} datasets: τ, weighted τ, recall@1/2/3 (%), @{top_k}: best kept by the run's "
           f"--top-k {top_k} (default row: keep_top_k, every random-init baseline kept; other rows: plain top-{top_k})")
-    print(f"{'score':9s} " + " ".join(f"{res:>40s}" for res in resolutions))
+    print(f"{'score':20s} " + " ".join(f"{res:>40s}" for res in resolutions))
     for s in rows:
         cells = []
         for res in resolutions:
@@ -255,7 +293,7 @@ def _print_summary(report, scores, resolutions, top_k) -> None:
             rec = [100 * sum(q["recall"][k] for q in qs) / len(qs) for k in KS]
             kept = 100 * sum(max(a, key=a.get) in q.get("kept", q["order"][:top_k]) for q, a in pairs) / len(qs)
             cells.append(f"{t:+5.2f} {w:+5.2f} {rec[0]:4.0f} {rec[1]:4.0f} {rec[2]:4.0f} @{top_k}:{kept:4.0f} ({len(qs)})")
-        print(f"{s:9s} " + " ".join(f"{c:>40s}" for c in cells))
+        print(f"{s:20s} " + " ".join(f"{c:>40s}" for c in cells))
 
 
 if __name__ == "__main__":

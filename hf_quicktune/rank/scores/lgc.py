@@ -2,7 +2,8 @@
 
 The linearised fine-tuned model has the empirical neural tangent kernel
 ``Θ(x_i, x_j) = ⟨∇_w f(x_i), ∇_w f(x_j)⟩`` as its kernel; LGC is the centred correlation of
-Θ with the label kernel (the same alignment as :mod:`.lfc`). Here ``w`` = the parameters of the
+Θ with the label kernel (the same alignment as :mod:`.lfc`: scalar-mean centring of both
+kernels and the normalised Frobenius inner product, as the paper defines it). Here ``w`` = the parameters of the
 *last block* of the backbone and everything after it up to the pooled features (e.g. the final
 1x1 conv and norm), plus a *new* linear head. For a C-way head the kernel summed over outputs is
 estimated by a random output direction, i.e. a random head vector ``v ~ N(0, I/d)`` with
