@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import numpy as np
 
 from hf_quicktune.bench.pool_map import PoolMap
@@ -47,37 +44,6 @@ def test_take_returns_none_when_pool_used_up():
     pm = PoolMap(POOL[:2])
     assert {pm.take_nearest_unused(POOL[0]), pm.take_nearest_unused(POOL[0])} == {0, 1}
     assert pm.take_nearest_unused(POOL[0]) is None
-
-
-def _bench_imports() -> dict[str, set[str]]:
-    root = Path(__file__).parents[2] / "hf_quicktune" / "bench"
-    graph = {}
-    for path in root.glob("*.py"):
-        mods = set()
-        for node in ast.walk(ast.parse(path.read_text())):  # module-level and function-level imports alike
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hf_quicktune.bench."):
-                mods.add(node.module.rsplit(".", 1)[1])
-            elif isinstance(node, ast.Import):
-                mods |= {a.name.rsplit(".", 1)[1] for a in node.names if a.name.startswith("hf_quicktune.bench.")}
-        graph[path.stem] = mods
-    return graph
-
-
-def test_bench_modules_have_no_import_cycle():
-    graph = _bench_imports()
-    assert "task" in graph["gray_box"] and "methods" not in graph["gray_box"]
-
-    def reach(start: str) -> set[str]:
-        seen, todo = set(), [start]
-        while todo:
-            for nxt in graph.get(todo.pop(), ()):
-                if nxt not in seen:
-                    seen.add(nxt)
-                    todo.append(nxt)
-        return seen
-
-    cycles = sorted(m for m in graph if m in reach(m))
-    assert not cycles, f"modules on an import cycle: {cycles}"
 
 
 def test_optuna_peer_handles_inactive_values():
