@@ -142,8 +142,10 @@ class RayExecutor:
                     import torch
 
                     num_gpus = torch.cuda.device_count()
-                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus, include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                # address="local": always a runtime of this run's own, never a cluster some other process
+                # left running on the machine (ray.init would join it and refuse num_cpus / num_gpus)
+                ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
+                         include_dashboard=False, log_to_driver=False, configure_logging=False)
                 self._owns_runtime = True
         resources = ray.cluster_resources()
         self.capacity, self._resources, threads = plan_workers(settings.workers, resources.get("CPU", 1.0),
