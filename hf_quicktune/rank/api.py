@@ -113,15 +113,16 @@ def rank(
             "with at least two classes."
         )
     indices = stratified_sample(labels_all, n, seed)
-    if accelerator is None:  # the process-wide one: Accelerate's precision is fixed by the first Accelerator
-        from hf_quicktune.train.device import default_accelerator
+    from hf_quicktune.train.device import trial_accelerator
 
-        accelerator = default_accelerator()
     table: dict[str, dict[str, float]] = {}
     score_seconds: dict[str, dict[str, float]] = {}
     errors: dict[str, str] = {}
     cached: dict[str, bool] = {}
     for cand in cands:
+        # without a caller's Accelerator, one per candidate on the process's Accelerate state: it alone
+        # tracks the candidate's prepared model and loader, which go with it (none kept for the search)
+        acc = accelerator if accelerator is not None else trial_accelerator()
         transform = build_transform(cand.data_config(), train=False, image_size=image_size)
         factory = _model_factory(cand, seed)
         try:
@@ -132,7 +133,7 @@ def rank(
                 indices,
                 transform=transform,
                 model_factory=factory,
-                accelerator=accelerator,
+                accelerator=acc,
                 batch_size=batch_size,
                 cache=cache,
                 seed=seed,
@@ -167,7 +168,7 @@ def rank(
                         batch_size,
                         seed,
                         lgc_dim,
-                        accelerator,
+                        acc,
                         progress,
                     )
                 except QuickTuneError as err:

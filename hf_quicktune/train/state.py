@@ -1,9 +1,9 @@
 """A trial's in-memory training state: the model, optimizer, scheduler, regularizers and RNG, built
 fresh (seeded) or restored from the newest checkpoint, and what of it a checkpoint keeps.
 
-The loss scaler is Accelerate's (one per process, see :mod:`~hf_quicktune.train.device`); each trial
-keeps its own copy of the scaler's state and loads it before it trains, so interleaved trials do not
-share a loss scale.
+Each state trains with an Accelerator of its own (:func:`~hf_quicktune.train.device.trial_accelerator`):
+it prepared the state's model and optimizer, holds its loss scaler (fp16) and is dropped with it, so
+interleaved trials share neither a loss scale nor the Accelerator's tracked objects.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ ModelFactory = Callable[..., nn.Module]
 class TrainState:
     """Everything that lives in memory while a trial trains (rebuilt from the checkpoint)."""
 
+    accelerator: Accelerator  # this state's own (it prepared model/optimizer; its scaler is this trial's)
     model: nn.Module  # as prepared by the Accelerator (possibly wrapped)
     raw_model: nn.Module
     optimizer: Any  # accelerate's AcceleratedOptimizer
@@ -42,7 +43,7 @@ class TrainState:
     delta: DeltaRegularizer | None
     tap: FeatureTap | None
     rng: dict[str, Any] | None = None
-    scaler: dict[str, Any] | None = None  # this trial's loss-scaler state (fp16 only)
+    scaler: dict[str, Any] | None = None  # the loss-scaler state of the last checkpoint (fp16 only)
 
 
 def create_model(candidate: Candidate | ModelFactory, num_classes: int, drop: float) -> nn.Module:
@@ -69,13 +70,13 @@ def resolve_data_config(candidate: Candidate | ModelFactory, image_size: int | N
     return data_config_for(base, image_size)
 
 
-def build_state(directory: Path, model: nn.Module, config: dict[str, Any], max_epochs: int,
-                accelerator: Accelerator) -> tuple[TrainState, int]:
+def build_state(directory: Path, model: nn.Module, config: dict[str, Any],
+                max_epochs: int) -> tuple[TrainState, int]:
     """Optimizer, scheduler and regularizers around ``model`` (freshly built under the trial's seed),
-    restored from the newest checkpoint in ``directory`` if there is one, and prepared by the
-    Accelerator. Returns the state and the gradient-accumulation factor the checkpoint was trained
-    with (1 without one)."""
-    acc = accelerator
+    restored from the newest checkpoint in ``directory`` if there is one, and prepared by a new
+    Accelerator of the state's own. Returns the state and the gradient-accumulation factor the
+    checkpoint was trained with (1 without one)."""
+    acc = device.trial_accelerator()
     # References for SP / DELTA are the weights the trial starts from (pretrained backbone).
     sp = SPRegularizer(model, config["sp_reg"]) if config["sp_reg"] > 0 else None
     delta = DeltaRegularizer(model, config["delta_reg"]) if config["delta_reg"] > 0 else None
@@ -93,43 +94,30 @@ def build_state(directory: Path, model: nn.Module, config: dict[str, Any], max_e
         accumulation = int(info.get("accumulation", 1))
         rng = training["rng"]
     prepared_model, prepared_optimizer = acc.prepare(model, optimizer)
+    if scaler is not None and acc.scaler is not None:
+        acc.scaler.load_state_dict(scaler)
     if sp is not None:
         sp.params = [(p, p0.to(acc.device)) for p, p0 in sp.params]
     if delta is not None:
         delta.to(acc.device)
     needs_features = config["delta_reg"] > 0 or config["bss_reg"] > 0
-    state = TrainState(model=prepared_model, raw_model=model, optimizer=prepared_optimizer, scheduler=scheduler,
+    state = TrainState(accelerator=acc, model=prepared_model, raw_model=model, optimizer=prepared_optimizer, scheduler=scheduler,
                        sp=sp, delta=delta, tap=FeatureTap(model) if needs_features else None, rng=rng,
                        scaler=scaler)
     return state, accumulation
 
 
-def activate(state: TrainState, accelerator: Accelerator) -> None:
-    """Before training or evaluating: this trial's objects are the Accelerator's, its loss scale is the
-    scaler's, and the RNG continues where its last epoch ended."""
-    device.register(accelerator, state.model, state.optimizer)
-    if accelerator.scaler is not None:
-        if state.scaler is None:
-            state.scaler = fresh_scaler_state(accelerator)
-        accelerator.scaler.load_state_dict(state.scaler)
+def activate(state: TrainState) -> None:
+    """Before training or evaluating: the RNG continues where the trial's last epoch ended."""
     if state.rng is not None:
         ckpt.set_rng_state(state.rng)
 
 
-_FRESH_SCALER: dict[int, dict[str, Any]] = {}
-
-
-def fresh_scaler_state(accelerator: Accelerator) -> dict[str, Any]:
-    """The loss-scaler state a new trial starts from (the Accelerator's scaler as first seen)."""
-    assert accelerator.scaler is not None
-    return dict(_FRESH_SCALER.setdefault(id(accelerator.scaler), accelerator.scaler.state_dict()))
-
-
-def checkpoint_state(state: TrainState, accelerator: Accelerator) -> dict[str, Any]:
+def checkpoint_state(state: TrainState) -> dict[str, Any]:
     """The training state a checkpoint keeps beside the weights (optimizer, scheduler, scaler, RNG)."""
     optimizer = getattr(state.optimizer, "optimizer", state.optimizer)
-    if accelerator.scaler is not None:
-        state.scaler = accelerator.scaler.state_dict()
+    if state.accelerator.scaler is not None:
+        state.scaler = state.accelerator.scaler.state_dict()
     return {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler_state(state.scheduler),
@@ -138,11 +126,12 @@ def checkpoint_state(state: TrainState, accelerator: Accelerator) -> dict[str, A
     }
 
 
-def release_state(state: TrainState, accelerator: Accelerator) -> None:
-    """Drop the in-memory state (the checkpoint on disk is the truth) and free device memory."""
+def release_state(state: TrainState) -> None:
+    """Undo what the state hooked into its model; the caller then drops the state (the checkpoint on disk
+    is the truth), its Accelerator and what that prepared with it, and calls
+    :func:`~hf_quicktune.train.device.free_device_cache`."""
     if state.tap is not None:
         state.tap.remove()
-    device.release(accelerator)
 
 
 def architecture_of(model: nn.Module, candidate: object) -> str | None:

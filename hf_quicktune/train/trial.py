@@ -82,8 +82,10 @@ class Trial:
     size; ``train_limit``/``eval_limit`` train/evaluate on a fixed random subset.
     ``max_micro_batch`` caps the examples per forward pass (gradient accumulation makes up the
     batch size). ``keep_in_memory`` keeps model and optimizer between :meth:`advance` calls
-    instead of reloading the checkpoint. ``accelerator`` defaults to the process-wide one
-    (:func:`~hf_quicktune.train.device.default_accelerator`).
+    instead of reloading the checkpoint. ``accelerator`` (default: the process-wide
+    :func:`~hf_quicktune.train.device.default_accelerator`) answers the process's questions (main
+    process, device, precision); the in-memory state trains with an Accelerator of its own on the same
+    Accelerate state (:func:`~hf_quicktune.train.device.trial_accelerator`), dropped with the state.
     """
 
     def __init__(
@@ -201,14 +203,15 @@ class Trial:
         return create_model(self.candidate, self.num_classes, self.config["drop"])
 
     def _loop(self) -> EpochLoop:
-        return EpochLoop(self.accelerator, self.config, self.num_classes, self.max_epochs, self.seed,
+        assert self._state is not None, "the loop trains the in-memory state"
+        return EpochLoop(self._state.accelerator, self.config, self.num_classes, self.max_epochs, self.seed,
                          self.accumulation, self.num_workers)
 
     def _build_state(self) -> TrainState:
         device.seed_everything(self.seed)
         model = self._create_model()
         data_config = self.data_config(model)
-        state, accumulation = build_state(self.directory, model, self.config, self.max_epochs, self.accelerator)
+        state, accumulation = build_state(self.directory, model, self.config, self.max_epochs)
         self.accumulation = max(self.accumulation, accumulation)
         if self.config["amp"] and self.accelerator.mixed_precision == "no":
             logger.info("amp requested but this process has no mixed precision (%s)", self.accelerator.device.type)
@@ -228,12 +231,14 @@ class Trial:
         """Free the in-memory model/optimizer (the checkpoint on disk is the truth)."""
         state, self._state = self._state, None
         if state is not None:
-            release_state(state, self.accelerator)
+            release_state(state)
+            del state  # the last reference here: the model, optimizer and their Accelerator go with it
+            device.free_device_cache()
 
     def _ensure_state(self) -> TrainState:
         if self._state is None:
             self._state = self._build_state()
-        activate(self._state, self.accelerator)
+        activate(self._state)
         return self._state
 
     # ------------------------------------------------------------------ training
@@ -269,9 +274,9 @@ class Trial:
         return record
 
     def _save(self, state: TrainState, record: EpochRecord) -> None:
-        acc = self.accelerator
+        acc = state.accelerator
         acc.wait_for_everyone()
-        training = checkpoint_state(state, acc)
+        training = checkpoint_state(state)
         if acc.is_main_process:
             model = acc.unwrap_model(state.model)
             info = {
