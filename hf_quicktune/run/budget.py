@@ -16,7 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hf_quicktune.run.settings import RunSettings
 
 OK = "ok"
 
@@ -43,11 +46,9 @@ class Budget:
     max_epochs_total: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> Budget:
-        """Parse ``settings.budget`` (e.g. ``"1h30m"``) once."""
-        from hf_quicktune.run.settings import parse_budget
-
-        return cls(parse_budget(settings.budget), settings.max_trials, settings.max_epochs_total)
+    def from_settings(cls, settings: RunSettings) -> Budget:
+        """The stop rules of the settings (``settings.budget_s``: the budget parsed once, when set)."""
+        return cls(settings.budget_s, settings.max_trials, settings.max_epochs_total)
 
     @property
     def budget_s(self) -> float | None:

@@ -132,9 +132,22 @@ class RunSettings:
         "dataset": "every trial was trained on it",
     }
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "budget":  # parsed once, when set (by __init__, or a resume's override); not a field
+            try:
+                parsed: float | ConfigError | None = parse_budget(value)
+            except ConfigError as err:  # raised by budget_s / validate(), in their order of checks
+                parsed = err
+            self.__dict__["_budget_s"] = parsed
+
     @property
     def budget_s(self) -> float | None:
-        return parse_budget(self.budget)
+        """The wall-clock budget in seconds (None: no budget), parsed from ``budget`` when it was set."""
+        parsed = self.__dict__["_budget_s"]
+        if isinstance(parsed, ConfigError):
+            raise parsed
+        return parsed
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,7 +165,7 @@ class RunSettings:
 
         for key, value in normalize(self.to_dict()).items():  # dataset options: checked, split map as a dict
             setattr(self, key, value)
-        parse_budget(self.budget)
+        self.budget_s  # noqa: B018 - raises the ConfigError of an invalid budget
         if self.budget is None and self.max_trials is None and self.max_epochs_total is None:
             raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")
         for name, lo in (("max_trials", 1), ("max_epochs_total", 1), ("max_epochs", 1), ("top_k", 1),

@@ -110,3 +110,45 @@ def test_make_optimizer_passes_acquisition_horizon_and_initial_epochs():
     settings = RunSettings(dataset="builtin:digits", max_trials=1, acquisition="ucb", initial_epochs=3).validate()
     opt = make_run_optimizer(settings, pool)
     assert (opt.acquisition, opt.horizon, opt.initial_epochs) == ("ucb", "next", 3)
+
+
+def test_budget_is_parsed_once_when_set(monkeypatch):
+    import hf_quicktune.run.settings as settings_module
+    from hf_quicktune.run.budget import Budget
+
+    calls: list[object] = []
+    real = settings_module.parse_budget
+    monkeypatch.setattr(settings_module, "parse_budget", lambda text: calls.append(text) or real(text))
+    s = RunSettings(dataset="builtin:digits", budget="1h30m")
+    assert calls == ["1h30m"]
+    s.validate()
+    assert (s.budget_s, s.budget_s, Budget.from_settings(s).seconds) == (5400, 5400, 5400)
+    assert calls == ["1h30m"]  # reading it (and validating) does not parse again
+    s.budget = "2m"  # a resume's override: parsed once more, then read as a value
+    assert s.budget_s == 120 and s.validate().budget_s == 120
+    assert calls == ["1h30m", "2m"]
+    s.budget = None
+    assert s.budget_s is None
+
+
+def test_parsed_budget_is_not_a_setting_and_survives_the_round_trips():
+    import json
+    import pickle
+
+    s = RunSettings(dataset="builtin:digits", budget="90s", max_trials=3).validate()
+    stored = json.loads(json.dumps(s.to_dict()))  # what settings.json holds
+    assert stored["budget"] == "90s" and "_budget_s" not in stored and "budget_s" not in stored
+    assert "_budget_s" not in RunSettings.keys()
+    again = RunSettings(**stored).validate()  # a resume reads it back
+    assert again == s and again.budget_s == 90
+    assert pickle.loads(pickle.dumps(s)).budget_s == 90
+
+
+def test_an_invalid_budget_is_reported_by_validate_in_its_turn():
+    s = RunSettings(dataset="builtin:digits", budget="soon")  # constructing does not raise
+    with pytest.raises(ConfigError, match="invalid budget 'soon'"):
+        s.validate()
+    with pytest.raises(ConfigError, match="invalid budget 'soon'"):
+        s.budget_s  # noqa: B018
+    with pytest.raises(ConfigError, match="no dataset"):  # checked before the budget, as before
+        RunSettings(budget="soon").validate()
