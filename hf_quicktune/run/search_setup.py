@@ -10,7 +10,7 @@
   pool-size seeded draws: :meth:`~hf_quicktune.search.quicktune.QuickTuneOptimizer.zero_shot_order`),
   the other half seeded draws, so the search can start from the prior's
   zero-shot choice and still explore; the zero-shot half (and so the first trial, pool member 0, the
-  best predicted) is chosen among pretrained candidates, since the meta-dataset has no random-init
+  best predicted among the draws that cost no more than their median) is chosen among pretrained candidates, since the meta-dataset has no random-init
   model the prior could know. Without a prior, pool member 0 is the robust default
   (``hf_quicktune/meta/priors/robust_default.json``: per hyperparameter the value with the best mean
   normalised final accuracy on the extended meta-dataset) on the best-ranked candidate, and the search
