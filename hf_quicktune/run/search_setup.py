@@ -155,7 +155,7 @@ def common_default(space, model: str) -> dict[str, Any]:
 
 def build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int, *, prior: Any,
                meta: dict[str, float], features: dict[str, dict[str, float]] | None,
-               scratch: set[str] = frozenset()) -> list[dict[str, Any]]:
+               scratch: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """The run's candidate pool (saved in ``pool.json``; a resumed run reuses it). See the module docstring."""
     pool = state.load_json(state.pool_path)
     if pool is not None:
