@@ -29,11 +29,12 @@ def make_rank_then_tune(task: Task, seed: int, score: str | None = None) -> Opti
     """Pick the model with the best zero-cost score, then Quick-Tune over that model's configurations."""
     from hf_quicktune.bench.restricted import RestrictedPool
 
-    if not task.zero_cost:
+    zero_cost = task.zero_cost
+    if not zero_cost:
         raise ConfigError("rank-then-tune needs zero-cost scores (zc.* columns) in the meta-dataset")
-    names = sorted({k for v in task.zero_cost.values() for k in v})
+    names = sorted({k for v in zero_cost.values() for k in v})
     score = score or names[0]
-    model = max(task.zero_cost, key=lambda m: task.zero_cost[m].get(score, float("-inf")))
+    model = max(zero_cost, key=lambda m: zero_cost[m].get(score, float("-inf")))
     keep = [i for i, c in enumerate(task.pool) if str(c.get("model")) == model]
     if not keep:
         raise ConfigError(f"the top-ranked model {model!r} has no runs in the pool")

@@ -24,6 +24,7 @@ import numpy as np
 
 from hf_quicktune.bench.pool_map import PoolMap
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
+from hf_quicktune.search.distributions import Float, Int
 from hf_quicktune.search.space import Space
 
 logger = logging.getLogger(__name__)
@@ -41,10 +42,12 @@ def suggest_params(trial: Any, space: Space) -> dict[str, Any]:
         elif hp.type in ("categorical", "ordinal"):
             keys = {_key(c): c for c in hp.choices or []}
             params[name] = keys[trial.suggest_categorical(name, list(keys))]
-        elif hp.type == "int":
-            params[name] = trial.suggest_int(name, int(hp.low), int(hp.high), log=hp.log)
+        elif isinstance(hp, Int):
+            lo, hi = hp.bounds
+            params[name] = trial.suggest_int(name, int(lo), int(hi), log=hp.log)
         else:
-            params[name] = trial.suggest_float(name, float(hp.low), float(hp.high), log=hp.log)
+            assert isinstance(hp, Float), hp.type
+            params[name] = trial.suggest_float(name, *hp.bounds, log=hp.log)
     return params
 
 
@@ -92,10 +95,11 @@ class OptunaPeer(Optimizer):
         if self.map.used.all():
             return None
         trial = self.study.ask()
-        tid = self.map.take_nearest_unused(suggest_params(trial, self.map.space))
-        trial.set_user_attr("pool_id", tid)
-        self._open[tid] = trial
-        return self._next(tid)
+        taken = self.map.take_nearest_unused(suggest_params(trial, self.map.space))
+        assert taken is not None  # a free pool member exists (checked above)
+        trial.set_user_attr("pool_id", taken)
+        self._open[taken] = trial
+        return self._next(taken)
 
     def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
         super().tell(trial_id, epoch, score, cost, status)
@@ -107,6 +111,7 @@ class OptunaPeer(Optimizer):
             self.study.tell(trial, state=TS.FAIL)
             del self._open[trial_id]
             return
+        assert score is not None  # an ok epoch has its validation score
         trial.report(float(score), epoch)
         if epoch >= self.max_epochs:
             self.study.tell(trial, float(score))

@@ -128,7 +128,7 @@ def make_task(md: MetaDataset, dataset: str) -> tuple[Task, np.ndarray, np.ndarr
             cfg["model"] = md.models[i]
         pool.append(cfg)
     zc = None
-    if md.has_zero_cost:
+    if md.zero_cost is not None and md.has_zero_cost:
         sub = md.zero_cost.xs(dataset, level="dataset")
         zc = {str(m): row.dropna().to_dict() for m, row in sub.iterrows()}
     task = Task(
@@ -229,6 +229,7 @@ def run_bench(
             if method in META_LEARNED:
                 f = fold_of[dataset]
                 if f not in priors:
+                    assert prior_for is not None  # set above for the meta-learned methods
                     train = [d for d in all_datasets if fold_of[d] != f]
                     priors[f] = prior_for(md.subset(train), folds[f], out / "priors" / f"fold{f}")
                 task.prior = priors[f]
@@ -285,7 +286,7 @@ def summarise(
                 t_rows.append(regret_on_grid(trace, frac_grid * budgets[dataset], "time", best, worst))
                 e_rows.append(regret_on_grid(trace, epoch_grid, "epochs", best, worst))
                 cps = regret_on_grid(trace, np.array(CHECKPOINTS) * budgets[dataset], "time", best, worst)
-                row = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
+                row: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
                        "trials": trace.trials, "overhead_s": trace.overhead, "stop": trace.stop,
                        "reached_fraction": (trace.time[-1] / budgets[dataset]) if trace.time else 0.0,
                        "overhead_per_step_s": trace.overhead / max(trace.steps, 1), "budget_s": budgets[dataset]}
@@ -301,7 +302,7 @@ def summarise(
     cp_rows = []
     for method in methods:
         sub = per_run[per_run.method == method]
-        row: dict[str, Any] = {"method": method}
+        row = {"method": method}
         for cp in CHECKPOINTS:
             v = sub[f"regret@{cp:g}"].to_numpy()
             v = v[np.isfinite(v)]  # truncated replays (wall cap) have no value past their end

@@ -39,6 +39,7 @@ from hf_quicktune.bench.dehb_peer import INSTALL_HINT
 from hf_quicktune.bench.pool_map import PoolMap
 from hf_quicktune.errors import ConfigError
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
+from hf_quicktune.search.distributions import Float, Int
 from hf_quicktune.search.space import Space
 
 VARIANTS = ("asha", "bohb")
@@ -73,10 +74,12 @@ def syne_tune_space(space: Space) -> tuple[dict[str, Any], dict[str, dict[Any, A
                 cs[name] = values[0]  # a constant
             else:
                 cs[name] = ordinal(values, kind="equal") if hp.type == "ordinal" else choice(values)
-        elif hp.type == "int":
-            cs[name] = (lograndint if hp.log else randint)(int(hp.low), int(hp.high))
+        elif isinstance(hp, Int):
+            lo, hi = hp.bounds
+            cs[name] = (lograndint if hp.log else randint)(int(lo), int(hi))
         else:
-            cs[name] = (loguniform if hp.log else uniform)(float(hp.low), float(hp.high))
+            assert isinstance(hp, Float), hp.type
+            cs[name] = (loguniform if hp.log else uniform)(*hp.bounds)
     return cs, keys
 
 
@@ -141,10 +144,11 @@ class SyneTunePeer(Optimizer):
                 trial = self._Trial(trial_id=self._started, config=suggestion.config,
                                     creation_time=datetime.datetime.now())
                 self.scheduler.on_trial_add(trial)
-            tid = self.map.take_nearest_unused(self.decode(suggestion.config))
+            taken = self.map.take_nearest_unused(self.decode(suggestion.config))
+            assert taken is not None  # a free pool member exists (checked above)
             self._started += 1
-            self._current = (trial, tid)
-        _, tid = self._current  # type: ignore[misc]
+            self._current = (trial, taken)
+        _, tid = self._current
         st = self.trials.get(tid)
         return Suggestion(tid, dict(self.pool[tid]), (st.epochs if st else 0) + 1)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import Any
 
 import click
 
@@ -132,7 +133,7 @@ def _validate(prepared, candidate, config, est, image_size, loss, smoothing, see
             eval_every=eval_every, target_loss=None, seed=seed,
             on_eval=lambda s, v: status.update(f"Training for real: step {s}/{max_steps}, loss {v:.4f}"),
         )
-    out = {"steps": curve.steps, "loss": curve.loss, "train_seconds": curve.train_seconds,
+    out: dict[str, Any] = {"steps": curve.steps, "loss": curve.loss, "train_seconds": curve.train_seconds,
            "seconds_per_step": curve.seconds_per_step}
     if est.target_loss is not None:
         out["steps_to_target"] = curve.steps_to(est.target_loss)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 import click
 
@@ -117,7 +118,7 @@ def rank(
     if allow_pickle:
         trust_pickle(candidates)
     err_console = _console(stderr=True)
-    options = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed)
+    options: dict[str, Any] = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed)
     if as_json or not sys.stderr.isatty():
         result = rank_candidates(data, candidates, **options)
     else:
@@ -125,6 +126,7 @@ def rank(
             BarColumn,
             MofNCompleteColumn,
             Progress,
+            TaskID,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
@@ -140,7 +142,7 @@ def rank(
             console=err_console,
             transient=False,
         ) as bar:
-            tasks: dict[str, int] = {}
+            tasks: dict[str, TaskID] = {}
 
             def progress(task: str, done: int, total: int) -> None:  # done/total: batches of --batch-size images
                 if task not in tasks:

@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -15,7 +16,7 @@ from hf_quicktune.errors import ConfigError
 #: The offline demo: real pipeline, built-in data, real ImageNet EfficientNet-Lite0 + scratch baselines.
 #: Sized for ~3 minutes on 2 CPU cores: 32 px inputs, every training image (1,438; a 256-image cap left the
 #: best trial data-starved near 50 %), 10-epoch schedules.
-DEMO_SETTINGS = {
+DEMO_SETTINGS: dict[str, Any] = {
     "dataset": "builtin:digits", "zoo": "offline", "budget": "3m", "output_dir": "quicktune-demo",
     "image_size": 32, "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
 }

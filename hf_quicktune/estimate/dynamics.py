@@ -110,7 +110,7 @@ def spectrum(kernel: np.ndarray, outputs: np.ndarray, targets: np.ndarray, num_t
     )
 
 
-def within_of_final(steps, loss, eps: float) -> int | None:
+def within_of_final(steps, loss, eps: float) -> int:
     """First ``steps[i]`` with ``loss[i] - loss[-1] <= eps (loss[0] - loss[-1])`` (0 when the loss never fell)."""
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")

@@ -209,7 +209,7 @@ def curve_for(spec, loss: str, lr: float, batch_size: int, momentum: float, max_
     from hf_quicktune.estimate.dynamics import Curve, cross_entropy_curve, finite_size_extrapolate, mse_curve
 
     fn = mse_curve if loss == "mse" else cross_entropy_curve
-    kw = {"lr": lr, "batch_size": batch_size, "momentum": momentum, "max_steps": max_steps,
+    kw: dict[str, Any] = {"lr": lr, "batch_size": batch_size, "momentum": momentum, "max_steps": max_steps,
           "momentum_model": momentum_model}
     if not halves:
         return fn(spec, stop_below=stop_below, **kw)

@@ -147,7 +147,7 @@ class MetaDataset:
             "max_epochs": self.max_epochs,
             "median_epochs_per_run": float(np.median(lengths)),
             "meta_features": list(self.meta_features.columns),
-            "zero_cost_scores": list(self.zero_cost.columns) if self.has_zero_cost else [],
+            "zero_cost_scores": list(self.zero_cost.columns) if self.zero_cost is not None and self.has_zero_cost else [],
             "model_features": list(self.model_features.columns) if self.model_features is not None else [],
             "hyperparameters": sorted({k for c in self.configs for k in c}),
             "source": self.info.get("source"),
@@ -173,7 +173,7 @@ class MetaDataset:
         mf = self.meta_features.loc[self.datasets]
         for name in self.meta_features.columns:
             cols[META_PREFIX + str(name)] = pa.array(mf[name].to_numpy(dtype=float), pa.float64())
-        if self.has_zero_cost:
+        if self.zero_cost is not None and self.has_zero_cost:
             keys = list(zip(self.datasets, self.models))
             zc = self.zero_cost.reindex(keys)
             for name in self.zero_cost.columns:

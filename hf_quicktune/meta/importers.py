@@ -73,13 +73,18 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def _read_csv(folder: Path, stem: str, required: bool = True) -> pd.DataFrame | None:
+def _read_optional_csv(folder: Path, stem: str) -> pd.DataFrame | None:
     path = _find(folder, stem)
     if path is None:
-        if required:
-            raise MetaError(f"{folder} has no {stem}.csv or {stem}.csv.gz (QuickTuneTool layout needs it)")
         return None
     return pd.read_csv(path, index_col=0, float_precision="round_trip")
+
+
+def _read_csv(folder: Path, stem: str) -> pd.DataFrame:
+    frame = _read_optional_csv(folder, stem)
+    if frame is None:
+        raise MetaError(f"{folder} has no {stem}.csv or {stem}.csv.gz (QuickTuneTool layout needs it)")
+    return frame
 
 
 def import_qtt_csv(folder: str | Path) -> MetaDataset:
@@ -88,8 +93,8 @@ def import_qtt_csv(folder: str | Path) -> MetaDataset:
     config = _read_csv(folder, "config")
     curve = _read_csv(folder, "curve")
     meta = _read_csv(folder, "meta")
-    cost = _read_csv(folder, "cost", required=False)
-    curve_time = _read_csv(folder, "curve_time", required=False)
+    cost = _read_optional_csv(folder, "cost")
+    curve_time = _read_optional_csv(folder, "curve_time")
     frames = {"config": config, "curve": curve, "meta": meta, "cost": cost, "curve_time": curve_time}
     n = len(curve)
     for name, frame in frames.items():

@@ -8,6 +8,8 @@ meta-learned surrogate has something real to transfer. Costs grow with ``width``
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -26,7 +28,7 @@ def make_synthetic(
     opt = rng.choice(["sgd", "adam"], n_configs)
     model_names = np.array(["tiny_a", "tiny_b", "tiny_c"])
     model_of = rng.choice(model_names, n_configs) if models else np.full(n_configs, None, dtype=object)
-    configs = [
+    configs: list[dict[str, Any]] = [
         {"lr": float(lr[i]), "width": int(width[i]), "batch_size": int(batch[i]), "opt": str(opt[i])}
         for i in range(n_configs)
     ]

@@ -35,6 +35,9 @@ from hf_quicktune.meta.format import MetaDataset
 
 logger = logging.getLogger(__name__)
 
+#: one fixed evaluation episode: ((context inputs, y, cost), (query inputs, y, cost))
+Episode = tuple[tuple[Any, np.ndarray, np.ndarray], tuple[Any, np.ndarray, np.ndarray]]
+
 
 @dataclass
 class MetaTrainConfig:
@@ -202,7 +205,7 @@ def choose_initial_epochs(table: dict[int, float], threshold: float) -> int:
     for k in sorted(table):
         if table[k] >= threshold:
             return k
-    return max(table, key=table.get) if table else 1
+    return max(table, key=lambda k: table[k]) if table else 1
 
 
 def meta_train(
@@ -244,8 +247,8 @@ def meta_train(
         c_opt = torch.optim.Adam([p for p in cost_model.parameters() if p.requires_grad], lr=config.lr)
         c_sched = torch.optim.lr_scheduler.CosineAnnealingLR(c_opt, T_max=max(1, config.steps), eta_min=config.min_lr)
 
-    best = {"mse": math.inf, "step": 0, "state": copy.deepcopy(surrogate.state_dict())}
-    best_cost = {"mse": math.inf, "state": copy.deepcopy(cost_model.state_dict()) if cost_model else None}
+    best: dict[str, Any] = {"mse": math.inf, "step": 0, "state": copy.deepcopy(surrogate.state_dict())}
+    best_cost: dict[str, Any] = {"mse": math.inf, "state": copy.deepcopy(cost_model.state_dict()) if cost_model else None}
     history: list[dict[str, float]] = []
     bad = 0
     import gpytorch
@@ -309,12 +312,12 @@ def meta_train(
     return MetaTrainResult(prior, splits, best["step"], best["mse"], test_mse, baseline, history, seconds)
 
 
-def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[tuple[Any, np.ndarray, Any]]:
+def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[Episode]:
     """Fixed (context, query) pairs: ((ctx inputs, ctx y, ctx cost), (query inputs, query y, query cost))."""
     if sampler is None:
         return []
     rng = np.random.default_rng(seed)
-    eps = []
+    eps: list[Episode] = []
     for j in range(n):
         d = sampler.datasets[j % len(sampler.datasets)]
         inputs, y, c = sampler.draw(rng, dataset=d, n=2 * k)
@@ -322,7 +325,7 @@ def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[tuple
     return eps
 
 
-def _evaluate(surrogate: Any, cost_model: Any, episodes: list) -> tuple[float, float]:
+def _evaluate(surrogate: Any, cost_model: Any, episodes: list[Episode]) -> tuple[float, float]:
     """Mean query MSE of the GP conditioned on each episode's context; log-cost MSE of the cost model."""
     import torch
 

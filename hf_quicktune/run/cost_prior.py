@@ -84,7 +84,8 @@ def epoch_seconds(pool: list[dict[str, Any]], candidates: dict[str, Any], num_cl
                                   reference_batch, seed)
     out: dict[int, float] = {}
     for i, cfg in enumerate(pool):
-        t = timed.get(cfg.get("model"))
+        model = cfg.get("model")
+        t = timed.get(model) if model is not None else None
         if t is None:
             continue
         batch = int(cfg.get("batch_size") or 32)

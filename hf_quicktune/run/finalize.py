@@ -26,7 +26,8 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
     """One leaderboard row per trial that ran (from its curve on disk), and the curves themselves."""
     from hf_quicktune.run.trials import trial_curve
 
-    rows, all_curves = [], {}
+    rows: list[dict[str, Any]] = []
+    all_curves: dict[int, list[dict]] = {}
     if not state.trials_dir.exists():
         return rows, all_curves
     for d in sorted(state.trials_dir.iterdir()):
@@ -77,10 +78,7 @@ def _evaluate_test(settings, state, inc, candidates, dataset) -> float | None:
 
     tid = inc["trial_id"]
     trial = make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
-    result = trial.evaluate(split="test", best=True)
-    if isinstance(result, dict):
-        result = result.get("top1", result.get("test_top1", result.get("val_top1")))
-    return None if result is None else float(result)
+    return float(trial.evaluate(split="test", best=True)["top1"])
 
 
 def _incumbent_model(settings, state, inc, candidates, dataset):
@@ -216,6 +214,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     shutil.copy(state.ranking_path, qt / "ranking.json")
     dataset_name, dataset_is_local = public_dataset(str(settings.dataset))
     name = settings.push_to_hub or f"{Path(state.dir).name}-{inc['model']}".replace(":", "-")
+    prior = prior_label(settings.prior)
     card = build_model_card(CardInfo(
         model_name=name, base_model=_base_model(candidate), candidate=candidate.name,
         architecture=candidate.architecture, dataset=dataset_name, dataset_is_local=dataset_is_local,
@@ -228,7 +227,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         candidates=list(ranking["kept"]), num_trials=len(rows), num_steps=summary["epoch_steps"],
         image_size=settings.image_size, leaderboard=rows, pretraining=candidate.pretraining,
         from_scratch=candidate.is_scratch, quality=outcome.quality_text(quality),
-        prior=public_dataset(prior_label(settings.prior))[0] if prior_label(settings.prior) else None,
+        prior=public_dataset(prior)[0] if prior else None,
         # the folder holding the card, relative to where the run was started (never an absolute path)
         model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
     ))

@@ -10,10 +10,13 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.report.curves import LEADERBOARD_RICH_HEADER, leaderboard_rich_rows
 from hf_quicktune.run.settings import format_seconds
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 logger = logging.getLogger("hf_quicktune.run")
 
@@ -130,7 +133,7 @@ class RichReporter(PlainReporter):
         # rendered inside the panel (never started on its own): description, bar, n/total, images/s, ETA
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=self.console)
-        self._bar_task: int | None = None
+        self._bar_task: TaskID | None = None
 
     def _render(self, snap: dict[str, Any] | None):
         from rich.console import Group
@@ -152,7 +155,7 @@ class RichReporter(PlainReporter):
 
     def progress(self, task: str, done: int, total: int | None = None, images: int | None = None) -> None:
         rate, _ = self._meter.update(task, done, total, images)
-        fields = {"rate": f"{rate:.0f} img/s" if rate else ""}
+        fields: dict[str, Any] = {"rate": f"{rate:.0f} img/s" if rate else ""}
         if self._bar_task is None or self._meter.t0 != getattr(self, "_bar_t0", None):
             if self._bar_task is not None:
                 self.bar.remove_task(self._bar_task)

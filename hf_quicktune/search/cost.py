@@ -140,7 +140,7 @@ class CostPrior:
         self.min_seconds = float(min_seconds)
 
     @classmethod
-    def from_pool(cls, pool: list[Mapping[str, Any]], seconds: Mapping[int, float], **kwargs: Any) -> CostPrior:
+    def from_pool(cls, pool: Sequence[Mapping[str, Any]], seconds: Mapping[int, float], **kwargs: Any) -> CostPrior:
         """The prior for ``pool`` (a list of configurations; their ``model`` key names the model)."""
         return cls(seconds, {i: cfg.get("model") for i, cfg in enumerate(pool)}, **kwargs)
 

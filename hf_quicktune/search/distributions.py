@@ -224,26 +224,34 @@ class Ordinal(_Choices):
 class _Range(Hyperparameter):
     """A numeric range ``[low, high]``, on the log scale where ``log``."""
 
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` as floats (:meth:`check` validated them when the space was built)."""
+        if self.low is None or self.high is None:
+            raise SpaceError(f"hyperparameters.{self.name}: a {self.type} range needs low and high.")
+        return float(self.low), float(self.high)
+
     def _draw(self, rng: np.random.Generator) -> float:
-        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+        lo, hi = self.bounds
         return math.exp(rng.uniform(math.log(lo), math.log(hi))) if self.log else float(rng.uniform(lo, hi))
 
     def _unscaled(self, u: float) -> float:
         u = float(min(max(u, 0.0), 1.0))
-        lo, hi = float(self.low), float(self.high)  # type: ignore[arg-type]
+        lo, hi = self.bounds
         return math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if self.log else lo + u * (hi - lo)
 
     def scale(self, value: Any) -> float:
-        lo, hi, v = float(self.low), float(self.high), float(value)  # type: ignore[arg-type]
+        (lo, hi), v = self.bounds, float(value)
         if self.log:
-            lo, hi, v = math.log(lo), math.log(hi), math.log(max(v, float(self.low)))  # type: ignore[arg-type]
+            lo, hi, v = math.log(lo), math.log(hi), math.log(max(v, lo))
         return 0.0 if hi == lo else float(min(max((v - lo) / (hi - lo), 0.0), 1.0))
 
     def contains(self, value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             return False
-        eps = 1e-9 * max(1.0, abs(float(self.high)))  # type: ignore[arg-type]
-        return float(self.low) - eps <= float(value) <= float(self.high) + eps  # type: ignore[arg-type]
+        lo, hi = self.bounds
+        eps = 1e-9 * max(1.0, abs(hi))
+        return lo - eps <= float(value) <= hi + eps
 
     def check(self, source: str) -> None:
         where = f"{source}: hyperparameters.{self.name}"
@@ -273,7 +281,8 @@ class Int(_Range):
     """An integer in ``[low, high]`` (sampled on the continuous range, then rounded)."""
 
     def _round(self, v: float) -> int:
-        return int(min(max(round(v), int(self.low)), int(self.high)))  # type: ignore[arg-type]
+        lo, hi = self.bounds
+        return int(min(max(round(v), int(lo)), int(hi)))
 
     def sample(self, rng: np.random.Generator) -> Any:
         return self._round(self._draw(rng))

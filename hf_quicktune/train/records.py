@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 CURVE_FILE = "curve.jsonl"
 
@@ -24,6 +24,15 @@ class TrialStatus(StrEnum):
     OOM = "oom"
     FAILED = "failed"
     STOPPED = "stopped"
+
+
+class EvalScores(TypedDict):
+    """What :meth:`~hf_quicktune.train.trial.Trial.evaluate` returns (top-5 None under 5 classes)."""
+
+    top1: float
+    top5: float | None
+    loss: float
+    num_examples: int
 
 
 #: The statuses an epoch record can have.

@@ -38,6 +38,7 @@ from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.records import (
     AdvanceResult,
     EpochRecord,
+    EvalScores,
     TrialStatus,
     append_records,
     finite_or_none,
@@ -376,7 +377,7 @@ class Trial:
                 self.release()
         return records
 
-    def evaluate(self, split: str = "test", best: bool = False) -> dict[str, float | None]:
+    def evaluate(self, split: str = "test", best: bool = False) -> EvalScores:
         """Top-1/top-5 accuracy and loss of the newest checkpoint on ``split`` (with ``best``: of the
         best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports)."""
         if self.epochs_done == 0 and self._state is None:

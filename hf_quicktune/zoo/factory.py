@@ -179,6 +179,8 @@ def create_model(
     elif cand.source == "local":
         model = _local_model(cand, allow_pickle, timm_kwargs)
     elif cand.source == "hf-hub":
+        if not cand.hub_id:
+            raise ZooError(f"Candidate '{cand.name}' comes from the Hub but names no hub_id; set hub_id: org/name.")
         _hub_weights(cand.hub_id, allow_pickle)
         try:
             model = timm.create_model(f"hf-hub:{cand.hub_id}", pretrained=True, **timm_kwargs)

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import os
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +107,7 @@ def candidate_from_mapping(entry: Any, file: Path, index: int) -> Candidate:
     return cand
 
 
-def fill_from_timm(cand: Candidate, explicit: set[str] = frozenset()) -> Candidate:
+def fill_from_timm(cand: Candidate, explicit: AbstractSet[str] = frozenset()) -> Candidate:
     """Fill the data config, license and weight repo from timm's pretrained config (no download)."""
     if cand.library != "timm" or cand.source == "local":
         return cand
