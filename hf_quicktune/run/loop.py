@@ -162,6 +162,8 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
     features = search_setup.model_features(ranking, candidates, settings.image_size)
+    if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
+        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates))
     cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, reporter)
@@ -175,6 +177,26 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
         logger.info("recovered %d epoch-steps from trial curves", len(recovered))
         state.save_optimizer(opt.state_dict())
     return dataset, candidates, ranking, pool, opt
+
+
+def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
+                  train_size: int, reporter) -> None:
+    """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
+    from hf_quicktune.run.pool import scratch_names
+    from hf_quicktune.run.schedule import fit_max_epochs
+
+    scratch = scratch_names(candidates)
+    first = next((n for n in ranking["kept"] if n not in scratch and n in candidates), None)
+    first = first or next((n for n in ranking["kept"] if n in candidates), None)
+    left = None if settings.budget_s is None else settings.budget_s - clock.elapsed
+    n_val = len(dataset.splits["validation"])
+    val_size = min(n_val, settings.eval_limit or n_val)
+    schedule = fit_max_epochs(left, candidates.get(first) if first else None, dataset.num_classes, train_size,
+                              val_size, settings.image_size, least=settings.initial_epochs or 1, seed=settings.seed)
+    reporter.message(f"schedule: {schedule['why']}")
+    state.save_json(state.dir / "schedule.json", schedule)
+    settings.max_epochs = int(schedule["max_epochs"])
+    state.save_settings(settings.to_dict())
 
 
 def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
@@ -281,7 +303,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     executor = make_executor(settings, state, candidates, dataset, reporter)
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
-                         settings.max_epochs)
+                         settings.schedule_epochs)
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}

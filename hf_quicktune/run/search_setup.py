@@ -89,7 +89,7 @@ def initial_epochs(settings: RunSettings, prior: Any) -> int:
         return 1
     from hf_quicktune.meta.priors import prior_initial_epochs
 
-    return prior_initial_epochs(prior, settings.max_epochs)
+    return prior_initial_epochs(prior, settings.schedule_epochs)
 
 
 def scale_schedule(config: dict[str, Any], max_epochs: int, reference: int = SPACE_SCHEDULE_EPOCHS) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
 
         draws = repair_scratch_configs(space.sample(n * POOL_OVERSAMPLE, seed=settings.seed), scratch)
         scorer = _with_prior_fix(lambda: QuickTuneOptimizer(
-            draws, max_epochs=settings.max_epochs, prior=prior, meta_features=meta, model_features=features,
+            draws, max_epochs=settings.schedule_epochs, prior=prior, meta_features=meta, model_features=features,
             seed=settings.seed, acquisition=settings.acquisition), settings)
         predicted = scorer.zero_shot(range(len(draws)))
         # the meta-dataset holds only pretrained models: the prior has no knowledge of random-init
@@ -206,7 +206,7 @@ def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, f
 
     floor = 1.0 / num_classes + 0.01 if num_classes else None
     return _with_prior_fix(lambda: QuickTuneOptimizer(
-        pool, max_epochs=settings.max_epochs, prior=prior, meta_features=meta, model_features=features,
+        pool, max_epochs=settings.schedule_epochs, prior=prior, meta_features=meta, model_features=features,
         seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition, horizon=settings.horizon,
         initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor, initial_design=[0, 1]),
         settings)

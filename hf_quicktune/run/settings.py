@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
 _BUDGET_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", re.IGNORECASE)
 _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -92,7 +93,9 @@ class RunSettings:
     max_epochs_total: int | None = None
     prior: str | None = "default"  # the prior shipped in the package; "none" = search without one
     space: str = "recipes/spaces/quicktune.yaml"
-    max_epochs: int = 50
+    # a trial's schedule length; None: 50, or fewer when --budget cannot finish that (hf_quicktune.run.schedule),
+    # resolved once when the run starts and stored in settings.json
+    max_epochs: int | None = None
     top_k: int = 8
     output_dir: str | None = None
     push_to_hub: str | None = None
@@ -149,6 +152,12 @@ class RunSettings:
             raise parsed
         return parsed
 
+    @property
+    def schedule_epochs(self) -> int:
+        """The trials' schedule length in force: ``max_epochs``, or the space's 50 before a run has fitted
+        it to its budget (:mod:`hf_quicktune.run.schedule`)."""
+        return DEFAULT_MAX_EPOCHS if self.max_epochs is None else int(self.max_epochs)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -198,7 +207,7 @@ class RunSettings:
                 raise ConfigError(f"--min-accuracy is a validation top-1 fraction in [0, 1], got {self.min_accuracy!r}"
                                   f"{hint}.")
             self.min_accuracy = float(value)
-        if self.initial_epochs is not None and self.initial_epochs > self.max_epochs:
+        if self.initial_epochs is not None and self.max_epochs is not None and self.initial_epochs > self.max_epochs:
             raise ConfigError(f"--initial-epochs {self.initial_epochs} is more than --max-epochs {self.max_epochs}; "
                               "lower it (1 is the paper's setting).")
         if self.horizon == "max" and str(self.prior or "none").lower() in ("none", "no", "off", ""):

@@ -36,8 +36,8 @@ def make_trial(settings: Any, state: RunState, trial_id: int, config: dict, cand
     from hf_quicktune.run.search_setup import scale_schedule
     from hf_quicktune.train import Trial
 
-    config = scale_schedule(config, settings.max_epochs)
-    return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.max_epochs,
+    config = scale_schedule(config, settings.schedule_epochs)
+    return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.schedule_epochs,
                  image_size=settings.image_size, train_limit=settings.train_limit,
                  eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory)
 
