@@ -8,7 +8,7 @@ newest; once a later epoch replaces that checkpoint, the best epoch's weights (o
 weights per trial at most) stay behind. Where hard links are not supported the file is copied.
 
 Both are written into a temporary folder and renamed into place, so a process killed mid-write
-never leaves a half checkpoint behind.
+never leaves a half checkpoint behind. ``trial.json`` records what the trial is (:func:`write_trial_file`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hf_quicktune import faults
+from hf_quicktune.errors import TrainError
 from hf_quicktune.train.records import EpochRecord, append_records, load_curve
 
+TRIAL_FILE = "trial.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.pt"
 INFO_FILE = "trainer_state.json"
@@ -169,6 +171,25 @@ def restore_curve(directory: str | Path) -> EpochRecord | None:
     record = EpochRecord.from_dict(info["record"])
     append_records(directory, [record])
     return record
+
+
+def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = True) -> None:
+    """Record the trial's settings in ``directory/trial.json`` (written only where ``write``: the main process),
+    refusing a directory whose checkpoints were trained with other settings."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / TRIAL_FILE
+    info = json.loads(json.dumps(info, default=str))
+    if path.exists():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        keys = ("candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint")
+        diff = [k for k in keys if old.get(k) != info.get(k)]
+        if diff and latest_checkpoint_epoch(directory):
+            raise TrainError(
+                f"{directory} already holds a trial with different {', '.join(diff)}; "
+                "use a new directory for a new trial (or the same settings to continue it)."
+            )
+    if write:
+        path.write_text(json.dumps(info, indent=1), encoding="utf-8")
 
 
 def latest_checkpoint_epoch(directory: str | Path) -> int:

@@ -18,7 +18,6 @@ the in-memory state, :mod:`~hf_quicktune.train.step` trains and evaluates, and
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -30,7 +29,7 @@ from hf_quicktune import faults
 from hf_quicktune.errors import TrainError
 from hf_quicktune.train import checkpoint as ckpt
 from hf_quicktune.train import device
-from hf_quicktune.train.checkpoint import latest_checkpoint_epoch, restore_curve
+from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, restore_curve
 from hf_quicktune.train.config import validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
@@ -66,8 +65,6 @@ if TYPE_CHECKING:
     from hf_quicktune.zoo.candidate import Candidate
 
 logger = logging.getLogger(__name__)
-
-TRIAL_FILE = "trial.json"
 
 __all__ = ["TRIAL_FILE", "DivergedError", "ModelFactory", "Trial", "is_oom", "latest_checkpoint_epoch",
            "restore_curve"]
@@ -153,20 +150,7 @@ class Trial:
         }
 
     def _write_trial_file(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / TRIAL_FILE
-        info = json.loads(json.dumps(self._trial_info(), default=str))
-        if path.exists():
-            old = json.loads(path.read_text(encoding="utf-8"))
-            keys = ("candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint")
-            diff = [k for k in keys if old.get(k) != info.get(k)]
-            if diff and latest_checkpoint_epoch(self.directory):
-                raise TrainError(
-                    f"{self.directory} already holds a trial with different {', '.join(diff)}; "
-                    "use a new directory for a new trial (or the same settings to continue it)."
-                )
-        if self.accelerator.is_main_process:
-            path.write_text(json.dumps(info, indent=1), encoding="utf-8")
+        ckpt.write_trial_file(self.directory, self._trial_info(), write=self.accelerator.is_main_process)
 
     def _reconcile_curve(self) -> None:
         """If the process died between checkpoint and curve append, restore the missing record."""

@@ -1,0 +1,41 @@
+"""trial.json: what a trial directory holds, and the refusal to continue its checkpoints with other settings
+(train/checkpoint.py write_trial_file; no training needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hf_quicktune.errors import TrainError
+from hf_quicktune.train.checkpoint import INFO_FILE, TRIAL_FILE, write_trial_file
+
+INFO = {"candidate": "m", "config": {"lr": 0.1}, "max_epochs": 5, "image_size": 32, "train_limit": None, "seed": 0,
+        "dataset_fingerprint": "f", "num_classes": 3}
+
+
+def _checkpoint(directory, epoch=1):
+    ckpt = directory / f"checkpoint-{epoch:04d}"
+    ckpt.mkdir(parents=True)
+    (ckpt / INFO_FILE).write_text("{}")
+
+
+def test_trial_file_is_written_only_where_asked(tmp_path):
+    write_trial_file(tmp_path / "t", INFO, write=False)
+    assert (tmp_path / "t").is_dir() and not (tmp_path / "t" / TRIAL_FILE).exists()
+    write_trial_file(tmp_path / "t", INFO)
+    assert json.loads((tmp_path / "t" / TRIAL_FILE).read_text()) == INFO
+
+
+def test_checkpoints_of_other_settings_are_refused_naming_what_differs(tmp_path):
+    d = tmp_path / "t"
+    write_trial_file(d, INFO)
+    changed = {**INFO, "config": {"lr": 0.2}, "seed": 1}
+    write_trial_file(d, changed)  # no checkpoint yet: the directory is simply reused
+    assert json.loads((d / TRIAL_FILE).read_text())["seed"] == 1
+    _checkpoint(d)
+    write_trial_file(d, {**changed, "num_classes": 4})  # a key that does not define the trial
+    with pytest.raises(TrainError, match=r"different config, seed; use a new directory") as err:
+        write_trial_file(d, INFO)
+    assert str(d) in str(err.value)
+    assert json.loads((d / TRIAL_FILE).read_text())["seed"] == 1  # the refused settings were not written
