@@ -1,5 +1,7 @@
 """Quick-Tune: meta-learned, cost-aware, gray-box (freeze-thaw) BO over a finite pool.
 
+Over 400 lines on purpose: one class, the optimizer of Alg. 1; fitting, cost and acquisition are apart.
+
 Arango et al., ICLR 2024, Alg. 1: start with one random configuration at epoch 1; after each
 observation refit the deep-kernel GP surrogate (warm-started from the meta-learned prior) and the
 cost model; score every unfinished pool member at its next epoch with EI / predicted cost
