@@ -106,9 +106,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--rank-samples", type=int, help="Training images used by the zero-cost ranking. [default: 256]")
 @click.option("--allow-pickle", is_flag=True, default=None,
               help="Load candidates whose checkpoints are pickled (not safetensors). Only for sources you trust.")
-@click.option("--estimate-cost", is_flag=True, default=None,
-              help="Time one training step per candidate first; the optimizer's cost model starts from "
-                   "these seconds-per-epoch predictions instead of knowing nothing.")
+@click.option("--estimate-cost/--no-estimate-cost", default=None,
+              help="Time a few training steps per kept candidate first (seconds); the first trial, the "
+                   "schedule and the optimizer's cost model start from these seconds-per-epoch predictions "
+                   "instead of knowing nothing. [default: on]")
 @click.option("--acquisition", type=click.Choice(["ei_per_cost", "ei", "ucb"]),
               help="Acquisition of the optimizer: expected improvement per predicted second (Quick-Tune), "
                    "plain expected improvement, or UCB. [default: ei_per_cost]")

@@ -13,6 +13,8 @@ its last checkpoint).
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from hf_quicktune.run.settings import RunSettings
 
 OK = "ok"
+
+logger = logging.getLogger(__name__)
 
 
 class Clock:
@@ -66,6 +70,34 @@ class Budget:
                 return sum(xs[-3:]) / len(xs[-3:])
         return 0.0
 
+    def suggestion_seconds(self, opt: Any, steps: Sequence[Mapping[str, Any]], suggestion: Any, n: int) -> float:
+        """Predicted wall seconds of ``n`` epochs of ``suggestion``: from its own past epochs; for a trial
+        not run yet, the optimizer's cost prediction (its cost model and timed cost prior, calibrated on
+        the epochs seen: a batch of 2 costs far more per epoch than a batch of 32 of the same model),
+        else its model's, else anyone's recent epochs."""
+        tid = suggestion.trial_id
+        if not any(s.get("trial_id") == tid and s.get("status") == OK and s.get("wall_s") for s in steps):
+            predict = getattr(opt, "predict", None)
+            if predict is not None:
+                try:
+                    seconds = float(predict([tid], noise=False)[2][0])
+                except Exception:  # noqa: BLE001 - a prediction is a hint; the history below still works
+                    logger.debug("no cost prediction for trial %d", tid, exc_info=True)
+                else:
+                    if math.isfinite(seconds) and seconds > 0:
+                        return seconds * self.wall_per_cost(steps)
+        return n * self.epoch_seconds(steps, tid, suggestion.config.get("model"))
+
+    @staticmethod
+    def wall_per_cost(steps: Sequence[Mapping[str, Any]]) -> float:
+        """Wall seconds per recorded training second of the recent epochs (evaluation, data loading; 1.3
+        before any)."""
+        pairs = [(s["wall_s"], s["cost"]) for s in steps if s.get("status") == OK and s.get("wall_s") and s.get("cost")]
+        if not pairs:
+            return 1.3
+        wall, cost = sum(w for w, _ in pairs[-5:]), sum(c for _, c in pairs[-5:])
+        return max(1.0, wall / cost) if cost > 0 else 1.3
+
     @staticmethod
     def reserve(steps: Sequence[Mapping[str, Any]]) -> float:
         """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
@@ -107,7 +139,7 @@ class Budget:
         if self.seconds is not None:
             need = self.reserve(steps)
             if suggestion is not None:
-                need += n * self.epoch_seconds(steps, suggestion.trial_id, suggestion.config.get("model"))
+                need += self.suggestion_seconds(opt, steps, suggestion, n)
             if clock.elapsed + need > self.seconds:
                 return "budget used"
         return None

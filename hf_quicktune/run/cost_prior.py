@@ -1,20 +1,23 @@
 """Seconds-per-epoch predictions for the optimizer's cost model, before any trial has run (issue 7).
 
-For each model of the pool, one real SGD step is timed on this device with the estimator's
-:func:`hf_quicktune.estimate.estimator.measure_seconds_per_step` (forward + backward + update at
-a reference batch size, random inputs at the run's image size), twice: with every parameter
-trainable and with the head only. A configuration's epoch then costs
+For each model of the pool, real SGD steps are timed on this device with the estimator's
+:func:`hf_quicktune.estimate.estimator.measure_seconds_per_step` (forward + backward + update, random
+inputs at the run's image size): with every parameter trainable at two batch sizes (``SMALL_BATCH``
+and ``REFERENCE_BATCH``), and with the head only at the reference batch. A step then costs
+``a + b x B`` (a per-step overhead ``a`` -- optimizer update, kernel launches, Python -- and a
+per-sample ``b``; at batch 2 the overhead is most of it: one epoch of 240 steps of 2 images took
+5x the 15 steps of 32 on the same images), and a configuration's epoch
 
-    seconds/epoch = ceil(N / B) x (B / B_ref) x [t_head + f x (t_full - t_head)]
+    seconds/epoch = ceil(N / B) x (a + b x B) x [h + f x (1 - h)]
 
-with N the training images per epoch, B its batch size, and f the fraction of backbone parameters
-its ``pct_to_freeze`` leaves trainable (:mod:`hf_quicktune.zoo.freezing`; ``linear_probing`` is
-priced as full fine-tuning, what most of its epochs are). Approximations: per-sample time constant
-in B (true on CPU, pessimistic for small B on a GPU) and backward cost proportional to the
-trainable parameters; evaluation and data loading are left out -- the optimizer's
-:class:`~hf_quicktune.search.cost.CostPrior` rescales all predictions by the observed/predicted
-ratio once trials have run. The predictions are stored in the run directory (``cost_prior.json``)
-so a resumed run does not time again.
+with N the training images per epoch, B its batch size, h the head-only share of a reference step
+and f the fraction of backbone parameters its ``pct_to_freeze`` leaves trainable
+(:mod:`hf_quicktune.zoo.freezing`; ``linear_probing`` is priced as full fine-tuning, what most of its
+epochs are). Approximations: backward cost proportional to the trainable parameters; evaluation and
+data loading are left out -- the optimizer's :class:`~hf_quicktune.search.cost.CostPrior` rescales all
+predictions by the observed/predicted ratio once trials have run. The timings are stored in the run
+directory (``cost_timings.json``, the pool's predictions in ``cost_prior.json``) so a resumed run
+does not time again.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-REFERENCE_BATCH = 8
+REFERENCE_BATCH = 16
+SMALL_BATCH = 2
 DEFAULT_IMAGE_SIZE = 224
 
 
@@ -43,8 +47,10 @@ def _trainable_fraction(model, pct_to_freeze: float) -> float:
 
 def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], num_classes: int,
                           image_size: int | None, reference_batch: int = REFERENCE_BATCH,
-                          seed: int = 0) -> dict[str, dict[str, Any]]:
-    """``{name: {"full": s, "head": s, "fraction": {pct: f}}}``: timed steps and trainable fractions."""
+                          seed: int = 0, small_batch: int = SMALL_BATCH) -> dict[str, dict[str, Any]]:
+    """``{name: {"per_step": a, "per_sample": b, "head_share": h, "fraction": {pct: f}}}``: a step of every
+    parameter at batch B costs ``a + b x B`` seconds (timed at ``small_batch`` and ``reference_batch``),
+    a head-only step ``h`` of that."""
     import torch
 
     from hf_quicktune.estimate.estimator import measure_seconds_per_step
@@ -57,46 +63,87 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
         model = create_model(cand, num_classes=num_classes)
         size = image_size or int(cand.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
         shape = (3, size, size)
-        full = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), reference_batch, shape,
-                                        num_classes)
+        every = trainable_parameter_names(model, 0.0)
+        full = measure_seconds_per_step(model, every, reference_batch, shape, num_classes)
+        small = measure_seconds_per_step(model, every, small_batch, shape, num_classes)
         head = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0, linear_probing=True),
                                         reference_batch, shape, num_classes)
-        out[name] = {"full": full, "head": min(head, full),
+        per_sample = max(0.0, (full - small) / max(1, reference_batch - small_batch))
+        per_step = full - per_sample * reference_batch
+        if per_step < 0:  # timing noise: all of it per sample
+            per_step, per_sample = 0.0, full / reference_batch
+        out[name] = {"per_step": per_step, "per_sample": per_sample, "head_share": min(1.0, head / full),
                      "fraction": {pct: _trainable_fraction(model, pct) for pct in pcts.get(name, {0.0})}}
         del model
-        logger.info("cost prior: %s step at B=%d, %dpx: %.4fs all trainable, %.4fs head only",
-                    name, reference_batch, size, full, head)
+        logger.info("cost prior: %s at %dpx: a step of B images costs %.4f + %.5f B s (all trainable); head only "
+                    "%.0f %% of it", name, size, per_step, per_sample, 100 * out[name]["head_share"])
     return out
+
+
+def step_seconds(timing: dict[str, Any], batch_size: int, trainable: float = 1.0) -> float:
+    """Seconds of one step at ``batch_size`` with ``trainable`` of the backbone trained (:func:`step_seconds_by_model`)."""
+    h = float(timing["head_share"])
+    return (float(timing["per_step"]) + float(timing["per_sample"]) * batch_size) * (h + trainable * (1.0 - h))
 
 
 def _pct(cfg: dict[str, Any]) -> float:
     return 0.0 if cfg.get("linear_probing") else float(cfg.get("pct_to_freeze") or 0.0)
 
 
-def epoch_seconds(pool: list[dict[str, Any]], candidates: dict[str, Any], num_classes: int, train_size: int,
-                  image_size: int | None, reference_batch: int = REFERENCE_BATCH, seed: int = 0) -> dict[int, float]:
-    """Predicted seconds of one training epoch of every pool member (index -> seconds)."""
+def pool_fractions(pool: list[dict[str, Any]], candidates: dict[str, Any]) -> dict[str, set[float]]:
+    """The ``pct_to_freeze`` values each candidate model of ``pool`` is trained with."""
     pcts: dict[str, set[float]] = {}
     for cfg in pool:
-        if cfg.get("model") in candidates:
-            pcts.setdefault(cfg["model"], set()).add(_pct(cfg))
-    timed = step_seconds_by_model({n: candidates[n] for n in sorted(pcts)}, pcts, num_classes, image_size,
-                                  reference_batch, seed)
+        model = cfg.get("model")
+        if model is not None and model in candidates:
+            pcts.setdefault(model, set()).add(_pct(cfg))
+    return pcts
+
+
+def time_models(pool: list[dict[str, Any]], candidates: dict[str, Any], num_classes: int, image_size: int | None,
+                seed: int = 0) -> dict[str, dict[str, Any]]:
+    """:func:`step_seconds_by_model` for every candidate model of ``pool`` at every freezing level it uses."""
+    pcts = pool_fractions(pool, candidates)
+    return step_seconds_by_model({n: candidates[n] for n in sorted(pcts)}, pcts, num_classes, image_size, seed=seed)
+
+
+def epoch_seconds(pool: list[dict[str, Any]], candidates: dict[str, Any], num_classes: int, train_size: int,
+                  image_size: int | None, seed: int = 0, timed: dict[str, dict[str, Any]] | None = None
+                  ) -> dict[int, float]:
+    """Predicted seconds of one training epoch of every pool member (index -> seconds); ``timed``: timings
+    already made (:func:`time_models`), else timed now."""
+    timed = timed if timed is not None else time_models(pool, candidates, num_classes, image_size, seed)
     out: dict[int, float] = {}
     for i, cfg in enumerate(pool):
         model = cfg.get("model")
         t = timed.get(model) if model is not None else None
         if t is None:
             continue
+        pct = _pct(cfg)
+        fraction = t["fraction"].get(pct, t["fraction"].get(str(pct), 1.0))
         batch = int(cfg.get("batch_size") or 32)
-        per_step = batch / reference_batch * (t["head"] + t["fraction"][_pct(cfg)] * (t["full"] - t["head"]))
-        out[i] = math.ceil(train_size / batch) * per_step
+        out[i] = math.ceil(train_size / batch) * step_seconds(t, batch, fraction)
     return out
 
 
+def load_or_time(state, pool: list[dict[str, Any]], candidates: dict[str, Any], num_classes: int,
+                 image_size: int | None, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """The timings of ``pool``'s models, from ``cost_timings.json`` or timed now (and stored)."""
+    path = state.dir / "cost_timings.json"
+    saved = state.load_json(path)
+    if saved is not None:
+        return {name: dict(t, fraction={float(k): v for k, v in t["fraction"].items()}) for name, t in saved.items()}
+    timed = time_models(pool, candidates, num_classes, image_size, seed)
+    state.save_json(path, {name: dict(t, fraction={str(k): v for k, v in t["fraction"].items()})
+                           for name, t in timed.items()})
+    return timed
+
+
 def load_or_compute(state, pool: list[dict[str, Any]], candidates: dict[str, Any], num_classes: int,
-                    train_size: int, image_size: int | None, seed: int = 0):
-    """The run's :class:`~hf_quicktune.search.cost.CostPrior`, from ``cost_prior.json`` or timed now."""
+                    train_size: int, image_size: int | None, seed: int = 0,
+                    timed: dict[str, dict[str, Any]] | None = None):
+    """The run's :class:`~hf_quicktune.search.cost.CostPrior`, from ``cost_prior.json`` or predicted now
+    (from ``timed``, else timed now)."""
     from hf_quicktune.search.cost import CostPrior
 
     path = state.dir / "cost_prior.json"
@@ -104,6 +151,6 @@ def load_or_compute(state, pool: list[dict[str, Any]], candidates: dict[str, Any
     if saved is not None:
         return CostPrior.from_state(saved)
     prior = CostPrior.from_pool(pool, epoch_seconds(pool, candidates, num_classes, train_size, image_size,
-                                                    seed=seed))
+                                                    seed=seed, timed=timed))
     state.save_json(path, prior.state_dict())
     return prior

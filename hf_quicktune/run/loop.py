@@ -25,6 +25,7 @@ from hf_quicktune.run.session import (
 )
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.stages import cost_prior as _cost_prior
+from hf_quicktune.run.stages import cost_timings as _cost_timings
 from hf_quicktune.run.stages import load_dataset as _load_dataset
 from hf_quicktune.run.stages import rank_candidates as _rank
 from hf_quicktune.run.state import RunState
@@ -39,6 +40,10 @@ from hf_quicktune.run.trials import (
 )
 
 logger = logging.getLogger(__name__)
+
+#: the end of a wall-clock budget finishes the incumbent's schedule once the time left is at most this
+#: many times what its remaining epochs cost (slack for the cost estimate; _Search.finishing)
+FINISH_MARGIN = 1.5
 
 __all__ = ["run", "snapshot", "tell_outcome"]
 
@@ -162,11 +167,13 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
     features = search_setup.model_features(ranking, candidates, settings.image_size)
+    timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
-        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
+        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter, timed)
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
-                                   features=features, scratch=scratch_names(candidates))
-    cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, reporter)
+                                   features=features, scratch=scratch_names(candidates), timed=timed,
+                                   candidates=candidates)
+    cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, timed)
     opt = search_setup.make_optimizer(settings, pool, prior=prior, meta=meta, features=features,
                                       num_classes=dataset.num_classes, cost_prior=cost)
     saved = state.load_optimizer()
@@ -180,7 +187,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
 
 
 def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
-                  train_size: int, reporter) -> None:
+                  train_size: int, reporter, timed: dict | None = None) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
     from hf_quicktune.run.schedule import fit_max_epochs
@@ -192,7 +199,8 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
     schedule = fit_max_epochs(left, candidates.get(first) if first else None, dataset.num_classes, train_size,
-                              val_size, settings.image_size, least=settings.initial_epochs or 1, seed=settings.seed)
+                              val_size, settings.image_size, least=settings.initial_epochs or 1, seed=settings.seed,
+                              timing=(timed or {}).get(first) if first else None)
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
@@ -227,6 +235,7 @@ class _Search:
         self.reporter, self.max_epochs = reporter, max_epochs
         self.in_flight: dict[int, int] = {}
         self.started: dict[int, float] = {}  # run second each job in flight was submitted
+        self.finish_trial: int | None = None  # the incumbent being trained to the end of its schedule
 
     def submit(self, trial_id: int, epoch: int) -> None:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
@@ -246,15 +255,49 @@ class _Search:
             else:
                 _release(self.opt, tid)
 
+    def finishing(self, suggestion: Any = None) -> int | None:
+        """The incumbent trial to continue now instead of ``suggestion`` (the optimizer's choice; None: before
+        asking), when the wall-clock budget left (less the reserve and the suggestion's predicted cost) is
+        at most :data:`FINISH_MARGIN` x what the incumbent's remaining epochs cost: the end of the budget
+        trains the best trial found to the end of its schedule (its learning rate annealed, like a
+        practitioner's final run) instead of opening trials that cannot finish. Once started it goes
+        on while that trial stays the incumbent."""
+        best = self.opt.best() if self.budget.seconds is not None else None
+        if best is None:
+            return None
+        tid = best[0]
+        st = self.opt.trials.get(tid)
+        if tid in self.in_flight or st is None or self.opt.is_done(tid):
+            return None
+        if self.finish_trial != tid:
+            if suggestion is None or suggestion.trial_id == tid:
+                return None
+            left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
+            left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
+                                                   max(1, suggestion.epoch - self.opt.trials[suggestion.trial_id].epochs
+                                                       if suggestion.trial_id in self.opt.trials else suggestion.epoch))
+            cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
+            if left > FINISH_MARGIN * cost:
+                return None
+            self.finish_trial = tid
+            logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
+                        self.max_epochs, suggestion.trial_id)
+        return tid
+
     def fill(self) -> str | None:
         """Submit suggestions until every worker is busy; returns why the search must stop, if it must."""
         while self.executor.busy < self.executor.capacity:
             stop = self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight)
             if stop:
                 return stop
-            suggestion = self.opt.ask()
+            finish = self.finishing()
+            suggestion = self.opt.continue_trial(finish) if finish is not None else self.opt.ask()
             if suggestion is None:
                 return "search space exhausted" if not self.in_flight else None
+            finish = None if finish is not None else self.finishing(suggestion)
+            if finish is not None:  # the asked trial would leave too little time to finish the incumbent
+                _release(self.opt, suggestion.trial_id)
+                suggestion = self.opt.continue_trial(finish)
             if suggestion.trial_id in self.in_flight:
                 raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
             stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight)

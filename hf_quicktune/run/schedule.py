@@ -8,9 +8,9 @@ what the budget buys. The run does the same when ``--max-epochs`` is not given a
     max_epochs = floor(BUDGET_SHARE x budget left / seconds per epoch), clipped to [1, 50]
 
 with the seconds per epoch of the configuration a practitioner would run (the search's by-hand
-pool member: the best-ranked pretrained candidate, batch 32, every layer trained), from one timed
-training step (:func:`hf_quicktune.estimate.estimator.measure_seconds_per_step`, random inputs at the
-run's image size) x the steps of an epoch x ``OVERHEAD`` (data loading, augmentation and the
+pool member: the best-ranked pretrained candidate, batch 32, every layer trained), from its timed
+training steps (:mod:`hf_quicktune.run.cost_prior`, random inputs at the run's image size) x the
+steps of an epoch x ``OVERHEAD`` (data loading, augmentation and the
 evaluation pass, which the timed step leaves out). ``BUDGET_SHARE`` = 1/2: the winning trial can
 finish its schedule on half of the budget; the other half goes to the trials that find it. The
 estimate is rough (x1.5 either way changes the schedule, not the search's correctness) and is made
@@ -42,21 +42,26 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
 
 
 def reference_epoch_seconds(candidate: Any, num_classes: int, train_size: int, val_size: int,
-                            image_size: int | None, batch_size: int = REFERENCE_BATCH, seed: int = 0) -> float:
+                            image_size: int | None, batch_size: int = REFERENCE_BATCH, seed: int = 0,
+                            timing: dict[str, Any] | None = None) -> float:
     """Predicted seconds of one epoch (training + evaluation) of ``candidate`` fine-tuned whole at
-    ``batch_size``: one timed step x the epoch's steps x :data:`OVERHEAD` (evaluation priced as a
-    third of a training step per image: a forward pass without the backward)."""
-    from hf_quicktune.run.cost_prior import step_seconds_by_model
+    ``batch_size``: a timed step (``timing``, the run's :mod:`~hf_quicktune.run.cost_prior` timings of
+    this model, else timed now) x the epoch's steps x :data:`OVERHEAD` (evaluation priced as a third of a
+    training step per image: a forward pass without the backward)."""
+    from hf_quicktune.run import cost_prior
 
-    step = step_seconds_by_model({candidate.name: candidate}, {candidate.name: {0.0}}, num_classes, image_size,
-                                 reference_batch=batch_size, seed=seed)[candidate.name]["full"]
+    if timing is None:
+        timing = cost_prior.step_seconds_by_model({candidate.name: candidate}, {candidate.name: {0.0}}, num_classes,
+                                                  image_size, seed=seed)[candidate.name]
+    step = cost_prior.step_seconds(timing, batch_size)
     train = math.ceil(train_size / batch_size) * step
     evaluation = math.ceil(max(0, val_size) / batch_size) * step / 3
     return OVERHEAD * (train + evaluation)
 
 
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
-                   image_size: int | None, *, least: int = 1, seed: int = 0) -> dict[str, Any]:
+                   image_size: int | None, *, least: int = 1, seed: int = 0,
+                   timing: dict[str, Any] | None = None) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
     "epoch_seconds", "model", "why"}`` (``why``: one line for the log; the run keeps the dict in
     ``schedule.json``)."""
@@ -65,7 +70,8 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     if budget_left_s is None or candidate is None:
         n = max(least, DEFAULT_MAX_EPOCHS)
         return {**out, "max_epochs": n, "why": f"{n} epochs per trial (no wall-clock budget to fit)"}
-    epoch_s = reference_epoch_seconds(candidate, num_classes, train_size, val_size, image_size, seed=seed)
+    epoch_s = reference_epoch_seconds(candidate, num_classes, train_size, val_size, image_size, seed=seed,
+                                      timing=timing)
     n = epochs_within(budget_left_s, epoch_s, least=least)
     affordable = max(0.0, budget_left_s) / epoch_s
     out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4))

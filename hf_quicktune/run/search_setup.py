@@ -153,10 +153,23 @@ def common_default(space, model: str) -> dict[str, Any]:
     return fit_into_space(space, {**{n: DEFAULTS.get(n) for n in space.names}, "model": model})
 
 
+def freezing_levels(settings: RunSettings) -> list[float]:
+    """The ``pct_to_freeze`` values of the run's search space (and 0: every layer trained)."""
+    from hf_quicktune.search.space import Space
+
+    space = Space.from_yaml(str(resolve_recipe_file(settings.space, "search space")))
+    hp = space.hps.get("pct_to_freeze")
+    values = [float(v) for v in getattr(hp, "choices", None) or [] if isinstance(v, int | float)]
+    return sorted({0.0, *values})
+
+
 def build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int, *, prior: Any,
                meta: dict[str, float], features: dict[str, dict[str, float]] | None,
-               scratch: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    """The run's candidate pool (saved in ``pool.json``; a resumed run reuses it). See the module docstring."""
+               scratch: set[str] | frozenset[str] = frozenset(), timed: dict[str, dict[str, Any]] | None = None,
+               candidates: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The run's candidate pool (saved in ``pool.json``; a resumed run reuses it). See the module docstring.
+    ``timed``: the candidates' timed training steps (:func:`hf_quicktune.run.cost_prior.time_models`): the
+    zero-shot choice then weighs the draws' costs by them instead of by the prior's cost model."""
     pool = state.load_json(state.pool_path)
     if pool is not None:
         return pool
@@ -177,9 +190,17 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
         from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
         draws = repair_scratch_configs(space.sample(n * POOL_OVERSAMPLE, seed=settings.seed), scratch)
+        costs = None
+        if timed and candidates:
+            from hf_quicktune.run.cost_prior import epoch_seconds
+            from hf_quicktune.search.cost import CostPrior
+
+            costs = CostPrior.from_pool(draws, epoch_seconds(draws, candidates, 0, train_size, settings.image_size,
+                                                             timed=timed))
         scorer = _with_prior_fix(lambda: QuickTuneOptimizer(
             draws, max_epochs=settings.schedule_epochs, prior=prior, meta_features=meta, model_features=features,
-            seed=settings.seed, acquisition=settings.acquisition), settings)
+            seed=settings.seed, acquisition=settings.acquisition, cost_prior=costs,
+            initial_epochs=initial_epochs(settings, prior)), settings)
         predicted = scorer.zero_shot(range(len(draws)))
         # the meta-dataset holds only pretrained models: the prior has no knowledge of random-init
         # candidates, so its zero-shot choices are made among the pretrained ones (when there are any)

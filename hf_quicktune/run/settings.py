@@ -108,7 +108,7 @@ class RunSettings:
     rank_samples: int = 256
     scores: list[str] = field(default_factory=lambda: list(DEFAULT_SCORES))
     allow_pickle: bool = False
-    estimate_cost: bool = False  # time a training step per candidate: the cost model's prior (issue 7)
+    estimate_cost: bool = True  # time training steps per candidate: the cost model's prior (run/cost_prior.py)
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
     initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's

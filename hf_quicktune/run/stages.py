@@ -1,5 +1,5 @@
 """The stages before the search, as thin adapters over their APIs: the dataset, the zero-cost ranking
-(cached in ``ranking.json``) and the optional cost prior (``--estimate-cost``)."""
+(cached in ``ranking.json``) and the timed cost prior (``--estimate-cost``, on by default)."""
 
 from __future__ import annotations
 
@@ -47,12 +47,29 @@ def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates,
     return ranking
 
 
-def cost_prior(settings: RunSettings, state: RunState, pool, candidates, dataset, train_size: int, reporter):
-    """Per-pool-member seconds-per-epoch predictions (``--estimate-cost``), or None when not asked for."""
+def cost_timings(settings: RunSettings, state: RunState, names: list[str], candidates, dataset, reporter
+                 ) -> dict[str, dict[str, Any]] | None:
+    """Timed training steps of the kept candidates (``--estimate-cost``, on by default; ``cost_timings.json``),
+    or None when turned off."""
     if not settings.estimate_cost:
+        return None
+    from hf_quicktune.run.cost_prior import load_or_time
+    from hf_quicktune.run.search_setup import freezing_levels
+
+    kept = [n for n in names if n in candidates]
+    if not (state.dir / "cost_timings.json").exists():
+        reporter.message(f"timing training steps of {len(kept)} candidate{'s' if len(kept) != 1 else ''} for the "
+                         "cost model (--no-estimate-cost skips it)")
+    levels = freezing_levels(settings)
+    return load_or_time(state, [{"model": n, "pct_to_freeze": p} for n in kept for p in levels], candidates,
+                        dataset.num_classes, settings.image_size, seed=settings.seed)
+
+
+def cost_prior(settings: RunSettings, state: RunState, pool, candidates, dataset, train_size: int, timed):
+    """Per-pool-member seconds-per-epoch predictions from ``timed`` (:func:`cost_timings`), or None."""
+    if timed is None:
         return None
     from hf_quicktune.run.cost_prior import load_or_compute
 
-    reporter.message("timing one training step per candidate for the cost prior (--estimate-cost)")
     return load_or_compute(state, pool, candidates, dataset.num_classes, train_size, settings.image_size,
-                           seed=settings.seed)
+                           seed=settings.seed, timed=timed)

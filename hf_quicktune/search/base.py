@@ -78,6 +78,18 @@ class Optimizer(abc.ABC):
             self.in_flight[s.trial_id] = int(s.epoch)
         return s
 
+    def continue_trial(self, trial_id: int) -> Suggestion:
+        """A suggestion the caller chose: ``trial_id``'s next epoch (in flight like an asked one; Optuna's
+        ``enqueue_trial`` for a paused trial). The run loop uses it to finish its incumbent's schedule at
+        the end of a wall-clock budget. Refused for a trial in flight, ended or at ``max_epochs``."""
+        trial_id = int(trial_id)
+        st = self.trials.get(trial_id)
+        if trial_id in self.in_flight or st is None or st.epochs == 0 or self.is_done(trial_id):
+            raise ValueError(f"trial {trial_id} cannot be continued (in flight, not started, ended or finished)")
+        epoch = st.epochs + 1
+        self.in_flight[trial_id] = epoch
+        return Suggestion(trial_id, dict(self.pool[trial_id]), epoch)
+
     @abc.abstractmethod
     def _ask(self) -> Suggestion | None:
         """Subclasses: the next suggestion, excluding the trials in ``self.in_flight``."""

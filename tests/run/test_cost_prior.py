@@ -7,7 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from hf_quicktune.run.cost_prior import REFERENCE_BATCH, epoch_seconds, load_or_compute
+from hf_quicktune.run.cost_prior import (
+    REFERENCE_BATCH,
+    SMALL_BATCH,
+    epoch_seconds,
+    load_or_compute,
+    step_seconds,
+    time_models,
+)
 from hf_quicktune.run.state import RunState
 from hf_quicktune.zoo import get_candidate
 
@@ -28,14 +35,26 @@ def candidates():
 
 
 def test_epoch_seconds_follow_batches_and_freezing(candidates):
-    secs = epoch_seconds(POOL, candidates, num_classes=3, train_size=100, image_size=32)
+    timed = time_models(POOL, candidates, num_classes=3, image_size=32)
+    secs = epoch_seconds(POOL, candidates, num_classes=3, train_size=100, image_size=32, timed=timed)
     assert sorted(secs) == [0, 1, 2, 3, 4]  # no prediction for a model outside the candidates
     assert all(v > 0 and math.isfinite(v) for v in secs.values())
-    # per-sample time constant in B: one epoch at B=16 costs what ceil(100/16) steps of 16 samples cost
-    assert secs[1] == pytest.approx(secs[0] * (math.ceil(100 / 16) * 16) / (math.ceil(100 / 8) * 8), rel=1e-9)
+    t = timed[NAMES[0]]
+    assert t["per_step"] >= 0 and t["per_sample"] >= 0 and 0 < t["head_share"] <= 1
+    # a step of B images costs a + b B: an epoch at B=16 is ceil(100/16) such steps
+    assert secs[1] == pytest.approx(math.ceil(100 / 16) * (t["per_step"] + 16 * t["per_sample"]), rel=1e-9)
+    assert secs[0] == pytest.approx(math.ceil(100 / 8) * (t["per_step"] + 8 * t["per_sample"]), rel=1e-9)
     assert secs[2] <= secs[0]  # head only: no backbone backward
     assert secs[3] == pytest.approx(secs[0], rel=1e-9)  # linear probing priced as full fine-tuning
-    assert REFERENCE_BATCH == 8
+    assert (SMALL_BATCH, REFERENCE_BATCH) == (2, 16)
+
+
+def test_small_batches_pay_the_per_step_overhead():
+    t = {"per_step": 0.05, "per_sample": 0.002, "head_share": 0.5}
+    assert step_seconds(t, 2) == pytest.approx(0.054)
+    # 240 steps of 2 images cost far more than 15 steps of 32 (the overhead is paid per step)
+    assert 240 * step_seconds(t, 2) > 4 * 15 * step_seconds(t, 32)
+    assert step_seconds(t, 32, trainable=0.0) == pytest.approx(0.5 * step_seconds(t, 32))
 
 
 def test_stored_once_and_reloaded(tmp_path, candidates, monkeypatch):

@@ -12,6 +12,7 @@ from hf_quicktune.run.executor import InProcessExecutor
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.state import RunState, read_jsonl
 from hf_quicktune.run.trials import Outcome, TrialRunner
+from hf_quicktune.search.base import Optimizer, Suggestion
 from hf_quicktune.train.records import AdvanceResult, EpochRecord, append_records
 
 
@@ -234,3 +235,68 @@ def test_a_resumed_search_resubmits_the_trials_in_flight_and_releases_what_does_
     assert [(j[0], j[1], j[2]) for j in ex.jobs] == [(s.trial_id, s.epoch, 0) for s in first_two]
     assert set(opt.in_flight) == {s.trial_id for s in first_two}  # the third was released, not lost
     assert search.in_flight == {s.trial_id: s.epoch for s in first_two}
+
+
+class _TickClock:
+    """A run clock the fake executor advances: each epoch costs ``epoch_s`` seconds."""
+
+    def __init__(self):
+        self.elapsed = 0.0
+
+
+class _TimedFake(_ParallelFake):
+    """One worker; the first trial it trains scores 0.9 + e/100 at epoch e, the others 0.1 + e/100; every
+    epoch moves the clock by 10 s."""
+
+    def __init__(self, state, clock):
+        super().__init__(1, state)
+        self.clock, self.first = clock, None
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        self.first = tid if self.first is None else self.first
+        base = 0.9 if tid == self.first else 0.1
+        recs = [EpochRecord(epoch=e, val_top1=base + e / 100, val_top5=None, val_loss=None, train_loss=None,
+                            train_seconds=10.0, eval_seconds=0.5, images_per_second=None, peak_memory_mb=None,
+                            lr=None).to_dict() for e in range(from_epoch + 1, to_epoch + 1)]
+        self.clock.elapsed += 10.0 * len(recs)
+        return Outcome(tid, to_epoch, recs, wall_s=10.0 * len(recs))
+
+
+class _Explorer(Optimizer):
+    """Only ever opens the next new trial for one epoch (a search that never continues on its own)."""
+
+    def _ask(self):
+        tid = next((i for i in range(len(self.pool)) if i not in self.trials and i not in self.in_flight), None)
+        return None if tid is None else Suggestion(tid, dict(self.pool[tid]), 1)
+
+
+@pytest.mark.parametrize("budget_s, finished", [(100.0, True), (1000.0, True), (40.0, False)])
+def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_path, budget_s, finished):
+    from hf_quicktune.run.loop import FINISH_MARGIN, _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _TimedFake(state, clock)
+    search = _Search(opt, state, pool, ex, Budget(seconds=budget_s), clock, [], {}, PlainReporter(io.StringIO()),
+                     max_epochs=4)
+    assert "budget used" in search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    steps = search.steps
+    first = steps[0]["trial_id"]
+    reserve = Budget.reserve(steps)
+    assert clock.elapsed <= budget_s
+    if not finished:  # 40 s: the first trial's epoch and one more leave no time for its three remaining epochs
+        assert opt.trials[first].epochs < 4
+        return
+    assert opt.trials[first].epochs == 4  # the incumbent trained to the end of its schedule
+    own = [i for i, s in enumerate(steps) if s["trial_id"] == first]
+    # ... in one go, started once the time left after the optimizer's next choice (one 10 s epoch) was
+    # within the margin of what its 3 remaining epochs cost
+    assert own[1:] == list(range(own[1], own[1] + 3))
+    started_at = steps[own[1] - 1]["elapsed_s"]
+    assert budget_s - started_at - reserve - 10.0 <= FINISH_MARGIN * 3 * 10.0
+    assert budget_s - (started_at - 10.0) - reserve - 10.0 > FINISH_MARGIN * 3 * 10.0  # ... and not earlier
+    with pytest.raises(ValueError, match="cannot be continued"):
+        opt.continue_trial(first)  # at max_epochs

@@ -39,7 +39,7 @@ def test_resume_applies_acquisition_horizon_limits_and_gate_and_records_them(tmp
 
 @pytest.mark.parametrize("key,value,reason", [
     ("initial_epochs", 3, "counts new trials' first epochs"),
-    ("estimate_cost", True, "cost model"),
+    ("estimate_cost", False, "cost model"),
     ("seed", 7, "drawn with it"),
     ("image_size", 64, "trained with it"),
     ("pool_size", 9, "pool.json"),
@@ -73,7 +73,7 @@ def test_cli_resume_passes_every_option_it_was_given(tmp_path, monkeypatch, capf
                  "--budget", "2m"])
     assert code == 0, capfd.readouterr().err
     assert (seen["settings"].acquisition, seen["settings"].min_accuracy, seen["settings"].budget) == ("ucb", 0.8, "2m")
-    for args, name in ((["--initial-epochs", "3"], "initial_epochs"), (["--estimate-cost"], "estimate_cost"),
+    for args, name in ((["--initial-epochs", "3"], "initial_epochs"), (["--no-estimate-cost"], "estimate_cost"),
                        (["--zoo", "tiny"], "zoo")):
         code = main(["run", "--output-dir", str(out), "--resume", *args])
         err = capfd.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 
 from hf_quicktune.run import schedule
 from hf_quicktune.run.settings import RunSettings
+
 from .helpers import ZOO
 
 
@@ -25,26 +26,31 @@ class _Candidate:
     name = "m"
 
 
-def test_fit_max_epochs_prices_an_epoch_from_one_timed_step(monkeypatch):
+def test_fit_max_epochs_prices_an_epoch_from_the_timed_steps(monkeypatch):
     import hf_quicktune.run.cost_prior as cost_prior
 
     calls = []
+    timing = {"per_step": 0.02, "per_sample": 0.0025, "head_share": 0.5, "fraction": {0.0: 1.0}}
 
-    def timed(models, pcts, num_classes, image_size, reference_batch, seed):
-        calls.append((list(models), reference_batch, image_size))
-        return {"m": {"full": 0.1, "head": 0.05, "fraction": {0.0: 1.0}}}
+    def timed(models, pcts, num_classes, image_size, seed=0, **kw):
+        calls.append((list(models), image_size))
+        return {"m": timing}
 
     monkeypatch.setattr(cost_prior, "step_seconds_by_model", timed)
     out = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32)
-    # 15 training steps + 4 evaluation batches at a third of a step, x1.5 for data loading and evaluation
+    # a step of 32 costs 0.02 + 32 x 0.0025 = 0.1 s: 15 training steps + 4 evaluation batches at a third of
+    # a step, x1.5 for data loading and evaluation
     epoch_s = 1.5 * (15 * 0.1 + 4 * 0.1 / 3)
-    assert calls == [(["m"], 32, 32)]
+    assert calls == [(["m"], 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
     assert out["max_epochs"] == math.floor(30 / epoch_s) == 12
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
     assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 2
+    # the run's own timings are used when it has them (nothing timed again)
+    again = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32, timing=timing)
+    assert again["max_epochs"] == 12 and len(calls) == 2
 
 
 def test_settings_leave_max_epochs_to_the_run_unless_given():
