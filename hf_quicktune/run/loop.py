@@ -261,7 +261,7 @@ class _Search:
         at most :data:`FINISH_MARGIN` x what the incumbent's remaining epochs cost: the end of the budget
         trains the best trial found to the end of its schedule (its learning rate annealed, like a
         practitioner's final run) instead of opening trials that cannot finish. Once started it goes
-        on while that trial stays the incumbent."""
+        on while that trial stays the incumbent. Never before the optimizer's initial design has run."""
         best = self.opt.best() if self.budget.seconds is not None else None
         if best is None:
             return None
@@ -270,8 +270,10 @@ class _Search:
         if tid in self.in_flight or st is None or self.opt.is_done(tid):
             return None
         if self.finish_trial != tid:
-            if suggestion is None or suggestion.trial_id == tid:
-                return None
+            design = getattr(self.opt, "initial_design", ())
+            if suggestion is None or suggestion.trial_id == tid or (
+                    suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
+                return None  # the initial design (the by-hand configuration among it) is always tried
             left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
             left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
                                                    max(1, suggestion.epoch - self.opt.trials[suggestion.trial_id].epochs

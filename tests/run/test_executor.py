@@ -300,3 +300,23 @@ def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_pat
     assert budget_s - (started_at - 10.0) - reserve - 10.0 > FINISH_MARGIN * 3 * 10.0  # ... and not earlier
     with pytest.raises(ValueError, match="cannot be continued"):
         opt.continue_trial(first)  # at max_epochs
+
+
+def test_finishing_waits_for_the_initial_design(tmp_path):
+    """At 60 s finishing would start right after the first epoch; the optimizer's initial design (the by-hand
+    configuration is in it) still runs first."""
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    runs = {}
+    for design in ((), (0, 1)):
+        opt = _Explorer(pool, max_epochs=4)
+        opt.initial_design = list(design)
+        state, clock = RunState(tmp_path / str(len(design))), _TickClock()
+        search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=60.0), clock, [], {},
+                         PlainReporter(io.StringIO()), max_epochs=4)
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+        runs[design] = [(s["trial_id"], s["epoch"]) for s in search.steps]
+    assert runs[()][:4] == [(0, 1), (0, 2), (0, 3), (0, 4)]  # finished at once (then one more epoch fits)
+    assert runs[(0, 1)][:5] == [(0, 1), (1, 1), (0, 2), (0, 3), (0, 4)]
