@@ -11,10 +11,10 @@ Cases (each printed side by side, all in this one process, one after the other):
   --sched cosine --image-size 32`` with as many epochs as fit in the same 90 s.
 * ``mnist5k``: ``builtin:mnist5k`` with a 3-minute budget, the same comparison.
 
-"The same wall-clock" for the fine-tune: two probe runs (1 and 2 epochs) give its start-up and
-per-epoch seconds; it then trains ``floor((budget - start-up) / per-epoch)`` epochs (its cosine
-schedule over exactly those epochs, as a practitioner would set it), and that command's whole wall
-time is printed next to the budget. Accuracies are the best validation top-1 of each command's model
+"The same wall-clock" for the fine-tune: a 2-epoch probe gives its start-up and per-epoch seconds
+(from its recorded epoch times); it then trains as many epochs as fit (its cosine schedule over
+exactly those epochs, as a practitioner would set it), re-run with fewer epochs while its wall time
+overshoots the budget by more than 5 %; that command's whole wall time is printed next to the budget. Accuracies are the best validation top-1 of each command's model
 (the run exports its winner's best epoch; for the fine-tune, its best epoch).
 """
 
@@ -66,19 +66,37 @@ def best_val(out: Path) -> float | None:
     return max(vals) if vals else None
 
 
-def finetune_same_clock(dataset: str, budget_s: float, work: Path) -> dict:
-    t1, p1 = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", "1", "-o", str(work / "probe1")], work)
+def _epoch_seconds(out: Path) -> list[float]:
+    """Train + evaluation seconds of every epoch a finetune wrote (its curve.jsonl)."""
+    secs = []
+    for curve in out.rglob("curve.jsonl"):
+        for line in curve.read_text().splitlines():
+            rec = json.loads(line)
+            secs.append(float(rec.get("train_seconds") or 0.0) + float(rec.get("eval_seconds") or 0.0))
+    return secs
+
+
+def finetune_same_clock(dataset: str, budget_s: float, work: Path, tries: int = 3) -> dict:
+    """The fine-tune with as many epochs as fit in ``budget_s``: a 2-epoch probe gives the start-up (its wall time
+    less its epochs' recorded seconds) and the seconds of an epoch (its second, the first pays one-time costs);
+    a fine-tune whose wall time still overshoots the budget by more than 5 % is re-run with fewer epochs."""
     t2, p2 = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", "2", "-o", str(work / "probe2")], work)
-    if p1.returncode or p2.returncode:
-        raise RuntimeError((p1.stderr or p2.stderr)[-2000:])
-    per_epoch = max(t2 - t1, 1e-3)
-    startup = max(t1 - per_epoch, 0.0)
-    epochs = max(1, math.floor((budget_s - startup) / per_epoch))
-    wall, proc = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", str(epochs), "-o", str(work / "ft")], work)
-    if proc.returncode:
-        raise RuntimeError(proc.stderr[-2000:])
-    return {"epochs": epochs, "wall_s": wall, "val_top1": best_val(work / "ft"), "per_epoch_s": per_epoch,
-            "startup_s": startup}
+    if p2.returncode:
+        raise RuntimeError(p2.stderr[-2000:])
+    secs = _epoch_seconds(work / "probe2")
+    per_epoch = max(secs[-1], 1e-3)
+    startup = max(t2 - sum(secs), 0.0)
+    epochs = max(1, math.floor((budget_s - startup - (secs[0] - secs[-1])) / per_epoch))
+    for attempt in range(tries):
+        out = work / f"ft{attempt}"
+        wall, proc = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", str(epochs), "-o", str(out)], work)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr[-2000:])
+        if wall <= 1.05 * budget_s or epochs == 1 or attempt == tries - 1:
+            break
+        epochs = max(1, math.floor(epochs * (budget_s - startup) / max(wall - startup, 1e-3)))
+    return {"epochs": epochs, "wall_s": wall, "val_top1": best_val(out), "per_epoch_s": per_epoch,
+            "startup_s": startup, "attempts": attempt + 1}
 
 
 def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
