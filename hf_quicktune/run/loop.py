@@ -170,11 +170,12 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
         _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter, timed)
+    searching = (state.load_json(state.dir / "schedule.json") or {}).get("search", True)
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates), timed=timed,
-                                   candidates=candidates)
+                                   candidates=candidates, by_hand_first=not searching)
     cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, timed)
-    opt = search_setup.make_optimizer(settings, pool, prior=prior, meta=meta, features=features,
+    opt = search_setup.make_optimizer(settings, pool, prior=prior, meta=meta, features=features, search=searching,
                                       num_classes=dataset.num_classes, cost_prior=cost)
     saved = state.load_optimizer()
     if saved is not None:
@@ -236,6 +237,7 @@ class _Search:
         self.in_flight: dict[int, int] = {}
         self.started: dict[int, float] = {}  # run second each job in flight was submitted
         self.finish_trial: int | None = None  # the incumbent being trained to the end of its schedule
+        self.searching = True  # False: a budget too small to search (run/schedule.py): finish at once
 
     def submit(self, trial_id: int, epoch: int) -> None:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
@@ -274,6 +276,9 @@ class _Search:
             if suggestion is None or suggestion.trial_id == tid or (
                     suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
                 return None  # the initial design (the by-hand configuration among it) is always tried
+            if not self.searching:
+                self.finish_trial = tid
+                return tid
             left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
             left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
                                                    max(1, suggestion.epoch - self.opt.trials[suggestion.trial_id].epochs
@@ -349,6 +354,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
+        search.searching = (state.load_json(state.dir / "schedule.json") or {}).get("search", True)
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}

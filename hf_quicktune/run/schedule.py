@@ -12,7 +12,9 @@ pool member: the best-ranked pretrained candidate, batch 32, every layer trained
 training steps (:mod:`hf_quicktune.run.cost_prior`, random inputs at the run's image size) x the
 steps of an epoch x ``OVERHEAD`` (data loading, augmentation and the
 evaluation pass, which the timed step leaves out). ``BUDGET_SHARE`` = 1/2: the winning trial can
-finish its schedule on half of the budget; the other half goes to the trials that find it. The
+finish its schedule on half of the budget; the other half goes to the trials that find it. A budget
+that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the configuration a
+practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE`` of it. The
 estimate is rough (x1.5 either way changes the schedule, not the search's correctness) and is made
 once: the chosen value is stored in ``settings.json``, so a resumed run keeps the trials' schedules.
 """
@@ -27,6 +29,12 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_EPOCHS = 50
 BUDGET_SHARE = 0.5
+#: below this many epochs of the reference configuration in the budget left, the run does not search: a
+#: search spends a third or more of such a budget on ranking, its first trials and one-epoch probes,
+#: and ends below the one fine-tune a practitioner would run (issue 13's 90 s and 3-minute cases)
+SEARCH_MIN_EPOCHS = 20
+#: the share of the budget left a no-search run's one schedule takes (the rest: evaluation, export)
+FINE_TUNE_SHARE = 0.85
 OVERHEAD = 1.5
 REFERENCE_BATCH = 32
 
@@ -66,15 +74,23 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     "epoch_seconds", "model", "why"}`` (``why``: one line for the log; the run keeps the dict in
     ``schedule.json``)."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
-                           "model": getattr(candidate, "name", None)}
+                           "model": getattr(candidate, "name", None), "search": True}
     if budget_left_s is None or candidate is None:
         n = max(least, DEFAULT_MAX_EPOCHS)
         return {**out, "max_epochs": n, "why": f"{n} epochs per trial (no wall-clock budget to fit)"}
     epoch_s = reference_epoch_seconds(candidate, num_classes, train_size, val_size, image_size, seed=seed,
                                       timing=timing)
-    n = epochs_within(budget_left_s, epoch_s, least=least)
     affordable = max(0.0, budget_left_s) / epoch_s
-    out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4))
+    if affordable < SEARCH_MIN_EPOCHS:
+        n = epochs_within(budget_left_s, epoch_s, share=FINE_TUNE_SHARE, least=least)
+        out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=False)
+        return {**out, "why": (f"the {budget_left_s:.0f}s left buy ~{affordable:.1f} epochs of {candidate.name} at "
+                               f"batch {REFERENCE_BATCH} (~{epoch_s:.1f}s each), fewer than {SEARCH_MIN_EPOCHS}: too "
+                               f"few to search; the run fine-tunes the configuration a practitioner would run "
+                               f"(AdamW, lr 1e-3, cosine) for {n} epoch{'s' if n != 1 else ''} (a larger --budget "
+                               "searches; pass --max-epochs to choose)")}
+    n = epochs_within(budget_left_s, epoch_s, least=least)
+    out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=True)
     if n >= DEFAULT_MAX_EPOCHS:
         return {**out, "why": f"{n} epochs per trial (the {budget_left_s:.0f}s left buy ~{affordable:.0f} epochs of "
                               f"{candidate.name})"}

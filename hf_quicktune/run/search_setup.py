@@ -166,10 +166,12 @@ def freezing_levels(settings: RunSettings) -> list[float]:
 def build_pool(settings: RunSettings, state: RunState, names: list[str], train_size: int, *, prior: Any,
                meta: dict[str, float], features: dict[str, dict[str, float]] | None,
                scratch: set[str] | frozenset[str] = frozenset(), timed: dict[str, dict[str, Any]] | None = None,
-               candidates: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+               candidates: dict[str, Any] | None = None, by_hand_first: bool = False) -> list[dict[str, Any]]:
     """The run's candidate pool (saved in ``pool.json``; a resumed run reuses it). See the module docstring.
     ``timed``: the candidates' timed training steps (:func:`hf_quicktune.run.cost_prior.time_models`): the
-    zero-shot choice then weighs the draws' costs by them instead of by the prior's cost model."""
+    zero-shot choice then weighs the draws' costs by them instead of by the prior's cost model.
+    ``by_hand_first``: the by-hand configuration is member 0 (a budget too small to search,
+    :mod:`~hf_quicktune.run.schedule`)."""
     pool = state.load_json(state.pool_path)
     if pool is not None:
         return pool
@@ -213,23 +215,28 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
                     len(top), float(predicted[top[0]]), len(rest))
     if first:  # pool member 1: the configuration a practitioner would run by hand (tried second)
         by_hand = repair_scratch_configs([common_default(space, first)], scratch)[0]
-        pool = pool[:1] + [by_hand] + [c for c in pool[1:] if c != by_hand][: n - 2]
+        rest = [c for c in pool if c != by_hand]
+        pool = [by_hand] + rest[: n - 1] if by_hand_first else pool[:1] + [by_hand] + [c for c in pool[1:] if c != by_hand][: n - 2]
     pool = [dict(c) for c in pool]
     state.save_json(state.pool_path, pool)
     return pool
 
 
 def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, float],
-                   features: dict[str, dict[str, float]] | None, num_classes: int | None = None, cost_prior=None):
+                   features: dict[str, dict[str, float]] | None, num_classes: int | None = None, cost_prior=None,
+                   search: bool = True):
     """The run's :class:`~hf_quicktune.search.quicktune.QuickTuneOptimizer`. Trials that do not beat
-    chance (1 / classes, plus one point) after their first epochs are not continued."""
+    chance (1 / classes, plus one point) after their first epochs are not continued. Its initial design is
+    pool members 0 and 1; only member 0 (the by-hand configuration) when ``search`` is off (a budget
+    too small to search: the loop then finishes that trial's schedule)."""
     from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
     floor = 1.0 / num_classes + 0.01 if num_classes else None
     return _with_prior_fix(lambda: QuickTuneOptimizer(
         pool, max_epochs=settings.schedule_epochs, prior=prior, meta_features=meta, model_features=features,
         seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition, horizon=settings.horizon,
-        initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor, initial_design=[0, 1]),
+        initial_epochs=initial_epochs(settings, prior), start="first", score_floor=floor,
+        initial_design=[0, 1] if search else [0]),
         settings)
 
 

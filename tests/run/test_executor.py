@@ -320,3 +320,19 @@ def test_finishing_waits_for_the_initial_design(tmp_path):
         runs[design] = [(s["trial_id"], s["epoch"]) for s in search.steps]
     assert runs[()][:4] == [(0, 1), (0, 2), (0, 3), (0, 4)]  # finished at once (then one more epoch fits)
     assert runs[(0, 1)][:5] == [(0, 1), (1, 1), (0, 2), (0, 3), (0, 4)]
+
+
+def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tmp_path):
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=1000.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    search.searching = False  # schedule.json: "search": false
+    search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    # with 1000 s a searching run would probe new trials first (test above); this one finishes trial 0 at once
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps][:4] == [(0, 1), (0, 2), (0, 3), (0, 4)]

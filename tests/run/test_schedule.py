@@ -43,14 +43,18 @@ def test_fit_max_epochs_prices_an_epoch_from_the_timed_steps(monkeypatch):
     epoch_s = 1.5 * (15 * 0.1 + 4 * 0.1 / 3)
     assert calls == [(["m"], 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
-    assert out["max_epochs"] == math.floor(30 / epoch_s) == 12
+    assert out["max_epochs"] == math.floor(30 / epoch_s) == 12 and out["search"] is True  # 24.5 epochs affordable
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
+    # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on 85 % of the budget
+    small = schedule.fit_max_epochs(30.0, _Candidate(), 10, 480, 120, 32)
+    assert small["search"] is False and small["max_epochs"] == math.floor(0.85 * 30 / epoch_s) == 10
+    assert "too few to search" in small["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
-    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 2
+    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 3
     # the run's own timings are used when it has them (nothing timed again)
     again = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32, timing=timing)
-    assert again["max_epochs"] == 12 and len(calls) == 2
+    assert again["max_epochs"] == 12 and len(calls) == 3
 
 
 def test_settings_leave_max_epochs_to_the_run_unless_given():
@@ -73,7 +77,9 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     stored = json.loads((out / "settings.json").read_text())
     assert stored["max_epochs"] == fitted["max_epochs"] < 50
     assert fitted["model"] == "tf_efficientnet_lite0" and fitted["epoch_seconds"] > 0
-    assert fitted["max_epochs"] == schedule.epochs_within(fitted["budget_left_s"], fitted["epoch_seconds"])
+    share = schedule.BUDGET_SHARE if fitted["search"] else schedule.FINE_TUNE_SHARE
+    assert fitted["max_epochs"] == schedule.epochs_within(fitted["budget_left_s"], fitted["epoch_seconds"], share=share)
+    assert fitted["search"] == (fitted["budget_left_s"] / fitted["epoch_seconds"] >= schedule.SEARCH_MIN_EPOCHS)
     assert 0 < fitted["budget_left_s"] < 40
     assert "schedule: " in capfd.readouterr().err
     summary = json.loads((out / "summary.json").read_text())

@@ -92,3 +92,15 @@ def test_a_space_the_prior_was_not_trained_on_says_to_pass_prior_none(tmp_path):
     s = settings(space=str(space))
     with pytest.raises(SpaceError, match="--prior none"):
         search_setup.build_pool(s, RunState(tmp_path / "d"), NAMES, 1438, prior=prior, meta=META, features=FEATURES)
+
+
+def test_a_budget_too_small_to_search_puts_the_by_hand_configuration_first(tmp_path):
+    prior, _ = resolve_prior("default")
+    s = settings()
+    pool = search_setup.build_pool(s, RunState(tmp_path / "b"), NAMES, 1438, prior=prior, meta=META,
+                                   features=FEATURES, scratch={"scratch:resnet10t"}, by_hand_first=True)
+    assert len(pool) == 16 and (pool[0]["opt"], pool[0]["lr"], pool[0]["sched"]) == ("adamw", 1e-3, "cosine")
+    assert pool[0]["model"] == "tf_efficientnet_lite0" and pool[0] not in pool[1:]
+    opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10,
+                                      search=False)
+    assert opt.initial_design == [0] and opt.ask().trial_id == 0
