@@ -39,22 +39,23 @@ def test_fit_max_epochs_prices_an_epoch_from_the_timed_steps(monkeypatch):
     monkeypatch.setattr(cost_prior, "step_seconds_by_model", timed)
     out = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32)
     # a step of 32 costs 0.02 + 32 x 0.0025 = 0.1 s: 15 training steps + 4 evaluation batches at a third of
-    # a step, x1.5 for data loading and evaluation
-    epoch_s = 1.5 * (15 * 0.1 + 4 * 0.1 / 3)
+    # a step, x1.25 for data loading and evaluation
+    assert schedule.OVERHEAD == 1.25
+    epoch_s = 1.25 * (15 * 0.1 + 4 * 0.1 / 3)
     assert calls == [(["m"], 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
-    assert out["max_epochs"] == math.floor(30 / epoch_s) == 12 and out["search"] is True  # 24.5 epochs affordable
+    assert out["max_epochs"] == math.floor(30 / epoch_s) == 14 and out["search"] is True  # 29.4 epochs affordable
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
     # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on 85 % of the budget
     small = schedule.fit_max_epochs(30.0, _Candidate(), 10, 480, 120, 32)
-    assert small["search"] is False and small["max_epochs"] == math.floor(0.85 * 30 / epoch_s) == 10
+    assert small["search"] is False and small["max_epochs"] == math.floor(0.85 * 30 / epoch_s) == 12
     assert "too few to search" in small["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
     assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 3
     # the run's own timings are used when it has them (nothing timed again)
     again = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32, timing=timing)
-    assert again["max_epochs"] == 12 and len(calls) == 3
+    assert again["max_epochs"] == 14 and len(calls) == 3
 
 
 def test_settings_leave_max_epochs_to_the_run_unless_given():
