@@ -70,6 +70,18 @@ class Budget:
                 return sum(xs[-3:]) / len(xs[-3:])
         return 0.0
 
+    def epochs_allowed(self, opt: Any, steps: Sequence[Mapping[str, Any]], suggestion: Any,
+                       in_flight: Mapping[int, int] | None = None) -> int:
+        """The epoch to train ``suggestion`` to: its own, or fewer when --max-epochs-total has less room (a new
+        trial's first suggestion spans ``initial_epochs``; the optimizer releases what was not told)."""
+        if self.max_epochs_total is None:
+            return int(suggestion.epoch)
+        told = {tid: (st.epochs if st is not None else 0) for tid, st in opt.trials.items()}
+        pending = sum(max(0, e - told.get(t, 0)) for t, e in dict(in_flight or {}).items())
+        used = len([s for s in steps if s.get("status") == OK]) + pending
+        done = told.get(suggestion.trial_id, 0)
+        return int(max(done + 1, min(int(suggestion.epoch), done + self.max_epochs_total - used)))
+
     def suggestion_seconds(self, opt: Any, steps: Sequence[Mapping[str, Any]], suggestion: Any, n: int) -> float:
         """Predicted wall seconds of ``n`` epochs of ``suggestion``: from its own past epochs; for a trial
         not run yet, the optimizer's cost prediction (its cost model and timed cost prior, calibrated on

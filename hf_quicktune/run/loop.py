@@ -264,8 +264,9 @@ class _Search:
         trains the best trial found to the end of its schedule (its learning rate annealed, like a
         practitioner's final run) instead of opening trials that cannot finish. Once started it goes
         on while that trial stays the incumbent. Never before the optimizer's initial design has run."""
-        best = self.opt.best() if self.budget.seconds is not None else None
-        if best is None:
+        seconds = self.budget.seconds
+        best = self.opt.best() if seconds is not None else None
+        if best is None or seconds is None:
             return None
         tid = best[0]
         st = self.opt.trials.get(tid)
@@ -279,7 +280,7 @@ class _Search:
             if not self.searching:
                 self.finish_trial = tid
                 return tid
-            left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
+            left = seconds - self.clock.elapsed - self.budget.reserve(self.steps)
             left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
                                                    max(1, suggestion.epoch - self.opt.trials[suggestion.trial_id].epochs
                                                        if suggestion.trial_id in self.opt.trials else suggestion.epoch))
@@ -311,7 +312,7 @@ class _Search:
             if stop:
                 _release(self.opt, suggestion.trial_id)
                 return stop
-            self.submit(suggestion.trial_id, suggestion.epoch)
+            self.submit(suggestion.trial_id, self.budget.epochs_allowed(self.opt, self.steps, suggestion, self.in_flight))
         return None
 
     def collect(self) -> Outcome:

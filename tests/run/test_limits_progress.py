@@ -145,3 +145,19 @@ def test_budget_stops_an_epoch_in_flight_without_an_exception_and_estimates_igno
     assert engine.released and 0 not in runner.trials  # mid-epoch weights are dropped, the checkpoint stays
     outcome = runner.run(0, {"model": "a"}, 1, 0)  # a retried job finds its epoch on the curve: nothing retrained
     assert not outcome.stopped and [r["epoch"] for r in outcome.records] == [1] and len(polls) == 7
+
+
+def test_max_epochs_total_truncates_a_first_suggestion_that_spans_several_epochs():
+    from types import SimpleNamespace
+
+    from hf_quicktune.search.base import Suggestion
+
+    opt = SimpleNamespace(trials={0: SimpleNamespace(epochs=2)})
+    first = Suggestion(3, {}, 2)  # a new trial asked to its initial_epochs = 2
+    assert Budget(max_epochs_total=1).epochs_allowed(opt, [], first) == 1
+    assert Budget(max_epochs_total=5).epochs_allowed(opt, [], first) == 2
+    assert Budget().epochs_allowed(opt, [], first) == 2
+    steps = [{"status": "ok"}] * 2
+    # 2 epochs told + trial 0 in flight to epoch 4 (2 pending): one epoch of room left
+    assert Budget(max_epochs_total=5).epochs_allowed(opt, steps, first, in_flight={0: 4}) == 1
+    assert Budget(max_epochs_total=5).epochs_allowed(opt, steps, Suggestion(0, {}, 3), in_flight={}) == 3
