@@ -70,14 +70,25 @@ class Budget:
                 return sum(xs[-3:]) / len(xs[-3:])
         return 0.0
 
+    @staticmethod
+    def told_and_pending(opt: Any, in_flight: Mapping[int, int] | None) -> tuple[dict[int, int], int]:
+        """(epochs told per trial, epochs submitted to ``in_flight`` jobs and not told yet)."""
+        told = {tid: (st.epochs if st is not None else 0) for tid, st in opt.trials.items()}
+        return told, sum(max(0, e - told.get(t, 0)) for t, e in dict(in_flight or {}).items())
+
+    @staticmethod
+    def new_epochs(opt: Any, suggestion: Any) -> int:
+        """Epochs ``suggestion`` trains beyond what its trial was told (at least 1)."""
+        st = opt.trials.get(suggestion.trial_id)
+        return max(1, int(suggestion.epoch) - (st.epochs if st is not None else 0))
+
     def epochs_allowed(self, opt: Any, steps: Sequence[Mapping[str, Any]], suggestion: Any,
                        in_flight: Mapping[int, int] | None = None) -> int:
         """The epoch to train ``suggestion`` to: its own, or fewer when --max-epochs-total has less room (a new
         trial's first suggestion spans ``initial_epochs``; the optimizer releases what was not told)."""
         if self.max_epochs_total is None:
             return int(suggestion.epoch)
-        told = {tid: (st.epochs if st is not None else 0) for tid, st in opt.trials.items()}
-        pending = sum(max(0, e - told.get(t, 0)) for t, e in dict(in_flight or {}).items())
+        told, pending = self.told_and_pending(opt, in_flight)
         used = len([s for s in steps if s.get("status") == OK]) + pending
         done = told.get(suggestion.trial_id, 0)
         return int(max(done + 1, min(int(suggestion.epoch), done + self.max_epochs_total - used)))
@@ -135,11 +146,9 @@ class Budget:
         ``in_flight`` ({trial_id: epochs submitted, not yet told}) counts toward --max-epochs-total
         and --max-trials, so N workers never overshoot them."""
         in_flight = dict(in_flight or {})
-        told = {tid: (st.epochs if st is not None else 0) for tid, st in opt.trials.items()}
-        pending = sum(max(0, e - told.get(t, 0)) for t, e in in_flight.items())
+        _, pending = self.told_and_pending(opt, in_flight)
         ok_steps = [s for s in steps if s.get("status") == OK]
-        done = told.get(suggestion.trial_id, 0) if suggestion is not None else 0
-        n = max(1, suggestion.epoch - done) if suggestion is not None else 0
+        n = self.new_epochs(opt, suggestion) if suggestion is not None else 0
         if self.max_epochs_total is not None:
             used = len(ok_steps) + (pending if suggestion is not None else 0)
             if used >= self.max_epochs_total:

@@ -170,7 +170,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
         _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter, timed)
-    searching = (state.load_json(state.dir / "schedule.json") or {}).get("search", True)
+    searching = _searching(state)
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates), timed=timed,
                                    candidates=candidates, by_hand_first=not searching)
@@ -206,6 +206,11 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
     state.save_settings(settings.to_dict())
+
+
+def _searching(state: RunState) -> bool:
+    """False when the run's fitted schedule found the budget too small to search (``schedule.json``)."""
+    return bool((state.load_json(state.dir / "schedule.json") or {}).get("search", True))
 
 
 def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
@@ -282,8 +287,7 @@ class _Search:
                 return tid
             left = seconds - self.clock.elapsed - self.budget.reserve(self.steps)
             left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
-                                                   max(1, suggestion.epoch - self.opt.trials[suggestion.trial_id].epochs
-                                                       if suggestion.trial_id in self.opt.trials else suggestion.epoch))
+                                                   self.budget.new_epochs(self.opt, suggestion))
             cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
             if left > FINISH_MARGIN * cost:
                 return None
@@ -355,7 +359,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
-        search.searching = (state.load_json(state.dir / "schedule.json") or {}).get("search", True)
+        search.searching = _searching(state)
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}
