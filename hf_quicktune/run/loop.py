@@ -167,10 +167,11 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
     features = search_setup.model_features(ranking, candidates, settings.image_size)
-    timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
-        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter, timed)
+        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
     searching = _searching(state)
+    # a budget too small to search trains one configuration: no other candidate's cost is needed
+    timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter) if searching else None
     pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates), timed=timed,
                                    candidates=candidates, by_hand_first=not searching)
@@ -188,20 +189,25 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
 
 
 def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
-                  train_size: int, reporter, timed: dict | None = None) -> None:
+                  train_size: int, reporter) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
-    from hf_quicktune.run.schedule import fit_max_epochs
+    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_max_epochs, measure_reference
 
     scratch = scratch_names(candidates)
     first = next((n for n in ranking["kept"] if n not in scratch and n in candidates), None)
     first = first or next((n for n in ranking["kept"] if n in candidates), None)
+    measured = None
+    if settings.budget_s is not None and first:  # measured first: the budget left is what remains after it
+        reporter.message(f"timing {first} at batch {REFERENCE_BATCH} to fit the schedule to the budget")
+        measured = measure_reference(candidates[first], dataset.num_classes, settings.image_size, seed=settings.seed,
+                                     scratch_dir=state.dir)
     left = None if settings.budget_s is None else settings.budget_s - clock.elapsed
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
     schedule = fit_max_epochs(left, candidates.get(first) if first else None, dataset.num_classes, train_size,
                               val_size, settings.image_size, least=settings.initial_epochs or 1, seed=settings.seed,
-                              timing=(timed or {}).get(first) if first else None)
+                              measured=measured)
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])

@@ -8,22 +8,25 @@ what the budget buys. The run does the same when ``--max-epochs`` is not given a
     max_epochs = floor(BUDGET_SHARE x budget left / seconds per epoch), clipped to [1, 50]
 
 with the seconds per epoch of the configuration a practitioner would run (the search's by-hand
-pool member: the best-ranked pretrained candidate, batch 32, every layer trained), from its timed
-training steps (:mod:`hf_quicktune.run.cost_prior`, random inputs at the run's image size) x the
-steps of an epoch x ``OVERHEAD`` (data loading, augmentation and the
-evaluation pass, which the timed step leaves out). ``BUDGET_SHARE`` = 1/2: the winning trial can
-finish its schedule on half of the budget; the other half goes to the trials that find it. A budget
-that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the configuration a
-practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE`` of it. The
-estimate is rough (OVERHEAD 1.25: on 2 CPU cores the timed steps x 1.25 came within ~20 % of real
-epochs; x1.5 either way changes the schedule, not the search's correctness) and is made
-once: the chosen value is stored in ``settings.json``, so a resumed run keeps the trials' schedules.
+pool member: the best-ranked pretrained candidate, batch 32, every layer trained), measured on this
+device (:func:`measure_reference`): real training steps at batch 32 (random inputs at the run's image
+size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
+per batch, x ``OVERHEAD`` (data loading and augmentation), plus the measured write of one epoch's
+checkpoint (weights, AdamW's two moments and the best-epoch copy). ``BUDGET_SHARE`` = 1/2: the winning
+trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
+budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
+configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
+of it, and times no other candidate. The estimate is made once: the chosen value is stored in
+``settings.json``, so a resumed run keeps the trials' schedules. How close it comes is printed by
+``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -36,8 +39,11 @@ BUDGET_SHARE = 0.5
 SEARCH_MIN_EPOCHS = 20
 #: the share of the budget left a no-search run's one schedule takes (the rest: evaluation, export)
 FINE_TUNE_SHARE = 0.85
-OVERHEAD = 1.25
+#: data loading, augmentation and the Python loop around the timed steps (the checkpoint is measured apart)
+OVERHEAD = 1.1
 REFERENCE_BATCH = 32
+#: timed steps of the reference configuration (their median; one more warms up)
+REPEATS = 4
 
 
 def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET_SHARE,
@@ -50,37 +56,68 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
     return int(max(least, min(most, fit)))
 
 
-def reference_epoch_seconds(candidate: Any, num_classes: int, train_size: int, val_size: int,
-                            image_size: int | None, batch_size: int = REFERENCE_BATCH, seed: int = 0,
-                            timing: dict[str, Any] | None = None) -> float:
-    """Predicted seconds of one epoch (training + evaluation) of ``candidate`` fine-tuned whole at
-    ``batch_size``: a timed step (``timing``, the run's :mod:`~hf_quicktune.run.cost_prior` timings of
-    this model, else timed now) x the epoch's steps x :data:`OVERHEAD` (evaluation priced as a third of a
-    training step per image: a forward pass without the backward)."""
-    from hf_quicktune.run import cost_prior
+def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
+                      batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
+                      scratch_dir: str | Path | None = None) -> dict[str, float]:
+    """``{"step_s", "checkpoint_s"}`` of ``candidate`` on this device: one training step of every parameter at
+    ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights, two
+    optimizer moments per parameter as AdamW keeps, and the best-epoch copy of the weights) under
+    ``scratch_dir`` (the run directory: the disk the trials write to)."""
+    import shutil
+    import tempfile
 
-    if timing is None:
-        timing = cost_prior.step_seconds_by_model({candidate.name: candidate}, {candidate.name: {0.0}}, num_classes,
-                                                  image_size, seed=seed)[candidate.name]
-    step = cost_prior.step_seconds(timing, batch_size)
+    import torch
+
+    from hf_quicktune.estimate.estimator import measure_seconds_per_step
+    from hf_quicktune.run.cost_prior import DEFAULT_IMAGE_SIZE
+    from hf_quicktune.train.checkpoint import WEIGHTS_FILE, save_checkpoint
+    from hf_quicktune.zoo import create_model
+    from hf_quicktune.zoo.freezing import trainable_parameter_names
+
+    torch.manual_seed(seed)
+    model = create_model(candidate, num_classes=num_classes)
+    size = image_size or int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+    step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
+                                    num_classes, repeats=repeats)
+    weights = model.state_dict()
+    moments = {"state": {i: {"exp_avg": p.detach().clone(), "exp_avg_sq": p.detach().clone()}
+                         for i, p in enumerate(model.parameters())}}
+    if scratch_dir is not None:
+        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".schedule-", dir=scratch_dir) as tmp:
+        t0 = time.perf_counter()
+        written = save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
+        shutil.copyfile(written / WEIGHTS_FILE, Path(tmp) / "best.safetensors")
+        checkpoint = time.perf_counter() - t0
+    del model, moments
+    return {"step_s": float(step), "checkpoint_s": float(checkpoint)}
+
+
+def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_size: int,
+                            batch_size: int = REFERENCE_BATCH) -> float:
+    """Predicted seconds of one epoch (training + evaluation + checkpoint) from :func:`measure_reference`:
+    ``OVERHEAD`` x (training steps + evaluation batches at a third of a step: a forward pass without the
+    backward) + the checkpoint write."""
+    step = float(measured["step_s"])
     train = math.ceil(train_size / batch_size) * step
     evaluation = math.ceil(max(0, val_size) / batch_size) * step / 3
-    return OVERHEAD * (train + evaluation)
+    return OVERHEAD * (train + evaluation) + float(measured.get("checkpoint_s", 0.0))
 
 
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
                    image_size: int | None, *, least: int = 1, seed: int = 0,
-                   timing: dict[str, Any] | None = None) -> dict[str, Any]:
+                   measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
-    "epoch_seconds", "model", "why"}`` (``why``: one line for the log; the run keeps the dict in
-    ``schedule.json``)."""
+    "epoch_seconds", "model", "search", "why", ...}`` (``why``: one line for the log; the run keeps the dict
+    in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
                            "model": getattr(candidate, "name", None), "search": True}
     if budget_left_s is None or candidate is None:
         n = max(least, DEFAULT_MAX_EPOCHS)
         return {**out, "max_epochs": n, "why": f"{n} epochs per trial (no wall-clock budget to fit)"}
-    epoch_s = reference_epoch_seconds(candidate, num_classes, train_size, val_size, image_size, seed=seed,
-                                      timing=timing)
+    measured = measured or measure_reference(candidate, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)
+    out.update({k: round(float(v), 4) for k, v in measured.items()})
+    epoch_s = reference_epoch_seconds(measured, train_size, val_size)
     affordable = max(0.0, budget_left_s) / epoch_s
     if affordable < SEARCH_MIN_EPOCHS:
         n = epochs_within(budget_left_s, epoch_s, share=FINE_TUNE_SHARE, least=least)

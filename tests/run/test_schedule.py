@@ -26,36 +26,43 @@ class _Candidate:
     name = "m"
 
 
-def test_fit_max_epochs_prices_an_epoch_from_the_timed_steps(monkeypatch):
-    import hf_quicktune.run.cost_prior as cost_prior
-
+def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(monkeypatch):
     calls = []
-    timing = {"per_step": 0.02, "per_sample": 0.0025, "head_share": 0.5, "fraction": {0.0: 1.0}}
 
-    def timed(models, pcts, num_classes, image_size, seed=0, **kw):
-        calls.append((list(models), image_size))
-        return {"m": timing}
+    def measure(candidate, num_classes, image_size, **kw):
+        calls.append((candidate.name, image_size))
+        return {"step_s": 0.1, "checkpoint_s": 0.5}
 
-    monkeypatch.setattr(cost_prior, "step_seconds_by_model", timed)
+    monkeypatch.setattr(schedule, "measure_reference", measure)
     out = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32)
-    # a step of 32 costs 0.02 + 32 x 0.0025 = 0.1 s: 15 training steps + 4 evaluation batches at a third of
-    # a step, x1.25 for data loading and evaluation
-    assert schedule.OVERHEAD == 1.25
-    epoch_s = 1.25 * (15 * 0.1 + 4 * 0.1 / 3)
-    assert calls == [(["m"], 32)]
+    # 15 training steps of 0.1 s + 4 evaluation batches at a third of a step, x1.1 for data loading, + the
+    # checkpoint's 0.5 s
+    assert schedule.OVERHEAD == 1.1
+    epoch_s = 1.1 * (15 * 0.1 + 4 * 0.1 / 3) + 0.5
+    assert calls == [("m", 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
-    assert out["max_epochs"] == math.floor(30 / epoch_s) == 14 and out["search"] is True  # 29.4 epochs affordable
+    assert out["step_s"] == 0.1 and out["checkpoint_s"] == 0.5  # kept in schedule.json
+    assert out["max_epochs"] == math.floor(30 / epoch_s) == 13 and out["search"] is True  # 27.9 affordable
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
     # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on 85 % of the budget
     small = schedule.fit_max_epochs(30.0, _Candidate(), 10, 480, 120, 32)
-    assert small["search"] is False and small["max_epochs"] == math.floor(0.85 * 30 / epoch_s) == 12
+    assert small["search"] is False and small["max_epochs"] == math.floor(0.85 * 30 / epoch_s) == 11
     assert "too few to search" in small["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
     assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 3
-    # the run's own timings are used when it has them (nothing timed again)
-    again = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32, timing=timing)
-    assert again["max_epochs"] == 14 and len(calls) == 3
+    # a measurement already made is used (nothing measured again)
+    again = schedule.fit_max_epochs(60.0, _Candidate(), 10, 480, 120, 32, measured={"step_s": 0.1, "checkpoint_s": 0.5})
+    assert again["max_epochs"] == 13 and len(calls) == 3
+
+
+def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
+    from hf_quicktune.zoo import get_candidate
+
+    measured = schedule.measure_reference(get_candidate("scratch:resnet10t"), 10, 32, repeats=1, scratch_dir=tmp_path)
+    assert set(measured) == {"step_s", "checkpoint_s"}
+    assert measured["step_s"] > 0 and measured["checkpoint_s"] > 0
+    assert list(tmp_path.iterdir()) == []  # the checkpoint written to time it is gone
 
 
 def test_settings_leave_max_epochs_to_the_run_unless_given():
@@ -82,6 +89,9 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert fitted["max_epochs"] == schedule.epochs_within(fitted["budget_left_s"], fitted["epoch_seconds"], share=share)
     assert fitted["search"] == (fitted["budget_left_s"] / fitted["epoch_seconds"] >= schedule.SEARCH_MIN_EPOCHS)
     assert 0 < fitted["budget_left_s"] < 40
+    assert fitted["step_s"] > 0 and fitted["checkpoint_s"] > 0
+    # the other candidates are timed for the cost model only when the budget is searched
+    assert (out / "cost_timings.json").exists() == fitted["search"]
     assert "schedule: " in capfd.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
