@@ -229,9 +229,18 @@ def count_params(architecture: str) -> int | None:
     return int(sum(p.numel() for p in model.parameters()))
 
 
+def _names_one_candidate(spec: str) -> bool:
+    """Whether ``spec`` (not a zoo) is one candidate name: ``scratch:``/``hf-hub:``, a path, or a timm model."""
+    if spec.startswith(("scratch:", "hf-hub:")) or Path(os.path.expanduser(spec)).exists():
+        return True
+    import timm
+
+    return bool(spec) and timm.is_model(spec.split(".", 1)[0])
+
+
 def load_zoo(name_or_query: str, *, offline: bool | None = None, drop_unavailable: bool = True) -> list[Candidate]:
     """Candidates of a curated zoo (``default``, ``tiny``, ``offline``, or a YAML path), a Hub
-    query (``hub:library=timm,...,max_params=50M``) or a comma-separated list of names.
+    query (``hub:library=timm,...,max_params=50M``) or a comma-separated list of names (or one name).
 
     With ``drop_unavailable`` candidates that cannot be built here are dropped (one log line
     each; offline = ``HF_HUB_OFFLINE=1`` or Hub unreachable, auto-detected when ``offline`` is None).
@@ -246,7 +255,14 @@ def load_zoo(name_or_query: str, *, offline: bool | None = None, drop_unavailabl
     elif "," in spec and not spec.endswith((".yaml", ".yml")):
         cands = [get_candidate(n) for n in spec.split(",") if n.strip()]
     else:
-        cands = _zoo_candidates(zoo_file(spec or "default"))
+        try:
+            file = zoo_file(spec or "default")
+        except ZooError:
+            if not _names_one_candidate(spec):
+                raise
+            cands = [get_candidate(spec)]  # one name, as in a comma-separated list of one
+        else:
+            cands = _zoo_candidates(file)
     if not drop_unavailable:
         for c in cands:
             c.weights = weights_status(c)

@@ -125,3 +125,12 @@ def test_cli_zoo_list(capsys):
     assert main(["zoo", "list", "--zoo", "nonexistent"]) == 2
     err = capsys.readouterr().err
     assert "Unknown zoo 'nonexistent'" in err and "Traceback" not in err
+
+
+def test_one_candidate_name_is_a_zoo_of_one():
+    # `--zoo scratch:resnet10t` meant that model, not an unknown curated zoo
+    (only,) = load_zoo("scratch:resnet10t", offline=True)
+    assert only.name == "scratch:resnet10t" and only.is_scratch
+    assert [c.name for c in load_zoo("tf_efficientnet_lite0", drop_unavailable=False)] == ["tf_efficientnet_lite0"]
+    with pytest.raises(ZooError, match="Unknown zoo 'no_such_zoo_or_model'"):
+        load_zoo("no_such_zoo_or_model")
