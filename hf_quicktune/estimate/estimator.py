@@ -159,8 +159,9 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
 
 
 def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image_shape, num_classes: int,
-                             repeats: int = 2) -> float:
-    """Wall-clock of one real SGD step (train mode, forward + backward + update) at this batch size."""
+                             repeats: int = 2, optimizer: str = "sgd") -> float:
+    """Wall-clock of one real training step (train mode, forward + backward + update with ``optimizer``:
+    ``sgd`` or ``adamw``) at this batch size."""
     import torch
     import torch.nn.functional as F
 
@@ -170,7 +171,7 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     params = [p for name, p in model.named_parameters() if name in names]
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
-    opt = torch.optim.SGD(params, lr=1e-8)
+    opt = torch.optim.AdamW(params, lr=1e-8) if optimizer == "adamw" else torch.optim.SGD(params, lr=1e-8)
     x = torch.randn(batch_size, *image_shape)
     y = torch.randint(0, num_classes, (batch_size,))
     model.train()

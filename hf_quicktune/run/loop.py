@@ -172,7 +172,11 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     searching = _searching(state)
     # a budget too small to search trains one configuration: no other candidate's cost is needed
     timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter) if searching else None
-    pool = search_setup.build_pool(settings, state, ranking["kept"], train_size, prior=prior, meta=meta,
+    names = list(ranking["kept"])
+    if not searching:  # the model the schedule was fitted to (the fastest kept) is the by-hand one
+        chosen = (state.load_json(state.dir / "schedule.json") or {}).get("model")
+        names = [chosen] + [n for n in names if n != chosen] if chosen in names else names
+    pool = search_setup.build_pool(settings, state, names, train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates), timed=timed,
                                    candidates=candidates, by_hand_first=not searching)
     cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, timed)
@@ -192,22 +196,18 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
                   train_size: int, reporter) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
-    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_max_epochs, measure_reference
+    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_schedule
 
     scratch = scratch_names(candidates)
-    first = next((n for n in ranking["kept"] if n not in scratch and n in candidates), None)
-    first = first or next((n for n in ranking["kept"] if n in candidates), None)
-    measured = None
-    if settings.budget_s is not None and first:  # measured first: the budget left is what remains after it
-        reporter.message(f"timing {first} at batch {REFERENCE_BATCH} to fit the schedule to the budget")
-        measured = measure_reference(candidates[first], dataset.num_classes, settings.image_size, seed=settings.seed,
-                                     scratch_dir=state.dir)
-    left = None if settings.budget_s is None else settings.budget_s - clock.elapsed
+    ranked = [candidates[n] for n in ranking["kept"] if n not in scratch and n in candidates]
+    ranked = ranked or [candidates[n] for n in ranking["kept"] if n in candidates][:1]
+    if settings.budget_s is not None and ranked:
+        reporter.message(f"timing training steps at batch {REFERENCE_BATCH} to fit the schedule to the budget")
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
-    schedule = fit_max_epochs(left, candidates.get(first) if first else None, dataset.num_classes, train_size,
-                              val_size, settings.image_size, least=settings.initial_epochs or 1, seed=settings.seed,
-                              measured=measured)
+    schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
+                            budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
+                            least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir)
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])

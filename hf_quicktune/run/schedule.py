@@ -16,7 +16,8 @@ checkpoint (weights, AdamW's two moments and the best-epoch copy). ``BUDGET_SHAR
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
-of it, and times no other candidate. The estimate is made once: the chosen value is stored in
+of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`), and times no other
+candidate for the cost model. The estimate is made once: the chosen value is stored in
 ``settings.json``, so a resumed run keeps the trials' schedules. How close it comes is printed by
 ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
 """
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +61,8 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
 def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
                       batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
                       scratch_dir: str | Path | None = None) -> dict[str, float]:
-    """``{"step_s", "checkpoint_s"}`` of ``candidate`` on this device: one training step of every parameter at
-    ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights, two
+    """``{"step_s", "checkpoint_s"}`` of ``candidate`` on this device: one AdamW training step of every parameter
+    at ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights, two
     optimizer moments per parameter as AdamW keeps, and the best-epoch copy of the weights) under
     ``scratch_dir`` (the run directory: the disk the trials write to)."""
     import shutil
@@ -78,7 +80,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     model = create_model(candidate, num_classes=num_classes)
     size = image_size or int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
-                                    num_classes, repeats=repeats)
+                                    num_classes, repeats=repeats, optimizer="adamw")
     weights = model.state_dict()
     moments = {"state": {i: {"exp_avg": p.detach().clone(), "exp_avg_sq": p.detach().clone()}
                          for i, p in enumerate(model.parameters())}}
@@ -136,3 +138,41 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
                            f"left buy ~{affordable:.1f} epochs of {candidate.name} at batch {REFERENCE_BATCH} "
                            f"(~{epoch_s:.1f}s each); a schedule of half of them lets the best trial finish (pass "
                            "--max-epochs to choose)")}
+
+
+def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
+                 budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
+                 scratch_dir: str | Path | None = None) -> dict[str, Any]:
+    """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first);
+    ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
+
+    When that budget is too small to search, the one fine-tune trains the *fastest* of ``ranked`` (each
+    measured like the first): with a handful of epochs to spend, more epochs of a model the ranking kept
+    beat fewer epochs of a slower one (on builtin:mnist5k's 3 minutes, 5 epochs of EfficientNet-Lite0
+    reached 96.3 % where 3 of Lite1, ranked first, reached 94.0 %: benchmarks/product_vs_finetune.py),
+    and the zero-cost ranking cannot tell close candidates apart (benchmarks/rank_quality.py). The
+    result then names the best-ranked model too (``best_ranked``)."""
+    first = ranked[0] if ranked else None
+    if first is None or budget_left() is None:
+        return fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
+                              seed=seed)
+    measured = {first.name: measure_reference(first, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)}
+    out = fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
+                         seed=seed, measured=measured[first.name])
+    if out["search"] or len(ranked) == 1:
+        return out
+    for cand in ranked[1:]:
+        measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)
+    epoch = {name: reference_epoch_seconds(m, train_size, val_size) for name, m in measured.items()}
+    fastest = min(ranked, key=lambda c: epoch[c.name])  # ties: the better-ranked
+    if fastest is first:
+        return out
+    again = fit_max_epochs(budget_left(), fastest, num_classes, train_size, val_size, image_size, least=least,
+                           seed=seed, measured=measured[fastest.name])
+    again["best_ranked"] = first.name
+    if again["search"]:  # the faster model buys enough epochs to search: the schedule is fitted to it
+        return again
+    again["why"] += (f"; {fastest.name} is the fastest of the kept pretrained candidates (~{epoch[fastest.name]:.1f}s "
+                     f"an epoch vs ~{epoch[first.name]:.1f}s for {first.name}, ranked first): with so few epochs it "
+                     "trains the most")
+    return again

@@ -65,6 +65,41 @@ def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_b
     assert list(tmp_path.iterdir()) == []  # the checkpoint written to time it is gone
 
 
+class _Named:
+    def __init__(self, name: str):
+        self.name = name
+
+
+def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small_to_search(monkeypatch):
+    step = {"slow": 0.2, "fast": 0.1, "faster_but_third": 0.15}
+    calls = []
+
+    def measure(candidate, num_classes, image_size, **kw):
+        calls.append(candidate.name)
+        return {"step_s": step[candidate.name], "checkpoint_s": 0.0}
+
+    monkeypatch.setattr(schedule, "measure_reference", measure)
+    ranked = [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
+    # 30 s buy ~8 epochs of "slow" (3.6 s each): no search; "fast" (1.8 s an epoch) is trained instead
+    out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0)
+    assert calls == ["slow", "faster_but_third", "fast"]
+    assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
+    fast_epoch = schedule.reference_epoch_seconds({"step_s": 0.1}, 480, 120)
+    assert out["max_epochs"] == math.floor(0.85 * 30 / fast_epoch)
+    assert "fastest of the kept pretrained candidates" in out["why"]
+    # 45 s: too few epochs of "slow", but enough of "fast" to search: the schedule is fitted to "fast"
+    flip = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 45.0)
+    assert flip["model"] == "fast" and flip["search"] is True and flip["max_epochs"] == math.floor(0.5 * 45 / fast_epoch)
+    # a budget large enough to search keeps the best-ranked model and measures nothing else
+    calls.clear()
+    big = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 600.0)
+    assert calls == ["slow"] and big["model"] == "slow" and big["search"] is True and "best_ranked" not in big
+    # no budget: nothing measured, the space's 50 epochs
+    calls.clear()
+    none = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: None)
+    assert calls == [] and none["max_epochs"] == 50
+
+
 def test_settings_leave_max_epochs_to_the_run_unless_given():
     s = RunSettings(dataset="builtin:digits", budget="2m").validate()
     assert s.max_epochs is None and s.schedule_epochs == 50
