@@ -110,6 +110,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
               help="Time a few training steps per kept candidate first (seconds); the first trial, the "
                    "schedule and the optimizer's cost model start from these seconds-per-epoch predictions "
                    "instead of knowing nothing. [default: on]")
+@click.option("--score-features/--no-score-features", default=None,
+              help="Describe each candidate to the optimizer's surrogate by its zero-cost ranking scores too (next "
+                   "to parameter count, input size, family). Only with --prior none: a prior keeps the model "
+                   "features it was meta-trained with, and the shipped one has no scores. [default: on]")
 @click.option("--acquisition", type=click.Choice(["ei_per_cost", "ei", "ucb"]),
               help="Acquisition of the optimizer: expected improvement per predicted second (Quick-Tune), "
                    "plain expected improvement, or UCB. [default: ei_per_cost]")

@@ -166,7 +166,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
-    features = search_setup.model_features(ranking, candidates, settings.image_size)
+    features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
         _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
     searching = _searching(state)

@@ -12,7 +12,7 @@ pool member: the best-ranked pretrained candidate, batch 32, every layer trained
 device (:func:`measure_reference`): real training steps at batch 32 (random inputs at the run's image
 size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
 per batch, x ``OVERHEAD`` (data loading and augmentation), plus the measured write of one epoch's
-checkpoint (weights, AdamW's two moments and the best-epoch copy). ``BUDGET_SHARE`` = 1/2: the winning
+checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winning
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
@@ -62,17 +62,16 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
                       batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
                       scratch_dir: str | Path | None = None) -> dict[str, float]:
     """``{"step_s", "checkpoint_s"}`` of ``candidate`` on this device: one AdamW training step of every parameter
-    at ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights, two
-    optimizer moments per parameter as AdamW keeps, and the best-epoch copy of the weights) under
+    at ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights and two
+    optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
     ``scratch_dir`` (the run directory: the disk the trials write to)."""
-    import shutil
     import tempfile
 
     import torch
 
     from hf_quicktune.estimate.estimator import measure_seconds_per_step
     from hf_quicktune.run.cost_prior import DEFAULT_IMAGE_SIZE
-    from hf_quicktune.train.checkpoint import WEIGHTS_FILE, save_checkpoint
+    from hf_quicktune.train.checkpoint import save_checkpoint
     from hf_quicktune.zoo import create_model
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
@@ -88,8 +87,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
         Path(scratch_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".schedule-", dir=scratch_dir) as tmp:
         t0 = time.perf_counter()
-        written = save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
-        shutil.copyfile(written / WEIGHTS_FILE, Path(tmp) / "best.safetensors")
+        save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
         checkpoint = time.perf_counter() - t0
     del model, moments
     return {"step_s": float(step), "checkpoint_s": float(checkpoint)}
@@ -108,10 +106,12 @@ def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_siz
 
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
                    image_size: int | None, *, least: int = 1, seed: int = 0,
-                   measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None) -> dict[str, Any]:
+                   measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None,
+                   search: bool | None = None) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
     "epoch_seconds", "model", "search", "why", ...}`` (``why``: one line for the log; the run keeps the dict
-    in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now."""
+    in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now.
+    ``search``: None decides by ``SEARCH_MIN_EPOCHS``; False fits the one fine-tune whatever the budget."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
                            "model": getattr(candidate, "name", None), "search": True}
     if budget_left_s is None or candidate is None:
@@ -121,12 +121,12 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     out.update({k: round(float(v), 4) for k, v in measured.items()})
     epoch_s = reference_epoch_seconds(measured, train_size, val_size)
     affordable = max(0.0, budget_left_s) / epoch_s
-    if affordable < SEARCH_MIN_EPOCHS:
+    if affordable < SEARCH_MIN_EPOCHS or search is False:
         n = epochs_within(budget_left_s, epoch_s, share=FINE_TUNE_SHARE, least=least)
         out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=False)
+        too_few = f", fewer than {SEARCH_MIN_EPOCHS}: too few to search" if affordable < SEARCH_MIN_EPOCHS else ""
         return {**out, "why": (f"the {budget_left_s:.0f}s left buy ~{affordable:.1f} epochs of {candidate.name} at "
-                               f"batch {REFERENCE_BATCH} (~{epoch_s:.1f}s each), fewer than {SEARCH_MIN_EPOCHS}: too "
-                               f"few to search; the run fine-tunes the configuration a practitioner would run "
+                               f"batch {REFERENCE_BATCH} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
                                f"(AdamW, lr 1e-3, cosine) for {n} epoch{'s' if n != 1 else ''} (a larger --budget "
                                "searches; pass --max-epochs to choose)")}
     n = epochs_within(budget_left_s, epoch_s, least=least)
@@ -167,12 +167,16 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     fastest = min(ranked, key=lambda c: epoch[c.name])  # ties: the better-ranked
     if fastest is first:
         return out
+    # the budget was judged too small to search by the best-ranked model's cost: it stays unsearched (a
+    # smaller budget never searches where a larger one does not), the faster model trains longer
     again = fit_max_epochs(budget_left(), fastest, num_classes, train_size, val_size, image_size, least=least,
-                           seed=seed, measured=measured[fastest.name])
+                           seed=seed, measured=measured[fastest.name], search=False)
     again["best_ranked"] = first.name
-    if again["search"]:  # the faster model buys enough epochs to search: the schedule is fitted to it
-        return again
-    again["why"] += (f"; {fastest.name} is the fastest of the kept pretrained candidates (~{epoch[fastest.name]:.1f}s "
-                     f"an epoch vs ~{epoch[first.name]:.1f}s for {first.name}, ranked first): with so few epochs it "
-                     "trains the most")
+    again["why"] = (f"the {out['budget_left_s']:.0f}s left buy ~{out['budget_left_s'] / epoch[first.name]:.1f} "
+                    f"epochs of {first.name} (ranked first; ~{epoch[first.name]:.1f}s each at batch {REFERENCE_BATCH}), "
+                    f"fewer than {SEARCH_MIN_EPOCHS}: too few to search; the run fine-tunes the fastest kept pretrained "
+                    f"candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s an epoch: with so few epochs it trains the "
+                    f"most), with the configuration a practitioner would run (AdamW, lr 1e-3, cosine) for "
+                    f"{again['max_epochs']} epoch{'s' if again['max_epochs'] != 1 else ''} (a larger --budget searches; "
+                    "pass --max-epochs to choose)")
     return again

@@ -58,12 +58,13 @@ def zero_cost_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] |
     return {name: {k: float(ranking["table"][name][k]) for k in sorted(common)} for name in ranking["kept"]}
 
 
-def model_features(ranking: dict[str, Any], candidates: dict[str, Any], image_size: int | None
-                   ) -> dict[str, dict[str, float]] | None:
-    """Descriptors + zero-cost scores of the kept candidates (the optimizer's model features)."""
+def model_features(ranking: dict[str, Any], candidates: dict[str, Any], image_size: int | None,
+                   scores: bool = True) -> dict[str, dict[str, float]] | None:
+    """Descriptors + (``scores``) zero-cost scores of the kept candidates (the optimizer's model features;
+    a prior keeps only the features it was meta-trained with)."""
     from hf_quicktune.zoo.descriptors import describe_candidate
 
-    zc = zero_cost_features(ranking) or {}
+    zc = (zero_cost_features(ranking) or {}) if scores else {}
     out: dict[str, dict[str, float]] = {}
     for name in ranking["kept"]:
         row = {k: float(v) for k, v in describe_candidate(candidates[name], image_size).items() if v is not None} \

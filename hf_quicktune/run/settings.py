@@ -109,6 +109,7 @@ class RunSettings:
     scores: list[str] = field(default_factory=lambda: list(DEFAULT_SCORES))
     allow_pickle: bool = False
     estimate_cost: bool = True  # time training steps per candidate: the cost model's prior (run/cost_prior.py)
+    score_features: bool = True  # zero-cost scores as model features of a surrogate without a prior
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
     initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's
@@ -124,6 +125,7 @@ class RunSettings:
     RESUME_REFUSALS = {
         "initial_epochs": "the optimizer's saved state counts new trials' first epochs with it",
         "estimate_cost": "the optimizer's cost model was fitted with (or without) that prior from the start",
+        "score_features": "the optimizer's surrogate was built with (or without) them",
         "pool_size": "the configuration pool (pool.json) was sampled with it",
         "space": "the configuration pool (pool.json) was sampled from it",
         "seed": "the pool, the data subsets and every trial were drawn with it",

@@ -40,3 +40,17 @@ def test_batch_sizes_fit_the_images_trained_per_epoch():
     assert all(c["batch_size"] <= 64 for c in small.with_choices("model", ["m"]).sample(50, seed=0))
     assert _fit_batch_sizes(space, train_size=100_000).hps["batch_size"].choices == space.hps["batch_size"].choices
     assert _fit_batch_sizes(space, train_size=3).hps["batch_size"].choices == [2]  # never empty
+
+
+def test_score_features_off_leaves_only_the_descriptors():
+    from hf_quicktune.run.search_setup import model_features
+    from hf_quicktune.zoo import get_candidate
+
+    name = "scratch:resnet10t"
+    ranking = {"kept": [name], "table": {name: {"lfc": 0.2, "logme": 1.5, "knn": 0.7}}}
+    candidates = {name: get_candidate(name)}
+    on = model_features(ranking, candidates, 32)
+    off = model_features(ranking, candidates, 32, scores=False)
+    assert {"lfc", "logme", "knn"} <= set(on[name])
+    assert not {"lfc", "logme", "knn"} & set(off[name]) and set(off[name]) == set(on[name]) - {"lfc", "logme", "knn"}
+    assert off[name]  # the descriptors stay
