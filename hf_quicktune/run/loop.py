@@ -103,7 +103,9 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
     ``started_at`` (a ``time.monotonic()`` value) is when the budget started, e.g. when the CLI
     command began; default now."""
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.train.device import default_accelerator
 
+    default_accelerator()  # before any torch thread pool exists: its threads inherit the denormal flush (CPU)
     reporter = reporter or PlainReporter()
     settings, state = prepare_state(settings, resume, given)
     try:
@@ -207,7 +209,8 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
     val_size = min(n_val, settings.eval_limit or n_val)
     schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
                             budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
-                            least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir)
+                            least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
+                            split=dataset.splits["train"])
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])

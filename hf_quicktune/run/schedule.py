@@ -11,7 +11,8 @@ with the seconds per epoch of the configuration a practitioner would run (the se
 pool member: the best-ranked pretrained candidate, batch 32, every layer trained), measured on this
 device (:func:`measure_reference`): real training steps at batch 32 (random inputs at the run's image
 size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
-per batch, x ``OVERHEAD`` (data loading and augmentation), plus the measured write of one epoch's
+per batch, each batch's loading measured on the run's own images (:func:`measure_loading`), x ``OVERHEAD``
+(the Python loop around them), plus the measured write of one epoch's
 checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winning
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
@@ -41,11 +42,13 @@ BUDGET_SHARE = 0.5
 SEARCH_MIN_EPOCHS = 20
 #: the share of the budget left a no-search run's one schedule takes (the rest: evaluation, export)
 FINE_TUNE_SHARE = 0.85
-#: data loading, augmentation and the Python loop around the timed steps (the checkpoint is measured apart)
+#: the Python loop around the timed steps and loaded batches (the checkpoint is measured apart)
 OVERHEAD = 1.1
 REFERENCE_BATCH = 32
 #: timed steps of the reference configuration (their median; one more warms up)
 REPEATS = 4
+#: loaded batches of the run's own images timed (one more warms up)
+LOAD_BATCHES = 3
 
 
 def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET_SHARE,
@@ -60,11 +63,12 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
 
 def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
                       batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
-                      scratch_dir: str | Path | None = None) -> dict[str, float]:
-    """``{"step_s", "checkpoint_s"}`` of ``candidate`` on this device: one AdamW training step of every parameter
-    at ``batch_size`` (median of ``repeats``) and the write of one epoch's checkpoint (its weights and two
-    optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
-    ``scratch_dir`` (the run directory: the disk the trials write to)."""
+                      scratch_dir: str | Path | None = None, split: Any = None) -> dict[str, float]:
+    """``{"step_s", "checkpoint_s"[, "load_s"]}`` of ``candidate`` on this device: one AdamW training step of every
+    parameter at ``batch_size`` (median of ``repeats``), the write of one epoch's checkpoint (its weights and
+    two optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
+    ``scratch_dir`` (the run directory: the disk the trials write to) and, given the training ``split``, the
+    loading of one batch of its images (:func:`measure_loading`)."""
     import tempfile
 
     import torch
@@ -90,17 +94,47 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
         save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
         checkpoint = time.perf_counter() - t0
     del model, moments
-    return {"step_s": float(step), "checkpoint_s": float(checkpoint)}
+    out = {"step_s": float(step), "checkpoint_s": float(checkpoint)}
+    if split is not None:
+        out["load_s"] = measure_loading(candidate, split, image_size, batch_size=batch_size, seed=seed)
+    return out
+
+
+def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch_size: int = REFERENCE_BATCH,
+                    batches: int = LOAD_BATCHES, seed: int = 0) -> float:
+    """Seconds to decode and transform one training batch of ``split`` (the train engine's loader and the
+    by-hand configuration's transforms), divided by the loader workers where there are any (they load
+    while the model trains); on a 2-core machine there are none and it adds to every step."""
+    from hf_quicktune.train.config import DEFAULTS
+    from hf_quicktune.train.loaders import (
+        build_transforms,
+        default_num_workers,
+        limit_split,
+        make_loader,
+        torch_dataset,
+    )
+
+    train_tf, _ = build_transforms(candidate.data_config(), DEFAULTS, image_size)
+    subset = limit_split(split, batch_size * (batches + 1), seed)
+    batches_iter = iter(make_loader(torch_dataset(subset, train_tf), batch_size, shuffle=False, num_workers=0))
+    next(batches_iter, None)  # the first batch pays one-time costs
+    t0, n = time.perf_counter(), 0
+    for _ in batches_iter:
+        n += 1
+    if n == 0:
+        return 0.0
+    return (time.perf_counter() - t0) / n / max(1, default_num_workers())
 
 
 def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_size: int,
                             batch_size: int = REFERENCE_BATCH) -> float:
     """Predicted seconds of one epoch (training + evaluation + checkpoint) from :func:`measure_reference`:
     ``OVERHEAD`` x (training steps + evaluation batches at a third of a step: a forward pass without the
-    backward) + the checkpoint write."""
+    backward; each batch loaded at ``load_s``) + the checkpoint write."""
     step = float(measured["step_s"])
-    train = math.ceil(train_size / batch_size) * step
-    evaluation = math.ceil(max(0, val_size) / batch_size) * step / 3
+    load = float(measured.get("load_s", 0.0))
+    train = math.ceil(train_size / batch_size) * (step + load)
+    evaluation = math.ceil(max(0, val_size) / batch_size) * (step / 3 + load)
     return OVERHEAD * (train + evaluation) + float(measured.get("checkpoint_s", 0.0))
 
 
@@ -142,7 +176,7 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
 
 def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
-                 scratch_dir: str | Path | None = None) -> dict[str, Any]:
+                 scratch_dir: str | Path | None = None, split: Any = None) -> dict[str, Any]:
     """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first);
     ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
 
@@ -156,13 +190,15 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     if first is None or budget_left() is None:
         return fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
                               seed=seed)
-    measured = {first.name: measure_reference(first, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)}
+    measured = {first.name: measure_reference(first, num_classes, image_size, seed=seed, scratch_dir=scratch_dir,
+                                              split=split)}
     out = fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
                          seed=seed, measured=measured[first.name])
     if out["search"] or len(ranked) == 1:
         return out
     for cand in ranked[1:]:
-        measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)
+        measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed, scratch_dir=scratch_dir,
+                                                split=split)
     epoch = {name: reference_epoch_seconds(m, train_size, val_size) for name, m in measured.items()}
     fastest = min(ranked, key=lambda c: epoch[c.name])  # ties: the better-ranked
     if fastest is first:

@@ -11,7 +11,9 @@ On CPU the process flushes denormal floats to zero (``torch.set_flush_denormal``
 fine-tune, optimizer moments and small gradients fall into the denormal range, where x86 arithmetic
 is many times slower; an EfficientNet-Lite1 epoch on 2 cores drifted from 4.0 to 6.6 s over ten
 epochs without it and stayed at ~4.4 s with it, same accuracies (``benchmarks/denormals.py``). GPUs
-flush them already.
+flush them already. The flag is per thread and new threads copy it from their creator, so
+:func:`default_accelerator` is called before anything starts torch's intra-op thread pool (the run's
+first step, each Ray actor, the ranking).
 """
 
 from __future__ import annotations

@@ -57,12 +57,18 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
 
 
 def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
+    from hf_quicktune.data import load
     from hf_quicktune.zoo import get_candidate
 
-    measured = schedule.measure_reference(get_candidate("scratch:resnet10t"), 10, 32, repeats=1, scratch_dir=tmp_path)
-    assert set(measured) == {"step_s", "checkpoint_s"}
-    assert measured["step_s"] > 0 and measured["checkpoint_s"] > 0
+    split = load("builtin:digits").splits["train"]
+    measured = schedule.measure_reference(get_candidate("scratch:resnet10t"), 10, 32, repeats=1, scratch_dir=tmp_path,
+                                          split=split)
+    assert set(measured) == {"step_s", "checkpoint_s", "load_s"}
+    assert measured["step_s"] > 0 and measured["checkpoint_s"] > 0 and measured["load_s"] > 0
     assert list(tmp_path.iterdir()) == []  # the checkpoint written to time it is gone
+    # a loaded batch is priced into every training and evaluation batch of the epoch
+    with_load = schedule.reference_epoch_seconds({"step_s": 0.1, "load_s": 0.02}, 480, 120)
+    assert with_load == pytest.approx(schedule.OVERHEAD * (15 * 0.12 + 4 * (0.1 / 3 + 0.02)))
 
 
 class _Named:
