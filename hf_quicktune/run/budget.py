@@ -125,7 +125,12 @@ class Budget:
     def reserve(steps: Sequence[Mapping[str, Any]]) -> float:
         """Seconds kept for the end: test evaluation of the incumbent, export, plots."""
         evals = [s.get("eval_s", 0.0) or 0.0 for s in steps]
-        return 8.0 + 2.0 * (max(evals) if evals else 0.0)
+        return Budget.reserve_for(max(evals) if evals else 0.0)
+
+    @staticmethod
+    def reserve_for(eval_seconds: float) -> float:
+        """:meth:`reserve` when an evaluation pass takes ``eval_seconds``."""
+        return 8.0 + 2.0 * max(0.0, eval_seconds)
 
     def deadline(self, steps: Sequence[Mapping[str, Any]]) -> float | None:
         """Run seconds after which training stops mid-epoch (the budget less the reserve)."""
