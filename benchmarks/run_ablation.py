@@ -1,20 +1,25 @@
-"""Zero-cost scores as model features of the surrogate: real searches with and without them (issue 17, item 4).
+"""A run option on and off in real searches, side by side: regret against wall-clock (issue 17, items 4 and 5).
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/zero_cost_ablation.py [--datasets builtin:digits,variant:digits-fewshot
-        --seeds 3 --budget 2m]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/run_ablation.py --flag score-features [--datasets
+        builtin:digits,variant:digits-fewshot --seeds 3 --budget 2m]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/run_ablation.py --flag estimate-cost --prior default
 
-Each (dataset, seed) runs ``hf-quicktune run --zoo offline --image-size 32 --prior none --budget B`` twice, with
-``--score-features`` (the default: LFC, LogME, kNN... next to the descriptors) and ``--no-score-features``
-(descriptors only), in alternating order so machine load hits both arms alike. Without a prior the
-surrogate's model features are the pool's own (``search_setup.model_features``); with a prior they are
-the prior's, which has no scores, so this ablation is the only place the scores can matter.
+Each (dataset, seed) runs ``hf-quicktune run --zoo offline --image-size 32 --train-limit 256 --prior P --budget B``
+twice, with ``--FLAG`` and ``--no-FLAG``, in alternating order so machine load hits both arms alike (256 images
+per epoch: a 2-minute budget buys enough epochs to search, run/schedule.py). The runs' summaries say whether
+they searched; the script prints each run's trial count.
+
+* ``--flag score-features`` (item 4, zero-cost scores as model features of the surrogate): with ``--prior
+  none`` (the default here), the surrogate's model features are the pool's own (``search_setup.model_features``:
+  descriptors, plus LFC/LogME/kNN with the flag on); with a prior they are the prior's, which has no scores, so
+  this is the only place the scores can matter.
+* ``--flag estimate-cost`` (item 5): timed training steps as the optimizer's cost prior, or not.
 
 Regret per dataset as in hf_quicktune/bench/regret.py: y_best and y_worst over every epoch of every
 run of that dataset (both arms, all seeds), the incumbent is the best validation top-1 seen by wall-clock
 time t (``steps.jsonl``: ``elapsed_s``, ``score``; 1 before the first epoch). Prints mean regret at
-10/25/50/100 % of the budget per arm (over datasets x seeds) with the number of replays, and the
-exported model's validation top-1 per arm. ``variant:NAME`` datasets are written by
-benchmarks/rank_variants.py.
+10/25/50/100 % of the budget per arm (over datasets x seeds) with the number of runs, and the mean
+validation top-1 of the exported models. ``variant:NAME`` datasets are written by benchmarks/rank_variants.py.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 CLI = [str(ROOT / ".venv/bin/hf-quicktune")]
-ARMS = ("score-features", "no-score-features")
 
 
 def parse_seconds(budget: str) -> float:
@@ -41,9 +45,11 @@ def parse_seconds(budget: str) -> float:
     return float(parse_budget(budget))
 
 
-def run_arm(dataset: str, seed: int, arm: str, budget: str, out: Path) -> dict:
-    args = ["run", "--dataset", dataset, "--zoo", "offline", "--image-size", "32", "--prior", "none",
-            "--budget", budget, "--seed", str(seed), f"--{arm}", "--output-dir", str(out), "--json"]
+def run_arm(dataset: str, seed: int, arm: str, budget: str, out: Path, prior: str, train_limit: int) -> dict:
+    args = ["run", "--dataset", dataset, "--zoo", "offline", "--image-size", "32", "--budget", budget,
+            "--train-limit", str(train_limit), "--seed", str(seed), f"--{arm}", "--output-dir", str(out), "--json"]
+    if prior != "default":
+        args += ["--prior", prior]
     proc = subprocess.run(CLI + args, capture_output=True, text=True, env=os.environ.copy())
     if proc.returncode:
         raise RuntimeError(f"{' '.join(args)} failed:\n{proc.stderr[-2000:]}")
@@ -64,7 +70,12 @@ def main() -> int:
     p.add_argument("--datasets", default="builtin:digits,variant:digits-fewshot")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--budget", default="2m")
+    p.add_argument("--flag", default="score-features", help="a run option with a --no- form")
+    p.add_argument("--prior", default="none", help="--prior of every run ('default': the shipped one)")
+    p.add_argument("--train-limit", type=int, default=256,
+                   help="training images per epoch: small enough that the budget is searched (run/schedule.py)")
     args = p.parse_args()
+    arms = (args.flag, f"no-{args.flag}")
     from hf_quicktune.bench.regret import CHECKPOINTS, normalised_regret
 
     budget_s = parse_seconds(args.budget)
@@ -79,15 +90,16 @@ def main() -> int:
                 path = build_variant(dataset.split(":", 1)[1], tmp)
             results[dataset] = {}
             for seed in range(args.seeds):
-                order = ARMS if seed % 2 == 0 else ARMS[::-1]
+                order = arms if seed % 2 == 0 else arms[::-1]
                 results[dataset][seed] = {arm: run_arm(path, seed, arm, args.budget,
-                                                       tmp / f"{dataset.replace(':', '_')}-{seed}-{arm}")
+                                                       tmp / f"{dataset.replace(':', '_')}-{seed}-{arm}", args.prior,
+                                                       args.train_limit)
                                           for arm in order}
                 print(dataset, seed, {arm: (r["val_top1"], r["trials"]) for arm, r in results[dataset][seed].items()},
                       flush=True)
 
-    regret = {arm: [] for arm in ARMS}
-    final = {arm: [] for arm in ARMS}
+    regret: dict[str, list] = {arm: [] for arm in arms}
+    final: dict[str, list] = {arm: [] for arm in arms}
     for dataset, by_seed in results.items():
         scores = [s for runs in by_seed.values() for r in runs.values() for _, s in r["points"]]
         best, worst = max(scores), min(scores)
@@ -102,10 +114,10 @@ def main() -> int:
                 reg = np.where([v is None for v in inc], 1.0, reg)
                 regret[arm].append(reg)
                 final[arm].append(r["val_top1"])
-    print(f"\n{args.datasets} x {args.seeds} seeds, budget {args.budget}, --prior none: mean normalised regret "
+    print(f"\n{args.datasets} x {args.seeds} seeds, budget {args.budget}, --prior {args.prior}: mean normalised regret "
           "(wall-clock fractions of the budget)")
     print(f"{'arm':<20}" + "".join(f"{int(100 * f):>8d}%" for f in CHECKPOINTS) + "   n   exported val top-1 (mean)")
-    for arm in ARMS:
+    for arm in arms:
         m = np.mean(regret[arm], axis=0)
         vals = [v for v in final[arm] if v is not None]
         print(f"{arm:<20}" + "".join(f"{v:>9.4f}" for v in m) + f"{len(regret[arm]):>4}   "
