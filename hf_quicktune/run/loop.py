@@ -103,9 +103,6 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
     ``started_at`` (a ``time.monotonic()`` value) is when the budget started, e.g. when the CLI
     command began; default now."""
     from hf_quicktune.run.progress import PlainReporter
-    from hf_quicktune.train.device import default_accelerator
-
-    default_accelerator()  # before any torch thread pool exists: its threads inherit the denormal flush (CPU)
     reporter = reporter or PlainReporter()
     settings, state = prepare_state(settings, resume, given)
     try:

@@ -62,9 +62,6 @@ class TrialWorker:
         import torch
 
         torch.set_num_threads(threads)
-        from hf_quicktune.train.device import default_accelerator
-
-        default_accelerator()  # the actor's device; on CPU the denormal flush, before its thread pool exists
         self.threads = threads
         from hf_quicktune.run.settings import RunSettings
         from hf_quicktune.run.trials import TrialRunner

@@ -6,14 +6,6 @@ Accelerate's state is one per process, so the precision is chosen once for the d
 GPU has it, else fp16 with Accelerate's GradScaler; none on CPU, whose bf16 kernels are slower than
 fp32) or taken from ``accelerate launch --mixed_precision``. The ``amp`` hyperparameter then turns
 Accelerate's autocast on or off per trial.
-
-On CPU the process flushes denormal floats to zero (``torch.set_flush_denormal``): late in a
-fine-tune, optimizer moments and small gradients fall into the denormal range, where x86 arithmetic
-is many times slower; an EfficientNet-Lite1 epoch on 2 cores drifted from 4.0 to 6.6 s over ten
-epochs without it and stayed at ~4.4 s with it, same accuracies (``benchmarks/denormals.py``). GPUs
-flush them already. The flag is per thread and new threads copy it from their creator, so
-:func:`default_accelerator` is called before anything starts torch's intra-op thread pool (the run's
-first step, each Ray actor, the ranking).
 """
 
 from __future__ import annotations
@@ -60,14 +52,7 @@ def default_accelerator() -> Accelerator:
         except ValueError as err:  # another Accelerator fixed the process's precision first
             logger.warning("mixed precision follows the Accelerator created before this one (%s)", err)
             _ACCELERATOR = Accelerator()
-        if _ACCELERATOR.device.type == "cpu":
-            flush_denormals()
     return _ACCELERATOR
-
-
-def flush_denormals(on: bool = True) -> bool:
-    """Flush denormal floats to zero on CPU (see the module docstring); False where the CPU cannot."""
-    return bool(torch.set_flush_denormal(on))
 
 
 def autocast(accelerator: Accelerator, enabled: bool) -> AbstractContextManager[Any]:
