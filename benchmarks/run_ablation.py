@@ -4,14 +4,15 @@
         builtin:digits,variant:digits-fewshot --seeds 3 --budget 2m]
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/run_ablation.py --flag estimate-cost --prior default
 
-Each (dataset, seed) runs ``hf-quicktune run --zoo offline --image-size 32 --train-limit 256 --prior P --budget B``
-twice, with ``--FLAG`` and ``--no-FLAG``, in alternating order so machine load hits both arms alike (256 images
-per epoch: a 2-minute budget buys enough epochs to search, run/schedule.py). The runs' summaries say whether
+Each (dataset, seed) runs ``hf-quicktune run --zoo offline --image-size 32 --train-limit 128 --eval-limit 128
+--prior P --budget B`` twice, with ``--FLAG`` and ``--no-FLAG``, in alternating order so machine load hits both
+arms alike (128 images per epoch and per evaluation: a 2-minute budget buys enough epochs for a search of a
+dozen trials or more, run/schedule.py; with 256 + the full validation set digits got 2-3 trials). The runs' summaries say whether
 they searched; the script prints each run's trial count.
 
-* ``--flag score-features`` (item 4, zero-cost scores as model features of the surrogate): with ``--prior
-  none`` (the default here), the surrogate's model features are the pool's own (``search_setup.model_features``:
-  descriptors, plus LFC/LogME/kNN with the flag on); with a prior they are the prior's, which has no scores, so
+* ``--flag score-features`` (item 4, zero-cost scores as model features of the surrogate; off by default since
+  this ablation measured no gain): with ``--prior none`` (the default here), the surrogate's model features are
+  the pool's own (``search_setup.model_features``: descriptors, plus LFC/LogME/kNN with the flag on); with a prior they are the prior's, which has no scores, so
   this is the only place the scores can matter.
 * ``--flag estimate-cost`` (item 5): timed training steps as the optimizer's cost prior, or not.
 
@@ -45,9 +46,11 @@ def parse_seconds(budget: str) -> float:
     return float(parse_budget(budget))
 
 
-def run_arm(dataset: str, seed: int, arm: str, budget: str, out: Path, prior: str, train_limit: int) -> dict:
+def run_arm(dataset: str, seed: int, arm: str, budget: str, out: Path, prior: str, train_limit: int,
+            eval_limit: int) -> dict:
     args = ["run", "--dataset", dataset, "--zoo", "offline", "--image-size", "32", "--budget", budget,
-            "--train-limit", str(train_limit), "--seed", str(seed), f"--{arm}", "--output-dir", str(out), "--json"]
+            "--train-limit", str(train_limit), "--eval-limit", str(eval_limit), "--seed", str(seed), f"--{arm}",
+            "--output-dir", str(out), "--json"]
     if prior != "default":
         args += ["--prior", prior]
     proc = subprocess.run(CLI + args, capture_output=True, text=True, env=os.environ.copy())
@@ -72,8 +75,9 @@ def main() -> int:
     p.add_argument("--budget", default="2m")
     p.add_argument("--flag", default="score-features", help="a run option with a --no- form")
     p.add_argument("--prior", default="none", help="--prior of every run ('default': the shipped one)")
-    p.add_argument("--train-limit", type=int, default=256,
+    p.add_argument("--train-limit", type=int, default=128,
                    help="training images per epoch: small enough that the budget is searched (run/schedule.py)")
+    p.add_argument("--eval-limit", type=int, default=128, help="validation images per evaluation")
     args = p.parse_args()
     arms = (args.flag, f"no-{args.flag}")
     from hf_quicktune.bench.regret import CHECKPOINTS, normalised_regret
@@ -93,7 +97,7 @@ def main() -> int:
                 order = arms if seed % 2 == 0 else arms[::-1]
                 results[dataset][seed] = {arm: run_arm(path, seed, arm, args.budget,
                                                        tmp / f"{dataset.replace(':', '_')}-{seed}-{arm}", args.prior,
-                                                       args.train_limit)
+                                                       args.train_limit, args.eval_limit)
                                           for arm in order}
                 print(dataset, seed, {arm: (r["val_top1"], r["trials"]) for arm, r in results[dataset][seed].items()},
                       flush=True)

@@ -113,7 +113,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--score-features/--no-score-features", default=None,
               help="Describe each candidate to the optimizer's surrogate by its zero-cost ranking scores too (next "
                    "to parameter count, input size, family). Only with --prior none: a prior keeps the model "
-                   "features it was meta-trained with, and the shipped one has no scores. [default: on]")
+                   "features it was meta-trained with, and the shipped one has no scores. [default: off: no gain "
+                   "measured in real searches, benchmarks/run_ablation.py]")
 @click.option("--acquisition", type=click.Choice(["ei_per_cost", "ei", "ucb"]),
               help="Acquisition of the optimizer: expected improvement per predicted second (Quick-Tune), "
                    "plain expected improvement, or UCB. [default: ei_per_cost]")

@@ -161,9 +161,15 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
 def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image_shape, num_classes: int,
                              repeats: int = 2, optimizer: str = "sgd") -> float:
     """Wall-clock of one real training step (train mode, forward + backward + update with ``optimizer``:
-    ``sgd`` or ``adamw``) at this batch size."""
+    ``sgd`` or ``adamw``) at this batch size, on the device the model is on (CUDA synchronised around it)."""
     import torch
     import torch.nn.functional as F
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     names = set(trainable)
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -172,16 +178,18 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
     opt = torch.optim.AdamW(params, lr=1e-8) if optimizer == "adamw" else torch.optim.SGD(params, lr=1e-8)
-    x = torch.randn(batch_size, *image_shape)
-    y = torch.randint(0, num_classes, (batch_size,))
+    x = torch.randn(batch_size, *image_shape, device=device)
+    y = torch.randint(0, num_classes, (batch_size,), device=device)
     model.train()
     times = []
     try:
         for i in range(repeats + 1):
+            sync()
             t0 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(model(x), y).backward()
             opt.step()
+            sync()
             if i:
                 times.append(time.perf_counter() - t0)
     finally:

@@ -54,13 +54,15 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
     import torch
 
     from hf_quicktune.estimate.estimator import measure_seconds_per_step
+    from hf_quicktune.train.device import default_accelerator
     from hf_quicktune.zoo import create_model
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
+    device = default_accelerator().device  # timed where the trials train (a CPU timing would misprice a GPU run)
     out: dict[str, dict[str, Any]] = {}
     for name, cand in models.items():
         torch.manual_seed(seed)
-        model = create_model(cand, num_classes=num_classes)
+        model = create_model(cand, num_classes=num_classes).to(device)
         size = image_size or int(cand.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
         shape = (3, size, size)
         every = trainable_parameter_names(model, 0.0)

@@ -58,8 +58,12 @@ def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = 
     return settings, state
 
 
+#: keys added to settings.json since runs were first stored, with the value such older runs ran with
+_BEFORE_THE_KEY = {"score_features": True}
+
+
 def _resume_settings(settings: RunSettings, state: RunState, given: set[str]) -> RunSettings:
-    stored = RunSettings(**state.load_settings())
+    stored = RunSettings(**{**_BEFORE_THE_KEY, **state.load_settings()})
     applied = []
     for key in sorted(given):
         if key == "output_dir" or not hasattr(stored, key):

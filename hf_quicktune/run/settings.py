@@ -109,7 +109,9 @@ class RunSettings:
     scores: list[str] = field(default_factory=lambda: list(DEFAULT_SCORES))
     allow_pickle: bool = False
     estimate_cost: bool = True  # time training steps per candidate: the cost model's prior (run/cost_prior.py)
-    score_features: bool = True  # zero-cost scores as model features of a surrogate without a prior
+    # zero-cost scores as model features of a surrogate without a prior: off, no gain measured
+    # (benchmarks/run_ablation.py --flag score-features)
+    score_features: bool = False
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
     initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's

@@ -43,6 +43,7 @@ def test_resume_applies_acquisition_horizon_limits_and_gate_and_records_them(tmp
     ("seed", 7, "drawn with it"),
     ("image_size", 64, "trained with it"),
     ("pool_size", 9, "pool.json"),
+    ("score_features", True, "surrogate was built"),
 ])
 def test_resume_refuses_what_cannot_change_and_says_why(tmp_path, key, value, reason):
     out = tmp_path / "run"
@@ -52,6 +53,19 @@ def test_resume_refuses_what_cannot_change_and_says_why(tmp_path, key, value, re
         prepare_state(cli, resume=True, given={key})
     assert f"{key}=" in str(err.value) and "another --output-dir" in str(err.value)
     assert RunLock(out).holder() is None  # a refusal does not keep the run locked
+
+
+def test_a_run_stored_before_score_features_existed_resumes_with_the_scores_it_used(tmp_path):
+    out = tmp_path / "run"
+    _new_run(out)
+    assert json.loads((out / "settings.json").read_text())["score_features"] is False  # today's default
+    old = json.loads((out / "settings.json").read_text())
+    del old["score_features"]  # settings.json of a run from before the option: its surrogate had the scores
+    (out / "settings.json").write_text(json.dumps(old))
+    settings, state = prepare_state(RunSettings(dataset="builtin:digits", output_dir=str(out)), resume=True,
+                                    given={"output_dir"})
+    state.unlock()
+    assert settings.score_features is True
 
 
 def _capture(monkeypatch):
