@@ -96,7 +96,11 @@ class TrialWorker:
 
         torch.set_num_threads(self.threads)  # this call's thread (max_concurrency > 1 runs calls in threads)
         should_stop = None if deadline is None else (lambda: time.time() > deadline)
-        return self.runner.run(trial_id, config, to_epoch, from_epoch, should_stop=should_stop)
+        logger.info("job: trial %d epochs %d-%d (%s)", trial_id, from_epoch + 1, to_epoch, config.get("model"))
+        outcome = self.runner.run(trial_id, config, to_epoch, from_epoch, should_stop=should_stop)
+        logger.info("job: trial %d: %d epoch(s) in %.1fs%s", trial_id, len(outcome.records), outcome.wall_s,
+                    " (stopped by the budget)" if outcome.stopped else "")
+        return outcome
 
     def pid(self) -> int:
         return os.getpid()
