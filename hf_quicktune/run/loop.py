@@ -103,6 +103,7 @@ def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None =
     ``started_at`` (a ``time.monotonic()`` value) is when the budget started, e.g. when the CLI
     command began; default now."""
     from hf_quicktune.run.progress import PlainReporter
+
     reporter = reporter or PlainReporter()
     settings, state = prepare_state(settings, resume, given)
     try:
@@ -168,12 +169,13 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
         _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
-    searching = _searching(state)
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    searching = bool(schedule.get("search", True))
     # a budget too small to search trains one configuration: no other candidate's cost is needed
     timed = _cost_timings(settings, state, ranking["kept"], candidates, dataset, reporter) if searching else None
     names = list(ranking["kept"])
     if not searching:  # the model the schedule was fitted to (the fastest kept) is the by-hand one
-        chosen = (state.load_json(state.dir / "schedule.json") or {}).get("model")
+        chosen = schedule.get("model")
         names = [chosen] + [n for n in names if n != chosen] if chosen in names else names
     pool = search_setup.build_pool(settings, state, names, train_size, prior=prior, meta=meta,
                                    features=features, scratch=scratch_names(candidates), timed=timed,
