@@ -1,6 +1,6 @@
 """The product on real data: `hf-quicktune run` against a plain fine-tune with common defaults, same wall-clock.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/product_vs_finetune.py [--cases demo,digits600,mnist5k]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/product_vs_finetune.py [--cases demo,digits600,mnist5k] [--repeats 3]
 
 Cases (each printed side by side, all in this one process, one after the other):
 
@@ -17,6 +17,12 @@ exactly those epochs, as a practitioner would set it), re-run with fewer epochs 
 overshoots the budget by more than 5 % and with more while it leaves more than 10 % unused (one noisy
 probe epoch must not cost the baseline epochs); that command's whole wall time is printed next to the budget. Accuracies are the best validation top-1 of each command's model
 (the run exports its winner's best epoch; for the fine-tune, its best epoch).
+
+``--repeats R`` repeats each comparison R times (run, then fine-tune, in alternating order so drifts of the
+machine's speed hit both alike; the fine-tune's probe runs once, later repeats start from the epochs that
+fitted) and prints every pair and the medians with the number of pairs the run won, tied and lost: the same
+epoch of the same model varies by ±20 % of its seconds between commands on a 2-core VM, so one pair decides
+nothing.
 """
 
 from __future__ import annotations
@@ -77,11 +83,9 @@ def _epoch_seconds(out: Path) -> list[float]:
     return secs
 
 
-def finetune_same_clock(dataset: str, budget_s: float, work: Path, tries: int = 3) -> dict:
-    """The fine-tune with as many epochs as fit in ``budget_s``: a 2-epoch probe gives the start-up (its wall time
-    less its epochs' recorded seconds) and the seconds of an epoch (its second, the first pays one-time costs);
-    a fine-tune whose wall time overshoots the budget by more than 5 % (leaves more than 10 % of it) is re-run
-    with fewer (more) epochs, at most ``tries`` times."""
+def finetune_probe(dataset: str, budget_s: float, work: Path) -> dict:
+    """A 2-epoch probe: the start-up (its wall time less its epochs' recorded seconds), the seconds of an epoch
+    (its second, the first pays one-time costs) and the epochs that should fit in ``budget_s``."""
     t2, p2 = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", "2", "-o", str(work / "probe2")], work)
     if p2.returncode:
         raise RuntimeError(p2.stderr[-2000:])
@@ -89,6 +93,14 @@ def finetune_same_clock(dataset: str, budget_s: float, work: Path, tries: int = 
     per_epoch = max(secs[-1], 1e-3)
     startup = max(t2 - sum(secs), 0.0)
     epochs = max(1, math.floor((budget_s - startup - (secs[0] - secs[-1])) / per_epoch))
+    return {"epochs": epochs, "per_epoch_s": per_epoch, "startup_s": startup}
+
+
+def finetune_same_clock(dataset: str, budget_s: float, work: Path, probe: dict, tries: int = 3) -> dict:
+    """The fine-tune with as many epochs as fit in ``budget_s``, starting from ``probe["epochs"]``: one whose wall
+    time overshoots the budget by more than 5 % (leaves more than 10 % of it) is re-run with fewer (more)
+    epochs, at most ``tries`` times."""
+    epochs, per_epoch, startup = probe["epochs"], probe["per_epoch_s"], probe["startup_s"]
     for attempt in range(tries):
         out = work / f"ft{attempt}"
         wall, proc = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", str(epochs), "-o", str(out)], work)
@@ -116,7 +128,21 @@ def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
             "epoch_steps": summary.get("epoch_steps"), "trials": summary.get("trials"),
             "best_epoch": summary.get("best_epoch"), "prior": summary.get("prior"),
             "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "search", "epoch_seconds")},
-            "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model"))}
+            "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model")),
+            "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model"))}
+
+
+def _recorded_epoch_seconds(run: Path, model: str | None) -> float | None:
+    """Median train + evaluation seconds the engine recorded for the epochs (after the first) of ``model``'s
+    trials: set against ``real_epoch_s`` it separates slower epochs from time spent between them."""
+    secs = []
+    for trial in (run / "trials").glob("*"):
+        info = trial / "trial.json"
+        if not info.exists() or json.loads(info.read_text()).get("config", {}).get("model") != model:
+            continue
+        secs += _epoch_seconds(trial)[1:]  # in epoch order; the first pays one-time costs
+    secs.sort()
+    return round(secs[len(secs) // 2], 3) if secs else None
 
 
 def _real_epoch_seconds(steps: Path, model: str | None) -> float | None:
@@ -137,12 +163,45 @@ def fmt(v: float | None) -> str:
     return f"{100 * v:.1f} %" if v is not None else "-"
 
 
+def median(values: list[float | None]) -> float | None:
+    vals = sorted(v for v in values if v is not None)
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def compare(name: str, dataset: str | None, budget: str, budget_s: float, tmp: Path, repeats: int) -> list[tuple]:
+    """``repeats`` pairs of (run, same-clock fine-tune) on one dataset; the order alternates per pair."""
+    base = tmp / name
+    base.mkdir()
+    dataset = dataset or str(digits_folder(base / "digits600"))
+    probe = finetune_probe(dataset, budget_s, base)
+    pairs = []
+    for i in range(repeats):
+        work = base / f"r{i}"
+        work.mkdir()
+        if i % 2 == 0:
+            r = run_case(dataset, budget, budget_s, work)
+            f = finetune_same_clock(dataset, budget_s, work, probe)
+        else:
+            f = finetune_same_clock(dataset, budget_s, work, probe)
+            r = run_case(dataset, budget, budget_s, work)
+        probe = {**probe, "epochs": f["epochs"]}  # a practitioner keeps the epochs that fitted
+        print(f"{name} #{i + 1}: run {r} | finetune {f}", flush=True)
+        pairs.append((f"{name} ({budget}) #{i + 1}", r["val_top1"], r["wall_s"], f["val_top1"], f["wall_s"],
+                      f["epochs"], r.get("model")))
+    return pairs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="demo,digits600,mnist5k")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of (run, fine-tune) per case")
     args = parser.parse_args()
     cases = args.cases.split(",")
     rows = []
+    medians: dict[str, list[tuple]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if "demo" in cases:
@@ -156,19 +215,21 @@ def main() -> None:
                                                 ("mnist5k", "builtin:mnist5k", "3m", 180.0)):
             if name not in cases:
                 continue
-            work = tmp / name
-            work.mkdir()
-            dataset = dataset or str(digits_folder(work / "digits600"))
-            r = run_case(dataset, budget, budget_s, work)
-            f = finetune_same_clock(dataset, budget_s, work)
-            print(f"{name}: run {r} | finetune {f}", flush=True)
-            rows.append((f"{name} ({budget})", r["val_top1"], r["wall_s"], f["val_top1"], f["wall_s"], f["epochs"],
-                         r.get("model")))
+            pairs = compare(name, dataset, budget, budget_s, tmp, max(1, args.repeats))
+            rows.extend(pairs)
+            if len(pairs) > 1:
+                medians[name] = pairs
     print("\ncase                          run val top-1   run wall s   finetune val top-1   finetune wall s (epochs)"
           "   run winner")
     for name, rv, rw, fv, fw, fe, model in rows:
         ftxt = f"{fw:.0f} ({fe})" if fw is not None else "-"
         print(f"{name:<30}{fmt(rv):>14}{rw:>13.0f}{fmt(fv):>21}{ftxt:>26}   {model}")
+    for name, pairs in medians.items():
+        won = sum(1 for p in pairs if p[1] is not None and p[3] is not None and p[1] > p[3] + 1e-9)
+        tied = sum(1 for p in pairs if p[1] is not None and p[3] is not None and abs(p[1] - p[3]) <= 1e-9)
+        print(f"{name}: median of {len(pairs)} pairs: run {fmt(median([p[1] for p in pairs]))} "
+              f"(wall {median([p[2] for p in pairs]):.0f} s) vs finetune {fmt(median([p[3] for p in pairs]))} "
+              f"(wall {median([p[4] for p in pairs]):.0f} s); run won {won}, tied {tied}, lost {len(pairs) - won - tied}")
 
 
 if __name__ == "__main__":

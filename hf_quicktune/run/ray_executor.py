@@ -42,7 +42,43 @@ def check_available() -> None:
         import_ray()
 
 
-def import_ray() -> Any:
+def _ray_token_available() -> bool:
+    """A Ray authentication token on this machine, where Ray looks for one (``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``)."""
+    from pathlib import Path
+
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return Path(path).is_file()
+
+
+def client_auth_env(address: str | None) -> None:
+    """Ray Client (``ray://``) sends no token unless ``RAY_AUTH_MODE=token``, while clusters started by Ray >= 2.5x
+    require one by default: the connection then times out or the server aborts it, with no word about
+    authentication. When the mode is not set and this machine has a token, turn token mode on (before Ray is
+    imported: Ray reads the mode once). ``RAY_AUTH_MODE=disabled`` keeps it off."""
+    if address and address.startswith("ray://") and "RAY_AUTH_MODE" not in os.environ and _ray_token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
+        logger.info("Ray Client: sending this machine's Ray token (RAY_AUTH_MODE=token)")
+
+
+def join_cluster(ray: Any, address: str) -> None:
+    """``ray.init`` on the cluster of ``--ray-address``; a failed connection is the user's to fix."""
+    try:
+        ray.init(address=address, log_to_driver=False)
+    except ConnectionError as err:
+        raise ConfigError(
+            f"could not join the Ray cluster at --ray-address {address}: {err}",
+            fix="Check that the cluster is up (`ray status` on its head node) and the address: `auto` joins a "
+                "cluster started on this machine with `ray start`, `ray://HOST:10001` its Ray Client server. "
+                "A cluster with token authentication (the default since Ray 2.5x) needs its token here: "
+                "RAY_AUTH_MODE=token plus RAY_AUTH_TOKEN or ~/.ray/auth_token.",
+            code="ray_connect") from err
+
+
+def import_ray(address: str | None = None) -> Any:
+    client_auth_env(address)
     try:
         import ray
     except ImportError:
@@ -134,13 +170,13 @@ class RayExecutor:
 
     def __init__(self, settings: Any, state: RunState, candidates: dict[str, Any], dataset: Any, reporter: Any = None,
                  num_cpus: int | None = None, num_gpus: int | None = None):
-        ray = self.ray = import_ray()
+        ray = self.ray = import_ray(settings.ray_address)
         self.state = state
         self.worker_seconds = 0.0
         self._owns_runtime = False
         if not ray.is_initialized():
             if settings.ray_address:
-                ray.init(address=settings.ray_address, log_to_driver=False)
+                join_cluster(ray, settings.ray_address)
             else:
                 if num_gpus is None:
                     import torch

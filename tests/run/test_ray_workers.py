@@ -144,6 +144,82 @@ def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
                                          for p in worker_logs)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CLUSTER = """
+import sys
+from ray.cluster_utils import Cluster
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False,
+                                                        "ray_client_server_port": int(sys.argv[1])})
+cluster.wait_for_nodes()
+print("ready", flush=True)
+sys.stdin.read()  # until the test closes it
+cluster.shutdown()
+"""
+
+
+def test_a_ray_client_address_joins_a_cluster_that_requires_its_token(tmp_path):
+    """``--ray-address ray://host:port`` (Ray Client, the ``ray[client]`` extra) on a cluster with token
+    authentication (Ray's default when a token exists): the driver stays here and finds the token where Ray
+    keeps it (here ``RAY_AUTH_TOKEN_PATH``) without the user setting ``RAY_AUTH_MODE``; the workers are the
+    cluster's actors, the run directory is shared (one machine here)."""
+    import secrets
+
+    token = tmp_path / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    port = _free_port()
+    cluster = subprocess.Popen([sys.executable, "-c", CLUSTER, str(port)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True,
+                               env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token)))
+    try:
+        assert cluster.stdout.readline().strip() == "ready"
+        out, address = tmp_path / "run", f"ray://127.0.0.1:{port}"
+        run = subprocess.Popen([sys.executable, "-c", CODE, "run", "--output-dir", str(out), *ARGS, "--workers", "2",
+                                "--ray-address", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(base, OMP_NUM_THREADS="1", RAY_AUTH_TOKEN_PATH=str(token)))
+        _finish(run)
+        worker_logs = list((out / "workers").glob("*.log"))
+    finally:
+        cluster.stdin.close()
+        cluster.wait(timeout=120)
+    assert len(_check_records(out)) == TOTAL
+    log = (out / "run.log").read_text()
+    assert "Ray Client: sending this machine's Ray token" in log
+    assert f"2 workers on {address}: 1 CPU threads each" in log
+    # the epochs were trained by the cluster's worker processes, each logging its jobs to its own file
+    assert worker_logs and any(re.search(r"job: trial \d+ epochs \d+-\d+", p.read_text()) for p in worker_logs)
+
+
+def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.run.ray_executor import client_auth_env, join_cluster
+
+    class Unreachable:
+        def init(self, **kwargs):
+            raise ConnectionError("ray client connection timeout")
+
+    with pytest.raises(ConfigError, match="could not join the Ray cluster at --ray-address ray://h:1") as err:
+        join_cluster(Unreachable(), "ray://h:1")
+    assert "RAY_AUTH_MODE=token" in err.value.fix
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", "/nonexistent/token")
+    client_auth_env("ray://h:1")
+    assert "RAY_AUTH_MODE" not in os.environ  # no token here: nothing to send
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "abc")
+    client_auth_env("auto")
+    assert "RAY_AUTH_MODE" not in os.environ  # only Ray Client needs it
+    client_auth_env("ray://h:1")
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+
+
 def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
     """RayExecutor inside this process on ``ray.init(num_cpus=2)``: two jobs run at once on two actors; a job
     whose deadline has passed stops without an epoch (the budget), a later job on the same trial trains it."""
