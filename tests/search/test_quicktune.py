@@ -93,11 +93,34 @@ def test_refit_is_warm_after_the_first_observations_and_full_when_the_fit_degrad
     opt = DyHPOOptimizer(sim.pool, max_epochs=3, space=sim.space, **FAST)
     opt.refit.degrade_tol = 1e9  # never counts as degraded
     sim.run(opt, 6)
+    assert opt.n_refits == 5  # fitted at each ask: the sixth observation waits for the next decision
+    opt.predict([0])
     assert opt.n_refits == 6
     assert opt.n_full_refits == 3  # the first full_refit_until=3 only
     opt.refit.degrade_tol = -1e9  # any warm update now counts as degraded
     sim.run(opt, 1)
+    opt.predict([0])
     assert opt.n_full_refits == 4
+
+
+def test_epochs_told_together_are_fitted_once_when_the_next_decision_needs_them():
+    """A job of k epochs is told k times before the next ask: one fit, not k (each refit is the optimizer's
+    costliest step); the posterior then holds all k observations. A resumed state keeps the pending fit."""
+    sim = CurveSimulator(n=10, max_epochs=6)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=6, space=sim.space, **FAST)
+    for t in (0, 1):
+        for e in range(1, 4):
+            opt.tell(t, e, *sim.observe(t, e)[:2])
+    assert opt.n_refits == 0
+    state = opt.state_dict()
+    assert state["stale"] is True
+    resumed = DyHPOOptimizer(sim.pool, max_epochs=6, space=sim.space, **FAST)
+    resumed.load_state_dict(state)
+    a, b = opt.ask(), resumed.ask()
+    assert opt.n_refits == resumed.n_refits == 1
+    assert len(opt.surrogate.conditioning[1]) == 6
+    assert (a.trial_id, a.epoch) == (b.trial_id, b.epoch)
+    assert opt.state_dict()["stale"] is False
 
 
 def test_cost_model_is_updated_online_with_observed_costs():
