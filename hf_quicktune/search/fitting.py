@@ -2,7 +2,9 @@
 (Arango et al., ICLR 2024, Alg. 1: after each observation the deep-kernel GP is refitted, warm-started
 from the meta-learned prior, and the cost model updated): the observations in tell order, the rows the
 GP is conditioned on (bounded by ``max_condition``, each trial's newest first), and the
-:class:`RefitPolicy` deciding between a warm-started and a full refit.
+:class:`RefitPolicy` deciding between a warm-started and a full refit. The refit runs when the next
+decision needs the posterior (``ask``, ``predict``), once for all the observations told since the last one:
+Alg. 1 observes one epoch per step, a job here reports several.
 """
 
 from __future__ import annotations
