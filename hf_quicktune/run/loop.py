@@ -279,6 +279,11 @@ class _Search:
         on while that trial stays the incumbent. Never before the optimizer's initial design has run."""
         seconds = self.budget.seconds
         best = self.opt.best() if seconds is not None else None
+        if best is not None and not self.searching and self.opt.is_done(best[0]):
+            # the fine-tune failed (diverged, out of memory): the best trial that can still go on replaces it
+            scored = [(max(s for s in st.scores if s is not None), t) for t, st in self.opt.trials.items()
+                      if not self.opt.is_done(t) and any(s is not None for s in st.scores)]
+            best = (max(scored)[1],) if scored else None
         if best is None or seconds is None:
             return None
         tid = best[0]
@@ -304,10 +309,22 @@ class _Search:
                         self.max_epochs, suggestion.trial_id)
         return tid
 
+    def fine_tune_done(self) -> str | None:
+        """A budget too small to search ends with its one fine-tune's schedule: the time left after it buys a
+        trial of a few epochs that cannot beat it (it only delayed the result). A failed fine-tune leaves
+        the rest of the budget to the next pool member."""
+        if self.searching:
+            return None
+        done = [t for t, st in self.opt.trials.items() if st.status == OK and st.epochs >= self.opt.max_epochs]
+        if not done:
+            return None
+        return f"the fine-tune finished its {self.opt.max_epochs}-epoch schedule (a budget too small to search)"
+
     def fill(self) -> str | None:
         """Submit suggestions until every worker is busy; returns why the search must stop, if it must."""
         while self.executor.busy < self.executor.capacity:
-            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight)
+            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) \
+                or self.fine_tune_done()
             if stop:
                 return stop
             finish = self.finishing()

@@ -333,6 +333,38 @@ def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tm
     search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=1000.0), clock, [], {},
                      PlainReporter(io.StringIO()), max_epochs=4)
     search.searching = False  # schedule.json: "search": false
-    search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     # with 1000 s a searching run would probe new trials first (test above); this one finishes trial 0 at once
-    assert [(s["trial_id"], s["epoch"]) for s in search.steps][:4] == [(0, 1), (0, 2), (0, 3), (0, 4)]
+    # and stops there: the 960 s left would only buy one-epoch trials that cannot beat it
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (0, 2), (0, 3), (0, 4)]
+    assert stop == "the fine-tune finished its 4-epoch schedule (a budget too small to search)"
+    assert clock.elapsed == 40.0
+
+
+class _FailsFirst(_TimedFake):
+    """The first trial diverges in its second epoch."""
+
+    def wait(self):
+        out = super().wait()
+        if out.trial_id == self.first and out.records and out.records[-1]["epoch"] >= 2:
+            out.records = [r for r in out.records if r["epoch"] < 2] + [
+                {**out.records[0], "epoch": 2, "val_top1": None, "status": "diverged", "message": "nan loss"}]
+        return out
+
+
+def test_a_budget_too_small_to_search_goes_on_with_the_next_trial_when_the_fine_tune_fails(tmp_path):
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    search = _Search(opt, state, pool, _FailsFirst(state, clock), Budget(seconds=1000.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    search.searching = False
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    steps = [(s["trial_id"], s["epoch"], s["status"]) for s in search.steps]
+    assert steps[:2] == [(0, 1, "ok"), (0, 2, "diverged")]
+    assert steps[2:] == [(1, e, "ok") for e in range(1, 5)]  # the next trial, trained to the end of its schedule
+    assert stop.startswith("the fine-tune finished its 4-epoch schedule")
