@@ -44,8 +44,8 @@ def test_budget_stops_before_a_step_that_would_not_fit():
     opt = _Told({0: TrialState([0.1], [2.0])})
     lim = Budget.from_settings(_settings(budget="60s"))
     steps = _steps(3, wall=10.0)
-    reserve = lim.reserve(steps)  # 8 s + 2 x the slowest evaluation
-    assert reserve == 9.0
+    reserve = lim.reserve(steps)  # END_SECONDS + 2 x the slowest evaluation
+    assert reserve == Budget.END_SECONDS + 1.0
     # 35 s used: one more 10 s epoch + reserve fits in 60 s, three more epochs (30 s) do not
     assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 2)) is None
     assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 4)) == "budget used"
@@ -126,9 +126,9 @@ def test_budget_stops_an_epoch_in_flight_without_an_exception_and_estimates_igno
     assert lim.seconds == 60.0
     steps = _steps(2, wall=10.0) + [{"trial_id": 1, "model": "a", "status": "failed", "wall_s": 0.5, "eval_s": 0.0}]
     assert lim.epoch_seconds(steps, 2, "b") == 10.0  # a quick failure does not make epochs look cheap
-    assert lim.deadline(steps) == 51.0  # 60 - (8 + 2 x 0.5)
-    assert lim.should_stop(steps, Clock(40.0))() is False
-    assert lim.should_stop(steps, Clock(52.0))() is True
+    assert lim.deadline(steps) == 60.0 - (Budget.END_SECONDS + 2 * 0.5)
+    assert lim.should_stop(steps, Clock(54.0))() is False
+    assert lim.should_stop(steps, Clock(56.0))() is True
     assert Budget.from_settings(_settings(max_trials=3)).should_stop(steps, Clock()) is None
 
     state = RunState(tmp_path)

@@ -8,6 +8,7 @@ import math
 import pytest
 
 from hf_quicktune.run import schedule
+from hf_quicktune.run.budget import Budget
 from hf_quicktune.run.settings import RunSettings
 
 from .helpers import ZOO
@@ -36,25 +37,25 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
     monkeypatch.setattr(schedule, "measure_reference", measure)
     out = schedule.fit_max_epochs(80.0, _Candidate(), 10, 480, 120, 32)
     # 15 training steps of 0.1 s + 4 evaluation batches at a third of a step, x1.1 for the loop, + the
-    # checkpoint's 0.5 s; the run's end reserve (8 s + 2 evaluation passes) is not the schedule's to spend
+    # checkpoint's 0.5 s; the run's end reserve (END_SECONDS + 2 evaluation passes) is not the schedule's to spend
     assert schedule.OVERHEAD == 1.1
     epoch_s = 1.1 * (15 * 0.1 + 4 * 0.1 / 3) + 0.5
-    reserve = 8.0 + 2 * 1.1 * 4 * 0.1 / 3
+    reserve = Budget.END_SECONDS + 2 * 1.1 * 4 * 0.1 / 3
     assert calls == [("m", 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
     assert out["step_s"] == 0.1 and out["checkpoint_s"] == 0.5  # kept in schedule.json
-    assert out["max_epochs"] == math.floor(0.5 * (80 - reserve) / epoch_s) == 15 and out["search"] is True
+    assert out["max_epochs"] == math.floor(0.5 * (80 - reserve) / epoch_s) == 16 and out["search"] is True
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
-    # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on 90 % of the budget
+    # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on all of the budget left
     small = schedule.fit_max_epochs(30.0, _Candidate(), 10, 480, 120, 32)
-    assert small["search"] is False and small["max_epochs"] == math.floor(0.9 * (30 - reserve) / epoch_s) == 8
+    assert small["search"] is False and small["max_epochs"] == math.floor((30 - reserve) / epoch_s) == 11
     assert "too few to search" in small["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
     assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 3
     # a measurement already made is used (nothing measured again)
     again = schedule.fit_max_epochs(80.0, _Candidate(), 10, 480, 120, 32, measured={"step_s": 0.1, "checkpoint_s": 0.5})
-    assert again["max_epochs"] == 15 and len(calls) == 3
+    assert again["max_epochs"] == 16 and len(calls) == 3
 
 
 def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
@@ -92,13 +93,13 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
     assert calls == ["slow", "faster_but_third", "fast"]
     assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
     fast_epoch = schedule.reference_epoch_seconds({"step_s": 0.1}, 480, 120)
-    reserve = 8.0 + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
-    assert out["max_epochs"] == math.floor(0.9 * (30 - reserve) / fast_epoch) == 10
+    reserve = Budget.END_SECONDS + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
+    assert out["max_epochs"] == math.floor((30 - reserve) / fast_epoch) == 14
     assert "the fastest kept pretrained candidate, fast" in out["why"]
-    # 45 s: too few epochs of "slow" to search (10), 20 of "fast": still not searched, "fast" trains on 90 % of it
+    # 45 s: too few epochs of "slow" to search (11), 22 of "fast": still not searched, "fast" trains on all of it
     more = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 45.0)
     assert more["model"] == "fast" and more["search"] is False
-    assert more["max_epochs"] == math.floor(0.9 * (45 - reserve) / fast_epoch) == 18 and "too few to search" in more["why"]
+    assert more["max_epochs"] == math.floor((45 - reserve) / fast_epoch) == 22 and "too few to search" in more["why"]
     # a budget large enough to search keeps the best-ranked model and measures nothing else
     calls.clear()
     big = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 600.0)
@@ -131,7 +132,7 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert fitted["model"] == "tf_efficientnet_lite0" and fitted["epoch_seconds"] > 0
     share = schedule.BUDGET_SHARE if fitted["search"] else schedule.FINE_TUNE_SHARE
     usable = fitted["budget_left_s"] - fitted["reserve_s"]  # the run's end (test evaluation, export) kept apart
-    assert fitted["reserve_s"] >= 8.0
+    assert fitted["reserve_s"] >= Budget.END_SECONDS
     assert fitted["max_epochs"] == schedule.epochs_within(usable, fitted["epoch_seconds"], share=share)
     assert fitted["search"] == (usable / fitted["epoch_seconds"] >= schedule.SEARCH_MIN_EPOCHS)
     assert 0 < fitted["budget_left_s"] < 40
