@@ -208,8 +208,10 @@ def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
     with pytest.raises(ConfigError, match="could not join the Ray cluster at --ray-address ray://h:1") as err:
         join_cluster(Unreachable(), "ray://h:1")
     assert "RAY_AUTH_MODE=token" in err.value.fix
-    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    monkeypatch.delenv("RAY_AUTH_TOKEN", raising=False)
+    # set, then delete: monkeypatch restores only what it recorded, and client_auth_env sets the variable itself
+    for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
+        monkeypatch.setenv(var, "-")
+        monkeypatch.delenv(var)
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", "/nonexistent/token")
     client_auth_env("ray://h:1")
     assert "RAY_AUTH_MODE" not in os.environ  # no token here: nothing to send
