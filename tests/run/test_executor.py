@@ -322,7 +322,9 @@ def test_finishing_waits_for_the_initial_design(tmp_path):
     assert runs[(0, 1)][:5] == [(0, 1), (1, 1), (0, 2), (0, 3), (0, 4)]
 
 
-def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tmp_path):
+def _no_search_run(tmp_path, fake=None):
+    """A 1000 s run whose schedule found the budget too small to search (schedule.json: "search": false):
+    the by-hand trial 0 is the only initial design. Returns (search, clock, stop reason)."""
     from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
 
@@ -330,10 +332,14 @@ def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tm
     opt = _Explorer(pool, max_epochs=4)
     opt.initial_design = [0]
     state, clock = RunState(tmp_path), _TickClock()
-    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=1000.0), clock, [], {},
+    search = _Search(opt, state, pool, (fake or _TimedFake)(state, clock), Budget(seconds=1000.0), clock, [], {},
                      PlainReporter(io.StringIO()), max_epochs=4)
-    search.searching = False  # schedule.json: "search": false
-    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    search.searching = False
+    return search, clock, search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+
+
+def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tmp_path):
+    search, clock, stop = _no_search_run(tmp_path)
     # with 1000 s a searching run would probe new trials first (test above); this one finishes trial 0 at once
     # and stops there: the 960 s left would only buy one-epoch trials that cannot beat it
     assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (0, 2), (0, 3), (0, 4)]
@@ -353,17 +359,7 @@ class _FailsFirst(_TimedFake):
 
 
 def test_a_budget_too_small_to_search_goes_on_with_the_next_trial_when_the_fine_tune_fails(tmp_path):
-    from hf_quicktune.run.loop import _Search
-    from hf_quicktune.run.progress import PlainReporter
-
-    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
-    opt = _Explorer(pool, max_epochs=4)
-    opt.initial_design = [0]
-    state, clock = RunState(tmp_path), _TickClock()
-    search = _Search(opt, state, pool, _FailsFirst(state, clock), Budget(seconds=1000.0), clock, [], {},
-                     PlainReporter(io.StringIO()), max_epochs=4)
-    search.searching = False
-    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    search, _, stop = _no_search_run(tmp_path, _FailsFirst)
     steps = [(s["trial_id"], s["epoch"], s["status"]) for s in search.steps]
     assert steps[:2] == [(0, 1, "ok"), (0, 2, "diverged")]
     assert steps[2:] == [(1, e, "ok") for e in range(1, 5)]  # the next trial, trained to the end of its schedule
