@@ -36,26 +36,26 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
 
     monkeypatch.setattr(schedule, "measure_reference", measure)
     out = schedule.fit_max_epochs(80.0, _Candidate(), 10, 480, 120, 32)
-    # 15 training steps of 0.1 s + 4 evaluation batches at a third of a step, x1.1 for the loop, + the
+    # 15 training steps of 0.1 s + 4 evaluation batches at a third of a step, x OVERHEAD for the loop, + the
     # checkpoint's 0.5 s; the run's end reserve (END_SECONDS + 2 evaluation passes) is not the schedule's to spend
-    assert schedule.OVERHEAD == 1.1
-    epoch_s = 1.1 * (15 * 0.1 + 4 * 0.1 / 3) + 0.5
-    reserve = Budget.END_SECONDS + 2 * 1.1 * 4 * 0.1 / 3
+    k = schedule.OVERHEAD
+    epoch_s = k * (15 * 0.1 + 4 * 0.1 / 3) + 0.5
+    reserve = Budget.END_SECONDS + 2 * k * 4 * 0.1 / 3
     assert calls == [("m", 32)]
     assert out["epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
     assert out["step_s"] == 0.1 and out["checkpoint_s"] == 0.5  # kept in schedule.json
-    assert out["max_epochs"] == math.floor(0.5 * (80 - reserve) / epoch_s) == 16 and out["search"] is True
+    assert out["max_epochs"] == math.floor(0.5 * (80 - reserve) / epoch_s) == 17 and out["search"] is True
     assert "fitted to the budget" in out["why"] and "--max-epochs" in out["why"]
     # fewer than SEARCH_MIN_EPOCHS affordable: no search, one schedule on all of the budget left
     small = schedule.fit_max_epochs(30.0, _Candidate(), 10, 480, 120, 32)
-    assert small["search"] is False and small["max_epochs"] == math.floor((30 - reserve) / epoch_s) == 11
+    assert small["search"] is False and small["max_epochs"] == math.floor((30 - reserve) / epoch_s) == 12
     assert "too few to search" in small["why"]
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
     assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 3
     # a measurement already made is used (nothing measured again)
     again = schedule.fit_max_epochs(80.0, _Candidate(), 10, 480, 120, 32, measured={"step_s": 0.1, "checkpoint_s": 0.5})
-    assert again["max_epochs"] == 16 and len(calls) == 3
+    assert again["max_epochs"] == 17 and len(calls) == 3
 
 
 def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
@@ -88,18 +88,18 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
 
     monkeypatch.setattr(schedule, "measure_reference", measure)
     ranked = [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
-    # 30 s buy ~8 epochs of "slow" (3.6 s each): no search; "fast" (1.8 s an epoch) is trained instead
+    # 30 s buy ~8 epochs of "slow" (3.3 s each): no search; "fast" (1.6 s an epoch) is trained instead
     out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0)
     assert calls == ["slow", "faster_but_third", "fast"]
     assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
     fast_epoch = schedule.reference_epoch_seconds({"step_s": 0.1}, 480, 120)
     reserve = Budget.END_SECONDS + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
-    assert out["max_epochs"] == math.floor((30 - reserve) / fast_epoch) == 14
+    assert out["max_epochs"] == math.floor((30 - reserve) / fast_epoch) == 15
     assert "the fastest kept pretrained candidate, fast" in out["why"]
-    # 45 s: too few epochs of "slow" to search (11), 22 of "fast": still not searched, "fast" trains on all of it
+    # 45 s: too few epochs of "slow" to search (12), 24 of "fast": still not searched, "fast" trains on all of it
     more = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 45.0)
     assert more["model"] == "fast" and more["search"] is False
-    assert more["max_epochs"] == math.floor((45 - reserve) / fast_epoch) == 22 and "too few to search" in more["why"]
+    assert more["max_epochs"] == math.floor((45 - reserve) / fast_epoch) == 24 and "too few to search" in more["why"]
     # a budget large enough to search keeps the best-ranked model and measures nothing else
     calls.clear()
     big = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 600.0)
