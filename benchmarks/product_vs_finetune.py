@@ -129,7 +129,21 @@ def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
             "best_epoch": summary.get("best_epoch"), "prior": summary.get("prior"),
             "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "search", "epoch_seconds")},
             "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model")),
-            "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model"))}
+            "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model")),
+            "first_job_s": _first_job_seconds(work / "run" / "steps.jsonl"),
+            "unused_s": round(budget_s - wall, 1)}
+
+
+def _first_job_seconds(steps: Path) -> float | None:
+    """Seconds of the run's clock before its first training job started (loading, prior, ranking, timing the
+    schedule): the run's start-up, to set against the fine-tune's ``startup_s``."""
+    if not steps.exists():
+        return None
+    for line in steps.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("job_started_s") is not None:
+            return round(float(rec["job_started_s"]), 2)
+    return None
 
 
 def _recorded_epoch_seconds(run: Path, model: str | None) -> float | None:
