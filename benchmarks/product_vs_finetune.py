@@ -23,6 +23,10 @@ machine's speed hit both alike; the fine-tune's probe runs once, later repeats s
 fitted) and prints every pair and the medians with the number of pairs the run won, tied and lost: the same
 epoch of the same model varies by ±20 % of its seconds between commands on a 2-core VM, so one pair decides
 nothing.
+
+Each run also prints its fitted schedule, ``real_epoch_s`` (median seconds between its epoch ends) next to
+``recorded_epoch_s`` (the engine's train + evaluation seconds), ``first_job_s`` (the run's start-up: seconds of
+its clock before the first training job; the fine-tune's is ``startup_s``) and ``unused_s`` (budget less wall).
 """
 
 from __future__ import annotations
