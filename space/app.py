@@ -92,7 +92,11 @@ def build_app():
                 leaderboard = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard (updates after every epoch)",
                                            elem_id="leaderboard")
                 with gr.Row():
-                    curves = gr.LinePlot(x="epoch", y="val top-1 %", color="trial", label="Learning curves", y_lim=[0, 100])
+                    # points, not lines: gradio's LinePlot draws nothing for a trial with one epoch (a line needs two
+                    # points), and most trials of a small search stop after their first epochs
+                    curves = gr.ScatterPlot(x="epoch", y="val top-1 %", color="trial", y_lim=[0, 100],
+                                            label="Learning curves (a point per epoch, a colour per trial)",
+                                            elem_id="live-curves")
                     incumbent = gr.LinePlot(x="seconds used", y="best val top-1 %", label="Incumbent over time",
                                             y_lim=[0, 100])
 

@@ -97,6 +97,12 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     board = _rows(page, "leaderboard")
     assert board and all(re.fullmatch(r"\d+\.\d\d %", r[4]) for r in board), board
     assert sum(int(r[3]) for r in board) >= 1
+    # the live learning curves draw every epoch of every trial, a trial of one epoch included (a LinePlot drew
+    # nothing for those: a line needs two points)
+    drawn = page.locator("#live-curves path[aria-roledescription=point]").evaluate_all(
+        "els => els.filter(e => { const b = e.getBBox(); return b.width > 0 && b.height > 0"
+        " && Number(getComputedStyle(e).opacity) > 0 && e.getAttribute('opacity') !== '0'; }).length")
+    assert drawn == sum(int(r[3]) for r in board), (drawn, board)
     status = page.locator("#status").inner_text()
     run_name = re.search(r"run (run-[\w-]+)", status).group(1)
 
