@@ -86,14 +86,14 @@ def trials_on_disk(run_dir: Path, pool: list[dict[str, Any]] | None) -> tuple[li
 
 
 def curves_from_records(curves: dict[int, list[dict[str, Any]]], models: dict[int, str]) -> pd.DataFrame:
-    """Learning curves for a line plot from trial records (``val_top1`` per epoch)."""
+    """Learning curves for the live plot from trial records (``val_top1`` per epoch)."""
     steps = [{"epoch": r["epoch"], "score": r.get("val_top1"), "trial_id": tid, "model": models.get(tid, ""),
               "status": r.get("status", "ok")} for tid, records in curves.items() for r in records]
     return curves_frame(steps)
 
 
 def curves_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
-    """Learning curves for a line plot: epoch vs validation top-1 (%) per trial."""
+    """Learning curves for the live plot (a point per epoch): epoch vs validation top-1 (%) per trial."""
     rows = [{"epoch": int(s["epoch"]), "val top-1 %": 100 * float(s["score"]),
              "trial": f"{s['trial_id']} {s.get('model', '')}"}
             for s in steps if s.get("status", "ok") == "ok" and s.get("score") is not None]
