@@ -61,6 +61,7 @@ def _image_size(page, selector: str) -> tuple[float, float]:
 
 
 def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, tmp_path, hub):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     # 1. the page says what it does; the visitor sets up a tiny search and starts it
@@ -99,10 +100,16 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     assert sum(int(r[3]) for r in board) >= 1
     # the live learning curves draw every epoch of every trial, a trial of one epoch included (a LinePlot drew
     # nothing for those: a line needs two points)
-    drawn = page.locator("#live-curves path[aria-roledescription=point]").evaluate_all(
-        "els => els.filter(e => { const b = e.getBBox(); return b.width > 0 && b.height > 0"
-        " && Number(getComputedStyle(e).opacity) > 0 && e.getAttribute('opacity') !== '0'; }).length")
-    assert drawn == sum(int(r[3]) for r in board), (drawn, board)
+    count_drawn = ("() => Array.from(document.querySelectorAll('#live-curves path[aria-roledescription=point]'))"
+                   ".filter(e => { const b = e.getBBox(); return b.width > 0 && b.height > 0"
+                   " && Number(getComputedStyle(e).opacity) > 0 && e.getAttribute('opacity') !== '0'; }).length")
+    epochs = sum(int(r[3]) for r in board)
+    try:  # vega renders after the update arrives: give it a moment
+        page.wait_for_function(f"() => ({count_drawn})() === {epochs}", timeout=10_000)
+    except PlaywrightTimeout:
+        pass  # the assertion below says what was drawn
+    drawn = page.evaluate(count_drawn)
+    assert drawn == epochs, (drawn, board)
     status = page.locator("#status").inner_text()
     run_name = re.search(r"run (run-[\w-]+)", status).group(1)
 
