@@ -3,7 +3,7 @@
 ``hf-quicktune run ... --workers N`` starts a local Ray runtime; ``--ray-address auto|ray://host:port``
 joins a running cluster. There is one actor per worker and each owns its device: one GPU per worker
 when the runtime has GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``; the train engine's Accelerate
-``Accelerator`` takes it), else CPU workers with the cores split between them (``OMP_NUM_THREADS`` and
+``Accelerator`` takes it; more workers than GPUs share them, see :func:`plan_workers`), else CPU workers with the cores split between them (``OMP_NUM_THREADS`` and
 torch's thread pools set per actor, so N workers never oversubscribe the cores).
 
 Trials are files: every actor trains from and writes to ``--output-dir/trials/NNNN`` (curve +
@@ -149,14 +149,19 @@ class TrialWorker:
 
 def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float], int]:
     """(workers, Ray resources per actor, threads per actor) for ``n`` workers on ``cpus`` cores and ``gpus``
-    GPUs: one GPU per worker when there are GPUs (at most one worker per GPU), else the cores split evenly."""
+    GPUs: one GPU per worker when there are as many GPUs as workers; more workers than GPUs share them
+    (Ray's fractional GPUs, ``1/k`` each with ``k = ceil(n / gpus)`` workers per GPU, as Ray Tune's
+    ``{"gpu": 0.5}`` does), which pays for small models that leave a big GPU idle; no GPUs: the cores
+    split evenly."""
     n = max(1, int(n))
     if gpus >= 1:
-        if n > int(gpus):
-            logger.warning("--workers %d > %d GPUs: running %d workers, one per GPU", n, int(gpus), int(gpus))
-            n = int(gpus)
+        share = -(-n // int(gpus))  # workers per GPU
+        if share > 1:
+            logger.warning("--workers %d > %d GPUs: %d workers share each GPU (%.2f GPU each)", n, int(gpus),
+                           share, 1 / share)
         threads = max(1, int(cpus // n)) if cpus else 1
-        return n, {"num_gpus": 1, "num_cpus": threads if threads * n <= cpus else cpus / n}, threads
+        per_gpu = (10_000 // share) / 10_000  # Ray counts GPUs in units of 1e-4: k shares fit in one
+        return n, {"num_gpus": per_gpu, "num_cpus": threads if threads * n <= cpus else cpus / n}, threads
     if cpus and n > cpus:  # a fraction of a core each, or Ray could not place the last actors
         logger.warning("--workers %d > %d CPU cores: the workers share the cores (one thread each)", n, int(cpus))
         return n, {"num_cpus": cpus / n}, 1
@@ -198,8 +203,9 @@ class RayExecutor:
         logger.info("Ray worker pids: %s", self.worker_pids())
         logger.info("Ray worker nodes: %s", ray.get([a.node.remote() for a in self.idle]))
         where = settings.ray_address or "a local Ray runtime"
-        msg = (f"{self.capacity} workers on {where}: "
-               + (f"one GPU each, {threads} CPU threads" if self.device == "gpu" else f"{threads} CPU threads each"))
+        each = (f"{self._resources['num_gpus']:g} GPU and {threads} CPU threads each" if self.device == "gpu"
+                else f"{threads} CPU threads each")
+        msg = f"{self.capacity} workers on {where}: {each}"
         logger.info(msg)
         if reporter is not None:
             reporter.message(msg)

@@ -194,7 +194,12 @@ def test_ray_workers_split_the_devices_without_oversubscribing():
     assert plan_workers(3, 16, 0) == (3, {"num_cpus": 5}, 5)  # 3 x 5 threads <= 16 cores
     workers, resources, threads = plan_workers(4, 2, 0)  # more workers than cores: Ray must still place them all
     assert (workers, threads) == (4, 1) and resources["num_cpus"] * workers <= 2
-    assert plan_workers(8, 32, 4) == (4, {"num_gpus": 1, "num_cpus": 8}, 8)  # one worker per GPU at most
+    assert plan_workers(4, 32, 4) == (4, {"num_gpus": 1, "num_cpus": 8}, 8)  # one worker per GPU
+    # more workers than GPUs share them: k workers per GPU with 1/k each, so Ray can place every actor
+    assert plan_workers(8, 32, 4) == (8, {"num_gpus": 0.5, "num_cpus": 4}, 4)
+    assert plan_workers(3, 16, 2) == (3, {"num_gpus": 0.5, "num_cpus": 5}, 5)
+    workers, resources, threads = plan_workers(3, 16, 1)
+    assert workers == 3 and resources["num_gpus"] * 3 <= 1 and resources["num_gpus"] > 0.333
     assert plan_workers(2, 32, 4) == (2, {"num_gpus": 1, "num_cpus": 16}, 16)
     assert plan_workers(8, 4, 8) == (8, {"num_gpus": 1, "num_cpus": 0.5}, 1)  # fewer cores than GPUs
 
