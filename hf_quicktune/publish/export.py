@@ -38,13 +38,21 @@ def export_timm_model(
           if k in ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")}
     model_config: dict[str, Any] = {"label_names": list(label_names)}
     model.eval()
-    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True, data_config=dc)
+    # the preprocessing goes into pretrained_cfg below, not through save_for_hf(data_config=...): timm
+    # before 1.0.30 has no such argument (seen on timm 1.0.29: every export failed with a TypeError)
+    save_for_hf(model, str(directory), model_config=model_config, safe_serialization=True)
     cfg_path = directory / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    # timm records what was used; make sure the input size/mean/std are exactly those of training
+    # the training preprocessing, not the pretrained model's: timm's resolve_data_config reads these
     pcfg = cfg.setdefault("pretrained_cfg", {})
     for key, value in dc.items():
         pcfg[key] = list(value) if isinstance(value, tuple) else value
+    # the pretrained checkpoint's test-time sizes do not hold for this fine-tune (timm's data_config drops them too)
+    if "input_size" in dc:
+        pcfg.pop("test_input_size", None)
+        pcfg.pop("test_pool_size", None)
+    if "crop_pct" in dc:
+        pcfg.pop("test_crop_pct", None)
     if extra_config:
         cfg.update(dict(extra_config))
     cfg_path.write_text(json.dumps(cfg, indent=2))
