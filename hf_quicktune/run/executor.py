@@ -64,7 +64,6 @@ class InProcessExecutor:
     ``progress(trial_id, config)`` gives the engine's step callback (the terminal's progress bar)."""
 
     capacity = 1
-    device = "local"
 
     def __init__(self, runner: TrialRunner, progress: Callable[[int, dict], Progress | None] | None = None):
         self.runner = runner
@@ -75,6 +74,13 @@ class InProcessExecutor:
     @property
     def busy(self) -> int:
         return len(self.jobs)
+
+    @property
+    def device(self) -> str:
+        """"gpu" when this process trains on an accelerator (the summary then adds ``gpu_seconds``), else "cpu"."""
+        from hf_quicktune.train.device import default_accelerator
+
+        return "cpu" if default_accelerator().device.type == "cpu" else "gpu"
 
     def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
                deadline_s: float | None = None) -> Job:

@@ -112,6 +112,19 @@ class _ParallelFake:
         self.jobs = []
 
 
+def test_in_process_executor_names_the_device_it_trains_on(tmp_path, monkeypatch):
+    """The summary's gpu_seconds follow ``executor.device``: a one-worker run on a GPU had none before."""
+    import types
+
+    from hf_quicktune.train import device
+
+    ex, _ = _executor(tmp_path, [])
+    assert ex.device == "cpu"  # this machine
+    cuda = types.SimpleNamespace(device=types.SimpleNamespace(type="cuda"))
+    monkeypatch.setattr(device, "default_accelerator", lambda: cuda)
+    assert ex.device == "gpu"
+
+
 def test_the_loop_keeps_every_worker_busy_and_tells_out_of_order(tmp_path):
     from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
