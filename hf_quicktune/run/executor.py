@@ -105,6 +105,10 @@ class InProcessExecutor:
         self.worker_seconds += outcome.wall_s
         return outcome
 
+    def forget(self, trial_id: int) -> None:
+        """Drop ``trial_id``'s engine kept in memory: its settings changed (the next job rebuilds it from disk)."""
+        self.runner.drop(trial_id)
+
     def shutdown(self) -> None:
         self.jobs.clear()
         self.runner.release_all()

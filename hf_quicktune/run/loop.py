@@ -11,6 +11,7 @@ and Ctrl-C (:mod:`~hf_quicktune.run.session`), the stages before the search
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hf_quicktune.errors import ConfigError, QuickTuneError
@@ -216,6 +217,32 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
     state.save_settings(settings.to_dict())
 
 
+def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, executor: InProcessExecutor,
+                    trial_id: int, reporter) -> None:
+    """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`)."""
+    from hf_quicktune.run.refit import refit_fine_tune
+
+    left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
+    change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs)
+    if change is None:
+        return
+    n = change["max_epochs"]
+    settings.max_epochs = n  # settings.json first: a resumed run builds its trials from it
+    state.save_settings(settings.to_dict())
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    schedule.setdefault("fitted_max_epochs", schedule.get("max_epochs"))
+    schedule["max_epochs"] = n
+    schedule.setdefault("refits", []).append(change)
+    state.save_json(state.dir / "schedule.json", schedule)
+    search.opt.set_max_epochs(n)
+    search.max_epochs = n
+    state.save_optimizer(search.opt.state_dict())
+    executor.forget(trial_id)  # its engine was built on the old horizon
+    done = change["after_epoch"]
+    reporter.message(f"schedule re-fitted after epoch {done}: an epoch takes {change['epoch_s']:.1f}s here and the "
+                     f"{left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was {change['from']})")
+
+
 def _searching(state: RunState) -> bool:
     """False when the run's fitted schedule found the budget too small to search (``schedule.json``)."""
     return bool((state.load_json(state.dir / "schedule.json") or {}).get("search", True))
@@ -251,6 +278,7 @@ class _Search:
         self.started: dict[int, float] = {}  # run second each job in flight was submitted
         self.finish_trial: int | None = None  # the incumbent being trained to the end of its schedule
         self.searching = True  # False: a budget too small to search (run/schedule.py): finish at once
+        self.refit: Callable[[int], None] | None = None  # called with each told trial (run/refit.py)
 
     def submit(self, trial_id: int, epoch: int) -> None:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
@@ -350,6 +378,8 @@ class _Search:
         self.steps += tell_outcome(self.opt, self.state, self.pool, outcome, self.clock, len(self.steps),
                                    self.started.pop(outcome.trial_id, None))
         _release(self.opt, outcome.trial_id)  # told up to its epoch unless stopped or lost
+        if self.refit is not None and not self.searching and outcome.records:
+            self.refit(outcome.trial_id)
         if outcome.lost:
             logger.warning("trial %d: %s; the optimizer may suggest it again", outcome.trial_id, outcome.lost)
         self.progress.update(elapsed_s=self.clock.elapsed, steps=len(self.steps), worker_s=self.worker_seconds)
@@ -385,6 +415,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
         search.searching = _searching(state)
+        if not search.searching and isinstance(executor, InProcessExecutor) and settings.budget_s is not None:
+            search.refit = lambda tid: _refit_schedule(settings, state, search, executor, tid, reporter)
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}

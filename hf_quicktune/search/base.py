@@ -90,6 +90,13 @@ class Optimizer(abc.ABC):
         self.in_flight[trial_id] = epoch
         return Suggestion(trial_id, dict(self.pool[trial_id]), epoch)
 
+    def set_max_epochs(self, max_epochs: int) -> None:
+        """The schedule's length changed (a run re-fitting its one fine-tune to the time its first epochs
+        took, ``hf_quicktune.run.refit``): trials end at the new ``max_epochs``; epochs told stay."""
+        if max_epochs < 1:
+            raise ValueError("max_epochs must be >= 1")
+        self.max_epochs = int(max_epochs)
+
     @abc.abstractmethod
     def _ask(self) -> Suggestion | None:
         """Subclasses: the next suggestion, excluding the trials in ``self.in_flight``."""

@@ -173,16 +173,27 @@ def restore_curve(directory: str | Path) -> EpochRecord | None:
     return record
 
 
-def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = True) -> None:
+def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = True,
+                     horizon_may_change: bool = False) -> None:
     """Record the trial's settings in ``directory/trial.json`` (written only where ``write``: the main process),
-    refusing a directory whose checkpoints were trained with other settings."""
+    refusing a directory whose checkpoints were trained with other settings. ``horizon_may_change``: the
+    schedule's length (``max_epochs``, and the hyperparameters counted in its epochs) may differ."""
+    from hf_quicktune.train.config import SCHEDULE_EPOCH_KEYS
+
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / TRIAL_FILE
     info = json.loads(json.dumps(info, default=str))
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
-        keys = ("candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint")
-        diff = [k for k in keys if old.get(k) != info.get(k)]
+        keys = ["candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint"]
+        if horizon_may_change:
+            keys.remove("max_epochs")
+            old = {**old, "config": {k: v for k, v in (old.get("config") or {}).items() if k not in SCHEDULE_EPOCH_KEYS}}
+            info_cmp = {**info, "config": {k: v for k, v in (info.get("config") or {}).items()
+                                           if k not in SCHEDULE_EPOCH_KEYS}}
+        else:
+            info_cmp = info
+        diff = [k for k in keys if old.get(k) != info_cmp.get(k)]
         if diff and latest_checkpoint_epoch(directory):
             raise TrainError(
                 f"{directory} already holds a trial with different {', '.join(diff)}; "

@@ -21,6 +21,8 @@ AUTO_AUGMENT_POLICIES = ("v0", "original")
 #: Fraction of ``max_epochs`` trained head-only when ``linear_probing`` is on (at least one epoch),
 #: before the whole (non-frozen) network is unfrozen (LP-FT, Kumar et al. 2022).
 LINEAR_PROBING_FRACTION = 0.1
+#: hyperparameters counted in epochs of the schedule: a run scales them with its schedule's length
+SCHEDULE_EPOCH_KEYS = ("warmup_epochs", "decay_epochs", "patience_epochs")
 
 DEFAULTS: dict[str, Any] = {
     "model": None,  # the candidate name; informative only, the Trial gets the candidate itself

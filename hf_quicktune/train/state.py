@@ -89,7 +89,13 @@ def build_state(directory: Path, model: nn.Module, config: dict[str, Any],
         weights, training, info = ckpt.load_checkpoint(latest[1])
         model.load_state_dict(weights)
         optimizer.load_state_dict(training["optimizer"])
-        load_scheduler_state(scheduler, training.get("scheduler"))
+        if scheduler is not None and int(info.get("max_epochs", max_epochs)) != max_epochs \
+                and config["sched"] != "plateau":
+            # the schedule's length changed since this checkpoint (a run re-fitting it to its budget): the
+            # learning rate of the next epoch on the new horizon; these schedulers keep no other state
+            scheduler.step(latest[0])
+        else:
+            load_scheduler_state(scheduler, training.get("scheduler"))
         scaler = training.get("scaler") or None
         accumulation = int(info.get("accumulation", 1))
         rng = training["rng"]

@@ -80,7 +80,10 @@ class Trial:
     size; ``train_limit``/``eval_limit`` train/evaluate on a fixed random subset.
     ``max_micro_batch`` caps the examples per forward pass (gradient accumulation makes up the
     batch size). ``keep_in_memory`` keeps model and optimizer between :meth:`advance` calls
-    instead of reloading the checkpoint. ``accelerator`` (default: the process-wide
+    instead of reloading the checkpoint. ``horizon_may_change``: the directory's checkpoints may come
+    from a schedule of another length (a run re-fits its one fine-tune's ``max_epochs`` to the time the
+    first epochs really took); the learning rate then continues on the new horizon from the epochs done.
+    ``accelerator`` (default: the process-wide
     :func:`~hf_quicktune.train.device.default_accelerator`) answers the process's questions (main
     process, device, precision); the in-memory state trains with an Accelerator of its own on the same
     Accelerate state (:func:`~hf_quicktune.train.device.trial_accelerator`), dropped with the state.
@@ -102,6 +105,7 @@ class Trial:
         num_workers: int | None = None,
         max_micro_batch: int | None = None,
         keep_in_memory: bool = False,
+        horizon_may_change: bool = False,
     ):
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
@@ -117,6 +121,7 @@ class Trial:
         self.accelerator = accelerator or default_accelerator()
         self.num_workers = num_workers
         self.keep_in_memory = keep_in_memory
+        self.horizon_may_change = horizon_may_change
         if not hasattr(candidate, "architecture") and not callable(candidate):
             raise TrainError(f"candidate must be a zoo Candidate or a model factory, got {type(candidate).__name__}.")
         self.name: str = str(getattr(candidate, "name", None) or getattr(candidate, "__name__", "custom"))
@@ -150,7 +155,8 @@ class Trial:
         }
 
     def _write_trial_file(self) -> None:
-        ckpt.write_trial_file(self.directory, self._trial_info(), write=self.accelerator.is_main_process)
+        ckpt.write_trial_file(self.directory, self._trial_info(), write=self.accelerator.is_main_process,
+                              horizon_may_change=self.horizon_may_change)
 
     def _reconcile_curve(self) -> None:
         """If the process died between checkpoint and curve append, restore the missing record."""
@@ -266,6 +272,7 @@ class Trial:
             model = acc.unwrap_model(state.model)
             info = {
                 "epoch": record.epoch,
+                "max_epochs": self.max_epochs,
                 "accumulation": self.accumulation,
                 "architecture": architecture_of(model, self.candidate),
                 "num_classes": self.num_classes,

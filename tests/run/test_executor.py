@@ -365,6 +365,49 @@ def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tm
     assert clock.elapsed == 40.0
 
 
+class _Forgetful(_TimedFake):
+    def __init__(self, state, clock):
+        super().__init__(state, clock)
+        self.forgotten = []
+
+    def forget(self, trial_id):
+        self.forgotten.append(trial_id)
+
+
+@pytest.mark.parametrize("budget_s, fitted, refitted", [(100.0, 4, 9), (40.0, 8, 3)])
+def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_path, budget_s, fitted, refitted):
+    """The fine-tune's length was fitted before any epoch ran; after its first epoch (10 s here) it becomes the
+    epochs the budget left buys (less the 5 s end reserve): longer when the estimate was short (nothing left
+    unused), shorter when it was long (the schedule ends annealed instead of being cut by the budget)."""
+    import json
+
+    from hf_quicktune.run.loop import _refit_schedule, _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=fitted)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=fitted)
+    state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": fitted})
+    executor = _Forgetful(state, clock)
+    out = io.StringIO()
+    search = _Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+                     max_epochs=fitted)
+    search.searching = False
+    search.refit = lambda tid: _refit_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, e) for e in range(1, refitted + 1)]
+    assert stop == f"the fine-tune finished its {refitted}-epoch schedule (a budget too small to search)"
+    assert clock.elapsed <= budget_s - 5.0 and opt.max_epochs == refitted and executor.forgotten == [0]
+    assert json.loads((state.dir / "settings.json").read_text())["max_epochs"] == refitted  # what a resume reads
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert schedule["max_epochs"] == refitted and schedule["fitted_max_epochs"] == fitted
+    assert schedule["refits"] == [{"after_epoch": 1, "epoch_s": 10.0, "seconds_left": budget_s - 15.0,
+                                   "from": fitted, "max_epochs": refitted}]  # epoch 2 confirmed it: no second
+    assert f"trains {refitted} epochs (was {fitted})" in out.getvalue()
+
+
 class _FailsFirst(_TimedFake):
     """The first trial diverges in its second epoch."""
 

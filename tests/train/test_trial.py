@@ -144,3 +144,30 @@ def test_evaluate_export_and_load_model(tmp_path, tiny_dataset, tiny_model):
     assert config["hf_quicktune"]["epochs"] == 2
     exported = load_file(str(out / "model.safetensors"))
     torch.testing.assert_close(exported["classifier.weight"], model.state_dict()["classifier.weight"])
+
+
+def test_a_reschedulable_trial_continues_its_learning_rate_on_a_new_horizon(tmp_path, tiny_dataset, tiny_model):
+    """A run re-fitting its fine-tune's schedule to the time the first epoch took (issue 13): the epochs after
+    the change follow the cosine of the new length, from the epochs done; other changes are still refused."""
+    config = {"lr": 0.01, "batch_size": 8, "sched": "cosine", "warmup_epochs": 0}
+    kw = {"image_size": 32, "num_workers": 0}
+
+    def cosine(epoch_index: int, horizon: int) -> float:
+        return 0.01 * 0.5 * (1 + math.cos(math.pi * epoch_index / horizon))
+
+    first = Trial(tmp_path / "t", tiny_model, config, tiny_dataset, max_epochs=4, **kw).advance(1)
+    assert first[0].lr == pytest.approx(cosine(0, 4))
+    with pytest.raises(TrainError, match="different max_epochs"):  # the identity check stands by default
+        Trial(tmp_path / "t", tiny_model, config, tiny_dataset, max_epochs=6, **kw)
+    with pytest.raises(TrainError, match="different config"):  # and for anything but the horizon
+        Trial(tmp_path / "t", tiny_model, {**config, "lr": 0.02}, tiny_dataset, max_epochs=6,
+              horizon_may_change=True, **kw)
+    longer = Trial(tmp_path / "t", tiny_model, {**config, "decay_epochs": 3}, tiny_dataset, max_epochs=6,
+                   horizon_may_change=True, **kw)
+    assert json.loads((tmp_path / "t" / "trial.json").read_text())["max_epochs"] == 6
+    (rec,) = longer.advance(1)
+    assert rec.epoch == 2 and rec.lr == pytest.approx(cosine(1, 6)) and rec.lr != pytest.approx(cosine(1, 4))
+    # the next session loads the scheduler saved on the new horizon
+    again = Trial(tmp_path / "t", tiny_model, {**config, "decay_epochs": 3}, tiny_dataset, max_epochs=6, **kw)
+    assert [r.lr for r in again.advance(2)] == pytest.approx([cosine(2, 6), cosine(3, 6)])
+    assert again.epochs_done == 4 and not again.finished

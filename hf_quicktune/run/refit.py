@@ -1,0 +1,73 @@
+"""Re-fitting a no-search run's schedule to the epochs it really gets.
+
+A budget too small to search trains one fine-tune whose schedule length was fitted before any epoch ran
+(:mod:`~hf_quicktune.run.schedule`: timed steps, loaded batches and a checkpoint write). That estimate
+was 5-24 % off on the product benchmark, and the epochs it affords are rounded down: on 5,000 MNIST
+digits with 3 minutes, 4.77 affordable epochs became a 4-epoch schedule that ended with 36-43 s unused,
+while a practitioner's fine-tune got 5-6. An estimate too long is worse: the budget ends the schedule
+before its learning rate has annealed.
+
+So after each of the fine-tune's first :data:`REFIT_EPOCHS` epochs the run measures what an epoch really
+costs (its wall time, from the previous epoch's end: training, evaluation, checkpoint and the loop around
+them) and sets the schedule to the epochs done plus what the budget left buys at that cost. The learning
+rate continues on the new horizon (``Trial(horizon_may_change=True)``); ``settings.json`` and the
+optimizer state keep the new length, ``schedule.json`` lists each re-fit. Later epochs keep the schedule:
+near its end a new horizon would move the learning rate where it matters most. Only in-process runs
+re-fit (a Ray actor builds its trials from the settings it was started with).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hf_quicktune.run.outcome import OK
+from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
+
+#: the fine-tune's epochs after which its schedule is re-fitted (the first includes building the model)
+REFIT_EPOCHS = 2
+
+
+def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> float | None:
+    """Wall seconds of ``trial_id``'s last epoch as the run saw it: from the end of its previous epoch (or,
+    for the first, from its job's submission) to its own end, so the loop around the epoch counts too."""
+    ok = [s for s in steps if s.get("trial_id") == trial_id and s.get("status") == OK]
+    if not ok:
+        return None
+    last = ok[-1]
+    start = ok[-2]["elapsed_s"] if len(ok) > 1 else last.get("job_started_s")
+    if start is None or last.get("elapsed_s") is None:
+        return None
+    seconds = float(last["elapsed_s"]) - float(start)
+    return seconds if seconds > 0 else None
+
+
+def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current: int, *,
+                 most: int = DEFAULT_MAX_EPOCHS) -> int:
+    """The schedule length that ends within ``seconds_left`` at ``epoch_s`` per epoch after ``epochs_done``
+    (at least one more epoch, at most ``most``); ``current`` when the measurement says nothing."""
+    if epoch_s <= 0 or not math.isfinite(epoch_s) or not math.isfinite(seconds_left):
+        return current
+    more = math.floor(max(0.0, seconds_left) / epoch_s)
+    return int(max(epochs_done + 1, min(most, epochs_done + more)))
+
+
+def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
+                    current: int) -> dict[str, Any] | None:
+    """The re-fit after ``trial_id``'s latest epoch, or None (no budget, past :data:`REFIT_EPOCHS`, the
+    trial ended, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
+    ``seconds_left``: the budget left now, less the run's end reserve."""
+    st = opt.trials.get(trial_id)
+    if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs <= REFIT_EPOCHS:
+        return None
+    if st.epochs >= current:
+        return None
+    epoch_s = measured_epoch_seconds(steps, trial_id)
+    if epoch_s is None:
+        return None
+    n = refit_epochs(st.epochs, epoch_s, seconds_left, current)
+    if n == current:
+        return None
+    return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
+            "from": current, "max_epochs": n}
