@@ -4,12 +4,15 @@ A budget too small to search trains one fine-tune whose schedule length was fitt
 (:mod:`~hf_quicktune.run.schedule`: timed steps, loaded batches and a checkpoint write). That estimate
 was 5-24 % off on the product benchmark, and the epochs it affords are rounded down: on 5,000 MNIST
 digits with 3 minutes, 4.77 affordable epochs became a 4-epoch schedule that ended with 36-43 s unused,
-while a practitioner's fine-tune got 5-6. An estimate too long is worse: the budget ends the schedule
-before its learning rate has annealed.
+while a practitioner's fine-tune got 5-6.
 
 So after each of the fine-tune's first :data:`REFIT_EPOCHS` epochs the run measures what an epoch really
 costs (its wall time, from the previous epoch's end: training, evaluation, checkpoint and the loop around
-them) and sets the schedule to the epochs done plus what the budget left buys at that cost. The learning
+them) and lengthens the schedule to the epochs done plus what the budget left buys at that cost, when that
+is more. It never shortens it: the first epoch carries one-time costs (building the model, the loader's
+first batches; 14.3 s against 10.9 and 9.7 s for the next two on digits), so a shorter schedule fitted to it
+lost an epoch that would have fitted, and a schedule a little too long loses little (the budget ends it
+near the end of its cosine, where the learning rate is a few percent of its peak). The learning
 rate continues on the new horizon (``Trial(horizon_may_change=True)``); ``settings.json`` and the
 optimizer state keep the new length, ``schedule.json`` lists each re-fit. Later epochs keep the schedule:
 near its end a new horizon would move the learning rate where it matters most. Only in-process runs
@@ -45,12 +48,12 @@ def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) ->
 
 def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current: int, *,
                  most: int = DEFAULT_MAX_EPOCHS) -> int:
-    """The schedule length that ends within ``seconds_left`` at ``epoch_s`` per epoch after ``epochs_done``
-    (at least one more epoch, at most ``most``); ``current`` when the measurement says nothing."""
+    """The schedule length: ``current``, or longer when ``seconds_left`` buys more epochs after ``epochs_done``
+    at ``epoch_s`` each (at most ``most``); never shorter (see the module docstring)."""
     if epoch_s <= 0 or not math.isfinite(epoch_s) or not math.isfinite(seconds_left):
         return current
     more = math.floor(max(0.0, seconds_left) / epoch_s)
-    return int(max(epochs_done + 1, min(most, epochs_done + more)))
+    return int(max(current, min(most, epochs_done + more)))
 
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,

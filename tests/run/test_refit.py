@@ -21,8 +21,9 @@ def test_an_epoch_costs_the_time_from_the_previous_epochs_end_loop_included():
 
 def test_the_length_is_the_epochs_done_plus_what_the_time_left_buys():
     assert refit_epochs(1, 30.0, 131.0, 4) == 5  # mnist5k: 4.77 affordable epochs had become 4
-    assert refit_epochs(2, 5.0, 100.0, 24) == 22
-    assert refit_epochs(1, 30.0, 10.0, 4) == 2  # at least one more epoch: the budget still ends it if it must
+    assert refit_epochs(2, 5.0, 100.0, 18) == 22
+    # never shorter: a first epoch with one-time costs would cut an epoch that fits
+    assert refit_epochs(1, 14.3, 29.0, 4) == 4 and refit_epochs(2, 5.0, 100.0, 24) == 24
     assert refit_epochs(1, 0.1, 1e6, 4) == 50  # never past the space's schedule
     assert refit_epochs(1, float("nan"), 100.0, 4) == 4
 
