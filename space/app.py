@@ -97,8 +97,10 @@ def build_app():
                     curves = gr.ScatterPlot(x="epoch", y="val top-1 %", color="trial", y_lim=[0, 100],
                                             label="Learning curves (a point per epoch, a colour per trial)",
                                             elem_id="live-curves")
-                    incumbent = gr.LinePlot(x="seconds used", y="best val top-1 %", label="Incumbent over time",
-                                            y_lim=[0, 100])
+                    # points too: the incumbent after the first epoch-step is one point, which a LinePlot hides
+                    incumbent = gr.ScatterPlot(x="seconds used", y="best val top-1 %", y_lim=[0, 100],
+                                               label="Incumbent over time (best so far after each epoch-step)",
+                                               elem_id="live-incumbent")
 
             with gr.Tab("2 · Results", id="results"):
                 res_summary = gr.Markdown("Run a search first: its results appear here.", elem_id="results-summary")

@@ -99,17 +99,19 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     assert board and all(re.fullmatch(r"\d+\.\d\d %", r[4]) for r in board), board
     assert sum(int(r[3]) for r in board) >= 1
     # the live learning curves draw every epoch of every trial, a trial of one epoch included (a LinePlot drew
-    # nothing for those: a line needs two points)
-    count_drawn = ("() => Array.from(document.querySelectorAll('#live-curves path[aria-roledescription=point]'))"
-                   ".filter(e => { const b = e.getBBox(); return b.width > 0 && b.height > 0"
-                   " && Number(getComputedStyle(e).opacity) > 0 && e.getAttribute('opacity') !== '0'; }).length")
+    # nothing for those: a line needs two points), and the incumbent plot a point per epoch-step (a LinePlot
+    # stayed blank until the second)
     epochs = sum(int(r[3]) for r in board)
-    try:  # vega renders after the update arrives: give it a moment
-        page.wait_for_function(f"() => ({count_drawn})() === {epochs}", timeout=10_000)
-    except PlaywrightTimeout:
-        pass  # the assertion below says what was drawn
-    drawn = page.evaluate(count_drawn)
-    assert drawn == epochs, (drawn, board)
+    for plot in ("live-curves", "live-incumbent"):
+        count_drawn = (f"() => Array.from(document.querySelectorAll('#{plot} path[aria-roledescription=point]'))"
+                       ".filter(e => { const b = e.getBBox(); return b.width > 0 && b.height > 0"
+                       " && Number(getComputedStyle(e).opacity) > 0 && e.getAttribute('opacity') !== '0'; }).length")
+        try:  # vega renders after the update arrives: give it a moment
+            page.wait_for_function(f"() => ({count_drawn})() === {epochs}", timeout=10_000)
+        except PlaywrightTimeout:
+            pass  # the assertion below says what was drawn
+        drawn = page.evaluate(count_drawn)
+        assert drawn == epochs, (plot, drawn, board)
     status = page.locator("#status").inner_text()
     run_name = re.search(r"run (run-[\w-]+)", status).group(1)
 
