@@ -45,7 +45,9 @@ class Job:
 class Executor(Protocol):
     capacity: int
     worker_seconds: float
-    device: str
+
+    @property
+    def device(self) -> str: ...
 
     @property
     def busy(self) -> int: ...

@@ -222,6 +222,8 @@ def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, exe
     """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`)."""
     from hf_quicktune.run.refit import refit_fine_tune
 
+    if search.budget.seconds is None:
+        return
     left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
     change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs)
     if change is None:
