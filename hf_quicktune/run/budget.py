@@ -17,7 +17,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,6 +48,9 @@ class Budget:
     seconds: float | None = None
     max_trials: int | None = None
     max_epochs_total: int | None = None
+    #: wall seconds of an epoch measured before these trials ran ({trial_id: seconds}): the no-search
+    #: fine-tune's, timed by the schedule's fit. Its first epoch is priced by it rather than by the cost model
+    measured: Mapping[int, float] = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> Budget:
@@ -100,6 +103,8 @@ class Budget:
         else its model's, else anyone's recent epochs."""
         tid = suggestion.trial_id
         if not any(s.get("trial_id") == tid and s.get("status") == OK and s.get("wall_s") for s in steps):
+            if tid in self.measured:
+                return n * float(self.measured[tid])
             predict = getattr(opt, "predict", None)
             if predict is not None:
                 try:

@@ -10,6 +10,7 @@ and Ctrl-C (:mod:`~hf_quicktune.run.session`), the stages before the search
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -412,6 +413,11 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
          interrupt: InterruptGuard) -> dict:
     dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
     budget = Budget.from_settings(settings)
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    if not schedule.get("search", True) and schedule.get("epoch_seconds"):
+        # the one fine-tune (pool member 0) is the configuration the schedule's fit timed: its first epoch is
+        # priced by that, not by the prior's cost model (which priced a 26 s epoch past a 60 s budget)
+        budget = dataclasses.replace(budget, measured={0: float(schedule["epoch_seconds"])})
     executor = make_executor(settings, state, candidates, dataset, reporter)
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,

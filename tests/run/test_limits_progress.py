@@ -52,6 +52,22 @@ def test_budget_stops_before_a_step_that_would_not_fit():
     assert lim.stop_reason(opt, steps, Clock(55.0)) == "budget used"
 
 
+def test_the_no_search_fine_tune_is_priced_by_its_timed_epoch_not_by_the_cost_model():
+    """builtin:mnist5k with 60 s: the schedule's fit timed a 26 s epoch (1 fits), but the prior's cost model
+    priced it past the budget, so the run stopped before training and exported nothing."""
+
+    class _Priced(_Told):
+        def predict(self, ids, noise=False):
+            return None, None, [100.0 for _ in ids]
+
+    opt, first = _Priced({}), Suggestion(0, {"model": "a"}, 1)
+    assert Budget(seconds=60.0).stop_reason(opt, [], Clock(10.0), first) == "budget used"
+    timed = Budget(seconds=60.0, measured={0: 26.0})
+    assert timed.stop_reason(opt, [], Clock(10.0), first) is None
+    assert timed.stop_reason(opt, [], Clock(10.0), Suggestion(0, {"model": "a"}, 2)) == "budget used"  # 2 x 26 s
+    assert timed.stop_reason(opt, [], Clock(10.0), Suggestion(1, {"model": "a"}, 1)) == "budget used"  # not timed
+
+
 def test_snapshot_counts_and_reporters_render():
     pool = [{"model": "a", "lr": 0.01, "opt": "sgd"}, {"model": "b", "lr": 0.1}, {"model": "a", "lr": 1.0}]
     opt = _Told({0: TrialState([0.2, 0.5], [1, 1]), 1: TrialState([0.6] * 3, [1] * 3), 2: TrialState([], [], "diverged")})
