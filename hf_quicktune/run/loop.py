@@ -246,11 +246,6 @@ def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, exe
                      f"{left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was {change['from']})")
 
 
-def _searching(state: RunState) -> bool:
-    """False when the run's fitted schedule found the budget too small to search (``schedule.json``)."""
-    return bool((state.load_json(state.dir / "schedule.json") or {}).get("search", True))
-
-
 def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
     """In-process (one job at a time) unless ``--workers`` > 1 or ``--ray-address`` asks for Ray."""
     if settings.workers > 1 or settings.ray_address:
@@ -422,7 +417,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
-        search.searching = _searching(state)
+        search.searching = bool(schedule.get("search", True))
         if not search.searching and isinstance(executor, InProcessExecutor) and settings.budget_s is not None:
             search.refit = lambda tid: _refit_schedule(settings, state, search, executor, tid, reporter)
         stop = search.run(interrupt)

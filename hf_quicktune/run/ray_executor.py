@@ -3,8 +3,9 @@
 ``hf-quicktune run ... --workers N`` starts a local Ray runtime; ``--ray-address auto|ray://host:port``
 joins a running cluster. There is one actor per worker and each owns its device: one GPU per worker
 when the runtime has GPUs (Ray sets ``CUDA_VISIBLE_DEVICES``; the train engine's Accelerate
-``Accelerator`` takes it; more workers than GPUs share them, see :func:`plan_workers`), else CPU workers with the cores split between them (``OMP_NUM_THREADS`` and
-torch's thread pools set per actor, so N workers never oversubscribe the cores).
+``Accelerator`` takes it; more workers than GPUs share them, see :func:`plan_workers`), else CPU workers
+with the cores split between them (``OMP_NUM_THREADS`` and torch's thread pools set per actor, so N
+workers never oversubscribe the cores).
 
 Trials are files: every actor trains from and writes to ``--output-dir/trials/NNNN`` (curve +
 checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every node sees (NFS, a

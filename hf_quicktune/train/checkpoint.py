@@ -186,14 +186,17 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         keys = ["candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint"]
+        free = SCHEDULE_EPOCH_KEYS if horizon_may_change else ()
         if horizon_may_change:
             keys.remove("max_epochs")
-            old = {**old, "config": {k: v for k, v in (old.get("config") or {}).items() if k not in SCHEDULE_EPOCH_KEYS}}
-            info_cmp = {**info, "config": {k: v for k, v in (info.get("config") or {}).items()
-                                           if k not in SCHEDULE_EPOCH_KEYS}}
-        else:
-            info_cmp = info
-        diff = [k for k in keys if old.get(k) != info_cmp.get(k)]
+
+        def same(key: str) -> bool:
+            a, b = old.get(key), info.get(key)
+            if key == "config" and isinstance(a, dict) and isinstance(b, dict):
+                a, b = ({k: v for k, v in c.items() if k not in free} for c in (a, b))
+            return a == b
+
+        diff = [k for k in keys if not same(k)]
         if diff and latest_checkpoint_epoch(directory):
             raise TrainError(
                 f"{directory} already holds a trial with different {', '.join(diff)}; "
