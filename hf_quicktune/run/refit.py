@@ -10,9 +10,9 @@ So after each of the fine-tune's first :data:`REFIT_EPOCHS` epochs the run measu
 costs (its wall time, from the previous epoch's end: training, evaluation, checkpoint and the loop around
 them) and lengthens the schedule to the epochs done plus what the budget left buys at that cost, when that
 is more. It never shortens it: the first epoch carries one-time costs (building the model, the loader's
-first batches; 14.3 s against 10.9 and 9.7 s for the next two on digits), so a shorter schedule fitted to it
-lost an epoch that would have fitted, and a schedule a little too long loses little (the budget ends it
-near the end of its cosine, where the learning rate is a few percent of its peak). The learning
+first batches; in one hand run on digits, 14.3 s against 10.9 and 9.7 s for the next two), so a
+shorter schedule fitted to it lost an epoch that would have fitted, and a schedule a little too long loses
+little (the budget ends it near the end of its cosine, where the learning rate is a few percent of its peak). The learning
 rate continues on the new horizon (``Trial(horizon_may_change=True)``); ``settings.json`` and the
 optimizer state keep the new length, ``schedule.json`` lists each re-fit. Later epochs keep the schedule:
 near its end a new horizon would move the learning rate where it matters most. Only in-process runs
