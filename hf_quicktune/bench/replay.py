@@ -1,6 +1,6 @@
 """Replay one dataset of a meta-dataset as a tabular benchmark for one optimizer.
 
-Each step: ``ask`` → look up the recorded accuracy and seconds of that (run, epoch) → ``tell``.
+Each step: ``ask(max_cost=budget left)`` → look up the recorded accuracy and seconds of that (run, epoch) → ``tell``.
 The simulated clock advances by the recorded epoch cost **plus the optimizer's own measured
 overhead**: the seconds of that ``ask`` + ``tell``, by default as CPU time of this process
 (``time.process_time``), which other processes on a shared machine do not inflate (run torch with
@@ -24,6 +24,9 @@ import numpy as np
 from hf_quicktune.search.base import FAILED, Optimizer
 
 EXHAUSTED = "optimizer exhausted"  # Trace.stop when ask() returned None before the budget was spent
+#: Trace.stop when ask(max_cost=budget left) returned None while the pool still had steps: none was predicted
+#: to fit in what was left of the budget (the run loop stops there too)
+NOTHING_FITS = "nothing fits"
 
 
 @dataclass
@@ -49,6 +52,16 @@ class Trace:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         return cls(**d)
+
+
+def _why_none(optimizer: Optimizer) -> str:
+    """Why ``ask(max_cost=...)`` returned None: :data:`NOTHING_FITS` when an ask without the cap still has a
+    suggestion (released again), else :data:`EXHAUSTED`."""
+    probe = optimizer.ask()
+    if probe is None:
+        return EXHAUSTED
+    optimizer.release(probe.trial_id)
+    return NOTHING_FITS
 
 
 def replay(
@@ -86,10 +99,10 @@ def replay(
             trace.stop = "wall cap"
             break
         t0 = timer()
-        sug = optimizer.ask()
+        sug = optimizer.ask(max_cost=time_budget - sim_time)  # as the run loop passes the time left
         overhead = timer() - t0
         if sug is None:
-            trace.stop = EXHAUSTED
+            trace.stop = _why_none(optimizer)
             break
         tid = sug.trial_id
         st = optimizer.trials.get(tid)
@@ -143,7 +156,8 @@ def replay_workers(
     incumbent) per told epoch. The optimizer runs on one driver: its measured ask/tell seconds advance the
     clock at which the next jobs start (serially, as one driver process would). The replay ends at the
     first event past ``time_budget`` (epochs still running then are lost), or when ``ask`` has nothing to
-    suggest and nothing is running (``stop=EXHAUSTED``). With ``workers=1`` this is :func:`replay` told
+    suggest and nothing is running (``stop=EXHAUSTED``, or ``NOTHING_FITS`` when steps were left that
+    the optimizer predicted to end past the budget). With ``workers=1`` this is :func:`replay` told
     epoch by epoch.
     """
     if workers < 1:
@@ -172,7 +186,7 @@ def replay_workers(
                 trace.stop = "wall cap"
                 break
             t0 = timer()
-            sug = optimizer.ask()
+            sug = optimizer.ask(max_cost=time_budget - now)
             overhead = timer() - t0
             trace.overhead += overhead
             now += overhead if count_overhead else 0.0
@@ -190,7 +204,7 @@ def replay_workers(
         if trace.stop == "wall cap":
             break
         if not events:
-            trace.stop = EXHAUSTED if exhausted else ("budget" if now >= time_budget else "max steps")
+            trace.stop = _why_none(optimizer) if exhausted else ("budget" if now >= time_budget else "max steps")
             break
         finish, _, tid, e, last = heapq.heappop(events)
         if finish > time_budget:

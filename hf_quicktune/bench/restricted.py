@@ -17,7 +17,7 @@ class RestrictedPool(Optimizer):
         self._back = {full: j for j, full in enumerate(self.keep)}
 
     def _ask(self) -> Suggestion | None:
-        s = self.inner.ask()
+        s = self.inner.ask(self._max_cost)
         if s is None:
             return None
         return Suggestion(self.keep[s.trial_id], s.config, s.epoch)

@@ -346,6 +346,17 @@ class _Search:
             return None
         return f"the fine-tune finished its {self.opt.max_epochs}-epoch schedule (a budget too small to search)"
 
+    def cost_left(self) -> float | None:
+        """The budget left for a step, in the optimizer's cost units (training seconds: wall seconds less the
+        end reserve, over the measured wall seconds per training second), passed to ``ask(max_cost=)`` so a
+        cost-aware optimizer suggests a step that fits rather than one the budget would refuse and stop the
+        search on. None without a time budget, and for the no-search fine-tune (its epochs are priced by the
+        schedule's timing, not the cost model)."""
+        if self.budget.seconds is None or not self.searching:
+            return None
+        left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
+        return max(0.0, left) / self.budget.wall_per_cost(self.steps)
+
     def fill(self) -> str | None:
         """Submit suggestions until every worker is busy; returns why the search must stop, if it must."""
         while self.executor.busy < self.executor.capacity:
@@ -354,9 +365,14 @@ class _Search:
             if stop:
                 return stop
             finish = self.finishing()
-            suggestion = self.opt.continue_trial(finish) if finish is not None else self.opt.ask()
+            max_cost = self.cost_left()
+            suggestion = self.opt.continue_trial(finish) if finish is not None else self.opt.ask(max_cost=max_cost)
             if suggestion is None:
-                return "search space exhausted" if not self.in_flight else None
+                if self.in_flight:
+                    return None
+                if max_cost is not None and callable(getattr(self.opt, "candidates", None)) and self.opt.candidates():
+                    return "budget used (no candidate's next step is predicted to fit in the time left)"
+                return "search space exhausted"
             finish = None if finish is not None else self.finishing(suggestion)
             if finish is not None:  # the asked trial would leave too little time to finish the incumbent
                 _release(self.opt, suggestion.trial_id)

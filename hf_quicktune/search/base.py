@@ -12,6 +12,10 @@ in any order across trials (each trial's epochs in order). ``ask`` returning Non
 suggested *now*: the search is over when it returns None with nothing in flight.
 ``state_dict`` records ``in_flight`` ({trial_id: epoch}); a resumed run re-submits those trials (or
 releases them).
+
+``ask(max_cost=...)`` passes the budget left, in the units of the costs told: an optimizer with a cost model
+suggests nothing it predicts to cost more (a step that cannot finish within the budget is wasted); the others
+ignore it.
 """
 
 from __future__ import annotations
@@ -67,11 +71,21 @@ class Optimizer(abc.ABC):
         self.trials: dict[int, TrialState] = {}
         self.in_flight: dict[int, int] = {}  # trial_id -> epoch asked for, until told or released
 
+    #: the ``max_cost`` of the ask in progress (read by :meth:`_ask` of optimizers with a cost model)
+    _max_cost: float | None = None
+
     # -- API -------------------------------------------------------------------------
-    def ask(self) -> Suggestion | None:
+    def ask(self, max_cost: float | None = None) -> Suggestion | None:
         """The next (trial, epoch) to run, never a trial in flight; None when nothing can be suggested
-        now (the search is over when nothing is in flight either). The suggestion is in flight until told up to its epoch or released."""
-        s = self._ask()
+        now (the search is over when nothing is in flight either). The suggestion is in flight until told up
+        to its epoch or released. ``max_cost``: the budget left (see the module docstring)."""
+        if max_cost is not None and math.isnan(max_cost):
+            raise ValueError("max_cost must be a number or None")
+        self._max_cost = None if max_cost is None else float(max_cost)
+        try:
+            s = self._ask()
+        finally:
+            self._max_cost = None
         if s is not None:
             if s.trial_id in self.in_flight:
                 raise RuntimeError(f"{type(self).__name__} suggested trial {s.trial_id}, which is in flight")

@@ -278,17 +278,23 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         st = self.trials.get(trial_id)
         return max(self.initial_epochs, 1 if st is None else st.epochs + 1)
 
-    def ask(self) -> Suggestion | None:
+    def ask(self, max_cost: float | None = None) -> Suggestion | None:
+        """The next step (Alg. 1). ``max_cost``: the budget left, in told-cost units; once a cost of this
+        dataset was observed, members whose next step is predicted to cost more (:meth:`step_costs`) are not
+        suggested, and None is returned when no member fits (a step that ends past the budget only spends
+        it). The first step ignores it: its cost is then the prior's guess, made on other datasets' scale."""
         t0 = time.perf_counter()
         try:
             with torch_threads(self.threads):
                 self._fit_if_stale()
-                return super().ask()
+                return super().ask(max_cost)
         finally:
             self._ask_seconds += time.perf_counter() - t0
 
     def _ask(self) -> Suggestion | None:
         cands = self.candidates()
+        if cands and self._max_cost is not None and self._obs:  # before any: costs are the prior's guess
+            cands = [i for i, c in zip(cands, self.step_costs(cands)) if c <= self._max_cost]
         if not cands:
             return None
         design = [i for i in self.initial_design if i in set(cands) and i not in self.trials]
@@ -352,14 +358,22 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             self._fit_if_stale()
         inputs = self._inputs(ids)
         mean, std = self.surrogate.predict(inputs, noise=noise)
-        if self.horizon != "next":
+        return mean, std, self.step_costs(ids, inputs if self.horizon == "next" else None)
+
+    def step_costs(self, ids: Sequence[int], inputs: SurrogateInputs | None = None) -> np.ndarray:
+        """Predicted seconds of each pool member's next suggestion, all its epochs (a new trial's
+        ``initial_epochs``): the cost model's, refined as :func:`~hf_quicktune.search.cost.step_seconds` says.
+        ``inputs``: the members' encoding at their next epoch, when the caller has it."""
+        ids = list(ids)
+        with torch_threads(self.threads):
+            self._fit_if_stale()
+        if inputs is None:
             inputs = self._encode(ids, [self.next_epoch(i) for i in ids], self._curves(ids))
         epochs = None
         if self.initial_epochs > 1:  # a new trial's suggestion trains initial_epochs epochs
             epochs = [self.next_epoch(i) - (self.trials[i].epochs if i in self.trials else 0) for i in ids]
-        cost = step_seconds(ids, self.cost_model.predict(inputs), {t: st.costs for t, st in self.trials.items()},
+        return step_seconds(ids, self.cost_model.predict(inputs), {t: st.costs for t, st in self.trials.items()},
                             min_seconds=self.cost_model.min_seconds, cost_prior=self.cost_prior, epochs=epochs)
-        return mean, std, cost
 
     def acquisition_values(self, ids: Sequence[int]) -> np.ndarray:
         """Acquisition of each pool member at its next epoch. EI / UCB use the posterior of the latent

@@ -81,3 +81,25 @@ def test_bench_cli_workers_keeps_its_traces_apart(tmp_path, capsys):
     e3 = [json.loads(p.read_text())["epochs"][-1] for p in three]
     e1 = [json.loads(p.read_text())["epochs"][-1] for p in one]
     assert all(a >= 1.8 * b for a, b in zip(e3, e1))  # three workers train more epochs in the same budget
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cost_aware_optimizer_stops_when_no_step_fits_in_the_budget_left(workers):
+    """The replay passes the budget left as ``ask(max_cost=)``: a cost-aware optimizer stops before the
+    budget with ``NOTHING_FITS`` instead of starting a step that would end past it; an optimizer without a
+    cost model ignores the cap and its last steps run past the budget."""
+    from hf_quicktune.bench.replay import NOTHING_FITS
+    from hf_quicktune.search import DyHPOOptimizer
+
+    pool = [{"x": 0.1 * i} for i in range(4)]
+    curves = np.tile(np.linspace(0.3, 0.6, 4), (4, 1))
+    costs = np.full((4, 4), 10.0)
+    budget = 55.0
+    opt = DyHPOOptimizer(pool, max_epochs=4, seed=0, full_refit_steps=30, refit_steps=5)
+    tr = replay(opt, curves, costs, budget, count_overhead=False, workers=workers)
+    assert tr.stop == NOTHING_FITS
+    assert tr.time[-1] == 50.0 and len(tr.time) == 5 * workers  # 5 epochs of 10 s on each worker, none past 55
+    blind = replay(RandomSearch(pool, 4, seed=0), curves, costs, budget, count_overhead=False, workers=workers)
+    assert blind.stop == "budget"
+    if workers == 1:
+        assert blind.time[-1] == 60.0  # its sixth epoch started at 50 s and ended past the budget

@@ -429,3 +429,41 @@ def test_a_budget_too_small_to_search_goes_on_with_the_next_trial_when_the_fine_
     assert steps[:2] == [(0, 1, "ok"), (0, 2, "diverged")]
     assert steps[2:] == [(1, e, "ok") for e in range(1, 5)]  # the next trial, trained to the end of its schedule
     assert stop.startswith("the fine-tune finished its 4-epoch schedule")
+
+
+class _CostAware(_Explorer):
+    """Opens new trials for one epoch; trial i's step is predicted to cost ``10 * (i + 1)`` s and only steps
+    within ``ask(max_cost=)`` are suggested (a cost-aware optimizer's contract)."""
+
+    asked: list
+
+    def candidates(self):
+        return [i for i in range(len(self.pool)) if i not in self.trials and i not in self.in_flight]
+
+    def _ask(self):
+        self.asked.append(self._max_cost)
+        fits = [i for i in self.candidates() if self._max_cost is None or 10.0 * (i + 1) <= self._max_cost]
+        return Suggestion(fits[0], dict(self.pool[fits[0]]), 1) if fits else None
+
+
+def test_the_loop_passes_the_time_left_and_stops_when_no_step_fits(tmp_path):
+    """``ask(max_cost=)`` gets the budget left (less the end reserve) in training seconds; when the optimizer has
+    trials left but none fits, the search stops with the budget as its reason, not an exhausted space."""
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _CostAware(pool, max_epochs=1)  # one epoch per trial: nothing to finish at the end
+    opt.asked = []
+    state, clock = RunState(tmp_path), _TickClock()
+    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=100.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=1)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert "no candidate's next step is predicted to fit" in stop
+    reserve = Budget.reserve_for(0.5)
+    # before any step: 100 s less the reserve at 1.3 wall seconds per training second; then 1.0 (10 s wall = 10 s)
+    assert opt.asked[0] == pytest.approx((100.0 - Budget.reserve_for(0.0)) / 1.3)
+    assert opt.asked[1] == pytest.approx(100.0 - 10.0 - reserve)
+    # trial 4 (predicted 50 s) starts at 40 s with 55 s left; at 50 s trial 5 (60 s) does not fit in 45
+    assert [s["trial_id"] for s in search.steps] == [0, 1, 2, 3, 4]
+    assert opt.asked[-1] == pytest.approx(100.0 - 50.0 - reserve) and clock.elapsed == 50.0 and opt.candidates()

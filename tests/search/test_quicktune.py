@@ -267,3 +267,26 @@ def test_refit_policy_and_its_keywords():
     assert opt.refit.lr == 1e-2  # resolved default
     with pytest.raises(TypeError, match="refit_stepz"):
         DyHPOOptimizer(pool, max_epochs=3, space=toy_space(), refit_stepz=3)
+
+
+def test_ask_with_max_cost_suggests_only_steps_predicted_to_fit():
+    """``ask(max_cost=budget left)``: a member whose next step is predicted to cost more is not suggested,
+    even when the acquisition prefers it; None when no member fits (the pool is not used up)."""
+    pool = [{"x": 0.1}, {"x": 0.9}]
+    opt = DyHPOOptimizer(pool, max_epochs=6, acquisition="ei", full_refit_steps=60, refit_steps=0,
+                         full_refit_until=10)
+    first = opt.ask(max_cost=1e-9)  # before any observation the cap is ignored: costs are only a guess
+    assert first is not None
+    opt.release(first.trial_id)
+    for e in (1, 2, 3):
+        opt.tell(0, e, 0.2 + 0.01 * e, 1.0)  # poor and cheap: its next epoch costs 1 s (observed)
+        opt.tell(1, e, 0.6 + 0.1 * e, 100.0)  # good and expensive: 100 s an epoch
+    assert list(opt.step_costs([0, 1])) == pytest.approx([1.0, 100.0])
+    free = opt.ask()
+    assert free is not None and free.trial_id == 1  # without a cap the acquisition takes the good one
+    opt.release(1)
+    capped = opt.ask(max_cost=50.0)
+    assert capped is not None and capped.trial_id == 0
+    opt.release(0)
+    assert opt.ask(max_cost=0.5) is None
+    assert opt.candidates() == [0, 1] and not opt.in_flight
