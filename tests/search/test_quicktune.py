@@ -223,7 +223,8 @@ def test_acquisition_uses_the_latent_posterior():
     assert np.all(std < noisy)
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, std, best, cost))
+    scale = opt.uncertainty_scale()
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost))
 
 
 def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
@@ -290,3 +291,36 @@ def test_ask_with_max_cost_suggests_only_steps_predicted_to_fit():
     opt.release(0)
     assert opt.ask(max_cost=0.5) is None
     assert opt.candidates() == [0, 1] and not opt.in_flight
+
+
+def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
+    """Each asked epoch's forecast (mean, std at ask time) is scored when that epoch is told; the acquisition's
+    std is scaled by the RMS of the recent standardized errors when it exceeds 1 (over-confidence), never
+    shrunk; the errors and pending forecasts survive a state round trip."""
+    sim = CurveSimulator(n=8, max_epochs=4)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
+    s = opt.ask()
+    epoch, mean, std = opt._forecasts[s.trial_id]
+    assert epoch == s.epoch and std > 0
+    score, cost, status = sim.observe(s.trial_id, s.epoch)
+    opt.tell(s.trial_id, s.epoch, score, cost, status)
+    assert opt.standardized_errors == [pytest.approx((score - mean) / std)] and not opt._forecasts
+    assert opt.uncertainty_scale() == 1.0  # fewer than CALIBRATION_MIN errors
+    opt.standardized_errors = [3.0, -4.0, 0.0, 5.0]  # RMS sqrt(50/4)
+    assert opt.uncertainty_scale() == pytest.approx(np.sqrt(12.5))
+    ids = opt.candidates()
+    m, sd, c = opt.predict(ids, noise=False)
+    from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
+
+    bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
+    best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, np.sqrt(12.5) * sd, best, c))
+    opt.standardized_errors = [0.1, -0.2, 0.1]
+    assert opt.uncertainty_scale() == 1.0  # under-confidence is left alone
+    pending = opt.ask()
+    state = opt.state_dict()
+    again = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
+    again.load_state_dict(state)
+    assert again.standardized_errors == opt.standardized_errors and again._forecasts == opt._forecasts
+    opt.release(pending.trial_id)
+    assert pending.trial_id not in opt._forecasts

@@ -69,7 +69,7 @@ def test_max_horizon_scores_final_accuracy_against_the_global_incumbent():
     mean, std, cost = opt.predict(ids, noise=False)
     from hf_quicktune.search.acquisition import acquisition_scores
 
-    expected = acquisition_scores("ei_per_cost", mean, std, np.full(len(ids), opt.best()[2]), cost)
+    expected = acquisition_scores("ei_per_cost", mean, opt.uncertainty_scale() * std, np.full(len(ids), opt.best()[2]), cost)
     assert np.allclose(opt.acquisition_values(ids), expected)
 
 
