@@ -7,6 +7,9 @@ observation refit the deep-kernel GP surrogate (warm-started from the meta-learn
 cost model; score every unfinished pool member at its next epoch with EI / predicted cost
 (§4.3) and train the argmax one more epoch. :class:`DyHPOOptimizer` is the same loop without a
 prior (Wistuba et al., NeurIPS 2022). The surrogate's data and refitting are in :mod:`.fitting`.
+Two additions to Alg. 1: the acquisition's std is recalibrated by the surrogate's own forecast errors on
+this dataset (:meth:`QuickTuneOptimizer.uncertainty_scale`), and ``ask(max_cost=budget left)`` only
+suggests steps predicted to fit.
 """
 
 from __future__ import annotations
