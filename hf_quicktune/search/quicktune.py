@@ -48,6 +48,8 @@ from hf_quicktune.search.threads import torch_threads
 logger = logging.getLogger(__name__)
 
 HORIZONS = ("next", "max")
+#: forecasts calibrated apart (QuickTuneOptimizer.uncertainty_scale): a new trial's, a paused trial's next epoch
+FORECAST_KINDS = ("new", "continued")
 STARTS = ("auto", "zero_shot", "random", "first")
 
 
@@ -219,8 +221,9 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.overhead_history: list[float] = []
         self._ask_seconds = 0.0
         self._fantasies: dict[int, tuple[int, float]] = {}  # trial in flight -> (epoch, believed score)
-        self._forecasts: dict[int, tuple[int, float, float]] = {}  # asked trial -> (epoch, predicted mean, std)
-        self.standardized_errors: list[float] = []  # (score - mean) / std of each asked epoch, in tell order
+        self._forecasts: dict[int, tuple[int, float, float, str]] = {}  # asked trial -> (epoch, mean, std, kind)
+        # (score - mean) / std of each asked epoch, in tell order, per FORECAST_KINDS
+        self.standardized_errors: dict[str, list[float]] = {k: [] for k in FORECAST_KINDS}
 
     # -- ask -----------------------------------------------------------------------------
     def candidates(self) -> list[int]:
@@ -318,24 +321,32 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             tid = int(cands[argmax(scores)])
         epoch = self.next_epoch(tid)
         mean, std = self.surrogate.predict(self._encode([tid], [epoch], self._curves([tid])), noise=True)
-        self._forecasts[tid] = (epoch, float(mean[0]), float(std[0]))
+        self._forecasts[tid] = (epoch, float(mean[0]), float(std[0]), self._forecast_kind(tid))
         return Suggestion(tid, dict(self.pool[tid]), epoch)
+
+    def _forecast_kind(self, trial_id: int) -> str:
+        st = self.trials.get(trial_id)
+        return "continued" if st is not None and st.epochs else "new"
 
     #: standardized errors the calibration of :meth:`uncertainty_scale` looks back on, and how many it needs
     CALIBRATION_WINDOW = 20
     CALIBRATION_MIN = 3
 
-    def uncertainty_scale(self) -> float:
+    def uncertainty_scale(self, kind: str = "new") -> float:
         """Factor on the surrogate's posterior std in the acquisition: the root mean square of the standardized
         errors ``(y - mu) / sigma`` of its own forecasts of the epochs it asked for (made at ask time, before
-        they were observed), over the last :attr:`CALIBRATION_WINDOW`; 1 when they are within their stated
+        they were observed), over the last :attr:`CALIBRATION_WINDOW` of that ``kind`` (:data:`FORECAST_KINDS`:
+        a new trial's first epochs, forecast from its configuration alone, or a paused trial's next epoch,
+        forecast from its curve: two tasks of very different difficulty); 1 when they are within their stated
         uncertainty or fewer than :attr:`CALIBRATION_MIN` were seen. Variance recalibration from held-out
         forecast errors (Kuleshov, Fenner & Ermon, ICML 2018, §3; the one-parameter variance scaling of
         Levi et al. 2022): a deep-kernel GP fitted to a few curves of one dataset can claim a std of 0.01
         where its forecasts miss by 0.2 (extended meta-dataset, FNG); EI is then a race of Gaussian tails
         (values of 1e-9 to 1e-70) that picked a 10-hour step of a 16-hour budget. Never below 1: only
         over-confidence is corrected."""
-        errs = self.standardized_errors[-self.CALIBRATION_WINDOW:]
+        if kind not in FORECAST_KINDS:
+            raise ValueError(f"kind must be one of {FORECAST_KINDS}, got {kind!r}")
+        errs = self.standardized_errors[kind][-self.CALIBRATION_WINDOW:]
         if len(errs) < self.CALIBRATION_MIN:
             return 1.0
         return max(1.0, float(np.sqrt(np.mean(np.square(errs)))))
@@ -407,7 +418,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         accuracy: with the observation noise in sigma, a trial whose curve has flattened below the
         incumbent keeps a spurious chance of improving and the search keeps deepening it."""
         mean, std, cost = self.predict(ids, noise=False)
-        std = std * self.uncertainty_scale()
+        scale = {k: self.uncertainty_scale(k) for k in FORECAST_KINDS}
+        std = std * np.array([scale[self._forecast_kind(i)] for i in ids])
         fantasies = self._fantasies  # believed outcomes of trials in flight (see _believing)
         if self.horizon == "max":
             top = self.best()
@@ -432,7 +444,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         if forecast is not None and (status != OK or epoch >= forecast[0]):
             del self._forecasts[trial_id]
             if status == OK and epoch == forecast[0] and forecast[2] > 0:
-                self.standardized_errors.append((float(score) - forecast[1]) / forecast[2])
+                self.standardized_errors[forecast[3]].append((float(score) - forecast[1]) / forecast[2])
         if status == OK:
             self._add_observation(trial_id, epoch)
             self._stale = True  # fitted when next needed (_fit_if_stale): several tells, one fit
@@ -471,7 +483,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             overhead_seconds=self.overhead_seconds,
             overhead_history=list(self.overhead_history),
             forecasts={str(k): list(v) for k, v in self._forecasts.items()},
-            standardized_errors=list(self.standardized_errors),
+            standardized_errors={k: list(v) for k, v in self.standardized_errors.items()},
         )
         tensors = {f"surrogate.{k}": v for k, v in self.surrogate.tensors().items()}
         tensors.update({f"cost_model.{k}": v for k, v in self.cost_model.tensors().items()})
@@ -496,8 +508,11 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.n_full_refits = int(state.get("n_full_refits", 0))
         self.overhead_seconds = float(state.get("overhead_seconds", 0.0))
         self.overhead_history = list(state.get("overhead_history", []))
-        self._forecasts = {int(k): (int(v[0]), float(v[1]), float(v[2])) for k, v in state.get("forecasts", {}).items()}
-        self.standardized_errors = [float(z) for z in state.get("standardized_errors", [])]
+        self._forecasts = {int(k): (int(v[0]), float(v[1]), float(v[2]), str(v[3]))
+                           for k, v in state.get("forecasts", {}).items()}
+        errors = state.get("standardized_errors") or {}
+        errors = errors if isinstance(errors, dict) else {}  # a list: one pooled kind (never released)
+        self.standardized_errors = {k: [float(z) for z in errors.get(k, [])] for k in FORECAST_KINDS}
         tensors = state.get("tensors") or {}
         sur = {k[len("surrogate."):]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("surrogate.")}
         cm = {k[len("cost_model."):]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("cost_model.")}

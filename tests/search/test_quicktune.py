@@ -223,7 +223,7 @@ def test_acquisition_uses_the_latent_posterior():
     assert np.all(std < noisy)
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
-    scale = opt.uncertainty_scale()
+    scale = np.array([opt.uncertainty_scale(opt._forecast_kind(i)) for i in ids])
     np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost))
 
 
@@ -294,29 +294,31 @@ def test_ask_with_max_cost_suggests_only_steps_predicted_to_fit():
 
 
 def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
-    """Each asked epoch's forecast (mean, std at ask time) is scored when that epoch is told; the acquisition's
-    std is scaled by the RMS of the recent standardized errors when it exceeds 1 (over-confidence), never
-    shrunk; the errors and pending forecasts survive a state round trip."""
+    """Each asked epoch's forecast (mean, std at ask time) is scored when that epoch is told, apart for new and
+    for continued trials; the acquisition's std of each candidate is scaled by the RMS of the recent
+    standardized errors of its kind when it exceeds 1 (over-confidence), never shrunk; the errors and pending
+    forecasts survive a state round trip."""
+    from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
+
     sim = CurveSimulator(n=8, max_epochs=4)
     opt = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
     s = opt.ask()
-    epoch, mean, std = opt._forecasts[s.trial_id]
-    assert epoch == s.epoch and std > 0
+    epoch, mean, std, kind = opt._forecasts[s.trial_id]
+    assert epoch == s.epoch and std > 0 and kind == "new"
     score, cost, status = sim.observe(s.trial_id, s.epoch)
     opt.tell(s.trial_id, s.epoch, score, cost, status)
-    assert opt.standardized_errors == [pytest.approx((score - mean) / std)] and not opt._forecasts
-    assert opt.uncertainty_scale() == 1.0  # fewer than CALIBRATION_MIN errors
-    opt.standardized_errors = [3.0, -4.0, 0.0, 5.0]  # RMS sqrt(50/4)
-    assert opt.uncertainty_scale() == pytest.approx(np.sqrt(12.5))
+    assert opt.standardized_errors == {"new": [pytest.approx((score - mean) / std)], "continued": []}
+    assert not opt._forecasts and opt.uncertainty_scale("new") == 1.0  # fewer than CALIBRATION_MIN errors
+    opt.standardized_errors["new"] = [3.0, -4.0, 0.0, 5.0]  # RMS sqrt(50/4)
+    opt.standardized_errors["continued"] = [0.1, -0.2, 0.1]  # under-confidence is left alone
+    assert opt.uncertainty_scale("new") == pytest.approx(np.sqrt(12.5)) and opt.uncertainty_scale("continued") == 1.0
     ids = opt.candidates()
+    assert s.trial_id in ids and len(ids) > 1
     m, sd, c = opt.predict(ids, noise=False)
-    from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
-
+    scale = np.array([1.0 if i == s.trial_id else np.sqrt(12.5) for i in ids])
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, np.sqrt(12.5) * sd, best, c))
-    opt.standardized_errors = [0.1, -0.2, 0.1]
-    assert opt.uncertainty_scale() == 1.0  # under-confidence is left alone
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, scale * sd, best, c))
     pending = opt.ask()
     state = opt.state_dict()
     again = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
@@ -324,3 +326,5 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     assert again.standardized_errors == opt.standardized_errors and again._forecasts == opt._forecasts
     opt.release(pending.trial_id)
     assert pending.trial_id not in opt._forecasts
+    with pytest.raises(ValueError, match="kind"):
+        opt.uncertainty_scale("other")

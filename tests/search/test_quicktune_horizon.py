@@ -69,7 +69,8 @@ def test_max_horizon_scores_final_accuracy_against_the_global_incumbent():
     mean, std, cost = opt.predict(ids, noise=False)
     from hf_quicktune.search.acquisition import acquisition_scores
 
-    expected = acquisition_scores("ei_per_cost", mean, opt.uncertainty_scale() * std, np.full(len(ids), opt.best()[2]), cost)
+    scale = np.array([opt.uncertainty_scale(opt._forecast_kind(i)) for i in ids])
+    expected = acquisition_scores("ei_per_cost", mean, scale * std, np.full(len(ids), opt.best()[2]), cost)
     assert np.allclose(opt.acquisition_values(ids), expected)
 
 
