@@ -443,7 +443,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         forecast = self._forecasts.get(trial_id)
         if forecast is not None and (status != OK or epoch >= forecast[0]):
             del self._forecasts[trial_id]
-            if status == OK and epoch == forecast[0] and forecast[2] > 0:
+            if status == OK and score is not None and epoch == forecast[0] and forecast[2] > 0:
                 self.standardized_errors[forecast[3]].append((float(score) - forecast[1]) / forecast[2])
         if status == OK:
             self._add_observation(trial_id, epoch)
