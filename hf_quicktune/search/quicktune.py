@@ -1,6 +1,6 @@
 """Quick-Tune: meta-learned, cost-aware, gray-box (freeze-thaw) BO over a finite pool.
 
-Over 400 lines on purpose: one class, the optimizer of Alg. 1; fitting, cost and acquisition are apart.
+Over 400 lines on purpose: one class, the optimizer of Alg. 1; fitting, cost, acquisition and calibration are apart.
 
 Arango et al., ICLR 2024, Alg. 1: start with one random configuration at epoch 1; after each
 observation refit the deep-kernel GP surrogate (warm-started from the meta-learned prior) and the
@@ -8,7 +8,7 @@ cost model; score every unfinished pool member at its next epoch with EI / predi
 (§4.3) and train the argmax one more epoch. :class:`DyHPOOptimizer` is the same loop without a
 prior (Wistuba et al., NeurIPS 2022). The surrogate's data and refitting are in :mod:`.fitting`.
 Two additions to Alg. 1: the acquisition's std is recalibrated by the surrogate's own forecast errors on
-this dataset (:meth:`QuickTuneOptimizer.uncertainty_scale`), and ``ask(max_cost=budget left)`` only
+this dataset (:mod:`.calibration`), and ``ask(max_cost=budget left)`` only
 suggests steps predicted to fit.
 """
 
@@ -37,6 +37,7 @@ from hf_quicktune.search.acquisition import (
     incumbents_by_budget,
 )
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
+from hf_quicktune.search.calibration import FORECAST_KINDS, ForecastCalibration
 from hf_quicktune.search.cost import CostModel, CostPrior, step_seconds
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
 from hf_quicktune.search.fitting import RefitPolicy, SurrogateFitting
@@ -48,8 +49,6 @@ from hf_quicktune.search.threads import torch_threads
 logger = logging.getLogger(__name__)
 
 HORIZONS = ("next", "max")
-#: forecasts calibrated apart (QuickTuneOptimizer.uncertainty_scale): a new trial's, a paused trial's next epoch
-FORECAST_KINDS = ("new", "continued")
 STARTS = ("auto", "zero_shot", "random", "first")
 
 
@@ -221,9 +220,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.overhead_history: list[float] = []
         self._ask_seconds = 0.0
         self._fantasies: dict[int, tuple[int, float]] = {}  # trial in flight -> (epoch, believed score)
-        self._forecasts: dict[int, tuple[int, float, float, str]] = {}  # asked trial -> (epoch, mean, std, kind)
-        # (score - mean) / std of each asked epoch, in tell order, per FORECAST_KINDS
-        self.standardized_errors: dict[str, list[float]] = {k: [] for k in FORECAST_KINDS}
+        self.calibration = ForecastCalibration()  # the acquisition's std factor (uncertainty_scale)
 
     # -- ask -----------------------------------------------------------------------------
     def candidates(self) -> list[int]:
@@ -321,35 +318,18 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             tid = int(cands[argmax(scores)])
         epoch = self.next_epoch(tid)
         mean, std = self.surrogate.predict(self._encode([tid], [epoch], self._curves([tid])), noise=True)
-        self._forecasts[tid] = (epoch, float(mean[0]), float(std[0]), self._forecast_kind(tid))
+        self.calibration.record(tid, epoch, float(mean[0]), float(std[0]), self._forecast_kind(tid))
         return Suggestion(tid, dict(self.pool[tid]), epoch)
 
     def _forecast_kind(self, trial_id: int) -> str:
         st = self.trials.get(trial_id)
         return "continued" if st is not None and st.epochs else "new"
 
-    #: standardized errors the calibration of :meth:`uncertainty_scale` looks back on, and how many it needs
-    CALIBRATION_WINDOW = 20
-    CALIBRATION_MIN = 3
-
     def uncertainty_scale(self, kind: str = "new") -> float:
-        """Factor on the surrogate's posterior std in the acquisition: the root mean square of the standardized
-        errors ``(y - mu) / sigma`` of its own forecasts of the epochs it asked for (made at ask time, before
-        they were observed), over the last :attr:`CALIBRATION_WINDOW` of that ``kind`` (:data:`FORECAST_KINDS`:
-        a new trial's first epochs, forecast from its configuration alone, or a paused trial's next epoch,
-        forecast from its curve: two tasks of very different difficulty); 1 when they are within their stated
-        uncertainty or fewer than :attr:`CALIBRATION_MIN` were seen. Variance recalibration from held-out
-        forecast errors (Kuleshov, Fenner & Ermon, ICML 2018, §3; the one-parameter variance scaling of
-        Levi et al. 2022): a deep-kernel GP fitted to a few curves of one dataset can claim a std of 0.01
-        where its forecasts miss by 0.2 (extended meta-dataset, FNG); EI is then a race of Gaussian tails
-        (values of 1e-9 to 1e-70) that picked a 10-hour step of a 16-hour budget. Never below 1: only
-        over-confidence is corrected."""
-        if kind not in FORECAST_KINDS:
-            raise ValueError(f"kind must be one of {FORECAST_KINDS}, got {kind!r}")
-        errs = self.standardized_errors[kind][-self.CALIBRATION_WINDOW:]
-        if len(errs) < self.CALIBRATION_MIN:
-            return 1.0
-        return max(1.0, float(np.sqrt(np.mean(np.square(errs)))))
+        """Factor on the surrogate's posterior std in the acquisition for a forecast of ``kind``
+        (:data:`~hf_quicktune.search.calibration.FORECAST_KINDS`): the RMS of the standardized errors of its
+        own recent forecasts of the epochs it asked for, never below 1 (:mod:`.calibration`)."""
+        return self.calibration.scale(kind)
 
     def _fantasy_inputs(self, ids: Sequence[int]) -> SurrogateInputs:
         """Inputs of the observations the in-flight trials ``ids`` will make at their asked epochs (as
@@ -433,18 +413,14 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration)
 
     def release(self, trial_id: int) -> bool:
-        self._forecasts.pop(int(trial_id), None)
+        self.calibration.discard(trial_id)
         return super().release(trial_id)
 
     # -- tell ----------------------------------------------------------------------------
     def tell(self, trial_id: int, epoch: int, score: float | None, cost: float, status: str = OK) -> None:
         t0 = time.perf_counter()
         super().tell(trial_id, epoch, score, cost, status)
-        forecast = self._forecasts.get(trial_id)
-        if forecast is not None and (status != OK or epoch >= forecast[0]):
-            del self._forecasts[trial_id]
-            if status == OK and score is not None and epoch == forecast[0] and forecast[2] > 0:
-                self.standardized_errors[forecast[3]].append((float(score) - forecast[1]) / forecast[2])
+        self.calibration.observe(trial_id, epoch, score, ok=status == OK)
         if status == OK:
             self._add_observation(trial_id, epoch)
             self._stale = True  # fitted when next needed (_fit_if_stale): several tells, one fit
@@ -482,8 +458,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             n_full_refits=self.n_full_refits,
             overhead_seconds=self.overhead_seconds,
             overhead_history=list(self.overhead_history),
-            forecasts={str(k): list(v) for k, v in self._forecasts.items()},
-            standardized_errors={k: list(v) for k, v in self.standardized_errors.items()},
+            **self.calibration.state_dict(),
         )
         tensors = {f"surrogate.{k}": v for k, v in self.surrogate.tensors().items()}
         tensors.update({f"cost_model.{k}": v for k, v in self.cost_model.tensors().items()})
@@ -508,11 +483,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.n_full_refits = int(state.get("n_full_refits", 0))
         self.overhead_seconds = float(state.get("overhead_seconds", 0.0))
         self.overhead_history = list(state.get("overhead_history", []))
-        self._forecasts = {int(k): (int(v[0]), float(v[1]), float(v[2]), str(v[3]))
-                           for k, v in state.get("forecasts", {}).items()}
-        errors = state.get("standardized_errors") or {}
-        errors = errors if isinstance(errors, dict) else {}  # a list: one pooled kind (never released)
-        self.standardized_errors = {k: [float(z) for z in errors.get(k, [])] for k in FORECAST_KINDS}
+        self.calibration.load_state_dict(state)
         tensors = state.get("tensors") or {}
         sur = {k[len("surrogate."):]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("surrogate.")}
         cm = {k[len("cost_model."):]: torch.as_tensor(v) for k, v in tensors.items() if k.startswith("cost_model.")}

@@ -295,22 +295,23 @@ def test_ask_with_max_cost_suggests_only_steps_predicted_to_fit():
 
 def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     """Each asked epoch's forecast (mean, std at ask time) is scored when that epoch is told, apart for new and
-    for continued trials; the acquisition's std of each candidate is scaled by the RMS of the recent
-    standardized errors of its kind when it exceeds 1 (over-confidence), never shrunk; the errors and pending
-    forecasts survive a state round trip."""
+    for continued trials; the acquisition's std of each candidate is scaled by its kind's calibration factor;
+    the errors and pending forecasts survive a state round trip; a released suggestion's forecast is dropped."""
     from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
 
     sim = CurveSimulator(n=8, max_epochs=4)
     opt = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
     s = opt.ask()
-    epoch, mean, std, kind = opt._forecasts[s.trial_id]
-    assert epoch == s.epoch and std > 0 and kind == "new"
+    f = opt.calibration.forecasts[s.trial_id]
+    assert f.epoch == s.epoch and f.std > 0 and f.kind == "new"
+    m0, sd0 = opt.surrogate.predict(opt._encode([s.trial_id], [s.epoch], [[]]), noise=True)
+    assert (f.mean, f.std) == pytest.approx((float(m0[0]), float(sd0[0])))  # the noisy posterior at ask time
     score, cost, status = sim.observe(s.trial_id, s.epoch)
     opt.tell(s.trial_id, s.epoch, score, cost, status)
-    assert opt.standardized_errors == {"new": [pytest.approx((score - mean) / std)], "continued": []}
-    assert not opt._forecasts and opt.uncertainty_scale("new") == 1.0  # fewer than CALIBRATION_MIN errors
-    opt.standardized_errors["new"] = [3.0, -4.0, 0.0, 5.0]  # RMS sqrt(50/4)
-    opt.standardized_errors["continued"] = [0.1, -0.2, 0.1]  # under-confidence is left alone
+    assert opt.calibration.errors == {"new": [pytest.approx((score - f.mean) / f.std)], "continued": []}
+    assert not opt.calibration.forecasts
+    opt.calibration.errors["new"] = [3.0, -4.0, 0.0, 5.0]  # RMS sqrt(50/4)
+    opt.calibration.errors["continued"] = [0.1, -0.2, 0.1]  # under-confidence is left alone
     assert opt.uncertainty_scale("new") == pytest.approx(np.sqrt(12.5)) and opt.uncertainty_scale("continued") == 1.0
     ids = opt.candidates()
     assert s.trial_id in ids and len(ids) > 1
@@ -323,8 +324,7 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     state = opt.state_dict()
     again = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
     again.load_state_dict(state)
-    assert again.standardized_errors == opt.standardized_errors and again._forecasts == opt._forecasts
+    assert again.calibration.errors == opt.calibration.errors
+    assert again.calibration.forecasts == opt.calibration.forecasts and pending.trial_id in opt.calibration.forecasts
     opt.release(pending.trial_id)
-    assert pending.trial_id not in opt._forecasts
-    with pytest.raises(ValueError, match="kind"):
-        opt.uncertainty_scale("other")
+    assert pending.trial_id not in opt.calibration.forecasts
