@@ -6,7 +6,8 @@ was 5-24 % off on the product benchmark, and the epochs it affords are rounded d
 digits with 3 minutes, 4.77 affordable epochs became a 4-epoch schedule that ended with 36-43 s unused,
 while a practitioner's fine-tune got 5-6.
 
-So after each of the fine-tune's first :data:`REFIT_EPOCHS` epochs the run measures what an epoch really
+So after its first job (``initial_epochs`` epochs, one or a few) and each following epoch up to
+:data:`REFIT_EPOCHS` re-fits, the run measures what an epoch really
 costs (its wall time, from the previous epoch's end: training, evaluation, checkpoint and the loop around
 them) and lengthens the schedule to the epochs done plus what the budget left buys at that cost, when that
 is more. It never shortens it: the first epoch carries one-time costs (building the model, the loader's
@@ -28,7 +29,8 @@ from typing import Any
 from hf_quicktune.run.outcome import OK
 from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
-#: the fine-tune's epochs after which its schedule is re-fitted (the first includes building the model)
+#: how many times the fine-tune's schedule may be re-fitted: after its first job (which includes building the model)
+#: and after each epoch that follows, until this many
 REFIT_EPOCHS = 2
 
 
@@ -58,11 +60,14 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
                     current: int) -> dict[str, Any] | None:
-    """The re-fit after ``trial_id``'s latest epoch, or None (no budget, past :data:`REFIT_EPOCHS`, the
-    trial ended, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
-    ``seconds_left``: the budget left now, less the run's end reserve."""
+    """The re-fit after ``trial_id``'s latest epoch, or None (no budget, past its first :data:`REFIT_EPOCHS`
+    jobs, the trial ended, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from",
+    "max_epochs"}``. ``seconds_left``: the budget left now, less the run's end reserve. The first job spans
+    ``opt.initial_epochs`` epochs (a prior's learnt value: 3 of a 26-epoch schedule), so the window counts
+    from its end; counted from epoch 1 it never opened for schedules of 25 epochs or more."""
     st = opt.trials.get(trial_id)
-    if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs <= REFIT_EPOCHS:
+    first_job = max(1, int(getattr(opt, "initial_epochs", 1) or 1))
+    if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs <= first_job + REFIT_EPOCHS - 1:
         return None
     if st.epochs >= current:
         return None

@@ -38,3 +38,20 @@ def test_refits_only_the_first_epochs_of_a_trial_that_goes_on():
     assert refit_fine_tune(opt, _steps(10.0, 20.0, 30.0), 0, 500.0, 4) is None  # late: the schedule stays
     opt.trials[0] = types.SimpleNamespace(epochs=1, status="diverged")
     assert refit_fine_tune(opt, _steps(32.0), 0, 500.0, 4) is None
+
+
+def test_the_refit_window_opens_after_a_first_job_of_several_epochs():
+    """A prior's learnt initial_epochs makes the fine-tune's first job several epochs long (3 of a 26-epoch
+    schedule): its end and the next epoch are still re-fitted; the epoch after is not."""
+    opt = types.SimpleNamespace(initial_epochs=3, trials={0: types.SimpleNamespace(epochs=3, status="ok")})
+    steps = _steps(12.0, 14.0, 16.0, started=2.0)  # one job: a 10 s first epoch, then 2 s epochs
+    change = refit_fine_tune(opt, steps, 0, 60.0, 26)
+    assert change == {"after_epoch": 3, "epoch_s": 2.0, "seconds_left": 60.0, "from": 26, "max_epochs": 33}
+    opt.trials[0].epochs = 4
+    steps = _steps(12.0, 14.0, 16.0, 18.0)
+    assert refit_fine_tune(opt, steps, 0, 70.0, 33) == {
+        "after_epoch": 4, "epoch_s": 2.0, "seconds_left": 70.0, "from": 33, "max_epochs": 39}
+    opt.trials[0].epochs = 5  # past the window: the schedule stays, however much time is left
+    assert refit_fine_tune(opt, _steps(12.0, 14.0, 16.0, 18.0, 20.0), 0, 500.0, 39) is None
+    opt.initial_epochs = 1  # the paper's one-epoch first job: the window is epochs 1 and 2, as before
+    assert refit_fine_tune(opt, _steps(12.0, 14.0, 16.0), 0, 500.0, 39) is None
