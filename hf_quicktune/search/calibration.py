@@ -5,9 +5,10 @@ one-parameter variance scaling of Levi et al. 2022): the forecast of each epoch 
 recorded at ask time, before it is observed, and scored ``z = (y - mean) / std`` when that epoch is told.
 The factor on the posterior std is the root mean square of the recent ``z`` of a kind, never below 1.
 
-Why it is needed: a deep-kernel GP fitted to a few curves of one dataset can claim a std of 0.01 where
-its forecasts miss by 0.2 (Quick-Tune extended meta-dataset, FNG); expected improvement is then a race of
-Gaussian tails (values of 1e-9 to 1e-70) that picked a 10-hour step of a 16-hour budget.
+Why it is needed: a deep-kernel GP fitted to a few curves of one dataset can claim a posterior std far
+smaller than its forecasts' errors (seen by hand on the Quick-Tune extended meta-dataset, FNG); expected
+improvement is then a race of vanishing Gaussian tails, and it picked a step predicted to take most of the
+budget. The measured effect is the extended-set row of benchmarks/README.md.
 """
 
 from __future__ import annotations
