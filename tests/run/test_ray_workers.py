@@ -177,7 +177,10 @@ def test_a_ray_client_address_joins_a_cluster_that_requires_its_token(tmp_path):
     port = _free_port()
     cluster = subprocess.Popen([sys.executable, "-c", CLUSTER, str(port)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True,
-                               env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token)))
+                               # the head's client proxy waits 30 s by default for the per-client server it
+                               # starts; on a loaded 2-core CI machine (fresh venv) that start took longer once
+                               env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
+                                        RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180"))
     try:
         assert cluster.stdout.readline().strip() == "ready"
         out, address = tmp_path / "run", f"ray://127.0.0.1:{port}"
