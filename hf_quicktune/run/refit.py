@@ -1,80 +1,100 @@
-"""Re-fitting a no-search run's schedule to the epochs it really gets.
+"""Re-fitting a no-search run's schedule to the epochs it really gets, after every epoch.
 
 A budget too small to search trains one fine-tune whose schedule length was fitted before any epoch ran
 (:mod:`~hf_quicktune.run.schedule`: timed steps, loaded batches and a checkpoint write). That estimate
-was 5-24 % off on the product benchmark, and the epochs it affords are rounded down: on 5,000 MNIST
-digits with 3 minutes, 4.77 affordable epochs became a 4-epoch schedule that ended with 36-43 s unused,
-while a practitioner's fine-tune got 5-6.
+was 5-24 % off on the product benchmark, and the speed of one machine drifts during a run: on a 2-core VM
+the epochs of one 3-minute mnist5k run took 17-24 s, and earlier runs saw 14-24 s against 13-15 s
+predicted. A schedule fitted too short ends with budget unused (24 s of 180 in one run); one fitted too
+long is cut by the budget before its cosine anneals (10 epochs of a 12-epoch schedule, the learning rate
+still at a fifth of its peak). A practitioner who watched the clock would re-plan the schedule; the run
+does it for them, as a cosine over the budget's wall-clock rather than over a fixed epoch count.
 
-So after its first job (``initial_epochs`` epochs, one or a few) and each following epoch up to
-:data:`REFIT_EPOCHS` re-fits, the run measures what an epoch really
-costs (its wall time, from the previous epoch's end: training, evaluation, checkpoint and the loop around
-them) and lengthens the schedule to the epochs done plus what the budget left buys at that cost, when that
-is more. It never shortens it: the first epoch carries one-time costs (building the model, the loader's
-first batches; in one hand run on digits, 14.3 s against 10.9 and 9.7 s for the next two), so a
-shorter schedule fitted to it lost an epoch that would have fitted, and a schedule a little too long loses
-little (the budget ends it near the end of its cosine, where the learning rate is a few percent of its peak). The learning
-rate continues on the new horizon (``Trial(horizon_may_change=True)``); ``settings.json`` and the
-optimizer state keep the new length, ``schedule.json`` lists each re-fit. Later epochs keep the schedule:
-near its end a new horizon would move the learning rate where it matters most. Only in-process runs
-re-fit (a Ray actor builds its trials from the settings it was started with).
+After each epoch of the fine-tune, the run measures what an epoch really costs here: the median of its
+last :data:`RECENT` epochs' wall times (each from the previous epoch's end: training, evaluation, checkpoint
+and the loop around them), leaving out its first epoch once a later one exists (the first carries one-time
+costs: building the model, the loader's first batches; 14.3 s against 10.9 and 9.7 s for the next two in
+one hand run on digits, several times a later epoch on tiny datasets). The schedule becomes the epochs
+done plus what the budget left buys at that cost. It is lengthened as soon as one more epoch fits, and
+shortened only from the second epoch on (the first alone would cut epochs that fit) and only when the
+epochs it still has would overrun the budget by more than half an epoch (:data:`SHORTEN_SLACK`: one slow epoch must not make the
+length flip back and forth; each change rebuilds the trial's engine). The learning rate continues on the
+new horizon from the epochs done (``Trial(horizon_may_change=True)``); ``settings.json`` and the optimizer
+state keep the new length, ``schedule.json`` lists each re-fit. Only in-process runs re-fit (a Ray actor
+builds its trials from the settings it was started with).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hf_quicktune.run.outcome import OK
 from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
-#: how many times the fine-tune's schedule may be re-fitted: after its first job (which includes building the model)
-#: and after each epoch that follows, until this many
-REFIT_EPOCHS = 2
+#: how many of the latest epochs the cost of an epoch is the median of
+RECENT = 3
+#: a schedule is shortened only when its remaining epochs overrun the time left by more than this many epochs
+SHORTEN_SLACK = 0.5
 
 
-def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> float | None:
-    """Wall seconds of ``trial_id``'s last epoch as the run saw it: from the end of its previous epoch (or,
-    for the first, from its job's submission) to its own end, so the loop around the epoch counts too."""
+def epoch_wall_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[float]:
+    """Wall seconds of each of ``trial_id``'s epochs as the run saw them: from the end of its previous epoch
+    (for its first, from its job's submission) to its own end, so the loop around the epoch counts too."""
     ok = [s for s in steps if s.get("trial_id") == trial_id and s.get("status") == OK]
-    if not ok:
+    out: list[float] = []
+    for i, step in enumerate(ok):
+        start = ok[i - 1].get("elapsed_s") if i else step.get("job_started_s")
+        if start is None or step.get("elapsed_s") is None:
+            continue
+        seconds = float(step["elapsed_s"]) - float(start)
+        if seconds > 0:
+            out.append(seconds)
+    return out
+
+
+def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int, recent: int = RECENT) -> float | None:
+    """What an epoch of ``trial_id`` costs here: the median of its last ``recent`` epochs' wall seconds
+    (:func:`epoch_wall_seconds`), its first epoch left out once a later one exists. None before any epoch."""
+    walls = epoch_wall_seconds(steps, trial_id)
+    if len(walls) > 1:
+        walls = walls[1:]
+    if not walls:
         return None
-    last = ok[-1]
-    start = ok[-2]["elapsed_s"] if len(ok) > 1 else last.get("job_started_s")
-    if start is None or last.get("elapsed_s") is None:
-        return None
-    seconds = float(last["elapsed_s"]) - float(start)
-    return seconds if seconds > 0 else None
+    return float(statistics.median(walls[-recent:]))
 
 
 def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current: int, *,
-                 most: int = DEFAULT_MAX_EPOCHS) -> int:
-    """The schedule length: ``current``, or longer when ``seconds_left`` buys more epochs after ``epochs_done``
-    at ``epoch_s`` each (at most ``most``); never shorter (see the module docstring)."""
+                 most: int = DEFAULT_MAX_EPOCHS, slack: float = SHORTEN_SLACK, shorten: bool = True) -> int:
+    """The schedule length: ``epochs_done`` plus the epochs ``seconds_left`` buys at ``epoch_s`` each, at most
+    ``most``; but ``current`` when that is shorter and ``current`` overruns the time left by at most ``slack``
+    epochs (a dead band against noise), and never below ``epochs_done + 1`` (the budget stops the run, not
+    the schedule). ``shorten=False``: never shorter."""
     if epoch_s <= 0 or not math.isfinite(epoch_s) or not math.isfinite(seconds_left):
         return current
-    more = math.floor(max(0.0, seconds_left) / epoch_s)
-    return int(max(current, min(most, epochs_done + more)))
+    left = max(0.0, seconds_left)
+    longer = min(most, epochs_done + math.floor(left / epoch_s))
+    if longer > current:
+        return int(longer)
+    if shorten and current - epochs_done > left / epoch_s + slack:
+        return int(max(epochs_done + 1, longer))
+    return current
 
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
                     current: int) -> dict[str, Any] | None:
-    """The re-fit after ``trial_id``'s latest epoch, or None (no budget, past its first :data:`REFIT_EPOCHS`
-    jobs, the trial ended, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from",
-    "max_epochs"}``. ``seconds_left``: the budget left now, less the run's end reserve. The first job spans
-    ``opt.initial_epochs`` epochs (a prior's learnt value: 3 of a 26-epoch schedule), so the window counts
-    from its end; counted from epoch 1 it never opened for schedules of 25 epochs or more."""
+    """The re-fit after ``trial_id``'s latest epoch, or None (no budget, the trial ended or finished its
+    schedule, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
+    ``seconds_left``: the budget left now, less the run's end reserve."""
     st = opt.trials.get(trial_id)
-    first_job = max(1, int(getattr(opt, "initial_epochs", 1) or 1))
-    if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs <= first_job + REFIT_EPOCHS - 1:
-        return None
-    if st.epochs >= current:
+    if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs < current:
         return None
     epoch_s = measured_epoch_seconds(steps, trial_id)
     if epoch_s is None:
         return None
-    n = refit_epochs(st.epochs, epoch_s, seconds_left, current)
+    # the first epoch alone (one-time costs included) may lengthen the schedule, never shorten it
+    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=len(epoch_wall_seconds(steps, trial_id)) > 1)
     if n == current:
         return None
     return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),

@@ -19,8 +19,8 @@ budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the ru
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
 of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`), and times no other
 candidate for the cost model. The estimate is made once and stored in ``settings.json``, so a resumed run
-keeps the trials' schedules; only that one fine-tune is re-fitted after its first epochs, to the time they
-really took (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
+keeps the trials' schedules; only that one fine-tune is re-fitted after each epoch, to the time its epochs
+really take (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
 ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
 """
 
@@ -39,10 +39,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_EPOCHS = 50
 BUDGET_SHARE = 0.5
-#: below this many epochs of the reference configuration in the budget left, the run does not search: a
-#: search spends a third or more of such a budget on ranking, its first trials and one-epoch probes,
-#: and ends below the one fine-tune a practitioner would run (issue 13's 90 s and 3-minute cases)
-SEARCH_MIN_EPOCHS = 20
+#: below this many epochs of the reference configuration in the budget left, the run does not search. A search
+#: gives its winner a schedule of half of them (``BUDGET_SHARE``) and the other half to the trials that find it,
+#: which also pay ranking and one-epoch probes. At 20 (the value until 2026-12-01) a 90 s digits run searched
+#: 10-11 trials of a 10-epoch schedule and reached 91.7 % where one fine-tune reached 99.2-100 %
+#: (benchmarks/product_vs_finetune.py). 40 gives the winner a 20-epoch schedule and 20 epochs to explore,
+#: and keeps a factor 2 between the budgets that search and the ones that do not against the ±20 % noise
+#: of the step timing the decision rests on (the 90 s run flipped between searching and not on it)
+SEARCH_MIN_EPOCHS = 40
 #: the share of the budget left (after the end's reserve) a no-search run's one schedule takes. All of it: the
 #: estimate's margin is ``OVERHEAD``, and an estimate short by one epoch costs that epoch (the budget ends it,
 #: the cosine schedule is nearly annealed there) where a 10 % margin cost a tenth of every run's epochs
