@@ -5,22 +5,24 @@ A budget too small to search trains one fine-tune whose schedule length was fitt
 was 5-24 % off on the product benchmark, and the speed of one machine drifts during a run: on a 2-core VM
 the epochs of one 3-minute mnist5k run took 17-24 s, and earlier runs saw 14-24 s against 13-15 s
 predicted. A schedule fitted too short ends with budget unused (24 s of 180 in one run); one fitted too
-long is cut by the budget before its cosine anneals (10 epochs of a 12-epoch schedule, the learning rate
-still at a fifth of its peak). A practitioner who watched the clock would re-plan the schedule; the run
-does it for them, as a cosine over the budget's wall-clock rather than over a fixed epoch count.
+long is cut by the budget before its cosine anneals (10 epochs of a 12-epoch schedule). A practitioner who
+watched the clock would re-plan the schedule; the run does it for them, so that its cosine ends with the
+budget rather than after a fixed epoch count.
 
-After each epoch of the fine-tune, the run measures what an epoch really costs here: the median of its
-last :data:`RECENT` epochs' wall times (each from the previous epoch's end: training, evaluation, checkpoint
-and the loop around them), leaving out its first epoch once a later one exists (the first carries one-time
-costs: building the model, the loader's first batches; 14.3 s against 10.9 and 9.7 s for the next two in
-one hand run on digits, several times a later epoch on tiny datasets). The schedule becomes the epochs
-done plus what the budget left buys at that cost. It is lengthened as soon as one more epoch fits, and
-shortened only from the second epoch on (the first alone would cut epochs that fit) and only when the
-epochs it still has would overrun the budget by more than half an epoch (:data:`SHORTEN_SLACK`: one slow epoch must not make the
-length flip back and forth; each change rebuilds the trial's engine). The learning rate continues on the
-new horizon from the epochs done (``Trial(horizon_may_change=True)``); ``settings.json`` and the optimizer
-state keep the new length, ``schedule.json`` lists each re-fit. Only in-process runs re-fit (a Ray actor
-builds its trials from the settings it was started with).
+After each job of the fine-tune (its first spans the optimizer's ``initial_epochs``, later ones one
+epoch), the run measures what an epoch really costs here: the median of its last :data:`RECENT` epochs'
+wall times (each job from the previous one's end: training, evaluation, checkpoint and the loop around
+them; the epochs of one job share its mean, as they are told together), leaving out the first job once a
+later one exists (it carries one-time costs: building the model, the loader's first batches; 14.3 s
+against 10.9 and 9.7 s for the next two epochs in one hand run on digits, several times a later epoch on
+tiny datasets). The schedule becomes the epochs done plus what the budget left buys at that cost. It is
+lengthened as soon as one more epoch fits, and shortened only from the second job on (the first alone would
+cut epochs that fit) and only when the epochs it still has would overrun the budget by more than half an
+epoch (:data:`SHORTEN_SLACK`: one slow epoch must not make the length flip back and forth; each change
+rebuilds the trial's engine). The learning rate continues on the new horizon from the epochs done
+(``Trial(horizon_may_change=True)``); ``settings.json`` and the optimizer state keep the new length,
+``schedule.json`` lists each re-fit. Only in-process runs re-fit (a Ray actor builds its trials from the
+settings it was started with).
 """
 
 from __future__ import annotations
@@ -39,27 +41,41 @@ RECENT = 3
 SHORTEN_SLACK = 0.5
 
 
-def epoch_wall_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[float]:
-    """Wall seconds of each of ``trial_id``'s epochs as the run saw them: from the end of its previous epoch
-    (for its first, from its job's submission) to its own end, so the loop around the epoch counts too."""
+def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, int]]:
+    """``trial_id``'s jobs as (wall seconds, epochs): from the end of its previous job (for its first, from
+    its submission) to the tell of its last epoch, so the loop between jobs counts too. A job's epochs are
+    told together when it ends (one ``job_started_s``), so only a job's total is known, not its epochs'."""
     ok = [s for s in steps if s.get("trial_id") == trial_id and s.get("status") == OK]
-    out: list[float] = []
-    for i, step in enumerate(ok):
-        start = ok[i - 1].get("elapsed_s") if i else step.get("job_started_s")
-        if start is None or step.get("elapsed_s") is None:
+    jobs: list[list[Mapping[str, Any]]] = []
+    for step in ok:
+        started = step.get("job_started_s")
+        if jobs and started is not None and jobs[-1][-1].get("job_started_s") == started:
+            jobs[-1].append(step)
+        else:
+            jobs.append([step])
+    out: list[tuple[float, int]] = []
+    for i, job in enumerate(jobs):
+        start = jobs[i - 1][-1].get("elapsed_s") if i else job[0].get("job_started_s")
+        end = job[-1].get("elapsed_s")
+        if start is None or end is None or float(end) - float(start) <= 0:
             continue
-        seconds = float(step["elapsed_s"]) - float(start)
-        if seconds > 0:
-            out.append(seconds)
+        out.append((float(end) - float(start), len(job)))
     return out
+
+
+def epoch_wall_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[list[float]]:
+    """Wall seconds of each of ``trial_id``'s epochs as the run saw them, grouped by job (each epoch of a
+    job of several gets the job's mean): see :func:`_jobs`."""
+    return [[seconds / epochs] * epochs for seconds, epochs in _jobs(steps, trial_id)]
 
 
 def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int, recent: int = RECENT) -> float | None:
     """What an epoch of ``trial_id`` costs here: the median of its last ``recent`` epochs' wall seconds
-    (:func:`epoch_wall_seconds`), its first epoch left out once a later one exists. None before any epoch."""
-    walls = epoch_wall_seconds(steps, trial_id)
-    if len(walls) > 1:
-        walls = walls[1:]
+    (:func:`epoch_wall_seconds`), its first job left out once a later one exists. None before any epoch."""
+    jobs = epoch_wall_seconds(steps, trial_id)
+    if len(jobs) > 1:
+        jobs = jobs[1:]
+    walls = [w for job in jobs for w in job]
     if not walls:
         return None
     return float(statistics.median(walls[-recent:]))
@@ -93,8 +109,8 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     epoch_s = measured_epoch_seconds(steps, trial_id)
     if epoch_s is None:
         return None
-    # the first epoch alone (one-time costs included) may lengthen the schedule, never shorten it
-    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=len(epoch_wall_seconds(steps, trial_id)) > 1)
+    # the first job alone (one-time costs included) may lengthen the schedule, never shorten it
+    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=len(_jobs(steps, trial_id)) > 1)
     if n == current:
         return None
     return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),

@@ -7,9 +7,14 @@ import types
 from hf_quicktune.run.refit import epoch_wall_seconds, measured_epoch_seconds, refit_epochs, refit_fine_tune
 
 
-def _steps(*ends, started=2.0, trial_id=0):
-    return [{"trial_id": trial_id, "status": "ok", "epoch": i + 1, "elapsed_s": e, "job_started_s": started}
-            for i, e in enumerate(ends)]
+def _steps(*ends, started=2.0, first_job=1, trial_id=0):
+    """Told epochs ending at ``ends``: the first ``first_job`` in one job submitted at ``started`` (told together,
+    so they share its end), then one job per epoch, each submitted when the previous one was told."""
+    out = []
+    for i, e in enumerate(ends):
+        job_started = started if i < first_job else ends[i - 1]
+        out.append({"trial_id": trial_id, "status": "ok", "epoch": i + 1, "elapsed_s": e, "job_started_s": job_started})
+    return out
 
 
 def _opt(epochs, status="ok"):
@@ -17,9 +22,12 @@ def _opt(epochs, status="ok"):
 
 
 def test_an_epoch_costs_the_time_from_the_previous_epochs_end_loop_included():
-    assert epoch_wall_seconds(_steps(14.0, 25.5, 36.0), 0) == [12.0, 11.5, 10.5]  # the first: from its job's start
+    assert epoch_wall_seconds(_steps(14.0, 25.5, 36.0), 0) == [[12.0], [11.5], [10.5]]  # the first: from its submission
+    # the epochs of one job are told together when it ends: each gets the job's mean
+    assert epoch_wall_seconds(_steps(11.0, 11.0, 11.0, 13.5, started=2.0, first_job=3), 0) == [[3.0] * 3, [2.5]]
     assert measured_epoch_seconds(_steps(14.0), 0) == 12.0  # the first alone while it is the only one
     assert measured_epoch_seconds(_steps(14.0, 25.5), 0) == 11.5  # then left out: it carries one-time costs
+    assert measured_epoch_seconds(_steps(11.0, 11.0, 11.0, 13.5, first_job=3), 0) == 2.5
     # the median of the last three after the first: one slow epoch does not move it
     assert measured_epoch_seconds(_steps(14.0, 24.0, 34.0, 54.0, 64.0), 0) == 10.0
     assert measured_epoch_seconds(_steps(14.0, 24.0, 34.0, 44.0, 49.0, 54.0, 59.0), 0) == 5.0  # recent epochs
@@ -65,10 +73,16 @@ def test_refits_after_every_epoch_of_a_trial_that_goes_on():
     assert refit_fine_tune(opt, _steps(32.0), 0, 500.0, 4) is None
 
 
-def test_a_first_job_of_several_epochs_is_measured_by_its_later_epochs():
+def test_a_first_job_of_several_epochs_lengthens_only_then_its_later_epochs_decide():
     """A prior's learnt initial_epochs makes the fine-tune's first job several epochs long (3 of a 26-epoch
-    schedule): its first epoch (model built, loader warmed) is not what an epoch costs."""
+    schedule, told together when the job ends): its mean epoch (model built, loader warmed) may lengthen the
+    schedule, never shorten it; the epochs after it measure what an epoch costs."""
+    first = _steps(12.0, 12.0, 12.0, first_job=3)  # 10 s for 3 epochs, one-time costs included
     opt = _opt(3)
-    steps = _steps(12.0, 14.0, 16.0, started=2.0)  # one job: a 10 s first epoch, then 2 s epochs
-    change = refit_fine_tune(opt, steps, 0, 60.0, 26)
-    assert change == {"after_epoch": 3, "epoch_s": 2.0, "seconds_left": 60.0, "from": 26, "max_epochs": 33}
+    assert refit_fine_tune(opt, first, 0, 60.0, 26) is None  # 18 more at 3.3 s: shorter, not from this job
+    change = refit_fine_tune(opt, first, 0, 100.0, 26)
+    assert change == {"after_epoch": 3, "epoch_s": 3.333, "seconds_left": 100.0, "from": 26, "max_epochs": 33}
+    opt.trials[0].epochs = 5
+    steps = _steps(12.0, 12.0, 12.0, 14.0, 16.0, first_job=3)  # then 2 s epochs
+    assert refit_fine_tune(opt, steps, 0, 60.0, 26) == {
+        "after_epoch": 5, "epoch_s": 2.0, "seconds_left": 60.0, "from": 26, "max_epochs": 35}
