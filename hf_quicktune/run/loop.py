@@ -226,13 +226,14 @@ def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, exe
     if search.budget.seconds is None:
         return
     left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
-    change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs)
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    last = (schedule.get("refits") or [{}])[-1].get("after_epoch")
+    change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last)
     if change is None:
         return
     n = change["max_epochs"]
     settings.max_epochs = n  # settings.json first: a resumed run builds its trials from it
     state.save_settings(settings.to_dict())
-    schedule = state.load_json(state.dir / "schedule.json") or {}
     schedule.setdefault("fitted_max_epochs", schedule.get("max_epochs"))
     schedule["max_epochs"] = n
     schedule.setdefault("refits", []).append(change)

@@ -15,11 +15,12 @@ wall times (each job from the previous one's end: training, evaluation, checkpoi
 them; the epochs of one job share its mean, as they are told together), leaving out the first job once a
 later one exists (it carries one-time costs: building the model, the loader's first batches; 14.3 s
 against 10.9 and 9.7 s for the next two epochs in one hand run on digits, several times a later epoch on
-tiny datasets). The schedule becomes the epochs done plus what the budget left buys at that cost. It is
-lengthened as soon as one more epoch fits, and shortened only from the second job on (the first alone would
-cut epochs that fit) and only when the epochs it still has would overrun the budget by more than half an
-epoch (:data:`SHORTEN_SLACK`: one slow epoch must not make the length flip back and forth; each change
-rebuilds the trial's engine). The learning rate continues on the new horizon from the epochs done
+tiny datasets). The schedule becomes the epochs done plus what the budget left buys at that cost: longer when the
+budget buys more; shorter only from the second job on (the first alone would cut epochs that fit) and only
+when the epochs it still has would overrun the budget by more than half an epoch (:data:`SHORTEN_SLACK`, a
+dead band against timing noise). Either change is at least :data:`MIN_CHANGE` of the epochs left (and at
+least one), and comes at most once every :data:`RECENT` epochs: each change rebuilds the trial's engine,
+whose slower next epoch had fed further changes. The learning rate continues on the new horizon from the epochs done
 (``Trial(horizon_may_change=True)``); ``settings.json`` and the optimizer state keep the new length,
 ``schedule.json`` lists each re-fit. Only in-process runs re-fit (a Ray actor builds its trials from the
 settings it was started with).
@@ -39,6 +40,10 @@ from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 RECENT = 3
 #: a schedule is shortened only when its remaining epochs overrun the time left by more than this many epochs
 SHORTEN_SLACK = 0.5
+#: a re-fit changes the length by at least this share of the epochs the schedule has left (and at least one):
+#: a few epochs more or less of a long schedule are a few percent of the budget, and each change rebuilds the
+#: engine, whose slower next epoch had fed more changes (9 re-fits in one 90 s digits run)
+MIN_CHANGE = 0.1
 
 
 def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, int]]:
@@ -99,19 +104,22 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
 
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
-                    current: int) -> dict[str, Any] | None:
+                    current: int, last_change: int | None = None) -> dict[str, Any] | None:
     """The re-fit after ``trial_id``'s latest epoch, or None (no budget, the trial ended or finished its
-    schedule, or the length stays): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
+    schedule, fewer than :data:`RECENT` epochs since the previous change at epoch ``last_change``, or a change
+    smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
     ``seconds_left``: the budget left now, less the run's end reserve."""
     st = opt.trials.get(trial_id)
     if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs < current:
         return None
+    if last_change is not None and st.epochs - last_change < RECENT:
+        return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     epoch_s = measured_epoch_seconds(steps, trial_id)
     if epoch_s is None:
         return None
     # the first job alone (one-time costs included) may lengthen the schedule, never shorten it
     n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=len(_jobs(steps, trial_id)) > 1)
-    if n == current:
+    if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - st.epochs))):
         return None
     return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
             "from": current, "max_epochs": n}

@@ -86,3 +86,20 @@ def test_a_first_job_of_several_epochs_lengthens_only_then_its_later_epochs_deci
     steps = _steps(12.0, 12.0, 12.0, 14.0, 16.0, first_job=3)  # then 2 s epochs
     assert refit_fine_tune(opt, steps, 0, 60.0, 26) == {
         "after_epoch": 5, "epoch_s": 2.0, "seconds_left": 60.0, "from": 26, "max_epochs": 35}
+
+
+def test_a_change_is_material_and_waits_for_epochs_measured_after_the_previous_one():
+    """Each change rebuilds the trial's engine (its next epoch is slower): a change is at least MIN_CHANGE of the
+    epochs left (at least one) and comes RECENT epochs after the previous one, so changes do not feed changes."""
+    opt = _opt(8)
+    steps = _steps(*[2.0 + 2.0 * e for e in range(1, 9)])  # 2 s epochs
+    # 80 s buy 40 more: 48 epochs, 2 more than the 46 planned: less than a tenth of the 38 left, so it stays
+    assert refit_fine_tune(opt, steps, 0, 80.0, 46) is None
+    assert refit_fine_tune(opt, steps, 0, 80.0, 44)["max_epochs"] == 48  # 4 more: a change
+    assert refit_fine_tune(opt, steps, 0, 80.0, 53)["max_epochs"] == 48  # 5 fewer, of 45 left: a change
+    # near the end a single epoch is material
+    opt.trials[0].epochs = 8
+    assert refit_fine_tune(opt, steps, 0, 2.0, 10)["max_epochs"] == 9
+    # fewer than RECENT epochs since the previous change at epoch 6: nothing yet; at epoch 5 it was 3 ago
+    assert refit_fine_tune(opt, steps, 0, 80.0, 44, last_change=6) is None
+    assert refit_fine_tune(opt, steps, 0, 80.0, 44, last_change=5)["max_epochs"] == 48
