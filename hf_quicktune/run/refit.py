@@ -16,7 +16,8 @@ them; the epochs of one job share its mean, as they are told together), leaving 
 later one exists (it carries one-time costs: building the model, the loader's first batches; 14.3 s
 against 10.9 and 9.7 s for the next two epochs in one hand run on digits, several times a later epoch on
 tiny datasets). The schedule becomes the epochs done plus what the budget left buys at that cost: longer when the
-budget buys more; shorter only from the second job on (the first alone would cut epochs that fit) and only
+budget buys more; shorter only once :data:`RECENT` epochs after the first job are measured (the first job would cut epochs that
+fit, a single slow epoch a whole stretch of the schedule) and only
 when the epochs it still has would overrun the budget by more than half an epoch (:data:`SHORTEN_SLACK`, a
 dead band against timing noise). Either change is at least :data:`MIN_CHANGE` of the epochs left (and at
 least one), and comes at most once every :data:`RECENT` epochs: each change rebuilds the trial's engine,
@@ -117,8 +118,10 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     epoch_s = measured_epoch_seconds(steps, trial_id)
     if epoch_s is None:
         return None
-    # the first job alone (one-time costs included) may lengthen the schedule, never shorten it
-    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=len(_jobs(steps, trial_id)) > 1)
+    # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
+    # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
+    after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
+    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=after_first >= RECENT)
     if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - st.epochs))):
         return None
     return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),

@@ -56,10 +56,13 @@ def test_refits_after_every_epoch_of_a_trial_that_goes_on():
     assert change == {"after_epoch": 1, "epoch_s": 30.0, "seconds_left": 120.0, "from": 4, "max_epochs": 5}
     assert refit_fine_tune(opt, _steps(32.0), 0, None, 4) is None  # no wall-clock budget
     assert refit_fine_tune(opt, _steps(32.0), 0, 95.0, 4) is None  # 1 + 3 = 4: the length stays
-    # the first epoch alone (model built, loader warmed) never shortens it; the second may
+    # the first job (model built, loader warmed) never shortens it, nor do fewer than 3 epochs after it (one
+    # slow epoch); then it may
     assert refit_fine_tune(opt, _steps(32.0), 0, 30.0, 4) is None
-    opt.trials[0].epochs = 2
-    assert refit_fine_tune(opt, _steps(32.0, 62.0), 0, 30.0, 4)["max_epochs"] == 3
+    opt.trials[0].epochs = 3
+    assert refit_fine_tune(opt, _steps(32.0, 62.0, 92.0), 0, 30.0, 6) is None
+    opt.trials[0].epochs = 4
+    assert refit_fine_tune(opt, _steps(32.0, 62.0, 92.0, 122.0), 0, 30.0, 6)["max_epochs"] == 5
     # late epochs are re-fitted too: a machine that slowed down (10 s -> 20 s epochs) shortens the schedule
     opt.trials[0].epochs = 5
     steps = _steps(12.0, 22.0, 42.0, 62.0, 82.0)
