@@ -1,30 +1,27 @@
 """Re-fitting a no-search run's schedule to the epochs it really gets, after every epoch.
 
 A budget too small to search trains one fine-tune whose schedule length was fitted before any epoch ran
-(:mod:`~hf_quicktune.run.schedule`: timed steps, loaded batches and a checkpoint write). That estimate
-was 5-24 % off on the product benchmark, and the speed of one machine drifts during a run: on a 2-core VM
-the epochs of one 3-minute mnist5k run took 17-24 s, and earlier runs saw 14-24 s against 13-15 s
-predicted. A schedule fitted too short ends with budget unused (24 s of 180 in one run); one fitted too
-long is cut by the budget before its cosine anneals (10 epochs of a 12-epoch schedule). A practitioner who
-watched the clock would re-plan the schedule; the run does it for them, so that its cosine ends with the
-budget rather than after a fixed epoch count.
+(:mod:`~hf_quicktune.run.schedule`: timed steps, loaded batches and a checkpoint write). That estimate was
+5-24 % off on the product benchmark, and one machine's speed drifts during a run (mnist5k epochs of 14-24 s
+against 13-15 s predicted, benchmarks/product_vs_finetune.py). A schedule fitted too short ends with budget
+unused; one fitted too long is cut by the budget before its cosine anneals (10 epochs of a 12-epoch
+schedule). A practitioner watching the clock would re-plan; the run does it for them, so that its cosine
+ends with the budget rather than after a fixed epoch count.
 
-After each job of the fine-tune (its first spans the optimizer's ``initial_epochs``, later ones one
-epoch), the run measures what an epoch really costs here: the median of its last :data:`RECENT` epochs'
-wall times (each job from the previous one's end: training, evaluation, checkpoint and the loop around
-them; the epochs of one job share its mean, as they are told together), leaving out the first job once a
-later one exists (it carries one-time costs: building the model, the loader's first batches; 14.3 s
-against 10.9 and 9.7 s for the next two epochs in one hand run on digits, several times a later epoch on
-tiny datasets). The schedule becomes the epochs done plus what the budget left buys at that cost: longer when the
-budget buys more; shorter only once :data:`RECENT` epochs after the first job are measured (the first job would cut epochs that
-fit, a single slow epoch a whole stretch of the schedule) and only
-when the epochs it still has would overrun the budget by more than half an epoch (:data:`SHORTEN_SLACK`, a
-dead band against timing noise). Either change is at least :data:`MIN_CHANGE` of the epochs left (and at
-least one), and comes at most once every :data:`RECENT` epochs: each change rebuilds the trial's engine,
-whose slower next epoch had fed further changes. The learning rate continues on the new horizon from the epochs done
-(``Trial(horizon_may_change=True)``); ``settings.json`` and the optimizer state keep the new length,
-``schedule.json`` lists each re-fit. Only in-process runs re-fit (a Ray actor builds its trials from the
-settings it was started with).
+After each job of the fine-tune (its first spans the optimizer's ``initial_epochs``, later ones one epoch),
+the run measures what an epoch costs here: the median of its last :data:`RECENT` epochs' wall times (each
+job from the previous one's end: training, evaluation, checkpoint and the loop around them; the epochs of
+one job share its mean, as they are told together), leaving out the first job once a later one exists (it
+carries one-time costs: building the model, the loader's first batches). The schedule becomes the epochs
+done plus what the budget left buys at that cost: longer when the budget buys more; shorter only once
+:data:`RECENT` epochs after the first job are measured (the first job would cut epochs that fit, a single
+slow epoch a whole stretch of the schedule) and only when the epochs it still has would overrun the budget
+by more than :data:`SHORTEN_SLACK` epochs (a dead band against timing noise). Either change is at least
+:data:`MIN_CHANGE` of the epochs left (and at least one), and comes at most once every :data:`RECENT`
+epochs: each change rebuilds the trial's engine, whose slower next epoch had fed further changes. The
+learning rate continues on the new horizon from the epochs done (``Trial(horizon_may_change=True)``);
+``settings.json`` and the optimizer state keep the new length, ``schedule.json`` lists each re-fit. Only
+in-process runs re-fit (a Ray actor builds its trials from the settings it was started with).
 """
 
 from __future__ import annotations
