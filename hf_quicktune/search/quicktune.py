@@ -33,6 +33,7 @@ from hf_quicktune.search.acquisition import (
     MODES,
     acquisition_scores,
     argmax,
+    cooled_cost_exponent,
     incumbent_at,
     incumbents_by_budget,
 )
@@ -104,6 +105,10 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         initial_design: pool members tried (each to ``initial_epochs``) before the acquisition takes over, in
             order, after the start (BO's initial design; ``hf_quicktune.run.search_setup`` puts the prior's
             zero-shot choice and the configuration a practitioner would run by hand there).
+        cost_cooling: with ``ei_per_cost``, divide EI by cost ** alpha, alpha the fraction of the budget left
+            (CArBO's cost cooling, :func:`~hf_quicktune.search.acquisition.cooled_cost_exponent`); the total
+            budget is the largest ``max_cost`` an ``ask`` was given (the first one's, saved with the state).
+            Without ``max_cost`` (no budget known) alpha is 1, the paper's EI per cost.
         score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
             value (e.g. chance level) is not continued: it cannot be a useful incumbent.
 
@@ -132,6 +137,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         start: str = "auto",
         score_floor: float | None = None,
         initial_design: Sequence[int] = (),
+        cost_cooling: bool = False,
         refit: RefitPolicy | None = None,
         **refit_options: Any,
     ):
@@ -158,6 +164,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.start = ("zero_shot" if prior is not None else "random") if start == "auto" else start
         self.initial_design = [int(i) for i in initial_design]
         self.score_floor = None if score_floor is None else float(score_floor)
+        self.cost_cooling = bool(cost_cooling)
+        self.budget_total: float | None = None  # the largest max_cost seen (cost_cooling)
         unknown = sorted(set(refit_options) - {f.name for f in dataclasses.fields(RefitPolicy)})
         if unknown:
             raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {unknown}")
@@ -289,6 +297,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         suggested, and None is returned when no member fits (a step that ends past the budget only spends
         it). The first step ignores it: its cost is then the prior's guess, made on other datasets' scale."""
         t0 = time.perf_counter()
+        if max_cost is not None and math.isfinite(max_cost) and max_cost > (self.budget_total or 0.0):
+            self.budget_total = float(max_cost)
         try:
             with torch_threads(self.threads):
                 self._fit_if_stale()
@@ -410,7 +420,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             for e, y in fantasies.values():
                 best_by_budget[e] = max(best_by_budget.get(e, -math.inf), y)
             best = np.array([incumbent_at(best_by_budget, self.next_epoch(i)) for i in ids])
-        return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration)
+        alpha = cooled_cost_exponent(self._max_cost, self.budget_total) if self.cost_cooling else 1.0
+        return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration, cost_exponent=alpha)
 
     def release(self, trial_id: int) -> bool:
         self.calibration.discard(trial_id)
@@ -454,6 +465,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             stale=self._stale,
             horizon=self.horizon,
             initial_epochs=self.initial_epochs,
+            budget_total=self.budget_total,
             n_refits=self.n_refits,
             n_full_refits=self.n_full_refits,
             overhead_seconds=self.overhead_seconds,
@@ -479,6 +491,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self._fit_loss = state.get("fit_loss")
         self._fit_n = int(state.get("fit_n", len(self._obs)))
         self._stale = bool(state.get("stale", False))  # states saved before lazy fitting were always fitted
+        self.budget_total = state.get("budget_total")
         self.n_refits = int(state.get("n_refits", 0))
         self.n_full_refits = int(state.get("n_full_refits", 0))
         self.overhead_seconds = float(state.get("overhead_seconds", 0.0))

@@ -10,6 +10,7 @@ import pytest
 from hf_quicktune.search.acquisition import (
     acquisition_scores,
     argmax,
+    cooled_cost_exponent,
     expected_improvement,
     incumbent_at,
     incumbents_by_budget,
@@ -59,6 +60,27 @@ def test_cost_changes_the_choice():
     mean, std, best = np.array([0.6, 0.58]), np.array([0.05, 0.05]), np.array([0.5, 0.5])
     assert argmax(acquisition_scores("ei", mean, std, best)) == 0
     assert argmax(acquisition_scores("ei_per_cost", mean, std, best, np.array([10.0, 1.0]))) == 1
+
+
+def test_cost_exponent_interpolates_between_ei_per_cost_and_ei():
+    mean, std, best = np.array([0.6, 0.58]), np.array([0.05, 0.05]), np.array([0.5, 0.5])
+    cost = np.array([10.0, 1.0])
+    ei = acquisition_scores("ei", mean, std, best)
+    assert acquisition_scores("ei_per_cost", mean, std, best, cost, cost_exponent=0.0) == pytest.approx(ei)
+    assert acquisition_scores("ei_per_cost", mean, std, best, cost, cost_exponent=0.5) == pytest.approx(
+        ei / np.sqrt(cost))
+    with pytest.raises(ValueError, match="cost_exponent"):
+        acquisition_scores("ei_per_cost", mean, std, best, cost, cost_exponent=1.5)
+
+
+def test_cooled_cost_exponent_is_the_fraction_of_the_budget_left():
+    """CArBO's cost cooling: 1 at the start, 0 at the end, linear in the budget spent; 1 when unknown."""
+    assert cooled_cost_exponent(100.0, 100.0) == 1.0
+    assert cooled_cost_exponent(25.0, 100.0) == pytest.approx(0.25)
+    assert cooled_cost_exponent(0.0, 100.0) == 0.0
+    assert cooled_cost_exponent(-5.0, 100.0) == 0.0  # a step that overran the budget
+    assert cooled_cost_exponent(None, 100.0) == 1.0
+    assert cooled_cost_exponent(50.0, None) == 1.0
 
 
 def test_incumbent_at_budget_else_lower_budgets():

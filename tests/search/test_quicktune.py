@@ -7,6 +7,7 @@ import pytest
 
 from hf_quicktune.errors import SpaceError
 from hf_quicktune.search import DyHPOOptimizer, FeatureEncoder, Prior, QuickTuneOptimizer, Space
+from hf_quicktune.search.acquisition import acquisition_scores
 from hf_quicktune.search.base import TrialState
 
 from .contract import OptimizerContract
@@ -291,6 +292,52 @@ def test_ask_with_max_cost_suggests_only_steps_predicted_to_fit():
     opt.release(0)
     assert opt.ask(max_cost=0.5) is None
     assert opt.candidates() == [0, 1] and not opt.in_flight
+
+
+def _two_trials_cheap_and_expensive(**kwargs):
+    """Two trials with parallel curves: 0 is a little worse and 100x cheaper than 1."""
+    opt = DyHPOOptimizer([{"x": 0.1}, {"x": 0.9}], max_epochs=10, full_refit_steps=60, refit_steps=0,
+                         full_refit_until=10, **kwargs)
+    for e in (1, 2, 3):
+        opt.tell(0, e, 0.45 + 0.05 * e, 1.0)
+        opt.tell(1, e, 0.47 + 0.05 * e, 100.0)
+    return opt
+
+
+def test_cost_cooling_moves_from_ei_per_cost_to_ei_as_the_budget_is_spent():
+    """CArBO cost cooling: with the whole budget left the cheap trial wins (EI per cost); near its end the
+    acquisition is EI divided by cost ** (fraction left), and the better, expensive trial wins."""
+    opt = _two_trials_cheap_and_expensive(cost_cooling=True)
+    early = opt.ask(max_cost=10_000.0)
+    assert opt.budget_total == 10_000.0 and early is not None and early.trial_id == 0
+    opt.release(0)
+    late = opt.ask(max_cost=150.0)
+    assert late is not None and late.trial_id == 1
+    opt.release(1)
+    assert opt.budget_total == 10_000.0  # the total is the largest budget left ever given
+    # the exponent is the fraction left: scores are EI / cost ** 0.25 with a quarter of the budget left
+    mean, std, cost = opt.predict([0, 1], noise=False)
+    best = np.full(2, 0.62)
+    opt._max_cost = 2_500.0
+    try:
+        got = opt.acquisition_values([0, 1])
+    finally:
+        opt._max_cost = None
+    scale = opt.uncertainty_scale("continued")
+    want = acquisition_scores("ei_per_cost", mean, std * scale, best, cost, cost_exponent=0.25)
+    assert got == pytest.approx(want)
+    # without cooling the cheap trial wins to the end
+    plain = _two_trials_cheap_and_expensive()
+    s = plain.ask(max_cost=150.0)
+    assert s is not None and s.trial_id == 0
+
+
+def test_cost_cooling_budget_survives_a_resume():
+    opt = _two_trials_cheap_and_expensive(cost_cooling=True)
+    opt.release(opt.ask(max_cost=10_000.0).trial_id)
+    again = _two_trials_cheap_and_expensive(cost_cooling=True)
+    again.load_state_dict(opt.state_dict())
+    assert again.budget_total == 10_000.0
 
 
 def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
