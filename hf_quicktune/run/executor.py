@@ -107,9 +107,10 @@ class InProcessExecutor:
         self.worker_seconds += outcome.wall_s
         return outcome
 
-    def forget(self, trial_id: int) -> None:
-        """Drop ``trial_id``'s engine kept in memory: its settings changed (the next job rebuilds it from disk)."""
-        self.runner.drop(trial_id)
+    def reschedule(self, trial_id: int, config: dict[str, Any], max_epochs: int) -> None:
+        """The run's schedule is now ``max_epochs`` long: ``trial_id``'s engine kept in memory changes its
+        horizon in place (:meth:`~hf_quicktune.run.trials.TrialRunner.reschedule`); nothing is reloaded."""
+        self.runner.reschedule(trial_id, config, max_epochs)
 
     def shutdown(self) -> None:
         self.jobs.clear()

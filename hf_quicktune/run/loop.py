@@ -241,7 +241,7 @@ def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, exe
     search.opt.set_max_epochs(n)
     search.max_epochs = n
     state.save_optimizer(search.opt.state_dict())
-    executor.forget(trial_id)  # its engine was built on the old horizon
+    executor.reschedule(trial_id, search.pool[trial_id], n)  # its engine was built on the old horizon
     done = change["after_epoch"]
     reporter.message(f"schedule re-fitted after epoch {done}: an epoch takes {change['epoch_s']:.1f}s here and the "
                      f"{left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was {change['from']})")

@@ -18,7 +18,8 @@ done plus what the budget left buys at that cost: longer when the budget buys mo
 slow epoch a whole stretch of the schedule) and only when the epochs it still has would overrun the budget
 by more than :data:`SHORTEN_SLACK` epochs (a dead band against timing noise). Either change is at least
 :data:`MIN_CHANGE` of the epochs left (and at least one), and comes at most once every :data:`RECENT`
-epochs: each change rebuilds the trial's engine, whose slower next epoch had fed further changes. The
+epochs: a change used to rebuild the trial's engine, whose slower next epoch had fed further changes (the
+engine kept in memory now changes its horizon in place, ``Trial.set_schedule``). The
 learning rate continues on the new horizon from the epochs done (``Trial(horizon_may_change=True)``);
 ``settings.json`` and the optimizer state keep the new length, ``schedule.json`` lists each re-fit. Only
 in-process runs re-fit (a Ray actor builds its trials from the settings it was started with).
@@ -39,7 +40,7 @@ RECENT = 3
 #: a schedule is shortened only when its remaining epochs overrun the time left by more than this many epochs
 SHORTEN_SLACK = 0.5
 #: a re-fit changes the length by at least this share of the epochs the schedule has left (and at least one):
-#: a few epochs more or less of a long schedule are a few percent of the budget, and each change rebuilds the
+#: a few epochs more or less of a long schedule are a few percent of the budget, and each change rebuilt the
 #: engine, whose slower next epoch had fed more changes (9 re-fits in one 90 s digits run)
 MIN_CHANGE = 0.1
 

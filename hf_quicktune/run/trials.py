@@ -195,6 +195,20 @@ class TrialRunner:
             self.trials.popitem(last=False)[1].release()
         return trial
 
+    def reschedule(self, trial_id: int, config: dict, max_epochs: int) -> None:
+        """The run's schedule became ``max_epochs`` long (``hf_quicktune.run.refit``): a cached engine of
+        ``trial_id`` (pool configuration ``config``) changes its horizon in memory (:meth:`hf_quicktune.train.Trial.set_schedule`); one not in
+        memory is built on the new schedule by its next job."""
+        from hf_quicktune.run.search_setup import scale_schedule
+
+        trial = self.trials.get(trial_id)
+        if trial is None:
+            return
+        if not callable(getattr(trial, "set_schedule", None)):
+            self.drop(trial_id)
+            return
+        trial.set_schedule(max_epochs, scale_schedule(config, max_epochs))
+
     def drop(self, trial_id: int) -> None:
         trial = self.trials.pop(trial_id, None)
         if trial is not None:

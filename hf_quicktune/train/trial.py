@@ -33,7 +33,7 @@ from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, r
 from hf_quicktune.train.config import validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
-from hf_quicktune.train.optim import current_lr
+from hf_quicktune.train.optim import build_scheduler, current_lr
 from hf_quicktune.train.records import (
     AdvanceResult,
     EpochRecord,
@@ -217,6 +217,25 @@ class Trial:
             raise TrainError(f"dataset has no {split!r} split (available: {', '.join(self.dataset.splits)}).")
         _, eval_tf = build_transforms(self.data_config(), self.config, self.image_size)
         return torch_dataset(limit_split(self.dataset.splits[split], self.eval_limit, self.seed), eval_tf)
+
+    def set_schedule(self, max_epochs: int, config: dict[str, Any] | None = None) -> None:
+        """Change the schedule's length (and the epoch-counted hyperparameters of ``config``, e.g. a run's
+        rescaled ``warmup_epochs``) of a trial built with ``horizon_may_change``, keeping the model and
+        optimizer in memory: the learning-rate scheduler is rebuilt on the new horizon and stepped to the epochs
+        done, the same learning rate a rebuild from the checkpoint gives, without reloading anything."""
+        if not self.horizon_may_change:
+            raise TrainError("this trial's schedule is fixed; build it with horizon_may_change=True to change it.")
+        if max_epochs < 1:
+            raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
+        self.max_epochs = int(max_epochs)
+        if config is not None:
+            self.config = validate_config(config)
+        self._write_trial_file()
+        state = self._state
+        if state is not None and state.scheduler is not None and self.config["sched"] != "plateau":
+            # a plateau scheduler has no horizon: it keeps its state (as a rebuild from the checkpoint does)
+            state.scheduler = build_scheduler(state.optimizer, self.config, self.max_epochs)
+            state.scheduler.step(self.epochs_done)
 
     def release(self) -> None:
         """Free the in-memory model/optimizer (the checkpoint on disk is the truth)."""

@@ -55,6 +55,21 @@ def _executor(tmp_path, events=None):
     return InProcessExecutor(runner, progress=progress), engines
 
 
+def test_reschedule_changes_a_kept_engine_in_memory_with_the_scaled_configuration(tmp_path):
+    """A re-fitted schedule reaches the engine the runner keeps (no rebuild), its warm-up scaled to the new
+    length as a fresh engine's would be; an engine not in memory is left to be built on the new schedule."""
+    ex, engines = _executor(tmp_path)
+    changes = []
+    ex.submit(3, {"model": "a", "warmup_epochs": 10}, 1)
+    ex.wait()
+    engines[3].set_schedule = lambda n, config: changes.append((n, config["warmup_epochs"]))
+    ex.reschedule(3, {"model": "a", "warmup_epochs": 10}, 20)  # 10 of the space's 50 epochs -> 4 of 20
+    ex.reschedule(7, {"model": "a", "warmup_epochs": 10}, 20)  # never built: nothing to change
+    assert changes == [(20, 4)] and engines[3].released == 0 and 7 not in engines
+    ex.submit(3, {"model": "a"}, 2, from_epoch=1)
+    assert [r["epoch"] for r in ex.wait().records] == [2] and engines[3].released == 0  # the same engine went on
+
+
 def test_in_process_executor_contract(tmp_path):
     events = []
     ex, engines = _executor(tmp_path, events)
@@ -365,13 +380,13 @@ def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tm
     assert clock.elapsed == 40.0
 
 
-class _Forgetful(_TimedFake):
+class _Rescheduling(_TimedFake):
     def __init__(self, state, clock):
         super().__init__(state, clock)
-        self.forgotten = []
+        self.rescheduled = []
 
-    def forget(self, trial_id):
-        self.forgotten.append(trial_id)
+    def reschedule(self, trial_id, config, max_epochs):
+        self.rescheduled.append((trial_id, config["lr"], max_epochs))
 
 
 @pytest.mark.parametrize("budget_s, fitted, refitted, after", [(100.0, 4, 9, 1), (60.0, 8, 5, 4)])
@@ -391,7 +406,7 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     state, clock = RunState(tmp_path), _TickClock()
     settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=fitted)
     state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": fitted})
-    executor = _Forgetful(state, clock)
+    executor = _Rescheduling(state, clock)
     out = io.StringIO()
     search = _Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
                      max_epochs=fitted)
@@ -401,7 +416,8 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     schedule = json.loads((state.dir / "schedule.json").read_text())
     assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, e) for e in range(1, refitted + 1)]
     assert stop == f"the fine-tune finished its {refitted}-epoch schedule (a budget too small to search)"
-    assert clock.elapsed <= budget_s - 5.0 and opt.max_epochs == refitted and executor.forgotten == [0]
+    assert clock.elapsed <= budget_s - 5.0 and opt.max_epochs == refitted
+    assert executor.rescheduled == [(0, 1.0, refitted)]  # the engine changes horizon in memory
     assert json.loads((state.dir / "settings.json").read_text())["max_epochs"] == refitted  # what a resume reads
     assert schedule["max_epochs"] == refitted and schedule["fitted_max_epochs"] == fitted
     assert schedule["refits"] == [{"after_epoch": after, "epoch_s": 10.0, "seconds_left": budget_s - 5.0 - 10.0 * after,

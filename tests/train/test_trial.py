@@ -146,6 +146,30 @@ def test_evaluate_export_and_load_model(tmp_path, tiny_dataset, tiny_model):
     torch.testing.assert_close(exported["classifier.weight"], model.state_dict()["classifier.weight"])
 
 
+def test_set_schedule_changes_the_horizon_in_memory_as_a_rebuild_from_the_checkpoint_would(
+        tmp_path, tiny_dataset, tiny_model):
+    """A run's re-fit changes the horizon of the engine it keeps in memory (no reload): the next epochs train
+    exactly as a trial rebuilt from the checkpoint on the new horizon does."""
+    config = {"lr": 0.01, "batch_size": 8, "sched": "cosine", "warmup_epochs": 0}
+    kw = {"image_size": 32, "num_workers": 0, "horizon_may_change": True}
+    fixed = Trial(tmp_path / "fixed", tiny_model, config, tiny_dataset, max_epochs=4, image_size=32, num_workers=0)
+    with pytest.raises(TrainError, match="horizon_may_change"):
+        fixed.set_schedule(8)
+    kept = Trial(tmp_path / "kept", tiny_model, config, tiny_dataset, max_epochs=4, keep_in_memory=True, **kw)
+    rebuilt = Trial(tmp_path / "rebuilt", tiny_model, config, tiny_dataset, max_epochs=4, **kw)
+    assert _curve_key(kept.advance(2)) == _curve_key(rebuilt.advance(2))
+    state = kept._state
+    kept.set_schedule(8, {**config, "decay_epochs": 3})
+    assert kept._state is state and kept.max_epochs == 8 and not kept.finished  # nothing was reloaded
+    assert json.loads((tmp_path / "kept" / "trial.json").read_text())["max_epochs"] == 8
+    rebuilt = Trial(tmp_path / "rebuilt", tiny_model, {**config, "decay_epochs": 3}, tiny_dataset, max_epochs=8, **kw)
+    after_kept, after_rebuilt = kept.advance(2), rebuilt.advance(2)
+    assert [r.lr for r in after_kept] == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * e / 8)) for e in (2, 3)])
+    assert _curve_key(after_kept) == _curve_key(after_rebuilt)
+    assert all(torch.equal(a, b) for a, b in zip(_weights(tmp_path / "kept").values(),
+                                                   _weights(tmp_path / "rebuilt").values()))
+
+
 def test_a_reschedulable_trial_continues_its_learning_rate_on_a_new_horizon(tmp_path, tiny_dataset, tiny_model):
     """A run re-fitting its fine-tune's schedule to the time the first epoch took (issue 13): the epochs after
     the change follow the cosine of the new length, from the epochs done; other changes are still refused."""
