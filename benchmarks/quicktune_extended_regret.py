@@ -58,6 +58,8 @@ def main() -> int:
     p.add_argument("--summary", action="store_true", help="Replay nothing: tables over the finished replays.")
     p.add_argument("--meta", default=None, help="JSON options of the fold priors' meta-training "
                    "(default: the shipped prior's recipe, hf_quicktune/bench/presets.py).")
+    p.add_argument("--per-dataset", action="store_true", help="Also print each dataset's regret at 100 %% of the "
+                   "budget per method (mean over seeds) and the largest share of the budget spent on one trial.")
     p.add_argument("--options", default="{}", help='JSON {method: {kwarg: value}} for the gray-box optimizers.')
     args = p.parse_args()
 
@@ -169,6 +171,11 @@ def report(res, args) -> None:
           + per_run.groupby("method")[["trials", "steps"]].mean().round(0).to_string())
     for note in res.notes:
         print("note:", note)
+    if getattr(args, "per_dataset", False):
+        mean = per_run.groupby(["dataset", "method"])[["regret@1", "top_trial_share"]].mean()
+        cells = mean.apply(lambda r: f"{r['regret@1']:.3f} ({r['top_trial_share']:.0%})", axis=1).unstack("method")
+        print("\nper dataset: regret at 100 % of the budget (largest share of the budget spent on one trial), "
+              "mean over seeds\n" + cells.to_string())
 
 
 if __name__ == "__main__":

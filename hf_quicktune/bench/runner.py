@@ -255,6 +255,17 @@ def run_bench(
     return summarise(out, md, methods, targets, config, budgets, refs, notes)
 
 
+def top_trial_share(trace: Trace, costs: np.ndarray, budget: float) -> float:
+    """The largest share of ``budget`` the replay spent on one trial (its recorded epoch costs; a search
+    that spends most of its budget deepening one trial shows here)."""
+    reached: dict[int, int] = {}
+    for tid, epoch in trace.visits:
+        reached[int(tid)] = max(reached.get(int(tid), 0), int(epoch))
+    if not reached or not budget > 0:
+        return 0.0
+    return max(float(np.nansum(costs[t, :e])) for t, e in reached.items()) / budget
+
+
 def summarise(
     out: Path,
     md: MetaDataset,
@@ -277,6 +288,7 @@ def summarise(
         max_epochs_axis = max([t.epochs[-1] for t in traces.values() if t.epochs] or [md.max_epochs])
     epoch_grid = np.linspace(0.0, max_epochs_axis, GRID_POINTS)
     by_time, by_epochs, rows = {}, {}, []
+    costs = {d: make_task(md, d)[2] for d in targets}
     for method in methods:
         t_rows, e_rows = [], []
         for dataset in targets:
@@ -289,7 +301,8 @@ def summarise(
                 row: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
                        "trials": trace.trials, "overhead_s": trace.overhead, "stop": trace.stop,
                        "reached_fraction": (trace.time[-1] / budgets[dataset]) if trace.time else 0.0,
-                       "overhead_per_step_s": trace.overhead / max(trace.steps, 1), "budget_s": budgets[dataset]}
+                       "overhead_per_step_s": trace.overhead / max(trace.steps, 1), "budget_s": budgets[dataset],
+                       "top_trial_share": top_trial_share(trace, costs[dataset], budgets[dataset])}
                 row.update({f"regret@{cp:g}": v for cp, v in zip(CHECKPOINTS, cps)})
                 rows.append(row)
         by_time[method], by_epochs[method] = np.array(t_rows), np.array(e_rows)

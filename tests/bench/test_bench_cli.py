@@ -40,6 +40,20 @@ def test_bench_cli_baselines(tmp_path, capsys):
     cp = pd.read_csv(out / "checkpoints.csv")
     assert set(cp.method) == {"random", "hyperband", "optuna-tpe-hyperband"}
     assert (out / "regret.png").stat().st_size > 1000
+    per_run = pd.read_csv(out / "per_run.csv")
+    assert ((per_run.top_trial_share > 0) & (per_run.top_trial_share <= 1.5)).all()
+
+
+def test_top_trial_share_is_the_most_budget_one_trial_took():
+    import numpy as np
+
+    from hf_quicktune.bench.replay import Trace
+    from hf_quicktune.bench.runner import top_trial_share
+
+    costs = np.array([[1.0, 2.0, 3.0], [10.0, 10.0, np.nan]])
+    trace = Trace(visits=[[0, 1], [1, 1], [0, 3], [1, 2]])  # trial 0: 6 s over 3 epochs, trial 1: 20 s over 2
+    assert top_trial_share(trace, costs, 40.0) == pytest.approx(0.5)
+    assert top_trial_share(Trace(), costs, 40.0) == 0.0
 
 
 def test_bench_unknown_method(tmp_path, capsys):
