@@ -197,8 +197,9 @@ class TrialRunner:
 
     def reschedule(self, trial_id: int, config: dict, max_epochs: int) -> None:
         """The run's schedule became ``max_epochs`` long (``hf_quicktune.run.refit``): a cached engine of
-        ``trial_id`` (pool configuration ``config``) changes its horizon in memory (:meth:`hf_quicktune.train.Trial.set_schedule`); one not in
-        memory is built on the new schedule by its next job."""
+        ``trial_id`` (pool configuration ``config``) changes its horizon in memory
+        (:meth:`hf_quicktune.train.Trial.set_schedule`); one not in memory is built on the new schedule by its
+        next job, and an engine without ``set_schedule`` is dropped to be rebuilt."""
         from hf_quicktune.run.search_setup import scale_schedule
 
         trial = self.trials.get(trial_id)

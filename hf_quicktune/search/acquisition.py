@@ -94,10 +94,9 @@ def acquisition_scores(
 def cooled_cost_exponent(budget_left: float | None, budget_total: float | None) -> float:
     """CArBO's cost cooling (Lee et al., "Cost-aware Bayesian optimization", 2020, §3): the exponent of
     the cost in EI / cost ** alpha is the fraction of the budget left, from 1 (EI per cost) at the start to
-    0 (plain EI) at the end. Dividing by the cost throughout keeps a search on cheap configurations and on
-    one-epoch continuations of its leader; configurations whose epochs are expensive are never tried, however
-    likely to be the best (Quick-Tune extended meta-dataset, PLT_NET: 15 of 16 hours on one trial of a 0.59
-    configuration while 0.97 ones cost 1.6 h an epoch). 1 when the budget is unknown."""
+    0 (plain EI) at the end. Dividing by the cost throughout favours cheap configurations and one-epoch
+    continuations of a leader (Quick-Tune extended meta-dataset, PLT_NET: 93 % of the budget on one trial,
+    regret 0.39 at the end). 1 when the budget is unknown."""
     if budget_left is None or budget_total is None or not budget_total > 0:
         return 1.0
     return float(min(1.0, max(0.0, budget_left / budget_total)))

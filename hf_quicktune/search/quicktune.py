@@ -108,7 +108,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         cost_cooling: with ``ei_per_cost``, divide EI by cost ** alpha, alpha the fraction of the budget left
             (CArBO's cost cooling, :func:`~hf_quicktune.search.acquisition.cooled_cost_exponent`); the total
             budget is the largest ``max_cost`` an ``ask`` was given (the first one's, saved with the state).
-            Without ``max_cost`` (no budget known) alpha is 1, the paper's EI per cost.
+            Without ``max_cost`` (no budget known) alpha is 1, the paper's EI per cost. Off by default: on the
+            extended meta-dataset it raised the recipe's regret at 100 % from 0.066 to 0.079 (benchmarks/README).
         score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
             value (e.g. chance level) is not continued: it cannot be a useful incumbent.
 

@@ -227,10 +227,15 @@ class Trial:
             raise TrainError("this trial's schedule is fixed; build it with horizon_may_change=True to change it.")
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
+        before = self.max_epochs, self.config
         self.max_epochs = int(max_epochs)
         if config is not None:
             self.config = validate_config(config)
-        self._write_trial_file()
+        try:
+            self._write_trial_file()  # refuses a change of anything but the schedule
+        except TrainError:
+            self.max_epochs, self.config = before
+            raise
         state = self._state
         if state is not None and state.scheduler is not None and self.config["sched"] != "plateau":
             # a plateau scheduler has no horizon: it keeps its state (as a rebuild from the checkpoint does)

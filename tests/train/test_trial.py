@@ -159,6 +159,9 @@ def test_set_schedule_changes_the_horizon_in_memory_as_a_rebuild_from_the_checkp
     rebuilt = Trial(tmp_path / "rebuilt", tiny_model, config, tiny_dataset, max_epochs=4, **kw)
     assert _curve_key(kept.advance(2)) == _curve_key(rebuilt.advance(2))
     state = kept._state
+    with pytest.raises(TrainError, match="different config"):  # only the schedule may change
+        kept.set_schedule(8, {**config, "lr": 0.02})
+    assert kept.max_epochs == 4 and kept.config["lr"] == 0.01  # a refused change leaves the trial as it was
     kept.set_schedule(8, {**config, "decay_epochs": 3})
     assert kept._state is state and kept.max_epochs == 8 and not kept.finished  # nothing was reloaded
     assert json.loads((tmp_path / "kept" / "trial.json").read_text())["max_epochs"] == 8
