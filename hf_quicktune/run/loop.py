@@ -28,6 +28,7 @@ from hf_quicktune.run.session import (
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.stages import cost_prior as _cost_prior
 from hf_quicktune.run.stages import cost_timings as _cost_timings
+from hf_quicktune.run.stages import end_eval_share
 from hf_quicktune.run.stages import load_dataset as _load_dataset
 from hf_quicktune.run.stages import rank_candidates as _rank
 from hf_quicktune.run.state import RunState
@@ -208,10 +209,13 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
         reporter.message(f"timing training steps at batch {REFERENCE_BATCH} to fit the schedule to the budget")
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
+    table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
+    forward_seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
     schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
                             budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
-                            split=dataset.splits["train"])
+                            split=dataset.splits["train"], relative_cost=forward_seconds,
+                            test_share=end_eval_share(settings, dataset))
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
@@ -424,7 +428,7 @@ class _Search:
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
          interrupt: InterruptGuard) -> dict:
     dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
-    budget = Budget.from_settings(settings)
+    budget = dataclasses.replace(Budget.from_settings(settings), test_share=end_eval_share(settings, dataset))
     schedule = state.load_json(state.dir / "schedule.json") or {}
     if not schedule.get("search", True) and schedule.get("epoch_seconds"):
         # the one fine-tune (pool member 0) is the configuration the schedule's fit timed: its first epoch is

@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,11 +160,12 @@ def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_siz
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
                    image_size: int | None, *, least: int = 1, seed: int = 0,
                    measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None,
-                   search: bool | None = None) -> dict[str, Any]:
+                   search: bool | None = None, test_share: float = 1.0) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
     "epoch_seconds", "model", "search", "why", ...}`` (``why``: one line for the log; the run keeps the dict
     in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now.
-    ``search``: None decides by ``SEARCH_MIN_EPOCHS``; False fits the one fine-tune whatever the budget."""
+    ``search``: None decides by ``SEARCH_MIN_EPOCHS``; False fits the one fine-tune whatever the budget.
+    ``test_share``: test images per validation image (:attr:`Budget.test_share`, the end's reserve)."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
                            "model": getattr(candidate, "name", None), "search": True}
     if budget_left_s is None or candidate is None:
@@ -174,7 +175,7 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     out.update({k: round(float(v), 4) for k, v in measured.items()})
     epoch_s = reference_epoch_seconds(measured, train_size, val_size)
     # what the run keeps for its end (test evaluation, export: Budget.reserve) is not the schedule's to spend
-    out["reserve_s"] = round(Budget.reserve_for(reference_eval_seconds(measured, val_size)), 4)
+    out["reserve_s"] = round(Budget.reserve_for(reference_eval_seconds(measured, val_size), test_share), 4)
     budget_left_s = budget_left_s - out["reserve_s"]
     affordable = max(0.0, budget_left_s) / epoch_s
     if affordable < SEARCH_MIN_EPOCHS or search is False:
@@ -198,43 +199,97 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
 
 def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
-                 scratch_dir: str | Path | None = None, split: Any = None) -> dict[str, Any]:
+                 scratch_dir: str | Path | None = None, split: Any = None,
+                 relative_cost: Mapping[str, float | None] | None = None, test_share: float = 1.0) -> dict[str, Any]:
     """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first);
     ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
 
-    When that budget is too small to search, the one fine-tune trains the *fastest* of ``ranked`` (each
-    measured like the first): with a handful of epochs to spend, more epochs of a model the ranking kept
-    beat fewer epochs of a slower one (on builtin:mnist5k's 3 minutes, 5 epochs of EfficientNet-Lite0
-    reached 96.3 % where 3 of Lite1, ranked first, reached 94.0 %: benchmarks/product_vs_finetune.py),
-    and the zero-cost ranking cannot tell close candidates apart (benchmarks/rank_quality.py). The
-    result then names the best-ranked model too (``best_ranked``)."""
+    When that budget is too small to search, the one fine-tune trains the *fastest* of ``ranked``: with a
+    handful of epochs to spend, more epochs of a model the ranking kept beat fewer epochs of a slower one (on
+    builtin:mnist5k's 3 minutes, 5 epochs of EfficientNet-Lite0 reached 96.3 % where 3 of Lite1, ranked
+    first, reached 94.0 %: benchmarks/product_vs_finetune.py), and the zero-cost ranking cannot tell close
+    candidates apart (benchmarks/rank_quality.py). The result then names the best-ranked model too
+    (``best_ranked``).
+
+    ``relative_cost`` (candidate name -> seconds of the same work for each, e.g. the ranking's timed forward
+    passes over the same images, ``feature_seconds``) saves measuring every candidate, each a few training
+    steps (~2-3 s of a 90 s budget on a 2-core machine): the fastest by it is measured, the best-ranked's epoch
+    is that one's scaled by their ratio, and the best-ranked is measured too only when that scaled estimate
+    leaves the budget large enough to search (a forward pass shares the loading with the training step, so
+    the ratio errs towards 1: towards searching, which its own measurement then confirms or not). Without it
+    (or when it misses a candidate) every candidate is measured."""
     first = ranked[0] if ranked else None
+
+    def fit(cand: Any, measured: dict[str, float] | None = None, search: bool | None = None) -> dict[str, Any]:
+        return fit_max_epochs(budget_left(), cand, num_classes, train_size, val_size, image_size, least=least,
+                              seed=seed, measured=measured, search=search, test_share=test_share)
+
     if first is None or budget_left() is None:
-        return fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
-                              seed=seed)
-    measured = {first.name: measure_reference(first, num_classes, image_size, seed=seed, scratch_dir=scratch_dir,
-                                              split=split)}
-    out = fit_max_epochs(budget_left(), first, num_classes, train_size, val_size, image_size, least=least,
-                         seed=seed, measured=measured[first.name])
+        return fit(first)
+    measured: dict[str, dict[str, float]] = {}
+
+    def measure(cand: Any) -> dict[str, float]:
+        if cand.name not in measured:
+            measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed,
+                                                    scratch_dir=scratch_dir, split=split)
+        return measured[cand.name]
+
+    def epochs_of(named: Mapping[str, dict[str, float]]) -> dict[str, float]:
+        return {name: reference_epoch_seconds(m, train_size, val_size) for name, m in named.items()}
+
+    proxy = _usable_costs(ranked, relative_cost)
+    if proxy is not None:
+        fastest = min(ranked, key=lambda c: proxy[c.name])  # ties: the better-ranked (min keeps the first)
+        ratio = proxy[first.name] / proxy[fastest.name]
+        scaled = {k: (v * ratio if k == "step_s" else v) for k, v in measure(fastest).items()}
+        if fit(first, scaled)["search"]:
+            out = fit(first, measure(first))
+            if out["search"]:
+                return out
+        epoch = {first.name: reference_epoch_seconds(scaled, train_size, val_size), **epochs_of(measured)}
+        return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
+                                  estimated=first.name not in measured)
+    out = fit(first, measure(first))
     if out["search"] or len(ranked) == 1:
         return out
     for cand in ranked[1:]:
-        measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed, scratch_dir=scratch_dir,
-                                                split=split)
-    epoch = {name: reference_epoch_seconds(m, train_size, val_size) for name, m in measured.items()}
+        measure(cand)
+    epoch = epochs_of(measured)
     fastest = min(ranked, key=lambda c: epoch[c.name])  # ties: the better-ranked
     if fastest is first:
         return out
-    # the budget was judged too small to search by the best-ranked model's cost: it stays unsearched (a
-    # smaller budget never searches where a larger one does not), the faster model trains longer
-    again = fit_max_epochs(budget_left(), fastest, num_classes, train_size, val_size, image_size, least=least,
-                           seed=seed, measured=measured[fastest.name], search=False)
+    return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
+                              estimated=False)
+
+
+def _usable_costs(ranked: list[Any], relative_cost: Mapping[str, float | None] | None) -> dict[str, float] | None:
+    """``relative_cost`` of every one of ``ranked`` when it has a finite positive value for each and there is a
+    choice to make (two or more candidates), else None."""
+    if not relative_cost or len(ranked) < 2:
+        return None
+    out = {}
+    for cand in ranked:
+        value = relative_cost.get(cand.name)
+        if value is None or not math.isfinite(float(value)) or float(value) <= 0:
+            return None
+        out[cand.name] = float(value)
+    return out
+
+
+def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], again: dict[str, Any], *,
+                       estimated: bool) -> dict[str, Any]:
+    """``again`` (the no-search schedule of ``fastest``, the budget judged too small to search by ``first``'s
+    epoch seconds: a smaller budget never searches where a larger one does not) naming the best-ranked model
+    and why; ``estimated``: ``first``'s epoch seconds were scaled, not measured."""
+    if fastest is first:
+        return again
+    left = float(again["budget_left_s"])
+    how = "scaled from its forward passes" if estimated else f"at batch {REFERENCE_BATCH}"
     again["best_ranked"] = first.name
-    again["why"] = (f"the {out['budget_left_s']:.0f}s left buy ~{out['budget_left_s'] / epoch[first.name]:.1f} "
-                    f"epochs of {first.name} (ranked first; ~{epoch[first.name]:.1f}s each at batch {REFERENCE_BATCH}), "
-                    f"fewer than {SEARCH_MIN_EPOCHS}: too few to search; the run fine-tunes the fastest kept pretrained "
-                    f"candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s an epoch: with so few epochs it trains the "
-                    f"most), with the configuration a practitioner would run (AdamW, lr 1e-3, cosine) for "
-                    f"{again['max_epochs']} epoch{'s' if again['max_epochs'] != 1 else ''} (a larger --budget searches; "
-                    "pass --max-epochs to choose)")
+    again["why"] = (f"the {left:.0f}s left buy ~{left / epoch[first.name]:.1f} epochs of {first.name} (ranked first; "
+                    f"~{epoch[first.name]:.1f}s each, {how}), fewer than {SEARCH_MIN_EPOCHS}: too few to search; the "
+                    f"run fine-tunes the fastest kept pretrained candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s "
+                    f"an epoch: with so few epochs it trains the most), with the configuration a practitioner would "
+                    f"run (AdamW, lr 1e-3, cosine) for {again['max_epochs']} epoch{'s' if again['max_epochs'] != 1 else ''} "
+                    "(a larger --budget searches; pass --max-epochs to choose)")
     return again

@@ -20,6 +20,15 @@ def load_dataset(settings: RunSettings):
     return load(str(settings.dataset), seed=settings.seed, **load_kwargs(settings.to_dict()))
 
 
+def end_eval_share(settings: RunSettings, dataset) -> float:
+    """Test images the run's end evaluates per validation image of an epoch (``--eval-limit`` caps both; 0
+    without a test split): the evaluation part of the end's reserve (:attr:`Budget.test_share`)."""
+    def size(split) -> int:
+        return 0 if split is None else min(len(split), settings.eval_limit or len(split))
+
+    return size(dataset.test) / max(1, size(dataset.splits["validation"]))
+
+
 def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates, reporter) -> dict[str, Any]:
     """Zero-cost scores of every candidate (cached in ranking.json); keeps the top-k."""
     cached = state.load_json(state.ranking_path)

@@ -318,7 +318,7 @@ def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_pat
     assert "budget used" in search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     steps = search.steps
     first = steps[0]["trial_id"]
-    reserve = Budget.reserve(steps)
+    reserve = search.budget.reserve(steps)
     assert clock.elapsed <= budget_s
     if not finished:  # 40 s: the first trial's epoch and one more leave no time for its three remaining epochs
         assert opt.trials[first].epochs < 4

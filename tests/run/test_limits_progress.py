@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.loop import snapshot
 from hf_quicktune.run.progress import PlainReporter, RichReporter
@@ -44,12 +46,38 @@ def test_budget_stops_before_a_step_that_would_not_fit():
     opt = _Told({0: TrialState([0.1], [2.0])})
     lim = Budget.from_settings(_settings(budget="60s"))
     steps = _steps(3, wall=10.0)
-    reserve = lim.reserve(steps)  # END_SECONDS + 2 x the slowest evaluation
+    reserve = lim.reserve(steps)  # END_SECONDS + 2 x a typical evaluation
     assert reserve == Budget.END_SECONDS + 1.0
     # 35 s used: one more 10 s epoch + reserve fits in 60 s, three more epochs (30 s) do not
     assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 2)) is None
     assert lim.stop_reason(opt, steps, Clock(35.0), Suggestion(0, {"model": "a"}, 4)) == "budget used"
     assert lim.stop_reason(opt, steps, Clock(55.0)) == "budget used"
+
+
+def test_the_end_reserve_prices_a_typical_evaluation_of_the_test_split_the_run_has():
+    """The end evaluates the incumbent on the test split: a run without one keeps only END_SECONDS, and a
+    trial's first evaluation (one-time costs: 2.4 s against 0.35-0.5 s on a 90 s digits run) does not price it."""
+    evals = [2.4, 0.4, 0.5, 0.35, 0.45]
+    steps = [{"trial_id": 0, "model": "a", "status": "ok", "wall_s": 5.0, "eval_s": e} for e in evals]
+    assert Budget(seconds=90.0).reserve(steps[:1]) == Budget.END_SECONDS + 2 * 2.4  # all there is
+    assert Budget(seconds=90.0).reserve(steps) == pytest.approx(Budget.END_SECONDS + 2 * 0.45)  # median of 3
+    assert Budget(seconds=90.0, test_share=0.0).reserve(steps) == Budget.END_SECONDS
+    assert Budget(seconds=90.0, test_share=2.0).reserve(steps) == pytest.approx(Budget.END_SECONDS + 4 * 0.45)
+    assert Budget(seconds=90.0, test_share=0.0).deadline(steps) == 90.0 - Budget.END_SECONDS
+    assert Budget.reserve_for(1.0, 0.5) == Budget.END_SECONDS + 1.0
+
+
+def test_the_end_share_is_the_test_split_per_validation_image_under_eval_limit():
+    from types import SimpleNamespace
+
+    from hf_quicktune.run.stages import end_eval_share
+
+    def data(n_val, n_test):
+        return SimpleNamespace(splits={"validation": [0] * n_val}, test=None if n_test is None else [0] * n_test)
+
+    assert end_eval_share(_settings(), data(120, None)) == 0.0
+    assert end_eval_share(_settings(), data(100, 300)) == 3.0
+    assert end_eval_share(_settings(eval_limit=100), data(500, 300)) == 1.0
 
 
 def test_the_no_search_fine_tune_is_priced_by_its_timed_epoch_not_by_the_cost_model():

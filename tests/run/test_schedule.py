@@ -110,6 +110,47 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
     assert calls == [] and none["max_epochs"] == 50
 
 
+def test_fit_schedule_with_relative_costs_measures_only_the_fastest_below_the_search_budget(monkeypatch):
+    step = {"slow": 0.2, "fast": 0.1, "faster_but_third": 0.15}
+    calls = []
+
+    def measure(candidate, num_classes, image_size, **kw):
+        calls.append(candidate.name)
+        return {"step_s": step[candidate.name], "checkpoint_s": 0.0}
+
+    monkeypatch.setattr(schedule, "measure_reference", measure)
+    ranked = [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
+    forward = {"slow": 2.0, "faster_but_third": 1.5, "fast": 1.0}  # e.g. the ranking's feature_seconds
+    out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0, relative_cost=forward)
+    assert calls == ["fast"]  # one candidate timed instead of three
+    fast_epoch = schedule.reference_epoch_seconds({"step_s": 0.1}, 480, 120)
+    reserve = Budget.END_SECONDS + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
+    assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
+    assert out["max_epochs"] == math.floor((30 - reserve) / fast_epoch) == 15  # as when all three were measured
+    slow_guess = schedule.reference_epoch_seconds({"step_s": 0.2}, 480, 120)
+    assert f"~{slow_guess:.1f}s each, scaled from its forward passes" in out["why"]
+    # a budget the scaled estimate finds large enough to search: the best-ranked is measured and searched
+    calls.clear()
+    big = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 600.0, relative_cost=forward)
+    assert calls == ["fast", "slow"] and big["model"] == "slow" and big["search"] is True
+    # the proxy said search (the best-ranked looked as cheap as the fastest), its measurement says not: the
+    # fastest, already measured, trains, and nothing is measured twice
+    calls.clear()
+    step["slow"] = 0.6
+    flat = {"slow": 1.0, "faster_but_third": 1.0, "fast": 0.99}
+    mid = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 200.0, relative_cost=flat)
+    assert calls == ["fast", "slow"] and mid["model"] == "fast" and mid["search"] is False
+    assert "at batch 32" in mid["why"]
+    # a candidate without a usable cost (missing, NaN) or a single candidate: every candidate is measured
+    for costs in ({"slow": 2.0, "fast": 1.0}, {**forward, "fast": math.nan}):
+        calls.clear()
+        schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0, relative_cost=costs)
+        assert calls == ["slow", "faster_but_third", "fast"]
+    calls.clear()
+    one = schedule.fit_schedule(ranked[2:], 10, 480, 120, 32, budget_left=lambda: 30.0, relative_cost=forward)
+    assert calls == ["fast"] and one["model"] == "fast" and "best_ranked" not in one
+
+
 def test_settings_leave_max_epochs_to_the_run_unless_given():
     s = RunSettings(dataset="builtin:digits", budget="2m").validate()
     assert s.max_epochs is None and s.schedule_epochs == 50
