@@ -17,8 +17,8 @@ checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winnin
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
-of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`), and times no other
-candidate for the cost model. The estimate is made once and stored in ``settings.json``, so a resumed run
+of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
+passes order them, only the fastest is measured), and times no other candidate for the cost model. The estimate is made once and stored in ``settings.json``, so a resumed run
 keeps the trials' schedules; only that one fine-tune is re-fitted after each epoch, to the time its epochs
 really take (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
 ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
