@@ -64,18 +64,34 @@ def client_auth_env(address: str | None) -> None:
         logger.info("Ray Client: sending this machine's Ray token (RAY_AUTH_MODE=token)")
 
 
-def join_cluster(ray: Any, address: str) -> None:
-    """``ray.init`` on the cluster of ``--ray-address``; a failed connection is the user's to fix."""
-    try:
-        ray.init(address=address, log_to_driver=False)
-    except ConnectionError as err:
-        raise ConfigError(
-            f"could not join the Ray cluster at --ray-address {address}: {err}",
-            fix="Check that the cluster is up (`ray status` on its head node) and the address: `auto` joins a "
-                "cluster started on this machine with `ray start`, `ray://HOST:10001` its Ray Client server. "
-                "A cluster with token authentication (the default since Ray 2.5x) needs its token here: "
-                "RAY_AUTH_MODE=token plus RAY_AUTH_TOKEN or ~/.ray/auth_token.",
-            code="ray_connect") from err
+#: what a Ray Client proxy answers when the server it starts for this connection died at once (seen on a loaded
+#: 2-core machine: the proxy forks it while gRPC threads run); a new connection starts a new server
+CLIENT_SERVER_FAILED = "Starting Ray client server failed"
+#: connection attempts when the failure is that one (any other failure is the user's to fix at once)
+JOIN_TRIES = 3
+
+
+def join_cluster(ray: Any, address: str, *, tries: int = JOIN_TRIES, wait_s: float = 2.0) -> None:
+    """``ray.init`` on the cluster of ``--ray-address``; a failed connection is the user's to fix, except a
+    Ray Client server that failed to start on the head, which is tried again (``tries`` in all)."""
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, log_to_driver=False)
+            return
+        except ConnectionError as err:
+            if CLIENT_SERVER_FAILED in str(err) and attempt < tries:
+                logger.warning("the Ray Client server for this connection failed to start on %s; connecting again "
+                               "(%d of %d)", address, attempt + 1, tries)
+                ray.shutdown()
+                time.sleep(wait_s * attempt)
+                continue
+            raise ConfigError(
+                f"could not join the Ray cluster at --ray-address {address}: {err}",
+                fix="Check that the cluster is up (`ray status` on its head node) and the address: `auto` joins a "
+                    "cluster started on this machine with `ray start`, `ray://HOST:10001` its Ray Client server. "
+                    "A cluster with token authentication (the default since Ray 2.5x) needs its token here: "
+                    "RAY_AUTH_MODE=token plus RAY_AUTH_TOKEN or ~/.ray/auth_token.",
+                code="ray_connect") from err
 
 
 def import_ray(address: str | None = None) -> Any:

@@ -178,9 +178,11 @@ def test_a_ray_client_address_joins_a_cluster_that_requires_its_token(tmp_path):
     cluster = subprocess.Popen([sys.executable, "-c", CLUSTER, str(port)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True,
                                # the head's client proxy waits 30 s by default for the per-client server it
-                               # starts; on a loaded 2-core CI machine (fresh venv) that start took longer once
+                               # starts; on a loaded 2-core CI machine (fresh venv) that start took longer once.
+                               # A server that dies at once is also waited for this long before the client
+                               # hears of it (then join_cluster connects again): 60 s, not more
                                env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token),
-                                        RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="180"))
+                                        RAY_CLIENT_SERVER_CHECK_CHANNEL_TIMEOUT_S="60"))
     try:
         assert cluster.stdout.readline().strip() == "ready"
         out, address = tmp_path / "run", f"ray://127.0.0.1:{port}"
@@ -223,6 +225,35 @@ def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
     assert "RAY_AUTH_MODE" not in os.environ  # only Ray Client needs it
     client_auth_env("ray://h:1")
     assert os.environ["RAY_AUTH_MODE"] == "token"
+
+
+def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start():
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.run.ray_executor import CLIENT_SERVER_FAILED, join_cluster
+
+    class Head:
+        def __init__(self, failures: int, message: str = f"Initialization failure from server: {CLIENT_SERVER_FAILED}."):
+            self.failures, self.message, self.inits, self.shutdowns = failures, message, 0, 0
+
+        def init(self, **kwargs):
+            self.inits += 1
+            if self.inits <= self.failures:
+                raise ConnectionError(self.message)
+
+        def shutdown(self):
+            self.shutdowns += 1
+
+    flaky = Head(failures=2)
+    join_cluster(flaky, "ray://h:1", wait_s=0.0)
+    assert (flaky.inits, flaky.shutdowns) == (3, 2)  # joined on the third attempt, the failed clients shut down
+    down = Head(failures=3)
+    with pytest.raises(ConfigError, match=CLIENT_SERVER_FAILED):
+        join_cluster(down, "ray://h:1", wait_s=0.0)
+    assert down.inits == 3
+    wrong = Head(failures=1, message="ray client connection timeout")  # not a transient failure: no retry
+    with pytest.raises(ConfigError, match="could not join"):
+        join_cluster(wrong, "ray://h:1", wait_s=0.0)
+    assert wrong.inits == 1
 
 
 def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
