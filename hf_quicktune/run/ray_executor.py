@@ -65,8 +65,10 @@ def client_auth_env(address: str | None) -> None:
 
 
 #: what a Ray Client proxy answers when the server it starts for this connection died at once (seen on a loaded
-#: 2-core machine: the proxy forks it while gRPC threads run); a new connection starts a new server
-CLIENT_SERVER_FAILED = "Starting Ray client server failed"
+#: 2-core machine: the proxy forks it while gRPC threads run; it reports the dead server after its channel
+#: timeout, or, when it finds the process already a zombie, with the traceback of ``start_specific_server``);
+#: a new connection starts a new server
+CLIENT_SERVER_FAILED = ("Starting Ray client server failed", "start_specific_server")
 #: connection attempts when the failure is that one (any other failure is the user's to fix at once)
 JOIN_TRIES = 3
 
@@ -79,7 +81,7 @@ def join_cluster(ray: Any, address: str, *, tries: int = JOIN_TRIES, wait_s: flo
             ray.init(address=address, log_to_driver=False)
             return
         except ConnectionError as err:
-            if CLIENT_SERVER_FAILED in str(err) and attempt < tries:
+            if any(sign in str(err) for sign in CLIENT_SERVER_FAILED) and attempt < tries:
                 logger.warning("the Ray Client server for this connection failed to start on %s; connecting again "
                                "(%d of %d)", address, attempt + 1, tries)
                 ray.shutdown()

@@ -232,7 +232,7 @@ def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start()
     from hf_quicktune.run.ray_executor import CLIENT_SERVER_FAILED, join_cluster
 
     class Head:
-        def __init__(self, failures: int, message: str = f"Initialization failure from server: {CLIENT_SERVER_FAILED}."):
+        def __init__(self, failures: int, message: str = f"Initialization failure: {CLIENT_SERVER_FAILED[0]}."):
             self.failures, self.message, self.inits, self.shutdowns = failures, message, 0, 0
 
         def init(self, **kwargs):
@@ -247,9 +247,14 @@ def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start()
     join_cluster(flaky, "ray://h:1", wait_s=0.0)
     assert (flaky.inits, flaky.shutdowns) == (3, 2)  # joined on the third attempt, the failed clients shut down
     down = Head(failures=3)
-    with pytest.raises(ConfigError, match=CLIENT_SERVER_FAILED):
+    with pytest.raises(ConfigError, match=CLIENT_SERVER_FAILED[0]):
         join_cluster(down, "ray://h:1", wait_s=0.0)
     assert down.inits == 3
+    # the same dead server, found a zombie by the proxy (its traceback, not the message above)
+    zombie = Head(failures=1, message="Initialization failure from server: Traceback ... in start_specific_server "
+                                      "cmd = psutil_proc.cmdline() ... psutil.ZombieProcess: PID still exists")
+    join_cluster(zombie, "ray://h:1", wait_s=0.0)
+    assert zombie.inits == 2
     wrong = Head(failures=1, message="ray client connection timeout")  # not a transient failure: no retry
     with pytest.raises(ConfigError, match="could not join"):
         join_cluster(wrong, "ray://h:1", wait_s=0.0)
