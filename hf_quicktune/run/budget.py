@@ -141,8 +141,8 @@ class Budget:
     #: run directories); 8 s had left every small-budget run finishing 7 s early
     END_SECONDS = 4.0
     #: evaluation passes the end's test evaluation is priced by (their median). The slowest of all of them
-    #: was used until 2026-12-01: a trial's first pass carries one-time costs (2.4 s against 0.35-0.5 s for
-    #: the next ones of a 90 s digits run), which kept 4 s of that budget unused and cut its last epoch
+    #: was used until 2026-12-01: a trial's first pass carries one-time costs (several times a later pass's
+    #: seconds: ``eval_s`` in steps.jsonl), which the end does not pay again, so the deadline came early
     RECENT_EVALS = 3
 
     @staticmethod
