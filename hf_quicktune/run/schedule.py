@@ -213,7 +213,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
 
     ``relative_cost`` (candidate name -> seconds of the same work for each, e.g. the ranking's timed forward
     passes over the same images, ``feature_seconds``) saves measuring every candidate, each a few training
-    steps (~2-3 s of a 90 s budget on a 2-core machine): the fastest by it is measured, the best-ranked's epoch
+    steps, a loaded batch and a checkpoint write paid from the budget: the fastest by it is measured, the best-ranked's epoch
     is that one's scaled by their ratio, and the best-ranked is measured too only when that scaled estimate
     leaves the budget large enough to search (a forward pass shares the loading with the training step, so
     the ratio errs towards 1: towards searching, which its own measurement then confirms or not). Without it
