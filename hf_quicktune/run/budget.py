@@ -132,8 +132,9 @@ class Budget:
 
     def reserve(self, steps: Sequence[Mapping[str, Any]]) -> float:
         """Seconds kept for the end: test evaluation of the incumbent (priced by the median of the latest
-        :data:`RECENT_EVALS` evaluation passes, scaled by ``test_share``), export, plots."""
-        evals = [float(s.get("eval_s") or 0.0) for s in steps][-self.RECENT_EVALS:]
+        :data:`RECENT_EVALS` evaluation passes of epochs that trained, a failure's none; scaled by
+        ``test_share``), export, plots."""
+        evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
         return Budget.reserve_for(statistics.median(evals) if evals else 0.0, self.test_share)
 
     #: seconds kept for the run's end besides the test evaluation: plots, leaderboard, export, card. Measured

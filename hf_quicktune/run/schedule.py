@@ -18,9 +18,9 @@ trial can finish its schedule on half of the budget; the other half goes to the 
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
 of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
-passes order them, only the fastest is measured), and times no other candidate for the cost model. The estimate is made once and stored in ``settings.json``, so a resumed run
-keeps the trials' schedules; only that one fine-tune is re-fitted after each epoch, to the time its epochs
-really take (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
+passes order them, only the fastest is measured), and times no other candidate for the cost model. The
+estimate is made once and stored in ``settings.json``, so a resumed run keeps the trials' schedules; only
+that one fine-tune is re-fitted after each epoch, to the time its epochs really take (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
 ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
 """
 
@@ -212,9 +212,10 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     (``best_ranked``).
 
     ``relative_cost`` (candidate name -> seconds of the same work for each, e.g. the ranking's timed forward
-    passes over the same images, ``feature_seconds``) saves measuring every candidate, each a few training
-    steps, a loaded batch and a checkpoint write paid from the budget: the fastest by it is measured, the best-ranked's epoch
-    is that one's scaled by their ratio, and the best-ranked is measured too only when that scaled estimate
+    passes over the same images, ``feature_seconds``) saves measuring every candidate (a few training steps,
+    a loaded batch and a checkpoint write each, paid from the budget): the fastest by it is measured, the
+    best-ranked's epoch is that one's scaled by their ratio, and the best-ranked is measured too only when
+    that scaled estimate
     leaves the budget large enough to search (a forward pass shares the loading with the training step, so
     the ratio errs towards 1: towards searching, which its own measurement then confirms or not). Without it
     (or when it misses a candidate) every candidate is measured."""

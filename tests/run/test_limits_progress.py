@@ -62,6 +62,8 @@ def test_the_end_reserve_prices_a_typical_evaluation_of_the_test_split_the_run_h
     assert Budget(seconds=90.0).reserve(steps[:1]) == Budget.END_SECONDS + 2 * 2.4  # all there is
     assert Budget(seconds=90.0).reserve(steps) == pytest.approx(Budget.END_SECONDS + 2 * 0.45)  # median of 3
     assert Budget(seconds=90.0, test_share=0.0).reserve(steps) == Budget.END_SECONDS
+    failed = [{"trial_id": 1, "model": "b", "status": "failed", "wall_s": 0.1, "eval_s": 0.0}] * 2
+    assert Budget(seconds=90.0).reserve(steps + failed) == Budget(seconds=90.0).reserve(steps)  # failures priced nothing
     assert Budget(seconds=90.0, test_share=2.0).reserve(steps) == pytest.approx(Budget.END_SECONDS + 4 * 0.45)
     assert Budget(seconds=90.0, test_share=0.0).deadline(steps) == 90.0 - Budget.END_SECONDS
     assert Budget.reserve_for(1.0, 0.5) == Budget.END_SECONDS + 1.0

@@ -78,7 +78,9 @@ class _Named:
         self.name = name
 
 
-def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small_to_search(monkeypatch):
+def _timed_candidates(monkeypatch):
+    """Three candidates, best-ranked first, whose measured step seconds are ``step`` (editable); ``calls`` lists
+    the names :func:`schedule.measure_reference` (replaced) was asked for, in order."""
     step = {"slow": 0.2, "fast": 0.1, "faster_but_third": 0.15}
     calls = []
 
@@ -87,7 +89,11 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
         return {"step_s": step[candidate.name], "checkpoint_s": 0.0}
 
     monkeypatch.setattr(schedule, "measure_reference", measure)
-    ranked = [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
+    return step, calls, [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
+
+
+def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small_to_search(monkeypatch):
+    step, calls, ranked = _timed_candidates(monkeypatch)
     # 30 s buy ~8 epochs of "slow" (3.3 s each): no search; "fast" (1.6 s an epoch) is trained instead
     out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0)
     assert calls == ["slow", "faster_but_third", "fast"]
@@ -111,15 +117,7 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
 
 
 def test_fit_schedule_with_relative_costs_measures_only_the_fastest_below_the_search_budget(monkeypatch):
-    step = {"slow": 0.2, "fast": 0.1, "faster_but_third": 0.15}
-    calls = []
-
-    def measure(candidate, num_classes, image_size, **kw):
-        calls.append(candidate.name)
-        return {"step_s": step[candidate.name], "checkpoint_s": 0.0}
-
-    monkeypatch.setattr(schedule, "measure_reference", measure)
-    ranked = [_Named("slow"), _Named("faster_but_third"), _Named("fast")]
+    step, calls, ranked = _timed_candidates(monkeypatch)
     forward = {"slow": 2.0, "faster_but_third": 1.5, "fast": 1.0}  # e.g. the ranking's feature_seconds
     out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0, relative_cost=forward)
     assert calls == ["fast"]  # one candidate timed instead of three
