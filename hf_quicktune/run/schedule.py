@@ -20,8 +20,8 @@ configuration a practitioner would run (the search's by-hand pool member, first)
 of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
 passes order them, only the fastest is measured), and times no other candidate for the cost model. The
 estimate is made once and stored in ``settings.json``, so a resumed run keeps the trials' schedules; only
-that one fine-tune is re-fitted after each epoch, to the time its epochs really take (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by
-``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
+that one fine-tune is re-fitted after each epoch, to the time its epochs really take
+(:mod:`~hf_quicktune.run.refit`). How close it comes is printed by ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
 """
 
 from __future__ import annotations
