@@ -116,6 +116,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "failed_trials": len([r for r in rows if r["status"] != OK]),
         "candidates": ranking["kept"], "best_model": None, "hub_url": None,
         "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
+        "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
     }
     summary.update(extra or {})
     if inc is not None:

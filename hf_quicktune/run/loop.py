@@ -219,6 +219,7 @@ def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking:
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
+    settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
     state.save_settings(settings.to_dict())
 
 

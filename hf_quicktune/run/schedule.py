@@ -17,7 +17,8 @@ checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winnin
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
-of it, with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
+of it (when that buys whole epochs and a part, one epoch more, each on a share of the training images:
+:func:`fractional_epochs`), with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
 passes order them, only the fastest is measured), and times no other candidate for the cost model. The
 estimate is made once and stored in ``settings.json``, so a resumed run keeps the trials' schedules; only
 that one fine-tune is re-fitted after each epoch, to the time its epochs really take
@@ -57,6 +58,8 @@ FINE_TUNE_SHARE = 1.0
 #: (benchmarks/product_vs_finetune.py, 2026-11-30), so the loop adds nothing measurable on top of it
 OVERHEAD = 1.0
 REFERENCE_BATCH = 32
+#: the share of the time a fraction is fitted to, so that the epochs still fit after rounding
+FRACTION_FILL = 0.999
 #: timed steps of the reference configuration (their median; one more warms up)
 REPEATS = 4
 #: loaded batches of the run's own images timed (one more warms up)
@@ -145,16 +148,56 @@ def reference_eval_seconds(measured: dict[str, float], val_size: int, batch_size
     return OVERHEAD * math.ceil(max(0, val_size) / batch_size) * (step / 3 + load)
 
 
-def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_size: int,
-                            batch_size: int = REFERENCE_BATCH) -> float:
-    """Predicted seconds of one epoch (training + evaluation + checkpoint) from :func:`measure_reference`:
-    ``OVERHEAD`` x (training steps + evaluation batches at a third of a step: a forward pass without the
-    backward; each batch loaded at ``load_s``) + the checkpoint write."""
+def reference_epoch_parts(measured: dict[str, float], train_size: int, val_size: int,
+                          batch_size: int = REFERENCE_BATCH) -> tuple[float, float]:
+    """Predicted seconds of one epoch from :func:`measure_reference`, as (training, the rest): ``OVERHEAD`` x
+    the training steps (each batch loaded at ``load_s``), and ``OVERHEAD`` x the evaluation batches (a third of
+    a step: a forward pass without the backward, plus the loading) + the checkpoint write."""
     step = float(measured["step_s"])
     load = float(measured.get("load_s", 0.0))
     train = math.ceil(train_size / batch_size) * (step + load)
     evaluation = math.ceil(max(0, val_size) / batch_size) * (step / 3 + load)
-    return OVERHEAD * (train + evaluation) + float(measured.get("checkpoint_s", 0.0))
+    return OVERHEAD * train, OVERHEAD * evaluation + float(measured.get("checkpoint_s", 0.0))
+
+
+def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_size: int,
+                            batch_size: int = REFERENCE_BATCH) -> float:
+    """Predicted seconds of one epoch (training + evaluation + checkpoint): :func:`reference_epoch_parts`."""
+    return sum(reference_epoch_parts(measured, train_size, val_size, batch_size))
+
+
+def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: int = 1,
+                      most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float]:
+    """``(epochs, fraction)`` of one schedule filling ``seconds``, an epoch costing ``train_s`` of training
+    and ``rest_s`` of evaluation and checkpoint: one epoch more than the whole ones that fit, each training
+    ``fraction`` of the images, when that trains more images than the whole epochs (the extra epoch's
+    evaluation is paid from the part); else the whole epochs (fraction 1). Whole epochs alone leave the part
+    unused: a fifth of builtin:mnist5k's 3 minutes on a slow machine (3 epochs of 45 s, 33-37 s of 180 unused,
+    benchmarks/product_vs_finetune.py, 2026-12-01). Fewer than ``least`` whole epochs fit: ``least`` epochs of
+    the fraction that fits (a part of an epoch where the budget would cut a whole one), or of whole ones when
+    not even their evaluations fit. At most ``most`` epochs."""
+    epoch_s = train_s + rest_s
+    if not (train_s > 0 and math.isfinite(epoch_s) and math.isfinite(seconds)):
+        return epochs_within(seconds, epoch_s, share=1.0, most=most, least=least), 1.0
+    whole = math.floor(max(0.0, seconds) / epoch_s)
+    if whole >= most:
+        return most, 1.0
+    n = max(least, whole + 1)
+    fraction = math.floor((FRACTION_FILL * seconds / n - rest_s) / train_s * 1e4) / 1e4
+    if whole < least:
+        return (n, min(1.0, fraction)) if fraction > 0 else (n, 1.0)
+    return (n, fraction) if n * fraction > whole else (whole, 1.0)
+
+
+def _epochs_phrase(fitted: Mapping[str, Any]) -> str:
+    """"4 epochs" or "4 epochs of 92 % of the training images each (...)" for a fitted no-search schedule."""
+    n = int(fitted["max_epochs"])
+    text = f"{n} epoch{'s' if n != 1 else ''}"
+    fraction = fitted.get("epoch_fraction")
+    if fraction is not None and fraction < 1:
+        text += (f" of {100 * fraction:.0f} % of the training images each (a fresh random subset per epoch: the "
+                 "budget buys a part of an epoch more than the whole ones)")
+    return text
 
 
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
@@ -179,12 +222,15 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     budget_left_s = budget_left_s - out["reserve_s"]
     affordable = max(0.0, budget_left_s) / epoch_s
     if affordable < SEARCH_MIN_EPOCHS or search is False:
-        n = epochs_within(budget_left_s, epoch_s, share=FINE_TUNE_SHARE, least=least)
-        out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=False)
+        train_s, rest_s = reference_epoch_parts(measured, train_size, val_size)
+        n, fraction = fractional_epochs(max(0.0, budget_left_s) * FINE_TUNE_SHARE, train_s, rest_s, least=least)
+        out.update(max_epochs=n, epoch_seconds=round(rest_s + fraction * train_s, 4), search=False)
+        if fraction < 1:  # epoch_seconds: of the epochs the run trains; whole_epoch_seconds: of a whole one
+            out.update(epoch_fraction=fraction, whole_epoch_seconds=round(epoch_s, 4))
         too_few = f", fewer than {SEARCH_MIN_EPOCHS}: too few to search" if affordable < SEARCH_MIN_EPOCHS else ""
         return {**out, "why": (f"the {budget_left_s:.0f}s left buy ~{affordable:.1f} epochs of {candidate.name} at "
                                f"batch {REFERENCE_BATCH} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
-                               f"(AdamW, lr 1e-3, cosine) for {n} epoch{'s' if n != 1 else ''} (a larger --budget "
+                               f"(AdamW, lr 1e-3, cosine) for {_epochs_phrase(out)} (a larger --budget "
                                "searches; pass --max-epochs to choose)")}
     n = epochs_within(budget_left_s, epoch_s, least=least)
     out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=True)
@@ -291,6 +337,6 @@ def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], aga
                     f"~{epoch[first.name]:.1f}s each, {how}), fewer than {SEARCH_MIN_EPOCHS}: too few to search; the "
                     f"run fine-tunes the fastest kept pretrained candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s "
                     f"an epoch: with so few epochs it trains the most), with the configuration a practitioner would "
-                    f"run (AdamW, lr 1e-3, cosine) for {again['max_epochs']} epoch{'s' if again['max_epochs'] != 1 else ''} "
+                    f"run (AdamW, lr 1e-3, cosine) for {_epochs_phrase(again)} "
                     "(a larger --budget searches; pass --max-epochs to choose)")
     return again

@@ -96,6 +96,10 @@ class RunSettings:
     # a trial's schedule length; None: 50, or fewer when --budget cannot finish that (hf_quicktune.run.schedule),
     # resolved once when the run starts and stored in settings.json
     max_epochs: int | None = None
+    # the share of the training images each epoch of the trials trains on: 1, or less when a budget too small to
+    # search buys a whole epochs and a part (the one fine-tune's epochs then share that part; run/schedule.py);
+    # fitted with max_epochs and stored with it, not an option
+    epoch_fraction: float = 1.0
     top_k: int = 8
     output_dir: str | None = None
     push_to_hub: str | None = None
@@ -193,6 +197,10 @@ class RunSettings:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= {lo}, got {value}.")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"--seed must be an integer, got {self.seed!r}.")
+        fraction = self.epoch_fraction
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ConfigError(f"epoch_fraction must be in (0, 1], got {fraction!r} (settings.json's value is fitted "
+                              "by the run; remove the key to train whole epochs).")
         if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
             raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name.")
         for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max"))):

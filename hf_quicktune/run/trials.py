@@ -40,7 +40,8 @@ def make_trial(settings: Any, state: RunState, trial_id: int, config: dict, cand
     return Trial(state.trial_dir(trial_id), candidate, config, dataset, max_epochs=settings.schedule_epochs,
                  image_size=settings.image_size, train_limit=settings.train_limit,
                  eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory,
-                 horizon_may_change=True)  # the run may re-fit a no-search schedule (run/refit.py)
+                 horizon_may_change=True,  # the run may re-fit a no-search schedule (run/refit.py)
+                 epoch_fraction=settings.epoch_fraction)
 
 
 def trial_curve(state: RunState, trial_id: int) -> list[dict[str, Any]]:

@@ -52,6 +52,13 @@ class StopRequested(Exception):
     :meth:`~hf_quicktune.train.trial.Trial.advance` (it never leaves the engine)."""
 
 
+def epoch_batches(batches: int, fraction: float = 1.0) -> int:
+    """The batches an epoch of ``fraction`` trains out of ``batches`` (at least one)."""
+    if fraction >= 1.0:
+        return batches
+    return max(1, min(batches, math.ceil(fraction * batches)))
+
+
 @dataclass
 class EpochLoop:
     """How one trial trains and evaluates: its Accelerator, configuration and batch split."""
@@ -63,6 +70,9 @@ class EpochLoop:
     seed: int
     accumulation: int
     num_workers: int | None
+    #: the share of its shuffled batches an epoch trains (Lightning's ``limit_train_batches``): each epoch a
+    #: fresh random subset, as the shuffle is drawn per epoch
+    epoch_fraction: float = 1.0
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return device.autocast(self.accelerator, bool(self.config["amp"]))
@@ -96,12 +106,14 @@ class EpochLoop:
         params = [p for p in state.raw_model.parameters() if p.requires_grad]
         mixup = self.mixup()
         loader = self.loader(dataset, shuffle=True, epoch=epoch_index)
-        total_batches = len(loader)
+        total_batches = epoch_batches(len(loader), self.epoch_fraction)
         loss_sum = torch.zeros((), device=acc.device)
         seen = 0
         start = time.perf_counter()
         device.reset_peak_memory(acc.device)
         for step, batch in enumerate(loader):
+            if step >= total_batches:
+                break
             x, y = batch["pixel_values"], batch["label"]
             n = x.shape[0]
             target = y

@@ -83,6 +83,8 @@ class Trial:
     instead of reloading the checkpoint. ``horizon_may_change``: the directory's checkpoints may come
     from a schedule of another length (a run re-fits its one fine-tune's ``max_epochs`` to the time the
     first epochs really took); the learning rate then continues on the new horizon from the epochs done.
+    ``epoch_fraction`` < 1: each epoch trains that share of its shuffled batches (a fresh random subset each
+    epoch, like Lightning's ``limit_train_batches``), so that a run's budget can end on a whole schedule.
     ``accelerator`` (default: the process-wide
     :func:`~hf_quicktune.train.device.default_accelerator`) answers the process's questions (main
     process, device, precision); the in-memory state trains with an Accelerator of its own on the same
@@ -106,9 +108,12 @@ class Trial:
         max_micro_batch: int | None = None,
         keep_in_memory: bool = False,
         horizon_may_change: bool = False,
+        epoch_fraction: float = 1.0,
     ):
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
+        if not 0.0 < float(epoch_fraction) <= 1.0:
+            raise TrainError(f"epoch_fraction must be in (0, 1], got {epoch_fraction}.")
         self.directory = Path(directory)
         self.candidate = candidate
         self.config = validate_config(config)
@@ -122,6 +127,7 @@ class Trial:
         self.num_workers = num_workers
         self.keep_in_memory = keep_in_memory
         self.horizon_may_change = horizon_may_change
+        self.epoch_fraction = float(epoch_fraction)
         if not hasattr(candidate, "architecture") and not callable(candidate):
             raise TrainError(f"candidate must be a zoo Candidate or a model factory, got {type(candidate).__name__}.")
         self.name: str = str(getattr(candidate, "name", None) or getattr(candidate, "__name__", "custom"))
@@ -152,6 +158,7 @@ class Trial:
             "dataset": getattr(self.dataset, "name", None),
             "dataset_fingerprint": getattr(self.dataset, "fingerprint", None),
             "num_classes": self.num_classes,
+            **({"epoch_fraction": self.epoch_fraction} if self.epoch_fraction < 1.0 else {}),
         }
 
     def _write_trial_file(self) -> None:
@@ -196,7 +203,7 @@ class Trial:
     def _loop(self) -> EpochLoop:
         assert self._state is not None, "the loop trains the in-memory state"
         return EpochLoop(self._state.accelerator, self.config, self.num_classes, self.max_epochs, self.seed,
-                         self.accumulation, self.num_workers)
+                         self.accumulation, self.num_workers, self.epoch_fraction)
 
     def _build_state(self) -> TrainState:
         device.seed_everything(self.seed)

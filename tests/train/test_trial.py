@@ -198,3 +198,33 @@ def test_a_reschedulable_trial_continues_its_learning_rate_on_a_new_horizon(tmp_
     again = Trial(tmp_path / "t", tiny_model, {**config, "decay_epochs": 3}, tiny_dataset, max_epochs=6, **kw)
     assert [r.lr for r in again.advance(2)] == pytest.approx([cosine(2, 6), cosine(3, 6)])
     assert again.epochs_done == 4 and not again.finished
+
+
+def test_an_epoch_fraction_trains_that_share_of_the_batches_and_is_part_of_the_trials_identity(
+        tmp_path, tiny_dataset, tiny_model):
+    """A run whose budget buys whole epochs and a part trains one epoch more, each on a share of the images
+    (run/schedule.py): an epoch of fraction 0.5 trains half of its shuffled batches (rounded up)."""
+    config = {"lr": 0.01, "batch_size": 8}
+    kw = {"image_size": 32, "num_workers": 0}
+    steps: list[tuple[int, int, int]] = []
+
+    def count(event, info):
+        if event == "train_step":
+            steps.append((info["epoch"], info["step"], info["steps"]))
+
+    Trial(tmp_path / "whole", tiny_model, config, tiny_dataset, max_epochs=2, **kw).advance(1, callback=count)
+    batches = len(steps)
+    assert batches >= 3 and steps[-1] == (1, batches, batches)
+    steps.clear()
+    part = Trial(tmp_path / "part", tiny_model, config, tiny_dataset, max_epochs=2, epoch_fraction=0.5, **kw)
+    records = part.advance(2, callback=count)
+    half = math.ceil(batches / 2)
+    assert [(e, s) for e, s, _ in steps] == [(e, s) for e in (1, 2) for s in range(1, half + 1)]
+    assert {total for _, _, total in steps} == {half} and len(records) == 2 and part.finished
+    assert json.loads((tmp_path / "part" / "trial.json").read_text())["epoch_fraction"] == 0.5
+    assert "epoch_fraction" not in json.loads((tmp_path / "whole" / "trial.json").read_text())
+    with pytest.raises(TrainError, match="different epoch_fraction"):  # its checkpoints trained on halves
+        Trial(tmp_path / "part", tiny_model, config, tiny_dataset, max_epochs=2, **kw)
+    for bad in (0.0, 1.5):
+        with pytest.raises(TrainError, match="epoch_fraction must be in"):
+            Trial(tmp_path / "bad", tiny_model, config, tiny_dataset, epoch_fraction=bad, **kw)
