@@ -52,6 +52,9 @@ class Budget:
     #: wall seconds of an epoch measured before these trials ran ({trial_id: seconds}): the no-search
     #: fine-tune's, timed by the schedule's fit. Its first epoch is priced by it rather than by the cost model
     measured: Mapping[int, float] = field(default_factory=dict)
+    #: wall seconds of a trial's next epochs as the run planned them ({trial_id: seconds}): the fine-tune whose
+    #: epochs train a share of the images (run/refit.py), which its past epochs at another share misprice
+    planned: Mapping[int, float] = field(default_factory=dict)
     #: test images the run's end evaluates per validation image an epoch evaluates (0: no test split, the end
     #: evaluates nothing); scales the evaluation part of :meth:`reserve`
     test_share: float = 1.0
@@ -101,11 +104,14 @@ class Budget:
         return int(max(done + 1, min(int(suggestion.epoch), done + self.max_epochs_total - used)))
 
     def suggestion_seconds(self, opt: Any, steps: Sequence[Mapping[str, Any]], suggestion: Any, n: int) -> float:
-        """Predicted wall seconds of ``n`` epochs of ``suggestion``: from its own past epochs; for a trial
+        """Predicted wall seconds of ``n`` epochs of ``suggestion``: as planned (:attr:`planned`); from its own
+        past epochs; for a trial
         not run yet, the optimizer's cost prediction (its cost model and timed cost prior, calibrated on
         the epochs seen: a batch of 2 costs far more per epoch than a batch of 32 of the same model),
         else its model's, else anyone's recent epochs."""
         tid = suggestion.trial_id
+        if tid in self.planned:
+            return n * float(self.planned[tid])
         if not any(s.get("trial_id") == tid and s.get("status") == OK and s.get("wall_s") for s in steps):
             if tid in self.measured:
                 return n * float(self.measured[tid])

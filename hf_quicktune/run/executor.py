@@ -107,10 +107,12 @@ class InProcessExecutor:
         self.worker_seconds += outcome.wall_s
         return outcome
 
-    def reschedule(self, trial_id: int, config: dict[str, Any], max_epochs: int) -> None:
-        """The run's schedule is now ``max_epochs`` long: ``trial_id``'s engine kept in memory changes its
-        horizon in place (:meth:`~hf_quicktune.run.trials.TrialRunner.reschedule`); nothing is reloaded."""
-        self.runner.reschedule(trial_id, config, max_epochs)
+    def reschedule(self, trial_id: int, config: dict[str, Any], max_epochs: int,
+                   epoch_fraction: float | None = None) -> None:
+        """The run's schedule is now ``max_epochs`` long (its epochs ``epoch_fraction`` of the images, when
+        given): ``trial_id``'s engine kept in memory changes them in place
+        (:meth:`~hf_quicktune.run.trials.TrialRunner.reschedule`); nothing is reloaded."""
+        self.runner.reschedule(trial_id, config, max_epochs, epoch_fraction)
 
     def shutdown(self) -> None:
         self.jobs.clear()

@@ -4,7 +4,7 @@ under a wall-clock budget -> incumbent (tested, exported, published).
 Only the loop lives here; its parts are in their own modules: the run directory, lock, log file
 and Ctrl-C (:mod:`~hf_quicktune.run.session`), the stages before the search
 (:mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`), the clock and stop rules
-(:mod:`~hf_quicktune.run.budget`), the trial engines, their cache and the resume bookkeeping
+(:mod:`~hf_quicktune.run.budget`), the schedule's fit and re-fits (:mod:`~hf_quicktune.run.plan`), the trial engines, their cache and the resume bookkeeping
 (:mod:`~hf_quicktune.run.trials`), and the end of the run (:mod:`~hf_quicktune.run.finalize`).
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 from hf_quicktune.errors import ConfigError, QuickTuneError
 from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
+from hf_quicktune.run.plan import fit_run_schedule, price_planned_epochs, refit_run_schedule
 from hf_quicktune.run.session import (
     InterruptGuard,
     attach_log_file,
@@ -86,6 +87,8 @@ def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outc
         opt.tell(tid, int(rec["epoch"]), score, cost, status)
         step = step_record(n_before + len(new) + 1, tid, config, rec, clock.elapsed)
         step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
+        if rec.get("images_per_second"):  # the training's throughput: what a whole epoch's training costs
+            step["ips"] = round(float(rec["images_per_second"]), 3)
         if started_s is not None:
             step["job_started_s"] = round(started_s, 3)
         new.append(step)
@@ -171,7 +174,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     meta = dataset.meta.to_dict()
     features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
-        _fit_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
+        fit_run_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
     schedule = state.load_json(state.dir / "schedule.json") or {}
     searching = bool(schedule.get("search", True))
     # a budget too small to search trains one configuration: no other candidate's cost is needed
@@ -194,62 +197,6 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
         logger.info("recovered %d epoch-steps from trial curves", len(recovered))
         state.save_optimizer(opt.state_dict())
     return dataset, candidates, ranking, pool, opt
-
-
-def _fit_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
-                  train_size: int, reporter) -> None:
-    """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
-    from hf_quicktune.run.pool import scratch_names
-    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_schedule
-
-    scratch = scratch_names(candidates)
-    ranked = [candidates[n] for n in ranking["kept"] if n not in scratch and n in candidates]
-    ranked = ranked or [candidates[n] for n in ranking["kept"] if n in candidates][:1]
-    if settings.budget_s is not None and ranked:
-        reporter.message(f"timing training steps at batch {REFERENCE_BATCH} to fit the schedule to the budget")
-    n_val = len(dataset.splits["validation"])
-    val_size = min(n_val, settings.eval_limit or n_val)
-    table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
-    forward_seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
-    schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
-                            budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
-                            least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
-                            split=dataset.splits["train"], relative_cost=forward_seconds,
-                            test_share=end_eval_share(settings, dataset))
-    reporter.message(f"schedule: {schedule['why']}")
-    state.save_json(state.dir / "schedule.json", schedule)
-    settings.max_epochs = int(schedule["max_epochs"])
-    settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
-    state.save_settings(settings.to_dict())
-
-
-def _refit_schedule(settings: RunSettings, state: RunState, search: _Search, executor: InProcessExecutor,
-                    trial_id: int, reporter) -> None:
-    """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`)."""
-    from hf_quicktune.run.refit import refit_fine_tune
-
-    if search.budget.seconds is None:
-        return
-    left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
-    schedule = state.load_json(state.dir / "schedule.json") or {}
-    last = (schedule.get("refits") or [{}])[-1].get("after_epoch")
-    change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last)
-    if change is None:
-        return
-    n = change["max_epochs"]
-    settings.max_epochs = n  # settings.json first: a resumed run builds its trials from it
-    state.save_settings(settings.to_dict())
-    schedule.setdefault("fitted_max_epochs", schedule.get("max_epochs"))
-    schedule["max_epochs"] = n
-    schedule.setdefault("refits", []).append(change)
-    state.save_json(state.dir / "schedule.json", schedule)
-    search.opt.set_max_epochs(n)
-    search.max_epochs = n
-    state.save_optimizer(search.opt.state_dict())
-    executor.reschedule(trial_id, search.pool[trial_id], n)  # its engine was built on the old horizon
-    done = change["after_epoch"]
-    reporter.message(f"schedule re-fitted after epoch {done}: an epoch takes {change['epoch_s']:.1f}s here and the "
-                     f"{left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was {change['from']})")
 
 
 def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
@@ -441,7 +388,11 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
         if not search.searching and isinstance(executor, InProcessExecutor) and settings.budget_s is not None:
-            search.refit = lambda tid: _refit_schedule(settings, state, search, executor, tid, reporter)
+            train_images = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
+            search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, reporter,
+                                                          train_images)
+            for tid in sorted({s["trial_id"] for s in search.steps}):  # a resumed run's epochs of a share
+                price_planned_epochs(settings, search, tid, train_images)
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}

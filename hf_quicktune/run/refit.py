@@ -23,6 +23,10 @@ engine kept in memory now changes its horizon in place, ``Trial.set_schedule``).
 learning rate continues on the new horizon from the epochs done (``Trial(horizon_may_change=True)``);
 ``settings.json`` and the optimizer state keep the new length, ``schedule.json`` lists each re-fit. Only
 in-process runs re-fit (a Ray actor builds its trials from the settings it was started with).
+
+Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
+:func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
+(:func:`~hf_quicktune.run.schedule.fractional_epochs`).
 """
 
 from __future__ import annotations
@@ -43,12 +47,15 @@ SHORTEN_SLACK = 0.5
 #: a few epochs more or less of a long schedule are a few percent of the budget, and each change rebuilt the
 #: engine, whose slower next epoch had fed more changes (9 re-fits in one 90 s digits run)
 MIN_CHANGE = 0.1
+#: a re-plan of the epochs' share of the images that leaves time (:func:`refit_fraction`) is taken when the
+#: epochs left train at least this share of an epoch's images more
+RAISE_MIN = 0.05
 
 
-def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, int]]:
-    """``trial_id``'s jobs as (wall seconds, epochs): from the end of its previous job (for its first, from
-    its submission) to the tell of its last epoch, so the loop between jobs counts too. A job's epochs are
-    told together when it ends (one ``job_started_s``), so only a job's total is known, not its epochs'."""
+def _job_steps(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, list[Mapping[str, Any]]]]:
+    """``trial_id``'s jobs as (wall seconds, their steps): from the end of its previous job (for its first,
+    from its submission) to the tell of its last epoch, so the loop between jobs counts too. A job's epochs
+    are told together when it ends (one ``job_started_s``), so only a job's total is known, not its epochs'."""
     ok = [s for s in steps if s.get("trial_id") == trial_id and s.get("status") == OK]
     jobs: list[list[Mapping[str, Any]]] = []
     for step in ok:
@@ -57,14 +64,19 @@ def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float
             jobs[-1].append(step)
         else:
             jobs.append([step])
-    out: list[tuple[float, int]] = []
+    out: list[tuple[float, list[Mapping[str, Any]]]] = []
     for i, job in enumerate(jobs):
         start = jobs[i - 1][-1].get("elapsed_s") if i else job[0].get("job_started_s")
         end = job[-1].get("elapsed_s")
         if start is None or end is None or float(end) - float(start) <= 0:
             continue
-        out.append((float(end) - float(start), len(job)))
+        out.append((float(end) - float(start), job))
     return out
+
+
+def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, int]]:
+    """``trial_id``'s jobs as (wall seconds, epochs): :func:`_job_steps`."""
+    return [(seconds, len(job)) for seconds, job in _job_steps(steps, trial_id)]
 
 
 def epoch_wall_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[list[float]]:
@@ -85,6 +97,64 @@ def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int, re
     return float(statistics.median(walls[-recent:]))
 
 
+def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, train_images: int,
+                         recent: int = RECENT) -> tuple[float, float] | None:
+    """``(seconds of a whole epoch's training, seconds of the rest of an epoch)`` of ``trial_id`` here, on the
+    epochs :func:`measured_epoch_seconds` takes: the training of all ``train_images`` at each epoch's measured
+    throughput (``ips``: an epoch of a share of the images is priced whole), and the rest (evaluation,
+    checkpoint, the loop) its wall seconds less its training seconds (``cost - eval_s``); medians. None
+    without those figures."""
+    jobs = _job_steps(steps, trial_id)
+    if len(jobs) > 1:
+        jobs = jobs[1:]
+    epochs = [(seconds / len(job), step) for seconds, job in jobs for step in job][-recent:]
+    full, rest = [], []
+    for wall, step in epochs:
+        ips = step.get("ips")
+        train = float(step.get("cost") or 0.0) - float(step.get("eval_s") or 0.0)
+        if not ips or float(ips) <= 0 or train <= 0:
+            return None
+        full.append(train_images / float(ips))
+        rest.append(max(0.0, wall - train))
+    if not full:
+        return None
+    return float(statistics.median(full)), float(statistics.median(rest))
+
+
+def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, seconds_left: float,
+                   current: int, fraction: float, train_images: int) -> tuple[int, float] | None:
+    """The schedule re-planned so that its last epoch ends with ``seconds_left`` (the budget left less the
+    end's reserve), as ``(max_epochs, epoch_fraction)``, or None to keep ``(current, fraction)``.
+
+    Whole epochs leave a part of one unused, or the budget cuts the last one, which is then lost with the
+    end of its learning-rate schedule (a 4th mnist5k epoch fitted after the first was cut, 36 s of 180 unused;
+    benchmarks/product_vs_finetune.py). When the epochs left, priced by :func:`measured_epoch_parts`,
+    overrun the time, they are re-planned with :func:`~hf_quicktune.run.schedule.fractional_epochs` (never
+    longer): a smaller share of the images each, or one epoch fewer when that trains more. When they leave
+    time, the re-plan (up to the space's 50 epochs) is taken if it trains at least :data:`RAISE_MIN` of an
+    epoch's images more. A measurement of the first job only (one-time costs included) may not reduce the
+    plan."""
+    from hf_quicktune.run.schedule import fractional_epochs
+
+    parts = measured_epoch_parts(steps, trial_id, train_images)
+    left = current - epochs_done
+    if parts is None or left < 1 or not math.isfinite(seconds_left):
+        return None
+    full, rest = parts
+    after_first = len(_jobs(steps, trial_id)) > 1
+    if left * (rest + fraction * full) > seconds_left:
+        if not after_first:
+            return None
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
+    else:
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)
+        if n * f < left * fraction + RAISE_MIN:
+            return None
+    if (epochs_done + n, f) == (current, fraction):
+        return None
+    return epochs_done + n, f
+
+
 def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current: int, *,
                  most: int = DEFAULT_MAX_EPOCHS, slack: float = SHORTEN_SLACK, shorten: bool = True) -> int:
     """The schedule length: ``epochs_done`` plus the epochs ``seconds_left`` buys at ``epoch_s`` each, at most
@@ -103,24 +173,43 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
 
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
-                    current: int, last_change: int | None = None) -> dict[str, Any] | None:
+                    current: int, last_change: int | None = None, *, fraction: float = 1.0,
+                    train_images: int | None = None) -> dict[str, Any] | None:
     """The re-fit after ``trial_id``'s latest epoch, or None (no budget, the trial ended or finished its
-    schedule, fewer than :data:`RECENT` epochs since the previous change at epoch ``last_change``, or a change
-    smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s", "seconds_left", "from", "max_epochs"}``.
-    ``seconds_left``: the budget left now, less the run's end reserve."""
+    schedule, fewer than :data:`RECENT` epochs since the previous change of its length at epoch
+    ``last_change``, or a change smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s",
+    "seconds_left", "from", "max_epochs"}``. ``seconds_left``: the budget left now, less the run's end reserve.
+
+    When the length stays, ``train_images`` given (the images of a whole epoch), the epochs' share of the
+    images (``fraction`` now) is re-planned to end with the budget (:func:`refit_fraction`); the change then
+    has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for ``last_change``."""
     st = opt.trials.get(trial_id)
     if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs < current:
         return None
-    if last_change is not None and st.epochs - last_change < RECENT:
-        return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     epoch_s = measured_epoch_seconds(steps, trial_id)
     if epoch_s is None:
         return None
+    change = {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
+              "from": current}
+    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change)
+    if length is not None:
+        return {**change, "max_epochs": length}
+    if train_images:
+        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images)
+        if replanned is not None:
+            return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1]}
+    return None
+
+
+def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
+                  seconds_left: float, current: int, last_change: int | None) -> int | None:
+    """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None."""
+    if last_change is not None and epochs_done - last_change < RECENT:
+        return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
     # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
     after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
-    n = refit_epochs(st.epochs, epoch_s, seconds_left, current, shorten=after_first >= RECENT)
-    if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - st.epochs))):
+    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=after_first >= RECENT)
+    if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - epochs_done))):
         return None
-    return {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
-            "from": current, "max_epochs": n}
+    return n

@@ -58,8 +58,9 @@ FINE_TUNE_SHARE = 1.0
 #: (benchmarks/product_vs_finetune.py, 2026-11-30), so the loop adds nothing measurable on top of it
 OVERHEAD = 1.0
 REFERENCE_BATCH = 32
-#: the share of the time a fraction is fitted to, so that the epochs still fit after rounding
-FRACTION_FILL = 0.999
+#: the share of the time a fraction is fitted to: a margin against an epoch's timing noise (a re-fit
+#: re-plans epochs that would overrun the budget, :func:`~hf_quicktune.run.refit.refit_fraction`)
+FRACTION_FILL = 0.98
 #: timed steps of the reference configuration (their median; one more warms up)
 REPEATS = 4
 #: loaded batches of the run's own images timed (one more warms up)
@@ -168,8 +169,9 @@ def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_siz
 
 def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: int = 1,
                       most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float]:
-    """``(epochs, fraction)`` of one schedule filling ``seconds``, an epoch costing ``train_s`` of training
-    and ``rest_s`` of evaluation and checkpoint: one epoch more than the whole ones that fit, each training
+    """``(epochs, fraction)`` of one schedule filling :data:`FRACTION_FILL` of ``seconds``, an epoch costing
+    ``train_s`` of training and ``rest_s`` of evaluation and checkpoint: one epoch more than the whole ones
+    that fit, each training
     ``fraction`` of the images, when that trains more images than the whole epochs (the extra epoch's
     evaluation is paid from the part); else the whole epochs (fraction 1). Whole epochs alone leave the part
     unused: a fifth of builtin:mnist5k's 3 minutes on a slow machine (3 epochs of 45 s, 33-37 s of 180 unused,
@@ -179,7 +181,7 @@ def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: i
     epoch_s = train_s + rest_s
     if not (train_s > 0 and math.isfinite(epoch_s) and math.isfinite(seconds)):
         return epochs_within(seconds, epoch_s, share=1.0, most=most, least=least), 1.0
-    whole = math.floor(max(0.0, seconds) / epoch_s)
+    whole = math.floor(FRACTION_FILL * max(0.0, seconds) / epoch_s)
     if whole >= most:
         return most, 1.0
     n = max(least, whole + 1)

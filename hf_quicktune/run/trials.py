@@ -196,11 +196,11 @@ class TrialRunner:
             self.trials.popitem(last=False)[1].release()
         return trial
 
-    def reschedule(self, trial_id: int, config: dict, max_epochs: int) -> None:
-        """The run's schedule became ``max_epochs`` long (``hf_quicktune.run.refit``): a cached engine of
-        ``trial_id`` (pool configuration ``config``) changes its horizon in memory
-        (:meth:`hf_quicktune.train.Trial.set_schedule`); one not in memory is built on the new schedule by its
-        next job, and an engine without ``set_schedule`` is dropped to be rebuilt."""
+    def reschedule(self, trial_id: int, config: dict, max_epochs: int, epoch_fraction: float | None = None) -> None:
+        """The run's schedule became ``max_epochs`` long, its epochs ``epoch_fraction`` of the images
+        (``hf_quicktune.run.refit``): a cached engine of ``trial_id`` (pool configuration ``config``) changes
+        them in memory (:meth:`hf_quicktune.train.Trial.set_schedule`); one not in memory is built on the new
+        schedule by its next job, and an engine without ``set_schedule`` is dropped to be rebuilt."""
         from hf_quicktune.run.search_setup import scale_schedule
 
         trial = self.trials.get(trial_id)
@@ -209,7 +209,10 @@ class TrialRunner:
         if not callable(getattr(trial, "set_schedule", None)):
             self.drop(trial_id)
             return
-        trial.set_schedule(max_epochs, scale_schedule(config, max_epochs))
+        if epoch_fraction is None:
+            trial.set_schedule(max_epochs, scale_schedule(config, max_epochs))
+        else:
+            trial.set_schedule(max_epochs, scale_schedule(config, max_epochs), epoch_fraction=epoch_fraction)
 
     def drop(self, trial_id: int) -> None:
         trial = self.trials.pop(trial_id, None)

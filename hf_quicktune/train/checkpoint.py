@@ -177,7 +177,8 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
                      horizon_may_change: bool = False) -> None:
     """Record the trial's settings in ``directory/trial.json`` (written only where ``write``: the main process),
     refusing a directory whose checkpoints were trained with other settings. ``horizon_may_change``: the
-    schedule's length (``max_epochs``, and the hyperparameters counted in its epochs) may differ."""
+    schedule's length (``max_epochs``, and the hyperparameters counted in its epochs) and the share of the
+    images its epochs train (``epoch_fraction``) may differ."""
     from hf_quicktune.train.config import SCHEDULE_EPOCH_KEYS
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -190,6 +191,7 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
         free = SCHEDULE_EPOCH_KEYS if horizon_may_change else ()
         if horizon_may_change:
             keys.remove("max_epochs")
+            keys.remove("epoch_fraction")
 
         def same(key: str) -> bool:
             a, b = old.get(key), info.get(key)

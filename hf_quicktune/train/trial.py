@@ -225,23 +225,29 @@ class Trial:
         _, eval_tf = build_transforms(self.data_config(), self.config, self.image_size)
         return torch_dataset(limit_split(self.dataset.splits[split], self.eval_limit, self.seed), eval_tf)
 
-    def set_schedule(self, max_epochs: int, config: dict[str, Any] | None = None) -> None:
+    def set_schedule(self, max_epochs: int, config: dict[str, Any] | None = None,
+                     epoch_fraction: float | None = None) -> None:
         """Change the schedule's length (and the epoch-counted hyperparameters of ``config``, e.g. a run's
-        rescaled ``warmup_epochs``) of a trial built with ``horizon_may_change``, keeping the model and
-        optimizer in memory: the learning-rate scheduler is rebuilt on the new horizon and stepped to the epochs
-        done, the same learning rate a rebuild from the checkpoint gives, without reloading anything."""
+        rescaled ``warmup_epochs``, and the share of the images its next epochs train, ``epoch_fraction``) of a
+        trial built with ``horizon_may_change``, keeping the model and optimizer in memory: the learning-rate
+        scheduler is rebuilt on the new horizon and stepped to the epochs done, the same learning rate a
+        rebuild from the checkpoint gives, without reloading anything."""
         if not self.horizon_may_change:
             raise TrainError("this trial's schedule is fixed; build it with horizon_may_change=True to change it.")
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
-        before = self.max_epochs, self.config
+        if epoch_fraction is not None and not 0.0 < float(epoch_fraction) <= 1.0:
+            raise TrainError(f"epoch_fraction must be in (0, 1], got {epoch_fraction}.")
+        before = self.max_epochs, self.config, self.epoch_fraction
         self.max_epochs = int(max_epochs)
         if config is not None:
             self.config = validate_config(config)
+        if epoch_fraction is not None:
+            self.epoch_fraction = float(epoch_fraction)
         try:
             self._write_trial_file()  # refuses a change of anything but the schedule
         except TrainError:
-            self.max_epochs, self.config = before
+            self.max_epochs, self.config, self.epoch_fraction = before
             raise
         state = self._state
         if state is not None and state.scheduler is not None and self.config["sched"] != "plateau":

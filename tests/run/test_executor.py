@@ -385,7 +385,7 @@ class _Rescheduling(_TimedFake):
         super().__init__(state, clock)
         self.rescheduled = []
 
-    def reschedule(self, trial_id, config, max_epochs):
+    def reschedule(self, trial_id, config, max_epochs, epoch_fraction=None):
         self.rescheduled.append((trial_id, config["lr"], max_epochs))
 
 
@@ -397,7 +397,8 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     epoch may be an outlier), so its cosine anneals before the budget ends (see run/refit.py)."""
     import json
 
-    from hf_quicktune.run.loop import _refit_schedule, _Search
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.plan import refit_run_schedule
     from hf_quicktune.run.progress import PlainReporter
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
@@ -411,7 +412,7 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     search = _Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
                      max_epochs=fitted)
     search.searching = False
-    search.refit = lambda tid: _refit_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     schedule = json.loads((state.dir / "schedule.json").read_text())
     assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, e) for e in range(1, refitted + 1)]
@@ -423,6 +424,74 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     assert schedule["refits"] == [{"after_epoch": after, "epoch_s": 10.0, "seconds_left": budget_s - 5.0 - 10.0 * after,
                                    "from": fitted, "max_epochs": refitted}]  # later epochs confirmed it: no second
     assert f"trains {refitted} epochs (was {fitted})" in out.getvalue()
+
+
+class _SharedEpochs(_Rescheduling):
+    """Epochs whose training takes 8 s for all of the 100 training images (12.5 images/s) x the share of them
+    the run's schedule trains, + 1 s of evaluation + 1 s of the rest; 1 s more for the first (one-time costs)."""
+
+    def __init__(self, state, clock):
+        super().__init__(state, clock)
+        self.fraction, self.fractions = 1.0, []
+
+    def reschedule(self, trial_id, config, max_epochs, epoch_fraction=None):
+        super().reschedule(trial_id, config, max_epochs)
+        self.fraction = self.fraction if epoch_fraction is None else epoch_fraction
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        recs, wall = [], 0.0
+        for e in range(from_epoch + 1, to_epoch + 1):
+            train = 8.0 * self.fraction
+            recs.append(EpochRecord(epoch=e, val_top1=0.5 + e / 100, val_top5=None, val_loss=None, train_loss=None,
+                                    train_seconds=train, eval_seconds=1.0, images_per_second=12.5,
+                                    peak_memory_mb=None, lr=None).to_dict())
+            self.fractions.append(self.fraction)
+            wall += train + 2.0 + (1.0 if e == 1 else 0.0)
+        self.clock.elapsed += wall
+        return Outcome(tid, to_epoch, recs, wall_s=wall)
+
+
+def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path):
+    """Whole 10 s epochs of a 5-epoch schedule leave a part of the 65 s budget unused (less its 6 s end
+    reserve: 4 s + 2 x the 1 s evaluation). The first epoch (11 s: one-time costs) is not trusted to re-plan;
+    after the second the run re-plans the epochs left as one more, each of a share of the images
+    (run/refit.refit_fraction), priced by that share (Budget.planned), and ends with the budget."""
+    import json
+
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=5)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget="65s", max_epochs=5)
+    state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": 5})
+    executor = _SharedEpochs(state, clock)
+    out = io.StringIO()
+    search = _Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, PlainReporter(out),
+                     max_epochs=5)
+    search.searching = False
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out), 100)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    # after epoch 2 (21 s): 38 s left buy 3.7 whole epochs of 10 s in 98 % of them; 4 of 91.37 % (9.31 s each)
+    # fill it. After epoch 5 (48.9 s), the 10.07 s left are one epoch of 98.36 % (a gain of 7 % of the images)
+    assert executor.fractions == [1.0, 1.0] + [0.9137] * 3 + [0.9836] and opt.max_epochs == 6
+    assert stop == "the fine-tune finished its 6-epoch schedule (a budget too small to search)"
+    ended = 21.0 + 3 * (2.0 + 8 * 0.9137) + 2.0 + 8 * 0.9836
+    assert clock.elapsed == pytest.approx(ended) and 51.0 + 6.0 < clock.elapsed <= 65.0 - 6.0  # 5 whole: 51 s
+    assert search.budget.planned == {0: pytest.approx(2.0 + 8 * 0.9836, abs=1e-3)}  # an epoch is priced by its share
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert schedule["refits"][0] == {"after_epoch": 2, "epoch_s": 10.0, "seconds_left": 38.0, "from": 5,
+                                     "max_epochs": 6, "fraction_from": 1.0, "epoch_fraction": 0.9137}
+    assert [(r["after_epoch"], r["max_epochs"], r["epoch_fraction"]) for r in schedule["refits"][1:]] == [(5, 6, 0.9836)]
+    assert schedule["epoch_fraction"] == 0.9836 and schedule["fitted_epoch_fraction"] == 1.0
+    stored = json.loads((state.dir / "settings.json").read_text())
+    assert (stored["max_epochs"], stored["epoch_fraction"]) == (6, 0.9836)  # what a resume builds its trials from
+    assert executor.rescheduled == [(0, 1.0, 6), (0, 1.0, 6)]
+    assert "the 38s left end with 4 more epochs of 91 % of the training images each (was 3 of 100 %)" in out.getvalue()
 
 
 class _FailsFirst(_TimedFake):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import types
 
-from hf_quicktune.run.refit import epoch_wall_seconds, measured_epoch_seconds, refit_epochs, refit_fine_tune
+from hf_quicktune.run.refit import (
+    epoch_wall_seconds,
+    measured_epoch_parts,
+    measured_epoch_seconds,
+    refit_epochs,
+    refit_fine_tune,
+    refit_fraction,
+)
 
 
 def _steps(*ends, started=2.0, first_job=1, trial_id=0):
@@ -106,3 +113,49 @@ def test_a_change_is_material_and_waits_for_epochs_measured_after_the_previous_o
     # fewer than RECENT epochs since the previous change at epoch 6: nothing yet; at epoch 5 it was 3 ago
     assert refit_fine_tune(opt, steps, 0, 80.0, 44, last_change=6) is None
     assert refit_fine_tune(opt, steps, 0, 80.0, 44, last_change=5)["max_epochs"] == 48
+
+
+def _timed(*walls, train=8.0, ips=12.5, eval_s=1.0):
+    """One-epoch jobs of ``walls`` seconds back to back from 0 s, each training ``train`` s (its ``cost`` is
+    training + evaluation) at ``ips`` images/s."""
+    ends = [sum(walls[: i + 1]) for i in range(len(walls))]
+    return [{**s, "cost": train + eval_s, "eval_s": eval_s, "ips": ips} for s in _steps(*ends, started=0.0)]
+
+
+def test_an_epochs_parts_are_its_whole_training_at_the_measured_throughput_and_the_rest():
+    # 100 images at 12.5 images/s: 8 s of training for a whole epoch; the rest of a 10 s epoch is 2 s
+    assert measured_epoch_parts(_timed(11.0), 0, 100) == (8.0, 3.0)  # the first job alone: one-time costs in
+    assert measured_epoch_parts(_timed(11.0, 10.0, 10.0), 0, 100) == (8.0, 2.0)  # then left out
+    # an epoch of a share of the images (4 s of training at the same throughput) is priced whole
+    assert measured_epoch_parts(_timed(11.0, 6.0, 6.0, train=4.0), 0, 100) == (8.0, 2.0)
+    assert measured_epoch_parts([{k: v for k, v in s.items() if k != "ips"} for s in _timed(11.0, 10.0)], 0, 100) is None
+
+
+def test_epochs_that_would_overrun_the_budget_train_a_share_of_the_images_each():
+    steps = _timed(11.0, 10.0)
+    # 3 epochs of 10 s left in 25 s: the last would be cut by the budget; 3 of 77 % of the images fill 98 % of it
+    assert refit_fraction(steps, 0, 2, 25.0, 5, 1.0, 100) == (5, 0.7708)
+    # or one fewer, when that trains more images: in 14 s, 2 of 61 % (3 of 32 % would train fewer)
+    assert refit_fraction(steps, 0, 2, 14.0, 5, 1.0, 100) == (4, 0.6074)
+    # the first job alone (its one-time costs) does not reduce a plan
+    assert refit_fraction(_timed(11.0), 0, 1, 25.0, 5, 1.0, 100) is None
+    assert refit_fraction(steps, 0, 2, 31.0, 5, 1.0, 100) is None  # 3 x 10 s fit
+    assert refit_fraction(steps, 0, 5, 31.0, 5, 1.0, 100) is None  # the schedule is done
+
+
+def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trains_more():
+    steps = _timed(11.0, 10.0)
+    # 34 s left for 3 whole epochs planned in 30 s: 4 of 79 % (3.17 epochs' images) instead
+    assert refit_fraction(steps, 0, 2, 34.0, 5, 1.0, 100) == (6, 0.7912)
+    # the same from 3 epochs of 80 % (2.4 epochs' images in 25.2 s)
+    assert refit_fraction(steps, 0, 2, 34.0, 5, 0.8, 100) == (6, 0.7912)
+    # a gain below RAISE_MIN of an epoch's images is left to noise: 3 whole in 31 s (4 of 72 % train 2.9)
+    assert refit_fraction(steps, 0, 2, 31.0, 5, 1.0, 100) is None
+    assert refit_fraction(steps, 0, 2, 34.0, 6, 0.78, 100) is None  # 4 of 79.12 % where 4 of 78 % are planned
+    # refit_fine_tune: the length's re-fit first; when it keeps the length, the share of the images
+    opt = _opt(2)
+    assert refit_fine_tune(opt, steps, 0, 34.0, 5, fraction=1.0, train_images=100) == {
+        "after_epoch": 2, "epoch_s": 10.0, "seconds_left": 34.0, "from": 5, "max_epochs": 6, "fraction_from": 1.0,
+        "epoch_fraction": 0.7912}
+    assert refit_fine_tune(opt, steps, 0, 34.0, 5) is None  # no image count: lengths only
+    assert refit_fine_tune(opt, steps, 0, 80.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 10  # a length

@@ -1,0 +1,112 @@
+"""The run's side of its schedule: fitted once to the budget (:mod:`~hf_quicktune.run.schedule`), re-fitted
+after each epoch of a no-search run's one fine-tune (:mod:`~hf_quicktune.run.refit`), each change kept where a
+resumed run reads it (``settings.json`` first, then ``schedule.json``, the optimizer's state) and applied to
+the engine kept in memory; epochs of a share of the images are priced by that share for the budget."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from hf_quicktune.run.budget import Clock
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.stages import end_eval_share
+from hf_quicktune.run.state import RunState
+
+if TYPE_CHECKING:
+    from hf_quicktune.run.executor import InProcessExecutor
+    from hf_quicktune.run.loop import _Search as Search
+
+__all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "refit_run_schedule"]
+
+
+def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
+                  train_size: int, reporter) -> None:
+    """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
+    from hf_quicktune.run.pool import scratch_names
+    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_schedule
+
+    scratch = scratch_names(candidates)
+    ranked = [candidates[n] for n in ranking["kept"] if n not in scratch and n in candidates]
+    ranked = ranked or [candidates[n] for n in ranking["kept"] if n in candidates][:1]
+    if settings.budget_s is not None and ranked:
+        reporter.message(f"timing training steps at batch {REFERENCE_BATCH} to fit the schedule to the budget")
+    n_val = len(dataset.splits["validation"])
+    val_size = min(n_val, settings.eval_limit or n_val)
+    table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
+    forward_seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
+    schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
+                            budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
+                            least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
+                            split=dataset.splits["train"], relative_cost=forward_seconds,
+                            test_share=end_eval_share(settings, dataset))
+    reporter.message(f"schedule: {schedule['why']}")
+    state.save_json(state.dir / "schedule.json", schedule)
+    settings.max_epochs = int(schedule["max_epochs"])
+    settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
+    state.save_settings(settings.to_dict())
+
+
+def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
+                    trial_id: int, reporter, train_images: int | None = None) -> None:
+    """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`):
+    its length, or the share of the ``train_images`` its epochs train."""
+    from hf_quicktune.run.refit import refit_fine_tune
+
+    if search.budget.seconds is None:
+        return
+    left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    lengths = [r for r in schedule.get("refits") or [] if "epoch_fraction" not in r]
+    last = lengths[-1].get("after_epoch") if lengths else None
+    change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last,
+                             fraction=settings.epoch_fraction, train_images=train_images)
+    if change is not None:
+        apply_refit(settings, state, search, executor, trial_id, reporter, change, left, schedule)
+    price_planned_epochs(settings, search, trial_id, train_images)
+
+
+def price_planned_epochs(settings: RunSettings, search: Search, trial_id: int, train_images: int | None) -> None:
+    """Epochs of a share of the images are priced by what that share costs here (the budget would price the
+    next one by the past ones, trained on another share, and refuse or start one that does not fit)."""
+    from hf_quicktune.run.refit import measured_epoch_parts
+
+    if not train_images or settings.epoch_fraction >= 1.0:
+        search.budget = dataclasses.replace(search.budget, planned={})
+        return
+    parts = measured_epoch_parts(search.steps, trial_id, train_images)
+    if parts is not None:
+        full, rest = parts
+        planned = {**search.budget.planned, trial_id: rest + settings.epoch_fraction * full}
+        search.budget = dataclasses.replace(search.budget, planned=planned)
+
+
+def apply_refit(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
+                 trial_id: int, reporter, change: dict, left: float, schedule: dict) -> None:
+    """Keep a re-fit's new schedule (settings.json first, then schedule.json, the optimizer, the engine)."""
+    n = change["max_epochs"]
+    fraction = change.get("epoch_fraction")
+    settings.max_epochs = n  # settings.json first: a resumed run builds its trials from it
+    if fraction is not None:
+        settings.epoch_fraction = fraction
+    state.save_settings(settings.to_dict())
+    schedule.setdefault("fitted_max_epochs", schedule.get("max_epochs"))
+    schedule["max_epochs"] = n
+    if fraction is not None:
+        schedule.setdefault("fitted_epoch_fraction", schedule.get("epoch_fraction", 1.0))
+        schedule["epoch_fraction"] = fraction
+    schedule.setdefault("refits", []).append(change)
+    state.save_json(state.dir / "schedule.json", schedule)
+    search.opt.set_max_epochs(n)
+    search.max_epochs = n
+    state.save_optimizer(search.opt.state_dict())
+    executor.reschedule(trial_id, search.pool[trial_id], n, fraction)  # its engine was built on the old plan
+    done = change["after_epoch"]
+    if fraction is None:
+        reporter.message(f"schedule re-fitted after epoch {done}: an epoch takes {change['epoch_s']:.1f}s here and "
+                         f"the {left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was "
+                         f"{change['from']})")
+        return
+    reporter.message(f"schedule re-fitted after epoch {done}: the {left:.0f}s left end with {n - done} more epoch"
+                     f"{'s' if n - done != 1 else ''} of {100 * fraction:.0f} % of the training images each (was "
+                     f"{change['from'] - done} of {100 * change['fraction_from']:.0f} %)")
