@@ -131,7 +131,7 @@ def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
     return {"wall_s": wall, "val_top1": summary.get("val_top1"), "model": summary.get("best_model"),
             "epoch_steps": summary.get("epoch_steps"), "trials": summary.get("trials"),
             "best_epoch": summary.get("best_epoch"), "prior": summary.get("prior"),
-            "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "fitted_max_epochs", "search", "epoch_seconds", "refits")},
+            "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "fitted_max_epochs", "search", "epoch_seconds", "epoch_fraction", "fitted_epoch_fraction", "refits")},
             "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model")),
             "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model")),
             "first_job_s": _first_job_seconds(work / "run" / "steps.jsonl"),
