@@ -57,6 +57,8 @@ class CardInfo:
     quality: str | None = None  # one sentence: against chance and the majority-class baseline
     prior: str | None = None  # the meta-learned prior the search used (None: no prior)
     dataset_local_kind: str | None = None  # "file" or "folder" for a local dataset (default: guessed from the name)
+    #: the smallest share of the training images an epoch trained (< 1: a budget too small for whole epochs)
+    epoch_fraction: float | None = None
 
     @property
     def safe_name(self) -> str:
@@ -108,6 +110,10 @@ def build_model_card(info: CardInfo):
     test_line = f"- test top-1: **{100 * info.test_top1:.2f} %**\n" if info.test_top1 is not None else ""
     quality_line = f"- quality check: {info.quality}\n" if info.quality else ""
     prior_line = f"- meta-learned prior: `{info.prior}`\n" if info.prior else ""
+    fraction_line = ""
+    if info.epoch_fraction is not None and info.epoch_fraction < 1:
+        fraction_line = (f"- epochs of {100 * info.epoch_fraction:.0f} % or more of the training images each (a fresh "
+                         "random subset per epoch), so that the schedule ended with the budget\n")
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
     best = info.best_epoch or info.epochs
     if info.from_scratch:
@@ -143,7 +149,7 @@ transform = timm.data.create_transform(**cfg)
   ranked without training, then {info.optimizer} over models, hyperparameters and epochs
 - budget: {info.budget or "n/a"} ({info.budget_used_s:.0f} s used, ranking and optimiser overhead included)
 - {info.num_trials} trials, {info.num_steps} epoch-steps{f", input size {info.image_size} px" if info.image_size else ""}
-
+{fraction_line}
 ### Chosen hyperparameters
 
 ```json

@@ -97,6 +97,14 @@ def _data_config(settings, candidate) -> dict[str, Any]:
     return cfg
 
 
+def _smallest_epoch_fraction(settings, state: RunState) -> float:
+    """The smallest share of the training images the run's epochs were planned on (run/schedule.py, run/refit.py)."""
+    schedule = state.load_json(state.dir / "schedule.json") or {}
+    planned = [schedule.get("fitted_epoch_fraction", settings.epoch_fraction), settings.epoch_fraction]
+    planned += [r["epoch_fraction"] for r in schedule.get("refits") or [] if "epoch_fraction" in r]
+    return float(min(planned))
+
+
 def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter,
              extra: dict[str, Any] | None = None) -> dict:
     """Leaderboard, plots, test accuracy, quality check, export + card, summary, push (in that order).
@@ -228,7 +236,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         candidates=list(ranking["kept"]), num_trials=len(rows), num_steps=summary["epoch_steps"],
         image_size=settings.image_size, leaderboard=rows, pretraining=candidate.pretraining,
         from_scratch=candidate.is_scratch, quality=outcome.quality_text(quality),
-        prior=public_dataset(prior)[0] if prior else None,
+        prior=public_dataset(prior)[0] if prior else None, epoch_fraction=_smallest_epoch_fraction(settings, state),
         # the folder holding the card, relative to where the run was started (never an absolute path)
         model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
     ))

@@ -51,6 +51,13 @@ def test_card_body_explains_the_search(tmp_path):
     assert 'create_model("local-dir:/x/export"' in str(build_model_card(_info(model_ref="local-dir:/x/export")))
 
 
+def test_card_says_when_epochs_trained_a_share_of_the_images():
+    line = "epochs of 91 % or more of the training images each (a fresh random subset per epoch)"
+    assert line in str(build_model_card(_info(epoch_fraction=0.9137)))
+    assert "of the training images each" not in str(build_model_card(_info(epoch_fraction=1.0)))
+    assert "of the training images each" not in str(build_model_card(_info()))
+
+
 def test_card_without_test_split_or_hub_dataset():
     card = build_model_card(_info(test_top1=None, dataset="builtin:digits", dataset_is_hub=False, base_model=None,
                                   license=None))

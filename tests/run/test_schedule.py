@@ -219,6 +219,8 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert 0 < fraction <= 1 and stored["epoch_fraction"] == fraction and (fraction < 1) != (whole_s == fitted["epoch_seconds"])
     trial_info = json.loads((out / "trials" / "0000" / "trial.json").read_text())
     assert trial_info.get("epoch_fraction", 1.0) == fraction
+    if fraction < 1:  # the card says so
+        assert "% or more of the training images each" in (out / "export" / "README.md").read_text()
     assert 0 < fitted["budget_left_s"] < 20
     assert fitted["step_s"] > 0 and fitted["checkpoint_s"] > 0
     # the other candidates are timed for the cost model only when the budget is searched
