@@ -143,6 +143,15 @@ class Budget:
         evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
         return Budget.reserve_for(statistics.median(evals) if evals else 0.0, self.test_share)
 
+    def wrap_up(self, steps: Sequence[Mapping[str, Any]]) -> float:
+        """Seconds an epoch ended early at the budget's end still needs before the deadline: its validation
+        pass (1.25 x the median of the latest :data:`RECENT_EVALS`) and its checkpoint (``WRAP_UP_SECONDS``)."""
+        evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
+        return self.WRAP_UP_SECONDS + 1.25 * (statistics.median(evals) if evals else 0.0)
+
+    #: seconds an epoch ended early keeps for its checkpoint write and the loop around it (a checkpoint of
+    #: EfficientNet-Lite0 and its AdamW moments is written in 0.06-0.1 s on the 2-core machine: schedule.json)
+    WRAP_UP_SECONDS = 1.0
     #: seconds kept for the run's end besides the test evaluation: plots, leaderboard, export, card. Measured
     #: on 2 CPU cores with EfficientNet-Lite0: 1-2 s from the last epoch to the summary (product benchmark
     #: run directories); 8 s had left every small-budget run finishing 7 s early

@@ -6,7 +6,10 @@ An executor promises:
 
 - ``submit(trial_id, config, to_epoch, from_epoch=, deadline_s=)`` starts a job and returns its
   :class:`Job` handle; ``from_epoch`` is the epochs the optimizer knows (records past it come back),
-  ``deadline_s`` the seconds from now after which the job stops between training steps (None: never).
+  ``deadline_s`` the seconds from now after which the job stops between training steps (None: never);
+  ``wrap_up_s`` (optional) the seconds from now after which the epoch in flight ends early and is kept
+  (evaluated and checkpointed before ``deadline_s``): the in-process executor does it; the Ray executor's
+  jobs are ended by ``deadline_s`` alone.
 - ``wait()`` blocks until any submitted job ends and returns its
   :class:`~hf_quicktune.run.trials.Outcome`: the finished epochs' records (the last may be a failure),
   ``stopped`` when the deadline discarded the epoch in flight, or ``lost`` when no worker could run it.
@@ -37,6 +40,7 @@ class Job:
     to_epoch: int
     from_epoch: int = 0
     deadline_s: float | None = None
+    wrap_up_s: float | None = None
     submitted_at: float = field(default_factory=time.monotonic)
     attempts: int = 0
     ref: Any = None  # the executor's own handle (e.g. a Ray object ref)
@@ -53,7 +57,7 @@ class Executor(Protocol):
     def busy(self) -> int: ...
 
     def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
-               deadline_s: float | None = None) -> Job: ...
+               deadline_s: float | None = None, wrap_up_s: float | None = None) -> Job: ...
 
     def wait(self) -> Outcome: ...
 
@@ -85,8 +89,8 @@ class InProcessExecutor:
         return "cpu" if default_accelerator().device.type == "cpu" else "gpu"
 
     def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
-               deadline_s: float | None = None) -> Job:
-        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s)
+               deadline_s: float | None = None, wrap_up_s: float | None = None) -> Job:
+        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s, wrap_up_s)
         self.jobs.append(job)
         return job
 
@@ -98,10 +102,14 @@ class InProcessExecutor:
         if job.deadline_s is not None:
             end = job.submitted_at + job.deadline_s
             should_stop = lambda: time.monotonic() > end  # noqa: E731
+        end_early = None
+        if job.wrap_up_s is not None:
+            wrap_up = job.submitted_at + job.wrap_up_s
+            end_early = lambda: time.monotonic() > wrap_up  # noqa: E731
         callback = self.progress(job.trial_id, job.config) if self.progress is not None else None
         try:
             outcome = self.runner.run(job.trial_id, job.config, job.to_epoch, job.from_epoch,
-                                      should_stop=should_stop, callback=callback)
+                                      should_stop=should_stop, callback=callback, end_early=end_early)
         finally:
             self.jobs.popleft()
         self.worker_seconds += outcome.wall_s

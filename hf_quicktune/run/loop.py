@@ -234,8 +234,12 @@ class _Search:
     def submit(self, trial_id: int, epoch: int) -> None:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
         deadline = self.budget.deadline(self.steps)
+        kw = {}
+        if deadline is not None and not self.searching:
+            # the one fine-tune's last epoch is ended early and kept rather than cut by the deadline and lost
+            kw["wrap_up_s"] = deadline - self.budget.wrap_up(self.steps) - self.clock.elapsed
         self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
-                             deadline_s=None if deadline is None else deadline - self.clock.elapsed)
+                             deadline_s=None if deadline is None else deadline - self.clock.elapsed, **kw)
         self.in_flight[trial_id] = epoch
         self.started[trial_id] = self.clock.elapsed
 

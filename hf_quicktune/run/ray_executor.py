@@ -238,7 +238,8 @@ class RayExecutor:
         return len(self.running)
 
     def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
-               deadline_s: float | None = None) -> Job:
+               deadline_s: float | None = None, wrap_up_s: float | None = None) -> Job:
+        """``wrap_up_s`` is not used: an actor's job is ended by ``deadline_s`` alone."""
         job = Job(trial_id, config, to_epoch, from_epoch, deadline_s)
         job.deadline_s = None if deadline_s is None else time.time() + deadline_s  # absolute on every node
         self._start(job, self.idle.pop())

@@ -148,12 +148,15 @@ def with_progress(callback: Progress | None, reporter: Any, trial_id: int, confi
 
 
 def advance_engine(trial: Any, epochs: int, should_stop: Callable[[], bool] | None,
-                   callback: Progress | None) -> tuple[list[dict[str, Any]], bool]:
+                   callback: Progress | None, end_early: Callable[[], bool] | None = None,
+                   ) -> tuple[list[dict[str, Any]], bool]:
     """Train ``epochs`` more epochs of ``trial``; returns (the finished epochs' records, stopped).
 
     ``should_stop`` is polled by the engine between training steps; when it turns true the epoch in
-    flight is discarded (its trial stays resumable from its last checkpoint) and ``stopped`` is True."""
-    result = trial.advance(epochs=epochs, callback=callback, should_stop=should_stop)
+    flight is discarded (its trial stays resumable from its last checkpoint) and ``stopped`` is True.
+    ``end_early`` (when given) ends the epoch in flight early and keeps it (``Trial.advance``)."""
+    kw = {} if end_early is None else {"end_early": end_early}
+    result = trial.advance(epochs=epochs, callback=callback, should_stop=should_stop, **kw)
     return [record_dict(r) for r in result], bool(getattr(result, "stopped", False))
 
 
@@ -224,9 +227,10 @@ class TrialRunner:
             self.drop(tid)
 
     def run(self, trial_id: int, config: dict, to_epoch: int, from_epoch: int = 0,
-            should_stop: Callable[[], bool] | None = None, callback: Progress | None = None) -> Outcome:
+            should_stop: Callable[[], bool] | None = None, callback: Progress | None = None,
+            end_early: Callable[[], bool] | None = None) -> Outcome:
         """Train ``trial_id`` from its checkpoint up to epoch ``to_epoch`` (at least one epoch past
-        ``from_epoch``, the epochs the optimizer knows)."""
+        ``from_epoch``, the epochs the optimizer knows); ``should_stop``/``end_early``: :func:`advance_engine`."""
         t0 = time.monotonic()
         out = Outcome(trial_id, to_epoch)
         new: list[dict[str, Any]] = []
@@ -235,7 +239,7 @@ class TrialRunner:
             on_disk = int(getattr(trial, "epochs_done", from_epoch) or 0)
             n = max(1, to_epoch - from_epoch) - max(0, on_disk - from_epoch)
             if n > 0:
-                new, out.stopped = advance_engine(trial, n, should_stop, callback)
+                new, out.stopped = advance_engine(trial, n, should_stop, callback, end_early)
                 if out.stopped:
                     self.drop(trial_id)  # its in-memory weights are mid-epoch: reload from the checkpoint later
                 elif not new and on_disk <= from_epoch:

@@ -97,8 +97,11 @@ class EpochLoop:
         return None
 
     def train_epoch(self, state: TrainState, dataset: Dataset, epoch_index: int, callback: Callback | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> tuple[float, int, float]:
-        """Train one epoch; returns (mean train loss, images seen, seconds)."""
+                    should_stop: Callable[[], bool] | None = None,
+                    end_early: Callable[[], bool] | None = None) -> tuple[float, int, float, str]:
+        """Train one epoch; returns (mean train loss, images seen, seconds, a note: "" or how it ended early).
+        ``end_early()`` true after a step ends the epoch there (kept: evaluated and saved by the caller);
+        ``should_stop()`` true raises :class:`StopRequested` (the epoch is discarded)."""
         acc, cfg = self.accelerator, self.config
         lp = cfg["linear_probing"] and epoch_index < linear_probing_epochs(self.max_epochs)
         apply_freezing(state.raw_model, frozen_parameter_names(state.raw_model, cfg["pct_to_freeze"], lp))
@@ -108,7 +111,7 @@ class EpochLoop:
         loader = self.loader(dataset, shuffle=True, epoch=epoch_index)
         total_batches = epoch_batches(len(loader), self.epoch_fraction)
         loss_sum = torch.zeros((), device=acc.device)
-        seen = 0
+        seen, note = 0, ""
         start = time.perf_counter()
         device.reset_peak_memory(acc.device)
         for step, batch in enumerate(loader):
@@ -146,13 +149,16 @@ class EpochLoop:
                 raise DivergedError(f"training loss became non-finite at step {step + 1} of epoch {epoch_index + 1}")
             if callback is not None:
                 callback("train_step", {"step": step + 1, "steps": total_batches, "epoch": epoch_index + 1})
+            if end_early is not None and step + 1 < total_batches and end_early():
+                note = f"ended early at the budget's end after {step + 1} of {total_batches} batches"
+                break
             if should_stop is not None and should_stop():
                 raise StopRequested()
         seconds = time.perf_counter() - start
         mean_loss = (loss_sum / max(seen, 1)).item()
         if not math.isfinite(mean_loss):
             raise DivergedError(f"training loss became non-finite in epoch {epoch_index + 1}")
-        return mean_loss, seen * acc.num_processes, seconds
+        return mean_loss, seen * acc.num_processes, seconds, note
 
     def _loss(self, state: TrainState, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(the data loss, the loss with the regularizers) of one micro-batch."""

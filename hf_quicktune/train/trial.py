@@ -139,6 +139,7 @@ class Trial:
         batch = self.config["batch_size"]
         self.accumulation = max(1, math.ceil(batch / max_micro_batch)) if max_micro_batch else 1
         self._state: TrainState | None = None
+        self.ended_early = False  # the latest epoch was ended early by ``advance(end_early=)``
         self._data_config: dict[str, Any] | None = None
         self._train_set: Dataset | None = None
         self._val_set: Dataset | None = None
@@ -271,13 +272,14 @@ class Trial:
 
     # ------------------------------------------------------------------ training
     def _run_epoch(self, state: TrainState, callback: Callback | None,
-                   should_stop: Callable[[], bool] | None = None) -> EpochRecord:
+                   should_stop: Callable[[], bool] | None = None,
+                   end_early: Callable[[], bool] | None = None) -> EpochRecord:
         acc, loop = self.accelerator, self._loop()
         assert self._train_set is not None and self._val_set is not None
         epoch_index = self.epochs_done
         lr = current_lr(state.optimizer)
-        train_loss, images, train_seconds = loop.train_epoch(state, self._train_set, epoch_index, callback,
-                                                             should_stop)
+        train_loss, images, train_seconds, note = loop.train_epoch(state, self._train_set, epoch_index, callback,
+                                                                   should_stop, end_early)
         start = time.perf_counter()
         scores = loop.evaluate(state, self._val_set)
         eval_seconds = time.perf_counter() - start
@@ -294,7 +296,9 @@ class Trial:
             images_per_second=images / train_seconds if train_seconds > 0 else None,
             peak_memory_mb=device.peak_memory_mb(acc.device),
             lr=lr,
+            message=note,
         )
+        self.ended_early = bool(note)
         if state.scheduler is not None:
             state.scheduler.step(epoch_index + 1, scores["top1"])
         state.rng = ckpt.rng_state()
@@ -335,15 +339,15 @@ class Trial:
             append_records(self.directory, [record])
         return record
 
-    def _advance_one(self, callback: Callback | None,
-                     should_stop: Callable[[], bool] | None = None) -> EpochRecord | float:
+    def _advance_one(self, callback: Callback | None, should_stop: Callable[[], bool] | None = None,
+                     end_early: Callable[[], bool] | None = None) -> EpochRecord | float:
         """One epoch: its record, or the seconds spent before ``should_stop`` stopped it (discarded)."""
         retried = False
         while True:
             start = time.perf_counter()
             try:
                 state = self._ensure_state()
-                return self._run_epoch(state, callback, should_stop)
+                return self._run_epoch(state, callback, should_stop, end_early)
             except StopRequested:
                 self.release()  # the weights are mid-epoch: the next advance reloads the checkpoint
                 return time.perf_counter() - start
@@ -370,7 +374,8 @@ class Trial:
                 return self._failure(TrialStatus.FAILED, f"{type(err).__name__}: {err}", time.perf_counter() - start)
 
     def advance(self, epochs: int = 1, callback: Callback | None = None,
-                should_stop: Callable[[], bool] | None = None) -> AdvanceResult:
+                should_stop: Callable[[], bool] | None = None,
+                end_early: Callable[[], bool] | None = None) -> AdvanceResult:
         """Train ``epochs`` more epochs (fewer if ``should_stop`` stops it or the trial fails).
 
         Returns the finished epochs' records (also appended to ``curve.jsonl``) as an
@@ -380,7 +385,10 @@ class Trial:
         and after each training step; when it returns True the unfinished epoch is discarded, the
         in-memory state released (the trial continues from its newest checkpoint) and the result has
         ``stopped=True``. It should not raise: inside an epoch, an exception from it fails that epoch like
-        any other error.
+        any other error. ``end_early()`` (a budget about to end) is polled after each training step: when
+        it returns True the epoch ends there and is kept (evaluated, checkpointed, its record's ``message``
+        says after how many batches), and no further epoch starts (the result ends with it; ``stopped`` when
+        that time had come before an epoch began).
         """
         records = AdvanceResult()
         try:
@@ -390,7 +398,10 @@ class Trial:
                 if should_stop is not None and should_stop():
                     records.stopped = True
                     break
-                outcome = self._advance_one(callback, should_stop)
+                if end_early is not None and end_early():  # too late to start one: it would end at once
+                    records.stopped = True
+                    break
+                outcome = self._advance_one(callback, should_stop, end_early)
                 if not isinstance(outcome, EpochRecord):
                     records.stopped, records.discarded_seconds = True, outcome
                     break
@@ -398,7 +409,7 @@ class Trial:
                 records.append(record)
                 if callback is not None:
                     callback("epoch", {"record": record})
-                if not record.ok:
+                if not record.ok or self.ended_early:
                     break
         finally:
             if not self.keep_in_memory:

@@ -95,6 +95,65 @@ def test_in_process_executor_contract(tmp_path):
     assert ex.busy == 0 and engines[3].released
 
 
+class _EndsEarly(_Engine):
+    """Records, at each job, whether it was given an ``end_early`` and what it answered."""
+
+    seen: list = []
+
+    def advance(self, epochs=1, callback=None, should_stop=None, end_early=None):
+        self.seen.append(None if end_early is None else end_early())
+        return super().advance(epochs, callback, should_stop)
+
+
+def test_a_wrap_up_time_reaches_the_engine_as_its_end_early(tmp_path):
+    state, engines = RunState(tmp_path), {}
+    runner = TrialRunner(RunSettings(dataset="d", budget="1m"), state, {}, None,
+                         factory=lambda tid, config: engines.setdefault(tid, _EndsEarly(state, tid)))
+    ex = InProcessExecutor(runner)
+    _EndsEarly.seen = []
+    for to_epoch, wrap_up_s in ((1, None), (2, 100.0), (3, 0.0)):
+        ex.submit(3, {"model": "a"}, to_epoch, from_epoch=to_epoch - 1, deadline_s=200.0, wrap_up_s=wrap_up_s)
+        ex.wait()
+    assert _EndsEarly.seen == [None, False, True]
+
+
+def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_deadline(tmp_path):
+    """An epoch the deadline would cut is lost; the one fine-tune of a budget too small to search ends its
+    epoch early instead, leaving its validation pass and checkpoint time before the deadline (Budget.wrap_up).
+    A search does not: its epochs stay comparable along its learning curves."""
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    class Capturing(_ParallelFake):
+        def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None, wrap_up_s=None):
+            self.asked.append((deadline_s, wrap_up_s, self.search.budget.wrap_up(self.search.steps)))
+            super().submit(trial_id, config, to_epoch, from_epoch=from_epoch, deadline_s=deadline_s)
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
+    for searching in (False, True):
+        opt = _Explorer(pool, max_epochs=3)
+        opt.initial_design = [0]
+        state = RunState(tmp_path / str(searching))
+        ex = Capturing(1, state)
+        ex.asked = []
+        budget = Budget(seconds=1000.0, max_epochs_total=3)
+        search = _Search(opt, state, pool, ex, budget, Clock(), [], {}, PlainReporter(io.StringIO()), max_epochs=3)
+        search.searching = searching
+        ex.search = search
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+        assert len(ex.asked) >= 2
+        for deadline_s, wrap_up_s, wrap_up in ex.asked:
+            assert deadline_s is not None
+            if searching:
+                assert wrap_up_s is None
+            else:  # 1 s before the deadline, then 1 s + 1.25 x the fake's 0.5 s evaluations once measured
+                assert wrap_up_s == pytest.approx(deadline_s - wrap_up, abs=0.01)
+        if not searching:
+            assert [w for _, _, w in ex.asked] == [1.0] + [1.625] * (len(ex.asked) - 1)
+    assert Budget().wrap_up([]) == Budget.WRAP_UP_SECONDS
+    assert Budget().wrap_up([{"status": "ok", "eval_s": e} for e in (9.0, 2.0, 4.0, 6.0)]) == 1.0 + 1.25 * 4.0
+
+
 class _ParallelFake:
     """An executor with ``capacity`` workers that finishes the most recently submitted job first (results
     arrive out of order), one epoch per wait."""
@@ -109,7 +168,7 @@ class _ParallelFake:
     def busy(self):
         return len(self.jobs)
 
-    def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None):
+    def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None, wrap_up_s=None):
         assert trial_id not in [j[0] for j in self.jobs], "a trial in flight was submitted again"
         self.jobs.append((trial_id, to_epoch, from_epoch))
         self.epochs_submitted += to_epoch - from_epoch

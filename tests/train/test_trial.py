@@ -228,3 +228,33 @@ def test_an_epoch_fraction_trains_that_share_of_the_batches_and_is_part_of_the_t
     for bad in (0.0, 1.5):
         with pytest.raises(TrainError, match="epoch_fraction must be in"):
             Trial(tmp_path / "bad", tiny_model, config, tiny_dataset, epoch_fraction=bad, **kw)
+
+
+def test_an_epoch_ended_early_is_kept_and_no_further_epoch_starts(tmp_path, tiny_dataset, tiny_model):
+    """A budget about to end ends the epoch in flight early (``end_early``) instead of cutting it and losing it
+    (``should_stop``): the epoch is evaluated and checkpointed with the batches it trained."""
+    config = {"lr": 0.01, "batch_size": 8}
+    kw = {"image_size": 32, "num_workers": 0}
+    steps: list[int] = []
+
+    def count(event, info):
+        if event == "train_step":
+            steps.append(info["step"])
+
+    full = Trial(tmp_path / "full", tiny_model, config, tiny_dataset, max_epochs=3, **kw)
+    full.advance(1, callback=count)
+    batches = len(steps)
+    assert batches >= 3
+    steps.clear()
+    trial = Trial(tmp_path / "t", tiny_model, config, tiny_dataset, max_epochs=3, **kw)
+    records = trial.advance(3, callback=count, end_early=lambda: len(steps) >= 2)
+    assert steps == [1, 2] and len(records) == 1 and not records.stopped  # one epoch, kept, then no other
+    assert records[0].ok and records[0].val_top1 is not None and trial.epochs_done == 1
+    assert records[0].message == f"ended early at the budget's end after 2 of {batches} batches"
+    assert load_curve(tmp_path / "t")[0].message == records[0].message
+    # the time to end early had come before an epoch began: none starts, nothing is discarded
+    again = trial.advance(1, end_early=lambda: True)
+    assert list(again) == [] and again.stopped and trial.epochs_done == 1
+    # an epoch that trains all its batches is not marked
+    steps.clear()
+    assert trial.advance(1, callback=count, end_early=lambda: False)[0].message == "" and len(steps) == batches
