@@ -140,14 +140,17 @@ class Budget:
         """Seconds kept for the end: test evaluation of the incumbent (priced by the median of the latest
         :data:`RECENT_EVALS` evaluation passes of epochs that trained, a failure's none; scaled by
         ``test_share``), export, plots."""
+        return Budget.reserve_for(self.recent_eval_seconds(steps), self.test_share)
+
+    def recent_eval_seconds(self, steps: Sequence[Mapping[str, Any]]) -> float:
+        """The median of the latest :data:`RECENT_EVALS` validation passes of epochs that trained (0 before any)."""
         evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
-        return Budget.reserve_for(statistics.median(evals) if evals else 0.0, self.test_share)
+        return statistics.median(evals) if evals else 0.0
 
     def wrap_up(self, steps: Sequence[Mapping[str, Any]]) -> float:
         """Seconds an epoch ended early at the budget's end still needs before the deadline: its validation
         pass (1.25 x the median of the latest :data:`RECENT_EVALS`) and its checkpoint (``WRAP_UP_SECONDS``)."""
-        evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
-        return self.WRAP_UP_SECONDS + 1.25 * (statistics.median(evals) if evals else 0.0)
+        return self.WRAP_UP_SECONDS + 1.25 * self.recent_eval_seconds(steps)
 
     #: seconds an epoch ended early keeps for its checkpoint write and the loop around it (a checkpoint of
     #: EfficientNet-Lite0 and its AdamW moments is written in 0.06-0.1 s on the 2-core machine: schedule.json)

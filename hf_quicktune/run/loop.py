@@ -4,8 +4,8 @@ under a wall-clock budget -> incumbent (tested, exported, published).
 Only the loop lives here; its parts are in their own modules: the run directory, lock, log file
 and Ctrl-C (:mod:`~hf_quicktune.run.session`), the stages before the search
 (:mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`), the clock and stop rules
-(:mod:`~hf_quicktune.run.budget`), the schedule's fit and re-fits (:mod:`~hf_quicktune.run.plan`), the trial engines, their cache and the resume bookkeeping
-(:mod:`~hf_quicktune.run.trials`), and the end of the run (:mod:`~hf_quicktune.run.finalize`).
+(:mod:`~hf_quicktune.run.budget`), the schedule's fit and re-fits (:mod:`~hf_quicktune.run.plan`), the trial
+engines, their cache and the resume bookkeeping (:mod:`~hf_quicktune.run.trials`), and the end of the run (:mod:`~hf_quicktune.run.finalize`).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ __all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "refit_run
 
 
 def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
-                  train_size: int, reporter) -> None:
+                     train_size: int, reporter) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
     from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_schedule
@@ -48,7 +48,7 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
 
 
 def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
-                    trial_id: int, reporter, train_images: int | None = None) -> None:
+                       trial_id: int, reporter, train_images: int | None = None) -> None:
     """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`):
     its length, or the share of the ``train_images`` its epochs train."""
     from hf_quicktune.run.refit import refit_fine_tune
@@ -82,7 +82,7 @@ def price_planned_epochs(settings: RunSettings, search: Search, trial_id: int, t
 
 
 def apply_refit(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
-                 trial_id: int, reporter, change: dict, left: float, schedule: dict) -> None:
+                trial_id: int, reporter, change: dict, left: float, schedule: dict) -> None:
     """Keep a re-fit's new schedule (settings.json first, then schedule.json, the optimizer, the engine)."""
     n = change["max_epochs"]
     fraction = change.get("epoch_fraction")

@@ -18,8 +18,8 @@ trial can finish its schedule on half of the budget; the other half goes to the 
 budget that buys fewer than ``SEARCH_MIN_EPOCHS`` epochs is not searched: the run trains the
 configuration a practitioner would run (the search's by-hand pool member, first) on ``FINE_TUNE_SHARE``
 of it (when that buys whole epochs and a part, one epoch more, each on a share of the training images:
-:func:`fractional_epochs`), with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the ranking's timed forward
-passes order them, only the fastest is measured), and times no other candidate for the cost model. The
+:func:`fractional_epochs`), with the fastest of the kept pretrained candidates (:func:`fit_schedule`: the
+ranking's timed forward passes order them, only the fastest is measured), and times no other candidate for the cost model. The
 estimate is made once and stored in ``settings.json``, so a resumed run keeps the trials' schedules; only
 that one fine-tune is re-fitted after each epoch, to the time its epochs really take
 (:mod:`~hf_quicktune.run.refit`). How close it comes is printed by ``benchmarks/product_vs_finetune.py`` (the fitted epoch seconds next to the run's real ones).
@@ -171,9 +171,8 @@ def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: i
                       most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float]:
     """``(epochs, fraction)`` of one schedule filling :data:`FRACTION_FILL` of ``seconds``, an epoch costing
     ``train_s`` of training and ``rest_s`` of evaluation and checkpoint: one epoch more than the whole ones
-    that fit, each training
-    ``fraction`` of the images, when that trains more images than the whole epochs (the extra epoch's
-    evaluation is paid from the part); else the whole epochs (fraction 1). Whole epochs alone leave the part
+    that fit, each training ``fraction`` of the images, when that trains more images than the whole epochs
+    (the extra epoch's evaluation is paid from the part); else the whole epochs (fraction 1). Whole epochs alone leave the part
     unused: a fifth of builtin:mnist5k's 3 minutes on a slow machine (3 epochs of 45 s, 33-37 s of 180 unused,
     benchmarks/product_vs_finetune.py, 2026-12-01). Fewer than ``least`` whole epochs fit: ``least`` epochs of
     the fraction that fits (a part of an epoch where the budget would cut a whole one), or of whole ones when

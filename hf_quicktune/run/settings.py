@@ -97,7 +97,7 @@ class RunSettings:
     # resolved once when the run starts and stored in settings.json
     max_epochs: int | None = None
     # the share of the training images each epoch of the trials trains on: 1, or less when a budget too small to
-    # search buys a whole epochs and a part (the one fine-tune's epochs then share that part; run/schedule.py);
+    # search buys whole epochs and a part (the one fine-tune's epochs then share that part; run/schedule.py);
     # fitted with max_epochs and stored with it, not an option
     epoch_fraction: float = 1.0
     top_k: int = 8

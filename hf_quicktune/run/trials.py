@@ -212,10 +212,8 @@ class TrialRunner:
         if not callable(getattr(trial, "set_schedule", None)):
             self.drop(trial_id)
             return
-        if epoch_fraction is None:
-            trial.set_schedule(max_epochs, scale_schedule(config, max_epochs))
-        else:
-            trial.set_schedule(max_epochs, scale_schedule(config, max_epochs), epoch_fraction=epoch_fraction)
+        kw = {} if epoch_fraction is None else {"epoch_fraction": epoch_fraction}
+        trial.set_schedule(max_epochs, scale_schedule(config, max_epochs), **kw)
 
     def drop(self, trial_id: int) -> None:
         trial = self.trials.pop(trial_id, None)
