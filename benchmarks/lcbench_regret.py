@@ -91,12 +91,15 @@ def main() -> int:
                       max_wall_per_replay=args.max_wall, space="lcbench")
     res = run_bench(md, cfg, args.out)
     n = len(targets or md.dataset_names)
-    print(f"== {n} tasks x {args.seeds} seeds, budget {args.budget_runs:g} full runs; regret (mean, 95 % CI half-width)")
+    print(f"== {n} tasks x {args.seeds} seeds, budget {args.budget_runs:g} full runs; regret (mean, 95 % CI half-width over tasks, each task's mean over its seeds)")
     print(_table(res.checkpoints))
     print("\nranks (mean rank per checkpoint, 1 = best):\n" + res.ranks.round(2).to_string())
     import pandas as pd
 
+    from hf_quicktune.bench.regret import paired_text
+
     per_run = pd.read_csv(res.out / "per_run.csv")
+    print(paired_text(per_run, list(res.checkpoints["method"])))
     print("\nper replay (mean): distinct trials started, suggestions told (one per epoch for the 1-epoch methods)\n"
           + per_run.groupby("method")[["trials", "steps"]].mean().round(0).to_string())
     for note in res.notes:

@@ -14,7 +14,8 @@ Protocol (hf-quicktune bench --preset quicktune-extended; Arango et al., ICLR 20
   y_worst and the incumbent (best score so far) all over every epoch of every run of that dataset (the
   paper's y_best is the best *final* accuracy, which made its regret go below 0 where runs peak early).
 
-Prints the regret of every method at 10 / 25 / 50 / 100 % of the budget with 95 % intervals, mean
+Prints the regret of every method at 10 / 25 / 50 / 100 % of the budget with 95 % intervals (over
+datasets, each dataset's mean over its seeds: a deterministic method's seeds are one replay), mean
 ranks, and how many replays ended with the optimizer exhausted (pool used up) before the budget.
 
     python benchmarks/quicktune_extended_regret.py --priors-only          # meta-train the 5 fold priors once
@@ -150,11 +151,14 @@ def summarise_finished(md, config, targets, methods, seeds, out):
 def report(res, args) -> None:
     import pandas as pd
 
+    from hf_quicktune.bench.regret import paired_text
+
     per_run = pd.read_csv(res.out / "per_run.csv")
     n_d, n_s = per_run.dataset.nunique(), per_run.seed.nunique()
     print(f"== Quick-Tune extended: {n_d} datasets x {n_s} seeds, budget {args.budget_hours:g} h of recorded "
           f"fine-tuning time per dataset, {args.folds} leave-datasets-out folds")
-    print("normalised regret at 10/25/50/100 % of the budget: mean [95 % interval]; exhausted = replays that "
+    print("normalised regret at 10/25/50/100 % of the budget: mean [95 % interval over datasets, each dataset's "
+          "mean over its seeds]; exhausted = replays that "
           "used up the pool before the budget")
     rows = []
     for _, r in res.checkpoints.iterrows():
@@ -167,6 +171,7 @@ def report(res, args) -> None:
         rows.append(row)
     print(pd.DataFrame(rows).to_string(index=False))
     print("\nmean rank per checkpoint (1 = best; per dataset x seed, ties averaged):\n" + res.ranks.round(2).to_string())
+    print(paired_text(per_run, list(res.checkpoints["method"])))
     print("\nper replay (mean): distinct trials started, suggestions told\n"
           + per_run.groupby("method")[["trials", "steps"]].mean().round(0).to_string())
     for note in res.notes:

@@ -78,6 +78,20 @@ def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray, 
     return mean, mean - 1.96 * sem, mean + 1.96 * sem
 
 
+def seed_means(runs: np.ndarray) -> np.ndarray:
+    """Mean over the seeds of one dataset (rows = seeds, NaN = missing) -> one row.
+
+    Intervals are taken over datasets of such rows, not over datasets x seeds: the seeds of one
+    dataset share its pool, curves and budget, and a deterministic method replays the same trace
+    for every seed, so counting them as independent samples would narrow its interval by sqrt(seeds).
+    """
+    runs = np.atleast_2d(np.asarray(runs, dtype=float))
+    finite = np.isfinite(runs)
+    count = finite.sum(axis=0)
+    total = np.where(finite, runs, 0.0).sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def aggregate(curves_by_method: dict[str, np.ndarray], grid: np.ndarray, x_name: str) -> pd.DataFrame:
     """Long table (method, x, mean, lo, hi, n) from per-method arrays (runs × grid)."""
     rows = []
@@ -87,6 +101,46 @@ def aggregate(curves_by_method: dict[str, np.ndarray], grid: np.ndarray, x_name:
         for j, x in enumerate(grid):
             rows.append({"method": method, x_name: float(x), "mean": mean[j], "lo": lo[j], "hi": hi[j], "n": int(n[j])})
     return pd.DataFrame(rows)
+
+
+def paired_differences(per_run: pd.DataFrame, reference: str, methods: Sequence[str],
+                       checkpoints: Iterable[float] = CHECKPOINTS) -> pd.DataFrame:
+    """Regret of ``reference`` minus each other method's, per checkpoint: mean and 95 % interval half-width
+    over the datasets both finished (each dataset's mean over seeds), and how many datasets it won / lost.
+
+    Paired by dataset, so the spread between datasets (most of the width of each method's own interval)
+    cancels: the interval says whether ``reference`` is below a method, which two overlapping per-method
+    intervals cannot. Negative = ``reference`` has the lower regret.
+    """
+    rows = []
+    for cp in checkpoints:
+        col = f"regret@{cp:g}"
+        wide = per_run.groupby(["dataset", "method"])[col].mean().unstack("method")
+        for method in methods:
+            if method == reference or method not in wide.columns or reference not in wide.columns:
+                continue
+            diff = (wide[reference] - wide[method]).dropna().to_numpy()
+            half = 1.96 * diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else np.nan
+            rows.append({"method": method, "checkpoint": cp, "diff": diff.mean() if len(diff) else np.nan,
+                         "ci95": half, "won": int((diff < 0).sum()), "lost": int((diff > 0).sum()),
+                         "n": len(diff)})
+    return pd.DataFrame(rows)
+
+
+def paired_text(per_run: pd.DataFrame, methods: Sequence[str], checkpoints: Sequence[float] = CHECKPOINTS) -> str:
+    """:func:`paired_differences` of ``methods[0]`` against the others as a printable table ("" for one method)."""
+    if len(methods) < 2:
+        return ""
+    diffs = paired_differences(per_run, methods[0], methods, checkpoints)
+    if diffs.empty:
+        return ""
+    cells = diffs.apply(lambda r: f"{r['diff']:+.3f} [{r['diff'] - r['ci95']:+.3f}, {r['diff'] + r['ci95']:+.3f}] "
+                        f"{r['won']}/{r['lost']}", axis=1)
+    labels = [f"{c:.0%}" for c in checkpoints]
+    table = diffs.assign(cell=cells, cp=diffs["checkpoint"].map(lambda c: f"{c:.0%}"))
+    return (f"\n{methods[0]} minus each method, paired by dataset (each dataset's mean over seeds): mean "
+            "[95 % interval] datasets won/lost; below 0 = lower regret than that method\n"
+            + table.pivot(index="method", columns="cp", values="cell")[labels].to_string())
 
 
 def rank_table(per_run: pd.DataFrame, methods: Sequence[str], checkpoints: Iterable[float] = CHECKPOINTS) -> pd.DataFrame:

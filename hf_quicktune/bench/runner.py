@@ -17,8 +17,10 @@ Protocol:
   best and worst values over every epoch of every run); a dataset whose values are all equal is
   skipped with a note. The summary counts the replays that ended with the optimizer exhausted
   (the pool used up) before the budget was spent.
-* Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean, 95 % CI over datasets × seeds on a
-  grid of budget fractions / epochs), ``checkpoints.csv`` (regret at 10/25/50/100 % of the budget),
+* Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean and 95 % CI over datasets, each
+  dataset's mean over its seeds, on a grid of budget fractions / epochs; :func:`~hf_quicktune.bench.
+  regret.seed_means` says why not over datasets × seeds), ``checkpoints.csv`` (regret at 10/25/50/100 %
+  of the budget, the same way; ``n@`` = datasets),
   ``ranks.csv``, ``per_run.csv``, ``regret.png`` and ``summary.md``.
 """
 
@@ -42,6 +44,7 @@ from hf_quicktune.bench.regret import (
     rank_table,
     reference_values,
     regret_on_grid,
+    seed_means,
 )
 from hf_quicktune.bench.replay import EXHAUSTED, Trace, replay
 from hf_quicktune.errors import ConfigError
@@ -293,10 +296,11 @@ def summarise(
         t_rows, e_rows = [], []
         for dataset in targets:
             best, worst = refs[dataset]
+            t_seeds, e_seeds = [], []
             for seed in range(config.seeds):
                 trace = traces[(method, dataset, seed)]
-                t_rows.append(regret_on_grid(trace, frac_grid * budgets[dataset], "time", best, worst))
-                e_rows.append(regret_on_grid(trace, epoch_grid, "epochs", best, worst))
+                t_seeds.append(regret_on_grid(trace, frac_grid * budgets[dataset], "time", best, worst))
+                e_seeds.append(regret_on_grid(trace, epoch_grid, "epochs", best, worst))
                 cps = regret_on_grid(trace, np.array(CHECKPOINTS) * budgets[dataset], "time", best, worst)
                 row: dict[str, Any] = {"method": method, "dataset": dataset, "seed": seed, "steps": trace.steps,
                        "trials": trace.trials, "overhead_s": trace.overhead, "stop": trace.stop,
@@ -305,6 +309,8 @@ def summarise(
                        "top_trial_share": top_trial_share(trace, costs[dataset], budgets[dataset])}
                 row.update({f"regret@{cp:g}": v for cp, v in zip(CHECKPOINTS, cps)})
                 rows.append(row)
+            t_rows.append(seed_means(np.array(t_seeds)))
+            e_rows.append(seed_means(np.array(e_seeds)))
         by_time[method], by_epochs[method] = np.array(t_rows), np.array(e_rows)
     per_run = pd.DataFrame(rows)
     per_run.to_csv(out / "per_run.csv", index=False)
@@ -317,8 +323,9 @@ def summarise(
         sub = per_run[per_run.method == method]
         row = {"method": method}
         for cp in CHECKPOINTS:
-            v = sub[f"regret@{cp:g}"].to_numpy()
-            v = v[np.isfinite(v)]  # truncated replays (wall cap) have no value past their end
+            # one value per dataset (its seeds' mean; truncated replays have no value past their end)
+            v = sub.groupby("dataset")[f"regret@{cp:g}"].mean().to_numpy()
+            v = v[np.isfinite(v)]
             half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else 0.0
             row[f"regret@{cp:g}"] = v.mean() if len(v) else np.nan
             row[f"ci95@{cp:g}"] = half
@@ -339,7 +346,7 @@ def summarise(
     lines = ["# hf-quicktune bench", "", f"meta-dataset: {md.info.get('source')}", f"datasets: {len(targets)}, seeds: "
              f"{config.seeds}, budget: {budget_text(config)}"
              + (f", {config.workers} simulated asynchronous workers" if config.workers > 1 else ""), ""]
-    lines += ["## Normalised regret (mean ± 95 % CI) at fractions of the budget", "",
+    lines += ["## Normalised regret (mean ± 95 % CI over datasets, n = datasets) at fractions of the budget", "",
               "| method | " + " | ".join(f"{int(cp * 100)} %" for cp in CHECKPOINTS) + " | overhead s/step | exhausted |",
               "|---|" + "---|" * (len(CHECKPOINTS) + 2)]
     for _, r in checkpoints.iterrows():

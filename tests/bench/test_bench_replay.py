@@ -13,9 +13,12 @@ from hf_quicktune.bench.regret import (
     is_degenerate,
     mean_ci,
     normalised_regret,
+    paired_differences,
+    paired_text,
     rank_table,
     reference_values,
     regret_on_grid,
+    seed_means,
 )
 from hf_quicktune.bench.replay import Trace, replay
 from hf_quicktune.bench.runner import BenchConfig, dataset_folds, run_bench
@@ -151,6 +154,40 @@ def test_run_bench_outputs_and_resume(tmp_path):
     trace_file.write_text(json.dumps(data))
     res2 = run_bench(md, cfg, out)
     assert res2.checkpoints.set_index("method").loc["random", "regret@0.1"] < cp.loc["random", "regret@0.1"]
+
+
+def test_intervals_are_over_datasets_so_repeated_seeds_do_not_narrow_them(tmp_path):
+    """A deterministic method replays one trace per dataset whatever the seed: its interval must be the one
+    over datasets, as if it had run one seed, not sqrt(seeds) narrower."""
+    assert seed_means(np.array([[0.2, np.nan], [0.4, np.nan]])) == pytest.approx([0.3, np.nan], nan_ok=True)
+    md = make_synthetic(n_datasets=3, n_configs=20, max_epochs=6, seed=0)
+    out = tmp_path / "out"
+    one = run_bench(md, BenchConfig(methods=["random"], seeds=1, budget_runs=3, folds=3), out)
+    for d in md.dataset_names:  # seed 1 = seed 0's trace, as a deterministic method would replay it
+        src = out / "traces" / "random" / f"{d}__seed0.json"
+        (src.parent / f"{d}__seed1.json").write_text(src.read_text())
+    two = run_bench(md, BenchConfig(methods=["random"], seeds=2, budget_runs=3, folds=3), out)
+    a, b = one.checkpoints.iloc[0], two.checkpoints.iloc[0]
+    per_dataset = pd.read_csv(out / "per_run.csv").query("seed == 0")["regret@0.25"].to_numpy()
+    assert per_dataset.std() > 0  # the datasets differ, so the interval is not trivially 0
+    assert b["n@0.25"] == a["n@0.25"] == 3
+    assert b["ci95@0.25"] == pytest.approx(a["ci95@0.25"])
+    assert b["ci95@0.25"] == pytest.approx(1.96 * per_dataset.std(ddof=1) / np.sqrt(3))
+    assert b["regret@0.25"] == pytest.approx(per_dataset.mean())
+    curves = pd.read_csv(out / "regret_time.csv")
+    assert (curves["n"] == 3).all()
+
+
+def test_paired_differences_pair_by_dataset_and_count_wins():
+    # b's regret is a's + 0.1 on every dataset: the spread between datasets is large, the paired one is 0
+    per_run = pd.DataFrame({"method": ["a", "b"] * 6, "dataset": [d for d in ("x", "y", "z") for _ in (0, 1)] * 2,
+                            "seed": [0] * 6 + [1] * 6,
+                            "regret@1": [0.0, 0.1, 0.5, 0.6, 0.8, 0.9, 0.0, 0.1, 0.5, 0.6, 0.8, 0.9]})
+    t = paired_differences(per_run, "a", ["a", "b"], checkpoints=[1.0]).iloc[0]
+    assert t["method"] == "b" and t["diff"] == pytest.approx(-0.1) and t["ci95"] == pytest.approx(0.0, abs=1e-12)
+    assert (t["won"], t["lost"], t["n"]) == (3, 0, 3)
+    text = paired_text(per_run, ["a", "b"], checkpoints=[1.0])
+    assert "-0.100 [-0.100, -0.100] 3/0" in text and paired_text(per_run, ["a"]) == ""
 
 
 def test_random_search_replay_is_seeded():
