@@ -53,19 +53,25 @@ def _step_text(s: dict[str, Any]) -> str:
 
 
 class _Meter:
-    """Start time of the current progress task: images/s and ETA from what it has done so far."""
+    """The current progress task's first update (time, steps and images done then): images/s and ETA from
+    what it did since. Work done before that update was not timed (an epoch reports its first step when it
+    has finished), so it does not count: counting it gave "1/41, ETA 0s"."""
 
     def __init__(self) -> None:
         self.task: str | None = None
         self.t0 = 0.0
+        self.done0 = 0
+        self.images0 = 0
 
     def update(self, task: str, done: int, total: int | None, images: int | None) -> tuple[float | None, float | None]:
         now = time.monotonic()
         if task != self.task:
-            self.task, self.t0 = task, now
+            self.task, self.t0, self.done0, self.images0 = task, now, done, images or 0
         seconds = now - self.t0
-        rate = images / seconds if images and seconds > 0 else None
-        eta = seconds * (total - done) / done if total and done and done < total else None
+        timed_images = (images or 0) - self.images0
+        timed_steps = done - self.done0
+        rate = timed_images / seconds if timed_images > 0 and seconds > 0 else None
+        eta = seconds * (total - done) / timed_steps if total and timed_steps > 0 and done < total else None
         return rate, eta
 
 

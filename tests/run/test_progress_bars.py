@@ -35,6 +35,22 @@ def test_plain_lines_are_periodic_with_rate_and_eta(monkeypatch):
     assert len(out.getvalue().splitlines()) == 3
 
 
+def test_a_stage_first_seen_after_its_first_step_gets_no_eta_from_that_untimed_step(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    out = io.StringIO()
+    rep = PlainReporter(stream=out)
+    rep._last_line -= 60  # a line is due: the first update prints
+    rep.progress("trial 0 epoch 2", 1, 41, images=32)  # the epoch's first report: one step already done
+    assert out.getvalue().strip() == "[hf-quicktune] trial 0 epoch 2: 1/41 (2%)"  # no "ETA 0s", no rate
+    rep.interval_s = 15.0
+    for step in range(2, 33):
+        clock.now += 0.5
+        rep.progress("trial 0 epoch 2", step, 41, images=32 * step)
+    lines = out.getvalue().splitlines()
+    assert lines[1:] == ["[hf-quicktune] trial 0 epoch 2: 31/41 (76%), 64 img/s, ETA 5s"]  # 30 steps timed in 15 s
+
+
 def test_quick_stages_print_nothing():
     out = io.StringIO()
     rep = PlainReporter(stream=out)
