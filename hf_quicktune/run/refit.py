@@ -133,8 +133,9 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     longer): a smaller share of the images each, or one epoch fewer when that trains more. When they leave
     time, the re-plan (up to the space's 50 epochs) is taken if it trains at least :data:`RAISE_MIN` of an
     epoch's images more. A measurement of the first job only (one-time costs included) may not reduce the
-    plan."""
-    from hf_quicktune.run.schedule import fractional_epochs
+    plan, and a time left that cannot even evaluate another epoch leaves it as it is (the budget ends the
+    run; a re-plan to one whole epoch more told the log and ``summary.json`` of a share never trained)."""
+    from hf_quicktune.run.schedule import FRACTION_FILL, fractional_epochs
 
     parts = measured_epoch_parts(steps, trial_id, train_images)
     left = current - epochs_done
@@ -143,8 +144,8 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     full, rest = parts
     after_first = len(_jobs(steps, trial_id)) > 1
     if left * (rest + fraction * full) > seconds_left:
-        if not after_first:
-            return None
+        if not after_first or FRACTION_FILL * seconds_left <= rest:
+            return None  # not even the next epoch's evaluation fits: the budget ends the run, not a re-plan
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
     else:
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)

@@ -141,6 +141,9 @@ def test_epochs_that_would_overrun_the_budget_train_a_share_of_the_images_each()
     assert refit_fraction(_timed(11.0), 0, 1, 25.0, 5, 1.0, 100) is None
     assert refit_fraction(steps, 0, 2, 31.0, 5, 1.0, 100) is None  # 3 x 10 s fit
     assert refit_fraction(steps, 0, 5, 31.0, 5, 1.0, 100) is None  # the schedule is done
+    # 1.5 s left cannot even evaluate an epoch (2 s): the plan stays, the budget ends the run
+    assert refit_fraction(steps, 0, 2, 1.5, 3, 0.9, 100) is None
+    assert refit_fraction(steps, 0, 2, 2.5, 3, 0.9, 100) == (3, 0.0562)  # a sliver of an epoch still fits
 
 
 def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trains_more():
