@@ -18,9 +18,9 @@ Protocol:
   skipped with a note. The summary counts the replays that ended with the optimizer exhausted
   (the pool used up) before the budget was spent.
 * Outputs: ``regret_time.csv`` / ``regret_epochs.csv`` (mean and 95 % CI over datasets, each
-  dataset's mean over its seeds, on a grid of budget fractions / epochs; :func:`~hf_quicktune.bench.
-  regret.seed_means` says why not over datasets × seeds), ``checkpoints.csv`` (regret at 10/25/50/100 %
-  of the budget, the same way; ``n@`` = datasets),
+  dataset's mean over its seeds, on a grid of budget fractions / epochs;
+  :func:`~hf_quicktune.bench.regret.seed_means` says why not over datasets × seeds),
+  ``checkpoints.csv`` (regret at 10/25/50/100 % of the budget, the same way; ``n@`` = datasets),
   ``ranks.csv``, ``per_run.csv``, ``regret.png`` and ``summary.md``.
 """
 
