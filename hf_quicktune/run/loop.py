@@ -235,8 +235,10 @@ class _Search:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
         deadline = self.budget.deadline(self.steps)
         kw = {}
-        if deadline is not None and not self.searching:
-            # the one fine-tune's last epoch is ended early and kept rather than cut by the deadline and lost
+        if deadline is not None and (not self.searching or trial_id == self.finish_trial):
+            # the last epoch of the one fine-tune, or of the incumbent a search trains to the end of its schedule
+            # when the budget ends (nothing is compared with it after), is ended early and kept rather than cut
+            # by the deadline and lost; other epochs of a search stay whole, comparable along the curves
             kw["wrap_up_s"] = deadline - self.budget.wrap_up(self.steps) - self.clock.elapsed
         self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
                              deadline_s=None if deadline is None else deadline - self.clock.elapsed, **kw)

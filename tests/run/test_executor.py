@@ -120,7 +120,8 @@ def test_a_wrap_up_time_reaches_the_engine_as_its_end_early(tmp_path):
 def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_deadline(tmp_path):
     """An epoch the deadline would cut is lost; the one fine-tune of a budget too small to search ends its
     epoch early instead, leaving its validation pass and checkpoint time before the deadline (Budget.wrap_up).
-    A search does not: its epochs stay comparable along its learning curves."""
+    A search does not, but for the incumbent it finishes when the budget ends: its epochs stay comparable
+    along its learning curves."""
     from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
 
@@ -152,6 +153,21 @@ def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_d
             assert [w for _, _, w in ex.asked] == [1.0] + [1.625] * (len(ex.asked) - 1)
     assert Budget().wrap_up([]) == Budget.WRAP_UP_SECONDS
     assert Budget().wrap_up([{"status": "ok", "eval_s": e} for e in (9.0, 2.0, 4.0, 6.0)]) == 1.0 + 1.25 * 4.0
+    # a search's end: the incumbent it trains to the end of its schedule may end its last epoch early too
+    # (no trial is compared with it after); the other trials' epochs stay whole
+    opt = _Explorer(pool, max_epochs=3)
+    state = RunState(tmp_path / "finishing")
+    ex = Capturing(2, state)
+    ex.asked = []
+    search = _Search(opt, state, pool, ex, Budget(seconds=1000.0), Clock(), [], {}, PlainReporter(io.StringIO()),
+                     max_epochs=3)
+    ex.search = search
+    search.finish_trial = 2
+    search.submit(1, 1)
+    search.submit(2, 1)
+    (deadline_1, wrap_1, _), (deadline_2, wrap_2, wrap_up) = ex.asked
+    assert wrap_1 is None and deadline_1 is not None
+    assert wrap_2 == pytest.approx(deadline_2 - wrap_up, abs=0.01)
 
 
 class _ParallelFake:
