@@ -1,0 +1,91 @@
+"""What the recipe's acquisition saw, ask by ask, on one dataset of the Quick-Tune extended meta-dataset.
+
+Replays ``quicktune-recipe`` (its fold prior from ``quicktune_extended_regret.py --priors-only``) on one dataset
+and prints, at every ``--every``-th ask, the three best-scored steps (trial, epoch, new or continued, the
+surrogate's mean and std, predicted cost, acquisition value) and the pool's best configurations by their
+recorded best accuracy (``--watch`` of them) with the same figures and the truth: how far the surrogate's
+belief about the configurations it never tried is from what they reach. Then the regret at 10/25/50/100 %.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/acquisition_trace.py --dataset PLT_NET
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="A dataset of the extended meta-dataset, e.g. PLT_NET.")
+    p.add_argument("--bench-out", type=Path, default=Path("bench-out"),
+                   help="Where quicktune_extended_regret.py keeps its parquet and fold priors.")
+    p.add_argument("--watch", type=int, default=5, help="How many of the best configurations to follow.")
+    p.add_argument("--every", type=int, default=3, help="Print every k-th ask (the first 20 always).")
+    p.add_argument("--options", default="{}", help="JSON keyword options of the recipe (e.g. '{\"lr\": 0.001}').")
+    args = p.parse_args(argv)
+
+    import numpy as np
+    import torch
+
+    from hf_quicktune.bench.presets import preset
+    from hf_quicktune.bench.runner import BenchConfig, make_task, run_bench
+    from hf_quicktune.meta import load_meta_dataset
+    from hf_quicktune.search import quicktune as qt
+
+    torch.set_num_threads(1)
+    parquet = args.bench_out / "quicktune-extended.parquet"
+    priors = args.bench_out / "quicktune-extended" / "priors"
+    if not parquet.is_file() or not priors.is_dir():
+        p.error(f"{parquet} or {priors} is missing: run benchmarks/quicktune_extended_regret.py --priors-only first")
+    md = load_meta_dataset(parquet)
+    if args.dataset not in md.dataset_names:
+        p.error(f"{args.dataset!r} is not in the meta-dataset; choose from {', '.join(md.dataset_names)}")
+    _, curves, _ = make_task(md, args.dataset)
+    best = np.nanmax(curves, axis=1)
+    watch = [int(i) for i in np.argsort(-best)[: args.watch]]
+    print(f"== {args.dataset}: watching pool members {watch} (recorded best accuracy "
+          f"{', '.join(f'{best[i]:.3f}' for i in watch)})")
+
+    original = qt.QuickTuneOptimizer.acquisition_values
+    asks = {"n": 0}
+
+    def logged(self, ids):  # type: ignore[no-untyped-def]
+        values = original(self, ids)
+        asks["n"] += 1
+        if asks["n"] > 20 and asks["n"] % args.every:
+            return values
+        ids = list(ids)
+        mean, std, cost = self.predict(ids, noise=False)
+        order = np.argsort(-values)
+        started = set(self.trials)
+
+        def cell(j: int) -> str:
+            kind = "cont" if ids[j] in started else "new"
+            return (f"#{ids[j]} e{self.next_epoch(ids[j])} {kind} mean {mean[j]:.3f} std {std[j]:.3f} "
+                    f"cost {cost[j]:.0f}s acq {values[j]:.1e}")
+
+        print(f"ask {asks['n']}: " + " | ".join(cell(j) for j in order[:3]))
+        seen = [f"{cell(ids.index(w))} true {best[w]:.3f}" for w in watch if w in ids]
+        if seen:
+            print("    watched: " + " | ".join(seen))
+        return values
+
+    qt.QuickTuneOptimizer.acquisition_values = logged
+    fields = preset("quicktune-extended")
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(priors, Path(tmp) / "priors")
+        cfg = BenchConfig(methods=["quicktune-recipe"], seeds=1, budget_seconds=fields["budget_seconds"],
+                          folds=fields["folds"], datasets=[args.dataset], meta_train=fields["meta_train"],
+                          space=fields["space"], method_options={"quicktune-recipe": json.loads(args.options)})
+        res = run_bench(md, cfg, tmp)
+    row = res.checkpoints.iloc[0]
+    print("regret at 10/25/50/100 %: " + " / ".join(f"{row[f'regret@{cp:g}']:.3f}" for cp in (0.1, 0.25, 0.5, 1.0)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
