@@ -5,8 +5,9 @@ and prints, at every ``--every``-th ask, the three best-scored steps (trial, epo
 surrogate's mean and std, predicted cost, acquisition value) and the pool's best configurations by their
 recorded best accuracy (``--watch`` of them) with the same figures and the truth: how far the surrogate's
 belief about the configurations it never tried is from what they reach. Then a summary (the untried
-configurations' median std along the replay; the watched ones' predictions and acquisition in its second
-half; the step chosen most there) and the regret at 10/25/50/100 %. The logging's extra prediction per ask
+configurations' median std along the replay; the GP's outputscale and noise and the calibration's std factor
+at its start, middle and end; the watched ones' predictions and acquisition in its second half; the step
+chosen most there) and the regret at 10/25/50/100 %. The logging's extra prediction per ask
 is counted in the replay's overhead like the optimizer's own time (a few seconds of a 16 h budget).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/acquisition_trace.py --dataset PLT_NET
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         history.append({"untried_std": float(np.median(std[untried])) if untried else np.nan,
                         "watched": [(float(mean[ids.index(w)]), float(values[ids.index(w)])) for w in watch
                                     if w in ids and w not in started],
-                        "top": (ids[order[0]], ids[order[0]] in started, float(values[order[0]]))})
+                        "top": (ids[order[0]], ids[order[0]] in started, float(values[order[0]])),
+                        "kernel": _kernel_text(self)})
         if asks["n"] > 20 and asks["n"] % args.every:
             return values
 
@@ -99,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     acqs = [a for h in late for _, a in h["watched"]]
     print(f"\nsummary of {len(history)} asks: untried configurations' median posterior std {history[0]['untried_std']:.3f} "
           f"at ask 1, {history[half]['untried_std']:.3f} at ask {half + 1}, {history[-1]['untried_std']:.3f} at the last")
+    print(f"  the GP's hyperparameters at ask 1: {history[0]['kernel']}; at ask {half + 1}: "
+          f"{history[half]['kernel']}; at the last: {history[-1]['kernel']}")
     if means:
         print(f"  the watched configurations not tried, from ask {half + 1} on: predicted mean {min(means):.3f}-"
               f"{max(means):.3f} (recorded best {min(best[w] for w in watch):.3f}-{max(best[w] for w in watch):.3f}), "
@@ -112,6 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     row = res.checkpoints.iloc[0]
     print("regret at 10/25/50/100 %: " + " / ".join(f"{row[f'regret@{cp:g}']:.3f}" for cp in (0.1, 0.25, 0.5, 1.0)))
     return 0
+
+
+def _kernel_text(opt) -> str:  # type: ignore[no-untyped-def]
+    """The fitted kernel's outputscale and noise and the std factor of a new trial's forecast (calibration)."""
+    gp = opt.surrogate.gp
+    return (f"outputscale {float(gp.covar_module.outputscale):.4f}, noise {float(gp.likelihood.noise):.1e}, "
+            f"new-trial std factor {opt.calibration.scale('new'):.2f}")
 
 
 if __name__ == "__main__":

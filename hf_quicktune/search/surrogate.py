@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -156,6 +157,7 @@ class DeepKernelSurrogate(nn.Module):
         self.gp.covar_module.outputscale = 0.05
         self.gp.covar_module.base_kernel.lengthscale = 1.0
         likelihood.noise = 1e-3
+        self._scale_anchor: tuple[float, float] | None = None  # (log outputscale, width) of its hyperprior
         self._train: tuple[SurrogateInputs, torch.Tensor] | None = None
         self._cache: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._initial_state = copy.deepcopy(self.state_dict())
@@ -167,6 +169,22 @@ class DeepKernelSurrogate(nn.Module):
     # -- config ------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "out_dim": self.out_dim, "seed": self.seed, "mean": self.mean}
+
+    def anchor_scale(self, width: float | None) -> None:
+        """Fit the kernel's outputscale by MAP under a log-normal hyperprior centred on its current value (the
+        meta-learned one) with ``width`` (std of its log): ``0`` keeps it fixed, None fits it by marginal
+        likelihood alone (type-II ML, the paper). A search observes the configurations it chose, not a sample
+        of the space: when its first trials all fail alike, type-II ML shrinks the amplitude to their spread,
+        and with it every untried configuration's uncertainty (``benchmarks/acquisition_trace.py``)."""
+        raw = self.gp.covar_module.raw_outputscale
+        if width is None:
+            self._scale_anchor = None
+            raw.requires_grad_(True)
+            return
+        if width < 0:
+            raise ValueError(f"the outputscale hyperprior's width must be >= 0, got {width}")
+        self._scale_anchor = (math.log(float(self.gp.covar_module.outputscale.detach())), float(width))
+        raw.requires_grad_(width > 0)
 
     def mark_initial(self) -> None:
         """Make the current weights the ones :meth:`reset` (a full refit) returns to."""
@@ -195,6 +213,10 @@ class DeepKernelSurrogate(nn.Module):
         self.gp.set_train_data(z, target, strict=False)
         mll = gpytorch.mlls.ExactMarginalLogLikelihood(self.gp.likelihood, self.gp)
         loss = -mll(self.gp(z), target)
+        if self._scale_anchor is not None and self._scale_anchor[1] > 0:
+            centre, width = self._scale_anchor
+            log_scale = torch.log(self.gp.covar_module.outputscale)
+            loss = loss + 0.5 * ((log_scale - centre) / width) ** 2 / len(y)  # -log hyperprior, per point as the mll
         if mean_weight > 0:
             prior_mean = self.gp.mean_module.constant + learned
             err = prior_mean - y

@@ -1,0 +1,76 @@
+"""The surrogate's outputscale hyperprior (``anchor_scale``; ``QuickTuneOptimizer(scale_anchor=)``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_quicktune.search.prior import Prior
+from hf_quicktune.search.quicktune import QuickTuneOptimizer
+from hf_quicktune.search.surrogate import DeepKernelSurrogate
+
+from .simulator import MODEL_FEATURES, CurveSimulator
+from .test_surrogate import dataset, encoder
+
+
+def _flat_data(n: int = 40):
+    """Accuracies of one narrow band (every trial failed alike): their spread says nothing of the space's."""
+    sim = CurveSimulator(n=n, max_epochs=6)
+    enc = encoder()
+    X, _ = dataset(sim, enc, range(n))
+    y = (0.1 + 0.01 * np.random.default_rng(0).standard_normal(n)).astype(np.float32)
+    return enc, X, y
+
+
+def test_scale_anchor_holds_the_outputscale_to_its_hyperprior():
+    enc, X, y = _flat_data()
+
+    def fitted(width):
+        sur = DeepKernelSurrogate(enc, seed=1)
+        sur.gp.covar_module.outputscale = 0.06
+        sur.anchor_scale(width)
+        sur.fit(X, y, steps=200, lr=1e-2, warm_start=True)
+        return float(sur.gp.covar_module.outputscale.detach())
+
+    ml, held, fixed = fitted(None), fitted(0.5), fitted(0.0)
+    assert fixed == pytest.approx(0.06, rel=1e-6)  # width 0: not fitted at all
+    assert ml < 0.5 * 0.06  # type-II ML shrinks the amplitude to the narrow band's spread
+    assert ml < held < 0.06  # MAP: pulled back towards the anchor, still moved by the data
+    with pytest.raises(ValueError, match=">= 0"):
+        DeepKernelSurrogate(enc).anchor_scale(-1.0)
+
+
+def test_optimizer_anchors_on_its_priors_outputscale_through_full_refits():
+    """``scale_anchor=0`` keeps the prior's outputscale through warm and full refits and a resume; it needs a
+    prior (there is nothing to centre the hyperprior on without one)."""
+    sim = CurveSimulator(n=30, max_epochs=6, seed=3)
+    prior = Prior.create(encoder())
+    X, y = dataset(sim, prior.encoder, range(30))
+    prior.surrogate.fit(X, y, steps=5, lr=1e-2)
+    prior.surrogate.mark_initial()
+    scale = float(prior.surrogate.gp.covar_module.outputscale.detach())
+    meta = {"n": 1000, "c": 10}
+    # full refits for the first 3 observations, warm ones after (never judged degraded)
+    options = {"full_refit_until": 3, "degrade_tol": 1e9, "model_features": MODEL_FEATURES}
+
+    def search(opt, steps):
+        sim.run(opt, steps)
+
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, meta_features=meta, scale_anchor=0.0,
+                             **options)
+    search(opt, 6)
+    opt.predict([0])  # fits what was told
+    assert opt.n_full_refits >= 1 and opt.n_refits > opt.n_full_refits
+    assert float(opt.surrogate.gp.covar_module.outputscale.detach()) == pytest.approx(scale, rel=1e-6)
+    resumed = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, meta_features=meta, scale_anchor=0.0,
+                                 **options)
+    resumed.load_state_dict(opt.state_dict())
+    search(resumed, 3)
+    resumed.predict([0])
+    assert float(resumed.surrogate.gp.covar_module.outputscale.detach()) == pytest.approx(scale, rel=1e-6)
+    free = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, meta_features=meta, **options)
+    search(free, 6)
+    free.predict([0])
+    assert float(free.surrogate.gp.covar_module.outputscale.detach()) != pytest.approx(scale, rel=1e-3)
+    with pytest.raises(ValueError, match="prior"):
+        QuickTuneOptimizer(sim.pool, max_epochs=6, scale_anchor=0.5)
