@@ -8,8 +8,7 @@ An executor promises:
   :class:`Job` handle; ``from_epoch`` is the epochs the optimizer knows (records past it come back),
   ``deadline_s`` the seconds from now after which the job stops between training steps (None: never);
   ``wrap_up_s`` (optional) the seconds from now after which the epoch in flight ends early and is kept
-  (evaluated and checkpointed before ``deadline_s``): the in-process executor does it; the Ray executor's
-  jobs are ended by ``deadline_s`` alone.
+  (evaluated and checkpointed before ``deadline_s``); both executors do it.
 - ``wait()`` blocks until any submitted job ends and returns its
   :class:`~hf_quicktune.run.trials.Outcome`: the finished epochs' records (the last may be a failure),
   ``stopped`` when the deadline discarded the epoch in flight, or ``lost`` when no worker could run it.

@@ -145,14 +145,17 @@ class TrialWorker:
         root.addHandler(handler)
         root.setLevel(logging.INFO)
 
-    def run(self, trial_id: int, config: dict, to_epoch: int, from_epoch: int, deadline: float | None) -> Outcome:
-        """Train the job; ``deadline`` is a ``time.time()`` after which it stops between training steps."""
+    def run(self, trial_id: int, config: dict, to_epoch: int, from_epoch: int, deadline: float | None,
+            wrap_up: float | None = None) -> Outcome:
+        """Train the job; ``deadline`` is a ``time.time()`` after which it stops between training steps (the epoch
+        in flight discarded), ``wrap_up`` one after which the epoch in flight ends early and is kept."""
         import torch
 
         torch.set_num_threads(self.threads)  # this call's thread (max_concurrency > 1 runs calls in threads)
         should_stop = None if deadline is None else (lambda: time.time() > deadline)
+        end_early = None if wrap_up is None else (lambda: time.time() > wrap_up)
         logger.info("job: trial %d epochs %d-%d (%s)", trial_id, from_epoch + 1, to_epoch, config.get("model"))
-        outcome = self.runner.run(trial_id, config, to_epoch, from_epoch, should_stop=should_stop)
+        outcome = self.runner.run(trial_id, config, to_epoch, from_epoch, should_stop=should_stop, end_early=end_early)
         logger.info("job: trial %d: %d epoch(s) in %.1fs%s", trial_id, len(outcome.records), outcome.wall_s,
                     " (stopped by the budget)" if outcome.stopped else "")
         return outcome
@@ -239,14 +242,18 @@ class RayExecutor:
 
     def submit(self, trial_id: int, config: dict[str, Any], to_epoch: int, *, from_epoch: int = 0,
                deadline_s: float | None = None, wrap_up_s: float | None = None) -> Job:
-        """``wrap_up_s`` is not used: an actor's job is ended by ``deadline_s`` alone."""
-        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s)
-        job.deadline_s = None if deadline_s is None else time.time() + deadline_s  # absolute on every node
+        """``deadline_s`` and ``wrap_up_s`` (seconds from now) travel as ``time.time()`` instants, the same on
+        every node (clocks in sync) and kept when the job is re-submitted after its worker died."""
+        job = Job(trial_id, config, to_epoch, from_epoch, deadline_s, wrap_up_s)
+        now = time.time()
+        job.deadline_s = None if deadline_s is None else now + deadline_s  # absolute on every node
+        job.wrap_up_s = None if wrap_up_s is None else now + wrap_up_s
         self._start(job, self.idle.pop())
         return job
 
     def _start(self, job: Job, actor: Any) -> None:
-        job.ref = actor.run.remote(job.trial_id, job.config, job.to_epoch, job.from_epoch, job.deadline_s)
+        job.ref = actor.run.remote(job.trial_id, job.config, job.to_epoch, job.from_epoch, job.deadline_s,
+                                   job.wrap_up_s)
         self.running[job.ref] = (actor, job)
 
     def wait(self) -> Outcome:

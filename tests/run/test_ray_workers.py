@@ -263,7 +263,8 @@ def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start()
 
 def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
     """RayExecutor inside this process on ``ray.init(num_cpus=2)``: two jobs run at once on two actors; a job
-    whose deadline has passed stops without an epoch (the budget), a later job on the same trial trains it."""
+    whose deadline has passed stops without an epoch (the budget), a later job on the same trial trains it; a
+    wrap-up time reaches the actor's engine."""
     import ray
 
     from hf_quicktune.run.ray_executor import RayExecutor
@@ -291,6 +292,11 @@ def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
         out = ex.wait()
         assert not out.stopped and [r["epoch"] for r in out.records] == [1] and out.records[0]["status"] == "ok"
         assert ex.worker_seconds > 0
+        # a wrap-up time reaches the actor as the engine's end_early: already past, no epoch starts, though
+        # the deadline is far (without it, epoch 2 would train)
+        ex.submit(0, config, 2, from_epoch=1, deadline_s=600.0, wrap_up_s=0.0)
+        out = ex.wait()
+        assert out.stopped and out.records == []
         ex.shutdown()
         assert ray.is_initialized()  # a runtime the executor did not start is left running
     finally:
