@@ -1,4 +1,5 @@
-"""The surrogate's outputscale hyperprior (``anchor_scale``; ``QuickTuneOptimizer(scale_anchor=)``)."""
+"""How far a search moves away from its prior: the outputscale hyperprior (``anchor_scale``;
+``QuickTuneOptimizer(scale_anchor=)``) and the frozen learned mean (``QuickTuneOptimizer(freeze_mean=True)``)."""
 
 from __future__ import annotations
 
@@ -74,3 +75,38 @@ def test_optimizer_anchors_on_its_priors_outputscale_through_full_refits():
     assert float(free.surrogate.gp.covar_module.outputscale.detach()) != pytest.approx(scale, rel=1e-3)
     with pytest.raises(ValueError, match="prior"):
         QuickTuneOptimizer(sim.pool, max_epochs=6, scale_anchor=0.5)
+
+
+def test_freeze_mean_keeps_the_priors_learned_mean_while_the_kernel_adapts():
+    """By default (``freeze_mean=True``) refits leave the prior's mean network as meta-trained (the GP models this
+    dataset's residual from it) while the kernel, the feature extractor and the constant level move; with
+    ``freeze_mean=False`` the mean is refitted too. Without a prior's learned mean it has nothing to keep."""
+    import torch
+
+    sim = CurveSimulator(n=30, max_epochs=6, seed=4)
+    prior = Prior.create(encoder(), mean="mlp")
+    X, y = dataset(sim, prior.encoder, range(30))
+    prior.surrogate.fit(X, y, steps=5, lr=1e-2)
+    prior.surrogate.mark_initial()
+    before = {k: v.clone() for k, v in prior.surrogate.state_dict().items()}
+    options = {"meta_features": {"n": 1000, "c": 10}, "model_features": MODEL_FEATURES, "full_refit_until": 3,
+               "degrade_tol": 1e9}
+
+    def after(**kw):
+        opt = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, **options, **kw)
+        sim.run(opt, 6)
+        opt.predict([0])
+        return opt.surrogate.state_dict()
+
+    frozen, free = after(), after(freeze_mean=False)  # frozen by default
+    mean_keys = [k for k in before if k.startswith("mean_net.")]
+    assert mean_keys
+    assert all(torch.equal(frozen[k], before[k]) for k in mean_keys)
+    assert not all(torch.equal(free[k], before[k]) for k in mean_keys)
+    moved = [k for k in before if k.startswith(("feature_extractor.", "gp.")) and not torch.equal(frozen[k], before[k])]
+    assert "gp.mean_module.raw_constant" in moved or "gp.mean_module.constant" in moved
+    assert any(k.startswith("feature_extractor.") for k in moved)
+    assert QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, **options).freeze_mean
+    constant = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=Prior.create(encoder(), mean="constant"), **options)
+    assert not constant.freeze_mean  # nothing to keep: the constant mean is fitted as before
+    assert not QuickTuneOptimizer(sim.pool, max_epochs=6, space=sim.space, **options).freeze_mean
