@@ -113,8 +113,9 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         scale_anchor: with a prior, fit the kernel's outputscale under a log-normal hyperprior centred on the
             prior's, of this width in log units (0: keep the prior's;
             :meth:`~hf_quicktune.search.surrogate.DeepKernelSurrogate.anchor_scale`). None (default): type-II ML,
-            the paper. Off by default: 0.5 fixed the extended set's worst dataset (PLT_NET 0.392 -> 0.014 at
-            100 %), tied on the set (0.058 vs 0.066) and raised LCBench's regret (0.033 vs 0.021; benchmarks/README).
+            the paper. Off by default: measured before ``freeze_mean`` (the mean refitted), 0.5 fixed the extended
+            set's worst dataset (PLT_NET 0.392 -> 0.014 at 100 %), tied on the set (0.058 vs 0.066) and raised
+            LCBench's regret (0.033 vs 0.021; benchmarks/README).
         freeze_mean: with a prior meta-trained with a learned mean (``mean="mlp"``), keep that mean as
             meta-trained while the search refits the kernel, its feature extractor and the constant level: the
             GP models this dataset's residual from the prior's prediction (a GP prior mean meta-learned on other
