@@ -228,17 +228,35 @@ class DeepKernelSurrogate(nn.Module):
     def fit(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray, steps: int = 50, lr: float = 1e-3,
             warm_start: bool = True) -> float:
         """``steps`` Adam steps on -mll (from the current weights if ``warm_start``, else from
-        :meth:`reset`), then condition the GP on the data. Returns the final per-point -mll."""
+        :meth:`reset`), then condition the GP on the data. Returns the final per-point -mll.
+
+        A step whose kernel matrix is not positive definite even with jitter, or whose loss is not finite,
+        ends the fit: the weights go back to where it started and NaN is returned (the caller's refit policy
+        then restarts from the prior). Seen in a 4-worker replay of the extended meta-dataset (AWA), where
+        it had ended the search with ``NotPSDError``."""
+        from linear_operator.utils.errors import NotPSDError
+
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         if not warm_start:
             self.reset()
+        start = copy.deepcopy(self.state_dict()) if steps > 0 else None
         last = float("nan")
         with torch_threads(1):
             opt = torch.optim.Adam(self.parameters(), lr=lr)
             for _ in range(max(0, steps)):
                 opt.zero_grad()
-                with gpytorch.settings.cholesky_jitter(1e-4):
-                    loss = self.loss(inputs, y)
+                try:
+                    with gpytorch.settings.cholesky_jitter(1e-4):
+                        loss: torch.Tensor | None = self.loss(inputs, y)
+                except NotPSDError as e:
+                    logger.debug("surrogate fit: %s", e)
+                    loss = None
+                if loss is None or not torch.isfinite(loss):
+                    logger.debug("surrogate fit stopped after a failed step; weights restored")
+                    assert start is not None
+                    self.load_state_dict(start)
+                    last = float("nan")
+                    break
                 loss.backward()
                 opt.step()
                 last = float(loss.detach())
@@ -248,11 +266,17 @@ class DeepKernelSurrogate(nn.Module):
         return last
 
     def evaluate_loss(self) -> float:
-        """Per-point -mll of the conditioned data at the current weights (no gradient)."""
+        """Per-point -mll of the conditioned data at the current weights (no gradient); NaN when there is none or
+        its kernel matrix is not positive definite."""
+        from linear_operator.utils.errors import NotPSDError
+
         if self._train is None:
             return float("nan")
-        with torch.no_grad(), gpytorch.settings.cholesky_jitter(1e-4):
-            value = float(self.loss(*self._train))
+        try:
+            with torch.no_grad(), gpytorch.settings.cholesky_jitter(1e-4):
+                value = float(self.loss(*self._train))
+        except NotPSDError:
+            value = float("nan")
         self.eval()
         return value
 

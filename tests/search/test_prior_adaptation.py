@@ -110,3 +110,43 @@ def test_freeze_mean_keeps_the_priors_learned_mean_while_the_kernel_adapts():
     constant = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=Prior.create(encoder(), mean="constant"), **options)
     assert not constant.freeze_mean  # nothing to keep: the constant mean is fitted as before
     assert not QuickTuneOptimizer(sim.pool, max_epochs=6, space=sim.space, **options).freeze_mean
+
+
+def test_a_fit_step_without_a_positive_definite_kernel_restores_the_weights(monkeypatch):
+    """A step whose kernel matrix is not positive definite (gpytorch's NotPSDError, seen in a 4-worker replay) or
+    whose loss is not finite ends the fit with NaN and the weights it started from; the optimizer's refit then
+    restarts from the prior and the search goes on."""
+    import torch
+    from linear_operator.utils.errors import NotPSDError
+
+    sim = CurveSimulator(n=30, max_epochs=6, seed=5)
+    enc = encoder()
+    X, y = dataset(sim, enc, range(30))
+    sur = DeepKernelSurrogate(enc)
+    sur.fit(X, y, steps=3, lr=1e-2)
+    start = {k: v.clone() for k, v in sur.state_dict().items()}
+    real = DeepKernelSurrogate.loss
+    calls = {"n": 0}
+
+    def failing(self, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] % 3 == 0:
+            raise NotPSDError("Matrix not positive definite after repeatedly adding jitter up to 1.0e-02.")
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(DeepKernelSurrogate, "loss", failing)
+    assert np.isnan(sur.fit(X, y, steps=10, lr=1e-2))
+    assert all(torch.equal(start[k], v) for k, v in sur.state_dict().items())
+    assert np.all(np.isfinite(sur.predict(X)[0]))  # conditioned again, usable
+    monkeypatch.setattr(DeepKernelSurrogate, "loss", lambda self, *a, **kw: real(self, *a, **kw) * float("nan"))
+    assert np.isnan(sur.fit(X, y, steps=5, lr=1e-2))  # a NaN loss: the same
+    assert all(torch.equal(start[k], v) for k, v in sur.state_dict().items())
+
+    # inside the optimizer: every third step of a fit fails, the search still asks and tells
+    monkeypatch.setattr(DeepKernelSurrogate, "loss", failing)
+    calls["n"] = 0
+    prior = Prior.create(encoder())
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=6, prior=prior, meta_features={"n": 1000, "c": 10},
+                             model_features=MODEL_FEATURES, full_refit_until=2, degrade_tol=1e9)
+    sim.run(opt, 5)
+    assert opt.n_full_refits >= 2
