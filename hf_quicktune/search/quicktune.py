@@ -230,9 +230,10 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             if prior is None:
                 raise ValueError("scale_anchor centres the outputscale's hyperprior on a prior's; pass prior=")
             self.surrogate.anchor_scale(float(scale_anchor))
-        self.freeze_mean = bool(freeze_mean) and prior is not None and self.surrogate.mean_net is not None
-        if self.freeze_mean:
-            self.surrogate.mean_net.requires_grad_(False)
+        mean_net = self.surrogate.mean_net
+        self.freeze_mean = bool(freeze_mean) and prior is not None and mean_net is not None
+        if self.freeze_mean and mean_net is not None:
+            mean_net.requires_grad_(False)
         self.encoder = encoder
         try:
             self._encoded = encoder.space.encode(pool, exclude=encoder.excluded)
