@@ -124,7 +124,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             chose, that every configuration of the dataset scores like them: on the extended meta-dataset's
             PLT_NET the five best configurations, never tried, were predicted 0.07-0.26 for a recorded 0.95-0.97
             (``benchmarks/acquisition_trace.py``). Measured (benchmarks/README, extended-set row): the recipe's
-            regret at 10/25/50/100 % 0.238/0.127/0.089/0.047 against 0.265/0.201/0.109/0.066 on the extended
+            regret at 10/25/50/100 % 0.238/0.127/0.088/0.047 against 0.265/0.201/0.109/0.066 on the extended
             set, 0.137/0.087/0.053/0.015 against 0.155/0.079/0.038/0.021 on LCBench. No effect without such a
             prior.
         score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
