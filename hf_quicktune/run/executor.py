@@ -14,6 +14,9 @@ An executor promises:
   ``stopped`` when the deadline discarded the epoch in flight, or ``lost`` when no worker could run it.
 - ``busy`` (jobs submitted, not yet returned by ``wait``), ``capacity`` (jobs that run at once),
   ``worker_seconds`` (busy seconds summed over workers), ``device`` ("cpu" or "gpu"), ``shutdown()``.
+- ``reschedule(trial_id, config, max_epochs, epoch_fraction=None)``: the run's schedule changed (a
+  no-search fine-tune re-fitted to its budget, :mod:`~hf_quicktune.run.plan`); an engine of ``trial_id``
+  kept in memory changes its horizon in place, and every engine built later uses the new schedule.
 
 :class:`InProcessExecutor` runs one job at a time in this process (the default). The Ray executor
 (:mod:`~hf_quicktune.run.ray_executor`) runs one actor per worker.
@@ -59,6 +62,9 @@ class Executor(Protocol):
                deadline_s: float | None = None, wrap_up_s: float | None = None) -> Job: ...
 
     def wait(self) -> Outcome: ...
+
+    def reschedule(self, trial_id: int, config: dict[str, Any], max_epochs: int,
+                   epoch_fraction: float | None = None) -> None: ...
 
     def shutdown(self) -> None: ...
 

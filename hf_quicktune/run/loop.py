@@ -393,7 +393,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
-        if not search.searching and isinstance(executor, InProcessExecutor) and settings.budget_s is not None:
+        if not search.searching and settings.budget_s is not None:
             train_images = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
             search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, reporter,
                                                           train_images)

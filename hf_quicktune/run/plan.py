@@ -14,7 +14,7 @@ from hf_quicktune.run.stages import end_eval_share
 from hf_quicktune.run.state import RunState
 
 if TYPE_CHECKING:
-    from hf_quicktune.run.executor import InProcessExecutor
+    from hf_quicktune.run.executor import Executor
     from hf_quicktune.run.loop import _Search as Search
 
 __all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "refit_run_schedule"]
@@ -47,7 +47,7 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
     state.save_settings(settings.to_dict())
 
 
-def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
+def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: Executor,
                        trial_id: int, reporter, train_images: int | None = None) -> None:
     """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`):
     its length, or the share of the ``train_images`` its epochs train."""
@@ -81,7 +81,7 @@ def price_planned_epochs(settings: RunSettings, search: Search, trial_id: int, t
         search.budget = dataclasses.replace(search.budget, planned=planned)
 
 
-def apply_refit(settings: RunSettings, state: RunState, search: Search, executor: InProcessExecutor,
+def apply_refit(settings: RunSettings, state: RunState, search: Search, executor: Executor,
                 trial_id: int, reporter, change: dict, left: float, schedule: dict) -> None:
     """Keep a re-fit's new schedule (settings.json first, then schedule.json, the optimizer, the engine)."""
     n = change["max_epochs"]

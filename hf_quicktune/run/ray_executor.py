@@ -160,6 +160,15 @@ class TrialWorker:
                     " (stopped by the budget)" if outcome.stopped else "")
         return outcome
 
+    def reschedule(self, trial_id: int, config: dict, max_epochs: int, epoch_fraction: float | None) -> None:
+        """The run's schedule changed: this actor's settings build later engines on it, and its engine of
+        ``trial_id`` (if it holds one) changes its horizon in place."""
+        settings = self.runner.settings  # the object the runner's engine factory reads
+        settings.max_epochs = int(max_epochs)
+        if epoch_fraction is not None:
+            settings.epoch_fraction = float(epoch_fraction)
+        self.runner.reschedule(trial_id, config, max_epochs, epoch_fraction)
+
     def pid(self) -> int:
         return os.getpid()
 
@@ -281,6 +290,17 @@ class RayExecutor:
             self.idle.append(actor)
             self.worker_seconds += outcome.wall_s
             return outcome
+
+    def reschedule(self, trial_id: int, config: dict[str, Any], max_epochs: int,
+                   epoch_fraction: float | None = None) -> None:
+        """Every actor takes the new schedule (the one holding ``trial_id``'s engine changes it in place; the
+        others build later engines on it), and so does a replacement for a worker that dies later."""
+        settings = dict(self._args[0], max_epochs=int(max_epochs))
+        if epoch_fraction is not None:
+            settings["epoch_fraction"] = float(epoch_fraction)
+        self._args = (settings, *self._args[1:])
+        actors = self.idle + [a for a, _ in self.running.values()]
+        self.ray.get([a.reschedule.remote(trial_id, config, max_epochs, epoch_fraction) for a in actors])
 
     def worker_pids(self) -> list[int]:
         """Process ids of the actors (tests kill one to check that its trial continues elsewhere)."""

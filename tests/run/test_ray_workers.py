@@ -264,7 +264,7 @@ def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start()
 def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
     """RayExecutor inside this process on ``ray.init(num_cpus=2)``: two jobs run at once on two actors; a job
     whose deadline has passed stops without an epoch (the budget), a later job on the same trial trains it; a
-    wrap-up time reaches the actor's engine."""
+    wrap-up time reaches the actor's engine; a re-fitted schedule reaches every actor."""
     import ray
 
     from hf_quicktune.run.ray_executor import RayExecutor
@@ -292,6 +292,15 @@ def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
         out = ex.wait()
         assert not out.stopped and [r["epoch"] for r in out.records] == [1] and out.records[0]["status"] == "ok"
         assert ex.worker_seconds > 0
+        # a re-fitted schedule reaches the actors: trial 0's engine in memory changes its horizon in place, and
+        # an engine built later (trial 2, on whichever actor) is built on the new schedule
+        ex.reschedule(0, config, 4, 0.5)
+        trial_file = json.loads((state.trial_dir(0) / "trial.json").read_text())
+        assert (trial_file["max_epochs"], trial_file["epoch_fraction"]) == (4, 0.5)
+        ex.submit(2, config, 1)
+        assert [r["epoch"] for r in ex.wait().records] == [1]
+        trial_file = json.loads((state.trial_dir(2) / "trial.json").read_text())
+        assert (trial_file["max_epochs"], trial_file["epoch_fraction"]) == (4, 0.5)
         # a wrap-up time reaches the actor as the engine's end_early: already past, no epoch starts, though
         # the deadline is far (without it, epoch 2 would train)
         ex.submit(0, config, 2, from_epoch=1, deadline_s=600.0, wrap_up_s=0.0)
