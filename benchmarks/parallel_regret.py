@@ -73,6 +73,9 @@ def main() -> int:
                    help="JSON options for a fold prior that has to be meta-trained.")
     p.add_argument("--max-wall", type=float, default=None, help="Real-seconds cap per replay (NaN past it).")
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--per-dataset", action="store_true",
+                   help="Also print each replay's N = 1 final regret, when N = 1 and N reach it (share of the "
+                        "budget) and the speed-up.")
     args = p.parse_args()
 
     import torch
@@ -140,6 +143,7 @@ def main() -> int:
     print(header)
     at_checkpoints: dict[tuple[str, int], np.ndarray] = {}
     speed: dict[tuple[str, int], float] = {}
+    per_replay: list[tuple[str, int, str, int, float, float, float]] = []
     for m in methods:
         mean1 = None
         for n in workers:
@@ -160,6 +164,7 @@ def main() -> int:
                         missed += 1
                         tn = budgets[d]
                     ratios.append(t1 / max(tn, 1e-9))
+                    per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d]))
             cp = np.nanmean(np.array(cps), axis=0)
             mean_curve = np.nanmean(np.array(curves_n), axis=0)
             if n == workers[0]:
@@ -174,6 +179,13 @@ def main() -> int:
             print(f"{m:<18s} {n:>2d}  " + "  ".join(f"{v:6.4f}" for v in cp)
                   + f"   {med:15.2f}  {geo:8.2f}  {missed:>4d}/{len(ratios):<6d} {on_mean:8.2f}"
                   + (f"  ({undefined} replays without an N = 1 observation left out)" if undefined else ""))
+    if args.per_dataset:
+        print("\nper replay: the N = 1 run's final regret, the share of the budget at which N = 1 and N first reach "
+              "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end)")
+        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up")
+        for m, n, d, s, final1, f1, fn in per_replay:
+            if n != workers[0]:
+                print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}")
     gray = [m for m in methods if m != "asha"]
     if "asha" in methods and 4 in workers:
         for m in gray:
