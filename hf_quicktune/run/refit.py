@@ -21,8 +21,8 @@ by more than :data:`SHORTEN_SLACK` epochs (a dead band against timing noise). Ei
 epochs: a change used to rebuild the trial's engine, whose slower next epoch had fed further changes (the
 engine kept in memory now changes its horizon in place, ``Trial.set_schedule``). The
 learning rate continues on the new horizon from the epochs done (``Trial(horizon_may_change=True)``);
-``settings.json`` and the optimizer state keep the new length, ``schedule.json`` lists each re-fit. Only
-in-process runs re-fit (a Ray actor builds its trials from the settings it was started with).
+``settings.json`` and the optimizer state keep the new length, ``schedule.json`` lists each re-fit. With
+``--workers`` every Ray actor takes the change (``RayExecutor.reschedule``).
 
 Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
 :func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
