@@ -14,8 +14,10 @@ Cases (each printed side by side, all in this one process, one after the other):
 "The same wall-clock" for the fine-tune: a 2-epoch probe gives its start-up and per-epoch seconds
 (from its recorded epoch times); it then trains as many epochs as fit (its cosine schedule over
 exactly those epochs, as a practitioner would set it), re-run with fewer epochs while its wall time
-overshoots the budget by more than 5 % and with more while it leaves more than 10 % unused (one noisy
-probe epoch must not cost the baseline epochs); that command's whole wall time is printed next to the budget. Accuracies are the best validation top-1 of each command's model
+overshoots the budget (by more than ``--overshoot``, default 0: the same wall-clock means no more of it than
+the run's budget; sessions up to 14 allowed 5 %, and the fine-tune then took up to 94 s of the 90) and with
+more while it leaves more than 10 % unused (one noisy probe epoch must not cost the baseline epochs); that
+command's whole wall time is printed next to the budget. Accuracies are the best validation top-1 of each command's model
 (the run exports its winner's best epoch; for the fine-tune, its best epoch).
 
 ``--repeats R`` repeats each comparison R times (run, then fine-tune, in alternating order so drifts of the
@@ -100,20 +102,24 @@ def finetune_probe(dataset: str, budget_s: float, work: Path) -> dict:
     return {"epochs": epochs, "per_epoch_s": per_epoch, "startup_s": startup}
 
 
-def finetune_same_clock(dataset: str, budget_s: float, work: Path, probe: dict, tries: int = 3) -> dict:
+def finetune_same_clock(dataset: str, budget_s: float, work: Path, probe: dict, tries: int = 4,
+                        overshoot: float = 0.0) -> dict:
     """The fine-tune with as many epochs as fit in ``budget_s``, starting from ``probe["epochs"]``: one whose wall
-    time overshoots the budget by more than 5 % (leaves more than 10 % of it) is re-run with fewer (more)
-    epochs, at most ``tries`` times."""
+    time overshoots the budget by more than ``overshoot`` (a fraction; leaves more than 10 % of it) is re-run with
+    fewer (more) epochs, at most ``tries`` times."""
     epochs, per_epoch, startup = probe["epochs"], probe["per_epoch_s"], probe["startup_s"]
     for attempt in range(tries):
         out = work / f"ft{attempt}"
         wall, proc = sh(["finetune", "-d", dataset, *FINETUNE, "--epochs", str(epochs), "-o", str(out)], work)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-2000:])
-        fits = 0.9 * budget_s <= wall <= 1.05 * budget_s or (wall > budget_s and epochs == 1)
+        over = wall > (1.0 + overshoot) * budget_s
+        fits = (0.9 * budget_s <= wall and not over) or (over and epochs == 1)
         if fits or attempt == tries - 1:
             break
         again = max(1, math.floor(epochs * (budget_s - startup) / max(wall - startup, 1e-3)))
+        if over:
+            again = min(again, epochs - 1)
         if again == epochs:
             break
         epochs = again
@@ -189,7 +195,8 @@ def median(values: list[float | None]) -> float | None:
     return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
 
 
-def compare(name: str, dataset: str | None, budget: str, budget_s: float, tmp: Path, repeats: int) -> list[tuple]:
+def compare(name: str, dataset: str | None, budget: str, budget_s: float, tmp: Path, repeats: int,
+            overshoot: float = 0.0) -> list[tuple]:
     """``repeats`` pairs of (run, same-clock fine-tune) on one dataset; the order alternates per pair."""
     base = tmp / name
     base.mkdir()
@@ -201,9 +208,9 @@ def compare(name: str, dataset: str | None, budget: str, budget_s: float, tmp: P
         work.mkdir()
         if i % 2 == 0:
             r = run_case(dataset, budget, budget_s, work)
-            f = finetune_same_clock(dataset, budget_s, work, probe)
+            f = finetune_same_clock(dataset, budget_s, work, probe, overshoot=overshoot)
         else:
-            f = finetune_same_clock(dataset, budget_s, work, probe)
+            f = finetune_same_clock(dataset, budget_s, work, probe, overshoot=overshoot)
             r = run_case(dataset, budget, budget_s, work)
         probe = {**probe, "epochs": f["epochs"]}  # a practitioner keeps the epochs that fitted
         print(f"{name} #{i + 1}: run {r} | finetune {f}", flush=True)
@@ -216,6 +223,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default="demo,digits600,mnist5k")
     parser.add_argument("--repeats", type=int, default=1, help="pairs of (run, fine-tune) per case")
+    parser.add_argument("--overshoot", type=float, default=0.0,
+                        help="the fine-tune's wall time may exceed the budget by this fraction (default 0)")
     args = parser.parse_args()
     cases = args.cases.split(",")
     rows = []
@@ -233,7 +242,7 @@ def main() -> None:
                                                 ("mnist5k", "builtin:mnist5k", "3m", 180.0)):
             if name not in cases:
                 continue
-            pairs = compare(name, dataset, budget, budget_s, tmp, max(1, args.repeats))
+            pairs = compare(name, dataset, budget, budget_s, tmp, max(1, args.repeats), args.overshoot)
             rows.extend(pairs)
             if len(pairs) > 1:
                 medians[name] = pairs
