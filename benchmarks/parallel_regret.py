@@ -143,7 +143,7 @@ def main() -> int:
     print(header)
     at_checkpoints: dict[tuple[str, int], np.ndarray] = {}
     speed: dict[tuple[str, int], float] = {}
-    per_replay: list[tuple[str, int, str, int, float, float, float]] = []
+    per_replay: list[tuple[str, int, str, int, float, float, float, float]] = []
     for m in methods:
         mean1 = None
         for n in workers:
@@ -164,7 +164,8 @@ def main() -> int:
                         missed += 1
                         tn = budgets[d]
                     ratios.append(t1 / max(tn, 1e-9))
-                    per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d]))
+                    final_n = regret_on_grid(tr, np.array([budgets[d]]), "time", best, worst)[0]
+                    per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n))
             cp = np.nanmean(np.array(cps), axis=0)
             mean_curve = np.nanmean(np.array(curves_n), axis=0)
             if n == workers[0]:
@@ -181,11 +182,12 @@ def main() -> int:
                   + (f"  ({undefined} replays without an N = 1 observation left out)" if undefined else ""))
     if args.per_dataset:
         print("\nper replay: the N = 1 run's final regret, the share of the budget at which N = 1 and N first reach "
-              "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end)")
-        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up")
-        for m, n, d, s, final1, f1, fn in per_replay:
+              "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end), the N run's final regret")
+        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N")
+        for m, n, d, s, final1, f1, fn, final_n in per_replay:
             if n != workers[0]:
-                print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}")
+                print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}"
+                      f"  {final_n:7.3f}")
     gray = [m for m in methods if m != "asha"]
     if "asha" in methods and 4 in workers:
         for m in gray:
