@@ -20,7 +20,9 @@ reach the N = 1 run's final regret: per replay ``t1 / tN`` where ``t1`` is when 
 final regret and ``tN`` when the N-worker run first reached it (median and geometric mean over replays; a run
 that never reaches it counts as ``t1 / budget``, an upper bound, and is counted), and on the mean curves.
 Checks the targets: speed-up >= 3 at N = 4 for the gray-box method, and at N = 4 its regret below ASHA's at
-every checkpoint.
+every checkpoint. ``--per-dataset`` adds each replay's figures and its path bound (:func:`winning_path`): the N = 1
+run's time to its final regret over the time its winning trial's own epochs took, the speed-up of a parallel run
+that gets there along the same trial.
 
     OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench qte --datasets APL,BTS,PLT_VIL --seeds 1
     OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench lcbench --datasets lcbench_3945 --seeds 1
@@ -55,6 +57,23 @@ def first_reach(trace, target: float, best: float, worst: float, budget: float) 
     reg = normalised_regret(np.asarray(trace.incumbent, dtype=float), best, worst)
     hit = np.flatnonzero((reg <= target + 1e-12) & (np.asarray(trace.time) <= budget))
     return float(trace.time[hit[0]]) if len(hit) else math.inf
+
+
+def winning_path(trace, target: float, best: float, worst: float, budget: float) -> float:
+    """Simulated seconds a one-worker trace spent on the trial whose step first reached regret ``target``, up to
+    that step (the trial's epochs in sequence, each step's cost and the optimizer's time before it): with any
+    number of workers, that trial cannot get there sooner, so ``t1 / path`` bounds the speed-up of a parallel
+    run that reaches the target along the same trial (another trial may get there by a shorter path)."""
+    from hf_quicktune.bench.regret import normalised_regret
+
+    reg = normalised_regret(np.asarray(trace.incumbent, dtype=float), best, worst)
+    hit = np.flatnonzero((reg <= target + 1e-12) & (np.asarray(trace.time) <= budget))
+    if not len(hit) or not trace.visits:
+        return math.nan
+    winner = trace.visits[hit[0]][0]
+    start = np.concatenate([[0.0], np.asarray(trace.time[:-1], dtype=float)])
+    steps = [i for i in range(hit[0] + 1) if trace.visits[i][0] == winner]
+    return float(sum(trace.time[i] - start[i] for i in steps))
 
 
 def main() -> int:
@@ -143,7 +162,7 @@ def main() -> int:
     print(header)
     at_checkpoints: dict[tuple[str, int], np.ndarray] = {}
     speed: dict[tuple[str, int], float] = {}
-    per_replay: list[tuple[str, int, str, int, float, float, float, float]] = []
+    per_replay: list[tuple[str, int, str, int, float, float, float, float, float]] = []
     for m in methods:
         mean1 = None
         for n in workers:
@@ -165,7 +184,8 @@ def main() -> int:
                         tn = budgets[d]
                     ratios.append(t1 / max(tn, 1e-9))
                     final_n = regret_on_grid(tr, np.array([budgets[d]]), "time", best, worst)[0]
-                    per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n))
+                    path = winning_path(t1r, final1, best, worst, budgets[d])
+                    per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n, t1 / path))
             cp = np.nanmean(np.array(cps), axis=0)
             mean_curve = np.nanmean(np.array(curves_n), axis=0)
             if n == workers[0]:
@@ -182,12 +202,19 @@ def main() -> int:
                   + (f"  ({undefined} replays without an N = 1 observation left out)" if undefined else ""))
     if args.per_dataset:
         print("\nper replay: the N = 1 run's final regret, the share of the budget at which N = 1 and N first reach "
-              "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end), the N run's final regret")
-        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N")
-        for m, n, d, s, final1, f1, fn, final_n in per_replay:
+              "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end), the N run's final "
+              "regret, and the path bound: N = 1's time to its final regret over the time its winning trial took to "
+              "get there (winning_path; a run that reaches it along the same trial cannot be faster)")
+        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N  path bound")
+        for m, n, d, s, final1, f1, fn, final_n, bound in per_replay:
             if n != workers[0]:
                 print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}"
-                      f"  {final_n:7.3f}")
+                      f"  {final_n:7.3f}  {bound:10.2f}")
+        for m in methods:
+            bounds = [r[8] for r in per_replay if r[0] == m and r[1] == workers[-1] and math.isfinite(r[8])]
+            if bounds:
+                print(f"{m}: path bound median {np.median(bounds):.2f}, below 3 in {sum(b < 3 for b in bounds)} of "
+                      f"{len(bounds)} replays")
     gray = [m for m in methods if m != "asha"]
     if "asha" in methods and 4 in workers:
         for m in gray:

@@ -251,12 +251,41 @@ def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
     with opt._believing():
         believed = opt.acquisition_values(cands)
         mean1, std1, _ = opt.predict([twin[first.trial_id]], noise=False)
+        fantasies = dict(opt._fantasies)
     assert believed[j] < before[j]
     assert std1[0] < 0.5 * std0[0]  # the twin's uncertainty is (mostly) gone with the believed point
-    assert mean1[0] == pytest.approx(mean0[0], abs=1e-4)  # believing the posterior mean leaves the mean
+    # the believed outcome is the posterior mean capped at the best score told (_believed); here the UCB
+    # pick is predicted above it, so the capped lie pulls the twin's mean down to about the cap
+    best = max(s for st in opt.trials.values() for s in st.scores)
+    assert mean0[0] > best and fantasies[first.trial_id][1] == pytest.approx(best)
+    assert best - 1e-3 <= mean1[0] < mean0[0]
     opt.release(first.trial_id)
     opt.release(second.trial_id)
     np.testing.assert_allclose(opt.acquisition_values(cands), before)  # the believed points are gone
+
+
+def test_a_believed_outcome_is_never_above_the_best_score_told(monkeypatch):
+    """The believer's lie is capped at the best score told (quicktune._believed): a posterior mean
+    extrapolated past every observation (a new trial believed at 1.33 accuracy on the extended set's
+    PLT_VIL) would be the incumbent of every later epoch and take the best trial's EI to ~0 while it runs."""
+    sim = CurveSimulator(n=8, max_epochs=4, seed=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=4, seed=0, space=toy_space(), **FAST)
+    for _ in range(4):
+        s = opt.ask()
+        opt.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id, s.epoch))
+    running = opt.ask()
+    opt._fit_if_stale()
+    best = max(s for st in opt.trials.values() for s in st.scores)
+    real = opt.surrogate.predict
+
+    def optimistic(inputs, noise=True):
+        mean, std = real(inputs, noise)
+        return mean + 1.0, std  # every mean above anything an accuracy can be
+
+    monkeypatch.setattr(opt.surrogate, "predict", optimistic)
+    with opt._believing():
+        believed = dict(opt._fantasies)
+    assert believed[running.trial_id] == (running.epoch, pytest.approx(best))
 
 
 def test_refit_policy_and_its_keywords():
