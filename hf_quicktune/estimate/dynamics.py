@@ -110,13 +110,17 @@ def spectrum(kernel: np.ndarray, outputs: np.ndarray, targets: np.ndarray, num_t
     )
 
 
-def within_of_final(steps, loss, eps: float) -> int:
-    """First ``steps[i]`` with ``loss[i] - loss[-1] <= eps (loss[0] - loss[-1])`` (0 when the loss never fell)."""
+def within_of_final(steps, loss, eps: float) -> int | None:
+    """First ``steps[i]`` with ``loss[i] - loss[-1] <= eps (loss[0] - loss[-1])``: ``steps[0]`` for a flat
+    curve (converged at once), None when the loss ends above where it started (training blew up without
+    overflowing; the criterion would otherwise hold at step 0 and call it converged)."""
     if not 0.0 < eps < 1.0:
         raise ValueError(f"eps must be in (0, 1), got {eps}")
     loss = np.asarray(loss, dtype=np.float64)
     drop = loss[0] - loss[-1]
-    if drop <= 0.0:
+    if drop < 0.0:
+        return None
+    if drop == 0.0:
         return int(steps[0])
     hit = np.nonzero(loss - loss[-1] <= eps * drop)[0]
     return int(steps[hit[0]])
@@ -150,7 +154,8 @@ class Curve:
 
         The supplementary criterion of Zancato et al. (2020): the first t with
         ``L(t) - L(T) <= eps (L(0) - L(T))``, T = the last step of the curve (the training horizon),
-        so it is defined even when no absolute target is reached. None when the curve diverged.
+        so it is defined even when no absolute target is reached. None when the curve diverged or ends
+        above its start.
         """
         if self.diverged or not len(self.loss) or not np.isfinite(self.loss[-1]):
             return None

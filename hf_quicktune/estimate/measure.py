@@ -60,12 +60,14 @@ class MeasuredCurve:
     def steps_to_within(self, eps: float) -> float | None:
         """Step at which the loss first comes within ``eps`` of its final value, relative to the total
         decrease (:meth:`hf_quicktune.estimate.dynamics.Curve.steps_to_within`), linearly interpolated
-        between evaluations; None when training diverged."""
+        between evaluations; None when training diverged or its loss ended above where it started."""
         if self.diverged or not self.loss:
             return None
         from hf_quicktune.estimate.dynamics import within_of_final
 
         step = within_of_final(self.steps, self.loss, eps)
+        if step is None:
+            return None
         i = self.steps.index(step)
         if i == 0:
             return float(step)

@@ -182,6 +182,13 @@ def test_within_of_final_closed_form_and_edge_cases():
         assert within_of_final(t, loss, eps) == expected
         assert Curve(loss, loss, 16, 160).steps_to_within(eps) == expected
     assert within_of_final(t, np.full(T + 1, 1.0), 0.05) == 0  # a flat curve is converged at once
+    # a loss that falls, then blows up past its start without overflowing (SGD, lr 0.01, momentum 0.9 on the
+    # tail in benchmarks/estimate_accuracy.py) never converged: step 0 met the criterion before
+    blown = np.concatenate([loss[:300], np.linspace(loss[299], 3.5, T + 1 - 300)])
+    assert within_of_final(t, blown, 0.1) is None and Curve(blown, blown, 16, 160).steps_to_within(0.1) is None
+    from hf_quicktune.estimate.measure import MeasuredCurve
+
+    assert MeasuredCurve(steps=list(t[::50]), loss=list(blown[::50])).steps_to_within(0.1) is None
     assert Curve(loss, loss, 16, 160, diverged=True).steps_to_within(0.05) is None
     with pytest.raises(ValueError, match="eps"):
         within_of_final(t, loss, 1.5)
