@@ -48,15 +48,21 @@ DEFAULT_METHODS = {"lcbench": "dyhpo-init5,asha", "qte": "quicktune-recipe,asha"
 SPACES = {"lcbench": "lcbench", "qte": "quicktune"}
 
 
-def first_reach(trace, target: float, best: float, worst: float, budget: float) -> float:
-    """Simulated seconds at which the trace's regret first is <= ``target`` (inf if never)."""
+def first_hit(trace, target: float, best: float, worst: float, budget: float) -> int | None:
+    """Index of the trace's first step within the budget whose regret is <= ``target`` (None if none)."""
     from hf_quicktune.bench.regret import normalised_regret
 
     if not trace.time:
-        return math.inf
+        return None
     reg = normalised_regret(np.asarray(trace.incumbent, dtype=float), best, worst)
     hit = np.flatnonzero((reg <= target + 1e-12) & (np.asarray(trace.time) <= budget))
-    return float(trace.time[hit[0]]) if len(hit) else math.inf
+    return int(hit[0]) if len(hit) else None
+
+
+def first_reach(trace, target: float, best: float, worst: float, budget: float) -> float:
+    """Simulated seconds at which the trace's regret first is <= ``target`` (inf if never)."""
+    i = first_hit(trace, target, best, worst, budget)
+    return math.inf if i is None else float(trace.time[i])
 
 
 def winning_path(trace, target: float, best: float, worst: float, budget: float) -> float:
@@ -64,16 +70,12 @@ def winning_path(trace, target: float, best: float, worst: float, budget: float)
     that step (the trial's epochs in sequence, each step's cost and the optimizer's time before it): with any
     number of workers, that trial cannot get there sooner, so ``t1 / path`` bounds the speed-up of a parallel
     run that reaches the target along the same trial (another trial may get there by a shorter path)."""
-    from hf_quicktune.bench.regret import normalised_regret
-
-    reg = normalised_regret(np.asarray(trace.incumbent, dtype=float), best, worst)
-    hit = np.flatnonzero((reg <= target + 1e-12) & (np.asarray(trace.time) <= budget))
-    if not len(hit) or not trace.visits:
+    i = first_hit(trace, target, best, worst, budget)
+    if i is None or not trace.visits:
         return math.nan
-    winner = trace.visits[hit[0]][0]
-    start = np.concatenate([[0.0], np.asarray(trace.time[:-1], dtype=float)])
-    steps = [i for i in range(hit[0] + 1) if trace.visits[i][0] == winner]
-    return float(sum(trace.time[i] - start[i] for i in steps))
+    winner = trace.visits[i][0]
+    start = [0.0] + list(trace.time[:-1])
+    return float(sum(trace.time[k] - start[k] for k in range(i + 1) if trace.visits[k][0] == winner))
 
 
 def main() -> int:

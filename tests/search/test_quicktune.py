@@ -274,7 +274,6 @@ def test_a_believed_outcome_is_never_above_the_best_score_told(monkeypatch):
         s = opt.ask()
         opt.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id, s.epoch))
     running = opt.ask()
-    opt._fit_if_stale()
     best = max(s for st in opt.trials.values() for s in st.scores)
     real = opt.surrogate.predict
 
