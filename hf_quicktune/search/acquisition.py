@@ -3,7 +3,8 @@
 Every candidate is scored at its *next* budget (a new trial at epoch 1, a paused one at last + 1)
 against the incumbent at that budget. ``exploration`` is the one exploration factor: the
 improvement margin ``xi`` of EI (used identically in both terms of the closed form, unlike the
-qtt reference which dropped it in one place) and ``beta`` of UCB.
+qtt reference which dropped it in one place) and ``beta`` of UCB. EI counts improvement only up to the
+largest score possible (``ceiling``; accuracy: 1), see :func:`expected_improvement`.
 """
 
 from __future__ import annotations
@@ -19,17 +20,34 @@ DEFAULT_EXPLORATION = {"ei": 0.0, "ei_per_cost": 0.0, "ucb": 1.0}
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
-def expected_improvement(mean: np.ndarray, std: np.ndarray, best: np.ndarray | float, xi: float = 0.0
-                         ) -> np.ndarray:
-    """Closed-form EI for maximisation: with d = mu - best - xi and z = d / sigma,
-    EI = d * Phi(z) + sigma * phi(z); for sigma = 0 it is max(d, 0)."""
-    mean = np.asarray(mean, dtype=np.float64)
-    std = np.asarray(std, dtype=np.float64)
-    d = mean - np.asarray(best, dtype=np.float64) - xi
+def _gaussian_excess(mean: np.ndarray, std: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """E[max(Y - level, 0)] for Y ~ N(mean, std^2): with d = mean - level and z = d / std,
+    d * Phi(z) + std * phi(z); max(d, 0) where std = 0."""
+    d = mean - level
     safe = np.where(std > 0, std, 1.0)
     z = d / safe
-    ei = d * ndtr(z) + safe * np.exp(-0.5 * z * z) / _SQRT_2PI
-    return np.where(std > 0, np.maximum(ei, 0.0), np.maximum(d, 0.0))
+    excess = d * ndtr(z) + safe * np.exp(-0.5 * z * z) / _SQRT_2PI
+    return np.where(std > 0, np.maximum(excess, 0.0), np.maximum(d, 0.0))
+
+
+def expected_improvement(mean: np.ndarray, std: np.ndarray, best: np.ndarray | float, xi: float = 0.0,
+                         ceiling: float | None = None) -> np.ndarray:
+    """Closed-form EI for maximisation: with d = mu - best - xi and z = d / sigma,
+    EI = d * Phi(z) + sigma * phi(z); for sigma = 0 it is max(d, 0).
+
+    ``ceiling``: the largest score possible (accuracy: 1). The improvement is then that of min(Y, ceiling),
+    max(min(Y, c) - b, 0) = max(Y - b, 0) - max(Y - c, 0) for b <= c, so EI = EI(b) - EI(c) and never
+    exceeds c - b. The GP's Gaussian puts mass above 1 (a learned prior mean extrapolated to an untried
+    configuration predicted 1.33 accuracy on the extended set's PLT_VIL): without the ceiling that
+    impossible mass is counted as improvement."""
+    mean = np.asarray(mean, dtype=np.float64)
+    std = np.asarray(std, dtype=np.float64)
+    level = np.asarray(best, dtype=np.float64) + xi
+    ei = _gaussian_excess(mean, std, level)
+    if ceiling is None:
+        return ei
+    above = _gaussian_excess(mean, std, np.full_like(mean, float(ceiling)))
+    return np.where(level < ceiling, np.maximum(ei - above, 0.0), 0.0)
 
 
 def upper_confidence_bound(mean: np.ndarray, std: np.ndarray, beta: float = 1.0) -> np.ndarray:
@@ -64,11 +82,13 @@ def acquisition_scores(
     cost: np.ndarray | None = None,
     exploration: float | None = None,
     cost_exponent: float = 1.0,
+    ceiling: float | None = None,
 ) -> np.ndarray:
     """Scores to maximise. ``best``: incumbent per candidate at its next budget; ``cost``: predicted
     seconds of that next epoch (required for ``ei_per_cost``, already clamped positive by the cost model).
     ``cost_exponent``: ``ei_per_cost`` is EI / cost ** cost_exponent (1: the paper's EI per cost; CArBO's
-    cost cooling lowers it as the budget is spent, see :func:`cooled_cost_exponent`).
+    cost cooling lowers it as the budget is spent, see :func:`cooled_cost_exponent`). ``ceiling``: the
+    largest score possible, for EI (see :func:`expected_improvement`; UCB ignores it).
     """
     if mode not in MODES:
         raise ValueError(f"acquisition must be one of {MODES}, got {mode!r}")
@@ -78,7 +98,7 @@ def acquisition_scores(
     best = np.asarray(best, dtype=np.float64)
     # Nothing observed at or below a budget: any positive improvement counts (incumbent = 0 accuracy).
     best = np.where(np.isfinite(best), best, 0.0)
-    ei = expected_improvement(mean, std, best, xi)
+    ei = expected_improvement(mean, std, best, xi, ceiling=ceiling)
     if mode == "ei":
         return ei
     if cost is None:

@@ -129,6 +129,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
             prior.
         score_floor: a trial whose best score after ``max(2, initial_epochs)`` epochs is not above this
             value (e.g. chance level) is not continued: it cannot be a useful incumbent.
+        score_ceiling: the largest score possible (accuracy: 1); EI counts improvement only up to it
+            (:func:`~hf_quicktune.search.acquisition.expected_improvement`). None: unbounded, the paper's EI.
 
     ``overhead_seconds`` is the total time spent in ask + tell; ``last_overhead_seconds`` that of
     the last ask/tell pair (what a benchmark charges to the optimizer).
@@ -154,6 +156,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         initial_epochs: int = 1,
         start: str = "auto",
         score_floor: float | None = None,
+        score_ceiling: float | None = 1.0,
         initial_design: Sequence[int] = (),
         cost_cooling: bool = False,
         scale_anchor: float | None = None,
@@ -184,6 +187,7 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         self.start = ("zero_shot" if prior is not None else "random") if start == "auto" else start
         self.initial_design = [int(i) for i in initial_design]
         self.score_floor = None if score_floor is None else float(score_floor)
+        self.score_ceiling = None if score_ceiling is None else float(score_ceiling)
         self.cost_cooling = bool(cost_cooling)
         self.budget_total: float | None = None  # the largest max_cost seen (cost_cooling)
         unknown = sorted(set(refit_options) - {f.name for f in dataclasses.fields(RefitPolicy)})
@@ -464,7 +468,8 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
                 best_by_budget[e] = max(best_by_budget.get(e, -math.inf), y)
             best = np.array([incumbent_at(best_by_budget, self.next_epoch(i)) for i in ids])
         alpha = cooled_cost_exponent(self._max_cost, self.budget_total) if self.cost_cooling else 1.0
-        return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration, cost_exponent=alpha)
+        return acquisition_scores(self.acquisition, mean, std, best, cost, self.exploration, cost_exponent=alpha,
+                                  ceiling=self.score_ceiling)
 
     def release(self, trial_id: int) -> bool:
         self.calibration.discard(trial_id)

@@ -36,6 +36,21 @@ def test_expected_improvement_zero_std_is_the_positive_part():
     np.testing.assert_allclose(ei, [0.2, 0.0])
 
 
+def test_ceiling_counts_improvement_up_to_the_largest_score_possible():
+    """EI of min(Y, 1) against a Monte Carlo estimate, never above 1 - best, 0 once best reaches the ceiling."""
+    rng = np.random.default_rng(0)
+    mean, std, best = np.array([1.33, 0.9, 0.97, 0.5]), np.array([0.1, 0.05, 0.3, 0.0]), np.array([0.9, 0.85, 0.6, 0.4])
+    draws = mean[:, None] + std[:, None] * rng.standard_normal((4, 400_000))
+    monte_carlo = np.maximum(np.minimum(draws, 1.0) - best[:, None], 0.0).mean(1)
+    bounded = expected_improvement(mean, std, best, ceiling=1.0)
+    np.testing.assert_allclose(bounded, monte_carlo, atol=2e-3)
+    assert bounded[0] <= 0.1 + 1e-12 < expected_improvement(mean[:1], std[:1], best[:1])[0]  # 0.43 unbounded
+    assert bounded[3] == pytest.approx(0.1)  # std 0: min(mean, 1) - best
+    assert expected_improvement(np.array([1.2]), np.array([0.2]), 1.0, ceiling=1.0)[0] == 0.0
+    np.testing.assert_allclose(acquisition_scores("ei", mean, std, best, ceiling=1.0), bounded)
+    np.testing.assert_allclose(acquisition_scores("ucb", mean, std, best, exploration=1.0, ceiling=1.0), mean + std)
+
+
 def test_exploration_shifts_both_terms_consistently():
     mean, std = np.array([0.55, 0.6, 0.4]), np.array([0.1, 0.05, 0.2])
     xi = 0.03

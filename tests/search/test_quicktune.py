@@ -7,7 +7,7 @@ import pytest
 
 from hf_quicktune.errors import SpaceError
 from hf_quicktune.search import DyHPOOptimizer, FeatureEncoder, Prior, QuickTuneOptimizer, Space
-from hf_quicktune.search.acquisition import acquisition_scores
+from hf_quicktune.search.acquisition import acquisition_scores, incumbent_at, incumbents_by_budget
 from hf_quicktune.search.base import TrialState
 
 from .contract import OptimizerContract
@@ -225,7 +225,7 @@ def test_acquisition_uses_the_latent_posterior():
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
     scale = np.array([opt.uncertainty_scale(opt._forecast_kind(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost))
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost, ceiling=1.0))
 
 
 def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
@@ -285,6 +285,30 @@ def test_a_believed_outcome_is_never_above_the_best_score_told(monkeypatch):
     with opt._believing():
         believed = dict(opt._fantasies)
     assert believed[running.trial_id] == (running.epoch, pytest.approx(best))
+
+
+@pytest.mark.parametrize("ceiling", [1.0, None])
+def test_expected_improvement_stops_at_the_largest_accuracy(monkeypatch, ceiling):
+    """An accuracy cannot exceed 1: with ``score_ceiling`` (default 1) no member's EI is above 1 minus its
+    incumbent, however far above 1 the surrogate's mean is extrapolated; without it, it is."""
+    sim = CurveSimulator(n=8, max_epochs=4, seed=3)
+    opt = DyHPOOptimizer(sim.pool, max_epochs=4, seed=0, space=toy_space(), acquisition="ei", score_ceiling=ceiling,
+                         **FAST)
+    for _ in range(4):
+        s = opt.ask()
+        opt.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id, s.epoch))
+    real = opt.surrogate.predict
+    monkeypatch.setattr(opt.surrogate, "predict", lambda inputs, noise=True: (real(inputs, noise)[0] + 1.0,
+                                                                              real(inputs, noise)[1]))
+    ids = list(range(len(sim.pool)))
+    by_budget = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
+    room = np.array([1.0 - max(0.0, incumbent_at(by_budget, opt.next_epoch(i))) for i in ids])
+    values = opt.acquisition_values(ids)
+    if ceiling is None:
+        assert np.any(values > room + 0.1)
+    else:
+        assert np.all(values <= room + 1e-9)
+        assert np.all(values > 0)
 
 
 def test_refit_policy_and_its_keywords():
@@ -352,7 +376,7 @@ def test_cost_cooling_moves_from_ei_per_cost_to_ei_as_the_budget_is_spent():
     finally:
         opt._max_cost = None
     scale = opt.uncertainty_scale("continued")
-    want = acquisition_scores("ei_per_cost", mean, std * scale, best, cost, cost_exponent=0.25)
+    want = acquisition_scores("ei_per_cost", mean, std * scale, best, cost, cost_exponent=0.25, ceiling=1.0)
     assert got == pytest.approx(want)
     # without cooling the cheap trial wins to the end
     plain = _two_trials_cheap_and_expensive()
@@ -394,7 +418,7 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     scale = np.array([1.0 if i == s.trial_id else np.sqrt(12.5) for i in ids])
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, scale * sd, best, c))
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, scale * sd, best, c, ceiling=1.0))
     pending = opt.ask()
     state = opt.state_dict()
     again = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)
