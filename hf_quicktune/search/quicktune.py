@@ -6,7 +6,8 @@ Arango et al., ICLR 2024, Alg. 1: start with one random configuration at epoch 1
 observation refit the deep-kernel GP surrogate (warm-started from the meta-learned prior) and the
 cost model; score every unfinished pool member at its next epoch with EI / predicted cost
 (§4.3) and train the argmax one more epoch. :class:`DyHPOOptimizer` is the same loop without a
-prior (Wistuba et al., NeurIPS 2022). The surrogate's data and refitting are in :mod:`.fitting`.
+prior (Wistuba et al., NeurIPS 2022). The surrogate's data and refitting are in :mod:`.fitting`, the
+pending evaluations of trials in flight (several workers) in :mod:`.believer`.
 Two additions to Alg. 1: the acquisition's std is recalibrated by the surrogate's own forecast errors on
 this dataset (:mod:`.calibration`), and ``ask(max_cost=budget left)`` only
 suggests steps predicted to fit.
@@ -14,7 +15,6 @@ suggests steps predicted to fit.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -22,7 +22,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ from hf_quicktune.search.acquisition import (
     incumbents_by_budget,
 )
 from hf_quicktune.search.base import OK, Optimizer, Suggestion
+from hf_quicktune.search.believer import KrigingBeliever
 from hf_quicktune.search.calibration import FORECAST_KINDS, ForecastCalibration
 from hf_quicktune.search.cost import CostModel, CostPrior, step_seconds
 from hf_quicktune.search.features import FeatureEncoder, SurrogateInputs
@@ -58,7 +59,7 @@ def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class QuickTuneOptimizer(SurrogateFitting, Optimizer):
+class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
     """Ask/tell Quick-Tune over ``pool_or_space`` (a list of configurations, or a :class:`Space`
     from which ``pool_size`` configurations are sampled with ``seed``).
 
@@ -374,49 +375,6 @@ class QuickTuneOptimizer(SurrogateFitting, Optimizer):
         (:data:`~hf_quicktune.search.calibration.FORECAST_KINDS`): the RMS of the standardized errors of its
         own recent forecasts of the epochs it asked for, never below 1 (:mod:`.calibration`)."""
         return self.calibration.scale(kind)
-
-    def _fantasy_inputs(self, ids: Sequence[int]) -> SurrogateInputs:
-        """Inputs of the observations the in-flight trials ``ids`` will make at their asked epochs (as
-        :meth:`_add_observation` will encode them)."""
-        epochs = [self.in_flight[i] for i in ids]
-        curves = [self.trials[i].scores[: e - 1] if e > self.initial_epochs and i in self.trials else []
-                  for i, e in zip(ids, epochs)]
-        return self._encode(ids, epochs, curves)
-
-    @contextlib.contextmanager
-    def _believing(self) -> Iterator[None]:
-        """Pending evaluations by the kriging believer (Ginsbourger, Le Riche & Carraro 2010, "Kriging is
-        well-suited to parallelize optimization", §3.1): while the acquisition is computed, each in-flight
-        trial is taken to have observed the posterior mean of its asked epoch, at most the best score told
-        so far (:meth:`_believed`). The GP is conditioned on these believed points (its posterior mean
-        elsewhere is unchanged unless a cap applied; its variance near a running trial shrinks, so a
-        near-duplicate of it loses its exploration bonus) and they count for the incumbent as observations
-        would. Without trials in flight nothing changes (one worker)."""
-        ids = sorted(self.in_flight)
-        base = self.surrogate.conditioning
-        if not ids or base is None:
-            yield
-            return
-        inputs = self._fantasy_inputs(ids)
-        believed = self._believed(inputs)
-        self._fantasies = {i: (self.in_flight[i], float(m)) for i, m in zip(ids, believed)}
-        with self.surrogate.extra_condition(inputs, believed):
-            try:
-                yield
-            finally:
-                self._fantasies = {}
-
-    def _believed(self, inputs: SurrogateInputs) -> np.ndarray:
-        """The kriging believer's outcomes of in-flight observations ``inputs``: the posterior mean, capped
-        at the best score told so far, the most optimistic lie of the same chapter's constant liar
-        (Ginsbourger et al. 2010; its "CL-max" when maximising). A believed outcome is the incumbent of its
-        epoch and of every later one where nothing was observed
-        (:func:`~hf_quicktune.search.acquisition.incumbent_at`), so an uncapped mean extrapolated past what
-        any trial reached (the extended set's PLT_VIL, 4 workers: a new trial believed at 1.33 accuracy)
-        took the best trial's expected improvement to ~1e-196 while it ran: the best trial idled."""
-        believed, _ = self.surrogate.predict(inputs, noise=False)
-        told = [s for st in self.trials.values() for s in st.scores if math.isfinite(s)]
-        return np.minimum(believed, max(told)) if told else believed
 
     def target_epoch(self, trial_id: int) -> int:
         """The epoch the acquisition scores ``trial_id`` at (see ``horizon``)."""
