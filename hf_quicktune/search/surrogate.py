@@ -17,6 +17,7 @@ import contextlib
 import copy
 import logging
 import math
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -233,15 +234,18 @@ class DeepKernelSurrogate(nn.Module):
         A step whose kernel matrix is not positive definite even with jitter, or whose loss is not finite,
         ends the fit: the weights go back to where it started and NaN is returned (the caller's refit policy
         then restarts from the prior). Seen in a 4-worker replay of the extended meta-dataset (AWA), where
-        it had ended the search with ``NotPSDError``."""
+        it had ended the search with ``NotPSDError``. gpytorch's warnings that it added jitter to a kernel
+        matrix are not shown (they are handled here, and a run printed them between its progress lines)."""
         from linear_operator.utils.errors import NotPSDError
+        from linear_operator.utils.warnings import NumericalWarning
 
         y = torch.as_tensor(np.asarray(y, dtype=np.float32))
         if not warm_start:
             self.reset()
         start = copy.deepcopy(self.state_dict()) if steps > 0 else None
         last = float("nan")
-        with torch_threads(1):
+        with torch_threads(1), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=NumericalWarning)
             opt = torch.optim.Adam(self.parameters(), lr=lr)
             for _ in range(max(0, steps)):
                 opt.zero_grad()
@@ -269,11 +273,13 @@ class DeepKernelSurrogate(nn.Module):
         """Per-point -mll of the conditioned data at the current weights (no gradient); NaN when there is none or
         its kernel matrix is not positive definite."""
         from linear_operator.utils.errors import NotPSDError
+        from linear_operator.utils.warnings import NumericalWarning
 
         if self._train is None:
             return float("nan")
         try:
-            with torch.no_grad(), gpytorch.settings.cholesky_jitter(1e-4):
+            with torch.no_grad(), gpytorch.settings.cholesky_jitter(1e-4), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=NumericalWarning)  # jitter added: see fit
                 value = float(self.loss(*self._train))
         except NotPSDError:
             value = float("nan")

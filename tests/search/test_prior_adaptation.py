@@ -150,3 +150,36 @@ def test_a_fit_step_without_a_positive_definite_kernel_restores_the_weights(monk
     opt.predict([0])
     # past full_refit_until=2 every refit is due warm; each failed and was redone from the prior
     assert opt.n_refits > 2 and opt.n_full_refits == opt.n_refits
+
+
+def test_jitter_warnings_of_a_fit_are_not_shown(monkeypatch):
+    """gpytorch warns each time it adds jitter to a kernel matrix (a run printed these between its progress lines);
+    the fit handles such matrices itself, so they are not shown; other warnings still are."""
+    import warnings
+
+    from linear_operator.utils.warnings import NumericalWarning
+
+    sim = CurveSimulator(n=12, max_epochs=6, seed=1)
+    enc = encoder()
+    X, y = dataset(sim, enc, range(12))
+    sur = DeepKernelSurrogate(enc)
+    real = DeepKernelSurrogate.loss
+
+    def jittering(self, *a, **kw):
+        warnings.warn("A not p.d., added jitter of 1.0e-04 to the diagonal", NumericalWarning, stacklevel=2)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(DeepKernelSurrogate, "loss", jittering)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sur.fit(X, y, steps=3, lr=1e-2)
+        sur.evaluate_loss()
+    assert not [w for w in caught if issubclass(w.category, NumericalWarning)]
+
+    def other(self, *a, **kw):
+        warnings.warn("something else", UserWarning, stacklevel=2)
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(DeepKernelSurrogate, "loss", other)
+    with pytest.warns(UserWarning, match="something else"):
+        sur.fit(X, y, steps=1, lr=1e-2)
