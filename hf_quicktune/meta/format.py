@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,9 +187,16 @@ class MetaDataset:
         table = pa.table(cols)
         meta = {"format_version": FORMAT_VERSION, "max_epochs": self.max_epochs, **_jsonable(self.info)}
         table = table.replace_schema_metadata({_METADATA_KEY: json.dumps(meta).encode()})
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
+        # a temporary name of this writer's own: processes importing the same meta-dataset side by side (a
+        # benchmark run as two shares) each replace the file whole; a shared name made the later one fail
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp = Path(name)
+        try:
+            pq.write_table(table, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         logger.info("wrote %d runs of %d datasets to %s", self.n_runs, len(self.dataset_names), path)
         return path
 

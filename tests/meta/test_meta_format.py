@@ -119,3 +119,27 @@ def test_unknown_layout_explains(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(MetaError, match="curve.csv"):
         import_meta_dataset(tmp_path / "empty")
+
+
+def test_two_writers_of_one_file_do_not_trip_each_other(tmp_path, monkeypatch):
+    """Two processes importing the same meta-dataset side by side (a benchmark run as two shares) each write the
+    file whole: a writer that finishes while the other is writing leaves it a complete file and no error (with a
+    shared temporary name the later writer's rename failed: FileNotFoundError). Interleaved here by nesting."""
+    import pyarrow.parquet as pq
+
+    md = make_synthetic(n_datasets=2, n_configs=3, max_epochs=4)
+    path = tmp_path / "md.parquet"
+    real = pq.write_table
+    nested = {"done": False}
+
+    def write_then_let_the_other_finish(table, where, *a, **kw):
+        real(table, where, *a, **kw)
+        if not nested["done"]:
+            nested["done"] = True
+            md.save(path)  # the other writer, start to end, while this one has not renamed yet
+
+    monkeypatch.setattr(pq, "write_table", write_then_let_the_other_finish)
+    md.save(path)
+    assert nested["done"]
+    np.testing.assert_array_equal(load_meta_dataset(path).curves, md.curves)
+    assert [p.name for p in tmp_path.iterdir()] == ["md.parquet"]  # no temporary left behind
