@@ -4,7 +4,7 @@ Every candidate is scored at its *next* budget (a new trial at epoch 1, a paused
 against the incumbent at that budget. ``exploration`` is the one exploration factor: the
 improvement margin ``xi`` of EI (used identically in both terms of the closed form, unlike the
 qtt reference which dropped it in one place) and ``beta`` of UCB. EI counts improvement only up to the
-largest score possible (``ceiling``; accuracy: 1), see :func:`expected_improvement`.
+largest score possible when given a ``ceiling`` (accuracy: 1), see :func:`expected_improvement`.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_acquisition_uses_the_latent_posterior():
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
     scale = np.array([opt.uncertainty_scale(opt._forecast_kind(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost, ceiling=1.0))
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", mean, scale * std, best, cost))
 
 
 def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
@@ -289,7 +289,7 @@ def test_a_believed_outcome_is_never_above_the_best_score_told(monkeypatch):
 
 @pytest.mark.parametrize("ceiling", [1.0, None])
 def test_expected_improvement_stops_at_the_largest_accuracy(monkeypatch, ceiling):
-    """An accuracy cannot exceed 1: with ``score_ceiling`` (default 1) no member's EI is above 1 minus its
+    """An accuracy cannot exceed 1: with ``score_ceiling=1`` no member's EI is above 1 minus its
     incumbent, however far above 1 the surrogate's mean is extrapolated; without it, it is."""
     sim = CurveSimulator(n=8, max_epochs=4, seed=3)
     opt = DyHPOOptimizer(sim.pool, max_epochs=4, seed=0, space=toy_space(), acquisition="ei", score_ceiling=ceiling,
@@ -376,7 +376,7 @@ def test_cost_cooling_moves_from_ei_per_cost_to_ei_as_the_budget_is_spent():
     finally:
         opt._max_cost = None
     scale = opt.uncertainty_scale("continued")
-    want = acquisition_scores("ei_per_cost", mean, std * scale, best, cost, cost_exponent=0.25, ceiling=1.0)
+    want = acquisition_scores("ei_per_cost", mean, std * scale, best, cost, cost_exponent=0.25)
     assert got == pytest.approx(want)
     # without cooling the cheap trial wins to the end
     plain = _two_trials_cheap_and_expensive()
@@ -418,7 +418,7 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     scale = np.array([1.0 if i == s.trial_id else np.sqrt(12.5) for i in ids])
     bb = incumbents_by_budget({t: st.scores for t, st in opt.trials.items()})
     best = np.array([incumbent_at(bb, opt.next_epoch(i)) for i in ids])
-    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, scale * sd, best, c, ceiling=1.0))
+    np.testing.assert_allclose(opt.acquisition_values(ids), acquisition_scores("ei", m, scale * sd, best, c))
     pending = opt.ask()
     state = opt.state_dict()
     again = DyHPOOptimizer(sim.pool, max_epochs=4, space=sim.space, acquisition="ei", **FAST)

@@ -70,7 +70,7 @@ def test_max_horizon_scores_final_accuracy_against_the_global_incumbent():
     from hf_quicktune.search.acquisition import acquisition_scores
 
     scale = np.array([opt.uncertainty_scale(opt._forecast_kind(i)) for i in ids])
-    expected = acquisition_scores("ei_per_cost", mean, scale * std, np.full(len(ids), opt.best()[2]), cost, ceiling=1.0)
+    expected = acquisition_scores("ei_per_cost", mean, scale * std, np.full(len(ids), opt.best()[2]), cost)
     assert np.allclose(opt.acquisition_values(ids), expected)
 
 
