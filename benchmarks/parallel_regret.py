@@ -93,6 +93,8 @@ def main() -> int:
     p.add_argument("--meta", default='{"steps": 2000, "split": [0.8, 0.2, 0.0]}',
                    help="JSON options for a fold prior that has to be meta-trained.")
     p.add_argument("--max-wall", type=float, default=None, help="Real-seconds cap per replay (NaN past it).")
+    p.add_argument("--options", default="{}", help='JSON {method: {kwarg: value}} for the gray-box optimizers '
+                   '(an ablation: give it its own --out).')
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--per-dataset", action="store_true",
                    help="Also print each replay's N = 1 final regret, when N = 1 and N reach it (share of the "
@@ -141,7 +143,8 @@ def main() -> int:
         budget = dict(budget_runs=args.budget_runs) if args.bench == "lcbench" else \
             dict(budget_seconds=args.budget_hours * 3600)
         return BenchConfig(methods=methods, seeds=args.seeds, folds=args.folds, datasets=targets, meta_train=meta,
-                           space=SPACES[args.bench], workers=n, max_wall_per_replay=args.max_wall, **budget)
+                           space=SPACES[args.bench], workers=n, max_wall_per_replay=args.max_wall,
+                           method_options=json.loads(args.options), **budget)
 
     for n in workers:
         run_bench(md, config(n), out / f"w{n}", prior_for=prior_for)
