@@ -133,7 +133,8 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
         reporter.message(f"interrupted after {len(state.steps())} epoch-steps; everything up to the last "
                          f"completed epoch is saved. Continue with: hf-quicktune run --output-dir {state.dir} --resume")
         raise
-    except QuickTuneError:
+    except QuickTuneError as err:  # the user's input: run.log says why the run stopped, as the terminal does
+        logger.info("run stopped: %s", err)  # INFO: the console shows it once, as the error
         raise
     except Exception as err:  # a bug, not the user's input: traceback to run.log, one paragraph to the caller
         progress["elapsed_s"] = clock.elapsed
@@ -155,10 +156,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
                      f"({clock.before:.0f}s used before)" if resume else f"starting run in {state.dir}")
     prior, prior_label = search_setup.load_prior(settings)  # first: a bad --prior fails in seconds
     reporter.message(f"prior: {prior_label or 'none'}")
-    dataset = _load_dataset(settings)
-    reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
-                     f"{dataset.num_classes} classes")
-    zoo = load_zoo(settings.zoo)
+    zoo = load_zoo(settings.zoo)  # before the dataset too: a mistyped --zoo fails before a long download
     if settings.allow_pickle:
         allow_pickle(zoo)
     candidates = {c.name: c for c in zoo}
@@ -166,6 +164,9 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
         raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
                           "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "
                           "`hf-quicktune zoo` lists them.")
+    dataset = _load_dataset(settings)
+    reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
+                     f"{dataset.num_classes} classes")
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
     progress["elapsed_s"] = clock.elapsed

@@ -46,13 +46,14 @@ def weights_status(cand: Candidate) -> str:
 
 
 def filter_available(cands: list[Candidate], *, offline: bool | None = None, zoo: str = "") -> list[Candidate]:
-    """Set ``weights`` on each candidate; drop those that cannot be built (one log line each).
+    """Set ``weights`` on each candidate; drop those that cannot be built (a log line for those whose
+    package or path is missing, each; one line naming every candidate dropped for being only on the Hub).
 
     Offline (``HF_HUB_OFFLINE=1`` or the Hub does not answer), candidates whose weights are
     only on the Hub are dropped; missing packages/paths are dropped always. Raises
     :class:`ZooError` when nothing is left.
     """
-    kept = []
+    kept, hub_only = [], []
     for c in cands:
         c.weights = weights_status(c)
     if offline is None:
@@ -63,9 +64,12 @@ def filter_available(cands: list[Candidate], *, offline: bool | None = None, zoo
             what = f"package '{c.extra.get('package')}' is not installed" if c.source == "package" else "its weights were not found"
             logger.warning("dropping candidate %s: %s", c.name, what)
         elif c.weights == "hub-only" and offline:
-            logger.warning("dropping candidate %s: weights are only on the Hub (%s) and %s", c.name, c.hub_id, reason)
+            hub_only.append(c.name)
         else:
             kept.append(c)
+    if hub_only and kept:  # when none is left, the error below says it once
+        logger.warning("dropping candidate%s %s: weights only on the Hub and %s",
+                       "s" if len(hub_only) > 1 else "", ", ".join(hub_only), reason)
     if not kept:
         raise ZooError(
             f"No candidate of the zoo {zoo or ''} is usable: "

@@ -82,4 +82,16 @@ def test_user_errors_inside_run_stay_exit_2(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(data, "load", bad)
     assert main([*RUN, "--output-dir", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err.strip().endswith("Error: data.csv has one class. Add another class.")
+    err = capsys.readouterr().err
+    assert err.strip().endswith("Error: data.csv has one class. Add another class.")
+    assert err.count("data.csv has one class.") == 1  # said once on the terminal ...
+    assert "run stopped: data.csv has one class." in (tmp_path / "out" / "run.log").read_text()  # ... and kept
+
+
+def test_unknown_zoo_fails_before_the_dataset_loads(tmp_path, monkeypatch, capsys):
+    import hf_quicktune.data as data
+
+    monkeypatch.setattr(data, "load", lambda *a, **k: pytest.fail("the dataset must not be loaded"))
+    args = ["run", "--dataset", "builtin:digits", "--zoo", "no_such_zoo", "--budget", "10m"]
+    assert main([*args, "--output-dir", str(tmp_path / "out")]) == 2
+    assert "Unknown zoo 'no_such_zoo'" in capsys.readouterr().err
