@@ -232,14 +232,18 @@ class _Search:
         self.searching = True  # False: a budget too small to search (run/schedule.py): finish at once
         self.refit: Callable[[int], None] | None = None  # called with each told trial (run/refit.py)
 
+    def ends_early(self, trial_id: int) -> bool:
+        """Whether ``trial_id``'s epoch that the deadline reaches is ended early and kept: the last epoch of the
+        one fine-tune, or of the incumbent a search trains to the end of its schedule when the budget ends
+        (nothing is compared with it after), rather than cut by the deadline and lost; other epochs of a
+        search stay whole, comparable along the curves."""
+        return self.budget.seconds is not None and (not self.searching or trial_id == self.finish_trial)
+
     def submit(self, trial_id: int, epoch: int) -> None:
         told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
         deadline = self.budget.deadline(self.steps)
         kw = {}
-        if deadline is not None and (not self.searching or trial_id == self.finish_trial):
-            # the last epoch of the one fine-tune, or of the incumbent a search trains to the end of its schedule
-            # when the budget ends (nothing is compared with it after), is ended early and kept rather than cut
-            # by the deadline and lost; other epochs of a search stay whole, comparable along the curves
+        if deadline is not None and self.ends_early(trial_id):
             kw["wrap_up_s"] = deadline - self.budget.wrap_up(self.steps) - self.clock.elapsed
         self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
                              deadline_s=None if deadline is None else deadline - self.clock.elapsed, **kw)
@@ -339,7 +343,8 @@ class _Search:
                 suggestion = self.opt.continue_trial(finish)
             if suggestion.trial_id in self.in_flight:
                 raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
-            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight)
+            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
+                                           ends_early=self.ends_early(suggestion.trial_id))
             if stop:
                 _release(self.opt, suggestion.trial_id)
                 return stop

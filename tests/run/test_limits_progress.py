@@ -207,3 +207,26 @@ def test_max_epochs_total_truncates_a_first_suggestion_that_spans_several_epochs
     # 2 epochs told + trial 0 in flight to epoch 4 (2 pending): one epoch of room left
     assert Budget(max_epochs_total=5).epochs_allowed(opt, steps, first, in_flight={0: 4}) == 1
     assert Budget(max_epochs_total=5).epochs_allowed(opt, steps, Suggestion(0, {}, 3), in_flight={}) == 3
+
+
+def test_an_epoch_ended_early_at_the_deadline_starts_when_half_of_it_fits():
+    """A re-fit plans the fine-tune's last epoch to end with the budget; priced whole, the fraction of a second
+    the loop takes between the plan and the start refused it (a 2-minute digits run stopped at epoch 5 of 6
+    with 14 s unused). An epoch the deadline ends early (and keeps) starts when its wrap-up and half of it fit."""
+    opt = _Told({0: TrialState([0.1], [2.0])})
+    budget = Budget(seconds=60.0, planned={0: 10.0})
+    steps = _steps(3, wall=10.0)  # reserve END_SECONDS + 2 x 0.5
+    reserve = budget.reserve(steps)
+    one, two = Suggestion(0, {"model": "a"}, 2), Suggestion(0, {"model": "a"}, 3)
+    just_short = 60.0 - reserve - 10.0 + 0.3  # the whole epoch misses the budget by 0.3 s
+    assert budget.stop_reason(opt, steps, Clock(just_short), one) == "budget used"
+    assert budget.stop_reason(opt, steps, Clock(just_short), one, ends_early=True) is None
+    half = 60.0 - reserve - budget.wrap_up(steps) - Budget.ENDS_EARLY_SHARE * 10.0
+    assert budget.stop_reason(opt, steps, Clock(half - 0.1), one, ends_early=True) is None
+    assert budget.stop_reason(opt, steps, Clock(half + 0.1), one, ends_early=True) == "budget used"
+    # only the job's last epoch may be cut: the epochs before it are priced whole
+    assert budget.stop_reason(opt, steps, Clock(just_short - 10.0), two, ends_early=True) is None
+    assert budget.stop_reason(opt, steps, Clock(half - 9.9), two, ends_early=True) == "budget used"
+    # a short epoch is priced whole (its wrap-up and half of it would be more than all of it)
+    tiny = Budget(seconds=60.0, planned={0: 1.0})
+    assert tiny.stop_reason(opt, steps, Clock(60.0 - reserve - 1.0 + 0.1), one, ends_early=True) == "budget used"
