@@ -20,6 +20,7 @@ from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
 from hf_quicktune.run.plan import fit_run_schedule, price_planned_epochs, refit_run_schedule
 from hf_quicktune.run.session import (
+    RECORD_LOGGER,
     InterruptGuard,
     attach_log_file,
     crashed,
@@ -123,7 +124,10 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
     clock = Clock(progress.get("elapsed_s", 0.0), started_at)
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
     state.save_progress(progress)
+    from hf_quicktune.run.progress import RecordedReporter
+
     saved_logging = attach_log_file(state)
+    reporter = RecordedReporter(reporter, logging.getLogger(RECORD_LOGGER))
     interrupt = InterruptGuard()
     try:
         return _run(settings, state, clock, progress, reporter, resume, interrupt)

@@ -194,6 +194,28 @@ class RichReporter(PlainReporter):
         self.live.stop()
 
 
+class RecordedReporter:
+    """Any reporter, whose messages and step lines also go to ``run.log`` (through ``record``, a logger that
+    writes only there): the terminal's rich panel keeps three messages, and a CI job's log is all a user has
+    afterwards. Everything else is the wrapped reporter's."""
+
+    def __init__(self, reporter: Any, record: logging.Logger):
+        self.reporter, self.record = reporter, record
+
+    def message(self, text: str) -> None:
+        self.record.info(text)
+        self.reporter.message(text)
+
+    def step(self, snap: dict[str, Any]) -> None:
+        last = snap.get("last_steps") or []
+        if last:
+            self.record.info(f"{_step_text(last[-1])} | {_budget_text(snap)} | {_incumbent_text(snap)}")
+        self.reporter.step(snap)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reporter, name)
+
+
 def make_reporter(plain: bool | None = None):
     """A :class:`RichReporter` when stderr is a terminal (and ``plain`` is not True), else plain lines."""
     if plain is None:

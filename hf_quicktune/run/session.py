@@ -137,8 +137,14 @@ class InterruptGuard:
             self._old = None
 
 
+#: the logger of the run's progress lines (:class:`~hf_quicktune.run.progress.RecordedReporter`): outside the
+#: hf_quicktune hierarchy and not propagated, so only ``run.log`` gets them (the terminal has the reporter's)
+RECORD_LOGGER = "hf_quicktune_run_record"
+
+
 def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
-    """Log INFO and above of hf_quicktune to ``run.log``; the terminal keeps the CLI's verbosity."""
+    """Log INFO and above of hf_quicktune, and the run's progress lines (:data:`RECORD_LOGGER`), to
+    ``run.log``; the terminal keeps the CLI's verbosity."""
     root = logging.getLogger("hf_quicktune")
     before: tuple[logging.Logger, list[logging.Handler], int, bool] = (root, [], root.level, root.propagate)
     shown = root.getEffectiveLevel()
@@ -152,6 +158,10 @@ def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handl
     root.addHandler(console)
     root.setLevel(min(shown, logging.INFO))
     root.propagate = False
+    record = logging.getLogger(RECORD_LOGGER)
+    record.propagate = False
+    record.setLevel(logging.INFO)
+    record.addHandler(file_handler)
     before[1].extend([file_handler, console])
     return before
 
@@ -160,6 +170,7 @@ def detach_log_file(saved) -> None:
     root, handlers, level, propagate = saved
     for h in handlers:
         root.removeHandler(h)
+        logging.getLogger(RECORD_LOGGER).removeHandler(h)
         h.close()
     root.setLevel(level)
     root.propagate = propagate

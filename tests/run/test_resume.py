@@ -110,3 +110,8 @@ def test_resume_after_sigkill_and_sigint_loses_and_retrains_nothing(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == TOTAL and summary["stop_reason"].startswith("--max-epochs-total")
     assert (out / "export" / "model.safetensors").is_file()
+    # run.log keeps the progress lines of every session, as the terminal showed them
+    log = (out / "run.log").read_text()
+    assert log.count("starting run in") == 1 and log.count("resuming run in") == 3
+    assert "interrupted after" in log and "search stopped: --max-epochs-total" in log
+    assert f"step {TOTAL}: trial" in log and "| incumbent: trial" in log
