@@ -358,8 +358,9 @@ class _Search:
     def collect(self) -> Outcome:
         outcome = self.executor.wait()
         self.in_flight.pop(outcome.trial_id, None)
-        self.steps += tell_outcome(self.opt, self.state, self.pool, outcome, self.clock, len(self.steps),
-                                   self.started.pop(outcome.trial_id, None))
+        new = tell_outcome(self.opt, self.state, self.pool, outcome, self.clock, len(self.steps),
+                           self.started.pop(outcome.trial_id, None))
+        self.steps += new
         _release(self.opt, outcome.trial_id)  # told up to its epoch unless stopped or lost
         if self.refit is not None and not self.searching and outcome.records:
             self.refit(outcome.trial_id)
@@ -367,8 +368,8 @@ class _Search:
             logger.warning("trial %d: %s; the optimizer may suggest it again", outcome.trial_id, outcome.lost)
         self.progress.update(elapsed_s=self.clock.elapsed, steps=len(self.steps), worker_s=self.worker_seconds)
         self.state.save_progress(self.progress)
-        self.reporter.step(snapshot(self.opt, self.pool, self.steps, self.clock, self.budget.seconds,
-                                    self.max_epochs))
+        snap = snapshot(self.opt, self.pool, self.steps, self.clock, self.budget.seconds, self.max_epochs)
+        self.reporter.step({**snap, "new_steps": new})
         return outcome
 
     @property

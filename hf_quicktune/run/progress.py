@@ -46,6 +46,13 @@ def _incumbent_text(snap: dict[str, Any]) -> str:
             f"@ epoch {inc['epoch']} ({hp})")
 
 
+def _new_step_lines(snap: dict[str, Any]) -> list[str]:
+    """A line per epoch-step the snapshot's outcome added (``new_steps``: a job of several epochs tells them
+    together; else the last step), each with the budget and the incumbent."""
+    new = snap["new_steps"] if "new_steps" in snap else (snap.get("last_steps") or [])[-1:]
+    return [f"{_step_text(s)} | {_budget_text(snap)} | {_incumbent_text(snap)}" for s in new]
+
+
 def _step_text(s: dict[str, Any]) -> str:
     score = "-" if s.get("score") is None else f"{100 * s['score']:.2f}%"
     return (f"step {s['step']}: trial {s['trial_id']} ({s.get('model', '?')}) epoch {s['epoch']} "
@@ -107,9 +114,8 @@ class PlainReporter:
         self._print(f"[hf-quicktune] {text}")
 
     def step(self, snap: dict[str, Any]) -> None:
-        last = snap.get("last_steps") or []
-        if last:
-            self._print(f"[hf-quicktune] {_step_text(last[-1])} | {_budget_text(snap)} | {_incumbent_text(snap)}")
+        for line in _new_step_lines(snap):
+            self._print(f"[hf-quicktune] {line}")
 
     def leaderboard(self, rows: list[dict[str, Any]]) -> None:
         cells = leaderboard_rich_rows(rows)
@@ -207,9 +213,8 @@ class RecordedReporter:
         self.reporter.message(text)
 
     def step(self, snap: dict[str, Any]) -> None:
-        last = snap.get("last_steps") or []
-        if last:
-            self.record.info(f"{_step_text(last[-1])} | {_budget_text(snap)} | {_incumbent_text(snap)}")
+        for line in _new_step_lines(snap):
+            self.record.info(line)
         self.reporter.step(snap)
 
     def __getattr__(self, name: str) -> Any:

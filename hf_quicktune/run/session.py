@@ -139,7 +139,7 @@ class InterruptGuard:
 
 #: the logger of the run's progress lines (:class:`~hf_quicktune.run.progress.RecordedReporter`): outside the
 #: hf_quicktune hierarchy and not propagated, so only ``run.log`` gets them (the terminal has the reporter's)
-RECORD_LOGGER = "hf_quicktune_run_record"
+RECORD_LOGGER = "hf-quicktune"
 
 
 def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:

@@ -115,6 +115,12 @@ def test_snapshot_counts_and_reporters_render():
     text = buf.getvalue()
     assert "step 6: trial 0 (a) epoch 6" in text and "left of" in text and "incumbent: trial 1 b val 60.00%" in text
     assert "60.00" in text.splitlines()[-1]
+    buf = io.StringIO()  # an outcome of several epochs: a line for each; one of none (a lost epoch): no line
+    PlainReporter(buf).step({**snap, "new_steps": steps[3:6]})
+    PlainReporter(buf).step({**snap, "new_steps": []})
+    lines = buf.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["[hf-quicktune] step 4", "[hf-quicktune] step 5",
+                                                      "[hf-quicktune] step 6"]
     from rich.console import Console
 
     out = io.StringIO()
