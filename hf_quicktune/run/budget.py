@@ -193,9 +193,9 @@ class Budget:
         ``in_flight`` ({trial_id: epochs submitted, not yet told}) counts toward --max-epochs-total
         and --max-trials, so N workers never overshoot them. ``ends_early``: the suggestion's last epoch is
         ended at the deadline and kept (the no-search fine-tune, the incumbent finishing its schedule), so it
-        starts when its wrap-up (:meth:`wrap_up`) and :data:`ENDS_EARLY_SHARE` of it fit: a re-fit plans that epoch to end with the budget, and
-        pricing it whole refused it for the fraction of a second the loop took between the plan and the start
-        (a 2-minute digits run stopped at epoch 5 of its 6, 14 s unused)."""
+        starts when its wrap-up (:meth:`wrap_up`) and :data:`ENDS_EARLY_SHARE` of it fit. A re-fit plans that
+        epoch to end with the budget, and pricing it whole refused it for the fraction of a second the loop
+        took between the plan and the start (a 2-minute digits run stopped at epoch 5 of its 6, 14 s unused)."""
         in_flight = dict(in_flight or {})
         _, pending = self.told_and_pending(opt, in_flight)
         ok_steps = [s for s in steps if s.get("status") == OK]
