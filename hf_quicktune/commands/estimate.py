@@ -35,8 +35,8 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--dataset", "dataset", required=True, help="Dataset spec (Hub id, folder, file, builtin:digits).")
 @dataset_options
 @click.option("--model", "model", required=True, help="Candidate name (see `hf-quicktune zoo list`).")
-@click.option("--lr", type=float, required=True, help="Learning rate.")
-@click.option("--batch-size", type=int, required=True, help="Batch size.")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size.")
 @click.option("--momentum", type=float, default=0.0, show_default=True, help="SGD (heavy-ball) momentum.")
 @click.option("--opt", type=click.Choice(["sgd", "momentum", "adam", "adamw"]), default="sgd", show_default=True,
               help="Optimizer; Adam-type ones are outside the theory (estimate given with a warning).")
@@ -47,6 +47,10 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--loss", type=click.Choice(["cross_entropy", "mse"]), default="cross_entropy", show_default=True)
 @click.option("--target-loss", type=float, help="Predict steps/epochs to reach this training loss.")
 @click.option("--epochs", type=float, help="Predict the training loss after this many epochs.")
+@click.option("--within", type=float,
+              help="Predict the steps until the loss is within this fraction of its decrease from its final "
+                   "value (the loss after --epochs, else 100 epochs): Zancato et al.'s supplementary criterion, "
+                   "defined whatever the loss scale (e.g. 0.1).")
 @click.option("--image-size", type=int, help="Square input size (small values keep CPU runs cheap, e.g. 64).")
 @click.option("--samples", "n", type=int, default=128, show_default=True, help="Images linearized (subsample n).")
 @click.option("--projection", "k", type=int, help="Sketch gradients to k dims (default: exact when they fit).")
@@ -57,7 +61,7 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linear_probing, smoothing, loss,
-             target_loss, epochs, image_size, n, k, class_probes, train_samples, validate, plot_path, as_json,
+             target_loss, epochs, within, image_size, n, k, class_probes, train_samples, validate, plot_path, as_json,
              seed, **dataset_opts) -> None:
     """Predict how fast fine-tuning MODEL on DATASET lowers the training loss, without training.
 
@@ -74,6 +78,10 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
 
     if target_loss is not None and epochs is not None:
         raise ConfigError("give either --target-loss or --epochs, not both.")
+    if target_loss is not None and within is not None:
+        raise ConfigError("give either --target-loss or --within, not both (--within measures from the final loss).")
+    if within is not None and not 0.0 < within < 1.0:
+        raise ConfigError(f"--within must be a fraction in (0, 1) of the loss decrease, got {within} (e.g. 0.1).")
     if plot_path:
         from hf_quicktune.run.settings import check_output_file
 
@@ -87,7 +95,7 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
               "pct_to_freeze": pct_to_freeze, "linear_probing": linear_probing, "smoothing": smoothing}
     with console.status(f"Linearizing {candidate.name} on {min(n, len(prepared.train))} images..."):
         est = run_estimate(prepared, candidate, config, n=n, k=k, target_loss=target_loss, epochs=epochs,
-                           image_size=image_size, loss=loss, class_probes=class_probes, seed=seed)
+                           image_size=image_size, loss=loss, class_probes=class_probes, seed=seed, within=within)
     summary = est.to_dict()
     measured = None
     if validate:
@@ -124,6 +132,8 @@ def _validate(prepared, candidate, config, est, image_size, loss, smoothing, see
     names = trainable_parameter_names(model, config["pct_to_freeze"], config["linear_probing"])
     steps = est.predicted_steps or len(est.curve.loss) - 1
     max_steps = max(10, int(math.ceil(1.5 * steps))) if est.target_loss is not None else max(1, steps)
+    if est.within is not None:  # the criterion measures from the final loss: train to the prediction's horizon
+        max_steps = max(1, len(est.curve.loss) - 1)
     eval_every = max(1, max_steps // 30)
     torch.manual_seed(seed)
     with console.status("Training for real to validate...") as status:
@@ -139,6 +149,10 @@ def _validate(prepared, candidate, config, est, image_size, loss, smoothing, see
         out["steps_to_target"] = curve.steps_to(est.target_loss)
         if out["steps_to_target"] is not None:
             out["seconds_to_target"] = out["steps_to_target"] * curve.seconds_per_step
+    if est.within is not None:
+        out["steps_to_target"] = curve.steps_to_within(est.within)
+        if out["steps_to_target"] is not None:
+            out["seconds_to_target"] = out["steps_to_target"] * curve.seconds_per_step
     if est.epochs is not None:
         out["loss_after_epochs"] = curve.loss[-1]
     return out
@@ -146,6 +160,14 @@ def _validate(prepared, candidate, config, est, image_size, loss, smoothing, see
 
 def _fmt(value, spec: str = ".4g") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _measured_epochs(measured: dict | None, est) -> str | None:
+    """The measured steps to the target (or within the tolerance) in epochs; None without a measurement."""
+    if not measured:
+        return None
+    steps = measured.get("steps_to_target")
+    return _fmt(None if steps is None else steps / est.steps_per_epoch, ".2f")
 
 
 def _print(summary: dict, est) -> None:
@@ -170,14 +192,20 @@ def _print(summary: dict, est) -> None:
         row(f"steps to loss {summary['target_loss']:g}", _fmt(summary["steps_to_target"], "d")
             if summary["steps_to_target"] is not None else "not reached",
             _fmt(measured.get("steps_to_target"), ".0f") if measured else None)
-        row("epochs to target", _fmt(summary["epochs_to_target"], ".2f"))
+        row("epochs to target", _fmt(summary["epochs_to_target"], ".2f"), _measured_epochs(measured, est))
+    if summary.get("within") is not None:
+        row(f"steps to within {summary['within']:g} of the final loss", _fmt(summary["steps_to_target"], "d")
+            if summary["steps_to_target"] is not None else "undefined (diverged)",
+            _fmt(measured.get("steps_to_target"), ".0f") if measured else None)
+        row("epochs to it", _fmt(summary["epochs_to_target"], ".2f"), _measured_epochs(measured, est))
     if summary["epochs"] is not None:
         row(f"loss after {summary['epochs']:g} epochs", _fmt(summary["loss_after_epochs"]),
             _fmt(measured.get("loss_after_epochs")) if measured else None)
     row("seconds per step (this device)", _fmt(summary["seconds_per_step"], ".3f"),
         _fmt(measured["seconds_per_step"], ".3f") if measured else None)
     if measured:
-        seconds = measured.get("seconds_to_target") if summary["target_loss"] is not None else measured["train_seconds"]
+        seconds = measured.get("seconds_to_target") if summary["target_loss"] is not None or \
+            summary.get("within") is not None else measured["train_seconds"]
     row("predicted wall-clock (s)", _fmt(summary["predicted_seconds"], ".1f"),
         _fmt(seconds, ".1f") if measured else None)
     row("estimation time (s)", _fmt(summary["estimation_seconds"], ".1f"))
