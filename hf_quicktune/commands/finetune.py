@@ -154,7 +154,10 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
         records = trial.advance(todo, callback=callback)
     if records:
-        Console().print(table)
+        console = Console()
+        if not console.is_terminal:  # a log file or a pipe: 80 columns would shrink the numbers to ellipses
+            console = Console(width=max(console.width, 100))
+        console.print(table)
     summary = f"{trial.epochs_done} epoch(s) done, status {trial.status}; curve: {Path(output_dir) / 'curve.jsonl'}"
     click.echo(summary)
     if trial.status != "ok":

@@ -13,7 +13,9 @@ ARGS = ["finetune", "-d", "builtin:digits", "-m", "scratch:test_efficientnet", "
 def test_finetune_trains_continues_and_exports(tmp_path, capsys):
     out = tmp_path / "trial"
     assert main([*ARGS, "--epochs", "1", "-o", str(out)]) == 0
-    assert "1 epoch(s) done, status ok" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "1 epoch(s) done, status ok" in printed
+    assert "img/s" in printed and "status" in printed and "…" not in printed  # a log's table is not cut to 80
     assert main([*ARGS, "--epochs", "2", "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert "continuing" in captured.err and "2 epoch(s) done" in captured.out
