@@ -195,7 +195,7 @@ def _print(summary: dict, est) -> None:
         row("epochs to target", _fmt(summary["epochs_to_target"], ".2f"), _measured_epochs(measured, est))
     if summary.get("within") is not None:
         row(f"steps to within {summary['within']:g} of the final loss", _fmt(summary["steps_to_target"], "d")
-            if summary["steps_to_target"] is not None else "undefined (diverged)",
+            if summary["steps_to_target"] is not None else "undefined (the loss diverged or rose)",
             _fmt(measured.get("steps_to_target"), ".0f") if measured else None)
         row("epochs to it", _fmt(summary["epochs_to_target"], ".2f"), _measured_epochs(measured, est))
     if summary["epochs"] is not None:
