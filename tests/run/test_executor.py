@@ -549,16 +549,18 @@ class _SharedEpochsEndingEarly(_SharedEpochs):
         return out
 
 
-def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path):
-    """Whole 10 s epochs of a 5-epoch schedule leave a part of the 65 s budget unused (less its 6 s end
-    reserve: 4 s + 2 x the 1 s evaluation). The first epoch (11 s: one-time costs) is not trusted to re-plan;
-    after the second the run re-plans the epochs left as one more, each of a share of the images
-    (run/refit.refit_fraction), priced by that share (Budget.planned), and ends with the budget."""
-    import json
-
+def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
+    """A no-search run of a 5-epoch schedule in 65 s on ``executor_class`` (a :class:`_SharedEpochs`), its
+    schedule re-fitted after each epoch; ``loop_seconds``: the loop's own work after each epoch (the progress
+    line moves the clock). Returns (search, executor, clock, the re-fit messages, the stop reason)."""
     from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.plan import refit_run_schedule
     from hf_quicktune.run.progress import PlainReporter
+
+    class _Reporter(PlainReporter):
+        def step(self, snap):
+            super().step(snap)
+            clock.elapsed += loop_seconds
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     opt = _Explorer(pool, max_epochs=5)
@@ -566,13 +568,25 @@ def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_ima
     state, clock = RunState(tmp_path), _TickClock()
     settings = RunSettings(dataset="d", budget="65s", max_epochs=5)
     state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": 5})
-    executor = _SharedEpochs(state, clock)
+    executor = executor_class(state, clock)
     out = io.StringIO()
-    search = _Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, PlainReporter(out),
+    search = _Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, _Reporter(io.StringIO()),
                      max_epochs=5)
     search.searching = False
     search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out), 100)
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    return search, executor, clock, out, stop
+
+
+def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path):
+    """Whole 10 s epochs of a 5-epoch schedule leave a part of the 65 s budget unused (less its 6 s end
+    reserve: 4 s + 2 x the 1 s evaluation). The first epoch (11 s: one-time costs) is not trusted to re-plan;
+    after the second the run re-plans the epochs left as one more, each of a share of the images
+    (run/refit.refit_fraction), priced by that share (Budget.planned), and ends with the budget."""
+    import json
+
+    search, executor, clock, out, stop = _shared_epochs_run(tmp_path, _SharedEpochs)
+    opt, state = search.opt, search.state
     # after epoch 2 (21 s): 38 s left buy 3.7 whole epochs of 10 s in 98 % of them; 4 of 91.37 % (9.31 s each)
     # fill it. After epoch 5 (48.9 s), the 10.07 s left are one epoch of 98.36 % (a gain of 7 % of the images)
     assert executor.fractions == [1.0, 1.0] + [0.9137] * 3 + [0.9836] and opt.max_epochs == 6
@@ -596,28 +610,8 @@ def test_the_last_epoch_planned_to_end_with_the_budget_starts_after_the_loop_too
     line): the last epoch, planned to end with the budget, used to be refused for those fractions of a
     second (a 2-minute digits run stopped at epoch 5 of its 6 with 14 s unused). It is ended early at the
     deadline if it must be, so it starts."""
-    from hf_quicktune.run.loop import _Search
-    from hf_quicktune.run.plan import refit_run_schedule
-    from hf_quicktune.run.progress import PlainReporter
-
-    class _Slow(PlainReporter):
-        def step(self, snap):
-            super().step(snap)
-            clock.elapsed += 0.4
-
-    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
-    opt = _Explorer(pool, max_epochs=5)
-    opt.initial_design = [0]
-    state, clock = RunState(tmp_path), _TickClock()
-    settings = RunSettings(dataset="d", budget="65s", max_epochs=5)
-    state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": 5})
-    executor = _SharedEpochsEndingEarly(state, clock)
-    out = io.StringIO()
-    search = _Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, _Slow(io.StringIO()),
-                     max_epochs=5)
-    search.searching = False
-    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out), 100)
-    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    search, _, clock, _, stop = _shared_epochs_run(tmp_path, _SharedEpochsEndingEarly, loop_seconds=0.4)
+    opt = search.opt
     assert opt.max_epochs == 6 and [s["epoch"] for s in search.steps] == [1, 2, 3, 4, 5, 6]
     assert stop == "budget used"  # its training was ended early at the deadline ...
     assert clock.elapsed <= 65.0 - Budget.END_SECONDS  # ... which held (the end's reserve is left)
