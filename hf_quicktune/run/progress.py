@@ -48,9 +48,13 @@ def _incumbent_text(snap: dict[str, Any]) -> str:
 
 def _new_step_lines(snap: dict[str, Any]) -> list[str]:
     """A line per epoch-step the snapshot's outcome added (``new_steps``: a job of several epochs tells them
-    together; else the last step), each with the budget and the incumbent."""
+    together; else the last step). The last line carries the budget and the incumbent: they are the
+    snapshot's, taken after the whole job, so on an earlier epoch's line they would name a later epoch."""
     new = snap["new_steps"] if "new_steps" in snap else (snap.get("last_steps") or [])[-1:]
-    return [f"{_step_text(s)} | {_budget_text(snap)} | {_incumbent_text(snap)}" for s in new]
+    lines = [_step_text(s) for s in new]
+    if lines:
+        lines[-1] += f" | {_budget_text(snap)} | {_incumbent_text(snap)}"
+    return lines
 
 
 def _step_text(s: dict[str, Any]) -> str:

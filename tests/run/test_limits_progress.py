@@ -121,6 +121,8 @@ def test_snapshot_counts_and_reporters_render():
     lines = buf.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["[hf-quicktune] step 4", "[hf-quicktune] step 5",
                                                       "[hf-quicktune] step 6"]
+    # the snapshot's incumbent and budget are those after the job: only the job's last line shows them
+    assert ["incumbent" in line for line in lines] == [False, False, True]
     from rich.console import Console
 
     out = io.StringIO()
