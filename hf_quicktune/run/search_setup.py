@@ -233,6 +233,10 @@ def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, f
     from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
     floor = 1.0 / num_classes + 0.01 if num_classes else None
+    trained = getattr(getattr(getattr(prior, "surrogate", None), "encoder", None), "max_epochs", None)
+    if trained is not None and trained != settings.schedule_epochs:  # said once (the pool's scorer is quiet)
+        logger.info("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are scaled by "
+                    "the prior's", trained, settings.schedule_epochs)
     return _with_prior_fix(lambda: QuickTuneOptimizer(
         pool, max_epochs=settings.schedule_epochs, prior=prior, meta_features=meta, model_features=features,
         seed=settings.seed, cost_prior=cost_prior, acquisition=settings.acquisition, horizon=settings.horizon,

@@ -223,9 +223,9 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             else:
                 self.cost_model = CostModel(encoder, seed=seed)
             self.cost_model.mark_initial()
-            if encoder.max_epochs != self.max_epochs:
-                logger.info("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are "
-                               "scaled by the prior's", encoder.max_epochs, self.max_epochs)
+            if encoder.max_epochs != self.max_epochs:  # debug: a run builds several (it says so once)
+                logger.debug("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are "
+                             "scaled by the prior's", encoder.max_epochs, self.max_epochs)
         else:
             space = space or Space.from_pool(pool)
             model_key = "model"

@@ -59,12 +59,17 @@ def test_without_a_prior_the_robust_default_then_the_by_hand_default(tmp_path):
     assert pool[0] == robust and pool[1]["lr"] == 1e-3 and len(pool) == 16
 
 
-def test_the_initial_design_is_asked_before_the_acquisition(tmp_path):
+def test_the_initial_design_is_asked_before_the_acquisition(tmp_path, caplog):
     prior, _ = resolve_prior("default")
     s = settings()
-    pool = search_setup.build_pool(s, RunState(tmp_path / "c"), NAMES, 1438, prior=prior, meta=META,
-                                   features=FEATURES, scratch={"scratch:resnet10t"})
-    opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10)
+    with caplog.at_level("INFO"):
+        pool = search_setup.build_pool(s, RunState(tmp_path / "c"), NAMES, 1438, prior=prior, meta=META,
+                                       features=FEATURES, scratch={"scratch:resnet10t"})
+        opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10)
+    # the pool's scorer and the search's optimizer both hold the prior: the schedule mismatch is said once
+    said = [r.getMessage() for r in caplog.records if "meta-trained with max_epochs" in r.getMessage()]
+    assert said == ["the prior was meta-trained with max_epochs=50, this search uses 10; budgets are scaled by "
+                    "the prior's"]
     first = opt.ask()
     assert first.trial_id == 0 and first.epoch == opt.initial_epochs
     for e in range(1, first.epoch + 1):
