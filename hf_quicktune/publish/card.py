@@ -59,6 +59,8 @@ class CardInfo:
     dataset_local_kind: str | None = None  # "file" or "folder" for a local dataset (default: guessed from the name)
     #: the smallest share of the training images an epoch trained (< 1: a budget too small for whole epochs)
     epoch_fraction: float | None = None
+    #: False: the budget was too small to search; the run fine-tuned the configuration a practitioner would run
+    searched: bool = True
 
     @property
     def safe_name(self) -> str:
@@ -109,7 +111,9 @@ def build_model_card(info: CardInfo):
     hp = {k: v for k, v in sorted(info.config.items()) if v is not None and k not in skip}
     test_line = f"- test top-1: **{100 * info.test_top1:.2f} %**\n" if info.test_top1 is not None else ""
     quality_line = f"- quality check: {info.quality}\n" if info.quality else ""
-    prior_line = f"- meta-learned prior: `{info.prior}`\n" if info.prior else ""
+    prior_line = ""
+    if info.prior:  # loaded by a run that did not search, it chose nothing
+        prior_line = f"- meta-learned prior: `{info.prior}`" + ("" if info.searched else " (loaded; unused: no search)") + "\n"
     fraction_line = ""
     if info.epoch_fraction is not None and info.epoch_fraction < 1:
         fraction_line = (f"- epochs of {100 * info.epoch_fraction:.0f} % or more of the training images each (a fresh "
@@ -124,12 +128,19 @@ def build_model_card(info: CardInfo):
         source = f"`{info.base_model}`" if info.base_model else f"`{info.candidate}`"
         pretrained = f" (pretrained on {info.pretraining})" if info.pretraining and info.pretraining != "none" else ""
         base = f"- base model: {source}{pretrained}"
+    if info.searched:
+        chosen = ("chosen by\n**hf-quicktune** (Quick-Tune: meta-learned gray-box\nBayesian optimisation over pretrained "
+                  "models and their fine-tuning hyperparameters, Arango et al., ICLR 2024).")
+        how = f"ranked without training, then {info.optimizer} over models, hyperparameters and epochs"
+    else:
+        chosen = ("trained by **hf-quicktune**\nwithout a search: the budget bought too few epochs to search, so it "
+                  "fine-tuned the configuration a\npractitioner would run (AdamW, lr 1e-3, cosine) on the fastest "
+                  "kept candidate.")
+        how = "ranked without training; the budget was too small to search, so one configuration was fine-tuned"
     body = f"""
 # {info.safe_name}
 
-{what} for image classification, chosen by
-**hf-quicktune** (Quick-Tune: meta-learned gray-box
-Bayesian optimisation over pretrained models and their fine-tuning hyperparameters, Arango et al., ICLR 2024).
+{what} for image classification, {chosen}
 
 {base}
 - validation top-1: **{100 * info.val_top1:.2f} %** (weights of epoch {best}, the best validation epoch of the {info.epochs} trained)
@@ -145,10 +156,10 @@ transform = timm.data.create_transform(**cfg)
 
 ## How it was found
 
-- searched: {len(info.candidates)} candidate models from zoo `{info.zoo}` ({", ".join(f"`{c}`" for c in info.candidates[:12])}{" ..." if len(info.candidates) > 12 else ""}),
-  ranked without training, then {info.optimizer} over models, hyperparameters and epochs
+- {"searched" if info.searched else "ranked"}: {len(info.candidates)} candidate models from zoo `{info.zoo}` ({", ".join(f"`{c}`" for c in info.candidates[:12])}{" ..." if len(info.candidates) > 12 else ""}),
+  {how}
 - budget: {info.budget or "n/a"} ({info.budget_used_s:.0f} s used, ranking and optimiser overhead included)
-- {info.num_trials} trials, {info.num_steps} epoch-steps{f", input size {info.image_size} px" if info.image_size else ""}
+- {info.num_trials} trial{"" if info.num_trials == 1 else "s"}, {info.num_steps} epoch-steps{f", input size {info.image_size} px" if info.image_size else ""}
 {fraction_line}
 ### Chosen hyperparameters
 

@@ -117,12 +117,14 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
 
     rows, all_curves = trial_rows(state, pool)
     inc = pick_incumbent(rows)
+    # False: the budget was too small to search; the run fine-tuned the by-hand configuration (run/schedule.py)
+    searched = bool((state.load_json(state.dir / "schedule.json") or {}).get("search", True))
     summary: dict[str, Any] = {
         "output_dir": str(state.dir), "dataset": settings.dataset, "zoo": settings.zoo,
         "budget": settings.budget, "budget_s": settings.budget_s, "stop_reason": stop,
         "trials": len(rows), "epoch_steps": len([s for s in steps if s.get("status") == OK]),
         "failed_trials": len([r for r in rows if r["status"] != OK]),
-        "candidates": ranking["kept"], "best_model": None, "hub_url": None,
+        "candidates": ranking["kept"], "searched": searched, "best_model": None, "hub_url": None,
         "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
         "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
     }
@@ -237,6 +239,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         image_size=settings.image_size, leaderboard=rows, pretraining=candidate.pretraining,
         from_scratch=candidate.is_scratch, quality=outcome.quality_text(quality),
         prior=public_dataset(prior)[0] if prior else None, epoch_fraction=_smallest_epoch_fraction(settings, state),
+        searched=bool(summary.get("searched", True)),
         # the folder holding the card, relative to where the run was started (never an absolute path)
         model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
     ))

@@ -51,6 +51,17 @@ def test_card_body_explains_the_search(tmp_path):
     assert 'create_model("local-dir:/x/export"' in str(build_model_card(_info(model_ref="local-dir:/x/export")))
 
 
+def test_card_of_a_run_too_small_to_search_does_not_claim_a_search():
+    searched = str(build_model_card(_info(prior="org/prior")))
+    assert "chosen by\n**hf-quicktune** (Quick-Tune" in searched and "- searched: 2 candidate models" in searched
+    assert "- 12 trials, 30 epoch-steps" in searched and "meta-learned prior: `org/prior`\n" in searched
+    text = str(build_model_card(_info(prior="org/prior", searched=False, num_trials=1, num_steps=7)))
+    assert "Bayesian optimisation" not in text and "- searched:" not in text and "over models" not in text
+    assert "trained by **hf-quicktune**\nwithout a search: the budget bought too few epochs to search" in text
+    assert "- ranked: 2 candidate models from zoo `offline`" in text and "- 1 trial, 7 epoch-steps" in text
+    assert "meta-learned prior: `org/prior` (loaded; unused: no search)" in text
+
+
 def test_card_says_when_epochs_trained_a_share_of_the_images():
     line = "epochs of 91 % or more of the training images each (a fresh random subset per epoch)"
     assert line in str(build_model_card(_info(epoch_fraction=0.9137)))

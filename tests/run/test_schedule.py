@@ -228,6 +228,9 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert "schedule: " in capfd.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
+    # whether the run searched is in the summary, and a run that did not search does not claim one in its card
+    card = (out / "export" / "README.md").read_text()
+    assert summary["searched"] == fitted["search"] and ("Bayesian optimisation" in card) == fitted["search"]
     # a resumed run keeps the trials' schedule: nothing is re-timed; its length changes only by a re-fit of
     # the no-search fine-tune to the time left (run/refit.py), recorded in schedule.json and settings.json alike
     assert main(["run", "--output-dir", str(out), "--resume", "--max-epochs-total", "2"]) == 0
