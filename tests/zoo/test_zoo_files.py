@@ -52,6 +52,10 @@ def test_curated_zoos():
     assert tiny and all(c.num_params < 6e6 for c in tiny)
     for c in tiny[:3]:  # the YAML counts are the real ones
         assert c.num_params == count_params(c.architecture)
+    # `zoo list` shows an ImageNet-1k top-1 for every pretrained candidate of the curated zoos
+    offline = load_zoo("offline", drop_unavailable=False)
+    for c in [*default, *tiny, *offline]:
+        assert c.is_scratch or 50 < float(c.extra.get("top1") or 0) < 95, c.name
 
 
 def test_get_candidate_forms(tmp_path):
