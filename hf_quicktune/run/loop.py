@@ -27,7 +27,7 @@ from hf_quicktune.run.session import (
     detach_log_file,
     prepare_state,
 )
-from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.settings import RunSettings, format_seconds
 from hf_quicktune.run.stages import cost_prior as _cost_prior
 from hf_quicktune.run.stages import cost_timings as _cost_timings
 from hf_quicktune.run.stages import end_eval_share
@@ -49,6 +49,9 @@ logger = logging.getLogger(__name__)
 #: the end of a wall-clock budget finishes the incumbent's schedule once the time left is at most this
 #: many times what its remaining epochs cost (slack for the cost estimate; _Search.finishing)
 FINISH_MARGIN = 1.5
+#: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
+#: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
+UNUSED_NOTE_SHARE = 0.25
 
 __all__ = ["run", "snapshot", "tell_outcome"]
 
@@ -150,6 +153,17 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
         detach_log_file(saved_logging)
 
 
+def _pin_initial_epochs(settings: RunSettings, state: RunState, resolved: int) -> None:
+    """Keep the epochs a new trial first trains in ``settings.json``. Without ``--initial-epochs`` they are the
+    prior's learnt share of the schedule, and a no-search run's re-fits change the schedule's length
+    (run/refit.py): resolved again on resume, they no longer matched the optimizer's saved state, which counts
+    new trials' first epochs with them, and the run could not resume. A run stored before this was kept
+    resumes with its optimizer's value."""
+    saved = state.load_optimizer()
+    settings.initial_epochs = int(saved.get("initial_epochs", 1)) if saved else resolved
+    state.save_settings(settings.to_dict())
+
+
 def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool):
     """Dataset, zoo, ranking, pool and optimizer (restored and reconciled on resume)."""
     from hf_quicktune.run import search_setup
@@ -180,6 +194,8 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
         fit_run_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
+    if settings.initial_epochs is None:  # resolved once and kept (see _pin_initial_epochs)
+        _pin_initial_epochs(settings, state, search_setup.initial_epochs(settings, prior))
     schedule = state.load_json(state.dir / "schedule.json") or {}
     searching = bool(schedule.get("search", True))
     # a budget too small to search trains one configuration: no other candidate's cost is needed
@@ -312,7 +328,14 @@ class _Search:
         done = [t for t, st in self.opt.trials.items() if st.status == OK and st.epochs >= self.opt.max_epochs]
         if not done:
             return None
-        return f"the fine-tune finished its {self.opt.max_epochs}-epoch schedule (a budget too small to search)"
+        why = f"the fine-tune finished its {self.opt.max_epochs}-epoch schedule (a budget too small to search)"
+        seconds = self.budget.seconds
+        left = None if seconds is None else seconds - self.clock.elapsed
+        if seconds and left is not None and left > UNUSED_NOTE_SHARE * seconds:  # a --resume with a larger --budget
+            why += (f"; {format_seconds(left)} of the --budget {format_seconds(seconds)} are left: the run was planned "
+                    "without a search for the budget it started with and a resumed run keeps that plan (schedule.json)"
+                    ". To search with the larger budget, start a new run in another --output-dir")
+        return why
 
     def cost_left(self) -> float | None:
         """The budget left for a step, in the optimizer's cost units (training seconds: wall seconds less the

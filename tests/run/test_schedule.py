@@ -244,3 +244,29 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     # any epoch is kept as the first re-fit found it
     assert not refits or not fitted["search"]
     assert after.get("fitted_max_epochs", after["max_epochs"]) == fitted_n
+
+
+def test_a_no_search_run_whose_schedule_was_re_fitted_resumes_with_the_initial_epochs_it_started_with(tmp_path):
+    """The prior's initial_epochs are a share of the schedule, and a no-search run's re-fits change its length
+    (run/refit.py): resolved again from the re-fitted length on resume, they no longer matched the optimizer's
+    saved state and the run could not resume ('this optimizer state was saved with initial_epochs=4')."""
+    from hf_quicktune.cli import main
+    from hf_quicktune.meta.priors import prior_initial_epochs, resolve_prior
+
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "builtin:digits", "--zoo", ZOO, "--image-size", "32", "--train-limit", "64",
+            "--eval-limit", "48", "--rank-samples", "32", "--pool-size", "6", "--budget", "20s", "--output-dir", str(out)]
+    assert main([*args, "--max-epochs-total", "1"]) == 0
+    stored = json.loads((out / "settings.json").read_text())
+    fitted, first = stored["max_epochs"], stored["initial_epochs"]
+    prior, _ = resolve_prior("default")
+    assert first == prior_initial_epochs(prior, fitted)  # resolved once, kept in settings.json
+    # a re-fit (run/plan.apply_refit) to a length whose share of the prior's initial epochs differs
+    refitted = next(n for n in (50, 10, 2) if n >= first and prior_initial_epochs(prior, n) != first)
+    stored["max_epochs"] = refitted
+    (out / "settings.json").write_text(json.dumps(stored))
+    assert main(["run", "--resume", "--output-dir", str(out), "--max-epochs-total", "2", "--budget", "2m"]) == 0
+    again = json.loads((out / "settings.json").read_text())
+    assert again["initial_epochs"] == first  # (the resumed run may re-fit max_epochs again to its new budget)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epoch_steps"] == 2, summary["stop_reason"]
