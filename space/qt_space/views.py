@@ -197,7 +197,8 @@ def accuracy_frame(summary: dict[str, Any], num_classes: int | None) -> tuple[pd
 
 def summary_markdown(summary: dict[str, Any], wall_s: float | None = None) -> str:
     lines = [f"### Winner: `{summary.get('best_model')}` (trial {summary.get('best_trial')})",
-             f"{summary.get('trials')} trials, {summary.get('epoch_steps')} epochs trained, "
+             f"{summary.get('trials')} trial{'' if summary.get('trials') == 1 else 's'}, {summary.get('epoch_steps')} "
+             "epochs trained, "
              f"{format_seconds(summary.get('budget_used_s') or 0)} of the {summary.get('budget')} budget used "
              f"(search stopped: {summary.get('stop_reason')})."]
     cfg = {k: v for k, v in (summary.get("config") or {}).items() if v is not None and k != "model"}

@@ -225,7 +225,8 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert fitted["step_s"] > 0 and fitted["checkpoint_s"] > 0
     # the other candidates are timed for the cost model only when the budget is searched
     assert (out / "cost_timings.json").exists() == fitted["search"]
-    assert "schedule: " in capfd.readouterr().err
+    captured = capfd.readouterr()
+    assert "schedule: " in captured.err and "epoch-steps, 1 trial (" in captured.out
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
     # whether the run searched is in the summary, and a run that did not search does not claim one in its card
