@@ -6,6 +6,7 @@ the engine kept in memory; epochs of a share of the images are priced by that sh
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 from hf_quicktune.run.budget import Clock
@@ -16,6 +17,8 @@ from hf_quicktune.run.state import RunState
 if TYPE_CHECKING:
     from hf_quicktune.run.executor import Executor
     from hf_quicktune.run.loop import _Search as Search
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "refit_run_schedule"]
 
@@ -107,6 +110,10 @@ def apply_refit(settings: RunSettings, state: RunState, search: Search, executor
                          f"the {left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was "
                          f"{change['from']})")
         return
-    reporter.message(f"schedule re-fitted after epoch {done}: the {left:.0f}s left end with {n - done} more epoch"
-                     f"{'s' if n - done != 1 else ''} of {100 * fraction:.0f} % of the training images each (was "
-                     f"{change['from'] - done} of {100 * change['fraction_from']:.0f} %)")
+    text = (f"schedule re-fitted after epoch {done}: the {left:.0f}s left end with {n - done} more epoch"
+            f"{'s' if n - done != 1 else ''} of {100 * fraction:.0f} % of the training images each (was "
+            f"{change['from'] - done} of {100 * change['fraction_from']:.0f} %)")
+    if n == change["from"]:  # only the share moved (timing noise, most epochs of a small run): run.log only
+        logger.info(text)
+    else:
+        reporter.message(text)

@@ -579,14 +579,15 @@ def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
     return search, executor, clock, out, stop
 
 
-def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path):
+def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path, caplog):
     """Whole 10 s epochs of a 5-epoch schedule leave a part of the 65 s budget unused (less its 6 s end
     reserve: 4 s + 2 x the 1 s evaluation). The first epoch (11 s: one-time costs) is not trusted to re-plan;
     after the second the run re-plans the epochs left as one more, each of a share of the images
     (run/refit.refit_fraction), priced by that share (Budget.planned), and ends with the budget."""
     import json
 
-    search, executor, clock, out, stop = _shared_epochs_run(tmp_path, _SharedEpochs)
+    with caplog.at_level("INFO", logger="hf_quicktune.run.plan"):
+        search, executor, clock, out, stop = _shared_epochs_run(tmp_path, _SharedEpochs)
     opt, state = search.opt, search.state
     # after epoch 2 (21 s): 38 s left buy 3.7 whole epochs of 10 s in 98 % of them; 4 of 91.37 % (9.31 s each)
     # fill it. After epoch 5 (48.9 s), the 10.07 s left are one epoch of 98.36 % (a gain of 7 % of the images)
@@ -604,6 +605,10 @@ def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_ima
     assert (stored["max_epochs"], stored["epoch_fraction"]) == (6, 0.9836)  # what a resume builds its trials from
     assert executor.rescheduled == [(0, 1.0, 6), (0, 1.0, 6)]
     assert "the 38s left end with 4 more epochs of 91 % of the training images each (was 3 of 100 %)" in out.getvalue()
+    # the re-plan after epoch 5 keeps the length (6) and moves only the share: run.log, not the terminal
+    assert "re-fitted after epoch 5" not in out.getvalue()
+    assert any("re-fitted after epoch 5: the 10s left end with 1 more epoch of 98 %" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_the_last_epoch_planned_to_end_with_the_budget_starts_after_the_loop_took_its_time(tmp_path):
