@@ -220,12 +220,20 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     return dataset, candidates, ranking, pool, opt
 
 
-def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter) -> Executor:
-    """In-process (one job at a time) unless ``--workers`` > 1 or ``--ray-address`` asks for Ray."""
-    if settings.workers > 1 or settings.ray_address:
+def make_executor(settings: RunSettings, state: RunState, candidates: dict, dataset, reporter, *,
+                  searching: bool = True) -> Executor:
+    """In-process (one job at a time) unless ``--workers`` > 1 or ``--ray-address`` asks for Ray. A budget too
+    small to search (``searching`` False, run/schedule.py) trains one configuration: local workers would only
+    run trials that cannot beat it beside it, and on CPUs split the cores it needs (a 2-minute digits run with
+    ``--workers 2`` fine-tuned 3 epochs on one thread where one worker trains 5 on two), so it trains
+    in-process; a cluster (``--ray-address``) still gets the job."""
+    if settings.ray_address or (settings.workers > 1 and searching):
         from hf_quicktune.run.ray_executor import RayExecutor
 
         return RayExecutor(settings, state, candidates, dataset, reporter=reporter)
+    if settings.workers > 1:
+        reporter.message(f"--workers {settings.workers}: a budget too small to search trains one configuration, "
+                         "so it trains in this process (no Ray runtime); a larger --budget searches on the workers")
     runner = TrialRunner(settings, state, candidates, dataset)
     return InProcessExecutor(runner, progress=lambda tid, config: with_progress(None, reporter, tid, config))
 
@@ -422,7 +430,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         # the one fine-tune (pool member 0) is the configuration the schedule's fit timed: its first epoch is
         # priced by that, not by the prior's cost model (which priced a 26 s epoch past a 60 s budget)
         budget = dataclasses.replace(budget, measured={0: float(schedule["epoch_seconds"])})
-    executor = make_executor(settings, state, candidates, dataset, reporter)
+    executor = make_executor(settings, state, candidates, dataset, reporter, searching=schedule.get("search", True))
     try:
         search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)

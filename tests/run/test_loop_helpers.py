@@ -54,3 +54,36 @@ def test_score_features_off_leaves_only_the_descriptors():
     assert {"lfc", "logme", "knn"} <= set(on[name])
     assert not {"lfc", "logme", "knn"} & set(off[name]) and set(off[name]) == set(on[name]) - {"lfc", "logme", "knn"}
     assert off[name]  # the descriptors stay
+
+
+def test_local_workers_train_a_no_search_run_in_process_and_a_search_on_ray(tmp_path, monkeypatch):
+    """A budget too small to search trains one configuration: ``--workers 2`` on this machine would only split
+    its cores with trials that cannot beat it, so it trains in-process (and says so); a search gets Ray, and so
+    does a cluster (``--ray-address``) either way. Ray itself is replaced here: only the choice is tested."""
+    import io
+
+    from hf_quicktune.run import ray_executor
+    from hf_quicktune.run.executor import InProcessExecutor
+    from hf_quicktune.run.loop import make_executor
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.state import RunState
+
+    class FakeRay:
+        def __init__(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(ray_executor, "RayExecutor", FakeRay)
+    state = RunState(tmp_path)
+    two = RunSettings(dataset="builtin:digits", budget="1m", workers=2).validate()
+    out = io.StringIO()
+    assert isinstance(make_executor(two, state, {}, None, PlainReporter(out), searching=False), InProcessExecutor)
+    assert "--workers 2: a budget too small to search trains one configuration, so it trains in this process" \
+        in out.getvalue()
+    assert isinstance(make_executor(two, state, {}, None, PlainReporter(io.StringIO())), FakeRay)
+    cluster = RunSettings(dataset="builtin:digits", budget="1m", workers=2, ray_address="auto").validate()
+    assert isinstance(make_executor(cluster, state, {}, None, PlainReporter(io.StringIO()), searching=False), FakeRay)
+    one = RunSettings(dataset="builtin:digits", budget="1m").validate()
+    out = io.StringIO()
+    assert isinstance(make_executor(one, state, {}, None, PlainReporter(out), searching=False), InProcessExecutor)
+    assert out.getvalue() == ""
