@@ -10,7 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from hf_quicktune.run.budget import Clock
-from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
 from hf_quicktune.run.stages import end_eval_share
 from hf_quicktune.run.state import RunState
 
@@ -20,20 +20,21 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "refit_run_schedule"]
+__all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "reference_batch", "refit_run_schedule"]
 
 
 def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
                      train_size: int, reporter) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
-    from hf_quicktune.run.schedule import REFERENCE_BATCH, fit_schedule
+    from hf_quicktune.run.schedule import fit_schedule
 
     scratch = scratch_names(candidates)
     ranked = [candidates[n] for n in ranking["kept"] if n not in scratch and n in candidates]
     ranked = ranked or [candidates[n] for n in ranking["kept"] if n in candidates][:1]
+    batch = reference_batch(settings, train_size)
     if settings.budget_s is not None and ranked:
-        reporter.message(f"timing training steps at batch {REFERENCE_BATCH} to fit the schedule to the budget")
+        reporter.message(f"timing training steps at batch {batch} to fit the schedule to the budget")
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
     table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
@@ -42,12 +43,26 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                             budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
                             split=dataset.splits["train"], relative_cost=forward_seconds,
-                            test_share=end_eval_share(settings, dataset))
+                            test_share=end_eval_share(settings, dataset), batch_size=batch)
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
     settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
     state.save_settings(settings.to_dict())
+
+
+def reference_batch(settings: RunSettings, train_size: int) -> int:
+    """The batch size of the configuration a practitioner would run (the search's by-hand pool member,
+    ``search_setup.common_default``: 32, or the nearest the search space keeps for ``train_size`` images, which
+    drops batches above a quarter of them). The schedule is timed at it: timing 20 images' epoch at batch 32
+    priced a step the run never takes, and at 224 px took 38 s of a 30 s budget."""
+    from hf_quicktune.run.schedule import REFERENCE_BATCH
+    from hf_quicktune.run.search_setup import common_default, fit_batch_sizes
+    from hf_quicktune.search.space import Space
+
+    space = fit_batch_sizes(Space.from_yaml(str(resolve_recipe_file(settings.space, "search space"))), train_size)
+    batch = common_default(space, "").get("batch_size") if "batch_size" in space else None
+    return int(batch) if isinstance(batch, int) and batch > 0 else REFERENCE_BATCH
 
 
 def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: Executor,

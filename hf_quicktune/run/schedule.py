@@ -8,9 +8,9 @@ what the budget buys. The run does the same when ``--max-epochs`` is not given a
     max_epochs = floor(BUDGET_SHARE x (budget left - end reserve) / seconds per epoch), clipped to [1, 50]
 
 with the seconds per epoch of the configuration a practitioner would run (the search's by-hand
-pool member: the best-ranked pretrained candidate, batch 32, every layer trained), measured on this
-device (:func:`measure_reference`): real training steps at batch 32 (random inputs at the run's image
-size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
+pool member: the best-ranked pretrained candidate, batch 32 or the nearest the space keeps for a small
+training set, every layer trained), measured on this device (:func:`measure_reference`): real training
+steps at that batch (random inputs at the run's image size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
 per batch, each batch's loading measured on the run's own images (:func:`measure_loading`), x ``OVERHEAD``
 (the Python loop around them), plus the measured write of one epoch's
 checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winning
@@ -204,33 +204,36 @@ def _epochs_phrase(fitted: Mapping[str, Any]) -> str:
 def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int, train_size: int, val_size: int,
                    image_size: int | None, *, least: int = 1, seed: int = 0,
                    measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None,
-                   search: bool | None = None, test_share: float = 1.0) -> dict[str, Any]:
+                   search: bool | None = None, test_share: float = 1.0,
+                   batch_size: int = REFERENCE_BATCH) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
     "epoch_seconds", "model", "search", "why", ...}`` (``why``: one line for the log; the run keeps the dict
     in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now.
     ``search``: None decides by ``SEARCH_MIN_EPOCHS``; False fits the one fine-tune whatever the budget.
-    ``test_share``: test images per validation image (:attr:`Budget.test_share`, the end's reserve)."""
+    ``test_share``: test images per validation image (:attr:`Budget.test_share`, the end's reserve).
+    ``batch_size``: the by-hand configuration's (:func:`reference_batch`), which ``measured`` was timed at."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
-                           "model": getattr(candidate, "name", None), "search": True}
+                           "model": getattr(candidate, "name", None), "search": True, "batch_size": batch_size}
     if budget_left_s is None or candidate is None:
         n = max(least, DEFAULT_MAX_EPOCHS)
         return {**out, "max_epochs": n, "why": f"{n} epochs per trial (no wall-clock budget to fit)"}
-    measured = measured or measure_reference(candidate, num_classes, image_size, seed=seed, scratch_dir=scratch_dir)
+    measured = measured or measure_reference(candidate, num_classes, image_size, seed=seed, scratch_dir=scratch_dir,
+                                             batch_size=batch_size)
     out.update({k: round(float(v), 4) for k, v in measured.items()})
-    epoch_s = reference_epoch_seconds(measured, train_size, val_size)
+    epoch_s = reference_epoch_seconds(measured, train_size, val_size, batch_size)
     # what the run keeps for its end (test evaluation, export: Budget.reserve) is not the schedule's to spend
-    out["reserve_s"] = round(Budget.reserve_for(reference_eval_seconds(measured, val_size), test_share), 4)
+    out["reserve_s"] = round(Budget.reserve_for(reference_eval_seconds(measured, val_size, batch_size), test_share), 4)
     budget_left_s = budget_left_s - out["reserve_s"]
     affordable = max(0.0, budget_left_s) / epoch_s
     if affordable < SEARCH_MIN_EPOCHS or search is False:
-        train_s, rest_s = reference_epoch_parts(measured, train_size, val_size)
+        train_s, rest_s = reference_epoch_parts(measured, train_size, val_size, batch_size)
         n, fraction = fractional_epochs(max(0.0, budget_left_s) * FINE_TUNE_SHARE, train_s, rest_s, least=least)
         out.update(max_epochs=n, epoch_seconds=round(rest_s + fraction * train_s, 4), search=False)
         if fraction < 1:  # epoch_seconds: of the epochs the run trains; whole_epoch_seconds: of a whole one
             out.update(epoch_fraction=fraction, whole_epoch_seconds=round(epoch_s, 4))
         too_few = f", fewer than {SEARCH_MIN_EPOCHS}: too few to search" if affordable < SEARCH_MIN_EPOCHS else ""
         return {**out, "why": (f"the {budget_left_s:.0f}s left buy ~{affordable:.1f} epochs of {candidate.name} at "
-                               f"batch {REFERENCE_BATCH} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
+                               f"batch {batch_size} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
                                f"(AdamW, lr 1e-3, cosine) for {_epochs_phrase(out)} (a larger --budget "
                                "searches; pass --max-epochs to choose)")}
     n = epochs_within(budget_left_s, epoch_s, least=least)
@@ -239,7 +242,7 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
         return {**out, "why": f"{n} epochs per trial (the {budget_left_s:.0f}s left buy ~{affordable:.0f} epochs of "
                               f"{candidate.name})"}
     return {**out, "why": (f"{n} epoch{'s' if n != 1 else ''} per trial, fitted to the budget: the {budget_left_s:.0f}s "
-                           f"left buy ~{affordable:.1f} epochs of {candidate.name} at batch {REFERENCE_BATCH} "
+                           f"left buy ~{affordable:.1f} epochs of {candidate.name} at batch {batch_size} "
                            f"(~{epoch_s:.1f}s each); a schedule of half of them lets the best trial finish (pass "
                            "--max-epochs to choose)")}
 
@@ -247,7 +250,8 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
 def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
                  scratch_dir: str | Path | None = None, split: Any = None,
-                 relative_cost: Mapping[str, float | None] | None = None, test_share: float = 1.0) -> dict[str, Any]:
+                 relative_cost: Mapping[str, float | None] | None = None, test_share: float = 1.0,
+                 batch_size: int = REFERENCE_BATCH) -> dict[str, Any]:
     """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first);
     ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
 
@@ -270,7 +274,8 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
 
     def fit(cand: Any, measured: dict[str, float] | None = None, search: bool | None = None) -> dict[str, Any]:
         return fit_max_epochs(budget_left(), cand, num_classes, train_size, val_size, image_size, least=least,
-                              seed=seed, measured=measured, search=search, test_share=test_share)
+                              seed=seed, measured=measured, search=search, test_share=test_share,
+                              batch_size=batch_size)
 
     if first is None or budget_left() is None:
         return fit(first)
@@ -279,11 +284,11 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     def measure(cand: Any) -> dict[str, float]:
         if cand.name not in measured:
             measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed,
-                                                    scratch_dir=scratch_dir, split=split)
+                                                    scratch_dir=scratch_dir, split=split, batch_size=batch_size)
         return measured[cand.name]
 
     def epochs_of(named: Mapping[str, dict[str, float]]) -> dict[str, float]:
-        return {name: reference_epoch_seconds(m, train_size, val_size) for name, m in named.items()}
+        return {name: reference_epoch_seconds(m, train_size, val_size, batch_size) for name, m in named.items()}
 
     proxy = _usable_costs(ranked, relative_cost)
     if proxy is not None:
@@ -294,7 +299,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
             out = fit(first, measure(first))
             if out["search"]:
                 return out
-        epoch = {first.name: reference_epoch_seconds(scaled, train_size, val_size), **epochs_of(measured)}
+        epoch = {first.name: reference_epoch_seconds(scaled, train_size, val_size, batch_size), **epochs_of(measured)}
         return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
                                   estimated=first.name not in measured)
     out = fit(first, measure(first))
@@ -332,7 +337,7 @@ def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], aga
     if fastest is first:
         return again
     left = float(again["budget_left_s"])
-    how = "scaled from its forward passes" if estimated else f"at batch {REFERENCE_BATCH}"
+    how = "scaled from its forward passes" if estimated else f"at batch {again.get('batch_size', REFERENCE_BATCH)}"
     again["best_ranked"] = first.name
     again["why"] = (f"the {left:.0f}s left buy ~{left / epoch[first.name]:.1f} epochs of {first.name} (ranked first; "
                     f"~{epoch[first.name]:.1f}s each, {how}), fewer than {SEARCH_MIN_EPOCHS}: too few to search; the "

@@ -202,6 +202,8 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     stored = json.loads((out / "settings.json").read_text())
     assert stored["max_epochs"] == fitted["max_epochs"] < 50
     assert fitted["model"] == "tf_efficientnet_lite0" and fitted["epoch_seconds"] > 0
+    # timed at the by-hand configuration's batch: 16 for 64 training images (the space keeps batches up to 16)
+    assert fitted["batch_size"] == 16
     share = schedule.BUDGET_SHARE if fitted["search"] else schedule.FINE_TUNE_SHARE
     usable = fitted["budget_left_s"] - fitted["reserve_s"]  # the run's end (test evaluation, export) kept apart
     assert fitted["reserve_s"] >= Budget.END_SECONDS
@@ -227,6 +229,7 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert (out / "cost_timings.json").exists() == fitted["search"]
     captured = capfd.readouterr()
     assert "schedule: " in captured.err and "epoch-steps, 1 trial (" in captured.out
+    assert "timing training steps at batch 16 to fit the schedule" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
     # whether the run searched is in the summary, and a run that did not search does not claim one in its card
@@ -271,3 +274,21 @@ def test_a_no_search_run_whose_schedule_was_re_fitted_resumes_with_the_initial_e
     assert again["initial_epochs"] == first  # (the resumed run may re-fit max_epochs again to its new budget)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 2, summary["stop_reason"]
+
+
+def test_the_schedule_is_timed_at_the_batch_the_by_hand_configuration_trains():
+    """32, or for a small training set the nearest batch the search space keeps (at most a quarter of the
+    images: the pool's by-hand member trains it); the epoch is priced in steps of that batch."""
+    from hf_quicktune.run.plan import reference_batch
+
+    s = RunSettings(dataset="builtin:digits", budget="1m").validate()
+    assert [reference_batch(s, n) for n in (8, 20, 60, 100, 128, 5000)] == [2, 4, 8, 16, 32, 32]
+    measured = {"step_s": 0.1, "checkpoint_s": 0.0}
+    at4 = schedule.fit_max_epochs(100.0, _Candidate(), 2, 20, 4, 32, measured=measured, batch_size=4)
+    at32 = schedule.fit_max_epochs(100.0, _Candidate(), 2, 20, 4, 32, measured=measured)
+    assert (at4["batch_size"], at32["batch_size"]) == (4, 32)
+    # 20 images: 5 training steps of 4 (+ 1 evaluation batch at a third of a step), not 1 step of 32 (+ 1)
+    assert at4["epoch_seconds"] == pytest.approx(5 * 0.1 + 0.1 / 3, abs=1e-4)
+    assert at32["epoch_seconds"] == pytest.approx(0.1 + 0.1 / 3, abs=1e-4)
+    small = schedule.fit_max_epochs(10.0, _Candidate(), 2, 20, 4, 32, measured=measured, batch_size=4)
+    assert not small["search"] and "epochs of m at batch 4 (~0.5s each)" in small["why"]
