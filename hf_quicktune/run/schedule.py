@@ -232,6 +232,11 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
         if fraction < 1:  # epoch_seconds: of the epochs the run trains; whole_epoch_seconds: of a whole one
             out.update(epoch_fraction=fraction, whole_epoch_seconds=round(epoch_s, 4))
         too_few = f", fewer than {SEARCH_MIN_EPOCHS}: too few to search" if affordable < SEARCH_MIN_EPOCHS else ""
+        if budget_left_s <= 0:  # loading, ranking and this timing took the whole budget (its end's reserve too)
+            return {**out, "why": (f"nothing of the budget is left for training: loading, ranking and timing used it "
+                                   f"(an epoch of {candidate.name} at batch {batch_size} takes ~{epoch_s:.1f}s); the run "
+                                   f"tries {_epochs_phrase(out)} of the configuration a practitioner would run. Give a "
+                                   "larger --budget, or a smaller --image-size / --train-limit")}
         return {**out, "why": (f"the {budget_left_s:.0f}s left buy ~{affordable:.1f} epochs of {candidate.name} at "
                                f"batch {batch_size} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
                                f"(AdamW, lr 1e-3, cosine) for {_epochs_phrase(out)} (a larger --budget "

@@ -290,5 +290,7 @@ def test_the_schedule_is_timed_at_the_batch_the_by_hand_configuration_trains():
     # 20 images: 5 training steps of 4 (+ 1 evaluation batch at a third of a step), not 1 step of 32 (+ 1)
     assert at4["epoch_seconds"] == pytest.approx(5 * 0.1 + 0.1 / 3, abs=1e-4)
     assert at32["epoch_seconds"] == pytest.approx(0.1 + 0.1 / 3, abs=1e-4)
+    spent = schedule.fit_max_epochs(-5.0, _Candidate(), 2, 20, 4, 32, measured=measured, batch_size=4)
+    assert spent["why"].startswith("nothing of the budget is left for training") and "-5s" not in spent["why"]
     small = schedule.fit_max_epochs(10.0, _Candidate(), 2, 20, 4, 32, measured=measured, batch_size=4)
     assert not small["search"] and "epochs of m at batch 4 (~0.5s each)" in small["why"]
