@@ -43,17 +43,16 @@ def prepare_state(settings: RunSettings, resume: bool, given: set[str] | None = 
         except BaseException:
             state.unlock()
             raise
-    if state.dir.exists() and state.user_files():
-        state.lock()  # a run still writing there is named as such
-        state.unlock()
-        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
-                          "another --output-dir.")
     state.dir.mkdir(parents=True, exist_ok=True)
-    state.lock()
-    if state.user_files():  # another process created the run between the check and the lock
-        state.unlock()
-        raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
-                          "another --output-dir.")
+    state.lock()  # a run still writing there is named as such
+    if state.user_files():
+        if not state.stopped_before_training():
+            state.unlock()
+            raise ConfigError(f"{state.dir} already holds files. Pass --resume to continue that run, or choose "
+                              "another --output-dir.")
+        logger.warning("%s held a run that stopped before it trained anything; starting this run there instead",
+                       state.dir)
+        state.clear()
     state.save_settings(settings.to_dict())
     return settings, state
 

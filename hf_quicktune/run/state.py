@@ -175,6 +175,30 @@ class RunState:
         """What the directory holds besides the lock file."""
         return [p for p in self.dir.iterdir() if p.name != LOCK_FILE] if self.dir.is_dir() else []
 
+    #: what a run writes before its first epoch (and, when none trains, at its end): nothing worth keeping
+    BEFORE_TRAINING = frozenset({"settings.json", "state.json", "run.log", "ranking.json", "schedule.json",
+                                 "pool.json", "cost_timings.json", "cost_prior.json", "optimizer", ".optimizer-tmp",
+                                 ".optimizer-old", "steps.jsonl", "trials", "plots", "leaderboard.csv",
+                                 "leaderboard.json", "summary.json", "workers"})
+
+    def stopped_before_training(self) -> bool:
+        """The directory holds a run (``settings.json``) that trained nothing: no epoch recorded, no trial
+        curve, no export, and nothing but the run's own files. A new run may start over there: a bad
+        ``--dataset`` or a budget spent before the first epoch left such a directory, and the same command,
+        corrected, was refused ("already holds files")."""
+        if not self.exists() or self.steps() or (self.dir / "export").exists():
+            return False
+        if any(self.trials_dir.glob("*/curve.jsonl")):
+            return False
+        return all(p.name in self.BEFORE_TRAINING or p.name.startswith(".schedule-") for p in self.user_files())
+
+    def clear(self) -> None:
+        """Remove everything but the lock file (hold the lock)."""
+        import shutil
+
+        for p in self.user_files():
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
     def trial_dir(self, trial_id: int) -> Path:
         return self.trials_dir / f"{trial_id:04d}"
 

@@ -4,6 +4,7 @@ run directory is used by one process at a time (a lock the OS releases when its 
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,3 +143,34 @@ def test_a_new_run_dir_that_only_holds_a_lock_file_is_usable(tmp_path):
     assert [p.name for p in out.iterdir()] == [".lock"]
     _new_run(out)
     assert RunState(out).exists()
+
+
+def test_a_new_run_starts_over_a_run_that_stopped_before_training_anything(tmp_path, capfd):
+    """A bad --dataset (or a budget spent before the first epoch) leaves the run's first files behind; the
+    corrected command used to be refused ("already holds files"). A run that trained nothing is replaced;
+    one with a trial's curve, an export or a file that is not the run's own is still refused."""
+    out = tmp_path / "run"
+    one_class = tmp_path / "one" / "a"
+    one_class.mkdir(parents=True)
+    from PIL import Image
+
+    for i in range(4):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(one_class / f"{i}.png")
+    assert main(["run", "--dataset", str(tmp_path / "one"), "--zoo", "scratch:resnet10t", "--budget", "1m",
+                 "--output-dir", str(out)]) == 2
+    assert "at least 2 classes" in capfd.readouterr().err
+    assert (out / "settings.json").exists() and RunState(out).stopped_before_training()
+    settings, state = prepare_state(RunSettings(dataset="builtin:digits", budget="2m", output_dir=str(out)),
+                                    resume=False)
+    state.unlock()
+    assert json.loads((out / "settings.json").read_text())["budget"] == "2m"
+    assert not (out / "run.log").exists()  # the stopped run's files are gone: this is a new run
+    for keep in ("trials/0000/curve.jsonl", "export/model.safetensors", "notes.txt"):
+        (out / keep).parent.mkdir(parents=True, exist_ok=True)
+        (out / keep).write_text("{}")
+        with pytest.raises(ConfigError, match="already holds files"):
+            prepare_state(RunSettings(dataset="builtin:digits", budget="1m", output_dir=str(out)), resume=False)
+        assert (out / keep).exists()
+        top = out / keep.split("/")[0]
+        shutil.rmtree(top) if top.is_dir() else top.unlink()
+    assert RunState(out).stopped_before_training()  # as it was before each addition
