@@ -83,7 +83,9 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
 @click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m. "
                                "Required unless --max-trials or --max-epochs-total is given.")
-@click.option("--max-trials", type=int, help="Stop after this many distinct trials (configurations) started.")
+@click.option("--max-trials", type=int, help="Try at most this many distinct trials (configurations); once they "
+                                             "have started, the best of them trains to the end of its schedule "
+                                             "(--max-epochs), then the run stops.")
 @click.option("--max-epochs-total", type=int, help="Stop after this many epoch-steps in total.")
 @click.option("--prior", help="Meta-learned prior: `default` (shipped: learnt from 4,665 real fine-tuning curves "
                              "of the Quick-Tune paper), `none`, a local prior folder or a Hub id (org/prior). "

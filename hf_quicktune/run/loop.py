@@ -327,6 +327,15 @@ class _Search:
                         self.max_epochs, suggestion.trial_id)
         return tid
 
+    def best_started(self) -> int | None:
+        """The best-scoring trial started so far (None before any score). Once ``--max-trials`` trials have
+        started, it trains on to the end of its schedule, as a practitioner finishes the run they keep, and the
+        search stops when it has (it stopped with every trial after its first epochs); the cap counts
+        configurations tried, not their epochs."""
+        scored = [(max(s for s in st.scores if s is not None), -tid) for tid, st in self.opt.trials.items()
+                  if st.epochs and any(s is not None for s in st.scores)]
+        return -max(scored)[1] if scored else None
+
     def fine_tune_done(self) -> str | None:
         """A budget too small to search ends with its one fine-tune's schedule: the time left after it buys a
         trial of a few epochs that cannot beat it (it only delayed the result). A failed fine-tune leaves
@@ -380,6 +389,16 @@ class _Search:
                 raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
             stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
                                            ends_early=self.ends_early(suggestion.trial_id))
+            best = self.best_started() if stop and stop.startswith("--max-trials") else None
+            if best is not None and not self.opt.is_done(best):  # no new trial: the best one trains on instead
+                _release(self.opt, suggestion.trial_id)
+                if best in self.in_flight:
+                    return None  # on another worker: this one waits (more of the same trial cannot run at once)
+                suggestion = self.opt.continue_trial(best)
+                stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
+                                               ends_early=self.ends_early(suggestion.trial_id))
+            elif best is not None and self.opt.trials[best].epochs >= self.opt.max_epochs:
+                stop = f"{stop}; the best of them, trial {best}, finished its {self.opt.max_epochs}-epoch schedule"
             if stop:
                 _release(self.opt, suggestion.trial_id)
                 return stop

@@ -678,3 +678,29 @@ def test_the_loop_passes_the_time_left_and_stops_when_no_step_fits(tmp_path):
     # trial 4 (predicted 50 s) starts at 40 s with 55 s left; at 50 s trial 5 (60 s) does not fit in 45
     assert [s["trial_id"] for s in search.steps] == [0, 1, 2, 3, 4]
     assert opt.asked[-1] == pytest.approx(100.0 - 50.0 - reserve) and clock.elapsed == 50.0 and opt.candidates()
+
+
+def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_schedule(tmp_path):
+    """--max-trials caps the configurations tried, not their epochs: with an optimizer that only ever opens new
+    trials, the run used to stop as soon as the cap's last trial had its first epoch ("--max-trials 3 reached"
+    with every trial at epoch 1). The best started trial (here the first) now trains on to max_epochs, then
+    the run stops."""
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(max_trials=3), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (1, 1), (2, 1), (0, 2), (0, 3), (0, 4)]
+    assert stop == "--max-trials 3 reached; the best of them, trial 0, finished its 4-epoch schedule"
+    assert sorted(opt.trials) == [0, 1, 2]
+    # two workers: the cap's best trial trains on one of them, never twice at once (the fake asserts it)
+    opt = _Explorer(pool, max_epochs=4)
+    two = _ParallelFake(2, RunState(tmp_path / "two"))
+    search = _Search(opt, two.state, pool, two, Budget(max_trials=3), _TickClock(), [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    assert search.run(type("NoInterrupt", (), {"check": lambda self: None})()).startswith("--max-trials 3 reached")
+    assert sorted(opt.trials) == [0, 1, 2] and opt.trials[2].epochs == 4  # scores (trial + epoch) / 100: 2 is best
