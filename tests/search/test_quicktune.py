@@ -254,11 +254,15 @@ def test_a_second_concurrent_ask_believes_the_first_and_avoids_its_twin():
         fantasies = dict(opt._fantasies)
     assert believed[j] < before[j]
     assert std1[0] < 0.5 * std0[0]  # the twin's uncertainty is (mostly) gone with the believed point
-    # the believed outcome is the posterior mean capped at the best score told (_believed); here the UCB
-    # pick is predicted above it, so the capped lie pulls the twin's mean down to about the cap
+    # the believed outcome is the posterior mean capped at the best score told (_believed; the cap has its own
+    # test below): the twin's mean moves to about that lie (the UCB pick may be predicted above or below the
+    # best, depending on the fit: above with the numerical libraries of 2026-12-01, below with 2026-12-02's)
     best = max(s for st in opt.trials.values() for s in st.scores)
-    assert mean0[0] > best and fantasies[first.trial_id][1] == pytest.approx(best)
-    assert best - 1e-3 <= mean1[0] < mean0[0]
+    lie = min(mean0[0], best)
+    assert fantasies[first.trial_id][1] == pytest.approx(lie)
+    # conditioned on the lie at the same input, the mean moves a share w of the way to it and the variance keeps
+    # 1 - w; the std more than halved above means w > 3/4
+    assert lie - 1e-3 <= mean1[0] <= lie + 0.25 * (mean0[0] - lie) + 1e-3
     opt.release(first.trial_id)
     opt.release(second.trial_id)
     np.testing.assert_allclose(opt.acquisition_values(cands), before)  # the believed points are gone
