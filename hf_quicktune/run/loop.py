@@ -330,8 +330,8 @@ class _Search:
     def best_started(self) -> int | None:
         """The best-scoring trial started so far (None before any score). Once ``--max-trials`` trials have
         started, it trains on to the end of its schedule, as a practitioner finishes the run they keep, and the
-        search stops when it has (it stopped with every trial after its first epochs); the cap counts
-        configurations tried, not their epochs."""
+        search stops when it has (it used to stop at the first new trial asked for, wherever the best trial
+        was); the cap counts configurations tried, not their epochs."""
         scored = [(max(s for s in st.scores if s is not None), -tid) for tid, st in self.opt.trials.items()
                   if st.epochs and any(s is not None for s in st.scores)]
         return -max(scored)[1] if scored else None
