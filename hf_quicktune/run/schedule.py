@@ -65,6 +65,12 @@ FRACTION_FILL = 0.98
 REPEATS = 4
 #: loaded batches of the run's own images timed (one more warms up)
 LOAD_BATCHES = 3
+#: candidates whose costs are within this share of the lowest are a tie, which the better-ranked takes: at most
+#: a tenth more epochs is not worth leaving the ranking's choice for, and short timings on a shared 2-core
+#: machine move by that much from one command to the next (the ranking's forward passes of EfficientNet-Lite0
+#: on a 70-image folder: 2.97-3.65 s in three commands), where the offline zoo's real cost steps are ~35 %
+#: (Lite1 4.08-5.30 s, Lite2 6.43-7.36 s there)
+COST_TIE = 0.1
 
 
 def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET_SHARE,
@@ -297,7 +303,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
 
     proxy = _usable_costs(ranked, relative_cost)
     if proxy is not None:
-        fastest = min(ranked, key=lambda c: proxy[c.name])  # ties: the better-ranked (min keeps the first)
+        fastest = _fastest(ranked, proxy)
         ratio = proxy[first.name] / proxy[fastest.name]
         scaled = {k: (v * ratio if k == "step_s" else v) for k, v in measure(fastest).items()}
         if fit(first, scaled)["search"]:
@@ -313,11 +319,17 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     for cand in ranked[1:]:
         measure(cand)
     epoch = epochs_of(measured)
-    fastest = min(ranked, key=lambda c: epoch[c.name])  # ties: the better-ranked
+    fastest = _fastest(ranked, epoch)
     if fastest is first:
         return out
     return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
                               estimated=False)
+
+
+def _fastest(ranked: list[Any], cost: Mapping[str, float]) -> Any:
+    """The best-ranked of ``ranked`` (best first) whose ``cost`` is within ``COST_TIE`` of the lowest."""
+    least = min(cost[c.name] for c in ranked)
+    return next(c for c in ranked if cost[c.name] <= least * (1.0 + COST_TIE))
 
 
 def _usable_costs(ranked: list[Any], relative_cost: Mapping[str, float | None] | None) -> dict[str, float] | None:
@@ -344,6 +356,10 @@ def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], aga
     left = float(again["budget_left_s"])
     how = "scaled from its forward passes" if estimated else f"at batch {again.get('batch_size', REFERENCE_BATCH)}"
     again["best_ranked"] = first.name
+    if left - float(again.get("reserve_s") or 0.0) <= 0:  # nothing to buy epochs with: say that, not "-20s buy"
+        again["why"] += (f" (the fastest kept pretrained candidate, {fastest.name}; {first.name} is ranked first, "
+                         f"~{epoch[first.name]:.1f}s an epoch, {how})")
+        return again
     again["why"] = (f"the {left:.0f}s left buy ~{left / epoch[first.name]:.1f} epochs of {first.name} (ranked first; "
                     f"~{epoch[first.name]:.1f}s each, {how}), fewer than {SEARCH_MIN_EPOCHS}: too few to search; the "
                     f"run fine-tunes the fastest kept pretrained candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s "

@@ -148,6 +148,20 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
     assert calls == [] and none["max_epochs"] == 50
 
 
+def test_measured_costs_within_the_tie_go_to_the_better_ranked_and_a_spent_budget_says_so(monkeypatch):
+    step, calls, ranked = _timed_candidates(monkeypatch)
+    step["faster_but_third"] = 0.104  # within COST_TIE of "fast" (0.1): a tie the better-ranked takes
+    out = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0)
+    assert out["model"] == "faster_but_third" and out["best_ranked"] == "slow"
+    step["faster_but_third"] = 0.15
+    # the timing took the whole budget: the spent-budget message, naming both models, not "the -5s left buy"
+    for costs in (None, {"slow": 2.0, "faster_but_third": 1.5, "fast": 1.0}):
+        spent = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: -5.0, relative_cost=costs)
+        assert spent["model"] == "fast" and spent["best_ranked"] == "slow" and spent["max_epochs"] == 1
+        assert spent["why"].startswith("nothing of the budget is left for training"), spent["why"]
+        assert "-5s" not in spent["why"] and "fast" in spent["why"] and "slow is ranked first" in spent["why"]
+
+
 def test_fit_schedule_with_relative_costs_measures_only_the_fastest_below_the_search_budget(monkeypatch):
     step, calls, ranked = _timed_candidates(monkeypatch)
     forward = {"slow": 2.0, "faster_but_third": 1.5, "fast": 1.0}  # e.g. the ranking's feature_seconds
@@ -168,10 +182,18 @@ def test_fit_schedule_with_relative_costs_measures_only_the_fastest_below_the_se
     # fastest, already measured, trains, and nothing is measured twice
     calls.clear()
     step["slow"] = 0.6
-    flat = {"slow": 1.0, "faster_but_third": 1.0, "fast": 0.99}
+    flat = {"slow": 1.0, "faster_but_third": 1.0, "fast": 0.85}
     mid = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 200.0, relative_cost=flat)
     assert calls == ["fast", "slow"] and mid["model"] == "fast" and mid["search"] is False
     assert "at batch 32" in mid["why"]
+    # costs within COST_TIE (10 %) of the lowest are timing noise: the better-ranked of them trains
+    step["slow"] = 0.2
+    for costs, chosen in (({"slow": 1.0, "faster_but_third": 1.05, "fast": 0.95}, "slow"),
+                          ({"slow": 2.0, "faster_but_third": 1.05, "fast": 1.0}, "faster_but_third"),
+                          ({"slow": 2.0, "faster_but_third": 1.2, "fast": 1.0}, "fast")):
+        calls.clear()
+        tie = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 30.0, relative_cost=costs)
+        assert tie["model"] == chosen and calls[0] == chosen and tie["search"] is False
     # a candidate without a usable cost (missing, NaN) or a single candidate: every candidate is measured
     for costs in ({"slow": 2.0, "fast": 1.0}, {**forward, "fast": math.nan}):
         calls.clear()
