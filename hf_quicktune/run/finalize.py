@@ -199,6 +199,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         local_roots,
         public_dataset,
         public_settings,
+        public_value,
         scrub_text_files,
     )
     from hf_quicktune.run import outcome
@@ -222,7 +223,10 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     _write_curves(qt, all_curves, pool)
     report.write_leaderboard(rows, qt)
     atomic_write_json(qt / "settings.json", public_settings(settings.to_dict()))
-    shutil.copy(state.ranking_path, qt / "ranking.json")
+    ranking_file = state.load_json(state.ranking_path)
+    if ranking_file is not None:  # the ranked dataset by its name, as the settings name it (local:<name>)
+        atomic_write_json(qt / "ranking.json", {**ranking_file, **(
+            {"dataset": public_value(ranking_file["dataset"])} if "dataset" in ranking_file else {})})
     dataset_name, dataset_is_local = public_dataset(str(settings.dataset))
     name = settings.push_to_hub or f"{Path(state.dir).name}-{inc['model']}".replace(":", "-")
     prior = prior_label(settings.prior)

@@ -60,7 +60,8 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
     repo = hub.unique_repo_id("local")
     monkeypatch.chdir(tmp_path)
     common = ["--output-dir", str(out), "--push-to-hub", repo]
-    code = main(["run", "--dataset", str(data), *TINY, "--pool-size", "4", "--max-epochs-total", "2",
+    two = [*TINY[:1], "scratch:test_resnet,scratch:test_efficientnet", *TINY[2:]]  # ranked: ranking.json names it
+    code = main(["run", "--dataset", str(data), *two, "--pool-size", "4", "--max-epochs-total", "2",
                  "--budget", "10m", *common, "--min-accuracy", "1.0"])
     err = capfd.readouterr().err
     summary = json.loads((out / "summary.json").read_text())
@@ -95,3 +96,6 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
     assert "`digits4` (local folder)" in card and "local-dir:" not in card and "name: digits4 (local)" in card
     settings = json.loads((local / "quicktune" / "settings.json").read_text())
     assert settings["dataset"] == "local:digits4" and settings["output_dir"] == "local:local-run"
+    assert json.loads((local / "quicktune" / "ranking.json").read_text())["dataset"] == "local:digits4"
+    # the writers name nothing local themselves: the last line of defence (scrub_text_files) had nothing to do
+    assert "removed a local path" not in err and "removed a local path" not in (out / "run.log").read_text()
