@@ -162,3 +162,18 @@ def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trai
         "epoch_fraction": 0.7912}
     assert refit_fine_tune(opt, steps, 0, 34.0, 5) is None  # no image count: lengths only
     assert refit_fine_tune(opt, steps, 0, 80.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 10  # a length
+
+
+def test_epochs_planned_on_a_share_of_the_images_are_not_cut_by_the_price_of_whole_ones():
+    """Three epochs of 77 % of the images (2 s + 0.77 x 8 s each) fit the 24.6 s left; priced at the recent
+    epochs' 10 s walls (whole epochs) they overran it, the length was cut to two, and the share's re-plan
+    then made it three again on a smaller share: a 60 s run flipped between 19 and 20 epochs four times."""
+    steps = _timed(11.0, 10.0, 10.0, 10.0)
+    assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7, fraction=0.77, train_images=100) is None
+    assert refit_epochs(4, 10.0, 24.6, 7, planned_epoch_s=2.0 + 0.77 * 8.0) == 7
+    assert refit_epochs(4, 10.0, 24.6, 7) == 6  # at the whole epochs' price: cut
+    # a plan that overruns even at its own price is still cut, to what that price fits
+    assert refit_epochs(4, 10.0, 12.0, 7, planned_epoch_s=8.16) == 5
+    assert refit_fine_tune(_opt(4), steps, 0, 12.0, 7, fraction=0.77, train_images=100)["max_epochs"] == 5
+    # whole epochs (fraction 1) keep the walls' price
+    assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7, fraction=1.0, train_images=100)["max_epochs"] == 6
