@@ -26,7 +26,8 @@ learning rate continues on the new horizon from the epochs done (``Trial(horizon
 
 Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
 :func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
-(:func:`~hf_quicktune.run.schedule.fractional_epochs`).
+(:func:`~hf_quicktune.run.schedule.fractional_epochs`); the length's re-fit then judges those epochs at the
+price they were planned at (:func:`refit_epochs` ``planned_epoch_s``), so that the two do not undo each other.
 """
 
 from __future__ import annotations
