@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 from hf_quicktune.run.refit import (
     epoch_wall_seconds,
     measured_epoch_parts,
@@ -177,3 +179,15 @@ def test_epochs_planned_on_a_share_of_the_images_are_not_cut_by_the_price_of_who
     assert refit_fine_tune(_opt(4), steps, 0, 12.0, 7, fraction=0.77, train_images=100)["max_epochs"] == 5
     # whole epochs (fraction 1) keep the walls' price
     assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7, fraction=1.0, train_images=100)["max_epochs"] == 6
+
+
+def test_a_whole_epochs_price_is_the_median_of_the_epochs_whole_prices_not_a_sum_of_medians():
+    """Three epochs whose training and rest vary apart (a fast training with a slow rest, and so on): the
+    parts price a whole epoch at the median of the epochs' whole prices, as the walls' median does."""
+    steps = [{**s, "cost": train + 0.1, "eval_s": 0.1, "ips": ips}
+             for s, train, ips in zip(_steps(2.0, 4.13, 6.37, 9.1, started=0.0),
+                                      (1.5, 1.29, 1.58, 1.75), (100.0, 100.1, 82.5, 74.3))]
+    full, rest = measured_epoch_parts(steps, 0, 130)
+    whole = sorted(w - t + 130 / i for w, t, i in ((2.13, 1.29, 100.1), (2.24, 1.58, 82.5), (2.73, 1.75, 74.3)))
+    assert full == pytest.approx(130 / 82.5) and full + rest == pytest.approx(whole[1])
+    assert full + rest == pytest.approx(measured_epoch_seconds(steps, 0), abs=0.01)  # the walls' median here
