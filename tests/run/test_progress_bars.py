@@ -51,6 +51,25 @@ def test_a_stage_first_seen_after_its_first_step_gets_no_eta_from_that_untimed_s
     assert lines[1:] == ["[hf-quicktune] trial 0 epoch 2: 31/41 (76%), 64 img/s, ETA 5s"]  # 30 steps timed in 15 s
 
 
+def test_a_progress_line_comes_only_after_a_silence_of_the_interval(monkeypatch):
+    """Step lines and messages every few seconds (short epochs) leave no room for a progress line; a stage
+    that runs 30 s without any line gets one."""
+    clock = FakeClock()
+    monkeypatch.setattr(progress_mod.time, "monotonic", clock)
+    out = io.StringIO()
+    rep = PlainReporter(stream=out)
+    for epoch in range(1, 21):  # 20 epochs of 2 s, 5 steps each, a message after each
+        for step in range(1, 6):
+            clock.now += 0.4
+            rep.progress(f"trial 0 epoch {epoch}", step, 5, images=16 * step)
+        rep.message(f"step {epoch}")
+    assert all("epoch" not in line for line in out.getvalue().splitlines())
+    for step in range(1, 41):  # then a long stage: 40 s without another line
+        clock.now += 1.0
+        rep.progress("trial 0 epoch 21", step, 100, images=16 * step)
+    assert out.getvalue().splitlines()[-1].startswith("[hf-quicktune] trial 0 epoch 21: 30/100 (30%)")
+
+
 def test_quick_stages_print_nothing():
     out = io.StringIO()
     rep = PlainReporter(stream=out)
