@@ -26,8 +26,11 @@ learning rate continues on the new horizon from the epochs done (``Trial(horizon
 
 Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
 :func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
-(:func:`~hf_quicktune.run.schedule.fractional_epochs`); the length's re-fit then judges those epochs at the
-price they were planned at (:func:`refit_epochs` ``planned_epoch_s``), so that the two do not undo each other.
+(:func:`~hf_quicktune.run.schedule.fractional_epochs`). With the epochs' parts measured (the image count
+given, as a run does), an overrun is the share's to absorb and the length's re-fit only lengthens; the
+re-plan keeps the number of epochs left, the learning rate's horizon, while the share that fills the time
+with them is between :data:`KEEP_SHARE_MIN` and 1, so that the two re-fits do not undo each other and the
+horizon does not follow the timing noise.
 """
 
 from __future__ import annotations
@@ -51,6 +54,11 @@ MIN_CHANGE = 0.1
 #: a re-plan of the epochs' share of the images that leaves time (:func:`refit_fraction`) is taken when the
 #: epochs left train at least this share of an epoch's images more
 RAISE_MIN = 0.05
+#: a re-plan keeps the number of epochs left, changing only their share of the images, while the share that
+#: fills the time with them is at least this (and at most 1): the number is the learning rate's horizon, and
+#: re-planned to whatever trained the most images it followed the timing noise, one epoch up or down after
+#: most epochs (a 4-minute digits run's schedule went 15, 17, 16, 15, 16, 17, 15, 16, 17 epochs)
+KEEP_SHARE_MIN = 0.5
 
 
 def _job_steps(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, list[Mapping[str, Any]]]]:
@@ -148,37 +156,39 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
         return None
     full, rest = parts
     after_first = len(_jobs(steps, trial_id)) > 1
-    if left * (rest + fraction * full) > seconds_left:
+    # the share that fills the time with the epochs left as they are: their number is the learning rate's
+    # horizon, so it stays while that share is between KEEP_SHARE_MIN and 1
+    keep = math.floor((FRACTION_FILL * max(0.0, seconds_left) / left - rest) / full * 1e4) / 1e4
+    overrun = left * (rest + fraction * full) > seconds_left
+    if overrun:
         if not after_first or FRACTION_FILL * seconds_left <= rest:
             return None  # not even the next epoch's evaluation fits: the budget ends the run, not a re-plan
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
     else:
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)
-        if n * f < left * fraction + RAISE_MIN:
-            return None
+    if n != left and KEEP_SHARE_MIN <= keep <= 1.0:
+        n, f = left, keep
+    if not overrun and n * f < left * fraction + RAISE_MIN:
+        return None
     if (epochs_done + n, f) == (current, fraction):
         return None
     return epochs_done + n, f
 
 
 def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current: int, *,
-                 most: int = DEFAULT_MAX_EPOCHS, slack: float = SHORTEN_SLACK, shorten: bool = True,
-                 planned_epoch_s: float | None = None) -> int:
+                 most: int = DEFAULT_MAX_EPOCHS, slack: float = SHORTEN_SLACK, shorten: bool = True) -> int:
     """The schedule length: ``epochs_done`` plus the epochs ``seconds_left`` buys at ``epoch_s`` each, at most
     ``most``; but ``current`` when that is shorter and ``current`` overruns the time left by at most ``slack``
     epochs (a dead band against noise), and never below ``epochs_done + 1`` (the budget stops the run, not
-    the schedule). ``shorten=False``: never shorter. ``planned_epoch_s``: what an epoch left costs as planned
-    (on a share of the images, :func:`refit_fraction`); the overrun is judged, and a shorter length fitted, at
-    that price."""
+    the schedule). ``shorten=False``: never shorter."""
     if epoch_s <= 0 or not math.isfinite(epoch_s) or not math.isfinite(seconds_left):
         return current
     left = max(0.0, seconds_left)
     longer = min(most, epochs_done + math.floor(left / epoch_s))
     if longer > current:
         return int(longer)
-    plan_s = planned_epoch_s if planned_epoch_s and math.isfinite(planned_epoch_s) and planned_epoch_s > 0 else epoch_s
-    if shorten and current - epochs_done > left / plan_s + slack:
-        return int(max(epochs_done + 1, min(most, epochs_done + math.floor(left / plan_s))))
+    if shorten and current - epochs_done > left / epoch_s + slack:
+        return int(max(epochs_done + 1, longer))
     return current
 
 
@@ -201,12 +211,12 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
         return None
     change = {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
               "from": current}
-    # epochs planned on a share of the images are judged at the price refit_fraction planned them at: priced
-    # whole by the recent epochs' walls, a plan it had fitted to the budget looked one epoch too long, was cut,
-    # and re-planned one longer on a smaller share, epoch after epoch (19 / 20 epochs, four times in 60 s)
-    parts = measured_epoch_parts(steps, trial_id, train_images) if train_images and fraction < 1.0 else None
-    planned = parts[1] + fraction * parts[0] if parts is not None else None
-    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change, planned)
+    # with the epochs' parts known, an overrun is the share's to absorb (refit_fraction): a length cut by
+    # the whole epochs' price was re-planned one longer on a smaller share, epoch after epoch (19 / 20 epochs,
+    # four times in a 60 s run), so the length's re-fit only lengthens then
+    parts = measured_epoch_parts(steps, trial_id, train_images) if train_images else None
+    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change,
+                           shorten=parts is None)
     if length is not None:
         return {**change, "max_epochs": length}
     if train_images:
@@ -217,16 +227,15 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
 
 
 def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
-                  seconds_left: float, current: int, last_change: int | None,
-                  planned_epoch_s: float | None = None) -> int | None:
+                  seconds_left: float, current: int, last_change: int | None, *,
+                  shorten: bool = True) -> int | None:
     """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None."""
     if last_change is not None and epochs_done - last_change < RECENT:
         return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
     # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
     after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
-    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=after_first >= RECENT,
-                     planned_epoch_s=planned_epoch_s)
+    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=shorten and after_first >= RECENT)
     if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - epochs_done))):
         return None
     return n
