@@ -250,7 +250,7 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     # the other candidates are timed for the cost model only when the budget is searched
     assert (out / "cost_timings.json").exists() == fitted["search"]
     captured = capfd.readouterr()
-    assert "schedule: " in captured.err and "epoch-steps, 1 trial (" in captured.out
+    assert "schedule: " in captured.err and "epoch-steps, 1 trial; stopped: " in captured.out
     assert "timing training steps at batch 16 to fit the schedule" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
