@@ -26,11 +26,7 @@ learning rate continues on the new horizon from the epochs done (``Trial(horizon
 
 Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
 :func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
-(:func:`~hf_quicktune.run.schedule.fractional_epochs`). With the epochs' parts measured (the image count
-given, as a run does), an overrun is the share's to absorb and the length's re-fit only lengthens; the
-re-plan keeps the number of epochs left, the learning rate's horizon, while the share that fills the time
-with them is between :data:`KEEP_SHARE_MIN` and 1, so that the two re-fits do not undo each other and the
-horizon does not follow the timing noise.
+(:func:`~hf_quicktune.run.schedule.fractional_epochs`).
 """
 
 from __future__ import annotations
@@ -54,11 +50,6 @@ MIN_CHANGE = 0.1
 #: a re-plan of the epochs' share of the images that leaves time (:func:`refit_fraction`) is taken when the
 #: epochs left train at least this share of an epoch's images more
 RAISE_MIN = 0.05
-#: a re-plan keeps the number of epochs left, changing only their share of the images, while the share that
-#: fills the time with them is at least this (and at most 1): the number is the learning rate's horizon, and
-#: re-planned to whatever trained the most images it followed the timing noise, one epoch up or down after
-#: most epochs (a 4-minute digits run's schedule went 15, 17, 16, 15, 16, 17, 15, 16, 17 epochs)
-KEEP_SHARE_MIN = 0.5
 
 
 def _job_steps(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, list[Mapping[str, Any]]]]:
@@ -111,27 +102,23 @@ def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, trai
     """``(seconds of a whole epoch's training, seconds of the rest of an epoch)`` of ``trial_id`` here, on the
     epochs :func:`measured_epoch_seconds` takes: the training of all ``train_images`` at each epoch's measured
     throughput (``ips``: an epoch of a share of the images is priced whole), and the rest (evaluation,
-    checkpoint, the loop: its wall seconds less its training seconds, ``cost - eval_s``). The training is the
-    epochs' median and the rest what the median of their whole prices leaves of it: a sum of two separate
-    medians priced a whole epoch at 2.40 s where the three epochs' whole prices were 2.13, 2.25 and 2.72 s
-    (their median the walls' median :func:`measured_epoch_seconds` takes), and the share's re-plan and the
-    length's re-fit then disagreed by an epoch. None without those figures."""
+    checkpoint, the loop) its wall seconds less its training seconds (``cost - eval_s``); medians. None
+    without those figures."""
     jobs = _job_steps(steps, trial_id)
     if len(jobs) > 1:
         jobs = jobs[1:]
     epochs = [(seconds / len(job), step) for seconds, job in jobs for step in job][-recent:]
-    full, whole = [], []
+    full, rest = [], []
     for wall, step in epochs:
         ips = step.get("ips")
         train = float(step.get("cost") or 0.0) - float(step.get("eval_s") or 0.0)
         if not ips or float(ips) <= 0 or train <= 0:
             return None
         full.append(train_images / float(ips))
-        whole.append(max(0.0, wall - train) + full[-1])
+        rest.append(max(0.0, wall - train))
     if not full:
         return None
-    full_s = float(statistics.median(full))
-    return full_s, max(0.0, float(statistics.median(whole)) - full_s)
+    return float(statistics.median(full)), float(statistics.median(rest))
 
 
 def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, seconds_left: float,
@@ -156,20 +143,14 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
         return None
     full, rest = parts
     after_first = len(_jobs(steps, trial_id)) > 1
-    # the share that fills the time with the epochs left as they are: their number is the learning rate's
-    # horizon, so it stays while that share is between KEEP_SHARE_MIN and 1
-    keep = math.floor((FRACTION_FILL * max(0.0, seconds_left) / left - rest) / full * 1e4) / 1e4
-    overrun = left * (rest + fraction * full) > seconds_left
-    if overrun:
+    if left * (rest + fraction * full) > seconds_left:
         if not after_first or FRACTION_FILL * seconds_left <= rest:
             return None  # not even the next epoch's evaluation fits: the budget ends the run, not a re-plan
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
     else:
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)
-    if n != left and KEEP_SHARE_MIN <= keep <= 1.0:
-        n, f = left, keep
-    if not overrun and n * f < left * fraction + RAISE_MIN:
-        return None
+        if n * f < left * fraction + RAISE_MIN:
+            return None
     if (epochs_done + n, f) == (current, fraction):
         return None
     return epochs_done + n, f
@@ -211,12 +192,7 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
         return None
     change = {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
               "from": current}
-    # with the epochs' parts known, an overrun is the share's to absorb (refit_fraction): a length cut by
-    # the whole epochs' price was re-planned one longer on a smaller share, epoch after epoch (19 / 20 epochs,
-    # four times in a 60 s run), so the length's re-fit only lengthens then
-    parts = measured_epoch_parts(steps, trial_id, train_images) if train_images else None
-    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change,
-                           shorten=parts is None)
+    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change)
     if length is not None:
         return {**change, "max_epochs": length}
     if train_images:
@@ -227,15 +203,14 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
 
 
 def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
-                  seconds_left: float, current: int, last_change: int | None, *,
-                  shorten: bool = True) -> int | None:
+                  seconds_left: float, current: int, last_change: int | None) -> int | None:
     """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None."""
     if last_change is not None and epochs_done - last_change < RECENT:
         return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
     # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
     after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
-    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=shorten and after_first >= RECENT)
+    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=after_first >= RECENT)
     if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - epochs_done))):
         return None
     return n

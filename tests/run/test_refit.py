@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import types
 
-import pytest
-
 from hf_quicktune.run.refit import (
     epoch_wall_seconds,
     measured_epoch_parts,
@@ -164,48 +162,3 @@ def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trai
         "epoch_fraction": 0.7912}
     assert refit_fine_tune(opt, steps, 0, 34.0, 5) is None  # no image count: lengths only
     assert refit_fine_tune(opt, steps, 0, 80.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 10  # a length
-
-
-def test_an_overrun_is_absorbed_by_the_share_and_the_number_of_epochs_left_stays_while_it_can():
-    """The number of epochs left is the learning rate's horizon: a re-plan changes their share of the images
-    while the share that fills the time with them is between KEEP_SHARE_MIN and 1. Cut by the whole epochs'
-    price and re-planned to whatever trained the most images, it followed the timing noise (19 / 20 epochs,
-    four times in a 60 s run)."""
-    import math
-
-    from hf_quicktune.run.refit import KEEP_SHARE_MIN
-    from hf_quicktune.run.schedule import FRACTION_FILL
-
-    steps = _timed(11.0, 10.0, 10.0, 10.0)  # an epoch: 8 s of training (whole), 2 s of the rest
-
-    def fill(seconds, left):
-        return math.floor((FRACTION_FILL * seconds / left - 2.0) / 8.0 * 1e4) / 1e4
-
-    # three epochs of 77 % fit 24.6 s at the price they were planned at (2 + 0.77 x 8 s): nothing to change
-    assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7, fraction=0.77, train_images=100) is None
-    # three whole epochs (30 s) overrun 24.6 s: they stay three, of a smaller share (were cut to two)
-    assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7, fraction=1.0, train_images=100)["max_epochs"] == 7
-    assert refit_fraction(steps, 0, 4, 24.6, 7, 1.0, 100) == (7, fill(24.6, 3))
-    # nine epochs left at 95 % in 80 s: eight of 97.5 % would train 7.8 epochs' images, nine of 83.9 % 7.55;
-    # the nine stay
-    assert fill(80.0, 9) >= KEEP_SHARE_MIN and refit_fraction(steps, 0, 4, 80.0, 13, 0.95, 100) == (13, fill(80.0, 9))
-    # a share below KEEP_SHARE_MIN: the number changes (one whole epoch where three of 24 % would train less)
-    assert fill(12.0, 3) < KEEP_SHARE_MIN
-    assert refit_fine_tune(_opt(4), steps, 0, 12.0, 7, fraction=0.77, train_images=100)["max_epochs"] == 5
-    # time for more than the whole epochs left (the share alone cannot pass 1): their number grows, here to
-    # the four whole epochs that fit and one more, five of 85 %
-    assert fill(45.0, 3) > 1.0 and refit_fraction(steps, 0, 4, 45.0, 7, 1.0, 100) == (9, fill(45.0, 5))
-    # without the epochs' parts (no image count) the length's re-fit still shortens
-    assert refit_fine_tune(_opt(4), steps, 0, 24.6, 7)["max_epochs"] == 6
-
-
-def test_a_whole_epochs_price_is_the_median_of_the_epochs_whole_prices_not_a_sum_of_medians():
-    """Three epochs whose training and rest vary apart (a fast training with a slow rest, and so on): the
-    parts price a whole epoch at the median of the epochs' whole prices, as the walls' median does."""
-    steps = [{**s, "cost": train + 0.1, "eval_s": 0.1, "ips": ips}
-             for s, train, ips in zip(_steps(2.0, 4.13, 6.37, 9.1, started=0.0),
-                                      (1.5, 1.29, 1.58, 1.75), (100.0, 100.1, 82.5, 74.3))]
-    full, rest = measured_epoch_parts(steps, 0, 130)
-    whole = sorted(w - t + 130 / i for w, t, i in ((2.13, 1.29, 100.1), (2.24, 1.58, 82.5), (2.73, 1.75, 74.3)))
-    assert full == pytest.approx(130 / 82.5) and full + rest == pytest.approx(whole[1])
-    assert full + rest == pytest.approx(measured_epoch_seconds(steps, 0), abs=0.01)  # the walls' median here
