@@ -66,10 +66,11 @@ REPEATS = 4
 #: loaded batches of the run's own images timed (one more warms up)
 LOAD_BATCHES = 3
 #: candidates whose costs are within this share of the lowest are a tie, which the better-ranked takes: at most
-#: a tenth more epochs is not worth leaving the ranking's choice for, and short timings on a shared 2-core
-#: machine move by that much from one command to the next (the ranking's forward passes of EfficientNet-Lite0
-#: on a 70-image folder: 2.97-3.65 s in three commands), where the offline zoo's real cost steps are ~35 %
-#: (Lite1 4.08-5.30 s, Lite2 6.43-7.36 s there)
+#: a tenth more epochs is not worth leaving the ranking's choice for. Short timings on a shared 2-core machine
+#: move by that much and more from one command to the next: the ranking's forward passes of one candidate on a
+#: 70-image folder spread by 1.07-1.77x over three commands, where the offline zoo's real steps are 1.5x (Lite1
+#: over Lite0) and 2.1x (Lite2) (benchmarks/rank_timing_noise.py, 2026-12-02); a band this narrow keeps those
+#: apart and absorbs only the near-ties
 COST_TIE = 0.1
 
 
