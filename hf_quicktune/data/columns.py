@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,7 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
                 f"--label-column '{override}' is not a column of this dataset; its columns are "
                 f"{list(ds.column_names)}. Pass one of these with --label-column."
             )
+        check_label_feature(ds, override)
         return override
     class_labels = [c for c in columns if isinstance(ds.features[c], datasets.ClassLabel)]
     if class_labels:
@@ -101,7 +103,7 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         for col in columns:
             if col.lower() == name:
                 dtype = _value_dtype(ds.features[col])
-                if _label_like(dtype):
+                if _label_like(dtype) or ((dtype or "").startswith("float") and _whole_numbers(ds, col)):
                     return col
     usable = [c for c in columns if _label_like(_value_dtype(ds.features[c]))]
     if len(usable) == 1:  # the only other int/string column: unambiguous
@@ -112,6 +114,40 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         "and none is a ClassLabel or an int/string column named like a label "
         f"({', '.join(LABEL_NAMES[:6])}, ...). Pass the column that holds the classes with --label-column NAME."
     )
+
+
+def _fractional(ds: datasets.Dataset, column: str) -> list[float]:
+    """The values of a float column that are not whole numbers (NaN is a missing label, not one of them)."""
+    return [v for v in ds[column] if v is not None and math.isfinite(v) and v != int(v)]
+
+
+def _whole_numbers(ds: datasets.Dataset, column: str) -> bool:
+    """A float column of whole numbers: a pandas int column with a gap (NaN) or written as floats."""
+    return not _fractional(ds, column)
+
+
+def check_label_feature(ds: datasets.Dataset, column: str) -> None:
+    """Refuse a label column that cannot hold one class per image: lists (multi-label), non-integer numbers
+    (a regression target), images or records. Whole numbers stored as floats (a pandas int column with a
+    gap) are classes."""
+    import datasets
+
+    feature = ds.features[column]
+    if isinstance(feature, datasets.ClassLabel) or _label_like(_value_dtype(feature)):
+        return
+    what = None
+    if isinstance(feature, datasets.Sequence | list) or type(feature).__name__ in ("LargeList", "List"):
+        what = ("holds lists (several labels per image?); hf-quicktune trains single-label classifiers: keep "
+                "one class per image in a column of its own")
+    elif (_value_dtype(feature) or "").startswith("float"):
+        fractional = _fractional(ds, column)
+        if not fractional:
+            return
+        what = (f"holds numbers that are not whole (e.g. {fractional[0]}), a regression target rather than "
+                "classes; hf-quicktune trains classifiers: map the values to classes (bins or names) first")
+    if what is None:
+        what = f"has type {feature}, which is not a class (an int, a string or a ClassLabel)"
+    raise DatasetError(f"The label column '{column}' {what}, or pass another column with --label-column.")
 
 
 def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None) -> datasets.Dataset:
@@ -155,7 +191,8 @@ def check_missing_labels(ds: datasets.Dataset, column: str, split: str) -> None:
     values = ds[column]
     unknown = -1 if isinstance(ds.features[column], datasets.ClassLabel) else None  # ClassLabel's "no label"
     missing = [i for i, v in enumerate(values)
-               if v is None or v == unknown or (isinstance(v, str) and not v.strip())]
+               if v is None or v == unknown or (isinstance(v, str) and not v.strip())
+               or (isinstance(v, float) and not math.isfinite(v))]
     if missing:
         raise DatasetError(
             f"The label column '{column}' of split '{split}' has {len(missing)} missing value(s) "
@@ -179,7 +216,14 @@ def label_names_for(dsets: dict[str, datasets.Dataset], column: str) -> list[str
         ordered = sorted(values)
     except TypeError:
         ordered = sorted(values, key=str)
-    return [str(v) for v in ordered]
+    return list(dict.fromkeys(class_name(v) for v in ordered))
+
+
+def class_name(value: Any) -> str:
+    """The class name of a label value: a whole number stored as a float is named as the int (3.0 -> "3")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def encode_labels(ds: datasets.Dataset, column: str, names: list[str] | None) -> datasets.Dataset:
@@ -191,7 +235,7 @@ def encode_labels(ds: datasets.Dataset, column: str, names: list[str] | None) ->
     index = {n: i for i, n in enumerate(names)}
 
     def enc(batch: dict[str, list]) -> dict[str, list]:
-        return {column: [index[str(v)] for v in batch[column]]}
+        return {column: [index[class_name(v)] for v in batch[column]]}
 
     features = ds.features.copy()
     features[column] = datasets.ClassLabel(names=names)

@@ -133,7 +133,10 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     longer): a smaller share of the images each, or one epoch fewer when that trains more. When they leave
     time, the re-plan (up to the space's 50 epochs) is taken if it trains at least :data:`RAISE_MIN` of an
     epoch's images more. A measurement of the first job only (one-time costs included) may not reduce the
-    plan, and a time left that cannot even evaluate another epoch leaves it as it is (the budget ends the
+    plan, except the share of a last epoch left: that epoch would otherwise start only when half of it fits
+    (:data:`~hf_quicktune.run.budget.Budget.ENDS_EARLY_SHARE`) and end before its learning rate anneals (a
+    2-epoch fine-tune of a 1-minute run on 150 images stopped after its first, 12 s of 60 unused), and the
+    one-time costs only make its share smaller than what fits. A time left that cannot even evaluate another epoch leaves it as it is (the budget ends the
     run; a re-plan to one whole epoch more told the log and ``summary.json`` of a share never trained)."""
     from hf_quicktune.run.schedule import FRACTION_FILL, fractional_epochs
 
@@ -144,8 +147,9 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     full, rest = parts
     after_first = len(_jobs(steps, trial_id)) > 1
     if left * (rest + fraction * full) > seconds_left:
-        if not after_first or FRACTION_FILL * seconds_left <= rest:
-            return None  # not even the next epoch's evaluation fits: the budget ends the run, not a re-plan
+        if (not after_first and left > 1) or FRACTION_FILL * seconds_left <= rest:
+            return None  # the first job alone re-plans only a last epoch; or not even the next epoch's evaluation
+            # fits: the budget ends the run, not a re-plan
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
     else:
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)

@@ -67,6 +67,26 @@ def test_parquet_with_bytes_column_and_int_labels(tmp_path):
     assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
 
 
+def test_a_label_column_that_cannot_hold_one_class_per_image_is_refused(tmp_path):
+    imgs = [png_bytes(make_image((200, 30, 30) if i % 2 else (30, 30, 200), i)) for i in range(12)]
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"blob": imgs, "tags": [[i % 2, 5] for i in range(12)], "score": [i / 4 for i in range(12)],
+                  "whole": [7.0 if i % 2 else 3.0 for i in range(12)]}).to_parquet(path)
+    with pytest.raises(DatasetError, match="'tags' holds lists.*single-label"):
+        load(str(path), label_column="tags")
+    with pytest.raises(DatasetError, match=r"'score' holds numbers that are not whole \(e.g. 0.25\)"):
+        load(str(path), label_column="score")
+    # whole numbers stored as floats (pandas turns an int column with a gap into floats) are classes
+    p = load(str(path), label_column="whole")
+    assert p.class_names == ["3", "7"]
+    row = p.train[0]
+    assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
+    # and a NaN among them is a missing label, not a class; named like a label, such a column is found
+    pd.DataFrame({"blob": imgs, "label": [float("nan")] + [7.0 if i % 2 else 3.0 for i in range(11)]}).to_parquet(path)
+    with pytest.raises(DatasetError, match="'label' of split 'train' has 1 missing value"):
+        load(str(path))
+
+
 def test_json_lines_and_column_overrides(tmp_path, write_images):
     rows = write_images({"a": 4, "b": 4})
     path = tmp_path / "d.jsonl"

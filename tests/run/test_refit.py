@@ -139,6 +139,10 @@ def test_epochs_that_would_overrun_the_budget_train_a_share_of_the_images_each()
     assert refit_fraction(steps, 0, 2, 14.0, 5, 1.0, 100) == (4, 0.6074)
     # the first job alone (its one-time costs) does not reduce a plan
     assert refit_fraction(_timed(11.0), 0, 1, 25.0, 5, 1.0, 100) is None
+    # but the share of a last epoch left, which the budget would otherwise refuse (less than half of it fits)
+    # or end before its learning rate anneals: 6 s left train 36 % of the images after a 3 s evaluation
+    assert refit_fraction(_timed(11.0), 0, 1, 6.0, 2, 1.0, 100) == (2, 0.36)
+    assert refit_fraction(_timed(11.0), 0, 1, 6.0, 2, 0.33, 100) is None  # 33 % fit: the gain is noise
     assert refit_fraction(steps, 0, 2, 31.0, 5, 1.0, 100) is None  # 3 x 10 s fit
     assert refit_fraction(steps, 0, 5, 31.0, 5, 1.0, 100) is None  # the schedule is done
     # 1.5 s left cannot even evaluate an epoch (2 s): the plan stays, the budget ends the run
