@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -12,7 +13,7 @@ import numpy as np
 
 from hf_quicktune.errors import ConfigError, DatasetError, QuickTuneError
 from hf_quicktune.rank.ensemble import mean_rank_ensemble
-from hf_quicktune.rank.features import candidate_features, image_loader
+from hf_quicktune.rank.features import FeatureSet, candidate_features, image_loader
 from hf_quicktune.rank.result import RankResult
 from hf_quicktune.rank.sampling import stratified_sample
 from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
@@ -86,6 +87,7 @@ def rank(
     lgc_dim: int = 1024,
     linpred_steps: int = 100,
     linpred_samples: int = 128,
+    seconds: float | None = None,
 ) -> RankResult:
     """Rank ``candidates`` on ``dataset`` by zero-training scores (higher is better for all).
 
@@ -98,7 +100,9 @@ def rank(
     ``min(n, linpred_samples)`` of the sampled images (:mod:`hf_quicktune.rank.scores.linpred`).
     ``table[c]["ensemble"]`` is the mean normalised rank over the
     requested scores (see :mod:`hf_quicktune.rank.ensemble`). A candidate that cannot be loaded
-    is skipped with a warning (listed in ``info["errors"]``) unless every candidate fails.
+    is skipped with a warning (listed in ``info["errors"]``) unless every candidate fails. ``seconds``
+    limits the forward passes: the sample shrinks as they go when the candidates left would overrun it
+    (:class:`_TimedSample`; ``info["sample_reduced_from"]`` then says from how many images).
     """
     from hf_quicktune.data.transforms import build_transform
 
@@ -115,34 +119,34 @@ def rank(
     indices = stratified_sample(labels_all, n, seed)
     from hf_quicktune.train.device import trial_accelerator
 
-    table: dict[str, dict[str, float]] = {}
-    score_seconds: dict[str, dict[str, float]] = {}
     errors: dict[str, str] = {}
-    cached: dict[str, bool] = {}
+    extracted: list[tuple] = []  # (candidate, features, accelerator, transform, factory)
+    sample = _TimedSample(indices, labels_all[indices], seconds, len(cands), seed)
     for cand in cands:
         # without a caller's Accelerator, one per candidate on the process's Accelerate state: it alone
         # tracks the candidate's prepared model and loader, which go with it (none kept for the search)
         acc = accelerator if accelerator is not None else trial_accelerator()
         transform = build_transform(cand.data_config(), train=False, image_size=image_size)
         factory = _model_factory(cand, seed)
+        began = time.perf_counter()
         try:
-            fs = candidate_features(
-                dataset.train,
-                dataset.fingerprint,
-                cand,
-                indices,
-                transform=transform,
-                model_factory=factory,
-                accelerator=acc,
-                batch_size=batch_size,
-                cache=cache,
-                seed=seed,
-                progress=progress,
-            )
+            fs = candidate_features(dataset.train, dataset.fingerprint, cand, sample.indices, transform=transform,
+                                    model_factory=factory, accelerator=acc, batch_size=batch_size, cache=cache,
+                                    seed=seed, progress=progress)
         except QuickTuneError as err:
             logger.warning("skipping %s: %s", cand.name, err)
             errors[cand.name] = str(err)
+            sample.done(None, time.perf_counter() - began)
             continue
+        extracted.append((cand, _FeatureRows(fs, sample.indices), acc, transform, factory))
+        sample.done(fs, time.perf_counter() - began)
+    indices = sample.indices
+
+    table: dict[str, dict[str, float]] = {}
+    score_seconds: dict[str, dict[str, float]] = {}
+    cached: dict[str, bool] = {}
+    for cand, rows, acc, transform, factory in extracted:
+        fs = rows.on(indices)
         row: dict[str, float] = {}
         timings: dict[str, float] = {}
         source_head = fs.logits is not None and not cand.is_scratch
@@ -159,18 +163,8 @@ def rank(
                                     image_size=image_size, seed=seed)
             else:  # lgc: a second (gradient) pass; a model it cannot handle gets NaN, not a failed ranking
                 try:
-                    row[name] = _lgc(
-                        cand,
-                        factory,
-                        dataset,
-                        indices,
-                        transform,
-                        batch_size,
-                        seed,
-                        lgc_dim,
-                        acc,
-                        progress,
-                    )
+                    row[name] = _lgc(cand, factory, dataset, indices, transform, batch_size, seed, lgc_dim, acc,
+                                     progress)
                 except QuickTuneError as err:
                     logger.warning("lgc of %s: %s", cand.name, err)
                     errors[f"{cand.name} (lgc)"] = str(err)
@@ -202,8 +196,73 @@ def rank(
             "errors": errors,
             "baselines": [c.name for c in cands if c.is_scratch and c.name in table],
             "twins": _twins([c for c in cands if c.name in table]),
+            **({"sample_reduced_from": sample.first} if len(indices) < sample.first else {}),
         },
     )
+
+
+#: the fewest images a time-limited ranking (:class:`_TimedSample`) scores on, besides two per class
+MIN_TIMED_SAMPLE = 32
+#: a time-limited ranking reduces its sample only by more than this share (not for timing noise)
+REDUCE_MIN = 0.1
+
+
+class _TimedSample:
+    """The images every candidate is scored on, reduced while the forward passes run so that the ranking fits
+    ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
+
+    After each candidate, the wall seconds per image of the candidates extracted so far (building the model
+    included: an overestimate; cached ones are not counted) price the candidates left on the current sample; when they would overrun the limit, the
+    sample becomes a stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two
+    per class). The candidates done keep their features of the subset's images, so every score compares
+    the candidates on the same images."""
+
+    def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, candidates: int,
+                 seed: int) -> None:
+        self.indices, self.labels, self.seconds, self.left, self.seed = indices, labels, seconds, candidates, seed
+        self.first = len(indices)
+        self.spent = 0.0  # wall seconds of every candidate so far
+        self.computed = 0.0  # of those whose features were computed, not loaded from the cache
+        self.images = 0
+        self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
+
+    def done(self, fs: FeatureSet | None, wall: float) -> None:
+        """One candidate's features are extracted in ``wall`` seconds (``fs`` None: it failed); reduce the
+        sample if the candidates left would not fit."""
+        self.left -= 1
+        self.spent += wall
+        if fs is not None and not fs.cached:
+            self.computed += wall
+            self.images += len(fs.labels)
+        if self.seconds is None or self.left <= 0 or not self.images:
+            return
+        per_image = self.computed / self.images
+        fits = int((self.seconds - self.spent) / (per_image * self.left))
+        n = max(min(self.least, len(self.indices)), fits)
+        if n < (1 - REDUCE_MIN) * len(self.indices):
+            keep = stratified_sample(self.labels, n, self.seed)
+            logger.info("ranking on %d of its %d images: the candidates left would overrun its %.0fs",
+                        n, len(self.indices), self.seconds)
+            self.indices, self.labels = self.indices[keep], self.labels[keep]
+
+
+class _FeatureRows:
+    """One candidate's features on the images they were extracted for, selectable by a subset of them."""
+
+    def __init__(self, fs: FeatureSet, indices: np.ndarray) -> None:
+        self.fs, self.indices = fs, np.asarray(indices)
+
+    def on(self, indices: np.ndarray) -> FeatureSet:
+        """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds``
+        scaled to them so that candidates' forward seconds compare on the same images."""
+        if len(indices) == len(self.indices):
+            return self.fs
+        rows = np.searchsorted(self.indices, indices)
+        fs = self.fs
+        return dataclasses.replace(
+            fs, features=fs.features[rows], labels=fs.labels[rows],
+            logits=None if fs.logits is None else fs.logits[rows],
+            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)))
 
 
 def _twins(cands: list[Candidate]) -> dict[str, list[str]]:

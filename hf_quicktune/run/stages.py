@@ -11,6 +11,10 @@ from hf_quicktune.run.state import RunState
 
 #: images per batch of the zero-cost ranking's forward passes (rank's default)
 RANK_BATCH = 64
+#: the share of a --budget the ranking's forward passes may take: past it, they score fewer images (at least
+#: 32). Six offline candidates at their native resolution scored 256 digits images in 50 s of a 2-minute CPU
+#: budget, which left one epoch of training; with a budget of hours the ranking is never reduced
+RANK_SHARE = 0.15
 
 
 def load_dataset(settings: RunSettings):
@@ -43,11 +47,16 @@ def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates,
         reporter.message(f"ranking {len(candidates)} candidates without training ({', '.join(settings.scores)})")
         faults.point("rank")
         shown = getattr(reporter, "progress", None)
+        budget = settings.budget_s
         result = rank(dataset, candidates, scores=tuple(settings.scores), n=settings.rank_samples,
                       image_size=settings.image_size, batch_size=RANK_BATCH,
+                      seconds=None if budget is None else RANK_SHARE * budget,
                       progress=None if shown is None else lambda task, done, total: shown(
                           f"ranking: {task}", done, total, images=min(done * RANK_BATCH, settings.rank_samples)))
         ranking = result.to_dict()  # NaN (score not applicable) -> None
+        if result.info.get("sample_reduced_from"):
+            reporter.message(f"ranked on {result.n} of {result.info['sample_reduced_from']} images: the forward "
+                             f"passes of all of them would take more than {100 * RANK_SHARE:.0f} % of the --budget")
     from hf_quicktune.rank import keep_top_k  # top-k pretrained + every random-init baseline (rank.result)
 
     ranking["kept"] = keep_top_k(ranking["order"], settings.top_k, ranking.get("baselines", ()))

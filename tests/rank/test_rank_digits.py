@@ -153,3 +153,36 @@ def test_cli_rejects_unknown_score_and_bad_sort(zoo_file, capsys):
         capsys,
     )
     assert code == 2 and "--sort-by knn" in err
+
+
+def test_a_time_limit_scores_every_candidate_on_the_same_smaller_sample(digits):
+    """``seconds`` (a run's share of its --budget): after the first candidate's forward passes, the others would
+    overrun it, so the sample becomes a stratified subset of itself, and the first candidate is scored on
+    that subset's rows of its features: the same score as features extracted for those images alone."""
+    import numpy as np
+
+    from hf_quicktune.data.sampling import stratified_sample
+    from hf_quicktune.data.transforms import build_transform
+    from hf_quicktune.rank import rank
+    from hf_quicktune.rank.features import candidate_features
+    from hf_quicktune.rank.scores import FEATURE_SCORES
+    from hf_quicktune.train.device import trial_accelerator
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    res = rank(digits, [PRETRAINED, SCRATCH], scores="lfc,knn", n=80, image_size=32, seed=0, cache=False,
+               seconds=1e-6)
+    assert res.n == 32 and res.info["sample_reduced_from"] == 80  # MIN_TIMED_SAMPLE (above 2 x 10 classes)
+    labels = np.asarray(digits.train[digits.label_column])
+    full = stratified_sample(labels, 80, 0)
+    subset = full[stratified_sample(labels[full], 32, 0)]
+    assert len(np.unique(labels[subset])) == 10  # every class is still there
+    cand = get_candidate(PRETRAINED)
+    fs = candidate_features(digits.train, digits.fingerprint, cand, subset, cache=False,
+                            transform=build_transform(cand.data_config(), train=False, image_size=32),
+                            model_factory=lambda: create_model(cand, num_classes=None),
+                            accelerator=trial_accelerator())
+    assert res.table[PRETRAINED]["lfc"] == pytest.approx(FEATURE_SCORES["lfc"](fs.features, fs.labels), abs=1e-5)
+    assert res.table[PRETRAINED]["knn"] == pytest.approx(FEATURE_SCORES["knn"](fs.features, fs.labels), abs=1e-9)
+    # no limit (or a generous one): the whole sample
+    assert "sample_reduced_from" not in rank(digits, [PRETRAINED, SCRATCH], scores="lfc", n=40, image_size=32,
+                                             seed=0, cache=False, seconds=3600).info

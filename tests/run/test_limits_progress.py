@@ -82,6 +82,35 @@ def test_the_end_share_is_the_test_split_per_validation_image_under_eval_limit()
     assert end_eval_share(_settings(eval_limit=100), data(500, 300)) == 1.0
 
 
+def test_the_ranking_gets_a_share_of_the_budget_and_the_run_says_when_it_scored_fewer_images(tmp_path, monkeypatch):
+    """Six candidates at native resolution scored 256 digits images in 50 s of a 2-minute budget; the run passes
+    RANK_SHARE of --budget to rank(), which reduces its sample past it (tests/rank: the reduction itself)."""
+    from types import SimpleNamespace
+
+    import hf_quicktune.rank as rank_module
+    from hf_quicktune.run import stages
+    from hf_quicktune.run.state import RunState
+
+    calls = []
+
+    def fake_rank(dataset, candidates, **kw):
+        calls.append(kw["seconds"])
+        reduced = {"sample_reduced_from": 256} if kw["seconds"] is not None else {}
+        return SimpleNamespace(n=40 if reduced else 256, info=reduced,
+                               to_dict=lambda: {"order": ["a", "b"], "table": {"a": {}, "b": {}}, "scores": []})
+
+    monkeypatch.setattr(rank_module, "rank", fake_rank)
+    said = []
+    reporter = SimpleNamespace(message=said.append)
+    cands = [SimpleNamespace(name="a"), SimpleNamespace(name="b")]
+    stages.rank_candidates(_settings(budget="2m"), RunState(tmp_path / "r1"), None, cands, reporter)
+    assert calls == [pytest.approx(stages.RANK_SHARE * 120)]
+    assert said[-1] == ("ranked on 40 of 256 images: the forward passes of all of them would take more than 15 % "
+                        "of the --budget")
+    stages.rank_candidates(_settings(), RunState(tmp_path / "r2"), None, cands, reporter)  # no budget: no limit
+    assert calls[-1] is None and not said[-1].startswith("ranked on")
+
+
 def test_the_no_search_fine_tune_is_priced_by_its_timed_epoch_not_by_the_cost_model():
     """builtin:mnist5k with 60 s: the schedule's fit timed a 26 s epoch (1 fits), but the prior's cost model
     priced it past the budget, so the run stopped before training and exported nothing."""
