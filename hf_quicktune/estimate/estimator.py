@@ -159,9 +159,11 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
 
 
 def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image_shape, num_classes: int,
-                             repeats: int = 2, optimizer: str = "sgd") -> float:
+                             repeats: int = 2, optimizer: str = "sgd", max_seconds: float | None = None) -> float:
     """Wall-clock of one real training step (train mode, forward + backward + update with ``optimizer``:
-    ``sgd`` or ``adamw``) at this batch size, on the device the model is on (CUDA synchronised around it)."""
+    ``sgd`` or ``adamw``) at this batch size, on the device the model is on (CUDA synchronised around it):
+    the median of ``repeats`` after one that warms up, fewer once the steps so far took ``max_seconds``
+    (at least one)."""
     import torch
     import torch.nn.functional as F
 
@@ -181,7 +183,8 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     x = torch.randn(batch_size, *image_shape, device=device)
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     model.train()
-    times = []
+    times: list[float] = []
+    spent = 0.0
     try:
         for i in range(repeats + 1):
             sync()
@@ -192,6 +195,9 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
             sync()
             if i:
                 times.append(time.perf_counter() - t0)
+            spent += time.perf_counter() - t0
+            if times and max_seconds is not None and spent >= max_seconds:
+                break
     finally:
         model.load_state_dict(state)
         for name, p in model.named_parameters():

@@ -279,12 +279,16 @@ class _Search:
         self.started[trial_id] = self.clock.elapsed
 
     def resubmit(self) -> None:
-        """Trials in flight when the last session ended continue from their checkpoints (or are released)."""
+        """Trials in flight when the last session ended continue from their checkpoints (or are released), to
+        the epoch --max-epochs-total (perhaps raised on resume) leaves room for, as an asked trial would."""
+        from hf_quicktune.search.base import Suggestion
+
         for tid, epoch in sorted(dict(self.opt.in_flight).items()):
             told = self.opt.trials[tid].epochs if tid in self.opt.trials else 0
             if epoch > told and self.executor.busy < self.executor.capacity and \
                     self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) is None:
-                self.submit(tid, epoch)
+                allowed = Suggestion(tid, self.pool[tid], epoch)
+                self.submit(tid, self.budget.epochs_allowed(self.opt, self.steps, allowed, self.in_flight))
             else:
                 _release(self.opt, tid)
 

@@ -63,6 +63,10 @@ REFERENCE_BATCH = 32
 FRACTION_FILL = 0.98
 #: timed steps of the reference configuration (their median; one more warms up)
 REPEATS = 4
+#: the share of the budget left the timed steps of one candidate may take before they stop early (at least
+#: one after the warm-up): at native resolution on 2 CPU cores a step of EfficientNet-Lite0 at batch 32 takes
+#: 3.3 s, and five of them were 17 s of a 2-minute budget
+TIMING_SHARE = 0.05
 #: loaded batches of the run's own images timed (one more warms up)
 LOAD_BATCHES = 3
 #: candidates whose costs are within this share of the lowest are a tie, which the better-ranked takes: at most
@@ -86,12 +90,14 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
 
 def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
                       batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
-                      scratch_dir: str | Path | None = None, split: Any = None) -> dict[str, float]:
+                      scratch_dir: str | Path | None = None, split: Any = None,
+                      max_seconds: float | None = None) -> dict[str, float]:
     """``{"step_s", "checkpoint_s"[, "load_s"]}`` of ``candidate`` on this device: one AdamW training step of every
     parameter at ``batch_size`` (median of ``repeats``), the write of one epoch's checkpoint (its weights and
     two optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
     ``scratch_dir`` (the run directory: the disk the trials write to) and, given the training ``split``, the
-    loading of one batch of its images (:func:`measure_loading`)."""
+    loading of one batch of its images (:func:`measure_loading`). ``max_seconds``: the timed steps stop
+    early once they took that long (at least one after the warm-up)."""
     import tempfile
 
     import torch
@@ -107,7 +113,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     model = create_model(candidate, num_classes=num_classes).to(default_accelerator().device)  # the trials' device
     size = image_size or int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
-                                    num_classes, repeats=repeats, optimizer="adamw")
+                                    num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
     weights = model.state_dict()
     moments = {"state": {i: {"exp_avg": p.detach().clone(), "exp_avg_sq": p.detach().clone()}
                          for i, p in enumerate(model.parameters())}}
@@ -295,8 +301,10 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
 
     def measure(cand: Any) -> dict[str, float]:
         if cand.name not in measured:
+            left = budget_left()
             measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed,
-                                                    scratch_dir=scratch_dir, split=split, batch_size=batch_size)
+                                                    scratch_dir=scratch_dir, split=split, batch_size=batch_size,
+                                                    max_seconds=None if left is None else TIMING_SHARE * left)
         return measured[cand.name]
 
     def epochs_of(named: Mapping[str, dict[str, float]]) -> dict[str, float]:

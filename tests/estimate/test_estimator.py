@@ -67,3 +67,22 @@ def test_within_final_criterion_instead_of_a_target(digits):
         estimate(digits, CAND, config, n=8, image_size=8, target_loss=1.0, within=0.05, model=_tiny())
     with pytest.raises(ConfigError, match="fraction"):
         estimate(digits, CAND, config, n=8, image_size=8, within=2.0, model=_tiny())
+
+
+def test_timed_steps_stop_early_once_they_took_max_seconds():
+    """A run times a few training steps from its budget (run/schedule.TIMING_SHARE of what is left): past it,
+    the median is of the steps timed so far, at least one after the warm-up."""
+    from hf_quicktune.estimate.estimator import measure_seconds_per_step
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 3))
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    names = [n for n, _ in model.named_parameters()]
+    seconds = measure_seconds_per_step(model, names, 4, (3, 4, 4), 3, repeats=4, optimizer="adamw")
+    assert len(calls) == 5 and seconds > 0  # the warm-up and 4 timed
+    calls.clear()
+    assert measure_seconds_per_step(model, names, 4, (3, 4, 4), 3, repeats=4, optimizer="adamw", max_seconds=0.0) > 0
+    assert len(calls) == 2  # the warm-up and 1 timed
+    calls.clear()
+    measure_seconds_per_step(model, names, 4, (3, 4, 4), 3, repeats=4, optimizer="adamw", max_seconds=3600.0)
+    assert len(calls) == 5

@@ -345,6 +345,28 @@ def test_a_resumed_search_resubmits_the_trials_in_flight_and_releases_what_does_
     assert search.in_flight == {s.trial_id: s.epoch for s in first_two}
 
 
+def test_a_resumed_trial_in_flight_trains_only_what_max_epochs_total_leaves_room_for(tmp_path):
+    """A run stopped by --max-epochs-total 1 inside a first job of 3 epochs (the prior's initial epochs) and
+    resumed with --max-epochs-total 2 trained epochs 2 and 3: resubmitted to the optimizer's in-flight epoch,
+    past the limit an asked trial is held to (``Budget.epochs_allowed``)."""
+    from hf_quicktune.run.loop import _Search
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.search.baselines import RandomSearch
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
+    opt = RandomSearch(pool, max_epochs=5, seed=0)
+    tid = opt.ask().trial_id
+    opt.tell(tid, 1, 0.5, 1.0)  # the first epoch of its job was told before the stop
+    opt.in_flight[tid] = 3
+    steps = [{"trial_id": tid, "status": "ok", "epoch": 1}]
+    ex = _ParallelFake(1, RunState(tmp_path))
+    search = _Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=2), Clock(), steps, {},
+                     PlainReporter(io.StringIO()), max_epochs=5)
+    search.resubmit()
+    assert [(j[0], j[1], j[2]) for j in ex.jobs] == [(tid, 2, 1)]  # from epoch 1 to 2, not 3
+    assert search.in_flight == {tid: 2}
+
+
 class _TickClock:
     """A run clock the fake executor advances: each epoch costs ``epoch_s`` seconds."""
 
