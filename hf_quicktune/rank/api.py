@@ -120,7 +120,7 @@ def rank(
     from hf_quicktune.train.device import trial_accelerator
 
     errors: dict[str, str] = {}
-    extracted: list[tuple] = []  # (candidate, features, accelerator, transform, factory)
+    extracted: list[tuple] = []  # (candidate, features, device, transform, factory): no Accelerator is kept
     sample = _TimedSample(indices, labels_all[indices], seconds, len(cands), seed)
     for cand in cands:
         # without a caller's Accelerator, one per candidate on the process's Accelerate state: it alone
@@ -138,14 +138,15 @@ def rank(
             errors[cand.name] = str(err)
             sample.done(None, time.perf_counter() - began)
             continue
-        extracted.append((cand, _FeatureRows(fs, sample.indices), acc, transform, factory))
+        extracted.append((cand, _FeatureRows(fs, sample.indices), acc.device, transform, factory))
+        del acc  # it holds the candidate's prepared model: one candidate's model in memory at a time
         sample.done(fs, time.perf_counter() - began)
     indices = sample.indices
 
     table: dict[str, dict[str, float]] = {}
     score_seconds: dict[str, dict[str, float]] = {}
     cached: dict[str, bool] = {}
-    for cand, rows, acc, transform, factory in extracted:
+    for cand, rows, device, transform, factory in extracted:
         fs = rows.on(indices)
         row: dict[str, float] = {}
         timings: dict[str, float] = {}
@@ -163,7 +164,7 @@ def rank(
                                     image_size=image_size, seed=seed)
             else:  # lgc: a second (gradient) pass; a model it cannot handle gets NaN, not a failed ranking
                 try:
-                    row[name] = _lgc(cand, factory, dataset, indices, transform, batch_size, seed, lgc_dim, acc,
+                    row[name] = _lgc(cand, factory, dataset, indices, transform, batch_size, seed, lgc_dim, device,
                                      progress)
                 except QuickTuneError as err:
                     logger.warning("lgc of %s: %s", cand.name, err)
@@ -212,8 +213,8 @@ class _TimedSample:
     ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
 
     After each candidate, the wall seconds per image of the candidates extracted so far (building the model
-    included: an overestimate; cached ones are not counted) price the candidates left on the current sample; when they would overrun the limit, the
-    sample becomes a stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two
+    included: an overestimate; cached ones are not counted) price the candidates left on the current sample;
+    when they would overrun the limit, the sample becomes a stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two
     per class). The candidates done keep their features of the subset's images, so every score compares
     the candidates on the same images."""
 
@@ -278,7 +279,7 @@ def _twins(cands: list[Candidate]) -> dict[str, list[str]]:
 
 
 def _lgc(
-    cand, factory, dataset, indices, transform, batch_size, seed, proj_dim, accelerator, progress
+    cand, factory, dataset, indices, transform, batch_size, seed, proj_dim, device, progress
 ) -> float:
     from hf_quicktune.rank.scores.lgc import lgc
 
@@ -290,6 +291,6 @@ def _lgc(
         loader,
         proj_dim=proj_dim,
         seed=seed,
-        device=accelerator.device,
+        device=device,
         progress=None if progress is None else (lambda done, total: progress(task, done, total)),
     )

@@ -58,6 +58,10 @@ class Budget:
     #: test images the run's end evaluates per validation image an epoch evaluates (0: no test split, the end
     #: evaluates nothing); scales the evaluation part of :meth:`reserve`
     test_share: float = 1.0
+    #: seconds of a validation pass as the schedule's fit predicted it (``schedule.json`` ``eval_s``): the
+    #: evaluation priced before any is recorded. At 0, the only epoch of a 2-minute run at native resolution
+    #: was ended early with no time kept for its 10 s evaluation, ran past the deadline and was discarded
+    eval_seconds: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: RunSettings) -> Budget:
@@ -143,9 +147,10 @@ class Budget:
         return Budget.reserve_for(self.recent_eval_seconds(steps), self.test_share)
 
     def recent_eval_seconds(self, steps: Sequence[Mapping[str, Any]]) -> float:
-        """The median of the latest :data:`RECENT_EVALS` validation passes of epochs that trained (0 before any)."""
+        """The median of the latest :data:`RECENT_EVALS` validation passes of epochs that trained
+        (:attr:`eval_seconds` before any)."""
         evals = [float(s.get("eval_s") or 0.0) for s in steps if s.get("status") == OK][-self.RECENT_EVALS:]
-        return statistics.median(evals) if evals else 0.0
+        return statistics.median(evals) if evals else self.eval_seconds
 
     def wrap_up(self, steps: Sequence[Mapping[str, Any]]) -> float:
         """Seconds an epoch ended early at the budget's end still needs before the deadline: its validation

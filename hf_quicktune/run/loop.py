@@ -447,8 +447,9 @@ class _Search:
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
          interrupt: InterruptGuard) -> dict:
     dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
-    budget = dataclasses.replace(Budget.from_settings(settings), test_share=end_eval_share(settings, dataset))
     schedule = state.load_json(state.dir / "schedule.json") or {}
+    budget = dataclasses.replace(Budget.from_settings(settings), test_share=end_eval_share(settings, dataset),
+                                 eval_seconds=float(schedule.get("eval_s") or 0.0))
     if not schedule.get("search", True) and schedule.get("epoch_seconds"):
         # the one fine-tune (pool member 0) is the configuration the schedule's fit timed: its first epoch is
         # priced by that, not by the prior's cost model (which priced a 26 s epoch past a 60 s budget)

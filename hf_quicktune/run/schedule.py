@@ -235,7 +235,8 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     out.update({k: round(float(v), 4) for k, v in measured.items()})
     epoch_s = reference_epoch_seconds(measured, train_size, val_size, batch_size)
     # what the run keeps for its end (test evaluation, export: Budget.reserve) is not the schedule's to spend
-    out["reserve_s"] = round(Budget.reserve_for(reference_eval_seconds(measured, val_size, batch_size), test_share), 4)
+    out["eval_s"] = round(reference_eval_seconds(measured, val_size, batch_size), 4)
+    out["reserve_s"] = round(Budget.reserve_for(out["eval_s"], test_share), 4)
     budget_left_s = budget_left_s - out["reserve_s"]
     affordable = max(0.0, budget_left_s) / epoch_s
     if affordable < SEARCH_MIN_EPOCHS or search is False:

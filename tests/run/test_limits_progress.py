@@ -82,6 +82,26 @@ def test_the_end_share_is_the_test_split_per_validation_image_under_eval_limit()
     assert end_eval_share(_settings(eval_limit=100), data(500, 300)) == 1.0
 
 
+def test_before_any_evaluation_the_wrap_up_and_reserve_price_the_one_the_schedule_predicted():
+    """The only epoch of a 2-minute run at native resolution was ended early at the deadline with no time kept
+    for its evaluation (none recorded yet: 0 s), whose 10 s then ran past the deadline: the epoch was discarded
+    and the run had no model. The schedule's predicted evaluation (schedule.json eval_s) prices it now."""
+    from hf_quicktune.run.schedule import fit_max_epochs
+
+    budget = Budget(seconds=120.0, eval_seconds=8.0, test_share=0.0)
+    assert budget.wrap_up([]) == pytest.approx(Budget.WRAP_UP_SECONDS + 1.25 * 8.0)
+    assert budget.deadline([]) == pytest.approx(120.0 - Budget.END_SECONDS)  # no test split: nothing more kept
+    assert Budget(seconds=120.0, eval_seconds=8.0).reserve([]) == pytest.approx(Budget.END_SECONDS + 2 * 8.0)
+    steps = [{"trial_id": 0, "status": "ok", "eval_s": 2.0}]
+    assert budget.wrap_up(steps) == pytest.approx(Budget.WRAP_UP_SECONDS + 1.25 * 2.0)  # recorded ones win
+
+    class _Cand:
+        name = "m"
+
+    fitted = fit_max_epochs(100.0, _Cand(), 10, 320, 96, 32, measured={"step_s": 0.3, "checkpoint_s": 0.0})
+    assert fitted["eval_s"] == pytest.approx(3 * 0.3 / 3)  # 3 evaluation batches at a third of a step
+
+
 def test_the_ranking_gets_a_share_of_the_budget_and_the_run_says_when_it_scored_fewer_images(tmp_path, monkeypatch):
     """Six candidates at native resolution scored 256 digits images in 50 s of a 2-minute budget; the run passes
     RANK_SHARE of --budget to rank(), which reduces its sample past it (tests/rank: the reduction itself)."""
