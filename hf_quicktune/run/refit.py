@@ -136,8 +136,9 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     plan, except the share of a last epoch left: that epoch would otherwise start only when half of it fits
     (:data:`~hf_quicktune.run.budget.Budget.ENDS_EARLY_SHARE`) and end before its learning rate anneals (a
     2-epoch fine-tune of a 1-minute run on 150 images stopped after its first, 12 s of 60 unused), and the
-    one-time costs only make its share smaller than what fits. A time left that cannot even evaluate another epoch leaves it as it is (the budget ends the
-    run; a re-plan to one whole epoch more told the log and ``summary.json`` of a share never trained)."""
+    one-time costs only make its share smaller than what fits. A time left that cannot even evaluate another
+    epoch leaves it as it is (the budget ends the run; a re-plan to one whole epoch more told the log and
+    ``summary.json`` of a share never trained)."""
     from hf_quicktune.run.schedule import FRACTION_FILL, fractional_epochs
 
     parts = measured_epoch_parts(steps, trial_id, train_images)
