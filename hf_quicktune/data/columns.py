@@ -136,7 +136,9 @@ def check_label_feature(ds: datasets.Dataset, column: str) -> None:
     if isinstance(feature, datasets.ClassLabel) or _label_like(_value_dtype(feature)):
         return
     what = None
-    if isinstance(feature, datasets.Sequence | list) or type(feature).__name__ in ("LargeList", "List"):
+    # datasets 2.x has Sequence; 3+ List and LargeList (Sequence builds a List there)
+    lists = tuple(t for t in (getattr(datasets, n, None) for n in ("Sequence", "List", "LargeList")) if isinstance(t, type))
+    if isinstance(feature, (*lists, list)):
         what = ("holds lists (several labels per image?); hf-quicktune trains single-label classifiers: keep "
                 "one class per image in a column of its own")
     elif (_value_dtype(feature) or "").startswith("float"):
