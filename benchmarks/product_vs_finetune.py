@@ -10,9 +10,12 @@ Cases (each printed side by side, all in this one process, one after the other):
   offline --image-size 32 --budget 90s`` against ``finetune -m tf_efficientnet_lite0 --lr 1e-3 --opt adamw
   --sched cosine --image-size 32`` with as many epochs as fit in the same 90 s.
 * ``mnist5k``: ``builtin:mnist5k`` with a 3-minute budget, the same comparison.
-* ``digits-native``: ``builtin:digits`` with a 2-minute budget at the models' own resolution (no
-  ``--image-size``: 224-260 px for the 8x8 digits, on both sides), each command with an empty feature cache
-  (``HF_QUICKTUNE_CACHE``): a first run whose ranking and timing are a large share of a small budget.
+* ``digits-native``: ``builtin:digits`` with a 2-minute budget and no ``--image-size`` on either side (the
+  fine-tune at its model's own resolution, 224 px for the 8x8 digits; the run ranks at the models' own
+  224-260 px and trains at the size its budget chooses, run/resolution.py: printed as the schedule's
+  ``image_size``, with ``native_epochs`` what the models' own size would have bought), each command with an
+  empty feature cache (``HF_QUICKTUNE_CACHE``): a first run whose ranking and timing are a large share of a
+  small budget.
 
 "The same wall-clock" for the fine-tune: a 2-epoch probe gives its start-up and per-epoch seconds
 (from its recorded epoch times); it then trains as many epochs as fit (its cosine schedule over
@@ -146,7 +149,7 @@ def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
     return {"wall_s": wall, "val_top1": summary.get("val_top1"), "model": summary.get("best_model"),
             "epoch_steps": summary.get("epoch_steps"), "trials": summary.get("trials"),
             "best_epoch": summary.get("best_epoch"), "prior": summary.get("prior"),
-            "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "fitted_max_epochs", "search", "epoch_seconds", "epoch_fraction", "fitted_epoch_fraction", "refits")},
+            "schedule": {k: schedule.get(k) for k in ("model", "max_epochs", "fitted_max_epochs", "search", "epoch_seconds", "epoch_fraction", "fitted_epoch_fraction", "refits", "image_size", "native_epochs")},
             "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model")),
             "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model")),
             "first_job_s": _first_job_seconds(work / "run" / "steps.jsonl"),

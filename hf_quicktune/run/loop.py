@@ -191,9 +191,9 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
-    features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
-    if settings.max_epochs is None:  # fitted to the budget once; settings.json keeps it for a resume
+    if settings.max_epochs is None:  # fitted to the budget once (the input size too); settings.json keeps it
         fit_run_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
+    features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.initial_epochs is None:  # resolved once and kept (see _pin_initial_epochs)
         _pin_initial_epochs(settings, state, search_setup.initial_epochs(settings, prior))
     schedule = state.load_json(state.dir / "schedule.json") or {}

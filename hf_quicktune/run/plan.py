@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hf_quicktune.run.budget import Clock
@@ -44,11 +45,42 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
                             split=dataset.splits["train"], relative_cost=forward_seconds,
                             test_share=end_eval_share(settings, dataset), batch_size=batch)
+    budget_s = settings.budget_s
+    if settings.image_size is None and budget_s is not None and schedule.get("model") in candidates:
+        schedule = _fit_image_size(settings, state, lambda: budget_s - clock.elapsed, schedule,
+                                   candidates[schedule["model"]], dataset, train_size, val_size, batch)
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
     settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
     state.save_settings(settings.to_dict())
+
+
+def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callable[[], float], schedule: dict,
+                    candidate, dataset, train_size: int, val_size: int, batch: int) -> dict:
+    """A no-search schedule too short at the model's own size, fitted at a smaller one
+    (:mod:`~hf_quicktune.run.resolution`); ``settings.image_size`` set to it. Unchanged otherwise."""
+    from hf_quicktune.run.cost_prior import DEFAULT_IMAGE_SIZE
+    from hf_quicktune.run.resolution import choose_image_size
+    from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
+
+    def fit_at(size: int) -> dict:
+        measured = measure_reference(candidate, dataset.num_classes, size, seed=settings.seed, scratch_dir=state.dir,
+                                     split=dataset.splits["train"], batch_size=batch,
+                                     max_seconds=TIMING_SHARE * budget_left())
+        return fit_max_epochs(budget_left(), candidate, dataset.num_classes, train_size, val_size, size,
+                              least=settings.initial_epochs or 1, seed=settings.seed, measured=measured, search=False,
+                              test_share=end_eval_share(settings, dataset), batch_size=batch)
+
+    native = int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+    side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
+    size, fitted = choose_image_size(schedule, native, side, fit_at)
+    if size is None:
+        return schedule
+    if "best_ranked" in schedule:
+        fitted["best_ranked"] = schedule["best_ranked"]
+    settings.image_size = size
+    return fitted
 
 
 def reference_batch(settings: RunSettings, train_size: int) -> int:

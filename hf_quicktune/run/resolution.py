@@ -1,0 +1,96 @@
+"""The input size a budget too small for the models' own resolution trains at (``--image-size`` not given).
+
+A practitioner whose budget buys a fraction of one epoch at 224 px does not start that epoch and stop it
+unfinished: they train at a smaller input size, as fast recipes do to save compute (progressive resizing
+trains its first epochs small; Touvron et al. 2019, "Fixing the train-test resolution discrepancy", measure
+that a network trained and tested at half the resolution keeps most of its accuracy). A run whose budget is
+too small to search does the same for its one fine-tune (:func:`choose_image_size`): when the schedule fitted
+at the model's own size trains fewer than :data:`MIN_EPOCHS` epochs' worth of images, the size steps down by
+multiples of 32 px until the budget buys them, never below :func:`least_size` (half the model's own size, or
+the images' own size when they are smaller: an 8x8 digit holds nothing that 224 px adds but the scale the
+pretrained features expect). The guess scales the epoch by the pixel count; the chosen size is then timed for
+real (:func:`~hf_quicktune.run.schedule.measure_reference`), and stepped down once more if that is still short.
+The size is kept in ``settings.json`` (the trials, the export's ``input_size`` and a resumed run use it) and in
+``schedule.json`` (``image_size``, ``native_image_size``, ``native_epochs``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+#: epochs' worth of training images (``max_epochs`` x ``epoch_fraction``) below which a no-search fine-tune at the
+#: model's own size trains at a smaller one: one epoch or less stops fine-tuning before it has seen the data
+#: twice, and its per-epoch cosine never decays (a 2-minute digits run at 240 px trained 0.34 of one epoch to
+#: 49 % validation top-1)
+MIN_EPOCHS = 3
+#: sizes are multiples of this (the networks' total stride)
+SIZE_STEP = 32
+#: the smallest size ever trained at
+LEAST_SIZE = 32
+
+
+def least_size(native: int, image_side: int) -> int:
+    """The smallest size a budget may bring a model of ``native`` input size to, for images of ``image_side`` px
+    (their median larger side; 0: unknown): half of ``native``, or the images' own size rounded up to
+    :data:`SIZE_STEP` when that is smaller, and never below :data:`LEAST_SIZE`."""
+    own = SIZE_STEP * math.ceil(image_side / SIZE_STEP) if image_side > 0 else native
+    return max(LEAST_SIZE, min(native // 2, own))
+
+
+def size_ladder(native: int, image_side: int) -> list[int]:
+    """Sizes below ``native`` a budget may train at, largest first: the multiples of :data:`SIZE_STEP` from
+    :func:`least_size` up."""
+    floor = least_size(native, image_side)
+    top = (native - 1) // SIZE_STEP * SIZE_STEP
+    return list(range(top, floor - 1, -SIZE_STEP)) if top >= floor else []
+
+
+def epochs_trained(schedule: dict[str, Any]) -> float:
+    """Epochs' worth of training images a fitted schedule trains (``max_epochs`` x ``epoch_fraction``)."""
+    return float(schedule["max_epochs"]) * float(schedule.get("epoch_fraction") or 1.0)
+
+
+def _whole_epoch_seconds(schedule: dict[str, Any]) -> float | None:
+    value = schedule.get("whole_epoch_seconds") or schedule.get("epoch_seconds")
+    return float(value) if value else None
+
+
+def _guess(ladder: list[int], size: int, epoch_s: float, left: float) -> int:
+    """The largest of ``ladder`` at which ``left`` seconds buy :data:`MIN_EPOCHS` epochs, an epoch at ``size``
+    taking ``epoch_s`` and scaling with the pixel count (the smallest of ``ladder`` when none does)."""
+    for s in ladder:
+        if left / (epoch_s * (s / size) ** 2) >= MIN_EPOCHS:
+            return s
+    return ladder[-1]
+
+
+def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
+                      fit_at: Callable[[int], dict[str, Any]]) -> tuple[int | None, dict[str, Any]]:
+    """``(size, schedule)``: the input size a no-search fine-tune trains at and its schedule there, or
+    ``(None, schedule)`` to keep the model's own ``native`` size. ``schedule``: the no-search schedule fitted at
+    ``native`` (:func:`~hf_quicktune.run.schedule.fit_max_epochs`); ``fit_at(size)``: the same fitted at
+    ``size``, timed there. At most two sizes are timed."""
+    if schedule.get("search", True) or schedule.get("budget_left_s") is None:
+        return None, schedule
+    at_native = epochs_trained(schedule)
+    ladder = size_ladder(native, image_side)
+    epoch_s = _whole_epoch_seconds(schedule)
+    if at_native >= MIN_EPOCHS or not ladder or not epoch_s:
+        return None, schedule
+    left = float(schedule["budget_left_s"]) - float(schedule.get("reserve_s") or 0.0)
+    size = _guess(ladder, native, epoch_s, left)
+    fitted = fit_at(size)
+    smaller = [s for s in ladder if s < size]
+    if epochs_trained(fitted) < MIN_EPOCHS and smaller and (measured := _whole_epoch_seconds(fitted)):
+        size = _guess(smaller, size, measured, left)
+        fitted = fit_at(size)
+    if epochs_trained(fitted) <= at_native:  # timing noise or a fixed cost the pixel count does not move
+        return None, schedule
+    fitted = {**fitted, "image_size": size, "native_image_size": native, "native_epochs": round(at_native, 4)}
+    side = f"; the images are {image_side} px" if 0 < image_side < native else ""
+    fitted["why"] = (f"at {native} px (the model's own size) the budget buys {at_native:.2f} epochs, fewer than "
+                     f"{MIN_EPOCHS}: it trains at {size} px instead{side} (pass --image-size to choose). "
+                     + fitted["why"])
+    return size, fitted

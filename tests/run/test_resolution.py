@@ -1,0 +1,97 @@
+"""The input size a budget too small for the models' own resolution trains at (run/resolution.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hf_quicktune.run import resolution
+from hf_quicktune.run.resolution import choose_image_size, least_size, size_ladder
+
+from .helpers import ZOO
+
+
+def test_the_ladder_steps_down_by_32_to_half_the_models_size_or_to_the_images_own():
+    assert least_size(224, 8) == 32  # 8x8 digits: nothing below 32 px is tried, and nothing above them is kept
+    assert size_ladder(224, 8) == [192, 160, 128, 96, 64, 32]
+    assert size_ladder(224, 28) == [192, 160, 128, 96, 64, 32]
+    assert least_size(224, 70) == 96 and size_ladder(224, 70) == [192, 160, 128, 96]
+    # photos larger than the model's input: at most half of its size is given up
+    assert least_size(224, 375) == 112 and size_ladder(224, 375) == [192, 160, 128]
+    assert least_size(260, 0) == 130 and size_ladder(260, 0) == [256, 224, 192, 160]  # unknown: as photos
+    assert size_ladder(32, 8) == [] and size_ladder(48, 8) == [32]
+
+
+def _schedule(epochs: int, fraction: float = 1.0, whole_s: float = 240.0, left: float = 90.0, search: bool = False):
+    out = {"max_epochs": epochs, "search": search, "budget_left_s": left, "reserve_s": 8.0, "why": "fitted",
+           "epoch_seconds": whole_s * fraction}
+    if fraction < 1:
+        out.update(epoch_fraction=fraction, whole_epoch_seconds=whole_s)
+    return out
+
+
+def test_a_fraction_of_one_epoch_at_the_models_size_trains_at_the_size_whose_pixels_buy_three():
+    calls = []
+
+    def fit_at(size):
+        calls.append(size)
+        return _schedule(5, whole_s=16.0, left=80.0)
+
+    size, fitted = choose_image_size(_schedule(1, 0.34), 224, 8, fit_at)
+    # 82 s left at 240 s an epoch of 224 px: (s/224)^2 <= 82 / (3 x 240) holds from 64 px down
+    assert calls == [64] and size == 64
+    assert fitted["image_size"] == 64 and fitted["native_image_size"] == 224 and fitted["native_epochs"] == 0.34
+    assert fitted["max_epochs"] == 5 and fitted["why"].startswith("at 224 px (the model's own size) the budget buys "
+                                                                  "0.34 epochs, fewer than 3: it trains at 64 px")
+    assert "the images are 8 px" in fitted["why"] and fitted["why"].endswith("fitted")
+
+
+def test_a_size_still_too_slow_once_timed_steps_down_once_more_from_its_measured_epoch():
+    calls = []
+
+    def fit_at(size):
+        calls.append(size)
+        return _schedule(1, 0.5, whole_s=60.0, left=80.0) if size == 64 else _schedule(6, whole_s=12.0, left=75.0)
+
+    size, fitted = choose_image_size(_schedule(1, 0.34), 224, 8, fit_at)
+    # 64 px measured at 60 s an epoch (the pixel count guessed 19 s): 82 / (3 x 60 x (s/64)^2) >= 1 from 32 px
+    assert calls == [64, 32] and size == 32 and fitted["max_epochs"] == 6
+
+
+@pytest.mark.parametrize("schedule, native, side", [
+    (_schedule(1, 0.34, search=True), 224, 8),   # a search keeps the models' own size
+    (_schedule(3), 224, 8),                      # three epochs at the models' own size: enough
+    (_schedule(1, 0.4), 32, 8),                  # nothing smaller to train at
+    ({**_schedule(1, 0.4), "budget_left_s": None}, 224, 8),  # no time budget
+])
+def test_the_models_own_size_is_kept_when_the_budget_searches_buys_enough_or_cannot_go_lower(schedule, native, side):
+    calls = []
+    assert choose_image_size(schedule, native, side, lambda s: calls.append(s) or _schedule(9)) == (None, schedule)
+    assert calls == []
+
+
+def test_a_smaller_size_that_buys_no_more_epochs_is_not_taken():
+    schedule = _schedule(1, 0.34)
+    assert choose_image_size(schedule, 224, 8, lambda s: _schedule(1, 0.3)) == (None, schedule)
+
+
+def test_a_run_without_image_size_trains_and_exports_at_the_size_its_budget_chose(tmp_path, monkeypatch, capfd):
+    """Wired end to end: the chosen size reaches settings.json, schedule.json, the trial and the export."""
+    from hf_quicktune.cli import main
+
+    monkeypatch.setattr(resolution, "MIN_EPOCHS", 10_000)  # whatever this machine's speed: the native size is short
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "builtin:digits", "--zoo", ZOO, "--train-limit", "64", "--eval-limit", "32",
+            "--rank-samples", "24", "--pool-size", "4", "--budget", "40s", "--max-epochs-total", "1",
+            "--output-dir", str(out)]
+    assert main(args) == 0
+    fitted = json.loads((out / "schedule.json").read_text())
+    stored = json.loads((out / "settings.json").read_text())
+    assert fitted["search"] is False and fitted["native_image_size"] == 224
+    assert fitted["image_size"] == stored["image_size"] == 32  # the digits are 8 px: down to the least size
+    assert json.loads((out / "export" / "config.json").read_text())["pretrained_cfg"]["input_size"] == [3, 32, 32]
+    assert "it trains at 32 px instead; the images are 8 px" in capfd.readouterr().err
+    # a resume keeps it (nothing re-timed)
+    assert main(["run", "--output-dir", str(out), "--resume", "--max-epochs-total", "2"]) == 0
+    assert json.loads((out / "settings.json").read_text())["image_size"] == 32
