@@ -127,6 +127,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "candidates": ranking["kept"], "searched": searched, "best_model": None, "hub_url": None,
         "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
         "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
+        "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
     }
     summary.update(extra or {})
     if inc is not None:
