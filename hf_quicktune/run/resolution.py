@@ -22,8 +22,8 @@ from typing import Any
 
 #: epochs' worth of training images (``max_epochs`` x ``epoch_fraction``) below which a no-search fine-tune at the
 #: model's own size trains at a smaller one: one epoch or less stops fine-tuning before it has seen the data
-#: twice, and its per-epoch cosine never decays (a 2-minute digits run at 240 px trained 0.34 of one epoch to
-#: 49 % validation top-1)
+#: twice, and its per-epoch cosine never decays (benchmarks/product_vs_finetune.py, digits-native, 2 minutes on 2
+#: CPU cores: 0.6-0.7 of one epoch at 224 px reached 51.8-56.8 % validation top-1, 4-5 epochs at 96 px 96.9 %)
 MIN_EPOCHS = 3
 #: sizes are multiples of this (the networks' total stride)
 SIZE_STEP = 32
