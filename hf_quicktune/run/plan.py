@@ -64,10 +64,14 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
     from hf_quicktune.run.resolution import choose_image_size
     from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
 
-    def fit_at(size: int) -> dict:
-        measured = measure_reference(candidate, dataset.num_classes, size, seed=settings.seed, scratch_dir=state.dir,
-                                     split=dataset.splits["train"], batch_size=batch,
-                                     max_seconds=TIMING_SHARE * budget_left())
+    def fit_at(size: int) -> dict | None:
+        try:  # a real training step at that size: a model built for one resolution fails it
+            measured = measure_reference(candidate, dataset.num_classes, size, seed=settings.seed,
+                                         scratch_dir=state.dir, split=dataset.splits["train"], batch_size=batch,
+                                         max_seconds=TIMING_SHARE * budget_left())
+        except (AssertionError, RuntimeError, ValueError) as err:
+            logger.info("%s cannot train at %d px (%s): it keeps its own size", candidate.name, size, err)
+            return None
         return fit_max_epochs(budget_left(), candidate, dataset.num_classes, train_size, val_size, size,
                               least=settings.initial_epochs or 1, seed=settings.seed, measured=measured, search=False,
                               test_share=end_eval_share(settings, dataset), batch_size=batch)

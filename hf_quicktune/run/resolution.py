@@ -67,11 +67,12 @@ def _guess(ladder: list[int], size: int, epoch_s: float, left: float) -> int:
 
 
 def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
-                      fit_at: Callable[[int], dict[str, Any]]) -> tuple[int | None, dict[str, Any]]:
+                      fit_at: Callable[[int], dict[str, Any] | None]) -> tuple[int | None, dict[str, Any]]:
     """``(size, schedule)``: the input size a no-search fine-tune trains at and its schedule there, or
     ``(None, schedule)`` to keep the model's own ``native`` size. ``schedule``: the no-search schedule fitted at
     ``native`` (:func:`~hf_quicktune.run.schedule.fit_max_epochs`); ``fit_at(size)``: the same fitted at
-    ``size``, timed there. At most two sizes are timed."""
+    ``size``, timed there, or None when the model cannot train at ``size`` (a ViT's position embeddings, a
+    LeViT's attention biases are built for one resolution). At most two sizes are timed."""
     if schedule.get("search", True) or schedule.get("budget_left_s") is None:
         return None, schedule
     at_native = epochs_trained(schedule)
@@ -82,11 +83,13 @@ def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
     left = float(schedule["budget_left_s"]) - float(schedule.get("reserve_s") or 0.0)
     size = _guess(ladder, native, epoch_s, left)
     fitted = fit_at(size)
+    if fitted is None:
+        return None, schedule
     smaller = [s for s in ladder if s < size]
     if epochs_trained(fitted) < MIN_EPOCHS and smaller and (measured := _whole_epoch_seconds(fitted)):
         size = _guess(smaller, size, measured, left)
         fitted = fit_at(size)
-    if epochs_trained(fitted) <= at_native:  # timing noise or a fixed cost the pixel count does not move
+    if fitted is None or epochs_trained(fitted) <= at_native:  # timing noise, or a cost pixels do not move
         return None, schedule
     fitted = {**fitted, "image_size": size, "native_image_size": native, "native_epochs": round(at_native, 4)}
     side = f"; the images are {image_side} px" if 0 < image_side < native else ""

@@ -71,6 +71,29 @@ def test_the_models_own_size_is_kept_when_the_budget_searches_buys_enough_or_can
     assert calls == []
 
 
+def test_a_model_that_cannot_train_at_a_smaller_size_keeps_its_own():
+    schedule = _schedule(1, 0.34)
+    assert choose_image_size(schedule, 224, 8, lambda s: None) == (None, schedule)
+    calls = []
+
+    def fit_at(size):  # the first size is too slow once timed; the second cannot be trained at
+        calls.append(size)
+        return _schedule(1, 0.5, whole_s=60.0) if size == 64 else None
+
+    assert choose_image_size(schedule, 224, 8, fit_at) == (None, schedule) and calls == [64, 32]
+
+
+def test_a_fixed_resolution_model_fails_the_timed_step_at_another_size(tmp_path):
+    """What ``plan._fit_image_size`` relies on to keep a ViT at its own size: the real training step of
+    ``measure_reference`` raises at a size its position embeddings were not built for."""
+    from hf_quicktune.run.schedule import measure_reference
+    from hf_quicktune.zoo import get_candidate
+
+    vit = get_candidate("scratch:vit_tiny_patch16_224")
+    with pytest.raises(AssertionError, match="Input height"):
+        measure_reference(vit, 3, 32, batch_size=2, repeats=1, scratch_dir=tmp_path)
+
+
 def test_a_smaller_size_that_buys_no_more_epochs_is_not_taken():
     schedule = _schedule(1, 0.34)
     assert choose_image_size(schedule, 224, 8, lambda s: _schedule(1, 0.3)) == (None, schedule)
