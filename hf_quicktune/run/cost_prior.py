@@ -33,6 +33,11 @@ SMALL_BATCH = 2
 DEFAULT_IMAGE_SIZE = 224
 
 
+def native_size(candidate: Any) -> int:
+    """The input size ``candidate`` was pretrained at (its data config's; :data:`DEFAULT_IMAGE_SIZE` if none)."""
+    return int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+
+
 def _trainable_fraction(model, pct_to_freeze: float) -> float:
     from hf_quicktune.zoo.freezing import backbone_parameter_names, frozen_parameter_names
 
@@ -63,7 +68,7 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
     for name, cand in models.items():
         torch.manual_seed(seed)
         model = create_model(cand, num_classes=num_classes).to(device)
-        size = image_size or int(cand.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+        size = image_size or native_size(cand)
         shape = (3, size, size)
         every = trainable_parameter_names(model, 0.0)
         full = measure_seconds_per_step(model, every, reference_batch, shape, num_classes)

@@ -60,7 +60,7 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
                     candidate, dataset, train_size: int, val_size: int, batch: int) -> dict:
     """A no-search schedule too short at the model's own size, fitted at a smaller one
     (:mod:`~hf_quicktune.run.resolution`); ``settings.image_size`` set to it. Unchanged otherwise."""
-    from hf_quicktune.run.cost_prior import DEFAULT_IMAGE_SIZE
+    from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.run.resolution import choose_image_size
     from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
 
@@ -76,7 +76,7 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
                               least=settings.initial_epochs or 1, seed=settings.seed, measured=measured, search=False,
                               test_share=end_eval_share(settings, dataset), batch_size=batch)
 
-    native = int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+    native = native_size(candidate)
     side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
     size, fitted = choose_image_size(schedule, native, side, fit_at)
     if size is None:

@@ -103,7 +103,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     import torch
 
     from hf_quicktune.estimate.estimator import measure_seconds_per_step
-    from hf_quicktune.run.cost_prior import DEFAULT_IMAGE_SIZE
+    from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.train.checkpoint import save_checkpoint
     from hf_quicktune.train.device import default_accelerator
     from hf_quicktune.zoo import create_model
@@ -111,7 +111,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
 
     torch.manual_seed(seed)
     model = create_model(candidate, num_classes=num_classes).to(default_accelerator().device)  # the trials' device
-    size = image_size or int(candidate.data_config().get("input_size", (3, DEFAULT_IMAGE_SIZE, DEFAULT_IMAGE_SIZE))[-1])
+    size = image_size or native_size(candidate)
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
                                     num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
     weights = model.state_dict()

@@ -114,6 +114,7 @@ def test_a_run_without_image_size_trains_and_exports_at_the_size_its_budget_chos
     assert fitted["search"] is False and fitted["native_image_size"] == 224
     assert fitted["image_size"] == stored["image_size"] == 32  # the digits are 8 px: down to the least size
     assert json.loads((out / "summary.json").read_text())["image_size"] == 32
+    assert json.loads((out / "trials" / "0000" / "trial.json").read_text())["image_size"] == 32
     assert json.loads((out / "export" / "config.json").read_text())["pretrained_cfg"]["input_size"] == [3, 32, 32]
     assert "it trains at 32 px instead; the images are 8 px" in capfd.readouterr().err
     # a resume keeps it (nothing re-timed)
