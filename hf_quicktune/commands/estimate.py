@@ -128,7 +128,7 @@ def _validate(prepared, candidate, config, est, image_size, loss, smoothing, see
     from hf_quicktune.zoo import create_model
 
     x, y = load_subsample(prepared, candidate, len(prepared.train), image_size, seed=seed)
-    model = create_model(candidate, num_classes=prepared.num_classes)
+    model = create_model(candidate, num_classes=prepared.num_classes, image_size=image_size)
     names = trainable_parameter_names(model, config["pct_to_freeze"], config["linear_probing"])
     steps = est.predicted_steps or len(est.curve.loss) - 1
     max_steps = max(10, int(math.ceil(1.5 * steps))) if est.target_loss is not None else max(1, steps)

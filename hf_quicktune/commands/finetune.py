@@ -125,7 +125,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
             trust_pickle([candidate])
         # build it once here: weights that cannot be loaded (a pickled checkpoint without --allow-pickle, a
         # checkpoint that does not fit its architecture) are the user's to fix -> one paragraph, exit code 2
-        create_model(candidate, num_classes=data.num_classes)
+        create_model(candidate, num_classes=data.num_classes, image_size=image_size)
     trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
                   train_limit=train_limit, eval_limit=eval_limit, seed=seed)
     todo = max(0, epochs - trial.epochs_done)

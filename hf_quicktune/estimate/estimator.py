@@ -307,7 +307,7 @@ def estimate(
         import torch
 
         torch.manual_seed(seed)  # the new head's (and a scratch body's) initialisation is reproducible
-        model = create_model(cand, num_classes=num_classes)
+        model = create_model(cand, num_classes=num_classes, image_size=image_size)
     trainable = trainable_parameter_names(
         model, float(config.get("pct_to_freeze") or 0.0), bool(config.get("linear_probing"))
     )

@@ -20,13 +20,16 @@ def export_timm_model(
     label_names: Sequence[str],
     data_config: Mapping[str, Any],
     extra_config: Mapping[str, Any] | None = None,
+    model_args: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save ``model`` (a timm model) to ``directory`` in timm's Hub format.
 
     ``data_config`` is the preprocessing the model was fine-tuned and evaluated with
     (``input_size``, ``mean``, ``std``, ``interpolation``, ``crop_pct``); it becomes the
     ``pretrained_cfg`` of the export, so timm's ``resolve_data_config`` reproduces it.
-    ``config.json`` holds ``architecture``, ``num_classes``, ``label_names`` and ``pretrained_cfg``.
+    ``config.json`` holds ``architecture``, ``num_classes``, ``label_names`` and ``pretrained_cfg``;
+    ``model_args`` (e.g. the ``img_size`` a ViT was fine-tuned at) go to its ``model_args``, which
+    ``timm.create_model`` passes back to the constructor.
     """
     from timm.models import save_for_hf
 
@@ -53,6 +56,8 @@ def export_timm_model(
         pcfg.pop("test_pool_size", None)
     if "crop_pct" in dc:
         pcfg.pop("test_crop_pct", None)
+    if model_args:  # timm >= 1.0.31 records them itself; older ones do not
+        cfg["model_args"] = {**(cfg.get("model_args") or {}), **dict(model_args)}
     if extra_config:
         cfg.update(dict(extra_config))
     cfg_path.write_text(json.dumps(cfg, indent=2))

@@ -60,14 +60,14 @@ def _resolve(candidates: Sequence[Candidate | str]) -> list[Candidate]:
     return out
 
 
-def _model_factory(candidate: Candidate, seed: int):
+def _model_factory(candidate: Candidate, seed: int, image_size: int | None):
     def build():
         import torch
 
         from hf_quicktune.zoo import create_model
 
         torch.manual_seed(seed)  # random-init baselines are reproducible (and cache-keyed by seed)
-        return create_model(candidate, num_classes=None)
+        return create_model(candidate, num_classes=None, image_size=image_size)
 
     return build
 
@@ -127,7 +127,7 @@ def rank(
         # tracks the candidate's prepared model and loader, which go with it (none kept for the search)
         acc = accelerator if accelerator is not None else trial_accelerator()
         transform = build_transform(cand.data_config(), train=False, image_size=image_size)
-        factory = _model_factory(cand, seed)
+        factory = _model_factory(cand, seed, image_size)
         began = time.perf_counter()
         try:
             fs = candidate_features(dataset.train, dataset.fingerprint, cand, sample.indices, transform=transform,

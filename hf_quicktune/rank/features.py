@@ -224,13 +224,20 @@ def candidate_features(
     num_params = sum(p.numel() for p in model.parameters())
     loader = image_loader(split, indices, transform, batch_size)
     start = time.perf_counter()
-    feats, logits, labels = extract(
-        model,
-        loader,
-        accelerator,
-        with_logits=has_source_head(model),
-        progress=None if progress is None else (lambda done, total: progress(candidate.name, done, total)),
-    )
+    try:
+        feats, logits, labels = extract(
+            model,
+            loader,
+            accelerator,
+            with_logits=has_source_head(model),
+            progress=None if progress is None else (lambda done, total: progress(candidate.name, done, total)),
+        )
+    except (AssertionError, RuntimeError, ValueError) as err:  # e.g. an input size the model is not built for
+        from hf_quicktune.errors import ZooError
+
+        raise ZooError(f"{candidate.name} failed its forward pass on these images ({type(err).__name__}: {err}).",
+                       input=candidate.name, code="forward_failed",
+                       fix="Ranking goes on without it; check its input size (--image-size) and memory.") from err
     seconds = time.perf_counter() - start
     fs = FeatureSet(feats, labels, logits, seconds, num_params)
     if cache:

@@ -67,7 +67,7 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
     out: dict[str, dict[str, Any]] = {}
     for name, cand in models.items():
         torch.manual_seed(seed)
-        model = create_model(cand, num_classes=num_classes).to(device)
+        model = create_model(cand, num_classes=num_classes, image_size=image_size).to(device)
         size = image_size or native_size(cand)
         shape = (3, size, size)
         every = trainable_parameter_names(model, 0.0)

@@ -204,6 +204,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         scrub_text_files,
     )
     from hf_quicktune.run import outcome
+    from hf_quicktune.zoo.input_size import size_args
 
     candidate = candidates[inc["model"]]
     final = state.export_dir
@@ -212,7 +213,8 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         shutil.rmtree(tmp)
     if candidate.library == "timm":
         model = _incumbent_model(settings, state, inc, candidates, dataset)
-        export_timm_model(model, tmp, label_names=dataset.class_names, data_config=_data_config(settings, candidate))
+        export_timm_model(model, tmp, label_names=dataset.class_names, data_config=_data_config(settings, candidate),
+                          model_args=size_args(candidate, settings.image_size))
     else:  # transformers candidates: the train engine's own export of the checkpoint
         from hf_quicktune.train import export_trial
 

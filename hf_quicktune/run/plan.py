@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from hf_quicktune.errors import ZooError
 from hf_quicktune.run.budget import Clock
 from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
 from hf_quicktune.run.stages import end_eval_share
@@ -65,11 +66,12 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
     from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
 
     def fit_at(size: int) -> dict | None:
-        try:  # a real training step at that size: a model built for one resolution fails it
+        try:  # a real training step at that size: a model built for one resolution fails it (a pretrained
+            # LeViT's attention biases: ZooError; a forward pass that fails at that size: the others)
             measured = measure_reference(candidate, dataset.num_classes, size, seed=settings.seed,
                                          scratch_dir=state.dir, split=dataset.splits["train"], batch_size=batch,
                                          max_seconds=TIMING_SHARE * budget_left())
-        except (AssertionError, RuntimeError, ValueError) as err:
+        except (AssertionError, RuntimeError, ValueError, ZooError) as err:
             logger.info("%s cannot train at %d px (%s): it keeps its own size", candidate.name, size, err)
             return None
         return fit_max_epochs(budget_left(), candidate, dataset.num_classes, train_size, val_size, size,

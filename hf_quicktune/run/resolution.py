@@ -71,8 +71,9 @@ def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
     """``(size, schedule)``: the input size a no-search fine-tune trains at and its schedule there, or
     ``(None, schedule)`` to keep the model's own ``native`` size. ``schedule``: the no-search schedule fitted at
     ``native`` (:func:`~hf_quicktune.run.schedule.fit_max_epochs`); ``fit_at(size)``: the same fitted at
-    ``size``, timed there, or None when the model cannot train at ``size`` (a ViT's position embeddings, a
-    LeViT's attention biases are built for one resolution). At most two sizes are timed."""
+    ``size``, timed there, or None when the model cannot train at ``size`` (a pretrained LeViT's attention
+    biases are built for one resolution; ViTs are rebuilt for the size: :mod:`hf_quicktune.zoo.input_size`). At
+    most two sizes are timed."""
     if schedule.get("search", True) or schedule.get("budget_left_s") is None:
         return None, schedule
     at_native = epochs_trained(schedule)

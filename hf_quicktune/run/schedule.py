@@ -110,7 +110,8 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
     torch.manual_seed(seed)
-    model = create_model(candidate, num_classes=num_classes).to(default_accelerator().device)  # the trials' device
+    model = create_model(candidate, num_classes=num_classes, image_size=image_size)
+    model = model.to(default_accelerator().device)  # the trials' device
     size = image_size or native_size(candidate)
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
                                     num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)

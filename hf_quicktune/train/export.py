@@ -46,12 +46,13 @@ def load_model(directory: str | Path, candidate: Any = None, num_classes: int | 
     _, path = _latest(directory, best)
     info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
     num_classes = int(num_classes or info["num_classes"])
+    model_args = dict(info.get("model_args") or {})  # e.g. the img_size a ViT was trained at
     if candidate is None:
         import timm
 
         if not info.get("architecture"):
             raise TrainError(f"{path} does not name its architecture; pass the candidate to load_model.")
-        model = timm.create_model(info["architecture"], pretrained=False, num_classes=num_classes)
+        model = timm.create_model(info["architecture"], pretrained=False, num_classes=num_classes, **model_args)
     elif hasattr(candidate, "architecture"):
         from hf_quicktune.zoo import create_model
         from hf_quicktune.zoo.candidate import Candidate
@@ -59,7 +60,8 @@ def load_model(directory: str | Path, candidate: Any = None, num_classes: int | 
         # only the architecture is needed: skip loading pretrained weights that are overwritten
         arch_only = Candidate(name=candidate.name, architecture=candidate.architecture, source="scratch",
                               library=getattr(candidate, "library", "timm"))
-        model = create_model(arch_only if arch_only.library == "timm" else candidate, num_classes=num_classes)
+        model = create_model(arch_only if arch_only.library == "timm" else candidate, num_classes=num_classes,
+                             **model_args)
     else:
         model = candidate(num_classes=num_classes, drop_rate=0.0)
     model.load_state_dict(load_file(str(path / ckpt.WEIGHTS_FILE)))
@@ -81,6 +83,7 @@ def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False)
         "num_classes": info["num_classes"],
         "label_names": info.get("label_names"),
         "pretrained_cfg": {**data_config, "num_classes": info["num_classes"]},
+        **({"model_args": info["model_args"]} if info.get("model_args") else {}),
         "hf_quicktune": {"candidate": info.get("candidate"), "epochs": epoch, "hyperparameters": info.get("config"),
                          "last_record": info.get("record")},
     }

@@ -46,11 +46,14 @@ class TrainState:
     scaler: dict[str, Any] | None = None  # the loss-scaler state of the last checkpoint (fp16 only)
 
 
-def create_model(candidate: Candidate | ModelFactory, num_classes: int, drop: float) -> nn.Module:
+def create_model(candidate: Candidate | ModelFactory, num_classes: int, drop: float,
+                 image_size: int | None = None) -> nn.Module:
+    """The trial's network: a zoo candidate built for ``image_size`` (:func:`hf_quicktune.zoo.create_model`), or
+    what a model factory returns."""
     if hasattr(candidate, "architecture"):
         from hf_quicktune.zoo import create_model as zoo_create
 
-        return zoo_create(cast("Candidate", candidate), num_classes=num_classes, drop_rate=drop)
+        return zoo_create(cast("Candidate", candidate), num_classes=num_classes, image_size=image_size, drop_rate=drop)
     return candidate(num_classes=num_classes, drop_rate=drop)
 
 
@@ -138,6 +141,16 @@ def release_state(state: TrainState) -> None:
     :func:`~hf_quicktune.train.device.free_device_cache`."""
     if state.tap is not None:
         state.tap.remove()
+
+
+def model_args_of(candidate: object, image_size: int | None) -> dict[str, Any]:
+    """The ``timm.create_model`` arguments besides the architecture that rebuild the trial's network (a
+    transformer's ``img_size`` when it trains at another size than its own; :func:`~hf_quicktune.zoo.input_size.size_args`)."""
+    if not hasattr(candidate, "architecture"):
+        return {}
+    from hf_quicktune.zoo.input_size import size_args
+
+    return dict(size_args(candidate, image_size))
 
 
 def architecture_of(model: nn.Module, candidate: object) -> str | None:

@@ -51,6 +51,7 @@ from hf_quicktune.train.state import (
     build_state,
     checkpoint_state,
     create_model,
+    model_args_of,
     release_state,
     resolve_data_config,
 )
@@ -199,7 +200,7 @@ class Trial:
         return self._data_config
 
     def _create_model(self) -> nn.Module:
-        return create_model(self.candidate, self.num_classes, self.config["drop"])
+        return create_model(self.candidate, self.num_classes, self.config["drop"], self.image_size)
 
     def _loop(self) -> EpochLoop:
         assert self._state is not None, "the loop trains the in-memory state"
@@ -316,6 +317,7 @@ class Trial:
                 "max_epochs": self.max_epochs,
                 "accumulation": self.accumulation,
                 "architecture": architecture_of(model, self.candidate),
+                "model_args": model_args_of(self.candidate, self.image_size),
                 "num_classes": self.num_classes,
                 "label_names": list(self.dataset.class_names),
                 "data_config": self.data_config(),

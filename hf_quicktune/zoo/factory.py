@@ -144,23 +144,45 @@ def _transformers_model(cand: Candidate, allow_pickle: bool) -> nn.Module:
 
 
 def create_model(
-    candidate: Candidate | str, num_classes: int | None = None, *, allow_pickle: bool | None = None, **timm_kwargs: Any
+    candidate: Candidate | str, num_classes: int | None = None, *, allow_pickle: bool | None = None,
+    image_size: int | None = None, **timm_kwargs: Any
 ) -> nn.Module:
     """Build ``candidate`` with its weights; ``num_classes`` replaces the head (None keeps it).
 
     Pickled checkpoints are refused unless ``allow_pickle`` is True, or it is None and the
     candidate was marked with :func:`allow_pickle` (what ``--allow-pickle`` does on the CLI).
+    ``image_size``: the input size it will see; a transformer built for another one is built for it, its
+    pretrained position embeddings resampled by timm (:mod:`~hf_quicktune.zoo.input_size`).
 
     The result has timm's ``forward_features`` / ``forward_head(x, pre_logits=True)`` API and
     ``pretrained_cfg``. ``timm_kwargs`` go to ``timm.create_model`` (``drop_rate`` ...).
     """
-    import timm
-
+    from hf_quicktune.zoo.input_size import size_args
     from hf_quicktune.zoo.registry import get_candidate
 
     cand = get_candidate(candidate) if isinstance(candidate, str) else candidate
     if allow_pickle is None:
         allow_pickle = bool(cand.extra.get("allow_pickle", False))
+    sized = size_args(cand, image_size)
+    if not sized:
+        return _build(cand, num_classes, allow_pickle, timm_kwargs)
+    try:
+        return _build(cand, num_classes, allow_pickle, {**sized, **timm_kwargs})
+    except (RuntimeError, ZooError) as err:  # load_state_dict: a pretrained tensor timm does not resample
+        mismatch = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), None)
+        if mismatch is None:
+            raise
+        raise ZooError(
+            f"{cand.name} is built for {cand.input_size[-1]} px and timm cannot resample its pretrained weights to "
+            f"{image_size} px ({mismatch[:200]})",
+            input=cand.name, code="fixed_input_size",
+            fix="Train it at its own size (leave out --image-size), or leave it out of the zoo.",
+        ) from err
+
+
+def _build(cand: Candidate, num_classes: int | None, allow_pickle: bool, timm_kwargs: dict[str, Any]) -> nn.Module:
+    import timm
+
     if cand.library == "transformers":
         model = _transformers_model(cand, allow_pickle)
     elif cand.source == "scratch":

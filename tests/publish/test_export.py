@@ -47,3 +47,25 @@ def test_export_works_with_a_timm_whose_save_for_hf_has_no_data_config(tmp_path,
     out = export_timm_model(_model(), tmp_path / "export", label_names=["a", "b", "c"], data_config=DATA_CONFIG)
     pcfg = json.loads((out / "config.json").read_text())["pretrained_cfg"]
     assert pcfg["input_size"] == [3, 32, 32] and "test_input_size" not in pcfg
+
+
+def test_a_transformer_fine_tuned_at_another_size_loads_back_at_that_size(tmp_path, monkeypatch):
+    """A ViT built for 32 px (zoo/input_size.py) keeps ``model_args.img_size``: ``timm.create_model`` rebuilds
+    it at 32 px, not at the 160 px its architecture defaults to (which fails its forward pass at 32)."""
+    real = timm.models.save_for_hf
+
+    def save_without_model_args(model, save_directory, **kwargs):  # as a timm before 1.0.31 writes config.json
+        real(model, save_directory, **kwargs)
+        path = f"{save_directory}/config.json"
+        cfg = json.loads(open(path).read())
+        cfg.pop("model_args", None)
+        open(path, "w").write(json.dumps(cfg))
+
+    monkeypatch.setattr(timm.models, "save_for_hf", save_without_model_args)
+    model = timm.create_model("test_vit3", num_classes=3, img_size=32).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=["a", "b", "c"], data_config=DATA_CONFIG,
+                            model_args={"img_size": 32})
+    assert json.loads((out / "config.json").read_text())["model_args"] == {"img_size": 32}
+    again = timm.create_model(f"local-dir:{out}", pretrained=True).eval()
+    x = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(again(x), model(x))

@@ -1,0 +1,143 @@
+"""A transformer built for another input size than its own (zoo/input_size.py), from the zoo through the ranking,
+a trial and the export; a pretrained LeViT, which timm cannot resample, is refused with the reason."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+import torch
+
+from hf_quicktune.errors import ZooError
+from hf_quicktune.zoo import create_model, get_candidate
+from hf_quicktune.zoo.candidate import Candidate
+from hf_quicktune.zoo.input_size import accepts_img_size, size_args
+
+VIT = "test_vit3"  # a 0.9 M-parameter timm ViT built for 160 px (no dynamic_img_size)
+TINY_LEVIT = {"embed_dim": (16, 24, 32), "key_dim": 8, "num_heads": (1, 1, 1), "depth": (1, 1, 1)}
+
+
+def test_only_constructors_that_take_img_size_are_resized():
+    assert accepts_img_size(VIT) and accepts_img_size("levit_128s") and accepts_img_size("swin_tiny_patch4_window7_224")
+    assert not accepts_img_size("test_efficientnet") and not accepts_img_size("resnet18")
+    assert not accepts_img_size("no_such_model")
+    vit = get_candidate(f"scratch:{VIT}")
+    assert vit.input_size == (3, 160, 160)
+    assert size_args(vit, 32) == {"img_size": 32}
+    assert size_args(vit, 160) == {} and size_args(vit, None) == {}  # its own size: built as it is
+    assert size_args(get_candidate("scratch:test_efficientnet"), 32) == {}
+    assert size_args(Candidate("v", VIT, source="local", path="x"), 32) == {}
+    assert size_args(Candidate("v", VIT, source="hf-hub", library="transformers"), 32) == {}
+
+
+def test_a_vit_runs_at_another_size_only_when_built_for_it():
+    vit = get_candidate(f"scratch:{VIT}")
+    x = torch.randn(2, 3, 32, 32)
+    with pytest.raises(AssertionError, match="Input height"):  # what every caller met before
+        create_model(vit, num_classes=3).eval()(x)
+    assert create_model(vit, num_classes=3, image_size=32).eval()(x).shape == (2, 3)
+
+
+def test_rank_scores_a_vit_at_a_small_size_and_skips_a_model_whose_forward_fails(monkeypatch):
+    """`rank --image-size 32` crashed with a traceback on the default zoo's first ViT; now the ViT is ranked, and
+    a candidate that still cannot run on the images is skipped with the reason."""
+    from conftest import make_dataset
+
+    from hf_quicktune.rank import rank
+
+    data = make_dataset(num_classes=3, n_train=24, n_val=6)
+    broken = Candidate("scratch:broken", "test_efficientnet", source="scratch", pretraining="none")
+    import hf_quicktune.zoo.factory as factory
+
+    real = factory._build
+
+    def too_small(x):
+        raise RuntimeError("Output size is too small")
+
+    def build(cand, *args):
+        model = real(cand, *args)
+        if cand.name == "scratch:broken":  # as a network whose strides outgrow a small input fails
+            model.forward_features = too_small
+        return model
+
+    monkeypatch.setattr(factory, "_build", build)
+    result = rank(data, [get_candidate(f"scratch:{VIT}"), broken], scores="lfc,knn", n=24, image_size=32, cache=False)
+    assert list(result.table) == [f"scratch:{VIT}"]
+    assert "failed its forward pass" in result.info["errors"]["scratch:broken"]
+    assert "Output size is too small" in result.info["errors"]["scratch:broken"]
+
+
+def test_a_trial_at_another_size_records_it_and_its_export_rebuilds_the_model(tmp_path):
+    import timm
+    from conftest import make_dataset
+
+    from hf_quicktune.train import Trial, export_trial, load_model
+
+    data = make_dataset(num_classes=3, n_train=12, n_val=6)
+    trial = Trial(tmp_path / "t", get_candidate(f"scratch:{VIT}"), {"lr": 1e-3, "batch_size": 6}, data,
+                  max_epochs=1, image_size=32, num_workers=0)
+    assert trial.advance(1)[-1].val_top1 is not None
+    info = json.loads(next((tmp_path / "t").glob("checkpoint-*/trainer_state.json")).read_text())
+    assert info["model_args"] == {"img_size": 32}
+    x = torch.randn(2, 3, 32, 32)
+    trained = load_model(tmp_path / "t")  # from the checkpoint alone: the architecture and its size
+    export = export_trial(tmp_path / "t", tmp_path / "export")
+    assert json.loads((export / "config.json").read_text())["model_args"] == {"img_size": 32}
+    again = timm.create_model(VIT, pretrained=False, num_classes=3, **info["model_args"]).eval()
+    again.load_state_dict(trained.state_dict())
+    assert torch.allclose(again(x), trained(x))
+
+
+@pytest.fixture(scope="module")
+def hub_transformers(hub, tmp_path_factory):
+    """A namespace with a pretrained timm ViT and a pretrained (tiny) LeViT, each at its own size."""
+    import timm
+    from timm.models import save_for_hf
+
+    tmp = tmp_path_factory.mktemp("sized")
+    ns = f"sized-{uuid.uuid4().hex[:8]}"
+    models = {}
+    for name, arch, kwargs in (("vit", VIT, {}), ("levit", "levit_128s", TINY_LEVIT)):
+        torch.manual_seed(1)
+        model = timm.create_model(arch, **kwargs).eval()
+        folder = tmp / name
+        save_for_hf(model, str(folder), safe_serialization=True, model_args=kwargs or None)
+        hub.api.create_repo(f"{ns}/{name}")
+        hub.api.upload_folder(repo_id=f"{ns}/{name}", folder_path=str(folder))
+        models[name] = model
+    return ns, models
+
+
+@pytest.mark.hub
+def test_pretrained_position_embeddings_are_resampled_and_the_rest_kept(hub_transformers):
+    from timm.layers import resample_abs_pos_embed
+
+    ns, models = hub_transformers
+    cand = Candidate(f"hf-hub:{ns}/vit", VIT, source="hf-hub", hub_id=f"{ns}/vit", input_size=(3, 160, 160))
+    model = create_model(cand, num_classes=3, image_size=32).eval()
+    ref = models["vit"].state_dict()
+    got = model.state_dict()
+    assert torch.equal(got["blocks.0.attn.qkv.weight"], ref["blocks.0.attn.qkv.weight"])
+    assert got["pos_embed"].shape == (1, model.num_prefix_tokens + 4, ref["pos_embed"].shape[-1])  # 2 x 2 patches
+    expected = resample_abs_pos_embed(ref["pos_embed"], new_size=(2, 2), num_prefix_tokens=model.num_prefix_tokens,
+                                      interpolation="bicubic", antialias=True)
+    assert torch.allclose(got["pos_embed"], expected)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+
+
+@pytest.mark.hub
+def test_a_pretrained_levit_is_refused_at_another_size_with_the_reason(hub_transformers, tmp_path):
+    """The reason is a ZooError: the ranking skips the model with it, and the budget's choice of a smaller
+    size (run/plan.py) keeps the model's own size on it, as the timed step there raises it."""
+    from hf_quicktune.run.schedule import measure_reference
+
+    ns, _ = hub_transformers
+    cand = Candidate(f"hf-hub:{ns}/levit", "levit_128s", source="hf-hub", hub_id=f"{ns}/levit")
+    assert create_model(cand, num_classes=3, image_size=224) is not None  # its own size: fine
+    with pytest.raises(ZooError, match=r"built for 224 px and timm cannot resample its pretrained weights to 32 px"
+                                       r".*attention_biases.*leave out --image-size") as info:
+        create_model(cand, num_classes=3, image_size=32)
+    assert info.value.code == "fixed_input_size"
+    with pytest.raises(ZooError, match="cannot resample"):
+        measure_reference(cand, 3, 32, batch_size=2, repeats=1, scratch_dir=tmp_path)
