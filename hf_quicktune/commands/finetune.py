@@ -170,4 +170,4 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
         click.echo(f"test top-1 {100 * scores['top1']:.2f}% on {scores['num_examples']} images")
     if trial.epochs_done:
         out = trial.export(Path(output_dir) / "model")
-        click.echo(f"model: {out / 'model.safetensors'} (+ config.json, timm format)")
+        click.echo(f"model: {out / 'model.safetensors'} (+ config.json, {candidate.library} format)")

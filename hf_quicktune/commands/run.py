@@ -44,7 +44,8 @@ def _finish(summary: dict, as_json: bool) -> None:
                + f"; {summary.get('budget_used_s', 0):.0f}s used, {summary.get('epoch_steps')} epoch-steps, "
                f"{summary.get('trials')} trial{'' if summary.get('trials') == 1 else 's'}; stopped: {summary.get('stop_reason')}")
     if summary.get("export_dir"):
-        click.echo(f"model:       {summary['export_dir']}/model.safetensors (+ config.json, timm format)")
+        click.echo(f"model:       {summary['export_dir']}/model.safetensors "
+                   f"(+ config.json, {summary.get('export_format') or 'timm'} format)")
         click.echo(f"card:        {summary['card']}")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")

@@ -50,7 +50,7 @@ class CardInfo:
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     curve_plot: str | None = "plots/learning_curves.png"
     pretraining: str | None = None
-    model_ref: str | None = None  # what timm.create_model takes; default "hf-hub:<model_name>"
+    model_ref: str | None = None  # what the library's loader takes; default "hf-hub:<model_name>" (timm), "<model_name>"
     from_scratch: bool = False  # random initialisation: not fine-tuned, no base model
     dataset_is_local: bool = False  # `dataset` is then the file/folder name of a local dataset
     best_epoch: int | None = None  # epoch of the exported weights (best validation top-1); default `epochs`
@@ -61,6 +61,8 @@ class CardInfo:
     epoch_fraction: float | None = None
     #: False: the budget was too small to search; the run fine-tuned the configuration a practitioner would run
     searched: bool = True
+    #: a transformers model fine-tuned at another size than its config's image_size: its forward needs the flag
+    interpolate_pos_encoding: bool = False
 
     @property
     def safe_name(self) -> str:
@@ -89,6 +91,28 @@ def _eval_results(info: CardInfo) -> list:
     if info.test_top1 is not None:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
     return out
+
+
+def _usage(info: CardInfo) -> str:
+    """How to load the exported model and classify an image, in its own library."""
+    if info.library_name == "transformers":
+        ref = info.model_ref or info.safe_name
+        flag = ", interpolate_pos_encoding=True" if info.interpolate_pos_encoding else ""
+        why = (f"    # fine-tuned at {info.image_size} px: its position embeddings are interpolated\n"
+               if info.interpolate_pos_encoding else "")
+        return f"""import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+processor = AutoImageProcessor.from_pretrained("{ref}")
+model = AutoModelForImageClassification.from_pretrained("{ref}").eval()
+with torch.no_grad():
+{why}    logits = model(**processor(Image.open("image.jpg"), return_tensors="pt"){flag}).logits
+print(model.config.id2label[logits.argmax(-1).item()])"""
+    ref = info.model_ref or "hf-hub:" + info.safe_name
+    return f"""import timm, torch
+model = timm.create_model("{ref}", pretrained=True).eval()
+cfg = timm.data.resolve_data_config({{}}, model=model)
+transform = timm.data.create_transform(**cfg)"""
 
 
 def build_model_card(info: CardInfo):
@@ -148,10 +172,7 @@ def build_model_card(info: CardInfo):
 ## Use it
 
 ```python
-import timm, torch
-model = timm.create_model("{info.model_ref or "hf-hub:" + info.safe_name}", pretrained=True).eval()
-cfg = timm.data.resolve_data_config({{}}, model=model)
-transform = timm.data.create_transform(**cfg)
+{_usage(info)}
 ```
 
 ## How it was found

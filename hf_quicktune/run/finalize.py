@@ -215,10 +215,10 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         model = _incumbent_model(settings, state, inc, candidates, dataset)
         export_timm_model(model, tmp, label_names=dataset.class_names, data_config=_data_config(settings, candidate),
                           model_args=size_args(candidate, settings.image_size))
-    else:  # transformers candidates: the train engine's own export of the checkpoint
+    else:  # transformers candidates: the train engine writes them as transformers does (save_pretrained)
         from hf_quicktune.train import export_trial
 
-        export_trial(state.trial_dir(inc["trial_id"]), tmp, best=True)
+        export_trial(state.trial_dir(inc["trial_id"]), tmp, best=True, candidate=candidate)
     (tmp / "plots").mkdir(parents=True, exist_ok=True)
     for p in plots.values():
         shutil.copy(p, tmp / "plots" / Path(p).name)
@@ -248,7 +248,10 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         prior=public_dataset(prior)[0] if prior else None, epoch_fraction=_smallest_epoch_fraction(settings, state),
         searched=bool(summary.get("searched", True)),
         # the folder holding the card, relative to where the run was started (never an absolute path)
-        model_ref=None if settings.push_to_hub else f"local-dir:{Path(state.dir).name}/{final.name}",
+        model_ref=None if settings.push_to_hub else (
+            f"{Path(state.dir).name}/{final.name}" if candidate.library == "transformers"
+            else f"local-dir:{Path(state.dir).name}/{final.name}"),
+        interpolate_pos_encoding=_interpolates(tmp),
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))
@@ -260,7 +263,13 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         final.rename(old)
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    summary.update(export_dir=str(final), card=str(final / "README.md"))
+    summary.update(export_dir=str(final), card=str(final / "README.md"), export_format=candidate.library)
+
+
+def _interpolates(export: Path) -> bool:
+    """Whether the exported (transformers) model runs at its fine-tuned size with ``interpolate_pos_encoding``."""
+    config = json.loads((export / "config.json").read_text(encoding="utf-8"))
+    return bool((config.get("hf_quicktune") or {}).get("interpolate_pos_encoding"))
 
 
 def _base_model(candidate) -> str | None:

@@ -68,14 +68,18 @@ def load_model(directory: str | Path, candidate: Any = None, num_classes: int | 
     return model.eval()
 
 
-def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False) -> Path:
+def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False, candidate: Any = None) -> Path:
     """Copy the newest (``best``: the best validation epoch's) weights to ``out_dir/model.safetensors`` and write a timm-style
     ``config.json`` (architecture, num_classes, label_names, pretrained_cfg) plus the trial's
-    hyperparameters and last curve point, so ``timm.create_model("hf-hub:...")`` can load it."""
+    hyperparameters and last curve point, so ``timm.create_model("hf-hub:...")`` can load it.
+
+    A transformers ``candidate`` is written as transformers writes it instead (:func:`_export_transformers`)."""
     epoch, path = _latest(directory, best)
     info = json.loads((path / ckpt.INFO_FILE).read_text(encoding="utf-8"))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if getattr(candidate, "library", "timm") == "transformers":
+        return _export_transformers(load_model(directory, candidate, best=best), info, epoch, out)
     shutil.copyfile(path / ckpt.WEIGHTS_FILE, out / "model.safetensors")
     data_config = info.get("data_config") or {}
     config = {
@@ -88,4 +92,36 @@ def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False)
                          "last_record": info.get("record")},
     }
     (out / "config.json").write_text(json.dumps(config, indent=2, default=list), encoding="utf-8")
+    return out
+
+
+def _export_transformers(model: nn.Module, info: dict[str, Any], epoch: int, out: Path) -> Path:
+    """``save_pretrained`` of the fine-tuned transformers classifier (``AutoModelForImageClassification`` and
+    ``pipeline("image-classification")`` load it), with the dataset's labels as ``id2label``, and an image
+    processor that reproduces the evaluation preprocessing the model was trained with: timm's resize of the
+    shorter side to ``size / crop_pct`` and centre crop, which is what ``BitImageProcessor`` does. The trial's
+    hyperparameters, input size and whether it needs ``interpolate_pos_encoding=True`` (trained at another size
+    than its config's ``image_size``) go to ``config.hf_quicktune``."""
+    import math
+
+    from timm.data import DEFAULT_CROP_PCT
+    from transformers import BitImageProcessor
+
+    hf = model.hf_model
+    labels = [str(n) for n in info.get("label_names") or range(int(info["num_classes"]))]
+    hf.config.id2label = dict(enumerate(labels))
+    hf.config.label2id = {name: i for i, name in enumerate(labels)}
+    data_config = info.get("data_config") or {}
+    size = int((data_config.get("input_size") or (3, 224, 224))[-1])
+    crop_pct = float(data_config.get("crop_pct") or DEFAULT_CROP_PCT)  # what timm's eval transform defaults to
+    hf.config.hf_quicktune = {"candidate": info.get("candidate"), "epochs": epoch, "image_size": size,
+                              "interpolate_pos_encoding": bool(model.interpolates(size)),
+                              "hyperparameters": info.get("config"), "last_record": info.get("record")}
+    hf.save_pretrained(out)
+    resample = {"bilinear": 2, "bicubic": 3, "nearest": 0}.get(str(data_config.get("interpolation")), 3)  # PIL codes
+    BitImageProcessor(
+        size={"shortest_edge": math.floor(size / crop_pct)}, crop_size={"height": size, "width": size},
+        resample=resample, image_mean=list(data_config.get("mean") or (0.485, 0.456, 0.406)),
+        image_std=list(data_config.get("std") or (0.229, 0.224, 0.225)), do_convert_rgb=True,
+    ).save_pretrained(out)
     return out

@@ -443,8 +443,9 @@ class Trial:
         return {"top1": scores["top1"], "top5": scores["top5"], "loss": scores["loss"], "num_examples": scores["n"]}
 
     def export(self, out_dir: str | Path) -> Path:
-        """Write the trained model for publishing: ``model.safetensors`` + ``config.json``."""
+        """Write the trained model for publishing: ``model.safetensors`` + ``config.json`` (timm's, or a
+        transformers candidate's with its image processor)."""
         from hf_quicktune.train.export import export_trial
 
-        return export_trial(self.directory, out_dir)
+        return export_trial(self.directory, out_dir, candidate=self.candidate)
 

@@ -2,10 +2,13 @@
 
 Ranking and training use ``forward_features`` / ``forward_head(pre_logits=True)`` /
 ``reset_classifier``; this adapter provides them on top of the model's backbone and classifier.
+A backbone that interpolates its position embeddings on request (ViT, DeiT, BEiT, Swin ...:
+``interpolate_pos_encoding``) is asked to at any input size other than its config's ``image_size``.
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -32,6 +35,16 @@ class TimmStyleAdapter(nn.Module):
         self.num_features = head.in_features
         self.num_classes = head.out_features
         self.pretrained_cfg = {"architecture": type(hf_model).__name__, "library": "transformers"}
+        self._can_interpolate = "interpolate_pos_encoding" in inspect.signature(self.backbone.forward).parameters
+
+    def interpolates(self, height: int, width: int | None = None) -> bool:
+        """Whether an input of ``height`` x ``width`` px runs with ``interpolate_pos_encoding=True``: the backbone
+        takes it and the size is not its config's ``image_size``."""
+        size = getattr(self.hf_model.config, "image_size", None)
+        if not self._can_interpolate or size is None:
+            return False
+        own = tuple(size) if isinstance(size, list | tuple) else (size, size)
+        return (height, width if width is not None else height) != tuple(own)
 
     @property
     def backbone(self) -> nn.Module:
@@ -55,7 +68,8 @@ class TimmStyleAdapter(nn.Module):
         self.hf_model.config.num_labels = num_classes
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(pixel_values=x)
+        extra = {"interpolate_pos_encoding": True} if self.interpolates(int(x.shape[-2]), int(x.shape[-1])) else {}
+        out = self.backbone(pixel_values=x, **extra)
         pooled = getattr(out, "pooler_output", None)
         if pooled is not None:
             return pooled.flatten(1)

@@ -114,3 +114,14 @@ def test_local_dataset_card_names_the_file_marked_local():
     folder = str(build_model_card(_info(dataset="data.v2", dataset_is_hub=False, dataset_is_local=True,
                                         dataset_local_kind="folder")))
     assert "`data.v2` (local folder)" in folder
+
+
+def test_card_says_how_to_load_the_model_in_its_own_library():
+    timm_card = str(build_model_card(_info()))
+    assert 'timm.create_model("hf-hub:org/result", pretrained=True)' in timm_card
+    card = str(build_model_card(_info(library_name="transformers", image_size=64, interpolate_pos_encoding=True)))
+    assert "timm.create_model" not in card and "library_name: transformers" in card
+    assert 'AutoModelForImageClassification.from_pretrained("org/result")' in card
+    assert ', return_tensors="pt"), interpolate_pos_encoding=True).logits' in card and "fine-tuned at 64 px" in card
+    plain = str(build_model_card(_info(library_name="transformers")))
+    assert "interpolate_pos_encoding" not in plain and 'AutoImageProcessor.from_pretrained("org/result")' in plain
