@@ -191,6 +191,11 @@ class Budget:
             return None
         return lambda: clock.elapsed > deadline
 
+    def trials_reached(self) -> str:
+        """The reason :meth:`stop_reason` gives when a suggestion would start a trial beyond --max-trials (the
+        loop then trains the best trial started on instead)."""
+        return f"--max-trials {self.max_trials} reached"
+
     def stop_reason(self, opt: Any, steps: Sequence[Mapping[str, Any]], clock: Clock, suggestion: Any = None,
                     in_flight: Mapping[int, int] | None = None, ends_early: bool = False) -> str | None:
         """Why the search must not start ``suggestion`` (or anything, without one); None to go on.
@@ -212,7 +217,7 @@ class Budget:
         if suggestion is not None and self.max_trials is not None:
             started = {tid for tid, st in opt.trials.items() if st.epochs or st.status != OK} | set(in_flight)
             if suggestion.trial_id not in started and len(started) >= self.max_trials:
-                return f"--max-trials {self.max_trials} reached"
+                return self.trials_reached()
         if self.seconds is not None:
             need = self.reserve(steps)
             if suggestion is not None:

@@ -393,7 +393,7 @@ class _Search:
                 raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
             stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
                                            ends_early=self.ends_early(suggestion.trial_id))
-            best = self.best_started() if stop and stop.startswith("--max-trials") else None
+            best = self.best_started() if stop is not None and stop == self.budget.trials_reached() else None
             if best is not None and not self.opt.is_done(best):  # no new trial: the best one trains on instead
                 _release(self.opt, suggestion.trial_id)
                 if best in self.in_flight:
