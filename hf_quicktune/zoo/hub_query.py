@@ -6,8 +6,10 @@ computes from the weight headers (models without it are skipped when a size boun
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from hf_quicktune.errors import ZooError
@@ -69,17 +71,12 @@ def _license(info: Any) -> str | None:
     return None
 
 
-def candidate_from_info(info: Any) -> Candidate:
-    """A Candidate from a ``ModelInfo`` (list_models/model_info with safetensors + config)."""
-    from hf_quicktune.zoo.availability import weights_status
-
-    st = getattr(info, "safetensors", None)
-    library = getattr(info, "library_name", None) or "timm"
-    config = getattr(info, "config", None) or {}
-    arch = config.get("architecture") or (config.get("architectures") or [info.id.rsplit("/", 1)[-1]])[0]
-    cand = Candidate(name=f"hf-hub:{info.id}", architecture=arch, source="hf-hub", library=library,
-                     hub_id=info.id, num_params=int(st.total) if st is not None else None,
-                     license=_license(info), pretraining="hub")
+def apply_model_config(cand: Candidate, config: Mapping[str, Any]) -> Candidate:
+    """Fill ``cand`` from its repo's ``config.json``: timm's ``architecture`` and the preprocessing of its
+    ``pretrained_cfg`` (input size, mean, std, interpolation, crop), or a transformers model's class name."""
+    arch = config.get("architecture") or (config.get("architectures") or [None])[0]
+    if arch:
+        cand.architecture = str(arch)
     pcfg = config.get("pretrained_cfg") or {}
     for key in ("input_size", "mean", "std"):
         if isinstance(pcfg.get(key), list | tuple):
@@ -88,6 +85,84 @@ def candidate_from_info(info: Any) -> Candidate:
         cand.interpolation = pcfg["interpolation"]
     if isinstance(pcfg.get("crop_pct"), int | float):
         cand.crop_pct = float(pcfg["crop_pct"])
+    return cand
+
+
+def fill_from_hub(cand: Candidate) -> Candidate:
+    """An ``hf-hub:org/name`` candidate named by its repo alone, filled from the repo's ``config.json`` (from the
+    Hub, or the local cache offline): its architecture and preprocessing, and ``library`` transformers for a
+    transformers model (a ``config.json`` with ``architectures`` and no timm ``architecture``). Without
+    it the candidate would be ranked and trained with ImageNet's 224 px preprocessing whatever the model
+    was pretrained with. Unchanged when the file cannot be read (the weights' download then says why)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from hf_quicktune import hub
+    from hf_quicktune.constants import hub_reachable
+
+    def read(filename: str) -> dict[str, Any] | None:
+        try:
+            if hub_reachable():
+                path = str(hub.download(str(cand.hub_id), filename, cls=ZooError, retries=1))
+            else:
+                found = try_to_load_from_cache(str(cand.hub_id), filename)
+                if not isinstance(found, str):
+                    return None
+                path = found
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (ZooError, OSError, ValueError) as err:
+            logger.debug("no %s for %s (%s)", filename, cand.name, err)
+            return None
+        return data if isinstance(data, dict) else None
+
+    config = read("config.json") if cand.hub_id else None
+    if config is None:
+        return cand
+    if "architecture" not in config and config.get("architectures"):
+        cand.library = "transformers"
+        apply_processor_config(cand, read("preprocessor_config.json") or {})
+    return apply_model_config(cand, config)
+
+
+def apply_processor_config(cand: Candidate, processor: Mapping[str, Any]) -> Candidate:
+    """Fill ``cand``'s preprocessing from a transformers ``preprocessor_config.json``: mean, std, resampling,
+    and the input size (``crop_size``, else ``size``) with the crop (``size.shortest_edge`` above the crop;
+    none when the processor resizes straight to the size, as ViT's does)."""
+    for key, attr in (("image_mean", "mean"), ("image_std", "std")):
+        if isinstance(processor.get(key), list | tuple) and len(processor[key]) == 3:
+            setattr(cand, attr, tuple(float(v) for v in processor[key]))
+    resample = processor.get("resample")
+    interpolation = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(resample) if isinstance(resample, int) else None
+    if interpolation:
+        cand.interpolation = interpolation
+
+    def side(value: Any) -> int | None:
+        if isinstance(value, int):
+            return value
+        if isinstance(value, Mapping):
+            found = value.get("height") or value.get("shortest_edge")
+            return int(found) if isinstance(found, int | float) else None
+        return None
+
+    size, crop = side(processor.get("size")), side(processor.get("crop_size")) if processor.get("do_center_crop") else None
+    if crop and size and size >= crop:
+        cand.input_size, cand.crop_pct = (3, crop, crop), crop / size
+    elif size:
+        cand.input_size, cand.crop_pct = (3, size, size), 1.0
+    return cand
+
+
+def candidate_from_info(info: Any) -> Candidate:
+    """A Candidate from a ``ModelInfo`` (list_models/model_info with safetensors + config)."""
+    from hf_quicktune.zoo.availability import weights_status
+
+    st = getattr(info, "safetensors", None)
+    library = getattr(info, "library_name", None) or "timm"
+    config = getattr(info, "config", None) or {}
+    cand = Candidate(name=f"hf-hub:{info.id}", architecture=info.id.rsplit("/", 1)[-1], source="hf-hub",
+                     library=library, hub_id=info.id, num_params=int(st.total) if st is not None else None,
+                     license=_license(info), pretraining="hub")
+    apply_model_config(cand, config)
     cand.extra["has_safetensors"] = st is not None
     cand.weights = weights_status(cand)
     return cand

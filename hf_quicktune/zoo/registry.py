@@ -193,7 +193,9 @@ def get_candidate(name: str) -> Candidate:
         cand = Candidate(name=name, architecture=name.split(":", 1)[1], source="scratch", pretraining="none")
     elif name.startswith("hf-hub:"):
         repo = name.split(":", 1)[1]
-        cand = Candidate(name=name, architecture=repo.rsplit("/", 1)[-1], source="hf-hub", hub_id=repo)
+        from hf_quicktune.zoo.hub_query import fill_from_hub
+
+        cand = fill_from_hub(Candidate(name=name, architecture=repo.rsplit("/", 1)[-1], source="hf-hub", hub_id=repo))
     elif Path(os.path.expanduser(name)).exists():
         path = Path(os.path.expanduser(name))
         arch = path.stem

@@ -35,7 +35,7 @@ def _upload_timm(hub, repo_id: str, arch: str, tmp_path, license: str = "mit", p
 @pytest.fixture(scope="module")
 def zoo_repos(hub, tmp_path_factory):
     """A namespace of its own with three timm models of different sizes, one pickle-only, one transformers."""
-    from transformers import ViTConfig, ViTForImageClassification
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
     tmp = tmp_path_factory.mktemp("hubzoo")
     ns = f"zoo-{uuid.uuid4().hex[:8]}"
@@ -49,6 +49,8 @@ def zoo_repos(hub, tmp_path_factory):
                                               num_attention_heads=2, intermediate_size=64, num_labels=4))
     vdir = tmp / "vit"
     vit.save_pretrained(vdir)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+                      resample=2).save_pretrained(vdir)
     hub.api.create_repo(f"{ns}/tiny-vit")
     hub.api.upload_folder(repo_id=f"{ns}/tiny-vit", folder_path=str(vdir))
     return ns, models
@@ -100,6 +102,23 @@ def test_hf_hub_candidate_loads_safetensors_and_is_cached(zoo_repos, monkeypatch
     assert sum("dropping candidate" in r.getMessage() for r in caplog.records) == 1
     offline_model = create_model(kept[0])
     assert torch.equal(offline_model.state_dict()["conv_stem.weight"], ref["conv_stem.weight"])
+
+
+def test_a_hub_candidate_named_by_its_repo_takes_its_architecture_and_preprocessing_from_it(zoo_repos, monkeypatch):
+    """``hf-hub:org/name`` on the command line used to be ranked and trained with ImageNet's 224 px preprocessing
+    and the repo's name as its architecture, whatever the model was pretrained with."""
+    ns, models = zoo_repos
+    conv = get_candidate(f"hf-hub:{ns}/tiny-convnext")
+    assert (conv.architecture, conv.library, conv.input_size) == ("test_convnext", "timm", (3, 160, 160))
+    assert conv.data_config() == {k: (tuple(v) if isinstance(v, list) else v) for k, v in
+                                  models[f"{ns}/tiny-convnext"].pretrained_cfg.items() if k in conv.data_config()}
+    vit = get_candidate(f"hf-hub:{ns}/tiny-vit")  # a transformers model: its class and its image processor
+    assert (vit.library, vit.architecture) == ("transformers", "ViTForImageClassification")
+    assert vit.data_config() == {"input_size": (3, 32, 32), "mean": (0.5,) * 3, "std": (0.5,) * 3,
+                                 "interpolation": "bilinear", "crop_pct": 1.0}
+    assert create_model(vit, num_classes=3)(torch.randn(2, 3, 32, 32)).shape == (2, 3)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # offline, the cached config.json answers
+    assert get_candidate(f"hf-hub:{ns}/tiny-convnext").architecture == "test_convnext"
 
 
 def test_pickled_hub_checkpoint_refused_unless_allowed(zoo_repos):
