@@ -15,6 +15,7 @@ dataset is named by its file or folder name, marked local (never by its path).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,13 @@ def _eval_results(info: CardInfo) -> list:
     if info.test_top1 is not None:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
     return out
+
+
+def retarget_card(text: str, repo_id: str) -> str:
+    """A card written for an export on disk, made to load the model from the Hub repo ``repo_id``: timm's
+    ``local-dir:PATH`` becomes ``hf-hub:REPO``, transformers' ``from_pretrained("PATH")`` ``from_pretrained("REPO")``."""
+    text = re.sub(r"local-dir:[^\"'`\s)]+", f"hf-hub:{repo_id}", text)
+    return re.sub(r'from_pretrained\("[^"]*"\)', f'from_pretrained("{repo_id}")', text)
 
 
 def _usage(info: CardInfo) -> str:

@@ -1,11 +1,13 @@
 """Classify an image with a run's export (``run:NAME``), a local export folder or a published model (``org/name``).
 
-Models load through timm alone (``local-dir:`` / ``hf-hub:``), exactly as a user of the published
-model would load it, with the preprocessing stored in its ``config.json``.
+Models load as a user of the published model would load them: a timm export through timm (``local-dir:`` /
+``hf-hub:``, with the preprocessing stored in its ``config.json``), a transformers export through
+``AutoModelForImageClassification`` and its ``AutoImageProcessor``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -39,12 +41,45 @@ def resolve(model_ref: str) -> str:
                       "hf-quicktune (org/name).")
 
 
+def _config(name: str) -> dict[str, Any]:
+    """The ``config.json`` of ``local-dir:PATH`` or ``hf-hub:REPO``."""
+    if name.startswith("local-dir:"):
+        path = Path(name[len("local-dir:"):]) / "config.json"
+    else:
+        from hf_quicktune import hub
+
+        path = hub.download(name[len("hf-hub:"):], "config.json")
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _load_transformers(name: str) -> tuple[Any, Any, list[str]]:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    source = name.split(":", 1)[1]
+    model = AutoModelForImageClassification.from_pretrained(source).eval()
+    processor = AutoImageProcessor.from_pretrained(source)
+    extra = {"interpolate_pos_encoding": True} if (
+        getattr(model.config, "hf_quicktune", None) or {}).get("interpolate_pos_encoding") else {}
+
+    def logits(pixels):
+        return model(pixel_values=pixels, **extra).logits
+
+    def transform(image):
+        return processor(image, return_tensors="pt")["pixel_values"][0]
+
+    id2label = model.config.id2label or {}
+    return logits, transform, [str(id2label.get(i, i)) for i in range(model.config.num_labels)]
+
+
 @lru_cache(maxsize=4)
 def _load(name: str, version: str = "") -> tuple[Any, Any, list[str]]:
     """``version`` changes when a local export is rewritten (its weights' mtime), so it is reloaded."""
     import timm
     from timm.data import create_transform, resolve_data_config
 
+    config = _config(name)
+    if "architecture" not in config and config.get("architectures"):  # a transformers export
+        return _load_transformers(name)
     model = timm.create_model(name, pretrained=True).eval()
     transform = create_transform(**resolve_data_config({}, model=model))
     labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]

@@ -1,7 +1,7 @@
 """Push a run's export to the Hub with the *visitor's* token (gradio's OAuth login), never the Space's.
 
-The card written at the end of the run shows how to load the model from where it was exported
-(``local-dir:...``); the pushed copy says ``hf-hub:<repo>`` instead.
+The card written at the end of the run shows how to load the model from where it was exported; the pushed copy
+loads it from the repo instead (:func:`hf_quicktune.publish.card.retarget_card`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def push_export(export_dir: Path, repo_id: str, oauth_token, private: bool = Fal
         copy = Path(shutil.copytree(export_dir, Path(tmp) / "export"))
         card = copy / "README.md"
         if card.exists():
-            text = re.sub(r"local-dir:[^\"'`\s)]+", f"hf-hub:{repo_id}", card.read_text())
-            card.write_text(text)
+            from hf_quicktune.publish.card import retarget_card
+
+            card.write_text(retarget_card(card.read_text(), repo_id))
         return push_to_hub(copy, repo_id, private=private, token=token,
                            commit_message="Add model fine-tuned by hf-quicktune (from the hf-quicktune Space)")

@@ -125,3 +125,13 @@ def test_card_says_how_to_load_the_model_in_its_own_library():
     assert ', return_tensors="pt"), interpolate_pos_encoding=True).logits' in card and "fine-tuned at 64 px" in card
     plain = str(build_model_card(_info(library_name="transformers")))
     assert "interpolate_pos_encoding" not in plain and 'AutoImageProcessor.from_pretrained("org/result")' in plain
+
+
+def test_a_card_written_for_an_export_on_disk_is_retargeted_to_the_repo_it_is_pushed_to():
+    from hf_quicktune.publish.card import retarget_card
+
+    timm_card = str(build_model_card(_info(model_ref="local-dir:run/export")))
+    assert 'timm.create_model("hf-hub:me/model", pretrained=True)' in retarget_card(timm_card, "me/model")
+    card = retarget_card(str(build_model_card(_info(library_name="transformers", model_ref="run/export"))), "me/model")
+    assert 'AutoImageProcessor.from_pretrained("me/model")' in card and "run/export" not in card
+    assert 'AutoModelForImageClassification.from_pretrained("me/model")' in card
