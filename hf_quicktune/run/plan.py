@@ -41,15 +41,20 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
     val_size = min(n_val, settings.eval_limit or n_val)
     table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
     forward_seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
-    schedule = fit_schedule(ranked, dataset.num_classes, train_size, val_size, settings.image_size,
-                            budget_left=lambda: None if settings.budget_s is None else settings.budget_s - clock.elapsed,
+    budget_s = settings.budget_s
+
+    def fit(kept: list) -> dict:  # the schedule of ``kept`` (pretrained, best-ranked first), timed
+        return fit_schedule(kept, dataset.num_classes, train_size, val_size, settings.image_size,
+                            budget_left=lambda: None if budget_s is None else budget_s - clock.elapsed,
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
                             split=dataset.splits["train"], relative_cost=forward_seconds,
                             test_share=end_eval_share(settings, dataset), batch_size=batch)
-    budget_s = settings.budget_s
-    if settings.image_size is None and budget_s is not None and schedule.get("model") in candidates:
-        schedule = _fit_image_size(settings, state, lambda: budget_s - clock.elapsed, schedule,
-                                   candidates[schedule["model"]], dataset, train_size, val_size, batch)
+
+    schedule = fit(ranked)
+    if settings.image_size is None and budget_s is not None:
+        schedule = _smaller_size(settings, state, lambda: budget_s - clock.elapsed, schedule, ranked, fit,
+                                 candidates, dataset, train_size, val_size, batch, reporter)
+        settings.image_size = schedule.get("image_size")
     reporter.message(f"schedule: {schedule['why']}")
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
@@ -57,10 +62,36 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
     state.save_settings(settings.to_dict())
 
 
+def _smaller_size(settings: RunSettings, state: RunState, budget_left: Callable[[], float], schedule: dict,
+                  ranked: list, refit: Callable[[list], dict], candidates: dict, dataset, train_size: int,
+                  val_size: int, batch: int, reporter) -> dict:
+    """``schedule`` (a no-search fine-tune of the fastest kept pretrained model), fitted at a smaller input size
+    when the budget buys too few epochs at the model's own (:func:`_fit_image_size`). A model that trains at
+    its own size only (a pretrained LeViT) gives way to the next fastest kept one, timed again (``refit``);
+    the schedule that trains the most epochs' worth of images is kept."""
+    from hf_quicktune.run.resolution import epochs_trained
+
+    best, current, kept = schedule, schedule, list(ranked)
+    while current.get("model") in candidates and not current.get("search", True):
+        fitted, fixed = _fit_image_size(settings, state, budget_left, current, candidates[current["model"]],
+                                        dataset, train_size, val_size, batch)
+        if epochs_trained(fitted) > epochs_trained(best):
+            best = fitted
+        kept = [c for c in kept if c.name != current["model"]]
+        if not fixed or not kept:
+            break
+        reporter.message(f"{current['model']} trains at its own input size only: timing the next fastest kept "
+                         "pretrained model")
+        current = refit(kept)
+    return best
+
+
 def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callable[[], float], schedule: dict,
-                    candidate, dataset, train_size: int, val_size: int, batch: int) -> dict:
-    """A no-search schedule too short at the model's own size, fitted at a smaller one
-    (:mod:`~hf_quicktune.run.resolution`); ``settings.image_size`` set to it. Unchanged otherwise."""
+                    candidate, dataset, train_size: int, val_size: int, batch: int) -> tuple[dict, bool]:
+    """``(schedule, fixed)``: a no-search schedule too short at the model's own size, fitted at a smaller one
+    (:mod:`~hf_quicktune.run.resolution`; its ``image_size``), or ``schedule`` unchanged; ``fixed``: the model
+    failed a timed step at a smaller size (it trains at its own only)."""
+    failed: list[int] = []
     from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.run.resolution import choose_image_size
     from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
@@ -73,6 +104,7 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
                                          max_seconds=TIMING_SHARE * budget_left())
         except (AssertionError, RuntimeError, ValueError, ZooError) as err:
             logger.info("%s cannot train at %d px (%s): it keeps its own size", candidate.name, size, err)
+            failed.append(size)
             return None
         return fit_max_epochs(budget_left(), candidate, dataset.num_classes, train_size, val_size, size,
                               least=settings.initial_epochs or 1, seed=settings.seed, measured=measured, search=False,
@@ -82,11 +114,10 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
     side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
     size, fitted = choose_image_size(schedule, native, side, fit_at)
     if size is None:
-        return schedule
+        return schedule, bool(failed)
     if "best_ranked" in schedule:
         fitted["best_ranked"] = schedule["best_ranked"]
-    settings.image_size = size
-    return fitted
+    return fitted, bool(failed)
 
 
 def reference_batch(settings: RunSettings, train_size: int) -> int:

@@ -57,11 +57,13 @@ def load_model(directory: str | Path, candidate: Any = None, num_classes: int | 
         from hf_quicktune.zoo import create_model
         from hf_quicktune.zoo.candidate import Candidate
 
-        # only the architecture is needed: skip loading pretrained weights that are overwritten
+        # only the architecture is needed: skip loading pretrained weights that are overwritten. A Hub model's
+        # config.json may shape it (model_args): rebuilt from the Hub (cached) unless the checkpoint recorded them
         arch_only = Candidate(name=candidate.name, architecture=candidate.architecture, source="scratch",
                               library=getattr(candidate, "library", "timm"))
-        model = create_model(arch_only if arch_only.library == "timm" else candidate, num_classes=num_classes,
-                             **model_args)
+        from_source = arch_only.library != "timm" or (getattr(candidate, "source", "") == "hf-hub"
+                                                      and not set(model_args) - {"img_size"})
+        model = create_model(candidate if from_source else arch_only, num_classes=num_classes, **model_args)
     else:
         model = candidate(num_classes=num_classes, drop_rate=0.0)
     model.load_state_dict(load_file(str(path / ckpt.WEIGHTS_FILE)))

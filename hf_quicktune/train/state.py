@@ -8,6 +8,7 @@ interleaved trials share neither a loss scale nor the Accelerator's tracked obje
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,14 +144,29 @@ def release_state(state: TrainState) -> None:
         state.tap.remove()
 
 
-def model_args_of(candidate: object, image_size: int | None) -> dict[str, Any]:
-    """The ``timm.create_model`` arguments besides the architecture that rebuild the trial's network (a
-    transformer's ``img_size`` when it trains at another size than its own; :func:`~hf_quicktune.zoo.input_size.size_args`)."""
+#: factory arguments that do not shape the network (or that the checkpoint gives: its number of classes)
+_NOT_SHAPE = ("num_classes", "pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "pretrained_strict")
+
+
+def model_args_of(model: nn.Module, candidate: object, image_size: int | None) -> dict[str, Any]:
+    """The ``timm.create_model`` arguments besides the architecture and classes that rebuild the trial's
+    network: those timm's factory recorded (>= 1.0.31: e.g. the ``model_args`` of a Hub model's
+    ``config.json``), and a transformer's ``img_size`` when it trains at another size than its own
+    (:func:`~hf_quicktune.zoo.input_size.size_args`). Drop rates and arguments that are not JSON are left out."""
     if not hasattr(candidate, "architecture"):
         return {}
     from hf_quicktune.zoo.input_size import size_args
 
-    return dict(size_args(candidate, image_size))
+    args: dict[str, Any] = {}
+    recorded = getattr(model, "_model_args", None)
+    for key, value in (recorded.items() if isinstance(recorded, dict) else ()):
+        if key in _NOT_SHAPE or "drop" in key:
+            continue
+        try:
+            args[key] = json.loads(json.dumps(value))
+        except (TypeError, ValueError):
+            continue
+    return {**args, **size_args(candidate, image_size)}
 
 
 def architecture_of(model: nn.Module, candidate: object) -> str | None:

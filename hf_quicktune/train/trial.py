@@ -317,7 +317,7 @@ class Trial:
                 "max_epochs": self.max_epochs,
                 "accumulation": self.accumulation,
                 "architecture": architecture_of(model, self.candidate),
-                "model_args": model_args_of(self.candidate, self.image_size),
+                "model_args": model_args_of(model, self.candidate, self.image_size),
                 "num_classes": self.num_classes,
                 "label_names": list(self.dataset.class_names),
                 "data_config": self.data_config(),

@@ -91,14 +91,15 @@ def test_a_trial_at_another_size_records_it_and_its_export_rebuilds_the_model(tm
 
 @pytest.fixture(scope="module")
 def hub_transformers(hub, tmp_path_factory):
-    """A namespace with a pretrained timm ViT and a pretrained (tiny) LeViT, each at its own size."""
+    """A namespace with a pretrained timm ViT, a pretrained (tiny) LeViT and a small pretrained CNN, each at its
+    own size."""
     import timm
     from timm.models import save_for_hf
 
     tmp = tmp_path_factory.mktemp("sized")
     ns = f"sized-{uuid.uuid4().hex[:8]}"
     models = {}
-    for name, arch, kwargs in (("vit", VIT, {}), ("levit", "levit_128s", TINY_LEVIT)):
+    for name, arch, kwargs in (("vit", VIT, {}), ("levit", "levit_128s", TINY_LEVIT), ("cnn", "test_efficientnet", {})):
         torch.manual_seed(1)
         model = timm.create_model(arch, **kwargs).eval()
         folder = tmp / name
@@ -141,3 +142,64 @@ def test_a_pretrained_levit_is_refused_at_another_size_with_the_reason(hub_trans
     assert info.value.code == "fixed_input_size"
     with pytest.raises(ZooError, match="cannot resample"):
         measure_reference(cand, 3, 32, batch_size=2, repeats=1, scratch_dir=tmp_path)
+
+
+@pytest.mark.hub
+def test_a_budget_too_small_for_a_levit_trains_the_next_fastest_model_smaller(hub_transformers, tmp_path,
+                                                                                 monkeypatch, capfd):
+    """The budget's smaller input size (run/plan.py) is for the fastest kept pretrained model; a LeViT, which
+    trains at its own size only, gives way to the next fastest instead of being trained at a size that buys a
+    fraction of an epoch."""
+    from hf_quicktune.cli import main
+    from hf_quicktune.run import resolution, schedule
+
+    ns, _ = hub_transformers
+    monkeypatch.setattr(resolution, "MIN_EPOCHS", 10_000)  # whatever this machine's speed: every size is short
+    monkeypatch.setattr(schedule, "SEARCH_MIN_EPOCHS", 10_000)  # and too short to search
+    real, timed = schedule._fastest, schedule.measure_reference
+    monkeypatch.setattr(schedule, "_fastest", lambda ranked, cost: next(  # the LeViT is the fastest while kept
+        (c for c in ranked if c.architecture == "levit_128s"), None) or real(ranked, cost))
+
+    def slow_at_own_size(candidate, num_classes, image_size, **kwargs):  # as real models: a budget that buys
+        out = timed(candidate, num_classes, image_size, **kwargs)  # few epochs at their own size, more below
+        own = candidate.architecture == "levit_128s" or image_size in (None, 160)
+        return {**out, "step_s": out["step_s"] * 1000} if own else out
+
+    monkeypatch.setattr(schedule, "measure_reference", slow_at_own_size)
+    zoo = tmp_path / "zoo.yaml"
+    zoo.write_text("candidates:\n"
+                   f"  - {{name: hf-hub:{ns}/levit, source: hf-hub, hub_id: {ns}/levit, architecture: levit_128s}}\n"
+                   f"  - {{name: hf-hub:{ns}/cnn, source: hf-hub, hub_id: {ns}/cnn, architecture: test_efficientnet}}\n")
+    out = tmp_path / "run"
+    assert main(["run", "--dataset", "builtin:digits", "--zoo", str(zoo), "--train-limit", "64", "--eval-limit", "32",
+                 "--rank-samples", "24", "--pool-size", "4", "--budget", "40s", "--max-epochs-total", "1",
+                 "--output-dir", str(out)]) == 0
+    assert f"hf-hub:{ns}/levit trains at its own input size only" in capfd.readouterr().err
+    fitted = json.loads((out / "schedule.json").read_text())
+    assert fitted["model"] == f"hf-hub:{ns}/cnn" and fitted["native_image_size"] == 160
+    assert fitted["image_size"] == json.loads((out / "settings.json").read_text())["image_size"] == 32
+    assert json.loads((out / "trials" / "0000" / "trial.json").read_text())["candidate"] == f"hf-hub:{ns}/cnn"
+
+
+@pytest.mark.hub
+def test_a_hub_model_shaped_by_its_config_is_rebuilt_for_its_checkpoint_and_export(hub_transformers, tmp_path):
+    """A Hub model whose ``config.json`` carries ``model_args`` (here a LeViT of other widths than the
+    architecture's defaults) is rebuilt with them: the run's export crashed rebuilding it from its name alone."""
+    import timm
+    from conftest import make_dataset
+
+    from hf_quicktune.train import Trial, export_trial, load_model
+
+    ns, _ = hub_transformers
+    cand = Candidate(f"hf-hub:{ns}/levit", "levit_128s", source="hf-hub", hub_id=f"{ns}/levit")
+    data = make_dataset(num_classes=3, n_train=6, n_val=3, size=16)
+    trial = Trial(tmp_path / "t", cand, {"lr": 1e-3, "batch_size": 3}, data, max_epochs=1, num_workers=0)
+    trial.advance(1)
+    info = json.loads(next((tmp_path / "t").glob("checkpoint-*/trainer_state.json")).read_text())
+    assert info["model_args"]["embed_dim"] == list(TINY_LEVIT["embed_dim"])  # recorded by timm's factory
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        expected = load_model(tmp_path / "t", cand)(x)
+        torch.testing.assert_close(load_model(tmp_path / "t")(x), expected)  # from the checkpoint alone
+        again = timm.create_model(f"local-dir:{export_trial(tmp_path / 't', tmp_path / 'export')}", pretrained=True)
+        torch.testing.assert_close(again.eval()(x), expected)
