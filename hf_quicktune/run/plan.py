@@ -48,7 +48,8 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                             budget_left=lambda: None if budget_s is None else budget_s - clock.elapsed,
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
                             split=dataset.splits["train"], relative_cost=forward_seconds,
-                            test_share=end_eval_share(settings, dataset), batch_size=batch)
+                            test_share=end_eval_share(settings, dataset), batch_size=batch,
+                            workers=settings.workers)
 
     schedule = fit(ranked)
     if settings.image_size is None and budget_s is not None:

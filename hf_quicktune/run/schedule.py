@@ -219,13 +219,15 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
                    image_size: int | None, *, least: int = 1, seed: int = 0,
                    measured: dict[str, float] | None = None, scratch_dir: str | Path | None = None,
                    search: bool | None = None, test_share: float = 1.0,
-                   batch_size: int = REFERENCE_BATCH) -> dict[str, Any]:
+                   batch_size: int = REFERENCE_BATCH, workers: int = 1) -> dict[str, Any]:
     """The schedule of a run whose ``--max-epochs`` was not given: ``{"max_epochs", "budget_left_s",
     "epoch_seconds", "model", "search", "why", ...}`` (``why``: one line for the log; the run keeps the dict
     in ``schedule.json``). ``measured``: :func:`measure_reference` already made, else measured now.
     ``search``: None decides by ``SEARCH_MIN_EPOCHS``; False fits the one fine-tune whatever the budget.
     ``test_share``: test images per validation image (:attr:`Budget.test_share`, the end's reserve).
-    ``batch_size``: the by-hand configuration's (:func:`reference_batch`), which ``measured`` was timed at."""
+    ``batch_size``: the by-hand configuration's (:func:`reference_batch`), which ``measured`` was timed at.
+    ``workers``: trials trained at once (``--workers``): the search decision counts the epochs all of them buy
+    (``SEARCH_MIN_EPOCHS`` of them); a trial's schedule stays what one worker buys."""
     out: dict[str, Any] = {"budget_left_s": budget_left_s, "epoch_seconds": None,
                            "model": getattr(candidate, "name", None), "search": True, "batch_size": batch_size}
     if budget_left_s is None or candidate is None:
@@ -240,13 +242,16 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     out["reserve_s"] = round(Budget.reserve_for(out["eval_s"], test_share), 4)
     budget_left_s = budget_left_s - out["reserve_s"]
     affordable = max(0.0, budget_left_s) / epoch_s
-    if affordable < SEARCH_MIN_EPOCHS or search is False:
+    searchable = affordable * max(1, int(workers))
+    if searchable < SEARCH_MIN_EPOCHS or search is False:
         train_s, rest_s = reference_epoch_parts(measured, train_size, val_size, batch_size)
         n, fraction = fractional_epochs(max(0.0, budget_left_s) * FINE_TUNE_SHARE, train_s, rest_s, least=least)
         out.update(max_epochs=n, epoch_seconds=round(rest_s + fraction * train_s, 4), search=False)
         if fraction < 1:  # epoch_seconds: of the epochs the run trains; whole_epoch_seconds: of a whole one
             out.update(epoch_fraction=fraction, whole_epoch_seconds=round(epoch_s, 4))
-        too_few = f", fewer than {SEARCH_MIN_EPOCHS}: too few to search" if affordable < SEARCH_MIN_EPOCHS else ""
+        on_all = f" (x {workers} workers)" if workers > 1 else ""
+        too_few = (f"{on_all}, fewer than {SEARCH_MIN_EPOCHS}: too few to search" if searchable < SEARCH_MIN_EPOCHS
+                   else "")
         if budget_left_s <= 0:  # loading, ranking and this timing took the whole budget (its end's reserve too)
             return {**out, "why": (f"nothing of the budget is left for training: loading, ranking and timing used it "
                                    f"(an epoch of {candidate.name} at batch {batch_size} takes ~{epoch_s:.1f}s); the run "
@@ -271,8 +276,9 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
                  scratch_dir: str | Path | None = None, split: Any = None,
                  relative_cost: Mapping[str, float | None] | None = None, test_share: float = 1.0,
-                 batch_size: int = REFERENCE_BATCH) -> dict[str, Any]:
-    """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first);
+                 batch_size: int = REFERENCE_BATCH, workers: int = 1) -> dict[str, Any]:
+    """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first; ``workers``
+    trials at once);
     ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
 
     When that budget is too small to search, the one fine-tune trains the *fastest* of ``ranked``: with a
@@ -295,7 +301,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     def fit(cand: Any, measured: dict[str, float] | None = None, search: bool | None = None) -> dict[str, Any]:
         return fit_max_epochs(budget_left(), cand, num_classes, train_size, val_size, image_size, least=least,
                               seed=seed, measured=measured, search=search, test_share=test_share,
-                              batch_size=batch_size)
+                              batch_size=batch_size, workers=workers)
 
     if first is None or budget_left() is None:
         return fit(first)
@@ -323,7 +329,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
                 return out
         epoch = {first.name: reference_epoch_seconds(scaled, train_size, val_size, batch_size), **epochs_of(measured)}
         return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
-                                  estimated=first.name not in measured)
+                                  estimated=first.name not in measured, workers=workers)
     out = fit(first, measure(first))
     if out["search"] or len(ranked) == 1:
         return out
@@ -334,7 +340,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     if fastest is first:
         return out
     return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
-                              estimated=False)
+                              estimated=False, workers=workers)
 
 
 def _fastest(ranked: list[Any], cost: Mapping[str, float]) -> Any:
@@ -358,7 +364,7 @@ def _usable_costs(ranked: list[Any], relative_cost: Mapping[str, float | None] |
 
 
 def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], again: dict[str, Any], *,
-                       estimated: bool) -> dict[str, Any]:
+                       estimated: bool, workers: int = 1) -> dict[str, Any]:
     """``again`` (the no-search schedule of ``fastest``, the budget judged too small to search by ``first``'s
     epoch seconds: a smaller budget never searches where a larger one does not) naming the best-ranked model
     and why; ``estimated``: ``first``'s epoch seconds were scaled, not measured."""
@@ -372,7 +378,8 @@ def _fine_tune_fastest(first: Any, fastest: Any, epoch: Mapping[str, float], aga
                          f"~{epoch[first.name]:.1f}s an epoch, {how})")
         return again
     again["why"] = (f"the {left:.0f}s left buy ~{left / epoch[first.name]:.1f} epochs of {first.name} (ranked first; "
-                    f"~{epoch[first.name]:.1f}s each, {how}), fewer than {SEARCH_MIN_EPOCHS}: too few to search; the "
+                    f"~{epoch[first.name]:.1f}s each, {how}){f' x {workers} workers' if workers > 1 else ''}, fewer than "
+                    f"{SEARCH_MIN_EPOCHS}: too few to search; the "
                     f"run fine-tunes the fastest kept pretrained candidate, {fastest.name} (~{epoch[fastest.name]:.1f}s "
                     f"an epoch: with so few epochs it trains the most), with the configuration a practitioner would "
                     f"run (AdamW, lr 1e-3, cosine) for {_epochs_phrase(again)} "

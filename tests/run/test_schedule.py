@@ -316,3 +316,15 @@ def test_the_schedule_is_timed_at_the_batch_the_by_hand_configuration_trains():
     assert spent["why"].startswith("nothing of the budget is left for training") and "-5s" not in spent["why"]
     small = schedule.fit_max_epochs(10.0, _Candidate(), 2, 20, 4, 32, measured=measured, batch_size=4)
     assert not small["search"] and "epochs of m at batch 4 (~0.5s each)" in small["why"]
+
+
+def test_the_search_decision_counts_the_epochs_every_worker_buys(monkeypatch):
+    """With --workers N the search trains N trials at once: a budget that buys 12 epochs on one worker buys 48
+    on four, enough to search; a trial's schedule stays what one worker buys."""
+    monkeypatch.setattr(schedule, "measure_reference", lambda *a, **kw: {"step_s": 0.1, "checkpoint_s": 0.5})
+    one = schedule.fit_max_epochs(31.0, _Candidate(), 10, 480, 120, 32)
+    four = schedule.fit_max_epochs(31.0, _Candidate(), 10, 480, 120, 32, workers=4)
+    assert one["search"] is False and four["search"] is True
+    assert four["max_epochs"] == math.floor(0.5 * (31.0 - four["reserve_s"]) / four["epoch_seconds"]) == 6
+    two = schedule.fit_max_epochs(31.0, _Candidate(), 10, 480, 120, 32, workers=2)  # 24 epochs: still too few
+    assert two["search"] is False and "(x 2 workers), fewer than 40: too few to search" in two["why"]
