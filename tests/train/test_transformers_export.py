@@ -50,7 +50,9 @@ def test_a_trial_of_a_transformers_model_exports_what_transformers_loads(tiny_vi
     hf = AutoModelForImageClassification.from_pretrained(out).eval()
     processor = AutoImageProcessor.from_pretrained(out)
     assert hf.config.id2label == {0: "c0", 1: "c1", 2: "c2"} and hf.config.label2id["c2"] == 2
-    assert hf.config.hf_quicktune["image_size"] == 64 and hf.config.hf_quicktune["interpolate_pos_encoding"]
+    # trained at 64 px, saved built for 64 px (position embeddings resampled once): no flag needed, pipeline runs it
+    assert hf.config.image_size == 64 and hf.config.hf_quicktune["image_size"] == 64
+    assert not hf.config.hf_quicktune["interpolate_pos_encoding"]
 
     image = data.splits["validation"][0]["image"]
     _, eval_tf = build_transforms(trial.data_config(), trial.config, 64)
@@ -60,7 +62,11 @@ def test_a_trial_of_a_transformers_model_exports_what_transformers_loads(tiny_vi
     assert (theirs - ours).abs().max() < 0.05  # the same resize + centre crop, rounded differently
     trained = load_model(tmp_path / "t", tiny_vit)
     with torch.no_grad():
-        torch.testing.assert_close(hf(pixel_values=ours, interpolate_pos_encoding=True).logits, trained(ours))
+        torch.testing.assert_close(hf(pixel_values=ours).logits, trained(ours), atol=1e-4, rtol=1e-4)
+    from transformers import pipeline
+
+    best = pipeline("image-classification", model=str(out))(image)[0]
+    assert best["label"] == f"c{int(trained(ours).argmax())}"
 
 
 def test_a_run_won_by_a_transformers_model_says_how_to_load_it(tiny_vit, tmp_path, capfd):
@@ -83,3 +89,29 @@ def test_a_run_won_by_a_transformers_model_says_how_to_load_it(tiny_vit, tmp_pat
     assert "interpolate_pos_encoding" not in card  # trained at its own 32 px
     hf = AutoModelForImageClassification.from_pretrained(out / "export")
     assert hf.config.num_labels == 10 and hf.config.id2label[9] == "9"
+
+
+def test_a_model_that_cannot_be_rebuilt_for_its_size_is_exported_with_the_interpolation_flag(tmp_path):
+    """A Swin has no absolute position embeddings to resample once: it is saved at its config's size, and its
+    config (and so the card and the Space) says to pass ``interpolate_pos_encoding=True``."""
+    from conftest import make_dataset
+    from transformers import AutoModelForImageClassification, SwinConfig, SwinForImageClassification
+
+    from hf_quicktune.train import Trial, load_model
+
+    folder = tmp_path / "swin"
+    torch.manual_seed(0)
+    SwinForImageClassification(SwinConfig(image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[1, 1],
+                                          window_size=4, num_labels=5)).save_pretrained(folder)
+    swin = Candidate(name="tiny-swin", architecture="swin", source="local", library="transformers", path=str(folder),
+                     input_size=(3, 32, 32))
+    data = make_dataset(num_classes=3, n_train=6, n_val=3)
+    trial = Trial(tmp_path / "t", swin, {"lr": 1e-3, "batch_size": 3}, data, max_epochs=1, image_size=64, num_workers=0)
+    trial.advance(1)
+    out = trial.export(tmp_path / "export")
+    hf = AutoModelForImageClassification.from_pretrained(out).eval()
+    assert hf.config.image_size == 32 and hf.config.hf_quicktune["interpolate_pos_encoding"] is True
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(pixel_values=x, interpolate_pos_encoding=True).logits,
+                                   load_model(tmp_path / "t", swin)(x), atol=1e-4, rtol=1e-4)
