@@ -92,10 +92,11 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
     """``(schedule, fixed)``: a no-search schedule too short at the model's own size, fitted at a smaller one
     (:mod:`~hf_quicktune.run.resolution`; its ``image_size``), or ``schedule`` unchanged; ``fixed``: the model
     failed a timed step at a smaller size (it trains at its own only)."""
-    failed: list[int] = []
     from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.run.resolution import choose_image_size
     from hf_quicktune.run.schedule import TIMING_SHARE, fit_max_epochs, measure_reference
+
+    failed: list[int] = []  # sizes whose timed step failed
 
     def fit_at(size: int) -> dict | None:
         try:  # a real training step at that size: a model built for one resolution fails it (a pretrained
