@@ -91,6 +91,27 @@ def test_a_run_won_by_a_transformers_model_says_how_to_load_it(tiny_vit, tmp_pat
     assert hf.config.num_labels == 10 and hf.config.id2label[9] == "9"
 
 
+@pytest.mark.hub
+def test_a_transformers_winner_pushed_to_the_hub_loads_from_the_repo_its_card_names(tiny_vit, tmp_path, hub):
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    from hf_quicktune.cli import main
+
+    zoo = tmp_path / "zoo.yaml"
+    zoo.write_text(f"candidates:\n  - {{name: tiny-vit, architecture: vit, source: local, library: transformers, "
+                   f"path: {tiny_vit.path}, input_size: [3, 32, 32]}}\n")
+    repo = hub.unique_repo_id("tf-winner")
+    assert main(["run", "--dataset", "builtin:digits", "--zoo", str(zoo), "--train-limit", "64", "--eval-limit", "32",
+                 "--rank-samples", "24", "--budget", "30s", "--max-epochs-total", "1", "--image-size", "32",
+                 "--output-dir", str(tmp_path / "run"), "--push-to-hub", repo]) == 0
+    local = tmp_path / "pushed"
+    hub.api.snapshot_download(repo, local_dir=local)
+    assert f'AutoModelForImageClassification.from_pretrained("{repo}")' in (local / "README.md").read_text()
+    model = AutoModelForImageClassification.from_pretrained(repo)  # through the Hub, as the card says
+    processor = AutoImageProcessor.from_pretrained(repo)
+    assert model.config.id2label[3] == "3" and processor.crop_size == {"height": 32, "width": 32}
+
+
 def test_a_model_that_cannot_be_rebuilt_for_its_size_is_exported_with_the_interpolation_flag(tmp_path):
     """A Swin has no absolute position embeddings to resample once: it is saved at its config's size, and its
     config (and so the card and the Space) says to pass ``interpolate_pos_encoding=True``."""
