@@ -198,12 +198,9 @@ def get_candidate(name: str) -> Candidate:
         cand = fill_from_hub(Candidate(name=name, architecture=repo.rsplit("/", 1)[-1], source="hf-hub", hub_id=repo))
     elif Path(os.path.expanduser(name)).exists():
         path = Path(os.path.expanduser(name))
-        arch = path.stem
+        cand = Candidate(name=name, architecture=path.stem, source="local", path=str(path))
         if path.is_dir() and (path / "config.json").is_file():
-            import json
-
-            arch = json.loads((path / "config.json").read_text()).get("architecture", arch)
-        cand = Candidate(name=name, architecture=arch, source="local", path=str(path))
+            _fill_from_folder(cand, path)
     else:
         arch, _, tag = name.partition(".")
         cand = Candidate(name=name, architecture=arch, source="timm", pretrained_tag=tag or None)
@@ -215,6 +212,26 @@ def get_candidate(name: str) -> Candidate:
         cand.num_params = count_params(cand.architecture)
     cand.weights = weights_status(cand)
     return cand
+
+
+def _fill_from_folder(cand: Candidate, path: Path) -> None:
+    """A local model folder's architecture and preprocessing from its ``config.json``: timm's ``architecture``
+    and ``pretrained_cfg``, or a transformers model's class (``architectures``; ``library`` transformers,
+    preprocessing from ``preprocessor_config.json``)."""
+    import json
+
+    from hf_quicktune.zoo.hub_query import apply_model_config, apply_processor_config
+
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    if not isinstance(config, dict):
+        return
+    if "architecture" not in config and config.get("architectures"):
+        cand.library, cand.architecture = "transformers", str(config["architectures"][0])
+        processor = path / "preprocessor_config.json"
+        if processor.is_file():
+            apply_processor_config(cand, json.loads(processor.read_text(encoding="utf-8")))
+    else:
+        apply_model_config(cand, config)
 
 
 def count_params(architecture: str) -> int | None:

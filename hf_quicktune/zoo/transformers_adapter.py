@@ -50,6 +50,18 @@ class TimmStyleAdapter(nn.Module):
     def backbone(self) -> nn.Module:
         return getattr(self.hf_model, self.hf_model.base_model_prefix)
 
+    @property
+    def blocks(self) -> nn.Module | None:
+        """The backbone's stack of blocks, where timm-style code looks for the last block (LGC's gradient
+        features): a ViT's ``layers`` (transformers 5) or ``encoder.layer`` (4), a ConvNeXt's ``encoder.stages``."""
+        backbone = self.backbone
+        for owner in (backbone, getattr(backbone, "encoder", None)):
+            for name in ("layers", "layer", "stages", "blocks"):
+                found = getattr(owner, name, None) if owner is not None else None
+                if isinstance(found, nn.Module) and len(list(found.children())) > 0:
+                    return found
+        return None
+
     def get_classifier(self) -> nn.Linear:
         head = self.hf_model.classifier
         if isinstance(head, nn.Sequential):

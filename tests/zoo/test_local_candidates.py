@@ -82,3 +82,34 @@ def test_allow_pickle_marks_candidates_for_every_stage(pickled):
     assert torch.equal(loaded.state_dict()["conv_stem.weight"], model.state_dict()["conv_stem.weight"])
     with pytest.raises(ZooError, match="--allow-pickle"):  # an explicit False still wins
         create_model(cand, allow_pickle=False)
+
+
+def test_a_local_folder_is_described_by_its_own_config(tmp_path):
+    """A transformers folder is a transformers candidate with its processor's preprocessing (it was taken for a
+    timm architecture named after the folder, and refused); a timm export keeps its own pretrained_cfg; LGC
+    finds a transformers model's last block (it skipped every transformers candidate)."""
+    import json
+
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from hf_quicktune.rank.scores.lgc import last_block
+
+    folder = tmp_path / "my-vit"
+    ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                        num_attention_heads=2, intermediate_size=64, num_labels=5)).save_pretrained(folder)
+    ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
+    cand = get_candidate(str(folder))
+    assert (cand.library, cand.architecture, cand.source) == ("transformers", "ViTForImageClassification", "local")
+    assert cand.data_config()["input_size"] == (3, 32, 32) and cand.data_config()["mean"] == (0.5, 0.5, 0.5)
+    model = create_model(cand, num_classes=3)
+    block = last_block(model)
+    assert type(block).__name__ == "ViTLayer" and block is list(model.blocks.children())[-1]
+
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "model.safetensors").write_bytes(b"")
+    (export / "config.json").write_text(json.dumps({"architecture": "test_efficientnet", "pretrained_cfg": {
+        "input_size": [3, 32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25], "crop_pct": 1.0}}))
+    timm_cand = get_candidate(str(export))
+    assert timm_cand.architecture == "test_efficientnet" and timm_cand.library == "timm"
+    assert timm_cand.data_config()["input_size"] == (3, 32, 32) and timm_cand.data_config()["crop_pct"] == 1.0
