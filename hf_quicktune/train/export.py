@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,6 @@ from torch import nn
 
 from hf_quicktune.errors import TrainError
 from hf_quicktune.train import checkpoint as ckpt
-
-logger = logging.getLogger(__name__)
 
 
 def _latest(directory: str | Path, best: bool = False) -> tuple[int, Path]:
@@ -103,73 +100,22 @@ def export_trial(directory: str | Path, out_dir: str | Path, best: bool = False,
 def _export_transformers(model: nn.Module, info: dict[str, Any], epoch: int, out: Path) -> Path:
     """``save_pretrained`` of the fine-tuned transformers classifier (``AutoModelForImageClassification`` and
     ``pipeline("image-classification")`` load it), with the dataset's labels as ``id2label``, and an image
-    processor that reproduces the evaluation preprocessing the model was trained with: timm's resize of the
-    shorter side to ``size / crop_pct`` and centre crop, which is what ``BitImageProcessor`` does. A model
-    trained at another size than its config's ``image_size`` is saved built for that size (:func:`_built_for`)
-    so that ``pipeline`` runs it; when that cannot be done, ``config.hf_quicktune`` says it needs
-    ``interpolate_pos_encoding=True``, with the trial's hyperparameters and input size."""
-    import math
-
-    from timm.data import DEFAULT_CROP_PCT
-    from transformers import BitImageProcessor
+    processor that reproduces the evaluation preprocessing the model was trained with
+    (:func:`~hf_quicktune.zoo.transformers_adapter.eval_processor`). A model trained at another size than its
+    config's ``image_size`` is saved built for that size (``TimmStyleAdapter.built_for``) so that ``pipeline``
+    runs it; when that cannot be done, ``config.hf_quicktune`` says it needs ``interpolate_pos_encoding=True``,
+    with the trial's hyperparameters and input size."""
+    from hf_quicktune.zoo.transformers_adapter import eval_processor
 
     data_config = info.get("data_config") or {}
     size = int((data_config.get("input_size") or (3, 224, 224))[-1])
-    hf = (_built_for(model, size) if model.interpolates(size) else None) or model.hf_model
+    hf = (model.built_for(size) if model.interpolates(size) else None) or model.hf_model
     labels = [str(n) for n in info.get("label_names") or range(int(info["num_classes"]))]
     hf.config.id2label = dict(enumerate(labels))
     hf.config.label2id = {name: i for i, name in enumerate(labels)}
-    crop_pct = float(data_config.get("crop_pct") or DEFAULT_CROP_PCT)  # what timm's eval transform defaults to
     hf.config.hf_quicktune = {"candidate": info.get("candidate"), "epochs": epoch, "image_size": size,
                               "interpolate_pos_encoding": hf is model.hf_model and bool(model.interpolates(size)),
                               "hyperparameters": info.get("config"), "last_record": info.get("record")}
     hf.save_pretrained(out)
-    resample = {"bilinear": 2, "bicubic": 3, "nearest": 0}.get(str(data_config.get("interpolation")), 3)  # PIL codes
-    BitImageProcessor(
-        size={"shortest_edge": math.floor(size / crop_pct)}, crop_size={"height": size, "width": size},
-        resample=resample, image_mean=list(data_config.get("mean") or (0.485, 0.456, 0.406)),
-        image_std=list(data_config.get("std") or (0.229, 0.224, 0.225)), do_convert_rgb=True,
-    ).save_pretrained(out)
+    eval_processor(data_config, size).save_pretrained(out)
     return out
-
-
-def _built_for(model: nn.Module, size: int) -> nn.Module | None:
-    """A copy of the adapter's transformers model built for ``size`` px (``config.image_size``), its absolute
-    position embeddings resampled once by the model's own ``interpolate_pos_encoding`` (what its forward does
-    on every call when asked to), checked to give the same logits; None when the model has no such
-    embeddings or the copy differs (e.g. relative position biases)."""
-    import copy
-
-    import torch
-    from transformers import AutoModelForImageClassification
-
-    hf = model.hf_model
-    embeddings = getattr(model.backbone, "embeddings", None)
-    position = getattr(embeddings, "position_embeddings", None)
-    patch = getattr(hf.config, "patch_size", None)
-    if (embeddings is None or not isinstance(position, torch.nn.Parameter) or not isinstance(patch, int)
-            or position.dim() != 3):
-        return None
-    try:
-        key = next(k for k, v in hf.state_dict(keep_vars=True).items() if v is position)
-        own = int(hf.config.image_size)
-        prefix = position.shape[1] - (own // patch) ** 2
-        with torch.no_grad():
-            shape = (1, prefix + (size // patch) ** 2, position.shape[-1])
-            resampled = embeddings.interpolate_pos_encoding(torch.zeros(shape), size, size).detach().clone()
-            config = copy.deepcopy(hf.config)
-            config.image_size = size
-            built = AutoModelForImageClassification.from_config(config).eval()
-            state = hf.state_dict()
-            state[key] = resampled
-            built.load_state_dict(state)
-            x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-            was_training = hf.training
-            wanted = hf.eval()(pixel_values=x, interpolate_pos_encoding=True).logits
-            same = torch.allclose(built(pixel_values=x).logits, wanted, atol=1e-4, rtol=1e-4)
-            hf.train(was_training)
-    except Exception as err:  # noqa: BLE001 - any model this cannot rebuild keeps the interpolation flag
-        logger.info("%s kept at its config's size (%s): its export needs interpolate_pos_encoding",
-                    type(hf).__name__, err)
-        return None
-    return built if same else None

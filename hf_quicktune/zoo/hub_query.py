@@ -131,8 +131,10 @@ def apply_processor_config(cand: Candidate, processor: Mapping[str, Any]) -> Can
     for key, attr in (("image_mean", "mean"), ("image_std", "std")):
         if isinstance(processor.get(key), list | tuple) and len(processor[key]) == 3:
             setattr(cand, attr, tuple(float(v) for v in processor[key]))
+    from hf_quicktune.zoo.transformers_adapter import PIL_RESAMPLE
+
     resample = processor.get("resample")
-    interpolation = {0: "nearest", 2: "bilinear", 3: "bicubic"}.get(resample) if isinstance(resample, int) else None
+    interpolation = next((name for name, code in PIL_RESAMPLE.items() if code == resample), None)
     if interpolation:
         cand.interpolation = interpolation
 

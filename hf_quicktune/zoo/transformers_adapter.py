@@ -9,12 +9,18 @@ A backbone that interpolates its position embeddings on request (ViT, DeiT, BEiT
 from __future__ import annotations
 
 import inspect
+import logging
 from typing import Any
 
 import torch
 from torch import nn
 
 from hf_quicktune.errors import ZooError
+
+logger = logging.getLogger(__name__)
+
+#: resampling as transformers' image processors name it (PIL's integer codes) for timm's interpolation names
+PIL_RESAMPLE = {"nearest": 0, "bilinear": 2, "bicubic": 3}
 
 
 class TimmStyleAdapter(nn.Module):
@@ -92,3 +98,60 @@ class TimmStyleAdapter(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+    def built_for(self, size: int) -> nn.Module | None:
+        """A copy of the transformers model built for ``size`` px (``config.image_size``), its absolute position
+        embeddings resampled once by the model's own ``interpolate_pos_encoding`` (what its forward does on
+        every call when asked to), checked to give the same logits; None when the model has no such
+        embeddings or the copy differs (e.g. relative position biases)."""
+        import copy
+
+        from transformers import AutoModelForImageClassification
+
+        hf = self.hf_model
+        embeddings = getattr(self.backbone, "embeddings", None)
+        position = getattr(embeddings, "position_embeddings", None)
+        patch = getattr(hf.config, "patch_size", None)
+        if (embeddings is None or not isinstance(position, nn.Parameter) or not isinstance(patch, int)
+                or position.dim() != 3):
+            return None
+        try:
+            key = next(k for k, v in hf.state_dict(keep_vars=True).items() if v is position)
+            own = int(hf.config.image_size)
+            prefix = position.shape[1] - (own // patch) ** 2
+            with torch.no_grad():
+                shape = (1, prefix + (size // patch) ** 2, position.shape[-1])
+                resampled = embeddings.interpolate_pos_encoding(torch.zeros(shape), size, size).detach().clone()
+                config = copy.deepcopy(hf.config)
+                config.image_size = size
+                built = AutoModelForImageClassification.from_config(config).eval()
+                state = hf.state_dict()
+                state[key] = resampled
+                built.load_state_dict(state)
+                x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+                was_training = hf.training
+                wanted = hf.eval()(pixel_values=x, interpolate_pos_encoding=True).logits
+                same = torch.allclose(built(pixel_values=x).logits, wanted, atol=1e-4, rtol=1e-4)
+                hf.train(was_training)
+        except Exception as err:  # noqa: BLE001 - any model this cannot rebuild keeps the interpolation flag
+            logger.info("%s kept at its config's size (%s): it needs interpolate_pos_encoding", type(hf).__name__, err)
+            return None
+        return built if same else None
+
+
+def eval_processor(data_config: dict[str, Any], size: int) -> Any:
+    """A transformers image processor doing timm's evaluation preprocessing at ``size`` px for ``data_config``:
+    the shorter side resized to ``size / crop_pct``, a centre crop, the normalisation, which is what
+    ``BitImageProcessor`` does."""
+    import math
+
+    from timm.data import DEFAULT_CROP_PCT
+    from transformers import BitImageProcessor
+
+    crop_pct = float(data_config.get("crop_pct") or DEFAULT_CROP_PCT)  # what timm's eval transform defaults to
+    return BitImageProcessor(
+        size={"shortest_edge": math.floor(size / crop_pct)}, crop_size={"height": size, "width": size},
+        resample=PIL_RESAMPLE.get(str(data_config.get("interpolation")), PIL_RESAMPLE["bicubic"]),
+        image_mean=list(data_config.get("mean") or (0.485, 0.456, 0.406)),
+        image_std=list(data_config.get("std") or (0.229, 0.224, 0.225)), do_convert_rgb=True,
+    )
