@@ -73,7 +73,8 @@ def _apply_lr_scale(optimizer: torch.optim.Optimizer) -> None:
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: dict[str, Any], max_epochs: int):
-    """timm ``create_scheduler_v2`` stepped per epoch; ``None`` for ``sched: none`` (constant lr).
+    """timm ``create_scheduler_v2`` in epoch units; ``None`` for ``sched: none`` (constant lr). The train loop
+    also steps it at fractional epochs after every update (:class:`~hf_quicktune.train.step.EpochLoop`).
 
     Leaves the optimizer at the epoch-0 learning rates, layer-decay scales (``lr_scale``) applied.
     """

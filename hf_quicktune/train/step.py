@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from hf_quicktune import faults
 from hf_quicktune.train import device
 from hf_quicktune.train.loaders import make_loader
+from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
 from hf_quicktune.train.strategies import (
     apply_freezing,
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from torch.utils.data import DataLoader, Dataset
 
     from hf_quicktune.train.state import TrainState
+
+#: when a trial's learning rate moves: see :attr:`EpochLoop.lr_stepping`
+LR_STEPPINGS = ("warmup", "update", "epoch")
 
 #: How often (optimizer steps) the running loss is checked for NaN/inf; each check syncs the device.
 CHECK_EVERY = 10
@@ -73,6 +77,25 @@ class EpochLoop:
     #: the share of its shuffled batches an epoch trains (Lightning's ``limit_train_batches``): each epoch a
     #: fresh random subset, as the shuffle is drawn per epoch
     epoch_fraction: float = 1.0
+    #: when the learning rate moves (:data:`LR_STEPPINGS`): ``"warmup"`` (default) after every update while a
+    #: warm-up lasts, then once an epoch; ``"update"`` after every update (timm's ``--sched-on-updates``);
+    #: ``"epoch"`` once an epoch (timm ``train.py``'s default)
+    lr_stepping: str = "warmup"
+
+    def _advance_lr(self, state: TrainState, epoch_index: int, step: int, total_batches: int) -> None:
+        """Set the learning rate of the next update to the schedule's value at epoch ``epoch_index + step /
+        total_batches`` where :attr:`lr_stepping` says so. Stepped once an epoch, a warm-up trains its whole first
+        epoch at ``warmup_lr`` (1e-6 by default): a 2-epoch warm-up's first epoch ended at 7-14 % top-1 on digits
+        (chance), 38-39 % with the warm-up per update. After the warm-up, moving a cosine per update lowers the area
+        under the lr of a short schedule: mean final top-1 of 3 seeds 0.849 vs 0.873 once an epoch (3-epoch
+        cosine), 0.854 vs 0.897 for "warmup" (2 warm-up epochs + cosine, 5 epochs) (``benchmarks/lr_stepping.py``).
+        A plateau scheduler reacts to the validation score, once an epoch, whatever the stepping."""
+        if self.lr_stepping == "epoch" or state.scheduler is None:
+            return
+        t = epoch_index + step / total_batches
+        in_warmup = t <= self.config["warmup_epochs"]
+        if in_warmup or (self.lr_stepping == "update" and self.config["sched"] != "plateau"):
+            state.scheduler.step(t)
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         return device.autocast(self.accelerator, bool(self.config["amp"]))
@@ -141,14 +164,17 @@ class EpochLoop:
                 loss_sum += loss.detach() * len(idx)
             if cfg["clip_grad"]:
                 acc.clip_grad_norm_(params, cfg["clip_grad"])  # unscales first under fp16
+            step_lr = current_lr(state.optimizer)
             state.optimizer.step()  # Accelerate's optimizer: the scaler's step and update under fp16
             state.optimizer.zero_grad(set_to_none=True)
+            self._advance_lr(state, epoch_index, step + 1, total_batches)
             seen += n
             faults.point("train.step")
             if (step + 1) % CHECK_EVERY == 0 and not torch.isfinite(loss_sum):
                 raise DivergedError(f"training loss became non-finite at step {step + 1} of epoch {epoch_index + 1}")
             if callback is not None:
-                callback("train_step", {"step": step + 1, "steps": total_batches, "epoch": epoch_index + 1})
+                callback("train_step", {"step": step + 1, "steps": total_batches, "epoch": epoch_index + 1,
+                                        "lr": step_lr})
             if end_early is not None and step + 1 < total_batches and end_early():
                 note = f"ended early at the budget's end after {step + 1} of {total_batches} batches"
                 break

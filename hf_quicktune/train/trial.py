@@ -55,7 +55,7 @@ from hf_quicktune.train.state import (
     release_state,
     resolve_data_config,
 )
-from hf_quicktune.train.step import Callback, DivergedError, EpochLoop, StopRequested
+from hf_quicktune.train.step import LR_STEPPINGS, Callback, DivergedError, EpochLoop, StopRequested
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -86,6 +86,9 @@ class Trial:
     first epochs really took); the learning rate then continues on the new horizon from the epochs done.
     ``epoch_fraction`` < 1: each epoch trains that share of its shuffled batches (a fresh random subset each
     epoch, like Lightning's ``limit_train_batches``), so that a run's budget can end on a whole schedule.
+    ``lr_stepping``: when the learning rate moves (``"warmup"``: after every update during a warm-up, then once an
+    epoch; ``"update"``: after every update; ``"epoch"``: once an epoch, timm ``train.py``'s default), see
+    :attr:`~hf_quicktune.train.step.EpochLoop.lr_stepping`.
     ``accelerator`` (default: the process-wide
     :func:`~hf_quicktune.train.device.default_accelerator`) answers the process's questions (main
     process, device, precision); the in-memory state trains with an Accelerator of its own on the same
@@ -110,6 +113,7 @@ class Trial:
         keep_in_memory: bool = False,
         horizon_may_change: bool = False,
         epoch_fraction: float = 1.0,
+        lr_stepping: str = "warmup",
     ):
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
@@ -129,6 +133,9 @@ class Trial:
         self.keep_in_memory = keep_in_memory
         self.horizon_may_change = horizon_may_change
         self.epoch_fraction = float(epoch_fraction)
+        if lr_stepping not in LR_STEPPINGS:
+            raise TrainError(f"lr_stepping must be one of {', '.join(LR_STEPPINGS)}, got {lr_stepping!r}.")
+        self.lr_stepping = lr_stepping
         if not hasattr(candidate, "architecture") and not callable(candidate):
             raise TrainError(f"candidate must be a zoo Candidate or a model factory, got {type(candidate).__name__}.")
         self.name: str = str(getattr(candidate, "name", None) or getattr(candidate, "__name__", "custom"))
@@ -161,6 +168,7 @@ class Trial:
             "dataset_fingerprint": getattr(self.dataset, "fingerprint", None),
             "num_classes": self.num_classes,
             **({"epoch_fraction": self.epoch_fraction} if self.epoch_fraction < 1.0 else {}),
+            **({} if self.lr_stepping == "warmup" else {"lr_stepping": self.lr_stepping}),
         }
 
     def _write_trial_file(self) -> None:
@@ -205,7 +213,7 @@ class Trial:
     def _loop(self) -> EpochLoop:
         assert self._state is not None, "the loop trains the in-memory state"
         return EpochLoop(self._state.accelerator, self.config, self.num_classes, self.max_epochs, self.seed,
-                         self.accumulation, self.num_workers, self.epoch_fraction)
+                         self.accumulation, self.num_workers, self.epoch_fraction, self.lr_stepping)
 
     def _build_state(self) -> TrainState:
         device.seed_everything(self.seed)
@@ -382,8 +390,8 @@ class Trial:
 
         Returns the finished epochs' records (also appended to ``curve.jsonl``) as an
         :class:`~hf_quicktune.train.records.AdvanceResult` (a list; ``.stopped``, ``.status``).
-        ``callback(event, info)`` is called after each training step (``"train_step"``) and epoch
-        (``"epoch"``), for progress bars. ``should_stop()`` (e.g. a budget) is polled before each epoch
+        ``callback(event, info)`` is called after each training step (``"train_step"``: step, steps, epoch and
+        the step's ``lr``) and epoch (``"epoch"``), for progress bars. ``should_stop()`` (e.g. a budget) is polled before each epoch
         and after each training step; when it returns True the unfinished epoch is discarded, the
         in-memory state released (the trial continues from its newest checkpoint) and the result has
         ``stopped=True``. It should not raise: inside an epoch, an exception from it fails that epoch like

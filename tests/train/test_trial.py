@@ -258,3 +258,60 @@ def test_an_epoch_ended_early_is_kept_and_no_further_epoch_starts(tmp_path, tiny
     # an epoch that trains all its batches is not marked
     steps.clear()
     assert trial.advance(1, callback=count, end_early=lambda: False)[0].message == "" and len(steps) == batches
+
+
+@pytest.mark.parametrize("mode", ["warmup", "update", "epoch"])
+def test_when_the_learning_rate_moves(tmp_path, tiny_dataset, tiny_model, mode):
+    """``lr_stepping``: "warmup" (default) ramps a warm-up within its epochs, then holds the lr for whole epochs;
+    "update" also anneals a cosine within its epochs; "epoch" (timm train.py's default) trains a warm-up's whole
+    first epoch at ``warmup_lr``. The records' epoch-start lr is the same under all three."""
+    config = {"lr": 0.02, "batch_size": 6, "sched": "cosine", "warmup_epochs": 2, "warmup_lr": 1e-6}
+    used: dict[int, list[float]] = {}
+
+    def callback(event, info):
+        if event == "train_step":
+            used.setdefault(info["epoch"], []).append(info["lr"])
+
+    kw = {} if mode == "warmup" else {"lr_stepping": mode}
+    trial = Trial(tmp_path, tiny_model, config, tiny_dataset, max_epochs=3, image_size=32, num_workers=0, **kw)
+    records = trial.advance(3, callback=callback)
+    steps = 24 // 6
+    assert sorted(used) == [1, 2, 3] and all(len(v) == steps for v in used.values())
+    ramp = (0.02 - 1e-6) / 2  # timm's warm-up: linear from warmup_lr to lr over warmup_epochs
+    cosine = [0.01 * (1 + math.cos(math.pi * (2 + u / steps) / 3)) for u in range(steps)]  # no warm-up prefix
+    if mode == "epoch":
+        assert used[1] == pytest.approx([1e-6] * steps) and used[2] == pytest.approx([1e-6 + ramp] * steps)
+    else:
+        assert used[1] == pytest.approx([1e-6 + ramp * u / steps for u in range(steps)])
+        assert used[2] == pytest.approx([1e-6 + ramp * (1 + u / steps) for u in range(steps)])
+    if mode == "update":
+        assert used[3] == pytest.approx(cosine) and used[3][-1] < used[3][0] / 2
+    else:
+        assert used[3] == pytest.approx([cosine[0]] * steps)
+    assert [r.lr for r in records] == pytest.approx([1e-6, 1e-6 + ramp, cosine[0]])
+    info = json.loads((tmp_path / "trial.json").read_text())
+    assert info.get("lr_stepping", "warmup") == mode
+    with pytest.raises(TrainError, match="lr_stepping must be one of"):
+        Trial(tmp_path / "bad", tiny_model, config, tiny_dataset, lr_stepping="step")
+
+
+def test_a_plateau_schedule_warms_up_within_epochs_then_waits_for_the_score(tmp_path, tiny_dataset, tiny_model):
+    """timm's plateau scheduler: its warm-up ramps per update like the others; after it, the lr changes only
+    when a validation score fails to improve (once an epoch), never within an epoch."""
+    config = {"lr": 0.02, "batch_size": 6, "sched": "plateau", "warmup_epochs": 1, "warmup_lr": 1e-6,
+              "patience_epochs": 0, "decay_rate": 0.5}
+    used: dict[int, list[float]] = {}
+
+    def callback(event, info):
+        if event == "train_step":
+            used.setdefault(info["epoch"], []).append(info["lr"])
+
+    records = Trial(tmp_path, tiny_model, config, tiny_dataset, max_epochs=4, image_size=32,
+                    num_workers=0).advance(4, callback=callback)
+    steps = 24 // 6
+    assert used[1] == pytest.approx([1e-6 + (0.02 - 1e-6) * u / steps for u in range(steps)])
+    for epoch in (2, 3, 4):
+        assert len(set(used[epoch])) == 1  # constant within the epoch
+    assert used[2][0] == pytest.approx(0.02)
+    for prev, rec in zip(records[1:], records[2:]):  # patience 0: every epoch that does not improve halves it
+        assert used[rec.epoch][0] in (pytest.approx(used[prev.epoch][0]), pytest.approx(used[prev.epoch][0] / 2))
