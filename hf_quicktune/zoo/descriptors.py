@@ -13,9 +13,10 @@ A descriptor is ``{name: float}`` with
                        ViT whose MLPs hold the rest, less for hybrids such as MobileViT / EdgeNeXt)
 =====================  ==================================================================================
 
-The architecture's facts come from instantiating it with timm on the ``meta`` device (no memory,
-no weights, about 0.1-0.8 s for the largest models); an architecture timm does not know gets
-``None`` for what cannot be read (the prior's scaler then uses its meta-training mean).
+The architecture's facts come from instantiating it on the ``meta`` device (no memory, no weights, about
+0.1-0.8 s for the largest models): with timm, or for a transformers candidate with transformers from the
+``config.json`` of its repo or folder (its class name is not a timm architecture); what cannot be read is
+``None`` (the prior's scaler then uses its meta-training mean).
 """
 
 from __future__ import annotations
@@ -58,6 +59,19 @@ def pretraining_images_m(tag: str | None, scratch: bool = False) -> float | None
     return None
 
 
+def _model_facts(model: Any, input_size: Any, tag: str | None) -> dict[str, Any]:
+    """Parameters, attention share, input size and pretraining tag of a model built on the meta device."""
+    total = sum(p.numel() for p in model.parameters())
+    in_attention: set[int] = set()
+    for module in model.modules():
+        if _ATTENTION_MODULE.search(type(module).__name__):
+            in_attention.update(id(p) for p in module.parameters())
+    attention = sum(p.numel() for p in model.parameters() if id(p) in in_attention)
+    size = input_size[-1] if isinstance(input_size, (list, tuple)) else input_size
+    return {"params_m": total / 1e6, "input_px": float(size or 224), "attention": attention / max(total, 1),
+            "tag": tag}
+
+
 @functools.lru_cache(maxsize=256)
 def architecture_facts(architecture: str) -> dict[str, Any]:
     """``{"params_m", "input_px", "attention", "tag"}`` of a timm architecture (meta device; cached)."""
@@ -73,23 +87,34 @@ def architecture_facts(architecture: str) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - any unknown/unbuildable name: no facts, not an error
         logger.info("no timm facts for %r (%s); its descriptor uses the prior's means", architecture, err)
         return {}
-    total = sum(p.numel() for p in model.parameters())
-    in_attention: set[int] = set()
-    for module in model.modules():
-        if _ATTENTION_MODULE.search(type(module).__name__):
-            in_attention.update(id(p) for p in module.parameters())
-    attention = sum(p.numel() for p in model.parameters() if id(p) in in_attention)
     cfg = getattr(model, "pretrained_cfg", {}) or {}
-    size = cfg.get("input_size") or (3, 224, 224)
-    return {"params_m": total / 1e6, "input_px": float(size[-1]), "attention": attention / max(total, 1),
-            "tag": cfg.get("tag")}
+    return _model_facts(model, cfg.get("input_size") or (3, 224, 224), cfg.get("tag"))
+
+
+@functools.lru_cache(maxsize=64)
+def transformers_facts(source: str) -> dict[str, Any]:
+    """The facts of a transformers image classifier (a Hub id in the local cache, or a folder), built from its
+    ``config.json`` on the meta device; ``{}`` when the config cannot be read (cached)."""
+    try:
+        import torch
+        from transformers import AutoConfig, AutoModelForImageClassification
+
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        with torch.device("meta"):
+            model = AutoModelForImageClassification.from_config(config)
+    except Exception as err:  # noqa: BLE001 - no config here: no facts, not an error
+        logger.info("no transformers facts for %r (%s); its descriptor uses the prior's means", source, err)
+        return {}
+    return _model_facts(model, getattr(config, "image_size", None), None)
 
 
 def describe_architecture(architecture: str, *, pretraining: str | None = None, scratch: bool = False,
-                          num_params: int | None = None, input_px: int | None = None) -> dict[str, float | None]:
+                          num_params: int | None = None, input_px: int | None = None,
+                          facts: dict[str, Any] | None = None) -> dict[str, float | None]:
     """The descriptor of ``architecture`` (a timm name, deprecated names included); ``pretraining``
-    overrides the tag's pretraining data, ``input_px`` the native resolution (a run's ``--image-size``)."""
-    facts = architecture_facts(architecture)
+    overrides the tag's pretraining data, ``input_px`` the native resolution (a run's ``--image-size``);
+    ``facts``: the model's facts when they are not a timm architecture's (:func:`transformers_facts`)."""
+    facts = architecture_facts(architecture) if facts is None else facts
     params = num_params / 1e6 if num_params else facts.get("params_m")
     images = pretraining_images_m(pretraining, scratch) if (pretraining or scratch) else None
     if images is None:
@@ -100,8 +125,15 @@ def describe_architecture(architecture: str, *, pretraining: str | None = None, 
 
 def describe_candidate(candidate: Any, image_size: int | None = None) -> dict[str, float | None]:
     """The descriptor of a :class:`~hf_quicktune.zoo.candidate.Candidate` trained at ``image_size``
-    (None: its native input size)."""
+    (None: its native input size). A transformers candidate is described from its own config, its pretraining
+    read from the candidate's fields or its Hub id (``google/vit-base-patch16-224-in21k``: ImageNet-21k)."""
     pretraining = candidate.pretraining or candidate.pretrained_tag
     native = candidate.input_size[-1] if candidate.input_size else None
+    facts = None
+    if getattr(candidate, "library", "timm") == "transformers":
+        source = candidate.hub_id or candidate.path
+        facts = transformers_facts(str(source)) if source else {}
+        if pretraining_images_m(pretraining) is None and pretraining_images_m(candidate.hub_id) is not None:
+            pretraining = candidate.hub_id
     return describe_architecture(candidate.architecture, pretraining=pretraining, scratch=candidate.is_scratch,
-                                 num_params=candidate.num_params, input_px=image_size or native)
+                                 num_params=candidate.num_params, input_px=image_size or native, facts=facts)

@@ -71,6 +71,17 @@ def _license(info: Any) -> str | None:
     return None
 
 
+def apply_transformers_size(cand: Candidate, config: Mapping[str, Any]) -> Candidate:
+    """A transformers model's input size from its ``config.json`` (``image_size``, ``num_channels``): what it was
+    built for, which a ``preprocessor_config.json`` read after may refine."""
+    size, channels = config.get("image_size"), config.get("num_channels", 3)
+    if isinstance(size, list | tuple) and len(size) == 2:
+        size = size[0] if size[0] == size[1] else None
+    if isinstance(size, int) and size > 0 and isinstance(channels, int):
+        cand.input_size = (channels, size, size)
+    return cand
+
+
 def apply_model_config(cand: Candidate, config: Mapping[str, Any]) -> Candidate:
     """Fill ``cand`` from its repo's ``config.json``: timm's ``architecture`` and the preprocessing of its
     ``pretrained_cfg`` (input size, mean, std, interpolation, crop), or a transformers model's class name."""
@@ -120,6 +131,7 @@ def fill_from_hub(cand: Candidate) -> Candidate:
         return cand
     if "architecture" not in config and config.get("architectures"):
         cand.library = "transformers"
+        apply_transformers_size(cand, config)
         apply_processor_config(cand, read("preprocessor_config.json") or {})
     return apply_model_config(cand, config)
 

@@ -217,16 +217,17 @@ def get_candidate(name: str) -> Candidate:
 def _fill_from_folder(cand: Candidate, path: Path) -> None:
     """A local model folder's architecture and preprocessing from its ``config.json``: timm's ``architecture``
     and ``pretrained_cfg``, or a transformers model's class (``architectures``; ``library`` transformers,
-    preprocessing from ``preprocessor_config.json``)."""
+    input size from its config, preprocessing from ``preprocessor_config.json``)."""
     import json
 
-    from hf_quicktune.zoo.hub_query import apply_model_config, apply_processor_config
+    from hf_quicktune.zoo.hub_query import apply_model_config, apply_processor_config, apply_transformers_size
 
     config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     if not isinstance(config, dict):
         return
     if "architecture" not in config and config.get("architectures"):
         cand.library, cand.architecture = "transformers", str(config["architectures"][0])
+        apply_transformers_size(cand, config)
         processor = path / "preprocessor_config.json"
         if processor.is_file():
             apply_processor_config(cand, json.loads(processor.read_text(encoding="utf-8")))

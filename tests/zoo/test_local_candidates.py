@@ -113,3 +113,30 @@ def test_a_local_folder_is_described_by_its_own_config(tmp_path):
     timm_cand = get_candidate(str(export))
     assert timm_cand.architecture == "test_efficientnet" and timm_cand.library == "timm"
     assert timm_cand.data_config()["input_size"] == (3, 32, 32) and timm_cand.data_config()["crop_pct"] == 1.0
+
+
+def test_a_transformers_candidate_is_described_by_its_own_model(tmp_path):
+    """The prior's model descriptor (parameters, attention share, input size, pretraining) of a transformers
+    candidate: read from its config on the meta device (its class name is no timm architecture, so every feature
+    fell back on the prior's means); the pretraining from its Hub id where the id names it."""
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from hf_quicktune.zoo.candidate import Candidate
+    from hf_quicktune.zoo.descriptors import describe_candidate
+
+    folder = tmp_path / "my-vit"
+    hf = ViTForImageClassification(ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, intermediate_size=64, num_labels=5))
+    hf.save_pretrained(folder)
+    attention = sum(p.numel() for m in hf.modules() if type(m).__name__ == "ViTAttention" for p in m.parameters())
+    total = sum(p.numel() for p in hf.parameters())
+    row = describe_candidate(get_candidate(str(folder)))
+    assert row["params_m"] == pytest.approx(total / 1e6)
+    assert row["attention"] == pytest.approx(attention / total) and 0.1 < row["attention"] < 0.6
+    assert row["input_px"] == 32.0 and row["pretrain_images_m"] is None  # a folder name says nothing
+    assert describe_candidate(get_candidate(str(folder)), image_size=64)["input_px"] == 64.0
+    # a Hub id not in the cache: no facts, but its name says ImageNet-21k
+    remote = Candidate(name="org/vit-tiny-patch16-224-in21k", architecture="ViTForImageClassification",
+                       source="hf-hub", library="transformers", hub_id="org/vit-tiny-patch16-224-in21k")
+    row = describe_candidate(remote)
+    assert row["pretrain_images_m"] == 14.2 and row["attention"] is None and row["input_px"] == 224.0
