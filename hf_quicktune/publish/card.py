@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hf_quicktune.report import share_percent
 from hf_quicktune.report.curves import leaderboard_markdown
 
 TAGS = ["hf-quicktune", "image-classification", "timm"]
@@ -148,7 +149,7 @@ def build_model_card(info: CardInfo):
         prior_line = f"- meta-learned prior: `{info.prior}`" + ("" if info.searched else " (loaded; unused: no search)") + "\n"
     fraction_line = ""
     if info.epoch_fraction is not None and info.epoch_fraction < 1:
-        fraction_line = (f"- epochs of {100 * info.epoch_fraction:.0f} % or more of the training images each (a fresh "
+        fraction_line = (f"- epochs of {share_percent(info.epoch_fraction)} or more of the training images each (a fresh "
                          "random subset per epoch), so that the schedule ended with the budget\n")
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
     best = info.best_epoch or info.epochs

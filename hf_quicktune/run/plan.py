@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hf_quicktune.errors import ZooError
+from hf_quicktune.report import share_percent
 from hf_quicktune.run.budget import Clock
 from hf_quicktune.run.settings import RunSettings, resolve_recipe_file
 from hf_quicktune.run.stages import end_eval_share
@@ -197,8 +198,8 @@ def apply_refit(settings: RunSettings, state: RunState, search: Search, executor
                          f"{change['from']})")
         return
     text = (f"schedule re-fitted after epoch {done}: the {left:.0f}s left end with {n - done} more epoch"
-            f"{'s' if n - done != 1 else ''} of {100 * fraction:.0f} % of the training images each (was "
-            f"{change['from'] - done} of {100 * change['fraction_from']:.0f} %)")
+            f"{'s' if n - done != 1 else ''} of {share_percent(fraction)} of the training images each (was "
+            f"{change['from'] - done} of {share_percent(change['fraction_from'])})")
     if n == change["from"]:  # only the share moved (timing noise, most epochs of a small run): run.log only
         logger.info(text)
     else:

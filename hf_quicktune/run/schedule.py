@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.report import share_percent
 from hf_quicktune.run.budget import Budget
 
 logger = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def _epochs_phrase(fitted: Mapping[str, Any]) -> str:
     text = f"{n} epoch{'s' if n != 1 else ''}"
     fraction = fitted.get("epoch_fraction")
     if fraction is not None and fraction < 1:
-        text += (f" of {100 * fraction:.0f} % of the training images each (a fresh random subset per epoch: the "
+        text += (f" of {share_percent(fraction)} of the training images each (a fresh random subset per epoch: the "
                  "budget buys a part of an epoch more than the whole ones)")
     return text
 

@@ -328,3 +328,15 @@ def test_the_search_decision_counts_the_epochs_every_worker_buys(monkeypatch):
     assert four["max_epochs"] == math.floor(0.5 * (31.0 - four["reserve_s"]) / four["epoch_seconds"]) == 6
     two = schedule.fit_max_epochs(31.0, _Candidate(), 10, 480, 120, 32, workers=2)  # 24 epochs: still too few
     assert two["search"] is False and "(x 2 workers), fewer than 40: too few to search" in two["why"]
+
+
+@pytest.mark.parametrize(("fraction", "text"), [(0.92, "92 %"), (0.9243, "92 %"), (0.9953, "99.5 %"),
+                                                 (0.99996, "99.9 %"), (1.0, "100 %")])
+def test_a_share_below_one_never_reads_100_percent(fraction, text):
+    """A schedule of 99.53 % of the images each epoch was announced as "100 % of the training images each (... a
+    part of an epoch more than the whole ones)"; shares that whole percents round up to 100 keep a decimal."""
+    from hf_quicktune.report import share_percent
+
+    assert share_percent(fraction) == text
+    fitted = {"max_epochs": 6, "epoch_fraction": fraction}
+    assert (f"6 epochs of {text} of the training images" in schedule._epochs_phrase(fitted)) is (fraction < 1)
