@@ -12,7 +12,7 @@ import click
 
 from hf_quicktune.commands.options import dataset_options, pop_dataset_options
 from hf_quicktune.errors import ConfigError
-from hf_quicktune.train.config import AUGMENTATIONS, OPTIMIZERS, SCHEDULERS
+from hf_quicktune.train.config import AUGMENTATIONS, LR_STEPPINGS, OPTIMIZERS, SCHEDULERS
 
 #: command-line flags that map 1:1 to hyperparameter names
 _FLAGS = ("lr", "batch_size", "opt", "weight_decay", "sched", "warmup_epochs", "pct_to_freeze", "smoothing",
@@ -69,6 +69,10 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--weight-decay", type=float, help="Weight decay.")
 @click.option("--sched", type=click.Choice(SCHEDULERS), help="LR schedule.")
 @click.option("--warmup-epochs", type=int, help="Linear warmup epochs.")
+@click.option("--lr-stepping", type=click.Choice(LR_STEPPINGS), default="warmup", show_default=True,
+              help="When the lr schedule moves: 'warmup' after every update during the warm-up, then once an epoch; "
+                   "'update' after every update (timm's --sched-on-updates); 'epoch' once an epoch (timm train.py's "
+                   "default).")
 @click.option("--pct-to-freeze", type=float, help="Fraction of backbone layers to freeze (0..1).")
 @click.option("--smoothing", type=float, help="Label smoothing.")
 @click.option("--drop", type=float, help="Dropout before the classifier.")
@@ -86,7 +90,7 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--test/--no-test", "run_test", default=True, show_default=True,
               help="Evaluate the final model on the test split (when the dataset has one).")
 def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, image_size, train_limit,
-             eval_limit, seed, allow_pickle, run_test, **flags) -> None:
+             eval_limit, seed, allow_pickle, run_test, lr_stepping, **flags) -> None:
     """Fine-tune one model with one hyperparameter configuration (one Quick-Tune trial).
 
     Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
@@ -127,7 +131,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
         # checkpoint that does not fit its architecture) are the user's to fix -> one paragraph, exit code 2
         create_model(candidate, num_classes=data.num_classes, image_size=image_size)
     trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
-                  train_limit=train_limit, eval_limit=eval_limit, seed=seed)
+                  train_limit=train_limit, eval_limit=eval_limit, seed=seed, lr_stepping=lr_stepping)
     todo = max(0, epochs - trial.epochs_done)
     if trial.epochs_done:
         console.print(f"continuing {output_dir}: {trial.epochs_done} epoch(s) done")
@@ -141,7 +145,8 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
         def callback(event: str, info: dict) -> None:
             if event == "train_step":
-                progress.update(steps, description=f"epoch {info['epoch']} steps", completed=info["step"],
+                progress.update(steps, description=f"epoch {info['epoch']} steps (lr {info['lr']:.2e})",
+                                completed=info["step"],
                                 total=info["steps"])
             elif event == "epoch":
                 r = info["record"]

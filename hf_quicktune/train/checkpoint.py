@@ -187,7 +187,7 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
     if path.exists():
         old = json.loads(path.read_text(encoding="utf-8"))
         keys = ["candidate", "config", "max_epochs", "image_size", "train_limit", "seed", "dataset_fingerprint",
-                "epoch_fraction"]
+                "epoch_fraction", "lr_stepping"]
         free = SCHEDULE_EPOCH_KEYS if horizon_may_change else ()
         if horizon_may_change:
             keys.remove("max_epochs")
@@ -197,6 +197,8 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
             a, b = old.get(key), info.get(key)
             if key == "epoch_fraction":  # written only when below 1
                 a, b = (1.0 if v is None else v for v in (a, b))
+            if key == "lr_stepping":  # written only when not the default
+                a, b = ("warmup" if v is None else v for v in (a, b))
             if key == "config" and isinstance(a, dict) and isinstance(b, dict):
                 a, b = ({k: v for k, v in c.items() if k not in free} for c in (a, b))
             return a == b

@@ -15,6 +15,8 @@ from hf_quicktune.errors import TrainError
 
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw", "adamp")
 SCHEDULERS = ("none", "cosine", "step", "multistep", "plateau")
+#: when a trial's learning rate moves (:attr:`~hf_quicktune.train.step.EpochLoop.lr_stepping`)
+LR_STEPPINGS = ("warmup", "update", "epoch")
 AUGMENTATIONS = ("none", "trivial_augment", "random_augment", "auto_augment")
 AUTO_AUGMENT_POLICIES = ("v0", "original")
 

@@ -37,9 +37,6 @@ if TYPE_CHECKING:
 
     from hf_quicktune.train.state import TrainState
 
-#: when a trial's learning rate moves: see :attr:`EpochLoop.lr_stepping`
-LR_STEPPINGS = ("warmup", "update", "epoch")
-
 #: How often (optimizer steps) the running loss is checked for NaN/inf; each check syncs the device.
 CHECK_EVERY = 10
 
@@ -77,7 +74,7 @@ class EpochLoop:
     #: the share of its shuffled batches an epoch trains (Lightning's ``limit_train_batches``): each epoch a
     #: fresh random subset, as the shuffle is drawn per epoch
     epoch_fraction: float = 1.0
-    #: when the learning rate moves (:data:`LR_STEPPINGS`): ``"warmup"`` (default) after every update while a
+    #: when the learning rate moves (:data:`~hf_quicktune.train.config.LR_STEPPINGS`): ``"warmup"`` (default) after every update while a
     #: warm-up lasts, then once an epoch; ``"update"`` after every update (timm's ``--sched-on-updates``);
     #: ``"epoch"`` once an epoch (timm ``train.py``'s default)
     lr_stepping: str = "warmup"

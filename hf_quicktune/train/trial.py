@@ -30,7 +30,7 @@ from hf_quicktune.errors import TrainError
 from hf_quicktune.train import checkpoint as ckpt
 from hf_quicktune.train import device
 from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, restore_curve
-from hf_quicktune.train.config import validate_config
+from hf_quicktune.train.config import LR_STEPPINGS, validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
 from hf_quicktune.train.optim import build_scheduler, current_lr
@@ -55,7 +55,7 @@ from hf_quicktune.train.state import (
     release_state,
     resolve_data_config,
 )
-from hf_quicktune.train.step import LR_STEPPINGS, Callback, DivergedError, EpochLoop, StopRequested
+from hf_quicktune.train.step import Callback, DivergedError, EpochLoop, StopRequested
 
 if TYPE_CHECKING:
     from accelerate import Accelerator

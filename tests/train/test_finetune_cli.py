@@ -42,3 +42,18 @@ def test_bad_hyperparameter_is_a_user_error(tmp_path, capsys):
     assert code == 2
     assert "'lr_typo'" in capsys.readouterr().err
     assert main([*ARGS, "--set", "nonsense", "-o", str(tmp_path / "y")]) == 2
+
+
+def test_lr_stepping_is_a_finetune_option(tmp_path, capsys):
+    """``--lr-stepping update`` (timm's --sched-on-updates) reaches the trial (its trial.json keeps a mode other
+    than the default, and a re-run with another mode is refused like any other change of the trial); a mode
+    that does not exist is a usage error."""
+    out = tmp_path / "trial"
+    args = [*ARGS, "--epochs", "1", "--sched", "cosine", "-o", str(out)]
+    assert main([*args, "--lr-stepping", "update"]) == 0
+    assert json.loads((out / "trial.json").read_text())["lr_stepping"] == "update"
+    capsys.readouterr()
+    assert main(args) != 0  # the default mode ("warmup") on a trial trained per update
+    assert "lr_stepping" in capsys.readouterr().err
+    assert main([*args, "--lr-stepping", "sometimes"]) == 2
+    assert "--lr-stepping" in capsys.readouterr().err
