@@ -13,6 +13,11 @@ during the warm-up, then once an epoch. Each case is trained from the same seed 
   AutoAugment), its first 2 epochs (what the search sees of it before deciding).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/lr_stepping.py [--cases by-hand,warmup,demo-zero-shot] [--seeds 0,1,2]
+
+``--meta-dataset ../shared/metadatasets/quicktune-extended`` prints instead how the extended meta-dataset's first
+epochs look by warm-up (epoch-1 top-1 over chance, 1 / classes of the run's dataset): a warm-up from ``warmup_lr``
+0 stepped once an epoch trains its first epoch at lr 0 and stays at chance; stepped per update it would learn
+within it. What it says about how the shipped prior's curves were trained.
 """
 
 from __future__ import annotations
@@ -41,7 +46,11 @@ def main() -> None:
     parser.add_argument("--modes", default="epoch,update,warmup", help="lr_stepping modes, comma-separated")
     parser.add_argument("--dataset", default="builtin:digits")
     parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--meta-dataset", help="print the meta-dataset's first epochs by warm-up instead")
     args = parser.parse_args()
+    if args.meta_dataset:
+        meta_first_epochs(args.meta_dataset)
+        return
 
     from hf_quicktune.data import load
     from hf_quicktune.train import Trial
@@ -62,6 +71,30 @@ def main() -> None:
                 curve = " ".join(f"{r.val_top1:.3f}" for r in records)
                 print(f"{name:<16} {seed:>4} {mode:<10} {curve:<44} "
                       f"{time.perf_counter() - start:>5.0f}", flush=True)
+
+
+def meta_first_epochs(path: str) -> None:
+    """Epoch-1 top-1 / chance of the meta-dataset's runs, by warm-up and ``warmup_lr``."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    from hf_quicktune.meta.importers import import_meta_dataset
+
+    md = import_meta_dataset(path)
+    classes = {name: row[1] for name, row in json.loads((Path(path) / "dataset_descriptors.json").read_text()).items()}
+    chance = np.array([1.0 / classes[str(name)] for name in md.datasets])  # the run's dataset, by name
+    first = np.asarray(md.curves, dtype=float)[:, 0]
+    warmup = np.array([float(c.get("warmup_epochs") or 0) for c in md.configs])
+    start = np.array([-1.0 if c.get("warmup_lr") is None else float(c["warmup_lr"]) for c in md.configs])
+    print(f"{path}: {md.n_runs} runs; epoch-1 validation top-1 over chance (1 / classes)")
+    print(f"{'runs':<28} {'n':>5} {'median':>7} {'<= 1.5x chance':>15} {'> 3x chance':>12}")
+    for name, rows in (("no warm-up", warmup == 0), ("warm-up from lr 0", (warmup > 0) & (start == 0)),
+                       ("warm-up from lr 1e-6", (warmup > 0) & (start == 1e-6)),
+                       ("warm-up from lr 1e-5", (warmup > 0) & (start == 1e-5))):
+        ratio = first[rows & np.isfinite(first)] / chance[rows & np.isfinite(first)]
+        print(f"{name:<28} {len(ratio):>5} {np.median(ratio):>7.2f} {np.mean(ratio <= 1.5):>15.2f} {np.mean(ratio > 3):>12.2f}")
 
 
 if __name__ == "__main__":
