@@ -74,9 +74,9 @@ class EpochLoop:
     #: the share of its shuffled batches an epoch trains (Lightning's ``limit_train_batches``): each epoch a
     #: fresh random subset, as the shuffle is drawn per epoch
     epoch_fraction: float = 1.0
-    #: when the learning rate moves (:data:`~hf_quicktune.train.config.LR_STEPPINGS`): ``"warmup"`` (default) after every update while a
-    #: warm-up lasts, then once an epoch; ``"update"`` after every update (timm's ``--sched-on-updates``);
-    #: ``"epoch"`` once an epoch (timm ``train.py``'s default)
+    #: when the learning rate moves (:data:`~hf_quicktune.train.config.LR_STEPPINGS`): ``"warmup"`` (default)
+    #: after every update while a warm-up lasts, then once an epoch; ``"update"`` after every update (timm's
+    #: ``--sched-on-updates``); ``"epoch"`` once an epoch (timm ``train.py``'s default)
     lr_stepping: str = "warmup"
 
     def _advance_lr(self, state: TrainState, epoch_index: int, step: int, total_batches: int) -> None:

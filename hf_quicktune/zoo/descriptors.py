@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -99,7 +100,10 @@ def transformers_facts(source: str) -> dict[str, Any]:
         import torch
         from transformers import AutoConfig, AutoModelForImageClassification
 
-        config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+        from hf_quicktune.constants import hub_reachable
+
+        offline = not Path(source).is_dir() and not hub_reachable()  # the cache then, no network retries
+        config = AutoConfig.from_pretrained(source, trust_remote_code=False, local_files_only=offline)
         with torch.device("meta"):
             model = AutoModelForImageClassification.from_config(config)
     except Exception as err:  # noqa: BLE001 - no config here: no facts, not an error
