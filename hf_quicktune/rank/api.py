@@ -120,9 +120,14 @@ def rank(
     from hf_quicktune.train.device import trial_accelerator
 
     errors: dict[str, str] = {}
-    extracted: list[tuple] = []  # (candidate, features, device, transform, factory): no Accelerator is kept
-    sample = _TimedSample(indices, labels_all[indices], seconds, len(cands), seed)
-    for cand in cands:
+    # (candidate, features, device, transform, factory) of each extracted candidate: no Accelerator is kept
+    weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
+    sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed)
+    # a time limit extracts the cheapest candidates first: the sample shrinks before an expensive one runs on all of it
+    order = sorted(range(len(cands)), key=weights.__getitem__) if seconds is not None else range(len(cands))
+    done: dict[int, tuple] = {}
+    for i in order:
+        cand = cands[i]
         # without a caller's Accelerator, one per candidate on the process's Accelerate state: it alone
         # tracks the candidate's prepared model and loader, which go with it (none kept for the search)
         acc = accelerator if accelerator is not None else trial_accelerator()
@@ -136,11 +141,12 @@ def rank(
         except QuickTuneError as err:
             logger.warning("skipping %s: %s", cand.name, err)
             errors[cand.name] = str(err)
-            sample.done(None, time.perf_counter() - began)
+            sample.done(None, time.perf_counter() - began, weights[i])
             continue
-        extracted.append((cand, _FeatureRows(fs, sample.indices), acc.device, transform, factory))
+        done[i] = (cand, _FeatureRows(fs, sample.indices), acc.device, transform, factory)
         del acc  # it holds the candidate's prepared model: one candidate's model in memory at a time
-        sample.done(fs, time.perf_counter() - began)
+        sample.done(fs, time.perf_counter() - began, weights[i])
+    extracted = [done[i] for i in sorted(done)]  # the candidates' own order from here on
     indices = sample.indices
 
     table: dict[str, dict[str, float]] = {}
@@ -208,37 +214,70 @@ MIN_TIMED_SAMPLE = 32
 REDUCE_MIN = 0.1
 
 
+def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[float]:
+    """Each candidate's forward cost per image relative to the others: its GFLOPs at the size it is ranked at
+    (:func:`~hf_quicktune.zoo.descriptors.forward_gflops`; EfficientNet-Lite1 at 240 px / Lite2 at 260 px count
+    1.56 / 2.23 x Lite0 at 224 px, where their measured forward passes were 1.53 / 2.11 x,
+    benchmarks/rank_timing_noise.py). A candidate timm cannot count (a transformers model) gets its parameters x
+    pixels at the counted candidates' median GFLOPs per unit of it, else the counted ones' median, else 1."""
+    from hf_quicktune.zoo.descriptors import architecture_facts, forward_gflops
+    from hf_quicktune.zoo.input_size import size_args
+
+    def size_of(cand: Candidate) -> int:
+        return int(image_size or (cand.input_size[-1] if cand.input_size else 224))
+
+    def proxy(cand: Candidate) -> float:
+        params = cand.num_params or 1e6 * float(architecture_facts(cand.architecture).get("params_m") or 0)
+        return float(params) * size_of(cand) ** 2
+
+    flops = [forward_gflops(c.architecture, size_of(c), size_args(c, image_size).get("img_size"))
+             if c.library == "timm" else None for c in cands]
+    counted = [f for f in flops if f]
+    per_proxy = [f / proxy(c) for f, c in zip(flops, cands) if f and proxy(c)]
+    out = []
+    for f, c in zip(flops, cands):
+        if f:
+            out.append(f)
+        elif per_proxy and proxy(c):
+            out.append(proxy(c) * float(np.median(per_proxy)))
+        else:
+            out.append(float(np.median(counted)) if counted else 1.0)
+    return out
+
+
 class _TimedSample:
     """The images every candidate is scored on, reduced while the forward passes run so that the ranking fits
     ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
 
-    After each candidate, the wall seconds per image of the candidates extracted so far (building the model
-    included: an overestimate; cached ones are not counted) price the candidates left on the current sample;
-    when they would overrun the limit, the sample becomes a stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two
-    per class). The candidates done keep their features of the subset's images, so every score compares
-    the candidates on the same images."""
+    After each candidate, the wall seconds of the candidates extracted so far (building the model included: an
+    overestimate; cached ones are not counted) per image and unit of forward cost (:func:`forward_weights`) price the candidates
+    left on the current sample; when they would overrun the limit, the sample becomes a stratified subset of
+    itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The candidates done keep
+    their features of the subset's images, so every score compares the candidates on the same images. The
+    ranking extracts the cheapest first, so the sample shrinks before the expensive ones run on all of it."""
 
-    def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, candidates: int,
+    def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
                  seed: int) -> None:
-        self.indices, self.labels, self.seconds, self.left, self.seed = indices, labels, seconds, candidates, seed
+        self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
+        self.left = float(sum(weights))  # forward weight of the candidates not yet extracted
         self.first = len(indices)
         self.spent = 0.0  # wall seconds of every candidate so far
         self.computed = 0.0  # of those whose features were computed, not loaded from the cache
-        self.images = 0
+        self.work = 0.0  # their images x forward weight
         self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
 
-    def done(self, fs: FeatureSet | None, wall: float) -> None:
-        """One candidate's features are extracted in ``wall`` seconds (``fs`` None: it failed); reduce the
-        sample if the candidates left would not fit."""
-        self.left -= 1
+    def done(self, fs: FeatureSet | None, wall: float, weight: float = 1.0) -> None:
+        """One candidate of forward ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed); reduce
+        the sample if the candidates left would not fit."""
+        self.left = max(0.0, self.left - weight)
         self.spent += wall
         if fs is not None and not fs.cached:
             self.computed += wall
-            self.images += len(fs.labels)
-        if self.seconds is None or self.left <= 0 or not self.images:
+            self.work += len(fs.labels) * weight
+        if self.seconds is None or self.left <= 1e-12 or not self.work:
             return
-        per_image = self.computed / self.images
-        fits = int((self.seconds - self.spent) / (per_image * self.left))
+        per_work = self.computed / self.work
+        fits = int((self.seconds - self.spent) / (per_work * self.left))
         n = max(min(self.least, len(self.indices)), fits)
         if n < (1 - REDUCE_MIN) * len(self.indices):
             keep = stratified_sample(self.labels, n, self.seed)

@@ -186,3 +186,55 @@ def test_a_time_limit_scores_every_candidate_on_the_same_smaller_sample(digits):
     # no limit (or a generous one): the whole sample
     assert "sample_reduced_from" not in rank(digits, [PRETRAINED, SCRATCH], scores="lfc", n=40, image_size=32,
                                              seed=0, cache=False, seconds=3600).info
+
+
+def test_a_time_limited_ranking_prices_candidates_by_their_forward_cost():
+    """The candidates left are priced by their forward FLOPs, not as copies of the ones done: after a cheap
+    candidate (weight 1) took 1 s of a 3 s limit on 256 images, two candidates 4x as costly fit on 64 images,
+    where pricing them like the cheap one kept all 256 (and overran the limit 4-fold)."""
+    import numpy as np
+
+    from hf_quicktune.rank.api import _TimedSample
+    from hf_quicktune.rank.features import FeatureSet
+
+    labels = np.arange(256) % 8
+    indices = np.arange(256)
+    done = FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0)
+    weighted = _TimedSample(indices, labels, 3.0, [1.0, 4.0, 4.0], seed=0)
+    weighted.done(done, 1.0, 1.0)
+    assert len(weighted.indices) == 64 and len(np.unique(weighted.labels)) == 8
+    equal = _TimedSample(indices, labels, 3.0, [1.0, 1.0, 1.0], seed=0)
+    equal.done(done, 1.0, 1.0)
+    assert len(equal.indices) == 256
+
+
+def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
+    """With a time limit the forward passes run cheapest first (FLOPs on the meta device: MobileNetV3-S-050 is
+    ~1/16 of Lite0), so the sample can shrink before an expensive candidate runs on all of it; the result keeps
+    the candidates' order. EfficientNet-Lite1 at 240 px / Lite2 at 260 px count 1.56 / 2.23 x Lite0 at 224 px."""
+    from hf_quicktune.rank import rank
+    from hf_quicktune.rank.api import forward_weights
+    from hf_quicktune.zoo import get_candidate
+
+    small = "scratch:mobilenetv3_small_050"
+    seen: list[str] = []
+
+    def progress(name, done, total):
+        if not seen or seen[-1] != name:
+            seen.append(name)
+
+    res = rank(digits, [PRETRAINED, small], scores="lfc", n=40, image_size=32, seed=0, cache=False,
+               seconds=3600, progress=progress)
+    assert seen == [small, PRETRAINED] and list(res.table) == [PRETRAINED, small]
+    seen.clear()
+    rank(digits, [PRETRAINED, small], scores="lfc", n=40, image_size=32, seed=0, cache=False, progress=progress)
+    assert seen == [PRETRAINED, small]  # no limit: the given order
+    lite = [get_candidate(f"tf_efficientnet_lite{k}") for k in (0, 1, 2)]
+    w0, w1, w2 = forward_weights(lite, None)
+    assert w1 / w0 == pytest.approx(1.56, abs=0.02) and w2 / w0 == pytest.approx(2.23, abs=0.02)
+    # a model timm cannot count (transformers): its parameters x pixels at the counted ones' FLOPs per unit
+    from hf_quicktune.zoo import Candidate
+
+    hf = Candidate(name="org/x", architecture="ViTForImageClassification", library="transformers",
+                   num_params=lite[0].num_params, input_size=(3, 224, 224))
+    assert forward_weights([lite[0], hf], None) == pytest.approx([w0, w0])
