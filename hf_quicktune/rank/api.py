@@ -218,8 +218,12 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
     """Each candidate's forward cost per image relative to the others: its GFLOPs at the size it is ranked at
     (:func:`~hf_quicktune.zoo.descriptors.forward_gflops`; EfficientNet-Lite1 at 240 px / Lite2 at 260 px count
     1.56 / 2.23 x Lite0 at 224 px, where their measured forward passes were 1.53 / 2.11 x,
-    benchmarks/rank_timing_noise.py). A candidate timm cannot count (a transformers model) gets its parameters x
-    pixels at the counted candidates' median GFLOPs per unit of it, else the counted ones' median, else 1."""
+    benchmarks/rank_timing_noise.py). Across families FLOPs price less well: on 2 CPU cores a dense ResNet10t
+    forward took ~8 ms per GFLOP and image where the depthwise EfficientNet-Lites took 35-48 ms and
+    MobileNetV3-S-050 77 ms, so a ranking priced from a small MobileNet over-prices the rest and shrinks its sample
+    further than it needs (it ends on as few images as before, in less time: benchmarks/rank_time_limit.py). A
+    candidate timm cannot count (a transformers model) gets its parameters x pixels at the counted candidates'
+    median GFLOPs per unit of it, else the counted ones' median, else 1."""
     from hf_quicktune.zoo.descriptors import architecture_facts, forward_gflops
     from hf_quicktune.zoo.input_size import size_args
 
@@ -249,35 +253,45 @@ class _TimedSample:
     """The images every candidate is scored on, reduced while the forward passes run so that the ranking fits
     ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
 
-    After each candidate, the wall seconds of the candidates extracted so far (building the model included: an
-    overestimate; cached ones are not counted) per image and unit of forward cost (:func:`forward_weights`) price the candidates
-    left on the current sample; when they would overrun the limit, the sample becomes a stratified subset of
-    itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The candidates done keep
-    their features of the subset's images, so every score compares the candidates on the same images. The
-    ranking extracts the cheapest first, so the sample shrinks before the expensive ones run on all of it."""
+    After each candidate, the candidates left are priced on the current sample from the ones extracted so far
+    (cached ones are not counted): their forward seconds per image and unit of forward cost
+    (:func:`forward_weights`) x each one's cost, plus the mean seconds a candidate took besides its forward
+    passes (building the model, loading its weights). When they would overrun the limit, the sample becomes a
+    stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The
+    candidates done keep their features of the subset's images, so every score compares the candidates on the
+    same images. The ranking extracts the cheapest first, so the sample shrinks before the expensive ones run
+    on all of it."""
 
     def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
                  seed: int) -> None:
         self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
-        self.left = float(sum(weights))  # forward weight of the candidates not yet extracted
+        self.left = float(sum(weights))  # forward cost of the candidates not yet extracted
+        self.left_count = len(weights)
         self.first = len(indices)
         self.spent = 0.0  # wall seconds of every candidate so far
-        self.computed = 0.0  # of those whose features were computed, not loaded from the cache
-        self.work = 0.0  # their images x forward weight
+        self.forward = 0.0  # forward seconds of those whose features were computed, not loaded from the cache
+        self.besides = 0.0  # the rest of their wall seconds (model building, weights)
+        self.computed = 0
+        self.work = 0.0  # their images x forward cost
         self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
 
     def done(self, fs: FeatureSet | None, wall: float, weight: float = 1.0) -> None:
-        """One candidate of forward ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed); reduce
-        the sample if the candidates left would not fit."""
+        """One candidate of forward cost ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed);
+        reduce the sample if the candidates left would not fit."""
         self.left = max(0.0, self.left - weight)
+        self.left_count -= 1
         self.spent += wall
         if fs is not None and not fs.cached:
-            self.computed += wall
+            forward = min(float(fs.seconds), wall)
+            self.forward += forward
+            self.besides += wall - forward
+            self.computed += 1
             self.work += len(fs.labels) * weight
-        if self.seconds is None or self.left <= 1e-12 or not self.work:
+        if self.seconds is None or self.left_count <= 0 or self.left <= 1e-12 or not self.work:
             return
-        per_work = self.computed / self.work
-        fits = int((self.seconds - self.spent) / (per_work * self.left))
+        per_work = self.forward / self.work
+        fixed = self.left_count * self.besides / self.computed
+        fits = int((self.seconds - self.spent - fixed) / (per_work * self.left))
         n = max(min(self.least, len(self.indices)), fits)
         if n < (1 - REDUCE_MIN) * len(self.indices):
             keep = stratified_sample(self.labels, n, self.seed)

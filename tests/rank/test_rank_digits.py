@@ -199,13 +199,18 @@ def test_a_time_limited_ranking_prices_candidates_by_their_forward_cost():
 
     labels = np.arange(256) % 8
     indices = np.arange(256)
-    done = FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0)
+    done = FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0)  # 1 s of forward passes on 256 images
     weighted = _TimedSample(indices, labels, 3.0, [1.0, 4.0, 4.0], seed=0)
     weighted.done(done, 1.0, 1.0)
     assert len(weighted.indices) == 64 and len(np.unique(weighted.labels)) == 8
     equal = _TimedSample(indices, labels, 3.0, [1.0, 1.0, 1.0], seed=0)
     equal.done(done, 1.0, 1.0)
     assert len(equal.indices) == 256
+    # a candidate's seconds besides its forward passes (building it: 0.5 s of its 1.5 s) are a fixed cost of
+    # each candidate left, not a cost per image: 4.5 - 1.5 - 2 x 0.5 = 2 s left for 8 / 256 s per image
+    fixed = _TimedSample(indices, labels, 4.5, [1.0, 4.0, 4.0], seed=0)
+    fixed.done(done, 1.5, 1.0)
+    assert len(fixed.indices) == 64
 
 
 def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
