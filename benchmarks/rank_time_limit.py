@@ -6,7 +6,9 @@ limit. Before, the candidates left were priced at the wall seconds per image of 
 the zoo's order, so the first candidate (whichever it was) ran on the whole sample and a cheap one done first
 under-priced the expensive ones after it. Both variants run in this one process, alternating (the "before" one
 by giving every candidate the same weight, which restores both its pricing and its order), feature cache off.
-Prints wall seconds of the ranking, the images it ended on, and its wall over the limit.
+Prints wall seconds of the ranking, the images it ended on, and its wall over the limit; then, from one ranking
+without a limit on ``--per-flop-n`` images, each candidate's GFLOPs and forward milliseconds per GFLOP and image
+(how well FLOPs price its forward passes).
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py [--seconds 18] [--rounds 2]
 """
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=18.0, help="the limit: 15 %% of a 2-minute budget")
     parser.add_argument("--image-size", type=int, default=None, help="default: each model's own input size")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--per-flop-n", type=int, default=128, help="images of the unlimited ranking (0: skip it)")
     args = parser.parse_args()
 
     from hf_quicktune.data import load
@@ -54,6 +57,13 @@ def main() -> None:
             print(f"{r + 1:>5} {label:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x", flush=True)
     api.forward_weights = priced
     print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s" for k, v in walls.items()))
+    if args.per_flop_n:
+        res = api.rank(dataset, cands, n=args.per_flop_n, image_size=args.image_size, cache=False, scores="lfc")
+        print(f"no limit, n = {res.n}: {'candidate':<32} {'GFLOPs':>7} {'forward s':>9} {'ms / GFLOP / image':>18}")
+        for cand, gflops in zip(cands, priced(cands, args.image_size)):
+            if cand.name in res.table:
+                sec = res.table[cand.name]["feature_seconds"]
+                print(f"{'':<18}{cand.name:<32} {gflops:>7.3f} {sec:>9.2f} {1000 * sec / res.n / gflops:>18.1f}")
 
 
 if __name__ == "__main__":

@@ -219,8 +219,8 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
     (:func:`~hf_quicktune.zoo.descriptors.forward_gflops`; EfficientNet-Lite1 at 240 px / Lite2 at 260 px count
     1.56 / 2.23 x Lite0 at 224 px, where their measured forward passes were 1.53 / 2.11 x,
     benchmarks/rank_timing_noise.py). Across families FLOPs price less well: on 2 CPU cores a dense ResNet10t
-    forward took ~8 ms per GFLOP and image where the depthwise EfficientNet-Lites took 35-48 ms and
-    MobileNetV3-S-050 77 ms, so a ranking priced from a small MobileNet over-prices the rest and shrinks its sample
+    forward took ~8 ms per GFLOP and image where the depthwise EfficientNet-Lites took 37-42 ms and
+    MobileNetV3-S-050 81 ms (benchmarks/rank_time_limit.py), so a ranking priced from a small MobileNet over-prices the rest and shrinks its sample
     further than it needs (it ends on as few images as before, in less time: benchmarks/rank_time_limit.py). A
     candidate timm cannot count (a transformers model) gets its parameters x pixels at the counted candidates'
     median GFLOPs per unit of it, else the counted ones' median, else 1."""
