@@ -123,7 +123,8 @@ def rank(
     # (candidate, features, device, transform, factory) of each extracted candidate: no Accelerator is kept
     weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
     sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed)
-    # a time limit extracts the cheapest candidates first: the sample shrinks before an expensive one runs on all of it
+    # a time limit extracts the cheapest candidates first: the sample shrinks before an expensive one runs on
+    # all of it
     order = sorted(range(len(cands)), key=weights.__getitem__) if seconds is not None else range(len(cands))
     done: dict[int, tuple] = {}
     for i in order:
@@ -220,9 +221,9 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
     1.56 / 2.23 x Lite0 at 224 px, where their measured forward passes were 1.53 / 2.11 x,
     benchmarks/rank_timing_noise.py). Across families FLOPs price less well: on 2 CPU cores a dense ResNet10t
     forward took ~8 ms per GFLOP and image where the depthwise EfficientNet-Lites took 37-42 ms and
-    MobileNetV3-S-050 81 ms (benchmarks/rank_time_limit.py), so a ranking priced from a small MobileNet over-prices the rest and shrinks its sample
-    further than it needs (it ends on as few images as before, in less time: benchmarks/rank_time_limit.py). A
-    candidate timm cannot count (a transformers model) gets its parameters x pixels at the counted candidates'
+    MobileNetV3-S-050 81 ms, so a ranking priced from a small MobileNet over-prices the rest and shrinks its
+    sample further than it needs (it ends on as few images as before, in less time: benchmarks/rank_time_limit.py).
+    A candidate timm cannot count (a transformers model) gets its parameters x pixels at the counted candidates'
     median GFLOPs per unit of it, else the counted ones' median, else 1."""
     from hf_quicktune.zoo.descriptors import architecture_facts, forward_gflops
     from hf_quicktune.zoo.input_size import size_args
@@ -290,6 +291,8 @@ class _TimedSample:
         if self.seconds is None or self.left_count <= 0 or self.left <= 1e-12 or not self.work:
             return
         per_work = self.forward / self.work
+        if per_work <= 0:  # no forward time measured: nothing to price by
+            return
         fixed = self.left_count * self.besides / self.computed
         fits = int((self.seconds - self.spent - fixed) / (per_work * self.left))
         n = max(min(self.least, len(self.indices)), fits)

@@ -392,9 +392,9 @@ class Trial:
         :class:`~hf_quicktune.train.records.AdvanceResult` (a list; ``.stopped``, ``.status``).
         ``callback(event, info)`` is called after each training step (``"train_step"``: step, steps, epoch and
         the step's ``lr``) and epoch (``"epoch"``), for progress bars. ``should_stop()`` (e.g. a budget) is
-        polled before each epoch and after each training step; when it returns True the unfinished epoch is discarded, the
-        in-memory state released (the trial continues from its newest checkpoint) and the result has
-        ``stopped=True``. It should not raise: inside an epoch, an exception from it fails that epoch like
+        polled before each epoch and after each training step; when it returns True the unfinished epoch is
+        discarded, the in-memory state released (the trial continues from its newest checkpoint) and the result
+        has ``stopped=True``. It should not raise: inside an epoch, an exception from it fails that epoch like
         any other error. ``end_early()`` (a budget about to end) is polled after each training step: when
         it returns True the epoch ends there and is kept (evaluated, checkpointed, its record's ``message``
         says after how many batches), and no further epoch starts (the result ends with it; ``stopped`` when
