@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from hf_quicktune.errors import ZooError
@@ -129,10 +129,19 @@ def fill_from_hub(cand: Candidate) -> Candidate:
     config = read("config.json") if cand.hub_id else None
     if config is None:
         return cand
+    return apply_repo_config(cand, config, lambda: read("preprocessor_config.json"))
+
+
+def apply_repo_config(cand: Candidate, config: Mapping[str, Any],
+                      read_processor: Callable[[], Mapping[str, Any] | None]) -> Candidate:
+    """Fill ``cand`` from a model repo's or folder's ``config.json``: a transformers model (``architectures`` and
+    no timm ``architecture``) is ``library`` transformers, its input size from the config refined by its
+    ``preprocessor_config.json`` (``read_processor()``, read only for one); a timm model's architecture and
+    ``pretrained_cfg`` (:func:`apply_model_config`)."""
     if "architecture" not in config and config.get("architectures"):
         cand.library = "transformers"
         apply_transformers_size(cand, config)
-        apply_processor_config(cand, read("preprocessor_config.json") or {})
+        apply_processor_config(cand, read_processor() or {})
     return apply_model_config(cand, config)
 
 

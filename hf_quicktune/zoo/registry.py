@@ -215,24 +215,20 @@ def get_candidate(name: str) -> Candidate:
 
 
 def _fill_from_folder(cand: Candidate, path: Path) -> None:
-    """A local model folder's architecture and preprocessing from its ``config.json``: timm's ``architecture``
-    and ``pretrained_cfg``, or a transformers model's class (``architectures``; ``library`` transformers,
-    input size from its config, preprocessing from ``preprocessor_config.json``)."""
+    """A local model folder's architecture and preprocessing from its ``config.json`` (and a transformers model's
+    ``preprocessor_config.json``): :func:`~hf_quicktune.zoo.hub_query.apply_repo_config`."""
     import json
 
-    from hf_quicktune.zoo.hub_query import apply_model_config, apply_processor_config, apply_transformers_size
+    from hf_quicktune.zoo.hub_query import apply_repo_config
 
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    if not isinstance(config, dict):
-        return
-    if "architecture" not in config and config.get("architectures"):
-        cand.library, cand.architecture = "transformers", str(config["architectures"][0])
-        apply_transformers_size(cand, config)
-        processor = path / "preprocessor_config.json"
-        if processor.is_file():
-            apply_processor_config(cand, json.loads(processor.read_text(encoding="utf-8")))
-    else:
-        apply_model_config(cand, config)
+    def read(name: str) -> dict | None:
+        file = path / name
+        data = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+        return data if isinstance(data, dict) else None
+
+    config = read("config.json")
+    if config is not None:
+        apply_repo_config(cand, config, lambda: read("preprocessor_config.json"))
 
 
 def count_params(architecture: str) -> int | None:
