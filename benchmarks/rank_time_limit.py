@@ -1,16 +1,20 @@
-"""A time-limited ranking (a run's share of its budget) against its limit: FLOP-priced, cheapest first (the
-ranking since session 24) vs every candidate priced like the ones done, in the zoo's order (before), side by side.
+"""A time-limited ranking (a run's share of its budget) against its limit: candidates priced by the activations of
+their forward pass (since session 25) vs by their FLOPs (session 24), both cheapest first, side by side; then how
+well each count prices a forward pass, for the zoo and for other timm families.
 
 ``rank(seconds=S)`` shrinks its shared sample while the forward passes run so that the candidates left fit the
-limit. Before, the candidates left were priced at the wall seconds per image of the ones done and extracted in
-the zoo's order, so the first candidate (whichever it was) ran on the whole sample and a cheap one done first
-under-priced the expensive ones after it. Both variants run in this one process, alternating (the "before" one
-by giving every candidate the same weight, which restores both its pricing and its order), feature cache off.
-Prints wall seconds of the ranking, the images it ended on, and its wall over the limit; then, from one ranking
-without a limit on ``--per-flop-n`` images, each candidate's GFLOPs and forward milliseconds per GFLOP and image
-(how well FLOPs price its forward passes).
+limit, pricing them from the ones done per unit of forward cost (``rank.api.forward_weights``). Priced by FLOPs, a
+small MobileNet done first made every later candidate look 2-10x dearer than it was, and the sample shrank further
+than the limit needed (it never grows back). Both variants run in this one process, alternating (the FLOP one by
+swapping ``forward_weights`` for the GFLOPs of the same traced pass), feature cache off. Prints wall seconds of the
+ranking, the images it ended on, and its wall over the limit.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py [--seconds 18] [--rounds 2]
+Then, from one ranking without a limit on ``--per-unit-n`` images, each candidate's forward milliseconds per image,
+per GFLOP and per million activations; and the same for ``--archs`` (random-init timm models on random images at
+their own input size, batches of ``--batch-size``, one warm-up batch, then ``--batches`` timed): the spread
+(max / min) of each column is how far pricing by that count can be off across families on this machine.
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py [--seconds 18] [--rounds 2] [--archs a,b,...]
 """
 
 from __future__ import annotations
@@ -18,6 +22,34 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+
+ARCHS = ("resnet18,resnet50,mobilenetv3_large_100,efficientnet_b0,convnext_atto,regnety_008,vit_tiny_patch16_224,"
+         "deit_small_patch16_224,mobilevit_xs")
+
+
+def _row(name: str, ms: float, cost) -> str:
+    return (f"{'':<4}{name:<34} {ms:>9.2f} {cost.gflops:>7.3f} {cost.activations_m:>7.2f} {ms / cost.gflops:>9.1f} "
+            f"{ms / cost.activations_m:>9.2f}")
+
+
+def _time_arch(arch: str, batch_size: int, batches: int) -> tuple[float, int] | None:
+    """Forward milliseconds per image of a random-init ``arch`` at its own input size, and that size."""
+    import timm
+    import torch
+
+    try:
+        model = timm.create_model(arch, pretrained=False).eval()
+    except Exception as err:  # noqa: BLE001 - not in this timm
+        print(f"    {arch}: not built ({err})")
+        return None
+    size = int(model.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
+    x = torch.randn(batch_size, 3, size, size)
+    with torch.no_grad():
+        model(x)
+        start = time.perf_counter()
+        for _ in range(batches):
+            model(x)
+    return 1000 * (time.perf_counter() - start) / (batches * batch_size), size
 
 
 def main() -> None:
@@ -28,42 +60,74 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=18.0, help="the limit: 15 %% of a 2-minute budget")
     parser.add_argument("--image-size", type=int, default=None, help="default: each model's own input size")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--per-flop-n", type=int, default=128, help="images of the unlimited ranking (0: skip it)")
+    parser.add_argument("--per-unit-n", type=int, default=128, help="images of the unlimited ranking (0: skip it)")
+    parser.add_argument("--archs", default=ARCHS, help="other timm architectures to time ('': none)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=2)
     args = parser.parse_args()
 
     from hf_quicktune.data import load
     from hf_quicktune.rank import api
     from hf_quicktune.zoo import load_zoo
+    from hf_quicktune.zoo.forward_cost import forward_cost
+    from hf_quicktune.zoo.input_size import size_args
 
     dataset = load(args.dataset)
     cands = load_zoo(args.zoo)
-    priced = api.forward_weights
+    by_activations = api.forward_weights
 
-    def equal(cs, image_size):
-        return [1.0] * len(cs)
+    def size_of(cand) -> int:
+        return int(args.image_size or (cand.input_size[-1] if cand.input_size else 224))
+
+    def cost_of(cand):
+        return forward_cost(cand.architecture, size_of(cand), size_args(cand, args.image_size).get("img_size"))
+
+    def by_flops(cs, image_size):
+        return [cost_of(c).gflops for c in cs]  # the offline zoo: timm models, all counted
 
     print(f"{args.dataset}, zoo {args.zoo} ({len(cands)} candidates), n = {args.n}, "
           f"{args.image_size or 'native'} px, limit {args.seconds:.0f} s")
     print(f"{'round':>5} {'variant':<28} {'wall s':>7} {'images':>7} {'over limit':>10}")
-    walls: dict[str, list[float]] = {"before": [], "FLOP-priced": []}
+    walls: dict[str, list[float]] = {"FLOP-priced": [], "activation-priced": []}
+    images: dict[str, list[int]] = {k: [] for k in walls}
     for r in range(args.rounds):
-        for name, weights in (("before", equal), ("FLOP-priced", priced)):
+        for name, weights in (("FLOP-priced", by_flops), ("activation-priced", by_activations)):
             api.forward_weights = weights
             start = time.perf_counter()
             res = api.rank(dataset, cands, n=args.n, image_size=args.image_size, cache=False, seconds=args.seconds)
             wall = time.perf_counter() - start
             walls[name].append(wall)
-            label = name + ("" if name == "before" else ", cheapest first")
-            print(f"{r + 1:>5} {label:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x", flush=True)
-    api.forward_weights = priced
-    print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s" for k, v in walls.items()))
-    if args.per_flop_n:
-        res = api.rank(dataset, cands, n=args.per_flop_n, image_size=args.image_size, cache=False, scores="lfc")
-        print(f"no limit, n = {res.n}: {'candidate':<32} {'GFLOPs':>7} {'forward s':>9} {'ms / GFLOP / image':>18}")
-        for cand, gflops in zip(cands, priced(cands, args.image_size)):
-            if cand.name in res.table:
-                sec = res.table[cand.name]["feature_seconds"]
-                print(f"{'':<18}{cand.name:<32} {gflops:>7.3f} {sec:>9.2f} {1000 * sec / res.n / gflops:>18.1f}")
+            images[name].append(res.n)
+            print(f"{r + 1:>5} {name:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x", flush=True)
+    api.forward_weights = by_activations
+    print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s on {statistics.median(images[k]):.0f} images"
+                                  for k, v in walls.items()))
+    header = f"{'':<4}{'model':<34} {'ms/image':>9} {'GFLOPs':>7} {'M act':>7} {'ms/GFLOP':>9} {'ms/M act':>9}"
+    per_flop: list[float] = []
+    per_act: list[float] = []
+    if args.per_unit_n:
+        res = api.rank(dataset, cands, n=args.per_unit_n, image_size=args.image_size, cache=False, scores="lfc")
+        print(f"no limit, n = {res.n}, the zoo's forward passes (the ranking's batches):\n{header}")
+        for cand in cands:
+            if cand.name in res.table and (cost := cost_of(cand)):
+                ms = 1000 * res.table[cand.name]["feature_seconds"] / res.n
+                per_flop.append(ms / cost.gflops)
+                per_act.append(ms / cost.activations_m)
+                print(_row(f"{cand.name} ({size_of(cand)} px)", ms, cost))
+    archs = [a for a in args.archs.split(",") if a]
+    if archs:
+        print(f"other families, random init, random images, batch {args.batch_size}:\n{header}")
+        for arch in archs:
+            timed = _time_arch(arch, args.batch_size, args.batches)
+            cost = forward_cost(arch, timed[1]) if timed else None
+            if timed and cost:
+                per_flop.append(timed[0] / cost.gflops)
+                per_act.append(timed[0] / cost.activations_m)
+                print(_row(f"{arch} ({timed[1]} px)", timed[0], cost), flush=True)
+    if per_flop:
+        print(f"spread (max / min) over the {len(per_flop)} models: ms per GFLOP {max(per_flop) / min(per_flop):.1f}x "
+              f"({min(per_flop):.1f}-{max(per_flop):.1f}), ms per million activations "
+              f"{max(per_act) / min(per_act):.1f}x ({min(per_act):.2f}-{max(per_act):.2f})")
 
 
 if __name__ == "__main__":

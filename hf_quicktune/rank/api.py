@@ -216,16 +216,15 @@ REDUCE_MIN = 0.1
 
 
 def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[float]:
-    """Each candidate's forward cost per image relative to the others: its GFLOPs at the size it is ranked at
-    (:func:`~hf_quicktune.zoo.descriptors.forward_gflops`; EfficientNet-Lite1 at 240 px / Lite2 at 260 px count
-    1.56 / 2.23 x Lite0 at 224 px, where their measured forward passes were 1.53 / 2.11 x,
-    benchmarks/rank_timing_noise.py). Across families FLOPs price less well: on 2 CPU cores a dense ResNet10t
-    forward took ~8 ms per GFLOP and image where the depthwise EfficientNet-Lites took 37-42 ms and
-    MobileNetV3-S-050 81 ms, so a ranking priced from a small MobileNet over-prices the rest and shrinks its
-    sample further than it needs (it ends on as few images as before, in less time: benchmarks/rank_time_limit.py).
-    A candidate timm cannot count (a transformers model) gets its parameters x pixels at the counted candidates'
-    median GFLOPs per unit of it, else the counted ones' median, else 1."""
-    from hf_quicktune.zoo.descriptors import architecture_facts, forward_gflops
+    """Each candidate's forward cost per image relative to the others: the activations of its forward pass at the
+    size it is ranked at (millions of elements its convolutions and matrix products write,
+    :func:`~hf_quicktune.zoo.forward_cost.forward_cost`), which price a forward pass across families where FLOPs
+    price it only within one (a depthwise network is bound by memory traffic; on 2 CPU cores the offline zoo's
+    six candidates took 4.3-7.7 ms per million activations and image, and 8-81 ms per GFLOP:
+    benchmarks/rank_time_limit.py). A candidate timm cannot count (a transformers model) gets its parameters x
+    pixels at the counted candidates' median activations per unit of it, else the counted ones' median, else 1."""
+    from hf_quicktune.zoo.descriptors import architecture_facts
+    from hf_quicktune.zoo.forward_cost import forward_cost
     from hf_quicktune.zoo.input_size import size_args
 
     def size_of(cand: Candidate) -> int:
@@ -235,18 +234,23 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
         params = cand.num_params or 1e6 * float(architecture_facts(cand.architecture).get("params_m") or 0)
         return float(params) * size_of(cand) ** 2
 
-    flops = [forward_gflops(c.architecture, size_of(c), size_args(c, image_size).get("img_size"))
-             if c.library == "timm" else None for c in cands]
-    counted = [f for f in flops if f]
-    per_proxy = [f / proxy(c) for f, c in zip(flops, cands) if f and proxy(c)]
+    def counted(cand: Candidate) -> float | None:
+        if cand.library != "timm":
+            return None
+        cost = forward_cost(cand.architecture, size_of(cand), size_args(cand, image_size).get("img_size"))
+        return cost.activations_m if cost else None
+
+    costs = [counted(c) for c in cands]
+    known = [a for a in costs if a]
+    per_proxy = [a / proxy(c) for a, c in zip(costs, cands) if a and proxy(c)]
     out = []
-    for f, c in zip(flops, cands):
-        if f:
-            out.append(f)
+    for a, c in zip(costs, cands):
+        if a:
+            out.append(a)
         elif per_proxy and proxy(c):
             out.append(proxy(c) * float(np.median(per_proxy)))
         else:
-            out.append(float(np.median(counted)) if counted else 1.0)
+            out.append(float(np.median(known)) if known else 1.0)
     return out
 
 

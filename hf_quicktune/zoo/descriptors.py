@@ -92,31 +92,6 @@ def architecture_facts(architecture: str) -> dict[str, Any]:
     return _model_facts(model, cfg.get("input_size") or (3, 224, 224), cfg.get("tag"))
 
 
-@functools.lru_cache(maxsize=256)
-def forward_gflops(architecture: str, size: int, img_size: int | None = None) -> float | None:
-    """GFLOPs of one forward pass of a timm ``architecture`` on one ``size`` px image, counted by torch's
-    ``FlopCounterMode`` on the meta device (no memory, no weights; 0.03-0.3 s); ``img_size`` builds a
-    transformer for that size. None when timm cannot build or run it there (cached)."""
-    try:
-        import warnings
-
-        import timm
-        import torch
-        from torch.utils.flop_counter import FlopCounterMode
-
-        kwargs = {"img_size": img_size} if img_size else {}
-        with torch.device("meta"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = timm.create_model(architecture, pretrained=False, **kwargs).eval()
-            x = torch.empty(1, 3, size, size)
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            model(x)
-    except Exception as err:  # noqa: BLE001 - an architecture timm cannot build or run on the meta device
-        logger.debug("no FLOPs for %r at %d px (%s)", architecture, size, err)
-        return None
-    return counter.get_total_flops() / 1e9 or None
-
-
 @functools.lru_cache(maxsize=64)
 def transformers_facts(source: str) -> dict[str, Any]:
     """The facts of a transformers image classifier (a Hub id in the local cache, or a folder), built from its

@@ -1,0 +1,92 @@
+"""What one forward pass of a timm architecture costs, counted on the meta device (no memory, no weights).
+
+Two counts of one pass on one image, from a single traced forward (:func:`forward_cost`):
+
+* **GFLOPs**, by torch's ``FlopCounterMode``: the usual measure of compute. It prices a model against others of
+  its family well (EfficientNet-Lite1 at 240 px / Lite2 at 260 px count 1.56 / 2.23 x Lite0 at 224 px; their
+  forward passes took 1.53 / 2.11 x on 2 CPU cores, benchmarks/rank_time_limit.py), across families badly: per
+  GFLOP and image a dense ResNet10t took ~8 ms, the depthwise Lites 37-42 ms and MobileNetV3-S-050 81 ms.
+* **Activations**: millions of elements written by the convolutions and matrix products (attention included),
+  the measure Radosavovic et al. (2020, "Designing Network Design Spaces", §5.1 / Fig. 12) found to predict
+  runtime better than FLOPs: a small depthwise network is bound by memory traffic, not arithmetic. On the same
+  CPU the six offline candidates took 4.3-7.7 ms per million and image (benchmarks/rank_time_limit.py prints it
+  beside ms per GFLOP for the zoo and for other families).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ForwardCost:
+    """One forward pass on one image: ``gflops`` and ``activations_m`` (millions of output elements of its
+    convolutions and matrix products)."""
+
+    gflops: float
+    activations_m: float
+
+
+def _counted_ops() -> frozenset:
+    import torch
+
+    aten = torch.ops.aten
+    names = ("convolution", "mm", "addmm", "bmm", "baddbmm", "_scaled_dot_product_flash_attention",
+             "_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
+             "_scaled_dot_product_cudnn_attention", "_efficient_attention_forward", "_flash_attention_forward")
+    return frozenset(getattr(aten, n) for n in names if hasattr(aten, n))
+
+
+def _activation_mode():
+    """A dispatch mode that sums the output elements of the ops of :func:`_counted_ops` (``.elements``)."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counted = _counted_ops()
+
+    class ActivationCounter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.elements = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket in counted:
+                first = out[0] if isinstance(out, (tuple, list)) else out  # attention: (output, logsumexp, ...)
+                if isinstance(first, torch.Tensor):
+                    self.elements += first.numel()
+            return out
+
+    return ActivationCounter()
+
+
+@functools.lru_cache(maxsize=256)
+def forward_cost(architecture: str, size: int, img_size: int | None = None) -> ForwardCost | None:
+    """The cost of one forward pass of a timm ``architecture`` (eval mode) on one ``size`` px image, traced on the
+    meta device (0.03-0.3 s); ``img_size`` builds a transformer for that size. None when timm cannot build or run
+    it there, or it counts nothing (cached)."""
+    try:
+        import warnings
+
+        import timm
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        kwargs = {"img_size": img_size} if img_size else {}
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = timm.create_model(architecture, pretrained=False, **kwargs).eval()
+            x = torch.empty(1, 3, size, size)
+        activations = _activation_mode()
+        with FlopCounterMode(display=False) as flops, activations, torch.no_grad():
+            model(x)
+    except Exception as err:  # noqa: BLE001 - an architecture timm cannot build or run on the meta device
+        logger.debug("no forward cost for %r at %d px (%s)", architecture, size, err)
+        return None
+    if not flops.get_total_flops() or not activations.elements:
+        return None
+    return ForwardCost(gflops=flops.get_total_flops() / 1e9, activations_m=activations.elements / 1e6)

@@ -1,0 +1,52 @@
+"""The forward cost counted on the meta device against the same model run for real with module hooks."""
+
+from __future__ import annotations
+
+import pytest
+import timm
+import torch
+from torch import nn
+
+from hf_quicktune.zoo.forward_cost import forward_cost
+
+
+def _hooked_outputs(model: nn.Module, x: torch.Tensor) -> int:
+    """Elements written by the model's convolutions and linear layers on ``x``, counted with forward hooks."""
+    total = 0
+
+    def count(_module, _args, out) -> None:
+        nonlocal total
+        total += out.numel()
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def test_activations_are_the_outputs_of_convolutions_and_linear_layers():
+    """A convnet's count is exactly what its Conv2d / Linear modules write, on one image at that size."""
+    torch.manual_seed(0)
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    cost = forward_cost("tf_efficientnet_lite0", 32)
+    assert cost is not None
+    assert cost.activations_m * 1e6 == pytest.approx(_hooked_outputs(model, torch.randn(1, 3, 32, 32)), rel=1e-9)
+    assert cost.gflops > 0  # torch's FlopCounterMode, on the same traced pass
+
+
+def test_attention_products_are_counted_too():
+    """A ViT writes more than its linear layers: its attention products count (scores and weighted values, or
+    the fused kernel's output)."""
+    torch.manual_seed(0)
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32).eval()
+    cost = forward_cost("vit_tiny_patch16_224", 32, 32)
+    assert cost is not None
+    assert cost.activations_m * 1e6 > _hooked_outputs(model, torch.randn(1, 3, 32, 32))
+
+
+def test_an_architecture_timm_cannot_build_has_no_cost():
+    assert forward_cost("no_such_architecture_xyz", 32) is None
