@@ -220,7 +220,7 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
     size it is ranked at (millions of elements its convolutions and matrix products write,
     :func:`~hf_quicktune.zoo.forward_cost.forward_cost`), which price a forward pass across families where FLOPs
     price it only within one (a depthwise network is bound by memory traffic; on 2 CPU cores the offline zoo's
-    six candidates took 4.3-7.7 ms per million activations and image, and 8-81 ms per GFLOP:
+    six candidates took 7.2-13.2 ms per million activations and image, and 14-154 ms per GFLOP:
     benchmarks/rank_time_limit.py). A candidate timm cannot count (a transformers model) gets its parameters x
     pixels at the counted candidates' median activations per unit of it, else the counted ones' median, else 1."""
     from hf_quicktune.zoo.descriptors import architecture_facts

@@ -4,13 +4,13 @@ Two counts of one pass on one image, from a single traced forward (:func:`forwar
 
 * **GFLOPs**, by torch's ``FlopCounterMode``: the usual measure of compute. It prices a model against others of
   its family well (EfficientNet-Lite1 at 240 px / Lite2 at 260 px count 1.56 / 2.23 x Lite0 at 224 px; their
-  forward passes took 1.53 / 2.11 x on 2 CPU cores, benchmarks/rank_time_limit.py), across families badly: per
-  GFLOP and image a dense ResNet10t took ~8 ms, the depthwise Lites 37-42 ms and MobileNetV3-S-050 81 ms.
+  forward passes took 1.53 / 2.11 x on 2 CPU cores), across families badly: per GFLOP and image a dense
+  ResNet10t took ~8 ms, the depthwise Lites 37-42 ms and MobileNetV3-S-050 81 ms.
 * **Activations**: millions of elements written by the convolutions and matrix products (attention included),
-  the measure Radosavovic et al. (2020, "Designing Network Design Spaces", §5.1 / Fig. 12) found to predict
-  runtime better than FLOPs: a small depthwise network is bound by memory traffic, not arithmetic. On the same
-  CPU the six offline candidates took 4.3-7.7 ms per million and image (benchmarks/rank_time_limit.py prints it
-  beside ms per GFLOP for the zoo and for other families).
+  the measure Radosavovic et al. (2020, "Designing Network Design Spaces", their complexity analysis) found to predict
+  runtime better than FLOPs: a small depthwise network is bound by memory traffic, not arithmetic. On 2 CPU
+  cores 15 timm models (the offline zoo and 9 other families) took 3.2-13.2 ms per million activations and image,
+  7.4-154 ms per GFLOP (benchmarks/rank_time_limit.py).
 """
 
 from __future__ import annotations
