@@ -1,0 +1,107 @@
+"""How well a model's size counts price the Quick-Tune extended meta-dataset's recorded epoch seconds.
+
+The shipped prior's cost model describes a model by its parameters and input size (zoo/descriptors.py). This asks
+whether the counts of one traced forward pass (zoo/forward_cost.py: GFLOPs, and activations, the elements written
+by convolutions and matrix products) would price the 24 models' epochs better. For every run with at least two
+epochs, the median seconds of its epochs after the first; a least-squares fit of their log with one intercept per
+dataset (its size), the run's log batch size, ``amp``, ``pct_to_freeze`` and ``linear_probing`` as controls, and
+the model described by each candidate set of features; printed: the residual standard deviation of log seconds
+(0.1 = ~10 % typical error) and R^2, with the model's one-hot (every model its own cost: the best any description
+can do on these 24) and no model feature at all (the floor) side by side.
+
+    .venv/bin/python benchmarks/meta_cost_counts.py [--meta-dataset ../shared/metadatasets/quicktune-extended]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def _model_counts(arch: str) -> dict[str, float] | None:
+    from hf_quicktune.zoo.descriptors import architecture_facts
+    from hf_quicktune.zoo.forward_cost import forward_cost
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        facts = architecture_facts(arch)
+        if not facts:
+            return None
+        size = int(facts["input_px"])
+        cost = forward_cost(arch, size)
+        if cost is None:  # a transformer built for one size only
+            cost = forward_cost(arch, size, size)
+    if cost is None:
+        return None
+    return {"params": facts["params_m"], "px": float(size), "gflops": cost.gflops, "act": cost.activations_m}
+
+
+def _fit(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    res = y - x @ coef
+    return float(np.sqrt(np.mean(res ** 2))), float(1 - res.var() / y.var())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meta-dataset", default=str(Path(__file__).resolve().parents[2] / "shared/metadatasets"
+                                                     / "quicktune-extended"))
+    args = parser.parse_args()
+    import pandas as pd
+
+    root = Path(args.meta_dataset)
+    configs = pd.read_csv(root / "configs_onehot.csv.gz", index_col=0)
+    configs.index = configs.index.astype(str)
+    with gzip.open(root / "epoch_seconds.json.gz", "rt") as f:
+        seconds = json.load(f)
+    model_cols = [c for c in configs.columns if c.startswith("cat:model:")]
+    archs = [c.split(":", 2)[2] for c in model_cols]
+    counts = {a: _model_counts(a) for a in archs}
+    print(f"{'model':<44} {'params M':>8} {'px':>4} {'GFLOPs':>8} {'M act':>8}")
+    for a in archs:
+        c = counts[a]
+        print(f"{a:<44} " + ("not built" if c is None else
+                             f"{c['params']:>8.1f} {c['px']:>4.0f} {c['gflops']:>8.2f} {c['act']:>8.2f}"))
+    rows = []
+    datasets = sorted(k for k in seconds if k != "info")
+    for d in datasets:
+        for run_id, secs in seconds[d].items():
+            if len(secs) < 2 or run_id not in configs.index:
+                continue
+            cfg = configs.loc[run_id]
+            arch = archs[int(np.argmax(cfg[model_cols].to_numpy()))]
+            if counts[arch] is None:
+                continue
+            rows.append((d, arch, math.log(float(np.median(secs[1:]))), math.log(float(cfg["batch_size"])),
+                         float(cfg["amp"]), float(cfg["pct_to_freeze"]), float(cfg["linear_probing"])))
+    y = np.array([r[2] for r in rows])
+    controls = np.array([[*(r[0] == d for d in datasets), r[3], r[4], r[5], r[6]] for r in rows], dtype=float)
+    log = {k: np.array([math.log(counts[r[1]][k]) for r in rows]) for k in ("params", "px", "gflops", "act")}
+    onehot = np.array([[r[1] == a for a in archs] for r in rows], dtype=float)
+    sets = {
+        "no model feature (floor)": [],
+        "params + input px (the prior's today)": [log["params"], log["px"]],
+        "GFLOPs": [log["gflops"]],
+        "activations": [log["act"]],
+        "GFLOPs + activations": [log["gflops"], log["act"]],
+        "params + input px + activations": [log["params"], log["px"], log["act"]],
+    }
+    print(f"\n{len(rows)} runs of >= 2 epochs, {len(set(r[1] for r in rows))} models, {len(datasets)} datasets; "
+          "log of the median epoch seconds after the first")
+    print(f"{'model described by':<40} {'resid. std (log)':>16} {'R^2':>6}")
+    for name, cols in sets.items():
+        x = np.column_stack([controls, *cols]) if cols else controls
+        std, r2 = _fit(y, x)
+        print(f"{name:<40} {std:>16.3f} {r2:>6.3f}")
+    std, r2 = _fit(y, np.column_stack([controls[:, :-4], onehot, controls[:, -4:]]))
+    print(f"{'one-hot model (ceiling)':<40} {std:>16.3f} {r2:>6.3f}")
+
+
+if __name__ == "__main__":
+    main()
