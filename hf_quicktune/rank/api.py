@@ -224,8 +224,7 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
     benchmarks/rank_time_limit.py). A candidate timm cannot count (a transformers model) gets its parameters x
     pixels at the counted candidates' median activations per unit of it, else the counted ones' median, else 1."""
     from hf_quicktune.zoo.descriptors import architecture_facts
-    from hf_quicktune.zoo.forward_cost import forward_cost
-    from hf_quicktune.zoo.input_size import size_args
+    from hf_quicktune.zoo.forward_cost import candidate_cost
 
     def size_of(cand: Candidate) -> int:
         return int(image_size or (cand.input_size[-1] if cand.input_size else 224))
@@ -235,9 +234,7 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
         return float(params) * size_of(cand) ** 2
 
     def counted(cand: Candidate) -> float | None:
-        if cand.library != "timm":
-            return None
-        cost = forward_cost(cand.architecture, size_of(cand), size_args(cand, image_size).get("img_size"))
+        cost = candidate_cost(cand, image_size)
         return cost.activations_m if cost else None
 
     costs = [counted(c) for c in cands]

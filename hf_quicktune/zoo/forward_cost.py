@@ -11,6 +11,9 @@ Two counts of one pass on one image, from a single traced forward (:func:`forwar
   runtime better than FLOPs: a small depthwise network is bound by memory traffic, not arithmetic. On 2 CPU
   cores 15 timm models (the offline zoo and 9 other families) took 3.2-13.2 ms per million activations and image,
   7.4-154 ms per GFLOP (benchmarks/rank_time_limit.py).
+
+Both match what timm's benchmark tables publish as ``infer_gmacs`` (GFLOPs / 2) and ``infer_macts`` (ResNet-50 at
+224 px: 4.09 GMACs, 11.11 M activations; tests/zoo/test_forward_cost.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +94,14 @@ def forward_cost(architecture: str, size: int, img_size: int | None = None) -> F
     if not flops.get_total_flops() or not activations.elements:
         return None
     return ForwardCost(gflops=flops.get_total_flops() / 1e9, activations_m=activations.elements / 1e6)
+
+
+def candidate_cost(candidate: Any, image_size: int | None = None) -> ForwardCost | None:
+    """:func:`forward_cost` of a zoo candidate at ``image_size`` (default: its own input size); None for a model timm
+    does not build (a transformers candidate) or cannot count."""
+    from hf_quicktune.zoo.input_size import size_args
+
+    if getattr(candidate, "library", "timm") != "timm":
+        return None
+    size = int(image_size or (candidate.input_size[-1] if candidate.input_size else 224))
+    return forward_cost(candidate.architecture, size, size_args(candidate, image_size).get("img_size"))

@@ -48,5 +48,28 @@ def test_attention_products_are_counted_too():
     assert cost.activations_m * 1e6 > _hooked_outputs(model, torch.randn(1, 3, 32, 32))
 
 
+def test_resnet50_costs_what_timms_benchmark_tables_publish():
+    """timm's results tables: resnet50 at 224 px, infer_gmacs 4.11 / infer_macts 11.11 (its counter also counts the
+    batch-norms' multiply-adds; these are the convolutions' and the classifier's)."""
+    cost = forward_cost("resnet50", 224)
+    assert cost is not None
+    assert cost.activations_m == pytest.approx(11.11, abs=0.01)
+    assert cost.gflops / 2 == pytest.approx(4.09, abs=0.01)
+
+
+def test_zoo_list_prints_the_forward_cost_of_every_candidate(capsys):
+    from hf_quicktune.cli import main
+
+    assert main(["zoo", "list", "--zoo", "offline"]) == 0
+    out = capsys.readouterr().out
+    assert "GMACs" in out and "M acts" in out
+    lite0 = next(line for line in out.splitlines() if "│ tf_efficientnet_lite0 " in line)
+    assert "0.39" in lite0 and "6.7" in lite0
+    assert main(["zoo", "list", "--zoo", "offline", "--json"]) == 0
+    rows = {r["name"]: r for r in __import__("json").loads(capsys.readouterr().out)}
+    assert rows["scratch:resnet10t"]["macts"] == pytest.approx(1.51, abs=0.01)
+    assert rows["tf_efficientnet_lite0"]["gmacs"] == pytest.approx(0.385, abs=0.001)
+
+
 def test_an_architecture_timm_cannot_build_has_no_cost():
     assert forward_cost("no_such_architecture_xyz", 32) is None
