@@ -65,6 +65,9 @@ class CardInfo:
     searched: bool = True
     #: a transformers model fine-tuned at another size than its config's image_size: its forward needs the flag
     interpolate_pos_encoding: bool = False
+    #: the exported model's size and the cost of one forward pass at its input size, as timm's cards list them:
+    #: ``params_m``, ``gmacs``, ``macts`` (millions of activations), ``image_size`` (px); None: not counted
+    stats: dict[str, float] | None = None
 
     @property
     def safe_name(self) -> str:
@@ -124,6 +127,18 @@ cfg = timm.data.resolve_data_config({{}}, model=model)
 transform = timm.data.create_transform(**cfg)"""
 
 
+def _stats(info: CardInfo) -> str:
+    """A "Model stats" section like timm's cards (parameters, GMACs, activations, image size), or nothing."""
+    if not info.stats:
+        return ""
+    labels = (("params_m", "Params (M)", ".1f"), ("gmacs", "GMACs", ".2f"), ("macts", "Activations (M)", ".1f"))
+    lines = [f"- {label}: {format(info.stats[key], fmt)}" for key, label, fmt in labels if info.stats.get(key)]
+    if info.stats.get("image_size"):
+        side = int(info.stats["image_size"])
+        lines.append(f"- Image size: {side} x {side}")
+    return "## Model stats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
+
+
 def build_model_card(info: CardInfo):
     """Return a ``huggingface_hub.ModelCard`` (metadata validated by ``ModelCardData``)."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -178,7 +193,7 @@ def build_model_card(info: CardInfo):
 {base}
 - validation top-1: **{100 * info.val_top1:.2f} %** (weights of epoch {best}, the best validation epoch of the {info.epochs} trained)
 {test_line}{quality_line}{prior_line}
-## Use it
+{_stats(info)}## Use it
 
 ```python
 {_usage(info)}

@@ -211,8 +211,10 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     tmp = final.with_name(f".{final.name}-tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
+    stats = None
     if candidate.library == "timm":
         model = _incumbent_model(settings, state, inc, candidates, dataset)
+        stats = _model_stats(model, candidate, settings.image_size, dataset.num_classes)
         export_timm_model(model, tmp, label_names=dataset.class_names, data_config=_data_config(settings, candidate),
                           model_args=size_args(candidate, settings.image_size))
     else:  # transformers candidates: the train engine writes them as transformers does (save_pretrained)
@@ -251,7 +253,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         model_ref=None if settings.push_to_hub else (
             f"{Path(state.dir).name}/{final.name}" if candidate.library == "transformers"
             else f"local-dir:{Path(state.dir).name}/{final.name}"),
-        interpolate_pos_encoding=_interpolates(tmp),
+        interpolate_pos_encoding=_interpolates(tmp), stats=stats,
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))
@@ -264,6 +266,19 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
     summary.update(export_dir=str(final), card=str(final / "README.md"), export_format=candidate.library)
+
+
+def _model_stats(model, candidate, image_size: int | None, num_classes: int) -> dict[str, float]:
+    """The exported timm model's parameters and one forward pass's cost at the size it was trained at (the card's
+    "Model stats", as timm's cards list them)."""
+    from hf_quicktune.zoo.forward_cost import candidate_cost
+
+    size = int(image_size or (candidate.input_size[-1] if candidate.input_size else 224))
+    stats = {"params_m": sum(p.numel() for p in model.parameters()) / 1e6, "image_size": float(size)}
+    cost = candidate_cost(candidate, image_size, num_classes)
+    if cost is not None:
+        stats.update(gmacs=cost.gflops / 2, macts=cost.activations_m)
+    return stats
 
 
 def _interpolates(export: Path) -> bool:

@@ -69,10 +69,11 @@ def _activation_mode():
 
 
 @functools.lru_cache(maxsize=256)
-def forward_cost(architecture: str, size: int, img_size: int | None = None) -> ForwardCost | None:
+def forward_cost(architecture: str, size: int, img_size: int | None = None,
+                 num_classes: int | None = None) -> ForwardCost | None:
     """The cost of one forward pass of a timm ``architecture`` (eval mode) on one ``size`` px image, traced on the
-    meta device (0.03-0.3 s); ``img_size`` builds a transformer for that size. None when timm cannot build or run
-    it there, or it counts nothing (cached)."""
+    meta device (0.03-0.9 s); ``img_size`` builds a transformer for that size, ``num_classes`` its head (default:
+    the pretrained one's). None when timm cannot build or run it there, or it counts nothing (cached)."""
     try:
         import warnings
 
@@ -80,7 +81,9 @@ def forward_cost(architecture: str, size: int, img_size: int | None = None) -> F
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
-        kwargs = {"img_size": img_size} if img_size else {}
+        kwargs: dict = {"img_size": img_size} if img_size else {}
+        if num_classes:
+            kwargs["num_classes"] = num_classes
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = timm.create_model(architecture, pretrained=False, **kwargs).eval()
@@ -96,12 +99,12 @@ def forward_cost(architecture: str, size: int, img_size: int | None = None) -> F
     return ForwardCost(gflops=flops.get_total_flops() / 1e9, activations_m=activations.elements / 1e6)
 
 
-def candidate_cost(candidate: Any, image_size: int | None = None) -> ForwardCost | None:
-    """:func:`forward_cost` of a zoo candidate at ``image_size`` (default: its own input size); None for a model timm
-    does not build (a transformers candidate) or cannot count."""
+def candidate_cost(candidate: Any, image_size: int | None = None, num_classes: int | None = None) -> ForwardCost | None:
+    """:func:`forward_cost` of a zoo candidate at ``image_size`` (default: its own input size), with a head of
+    ``num_classes``; None for a model timm does not build (a transformers candidate) or cannot count."""
     from hf_quicktune.zoo.input_size import size_args
 
     if getattr(candidate, "library", "timm") != "timm":
         return None
     size = int(image_size or (candidate.input_size[-1] if candidate.input_size else 224))
-    return forward_cost(candidate.architecture, size, size_args(candidate, image_size).get("img_size"))
+    return forward_cost(candidate.architecture, size, size_args(candidate, image_size).get("img_size"), num_classes)

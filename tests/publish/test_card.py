@@ -51,6 +51,15 @@ def test_card_body_explains_the_search(tmp_path):
     assert 'create_model("local-dir:/x/export"' in str(build_model_card(_info(model_ref="local-dir:/x/export")))
 
 
+def test_card_lists_the_models_stats_like_timms_cards():
+    text = str(build_model_card(_info(stats={"params_m": 3.42, "gmacs": 0.3851, "macts": 6.74, "image_size": 224.0})))
+    assert "## Model stats\n\n- Params (M): 3.4\n- GMACs: 0.39\n- Activations (M): 6.7\n- Image size: 224 x 224\n" in text
+    assert text.index("## Model stats") < text.index("## Use it")
+    assert "## Model stats" not in str(build_model_card(_info()))  # not counted (a transformers model): no section
+    partial = str(build_model_card(_info(stats={"params_m": 86.6, "image_size": 224.0})))
+    assert "- Params (M): 86.6\n- Image size: 224 x 224\n" in partial and "GMACs" not in partial
+
+
 def test_card_of_a_run_too_small_to_search_does_not_claim_a_search():
     searched = str(build_model_card(_info(prior="org/prior")))
     assert "chosen by\n**hf-quicktune** (Quick-Tune" in searched and "- searched: 2 candidate models" in searched

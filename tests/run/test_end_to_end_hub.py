@@ -76,6 +76,13 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
         acc = _accuracy(model, ds.splits[split], transform)
         assert acc == pytest.approx(card_acc[split], abs=1.01 / len(ds.splits[split])), split
     assert card_acc["test"] == pytest.approx(summary["test_top1"], abs=1e-6)
+    # its stats as timm's cards give them: the loaded model's parameters, one forward pass at 32 px
+    from hf_quicktune.zoo.forward_cost import forward_cost
+
+    cost = forward_cost(model.pretrained_cfg["architecture"], 32, None, 10)
+    assert f"- Params (M): {sum(p.numel() for p in model.parameters()) / 1e6:.1f}\n" in card.text
+    assert f"- GMACs: {cost.gflops / 2:.2f}\n- Activations (M): {cost.activations_m:.1f}\n" in card.text
+    assert "- Image size: 32 x 32\n" in card.text
 
     # the Space app (space/app.py, gradio not needed for its model code) serves the local export
     import importlib.util
