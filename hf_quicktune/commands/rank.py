@@ -62,6 +62,12 @@ def _fmt(v) -> str:
 )
 @click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
 @click.option(
+    "--time-limit", default=None,
+    help="Wall-clock limit of the forward passes (90s, 5m): when the candidates left would overrun it, every "
+         "candidate is scored on a smaller stratified subset of the sample (cheapest candidates first; a `run` gives "
+         "its ranking 15 % of --budget this way). [default: none]",
+)
+@click.option(
     "--seed", default=0, show_default=True, help="Seed of the sample (and of random-init baselines)."
 )
 @click.option("--no-cache", is_flag=True, help="Recompute features even when cached.")
@@ -78,6 +84,7 @@ def rank(
     sort_by: str | None,
     image_size: int | None,
     batch_size: int,
+    time_limit: str | None,
     seed: int,
     no_cache: bool,
     allow_pickle: bool,
@@ -95,8 +102,10 @@ def rank(
     """
     from hf_quicktune.errors import ConfigError
     from hf_quicktune.rank import parse_scores
+    from hf_quicktune.run.settings import parse_budget
 
     score_names = parse_scores(scores)
+    seconds = parse_budget(time_limit, "--time-limit") if time_limit is not None else None
     if plot_path:
         from hf_quicktune.run.settings import check_output_file
 
@@ -118,7 +127,8 @@ def rank(
     if allow_pickle:
         trust_pickle(candidates)
     err_console = _console(stderr=True)
-    options: dict[str, Any] = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed)
+    options: dict[str, Any] = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed,
+                                 seconds=seconds)
     if as_json or not sys.stderr.isatty():
         result = rank_candidates(data, candidates, **options)
     else:
@@ -181,9 +191,9 @@ def _console(stderr: bool = False):
 def _print_table(result, sort_key: str, zoo_name: str) -> None:
     from rich.table import Table
 
-    table = Table(
-        title=f"{result.dataset}: zero-training ranking of zoo '{zoo_name}' (n={result.n}, sorted by {sort_key})"
-    )
+    reduced = result.info.get("sample_reduced_from")
+    n = f"n={result.n} of {reduced} sampled: --time-limit" if reduced else f"n={result.n}"
+    table = Table(title=f"{result.dataset}: zero-training ranking of zoo '{zoo_name}' ({n}, sorted by {sort_key})")
     table.add_column("#", justify="right")
     table.add_column("candidate", no_wrap=True)
     columns = list(result.scores) + ["ensemble"]

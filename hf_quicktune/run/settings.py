@@ -22,8 +22,9 @@ _UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 DEFAULT_SCORES = ("lfc", "logme", "knn")
 
 
-def parse_budget(text: str | int | float | None) -> float | None:
-    """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``."""
+def parse_budget(text: str | int | float | None, what: str = "budget") -> float | None:
+    """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``; ``what`` names
+    it in the error (e.g. ``--time-limit``)."""
     if text is None:
         return None
     if isinstance(text, int | float) and not isinstance(text, bool):
@@ -38,10 +39,10 @@ def parse_budget(text: str | int | float | None) -> float | None:
             pos = m.end()
         if not s or pos != len(s):
             raise ConfigError(
-                f"invalid budget {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h or 1h30m."
+                f"invalid {what} {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h or 1h30m."
             )
     if seconds <= 0:
-        raise ConfigError(f"invalid budget {text!r}: the budget must be positive (e.g. 30m).")
+        raise ConfigError(f"invalid {what} {text!r}: it must be positive (e.g. 30m).")
     return seconds
 
 

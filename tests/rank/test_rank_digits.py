@@ -143,6 +143,21 @@ def test_cli_table_json_and_plot(result, zoo_file, tmp_path, capsys):
     assert data["table"][PRETRAINED]["knn"] == pytest.approx(result.table[PRETRAINED]["knn"])
 
 
+def test_cli_time_limit_scores_every_candidate_on_a_smaller_sample(zoo_file, capsys):
+    """`rank --time-limit`: the run's time-limited ranking from the command line; a limit far below one candidate's
+    forward passes ends on the smallest sample (two per class, at least 32 images), said in the table's title."""
+    base = ["rank", "--dataset", "builtin:digits", "--zoo", zoo_file, "--n", str(N), "--image-size", str(SIZE),
+            "--scores", "lfc", "--no-cache"]
+    code, out, err = _cli(base + ["--time-limit", "0.01s", "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["n"] == 32 and data["info"]["sample_reduced_from"] == N and set(data["table"]) == {PRETRAINED, SCRATCH}
+    code, out, err = _cli(base + ["--time-limit", "0.01s"], capsys)
+    assert code == 0 and f"n=32 of {N} sampled: --time-limit" in " ".join(out.split()), err  # rich wraps the title
+    code, _, err = _cli(base + ["--time-limit", "soon"], capsys)
+    assert code == 2 and "invalid --time-limit 'soon'" in err
+
+
 def test_cli_rejects_unknown_score_and_bad_sort(zoo_file, capsys):
     code, _, err = _cli(
         ["rank", "--dataset", "builtin:digits", "--zoo", zoo_file, "--scores", "lfc,hscore"], capsys
