@@ -9,6 +9,11 @@ the model described by each candidate set of features; printed: the residual sta
 (0.1 = ~10 % typical error) and R^2, with the model's one-hot (every model its own cost: the best any description
 can do on these 24) and no model feature at all (the floor) side by side.
 
+Then leave-models-out, non-linear: scikit-learn's GradientBoostingRegressor on the same controls plus the model's
+descriptors (zoo/descriptors.py: params, input px, pretraining images, attention share: what the prior's cost
+model gets), with and without log activations, trained on the runs of 20 models and scored (RMSE of log seconds)
+on the other 4, 6 folds of the 24 models (seeded): how well each description prices models it never saw.
+
     .venv/bin/python benchmarks/meta_cost_counts.py [--meta-dataset ../shared/metadatasets/quicktune-extended]
 """
 
@@ -39,7 +44,11 @@ def _model_counts(arch: str) -> dict[str, float] | None:
             cost = forward_cost(arch, size, size)
     if cost is None:
         return None
-    return {"params": facts["params_m"], "px": float(size), "gflops": cost.gflops, "act": cost.activations_m}
+    from hf_quicktune.zoo.descriptors import describe_architecture
+
+    desc = describe_architecture(arch)
+    return {"params": facts["params_m"], "px": float(size), "gflops": cost.gflops, "act": cost.activations_m,
+            "pretrain": float(desc.get("pretrain_images_m") or 0.0), "attention": float(desc.get("attention") or 0.0)}
 
 
 def _fit(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
@@ -52,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--meta-dataset", default=str(Path(__file__).resolve().parents[2] / "shared/metadatasets"
                                                      / "quicktune-extended"))
+    parser.add_argument("--seed", type=int, default=0, help="the leave-models-out folds and the regressor")
     args = parser.parse_args()
     import pandas as pd
 
@@ -83,6 +93,7 @@ def main() -> None:
     y = np.array([r[2] for r in rows])
     controls = np.array([[*(r[0] == d for d in datasets), r[3], r[4], r[5], r[6]] for r in rows], dtype=float)
     log = {k: np.array([math.log(counts[r[1]][k]) for r in rows]) for k in ("params", "px", "gflops", "act")}
+    log.update({k: np.array([counts[r[1]][k] for r in rows]) for k in ("pretrain", "attention")})  # not logged
     onehot = np.array([[r[1] == a for a in archs] for r in rows], dtype=float)
     sets = {
         "no model feature (floor)": [],
@@ -101,6 +112,32 @@ def main() -> None:
         print(f"{name:<40} {std:>16.3f} {r2:>6.3f}")
     std, r2 = _fit(y, np.column_stack([controls[:, :-4], onehot, controls[:, -4:]]))
     print(f"{'one-hot model (ceiling)':<40} {std:>16.3f} {r2:>6.3f}")
+    _leave_models_out(rows, y, controls, log, archs, args.seed)
+
+
+def _leave_models_out(rows, y, controls, log, archs, seed: int) -> None:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    # the dataset's size as one number (its intercept's stand-in for a tree model), then the run's controls
+    size = np.array([y[[i for i, r in enumerate(rows) if r[0] == d]].mean() for d in (r[0] for r in rows)])
+    base = np.column_stack([size, controls[:, -4:]])
+    descriptors = [log["params"], log["px"], np.log1p(log["pretrain"]), log["attention"]]
+    sets = {"descriptors (the prior's cost model)": descriptors, "descriptors + activations": [*descriptors, log["act"]],
+            "activations alone": [log["act"]]}
+    order = np.random.default_rng(seed).permutation(len(archs))
+    folds = [set(np.asarray(archs)[order[k::6]]) for k in range(6)]
+    model_of = np.array([r[1] for r in rows])
+    print("\nleave-models-out (6 folds of 4 models), GradientBoostingRegressor, RMSE of log seconds on held-out models:")
+    print(f"{'model described by':<40} " + " ".join(f"{'fold ' + str(k):>7}" for k in range(6)) + f" {'all':>7}")
+    for name, cols in sets.items():
+        x = np.column_stack([base, *cols])
+        errs, per_fold = np.empty(len(y)), []
+        for held in folds:
+            test = np.isin(model_of, list(held))
+            reg = GradientBoostingRegressor(random_state=seed).fit(x[~test], y[~test])
+            errs[test] = reg.predict(x[test]) - y[test]
+            per_fold.append(float(np.sqrt(np.mean(errs[test] ** 2))))
+        print(f"{name:<40} " + " ".join(f"{v:>7.3f}" for v in per_fold) + f" {float(np.sqrt(np.mean(errs ** 2))):>7.3f}")
 
 
 if __name__ == "__main__":
