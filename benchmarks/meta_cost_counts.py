@@ -112,15 +112,16 @@ def main() -> None:
         print(f"{name:<40} {std:>16.3f} {r2:>6.3f}")
     std, r2 = _fit(y, np.column_stack([controls[:, :-4], onehot, controls[:, -4:]]))
     print(f"{'one-hot model (ceiling)':<40} {std:>16.3f} {r2:>6.3f}")
-    _leave_models_out(rows, y, controls, log, archs, args.seed)
+    images = {d: float(v[0]) for d, v in json.loads((root / "dataset_descriptors.json").read_text()).items()}
+    _leave_models_out(rows, y, controls, log, archs, images, args.seed)
 
 
-def _leave_models_out(rows, y, controls, log, archs, seed: int) -> None:
+def _leave_models_out(rows, y, controls, log, archs, images: dict[str, float], seed: int) -> None:
     from sklearn.ensemble import GradientBoostingRegressor
 
-    # the dataset's size as one number (its intercept's stand-in for a tree model), then the run's controls
-    size = np.array([y[[i for i, r in enumerate(rows) if r[0] == d]].mean() for d in (r[0] for r in rows)])
-    base = np.column_stack([size, controls[:, -4:]])
+    # the dataset's number of images (its meta-feature; the linear fit's intercepts would see the held-out runs),
+    # then the run's controls
+    base = np.column_stack([np.log([images[r[0]] for r in rows]), controls[:, -4:]])
     descriptors = [log["params"], log["px"], np.log1p(log["pretrain"]), log["attention"]]
     sets = {"descriptors (the prior's cost model)": descriptors, "descriptors + activations": [*descriptors, log["act"]],
             "activations alone": [log["act"]]}
