@@ -12,6 +12,9 @@ Two counts of one pass on one image, from a single traced forward (:func:`forwar
   cores 15 timm models (the offline zoo and 9 other families) took 3.2-13.2 ms per million activations and image,
   7.4-154 ms per GFLOP (benchmarks/rank_time_limit.py).
 
+Counts are cached in memory and on disk (``forward_cost.json`` in :func:`~hf_quicktune.constants.cache_dir`, keyed by
+the timm and torch versions), so a zoo is traced once per machine.
+
 Both match what timm's benchmark tables publish as ``infer_gmacs`` (GFLOPs / 2) and ``infer_macts`` (ResNet-50 at
 224 px: 4.09 GMACs, 11.11 M activations; tests/zoo/test_forward_cost.py).
 """
@@ -19,8 +22,11 @@ Both match what timm's benchmark tables publish as ``infer_gmacs`` (GFLOPs / 2) 
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -68,12 +74,60 @@ def _activation_mode():
     return ActivationCounter()
 
 
+def _disk_path() -> Path:
+    from hf_quicktune.constants import cache_dir
+
+    return cache_dir() / "forward_cost.json"
+
+
+def _disk_key(architecture: str, size: int, img_size: int | None, num_classes: int | None) -> str:
+    import timm
+    import torch
+
+    return f"{architecture}|{size}|{img_size}|{num_classes}|timm {timm.__version__}|torch {torch.__version__}"
+
+
+def _disk_read() -> dict[str, Any]:
+    try:
+        data = json.loads(_disk_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or unreadable: traced again
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _disk_write(key: str, cost: ForwardCost) -> None:
+    """Add one entry with an atomic replace; a cache that cannot be written is skipped."""
+    path = _disk_path()
+    try:
+        data = {**_disk_read(), key: asdict(cost)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per writer: concurrent runs do not collide
+        tmp.write_text(json.dumps(data, indent=0, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        logger.debug("forward cost not cached on disk (%s)", err)
+
+
 @functools.lru_cache(maxsize=256)
 def forward_cost(architecture: str, size: int, img_size: int | None = None,
                  num_classes: int | None = None) -> ForwardCost | None:
     """The cost of one forward pass of a timm ``architecture`` (eval mode) on one ``size`` px image, traced on the
-    meta device (0.03-0.9 s); ``img_size`` builds a transformer for that size, ``num_classes`` its head (default:
-    the pretrained one's). None when timm cannot build or run it there, or it counts nothing (cached)."""
+    meta device (0.03-0.9 s, once: kept on disk); ``img_size`` builds a transformer for that size, ``num_classes``
+    its head (default: the pretrained one's). None when timm cannot build or run it there, or it counts nothing."""
+    key = _disk_key(architecture, size, img_size, num_classes)
+    entry = _disk_read().get(key)
+    if isinstance(entry, dict):
+        try:
+            return ForwardCost(gflops=float(entry["gflops"]), activations_m=float(entry["activations_m"]))
+        except (KeyError, TypeError, ValueError):  # an entry of another layout: traced again
+            pass
+    cost = _trace(architecture, size, img_size, num_classes)
+    if cost is not None:  # a failure is not kept: it may not be the architecture's
+        _disk_write(key, cost)
+    return cost
+
+
+def _trace(architecture: str, size: int, img_size: int | None, num_classes: int | None) -> ForwardCost | None:
     try:
         import warnings
 

@@ -71,5 +71,34 @@ def test_zoo_list_prints_the_forward_cost_of_every_candidate(capsys):
     assert rows["tf_efficientnet_lite0"]["gmacs"] == pytest.approx(0.385, abs=0.001)
 
 
+def test_counts_are_kept_on_disk_for_the_next_process(tmp_path, monkeypatch):
+    """A second process (the in-memory cache cleared) reads the count from the cache folder without tracing; an
+    unreadable cache file is traced again and rewritten; a count that failed is not kept."""
+    from hf_quicktune.zoo import forward_cost as fc
+
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path))
+    fc.forward_cost.cache_clear()
+    first = fc.forward_cost("resnet10t", 48)
+    assert first is not None and (tmp_path / "forward_cost.json").is_file()
+    fc.forward_cost.cache_clear()
+
+    def no_trace(*args):
+        raise AssertionError("traced again")
+
+    monkeypatch.setattr(fc, "_trace", no_trace)
+    assert fc.forward_cost("resnet10t", 48) == first
+    monkeypatch.undo()
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path))
+    (tmp_path / "forward_cost.json").write_text("{not json")
+    fc.forward_cost.cache_clear()
+    assert fc.forward_cost("resnet10t", 48) == first
+    assert fc.forward_cost("no_such_architecture_xyz", 32) is None
+    import json
+
+    keys = list(json.loads((tmp_path / "forward_cost.json").read_text()))
+    assert len(keys) == 1 and keys[0].startswith("resnet10t|48|None|None|timm ")
+    fc.forward_cost.cache_clear()
+
+
 def test_an_architecture_timm_cannot_build_has_no_cost():
     assert forward_cost("no_such_architecture_xyz", 32) is None
