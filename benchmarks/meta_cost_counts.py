@@ -5,11 +5,12 @@ whether the counts of one traced forward pass (zoo/forward_cost.py: GFLOPs, and 
 by convolutions and matrix products) would price the 24 models' epochs better. For every run with at least two
 epochs, the median seconds of its epochs after the first; a least-squares fit of their log with one intercept per
 dataset (its size), the run's log batch size, ``amp``, ``pct_to_freeze`` and ``linear_probing`` as controls, and
-the model described by each candidate set of features; printed: the residual standard deviation of log seconds
-(0.1 = ~10 % typical error) and R^2, with the model's one-hot (every model its own cost: the best any description
+the model described by each candidate set of features (runs read by hf_quicktune.meta.importers); printed: the
+residual standard deviation of log seconds (0.1 = ~10 % typical error) and R^2, with the model's one-hot (every model its own cost: the best any description
 can do on these 24) and no model feature at all (the floor) side by side.
 
-Then leave-models-out, non-linear: scikit-learn's GradientBoostingRegressor on the same controls plus the model's
+Then leave-models-out, non-linear: scikit-learn's GradientBoostingRegressor on the run's controls, the dataset's
+log training images (its size: per-dataset intercepts would see the held-out runs) and the model's
 descriptors (zoo/descriptors.py: params, input px, pretraining images, attention share: what the prior's cost
 model gets), with and without log activations, trained on the runs of 20 models and scored (RMSE of log seconds)
 on the other 4, 6 folds of the 24 models (seeded): how well each description prices models it never saw.
@@ -20,8 +21,6 @@ on the other 4, 6 folds of the 24 models (seeded): how well each description pri
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import math
 import warnings
 from pathlib import Path
@@ -63,15 +62,10 @@ def main() -> None:
                                                      / "quicktune-extended"))
     parser.add_argument("--seed", type=int, default=0, help="the leave-models-out folds and the regressor")
     args = parser.parse_args()
-    import pandas as pd
+    from hf_quicktune.meta.importers import import_meta_dataset
 
-    root = Path(args.meta_dataset)
-    configs = pd.read_csv(root / "configs_onehot.csv.gz", index_col=0)
-    configs.index = configs.index.astype(str)
-    with gzip.open(root / "epoch_seconds.json.gz", "rt") as f:
-        seconds = json.load(f)
-    model_cols = [c for c in configs.columns if c.startswith("cat:model:")]
-    archs = [c.split(":", 2)[2] for c in model_cols]
+    md = import_meta_dataset(Path(args.meta_dataset))  # the project's importer: configs decoded, costs per epoch
+    archs = sorted(set(md.models.tolist()))
     counts = {a: _model_counts(a) for a in archs}
     print(f"{'model':<44} {'params M':>8} {'px':>4} {'GFLOPs':>8} {'M act':>8}")
     for a in archs:
@@ -79,17 +73,13 @@ def main() -> None:
         print(f"{a:<44} " + ("not built" if c is None else
                              f"{c['params']:>8.1f} {c['px']:>4.0f} {c['gflops']:>8.2f} {c['act']:>8.2f}"))
     rows = []
-    datasets = sorted(k for k in seconds if k != "info")
-    for d in datasets:
-        for run_id, secs in seconds[d].items():
-            if len(secs) < 2 or run_id not in configs.index:
-                continue
-            cfg = configs.loc[run_id]
-            arch = archs[int(np.argmax(cfg[model_cols].to_numpy()))]
-            if counts[arch] is None:
-                continue
-            rows.append((d, arch, math.log(float(np.median(secs[1:]))), math.log(float(cfg["batch_size"])),
-                         float(cfg["amp"]), float(cfg["pct_to_freeze"]), float(cfg["linear_probing"])))
+    for d, arch, cfg, costs in zip(md.datasets, md.models, md.configs, md.costs):
+        secs = costs[np.isfinite(costs)]
+        if len(secs) < 2 or counts[arch] is None:
+            continue
+        rows.append((str(d), str(arch), math.log(float(np.median(secs[1:]))), math.log(float(cfg["batch_size"])),
+                     float(bool(cfg["amp"])), float(cfg["pct_to_freeze"]), float(bool(cfg["linear_probing"]))))
+    datasets = sorted(set(r[0] for r in rows))
     y = np.array([r[2] for r in rows])
     controls = np.array([[*(r[0] == d for d in datasets), r[3], r[4], r[5], r[6]] for r in rows], dtype=float)
     log = {k: np.array([math.log(counts[r[1]][k]) for r in rows]) for k in ("params", "px", "gflops", "act")}
@@ -112,7 +102,7 @@ def main() -> None:
         print(f"{name:<40} {std:>16.3f} {r2:>6.3f}")
     std, r2 = _fit(y, np.column_stack([controls[:, :-4], onehot, controls[:, -4:]]))
     print(f"{'one-hot model (ceiling)':<40} {std:>16.3f} {r2:>6.3f}")
-    images = {d: float(v[0]) for d, v in json.loads((root / "dataset_descriptors.json").read_text()).items()}
+    images = {str(d): float(n) for d, n in md.meta_features["num_train"].items()}  # training images
     _leave_models_out(rows, y, controls, log, archs, images, args.seed)
 
 
