@@ -4,7 +4,9 @@
     # or split: --only datasets; --only models --model-folds 0,1,2 > a.log; ... 3,4,5 > b.log; --combine a.log b.log
 
 Two protocols, each with the models encoded by descriptors (hf_quicktune.zoo.descriptors: features every
-model has) and by identity (one-hot / a learned embedding per model, the paper's encoding), side by side:
+model has), by the descriptors and the activations of the model's forward pass (``desc+act``, an ablation: counted
+here by hf_quicktune.zoo.forward_cost, not a descriptor of the shipped prior) and by identity (one-hot / a learned
+embedding per model, the paper's encoding), side by side (``--encodings``):
 
 * **leave-datasets-out** (5 folds of the 26 datasets): a prior meta-trained without the fold's datasets
   predicts, from the configuration, the model and the dataset's meta-features alone, the final accuracy
@@ -35,7 +37,23 @@ from hf_quicktune.meta.train import MetaTrainConfig, meta_train, split_datasets 
 from hf_quicktune.search.quicktune import QuickTuneOptimizer  # noqa: E402
 from hf_quicktune.search.space import Space  # noqa: E402
 
-ENCODINGS = ("descriptors", "onehot")
+#: name -> (the meta-training model encoding, with the forward pass's activations as a fifth descriptor)
+ENCODINGS = {"descriptors": ("descriptors", False), "desc+act": ("descriptors", True), "onehot": ("onehot", False)}
+
+
+def with_activations(md):
+    """``md`` with ``activations_m`` beside its descriptors: millions of activations of one forward pass of each
+    model at its own input size (:func:`hf_quicktune.zoo.forward_cost.forward_cost`, counted on the meta device)."""
+    import copy
+
+    from hf_quicktune.zoo.forward_cost import forward_cost
+
+    out = copy.copy(md)
+    feats = md.model_features.copy()
+    feats["activations_m"] = [getattr(forward_cost(str(m), int(feats.loc[m, "input_px"])), "activations_m", np.nan)
+                              for m in feats.index]
+    out.model_features = feats
+    return out
 
 
 def best_accuracy(md, idx):
@@ -62,7 +80,7 @@ def gbr_inputs(md, idx, encoding: str, space, models: list[str]) -> np.ndarray:
     pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
     x = space.encode(pool, exclude=("model",))
     feats = md.model_feature_rows()
-    if encoding == "descriptors":
+    if ENCODINGS[encoding][0] == "descriptors":
         m = np.array([[np.log1p(v) for v in feats[str(md.models[i])].values()] for i in idx])
     else:
         m = np.array([[float(md.models[i] == name) for name in models] for i in idx])
@@ -72,7 +90,7 @@ def gbr_inputs(md, idx, encoding: str, space, models: list[str]) -> np.ndarray:
 
 def train_prior(md, train_datasets, encoding, space, seed, steps):
     splits = split_datasets(train_datasets, (0.8, 0.2, 0.0), seed)
-    cfg = MetaTrainConfig(steps=steps, seed=seed, split=(0.8, 0.2, 0.0), model_encoding=encoding)
+    cfg = MetaTrainConfig(steps=steps, seed=seed, split=(0.8, 0.2, 0.0), model_encoding=ENCODINGS[encoding][0])
     return meta_train(md, cfg, space=space, splits=splits).prior
 
 
@@ -81,29 +99,31 @@ def norm_regret(best_acc: np.ndarray, pick: int) -> float:
     return float((hi - best_acc[pick]) / (hi - lo)) if hi > lo else float("nan")
 
 
-def leave_datasets_out(md, space, folds: int, seed: int, steps: int) -> None:
+def leave_datasets_out(md, space, folds: int, seed: int, steps: int, encodings: list[str]) -> None:
     from sklearn.ensemble import GradientBoostingRegressor
 
     names = sorted(md.dataset_names)
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     groups = [order[k::folds] for k in range(folds)]
     models = sorted({str(m) for m in md.models})
-    res = {(m, e): {"rho_long": [], "rho_all": [], "regret": []} for m in ("prior", "gbr") for e in ENCODINGS}
+    res = {(m, e): {"rho_long": [], "rho_all": [], "regret": []} for m in ("prior", "gbr") for e in encodings}
     lengths = md.lengths
+    variants = {enc: with_activations(md) if ENCODINGS[enc][1] else md for enc in encodings}
     for k, held in enumerate(groups):
         train = [d for d in names if d not in held]
         train_idx = np.flatnonzero(np.isin(md.datasets, train))
-        for enc in ENCODINGS:
+        for enc in encodings:
             t0 = time.time()
-            prior = train_prior(md.subset(train), train, enc, space, seed, steps)
+            data = variants[enc]
+            prior = train_prior(data.subset(train), train, enc, space, seed, steps)
             gbr = GradientBoostingRegressor(random_state=seed).fit(
-                gbr_inputs(md, train_idx, enc, space, models), best_accuracy(md, train_idx))
+                gbr_inputs(data, train_idx, enc, space, models), best_accuracy(md, train_idx))
             for d in held:
                 idx = md.indices(d)
                 y = best_accuracy(md, idx)
                 long = lengths[idx] > 1
-                for method, pred in (("prior", prior_predictions(prior, md, idx, d)),
-                                     ("gbr", gbr.predict(gbr_inputs(md, idx, enc, space, models)))):
+                for method, pred in (("prior", prior_predictions(prior, data, idx, d)),
+                                     ("gbr", gbr.predict(gbr_inputs(data, idx, enc, space, models)))):
                     r = res[(method, enc)]
                     r["rho_all"].append(spearman(pred, y))
                     r["rho_long"].append(spearman(pred[long], y[long]))
@@ -117,48 +137,76 @@ def leave_datasets_out(md, space, folds: int, seed: int, steps: int) -> None:
               f"{np.nanmean(r['rho_all']):>13.3f} [{np.nanmin(r['rho_all']):.2f}]{np.nanmean(r['regret']):>18.3f}")
 
 
-def leave_models_out(md, space, folds: int, seed: int, steps: int, only: list[int] | None = None) -> None:
+def cost_log_errors(prior, md, idx, dataset) -> np.ndarray:
+    """log(predicted / recorded) epoch seconds of runs ``idx`` by the prior's cost model: the second epoch
+    predicted from the configuration alone, against the median of the run's epochs after the first (the first
+    holds start-up work; the runs have >= 2 epochs)."""
+    enc = prior.encoder
+    configs = [dict(md.configs[i], model=md.models[i]) for i in idx]
+    meta = {k: float(v) for k, v in md.meta_features.loc[dataset].items()}
+    inputs = enc.encode(configs, [2] * len(idx), [[]] * len(idx), meta_features=meta,
+                        model_features=md.model_feature_rows() or None)
+    predicted = prior.cost_model.predict(inputs)
+    recorded = np.array([np.nanmedian(md.costs[i, 1:md.lengths[i]]) for i in idx])
+    return np.log(predicted) - np.log(recorded)
+
+
+def leave_models_out(md, space, folds: int, seed: int, steps: int, encodings: list[str],
+                     only: list[int] | None = None) -> None:
     from sklearn.ensemble import GradientBoostingRegressor
 
     models = sorted({str(m) for m in md.models})
     order = [models[i] for i in np.random.default_rng(seed).permutation(len(models))]
     groups = [order[k::folds] for k in range(folds)]
     names = md.dataset_names
-    res = {(m, e): [] for m in ("prior", "gbr") for e in ENCODINGS}
+    res = {(m, e): [] for m in ("prior", "gbr") for e in encodings}
+    cost_rmse: dict[str, list[float]] = {e: [] for e in encodings}
+    variants = {enc: with_activations(md) if ENCODINGS[enc][1] else md for enc in encodings}
     for k, held in enumerate(groups):
         if only is not None and k not in only:
             continue
-        keep = ~np.isin(md.models.astype(str), held)
-        train_md = md.subset(names)
-        sel = np.flatnonzero(keep)
-        train_md = type(md)(datasets=md.datasets[sel], run_ids=md.run_ids[sel], models=md.models[sel],
-                            configs=[md.configs[i] for i in sel], curves=md.curves[sel], costs=md.costs[sel],
-                            meta_features=md.meta_features, info=dict(md.info), model_features=md.model_features)
-        for enc in ENCODINGS:
+        sel = np.flatnonzero(~np.isin(md.models.astype(str), held))
+        for enc in encodings:
             t0 = time.time()
+            data = variants[enc]
+            train_md = type(md)(datasets=md.datasets[sel], run_ids=md.run_ids[sel], models=md.models[sel],
+                                configs=[md.configs[i] for i in sel], curves=md.curves[sel], costs=md.costs[sel],
+                                meta_features=md.meta_features, info=dict(md.info), model_features=data.model_features)
             prior = train_prior(train_md, names, enc, space, seed, steps)
             gbr = GradientBoostingRegressor(random_state=seed).fit(
-                gbr_inputs(md, sel, enc, space, models), best_accuracy(md, sel))
+                gbr_inputs(data, sel, enc, space, models), best_accuracy(md, sel))
             n_new = 0
+            fold_cost = []
             for d in names:
                 idx = md.indices(d)
                 idx = idx[np.isin(md.models[idx].astype(str), held) & (md.lengths[idx] > 1)]
                 if len(idx) < 5:
                     continue
                 n_new += 1
+                fold_cost.append(float(np.sqrt(np.mean(cost_log_errors(prior, data, idx, d) ** 2))))
                 y = best_accuracy(md, idx)
-                res[("prior", enc)].append(spearman(prior_predictions(prior, md, idx, d), y))
-                res[("gbr", enc)].append(spearman(gbr.predict(gbr_inputs(md, idx, enc, space, models)), y))
+                res[("prior", enc)].append(spearman(prior_predictions(prior, data, idx, d), y))
+                res[("gbr", enc)].append(spearman(gbr.predict(gbr_inputs(data, idx, enc, space, models)), y))
             fold_rows = res[("prior", enc)][-n_new:], res[("gbr", enc)][-n_new:]
             print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s; this fold's mean Spearman prior "
                   f"{np.nanmean(fold_rows[0]):.3f}, gbr {np.nanmean(fold_rows[1]):.3f}", flush=True)
             for method in ("prior", "gbr"):
                 print(f"    values {method} {enc} {k}: " + " ".join(f"{v:.4f}" for v in res[(method, enc)][-n_new:]),
                       flush=True)
+            cost_rmse[enc] += fold_cost
+            print(f"    values cost {enc} {k}: " + " ".join(f"{v:.4f}" for v in fold_cost), flush=True)
     print("\nleave-models-out (6 folds of 4 held-out models): Spearman(prediction, best accuracy) over the held-out "
           "models' runs longer than one epoch, per dataset, mean [min] (n = datasets x folds)")
     for (method, enc), r in res.items():
         print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
+    _print_cost({enc: v for enc, v in cost_rmse.items()})
+
+
+def _print_cost(cost_rmse: dict[str, list[float]]) -> None:
+    print("\nthe prior's cost model on the held-out models' runs: RMSE of log epoch seconds (the second epoch, predicted "
+          "from the configuration alone, vs the run's median epoch after the first), per dataset, mean [max]")
+    for enc, r in cost_rmse.items():
+        print(f"{'cost':<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmax(r):.2f}] n={len(r)}")
 
 
 def combine(logs: list[Path]) -> None:
@@ -175,7 +223,11 @@ def combine(logs: list[Path]) -> None:
     print(f"leave-models-out (folds {sorted(folds)} of 6, 4 held-out models each): Spearman(prediction, best accuracy) "
           "over the held-out models' runs longer than one epoch, per dataset, mean [min] (n = datasets x folds)")
     for (method, enc), r in sorted(res.items()):
-        print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
+        if method != "cost":
+            print(f"{method:<10}{enc:<13}{np.nanmean(r):>10.3f} [{np.nanmin(r):.2f}] n={len(r)}")
+    costs = {enc: r for (method, enc), r in sorted(res.items()) if method == "cost"}
+    if costs:
+        _print_cost(costs)
 
 
 def main() -> None:
@@ -187,19 +239,23 @@ def main() -> None:
     parser.add_argument("--model-folds", default=None,
                         help="comma-separated leave-models-out folds to run (0-5; to split the work across processes)")
     parser.add_argument("--combine", nargs="+", type=Path, help="print the leave-models-out table from these logs")
+    parser.add_argument("--encodings", default=",".join(ENCODINGS), help=f"comma-separated, of {list(ENCODINGS)}")
     args = parser.parse_args()
     if args.combine:
         return combine(args.combine)
+    encodings = args.encodings.split(",")
+    if set(encodings) - set(ENCODINGS):
+        parser.error(f"--encodings: {sorted(set(encodings) - set(ENCODINGS))} unknown; choose from {list(ENCODINGS)}")
     import torch
 
     torch.set_num_threads(1)
     md = import_meta_dataset(args.source)
     space = Space.from_yaml(ROOT / "recipes/spaces/quicktune.yaml")
     if args.only in (None, "datasets"):
-        leave_datasets_out(md, space, 5, args.seed, args.steps)
+        leave_datasets_out(md, space, 5, args.seed, args.steps, encodings)
     if args.only in (None, "models"):
         only = [int(k) for k in args.model_folds.split(",")] if args.model_folds else None
-        leave_models_out(md, space, 6, args.seed, args.steps, only)
+        leave_models_out(md, space, 6, args.seed, args.steps, encodings, only)
 
 
 if __name__ == "__main__":

@@ -121,8 +121,10 @@ def rank(
 
     errors: dict[str, str] = {}
     # (candidate, features, device, transform, factory) of each extracted candidate: no Accelerator is kept
+    t_priced = time.perf_counter()
     weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
-    sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed)
+    # pricing traces each candidate once per machine (kept on disk): time the limit pays like the forward passes
+    sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced)
     # a time limit extracts the cheapest candidates first: the sample shrinks before an expensive one runs on
     # all of it
     order = sorted(range(len(cands)), key=weights.__getitem__) if seconds is not None else range(len(cands))
@@ -262,15 +264,15 @@ class _TimedSample:
     stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The
     candidates done keep their features of the subset's images, so every score compares the candidates on the
     same images. The ranking extracts the cheapest first, so the sample shrinks before the expensive ones run
-    on all of it."""
+    on all of it. ``spent``: seconds of the limit already used (pricing the candidates)."""
 
     def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
-                 seed: int) -> None:
+                 seed: int, spent: float = 0.0) -> None:
         self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
         self.left = float(sum(weights))  # forward cost of the candidates not yet extracted
         self.left_count = len(weights)
         self.first = len(indices)
-        self.spent = 0.0  # wall seconds of every candidate so far
+        self.spent = float(spent)  # wall seconds of the limit used so far (pricing, then every candidate)
         self.forward = 0.0  # forward seconds of those whose features were computed, not loaded from the cache
         self.besides = 0.0  # the rest of their wall seconds (model building, weights)
         self.computed = 0

@@ -226,6 +226,13 @@ def test_a_time_limited_ranking_prices_candidates_by_their_forward_cost():
     fixed = _TimedSample(indices, labels, 4.5, [1.0, 4.0, 4.0], seed=0)
     fixed.done(done, 1.5, 1.0)
     assert len(fixed.indices) == 64
+    # the seconds spent pricing them (tracing each model once per machine) count against the limit too: with 1 s
+    # of a 4 s limit gone before the first forward pass, the two left get 2 s: 64 images (3 s: 96 without it)
+    priced = _TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0, spent=1.0)
+    priced.done(done, 1.0, 1.0)
+    unpriced = _TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0)
+    unpriced.done(done, 1.0, 1.0)
+    assert (len(priced.indices), len(unpriced.indices)) == (64, 96)
 
 
 def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
