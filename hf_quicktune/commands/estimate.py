@@ -80,6 +80,10 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
         raise ConfigError("give either --target-loss or --epochs, not both.")
     if target_loss is not None and within is not None:
         raise ConfigError("give either --target-loss or --within, not both (--within measures from the final loss).")
+    if epochs is not None and not (epochs > 0 and math.isfinite(epochs)):
+        raise ConfigError(f"--epochs must be a positive number of epochs, got {epochs:g} (e.g. --epochs 5).")
+    if target_loss is not None and not (target_loss > 0 and math.isfinite(target_loss)):
+        raise ConfigError(f"--target-loss must be a positive training loss, got {target_loss:g} (e.g. 0.5).")
     if within is not None and not 0.0 < within < 1.0:
         raise ConfigError(f"--within must be a fraction in (0, 1) of the loss decrease, got {within} (e.g. 0.1).")
     if plot_path:

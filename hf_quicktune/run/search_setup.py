@@ -209,7 +209,7 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
         # candidates, so its zero-shot choices are made among the pretrained ones (when there are any)
         eligible = [i for i in range(len(draws)) if draws[i].get("model") not in scratch] or list(range(len(draws)))
         order = scorer.zero_shot_order(eligible)
-        top = order[: n // 2]
+        top = order[: max(1, n // 2)]
         rest = [i for i in range(len(draws)) if i not in set(top)][: n - len(top)]
         pool = [draws[i] for i in top + rest]
         logger.info("pool: %d configurations the prior predicts best (first: %.3f) + %d seeded draws",
@@ -217,7 +217,9 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
     if first:  # pool member 1: the configuration a practitioner would run by hand (tried second)
         by_hand = repair_scratch_configs([common_default(space, first)], scratch)[0]
         rest = [c for c in pool if c != by_hand]
-        pool = [by_hand] + rest[: n - 1] if by_hand_first else pool[:1] + [by_hand] + [c for c in pool[1:] if c != by_hand][: n - 2]
+        # --pool-size 1 keeps member 0 alone (the prior's choice, or the robust default, or by_hand_first's)
+        head = [] if by_hand_first or pool[:1] == [by_hand] else pool[:1]
+        pool = (head + [by_hand] + [c for c in rest if c not in head])[:n]
     pool = [dict(c) for c in pool]
     state.save_json(state.pool_path, pool)
     return pool

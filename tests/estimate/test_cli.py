@@ -17,7 +17,9 @@ def test_target_and_epochs_together_is_a_user_error(capsys):
 
 
 @pytest.mark.parametrize("extra, message", [(["--target-loss", "0.5", "--within", "0.1"], "--target-loss or --within"),
-                                            (["--within", "1.5"], "--within must be a fraction in (0, 1)")])
+                                            (["--within", "1.5"], "--within must be a fraction in (0, 1)"),
+                                            (["--epochs", "0"], "--epochs must be a positive number"),
+                                            (["--target-loss", "-1"], "--target-loss must be a positive")])
 def test_within_is_checked_before_any_work(extra, message, capsys):
     assert main(["estimate", "--dataset", "builtin:digits", "--model", "x", *extra]) == 2
     assert message in capsys.readouterr().err

@@ -19,7 +19,7 @@ META = {"num_train": 1438, "num_classes": 10}
 
 
 def settings(**kw):
-    return RunSettings(dataset="builtin:digits", max_trials=1, pool_size=16, max_epochs=10, **kw).validate()
+    return RunSettings(**{"dataset": "builtin:digits", "max_trials": 1, "pool_size": 16, "max_epochs": 10, **kw}).validate()
 
 
 def test_with_the_prior_the_pool_starts_with_its_best_pretrained_prediction_then_the_by_hand_default(tmp_path):
@@ -109,3 +109,21 @@ def test_a_budget_too_small_to_search_puts_the_by_hand_configuration_first(tmp_p
     opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10,
                                       search=False)
     assert opt.initial_design == [0] and opt.ask().trial_id == 0
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+@pytest.mark.parametrize("by_hand_first", [False, True])
+def test_a_tiny_pool_holds_pool_size_distinct_members(tmp_path, size, by_hand_first):
+    """``--pool-size 1`` crashed while the prior filled it (half of one member is none); every size holds exactly
+    that many distinct members, the first being the prior's choice (or the by-hand one when the budget is too small
+    to search), then the by-hand configuration."""
+    prior, _ = resolve_prior("default")
+    for label, p in (("prior", prior), ("none", None)):
+        s = settings(pool_size=size, prior="default" if p else "none")
+        pool = search_setup.build_pool(s, RunState(tmp_path / f"{label}-{size}-{by_hand_first}"), NAMES, 1438,
+                                       prior=p, meta=META, features=FEATURES, scratch={"scratch:resnet10t"},
+                                       by_hand_first=by_hand_first)
+        assert len(pool) == size and all(pool[i] not in pool[i + 1:] for i in range(size)), label
+        by_hand = [i for i, c in enumerate(pool) if (c["opt"], c["lr"], c["sched"], c["pct_to_freeze"],
+                                                     c["data_augmentation"]) == ("adamw", 1e-3, "cosine", 0.0, "none")]
+        assert by_hand == ([0] if by_hand_first else [1] if size > 1 else []), (label, by_hand)
