@@ -167,6 +167,13 @@ def budget_text(config: BenchConfig) -> str:
     return f"{config.budget_runs:g} x median full-run seconds per dataset"
 
 
+def check_methods(methods: Sequence[str]) -> None:
+    """A :class:`~hf_quicktune.errors.ConfigError` naming the methods ``bench`` does not know, if any."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+
+
 def run_bench(
     md: MetaDataset,
     config: BenchConfig,
@@ -177,9 +184,7 @@ def run_bench(
     """Run the benchmark; ``prior_for(train_md, held_out, dir)`` meta-trains (or loads) a fold's prior."""
     out = Path(out)
     (out / "traces").mkdir(parents=True, exist_ok=True)
-    unknown = [m for m in config.methods if m not in METHODS]
-    if unknown:
-        raise ConfigError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    check_methods(config.methods)
     notes: list[str] = []
     methods = list(config.methods)
     if not md.has_zero_cost:

@@ -82,6 +82,9 @@ def bench(meta_dataset: Path, methods: str, preset: str | None, seeds: int, budg
         meta_train = dict(fields.get("meta_train", meta_train))
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     from hf_quicktune.bench.methods import GRAY_BOX
+    from hf_quicktune.bench.runner import check_methods
+
+    check_methods(method_list)  # before the meta-dataset loads
 
     if GRAY_BOX & set(method_list):
         import torch

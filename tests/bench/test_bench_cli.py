@@ -60,6 +60,11 @@ def test_bench_unknown_method(tmp_path, capsys):
     md_path = make_synthetic(n_datasets=2, n_configs=5, max_epochs=3).save(tmp_path / "md.parquet")
     assert main(["bench", "--meta-dataset", str(md_path), "--methods", "nope", "--out", str(tmp_path / "o")]) == 2
     assert "unknown methods" in capsys.readouterr().err
+    # said before the meta-dataset is read (a large one takes a while): this file is not even a parquet
+    (tmp_path / "junk.parquet").write_text("not a parquet")
+    assert main(["bench", "--meta-dataset", str(tmp_path / "junk.parquet"), "--methods", "random,nope",
+                 "--out", str(tmp_path / "o2")]) == 2
+    assert "unknown methods ['nope']" in capsys.readouterr().err
 
 
 @pytest.fixture
