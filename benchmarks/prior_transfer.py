@@ -12,8 +12,9 @@ embedding per model, the paper's encoding), side by side (``--encodings``):
   predicts, from the configuration, the model and the dataset's meta-features alone, the final accuracy
   of every run of each held-out dataset. Printed: Spearman with the run's best accuracy per dataset
   (over runs longer than one epoch, and over all runs), and the normalised regret of its single
-  zero-shot pick. Yardstick computed in the same script on the same folds: scikit-learn's
-  GradientBoostingRegressor on the same inputs (target: best accuracy).
+  zero-shot pick. ``prior`` is what a search starts from (the prior's zero-shot trees, search/zero_shot.py, since
+  session 26), ``prior-gp`` its surrogate's mean alone (the start before). Yardstick computed in the same script on
+  the same folds: scikit-learn's GradientBoostingRegressor on the same inputs (target: best accuracy).
 * **leave-models-out** (6 folds of 4 of the 24 models): trained on every dataset's runs of the other
   20 models, predict the held-out models' runs; Spearman per (dataset) over those runs.
 
@@ -39,6 +40,8 @@ from hf_quicktune.search.space import Space  # noqa: E402
 
 #: name -> (the meta-training model encoding, with the forward pass's activations as a fifth descriptor)
 ENCODINGS = {"descriptors": ("descriptors", False), "desc+act": ("descriptors", True), "onehot": ("onehot", False)}
+#: the prior's zero-shot (its trees: what a search starts from), its surrogate's mean alone, the yardstick
+METHODS = ("prior", "prior-gp", "gbr")
 
 
 def with_activations(md):
@@ -67,12 +70,13 @@ def spearman(a, b) -> float:
     return float(r) if np.isfinite(r) else float("nan")
 
 
-def prior_predictions(prior, md, idx, dataset) -> np.ndarray:
-    """The prior's configuration-only prediction of each run's final accuracy (as the optimizer's zero-shot)."""
+def prior_predictions(prior, md, idx, dataset, trees: bool = True) -> np.ndarray:
+    """The prior's configuration-only prediction of each run's accuracy (the optimizer's zero-shot): by its zero-shot
+    trees (``trees``, the default since session 26), or by its surrogate's mean at the last epoch."""
     pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
     meta = {k: float(v) for k, v in md.meta_features.loc[dataset].items()}
     opt = QuickTuneOptimizer(pool, max_epochs=md.max_epochs, prior=prior, meta_features=meta,
-                             model_features=md.model_feature_rows() or None)
+                             model_features=md.model_feature_rows() or None, zero_shot_trees=trees)
     return opt.zero_shot(range(len(pool)))
 
 
@@ -106,7 +110,7 @@ def leave_datasets_out(md, space, folds: int, seed: int, steps: int, encodings: 
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     groups = [order[k::folds] for k in range(folds)]
     models = sorted({str(m) for m in md.models})
-    res = {(m, e): {"rho_long": [], "rho_all": [], "regret": []} for m in ("prior", "gbr") for e in encodings}
+    res = {(m, e): {"rho_long": [], "rho_all": [], "regret": []} for m in METHODS for e in encodings}
     lengths = md.lengths
     variants = {enc: with_activations(md) if ENCODINGS[enc][1] else md for enc in encodings}
     for k, held in enumerate(groups):
@@ -123,6 +127,7 @@ def leave_datasets_out(md, space, folds: int, seed: int, steps: int, encodings: 
                 y = best_accuracy(md, idx)
                 long = lengths[idx] > 1
                 for method, pred in (("prior", prior_predictions(prior, data, idx, d)),
+                                     ("prior-gp", prior_predictions(prior, data, idx, d, trees=False)),
                                      ("gbr", gbr.predict(gbr_inputs(data, idx, enc, space, models)))):
                     r = res[(method, enc)]
                     r["rho_all"].append(spearman(pred, y))
@@ -159,7 +164,7 @@ def leave_models_out(md, space, folds: int, seed: int, steps: int, encodings: li
     order = [models[i] for i in np.random.default_rng(seed).permutation(len(models))]
     groups = [order[k::folds] for k in range(folds)]
     names = md.dataset_names
-    res = {(m, e): [] for m in ("prior", "gbr") for e in encodings}
+    res = {(m, e): [] for m in METHODS for e in encodings}
     cost_rmse: dict[str, list[float]] = {e: [] for e in encodings}
     variants = {enc: with_activations(md) if ENCODINGS[enc][1] else md for enc in encodings}
     for k, held in enumerate(groups):
@@ -186,11 +191,12 @@ def leave_models_out(md, space, folds: int, seed: int, steps: int, encodings: li
                 fold_cost.append(float(np.sqrt(np.mean(cost_log_errors(prior, data, idx, d) ** 2))))
                 y = best_accuracy(md, idx)
                 res[("prior", enc)].append(spearman(prior_predictions(prior, data, idx, d), y))
+                res[("prior-gp", enc)].append(spearman(prior_predictions(prior, data, idx, d, trees=False), y))
                 res[("gbr", enc)].append(spearman(gbr.predict(gbr_inputs(data, idx, enc, space, models)), y))
             fold_rows = res[("prior", enc)][-n_new:], res[("gbr", enc)][-n_new:]
             print(f"  fold {k} ({', '.join(held)}), {enc}: {time.time() - t0:.0f}s; this fold's mean Spearman prior "
                   f"{np.nanmean(fold_rows[0]):.3f}, gbr {np.nanmean(fold_rows[1]):.3f}", flush=True)
-            for method in ("prior", "gbr"):
+            for method in METHODS:
                 print(f"    values {method} {enc} {k}: " + " ".join(f"{v:.4f}" for v in res[(method, enc)][-n_new:]),
                       flush=True)
             cost_rmse[enc] += fold_cost

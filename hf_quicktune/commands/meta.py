@@ -42,7 +42,9 @@ def info(path: Path, as_json: bool) -> None:
         data = json.loads((path / "prior.json").read_text())
         summary = {"prior": str(path), "provenance": data.get("provenance"),
                    "meta_features": data["encoder"]["meta_scaler"]["names"],
-                   "models": len(data["encoder"]["model_names"]), "max_epochs": data["encoder"]["max_epochs"]}
+                   "models": len(data["encoder"]["model_names"]), "max_epochs": data["encoder"]["max_epochs"],
+                   "zero_shot": "gradient-boosted trees (zero_shot.json)" if (path / "zero_shot.json").is_file()
+                   else "the surrogate's mean"}
     else:
         from hf_quicktune.meta.format import load_meta_dataset
 

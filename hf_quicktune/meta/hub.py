@@ -1,7 +1,7 @@
 """Priors on the Hugging Face Hub: push a prior directory as a model repo, load one by repo id.
 
 A prior repo holds the files of :meth:`hf_quicktune.search.prior.Prior.save` (``prior.json``,
-``surrogate.safetensors``, ``cost_model.safetensors``) plus a short README (model card).
+``surrogate.safetensors``, ``cost_model.safetensors``, ``zero_shot.json``) plus a short README (model card).
 ``load_prior(spec)`` accepts a local directory or ``owner/name[@revision]``.
 """
 
@@ -17,7 +17,7 @@ from hf_quicktune.errors import MetaError
 
 logger = logging.getLogger(__name__)
 
-PRIOR_FILES = ("prior.json", "surrogate.safetensors", "cost_model.safetensors", "README.md")
+PRIOR_FILES = ("prior.json", "surrogate.safetensors", "cost_model.safetensors", "zero_shot.json", "README.md")
 
 
 def _card(prior_dir: Path) -> str:
@@ -78,7 +78,7 @@ def load_prior(spec: str | Path, *, token: str | None = None, endpoint: str | No
         raise MetaError(f"{spec!r} is neither a prior directory nor a Hub repo id (owner/name[@revision])")
     from hf_quicktune import hub
 
-    local = hub.snapshot(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:3]), token=token,
+    local = hub.snapshot(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:4]), token=token,
                          endpoint=endpoint, fix="Or pass a local prior directory (`hf-quicktune meta train` "
                          "saves one).")
     return Prior.load(local)

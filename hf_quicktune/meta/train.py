@@ -60,6 +60,7 @@ class MetaTrainConfig:
     final: float = 0.5
     model_encoding: str = "auto"  # descriptors (transfer to unseen models) | onehot (the paper) | auto
     fidelity_threshold: float = 0.8  # initial_epochs = first epoch ranking final accuracy this well
+    zero_shot_trees: bool = True  # fit the configuration-only start (search/zero_shot.py) on the runs' best accuracy
 
 
 @dataclass
@@ -295,6 +296,8 @@ def meta_train(
     if test_episodes:
         test_mse, _ = _evaluate(surrogate, cost_model, test_episodes)
         baseline = float(np.mean([np.mean((ys - yc.mean()) ** 2) for (_, yc, _), (_, ys, _) in test_episodes]))
+    if config.zero_shot_trees:
+        prior.zero_shot = fit_zero_shot(md, encoder, splits["train"] + splits["val"], config.seed)
     seconds = time.perf_counter() - t_start
     table = fidelity(md, splits["train"] + splits["val"])
     prior.provenance = {
@@ -310,6 +313,23 @@ def meta_train(
         "runs": int(md.n_runs),
     }
     return MetaTrainResult(prior, splits, best["step"], best["mse"], test_mse, baseline, history, seconds)
+
+
+def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int = 0) -> Any:
+    """:class:`~hf_quicktune.search.zero_shot.TreeEnsemble` predicting each run's best accuracy from its
+    configuration, model and dataset, encoded as the prior encodes them (every run of ``datasets``)."""
+    from hf_quicktune.search.zero_shot import TreeEnsemble, zero_shot_features
+
+    sampler = _Sampler(md, encoder, datasets, batch_size=1)
+    xs, ys = [], []
+    for d in datasets:
+        idx = sampler.index[d]
+        configs = [sampler._pool(i) for i in idx]
+        inputs = encoder.encode(configs, [encoder.max_epochs] * len(idx), [[] for _ in idx],
+                                meta_features=sampler.meta[d], model_features=sampler.model_features)
+        xs.append(zero_shot_features(inputs))
+        ys.append(np.nanmax(md.curves[idx], axis=1))
+    return TreeEnsemble.fit(np.vstack(xs), np.concatenate(ys), seed=seed)
 
 
 def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[Episode]:

@@ -6,6 +6,8 @@ On disk (a directory, e.g. a Hub repo's files)::
                            surrogate and cost-model hyperparameters, provenance
     surrogate.safetensors  DeepKernelSurrogate weights
     cost_model.safetensors CostModel weights (absent when the prior has no cost model)
+    zero_shot.json         the configuration-only start's trees (:mod:`~hf_quicktune.search.zero_shot`; absent in
+                           priors trained before it: their start is the surrogate's mean)
 
 Loading from a Hub repo id is :mod:`hf_quicktune.meta`'s job; search stays free of Hub/HTTP.
 """
@@ -21,6 +23,8 @@ from hf_quicktune.errors import MetaError
 from hf_quicktune.search.cost import CostModel
 from hf_quicktune.search.features import FeatureEncoder
 from hf_quicktune.search.surrogate import DeepKernelSurrogate
+from hf_quicktune.search.zero_shot import FILE as ZERO_SHOT_FILE
+from hf_quicktune.search.zero_shot import TreeEnsemble
 
 FORMAT = "hf-quicktune-prior"
 VERSION = 2  # 2: surrogate inputs gained the observed-curve fraction (extrapolating queries)
@@ -33,6 +37,7 @@ class Prior:
     surrogate: DeepKernelSurrogate
     cost_model: CostModel | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    zero_shot: TreeEnsemble | None = None  # the configuration-only start (search/zero_shot.py); None: the GP's mean
 
     @property
     def encoder(self) -> FeatureEncoder:
@@ -63,6 +68,11 @@ class Prior:
         save_file(self.surrogate.tensors(), str(directory / "surrogate.safetensors"))
         if self.cost_model is not None:
             save_file(self.cost_model.tensors(), str(directory / "cost_model.safetensors"))
+        trees = directory / ZERO_SHOT_FILE
+        if self.zero_shot is not None:
+            trees.write_text(json.dumps(self.zero_shot.to_dict()))
+        elif trees.exists():
+            trees.unlink()  # a stale file of the prior saved here before
         (directory / "prior.json").write_text(json.dumps(meta, indent=2))
         return directory
 
@@ -98,9 +108,11 @@ class Prior:
                 cost = CostModel(encoder, hidden=c["hidden"], out_dim=c["out_dim"], min_seconds=c["min_seconds"],
                                  default_seconds=c.get("default_seconds", 1.0), seed=c.get("seed", 0))
                 cost.load_tensors(load_file(str(directory / "cost_model.safetensors")))
-        except (OSError, RuntimeError) as e:
+            trees = directory / ZERO_SHOT_FILE
+            zero_shot = TreeEnsemble.from_dict(json.loads(trees.read_text())) if trees.is_file() else None
+        except (OSError, RuntimeError, ValueError, KeyError) as e:
             raise MetaError(f"{directory}: the prior's weights do not load ({e}); re-download or re-train it.") from e
         surrogate.mark_initial()
         if cost is not None:
             cost.mark_initial()
-        return cls(surrogate, cost, dict(meta.get("provenance") or {}))
+        return cls(surrogate, cost, dict(meta.get("provenance") or {}), zero_shot)

@@ -47,6 +47,7 @@ from hf_quicktune.search.prior import Prior
 from hf_quicktune.search.space import Space
 from hf_quicktune.search.surrogate import DeepKernelSurrogate
 from hf_quicktune.search.threads import torch_threads
+from hf_quicktune.search.zero_shot import zero_shot_features
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             ``"first"``: pool member 0 (the caller ordered the pool: ``hf_quicktune.run.search_setup``
             puts the prior's best prediction or the robust default there); ``"auto"``: zero-shot with a
             prior, else random.
+        zero_shot_trees: :meth:`zero_shot` predicts by the prior's zero-shot trees when it has them
+            (:mod:`~hf_quicktune.search.zero_shot`); False: by the surrogate's mean (an ablation).
         initial_design: pool members tried (each to ``initial_epochs``) before the acquisition takes over, in
             order, after the start (BO's initial design; ``hf_quicktune.run.search_setup`` puts the prior's
             zero-shot choice and the configuration a practitioner would run by hand there).
@@ -165,6 +168,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         cost_cooling: bool = False,
         scale_anchor: float | None = None,
         freeze_mean: bool = True,
+        zero_shot_trees: bool = True,
         refit: RefitPolicy | None = None,
         **refit_options: Any,
     ):
@@ -211,6 +215,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         self.cost_prior = cost_prior
         self.threads = threads
         self.has_prior = prior is not None
+        self.zero_shot_model = getattr(prior, "zero_shot", None) if zero_shot_trees else None
 
         if prior is not None:
             self.surrogate: DeepKernelSurrogate = copy.deepcopy(prior.surrogate)
@@ -295,9 +300,12 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         return [self.trials[i].scores if i in self.trials else [] for i in ids]
 
     def zero_shot(self, ids: Sequence[int]) -> np.ndarray:
-        """The prior's configuration-only prediction of each pool member's accuracy at ``max_epochs``
-        (before any observation of this dataset: what the meta-learned mean knows)."""
+        """The prior's configuration-only prediction of each pool member's accuracy (before any observation of this
+        dataset): its zero-shot trees' best accuracy when it has them (:mod:`~hf_quicktune.search.zero_shot`), else
+        the meta-learned mean at ``max_epochs``."""
         inputs = self._encode(ids, [self.max_epochs] * len(ids), [[] for _ in ids])
+        if self.zero_shot_model is not None:
+            return self.zero_shot_model.predict(zero_shot_features(inputs))
         with torch_threads(self.threads):
             self._fit_if_stale()
             mean, _ = self.surrogate.predict(inputs, noise=False)

@@ -57,6 +57,9 @@ def test_prior_round_trip_predicts_the_same(trained):
     np.testing.assert_allclose(loaded.surrogate.predict(inputs)[0], result.prior.surrogate.predict(inputs)[0],
                                rtol=1e-5)
     np.testing.assert_allclose(loaded.cost_model.predict(inputs), result.prior.cost_model.predict(inputs), rtol=1e-5)
+    assert (path / "zero_shot.json").is_file() and loaded.zero_shot is not None
+    x = np.random.default_rng(0).normal(size=(7, loaded.zero_shot.n_features))
+    np.testing.assert_array_equal(loaded.zero_shot.predict(x), result.prior.zero_shot.predict(x))
 
 
 def test_fold_prior_refuses_leakage(tmp_path):
@@ -78,9 +81,11 @@ def test_push_and_load_prior_from_hub(hub, trained):
     repo_id = f"{me}/prior-{uuid.uuid4().hex[:6]}"
     push_prior(path, repo_id, endpoint=hub.endpoint)
     files = set(hub.api.list_repo_files(repo_id))
-    assert {"prior.json", "surrogate.safetensors", "cost_model.safetensors", "README.md"} <= files
+    assert {"prior.json", "surrogate.safetensors", "cost_model.safetensors", "zero_shot.json", "README.md"} <= files
     loaded = load_prior(repo_id, endpoint=hub.endpoint)
     assert loaded.provenance["splits"] == result.splits
+    x = np.random.default_rng(0).normal(size=(7, loaded.zero_shot.n_features))
+    np.testing.assert_array_equal(loaded.zero_shot.predict(x), result.prior.zero_shot.predict(x))
     for k, v in result.prior.surrogate.tensors().items():
         assert np.allclose(loaded.surrogate.tensors()[k].numpy(), v.numpy())
 
@@ -129,3 +134,63 @@ def test_an_old_prior_version_asks_for_retraining(trained, tmp_path):
     (old / "prior.json").write_text(json.dumps(meta))
     with pytest.raises(MetaError, match="re-train"):
         Prior.load(old)
+
+
+def test_the_zero_shot_trees_are_scikit_learns_and_start_the_search(trained):
+    """The prior's configuration-only start (search/zero_shot.py): scikit-learn's gradient-boosted trees on each
+    meta-training run's best accuracy, predicted without scikit-learn exactly as it predicts; the optimizer's
+    zero_shot is theirs (its surrogate's mean with ``zero_shot_trees=False``) and its first trial their argmax."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from hf_quicktune.meta.train import fit_zero_shot
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
+    from hf_quicktune.search.zero_shot import TreeEnsemble, zero_shot_features
+
+    md, result, _ = trained
+    prior = result.prior
+    datasets = result.splits["train"] + result.splits["val"]
+    trees = fit_zero_shot(md, prior.encoder, datasets)
+    rows = np.concatenate([md.indices(d) for d in datasets])
+    test = md.dataset_names[-1]
+    idx = md.indices(test)
+    pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
+    meta = md.meta_features.loc[test].to_dict()
+    inputs = prior.encoder.encode(pool, [md.max_epochs] * len(idx), [[] for _ in idx], meta_features=meta)
+    x = zero_shot_features(inputs)
+    # the same fit by scikit-learn on the same rows predicts the same values
+    train_inputs = [prior.encoder.encode([dict(md.configs[i], model=md.models[i]) for i in md.indices(d)],
+                                         [md.max_epochs] * len(md.indices(d)), [[] for _ in md.indices(d)],
+                                         meta_features=md.meta_features.loc[d].to_dict()) for d in datasets]
+    gbr = GradientBoostingRegressor(random_state=0).fit(np.vstack([zero_shot_features(t) for t in train_inputs]),
+                                                        np.nanmax(md.curves[rows], axis=1))
+    np.testing.assert_allclose(trees.predict(x), gbr.predict(x.astype(np.float32)), rtol=1e-12, atol=1e-12)
+    again = TreeEnsemble.from_dict(trees.to_dict())
+    np.testing.assert_array_equal(again.predict(x), trees.predict(x))
+    with pytest.raises(ValueError, match="features"):
+        trees.predict(x[:, :-1])
+
+    opt = QuickTuneOptimizer(pool, max_epochs=md.max_epochs, prior=prior, meta_features=meta, start="zero_shot")
+    np.testing.assert_allclose(opt.zero_shot(range(len(pool))), prior.zero_shot.predict(x))
+    mean = QuickTuneOptimizer(pool, max_epochs=md.max_epochs, prior=prior, meta_features=meta,
+                              zero_shot_trees=False).zero_shot(range(len(pool)))
+    assert not np.allclose(mean, prior.zero_shot.predict(x))  # the surrogate's mean is another prediction
+    first = opt.ask()
+    assert first.trial_id == opt.zero_shot_order(list(range(len(pool))))[0]
+
+
+def test_meta_info_says_how_a_prior_starts(trained, tmp_path, capsys):
+    import json
+    import shutil
+
+    from hf_quicktune.cli import main
+
+    _, _, path = trained
+    assert main(["meta", "info", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["zero_shot"].startswith("gradient-boosted trees")
+    old = shutil.copytree(path, tmp_path / "old")  # a prior trained before the trees: its start is the GP's mean
+    (old / "zero_shot.json").unlink()
+    assert main(["meta", "info", str(old), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["zero_shot"] == "the surrogate's mean"
+    from hf_quicktune.search.prior import Prior
+
+    assert Prior.load(old).zero_shot is None
