@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", default="quicktune-recipe", help="The method compared (its name in both folders).")
     p.add_argument("--seeds", type=int, default=None, help="Use seeds 0..S-1 only (default: the seeds both have).")
     p.add_argument("--top", type=int, default=8, help="How many of the datasets that moved most to list.")
+    p.add_argument("--meta-dataset", type=Path, default=None,
+                   help="The replays' meta-dataset (a parquet, e.g. the one beside the folders): also print the first "
+                        "trial's normalised regret (its best score over the whole recorded curve) in both folders.")
     args = p.parse_args(argv)
 
     frames = {}
@@ -56,7 +59,42 @@ def main(argv: list[str] | None = None) -> int:
     moved["variant - base"] = moved["variant"] - moved["base"]
     moved = moved.reindex(moved["variant - base"].abs().sort_values(ascending=False).index)
     print(f"\nregret at 100 %, the {args.top} datasets that moved most\n" + moved.head(args.top).round(3).to_string())
+    if args.meta_dataset is not None:
+        first = first_trials(args.meta_dataset, {"base": args.base, "variant": args.variant}, args.method,
+                             sorted(datasets), sorted(seeds))
+        print("\nthe first trial's normalised regret (its best score over its whole recorded curve, normalised as the "
+              "bench normalises), each dataset's mean over seeds: mean / median over datasets\n"
+              + first.agg(["mean", "median"]).round(3).to_string())
+        top = list(moved.head(args.top).index)
+        print(f"the same for the {args.top} datasets that moved most at 100 %\n" + first.loc[top].round(3).to_string())
     return 0
+
+
+def first_trials(meta_dataset: Path, folders: dict, method: str, datasets: list, seeds: list):
+    """Each folder's first trial's normalised regret per dataset (mean over ``seeds``), read from its traces."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from hf_quicktune.bench.regret import reference_values
+    from hf_quicktune.meta.format import load_meta_dataset
+
+    md = load_meta_dataset(meta_dataset)
+    rows = {}
+    for d in datasets:
+        curves = md.curves[md.indices(d)]  # the replay's pool is the dataset's runs in this order
+        best = np.nanmax(curves, axis=1)
+        hi, lo = reference_values(curves)  # the bench's normalisation (hf_quicktune.bench.regret)
+        for label, folder in folders.items():
+            values = []
+            for seed in seeds:
+                trace = folder / "traces" / method / f"{d}__seed{seed}.json"
+                visits = json.loads(trace.read_text())["visits"] if trace.is_file() else []
+                if visits and hi > lo:
+                    values.append((hi - best[int(visits[0][0])]) / (hi - lo))
+            rows.setdefault(d, {})[label] = float(np.mean(values)) if values else float("nan")
+    return pd.DataFrame.from_dict(rows, orient="index")[list(folders)]
 
 
 if __name__ == "__main__":
