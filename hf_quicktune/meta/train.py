@@ -317,7 +317,8 @@ def meta_train(
 
 def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int = 0) -> Any:
     """:class:`~hf_quicktune.search.zero_shot.TreeEnsemble` predicting each run's best accuracy from its
-    configuration, model and dataset, encoded as the prior encodes them (every run of ``datasets``)."""
+    configuration, model and dataset, encoded as the prior encodes them (every run of ``datasets`` that has a
+    score; None when fewer than two have one)."""
     from hf_quicktune.search.zero_shot import TreeEnsemble, zero_shot_features
 
     sampler = _Sampler(md, encoder, datasets, batch_size=1)
@@ -328,8 +329,13 @@ def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int 
         inputs = encoder.encode(configs, [encoder.max_epochs] * len(idx), [[] for _ in idx],
                                 meta_features=sampler.meta[d], model_features=sampler.model_features)
         xs.append(zero_shot_features(inputs))
-        ys.append(np.nanmax(md.curves[idx], axis=1))
-    return TreeEnsemble.fit(np.vstack(xs), np.concatenate(ys), seed=seed)
+        curves = md.curves[idx]
+        ys.append(np.max(np.where(np.isfinite(curves), curves, -np.inf), axis=1))  # -inf: a run with no score
+    x, y = np.vstack(xs), np.concatenate(ys)
+    keep = np.isfinite(y)
+    if keep.sum() < 2:  # nothing to learn from: the prior starts from its surrogate's mean
+        return None
+    return TreeEnsemble.fit(x[keep], y[keep], seed=seed)
 
 
 def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[Episode]:

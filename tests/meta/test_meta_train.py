@@ -194,3 +194,20 @@ def test_meta_info_says_how_a_prior_starts(trained, tmp_path, capsys):
     from hf_quicktune.search.prior import Prior
 
     assert Prior.load(old).zero_shot is None
+
+
+def test_the_zero_shot_trees_skip_runs_without_a_score(trained):
+    """A run whose curve holds no score (a failed import row) is left out of the trees' fit, not a NaN target that
+    stops meta-training; with fewer than two scored runs there are no trees (the prior starts from its mean)."""
+    from hf_quicktune.meta.train import fit_zero_shot
+
+    md, result, _ = trained
+    datasets = result.splits["train"]
+    broken = md.subset(md.dataset_names)
+    broken.curves = broken.curves.copy()
+    first = broken.indices(datasets[0])
+    broken.curves[first[:3]] = np.nan
+    trees = fit_zero_shot(broken, result.prior.encoder, datasets)
+    assert trees is not None and np.isfinite(trees.init)
+    broken.curves[:] = np.nan
+    assert fit_zero_shot(broken, result.prior.encoder, datasets) is None
