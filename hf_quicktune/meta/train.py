@@ -39,6 +39,15 @@ logger = logging.getLogger(__name__)
 Episode = tuple[tuple[Any, np.ndarray, np.ndarray], tuple[Any, np.ndarray, np.ndarray]]
 
 
+#: horizons (epochs; the meta-dataset's longest run is added) for zero-shot trees that know the run's schedule, an
+#: ablation (``MetaTrainConfig.zero_shot_horizons``): a run fits --max-epochs to its budget, a handful of epochs on a
+#: small one, and the best configuration after 50 epochs need not be the best after 3. Measured leave-datasets-out
+#: (benchmarks/zero_shot_horizon.py) they rank a held-out dataset's runs better at 1-2 epochs (Spearman 0.40 / 0.61
+#: vs 0.23 / 0.55) but their single pick is no better from 2 epochs on (regret 0.317 / 0.278 / 0.249 vs 0.335 /
+#: 0.278 / 0.247 at 2 / 3 / 5 epochs) and worse at 50 (0.113 vs 0.095): the default trees predict over the whole curve.
+HORIZONS = (1, 2, 3, 4, 6, 8, 12, 17, 25, 35)
+
+
 @dataclass
 class MetaTrainConfig:
     steps: int = 2000
@@ -61,6 +70,8 @@ class MetaTrainConfig:
     model_encoding: str = "auto"  # descriptors (transfer to unseen models) | onehot (the paper) | auto
     fidelity_threshold: float = 0.8  # initial_epochs = first epoch ranking final accuracy this well
     zero_shot_trees: bool = True  # fit the configuration-only start (search/zero_shot.py) on the runs' best accuracy
+    # the trees' horizons (epochs, e.g. HORIZONS: an ablation); None: each run's best accuracy over its whole curve
+    zero_shot_horizons: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -297,7 +308,8 @@ def meta_train(
         test_mse, _ = _evaluate(surrogate, cost_model, test_episodes)
         baseline = float(np.mean([np.mean((ys - yc.mean()) ** 2) for (_, yc, _), (_, ys, _) in test_episodes]))
     if config.zero_shot_trees:
-        prior.zero_shot = fit_zero_shot(md, encoder, splits["train"] + splits["val"], config.seed)
+        prior.zero_shot = fit_zero_shot(md, encoder, splits["train"] + splits["val"], config.seed,
+                                        config.zero_shot_horizons)
     seconds = time.perf_counter() - t_start
     table = fidelity(md, splits["train"] + splits["val"])
     prior.provenance = {
@@ -315,27 +327,47 @@ def meta_train(
     return MetaTrainResult(prior, splits, best["step"], best["mse"], test_mse, baseline, history, seconds)
 
 
-def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int = 0) -> Any:
-    """:class:`~hf_quicktune.search.zero_shot.TreeEnsemble` predicting each run's best accuracy from its
-    configuration, model and dataset, encoded as the prior encodes them (every run of ``datasets`` that has a
-    score; None when fewer than two have one)."""
-    from hf_quicktune.search.zero_shot import TreeEnsemble, zero_shot_features
+def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int = 0,
+                  horizons: tuple[int, ...] | None = None) -> Any:
+    """:class:`~hf_quicktune.search.zero_shot.TreeEnsemble` predicting a run's best accuracy within its first
+    ``h`` epochs from its configuration, model and dataset, encoded as the prior encodes them, and ``h`` (every run
+    of ``datasets`` that has a score, once per horizon of ``horizons`` up to the meta-dataset's longest run; a run
+    shorter than ``h`` counts the epochs it has, so a one-epoch failure stays one at every horizon). ``horizons``
+    None (the default): one row per run, its best accuracy over all its epochs. None when fewer than two runs have a
+    score."""
+    from hf_quicktune.search.zero_shot import TreeEnsemble
 
-    sampler = _Sampler(md, encoder, datasets, batch_size=1)
-    xs, ys = [], []
+    hs = [None] if horizons is None else [h for h in horizons if h < md.max_epochs] + [md.max_epochs]
+    xs, ys, scored = [], [], 0
     for d in datasets:
-        idx = sampler.index[d]
-        configs = [sampler._pool(i) for i in idx]
-        inputs = encoder.encode(configs, [encoder.max_epochs] * len(idx), [[] for _ in idx],
-                                meta_features=sampler.meta[d], model_features=sampler.model_features)
-        xs.append(zero_shot_features(inputs))
-        curves = md.curves[idx]
-        ys.append(np.max(np.where(np.isfinite(curves), curves, -np.inf), axis=1))  # -inf: a run with no score
+        x = zero_shot_inputs(md, encoder, md.indices(d), d)
+        curves = md.curves[md.indices(d)]
+        scored += int(np.isfinite(curves).any(axis=1).sum())
+        for h in hs:
+            best = np.max(np.where(np.isfinite(curves[:, :h]), curves[:, :h], -np.inf), axis=1)  # -inf: no score
+            xs.append(x if h is None else np.hstack([x, np.full((len(x), 1), float(h))]))
+            ys.append(best)
+    if scored < 2:  # nothing to learn from: the prior starts from its surrogate's mean
+        return None
     x, y = np.vstack(xs), np.concatenate(ys)
     keep = np.isfinite(y)
-    if keep.sum() < 2:  # nothing to learn from: the prior starts from its surrogate's mean
-        return None
-    return TreeEnsemble.fit(x[keep], y[keep], seed=seed)
+    return TreeEnsemble.fit(x[keep], y[keep], seed=seed, horizon=horizons is not None)
+
+
+def zero_shot_inputs(md: MetaDataset, encoder: Any, idx: np.ndarray, dataset: str) -> np.ndarray:
+    """The zero-shot trees' inputs of runs ``idx`` of ``dataset`` (without the horizon column)."""
+    from hf_quicktune.search.zero_shot import zero_shot_features
+
+    configs = []
+    for i in idx:
+        cfg = dict(md.configs[i])
+        if md.models[i] is not None:
+            cfg[encoder.model_key] = md.models[i]
+        configs.append(cfg)
+    meta = {k: float(v) for k, v in md.meta_features.loc[dataset].items()}
+    inputs = encoder.encode(configs, [encoder.max_epochs] * len(idx), [[] for _ in idx], meta_features=meta,
+                            model_features=md.model_feature_rows() or None)
+    return zero_shot_features(inputs)
 
 
 def _episodes(sampler: _Sampler | None, n: int, k: int, seed: int) -> list[Episode]:

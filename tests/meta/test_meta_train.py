@@ -211,3 +211,49 @@ def test_the_zero_shot_trees_skip_runs_without_a_score(trained):
     assert trees is not None and np.isfinite(trees.init)
     broken.curves[:] = np.nan
     assert fit_zero_shot(broken, result.prior.encoder, datasets) is None
+
+
+def test_zero_shot_trees_with_a_horizon_predict_the_best_within_the_runs_schedule(trained):
+    """The horizon ablation (MetaTrainConfig.zero_shot_horizons): trees fitted on each run's best accuracy within h
+    epochs, h an input, rank a fast learner first at a short schedule and a slow one that ends higher at a long one;
+    the default trees (best over the whole curve) rank the slow learner first whatever the schedule, and the
+    optimizer asks the trees at its own ``max_epochs``."""
+    import copy
+
+    from hf_quicktune.meta.train import fit_zero_shot, zero_shot_inputs
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
+    from hf_quicktune.search.zero_shot import TreeEnsemble
+
+    md, result, _ = trained
+    fast_model = sorted({str(m) for m in md.models})[0]
+    fast = np.array([str(m) == fast_model for m in md.models])
+    assert 0 < fast.sum() < len(fast)
+    shaped = md.subset(md.dataset_names)
+    epochs = np.arange(1, md.max_epochs + 1)
+    shaped.curves = np.where(fast[:, None], 0.6, 0.9 * epochs / md.max_epochs)[:, :].astype(md.curves.dtype)
+    datasets = result.splits["train"] + result.splits["val"]
+    aware = fit_zero_shot(shaped, result.prior.encoder, datasets, horizons=(1, 2, 4))
+    plain = fit_zero_shot(shaped, result.prior.encoder, datasets)
+    assert aware.horizon and not plain.horizon and aware.n_features == plain.n_features + 1
+    test = md.dataset_names[-1]
+    idx = md.indices(test)
+    x = zero_shot_inputs(shaped, result.prior.encoder, idx, test)
+    for h, fast_first in ((2, True), (md.max_epochs, False)):
+        pred = aware.predict(x, horizon=h)
+        assert (pred[fast[idx]].min() > pred[~fast[idx]].max()) == fast_first
+        assert (pred[fast[idx]].max() < pred[~fast[idx]].min()) != fast_first
+        flat = plain.predict(x, horizon=h)  # ignored by trees without a horizon
+        assert flat[fast[idx]].max() < flat[~fast[idx]].min()
+    with pytest.raises(ValueError, match="horizon"):
+        aware.predict(x)
+    again = TreeEnsemble.from_dict(aware.to_dict())
+    np.testing.assert_array_equal(again.predict(x, horizon=3), aware.predict(x, horizon=3))
+    assert "horizon" not in plain.to_dict()  # the shipped prior's file is unchanged by the option
+
+    prior = copy.copy(result.prior)
+    prior.zero_shot = aware
+    pool = [dict(md.configs[i], model=md.models[i]) for i in idx]
+    meta = md.meta_features.loc[test].to_dict()
+    for max_epochs in (2, md.max_epochs):
+        opt = QuickTuneOptimizer(pool, max_epochs=max_epochs, prior=prior, meta_features=meta, start="zero_shot")
+        np.testing.assert_array_equal(opt.zero_shot(range(len(pool))), aware.predict(x, horizon=max_epochs))
