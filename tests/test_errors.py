@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 
 import pytest
 
@@ -61,3 +62,32 @@ def test_help_names_the_environment_variables(cmd, capsys):
     assert main([cmd, "--help"]) == 0
     out = capsys.readouterr().out
     assert f"HF_QUICKTUNE_{cmd.upper()}_DATASET" in " ".join(out.split())
+
+
+@pytest.mark.parametrize("cmd", ["run", "rank", "finetune", "estimate"])
+def test_commands_share_the_short_options(cmd, capsys):
+    """-d names the dataset in every command that takes one (finetune had it alone), -m the model where there is
+    one, -o the output directory of run and finetune."""
+    assert main([cmd, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "-d, --dataset" in out
+    assert ("-m, --model" in out) == (cmd in ("finetune", "estimate"))
+    assert ("-o, --output-dir" in out) == (cmd in ("run", "finetune"))
+
+
+@pytest.mark.parametrize("spec, message", [("/nowhere/digits", r"Unknown dataset '/nowhere/digits'.*Check the path"),
+                                           ("builtin:mnist", r"Unknown built-in dataset 'builtin:mnist'.*builtin:mnist5k"),
+                                           ("not a hub id", r"Unknown dataset 'not a hub id'")])
+def test_a_dataset_that_names_nothing_fails_before_the_zoo(spec, message, tmp_path, monkeypatch, capsys):
+    """`run` checks the dataset spec before it resolves the zoo: with the default zoo offline (no weights cached)
+    the user is told about the typo in the dataset, not about the zoo, and before any heavy import."""
+    import sys
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delitem(sys.modules, "hf_quicktune.zoo.registry", raising=False)
+    assert main(["run", "-d", spec, "--budget", "1m", "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err), err
+    assert "zoo" not in err and "hf_quicktune.zoo.registry" not in sys.modules
+    assert main(["finetune", "-d", spec, "-m", "tf_efficientnet_lite0", "-o", str(tmp_path / "ft")]) == 2
+    assert re.search(message, capsys.readouterr().err)

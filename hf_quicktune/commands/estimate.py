@@ -32,9 +32,9 @@ def _subset_train(prepared, size: int, seed: int):
 
 
 @click.command("estimate")
-@click.option("--dataset", "dataset", required=True, help="Dataset spec (Hub id, folder, file, builtin:digits).")
+@click.option("--dataset", "-d", "dataset", required=True, help="Dataset spec (Hub id, folder, file, builtin:digits).")
 @dataset_options
-@click.option("--model", "model", required=True, help="Candidate name (see `hf-quicktune zoo list`).")
+@click.option("--model", "-m", "model", required=True, help="Candidate name (see `hf-quicktune zoo list`).")
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size.")
 @click.option("--momentum", type=float, default=0.0, show_default=True, help="SGD (heavy-ball) momentum.")

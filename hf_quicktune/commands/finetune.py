@@ -96,9 +96,11 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
     --epochs 3 --image-size 64 -o runs/lite0
     """
+    from hf_quicktune.data.sources import check_dataset_spec
     from hf_quicktune.run.settings import check_output_dir
 
     check_output_dir(output_dir, "--output-dir")  # before anything slow
+    check_dataset_spec(dataset)
     dataset_opts = pop_dataset_options(flags)
     config = _read_config(config_path)
     config.update({k: v for k, v in flags.items() if k in _FLAGS and v is not None})

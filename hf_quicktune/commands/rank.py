@@ -29,6 +29,7 @@ def _fmt(v) -> str:
 @click.command("rank")
 @click.option(
     "--dataset",
+    "-d",
     required=True,
     help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.",
 )

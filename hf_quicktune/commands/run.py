@@ -63,6 +63,10 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
     from hf_quicktune.run.settings import check_output_dir
 
     check_output_dir(settings.output_dir)  # before anything slow: fail in milliseconds
+    if not resume:  # a resumed run reads its dataset from settings.json
+        from hf_quicktune.data.sources import check_dataset_spec
+
+        check_dataset_spec(settings.dataset)
     if settings.workers > 1 or settings.ray_address:  # Ray installed? (not imported here)
         from hf_quicktune.run.ray_executor import check_available
 
@@ -79,7 +83,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 
 
 @click.command("run")
-@click.option("--dataset", help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.")
+@click.option("--dataset", "-d", help="Hub id (org/name), image folder, parquet/CSV/JSON file, or builtin:digits.")
 @dataset_options
 @click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
 @click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m. "
@@ -97,7 +101,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
               "at the timed epoch cost of the best-ranked model; a budget of fewer than 40 such epochs is not "
               "searched: one fine-tune takes all of it, re-fitted after each epoch]")
 @click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
-@click.option("--output-dir", help="Where everything of the run goes. [default: runs/<dataset>-<time>]")
+@click.option("--output-dir", "-o", help="Where everything of the run goes. [default: runs/<dataset>-<time>]")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --output-dir from its last completed epoch.")
 @click.option("--push-to-hub", help="Publish the winner to this model repo (org/name), in one commit.")
 @click.option("--private", is_flag=True, default=None, help="Create the Hub repo as private.")

@@ -236,17 +236,43 @@ def _hub_error(spec: str, config: str | None, revision: str | None, err: Excepti
         fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")
 
 
-def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None) -> RawSource:
-    """Turn what the user typed into raw splits; the only place that decides the source kind."""
+def check_dataset_spec(spec: str | None) -> str:
+    """What kind of source ``spec`` names (``builtin``, ``local`` or ``hub``), or :class:`DatasetError` for a spec
+    that names none: an unknown built-in, a path that does not exist, a string that is no Hub id. Reads no data
+    (one ``stat``): commands call it before anything slow, so a typo fails in milliseconds, not after the zoo."""
     if not spec or not str(spec).strip():
         raise DatasetError("No dataset given. Pass a Hub dataset id, a local path, or builtin:digits.")
     spec = str(spec)
     if spec.startswith("builtin:"):
+        from hf_quicktune.data.builtins import BUILTINS
+
+        name = spec.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise DatasetError(f"Unknown built-in dataset '{spec}'. Available built-ins: "
+                               + ", ".join(f"builtin:{n}" for n in BUILTINS) + ".")
+        return "builtin"
+    path = Path(os.path.expanduser(spec))
+    if path.exists():
+        return "local"
+    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
+    if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
+        raise DatasetError(
+            f"Unknown dataset '{spec}': no such file or directory, and it is not a valid Hub dataset id "
+            "(org/name). Check the path, or pass a Hub id, or a built-in (builtin:digits, builtin:mnist5k)."
+        )
+    return "hub"
+
+
+def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None) -> RawSource:
+    """Turn what the user typed into raw splits; the only place that decides the source kind."""
+    kind = check_dataset_spec(spec)
+    spec = str(spec)
+    if kind == "builtin":
         from hf_quicktune.data.builtins import load_builtin
 
         return RawSource("builtin", {"train": load_builtin(spec.split(":", 1)[1])}, info={"builtin": spec})
     path = Path(os.path.expanduser(spec))
-    if path.exists():
+    if kind == "local":
         if path.is_dir():
             if _is_data_file_dir(path):
                 return _load_data_dir(path)
@@ -256,11 +282,5 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
         raise DatasetError(
             f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
             "JSON or JSON-lines file with an image and a label column, or an ImageFolder directory."
-        )
-    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
-    if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
-        raise DatasetError(
-            f"Unknown dataset '{spec}': no such file or directory, and it is not a valid Hub dataset id "
-            "(org/name). Check the path, or pass a Hub id, or a built-in (builtin:digits, builtin:mnist5k)."
         )
     return _load_hub(spec, config, revision)
