@@ -34,10 +34,20 @@ def import_cmd(source: Path, out: Path, layout: str) -> None:
 
 
 @meta.command("info")
-@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.argument("spec", metavar="PATH")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def info(path: Path, as_json: bool) -> None:
-    """Summarise a meta-dataset (parquet) or a prior directory."""
+def info(spec: str, as_json: bool) -> None:
+    """Summarise a meta-dataset (parquet) or a prior: a directory, `default` (the shipped one) or a Hub repo id
+    (owner/name[@revision]), as `run --prior` takes them."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        from hf_quicktune.errors import MetaError
+        from hf_quicktune.meta.priors import prior_directory
+
+        try:
+            path = prior_directory(spec)
+        except MetaError as err:
+            raise MetaError(f"{err} Pass a meta-dataset file, a prior directory or one of those.") from None
     if path.is_dir() and (path / "prior.json").exists():
         data = json.loads((path / "prior.json").read_text())
         summary = {"prior": str(path), "provenance": data.get("provenance"),

@@ -69,9 +69,15 @@ def load_prior(spec: str | Path, *, token: str | None = None, endpoint: str | No
     """A :class:`~hf_quicktune.search.prior.Prior` from a local directory or a Hub repo id."""
     from hf_quicktune.search.prior import Prior
 
+    return Prior.load(prior_files(spec, token=token, endpoint=endpoint))
+
+
+def prior_files(spec: str | Path, *, token: str | None = None, endpoint: str | None = None) -> Path:
+    """The local directory of a prior: ``spec`` itself when it exists, else the Hub repo ``owner/name[@revision]``'s
+    prior files, downloaded (or found in the Hub cache)."""
     path = Path(spec)
     if path.exists():
-        return Prior.load(path)
+        return path
     text = str(spec)
     repo_id, _, revision = text.partition("@")
     if repo_id.count("/") != 1:
@@ -81,4 +87,4 @@ def load_prior(spec: str | Path, *, token: str | None = None, endpoint: str | No
     local = hub.snapshot(repo_id, revision=revision or None, allow_patterns=list(PRIOR_FILES[:4]), token=token,
                          endpoint=endpoint, fix="Or pass a local prior directory (`hf-quicktune meta train` "
                          "saves one).")
-    return Prior.load(local)
+    return Path(local)

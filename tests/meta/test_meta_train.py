@@ -90,6 +90,26 @@ def test_push_and_load_prior_from_hub(hub, trained):
         assert np.allclose(loaded.surrogate.tensors()[k].numpy(), v.numpy())
 
 
+def test_meta_info_takes_a_prior_as_run_prior_does(hub, trained, tmp_path, capsys):
+    """`meta info` reads what `run --prior` takes: a directory, `default` (the shipped prior) or a Hub repo id."""
+    import json
+    import uuid
+
+    from hf_quicktune.cli import main
+    from hf_quicktune.meta.hub import push_prior
+
+    _, result, path = trained
+    repo_id = f"{hub.api.whoami()['name']}/prior-info-{uuid.uuid4().hex[:6]}"
+    push_prior(path, repo_id, endpoint=hub.endpoint)
+    assert main(["meta", "info", repo_id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["provenance"]["splits"] == result.splits
+    assert main(["meta", "info", "default", "--json"]) == 0
+    shipped = json.loads(capsys.readouterr().out)
+    assert shipped["provenance"]["runs"] == 4665 and shipped["zero_shot"].startswith("gradient-boosted trees")
+    assert main(["meta", "info", str(tmp_path / "nowhere")]) == 2
+    assert "Pass a meta-dataset file, a prior directory" in capsys.readouterr().err
+
+
 @pytest.mark.hub
 def test_load_prior_unknown_repo_is_a_hub_error(hub):
     from hf_quicktune.errors import HubError

@@ -33,6 +33,22 @@ def prior_label(spec: str | None) -> str | None:
     return f"{DEFAULT} (shipped with hf-quicktune)" if text in ("default", DEFAULT) else text
 
 
+def prior_directory(spec: str, *, token: str | None = None) -> Path:
+    """The local directory of a ``--prior`` value other than ``none``: a shipped prior (``default`` or its name),
+    an existing directory, or a Hub repo id's prior files (downloaded or from the Hub cache)."""
+    text = str(spec).strip()
+    name = DEFAULT if text == "default" else text
+    if name in shipped() and not Path(name).exists():
+        return SHIPPED_DIR / name
+    path = Path(text).expanduser()
+    if not path.exists() and "/" not in text:
+        raise MetaError(f"{text!r}: no such directory, not a Hub repo id (owner/name) and not a shipped "
+                        f"prior ({', '.join(['default', *shipped()])}).")
+    from hf_quicktune.meta.hub import prior_files
+
+    return prior_files(path if path.exists() else text, token=token)
+
+
 def resolve_prior(spec: str | None, *, token: str | None = None) -> tuple[Any, str | None]:
     """``(Prior or None, label)`` for a ``--prior`` value: ``default`` or a shipped name, ``none``, a local
     prior directory, or a Hub repo id ``owner/name[@revision]`` (through :func:`hf_quicktune.meta.hub.load_prior`).
@@ -43,17 +59,14 @@ def resolve_prior(spec: str | None, *, token: str | None = None) -> tuple[Any, s
     name = DEFAULT if text == "default" else text
     from hf_quicktune.search.prior import Prior
 
-    if name in shipped() and not Path(name).exists():
-        return Prior.load(SHIPPED_DIR / name), name
-    from hf_quicktune.meta.hub import load_prior
-
+    try:
+        directory = prior_directory(text, token=token)
+    except MetaError as err:
+        raise MetaError(f"--prior {err} Pass one of those, or `none` to search without a prior.") from None
+    if directory == SHIPPED_DIR / name:
+        return Prior.load(directory), name
     path = Path(text).expanduser()
-    if not path.exists() and "/" not in text:
-        raise MetaError(f"--prior {text!r}: no such directory, not a Hub repo id (owner/name) and not a shipped "
-                        f"prior ({', '.join(['default', *shipped()])}). Pass one of those, or `none` to search "
-                        "without a prior.")
-    prior = load_prior(path if path.exists() else text, token=token)
-    return prior, path.name if path.exists() else text
+    return Prior.load(directory), path.name if path.exists() else text
 
 
 def prior_initial_epochs(prior: Any, max_epochs: int) -> int:
