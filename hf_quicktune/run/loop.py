@@ -18,6 +18,7 @@ from typing import Any
 from hf_quicktune.errors import ConfigError, QuickTuneError
 from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
+from hf_quicktune.run.outcome import validation_note
 from hf_quicktune.run.plan import fit_run_schedule, price_planned_epochs, refit_run_schedule
 from hf_quicktune.run.session import (
     RECORD_LOGGER,
@@ -185,6 +186,9 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
     dataset = _load_dataset(settings)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
                      f"{dataset.num_classes} classes")
+    note = validation_note(len(dataset.validation), settings.eval_limit)
+    if note:
+        reporter.message(note)
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
     progress["elapsed_s"] = clock.elapsed

@@ -8,6 +8,8 @@
   needs no model, and is the accuracy a model that learnt nothing but the class balance reaches; a
   winner below it learnt nothing useful. (A linear probe would be a stronger yardstick but costs a
   feature pass per candidate; the zero-cost ranking already does that work.)
+- A validation split of fewer than :data:`FEW_VALIDATION` scored images is said at the start
+  (:func:`validation_note`): one image is then more than a point of top-1, and trials closer than that tie.
 - ``--min-accuracy X`` (a fraction): a winner whose validation top-1 is below X is not pushed and
   the run ends with :class:`QualityGateError` (exit code 2) after writing its export and summary.
 """
@@ -22,6 +24,19 @@ from hf_quicktune.errors import QuickTuneError
 
 logger = logging.getLogger(__name__)
 OK = "ok"
+#: fewer scored validation images than this: one image is more than a point of top-1
+FEW_VALIDATION = 100
+
+
+def validation_note(num_validation: int, eval_limit: int | None = None) -> str | None:
+    """What the user should know when the trials are scored on few validation images, else None."""
+    scored = min(num_validation, eval_limit or num_validation)
+    if scored <= 0 or scored >= FEW_VALIDATION:
+        return None
+    limited = f" (--eval-limit {eval_limit} of {num_validation})" if scored < num_validation else ""
+    return (f"the trials are scored on {scored} validation images{limited}: one image is {100 / scored:.1f} points of "
+            "top-1, so trials closer than that tie and the winner may be chosen by chance. A larger validation split "
+            "(--val-fraction, or --split validation=NAME) makes the choice more reliable.")
 
 
 class RunFailedError(QuickTuneError):

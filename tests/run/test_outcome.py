@@ -110,3 +110,17 @@ def test_scratch_configs_have_no_freezing_or_linear_probing():
                    pool[2],  # pretrained candidates keep freezing and linear probing
                    {"model": "scratch:a", "pct_to_freeze": 0.0, "linear_probing": False, "lr": 0.01}]
     assert pool[0]["linear_probing"] is True  # the input is not modified
+
+
+def test_a_small_validation_split_is_said():
+    """Fewer than 100 scored validation images: one image is more than a point of top-1, the user is told and how
+    to get more; with 100 or more (or none to score), nothing is said."""
+    from hf_quicktune.run.outcome import FEW_VALIDATION, validation_note
+
+    note = validation_note(4)
+    assert note is not None and "4 validation images" in note and "25.0 points" in note and "--val-fraction" in note
+    assert "--eval-limit" not in note
+    limited = validation_note(359, eval_limit=50)
+    assert limited is not None and "50 validation images (--eval-limit 50 of 359)" in limited and "2.0 points" in limited
+    assert validation_note(FEW_VALIDATION) is None and validation_note(359) is None and validation_note(0) is None
+    assert validation_note(359, eval_limit=400) is None

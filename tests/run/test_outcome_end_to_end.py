@@ -32,6 +32,8 @@ def test_a_run_where_every_trial_fails_exits_2_with_one_paragraph(tmp_path, capf
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "no trial succeeded: 4 trials failed (4 failed); first error (trial" in errors[0]
     assert errors[0].count("lr") >= 1 and str(out / "run.log") in errors[0]
+    # 32 scored validation images (--eval-limit) are said at the start: one image is 3.1 points of top-1
+    assert "the trials are scored on 32 validation images (--eval-limit 32 of " in err and "3.1 points" in err
     # one terminal line per distinct failure (two learning rates), not one per trial
     assert sum("failed at epoch" in line for line in err.splitlines()) == 2
     summary = json.loads((out / "summary.json").read_text())
