@@ -5,6 +5,7 @@ Heavy imports (torch, timm, datasets) happen inside the command body.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from typing import Any
@@ -71,6 +72,9 @@ def _fmt(v) -> str:
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of the sample (and of random-init baselines)."
 )
+@click.option("--top-k", type=click.IntRange(min=1), default=None,
+              help="Say which candidates `run --top-k K` would keep (the K best pretrained by the ensemble, plus every "
+                   "random-init baseline) and which it would drop. [default: not shown]")
 @click.option("--no-cache", is_flag=True, help="Recompute features even when cached.")
 @click.option("--allow-pickle", is_flag=True, help="Load pickled (non-safetensors) checkpoints. Only for sources you trust.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (machine-readable) instead of a table.")
@@ -87,6 +91,7 @@ def rank(
     batch_size: int,
     time_limit: str | None,
     seed: int,
+    top_k: int | None,
     no_cache: bool,
     allow_pickle: bool,
     as_json: bool,
@@ -175,9 +180,12 @@ def rank(
             title=f"{data.name}, n={result.n}",
         )
     if as_json:
-        click.echo(result.to_json())
+        data = result.to_dict()
+        if top_k is not None:
+            data["kept"] = result.kept(top_k)
+        click.echo(json.dumps(data, indent=2))
         return
-    _print_table(result, sort_key, zoo_name)
+    _print_table(result, sort_key, zoo_name, top_k)
     if plot_path:
         _console().print(f"bar chart: {plot_path}")
 
@@ -189,7 +197,7 @@ def _console(stderr: bool = False):
     return Console(file=stream, width=None if stream.isatty() else 160)
 
 
-def _print_table(result, sort_key: str, zoo_name: str) -> None:
+def _print_table(result, sort_key: str, zoo_name: str, top_k: int | None = None) -> None:
     from rich.table import Table
 
     reduced = result.info.get("sample_reduced_from")
@@ -202,12 +210,16 @@ def _print_table(result, sort_key: str, zoo_name: str) -> None:
         table.add_column(col + (" ▼" if col == sort_key else ""), justify="right")
     table.add_column("params", justify="right")
     table.add_column("features s", justify="right")
+    kept = set(result.kept(top_k)) if top_k is not None else None
+    if kept is not None:
+        table.add_column(f"--top-k {top_k}")
     cached = result.info.get("cached", {})
     for i, name in enumerate(result.order(sort_key), start=1):
         row = result.table[name]
         seconds = f"{row.get('feature_seconds', math.nan):.1f}" + (" (cached)" if cached.get(name) else "")
+        extra = [] if kept is None else ["kept" if name in kept else "dropped"]
         table.add_row(
-            str(i), name, *[_fmt(row.get(c)) for c in columns], _fmt_params(row.get("num_params")), seconds
+            str(i), name, *[_fmt(row.get(c)) for c in columns], _fmt_params(row.get("num_params")), seconds, *extra
         )
     console = _console()
     console.print(table)

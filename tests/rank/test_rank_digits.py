@@ -141,6 +141,9 @@ def test_cli_table_json_and_plot(result, zoo_file, tmp_path, capsys):
     data = json.loads(out)
     assert data["scores"] == ["knn"] and data["order"] == [PRETRAINED, SCRATCH]
     assert data["table"][PRETRAINED]["knn"] == pytest.approx(result.table[PRETRAINED]["knn"])
+    assert "kept" not in data
+    code, out, _ = _cli(base + ["--scores", "knn", "--json", "--top-k", "1"], capsys)
+    assert code == 0 and json.loads(out)["kept"] == [PRETRAINED, SCRATCH]  # a baseline is kept beyond the top-k
 
 
 def test_cli_time_limit_scores_every_candidate_on_a_smaller_sample(zoo_file, capsys):

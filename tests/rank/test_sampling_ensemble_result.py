@@ -126,3 +126,19 @@ def test_parse_scores():
     assert parse_scores("lfc, LogME,knn,lfc") == ["lfc", "logme", "knn"]
     with pytest.raises(ConfigError, match="choose from"):
         parse_scores("lfc,hscore")
+
+
+def test_rank_top_k_says_what_a_run_would_keep_and_drop(capsys):
+    """`rank --top-k K`: a column with `run --top-k K`'s verdict per candidate (the K best pretrained by the
+    ensemble, every random-init baseline kept)."""
+    from hf_quicktune.commands.rank import _print_table
+
+    table = {"y": {"knn": 0.7, "ensemble": 0.9}, "x": {"knn": 0.8, "ensemble": 0.5},
+             "scratch:w": {"knn": 0.0, "ensemble": 0.0}, "z": {"knn": 0.1, "ensemble": 0.2}}
+    res = RankResult(table=table, scores=["knn"], dataset="d", n=8, info={"baselines": ["scratch:w"]})
+    _print_table(res, "ensemble", "zoo", top_k=1)
+    cells = [[c.strip() for c in line.split("│")] for line in capsys.readouterr().out.splitlines()]
+    verdict = {row[2]: row[-2] for row in cells if len(row) > 3 and row[2] in table}
+    assert verdict == {"y": "kept", "x": "dropped", "z": "dropped", "scratch:w": "kept"}
+    _print_table(res, "ensemble", "zoo")
+    assert "--top-k" not in capsys.readouterr().out.split("All scores")[0]  # no column unless asked
