@@ -180,10 +180,10 @@ def rank(
             title=f"{data.name}, n={result.n}",
         )
     if as_json:
-        data = result.to_dict()
+        payload = result.to_dict()
         if top_k is not None:
-            data["kept"] = result.kept(top_k)
-        click.echo(json.dumps(data, indent=2))
+            payload["kept"] = result.kept(top_k)
+        click.echo(json.dumps(payload, indent=2))
         return
     _print_table(result, sort_key, zoo_name, top_k)
     if plot_path:
