@@ -340,8 +340,9 @@ def fit_zero_shot(md: MetaDataset, encoder: Any, datasets: list[str], seed: int 
     hs = [None] if horizons is None else [h for h in horizons if h < md.max_epochs] + [md.max_epochs]
     xs, ys, scored = [], [], 0
     for d in datasets:
-        x = zero_shot_inputs(md, encoder, md.indices(d), d)
-        curves = md.curves[md.indices(d)]
+        idx = md.indices(d)
+        x = zero_shot_inputs(md, encoder, idx, d)
+        curves = md.curves[idx]
         scored += int(np.isfinite(curves).any(axis=1).sum())
         for h in hs:
             best = np.max(np.where(np.isfinite(curves[:, :h]), curves[:, :h], -np.inf), axis=1)  # -inf: no score
@@ -358,15 +359,9 @@ def zero_shot_inputs(md: MetaDataset, encoder: Any, idx: np.ndarray, dataset: st
     """The zero-shot trees' inputs of runs ``idx`` of ``dataset`` (without the horizon column)."""
     from hf_quicktune.search.zero_shot import zero_shot_features
 
-    configs = []
-    for i in idx:
-        cfg = dict(md.configs[i])
-        if md.models[i] is not None:
-            cfg[encoder.model_key] = md.models[i]
-        configs.append(cfg)
-    meta = {k: float(v) for k, v in md.meta_features.loc[dataset].items()}
-    inputs = encoder.encode(configs, [encoder.max_epochs] * len(idx), [[] for _ in idx], meta_features=meta,
-                            model_features=md.model_feature_rows() or None)
+    sampler = _Sampler(md, encoder, [dataset], batch_size=1)  # the runs encoded as meta-training encodes them
+    inputs = encoder.encode([sampler._pool(i) for i in idx], [encoder.max_epochs] * len(idx), [[] for _ in idx],
+                            meta_features=sampler.meta[dataset], model_features=sampler.model_features)
     return zero_shot_features(inputs)
 
 

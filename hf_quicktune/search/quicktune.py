@@ -301,8 +301,9 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
 
     def zero_shot(self, ids: Sequence[int]) -> np.ndarray:
         """The prior's configuration-only prediction of each pool member's accuracy (before any observation of this
-        dataset): its zero-shot trees' best accuracy within ``max_epochs`` epochs when it has them
-        (:mod:`~hf_quicktune.search.zero_shot`), else the meta-learned mean at ``max_epochs``."""
+        dataset): its zero-shot trees' when it has them (:mod:`~hf_quicktune.search.zero_shot`: a run's best accuracy
+        over its whole curve, or within ``max_epochs`` epochs for trees fitted with a horizon), else the meta-learned
+        mean at ``max_epochs``."""
         inputs = self._encode(ids, [self.max_epochs] * len(ids), [[] for _ in ids])
         if self.zero_shot_model is not None:
             return self.zero_shot_model.predict(zero_shot_features(inputs), horizon=self.max_epochs)
