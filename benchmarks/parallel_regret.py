@@ -78,6 +78,24 @@ def winning_path(trace, target: float, best: float, worst: float, budget: float)
     return float(sum(trace.time[k] - start[k] for k in range(i + 1) if trace.visits[k][0] == winner))
 
 
+def winner_timing(trace, target: float, best: float, worst: float, budget: float,
+                  costs: np.ndarray) -> tuple[int, float, float, float]:
+    """Where a trace's time to regret ``target`` went, along the trial whose step first reached it: ``(trial,
+    start, own, wait)`` in simulated seconds, ``start`` when that trial's first epoch began, ``own`` its recorded
+    epoch costs up to the hit, ``wait`` the rest (its pauses between epochs while other trials ran, and the
+    optimizer's time), so ``start + own + wait`` is the time to the target. A parallel run beats N = 1 by starting
+    the winner sooner or pausing it less; ``own`` is what no number of workers shortens. ``(-1, nan, nan, nan)``
+    when the trace never reaches ``target``."""
+    i = first_hit(trace, target, best, worst, budget)
+    if i is None:
+        return -1, math.nan, math.nan, math.nan
+    winner, epoch = trace.visits[i]
+    k = next(k for k in range(i + 1) if trace.visits[k][0] == winner)  # a point may tell several epochs (N = 1)
+    start = float(trace.time[k]) - float(np.nansum(costs[winner, : trace.visits[k][1]]))
+    own = float(np.nansum(costs[winner, :epoch]))
+    return int(winner), start, own, float(trace.time[i]) - start - own
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", choices=sorted(SOURCES), required=True)
@@ -156,10 +174,11 @@ def main() -> int:
         print(f"replays saved under {out}; no summary: {len(missing)} N = 1 trace(s) missing (e.g. {missing[0]}). "
               "Run again with --workers 1,N (finished replays are reused) or copy an N = 1 run's w1/ there.")
         return 0
-    refs, budgets = {}, {}
+    refs, budgets, recorded = {}, {}, {}
     for d in targets:
         _, curves, costs = make_task(md, d)
         refs[d], budgets[d] = reference_values(curves), dataset_budget(curves, costs, config(1))
+        recorded[d] = costs
 
     def trace(m: str, d: str, s: int, n: int) -> Trace:
         return Trace.from_dict(json.loads(trace_path(out / f"w{n}", m, d, s, n).read_text()))
@@ -174,6 +193,7 @@ def main() -> int:
     at_checkpoints: dict[tuple[str, int], np.ndarray] = {}
     speed: dict[tuple[str, int], float] = {}
     per_replay: list[tuple[str, int, str, int, float, float, float, float, float]] = []
+    timing: dict[tuple[str, int, str, int], tuple[tuple[int, float, float, float], ...]] = {}
     for m in methods:
         mean1 = None
         for n in workers:
@@ -197,6 +217,8 @@ def main() -> int:
                     final_n = regret_on_grid(tr, np.array([budgets[d]]), "time", best, worst)[0]
                     path = winning_path(t1r, final1, best, worst, budgets[d])
                     per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n, t1 / path))
+                    timing[(m, n, d, s)] = tuple(winner_timing(t, final1, best, worst, budgets[d], recorded[d])
+                                                 for t in (t1r, tr))
             cp = np.nanmean(np.array(cps), axis=0)
             mean_curve = np.nanmean(np.array(curves_n), axis=0)
             if n == workers[0]:
@@ -216,16 +238,34 @@ def main() -> int:
               "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end), the N run's final "
               "regret, and the path bound: N = 1's time to its final regret over the time its winning trial took to "
               "get there (winning_path; a run that reaches it along the same trial cannot be faster)")
-        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N  path bound")
+        print("then the trial each run reached it with (the winner; '=' when the N run's is the N = 1 run's) and, "
+              "in shares of the budget, when that trial started, its own recorded epochs up to there and the rest, "
+              "its pauses (winner_timing): start + own + pause = the time to the target")
+        print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N  path bound"
+              "  | N = 1: winner  start    own  pause | N: winner  start    own  pause")
         for m, n, d, s, final1, f1, fn, final_n, bound in per_replay:
             if n != workers[0]:
+                (w1, s1, o1, p1), (wn, sn, on, pn) = timing[(m, n, d, s)]
+                b = budgets[d]
+                wn_text = "=" if wn == w1 else ("-" if wn < 0 else str(wn))
                 print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}"
-                      f"  {final_n:7.3f}  {bound:10.2f}")
+                      f"  {final_n:7.3f}  {bound:10.2f}  | {w1:>13d} {s1 / b:6.3f} {o1 / b:6.3f} {p1 / b:6.3f}"
+                      f" | {wn_text:>9s} {sn / b:6.3f} {on / b:6.3f} {pn / b:6.3f}")
         for m in methods:
             bounds = [r[8] for r in per_replay if r[0] == m and r[1] == workers[-1] and math.isfinite(r[8])]
             if bounds:
                 print(f"{m}: path bound median {np.median(bounds):.2f}, below 3 in {sum(b < 3 for b in bounds)} of "
                       f"{len(bounds)} replays")
+            for n in workers[1:]:  # why the replays short of 3x are: a late winner, or one that paused
+                slow = [(r[2], timing[r[:4]]) for r in per_replay if r[0] == m and r[1] == n
+                        and r[5] / max(r[6], 1e-9) < 3 and timing[r[:4]][1][0] >= 0]
+                if slow:
+                    share = np.array([[tn[1] / budgets[d], tn[2] / budgets[d], tn[3] / budgets[d]]
+                                      for d, (_, tn) in slow]).mean(axis=0)
+                    print(f"{m} N = {n}: of the {len(slow)} replays below 3x that reached the target, "
+                          f"{sum(t1[0] == tn[0] for _, (t1, tn) in slow)} reached it with the N = 1 run's winner; "
+                          f"mean shares of the budget: before the winner started {share[0]:.3f}, its own epochs "
+                          f"{share[1]:.3f}, its pauses {share[2]:.3f}")
     gray = [m for m in methods if m != "asha"]
     if "asha" in methods and 4 in workers:
         for m in gray:
