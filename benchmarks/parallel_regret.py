@@ -22,7 +22,8 @@ that never reaches it counts as ``t1 / budget``, an upper bound, and is counted)
 Checks the targets: speed-up >= 3 at N = 4 for the gray-box method, and at N = 4 its regret below ASHA's at
 every checkpoint. ``--per-dataset`` adds each replay's figures and its path bound (:func:`winning_path`): the N = 1
 run's time to its final regret over the time its winning trial's own epochs took, the speed-up of a parallel run
-that gets there along the same trial.
+that gets there along the same trial, and where each run's time to the target went along its winning trial
+(:func:`winner_timing`: before it started, its own epochs, its pauses).
 
     OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench qte --datasets APL,BTS,PLT_VIL --seeds 1
     OMP_NUM_THREADS=1 python benchmarks/parallel_regret.py --bench lcbench --datasets lcbench_3945 --seeds 1
