@@ -73,7 +73,8 @@ def build_app():
                 with gr.Accordion("Advanced (sized for the free CPU hardware)", open=False):
                     with gr.Row():
                         image_size = gr.Number(d["image_size"], label="image size (px)", precision=0)
-                        train_limit = gr.Number(d["train_limit"], label="training images per epoch", precision=0)
+                        train_limit = gr.Number(d["train_limit"], label="training images per epoch (empty or 0: all)",
+                                                precision=0)
                         max_epochs = gr.Number(d["max_epochs"], label="max epochs per trial", precision=0)
                         seed = gr.Number(d["seed"], label="seed", precision=0)
                         epochs_total = gr.Number(None, label="stop after this many epochs in total (0: no limit)")

@@ -6,20 +6,13 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import click
 
 from hf_quicktune.commands.options import dataset_options
 from hf_quicktune.errors import ConfigError
+from hf_quicktune.run.settings import DEMO_SETTINGS
 
-#: The offline demo: real pipeline, built-in data, real ImageNet EfficientNet-Lite0 + scratch baselines.
-#: Sized for ~3 minutes on 2 CPU cores: 32 px inputs, every training image (1,438; a 256-image cap left the
-#: best trial data-starved near 50 %), 10-epoch schedules.
-DEMO_SETTINGS: dict[str, Any] = {
-    "dataset": "builtin:digits", "zoo": "offline", "budget": "3m", "output_dir": "quicktune-demo",
-    "image_size": 32, "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
-}
 
 def _given(ctx: click.Context) -> set[str]:
     """Names of the options given on the command line or by an ``HF_QUICKTUNE_RUN_*`` environment
