@@ -15,10 +15,11 @@ from typing import Any
 from hf_quicktune.errors import ConfigError
 from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
-#: ``hf-quicktune demo`` and the Space's search form start from these: builtin:digits, the offline zoo (real ImageNet
-#: EfficientNet-Lite0/1/2 and random-init baselines), 3 minutes at 32 px on every training image (1,438; a 256-image
-#: cap left the best trial data-starved near 50 %), 10-epoch schedules, sized for 2 CPU cores (benchmarks/product_vs_finetune.py prints the demo's
-#: accuracy and time, benchmarks/space_search.py the Space's beside it)
+#: ``hf-quicktune demo`` and the Space's search form start from these: builtin:digits, the offline zoo (real
+#: ImageNet EfficientNet-Lite0/1/2 and random-init baselines), 3 minutes at 32 px on every training image (1,438;
+#: a 256-image cap left the best trial data-starved near 50 %), 10-epoch schedules, sized for 2 CPU cores
+#: (benchmarks/product_vs_finetune.py prints the demo's accuracy and time, benchmarks/space_search.py the
+#: Space's beside it)
 DEMO_SETTINGS: dict[str, Any] = {
     "dataset": "builtin:digits", "zoo": "offline", "budget": "3m", "output_dir": "quicktune-demo",
     "image_size": 32, "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
