@@ -195,6 +195,7 @@ def main() -> int:
     speed: dict[tuple[str, int], float] = {}
     per_replay: list[tuple[str, int, str, int, float, float, float, float, float]] = []
     timing: dict[tuple[str, int, str, int], tuple[tuple[int, float, float, float], ...]] = {}
+    depth: dict[tuple[str, int, str, int], tuple[int, ...]] = {}  # the epoch each winner reached the target at
     for m in methods:
         mean1 = None
         for n in workers:
@@ -220,6 +221,8 @@ def main() -> int:
                     per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n, t1 / path))
                     timing[(m, n, d, s)] = tuple(winner_timing(t, final1, best, worst, budgets[d], recorded[d])
                                                  for t in (t1r, tr))
+                    hits = [first_hit(t, final1, best, worst, budgets[d]) for t in (t1r, tr)]
+                    depth[(m, n, d, s)] = tuple(0 if i is None else int(t.visits[i][1]) for t, i in zip((t1r, tr), hits))
             cp = np.nanmean(np.array(cps), axis=0)
             mean_curve = np.nanmean(np.array(curves_n), axis=0)
             if n == workers[0]:
@@ -241,17 +244,18 @@ def main() -> int:
               "get there (winning_path; a run that reaches it along the same trial cannot be faster)")
         print("then the trial each run reached it with (the winner; '=' when the N run's is the N = 1 run's) and, "
               "in shares of the budget, when that trial started, its own recorded epochs up to there and the rest, "
-              "its pauses (winner_timing): start + own + pause = the time to the target")
+              "its pauses (winner_timing): start + own + pause = the time to the target; ep: the winner's epochs then")
         print(f"{'method':<18s} {'N':>2s}  {'dataset':<10s} seed  final1  N=1 at   N at  speed-up  final N  path bound"
-              "  | N = 1: winner  start    own  pause | N: winner  start    own  pause")
+              "  | N = 1: winner  ep  start    own  pause | N: winner  ep  start    own  pause")
         for m, n, d, s, final1, f1, fn, final_n, bound in per_replay:
             if n != workers[0]:
                 (w1, s1, o1, p1), (wn, sn, on, pn) = timing[(m, n, d, s)]
+                e1, en = depth[(m, n, d, s)]
                 b = budgets[d]
                 wn_text = "=" if wn == w1 else ("-" if wn < 0 else str(wn))
                 print(f"{m:<18s} {n:>2d}  {d:<10s} {s:>4d}  {final1:6.3f}  {f1:6.3f}  {fn:6.3f}  {f1 / max(fn, 1e-9):8.2f}"
-                      f"  {final_n:7.3f}  {bound:10.2f}  | {w1:>13d} {s1 / b:6.3f} {o1 / b:6.3f} {p1 / b:6.3f}"
-                      f" | {wn_text:>9s} {sn / b:6.3f} {on / b:6.3f} {pn / b:6.3f}")
+                      f"  {final_n:7.3f}  {bound:10.2f}  | {w1:>13d} {e1:3d} {s1 / b:6.3f} {o1 / b:6.3f} {p1 / b:6.3f}"
+                      f" | {wn_text:>9s} {en:3d} {sn / b:6.3f} {on / b:6.3f} {pn / b:6.3f}")
         for m in methods:
             bounds = [r[8] for r in per_replay if r[0] == m and r[1] == workers[-1] and math.isfinite(r[8])]
             if bounds:
