@@ -28,11 +28,12 @@ def inspect(dataset: str, seed: int, as_json: bool, **options) -> None:
     from rich.table import Table
 
     from hf_quicktune.data import load
+    from hf_quicktune.data.columns import column_values
     from hf_quicktune.data.options import load_kwargs
 
     prepared = load(dataset, seed=seed, **load_kwargs(pop_dataset_options(options)))
     names = prepared.class_names
-    counts = {s: Counter(ds["label"]) for s, ds in prepared.splits.items()}
+    counts = {s: Counter(column_values(ds, "label")) for s, ds in prepared.splits.items()}
     summary = {
         "dataset": prepared.name, "source": prepared.source, "fingerprint": prepared.fingerprint,
         "splits": {s: len(ds) for s, ds in prepared.splits.items()},

@@ -22,11 +22,12 @@ def _subset_train(prepared, size: int, seed: int):
     import datasets
     import numpy as np
 
+    from hf_quicktune.data.columns import column_values
     from hf_quicktune.data.sampling import stratified_sample
 
     if size >= len(prepared.train):
         return prepared
-    idx = stratified_sample(np.asarray(prepared.train[prepared.label_column]), size, seed=seed)
+    idx = stratified_sample(np.asarray(column_values(prepared.train, prepared.label_column)), size, seed=seed)
     splits = datasets.DatasetDict({**prepared.splits, "train": prepared.train.select(idx.tolist())})
     return dataclasses.replace(prepared, splits=splits)
 

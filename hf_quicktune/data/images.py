@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.errors import DatasetError
@@ -13,48 +16,102 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+#: ``progress(task, done, total, images)``, the run reporter's signature
+Progress = Callable[[str, int, int | None, int | None], None]
+
 #: fail when more than this fraction of all images cannot be decoded
 MAX_BAD_FRACTION = 0.05
+#: most threads that decode images at once
+_MAX_THREADS = 4
+#: mean encoded bytes of a batch's images from which they are decoded by threads
+_THREAD_BYTES = 16_384
+#: the task name of the check's progress calls
+PROGRESS_TASK = "checking images"
 
 
 def _decode(value: Any) -> None:
+    """Decode one image entry fully, or raise. A JPEG is decoded in draft mode (libjpeg's DCT scaling to
+    1/8 of its size): every byte of its entropy-coded data is still read and checked, so truncated or
+    corrupt files fail as they would at full size, at ~0.6x the time of a full decode on photos."""
     from PIL import Image
 
     if value is None:
         raise ValueError("no image (null value)")
     data, path = (value.get("bytes"), value.get("path")) if isinstance(value, dict) else (value, None)
-    if data:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-    elif path:
-        with Image.open(path) as im:
-            im.load()
-    else:
+    if not data and not path:
         raise ValueError("empty image entry (no bytes and no path)")
+    with Image.open(io.BytesIO(data) if data else path) as im:
+        if im.format == "JPEG":
+            im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
+        im.load()
 
 
-def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: int = 256) -> list[tuple[int, str, str]]:
-    """Return ``(row, path_or_hint, error)`` for every row whose image cannot be decoded."""
+def _check(value: Any) -> str | None:
+    """The decoding error of one entry as ``"Type: message"``, or None when it decodes."""
+    try:
+        _decode(value)
+    except Exception as err:  # PIL raises many types for corrupt files
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def _threads() -> int:
+    return max(1, min(os.cpu_count() or 1, _MAX_THREADS))
+
+
+def _worth_threads(values: list[Any]) -> bool:
+    """Whether a batch's checks go to threads: PIL releases the GIL while it reads and decodes, which pays on
+    photos and on files (2 threads: ~1.6x on 500x375 JPEGs on 2 cores) but costs more than it saves on tiny
+    encoded images (8x8 PNGs: 2.6x slower). Threads when most entries are files, or the bytes given average
+    at least ``_THREAD_BYTES``."""
+    entries = [v for v in values if isinstance(v, dict)]
+    if not entries:
+        return False
+    files = sum(1 for v in entries if not v.get("bytes") and v.get("path"))
+    if 2 * files >= len(entries):
+        return True
+    return sum(len(v.get("bytes") or b"") for v in entries) / len(entries) >= _THREAD_BYTES
+
+
+def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: int = 256,
+                     progress: Progress | None = None, done: int = 0, total: int | None = None,
+                     ) -> list[tuple[int, str, str]]:
+    """Return ``(row, path_or_hint, error)`` for every row whose image cannot be decoded (rows in order).
+
+    Every image is decoded once (:func:`_decode`), by a few threads where the images are large enough for
+    that to pay (:func:`_threads_for`). ``progress(task, done, total, images)`` is called after every
+    batch, ``done`` counting from the given offset (the images of splits checked before) out of ``total``."""
     import datasets
 
     raw = ds.cast_column(column, datasets.Image(decode=False)).select_columns([column])
+    total = len(raw) + done if total is None else total
     bad: list[tuple[int, str, str]] = []
     row = 0
-    for batch in raw.iter(batch_size=batch_size):
-        for value in batch[column]:
-            try:
-                _decode(value)
-            except Exception as err:  # PIL raises many types for corrupt files
-                hint = (value.get("path") if isinstance(value, dict) else None) or "<bytes>"
-                bad.append((row, str(hint), f"{type(err).__name__}: {err}"))
-            row += 1
+    with ThreadPoolExecutor(max_workers=_threads()) as pool:
+        for batch in raw.iter(batch_size=batch_size):
+            values = batch[column]
+            threaded = _threads() > 1 and _worth_threads(values)
+            errors = list(pool.map(_check, values)) if threaded else [_check(v) for v in values]
+            for value, error in zip(values, errors, strict=True):
+                if error is not None:
+                    hint = (value.get("path") if isinstance(value, dict) else None) or "<bytes>"
+                    bad.append((row, str(hint), error))
+                row += 1
+            if progress is not None:
+                progress(PROGRESS_TASK, done + row, total, done + row)
     return bad
 
 
-def drop_undecodable(splits: dict[str, datasets.Dataset]) -> tuple[dict[str, datasets.Dataset], int]:
-    """Check every image; drop the bad ones (logged) or raise when more than 5 % are bad."""
-    bad = {name: find_undecodable(ds) for name, ds in splits.items()}
+def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,
+                     ) -> tuple[dict[str, datasets.Dataset], int]:
+    """Check every image; drop the bad ones (logged) or raise when more than 5 % are bad. ``progress``: see
+    :func:`find_undecodable` (counted over all splits)."""
     total = sum(len(ds) for ds in splits.values())
+    bad: dict[str, list[tuple[int, str, str]]] = {}
+    done = 0
+    for name, ds in splits.items():
+        bad[name] = find_undecodable(ds, progress=progress, done=done, total=total)
+        done += len(ds)
     n_bad = sum(len(b) for b in bad.values())
     if n_bad == 0:
         return splits, 0

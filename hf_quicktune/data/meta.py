@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hf_quicktune.data.columns import column_values
 from hf_quicktune.data.types import DatasetMeta
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,7 +78,7 @@ def fingerprint(splits: dict[str, datasets.Dataset], extra: dict[str, Any] | Non
         ds = splits[name]
         h.update(name.encode())
         h.update(json.dumps(ds.features["label"].names).encode())
-        h.update(np.asarray(ds["label"], dtype=np.int64).tobytes())
+        h.update(np.asarray(column_values(ds, "label"), dtype=np.int64).tobytes())
         raw = ds.cast_column("image", datasets.Image(decode=False))
         for i in _spread(len(raw), sample):
             h.update(hashlib.sha256(_image_bytes(raw[i]["image"])).digest())

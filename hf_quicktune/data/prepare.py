@@ -11,7 +11,7 @@ import logging
 import numpy as np
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data.images import drop_undecodable
+from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
@@ -34,18 +34,21 @@ def load(
     test_fraction: float = 0.0,
     seed: int = 0,
     verify_images: bool = True,
+    progress: Progress | None = None,
 ) -> PreparedDataset:
     """Resolve ``spec`` (Hub id, ImageFolder dir, parquet/CSV/JSON file, ``builtin:NAME``).
 
     Existing train/validation/test splits are kept (``split_map`` maps ours to theirs, e.g.
     ``{"validation": "valid"}``); a missing validation split (and a test split when
     ``test_fraction > 0``) is carved out of train, stratified by class and seeded.
+    Every image is decoded once (``verify_images``): undecodable ones are dropped, with a warning;
+    ``progress(task, done, total, images)`` hears how far that check is (it reads every image).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, val_fraction=val_fraction, test_fraction=test_fraction,
-                     seed=seed, verify_images=verify_images)
+                     seed=seed, verify_images=verify_images, progress=progress)
 
 
 def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
@@ -55,7 +58,7 @@ def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -
     out = {}
     for name, ds in splits.items():
         feature = ds.features[lab_col]
-        if name != "train" and isinstance(feature, datasets.ClassLabel) and all(v == -1 for v in ds[lab_col]):
+        if name != "train" and isinstance(feature, datasets.ClassLabel) and all(v == -1 for v in col.column_values(ds, lab_col)):
             logger.warning("ignoring split '%s': it has no labels (all -1)", roles[name])
             continue
         out[name] = ds
@@ -74,6 +77,7 @@ def _load(
     test_fraction: float,
     seed: int,
     verify_images: bool,
+    progress: Progress | None,
 ) -> PreparedDataset:
     raw = resolve_source(spec, config=config, revision=revision)
     roles = match_splits(list(raw.splits), split_map)
@@ -103,9 +107,9 @@ def _load(
     }
     skipped = 0
     if verify_images:
-        splits, skipped = drop_undecodable(splits)
+        splits, skipped = drop_undecodable(splits, progress=progress)
 
-    present = np.unique(np.asarray(splits["train"]["label"]))
+    present = np.unique(np.asarray(col.column_values(splits["train"], "label")))
     class_names = list(splits["train"].features["label"].names)
     if len(present) < 2:
         raise DatasetError(
@@ -120,7 +124,7 @@ def _load(
     if "test" not in splits and test_fraction > 0:
         held["test"] = test_fraction
     if held:
-        idx = stratified_holdout(splits["train"]["label"], held, seed=seed, names=class_names)
+        idx = stratified_holdout(col.column_values(splits["train"], "label"), held, seed=seed, names=class_names)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
         logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)

@@ -146,11 +146,12 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
     """Stratified n training images as a (n, 3, H, W) tensor with deterministic eval transforms."""
     import torch
 
+    from hf_quicktune.data.columns import column_values
     from hf_quicktune.data.sampling import stratified_sample
     from hf_quicktune.data.transforms import build_transform
 
     train = dataset.train
-    idx = stratified_sample(np.asarray(train[dataset.label_column]), n, seed=seed)
+    idx = stratified_sample(np.asarray(column_values(train, dataset.label_column)), n, seed=seed)
     transform = build_transform(candidate.data_config(), train=False, image_size=image_size)
     subset = train.select(idx.tolist())
     images = torch.stack([transform(img) for img in subset[dataset.image_column]])

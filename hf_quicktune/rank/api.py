@@ -104,13 +104,14 @@ def rank(
     limits the forward passes: the sample shrinks as they go when the candidates left would overrun it
     (:class:`_TimedSample`; ``info["sample_reduced_from"]`` then says from how many images).
     """
+    from hf_quicktune.data.columns import column_values
     from hf_quicktune.data.transforms import build_transform
 
     score_names = parse_scores(scores)
     cands = _resolve(candidates)
     if n < 2:
         raise ConfigError(f"n must be at least 2 samples to compare features; got {n}.")
-    labels_all = np.asarray(dataset.train[dataset.label_column])
+    labels_all = np.asarray(column_values(dataset.train, dataset.label_column))
     if len(np.unique(labels_all)) < 2:
         raise DatasetError(
             f"the training split of {dataset.name} has fewer than 2 classes; ranking needs labelled data "

@@ -183,7 +183,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
         raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
                           "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "
                           "`hf-quicktune zoo` lists them.")
-    dataset = _load_dataset(settings)
+    dataset = _load_dataset(settings, reporter)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
                      f"{dataset.num_classes} classes")
     note = validation_note(len(dataset.validation), settings.eval_limit)

@@ -98,16 +98,17 @@ def failure_report(rows: list[dict[str, Any]], steps: list[dict[str, Any]], stop
 def majority_baseline(dataset: Any, eval_limit: int | None, seed: int) -> dict[str, Any]:
     """Accuracy of always predicting the training split's most frequent class, on the validation
     (and test) examples the trials are evaluated on."""
+    from hf_quicktune.data.columns import column_values
     from hf_quicktune.train.loaders import limit_split
 
     label = getattr(dataset, "label_column", "label")
-    counts = Counter(dataset.splits["train"][label])
+    counts = Counter(column_values(dataset.splits["train"], label))
     majority, _ = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
     out: dict[str, Any] = {"kind": "majority_class", "class": dataset.class_names[majority], "val_top1": None,
                            "test_top1": None}
     for split, key in (("validation", "val_top1"), ("test", "test_top1")):
         if split in dataset.splits:
-            labels = limit_split(dataset.splits[split], eval_limit, seed)[label]
+            labels = column_values(limit_split(dataset.splits[split], eval_limit, seed), label)
             out[key] = sum(1 for y in labels if y == majority) / len(labels) if len(labels) else None
     return out
 

@@ -17,11 +17,13 @@ RANK_BATCH = 64
 RANK_SHARE = 0.15
 
 
-def load_dataset(settings: RunSettings):
+def load_dataset(settings: RunSettings, reporter=None):
+    """The run's dataset; ``reporter.progress`` (when given) hears the image check's progress."""
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
 
-    return load(str(settings.dataset), seed=settings.seed, **load_kwargs(settings.to_dict()))
+    shown = getattr(reporter, "progress", None)
+    return load(str(settings.dataset), seed=settings.seed, progress=shown, **load_kwargs(settings.to_dict()))
 
 
 def end_eval_share(settings: RunSettings, dataset) -> float:

@@ -1,0 +1,109 @@
+"""The start-up reads of a dataset: a label column read in one batch, and the check that every image decodes
+(threads for large images, JPEG draft decoding, progress)."""
+
+from __future__ import annotations
+
+import io
+
+import datasets
+import numpy as np
+import pytest
+from PIL import Image
+
+from hf_quicktune.data import images
+from hf_quicktune.data.columns import column_values
+
+
+def _jpeg(seed: int, size: tuple[int, int] = (160, 120), quality: int = 95) -> bytes:
+    """A noisy colour JPEG (noise keeps it large: ~30-40 KB at 160x120, above the threads' threshold)."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def _png(seed: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8, 3), seed % 256, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _dataset(entries: list[bytes]) -> datasets.Dataset:
+    return datasets.Dataset.from_dict(
+        {"image": [{"bytes": b, "path": None} for b in entries], "label": [i % 3 for i in range(len(entries))]},
+        features=datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list("abc"))}),
+    )
+
+
+def test_column_values_match_the_rows_after_select_shuffle_and_a_transform():
+    ds = datasets.Dataset.from_dict({"label": [i % 7 for i in range(200)], "x": list(range(200))})
+    picked = ds.select(range(150, 10, -3)).shuffle(seed=3)
+    assert column_values(picked, "label") == [row["label"] for row in picked]
+    assert column_values(picked, "x") == [row["x"] for row in picked]
+    # a custom transform (the training loader's) changes rows, not the stored values read here
+    shifted = picked.with_transform(lambda batch: {"label": [v + 100 for v in batch["label"]], "x": batch["x"]})
+    assert column_values(shifted, "label") == [row["label"] for row in picked]
+    assert shifted[0]["label"] == picked[0]["label"] + 100
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bad_images_are_found_in_row_order_with_or_without_threads(monkeypatch, threads):
+    monkeypatch.setattr(images.os, "cpu_count", lambda: threads)
+    good = _jpeg(0)
+    assert len(good) >= images._THREAD_BYTES  # the batch goes to threads when there are 2 cores
+    entries = [_jpeg(i) for i in range(12)]
+    entries[3] = good[: len(good) // 2]  # truncated: the header reads, the entropy-coded data ends early
+    entries[7] = b"\xff\xd8 not a jpeg at all" * 2000
+    entries[10] = _png(1)[:40]  # a PNG cut inside its image data
+    assert images._worth_threads([{"bytes": b, "path": None} for b in entries])
+    bad = images.find_undecodable(_dataset(entries), batch_size=5)
+    assert [row for row, _, _ in bad] == [3, 7, 10]
+    assert all(hint == "<bytes>" and ":" in error for _, hint, error in bad)
+
+
+def test_a_truncated_jpeg_fails_in_draft_decoding():
+    data = _jpeg(5, size=(400, 300))
+    images._decode({"bytes": data, "path": None})  # the whole file decodes
+    with pytest.raises(OSError, match="truncated"):
+        images._decode({"bytes": data[: int(len(data) * 0.6)], "path": None})
+
+
+def test_small_encoded_images_stay_on_one_thread_files_go_to_threads(tmp_path):
+    small = [{"bytes": _png(i), "path": None} for i in range(4)]
+    assert not images._worth_threads(small)
+    files = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(_png(i))
+        files.append({"bytes": None, "path": str(path)})
+    assert images._worth_threads(files)
+    assert not images._worth_threads([None, "x"])
+
+
+def test_progress_counts_every_image_over_all_splits():
+    calls: list[tuple] = []
+    splits = {"train": _dataset([_png(i) for i in range(30)]),
+              "validation": _dataset([_png(i) for i in range(3)] + [b"broken"])}
+    out, skipped = images.drop_undecodable(splits, progress=lambda *args: calls.append(args))
+    assert skipped == 1 and len(out["validation"]) == 3 and len(out["train"]) == 30
+    done = [c[1] for c in calls]
+    assert done == sorted(done) and done[-1] == 34
+    assert {c[0] for c in calls} == {images.PROGRESS_TASK} and {c[2] for c in calls} == {34}
+
+
+def test_the_run_reports_the_image_check(tmp_path):
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.stages import load_dataset
+
+    class Reporter:
+        def __init__(self) -> None:
+            self.calls: list[tuple] = []
+
+        def progress(self, task, done, total=None, images=None) -> None:
+            self.calls.append((task, done, total, images))
+
+    reporter = Reporter()
+    dataset = load_dataset(RunSettings(dataset="builtin:digits", output_dir=str(tmp_path)), reporter)
+    total = sum(len(split) for split in dataset.splits.values())
+    assert reporter.calls and reporter.calls[-1] == (images.PROGRESS_TASK, total, total, total)
