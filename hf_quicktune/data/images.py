@@ -32,7 +32,8 @@ PROGRESS_TASK = "checking images"
 def _decode(value: Any) -> None:
     """Decode one image entry fully, or raise. A JPEG is decoded in draft mode (libjpeg's DCT scaling to
     1/8 of its size): every byte of its entropy-coded data is still read and checked, so truncated or
-    corrupt files fail as they would at full size, at ~0.6x the time of a full decode on photos."""
+    corrupt files fail as they would at full size, in less time (``benchmarks/data_startup.py`` measures the
+    check on photos, threads included, against one thread and full decoding)."""
     from PIL import Image
 
     if value is None:
@@ -61,9 +62,9 @@ def _threads() -> int:
 
 def _worth_threads(values: list[Any]) -> bool:
     """Whether a batch's checks go to threads: PIL releases the GIL while it reads and decodes, which pays on
-    photos and on files (2 threads: ~1.6x on 500x375 JPEGs on 2 cores) but costs more than it saves on tiny
-    encoded images (8x8 PNGs: 2.6x slower). Threads when most entries are files, or the bytes given average
-    at least ``_THREAD_BYTES``."""
+    photos and on files but costs more than it saves on tiny encoded images (8x8 PNGs decode in ~25 us: the
+    threads' hand-offs take longer). Threads when most entries are files, or the bytes given average at
+    least ``_THREAD_BYTES``."""
     entries = [v for v in values if isinstance(v, dict)]
     if not entries:
         return False
@@ -79,7 +80,7 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
     """Return ``(row, path_or_hint, error)`` for every row whose image cannot be decoded (rows in order).
 
     Every image is decoded once (:func:`_decode`), by a few threads where the images are large enough for
-    that to pay (:func:`_threads_for`). ``progress(task, done, total, images)`` is called after every
+    that to pay (:func:`_worth_threads`). ``progress(task, done, total, images)`` is called after every
     batch, ``done`` counting from the given offset (the images of splits checked before) out of ``total``."""
     import datasets
 
