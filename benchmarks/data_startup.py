@@ -76,6 +76,29 @@ def _timed(fn, repeats: int) -> tuple[float, object]:
     return best, out
 
 
+def _measure(kind: str, path: str, n: int, repeats: int) -> str:
+    """One row of the table for the parquet set at ``path`` (``n`` images)."""
+    import datasets
+
+    from hf_quicktune.data import load
+    from hf_quicktune.data.columns import column_values
+    from hf_quicktune.data.images import find_undecodable
+
+    ds = datasets.load_dataset("parquet", data_files=path, split="train")
+    ds = ds.select(np.random.default_rng(0).permutation(len(ds)))  # an indices mapping, as after a split
+    rows_s, a = _timed(lambda: np.asarray(ds["label"]), repeats)
+    batch_s, b = _timed(lambda: np.asarray(column_values(ds, "label")), repeats)
+    assert np.array_equal(a, b)
+    before_s, bad_before = _timed(lambda: _check_before(ds), repeats)
+    now_s, bad_now = _timed(lambda: find_undecodable(ds), repeats)
+    assert bad_before == 0 and not bad_now
+    load_s, prepared = _timed(lambda: load(path), repeats)
+    assert prepared.meta.num_train + len(prepared.validation) == n
+    return (f"{kind:>8} {n:>7} {os.path.getsize(path) / 1e6:>6.1f} | {rows_s:>15.3f}s {batch_s:>8.3f}s "
+            f"{rows_s / batch_s:>5.1f}x | {before_s:>18.2f}s {now_s:>6.2f}s {before_s / now_s:>4.2f}x | "
+            f"{load_s:>9.2f}s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--small", type=int, default=50_000, help="8x8 PNG images")
@@ -85,9 +108,6 @@ def main() -> None:
 
     import datasets
 
-    from hf_quicktune.data import load
-    from hf_quicktune.data.columns import column_values
-    from hf_quicktune.data.images import find_undecodable
     from hf_quicktune.data.quiet import no_progress_bars
 
     print(f"{os.cpu_count()} cores, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}, datasets {datasets.__version__}")
@@ -99,21 +119,9 @@ def main() -> None:
                 continue
             path = os.path.join(tmp, f"{kind}.parquet")
             _write(path, n, kind)
-            ds = datasets.load_dataset("parquet", data_files=path, split="train")
-            ds = ds.select(np.random.default_rng(0).permutation(len(ds)))  # an indices mapping, as after a split
-            rows_s, a = _timed(lambda: np.asarray(ds["label"]), args.repeats)
-            batch_s, b = _timed(lambda: np.asarray(column_values(ds, "label")), args.repeats)
-            assert np.array_equal(a, b)
-            before_s, bad_before = _timed(lambda: _check_before(ds), args.repeats)
-            now_s, bad_now = _timed(lambda: find_undecodable(ds), args.repeats)
-            assert bad_before == 0 and not bad_now
-            load_s, prepared = _timed(lambda: load(path), args.repeats)
-            assert prepared.meta.num_train + len(prepared.validation) == n
-            print(f"{kind:>8} {n:>7} {os.path.getsize(path) / 1e6:>6.1f} | {rows_s:>15.3f}s {batch_s:>8.3f}s "
-                  f"{rows_s / batch_s:>5.1f}x | {before_s:>18.2f}s {now_s:>6.2f}s {before_s / now_s:>4.2f}x | "
-                  f"{load_s:>9.2f}s", flush=True)
-    print("label read: one read of the split's label column (a run's start-up made 4-8 of them: meta-features, "
-          "missing labels, splits, fingerprint, ranking sample, majority baseline); best of --repeats.")
+            print(_measure(kind, path, n, args.repeats), flush=True)
+    print("label read: one read of the split's label column (a run's start-up made about 7: missing labels, "
+          "classes present, the stratified split, each split's fingerprint, the ranking's sample, the majority baseline); best of --repeats.")
 
 
 if __name__ == "__main__":
