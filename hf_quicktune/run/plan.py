@@ -48,7 +48,8 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
         return fit_schedule(kept, dataset.num_classes, train_size, val_size, settings.image_size,
                             budget_left=lambda: None if budget_s is None else budget_s - clock.elapsed,
                             least=settings.initial_epochs or 1, seed=settings.seed, scratch_dir=state.dir,
-                            split=dataset.splits["train"], relative_cost=forward_seconds,
+                            split=dataset.splits["train"], eval_split=dataset.splits["validation"],
+                            relative_cost=forward_seconds,
                             test_share=end_eval_share(settings, dataset), batch_size=batch,
                             workers=settings.workers)
 
@@ -103,7 +104,8 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
         try:  # a real training step at that size: a model built for one resolution fails it (a pretrained
             # LeViT's attention biases: ZooError; a forward pass that fails at that size: the others)
             measured = measure_reference(candidate, dataset.num_classes, size, seed=settings.seed,
-                                         scratch_dir=state.dir, split=dataset.splits["train"], batch_size=batch,
+                                         scratch_dir=state.dir, split=dataset.splits["train"],
+                                         eval_split=dataset.splits["validation"], batch_size=batch,
                                          max_seconds=TIMING_SHARE * budget_left())
         except (AssertionError, RuntimeError, ValueError, ZooError) as err:
             logger.info("%s cannot train at %d px (%s): it keeps its own size", candidate.name, size, err)

@@ -91,14 +91,16 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
 
 def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
                       batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
-                      scratch_dir: str | Path | None = None, split: Any = None,
+                      scratch_dir: str | Path | None = None, split: Any = None, eval_split: Any = None,
                       max_seconds: float | None = None) -> dict[str, float]:
     """``{"step_s", "checkpoint_s"[, "load_s"]}`` of ``candidate`` on this device: one AdamW training step of every
     parameter at ``batch_size`` (median of ``repeats``), the write of one epoch's checkpoint (its weights and
     two optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
     ``scratch_dir`` (the run directory: the disk the trials write to) and, given the training ``split``, the
-    loading of one batch of its images (:func:`measure_loading`). ``max_seconds``: the timed steps stop
-    early once they took that long (at least one after the warm-up)."""
+    loading of one batch of its images (:func:`measure_loading`); ``"eval_step_s"``: one evaluation batch's
+    forward pass (:func:`measure_eval_batch`) and, given the ``eval_split`` (validation), ``"eval_load_s"``: one of
+    its batches loaded with the evaluation transforms. ``max_seconds``: the timed steps stop early once they
+    took that long (at least one after the warm-up)."""
     import tempfile
 
     import torch
@@ -116,6 +118,8 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     size = image_size or native_size(candidate)
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
                                     num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
+    forward = measure_eval_batch(model, batch_size, (3, size, size), repeats=repeats,
+                                 max_seconds=None if max_seconds is None else max_seconds / 3)
     weights = model.state_dict()
     moments = {"state": {i: {"exp_avg": p.detach().clone(), "exp_avg_sq": p.detach().clone()}
                          for i, p in enumerate(model.parameters())}}
@@ -126,17 +130,56 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
         save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
         checkpoint = time.perf_counter() - t0
     del model, moments
-    out = {"step_s": float(step), "checkpoint_s": float(checkpoint)}
+    out = {"step_s": float(step), "eval_step_s": float(forward), "checkpoint_s": float(checkpoint)}
     if split is not None:
         out["load_s"] = measure_loading(candidate, split, image_size, batch_size=batch_size, seed=seed)
+    if eval_split is not None:
+        out["eval_load_s"] = measure_loading(candidate, eval_split, image_size, batch_size=batch_size, seed=seed,
+                                             train=False)
     return out
 
 
+def measure_eval_batch(model: Any, batch_size: int, image_shape: tuple[int, ...], *, repeats: int = REPEATS,
+                       max_seconds: float | None = None) -> float:
+    """Seconds of one evaluation batch's forward pass (eval mode, no gradients) at ``batch_size`` on the model's
+    device: the median of ``repeats`` after one that warms up, fewer once they took ``max_seconds`` (at least
+    one). The schedule priced it as a third of a training step before: a guess that matters where the
+    validation split is large and the budget small, since an epoch that ends at the budget's end stops
+    training early by the predicted evaluation (too high: budget left unused; too low: the budget overrun)."""
+    import torch
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    x = torch.randn(batch_size, *image_shape, device=device)
+    was_training = model.training
+    model.eval()
+    times: list[float] = []
+    spent = 0.0
+    try:
+        with torch.no_grad():
+            for i in range(repeats + 1):
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                t0 = time.perf_counter()
+                model(x)
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                took = time.perf_counter() - t0
+                spent += took
+                if i:
+                    times.append(took)
+                if times and max_seconds is not None and spent >= max_seconds:
+                    break
+    finally:
+        model.train(was_training)
+    return float(sorted(times)[len(times) // 2])
+
+
 def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch_size: int = REFERENCE_BATCH,
-                    batches: int = LOAD_BATCHES, seed: int = 0) -> float:
+                    batches: int = LOAD_BATCHES, seed: int = 0, train: bool = True) -> float:
     """Seconds to decode and transform one training batch of ``split`` (the train engine's loader and the
-    by-hand configuration's transforms), divided by the loader workers where there are any (they load
-    while the model trains); on a 2-core machine there are none and it adds to every step."""
+    by-hand configuration's transforms; its evaluation transforms with ``train=False``), divided by the loader
+    workers where there are any (they load while the model trains); on a 2-core machine there are none and it
+    adds to every step."""
     from hf_quicktune.train.config import DEFAULTS
     from hf_quicktune.train.loaders import (
         build_transforms,
@@ -146,9 +189,10 @@ def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch
         torch_dataset,
     )
 
-    train_tf, _ = build_transforms(candidate.data_config(), DEFAULTS, image_size)
+    train_tf, eval_tf = build_transforms(candidate.data_config(), DEFAULTS, image_size)
     subset = limit_split(split, batch_size * (batches + 1), seed)
-    batches_iter = iter(make_loader(torch_dataset(subset, train_tf), batch_size, shuffle=False, num_workers=0))
+    batches_iter = iter(make_loader(torch_dataset(subset, train_tf if train else eval_tf), batch_size, shuffle=False,
+                                    num_workers=0))
     next(batches_iter, None)  # the first batch pays one-time costs
     t0, n = time.perf_counter(), 0
     for _ in batches_iter:
@@ -159,20 +203,29 @@ def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch
 
 
 def reference_eval_seconds(measured: dict[str, float], val_size: int, batch_size: int = REFERENCE_BATCH) -> float:
-    """Predicted seconds of one evaluation pass (a third of a step and a loaded batch per batch)."""
-    step, load = float(measured["step_s"]), float(measured.get("load_s", 0.0))
-    return OVERHEAD * math.ceil(max(0, val_size) / batch_size) * (step / 3 + load)
+    """Predicted seconds of one evaluation pass (a timed evaluation batch and a loaded batch per batch)."""
+    return OVERHEAD * math.ceil(max(0, val_size) / batch_size) * _eval_batch_s(measured)
+
+
+def _eval_batch_s(measured: Mapping[str, float]) -> float:
+    """One evaluation batch: its timed forward pass (:func:`measure_eval_batch`) and a validation batch loaded
+    (``eval_load_s``, else a training batch's ``load_s``); a third of a training step for the forward pass
+    of timings saved before it was timed (a resumed run's ``schedule.json``)."""
+    timed = measured.get("eval_step_s")
+    forward = float(timed) if timed is not None else float(measured["step_s"]) / 3
+    load = measured.get("eval_load_s", measured.get("load_s", 0.0))
+    return forward + float(load)
 
 
 def reference_epoch_parts(measured: dict[str, float], train_size: int, val_size: int,
                           batch_size: int = REFERENCE_BATCH) -> tuple[float, float]:
     """Predicted seconds of one epoch from :func:`measure_reference`, as (training, the rest): ``OVERHEAD`` x
-    the training steps (each batch loaded at ``load_s``), and ``OVERHEAD`` x the evaluation batches (a third of
-    a step: a forward pass without the backward, plus the loading) + the checkpoint write."""
+    the training steps (each batch loaded at ``load_s``), and ``OVERHEAD`` x the evaluation batches (a timed
+    forward pass without gradients, :func:`_eval_batch_s`, plus the loading) + the checkpoint write."""
     step = float(measured["step_s"])
     load = float(measured.get("load_s", 0.0))
     train = math.ceil(train_size / batch_size) * (step + load)
-    evaluation = math.ceil(max(0, val_size) / batch_size) * (step / 3 + load)
+    evaluation = math.ceil(max(0, val_size) / batch_size) * _eval_batch_s(measured)
     return OVERHEAD * train, OVERHEAD * evaluation + float(measured.get("checkpoint_s", 0.0))
 
 
@@ -275,12 +328,13 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
 
 def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
-                 scratch_dir: str | Path | None = None, split: Any = None,
+                 scratch_dir: str | Path | None = None, split: Any = None, eval_split: Any = None,
                  relative_cost: Mapping[str, float | None] | None = None, test_share: float = 1.0,
                  batch_size: int = REFERENCE_BATCH, workers: int = 1) -> dict[str, Any]:
     """:func:`fit_max_epochs` for the best-ranked of ``ranked`` (the kept pretrained candidates, best first; ``workers``
     trials at once);
     ``budget_left()`` is read after each measurement, so the measuring is paid from the budget it fits.
+    ``split`` / ``eval_split``: the training and validation splits whose loading is timed (:func:`measure_reference`).
 
     When that budget is too small to search, the one fine-tune trains the *fastest* of ``ranked``: with a
     handful of epochs to spend, more epochs of a model the ranking kept beat fewer epochs of a slower one (on
@@ -312,7 +366,8 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
         if cand.name not in measured:
             left = budget_left()
             measured[cand.name] = measure_reference(cand, num_classes, image_size, seed=seed,
-                                                    scratch_dir=scratch_dir, split=split, batch_size=batch_size,
+                                                    scratch_dir=scratch_dir, split=split, eval_split=eval_split,
+                                                    batch_size=batch_size,
                                                     max_seconds=None if left is None else TIMING_SHARE * left)
         return measured[cand.name]
 

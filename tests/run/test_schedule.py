@@ -89,15 +89,43 @@ def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_b
     from hf_quicktune.data import load
     from hf_quicktune.zoo import get_candidate
 
-    split = load("builtin:digits").splits["train"]
+    splits = load("builtin:digits").splits
     measured = schedule.measure_reference(get_candidate("scratch:resnet10t"), 10, 32, repeats=1, scratch_dir=tmp_path,
-                                          split=split)
-    assert set(measured) == {"step_s", "checkpoint_s", "load_s"}
-    assert measured["step_s"] > 0 and measured["checkpoint_s"] > 0 and measured["load_s"] > 0
+                                          split=splits["train"], eval_split=splits["validation"])
+    assert set(measured) == {"step_s", "eval_step_s", "checkpoint_s", "load_s", "eval_load_s"}
+    assert all(measured[k] > 0 for k in measured)
     assert list(tmp_path.iterdir()) == []  # the checkpoint written to time it is gone
-    # a loaded batch is priced into every training and evaluation batch of the epoch
+    # a loaded batch is priced into every training and evaluation batch of the epoch; an evaluation batch at
+    # its timed forward pass, or a third of a step for timings saved without one (a resumed run's)
     with_load = schedule.reference_epoch_seconds({"step_s": 0.1, "load_s": 0.02}, 480, 120)
     assert with_load == pytest.approx(schedule.OVERHEAD * (15 * 0.12 + 4 * (0.1 / 3 + 0.02)))
+    timed = schedule.reference_epoch_seconds({"step_s": 0.1, "eval_step_s": 0.05, "load_s": 0.02}, 480, 120)
+    assert timed == pytest.approx(schedule.OVERHEAD * (15 * 0.12 + 4 * (0.05 + 0.02)))
+    assert schedule.reference_eval_seconds({"step_s": 0.1, "eval_step_s": 0.05}, 120) == pytest.approx(
+        schedule.OVERHEAD * 4 * 0.05)
+    # the validation split's loading, with the evaluation transforms, where it was timed
+    both = {"step_s": 0.1, "eval_step_s": 0.05, "load_s": 0.02, "eval_load_s": 0.01}
+    assert schedule.reference_eval_seconds(both, 120) == pytest.approx(schedule.OVERHEAD * 4 * 0.06)
+
+
+def test_an_evaluation_batch_is_timed_without_gradients_and_leaves_the_mode_as_it_was():
+    import torch
+
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(3, 2)
+
+        def forward(self, x):
+            calls.append((self.training, torch.is_grad_enabled(), tuple(x.shape)))
+            return self.linear(x.flatten(1).mean(1, keepdim=True).expand(-1, 3))
+
+    model = Probe().train()
+    seconds = schedule.measure_eval_batch(model, 4, (3, 8, 8), repeats=2)
+    assert seconds > 0 and model.training
+    assert calls == [(False, False, (4, 3, 8, 8))] * 3  # one warm-up + 2 timed, in eval mode, no gradients
 
 
 class _Named:
