@@ -124,8 +124,9 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
     console = Console(stderr=True)
     config = validate_config({**config, "model": model})
-    with console.status(f"loading {dataset} and {model}"):
-        data = load(dataset, **load_kwargs(dataset_opts))
+    with console.status(f"loading {dataset} and {model}") as status:
+        data = load(dataset, progress=lambda task, done, total, images: status.update(
+            f"loading {dataset}: {task} {done}/{total}"), **load_kwargs(dataset_opts))
         candidate = get_candidate(model)
         if allow_pickle:
             trust_pickle([candidate])
