@@ -179,7 +179,8 @@ def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch
     """Seconds to decode and transform one training batch of ``split`` (the train engine's loader and the
     by-hand configuration's transforms; its evaluation transforms with ``train=False``), divided by the loader
     workers where there are any (they load while the model trains); on a 2-core machine there are none and it
-    adds to every step."""
+    adds to every step. Timed per image over the batches after the first (which pays one-time costs), or on
+    the first where the split has no other."""
     from hf_quicktune.train.config import DEFAULTS
     from hf_quicktune.train.loaders import (
         build_transforms,
@@ -193,13 +194,18 @@ def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch
     subset = limit_split(split, batch_size * (batches + 1), seed)
     batches_iter = iter(make_loader(torch_dataset(subset, train_tf if train else eval_tf), batch_size, shuffle=False,
                                     num_workers=0))
-    next(batches_iter, None)  # the first batch pays one-time costs
-    t0, n = time.perf_counter(), 0
-    for _ in batches_iter:
-        n += 1
-    if n == 0:
+    t0 = time.perf_counter()
+    first = next(batches_iter, None)  # pays one-time costs: timed alone, used only where it is the only batch
+    first_s = time.perf_counter() - t0
+    if first is None:
         return 0.0
-    return (time.perf_counter() - t0) / n / max(1, default_num_workers())
+    t0, images = time.perf_counter(), 0
+    for batch in batches_iter:
+        images += len(batch["label"])
+    seconds = time.perf_counter() - t0
+    if images == 0:  # a split of one batch or less (a small validation split) was priced at nothing
+        seconds, images = first_s, len(first["label"])
+    return seconds / images * batch_size / max(1, default_num_workers())
 
 
 def reference_eval_seconds(measured: dict[str, float], val_size: int, batch_size: int = REFERENCE_BATCH) -> float:

@@ -368,3 +368,12 @@ def test_a_share_below_one_never_reads_100_percent(fraction, text):
     assert share_percent(fraction) == text
     fitted = {"max_epochs": 6, "epoch_fraction": fraction}
     assert (f"6 epochs of {text} of the training images" in schedule._epochs_phrase(fitted)) is (fraction < 1)
+
+
+def test_loading_is_timed_on_a_split_of_one_batch_too():
+    from hf_quicktune.data import load
+    from hf_quicktune.zoo import get_candidate
+
+    split = load("builtin:digits").splits["validation"].select(range(5))  # less than one batch of 8
+    seconds = schedule.measure_loading(get_candidate("scratch:resnet10t"), split, 32, batch_size=8, train=False)
+    assert seconds > 0  # was 0.0: the only batch was the untimed warm-up
