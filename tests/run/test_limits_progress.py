@@ -67,6 +67,14 @@ def test_the_end_reserve_prices_a_typical_evaluation_of_the_test_split_the_run_h
     assert Budget(seconds=90.0, test_share=2.0).reserve(steps) == pytest.approx(Budget.END_SECONDS + 4 * 0.45)
     assert Budget(seconds=90.0, test_share=0.0).deadline(steps) == 90.0 - Budget.END_SECONDS
     assert Budget.reserve_for(1.0, 0.5) == Budget.END_SECONDS + 1.0
+    # two passes: the first (6.9 s of one-time costs) no longer doubles the price of the second (0.9 s)
+    two = [{**steps[0], "eval_s": 6.9}, {**steps[1], "eval_s": 0.9}]
+    assert Budget(seconds=60.0).reserve(two) == pytest.approx(Budget.END_SECONDS + 2 * 0.9)
+    # every trial's first pass is left out while later passes exist; first passes alone price it
+    firsts = [{**steps[0], "trial_id": t, "eval_s": e} for t, e in enumerate([3.0, 1.0, 2.0])]
+    assert Budget(seconds=60.0).reserve(firsts) == pytest.approx(Budget.END_SECONDS + 2 * 2.0)
+    assert Budget(seconds=60.0).reserve(firsts + [{**steps[0], "trial_id": 1, "eval_s": 0.5}]) == pytest.approx(
+        Budget.END_SECONDS + 2 * 0.5)
 
 
 def test_the_end_share_is_the_test_split_per_validation_image_under_eval_limit():
