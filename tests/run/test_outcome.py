@@ -46,29 +46,27 @@ def test_repeated_failures_reach_the_terminal_once(caplog):
 
 
 def _dataset(train, val, test=None, names=("a", "b", "c")):
-    splits = {"train": {"label": train}, "validation": {"label": val}}
+    import datasets
+
+    splits = {"train": train, "validation": val}
     if test is not None:
-        splits["test"] = {"label": test}
-
-    class Split(dict):
-        def __len__(self):
-            return len(self["label"])
-
-        def shuffle(self, seed):
-            return self
-
-        def select(self, idx):
-            return Split(label=[self["label"][i] for i in idx])
-
-    return SimpleNamespace(splits={k: Split(v) for k, v in splits.items()}, class_names=list(names),
-                           label_column="label")
+        splits["test"] = test
+    features = datasets.Features({"label": datasets.ClassLabel(names=list(names))})
+    return SimpleNamespace(
+        splits={k: datasets.Dataset.from_dict({"label": v}, features=features) for k, v in splits.items()},
+        class_names=list(names), label_column="label")
 
 
 def test_majority_baseline_on_the_evaluated_examples():
     ds = _dataset(train=[0, 1, 1, 1, 2], val=[1, 1, 0, 2], test=[0, 0, 0, 1])
     base = outcome.majority_baseline(ds, eval_limit=None, seed=0)
     assert base == {"kind": "majority_class", "class": "b", "val_top1": 0.5, "test_top1": 0.25}
-    assert outcome.majority_baseline(ds, eval_limit=2, seed=0)["val_top1"] == 1.0  # the same subset as trials
+    from hf_quicktune.train.loaders import limit_split
+
+    ds = _dataset(train=[0, 1, 1, 1, 2], val=[0, 1, 1, 1, 2, 2])
+    evaluated = limit_split(ds.splits["validation"], 2, 0)["label"][:]  # the subset the trials are evaluated on
+    assert evaluated == [1, 1]  # 1.0 of the majority class, where the whole split has 0.5
+    assert outcome.majority_baseline(ds, eval_limit=2, seed=0)["val_top1"] == 1.0
 
 
 def test_quality_against_chance_baseline_and_gate():
