@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hf_quicktune.constants import cache_dir
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,6 +31,8 @@ _MAX_THREADS = 4
 _THREAD_BYTES = 16_384
 #: the task name of the check's progress calls
 PROGRESS_TASK = "checking images"
+#: a check that took at least this many seconds is remembered (:func:`_remembered`)
+REMEMBER_SECONDS = 1.0
 
 
 def _decode(value: Any) -> None:
@@ -81,11 +87,24 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
 
     Every image is decoded once (:func:`_decode`), by a few threads where the images are large enough for
     that to pay (:func:`_worth_threads`). ``progress(task, done, total, images)`` is called after every
-    batch, ``done`` counting from the given offset (the images of splits checked before) out of ``total``."""
+    batch, ``done`` counting from the given offset (the images of splits checked before) out of ``total``.
+    A check that took :data:`REMEMBER_SECONDS` or more is remembered for the dataset's content
+    (:func:`_remembered`): the next run on it, or its ``--resume``, reads the answer instead."""
     import datasets
 
     raw = ds.cast_column(column, datasets.Image(decode=False)).select_columns([column])
     total = len(raw) + done if total is None else total
+    memo = _remembered(raw)
+    if memo is not None and memo.exists():
+        try:
+            saved = json.loads(memo.read_text(encoding="utf-8"))
+            if saved.get("rows") == len(raw):
+                if progress is not None:
+                    progress(PROGRESS_TASK, done + len(raw), total, done + len(raw))
+                return [(int(r), str(p), str(e)) for r, p, e in saved["bad"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            logger.debug("ignoring an unreadable image check %s", memo, exc_info=True)
+    started = time.monotonic()
     bad: list[tuple[int, str, str]] = []
     row = 0
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
@@ -100,7 +119,26 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
                 row += 1
             if progress is not None:
                 progress(PROGRESS_TASK, done + row, total, done + row)
+    if memo is not None and time.monotonic() - started >= REMEMBER_SECONDS:
+        try:
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"rows": len(raw), "bad": bad}), encoding="utf-8")
+            os.replace(tmp, memo)
+        except OSError:  # a cache that cannot be written costs the next run the check, nothing else
+            logger.debug("could not remember the image check in %s", memo, exc_info=True)
     return bad
+
+
+def _remembered(raw: datasets.Dataset) -> Path | None:
+    """Where the check of ``raw`` (its image column, undecoded) is remembered: keyed by datasets' own
+    fingerprint, which follows the content (a dataset read from files: their paths, sizes and modification
+    times, and every operation since; the same in every process) -- a changed file is checked again. None
+    for a dataset without one."""
+    key = getattr(raw, "_fingerprint", None)
+    if not isinstance(key, str) or not key:
+        return None
+    return cache_dir() / "image_checks" / f"{key}.json"
 
 
 def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,

@@ -107,3 +107,29 @@ def test_the_run_reports_the_image_check(tmp_path):
     dataset = load_dataset(RunSettings(dataset="builtin:digits", output_dir=str(tmp_path)), reporter)
     total = sum(len(split) for split in dataset.splits.values())
     assert reporter.calls and reporter.calls[-1] == (images.PROGRESS_TASK, total, total, total)
+
+
+def test_a_check_is_remembered_for_the_same_files_and_redone_for_others(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path / "cache"))
+    path = str(tmp_path / "set.parquet")
+    _dataset([_png(0), b"broken", _png(2), _png(3)]).to_parquet(path)
+
+    def read() -> datasets.Dataset:  # as a new process would: datasets' fingerprint follows the file
+        return datasets.load_dataset("parquet", data_files=path, split="train")
+
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", float("inf"))
+    assert [r for r, _, _ in images.find_undecodable(read())] == [1]
+    assert not (tmp_path / "cache" / "image_checks").exists()  # a quick check is not remembered
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", 0.0)
+    first = images.find_undecodable(read())
+    assert len(list((tmp_path / "cache" / "image_checks").iterdir())) == 1
+
+    def no_decoding(value):
+        raise AssertionError("decoded although remembered")
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(images, "_check", no_decoding)
+    assert images.find_undecodable(read(), progress=lambda *a: calls.append(a)) == first
+    assert calls == [(images.PROGRESS_TASK, 4, 4, 4)]
+    with pytest.raises(AssertionError, match="decoded although"):  # other content: checked again
+        images.find_undecodable(read().select([0, 2, 3]))
