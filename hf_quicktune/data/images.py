@@ -132,8 +132,8 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
 
 def _remembered(raw: datasets.Dataset) -> Path | None:
     """Where the check of ``raw`` (its image column, undecoded) is remembered: keyed by datasets' own
-    fingerprint, which follows the content (a dataset read from files: their paths, sizes and modification
-    times, and every operation since; the same in every process) -- a changed file is checked again. None
+    fingerprint, which follows the content (a dataset read from files: their paths and modification times,
+    and every operation since; the same in every process) -- a changed file is checked again. None
     for a dataset without one."""
     key = getattr(raw, "_fingerprint", None)
     if not isinstance(key, str) or not key:
