@@ -128,11 +128,13 @@ def rank(
     from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import load_zoo
 
-    data = load(dataset, seed=seed, **load_kwargs(dataset_opts))
+    err_console = _console(stderr=True)
+    with err_console.status(f"loading {dataset}") as status:
+        data = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
+            f"loading {dataset}: {task} {done}/{total}"), **load_kwargs(dataset_opts))
     candidates = load_zoo(zoo_name)
     if allow_pickle:
         trust_pickle(candidates)
-    err_console = _console(stderr=True)
     options: dict[str, Any] = dict(scores=score_names, n=n, image_size=image_size, batch_size=batch_size, cache=not no_cache, seed=seed,
                                  seconds=seconds)
     if as_json or not sys.stderr.isatty():
