@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -94,7 +95,7 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
 
     raw = ds.cast_column(column, datasets.Image(decode=False)).select_columns([column])
     total = len(raw) + done if total is None else total
-    memo = _remembered(raw)
+    memo = _remembered(raw, column)
     if memo is not None and memo.exists():
         try:
             saved = json.loads(memo.read_text(encoding="utf-8"))
@@ -130,15 +131,29 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
     return bad
 
 
-def _remembered(raw: datasets.Dataset) -> Path | None:
+def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
     """Where the check of ``raw`` (its image column, undecoded) is remembered: keyed by datasets' own
-    fingerprint, which follows the content (a dataset read from files: their paths and modification times,
-    and every operation since; the same in every process) -- a changed file is checked again. None
-    for a dataset without one."""
+    fingerprint of it, and by the size and modification time of every image file it names. The fingerprint
+    follows what the dataset holds and every operation since (the same in every process), and, for a folder
+    of images, the files' times; images named by path in a CSV or JSON file are not part of it, hence their
+    own stats: a changed image is checked again. None for a dataset without a fingerprint."""
     key = getattr(raw, "_fingerprint", None)
     if not isinstance(key, str) or not key:
         return None
-    return cache_dir() / "image_checks" / f"{key}.json"
+    digest = hashlib.sha256(key.encode())
+    peek = raw[: min(len(raw), 16)][column]
+    if not any(isinstance(v, dict) and v.get("bytes") for v in peek):  # images named by path: stat them all
+        for batch in raw.iter(batch_size=1024):  # (bytes are None here: nothing large is read)
+            for value in batch[column]:
+                path = value.get("path") if isinstance(value, dict) else None
+                if path:
+                    try:
+                        st = os.stat(path)
+                    except OSError:  # missing: the check reports it, and it is remembered as missing
+                        digest.update(f"{path}\0-\n".encode())
+                    else:
+                        digest.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return cache_dir() / "image_checks" / f"{digest.hexdigest()[:32]}.json"
 
 
 def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,

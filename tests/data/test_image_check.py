@@ -50,6 +50,7 @@ def test_column_values_match_the_rows_after_select_shuffle_and_a_transform():
 @pytest.mark.parametrize("threads", [1, 2])
 def test_bad_images_are_found_in_row_order_with_or_without_threads(monkeypatch, threads):
     monkeypatch.setattr(images.os, "cpu_count", lambda: threads)
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", float("inf"))  # every call decodes (a slow machine's would be kept)
     good = _jpeg(0)
     assert len(good) >= images._THREAD_BYTES  # the batch goes to threads when there are 2 cores
     entries = [_jpeg(i) for i in range(12)]
@@ -81,14 +82,15 @@ def test_small_encoded_images_stay_on_one_thread_files_go_to_threads(tmp_path):
     assert not images._worth_threads([None, "x"])
 
 
-def test_progress_counts_every_image_over_all_splits():
+def test_progress_counts_every_image_over_all_splits(monkeypatch):
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", float("inf"))  # decoded batch by batch, never read back
     calls: list[tuple] = []
     splits = {"train": _dataset([_png(i) for i in range(30)]),
               "validation": _dataset([_png(i) for i in range(3)] + [b"broken"])}
     out, skipped = images.drop_undecodable(splits, progress=lambda *args: calls.append(args))
     assert skipped == 1 and len(out["validation"]) == 3 and len(out["train"]) == 30
     done = [c[1] for c in calls]
-    assert done == sorted(done) and done[-1] == 34
+    assert done == sorted(done) and done[-1] == 34 and len(done) >= 2  # one call per batch of each split
     assert {c[0] for c in calls} == {images.PROGRESS_TASK} and {c[2] for c in calls} == {34}
 
 
@@ -133,3 +135,22 @@ def test_a_check_is_remembered_for_the_same_files_and_redone_for_others(tmp_path
     assert calls == [(images.PROGRESS_TASK, 4, 4, 4)]
     with pytest.raises(AssertionError, match="decoded although"):  # other content: checked again
         images.find_undecodable(read().select([0, 2, 3]))
+
+
+def test_images_named_by_path_are_checked_again_when_a_file_changes(tmp_path, monkeypatch):
+    """A CSV or JSON of paths: datasets' fingerprint follows the paths, not the files; the files' stats do."""
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", 0.0)
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        path.write_bytes(_png(i))
+        paths.append(str(path))
+    ds = datasets.Dataset.from_dict({"image": paths}).cast_column("image", datasets.Image())
+    assert images.find_undecodable(ds) == []
+    real_check = images._check
+    monkeypatch.setattr(images, "_check", lambda value: pytest.fail("decoded although remembered"))
+    assert images.find_undecodable(ds) == []  # unchanged files: remembered
+    monkeypatch.setattr(images, "_check", real_check)
+    (tmp_path / "2.png").write_bytes(b"broken now")
+    assert [(row, hint) for row, hint, _ in images.find_undecodable(ds)] == [(2, paths[2])]
