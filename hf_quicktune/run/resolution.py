@@ -9,7 +9,7 @@ at the model's own size trains fewer than :data:`MIN_EPOCHS` epochs' worth of im
 multiples of 32 px until the budget buys them, never below :func:`least_size` (half the model's own size, or
 the images' own size when they are smaller: an 8x8 digit holds nothing that 224 px adds but the scale the
 pretrained features expect). The guess scales the epoch by the pixel count; the chosen size is then timed for
-real (:func:`~hf_quicktune.run.schedule.measure_reference`), and stepped down once more if that is still short.
+real (:func:`~hf_quicktune.run.timing.measure_reference`), and stepped down once more if that is still short.
 The size is kept in ``settings.json`` (the trials, the export's ``input_size`` and a resumed run use it) and in
 ``schedule.json`` (``image_size``, ``native_image_size``, ``native_epochs``).
 """

@@ -9,9 +9,10 @@ what the budget buys. The run does the same when ``--max-epochs`` is not given a
 
 with the seconds per epoch of the configuration a practitioner would run (the search's by-hand
 pool member: the best-ranked pretrained candidate, batch 32 or the nearest the space keeps for a small
-training set, every layer trained), measured on this device (:func:`measure_reference`): real training
-steps at that batch (random inputs at the run's image size, median of ``REPEATS``) x the steps of an epoch, the evaluation pass priced at a third of a step
-per batch, each batch's loading measured on the run's own images (:func:`measure_loading`), x ``OVERHEAD``
+training set, every layer trained), measured on this device (:mod:`~hf_quicktune.run.timing`): real training
+steps at that batch (random inputs at the run's image size, their median) x the steps of an epoch, the evaluation
+pass priced by a timed forward pass without gradients per batch (``benchmarks/eval_pricing.py`` compares it
+with a real pass), each batch's loading measured on the run's own images (training and validation), x ``OVERHEAD``
 (the Python loop around them), plus the measured write of one epoch's
 checkpoint (weights and AdamW's two moments). ``BUDGET_SHARE`` = 1/2: the winning
 trial can finish its schedule on half of the budget; the other half goes to the trials that find it. A
@@ -29,13 +30,13 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hf_quicktune.report import share_percent
 from hf_quicktune.run.budget import Budget
+from hf_quicktune.run.timing import REFERENCE_BATCH, measure_reference
 
 logger = logging.getLogger(__name__)
 
@@ -58,18 +59,13 @@ FINE_TUNE_SHARE = 1.0
 #: real epoch: predicted / real 1.08-1.13 on digits600 and 0.86-1.36 (median 1.11) on mnist5k with 1.1
 #: (benchmarks/product_vs_finetune.py, 2026-11-30), so the loop adds nothing measurable on top of it
 OVERHEAD = 1.0
-REFERENCE_BATCH = 32
 #: the share of the time a fraction is fitted to: a margin against an epoch's timing noise (a re-fit
 #: re-plans epochs that would overrun the budget, :func:`~hf_quicktune.run.refit.refit_fraction`)
 FRACTION_FILL = 0.98
-#: timed steps of the reference configuration (their median; one more warms up)
-REPEATS = 4
 #: the share of the budget left the timed steps of one candidate may take before they stop early (at least
 #: one after the warm-up): at native resolution on 2 CPU cores a step of EfficientNet-Lite0 at batch 32 takes
 #: 3.3 s, and five of them were 17 s of a 2-minute budget
 TIMING_SHARE = 0.05
-#: loaded batches of the run's own images timed (one more warms up)
-LOAD_BATCHES = 3
 #: candidates whose costs are within this share of the lowest are a tie, which the better-ranked takes: at most
 #: a tenth more epochs is not worth leaving the ranking's choice for. Short timings on a shared 2-core machine
 #: move by that much and more from one command to the next: the ranking's forward passes of one candidate on a
@@ -89,132 +85,13 @@ def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET
     return int(max(least, min(most, fit)))
 
 
-def measure_reference(candidate: Any, num_classes: int, image_size: int | None, *,
-                      batch_size: int = REFERENCE_BATCH, seed: int = 0, repeats: int = REPEATS,
-                      scratch_dir: str | Path | None = None, split: Any = None, eval_split: Any = None,
-                      max_seconds: float | None = None) -> dict[str, float]:
-    """``{"step_s", "checkpoint_s"[, "load_s"]}`` of ``candidate`` on this device: one AdamW training step of every
-    parameter at ``batch_size`` (median of ``repeats``), the write of one epoch's checkpoint (its weights and
-    two optimizer moments per parameter as AdamW keeps; the best epoch is a hard link, free) under
-    ``scratch_dir`` (the run directory: the disk the trials write to) and, given the training ``split``, the
-    loading of one batch of its images (:func:`measure_loading`); ``"eval_step_s"``: one evaluation batch's
-    forward pass (:func:`measure_eval_batch`) and, given the ``eval_split`` (validation), ``"eval_load_s"``: one of
-    its batches loaded with the evaluation transforms. ``max_seconds``: the timed steps stop early once they
-    took that long (at least one after the warm-up)."""
-    import tempfile
-
-    import torch
-
-    from hf_quicktune.estimate.estimator import measure_seconds_per_step
-    from hf_quicktune.run.cost_prior import native_size
-    from hf_quicktune.train.checkpoint import save_checkpoint
-    from hf_quicktune.train.device import default_accelerator
-    from hf_quicktune.zoo import create_model
-    from hf_quicktune.zoo.freezing import trainable_parameter_names
-
-    torch.manual_seed(seed)
-    model = create_model(candidate, num_classes=num_classes, image_size=image_size)
-    model = model.to(default_accelerator().device)  # the trials' device
-    size = image_size or native_size(candidate)
-    step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
-                                    num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
-    forward = measure_eval_batch(model, batch_size, (3, size, size), repeats=repeats,
-                                 max_seconds=None if max_seconds is None else max_seconds / 3)
-    weights = model.state_dict()
-    moments = {"state": {i: {"exp_avg": p.detach().clone(), "exp_avg_sq": p.detach().clone()}
-                         for i, p in enumerate(model.parameters())}}
-    if scratch_dir is not None:
-        Path(scratch_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".schedule-", dir=scratch_dir) as tmp:
-        t0 = time.perf_counter()
-        save_checkpoint(tmp, 1, weights, {"optimizer": moments}, {"epoch": 1})
-        checkpoint = time.perf_counter() - t0
-    del model, moments
-    out = {"step_s": float(step), "eval_step_s": float(forward), "checkpoint_s": float(checkpoint)}
-    if split is not None:
-        out["load_s"] = measure_loading(candidate, split, image_size, batch_size=batch_size, seed=seed)
-    if eval_split is not None:
-        out["eval_load_s"] = measure_loading(candidate, eval_split, image_size, batch_size=batch_size, seed=seed,
-                                             train=False)
-    return out
-
-
-def measure_eval_batch(model: Any, batch_size: int, image_shape: tuple[int, ...], *, repeats: int = REPEATS,
-                       max_seconds: float | None = None) -> float:
-    """Seconds of one evaluation batch's forward pass (eval mode, no gradients) at ``batch_size`` on the model's
-    device: the median of ``repeats`` after one that warms up, fewer once they took ``max_seconds`` (at least
-    one). The schedule priced it as a third of a training step before: a guess that matters where the
-    validation split is large and the budget small, since an epoch that ends at the budget's end stops
-    training early by the predicted evaluation (too high: budget left unused; too low: the budget overrun)."""
-    import torch
-
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    x = torch.randn(batch_size, *image_shape, device=device)
-    was_training = model.training
-    model.eval()
-    times: list[float] = []
-    spent = 0.0
-    try:
-        with torch.no_grad():
-            for i in range(repeats + 1):
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                t0 = time.perf_counter()
-                model(x)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                took = time.perf_counter() - t0
-                spent += took
-                if i:
-                    times.append(took)
-                if times and max_seconds is not None and spent >= max_seconds:
-                    break
-    finally:
-        model.train(was_training)
-    return float(sorted(times)[len(times) // 2])
-
-
-def measure_loading(candidate: Any, split: Any, image_size: int | None, *, batch_size: int = REFERENCE_BATCH,
-                    batches: int = LOAD_BATCHES, seed: int = 0, train: bool = True) -> float:
-    """Seconds to decode and transform one training batch of ``split`` (the train engine's loader and the
-    by-hand configuration's transforms; its evaluation transforms with ``train=False``), divided by the loader
-    workers where there are any (they load while the model trains); on a 2-core machine there are none and it
-    adds to every step. Timed per image over the batches after the first (which pays one-time costs), or on
-    the first where the split has no other."""
-    from hf_quicktune.train.config import DEFAULTS
-    from hf_quicktune.train.loaders import (
-        build_transforms,
-        default_num_workers,
-        limit_split,
-        make_loader,
-        torch_dataset,
-    )
-
-    train_tf, eval_tf = build_transforms(candidate.data_config(), DEFAULTS, image_size)
-    subset = limit_split(split, batch_size * (batches + 1), seed)
-    batches_iter = iter(make_loader(torch_dataset(subset, train_tf if train else eval_tf), batch_size, shuffle=False,
-                                    num_workers=0))
-    t0 = time.perf_counter()
-    first = next(batches_iter, None)  # pays one-time costs: timed alone, used only where it is the only batch
-    first_s = time.perf_counter() - t0
-    if first is None:
-        return 0.0
-    t0, images = time.perf_counter(), 0
-    for batch in batches_iter:
-        images += len(batch["label"])
-    seconds = time.perf_counter() - t0
-    if images == 0:  # a split of one batch or less (a small validation split) was priced at nothing
-        seconds, images = first_s, len(first["label"])
-    return seconds / images * batch_size / max(1, default_num_workers())
-
-
 def reference_eval_seconds(measured: dict[str, float], val_size: int, batch_size: int = REFERENCE_BATCH) -> float:
     """Predicted seconds of one evaluation pass (a timed evaluation batch and a loaded batch per batch)."""
     return OVERHEAD * math.ceil(max(0, val_size) / batch_size) * _eval_batch_s(measured)
 
 
 def _eval_batch_s(measured: Mapping[str, float]) -> float:
-    """One evaluation batch: its timed forward pass (:func:`measure_eval_batch`) and a validation batch loaded
+    """One evaluation batch: its timed forward pass (:func:`~hf_quicktune.run.timing.measure_eval_batch`) and a validation batch loaded
     (``eval_load_s``, else a training batch's ``load_s``); a third of a training step for the forward pass
     of timings saved before it was timed (a resumed run's ``schedule.json``)."""
     timed = measured.get("eval_step_s")

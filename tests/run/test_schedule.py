@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from hf_quicktune.run import schedule
+from hf_quicktune.run import schedule, timing
 from hf_quicktune.run.budget import Budget
 from hf_quicktune.run.settings import RunSettings
 
@@ -123,7 +123,7 @@ def test_an_evaluation_batch_is_timed_without_gradients_and_leaves_the_mode_as_i
             return self.linear(x.flatten(1).mean(1, keepdim=True).expand(-1, 3))
 
     model = Probe().train()
-    seconds = schedule.measure_eval_batch(model, 4, (3, 8, 8), repeats=2)
+    seconds = timing.measure_eval_batch(model, 4, (3, 8, 8), repeats=2)
     assert seconds > 0 and model.training
     assert calls == [(False, False, (4, 3, 8, 8))] * 3  # one warm-up + 2 timed, in eval mode, no gradients
 
@@ -375,5 +375,5 @@ def test_loading_is_timed_on_a_split_of_one_batch_too():
     from hf_quicktune.zoo import get_candidate
 
     split = load("builtin:digits").splits["validation"].select(range(5))  # less than one batch of 8
-    seconds = schedule.measure_loading(get_candidate("scratch:resnet10t"), split, 32, batch_size=8, train=False)
+    seconds = timing.measure_loading(get_candidate("scratch:resnet10t"), split, 32, batch_size=8, train=False)
     assert seconds > 0  # was 0.0: the only batch was the untimed warm-up
