@@ -149,9 +149,9 @@ class Budget:
     def recent_eval_seconds(self, steps: Sequence[Mapping[str, Any]]) -> float:
         """The median of the latest :data:`RECENT_EVALS` validation passes of epochs that trained, leaving out
         each trial's first while any later pass exists (:attr:`eval_seconds` before any). A trial's first pass
-        carries one-time costs the end does not pay again (the metric's import, the loader's start: 6.9 s for
-        a first pass of 8 validation images, 0.9 s for the next), and with two passes their median is
-        their mean: a 60 s run kept 20 s for its end and stopped with 18 s left, two epochs short."""
+        carries one-time costs the end does not pay again (the metric's import, the loader's start), and with
+        two passes their median is their mean: a short run on large JPEGs with a test split kept several times
+        a typical pass for its end and stopped while more epochs fit (seen in a run's log, not benchmarked)."""
         ok = [s for s in steps if s.get("status") == OK]
         first: dict[Any, int] = {}
         for i, s in enumerate(ok):
