@@ -1,8 +1,9 @@
 """The orchestrator: dataset + zoo -> zero-cost ranking -> ask/tell search driving the trial engine
 under a wall-clock budget -> incumbent (tested, exported, published).
 
-Only the loop lives here; its parts are in their own modules: the run directory, lock, log file
-and Ctrl-C (:mod:`~hf_quicktune.run.session`), the stages before the search
+Only the run's assembly lives here; its parts are in their own modules: the search loop itself and what each told
+job leaves behind (:mod:`~hf_quicktune.run.search_loop`), the run directory, lock, log file and Ctrl-C
+(:mod:`~hf_quicktune.run.session`), the stages before the search
 (:mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`), the clock and stop rules
 (:mod:`~hf_quicktune.run.budget`), the schedule's fit and re-fits (:mod:`~hf_quicktune.run.plan`), the trial
 engines, their cache and the resume bookkeeping (:mod:`~hf_quicktune.run.trials`), and the end of the run (:mod:`~hf_quicktune.run.finalize`).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from hf_quicktune.errors import ConfigError, QuickTuneError
@@ -20,6 +20,7 @@ from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
 from hf_quicktune.run.outcome import validation_note
 from hf_quicktune.run.plan import fit_run_schedule, price_planned_epochs, refit_run_schedule
+from hf_quicktune.run.search_loop import Search, snapshot, tell_outcome
 from hf_quicktune.run.session import (
     RECORD_LOGGER,
     InterruptGuard,
@@ -28,83 +29,18 @@ from hf_quicktune.run.session import (
     detach_log_file,
     prepare_state,
 )
-from hf_quicktune.run.settings import RunSettings, format_seconds
+from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.stages import cost_prior as _cost_prior
 from hf_quicktune.run.stages import cost_timings as _cost_timings
 from hf_quicktune.run.stages import end_eval_share
 from hf_quicktune.run.stages import load_dataset as _load_dataset
 from hf_quicktune.run.stages import rank_candidates as _rank
 from hf_quicktune.run.state import RunState
-from hf_quicktune.run.trials import (
-    OK,
-    Outcome,
-    TrialRunner,
-    reconcile,
-    record_score_cost,
-    step_record,
-    with_progress,
-)
+from hf_quicktune.run.trials import TrialRunner, reconcile, with_progress
 
 logger = logging.getLogger(__name__)
 
-#: the end of a wall-clock budget finishes the incumbent's schedule once the time left is at most this
-#: many times what its remaining epochs cost (slack for the cost estimate; _Search.finishing)
-FINISH_MARGIN = 1.5
-#: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
-#: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
-UNUSED_NOTE_SHARE = 0.25
-
 __all__ = ["run", "snapshot", "tell_outcome"]
-
-
-def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
-    counts = {"started": 0, "paused": 0, "finished": 0, "failed": 0}
-    for st in opt.trials.values():
-        if st.epochs == 0 and st.status == OK:
-            continue
-        counts["started"] += 1
-        if st.status != OK:
-            counts["failed"] += 1
-        elif st.epochs >= max_epochs:
-            counts["finished"] += 1
-        else:
-            counts["paused"] += 1
-    best = opt.best()
-    incumbent = None
-    if best is not None:
-        tid, epoch, score = best
-        incumbent = {"trial_id": tid, "epoch": epoch, "score": score, "model": pool[tid].get("model"),
-                     "config": pool[tid]}
-    return {"elapsed_s": clock.elapsed, "budget_s": budget_s, "counts": counts, "steps": len(steps),
-            "incumbent": incumbent, "last_steps": steps[-5:]}
-
-
-def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outcome, clock: Clock,
-                 n_before: int, started_s: float | None = None) -> list[dict[str, Any]]:
-    """Tell the optimizer every finished epoch of ``outcome``, log them to steps.jsonl (in that order,
-    see :mod:`~hf_quicktune.run.state`) and return the new steps. ``started_s``: the run second the job
-    was submitted (with ``elapsed_s``, the told time, it shows which jobs overlapped)."""
-    tid, config = outcome.trial_id, pool[outcome.trial_id]
-    wall = outcome.wall_s / max(1, len(outcome.records))
-    new: list[dict[str, Any]] = []
-    for rec in outcome.records:
-        score, cost, status = record_score_cost(rec)
-        opt.tell(tid, int(rec["epoch"]), score, cost, status)
-        step = step_record(n_before + len(new) + 1, tid, config, rec, clock.elapsed)
-        step.update(wall_s=round(wall, 3), eval_s=float(rec.get("eval_seconds", 0.0)))
-        if rec.get("images_per_second"):  # the training's throughput: what a whole epoch's training costs
-            step["ips"] = round(float(rec["images_per_second"]), 3)
-        if started_s is not None:
-            step["job_started_s"] = round(started_s, 3)
-        new.append(step)
-        if status != OK:
-            from hf_quicktune.run.outcome import log_trial_failure
-
-            log_trial_failure(logger, tid, config.get("model"), status, rec["epoch"], rec.get("message"))
-            break
-    state.save_optimizer(opt.state_dict())
-    state.append_steps(new)
-    return new
 
 
 def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None = None, reporter=None,
@@ -242,212 +178,6 @@ def make_executor(settings: RunSettings, state: RunState, candidates: dict, data
     return InProcessExecutor(runner, progress=lambda tid, config: with_progress(None, reporter, tid, config))
 
 
-def _release(opt, trial_id: int) -> None:
-    """Cancel ``trial_id``'s pending evaluation in the optimizer (an epoch the budget discarded, a job lost)."""
-    if trial_id in opt.in_flight:
-        opt.release(trial_id)
-
-
-class _Search:
-    """The loop: ask until every worker is busy, wait for any job, tell its epochs, repeat; the budget
-    (or an exhausted space) ends the submissions and the jobs in flight are waited for."""
-
-    def __init__(self, opt, state: RunState, pool, executor: Executor, budget: Budget, clock: Clock, steps,
-                 progress: dict, reporter, max_epochs: int):
-        self.worker_s_before = float(progress.get("worker_s", 0.0))  # earlier sessions' worker-seconds
-        self.opt, self.state, self.pool, self.executor = opt, state, pool, executor
-        self.budget, self.clock, self.steps, self.progress = budget, clock, steps, progress
-        self.reporter, self.max_epochs = reporter, max_epochs
-        self.in_flight: dict[int, int] = {}
-        self.started: dict[int, float] = {}  # run second each job in flight was submitted
-        self.finish_trial: int | None = None  # the incumbent being trained to the end of its schedule
-        self.searching = True  # False: a budget too small to search (run/schedule.py): finish at once
-        self.refit: Callable[[int], None] | None = None  # called with each told trial (run/refit.py)
-
-    def ends_early(self, trial_id: int) -> bool:
-        """Whether ``trial_id``'s epoch that the deadline reaches is ended early and kept: the last epoch of the
-        one fine-tune, or of the incumbent a search trains to the end of its schedule when the budget ends
-        (nothing is compared with it after), rather than cut by the deadline and lost; other epochs of a
-        search stay whole, comparable along the curves."""
-        return self.budget.seconds is not None and (not self.searching or trial_id == self.finish_trial)
-
-    def submit(self, trial_id: int, epoch: int) -> None:
-        told = self.opt.trials[trial_id].epochs if trial_id in self.opt.trials else 0
-        deadline = self.budget.deadline(self.steps)
-        kw = {}
-        if deadline is not None and self.ends_early(trial_id):
-            kw["wrap_up_s"] = deadline - self.budget.wrap_up(self.steps) - self.clock.elapsed
-        self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
-                             deadline_s=None if deadline is None else deadline - self.clock.elapsed, **kw)
-        self.in_flight[trial_id] = epoch
-        self.started[trial_id] = self.clock.elapsed
-
-    def resubmit(self) -> None:
-        """Trials in flight when the last session ended continue from their checkpoints (or are released), to
-        the epoch --max-epochs-total (perhaps raised on resume) leaves room for, as an asked trial would."""
-        from hf_quicktune.search.base import Suggestion
-
-        for tid, epoch in sorted(dict(self.opt.in_flight).items()):
-            told = self.opt.trials[tid].epochs if tid in self.opt.trials else 0
-            if epoch > told and self.executor.busy < self.executor.capacity and \
-                    self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) is None:
-                allowed = Suggestion(tid, self.pool[tid], epoch)
-                self.submit(tid, self.budget.epochs_allowed(self.opt, self.steps, allowed, self.in_flight))
-            else:
-                _release(self.opt, tid)
-
-    def finishing(self, suggestion: Any = None) -> int | None:
-        """The incumbent trial to continue now instead of ``suggestion`` (the optimizer's choice; None: before
-        asking), when the wall-clock budget left (less the reserve and the suggestion's predicted cost) is
-        at most :data:`FINISH_MARGIN` x what the incumbent's remaining epochs cost: the end of the budget
-        trains the best trial found to the end of its schedule (its learning rate annealed, like a
-        practitioner's final run) instead of opening trials that cannot finish. Once started it goes
-        on while that trial stays the incumbent. Never before the optimizer's initial design has run."""
-        seconds = self.budget.seconds
-        best = self.opt.best() if seconds is not None else None
-        if best is not None and not self.searching and self.opt.is_done(best[0]):
-            # the fine-tune failed (diverged, out of memory): the best trial that can still go on replaces it
-            scored = [(max(s for s in st.scores if s is not None), t) for t, st in self.opt.trials.items()
-                      if not self.opt.is_done(t) and any(s is not None for s in st.scores)]
-            best = (max(scored)[1],) if scored else None
-        if best is None or seconds is None:
-            return None
-        tid = best[0]
-        st = self.opt.trials.get(tid)
-        if tid in self.in_flight or st is None or self.opt.is_done(tid):
-            return None
-        if self.finish_trial != tid:
-            design = getattr(self.opt, "initial_design", ())
-            if suggestion is None or suggestion.trial_id == tid or (
-                    suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
-                return None  # the initial design (the by-hand configuration among it) is always tried
-            if not self.searching:
-                self.finish_trial = tid
-                return tid
-            left = seconds - self.clock.elapsed - self.budget.reserve(self.steps)
-            left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
-                                                   self.budget.new_epochs(self.opt, suggestion))
-            cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
-            if left > FINISH_MARGIN * cost:
-                return None
-            self.finish_trial = tid
-            logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
-                        self.max_epochs, suggestion.trial_id)
-        return tid
-
-    def best_started(self) -> int | None:
-        """The best-scoring trial started so far (None before any score). Once ``--max-trials`` trials have
-        started, it trains on to the end of its schedule, as a practitioner finishes the run they keep, and the
-        search stops when it has (it used to stop at the first new trial asked for, wherever the best trial
-        was); the cap counts configurations tried, not their epochs."""
-        scored = [(max(s for s in st.scores if s is not None), -tid) for tid, st in self.opt.trials.items()
-                  if st.epochs and any(s is not None for s in st.scores)]
-        return -max(scored)[1] if scored else None
-
-    def fine_tune_done(self) -> str | None:
-        """A budget too small to search ends with its one fine-tune's schedule: the time left after it buys a
-        trial of a few epochs that cannot beat it (it only delayed the result). A failed fine-tune leaves
-        the rest of the budget to the next pool member."""
-        if self.searching:
-            return None
-        done = [t for t, st in self.opt.trials.items() if st.status == OK and st.epochs >= self.opt.max_epochs]
-        if not done:
-            return None
-        why = f"the fine-tune finished its {self.opt.max_epochs}-epoch schedule (a budget too small to search)"
-        seconds = self.budget.seconds
-        left = None if seconds is None else seconds - self.clock.elapsed
-        if seconds and left is not None and left > UNUSED_NOTE_SHARE * seconds:  # a --resume with a larger --budget
-            why += (f"; {format_seconds(left)} of the --budget {format_seconds(seconds)} are left: the run was planned "
-                    "without a search for the budget it started with and a resumed run keeps that plan (schedule.json)"
-                    ". To search with the larger budget, start a new run in another --output-dir")
-        return why
-
-    def cost_left(self) -> float | None:
-        """The budget left for a step, in the optimizer's cost units (training seconds: wall seconds less the
-        end reserve, over the measured wall seconds per training second), passed to ``ask(max_cost=)`` so a
-        cost-aware optimizer suggests a step that fits rather than one the budget would refuse and stop the
-        search on. None without a time budget, and for the no-search fine-tune (its epochs are priced by the
-        schedule's timing, not the cost model)."""
-        if self.budget.seconds is None or not self.searching:
-            return None
-        left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
-        return max(0.0, left) / self.budget.wall_per_cost(self.steps)
-
-    def fill(self) -> str | None:
-        """Submit suggestions until every worker is busy; returns why the search must stop, if it must."""
-        while self.executor.busy < self.executor.capacity:
-            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, in_flight=self.in_flight) \
-                or self.fine_tune_done()
-            if stop:
-                return stop
-            finish = self.finishing()
-            max_cost = self.cost_left()
-            suggestion = self.opt.continue_trial(finish) if finish is not None else self.opt.ask(max_cost=max_cost)
-            if suggestion is None:
-                if self.in_flight:
-                    return None
-                if max_cost is not None and callable(getattr(self.opt, "candidates", None)) and self.opt.candidates():
-                    return "budget used (no candidate's next step is predicted to fit in the time left)"
-                return "search space exhausted"
-            finish = None if finish is not None else self.finishing(suggestion)
-            if finish is not None:  # the asked trial would leave too little time to finish the incumbent
-                _release(self.opt, suggestion.trial_id)
-                suggestion = self.opt.continue_trial(finish)
-            if suggestion.trial_id in self.in_flight:
-                raise RuntimeError(f"the optimizer suggested trial {suggestion.trial_id}, which is in flight")
-            stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
-                                           ends_early=self.ends_early(suggestion.trial_id))
-            best = self.best_started() if stop is not None and stop == self.budget.trials_reached() else None
-            if best is not None and not self.opt.is_done(best):  # no new trial: the best one trains on instead
-                _release(self.opt, suggestion.trial_id)
-                if best in self.in_flight:
-                    return None  # on another worker: this one waits (more of the same trial cannot run at once)
-                suggestion = self.opt.continue_trial(best)
-                stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
-                                               ends_early=self.ends_early(suggestion.trial_id))
-            elif best is not None and self.opt.trials[best].epochs >= self.opt.max_epochs:
-                stop = f"{stop}; the best of them, trial {best}, finished its {self.opt.max_epochs}-epoch schedule"
-            if stop:
-                _release(self.opt, suggestion.trial_id)
-                return stop
-            self.submit(suggestion.trial_id, self.budget.epochs_allowed(self.opt, self.steps, suggestion, self.in_flight))
-        return None
-
-    def collect(self) -> Outcome:
-        outcome = self.executor.wait()
-        self.in_flight.pop(outcome.trial_id, None)
-        new = tell_outcome(self.opt, self.state, self.pool, outcome, self.clock, len(self.steps),
-                           self.started.pop(outcome.trial_id, None))
-        self.steps += new
-        _release(self.opt, outcome.trial_id)  # told up to its epoch unless stopped or lost
-        if self.refit is not None and not self.searching and outcome.records:
-            self.refit(outcome.trial_id)
-        if outcome.lost:
-            logger.warning("trial %d: %s; the optimizer may suggest it again", outcome.trial_id, outcome.lost)
-        self.progress.update(elapsed_s=self.clock.elapsed, steps=len(self.steps), worker_s=self.worker_seconds)
-        self.state.save_progress(self.progress)
-        snap = snapshot(self.opt, self.pool, self.steps, self.clock, self.budget.seconds, self.max_epochs)
-        self.reporter.step({**snap, "new_steps": new})
-        return outcome
-
-    @property
-    def worker_seconds(self) -> float:
-        return round(self.worker_s_before + self.executor.worker_seconds, 2)
-
-    def run(self, interrupt: InterruptGuard) -> str:
-        self.resubmit()
-        stop = None
-        while True:
-            interrupt.check()
-            if stop is None:
-                stop = self.fill()
-            if self.executor.busy == 0:
-                return stop or "search space exhausted"
-            outcome = self.collect()
-            if outcome.stopped and stop is None:
-                stop = "budget used (the unfinished epoch was discarded; its trial can continue with --resume)"
-
-
 def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
          interrupt: InterruptGuard) -> dict:
     dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
@@ -460,7 +190,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
         budget = dataclasses.replace(budget, measured={0: float(schedule["epoch_seconds"])})
     executor = make_executor(settings, state, candidates, dataset, reporter, searching=schedule.get("search", True))
     try:
-        search = _Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
+        search = Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
         if not search.searching and settings.budget_s is not None:

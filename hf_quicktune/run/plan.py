@@ -19,7 +19,7 @@ from hf_quicktune.run.state import RunState
 
 if TYPE_CHECKING:
     from hf_quicktune.run.executor import Executor
-    from hf_quicktune.run.loop import _Search as Search
+    from hf_quicktune.run.search_loop import Search
 
 logger = logging.getLogger(__name__)
 

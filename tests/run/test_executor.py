@@ -122,8 +122,8 @@ def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_d
     epoch early instead, leaving its validation pass and checkpoint time before the deadline (Budget.wrap_up).
     A search does not, but for the incumbent it finishes when the budget ends: its epochs stay comparable
     along its learning curves."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     class Capturing(_ParallelFake):
         def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None, wrap_up_s=None):
@@ -138,7 +138,7 @@ def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_d
         ex = Capturing(1, state)
         ex.asked = []
         budget = Budget(seconds=1000.0, max_epochs_total=3)
-        search = _Search(opt, state, pool, ex, budget, Clock(), [], {}, PlainReporter(io.StringIO()), max_epochs=3)
+        search = Search(opt, state, pool, ex, budget, Clock(), [], {}, PlainReporter(io.StringIO()), max_epochs=3)
         search.searching = searching
         ex.search = search
         search.run(type("NoInterrupt", (), {"check": lambda self: None})())
@@ -159,7 +159,7 @@ def test_the_loop_asks_a_no_search_fine_tune_to_end_its_epoch_early_before_the_d
     state = RunState(tmp_path / "finishing")
     ex = Capturing(2, state)
     ex.asked = []
-    search = _Search(opt, state, pool, ex, Budget(seconds=1000.0), Clock(), [], {}, PlainReporter(io.StringIO()),
+    search = Search(opt, state, pool, ex, Budget(seconds=1000.0), Clock(), [], {}, PlainReporter(io.StringIO()),
                      max_epochs=3)
     ex.search = search
     search.finish_trial = 2
@@ -216,15 +216,15 @@ def test_in_process_executor_names_the_device_it_trains_on(tmp_path, monkeypatch
 
 
 def test_the_loop_keeps_every_worker_busy_and_tells_out_of_order(tmp_path):
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
     from hf_quicktune.search.baselines import RandomSearch
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(6)]
     opt = RandomSearch(pool, max_epochs=3, seed=0)
     state = RunState(tmp_path)
     ex = _ParallelFake(3, state)
-    search = _Search(opt, state, pool, ex, Budget(max_epochs_total=9), Clock(), [], {}, PlainReporter(io.StringIO()),
+    search = Search(opt, state, pool, ex, Budget(max_epochs_total=9), Clock(), [], {}, PlainReporter(io.StringIO()),
                      max_epochs=3)
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     assert ex.max_busy == 3  # three trials in flight at once
@@ -325,8 +325,8 @@ def test_workers_without_ray_installed_fail_at_start_up(tmp_path, monkeypatch, c
 
 
 def test_a_resumed_search_resubmits_the_trials_in_flight_and_releases_what_does_not_fit(tmp_path):
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
     from hf_quicktune.search.baselines import RandomSearch
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(6)]
@@ -336,7 +336,7 @@ def test_a_resumed_search_resubmits_the_trials_in_flight_and_releases_what_does_
     opt.load_state_dict(before.state_dict())
     assert opt.in_flight == {s.trial_id: s.epoch for s in asked}
     ex = _ParallelFake(2, RunState(tmp_path))
-    search = _Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=20), Clock(), [], {},
+    search = Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=20), Clock(), [], {},
                      PlainReporter(io.StringIO()), max_epochs=3)
     search.resubmit()
     first_two = sorted(asked, key=lambda s: s.trial_id)[:2]
@@ -349,8 +349,8 @@ def test_a_resumed_trial_in_flight_trains_only_what_max_epochs_total_leaves_room
     """A run stopped by --max-epochs-total 1 inside a first job of 3 epochs (the prior's initial epochs) and
     resumed with --max-epochs-total 2 trained epochs 2 and 3: resubmitted to the optimizer's in-flight epoch,
     past the limit an asked trial is held to (``Budget.epochs_allowed``)."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
     from hf_quicktune.search.baselines import RandomSearch
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
@@ -360,7 +360,7 @@ def test_a_resumed_trial_in_flight_trains_only_what_max_epochs_total_leaves_room
     opt.in_flight[tid] = 3
     steps = [{"trial_id": tid, "status": "ok", "epoch": 1}]
     ex = _ParallelFake(1, RunState(tmp_path))
-    search = _Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=2), Clock(), steps, {},
+    search = Search(opt, RunState(tmp_path), pool, ex, Budget(max_epochs_total=2), Clock(), steps, {},
                      PlainReporter(io.StringIO()), max_epochs=5)
     search.resubmit()
     assert [(j[0], j[1], j[2]) for j in ex.jobs] == [(tid, 2, 1)]  # from epoch 1 to 2, not 3
@@ -410,14 +410,14 @@ class _Explorer(Optimizer):
 
 @pytest.mark.parametrize("budget_s, finished", [(100.0, True), (1000.0, True), (40.0, False)])
 def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_path, budget_s, finished):
-    from hf_quicktune.run.loop import FINISH_MARGIN, _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import FINISH_MARGIN, Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
     opt = _Explorer(pool, max_epochs=4)
     state, clock = RunState(tmp_path), _TickClock()
     ex = _TimedFake(state, clock)
-    search = _Search(opt, state, pool, ex, Budget(seconds=budget_s), clock, [], {}, PlainReporter(io.StringIO()),
+    search = Search(opt, state, pool, ex, Budget(seconds=budget_s), clock, [], {}, PlainReporter(io.StringIO()),
                      max_epochs=4)
     assert "budget used" in search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     steps = search.steps
@@ -442,8 +442,8 @@ def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_pat
 def test_finishing_waits_for_the_initial_design(tmp_path):
     """At 60 s finishing would start right after the first epoch; the optimizer's initial design (the by-hand
     configuration is in it) still runs first."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     runs = {}
@@ -451,7 +451,7 @@ def test_finishing_waits_for_the_initial_design(tmp_path):
         opt = _Explorer(pool, max_epochs=4)
         opt.initial_design = list(design)
         state, clock = RunState(tmp_path / str(len(design))), _TickClock()
-        search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=60.0), clock, [], {},
+        search = Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=60.0), clock, [], {},
                          PlainReporter(io.StringIO()), max_epochs=4)
         search.run(type("NoInterrupt", (), {"check": lambda self: None})())
         runs[design] = [(s["trial_id"], s["epoch"]) for s in search.steps]
@@ -462,14 +462,14 @@ def test_finishing_waits_for_the_initial_design(tmp_path):
 def _no_search_run(tmp_path, fake=None):
     """A 1000 s run whose schedule found the budget too small to search (schedule.json: "search": false):
     the by-hand trial 0 is the only initial design. Returns (search, clock, stop reason)."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     opt = _Explorer(pool, max_epochs=4)
     opt.initial_design = [0]
     state, clock = RunState(tmp_path), _TickClock()
-    search = _Search(opt, state, pool, (fake or _TimedFake)(state, clock), Budget(seconds=1000.0), clock, [], {},
+    search = Search(opt, state, pool, (fake or _TimedFake)(state, clock), Budget(seconds=1000.0), clock, [], {},
                      PlainReporter(io.StringIO()), max_epochs=4)
     search.searching = False
     return search, clock, search.run(type("NoInterrupt", (), {"check": lambda self: None})())
@@ -502,9 +502,9 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     epoch may be an outlier), so its cosine anneals before the budget ends (see run/refit.py)."""
     import json
 
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.plan import refit_run_schedule
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     opt = _Explorer(pool, max_epochs=fitted)
@@ -514,7 +514,7 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": fitted})
     executor = _Rescheduling(state, clock)
     out = io.StringIO()
-    search = _Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+    search = Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
                      max_epochs=fitted)
     search.searching = False
     search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
@@ -576,9 +576,9 @@ def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
     """A no-search run of a 5-epoch schedule in 65 s on ``executor_class`` (a :class:`_SharedEpochs`), its
     schedule re-fitted after each epoch; ``loop_seconds``: the loop's own work after each epoch (the progress
     line moves the clock). Returns (search, executor, clock, the re-fit messages, the stop reason)."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.plan import refit_run_schedule
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     class _Reporter(PlainReporter):
         def step(self, snap):
@@ -593,7 +593,7 @@ def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
     state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": 5})
     executor = executor_class(state, clock)
     out = io.StringIO()
-    search = _Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, _Reporter(io.StringIO()),
+    search = Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, _Reporter(io.StringIO()),
                      max_epochs=5)
     search.searching = False
     search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out), 100)
@@ -682,14 +682,14 @@ class _CostAware(_Explorer):
 def test_the_loop_passes_the_time_left_and_stops_when_no_step_fits(tmp_path):
     """``ask(max_cost=)`` gets the budget left (less the end reserve) in training seconds; when the optimizer has
     trials left but none fits, the search stops with the budget as its reason, not an exhausted space."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     opt = _CostAware(pool, max_epochs=1)  # one epoch per trial: nothing to finish at the end
     opt.asked = []
     state, clock = RunState(tmp_path), _TickClock()
-    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=100.0), clock, [], {},
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=100.0), clock, [], {},
                      PlainReporter(io.StringIO()), max_epochs=1)
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     assert "no candidate's next step is predicted to fit" in stop
@@ -707,13 +707,13 @@ def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_
     trials, the run used to stop as soon as the cap's last trial had its first epoch ("--max-trials 3 reached"
     with every trial at epoch 1). The best started trial (here the first) now trains on to max_epochs, then
     the run stops."""
-    from hf_quicktune.run.loop import _Search
     from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
 
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
     opt = _Explorer(pool, max_epochs=4)
     state, clock = RunState(tmp_path), _TickClock()
-    search = _Search(opt, state, pool, _TimedFake(state, clock), Budget(max_trials=3), clock, [], {},
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(max_trials=3), clock, [], {},
                      PlainReporter(io.StringIO()), max_epochs=4)
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (1, 1), (2, 1), (0, 2), (0, 3), (0, 4)]
@@ -722,7 +722,7 @@ def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_
     # two workers: the cap's best trial trains on one of them, never twice at once (the fake asserts it)
     opt = _Explorer(pool, max_epochs=4)
     two = _ParallelFake(2, RunState(tmp_path / "two"))
-    search = _Search(opt, two.state, pool, two, Budget(max_trials=3), _TickClock(), [], {},
+    search = Search(opt, two.state, pool, two, Budget(max_trials=3), _TickClock(), [], {},
                      PlainReporter(io.StringIO()), max_epochs=4)
     assert search.run(type("NoInterrupt", (), {"check": lambda self: None})()).startswith("--max-trials 3 reached")
     assert sorted(opt.trials) == [0, 1, 2] and opt.trials[2].epochs == 4  # scores (trial + epoch) / 100: 2 is best
