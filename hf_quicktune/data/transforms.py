@@ -8,9 +8,11 @@ mean/std, crop) and maps the search-space augmentation names (Quick-Tune search_
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from hf_quicktune.data.decoding import MIN_SIDE_ATTR, decode_image, min_source_side, undecoded
 from hf_quicktune.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -105,7 +107,24 @@ def build_transform(
     transform = create_transform(**kwargs)
     if train:
         _make_posterize_safe(transform)
-    return T.Compose([ToRGB(), transform])
+    pipeline = T.Compose([ToRGB(), transform])
+    setattr(pipeline, MIN_SIDE_ATTR, _min_source_side(kwargs, int(input_size[-1])))
+    return pipeline
+
+
+def _min_source_side(kwargs: dict[str, Any], size: int) -> int:
+    """The shorter side a source image needs for the pipeline built from timm ``kwargs`` never to upsample
+    (a JPEG is decoded no larger: :mod:`~hf_quicktune.data.decoding`). Evaluation resizes the shorter side to
+    ``size / crop_pct`` (timm's default crop_pct 0.875); a random resized crop of at least ``scale[0]`` of the
+    area at the narrowest aspect ratio is ``sqrt(scale[0] * ratio[0])`` of a square image's side."""
+    crop_pct = float(kwargs.get("crop_pct") or 0.875)
+    side = size / min(1.0, crop_pct)
+    if kwargs.get("is_training") and not kwargs.get("no_aug"):
+        scale = kwargs.get("scale") or (0.08, 1.0)
+        ratio = kwargs.get("ratio") or (3 / 4, 4 / 3)
+        narrowest = min(float(ratio[0]), 1 / float(ratio[1]))
+        side = max(side, size / math.sqrt(max(1e-6, float(scale[0])) * narrowest))
+    return int(math.ceil(side))
 
 
 def _posterize_safe(img, bits_to_keep, **__):
@@ -142,14 +161,19 @@ def _make_posterize_safe(transform: Any) -> None:
 
 
 class _ToTorch:
-    """Batch transform for ``Dataset.with_transform``: image -> pixel_values, label -> int."""
+    """Batch transform for ``Dataset.with_transform``: image -> pixel_values, label -> int. ``min_side``: the
+    images arrive undecoded and are decoded no larger than that (:func:`~hf_quicktune.data.decoding.decode_image`)."""
 
-    def __init__(self, transform: Callable[[Any], Any]):
+    def __init__(self, transform: Callable[[Any], Any], min_side: int | None = None):
         self.transform = transform
+        self.min_side = min_side
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        images = batch["image"]
+        if self.min_side is not None:
+            images = [decode_image(value, self.min_side) for value in images]
         return {
-            "pixel_values": [self.transform(img) for img in batch["image"]],
+            "pixel_values": [self.transform(img) for img in images],
             "label": [int(v) for v in batch["label"]],
         }
 
@@ -158,6 +182,12 @@ def to_torch(split: datasets.Dataset, transform: Callable[[Any], Any]) -> datase
     """The split with ``transform`` applied lazily on access (``with_transform``).
 
     Items are ``{"pixel_values": Tensor(C, H, W), "label": int}``; nothing is materialised,
-    so it plugs into a ``torch.utils.data.DataLoader`` with the default collate.
+    so it plugs into a ``torch.utils.data.DataLoader`` with the default collate. A transform of
+    :func:`build_transform` knows the smallest source it needs: JPEGs are decoded no larger
+    (:mod:`~hf_quicktune.data.decoding`).
     """
-    return split.with_transform(_ToTorch(transform))
+    min_side = min_source_side(transform)
+    raw = undecoded(split, "image") if min_side is not None else None
+    if raw is None:
+        return split.with_transform(_ToTorch(transform))
+    return raw.with_transform(_ToTorch(transform, min_side))

@@ -124,7 +124,13 @@ class _ImageSubset:
     def __init__(
         self, split, indices: np.ndarray, transform, image_column: str = "image", label_column: str = "label"
     ):
-        self.split = split
+        from hf_quicktune.data.decoding import min_source_side, undecoded
+
+        self.min_side = min_source_side(transform)  # decode no larger than the transform needs
+        raw = undecoded(split, image_column) if self.min_side is not None else None
+        self.split = split if raw is None else raw
+        if raw is None:
+            self.min_side = None
         self.indices = [int(i) for i in indices]
         self.transform = transform
         self.image_column = image_column
@@ -136,6 +142,10 @@ class _ImageSubset:
     def __getitem__(self, i: int):
         row = self.split[self.indices[i]]
         image = row[self.image_column]
+        if self.min_side is not None:
+            from hf_quicktune.data.decoding import decode_image
+
+            image = decode_image(image, self.min_side)
         if getattr(image, "mode", "RGB") != "RGB":
             image = image.convert("RGB")
         return self.transform(image), int(row[self.label_column])
