@@ -11,9 +11,9 @@ is retried once with half the micro-batch (gradient accumulation keeps the batch
 recorded as ``oom``; any other exception is recorded as ``failed`` with its message. A caller's
 ``should_stop`` (a budget) ends :meth:`Trial.advance` between steps as ``stopped``.
 
-This module is the facade (lifecycle and files); :mod:`~hf_quicktune.train.state` builds and restores
-the in-memory state, :mod:`~hf_quicktune.train.step` trains and evaluates, and
-:mod:`~hf_quicktune.train.device` is what the engine asks of Accelerate.
+Over 400 lines on purpose: one class, the engine's facade (lifecycle and files);
+:mod:`~hf_quicktune.train.state` builds and restores the in-memory state, :mod:`~hf_quicktune.train.step`
+trains and evaluates, and :mod:`~hf_quicktune.train.device` is what the engine asks of Accelerate.
 """
 
 from __future__ import annotations
