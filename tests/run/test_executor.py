@@ -419,7 +419,8 @@ def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_pat
     ex = _TimedFake(state, clock)
     search = Search(opt, state, pool, ex, Budget(seconds=budget_s), clock, [], {}, PlainReporter(io.StringIO()),
                      max_epochs=4)
-    assert "budget used" in search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    reason = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert "budget used" in reason
     steps = search.steps
     first = steps[0]["trial_id"]
     reserve = search.budget.reserve(steps)
@@ -428,6 +429,9 @@ def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_pat
         assert opt.trials[first].epochs < 4
         return
     assert opt.trials[first].epochs == 4  # the incumbent trained to the end of its schedule
+    # ... and the search ended there: the time left could not train a new trial as far (it used to open one)
+    assert steps[-1]["trial_id"] == first
+    assert f"the incumbent, trial {first}, finished its 4-epoch schedule" in reason
     own = [i for i, s in enumerate(steps) if s["trial_id"] == first]
     # ... in one go, started once the time left after the optimizer's next choice (one 10 s epoch) was
     # within the margin of what its 3 remaining epochs cost
