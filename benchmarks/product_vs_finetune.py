@@ -248,8 +248,9 @@ def main() -> None:
             summary = json.loads(proc.stdout[proc.stdout.index("{"):]) if proc.returncode == 0 else {}
             rows.append(("demo (builtin:digits, 3m)", summary.get("val_top1"), wall, None, None, None,
                          summary.get("best_model")))
-            print(f"demo: {summary.get('val_top1')} in {wall:.0f}s {'' if proc.returncode == 0 else proc.stderr[-800:]}",
-                  flush=True)
+            print(f"demo: {summary.get('val_top1')} in {wall:.0f}s, {summary.get('trials')} trials, "
+                  f"{summary.get('epoch_steps')} epoch-steps; stopped: {summary.get('stop_reason')} "
+                  f"{'' if proc.returncode == 0 else proc.stderr[-800:]}", flush=True)
         global SIZE, NATIVE
         for name, dataset, budget, budget_s in (("digits600", None, "90s", 90.0),
                                                 ("mnist5k", "builtin:mnist5k", "3m", 180.0),
