@@ -30,7 +30,7 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                      train_size: int, reporter) -> None:
     """Set ``settings.max_epochs`` (not given) to what the budget left can finish (:mod:`~hf_quicktune.run.schedule`)."""
     from hf_quicktune.run.pool import scratch_names
-    from hf_quicktune.run.schedule import fit_schedule
+    from hf_quicktune.run.schedule import evaluation_cost_note, fit_schedule
 
     scratch = scratch_names(candidates)
     ranked = [candidates[n] for n in ranking["kept"] if n not in scratch and n in candidates]
@@ -59,6 +59,9 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                                  candidates, dataset, train_size, val_size, batch, reporter)
         settings.image_size = schedule.get("image_size")
     reporter.message(f"schedule: {schedule['why']}")
+    note = evaluation_cost_note(schedule, n_val, settings.eval_limit)
+    if note:
+        reporter.message(note)
     state.save_json(state.dir / "schedule.json", schedule)
     settings.max_epochs = int(schedule["max_epochs"])
     settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))

@@ -209,6 +209,38 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
                            "--max-epochs to choose)")}
 
 
+#: an evaluation of the validation split taking at least this share of an epoch is said at the start, with an
+#: ``--eval-limit`` that would bring it to ``EVAL_TARGET_SHARE`` (never below ``EVAL_LIMIT_FLOOR`` images: the
+#: standard error of a top-1 near 50 % is then at most ~1.6 points)
+EVAL_NOTE_SHARE = 0.25
+EVAL_TARGET_SHARE = 0.1
+EVAL_LIMIT_FLOOR = 1000
+
+
+def evaluation_cost_note(schedule: Mapping[str, Any], val_size: int, eval_limit: int | None = None) -> str | None:
+    """What the user should know when scoring every epoch on the validation split is a large part of the
+    training the budget buys (a validation split large next to the training images, or a budget that buys a
+    part of an epoch: every epoch still evaluates all of it), with the ``--eval-limit`` that would bring it to
+    :data:`EVAL_TARGET_SHARE` of an epoch; None when it is small, when ``--eval-limit`` was given, or when the
+    limit would keep most of the split anyway."""
+    eval_s, epoch_s = schedule.get("eval_s"), schedule.get("epoch_seconds")
+    if eval_limit or not eval_s or not epoch_s or val_size <= EVAL_LIMIT_FLOOR:
+        return None
+    eval_s, epoch_s = float(eval_s), float(epoch_s)
+    share = eval_s / epoch_s
+    if share < EVAL_NOTE_SHARE:
+        return None
+    train_s = max(0.0, epoch_s - eval_s)
+    wanted = val_size * EVAL_TARGET_SHARE * train_s / (eval_s * (1 - EVAL_TARGET_SHARE))
+    magnitude = 10 ** math.floor(math.log10(wanted)) if wanted >= 1 else 1  # rounded down to one significant digit
+    limit = max(EVAL_LIMIT_FLOOR, int(wanted // magnitude * magnitude))
+    if limit >= 0.8 * val_size:
+        return None
+    return (f"scoring an epoch on the {val_size:,} validation images takes ~{eval_s:.1f}s, {share_percent(share)} of "
+            f"the epoch (~{epoch_s:.1f}s): `--eval-limit {limit}` would score every trial on the same random "
+            f"{limit:,} of them (one image is {100 / limit:.2f} points of top-1) and leave that time to training")
+
+
 def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size: int, image_size: int | None, *,
                  budget_left: Callable[[], float | None], least: int = 1, seed: int = 0,
                  scratch_dir: str | Path | None = None, split: Any = None, eval_split: Any = None,

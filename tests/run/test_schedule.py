@@ -377,3 +377,29 @@ def test_loading_is_timed_on_a_split_of_one_batch_too():
     split = load("builtin:digits").splits["validation"].select(range(5))  # less than one batch of 8
     seconds = timing.measure_loading(get_candidate("scratch:resnet10t"), split, 32, batch_size=8, train=False)
     assert seconds > 0  # was 0.0: the only batch was the untimed warm-up
+
+
+def test_a_validation_split_that_costs_much_of_an_epoch_is_said_with_an_eval_limit_that_fixes_it():
+    """24,000 training images and 48,000 validation ones: scoring an epoch costs 40 % of it. The note names an
+    --eval-limit under which the same schedule's evaluation is about EVAL_TARGET_SHARE of an epoch; nothing is
+    said for a small validation split, or when --eval-limit was given."""
+    import re
+
+    measured = {"step_s": 0.1, "checkpoint_s": 0.5}
+    big = schedule.fit_max_epochs(1000.0, _Candidate(), 10, 24_000, 48_000, 32, measured=measured)
+    note = schedule.evaluation_cost_note(big, 48_000)
+    assert note is not None and "48,000 validation images" in note
+    limit = int(re.search(r"--eval-limit (\d+)", note).group(1))
+    assert schedule.EVAL_LIMIT_FLOOR < limit < 48_000
+    limited = schedule.fit_max_epochs(1000.0, _Candidate(), 10, 24_000, limit, 32, measured=measured)
+    # about the target share of an epoch (the schedule re-fitted with that limit trains a different share of the
+    # images per epoch, so not exactly), from 40 %
+    assert big["eval_s"] / big["epoch_seconds"] >= schedule.EVAL_NOTE_SHARE
+    assert limited["eval_s"] / limited["epoch_seconds"] <= 1.25 * schedule.EVAL_TARGET_SHARE
+    assert big["max_epochs"] < limited["max_epochs"]  # the time it leaves buys more epochs
+    assert schedule.evaluation_cost_note(big, 48_000, eval_limit=limit) is None
+    # a small training set: the limit stays at the floor (fewer images would say little about top-1)
+    few = schedule.fit_max_epochs(1000.0, _Candidate(), 10, 480, 12_000, 32, measured=measured)
+    assert f"--eval-limit {schedule.EVAL_LIMIT_FLOOR}`" in schedule.evaluation_cost_note(few, 12_000)
+    small = schedule.fit_max_epochs(1000.0, _Candidate(), 10, 480, 120, 32, measured=measured)
+    assert schedule.evaluation_cost_note(small, 120) is None
