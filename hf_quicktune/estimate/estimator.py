@@ -147,6 +147,7 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
     import torch
 
     from hf_quicktune.data.columns import column_values
+    from hf_quicktune.data.decoding import decode_image, min_source_side, undecoded
     from hf_quicktune.data.sampling import stratified_sample
     from hf_quicktune.data.transforms import build_transform
 
@@ -154,7 +155,10 @@ def load_subsample(dataset, candidate, n: int, image_size: int | None, seed: int
     idx = stratified_sample(np.asarray(column_values(train, dataset.label_column)), n, seed=seed)
     transform = build_transform(candidate.data_config(), train=False, image_size=image_size)
     subset = train.select(idx.tolist())
-    images = torch.stack([transform(img) for img in subset[dataset.image_column]])
+    raw = undecoded(subset, dataset.image_column)  # JPEGs decoded no larger than the transform needs
+    side = min_source_side(transform) if raw is not None else None
+    values = (subset if raw is None else raw)[dataset.image_column]
+    images = torch.stack([transform(decode_image(v, side)) for v in values])
     labels = torch.as_tensor(subset[dataset.label_column], dtype=torch.long)
     return images, labels
 

@@ -124,3 +124,26 @@ def test_the_ranking_loader_decodes_no_larger_than_its_transform_needs():
     sizes, labels = next(iter(image_loader(split, np.arange(2), recorder, batch_size=2)))
     assert sizes.tolist() == [[200, 150], [200, 150]]
     assert labels.tolist() == [0, 1]
+
+
+def test_the_estimators_subsample_decodes_no_larger_than_its_transform_needs(monkeypatch):
+    from types import SimpleNamespace
+
+    from hf_quicktune.data import decoding
+    from hf_quicktune.estimate.estimator import load_subsample
+
+    decoded = []
+    real = decoding.decode_image
+
+    def spy(value, min_side=None):
+        image = real(value, min_side)
+        decoded.append((min_side, image.size))
+        return image
+
+    monkeypatch.setattr(decoding, "decode_image", spy)
+    dataset = SimpleNamespace(train=_split([_photo((800, 600)) for _ in range(4)]), image_column="image",
+                              label_column="label")
+    candidate = SimpleNamespace(data_config=lambda: LITE0)
+    images, labels = load_subsample(dataset, candidate, 4, image_size=64)
+    assert images.shape == (4, 3, 64, 64) and sorted(labels.tolist()) == [0, 0, 1, 1]
+    assert decoded == [(74, (100, 75))] * 4  # 64 / 0.875 -> 74 px: the 1/8 scale of 800x600 keeps 75
