@@ -42,6 +42,16 @@ def _split(entries: list[bytes]) -> datasets.Dataset:
     )
 
 
+class _Recorder:
+    """A transform that returns the size of the image it is given, and says it needs ``min_side`` px."""
+
+    def __init__(self, min_side: int | None = None):
+        setattr(self, MIN_SIDE_ATTR, min_side)
+
+    def __call__(self, image):
+        return torch.tensor(image.size)
+
+
 def test_a_large_jpeg_is_decoded_at_the_smallest_scale_that_keeps_the_side_a_transform_needs():
     entry = {"bytes": _photo((800, 600)), "path": None}
     assert decode_image(entry).size == (800, 600)  # no need given: full size
@@ -91,15 +101,9 @@ def test_the_trial_data_path_decodes_no_larger_than_its_transform_needs():
     a 100 px side sees 200x150 images from 800x600 JPEGs); with a real evaluation transform the tensors stay
     close to those of full decoding."""
     split = _split([_photo((800, 600)) for _ in range(3)])
-
-    class Recorder:
-        def __call__(self, image):
-            return torch.tensor(image.size)
-
-    recorder = Recorder()
-    setattr(recorder, MIN_SIDE_ATTR, 100)
+    recorder = _Recorder(100)
     assert [tuple(to_torch(split, recorder)[i]["pixel_values"].tolist()) for i in range(3)] == [(200, 150)] * 3
-    assert tuple(to_torch(split, Recorder())[0]["pixel_values"].tolist()) == (800, 600)  # no need said: full size
+    assert tuple(to_torch(split, _Recorder())[0]["pixel_values"].tolist()) == (800, 600)  # no need said: full size
     assert split.features["image"].decode  # the split itself is unchanged
 
     evaluation = build_transform(LITE0, train=False, image_size=64)
@@ -114,14 +118,7 @@ def test_the_ranking_loader_decodes_no_larger_than_its_transform_needs():
     from hf_quicktune.rank.features import image_loader
 
     split = _split([_photo((800, 600)) for _ in range(2)])
-
-    class Recorder:
-        def __call__(self, image):
-            return torch.tensor(image.size)
-
-    recorder = Recorder()
-    setattr(recorder, MIN_SIDE_ATTR, 100)
-    sizes, labels = next(iter(image_loader(split, np.arange(2), recorder, batch_size=2)))
+    sizes, labels = next(iter(image_loader(split, np.arange(2), _Recorder(100), batch_size=2)))
     assert sizes.tolist() == [[200, 150], [200, 150]]
     assert labels.tolist() == [0, 1]
 
