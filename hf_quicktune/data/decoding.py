@@ -36,6 +36,7 @@ def decode_image(value: Any, min_side: int | None = None) -> PILImage.Image:
     ``min_side`` (none: full size). Entries that are already images are returned as they are; a path that is
     not a local file (a remote or archived one) goes through datasets' own decoding."""
     from PIL import Image, ImageOps
+    from PIL.JpegImagePlugin import JpegImageFile
 
     if isinstance(value, Image.Image):
         return value
@@ -45,7 +46,8 @@ def decode_image(value: Any, min_side: int | None = None) -> PILImage.Image:
 
         return datasets.Image().decode_example(value if isinstance(value, dict) else {"path": path, "bytes": None})
     image = Image.open(io.BytesIO(data) if data else path)
-    if min_side and image.format == "JPEG" and min(image.size) >= 2 * min_side:
+    # a JPEG, or an MPO (a phone camera's JPEG with a second picture inside), which decodes the same way
+    if min_side and isinstance(image, JpegImageFile) and min(image.size) >= 2 * min_side:
         image.draft(image.mode, (min_side, min_side))  # both sides stay >= min_side (the largest scale that does)
     image.load()  # the file is read now (datasets does the same: no open file per image)
     if image.getexif().get(Image.ExifTags.Base.Orientation) is not None:

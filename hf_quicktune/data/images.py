@@ -42,6 +42,7 @@ def _decode(value: Any) -> None:
     corrupt files fail as they would at full size, in less time (``benchmarks/data_startup.py`` measures the
     check on photos, threads included, against one thread and full decoding)."""
     from PIL import Image
+    from PIL.JpegImagePlugin import JpegImageFile
 
     if value is None:
         raise ValueError("no image (null value)")
@@ -49,7 +50,7 @@ def _decode(value: Any) -> None:
     if not data and not path:
         raise ValueError("empty image entry (no bytes and no path)")
     with Image.open(io.BytesIO(data) if data else path) as im:
-        if im.format == "JPEG":
+        if isinstance(im, JpegImageFile):  # a JPEG or an MPO (a phone camera's JPEG with a second picture)
             im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
         im.load()
 

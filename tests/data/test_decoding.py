@@ -61,6 +61,11 @@ def test_a_large_jpeg_is_decoded_at_the_smallest_scale_that_keeps_the_side_a_tra
     assert decode_image(entry, 400).size == (800, 600)  # less than twice the need: full size
     png = {"bytes": _photo((800, 600), fmt="PNG"), "path": None}
     assert decode_image(png, 100).size == (800, 600)  # only JPEGs have DCT scaling
+    picture = Image.open(io.BytesIO(_photo((800, 600))))
+    buf = io.BytesIO()
+    picture.save(buf, format="MPO", save_all=True, append_images=[picture])  # as phone cameras write them
+    mpo = decode_image({"bytes": buf.getvalue(), "path": None}, 100)
+    assert mpo.format == "MPO" and mpo.size == (200, 150)
 
 
 def test_exif_orientation_is_applied_as_datasets_does(tmp_path):
