@@ -204,9 +204,9 @@ class Search:
     def incumbent_finished(self) -> str | None:
         """Why the search ends once the incumbent that the end of a wall-clock budget trains to the end of its
         schedule (:meth:`finishing`) got there and is still the best: that end began when the time left was
-        judged too short for more than its remaining epochs, so a trial opened after it cannot train as far (in
-        ``make demo`` four one- or two-epoch trials of other models took its last 30 s, none within 40 points
-        of it). None otherwise, and while the finishing trial is running or was overtaken."""
+        judged too short for more than its remaining epochs, so a trial opened after it cannot train as far
+        (``make demo`` spent its last seconds on one- or two-epoch trials of other models far below it). None
+        otherwise, and while the finishing trial is running or was overtaken."""
         tid = self.finish_trial
         if tid is None or not self.searching or tid in self.in_flight or self.budget.seconds is None:
             return None
