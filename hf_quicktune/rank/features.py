@@ -126,11 +126,9 @@ class _ImageSubset:
     ):
         from hf_quicktune.data.decoding import min_source_side, undecoded
 
-        self.min_side = min_source_side(transform)  # decode no larger than the transform needs
-        raw = undecoded(split, image_column) if self.min_side is not None else None
-        self.split = split if raw is None else raw
-        if raw is None:
-            self.min_side = None
+        side = min_source_side(transform)  # JPEGs decoded no larger than the transform needs
+        raw = undecoded(split, image_column) if side is not None else None
+        self.split, self.min_side = (split, None) if raw is None else (raw, side)
         self.indices = [int(i) for i in indices]
         self.transform = transform
         self.image_column = image_column
