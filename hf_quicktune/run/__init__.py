@@ -6,7 +6,7 @@
 - :mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`: dataset, ranking, pool, optimizer
 - :mod:`~hf_quicktune.run.budget`: the clock and the stop rules (a value parsed once, polled)
 - :mod:`~hf_quicktune.run.trials`: train engines and their cache, jobs, resume bookkeeping
-- :mod:`~hf_quicktune.run.loop`: the ask/tell loop
+- :mod:`~hf_quicktune.run.loop`: the run's assembly; :mod:`~hf_quicktune.run.search_loop`: the ask/tell loop
 - :mod:`~hf_quicktune.run.finalize`: leaderboard, plots, export, card, push
 - :mod:`~hf_quicktune.run.progress`: live display (rich on a TTY, plain lines otherwise)
 """

@@ -1,6 +1,6 @@
 """Executors: where the run's jobs ("train trial t from its checkpoint up to epoch e") execute.
 
-The loop (:mod:`~hf_quicktune.run.loop`) keeps every worker busy: it asks the optimizer until
+The loop (:mod:`~hf_quicktune.run.search_loop`) keeps every worker busy: it asks the optimizer until
 ``busy == capacity``, waits for any job to finish, tells its epochs, and repeats; the budget ends it.
 An executor promises:
 
