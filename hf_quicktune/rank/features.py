@@ -31,8 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: bump when the extraction itself changes (invalidates every cached entry)
-CACHE_VERSION = 1
+#: bump when the extraction itself changes (invalidates every cached entry).
+#: 2: photos (JPEG / MPO) are decoded at a reduced DCT scale (:mod:`hf_quicktune.data.decoding`),
+#: so features cached from full-size decoding no longer match what this version computes.
+CACHE_VERSION = 2
 
 ProgressFn = Callable[[str, int, int], None]
 
