@@ -123,9 +123,20 @@ def _fit_image_size(settings: RunSettings, state: RunState, budget_left: Callabl
     size, fitted = choose_image_size(schedule, native, side, fit_at)
     if size is None:
         return schedule, bool(failed)
-    if "best_ranked" in schedule:
-        fitted["best_ranked"] = schedule["best_ranked"]
-    return fitted, bool(failed)
+    return _keep_best_ranked(schedule, fitted), bool(failed)
+
+
+def _keep_best_ranked(schedule: dict, fitted: dict) -> dict:
+    """``fitted`` (``schedule`` re-fitted at a smaller size) still naming the best-ranked model, and saying why
+    it trains another one (``schedule.fit_schedule``: the fastest kept one), which the re-fit's reason omits."""
+    best = schedule.get("best_ranked")
+    if best is None:
+        return fitted
+    fitted["best_ranked"] = best
+    if best != fitted.get("model"):
+        fitted["why"] = (f"{fitted['why']} ({fitted.get('model')}: the fastest kept pretrained candidate, which trains "
+                         f"the most epochs of this budget; {best} is ranked first)")
+    return fitted
 
 
 def reference_batch(settings: RunSettings, train_size: int) -> int:

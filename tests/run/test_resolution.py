@@ -121,3 +121,28 @@ def test_a_run_without_image_size_trains_and_exports_at_the_size_its_budget_chos
     # a resume keeps it (nothing re-timed)
     assert main(["run", "--output-dir", str(out), "--resume", "--max-epochs-total", "2"]) == 0
     assert json.loads((out / "settings.json").read_text())["image_size"] == 32
+
+
+def test_a_smaller_size_fitted_for_the_fastest_model_still_says_which_model_is_ranked_first(monkeypatch):
+    """The no-search fine-tune trains the fastest kept model (schedule._fine_tune_fastest says why); re-fitted at
+    a smaller size, the reason printed is the re-fit's, which must still name the best-ranked model."""
+    from types import SimpleNamespace
+
+    from hf_quicktune.run import plan
+    from hf_quicktune.zoo import get_candidate
+
+    schedule = {**_schedule(1, 0.2), "model": "tf_efficientnet_lite0", "best_ranked": "tf_efficientnet_lite2"}
+    refit = {**_schedule(4, 3.0), "model": "tf_efficientnet_lite0", "image_size": 32}
+    monkeypatch.setattr(resolution, "choose_image_size", lambda *a: (32, dict(refit)))
+    settings = SimpleNamespace(seed=0, initial_epochs=None)
+    dataset = SimpleNamespace(meta=SimpleNamespace(median_height=8, median_width=8))
+    fitted, fixed = plan._fit_image_size(settings, None, lambda: 30.0, schedule, get_candidate("tf_efficientnet_lite0"),
+                                         dataset, 64, 32, 16)
+    assert not fixed and fitted["image_size"] == 32 and fitted["best_ranked"] == "tf_efficientnet_lite2"
+    assert fitted["why"] == ("fitted (tf_efficientnet_lite0: the fastest kept pretrained candidate, which trains the "
+                             "most epochs of this budget; tf_efficientnet_lite2 is ranked first)")
+    # the best-ranked model trained itself: nothing to explain
+    same = {**schedule, "best_ranked": "tf_efficientnet_lite0"}
+    fitted, _ = plan._fit_image_size(settings, None, lambda: 30.0, same, get_candidate("tf_efficientnet_lite0"),
+                                     dataset, 64, 32, 16)
+    assert fitted["why"] == "fitted" and fitted["best_ranked"] == "tf_efficientnet_lite0"
