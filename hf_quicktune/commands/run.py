@@ -92,7 +92,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--max-epochs", type=int, help="Epochs of a trial's schedule (its learning-rate schedule and the most it trains). [default: 50, "
               "or fewer when --budget cannot finish a 50-epoch trial: half of the budget left after ranking, "
               "at the timed epoch cost of the best-ranked model; a budget of fewer than 40 such epochs is not "
-              "searched: one fine-tune takes all of it, re-fitted after each epoch]")
+              "searched: one fine-tune of the fastest kept pretrained model, with the by-hand configuration, takes "
+              "all of it, re-fitted after each epoch]")
 @click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
 @click.option("--output-dir", "-o", help="Where everything of the run goes. [default: runs/<dataset>-<time>]")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --output-dir from its last completed epoch.")
