@@ -15,6 +15,7 @@ from typing import Any
 
 from hf_quicktune.meta.priors import prior_label
 from hf_quicktune.report import curves as report
+from hf_quicktune.run.stage_clock import StageClock
 from hf_quicktune.run.state import RunState, atomic_write_json
 from hf_quicktune.train.records import cost_of
 
@@ -106,9 +107,10 @@ def _smallest_epoch_fraction(settings, state: RunState) -> float:
 
 
 def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking, steps, clock, stop, reporter,
-             extra: dict[str, Any] | None = None) -> dict:
+             extra: dict[str, Any] | None = None, stages: StageClock | None = None) -> dict:
     """Leaderboard, plots, test accuracy, quality check, export + card, summary, push (in that order).
-    ``extra`` joins the summary (e.g. the executor's workers and worker-seconds).
+    ``extra`` joins the summary (e.g. the executor's workers and worker-seconds); ``stages``: the run's clock by
+    stage, kept as ``budget_by_stage_s`` with each ``budget_used_s``.
 
     Raises :class:`~hf_quicktune.run.outcome.RunFailedError` when no trial produced a model and
     :class:`~hf_quicktune.run.outcome.QualityGateError` when the winner is below ``--min-accuracy``
@@ -158,7 +160,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
 
     if inc is None:
         summary["error"] = outcome.failure_report(rows, steps, stop, state.log_path)
-        summary["budget_used_s"] = round(clock.elapsed, 2)
+        _used(summary, clock, stages)
         atomic_write_json(state.summary_path, summary)
         reporter.leaderboard(rows)
         raise outcome.RunFailedError(summary["error"])
@@ -166,7 +168,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
     reporter.message("quality: " + outcome.quality_text(quality))
     _export(settings, state, inc, rows, all_curves, pool, candidates, dataset, ranking, plots, summary, clock,
             quality)
-    summary["budget_used_s"] = round(clock.elapsed, 2)
+    _used(summary, clock, stages)
     atomic_write_json(state.summary_path, summary)
     reporter.leaderboard(rows)
     if not quality["passed"]:
@@ -185,7 +187,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
             summary["push_error"] = str(err)
             atomic_write_json(state.summary_path, summary)
             raise
-        summary["budget_used_s"] = round(clock.elapsed, 2)
+        _used(summary, clock, stages)
         atomic_write_json(state.summary_path, summary)
     return summary
 
@@ -302,3 +304,10 @@ def _is_hub_id(spec: str) -> bool:
     import re
 
     return bool(re.fullmatch(r"[\w.-]+/[\w.-]+", str(spec))) and not Path(str(spec)).exists()
+
+
+def _used(summary: dict, clock, stages: StageClock | None) -> None:
+    """The budget used so far, and by stage (run/stage_clock.py), into ``summary``."""
+    summary["budget_used_s"] = round(clock.elapsed, 2)
+    if stages is not None:
+        summary["budget_by_stage_s"] = stages.totals()

@@ -7,6 +7,7 @@ job leaves behind (:mod:`~hf_quicktune.run.search_loop`), the run directory, loc
 (:mod:`~hf_quicktune.run.stages`, :mod:`~hf_quicktune.run.search_setup`), the clock and stop rules
 (:mod:`~hf_quicktune.run.budget`), the schedule's fit and re-fits (:mod:`~hf_quicktune.run.plan`), the trial
 engines, their cache and the resume bookkeeping (:mod:`~hf_quicktune.run.trials`), and the end of the run (:mod:`~hf_quicktune.run.finalize`).
+The run marks each stage it enters on :class:`~hf_quicktune.run.stage_clock.StageClock` (where the budget went).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hf_quicktune.run.session import (
     prepare_state,
 )
 from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.stage_clock import StageClock
 from hf_quicktune.run.stages import cost_prior as _cost_prior
 from hf_quicktune.run.stages import cost_timings as _cost_timings
 from hf_quicktune.run.stages import end_eval_share
@@ -63,6 +65,7 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
     progress = state.load_progress()
     clock = Clock(progress.get("elapsed_s", 0.0), started_at)
     progress["sessions"] = int(progress.get("sessions", 0)) + 1
+    stages = StageClock(clock, progress)  # where the budget goes, saved with the progress
     state.save_progress(progress)
     from hf_quicktune.run.progress import RecordedReporter
 
@@ -70,7 +73,7 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
     reporter = RecordedReporter(reporter, logging.getLogger(RECORD_LOGGER))
     interrupt = InterruptGuard()
     try:
-        return _run(settings, state, clock, progress, reporter, resume, interrupt)
+        return _run(settings, state, clock, stages, progress, reporter, resume, interrupt)
     except KeyboardInterrupt:
         progress["elapsed_s"] = clock.elapsed
         state.save_progress(progress)
@@ -101,7 +104,8 @@ def _pin_initial_epochs(settings: RunSettings, state: RunState, resolved: int) -
     state.save_settings(settings.to_dict())
 
 
-def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool):
+def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, stages: StageClock, progress: dict, reporter,
+                    resume: bool):
     """Dataset, zoo, ranking, pool and optimizer (restored and reconciled on resume)."""
     from hf_quicktune.run import search_setup
     from hf_quicktune.run.pool import scratch_names
@@ -109,6 +113,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
 
     reporter.message(f"{'resuming' if resume else 'starting'} run in {state.dir} "
                      f"({clock.before:.0f}s used before)" if resume else f"starting run in {state.dir}")
+    stages.enter("prior_zoo")
     prior, prior_label = search_setup.load_prior(settings)  # first: a bad --prior fails in seconds
     reporter.message(f"prior: {prior_label or 'none'}")
     zoo = load_zoo(settings.zoo)  # before the dataset too: a mistyped --zoo fails before a long download
@@ -119,20 +124,24 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, progre
         raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
                           "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "
                           "`hf-quicktune zoo` lists them.")
+    stages.enter("dataset")
     dataset = _load_dataset(settings, reporter)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "
                      f"{dataset.num_classes} classes")
     note = validation_note(len(dataset.validation), settings.eval_limit)
     if note:
         reporter.message(note)
+    stages.enter("ranking")
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")
     progress["elapsed_s"] = clock.elapsed
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
     meta = dataset.meta.to_dict()
+    stages.enter("schedule")
     if settings.max_epochs is None:  # fitted to the budget once (the input size too); settings.json keeps it
         fit_run_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)
+    stages.enter("setup")
     features = search_setup.model_features(ranking, candidates, settings.image_size, scores=settings.score_features)
     if settings.initial_epochs is None:  # resolved once and kept (see _pin_initial_epochs)
         _pin_initial_epochs(settings, state, search_setup.initial_epochs(settings, prior))
@@ -178,9 +187,10 @@ def make_executor(settings: RunSettings, state: RunState, candidates: dict, data
     return InProcessExecutor(runner, progress=lambda tid, config: with_progress(None, reporter, tid, config))
 
 
-def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, reporter, resume: bool,
-         interrupt: InterruptGuard) -> dict:
-    dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, progress, reporter, resume)
+def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageClock, progress: dict, reporter,
+         resume: bool, interrupt: InterruptGuard) -> dict:
+    dataset, candidates, ranking, pool, opt = _prepare_search(settings, state, clock, stages, progress, reporter,
+                                                              resume)
     schedule = state.load_json(state.dir / "schedule.json") or {}
     budget = dataclasses.replace(Budget.from_settings(settings), test_share=end_eval_share(settings, dataset),
                                  eval_seconds=float(schedule.get("eval_s") or 0.0))
@@ -199,6 +209,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
                                                           train_images)
             for tid in sorted({s["trial_id"] for s in search.steps}):  # a resumed run's epochs of a share
                 price_planned_epochs(settings, search, tid, train_images)
+        stages.enter("search")
         stop = search.run(interrupt)
         # the budget is wall-clock; worker-seconds (GPU-seconds on GPUs) sum the workers' busy time
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}
@@ -209,8 +220,9 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, progress: dict, r
     reporter.message(f"search stopped: {stop}")
     from hf_quicktune.run.finalize import finalize
 
+    stages.enter("end")
     summary = finalize(settings, state, opt, pool, candidates, dataset, ranking, search.steps, clock, stop,
-                       reporter, extra=workers)
+                       reporter, extra=workers, stages=stages)
     progress.update(elapsed_s=clock.elapsed, steps=len(search.steps), worker_s=search.worker_seconds, finished=True)
     state.save_progress(progress)
     return summary

@@ -10,6 +10,7 @@ import pytest
 from hf_quicktune.run import schedule, timing
 from hf_quicktune.run.budget import Budget
 from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.stage_clock import STAGES
 
 from .helpers import ZOO
 
@@ -282,6 +283,14 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     assert (out / "cost_timings.json").exists() == fitted["search"]
     captured = capfd.readouterr()
     assert "schedule: " in captured.err and "epoch-steps, 1 trial; stopped: " in captured.out
+    # where the budget went: every stage the run entered, adding up to the seconds used, training within the search
+    first = json.loads((out / "summary.json").read_text())
+    by_stage, used = first["budget_by_stage_s"], first["budget_used_s"]
+    assert list(by_stage) == list(STAGES) and all(v >= 0 for v in by_stage.values())
+    assert sum(by_stage.values()) == pytest.approx(used, abs=0.1)
+    assert by_stage["search"] >= first["worker_seconds"] - 0.05
+    assert by_stage["schedule"] > 0 and by_stage["ranking"] > 0
+    assert f"budget:      {used:.0f}s of {budget_s}s: start-up " in captured.out
     assert "timing training steps at batch 16 to fit the schedule" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert summary["epoch_steps"] == 1
@@ -291,6 +300,11 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     # a resumed run keeps the trials' schedule: nothing is re-timed; its length changes only by a re-fit of
     # the no-search fine-tune to the time left (run/refit.py), recorded in schedule.json and settings.json alike
     assert main(["run", "--output-dir", str(out), "--resume", "--max-epochs-total", "2"]) == 0
+    resumed = json.loads((out / "summary.json").read_text())
+    # the resumed session's stages add to the first one's (nothing is timed again: the schedule stage stays)
+    assert sum(resumed["budget_by_stage_s"].values()) == pytest.approx(resumed["budget_used_s"], abs=0.1)
+    assert all(resumed["budget_by_stage_s"][k] >= by_stage[k] - 0.01 for k in ("start", "dataset", "search", "end"))
+    assert resumed["budget_by_stage_s"]["schedule"] < by_stage["schedule"] + 0.5
     after = json.loads((out / "schedule.json").read_text())
     timed = ("step_s", "checkpoint_s", "epoch_seconds", "budget_left_s", "reserve_s", "search", "model")
     assert {k: after[k] for k in timed} == {k: fitted[k] for k in timed}
