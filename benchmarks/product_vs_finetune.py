@@ -34,7 +34,8 @@ nothing.
 
 Each run also prints its fitted schedule, ``real_epoch_s`` (median seconds between its epoch ends) next to
 ``recorded_epoch_s`` (the engine's train + evaluation seconds), ``first_job_s`` (the run's start-up: seconds of
-its clock before the first training job; the fine-tune's is ``startup_s``) and ``unused_s`` (budget less wall).
+its clock before the first training job; the fine-tune's is ``startup_s``), ``by_stage_s`` (the summary's
+``budget_by_stage_s``: where its budget went, run/stage_clock.py) and ``unused_s`` (budget less wall).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ def run_case(dataset: str, budget: str, budget_s: float, work: Path) -> dict:
             "real_epoch_s": _real_epoch_seconds(work / "run" / "steps.jsonl", schedule.get("model")),
             "recorded_epoch_s": _recorded_epoch_seconds(work / "run", schedule.get("model")),
             "first_job_s": _first_job_seconds(work / "run" / "steps.jsonl"),
+            "by_stage_s": summary.get("budget_by_stage_s"),
             "unused_s": round(budget_s - wall, 1)}
 
 
