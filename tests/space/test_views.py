@@ -56,3 +56,18 @@ def test_live_leaderboard_orders_trials_by_latest_accuracy_and_marks_failures():
 def test_empty_plots_are_none():
     assert views.plot_value(views.ranking_bars(None)) is None
     assert views.plot_value(views.curves_frame([])) is None
+
+
+def test_summary_says_where_the_budget_went_by_stage_and_omits_it_for_older_runs():
+    summary = {"best_model": "tf_efficientnet_lite0", "best_trial": 0, "trials": 1, "epoch_steps": 3,
+               "budget": "90s", "budget_s": 90.0, "budget_used_s": 88.4, "stop_reason": "budget", "workers": 1,
+               "worker_seconds": 70.31, "budget_by_stage_s": {"start": 0.04, "dataset": 1.31, "search": 76.39,
+                                                              "end": 1.12}}
+    text = views.summary_markdown(summary)
+    line = next(x for x in text.split("\n\n") if x.startswith("Where the budget went"))
+    assert line == ("Where the budget went, in seconds: 88s of 90s: start-up 0.0, dataset 1.3, "
+                    "search 76.4 (trials 70.3), end 1.1.")
+    summary["workers"] = 4  # several workers: their busy seconds are not a share of the wall-clock search
+    assert "(trials" not in views.summary_markdown(summary)
+    del summary["budget_by_stage_s"]  # a run from before the stage clock
+    assert "Where the budget went" not in views.summary_markdown(summary)
