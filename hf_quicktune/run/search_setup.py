@@ -14,7 +14,8 @@
   model the prior could know. Without a prior, pool member 0 is the robust default
   (``hf_quicktune/meta/priors/robust_default.json``: per hyperparameter the value with the best mean
   normalised final accuracy on the extended meta-dataset) on the best-ranked candidate, and the search
-  starts there instead of at a seed-dependent draw.
+  starts there instead of at a seed-dependent draw. A budget too small to search trains the by-hand member 0
+  alone, so its pool is seeded draws behind it, with or without a prior (no zero-shot scoring).
 * **Initial design**: pool member 1 is the configuration a practitioner would run by hand (the train
   engine's defaults: AdamW, lr 1e-3, cosine, batch 32, full fine-tuning) on the best-ranked pretrained
   candidate; the search tries members 0 and 1 before its acquisition takes over, so it never misses
@@ -172,7 +173,8 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
     ``timed``: the candidates' timed training steps (:func:`hf_quicktune.run.cost_prior.time_models`): the
     zero-shot choice then weighs the draws' costs by them instead of by the prior's cost model.
     ``by_hand_first``: the by-hand configuration is member 0 (a budget too small to search,
-    :mod:`~hf_quicktune.run.schedule`)."""
+    :mod:`~hf_quicktune.run.schedule`); the rest are seeded draws, since such a run trains member 0 only
+    (the prior's zero-shot scoring of ``POOL_OVERSAMPLE`` x pool-size draws cost ~1 s of its budget)."""
     pool = state.load_json(state.pool_path)
     if pool is not None:
         return pool
@@ -183,7 +185,7 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
     space = fit_batch_sizes(space.with_choices("model", names), train_size)
     n = settings.pool_size
     first = next((m for m in names if m not in scratch), names[0]) if names else None
-    if prior is None:
+    if prior is None or by_hand_first:  # a run that does not search never asks past member 0: no zero-shot scoring
         pool = repair_scratch_configs(space.sample(n, seed=settings.seed), scratch)
         default = robust_default(space, first) if first else None
         if default is not None:

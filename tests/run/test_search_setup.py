@@ -99,13 +99,24 @@ def test_a_space_the_prior_was_not_trained_on_says_to_pass_prior_none(tmp_path):
         search_setup.build_pool(s, RunState(tmp_path / "d"), NAMES, 1438, prior=prior, meta=META, features=FEATURES)
 
 
-def test_a_budget_too_small_to_search_puts_the_by_hand_configuration_first(tmp_path):
+def test_a_budget_too_small_to_search_puts_the_by_hand_configuration_first(tmp_path, monkeypatch):
+    from hf_quicktune.search.quicktune import QuickTuneOptimizer
+
+    def no_scoring(*args, **kwargs):
+        raise AssertionError("a run that does not search scored the pool with the prior")
+
+    # such a run trains member 0 only: the prior's zero-shot scoring of 16 x pool-size draws is not paid for
+    monkeypatch.setattr(QuickTuneOptimizer, "zero_shot_order", no_scoring)
+    monkeypatch.setattr(QuickTuneOptimizer, "zero_shot", no_scoring)
     prior, _ = resolve_prior("default")
     s = settings()
+    without = search_setup.build_pool(s, RunState(tmp_path / "none"), NAMES, 1438, prior=None, meta=META,
+                                      features=None, scratch={"scratch:resnet10t"}, by_hand_first=True)
     pool = search_setup.build_pool(s, RunState(tmp_path / "b"), NAMES, 1438, prior=prior, meta=META,
                                    features=FEATURES, scratch={"scratch:resnet10t"}, by_hand_first=True)
     assert len(pool) == 16 and (pool[0]["opt"], pool[0]["lr"], pool[0]["sched"]) == ("adamw", 1e-3, "cosine")
     assert pool[0]["model"] == "tf_efficientnet_lite0" and pool[0] not in pool[1:]
+    assert pool == without  # the same seeded members with or without a prior
     opt = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10,
                                       search=False)
     assert opt.initial_design == [0] and opt.ask().trial_id == 0
