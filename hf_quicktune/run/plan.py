@@ -53,11 +53,23 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
                             test_share=end_eval_share(settings, dataset), batch_size=batch,
                             workers=settings.workers)
 
-    schedule = fit(ranked)
+    schedule = None
     if settings.image_size is None and budget_s is not None:
-        schedule = _smaller_size(settings, state, lambda: budget_s - clock.elapsed, schedule, ranked, fit,
-                                 candidates, dataset, train_size, val_size, batch, reporter)
+        left = lambda: budget_s - clock.elapsed  # noqa: E731
+        bound = _native_bound(settings, left, ranking, ranked, dataset, train_size, val_size, batch)
+        if bound is not None:  # the ranking shows the own size too slow: step down without timing it
+            schedule = _smaller_size(settings, state, left, bound, ranked, fit, candidates, dataset, train_size,
+                                     val_size, batch, reporter)
+            if schedule.get("native_bound"):  # no smaller size bought more than the bound: time the own size
+                logger.info("no smaller input size buys more epochs than the forward passes' bound: timing %s at "
+                            "its own size", bound.get("model"))
+                schedule = None
+        if schedule is None:
+            schedule = _smaller_size(settings, state, left, fit(ranked), ranked, fit, candidates, dataset,
+                                     train_size, val_size, batch, reporter)
         settings.image_size = schedule.get("image_size")
+    else:
+        schedule = fit(ranked)
     reporter.message(f"schedule: {schedule['why']}")
     note = evaluation_cost_note(schedule, n_val, settings.eval_limit)
     if note:
@@ -66,6 +78,48 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
     settings.max_epochs = int(schedule["max_epochs"])
     settings.epoch_fraction = float(schedule.get("epoch_fraction", 1.0))
     state.save_settings(settings.to_dict())
+
+
+def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranking: dict, ranked: list, dataset,
+                  train_size: int, val_size: int, batch: int) -> dict | None:
+    """The no-search schedule of the fastest kept pretrained model at its own input size, priced from the ranking's
+    forward passes instead of timed training steps, when even that price buys fewer than
+    :data:`~hf_quicktune.run.resolution.MIN_EPOCHS` epochs (the size then steps down: timing the own size would
+    only confirm it, at the cost of two of its training steps, 15 s of a 2-minute budget on 2 CPU cores); else None.
+
+    The ranking timed the loading and forward pass (no gradients) of ``ranking["n"]`` training images at the
+    models' own size (``feature_seconds``); a training step adds the backward pass and the update to the same
+    loading, so per image it costs at least that: a lower bound on the epoch, an upper bound on the epochs
+    (``native_bound``). Only on a CPU, where a forward pass is slow next to the first batch's one-off costs: on
+    an accelerator those costs (kernel loading, allocation) can dominate a ranking of a few batches and make the
+    forward passes no bound at all (nor is the timing there expensive)."""
+    from hf_quicktune.run.cost_prior import native_size
+    from hf_quicktune.run.resolution import MIN_EPOCHS, epochs_trained, size_ladder
+    from hf_quicktune.run.schedule import fastest_by, fit_max_epochs
+    from hf_quicktune.train.device import default_accelerator
+
+    table, n = ranking.get("table") or {}, int(ranking.get("n") or 0)
+    seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
+    if not ranked or n <= 0 or not all(isinstance(v, int | float) and v > 0 for v in seconds.values()):
+        return None
+    if default_accelerator().device.type != "cpu":
+        return None
+    fastest = fastest_by(ranked, {k: float(v) for k, v in seconds.items()})
+    side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
+    if not size_ladder(native_size(fastest), side):
+        return None
+    per_batch = float(seconds[fastest.name]) / n * batch
+    priced = {"step_s": per_batch, "eval_step_s": per_batch, "checkpoint_s": 0.0}
+    schedule = fit_max_epochs(budget_left(), fastest, dataset.num_classes, train_size, val_size, None,
+                              least=settings.initial_epochs or 1, seed=settings.seed, measured=priced, search=False,
+                              test_share=end_eval_share(settings, dataset), batch_size=batch,
+                              workers=settings.workers)
+    if epochs_trained(schedule) >= MIN_EPOCHS:
+        return None
+    schedule["native_bound"] = True
+    if ranked[0] is not fastest:
+        schedule["best_ranked"] = ranked[0].name
+    return schedule
 
 
 def _smaller_size(settings: RunSettings, state: RunState, budget_left: Callable[[], float], schedule: dict,

@@ -10,7 +10,9 @@ multiples of 32 px until the budget buys them, never below :func:`least_size` (h
 the images' own size when they are smaller: an 8x8 digit holds nothing that 224 px adds but the scale the
 pretrained features expect). The guess scales the epoch by the pixel count; the chosen size is then timed for
 real (:func:`~hf_quicktune.run.timing.measure_reference`), and stepped down once more if that is still short.
-The size is kept in ``settings.json`` (the trials, the export's ``input_size`` and a resumed run use it) and in
+On a CPU the schedule at the model's own size may be priced from the ranking's forward passes rather than timed
+(``native_bound``, :func:`hf_quicktune.run.plan._native_bound`): its epochs are then an upper bound, which the
+messages say. The size is kept in ``settings.json`` (the trials, the export's ``input_size`` and a resumed run use it) and in
 ``schedule.json`` (``image_size``, ``native_image_size``, ``native_epochs``).
 """
 
@@ -94,7 +96,12 @@ def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
         return None, schedule
     fitted = {**fitted, "image_size": size, "native_image_size": native, "native_epochs": round(at_native, 4)}
     side = f"; the images are {image_side} px" if 0 < image_side < native else ""
-    fitted["why"] = (f"at {native} px (the model's own size) the budget buys {at_native:.2f} epochs, fewer than "
+    if schedule.get("native_bound"):  # priced from the ranking's forward passes: at most that many
+        fitted["native_epochs_bound"] = True  # native_epochs is an upper bound
+        buys = f"at most {at_native:.2f} epochs (priced from the ranking's forward passes)"
+    else:
+        buys = f"{at_native:.2f} epochs"
+    fitted["why"] = (f"at {native} px (the model's own size) the budget buys {buys}, fewer than "
                      f"{MIN_EPOCHS}: it trains at {size} px instead{side} (pass --image-size to choose). "
                      + fitted["why"])
     return size, fitted

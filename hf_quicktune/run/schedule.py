@@ -291,7 +291,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
 
     proxy = _usable_costs(ranked, relative_cost)
     if proxy is not None:
-        fastest = _fastest(ranked, proxy)
+        fastest = fastest_by(ranked, proxy)
         ratio = proxy[first.name] / proxy[fastest.name]
         scaled = {k: (v * ratio if k == "step_s" else v) for k, v in measure(fastest).items()}
         if fit(first, scaled)["search"]:
@@ -307,14 +307,14 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     for cand in ranked[1:]:
         measure(cand)
     epoch = epochs_of(measured)
-    fastest = _fastest(ranked, epoch)
+    fastest = fastest_by(ranked, epoch)
     if fastest is first:
         return out
     return _fine_tune_fastest(first, fastest, epoch, fit(fastest, measured[fastest.name], search=False),
                               estimated=False, workers=workers)
 
 
-def _fastest(ranked: list[Any], cost: Mapping[str, float]) -> Any:
+def fastest_by(ranked: list[Any], cost: Mapping[str, float]) -> Any:
     """The best-ranked of ``ranked`` (best first) whose ``cost`` is within ``COST_TIE`` of the lowest."""
     least = min(cost[c.name] for c in ranked)
     return next(c for c in ranked if cost[c.name] <= least * (1.0 + COST_TIE))

@@ -113,6 +113,7 @@ def test_a_run_without_image_size_trains_and_exports_at_the_size_its_budget_chos
     fitted = json.loads((out / "schedule.json").read_text())
     stored = json.loads((out / "settings.json").read_text())
     assert fitted["search"] is False and fitted["native_image_size"] == 224
+    assert fitted["native_epochs_bound"] is True  # 224 px priced from the ranking's forward passes, not timed
     assert fitted["image_size"] == stored["image_size"] == 32  # the digits are 8 px: down to the least size
     assert json.loads((out / "summary.json").read_text())["image_size"] == 32
     assert json.loads((out / "trials" / "0000" / "trial.json").read_text())["image_size"] == 32
@@ -146,3 +147,85 @@ def test_a_smaller_size_fitted_for_the_fastest_model_still_says_which_model_is_r
     fitted, _ = plan._fit_image_size(settings, None, lambda: 30.0, same, get_candidate("tf_efficientnet_lite0"),
                                      dataset, 64, 32, 16)
     assert fitted["why"] == "fitted" and fitted["best_ranked"] == "tf_efficientnet_lite0"
+
+
+def _bound_case(tmp_path, monkeypatch, forward_s: dict[str, float], n: int = 32):
+    """fit_run_schedule's inputs without a real dataset: the timed fit (schedule.fit_schedule) is recorded and
+    answers a schedule at the models' own size that buys a tenth of an epoch."""
+    from types import SimpleNamespace
+
+    from hf_quicktune.run import plan, schedule
+    from hf_quicktune.run.budget import Clock
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.zoo import get_candidate
+
+    names = list(forward_s)
+    candidates = {name: get_candidate(name) for name in names}
+    timed: list = []
+
+    def fit_schedule(kept, num_classes, train_size, val_size, image_size, **kw):
+        timed.append(([c.name for c in kept], image_size))
+        return {**_schedule(1, 0.1), "model": kept[0].name}
+
+    monkeypatch.setattr(schedule, "fit_schedule", fit_schedule)
+    settings = RunSettings(dataset="builtin:digits", budget="2m", max_trials=1).validate()
+    split = list(range(300))
+    dataset = SimpleNamespace(num_classes=10, test=None, splits={"train": split, "validation": split[:100]},
+                              meta=SimpleNamespace(median_height=8, median_width=8))
+    ranking = {"n": n, "kept": names, "table": {k: {"feature_seconds": v} for k, v in forward_s.items()}}
+    reporter = SimpleNamespace(message=lambda text: None)
+
+    def run() -> None:
+        plan.fit_run_schedule(settings, RunState(tmp_path / "run"), Clock(), ranking, candidates, dataset, 1000,
+                              reporter)
+
+    return settings, run, timed, ranking
+
+
+def test_a_budget_the_rankings_forward_passes_show_too_small_steps_down_without_timing_the_models_own_size(
+        tmp_path, monkeypatch):
+    """The ranking timed the loading and forward pass of its images at the models' own size; a training step costs
+    at least that per image, so when even that buys fewer than MIN_EPOCHS epochs the own size is not timed (two of
+    its training steps took ~15 s of a 2-minute budget on 2 CPU cores): the run steps down from the bound."""
+    sizes = []
+
+    def fit_at_smaller(schedule, native, side, fit_at):
+        sizes.append((schedule["model"], native, schedule.get("native_bound"), schedule.get("best_ranked")))
+        return 32, {**_schedule(6), "model": schedule["model"], "image_size": 32, "why": "fitted"}
+
+    monkeypatch.setattr(resolution, "choose_image_size", fit_at_smaller)
+    # 2 s for 32 images: 62 ms an image, ~25 s an epoch of 400 images (1000 trained + 100 evaluated)
+    settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite2": 4.0,
+                                                                  "tf_efficientnet_lite0": 2.0})
+    run()
+    assert timed == []  # nothing timed at the models' own size
+    # the fastest by the forward passes, its epochs at most the bound's, and the best-ranked model named
+    assert sizes == [("tf_efficientnet_lite0", 224, True, "tf_efficientnet_lite2")]
+    assert settings.image_size == 32 and settings.max_epochs == 6
+
+
+def test_the_forward_passes_bound_is_not_used_when_it_buys_enough_or_a_smaller_size_buys_no_more(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(resolution, "choose_image_size", lambda schedule, *a: (None, schedule))
+    # the bound buys fewer than MIN_EPOCHS, but no smaller size buys more: the own size is timed after all
+    settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite0": 2.0})
+    run()
+    assert timed == [(["tf_efficientnet_lite0"], None)] and settings.image_size is None
+    # forward passes fast enough to buy MIN_EPOCHS: no bound, the own size is timed
+    settings, run, timed, _ = _bound_case(tmp_path / "fast", monkeypatch, {"tf_efficientnet_lite0": 0.01})
+    run()
+    assert timed == [(["tf_efficientnet_lite0"], None)]
+    # a candidate the ranking did not time, or an accelerator (its first batch's one-off costs are no bound)
+    settings, run, timed, ranking = _bound_case(tmp_path / "missing", monkeypatch, {"tf_efficientnet_lite0": 2.0})
+    ranking["table"]["tf_efficientnet_lite0"].pop("feature_seconds")
+    run()
+    assert timed == [(["tf_efficientnet_lite0"], None)]
+    from types import SimpleNamespace
+
+    from hf_quicktune.train import device
+
+    monkeypatch.setattr(device, "default_accelerator", lambda: SimpleNamespace(device=SimpleNamespace(type="cuda")))
+    settings, run, timed, _ = _bound_case(tmp_path / "gpu", monkeypatch, {"tf_efficientnet_lite0": 2.0})
+    run()
+    assert timed == [(["tf_efficientnet_lite0"], None)]

@@ -156,8 +156,8 @@ def test_a_budget_too_small_for_a_levit_trains_the_next_fastest_model_smaller(hu
     ns, _ = hub_transformers
     monkeypatch.setattr(resolution, "MIN_EPOCHS", 10_000)  # whatever this machine's speed: every size is short
     monkeypatch.setattr(schedule, "SEARCH_MIN_EPOCHS", 10_000)  # and too short to search
-    real, timed = schedule._fastest, schedule.measure_reference
-    monkeypatch.setattr(schedule, "_fastest", lambda ranked, cost: next(  # the LeViT is the fastest while kept
+    real, timed = schedule.fastest_by, schedule.measure_reference
+    monkeypatch.setattr(schedule, "fastest_by", lambda ranked, cost: next(  # the LeViT is the fastest while kept
         (c for c in ranked if c.architecture == "levit_128s"), None) or real(ranked, cost))
 
     def slow_at_own_size(candidate, num_classes, image_size, **kwargs):  # as real models: a budget that buys
