@@ -85,7 +85,7 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     """The no-search schedule of the fastest kept pretrained model at its own input size, priced from the ranking's
     forward passes instead of timed training steps, when even that price buys fewer than
     :data:`~hf_quicktune.run.resolution.MIN_EPOCHS` epochs (the size then steps down: timing the own size would
-    only confirm it, at the cost of two of its training steps, 15 s of a 2-minute budget on 2 CPU cores); else None.
+    only confirm it, at the cost of its slow training steps, paid from the budget); else None.
 
     The ranking timed the loading and forward pass (no gradients) of ``ranking["n"]`` training images at the
     models' own size (``feature_seconds``); a training step adds the backward pass and the update to the same
