@@ -99,16 +99,17 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     from hf_quicktune.train.device import default_accelerator
 
     table, n = ranking.get("table") or {}, int(ranking.get("n") or 0)
-    seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
-    if not ranked or n <= 0 or not all(isinstance(v, int | float) and v > 0 for v in seconds.values()):
+    timed = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
+    if not ranked or n <= 0 or not all(isinstance(v, int | float) and v > 0 for v in timed.values()):
         return None
     if default_accelerator().device.type != "cpu":
         return None
-    fastest = fastest_by(ranked, {k: float(v) for k, v in seconds.items()})
+    seconds: dict[str, float] = {k: float(v) for k, v in timed.items() if v is not None}
+    fastest = fastest_by(ranked, seconds)
     side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
     if not size_ladder(native_size(fastest), side):
         return None
-    per_batch = float(seconds[fastest.name]) / n * batch
+    per_batch = seconds[fastest.name] / n * batch
     priced = {"step_s": per_batch, "eval_step_s": per_batch, "checkpoint_s": 0.0}
     schedule = fit_max_epochs(budget_left(), fastest, dataset.num_classes, train_size, val_size, None,
                               least=settings.initial_epochs or 1, seed=settings.seed, measured=priced, search=False,
