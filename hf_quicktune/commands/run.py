@@ -42,13 +42,10 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"card:        {summary['card']}")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
-    if summary.get("budget_by_stage_s"):
-        from hf_quicktune.run.stage_clock import stage_line
+    from hf_quicktune.run.stage_clock import summary_stage_line
 
-        one = (summary.get("workers") or 1) == 1
-        click.echo("budget:      " + stage_line(summary["budget_by_stage_s"], summary.get("budget_used_s") or 0.0,
-                                                summary.get("budget_s"),
-                                                summary.get("worker_seconds") if one else None))
+    if (line := summary_stage_line(summary)) is not None:
+        click.echo(f"budget:      {line}")
     if (summary.get("workers") or 1) > 1:
         gpu = " (GPU-seconds)" if summary.get("gpu_seconds") is not None else ""
         click.echo(f"workers:     {summary['workers']}, {summary.get('worker_seconds', 0):.0f} worker-seconds{gpu} "

@@ -174,7 +174,7 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
     zero-shot choice then weighs the draws' costs by them instead of by the prior's cost model.
     ``by_hand_first``: the by-hand configuration is member 0 (a budget too small to search,
     :mod:`~hf_quicktune.run.schedule`); the rest are seeded draws, since such a run trains member 0 only
-    (the prior's zero-shot scoring of ``POOL_OVERSAMPLE`` x pool-size draws cost ~1 s of its budget)."""
+    (the prior's zero-shot scoring of ``POOL_OVERSAMPLE`` x pool-size draws would be paid from its budget)."""
     pool = state.load_json(state.pool_path)
     if pool is not None:
         return pool

@@ -78,3 +78,14 @@ def stage_line(by_stage: Mapping[str, float], used_s: float, budget_s: float | N
         parts.append(f"{label} {seconds:.1f}{extra}")
     total = f"{used_s:.0f}s" + (f" of {budget_s:.0f}s" if budget_s else "")
     return f"{total}: " + ", ".join(parts)
+
+
+def summary_stage_line(summary: Mapping[str, Any]) -> str | None:
+    """:func:`stage_line` of a run's ``summary.json`` (the trials' seconds beside the search only with one worker:
+    several workers' busy seconds are no share of the wall-clock); None for a run from before the stage clock."""
+    by_stage = summary.get("budget_by_stage_s")
+    if not by_stage:
+        return None
+    one = (summary.get("workers") or 1) == 1
+    return stage_line(by_stage, summary.get("budget_used_s") or 0.0, summary.get("budget_s"),
+                      summary.get("worker_seconds") if one else None)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from hf_quicktune.report.curves import incumbent_trace
 from hf_quicktune.run.settings import format_seconds
-from hf_quicktune.run.stage_clock import stage_line
+from hf_quicktune.run.stage_clock import summary_stage_line
 
 LEADERBOARD_HEADERS = ["#", "trial", "model", "epochs", "val top-1 %", "best val %", "lr", "batch", "optimizer",
                        "status"]
@@ -202,11 +202,8 @@ def summary_markdown(summary: dict[str, Any], wall_s: float | None = None) -> st
              "epochs trained, "
              f"{format_seconds(summary.get('budget_used_s') or 0)} of the {summary.get('budget')} budget used "
              f"(search stopped: {summary.get('stop_reason')})."]
-    if summary.get("budget_by_stage_s"):  # where the budget went (hf_quicktune/run/stage_clock.py), as `run` prints it
-        one = (summary.get("workers") or 1) == 1
-        lines.append("Where the budget went, in seconds: " + stage_line(
-            summary["budget_by_stage_s"], summary.get("budget_used_s") or 0.0, summary.get("budget_s"),
-            summary.get("worker_seconds") if one else None) + ".")
+    if (stages := summary_stage_line(summary)) is not None:  # where the budget went, as `run` prints it
+        lines.append(f"Where the budget went, in seconds: {stages}.")
     cfg = {k: v for k, v in (summary.get("config") or {}).items() if v is not None and k != "model"}
     if cfg:
         lines.append("Hyperparameters: " + ", ".join(f"`{k}={_num(v)}`" for k, v in sorted(cfg.items())))

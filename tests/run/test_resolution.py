@@ -183,18 +183,24 @@ def _bound_case(tmp_path, monkeypatch, forward_s: dict[str, float], n: int = 32)
     return settings, run, timed, ranking
 
 
+def _steps_down(sizes: list | None = None, epochs: int = 6):
+    """A ``choose_image_size`` that always trains at 32 px (``epochs`` epochs), recording the schedule it stepped
+    down from."""
+    def fit_at_smaller(schedule, native, side, fit_at):
+        if sizes is not None:
+            sizes.append((schedule["model"], native, schedule.get("native_bound"), schedule.get("best_ranked")))
+        return 32, {**_schedule(epochs), "model": schedule["model"], "image_size": 32, "why": "fitted"}
+
+    return fit_at_smaller
+
+
 def test_a_budget_the_rankings_forward_passes_show_too_small_steps_down_without_timing_the_models_own_size(
         tmp_path, monkeypatch):
     """The ranking timed the loading and forward pass of its images at the models' own size; a training step costs
-    at least that per image, so when even that buys fewer than MIN_EPOCHS epochs the own size is not timed (two of
-    its training steps took ~15 s of a 2-minute budget on 2 CPU cores): the run steps down from the bound."""
-    sizes = []
-
-    def fit_at_smaller(schedule, native, side, fit_at):
-        sizes.append((schedule["model"], native, schedule.get("native_bound"), schedule.get("best_ranked")))
-        return 32, {**_schedule(6), "model": schedule["model"], "image_size": 32, "why": "fitted"}
-
-    monkeypatch.setattr(resolution, "choose_image_size", fit_at_smaller)
+    at least that per image, so when even that buys fewer than MIN_EPOCHS epochs the own size is not timed (its
+    slow training steps would be paid from the budget only to confirm it): the run steps down from the bound."""
+    sizes: list = []
+    monkeypatch.setattr(resolution, "choose_image_size", _steps_down(sizes))
     # 2 s for 32 images: 62 ms an image, ~25 s an epoch of 400 images (1000 trained + 100 evaluated)
     settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite2": 4.0,
                                                                   "tf_efficientnet_lite0": 2.0})
@@ -205,27 +211,30 @@ def test_a_budget_the_rankings_forward_passes_show_too_small_steps_down_without_
     assert settings.image_size == 32 and settings.max_epochs == 6
 
 
-def test_the_forward_passes_bound_is_not_used_when_it_buys_enough_or_a_smaller_size_buys_no_more(
-        tmp_path, monkeypatch):
+def test_the_models_own_size_is_timed_after_all_when_no_smaller_size_buys_more_than_the_bound(tmp_path, monkeypatch):
     monkeypatch.setattr(resolution, "choose_image_size", lambda schedule, *a: (None, schedule))
-    # the bound buys fewer than MIN_EPOCHS, but no smaller size buys more: the own size is timed after all
     settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite0": 2.0})
     run()
     assert timed == [(["tf_efficientnet_lite0"], None)] and settings.image_size is None
-    # forward passes fast enough to buy MIN_EPOCHS: no bound, the own size is timed
-    settings, run, timed, _ = _bound_case(tmp_path / "fast", monkeypatch, {"tf_efficientnet_lite0": 0.01})
-    run()
-    assert timed == [(["tf_efficientnet_lite0"], None)]
-    # a candidate the ranking did not time, or an accelerator (its first batch's one-off costs are no bound)
-    settings, run, timed, ranking = _bound_case(tmp_path / "missing", monkeypatch, {"tf_efficientnet_lite0": 2.0})
-    ranking["table"]["tf_efficientnet_lite0"].pop("feature_seconds")
-    run()
-    assert timed == [(["tf_efficientnet_lite0"], None)]
+
+
+@pytest.mark.parametrize("case", ["buys_enough", "not_timed_by_the_ranking", "accelerator"])
+def test_the_forward_passes_bound_is_not_used_where_it_is_no_bound_or_buys_enough(tmp_path, monkeypatch, case):
+    """Each case would step down without timing if the bound were taken (the size step here always succeeds, with
+    more epochs than any bound, so the fallback to timing the own size would not hide it);
+    the own size is timed instead: forward passes fast enough to buy MIN_EPOCHS, a candidate the ranking did
+    not time, an accelerator (a short ranking's first-batch costs are no bound there)."""
     from types import SimpleNamespace
 
     from hf_quicktune.train import device
 
-    monkeypatch.setattr(device, "default_accelerator", lambda: SimpleNamespace(device=SimpleNamespace(type="cuda")))
-    settings, run, timed, _ = _bound_case(tmp_path / "gpu", monkeypatch, {"tf_efficientnet_lite0": 2.0})
+    monkeypatch.setattr(resolution, "choose_image_size", _steps_down(epochs=10_000))
+    if case == "accelerator":
+        monkeypatch.setattr(device, "default_accelerator",
+                            lambda: SimpleNamespace(device=SimpleNamespace(type="cuda")))
+    forward_s = 0.01 if case == "buys_enough" else 2.0
+    settings, run, timed, ranking = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite0": forward_s})
+    if case == "not_timed_by_the_ranking":
+        ranking["table"]["tf_efficientnet_lite0"].pop("feature_seconds")
     run()
-    assert timed == [(["tf_efficientnet_lite0"], None)]
+    assert timed == [(["tf_efficientnet_lite0"], None)] and settings.image_size == 32
