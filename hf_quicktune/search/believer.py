@@ -49,8 +49,7 @@ class KrigingBeliever:
         near-duplicate of it loses its exploration bonus) and they count for the incumbent as observations
         would. Without trials in flight nothing changes (one worker)."""
         ids = sorted(self.in_flight)
-        base = self.surrogate.conditioning
-        if not ids or base is None:
+        if not ids:
             yield
             return
         inputs = self._fantasy_inputs(ids)

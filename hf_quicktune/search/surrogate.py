@@ -308,17 +308,22 @@ class DeepKernelSurrogate(nn.Module):
     @contextlib.contextmanager
     def extra_condition(self, inputs: SurrogateInputs, y: torch.Tensor | np.ndarray) -> Iterator[None]:
         """Condition on the current data plus (``inputs``, ``y``) inside the block (e.g. believed
-        outcomes of pending evaluations), then restore the previous posterior exactly."""
-        if self._train is None:
-            raise ValueError("extra_condition needs conditioning data (call condition first)")
+        outcomes of pending evaluations), then restore the previous posterior exactly (the prior, when
+        nothing was conditioned on)."""
         saved, cache = self._train, self._cache
         extra_y = torch.as_tensor(np.asarray(y, dtype=np.float32))
-        self.condition(SurrogateInputs.cat([saved[0], inputs]), torch.cat([saved[1], extra_y]))
+        if saved is None:
+            self.condition(inputs, extra_y)
+        else:
+            self.condition(SurrogateInputs.cat([saved[0], inputs]), torch.cat([saved[1], extra_y]))
         try:
             yield
         finally:
-            self.condition(*saved)
-            self._cache = cache
+            if saved is None:
+                self.clear_condition()
+            else:
+                self.condition(*saved)
+                self._cache = cache
 
     # -- prediction --------------------------------------------------------------------
     def predict(self, inputs: SurrogateInputs, noise: bool = True) -> tuple[np.ndarray, np.ndarray]:

@@ -435,3 +435,37 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     assert again.calibration.forecasts == opt.calibration.forecasts and pending.trial_id in opt.calibration.forecasts
     opt.release(pending.trial_id)
     assert pending.trial_id not in opt.calibration.forecasts
+
+
+@pytest.mark.parametrize("start_batch", ["start", "believer"])
+def test_asks_beside_a_start_in_flight_follow_start_batch(start_batch):
+    """Several workers at the start of a search (``start_batch``): with ``"start"`` the second ask, made
+    before any report, is the zero-shot order's next pick, here the first pick's twin (the same configuration,
+    the same prediction); with ``"believer"`` it is the acquisition's choice with the first believed, which
+    takes the twin's uncertainty away and asks another configuration. The prior's posterior (nothing
+    conditioned on) is restored after the ask."""
+    sim = CurveSimulator(n=8, max_epochs=4, seed=3)
+    pool = sim.pool + [dict(c) for c in sim.pool]  # member i and i + 8 are twins
+    opt = QuickTuneOptimizer(pool, max_epochs=4, seed=0, prior=tiny_prior(), meta_features=META,
+                             model_features=MODEL_FEATURES, start="zero_shot", start_batch=start_batch, **FAST)
+    order = opt.zero_shot_order(list(range(16)))
+    first = opt.ask()
+    assert first.trial_id == order[0]
+    twin = (first.trial_id + 8) % 16
+    second = opt.ask()
+    assert opt.surrogate.conditioning is None
+    if start_batch == "start":
+        assert second.trial_id == order[1] == twin
+    else:
+        assert second.trial_id not in (first.trial_id, twin)
+        opt.release(second.trial_id)  # the first alone in flight: its believed acquisition again
+        cands = opt.candidates()
+        with opt._believing():
+            scores = opt.acquisition_values(cands)
+        assert cands[int(np.argmax(scores))] == second.trial_id
+    assert second.epoch == 1
+
+
+def test_start_batch_is_checked():
+    with pytest.raises(ValueError, match="start_batch"):
+        QuickTuneOptimizer(toy_space().sample(4, seed=0), prior=tiny_prior(), start_batch="zero_shot")
