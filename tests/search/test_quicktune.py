@@ -437,11 +437,11 @@ def test_forecast_errors_recalibrate_the_std_the_acquisition_uses():
     assert pending.trial_id not in opt.calibration.forecasts
 
 
-@pytest.mark.parametrize("start_batch", ["start", "believer"])
+@pytest.mark.parametrize("start_batch", ["start", "believer", "distinct"])
 def test_asks_beside_a_start_in_flight_follow_start_batch(start_batch):
     """Several workers at the start of a search (``start_batch``): with ``"start"`` the second ask, made
     before any report, is the zero-shot order's next pick, here the first pick's twin (the same configuration,
-    the same prediction); with ``"believer"`` it is the acquisition's choice with the first believed, which
+    the same prediction); with ``"distinct"`` the order's best of another model; with ``"believer"`` it is the acquisition's choice with the first believed, which
     takes the twin's uncertainty away and asks another configuration. The prior's posterior (nothing
     conditioned on) is restored after the ask."""
     sim = CurveSimulator(n=8, max_epochs=4, seed=3)
@@ -456,6 +456,9 @@ def test_asks_beside_a_start_in_flight_follow_start_batch(start_batch):
     assert opt.surrogate.conditioning is None
     if start_batch == "start":
         assert second.trial_id == order[1] == twin
+    elif start_batch == "distinct":  # the zero-shot order's best of another model
+        other = [i for i in order if pool[i]["model"] != pool[first.trial_id]["model"]]
+        assert second.trial_id == other[0] != order[1]
     else:
         assert second.trial_id not in (first.trial_id, twin)
         opt.release(second.trial_id)  # the first alone in flight: its believed acquisition again
@@ -469,3 +472,19 @@ def test_asks_beside_a_start_in_flight_follow_start_batch(start_batch):
 def test_start_batch_is_checked():
     with pytest.raises(ValueError, match="start_batch"):
         QuickTuneOptimizer(toy_space().sample(4, seed=0), prior=tiny_prior(), start_batch="zero_shot")
+
+
+@pytest.mark.parametrize("start_batch", ["start", "distinct"])
+def test_distinct_starts_in_pool_order_keep_the_initial_design(start_batch):
+    """``start="first"`` (the run's: the pool ordered by the caller) with workers starting together: the initial
+    design's members come first, whatever their model; with ``"distinct"`` the next start is the pool's next
+    member of a model no start in flight has, with ``"start"`` simply the next member."""
+    space = toy_space()
+    base = space.sample(1, seed=0)[0]
+    pool = [dict(base, model=m, lr=lr) for m, lr in
+            [("small", 1e-3), ("small", 1e-2), ("small", 3e-3), ("large", 1e-3), ("medium", 1e-3)]]
+    opt = QuickTuneOptimizer(pool, max_epochs=4, seed=0, prior=tiny_prior(), meta_features=META,
+                             model_features=MODEL_FEATURES, start="first", initial_design=[0, 1],
+                             start_batch=start_batch, **FAST)
+    asked = [opt.ask().trial_id for _ in range(4)]
+    assert asked == ([0, 1, 3, 4] if start_batch == "distinct" else [0, 1, 2, 3])
