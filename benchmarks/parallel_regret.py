@@ -200,6 +200,7 @@ def main() -> int:
         mean1 = None
         for n in workers:
             cps, ratios, missed, undefined, curves_n = [], [], 0, 0, []
+            by_seed: dict[int, list[float]] = {}  # each seed's replays (a second seed is a second replay)
             for d in targets:
                 best, worst = refs[d]
                 for s in range(args.seeds):
@@ -216,6 +217,7 @@ def main() -> int:
                         missed += 1
                         tn = budgets[d]
                     ratios.append(t1 / max(tn, 1e-9))
+                    by_seed.setdefault(s, []).append(ratios[-1])
                     final_n = regret_on_grid(tr, np.array([budgets[d]]), "time", best, worst)[0]
                     path = winning_path(t1r, final1, best, worst, budgets[d])
                     per_replay.append((m, n, d, s, final1, t1 / budgets[d], tn / budgets[d], final_n, t1 / path))
@@ -237,6 +239,9 @@ def main() -> int:
             print(f"{m:<18s} {n:>2d}  " + "  ".join(f"{v:6.4f}" for v in cp)
                   + f"   {med:15.2f}  {geo:8.2f}  {missed:>4d}/{len(ratios):<6d} {on_mean:8.2f}"
                   + (f"  ({undefined} replays without an N = 1 observation left out)" if undefined else ""))
+            if len(by_seed) > 1 and n != workers[0]:
+                print(f"{'':<18s} {n:>2d}  speed-up median by seed: "
+                      + ", ".join(f"seed {k} {np.median(v):.2f}" for k, v in sorted(by_seed.items())))
     if args.per_dataset:
         print("\nper replay: the N = 1 run's final regret, the share of the budget at which N = 1 and N first reach "
               "it, the speed-up (N = 1 share / N share; a miss counts as reaching it at the end), the N run's final "

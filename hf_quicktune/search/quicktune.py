@@ -111,7 +111,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             member, the ``initial_design`` kept in its order): four workers otherwise began with the prior's four
             best picks, often of one model, and met the other models' winners late. Replayed at 4 workers on the
             extended meta-dataset (benchmarks/README, parallel row; two replays of 26 datasets): time to the
-            one-worker run's final regret shorter by a median 3.59 / 3.83x against 2.36 / 2.68x for ``"start"``,
+            one-worker run's final regret shorter by a median 3.59 / 3.84x against 2.36 / 2.68x for ``"start"``,
             regret at 10 % 0.075 vs 0.084, at 100 % 0.0089 vs 0.0090. ``"start"``: the start rule's next choice.
             ``"believer"``: with a prior, as if the trials in flight had reported: the ``initial_design``'s next
             member, else the acquisition with their outcomes believed (:mod:`.believer`: the prior's mean and
@@ -377,7 +377,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         if not cands:
             return None
         design = [i for i in self.initial_design if i in set(cands) and i not in self.trials]
-        # asks beside trials in flight are made as if those had reported, their outcomes believed (start_batch)
+        # start_batch="believer": an ask beside trials in flight is made as if they had reported (believed)
         reported = bool(self._obs) or bool(self.in_flight and self.start_batch == "believer" and self.has_prior)
         if design and reported:
             tid = design[0]
