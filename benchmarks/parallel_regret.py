@@ -97,6 +97,17 @@ def winner_timing(trace, target: float, best: float, worst: float, budget: float
     return int(winner), start, own, float(trace.time[i]) - start - own
 
 
+def machines_text(traces) -> str:
+    """Which machines the traces were replayed on (their ``machine`` records), with how many each: a gray-box
+    replay is reproducible on one machine, not across CPUs or library builds."""
+    from collections import Counter
+
+    counts = Counter(json.dumps(t.machine, sort_keys=True) for t in traces)
+    parts = [(f"{', '.join(f'{k} {v}' for k, v in json.loads(m).items())}" if m != "{}" else "no record") +
+             f": {c} replays" for m, c in counts.most_common()]
+    return "replayed on: " + "; ".join(parts)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bench", choices=sorted(SOURCES), required=True)
@@ -188,6 +199,8 @@ def main() -> int:
     print(f"\n== {args.bench}: {len(targets)} datasets x {args.seeds} seeds; mean normalised regret at fractions of "
           "the budget (wall-clock), speed-up to reach the N = 1 run's final regret")
     print(f"datasets: {', '.join(targets)}")
+    print(machines_text([trace(m, d, s, n) for m in methods for d in targets for s in range(args.seeds)
+                         for n in workers]))
     header = "method             N  " + "  ".join(f"{int(c * 100):>5d}%" for c in CHECKPOINTS) + \
         "   speed-up median  geo-mean  not reached  on mean curve"
     print(header)

@@ -15,8 +15,10 @@ each epoch ends at its recorded cost on a simulated clock, and results are told 
 from __future__ import annotations
 
 import heapq
+import platform
 import time
 from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
 import numpy as np
@@ -41,17 +43,48 @@ class Trace:
     trials: int = 0
     stop: str = ""
     visits: list[list[int]] = field(default_factory=list)  # [trial_id, epoch reached] per step (diagnostics)
+    machine: dict[str, str] = field(default_factory=dict)  # where it was replayed (:func:`machine_info`)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "time": self.time, "epochs": self.epochs, "incumbent": self.incumbent,
             "overhead": self.overhead, "steps": self.steps, "trials": self.trials, "stop": self.stop,
-            "visits": self.visits,
+            "visits": self.visits, "machine": self.machine,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Trace:
         return cls(**d)
+
+
+#: the packages whose arithmetic a gray-box replay's decisions depend on
+MACHINE_PACKAGES = ("torch", "numpy", "scipy", "scikit-learn", "gpytorch", "linear_operator")
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, str]:
+    """Where a replay ran: the CPU model, its architecture and the versions of :data:`MACHINE_PACKAGES`. A gray-box
+    replay's decisions follow the surrogate's floating-point fits, which differ in the last digits between CPUs
+    and library builds, and one such difference can send a search down another path: a replay is reproducible
+    on one machine, not across machines (benchmarks/README, parallel row, session 34)."""
+    info = {"cpu": cpu_model(), "arch": platform.machine()}
+    for name in MACHINE_PACKAGES:
+        try:
+            info[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return info
 
 
 def _why_none(optimizer: Optimizer) -> str:

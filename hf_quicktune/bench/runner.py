@@ -46,7 +46,7 @@ from hf_quicktune.bench.regret import (
     regret_on_grid,
     seed_means,
 )
-from hf_quicktune.bench.replay import EXHAUSTED, Trace, replay
+from hf_quicktune.bench.replay import EXHAUSTED, Trace, machine_info, replay
 from hf_quicktune.errors import ConfigError
 from hf_quicktune.meta.format import MetaDataset
 
@@ -254,6 +254,7 @@ def run_bench(
                     opt = METHODS[method](task, seed)
                     trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead,
                                    max_wall=config.max_wall_per_replay, clock=config.clock, workers=config.workers)
+                    trace.machine = machine_info()
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(trace.to_dict()))

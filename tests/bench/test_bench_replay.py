@@ -315,3 +315,25 @@ def test_gray_box_methods_see_the_meta_datasets_model_features():
     assert opt.model_features == task.model_features
     md.model_features = None
     assert make_task(md, "synth_0")[0].model_features is None
+
+
+def test_a_saved_trace_records_the_machine_it_was_replayed_on_and_old_traces_still_load(tmp_path):
+    """Gray-box replays are reproducible on one machine, not across CPUs and library builds: each saved trace
+    says where it ran."""
+    import platform
+
+    import torch
+
+    from hf_quicktune.bench.replay import MACHINE_PACKAGES, machine_info
+
+    md = make_synthetic(n_datasets=3, n_configs=20, max_epochs=6, seed=0)
+    out = tmp_path / "out"
+    run_bench(md, BenchConfig(methods=["random"], seeds=1, budget_runs=3, folds=3), out)
+    saved = json.loads((out / "traces" / "random" / "synth_0__seed0.json").read_text())
+    assert saved["machine"] == machine_info()
+    assert saved["machine"]["arch"] == platform.machine() and saved["machine"]["cpu"]
+    assert saved["machine"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert set(saved["machine"]) <= {"cpu", "arch", *MACHINE_PACKAGES}
+    assert Trace.from_dict(saved).machine == saved["machine"]
+    old = {k: v for k, v in saved.items() if k != "machine"}  # a trace saved before the record existed
+    assert Trace.from_dict(old).machine == {} and Trace.from_dict(old).time == saved["time"]

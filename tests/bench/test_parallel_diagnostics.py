@@ -35,3 +35,12 @@ def test_winner_timing_splits_the_time_to_the_target_into_start_own_epochs_and_p
     assert script.winner_timing(seq, 0.0, 0.9, 0.0, 20.0, costs) == (0, 5.0, 4.0, 0.0)
     missed = script.winner_timing(seq, 0.0, 1.0, 0.0, 20.0, costs)  # regret 0 is never reached
     assert missed[0] == -1 and all(math.isnan(v) for v in missed[1:])
+
+
+def test_the_summary_says_which_machines_the_traces_were_replayed_on(script):
+    here = {"cpu": "CPU A", "torch": "2.13.0"}
+    traces = [Trace(machine=here), Trace(machine=dict(here)), Trace(machine={"cpu": "CPU B", "torch": "2.13.0"}),
+              Trace()]  # a trace saved before the record existed
+    text = script.machines_text(traces)
+    assert text.startswith("replayed on: cpu CPU A, torch 2.13.0: 2 replays; ")
+    assert "cpu CPU B, torch 2.13.0: 1 replays" in text and "no record: 1 replays" in text
