@@ -75,7 +75,7 @@ def cpu_model() -> str:
 
 def machine_info() -> dict[str, str]:
     """Where a replay ran: the CPU model, its architecture and the versions of :data:`MACHINE_PACKAGES`. A gray-box
-    replay's decisions follow the surrogate's floating-point fits, which differ in the last digits between CPUs
+    replay's decisions follow the surrogate's floating-point fits, which can differ in the last digits between CPUs
     and library builds, and one such difference can send a search down another path: a replay is reproducible
     on one machine, not across machines (benchmarks/README, parallel row, session 34)."""
     info = {"cpu": cpu_model(), "arch": platform.machine()}
