@@ -102,10 +102,9 @@ def machines_text(traces) -> str:
     replay is reproducible on one machine, not across CPUs or library builds."""
     from collections import Counter
 
-    counts = Counter(json.dumps(t.machine, sort_keys=True) for t in traces)
-    parts = [(f"{', '.join(f'{k} {v}' for k, v in json.loads(m).items())}" if m != "{}" else "no record") +
-             f": {c} replays" for m, c in counts.most_common()]
-    return "replayed on: " + "; ".join(parts)
+    counts = Counter(tuple(sorted(t.machine.items())) for t in traces)
+    return "replayed on: " + "; ".join(
+        f"{', '.join(f'{k} {v}' for k, v in m) or 'no record'}: {c} replays" for m, c in counts.most_common())
 
 
 def main() -> int:

@@ -211,6 +211,7 @@ def run_bench(
         "without the target's fold" + (" (= leave-one-dataset-out)" if len(folds) == len(all_datasets) else "")
     )
     priors: dict[int, Any] = {}
+    machine = machine_info()  # recorded in every trace replayed here
     with open(out / "config.json", "w") as fh:
         json.dump({**asdict(config), "methods": methods, "folds_datasets": folds, "source": md.info}, fh, indent=1, default=str)
 
@@ -254,7 +255,7 @@ def run_bench(
                     opt = METHODS[method](task, seed)
                     trace = replay(opt, curves, costs, budgets[dataset], count_overhead=config.count_overhead,
                                    max_wall=config.max_wall_per_replay, clock=config.clock, workers=config.workers)
-                    trace.machine = machine_info()
+                    trace.machine = machine
                     path.parent.mkdir(parents=True, exist_ok=True)
                     tmp = path.with_suffix(".tmp")
                     tmp.write_text(json.dumps(trace.to_dict()))
