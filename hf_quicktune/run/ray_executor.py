@@ -172,6 +172,13 @@ class TrialWorker:
     def pid(self) -> int:
         return os.getpid()
 
+    def devices(self) -> tuple[list[str], str | None]:
+        """The GPU ids Ray gave this actor and the ``CUDA_VISIBLE_DEVICES`` its engine sees (what a test of the
+        placement reads)."""
+        import ray
+
+        return [str(g) for g in ray.get_gpu_ids()], os.environ.get("CUDA_VISIBLE_DEVICES")
+
     def node(self) -> str:
         import ray
 
@@ -301,6 +308,11 @@ class RayExecutor:
         self._args = (settings, *self._args[1:])
         actors = self.idle + [a for a, _ in self.running.values()]
         self.ray.get([a.reschedule.remote(trial_id, config, max_epochs, epoch_fraction) for a in actors])
+
+    def worker_devices(self) -> list[tuple[list[str], str | None]]:
+        """Per actor: the GPU ids Ray gave it and its ``CUDA_VISIBLE_DEVICES`` (:meth:`TrialWorker.devices`)."""
+        actors = self.idle + [a for a, _ in self.running.values()]
+        return self.ray.get([a.devices.remote() for a in actors])
 
     def worker_pids(self) -> list[int]:
         """Process ids of the actors (tests kill one to check that its trial continues elsewhere)."""

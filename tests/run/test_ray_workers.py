@@ -310,3 +310,36 @@ def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
         assert ray.is_initialized()  # a runtime the executor did not start is left running
     finally:
         ray.shutdown()
+
+
+@pytest.mark.parametrize("workers, per_gpu", [(2, 1), (4, 2)])
+def test_each_worker_owns_one_gpu_and_more_workers_than_gpus_share_them(tmp_path, workers, per_gpu):
+    """A runtime with 2 GPUs (declared to Ray: this machine has none, so the actors train on the CPU): with 2
+    workers each actor holds one GPU of its own, Ray's ``CUDA_VISIBLE_DEVICES`` names only it (what the engine's
+    Accelerator takes); with 4, two actors share each GPU; an actor trains a job either way."""
+    import ray
+
+    from hf_quicktune.run.ray_executor import RayExecutor
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.stages import load_dataset
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.zoo import get_candidate
+
+    settings = RunSettings(dataset="builtin:digits", budget="10m", image_size=16, train_limit=32, eval_limit=32,
+                           max_epochs=1, workers=workers, output_dir=str(tmp_path / "run"))
+    state = RunState(settings.output_dir)
+    name = "scratch:mobilenetv3_small_050"
+    ray.init(num_cpus=workers, num_gpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        ex = RayExecutor(settings, state, {name: get_candidate(name)}, load_dataset(settings))
+        assert (ex.capacity, ex.device) == (workers, "gpu")
+        placed = ex.worker_devices()
+        assert all(len(ids) == 1 and visible == ids[0] for ids, visible in placed), placed
+        holders = sorted(ids[0] for ids, _ in placed)
+        assert holders == sorted(["0", "1"] * per_gpu)
+        ex.submit(0, {"model": name, "batch_size": 16, "lr": 0.01}, 1)
+        out = ex.wait()
+        assert [r["epoch"] for r in out.records] == [1] and out.records[0]["status"] == "ok"
+        ex.shutdown()
+    finally:
+        ray.shutdown()
