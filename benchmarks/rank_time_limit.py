@@ -15,6 +15,14 @@ their own input size, batches of ``--batch-size``, one warm-up batch, then ``--b
 (max / min) of each column is how far pricing by that count can be off across families on this machine.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py [--seconds 18] [--rounds 2] [--archs a,b,...]
+
+Many classes (session 35): the sample keeps two images per class, so with 100 classes it cannot shrink below 200
+and the forward passes overran the limit 3x; a candidate that cannot fit even the smallest sample is now left
+unscored (pretrained candidates first). ``--variants activation-priced,no-skip`` prints today's ranking beside
+the same with that rule off (``_TimedSample.overruns`` answering None: every candidate scored, as before):
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py --dataset variant:mnist5k-pairs \
+        --variants activation-priced,no-skip --seconds 13.5 --per-unit-n 0 --archs ''
 """
 
 from __future__ import annotations
@@ -64,6 +72,10 @@ def main() -> None:
     parser.add_argument("--archs", default=ARCHS, help="other timm architectures to time ('': none)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--batches", type=int, default=2)
+    parser.add_argument("--variants", default="FLOP-priced,activation-priced",
+                        help="of FLOP-priced, activation-priced (today's ranking), no-skip (today's, every candidate "
+                             "scored even past the limit)")
+    parser.add_argument("--workdir", default="bench-out/rank-variants", help="where variant:NAME datasets are written")
     args = parser.parse_args()
 
     from hf_quicktune.data import load
@@ -72,7 +84,12 @@ def main() -> None:
     from hf_quicktune.zoo.forward_cost import forward_cost
     from hf_quicktune.zoo.input_size import size_args
 
-    dataset = load(args.dataset)
+    if args.dataset.startswith("variant:"):  # benchmarks/rank_variants.py
+        from rank_variants import build_variant
+
+        dataset = load(build_variant(args.dataset.split(":", 1)[1], args.workdir))
+    else:
+        dataset = load(args.dataset)
     cands = load_zoo(args.zoo)
     by_activations = api.forward_weights
 
@@ -85,23 +102,32 @@ def main() -> None:
     def by_flops(cs, image_size):
         return [cost_of(c).gflops for c in cs]  # the offline zoo: timm models, all counted
 
-    print(f"{args.dataset}, zoo {args.zoo} ({len(cands)} candidates), n = {args.n}, "
-          f"{args.image_size or 'native'} px, limit {args.seconds:.0f} s")
-    print(f"{'round':>5} {'variant':<28} {'wall s':>7} {'images':>7} {'over limit':>10}")
-    walls: dict[str, list[float]] = {"FLOP-priced": [], "activation-priced": []}
+    overruns = api._TimedSample.overruns
+    variants = {"FLOP-priced": (by_flops, overruns), "activation-priced": (by_activations, overruns),
+                "no-skip": (by_activations, lambda self, weight: None)}
+    chosen = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in chosen if v not in variants]
+    if unknown:
+        raise SystemExit(f"unknown --variants {unknown}; choose from {', '.join(variants)}")
+    print(f"{args.dataset}: {len(dataset.train)} training images, {dataset.num_classes} classes; zoo {args.zoo} "
+          f"({len(cands)} candidates), n = {args.n}, {args.image_size or 'native'} px, limit {args.seconds:.1f} s")
+    print(f"{'round':>5} {'variant':<28} {'wall s':>7} {'images':>7} {'over limit':>10} {'scored':>7}  unscored")
+    walls: dict[str, list[float]] = {k: [] for k in chosen}
     images: dict[str, list[int]] = {k: [] for k in walls}
     for r in range(args.rounds):
-        for name, weights in (("FLOP-priced", by_flops), ("activation-priced", by_activations)):
-            api.forward_weights = weights
+        for name in chosen:
+            api.forward_weights, api._TimedSample.overruns = variants[name]
             start = time.perf_counter()
             res = api.rank(dataset, cands, n=args.n, image_size=args.image_size, cache=False, seconds=args.seconds)
             wall = time.perf_counter() - start
             walls[name].append(wall)
             images[name].append(res.n)
-            print(f"{r + 1:>5} {name:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x", flush=True)
-    api.forward_weights = by_activations
-    print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s on {statistics.median(images[k]):.0f} images"
-                                  for k, v in walls.items()))
+            unscored = list(res.info.get("unscored", {}))
+            print(f"{r + 1:>5} {name:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x "
+                  f"{len(res.table) - len(unscored):>7}  {', '.join(unscored) or '-'}", flush=True)
+    api.forward_weights, api._TimedSample.overruns = by_activations, overruns
+    print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s ({statistics.median(v) / args.seconds:.2f}x the "
+                                  f"limit) on {statistics.median(images[k]):.0f} images" for k, v in walls.items()))
     header = f"{'':<4}{'model':<34} {'ms/image':>9} {'GFLOPs':>7} {'M act':>7} {'ms/GFLOP':>9} {'ms/M act':>9}"
     per_flop: list[float] = []
     per_act: list[float] = []

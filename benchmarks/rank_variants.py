@@ -9,7 +9,9 @@ the same digits, and goes back through ``load`` as an ordinary ImageFolder direc
   unchanged): the low-data regime Deshpande et al. (2021) built their benchmark around.
 - ``mnist5k-colour``: builtin:mnist5k moved to colour and texture, MNIST-M style (Ganin & Lempitsky
   2015): every digit is blended as ``|background - digit|`` per channel onto a random crop of
-  one of scikit-learn's two sample photos (china.jpg, flower.jpg), in train and validation.
+  one of scikit-learn's two sample photos (china.jpg, flower.jpg), in train and validation.- ``mnist5k-pairs``: many classes, few images each (a fine-grained set's shape): two builtin:mnist5k
+  digits side by side (56 x 28 px), the class the pair ``"ab"`` (100 classes), 4 training and 2
+  validation images per class drawn from the digits of the built-in train and validation splits.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-VARIANTS = ("digits-fewshot", "mnist5k-colour")
+VARIANTS = ("digits-fewshot", "mnist5k-colour", "mnist5k-pairs")
 
 
 def _write(root: Path, split: str, images: list, labels: list[int], names: list[str]) -> None:
@@ -67,9 +69,33 @@ def _colour(root: Path, seed: int) -> None:
         _write(root, split, [blend(im) for im in ds["image"]], list(ds["label"]), data.class_names)
 
 
+def _pairs(root: Path, seed: int, per_class: dict[str, int] | None = None) -> None:
+    from PIL import Image
+
+    from hf_quicktune.data import load
+
+    data = load("builtin:mnist5k", seed=seed)
+    rng = np.random.default_rng(seed)
+    names = [f"{a}{b}" for a in range(10) for b in range(10)]
+    for split, count in (per_class or {"train": 4, "validation": 2}).items():
+        ds = data.splits[split]
+        labels = np.asarray(ds["label"])
+        by_digit = [np.flatnonzero(labels == d) for d in range(10)]
+        images, ys = [], []
+        for y, name in enumerate(names):
+            for _ in range(count):
+                left, right = (ds[int(rng.choice(by_digit[int(c)]))]["image"].convert("L") for c in name)
+                pair = Image.new("L", (left.width + right.width, max(left.height, right.height)))
+                pair.paste(left, (0, 0))
+                pair.paste(right, (left.width, 0))
+                images.append(pair)
+                ys.append(y)
+        _write(root, split, images, ys, names)
+
+
 def build_variant(name: str, workdir: str | Path, seed: int = 0) -> str:
     """Write variant ``name`` under ``workdir`` once (reused when complete); return its directory."""
-    builders = {"digits-fewshot": _fewshot, "mnist5k-colour": _colour}
+    builders = {"digits-fewshot": _fewshot, "mnist5k-colour": _colour, "mnist5k-pairs": _pairs}
     if name not in builders:
         raise SystemExit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
     root = Path(workdir) / f"{name}-seed{seed}"

@@ -66,8 +66,9 @@ def _fmt(v) -> str:
 @click.option(
     "--time-limit", default=None,
     help="Wall-clock limit of the forward passes (90s, 5m): when the candidates left would overrun it, every "
-         "candidate is scored on a smaller stratified subset of the sample (cheapest candidates first; a `run` gives "
-         "its ranking 15 % of --budget this way). [default: none]",
+         "candidate is scored on a smaller stratified subset of the sample (cheapest pretrained candidates first, then "
+         "the random-init baselines; a `run` gives its ranking 15 % of --budget this way); one that would overrun it "
+         "even on the smallest sample (two images per class) is not scored and ranked last. [default: none]",
 )
 @click.option(
     "--seed", default=0, show_default=True, help="Seed of the sample (and of random-init baselines)."
@@ -219,6 +220,8 @@ def _print_table(result, sort_key: str, zoo_name: str, top_k: int | None = None)
     for i, name in enumerate(result.order(sort_key), start=1):
         row = result.table[name]
         seconds = f"{row.get('feature_seconds', math.nan):.1f}" + (" (cached)" if cached.get(name) else "")
+        if name in result.info.get("unscored", {}):
+            seconds = f"~{seconds} (not run)"
         extra = [] if kept is None else ["kept" if name in kept else "dropped"]
         table.add_row(
             str(i), name, *[_fmt(row.get(c)) for c in columns], _fmt_params(row.get("num_params")), seconds, *extra
@@ -233,3 +236,6 @@ def _print_table(result, sort_key: str, zoo_name: str, top_k: int | None = None)
     )
     for name, err in result.info.get("errors", {}).items():
         console.print(f"[yellow]skipped {name}:[/] {err}")
+    for name, predicted in result.info.get("unscored", {}).items():
+        console.print(f"[yellow]not scored {name}:[/] its forward passes (~{predicted:.0f}s predicted) would overrun "
+                      "--time-limit; ranked last")

@@ -13,7 +13,7 @@ import numpy as np
 
 from hf_quicktune.errors import ConfigError, DatasetError, QuickTuneError
 from hf_quicktune.rank.ensemble import mean_rank_ensemble
-from hf_quicktune.rank.features import FeatureSet, candidate_features, image_loader
+from hf_quicktune.rank.features import FeatureSet, candidate_features, image_loader, is_cached
 from hf_quicktune.rank.result import RankResult
 from hf_quicktune.rank.sampling import stratified_sample
 from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
@@ -102,7 +102,10 @@ def rank(
     requested scores (see :mod:`hf_quicktune.rank.ensemble`). A candidate that cannot be loaded
     is skipped with a warning (listed in ``info["errors"]``) unless every candidate fails. ``seconds``
     limits the forward passes: the sample shrinks as they go when the candidates left would overrun it
-    (:class:`_TimedSample`; ``info["sample_reduced_from"]`` then says from how many images).
+    (:class:`_TimedSample`; ``info["sample_reduced_from"]`` then says from how many images). A candidate whose
+    forward passes on the smallest sample would still overrun it (many classes: the sample keeps two images per
+    class) is not scored: NaN scores, its priced forward seconds as ``feature_seconds``, listed in
+    ``info["unscored"]``; pretrained candidates are extracted before random-init baselines, cheapest first.
     """
     from hf_quicktune.data.columns import column_values
     from hf_quicktune.data.transforms import build_transform
@@ -126,16 +129,28 @@ def rank(
     weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
     # pricing traces each candidate once per machine (kept on disk): time the limit pays like the forward passes
     sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced)
-    # a time limit extracts the cheapest candidates first: the sample shrinks before an expensive one runs on
-    # all of it
-    order = sorted(range(len(cands)), key=weights.__getitem__) if seconds is not None else range(len(cands))
+    # a time limit extracts the cheapest pretrained candidates first, then the random-init baselines (kept by
+    # `run --top-k` whatever their scores): the sample shrinks before an expensive one runs on all of it, and a
+    # candidate left unscored when even the smallest sample cannot fit is a baseline or a costly one
+    order = (sorted(range(len(cands)), key=lambda i: (cands[i].is_scratch, weights[i])) if seconds is not None
+             else range(len(cands)))
     done: dict[int, tuple] = {}
+    unscored: dict[str, float] = {}  # candidate -> its predicted forward seconds, past the time limit
     for i in order:
         cand = cands[i]
+        transform = build_transform(cand.data_config(), train=False, image_size=image_size)
+        left = None if seconds is None else seconds - sample.spent
+        free = cache and seconds is not None and is_cached(cand, dataset.fingerprint, sample.indices, transform, seed)
+        predicted = None if free else sample.overruns(weights[i])
+        if predicted is not None:
+            logger.info("not scoring %s: its forward passes on %d images (~%.1fs predicted) do not fit the %.1fs "
+                        "left of the ranking's %.0fs; it is ranked after the scored candidates", cand.name,
+                        len(sample.indices), predicted, left, seconds)
+            unscored[cand.name] = predicted
+            continue
         # without a caller's Accelerator, one per candidate on the process's Accelerate state: it alone
         # tracks the candidate's prepared model and loader, which go with it (none kept for the search)
         acc = accelerator if accelerator is not None else trial_accelerator()
-        transform = build_transform(cand.data_config(), train=False, image_size=image_size)
         factory = _model_factory(cand, seed, image_size)
         began = time.perf_counter()
         try:
@@ -193,6 +208,11 @@ def rank(
     ensemble = mean_rank_ensemble(table, score_names)
     for cand_name, value in ensemble.items():
         table[cand_name]["ensemble"] = value
+    for cand in cands:  # unscored: NaN scores (last in every order), the forward seconds it was priced at
+        if cand.name in unscored:
+            table[cand.name] = {**{name: math.nan for name in score_names}, "ensemble": math.nan,
+                                "feature_seconds": unscored[cand.name], "num_params": int(cand.num_params or 0)}
+    table = {c.name: table[c.name] for c in cands if c.name in table}  # the candidates' own order
     return RankResult(
         table=table,
         scores=score_names,
@@ -208,6 +228,7 @@ def rank(
             "baselines": [c.name for c in cands if c.is_scratch and c.name in table],
             "twins": _twins([c for c in cands if c.name in table]),
             **({"sample_reduced_from": sample.first} if len(indices) < sample.first else {}),
+            **({"unscored": {k: round(v, 2) for k, v in unscored.items()}} if unscored else {}),
         },
     )
 
@@ -279,6 +300,20 @@ class _TimedSample:
         self.computed = 0
         self.work = 0.0  # their images x forward cost
         self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
+
+    def overruns(self, weight: float) -> float | None:
+        """The predicted wall seconds of a candidate of forward cost ``weight`` on the current sample when they
+        would end past the limit (by more than :data:`REDUCE_MIN` of it: not for timing noise), else None.
+        Nothing is predicted before a first candidate's forward passes were timed. The candidate is then
+        skipped, and ``left`` no longer counts it."""
+        if self.seconds is None or not self.work or self.forward <= 0:
+            return None
+        predicted = self.forward / self.work * weight * len(self.indices) + self.besides / self.computed
+        if self.spent + predicted <= (1 + REDUCE_MIN) * self.seconds:
+            return None
+        self.left = max(0.0, self.left - weight)
+        self.left_count -= 1
+        return predicted
 
     def done(self, fs: FeatureSet | None, wall: float, weight: float = 1.0) -> None:
         """One candidate of forward cost ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed);

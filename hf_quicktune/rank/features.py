@@ -79,6 +79,11 @@ def cache_path(key: str) -> Path:
     return cache_dir() / "features" / f"{key}.safetensors"
 
 
+def is_cached(candidate: Candidate, fingerprint: str, indices: np.ndarray, transform, seed: int = 0) -> bool:
+    """Whether :func:`candidate_features` would find these features on disk (no forward pass to pay)."""
+    return cache_path(cache_key(candidate, fingerprint, indices, repr(transform), seed)).is_file()
+
+
 def load_cached(key: str) -> FeatureSet | None:
     """The cached :class:`FeatureSet` for ``key``, or None (a corrupt file is ignored and logged)."""
     path = cache_path(key)

@@ -59,6 +59,11 @@ def rank_candidates(settings: RunSettings, state: RunState, dataset, candidates,
         if result.info.get("sample_reduced_from"):
             reporter.message(f"ranked on {result.n} of {result.info['sample_reduced_from']} images: the forward "
                              f"passes of all of them would take more than {100 * RANK_SHARE:.0f} % of the --budget")
+        unscored = result.info.get("unscored")
+        if unscored:
+            reporter.message(f"not scored: {', '.join(unscored)}: their forward passes, even on two images per class, "
+                             f"would overrun the ranking's {100 * RANK_SHARE:.0f} % of the --budget; ranked after the "
+                             "scored candidates (the search still tries those kept by --top-k)")
     from hf_quicktune.rank import keep_top_k  # top-k pretrained + every random-init baseline (rank.result)
 
     ranking["kept"] = keep_top_k(ranking["order"], settings.top_k, ranking.get("baselines", ()))

@@ -146,17 +146,24 @@ def test_cli_table_json_and_plot(result, zoo_file, tmp_path, capsys):
     assert code == 0 and json.loads(out)["kept"] == [PRETRAINED, SCRATCH]  # a baseline is kept beyond the top-k
 
 
-def test_cli_time_limit_scores_every_candidate_on_a_smaller_sample(zoo_file, capsys):
+def test_cli_time_limit_scores_on_a_smaller_sample_and_leaves_unscored_what_cannot_fit(zoo_file, capsys):
     """`rank --time-limit`: the run's time-limited ranking from the command line; a limit far below one candidate's
-    forward passes ends on the smallest sample (two per class, at least 32 images), said in the table's title."""
+    forward passes ends on the smallest sample (two per class, at least 32 images), said in the table's title, and
+    the candidate that would overrun it even there (the random-init baseline: pretrained candidates go first) is
+    not scored: listed with its priced seconds, NaN scores, ranked last, and said under the table."""
     base = ["rank", "--dataset", "builtin:digits", "--zoo", zoo_file, "--n", str(N), "--image-size", str(SIZE),
             "--scores", "lfc", "--no-cache"]
     code, out, err = _cli(base + ["--time-limit", "0.01s", "--json"], capsys)
     assert code == 0, err
     data = json.loads(out)
     assert data["n"] == 32 and data["info"]["sample_reduced_from"] == N and set(data["table"]) == {PRETRAINED, SCRATCH}
+    assert list(data["info"]["unscored"]) == [SCRATCH] and data["info"]["unscored"][SCRATCH] > 0
+    assert data["table"][SCRATCH]["lfc"] is None and data["table"][PRETRAINED]["lfc"] is not None
+    assert data["order"] == [PRETRAINED, SCRATCH]
     code, out, err = _cli(base + ["--time-limit", "0.01s"], capsys)
-    assert code == 0 and f"n=32 of {N} sampled: --time-limit" in " ".join(out.split()), err  # rich wraps the title
+    text = " ".join(out.split())  # rich wraps the title
+    assert code == 0 and f"n=32 of {N} sampled: --time-limit" in text, err
+    assert f"not scored {SCRATCH}: its forward passes" in text and "(not run)" in text
     code, _, err = _cli(base + ["--time-limit", "soon"], capsys)
     assert code == 2 and "invalid --time-limit 'soon'" in err
 
@@ -176,7 +183,8 @@ def test_cli_rejects_unknown_score_and_bad_sort(zoo_file, capsys):
 def test_a_time_limit_scores_every_candidate_on_the_same_smaller_sample(digits):
     """``seconds`` (a run's share of its --budget): after the first candidate's forward passes, the others would
     overrun it, so the sample becomes a stratified subset of itself, and the first candidate is scored on
-    that subset's rows of its features: the same score as features extracted for those images alone."""
+    that subset's rows of its features: the same score as features extracted for those images alone (the second
+    would overrun this limit even on the subset: not scored)."""
     import numpy as np
 
     from hf_quicktune.data.sampling import stratified_sample
@@ -190,6 +198,7 @@ def test_a_time_limit_scores_every_candidate_on_the_same_smaller_sample(digits):
     res = rank(digits, [PRETRAINED, SCRATCH], scores="lfc,knn", n=80, image_size=32, seed=0, cache=False,
                seconds=1e-6)
     assert res.n == 32 and res.info["sample_reduced_from"] == 80  # MIN_TIMED_SAMPLE (above 2 x 10 classes)
+    assert list(res.info["unscored"]) == [SCRATCH] and math.isnan(res.table[SCRATCH]["lfc"])
     labels = np.asarray(digits.train[digits.label_column])
     full = stratified_sample(labels, 80, 0)
     subset = full[stratified_sample(labels[full], 32, 0)]
@@ -238,6 +247,57 @@ def test_a_time_limited_ranking_prices_candidates_by_their_forward_cost():
     assert (len(priced.indices), len(unpriced.indices)) == (64, 96)
 
 
+def test_a_candidate_that_cannot_fit_even_the_smallest_sample_is_not_scored():
+    """Two images per class is the smallest sample: with 128 classes it is all 256 images and cannot shrink. After
+    the first candidate's 1 s of a 3 s limit, a candidate as cheap (1 s predicted) fits, one 4x as costly does not
+    (4 s predicted with 1 s left): it is not scored and no longer counted among the candidates left."""
+    import numpy as np
+
+    from hf_quicktune.rank.api import _TimedSample
+    from hf_quicktune.rank.features import FeatureSet
+
+    labels = np.arange(256) % 128
+    sample = _TimedSample(np.arange(256), labels, 3.0, [1.0, 1.0, 4.0], seed=0)
+    assert sample.overruns(1.0) is None  # nothing timed yet: the first candidate always runs
+    sample.done(FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0), 1.0, 1.0)
+    assert len(sample.indices) == 256  # the smallest sample already
+    assert sample.overruns(1.0) is None
+    assert sample.overruns(4.0) == pytest.approx(4.0) and sample.left_count == 1 and sample.left == 1.0
+    sample.done(FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0), 1.0, 1.0)
+    assert sample.spent == 2.0 and sample.left_count == 0
+    assert _TimedSample(np.arange(256), labels, None, [1.0, 4.0], seed=0).overruns(4.0) is None  # no limit
+
+
+def test_a_candidate_with_cached_features_is_scored_past_the_time_limit(digits, monkeypatch, tmp_path):
+    """Features on disk cost no forward pass: a candidate whose features of the (reduced) sample are cached is
+    scored however little of the limit is left; ``is_cached`` answers for exactly the images and preprocessing
+    ``candidate_features`` keys its cache by."""
+    import numpy as np
+
+    import hf_quicktune.rank.api as api
+    from hf_quicktune.data.transforms import build_transform
+    from hf_quicktune.rank import rank
+    from hf_quicktune.rank.features import candidate_features, is_cached
+    from hf_quicktune.train.device import trial_accelerator
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path))
+    cand = get_candidate(SCRATCH)
+    transform = build_transform(cand.data_config(), train=False, image_size=32)
+    rows = np.arange(12)
+    assert not is_cached(cand, digits.fingerprint, rows, transform)
+    candidate_features(digits.train, digits.fingerprint, cand, rows, transform=transform, cache=True,
+                       model_factory=lambda: create_model(cand, num_classes=None), accelerator=trial_accelerator())
+    assert is_cached(cand, digits.fingerprint, rows, transform)
+    assert not is_cached(cand, digits.fingerprint, rows[:-1], transform)  # other images
+    assert not is_cached(cand, digits.fingerprint, rows, build_transform(cand.data_config(), train=False,
+                                                                         image_size=48))  # other preprocessing
+    # the ranking asks before it skips: a candidate whose features are cached runs past the limit
+    monkeypatch.setattr(api, "is_cached", lambda c, *a, **k: c.name == SCRATCH)
+    res = rank(digits, [PRETRAINED, SCRATCH], scores="lfc", n=80, image_size=32, seed=0, cache=True, seconds=1e-6)
+    assert "unscored" not in res.info and math.isfinite(res.table[SCRATCH]["lfc"])
+
+
 def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
     """With a time limit the forward passes run cheapest first (activations on the meta device: MobileNetV3-S-050
     writes ~1/7 of Lite0's), so the sample can shrink before an expensive candidate runs on all of it; the result
@@ -254,9 +314,13 @@ def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
         if not seen or seen[-1] != name:
             seen.append(name)
 
-    res = rank(digits, [PRETRAINED, small], scores="lfc", n=40, image_size=32, seed=0, cache=False,
+    big = "tf_efficientnet_lite1"
+    res = rank(digits, [small, big, PRETRAINED], scores="lfc", n=40, image_size=32, seed=0, cache=False,
                seconds=3600, progress=progress)
-    assert seen == [small, PRETRAINED] and list(res.table) == [PRETRAINED, small]
+    # pretrained candidates first, cheapest first; then the random-init baselines (kept by --top-k whatever
+    # their scores: the ones a tight limit should leave unscored)
+    assert seen == [PRETRAINED, big, small] and list(res.table) == [small, big, PRETRAINED]
+    assert "unscored" not in res.info
     seen.clear()
     rank(digits, [PRETRAINED, small], scores="lfc", n=40, image_size=32, seed=0, cache=False, progress=progress)
     assert seen == [PRETRAINED, small]  # no limit: the given order

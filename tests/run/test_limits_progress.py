@@ -123,7 +123,7 @@ def test_the_ranking_gets_a_share_of_the_budget_and_the_run_says_when_it_scored_
 
     def fake_rank(dataset, candidates, **kw):
         calls.append(kw["seconds"])
-        reduced = {"sample_reduced_from": 256} if kw["seconds"] is not None else {}
+        reduced = {"sample_reduced_from": 256, "unscored": {"b": 9.0}} if kw["seconds"] is not None else {}
         return SimpleNamespace(n=40 if reduced else 256, info=reduced,
                                to_dict=lambda: {"order": ["a", "b"], "table": {"a": {}, "b": {}}, "scores": []})
 
@@ -133,10 +133,11 @@ def test_the_ranking_gets_a_share_of_the_budget_and_the_run_says_when_it_scored_
     cands = [SimpleNamespace(name="a"), SimpleNamespace(name="b")]
     stages.rank_candidates(_settings(budget="2m"), RunState(tmp_path / "r1"), None, cands, reporter)
     assert calls == [pytest.approx(stages.RANK_SHARE * 120)]
-    assert said[-1] == ("ranked on 40 of 256 images: the forward passes of all of them would take more than 15 % "
+    assert said[-2] == ("ranked on 40 of 256 images: the forward passes of all of them would take more than 15 % "
                         "of the --budget")
+    assert said[-1].startswith("not scored: b: their forward passes, even on two images per class, would overrun")
     stages.rank_candidates(_settings(), RunState(tmp_path / "r2"), None, cands, reporter)  # no budget: no limit
-    assert calls[-1] is None and not said[-1].startswith("ranked on")
+    assert calls[-1] is None and not said[-1].startswith(("ranked on", "not scored"))
 
 
 def test_the_no_search_fine_tune_is_priced_by_its_timed_epoch_not_by_the_cost_model():
