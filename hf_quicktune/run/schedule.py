@@ -5,7 +5,10 @@ train. Its default is the search space's 50 (Quick-Tune's meta-dataset), but a p
 90-second budget does not start a 50-epoch cosine schedule they cannot finish: they shorten it to
 what the budget buys. The run does the same when ``--max-epochs`` is not given and ``--budget`` is:
 
-    max_epochs = floor(BUDGET_SHARE x (budget left - end reserve) / seconds per epoch), clipped to [1, 50]
+    max_epochs = floor(BUDGET_SHARE x (budget left - end reserve) / seconds per epoch), clipped to [1, most]
+
+``most`` is 50, or more on a training set so small that 50 epochs show the model fewer than ``MIN_SCHEDULE_IMAGES``
+images (the smallest set of the meta-dataset the prior learnt from): the epochs that show it that many.
 
 with the seconds per epoch of the configuration a practitioner would run (the search's by-hand
 pool member: the best-ranked pretrained candidate, batch 32 or the nearest the space keeps for a small
@@ -42,6 +45,14 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_EPOCHS = 50
 BUDGET_SHARE = 0.5
+#: the fewest training images a searched trial's schedule aims to show its model (:func:`schedule_ceiling`). The
+#: Quick-Tune extended meta-dataset the prior learnt from trains 50-epoch schedules on 958 to 283,964 images: its
+#: smallest set's runs see ~48,000 images, the median set's ~450,000. 50 epochs of 100 images are 5,000, a regime the
+#: meta-dataset never saw, and one a practitioner trains for hundreds of epochs: on variant:digits-fewshot (100
+#: images) with a 5-minute budget, 276 epochs of the by-hand configuration reached 84.7 % where the search's
+#: 50-epoch schedule reached 78.0 / 78.6 % (benchmarks/product_vs_finetune.py --cases fewshot, session 35). A
+#: budget that buys more epochs than 50 spends them on a longer schedule, up to this many images
+MIN_SCHEDULE_IMAGES = 48_000
 #: below this many epochs of the reference configuration in the budget left, the run does not search. A search
 #: gives its winner a schedule of half of them (``BUDGET_SHARE``) and the other half to the trials that find it,
 #: which also pay ranking and one-epoch probes. At 20 (the value until 2026-12-01) a 90 s digits run searched
@@ -73,6 +84,12 @@ TIMING_SHARE = 0.05
 #: over Lite0) and 2.1x (Lite2) (benchmarks/rank_timing_noise.py, 2026-12-02); a band this narrow keeps those
 #: apart and absorbs only the near-ties
 COST_TIE = 0.1
+
+
+def schedule_ceiling(train_size: int) -> int:
+    """The longest schedule a budget may fit: 50 epochs (the search space's), or the epochs that show the model
+    :data:`MIN_SCHEDULE_IMAGES` training images when 50 epochs show it fewer."""
+    return max(DEFAULT_MAX_EPOCHS, math.ceil(MIN_SCHEDULE_IMAGES / max(1, int(train_size))))
 
 
 def epochs_within(budget_left_s: float, epoch_s: float, *, share: float = BUDGET_SHARE,
@@ -198,8 +215,13 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
                                f"batch {batch_size} (~{epoch_s:.1f}s each){too_few}; the run fine-tunes the configuration a practitioner would run "
                                f"(AdamW, lr 1e-3, cosine) for {_epochs_phrase(out)} (a larger --budget "
                                "searches; pass --max-epochs to choose)")}
-    n = epochs_within(budget_left_s, epoch_s, least=least)
+    n = epochs_within(budget_left_s, epoch_s, least=least, most=schedule_ceiling(train_size))
     out.update(max_epochs=n, epoch_seconds=round(epoch_s, 4), search=True)
+    if n > DEFAULT_MAX_EPOCHS:
+        return {**out, "why": (f"{n} epochs per trial: {DEFAULT_MAX_EPOCHS} epochs of {train_size} training images show a "
+                               f"model only {DEFAULT_MAX_EPOCHS * train_size:,} images, and the {budget_left_s:.0f}s left buy "
+                               f"~{affordable:.0f} epochs of {candidate.name} (~{epoch_s:.1f}s each): a schedule of half "
+                               f"of them, up to {MIN_SCHEDULE_IMAGES:,} images (pass --max-epochs to choose)")}
     if n >= DEFAULT_MAX_EPOCHS:
         return {**out, "why": f"{n} epochs per trial (the {budget_left_s:.0f}s left buy ~{affordable:.0f} epochs of "
                               f"{candidate.name})"}

@@ -78,12 +78,20 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
     assert part["epoch_seconds"] == pytest.approx(rest_s + 0.9243 * train_s, abs=1e-4)
     assert 12 * part["epoch_seconds"] <= 29 - reserve
     assert "12 epochs of 92 % of the training images each" in part["why"]
-    assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)["max_epochs"] == 50
+    # a budget that buys more: 50 epochs on a large training set; on 480 images (24,000 seen in 50 epochs, fewer
+    # than the meta-dataset's smallest set's runs) the schedule grows to show 48,000, as far as half the budget buys
+    assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 4800, 120, 32)["max_epochs"] == 50
+    long = schedule.fit_max_epochs(1e6, _Candidate(), 10, 480, 120, 32)
+    assert long["max_epochs"] == 100 and "50 epochs of 480 training images show a model only 24,000" in long["why"]
+    assert schedule.fit_max_epochs(150.0, _Candidate(), 10, 480, 120, 32)["max_epochs"] == math.floor(
+        0.5 * (150 - reserve) / epoch_s) == 34
+    assert schedule.fit_max_epochs(400.0, _Candidate(), 10, 480, 120, 32)["max_epochs"] == math.floor(
+        0.5 * (400 - reserve) / epoch_s) == 92
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
-    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 4
+    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 7
     # a measurement already made is used (nothing measured again)
     again = schedule.fit_max_epochs(100.0, _Candidate(), 10, 480, 120, 32, measured={"step_s": 0.1, "checkpoint_s": 0.5})
-    assert again["max_epochs"] == 22 and len(calls) == 4
+    assert again["max_epochs"] == 22 and len(calls) == 7
 
 
 def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
