@@ -94,8 +94,9 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
                              "[default: default]")
 @click.option("--space", help="Search-space YAML. [default: recipes/spaces/quicktune.yaml]")
 @click.option("--max-epochs", type=int, help="Epochs of a trial's schedule (its learning-rate schedule and the most it trains). [default: 50, "
-              "or fewer when --budget cannot finish a 50-epoch trial: half of the budget left after ranking, "
-              "at the timed epoch cost of the best-ranked model; a budget of fewer than 40 such epochs is not "
+              "or fewer when --budget cannot finish a 50-epoch trial (half of the budget left after ranking, "
+              "at the timed epoch cost of the best-ranked model), or more on a small training set when the budget "
+              "buys them (up to the epochs that show 48,000 images); a budget of fewer than 40 such epochs is not "
               "searched: one fine-tune of the fastest kept pretrained model, with the by-hand configuration, takes "
               "all of it, re-fitted after each epoch]")
 @click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
