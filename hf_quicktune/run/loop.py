@@ -203,7 +203,10 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         search = Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
-        if not search.searching and settings.budget_s is not None:
+        # a schedule the run fitted to the budget is re-fitted to what its one training trial really gets: the
+        # no-search fine-tune's, and a one-worker search's incumbent once the end of the budget finishes it
+        fitted = "search" in schedule and (not search.searching or executor.capacity == 1)
+        if fitted and settings.budget_s is not None:
             train_images = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
             search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, reporter,
                                                           train_images)

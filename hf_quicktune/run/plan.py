@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -210,9 +211,14 @@ def reference_batch(settings: RunSettings, train_size: int) -> int:
 
 def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: Executor,
                        trial_id: int, reporter, train_images: int | None = None) -> None:
-    """Re-fit the one fine-tune's schedule to the epochs it really gets (:mod:`~hf_quicktune.run.refit`):
-    its length, or the share of the ``train_images`` its epochs train."""
+    """Re-fit the schedule of the one trial still training (the no-search run's fine-tune, or the incumbent the
+    end of a one-worker search trains to the end of its schedule, :meth:`Search.finishing`) to the epochs it
+    really gets (:mod:`~hf_quicktune.run.refit`): its length, or the share of the ``train_images`` its epochs
+    train. It may grow up to the training set's :func:`~hf_quicktune.run.schedule.schedule_ceiling`, and the
+    finishing incumbent's to :data:`~hf_quicktune.run.search_loop.FINISH_MARGIN` x the searched schedule."""
     from hf_quicktune.run.refit import refit_fine_tune
+    from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS, schedule_ceiling
+    from hf_quicktune.run.search_loop import FINISH_MARGIN
 
     if search.budget.seconds is None:
         return
@@ -220,8 +226,12 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
     schedule = state.load_json(state.dir / "schedule.json") or {}
     lengths = [r for r in schedule.get("refits") or [] if "epoch_fraction" not in r]
     last = lengths[-1].get("after_epoch") if lengths else None
+    most = schedule_ceiling(train_images) if train_images else DEFAULT_MAX_EPOCHS
+    if search.searching:
+        searched = int(schedule.get("searched_max_epochs") or settings.schedule_epochs)
+        most = max(most, math.ceil(FINISH_MARGIN * searched))
     change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last,
-                             fraction=settings.epoch_fraction, train_images=train_images)
+                             fraction=settings.epoch_fraction, train_images=train_images, most=most)
     if change is not None:
         apply_refit(settings, state, search, executor, trial_id, reporter, change, left, schedule)
     price_planned_epochs(settings, search, trial_id, train_images)
@@ -247,6 +257,8 @@ def apply_refit(settings: RunSettings, state: RunState, search: Search, executor
     """Keep a re-fit's new schedule (settings.json first, then schedule.json, the optimizer, the engine)."""
     n = change["max_epochs"]
     fraction = change.get("epoch_fraction")
+    if search.searching:  # the length every other trial of the search was compared on
+        schedule.setdefault("searched_max_epochs", settings.schedule_epochs)
     settings.max_epochs = n  # settings.json first: a resumed run builds its trials from it
     if fraction is not None:
         settings.epoch_fraction = fraction
@@ -263,9 +275,10 @@ def apply_refit(settings: RunSettings, state: RunState, search: Search, executor
     state.save_optimizer(search.opt.state_dict())
     executor.reschedule(trial_id, search.pool[trial_id], n, fraction)  # its engine was built on the old plan
     done = change["after_epoch"]
+    who = f"the incumbent, trial {trial_id}," if search.searching else "the fine-tune"
     if fraction is None:
         reporter.message(f"schedule re-fitted after epoch {done}: an epoch takes {change['epoch_s']:.1f}s here and "
-                         f"the {left:.0f}s left buy {n - done} more, so the fine-tune trains {n} epochs (was "
+                         f"the {left:.0f}s left buy {n - done} more, so {who} trains {n} epochs (was "
                          f"{change['from']})")
         return
     text = (f"schedule re-fitted after epoch {done}: the {left:.0f}s left end with {n - done} more epoch"

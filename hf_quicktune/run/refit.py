@@ -53,8 +53,8 @@ RAISE_MIN = 0.05
 
 
 def _job_steps(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, list[Mapping[str, Any]]]]:
-    """``trial_id``'s jobs as (wall seconds, their steps): from the end of its previous job (for its first,
-    from its submission) to the tell of its last epoch, so the loop between jobs counts too. A job's epochs
+    """``trial_id``'s jobs as (wall seconds, their steps): from the tell before its submission (:func:`_job_start`)
+    to the tell of its last epoch, so the loop between jobs counts too. A job's epochs
     are told together when it ends (one ``job_started_s``), so only a job's total is known, not its epochs'."""
     ok = [s for s in steps if s.get("trial_id") == trial_id and s.get("status") == OK]
     jobs: list[list[Mapping[str, Any]]] = []
@@ -64,14 +64,27 @@ def _job_steps(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[
             jobs[-1].append(step)
         else:
             jobs.append([step])
+    told = sorted(float(s["elapsed_s"]) for s in steps if s.get("elapsed_s") is not None)
     out: list[tuple[float, list[Mapping[str, Any]]]] = []
     for i, job in enumerate(jobs):
-        start = jobs[i - 1][-1].get("elapsed_s") if i else job[0].get("job_started_s")
+        start = _job_start(told, job[0].get("job_started_s"), jobs[i - 1][-1].get("elapsed_s") if i else None)
         end = job[-1].get("elapsed_s")
         if start is None or end is None or float(end) - float(start) <= 0:
             continue
         out.append((float(end) - float(start), job))
     return out
+
+
+def _job_start(told: list[float], submitted: Any, previous_end: Any = None) -> float | None:
+    """When a job submitted at run second ``submitted`` began for its wall time: the tell of the last step told
+    before it (of any trial: the loop between that tell and the submission counts), else its submission.
+    Counting from the same trial's previous job (``previous_end``, kept for steps without a submission time)
+    billed a searched trial's resumed epoch with every other trial's jobs in between (the end of a search
+    re-fits its incumbent, :meth:`~hf_quicktune.run.search_loop.Search.finishing`)."""
+    if submitted is None:
+        return None if previous_end is None else float(previous_end)
+    before = [t for t in told if t <= float(submitted)]
+    return before[-1] if before else float(submitted)
 
 
 def _jobs(steps: Sequence[Mapping[str, Any]], trial_id: int) -> list[tuple[float, int]]:
@@ -122,7 +135,8 @@ def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, trai
 
 
 def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, seconds_left: float,
-                   current: int, fraction: float, train_images: int) -> tuple[int, float] | None:
+                   current: int, fraction: float, train_images: int,
+                   most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float] | None:
     """The schedule re-planned so that its last epoch ends with ``seconds_left`` (the budget left less the
     end's reserve), as ``(max_epochs, epoch_fraction)``, or None to keep ``(current, fraction)``.
 
@@ -131,7 +145,7 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     benchmarks/product_vs_finetune.py). When the epochs left, priced by :func:`measured_epoch_parts`,
     overrun the time, they are re-planned with :func:`~hf_quicktune.run.schedule.fractional_epochs` (never
     longer): a smaller share of the images each, or one epoch fewer when that trains more. When they leave
-    time, the re-plan (up to the space's 50 epochs) is taken if it trains at least :data:`RAISE_MIN` of an
+    time, the re-plan (up to ``most`` epochs) is taken if it trains at least :data:`RAISE_MIN` of an
     epoch's images more. A measurement of the first job only (one-time costs included) may not reduce the
     plan, except the share of a last epoch left: that epoch would otherwise start only when half of it fits
     (:data:`~hf_quicktune.run.budget.Budget.ENDS_EARLY_SHARE`) and end before its learning rate anneals (a
@@ -153,7 +167,7 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
             # fits: the budget ends the run, not a re-plan
         n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
     else:
-        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=DEFAULT_MAX_EPOCHS - epochs_done)
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=max(1, most - epochs_done))
         if n * f < left * fraction + RAISE_MIN:
             return None
     if (epochs_done + n, f) == (current, fraction):
@@ -180,7 +194,7 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
                     current: int, last_change: int | None = None, *, fraction: float = 1.0,
-                    train_images: int | None = None) -> dict[str, Any] | None:
+                    train_images: int | None = None, most: int = DEFAULT_MAX_EPOCHS) -> dict[str, Any] | None:
     """The re-fit after ``trial_id``'s latest epoch, or None (no budget, the trial ended or finished its
     schedule, fewer than :data:`RECENT` epochs since the previous change of its length at epoch
     ``last_change``, or a change smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s",
@@ -188,7 +202,8 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
 
     When the length stays, ``train_images`` given (the images of a whole epoch), the epochs' share of the
     images (``fraction`` now) is re-planned to end with the budget (:func:`refit_fraction`); the change then
-    has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for ``last_change``."""
+    has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for ``last_change``.
+    ``most``: the longest schedule a re-fit may make (never shorter than ``current`` on that account)."""
     st = opt.trials.get(trial_id)
     if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs < current:
         return None
@@ -197,25 +212,27 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
         return None
     change = {"after_epoch": st.epochs, "epoch_s": round(epoch_s, 3), "seconds_left": round(seconds_left, 3),
               "from": current}
-    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change)
+    length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change, most)
     if length is not None:
         return {**change, "max_epochs": length}
     if train_images:
-        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images)
+        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images, most)
         if replanned is not None:
             return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1]}
     return None
 
 
 def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
-                  seconds_left: float, current: int, last_change: int | None) -> int | None:
+                  seconds_left: float, current: int, last_change: int | None,
+                  most: int = DEFAULT_MAX_EPOCHS) -> int | None:
     """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None."""
     if last_change is not None and epochs_done - last_change < RECENT:
         return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
     # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
     # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
     after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
-    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, shorten=after_first >= RECENT)
+    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, most=max(most, current),
+                     shorten=after_first >= RECENT)
     if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - epochs_done))):
         return None
     return n

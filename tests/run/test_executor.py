@@ -535,6 +535,77 @@ def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_pa
     assert f"trains {refitted} epochs (was {fitted})" in out.getvalue()
 
 
+def _finishing_run(tmp_path, budget_s: float, *, refit: bool):
+    """A one-worker search of 4-epoch trials (10 s epochs; trial 0 the best) on a schedule the run fitted, its
+    finishing incumbent re-fitted when ``refit``. Returns (search, executor, clock, messages, stop reason)."""
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
+    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
+    executor, out = _Rescheduling(state, clock), io.StringIO()
+    search = Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+                     max_epochs=4)
+    if refit:
+        search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    return search, executor, clock, out.getvalue(), stop
+
+
+def test_the_finishing_incumbent_of_a_one_worker_search_ends_with_the_budget(tmp_path):
+    """The end of a search finishes its incumbent once the time left is within FINISH_MARGIN of what its epochs
+    cost, which left up to a third of that time unused (a fewshot run ended at 204 s of 300); its schedule is now
+    re-fitted after each epoch, like the no-search fine-tune's: longer, up to FINISH_MARGIN x the searched one,
+    and the other trials' shared schedule is kept where the search compared them (schedule.json)."""
+    import json
+    import math
+
+    from hf_quicktune.run.search_loop import FINISH_MARGIN
+
+    before, _, before_clock, _, before_stop = _finishing_run(tmp_path / "fixed", 100.0, refit=False)
+    search, executor, clock, messages, stop = _finishing_run(tmp_path / "refit", 100.0, refit=True)
+    reserve = search.budget.reserve(search.steps)
+    assert before.opt.trials[0].epochs == 4 and 100.0 - reserve - before_clock.elapsed >= 10.0  # an epoch unused
+    grown = search.opt.trials[0].epochs
+    assert 4 < grown <= math.ceil(FINISH_MARGIN * 4) and search.opt.max_epochs == grown
+    assert clock.elapsed <= 100.0 - reserve < clock.elapsed + 10.0  # ... now less than an epoch
+    assert f"the incumbent, trial 0, finished its {grown}-epoch schedule" in stop
+    assert executor.rescheduled == [(0, 1.0, grown)]  # its engine changes horizon in memory
+    assert f"so the incumbent, trial 0, trains {grown} epochs (was 4)" in messages
+    schedule = json.loads((search.state.dir / "schedule.json").read_text())
+    assert schedule["searched_max_epochs"] == 4 and schedule["max_epochs"] == grown
+    assert [s["trial_id"] for s in search.steps if s["trial_id"] != 0] == \
+        [s["trial_id"] for s in before.steps if s["trial_id"] != 0]  # the search itself is the same
+    assert {s["trial_id"]: s["epoch"] for s in search.steps if s["trial_id"] != 0} == \
+        {tid: 1 for tid in {s["trial_id"] for s in search.steps} - {0}}
+    assert "budget used" in before_stop
+
+
+def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_path):
+    """During the search (trials compared on one schedule) nothing is re-fitted, nor with several workers (their
+    other trials share the schedule), nor without a budget-fitted schedule (--max-epochs given: no schedule.json)."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    calls = []
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    for capacity in (1, 2):
+        opt = _Explorer(pool, max_epochs=4)
+        state, clock = RunState(tmp_path / str(capacity)), _TickClock()
+        executor = _TimedFake(state, clock)
+        executor.capacity = capacity
+        search = Search(opt, state, pool, executor, Budget(seconds=100.0), clock, [], {},
+                         PlainReporter(io.StringIO()), max_epochs=4)
+        search.refit = lambda tid, c=capacity, s=search: calls.append((c, tid, s.finish_trial, s.clock.elapsed))
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert calls and {c for c, *_ in calls} == {1}
+    assert all(tid == finish for _, tid, finish, _ in calls)  # the finishing incumbent's epochs only
+
+
 class _SharedEpochs(_Rescheduling):
     """Epochs whose training takes 8 s for all of the 100 training images (12.5 images/s) x the share of them
     the run's schedule trains, + 1 s of evaluation + 1 s of the rest; 1 s more for the first (one-time costs)."""

@@ -83,6 +83,36 @@ def test_refits_after_every_epoch_of_a_trial_that_goes_on():
     assert refit_fine_tune(opt, _steps(32.0), 0, 500.0, 4) is None
 
 
+def test_a_searched_trials_epoch_costs_its_own_job_not_the_other_trials_jobs_between():
+    """In a search other trials' jobs run between two of a trial's jobs; its resumed epoch costs the time from the
+    tell before its submission (the loop between counts), not from its own previous epoch's end (which billed it
+    with the other trials' jobs: the finishing incumbent of a search is re-fitted from these figures)."""
+    steps = [
+        {"trial_id": 0, "status": "ok", "epoch": 1, "elapsed_s": 12.0, "job_started_s": 2.0},
+        {"trial_id": 1, "status": "ok", "epoch": 1, "elapsed_s": 22.5, "job_started_s": 12.5},
+        {"trial_id": 2, "status": "ok", "epoch": 1, "elapsed_s": 33.0, "job_started_s": 23.0},
+        {"trial_id": 0, "status": "ok", "epoch": 2, "elapsed_s": 44.0, "job_started_s": 34.0},  # 11 s from 33
+        {"trial_id": 0, "status": "ok", "epoch": 3, "elapsed_s": 54.0, "job_started_s": 44.5},  # 10 s from 44
+    ]
+    assert epoch_wall_seconds(steps, 0) == [[10.0], [11.0], [10.0]]  # was [[10], [32], [10]]
+    assert epoch_wall_seconds(steps, 2) == [[10.5]]  # a first job too: from the tell before it
+    assert measured_epoch_seconds(steps, 0) == 10.5
+    # steps of an older run without submission times: from the trial's previous epoch, as before
+    old = [{k: v for k, v in s.items() if k != "job_started_s"} for s in steps]
+    assert epoch_wall_seconds(old, 0) == [[32.0], [10.0]]
+
+
+def test_a_refit_grows_up_to_the_longest_schedule_it_is_given():
+    """``most``: the no-search fine-tune's ceiling (more than 50 epochs on a small training set, like its fitted
+    schedule), a finishing incumbent's share over its searched schedule (run/plan.refit_run_schedule)."""
+    opt = _opt(3)
+    steps = _steps(3.0, 4.0, 5.0)  # 1 s epochs after the first
+    assert refit_fine_tune(opt, steps, 0, 500.0, 40)["max_epochs"] == 50  # the space's 50 by default
+    assert refit_fine_tune(opt, steps, 0, 500.0, 40, most=120)["max_epochs"] == 120
+    assert refit_fine_tune(opt, steps, 0, 60.0, 40, most=120)["max_epochs"] == 63  # what the time left buys
+    assert refit_fine_tune(opt, steps, 0, 500.0, 80, most=60) is None  # never shortened for the cap: 80 stays
+
+
 def test_a_first_job_of_several_epochs_lengthens_only_then_its_later_epochs_decide():
     """A prior's learnt initial_epochs makes the fine-tune's first job several epochs long (3 of a 26-epoch
     schedule, told together when the job ends): its mean epoch (model built, loader warmed) may lengthen the
