@@ -9,7 +9,8 @@ schedule). A practitioner watching the clock would re-plan; the run does it for 
 ends with the budget rather than after a fixed epoch count.
 
 After each job of the fine-tune (its first spans the optimizer's ``initial_epochs``, later ones one epoch),
-the run measures what an epoch costs here: the median of its last :data:`RECENT` epochs' wall times (each
+the run measures what an epoch costs here: the median of its last :data:`RECENT` epochs' wall times, or more
+epochs until they span :data:`RECENT_SECONDS` (each
 job from the previous one's end: training, evaluation, checkpoint and the loop around them; the epochs of
 one job share its mean, as they are told together), leaving out the first job once a later one exists (it
 carries one-time costs: building the model, the loader's first batches). The schedule becomes the epochs
@@ -39,8 +40,12 @@ from typing import Any
 from hf_quicktune.run.outcome import OK
 from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
-#: how many of the latest epochs the cost of an epoch is the median of
+#: how many of the latest epochs the cost of an epoch is the median of, at least
 RECENT = 3
+#: ... and at least the latest epochs spanning this many seconds: this VM's speed moves in stretches of 5-10 s
+#: (a fewshot search's finishing incumbent, 1.2 s epochs: runs of 0.85 s ones every ~50 s), and the median of
+#: three 1-second epochs followed each, re-fitting its 160-epoch schedule between 153 and 208 epochs
+RECENT_SECONDS = 20.0
 #: a schedule is shortened only when its remaining epochs overrun the time left by more than this many epochs
 SHORTEN_SLACK = 0.5
 #: a re-fit changes the length by at least this share of the epochs the schedule has left (and at least one):
@@ -99,15 +104,27 @@ def epoch_wall_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int) -> lis
 
 
 def measured_epoch_seconds(steps: Sequence[Mapping[str, Any]], trial_id: int, recent: int = RECENT) -> float | None:
-    """What an epoch of ``trial_id`` costs here: the median of its last ``recent`` epochs' wall seconds
-    (:func:`epoch_wall_seconds`), its first job left out once a later one exists. None before any epoch."""
+    """What an epoch of ``trial_id`` costs here: the median of its last ``recent`` epochs' wall seconds, or of more
+    until they span :data:`RECENT_SECONDS` (:func:`epoch_wall_seconds`), its first job left out once a later
+    one exists. None before any epoch."""
     jobs = epoch_wall_seconds(steps, trial_id)
     if len(jobs) > 1:
         jobs = jobs[1:]
     walls = [w for job in jobs for w in job]
     if not walls:
         return None
-    return float(statistics.median(walls[-recent:]))
+    return float(statistics.median(walls[-_window(walls, recent):]))
+
+
+def _window(walls: Sequence[float], recent: int) -> int:
+    """How many of the latest epochs (wall seconds ``walls``) a measure takes: ``recent``, or more until they span
+    :data:`RECENT_SECONDS`."""
+    n, spanned = 0, 0.0
+    for wall in reversed(walls):
+        if n >= recent and spanned >= RECENT_SECONDS:
+            break
+        n, spanned = n + 1, spanned + wall
+    return max(1, n)
 
 
 def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, train_images: int,
@@ -120,7 +137,8 @@ def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, trai
     jobs = _job_steps(steps, trial_id)
     if len(jobs) > 1:
         jobs = jobs[1:]
-    epochs = [(seconds / len(job), step) for seconds, job in jobs for step in job][-recent:]
+    epochs = [(seconds / len(job), step) for seconds, job in jobs for step in job]
+    epochs = epochs[-_window([wall for wall, _ in epochs], recent):]
     full, rest = [], []
     for wall, step in epochs:
         ips = step.get("ips")

@@ -42,6 +42,28 @@ def test_an_epoch_costs_the_time_from_the_previous_epochs_end_loop_included():
     assert measured_epoch_seconds(failed, 0) == 12.0 and measured_epoch_seconds(_steps(14.0), 1) is None
 
 
+def test_an_epochs_cost_is_measured_over_the_latest_epochs_spanning_recent_seconds():
+    """This VM's speed moves in stretches of a few seconds: a run of 0.85 s epochs among 1.2 s ones (a fewshot
+    search's finishing incumbent) moved the median of the last three, and the schedule with it, back and forth
+    between 153 and 208 epochs. The median spans RECENT_SECONDS (at least RECENT epochs): short epochs are measured
+    over as many as that takes, long ones over the last RECENT."""
+    from hf_quicktune.run.refit import RECENT, RECENT_SECONDS
+
+    ends = [2.0]
+    for wall in [1.2] * 20 + [0.85] * 4:
+        ends.append(ends[-1] + wall)
+    steps = _steps(*ends[1:], started=0.0)
+    assert round(measured_epoch_seconds(steps, 0), 3) == 1.2  # the median of the last three was 0.85
+    ends = [2.0] + [2.0 + 30.0 * i for i in range(1, 6)]
+    assert measured_epoch_seconds(_steps(*ends[1:], started=0.0), 0) == 30.0
+    # a speed that lasts more than the window is followed
+    ends = [2.0]
+    for wall in [1.2] * 20 + [0.85] * 30:
+        ends.append(ends[-1] + wall)
+    assert round(measured_epoch_seconds(_steps(*ends[1:], started=0.0), 0), 3) == 0.85
+    assert RECENT_SECONDS > RECENT * 1.2
+
+
 def test_the_length_is_the_epochs_done_plus_what_the_time_left_buys():
     assert refit_epochs(1, 30.0, 131.0, 4) == 5  # mnist5k: 4.77 affordable epochs had become 4
     assert refit_epochs(2, 5.0, 100.0, 18) == 22
