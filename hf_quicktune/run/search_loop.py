@@ -117,7 +117,16 @@ class Search:
         deadline = self.budget.deadline(self.steps)
         kw = {}
         if deadline is not None and self.ends_early(trial_id):
-            kw["wrap_up_s"] = deadline - self.budget.wrap_up(self.steps) - self.clock.elapsed
+            left = deadline - self.clock.elapsed
+            kw["wrap_up_s"] = left - self.budget.wrap_up(self.steps)
+            if epoch - told == 1:  # the budget let it start because it fits whole, or half of it with its wrap-up
+                # (Budget.stop_reason): a short epoch (1.2 s, wrap-up 1.7 s) was ended before its first step and
+                # lost; it now trains at least that half before it may end early
+                from hf_quicktune.search.base import Suggestion
+
+                one = self.budget.suggestion_seconds(self.opt, self.steps,
+                                                     Suggestion(trial_id, self.pool[trial_id], epoch), 1)
+                kw["wrap_up_s"] = max(kw["wrap_up_s"], min(left, Budget.ENDS_EARLY_SHARE * one))
         self.executor.submit(trial_id, self.pool[trial_id], epoch, from_epoch=told,
                              deadline_s=None if deadline is None else deadline - self.clock.elapsed, **kw)
         self.in_flight[trial_id] = epoch

@@ -521,6 +521,39 @@ def test_a_no_search_run_asks_the_optimizer_only_for_its_first_trial(tmp_path):
     assert _Continuing.asks == 1
 
 
+def test_a_short_last_epoch_the_budget_lets_start_trains_before_it_may_end_early(tmp_path):
+    """The budget starts an epoch that ends early at its end (the fine-tune's, the finishing incumbent's) when it
+    fits whole, or half of it with its wrap-up (validation pass and checkpoint: 1.69 s here). A 1.2 s epoch with
+    1.25 s left fits whole, but its end-early time (the deadline less the wrap-up) had passed before it began: the
+    engine stopped it unstarted and the run ended "the unfinished epoch was discarded" (a fewshot run's last
+    epoch). It now trains at least half of its predicted seconds first."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
+    opt = _Explorer(pool, max_epochs=6)
+    steps = []
+    for e in (1, 2, 3):
+        opt.tell(0, e, 0.5, 1.0)
+        steps.append({"trial_id": 0, "model": "a", "epoch": e, "status": "ok", "wall_s": 1.2, "eval_s": 0.55})
+    state, clock = RunState(tmp_path), _TickClock()
+    budget = Budget(seconds=100.0)
+    clock.elapsed = 100.0 - budget.reserve(steps) - 1.25
+    ex = _TimedFake(state, clock)
+    search = Search(opt, state, pool, ex, budget, clock, steps, {}, PlainReporter(io.StringIO()), max_epochs=6)
+    search.searching = False
+    suggestion = opt.continue_trial(0)
+    assert budget.stop_reason(opt, steps, clock, suggestion, ends_early=True) is None  # it fits whole
+    assert budget.wrap_up(steps) > 1.25  # ... but the deadline less the wrap-up has passed
+    search.submit(0, suggestion.epoch)
+    assert ex.wrap_up[0] == pytest.approx(0.6)  # half of its 1.2 s
+    opt.release(0)
+    ex.jobs.clear()
+    clock.elapsed = 100.0 - budget.reserve(steps) - 10.0  # with time to spare: ended early at the usual point
+    search.submit(0, suggestion.epoch)
+    assert ex.wrap_up[0] == pytest.approx(10.0 - budget.wrap_up(steps))
+
+
 class _Rescheduling(_TimedFake):
     def __init__(self, state, clock):
         super().__init__(state, clock)
