@@ -1,0 +1,512 @@
+"""The end of a wall-clock budget in the run loop (no training: fake executors on a ticking clock): the incumbent
+trained to the end of its schedule, the no-search fine-tune, the schedule re-fitted to the time left
+(run/refit.py, run/plan.refit_run_schedule), epochs of a share of the images, --max-trials."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from hf_quicktune.run.budget import Budget
+from hf_quicktune.run.settings import RunSettings
+from hf_quicktune.run.state import RunState
+from hf_quicktune.run.trials import Outcome
+from hf_quicktune.search.base import Suggestion
+from hf_quicktune.train.records import EpochRecord
+
+from .fakes import Explorer as _Explorer
+from .fakes import ParallelFake as _ParallelFake
+
+
+class _TickClock:
+    """A run clock the fake executor advances: each epoch costs ``epoch_s`` seconds."""
+
+    def __init__(self):
+        self.elapsed = 0.0
+
+
+class _TimedFake(_ParallelFake):
+    """One worker; the first trial it trains scores 0.9 + e/100 at epoch e, the others 0.1 + e/100; every
+    epoch moves the clock by 10 s, except one the job's ``wrap_up_s`` ends early (as the engine does)."""
+
+    def __init__(self, state, clock):
+        super().__init__(1, state)
+        self.clock, self.first, self.wrap_up = clock, None, {}
+
+    def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None, wrap_up_s=None):
+        super().submit(trial_id, config, to_epoch, from_epoch=from_epoch, deadline_s=deadline_s, wrap_up_s=wrap_up_s)
+        self.wrap_up[trial_id] = wrap_up_s
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        self.first = tid if self.first is None else self.first
+        base = 0.9 if tid == self.first else 0.1
+        recs = [EpochRecord(epoch=e, val_top1=base + e / 100, val_top5=None, val_loss=None, train_loss=None,
+                            train_seconds=10.0, eval_seconds=0.5, images_per_second=None, peak_memory_mb=None,
+                            lr=None).to_dict() for e in range(from_epoch + 1, to_epoch + 1)]
+        seconds, wrap = 10.0 * len(recs), self.wrap_up.pop(tid, None)
+        if wrap is not None:
+            seconds = min(seconds, max(10.0 * (len(recs) - 1), wrap))  # the last epoch ends early
+        self.clock.elapsed += seconds
+        return Outcome(tid, to_epoch, recs, wall_s=seconds)
+
+
+@pytest.mark.parametrize("budget_s, finished", [(100.0, True), (1000.0, True), (40.0, False)])
+def test_the_end_of_a_wall_clock_budget_finishes_the_incumbents_schedule(tmp_path, budget_s, finished):
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import FINISH_MARGIN, Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _TimedFake(state, clock)
+    search = Search(opt, state, pool, ex, Budget(seconds=budget_s), clock, [], {}, PlainReporter(io.StringIO()),
+                     max_epochs=4)
+    reason = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert "budget used" in reason
+    steps = search.steps
+    first = steps[0]["trial_id"]
+    reserve = search.budget.reserve(steps)
+    assert clock.elapsed <= budget_s
+    if not finished:  # 40 s: the first trial's epoch and one more leave no time for its three remaining epochs
+        assert opt.trials[first].epochs < 4
+        return
+    assert opt.trials[first].epochs == 4  # the incumbent trained to the end of its schedule
+    # ... and the search ended there: the time left could not train a new trial as far (it used to open one)
+    assert steps[-1]["trial_id"] == first
+    assert f"the incumbent, trial {first}, finished its 4-epoch schedule" in reason
+    own = [i for i, s in enumerate(steps) if s["trial_id"] == first]
+    # ... in one go, started once the time left after the optimizer's next choice (one 10 s epoch) was
+    # within the margin of what its 3 remaining epochs cost
+    assert own[1:] == list(range(own[1], own[1] + 3))
+    started_at = steps[own[1] - 1]["elapsed_s"]
+    assert budget_s - started_at - reserve - 10.0 <= FINISH_MARGIN * 3 * 10.0
+    assert budget_s - (started_at - 10.0) - reserve - 10.0 > FINISH_MARGIN * 3 * 10.0  # ... and not earlier
+    with pytest.raises(ValueError, match="cannot be continued"):
+        opt.continue_trial(first)  # at max_epochs
+
+
+def test_finishing_waits_for_the_initial_design(tmp_path):
+    """At 60 s finishing would start right after the first epoch; the optimizer's initial design (the by-hand
+    configuration is in it) still runs first."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    runs = {}
+    for design in ((), (0, 1)):
+        opt = _Explorer(pool, max_epochs=4)
+        opt.initial_design = list(design)
+        state, clock = RunState(tmp_path / str(len(design))), _TickClock()
+        search = Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=60.0), clock, [], {},
+                         PlainReporter(io.StringIO()), max_epochs=4)
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+        runs[design] = [(s["trial_id"], s["epoch"]) for s in search.steps]
+    assert runs[()][:4] == [(0, 1), (0, 2), (0, 3), (0, 4)]  # finished at once (then one more epoch fits)
+    assert runs[(0, 1)][:5] == [(0, 1), (1, 1), (0, 2), (0, 3), (0, 4)]
+
+
+def _no_search_run(tmp_path, fake=None):
+    """A 1000 s run whose schedule found the budget too small to search (schedule.json: "search": false):
+    the by-hand trial 0 is the only initial design. Returns (search, clock, stop reason)."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    search = Search(opt, state, pool, (fake or _TimedFake)(state, clock), Budget(seconds=1000.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    search.searching = False
+    return search, clock, search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+
+
+def test_a_budget_too_small_to_search_trains_the_first_trial_to_the_end_first(tmp_path):
+    search, clock, stop = _no_search_run(tmp_path)
+    # with 1000 s a searching run would probe new trials first (test above); this one finishes trial 0 at once
+    # and stops there: the 960 s left would only buy one-epoch trials that cannot beat it
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (0, 2), (0, 3), (0, 4)]
+    assert stop.startswith("the fine-tune finished its 4-epoch schedule (a budget too small to search); 16.0m of "
+                           "the --budget 16.7m are left: the run was planned without a search")  # (as a resumed
+    assert clock.elapsed == 40.0  # run given a larger --budget would be: the note says how to search with it)
+
+
+class _Continuing(_Explorer):
+    """Suggests continuing its best trial once one has a score (as the gray-box search does with the fine-tune),
+    counting its asks (each one fits the surrogate of a real search)."""
+
+    asks = 0
+
+    def _ask(self):
+        type(self).asks += 1
+        if 0 in self.trials and not self.is_done(0):
+            return Suggestion(0, dict(self.pool[0]), self.trials[0].epochs + 1)
+        return super()._ask()
+
+
+def test_a_no_search_run_asks_the_optimizer_only_for_its_first_trial(tmp_path):
+    """The one fine-tune goes on without asking: the gray-box optimizer suggested continuing it after every epoch,
+    and each ask fitted its surrogate (0.35 s of each 2.4 s epoch of a 60 s digits run, found with cProfile)."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Continuing(pool, max_epochs=6)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=1000.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=6)
+    search.searching = False
+    _Continuing.asks = 0
+    search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, e) for e in range(1, 7)]
+    assert _Continuing.asks == 1
+
+
+def test_a_short_last_epoch_the_budget_lets_start_trains_before_it_may_end_early(tmp_path):
+    """The budget starts an epoch that ends early at its end (the fine-tune's, the finishing incumbent's) when it
+    fits whole, or half of it with its wrap-up (validation pass and checkpoint: 1.69 s here). A 1.2 s epoch with
+    1.25 s left fits whole, but its end-early time (the deadline less the wrap-up) had passed before it began: the
+    engine stopped it unstarted and the run ended "the unfinished epoch was discarded" (a fewshot run's last
+    epoch). It now trains at least half of its predicted seconds first."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
+    opt = _Explorer(pool, max_epochs=6)
+    steps = []
+    for e in (1, 2, 3):
+        opt.tell(0, e, 0.5, 1.0)
+        steps.append({"trial_id": 0, "model": "a", "epoch": e, "status": "ok", "wall_s": 1.2, "eval_s": 0.55})
+    state, clock = RunState(tmp_path), _TickClock()
+    budget = Budget(seconds=100.0)
+    clock.elapsed = 100.0 - budget.reserve(steps) - 1.25
+    ex = _TimedFake(state, clock)
+    search = Search(opt, state, pool, ex, budget, clock, steps, {}, PlainReporter(io.StringIO()), max_epochs=6)
+    search.searching = False
+    suggestion = opt.continue_trial(0)
+    assert budget.stop_reason(opt, steps, clock, suggestion, ends_early=True) is None  # it fits whole
+    assert budget.wrap_up(steps) > 1.25  # ... but the deadline less the wrap-up has passed
+    search.submit(0, suggestion.epoch)
+    assert ex.wrap_up[0] == pytest.approx(0.6)  # half of its 1.2 s
+    opt.release(0)
+    ex.jobs.clear()
+    clock.elapsed = 100.0 - budget.reserve(steps) - 10.0  # with time to spare: ended early at the usual point
+    search.submit(0, suggestion.epoch)
+    assert ex.wrap_up[0] == pytest.approx(10.0 - budget.wrap_up(steps))
+
+
+class _Rescheduling(_TimedFake):
+    def __init__(self, state, clock):
+        super().__init__(state, clock)
+        self.rescheduled = []
+
+    def reschedule(self, trial_id, config, max_epochs, epoch_fraction=None):
+        self.rescheduled.append((trial_id, config["lr"], max_epochs))
+
+
+@pytest.mark.parametrize("budget_s, fitted, refitted, after", [(100.0, 4, 9, 1), (60.0, 8, 5, 4)])
+def test_a_no_search_run_refits_its_schedule_to_the_epochs_it_really_gets(tmp_path, budget_s, fitted, refitted, after):
+    """The fine-tune's length was fitted before any epoch ran; after its first epoch (10 s here) it becomes the
+    epochs the budget left buys (less the 5 s end reserve): nothing is left unused; a schedule fitted too
+    long is shortened once 3 epochs after the first are measured (the first may carry one-time costs, one
+    epoch may be an outlier), so its cosine anneals before the budget ends (see run/refit.py)."""
+    import json
+
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=fitted)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=fitted)
+    state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": fitted})
+    executor = _Rescheduling(state, clock)
+    out = io.StringIO()
+    search = Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+                     max_epochs=fitted)
+    search.searching = False
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, e) for e in range(1, refitted + 1)]
+    assert stop == f"the fine-tune finished its {refitted}-epoch schedule (a budget too small to search)"
+    assert clock.elapsed <= budget_s - 5.0 and opt.max_epochs == refitted
+    assert executor.rescheduled == [(0, 1.0, refitted)]  # the engine changes horizon in memory
+    assert json.loads((state.dir / "settings.json").read_text())["max_epochs"] == refitted  # what a resume reads
+    assert schedule["max_epochs"] == refitted and schedule["fitted_max_epochs"] == fitted
+    assert schedule["refits"] == [{"after_epoch": after, "epoch_s": 10.0, "seconds_left": budget_s - 5.0 - 10.0 * after,
+                                   "from": fitted, "max_epochs": refitted}]  # later epochs confirmed it: no second
+    assert f"trains {refitted} epochs (was {fitted})" in out.getvalue()
+
+
+def _finishing_run(tmp_path, budget_s: float, *, refit: bool):
+    """A one-worker search of 4-epoch trials (10 s epochs; trial 0 the best) on a schedule the run fitted, its
+    finishing incumbent re-fitted when ``refit``. Returns (search, executor, clock, messages, stop reason)."""
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
+    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
+    executor, out = _Rescheduling(state, clock), io.StringIO()
+    search = Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+                     max_epochs=4)
+    if refit:
+        search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    return search, executor, clock, out.getvalue(), stop
+
+
+def test_the_finishing_incumbent_of_a_one_worker_search_ends_with_the_budget(tmp_path):
+    """The end of a search finishes its incumbent once the time left is within FINISH_MARGIN of what its epochs
+    cost, which left up to a third of that time unused (a fewshot run ended at 204 s of 300); its schedule is now
+    re-fitted after each epoch, like the no-search fine-tune's: longer, up to FINISH_MARGIN x the searched one,
+    and the other trials' shared schedule is kept where the search compared them (schedule.json)."""
+    import json
+    import math
+
+    from hf_quicktune.run.search_loop import FINISH_MARGIN
+
+    before, _, before_clock, _, before_stop = _finishing_run(tmp_path / "fixed", 100.0, refit=False)
+    search, executor, clock, messages, stop = _finishing_run(tmp_path / "refit", 100.0, refit=True)
+    reserve = search.budget.reserve(search.steps)
+    assert before.opt.trials[0].epochs == 4 and 100.0 - reserve - before_clock.elapsed >= 10.0  # an epoch unused
+    grown = search.opt.trials[0].epochs
+    assert 4 < grown <= math.ceil(FINISH_MARGIN * 4) and search.opt.max_epochs == grown
+    assert clock.elapsed <= 100.0 - reserve < clock.elapsed + 10.0  # ... now less than an epoch
+    assert f"the incumbent, trial 0, finished its {grown}-epoch schedule" in stop
+    assert executor.rescheduled == [(0, 1.0, grown)]  # its engine changes horizon in memory
+    assert f"so the incumbent, trial 0, trains {grown} epochs (was 4)" in messages
+    schedule = json.loads((search.state.dir / "schedule.json").read_text())
+    assert schedule["searched_max_epochs"] == 4 and schedule["max_epochs"] == grown
+    assert [s["trial_id"] for s in search.steps if s["trial_id"] != 0] == \
+        [s["trial_id"] for s in before.steps if s["trial_id"] != 0]  # the search itself is the same
+    assert {s["trial_id"]: s["epoch"] for s in search.steps if s["trial_id"] != 0} == \
+        {tid: 1 for tid in {s["trial_id"] for s in search.steps} - {0}}
+    assert "budget used" in before_stop
+
+
+def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_path):
+    """During the search (trials compared on one schedule) nothing is re-fitted, nor with several workers (their
+    other trials share the schedule), nor without a budget-fitted schedule (--max-epochs given: no schedule.json)."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    calls = []
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    for capacity in (1, 2):
+        opt = _Explorer(pool, max_epochs=4)
+        state, clock = RunState(tmp_path / str(capacity)), _TickClock()
+        executor = _TimedFake(state, clock)
+        executor.capacity = capacity
+        search = Search(opt, state, pool, executor, Budget(seconds=100.0), clock, [], {},
+                         PlainReporter(io.StringIO()), max_epochs=4)
+        search.refit = lambda tid, c=capacity, s=search: calls.append((c, tid, s.finish_trial, s.clock.elapsed))
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert calls and {c for c, *_ in calls} == {1}
+    assert all(tid == finish for _, tid, finish, _ in calls)  # the finishing incumbent's epochs only
+
+
+class _SharedEpochs(_Rescheduling):
+    """Epochs whose training takes 8 s for all of the 100 training images (12.5 images/s) x the share of them
+    the run's schedule trains, + 1 s of evaluation + 1 s of the rest; 1 s more for the first (one-time costs)."""
+
+    def __init__(self, state, clock):
+        super().__init__(state, clock)
+        self.fraction, self.fractions = 1.0, []
+
+    def reschedule(self, trial_id, config, max_epochs, epoch_fraction=None):
+        super().reschedule(trial_id, config, max_epochs)
+        self.fraction = self.fraction if epoch_fraction is None else epoch_fraction
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        recs, wall = [], 0.0
+        for e in range(from_epoch + 1, to_epoch + 1):
+            train = 8.0 * self.fraction
+            recs.append(EpochRecord(epoch=e, val_top1=0.5 + e / 100, val_top5=None, val_loss=None, train_loss=None,
+                                    train_seconds=train, eval_seconds=1.0, images_per_second=12.5,
+                                    peak_memory_mb=None, lr=None).to_dict())
+            self.fractions.append(self.fraction)
+            wall += train + 2.0 + (1.0 if e == 1 else 0.0)
+        self.clock.elapsed += wall
+        return Outcome(tid, to_epoch, recs, wall_s=wall)
+
+
+class _SharedEpochsEndingEarly(_SharedEpochs):
+    """:class:`_SharedEpochs` whose one-epoch jobs end their training early at ``wrap_up_s`` (as the engine
+    does), then evaluate (2 s with the rest)."""
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs[-1]
+        wrap = self.wrap_up.get(tid)
+        started = self.clock.elapsed
+        out = super().wait()
+        if wrap is not None and to_epoch - from_epoch == 1 and out.wall_s - 2.0 > wrap:
+            self.clock.elapsed = started + max(0.0, wrap) + 2.0
+            out.wall_s = self.clock.elapsed - started
+        return out
+
+
+def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
+    """A no-search run of a 5-epoch schedule in 65 s on ``executor_class`` (a :class:`_SharedEpochs`), its
+    schedule re-fitted after each epoch; ``loop_seconds``: the loop's own work after each epoch (the progress
+    line moves the clock). Returns (search, executor, clock, the re-fit messages, the stop reason)."""
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    class _Reporter(PlainReporter):
+        def step(self, snap):
+            super().step(snap)
+            clock.elapsed += loop_seconds
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=5)
+    opt.initial_design = [0]
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget="65s", max_epochs=5)
+    state.save_json(state.dir / "schedule.json", {"search": False, "max_epochs": 5})
+    executor = executor_class(state, clock)
+    out = io.StringIO()
+    search = Search(opt, state, pool, executor, Budget(seconds=65.0), clock, [], {}, _Reporter(io.StringIO()),
+                     max_epochs=5)
+    search.searching = False
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out), 100)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    return search, executor, clock, out, stop
+
+
+def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_images(tmp_path, caplog):
+    """Whole 10 s epochs of a 5-epoch schedule leave a part of the 65 s budget unused (less its 6 s end
+    reserve: 4 s + 2 x the 1 s evaluation). The first epoch (11 s: one-time costs) is not trusted to re-plan;
+    after the second the run re-plans the epochs left as one more, each of a share of the images
+    (run/refit.refit_fraction), priced by that share (Budget.planned), and ends with the budget."""
+    import json
+
+    with caplog.at_level("INFO", logger="hf_quicktune.run.plan"):
+        search, executor, clock, out, stop = _shared_epochs_run(tmp_path, _SharedEpochs)
+    opt, state = search.opt, search.state
+    # after epoch 2 (21 s): 38 s left buy 3.7 whole epochs of 10 s in 98 % of them; 4 of 91.37 % (9.31 s each)
+    # fill it. After epoch 5 (48.9 s), the 10.07 s left are one epoch of 98.36 % (a gain of 7 % of the images)
+    assert executor.fractions == [1.0, 1.0] + [0.9137] * 3 + [0.9836] and opt.max_epochs == 6
+    assert stop == "the fine-tune finished its 6-epoch schedule (a budget too small to search)"
+    ended = 21.0 + 3 * (2.0 + 8 * 0.9137) + 2.0 + 8 * 0.9836
+    assert clock.elapsed == pytest.approx(ended) and 51.0 + 6.0 < clock.elapsed <= 65.0 - 6.0  # 5 whole: 51 s
+    assert search.budget.planned == {0: pytest.approx(2.0 + 8 * 0.9836, abs=1e-3)}  # an epoch is priced by its share
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert schedule["refits"][0] == {"after_epoch": 2, "epoch_s": 10.0, "seconds_left": 38.0, "from": 5,
+                                     "max_epochs": 6, "fraction_from": 1.0, "epoch_fraction": 0.9137}
+    assert [(r["after_epoch"], r["max_epochs"], r["epoch_fraction"]) for r in schedule["refits"][1:]] == [(5, 6, 0.9836)]
+    assert schedule["epoch_fraction"] == 0.9836 and schedule["fitted_epoch_fraction"] == 1.0
+    stored = json.loads((state.dir / "settings.json").read_text())
+    assert (stored["max_epochs"], stored["epoch_fraction"]) == (6, 0.9836)  # what a resume builds its trials from
+    assert executor.rescheduled == [(0, 1.0, 6), (0, 1.0, 6)]
+    assert "the 38s left end with 4 more epochs of 91 % of the training images each (was 3 of 100 %)" in out.getvalue()
+    # the re-plan after epoch 5 keeps the length (6) and moves only the share: run.log, not the terminal
+    assert "re-fitted after epoch 5" not in out.getvalue()
+    assert any("re-fitted after epoch 5: the 10s left end with 1 more epoch of 98 %" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_the_last_epoch_planned_to_end_with_the_budget_starts_after_the_loop_took_its_time(tmp_path):
+    """The case above with 0.4 s of the loop's own work after each epoch (telling, saving, the progress
+    line): the last epoch, planned to end with the budget, used to be refused for those fractions of a
+    second (a 2-minute digits run stopped at epoch 5 of its 6 with 14 s unused). It is ended early at the
+    deadline if it must be, so it starts."""
+    search, _, clock, _, stop = _shared_epochs_run(tmp_path, _SharedEpochsEndingEarly, loop_seconds=0.4)
+    opt = search.opt
+    assert opt.max_epochs == 6 and [s["epoch"] for s in search.steps] == [1, 2, 3, 4, 5, 6]
+    assert stop == "budget used"  # its training was ended early at the deadline ...
+    assert clock.elapsed <= 65.0 - Budget.END_SECONDS  # ... which held (the end's reserve is left)
+
+
+class _FailsFirst(_TimedFake):
+    """The first trial diverges in its second epoch."""
+
+    def wait(self):
+        out = super().wait()
+        if out.trial_id == self.first and out.records and out.records[-1]["epoch"] >= 2:
+            out.records = [r for r in out.records if r["epoch"] < 2] + [
+                {**out.records[0], "epoch": 2, "val_top1": None, "status": "diverged", "message": "nan loss"}]
+        return out
+
+
+def test_a_budget_too_small_to_search_goes_on_with_the_next_trial_when_the_fine_tune_fails(tmp_path):
+    search, _, stop = _no_search_run(tmp_path, _FailsFirst)
+    steps = [(s["trial_id"], s["epoch"], s["status"]) for s in search.steps]
+    assert steps[:2] == [(0, 1, "ok"), (0, 2, "diverged")]
+    assert steps[2:] == [(1, e, "ok") for e in range(1, 5)]  # the next trial, trained to the end of its schedule
+    assert stop.startswith("the fine-tune finished its 4-epoch schedule")
+
+
+class _CostAware(_Explorer):
+    """Opens new trials for one epoch; trial i's step is predicted to cost ``10 * (i + 1)`` s and only steps
+    within ``ask(max_cost=)`` are suggested (a cost-aware optimizer's contract)."""
+
+    asked: list
+
+    def candidates(self):
+        return [i for i in range(len(self.pool)) if i not in self.trials and i not in self.in_flight]
+
+    def _ask(self):
+        self.asked.append(self._max_cost)
+        fits = [i for i in self.candidates() if self._max_cost is None or 10.0 * (i + 1) <= self._max_cost]
+        return Suggestion(fits[0], dict(self.pool[fits[0]]), 1) if fits else None
+
+
+def test_the_loop_passes_the_time_left_and_stops_when_no_step_fits(tmp_path):
+    """``ask(max_cost=)`` gets the budget left (less the end reserve) in training seconds; when the optimizer has
+    trials left but none fits, the search stops with the budget as its reason, not an exhausted space."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _CostAware(pool, max_epochs=1)  # one epoch per trial: nothing to finish at the end
+    opt.asked = []
+    state, clock = RunState(tmp_path), _TickClock()
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=100.0), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=1)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert "no candidate's next step is predicted to fit" in stop
+    reserve = Budget.reserve_for(0.5)
+    # before any step: 100 s less the reserve at 1.3 wall seconds per training second; then 1.0 (10 s wall = 10 s)
+    assert opt.asked[0] == pytest.approx((100.0 - Budget.reserve_for(0.0)) / 1.3)
+    assert opt.asked[1] == pytest.approx(100.0 - 10.0 - reserve)
+    # trial 4 (predicted 50 s) starts at 40 s with 55 s left; at 50 s trial 5 (60 s) does not fit in 45
+    assert [s["trial_id"] for s in search.steps] == [0, 1, 2, 3, 4]
+    assert opt.asked[-1] == pytest.approx(100.0 - 50.0 - reserve) and clock.elapsed == 50.0 and opt.candidates()
+
+
+def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_schedule(tmp_path):
+    """--max-trials caps the configurations tried, not their epochs: with an optimizer that only ever opens new
+    trials, the run used to stop as soon as the cap's last trial had its first epoch ("--max-trials 3 reached"
+    with every trial at epoch 1). The best started trial (here the first) now trains on to max_epochs, then
+    the run stops."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(max_trials=3), clock, [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert [(s["trial_id"], s["epoch"]) for s in search.steps] == [(0, 1), (1, 1), (2, 1), (0, 2), (0, 3), (0, 4)]
+    assert stop == "--max-trials 3 reached; the best of them, trial 0, finished its 4-epoch schedule"
+    assert sorted(opt.trials) == [0, 1, 2]
+    # two workers: the cap's best trial trains on one of them, never twice at once (the fake asserts it)
+    opt = _Explorer(pool, max_epochs=4)
+    two = _ParallelFake(2, RunState(tmp_path / "two"))
+    search = Search(opt, two.state, pool, two, Budget(max_trials=3), _TickClock(), [], {},
+                     PlainReporter(io.StringIO()), max_epochs=4)
+    assert search.run(type("NoInterrupt", (), {"check": lambda self: None})()).startswith("--max-trials 3 reached")
+    assert sorted(opt.trials) == [0, 1, 2] and opt.trials[2].epochs == 4  # scores (trial + epoch) / 100: 2 is best
