@@ -24,11 +24,17 @@ logger = logging.getLogger(__name__)
 #: the end of a wall-clock budget finishes the incumbent's schedule once the time left is at most this
 #: many times what its remaining epochs cost (slack for the cost estimate; Search.finishing)
 FINISH_MARGIN = 1.5
+#: ... and when the finishing trial's schedule is re-fitted to end with the budget (one worker, a schedule the run
+#: fitted: :attr:`Search.refits_finish`), once the time left is at most what its remaining epochs cost: the re-fit
+#: takes up the estimate's error either way. With FINISH_MARGIN and a schedule of half the budget
+#: (run/schedule.BUDGET_SHARE) the search explored only about its first quarter (a fewshot run's finishing began
+#: 55-80 s into 300, benchmarks/product_vs_finetune.py)
+REFIT_FINISH_MARGIN = 1.0
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
 
-__all__ = ["FINISH_MARGIN", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -153,6 +159,7 @@ class Search:
         trains the best trial found to the end of its schedule (its learning rate annealed, like a
         practitioner's final run) instead of opening trials that cannot finish. Once started it goes
         on while that trial stays the incumbent. Never before the optimizer's initial design has run.
+        When its schedule is then re-fitted (below), the margin is :data:`REFIT_FINISH_MARGIN`.
 
         With one worker and a schedule the run fitted, the finishing trial's schedule is then re-fitted after each
         epoch to end with the budget (:func:`~hf_quicktune.run.plan.refit_run_schedule`), like the no-search
@@ -184,12 +191,18 @@ class Search:
             left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
                                                    self.budget.new_epochs(self.opt, suggestion))
             cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
-            if left > FINISH_MARGIN * cost:
+            if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
                 return None
             self.finish_trial = tid
             logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
                         self.max_epochs, suggestion.trial_id)
         return tid
+
+    @property
+    def refits_finish(self) -> bool:
+        """Whether the trial the end of the budget finishes has its schedule re-fitted to the time left (one
+        worker and a re-fit hook: a schedule the run fitted; with several the other trials share the schedule)."""
+        return self.searching and self.refit is not None and self.executor.capacity == 1
 
     def best_started(self) -> int | None:
         """The best-scoring trial started so far (None before any score). Once ``--max-trials`` trials have
@@ -292,7 +305,7 @@ class Search:
                            self.started.pop(outcome.trial_id, None))
         self.steps += new
         release(self.opt, outcome.trial_id)  # told up to its epoch unless stopped or lost
-        refit = not self.searching or (outcome.trial_id == self.finish_trial and self.executor.capacity == 1)
+        refit = not self.searching or (outcome.trial_id == self.finish_trial and self.refits_finish)
         if self.refit is not None and refit and outcome.records:
             self.refit(outcome.trial_id)
         if outcome.lost:
