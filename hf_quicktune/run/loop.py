@@ -204,9 +204,8 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
         # a schedule the run fitted to the budget is re-fitted to what its one training trial really gets: the
-        # no-search fine-tune's, and a one-worker search's incumbent once the end of the budget finishes it
-        fitted = "search" in schedule and (not search.searching or executor.capacity == 1)
-        if fitted and settings.budget_s is not None:
+        # no-search fine-tune's, and a one-worker search's finishing incumbent (Search.refits_finish)
+        if "search" in schedule and settings.budget_s is not None:
             train_images = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
             search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, reporter,
                                                           train_images)

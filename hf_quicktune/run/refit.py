@@ -42,9 +42,10 @@ from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS
 
 #: how many of the latest epochs the cost of an epoch is the median of, at least
 RECENT = 3
-#: ... and at least the latest epochs spanning this many seconds: this VM's speed moves in stretches of 5-10 s
-#: (a fewshot search's finishing incumbent, 1.2 s epochs: runs of 0.85 s ones every ~50 s), and the median of
-#: three 1-second epochs followed each, re-fitting its 160-epoch schedule between 153 and 208 epochs
+#: ... and at least the latest epochs spanning this many seconds: this VM's speed moves in stretches of a few
+#: seconds, and the median of three ~1-second epochs followed each (a fewshot search's finishing incumbent re-fitted
+#: its 160-epoch schedule between 153 and 208 epochs at measured epochs of 0.86-1.32 s:
+#: benchmarks/product_vs_finetune.py prints the re-fits)
 RECENT_SECONDS = 20.0
 #: a schedule is shortened only when its remaining epochs overrun the time left by more than this many epochs
 SHORTEN_SLACK = 0.5

@@ -159,10 +159,10 @@ class Search:
         trains the best trial found to the end of its schedule (its learning rate annealed, like a
         practitioner's final run) instead of opening trials that cannot finish. Once started it goes
         on while that trial stays the incumbent. Never before the optimizer's initial design has run.
-        When its schedule is then re-fitted (below), the margin is :data:`REFIT_FINISH_MARGIN`.
 
-        With one worker and a schedule the run fitted, the finishing trial's schedule is then re-fitted after each
-        epoch to end with the budget (:func:`~hf_quicktune.run.plan.refit_run_schedule`), like the no-search
+        With one worker and a schedule the run fitted (:attr:`refits_finish`), the margin is
+        :data:`REFIT_FINISH_MARGIN` and the finishing trial's schedule is re-fitted after each epoch to end with
+        the budget (:func:`~hf_quicktune.run.plan.refit_run_schedule`), like the no-search
         fine-tune's: the margin left up to a third of the time unused (a fewshot run ended at 204 s of 300,
         benchmarks/product_vs_finetune.py), and a finish started with less time than its epochs cost was cut before
         its learning rate annealed. With several workers the other trials share the schedule, which stays."""

@@ -323,7 +323,8 @@ def test_the_finishing_incumbent_of_a_one_worker_search_ends_with_the_budget(tmp
 
 def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_path):
     """During the search (trials compared on one schedule) nothing is re-fitted, nor with several workers (their
-    other trials share the schedule), nor without a budget-fitted schedule (--max-epochs given: no schedule.json)."""
+    other trials share the schedule). (Without a schedule the run fitted, --max-epochs given, run/loop.py sets no
+    re-fit hook at all; not covered here.)"""
     from hf_quicktune.run.progress import PlainReporter
     from hf_quicktune.run.search_loop import Search
 
