@@ -432,6 +432,18 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         mean, std = self.surrogate.predict(inputs, noise=noise)
         return mean, std, self.step_costs(ids, inputs if self.horizon == "next" else None)
 
+    def predict_final(self, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) of the latent accuracy of each pool member in ``ids`` at ``max_epochs``, the end of its
+        schedule, from the curve observed so far (freeze-thaw's forecast of where a paused trial ends; the prior is
+        meta-trained to predict epochs ahead, ``extrapolate``). Not what a run's end chooses the trial to finish
+        by: on the extended meta-dataset the best observed score chose as well or better
+        (``benchmarks/finish_choice.py``)."""
+        with torch_threads(self.threads):
+            self._fit_if_stale()
+            ids = list(ids)
+            return self.surrogate.predict(self._encode(ids, [self.max_epochs] * len(ids), self._curves(ids)),
+                                          noise=False)
+
     def step_costs(self, ids: Sequence[int], inputs: SurrogateInputs | None = None) -> np.ndarray:
         """Predicted seconds of each pool member's next suggestion, all its epochs (a new trial's
         ``initial_epochs``): the cost model's, refined as :func:`~hf_quicktune.search.cost.step_seconds` says.

@@ -156,3 +156,21 @@ def test_prior_keeps_its_mean_kind(tmp_path):
     assert loaded.surrogate.mean == "mlp"
     for k, v in prior.surrogate.tensors().items():
         assert torch.equal(v, loaded.surrogate.tensors()[k])
+
+
+def test_predict_final_forecasts_each_trial_at_the_end_of_its_schedule_from_its_curve():
+    """The forecast benchmarks/finish_choice.py compares paused trials by: the latent accuracy at ``max_epochs``
+    from each trial's curve so far, whatever epoch it paused at; the acquisition's ``predict`` scores the next
+    epoch instead."""
+    sim = CurveSimulator(n=12, max_epochs=5)
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=5, prior=tiny_prior(), meta_features=META,
+                             model_features=MODEL_FEATURES, **FAST)
+    sim.run(opt, 6)
+    ids = sorted(opt.trials)
+    mean, std = opt.predict_final(ids)
+    assert mean.shape == std.shape == (len(ids),) and np.isfinite(mean).all() and (std >= 0).all()
+    at_end = opt.surrogate.predict(opt._encode(ids, [5] * len(ids), opt._curves(ids)), noise=False)
+    assert np.allclose(mean, at_end[0]) and np.allclose(std, at_end[1])
+    next_epoch = opt.surrogate.predict(opt._encode(ids, [opt.next_epoch(i) for i in ids], opt._curves(ids)),
+                                       noise=False)
+    assert not np.allclose(mean, next_epoch[0])  # another epoch than the acquisition's: the forecast differs

@@ -1,0 +1,140 @@
+"""Which trial should the end of a budget finish? Replayed on the Quick-Tune extended meta-dataset's real curves.
+
+A run's search ends by training one trial to the end of its schedule (``run/search_loop.Search.finishing``). Its
+choice is made among trials paused at different epochs: the one searched longest has had the most epochs to climb.
+This script replays the run's recipe (``quicktune-recipe``: the fold's prior, zero-shot start, learnt
+``initial_epochs``; leave-datasets-out folds as ``quicktune_extended_regret.py``) on each dataset for a share of the
+16-hour budget, stops it there, and scores each rule for the trial to finish:
+
+* ``observed``: the trial of the best score observed at any epoch (``Optimizer.best``);
+* ``predicted``: the started, unfinished trial whose accuracy at the end of its schedule the surrogate predicts
+  highest (``QuickTuneOptimizer.predict_final``), against the best observed when that is higher;
+* ``oracle``: the started trial whose recorded curve ends best (what no rule can know).
+
+Finishing a trial reads the rest of its recorded curve: its value is its best recorded accuracy (the export keeps
+the best epoch), and the run's result is the better of that and the best observed before the finishing. Printed per
+share: mean normalised regret over datasets ((y_best - result) / (y_best - y_worst), over every epoch of every
+run), how often the rules chose differently, and who won those.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/finish_choice.py [--shares 0.25,0.5] [--datasets A,B] [--seed 0]
+
+Needs the converted meta-dataset (bench-out/quicktune-extended.parquet) and reads or builds the fold priors under
+bench-out/quicktune-extended/priors, as ``quicktune_extended_regret.py`` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT.parent / "shared" / "metadatasets" / "quicktune-extended"
+OUT = ROOT / "bench-out" / "quicktune-extended"
+
+
+def trial_value(curves: np.ndarray, tid: int) -> float:
+    """What finishing ``tid`` yields: its best recorded accuracy (NaN after a run ended)."""
+    row = curves[tid]
+    return float(np.nanmax(row)) if np.isfinite(row).any() else float("-inf")
+
+
+def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
+    """``{rule: (trial finished or None, the run's result)}`` for the optimizer's state now."""
+    observed = opt.best()
+    incumbent = observed[2] if observed is not None else float("-inf")
+    open_ = [t for t, st in opt.trials.items() if st.epochs and not opt.is_done(t)]
+    out: dict[str, tuple[int | None, float]] = {}
+
+    def result(tid: int | None) -> float:
+        return max(incumbent, trial_value(curves, tid)) if tid is not None else incumbent
+
+    best_tid = observed[0] if observed is not None else None
+    out["observed"] = (best_tid, result(best_tid if best_tid in open_ else None))
+    if open_:
+        mean, _ = opt.predict_final(open_)
+        pick = open_[int(np.argmax(mean))]
+        # the surrogate's forecast against what is observed: a trial already finished better stays the result
+        out["predicted"] = (pick, result(pick))
+        oracle = max(open_, key=lambda t: trial_value(curves, t))
+        out["oracle"] = (oracle, result(oracle))
+    else:
+        out["predicted"] = out["oracle"] = (None, incumbent)
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shares", default="0.25,0.5", help="Shares of the 16-hour budget after which the search stops.")
+    p.add_argument("--datasets", default=None, help="Comma-separated dataset names (default: all 26).")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget-hours", type=float, default=16.0)
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args()
+
+    import torch
+
+    from hf_quicktune.bench.methods import METHODS
+    from hf_quicktune.bench.presets import preset
+    from hf_quicktune.bench.priors import fold_prior
+    from hf_quicktune.bench.regret import reference_values
+    from hf_quicktune.bench.replay import replay
+    from hf_quicktune.bench.runner import bench_space, dataset_folds, make_task
+    from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
+
+    torch.set_num_threads(1)
+    fields = preset("quicktune-extended")
+    parquet = args.out.parent / "quicktune-extended.parquet"
+    if not parquet.exists():
+        import_meta_dataset(SOURCE).save(parquet)
+    md = load_meta_dataset(parquet)
+    space = bench_space(fields["space"], md)
+    folds = dataset_folds(md.dataset_names, fields["folds"])
+    fold_of = {d: i for i, f in enumerate(folds) for d in f}
+    shares = sorted(float(s) for s in args.shares.split(","))
+    targets = args.datasets.split(",") if args.datasets else md.dataset_names
+    budget = args.budget_hours * 3600.0
+    rows: dict[float, list[dict]] = {s: [] for s in shares}
+    priors: dict[int, object] = {}
+    for dataset in targets:
+        t0 = time.perf_counter()
+        task, curves, costs = make_task(md, dataset)
+        f = fold_of[dataset]
+        if f not in priors:
+            train = [d for d in md.dataset_names if fold_of[d] != f]
+            priors[f] = fold_prior(md.subset(train), folds[f], args.out / "priors" / f"fold{f}", space=space,
+                                   **fields["meta_train"])
+        task.prior, task.extra = priors[f], {"space": space}
+        best, worst = reference_values(curves)
+        opt = METHODS["quicktune-recipe"](task, args.seed)
+        spent = 0.0
+        for share in shares:
+            trace = replay(opt, curves, costs, share * budget - spent)
+            spent += trace.time[-1] if trace.time else 0.0
+            picked = choices(opt, curves)
+            regret = {rule: (best - value) / (best - worst) for rule, (_, value) in picked.items()}
+            rows[share].append({"dataset": dataset, "trials": len(opt.trials),
+                                "epochs": {str(t): st.epochs for t, st in opt.trials.items()},
+                                "picked": {r: t for r, (t, _) in picked.items()}, "regret": regret})
+            print(json.dumps({"share": share, **rows[share][-1]}), flush=True)
+        print(f"# {dataset}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+    print()
+    print("share  datasets  mean regret: observed  predicted  oracle | rules differ: predicted better / worse / equal")
+    for share in shares:
+        rs = rows[share]
+        mean = {r: float(np.mean([x["regret"][r] for x in rs])) for r in ("observed", "predicted", "oracle")}
+        diff = [x for x in rs if x["picked"]["observed"] != x["picked"]["predicted"]]
+        better = sum(x["regret"]["predicted"] < x["regret"]["observed"] - 1e-12 for x in diff)
+        worse = sum(x["regret"]["predicted"] > x["regret"]["observed"] + 1e-12 for x in diff)
+        print(f"{share:5.2f}  {len(rs):8d}  {mean['observed']:20.4f}  {mean['predicted']:9.4f}  {mean['oracle']:6.4f} |"
+              f" {len(diff)} differ: {better} / {worse} / {len(diff) - better - worse}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
