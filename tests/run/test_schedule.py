@@ -277,15 +277,20 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     refits = fitted.get("refits", [])
     assert fitted["max_epochs"] == (refits[-1]["max_epochs"] if refits else fitted_n)
     whole_s = fitted.get("whole_epoch_seconds", fitted["epoch_seconds"])  # epoch_seconds: of a part of one
-    assert fitted["search"] == (usable / whole_s >= schedule.SEARCH_MIN_EPOCHS)
+    # schedule.json keeps the seconds to 4 decimals while the fit used them unrounded: a rule recomputed from the
+    # file is checked at both ends of the rounding (an exact recomputation misses by one epoch when the budget buys
+    # an integer number of epochs to within it: 5e-5 s on each of 50 epochs of ~0.3 s moves the floor's argument by
+    # 0.008 epoch; the likely cause of this test's one failure, seen once in 2026-12-05's session 36)
+    ulp = 5e-5
+    assert fitted["search"] in {usable / (whole_s + d) >= schedule.SEARCH_MIN_EPOCHS for d in (-ulp, ulp)}
     if fitted["search"]:
-        assert fitted_n == schedule.epochs_within(usable, fitted["epoch_seconds"], share=share,
-                                                  most=schedule.schedule_ceiling(64))
+        assert fitted_n in {schedule.epochs_within(usable, fitted["epoch_seconds"] + d, share=share,
+                                                   most=schedule.schedule_ceiling(64)) for d in (-ulp, ulp)}
     else:  # the one fine-tune fills FRACTION_FILL of the time: its epochs fit, one whole epoch more would not (the
         # fill's floor decides between whole epochs and one more of a part: not a plain floor of usable / epoch)
         fill = schedule.FRACTION_FILL * usable
-        assert fitted_n * fitted["epoch_seconds"] <= fill + 1e-3 or fitted_n == 1
-        assert (fitted_n + 1) * whole_s > fill - 1e-3
+        assert fitted_n * (fitted["epoch_seconds"] - ulp) <= fill + 1e-6 or fitted_n == 1
+        assert (fitted_n + 1) * (whole_s + ulp) > fill - 1e-6
     # a part of an epoch more than the whole ones is trained as epochs of a share of the images each, the share
     # kept in settings.json (a resumed run trains the same) and in the trial's identity (trial.json); a re-fit
     # after the first epoch may change the share (schedule.json keeps the first one as fitted_epoch_fraction)
