@@ -52,7 +52,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,19 +196,21 @@ def _recorded_epoch_seconds(run: Path, model: str | None) -> float | None:
 def _real_epoch_seconds(steps: Path, model: str | None) -> float | None:
     """Median seconds between consecutive epoch ends of one trial of ``model`` (the schedule's reference):
     what the fitted ``epoch_seconds`` predicted (training, evaluation, checkpoint, loop). The epochs of one job
-    are told together (one ``elapsed_s``): a job of k epochs counts as k epochs of a k-th of its gap each (they
-    had read as gaps of 0 s: a fewshot run whose Lite0 trials trained several epochs a job printed 0.0)."""
+    (one ``job_started_s``) are told together when it ends: a job of k epochs counts as k epochs of a k-th of the
+    time since the previous job's end (they had read as gaps of about 0 s: a fewshot run whose Lite0 trials trained
+    several epochs a job printed 0.0)."""
     if not steps.exists():
         return None
-    ends: dict[int, list[float]] = {}
+    jobs: dict[int, dict[object, list[float]]] = {}
     for line in steps.read_text().splitlines():
         rec = json.loads(line)
         if rec.get("model") == model and rec.get("status", "ok") == "ok":
-            ends.setdefault(int(rec["trial_id"]), []).append(float(rec["elapsed_s"]))
+            key = rec.get("job_started_s", rec["elapsed_s"])
+            jobs.setdefault(int(rec["trial_id"]), {}).setdefault(key, []).append(float(rec["elapsed_s"]))
     gaps = []
-    for told in ends.values():
-        jobs = sorted(Counter(told).items())  # (end of a job, its epochs)
-        gaps += [(b - a) / k for (a, _), (b, k) in zip(jobs, jobs[1:]) for _ in range(k)]
+    for by_job in jobs.values():
+        ends = sorted((max(told), len(told)) for told in by_job.values())  # (a job's end, its epochs)
+        gaps += [(b - a) / k for (a, _), (b, k) in zip(ends, ends[1:]) for _ in range(k)]
     gaps.sort()
     return round(gaps[len(gaps) // 2], 3) if gaps else None
 
