@@ -538,3 +538,41 @@ def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_
                      PlainReporter(io.StringIO()), max_epochs=4)
     assert search.run(type("NoInterrupt", (), {"check": lambda self: None})()).startswith("--max-trials 3 reached")
     assert sorted(opt.trials) == [0, 1, 2] and opt.trials[2].epochs == 4  # scores (trial + epoch) / 100: 2 is best
+
+
+class _Captured(BaseException):
+    """Ends a real run where its search would start (a BaseException: the run's crash handler does not wrap it)."""
+
+
+@pytest.mark.parametrize("user_epochs", [2, None])
+def test_the_run_refits_only_a_schedule_it_fitted_to_the_budget(tmp_path, monkeypatch, user_epochs):
+    """Wired in run/loop.py: a schedule the user set (--max-epochs, the demo's 10) is the user's and is never
+    re-fitted, so its finishing keeps FINISH_MARGIN; a schedule the run fitted to --budget gets the re-fit hook
+    (the no-search fine-tune's and a one-worker search's finishing incumbent's, run/plan.refit_run_schedule)."""
+    from hf_quicktune.cli import main
+    from hf_quicktune.run import loop
+
+    seen = {}
+
+    def capture(search, interrupt):
+        seen.update(refit=search.refit, refits_finish=search.refits_finish, max_epochs=search.max_epochs)
+        raise _Captured
+
+    monkeypatch.setattr(loop.Search, "run", capture)
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "builtin:digits", "--zoo", "tf_efficientnet_lite0", "--image-size", "32",
+            "--train-limit", "64", "--eval-limit", "32", "--rank-samples", "24", "--pool-size", "4",
+            "--budget", "10m", "--output-dir", str(out)]
+    if user_epochs is not None:
+        args += ["--max-epochs", str(user_epochs)]
+    with pytest.raises(_Captured):
+        main(args)
+    if user_epochs is not None:
+        assert seen == {"refit": None, "refits_finish": False, "max_epochs": user_epochs}
+        assert not (out / "schedule.json").exists()
+    else:
+        import json
+
+        fitted = json.loads((out / "schedule.json").read_text())
+        assert callable(seen["refit"]) and seen["max_epochs"] == fitted["max_epochs"]
+        assert seen["refits_finish"] == bool(fitted["search"])  # one worker: a searched run re-fits its finish
