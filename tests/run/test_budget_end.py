@@ -324,7 +324,7 @@ def test_the_finishing_incumbent_of_a_one_worker_search_ends_with_the_budget(tmp
 def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_path):
     """During the search (trials compared on one schedule) nothing is re-fitted, nor with several workers (their
     other trials share the schedule). (Without a schedule the run fitted, --max-epochs given, run/loop.py sets no
-    re-fit hook at all; not covered here.)"""
+    re-fit hook at all: test_the_run_refits_only_a_schedule_it_fitted_to_the_budget.)"""
     from hf_quicktune.run.progress import PlainReporter
     from hf_quicktune.run.search_loop import Search
 
