@@ -1,21 +1,26 @@
-"""When should the end of a searched budget start finishing its incumbent? Real runs at two margins, side by side.
+"""When should the end of a searched budget start finishing its incumbent? Real runs of two arms, side by side.
 
 With one worker and a schedule the run fitted, ``run/search_loop.Search.finishing`` stops exploring and trains
 the incumbent to the end of its schedule once the time left is at most ``REFIT_FINISH_MARGIN`` x what its remaining
-epochs cost, and re-fits that schedule to end with the budget (``run/plan.refit_run_schedule``, at most
-``FINISH_MARGIN`` x the searched length). A small margin searches longer and can only shorten the finishing
-schedule; a large one searches less and lets the re-fit lengthen it. This script runs the same ``hf-quicktune run``
-once per margin, in alternating order (pair i starts with arm i mod 2) so drifts of the machine's speed hit both,
-each arm with the margin set on the module before the CLI runs (the product's code otherwise unchanged), and
-prints per run: the exported model's validation top-1, trials, epoch-steps, the seconds into the run at which the
-finishing began, the finishing trial's schedule (searched -> last re-fit), and the budget left unused; then per
-dataset the mean top-1 of each arm and the pairs each arm won.
+epochs cost, or (``FINISHABLE_ONLY``) once the trial the optimizer asks for could not train to the end of its own
+schedule in the time left after its job; it re-fits that schedule to end with the budget
+(``run/plan.refit_run_schedule``, at most ``FINISH_MARGIN`` x the searched length). A small margin searches longer
+and can only shorten the finishing schedule; a large one searches less and lets the re-fit lengthen it. This script
+runs the same ``hf-quicktune run`` once per arm, in alternating order (pair i starts with arm i mod 2) so drifts of
+the machine's speed hit both, each arm with those constants set on the module before the CLI runs (the product's
+code otherwise unchanged), and prints per run: the exported model's validation top-1, trials, epoch-steps, the
+seconds into the run at which the finishing began and why (the log's reason), the finishing trial's schedule
+(searched -> last re-fit); then per dataset the mean top-1 of each arm and the pairs each arm won.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py [--margins 1.0,1.5] \
         [--datasets variant:digits-fewshot,builtin:digits] [--budget 5m] [--pairs 3]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py \
+        --arms "FINISHABLE_ONLY=0;FINISHABLE_ONLY=1" --datasets variant:digits-fewshot --pairs 4
 
-Runs: ``--zoo offline --image-size 32 --budget B --seed S`` (pair i: seed i; the two arms of a pair share it).
-``variant:NAME`` datasets are written by benchmarks/rank_variants.py (the fewshot set of product_vs_finetune.py).
+``--margins A,B`` is ``--arms "REFIT_FINISH_MARGIN=A;REFIT_FINISH_MARGIN=B"``; an arm is a comma-separated list of
+NAME=VALUE for constants of ``hf_quicktune.run.search_loop`` (booleans as 0 / 1). Runs: ``--zoo offline
+--image-size 32 --budget B --seed S`` (pair i: seed i; the two arms of a pair share it). ``variant:NAME`` datasets
+are written by benchmarks/rank_variants.py (the fewshot set of product_vs_finetune.py).
 """
 
 from __future__ import annotations
@@ -33,8 +38,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
-#: runs the CLI with search_loop.REFIT_FINISH_MARGIN set to argv[1] (read at call time by Search.finishing)
-WRAPPER = ("import sys\nimport hf_quicktune.run.search_loop as loop\nloop.REFIT_FINISH_MARGIN = float(sys.argv[1])\n"
+#: runs the CLI with the search loop's constants set as argv[1] says ("NAME=VALUE,NAME=VALUE"; read at call time by
+#: Search.finishing)
+WRAPPER = ("import sys\nimport hf_quicktune.run.search_loop as loop\n"
+           "for pair in filter(None, sys.argv[1].split(',')):\n"
+           "    name, value = pair.split('=')\n"
+           "    assert hasattr(loop, name), name\n"
+           "    setattr(loop, name, type(getattr(loop, name))(float(value)))\n"
            "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 
@@ -46,32 +56,35 @@ def _stamp(line: str) -> float | None:
     return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000.0
 
 
-def finishing_began(run_log: Path) -> float | None:
-    """Seconds from the run log's first line to its 'finishing the incumbent' line (None: never finished)."""
+def finishing_began(run_log: Path) -> tuple[float | None, str | None]:
+    """Seconds from the run log's first line to its 'finishing the incumbent' line and that line's reason in
+    brackets ((None, None): never finished)."""
     lines = run_log.read_text().splitlines() if run_log.exists() else []
     first = next((t for t in map(_stamp, lines) if t is not None), None)
     for line in lines:
         if "finishing the incumbent" in line and first is not None and (t := _stamp(line)) is not None:
-            return round(t - first, 1)
-    return None
+            why = line[line.index("(") + 1:line.rindex(")")] if line.rstrip().endswith(")") else None
+            return round(t - first, 1), why
+    return None, None
 
 
-def run_arm(dataset: str, margin: float, seed: int, budget: str, out: Path) -> dict:
+def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
     args = ["run", "--dataset", dataset, "--zoo", "offline", "--image-size", "32", "--budget", budget,
             "--seed", str(seed), "--output-dir", str(out), "--json"]
     t0 = time.perf_counter()
-    proc = subprocess.run([PYTHON, "-c", WRAPPER, str(margin), *args], capture_output=True, text=True,
+    proc = subprocess.run([PYTHON, "-c", WRAPPER, arm, *args], capture_output=True, text=True,
                           env=os.environ.copy(), cwd=ROOT)
     wall = time.perf_counter() - t0
     if proc.returncode:
-        return {"margin": margin, "seed": seed, "wall_s": wall, "val_top1": None, "error": proc.stderr[-800:]}
+        return {"arm": arm, "seed": seed, "wall_s": wall, "val_top1": None, "error": proc.stderr[-800:]}
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     schedule = json.loads((out / "schedule.json").read_text()) if (out / "schedule.json").exists() else {}
     refits = schedule.get("refits") or []
     searched = schedule.get("searched_max_epochs", schedule.get("max_epochs"))
-    return {"margin": margin, "seed": seed, "wall_s": round(wall, 1), "val_top1": summary.get("val_top1"),
+    began, why = finishing_began(out / "run.log")
+    return {"arm": arm, "seed": seed, "wall_s": round(wall, 1), "val_top1": summary.get("val_top1"),
             "model": summary.get("best_model"), "trials": summary.get("trials"),
-            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": finishing_began(out / "run.log"),
+            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": began, "finish_why": why,
             "schedule": f"{searched} -> {refits[-1]['max_epochs'] if refits else searched}",
             "refits": len(refits), "searched": schedule.get("search")}
 
@@ -82,14 +95,15 @@ def pct(v: float | None) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--margins", default="1.0,1.5", help="two values of REFIT_FINISH_MARGIN")
+    p.add_argument("--margins", default="1.0,1.5", help="two values of REFIT_FINISH_MARGIN (unless --arms)")
+    p.add_argument("--arms", default=None, help="two arms 'NAME=V,NAME=V;NAME=V' of search_loop constants")
     p.add_argument("--datasets", default="variant:digits-fewshot,builtin:digits")
     p.add_argument("--budget", default="5m")
     p.add_argument("--pairs", type=int, default=3)
     args = p.parse_args()
-    margins = [float(m) for m in args.margins.split(",")]
-    if len(margins) != 2:
-        p.error("--margins takes two values")
+    arms = args.arms.split(";") if args.arms else [f"REFIT_FINISH_MARGIN={m}" for m in args.margins.split(",")]
+    if len(arms) != 2:
+        p.error("two arms are compared")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     results: dict[str, list[tuple[dict, dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,15 +114,14 @@ def main() -> int:
 
                 dataset = str(build_variant(name.split(":", 1)[1], ROOT / "bench-out" / "rank-variants"))
             for i in range(args.pairs):
-                order = margins if i % 2 == 0 else margins[::-1]
-                arms = {}
-                for m in order:
-                    arms[m] = run_arm(dataset, m, i, args.budget, Path(tmp) / f"{name.replace(':', '-')}-{i}-{m}")
-                    print(f"{name} pair {i + 1} margin {m}: {arms[m]}", flush=True)
-                results.setdefault(name, []).append((arms[margins[0]], arms[margins[1]]))
-    a, b = margins
-    print(f"\ndataset                    pair   margin {a}: top-1 (trials, finish at s, schedule)   "
-          f"margin {b}: top-1 (trials, finish at s, schedule)")
+                runs = {}
+                for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+                    runs[k] = run_arm(dataset, arms[k], i, args.budget, Path(tmp) / f"{name.replace(':', '-')}-{i}-{k}")
+                    print(f"{name} pair {i + 1} {arms[k]}: {runs[k]}", flush=True)
+                results.setdefault(name, []).append((runs[0], runs[1]))
+    a, b = arms
+    print(f"\narm A: {a}; arm B: {b}; each: top-1 (trials, finishing began at s, schedule)")
+    print("dataset                    pair   arm A                                     arm B")
     for name, pairs in results.items():
         for i, (x, y) in enumerate(pairs):
             print(f"{name:<27}{i + 1:>4}   {pct(x['val_top1']):>8} ({x.get('trials')}, {x.get('finish_began_s')}, "
@@ -120,8 +133,8 @@ def main() -> int:
             continue
         won_a = sum(1 for u, v in done if u > v + 1e-9)
         won_b = sum(1 for u, v in done if v > u + 1e-9)
-        print(f"{name}: {len(done)} pairs, mean top-1 margin {a} {pct(sum(u for u, _ in done) / len(done))} vs "
-              f"margin {b} {pct(sum(v for _, v in done) / len(done))}; won {won_a} / {won_b}, tied "
+        print(f"{name}: {len(done)} pairs, mean top-1 arm A {pct(sum(u for u, _ in done) / len(done))} vs "
+              f"arm B {pct(sum(v for _, v in done) / len(done))}; won {won_a} / {won_b}, tied "
               f"{len(done) - won_a - won_b}")
     return 0
 

@@ -576,3 +576,59 @@ def test_the_run_refits_only_a_schedule_it_fitted_to_the_budget(tmp_path, monkey
         fitted = json.loads((out / "schedule.json").read_text())
         assert callable(seen["refit"]) and seen["max_epochs"] == fitted["max_epochs"]
         assert seen["refits_finish"] == bool(fitted["search"])  # one worker: a searched run re-fits its finish
+
+
+class _PerModelTimed(_ParallelFake):
+    """One worker; trial 0 scores 0.9 + e/100 at epoch e, the others 0.1 + e/100; an epoch of a ``slow`` model
+    moves the clock by 40 s, any other by 10 s."""
+
+    def __init__(self, state, clock, pool):
+        super().__init__(1, state)
+        self.clock, self.pool = clock, pool
+
+    def wait(self):
+        tid, to_epoch, from_epoch = self.jobs.pop()
+        each = 40.0 if self.pool[tid]["model"] == "slow" else 10.0
+        recs = [EpochRecord(epoch=e, val_top1=(0.9 if tid == 0 else 0.1) + e / 100, val_top5=None, val_loss=None,
+                            train_loss=None, train_seconds=each, eval_seconds=0.5, images_per_second=None,
+                            peak_memory_mb=None, lr=None).to_dict() for e in range(from_epoch + 1, to_epoch + 1)]
+        self.clock.elapsed += each * len(recs)
+        return Outcome(tid, to_epoch, recs, wall_s=each * len(recs))
+
+
+@pytest.mark.parametrize("finishable_only", [True, False])
+def test_a_refitted_finish_starts_before_a_trial_that_could_not_finish_its_schedule(tmp_path, monkeypatch, caplog,
+                                                                                      finishable_only):
+    """With the finishing re-fitted (one worker, a fitted schedule), a trial opened when its own schedule can no
+    longer be trained to its end in the time left is worth its seconds only if it overtakes the incumbent, and
+    then it is finished on a schedule cut short: the end starts finishing the incumbent instead
+    (search_loop.FINISHABLE_ONLY). Trial 0 (10 s epochs) is the best; every other trial is of a 40 s model."""
+    import logging
+
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.progress import PlainReporter
+
+    monkeypatch.setattr(search_loop, "FINISHABLE_ONLY", finishable_only)
+    pool = [{"model": "fast", "lr": 1.0}] + [{"model": "slow", "lr": 10.0 ** -i} for i in range(1, 50)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    executor = _PerModelTimed(state, clock, pool)
+    search = search_loop.Search(opt, state, pool, executor, Budget(seconds=200.0), clock, [], {},
+                                PlainReporter(io.StringIO()), max_epochs=4)
+    search.refit = lambda tid: None  # the re-fit itself is tested above; here: when the finishing starts
+    with caplog.at_level(logging.INFO, logger="hf_quicktune.run.search_loop"):
+        search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    order = [(s["trial_id"], s["epoch"], s["job_started_s"]) for s in search.steps]
+    reserve = search.budget.reserve(search.steps)
+    assert order[:2] == [(0, 1, 0.0), (1, 1, 10.0)]  # the first slow trial is priced by anyone's epochs (10 s)
+    if finishable_only:
+        # at 50 s a second slow trial (40 s) would leave 200 - 50 - reserve - 40 = 105 s, less than its 3 more
+        # epochs (120 s), though more than 1.0 x the incumbent's 30 s: the incumbent is finished instead
+        assert 200.0 - 50.0 - reserve - 40.0 < 3 * 40.0
+        assert order[2:] == [(0, 2, 50.0), (0, 3, 60.0), (0, 4, 70.0)]  # one epoch a job: re-fitted after each
+        assert opt.trials[0].epochs == 4
+        assert "instead of trial 2 (trial 2 could not finish its schedule in the time left)" in caplog.text
+    else:  # the incumbent's rule alone opens slow trials until 1.0 x its remaining 30 s is all that is left
+        opened = [t for t, e, _ in order if e == 1 and t > 1]
+        assert opened[:2] == [2, 3]
+        assert "(its remaining epochs need the time left)" in caplog.text
