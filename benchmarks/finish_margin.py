@@ -86,7 +86,7 @@ def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
             "model": summary.get("best_model"), "trials": summary.get("trials"),
             "epoch_steps": summary.get("epoch_steps"), "finish_began_s": began, "finish_why": why,
             "schedule": f"{searched} -> {refits[-1]['max_epochs'] if refits else searched}",
-            "refits": len(refits), "searched": schedule.get("search")}
+            "refits": len(refits), "first_refit": refits[0] if refits else None, "searched": schedule.get("search")}
 
 
 def pct(v: float | None) -> str:
