@@ -2,8 +2,7 @@
 
 With one worker and a schedule the run fitted, ``run/search_loop.Search.finishing`` stops exploring and trains
 the incumbent to the end of its schedule once the time left is at most ``REFIT_FINISH_MARGIN`` x what its remaining
-epochs cost, or (``FINISHABLE_ONLY``) once the trial the optimizer asks for could not train to the end of its own
-schedule in the time left after its job; it re-fits that schedule to end with the budget
+epochs cost, and re-fits that schedule to end with the budget
 (``run/plan.refit_run_schedule``, at most ``FINISH_MARGIN`` x the searched length). A small margin searches longer
 and can only shorten the finishing schedule; a large one searches less and lets the re-fit lengthen it. This script
 runs the same ``hf-quicktune run`` once per arm, in alternating order (pair i starts with arm i mod 2) so drifts of
@@ -14,8 +13,9 @@ seconds into the run at which the finishing began and why (the log's reason), th
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py [--margins 1.0,1.5] \
         [--datasets variant:digits-fewshot,builtin:digits] [--budget 5m] [--pairs 3]
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py \
-        --arms "FINISHABLE_ONLY=0;FINISHABLE_ONLY=1" --datasets variant:digits-fewshot --pairs 4
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py --arms "NAME=A;NAME=B" ...
+
+(session 38 measured the rule ``FINISHABLE_ONLY`` of tree f6c699a this way, then removed it: no gain.)
 
 ``--margins A,B`` is ``--arms "REFIT_FINISH_MARGIN=A;REFIT_FINISH_MARGIN=B"``; an arm is a comma-separated list of
 NAME=VALUE for constants of ``hf_quicktune.run.search_loop`` (booleans as 0 / 1). Runs: ``--zoo offline

@@ -30,18 +30,11 @@ FINISH_MARGIN = 1.5
 #: (run/schedule.BUDGET_SHARE) the finishing starts once 0.75 of the budget is left: the search explored only about
 #: its first quarter
 REFIT_FINISH_MARGIN = 1.0
-#: ... and, with that re-fit, before that once the asked trial could not train to the end of its schedule in the
-#: time left after its job (priced as its job): a trial opened or continued then is worth its seconds only if it can
-#: overtake the incumbent and be finished, and one that overtook it there was finished on a schedule cut to half (a
-#: fewshot run: a Lite1 of 3.3 s epochs overtook a Lite0 of 1.2 s by 0.017 top-1 with 150 s left, its 120 epochs
-#: re-fitted to 61, exported 70.2 %; benchmarks/finish_margin.py). The re-fit lengthens the incumbent's schedule
-#: into the time this leaves (without it, that time would go unused: a fixed schedule keeps FINISH_MARGIN alone)
-FINISHABLE_ONLY = True
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
 
-__all__ = ["FINISHABLE_ONLY", "FINISH_MARGIN", "REFIT_FINISH_MARGIN", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -172,9 +165,7 @@ class Search:
         the budget (:func:`~hf_quicktune.run.plan.refit_run_schedule`), like the no-search
         fine-tune's: the margin left up to a third of the time unused (a fewshot run ended at 204 s of 300,
         benchmarks/product_vs_finetune.py), and a finish started with less time than its epochs cost was cut before
-        its learning rate annealed. The finishing then also starts when ``suggestion`` could not train to the end
-        of its schedule in the time left after its job (:data:`FINISHABLE_ONLY`). With several workers the other
-        trials share the schedule, which stays."""
+        its learning rate annealed. With several workers the other trials share the schedule, which stays."""
         seconds = self.budget.seconds
         best = self.opt.best() if seconds is not None else None
         if best is not None and not self.searching and self.opt.is_done(best[0]):
@@ -197,20 +188,14 @@ class Search:
                     suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
                 return None  # the initial design (the by-hand configuration among it) is always tried
             left = seconds - self.clock.elapsed - self.budget.reserve(self.steps)
-            n = self.budget.new_epochs(self.opt, suggestion)
-            job = self.budget.suggestion_seconds(self.opt, self.steps, suggestion, n)
-            left -= job
+            left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
+                                                   self.budget.new_epochs(self.opt, suggestion))
             cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
-            margin = REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN
-            # the suggestion's own schedule, were it to overtake the incumbent, must still be finishable
-            rest = max(0, self.max_epochs - int(suggestion.epoch)) * job / n
-            if left > margin * cost and (not (FINISHABLE_ONLY and self.refits_finish) or left >= rest):
+            if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
                 return None
             self.finish_trial = tid
-            why = "its remaining epochs need the time left" if left <= margin * cost else \
-                f"trial {suggestion.trial_id} could not finish its schedule in the time left"
-            logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d (%s)", tid,
-                        self.max_epochs, suggestion.trial_id, why)
+            logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
+                        self.max_epochs, suggestion.trial_id)
         return tid
 
     @property
