@@ -9,6 +9,8 @@ This script replays the run's recipe (``quicktune-recipe``: the fold's prior, ze
 * ``observed``: the trial of the best score observed at any epoch (``Optimizer.best``);
 * ``predicted``: the started, unfinished trial whose accuracy at the end of its schedule the surrogate predicts
   highest (``QuickTuneOptimizer.predict_final``), against the best observed when that is higher;
+* ``same_epoch``: the best observed, unless an open trial searched fewer epochs scores higher than it at that
+  trial's own epoch count (equal epochs, as successive halving compares trials): then the one that does by most;
 * ``oracle``: the started trial whose recorded curve ends best (what no rule can know).
 
 Finishing a trial reads the rest of its recorded curve: its value is its best recorded accuracy (the export keeps
@@ -43,6 +45,29 @@ def trial_value(curves: np.ndarray, tid: int) -> float:
     return float(np.nanmax(row)) if np.isfinite(row).any() else float("-inf")
 
 
+def best_until(scores, epochs: int) -> float:
+    seen = [x for x in list(scores)[:epochs] if x is not None and np.isfinite(x)]
+    return max(seen) if seen else float("-inf")
+
+
+def same_epoch_pick(opt, open_: list[int], best_tid: int | None) -> int | None:
+    """The best-observed trial, unless an open trial searched fewer epochs beats it at its own epoch count (each
+    compared at equal epochs, as successive halving compares at equal resource): then the one that beats it by
+    the most. None when the best observed is not open and no open trial beats it."""
+    if best_tid is None:
+        return None
+    lead = opt.trials[best_tid]
+    pick, margin = (best_tid if best_tid in open_ else None), 0.0
+    for t in open_:
+        st = opt.trials[t]
+        if t == best_tid or st.epochs >= lead.epochs:
+            continue
+        gain = best_until(st.scores, st.epochs) - best_until(lead.scores, st.epochs)
+        if gain > margin:
+            pick, margin = t, gain
+    return pick
+
+
 def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
     """``{rule: (trial finished or None, the run's result)}`` for the optimizer's state now."""
     observed = opt.best()
@@ -55,6 +80,7 @@ def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
 
     best_tid = observed[0] if observed is not None else None
     out["observed"] = (best_tid, result(best_tid if best_tid in open_ else None))
+    out["same_epoch"] = (same := same_epoch_pick(opt, open_, best_tid), result(same))
     if open_:
         mean, _ = opt.predict_final(open_)
         pick = open_[int(np.argmax(mean))]
@@ -124,15 +150,19 @@ def main() -> int:
         print(f"# {dataset}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     print()
-    print("share  datasets  mean regret: observed  predicted  oracle | rules differ: predicted better / worse / equal")
+    print("share  datasets  mean regret: observed  same_epoch  predicted  oracle | rules differ from observed: "
+          "same_epoch better / worse / equal; predicted better / worse / equal")
     for share in shares:
         rs = rows[share]
-        mean = {r: float(np.mean([x["regret"][r] for x in rs])) for r in ("observed", "predicted", "oracle")}
-        diff = [x for x in rs if x["picked"]["observed"] != x["picked"]["predicted"]]
-        better = sum(x["regret"]["predicted"] < x["regret"]["observed"] - 1e-12 for x in diff)
-        worse = sum(x["regret"]["predicted"] > x["regret"]["observed"] + 1e-12 for x in diff)
-        print(f"{share:5.2f}  {len(rs):8d}  {mean['observed']:20.4f}  {mean['predicted']:9.4f}  {mean['oracle']:6.4f} |"
-              f" {len(diff)} differ: {better} / {worse} / {len(diff) - better - worse}")
+        mean = {r: float(np.mean([x["regret"][r] for x in rs])) for r in ("observed", "same_epoch", "predicted", "oracle")}
+        text = []
+        for rule in ("same_epoch", "predicted"):
+            diff = [x for x in rs if x["picked"]["observed"] != x["picked"][rule]]
+            better = sum(x["regret"][rule] < x["regret"]["observed"] - 1e-12 for x in diff)
+            worse = sum(x["regret"][rule] > x["regret"]["observed"] + 1e-12 for x in diff)
+            text.append(f"{len(diff)} differ: {better} / {worse} / {len(diff) - better - worse}")
+        print(f"{share:5.2f}  {len(rs):8d}  {mean['observed']:20.4f}  {mean['same_epoch']:10.4f}  {mean['predicted']:9.4f}  "
+              f"{mean['oracle']:6.4f} | {'; '.join(text)}")
     return 0
 
 
