@@ -8,14 +8,15 @@ and can only shorten the finishing schedule; a large one searches less and lets 
 runs the same ``hf-quicktune run`` once per arm, in alternating order (pair i starts with arm i mod 2) so drifts of
 the machine's speed hit both, each arm with those constants set on the module before the CLI runs (the product's
 code otherwise unchanged), and prints per run: the exported model's validation top-1, trials, epoch-steps, the
-seconds into the run at which the finishing began and why (the log's reason), the finishing trial's schedule
+seconds into the run at which the finishing began, the finishing trial's schedule
 (searched -> last re-fit); then per dataset the mean top-1 of each arm and the pairs each arm won.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py [--margins 1.0,1.5] \
         [--datasets variant:digits-fewshot,builtin:digits] [--budget 5m] [--pairs 3]
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py --arms "NAME=A;NAME=B" ...
 
-(session 38 measured the rule ``FINISHABLE_ONLY`` of tree f6c699a this way, then removed it: no gain.)
+(session 38 measured the rule ``FINISHABLE_ONLY`` of tree f6c699a this way, its version of this script printing
+the reason the log gave for each finishing, then removed the rule: no gain.)
 
 ``--margins A,B`` is ``--arms "REFIT_FINISH_MARGIN=A;REFIT_FINISH_MARGIN=B"``; an arm is a comma-separated list of
 NAME=VALUE for constants of ``hf_quicktune.run.search_loop`` (booleans as 0 / 1). Runs: ``--zoo offline
@@ -56,16 +57,14 @@ def _stamp(line: str) -> float | None:
     return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000.0
 
 
-def finishing_began(run_log: Path) -> tuple[float | None, str | None]:
-    """Seconds from the run log's first line to its 'finishing the incumbent' line and that line's reason in
-    brackets ((None, None): never finished)."""
+def finishing_began(run_log: Path) -> float | None:
+    """Seconds from the run log's first line to its 'finishing the incumbent' line (None: never finished)."""
     lines = run_log.read_text().splitlines() if run_log.exists() else []
     first = next((t for t in map(_stamp, lines) if t is not None), None)
     for line in lines:
         if "finishing the incumbent" in line and first is not None and (t := _stamp(line)) is not None:
-            why = line[line.index("(") + 1:line.rindex(")")] if line.rstrip().endswith(")") else None
-            return round(t - first, 1), why
-    return None, None
+            return round(t - first, 1)
+    return None
 
 
 def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
@@ -81,10 +80,9 @@ def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
     schedule = json.loads((out / "schedule.json").read_text()) if (out / "schedule.json").exists() else {}
     refits = schedule.get("refits") or []
     searched = schedule.get("searched_max_epochs", schedule.get("max_epochs"))
-    began, why = finishing_began(out / "run.log")
     return {"arm": arm, "seed": seed, "wall_s": round(wall, 1), "val_top1": summary.get("val_top1"),
             "model": summary.get("best_model"), "trials": summary.get("trials"),
-            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": began, "finish_why": why,
+            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": finishing_began(out / "run.log"),
             "schedule": f"{searched} -> {refits[-1]['max_epochs'] if refits else searched}",
             "refits": len(refits), "first_refit": refits[0] if refits else None, "searched": schedule.get("search")}
 
