@@ -9,8 +9,9 @@ This script replays the run's recipe (``quicktune-recipe``: the fold's prior, ze
 * ``observed``: the trial of the best score observed at any epoch (``Optimizer.best``);
 * ``predicted``: the started, unfinished trial whose accuracy at the end of its schedule the surrogate predicts
   highest (``QuickTuneOptimizer.predict_final``), against the best observed when that is higher;
-* ``same_epoch``: the best observed, unless an open trial searched fewer epochs scores higher than it at that
-  trial's own epoch count (equal epochs, as successive halving compares trials): then the one that does by most;
+* ``same_epoch`` (the product's rule, ``hf_quicktune.search.leader``): the best observed, unless an open trial
+  searched fewer epochs scores higher than it at that trial's own epoch count (equal epochs, as successive halving
+  compares trials): then the one that does by most;
 * ``oracle``: the started trial whose recorded curve ends best (what no rule can know).
 
 Finishing a trial reads the rest of its recorded curve: its value is its best recorded accuracy (the export keeps
@@ -34,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hf_quicktune.search.leader import equal_epoch_leader
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "metadatasets" / "quicktune-extended"
 OUT = ROOT / "bench-out" / "quicktune-extended"
@@ -43,29 +46,6 @@ def trial_value(curves: np.ndarray, tid: int) -> float:
     """What finishing ``tid`` yields: its best recorded accuracy (NaN after a run ended)."""
     row = curves[tid]
     return float(np.nanmax(row)) if np.isfinite(row).any() else float("-inf")
-
-
-def best_until(scores, epochs: int) -> float:
-    seen = [x for x in list(scores)[:epochs] if x is not None and np.isfinite(x)]
-    return max(seen) if seen else float("-inf")
-
-
-def same_epoch_pick(opt, open_: list[int], best_tid: int | None) -> int | None:
-    """The best-observed trial, unless an open trial searched fewer epochs beats it at its own epoch count (each
-    compared at equal epochs, as successive halving compares at equal resource): then the one that beats it by
-    the most. None when the best observed is not open and no open trial beats it."""
-    if best_tid is None:
-        return None
-    lead = opt.trials[best_tid]
-    pick, margin = (best_tid if best_tid in open_ else None), 0.0
-    for t in open_:
-        st = opt.trials[t]
-        if t == best_tid or st.epochs >= lead.epochs:
-            continue
-        gain = best_until(st.scores, st.epochs) - best_until(lead.scores, st.epochs)
-        if gain > margin:
-            pick, margin = t, gain
-    return pick
 
 
 def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
@@ -80,7 +60,7 @@ def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
 
     best_tid = observed[0] if observed is not None else None
     out["observed"] = (best_tid, result(best_tid if best_tid in open_ else None))
-    out["same_epoch"] = (same := same_epoch_pick(opt, open_, best_tid), result(same))
+    out["same_epoch"] = (same := equal_epoch_leader(opt.trials, open_, best_tid), result(same))
     if open_:
         mean, _ = opt.predict_final(open_)
         pick = open_[int(np.argmax(mean))]

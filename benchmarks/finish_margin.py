@@ -57,14 +57,17 @@ def _stamp(line: str) -> float | None:
     return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000.0
 
 
-def finishing_began(run_log: Path) -> float | None:
-    """Seconds from the run log's first line to its 'finishing the incumbent' line (None: never finished)."""
+def finishing_began(run_log: Path) -> tuple[float | None, bool]:
+    """Seconds from the run log's first line to its first finishing line (None: never finished), and whether a
+    finishing chose a trial other than the best observed (SAME_EPOCH_FINISH: "ahead of the best observed")."""
     lines = run_log.read_text().splitlines() if run_log.exists() else []
     first = next((t for t in map(_stamp, lines) if t is not None), None)
+    ahead = any("ahead of the best observed" in line for line in lines)
     for line in lines:
-        if "finishing the incumbent" in line and first is not None and (t := _stamp(line)) is not None:
-            return round(t - first, 1)
-    return None
+        if re.search(r"finishing (the incumbent|trial \d)", line) and first is not None and \
+                (t := _stamp(line)) is not None:
+            return round(t - first, 1), ahead
+    return None, ahead
 
 
 def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
@@ -80,9 +83,10 @@ def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
     schedule = json.loads((out / "schedule.json").read_text()) if (out / "schedule.json").exists() else {}
     refits = schedule.get("refits") or []
     searched = schedule.get("searched_max_epochs", schedule.get("max_epochs"))
+    began, ahead = finishing_began(out / "run.log")
     return {"arm": arm, "seed": seed, "wall_s": round(wall, 1), "val_top1": summary.get("val_top1"),
             "model": summary.get("best_model"), "trials": summary.get("trials"),
-            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": finishing_began(out / "run.log"),
+            "epoch_steps": summary.get("epoch_steps"), "finish_began_s": began, "finished_a_trial_ahead": ahead,
             "schedule": f"{searched} -> {refits[-1]['max_epochs'] if refits else searched}",
             "refits": len(refits), "first_refit": refits[0] if refits else None, "searched": schedule.get("search")}
 
@@ -118,13 +122,15 @@ def main() -> int:
                     print(f"{name} pair {i + 1} {arms[k]}: {runs[k]}", flush=True)
                 results.setdefault(name, []).append((runs[0], runs[1]))
     a, b = arms
-    print(f"\narm A: {a}; arm B: {b}; each: top-1 (trials, finishing began at s, schedule)")
+    print(f"\narm A: {a}; arm B: {b}; each: top-1 (trials, finishing began at s, schedule; * a trial ahead at "
+          "equal epochs, not the best observed, was finished)")
     print("dataset                    pair   arm A                                     arm B")
     for name, pairs in results.items():
         for i, (x, y) in enumerate(pairs):
+            star = ["*" if r.get("finished_a_trial_ahead") else "" for r in (x, y)]
             print(f"{name:<27}{i + 1:>4}   {pct(x['val_top1']):>8} ({x.get('trials')}, {x.get('finish_began_s')}, "
-                  f"{x.get('schedule')})   {pct(y['val_top1']):>8} ({y.get('trials')}, {y.get('finish_began_s')}, "
-                  f"{y.get('schedule')})")
+                  f"{x.get('schedule')}){star[0]:<1}   {pct(y['val_top1']):>8} ({y.get('trials')}, "
+                  f"{y.get('finish_began_s')}, {y.get('schedule')}){star[1]}")
     for name, pairs in results.items():
         done = [(x["val_top1"], y["val_top1"]) for x, y in pairs if x["val_top1"] is not None and y["val_top1"] is not None]
         if not done:

@@ -18,6 +18,7 @@ from hf_quicktune.run.session import InterruptGuard
 from hf_quicktune.run.settings import format_seconds
 from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import OK, Outcome, record_score_cost, step_record
+from hf_quicktune.search.leader import equal_epoch_leader
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,11 @@ REFIT_FINISH_MARGIN = 1.0
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
+#: a searched run finishes the equal-epoch leader (search/leader.py): the best observed trial unless an open trial
+#: that trained fewer epochs was ahead of it at that trial's own epoch count; False: the best observed trial
+SAME_EPOCH_FINISH = False
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -156,9 +160,10 @@ class Search:
         """The incumbent trial to continue now instead of ``suggestion`` (the optimizer's choice; None: before
         asking), when the wall-clock budget left (less the reserve and the suggestion's predicted cost) is
         at most :data:`FINISH_MARGIN` x what the incumbent's remaining epochs cost: the end of the budget
-        trains the best trial found to the end of its schedule (its learning rate annealed, like a
-        practitioner's final run) instead of opening trials that cannot finish. Once started it goes
-        on while that trial stays the incumbent. Never before the optimizer's initial design has run.
+        trains the best trial found (:meth:`to_finish`: compared at equal epochs) to the end of its schedule (its
+        learning rate annealed, like a practitioner's final run) instead of opening trials that cannot finish.
+        Once started it goes on while that trial stays the one to finish. Never before the optimizer's initial
+        design has run.
 
         With one worker and a schedule the run fitted (:attr:`refits_finish`), the margin is
         :data:`REFIT_FINISH_MARGIN` and the finishing trial's schedule is re-fitted after each epoch to end with
@@ -175,7 +180,9 @@ class Search:
             best = (max(scored)[1],) if scored else None
         if best is None or seconds is None:
             return None
-        tid = best[0]
+        tid = self.to_finish(best[0])
+        if tid is None:
+            return None
         st = self.opt.trials.get(tid)
         if tid in self.in_flight or st is None or self.opt.is_done(tid):
             return None
@@ -194,9 +201,23 @@ class Search:
             if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
                 return None
             self.finish_trial = tid
-            logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
-                        self.max_epochs, suggestion.trial_id)
+            if tid == best[0]:
+                logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
+                            self.max_epochs, suggestion.trial_id)
+            else:
+                logger.info("finishing trial %d (ahead of the best observed, trial %d, when both had trained %d "
+                            "epoch(s)): it continues to epoch %d instead of trial %d", tid, best[0], st.epochs, self.max_epochs,
+                            suggestion.trial_id)
         return tid
+
+    def to_finish(self, best_id: int) -> int | None:
+        """The trial the end of the budget trains on, given the best observed ``best_id``: with
+        :data:`SAME_EPOCH_FINISH` (a searched run), the equal-epoch leader (:func:`~hf_quicktune.search.leader.
+        equal_epoch_leader`): the best score observed at any epoch favours the trial searched longest."""
+        if not (self.searching and SAME_EPOCH_FINISH):
+            return best_id
+        open_ids = [t for t, st in self.opt.trials.items() if st.epochs and not self.opt.is_done(t)]
+        return equal_epoch_leader(self.opt.trials, open_ids, best_id)
 
     @property
     def refits_finish(self) -> bool:

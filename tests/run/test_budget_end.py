@@ -576,3 +576,60 @@ def test_the_run_refits_only_a_schedule_it_fitted_to_the_budget(tmp_path, monkey
         fitted = json.loads((out / "schedule.json").read_text())
         assert callable(seen["refit"]) and seen["max_epochs"] == fitted["max_epochs"]
         assert seen["refits_finish"] == bool(fitted["search"])  # one worker: a searched run re-fits its finish
+
+
+class _Scripted(_Explorer):
+    """Plays ``script`` ((trial, epoch) suggestions) first, then opens new trials for one epoch."""
+
+    script: list = []
+
+    def _ask(self):
+        while self.script:
+            tid, epoch = self.script.pop(0)
+            if tid not in self.in_flight:
+                return Suggestion(tid, dict(self.pool[tid]), epoch)
+        return super()._ask()
+
+
+class _TableFake(_TimedFake):
+    """Scores from ``table`` ({(trial, epoch): score}; 0.1 + e/100 elsewhere), 10 s per epoch."""
+
+    table: dict = {}
+
+    def wait(self):
+        out = super().wait()
+        for rec in out.records:
+            rec["val_top1"] = self.table.get((out.trial_id, rec["epoch"]), 0.1 + rec["epoch"] / 100)
+        return out
+
+
+@pytest.mark.parametrize("same_epoch", [True, False])
+def test_the_end_of_a_search_finishes_the_trial_ahead_at_equal_epochs(tmp_path, monkeypatch, caplog, same_epoch):
+    """Trial 0 was searched 3 epochs (best 0.60); trial 1's first epoch scored 0.58, ahead of trial 0's first (0.50).
+    The best score observed at any epoch favours the trial searched longest (a fewshot run finished a frozen
+    body that plateaus over the fine-tune ahead of it at equal epochs): the end finishes trial 1, and the search
+    ends once it has, the best. SAME_EPOCH_FINISH off: trial 0, the best observed."""
+    import logging
+
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.progress import PlainReporter
+
+    monkeypatch.setattr(search_loop, "SAME_EPOCH_FINISH", same_epoch)
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(50)]
+    opt = _Scripted(pool, max_epochs=4)
+    opt.script = [(0, 1), (0, 2), (0, 3), (1, 1)]
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _TableFake(state, clock)
+    ex.table = {(0, 1): 0.50, (0, 2): 0.55, (0, 3): 0.60, (0, 4): 0.62,
+                (1, 1): 0.58, (1, 2): 0.66, (1, 3): 0.70, (1, 4): 0.72}
+    search = search_loop.Search(opt, state, pool, ex, Budget(seconds=120.0), clock, [], {},
+                                PlainReporter(io.StringIO()), max_epochs=4)
+    with caplog.at_level(logging.INFO, logger="hf_quicktune.run.search_loop"):
+        stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    finished = 1 if same_epoch else 0
+    assert opt.trials[finished].epochs == 4 and search.finish_trial == finished
+    assert opt.trials[1 - finished].epochs == (3 if finished else 1)  # the other stays where the search left it
+    assert f"the incumbent, trial {finished}, finished its 4-epoch schedule" in stop
+    assert clock.elapsed <= 120.0
+    said = "finishing trial 1 (ahead of the best observed, trial 0, when both had trained 1 epoch(s))"
+    assert (said in caplog.text) == same_epoch

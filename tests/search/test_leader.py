@@ -1,0 +1,40 @@
+"""The trial a budget's end finishes, compared at equal epochs (search/leader.py)."""
+
+from __future__ import annotations
+
+from hf_quicktune.search.base import TrialState
+from hf_quicktune.search.leader import best_within, equal_epoch_leader
+
+
+def _trials(**curves):
+    return {int(k[1:]): TrialState(scores=list(v), costs=[1.0] * len(v)) for k, v in curves.items()}
+
+
+def test_best_within_reads_only_the_first_epochs():
+    st = TrialState(scores=[0.2, 0.5, 0.4, 0.9])
+    assert best_within(st, 1) == 0.2 and best_within(st, 3) == 0.5 and best_within(st, 4) == 0.9
+    assert best_within(TrialState(), 2) == float("-inf")
+
+
+def test_the_best_observed_trial_leads_unless_a_shorter_one_was_ahead_at_its_own_epochs():
+    # t0 searched 3 epochs (its best 0.60 observed at epoch 3); t1 has one epoch at 0.58: behind t0's best but
+    # ahead of t0's first epoch (0.50). t2's one epoch (0.45) is behind: only t1 leads.
+    trials = _trials(t0=[0.50, 0.55, 0.60], t1=[0.58], t2=[0.45])
+    assert equal_epoch_leader(trials, [0, 1, 2], 0) == 1
+    # without t1 the best observed stays the one
+    assert equal_epoch_leader(trials, [0, 2], 0) == 0
+    # a trial ahead by more wins: t3's 2 epochs reach 0.70 against t0's 0.55 at 2 (ahead 0.15 > t1's 0.08)
+    trials[3] = TrialState(scores=[0.40, 0.70], costs=[1.0, 1.0])
+    assert equal_epoch_leader(trials, [0, 1, 2, 3], 0) == 3
+
+
+def test_a_trial_with_as_many_epochs_is_compared_by_its_best_score_only():
+    trials = _trials(t0=[0.2, 0.6], t1=[0.5, 0.55])  # t1 is ahead at epoch 1 but has as many epochs
+    assert equal_epoch_leader(trials, [0, 1], 0) == 0
+
+
+def test_a_finished_best_trial_is_not_open_but_still_the_yardstick():
+    trials = _trials(t0=[0.5, 0.6, 0.7, 0.8], t1=[0.45], t2=[0.55])
+    assert equal_epoch_leader(trials, [1], 0) is None  # nothing open is ahead of the finished trial: none to finish
+    assert equal_epoch_leader(trials, [1, 2], 0) == 2  # t2 was ahead of t0's first epoch
+    assert equal_epoch_leader({}, [], None) is None
