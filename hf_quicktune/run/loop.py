@@ -203,6 +203,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         search = Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
         search.searching = bool(schedule.get("search", True))
+        search.val_images = min(len(dataset.validation), settings.eval_limit or len(dataset.validation)) or None
         # a schedule the run fitted to the budget is re-fitted to what its one training trial really gets: the
         # no-search fine-tune's, and a one-worker search's finishing incumbent (Search.refits_finish)
         if "search" in schedule and settings.budget_s is not None:

@@ -37,8 +37,12 @@ UNUSED_NOTE_SHARE = 0.25
 #: a searched run finishes the equal-epoch leader (search/leader.py): the best observed trial unless an open trial
 #: that trained fewer epochs was ahead of it at that trial's own epoch count; False: the best observed trial
 SAME_EPOCH_FINISH = False
+#: ... when ahead by more than this many standard errors of the two accuracies' difference on the validation
+#: images the trials are scored on (:func:`~hf_quicktune.search.leader.lead_needed`; 0: any lead)
+SAME_EPOCH_Z = 1.0
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "Search", "release", "snapshot",
+           "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -114,6 +118,7 @@ class Search:
         # called with each told epoch of the trial that alone trains on (the no-search fine-tune, a one-worker
         # search's finishing incumbent) to re-fit its schedule to the time left (run/refit.py)
         self.refit: Callable[[int], None] | None = None
+        self.val_images: int | None = None  # validation images a trial is scored on (the finishing's noise)
 
     def ends_early(self, trial_id: int) -> bool:
         """Whether ``trial_id``'s epoch that the deadline reaches is ended early and kept: the last epoch of the
@@ -217,7 +222,7 @@ class Search:
         if not (self.searching and SAME_EPOCH_FINISH):
             return best_id
         open_ids = [t for t, st in self.opt.trials.items() if st.epochs and not self.opt.is_done(t)]
-        return equal_epoch_leader(self.opt.trials, open_ids, best_id)
+        return equal_epoch_leader(self.opt.trials, open_ids, best_id, val_images=self.val_images, z=SAME_EPOCH_Z)
 
     @property
     def refits_finish(self) -> bool:

@@ -9,11 +9,12 @@ real runs by ``benchmarks/finish_margin.py`` (figures in benchmarks/README.md).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from hf_quicktune.search.base import TrialState
 
-__all__ = ["best_within", "equal_epoch_leader"]
+__all__ = ["best_within", "equal_epoch_leader", "lead_needed"]
 
 
 def best_within(state: TrialState, epochs: int) -> float:
@@ -21,11 +22,24 @@ def best_within(state: TrialState, epochs: int) -> float:
     return max(state.scores[:epochs], default=float("-inf"))
 
 
-def equal_epoch_leader(trials: Mapping[int, TrialState], open_ids: Iterable[int], best_id: int | None) -> int | None:
+def lead_needed(a: float, b: float, val_images: int | None, z: float) -> float:
+    """How far accuracy ``a`` must be ahead of ``b``, both measured on the same ``val_images`` images, to count:
+    ``z`` standard errors of their difference, taking the two models' errors as independent (an upper bound: models
+    that fail on the same images differ less). 0 without a count (``None``) or with ``z`` 0."""
+    if not val_images or z <= 0:
+        return 0.0
+    a, b = min(max(a, 0.0), 1.0), min(max(b, 0.0), 1.0)
+    return z * math.sqrt((a * (1 - a) + b * (1 - b)) / val_images)
+
+
+def equal_epoch_leader(trials: Mapping[int, TrialState], open_ids: Iterable[int], best_id: int | None, *,
+                       val_images: int | None = None, z: float = 0.0) -> int | None:
     """The trial to finish among ``open_ids`` (started, not ended, not at the end of their schedule): the best
     observed trial ``best_id``, unless an open trial that trained fewer epochs than it scored higher than it did
-    within that trial's own epoch count; then the one ahead by the most (ties: the lowest id). None when the best
-    observed trial is not open (finished, or ended) and no open trial is ahead of it, or before any score."""
+    within that trial's own epoch count, by more than :func:`lead_needed` (``z`` standard errors on ``val_images``
+    validation images: a lead of one image on a small split is noise); then the one ahead by the most (ties: the
+    lowest id). None when the best observed trial is not open (finished, or ended) and no open trial is ahead of
+    it, or before any score."""
     if best_id is None or best_id not in trials:
         return None
     open_ids = sorted(set(open_ids))
@@ -35,7 +49,8 @@ def equal_epoch_leader(trials: Mapping[int, TrialState], open_ids: Iterable[int]
         st = trials[tid]
         if tid == best_id or not 0 < st.epochs < lead.epochs:
             continue
-        ahead = best_within(st, st.epochs) - best_within(lead, st.epochs)
-        if ahead > margin:
+        mine, theirs = best_within(st, st.epochs), best_within(lead, st.epochs)
+        ahead = mine - theirs
+        if ahead > margin and ahead > lead_needed(mine, theirs, val_images, z):
             pick, margin = tid, ahead
     return pick

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from hf_quicktune.search.base import TrialState
-from hf_quicktune.search.leader import best_within, equal_epoch_leader
+from hf_quicktune.search.leader import best_within, equal_epoch_leader, lead_needed
 
 
 def _trials(**curves):
@@ -38,3 +40,16 @@ def test_a_finished_best_trial_is_not_open_but_still_the_yardstick():
     assert equal_epoch_leader(trials, [1], 0) is None  # nothing open is ahead of the finished trial: none to finish
     assert equal_epoch_leader(trials, [1, 2], 0) == 2  # t2 was ahead of t0's first epoch
     assert equal_epoch_leader({}, [], None) is None
+
+
+def test_a_lead_must_exceed_the_noise_of_the_validation_split():
+    # one standard error of the difference of 0.627 and 0.616 on 359 images (a fewshot run's lead of 4 images, the
+    # trial ahead then a frozen Lite1 that plateaued at 69 % where the fine-tune it displaced reaches ~90 %)
+    se = math.sqrt((0.627 * 0.373 + 0.616 * 0.384) / 359)
+    assert math.isclose(lead_needed(0.627, 0.616, 359, 1.0), se) and 0.011 < se
+    assert math.isclose(lead_needed(0.627, 0.616, 359, 2.0), 2 * se)
+    assert lead_needed(0.627, 0.616, None, 1.0) == 0.0 and lead_needed(0.627, 0.616, 359, 0.0) == 0.0
+    trials = _trials(t0=[0.30, 0.50, 0.616, 0.70], t1=[0.40, 0.52, 0.627])
+    assert equal_epoch_leader(trials, [0, 1], 0) == 1  # any lead
+    assert equal_epoch_leader(trials, [0, 1], 0, val_images=359, z=1.0) == 0  # within the noise
+    assert equal_epoch_leader(trials, [0, 1], 0, val_images=100_000, z=1.0) == 1  # many images: a real lead
