@@ -11,7 +11,10 @@ This script replays the run's recipe (``quicktune-recipe``: the fold's prior, ze
   highest (``QuickTuneOptimizer.predict_final``), against the best observed when that is higher;
 * ``same_epoch`` (the product's rule, ``hf_quicktune.search.leader``): the best observed, unless an open trial
   searched fewer epochs scores higher than it at that trial's own epoch count (equal epochs, as successive halving
-  compares trials): then the one that does by most;
+  compares trials): then the one that does by most (any lead);
+* ``same_epoch_z``: the same, counting a lead only beyond ``--z`` (default 1, the product's ``SAME_EPOCH_Z``) standard
+  errors of the two accuracies' difference on the dataset's validation images (20 % of its images: the
+  meta-dataset's 60/20/20 splits);
 * ``oracle``: the started trial whose recorded curve ends best (what no rule can know).
 
 Finishing a trial reads the rest of its recorded curve: its value is its best recorded accuracy (the export keeps
@@ -48,8 +51,9 @@ def trial_value(curves: np.ndarray, tid: int) -> float:
     return float(np.nanmax(row)) if np.isfinite(row).any() else float("-inf")
 
 
-def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
-    """``{rule: (trial finished or None, the run's result)}`` for the optimizer's state now."""
+def choices(opt, curves: np.ndarray, val_images: int | None = None, z: float = 1.0) -> dict[str, tuple[int | None, float]]:
+    """``{rule: (trial finished or None, the run's result)}`` for the optimizer's state now (``same_epoch_z``: a
+    lead counts beyond ``z`` standard errors on ``val_images`` validation images, as the product's default)."""
     observed = opt.best()
     incumbent = observed[2] if observed is not None else float("-inf")
     open_ = [t for t, st in opt.trials.items() if st.epochs and not opt.is_done(t)]
@@ -61,6 +65,8 @@ def choices(opt, curves: np.ndarray) -> dict[str, tuple[int | None, float]]:
     best_tid = observed[0] if observed is not None else None
     out["observed"] = (best_tid, result(best_tid if best_tid in open_ else None))
     out["same_epoch"] = (same := equal_epoch_leader(opt.trials, open_, best_tid), result(same))
+    same = equal_epoch_leader(opt.trials, open_, best_tid, val_images=val_images, z=z)
+    out["same_epoch_z"] = (same, result(same))
     if open_:
         mean, _ = opt.predict_final(open_)
         pick = open_[int(np.argmax(mean))]
@@ -80,6 +86,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-hours", type=float, default=16.0)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--z", type=float, default=1.0, help="standard errors a lead needs under the same_epoch_z rule")
     args = p.parse_args()
 
     import torch
@@ -104,6 +111,8 @@ def main() -> int:
     shares = sorted(float(s) for s in args.shares.split(","))
     targets = args.datasets.split(",") if args.datasets else md.dataset_names
     budget = args.budget_hours * 3600.0
+    # validation images: the meta-dataset's 60/20/20 splits of each dataset's images (its README)
+    images = json.loads((SOURCE / "dataset_descriptors.json").read_text())
     rows: dict[float, list[dict]] = {s: [] for s in shares}
     priors: dict[int, object] = {}
     for dataset in targets:
@@ -121,7 +130,7 @@ def main() -> int:
         for share in shares:
             trace = replay(opt, curves, costs, share * budget - spent)
             spent += trace.time[-1] if trace.time else 0.0
-            picked = choices(opt, curves)
+            picked = choices(opt, curves, val_images=round(0.2 * images[dataset][0]), z=args.z)
             regret = {rule: (best - value) / (best - worst) for rule, (_, value) in picked.items()}
             rows[share].append({"dataset": dataset, "trials": len(opt.trials),
                                 "epochs": {str(t): st.epochs for t, st in opt.trials.items()},
@@ -130,19 +139,20 @@ def main() -> int:
         print(f"# {dataset}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
     print()
-    print("share  datasets  mean regret: observed  same_epoch  predicted  oracle | rules differ from observed: "
-          "same_epoch better / worse / equal; predicted better / worse / equal")
+    rules = ("observed", "same_epoch", "same_epoch_z", "predicted", "oracle")
+    print(f"share  datasets  mean regret: {'  '.join(rules)} | rules differ from observed: better / worse / equal "
+          f"(same_epoch_z: z = {args.z})")
     for share in shares:
         rs = rows[share]
-        mean = {r: float(np.mean([x["regret"][r] for x in rs])) for r in ("observed", "same_epoch", "predicted", "oracle")}
+        mean = {r: float(np.mean([x["regret"][r] for x in rs])) for r in rules}
         text = []
-        for rule in ("same_epoch", "predicted"):
+        for rule in rules[1:-1]:
             diff = [x for x in rs if x["picked"]["observed"] != x["picked"][rule]]
             better = sum(x["regret"][rule] < x["regret"]["observed"] - 1e-12 for x in diff)
             worse = sum(x["regret"][rule] > x["regret"]["observed"] + 1e-12 for x in diff)
-            text.append(f"{len(diff)} differ: {better} / {worse} / {len(diff) - better - worse}")
-        print(f"{share:5.2f}  {len(rs):8d}  {mean['observed']:20.4f}  {mean['same_epoch']:10.4f}  {mean['predicted']:9.4f}  "
-              f"{mean['oracle']:6.4f} | {'; '.join(text)}")
+            text.append(f"{rule} {len(diff)} differ: {better} / {worse} / {len(diff) - better - worse}")
+        print(f"{share:5.2f}  {len(rs):8d}  " + "  ".join(f"{mean[r]:{len(r)}.4f}" for r in rules) +
+              f" | {'; '.join(text)}")
     return 0
 
 

@@ -35,7 +35,9 @@ REFIT_FINISH_MARGIN = 1.0
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
 #: a searched run finishes the equal-epoch leader (search/leader.py): the best observed trial unless an open trial
-#: that trained fewer epochs was ahead of it at that trial's own epoch count; False: the best observed trial
+#: that trained fewer epochs was ahead of it at that trial's own epoch count; False: the best observed trial. Off:
+#: measured without a gain on real runs (benchmarks/finish_margin.py: 6 fewshot pairs, 83.8 % off vs 84.6 % on, the
+#: rule deciding none of them) and a small one replayed on the meta-dataset (benchmarks/finish_choice.py)
 SAME_EPOCH_FINISH = False
 #: ... when ahead by more than this many standard errors of the two accuracies' difference on the validation
 #: images the trials are scored on (:func:`~hf_quicktune.search.leader.lead_needed`; 0: any lead)
