@@ -9,7 +9,9 @@ runs the same ``hf-quicktune run`` once per arm, in alternating order (pair i st
 the machine's speed hit both, each arm with those constants set on the module before the CLI runs (the product's
 code otherwise unchanged), and prints per run: the exported model's validation top-1, trials, epoch-steps, the
 seconds into the run at which the finishing began, the finishing trial's schedule
-(searched -> last re-fit); then per dataset the mean top-1 of each arm and the pairs each arm won.
+(searched -> last re-fit), and where the finishing chose a trial ahead of the best observed at equal epochs
+(``SAME_EPOCH_FINISH``) the product's line saying so, with both scores; then per dataset the mean top-1 of each arm
+and the pairs each arm won.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py [--margins 1.0,1.5] \
         [--datasets variant:digits-fewshot,builtin:digits] [--budget 5m] [--pairs 3]
@@ -57,12 +59,14 @@ def _stamp(line: str) -> float | None:
     return datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").timestamp() + int(m.group(2)) / 1000.0
 
 
-def finishing_began(run_log: Path) -> tuple[float | None, bool]:
-    """Seconds from the run log's first line to its first finishing line (None: never finished), and whether a
-    finishing chose a trial other than the best observed (SAME_EPOCH_FINISH: "ahead of the best observed")."""
+def finishing_began(run_log: Path) -> tuple[float | None, str | None]:
+    """Seconds from the run log's first line to its first finishing line (None: never finished), and the last
+    finishing that chose a trial other than the best observed (SAME_EPOCH_FINISH: "ahead of the best observed"; its
+    scores), or None."""
     lines = run_log.read_text().splitlines() if run_log.exists() else []
     first = next((t for t in map(_stamp, lines) if t is not None), None)
-    ahead = any("ahead of the best observed" in line for line in lines)
+    ahead = next((line.split("search_loop: ", 1)[-1] for line in reversed(lines)
+                  if "ahead of the best observed" in line), None)
     for line in lines:
         if re.search(r"finishing (the incumbent|trial \d)", line) and first is not None and \
                 (t := _stamp(line)) is not None:

@@ -18,7 +18,7 @@ from hf_quicktune.run.session import InterruptGuard
 from hf_quicktune.run.settings import format_seconds
 from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import OK, Outcome, record_score_cost, step_record
-from hf_quicktune.search.leader import equal_epoch_leader
+from hf_quicktune.search.leader import best_within, equal_epoch_leader
 
 logger = logging.getLogger(__name__)
 
@@ -212,9 +212,11 @@ class Search:
                 logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
                             self.max_epochs, suggestion.trial_id)
             else:
-                logger.info("finishing trial %d (ahead of the best observed, trial %d, when both had trained %d "
-                            "epoch(s)): it continues to epoch %d instead of trial %d", tid, best[0], st.epochs, self.max_epochs,
-                            suggestion.trial_id)
+                lead = self.opt.trials[best[0]]
+                logger.info("finishing trial %d (%.1f %% within its %d epoch(s), ahead of the best observed, trial %d, "
+                            "at %.1f %% by then): it continues to epoch %d instead of trial %d", tid,
+                            100 * best_within(st, st.epochs), st.epochs, best[0], 100 * best_within(lead, st.epochs),
+                            self.max_epochs, suggestion.trial_id)
         return tid
 
     def to_finish(self, best_id: int) -> int | None:

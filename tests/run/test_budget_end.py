@@ -637,5 +637,5 @@ def test_the_end_of_a_search_finishes_the_trial_ahead_at_equal_epochs(tmp_path, 
     assert opt.trials[1 - finished].epochs == (3 if finished else 1)  # the other stays where the search left it
     assert f"the incumbent, trial {finished}, finished its 4-epoch schedule" in stop
     assert clock.elapsed <= 120.0
-    said = "finishing trial 1 (ahead of the best observed, trial 0, when both had trained 1 epoch(s))"
+    said = "finishing trial 1 (58.0 % within its 1 epoch(s), ahead of the best observed, trial 0, at 50.0 % by then)"
     assert (said in caplog.text) == (finished == 1)
