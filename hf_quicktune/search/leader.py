@@ -1,10 +1,11 @@
-"""Which trial to train to the end of its schedule when a budget ends: the best observed score favours the trial
-searched longest (a frozen body on 100 images rises fast and plateaus, and its third epoch beat a fine-tune's first),
-so trials are compared at equal epochs, as successive halving compares them at equal resource (Jamieson &
+"""Which trial to train to the end of its schedule when a budget ends, compared at equal epochs: the best score
+observed at any epoch favours the trial searched longest, so an open trial that trained fewer epochs and was ahead
+of it within them is finished instead, as successive halving compares trials at equal resource (Jamieson &
 Talwalkar 2016, section 3; Li et al. 2018, Hyperband, section 3).
 
-Measured on the Quick-Tune extended meta-dataset by ``benchmarks/finish_choice.py`` (the ``same_epoch`` rule) and on
-real runs by ``benchmarks/finish_margin.py`` (figures in benchmarks/README.md).
+The run loop uses it when ``run/search_loop.SAME_EPOCH_FINISH`` is on (off by default: no gain measured on real
+runs, ``benchmarks/finish_margin.py``; a small one replayed on the Quick-Tune extended meta-dataset,
+``benchmarks/finish_choice.py``; figures in benchmarks/README.md).
 """
 
 from __future__ import annotations
