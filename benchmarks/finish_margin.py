@@ -21,7 +21,8 @@ and the pairs each arm won.
 the reason the log gave for each finishing, then removed the rule: no gain.)
 
 ``--margins A,B`` is ``--arms "REFIT_FINISH_MARGIN=A;REFIT_FINISH_MARGIN=B"``; an arm is a comma-separated list of
-NAME=VALUE for constants of ``hf_quicktune.run.search_loop`` (booleans as 0 / 1). Runs: ``--zoo offline
+NAME=VALUE for constants of ``hf_quicktune.run.search_loop`` (booleans as 0 / 1), or of another module of the package
+by a dotted name (``search.quicktune.RELATIVE_BUDGET=1``). Runs: ``--zoo offline
 --image-size 32 --budget B --seed S`` (pair i: seed i; the two arms of a pair share it). ``variant:NAME`` datasets
 are written by benchmarks/rank_variants.py (the fewshot set of product_vs_finetune.py).
 """
@@ -42,12 +43,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
 #: runs the CLI with the search loop's constants set as argv[1] says ("NAME=VALUE,NAME=VALUE"; read at call time by
-#: Search.finishing)
-WRAPPER = ("import sys\nimport hf_quicktune.run.search_loop as loop\n"
+#: Search.finishing); a dotted NAME is a constant of another module of the package ("search.quicktune.NAME": read
+#: when the run builds its optimizer)
+WRAPPER = ("import importlib, sys\n"
            "for pair in filter(None, sys.argv[1].split(',')):\n"
            "    name, value = pair.split('=')\n"
-           "    assert hasattr(loop, name), name\n"
-           "    setattr(loop, name, type(getattr(loop, name))(float(value)))\n"
+           "    where, _, name = name.rpartition('.')\n"
+           "    module = importlib.import_module('hf_quicktune.' + (where or 'run.search_loop'))\n"
+           "    assert hasattr(module, name), name\n"
+           "    setattr(module, name, type(getattr(module, name))(float(value)))\n"
            "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 

@@ -8,6 +8,7 @@ is applied by :meth:`FeatureEncoder.encode`, which both meta-training and the op
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
@@ -85,6 +86,20 @@ def _num(v: Any) -> float:
         return float(v) if v is not None else float("nan")
     except (TypeError, ValueError):
         return float("nan")
+
+
+def schedule_grid(curve: Sequence[float], schedule_epochs: int, grid_epochs: int) -> np.ndarray:
+    """The observed scores ``curve`` (epochs 1 .. k of a ``schedule_epochs``-epoch schedule) read on a
+    ``grid_epochs``-epoch schedule's epochs: slot j (1-based) is the score at the same point of the schedule,
+    epoch j * schedule_epochs / grid_epochs, linearly interpolated between observed epochs (the first epoch's
+    score before it), for the slots j whose point the k observed epochs reach (``floor(k * grid / schedule)``,
+    at most ``grid_epochs``)."""
+    k = len(curve)
+    slots = min(grid_epochs, int(math.floor(k * grid_epochs / schedule_epochs + 1e-9)))
+    if slots <= 0:
+        return np.zeros(0, dtype=np.float32)
+    at = np.arange(1, slots + 1, dtype=np.float64) * schedule_epochs / grid_epochs
+    return np.interp(at, np.arange(1, k + 1, dtype=np.float64), np.asarray(curve, dtype=np.float64)).astype(np.float32)
 
 
 @dataclass
@@ -195,23 +210,40 @@ class FeatureEncoder:
         meta_features: Mapping[str, float] | Sequence[Mapping[str, float]] | None = None,
         model_features: Mapping[str, Mapping[str, float]] | None = None,
         encoded_configs: np.ndarray | None = None,
+        schedule_epochs: int | None = None,
     ) -> SurrogateInputs:
         """Inputs for predicting the score at ``epochs[i]`` given ``curves[i]``, the observed scores of
         epochs ``1 .. k``: ``k = epochs[i] - 1`` for the next epoch (longer curves are cut to that),
         shorter to predict further ahead (``k = 0``: from the configuration alone). ``meta_features``: one dict
         for all rows or one per row; ``model_features``: {model name: {feature: value}}.
-        ``encoded_configs`` skips re-encoding when the caller caches ``space.encode``."""
+        ``encoded_configs`` skips re-encoding when the caller caches ``space.encode``.
+
+        ``schedule_epochs``: the length S of the schedule the epochs and curves belong to, when it is not the
+        encoder's ``max_epochs`` P (a run whose schedule was fitted to its budget, with a prior meta-trained on
+        P-epoch runs). Epoch e of S is then the point e/S of the schedule (the budget input), and the curve is
+        read on the encoder's grid: its slot j is the observed curve at epoch j*S/P (linearly interpolated;
+        before the first epoch, the first epoch's score), over the slots the observed epochs reach
+        (:func:`schedule_grid`). Without it, epoch e is e/P, past 1 for e > P (outside everything
+        meta-training saw)."""
         n = len(configs)
         if encoded_configs is None:
             encoded_configs = self.space.encode(configs, exclude=self.excluded)
         ep = np.asarray(epochs, dtype=np.int64).reshape(n)
         curve = np.zeros((n, self.max_epochs), dtype=np.float32)
         seen = np.zeros(n, dtype=np.float32)
+        relative = schedule_epochs is not None and int(schedule_epochs) != self.max_epochs
         for i, c in enumerate(curves):
-            k = max(0, min(int(ep[i]) - 1, len(c), self.max_epochs))
-            if k > 0:
-                curve[i, :k] = np.asarray(c[:k], dtype=np.float32)
+            if relative:
+                k = max(0, min(int(ep[i]) - 1, len(c)))
+                grid = schedule_grid(c[:k], int(schedule_epochs), self.max_epochs)
+                k = len(grid)
+                curve[i, :k] = grid
+            else:
+                k = max(0, min(int(ep[i]) - 1, len(c), self.max_epochs))
+                if k > 0:
+                    curve[i, :k] = np.asarray(c[:k], dtype=np.float32)
             seen[i] = k / self.max_epochs
+        budget = ep / (int(schedule_epochs) if relative else self.max_epochs)
         if self.n_models:
             idx = np.array([self._index_of(cfg.get(self.model_key)) for cfg in configs], dtype=np.int64)
         else:
@@ -243,7 +275,7 @@ class FeatureEncoder:
             config=torch.from_numpy(np.asarray(encoded_configs, dtype=np.float32)),
             model_index=torch.from_numpy(idx),
             model_features=torch.from_numpy(mf),
-            budget=torch.from_numpy((ep / self.max_epochs).astype(np.float32)),
+            budget=torch.from_numpy(budget.astype(np.float32)),
             curve=torch.from_numpy(curve),
             seen=torch.from_numpy(seen),
             meta=torch.from_numpy(meta),

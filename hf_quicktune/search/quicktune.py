@@ -54,6 +54,10 @@ logger = logging.getLogger(__name__)
 HORIZONS = ("next", "max")
 STARTS = ("auto", "zero_shot", "random", "first")
 START_BATCHES = ("start", "believer", "distinct")
+#: with a prior meta-trained on P-epoch runs and a run's schedule of S != P epochs, read epoch e as the point e/S of
+#: the schedule (and the curve on the prior's grid: ``FeatureEncoder.encode(schedule_epochs=)``) rather than as
+#: epoch e of P; the default of ``QuickTuneOptimizer(relative_budget=)``
+RELATIVE_BUDGET = False
 
 
 def pool_fingerprint(pool: Sequence[Mapping[str, Any]]) -> str:
@@ -183,6 +187,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         freeze_mean: bool = True,
         zero_shot_trees: bool = True,
         start_batch: str = "distinct",
+        relative_budget: bool | None = None,
         refit: RefitPolicy | None = None,
         **refit_options: Any,
     ):
@@ -202,6 +207,10 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
         if not 1 <= int(initial_epochs) <= max_epochs:
             raise ValueError(f"initial_epochs must be in 1..max_epochs={max_epochs}, got {initial_epochs}")
         self.initial_epochs = int(initial_epochs)
+        self.relative_budget = RELATIVE_BUDGET if relative_budget is None else bool(relative_budget)
+        # the schedule the told epochs belong to (set_max_epochs moves max_epochs, not this: a finishing trial's
+        # re-fitted schedule does not re-read the other trials' curves)
+        self.schedule_epochs = int(max_epochs)
         if start not in STARTS:
             raise ValueError(f"start must be one of {STARTS}, got {start!r}")
         if start == "zero_shot" and prior is None:
@@ -311,6 +320,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             [self.pool[i] for i in ids], list(epochs), [list(c) for c in curves],
             meta_features=self.meta_features, model_features=self.model_features,
             encoded_configs=self._encoded[list(ids)],
+            schedule_epochs=self.schedule_epochs if self.relative_budget else None,
         )
 
     def _curves(self, ids: Sequence[int]) -> list[list[float]]:
@@ -522,6 +532,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             stale=self._stale,
             horizon=self.horizon,
             initial_epochs=self.initial_epochs,
+            schedule_epochs=self.schedule_epochs,
             budget_total=self.budget_total,
             n_refits=self.n_refits,
             n_full_refits=self.n_full_refits,
@@ -542,6 +553,7 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             raise MetaError(f"this optimizer state was saved with initial_epochs={state.get('initial_epochs', 1)}; "
                             "construct the optimizer with the same value to resume it.")
         super().load_state_dict(state)
+        self.schedule_epochs = int(state.get("schedule_epochs", self.schedule_epochs))
         self._obs, self._obs_inputs = [], []
         for t, e in state.get("observations", []):
             self._add_observation(int(t), int(e))

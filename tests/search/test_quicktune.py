@@ -488,3 +488,30 @@ def test_distinct_starts_in_pool_order_keep_the_initial_design(start_batch):
                              start_batch=start_batch, **FAST)
     asked = [opt.ask().trial_id for _ in range(4)]
     assert asked == ([0, 1, 3, 4] if start_batch == "distinct" else [0, 1, 2, 3])
+
+
+def test_a_schedule_other_than_the_priors_is_read_relative_to_it_when_asked():
+    """``relative_budget``: epoch e of the search's S-epoch schedule is encoded as the point e / S, the curve on the
+    prior's grid (tests/search/test_surrogate.py); the schedule the told epochs belong to survives a re-fit of
+    ``max_epochs`` (a finishing trial's) and a state round trip."""
+    sim = CurveSimulator(n=6, max_epochs=8)
+    prior = tiny_prior()  # meta-trained on 4-epoch runs
+    absolute = QuickTuneOptimizer(sim.pool, max_epochs=8, prior=prior, meta_features=META,
+                                  model_features=MODEL_FEATURES, relative_budget=False, **FAST)
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=8, prior=prior, meta_features=META, model_features=MODEL_FEATURES,
+                             relative_budget=True, **FAST)
+    curve = list(sim.curves[0, :5])
+    np.testing.assert_allclose(absolute._encode([0], [6], [curve]).budget.numpy(), [1.5])  # past the prior's range
+    rel = opt._encode([0], [6], [curve])
+    np.testing.assert_allclose(rel.budget.numpy(), [0.75])
+    np.testing.assert_allclose(rel.curve[0].numpy(), [curve[1], curve[3], 0.0, 0.0], rtol=1e-6)
+    for _ in range(3):
+        s = opt.ask()
+        opt.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id, s.epoch))
+    opt.set_max_epochs(12)  # the finishing trial's schedule grows; the others' epochs were of the 8-epoch one
+    np.testing.assert_allclose(opt._encode([0], [6], [curve]).budget.numpy(), [0.75])
+    again = QuickTuneOptimizer(sim.pool, max_epochs=12, prior=prior, meta_features=META,
+                               model_features=MODEL_FEATURES, relative_budget=True, **FAST)
+    again.load_state_dict(opt.state_dict())
+    assert again.schedule_epochs == 8
+    np.testing.assert_allclose(again._encode([0], [6], [curve]).budget.numpy(), [0.75])

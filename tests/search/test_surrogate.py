@@ -227,3 +227,42 @@ def test_posterior_is_gpytorchs_exact_posterior():
     np.testing.assert_allclose(std, obs.variance.sqrt().numpy(), atol=1e-5)
     np.testing.assert_allclose(latent, f.variance.clamp_min(0).sqrt().numpy(), atol=1e-4)
     assert np.all(latent > 0)
+
+
+def test_schedule_grid_reads_a_curve_at_the_same_points_of_another_schedule():
+    from hf_quicktune.search.features import schedule_grid
+
+    curve = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # epochs 1-6 of a 12-epoch schedule
+    # on a 4-epoch grid, slot j is epoch 3j of 12: the 6 observed epochs reach slots 1-2
+    np.testing.assert_allclose(schedule_grid(curve, 12, 4), [0.3, 0.6])
+    # a 3-epoch schedule on a 6-epoch grid: slot j is epoch j / 2; before the first epoch, its score
+    np.testing.assert_allclose(schedule_grid([0.2, 0.4, 0.8], 3, 6), [0.2, 0.2, 0.3, 0.4, 0.6, 0.8])
+    # a 7-epoch schedule on a 2-epoch grid: 3 epochs reach no slot (the first is epoch 3.5)
+    assert schedule_grid([0.1, 0.2, 0.3], 7, 2).shape == (0,)
+    np.testing.assert_allclose(schedule_grid([0.1, 0.2, 0.3, 0.4], 7, 2), [0.35])
+    # the same schedule: the curve itself
+    np.testing.assert_allclose(schedule_grid([0.1, 0.5], 6, 6), [0.1, 0.5])
+
+
+def test_the_encoder_reads_another_schedule_relative_to_its_own():
+    enc = encoder(max_epochs=6)
+    sim = CurveSimulator(n=4, max_epochs=12, seed=0)
+    cfgs = [sim.pool[0]] * 3
+    curve = list(sim.curves[0, :8])
+    kw = dict(meta_features={"n": 1000, "c": 10}, model_features=MODEL_FEATURES)
+    same = enc.encode(cfgs, [3, 6, 9], [curve] * 3, **kw)
+    rel = enc.encode(cfgs, [3, 6, 9], [curve] * 3, schedule_epochs=12, **kw)
+    # epoch e of 12 is the point e / 12 (epoch e of the encoder's 6 would be e / 6, past 1 at e = 9)
+    np.testing.assert_allclose(same.budget.numpy(), [0.5, 1.0, 1.5])
+    np.testing.assert_allclose(rel.budget.numpy(), [0.25, 0.5, 0.75])
+    # the 8 epochs seen before epoch 9 of 12 fill 4 of the 6-epoch grid's slots: epochs 2, 4, 6, 8
+    np.testing.assert_allclose(rel.curve[2, :4].numpy(), [curve[1], curve[3], curve[5], curve[7]], rtol=1e-6)
+    assert float(rel.curve[2, 4:].abs().sum()) == 0.0
+    np.testing.assert_allclose(rel.seen.numpy(), [1 / 6, 2 / 6, 4 / 6], rtol=1e-6)
+    # the configuration, model and dataset inputs do not depend on the schedule
+    for name in ("config", "model_index", "model_features", "meta"):
+        assert torch.equal(getattr(same, name), getattr(rel, name))
+    # a schedule of the encoder's own length is encoded as without one
+    own = enc.encode(cfgs, [3, 6, 9], [curve] * 3, schedule_epochs=6, **kw)
+    for name in ("budget", "curve", "seen"):
+        assert torch.equal(getattr(own, name), getattr(same, name))
