@@ -56,7 +56,11 @@ STARTS = ("auto", "zero_shot", "random", "first")
 START_BATCHES = ("start", "believer", "distinct")
 #: with a prior meta-trained on P-epoch runs and a run's schedule of S != P epochs, read epoch e as the point e/S of
 #: the schedule (and the curve on the prior's grid: ``FeatureEncoder.encode(schedule_epochs=)``) rather than as
-#: epoch e of P; the default of ``QuickTuneOptimizer(relative_budget=)``
+#: epoch e of P; the default of ``QuickTuneOptimizer(relative_budget=)``. Off: measured on real 5-minute runs of a
+#: 100-image set (S = 82-162, P = 50; benchmarks/README, ``finish_margin.py`` and ``schedule_forecast.py`` rows,
+#: session 40) it kept every forecast of a trial's end within [0, 1] (read as e/P, 21 of 111 were above 1), yet
+#: ranked the trials' ends no better (a frozen body's plateau is foreseen by neither) and its runs lost all three
+#: pairs (89.1 / 70.5 / 83.8 % against 93.0 / 88.9 / 85.0 %)
 RELATIVE_BUDGET = False
 
 
@@ -121,6 +125,11 @@ class QuickTuneOptimizer(KrigingBeliever, SurrogateFitting, Optimizer):
             member, else the acquisition with their outcomes believed (:mod:`.believer`: the prior's mean and
             kernel conditioned on them); in one replay it tied at 10 % and lost at 100 % (0.0125 vs 0.0074),
             speed-up median 2.32 vs 2.36; without a prior ``"start"`` applies. One worker: no effect.
+        relative_budget: with a prior meta-trained on runs of another schedule length than ``max_epochs``, encode
+            epoch e as the point e / ``max_epochs`` of the schedule and the curve on the prior's epoch grid
+            (:meth:`~hf_quicktune.search.features.FeatureEncoder.encode`'s ``schedule_epochs``) instead of as epoch
+            e of the prior's schedule. None: :data:`RELATIVE_BUDGET` (off; measured there). The length the told
+            epochs belong to is the constructor's ``max_epochs``, kept across :meth:`set_max_epochs` and resume.
         zero_shot_trees: :meth:`zero_shot` predicts by the prior's zero-shot trees when it has them
             (:mod:`~hf_quicktune.search.zero_shot`); False: by the surrogate's mean (an ablation).
         initial_design: pool members tried (each to ``initial_epochs``) before the acquisition takes over, in
