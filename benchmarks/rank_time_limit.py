@@ -19,10 +19,19 @@ their own input size, batches of ``--batch-size``, one warm-up batch, then ``--b
 Many classes (session 35): the sample keeps two images per class, so with 100 classes it cannot shrink below 200
 and the forward passes overran the limit 3x; a candidate that cannot fit even the smallest sample is now left
 unscored (pretrained candidates first). ``--variants activation-priced,no-skip`` prints today's ranking beside
-the same with that rule off (``_TimedSample.overruns`` answering None: every candidate scored, as before):
+the same with that rule off (``TimedSample.overruns`` answering None: every candidate scored, as before):
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py --dataset variant:mnist5k-pairs \
         --variants activation-priced,no-skip --seconds 13.5 --per-unit-n 0 --archs ''
+
+The first candidate priced by a probe (session 40): it runs on the smallest sample first, which prices every
+candidate, then on the images the limit affords (it ran on the whole sample, whatever the limit: a 60-second run on
+290 images of 10 classes spent its 9 s on EfficientNet-Lite0's 256 images and left three candidates unscored).
+``--variants activation-priced,no-probe`` prints today's ranking beside the same without the probe
+(``TimedSample.probe`` answering None):
+
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_time_limit.py --variants activation-priced,no-probe \
+        --seconds 9 --per-unit-n 0 --archs ''
 """
 
 from __future__ import annotations
@@ -102,9 +111,12 @@ def main() -> None:
     def by_flops(cs, image_size):
         return [cost_of(c).gflops for c in cs]  # the offline zoo: timm models, all counted
 
-    overruns = api._TimedSample.overruns
-    variants = {"FLOP-priced": (by_flops, overruns), "activation-priced": (by_activations, overruns),
-                "no-skip": (by_activations, lambda self, weight: None)}
+    from hf_quicktune.rank.timed_sample import TimedSample
+
+    overruns, probe = TimedSample.overruns, TimedSample.probe
+    variants = {"FLOP-priced": (by_flops, overruns, probe), "activation-priced": (by_activations, overruns, probe),
+                "no-skip": (by_activations, lambda self, weight: None, probe),
+                "no-probe": (by_activations, overruns, lambda self: None)}
     chosen = [v for v in args.variants.split(",") if v]
     unknown = [v for v in chosen if v not in variants]
     if unknown:
@@ -116,7 +128,7 @@ def main() -> None:
     images: dict[str, list[int]] = {k: [] for k in walls}
     for r in range(args.rounds):
         for name in chosen:
-            api.forward_weights, api._TimedSample.overruns = variants[name]
+            api.forward_weights, TimedSample.overruns, TimedSample.probe = variants[name]
             start = time.perf_counter()
             res = api.rank(dataset, cands, n=args.n, image_size=args.image_size, cache=False, seconds=args.seconds)
             wall = time.perf_counter() - start
@@ -125,7 +137,7 @@ def main() -> None:
             unscored = list(res.info.get("unscored", {}))
             print(f"{r + 1:>5} {name:<28} {wall:>7.1f} {res.n:>7} {wall / args.seconds:>9.2f}x "
                   f"{len(res.table) - len(unscored):>7}  {', '.join(unscored) or '-'}", flush=True)
-    api.forward_weights, api._TimedSample.overruns = by_activations, overruns
+    api.forward_weights, TimedSample.overruns, TimedSample.probe = by_activations, overruns, probe
     print("medians: " + ", ".join(f"{k} {statistics.median(v):.1f} s ({statistics.median(v) / args.seconds:.2f}x the "
                                   f"limit) on {statistics.median(images[k]):.0f} images" for k, v in walls.items()))
     header = f"{'':<4}{'model':<34} {'ms/image':>9} {'GFLOPs':>7} {'M act':>7} {'ms/GFLOP':>9} {'ms/M act':>9}"

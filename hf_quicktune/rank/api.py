@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import time
@@ -17,6 +16,7 @@ from hf_quicktune.rank.features import FeatureSet, candidate_features, image_loa
 from hf_quicktune.rank.result import RankResult
 from hf_quicktune.rank.sampling import stratified_sample
 from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
+from hf_quicktune.rank.timed_sample import FeatureRows, TimedSample, merge_features
 
 if TYPE_CHECKING:  # pragma: no cover
     from hf_quicktune.data.types import PreparedDataset
@@ -101,8 +101,10 @@ def rank(
     ``table[c]["ensemble"]`` is the mean normalised rank over the
     requested scores (see :mod:`hf_quicktune.rank.ensemble`). A candidate that cannot be loaded
     is skipped with a warning (listed in ``info["errors"]``) unless every candidate fails. ``seconds``
-    limits the forward passes: the sample shrinks as they go when the candidates left would overrun it
-    (:class:`_TimedSample`; ``info["sample_reduced_from"]`` then says from how many images). A candidate whose
+    limits the forward passes: the first candidate computed runs on a small stratified subset first, which prices
+    them all, then on the images the limit affords; the sample shrinks further as they go when the candidates left
+    would overrun it (:class:`~hf_quicktune.rank.timed_sample.TimedSample`; ``info["sample_reduced_from"]`` then
+    says from how many images). A candidate whose
     forward passes on the smallest sample would still overrun it (many classes: the sample keeps two images per
     class) is not scored: NaN scores, its priced forward seconds as ``feature_seconds``, listed in
     ``info["unscored"]``; pretrained candidates are extracted before random-init baselines, cheapest first.
@@ -128,7 +130,7 @@ def rank(
     t_priced = time.perf_counter()
     weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
     # pricing traces each candidate once per machine (kept on disk): time the limit pays like the forward passes
-    sample = _TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced)
+    sample = TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced)
     # a time limit extracts the cheapest pretrained candidates first, then the random-init baselines (kept by
     # `run --top-k` whatever their scores): the sample shrinks before an expensive one runs on all of it, and a
     # candidate left unscored when even the smallest sample cannot fit is a baseline or a costly one
@@ -153,16 +155,34 @@ def rank(
         acc = accelerator if accelerator is not None else trial_accelerator()
         factory = _model_factory(cand, seed, image_size)
         began = time.perf_counter()
+        built: list = []  # the probe's model, reused for the rest of the sample
+
+        def once(factory=factory, built=built):
+            if not built:
+                built.append(factory())
+            return built[0]
+
+        def features(rows: np.ndarray, cand=cand, transform=transform, acc=acc, once=once) -> FeatureSet:
+            return candidate_features(dataset.train, dataset.fingerprint, cand, rows, transform=transform,
+                                      model_factory=once, accelerator=acc, batch_size=batch_size, cache=cache,
+                                      seed=seed, progress=progress)
+
         try:
-            fs = candidate_features(dataset.train, dataset.fingerprint, cand, sample.indices, transform=transform,
-                                    model_factory=factory, accelerator=acc, batch_size=batch_size, cache=cache,
-                                    seed=seed, progress=progress)
+            probed = None if free else sample.probe()
+            if probed is None:
+                fs = features(sample.indices)
+            else:  # the first timed candidate: on a small subset first, then on what the limit affords
+                fs = features(probed)
+                sample.fit_to_probe(probed, fs, time.perf_counter() - began, weights[i])
+                rest = np.setdiff1d(sample.indices, probed)
+                if len(rest):
+                    fs = merge_features(probed, fs, rest, features(rest))
         except QuickTuneError as err:
             logger.warning("skipping %s: %s", cand.name, err)
             errors[cand.name] = str(err)
             sample.done(None, time.perf_counter() - began, weights[i])
             continue
-        done[i] = (cand, _FeatureRows(fs, sample.indices), acc.device, transform, factory)
+        done[i] = (cand, FeatureRows(fs, sample.indices), acc.device, transform, factory)
         del acc  # it holds the candidate's prepared model: one candidate's model in memory at a time
         sample.done(fs, time.perf_counter() - began, weights[i])
     extracted = [done[i] for i in sorted(done)]  # the candidates' own order from here on
@@ -233,11 +253,6 @@ def rank(
     )
 
 
-#: the fewest images a time-limited ranking (:class:`_TimedSample`) scores on, besides two per class
-MIN_TIMED_SAMPLE = 32
-#: a time-limited ranking reduces its sample only by more than this share (not for timing noise)
-REDUCE_MIN = 0.1
-
 
 def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[float]:
     """Each candidate's forward cost per image relative to the others: the activations of its forward pass at the
@@ -273,92 +288,6 @@ def forward_weights(cands: Sequence[Candidate], image_size: int | None) -> list[
         else:
             out.append(float(np.median(known)) if known else 1.0)
     return out
-
-
-class _TimedSample:
-    """The images every candidate is scored on, reduced while the forward passes run so that the ranking fits
-    ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
-
-    After each candidate, the candidates left are priced on the current sample from the ones extracted so far
-    (cached ones are not counted): their forward seconds per image and unit of forward cost
-    (:func:`forward_weights`) x each one's cost, plus the mean seconds a candidate took besides its forward
-    passes (building the model, loading its weights). When they would overrun the limit, the sample becomes a
-    stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The
-    candidates done keep their features of the subset's images, so every score compares the candidates on the
-    same images. The ranking extracts the cheapest first, so the sample shrinks before the expensive ones run
-    on all of it. ``spent``: seconds of the limit already used (pricing the candidates)."""
-
-    def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
-                 seed: int, spent: float = 0.0) -> None:
-        self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
-        self.left = float(sum(weights))  # forward cost of the candidates not yet extracted
-        self.left_count = len(weights)
-        self.first = len(indices)
-        self.spent = float(spent)  # wall seconds of the limit used so far (pricing, then every candidate)
-        self.forward = 0.0  # forward seconds of those whose features were computed, not loaded from the cache
-        self.besides = 0.0  # the rest of their wall seconds (model building, weights)
-        self.computed = 0
-        self.work = 0.0  # their images x forward cost
-        self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
-
-    def overruns(self, weight: float) -> float | None:
-        """The predicted wall seconds of a candidate of forward cost ``weight`` on the current sample when they
-        would end past the limit (by more than :data:`REDUCE_MIN` of it: not for timing noise), else None.
-        Nothing is predicted before a first candidate's forward passes were timed. The candidate is then
-        skipped, and ``left`` no longer counts it."""
-        if self.seconds is None or not self.work or self.forward <= 0:
-            return None
-        predicted = self.forward / self.work * weight * len(self.indices) + self.besides / self.computed
-        if self.spent + predicted <= (1 + REDUCE_MIN) * self.seconds:
-            return None
-        self.left = max(0.0, self.left - weight)
-        self.left_count -= 1
-        return predicted
-
-    def done(self, fs: FeatureSet | None, wall: float, weight: float = 1.0) -> None:
-        """One candidate of forward cost ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed);
-        reduce the sample if the candidates left would not fit."""
-        self.left = max(0.0, self.left - weight)
-        self.left_count -= 1
-        self.spent += wall
-        if fs is not None and not fs.cached:
-            forward = min(float(fs.seconds), wall)
-            self.forward += forward
-            self.besides += wall - forward
-            self.computed += 1
-            self.work += len(fs.labels) * weight
-        if self.seconds is None or self.left_count <= 0 or self.left <= 1e-12 or not self.work:
-            return
-        per_work = self.forward / self.work
-        if per_work <= 0:  # no forward time measured: nothing to price by
-            return
-        fixed = self.left_count * self.besides / self.computed
-        fits = int((self.seconds - self.spent - fixed) / (per_work * self.left))
-        n = max(min(self.least, len(self.indices)), fits)
-        if n < (1 - REDUCE_MIN) * len(self.indices):
-            keep = stratified_sample(self.labels, n, self.seed)
-            logger.info("ranking on %d of its %d images: the candidates left would overrun its %.0fs",
-                        n, len(self.indices), self.seconds)
-            self.indices, self.labels = self.indices[keep], self.labels[keep]
-
-
-class _FeatureRows:
-    """One candidate's features on the images they were extracted for, selectable by a subset of them."""
-
-    def __init__(self, fs: FeatureSet, indices: np.ndarray) -> None:
-        self.fs, self.indices = fs, np.asarray(indices)
-
-    def on(self, indices: np.ndarray) -> FeatureSet:
-        """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds``
-        scaled to them so that candidates' forward seconds compare on the same images."""
-        if len(indices) == len(self.indices):
-            return self.fs
-        rows = np.searchsorted(self.indices, indices)
-        fs = self.fs
-        return dataclasses.replace(
-            fs, features=fs.features[rows], labels=fs.labels[rows],
-            logits=None if fs.logits is None else fs.logits[rows],
-            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)))
 
 
 def _twins(cands: list[Candidate]) -> dict[str, list[str]]:

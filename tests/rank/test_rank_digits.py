@@ -221,28 +221,28 @@ def test_a_time_limited_ranking_prices_candidates_by_their_forward_cost():
     where pricing them like the cheap one kept all 256 (and overran the limit 4-fold)."""
     import numpy as np
 
-    from hf_quicktune.rank.api import _TimedSample
     from hf_quicktune.rank.features import FeatureSet
+    from hf_quicktune.rank.timed_sample import TimedSample
 
     labels = np.arange(256) % 8
     indices = np.arange(256)
     done = FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0)  # 1 s of forward passes on 256 images
-    weighted = _TimedSample(indices, labels, 3.0, [1.0, 4.0, 4.0], seed=0)
+    weighted = TimedSample(indices, labels, 3.0, [1.0, 4.0, 4.0], seed=0)
     weighted.done(done, 1.0, 1.0)
     assert len(weighted.indices) == 64 and len(np.unique(weighted.labels)) == 8
-    equal = _TimedSample(indices, labels, 3.0, [1.0, 1.0, 1.0], seed=0)
+    equal = TimedSample(indices, labels, 3.0, [1.0, 1.0, 1.0], seed=0)
     equal.done(done, 1.0, 1.0)
     assert len(equal.indices) == 256
     # a candidate's seconds besides its forward passes (building it: 0.5 s of its 1.5 s) are a fixed cost of
     # each candidate left, not a cost per image: 4.5 - 1.5 - 2 x 0.5 = 2 s left for 8 / 256 s per image
-    fixed = _TimedSample(indices, labels, 4.5, [1.0, 4.0, 4.0], seed=0)
+    fixed = TimedSample(indices, labels, 4.5, [1.0, 4.0, 4.0], seed=0)
     fixed.done(done, 1.5, 1.0)
     assert len(fixed.indices) == 64
     # the seconds spent pricing them (tracing each model once per machine) count against the limit too: with 1 s
     # of a 4 s limit gone before the first forward pass, the two left get 2 s: 64 images (3 s: 96 without it)
-    priced = _TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0, spent=1.0)
+    priced = TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0, spent=1.0)
     priced.done(done, 1.0, 1.0)
-    unpriced = _TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0)
+    unpriced = TimedSample(indices, labels, 4.0, [1.0, 4.0, 4.0], seed=0)
     unpriced.done(done, 1.0, 1.0)
     assert (len(priced.indices), len(unpriced.indices)) == (64, 96)
 
@@ -253,11 +253,11 @@ def test_a_candidate_that_cannot_fit_even_the_smallest_sample_is_not_scored():
     (4 s predicted with 1 s left): it is not scored and no longer counted among the candidates left."""
     import numpy as np
 
-    from hf_quicktune.rank.api import _TimedSample
     from hf_quicktune.rank.features import FeatureSet
+    from hf_quicktune.rank.timed_sample import TimedSample
 
     labels = np.arange(256) % 128
-    sample = _TimedSample(np.arange(256), labels, 3.0, [1.0, 1.0, 4.0], seed=0)
+    sample = TimedSample(np.arange(256), labels, 3.0, [1.0, 1.0, 4.0], seed=0)
     assert sample.overruns(1.0) is None  # nothing timed yet: the first candidate always runs
     sample.done(FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0), 1.0, 1.0)
     assert len(sample.indices) == 256  # the smallest sample already
@@ -265,7 +265,7 @@ def test_a_candidate_that_cannot_fit_even_the_smallest_sample_is_not_scored():
     assert sample.overruns(4.0) == pytest.approx(4.0) and sample.left_count == 1 and sample.left == 1.0
     sample.done(FeatureSet(np.zeros((256, 4)), labels, None, 1.0, 0), 1.0, 1.0)
     assert sample.spent == 2.0 and sample.left_count == 0
-    assert _TimedSample(np.arange(256), labels, None, [1.0, 4.0], seed=0).overruns(4.0) is None  # no limit
+    assert TimedSample(np.arange(256), labels, None, [1.0, 4.0], seed=0).overruns(4.0) is None  # no limit
 
 
 def test_a_candidate_with_cached_features_is_scored_past_the_time_limit(digits, monkeypatch, tmp_path):
@@ -333,3 +333,70 @@ def test_a_time_limited_ranking_extracts_the_cheapest_candidate_first(digits):
     hf = Candidate(name="org/x", architecture="ViTForImageClassification", library="transformers",
                    num_params=lite[0].num_params, input_size=(3, 224, 224))
     assert forward_weights([lite[0], hf], None) == pytest.approx([w0, w0])
+
+
+def test_the_first_timed_candidate_is_priced_on_a_probe_before_it_runs_on_the_whole_sample():
+    """Nothing prices the first candidate computed, so it ran on the whole sample whatever the limit. It now runs on
+    the smallest sample first (a stratified subset that every later sample contains), which prices every candidate:
+    after 0.5 s of forward passes on 32 images (plus 0.5 s building it) of a 4 s limit, three candidates of equal
+    cost afford 3 - 2 x 0.5 = 2 s of forward passes: 2 / (3 x 0.5 / 32) images, the probed 32 counted as paid."""
+    import numpy as np
+
+    from hf_quicktune.rank.features import FeatureSet
+    from hf_quicktune.rank.timed_sample import TimedSample, merge_features
+
+    labels = np.arange(256) % 8
+    sample = TimedSample(np.arange(256), labels, 4.0, [1.0, 1.0, 1.0], seed=0)
+    probed = sample.probe()
+    assert len(probed) == 32 and sorted(np.bincount(labels[probed])) == [4] * 8
+    sample.fit_to_probe(probed, FeatureSet(np.zeros((32, 4)), labels[probed], None, 0.5, 0), 1.0, 1.0)
+    room = 4.0 - 1.0 - 2 * 0.5 + 0.5  # the limit, the probe's wall, two more candidates' building; 32 images paid
+    assert len(sample.indices) == int(room / (3 * 0.5 / 32)) == 53
+    assert set(probed) <= set(sample.indices) and sample.left_count == 3 and sample.spent == 0.0  # done() records
+    # a limit the whole sample fits keeps it; no limit, or a candidate already timed, probes nothing
+    roomy = TimedSample(np.arange(256), labels, 60.0, [1.0, 1.0, 1.0], seed=0)
+    roomy.fit_to_probe(roomy.probe(), FeatureSet(np.zeros((32, 4)), labels[:32], None, 0.5, 0), 1.0, 1.0)
+    assert len(roomy.indices) == 256
+    assert TimedSample(np.arange(256), labels, None, [1.0], seed=0).probe() is None
+    roomy.done(FeatureSet(np.zeros((256, 4)), labels, None, 4.0, 0), 5.0, 1.0)
+    assert roomy.probe() is None
+    # the probe's features and the rest's are one candidate's features of the sample, in its order
+    a, b = np.array([1, 4]), np.array([0, 2, 3])
+    fa = FeatureSet(np.array([[1.0], [4.0]]), np.array([1, 4]), np.array([[10.0], [40.0]]), 0.5, 7)
+    fb = FeatureSet(np.array([[0.0], [2.0], [3.0]]), np.array([0, 2, 3]), np.array([[0.0], [20.0], [30.0]]), 1.0, 7)
+    merged = merge_features(a, fa, b, fb)
+    assert merged.features[:, 0].tolist() == [0, 1, 2, 3, 4] and merged.labels.tolist() == [0, 1, 2, 3, 4]
+    assert merged.logits[:, 0].tolist() == [0, 10, 20, 30, 40] and merged.seconds == 1.5
+
+
+def test_a_time_limited_ranking_scores_its_first_candidate_on_the_probe_and_the_rest_alike(digits, monkeypatch):
+    """With a limit, the first candidate's features come from two extractions (the probe, then the rest of the
+    sample the limit affords) on one model built once; merged, they give the scores one pass over the sample
+    gives (a limit that keeps the whole sample, so the two rankings score the same images)."""
+    from hf_quicktune.rank import api, rank
+
+    built = []
+    real = api._model_factory
+
+    def counting(cand, seed, image_size):
+        factory = real(cand, seed, image_size)
+
+        def build():
+            built.append(cand.name)
+            return factory()
+        return build
+
+    extracted = []
+    real_features = api.candidate_features
+
+    def recording(split, fingerprint, cand, rows, **kw):
+        extracted.append(len(rows))
+        return real_features(split, fingerprint, cand, rows, **kw)
+
+    monkeypatch.setattr(api, "_model_factory", counting)
+    monkeypatch.setattr(api, "candidate_features", recording)
+    limited = rank(digits, [PRETRAINED], scores="lfc,knn", n=80, image_size=32, seed=0, cache=False, seconds=3600)
+    assert extracted == [32, 48] and built == [PRETRAINED] and limited.n == 80
+    whole = rank(digits, [PRETRAINED], scores="lfc,knn", n=80, image_size=32, seed=0, cache=False)
+    for score in ("lfc", "knn"):
+        assert limited.table[PRETRAINED][score] == pytest.approx(whole.table[PRETRAINED][score], abs=1e-5)

@@ -1,0 +1,156 @@
+"""The images a time-limited ranking scores every candidate on (a run gives the ranking a share of its ``--budget``),
+and a candidate's features selected or merged by the images they belong to."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from hf_quicktune.rank.features import FeatureSet
+from hf_quicktune.rank.sampling import stratified_sample
+
+logger = logging.getLogger(__name__)
+
+#: the fewest images a time-limited ranking (:class:`TimedSample`) scores on, besides two per class
+MIN_TIMED_SAMPLE = 32
+#: a time-limited ranking reduces its sample only by more than this share (not for timing noise)
+REDUCE_MIN = 0.1
+
+
+class TimedSample:
+    """The images every candidate is scored on, reduced while the forward passes run so that the ranking fits
+    ``seconds`` (None: no limit; a run gives the ranking a share of its ``--budget``).
+
+    After each candidate, the candidates left are priced on the current sample from the ones extracted so far
+    (cached ones are not counted): their forward seconds per image and unit of forward cost
+    (:func:`~hf_quicktune.rank.api.forward_weights`) x each one's cost, plus the mean seconds a candidate took besides its forward
+    passes (building the model, loading its weights). When they would overrun the limit, the sample becomes a
+    stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The
+    candidates done keep their features of the subset's images, so every score compares the candidates on the
+    same images. The ranking extracts the cheapest first, so the sample shrinks before the expensive ones run
+    on all of it. ``spent``: seconds of the limit already used (pricing the candidates)."""
+
+    def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
+                 seed: int, spent: float = 0.0) -> None:
+        self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
+        self.left = float(sum(weights))  # forward cost of the candidates not yet extracted
+        self.left_count = len(weights)
+        self.first = len(indices)
+        self.spent = float(spent)  # wall seconds of the limit used so far (pricing, then every candidate)
+        self.forward = 0.0  # forward seconds of those whose features were computed, not loaded from the cache
+        self.besides = 0.0  # the rest of their wall seconds (model building, weights)
+        self.computed = 0
+        self.work = 0.0  # their images x forward cost
+        self.least = max(MIN_TIMED_SAMPLE, 2 * len(np.unique(labels)))
+
+    def overruns(self, weight: float) -> float | None:
+        """The predicted wall seconds of a candidate of forward cost ``weight`` on the current sample when they
+        would end past the limit (by more than :data:`REDUCE_MIN` of it: not for timing noise), else None.
+        Nothing is predicted before a first candidate's forward passes were timed. The candidate is then
+        skipped, and ``left`` no longer counts it."""
+        if self.seconds is None or not self.work or self.forward <= 0:
+            return None
+        predicted = self.forward / self.work * weight * len(self.indices) + self.besides / self.computed
+        if self.spent + predicted <= (1 + REDUCE_MIN) * self.seconds:
+            return None
+        self.left = max(0.0, self.left - weight)
+        self.left_count -= 1
+        return predicted
+
+    @property
+    def untimed(self) -> bool:
+        """No candidate's forward passes were timed yet: nothing prices the sample."""
+        return not self.work or self.forward <= 0
+
+    def probe(self) -> np.ndarray | None:
+        """The images the first timed candidate is extracted on before the sample is priced (a stratified subset of
+        :attr:`least` images, which every later sample contains), or None when there is no limit, a candidate
+        was timed already, or the sample is that small. Without it the first candidate ran on the whole sample
+        whatever the limit: 256 digits at 224 px took EfficientNet-Lite0 8-11 s of a 60-second run's 9 s on
+        2 CPU cores, and the three dearer candidates were left unscored (`hf-quicktune run --budget 60s`)."""
+        if self.seconds is None or not self.untimed or len(self.indices) <= self.least:
+            return None
+        return self.indices[stratified_sample(self.labels, self.least, self.seed)]
+
+    def fit_to_probe(self, probed: np.ndarray, fs: FeatureSet, wall: float, weight: float) -> None:
+        """Shrink the sample, keeping the ``probed`` images, to what every candidate not yet extracted (the probed
+        one included, its probed images paid) affords at the probe's forward seconds per image and unit of cost and
+        its seconds besides them (``wall`` - forward: each candidate's building). Nothing is recorded: the probed
+        candidate's whole extraction is :meth:`done`'s."""
+        if self.seconds is None or fs.cached:
+            return
+        forward = min(float(fs.seconds), wall)
+        if forward <= 0 or not len(probed):
+            return
+        per_work = forward / (len(probed) * weight)
+        fixed = (self.left_count - 1) * (wall - forward)
+        room = self.seconds - self.spent - wall - fixed + per_work * weight * len(probed)
+        fits = int(room / (per_work * self.left)) if self.left > 0 else len(self.indices)
+        n = max(len(probed), min(len(self.indices), fits))
+        if n >= (1 - REDUCE_MIN) * len(self.indices):
+            return
+        keep = np.isin(self.indices, probed)
+        others = np.flatnonzero(~keep)
+        extra = others[stratified_sample(self.labels[others], n - len(probed), self.seed)] if n > len(probed) else []
+        keep[np.asarray(extra, dtype=np.int64)] = True
+        logger.info("ranking on %d of its %d images: its first candidate's %d timed images price the candidates "
+                    "left past its %.0fs", n, len(self.indices), len(probed), self.seconds)
+        self.indices, self.labels = self.indices[keep], self.labels[keep]
+
+    def done(self, fs: FeatureSet | None, wall: float, weight: float = 1.0) -> None:
+        """One candidate of forward cost ``weight`` is extracted in ``wall`` seconds (``fs`` None: it failed);
+        reduce the sample if the candidates left would not fit."""
+        self.left = max(0.0, self.left - weight)
+        self.left_count -= 1
+        self.spent += wall
+        if fs is not None and not fs.cached:
+            forward = min(float(fs.seconds), wall)
+            self.forward += forward
+            self.besides += wall - forward
+            self.computed += 1
+            self.work += len(fs.labels) * weight
+        if self.seconds is None or self.left_count <= 0 or self.left <= 1e-12 or not self.work:
+            return
+        per_work = self.forward / self.work
+        if per_work <= 0:  # no forward time measured: nothing to price by
+            return
+        fixed = self.left_count * self.besides / self.computed
+        fits = int((self.seconds - self.spent - fixed) / (per_work * self.left))
+        n = max(min(self.least, len(self.indices)), fits)
+        if n < (1 - REDUCE_MIN) * len(self.indices):
+            keep = stratified_sample(self.labels, n, self.seed)
+            logger.info("ranking on %d of its %d images: the candidates left would overrun its %.0fs",
+                        n, len(self.indices), self.seconds)
+            self.indices, self.labels = self.indices[keep], self.labels[keep]
+
+
+class FeatureRows:
+    """One candidate's features on the images they were extracted for, selectable by a subset of them."""
+
+    def __init__(self, fs: FeatureSet, indices: np.ndarray) -> None:
+        self.fs, self.indices = fs, np.asarray(indices)
+
+    def on(self, indices: np.ndarray) -> FeatureSet:
+        """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds``
+        scaled to them so that candidates' forward seconds compare on the same images."""
+        if len(indices) == len(self.indices):
+            return self.fs
+        rows = np.searchsorted(self.indices, indices)
+        fs = self.fs
+        return dataclasses.replace(
+            fs, features=fs.features[rows], labels=fs.labels[rows],
+            logits=None if fs.logits is None else fs.logits[rows],
+            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)))
+
+
+def merge_features(a_indices: np.ndarray, a: FeatureSet, b_indices: np.ndarray, b: FeatureSet) -> FeatureSet:
+    """One candidate's features of two disjoint image sets as one, in the order of their sorted indices (its
+    forward passes are deterministic per image, so this is the set one pass over all of them gives)."""
+    order = np.argsort(np.concatenate([a_indices, b_indices]), kind="stable")
+    logits = None if a.logits is None or b.logits is None else np.concatenate([a.logits, b.logits])[order]
+    return FeatureSet(np.concatenate([a.features, b.features])[order], np.concatenate([a.labels, b.labels])[order],
+                      logits, float(a.seconds) + float(b.seconds), a.num_params or b.num_params,
+                      cached=a.cached and b.cached)
