@@ -231,11 +231,12 @@ class FeatureEncoder:
         ep = np.asarray(epochs, dtype=np.int64).reshape(n)
         curve = np.zeros((n, self.max_epochs), dtype=np.float32)
         seen = np.zeros(n, dtype=np.float32)
-        relative = schedule_epochs is not None and int(schedule_epochs) != self.max_epochs
+        schedule = self.max_epochs if schedule_epochs is None else int(schedule_epochs)
+        relative = schedule != self.max_epochs
         for i, c in enumerate(curves):
             if relative:
                 k = max(0, min(int(ep[i]) - 1, len(c)))
-                grid = schedule_grid(c[:k], int(schedule_epochs), self.max_epochs)
+                grid = schedule_grid(c[:k], schedule, self.max_epochs)
                 k = len(grid)
                 curve[i, :k] = grid
             else:
@@ -243,7 +244,7 @@ class FeatureEncoder:
                 if k > 0:
                     curve[i, :k] = np.asarray(c[:k], dtype=np.float32)
             seen[i] = k / self.max_epochs
-        budget = ep / (int(schedule_epochs) if relative else self.max_epochs)
+        budget = ep / schedule
         if self.n_models:
             idx = np.array([self._index_of(cfg.get(self.model_key)) for cfg in configs], dtype=np.int64)
         else:
