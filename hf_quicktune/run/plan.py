@@ -81,6 +81,14 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
     state.save_settings(settings.to_dict())
 
 
+#: the least a training step costs per image, in forward passes of the same images (the ranking's seconds, loading
+#: included): the backward pass alone is about two. With the schedule's own timing on 2 CPU cores an AdamW step took
+#: 5.4-8.9 x (median 7.4) the forward pass of its batch without loading (benchmarks/train_forward_ratio.py: the
+#: offline zoo's three EfficientNet-Lites at 64, 128 px and their own size, batch 32); the ranking's seconds add the
+#: images' loading, which a training epoch pays too
+TRAIN_OVER_FORWARD = 2.0
+
+
 def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranking: dict, ranked: list, dataset,
                   train_size: int, val_size: int, batch: int) -> dict | None:
     """The no-search schedule of the fastest kept pretrained model at its own input size, priced from the ranking's
@@ -89,9 +97,11 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     only confirm it, at the cost of its slow training steps, paid from the budget); else None.
 
     The ranking timed the loading and forward pass (no gradients) of ``ranking["n"]`` training images at the
-    models' own size (``feature_seconds``); a training step adds the backward pass and the update to the same
-    loading, so per image it costs at least that: a lower bound on the epoch, an upper bound on the epochs
-    (``native_bound``). Only on a CPU, where a forward pass is slow next to the first batch's one-off costs: on
+    models' own size (``feature_seconds``); a training step adds the backward pass (the gradients of the
+    activations and of the weights, each about a forward pass's work) and the update, so it is priced at
+    :data:`TRAIN_OVER_FORWARD` x that per image: a lower bound on the epoch, an upper bound on the epochs
+    (``native_bound``). At 1 x, a 60-second run on 290 images of 10 classes timed EfficientNet-Lite0 at 224 px
+    for about 10 of its seconds only to find 0.76 epochs affordable. Only on a CPU, where a forward pass is slow next to the first batch's one-off costs: on
     an accelerator those costs (kernel loading, allocation) can dominate a ranking of a few batches and make the
     forward passes no bound at all (nor is the timing there expensive)."""
     from hf_quicktune.run.cost_prior import native_size
@@ -111,7 +121,7 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     if not size_ladder(native_size(fastest), side):
         return None
     per_batch = seconds[fastest.name] / n * batch
-    priced = {"step_s": per_batch, "eval_step_s": per_batch, "checkpoint_s": 0.0}
+    priced = {"step_s": TRAIN_OVER_FORWARD * per_batch, "eval_step_s": per_batch, "checkpoint_s": 0.0}
     schedule = fit_max_epochs(budget_left(), fastest, dataset.num_classes, train_size, val_size, None,
                               least=settings.initial_epochs or 1, seed=settings.seed, measured=priced, search=False,
                               test_share=end_eval_share(settings, dataset), batch_size=batch,

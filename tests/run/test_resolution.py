@@ -238,3 +238,22 @@ def test_the_forward_passes_bound_is_not_used_where_it_is_no_bound_or_buys_enoug
         ranking["table"]["tf_efficientnet_lite0"].pop("feature_seconds")
     run()
     assert timed == [(["tf_efficientnet_lite0"], None)] and settings.image_size == 32
+
+
+@pytest.mark.parametrize("ratio", [1.0, 2.0])
+def test_the_bound_prices_a_training_step_at_twice_the_forward_pass(tmp_path, monkeypatch, ratio):
+    """25 ms an image of forward passes buys MIN_EPOCHS epochs when a training step is priced like a forward pass,
+    and fewer at TRAIN_OVER_FORWARD x it (the backward pass alone costs about two): the default steps down
+    without timing the model's own size, where pricing at 1 x timed it only to step down after."""
+    from hf_quicktune.run import plan
+
+    assert plan.TRAIN_OVER_FORWARD == 2.0
+    monkeypatch.setattr(plan, "TRAIN_OVER_FORWARD", ratio)
+    sizes: list = []
+    monkeypatch.setattr(resolution, "choose_image_size", _steps_down(sizes))
+    settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite0": 0.8})
+    run()
+    if ratio == 2.0:
+        assert timed == [] and sizes == [("tf_efficientnet_lite0", 224, True, None)]
+    else:
+        assert timed == [(["tf_efficientnet_lite0"], None)] and sizes == [("tf_efficientnet_lite0", 224, None, None)]
