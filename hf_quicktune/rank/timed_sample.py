@@ -78,15 +78,17 @@ class TimedSample:
     def fit_to_probe(self, probed: np.ndarray, fs: FeatureSet, wall: float, weight: float) -> None:
         """Shrink the sample, keeping the ``probed`` images, to what every candidate not yet extracted (the probed
         one included, its probed images paid) affords at the probe's forward seconds per image and unit of cost and
-        its seconds besides them (``wall`` - forward: each candidate's building). Nothing is recorded: the probed
-        candidate's whole extraction is :meth:`done`'s."""
-        if self.seconds is None or fs.cached:
+        its seconds besides them (``wall`` - forward: each candidate's building). Probe features from the cache
+        price by the forward seconds recorded when they were computed (nothing besides: unknown); without that,
+        the rest of the sample would run unpriced again. Nothing is recorded: the probed candidate's whole
+        extraction is :meth:`done`'s."""
+        if self.seconds is None:
             return
-        forward = min(float(fs.seconds), wall)
+        forward = float(fs.seconds) if fs.cached else min(float(fs.seconds), wall)
         if forward <= 0 or not len(probed):
             return
         per_work = forward / (len(probed) * weight)
-        fixed = (self.left_count - 1) * (wall - forward)
+        fixed = 0.0 if fs.cached else (self.left_count - 1) * (wall - forward)
         room = self.seconds - self.spent - wall - fixed + per_work * weight * len(probed)
         fits = int(room / (per_work * self.left)) if self.left > 0 else len(self.indices)
         n = max(len(probed), min(len(self.indices), fits))

@@ -353,6 +353,10 @@ def test_the_first_timed_candidate_is_priced_on_a_probe_before_it_runs_on_the_wh
     room = 4.0 - 1.0 - 2 * 0.5 + 0.5  # the limit, the probe's wall, two more candidates' building; 32 images paid
     assert len(sample.indices) == int(room / (3 * 0.5 / 32)) == 53
     assert set(probed) <= set(sample.indices) and sample.left_count == 3 and sample.spent == 0.0  # done() records
+    # probe features from the cache price by their recorded forward seconds (nothing known besides them)
+    cached = TimedSample(np.arange(256), labels, 4.0, [1.0, 1.0, 1.0], seed=0)
+    cached.fit_to_probe(probed, FeatureSet(np.zeros((32, 4)), labels[probed], None, 0.5, 0, cached=True), 0.01, 1.0)
+    assert len(cached.indices) == int((4.0 - 0.01 + 0.5) / (3 * 0.5 / 32)) == 95
     # a limit the whole sample fits keeps it; no limit, or a candidate already timed, probes nothing
     roomy = TimedSample(np.arange(256), labels, 60.0, [1.0, 1.0, 1.0], seed=0)
     roomy.fit_to_probe(roomy.probe(), FeatureSet(np.zeros((32, 4)), labels[:32], None, 0.5, 0), 1.0, 1.0)
