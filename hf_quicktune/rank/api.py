@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -12,7 +13,7 @@ import numpy as np
 
 from hf_quicktune.errors import ConfigError, DatasetError, QuickTuneError
 from hf_quicktune.rank.ensemble import mean_rank_ensemble
-from hf_quicktune.rank.features import FeatureSet, candidate_features, image_loader, is_cached
+from hf_quicktune.rank.features import candidate_features, image_loader, is_cached
 from hf_quicktune.rank.result import RankResult
 from hf_quicktune.rank.sampling import stratified_sample
 from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
@@ -155,18 +156,10 @@ def rank(
         acc = accelerator if accelerator is not None else trial_accelerator()
         factory = _model_factory(cand, seed, image_size)
         began = time.perf_counter()
-        built: list = []  # the probe's model, reused for the rest of the sample
-
-        def once(factory=factory, built=built):
-            if not built:
-                built.append(factory())
-            return built[0]
-
-        def features(rows: np.ndarray, cand=cand, transform=transform, acc=acc, once=once) -> FeatureSet:
-            return candidate_features(dataset.train, dataset.fingerprint, cand, rows, transform=transform,
-                                      model_factory=once, accelerator=acc, batch_size=batch_size, cache=cache,
-                                      seed=seed, progress=progress)
-
+        # features of some of the sample's images; a probe and the rest of the sample share one built model
+        features = functools.partial(candidate_features, dataset.train, dataset.fingerprint, cand,
+                                     transform=transform, model_factory=functools.cache(factory), accelerator=acc,
+                                     batch_size=batch_size, cache=cache, seed=seed, progress=progress)
         try:
             probed = None if free else sample.probe()
             if probed is None:

@@ -26,8 +26,8 @@ class TimedSample:
 
     After each candidate, the candidates left are priced on the current sample from the ones extracted so far
     (cached ones are not counted): their forward seconds per image and unit of forward cost
-    (:func:`~hf_quicktune.rank.api.forward_weights`) x each one's cost, plus the mean seconds a candidate took besides its forward
-    passes (building the model, loading its weights). When they would overrun the limit, the sample becomes a
+    (:func:`~hf_quicktune.rank.api.forward_weights`) x each one's cost, plus the mean seconds a candidate took
+    besides its forward passes (building the model, loading its weights). When they would overrun the limit, the sample becomes a
     stratified subset of itself that fits (at least :data:`MIN_TIMED_SAMPLE` images and two per class). The
     candidates done keep their features of the subset's images, so every score compares the candidates on the
     same images. The ranking extracts the cheapest first, so the sample shrinks before the expensive ones run
@@ -69,8 +69,8 @@ class TimedSample:
         """The images the first timed candidate is extracted on before the sample is priced (a stratified subset of
         :attr:`least` images, which every later sample contains), or None when there is no limit, a candidate
         was timed already, or the sample is that small. Without it the first candidate ran on the whole sample
-        whatever the limit: 256 digits at 224 px took EfficientNet-Lite0 8-11 s of a 60-second run's 9 s on
-        2 CPU cores, and the three dearer candidates were left unscored (`hf-quicktune run --budget 60s`)."""
+        whatever the limit, and a tight limit left the dearer candidates unscored
+        (benchmarks/rank_time_limit.py, ``--variants activation-priced,no-probe``)."""
         if self.seconds is None or not self.untimed or len(self.indices) <= self.least:
             return None
         return self.indices[stratified_sample(self.labels, self.least, self.seed)]

@@ -100,10 +100,10 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     models' own size (``feature_seconds``); a training step adds the backward pass (the gradients of the
     activations and of the weights, each about a forward pass's work) and the update, so it is priced at
     :data:`TRAIN_OVER_FORWARD` x that per image: a lower bound on the epoch, an upper bound on the epochs
-    (``native_bound``). At 1 x, a 60-second run on 290 images of 10 classes timed EfficientNet-Lite0 at 224 px
-    for about 10 of its seconds only to find 0.76 epochs affordable. Only on a CPU, where a forward pass is slow next to the first batch's one-off costs: on
-    an accelerator those costs (kernel loading, allocation) can dominate a ranking of a few batches and make the
-    forward passes no bound at all (nor is the timing there expensive)."""
+    (``native_bound``). At 1 x the bound was too loose to skip timing the own size where it was too slow anyway
+    (benchmarks/native_bound.py). Only on a CPU, where a forward pass is slow next to the first batch's one-off
+    costs: on an accelerator those costs (kernel loading, allocation) can dominate a ranking of a few batches and
+    make the forward passes no bound at all (nor is the timing there expensive)."""
     from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.run.resolution import MIN_EPOCHS, epochs_trained, size_ladder
     from hf_quicktune.run.schedule import fastest_by, fit_max_epochs
