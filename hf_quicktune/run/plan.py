@@ -240,8 +240,10 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
     if search.searching:
         searched = int(schedule.get("searched_max_epochs") or settings.schedule_epochs)
         most = max(most, math.ceil(FINISH_MARGIN * searched))
+    batch = search.pool[trial_id].get("batch_size") if trial_id < len(search.pool) else None
     change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last,
-                             fraction=settings.epoch_fraction, train_images=train_images, most=most)
+                             fraction=settings.epoch_fraction, train_images=train_images, most=most,
+                             batch_size=int(batch) if isinstance(batch, int) and batch > 0 else None)
     if change is not None:
         apply_refit(settings, state, search, executor, trial_id, reporter, change, left, schedule)
     price_planned_epochs(settings, search, trial_id, train_images)

@@ -155,7 +155,7 @@ def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, trai
 
 def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, seconds_left: float,
                    current: int, fraction: float, train_images: int,
-                   most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float] | None:
+                   most: int = DEFAULT_MAX_EPOCHS, batch_size: int | None = None) -> tuple[int, float] | None:
     """The schedule re-planned so that its last epoch ends with ``seconds_left`` (the budget left less the
     end's reserve), as ``(max_epochs, epoch_fraction)``, or None to keep ``(current, fraction)``.
 
@@ -171,7 +171,9 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     2-epoch fine-tune of a 1-minute run on 150 images stopped after its first, 12 s of 60 unused), and the
     one-time costs only make its share smaller than what fits. A time left that cannot even evaluate another
     epoch leaves it as it is (the budget ends the run; a re-plan to one whole epoch more told the log and
-    ``summary.json`` of a share never trained)."""
+    ``summary.json`` of a share never trained). ``batch_size`` given: shares of whole batches, what the trainer
+    trains (:func:`~hf_quicktune.train.step.grid_fraction`; a share between two batch counts trained the larger,
+    and the next re-fit chased the overrun)."""
     from hf_quicktune.run.schedule import FRACTION_FILL, fractional_epochs
 
     parts = measured_epoch_parts(steps, trial_id, train_images)
@@ -179,14 +181,15 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     if parts is None or left < 1 or not math.isfinite(seconds_left):
         return None
     full, rest = parts
+    grid = {"images": train_images, "batch_size": batch_size} if batch_size else {}
     after_first = len(_jobs(steps, trial_id)) > 1
     if left * (rest + fraction * full) > seconds_left:
         if (not after_first and left > 1) or FRACTION_FILL * seconds_left <= rest:
             return None  # the first job alone re-plans only a last epoch; or not even the next epoch's evaluation
             # fits: the budget ends the run, not a re-plan
-        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left)
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left, **grid)
     else:
-        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=max(1, most - epochs_done))
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=max(1, most - epochs_done), **grid)
         if n * f < left * fraction + RAISE_MIN:
             return None
     if (epochs_done + n, f) == (current, fraction):
@@ -213,7 +216,8 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
 
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
                     current: int, last_change: int | None = None, *, fraction: float = 1.0,
-                    train_images: int | None = None, most: int = DEFAULT_MAX_EPOCHS) -> dict[str, Any] | None:
+                    train_images: int | None = None, most: int = DEFAULT_MAX_EPOCHS,
+                    batch_size: int | None = None) -> dict[str, Any] | None:
     """The re-fit after ``trial_id``'s latest epoch, or None (no budget, the trial ended or finished its
     schedule, fewer than :data:`RECENT` epochs since the previous change of its length at epoch
     ``last_change``, or a change smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s",
@@ -222,7 +226,8 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     When the length stays, ``train_images`` given (the images of a whole epoch), the epochs' share of the
     images (``fraction`` now) is re-planned to end with the budget (:func:`refit_fraction`); the change then
     has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for ``last_change``.
-    ``most``: the longest schedule a re-fit may make (never shorter than ``current`` on that account)."""
+    ``most``: the longest schedule a re-fit may make (never shorter than ``current`` on that account).
+    ``batch_size``: the trial's, which puts the share on whole batches."""
     st = opt.trials.get(trial_id)
     if seconds_left is None or st is None or st.status != OK or not 1 <= st.epochs < current:
         return None
@@ -235,7 +240,8 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     if length is not None:
         return {**change, "max_epochs": length}
     if train_images:
-        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images, most)
+        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images, most,
+                                   batch_size=batch_size)
         if replanned is not None:
             return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1]}
     return None

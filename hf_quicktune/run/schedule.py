@@ -136,7 +136,8 @@ def reference_epoch_seconds(measured: dict[str, float], train_size: int, val_siz
 
 
 def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: int = 1,
-                      most: int = DEFAULT_MAX_EPOCHS) -> tuple[int, float]:
+                      most: int = DEFAULT_MAX_EPOCHS, images: int | None = None,
+                      batch_size: int | None = None) -> tuple[int, float]:
     """``(epochs, fraction)`` of one schedule filling :data:`FRACTION_FILL` of ``seconds``, an epoch costing
     ``train_s`` of training and ``rest_s`` of evaluation and checkpoint: one epoch more than the whole ones
     that fit, each training ``fraction`` of the images, when that trains more images than the whole epochs
@@ -144,7 +145,9 @@ def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: i
     unused: a fifth of builtin:mnist5k's 3 minutes on a slow machine (3 epochs of 45 s, 33-37 s of 180 unused,
     benchmarks/product_vs_finetune.py, 2026-12-01). Fewer than ``least`` whole epochs fit: ``least`` epochs of
     the fraction that fits (a part of an epoch where the budget would cut a whole one), or of whole ones when
-    not even their evaluations fit. At most ``most`` epochs."""
+    not even their evaluations fit. At most ``most`` epochs. ``images`` and ``batch_size`` given (an epoch's
+    training images, the batch they train at): the fraction is whole batches
+    (:func:`~hf_quicktune.train.step.grid_fraction`), the share the trainer really trains."""
     epoch_s = train_s + rest_s
     if not (train_s > 0 and math.isfinite(epoch_s) and math.isfinite(seconds)):
         return epochs_within(seconds, epoch_s, share=1.0, most=most, least=least), 1.0
@@ -153,6 +156,13 @@ def fractional_epochs(seconds: float, train_s: float, rest_s: float, *, least: i
         return most, 1.0
     n = max(least, whole + 1)
     fraction = math.floor((FRACTION_FILL * seconds / n - rest_s) / train_s * 1e4) / 1e4
+    if images and batch_size and fraction > 0:
+        from hf_quicktune.train.step import grid_fraction
+
+        on_grid = grid_fraction(fraction, images, batch_size)
+        if on_grid > fraction and whole >= least:  # not even one batch of the extra epoch's share fits
+            return whole, 1.0
+        fraction = on_grid
     if whole < least:
         return (n, min(1.0, fraction)) if fraction > 0 else (n, 1.0)
     return (n, fraction) if n * fraction > whole else (whole, 1.0)
@@ -199,7 +209,8 @@ def fit_max_epochs(budget_left_s: float | None, candidate: Any, num_classes: int
     searchable = affordable * max(1, int(workers))
     if searchable < SEARCH_MIN_EPOCHS or search is False:
         train_s, rest_s = reference_epoch_parts(measured, train_size, val_size, batch_size)
-        n, fraction = fractional_epochs(max(0.0, budget_left_s) * FINE_TUNE_SHARE, train_s, rest_s, least=least)
+        n, fraction = fractional_epochs(max(0.0, budget_left_s) * FINE_TUNE_SHARE, train_s, rest_s, least=least,
+                                        images=train_size, batch_size=batch_size)
         out.update(max_epochs=n, epoch_seconds=round(rest_s + fraction * train_s, 4), search=False)
         if fraction < 1:  # epoch_seconds: of the epochs the run trains; whole_epoch_seconds: of a whole one
             out.update(epoch_fraction=fraction, whole_epoch_seconds=round(epoch_s, 4))

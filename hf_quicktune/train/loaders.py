@@ -9,6 +9,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from typing import Any
 
@@ -73,9 +74,19 @@ def make_loader(dataset, batch_size: int, *, shuffle: bool, seed: int = 0, epoch
         num_workers=workers,
         pin_memory=pin_memory,
         persistent_workers=False,
-        # a last training batch of one image breaks BatchNorm on 1x1 feature maps: drop it
-        drop_last=shuffle and len(dataset) % batch_size == 1 and len(dataset) > 1,
+        drop_last=shuffle and drops_last_batch(len(dataset), batch_size),
     )
+
+
+def drops_last_batch(images: int, batch_size: int) -> bool:
+    """Whether an epoch's shuffled training batches leave out the last one: a batch of one image breaks
+    BatchNorm on 1x1 feature maps."""
+    return images > 1 and images % batch_size == 1
+
+
+def train_batches(images: int, batch_size: int) -> int:
+    """The training batches of an epoch of ``images`` at ``batch_size`` (:func:`make_loader`'s, shuffled)."""
+    return math.ceil(images / batch_size) - int(drops_last_batch(images, batch_size))
 
 
 def limit_split(split, limit: int | None, seed: int):

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from hf_quicktune import faults
 from hf_quicktune.train import device
-from hf_quicktune.train.loaders import make_loader
+from hf_quicktune.train.loaders import make_loader, train_batches
 from hf_quicktune.train.metrics import topk_accuracy
 from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
@@ -54,11 +54,32 @@ class StopRequested(Exception):
     :meth:`~hf_quicktune.train.trial.Trial.advance` (it never leaves the engine)."""
 
 
-def epoch_batches(batches: int, fraction: float = 1.0) -> int:
-    """The batches an epoch of ``fraction`` trains out of ``batches`` (at least one)."""
+#: tolerance of a fraction on the batch grid (``k * batch_size / images`` read back as ``k`` batches)
+_GRID_TOLERANCE = 1e-6
+
+
+def epoch_batches(batches: int, fraction: float = 1.0, *, images: int | None = None,
+                  batch_size: int | None = None) -> int:
+    """The batches an epoch of ``fraction`` of the training images trains out of the loader's ``batches``
+    (at least one): the fewest whose ``batch_size`` images each reach ``fraction`` of ``images``; without
+    them, ``fraction`` of the batches (rounded up)."""
     if fraction >= 1.0:
         return batches
-    return max(1, min(batches, math.ceil(fraction * batches)))
+    per_epoch = images / batch_size if images and batch_size else batches
+    return max(1, min(batches, math.ceil(fraction * per_epoch - _GRID_TOLERANCE)))
+
+
+def grid_fraction(fraction: float, images: int, batch_size: int) -> float:
+    """``fraction`` of an epoch's ``images`` moved down onto whole batches of ``batch_size``: the share of the
+    images that the most batches within it train (one batch at least; 1.0 when that is all of them), which is
+    what :func:`epoch_batches` then trains. A share between two batch counts trained the larger one, so a
+    schedule priced by its share took longer than planned (up to a batch an epoch: on 100 images at batch 32
+    a share of 0.3 trained 0.64; benchmarks/epoch_fraction_grid.py)."""
+    if fraction >= 1.0 or images <= 0 or batch_size <= 0:
+        return min(1.0, fraction)
+    whole = train_batches(images, batch_size)
+    k = max(1, math.floor(fraction * images / batch_size + _GRID_TOLERANCE))
+    return 1.0 if k >= whole else k * batch_size / images
 
 
 @dataclass
@@ -72,8 +93,8 @@ class EpochLoop:
     seed: int
     accumulation: int
     num_workers: int | None
-    #: the share of its shuffled batches an epoch trains (Lightning's ``limit_train_batches``): each epoch a
-    #: fresh random subset, as the shuffle is drawn per epoch
+    #: the share of the training images an epoch trains, as its first shuffled batches (:func:`epoch_batches`;
+    #: Lightning's ``limit_train_batches``): each epoch a fresh random subset, as the shuffle is drawn per epoch
     epoch_fraction: float = 1.0
     #: when the learning rate moves (:data:`~hf_quicktune.train.config.LR_STEPPINGS`): ``"warmup"`` (default)
     #: after every update while a warm-up lasts, then once an epoch; ``"update"`` after every update (timm's
@@ -130,7 +151,8 @@ class EpochLoop:
         params = [p for p in state.raw_model.parameters() if p.requires_grad]
         mixup = self.mixup()
         loader = self.loader(dataset, shuffle=True, epoch=epoch_index)
-        total_batches = epoch_batches(len(loader), self.epoch_fraction)
+        total_batches = epoch_batches(len(loader), self.epoch_fraction, images=len(dataset),
+                                      batch_size=cfg["batch_size"] * acc.num_processes)
         loss_sum = torch.zeros((), device=acc.device)
         seen, note = 0, ""
         start = time.perf_counter()

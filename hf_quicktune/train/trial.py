@@ -84,8 +84,9 @@ class Trial:
     instead of reloading the checkpoint. ``horizon_may_change``: the directory's checkpoints may come
     from a schedule of another length (a run re-fits its one fine-tune's ``max_epochs`` to the time the
     first epochs really took); the learning rate then continues on the new horizon from the epochs done.
-    ``epoch_fraction`` < 1: each epoch trains that share of its shuffled batches (a fresh random subset each
-    epoch, like Lightning's ``limit_train_batches``), so that a run's budget can end on a whole schedule.
+    ``epoch_fraction`` < 1: each epoch trains that share of the training images, as its first shuffled batches
+    (:func:`~hf_quicktune.train.step.epoch_batches`; a fresh random subset each epoch, like Lightning's
+    ``limit_train_batches``), so that a run's budget can end on a whole schedule.
     ``lr_stepping``: when the learning rate moves (``"warmup"``: after every update during a warm-up, then once an
     epoch; ``"update"``: after every update; ``"epoch"``: once an epoch, timm ``train.py``'s default), see
     :attr:`~hf_quicktune.train.step.EpochLoop.lr_stepping`.

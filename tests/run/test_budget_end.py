@@ -384,10 +384,30 @@ class _SharedEpochsEndingEarly(_SharedEpochs):
         return out
 
 
-def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
+class _BatchedEpochs(_SharedEpochs):
+    """:class:`_SharedEpochs` whose epochs train whole batches of 32 of the 100 images, as the trainer does
+    (train/step.epoch_batches): an epoch's training costs 8 s x the share of the images its batches hold."""
+
+    def wait(self):
+        from hf_quicktune.train.loaders import train_batches
+        from hf_quicktune.train.step import epoch_batches
+
+        asked = self.fraction
+        batches = epoch_batches(train_batches(100, 32), asked, images=100, batch_size=32)
+        self.fraction = min(100, 32 * batches) / 100  # the share really trained
+        try:
+            return super().wait()
+        finally:
+            self.fractions[-1:] = [asked] * len(self.fractions[-1:])
+            self.trained = [*getattr(self, "trained", []), min(100, 32 * batches) / 100]
+            self.fraction = asked
+
+
+def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0, batch_size: int | None = None):
     """A no-search run of a 5-epoch schedule in 65 s on ``executor_class`` (a :class:`_SharedEpochs`), its
     schedule re-fitted after each epoch; ``loop_seconds``: the loop's own work after each epoch (the progress
-    line moves the clock). Returns (search, executor, clock, the re-fit messages, the stop reason)."""
+    line moves the clock); ``batch_size``: its configuration's. Returns (search, executor, clock, the re-fit
+    messages, the stop reason)."""
     from hf_quicktune.run.plan import refit_run_schedule
     from hf_quicktune.run.progress import PlainReporter
     from hf_quicktune.run.search_loop import Search
@@ -397,7 +417,7 @@ def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0):
             super().step(snap)
             clock.elapsed += loop_seconds
 
-    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    pool = [{"model": "a", "lr": 10.0 ** -i, **({"batch_size": batch_size} if batch_size else {})} for i in range(20)]
     opt = _Explorer(pool, max_epochs=5)
     opt.initial_design = [0]
     state, clock = RunState(tmp_path), _TickClock()
@@ -443,6 +463,27 @@ def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_ima
     assert "re-fitted after epoch 5" not in out.getvalue()
     assert any("re-fitted after epoch 5: the 10s left end with 1 more epoch of 98 %" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize("on_grid", [True, False])
+def test_a_share_of_the_images_is_planned_on_whole_batches(tmp_path, on_grid):
+    """The run above on 100 images at batch 32: an epoch trains whole batches (train/step.epoch_batches), so a
+    share between two batch counts trains the larger. Given the configuration's batch size, the re-fit plans
+    shares of whole batches (train/step.grid_fraction): every epoch costs what it was priced and the run ends
+    within the budget. Without it (the plan before), the 91 % planned after epoch 2 trains all 4 batches, 100 %,
+    each epoch overruns its price and the next re-fits chase the overrun."""
+    search, executor, clock, _, stop = _shared_epochs_run(tmp_path, _BatchedEpochs, batch_size=32 if on_grid else None)
+    planned = [f for f in executor.fractions if f < 1]
+    assert planned and search.opt.max_epochs == 6  # the budget bought a share of an epoch more than the whole ones
+    reserve = Budget.END_SECONDS + 2 * 1.0  # the end's test evaluation and export
+    if on_grid:  # after epoch 4, the 18 s left end with 2 epochs of 2 of the 4 batches (64 of 100 images)
+        assert executor.fractions[:5] == [1.0, 1.0, 1.0, 1.0, 0.64]
+        assert executor.trained == executor.fractions  # each epoch trained the share it was priced by
+        assert stop == "the fine-tune finished its 6-epoch schedule (a budget too small to search)"
+        assert clock.elapsed <= 65.0 - reserve
+    else:  # 91.37 % planned after epoch 2 is 2.9 batches: 3 trained (96 %), the re-fits chase, the budget ends it
+        assert planned[:3] == [0.9137] * 3 and executor.trained[2:] == [0.96] * 4 and planned[3] < 0.9137
+        assert stop == "budget used" and clock.elapsed > 65.0 - reserve
 
 
 def test_the_last_epoch_planned_to_end_with_the_budget_starts_after_the_loop_took_its_time(tmp_path):

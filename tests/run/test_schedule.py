@@ -43,6 +43,35 @@ def test_fractional_epochs_fill_the_time_with_one_epoch_more_on_a_share_of_the_i
     assert schedule.fractional_epochs(1e4, 0.0, 1.0)[1] == 1.0
 
 
+def test_fractional_epochs_on_whole_batches_cost_what_they_are_priced():
+    """Given an epoch's images and batch size, the share is whole batches (train/step.grid_fraction): what
+    the trainer's epochs train (train/step.epoch_batches) costs at most FRACTION_FILL of the time whenever whole
+    epochs fit, and never trains fewer images than the whole epochs alone."""
+    from hf_quicktune.train.loaders import train_batches
+    from hf_quicktune.train.step import epoch_batches
+
+    checked = 0
+    for images in (40, 100, 150, 600, 1437):
+        for batch in (8, 32, 64):
+            whole_batches = train_batches(images, batch)
+            for seconds in (3.5, 11.0, 38.0, 57.3, 120.0):
+                train_s, rest_s = 4.0, 1.0
+                n, f = schedule.fractional_epochs(seconds, train_s, rest_s, images=images, batch_size=batch)
+                k = epoch_batches(whole_batches, f, images=images, batch_size=batch)
+                trained = 1.0 if k >= whole_batches else k * batch / images
+                assert f == 1.0 or trained == pytest.approx(f)
+                whole = math.floor(schedule.FRACTION_FILL * seconds / (train_s + rest_s))
+                if whole >= 1:
+                    assert n * (rest_s + trained * train_s) <= schedule.FRACTION_FILL * seconds + 1e-9
+                    assert n * trained >= whole
+                    checked += 1
+    assert checked > 50
+    # 100 images at 32: 8 epochs of 91.4 % (2.9 batches) would train 3 batches (96 %) and overrun; 2 (64 %) train
+    # fewer images than 7 whole epochs: 7 whole ones
+    assert schedule.fractional_epochs(38.0, 4.0, 1.0, images=100, batch_size=32) == (7, 1.0)
+    assert 8 * (1.0 + 0.96 * 4.0) > schedule.FRACTION_FILL * 38.0
+
+
 class _Candidate:
     name = "m"
 
@@ -70,14 +99,20 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
     small = schedule.fit_max_epochs(31.0, _Candidate(), 10, 480, 120, 32)
     assert small["search"] is False and small["max_epochs"] == math.floor((31 - reserve) / epoch_s) == 12
     assert "too few to search" in small["why"] and "epoch_fraction" not in small
-    # ~11.6 epochs: 12 of a share of the training images each (run/schedule.fractional_epochs), 11.4 epochs' images
-    part = schedule.fit_max_epochs(29.0, _Candidate(), 10, 480, 120, 32)
+    # ~11.7 epochs: 12 of a share of the training images each (run/schedule.fractional_epochs), 11.2 epochs'
+    # images: 14 of the 15 batches of 32 images each epoch (the share on whole batches, train/step.grid_fraction)
+    part = schedule.fit_max_epochs(29.2, _Candidate(), 10, 480, 120, 32)
     train_s, rest_s = k * 15 * 0.1, k * 4 * 0.1 / 3 + 0.5
-    assert math.floor((29 - reserve) / epoch_s) == 11 and part["max_epochs"] == 12
-    assert part["epoch_fraction"] == pytest.approx(0.9243) and part["whole_epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
-    assert part["epoch_seconds"] == pytest.approx(rest_s + 0.9243 * train_s, abs=1e-4)
-    assert 12 * part["epoch_seconds"] <= 29 - reserve
-    assert "12 epochs of 92 % of the training images each" in part["why"]
+    assert math.floor((29.2 - reserve) / epoch_s) == 11 and part["max_epochs"] == 12
+    assert part["epoch_fraction"] == pytest.approx(14 / 15) and part["whole_epoch_seconds"] == pytest.approx(epoch_s, abs=1e-4)
+    assert part["epoch_seconds"] == pytest.approx(rest_s + 14 / 15 * train_s, abs=1e-4)
+    assert 12 * part["epoch_seconds"] <= 29.2 - reserve
+    assert "12 epochs of 93 % of the training images each" in part["why"]
+    # at 29 s, 12 epochs could train 92.4 % of the images each: 13.86 batches, of which the trainer would train 14,
+    # which the time does not buy, and 13 train fewer images than 11 whole epochs, which the schedule keeps
+    assert math.floor(0.9243 * 15) == 13 and 12 * (rest_s + 14 / 15 * train_s) > schedule.FRACTION_FILL * (29 - reserve)
+    whole = schedule.fit_max_epochs(29.0, _Candidate(), 10, 480, 120, 32)
+    assert (whole["max_epochs"], whole.get("epoch_fraction")) == (11, None)
     # a budget that buys more: 50 epochs on a large training set; on 480 images (24,000 seen in 50 epochs, fewer
     # than the meta-dataset's smallest set's runs) the schedule grows to show 48,000, as far as half the budget buys
     assert schedule.fit_max_epochs(1e6, _Candidate(), 10, 4800, 120, 32)["max_epochs"] == 50
@@ -88,10 +123,10 @@ def test_fit_max_epochs_prices_an_epoch_from_the_measured_step_and_checkpoint(mo
     assert schedule.fit_max_epochs(400.0, _Candidate(), 10, 480, 120, 32)["max_epochs"] == math.floor(
         0.5 * (400 - reserve) / epoch_s) == 92
     none = schedule.fit_max_epochs(None, _Candidate(), 10, 480, 120, 32)
-    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 7
+    assert none["max_epochs"] == 50 and none["epoch_seconds"] is None and len(calls) == 8
     # a measurement already made is used (nothing measured again)
     again = schedule.fit_max_epochs(100.0, _Candidate(), 10, 480, 120, 32, measured={"step_s": 0.1, "checkpoint_s": 0.5})
-    assert again["max_epochs"] == 22 and len(calls) == 7
+    assert again["max_epochs"] == 22 and len(calls) == 8
 
 
 def test_measure_reference_times_a_real_step_and_checkpoint_and_leaves_nothing_behind(tmp_path):
@@ -164,17 +199,21 @@ def test_fit_schedule_trains_the_fastest_kept_model_when_the_budget_is_too_small
     assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
     fast_epoch = schedule.reference_epoch_seconds({"step_s": 0.1}, 480, 120)
     reserve = Budget.END_SECONDS + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
-    # 15.8 whole epochs: 16 of 96 % of the images (fractional_epochs, tested above)
+    # 15.8 whole epochs: 16 of 96 % of the images would be 14.4 of the 15 batches, 14 on whole batches, fewer
+    # images than 15 whole epochs (fractional_epochs, tested above): 15 whole ones
     parts = schedule.reference_epoch_parts({"step_s": 0.1}, 480, 120)
     assert math.floor((30 - reserve) / fast_epoch) == 15 and sum(parts) == pytest.approx(fast_epoch)
-    assert (out["max_epochs"], out["epoch_fraction"]) == schedule.fractional_epochs(30 - reserve, *parts) == (16, 0.9618)
-    assert "16 epochs of 96 % of the training images each" in out["why"]
+    assert schedule.fractional_epochs(30 - reserve, *parts) == (16, 0.9618)
+    assert (out["max_epochs"], out.get("epoch_fraction")) == (15, None)
+    assert schedule.fractional_epochs(30 - reserve, *parts, images=480, batch_size=32) == (15, 1.0)
+    assert "15 epochs" in out["why"]
     assert "the fastest kept pretrained candidate, fast" in out["why"]
     # 45 s: too few epochs of "slow" to search (12), 24 of "fast": still not searched, "fast" trains on all of it
     more = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 45.0)
     assert more["model"] == "fast" and more["search"] is False
     assert math.floor((45 - reserve) / fast_epoch) == 24 and "too few to search" in more["why"]
-    assert (more["max_epochs"], more["epoch_fraction"]) == schedule.fractional_epochs(45 - reserve, *parts) == (25, 0.9756)
+    assert (more["max_epochs"], more.get("epoch_fraction", 1.0)) == schedule.fractional_epochs(
+        45 - reserve, *parts, images=480, batch_size=32) == (24, 1.0)
     # a budget large enough to search keeps the best-ranked model and measures nothing else
     calls.clear()
     big = schedule.fit_schedule(ranked, 10, 480, 120, 32, budget_left=lambda: 600.0)
@@ -208,7 +247,7 @@ def test_fit_schedule_with_relative_costs_measures_only_the_fastest_below_the_se
     reserve = Budget.END_SECONDS + 2 * schedule.reference_eval_seconds({"step_s": 0.1}, 120)
     assert out["model"] == "fast" and out["best_ranked"] == "slow" and out["search"] is False
     assert math.floor((30 - reserve) / fast_epoch) == 15
-    assert (out["max_epochs"], out["epoch_fraction"]) == (16, 0.9618)  # as when all three were measured
+    assert (out["max_epochs"], out.get("epoch_fraction")) == (15, None)  # as when all three were measured
     slow_guess = schedule.reference_epoch_seconds({"step_s": 0.2}, 480, 120)
     assert f"~{slow_guess:.1f}s each, scaled from its forward passes" in out["why"]
     # a budget the scaled estimate finds large enough to search: the best-ranked is measured and searched
