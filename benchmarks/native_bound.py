@@ -15,7 +15,10 @@ and the epochs' worth of images the schedule trains at the chosen size (``max_ep
         [--pairs 2] [--full]
 
 ``--full``: the runs spend their budget, and the exported model's validation top-1 is printed too (where the two
-arms fit different input sizes, what that does to the result).
+arms fit different input sizes, what that does to the result). ``--arms "A;B"`` compares other constants instead
+(each arm ``NAME=V,NAME=V``, a dotted NAME a constant of another module): ``--arms
+"run.resolution.TIMED_EXPONENT=0;run.resolution.TIMED_EXPONENT=1"`` the second size guessed by the pixel count and
+only ever smaller, against the exponent of the two fitted sizes (session 41).
 """
 
 from __future__ import annotations
@@ -29,20 +32,28 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
-WRAPPER = ("import sys\nimport hf_quicktune.run.plan as plan\nplan.TRAIN_OVER_FORWARD = float(sys.argv[1])\n"
+#: runs the CLI with constants of the package set as argv[1] says ("NAME=VALUE,NAME=VALUE"; NAME of run/plan, or dotted:
+#: "run.resolution.TIMED_EXPONENT" is a constant of hf_quicktune.run.resolution)
+WRAPPER = ("import importlib, sys\n"
+           "for pair in filter(None, sys.argv[1].split(',')):\n"
+           "    name, value = pair.split('=')\n"
+           "    where, _, name = name.rpartition('.')\n"
+           "    module = importlib.import_module('hf_quicktune.' + (where or 'run.plan'))\n"
+           "    assert hasattr(module, name), name\n"
+           "    setattr(module, name, type(getattr(module, name))(float(value)))\n"
            "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
 
 
-def run_arm(dataset: str, budget: str, ratio: float, seed: int, out: Path, full: bool = False) -> dict:
+def run_arm(dataset: str, budget: str, arm: str, seed: int, out: Path, full: bool = False) -> dict:
     args = ["run", "--dataset", dataset, "--zoo", "offline", "--budget", budget, *([] if full else ["--max-epochs-total", "1"]),
             "--seed", str(seed), "--output-dir", str(out), "--json"]
-    proc = subprocess.run([PYTHON, "-c", WRAPPER, str(ratio), *args], capture_output=True, text=True,
+    proc = subprocess.run([PYTHON, "-c", WRAPPER, arm, *args], capture_output=True, text=True,
                           env=os.environ.copy(), cwd=ROOT)
     if proc.returncode:
-        return {"ratio": ratio, "seed": seed, "error": proc.stderr[-600:]}
+        return {"arm": arm, "seed": seed, "error": proc.stderr[-600:]}
     summary = json.loads((out / "summary.json").read_text())
     schedule = json.loads((out / "schedule.json").read_text())
-    return {"ratio": ratio, "seed": seed, "schedule_s": round(summary["budget_by_stage_s"].get("schedule", 0.0), 1),
+    return {"arm": arm, "seed": seed, "schedule_s": round(summary["budget_by_stage_s"].get("schedule", 0.0), 1),
             "image_size": schedule.get("image_size") or schedule.get("native_image_size") or "native",
             "native_epochs": schedule.get("native_epochs"), "bound": bool(schedule.get("native_epochs_bound")),
             "epochs": round(float(schedule["max_epochs"]) * float(schedule.get("epoch_fraction") or 1.0), 2),
@@ -53,12 +64,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", default="builtin:digits")
     p.add_argument("--budgets", default="2m,4m")
-    p.add_argument("--ratios", default="1,2", help="the two values of TRAIN_OVER_FORWARD compared")
+    p.add_argument("--ratios", default="1,2", help="the two values of TRAIN_OVER_FORWARD compared (unless --arms)")
+    p.add_argument("--arms", default=None, help="two arms 'NAME=V,NAME=V;NAME=V' of run/plan constants, or dotted "
+                   "constants of other modules ('run.resolution.TIMED_EXPONENT=0;run.resolution.TIMED_EXPONENT=1')")
     p.add_argument("--pairs", type=int, default=2)
     p.add_argument("--full", action="store_true", help="runs spend their whole budget (no --max-epochs-total 1): "
                    "the exported model's validation top-1 too")
     args = p.parse_args()
-    ratios = [float(r) for r in args.ratios.split(",")]
+    arms = args.arms.split(";") if args.arms else [f"TRAIN_OVER_FORWARD={r}" for r in args.ratios.split(",")]
+    if len(arms) != 2:
+        p.error("two arms are compared")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
@@ -66,17 +81,18 @@ def main() -> int:
                 for i in range(args.pairs):
                     for k in ((0, 1) if i % 2 == 0 else (1, 0)):
                         out = Path(tmp) / f"{dataset.replace(':', '-')}-{budget}-{i}-{k}"
-                        r = {"dataset": dataset, "budget": budget, **run_arm(dataset, budget, ratios[k], i, out, args.full)}
+                        r = {"dataset": dataset, "budget": budget, **run_arm(dataset, budget, arms[k], i, out, args.full)}
                         rows.append(r)
                         print(r, flush=True)
-    print(f"\n{'dataset':<16} {'budget':>6} {'seed':>4} {'ratio':>5} {'schedule s':>10} {'size':>6} "
+    width = max(len(a) for a in arms)
+    print(f"\n{'dataset':<16} {'budget':>6} {'seed':>4} {'arm':>{width}} {'schedule s':>10} {'size':>6} "
           f"{'own-size epochs':>16} {'epochs':>7}{'  val top-1' if args.full else ''}")
     for r in rows:
         if "error" in r:
-            print(f"{r['dataset']:<16} {r['budget']:>6} {r['seed']:>4} {r['ratio']:>5} error: {r['error'][-200:]}")
+            print(f"{r['dataset']:<16} {r['budget']:>6} {r['seed']:>4} {r['arm']:>{width}} error: {r['error'][-200:]}")
             continue
         own = f"{r['native_epochs']}{' (bound)' if r['bound'] else ''}"
-        print(f"{r['dataset']:<16} {r['budget']:>6} {r['seed']:>4} {r['ratio']:>5} {r['schedule_s']:>10} "
+        print(f"{r['dataset']:<16} {r['budget']:>6} {r['seed']:>4} {r['arm']:>{width}} {r['schedule_s']:>10} "
               f"{r['image_size']!s:>6} {own:>16} {r['epochs']:>7}"
               + (f"  {100 * r['val_top1']:.1f} %" if r.get("val_top1") is not None else ""))
     return 0

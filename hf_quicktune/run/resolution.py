@@ -10,6 +10,7 @@ multiples of 32 px until the budget buys them, never below :func:`least_size` (h
 the images' own size when they are smaller: an 8x8 digit holds nothing that 224 px adds but the scale the
 pretrained features expect). The guess scales the epoch by the pixel count; the chosen size is then timed for
 real (:func:`~hf_quicktune.run.timing.measure_reference`), and stepped down once more if that is still short.
+(:data:`TIMED_EXPONENT`, off: one more size chosen by the exponent the two fitted sizes show, larger too.)
 On a CPU the schedule at the model's own size may be priced from the ranking's forward passes rather than timed
 (``native_bound``, :func:`hf_quicktune.run.plan._native_bound`): its epochs are then an upper bound, which the
 messages say. The size is kept in ``settings.json`` (the trials, the export's ``input_size`` and a resumed run use it) and in
@@ -59,6 +60,17 @@ def _whole_epoch_seconds(schedule: dict[str, Any]) -> float | None:
     return float(value) if value else None
 
 
+#: the exponent of the input size an epoch's epochs' worth is taken to scale with between two timed sizes
+#: (:func:`size_exponent`) is kept within these bounds against timing noise
+EXPONENT_BOUNDS = (1.0, 4.0)
+#: True: the second size timed is chosen by the exponent the two fitted sizes show (:func:`size_exponent`), larger
+#: when the first buys more epochs than it needs. Off (the pixel count, stepping down only): on builtin:digits with the
+#: own size timed, 3-minute runs chose larger sizes with it (128 px where the pixel count chose 96 in 2 of 4 runs) and
+#: spent an extra timing, and the whole runs were not better (validation top-1 98.3 / 98.9 % against 99.7 / 98.6 %,
+#: the schedule stage 18.1 / 23.8 s against 16.2 / 15.0 s; benchmarks/native_bound.py, session 41)
+TIMED_EXPONENT = False
+
+
 def _guess(ladder: list[int], size: int, epoch_s: float, left: float) -> int:
     """The largest of ``ladder`` at which ``left`` seconds buy :data:`MIN_EPOCHS` epochs, an epoch at ``size``
     taking ``epoch_s`` and scaling with the pixel count (the smallest of ``ladder`` when none does)."""
@@ -66,6 +78,29 @@ def _guess(ladder: list[int], size: int, epoch_s: float, left: float) -> int:
         if left / (epoch_s * (s / size) ** 2) >= MIN_EPOCHS:
             return s
     return ladder[-1]
+
+
+def size_exponent(native: int, at_native: float, size: int, at_size: float) -> float:
+    """``p`` in "the epochs' worth a budget buys scales as size^-p", from two fitted sizes (``native`` buying
+    ``at_native``, ``size`` buying ``at_size``), within :data:`EXPONENT_BOUNDS`; 2 (the pixel count) when the two
+    do not tell. On a CPU an epoch does not scale with the pixel count: a timed 224-px epoch of EfficientNet-Lite0
+    on builtin:digits bought 1.1-1.4 epochs and 128 px 7.5-10.6 (p ~ 3; benchmarks/native_bound.py), so the
+    pixel count's guess from the own size chooses a size smaller than the budget needs."""
+    if not (native > size > 0 and at_native > 0 and at_size > 0):
+        return 2.0
+    p = math.log(at_size / at_native) / math.log(native / size)
+    low, high = EXPONENT_BOUNDS
+    return min(high, max(low, p))
+
+
+def _best_on_ladder(ladder: list[int], size: int, at_size: float, p: float) -> int:
+    """The largest of ``ladder`` (and ``size``) that buys :data:`MIN_EPOCHS` epochs' worth when ``size`` buys
+    ``at_size`` and the worth scales as size^-``p``; the smallest of them when none does."""
+    sizes = sorted({*ladder, size}, reverse=True)
+    for s in sizes:
+        if at_size * (size / s) ** p >= MIN_EPOCHS:
+            return s
+    return sizes[-1]
 
 
 def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
@@ -88,8 +123,17 @@ def choose_image_size(schedule: dict[str, Any], native: int, image_side: int,
     fitted = fit_at(size)
     if fitted is None:
         return None, schedule
-    smaller = [s for s in ladder if s < size]
-    if epochs_trained(fitted) < MIN_EPOCHS and smaller and (measured := _whole_epoch_seconds(fitted)):
+    if TIMED_EXPONENT:  # the two fitted sizes say how the epochs scale with the size: a second size, larger
+        # when the first buys more than it needs, smaller when it buys too few, is fitted (timed) once; a larger
+        # one is kept only if it buys MIN_EPOCHS (its timing decides, not the guess)
+        at_size = epochs_trained(fitted)
+        second = _best_on_ladder(ladder, size, at_size, size_exponent(native, at_native, size, at_size))
+        if second != size and (second < size or at_size >= MIN_EPOCHS):
+            refitted = fit_at(second)
+            if second < size or (refitted is not None and epochs_trained(refitted) >= MIN_EPOCHS):
+                size, fitted = second, refitted
+    elif epochs_trained(fitted) < MIN_EPOCHS and (smaller := [s for s in ladder if s < size]) \
+            and (measured := _whole_epoch_seconds(fitted)):
         size = _guess(smaller, size, measured, left)
         fitted = fit_at(size)
     if fitted is None or epochs_trained(fitted) <= at_native:  # timing noise, or a cost pixels do not move

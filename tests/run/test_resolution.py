@@ -59,6 +59,61 @@ def test_a_size_still_too_slow_once_timed_steps_down_once_more_from_its_measured
     assert calls == [64, 32] and size == 32 and fitted["max_epochs"] == 6
 
 
+def test_with_the_timed_exponent_a_size_still_too_slow_steps_down_by_it(monkeypatch):
+    monkeypatch.setattr(resolution, "TIMED_EXPONENT", True)
+    calls = []
+
+    def fit_at(size):
+        calls.append(size)
+        return _schedule(1, 0.5, whole_s=60.0, left=80.0) if size == 96 else _schedule(6, whole_s=12.0, left=75.0)
+
+    size, fitted = choose_image_size(_schedule(1, 0.2, left=150.0), 224, 8, fit_at)
+    # 0.2 epochs at 224 px, 0.5 at 96 (the pixel count's guess): p = log(2.5) / log(224 / 96) = 1.08; 64 px buys
+    # 0.5 x 1.5^1.08 = 0.78, 32 px 1.66: none buys 3, so the smallest, 32, is timed and kept
+    assert resolution.size_exponent(224, 0.2, 96, 0.5) == pytest.approx(1.081, abs=1e-3)
+    assert calls == [96, 32] and size == 32 and fitted["max_epochs"] == 6
+
+
+@pytest.mark.parametrize("larger_buys, kept", [(4, 96), (2, 64)])
+def test_a_size_that_buys_more_than_it_needs_once_timed_steps_up_where_the_two_timings_say_it_fits(
+        larger_buys, kept, monkeypatch):
+    """With ``TIMED_EXPONENT`` (off by default, benchmarks/native_bound.py): on a CPU an epoch's cost falls faster
+    than the pixel count, so the size guessed from the own size's timing can buy more epochs than the budget needs.
+    The two fitted sizes give the exponent (size_exponent); the largest size that then buys 3 epochs is timed, and
+    kept only if it really does."""
+    monkeypatch.setattr(resolution, "TIMED_EXPONENT", True)
+    calls = []
+
+    def fit_at(size):
+        calls.append(size)
+        return _schedule(12, whole_s=6.0, left=80.0) if size == 64 else _schedule(larger_buys, whole_s=18.0, left=75.0)
+
+    size, fitted = choose_image_size(_schedule(1, 0.34), 224, 8, fit_at)
+    # 0.34 epochs at 224 px, 12 at 64: p = log(12 / 0.34) / log(224 / 64) = 2.84; 96 px buys 12 x (64/96)^2.84 = 3.8,
+    # 128 px 1.7: 96 is timed
+    assert resolution.size_exponent(224, 0.34, 64, 12.0) == pytest.approx(2.844, abs=1e-3)
+    assert calls == [64, 96] and size == kept and fitted["image_size"] == kept
+    assert fitted["max_epochs"] == (larger_buys if kept == 96 else 12)
+
+
+def test_by_default_the_guess_is_kept_when_it_buys_enough():
+    """The default (``TIMED_EXPONENT`` off): the pixel count's guess, timed, is kept however many epochs it buys."""
+    calls = []
+
+    def fit_at(size):
+        calls.append(size)
+        return _schedule(12, whole_s=6.0, left=80.0)
+
+    assert choose_image_size(_schedule(1, 0.34), 224, 8, fit_at)[0] == 64 and calls == [64]
+
+
+def test_the_size_exponent_is_bounded_and_falls_back_to_the_pixel_count():
+    assert resolution.size_exponent(224, 1.0, 112, 4.0) == pytest.approx(2.0)  # the pixel count: 4x the epochs
+    assert resolution.size_exponent(224, 1.0, 112, 1.2) == resolution.EXPONENT_BOUNDS[0]  # noise: barely more
+    assert resolution.size_exponent(224, 1.0, 112, 100.0) == resolution.EXPONENT_BOUNDS[1]
+    assert resolution.size_exponent(224, 0.0, 112, 4.0) == 2.0 and resolution.size_exponent(112, 1.0, 224, 4.0) == 2.0
+
+
 @pytest.mark.parametrize("schedule, native, side", [
     (_schedule(1, 0.34, search=True), 224, 8),   # a search keeps the models' own size
     (_schedule(3), 224, 8),                      # three epochs at the models' own size: enough
