@@ -42,17 +42,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
-#: runs the CLI with the search loop's constants set as argv[1] says ("NAME=VALUE,NAME=VALUE"; read at call time by
-#: Search.finishing); a dotted NAME is a constant of another module of the package ("search.quicktune.NAME": read
-#: when the run builds its optimizer)
-WRAPPER = ("import importlib, sys\n"
-           "for pair in filter(None, sys.argv[1].split(',')):\n"
-           "    name, value = pair.split('=')\n"
-           "    where, _, name = name.rpartition('.')\n"
-           "    module = importlib.import_module('hf_quicktune.' + (where or 'run.search_loop'))\n"
-           "    assert hasattr(module, name), name\n"
-           "    setattr(module, name, type(getattr(module, name))(float(value)))\n"
-           "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
+def cli_wrapper(default_module: str) -> str:
+    """Python source (for ``python -c``) that runs the CLI with constants of the package set as its argv[1] says
+    ("NAME=VALUE,NAME=VALUE", each cast to the constant's type): a NAME of ``hf_quicktune.<default_module>``, or a
+    dotted NAME, a constant of another module ("search.quicktune.NAME"); the rest of argv is the CLI's."""
+    return ("import importlib, sys\n"
+            "for pair in filter(None, sys.argv[1].split(',')):\n"
+            "    name, value = pair.split('=')\n"
+            "    where, _, name = name.rpartition('.')\n"
+            f"    module = importlib.import_module('hf_quicktune.' + (where or {default_module!r}))\n"
+            "    assert hasattr(module, name), name\n"
+            "    setattr(module, name, type(getattr(module, name))(float(value)))\n"
+            "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
+
+
+#: the search loop's constants are read at call time by Search.finishing; a dotted one (``search.quicktune.NAME``)
+#: when the run builds its optimizer
+WRAPPER = cli_wrapper("run.search_loop")
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
 
 

@@ -32,22 +32,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv/bin/python")
-#: runs the CLI with constants of the package set as argv[1] says ("NAME=VALUE,NAME=VALUE"; NAME of run/plan, or dotted:
-#: "run.resolution.TIMED_EXPONENT" is a constant of hf_quicktune.run.resolution)
-WRAPPER = ("import importlib, sys\n"
-           "for pair in filter(None, sys.argv[1].split(',')):\n"
-           "    name, value = pair.split('=')\n"
-           "    where, _, name = name.rpartition('.')\n"
-           "    module = importlib.import_module('hf_quicktune.' + (where or 'run.plan'))\n"
-           "    assert hasattr(module, name), name\n"
-           "    setattr(module, name, type(getattr(module, name))(float(value)))\n"
-           "from hf_quicktune.cli import main\nsys.argv = ['hf-quicktune', *sys.argv[2:]]\nsys.exit(main())\n")
 
 
 def run_arm(dataset: str, budget: str, arm: str, seed: int, out: Path, full: bool = False) -> dict:
+    # a sibling script's: benchmarks/ is on the path of a script run from there
+    from finish_margin import cli_wrapper
+
     args = ["run", "--dataset", dataset, "--zoo", "offline", "--budget", budget, *([] if full else ["--max-epochs-total", "1"]),
             "--seed", str(seed), "--output-dir", str(out), "--json"]
-    proc = subprocess.run([PYTHON, "-c", WRAPPER, arm, *args], capture_output=True, text=True,
+    proc = subprocess.run([PYTHON, "-c", cli_wrapper("run.plan"), arm, *args], capture_output=True, text=True,
                           env=os.environ.copy(), cwd=ROOT)
     if proc.returncode:
         return {"arm": arm, "seed": seed, "error": proc.stderr[-600:]}
