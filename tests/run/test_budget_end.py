@@ -355,11 +355,15 @@ class _SharedEpochs(_Rescheduling):
         super().reschedule(trial_id, config, max_epochs)
         self.fraction = self.fraction if epoch_fraction is None else epoch_fraction
 
+    def trained_share(self) -> float:
+        """The share of the images an epoch of the planned ``fraction`` trains: that share."""
+        return self.fraction
+
     def wait(self):
         tid, to_epoch, from_epoch = self.jobs.pop()
         recs, wall = [], 0.0
         for e in range(from_epoch + 1, to_epoch + 1):
-            train = 8.0 * self.fraction
+            train = 8.0 * self.trained_share()
             recs.append(EpochRecord(epoch=e, val_top1=0.5 + e / 100, val_top5=None, val_loss=None, train_loss=None,
                                     train_seconds=train, eval_seconds=1.0, images_per_second=12.5,
                                     peak_memory_mb=None, lr=None).to_dict())
@@ -386,21 +390,20 @@ class _SharedEpochsEndingEarly(_SharedEpochs):
 
 class _BatchedEpochs(_SharedEpochs):
     """:class:`_SharedEpochs` whose epochs train whole batches of 32 of the 100 images, as the trainer does
-    (train/step.epoch_batches): an epoch's training costs 8 s x the share of the images its batches hold."""
+    (train/step.epoch_batches): an epoch's training costs 8 s x the share of the images its batches hold
+    (``trained``: that share, epoch by epoch)."""
 
-    def wait(self):
+    def __init__(self, state, clock):
+        super().__init__(state, clock)
+        self.trained: list[float] = []
+
+    def trained_share(self) -> float:
         from hf_quicktune.train.loaders import train_batches
         from hf_quicktune.train.step import epoch_batches
 
-        asked = self.fraction
-        batches = epoch_batches(train_batches(100, 32), asked, images=100, batch_size=32)
-        self.fraction = min(100, 32 * batches) / 100  # the share really trained
-        try:
-            return super().wait()
-        finally:
-            self.fractions[-1:] = [asked] * len(self.fractions[-1:])
-            self.trained = [*getattr(self, "trained", []), min(100, 32 * batches) / 100]
-            self.fraction = asked
+        batches = epoch_batches(train_batches(100, 32), self.fraction, images=100, batch_size=32)
+        self.trained.append(min(100, 32 * batches) / 100)
+        return self.trained[-1]
 
 
 def _shared_epochs_run(tmp_path, executor_class, loop_seconds: float = 0.0, batch_size: int | None = None):
@@ -470,8 +473,8 @@ def test_a_share_of_the_images_is_planned_on_whole_batches(tmp_path, on_grid):
     """The run above on 100 images at batch 32: an epoch trains whole batches (train/step.epoch_batches), so a
     share between two batch counts trains the larger. Given the configuration's batch size, the re-fit plans
     shares of whole batches (train/step.grid_fraction): every epoch costs what it was priced and the run ends
-    within the budget. Without it (the plan before), the 91 % planned after epoch 2 trains all 4 batches, 100 %,
-    each epoch overruns its price and the next re-fits chase the overrun."""
+    within the budget. Without it (the plan before), the 91 % planned after epoch 2 trains 3 of the 4 batches,
+    96 %: each epoch overruns its price, the next re-fits chase the overrun and the budget ends the run."""
     search, executor, clock, _, stop = _shared_epochs_run(tmp_path, _BatchedEpochs, batch_size=32 if on_grid else None)
     planned = [f for f in executor.fractions if f < 1]
     assert planned and search.opt.max_epochs == 6  # the budget bought a share of an epoch more than the whole ones
