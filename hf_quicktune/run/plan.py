@@ -226,7 +226,7 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
     really gets (:mod:`~hf_quicktune.run.refit`): its length, or the share of the ``train_images`` its epochs
     train. It may grow up to the training set's :func:`~hf_quicktune.run.schedule.schedule_ceiling`, and the
     finishing incumbent's to :data:`~hf_quicktune.run.search_loop.FINISH_MARGIN` x the searched schedule."""
-    from hf_quicktune.run.refit import refit_fine_tune
+    from hf_quicktune.run.refit import last_length_change, refit_fine_tune
     from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS, schedule_ceiling
     from hf_quicktune.run.search_loop import FINISH_MARGIN
 
@@ -234,8 +234,7 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
         return
     left = search.budget.seconds - search.clock.elapsed - search.budget.reserve(search.steps)
     schedule = state.load_json(state.dir / "schedule.json") or {}
-    lengths = [r for r in schedule.get("refits") or [] if "epoch_fraction" not in r]
-    last = lengths[-1].get("after_epoch") if lengths else None
+    last = last_length_change(schedule.get("refits") or [])
     most = schedule_ceiling(train_images) if train_images else DEFAULT_MAX_EPOCHS
     if search.searching:
         searched = int(schedule.get("searched_max_epochs") or settings.schedule_epochs)

@@ -214,6 +214,13 @@ def refit_epochs(epochs_done: int, epoch_s: float, seconds_left: float, current:
     return current
 
 
+def last_length_change(refits: Sequence[Mapping[str, Any]]) -> int | None:
+    """The epoch after which the latest of ``refits`` (``schedule.json``'s) changed the schedule's length, for
+    :func:`refit_fine_tune`'s ``last_change``: a re-plan of the share of the images alone is not one."""
+    lengths = [r for r in refits if "epoch_fraction" not in r or r.get("length")]
+    return lengths[-1].get("after_epoch") if lengths else None
+
+
 def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int, seconds_left: float | None,
                     current: int, last_change: int | None = None, *, fraction: float = 1.0,
                     train_images: int | None = None, most: int = DEFAULT_MAX_EPOCHS,
@@ -223,9 +230,12 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     ``last_change``, or a change smaller than :data:`MIN_CHANGE`): ``{"after_epoch", "epoch_s",
     "seconds_left", "from", "max_epochs"}``. ``seconds_left``: the budget left now, less the run's end reserve.
 
-    When the length stays, ``train_images`` given (the images of a whole epoch), the epochs' share of the
-    images (``fraction`` now) is re-planned to end with the budget (:func:`refit_fraction`); the change then
-    has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for ``last_change``.
+    ``train_images`` given (the images of a whole epoch), the epochs' share of the images (``fraction`` now) is
+    re-planned to end with the budget (:func:`refit_fraction`): when the length stays, on the current length
+    (the change then has ``"fraction_from"`` and ``"epoch_fraction"``, and is not a change of length for
+    ``last_change``); after a change of length, on the new length at most (the change then has ``"length":
+    True`` too), since the new length was priced at the epochs' current share: a length re-fit that kept a
+    share of the images left a last epoch on that share where the time left trained all of them.
     ``most``: the longest schedule a re-fit may make (never shorter than ``current`` on that account).
     ``batch_size``: the trial's, which puts the share on whole batches."""
     st = opt.trials.get(trial_id)
@@ -238,7 +248,14 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
               "from": current}
     length = _refit_length(steps, trial_id, st.epochs, epoch_s, seconds_left, current, last_change, most)
     if length is not None:
-        return {**change, "max_epochs": length}
+        replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, length, fraction, train_images,
+                                   length, batch_size=batch_size) if train_images else None
+        if replanned is None:
+            return {**change, "max_epochs": length}
+        if replanned == (current, fraction):
+            return None
+        return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1],
+                **({"length": True} if replanned[0] != current else {})}
     if train_images:
         replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images, most,
                                    batch_size=batch_size)

@@ -218,3 +218,30 @@ def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trai
         "epoch_fraction": 0.7912}
     assert refit_fine_tune(opt, steps, 0, 34.0, 5) is None  # no image count: lengths only
     assert refit_fine_tune(opt, steps, 0, 80.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 10  # a length
+
+
+def test_a_change_of_length_re_plans_the_share_of_the_images_on_the_new_length():
+    """The new length is priced at the epochs' current share; when the time left then trains more of the images,
+    the share moves with it (a length re-fit that kept the share left a run's last epoch on half the images where
+    the time left trained all of them), and the change still counts as one of length."""
+    from hf_quicktune.run.refit import last_length_change
+
+    steps = _timed(8.0, 7.0, 7.0, train=4.0)  # epochs of half the images: 4 s of a whole epoch's 8 s, 3 s besides
+    opt = _opt(3)
+    # 22 s buy 3 more 7 s epochs of half the images (6 in all, 1.5 epochs' images); 2 of 97 % train 1.95
+    change = refit_fine_tune(opt, steps, 0, 22.0, 4, fraction=0.5, train_images=100)
+    assert change == {"after_epoch": 3, "epoch_s": 7.0, "seconds_left": 22.0, "from": 4, "max_epochs": 5,
+                      "fraction_from": 0.5, "epoch_fraction": 0.9725, "length": True}
+    assert refit_fine_tune(opt, steps, 0, 22.0, 4)["max_epochs"] == 6  # without an image count: the length only
+    # on whole batches of 10: 90 %
+    assert refit_fine_tune(opt, steps, 0, 22.0, 4, fraction=0.5, train_images=100,
+                           batch_size=10)["epoch_fraction"] == 0.9
+    # whole epochs that fit stay whole (the share planner trains no more images than they do)
+    whole = _timed(11.0, 10.0, 10.0)
+    assert refit_fine_tune(opt, whole, 0, 40.0, 4, fraction=1.0, train_images=100) == {
+        "after_epoch": 3, "epoch_s": 10.0, "seconds_left": 40.0, "from": 4, "max_epochs": 7}
+    # what the next re-fit waits on: the latest change of length, a share re-plan alone is none
+    refits = [{"after_epoch": 2, "max_epochs": 6}, {"after_epoch": 3, "max_epochs": 6, "epoch_fraction": 0.8},
+              {"after_epoch": 5, "max_epochs": 7, "epoch_fraction": 0.9, "length": True},
+              {"after_epoch": 6, "max_epochs": 7, "epoch_fraction": 0.7}]
+    assert last_length_change(refits) == 5 and last_length_change(refits[:2]) == 2 and last_length_change([]) is None
