@@ -168,7 +168,7 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     """Wall-clock of one real training step (train mode, forward + backward + update with ``optimizer``:
     ``sgd`` or ``adamw``) at this batch size, on the device the model is on (CUDA synchronised around it):
     the median of ``repeats`` after one that warms up, fewer once the steps so far took ``max_seconds``
-    (at least one)."""
+    (at least one). The batch is in the model's memory layout (:mod:`~hf_quicktune.train.layout`)."""
     import torch
     import torch.nn.functional as F
 
@@ -185,7 +185,9 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
     opt = torch.optim.AdamW(params, lr=1e-8) if optimizer == "adamw" else torch.optim.SGD(params, lr=1e-8)
-    x = torch.randn(batch_size, *image_shape, device=device)
+    from hf_quicktune.train.layout import batch_layout, uses_channels_last
+
+    x = batch_layout(torch.randn(batch_size, *image_shape, device=device), uses_channels_last(model))
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     model.train()
     times: list[float] = []
@@ -338,7 +340,11 @@ def estimate(
             f"(predicted {float(curve.loss[-1]):.4g} then); raise max_epochs or the target."
         )
     sec_per_step = None
-    if time_steps:
+    if time_steps:  # in the memory layout the train engine trains this model in (an fp32 SGD configuration)
+        from hf_quicktune.train.layout import to_layout, use_channels_last
+
+        device_type = next((p.device.type for p in model.parameters()), "cpu")
+        to_layout(model, use_channels_last(device_type, False))
         sec_per_step = measure_seconds_per_step(model, trainable, batch_size, tuple(x.shape[1:]), num_classes)
     for w in warnings:
         logger.warning(w)

@@ -176,15 +176,19 @@ def extract(
     """Run ``model`` over ``loader``: pooled pre-logits features, optional source logits, labels."""
     import torch
 
+    from hf_quicktune.train.layout import batch_layout, to_layout, use_channels_last
+
     model = accelerator.prepare_model(model, evaluation_mode=True)
     loader = accelerator.prepare_data_loader(loader)
     net = accelerator.unwrap_model(model)
     net.eval()
+    channels_last = use_channels_last(accelerator.device.type, accelerator.mixed_precision != "no")
+    to_layout(net, channels_last)
     feats, logits, labels = [], [], []
     total = len(loader)
     with torch.inference_mode(), accelerator.autocast():
         for step, (pixels, target) in enumerate(loader, start=1):
-            fmap = net.forward_features(pixels)
+            fmap = net.forward_features(batch_layout(pixels, channels_last))
             pooled = net.forward_head(fmap, pre_logits=True)
             out = [pooled.float(), target]
             if with_logits:

@@ -60,14 +60,17 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
 
     from hf_quicktune.estimate.estimator import measure_seconds_per_step
     from hf_quicktune.train.device import default_accelerator
+    from hf_quicktune.train.layout import to_layout, use_channels_last
     from hf_quicktune.zoo import create_model
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
-    device = default_accelerator().device  # timed where the trials train (a CPU timing would misprice a GPU run)
+    acc = default_accelerator()
+    device = acc.device  # timed where the trials train (a CPU timing would misprice a GPU run), in their layout
+    channels_last = use_channels_last(device.type, acc.mixed_precision != "no")
     out: dict[str, dict[str, Any]] = {}
     for name, cand in models.items():
         torch.manual_seed(seed)
-        model = create_model(cand, num_classes=num_classes, image_size=image_size).to(device)
+        model = to_layout(create_model(cand, num_classes=num_classes, image_size=image_size).to(device), channels_last)
         size = image_size or native_size(cand)
         shape = (3, size, size)
         every = trainable_parameter_names(model, 0.0)

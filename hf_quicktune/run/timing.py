@@ -35,12 +35,15 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     from hf_quicktune.run.cost_prior import native_size
     from hf_quicktune.train.checkpoint import save_checkpoint
     from hf_quicktune.train.device import default_accelerator
+    from hf_quicktune.train.layout import to_layout, use_channels_last
     from hf_quicktune.zoo import create_model
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
     torch.manual_seed(seed)
     model = create_model(candidate, num_classes=num_classes, image_size=image_size)
-    model = model.to(default_accelerator().device)  # the trials' device
+    acc = default_accelerator()
+    model = model.to(acc.device)  # the trials' device, in the layout a trial of the by-hand configuration trains in
+    to_layout(model, use_channels_last(acc.device.type, acc.mixed_precision != "no"))
     size = image_size or native_size(candidate)
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
                                     num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
@@ -74,8 +77,10 @@ def measure_eval_batch(model: Any, batch_size: int, image_shape: tuple[int, ...]
     training early by the predicted evaluation (too high: budget left unused; too low: the budget overrun)."""
     import torch
 
+    from hf_quicktune.train.layout import batch_layout, uses_channels_last
+
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    x = torch.randn(batch_size, *image_shape, device=device)
+    x = batch_layout(torch.randn(batch_size, *image_shape, device=device), uses_channels_last(model))
     was_training = model.training
     model.eval()
     times: list[float] = []

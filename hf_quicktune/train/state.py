@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 from torch import nn
 
 from hf_quicktune.train import checkpoint as ckpt
-from hf_quicktune.train import device
+from hf_quicktune.train import device, layout
 from hf_quicktune.train.loaders import data_config_for
 from hf_quicktune.train.optim import build_optimizer, build_scheduler, load_scheduler_state, scheduler_state
 from hf_quicktune.train.regularizers import DeltaRegularizer, FeatureTap, SPRegularizer
@@ -45,6 +45,7 @@ class TrainState:
     tap: FeatureTap | None
     rng: dict[str, Any] | None = None
     scaler: dict[str, Any] | None = None  # the loss-scaler state of the last checkpoint (fp16 only)
+    channels_last: bool = False  # the model's layout, which its batches follow (:mod:`~hf_quicktune.train.layout`)
 
 
 def create_model(candidate: Candidate | ModelFactory, num_classes: int, drop: float,
@@ -81,6 +82,8 @@ def build_state(directory: Path, model: nn.Module, config: dict[str, Any],
     Accelerator of the state's own. Returns the state and the gradient-accumulation factor the
     checkpoint was trained with (1 without one)."""
     acc = device.trial_accelerator()
+    channels_last = layout.use_channels_last(acc.device.type, bool(config.get("amp")) and acc.mixed_precision != "no")
+    layout.to_layout(model, channels_last)
     # References for SP / DELTA are the weights the trial starts from (pretrained backbone).
     sp = SPRegularizer(model, config["sp_reg"]) if config["sp_reg"] > 0 else None
     delta = DeltaRegularizer(model, config["delta_reg"]) if config["delta_reg"] > 0 else None
@@ -93,6 +96,7 @@ def build_state(directory: Path, model: nn.Module, config: dict[str, Any],
         weights, training, info = ckpt.load_checkpoint(latest[1])
         model.load_state_dict(weights)
         optimizer.load_state_dict(training["optimizer"])
+        layout.match_optimizer_state(optimizer)
         if scheduler is not None and int(info.get("max_epochs", max_epochs)) != max_epochs \
                 and config["sched"] != "plateau":
             # the schedule's length changed since this checkpoint (a run re-fitting it to its budget): the
@@ -113,7 +117,7 @@ def build_state(directory: Path, model: nn.Module, config: dict[str, Any],
     needs_features = config["delta_reg"] > 0 or config["bss_reg"] > 0
     state = TrainState(accelerator=acc, model=prepared_model, raw_model=model, optimizer=prepared_optimizer, scheduler=scheduler,
                        sp=sp, delta=delta, tap=FeatureTap(model) if needs_features else None, rng=rng,
-                       scaler=scaler)
+                       scaler=scaler, channels_last=channels_last)
     return state, accumulation
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from hf_quicktune import faults
-from hf_quicktune.train import device
+from hf_quicktune.train import device, layout
 from hf_quicktune.train.loaders import make_loader, train_batches
 from hf_quicktune.train.metrics import topk_accuracy
 from hf_quicktune.train.optim import current_lr
@@ -160,7 +160,7 @@ class EpochLoop:
         for step, batch in enumerate(loader):
             if step >= total_batches:
                 break
-            x, y = batch["pixel_values"], batch["label"]
+            x, y = layout.batch_layout(batch["pixel_values"], state.channels_last), batch["label"]
             n = x.shape[0]
             target = y
             if mixup is not None:
@@ -234,7 +234,7 @@ class EpochLoop:
         k = min(5, self.num_classes)
         ranks, labels, losses = [], [], []
         for batch in loader:
-            x, y = batch["pixel_values"], batch["label"]
+            x, y = layout.batch_layout(batch["pixel_values"], state.channels_last), batch["label"]
             with self.autocast():
                 logits = state.model(x).float()
             if state.tap is not None:
