@@ -2,7 +2,9 @@
 
 Same model (architecture, random init), batch size, data pipeline (``builtin:digits`` through the
 data package's transforms and the same DataLoader settings), optimizer (SGD + momentum, constant
-lr) and device. Rounds alternate bare / engine epochs so machine load hits both alike; the first
+lr), device and memory layout (channels-last where the engine uses it: ``hf_quicktune.train.layout``; since
+session 42 the engine's layout, which the bare loop must share for the ratio to measure the engine's overhead
+rather than the layout). Rounds alternate bare / engine epochs so machine load hits both alike; the first
 round is a warm-up. Prints images/s of each and the ratio engine / bare (target >= 0.95).
 
     python benchmarks/finetune_throughput.py                       # CPU: lite0, 64 px
@@ -55,8 +57,12 @@ def main() -> None:
     # --- the bare loop: same model, data pipeline, optimizer, device
     import timm
 
+    from hf_quicktune.train.layout import batch_layout, to_layout, use_channels_last
+
     torch.manual_seed(seed)
     model = timm.create_model(args.model, pretrained=False, num_classes=dataset.num_classes).to(device)
+    channels_last = use_channels_last(device.type, bool(args.amp) and acc.mixed_precision != "no")
+    to_layout(model, channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=False)
     train_tf, _ = build_transforms(trial.data_config(), trial.config, args.image_size)
     train_set = torch_dataset(limit_split(dataset.splits["train"], args.images, seed), train_tf)
@@ -71,7 +77,7 @@ def main() -> None:
         seen = 0
         start = time.perf_counter()
         for batch in loader:
-            x = batch["pixel_values"].to(device, non_blocking=True)
+            x = batch_layout(batch["pixel_values"].to(device, non_blocking=True), channels_last)
             y = batch["label"].to(device, non_blocking=True)
             ctx = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
             with ctx:
@@ -105,7 +111,7 @@ def main() -> None:
     mb, me = statistics.median(bare), statistics.median(engine)
     print(f"device: {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), "
           f"model {args.model}, {args.image_size}px, batch {args.batch_size}, {args.images} images/epoch, "
-          f"amp={args.amp}, torch threads={torch.get_num_threads()}")
+          f"amp={args.amp}, channels-last={channels_last}, torch threads={torch.get_num_threads()}")
     print(f"median images/s: bare {mb:.1f}, engine {me:.1f}; ratio engine/bare = {me / mb:.3f} (target >= 0.95)")
 
 
