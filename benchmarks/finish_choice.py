@@ -89,41 +89,23 @@ def main() -> int:
     p.add_argument("--z", type=float, default=1.0, help="standard errors a lead needs under the same_epoch_z rule")
     args = p.parse_args()
 
-    import torch
+    from extended_tasks import ExtendedTasks
 
     from hf_quicktune.bench.methods import METHODS
-    from hf_quicktune.bench.presets import preset
-    from hf_quicktune.bench.priors import fold_prior
     from hf_quicktune.bench.regret import reference_values
     from hf_quicktune.bench.replay import replay
-    from hf_quicktune.bench.runner import bench_space, dataset_folds, make_task
-    from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
 
-    torch.set_num_threads(1)
-    fields = preset("quicktune-extended")
-    parquet = args.out.parent / "quicktune-extended.parquet"
-    if not parquet.exists():
-        import_meta_dataset(SOURCE).save(parquet)
-    md = load_meta_dataset(parquet)
-    space = bench_space(fields["space"], md)
-    folds = dataset_folds(md.dataset_names, fields["folds"])
-    fold_of = {d: i for i, f in enumerate(folds) for d in f}
+    extended = ExtendedTasks(args.out, SOURCE)
+    md = extended.md
     shares = sorted(float(s) for s in args.shares.split(","))
     targets = args.datasets.split(",") if args.datasets else md.dataset_names
     budget = args.budget_hours * 3600.0
     # validation images: the meta-dataset's 60/20/20 splits of each dataset's images (its README)
     images = json.loads((SOURCE / "dataset_descriptors.json").read_text())
     rows: dict[float, list[dict]] = {s: [] for s in shares}
-    priors: dict[int, object] = {}
     for dataset in targets:
         t0 = time.perf_counter()
-        task, curves, costs = make_task(md, dataset)
-        f = fold_of[dataset]
-        if f not in priors:
-            train = [d for d in md.dataset_names if fold_of[d] != f]
-            priors[f] = fold_prior(md.subset(train), folds[f], args.out / "priors" / f"fold{f}", space=space,
-                                   **fields["meta_train"])
-        task.prior, task.extra = priors[f], {"space": space}
+        task, curves, costs = extended.task(dataset)
         best, worst = reference_values(curves)
         opt = METHODS["quicktune-recipe"](task, args.seed)
         spent = 0.0

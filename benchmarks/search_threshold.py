@@ -32,10 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT.parent / "shared" / "metadatasets" / "quicktune-extended"
-OUT = ROOT / "bench-out" / "quicktune-extended"
+from extended_tasks import OUT
 
 
 def incumbent_at(trace, seconds: float) -> float:
@@ -64,42 +61,24 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
 
-    import torch
+    from extended_tasks import ExtendedTasks
 
     from hf_quicktune.bench.methods import METHODS
-    from hf_quicktune.bench.presets import preset
-    from hf_quicktune.bench.priors import fold_prior
     from hf_quicktune.bench.regret import is_degenerate, reference_values
     from hf_quicktune.bench.replay import replay
-    from hf_quicktune.bench.runner import bench_space, dataset_folds, full_run_seconds, make_task
-    from hf_quicktune.meta import import_meta_dataset, load_meta_dataset
+    from hf_quicktune.bench.runner import full_run_seconds
 
-    torch.set_num_threads(1)
-    fields = preset("quicktune-extended")
-    parquet = args.out.parent / "quicktune-extended.parquet"
-    if not parquet.exists():
-        import_meta_dataset(SOURCE).save(parquet)
-    md = load_meta_dataset(parquet)
-    space = bench_space(fields["space"], md)
-    folds = dataset_folds(md.dataset_names, fields["folds"])
-    fold_of = {d: i for i, f in enumerate(folds) for d in f}
+    extended = ExtendedTasks(args.out)
     runs = sorted(float(r) for r in args.runs.split(","))
-    targets = args.datasets.split(",") if args.datasets else md.dataset_names
-    priors: dict[int, object] = {}
+    targets = args.datasets.split(",") if args.datasets else extended.md.dataset_names
     rows = []
     for dataset in targets:
         t0 = time.perf_counter()
-        task, curves, costs = make_task(md, dataset)
+        task, curves, costs = extended.task(dataset)
         best, worst = reference_values(curves)
         if is_degenerate(best, worst):
             print(f"# {dataset}: skipped, its best accuracy equals its worst ({best})", file=sys.stderr)
             continue
-        f = fold_of[dataset]
-        if f not in priors:
-            train = [d for d in md.dataset_names if fold_of[d] != f]
-            priors[f] = fold_prior(md.subset(train), folds[f], args.out / "priors" / f"fold{f}", space=space,
-                                   **fields["meta_train"])
-        task.prior, task.extra = priors[f], {"space": space}
         unit = full_run_seconds(curves, costs)
 
         def regret(value: float, best: float = best, worst: float = worst) -> float:
