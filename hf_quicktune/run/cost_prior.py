@@ -64,9 +64,8 @@ def step_seconds_by_model(models: dict[str, Any], pcts: dict[str, set[float]], n
     from hf_quicktune.zoo import create_model
     from hf_quicktune.zoo.freezing import trainable_parameter_names
 
-    acc = default_accelerator()
-    device = acc.device  # timed where the trials train (a CPU timing would misprice a GPU run), in their layout
-    channels_last = use_channels_last(device.type, acc.mixed_precision != "no")
+    device = default_accelerator().device  # timed where the trials train (a CPU timing would misprice a GPU run)
+    channels_last = use_channels_last(device.type, False)  # the layout of a trial's fp32 steps, as these are timed
     out: dict[str, dict[str, Any]] = {}
     for name, cand in models.items():
         torch.manual_seed(seed)

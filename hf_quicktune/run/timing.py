@@ -43,7 +43,7 @@ def measure_reference(candidate: Any, num_classes: int, image_size: int | None, 
     model = create_model(candidate, num_classes=num_classes, image_size=image_size)
     acc = default_accelerator()
     model = model.to(acc.device)  # the trials' device, in the layout a trial of the by-hand configuration trains in
-    to_layout(model, use_channels_last(acc.device.type, acc.mixed_precision != "no"))
+    to_layout(model, use_channels_last(acc.device.type, False))  # (amp off: its steps, and these, are fp32)
     size = image_size or native_size(candidate)
     step = measure_seconds_per_step(model, trainable_parameter_names(model, 0.0), batch_size, (3, size, size),
                                     num_classes, repeats=repeats, optimizer="adamw", max_seconds=max_seconds)
