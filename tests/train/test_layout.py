@@ -99,3 +99,20 @@ def test_a_trial_trains_in_channels_last_on_a_cpu_writes_contiguous_checkpoints_
     conv = next(p for p in st.raw_model.parameters() if p.dim() == 4 and p.shape[1] > 1)
     inner = getattr(st.optimizer, "optimizer", st.optimizer)
     assert inner.state[conv]["exp_avg"].is_contiguous()
+
+
+def test_a_timed_step_and_evaluation_batch_come_in_the_models_layout(tiny_model):
+    """The schedule prices an epoch by timed steps: they must be the steps a trial takes, in its layout."""
+    from hf_quicktune.estimate.estimator import measure_seconds_per_step
+    from hf_quicktune.run.timing import measure_eval_batch
+
+    for channels_last in (True, False):
+        model = to_layout(tiny_model(num_classes=3), channels_last)
+        seen: list[bool] = []
+        model.register_forward_pre_hook(
+            lambda _m, args, seen=seen: seen.append(args[0].is_contiguous(memory_format=torch.channels_last)
+                                                    and not args[0].is_contiguous()))
+        names = [n for n, _ in model.named_parameters()]
+        assert measure_seconds_per_step(model, names, 4, (3, 16, 16), 3, repeats=1) > 0
+        assert measure_eval_batch(model, 4, (3, 16, 16), repeats=1) > 0
+        assert len(seen) == 4 and set(seen) == {channels_last}
