@@ -3,8 +3,8 @@
 
 On a CPU, oneDNN's convolutions in NHWC are much faster than in the default NCHW layout for the depthwise
 convolutions of the EfficientNet family and no slower for ResNets (a training step of EfficientNet-Lite0 at
-batch 32: about 2x at 32 px and at 224 px on 2 cores; ``benchmarks/channels_last.py`` prints it per model, size
-and layout). On CUDA, NHWC is what tensor cores want under mixed precision; in fp32 nothing was measured here, so
+batch 32 on 2 cores: 2.5x faster at 32 px, 1.6x at 224 px; ``benchmarks/channels_last.py`` prints it per model,
+size and layout). On CUDA, NHWC is what tensor cores want under mixed precision; in fp32 nothing was measured here, so
 it stays off there. ``HF_QUICKTUNE_CHANNELS_LAST`` = ``1`` / ``0`` forces it on or off everywhere.
 
 A model in channels-last keeps its results (the same arithmetic on another stride order, up to float rounding);
