@@ -172,6 +172,8 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     import torch
     import torch.nn.functional as F
 
+    from hf_quicktune.train.layout import batch_layout, uses_channels_last
+
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
 
     def sync() -> None:
@@ -185,8 +187,6 @@ def measure_seconds_per_step(model, trainable: list[str], batch_size: int, image
     for name, p in model.named_parameters():
         p.requires_grad_(name in names)
     opt = torch.optim.AdamW(params, lr=1e-8) if optimizer == "adamw" else torch.optim.SGD(params, lr=1e-8)
-    from hf_quicktune.train.layout import batch_layout, uses_channels_last
-
     x = batch_layout(torch.randn(batch_size, *image_shape, device=device), uses_channels_last(model))
     y = torch.randint(0, num_classes, (batch_size,), device=device)
     model.train()
