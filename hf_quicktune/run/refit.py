@@ -27,7 +27,8 @@ learning rate continues on the new horizon from the epochs done (``Trial(horizon
 
 Whole epochs leave a part of the last one's time unused, or overrun it; when a re-fit keeps the length,
 :func:`refit_fraction` re-plans the epochs left to end with the budget, each on a share of the images
-(:func:`~hf_quicktune.run.schedule.fractional_epochs`).
+(:func:`~hf_quicktune.run.schedule.fractional_epochs`); a re-plan that adds or drops an epoch is a change of length
+and obeys the length's rule (:func:`_length_may_change`), else only the share of the epochs left moves.
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def measured_epoch_parts(steps: Sequence[Mapping[str, Any]], trial_id: int, trai
 
 def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, seconds_left: float,
                    current: int, fraction: float, train_images: int,
-                   most: int = DEFAULT_MAX_EPOCHS, batch_size: int | None = None) -> tuple[int, float] | None:
+                   most: int = DEFAULT_MAX_EPOCHS, batch_size: int | None = None, *,
+                   keep_length: bool = False) -> tuple[int, float] | None:
     """The schedule re-planned so that its last epoch ends with ``seconds_left`` (the budget left less the
     end's reserve), as ``(max_epochs, epoch_fraction)``, or None to keep ``(current, fraction)``.
 
@@ -173,7 +175,7 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
     epoch leaves it as it is (the budget ends the run; a re-plan to one whole epoch more told the log and
     ``summary.json`` of a share never trained). ``batch_size`` given: shares of whole batches, what the trainer
     trains (:func:`~hf_quicktune.train.step.grid_fraction`; a share between two batch counts trained the larger,
-    and the next re-fit chased the overrun)."""
+    and the next re-fit chased the overrun). ``keep_length``: only the share of the ``current`` epochs moves."""
     from hf_quicktune.run.schedule import FRACTION_FILL, fractional_epochs
 
     parts = measured_epoch_parts(steps, trial_id, train_images)
@@ -187,9 +189,13 @@ def refit_fraction(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_don
         if (not after_first and left > 1) or FRACTION_FILL * seconds_left <= rest:
             return None  # the first job alone re-plans only a last epoch; or not even the next epoch's evaluation
             # fits: the budget ends the run, not a re-plan
-        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left, **grid)
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=left, least=left if keep_length else 1,
+                                 **grid)
+        if keep_length and f >= fraction:
+            return None  # not even a smaller share fits the epochs left: the budget ends the run
     else:
-        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, most=max(1, most - epochs_done), **grid)
+        n, f = fractional_epochs(max(0.0, seconds_left), full, rest, least=left if keep_length else 1,
+                                 most=left if keep_length else max(1, most - epochs_done), **grid)
         if n * f < left * fraction + RAISE_MIN:
             return None
     if (epochs_done + n, f) == (current, fraction):
@@ -259,9 +265,38 @@ def refit_fine_tune(opt: Any, steps: Sequence[Mapping[str, Any]], trial_id: int,
     if train_images:
         replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images, most,
                                    batch_size=batch_size)
+        if replanned is not None and not _share_may_change_length(steps, trial_id, st.epochs, current,
+                                                                  replanned[0], last_change):
+            replanned = refit_fraction(steps, trial_id, st.epochs, seconds_left, current, fraction, train_images,
+                                       batch_size=batch_size, keep_length=True)
         if replanned is not None:
-            return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1]}
+            return {**change, "max_epochs": replanned[0], "fraction_from": fraction, "epoch_fraction": replanned[1],
+                    **({"length": True} if replanned[0] != current else {})}
     return None
+
+
+def _share_may_change_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, current: int,
+                             length: int, last_change: int | None) -> bool:
+    """Whether a re-plan of the share of the images may change the length: where a length re-fit could
+    (:func:`_length_may_change`)."""
+    return _length_may_change(steps, trial_id, epochs_done, current, length, last_change)
+
+
+def _length_may_change(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, current: int,
+                       length: int, last_change: int | None) -> bool:
+    """Whether a re-fit may change the schedule from ``current`` epochs to ``length`` after ``epochs_done``: at
+    least :data:`RECENT` epochs after the previous change of length (``last_change``), by at least
+    :data:`MIN_CHANGE` of the epochs left (and at least one), and shorter only once :data:`RECENT` epochs after the
+    first job are measured. The length's re-fit and the share's re-plan obey the same rule: a re-plan of the share
+    that changed the length past it re-planned a 3-minute mnist5k fine-tune's cosine after almost every epoch,
+    between 20 and 26 epochs (benchmarks/refit_replans.py), and each change moves the learning rate."""
+    if length == current:
+        return True
+    if last_change is not None and epochs_done - last_change < RECENT:
+        return False
+    if length < current and sum(epochs for _, epochs in _jobs(steps, trial_id)[1:]) < RECENT:
+        return False
+    return abs(length - current) >= max(1, math.ceil(MIN_CHANGE * (current - epochs_done)))
 
 
 def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
@@ -275,6 +310,6 @@ def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done
     after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
     n = refit_epochs(epochs_done, epoch_s, seconds_left, current, most=max(most, current),
                      shorten=after_first >= RECENT)
-    if abs(n - current) < max(1, math.ceil(MIN_CHANGE * (current - epochs_done))):
+    if n == current or not _length_may_change(steps, trial_id, epochs_done, current, n, last_change):
         return None
     return n

@@ -455,7 +455,7 @@ def test_a_no_search_run_ends_its_schedule_with_the_budget_on_a_share_of_the_ima
     assert search.budget.planned == {0: pytest.approx(2.0 + 8 * 0.9836, abs=1e-3)}  # an epoch is priced by its share
     schedule = json.loads((state.dir / "schedule.json").read_text())
     assert schedule["refits"][0] == {"after_epoch": 2, "epoch_s": 10.0, "seconds_left": 38.0, "from": 5,
-                                     "max_epochs": 6, "fraction_from": 1.0, "epoch_fraction": 0.9137}
+                                     "max_epochs": 6, "fraction_from": 1.0, "epoch_fraction": 0.9137, "length": True}
     assert [(r["after_epoch"], r["max_epochs"], r["epoch_fraction"]) for r in schedule["refits"][1:]] == [(5, 6, 0.9836)]
     assert schedule["epoch_fraction"] == 0.9836 and schedule["fitted_epoch_fraction"] == 1.0
     stored = json.loads((state.dir / "settings.json").read_text())

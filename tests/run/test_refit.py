@@ -215,7 +215,7 @@ def test_time_left_over_buys_an_epoch_more_of_a_share_of_the_images_when_it_trai
     opt = _opt(2)
     assert refit_fine_tune(opt, steps, 0, 34.0, 5, fraction=1.0, train_images=100) == {
         "after_epoch": 2, "epoch_s": 10.0, "seconds_left": 34.0, "from": 5, "max_epochs": 6, "fraction_from": 1.0,
-        "epoch_fraction": 0.7912}
+        "epoch_fraction": 0.7912, "length": True}  # one epoch more: a change of length for the next re-fit
     assert refit_fine_tune(opt, steps, 0, 34.0, 5) is None  # no image count: lengths only
     assert refit_fine_tune(opt, steps, 0, 80.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 10  # a length
 
@@ -245,3 +245,38 @@ def test_a_change_of_length_re_plans_the_share_of_the_images_on_the_new_length()
               {"after_epoch": 5, "max_epochs": 7, "epoch_fraction": 0.9, "length": True},
               {"after_epoch": 6, "max_epochs": 7, "epoch_fraction": 0.7}]
     assert last_length_change(refits) == 5 and last_length_change(refits[:2]) == 2 and last_length_change([]) is None
+
+
+def test_a_re_plan_of_the_share_changes_the_length_only_where_a_length_re_fit_could():
+    """The share's re-plan moved the length past the length re-fit's dead band and spacing (a 3-minute mnist5k
+    fine-tune re-planned between 20 and 26 epochs after almost every epoch, each time moving its cosine): it
+    changes the length only at least RECENT epochs after the latest change of length, by at least MIN_CHANGE of
+    the epochs left, shorter only once RECENT epochs after the first job are measured; else it moves the share of
+    the epochs the schedule has."""
+    steps = _timed(11.0, 10.0)
+    opt = _opt(2)
+    # 34 s left for 3 whole epochs of 10 s: 4 of 79 % - unless the length changed after epoch 1
+    assert refit_fine_tune(opt, steps, 0, 34.0, 5, fraction=1.0, train_images=100)["max_epochs"] == 6
+    assert refit_fine_tune(opt, steps, 0, 34.0, 5, last_change=1, fraction=1.0, train_images=100) is None
+    # from 90 % of the images the share rises on the 3 epochs left instead: 3 of 100 % fit in 34 s
+    assert refit_fine_tune(opt, steps, 0, 34.0, 5, last_change=1, fraction=0.9, train_images=100) == {
+        "after_epoch": 2, "epoch_s": 10.0, "seconds_left": 34.0, "from": 5, "max_epochs": 5, "fraction_from": 0.9,
+        "epoch_fraction": 1.0}
+    # one epoch more of 30 left is below MIN_CHANGE (3): 30 epochs of a larger share, not 31 of a smaller one
+    long = _timed(11.0, 10.0, 10.0, 10.0, 10.0)
+    opt = _opt(5)
+    change = refit_fine_tune(opt, long, 0, 305.0, 35, fraction=0.95, train_images=100)
+    assert change["max_epochs"] == 35 and change["epoch_fraction"] == 0.9954 and "length" not in change
+    # shorter: epochs of 2 s of training and 8 s besides; 26 s cannot train the 3 left (the length re-fit's dead
+    # band keeps them: 0.4 epoch over); 2 whole epochs train more images than 3 of the 25 % that fit
+    later = _timed(11.0, 10.0, 10.0, 10.0, train=2.0, ips=50.0)
+    assert refit_fraction(later, 0, 4, 26.0, 7, 1.0, 100) == (6, 1.0)
+    assert refit_fine_tune(_opt(4), later, 0, 26.0, 7, fraction=1.0, train_images=100) == {
+        "after_epoch": 4, "epoch_s": 10.0, "seconds_left": 26.0, "from": 7, "max_epochs": 6, "fraction_from": 1.0,
+        "epoch_fraction": 1.0, "length": True}
+    # but not before RECENT epochs after the first job are measured: the 3 epochs left train a share that fits
+    early = _timed(11.0, 10.0, train=2.0, ips=50.0)
+    assert refit_fraction(early, 0, 2, 26.0, 5, 1.0, 100) == (4, 1.0)
+    assert refit_fine_tune(_opt(2), early, 0, 26.0, 5, fraction=1.0, train_images=100) == {
+        "after_epoch": 2, "epoch_s": 10.0, "seconds_left": 26.0, "from": 5, "max_epochs": 5, "fraction_from": 1.0,
+        "epoch_fraction": 0.2466}
