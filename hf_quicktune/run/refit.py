@@ -288,8 +288,8 @@ def _length_may_change(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs
     least :data:`RECENT` epochs after the previous change of length (``last_change``), by at least
     :data:`MIN_CHANGE` of the epochs left (and at least one), and shorter only once :data:`RECENT` epochs after the
     first job are measured. The length's re-fit and the share's re-plan obey the same rule: a re-plan of the share
-    that changed the length past it re-planned a 3-minute mnist5k fine-tune's cosine after almost every epoch,
-    between 20 and 26 epochs (benchmarks/refit_replans.py), and each change moves the learning rate."""
+    that changed the length past it (each change moves the learning rate) changed a simulated 3-minute mnist5k
+    fine-tune's length about twice as often (benchmarks/refit_replans.py)."""
     if length == current:
         return True
     if last_change is not None and epochs_done - last_change < RECENT:

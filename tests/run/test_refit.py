@@ -248,8 +248,8 @@ def test_a_change_of_length_re_plans_the_share_of_the_images_on_the_new_length()
 
 
 def test_a_re_plan_of_the_share_changes_the_length_only_where_a_length_re_fit_could():
-    """The share's re-plan moved the length past the length re-fit's dead band and spacing (a 3-minute mnist5k
-    fine-tune re-planned between 20 and 26 epochs after almost every epoch, each time moving its cosine): it
+    """The share's re-plan moved the length past the length re-fit's dead band and spacing (each change moves the
+    cosine; benchmarks/refit_replans.py counts them): it
     changes the length only at least RECENT epochs after the latest change of length, by at least MIN_CHANGE of
     the epochs left, shorter only once RECENT epochs after the first job are measured; else it moves the share of
     the epochs the schedule has."""
