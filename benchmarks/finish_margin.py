@@ -16,6 +16,10 @@ and the pairs each arm won.
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py [--margins 1.0,1.5] \
         [--datasets variant:digits-fewshot,builtin:digits] [--budget 5m] [--pairs 3]
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py --arms "NAME=A;NAME=B" ...
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/finish_margin.py --arms "STOP_WHEN_BEST_FINISHED=0;STOP_WHEN_BEST_FINISHED=1" \
+        --datasets builtin:digits --budget 3m --extra "--max-epochs 10 --pool-size 32 --rank-samples 100" --pairs 2
+
+(``--extra``: more arguments of every run; the last command runs the demo's settings, DEMO_SETTINGS, with seed i.)
 
 (session 38 measured the rule ``FINISHABLE_ONLY`` of tree f6c699a this way, its version of this script printing
 the reason the log gave for each finishing, then removed the rule: no gain.)
@@ -33,6 +37,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -84,9 +89,9 @@ def finishing_began(run_log: Path) -> tuple[float | None, str | None]:
     return None, ahead
 
 
-def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
+def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path, extra: list[str] | None = None) -> dict:
     args = ["run", "--dataset", dataset, "--zoo", "offline", "--image-size", "32", "--budget", budget,
-            "--seed", str(seed), "--output-dir", str(out), "--json"]
+            "--seed", str(seed), "--output-dir", str(out), "--json", *(extra or [])]
     t0 = time.perf_counter()
     proc = subprocess.run([PYTHON, "-c", WRAPPER, arm, *args], capture_output=True, text=True,
                           env=os.environ.copy(), cwd=ROOT)
@@ -102,7 +107,8 @@ def run_arm(dataset: str, arm: str, seed: int, budget: str, out: Path) -> dict:
             "model": summary.get("best_model"), "trials": summary.get("trials"),
             "epoch_steps": summary.get("epoch_steps"), "finish_began_s": began, "finished_a_trial_ahead": ahead,
             "schedule": f"{searched} -> {refits[-1]['max_epochs'] if refits else searched}",
-            "refits": len(refits), "first_refit": refits[0] if refits else None, "searched": schedule.get("search")}
+            "refits": len(refits), "first_refit": refits[0] if refits else None, "searched": schedule.get("search"),
+            "stop_reason": summary.get("stop_reason")}
 
 
 def pct(v: float | None) -> str:
@@ -116,6 +122,8 @@ def main() -> int:
     p.add_argument("--datasets", default="variant:digits-fewshot,builtin:digits")
     p.add_argument("--budget", default="5m")
     p.add_argument("--pairs", type=int, default=3)
+    p.add_argument("--extra", default="", help="more arguments of every run, e.g. the demo's "
+                   "'--max-epochs 10 --pool-size 32 --rank-samples 100'")
     args = p.parse_args()
     arms = args.arms.split(";") if args.arms else [f"REFIT_FINISH_MARGIN={m}" for m in args.margins.split(",")]
     if len(arms) != 2:
@@ -132,19 +140,20 @@ def main() -> int:
             for i in range(args.pairs):
                 runs = {}
                 for k in ((0, 1) if i % 2 == 0 else (1, 0)):
-                    runs[k] = run_arm(dataset, arms[k], i, args.budget, Path(tmp) / f"{name.replace(':', '-')}-{i}-{k}")
+                    runs[k] = run_arm(dataset, arms[k], i, args.budget, Path(tmp) / f"{name.replace(':', '-')}-{i}-{k}",
+                                      shlex.split(args.extra))
                     print(f"{name} pair {i + 1} {arms[k]}: {runs[k]}", flush=True)
                 results.setdefault(name, []).append((runs[0], runs[1]))
     a, b = arms
     print(f"\narm A: {a}; arm B: {b}; each: top-1 (trials, finishing began at s, schedule; * a trial ahead at "
-          "equal epochs, not the best observed, was finished)")
+          "equal epochs, not the best observed, was finished), the command's wall seconds")
     print("dataset                    pair   arm A                                     arm B")
     for name, pairs in results.items():
         for i, (x, y) in enumerate(pairs):
             star = ["*" if r.get("finished_a_trial_ahead") else "" for r in (x, y)]
             print(f"{name:<27}{i + 1:>4}   {pct(x['val_top1']):>8} ({x.get('trials')}, {x.get('finish_began_s')}, "
-                  f"{x.get('schedule')}){star[0]:<1}   {pct(y['val_top1']):>8} ({y.get('trials')}, "
-                  f"{y.get('finish_began_s')}, {y.get('schedule')}){star[1]}")
+                  f"{x.get('schedule')}){star[0]:<1} {x.get('wall_s')} s   {pct(y['val_top1']):>8} ({y.get('trials')}, "
+                  f"{y.get('finish_began_s')}, {y.get('schedule')}){star[1]} {y.get('wall_s')} s")
     for name, pairs in results.items():
         done = [(x["val_top1"], y["val_top1"]) for x, y in pairs if x["val_top1"] is not None and y["val_top1"] is not None]
         if not done:

@@ -42,9 +42,14 @@ SAME_EPOCH_FINISH = False
 #: ... when ahead by more than this many standard errors of the two accuracies' difference on the validation
 #: images the trials are scored on (:func:`~hf_quicktune.search.leader.lead_needed`; 0: any lead)
 SAME_EPOCH_Z = 1.0
+#: the search also ends once the best trial reached the end of its schedule by the search itself (no finishing was
+#: needed: a user-set ``--max-epochs`` such as the demo's) and the time left is shorter than that schedule at its
+#: epochs' cost, as after a finishing (:meth:`Search.incumbent_finished`): ``make demo`` spent its last minute on
+#: one-epoch trials of other models far below it and discarded the epoch the deadline cut
+STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "Search", "release", "snapshot",
-           "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
+           "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -265,12 +270,21 @@ class Search:
         """Why the search ends once the incumbent that the end of a wall-clock budget trains to the end of its
         schedule (:meth:`finishing`) got there and is still the best: that end began when the time left was
         judged too short for more than its remaining epochs, so a trial opened after it cannot train as far
-        (``make demo`` spent its last seconds on one- or two-epoch trials of other models far below it). None
-        otherwise, and while the finishing trial is running or was overtaken."""
-        tid = self.finish_trial
-        if tid is None or not self.searching or tid in self.in_flight or self.budget.seconds is None:
+        (``make demo`` spent its last seconds on one- or two-epoch trials of other models far below it). With
+        :data:`STOP_WHEN_BEST_FINISHED`, also once the best trial got there by the search itself and the time left
+        (less the end's reserve) is shorter than its schedule at its epochs' cost. None otherwise, and while the
+        finishing trial is running or was overtaken."""
+        if not self.searching or self.budget.seconds is None:
             return None
-        st, best = self.opt.trials.get(tid), self.opt.best()
+        tid, best = self.finish_trial, self.opt.best()
+        if tid is None and STOP_WHEN_BEST_FINISHED and best is not None:
+            left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
+            as_far = self.opt.max_epochs * self.budget.epoch_seconds(self.steps, best[0],
+                                                                     self.pool[best[0]].get("model"))
+            tid = best[0] if left < as_far else None
+        if tid is None or tid in self.in_flight:
+            return None
+        st = self.opt.trials.get(tid)
         if st is None or st.status != OK or st.epochs < self.opt.max_epochs or best is None or best[0] != tid:
             return None
         left = max(0.0, self.budget.seconds - self.clock.elapsed)

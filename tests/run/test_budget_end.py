@@ -683,3 +683,34 @@ def test_the_end_of_a_search_finishes_the_trial_ahead_at_equal_epochs(tmp_path, 
     assert clock.elapsed <= 120.0
     said = "finishing trial 1 (58.0 % within its 1 epoch(s), ahead of the best observed, trial 0, at 50.0 % by then)"
     assert (said in caplog.text) == (finished == 1)
+
+
+@pytest.mark.parametrize("rule", [True, False])
+def test_a_search_ends_once_its_best_trial_finished_by_the_search_and_no_new_trial_can_train_as_far(
+        tmp_path, monkeypatch, rule):
+    """The optimizer itself trains its best trial to the end of the 4-epoch schedule (40 s of 200: no finishing
+    needed, as a demo's user-set --max-epochs allows). The search goes on while the time left (less the end's 5 s
+    reserve) could train a new trial as far (4 epochs of 10 s); once it cannot, it ends there, as after a finishing
+    (STOP_WHEN_BEST_FINISHED). Without the rule it opened one-epoch trials far below the best until the budget
+    ran out (``make demo``'s last minute)."""
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.progress import PlainReporter
+
+    monkeypatch.setattr(search_loop, "STOP_WHEN_BEST_FINISHED", rule)
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(50)]
+    opt = _Continuing(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    search = search_loop.Search(opt, state, pool, _TimedFake(state, clock), Budget(seconds=200.0), clock, [], {},
+                                PlainReporter(io.StringIO()), max_epochs=4)
+    reason = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    steps = [(s["trial_id"], s["epoch"]) for s in search.steps]
+    assert steps[:4] == [(0, 1), (0, 2), (0, 3), (0, 4)] and search.finish_trial is None
+    assert all(epoch == 1 for tid, epoch in steps[4:])  # then new trials, far below it
+    reserve = search.budget.reserve(search.steps)
+    assert reserve == pytest.approx(5.0)
+    if rule:  # at 160 s the 35 s left (less the reserve) cannot train 4 epochs of 10 s; at 150 s 45 s could
+        assert clock.elapsed == pytest.approx(160.0)
+        assert reason == ("budget used (the incumbent, trial 0, finished its 4-epoch schedule at the end of the "
+                          "budget; the 40s left cannot train another trial as far)")
+    else:  # new one-epoch trials until the budget refuses the next
+        assert clock.elapsed == pytest.approx(190.0) and reason == "budget used"
