@@ -115,6 +115,14 @@ def pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f} %"
 
 
+def two_arms(parser: argparse.ArgumentParser, arms: str | None, name: str, values: str) -> list[str]:
+    """The two arms a script compares: ``arms`` ("A;B"), else ``name`` set to each of the two ``values`` ("a,b")."""
+    out = arms.split(";") if arms else [f"{name}={v}" for v in values.split(",")]
+    if len(out) != 2:
+        parser.error("two arms are compared")
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--margins", default="1.0,1.5", help="two values of REFIT_FINISH_MARGIN (unless --arms)")
@@ -125,9 +133,7 @@ def main() -> int:
     p.add_argument("--extra", default="", help="more arguments of every run, e.g. the demo's "
                    "'--max-epochs 10 --pool-size 32 --rank-samples 100'")
     args = p.parse_args()
-    arms = args.arms.split(";") if args.arms else [f"REFIT_FINISH_MARGIN={m}" for m in args.margins.split(",")]
-    if len(arms) != 2:
-        p.error("two arms are compared")
+    arms = two_arms(p, args.arms, "REFIT_FINISH_MARGIN", args.margins)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     results: dict[str, list[tuple[dict, dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,9 +64,9 @@ def main() -> int:
     p.add_argument("--full", action="store_true", help="runs spend their whole budget (no --max-epochs-total 1): "
                    "the exported model's validation top-1 too")
     args = p.parse_args()
-    arms = args.arms.split(";") if args.arms else [f"TRAIN_OVER_FORWARD={r}" for r in args.ratios.split(",")]
-    if len(arms) != 2:
-        p.error("two arms are compared")
+    from finish_margin import two_arms
+
+    arms = two_arms(p, args.arms, "TRAIN_OVER_FORWARD", args.ratios)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
