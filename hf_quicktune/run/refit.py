@@ -293,7 +293,9 @@ def _length_may_change(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs
     if length == current:
         return True
     if last_change is not None and epochs_done - last_change < RECENT:
-        return False
+        return False  # the epochs measured since the change are too few (and one of them rebuilt the engine)
+    # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
+    # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
     if length < current and sum(epochs for _, epochs in _jobs(steps, trial_id)[1:]) < RECENT:
         return False
     return abs(length - current) >= max(1, math.ceil(MIN_CHANGE * (current - epochs_done)))
@@ -302,14 +304,9 @@ def _length_may_change(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs
 def _refit_length(steps: Sequence[Mapping[str, Any]], trial_id: int, epochs_done: int, epoch_s: float,
                   seconds_left: float, current: int, last_change: int | None,
                   most: int = DEFAULT_MAX_EPOCHS) -> int | None:
-    """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None."""
-    if last_change is not None and epochs_done - last_change < RECENT:
-        return None  # the epochs measured since the change are too few (and one of them rebuilt the engine)
-    # the first job (one-time costs included) may lengthen the schedule, never shorten it; shortening waits for
-    # RECENT epochs after it, so that one slow epoch (a 29 s one among 13-15 s ones on mnist5k) cannot cut it
-    after_first = sum(epochs for _, epochs in _jobs(steps, trial_id)[1:])
-    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, most=max(most, current),
-                     shorten=after_first >= RECENT)
+    """The new length of :func:`refit_fine_tune`'s re-fit of whole epochs, or None (:func:`_length_may_change`
+    decides whether it may move)."""
+    n = refit_epochs(epochs_done, epoch_s, seconds_left, current, most=max(most, current))
     if n == current or not _length_may_change(steps, trial_id, epochs_done, current, n, last_change):
         return None
     return n
