@@ -3,18 +3,25 @@ how much the candidates really differ: the figures behind ``run/schedule.py``'s 
 
 A budget too small to search fine-tunes the fastest kept pretrained candidate, ordered by those timings. This
 script writes a small digits image folder (``--per-class`` images of each of the 10 classes, 24 px PNGs from
-scikit-learn's ``load_digits``), runs ``hf-quicktune rank --no-cache --json`` on it ``--repeats`` times as
-separate commands, and prints each candidate's seconds per command, their spread (max / min), and the ratio
-of each candidate's median to the fastest pretrained candidate's median.
+scikit-learn's ``load_digits``) or takes ``--dataset``, runs ``hf-quicktune rank --no-cache --json`` on it
+``--repeats`` times as separate commands, and prints, for the whole timed loop (``feature_seconds``: loading,
+decoding and forward passes) and for the models' forward passes alone (``model_seconds``, the first batch's
+warm-up left out), each candidate's seconds per command, their spread (max / min), and the ratio of each
+candidate's median to the fastest pretrained candidate's median. ``--steps`` (with ``--image-size``) then times
+each pretrained candidate's training step as the product trains it on a CPU (AdamW, batch 32, channels-last;
+``channels_last.time_steps``, median of ``--step-repeats``) and prints its ratio to the fastest's beside them:
+the real cost the ranking's ratios stand for.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_timing_noise.py                 # 90 images, native px
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_timing_noise.py --image-size 32
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_timing_noise.py --image-size 32 --steps
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/rank_timing_noise.py --dataset builtin:mnist5k --image-size 32 --steps
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -47,29 +54,59 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=9)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=None, help="default: each model's own input size")
+    parser.add_argument("--dataset", default=None, help="default: the digits folder written here")
+    parser.add_argument("--n", type=int, default=None, help="images the ranking samples (default: rank's)")
+    parser.add_argument("--steps", action="store_true", help="also time each pretrained model's training step")
+    parser.add_argument("--step-repeats", type=int, default=7)
     args = parser.parse_args()
 
     exe = str(Path(sys.executable).with_name("hf-quicktune"))
-    seconds: dict[str, list[float]] = {}
+    timings: dict[str, dict[str, list[float]]] = {"feature_seconds": {}, "model_seconds": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_folder(Path(tmp) / "digits", args.per_class)
+        dataset = args.dataset or str(write_folder(Path(tmp) / "digits", args.per_class))
         for i in range(args.repeats):
-            cmd = [exe, "rank", "--dataset", str(folder), "--zoo", args.zoo, "--no-cache", "--json"]
+            cmd = [exe, "rank", "--dataset", dataset, "--zoo", args.zoo, "--no-cache", "--json"]
             if args.image_size:
                 cmd += ["--image-size", str(args.image_size)]
+            if args.n:
+                cmd += ["--n", str(args.n)]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             result = json.loads(out)
             for name, row in result["table"].items():
-                seconds.setdefault(name, []).append(float(row["feature_seconds"]))
+                for key, values in timings.items():
+                    values.setdefault(name, []).append(float(row.get(key, math.nan)))
             print(f"command {i + 1}: n={result['n']}", flush=True)
 
-    pretrained = [n for n in seconds if not n.startswith("scratch:")]
-    fastest = min(pretrained, key=lambda n: statistics.median(seconds[n]))
-    base = statistics.median(seconds[fastest])
-    print(f"\n{'candidate':32} {'seconds per command':34} {'max/min':>8} {'median / ' + fastest:>34}")
-    for name, values in seconds.items():
-        text = " / ".join(f"{v:.2f}" for v in values)
-        print(f"{name:32} {text:34} {max(values) / min(values):8.2f} {statistics.median(values) / base:34.2f}")
+    pretrained = [n for n in timings["feature_seconds"] if not n.startswith("scratch:")]
+    steps = step_ratios(pretrained, args) if args.steps else {}
+    for key, seconds in timings.items():
+        fastest = min(pretrained, key=lambda n: statistics.median(seconds[n]))
+        base = statistics.median(seconds[fastest])
+        print(f"\n{key}: {'candidate':32} {'seconds per command':34} {'max/min':>8} {'median / ' + fastest:>34}"
+              + (f" {'training step / fastest':>24}" if steps else ""))
+        for name, values in seconds.items():
+            text = " / ".join(f"{v:.2f}" for v in values)
+            step = f" {steps[name] / min(steps.values()):24.2f}" if name in steps else ""
+            print(f"{'':{len(key) + 2}}{name:32} {text:34} {max(values) / min(values):8.2f} "
+                  f"{statistics.median(values) / base:34.2f}{step}")
+    if steps:
+        print("\ntraining step (AdamW, batch 32, channels-last), median ms: "
+              + ", ".join(f"{name} {1000 * v:.1f}" for name, v in steps.items()))
+
+
+def step_ratios(pretrained: list[str], args: argparse.Namespace) -> dict[str, float]:
+    """Median seconds of a training step of each of ``pretrained`` that is a timm architecture, at
+    ``--image-size`` (the models' own sizes differ: no common step to compare without it)."""
+    import timm
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from channels_last import time_steps
+
+    if not args.image_size:
+        print("--steps needs --image-size: skipped")
+        return {}
+    return {name: time_steps(name, args.image_size, True, args.step_repeats)[0]
+            for name in pretrained if timm.is_model(name)}
 
 
 if __name__ == "__main__":

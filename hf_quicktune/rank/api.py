@@ -210,6 +210,7 @@ def rank(
                     row[name] = math.nan
             timings[name] = time.perf_counter() - start
         row["feature_seconds"] = float(fs.seconds)
+        row["model_seconds"] = float(fs.model_seconds)
         row["num_params"] = int(fs.num_params or cand.num_params or 0)
         table[cand.name] = row
         score_seconds[cand.name] = timings

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -49,6 +50,10 @@ class FeatureSet:
     seconds: float  # wall time of preprocessing + forward passes when they were computed
     num_params: int
     cached: bool = False
+    #: seconds of the model's forward passes alone (no image loading, the first batch's warm-up left out and
+    #: its images priced at the others' rate): the candidates' own cost, which the schedule's choice of the
+    #: fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where unknown (a cache entry written before it was recorded)
+    model_seconds: float = math.nan
 
 
 def candidate_identity(candidate: Candidate, seed: int) -> dict[str, Any]:
@@ -102,6 +107,7 @@ def load_cached(key: str) -> FeatureSet | None:
             seconds=float(meta.get("seconds", "nan")),
             num_params=int(meta.get("num_params", "0")),
             cached=True,
+            model_seconds=float(meta.get("model_seconds", "nan")),
         )
     except Exception as err:  # noqa: BLE001 - a broken cache entry must not stop ranking
         logger.warning("ignoring unreadable feature cache %s (%s); recomputing", path, err)
@@ -117,7 +123,7 @@ def save_cached(key: str, fs: FeatureSet, info: dict[str, Any]) -> Path:
     tensors = {"features": np.ascontiguousarray(fs.features), "labels": fs.labels.astype(np.int64)}
     if fs.logits is not None:
         tensors["logits"] = np.ascontiguousarray(fs.logits)
-    meta = {"seconds": repr(fs.seconds), "num_params": str(fs.num_params)}
+    meta = {"seconds": repr(fs.seconds), "num_params": str(fs.num_params), "model_seconds": repr(fs.model_seconds)}
     meta.update({k: json.dumps(v, default=str) for k, v in info.items()})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
@@ -172,8 +178,12 @@ def extract(
     *,
     with_logits: bool,
     progress: Callable[[int, int], None] | None = None,
+    batch_seconds: list[tuple[float, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Run ``model`` over ``loader``: pooled pre-logits features, optional source logits, labels."""
+    """Run ``model`` over ``loader``: pooled pre-logits features, optional source logits, labels.
+
+    ``batch_seconds`` (when given) receives ``(seconds, images)`` of each batch's forward passes alone (the
+    device synchronised before the clock stops), without the loading of its images."""
     import torch
 
     from hf_quicktune.train.layout import batch_layout, to_layout, use_channels_last
@@ -188,11 +198,16 @@ def extract(
     total = len(loader)
     with torch.inference_mode(), accelerator.autocast():
         for step, (pixels, target) in enumerate(loader, start=1):
+            start = time.perf_counter()
             fmap = net.forward_features(batch_layout(pixels, channels_last))
             pooled = net.forward_head(fmap, pre_logits=True)
             out = [pooled.float(), target]
             if with_logits:
                 out.append(net.forward_head(fmap).float())
+            if batch_seconds is not None:
+                if accelerator.device.type == "cuda":
+                    torch.cuda.synchronize(accelerator.device)
+                batch_seconds.append((time.perf_counter() - start, int(pixels.shape[0])))
             out = accelerator.gather_for_metrics(tuple(out))
             feats.append(out[0].flatten(1).cpu().numpy())
             labels.append(out[1].cpu().numpy())
@@ -205,6 +220,20 @@ def extract(
         np.concatenate(logits).astype(np.float32) if with_logits else None,
         np.concatenate(labels).astype(np.int64),
     )
+
+
+def steady_forward_seconds(batch_seconds: list[tuple[float, int]]) -> float:
+    """Seconds of the forward passes of every image of ``batch_seconds`` (``(seconds, images)`` per batch) at the
+    rate of the full batches after the first (its one-off warm-up: kernels chosen, weights re-laid out; a last
+    partial batch runs at a rate of its own), else the seconds of all of them; NaN when there is none."""
+    if not batch_seconds:
+        return math.nan
+    full = batch_seconds[0][1]
+    steady = [(t, n) for t, n in batch_seconds[1:] if n == full]
+    images = sum(n for _, n in batch_seconds)
+    if not steady:
+        return sum(t for t, _ in batch_seconds)
+    return sum(t for t, _ in steady) / sum(n for _, n in steady) * images
 
 
 def has_source_head(model) -> bool:
@@ -243,6 +272,7 @@ def candidate_features(
     num_params = sum(p.numel() for p in model.parameters())
     loader = image_loader(split, indices, transform, batch_size)
     start = time.perf_counter()
+    batch_seconds: list[tuple[float, int]] = []
     try:
         feats, logits, labels = extract(
             model,
@@ -250,6 +280,7 @@ def candidate_features(
             accelerator,
             with_logits=has_source_head(model),
             progress=None if progress is None else (lambda done, total: progress(candidate.name, done, total)),
+            batch_seconds=batch_seconds,
         )
     except (AssertionError, RuntimeError, ValueError) as err:  # e.g. an input size the model is not built for
         from hf_quicktune.errors import ZooError
@@ -258,7 +289,8 @@ def candidate_features(
                        input=candidate.name, code="forward_failed",
                        fix="Ranking goes on without it; check its input size (--image-size) and memory.") from err
     seconds = time.perf_counter() - start
-    fs = FeatureSet(feats, labels, logits, seconds, num_params)
+    fs = FeatureSet(feats, labels, logits, seconds, num_params,
+                    model_seconds=steady_forward_seconds(batch_seconds))
     if cache:
         path = save_cached(
             key, fs, {"candidate": candidate.name, "fingerprint": fingerprint, "n": len(indices)}

@@ -10,7 +10,7 @@ from typing import Any
 from hf_quicktune.errors import ConfigError
 
 #: columns of the table that are not scores
-INFO_COLUMNS = ("feature_seconds", "num_params")
+INFO_COLUMNS = ("feature_seconds", "model_seconds", "num_params")
 
 
 @dataclass

@@ -136,8 +136,8 @@ class FeatureRows:
         self.fs, self.indices = fs, np.asarray(indices)
 
     def on(self, indices: np.ndarray) -> FeatureSet:
-        """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds``
-        scaled to them so that candidates' forward seconds compare on the same images."""
+        """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds`` and
+        ``model_seconds`` scaled to them so that candidates' forward seconds compare on the same images."""
         if len(indices) == len(self.indices):
             return self.fs
         rows = np.searchsorted(self.indices, indices)
@@ -145,7 +145,8 @@ class FeatureRows:
         return dataclasses.replace(
             fs, features=fs.features[rows], labels=fs.labels[rows],
             logits=None if fs.logits is None else fs.logits[rows],
-            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)))
+            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)),
+            model_seconds=float(fs.model_seconds) * len(indices) / max(1, len(self.indices)))
 
 
 def merge_features(a_indices: np.ndarray, a: FeatureSet, b_indices: np.ndarray, b: FeatureSet) -> FeatureSet:
@@ -155,4 +156,11 @@ def merge_features(a_indices: np.ndarray, a: FeatureSet, b_indices: np.ndarray, 
     logits = None if a.logits is None or b.logits is None else np.concatenate([a.logits, b.logits])[order]
     return FeatureSet(np.concatenate([a.features, b.features])[order], np.concatenate([a.labels, b.labels])[order],
                       logits, float(a.seconds) + float(b.seconds), a.num_params or b.num_params,
-                      cached=a.cached and b.cached)
+                      cached=a.cached and b.cached, model_seconds=_model_seconds_of_both(a, b))
+
+
+def _model_seconds_of_both(a: FeatureSet, b: FeatureSet) -> float:
+    """The model's forward seconds of ``a``'s and ``b``'s images at the rate of the larger of the two (a probe of
+    one batch is mostly its warm-up, which the larger pass left out)."""
+    larger = a if len(a.labels) >= len(b.labels) else b
+    return float(larger.model_seconds) / max(1, len(larger.labels)) * (len(a.labels) + len(b.labels))

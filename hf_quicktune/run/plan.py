@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "reference_batch", "refit_run_schedule"]
+__all__ = ["apply_refit", "fit_run_schedule", "price_planned_epochs", "ranking_costs", "reference_batch",
+           "refit_run_schedule"]
 
 
 def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranking: dict, candidates: dict, dataset,
@@ -41,8 +42,7 @@ def fit_run_schedule(settings: RunSettings, state: RunState, clock: Clock, ranki
         reporter.message(f"timing training steps at batch {batch} to fit the schedule to the budget")
     n_val = len(dataset.splits["validation"])
     val_size = min(n_val, settings.eval_limit or n_val)
-    table = ranking.get("table") or {}  # the ranking's timed forward passes order the candidates by cost
-    forward_seconds = {c.name: (table.get(c.name) or {}).get("feature_seconds") for c in ranked}
+    forward_seconds = ranking_costs(ranking.get("table") or {}, [c.name for c in ranked])
     budget_s = settings.budget_s
 
     def fit(kept: list) -> dict:  # the schedule of ``kept`` (pretrained, best-ranked first), timed
@@ -203,6 +203,23 @@ def _keep_best_ranked(schedule: dict, fitted: dict) -> dict:
         fitted["why"] = (f"{fitted['why']} ({fitted.get('model')}: the fastest kept pretrained candidate, which trains "
                          f"the most epochs of this budget; {best} is ranked first)")
     return fitted
+
+
+def ranking_costs(table: dict, names: list[str]) -> dict[str, float | None]:
+    """The ranking's price of each of ``names`` (seconds of the same images' forward passes), which orders them by
+    cost: its models' forward passes alone (``model_seconds``) where every one has them, else the whole timed
+    loop (``feature_seconds``, for a cache written before the former was recorded). The loop also loads and
+    decodes the images, which costs every model the same and is a large share at small sizes, so its ratios read
+    closer to 1 than the models' training steps: on builtin:mnist5k at 32 px Lite1 / Lite0 1.11 by the loop (a
+    tie), 1.20 by the forward passes, 1.32 by the training steps; Lite2 1.17 / 1.31 / 1.31
+    (benchmarks/rank_timing_noise.py, 2026-12-05)."""
+    rows = [table.get(name) or {} for name in names]
+
+    def usable(value) -> bool:
+        return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+    key = "model_seconds" if rows and all(usable(row.get("model_seconds")) for row in rows) else "feature_seconds"
+    return {name: row.get(key) for name, row in zip(names, rows, strict=True)}
 
 
 def reference_batch(settings: RunSettings, train_size: int) -> int:

@@ -82,7 +82,9 @@ TIMING_SHARE = 0.05
 #: move by that much and more from one command to the next: the ranking's forward passes of one candidate on a
 #: 70-image folder spread by 1.07-1.77x over three commands, where the offline zoo's real steps are 1.5x (Lite1
 #: over Lite0) and 2.1x (Lite2) (benchmarks/rank_timing_noise.py, 2026-12-02); a band this narrow keeps those
-#: apart and absorbs only the near-ties
+#: apart and absorbs only the near-ties. The run prices candidates by their models' forward passes alone
+#: (:func:`~hf_quicktune.run.plan.ranking_costs`): with the images' loading counted, Lite1 read as tied with
+#: Lite0 at 32 px (1.11x) where its steps cost 1.32x
 COST_TIE = 0.1
 
 
@@ -292,7 +294,7 @@ def fit_schedule(ranked: list[Any], num_classes: int, train_size: int, val_size:
     (``best_ranked``).
 
     ``relative_cost`` (candidate name -> seconds of the same work for each, e.g. the ranking's timed forward
-    passes over the same images, ``feature_seconds``) saves measuring every candidate (a few training steps,
+    passes over the same images, :func:`~hf_quicktune.run.plan.ranking_costs`) saves measuring every candidate (a few training steps,
     a loaded batch and a checkpoint write each, paid from the budget): the fastest by it is measured, the
     best-ranked's epoch is that one's scaled by their ratio, and the best-ranked is measured too only when
     that scaled estimate

@@ -41,7 +41,7 @@ POOL_OVERSAMPLE = 16
 SPACE_SCHEDULE_EPOCHS = 50
 _EPOCH_VALUED = {"warmup_epochs": 0, "decay_epochs": 1, "patience_epochs": 1}  # name -> smallest value
 ROBUST_DEFAULT = Path(__file__).resolve().parents[1] / "meta" / "priors" / "robust_default.json"
-_NOT_MODEL_FEATURES = frozenset({"feature_seconds", "score_seconds", "seconds", "cached"})
+_NOT_MODEL_FEATURES = frozenset({"feature_seconds", "model_seconds", "score_seconds", "seconds", "cached"})
 
 
 def zero_cost_features(ranking: dict[str, Any]) -> dict[str, dict[str, float]] | None:

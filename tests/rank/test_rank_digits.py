@@ -58,6 +58,8 @@ def test_table_contents(result, digits):
         row = result.table[name]
         assert row["num_params"] == 4652008
         assert row["feature_seconds"] > 0
+        # the model's own forward passes: part of the timed loop, which also loads and decodes the images
+        assert 0 < row["model_seconds"] < row["feature_seconds"]
         assert -1 <= row["lfc"] <= 1 and 0 <= row["knn"] <= 1
     # source-head scores only where the ImageNet head is real
     assert math.isfinite(result.table[PRETRAINED]["leep"]) and result.table[PRETRAINED]["leep"] < 0
@@ -70,6 +72,8 @@ def test_second_rank_uses_the_feature_cache(result, digits):
 
     again = rank(digits, [PRETRAINED, SCRATCH], scores="lfc,logme,knn,leep,nce", n=N, image_size=SIZE, seed=0)
     assert again.info["cached"] == {PRETRAINED: True, SCRATCH: True}
+    for name in (PRETRAINED, SCRATCH):  # the recorded timings come back with the features
+        assert again.table[name]["model_seconds"] == result.table[name]["model_seconds"]
     for name in (PRETRAINED, SCRATCH):
         for score in ("lfc", "logme", "knn", "leep"):
             a, b = again.table[name][score], result.table[name][score]
@@ -371,6 +375,23 @@ def test_the_first_timed_candidate_is_priced_on_a_probe_before_it_runs_on_the_wh
     merged = merge_features(a, fa, b, fb)
     assert merged.features[:, 0].tolist() == [0, 1, 2, 3, 4] and merged.labels.tolist() == [0, 1, 2, 3, 4]
     assert merged.logits[:, 0].tolist() == [0, 10, 20, 30, 40] and merged.seconds == 1.5
+    # the models' forward seconds at the rate of the larger pass: a one-batch probe is mostly its warm-up
+    fa.model_seconds, fb.model_seconds = 0.4, 0.3
+    assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.3 / 3 * 5)
+    fb.model_seconds = math.nan  # a pass without the record: unknown, not the probe's alone
+    assert math.isnan(merge_features(a, fa, b, fb).model_seconds)
+
+
+def test_steady_forward_seconds_leave_the_first_batch_out():
+    from hf_quicktune.rank.features import steady_forward_seconds
+
+    # a 2 s first batch (kernels chosen, weights re-laid out) of 64 images, then 0.5 and 0.7 s per 64, a last 6
+    # images in 0.2 s (a small batch's rate is its own): 160 images at the full batches' rate
+    assert steady_forward_seconds([(2.0, 64), (0.5, 64), (0.7, 64), (0.2, 6)]) == pytest.approx(1.2 / 128 * 198)
+    # no full batch after the first: all the seconds there are, warm-up included
+    assert steady_forward_seconds([(2.0, 64), (0.2, 6)]) == pytest.approx(2.2)
+    assert steady_forward_seconds([(0.8, 40)]) == 0.8
+    assert math.isnan(steady_forward_seconds([]))
 
 
 def test_a_time_limited_ranking_scores_its_first_candidate_on_the_probe_and_the_rest_alike(digits, monkeypatch):

@@ -12,15 +12,15 @@ def test_only_finite_model_properties_common_to_all_kept_candidates():
         "kept": ["a", "b"],
         "table": {
             "a": {"lfc": 0.2, "logme": 1.5, "lgc": math.nan, "leep": -1.0, "ensemble": 1.0,
-                  "num_params": 4_000_000, "feature_seconds": 3.2},
+                  "num_params": 4_000_000, "feature_seconds": 3.2, "model_seconds": 2.1},
             "b": {"lfc": 0.1, "logme": 0.9, "lgc": 0.3, "ensemble": 0.0,
-                  "num_params": 1_000_000, "feature_seconds": 0.4},
+                  "num_params": 1_000_000, "feature_seconds": 0.4, "model_seconds": 0.2},
             "c": {"lfc": 0.0},  # not kept: ignored
         },
     }
     feats = _model_features(ranking)
     assert set(feats) == {"a", "b"}
-    # lgc is NaN for a, leep missing for b, feature_seconds is a timing of this machine
+    # lgc is NaN for a, leep missing for b, feature_seconds and model_seconds are timings of this machine
     assert set(feats["a"]) == {"lfc", "logme", "ensemble", "num_params"}
     assert feats["b"]["num_params"] == 1_000_000.0
 

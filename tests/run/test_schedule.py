@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 
@@ -487,3 +488,23 @@ def test_a_validation_split_that_costs_much_of_an_epoch_is_said_with_an_eval_lim
     assert f"--eval-limit {schedule.EVAL_LIMIT_FLOOR}`" in schedule.evaluation_cost_note(few, 12_000)
     small = schedule.fit_max_epochs(1000.0, _Candidate(), 10, 480, 120, 32, measured=measured)
     assert schedule.evaluation_cost_note(small, 120) is None
+
+
+def test_ranking_costs_are_the_models_forward_seconds_where_every_candidate_has_them():
+    """The loop's seconds include loading the images, the same for every model: at small sizes it makes a
+    Lite1 look tied with a Lite0 whose steps are 1.3x cheaper. The models' own forward seconds order them;
+    a table without them for every candidate (a cache written before they were recorded) falls back whole."""
+    from hf_quicktune.run.plan import ranking_costs
+
+    table = {"lite1": {"feature_seconds": 10.5, "model_seconds": 3.6},
+             "lite0": {"feature_seconds": 10.0, "model_seconds": 3.0}}
+    costs = ranking_costs(table, ["lite1", "lite0"])
+    assert costs == {"lite1": 3.6, "lite0": 3.0}
+    ranked = [SimpleNamespace(name="lite1"), SimpleNamespace(name="lite0")]
+    assert schedule.fastest_by(ranked, costs).name == "lite0"  # 1.2x: not a tie
+    assert schedule.fastest_by(ranked, ranking_costs(  # by the loop alone (1.05x), the better-ranked
+        {k: {"feature_seconds": v["feature_seconds"]} for k, v in table.items()}, ["lite1", "lite0"])).name == "lite1"
+    for missing in (math.nan, None, 0.0):
+        mixed = {"lite1": {**table["lite1"], "model_seconds": missing}, "lite0": table["lite0"]}
+        assert ranking_costs(mixed, ["lite1", "lite0"]) == {"lite1": 10.5, "lite0": 10.0}
+    assert ranking_costs({}, ["lite1"]) == {"lite1": None}
