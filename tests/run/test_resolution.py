@@ -266,6 +266,19 @@ def test_a_budget_the_rankings_forward_passes_show_too_small_steps_down_without_
     assert settings.image_size == 32 and settings.max_epochs == 6
 
 
+def test_the_bound_is_of_the_model_the_fine_tune_would_train_priced_by_its_whole_loop(tmp_path, monkeypatch):
+    """With the models' own forward seconds recorded, the fastest by them is the model bounded (the one the
+    no-search fine-tune trains), though its loop with the images' loading reads slower."""
+    sizes: list = []
+    monkeypatch.setattr(resolution, "choose_image_size", _steps_down(sizes))
+    settings, run, timed, ranking = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite2": 4.0,
+                                                                        "tf_efficientnet_lite0": 3.0})
+    ranking["table"]["tf_efficientnet_lite2"]["model_seconds"] = 1.0
+    ranking["table"]["tf_efficientnet_lite0"]["model_seconds"] = 2.0
+    run()
+    assert timed == [] and [s[:3] for s in sizes] == [("tf_efficientnet_lite2", 260, True)]
+
+
 def test_the_models_own_size_is_timed_after_all_when_no_smaller_size_buys_more_than_the_bound(tmp_path, monkeypatch):
     monkeypatch.setattr(resolution, "choose_image_size", lambda schedule, *a: (None, schedule))
     settings, run, timed, _ = _bound_case(tmp_path, monkeypatch, {"tf_efficientnet_lite0": 2.0})
