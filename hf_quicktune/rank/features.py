@@ -52,7 +52,8 @@ class FeatureSet:
     cached: bool = False
     #: seconds of the model's forward passes alone (no image loading, the first batch's warm-up left out and
     #: its images priced at the others' rate): the candidates' own cost, which the schedule's choice of the
-    #: fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where unknown (a cache entry written before it was recorded)
+    #: fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where unknown (no steady batch was timed, or a cache
+    #: entry written before it was recorded)
     model_seconds: float = math.nan
 
 
@@ -224,16 +225,17 @@ def extract(
 
 def steady_forward_seconds(batch_seconds: list[tuple[float, int]]) -> float:
     """Seconds of the forward passes of every image of ``batch_seconds`` (``(seconds, images)`` per batch) at the
-    rate of the full batches after the first (its one-off warm-up: kernels chosen, weights re-laid out; a last
-    partial batch runs at a rate of its own), else the seconds of all of them; NaN when there is none."""
+    rate of the full batches after the first; NaN when there is none. The first batch carries the model's one-off
+    warm-up (kernels chosen, weights re-laid out: at 32 px on a CPU it can be most of a small ranking's time) and a
+    last partial batch runs at a rate of its own, so a pass without a steady batch gives no comparable rate (the
+    run then compares the candidates' whole timed loops, :func:`~hf_quicktune.run.plan.ranking_costs`)."""
     if not batch_seconds:
         return math.nan
     full = batch_seconds[0][1]
     steady = [(t, n) for t, n in batch_seconds[1:] if n == full]
-    images = sum(n for _, n in batch_seconds)
     if not steady:
-        return sum(t for t, _ in batch_seconds)
-    return sum(t for t, _ in steady) / sum(n for _, n in steady) * images
+        return math.nan
+    return sum(t for t, _ in steady) / sum(n for _, n in steady) * sum(n for _, n in batch_seconds)
 
 
 def has_source_head(model) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -160,7 +161,8 @@ def merge_features(a_indices: np.ndarray, a: FeatureSet, b_indices: np.ndarray, 
 
 
 def _model_seconds_of_both(a: FeatureSet, b: FeatureSet) -> float:
-    """The model's forward seconds of ``a``'s and ``b``'s images at the rate of the larger of the two (a probe of
-    one batch is mostly its warm-up, which the larger pass left out)."""
-    larger = a if len(a.labels) >= len(b.labels) else b
-    return float(larger.model_seconds) / max(1, len(larger.labels)) * (len(a.labels) + len(b.labels))
+    """The model's forward seconds of ``a``'s and ``b``'s images at the lower known per-image rate of the two (a
+    probe of one batch has none: its batch is the warm-up); NaN when neither is known."""
+    rates = [float(fs.model_seconds) / max(1, len(fs.labels)) for fs in (a, b)]
+    known = [rate for rate in rates if not math.isnan(rate)]
+    return min(known) * (len(a.labels) + len(b.labels)) if known else math.nan

@@ -375,10 +375,15 @@ def test_the_first_timed_candidate_is_priced_on_a_probe_before_it_runs_on_the_wh
     merged = merge_features(a, fa, b, fb)
     assert merged.features[:, 0].tolist() == [0, 1, 2, 3, 4] and merged.labels.tolist() == [0, 1, 2, 3, 4]
     assert merged.logits[:, 0].tolist() == [0, 10, 20, 30, 40] and merged.seconds == 1.5
-    # the models' forward seconds at the rate of the larger pass: a one-batch probe is mostly its warm-up
+    # the models' forward seconds at the lower known rate of the two passes, in either order
     fa.model_seconds, fb.model_seconds = 0.4, 0.3
     assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.3 / 3 * 5)
-    fb.model_seconds = math.nan  # a pass without the record: unknown, not the probe's alone
+    assert merge_features(b, fb, a, fa).model_seconds == pytest.approx(0.3 / 3 * 5)
+    fa.model_seconds = 0.1  # the smaller pass the faster per image
+    assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.1 / 2 * 5)
+    fa.model_seconds = math.nan  # a one-batch probe has no steady rate: the rest's prices all the images
+    assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.3 / 3 * 5)
+    fb.model_seconds = math.nan
     assert math.isnan(merge_features(a, fa, b, fb).model_seconds)
 
 
@@ -386,12 +391,11 @@ def test_steady_forward_seconds_leave_the_first_batch_out():
     from hf_quicktune.rank.features import steady_forward_seconds
 
     # a 2 s first batch (kernels chosen, weights re-laid out) of 64 images, then 0.5 and 0.7 s per 64, a last 6
-    # images in 0.2 s (a small batch's rate is its own): 160 images at the full batches' rate
+    # images in 0.2 s (a small batch's rate is its own): 198 images at the full batches' rate
     assert steady_forward_seconds([(2.0, 64), (0.5, 64), (0.7, 64), (0.2, 6)]) == pytest.approx(1.2 / 128 * 198)
-    # no full batch after the first: all the seconds there are, warm-up included
-    assert steady_forward_seconds([(2.0, 64), (0.2, 6)]) == pytest.approx(2.2)
-    assert steady_forward_seconds([(0.8, 40)]) == 0.8
-    assert math.isnan(steady_forward_seconds([]))
+    # no full batch after the first (one batch, or one and a partial): no comparable rate
+    for batches in ([(2.0, 64), (0.2, 6)], [(0.8, 40)], []):
+        assert math.isnan(steady_forward_seconds(batches))
 
 
 def test_a_time_limited_ranking_scores_its_first_candidate_on_the_probe_and_the_rest_alike(digits, monkeypatch):
