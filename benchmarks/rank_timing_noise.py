@@ -74,12 +74,17 @@ def main() -> None:
             result = json.loads(out)
             for name, row in result["table"].items():
                 for key, values in timings.items():
-                    values.setdefault(name, []).append(float(row.get(key, math.nan)))
+                    value = row.get(key)  # JSON null: NaN (model_seconds without a steady batch)
+                    values.setdefault(name, []).append(math.nan if value is None else float(value))
             print(f"command {i + 1}: n={result['n']}", flush=True)
 
     pretrained = [n for n in timings["feature_seconds"] if not n.startswith("scratch:")]
     steps = step_ratios(pretrained, args) if args.steps else {}
     for key, seconds in timings.items():
+        if any(math.isnan(v) for name in pretrained for v in seconds[name]):
+            print(f"\n{key}: not recorded for every pretrained candidate in every command (NaN: no full batch "
+                  f"after the first to time): " + ", ".join(f"{n} {seconds[n]}" for n in pretrained))
+            continue
         fastest = min(pretrained, key=lambda n: statistics.median(seconds[n]))
         base = statistics.median(seconds[fastest])
         print(f"\n{key}: {'candidate':32} {'seconds per command':34} {'max/min':>8} {'median / ' + fastest:>34}"
