@@ -118,7 +118,8 @@ def _native_bound(settings: RunSettings, budget_left: Callable[[], float], ranki
     seconds: dict[str, float] = {k: float(v) for k, v in timed.items() if v is not None}
     # the model the no-search fine-tune would train (the fastest by the models' own forward passes), priced
     # by its whole timed loop: an epoch loads and decodes its images too
-    fastest = fastest_by(ranked, ranking_costs(table, [c.name for c in ranked]))
+    costs = {k: float(v) for k, v in ranking_costs(table, [c.name for c in ranked]).items() if v is not None}
+    fastest = fastest_by(ranked, costs)  # every one priced: the loop's seconds of each were checked above
     side = max(int(dataset.meta.median_height or 0), int(dataset.meta.median_width or 0))
     if not size_ladder(native_size(fastest), side):
         return None
