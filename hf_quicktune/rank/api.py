@@ -17,7 +17,13 @@ from hf_quicktune.rank.features import candidate_features, image_loader, is_cach
 from hf_quicktune.rank.result import RankResult
 from hf_quicktune.rank.sampling import stratified_sample
 from hf_quicktune.rank.scores import FEATURE_SCORES, LOGIT_SCORES, SCORES
-from hf_quicktune.rank.timed_sample import FeatureRows, TimedSample, merge_features
+from hf_quicktune.rank.timed_sample import (
+    FeatureRows,
+    TimedSample,
+    merge_features,
+    remember_sample,
+    remembered_sample,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from hf_quicktune.data.types import PreparedDataset
@@ -131,7 +137,15 @@ def rank(
     t_priced = time.perf_counter()
     weights = forward_weights(cands, image_size) if seconds is not None else [1.0] * len(cands)
     # pricing traces each candidate once per machine (kept on disk): time the limit pays like the forward passes
-    sample = TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced)
+    drawn = indices
+    if seconds is not None and cache:  # the images a rerun's earlier ranking under this limit settled on
+        kept = remembered_sample(dataset.fingerprint, seed, image_size, drawn, seconds)
+        if kept is not None:
+            logger.info("ranking on the %d of %d images an earlier ranking within %.0fs kept (their features are "
+                        "cached)", len(kept), len(drawn), seconds)
+            indices = kept
+    sample = TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced,
+                         first=len(drawn))
     # a time limit extracts the cheapest pretrained candidates first, then the random-init baselines (kept by
     # `run --top-k` whatever their scores): the sample shrinks before an expensive one runs on all of it, and a
     # candidate left unscored when even the smallest sample cannot fit is a baseline or a costly one
@@ -180,6 +194,8 @@ def rank(
         sample.done(fs, time.perf_counter() - began, weights[i])
     extracted = [done[i] for i in sorted(done)]  # the candidates' own order from here on
     indices = sample.indices
+    if seconds is not None and cache and len(indices) < len(drawn) and done:
+        remember_sample(dataset.fingerprint, seed, image_size, drawn, seconds, indices)
 
     table: dict[str, dict[str, float]] = {}
     score_seconds: dict[str, dict[str, float]] = {}

@@ -2,28 +2,32 @@
 
 Features are the pooled, pre-logits activations ``forward_head(forward_features(x), pre_logits=True)``
 computed with the candidate's own eval preprocessing, batched, on whatever device the
-:class:`accelerate.Accelerator` provides. Results are cached on disk (safetensors) under
-``hf_quicktune.constants.cache_dir() / "features"``, keyed by the candidate identity, the dataset
-fingerprint, the sample ids and the preprocessing, so a second ``rank`` or a later ``run`` skips
-the forward passes.
+:class:`accelerate.Accelerator` provides. Results are cached on disk (:mod:`~hf_quicktune.rank.feature_cache`), per
+candidate identity, dataset fingerprint and preprocessing, with the image ids of their rows, so a second ``rank``
+or a later ``run`` computes only the images no earlier one did.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hf_quicktune.constants import cache_dir
+from hf_quicktune.rank.feature_cache import (  # noqa: F401 - the cache's API, re-exported
+    CACHE_VERSION,
+    cache_key,
+    cache_path,
+    cached_rows,
+    family_key,
+    is_cached,
+    save_cached,
+)
+from hf_quicktune.rank.feature_set import FeatureSet, merge_features
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -32,104 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: bump when the extraction itself changes (invalidates every cached entry).
-#: 2: photos (JPEG / MPO) are decoded at a reduced DCT scale (:mod:`hf_quicktune.data.decoding`),
-#: so features cached from full-size decoding no longer match what this version computes.
-CACHE_VERSION = 2
-
 ProgressFn = Callable[[str, int, int], None]
-
-
-@dataclass
-class FeatureSet:
-    """Features of one candidate: ``features (n, d)``, ``labels (n,)``, source ``logits (n, Z)`` or None."""
-
-    features: np.ndarray
-    labels: np.ndarray
-    logits: np.ndarray | None
-    seconds: float  # wall time of preprocessing + forward passes when they were computed
-    num_params: int
-    cached: bool = False
-    #: seconds of the model's forward passes alone (no image loading, the first batch's warm-up left out and
-    #: its images priced at the others' rate): the candidates' own cost, which the schedule's choice of the
-    #: fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where unknown (no steady batch was timed, or a cache
-    #: entry written before it was recorded)
-    model_seconds: float = math.nan
-
-
-def candidate_identity(candidate: Candidate, seed: int) -> dict[str, Any]:
-    """What determines a candidate's weights (random-init baselines also depend on the seed)."""
-    ident = {
-        k: getattr(candidate, k, None)
-        for k in ("name", "architecture", "source", "library", "pretrained_tag", "hub_id", "path", "weights")
-    }
-    if candidate.is_scratch:
-        ident["init_seed"] = seed
-    return ident
-
-
-def cache_key(
-    candidate: Candidate, fingerprint: str, indices: np.ndarray, preprocessing: str, seed: int
-) -> str:
-    """sha256 of (candidate, dataset fingerprint, sample ids, preprocessing, extraction version)."""
-    h = hashlib.sha256()
-    h.update(json.dumps(candidate_identity(candidate, seed), sort_keys=True, default=str).encode())
-    h.update(str(fingerprint).encode())
-    h.update(np.asarray(indices, dtype=np.int64).tobytes())
-    h.update(preprocessing.encode())
-    h.update(f"v{CACHE_VERSION}".encode())
-    return h.hexdigest()
-
-
-def cache_path(key: str) -> Path:
-    return cache_dir() / "features" / f"{key}.safetensors"
-
-
-def is_cached(candidate: Candidate, fingerprint: str, indices: np.ndarray, transform, seed: int = 0) -> bool:
-    """Whether :func:`candidate_features` would find these features on disk (no forward pass to pay)."""
-    return cache_path(cache_key(candidate, fingerprint, indices, repr(transform), seed)).is_file()
-
-
-def load_cached(key: str) -> FeatureSet | None:
-    """The cached :class:`FeatureSet` for ``key``, or None (a corrupt file is ignored and logged)."""
-    path = cache_path(key)
-    if not path.is_file():
-        return None
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="np") as fh:
-            meta = fh.metadata() or {}
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
-        return FeatureSet(
-            features=tensors["features"],
-            labels=tensors["labels"].astype(np.int64),
-            logits=tensors.get("logits"),
-            seconds=float(meta.get("seconds", "nan")),
-            num_params=int(meta.get("num_params", "0")),
-            cached=True,
-            model_seconds=float(meta.get("model_seconds", "nan")),
-        )
-    except Exception as err:  # noqa: BLE001 - a broken cache entry must not stop ranking
-        logger.warning("ignoring unreadable feature cache %s (%s); recomputing", path, err)
-        return None
-
-
-def save_cached(key: str, fs: FeatureSet, info: dict[str, Any]) -> Path:
-    """Write atomically (temp file + rename), so an interrupted run never leaves a half file."""
-    from safetensors.numpy import save_file
-
-    path = cache_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {"features": np.ascontiguousarray(fs.features), "labels": fs.labels.astype(np.int64)}
-    if fs.logits is not None:
-        tensors["logits"] = np.ascontiguousarray(fs.logits)
-    meta = {"seconds": repr(fs.seconds), "num_params": str(fs.num_params), "model_seconds": repr(fs.model_seconds)}
-    meta.update({k: json.dumps(v, default=str) for k, v in info.items()})
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-    return path
 
 
 class _ImageSubset:
@@ -257,22 +164,23 @@ def candidate_features(
     seed: int = 0,
     progress: ProgressFn | None = None,
 ) -> FeatureSet:
-    """Features of ``candidate`` on rows ``indices`` of ``split``, from the cache when possible.
+    """Features of ``candidate`` on rows ``indices`` of ``split`` (in that order), from the cache when possible.
 
-    ``model_factory`` builds the model (with its source head) only on a cache miss.
+    Rows the cache holds, whichever earlier call computed them, are read from it; ``model_factory`` builds the model
+    (with its source head) only when some are missing, and only those are computed (and cached).
     """
-    preprocessing = repr(transform)
-    key = cache_key(candidate, fingerprint, indices, preprocessing, seed)
-    if cache:
-        hit = load_cached(key)
-        if hit is not None and hit.features.shape[0] == len(indices):
-            logger.info("features of %s from cache (%s)", candidate.name, cache_path(key))
-            if progress is not None:
-                progress(candidate.name, 1, 1)
-            return hit
+    indices = np.asarray(indices, dtype=np.int64)
+    ordered = np.sort(indices)
+    family = family_key(candidate, fingerprint, repr(transform), seed)
+    held_fs, held, missing = cached_rows(family, ordered) if cache else (None, ordered[:0], ordered)
+    if held_fs is not None and not len(missing):
+        logger.info("features of %s from cache", candidate.name)
+        if progress is not None:
+            progress(candidate.name, 1, 1)
+        return _in_order(held_fs, ordered, indices)
     model = model_factory()
     num_params = sum(p.numel() for p in model.parameters())
-    loader = image_loader(split, indices, transform, batch_size)
+    loader = image_loader(split, missing, transform, batch_size)
     start = time.perf_counter()
     batch_seconds: list[tuple[float, int]] = []
     try:
@@ -294,8 +202,20 @@ def candidate_features(
     fs = FeatureSet(feats, labels, logits, seconds, num_params,
                     model_seconds=steady_forward_seconds(batch_seconds))
     if cache:
-        path = save_cached(
-            key, fs, {"candidate": candidate.name, "fingerprint": fingerprint, "n": len(indices)}
-        )
+        key = cache_key(candidate, fingerprint, missing, repr(transform), seed)
+        path = save_cached(key, fs, missing,
+                           {"candidate": candidate.name, "fingerprint": fingerprint, "n": len(missing)})
         logger.info("cached features of %s at %s", candidate.name, path)
-    return fs
+    if held_fs is not None:
+        logger.info("features of %s: %d images from cache, %d computed", candidate.name, len(held), len(missing))
+        fs = merge_features(held, held_fs, missing, fs)
+    return _in_order(fs, ordered, indices)
+
+
+def _in_order(fs: FeatureSet, ordered: np.ndarray, indices: np.ndarray) -> FeatureSet:
+    """``fs`` (rows of the sorted ids ``ordered``) with its rows in the order of ``indices``."""
+    if np.array_equal(ordered, indices):
+        return fs
+    rows = np.searchsorted(ordered, indices)
+    return dataclasses.replace(fs, features=fs.features[rows], labels=fs.labels[rows],
+                               logits=None if fs.logits is None else fs.logits[rows])

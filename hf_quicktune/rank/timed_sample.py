@@ -3,15 +3,22 @@ and a candidate's features selected or merged by the images they belong to."""
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
 import logging
-import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
-from hf_quicktune.rank.features import FeatureSet
+from hf_quicktune.constants import cache_dir
+from hf_quicktune.rank.feature_cache import CACHE_VERSION
+from hf_quicktune.rank.feature_set import FeatureSet, merge_features, select_rows
 from hf_quicktune.rank.sampling import stratified_sample
+
+__all__ = ["MIN_TIMED_SAMPLE", "REDUCE_MIN", "FeatureRows", "TimedSample", "merge_features", "remember_sample",
+           "remembered_sample"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,11 +42,11 @@ class TimedSample:
     on all of it. ``spent``: seconds of the limit already used (pricing the candidates)."""
 
     def __init__(self, indices: np.ndarray, labels: np.ndarray, seconds: float | None, weights: Sequence[float],
-                 seed: int, spent: float = 0.0) -> None:
+                 seed: int, spent: float = 0.0, first: int | None = None) -> None:
         self.indices, self.labels, self.seconds, self.seed = indices, labels, seconds, seed
         self.left = float(sum(weights))  # forward cost of the candidates not yet extracted
         self.left_count = len(weights)
-        self.first = len(indices)
+        self.first = len(indices) if first is None else first  # the images drawn (before any reduction)
         self.spent = float(spent)  # wall seconds of the limit used so far (pricing, then every candidate)
         self.forward = 0.0  # forward seconds of those whose features were computed, not loaded from the cache
         self.besides = 0.0  # the rest of their wall seconds (model building, weights)
@@ -85,10 +92,11 @@ class TimedSample:
         extraction is :meth:`done`'s."""
         if self.seconds is None:
             return
-        forward = float(fs.seconds) if fs.cached else min(float(fs.seconds), wall)
-        if forward <= 0 or not len(probed):
+        rows = len(probed) if fs.cached else fs.computed
+        forward = float(fs.seconds) if fs.cached else min(float(fs.seconds) * rows / len(fs.labels), wall)
+        if forward <= 0 or not rows:
             return
-        per_work = forward / (len(probed) * weight)
+        per_work = forward / (rows * weight)
         fixed = 0.0 if fs.cached else (self.left_count - 1) * (wall - forward)
         room = self.seconds - self.spent - wall - fixed + per_work * weight * len(probed)
         fits = int(room / (per_work * self.left)) if self.left > 0 else len(self.indices)
@@ -109,12 +117,12 @@ class TimedSample:
         self.left = max(0.0, self.left - weight)
         self.left_count -= 1
         self.spent += wall
-        if fs is not None and not fs.cached:
-            forward = min(float(fs.seconds), wall)
+        if fs is not None and fs.computed:  # priced by the rows it computed (the cache's are free)
+            forward = min(float(fs.seconds) * fs.computed / len(fs.labels), wall)
             self.forward += forward
             self.besides += wall - forward
             self.computed += 1
-            self.work += len(fs.labels) * weight
+            self.work += fs.computed * weight
         if self.seconds is None or self.left_count <= 0 or self.left <= 1e-12 or not self.work:
             return
         per_work = self.forward / self.work
@@ -139,30 +147,40 @@ class FeatureRows:
     def on(self, indices: np.ndarray) -> FeatureSet:
         """The features of ``indices`` (a subset of the extracted images; both sorted), with ``seconds`` and
         ``model_seconds`` scaled to them so that candidates' forward seconds compare on the same images."""
-        if len(indices) == len(self.indices):
-            return self.fs
-        rows = np.searchsorted(self.indices, indices)
-        fs = self.fs
-        return dataclasses.replace(
-            fs, features=fs.features[rows], labels=fs.labels[rows],
-            logits=None if fs.logits is None else fs.logits[rows],
-            seconds=float(fs.seconds) * len(indices) / max(1, len(self.indices)),
-            model_seconds=float(fs.model_seconds) * len(indices) / max(1, len(self.indices)))
+        return select_rows(self.fs, self.indices, indices)
 
 
-def merge_features(a_indices: np.ndarray, a: FeatureSet, b_indices: np.ndarray, b: FeatureSet) -> FeatureSet:
-    """One candidate's features of two disjoint image sets as one, in the order of their sorted indices (its
-    forward passes are deterministic per image, so this is the set one pass over all of them gives)."""
-    order = np.argsort(np.concatenate([a_indices, b_indices]), kind="stable")
-    logits = None if a.logits is None or b.logits is None else np.concatenate([a.logits, b.logits])[order]
-    return FeatureSet(np.concatenate([a.features, b.features])[order], np.concatenate([a.labels, b.labels])[order],
-                      logits, float(a.seconds) + float(b.seconds), a.num_params or b.num_params,
-                      cached=a.cached and b.cached, model_seconds=_model_seconds_of_both(a, b))
 
 
-def _model_seconds_of_both(a: FeatureSet, b: FeatureSet) -> float:
-    """The model's forward seconds of ``a``'s and ``b``'s images at the lower known per-image rate of the two (a
-    probe of one batch has none: its batch is the warm-up); NaN when neither is known."""
-    rates = [float(fs.model_seconds) / max(1, len(fs.labels)) for fs in (a, b)]
-    known = [rate for rate in rates if not math.isnan(rate)]
-    return min(known) * (len(a.labels) + len(b.labels)) if known else math.nan
+def _memory_path(fingerprint: str, seed: int, image_size: int | None, drawn: np.ndarray) -> Path:
+    h = hashlib.sha256(json.dumps([str(fingerprint), seed, image_size, CACHE_VERSION]).encode())
+    h.update(np.asarray(drawn, dtype=np.int64).tobytes())
+    return cache_dir() / "features" / "samples" / f"{h.hexdigest()}.json"
+
+
+def remembered_sample(fingerprint: str, seed: int, image_size: int | None, drawn: np.ndarray,
+                      seconds: float) -> np.ndarray | None:
+    """The images an earlier time-limited ranking of the ``drawn`` sample reduced it to, when its limit was not
+    meaningfully tighter than ``seconds`` (:data:`REDUCE_MIN`), else None. The size a limit affords follows the
+    timing of its first candidate, so the same command run again would draw another size and recompute every
+    candidate's features; starting from the remembered images it reads them from the cache, and prices only
+    candidates it has not seen (a larger limit computes the images it now affords)."""
+    path = _memory_path(fingerprint, seed, image_size, drawn)
+    try:
+        memory = json.loads(path.read_text())
+        kept, limit = np.asarray(memory["indices"], dtype=np.int64), float(memory["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if seconds > (1 + REDUCE_MIN) * limit or not len(kept) or len(np.setdiff1d(kept, drawn)):
+        return None
+    return np.sort(kept)
+
+
+def remember_sample(fingerprint: str, seed: int, image_size: int | None, drawn: np.ndarray, seconds: float,
+                    kept: np.ndarray) -> None:
+    """Record that a ranking limited to ``seconds`` reduced ``drawn`` to ``kept`` (:func:`remembered_sample`)."""
+    path = _memory_path(fingerprint, seed, image_size, drawn)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"seconds": seconds, "indices": [int(i) for i in kept], "drawn": len(drawn)}))
+    os.replace(tmp, path)

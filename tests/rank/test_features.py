@@ -44,10 +44,10 @@ class Factory:
 CAND = Candidate(name="tiny", architecture="test_efficientnet", source="scratch")
 
 
-def _features(split, transform, factory, indices, accelerator, **kw):
+def _features(split, transform, factory, indices, accelerator, fingerprint="fp-1", **kw):
     return candidate_features(
         split,
-        "fp-1",
+        fingerprint,
         CAND,
         indices,
         transform=transform,
@@ -93,9 +93,11 @@ def test_second_call_is_served_from_cache_without_building_the_model(split, tran
     np.testing.assert_array_equal(first.features, second.features)
     np.testing.assert_array_equal(first.logits, second.logits)
     assert second.seconds == pytest.approx(first.seconds) and second.num_params == first.num_params
-    # other sample ids, preprocessing, dataset or seed (scratch init) are other entries
-    _features(split, transform, factory, idx[:-1], accelerator)
-    assert factory.calls == 2
+    # a subset of the images is read from the entry (rows selected), not computed again
+    subset = _features(split, transform, factory, idx[[0, 3, 7]], accelerator)
+    assert factory.calls == 1 and subset.cached and subset.reused == 3
+    np.testing.assert_array_equal(subset.features, first.features[[0, 3, 7]])
+    # other preprocessing, dataset or seed (scratch init) are other families, other sample ids other entries
     keys = {
         key,
         cache_key(CAND, "fp-2", idx, repr(transform), 0),
@@ -109,7 +111,8 @@ def test_corrupt_cache_entry_is_recomputed(split, transform, accelerator):
     idx = np.arange(1, 20, 3)
     factory = Factory()
     first = _features(split, transform, factory, idx, accelerator)
-    cache_path(cache_key(CAND, "fp-1", idx, repr(transform), 0)).write_bytes(b"not a safetensors file")
+    for entry in cache_path(cache_key(CAND, "fp-1", idx, repr(transform), 0)).parent.glob("*.safetensors"):
+        entry.write_bytes(b"not a safetensors file")  # every entry of the family that could hold these rows
     again = _features(split, transform, factory, idx, accelerator)
     assert factory.calls == 2 and not again.cached
     np.testing.assert_allclose(again.features, first.features, rtol=1e-5)
@@ -118,3 +121,26 @@ def test_corrupt_cache_entry_is_recomputed(split, transform, accelerator):
 def test_headless_model_has_no_logits(split, transform, accelerator):
     fs = _features(split, transform, Factory(num_classes=0), np.arange(4), accelerator, cache=False)
     assert fs.logits is None and fs.features.shape[0] == 4
+
+
+def test_a_sample_reuses_the_rows_of_earlier_entries_and_computes_only_the_new_images(split, transform, accelerator):
+    """Rows are shared across samples of one family: a probe and the rest of a sample, a larger sample after a
+    smaller one (a time-limited ranking run again, `rank` then `run`): only images no entry holds are computed, and
+    the features equal those one pass over the whole sample gives, in the order asked."""
+    factory = Factory()
+    probe, rest = np.array([2, 7, 11]), np.array([3, 5, 13, 19])
+    _features(split, transform, factory, probe, accelerator, fingerprint="fp-rows")
+    _features(split, transform, factory, rest, accelerator, fingerprint="fp-rows")
+    assert factory.calls == 2
+    whole = np.sort(np.concatenate([probe, rest]))
+    both = _features(split, transform, factory, whole, accelerator, fingerprint="fp-rows")
+    assert factory.calls == 2 and both.cached and both.reused == len(whole)  # two entries cover it
+    more = np.concatenate([whole, [0, 16]])[::-1]  # two new images, asked in another order
+    grown = _features(split, transform, factory, more, accelerator, fingerprint="fp-rows")
+    assert factory.calls == 3 and not grown.cached and grown.reused == len(whole) and grown.computed == 2
+    direct = _features(split, transform, Factory(), more, accelerator, fingerprint="fp-rows", cache=False)
+    np.testing.assert_allclose(grown.features, direct.features, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(grown.labels, direct.labels)
+    np.testing.assert_allclose(grown.logits, direct.logits, rtol=1e-4, atol=1e-5)
+    again = _features(split, transform, factory, more, accelerator, fingerprint="fp-rows")  # now all held
+    assert factory.calls == 3 and again.cached

@@ -293,7 +293,8 @@ def test_a_candidate_with_cached_features_is_scored_past_the_time_limit(digits, 
     candidate_features(digits.train, digits.fingerprint, cand, rows, transform=transform, cache=True,
                        model_factory=lambda: create_model(cand, num_classes=None), accelerator=trial_accelerator())
     assert is_cached(cand, digits.fingerprint, rows, transform)
-    assert not is_cached(cand, digits.fingerprint, rows[:-1], transform)  # other images
+    assert is_cached(cand, digits.fingerprint, rows[:-1], transform)  # a subset: its rows are held
+    assert not is_cached(cand, digits.fingerprint, np.arange(13), transform)  # an image no entry holds
     assert not is_cached(cand, digits.fingerprint, rows, build_transform(cand.data_config(), train=False,
                                                                          image_size=48))  # other preprocessing
     # the ranking asks before it skips: a candidate whose features are cached runs past the limit
