@@ -10,7 +10,8 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
 
     Class quotas are the proportional shares rounded by largest remainder, with at least one
     sample per class when ``n`` allows it (so per-class scores such as LogME see all classes). The draw
-    is deterministic for a given ``seed``, so the indices (and the feature cache key) are stable.
+    is deterministic for a given ``seed``, so the indices (and the feature cache key) are stable, and nested:
+    each class's images are taken in one seeded order, so a smaller ``n`` draws within a larger one.
     """
     labels = np.asarray(labels)
     total = labels.shape[0]
@@ -30,9 +31,9 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     while quota.sum() > n:  # largest excess first, never below one image per class
         excess = np.where(quota > 1, quota - ideal, -np.inf)
         quota[np.lexsort((tiebreak, -excess))[0]] -= 1
-    chosen = [
-        rng.choice(np.flatnonzero(labels == cls), size=int(q), replace=False)
-        for cls, q in zip(classes, quota)
-        if q > 0
-    ]
+    # every class's images in one seeded order, whatever n: a smaller sample takes a prefix of each class's order,
+    # so it lies within a larger one of the same seed wherever its quotas are no larger (`rank --n 1000`, then a
+    # run's 256 images, read the same cached features)
+    orders = [rng.permutation(np.flatnonzero(labels == cls)) for cls in classes]
+    chosen = [order[: int(q)] for order, q in zip(orders, quota) if q > 0]
     return np.sort(np.concatenate(chosen))

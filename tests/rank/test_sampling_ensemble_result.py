@@ -26,6 +26,23 @@ def test_stratified_sample_is_proportional_covers_classes_and_deterministic():
     assert not np.array_equal(idx, stratified_sample(labels, 100, seed=1))
 
 
+def test_stratified_samples_of_one_seed_are_nested():
+    """A smaller sample lies within a larger one of the same seed (per class, wherever its quota is no larger), so
+    `rank --n 1000` then a run's 256 images reuse the cached features."""
+    balanced = np.repeat(np.arange(10), 500)  # mnist5k's shape
+    small, large = stratified_sample(balanced, 256, seed=3), stratified_sample(balanced, 1000, seed=3)
+    assert np.isin(small, large).all()
+    labels = np.array([0] * 500 + [1] * 300 + [2] * 150 + [3] * 50 + [4] * 2)
+    for a, b in [(10, 100), (37, 41), (100, 400), (256, 1000)]:
+        small, large = stratified_sample(labels, a, seed=1), stratified_sample(labels, b, seed=1)
+        for cls in range(5):
+            ours, theirs = small[labels[small] == cls], large[labels[large] == cls]
+            if len(ours) <= len(theirs):
+                assert np.isin(ours, theirs).all(), (a, b, cls)
+    other = stratified_sample(balanced, 256, seed=4)
+    assert not np.isin(other, stratified_sample(balanced, 1000, seed=3)).all()  # another seed draws other images
+
+
 def test_stratified_sample_small_and_large_n():
     labels = np.repeat(np.arange(10), 3)
     assert np.array_equal(stratified_sample(labels, 1000), np.arange(30))
