@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
 
+#: a pass of fewer than two full batches retimes the forward pass of this many of its images, warm, this many times
+RETIME_IMAGES = 16
+RETIME_REPEATS = 2
+
 
 class _ImageSubset:
     """A map-style torch dataset over selected rows of a ``datasets.Dataset`` split."""
@@ -87,11 +91,15 @@ def extract(
     with_logits: bool,
     progress: Callable[[int, int], None] | None = None,
     batch_seconds: list[tuple[float, int]] | None = None,
+    retimed: list[tuple[float, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Run ``model`` over ``loader``: pooled pre-logits features, optional source logits, labels.
 
     ``batch_seconds`` (when given) receives ``(seconds, images)`` of each batch's forward passes alone (the
-    device synchronised before the clock stops), without the loading of its images."""
+    device synchronised before the clock stops), without the loading of its images. ``retimed`` (when given)
+    receives, for a pass without a steady batch (:func:`steady_forward_seconds`: fewer than two full batches), the
+    ``(seconds, images)`` of :data:`RETIME_REPEATS` more forward passes of the first :data:`RETIME_IMAGES` images of
+    the first batch, after the whole pass (the model and the process warm)."""
     import torch
 
     from hf_quicktune.train.layout import batch_layout, to_layout, use_channels_last
@@ -104,18 +112,28 @@ def extract(
     to_layout(net, channels_last)
     feats, logits, labels = [], [], []
     total = len(loader)
+    seen: list[tuple[float, int]] = [] if batch_seconds is None else batch_seconds
+    first = None
+
+    def forward(pixels):
+        fmap = net.forward_features(batch_layout(pixels, channels_last))
+        return fmap, net.forward_head(fmap, pre_logits=True)
+
+    def synchronize() -> None:
+        if accelerator.device.type == "cuda":
+            torch.cuda.synchronize(accelerator.device)
+
     with torch.inference_mode(), accelerator.autocast():
         for step, (pixels, target) in enumerate(loader, start=1):
+            if first is None and retimed is not None:
+                first = pixels[:RETIME_IMAGES]
             start = time.perf_counter()
-            fmap = net.forward_features(batch_layout(pixels, channels_last))
-            pooled = net.forward_head(fmap, pre_logits=True)
+            fmap, pooled = forward(pixels)
             out = [pooled.float(), target]
             if with_logits:
                 out.append(net.forward_head(fmap).float())
-            if batch_seconds is not None:
-                if accelerator.device.type == "cuda":
-                    torch.cuda.synchronize(accelerator.device)
-                batch_seconds.append((time.perf_counter() - start, int(pixels.shape[0])))
+            synchronize()
+            seen.append((time.perf_counter() - start, int(pixels.shape[0])))
             out = accelerator.gather_for_metrics(tuple(out))
             feats.append(out[0].flatten(1).cpu().numpy())
             labels.append(out[1].cpu().numpy())
@@ -123,6 +141,12 @@ def extract(
                 logits.append(out[2].cpu().numpy())
             if progress is not None:
                 progress(step, total)
+        if retimed is not None and first is not None and math.isnan(steady_forward_seconds(seen)):
+            for _ in range(RETIME_REPEATS):
+                start = time.perf_counter()
+                forward(first)
+                synchronize()
+                retimed.append((time.perf_counter() - start, int(first.shape[0])))
     return (
         np.concatenate(feats).astype(np.float32),
         np.concatenate(logits).astype(np.float32) if with_logits else None,
@@ -130,19 +154,24 @@ def extract(
     )
 
 
-def steady_forward_seconds(batch_seconds: list[tuple[float, int]]) -> float:
+def steady_forward_seconds(batch_seconds: list[tuple[float, int]],
+                           retimed: list[tuple[float, int]] | None = None) -> float:
     """Seconds of the forward passes of every image of ``batch_seconds`` (``(seconds, images)`` per batch) at the
-    rate of the full batches after the first; NaN when there is none. The first batch carries the model's one-off
-    warm-up (kernels chosen, weights re-laid out: at 32 px on a CPU it can be most of a small ranking's time) and a
-    last partial batch runs at a rate of its own, so a pass without a steady batch gives no comparable rate (the
-    run then compares the candidates' whole timed loops, :func:`~hf_quicktune.run.plan.ranking_costs`)."""
+    rate of the full batches after the first, else at the lowest per-image rate of the ``retimed`` passes of the
+    warm model (:func:`extract`); NaN when there is neither. The first batch carries the model's one-off warm-up
+    (kernels chosen, weights re-laid out: at 32 px on a CPU it can be most of a small ranking's time), and the
+    first candidate of a process also the process's (its thread pools, the first images read), and a last partial
+    batch runs at a rate of its own: a pass of fewer than two full batches (a small folder, a ranking whose time
+    limit reduced its sample) is priced by its retimed passes, which every candidate of the ranking has alike."""
     if not batch_seconds:
         return math.nan
+    images = sum(n for _, n in batch_seconds)
     full = batch_seconds[0][1]
     steady = [(t, n) for t, n in batch_seconds[1:] if n == full]
-    if not steady:
-        return math.nan
-    return sum(t for t, _ in steady) / sum(n for _, n in steady) * sum(n for _, n in batch_seconds)
+    if steady:
+        return sum(t for t, _ in steady) / sum(n for _, n in steady) * images
+    rates = [t / n for t, n in retimed or () if n > 0]
+    return min(rates) * images if rates else math.nan
 
 
 def has_source_head(model) -> bool:
@@ -183,6 +212,7 @@ def candidate_features(
     loader = image_loader(split, missing, transform, batch_size)
     start = time.perf_counter()
     batch_seconds: list[tuple[float, int]] = []
+    retimed: list[tuple[float, int]] = []
     try:
         feats, logits, labels = extract(
             model,
@@ -191,6 +221,7 @@ def candidate_features(
             with_logits=has_source_head(model),
             progress=None if progress is None else (lambda done, total: progress(candidate.name, done, total)),
             batch_seconds=batch_seconds,
+            retimed=retimed,
         )
     except (AssertionError, RuntimeError, ValueError) as err:  # e.g. an input size the model is not built for
         from hf_quicktune.errors import ZooError
@@ -200,7 +231,7 @@ def candidate_features(
                        fix="Ranking goes on without it; check its input size (--image-size) and memory.") from err
     seconds = time.perf_counter() - start
     fs = FeatureSet(feats, labels, logits, seconds, num_params,
-                    model_seconds=steady_forward_seconds(batch_seconds))
+                    model_seconds=steady_forward_seconds(batch_seconds, retimed))
     if cache:
         key = cache_key(candidate, fingerprint, missing, repr(transform), seed)
         path = save_cached(key, fs, missing,
