@@ -5,8 +5,8 @@ A budget too small to search fine-tunes the fastest kept pretrained candidate, o
 script writes a small digits image folder (``--per-class`` images of each of the 10 classes, 24 px PNGs from
 scikit-learn's ``load_digits``) or takes ``--dataset``, runs ``hf-quicktune rank --no-cache --json`` on it
 ``--repeats`` times as separate commands, and prints, for the whole timed loop (``feature_seconds``: loading,
-decoding and forward passes) and for the models' forward passes alone (``model_seconds``, the first batch's
-warm-up left out), each candidate's seconds per command, their spread (max / min), and the ratio of each
+decoding and forward passes) and for the models' forward passes alone (``model_seconds``: since session 45
+retimed passes of the warm model, before it the full batches after the first), each candidate's seconds per command, their spread (max / min), and the ratio of each
 candidate's median to the fastest pretrained candidate's median. ``--steps`` (with ``--image-size``) then times
 each pretrained candidate's training step as the product trains it on a CPU (AdamW, batch 32, channels-last;
 ``channels_last.time_steps``, median of ``--step-repeats``) and prints its ratio to the fastest's beside them:
@@ -74,7 +74,7 @@ def main() -> None:
             result = json.loads(out)
             for name, row in result["table"].items():
                 for key, values in timings.items():
-                    value = row.get(key)  # JSON null: NaN (model_seconds without a steady batch)
+                    value = row.get(key)  # JSON null: NaN (a timing not recorded)
                     values.setdefault(name, []).append(math.nan if value is None else float(value))
             print(f"command {i + 1}: n={result['n']}", flush=True)
 

@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 #: 2: photos (JPEG / MPO) are decoded at a reduced DCT scale (:mod:`hf_quicktune.data.decoding`),
 #: so features cached from full-size decoding no longer match what this version computes.
 #: 3: entries record their image ids, one folder per family (rows reused across samples).
-CACHE_VERSION = 3
+#: 4: ``model_seconds`` from the warm model's retimed passes (:func:`~hf_quicktune.rank.features.extract`).
+CACHE_VERSION = 4
 
 
 def candidate_identity(candidate: Candidate, seed: int) -> dict[str, Any]:

@@ -19,10 +19,10 @@ class FeatureSet:
     seconds: float  # wall time of preprocessing + forward passes when they were computed
     num_params: int
     cached: bool = False  # every row came from the feature cache (nothing was computed)
-    #: seconds of the model's forward passes alone (no image loading, the first batch's warm-up left out and
-    #: its images priced at the others' rate): the candidates' own cost, which the schedule's choice of the
-    #: fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where unknown (no steady batch was timed, or a cache
-    #: entry written before it was recorded)
+    #: seconds of the model's forward passes alone (no image loading, no warm-up: its images at the rate of a
+    #: retimed batch of the warm model, :func:`~hf_quicktune.rank.features.model_forward_seconds`): the candidates'
+    #: own cost, which the schedule's choice of the fastest compares (:mod:`~hf_quicktune.run.plan`); NaN where
+    #: unknown
     model_seconds: float = math.nan
     #: rows of it read from the feature cache (their ``seconds`` are those recorded when they were computed); the
     #: others were computed by this call

@@ -38,9 +38,10 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str, int, int], None]
 
-#: a pass of fewer than two full batches retimes the forward pass of this many of its images, warm, this many times
+#: every pass retimes the warm model's forward pass of this many of its images (:func:`model_forward_seconds`): two
+#: to three times, three while the passes took under RETIME_SECONDS
 RETIME_IMAGES = 16
-RETIME_REPEATS = 2
+RETIME_SECONDS = 0.2
 
 
 class _ImageSubset:
@@ -90,16 +91,13 @@ def extract(
     *,
     with_logits: bool,
     progress: Callable[[int, int], None] | None = None,
-    batch_seconds: list[tuple[float, int]] | None = None,
     retimed: list[tuple[float, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """Run ``model`` over ``loader``: pooled pre-logits features, optional source logits, labels.
 
-    ``batch_seconds`` (when given) receives ``(seconds, images)`` of each batch's forward passes alone (the
-    device synchronised before the clock stops), without the loading of its images. ``retimed`` (when given)
-    receives, for a pass without a steady batch (:func:`steady_forward_seconds`: fewer than two full batches), the
-    ``(seconds, images)`` of :data:`RETIME_REPEATS` more forward passes of the first :data:`RETIME_IMAGES` images of
-    the first batch, after the whole pass (the model and the process warm)."""
+    ``retimed`` (when given) receives ``(seconds, images)`` of forward passes of the first :data:`RETIME_IMAGES`
+    images of the first batch, repeated after the whole pass (the model and the process warm, the images loaded,
+    the device synchronised before the clock stops): :func:`model_forward_seconds`."""
     import torch
 
     from hf_quicktune.train.layout import batch_layout, to_layout, use_channels_last
@@ -112,28 +110,20 @@ def extract(
     to_layout(net, channels_last)
     feats, logits, labels = [], [], []
     total = len(loader)
-    seen: list[tuple[float, int]] = [] if batch_seconds is None else batch_seconds
     first = None
 
     def forward(pixels):
         fmap = net.forward_features(batch_layout(pixels, channels_last))
         return fmap, net.forward_head(fmap, pre_logits=True)
 
-    def synchronize() -> None:
-        if accelerator.device.type == "cuda":
-            torch.cuda.synchronize(accelerator.device)
-
     with torch.inference_mode(), accelerator.autocast():
         for step, (pixels, target) in enumerate(loader, start=1):
             if first is None and retimed is not None:
                 first = pixels[:RETIME_IMAGES]
-            start = time.perf_counter()
             fmap, pooled = forward(pixels)
             out = [pooled.float(), target]
             if with_logits:
                 out.append(net.forward_head(fmap).float())
-            synchronize()
-            seen.append((time.perf_counter() - start, int(pixels.shape[0])))
             out = accelerator.gather_for_metrics(tuple(out))
             feats.append(out[0].flatten(1).cpu().numpy())
             labels.append(out[1].cpu().numpy())
@@ -141,12 +131,12 @@ def extract(
                 logits.append(out[2].cpu().numpy())
             if progress is not None:
                 progress(step, total)
-        if retimed is not None and first is not None and math.isnan(steady_forward_seconds(seen)):
-            for _ in range(RETIME_REPEATS):
-                start = time.perf_counter()
-                forward(first)
-                synchronize()
-                retimed.append((time.perf_counter() - start, int(first.shape[0])))
+        while retimed is not None and first is not None and _retime_more(retimed):
+            start = time.perf_counter()
+            forward(first)
+            if accelerator.device.type == "cuda":
+                torch.cuda.synchronize(accelerator.device)
+            retimed.append((time.perf_counter() - start, int(first.shape[0])))
     return (
         np.concatenate(feats).astype(np.float32),
         np.concatenate(logits).astype(np.float32) if with_logits else None,
@@ -154,24 +144,23 @@ def extract(
     )
 
 
-def steady_forward_seconds(batch_seconds: list[tuple[float, int]],
-                           retimed: list[tuple[float, int]] | None = None) -> float:
-    """Seconds of the forward passes of every image of ``batch_seconds`` (``(seconds, images)`` per batch) at the
-    rate of the full batches after the first, else at the lowest per-image rate of the ``retimed`` passes of the
-    warm model (:func:`extract`); NaN when there is neither. The first batch carries the model's one-off warm-up
-    (kernels chosen, weights re-laid out: at 32 px on a CPU it can be most of a small ranking's time), and the
-    first candidate of a process also the process's (its thread pools, the first images read), and a last partial
-    batch runs at a rate of its own: a pass of fewer than two full batches (a small folder, a ranking whose time
-    limit reduced its sample) is priced by its retimed passes, which every candidate of the ranking has alike."""
-    if not batch_seconds:
-        return math.nan
-    images = sum(n for _, n in batch_seconds)
-    full = batch_seconds[0][1]
-    steady = [(t, n) for t, n in batch_seconds[1:] if n == full]
-    if steady:
-        return sum(t for t, _ in steady) / sum(n for _, n in steady) * images
-    rates = [t / n for t, n in retimed or () if n > 0]
-    return min(rates) * images if rates else math.nan
+def _retime_more(retimed: list[tuple[float, int]]) -> bool:
+    """At least two retimed passes, three while they took under :data:`RETIME_SECONDS` (cheap models, small images:
+    one pass is a few milliseconds of a noisy clock)."""
+    return len(retimed) < 2 or (len(retimed) < 3 and sum(t for t, _ in retimed) < RETIME_SECONDS)
+
+
+def model_forward_seconds(images: int, retimed: list[tuple[float, int]]) -> float:
+    """Seconds of the model's forward passes of ``images`` images at the lowest per-image rate of its ``retimed``
+    passes (:func:`extract`); NaN without one.
+
+    Every pass is priced alike, whatever its size: the same images' batch on the warm model. The pass's own batches
+    do not price it: the first carries the model's one-off warm-up (kernels chosen, weights re-laid out: at 32 px on
+    a CPU it can be most of a small ranking's time) and, for the first candidate of a process, the process's (its
+    thread pools, the first images read), a last partial batch runs at a rate of its own, and a ranking whose time
+    limit reduced its sample has candidates with and without a second full batch (session 45)."""
+    rates = [t / n for t, n in retimed if n > 0]
+    return min(rates) * images if rates and images else math.nan
 
 
 def has_source_head(model) -> bool:
@@ -211,7 +200,6 @@ def candidate_features(
     num_params = sum(p.numel() for p in model.parameters())
     loader = image_loader(split, missing, transform, batch_size)
     start = time.perf_counter()
-    batch_seconds: list[tuple[float, int]] = []
     retimed: list[tuple[float, int]] = []
     try:
         feats, logits, labels = extract(
@@ -220,7 +208,6 @@ def candidate_features(
             accelerator,
             with_logits=has_source_head(model),
             progress=None if progress is None else (lambda done, total: progress(candidate.name, done, total)),
-            batch_seconds=batch_seconds,
             retimed=retimed,
         )
     except (AssertionError, RuntimeError, ValueError) as err:  # e.g. an input size the model is not built for
@@ -231,7 +218,7 @@ def candidate_features(
                        fix="Ranking goes on without it; check its input size (--image-size) and memory.") from err
     seconds = time.perf_counter() - start
     fs = FeatureSet(feats, labels, logits, seconds, num_params,
-                    model_seconds=steady_forward_seconds(batch_seconds, retimed))
+                    model_seconds=model_forward_seconds(len(labels), retimed))
     if cache:
         key = cache_key(candidate, fingerprint, missing, repr(transform), seed)
         path = save_cached(key, fs, missing,

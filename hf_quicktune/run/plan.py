@@ -211,8 +211,8 @@ def _keep_best_ranked(schedule: dict, fitted: dict) -> dict:
 def ranking_costs(table: dict, names: list[str]) -> dict[str, float | None]:
     """The ranking's price of each of ``names`` (seconds of the same images' forward passes), which orders them by
     cost: its models' forward passes alone (``model_seconds``) where every one has them, else the whole timed
-    loop (``feature_seconds``: a ranking too small to time a steady batch of each, or a cache written before the
-    former was recorded). The loop also loads and decodes the images, which costs every model the same and is a
+    loop (``feature_seconds``: a candidate whose extraction failed to time its passes, or a ranking.json written
+    before they were recorded). The loop also loads and decodes the images, which costs every model the same and is a
     large share at small sizes, so its ratios read closer to 1 than the models' training steps: on builtin:mnist5k at 32 px Lite1 / Lite0 1.11 by the loop (a
     tie), 1.20 by the forward passes, 1.32 by the training steps; Lite2 1.17 / 1.31 / 1.31
     (benchmarks/rank_timing_noise.py, 2026-12-05)."""

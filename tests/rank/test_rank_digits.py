@@ -382,48 +382,42 @@ def test_the_first_timed_candidate_is_priced_on_a_probe_before_it_runs_on_the_wh
     assert merge_features(b, fb, a, fa).model_seconds == pytest.approx(0.3 / 3 * 5)
     fa.model_seconds = 0.1  # the smaller pass the faster per image
     assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.1 / 2 * 5)
-    fa.model_seconds = math.nan  # a one-batch probe has no steady rate: the rest's prices all the images
+    fa.model_seconds = math.nan  # a pass without a timing: the other prices all the images
     assert merge_features(a, fa, b, fb).model_seconds == pytest.approx(0.3 / 3 * 5)
     fb.model_seconds = math.nan
     assert math.isnan(merge_features(a, fa, b, fb).model_seconds)
 
 
-def test_steady_forward_seconds_leave_the_first_batch_out():
-    from hf_quicktune.rank.features import steady_forward_seconds
+def test_model_forward_seconds_price_every_image_at_the_lowest_retimed_rate():
+    from hf_quicktune.rank.features import model_forward_seconds
 
-    # a 2 s first batch (kernels chosen, weights re-laid out) of 64 images, then 0.5 and 0.7 s per 64, a last 6
-    # images in 0.2 s (a small batch's rate is its own): 198 images at the full batches' rate
-    assert steady_forward_seconds([(2.0, 64), (0.5, 64), (0.7, 64), (0.2, 6)]) == pytest.approx(1.2 / 128 * 198)
-    # no full batch after the first (one batch, or one and a partial): no comparable rate ...
-    for batches in ([(2.0, 64), (0.2, 6)], [(0.8, 40)], []):
-        assert math.isnan(steady_forward_seconds(batches))
-    # ... but the warm model's retimed passes (the lowest per-image rate): 70 images at 0.15 s per 16
-    assert steady_forward_seconds([(2.0, 64), (0.2, 6)], [(0.2, 16), (0.15, 16)]) == pytest.approx(0.15 / 16 * 70)
-    assert steady_forward_seconds([(2.0, 64), (0.5, 64)], [(0.01, 16)]) == pytest.approx(0.5 / 64 * 128)  # steady first
-    assert math.isnan(steady_forward_seconds([], [(0.1, 16)]))
+    # 70 images at 0.15 s per 16 (the lower of two retimed passes of the warm model)
+    assert model_forward_seconds(70, [(0.2, 16), (0.15, 16)]) == pytest.approx(0.15 / 16 * 70)
+    assert math.isnan(model_forward_seconds(70, []))
+    assert math.isnan(model_forward_seconds(0, [(0.1, 16)]))
 
 
-def test_a_pass_of_fewer_than_two_full_batches_is_priced_by_its_warm_retimed_passes(digits):
-    """A small ranking (here 40 images in batches of 32) has no steady batch: the model's forward passes are
-    retimed warm on 16 of its images, so every candidate has ``model_seconds`` (a pass with steady batches is not
-    retimed); without it the run compared the whole loops, whose first candidate pays the process's warm-up."""
+def test_every_pass_is_priced_by_the_warm_models_retimed_passes_whatever_its_size(digits):
+    """Every pass retimes the warm model's forward pass of 16 of its images (two or three times), so every
+    candidate of a ranking is priced alike: a small ranking (its first batch carrying the model's and the
+    process's warm-up, no second full batch) as much as a large one, or one whose limit reduced its sample."""
     import numpy as np
 
     from hf_quicktune.data.transforms import build_transform
     from hf_quicktune.rank import rank
-    from hf_quicktune.rank.features import RETIME_IMAGES, RETIME_REPEATS, extract, image_loader
+    from hf_quicktune.rank.features import RETIME_IMAGES, extract, image_loader
     from hf_quicktune.train.device import trial_accelerator
     from hf_quicktune.zoo import create_model, get_candidate
 
     cand = get_candidate(PRETRAINED)
     transform = build_transform(cand.data_config(), train=False, image_size=32)
     model = create_model(cand, num_classes=None)
-    for n, retimes in ((40, RETIME_REPEATS), (96, 0)):
-        batches, retimed = [], []
+    for n in (40, 96):
+        retimed = []
         feats, _, labels = extract(model, image_loader(digits.train, np.arange(n), transform, 32), trial_accelerator(),
-                                   with_logits=False, batch_seconds=batches, retimed=retimed)
-        assert len(labels) == n and sum(k for _, k in batches) == n
-        assert len(retimed) == retimes and all(k == RETIME_IMAGES and t > 0 for t, k in retimed)
+                                   with_logits=False, retimed=retimed)
+        assert len(labels) == n and len(feats) == n
+        assert 2 <= len(retimed) <= 3 and all(k == RETIME_IMAGES and t > 0 for t, k in retimed)
     res = rank(digits, [PRETRAINED, SCRATCH], scores="lfc", n=40, image_size=32, cache=False, batch_size=32)
     assert all(0 < row["model_seconds"] < row["feature_seconds"] for row in res.table.values())
 
