@@ -111,7 +111,9 @@ def rank(
     limits the forward passes: the first candidate computed runs on a small stratified subset first, which prices
     them all, then on the images the limit affords; the sample shrinks further as they go when the candidates left
     would overrun it (:class:`~hf_quicktune.rank.timed_sample.TimedSample`; ``info["sample_reduced_from"]`` then
-    says from how many images). A candidate whose
+    says from how many images); the same draw ranked again under a limit no more than 10 % larger starts from the
+    images that ranking kept (:func:`~hf_quicktune.rank.timed_sample.remembered_sample`), whose features the cache
+    holds (it serves any rows an earlier ranking computed, :mod:`~hf_quicktune.rank.feature_cache`). A candidate whose
     forward passes on the smallest sample would still overrun it (many classes: the sample keeps two images per
     class) is not scored: NaN scores, its priced forward seconds as ``feature_seconds``, listed in
     ``info["unscored"]``; pretrained candidates are extracted before random-init baselines, cheapest first.
@@ -141,8 +143,8 @@ def rank(
     if seconds is not None and cache:  # the images a rerun's earlier ranking under this limit settled on
         kept = remembered_sample(dataset.fingerprint, seed, image_size, drawn, seconds)
         if kept is not None:
-            logger.info("ranking on the %d of %d images an earlier ranking within %.0fs kept (their features are "
-                        "cached)", len(kept), len(drawn), seconds)
+            logger.info("ranking on the %d of %d images an earlier ranking within %.0fs kept (the features it "
+                        "computed are read from the cache)", len(kept), len(drawn), seconds)
             indices = kept
     sample = TimedSample(indices, labels_all[indices], seconds, weights, seed, spent=time.perf_counter() - t_priced,
                          first=len(drawn))
