@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "finetune": ("hf_quicktune.commands.finetune:finetune", "Fine-tune one model with one configuration (one trial)."),
     "meta": ("hf_quicktune.commands.meta:meta", "Meta-datasets and meta-learned priors: import, train, push."),
     "bench": ("hf_quicktune.commands.bench:bench", "Benchmark optimizers by replaying a learning-curve meta-dataset."),
+    "cache": ("hf_quicktune.commands.cache:cache", "Show or clear what hf-quicktune keeps on disk (HF_QUICKTUNE_CACHE)."),
 }
 
 

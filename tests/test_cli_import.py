@@ -26,7 +26,8 @@ def test_cli_module_imports_no_heavy_library():
     assert not mods & set(HEAVY), mods & set(HEAVY)
 
 
-@pytest.mark.parametrize("cmd", ["", "data", "zoo", "rank", "estimate", "finetune", "meta", "bench", "run", "demo"])
+@pytest.mark.parametrize("cmd", ["", "data", "zoo", "rank", "estimate", "finetune", "meta", "bench", "run", "demo",
+                                 "cache"])
 def test_help_of_every_command_imports_no_heavy_library(cmd):
     args = [a for a in (cmd, "--help") if a]
     code = f"import sys; from hf_quicktune.cli import main; sys.exit(main({args!r}))"
