@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hf_quicktune.rank.feature_cache import (  # noqa: F401 - the cache's API, re-exported
-    CACHE_VERSION,
+from hf_quicktune.rank.feature_cache import (  # noqa: F401 - cache_path, is_cached: re-exported for callers
     cache_key,
     cache_path,
     cached_rows,

@@ -150,8 +150,6 @@ class FeatureRows:
         return select_rows(self.fs, self.indices, indices)
 
 
-
-
 def _memory_path(fingerprint: str, seed: int, image_size: int | None, drawn: np.ndarray) -> Path:
     h = hashlib.sha256(json.dumps([str(fingerprint), seed, image_size, CACHE_VERSION]).encode())
     h.update(np.asarray(drawn, dtype=np.int64).tobytes())

@@ -213,9 +213,9 @@ def ranking_costs(table: dict, names: list[str]) -> dict[str, float | None]:
     cost: its models' forward passes alone (``model_seconds``) where every one has them, else the whole timed
     loop (``feature_seconds``: a candidate whose extraction failed to time its passes, or a ranking.json written
     before they were recorded). The loop also loads and decodes the images, which costs every model the same and is a
-    large share at small sizes, so its ratios read closer to 1 than the models' training steps: on builtin:mnist5k at 32 px Lite1 / Lite0 1.11 by the loop (a
-    tie), 1.20 by the forward passes, 1.32 by the training steps; Lite2 1.17 / 1.31 / 1.31
-    (benchmarks/rank_timing_noise.py, 2026-12-05)."""
+    large share at small sizes, so its ratios read closer to 1 than the models' training steps: on builtin:mnist5k
+    at 32 px Lite1 / Lite0 1.14 by the loop, 1.19 by the forward passes, 1.35 by the training steps; Lite2 1.17 /
+    1.24 / 1.41 (benchmarks/rank_timing_noise.py, 2026-12-06)."""
     rows = [table.get(name) or {} for name in names]
 
     def usable(value) -> bool:
