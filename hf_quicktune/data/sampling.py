@@ -5,35 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
-    """Sorted indices of ``min(n, len(labels))`` samples drawn per class in proportion to class size.
+def stratified_order(labels, seed: int = 0) -> np.ndarray:
+    """Every index of ``labels`` in one seeded order whose every prefix is a stratified sample.
 
-    Class quotas are the proportional shares rounded by largest remainder, with at least one
-    sample per class when ``n`` allows it (so per-class scores such as LogME see all classes). The draw
-    is deterministic for a given ``seed``, so the indices (and the feature cache key) are stable, and nested:
-    each class's images are taken in one seeded order, so a smaller ``n`` draws within a larger one.
+    Each class's images are taken in a seeded random order; classes take turns by the Sainte-Laguë (Webster)
+    divisor rule, so a prefix of ``n`` holds each class in proportion to its size (within one image of its
+    share), after one image of every class first (per-class scores such as LogME see all classes). A divisor
+    rule, unlike rounding quotas by largest remainder, never gives a class fewer images as ``n`` grows (the
+    "Alabama paradox"), so the sample of ``n`` lies within the sample of any larger ``n`` of the same seed:
+    `rank --n 1000`, then a run's 256 images, read the same cached features.
     """
     labels = np.asarray(labels)
-    total = labels.shape[0]
-    if n >= total:
-        return np.arange(total)
     rng = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    ideal = counts / total * n
-    quota = np.floor(ideal).astype(np.int64)
-    if n >= len(classes):
-        quota = np.maximum(quota, 1)
-    quota = np.minimum(quota, counts)
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
     tiebreak = rng.random(len(classes))
-    while quota.sum() < n:  # largest shortfall first, among classes with images left
-        gap = np.where(quota < counts, ideal - quota, -np.inf)
-        quota[np.lexsort((tiebreak, -gap))[0]] += 1
-    while quota.sum() > n:  # largest excess first, never below one image per class
-        excess = np.where(quota > 1, quota - ideal, -np.inf)
-        quota[np.lexsort((tiebreak, -excess))[0]] -= 1
-    # every class's images in one seeded order, whatever n: a smaller sample takes a prefix of each class's order,
-    # so it lies within a larger one of the same seed wherever its quotas are no larger (`rank --n 1000`, then a
-    # run's 256 images, read the same cached features)
-    orders = [rng.permutation(np.flatnonzero(labels == cls)) for cls in classes]
-    chosen = [order[: int(q)] for order, q in zip(orders, quota) if q > 0]
-    return np.sort(np.concatenate(chosen))
+    grouped = np.lexsort((rng.random(labels.shape[0]), inverse))  # by class, each class in a seeded order
+    position = np.empty(labels.shape[0], dtype=np.int64)  # each image's place in its class's order
+    position[grouped] = np.arange(labels.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+    seat = (position + 0.5) / counts[inverse]  # Sainte-Laguë: the (s+1)-th image of a class at (s + 1/2) / size
+    return np.lexsort((position, tiebreak[inverse], seat, position > 0))
+
+
+def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
+    """Sorted indices of ``min(n, len(labels))`` images drawn per class in proportion to class size: the first ``n``
+    of :func:`stratified_order` (one image per class first when ``n`` allows it; deterministic for a ``seed``, so
+    the indices, and the feature cache's keys, are stable; nested: a smaller ``n`` draws within a larger one)."""
+    labels = np.asarray(labels)
+    if n >= labels.shape[0]:
+        return np.arange(labels.shape[0])
+    return np.sort(stratified_order(labels, seed)[: max(0, int(n))])
