@@ -15,13 +15,21 @@ def data() -> None:
 
 
 @data.command("inspect")
-@click.argument("dataset")
+@click.argument("dataset", required=False)
+@click.option("--dataset", "-d", "dataset_option", metavar="DATASET",
+              help="DATASET as an option, as `run`, `rank`, `estimate` and `finetune` take it.")
 @dataset_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
-def inspect(dataset: str, seed: int, as_json: bool, **options) -> None:
+def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json: bool, **options) -> None:
     """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, builtin:digits, builtin:mnist5k)
     exactly as `run` would, and show its splits, classes, columns and meta-features."""
+    if dataset and dataset_option and dataset != dataset_option:
+        raise click.UsageError(f"two datasets given ({dataset!r} and -d {dataset_option!r}): name one")
+    dataset = dataset or dataset_option
+    if not dataset:
+        raise click.UsageError("name a dataset: `hf-quicktune data inspect DATASET` (or -d DATASET), e.g. "
+                               "builtin:digits, an image folder or a Hub id")
     from collections import Counter
 
     from rich.console import Console

@@ -107,3 +107,17 @@ def test_cli_inspect_json_and_split_option(tmp_path, write_images, capsys):
     assert summary["meta"]["num_classes"] == 2
     assert main(["data", "inspect", str(tmp_path / "d"), "--split", "validation"]) == 2
     assert "ROLE=NAME" in capsys.readouterr().err
+
+
+def test_cli_inspect_takes_the_dataset_as_argument_or_as_d_like_the_other_commands(tmp_path, write_images, capsys):
+    import json
+
+    write_images({"cat": 3, "dog": 3}, root="d")
+    assert main(["data", "inspect", "-d", str(tmp_path / "d"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["train"] > 0
+    assert main(["data", "inspect", str(tmp_path / "d"), "--dataset", str(tmp_path / "d"), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["data", "inspect", str(tmp_path / "d"), "-d", "builtin:digits"]) == 2
+    assert "two datasets given" in capsys.readouterr().err
+    assert main(["data", "inspect"]) == 2
+    assert "name a dataset" in capsys.readouterr().err
