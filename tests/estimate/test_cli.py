@@ -50,13 +50,20 @@ def test_lr_and_batch_size_have_defaults(monkeypatch, capsys):
     seen = {}
 
     def fake(prepared, candidate, config, **kw):
-        seen.update(config)
+        seen.update(config, **kw)
         raise ConfigError("stop here")
 
     monkeypatch.setattr(estimate_pkg, "estimate", fake)
     code = main(["estimate", "--dataset", "builtin:digits", "--model", "scratch:mobilenetv3_small_050"])
     assert code == 2 and "stop here" in capsys.readouterr().err
     assert (seen["lr"], seen["batch_size"], seen["momentum"], seen["opt"]) == (0.01, 32, 0.0, "sgd")
+    # and something to predict: without --target-loss or --epochs, the steps to within 0.1 of the final loss
+    assert (seen["within"], seen["target_loss"], seen["epochs"]) == (0.1, None, None)
+    for extra, within in ((["--target-loss", "0.5"], None), (["--epochs", "2"], None), (["--within", "0.2"], 0.2)):
+        seen.clear()
+        assert main(["estimate", "--dataset", "builtin:digits", "--model", "scratch:mobilenetv3_small_050",
+                     *extra]) == 2
+        assert seen["within"] == within, extra
 
 
 @pytest.mark.slow
