@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import signal
 import subprocess
@@ -44,13 +43,12 @@ def fitted_schedule(dataset: str, budget: str, extra: list[str], out: Path, time
     """Start the run, wait for its schedule.json (or its end), interrupt it; the schedule or None."""
     cmd = [sys.executable, "-m", "hf_quicktune", "run", "-d", dataset, "--budget", budget, "-o", str(out), *extra]
     log = (out.parent / f"{out.name}.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
-    path = out / "schedule.json"
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    path = out / "schedule.json"  # written whole (temp file + os.replace): readable once it exists
     start = time.monotonic()
     try:
         while proc.poll() is None and not path.exists() and time.monotonic() - start < timeout:
             time.sleep(0.5)
-        time.sleep(0.5)  # the file is written whole (an atomic replace), but leave the writer its moment
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
