@@ -83,7 +83,9 @@ def main() -> None:
                     help="head: linear probing; tail: last stage(s) + conv_head + head (pct_to_freeze)")
     ap.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.03, 0.1], help="lrs for the head strategy")
     ap.add_argument("--tail-lrs", type=float, nargs="+", default=[0.001, 0.003])
-    ap.add_argument("--class-probes", type=int, default=1, help="class probes for the tail NTK (None: all C)")
+    ap.add_argument("--class-probes", type=int, default=None,
+                    help="random class probes for the tail NTK (per-sample Jacobians); default: the exact class trace "
+                         "(from the layers' inputs and output gradients since session 47; before, 1 probe)")
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64])
     ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--max-epochs", type=float, default=30)

@@ -107,6 +107,7 @@ def empirical_ntk(
     memory_mb: float = 512.0,
     seed: int = 0,
     head_shortcut: bool = True,
+    layer_gram: bool = True,
 ) -> Gram:
     """Class-traced empirical NTK ``K`` (n x n) of ``model`` at its current weights on inputs ``x``.
 
@@ -117,7 +118,9 @@ def empirical_ntk(
     the n x P gradient matrix fits ``memory_mb``, else k = 8192. When only a linear head trains
     (linear probing, ``pct_to_freeze=1``) the kernel is computed exactly from the head's input
     features instead (:func:`_linear_head_ntk`; ``k`` and ``class_probes`` are then not needed;
-    ``head_shortcut=False`` forces the general path).
+    ``head_shortcut=False`` forces the general path). An exact kernel (``k`` and ``class_probes`` None) comes from
+    each trainable layer's inputs and output gradients where the model allows it (:mod:`.layer_gram`: exact, no
+    per-sample Jacobians, no sketch); ``layer_gram=False`` forces the per-sample Jacobians.
     """
     model.eval()
     params = dict(model.named_parameters())
@@ -127,6 +130,14 @@ def empirical_ntk(
     linear = _linear_head_only(model, names) if head_shortcut else None
     if linear is not None:
         return _linear_head_ntk(model, linear, x)
+    if layer_gram and k is None and class_probes is None:
+        from hf_quicktune.estimate.layer_gram import layer_ntk
+
+        exact = layer_ntk(model, x, names)
+        if exact is not None:
+            kernel, outputs = exact
+            num_params = sum(params[name].numel() for name in names)
+            return Gram(kernel=kernel, outputs=outputs, num_params=num_params, projected_dim=None, class_probes=None)
     train_p = {name: params[name].detach() for name in names}
     frozen = {name: p.detach() for name, p in params.items() if name not in train_p}
     buffers = dict(model.named_buffers())
