@@ -10,18 +10,22 @@ the layer's output (one batched backward pass per class; in eval mode the sample
   so summed over classes it is the entrywise product of two Gram matrices over (sample, position) rows, the patches'
   and the output gradients' (all classes side by side), summed over positions: ``n T x n T`` products instead of
   per-sample gradients of every weight (the "ghost" inner product of per-sample gradients; Goodfellow 2015,
-  "Efficient per-example gradient computations", and the ghost clipping of Li et al., ICLR 2022). A bias adds
+  "Efficient per-example gradient computations", and the ghost clipping of Li et al., ICLR 2022). Where a layer has
+  few weights and many positions (the early layers of a CNN) its per-sample gradients ``sum_t delta^c_it a_it^T`` are
+  cheaper, formed and multiplied instead: each layer takes the cheaper of the two. A bias adds
   ``sum_c (sum_t delta^c_it) . (sum_s delta^c_js)``.
 * **Any other layer** (BatchNorm's affine parameters, timm's BatchNormAct2d with its activation): its per-sample
-  gradients from the layer's own vector-Jacobian product (``torch.func``), which is cheap for such small
-  parameter sets, then their Gram matrix.
+  gradients from the layer's own vector-Jacobian product (``torch.func``), cheap for such small parameter sets,
+  then their Gram matrix.
 
 Exact like the per-sample Jacobian path of :func:`~.jacobian.empirical_ntk` (the tests compare the two), at a cost
-of one forward and C backward passes over the trainable layers of the subsample plus the Gram products: on
-builtin:mnist5k at 32 px with EfficientNet-Lite0's last stage + head (1.0 M parameters, n = 256) 1.9 s, where the
-per-sample Jacobians of all 10 classes took 21.6 s (count-sketched to 8,192 dimensions) and of one random class
-probe 2.8 s, 22 % off the exact kernel (``benchmarks/ntk_paths.py``). :func:`layer_ntk` returns None where it does not apply (a layer called twice, a
-string padding, positions x samples too many for the products); the caller then uses the per-sample path.
+of one forward and C backward passes over the trainable layers of the subsample plus the products (float32, summed
+in float64). On builtin:mnist5k at 32 px (``benchmarks/ntk_paths.py``): EfficientNet-Lite0's last stage + head (1.0 M
+parameters) on 256 images 1.35 s, where the per-sample Jacobians of all 10 classes took 24.7 s (count-sketched to
+8,192 dimensions) and of one random class probe 3.2 s, 22 % off the exact kernel; the whole Lite0 (3.4 M) on 128
+images 5.9 s against 28.5 s. :func:`layer_ntk` returns None where it does not apply (a layer called twice or with
+several inputs, a string padding, a cost over :data:`MAX_FLOPS` or a size over the limits below, e.g. the whole
+Lite0 on 256 images); the caller then uses the per-sample Jacobians.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vjp, vmap
 
-#: the n T x n T products of one group of a layer may hold at most this many entries (else the per-sample path)
+#: a layer's (sample, position) rows in the products: at most this many (else its per-sample gradients)
 MAX_ROWS = 4096
 #: floats of one chunk of (groups x rows x rows) products
 CHUNK_FLOATS = 2**24
-#: the products of all layers may cost at most this many multiply-adds (else the per-sample path)
-MAX_FLOPS = 2e10
-#: per-sample gradients of the other layers may hold at most this many floats (n x C x their parameters)
+#: the products and per-sample gradients of all layers may cost at most this many multiply-adds (else the per-sample
+#: Jacobians): ~15 s on one core here, about what those took for a whole Lite0 at 32 px on 256 images
+MAX_FLOPS = 1e11
+#: per-sample gradients of one layer may hold at most this many floats (n x C x its parameters)
 MAX_GRAD_FLOATS = 2**26
+#: the floats kept for all layers until the kernel is summed (patches, output gradients, per-sample gradients): 1 GiB
+MAX_STORED_FLOATS = 2**28
 
 
 @dataclass
@@ -49,8 +56,10 @@ class _Layer:
     weight: bool  # weight trainable (a Linear / convolution: the ghost products)
     bias: bool  # bias trainable
     names: list[str]  # the module's trainable parameters (local names; the per-sample path)
-    ghost: bool
-    positions: int = 1  # output positions T of a ghost layer
+    ghost: bool  # a linear or convolutional layer (products or per-sample gradients), else its own VJP
+    positions: int = 1  # output positions T of a linear / convolutional layer
+    materialise: bool = False  # its per-sample weight gradients formed (few parameters, many positions)
+    stored: int = 0  # floats its weight's chosen form keeps for all n samples
     inputs: list[torch.Tensor] = field(default_factory=list)
     output: torch.Tensor | None = None
     calls: int = 0
@@ -149,15 +158,40 @@ def _per_sample_grads(layer: _Layer, x: torch.Tensor, deltas: torch.Tensor) -> t
     return vmap(one)(x, deltas.transpose(0, 1))
 
 
+def _weight_grads(patches: torch.Tensor, deltas: torch.Tensor, positions: int, classes: int) -> torch.Tensor:
+    """Per-sample weight gradients of every class, (b, C x P), from (g, b T, p) patches and (g, b T, C q) gradients."""
+    g, rows, p = patches.shape
+    b = rows // positions
+    a = patches.reshape(g, b, positions, p)
+    d = deltas.reshape(g, b, positions, classes, -1)
+    return torch.einsum("gbtp,gbtcq->bcgqp", a, d).reshape(b, -1)
+
+
+def _plan(layer: _Layer, n: int, classes: int, patches: torch.Tensor, deltas: torch.Tensor) -> float | None:
+    """Choose the cheaper exact form of a weight's kernel, the products over (sample, position) rows or the per-sample
+    gradients, within their size limits; its multiply-adds over all n samples, or None when neither fits."""
+    groups, _, p = patches.shape
+    rows, params = n * layer.positions, layer.module._parameters["weight"].numel()
+    options = []
+    if rows <= MAX_ROWS:
+        options.append((groups * rows * rows * (p + deltas.shape[2]), False, groups * rows * (p + deltas.shape[2])))
+    if n * classes * params <= MAX_GRAD_FLOATS:
+        options.append((n * classes * params * (layer.positions + n), True, n * classes * params))
+    if not options:
+        return None
+    cost, layer.materialise, layer.stored = min(options)
+    return float(cost)
+
+
 def _ghost_sum(patches: torch.Tensor, deltas: torch.Tensor, n: int, positions: int) -> torch.Tensor:
     """``sum_{t,s} (P P^T * D D^T)`` per sample pair, over groups in chunks: (n, n)."""
     groups, rows = patches.shape[:2]
-    out = torch.zeros(n, n, dtype=patches.dtype)
+    out = torch.zeros(n, n, dtype=torch.float64)
     step = max(1, CHUNK_FLOATS // (rows * rows))
     for g0 in range(0, groups, step):
         p, d = patches[g0 : g0 + step], deltas[g0 : g0 + step]
         product = torch.bmm(p, p.transpose(1, 2)) * torch.bmm(d, d.transpose(1, 2))
-        out += product.sum(0).reshape(n, positions, n, positions).sum((1, 3))
+        out += product.sum(0).reshape(n, positions, n, positions).sum((1, 3)).double()
     return out
 
 
@@ -177,12 +211,12 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
     def capture(layer: _Layer):
         def hook(_module, args, kwargs, output):
             layer.calls += 1 if len(args) == 1 and not kwargs and isinstance(output, torch.Tensor) else 2
-            layer.inputs.append(args[0].detach().double() if layer.ghost else args[0].detach())
+            layer.inputs.append(args[0].detach())
             layer.output = output
 
         return hook
 
-    n, outputs, flops = len(x), [], 0.0
+    n, outputs, flops, stored = len(x), [], 0.0, 0
     try:
         for name, p in model.named_parameters():
             p.requires_grad_(name in trainable)
@@ -196,8 +230,10 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
                 if any(layer.calls != 1 for layer in layers):
                     return None  # called twice (shared weights), with several inputs, or not at all
                 classes = out.shape[1]
-                if len(x) * classes * other > MAX_GRAD_FLOATS:
+                if n * classes * other > MAX_GRAD_FLOATS:
                     return None
+                if start == 0:  # the other layers' per-sample gradients and their Gram products
+                    stored, flops = n * classes * other, float(n * n * classes * other)
                 targets = [layer.output for layer in layers]
                 per_class = [torch.autograd.grad(out[:, c].sum(), targets, retain_graph=c < classes - 1)
                              for c in range(classes)]
@@ -205,21 +241,26 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
             for i, layer in enumerate(layers):
                 deltas = torch.stack([grads[i] for grads in per_class])  # (C, b, *output shape)
                 if layer.ghost:
-                    d = deltas.double()
+                    d = deltas.detach()
                     if layer.weight:
-                        patches, positions = _patches(layer, layer.inputs[0])
-                        layer.deltas.append(_deltas(layer, d))
-                        if start == 0:  # the products' size and cost over all n samples
-                            rows, groups = n * positions, patches.shape[0]
-                            flops += groups * rows * rows * (patches.shape[2] + layer.deltas[0].shape[2])
-                            if rows > MAX_ROWS or flops > MAX_FLOPS:
+                        patches, layer.positions = _patches(layer, layer.inputs[0])
+                        deltas_g = _deltas(layer, d)
+                        if start == 0:  # the form and its cost over all n samples, from the first chunk
+                            cost = _plan(layer, n, classes, patches, deltas_g)
+                            if cost is None or flops + cost > MAX_FLOPS:
                                 return None
-                        layer.patches.append(patches)
-                        layer.positions = positions
+                            flops, stored = flops + cost, stored + layer.stored
+                            if stored > MAX_STORED_FLOATS:
+                                return None
+                        if layer.materialise:
+                            layer.grads.append(_weight_grads(patches, deltas_g, layer.positions, classes))
+                        else:
+                            layer.patches.append(patches)
+                            layer.deltas.append(deltas_g)
                     if layer.bias:
                         layer.bias_grads.append(_bias_grads(layer, d))
                 else:
-                    layer.grads.append(_per_sample_grads(layer, layer.inputs[0], deltas.detach()).double())
+                    layer.grads.append(_per_sample_grads(layer, layer.inputs[0], deltas.detach()))
                 layer.inputs, layer.output = [], None
             del per_class, out
         kernel = torch.zeros(n, n, dtype=torch.float64)
@@ -230,7 +271,8 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
             for parts in (layer.bias_grads, layer.grads):
                 if parts:
                     g = torch.cat(parts)
-                    kernel += g @ g.T
+                    kernel += (g @ g.T).double()
+            layer.patches, layer.deltas, layer.bias_grads, layer.grads = [], [], [], []
         outs = torch.cat(outputs)
         kernel /= outs.shape[1]
         return 0.5 * (kernel + kernel.T), outs

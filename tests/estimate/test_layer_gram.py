@@ -51,8 +51,13 @@ def _images(n: int = 10, size: int = 12) -> torch.Tensor:
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
+@pytest.mark.parametrize("form", ["cheaper", "products", "per-sample"])
 @pytest.mark.parametrize("pct", [0.0, 0.5, 0.8])
-def test_layer_ntk_equals_the_per_sample_jacobians(pct):
+def test_layer_ntk_equals_the_per_sample_jacobians(pct, form, monkeypatch):
+    if form == "products":  # every weight by the (sample, position) products (the BatchNorms keep their own path)
+        monkeypatch.setattr(layer_gram, "_plan", lambda layer, *a: setattr(layer, "materialise", False) or 0.0)
+    elif form == "per-sample":
+        monkeypatch.setattr(layer_gram, "MAX_ROWS", 0)
     torch.manual_seed(0)
     model = _Net().eval()
     x = _images()
@@ -91,8 +96,13 @@ def test_layers_it_cannot_decompose_fall_back_to_the_per_sample_jacobians(monkey
     slow = empirical_ntk(shared, x, trainable=names, layer_gram=False)
     torch.testing.assert_close(empirical_ntk(shared, x, trainable=names).kernel, slow.kernel)
     model = _Net().eval()
+    names = trainable_parameter_names(model)
     monkeypatch.setattr(layer_gram, "MAX_ROWS", 20)  # 10 images x 36 output positions of the first convolution
-    assert layer_gram.layer_ntk(model, _images(), trainable_parameter_names(model)) is None
+    assert layer_gram.layer_ntk(model, _images(), names) is not None  # its per-sample gradients instead
+    monkeypatch.setattr(layer_gram, "MAX_GRAD_FLOATS", 10)  # neither form fits
+    assert layer_gram.layer_ntk(model, _images(), names) is None
     monkeypatch.setattr(layer_gram, "MAX_ROWS", 4096)
-    monkeypatch.setattr(layer_gram, "MAX_GRAD_FLOATS", 10)  # the BatchNorms' per-sample gradients
-    assert layer_gram.layer_ntk(model, _images(), trainable_parameter_names(model)) is None
+    assert layer_gram.layer_ntk(model, _images(), names) is None  # the BatchNorms' per-sample gradients
+    monkeypatch.setattr(layer_gram, "MAX_GRAD_FLOATS", 2**26)
+    monkeypatch.setattr(layer_gram, "MAX_FLOPS", 1e3)
+    assert layer_gram.layer_ntk(model, _images(), names) is None  # too many multiply-adds
