@@ -72,8 +72,9 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
              seed, **dataset_opts) -> None:
     """Predict how fast fine-tuning MODEL on DATASET lowers the training loss, without training.
 
-    Linearizes the pretrained network (Zancato et al., NeurIPS 2020): per-sample Jacobians on a
-    subsample -> NTK spectrum -> expected SGD loss curve -> steps/epochs to --target-loss, or loss
+    Linearizes the pretrained network (Zancato et al., NeurIPS 2020): the NTK of a subsample (exact,
+    from each layer's inputs and output gradients where the model allows) -> its spectrum -> expected
+    SGD loss curve -> steps/epochs to --target-loss, or loss
     after --epochs, or (the default) steps until the loss is within --within 0.1 of its final value ->
     wall-clock from one measured step on this device.
     """
