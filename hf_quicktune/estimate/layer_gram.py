@@ -235,8 +235,9 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
                 if start == 0:  # the other layers' per-sample gradients and their Gram products
                     stored, flops = n * classes * other, float(n * n * classes * other)
                 targets = [layer.output for layer in layers]
-                per_class = [torch.autograd.grad(out[:, c].sum(), targets, retain_graph=c < classes - 1)
-                             for c in range(classes)]
+                per_class = [[torch.zeros_like(t) if g is None else g for g, t in zip(
+                    torch.autograd.grad(out[:, c].sum(), targets, retain_graph=c < classes - 1, allow_unused=True),
+                    targets, strict=True)] for c in range(classes)]  # a layer the outputs do not use: zeros
             outputs.append(out.detach().double())
             for i, layer in enumerate(layers):
                 deltas = torch.stack([grads[i] for grads in per_class])  # (C, b, *output shape)

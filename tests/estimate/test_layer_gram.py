@@ -47,6 +47,18 @@ class _Shared(nn.Module):
         return self.layer(torch.tanh(self.layer(x)))
 
 
+class _Unused(nn.Module):
+    """A trainable layer computed on every forward but not used by the outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.used, self.unused = nn.Linear(6, 3), nn.Linear(6, 4)
+
+    def forward(self, x):
+        self.last = self.unused(x)
+        return self.used(x)
+
+
 def _images(n: int = 10, size: int = 12) -> torch.Tensor:
     return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(0))
 
@@ -106,3 +118,13 @@ def test_layers_it_cannot_decompose_fall_back_to_the_per_sample_jacobians(monkey
     monkeypatch.setattr(layer_gram, "MAX_GRAD_FLOATS", 2**26)
     monkeypatch.setattr(layer_gram, "MAX_FLOPS", 1e3)
     assert layer_gram.layer_ntk(model, _images(), names) is None  # too many multiply-adds
+
+
+def test_a_layer_the_outputs_do_not_use_adds_nothing():
+    x = torch.randn(5, 6, generator=torch.Generator().manual_seed(2))
+    torch.manual_seed(0)
+    model = _Unused()
+    exact = layer_gram.layer_ntk(model, x, trainable_parameter_names(model))
+    assert exact is not None
+    slow = empirical_ntk(model, x, trainable=["used.weight", "used.bias"], layer_gram=False)
+    torch.testing.assert_close(exact[0], slow.kernel, rtol=1e-5, atol=1e-6)
