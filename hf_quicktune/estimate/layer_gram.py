@@ -211,8 +211,11 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
     def capture(layer: _Layer):
         def hook(_module, args, kwargs, output):
             layer.calls += 1 if len(args) == 1 and not kwargs and isinstance(output, torch.Tensor) else 2
-            layer.inputs.append(args[0].detach())
+            # copies: later in-place operations (a ReLU(inplace=True), a residual `x += shortcut`) would otherwise
+            # change the input kept here and the output whose gradient is taken (it would be the gradient after them)
+            layer.inputs.append(args[0].detach().clone())
             layer.output = output
+            return output.clone() if isinstance(output, torch.Tensor) else output
 
         return hook
 

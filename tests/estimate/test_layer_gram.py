@@ -38,6 +38,24 @@ class _Net(nn.Module):
         return self.head(x.mean((2, 3)))
 
 
+class _InPlace(nn.Module):
+    """A residual block as timm's ResNets write it: in-place activations and ``x += shortcut`` on layer outputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.act = nn.ReLU(inplace=True)
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x):
+        shortcut = x
+        x = self.act(self.bn1(self.conv1(x)))
+        x = self.bn2(self.conv2(x))
+        x += shortcut
+        return self.head(self.act(x).mean((2, 3)))
+
+
 class _Shared(nn.Module):
     def __init__(self):
         super().__init__()
@@ -128,3 +146,27 @@ def test_a_layer_the_outputs_do_not_use_adds_nothing():
     assert exact is not None
     slow = empirical_ntk(model, x, trainable=["used.weight", "used.bias"], layer_gram=False)
     torch.testing.assert_close(exact[0], slow.kernel, rtol=1e-5, atol=1e-6)
+
+
+def test_in_place_operations_after_a_layer_do_not_change_its_share():
+    x = torch.randn(6, 4, 5, 5, generator=torch.Generator().manual_seed(3))
+    torch.manual_seed(0)
+    model = _InPlace().eval()
+    names = trainable_parameter_names(model)
+    exact = layer_gram.layer_ntk(model, x, names)
+    assert exact is not None
+    torch.testing.assert_close(exact[0], empirical_ntk(model, x, trainable=names, layer_gram=False).kernel,
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["scratch:resnet10t", "scratch:mobilenetv3_small_050"])
+def test_other_zoo_architectures_match_the_per_sample_jacobians(name):
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    torch.manual_seed(0)
+    model = create_model(get_candidate(name), num_classes=4, image_size=32).eval()
+    x = _images(5, 32)
+    names = trainable_parameter_names(model, 0.8)
+    slow = empirical_ntk(model, x, trainable=names, layer_gram=False)
+    assert slow.projected_dim is None  # exact, not sketched
+    torch.testing.assert_close(empirical_ntk(model, x, trainable=names).kernel, slow.kernel, rtol=1e-4, atol=1e-5)
