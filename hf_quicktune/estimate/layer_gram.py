@@ -186,7 +186,7 @@ def _plan(layer: _Layer, n: int, classes: int, patches: torch.Tensor, deltas: to
 def _ghost_sum(patches: torch.Tensor, deltas: torch.Tensor, n: int, positions: int) -> torch.Tensor:
     """``sum_{t,s} (P P^T * D D^T)`` per sample pair, over groups in chunks: (n, n)."""
     groups, rows = patches.shape[:2]
-    out = torch.zeros(n, n, dtype=torch.float64)
+    out = torch.zeros(n, n, dtype=torch.float64, device=patches.device)
     step = max(1, CHUNK_FLOATS // (rows * rows))
     for g0 in range(0, groups, step):
         p, d = patches[g0 : g0 + step], deltas[g0 : g0 + step]
@@ -267,7 +267,7 @@ def layer_ntk(model: nn.Module, x: torch.Tensor, names: list[str], batch: int = 
                     layer.grads.append(_per_sample_grads(layer, layer.inputs[0], deltas.detach()))
                 layer.inputs, layer.output = [], None
             del per_class, out
-        kernel = torch.zeros(n, n, dtype=torch.float64)
+        kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
         for layer in layers:
             if layer.patches:
                 kernel += _ghost_sum(torch.cat(layer.patches, dim=1), torch.cat(layer.deltas, dim=1), n,

@@ -70,11 +70,11 @@ def test_per_sample_gradients_match_autograd_loop(model, batch):
     torch.testing.assert_close(fast[:, -d:], feats, rtol=1e-5, atol=1e-6)
 
 
-def test_lgc_sketch_approximates_the_exact_gradient_alignment(model, batch):
+def test_lgc_sketch_approximates_the_exact_gradient_alignment(model, batch, monkeypatch):
     x, y = batch
     names = tail_parameter_names(model)
     loader = [(x[i : i + 8], y[i : i + 8]) for i in range(0, 24, 8)]
-    score = lgc(model, loader, proj_dim=4096, seed=3)
+    score = lgc(model, loader, proj_dim=4096, seed=3, exact=False)
     # same head as lgc draws first from its generator with this seed
     d = model.num_features
     head = torch.randn(d, generator=torch.Generator().manual_seed(3)) / d**0.5
@@ -83,4 +83,11 @@ def test_lgc_sketch_approximates_the_exact_gradient_alignment(model, batch):
     assert -1.0 <= score <= 1.0
     assert score == pytest.approx(expected, abs=0.05)
     # deterministic for a seed
+    assert lgc(model, loader, proj_dim=4096, seed=3, exact=False) == pytest.approx(score, abs=1e-9)
+    # the default: the exact kernel from the tail layers' inputs and output gradients
+    assert lgc(model, loader, proj_dim=4096, seed=3) == pytest.approx(expected, abs=1e-6)
+    # a sample outgrowing the exact kernel's limit after its first batch: the sketch, as with exact=False
+    from hf_quicktune.rank.scores import lgc as lgc_module
+
+    monkeypatch.setattr(lgc_module, "EXACT_MAX_FLOATS", x[:8].numel())
     assert lgc(model, loader, proj_dim=4096, seed=3) == pytest.approx(score, abs=1e-9)

@@ -8,7 +8,10 @@ kernels and the normalised Frobenius inner product, as the paper defines it). He
 1x1 conv and norm), plus a *new* linear head. For a C-way head the kernel summed over outputs is
 estimated by a random output direction, i.e. a random head vector ``v ~ N(0, I/d)`` with
 ``f(x) = v·φ(x)``: its gradient w.r.t. ``v`` is ``φ(x)`` (the LFC kernel) and w.r.t. the last
-block it is ``vᵀ ∂φ/∂w``. Per-sample gradients come from ``torch.func`` (vmap of grad) and are
+block it is ``vᵀ ∂φ/∂w``. The kernel is computed exactly from each tail layer's inputs and output
+gradients (:mod:`hf_quicktune.estimate.layer_gram`) where that applies and the sample's images fit
+:data:`EXACT_MAX_FLOATS` (small inputs; at a model's own size the last block's positions usually make
+it too costly). Otherwise per-sample gradients come from ``torch.func`` (vmap of grad) and are
 count-sketched to ``proj_dim`` coordinates (a random projection that preserves inner products
 in expectation), so memory stays O(batch × params) for the gradients and O(n × proj_dim) overall.
 """
@@ -31,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 _BLOCK_CONTAINERS = ("blocks", "stages", "layers", "layer4", "features", "encoder")
+#: the exact kernel keeps every image of the sample at once: at most this many floats of pixels (512 MiB)
+EXACT_MAX_FLOATS = 2**27
 
 
 def last_block(model: torch.nn.Module) -> torch.nn.Module:
@@ -111,6 +116,32 @@ def per_sample_gradients(model, names: list[str], head, pixels, chunk_size: int 
     return torch.cat([g_tail[n].flatten(1).float() for n in names] + [g_head.float()], dim=1)
 
 
+def _exact_factor(model, names: list[str], head, pixels, batch: int) -> np.ndarray | None:
+    """A factor G (``G Gᵀ`` the exact kernel) of the gradient kernel of ``f = head · φ`` w.r.t. the tail and the
+    head, from the layers' inputs and output gradients; None where
+    :func:`~hf_quicktune.estimate.layer_gram.layer_ntk` does not apply."""
+    import torch
+
+    from hf_quicktune.estimate.layer_gram import layer_ntk
+
+    class ScalarHead(torch.nn.Module):
+        def __init__(self, net, v):
+            super().__init__()
+            self.net = net
+            self.head = torch.nn.Linear(v.shape[0], 1, bias=False).to(v.device)
+            self.head.weight.data.copy_(v[None])
+
+        def forward(self, x):
+            return self.head(self.net(x))
+
+    scalar = ScalarHead(_pre_logits_module(model), head)
+    exact = layer_ntk(scalar, pixels, [f"net.net.{n}" for n in names] + ["head.weight"], batch=batch)
+    if exact is None:
+        return None
+    values, vectors = np.linalg.eigh(exact[0].cpu().numpy())
+    return vectors * np.sqrt(np.clip(values, 0.0, None))
+
+
 def lgc(
     model: torch.nn.Module,
     loader,
@@ -120,8 +151,11 @@ def lgc(
     chunk_size: int | None = None,
     device=None,
     progress: Callable[[int, int], None] | None = None,
+    exact: bool = True,
 ) -> float:
-    """LGC of ``model`` (timm API) on the ``(pixels, label)`` batches of ``loader``; higher is better."""
+    """LGC of ``model`` (timm API) on the ``(pixels, label)`` batches of ``loader``; higher is better.
+
+    ``exact=False`` forces the sketched per-sample gradients."""
     import torch
 
     model = model.eval()
@@ -135,8 +169,24 @@ def lgc(
     device = next(iter(model.parameters())).device
     gen = torch.Generator().manual_seed(seed)
     wrapper = _pre_logits_module(model)
-    head = bucket = sign = None
-    projected, labels = [], []
+    head: torch.Tensor | None = None
+    sketch_map: list[torch.Tensor] = []  # bucket and sign, drawn after the head
+
+    def sketched(pixels) -> np.ndarray:
+        assert head is not None
+        if not sketch_map:
+            dims = total + head.shape[0]
+            sketch_map.append(torch.randint(0, proj_dim, (dims,), generator=gen).to(device))
+            sketch_map.append((torch.randint(0, 2, (dims,), generator=gen) * 2 - 1).to(device, torch.float32))
+        bucket, sign = sketch_map
+        flat = per_sample_gradients(model, names, head, pixels, chunk_size)
+        out = torch.zeros(flat.shape[0], proj_dim, device=device)
+        out.index_add_(1, bucket, flat * sign)
+        return out.cpu().numpy().astype(np.float64)
+
+    projected: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    kept: list[torch.Tensor] = []
     steps = len(loader)
     for step, (pixels, target) in enumerate(loader, start=1):
         pixels = pixels.to(device)
@@ -144,16 +194,22 @@ def lgc(
             with torch.no_grad():
                 d = wrapper(pixels[:1]).shape[1]
             head = (torch.randn(d, generator=gen) / d**0.5).to(device)
-            bucket = torch.randint(0, proj_dim, (total + d,), generator=gen).to(device)
-            sign = (torch.randint(0, 2, (total + d,), generator=gen) * 2 - 1).to(device, torch.float32)
-        flat = per_sample_gradients(model, names, head, pixels, chunk_size)
-        sketch = torch.zeros(flat.shape[0], proj_dim, device=device)
-        sketch.index_add_(1, bucket, flat * sign)
-        projected.append(sketch.cpu().numpy().astype(np.float64))
         labels.append(target.cpu().numpy())
+        if exact and sum(b.numel() for b in kept) + pixels.numel() <= EXACT_MAX_FLOATS:
+            kept.append(pixels)
+        else:  # the sample outgrew the exact kernel's limit: sketch what was kept, then stream
+            exact = False
+            projected += [sketched(b) for b in kept] + [sketched(pixels)]
+            kept = []
         if progress is not None:
             progress(step, steps)
-    g = np.concatenate(projected)
+    g = None
+    if kept:
+        g = _exact_factor(model, names, head, torch.cat(kept), batch=max(len(b) for b in kept))
+        if g is None:
+            projected = [sketched(b) for b in kept]
+    if g is None:
+        g = np.concatenate(projected)
     y = np.concatenate(labels).astype(np.int64)
     if not np.all(np.isfinite(g)):
         raise QuickTuneError(
