@@ -42,7 +42,7 @@ MAX_ROWS = 4096
 #: floats of one chunk of (groups x rows x rows) products
 CHUNK_FLOATS = 2**24
 #: the products and per-sample gradients of all layers may cost at most this many multiply-adds (else the per-sample
-#: Jacobians): ~15 s on one core here, about what those took for a whole Lite0 at 32 px on 256 images
+#: Jacobians): the whole Lite0 at 32 px fits on 128 images (6.3 s on one core, ``benchmarks/ntk_paths.py``), not on 256
 MAX_FLOPS = 1e11
 #: per-sample gradients of one layer may hold at most this many floats (n x C x its parameters)
 MAX_GRAD_FLOATS = 2**26
@@ -53,7 +53,7 @@ MAX_STORED_FLOATS = 2**28
 @dataclass
 class _Layer:
     module: nn.Module
-    weight: bool  # weight trainable (a Linear / convolution: the ghost products)
+    weight: bool  # weight trainable
     bias: bool  # bias trainable
     names: list[str]  # the module's trainable parameters (local names; the per-sample path)
     ghost: bool  # a linear or convolutional layer (products or per-sample gradients), else its own VJP
