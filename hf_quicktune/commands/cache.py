@@ -1,5 +1,5 @@
-"""``hf-quicktune cache info`` / ``cache clear``: what hf-quicktune keeps on disk (``HF_QUICKTUNE_CACHE``), and
-removing it. Everything there is recomputed when missing: nothing a run needs to resume lives here (run
+"""``hf-quicktune cache info`` / ``cache clear`` / ``cache prune``: what hf-quicktune keeps on disk
+(``HF_QUICKTUNE_CACHE``), and removing it. Everything there is recomputed when missing: nothing a run needs to resume lives here (run
 directories hold their own state)."""
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def info(as_json: bool) -> None:
     root = cache_dir()
     sizes = {name: _size(root / name) if (root / name).exists() else (0, 0) for name in PARTS}
     rows = {name: {"bytes": size, "files": files, "holds": PARTS[name]} for name, (size, files) in sizes.items()}
+    from hf_quicktune.rank.feature_cache import MAX_SIZE_ENV, max_cache_bytes
+
+    limit = max_cache_bytes()
+    rows["features"]["max_bytes"] = limit
     if as_json:
         click.echo(json.dumps({"path": str(root), "parts": rows}, indent=2))
         return
@@ -61,7 +65,10 @@ def info(as_json: bool) -> None:
     for column in ("part", "size", "files", "holds"):
         table.add_column(column, justify="right" if column in ("size", "files") else "left")
     for name, (size, files) in sizes.items():
-        table.add_row(name, _human(size), str(files), PARTS[name])
+        holds = PARTS[name]
+        if name == "features":
+            holds += f" (at most {'no limit' if limit is None else _human(limit)}: {MAX_SIZE_ENV})"
+        table.add_row(name, _human(size), str(files), holds)
     Console().print(table)
     click.echo(f"total {_human(sum(size for size, _ in sizes.values()))}; "
                "`hf-quicktune cache clear PART` removes a part (recomputed when needed).")
@@ -96,3 +103,21 @@ def clear(parts: tuple[str, ...], everything: bool, yes: bool) -> None:
         else:
             path.unlink()
     click.echo(f"removed {', '.join(present)} ({_human(freed)}) from {root}")
+
+
+@cache.command("prune")
+@click.option("--max-size", help="Size to bring the features down to, e.g. 500MB or 2GiB "
+              "[default: HF_QUICKTUNE_FEATURES_MAX_SIZE, else 5 GiB].")
+def prune(max_size: str | None) -> None:
+    """Remove the least recently used ranking features until they take at most --max-size. Rankings do this by
+    themselves after each write (at HF_QUICKTUNE_FEATURES_MAX_SIZE); this applies a smaller size now."""
+    from hf_quicktune.rank import feature_cache
+
+    limit = feature_cache.parse_size(max_size) if max_size is not None else feature_cache.max_cache_bytes()
+    if limit is None:
+        click.echo(f"no limit set ({feature_cache.MAX_SIZE_ENV}); pass --max-size to prune")
+        return
+    removed, freed = feature_cache.prune(limit)
+    left = sum(size for _, size, _ in feature_cache.cache_files())
+    click.echo(f"removed {removed} least recently used feature files ({_human(freed)}); "
+               f"{_human(left)} left (at most {_human(limit)})")

@@ -3,6 +3,10 @@ preprocessing and seed (a *family*), one file per set of images extracted, each 
 
 Any sample is served from the rows its family already holds, whichever runs computed them (a ``rank`` on more
 images, a time-limited ranking's probe and the rest of its sample), so only the images no entry holds are computed.
+
+The folder is bounded: after each write, the least recently used files (an entry's mtime is refreshed whenever it
+is read) are removed until it holds at most ``HF_QUICKTUNE_FEATURES_MAX_SIZE`` (default 5 GiB; ``0`` = no limit).
+An evicted entry is recomputed by the next ranking that needs its rows.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +35,12 @@ logger = logging.getLogger(__name__)
 #: 3: entries record their image ids, one folder per family (rows reused across samples).
 #: 4: ``model_seconds`` from the warm model's retimed passes (:func:`~hf_quicktune.rank.features.extract`).
 CACHE_VERSION = 4
+
+#: the features folder's default size limit (``HF_QUICKTUNE_FEATURES_MAX_SIZE`` overrides it)
+DEFAULT_MAX_BYTES = 5 * 2**30
+MAX_SIZE_ENV = "HF_QUICKTUNE_FEATURES_MAX_SIZE"
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def candidate_identity(candidate: Candidate, seed: int) -> dict[str, Any]:
@@ -63,6 +74,92 @@ def cache_path(key: str) -> Path:
     return cache_dir() / "features" / f"{key}.safetensors"
 
 
+def parse_size(text: str) -> int:
+    """Bytes of a size such as ``5GiB``, ``500 MB``, ``1.5g`` or ``1048576`` (decimal and binary units)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Z]*)\s*", str(text))
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        from hf_quicktune.errors import ConfigError
+
+        raise ConfigError(f"cannot read {text!r} as a size.", input=text, code="bad_size",
+                          fix="Give a number of bytes with an optional unit: 500MB, 5GiB, 2G, 0 for no limit.")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def max_cache_bytes() -> int | None:
+    """The features folder's size limit: ``HF_QUICKTUNE_FEATURES_MAX_SIZE`` (``0`` or ``none``: no limit) or
+    :data:`DEFAULT_MAX_BYTES`."""
+    text = os.environ.get(MAX_SIZE_ENV, "").strip()
+    if not text:
+        return DEFAULT_MAX_BYTES
+    if text.lower() in ("none", "unlimited"):
+        return None
+    return parse_size(text) or None
+
+
+def mark_used(path: Path) -> None:
+    """Mark ``path`` as just used (its mtime: what eviction orders by; atime is often not kept)."""
+    try:
+        os.utime(path)
+    except OSError:  # removed by another process's eviction, or a read-only cache: nothing to refresh
+        pass
+
+
+def cache_files() -> list[tuple[Path, int, float]]:
+    """Every finished file of the features folder (entries and remembered samples) with its size and last use,
+    least recently used first; temporary files of writes in progress are left out."""
+    root = cache_dir() / "features"
+    files = []
+    for path in root.rglob("*"):
+        if path.suffix not in (".safetensors", ".json"):
+            continue
+        try:
+            stat = path.stat()
+        except OSError:  # removed meanwhile
+            continue
+        files.append((path, stat.st_size, stat.st_mtime))
+    return sorted(files, key=lambda f: (f[2], str(f[0])))
+
+
+def prune(max_bytes: int, keep: tuple[Path, ...] = ()) -> tuple[int, int]:
+    """Remove the least recently used files of the features folder until it holds at most ``max_bytes`` (never
+    the files in ``keep``); returns (files removed, bytes freed). Emptied family folders are removed too."""
+    files = cache_files()
+    total = sum(size for _, size, _ in files)
+    removed = freed = 0
+    kept = {Path(p).resolve() for p in keep}
+    for path, size, _ in files:
+        if total - freed <= max_bytes:
+            break
+        if path.resolve() in kept:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:  # another process evicted it first
+            pass
+        except OSError as err:
+            logger.warning("could not remove %s from the feature cache (%s)", path, err)
+            continue
+        removed, freed = removed + 1, freed + size
+        if path.parent != cache_dir() / "features" and not any(path.parent.iterdir()):
+            try:
+                path.parent.rmdir()
+            except OSError:  # a concurrent write just added a file
+                pass
+    return removed, freed
+
+
+def enforce_limit(keep: tuple[Path, ...] = ()) -> None:
+    """Apply :func:`max_cache_bytes` after a write, logging what was evicted."""
+    limit = max_cache_bytes()
+    if limit is None:
+        return
+    removed, freed = prune(limit, keep)
+    if removed:
+        logger.info("feature cache over its %.1f GiB limit: removed the %d least recently used files (%.1f MiB); "
+                    "%s sets the limit", limit / 2**30, removed, freed / 2**20, MAX_SIZE_ENV)
+
+
 def load_cached(key: str | Path) -> tuple[FeatureSet, np.ndarray] | None:
     """The cached :class:`FeatureSet` at ``key`` (or its path) and the image ids of its rows, or None (a corrupt
     file is ignored and logged)."""
@@ -76,6 +173,7 @@ def load_cached(key: str | Path) -> tuple[FeatureSet, np.ndarray] | None:
             meta = fh.metadata() or {}
             tensors = {name: fh.get_tensor(name) for name in fh.keys()}  # noqa: SIM118
         labels = tensors["labels"].astype(np.int64)
+        mark_used(path)
         fs = FeatureSet(features=tensors["features"], labels=labels, logits=tensors.get("logits"),
                         seconds=float(meta.get("seconds", "nan")), num_params=int(meta.get("num_params", "0")),
                         cached=True, model_seconds=float(meta.get("model_seconds", "nan")), reused=len(labels))
@@ -101,6 +199,7 @@ def save_cached(key: str, fs: FeatureSet, indices: np.ndarray, info: dict[str, A
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     save_file(tensors, str(tmp), metadata=meta)
     os.replace(tmp, path)
+    enforce_limit(keep=(path,))
     return path
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_quicktune.constants import cache_dir
-from hf_quicktune.rank.feature_cache import CACHE_VERSION
+from hf_quicktune.rank.feature_cache import CACHE_VERSION, enforce_limit, mark_used
 from hf_quicktune.rank.feature_set import FeatureSet, merge_features, select_rows
 from hf_quicktune.rank.sampling import stratified_sample
 
@@ -171,6 +171,7 @@ def remembered_sample(fingerprint: str, seed: int, image_size: int | None, drawn
         return None
     if seconds > (1 + REDUCE_MIN) * limit or not len(kept) or len(np.setdiff1d(kept, drawn)):
         return None
+    mark_used(path)
     return np.sort(kept)
 
 
@@ -182,3 +183,4 @@ def remember_sample(fingerprint: str, seed: int, image_size: int | None, drawn: 
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"seconds": seconds, "indices": [int(i) for i in kept], "drawn": len(drawn)}))
     os.replace(tmp, path)
+    enforce_limit(keep=(path,))

@@ -144,3 +144,20 @@ def test_a_sample_reuses_the_rows_of_earlier_entries_and_computes_only_the_new_i
     np.testing.assert_allclose(grown.logits, direct.logits, rtol=1e-4, atol=1e-5)
     again = _features(split, transform, factory, more, accelerator, fingerprint="fp-rows")  # now all held
     assert factory.calls == 3 and again.cached
+
+
+def test_features_evicted_by_the_size_limit_are_recomputed_equal(split, transform, accelerator, monkeypatch,
+                                                                  tmp_path):
+    """With room for one entry, extracting another dataset's features evicts the first's; asking for them again
+    builds the model and computes the same features."""
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path / "qt"))  # the session's cache is not this test's to evict
+    idx = np.arange(0, 20, 5)
+    factory = Factory()
+    first = _features(split, transform, factory, idx, accelerator, fingerprint="fp-evict-a")
+    entry = cache_path(cache_key(CAND, "fp-evict-a", idx, repr(transform), 0))
+    monkeypatch.setenv("HF_QUICKTUNE_FEATURES_MAX_SIZE", str(entry.stat().st_size + 100))
+    _features(split, transform, factory, idx, accelerator, fingerprint="fp-evict-b")
+    assert factory.calls == 2 and not entry.exists()
+    again = _features(split, transform, factory, idx, accelerator, fingerprint="fp-evict-a")
+    assert factory.calls == 3 and not again.cached and entry.exists()
+    np.testing.assert_allclose(again.features, first.features, rtol=1e-5)
