@@ -11,6 +11,7 @@ An evicted entry is recomputed by the next ranking that needs its rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -183,13 +184,13 @@ def load_cached(key: str | Path) -> tuple[FeatureSet, np.ndarray] | None:
         return None
 
 
-def save_cached(key: str, fs: FeatureSet, indices: np.ndarray, info: dict[str, Any]) -> Path:
+def save_cached(key: str, fs: FeatureSet, indices: np.ndarray, info: dict[str, Any]) -> Path | None:
     """Write ``fs`` (the features of the sorted image ids ``indices``) atomically (temp file + rename), so an
-    interrupted run never leaves a half file."""
+    interrupted run never leaves a half file. Returns its path, or None (logged) where the cache cannot be
+    written: a read-only cache costs later rankings the forward passes, never this one."""
     from safetensors.numpy import save_file
 
     path = cache_path(key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {"features": np.ascontiguousarray(fs.features), "labels": fs.labels.astype(np.int64),
                "indices": np.asarray(indices, dtype=np.int64)}
     if fs.logits is not None:
@@ -197,10 +198,31 @@ def save_cached(key: str, fs: FeatureSet, indices: np.ndarray, info: dict[str, A
     meta = {"seconds": repr(fs.seconds), "num_params": str(fs.num_params), "model_seconds": repr(fs.model_seconds)}
     meta.update({k: json.dumps(v, default=str) for k, v in info.items()})
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(tensors, str(tmp), metadata=meta)
+        os.replace(tmp, path)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        warn_unwritable(path, err)
+        return None
     enforce_limit(keep=(path,))
     return path
+
+
+_WARNED: set[Path] = set()
+
+
+def warn_unwritable(path: Path, err: OSError) -> None:
+    """Log once per process that the features folder cannot be written (then quietly go on without it)."""
+    root = cache_dir() / "features"
+    if root in _WARNED:
+        logger.debug("not cached: %s (%s)", path, err)
+        return
+    _WARNED.add(root)
+    logger.warning("cannot write the feature cache under %s (%s): features are not kept for later rankings; set "
+                   "HF_QUICKTUNE_CACHE to a writable folder", root, err)
 
 
 def _entry_ids(path: Path) -> np.ndarray | None:

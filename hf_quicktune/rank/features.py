@@ -222,7 +222,8 @@ def candidate_features(
         key = cache_key(candidate, fingerprint, missing, repr(transform), seed)
         path = save_cached(key, fs, missing,
                            {"candidate": candidate.name, "fingerprint": fingerprint, "n": len(missing)})
-        logger.info("cached features of %s at %s", candidate.name, path)
+        if path is not None:
+            logger.info("cached features of %s at %s", candidate.name, path)
     if held_fs is not None:
         logger.info("features of %s: %d images from cache, %d computed", candidate.name, len(held), len(missing))
         fs = merge_features(held, held_fs, missing, fs)

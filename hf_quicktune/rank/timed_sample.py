@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_quicktune.constants import cache_dir
-from hf_quicktune.rank.feature_cache import CACHE_VERSION, enforce_limit, mark_used
+from hf_quicktune.rank.feature_cache import CACHE_VERSION, enforce_limit, mark_used, warn_unwritable
 from hf_quicktune.rank.feature_set import FeatureSet, merge_features, select_rows
 from hf_quicktune.rank.sampling import stratified_sample
 
@@ -179,8 +179,12 @@ def remember_sample(fingerprint: str, seed: int, image_size: int | None, drawn: 
                     kept: np.ndarray) -> None:
     """Record that a ranking limited to ``seconds`` reduced ``drawn`` to ``kept`` (:func:`remembered_sample`)."""
     path = _memory_path(fingerprint, seed, image_size, drawn)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"seconds": seconds, "indices": [int(i) for i in kept], "drawn": len(drawn)}))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"seconds": seconds, "indices": [int(i) for i in kept], "drawn": len(drawn)}))
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only cache: the next run draws its own size again
+        warn_unwritable(path, err)
+        return
     enforce_limit(keep=(path,))

@@ -10,6 +10,7 @@ tensor by tensor: same leaf name (weight/bias/running_mean/running_var), same la
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -172,10 +173,17 @@ def package_state_dict(architecture: str = "tf_efficientnet_lite0") -> dict[str,
     with torch.device("meta"):  # only names and shapes are needed
         target = timm.create_model(architecture, pretrained=False).state_dict()
     mapped = map_package_state_dict(source, target, architecture)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
-    save_file(mapped, str(tmp), metadata={"source": f"pypi:{spec.package}", "format": "pt"})
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file(mapped, str(tmp), metadata={"source": f"pypi:{spec.package}", "format": "pt"})
+        os.replace(tmp, path)
+    except OSError as err:  # a read-only or missing cache: convert again next time, never fatal
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        logger.warning("could not cache the converted %s weights at %s (%s); converting them on every load "
+                       "(set HF_QUICKTUNE_CACHE to a writable folder)", spec.package, path, err)
+        return mapped
     logger.info("converted %s weights to %s", spec.package, path)
     return mapped
 

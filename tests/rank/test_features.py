@@ -161,3 +161,27 @@ def test_features_evicted_by_the_size_limit_are_recomputed_equal(split, transfor
     again = _features(split, transform, factory, idx, accelerator, fingerprint="fp-evict-a")
     assert factory.calls == 3 and not again.cached and entry.exists()
     np.testing.assert_allclose(again.features, first.features, rtol=1e-5)
+
+
+def test_an_unwritable_cache_costs_later_rankings_their_passes_not_this_one(split, transform, accelerator,
+                                                                           monkeypatch, tmp_path, caplog):
+    import logging
+
+    from hf_quicktune.rank import feature_cache
+    from hf_quicktune.rank.timed_sample import remember_sample, remembered_sample
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(blocker / "qt"))
+    monkeypatch.setattr(feature_cache, "_WARNED", set())
+    idx = np.arange(0, 20, 4)
+    factory = Factory()
+    with caplog.at_level(logging.WARNING, logger="hf_quicktune.rank.feature_cache"):
+        first = _features(split, transform, factory, idx, accelerator)
+        second = _features(split, transform, factory, idx, accelerator)
+        remember_sample("fp-1", 0, 32, idx, 10.0, idx[:3])
+    assert factory.calls == 2 and not second.cached  # computed twice: nothing could be kept
+    np.testing.assert_allclose(second.features, first.features, rtol=1e-5)
+    assert remembered_sample("fp-1", 0, 32, idx, 10.0) is None
+    warnings = [r for r in caplog.records if "cannot write the feature cache" in r.getMessage()]
+    assert len(warnings) == 1 and "HF_QUICKTUNE_CACHE" in warnings[0].getMessage()  # said once, not per entry

@@ -133,3 +133,23 @@ def test_scratch_baselines_build():
         m = create_model(name, num_classes=3).eval()
         out = m(torch.zeros(2, 3, 32, 32))
         assert out.shape == (2, 3) and np.isfinite(out.detach().numpy()).all()
+
+
+def test_weights_load_from_their_package_when_the_cache_cannot_be_written(tmp_path, monkeypatch, caplog):
+    """A read-only or unusable HF_QUICKTUNE_CACHE (a shared cluster cache, a read-only image) converts the weights
+    on every load with a warning that names the fix, instead of failing."""
+    import logging
+
+    from hf_quicktune.zoo.package_weights import package_state_dict
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(blocker / "qt"))  # under a file: no folder can be made there
+    with caplog.at_level(logging.WARNING, logger="hf_quicktune.zoo.package_weights"):
+        state = package_state_dict("tf_efficientnet_lite0")
+    monkeypatch.delenv("HF_QUICKTUNE_CACHE")
+    reference = package_state_dict("tf_efficientnet_lite0")  # the session's cache
+    assert state.keys() == reference.keys()
+    assert all(torch.equal(state[k], reference[k]) for k in reference)
+    assert "could not cache the converted" in caplog.text and "HF_QUICKTUNE_CACHE" in caplog.text
+    assert not converted_path("tf_efficientnet_lite0").is_relative_to(blocker)
