@@ -29,11 +29,33 @@ FINETUNE_CROP_SCALE = (0.5, 1.0)
 TIMM_AUG_KEYS = ("hflip", "vflip", "scale", "ratio", "color_jitter", "re_prob", "no_aug")
 
 
+def to_8bit(img: Any) -> Any:
+    """A 16-bit, 32-bit integer or float PIL image (modes ``I;16*``, ``I``, ``F``: medical, microscopy, satellite
+    images) as 8-bit grayscale stretched over its own range, as ImageJ / Fiji display one; other modes unchanged.
+
+    PIL's own ``convert("RGB")`` clips such values at 255 (a 16-bit image turns white, a float one in [0, 1] black),
+    and the bits a file actually uses (12 of 16, say) are not recorded, so the image's own minimum and maximum are
+    the scale. NaNs become its minimum; a constant image becomes black."""
+    if not (img.mode.startswith("I") or img.mode == "F"):
+        return img
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(img, dtype=np.float64)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return Image.new("L", img.size)
+    lo, hi = float(values[finite].min()), float(values[finite].max())
+    scaled = np.where(finite, values - lo, 0.0) * (255.0 / (hi - lo) if hi > lo else 0.0)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
 class ToRGB:
-    """Grayscale, palette, RGBA or CMYK PIL images -> RGB (picklable for DataLoader workers)."""
+    """Grayscale, palette, RGBA, CMYK, 16-bit or float PIL images -> RGB (picklable for DataLoader workers); images
+    of more than 8 bits are first stretched to 8 over their own range (:func:`to_8bit`)."""
 
     def __call__(self, img: Any) -> Any:
-        return img if img.mode == "RGB" else img.convert("RGB")
+        return img if img.mode == "RGB" else to_8bit(img).convert("RGB")
 
     def __repr__(self) -> str:
         return "ToRGB()"

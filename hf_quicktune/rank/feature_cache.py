@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 #: so features cached from full-size decoding no longer match what this version computes.
 #: 3: entries record their image ids, one folder per family (rows reused across samples).
 #: 4: ``model_seconds`` from the warm model's retimed passes (:func:`~hf_quicktune.rank.features.extract`).
-CACHE_VERSION = 4
+#: 5: 16-bit and float images are stretched to 8 bits over their own range (data.transforms.to_8bit) where
+#: PIL's conversion clipped them white or black.
+CACHE_VERSION = 5
 
 #: the features folder's default size limit (``HF_QUICKTUNE_FEATURES_MAX_SIZE`` overrides it)
 DEFAULT_MAX_BYTES = 5 * 2**30

@@ -70,7 +70,9 @@ class _ImageSubset:
 
             image = decode_image(image, self.min_side)
         if getattr(image, "mode", "RGB") != "RGB":
-            image = image.convert("RGB")
+            from hf_quicktune.data.transforms import ToRGB
+
+            image = ToRGB()(image)
         return self.transform(image), int(row[self.label_column])
 
 

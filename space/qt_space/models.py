@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.data.transforms import ToRGB
 from hf_quicktune.errors import ConfigError
 
 _LOCK = threading.Lock()
@@ -105,7 +106,7 @@ def classify(image, model_ref: str, top_k: int = 5) -> dict[str, float]:
         raise ConfigError("no image given: upload one or click an example.")
     model, transform, labels = load(model_ref)
     with torch.no_grad():
-        probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)[0]
+        probs = model(transform(ToRGB()(image)).unsqueeze(0)).softmax(-1)[0]
     values, indices = probs.topk(min(top_k, len(labels)))
     return {labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
 
@@ -126,7 +127,7 @@ def example_images(dataset_spec: str, out_dir: Path, n: int = 8, seed: int = 0) 
         if label in seen and len(seen) < min(n, len(names)):
             continue
         seen.add(label)
-        image = split[i]["image"].convert("RGB")
+        image = ToRGB()(split[i]["image"])
         path, shown = out_dir / f"example-{len(picked)}.png", out_dir / f"example-{len(picked)}-shown.png"
         image.save(path)
         display_copy(image).save(shown)  # 8x8 digits are unreadable at their own size

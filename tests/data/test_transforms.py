@@ -96,3 +96,64 @@ def test_train_crop_keeps_at_least_half_the_image_unless_overridden():
 
     assert crop_scale(build_transform(CFG, train=True, image_size=32)) == FINETUNE_CROP_SCALE == (0.5, 1.0)
     assert crop_scale(build_transform(CFG, train=True, image_size=32, augmentation={"scale": [0.08, 1.0]})) == (0.08, 1.0)
+
+
+def _stretched(values):
+    """The expected 8-bit image: ``values`` mapped linearly from their range onto 0..255."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    return np.rint((v - v.min()) * 255.0 / (v.max() - v.min())).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("dtype", "top"), [("uint16", 65535), ("uint16", 4095), ("int32", 70000), ("float32", 1.0)])
+def test_high_bit_images_are_stretched_over_their_range_not_clipped(dtype, top):
+    """16-bit (full or 12-bit range), 32-bit and float images: PIL's convert('RGB') clips them at 255 (white) or
+    leaves [0, 1] floats black; ToRGB maps each image's own range onto 0..255."""
+    import numpy as np
+
+    from hf_quicktune.data.transforms import ToRGB
+
+    values = np.linspace(top * 0.1, top, 16 * 16).reshape(16, 16).astype(dtype)
+    image = Image.fromarray(values)
+    assert image.mode in ("I;16", "I", "F")
+    naive = np.asarray(image.convert("RGB"))
+    assert (naive == 255).mean() > 0.9 or naive.max() <= 1  # the bug this guards against
+    rgb = np.asarray(ToRGB()(image))
+    assert rgb.shape == (16, 16, 3) and (rgb[..., 0] == rgb[..., 2]).all()
+    np.testing.assert_array_equal(rgb[..., 0], _stretched(values))
+
+
+def test_odd_high_bit_images_and_eight_bit_ones():
+    import numpy as np
+
+    from hf_quicktune.data.transforms import ToRGB, to_8bit
+
+    constant = Image.fromarray(np.full((4, 4), 3000, dtype=np.uint16))
+    assert np.asarray(ToRGB()(constant)).max() == 0  # nothing to stretch: black, not an error
+    with_nan = np.array([[np.nan, 0.0], [0.5, 1.0]], dtype=np.float32)
+    assert np.asarray(to_8bit(Image.fromarray(with_nan))).tolist() == [[0, 0], [128, 255]]
+    assert np.asarray(to_8bit(Image.fromarray(np.full((2, 2), np.nan, dtype=np.float32)))).max() == 0
+    grey = Image.fromarray(np.arange(16, dtype=np.uint8).reshape(4, 4))  # 8-bit modes are PIL's business, unchanged
+    assert to_8bit(grey) is grey
+    np.testing.assert_array_equal(np.asarray(ToRGB()(grey)), np.asarray(grey.convert("RGB")))
+
+
+def test_a_folder_of_16_bit_pngs_reaches_the_model_as_its_images(tmp_path):
+    """From disk through load() and the evaluation pipeline: a 12-bit image saved as 16-bit PNG arrives as the
+    stretched image, not a white square."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 4096, (20, 20)).astype(np.uint16)).save(tmp_path / cls / f"{i}.png")
+    ds = load(str(tmp_path))
+    image = ds.train[0]["image"]
+    assert image.mode.startswith("I")
+    tf = build_transform({**CFG, "crop_pct": 1.0, "interpolation": "nearest"}, train=False, image_size=20)
+    x = tf(image)
+    expected = (torch.from_numpy(_stretched(np.asarray(image)).astype(np.float32)) / 255 - 0.5) / 0.5
+    assert torch.allclose(x[0], expected, atol=1e-5) and torch.equal(x[0], x[1])
+    assert (x > 0.99).float().mean() < 0.05  # not saturated
