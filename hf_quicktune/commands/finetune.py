@@ -89,8 +89,12 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--allow-pickle", is_flag=True, help="Load a pickled (non-safetensors) checkpoint. Only for sources you trust.")
 @click.option("--test/--no-test", "run_test", default=True, show_default=True,
               help="Evaluate the final model on the test split (when the dataset has one).")
+@click.option("--metric", type=click.Choice(["top1", "balanced_accuracy", "macro_f1"]), default="top1",
+              show_default=True,
+              help="Validation metric the best epoch is kept by (timm's --eval-metric; a plateau schedule follows "
+                   "it too): top-1, balanced accuracy (mean per-class recall) or macro F1. All three are printed.")
 def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, image_size, train_limit,
-             eval_limit, seed, allow_pickle, run_test, lr_stepping, **flags) -> None:
+             eval_limit, seed, allow_pickle, run_test, lr_stepping, metric, **flags) -> None:
     """Fine-tune one model with one hyperparameter configuration (one Quick-Tune trial).
 
     Example: hf-quicktune finetune -d builtin:digits -m tf_efficientnet_lite0 --lr 1e-3
@@ -117,6 +121,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
+    from hf_quicktune.report.curves import metric_label
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
     from hf_quicktune.zoo import allow_pickle as trust_pickle
@@ -134,11 +139,12 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
         # checkpoint that does not fit its architecture) are the user's to fix -> one paragraph, exit code 2
         create_model(candidate, num_classes=data.num_classes, image_size=image_size)
     trial = Trial(output_dir, candidate, config, data, max_epochs=max_epochs, image_size=image_size,
-                  train_limit=train_limit, eval_limit=eval_limit, seed=seed, lr_stepping=lr_stepping)
+                  train_limit=train_limit, eval_limit=eval_limit, seed=seed, lr_stepping=lr_stepping, metric=metric)
     todo = max(0, epochs - trial.epochs_done)
     if trial.epochs_done:
         console.print(f"continuing {output_dir}: {trial.epochs_done} epoch(s) done")
-    table = Table("epoch", "val top-1", "val top-5", "val loss", "train loss", "lr", "img/s", "status")
+    table = Table("epoch", "val top-1", "val top-5", "val bal. acc", "val macro F1", "val loss", "train loss", "lr",
+                  "img/s", "status")
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True)
@@ -155,16 +161,18 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
                 r = info["record"]
                 progress.advance(overall)
                 progress.reset(steps, total=None)
-                table.add_row(str(r.epoch), _pct(r.val_top1), _pct(r.val_top5), _num(r.val_loss, ".4f"),
+                table.add_row(str(r.epoch), _pct(r.val_top1), _pct(r.val_top5), _pct(r.val_balanced_accuracy),
+                              _pct(r.val_macro_f1), _num(r.val_loss, ".4f"),
                               _num(r.train_loss, ".4f"), _num(r.lr, ".2e"), _num(r.images_per_second, ".1f"),
                               r.status if r.ok else f"[red]{r.status}[/red]")  # the message: one paragraph below
-                progress.console.print(f"epoch {r.epoch}: val top-1 {_pct(r.val_top1)}, status {r.status}")
+                chosen = "" if metric == "top1" else f", {metric_label(metric)} {_pct(r.score)}"
+                progress.console.print(f"epoch {r.epoch}: val top-1 {_pct(r.val_top1)}{chosen}, status {r.status}")
 
         records = trial.advance(todo, callback=callback)
     if records:
         console = Console()
         if not console.is_terminal:  # a log file or a pipe: 80 columns would shrink the numbers to ellipses
-            console = Console(width=max(console.width, 100))
+            console = Console(width=max(console.width, 130))
         console.print(table)
     summary = f"{trial.epochs_done} epoch(s) done, status {trial.status}; curve: {Path(output_dir) / 'curve.jsonl'}"
     click.echo(summary)
@@ -175,7 +183,8 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
         raise SystemExit(1)
     if run_test and trial.epochs_done and data.test is not None:
         scores = trial.evaluate("test")
-        click.echo(f"test top-1 {100 * scores['top1']:.2f}% on {scores['num_examples']} images")
+        click.echo(f"test top-1 {100 * scores['top1']:.2f}%, balanced accuracy {100 * scores['balanced_accuracy']:.2f}%, "
+                   f"macro F1 {100 * scores['macro_f1']:.2f}% on {scores['num_examples']} images")
     if trial.epochs_done:
         out = trial.export(Path(output_dir) / "model")
         click.echo(f"model: {out / 'model.safetensors'} (+ config.json, {candidate.library} format)")

@@ -31,7 +31,14 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(json.dumps(summary, indent=2, default=str))
         return
     out = Path(summary["output_dir"])
-    click.echo(f"\nbest: {summary.get('best_model')} (trial {summary.get('best_trial')}), "
+    metric = summary.get("metric") or "top1"
+    chosen = ""
+    if metric != "top1" and summary.get("val_score") is not None:
+        from hf_quicktune.report.curves import metric_label
+
+        chosen = f"val {metric_label(metric)} {100 * summary['val_score']:.2f}%" + (
+            f" (test {100 * summary['test_score']:.2f}%)" if summary.get("test_score") is not None else "") + ", "
+    click.echo(f"\nbest: {summary.get('best_model')} (trial {summary.get('best_trial')}), {chosen}"
                f"val top-1 {100 * (summary.get('val_top1') or 0):.2f}%"
                + (f", test top-1 {100 * summary['test_top1']:.2f}%" if summary.get("test_top1") is not None else "")
                + f"; {summary.get('budget_used_s', 0):.0f}s used, {summary.get('epoch_steps')} epoch-steps, "
@@ -133,8 +140,13 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
                    "when the first epochs say little about the final ranking (from-scratch training, long "
                    "schedules). [default: the prior's, learnt from its meta-dataset (the first epoch that ranks "
                    "configurations like the final one) as the same share of --max-epochs; 1 without a prior]")
+@click.option("--metric", type=click.Choice(["top1", "balanced_accuracy", "macro_f1"]),
+              help="Validation metric the search maximises and the winner is chosen by (each trial's best epoch "
+                   "too): top-1 accuracy, balanced accuracy (mean per-class recall) or macro F1. Pick one of the "
+                   "last two when classes are imbalanced: always predicting the largest class scores its share in "
+                   "top-1. Every metric is recorded and reported either way. [default: top1]")
 @click.option("--min-accuracy",
-              help="Quality gate: when the winner's validation top-1 is below this fraction (e.g. 0.9, or 90%), "
+              help="Quality gate: when the winner's validation --metric is below this fraction (e.g. 0.9, or 90%), "
                    "do not push and exit with code 2 (the export stays in --output-dir). The run always "
                    "reports the winner against chance and a majority-class baseline.")
 @click.option("--workers", type=int,

@@ -68,6 +68,10 @@ class CardInfo:
     #: the exported model's size and the cost of one forward pass at its input size, as timm's cards list them:
     #: ``params_m``, ``gmacs``, ``macts`` (millions of activations), ``image_size`` (px); None: not counted
     stats: dict[str, float] | None = None
+    #: the validation metric the search selected on (train/metrics.py; the best epoch is its best)
+    metric: str = "top1"
+    #: the exported epoch's other metrics: ``val_balanced_accuracy``, ``val_macro_f1``, ``test_...`` (None: unknown)
+    scores: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def safe_name(self) -> str:
@@ -95,7 +99,29 @@ def _eval_results(info: CardInfo) -> list:
     out = [EvalResult(dataset_split="validation", metric_value=round(float(info.val_top1), 6), **common)]
     if info.test_top1 is not None:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
+    if info.metric != "top1":  # the metric the search selected on, beside top-1
+        chosen = {**common, "metric_type": {"balanced_accuracy": "balanced_accuracy", "macro_f1": "f1"}[info.metric],
+                  "metric_name": _metric_name(info.metric), "metric_args": {"average": "macro"}
+                  if info.metric == "macro_f1" else None}
+        for split, prefix in (("validation", "val"), ("test", "test")):
+            value = info.scores.get(f"{prefix}_{info.metric}")
+            if value is not None:
+                out.append(EvalResult(dataset_split=split, metric_value=round(float(value), 6), **chosen))
     return out
+
+
+def _metric_name(metric: str) -> str:
+    from hf_quicktune.report.curves import metric_label
+
+    return metric_label(metric)
+
+
+def _other_metrics(info: CardInfo, prefix: str) -> str:
+    """``, balanced accuracy X %, macro F1 Y %`` of the exported epoch on a split (the metric the search selected on
+    in bold), or nothing when unknown."""
+    parts = [f"{_metric_name(m)} " + (f"**{100 * v:.2f} %**" if m == info.metric else f"{100 * v:.2f} %")
+             for m in ("balanced_accuracy", "macro_f1") if (v := info.scores.get(f"{prefix}_{m}")) is not None]
+    return "".join(f", {p}" for p in parts)
 
 
 def retarget_card(text: str, repo_id: str) -> str:
@@ -157,7 +183,8 @@ def build_model_card(info: CardInfo):
     # freezing and linear probing mean nothing on random weights (the search never applies them there)
     skip = {"model"} | ({"linear_probing", "pct_to_freeze"} if info.from_scratch else set())
     hp = {k: v for k, v in sorted(info.config.items()) if v is not None and k not in skip}
-    test_line = f"- test top-1: **{100 * info.test_top1:.2f} %**\n" if info.test_top1 is not None else ""
+    test_line = (f"- test top-1: **{100 * info.test_top1:.2f} %**{_other_metrics(info, 'test')}\n"
+                 if info.test_top1 is not None else "")
     quality_line = f"- quality check: {info.quality}\n" if info.quality else ""
     prior_line = ""
     if info.prior:  # loaded by a run that did not search, it chose nothing
@@ -168,6 +195,7 @@ def build_model_card(info: CardInfo):
                          "random subset per epoch), so that the schedule ended with the budget\n")
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
     best = info.best_epoch or info.epochs
+    selected = "" if info.metric == "top1" else f" {_metric_name(info.metric)}"
     if info.from_scratch:
         what = f"`{info.architecture}` trained from scratch (random initialisation) on {info.dataset_text}"
         base = "- initialisation: random (no pretrained weights; a from-scratch baseline won the search)"
@@ -191,7 +219,7 @@ def build_model_card(info: CardInfo):
 {what} for image classification, {chosen}
 
 {base}
-- validation top-1: **{100 * info.val_top1:.2f} %** (weights of epoch {best}, the best validation epoch of the {info.epochs} trained)
+- validation top-1: **{100 * info.val_top1:.2f} %**{_other_metrics(info, 'val')} (weights of epoch {best}, the best validation{selected} epoch of the {info.epochs} trained)
 {test_line}{quality_line}{prior_line}
 {_stats(info)}## Use it
 

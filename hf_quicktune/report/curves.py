@@ -22,7 +22,23 @@ KEY_HPARAMS = ("lr", "batch_size", "opt", "weight_decay", "sched", "pct_to_freez
                "data_augmentation", "mixup", "smoothing", "drop")
 
 LEADERBOARD_COLUMNS = ("rank", "trial_id", "model", "status", "epochs", "best_val_top1", "best_epoch",
-                       "last_val_top1", "test_top1", "seconds")
+                       "last_val_top1", "test_top1", "seconds", "metric", "best_val_score",
+                       "best_val_balanced_accuracy", "best_val_macro_f1")
+
+
+def metric_label(metric: str | None) -> str:
+    """How tables and plots name a run's ``--metric`` (``top-1``, ``balanced accuracy``, ``macro F1``)."""
+    from hf_quicktune.train.metrics import METRIC_LABELS
+
+    return METRIC_LABELS.get(metric or "top1", str(metric))
+
+
+def row_score(row: Mapping[str, Any], which: str = "best") -> float | None:
+    """A leaderboard row's ``best`` / ``last`` validation or ``test`` value of the run's metric (rows written before
+    the metric was recorded, or built with top-1 only, give their top-1)."""
+    prefix = {"best": "best_val", "last": "last_val", "test": "test"}[which]
+    value = row.get(f"{prefix}_score")
+    return row.get(f"{prefix}_top1") if value is None and "metric" not in row else value
 
 
 def plot_learning_curves(
@@ -31,11 +47,12 @@ def plot_learning_curves(
     *,
     incumbent: int | None = None,
     labels: Mapping[int, str] | None = None,
-    title: str = "Validation accuracy per epoch",
+    title: str | None = None,
+    metric: str = "top1",
 ) -> Path:
     """Plot every trial's validation curve (epochs on x), the incumbent drawn bold and labelled.
 
-    ``curves`` maps trial id -> validation accuracy (fraction) per completed epoch.
+    ``curves`` maps trial id -> the validation ``metric`` (fraction) per completed epoch.
     """
     plt = pyplot()
     labels = dict(labels or {})
@@ -52,8 +69,9 @@ def plot_learning_curves(
                 marker="o", markersize=4, label=f"incumbent: {name}")
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation top-1 (%)")
-    ax.set_title(title)
+    ax.set_ylabel(f"validation {metric_label(metric)} (%)")
+    ax.set_title(title or ("Validation accuracy per epoch" if metric == "top1"
+                           else f"Validation {metric_label(metric)} per epoch"))
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
@@ -73,8 +91,9 @@ def incumbent_trace(steps: Iterable[Mapping[str, Any]]) -> list[tuple[float, flo
 
 
 def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Path, *,
-                             budget_s: float | None = None) -> Path:
-    """Step plot of the incumbent's validation accuracy against wall-clock time used."""
+                             budget_s: float | None = None, metric: str = "top1") -> Path:
+    """Step plot of the incumbent's validation score (the steps' ``score``: the run's ``metric``) against
+    wall-clock time used."""
     plt = pyplot()
     trace = incumbent_trace(steps)
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
@@ -87,20 +106,20 @@ def plot_incumbent_over_time(steps: Iterable[Mapping[str, Any]], path: str | Pat
         ax.legend(loc="lower right", fontsize=8)
     ax.set_xlim(left=0, right=max([budget_s or 0.0] + [x for x, _ in trace]) * 1.03 or None)
     ax.set_xlabel("wall-clock seconds used (ranking + search + training)")
-    ax.set_ylabel("best validation top-1 (%)")
-    ax.set_title("Incumbent accuracy over time")
+    ax.set_ylabel(f"best validation {metric_label(metric)} (%)")
+    ax.set_title("Incumbent accuracy over time" if metric == "top1" else f"Incumbent {metric_label(metric)} over time")
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 
 
 def sort_leaderboard(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows sorted best first by ``best_val_top1`` (the accuracy of the trial's best epoch, whose
-    weights are kept and exported), then by ``last_val_top1``; trials without a score last. Adds a
-    1-based ``rank``."""
+    """Rows sorted best first by their best validation score (:func:`row_score`: the run's metric at the trial's
+    best epoch, whose weights are kept and exported), then by the last epoch's; trials without a score last. Adds
+    a 1-based ``rank``."""
 
     def key(row):
-        last = row.get("last_val_top1")
-        best = row.get("best_val_top1")
+        last = row_score(row, "last")
+        best = row_score(row)
         return (best is None, -(best or 0.0), -(last or 0.0), row.get("trial_id", 0))
 
     out = []
@@ -139,7 +158,8 @@ def write_leaderboard(rows: Sequence[Mapping[str, Any]], directory: str | Path, 
 def leaderboard_markdown(rows: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
     """A Markdown table of the first ``limit`` rows (for the model card)."""
     hp = ("lr", "batch_size", "opt", "sched", "pct_to_freeze", "linear_probing")
-    head = ["#", "trial", "model", "epochs", "val top-1 (%)", "best val (%)", *hp]
+    label = metric_label(next((r.get("metric") for r in rows if r.get("metric")), None))
+    head = ["#", "trial", "model", "epochs", f"val {label} (%)", "best val (%)", *hp]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in list(rows)[:limit]:
         cfg = r.get("config") or {}
@@ -148,7 +168,7 @@ def leaderboard_markdown(rows: Sequence[Mapping[str, Any]], limit: int = 10) -> 
             return "" if v is None else f"{100 * v:.2f}"
 
         cells = [str(r.get("rank", "")), str(r.get("trial_id", "")), f"`{r.get('model', '')}`",
-                 str(r.get("epochs", "")), pct(r.get("last_val_top1")), pct(r.get("best_val_top1")),
+                 str(r.get("epochs", "")), pct(row_score(r, "last")), pct(row_score(r)),
                  *(_fmt(cfg.get(k)) for k in hp)]
         if r.get("status", "ok") != "ok":
             cells[3] += f" ({r['status']})"
@@ -166,11 +186,20 @@ def leaderboard_rich_rows(rows: Sequence[Mapping[str, Any]], limit: int | None =
             return "-" if v is None else f"{100 * v:.2f}"
 
         out.append([str(r.get("rank", "")), str(r.get("trial_id", "")), str(r.get("model", "")),
-                    str(r.get("status", "")), str(r.get("epochs", "")), pct(r.get("last_val_top1")),
-                    pct(r.get("best_val_top1")), pct(r.get("test_top1")), _fmt(cfg.get("lr")),
+                    str(r.get("status", "")), str(r.get("epochs", "")), pct(row_score(r, "last")),
+                    pct(row_score(r)), pct(row_score(r, "test")), _fmt(cfg.get("lr")),
                     _fmt(cfg.get("batch_size")), _fmt(cfg.get("opt"))])
     return out
 
 
 LEADERBOARD_RICH_HEADER = ["#", "trial", "model", "status", "epochs", "val %", "best val %", "test %",
                            "lr", "bs", "opt"]
+
+
+def leaderboard_rich_header(metric: str | None = "top1") -> list[str]:
+    """:data:`LEADERBOARD_RICH_HEADER` with the score columns named after a metric other than top-1."""
+    if (metric or "top1") == "top1":
+        return list(LEADERBOARD_RICH_HEADER)
+    label = metric_label(metric)
+    return [f"val {label} %" if h == "val %" else f"best {label} %" if h == "best val %"
+            else f"test {label} %" if h == "test %" else h for h in LEADERBOARD_RICH_HEADER]

@@ -17,7 +17,7 @@ from hf_quicktune.meta.priors import prior_label
 from hf_quicktune.report import curves as report
 from hf_quicktune.run.stage_clock import StageClock
 from hf_quicktune.run.state import RunState, atomic_write_json
-from hf_quicktune.train.records import cost_of
+from hf_quicktune.train.records import cost_of, score_of
 
 logger = logging.getLogger(__name__)
 OK = "ok"
@@ -39,14 +39,21 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
         if not curve:
             continue
         all_curves[tid] = curve
-        ok = [r for r in curve if r.get("status", OK) == OK and r.get("val_top1") is not None]
+        ok = [r for r in curve if score_of(r) is not None]
         status = next((r["status"] for r in curve if r.get("status", OK) != OK), OK)
-        best = max(ok, key=lambda r: r["val_top1"]) if ok else None
+        best = max(ok, key=lambda r: score_of(r) or 0.0) if ok else None  # ties: the earliest epoch, as kept
         rows.append({
             "trial_id": tid, "model": pool[tid].get("model"), "status": status, "epochs": len(ok),
             "best_val_top1": best["val_top1"] if best else None, "best_epoch": best["epoch"] if best else None,
             "last_val_top1": ok[-1]["val_top1"] if ok else None, "test_top1": None,
             "seconds": round(sum(cost_of(r) for r in curve), 2),
+            # the metric the trial was selected on (train/metrics.py) and its value at the best / last epoch;
+            # the best epoch's other metrics beside it
+            "metric": (best or (curve[-1] if curve else {})).get("metric") or "top1",
+            "best_val_score": score_of(best) if best else None, "last_val_score": score_of(ok[-1]) if ok else None,
+            "test_score": None,
+            "best_val_balanced_accuracy": best.get("val_balanced_accuracy") if best else None,
+            "best_val_macro_f1": best.get("val_macro_f1") if best else None,
             "config": pool[tid],
         })
     return report.sort_leaderboard(rows), all_curves
@@ -54,8 +61,8 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
 
 def pick_incumbent(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The trial whose *best epoch* validates best (that epoch's weights are kept and exported)."""
-    ok = [r for r in rows if r["status"] == OK and r["best_val_top1"] is not None]
-    return ok[0] if ok else None  # rows are sorted by best_val_top1
+    ok = [r for r in rows if r["status"] == OK and r["best_val_score"] is not None]
+    return ok[0] if ok else None  # rows are sorted by best_val_score
 
 
 def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dict[str, Any]]) -> None:
@@ -72,14 +79,15 @@ def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dic
                             r.get("eval_seconds"), r.get("status", OK)])
 
 
-def _evaluate_test(settings, state, inc, candidates, dataset) -> float | None:
+def _evaluate_test(settings, state, inc, candidates, dataset) -> dict[str, Any] | None:
+    """The incumbent's best epoch on the test split (:class:`~hf_quicktune.train.records.EvalScores`), or None."""
     if dataset.test is None:
         return None
     from hf_quicktune.run.trials import make_trial
 
     tid = inc["trial_id"]
     trial = make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
-    return float(trial.evaluate(split="test", best=True)["top1"])
+    return dict(trial.evaluate(split="test", best=True))
 
 
 def _incumbent_model(settings, state, inc, candidates, dataset):
@@ -131,29 +139,35 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
         "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
     }
+    metric = settings.metric
     summary.update(extra or {})
+    summary["metric"] = metric
     if inc is not None:
-        reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['best_val_top1']:.2f}% "
-                         f"at epoch {inc['best_epoch']} of {inc['epochs']}")
+        shown = "" if metric == "top1" else f" {report.metric_label(metric)}"
+        reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val{shown} "
+                         f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}")
         test = _evaluate_test(settings, state, inc, candidates, dataset)
-        inc["test_top1"] = test
+        inc["test_top1"] = test["top1"] if test else None
+        inc["test_score"] = test[metric] if test else None
         summary.update(best_model=inc["model"], best_trial=inc["trial_id"], epochs=inc["epochs"],
-                       best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"], test_top1=test,
-                       config=inc["config"])
+                       best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"], test_top1=inc["test_top1"],
+                       val_score=inc["best_val_score"], test_score=inc["test_score"],
+                       val_balanced_accuracy=inc["best_val_balanced_accuracy"], val_macro_f1=inc["best_val_macro_f1"],
+                       test_balanced_accuracy=test["balanced_accuracy"] if test else None,
+                       test_macro_f1=test["macro_f1"] if test else None, config=inc["config"])
     baseline = outcome.majority_baseline(dataset, settings.eval_limit, settings.seed)
-    quality = outcome.quality(inc["best_val_top1"] if inc else None, dataset.num_classes, baseline,
-                              settings.min_accuracy)
-    summary.update(chance_top1=quality["chance_top1"], baseline=baseline,
+    quality = outcome.quality(inc["best_val_score"] if inc else None, dataset.num_classes, baseline,
+                              settings.min_accuracy, metric=metric)
+    summary.update(chance_top1=quality["chance_top1"], chance=quality["chance"], baseline=baseline,
                    quality={k: quality[k] for k in ("beats_chance", "beats_baseline", "min_accuracy", "passed")})
     csv_path, json_path = report.write_leaderboard(rows, state.dir)
     plots = {
         "learning_curves": str(report.plot_learning_curves(
-            {tid: [r["val_top1"] for r in c if r.get("status", OK) == OK and r.get("val_top1") is not None]
-             for tid, c in all_curves.items()},
+            {tid: [v for r in c if (v := score_of(r)) is not None] for tid, c in all_curves.items()},
             state.plots_dir / "learning_curves.png", incumbent=inc["trial_id"] if inc else None,
-            labels={r["trial_id"]: r["model"] for r in rows})),
+            labels={r["trial_id"]: r["model"] for r in rows}, metric=metric)),
         "incumbent_over_time": str(report.plot_incumbent_over_time(
-            steps, state.plots_dir / "incumbent_over_time.png", budget_s=settings.budget_s)),
+            steps, state.plots_dir / "incumbent_over_time.png", budget_s=settings.budget_s, metric=metric)),
     }
     summary.update(leaderboard_csv=str(csv_path), leaderboard_json=str(json_path), plots=plots)
     _write_curves(state.dir / "quicktune", all_curves, pool)
@@ -255,7 +269,9 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         model_ref=None if settings.push_to_hub else (
             f"{Path(state.dir).name}/{final.name}" if candidate.library == "transformers"
             else f"local-dir:{Path(state.dir).name}/{final.name}"),
-        interpolate_pos_encoding=_interpolates(tmp), stats=stats,
+        interpolate_pos_encoding=_interpolates(tmp), stats=stats, metric=settings.metric,
+        scores={k: summary.get(k) for k in ("val_balanced_accuracy", "val_macro_f1", "test_balanced_accuracy",
+                                            "test_macro_f1")},
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))

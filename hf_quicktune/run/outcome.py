@@ -96,40 +96,63 @@ def failure_report(rows: list[dict[str, Any]], steps: list[dict[str, Any]], stop
 
 
 def majority_baseline(dataset: Any, eval_limit: int | None, seed: int) -> dict[str, Any]:
-    """Accuracy of always predicting the training split's most frequent class, on the validation
-    (and test) examples the trials are evaluated on."""
+    """Every metric (train/metrics.py) of always predicting the training split's most frequent class, on the
+    validation (and test) examples the trials are evaluated on (``val_top1``, ``val_balanced_accuracy``,
+    ``val_macro_f1``, ``test_*``), and what uniform random guessing expects on validation (``chance``: ``1 / C`` in
+    top-1 and balanced accuracy; in macro F1 the mean over classes of ``2 p / (1 + C p)``, ``p`` a class's share)."""
+    import torch
+
     from hf_quicktune.data.columns import column_values
     from hf_quicktune.train.loaders import limit_split
+    from hf_quicktune.train.metrics import METRICS, class_balanced_scores
 
     label = getattr(dataset, "label_column", "label")
     counts = Counter(column_values(dataset.splits["train"], label))
     majority, _ = max(counts.items(), key=lambda kv: (kv[1], -kv[0]))
-    out: dict[str, Any] = {"kind": "majority_class", "class": dataset.class_names[majority], "val_top1": None,
-                           "test_top1": None}
-    for split, key in (("validation", "val_top1"), ("test", "test_top1")):
-        if split in dataset.splits:
-            labels = column_values(limit_split(dataset.splits[split], eval_limit, seed), label)
-            out[key] = sum(1 for y in labels if y == majority) / len(labels) if len(labels) else None
-    return out
-
-
-def quality(val_top1: float | None, num_classes: int, baseline: dict[str, Any],
-            min_accuracy: float | None) -> dict[str, Any]:
-    """The winner against chance, the majority-class baseline and ``--min-accuracy`` (all on validation)."""
+    num_classes = len(dataset.class_names)
+    out: dict[str, Any] = {"kind": "majority_class", "class": dataset.class_names[majority],
+                           **{f"{split}_{m}": None for split in ("val", "test") for m in METRICS}}
     chance = 1.0 / num_classes
-    base = baseline.get("val_top1")
-    out = {"chance_top1": chance, "baseline": baseline, "min_accuracy": min_accuracy, "val_top1": val_top1,
-           "beats_chance": val_top1 is not None and val_top1 > chance,
-           "beats_baseline": val_top1 is not None and base is not None and val_top1 > base,
-           "passed": val_top1 is not None and (min_accuracy is None or val_top1 >= min_accuracy)}
+    out["chance"] = {"top1": chance, "balanced_accuracy": chance, "macro_f1": chance}
+    for split, prefix in (("validation", "val"), ("test", "test")):
+        if split not in dataset.splits:
+            continue
+        labels = torch.tensor(column_values(limit_split(dataset.splits[split], eval_limit, seed), label))
+        if not len(labels):
+            continue
+        out[f"{prefix}_top1"] = float((labels == majority).double().mean())
+        balanced = class_balanced_scores(torch.full_like(labels, majority), labels, num_classes)
+        out.update({f"{prefix}_{m}": v for m, v in balanced.items()})
+        if prefix == "val":  # expected F1 of class c under uniform guessing: 2 p_c (1/C) / (p_c + 1/C)
+            shares = torch.bincount(labels, minlength=num_classes).double() / len(labels)
+            out["chance"]["macro_f1"] = float((2 * shares / (1 + num_classes * shares)).mean())
     return out
+
+
+def quality(val_score: float | None, num_classes: int, baseline: dict[str, Any],
+            min_accuracy: float | None, metric: str = "top1") -> dict[str, Any]:
+    """The winner's validation ``metric`` against chance, the majority-class baseline and ``--min-accuracy``."""
+    chance = float((baseline.get("chance") or {}).get(metric, 1.0 / num_classes))
+    base = baseline.get(f"val_{metric}")
+    out = {"chance_top1": 1.0 / num_classes, "chance": chance, "metric": metric, "baseline": baseline,
+           "min_accuracy": min_accuracy, "val_score": val_score,
+           "beats_chance": val_score is not None and val_score > chance,
+           "beats_baseline": val_score is not None and base is not None and val_score > base,
+           "passed": val_score is not None and (min_accuracy is None or val_score >= min_accuracy)}
+    return out
+
+
+def _metric_name(q: dict[str, Any]) -> str:
+    from hf_quicktune.report.curves import metric_label
+
+    return metric_label(q.get("metric"))
 
 
 def quality_text(q: dict[str, Any]) -> str:
     """One sentence for the terminal and the card."""
-    val, chance, base = q["val_top1"], q["chance_top1"], q["baseline"].get("val_top1")
-    text = (f"validation top-1 {_pct(val)} vs chance {_pct(chance)} and majority-class baseline {_pct(base)} "
-            f"(always '{q['baseline'].get('class')}')")
+    val, chance, base = q["val_score"], q["chance"], q["baseline"].get(f"val_{q.get('metric') or 'top1'}")
+    text = (f"validation {_metric_name(q)} {_pct(val)} vs chance {_pct(chance)} and majority-class baseline "
+            f"{_pct(base)} (always '{q['baseline'].get('class')}')")
     if not q["beats_chance"] or (base is not None and not q["beats_baseline"]):
         text += ": WARNING, the model does not beat " + ("chance" if not q["beats_chance"] else "the baseline")
     if q["min_accuracy"] is not None:
@@ -140,7 +163,7 @@ def quality_text(q: dict[str, Any]) -> str:
 def gate_error(q: dict[str, Any], export_dir: Any, pushing: bool) -> QualityGateError:
     pushed = " It was not pushed." if pushing else ""
     return QualityGateError(
-        f"the best model reaches {_pct(q['val_top1'])} validation top-1, below --min-accuracy "
+        f"the best model reaches {_pct(q['val_score'])} validation {_metric_name(q)}, below --min-accuracy "
         f"{q['min_accuracy']:g} ({_pct(q['min_accuracy'])}).{pushed} Its export is kept in {export_dir}. "
         "Give the search a larger --budget or other candidates (--zoo), or lower --min-accuracy.")
 

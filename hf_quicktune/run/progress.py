@@ -12,13 +12,18 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from hf_quicktune.report.curves import LEADERBOARD_RICH_HEADER, leaderboard_rich_rows
+from hf_quicktune.report.curves import leaderboard_rich_header, leaderboard_rich_rows, metric_label
 from hf_quicktune.run.settings import format_seconds
 
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
 logger = logging.getLogger("hf_quicktune.run")
+
+
+def _header(rows: list[dict[str, Any]]) -> list[str]:
+    """The leaderboard's column names, its score columns named after the rows' metric."""
+    return leaderboard_rich_header(next((r.get("metric") for r in rows if r.get("metric")), None))
 
 
 def _budget_text(snap: dict[str, Any]) -> str:
@@ -35,14 +40,14 @@ def _counts_text(snap: dict[str, Any]) -> str:
             f"{c.get('failed', 0)} failed; {snap.get('steps', 0)} epoch-steps")
 
 
-def _incumbent_text(snap: dict[str, Any]) -> str:
+def _incumbent_text(snap: dict[str, Any], val: str = "val") -> str:
     inc = snap.get("incumbent")
     if not inc:
         return "incumbent: none yet"
     cfg = inc.get("config", {})
     hp = ", ".join(f"{k}={cfg[k]:.3g}" if isinstance(cfg.get(k), float) else f"{k}={cfg.get(k)}"
                    for k in ("lr", "batch_size", "opt", "sched") if k in cfg)
-    return (f"incumbent: trial {inc['trial_id']} {inc['model']} val {100 * inc['score']:.2f}% "
+    return (f"incumbent: trial {inc['trial_id']} {inc['model']} {val} {100 * inc['score']:.2f}% "
             f"@ epoch {inc['epoch']} ({hp})")
 
 
@@ -53,14 +58,19 @@ def _new_step_lines(snap: dict[str, Any]) -> list[str]:
     new = snap["new_steps"] if "new_steps" in snap else (snap.get("last_steps") or [])[-1:]
     lines = [_step_text(s) for s in new]
     if lines:
-        lines[-1] += f" | {_budget_text(snap)} | {_incumbent_text(snap)}"
+        lines[-1] += f" | {_budget_text(snap)} | {_incumbent_text(snap, _val(new[-1]))}"
     return lines
+
+
+def _val(step: dict[str, Any]) -> str:
+    """``val``, or ``val <metric>`` when the run selects on another metric than top-1 (the step names it)."""
+    return f"val {metric_label(step['metric'])}" if step.get("metric") else "val"
 
 
 def _step_text(s: dict[str, Any]) -> str:
     score = "-" if s.get("score") is None else f"{100 * s['score']:.2f}%"
     return (f"step {s['step']}: trial {s['trial_id']} ({s.get('model', '?')}) epoch {s['epoch']} "
-            f"val {score} [{s.get('status', 'ok')}] {s.get('cost', 0.0):.1f}s")
+            f"{_val(s)} {score} [{s.get('status', 'ok')}] {s.get('cost', 0.0):.1f}s")
 
 
 class _Meter:
@@ -124,9 +134,10 @@ class PlainReporter:
 
     def leaderboard(self, rows: list[dict[str, Any]]) -> None:
         cells = leaderboard_rich_rows(rows)
+        header = _header(rows)
         widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h)
-                  for i, h in enumerate(LEADERBOARD_RICH_HEADER)]
-        self._print("  ".join(h.ljust(w) for h, w in zip(LEADERBOARD_RICH_HEADER, widths)))
+                  for i, h in enumerate(header)]
+        self._print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
         for r in cells:
             self._print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
 
@@ -164,7 +175,7 @@ class RichReporter(PlainReporter):
             if budget:
                 parts.append(ProgressBar(total=budget, completed=min(budget, snap.get("elapsed_s", 0.0)), width=50))
             parts += [Text(_budget_text(snap)), Text(_counts_text(snap)),
-                      Text(_incumbent_text(snap), style="bold green")]
+                      Text(_incumbent_text(snap, _val((snap.get("last_steps") or [{}])[-1])), style="bold green")]
             parts += [Text("  " + _step_text(s)) for s in (snap.get("last_steps") or [])[-5:]]
         if self._bar_task is not None:
             parts.append(self.bar)
@@ -195,7 +206,7 @@ class RichReporter(PlainReporter):
         from rich.table import Table
 
         table = Table(title="Leaderboard")
-        for h in LEADERBOARD_RICH_HEADER:
+        for h in _header(rows):
             table.add_column(h)
         for r in leaderboard_rich_rows(rows):
             table.add_row(*r)

@@ -130,7 +130,10 @@ class RunSettings:
     acquisition: str = "ei_per_cost"
     horizon: str = "next"
     initial_epochs: int | None = None  # epochs a new trial trains before it is compared again; None: the prior's
-    min_accuracy: float | None = None  # quality gate: below this validation top-1, exit 2 and do not push
+    # the validation metric trials are selected on (train/metrics.METRICS): the optimizer's score, each trial's
+    # best epoch, the winner, the quality gate
+    metric: str = "top1"
+    min_accuracy: float | None = None  # quality gate: below this validation score (the metric), exit 2, no push
     workers: int = 1  # trials trained at once; > 1 runs them on Ray (one actor per worker)
     ray_address: str | None = None  # join this Ray cluster ("auto", "ray://host:port") instead of a local one
 
@@ -152,6 +155,7 @@ class RunSettings:
         "scores": "the ranking (ranking.json) was computed with them",
         "rank_samples": "the ranking (ranking.json) was computed with them",
         "dataset": "every trial was trained on it",
+        "metric": "the optimizer's observations and every trial's best epoch were measured in it",
     }
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -214,7 +218,10 @@ class RunSettings:
                               "by the run; remove the key to train whole epochs).")
         if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
             raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name.")
-        for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max"))):
+        from hf_quicktune.train.metrics import METRICS
+
+        for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max")),
+                              ("metric", tuple(METRICS))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"--{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}.")
         if self.min_accuracy is not None:
@@ -227,7 +234,8 @@ class RunSettings:
                     raise ConfigError(f"--min-accuracy must be a fraction such as 0.9 (or 90%), got {text!r}.") from None
             if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
                 hint = f" (did you mean {value / 100:g}?)" if isinstance(value, int | float) and 1 < value <= 100 else ""
-                raise ConfigError(f"--min-accuracy is a validation top-1 fraction in [0, 1], got {self.min_accuracy!r}"
+                raise ConfigError(f"--min-accuracy is a fraction in [0, 1] of the validation --metric, got "
+                                  f"{self.min_accuracy!r}"
                                   f"{hint}.")
             self.min_accuracy = float(value)
         if self.initial_epochs is not None and self.max_epochs is not None and self.initial_epochs > self.max_epochs:

@@ -41,7 +41,7 @@ def make_trial(settings: Any, state: RunState, trial_id: int, config: dict, cand
                  image_size=settings.image_size, train_limit=settings.train_limit,
                  eval_limit=settings.eval_limit, seed=settings.seed + trial_id, keep_in_memory=keep_in_memory,
                  horizon_may_change=True,  # the run may re-fit a no-search schedule (run/refit.py)
-                 epoch_fraction=settings.epoch_fraction)
+                 epoch_fraction=settings.epoch_fraction, metric=getattr(settings, "metric", "top1"))
 
 
 def trial_curve(state: RunState, trial_id: int) -> list[dict[str, Any]]:
@@ -90,9 +90,12 @@ def record_failure(state: RunState, tid: int, epoch: int, message: str) -> dict[
 def step_record(n: int, tid: int, config: dict[str, Any], rec: dict[str, Any], elapsed: float) -> dict[str, Any]:
     """The steps.jsonl line of one told epoch."""
     score, cost, status = record_score_cost(rec)
-    return {"step": n, "trial_id": tid, "model": config.get("model"), "epoch": int(rec["epoch"]),
+    step = {"step": n, "trial_id": tid, "model": config.get("model"), "epoch": int(rec["epoch"]),
             "score": score, "cost": cost, "status": status, "message": rec.get("message"),
             "elapsed_s": round(elapsed, 3)}
+    if (rec.get("metric") or "top1") != "top1":  # ``score`` is that metric (the default's steps stay as they were)
+        step["metric"] = rec["metric"]
+    return step
 
 
 def reconcile(opt: Any, state: RunState, pool: list[dict[str, Any]], clock: Any) -> list[dict[str, Any]]:

@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 
 from hf_quicktune import faults
 from hf_quicktune.errors import TrainError
-from hf_quicktune.train.records import EpochRecord, append_records, load_curve
+from hf_quicktune.train.records import EpochRecord, append_records, load_curve, score_of
 
 TRIAL_FILE = "trial.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -63,13 +63,14 @@ def best_checkpoint(directory: str | Path) -> tuple[int, Path] | None:
 
 
 def checkpoint_score(path: Path) -> float | None:
-    """Validation top-1 of the epoch a checkpoint folder holds (from its JSON)."""
+    """The validation score (the trial's metric, :func:`~hf_quicktune.train.records.score_of`) of the epoch a
+    checkpoint folder holds (from its JSON)."""
     info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
-    return (info.get("record") or {}).get("val_top1")
+    return score_of(info.get("record") or {})
 
 
 def update_best(directory: str | Path, epoch: int, checkpoint: Path) -> bool:
-    """Make ``checkpoint`` (of ``epoch``) the best epoch if its validation top-1 beats the current
+    """Make ``checkpoint`` (of ``epoch``) the best epoch if its validation score beats the current
     best (ties keep the earlier epoch). Atomic: temp folder, then rename. Returns whether it did."""
     directory = Path(directory)
     score = checkpoint_score(checkpoint)

@@ -31,6 +31,8 @@ class EvalScores(TypedDict):
 
     top1: float
     top5: float | None
+    balanced_accuracy: float
+    macro_f1: float
     loss: float
     num_examples: int
 
@@ -43,8 +45,10 @@ STATUSES = (TrialStatus.OK, TrialStatus.DIVERGED, TrialStatus.OOM, TrialStatus.F
 class EpochRecord:
     """One point of a trial's learning curve and its cost.
 
-    ``val_top1``/``val_top5`` are fractions in [0, 1] (``val_top5`` is None with fewer than 5
-    classes). When ``status`` is not ``"ok"`` the epoch did not finish: metrics that could not be
+    ``val_top1``/``val_top5``/``val_balanced_accuracy``/``val_macro_f1`` are fractions in [0, 1] (``val_top5`` is
+    None with fewer than 5 classes; the last two None in records of versions before them). ``metric`` names the one
+    the trial is selected on (:data:`~hf_quicktune.train.metrics.METRICS`): :attr:`score`, the best epoch kept,
+    a plateau schedule. When ``status`` is not ``"ok"`` the epoch did not finish: metrics that could not be
     measured are None and ``message`` says what happened.
     """
 
@@ -60,6 +64,9 @@ class EpochRecord:
     lr: float | None
     status: TrialStatus = TrialStatus.OK
     message: str = ""
+    val_balanced_accuracy: float | None = None
+    val_macro_f1: float | None = None
+    metric: str = "top1"
 
     def __post_init__(self) -> None:
         self.status = TrialStatus(self.status)
@@ -70,7 +77,7 @@ class EpochRecord:
 
     @property
     def score(self) -> float | None:
-        """The validation top-1 accuracy the optimizer sees (None when the epoch did not finish)."""
+        """The validation ``metric`` the optimizer sees (None when the epoch did not finish)."""
         return score_of(vars(self))
 
     @property
@@ -90,10 +97,16 @@ class EpochRecord:
 
 
 def score_of(record: Mapping[str, Any]) -> float | None:
-    """:attr:`EpochRecord.score` of a record's dict (``to_dict()``, a ``curve.jsonl`` line)."""
+    """:attr:`EpochRecord.score` of a record's dict (``to_dict()``, a ``curve.jsonl`` line): its ``metric``'s value
+    (top-1 in records written before the metric was recorded)."""
     ok = record.get("status", TrialStatus.OK) == TrialStatus.OK
-    value = record.get("val_top1")
+    value = record.get(metric_key(record.get("metric") or "top1"))
     return float(value) if ok and value is not None else None
+
+
+def metric_key(metric: str) -> str:
+    """The record key of a validation metric: ``val_top1``, ``val_balanced_accuracy``, ``val_macro_f1``."""
+    return f"val_{metric}"
 
 
 def cost_of(record: Mapping[str, Any]) -> float:

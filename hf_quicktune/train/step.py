@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hf_quicktune import faults
 from hf_quicktune.train import device, layout
 from hf_quicktune.train.loaders import make_loader, train_batches
-from hf_quicktune.train.metrics import topk_accuracy
+from hf_quicktune.train.metrics import class_balanced_scores, topk_accuracy
 from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
 from hf_quicktune.train.strategies import (
@@ -227,7 +227,8 @@ class EpochLoop:
 
     @torch.no_grad()
     def evaluate(self, state: TrainState, dataset: Dataset) -> dict[str, Any]:
-        """Top-1/top-5 accuracy (top-5 None under 5 classes), mean loss and the number of examples."""
+        """Top-1/top-5 accuracy (top-5 None under 5 classes), balanced accuracy, macro-F1, mean loss and the number
+        of examples."""
         acc = self.accelerator
         state.model.eval()
         loader = self.loader(dataset, shuffle=False)
@@ -247,9 +248,12 @@ class EpochLoop:
             losses.append(loss.cpu())
         ranks_t, labels_t, losses_t = torch.cat(ranks), torch.cat(labels), torch.cat(losses)
         scores = topk_accuracy(ranks_t, labels_t, ks=(1, 5))
+        balanced = class_balanced_scores(ranks_t[:, 0], labels_t, self.num_classes)
         return {
             "top1": scores["top1"],
             "top5": scores.get("top5") if self.num_classes >= 5 else None,
+            "balanced_accuracy": balanced["balanced_accuracy"],
+            "macro_f1": balanced["macro_f1"],
             "loss": float(losses_t.mean()),
             "n": len(labels_t),
         }

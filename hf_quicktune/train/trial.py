@@ -33,6 +33,7 @@ from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, r
 from hf_quicktune.train.config import LR_STEPPINGS, validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
+from hf_quicktune.train.metrics import check_metric
 from hf_quicktune.train.optim import build_scheduler, current_lr
 from hf_quicktune.train.records import (
     AdvanceResult,
@@ -90,6 +91,8 @@ class Trial:
     ``lr_stepping``: when the learning rate moves (``"warmup"``: after every update during a warm-up, then once an
     epoch; ``"update"``: after every update; ``"epoch"``: once an epoch, timm ``train.py``'s default), see
     :attr:`~hf_quicktune.train.step.EpochLoop.lr_stepping`.
+    ``metric``: the validation metric the trial is selected on (:data:`~hf_quicktune.train.metrics.METRICS`; timm
+    ``train.py``'s ``--eval-metric``): its records' score, the best epoch kept and exported, a plateau schedule.
     ``accelerator`` (default: the process-wide
     :func:`~hf_quicktune.train.device.default_accelerator`) answers the process's questions (main
     process, device, precision); the in-memory state trains with an Accelerator of its own on the same
@@ -115,6 +118,7 @@ class Trial:
         horizon_may_change: bool = False,
         epoch_fraction: float = 1.0,
         lr_stepping: str = "warmup",
+        metric: str = "top1",
     ):
         if max_epochs < 1:
             raise TrainError(f"max_epochs must be >= 1, got {max_epochs}.")
@@ -137,6 +141,7 @@ class Trial:
         if lr_stepping not in LR_STEPPINGS:
             raise TrainError(f"lr_stepping must be one of {', '.join(LR_STEPPINGS)}, got {lr_stepping!r}.")
         self.lr_stepping = lr_stepping
+        self.metric = check_metric(metric)
         if not hasattr(candidate, "architecture") and not callable(candidate):
             raise TrainError(f"candidate must be a zoo Candidate or a model factory, got {type(candidate).__name__}.")
         self.name: str = str(getattr(candidate, "name", None) or getattr(candidate, "__name__", "custom"))
@@ -299,6 +304,9 @@ class Trial:
             epoch=epoch_index + 1,
             val_top1=scores["top1"],
             val_top5=scores["top5"],
+            val_balanced_accuracy=finite_or_none(scores["balanced_accuracy"]),
+            val_macro_f1=finite_or_none(scores["macro_f1"]),
+            metric=self.metric,
             val_loss=finite_or_none(scores["loss"]),
             train_loss=finite_or_none(train_loss),
             train_seconds=train_seconds,
@@ -310,7 +318,7 @@ class Trial:
         )
         self.ended_early = bool(note)
         if state.scheduler is not None:
-            state.scheduler.step(epoch_index + 1, scores["top1"])
+            state.scheduler.step(epoch_index + 1, scores[self.metric])
         state.rng = ckpt.rng_state()
         self._save(state, record)
         return record
@@ -428,7 +436,7 @@ class Trial:
         return records
 
     def evaluate(self, split: str = "test", best: bool = False) -> EvalScores:
-        """Top-1/top-5 accuracy and loss of the newest checkpoint on ``split`` (with ``best``: of the
+        """Top-1/top-5 accuracy, balanced accuracy, macro-F1 and loss of the newest checkpoint on ``split`` (with ``best``: of the
         best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports)."""
         if self.epochs_done == 0 and self._state is None:
             raise TrainError("the trial has no trained checkpoint yet; call advance() first.")
@@ -449,7 +457,8 @@ class Trial:
         finally:
             if not self.keep_in_memory:
                 self.release()
-        return {"top1": scores["top1"], "top5": scores["top5"], "loss": scores["loss"], "num_examples": scores["n"]}
+        return {"top1": scores["top1"], "top5": scores["top5"], "balanced_accuracy": scores["balanced_accuracy"],
+                "macro_f1": scores["macro_f1"], "loss": scores["loss"], "num_examples": scores["n"]}
 
     def export(self, out_dir: str | Path) -> Path:
         """Write the trained model for publishing: ``model.safetensors`` + ``config.json`` (timm's, or a

@@ -60,7 +60,15 @@ def _dataset(train, val, test=None, names=("a", "b", "c")):
 def test_majority_baseline_on_the_evaluated_examples():
     ds = _dataset(train=[0, 1, 1, 1, 2], val=[1, 1, 0, 2], test=[0, 0, 0, 1])
     base = outcome.majority_baseline(ds, eval_limit=None, seed=0)
-    assert base == {"kind": "majority_class", "class": "b", "val_top1": 0.5, "test_top1": 0.25}
+    # always 'b': validation 2 of 4 right; recalls a 0, b 1, c 0; F1 of b 2*2 / (2 + 4), the others 0
+    chance = base.pop("chance")
+    assert base == pytest.approx({
+        "kind": "majority_class", "class": "b", "val_top1": 0.5, "test_top1": 0.25,
+        "val_balanced_accuracy": 1 / 3, "val_macro_f1": (2 / 3) / 3,
+        "test_balanced_accuracy": 1 / 2, "test_macro_f1": (2 / 5) / 2})  # classes a and b in test only
+    # uniform guessing: 1 / C; expected F1 per class 2p / (1 + C p) for shares 1/4, 1/2, 1/4
+    assert chance == pytest.approx({"top1": 1 / 3, "balanced_accuracy": 1 / 3,
+                                    "macro_f1": (2 * (0.5 / 1.75) + 1 / 2.5) / 3})
     from hf_quicktune.train.loaders import limit_split
 
     ds = _dataset(train=[0, 1, 1, 1, 2], val=[0, 1, 1, 1, 2, 2])
@@ -84,6 +92,22 @@ def test_quality_against_chance_baseline_and_gate():
     assert isinstance(err, QuickTuneError)
     assert "20.00 %" in str(err) and "below --min-accuracy 0.5" in str(err) and "not pushed" in str(err)
     assert "/r/export" in str(err)
+
+
+def test_quality_of_another_metric_uses_its_chance_and_baseline():
+    """On a 90 / 10 split the majority class is 90 % top-1 but 50 % balanced accuracy: a model at 70 % balanced
+    accuracy beats the baseline there, and the gate and sentences speak of that metric."""
+    base = {"kind": "majority_class", "class": "a", "val_top1": 0.9, "val_balanced_accuracy": 0.5,
+            "val_macro_f1": 0.947 / 2, "chance": {"top1": 0.5, "balanced_accuracy": 0.5, "macro_f1": 0.405}}
+    q = outcome.quality(0.7, 2, base, 0.8, metric="balanced_accuracy")
+    assert q["beats_baseline"] and q["beats_chance"] and not q["passed"] and q["chance"] == 0.5
+    text = outcome.quality_text(q)
+    assert text.startswith("validation balanced accuracy 70.00 % vs chance 50.00 % and majority-class baseline "
+                           "50.00 %")
+    assert "balanced accuracy, below --min-accuracy 0.8" in str(outcome.gate_error(q, "/r/export", pushing=False))
+    f1 = outcome.quality(0.42, 2, base, None, metric="macro_f1")
+    assert f1["chance"] == 0.405 and f1["beats_chance"] and not f1["beats_baseline"]
+    assert outcome.quality(0.85, 2, base, None)["beats_baseline"] is False  # top-1 against 90 %
 
 
 @pytest.mark.parametrize("value,expected", [(0.9, 0.9), ("0.9", 0.9), ("85%", 0.85), (0, 0.0), (1, 1.0)])

@@ -101,3 +101,52 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
     assert json.loads((local / "quicktune" / "ranking.json").read_text())["dataset"] == "local:digits4"
     # the writers name nothing local themselves: the last line of defence (scrub_text_files) had nothing to do
     assert "removed a local path" not in err and "removed a local path" not in (out / "run.log").read_text()
+
+
+def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tmp_path, capfd):
+    """`--metric balanced_accuracy` on a 4-class folder where one class holds most images: the optimizer is told
+    each epoch's balanced accuracy, each trial keeps its best epoch by it, the winner is the trial best by it, and
+    the summary, leaderboard, baseline, plots and card say so (top-1 reported beside it)."""
+    import numpy as np
+
+    from hf_quicktune.train import load_curve
+
+    data = _image_folder(tmp_path / "skewed", per_class=40)
+    for label in (1, 2, 3):  # keep 8 images of each other class: 40 / 8 / 8 / 8
+        for extra in sorted((data / str(label)).iterdir())[8:]:
+            extra.unlink()
+    out = tmp_path / "run"
+    two = [*TINY[:1], "scratch:test_resnet,scratch:test_efficientnet", *TINY[2:6], "--eval-limit", "64",
+           *TINY[8:]]
+    code = main(["run", "--dataset", str(data), *two, "--pool-size", "4", "--max-epochs-total", "3", "--prior", "none",
+                 "--budget", "10m", "--output-dir", str(out), "--metric", "balanced_accuracy"])
+    err = capfd.readouterr().err
+    assert code == 0, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"] == "balanced_accuracy"
+    curves = {int(d.name): [r.to_dict() for r in load_curve(d)] for d in (out / "trials").iterdir() if d.name.isdigit()}
+    best = {tid: max((r["val_balanced_accuracy"] for r in c if r["status"] == "ok"), default=None)
+            for tid, c in curves.items()}
+    winner = summary["best_trial"]
+    assert summary["val_score"] == summary["val_balanced_accuracy"] == max(v for v in best.values() if v is not None)
+    assert summary["val_score"] == best[winner]
+    epochs = [r["val_balanced_accuracy"] for r in curves[winner]]
+    assert summary["best_epoch"] == epochs.index(max(epochs)) + 1  # the epoch exported (checkpoints: unit tests)
+    assert summary["val_top1"] == curves[winner][summary["best_epoch"] - 1]["val_top1"]  # top-1 of that epoch
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert steps and all(s["metric"] == "balanced_accuracy" for s in steps)
+    assert all(s["score"] == curves[s["trial_id"]][s["epoch"] - 1]["val_balanced_accuracy"] for s in steps)
+    # the majority class is 40 of 64 validation images in top-1, one class of four in balanced accuracy
+    base = summary["baseline"]
+    assert base["val_balanced_accuracy"] == 0.25 and base["val_top1"] > 0.5
+    assert summary["chance"] == 0.25 and "quality: validation balanced accuracy" in err
+    rows = json.loads((out / "leaderboard.json").read_text())
+    assert rows[0]["trial_id"] == winner and all(r["metric"] == "balanced_accuracy" for r in rows)
+    assert [r["best_val_score"] for r in rows if r["best_val_score"] is not None] == sorted(
+        (r["best_val_score"] for r in rows if r["best_val_score"] is not None), reverse=True)
+    assert "best balanced accuracy %" in err and "val balanced accuracy" in err  # the terminal's table and steps
+    card = (out / "export" / "README.md").read_text()
+    assert "the best validation balanced accuracy epoch" in card and "balanced accuracy" in card.split("## Use")[0]
+    assert "- type: balanced_accuracy" in card  # the model-index lists it beside top-1
+    shown = card.split("- validation top-1: ")[1].split("balanced accuracy **")[1].split(" %**")[0]
+    assert np.isclose(float(shown), 100 * summary["val_score"], atol=0.01)

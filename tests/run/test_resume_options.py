@@ -45,6 +45,7 @@ def test_resume_applies_acquisition_horizon_limits_and_gate_and_records_them(tmp
     ("image_size", 64, "trained with it"),
     ("pool_size", 9, "pool.json"),
     ("score_features", True, "surrogate was built"),
+    ("metric", "macro_f1", "measured in it"),
 ])
 def test_resume_refuses_what_cannot_change_and_says_why(tmp_path, key, value, reason):
     out = tmp_path / "run"

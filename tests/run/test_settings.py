@@ -62,6 +62,7 @@ def test_shipped_recipes_load_and_validate(name):
     ({"dataset": "d", "max_trials": "x"}, "--max-trials must be an integer"),
     ({"dataset": "d", "budget": "3m", "push_to_hub": "no slash"}, "org/model-name"),
     ({"dataset": "d", "budget": "3m", "acquisition": "pi"}, "--acquisition must be one of"),
+    ({"dataset": "d", "budget": "3m", "metric": "f1"}, "--metric must be one of top1, balanced_accuracy, macro_f1"),
     ({"dataset": "d", "budget": "3m", "horizon": "max", "prior": "none"}, "needs a meta-learned --prior"),
     ({"dataset": "d", "budget": "3m", "initial_epochs": 0}, "--initial-epochs must be >= 1"),
     ({"dataset": "d", "budget": "3m", "initial_epochs": 6, "max_epochs": 5}, "more than --max-epochs 5"),

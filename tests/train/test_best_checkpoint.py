@@ -47,6 +47,41 @@ def test_best_weights_survive_when_the_newest_checkpoint_is_replaced(tmp_path):
     assert ckpt.update_best(tmp_path, 3, tmp_path / "checkpoint-0003") is False  # no score drop
 
 
+def test_the_best_epoch_is_the_best_of_the_records_metric(tmp_path):
+    """Checkpoints whose records select on balanced accuracy keep the epoch best by it, not by top-1; records
+    written before the metric existed are scored by top-1."""
+    for epoch, top1, balanced in ((1, 0.9, 0.5), (2, 0.8, 0.7), (3, 0.95, 0.6)):
+        info = {"epoch": epoch, "record": {"epoch": epoch, "val_top1": top1, "val_balanced_accuracy": balanced,
+                                           "metric": "balanced_accuracy"}}
+        path = ckpt.save_checkpoint(tmp_path / "balanced", epoch, {"w": torch.full((2,), float(epoch))},
+                                    {"rng": None}, info)
+        ckpt.update_best(tmp_path / "balanced", epoch, path)
+    assert ckpt.best_checkpoint(tmp_path / "balanced")[0] == 2
+    assert ckpt.checkpoint_score(ckpt.best_checkpoint(tmp_path / "balanced")[1]) == 0.7
+    old = _fake_checkpoint(tmp_path / "old", 1, 0.4)
+    assert ckpt.checkpoint_score(old) == 0.4
+
+
+def test_a_trial_selected_on_balanced_accuracy_records_every_metric_and_keeps_its_best(tmp_path, tiny_dataset,
+                                                                                        tiny_model):
+    from hf_quicktune.errors import ConfigError
+
+    data = tiny_dataset  # 3 classes, 4 validation images each
+    trial = Trial(tmp_path / "t", tiny_model, {"lr": 0.05, "batch_size": 4}, data, max_epochs=4,
+                  metric="balanced_accuracy", **KW)
+    records = trial.advance(4)
+    assert all(r.metric == "balanced_accuracy" and r.score == r.val_balanced_accuracy for r in records)
+    assert all(0 <= r.val_balanced_accuracy <= 1 and 0 <= r.val_macro_f1 <= 1 for r in records)
+    # 4 validation images per class: balanced accuracy is top-1 here, macro F1 is not bounded by it
+    assert all(r.val_balanced_accuracy == pytest.approx(r.val_top1) for r in records)
+    scores = [r.val_balanced_accuracy for r in records]
+    assert best_epoch(tmp_path / "t") == scores.index(max(scores)) + 1
+    test = trial.evaluate("test", best=True)
+    assert set(test) >= {"top1", "balanced_accuracy", "macro_f1"} and 0 <= test["macro_f1"] <= 1
+    with pytest.raises(ConfigError, match="unknown metric"):
+        Trial(tmp_path / "u", tiny_model, {"lr": 0.05, "batch_size": 4}, data, metric="f1", **KW)
+
+
 def test_trial_exports_its_best_epoch(tmp_path, tiny_dataset, tiny_model):
     snapshots = {}
 

@@ -32,3 +32,44 @@ def test_no_samples_gives_nan_and_a_shape_mismatch_is_refused():
     assert set(out) == {"top1", "top5"} and all(math.isnan(v) for v in out.values())
     with pytest.raises(ValueError, match="one row per label"):
         topk_accuracy(torch.zeros(3, 5, dtype=torch.long), torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes not in y_true")
+def test_balanced_accuracy_and_macro_f1_match_scikit_learn():
+    import numpy as np
+    from sklearn.metrics import balanced_accuracy_score, f1_score
+
+    from hf_quicktune.train.metrics import class_balanced_scores
+
+    rng = np.random.default_rng(0)
+    for case in range(60):
+        n, c = int(rng.integers(1, 40)), int(rng.integers(2, 7))
+        labels = rng.integers(0, c, n)
+        predicted = np.zeros(n, dtype=int) if case % 4 == 0 else rng.integers(0, c, n)  # incl. one class only
+        ours = class_balanced_scores(torch.tensor(predicted), torch.tensor(labels), c)
+        assert ours["balanced_accuracy"] == pytest.approx(balanced_accuracy_score(labels, predicted), abs=1e-12)
+        assert ours["macro_f1"] == pytest.approx(f1_score(labels, predicted, average="macro", zero_division=0),
+                                                 abs=1e-12)
+
+
+def test_on_a_skewed_split_the_majority_predictor_scores_one_over_c():
+    from hf_quicktune.train.metrics import class_balanced_scores
+
+    labels = torch.tensor([0] * 9 + [1])
+    majority = class_balanced_scores(torch.zeros(10, dtype=torch.long), labels, 2)
+    assert majority["balanced_accuracy"] == 0.5  # where top-1 says 0.9
+    assert majority["macro_f1"] == pytest.approx((2 * 9 / 19) / 2)  # F1 of class 0: 2*9 / (9 + 10); class 1: 0
+    assert math.isnan(class_balanced_scores(torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long),
+                                            2)["macro_f1"])
+    with pytest.raises(ValueError, match="both be"):
+        class_balanced_scores(torch.zeros(3, dtype=torch.long), torch.zeros(2, dtype=torch.long), 2)
+
+
+def test_an_unknown_metric_names_the_known_ones():
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.train.metrics import check_metric
+
+    assert check_metric("macro_f1") == "macro_f1"
+    with pytest.raises(ConfigError, match="unknown metric 'f1'") as err:
+        check_metric("f1")
+    assert "top1, balanced_accuracy, macro_f1" in err.value.fix
