@@ -1,7 +1,7 @@
 """Does selecting on balanced accuracy pay on imbalanced classes? ``run --metric top1`` against ``run --metric
 balanced_accuracy`` on a long-tailed digits set, the winner of each scored on a balanced test split.
 
-The set (written once under ``--workdir``): builtin:digits' images, per class 30 held out as a balanced ``test``
+The set (written once under ``--workdir``): the images of ``--dataset`` (builtin:digits), per class 30 held out as a balanced ``test``
 split, and of the rest a long tail for ``train``: class k keeps ``head x ratio^(-k / 9)`` images (``--head`` 140,
 ``--ratio`` 20: 140 of digit 0 down to 7 of digit 9). The run carves its validation split from train (stratified,
 so it is long-tailed too): top-1 there rewards the head classes, balanced accuracy every class alike.
@@ -12,6 +12,7 @@ test top-1 / balanced accuracy / macro F1 (on the balanced test split top-1 and 
 per arm the means; then the paired differences.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/metric_selection.py --workdir /tmp/metric --repeats 3 --budget 3m
+        [--dataset builtin:mnist5k --head 400]
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 ARMS = ("top1", "balanced_accuracy")
 
 
-def write_longtail(root: Path, head: int, ratio: float, test_per_class: int, seed: int = 0) -> dict[str, list[int]]:
+def write_longtail(root: Path, dataset: str, head: int, ratio: float, test_per_class: int,
+                   seed: int = 0) -> dict[str, list[int]]:
     """The long-tailed ImageFolder tree (``root/train``, ``root/test``); returns the images per class and split."""
     from hf_quicktune.data import load
 
-    data = load("builtin:digits", seed=seed)
+    data = load(dataset, seed=seed)
     images = list(data.train["image"]) + list(data.validation["image"])
     labels = np.asarray(list(data.train["label"]) + list(data.validation["label"]))
     rng = np.random.default_rng(seed)
@@ -64,14 +66,15 @@ def main() -> int:
     p.add_argument("--workdir", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget", default="3m")
+    p.add_argument("--dataset", default="builtin:digits", help="built-in set the long tail is drawn from")
     p.add_argument("--head", type=int, default=140, help="training images of the largest class")
     p.add_argument("--ratio", type=float, default=20.0, help="largest / smallest class")
     p.add_argument("--test-per-class", type=int, default=30)
     args = p.parse_args()
 
-    data = args.workdir / "digits-longtail"
+    data = args.workdir / f"{args.dataset.split(':')[-1]}-longtail"
     if not (data / "train").is_dir():
-        counts = write_longtail(data, args.head, args.ratio, args.test_per_class)
+        counts = write_longtail(data, args.dataset, args.head, args.ratio, args.test_per_class)
         print(f"wrote {data}: train per class {counts['train']}, test per class {counts['test']}")
     results: dict[str, list[dict]] = {arm: [] for arm in ARMS}
     print(f"{'seed':>4} {'metric':>17} {'winner':>30} {'ep':>3} {'val top1':>8} {'val bal':>8} "
