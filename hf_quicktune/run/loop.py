@@ -157,8 +157,13 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, stages
                                    features=features, scratch=scratch_names(candidates), timed=timed,
                                    candidates=candidates, by_hand_first=not searching)
     cost = _cost_prior(settings, state, pool, candidates, dataset, train_size, timed)
+    chance = None  # 1 / classes; macro F1's chance is lower on imbalanced classes (the validation split's shares)
+    if settings.metric == "macro_f1":
+        from hf_quicktune.run.outcome import majority_baseline
+
+        chance = majority_baseline(dataset, settings.eval_limit, settings.seed)["chance"]["macro_f1"]
     opt = search_setup.make_optimizer(settings, pool, prior=prior, meta=meta, features=features, search=searching,
-                                      num_classes=dataset.num_classes, cost_prior=cost)
+                                      num_classes=dataset.num_classes, cost_prior=cost, chance=chance)
     saved = state.load_optimizer()
     if saved is not None:
         opt.load_state_dict(saved)

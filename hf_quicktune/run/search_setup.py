@@ -229,14 +229,17 @@ def build_pool(settings: RunSettings, state: RunState, names: list[str], train_s
 
 def make_optimizer(settings: RunSettings, pool, *, prior: Any, meta: dict[str, float],
                    features: dict[str, dict[str, float]] | None, num_classes: int | None = None, cost_prior=None,
-                   search: bool = True):
+                   search: bool = True, chance: float | None = None):
     """The run's :class:`~hf_quicktune.search.quicktune.QuickTuneOptimizer`. Trials that do not beat
-    chance (1 / classes, plus one point) after their first epochs are not continued. Its initial design is
-    pool members 0 and 1; only member 0 (the by-hand configuration) when ``search`` is off (a budget
-    too small to search: the loop then finishes that trial's schedule)."""
+    chance (``chance``: the run's metric under uniform guessing, :func:`~hf_quicktune.run.outcome.majority_baseline`;
+    default 1 / classes, top-1's and balanced accuracy's; plus one point) after their first epochs are not continued.
+    Its initial design is pool members 0 and 1; only member 0 (the by-hand configuration) when ``search`` is off (a
+    budget too small to search: the loop then finishes that trial's schedule)."""
     from hf_quicktune.search.quicktune import QuickTuneOptimizer
 
-    floor = 1.0 / num_classes + 0.01 if num_classes else None
+    if chance is None and num_classes:
+        chance = 1.0 / num_classes
+    floor = chance + 0.01 if chance is not None else None
     trained = getattr(getattr(getattr(prior, "surrogate", None), "encoder", None), "max_epochs", None)
     if trained is not None and trained != settings.schedule_epochs:  # said once (the pool's scorer is quiet)
         logger.info("the prior was meta-trained with max_epochs=%d, this search uses %d; budgets are scaled by "

@@ -76,6 +76,9 @@ def test_the_initial_design_is_asked_before_the_acquisition(tmp_path, caplog):
         opt.tell(0, e, 0.5, 1.0)
     assert opt.ask().trial_id == 1  # the by-hand default, whatever the acquisition would say
     assert opt.score_floor == pytest.approx(0.11)
+    # another metric's chance (macro F1 on imbalanced classes) moves the floor with it
+    low = search_setup.make_optimizer(s, pool, prior=prior, meta=META, features=FEATURES, num_classes=10, chance=0.06)
+    assert low.score_floor == pytest.approx(0.07)
 
 
 def test_epoch_valued_hyperparameters_scale_to_the_run_schedule():
