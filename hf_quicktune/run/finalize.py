@@ -23,8 +23,11 @@ logger = logging.getLogger(__name__)
 OK = "ok"
 
 
-def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[int, list[dict]]]:
-    """One leaderboard row per trial that ran (from its curve on disk), and the curves themselves."""
+def trial_rows(state: RunState, pool: list[dict[str, Any]],
+               metric: str | None = None) -> tuple[list[dict[str, Any]], dict[int, list[dict]]]:
+    """One leaderboard row per trial that ran (from its curve on disk), and the curves themselves. ``metric``: the
+    run's (``--metric``), named on every row (default: the one its records name; a trial that failed before an
+    epoch has none)."""
     from hf_quicktune.run.trials import trial_curve
 
     rows: list[dict[str, Any]] = []
@@ -49,7 +52,7 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]]) -> tuple[list[dict[s
             "seconds": round(sum(cost_of(r) for r in curve), 2),
             # the metric the trial was selected on (train/metrics.py) and its value at the best / last epoch;
             # the best epoch's other metrics beside it
-            "metric": (best or (curve[-1] if curve else {})).get("metric") or "top1",
+            "metric": metric or (best or curve[-1]).get("metric") or "top1",
             "best_val_score": score_of(best) if best else None, "last_val_score": score_of(ok[-1]) if ok else None,
             "test_score": None,
             "best_val_balanced_accuracy": best.get("val_balanced_accuracy") if best else None,
@@ -125,7 +128,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
     (after writing everything, without pushing)."""
     from hf_quicktune.run import outcome
 
-    rows, all_curves = trial_rows(state, pool)
+    rows, all_curves = trial_rows(state, pool, settings.metric)
     inc = pick_incumbent(rows)
     # False: the budget was too small to search; the run fine-tuned the by-hand configuration (run/schedule.py)
     searched = bool((state.load_json(state.dir / "schedule.json") or {}).get("search", True))

@@ -44,3 +44,36 @@ def test_plots_and_tables_are_written(tmp_path):
     table = list(csv.DictReader(c.open()))
     assert table[0]["model"] == "m" and table[0]["lr"] == "0.01" and table[0]["rank"] == "1"
     assert "| 1 | 3 | `m` | 2 | 50.00 | 60.00 |" in leaderboard_markdown(rows)
+
+
+def test_trial_rows_rank_by_the_run_metric_and_name_it_on_every_row(tmp_path):
+    """A trial best by balanced accuracy outranks one best by top-1 when the run selects on balanced accuracy;
+    its best epoch is the balanced one; a trial that failed before any epoch is named with the run's metric too."""
+    from hf_quicktune.run.finalize import pick_incumbent, trial_rows
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.run.trials import record_failure
+    from hf_quicktune.train.records import EpochRecord, append_records
+
+    state = RunState(tmp_path / "run")
+
+    def epochs(tid, values):
+        d = state.trial_dir(tid)
+        d.mkdir(parents=True, exist_ok=True)
+        append_records(d, [EpochRecord(epoch=e, val_top1=top1, val_top5=None, val_loss=1.0, train_loss=1.0,
+                                       train_seconds=1.0, eval_seconds=0.1, images_per_second=None,
+                                       peak_memory_mb=None, lr=0.1, val_balanced_accuracy=balanced,
+                                       val_macro_f1=balanced, metric="balanced_accuracy")
+                           for e, (top1, balanced) in enumerate(values, start=1)])
+
+    epochs(0, [(0.90, 0.40), (0.92, 0.45)])  # the majority-class learner: high top-1
+    epochs(1, [(0.80, 0.70), (0.85, 0.60)])  # best balanced accuracy at epoch 1
+    record_failure(state, 2, 1, "boom")
+    pool = [{"model": "a"}, {"model": "b"}, {"model": "c"}]
+    rows, _ = trial_rows(state, pool, "balanced_accuracy")
+    by_id = {r["trial_id"]: r for r in sort_leaderboard(rows)}
+    inc = pick_incumbent(sort_leaderboard(rows))
+    assert inc["trial_id"] == 1 and inc["best_epoch"] == 1 and inc["best_val_score"] == 0.70
+    assert inc["best_val_top1"] == 0.80 and inc["last_val_score"] == 0.60  # top-1 of that epoch; the last epoch's
+    assert by_id[0]["best_val_score"] == 0.45 and by_id[0]["best_epoch"] == 2
+    assert {r["metric"] for r in rows} == {"balanced_accuracy"} and by_id[2]["best_val_score"] is None
+    assert [r["trial_id"] for r in sort_leaderboard(rows)] == [1, 0, 2]
