@@ -121,9 +121,9 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
-    from hf_quicktune.report.curves import metric_label
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
+    from hf_quicktune.train.metrics import metric_label
     from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import create_model, get_candidate
 

@@ -34,7 +34,7 @@ def _finish(summary: dict, as_json: bool) -> None:
     metric = summary.get("metric") or "top1"
     chosen = ""
     if metric != "top1" and summary.get("val_score") is not None:
-        from hf_quicktune.report.curves import metric_label
+        from hf_quicktune.train.metrics import metric_label
 
         chosen = f"val {metric_label(metric)} {100 * summary['val_score']:.2f}%" + (
             f" (test {100 * summary['test_score']:.2f}%)" if summary.get("test_score") is not None else "") + ", "

@@ -21,6 +21,7 @@ from typing import Any
 
 from hf_quicktune.report import share_percent
 from hf_quicktune.report.curves import leaderboard_markdown
+from hf_quicktune.train.metrics import metric_label
 
 TAGS = ["hf-quicktune", "image-classification", "timm"]
 
@@ -101,7 +102,7 @@ def _eval_results(info: CardInfo) -> list:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))
     if info.metric != "top1":  # the metric the search selected on, beside top-1
         chosen = {**common, "metric_type": {"balanced_accuracy": "balanced_accuracy", "macro_f1": "f1"}[info.metric],
-                  "metric_name": _metric_name(info.metric), "metric_args": {"average": "macro"}
+                  "metric_name": metric_label(info.metric), "metric_args": {"average": "macro"}
                   if info.metric == "macro_f1" else None}
         for split, prefix in (("validation", "val"), ("test", "test")):
             value = info.scores.get(f"{prefix}_{info.metric}")
@@ -110,16 +111,10 @@ def _eval_results(info: CardInfo) -> list:
     return out
 
 
-def _metric_name(metric: str) -> str:
-    from hf_quicktune.report.curves import metric_label
-
-    return metric_label(metric)
-
-
 def _other_metrics(info: CardInfo, prefix: str) -> str:
     """``, balanced accuracy X %, macro F1 Y %`` of the exported epoch on a split (the metric the search selected on
     in bold), or nothing when unknown."""
-    parts = [f"{_metric_name(m)} " + (f"**{100 * v:.2f} %**" if m == info.metric else f"{100 * v:.2f} %")
+    parts = [f"{metric_label(m)} " + (f"**{100 * v:.2f} %**" if m == info.metric else f"{100 * v:.2f} %")
              for m in ("balanced_accuracy", "macro_f1") if (v := info.scores.get(f"{prefix}_{m}")) is not None]
     return "".join(f", {p}" for p in parts)
 
@@ -195,7 +190,7 @@ def build_model_card(info: CardInfo):
                          "random subset per epoch), so that the schedule ended with the budget\n")
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
     best = info.best_epoch or info.epochs
-    selected = "" if info.metric == "top1" else f" {_metric_name(info.metric)}"
+    selected = "" if info.metric == "top1" else f" {metric_label(info.metric)}"
     if info.from_scratch:
         what = f"`{info.architecture}` trained from scratch (random initialisation) on {info.dataset_text}"
         base = "- initialisation: random (no pretrained weights; a from-scratch baseline won the search)"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.report import pyplot, save_figure
+from hf_quicktune.train.metrics import metric_label
 
 logger = logging.getLogger(__name__)
 
@@ -24,13 +25,6 @@ KEY_HPARAMS = ("lr", "batch_size", "opt", "weight_decay", "sched", "pct_to_freez
 LEADERBOARD_COLUMNS = ("rank", "trial_id", "model", "status", "epochs", "best_val_top1", "best_epoch",
                        "last_val_top1", "test_top1", "seconds", "metric", "best_val_score",
                        "best_val_balanced_accuracy", "best_val_macro_f1")
-
-
-def metric_label(metric: str | None) -> str:
-    """How tables and plots name a run's ``--metric`` (``top-1``, ``balanced accuracy``, ``macro F1``)."""
-    from hf_quicktune.train.metrics import METRIC_LABELS
-
-    return METRIC_LABELS.get(metric or "top1", str(metric))
 
 
 def row_score(row: Mapping[str, Any], which: str = "best") -> float | None:

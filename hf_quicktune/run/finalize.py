@@ -17,6 +17,7 @@ from hf_quicktune.meta.priors import prior_label
 from hf_quicktune.report import curves as report
 from hf_quicktune.run.stage_clock import StageClock
 from hf_quicktune.run.state import RunState, atomic_write_json
+from hf_quicktune.train.metrics import metric_label
 from hf_quicktune.train.records import cost_of, score_of
 
 logger = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
     summary.update(extra or {})
     summary["metric"] = metric
     if inc is not None:
-        shown = "" if metric == "top1" else f" {report.metric_label(metric)}"
+        shown = "" if metric == "top1" else f" {metric_label(metric)}"
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val{shown} "
                          f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}")
         test = _evaluate_test(settings, state, inc, candidates, dataset)

@@ -21,6 +21,7 @@ from collections import Counter
 from typing import Any
 
 from hf_quicktune.errors import QuickTuneError
+from hf_quicktune.train.metrics import metric_label
 
 logger = logging.getLogger(__name__)
 OK = "ok"
@@ -142,16 +143,10 @@ def quality(val_score: float | None, num_classes: int, baseline: dict[str, Any],
     return out
 
 
-def _metric_name(q: dict[str, Any]) -> str:
-    from hf_quicktune.report.curves import metric_label
-
-    return metric_label(q.get("metric"))
-
-
 def quality_text(q: dict[str, Any]) -> str:
     """One sentence for the terminal and the card."""
     val, chance, base = q["val_score"], q["chance"], q["baseline"].get(f"val_{q.get('metric') or 'top1'}")
-    text = (f"validation {_metric_name(q)} {_pct(val)} vs chance {_pct(chance)} and majority-class baseline "
+    text = (f"validation {metric_label(q.get('metric'))} {_pct(val)} vs chance {_pct(chance)} and majority-class baseline "
             f"{_pct(base)} (always '{q['baseline'].get('class')}')")
     if not q["beats_chance"] or (base is not None and not q["beats_baseline"]):
         text += ": WARNING, the model does not beat " + ("chance" if not q["beats_chance"] else "the baseline")
@@ -163,7 +158,7 @@ def quality_text(q: dict[str, Any]) -> str:
 def gate_error(q: dict[str, Any], export_dir: Any, pushing: bool) -> QualityGateError:
     pushed = " It was not pushed." if pushing else ""
     return QualityGateError(
-        f"the best model reaches {_pct(q['val_score'])} validation {_metric_name(q)}, below --min-accuracy "
+        f"the best model reaches {_pct(q['val_score'])} validation {metric_label(q.get('metric'))}, below --min-accuracy "
         f"{q['min_accuracy']:g} ({_pct(q['min_accuracy'])}).{pushed} Its export is kept in {export_dir}. "
         "Give the search a larger --budget or other candidates (--zoo), or lower --min-accuracy.")
 

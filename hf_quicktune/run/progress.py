@@ -12,8 +12,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from hf_quicktune.report.curves import leaderboard_rich_header, leaderboard_rich_rows, metric_label
+from hf_quicktune.report.curves import leaderboard_rich_header, leaderboard_rich_rows
 from hf_quicktune.run.settings import format_seconds
+from hf_quicktune.train.metrics import metric_label
 
 if TYPE_CHECKING:
     from rich.progress import TaskID

@@ -25,6 +25,11 @@ METRICS: dict[str, str] = {
 METRIC_LABELS: dict[str, str] = {"top1": "top-1", "balanced_accuracy": "balanced accuracy", "macro_f1": "macro F1"}
 
 
+def metric_label(metric: str | None) -> str:
+    """How tables, plots, the terminal and the card name a ``--metric`` (``top-1``, ``balanced accuracy``, ...)."""
+    return METRIC_LABELS.get(metric or "top1", str(metric))
+
+
 def check_metric(metric: str) -> str:
     """``metric`` if it is one of :data:`METRICS`, else a :class:`~hf_quicktune.errors.ConfigError` naming them."""
     if metric not in METRICS:
