@@ -15,7 +15,7 @@ from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
-from hf_quicktune.data.splits import match_splits, stratified_holdout
+from hf_quicktune.data.splits import coverage_warnings, match_splits, stratified_holdout
 from hf_quicktune.data.types import PreparedDataset
 from hf_quicktune.errors import DatasetError
 
@@ -128,6 +128,9 @@ def _load(
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
         logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)
+    labels = {name: col.column_values(ds, "label") for name, ds in splits.items()}
+    for warning in coverage_warnings(labels, class_names, {k: v for k, v in roles.items() if k != "train"}):
+        logger.warning(warning)
 
     import datasets
 

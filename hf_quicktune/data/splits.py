@@ -101,3 +101,45 @@ def stratified_holdout(
             start += t
         out["train"].append(idx[start:])
     return {k: np.sort(np.concatenate(v)) for k, v in out.items()}
+
+
+def coverage_warnings(labels: dict[str, Sequence[int] | np.ndarray], names: Sequence[str],
+                      sources: dict[str, str] | None = None) -> list[str]:
+    """What the user should know when the splits do not share their classes (``labels``: split -> class ids).
+
+    A class with held-out images and no training image cannot be learnt: each of its images is an error
+    whatever the model, so top-1 has a ceiling below 100 %. A class with training images and none in
+    validation is learnt but never measured: the search cannot tell how well it is recognised.
+    """
+    def shown(ids: Sequence[int]) -> str:
+        listed = ", ".join(f"'{names[i]}'" for i in ids[:5])
+        return listed + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+    sources = sources or {}
+    train = set(np.unique(np.asarray(labels["train"])).tolist())
+    out = []
+    for split in ("validation", "test"):
+        if split not in labels:
+            continue
+        values = np.asarray(labels[split])
+        ids, counts = np.unique(values, return_counts=True)
+        unseen = [(int(c), int(n)) for c, n in zip(ids, counts) if int(c) not in train]
+        if unseen:
+            images = sum(n for _, n in unseen)
+            origin = f" ('{sources[split]}')" if sources.get(split, split) != split else ""
+            out.append(
+                f"{len(unseen)} class(es) of the {split} split{origin} have no training image: "
+                f"{shown([c for c, _ in unseen])}. The model cannot learn them, so their {images} of "
+                f"{len(values)} {split} images ({100 * images / len(values):.1f} %) are errors whatever it does. "
+                "Add training images of those classes, or leave them out of the held-out split."
+            )
+    if "validation" in labels:
+        missing = sorted(train - set(np.unique(np.asarray(labels["validation"])).tolist()))
+        if missing:
+            out.append(
+                f"{len(missing)} class(es) have training images and none in the validation split: "
+                f"{shown(missing)}. The search never measures how well they are recognised; a validation "
+                "split with every class (--split validation=NAME, or none to have one carved from train) "
+                "makes the choice of model cover them."
+            )
+    return out
