@@ -25,31 +25,41 @@ DEMO_SETTINGS: dict[str, Any] = {
     "image_size": 32, "max_epochs": 10, "pool_size": 32, "rank_samples": 100, "seed": 0,
 }
 
-_BUDGET_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh]?)", re.IGNORECASE)
-_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: unit words a budget may use, as ``date``, Slurm and people write them (``90s``, ``30 min``, ``2 hours``, ``1d``)
+_UNIT_WORDS = {
+    1.0: ("seconds", "second", "secs", "sec", "s"),
+    60.0: ("minutes", "minute", "mins", "min", "m"),
+    3600.0: ("hours", "hour", "hrs", "hr", "h"),
+    86400.0: ("days", "day", "d"),
+}
+_UNIT = {"": 1.0, **{word: seconds for seconds, words in _UNIT_WORDS.items() for word in words}}
+_BUDGET_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(" + "|".join(sorted(filter(None, _UNIT), key=len, reverse=True)) + ")?")
 
 #: Score names the ranking computes by default (their ensemble orders the candidates).
 DEFAULT_SCORES = ("lfc", "logme", "knn")
 
 
 def parse_budget(text: str | int | float | None, what: str = "budget") -> float | None:
-    """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``; ``what`` names
-    it in the error (e.g. ``--time-limit``)."""
+    """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``, ``"2 hours"``,
+    ``"1 hour, 30 min"``, ``"1d"``; ``what`` names it in the error (e.g. ``--time-limit``)."""
     if text is None:
         return None
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
     else:
-        s = str(text).strip().lower().replace(" ", "")
-        pos, seconds = 0, 0.0
+        # "1 hour, 30 min": a comma may follow a unit (not a digit: "1,5h" is no budget)
+        s = re.sub(r"(?<=[a-z]),", "", str(text).strip().lower()).replace(" ", "")
+        pos, seconds, parts = 0, 0.0, []
         for m in _BUDGET_RE.finditer(s):
             if m.start() != pos:
                 break
-            seconds += float(m.group(1)) * _UNIT[m.group(2)]
+            parts.append(m.group(2))
+            seconds += float(m.group(1)) * _UNIT[m.group(2) or ""]
             pos = m.end()
-        if not s or pos != len(s):
+        split_number = re.search(r"[\d.]\s+[\d.]", str(text))  # "1 30": one number or two?
+        if not s or pos != len(s) or (len(parts) > 1 and None in parts) or split_number:  # "1h30": which unit?
             raise ConfigError(
-                f"invalid {what} {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h or 1h30m."
+                f"invalid {what} {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h, 1h30m or '2 hours'."
             )
     if seconds <= 0:
         raise ConfigError(f"invalid {what} {text!r}: it must be positive (e.g. 30m).")

@@ -10,13 +10,17 @@ from hf_quicktune.run.settings import RunSettings, load_recipe, parse_budget, re
 
 @pytest.mark.parametrize(("text", "seconds"), [
     ("90", 90), ("90s", 90), ("3m", 180), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400), (" 2 m ", 120),
-    (45, 45), ("0.5m", 30),
+    (45, 45), ("0.5m", 30), ("2 hours", 7200), ("30 min", 1800), ("1 hour, 30 minutes", 5400), ("1h 30m", 5400),
+    ("45mins", 2700), ("2 Hours", 7200), ("1d", 86400), ("90 sec", 90), ("2 hrs", 7200),
 ])
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["3x", "", "h", "m5", "-3m", "0", "1h-5m", "abc"])
+@pytest.mark.parametrize("text", ["3x", "", "h", "m5", "-3m", "0", "1h-5m", "abc",
+                                  "2 hourz", "1hh",
+                                  "1,5h",  # a decimal comma is not "1 second, 5 hours"
+                                  "1h30", "1 30"])  # which unit has the 30?
 def test_parse_budget_rejects_with_a_hint(text):
     with pytest.raises(ConfigError, match="budget"):
         parse_budget(text)
