@@ -112,9 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         if "--json" in args:  # CI: the structured facts on stdout, where the summary would have been
             click.echo(json.dumps({"error": err.to_dict()}, indent=2))
         return 1 if isinstance(err, RunCrashedError) else 2
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as err:
+        from hf_quicktune.run.session import Terminated
+
         click.echo("Aborted.", err=True)
-        return 130
+        return 143 if isinstance(err.__cause__, Terminated) else 130  # 128 + the signal, as a shell reports it
     except click.ClickException as err:
         err.show()
         return err.exit_code

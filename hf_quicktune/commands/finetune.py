@@ -121,6 +121,7 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
+    from hf_quicktune.run.session import InterruptGuard, Terminated
     from hf_quicktune.train import Trial
     from hf_quicktune.train.config import validate_config
     from hf_quicktune.train.metrics import metric_label
@@ -168,7 +169,18 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
                 chosen = "" if metric == "top1" else f", {metric_label(metric)} {_pct(r.score)}"
                 progress.console.print(f"epoch {r.epoch}: val top-1 {_pct(r.val_top1)}{chosen}, status {r.status}")
 
-        records = trial.advance(todo, callback=callback)
+        guard = InterruptGuard()  # SIGTERM (a preempted job) stops it as Ctrl-C does, with the same word
+        try:
+            records = trial.advance(todo, callback=callback)
+        except KeyboardInterrupt as stop:
+            how = "terminated (SIGTERM)" if guard.requested is Terminated else "interrupted"
+            console.print(f"{how} with {trial.epochs_done} epoch(s) done and saved in {output_dir}; the same "
+                          "command continues from there")
+            if guard.requested is Terminated and not isinstance(stop, Terminated):
+                raise Terminated() from stop
+            raise
+        finally:
+            guard.restore()
     if records:
         console = Console()
         if not console.is_terminal:  # a log file or a pipe: 80 columns would shrink the numbers to ellipses

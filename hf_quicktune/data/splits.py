@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -103,7 +103,7 @@ def stratified_holdout(
     return {k: np.sort(np.concatenate(v)) for k, v in out.items()}
 
 
-def coverage_warnings(labels: dict[str, Sequence[int] | np.ndarray], names: Sequence[str],
+def coverage_warnings(labels: Mapping[str, Sequence[int] | np.ndarray], names: Sequence[str],
                       sources: dict[str, str] | None = None) -> list[str]:
     """What the user should know when the splits do not share their classes (``labels``: split -> class ids).
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import signal
 from typing import Any
 
 from hf_quicktune.errors import ConfigError, QuickTuneError
@@ -25,6 +26,7 @@ from hf_quicktune.run.search_loop import Search, snapshot, tell_outcome
 from hf_quicktune.run.session import (
     RECORD_LOGGER,
     InterruptGuard,
+    Terminated,
     attach_log_file,
     crashed,
     detach_log_file,
@@ -74,11 +76,18 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
     interrupt = InterruptGuard()
     try:
         return _run(settings, state, clock, stages, progress, reporter, resume, interrupt)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and stop.code != signal.SIGTERM:
+            raise
         progress["elapsed_s"] = clock.elapsed
         state.save_progress(progress)
-        reporter.message(f"interrupted after {len(state.steps())} epoch-steps; everything up to the last "
+        # Ray's get re-raises a plain KeyboardInterrupt; SIGTERM inside ray.init is its handler's sys.exit(15)
+        term = isinstance(stop, Terminated | SystemExit) or interrupt.requested is Terminated
+        how = "terminated (SIGTERM)" if term else "interrupted"
+        reporter.message(f"{how} after {len(state.steps())} epoch-steps; everything up to the last "
                          f"completed epoch is saved. Continue with: hf-quicktune run --output-dir {state.dir} --resume")
+        if term and not isinstance(stop, Terminated):
+            raise Terminated() from stop
         raise
     except QuickTuneError as err:  # the user's input: run.log says why the run stopped, as the terminal does
         logger.info("run stopped: %s", err)  # INFO: the console shows it once, as the error
@@ -204,6 +213,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         # priced by that, not by the prior's cost model (which priced a 26 s epoch past a 60 s budget)
         budget = dataclasses.replace(budget, measured={0: float(schedule["epoch_seconds"])})
     executor = make_executor(settings, state, candidates, dataset, reporter, searching=schedule.get("search", True))
+    interrupt.install()  # ray.init took SIGTERM (its driver exits or its core worker aborts on it): ours stop the run
     try:
         search = Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)

@@ -106,34 +106,54 @@ def crashed(err: Exception, state: RunState):
         "run. Please report the bug with that log.", log_path=str(state.log_path))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (Slurm's or Kubernetes' preemption, ``kill``, ``timeout``) stops the run as Ctrl-C does: the
+    progress and the budget used are saved, the lock released, workers shut down; exit code 143."""
+
+
 class InterruptGuard:
-    """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, and is also remembered: an interrupt that
-    a library swallowed (e.g. one that landed in a finalizer, which CPython ignores) still stops
-    the run at the end of the current step."""
+    """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, SIGTERM :class:`Terminated`, and either is also
+    remembered: an interrupt that a library swallowed (e.g. one that landed in a finalizer, which CPython
+    ignores) still stops the run at the end of the current step. Python's default SIGTERM ended the process
+    without its ``finally`` blocks: the time since the last epoch was not counted and a resume found the
+    run's lock."""
 
     def __init__(self):
         import signal
         import threading
 
-        self.requested = False
-        self._old = None
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.signal(signal.SIGINT, self._handle)
+        self.requested: type[KeyboardInterrupt] | None = None
+        self._old: dict[int, object] = {}
+        self._main = threading.current_thread() is threading.main_thread()
+        if self._main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def install(self) -> None:
+        """Take the signals back from a runtime that replaced the handlers: after ``ray.init`` SIGTERM exited
+        the driver (exit 15) or Ray's core worker aborted it with a stack dump (exit 134)."""
+        import signal
+
+        if self._main:
+            for sig in self._old:
+                signal.signal(sig, self._handle)
 
     def _handle(self, signum, frame):
-        self.requested = True
-        raise KeyboardInterrupt
+        import signal
+
+        self.requested = Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        raise self.requested
 
     def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
+        if self.requested is not None:
+            raise self.requested
 
     def restore(self) -> None:
-        if self._old is not None:
-            import signal
+        import signal
 
-            signal.signal(signal.SIGINT, self._old)
-            self._old = None
+        for sig, old in self._old.items():
+            signal.signal(sig, old)  # type: ignore[arg-type]
+        self._old = {}
 
 
 #: the logger of the run's progress lines (:class:`~hf_quicktune.run.progress.RecordedReporter`): outside the

@@ -122,6 +122,20 @@ def test_a_killed_worker_and_a_killed_driver_lose_only_unfinished_epochs(tmp_pat
     assert json.loads((out / "state.json").read_text())["sessions"] == 2
 
 
+def test_sigterm_stops_a_ray_run_as_ctrl_c_does(tmp_path):
+    """After ``ray.init`` SIGTERM exited the driver (exit 15) or Ray's core worker aborted it with a stack dump
+    (exit 134): the run takes the signal back and stops as on Ctrl-C, resumable, exit 143."""
+    out = tmp_path / "run"
+    proc = _start(out, *ARGS, "--workers", "2", "--max-epochs-total", "40")  # later options win: not done by then
+    _wait_for(proc, lambda: len(_steps(out)) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-3000:]
+    assert "terminated (SIGTERM) after" in err and "--resume" in err
+    assert "SIGTERM received" not in err and "Traceback" not in err
+    assert json.loads((out / "state.json").read_text())["elapsed_s"] >= _steps(out)[-1]["elapsed_s"]
+
+
 def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     from ray.cluster_utils import Cluster
 

@@ -115,3 +115,20 @@ def test_resume_after_sigkill_and_sigint_loses_and_retrains_nothing(tmp_path):
     assert log.count("starting run in") == 1 and log.count("resuming run in") == 3
     assert "interrupted after" in log and "search stopped: --max-epochs-total" in log
     assert f"step {TOTAL}: trial" in log and "| incumbent: trial" in log
+
+
+def test_sigterm_stops_like_ctrl_c_and_counts_the_time_since_the_last_epoch(tmp_path):
+    """Slurm's and Kubernetes' preemption send SIGTERM: Python's default ended the process on the spot (exit -15,
+    no word, the time since the last saved epoch not counted against the budget)."""
+    out = tmp_path / "run"
+    proc = _start(out, resume=False)
+    _wait_for(proc, lambda: _n_steps(out) >= 1)
+    saved = json.loads((out / "state.json").read_text())["elapsed_s"]
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM) after" in err and f"--output-dir {out} --resume" in err and "Traceback" not in err
+    assert "terminated (SIGTERM) after" in (out / "run.log").read_text()
+    assert json.loads((out / "state.json").read_text())["elapsed_s"] >= saved + 2.0
+    check_records(out)

@@ -57,3 +57,32 @@ def test_lr_stepping_is_a_finetune_option(tmp_path, capsys):
     assert "lr_stepping" in capsys.readouterr().err
     assert main([*args, "--lr-stepping", "sometimes"]) == 2
     assert "--lr-stepping" in capsys.readouterr().err
+
+
+def test_sigterm_stops_a_finetune_with_its_epochs_saved_and_exit_143(tmp_path):
+    """A preempted job (Slurm, Kubernetes) gets SIGTERM: the epochs done are kept, the same command continues."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "trial"
+    code = "import sys; from hf_quicktune.cli import main; sys.exit(main(sys.argv[1:]))"
+    args = [*ARGS, "--max-epochs", "400", "--epochs", "400", "-o", str(out)]  # later options win
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "COLUMNS": "200"})
+    curve = out / "curve.jsonl"
+    deadline = time.monotonic() + 300
+    while not (curve.exists() and curve.read_text().count("\n") >= 1) and proc.poll() is None:
+        assert time.monotonic() < deadline, "no epoch within 300 s"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    from hf_quicktune.train.checkpoint import latest_checkpoint_epoch
+
+    done = latest_checkpoint_epoch(out)  # what a re-run continues from
+    assert 1 <= done < 400
+    assert f"terminated (SIGTERM) with {done} epoch(s) done and saved in {out}" in " ".join(err.split())
+    assert "Traceback" not in err
