@@ -121,9 +121,16 @@ def fill_from_timm(cand: Candidate, explicit: AbstractSet[str] = frozenset()) ->
     if cfg is None and not timm.models.is_model(cand.architecture):
         if cand.source == "hf-hub":
             return cand
+        import difflib
+
+        close = difflib.get_close_matches(cand.architecture, timm.list_models(), n=3, cutoff=0.8)
+        listing = f"`timm.list_models('*{cand.architecture[:6]}*')`"
+        names = [repr(c) for c in close]
+        hint = (f"Did you mean {', '.join(names[:-1]) + ' or ' if len(names) > 1 else ''}{names[-1]}? {listing} lists "
+                "others." if close else f"Check the spelling ({listing}) or upgrade timm.")
         raise ZooError(
             f"Candidate '{cand.name}': '{cand.architecture}' is not a timm architecture known to the installed "
-            f"timm {timm.__version__}. Check the spelling (`timm.list_models('*{cand.architecture[:6]}*')`) or upgrade timm."
+            f"timm {timm.__version__}. {hint}"
         )
     if cfg is None:
         if cand.source == "timm" and cand.pretrained_tag:

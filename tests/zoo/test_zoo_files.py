@@ -68,6 +68,10 @@ def test_get_candidate_forms(tmp_path):
     assert h.source == "hf-hub" and h.hub_id == "someone/model"
     with pytest.raises(ZooError, match="not a timm architecture"):
         get_candidate("resnet_does_not_exist")
+    with pytest.raises(ZooError, match=r"Did you mean 'tf_efficientnet_lite0'(, '\w+')* or '\w+'\? `timm.list_models"):
+        get_candidate("tf_efficientnet_lite00")  # a typo: the closest names timm knows
+    with pytest.raises(ZooError, match=r"Did you mean 'convnext_tiny'"):
+        get_candidate("convnextt")
 
 
 def test_offline_drops_hub_only_in_one_line(tmp_path, monkeypatch, caplog):
