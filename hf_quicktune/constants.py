@@ -26,7 +26,7 @@ def hub_offline() -> bool:
 def hub_reachable(timeout: float = 3.0) -> bool:
     """False in offline mode (``HF_HUB_OFFLINE=1``) or when the Hub endpoint (``HF_ENDPOINT``) does not answer.
 
-    One cheap request (:func:`hf_quicktune.hub.reachable`), cached per endpoint for the process."""
+    One cheap request (:func:`hf_quicktune.hub.reachable`), remembered per endpoint (no answer for a minute)."""
     if hub_offline():
         return False
     from hf_quicktune.hub import reachable

@@ -20,7 +20,6 @@ Tokens never appear in a message (:func:`redact`). Light at import: huggingface_
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -285,26 +284,37 @@ def _may_write(who: dict[str, Any], access: dict[str, Any], namespace: str | Non
 def reachable(timeout: float = 3.0) -> bool:
     """False in offline mode (``HF_HUB_OFFLINE=1``) or when the endpoint (``HF_ENDPOINT``) does not answer.
 
-    One cheap request through huggingface_hub's HTTP session, cached per endpoint for the process;
-    any HTTP answer counts as reachable."""
+    One cheap request through huggingface_hub's HTTP session, per endpoint: an answer (any HTTP status) is kept
+    for the process, no answer for :data:`UNREACHABLE_TTL_S` only, so a long-lived process (the Space) that
+    saw the network drop once sees it come back."""
     from huggingface_hub import constants
 
     from hf_quicktune.constants import hub_offline
 
     if constants.HF_HUB_OFFLINE or hub_offline():
         return False
-    return _endpoint_answers(constants.ENDPOINT, timeout)
+    return endpoint_answers(constants.ENDPOINT, timeout)
 
 
-@functools.lru_cache(maxsize=8)
-def _endpoint_answers(endpoint: str, timeout: float) -> bool:
+#: seconds an endpoint that did not answer is taken as unreachable before it is asked again
+UNREACHABLE_TTL_S = 60.0
+_answers: dict[str, tuple[bool, float]] = {}
+
+
+def endpoint_answers(endpoint: str, timeout: float, *, fresh: bool = False) -> bool:
+    """Does ``endpoint`` answer HTTP? Remembered as :func:`reachable` says; ``fresh`` asks again."""
+    known = _answers.get(endpoint)
+    if known is not None and not fresh and (known[0] or time.monotonic() - known[1] < UNREACHABLE_TTL_S):
+        return known[0]
     from huggingface_hub.utils import get_session
 
     try:
         get_session().get(f"{endpoint.rstrip('/')}/api/models", params={"limit": 1}, timeout=timeout)
+        answered = True
     except Exception as err:  # noqa: BLE001 - any transport failure means "not reachable"
         timeouts, connection = _network_types()
-        if isinstance(err, timeouts + connection + (OSError, ValueError)):
-            return False
-        raise
-    return True
+        if not isinstance(err, timeouts + connection + (OSError, ValueError)):
+            raise
+        answered = False
+    _answers[endpoint] = (answered, time.monotonic())
+    return answered

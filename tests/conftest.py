@@ -78,6 +78,9 @@ def hub() -> Iterator[HubHandle]:
 
     token = os.environ["HF_TOKEN"]
     local = LocalHub(_SESSION_TMP / "hub", port=HUB_PORT, token=token).start()
+    from hf_quicktune import hub as hubio
+
+    hubio.endpoint_answers(local.endpoint, 3.0, fresh=True)  # a test before the server started saw no answer
     try:
         yield HubHandle(
             endpoint=local.endpoint,

@@ -162,7 +162,7 @@ def test_push_with_bad_token_is_not_retried(hub, tmp_path, monkeypatch):
 
 
 def test_reachable_is_false_for_a_closed_port_and_offline(monkeypatch):
-    assert hubio._endpoint_answers(f"http://127.0.0.1:{_closed_port()}", 1.0) is False
+    assert hubio.endpoint_answers(f"http://127.0.0.1:{_closed_port()}", 1.0, fresh=True) is False
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert hubio.reachable() is False
 
@@ -173,4 +173,29 @@ def test_reachable_local_hub(hub):
 
 
 def hub_reachable_fresh(endpoint: str) -> bool:
-    return hubio._endpoint_answers(endpoint + "/", 2.0 + uuid.uuid4().int % 7 / 1000)  # not cached from before
+    return hubio.endpoint_answers(endpoint, 2.0, fresh=True)
+
+
+def test_no_answer_is_remembered_for_a_minute_an_answer_for_the_process(monkeypatch):
+    """A long-lived process (the Space) that saw the network drop once must see it come back."""
+    calls: list[str] = []
+    answers = iter([OSError("down"), None, OSError("down again")])
+
+    class Session:
+        def get(self, url, **kwargs):
+            calls.append(url)
+            err = next(answers)
+            if err is not None:
+                raise err
+
+    monkeypatch.setattr("huggingface_hub.utils.get_session", lambda: Session())
+    now = [1000.0]
+    monkeypatch.setattr(hubio.time, "monotonic", lambda: now[0])
+    endpoint = f"http://unreachable.invalid/{uuid.uuid4().hex}"
+    assert hubio.endpoint_answers(endpoint, 1.0) is False
+    now[0] += hubio.UNREACHABLE_TTL_S - 1
+    assert hubio.endpoint_answers(endpoint, 1.0) is False and len(calls) == 1  # still remembered
+    now[0] += 2
+    assert hubio.endpoint_answers(endpoint, 1.0) is True and len(calls) == 2  # asked again: it answers now
+    now[0] += 10 * hubio.UNREACHABLE_TTL_S
+    assert hubio.endpoint_answers(endpoint, 1.0) is True and len(calls) == 2  # an answer is kept
