@@ -58,8 +58,10 @@ def test_table_contents(result, digits):
         row = result.table[name]
         assert row["num_params"] == 4652008
         assert row["feature_seconds"] > 0
-        # the model's own forward passes: part of the timed loop, which also loads and decodes the images
-        assert 0 < row["model_seconds"] < row["feature_seconds"]
+        # the model's own forward passes of the n images, priced at the warm model's retimed 16-image passes: the
+        # timed loop also loads and decodes the images and runs those passes, but its larger batches cost an image
+        # less, so with a warm model and a fast loader the price can pass the loop (0.391 s against 0.383 s, once)
+        assert 0 < row["model_seconds"] < 1.5 * row["feature_seconds"]
         assert -1 <= row["lfc"] <= 1 and 0 <= row["knn"] <= 1
     # source-head scores only where the ImageNet head is real
     assert math.isfinite(result.table[PRETRAINED]["leep"]) and result.table[PRETRAINED]["leep"] < 0
