@@ -111,6 +111,13 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         check_label_feature(ds, override)
         return override
     class_labels = [c for c in columns if isinstance(ds.features[c], datasets.ClassLabel)]
+    if len(class_labels) > 1:  # CIFAR-100's fine_label / coarse_label: one named like a label first, and say so
+        rank = {name: i for i, name in enumerate(LABEL_NAMES)}
+        chosen = min(class_labels, key=lambda c: (rank.get(c.lower(), len(rank)), class_labels.index(c)))
+        others = ", ".join(f"'{c}' ({ds.features[c].num_classes} classes)" for c in class_labels if c != chosen)
+        logger.warning("%d class columns: using '%s' (%d classes); also %s. Choose with --label-column NAME.",
+                       len(class_labels), chosen, ds.features[chosen].num_classes, others)
+        return chosen
     if class_labels:
         return class_labels[0]
     for name in LABEL_NAMES:

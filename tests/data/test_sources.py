@@ -155,3 +155,24 @@ def test_classlabel_minus_one(tmp_path):
     bad.to_parquet(str(tmp_path / "bad.parquet"))
     with pytest.raises(DatasetError, match=r"1 missing value\(s\) \(rows \[2\]\)"):
         load(str(tmp_path / "bad.parquet"))
+
+
+@pytest.mark.parametrize(("columns", "chosen"), [
+    (("coarse_label", "fine_label"), "fine_label"),  # CIFAR-100's pair, coarse first: the one named like a label
+    (("species", "breed"), "species"),  # none named like a label: the first, said
+])
+def test_several_class_columns_choose_one_named_like_a_label_and_say_so(tmp_path, caplog, columns, chosen):
+    names = {columns[0]: ["p", "q"], columns[1]: ["a", "b", "c", "d"]}
+    feats = datasets.Features({"image": datasets.Image(),
+                               **{c: datasets.ClassLabel(names=names[c]) for c in columns}})
+    rows = {"image": [make_image((60 * (i % 4), 0, 0), i) for i in range(16)],
+            columns[0]: [i % 2 for i in range(16)], columns[1]: [i % 4 for i in range(16)]}
+    datasets.Dataset.from_dict(rows, features=feats).to_parquet(str(tmp_path / "two.parquet"))
+    with caplog.at_level("WARNING", logger="hf_quicktune.data.columns"):
+        p = load(str(tmp_path / "two.parquet"))
+    assert p.class_names == names[chosen] and p.info["label_column"] == chosen
+    other = next(c for c in columns if c != chosen)
+    (message,) = [r.getMessage() for r in caplog.records if r.name == "hf_quicktune.data.columns"]
+    assert message == (f"2 class columns: using '{chosen}' ({len(names[chosen])} classes); also '{other}' "
+                       f"({len(names[other])} classes). Choose with --label-column NAME.")
+    assert load(str(tmp_path / "two.parquet"), label_column=other).class_names == names[other]
