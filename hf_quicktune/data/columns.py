@@ -130,6 +130,9 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
     if len(usable) == 1:  # the only other int/string column: unambiguous
         logger.info("using '%s', the only int/string column besides the images, as the label column", usable[0])
         return usable[0]
+    for col in columns:  # a column named like a label that cannot be one says why (lists: multi-label; fractions)
+        if col.lower() in LABEL_NAMES:
+            check_label_feature(ds, col)
     raise DatasetError(
         f"No label column found: the columns besides the image column '{image_column}' are {columns}, "
         "and none is a ClassLabel or an int/string column named like a label "

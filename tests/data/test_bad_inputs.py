@@ -47,11 +47,21 @@ def _case(name: str, tmp_path: Path, write_images, csv_dataset) -> tuple[str, st
         labels[4] = None
         return str(_csv(tmp_path, "m.csv", {"filepath": [r[0] for r in rows], "label": labels})), \
             r"'label' of split 'train' has 1 missing value\(s\) \(rows \[4\]\)"
+    if name == "multi_label":  # detected, not only when named: a list-valued "labels" column says what it is
+        import datasets
+
+        feats = datasets.Features({"image": datasets.Image(),
+                                   "labels": datasets.Sequence(datasets.ClassLabel(names=["cat", "dog", "owl"]))})
+        rows = write_images({"cat": 3, "dog": 3})
+        data = {"image": [str(tmp_path / r[0]) for r in rows], "labels": [[i % 3, (i + 1) % 3] for i in range(6)]}
+        datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "multi.parquet"))
+        return str(tmp_path / "multi.parquet"), \
+            r"label column 'labels' holds lists \(several labels per image\?\); .*single-label"
     raise AssertionError(name)
 
 
 CASES = ["unknown_path", "unknown_builtin", "unsupported_file", "no_image_column", "no_label_column",
-         "one_class", "tiny_class", "mostly_corrupt", "missing_labels"]
+         "one_class", "tiny_class", "mostly_corrupt", "missing_labels", "multi_label"]
 
 
 @pytest.mark.parametrize("case", CASES)
