@@ -16,7 +16,11 @@ message, followed by the fix when the message does not already say it.
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+#: errnos of a file system that refuses a write: a full disk, a quota, a file-size limit
+DISK_FULL = frozenset(c for c in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if c is not None)
 
 
 class QuickTuneError(Exception):
@@ -89,6 +93,35 @@ class MetaError(QuickTuneError):
     """A meta-dataset or prior is missing or malformed."""
 
     default_code = "bad_meta"
+
+
+class StorageError(QuickTuneError):
+    """A file could not be written: the disk is full, or a quota or file-size limit was reached."""
+
+    default_code = "write_failed"
+
+    @classmethod
+    def writing(cls, path: Any, err: BaseException) -> StorageError:
+        """The error for ``err`` raised while writing ``path``, with the free space left where it goes."""
+        import os
+        import shutil
+        from pathlib import Path
+
+        code = getattr(err, "errno", None)
+        detail = os.strerror(code) if code else " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        where = Path(path)
+        while not where.exists() and where != where.parent:
+            where = where.parent
+        try:
+            free = f"; {shutil.disk_usage(where).free / 2**30:.2f} GiB free on that disk"
+        except OSError:
+            free = ""
+        name = {errno.ENOSPC: "disk_full", getattr(errno, "EDQUOT", -1): "quota_exceeded",
+                errno.EFBIG: "file_too_large"}.get(code or 0, cls.default_code)
+        return cls(f"could not write {path} ({detail}{free}).", input=str(path), code=name,
+                   fix="Free space there, or use an output directory on a larger disk; what was saved before is "
+                       "kept: `hf-quicktune run --output-dir DIR --resume` continues a run, and the same "
+                       "`finetune` command continues a trial.")
 
 
 class RunCrashedError(Exception):

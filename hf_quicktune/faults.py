@@ -2,7 +2,7 @@
 
 ``HF_QUICKTUNE_FAULT=point:n[:SIGNAL[:delay]]`` (read once, at import) sends SIGNAL (``KILL``
 default, or ``INT`` = Ctrl-C) to this process the ``n``-th time :func:`point` is called with that
-name; with ``delay`` (seconds) a timer sends it that long after the point is reached, so the kill
+name (``ENOSPC`` instead of a signal raises the OSError of a full disk there); with ``delay`` (seconds) a timer sends it that long after the point is reached, so the kill
 lands in the middle of whatever follows (e.g. the zero-cost ranking). Unset, :func:`point` is one
 dictionary lookup. Points (see tests/run/test_faults.py for what each kill checks):
 ``rank``, ``train.step``, ``checkpoint.write``, ``best.write``, ``curve.append``, ``optimizer.write``,
@@ -18,10 +18,11 @@ _SPEC = os.environ.get("HF_QUICKTUNE_FAULT") or None
 _counts: dict[str, int] = {}
 
 
-def _parse(spec: str) -> tuple[str, int, int, float]:
+def _parse(spec: str) -> tuple[str, int, int | None, float]:
     parts = spec.split(":")
     name, n = parts[0], int(parts[1]) if len(parts) > 1 else 1
-    sig = getattr(signal, f"SIG{parts[2].upper()}") if len(parts) > 2 and parts[2] else signal.SIGKILL
+    full = len(parts) > 2 and parts[2].upper() == "ENOSPC"
+    sig = None if full else getattr(signal, f"SIG{parts[2].upper()}") if len(parts) > 2 and parts[2] else signal.SIGKILL
     delay = float(parts[3]) if len(parts) > 3 else 0.0
     return name, n, sig, delay
 
@@ -36,6 +37,10 @@ def point(name: str) -> None:
     _counts[name] = _counts.get(name, 0) + 1
     if _counts[name] != n:
         return
+    if sig is None:
+        import errno
+
+        raise OSError(errno.ENOSPC, f"No space left on device (injected at {name})")
     if delay > 0:
         import threading
 

@@ -17,7 +17,7 @@ import logging
 import signal
 from typing import Any
 
-from hf_quicktune.errors import ConfigError, QuickTuneError
+from hf_quicktune.errors import DISK_FULL, ConfigError, QuickTuneError, StorageError
 from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
 from hf_quicktune.run.outcome import validation_note
@@ -90,9 +90,17 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
             raise Terminated() from stop
         raise
     except QuickTuneError as err:  # the user's input: run.log says why the run stopped, as the terminal does
+        if isinstance(err, StorageError):
+            _save_progress_if_possible(state, progress, clock)
+            err.fix = _disk_full_fix(state)
         logger.info("run stopped: %s", err)  # INFO: the console shows it once, as the error
         raise
     except Exception as err:  # a bug, not the user's input: traceback to run.log, one paragraph to the caller
+        if isinstance(err, OSError) and err.errno in DISK_FULL:  # a full disk is not a bug
+            _save_progress_if_possible(state, progress, clock)
+            full = StorageError.writing(err.filename or state.dir, err)
+            full.fix = _disk_full_fix(state)
+            raise full from err
         progress["elapsed_s"] = clock.elapsed
         state.save_progress(progress)
         raise crashed(err, state) from err
@@ -100,6 +108,20 @@ def _locked_run(settings: RunSettings, state: RunState, resume: bool, reporter, 
         interrupt.restore()
         reporter.close()
         detach_log_file(saved_logging)
+
+
+def _disk_full_fix(state: RunState) -> str:
+    return (f"Free space there, or move {state.dir} to a larger disk; everything up to the last completed epoch is "
+            f"saved: continue with hf-quicktune run --output-dir {state.dir} --resume")
+
+
+def _save_progress_if_possible(state: RunState, progress: dict, clock: Clock) -> None:
+    """Count the session's time for a resume, unless the full disk refuses that too (then its last epoch's is kept)."""
+    progress["elapsed_s"] = clock.elapsed
+    try:
+        state.save_progress(progress)
+    except OSError:
+        pass
 
 
 def _pin_initial_epochs(settings: RunSettings, state: RunState, resolved: int) -> None:

@@ -24,7 +24,7 @@ import pickle
 import time
 from typing import Any
 
-from hf_quicktune.errors import ConfigError
+from hf_quicktune.errors import ConfigError, QuickTuneError
 from hf_quicktune.run.executor import Job
 from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import Outcome, trial_curve
@@ -281,6 +281,10 @@ class RayExecutor:
             actor, job = self.running.pop(ready[0])
             try:
                 outcome = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as err:  # a full disk on the worker: the user's, in one paragraph
+                if isinstance(err.cause, QuickTuneError):
+                    raise err.cause from None
+                raise
             except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
                     ray.exceptions.ObjectLostError) as err:
                 job.attempts += 1

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hf_quicktune.errors import QuickTuneError, TrainError
+from hf_quicktune.errors import QuickTuneError, StorageError, TrainError
 from hf_quicktune.run.state import RunState
 
 logger = logging.getLogger(__name__)
@@ -246,6 +246,9 @@ class TrialRunner:
                 elif not new and on_disk <= from_epoch:
                     raise TrainError(f"the train engine returned no epoch for trial {trial_id} (asked for epoch "
                                      f"{to_epoch}, {from_epoch} known)")
+        except StorageError:  # a full disk: every trial would fail alike; the run stops, resumable
+            self.drop(trial_id)
+            raise
         except QuickTuneError as err:  # e.g. a configuration the engine rejects: the trial fails, the run goes on
             self.drop(trial_id)
             new = [record_failure(self.state, trial_id, from_epoch + 1, str(err))]

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from hf_quicktune import faults
-from hf_quicktune.errors import TrainError
+from hf_quicktune.errors import StorageError, TrainError
 from hf_quicktune.train.records import EpochRecord, append_records, load_curve, score_of
 
 TRIAL_FILE = "trial.json"
@@ -123,17 +123,34 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+#: what torch's and safetensors' writers say when the file system refuses a write (they drop the OSError's errno)
+_WRITE_FAILURES = ("PytorchStreamWriter failed", "unexpected pos", "file write failed", "No space left",
+                   "Disk quota exceeded", "File too large", "os error 28", "os error 27", "os error 122")
+
+
+def is_write_failure(err: BaseException) -> bool:
+    """True when ``err``, raised while writing a checkpoint, is the file system's refusal (a full disk, a quota,
+    a file-size limit), not a bug: an OSError, or torch's / safetensors' wrapping of one."""
+    return isinstance(err, OSError) or any(text in str(err) for text in _WRITE_FAILURES)
+
+
 def save_checkpoint(directory: str | Path, epoch: int, weights: dict[str, torch.Tensor],
                     training_state: dict[str, Any], info: dict[str, Any]) -> Path:
     """Write ``checkpoint-{epoch}`` atomically, then delete older checkpoints."""
     directory = Path(directory)
     tmp = directory / f".tmp-checkpoint-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir(parents=True)
-    save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE),
-              metadata={"format": "pt"})
-    torch.save(training_state, tmp / STATE_FILE)
-    (tmp / INFO_FILE).write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
-    faults.point("checkpoint.write")
+    try:
+        tmp.mkdir(parents=True)
+        save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS_FILE),
+                  metadata={"format": "pt"})
+        torch.save(training_state, tmp / STATE_FILE)
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=1, default=str), encoding="utf-8")
+        faults.point("checkpoint.write")
+    except Exception as err:
+        if not is_write_failure(err):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # the space it took, back; the previous checkpoint stays
+        raise StorageError.writing(tmp.parent / f"checkpoint-{epoch:04d}", err) from err
     final = directory / f"checkpoint-{epoch:04d}"
     if final.exists():
         shutil.rmtree(final)

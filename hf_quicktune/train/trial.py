@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_quicktune import faults
-from hf_quicktune.errors import TrainError
+from hf_quicktune.errors import DISK_FULL, StorageError, TrainError
 from hf_quicktune.train import checkpoint as ckpt
 from hf_quicktune.train import device
 from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, restore_curve
@@ -370,12 +370,17 @@ class Trial:
             except StopRequested:
                 self.release()  # the weights are mid-epoch: the next advance reloads the checkpoint
                 return time.perf_counter() - start
+            except StorageError:  # a full disk is the run's to stop on, not this configuration's failure
+                self.release()
+                raise
             except DivergedError as err:
                 logger.warning("trial %s diverged: %s", self.directory.name, err)
                 self.release()
                 return self._failure(TrialStatus.DIVERGED, str(err), time.perf_counter() - start)
             except Exception as err:  # noqa: BLE001 - failures are results
                 self.release()
+                if isinstance(err, OSError) and err.errno in DISK_FULL:  # the curve's or best epoch's write
+                    raise StorageError.writing(self.directory, err) from err
                 if is_oom(err):
                     micro = math.ceil(self.config["batch_size"] / self.accumulation)
                     if not retried and micro > 1:

@@ -136,6 +136,20 @@ def test_sigterm_stops_a_ray_run_as_ctrl_c_does(tmp_path):
     assert json.loads((out / "state.json").read_text())["elapsed_s"] >= _steps(out)[-1]["elapsed_s"]
 
 
+def test_a_full_disk_on_a_worker_stops_the_run_in_one_paragraph(tmp_path, monkeypatch):
+    """A worker's StorageError comes back wrapped in Ray's RayTaskError: the run gives its paragraph (exit 2), not
+    Ray's traceback, and marks no configuration failed."""
+    monkeypatch.setenv("HF_QUICKTUNE_FAULT", "checkpoint.write:1:ENOSPC")  # every worker's first checkpoint
+    out = tmp_path / "run"
+    proc = _start(out, *ARGS, "--workers", "2")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2, err[-3000:]
+    (line,) = [x for x in err.splitlines() if x.startswith("Error: ")]
+    assert "could not write" in line and "checkpoint-0001 (No space left on device; " in line
+    assert f"--output-dir {out} --resume" in line and "Traceback" not in err and "RayTaskError" not in err
+    assert all(s["status"] == "ok" for s in _steps(out))
+
+
 def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     from ray.cluster_utils import Cluster
 
