@@ -15,7 +15,10 @@ from hf_quicktune.hub import LOGIN_FIX, redact
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["push_to_hub", "redact"]
+__all__ = ["MANIFEST", "push_to_hub", "redact"]
+
+#: the repo file listing what the last push of hf-quicktune wrote (not in the export folder: the push adds it)
+MANIFEST = "quicktune/files.json"
 
 
 def push_to_hub(
@@ -30,14 +33,21 @@ def push_to_hub(
 ) -> str:
     """Upload every file under ``directory`` to model repo ``repo_id`` in one ``create_commit``.
 
+    A repo pushed to before (a CI job republishing its winner) keeps nothing stale of that push: the files its
+    :data:`MANIFEST` lists and this export lacks (the previous winner's ``preprocessor_config.json`` when a timm
+    model replaces a transformers one, a plot no longer made) are deleted in the same commit. Files hf-quicktune
+    did not push (the owner's own) are never touched.
+
     Transient failures (HTTP 429/5xx, timeouts, dropped connections) are retried up to ``retries``
     attempts with exponential backoff; a refused token, missing permission or bad repo id fails at
     once (:func:`hf_quicktune.hub.call`). Returns the repo URL. On failure raises :class:`HubError`
     that names the local export directory (nothing is lost) and hides the token.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+    import json
 
-    from hf_quicktune import hub
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+
+    from hf_quicktune import __version__, hub
 
     directory = Path(directory)
     token = token or get_token()
@@ -53,10 +63,17 @@ def push_to_hub(
         attempts += 1
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         faults.point("push.commit")  # the reliability tests kill here: repo created, commit not made
-        ops = [CommitOperationAdd(path_in_repo=p.relative_to(directory).as_posix(), path_or_fileobj=str(p))
-               for p in files]
+        paths = [p.relative_to(directory).as_posix() for p in files]
+        ops: list = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(p)) for path, p in zip(paths, files)]
+        stale = _stale_files(api, url.repo_id, paths)
+        if stale:
+            logger.info("removing %d file(s) an earlier push wrote and this export does not have: %s", len(stale),
+                        ", ".join(stale))
+        ops += [CommitOperationDelete(path_in_repo=path) for path in stale]
+        manifest = {"tool": "hf-quicktune", "version": __version__, "files": sorted(paths)}
+        ops.append(CommitOperationAdd(path_in_repo=MANIFEST, path_or_fileobj=json.dumps(manifest, indent=1).encode()))
         api.create_commit(url.repo_id, ops, commit_message=commit_message, repo_type="model")
-        logger.info("pushed %d files to %s", len(ops), url)
+        logger.info("pushed %d files to %s", len(paths), url)
         return str(url)
 
     try:
@@ -68,3 +85,18 @@ def push_to_hub(
             input=repo_id, code=err.code, status=err.status,
             fix=f"{err.fix} Then upload that folder, e.g. `hf upload {repo_id} {directory}`.",
         ) from None
+
+
+def _stale_files(api, repo_id: str, paths: list[str]) -> list[str]:
+    """The files the repo's :data:`MANIFEST` (the last push) lists, the repo still holds, and ``paths`` lacks."""
+    import json
+
+    remote = set(api.list_repo_files(repo_id, repo_type="model"))
+    if MANIFEST not in remote:
+        return []
+    with open(api.hf_hub_download(repo_id, MANIFEST, repo_type="model"), encoding="utf-8") as fh:
+        try:
+            pushed = set(json.load(fh).get("files") or [])
+        except (ValueError, AttributeError):  # not our manifest after all: touch nothing
+            return []
+    return sorted((pushed & remote) - set(paths) - {MANIFEST})

@@ -47,3 +47,35 @@ def test_push_without_any_token_says_how_to_log_in(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
     with pytest.raises(HubError, match="HF_TOKEN"):
         push_to_hub(tmp_path, "org/model")
+
+
+@pytest.mark.hub
+def test_a_second_push_removes_what_the_first_pushed_and_the_export_no_longer_has(hub, tmp_path):
+    """A CI job republishing to one repo: the previous winner's transformers files and a plot no longer made go in
+    the same commit; a file the owner added between the pushes stays."""
+    import json
+
+    from huggingface_hub import hf_hub_download
+
+    from hf_quicktune.publish.push import MANIFEST
+
+    def export(name: str, files: dict[str, str]):
+        root = tmp_path / name
+        for path, text in files.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_text(text)
+        return root
+
+    repo = hub.unique_repo_id("republish")
+    first = export("first", {"config.json": "{}", "model.safetensors": "a", "preprocessor_config.json": "{}",
+                             "plots/test_curves.png": "p", "README.md": "first"})
+    push_to_hub(first, repo, token=hub.token)
+    hub.api.upload_file(path_or_fileobj=b"mine", path_in_repo="notes/owner.txt", repo_id=repo)
+    second = export("second", {"config.json": '{"x": 1}', "model.safetensors": "b", "README.md": "second"})
+    commits = len(hub.api.list_repo_commits(repo))
+    push_to_hub(second, repo, token=hub.token)
+    assert len(hub.api.list_repo_commits(repo)) == commits + 1  # one commit, deletions included
+    files = set(hub.api.list_repo_files(repo))
+    assert files == {".gitattributes", "config.json", "model.safetensors", "README.md", MANIFEST, "notes/owner.txt"}
+    manifest = json.loads(open(hf_hub_download(repo, MANIFEST, token=hub.token)).read())
+    assert manifest["files"] == ["README.md", "config.json", "model.safetensors"]
