@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,18 @@ def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike
     return ds.map(fix, batched=True, desc=None)
 
 
+def _refuse_urls(ds: datasets.Dataset, column: str) -> None:
+    """Image URLs (a web-scraped set's CSV) would be fetched again at every epoch's every access, where the Hub is
+    reachable at all: they are refused with what to do, instead of reported as files that do not exist."""
+    urls = [v for v in column_values(ds, column) if isinstance(v, str) and re.match(r"[a-zA-Z][\w+.-]*://", v)]
+    if urls:
+        raise DatasetError(
+            f"The image column '{column}' holds {len(urls)} URL(s) (e.g. {urls[0]!r}); hf-quicktune trains on local "
+            "image files, encoded bytes or a Hub dataset's images. Download the images first (e.g. with img2dataset, "
+            "or `hf download` for hf:// paths) and point the column at the local files.", input=urls[0],
+            code="image_urls")
+
+
 def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None = None) -> datasets.Dataset:
     """Cast a path/bytes column to ``datasets.Image`` (lazy decoding); Image columns pass through."""
     import datasets
@@ -201,6 +214,7 @@ def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathL
     if isinstance(feature, datasets.Image):
         return ds
     if _value_dtype(feature) in ("string", "large_string"):
+        _refuse_urls(ds, column)
         ds = resolve_paths(ds, column, base_dir)
     try:
         return ds.cast_column(column, datasets.Image())

@@ -47,6 +47,10 @@ def _case(name: str, tmp_path: Path, write_images, csv_dataset) -> tuple[str, st
         labels[4] = None
         return str(_csv(tmp_path, "m.csv", {"filepath": [r[0] for r in rows], "label": labels})), \
             r"'label' of split 'train' has 1 missing value\(s\) \(rows \[4\]\)"
+    if name == "image_urls":  # a web-scraped set's CSV: not "no such file", but what to do
+        urls = [f"https://example.com/img/{i}.jpg" for i in range(6)]
+        return str(_csv(tmp_path, "u.csv", {"url": urls, "label": ["cat", "dog"] * 3})), \
+            r"image column 'url' holds 6 URL\(s\) \(e\.g\. 'https://example\.com/img/0\.jpg'\).*Download the images"
     if name == "multi_label":  # detected, not only when named: a list-valued "labels" column says what it is
         import datasets
 
@@ -61,7 +65,7 @@ def _case(name: str, tmp_path: Path, write_images, csv_dataset) -> tuple[str, st
 
 
 CASES = ["unknown_path", "unknown_builtin", "unsupported_file", "no_image_column", "no_label_column",
-         "one_class", "tiny_class", "mostly_corrupt", "missing_labels", "multi_label"]
+         "one_class", "tiny_class", "mostly_corrupt", "missing_labels", "multi_label", "image_urls"]
 
 
 @pytest.mark.parametrize("case", CASES)
