@@ -47,6 +47,23 @@ def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> Data
     )
 
 
+def sample_mode(train: datasets.Dataset, sample: int = 64) -> str | None:
+    """The most common PIL mode of a sample of ``train``'s images (``RGB``, ``L``, ``I;16``...), from their headers
+    alone (nothing decoded); None when none can be read. The card says how to prepare an image like them."""
+    import datasets
+    from PIL import Image
+
+    raw = train.cast_column("image", datasets.Image(decode=False))
+    modes: Counter[str] = Counter()
+    for i in _spread(len(raw), sample):
+        try:
+            with Image.open(io.BytesIO(_image_bytes(raw[i]["image"]))) as im:
+                modes[im.mode] += 1
+        except Exception:  # noqa: BLE001 - the decoding check reports unreadable images
+            continue
+    return modes.most_common(1)[0][0] if modes else None
+
+
 def _image_bytes(value: Any) -> bytes:
     if isinstance(value, dict):
         if value.get("bytes"):

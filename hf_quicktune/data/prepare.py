@@ -12,7 +12,7 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data.images import Progress, drop_undecodable
-from hf_quicktune.data.meta import compute_meta, fingerprint
+from hf_quicktune.data.meta import compute_meta, fingerprint, sample_mode
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
 from hf_quicktune.data.splits import coverage_warnings, match_splits, stratified_holdout
@@ -146,6 +146,7 @@ def _load(
         info={
             **raw.info,
             "image_column": img_col,
+            "image_mode": sample_mode(dd["train"]),
             "label_column": lab_col,
             "source_splits": roles,
             "made_splits": sorted(held),

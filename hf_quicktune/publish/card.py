@@ -66,6 +66,8 @@ class CardInfo:
     searched: bool = True
     #: a transformers model fine-tuned at another size than its config's image_size: its forward needs the flag
     interpolate_pos_encoding: bool = False
+    #: the training images' PIL mode (``I;16``: the usage stretches an image as training did), None: unknown
+    image_mode: str | None = None
     #: the exported model's size and the cost of one forward pass at its input size, as timm's cards list them:
     #: ``params_m``, ``gmacs``, ``macts`` (millions of activations), ``image_size`` (px); None: not counted
     stats: dict[str, float] | None = None
@@ -143,9 +145,26 @@ with torch.no_grad():
 print(model.config.id2label[logits.argmax(-1).item()])"""
     ref = info.model_ref or "hf-hub:" + info.safe_name
     return f"""import timm, torch
+from PIL import Image
 model = timm.create_model("{ref}", pretrained=True).eval()
-cfg = timm.data.resolve_data_config({{}}, model=model)
-transform = timm.data.create_transform(**cfg)"""
+transform = timm.data.create_transform(**timm.data.resolve_data_config({{}}, model=model))
+image = Image.open("image.jpg")
+{_stretch(info.image_mode)}with torch.no_grad():
+    probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)
+print(model.pretrained_cfg["label_names"][probs.argmax().item()])"""
+
+
+def _stretch(mode: str | None) -> str:
+    """For images of more than 8 bits (``I;16``, ``I``, ``F``): the stretch to 8 bits over the image's own range
+    that training applied (:func:`hf_quicktune.data.transforms.to_8bit`), which ``convert("RGB")`` does not."""
+    if not mode or not (mode.startswith("I") or mode == "F"):
+        return ""
+    return f"""# trained on {mode} images, each stretched to 8 bits over its own range first (PIL would clip them)
+import numpy as np
+a = np.asarray(image, dtype=np.float64)
+lo, hi = np.nanmin(a), np.nanmax(a)
+image = Image.fromarray(np.nan_to_num((a - lo) * (255 / max(hi - lo, 1e-12))).round().clip(0, 255).astype(np.uint8))
+"""
 
 
 def _stats(info: CardInfo) -> str:

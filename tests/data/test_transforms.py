@@ -152,6 +152,8 @@ def test_a_folder_of_16_bit_pngs_reaches_the_model_as_its_images(tmp_path):
     ds = load(str(tmp_path))
     image = ds.train[0]["image"]
     assert image.mode.startswith("I")
+    assert ds.info["image_mode"] == Image.open(tmp_path / "a" / "0.png").mode  # the card's usage stretches for it
+    assert load("builtin:digits").info["image_mode"] in ("L", "RGB")
     tf = build_transform({**CFG, "crop_pct": 1.0, "interpolation": "nearest"}, train=False, image_size=20)
     x = tf(image)
     expected = (torch.from_numpy(_stretched(np.asarray(image)).astype(np.float32)) / 255 - 0.5) / 0.5

@@ -1,0 +1,55 @@
+"""The card's "Use it" snippet, run as written against an exported model: it must classify an image as the run's
+own evaluation did (the same probabilities), an 8-bit photo and a 16-bit image alike."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+
+from hf_quicktune.data.transforms import build_transform
+from hf_quicktune.publish import CardInfo, build_model_card
+from hf_quicktune.publish.export import export_timm_model
+
+DATA_CONFIG = {"input_size": (3, 32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25),
+               "interpolation": "bilinear", "crop_pct": 1.0}
+LABELS = ["cat", "dog", "owl"]
+
+
+def _card_code(ref: str, image_mode: str | None) -> str:
+    card = str(build_model_card(CardInfo(
+        model_name="org/result", base_model=None, candidate="test_efficientnet", architecture="test_efficientnet",
+        dataset="org/data", dataset_is_hub=True, config={"lr": 0.001}, epochs=1, val_top1=0.5, test_top1=None, license="apache-2.0",
+        budget="", budget_used_s=1.0, zoo="x", candidates=["test_efficientnet"], num_trials=1, num_steps=1,
+        leaderboard=[], model_ref=ref, image_mode=image_mode)))
+    return re.search(r"## Use it\n\n```python\n(.*?)\n```", card, re.S).group(1)
+
+
+@pytest.mark.parametrize(("mode", "image"), [
+    ("RGB", lambda rng: Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))),
+    ("I;16", lambda rng: Image.fromarray(rng.integers(1000, 4000, (40, 40), dtype=np.uint16))),  # 12 of 16 bits
+])
+def test_the_cards_snippet_classifies_as_the_runs_evaluation_did(tmp_path, monkeypatch, mode, image):
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=LABELS, data_config=DATA_CONFIG)
+    picture = image(np.random.default_rng(0))
+    assert picture.mode == mode
+    picture.save(tmp_path / "image.png")
+    code = _card_code(f"local-dir:{out}", mode)
+    assert ("np.nanmin" in code) == (mode == "I;16")  # the stretch only where training stretched
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code.replace('"image.jpg"', '"image.png"'), scope)  # noqa: S102 - the card's own code
+    with torch.no_grad():  # the run's evaluation: its transform (ToRGB stretches) on the trained model
+        ours = model(build_transform(DATA_CONFIG, train=False)(Image.open(tmp_path / "image.png")).unsqueeze(0))
+    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+    assert printed.getvalue().strip() == LABELS[int(ours.argmax())]
