@@ -371,7 +371,7 @@ def _(tmp, ok):
 @case("recipe-unknown-key")
 def _(tmp, ok):
     (tmp / "r.yaml").write_text("dataset: x\nbudgett: 1m\n")
-    return ["run", "--recipe", str(tmp / "r.yaml")], [r"unknown key 'budgett'", r"Known keys: .*budget"]
+    return ["run", "--recipe", str(tmp / "r.yaml")], [r"unknown key 'budgett'\. Did you mean 'budget'\?", r"Known keys: .*budget"]
 
 
 @case("recipe-not-a-mapping")

@@ -37,6 +37,14 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
                 + (", or drop it to carve a validation split from train." if ours == "validation" else "."),
             )
         out[ours] = theirs
+    shared = sorted({t for t in out.values() if list(out.values()).count(t) > 1})
+    if shared:
+        roles = " and ".join(f"{o}={t}" for o, t in out.items() if t in shared)
+        raise DatasetError(
+            f"The split mapping {roles} gives one split two roles: the trials would be scored on the images they "
+            "train on (or tested on them).", input=roles, code="shared_split",
+            fix="Map each role to its own split, or drop --split validation=... to carve a validation split from "
+                "train.")
     used = set(out.values())
     for ours, aliases in SPLIT_ALIASES.items():
         if ours in out:

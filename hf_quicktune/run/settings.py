@@ -278,8 +278,12 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
     for key, value in data.items():
         norm = str(key).replace("-", "_")
         if norm not in known:
+            import difflib
+
+            close = difflib.get_close_matches(norm, sorted(known), n=1)
             raise ConfigError(
-                f"recipe {file}: unknown key {key!r}. Known keys: {', '.join(sorted(known))}."
+                f"recipe {file}: unknown key {key!r}." + (f" Did you mean {close[0]!r}?" if close else "")
+                + f" Known keys: {', '.join(sorted(known))}."
             )
         out[norm] = value
     return out

@@ -111,6 +111,9 @@ def test_split_mapping():
         match_splits(["a", "b"])
     with pytest.raises(DatasetError, match="does not exist"):
         match_splits(["train"], {"validation": "holdout"})
+    with pytest.raises(DatasetError, match=r"train=train and validation=train gives one split two roles: the trials "
+                                           r"would be scored on the images they train on"):
+        match_splits(["train", "test"], {"train": "train", "validation": "train"})
 
 
 def test_stratified_holdout_properties():
