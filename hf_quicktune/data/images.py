@@ -36,32 +36,48 @@ PROGRESS_TASK = "checking images"
 REMEMBER_SECONDS = 1.0
 
 
+def _read(value: Any) -> bytes:
+    """The encoded bytes of one image entry (given, or its file's), or raise."""
+    if value is None:
+        raise ValueError("no image (null value)")
+    data, path = (value.get("bytes"), value.get("path")) if isinstance(value, dict) else (value, None)
+    if data:
+        return bytes(data)
+    if not path:
+        raise ValueError("empty image entry (no bytes and no path)")
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
 def _decode(value: Any) -> None:
     """Decode one image entry fully, or raise. A JPEG is decoded in draft mode (libjpeg's DCT scaling to
     1/8 of its size): every byte of its entropy-coded data is still read and checked, so truncated or
     corrupt files fail as they would at full size, in less time (``benchmarks/data_startup.py`` measures the
     check on photos, threads included, against one thread and full decoding)."""
+    _decode_bytes(_read(value))
+
+
+def _decode_bytes(data: bytes) -> None:
     from PIL import Image
     from PIL.JpegImagePlugin import JpegImageFile
 
-    if value is None:
-        raise ValueError("no image (null value)")
-    data, path = (value.get("bytes"), value.get("path")) if isinstance(value, dict) else (value, None)
-    if not data and not path:
-        raise ValueError("empty image entry (no bytes and no path)")
-    with Image.open(io.BytesIO(data) if data else path) as im:
+    with Image.open(io.BytesIO(data)) as im:
         if isinstance(im, JpegImageFile):  # a JPEG or an MPO (a phone camera's JPEG with a second picture)
             im.draft(im.mode, (max(1, im.width // 8), max(1, im.height // 8)))
         im.load()
 
 
-def _check(value: Any) -> str | None:
-    """The decoding error of one entry as ``"Type: message"``, or None when it decodes."""
+def _check(value: Any) -> tuple[str | None, str | None]:
+    """(the decoding error of one entry as ``"Type: message"`` or None, a digest of its encoded bytes or None).
+    The digest finds byte-for-byte copies across splits (:func:`~hf_quicktune.data.splits.leak_warnings`)."""
+    digest = None
     try:
-        _decode(value)
+        data = _read(value)
+        digest = hashlib.blake2b(data, digest_size=8).hexdigest()
+        _decode_bytes(data)
     except Exception as err:  # PIL raises many types for corrupt files
-        return f"{type(err).__name__}: {err}"
-    return None
+        return f"{type(err).__name__}: {err}", digest
+    return None, digest
 
 
 def _threads() -> int:
@@ -85,7 +101,16 @@ def _worth_threads(values: list[Any]) -> bool:
 def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: int = 256,
                      progress: Progress | None = None, done: int = 0, total: int | None = None,
                      ) -> list[tuple[int, str, str]]:
-    """Return ``(row, path_or_hint, error)`` for every row whose image cannot be decoded (rows in order).
+    """Return ``(row, path_or_hint, error)`` for every row whose image cannot be decoded (rows in order);
+    :func:`check_images` also gives each row's digest."""
+    return check_images(ds, column, batch_size, progress, done, total)[0]
+
+
+def check_images(ds: datasets.Dataset, column: str = "image", batch_size: int = 256,
+                 progress: Progress | None = None, done: int = 0, total: int | None = None,
+                 ) -> tuple[list[tuple[int, str, str]], list[str | None]]:
+    """``(row, path_or_hint, error)`` for every row whose image cannot be decoded (rows in order), and every
+    row's digest of its encoded bytes (None where they cannot be read).
 
     Every image is decoded once (:func:`_decode`), by a few threads where the images are large enough for
     that to pay (:func:`_worth_threads`). ``progress(task, done, total, images)`` is called after every
@@ -100,21 +125,23 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
     if memo is not None and memo.exists():
         try:
             saved = json.loads(memo.read_text(encoding="utf-8"))
-            if saved.get("rows") == len(raw):
+            if saved.get("rows") == len(raw) and len(saved.get("digests") or []) == len(raw):
                 if progress is not None:
                     progress(PROGRESS_TASK, done + len(raw), total, done + len(raw))
-                return [(int(r), str(p), str(e)) for r, p, e in saved["bad"]]
+                return [(int(r), str(p), str(e)) for r, p, e in saved["bad"]], list(saved["digests"])
         except (OSError, ValueError, KeyError, TypeError):
             logger.debug("ignoring an unreadable image check %s", memo, exc_info=True)
     started = time.monotonic()
     bad: list[tuple[int, str, str]] = []
+    digests: list[str | None] = []
     row = 0
     with ThreadPoolExecutor(max_workers=_threads()) as pool:
         for batch in raw.iter(batch_size=batch_size):
             values = batch[column]
             threaded = _threads() > 1 and _worth_threads(values)
-            errors = list(pool.map(_check, values)) if threaded else [_check(v) for v in values]
-            for value, error in zip(values, errors, strict=True):
+            checks = list(pool.map(_check, values)) if threaded else [_check(v) for v in values]
+            for value, (error, digest) in zip(values, checks, strict=True):
+                digests.append(digest)
                 if error is not None:
                     hint = (value.get("path") if isinstance(value, dict) else None) or "<bytes>"
                     bad.append((row, str(hint), error))
@@ -125,11 +152,11 @@ def find_undecodable(ds: datasets.Dataset, column: str = "image", batch_size: in
         try:
             memo.parent.mkdir(parents=True, exist_ok=True)
             tmp = memo.with_name(f"{memo.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"rows": len(raw), "bad": bad}), encoding="utf-8")
+            tmp.write_text(json.dumps({"rows": len(raw), "bad": bad, "digests": digests}), encoding="utf-8")
             os.replace(tmp, memo)
         except OSError:  # a cache that cannot be written costs the next run the check, nothing else
             logger.debug("could not remember the image check in %s", memo, exc_info=True)
-    return bad
+    return bad, digests
 
 
 def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
@@ -158,18 +185,19 @@ def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
 
 
 def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,
-                     ) -> tuple[dict[str, datasets.Dataset], int]:
+                     ) -> tuple[dict[str, datasets.Dataset], int, dict[str, list[str | None]]]:
     """Check every image; drop the bad ones (logged) or raise when more than 5 % are bad. ``progress``: see
-    :func:`find_undecodable` (counted over all splits)."""
+    :func:`find_undecodable` (counted over all splits). Also returns each kept row's digest, per split."""
     total = sum(len(ds) for ds in splits.values())
     bad: dict[str, list[tuple[int, str, str]]] = {}
+    digests: dict[str, list[str | None]] = {}
     done = 0
     for name, ds in splits.items():
-        bad[name] = find_undecodable(ds, progress=progress, done=done, total=total)
+        bad[name], digests[name] = check_images(ds, progress=progress, done=done, total=total)
         done += len(ds)
     n_bad = sum(len(b) for b in bad.values())
     if n_bad == 0:
-        return splits, 0
+        return splits, 0, digests
     if n_bad > MAX_BAD_FRACTION * total:
         examples = [f"{s}[{r}] {p}: {e}" for s, rows in bad.items() for r, p, e in rows][:8]
         raise DatasetError(
@@ -184,7 +212,8 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
             for r, p, e in bad[name][:5]:
                 logger.warning("skipping undecodable image %s[%d] %s (%s)", name, r, p, e)
             out[name] = ds.select([i for i in range(len(ds)) if i not in rows])
+            digests[name] = [d for i, d in enumerate(digests[name]) if i not in rows]
         else:
             out[name] = ds
     logger.warning("skipped %d undecodable image(s) of %d", n_bad, total)
-    return out, n_bad
+    return out, n_bad, digests

@@ -15,7 +15,7 @@ from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint, sample_mode
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
-from hf_quicktune.data.splits import coverage_warnings, match_splits, stratified_holdout
+from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
 from hf_quicktune.data.types import PreparedDataset
 from hf_quicktune.errors import DatasetError
 
@@ -106,8 +106,9 @@ def _load(
         for name, ds in splits.items()
     }
     skipped = 0
+    digests: dict[str, list[str | None]] = {}
     if verify_images:
-        splits, skipped = drop_undecodable(splits, progress=progress)
+        splits, skipped, digests = drop_undecodable(splits, progress=progress)
 
     present = np.unique(np.asarray(col.column_values(splits["train"], "label")))
     class_names = list(splits["train"].features["label"].names)
@@ -127,9 +128,13 @@ def _load(
         idx = stratified_holdout(col.column_values(splits["train"], "label"), held, seed=seed, names=class_names)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
+        if digests:
+            digests = {**digests, **{name: [digests["train"][i] for i in rows] for name, rows in idx.items()}}
         logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)
     labels = {name: col.column_values(ds, "label") for name, ds in splits.items()}
     for warning in coverage_warnings(labels, class_names, {k: v for k, v in roles.items() if k != "train"}):
+        logger.warning(warning)
+    for warning in leak_warnings(digests):
         logger.warning(warning)
 
     import datasets

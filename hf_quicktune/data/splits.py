@@ -151,3 +151,27 @@ def coverage_warnings(labels: Mapping[str, Sequence[int] | np.ndarray], names: S
                 "makes the choice of model cover them."
             )
     return out
+
+
+def leak_warnings(digests: Mapping[str, Sequence[str | None]]) -> list[str]:
+    """Held-out images that are byte-for-byte copies of training images (``digests``: split -> each row's digest
+    of its encoded bytes), or of each other: scored on copies of what they train on, the trials' validation
+    accuracy flatters them and the search favours memorising. Scraped sets hold such copies; a split carved from
+    train sends one of two copies to each side. Re-encoded or resized copies are not found."""
+    train = {d for d in digests.get("train", ()) if d}
+    out = []
+    for split in ("validation", "test"):
+        rows = [d for d in digests.get(split, ()) if d]
+        copies = sum(1 for d in rows if d in train)
+        if copies:
+            out.append(
+                f"{copies} of {len(rows)} {split} images ({100 * copies / len(rows):.1f} %) are byte-for-byte copies "
+                f"of training images: the {split} score counts images the model trained on, so it flatters the "
+                "model (and the search favours memorising). Remove the duplicates from the dataset, or from one split."
+            )
+    validation = {d for d in digests.get("validation", ()) if d}
+    shared = sum(1 for d in digests.get("test", ()) if d and d in validation and d not in train)
+    if shared:
+        out.append(f"{shared} test images are byte-for-byte copies of validation images: the test score is not "
+                   "independent of the choice of model. Remove the duplicates from one split.")
+    return out

@@ -40,7 +40,9 @@ def test_load_warns_about_a_validation_class_absent_from_train(tmp_path, write_i
     with caplog.at_level("WARNING", logger="hf_quicktune.data.prepare"):
         prepared = load(str(tmp_path / "folder"))
     assert prepared.num_classes == 3
-    messages = [r.getMessage() for r in caplog.records if r.name == "hf_quicktune.data.prepare"]
+    # (the fixture draws each call's images from the same seeds: its validation images are copies, said apart)
+    messages = [r.getMessage() for r in caplog.records if r.name == "hf_quicktune.data.prepare"
+                and "byte-for-byte" not in r.getMessage()]
     assert len(messages) == 1
     assert "have no training image: 'owl'" in messages[0] and "3 of 7 validation images (42.9 %)" in messages[0]
 
@@ -50,3 +52,36 @@ def test_load_of_a_carved_validation_split_warns_nothing(tmp_path, write_images,
     with caplog.at_level("WARNING", logger="hf_quicktune.data.prepare"):
         load(str(tmp_path / "flat"))
     assert not [r for r in caplog.records if r.name == "hf_quicktune.data.prepare"]
+
+
+def test_held_out_copies_of_training_images_are_counted():
+    from hf_quicktune.data.splits import leak_warnings
+
+    digests = {"train": ["a", "b", "c", None], "validation": ["a", "x", "b", None], "test": ["x", "y", "c"]}
+    val, test, val_test = leak_warnings(digests)
+    assert val.startswith("2 of 3 validation images (66.7 %) are byte-for-byte copies of training images")
+    assert test.startswith("1 of 3 test images (33.3 %)")
+    assert val_test.startswith("1 test images are byte-for-byte copies of validation images")
+    assert leak_warnings({"train": ["a"], "validation": ["b"]}) == [] and leak_warnings({}) == []
+
+
+def test_load_warns_when_a_carved_validation_split_holds_copies_of_training_images(tmp_path, write_images, caplog):
+    """A scraped set with each image twice: the stratified carve sends copies to both sides."""
+    import shutil
+
+    write_images({"cat": 10, "dog": 10}, root="twice")
+    for path in list((tmp_path / "twice").rglob("*.png")):
+        shutil.copy(path, path.with_name("copy_" + path.name))
+    with caplog.at_level("WARNING", logger="hf_quicktune.data.prepare"):
+        prepared = load(str(tmp_path / "twice"))
+    (message,) = [r.getMessage() for r in caplog.records if "byte-for-byte" in r.getMessage()]
+    assert f"of {len(prepared.validation)} validation images" in message
+    copies = int(message.split(" of ")[0])
+    assert 1 <= copies <= len(prepared.validation)
+
+
+def test_load_of_distinct_images_warns_of_no_copies(tmp_path, write_images, caplog):
+    write_images({"cat": 10, "dog": 10}, root="once")
+    with caplog.at_level("WARNING", logger="hf_quicktune.data.prepare"):
+        load(str(tmp_path / "once"))
+    assert not [r for r in caplog.records if "byte-for-byte" in r.getMessage()]

@@ -87,8 +87,11 @@ def test_progress_counts_every_image_over_all_splits(monkeypatch):
     calls: list[tuple] = []
     splits = {"train": _dataset([_png(i) for i in range(30)]),
               "validation": _dataset([_png(i) for i in range(3)] + [b"broken"])}
-    out, skipped = images.drop_undecodable(splits, progress=lambda *args: calls.append(args))
+    out, skipped, digests = images.drop_undecodable(splits, progress=lambda *args: calls.append(args))
     assert skipped == 1 and len(out["validation"]) == 3 and len(out["train"]) == 30
+    # each kept row's digest, aligned with the rows (the broken image's dropped with it)
+    assert {k: len(v) for k, v in digests.items()} == {"train": 30, "validation": 3}
+    assert digests["validation"] == digests["train"][:3]  # the same bytes, the same digest
     done = [c[1] for c in calls]
     assert done == sorted(done) and done[-1] == 34 and len(done) >= 2  # one call per batch of each split
     assert {c[0] for c in calls} == {images.PROGRESS_TASK} and {c[2] for c in calls} == {34}
@@ -132,7 +135,9 @@ def test_a_check_is_remembered_for_the_same_files_and_redone_for_others(tmp_path
     calls: list[tuple] = []
     monkeypatch.setattr(images, "_check", no_decoding)
     assert images.find_undecodable(read(), progress=lambda *a: calls.append(a)) == first
-    assert calls == [(images.PROGRESS_TASK, 4, 4, 4)]
+    remembered = images.check_images(read())[1]  # the digests come back with the answer
+    assert len(remembered) == 4 and remembered[0] is not None and remembered[0] != remembered[2]
+    assert calls[0] == (images.PROGRESS_TASK, 4, 4, 4)
     with pytest.raises(AssertionError, match="decoded although"):  # other content: checked again
         images.find_undecodable(read().select([0, 2, 3]))
 
