@@ -180,7 +180,8 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         summary["error"] = outcome.failure_report(rows, steps, stop, state.log_path)
         _used(summary, clock, stages)
         atomic_write_json(state.summary_path, summary)
-        reporter.leaderboard(rows)
+        if rows:  # failed trials, counted; with none, a header without rows says nothing
+            reporter.leaderboard(rows)
         raise outcome.RunFailedError(summary["error"])
 
     reporter.message("quality: " + outcome.quality_text(quality))

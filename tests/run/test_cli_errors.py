@@ -62,3 +62,15 @@ def test_command_line_wins_over_recipe_and_unset_flags_keep_recipe_values(tmp_pa
     assert main(["run", "--recipe", str(recipe), "--image-size", "40", "--budget", "2m"]) == 0
     s = seen["s"]
     assert (s.image_size, s.budget, s.private, s.train_limit, s.dataset) == (40, "2m", True, 100, "builtin:digits")
+
+
+def test_a_run_that_trains_nothing_says_why_without_an_empty_leaderboard(tmp_path, capsys):
+    """A budget spent before the first epoch: exit 2 with the reason; no leaderboard header with no rows under it."""
+    from .helpers import SMALL
+
+    code = main(["run", "--dataset", "builtin:digits", *SMALL, "--budget", "1s", "--output-dir", str(tmp_path / "r")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "no trial finished an epoch (search stopped: budget used)" in captured.err
+    assert not any(line.lstrip().startswith("#") and "trial" in line and "model" in line
+                   for line in (captured.out + captured.err).splitlines())
