@@ -115,8 +115,8 @@ class InterruptGuard:
     """Ctrl-C (SIGINT) raises KeyboardInterrupt as usual, SIGTERM :class:`Terminated`, and either is also
     remembered: an interrupt that a library swallowed (e.g. one that landed in a finalizer, which CPython
     ignores) still stops the run at the end of the current step. Python's default SIGTERM ended the process
-    without its ``finally`` blocks: the time since the last epoch was not counted and a resume found the
-    run's lock."""
+    without its ``finally`` blocks: the time since the last epoch was not counted, and nothing said how to
+    continue."""
 
     def __init__(self):
         import signal
