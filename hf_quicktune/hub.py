@@ -230,7 +230,8 @@ def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool 
     Checks there is a token, that the Hub accepts it (``whoami``), that it is not read-only and that its
     account may write to the repo's namespace (the user or an organisation where it is not a reader; the
     scopes of a fine-grained token); when the repo exists already, ``create_repo(exist_ok=True)`` probes the
-    permission on it without changing anything. Returns the repo id."""
+    permission on it without changing anything. Returns the repo id, under the token's user when ``repo_id`` names
+    no namespace (as the Hub puts it): the card and the push need the whole id."""
     from huggingface_hub import HfApi, constants, get_token
 
     from hf_quicktune.constants import hub_offline
@@ -252,6 +253,9 @@ def check_write_access(repo_id: str, *, repo_type: str = "model", private: bool 
         raise HubError(f"--push-to-hub {repo_id}: the token '{access.get('displayName', '?')}' is read-only.",
                        input=repo_id, fix=LOGIN_FIX, code="read_only_token", status=403)
     namespace = repo_id.split("/")[0] if "/" in repo_id else who.get("name")
+    if "/" not in repo_id and namespace:
+        repo_id = f"{namespace}/{repo_id}"
+        common["repo_id"] = repo_id
     if _may_write(who, access, namespace) is False:
         raise HubError(f"--push-to-hub {repo_id}: the token of '{who.get('name')}' may not write to the namespace "
                        f"'{namespace}'.", input=repo_id, code="forbidden", status=403,

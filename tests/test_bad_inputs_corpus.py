@@ -397,7 +397,7 @@ def _(tmp, ok):
 
 @case("hub-push-bad-repo-id")
 def _(tmp, ok):
-    return _run(str(ok), tmp, "--push-to-hub", "not a repo"), [r"'not a repo' is not a repo id", "org/model-name"]
+    return _run(str(ok), tmp, "--push-to-hub", "not a repo"), [r"'not a repo' is not a repo id", "org/model-name \\(or model-name: your own namespace\\)"]
 
 
 @case("hub-push-bad-token", hub=True)

@@ -78,7 +78,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
     if settings.push_to_hub:  # token and write access now, not after the budget is spent
         from hf_quicktune.hub import check_write_access
 
-        check_write_access(settings.push_to_hub, private=bool(settings.private))
+        # "name" alone is the token's user's: the run publishes (and its card names) the whole id
+        settings.push_to_hub = check_write_access(settings.push_to_hub, private=bool(settings.private))
     from hf_quicktune.run import run as run_search
     from hf_quicktune.run.progress import make_reporter
 
@@ -109,7 +110,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--top-k", type=int, help="Keep the k best candidates of the zero-cost ranking. [default: 8]")
 @click.option("--output-dir", "-o", help="Where everything of the run goes. [default: runs/<dataset>-<time>]")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --output-dir from its last completed epoch.")
-@click.option("--push-to-hub", help="Publish the winner to this model repo (org/name), in one commit.")
+@click.option("--push-to-hub", help="Publish the winner to this model repo (org/name; a bare name is your own "
+                                    "namespace), in one commit.")
 @click.option("--private", is_flag=True, default=None, help="Create the Hub repo as private.")
 @click.option("--recipe", help="YAML file with the same keys as these options (options given here win).")
 @click.option("--seed", type=int, help="Random seed. [default: 0]")

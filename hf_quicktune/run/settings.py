@@ -226,8 +226,9 @@ class RunSettings:
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
             raise ConfigError(f"epoch_fraction must be in (0, 1], got {fraction!r} (settings.json's value is fitted "
                               "by the run; remove the key to train whole epochs).")
-        if self.push_to_hub is not None and not re.fullmatch(r"[\w.-]+/[\w.-]+", self.push_to_hub):
-            raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name.")
+        if self.push_to_hub is not None and not re.fullmatch(r"([\w.-]+/)?[\w.-]+", self.push_to_hub):
+            raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name "
+                              "(or model-name: your own namespace).")
         from hf_quicktune.train.metrics import METRICS
 
         for name, allowed in (("acquisition", ("ei_per_cost", "ei", "ucb")), ("horizon", ("next", "max")),

@@ -95,3 +95,20 @@ def test_unknown_zoo_fails_before_the_dataset_loads(tmp_path, monkeypatch, capsy
     args = ["run", "--dataset", "builtin:digits", "--zoo", "no_such_zoo", "--budget", "10m"]
     assert main([*args, "--output-dir", str(tmp_path / "out")]) == 2
     assert "Unknown zoo 'no_such_zoo'" in capsys.readouterr().err
+
+
+@pytest.mark.hub
+def test_a_repo_name_without_namespace_is_the_token_users(hub, tmp_path, monkeypatch):
+    """`--push-to-hub my-model` (the Hub puts it under the user, as transformers' push_to_hub does): the run keeps
+    the whole id, which the card's usage and the push need."""
+    import hf_quicktune.data as data
+
+    def stop(spec, **kwargs):
+        raise RuntimeError("stop right after the start-up checks")
+
+    monkeypatch.setattr(data, "load", stop)
+    name = hub.unique_repo_id("plain").split("/")[1]
+    assert main([*RUN, "--output-dir", str(tmp_path / "out"), "--push-to-hub", name]) == 1
+    user = hub.api.whoami()["name"]
+    assert json.loads((tmp_path / "out" / "settings.json").read_text())["push_to_hub"] == f"{user}/{name}"
+    assert not hub.api.repo_exists(f"{user}/{name}")  # checked, nothing created
