@@ -195,8 +195,8 @@ def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike
 
 
 def _refuse_urls(ds: datasets.Dataset, column: str) -> None:
-    """Image URLs (a web-scraped set's CSV) would be fetched again at every epoch's every access, where the Hub is
-    reachable at all: they are refused with what to do, instead of reported as files that do not exist."""
+    """Image URLs (a web-scraped set's CSV) would be fetched again at every access of every epoch, where the
+    network allows it at all: they are refused with what to do, instead of reported as files that do not exist."""
     urls = [v for v in column_values(ds, column) if isinstance(v, str) and re.match(r"[a-zA-Z][\w+.-]*://", v)]
     if urls:
         raise DatasetError(
