@@ -1,8 +1,9 @@
 """Does selecting on balanced accuracy pay on imbalanced classes? ``run --metric top1`` against ``run --metric
 balanced_accuracy`` on a long-tailed digits set, the winner of each scored on a balanced test split.
 
-The set (written once under ``--workdir``): the images of ``--dataset`` (builtin:digits), per class 30 held out as a balanced ``test``
-split, and of the rest a long tail for ``train``: class k keeps ``head x ratio^(-k / 9)`` images (``--head`` 140,
+The set (written once under ``--workdir``): the images of ``--dataset`` (builtin:digits), per class 30 held out
+as a balanced ``test`` split, and of the rest a long tail for ``train``: class k keeps ``head x ratio^(-k / 9)``
+images (``--head`` 140,
 ``--ratio`` 20: 140 of digit 0 down to 7 of digit 9). The run carves its validation split from train (stratified,
 so it is long-tailed too): top-1 there rewards the head classes, balanced accuracy every class alike.
 

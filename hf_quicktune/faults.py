@@ -2,8 +2,9 @@
 
 ``HF_QUICKTUNE_FAULT=point:n[:SIGNAL[:delay]]`` (read once, at import) sends SIGNAL (``KILL``
 default, or ``INT`` = Ctrl-C) to this process the ``n``-th time :func:`point` is called with that
-name (``ENOSPC`` instead of a signal raises the OSError of a full disk there); with ``delay`` (seconds) a timer sends it that long after the point is reached, so the kill
-lands in the middle of whatever follows (e.g. the zero-cost ranking). Unset, :func:`point` is one
+name (``ENOSPC`` instead of a signal raises the OSError of a full disk there); with ``delay`` (seconds)
+a timer sends it that long after the point is reached, so the kill lands in the middle of whatever
+follows (e.g. the zero-cost ranking). Unset, :func:`point` is one
 dictionary lookup. Points (see tests/run/test_faults.py for what each kill checks):
 ``rank``, ``train.step``, ``checkpoint.write``, ``best.write``, ``curve.append``, ``optimizer.write``,
 ``steps.append``, ``export.write``, ``push``.
@@ -21,8 +22,8 @@ _counts: dict[str, int] = {}
 def _parse(spec: str) -> tuple[str, int, int | None, float]:
     parts = spec.split(":")
     name, n = parts[0], int(parts[1]) if len(parts) > 1 else 1
-    full = len(parts) > 2 and parts[2].upper() == "ENOSPC"
-    sig = None if full else getattr(signal, f"SIG{parts[2].upper()}") if len(parts) > 2 and parts[2] else signal.SIGKILL
+    name_of_signal = parts[2].upper() if len(parts) > 2 and parts[2] else "KILL"
+    sig = None if name_of_signal == "ENOSPC" else getattr(signal, f"SIG{name_of_signal}")
     delay = float(parts[3]) if len(parts) > 3 else 0.0
     return name, n, sig, delay
 

@@ -371,7 +371,8 @@ def _(tmp, ok):
 @case("recipe-unknown-key")
 def _(tmp, ok):
     (tmp / "r.yaml").write_text("dataset: x\nbudgett: 1m\n")
-    return ["run", "--recipe", str(tmp / "r.yaml")], [r"unknown key 'budgett'\. Did you mean 'budget'\?", r"Known keys: .*budget"]
+    return ["run", "--recipe", str(tmp / "r.yaml")], [r"unknown key 'budgett'\. Did you mean 'budget'\?",
+                                                       r"Known keys: .*budget"]
 
 
 @case("recipe-not-a-mapping")
@@ -397,7 +398,8 @@ def _(tmp, ok):
 
 @case("hub-push-bad-repo-id")
 def _(tmp, ok):
-    return _run(str(ok), tmp, "--push-to-hub", "not a repo"), [r"'not a repo' is not a repo id", "org/model-name \\(or model-name: your own namespace\\)"]
+    return _run(str(ok), tmp, "--push-to-hub", "not a repo"), [r"'not a repo' is not a repo id",
+                                                                "org/model-name \\(or model-name: your own namespace\\)"]
 
 
 @case("hub-push-bad-token", hub=True)

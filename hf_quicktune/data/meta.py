@@ -27,7 +27,8 @@ def _spread(n: int, k: int) -> list[int]:
 
 
 def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> DatasetMeta:
-    """#train images, #classes, median height/width and channels of (a sample of) the train split."""
+    """#train images, #classes, median height/width and channels of (a sample of) the train split, and its most
+    common image mode."""
     train = splits["train"]
     heights: list[int] = []
     widths: list[int] = []
@@ -44,24 +45,8 @@ def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> Data
         median_height=int(np.median(heights)) if heights else 0,
         median_width=int(np.median(widths)) if widths else 0,
         channels=_MODE_CHANNELS.get(mode, 3),
+        image_mode=mode if modes else None,
     )
-
-
-def sample_mode(train: datasets.Dataset, sample: int = 64) -> str | None:
-    """The most common PIL mode of a sample of ``train``'s images (``RGB``, ``L``, ``I;16``...), from their headers
-    alone (nothing decoded); None when none can be read. The card says how to prepare an image like them."""
-    import datasets
-    from PIL import Image
-
-    raw = train.cast_column("image", datasets.Image(decode=False))
-    modes: Counter[str] = Counter()
-    for i in _spread(len(raw), sample):
-        try:
-            with Image.open(io.BytesIO(_image_bytes(raw[i]["image"]))) as im:
-                modes[im.mode] += 1
-        except Exception:  # noqa: BLE001 - the decoding check reports unreadable images
-            continue
-    return modes.most_common(1)[0][0] if modes else None
 
 
 def _image_bytes(value: Any) -> bytes:

@@ -12,7 +12,7 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data.images import Progress, drop_undecodable
-from hf_quicktune.data.meta import compute_meta, fingerprint, sample_mode
+from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
 from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
@@ -110,7 +110,9 @@ def _load(
     if verify_images:
         splits, skipped, digests = drop_undecodable(splits, progress=progress)
 
-    present = np.unique(np.asarray(col.column_values(splits["train"], "label")))
+    # each split's labels, read once (a read of a large split's column is a start-up cost: benchmarks/data_startup.py)
+    labels = {name: np.asarray(col.column_values(ds, "label")) for name, ds in splits.items()}
+    present = np.unique(labels["train"])
     class_names = list(splits["train"].features["label"].names)
     if len(present) < 2:
         raise DatasetError(
@@ -125,13 +127,13 @@ def _load(
     if "test" not in splits and test_fraction > 0:
         held["test"] = test_fraction
     if held:
-        idx = stratified_holdout(col.column_values(splits["train"], "label"), held, seed=seed, names=class_names)
+        idx = stratified_holdout(labels["train"], held, seed=seed, names=class_names)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
+        labels = {**labels, **{name: labels["train"][rows] for name, rows in idx.items()}}
         if digests:
             digests = {**digests, **{name: [digests["train"][i] for i in rows] for name, rows in idx.items()}}
         logger.info("made stratified split(s) %s from train (seed %d)", {k: len(v) for k, v in idx.items()}, seed)
-    labels = {name: col.column_values(ds, "label") for name, ds in splits.items()}
     for warning in coverage_warnings(labels, class_names, {k: v for k, v in roles.items() if k != "train"}):
         logger.warning(warning)
     for warning in leak_warnings(digests):
@@ -141,17 +143,18 @@ def _load(
 
     dd = datasets.DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
     options = {"held": held, "seed": seed if held else None}
+    meta = compute_meta(dict(dd))
     return PreparedDataset(
         name=spec,
         splits=dd,
         fingerprint=fingerprint(dict(dd), extra=options),
-        meta=compute_meta(dict(dd)),
+        meta=meta,
         source=raw.kind,
         skipped=skipped,
         info={
             **raw.info,
             "image_column": img_col,
-            "image_mode": sample_mode(dd["train"]),
+            "image_mode": meta.image_mode,
             "label_column": lab_col,
             "source_splits": roles,
             "made_splits": sorted(held),

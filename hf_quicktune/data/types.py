@@ -21,9 +21,15 @@ class DatasetMeta:
     median_height: int
     median_width: int
     channels: int
+    #: the sample's most common PIL mode (``RGB``, ``L``, ``I;16``...; None: no image): not a meta-feature, the
+    #: card says from it how to prepare an image as training did
+    image_mode: str | None = None
 
     def to_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """The meta-features (without ``image_mode``)."""
+        out = asdict(self)
+        out.pop("image_mode")
+        return out
 
 
 @dataclass

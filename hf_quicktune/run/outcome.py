@@ -146,8 +146,8 @@ def quality(val_score: float | None, num_classes: int, baseline: dict[str, Any],
 def quality_text(q: dict[str, Any]) -> str:
     """One sentence for the terminal and the card."""
     val, chance, base = q["val_score"], q["chance"], q["baseline"].get(f"val_{q.get('metric') or 'top1'}")
-    text = (f"validation {metric_label(q.get('metric'))} {_pct(val)} vs chance {_pct(chance)} and majority-class baseline "
-            f"{_pct(base)} (always '{q['baseline'].get('class')}')")
+    text = (f"validation {metric_label(q.get('metric'))} {_pct(val)} vs chance {_pct(chance)} and majority-class "
+            f"baseline {_pct(base)} (always '{q['baseline'].get('class')}')")
     if not q["beats_chance"] or (base is not None and not q["beats_baseline"]):
         text += ": WARNING, the model does not beat " + ("chance" if not q["beats_chance"] else "the baseline")
     if q["min_accuracy"] is not None:
@@ -158,8 +158,8 @@ def quality_text(q: dict[str, Any]) -> str:
 def gate_error(q: dict[str, Any], export_dir: Any, pushing: bool) -> QualityGateError:
     pushed = " It was not pushed." if pushing else ""
     return QualityGateError(
-        f"the best model reaches {_pct(q['val_score'])} validation {metric_label(q.get('metric'))}, below --min-accuracy "
-        f"{q['min_accuracy']:g} ({_pct(q['min_accuracy'])}).{pushed} Its export is kept in {export_dir}. "
+        f"the best model reaches {_pct(q['val_score'])} validation {metric_label(q.get('metric'))}, below "
+        f"--min-accuracy {q['min_accuracy']:g} ({_pct(q['min_accuracy'])}).{pushed} Its export is kept in {export_dir}. "
         "Give the search a larger --budget or other candidates (--zoo), or lower --min-accuracy.")
 
 

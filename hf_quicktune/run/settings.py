@@ -59,7 +59,8 @@ def parse_budget(text: str | int | float | None, what: str = "budget") -> float 
         split_number = re.search(r"[\d.]\s+[\d.]", str(text))  # "1 30": one number or two?
         if not s or pos != len(s) or (len(parts) > 1 and None in parts) or split_number:  # "1h30": which unit?
             raise ConfigError(
-                f"invalid {what} {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h, 1h30m or '2 hours'."
+                f"invalid {what} {text!r}: use a number of seconds or a duration such as 90s, 30m, 2h, 1h30m or "
+                "'2 hours'."
             )
     if seconds <= 0:
         raise ConfigError(f"invalid {what} {text!r}: it must be positive (e.g. 30m).")

@@ -25,8 +25,8 @@ LABELS = ["cat", "dog", "owl"]
 def _card_code(ref: str, image_mode: str | None) -> str:
     card = str(build_model_card(CardInfo(
         model_name="org/result", base_model=None, candidate="test_efficientnet", architecture="test_efficientnet",
-        dataset="org/data", dataset_is_hub=True, config={"lr": 0.001}, epochs=1, val_top1=0.5, test_top1=None, license="apache-2.0",
-        budget="", budget_used_s=1.0, zoo="x", candidates=["test_efficientnet"], num_trials=1, num_steps=1,
+        dataset="org/data", dataset_is_hub=True, config={"lr": 0.001}, epochs=1, val_top1=0.5, test_top1=None,
+        license="apache-2.0", budget="", budget_used_s=1.0, zoo="x", candidates=["test_efficientnet"], num_trials=1, num_steps=1,
         leaderboard=[], model_ref=ref, image_mode=image_mode)))
     return re.search(r"## Use it\n\n```python\n(.*?)\n```", card, re.S).group(1)
 
