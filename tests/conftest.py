@@ -7,6 +7,7 @@ fixture; its port is chosen here so that ``HF_ENDPOINT`` is right from the first
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -36,11 +37,17 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_QUICKTUNE_CACHE"] = str(_SESSION_TMP / "qt_cache")
+os.environ["RAY_TMPDIR"] = str(_SESSION_TMP)  # Ray's session logs and sockets (else /tmp/ray, kept)
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.pop("HF_HUB_OFFLINE", None)
 
 import pytest  # noqa: E402
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's Hub storage, caches and Ray files (a few hundred MB a run; runs filled CI's disk)."""
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
