@@ -32,6 +32,8 @@ _MAX_THREADS = 4
 _THREAD_BYTES = 16_384
 #: the task name of the check's progress calls
 PROGRESS_TASK = "checking images"
+#: how a check's error begins for an image over Pillow's pixel limit (``Image.MAX_IMAGE_PIXELS``, 2x)
+_TOO_LARGE = "DecompressionBombError"
 #: a check that took at least this many seconds is remembered (:func:`_remembered`)
 REMEMBER_SECONDS = 1.0
 
@@ -184,6 +186,21 @@ def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
     return cache_dir() / "image_checks" / f"{digest.hexdigest()[:32]}.json"
 
 
+def _advice(too_large: int, n_bad: int) -> str:
+    """What to do about ``n_bad`` undecodable images of which ``too_large`` exceed Pillow's pixel limit."""
+    from PIL import Image
+
+    fix = "Fix or remove these files (check the image column holds real image files/bytes)."
+    if not too_large:
+        return fix
+    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # it warns above MAX_IMAGE_PIXELS and refuses above twice that
+    return (f"{too_large} of them {'is' if too_large == 1 else 'are'} larger than Pillow's limit against "
+            f"decompression bombs ({limit:,} pixels, about {int(limit ** 0.5):,} px square), which hf-quicktune "
+            "keeps: downscale them (training resizes every image to the model's input size, a few hundred "
+            "pixels), e.g. `mogrify -resize '4096x4096>' *.png` (ImageMagick)"
+            + ("." if too_large == n_bad else "; " + fix[0].lower() + fix[1:]))
+
+
 def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,
                      ) -> tuple[dict[str, datasets.Dataset], int, dict[str, list[str | None]]]:
     """Check every image; drop the bad ones (logged) or raise when more than 5 % are bad. ``progress``: see
@@ -198,12 +215,13 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
     n_bad = sum(len(b) for b in bad.values())
     if n_bad == 0:
         return splits, 0, digests
+    too_large = sum(1 for rows in bad.values() for _, _, e in rows if e.startswith(_TOO_LARGE))
     if n_bad > MAX_BAD_FRACTION * total:
         examples = [f"{s}[{r}] {p}: {e}" for s, rows in bad.items() for r, p, e in rows][:8]
         raise DatasetError(
             f"{n_bad} of {total} images ({100.0 * n_bad / total:.1f} %) cannot be decoded, more than the "
             f"{100 * MAX_BAD_FRACTION:.0f} % hf-quicktune skips silently. Examples: " + "; ".join(examples)
-            + ". Fix or remove these files (check the image column holds real image files/bytes)."
+            + ". " + _advice(too_large, n_bad)
         )
     out = {}
     for name, ds in splits.items():
@@ -215,5 +233,5 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
             digests[name] = [d for i, d in enumerate(digests[name]) if i not in rows]
         else:
             out[name] = ds
-    logger.warning("skipped %d undecodable image(s) of %d", n_bad, total)
+    logger.warning("skipped %d undecodable image(s) of %d. %s", n_bad, total, _advice(too_large, n_bad))
     return out, n_bad, digests

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import datasets
 import numpy as np
@@ -159,3 +160,29 @@ def test_images_named_by_path_are_checked_again_when_a_file_changes(tmp_path, mo
     monkeypatch.setattr(images, "_check", real_check)
     (tmp_path / "2.png").write_bytes(b"broken now")
     assert [(row, hint) for row, hint, _ in images.find_undecodable(ds)] == [(2, paths[2])]
+
+
+def _large_png(side: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (side, side)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_images_over_pillows_pixel_limit_are_named_as_such_with_what_to_do(monkeypatch, caplog):
+    """Pillow refuses an image over twice ``MAX_IMAGE_PIXELS`` (a 14,000 px square photo at its default);
+    the error said to check the column held real images, which these are."""
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", float("inf"))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40 * 40)  # the limit is twice it: 64 px squares exceed it
+    big = {"train": _dataset([_large_png(64) for _ in range(4)] + [_png(i) for i in range(4)]),
+           "validation": _dataset([_png(i) for i in range(3)])}
+    with pytest.raises(images.DatasetError, match=r"4 of them are larger than Pillow's limit.*3,200 pixels.*"
+                                                  r"downscale them") as err:
+        images.drop_undecodable(big)
+    assert "Fix or remove" not in str(err.value)
+    one = {"train": _dataset([_large_png(64)] + [_png(i) for i in range(60)] + [b"broken"]),
+           "validation": _dataset([_png(i) for i in range(3)])}
+    with caplog.at_level("WARNING", logger=images.__name__):
+        out, skipped, _ = images.drop_undecodable(one)
+    assert skipped == 2 and len(out["train"]) == 60
+    assert re.search(r"skipped 2 undecodable image\(s\) of 65\. 1 of them is larger than Pillow's limit.*"
+                     r"downscale them.*; fix or remove these files", caplog.text)
