@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_quicktune.constants import hub_offline, hub_reachable
+from hf_quicktune.data.folder_files import check_unread_files
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,6 +114,7 @@ def _load_imagefolder(path: Path) -> RawSource:
     import datasets
 
     split_files = _split_dirs(path)
+    check_unread_files(path, list(split_files) if split_files else None)
     try:
         if split_files:
             with _quiet_datasets():

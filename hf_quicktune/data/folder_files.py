@@ -1,0 +1,72 @@
+"""Files of an ImageFolder that datasets' ``imagefolder`` does not read, said before they go missing.
+
+``imagefolder`` loads the file types in its extension list and ignores every other file without a word: a
+class folder of iPhone photos (``.HEIC``) or of ``.avif`` files vanished from the dataset, and the run
+trained a classifier with one class fewer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from pathlib import Path
+
+from hf_quicktune.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+#: files beside images that are not meant as images (notes, labels, imagefolder's own metadata files)
+NOT_IMAGES = frozenset({".txt", ".md", ".json", ".jsonl", ".csv", ".tsv", ".parquet", ".xml", ".yaml", ".yml",
+                        ".ini", ".db", ".log", ".pdf", ".html", ".py", ".zip"})
+
+
+def read_extensions() -> frozenset[str]:
+    """The lower-case extensions ``imagefolder`` loads (its own list, so the two never disagree)."""
+    from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
+
+    return frozenset(ext.lower() for ext in ImageFolder.EXTENSIONS)
+
+
+def _files(folder: Path) -> list[str]:
+    """Every file under ``folder`` by its path relative to it, hidden files and folders skipped."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        rel = Path(root).relative_to(folder)
+        out += [str(rel / f) for f in files if not f.startswith(".")]
+    return out
+
+
+def check_unread_files(path: Path, splits: list[str] | None = None) -> None:
+    """Raise when a class folder of the ImageFolder ``path`` (``path/CLASS/...``, or
+    ``path/SPLIT/CLASS/...`` for the ``splits`` given) holds files and none of a type
+    ``imagefolder`` reads (the class would be dropped); warn about other files of such types in class folders,
+    counted by extension. Notes and metadata (:data:`NOT_IMAGES`) are not counted."""
+    readable = read_extensions()
+    skipped: Counter[str] = Counter()
+    lost: dict[str, Counter[str]] = {}
+    for root in [path / s for s in splits] if splits else [path]:
+        for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+            suffixes = Counter(Path(f).suffix.lower() or "(none)" for f in _files(cls))
+            unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
+            if unread and not any(s in readable for s in suffixes):
+                lost[str(cls.relative_to(path))] = unread
+            skipped.update(unread)
+    if lost:
+        listed = "; ".join(f"{name}/: {_counts(c)}" for name, c in list(lost.items())[:8])
+        raise DatasetError(
+            f"{len(lost)} class folder(s) hold no file of an image type hf-quicktune reads, so their class would "
+            f"be left out: {listed}.", input=str(path), code="unreadable_class",
+            fix="Convert them to JPEG or PNG (iPhone HEIC photos: e.g. `heif-convert` from libheif, or "
+                "pillow-heif in Python), or move folders that are not classes out of the dataset. Types read: "
+                + ", ".join(sorted(readable & {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}))
+                + " and other Pillow formats.")
+    if skipped:
+        logger.warning("%d file(s) in class folders are not of an image type hf-quicktune reads and are left out "
+                       "(%s); convert them to JPEG or PNG to train on them.", sum(skipped.values()),
+                       _counts(skipped))
+
+
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {ext}" for ext, n in counts.most_common(4)) + (", ..." if len(counts) > 4 else "")
