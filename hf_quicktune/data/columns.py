@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -177,11 +178,38 @@ def check_label_feature(ds: datasets.Dataset, column: str) -> None:
     raise DatasetError(f"The label column '{column}' {what}, or pass another column with --label-column.")
 
 
+def _path_base(relative: list[str], base: Path) -> Path:
+    """The folder relative image paths are read from: the data file's (``base``), or the current directory
+    where more of a sample of them exist there (a CSV written by a script run beside the data folder holds
+    ``data/imgs/1.png`` next to ``data/labels.csv``; read from ``data/`` every file was missing)."""
+    sample = relative[:: max(1, len(relative) // 64)][:64]
+    cwd = Path.cwd()
+    beside_file = sum(1 for v in sample if (base / v).exists())
+    beside_cwd = sum(1 for v in sample if (cwd / v).exists())
+    if beside_cwd > beside_file:
+        _warn_cwd_base(str(cwd), str(base))
+        return cwd
+    return base
+
+
+@functools.lru_cache(maxsize=16)
+def _warn_cwd_base(cwd: str, base: str) -> None:
+    """Once per folder pair, not once per split."""
+    logger.warning("the image paths are relative to the current directory (%s), not to the data file's folder "
+                   "(%s): read from the current directory", cwd, base)
+
+
 def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None) -> datasets.Dataset:
-    """Make relative image paths absolute against ``base_dir`` (the folder of the data file)."""
+    """Make relative image paths absolute against ``base_dir`` (the folder of the data file), or against the
+    current directory where the files are found there instead (:func:`_path_base`). Absolute, so that a
+    ``--resume`` from another directory, or a Ray worker, reads the same files."""
     if base_dir is None:
         return ds
-    base = Path(base_dir)
+    relative = [v for v in column_values(ds, column)
+                if isinstance(v, str) and v and not os.path.isabs(v) and "://" not in v]
+    if not relative:
+        return ds
+    base = _path_base(relative, Path(base_dir).resolve())
 
     def fix(batch: dict[str, list]) -> dict[str, list]:
         out = []

@@ -186,19 +186,29 @@ def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
     return cache_dir() / "image_checks" / f"{digest.hexdigest()[:32]}.json"
 
 
-def _advice(too_large: int, n_bad: int) -> str:
-    """What to do about ``n_bad`` undecodable images of which ``too_large`` exceed Pillow's pixel limit."""
+def _advice(errors: list[str]) -> str:
+    """What to do about the undecodable images whose check errors are ``errors``: images over Pillow's pixel
+    limit and files that do not exist are said apart from the rest."""
     from PIL import Image
 
-    fix = "Fix or remove these files (check the image column holds real image files/bytes)."
-    if not too_large:
-        return fix
-    limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # it warns above MAX_IMAGE_PIXELS and refuses above twice that
-    return (f"{too_large} of them {'is' if too_large == 1 else 'are'} larger than Pillow's limit against "
-            f"decompression bombs ({limit:,} pixels, about {int(limit ** 0.5):,} px square), which hf-quicktune "
-            "keeps: downscale them (training resizes every image to the model's input size, a few hundred "
-            "pixels), e.g. `mogrify -resize '4096x4096>' *.png` (ImageMagick)"
-            + ("." if too_large == n_bad else "; " + fix[0].lower() + fix[1:]))
+    too_large = sum(1 for e in errors if e.startswith(_TOO_LARGE))
+    missing = sum(1 for e in errors if e.startswith("FileNotFoundError"))
+    parts = []
+    if too_large:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)  # it warns above MAX_IMAGE_PIXELS and refuses above twice that
+        parts.append(f"{too_large} of them {'is' if too_large == 1 else 'are'} larger than Pillow's limit against "
+                     f"decompression bombs ({limit:,} pixels, about {int(limit ** 0.5):,} px square), which "
+                     "hf-quicktune keeps: downscale them (training resizes every image to the model's input size, "
+                     "a few hundred pixels), e.g. `mogrify -resize '4096x4096>' *.png` (ImageMagick)")
+    if missing:
+        parts.append(f"{missing} of them {'is a file that does' if missing == 1 else 'are files that do'} not exist: "
+                     "a data file's relative paths are read from its folder (or from the current directory where "
+                     "more of them are found there); fix the paths, or run from the folder they are relative to")
+    if too_large + missing < len(errors):
+        parts.append("fix or remove the other files (check the image column holds real image files/bytes)"
+                     if parts else "fix or remove these files (check the image column holds real image files/bytes)")
+    text = "; ".join(parts)
+    return text[0].upper() + text[1:] + "."
 
 
 def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | None = None,
@@ -215,13 +225,13 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
     n_bad = sum(len(b) for b in bad.values())
     if n_bad == 0:
         return splits, 0, digests
-    too_large = sum(1 for rows in bad.values() for _, _, e in rows if e.startswith(_TOO_LARGE))
+    advice = _advice([e for rows in bad.values() for _, _, e in rows])
     if n_bad > MAX_BAD_FRACTION * total:
         examples = [f"{s}[{r}] {p}: {e}" for s, rows in bad.items() for r, p, e in rows][:8]
         raise DatasetError(
             f"{n_bad} of {total} images ({100.0 * n_bad / total:.1f} %) cannot be decoded, more than the "
             f"{100 * MAX_BAD_FRACTION:.0f} % hf-quicktune skips silently. Examples: " + "; ".join(examples)
-            + ". " + _advice(too_large, n_bad)
+            + ". " + advice
         )
     out = {}
     for name, ds in splits.items():
@@ -233,5 +243,5 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
             digests[name] = [d for i, d in enumerate(digests[name]) if i not in rows]
         else:
             out[name] = ds
-    logger.warning("skipped %d undecodable image(s) of %d. %s", n_bad, total, _advice(too_large, n_bad))
+    logger.warning("skipped %d undecodable image(s) of %d. %s", n_bad, total, advice)
     return out, n_bad, digests

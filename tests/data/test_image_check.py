@@ -185,4 +185,4 @@ def test_images_over_pillows_pixel_limit_are_named_as_such_with_what_to_do(monke
         out, skipped, _ = images.drop_undecodable(one)
     assert skipped == 2 and len(out["train"]) == 60
     assert re.search(r"skipped 2 undecodable image\(s\) of 65\. 1 of them is larger than Pillow's limit.*"
-                     r"downscale them.*; fix or remove these files", caplog.text)
+                     r"downscale them.*; fix or remove the other files", caplog.text)
