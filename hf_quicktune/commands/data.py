@@ -22,7 +22,7 @@ def data() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
 def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json: bool, **options) -> None:
-    """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, builtin:digits, builtin:mnist5k)
+    """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, zip/tar archive, builtin:digits, builtin:mnist5k)
     exactly as `run` would, and show its splits, classes, columns and meta-features."""
     if dataset and dataset_option and dataset != dataset_option:
         raise click.UsageError(f"two datasets given ({dataset!r} and -d {dataset_option!r}): name one")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_quicktune.constants import hub_offline, hub_reachable
+from hf_quicktune.data import archives
 from hf_quicktune.data.folder_files import check_unread_files
 from hf_quicktune.errors import DatasetError
 
@@ -275,14 +276,24 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
         return RawSource("builtin", {"train": load_builtin(spec.split(":", 1)[1])}, info={"builtin": spec})
     path = Path(os.path.expanduser(spec))
     if kind == "local":
-        if path.is_dir():
-            if _is_data_file_dir(path):
-                return _load_data_dir(path)
-            return _load_imagefolder(path)
-        if path.suffix.lower() in FILE_BUILDERS:
-            return _load_file(path)
-        raise DatasetError(
-            f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
-            "JSON or JSON-lines file with an image and a label column, or an ImageFolder directory."
-        )
+        if archives.is_archive(path):
+            source = _load_local(archives.unpacked(path))
+            source.info["archive"] = str(path)
+            return source
+        return _load_local(path)
     return _load_hub(spec, config, revision)
+
+
+def _load_local(path: Path) -> RawSource:
+    """A folder (ImageFolder, or data files named by split) or a data file."""
+    if path.is_dir():
+        if _is_data_file_dir(path):
+            return _load_data_dir(path)
+        return _load_imagefolder(path)
+    if path.suffix.lower() in FILE_BUILDERS:
+        return _load_file(path)
+    raise DatasetError(
+        f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
+        "JSON or JSON-lines file with an image and a label column, an ImageFolder directory, or a zip or tar "
+        "archive of either."
+    )

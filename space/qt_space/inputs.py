@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.data import archives
 from hf_quicktune.errors import ConfigError, DatasetError
 from hf_quicktune.run.settings import DEMO_SETTINGS
 
@@ -53,32 +54,8 @@ def _from_upload(path: Path, unpack_to: Path) -> str:
         raise DatasetError(f"the uploaded file {path.name} is neither a zip nor a table ({', '.join(TABLE_FILES)}). "
                            "Upload a zip of an ImageFolder (one folder per class) or a CSV with image and label "
                            "columns.")
-    root = unpack_to / "upload"
-    with zipfile.ZipFile(path) as zf:
-        for member in zf.namelist():  # no absolute paths or ../ escapes out of the folder
-            target = (root / member).resolve()
-            if not str(target).startswith(str(root.resolve())):
-                raise DatasetError(f"the zip {path.name} has an unsafe path {member!r}; re-create it with relative paths.")
-        zf.extractall(root)
-    return str(_data_root(root, path.name))
-
-
-def _data_root(root: Path, name: str) -> Path:
-    """Descend through single wrapping folders (``data/``, ``__MACOSX`` ignored) to the ImageFolder root
-    or the one table file inside the zip."""
-    while True:
-        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-        tables = [p for p in entries if p.is_file() and p.suffix.lower() in TABLE_FILES]
-        dirs = [p for p in entries if p.is_dir()]
-        if len(tables) == 1:
-            return tables[0]
-        if len(dirs) == 1 and not tables and not [p for p in entries if p.is_file()]:
-            root = dirs[0]
-            continue
-        if dirs:
-            return root
-        raise DatasetError(f"the zip {name} holds no class folders and no table file. Zip a folder with one "
-                           "sub-folder of images per class (or train/ and validation/ folders of those).")
+    root = archives.unpack(path, unpack_to / "upload")  # no absolute paths or ../ escapes out of the folder
+    return str(archives.data_root(root, path.name))
 
 
 def settings_values(dataset: str, zoo: str, budget: str, advanced: dict[str, Any] | None = None) -> dict[str, Any]:

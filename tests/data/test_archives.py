@@ -1,0 +1,88 @@
+"""Datasets given as zip or tar archives: unpacked once into the cache, read as what they hold, unsafe members
+refused (hf_quicktune/data/archives.py)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from hf_quicktune.data import archives, load
+from hf_quicktune.errors import DatasetError
+
+
+def _zip_folder(folder: Path, archive: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, prefix + str(path.relative_to(folder)))
+        zf.writestr("__MACOSX/._junk", b"resource fork")  # what macOS' "Compress" adds
+    return archive
+
+
+def test_a_zipped_image_folder_in_a_wrapping_folder_loads_and_is_unpacked_once(tmp_path, write_images, caplog):
+    write_images({"cat": 6, "dog": 6, "owl": 6}, root="pets")
+    archive = _zip_folder(tmp_path / "pets", tmp_path / "pets.zip", prefix="pets/")
+    with caplog.at_level("WARNING"):
+        ds = load(str(archive))
+    assert ds.class_names == ["cat", "dog", "owl"] and ds.meta.num_train + len(ds.validation) == 18
+    assert sum("unpacking" in r.getMessage() for r in caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        again = load(str(archive))
+    assert again.fingerprint == ds.fingerprint
+    assert not [r for r in caplog.records if "unpacking" in r.getMessage()]  # read where the first run unpacked it
+    # a changed archive (new size and time) is unpacked again
+    write_images({"cat": 6, "dog": 6, "owl": 6, "bee": 6}, root="pets")
+    _zip_folder(tmp_path / "pets", archive, prefix="pets/")
+    os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))
+    assert load(str(archive)).class_names == ["bee", "cat", "dog", "owl"]
+
+
+def test_a_tar_gz_of_a_csv_and_its_images(tmp_path, write_images):
+    rows = write_images({"cat": 6, "dog": 6})
+    pd.DataFrame({"filepath": [r[0] for r in rows], "species": [r[1] for r in rows]}).to_csv(
+        tmp_path / "labels.csv", index=False)
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(tmp_path / "labels.csv", "labels.csv")
+        tf.add(tmp_path / "images", "images")
+    ds = load(str(archive))
+    assert ds.class_names == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_members_outside_the_folder_are_refused(tmp_path, kind):
+    archive = tmp_path / f"evil.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("../outside.png", b"x")
+    else:
+        with tarfile.open(archive, "w") as tf:
+            info = tarfile.TarInfo("../outside.png")
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+    with pytest.raises(DatasetError, match="unsafe"):
+        load(str(archive))
+    assert not (tmp_path / "outside.png").exists()
+    assert not list((Path(os.environ["HF_QUICKTUNE_CACHE"]) / archives.PART).glob("evil-*"))  # nothing kept
+
+
+def test_a_truncated_download_and_an_archive_without_data_say_what_to_do(tmp_path, write_images):
+    write_images({"cat": 6, "dog": 6}, root="pets")
+    whole = _zip_folder(tmp_path / "pets", tmp_path / "whole.zip").read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(b"\x1f\x8b" + bytes(50))
+    with pytest.raises(DatasetError, match=r"cut\.tar\.gz cannot be .*fetch it again"):
+        load(str(tmp_path / "cut.tar.gz"))
+    (tmp_path / "cut.zip").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(DatasetError, match=r"cut\.zip cannot be read as a zip or tar archive: it is damaged"):
+        load(str(tmp_path / "cut.zip"))
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    with pytest.raises(DatasetError, match="holds no class folders and no single table file"):
+        load(str(tmp_path / "notes.zip"))
