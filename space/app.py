@@ -112,6 +112,8 @@ def build_app():
                 with gr.Row():
                     res_curves = gr.Image(label="Learning curves", type="filepath", elem_id="results-curves")
                     res_incumbent = gr.Image(label="Incumbent over time", type="filepath")
+                res_confusion = gr.Image(label="Confusion matrix of the winner (validation; per class in the card)",
+                                         type="filepath", elem_id="results-confusion")
                 res_board = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard", elem_id="results-leaderboard")
                 download = gr.File(label="Download the model (timm format: model.safetensors, config.json, card)")
                 with gr.Accordion("Model card", open=True):
@@ -150,7 +152,8 @@ def build_app():
 
         live = [status, ranking, ranking_bars, leaderboard, curves, incumbent]
         last_run = gr.BrowserState("", storage_key="hf-quicktune-last-run")  # survives reloads (login)
-        result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_board, download, card,
+        result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_confusion, res_board,
+                          download, card,
                           model_ref, gallery, examples, last_run]
         settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed, epochs_total]
         rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",

@@ -200,3 +200,15 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     if trial.epochs_done:
         out = trial.export(Path(output_dir) / "model")
         click.echo(f"model: {out / 'model.safetensors'} (+ config.json, {candidate.library} format)")
+        _per_class(trial, data.class_names, Path(output_dir))
+
+
+def _per_class(trial, names: list[str], output_dir: Path) -> None:
+    """The exported weights' per-class results on validation: ``per_class.csv`` and ``confusion_matrix.png``."""
+    from hf_quicktune.report import classes
+
+    confusion = trial.evaluate("validation", confusion=True)["confusion"]
+    rows = classes.per_class(confusion, names)
+    path, _ = classes.write_per_class({"validation": rows}, output_dir)
+    plot = classes.plot_confusion(confusion, names, output_dir / "confusion_matrix.png")
+    click.echo(f"weakest classes (validation recall): {classes.weakest_text(rows)}; per class: {path}, {plot.name}")

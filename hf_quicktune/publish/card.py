@@ -75,6 +75,9 @@ class CardInfo:
     metric: str = "top1"
     #: the exported epoch's other metrics: ``val_balanced_accuracy``, ``val_macro_f1``, ``test_...`` (None: unknown)
     scores: dict[str, float | None] = field(default_factory=dict)
+    #: the per-class section's body (report/classes.markdown) of the validation split; None: not evaluated
+    per_class: str | None = None
+    confusion_plot: str = "plots/confusion_matrix.png"
 
     @property
     def safe_name(self) -> str:
@@ -179,6 +182,14 @@ def _stats(info: CardInfo) -> str:
     return "## Model stats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
+def _per_class(info: CardInfo) -> str:
+    """The exported weights' per-class results on the validation split, with the confusion matrix; or nothing."""
+    if not info.per_class:
+        return ""
+    return (f"### Per-class results (validation)\n\n{info.per_class}\n![confusion matrix]({info.confusion_plot})\n\n"
+            "Per split and class in [`quicktune/per_class.csv`](quicktune/per_class.csv).\n\n")
+
+
 def build_model_card(info: CardInfo):
     """Return a ``huggingface_hub.ModelCard`` (metadata validated by ``ModelCardData``)."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -254,7 +265,7 @@ def build_model_card(info: CardInfo):
 {json.dumps(hp, indent=2, default=str)}
 ```
 
-### Leaderboard (top 10)
+{_per_class(info)}### Leaderboard (top 10)
 
 {leaderboard_markdown(info.leaderboard, limit=10)}
 {plot}

@@ -83,15 +83,35 @@ def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dic
                             r.get("eval_seconds"), r.get("status", OK)])
 
 
-def _evaluate_test(settings, state, inc, candidates, dataset) -> dict[str, Any] | None:
-    """The incumbent's best epoch on the test split (:class:`~hf_quicktune.train.records.EvalScores`), or None."""
-    if dataset.test is None:
+def _evaluate(settings, state, inc, candidates, dataset, split: str) -> dict[str, Any] | None:
+    """The incumbent's best epoch (the exported weights) on ``split``
+    (:class:`~hf_quicktune.train.records.EvalScores` with its confusion matrix), or None without that split."""
+    if split not in dataset.splits:
         return None
     from hf_quicktune.run.trials import make_trial
 
     tid = inc["trial_id"]
     trial = make_trial(settings, state, tid, inc["config"], candidates[inc["model"]], dataset)
-    return dict(trial.evaluate(split="test", best=True))
+    return dict(trial.evaluate(split=split, best=True, confusion=True))
+
+
+def _per_class(state: RunState, evaluations: dict[str, dict[str, Any] | None], names: list[str],
+               plots: dict[str, str], summary: dict[str, Any], reporter) -> str | None:
+    """Per-class precision, recall and F1 of the exported weights on each split evaluated (``per_class.csv``), the
+    validation confusion matrix plotted, the weakest classes said; returns the card's section body."""
+    from hf_quicktune.report import classes
+
+    by_split = {split: classes.per_class(ev["confusion"], names) for split, ev in evaluations.items() if ev}
+    if "validation" not in by_split:
+        return None
+    confusion = evaluations["validation"]["confusion"]  # type: ignore[index]
+    csv_path, _ = classes.write_per_class(by_split, state.dir)
+    plots["confusion_matrix"] = str(classes.plot_confusion(confusion, names, state.plots_dir / "confusion_matrix.png"))
+    rows = by_split["validation"]
+    summary.update(per_class_csv=str(csv_path), weakest_classes=[
+        {k: r[k] for k in ("class", "recall", "support")} for r in classes.weakest(rows, 3)])
+    reporter.message("weakest classes (validation recall): " + classes.weakest_text(rows))
+    return classes.markdown(rows, classes.top_confusions(confusion, names))
 
 
 def _incumbent_model(settings, state, inc, candidates, dataset):
@@ -144,13 +164,16 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
     }
     metric = settings.metric
+    evaluations: dict[str, dict[str, Any] | None] = {}
     summary.update(extra or {})
     summary["metric"] = metric
     if inc is not None:
         shown = "" if metric == "top1" else f" {metric_label(metric)}"
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val{shown} "
                          f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}")
-        test = _evaluate_test(settings, state, inc, candidates, dataset)
+        evaluations = {split: _evaluate(settings, state, inc, candidates, dataset, split)
+                       for split in ("validation", "test")}
+        test = evaluations["test"]
         inc["test_top1"] = test["top1"] if test else None
         inc["test_score"] = test[metric] if test else None
         summary.update(best_model=inc["model"], best_trial=inc["trial_id"], epochs=inc["epochs"],
@@ -173,6 +196,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "incumbent_over_time": str(report.plot_incumbent_over_time(
             steps, state.plots_dir / "incumbent_over_time.png", budget_s=settings.budget_s, metric=metric)),
     }
+    per_class_card = _per_class(state, evaluations, dataset.class_names, plots, summary, reporter)
     summary.update(leaderboard_csv=str(csv_path), leaderboard_json=str(json_path), plots=plots)
     _write_curves(state.dir / "quicktune", all_curves, pool)
 
@@ -186,7 +210,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
 
     reporter.message("quality: " + outcome.quality_text(quality))
     _export(settings, state, inc, rows, all_curves, pool, candidates, dataset, ranking, plots, summary, clock,
-            quality)
+            quality, per_class_card)
     _used(summary, clock, stages)
     atomic_write_json(state.summary_path, summary)
     reporter.leaderboard(rows)
@@ -212,9 +236,10 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
 
 
 def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, dataset, ranking, plots,
-            summary, clock, quality) -> None:
+            summary, clock, quality, per_class_card: str | None = None) -> None:
     """Write the export folder atomically: built in a temporary folder, then renamed over ``export/``
-    (a kill mid-export leaves the previous export or none; the resumed run finalises again)."""
+    (a kill mid-export leaves the previous export or none; the resumed run finalises again).
+    ``per_class_card``: the card's per-class section (:func:`_per_class`)."""
     from hf_quicktune import faults
     from hf_quicktune.publish import CardInfo, build_model_card, export_timm_model
     from hf_quicktune.publish.local_paths import (
@@ -248,6 +273,9 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     qt = tmp / "quicktune"
     _write_curves(qt, all_curves, pool)
     report.write_leaderboard(rows, qt)
+    if summary.get("per_class_csv"):
+        for suffix in (".csv", ".json"):
+            shutil.copy(Path(summary["per_class_csv"]).with_suffix(suffix), qt)
     atomic_write_json(qt / "settings.json", public_settings(settings.to_dict()))
     ranking_file = state.load_json(state.ranking_path)
     if ranking_file is not None:  # the ranked dataset by its name, as the settings name it (local:<name>)
@@ -278,6 +306,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         image_mode=dataset.info.get("image_mode"),
         scores={k: summary.get(k) for k in ("val_balanced_accuracy", "val_macro_f1", "test_balanced_accuracy",
                                             "test_macro_f1")},
+        per_class=per_class_card,
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))

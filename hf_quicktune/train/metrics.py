@@ -78,3 +78,16 @@ def class_balanced_scores(predicted: torch.Tensor, labels: torch.Tensor, num_cla
     either = present | (pred_count > 0)
     f1 = 2 * hits[either] / (true_count[either] + pred_count[either])
     return {"balanced_accuracy": float(recall.mean()), "macro_f1": float(f1.mean())}
+
+
+def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(C, C)`` counts of top-1 ``predicted`` classes (columns) for each true class in ``labels`` (rows), as
+    scikit-learn's ``confusion_matrix`` with ``labels=range(C)``; both inputs ``(n,)`` class indices."""
+    import torch
+
+    if predicted.shape != labels.shape or predicted.ndim != 1:
+        raise ValueError(f"predicted and labels must both be (n,), got {tuple(predicted.shape)} and "
+                         f"{tuple(labels.shape)}")
+    size = int(num_classes)
+    flat = labels.long() * size + predicted.long()
+    return torch.bincount(flat, minlength=size * size).reshape(size, size)

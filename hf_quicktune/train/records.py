@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 CURVE_FILE = "curve.jsonl"
 
@@ -35,6 +35,7 @@ class EvalScores(TypedDict):
     macro_f1: float
     loss: float
     num_examples: int
+    confusion: NotRequired[list[list[int]]]  # with ``evaluate(confusion=True)``: rows true, columns predicted
 
 
 #: The statuses an epoch record can have.

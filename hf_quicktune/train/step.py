@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hf_quicktune import faults
 from hf_quicktune.train import device, layout
 from hf_quicktune.train.loaders import make_loader, train_batches
-from hf_quicktune.train.metrics import class_balanced_scores, topk_accuracy
+from hf_quicktune.train.metrics import class_balanced_scores, confusion_matrix, topk_accuracy
 from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
 from hf_quicktune.train.strategies import (
@@ -226,9 +226,10 @@ class EpochLoop:
         return loss, total
 
     @torch.no_grad()
-    def evaluate(self, state: TrainState, dataset: Dataset) -> dict[str, Any]:
+    def evaluate(self, state: TrainState, dataset: Dataset, confusion: bool = False) -> dict[str, Any]:
         """Top-1/top-5 accuracy (top-5 None under 5 classes), balanced accuracy, macro-F1, mean loss and the number
-        of examples."""
+        of examples; with ``confusion``, the top-1 confusion matrix too (``confusion``: rows true, columns
+        predicted, as lists)."""
         acc = self.accelerator
         state.model.eval()
         loader = self.loader(dataset, shuffle=False)
@@ -249,7 +250,7 @@ class EpochLoop:
         ranks_t, labels_t, losses_t = torch.cat(ranks), torch.cat(labels), torch.cat(losses)
         scores = topk_accuracy(ranks_t, labels_t, ks=(1, 5))
         balanced = class_balanced_scores(ranks_t[:, 0], labels_t, self.num_classes)
-        return {
+        out = {
             "top1": scores["top1"],
             "top5": scores.get("top5") if self.num_classes >= 5 else None,
             "balanced_accuracy": balanced["balanced_accuracy"],
@@ -257,3 +258,6 @@ class EpochLoop:
             "loss": float(losses_t.mean()),
             "n": len(labels_t),
         }
+        if confusion:
+            out["confusion"] = confusion_matrix(ranks_t[:, 0], labels_t, self.num_classes).tolist()
+        return out

@@ -440,9 +440,10 @@ class Trial:
                 self.release()
         return records
 
-    def evaluate(self, split: str = "test", best: bool = False) -> EvalScores:
+    def evaluate(self, split: str = "test", best: bool = False, confusion: bool = False) -> EvalScores:
         """Top-1/top-5 accuracy, balanced accuracy, macro-F1 and loss of the newest checkpoint on ``split`` (with ``best``: of the
-        best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports)."""
+        best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports); with
+        ``confusion``, the top-1 confusion matrix (rows: true classes, columns: predicted)."""
         if self.epochs_done == 0 and self._state is None:
             raise TrainError("the trial has no trained checkpoint yet; call advance() first.")
         found = ckpt.best_checkpoint(self.directory) if best else None
@@ -458,12 +459,16 @@ class Trial:
 
             state.raw_model.load_state_dict(load_file(str(found[1] / ckpt.WEIGHTS_FILE)))
         try:
-            scores = self._loop().evaluate(state, dataset)
+            scores = self._loop().evaluate(state, dataset, confusion=confusion)
         finally:
             if not self.keep_in_memory:
                 self.release()
-        return {"top1": scores["top1"], "top5": scores["top5"], "balanced_accuracy": scores["balanced_accuracy"],
-                "macro_f1": scores["macro_f1"], "loss": scores["loss"], "num_examples": scores["n"]}
+        out: EvalScores = {"top1": scores["top1"], "top5": scores["top5"],
+                           "balanced_accuracy": scores["balanced_accuracy"], "macro_f1": scores["macro_f1"],
+                           "loss": scores["loss"], "num_examples": scores["n"]}
+        if confusion:
+            out["confusion"] = scores["confusion"]
+        return out
 
     def export(self, out_dir: str | Path) -> Path:
         """Write the trained model for publishing: ``model.safetensors`` + ``config.json`` (timm's, or a

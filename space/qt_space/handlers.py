@@ -138,7 +138,7 @@ def results(request: gr.Request = None) -> tuple:
     """Everything of the Results tab and the Try-it defaults, from the finished run's files (+ the run's
     name, kept in the visitor's browser)."""
     job = jobs.get_job(_session(request))
-    empty = ("Run a search first: its results appear here.", None, "", None, None, views.final_leaderboard([]),
+    empty = ("Run a search first: its results appear here.", None, "", None, None, None, views.final_leaderboard([]),
              None, "", gr.update(), [], [], job.name if job else gr.update())
     if job is None or job.state not in ("finished", "failed") or not job.summary:
         return empty
@@ -160,7 +160,7 @@ def results(request: gr.Request = None) -> tuple:
         examples = []
     summary = views.summary_markdown(s) + f"\n\nResults are also served from model `run:{job.name}` in **Try it**."
     return (summary, views.plot_value(acc_frame), acc_text, plots.get("learning_curves"), plots.get("incumbent_over_time"),
-            views.final_leaderboard(rows), archive, card, f"run:{job.name}", [(shown, label) for _, shown, label in examples],
+            plots.get("confusion_matrix"), views.final_leaderboard(rows), archive, card, f"run:{job.name}", [(shown, label) for _, shown, label in examples],
             examples, job.name)
 
 

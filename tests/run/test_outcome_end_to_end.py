@@ -151,3 +151,15 @@ def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tm
     assert "- type: balanced_accuracy" in card  # the model-index lists it beside top-1
     shown = card.split("- validation top-1: ")[1].split("balanced accuracy **")[1].split(" %**")[0]
     assert np.isclose(float(shown), 100 * summary["val_score"], atol=0.01)
+    # per class: the exported weights re-evaluated give the summary's top-1 and balanced accuracy exactly
+    per_class = json.loads((out / "per_class.json").read_text())["validation"]
+    assert [r["class"] for r in per_class] == ["0", "1", "2", "3"]
+    n = sum(r["support"] for r in per_class)
+    assert n > 0 and all(r["support"] > 0 for r in per_class)
+    assert np.isclose(sum(r["correct"] for r in per_class) / n, summary["val_top1"])
+    assert np.isclose(np.mean([r["recall"] for r in per_class]), summary["val_balanced_accuracy"])
+    assert "weakest classes (validation recall): " in err
+    assert summary["plots"]["confusion_matrix"].endswith("confusion_matrix.png")
+    assert (out / "export" / "plots" / "confusion_matrix.png").exists()
+    assert (out / "export" / "quicktune" / "per_class.csv").exists()
+    assert "### Per-class results (validation)" in card and "![confusion matrix](plots/confusion_matrix.png)" in card

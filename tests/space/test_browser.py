@@ -122,6 +122,9 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     expect(page.locator("#accuracy")).to_contain_text("always answering the most frequent class")
     w, h = _image_size(page, "#results-curves img")
     assert w > 100 and h > 50
+    w, h = _image_size(page, "#results-confusion img")  # the winner's validation confusion matrix
+    assert w > 100 and h > 100
+    expect(page.locator("#card")).to_contain_text("Per-class results (validation)")
     results_board = _rows(page, "results-leaderboard")
     assert len(results_board) == len(board)
     expect(page.locator("#card")).to_contain_text("fine-tuned on builtin:digits")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from hf_quicktune.cli import main
 
 ARGS = ["finetune", "-d", "builtin:digits", "-m", "scratch:test_efficientnet", "--image-size", "16",
@@ -26,6 +28,11 @@ def test_finetune_trains_continues_and_exports(tmp_path, capsys):
     assert trial["config"]["model"] == "scratch:test_efficientnet"
     config = json.loads((out / "model" / "config.json").read_text())
     assert config["num_classes"] == 10 and (out / "model" / "model.safetensors").exists()
+    # the exported (newest) weights per class on validation: they reproduce the last epoch's top-1
+    assert "weakest classes (validation recall): " in captured.out and (out / "confusion_matrix.png").exists()
+    rows = json.loads((out / "per_class.json").read_text())["validation"]
+    assert len(rows) == 10
+    assert sum(r["correct"] for r in rows) / sum(r["support"] for r in rows) == pytest.approx(curve[-1]["val_top1"])
 
     import torch
 

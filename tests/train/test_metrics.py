@@ -73,3 +73,28 @@ def test_an_unknown_metric_names_the_known_ones():
     with pytest.raises(ConfigError, match="unknown metric 'f1'") as err:
         check_metric("f1")
     assert "top1, balanced_accuracy, macro_f1" in err.value.fix
+
+
+def test_confusion_matrix_and_per_class_rows_agree_with_scikit_learn():
+    from sklearn.metrics import confusion_matrix as sk_confusion
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from hf_quicktune.report.classes import per_class
+    from hf_quicktune.train.metrics import confusion_matrix
+
+    gen = torch.Generator().manual_seed(1)
+    labels = torch.randint(0, 6, (300,), generator=gen)
+    labels[labels == 5] = 4  # class 5 has no image
+    predicted = torch.where(torch.rand(300, generator=gen) < 0.6, labels, torch.randint(0, 5, (300,), generator=gen))
+    ours = confusion_matrix(predicted, labels, 6)
+    assert ours.tolist() == sk_confusion(labels.numpy(), predicted.numpy(), labels=list(range(6))).tolist()
+    rows = per_class(ours.tolist(), list("abcdef"))
+    p, r, f, support = precision_recall_fscore_support(labels.numpy(), predicted.numpy(), labels=list(range(5)),
+                                                       zero_division=0)
+    for i in range(5):
+        assert rows[i]["precision"] == pytest.approx(p[i]) and rows[i]["recall"] == pytest.approx(r[i])
+        assert rows[i]["f1"] == pytest.approx(f[i]) and rows[i]["support"] == support[i]
+    assert rows[5] == {"class": "f", "support": 0, "predicted": 0, "correct": 0, "precision": None, "recall": None,
+                       "f1": None}
+    with pytest.raises(ValueError, match=r"must both be \(n,\)"):
+        confusion_matrix(predicted[:3], labels, 6)
