@@ -202,8 +202,9 @@ def _advice(errors: list[str]) -> str:
                      "a few hundred pixels), e.g. `mogrify -resize '4096x4096>' *.png` (ImageMagick)")
     if missing:
         parts.append(f"{missing} of them {'is a file that does' if missing == 1 else 'are files that do'} not exist: "
-                     "a data file's relative paths are read from its folder (or from the current directory where "
-                     "more of them are found there); fix the paths, or run from the folder they are relative to")
+                     "check the image column holds real image files (a data file's relative paths are read from "
+                     "its folder, or from the current directory where more of them are found there); fix the "
+                     "paths, or run from the folder they are relative to")
     if too_large + missing < len(errors):
         parts.append("fix or remove the other files (check the image column holds real image files/bytes)"
                      if parts else "fix or remove these files (check the image column holds real image files/bytes)")

@@ -56,6 +56,7 @@ def test_paths_relative_to_the_file_win_and_become_absolute(tmp_path, write_imag
 def test_missing_files_are_said_to_be_missing_with_where_paths_are_read_from(tmp_path, write_images, monkeypatch):
     _labels_in_subfolder(tmp_path, write_images, relative_to_cwd=True)
     monkeypatch.chdir(tmp_path / "data")  # the paths exist neither beside the file nor from here
-    with pytest.raises(DatasetError, match=r"16 of them are files that do not exist: a data file's relative paths "
-                                           r"are read from its folder.*run from the folder they are relative to\."):
+    with pytest.raises(DatasetError, match=r"16 of them are files that do not exist: check the image column .*"
+                                           r"a data file's relative paths are read from its folder.*run from the "
+                                           r"folder they are relative to\."):
         load("labels.csv")
