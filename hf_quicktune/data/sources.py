@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
-from hf_quicktune.data.folder_files import check_unread_files
+from hf_quicktune.data.imagefolder import load_image_folder
+from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +50,7 @@ def _load_file(path: Path) -> RawSource:
     builder = FILE_BUILDERS[path.suffix.lower()]
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
-        with _quiet_datasets():
+        with quiet_datasets():
             ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
     except Exception as err:  # pyarrow / pandas parse errors of many types
         if _caused_by(err, UnicodeDecodeError):
@@ -88,67 +89,6 @@ def _caused_by(err: BaseException, kind: type[BaseException]) -> BaseException |
 
 
 @contextlib.contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """``datasets`` logs a builder's failure (with traceback) before raising it; our error says it once."""
-    lib = logging.getLogger("datasets")
-    level = lib.level
-    lib.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        lib.setLevel(level)
-
-
-def _split_dirs(path: Path) -> dict[str, str] | None:
-    """``root/<split>/<class>/<image>`` layouts: {split: glob}; None for ``root/<class>/<image>``."""
-    subdirs = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-    if not subdirs:
-        return None
-    for d in subdirs:
-        entries = [e for e in d.iterdir() if not e.name.startswith(".")]
-        if not entries or any(e.is_file() for e in entries):
-            return None
-    return {d.name: str(d / "**") for d in subdirs}
-
-
-def _load_imagefolder(path: Path) -> RawSource:
-    import datasets
-
-    split_files = _split_dirs(path)
-    check_unread_files(path, list(split_files) if split_files else None)
-    try:
-        if split_files:
-            with _quiet_datasets():
-                ds = datasets.load_dataset("imagefolder", data_files=split_files)
-        else:
-            with _quiet_datasets():
-                ds = datasets.load_dataset("imagefolder", data_dir=str(path))
-    except Exception as err:
-        raise DatasetError(
-            f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
-            "Expected class sub-folders of images (path/CLASS/IMAGE.jpg), optionally under train/ "
-            "validation/ test/ folders."
-        ) from err
-    splits = _as_dict(ds)
-    if all(split.column_names == ["image"] for split in splits.values()):
-        raise _unlabelled_folder(path, split_files)
-    return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path)})
-
-
-def _unlabelled_folder(path: Path, split_files: dict[str, str] | None) -> DatasetError:
-    """datasets' imagefolder drops the labels when there is one class folder or none: say which, and the fix."""
-    roots = [path / name for name in split_files] if split_files else [path]
-    classes = sorted({d.name for root in roots for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")})
-    if len(classes) == 1:
-        return DatasetError(f"{path} has one class ('{classes[0]}'): a classifier needs at least 2 classes.",
-                            input=str(path), code="one_class",
-                            fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png).")
-    return DatasetError(f"{path} holds images but no class sub-folders, so it has no labels.", input=str(path),
-                        code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), or "
-                        "pass a CSV/parquet file with an image and a label column.")
-
-
-@contextlib.contextmanager
 def _forced_offline(active: bool) -> Iterator[None]:
     """Use only the local cache (no retries against an unreachable Hub) while ``active``."""
     if not active:
@@ -179,7 +119,7 @@ def _load_data_dir(path: Path) -> RawSource:
     import datasets
 
     try:
-        with _quiet_datasets():
+        with quiet_datasets():
             ds = datasets.load_dataset(str(path))
     except Exception as err:
         raise DatasetError(
@@ -289,7 +229,8 @@ def _load_local(path: Path) -> RawSource:
     if path.is_dir():
         if _is_data_file_dir(path):
             return _load_data_dir(path)
-        return _load_imagefolder(path)
+        splits, layout = load_image_folder(path)
+        return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
         return _load_file(path)
     raise DatasetError(

@@ -1,0 +1,121 @@
+"""An ImageFolder read as torchvision's ``ImageFolder`` reads it: an image's class is the top folder under the root
+(or under ``train/``, ``validation/``, ``test/``), however deep the image lies below it.
+
+datasets' ``imagefolder`` names an image's class by the folder that holds it: ``cat/session1/0.png`` was class
+``session1`` (every class mixed into a few wrong ones, in silence), and a class folder holding images both
+directly and in a sub-folder left the whole dataset without labels. Here datasets finds and decodes the files;
+the labels come from the top folders.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hf_quicktune.data.folder_files import check_unread_files
+from hf_quicktune.data.quiet import quiet_datasets
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+#: top folders named so make a split layout (``root/<split>/<class>/...``), as datasets' split patterns name them
+SPLIT_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval",
+                         "evaluation"})
+
+
+def _subdirs(path: Path) -> list[Path]:
+    return [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def split_dirs(path: Path) -> list[str] | None:
+    """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split, every top
+    folder holding folders only), or None for ``root/<class>/...``."""
+    subdirs = _subdirs(path)
+    if not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
+        return None
+    for d in subdirs:
+        entries = [e for e in d.iterdir() if not e.name.startswith(".")]
+        if not entries or any(e.is_file() for e in entries):
+            return None
+    return [d.name for d in subdirs]
+
+
+def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:
+    """The splits of the ImageFolder ``path`` with a ``label`` ClassLabel from the top folders, and what the layout
+    was (``{"split_dirs": [...]}`` or ``{}``)."""
+    import datasets
+
+    splits = split_dirs(path)
+    check_unread_files(path, splits)
+    root = path.absolute()
+    roots = {s: root / s for s in splits} if splits else {"train": root}
+    try:
+        with quiet_datasets():
+            loaded = datasets.load_dataset("imagefolder", data_files={s: str(r / "**") for s, r in roots.items()},
+                                           drop_labels=True)
+    except Exception as err:
+        raise DatasetError(
+            f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
+            "Expected class sub-folders of images (path/CLASS/IMAGE.jpg), optionally under train/ "
+            "validation/ test/ folders."
+        ) from err
+    out = dict(loaded)
+    layout: dict[str, Any] = {"split_dirs": splits} if splits else {}
+    if any(set(split.column_names) != {"image"} for split in out.values()):
+        return out, layout  # a metadata file (metadata.csv / .jsonl) gave the columns: datasets' reading stands
+    relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
+    _check_classes(path, roots, relative)
+    tops = {name: [rel.split("/", 1)[0] for rel in rels] for name, rels in relative.items()}
+    names = sorted({c for column in tops.values() for c in column})
+    index = {c: i for i, c in enumerate(names)}
+    feature = datasets.ClassLabel(names=names)
+    for name, split in out.items():
+        out[name] = split.add_column("label", [index[c] for c in tops[name]]).cast_column("label", feature)
+    return out, layout
+
+
+def _relative_paths(split: datasets.Dataset, root: Path) -> list[str]:
+    """Each image's path below ``root``, as its parts joined by ``/`` (one part: directly in the root)."""
+    import datasets
+
+    from hf_quicktune.data.columns import column_values
+
+    values = column_values(split.cast_column("image", datasets.Image(decode=False)), "image")
+    return [os.path.relpath(v["path"], root).replace(os.sep, "/") for v in values]
+
+
+def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]]) -> None:
+    """Refuse images outside any class folder and fewer than two classes; say when the classes hold sub-folders
+    (``tops``: each split's image paths relative to its root)."""
+    loose = [(s, rel) for s, rels in tops.items() for rel in rels if "/" not in rel]
+    classes = {rel.split("/", 1)[0] for rels in tops.values() for rel in rels if "/" in rel}
+    if loose and classes:
+        shown = ", ".join(f"{s}: {rel}" if len(roots) > 1 else rel for s, rel in loose[:5])
+        raise DatasetError(f"{len(loose)} image(s) of {path} lie outside any class folder ({shown}"
+                           f"{', ...' if len(loose) > 5 else ''}).", input=str(path), code="loose_images",
+                           fix="Move each into its class's folder (path/CLASS/IMAGE.png), or out of the dataset.")
+    if len(classes) < 2:
+        raise _unlabelled(path, sorted(classes))
+    nested = sorted({rel.split("/", 1)[0] for rels in tops.values() for rel in rels if rel.count("/") > 1})
+    if nested:
+        logger.warning("class folders hold sub-folders (%s): each image's class is its top folder (%s), as "
+                       "torchvision's ImageFolder reads it. If the top folders are splits, name them train/, "
+                       "validation/ and test/.", ", ".join(f"{c}/" for c in nested[:4]) + (", ..." if len(nested) > 4
+                                                                                          else ""),
+                       ", ".join(sorted(classes)[:6]) + (", ..." if len(classes) > 6 else ""))
+
+
+def _unlabelled(path: Path, classes: list[str]) -> DatasetError:
+    """One class folder or none: say which, and the fix."""
+    if len(classes) == 1:
+        return DatasetError(f"{path} has one class ('{classes[0]}'): a classifier needs at least 2 classes.",
+                            input=str(path), code="one_class",
+                            fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png).")
+    return DatasetError(f"{path} holds images but no class sub-folders, so it has no labels.", input=str(path),
+                        code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), or "
+                        "pass a CSV/parquet file with an image and a label column.")

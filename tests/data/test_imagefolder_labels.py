@@ -1,0 +1,77 @@
+"""An ImageFolder's classes are its top folders, however deep the images lie (torchvision's ImageFolder);
+datasets' imagefolder named them by each image's own folder (hf_quicktune/data/imagefolder.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hf_quicktune.data import load
+from hf_quicktune.data.columns import column_values
+from hf_quicktune.errors import DatasetError
+
+from .conftest import COLOURS, make_image
+
+
+def _write(root: Path, layout: dict[str, int]) -> None:
+    """``layout``: relative folder -> number of images written in it."""
+    for seed, (folder, n) in enumerate(layout.items()):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        top = folder.split("/")[-1] if folder.split("/")[0] in ("train", "validation") else folder.split("/")[0]
+        for i in range(n):
+            make_image(COLOURS.get(top, (128, 128, 128)), 100 * seed + i).save(root / folder / f"{i}.png")
+
+
+def _counts(ds) -> dict[str, Counter]:
+    names = ds.class_names
+    return {s: Counter(names[i] for i in column_values(split, "label")) for s, split in ds.splits.items()}
+
+
+def test_images_in_sub_folders_of_a_class_folder_take_the_top_folders_class(tmp_path, caplog):
+    """``cat/session1/0.png``: the class is cat (datasets said session1, for cats and dogs alike)."""
+    _write(tmp_path / "pets", {"cat/session1": 5, "cat/session2": 5, "dog/session1": 6, "dog/session2": 4})
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "pets"))
+    assert ds.class_names == ["cat", "dog"]
+    counts = _counts(ds)
+    assert counts["train"] + counts["validation"] == Counter({"cat": 10, "dog": 10})
+    assert any("class folders hold sub-folders (cat/, dog/)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_class_folder_with_images_directly_and_in_a_sub_folder_keeps_its_labels(tmp_path):
+    """datasets dropped every label of such a folder ("no class sub-folders")."""
+    _write(tmp_path / "pets", {"cat": 6, "cat/extra": 4, "dog": 8, "owl": 3, "owl/more/deep": 5})
+    ds = load(str(tmp_path / "pets"))
+    counts = _counts(ds)
+    assert counts["train"] + counts["validation"] == Counter({"cat": 10, "dog": 8, "owl": 8})
+
+
+def test_split_folders_with_nested_classes(tmp_path):
+    _write(tmp_path / "ds", {"train/cat/a": 6, "train/dog": 6, "validation/cat/b": 2, "validation/dog/c": 3})
+    ds = load(str(tmp_path / "ds"))
+    assert _counts(ds) == {"train": Counter({"cat": 6, "dog": 6}), "validation": Counter({"cat": 2, "dog": 3})}
+
+
+def test_top_folders_not_named_like_splits_are_classes_even_when_they_hold_folders_only(tmp_path):
+    """Before, any top level of folder-only folders was taken for splits: ``cat/`` and ``dog/`` became splits and the
+    run asked which one was the training split."""
+    _write(tmp_path / "pets", {"cat/indoor": 6, "dog/outdoor": 6})
+    assert load(str(tmp_path / "pets")).class_names == ["cat", "dog"]
+
+
+def test_images_outside_any_class_folder_are_refused(tmp_path):
+    _write(tmp_path / "pets", {"cat": 6, "dog": 6})
+    make_image((0, 0, 0), 7).save(tmp_path / "pets" / "stray.png")
+    with pytest.raises(DatasetError, match=r"1 image\(s\) of .*pets lie outside any class folder \(stray\.png\)"):
+        load(str(tmp_path / "pets"))
+
+
+def test_one_class_and_no_class_folders_are_still_refused(tmp_path):
+    _write(tmp_path / "one", {"cat/a": 4, "cat/b": 4})
+    with pytest.raises(DatasetError, match=r"has one class \('cat'\)"):
+        load(str(tmp_path / "one"))
+    _write(tmp_path / "flat", {"": 6})
+    with pytest.raises(DatasetError, match="no class sub-folders"):
+        load(str(tmp_path / "flat"))
