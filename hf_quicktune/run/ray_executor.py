@@ -139,7 +139,9 @@ class TrialWorker:
 
         path = os.path.join(output_dir, "workers", f"{socket.gethostname()}-{os.getpid()}.log")
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        handler = logging.FileHandler(path)
+        from hf_quicktune.run.session import LogFileHandler
+
+        handler = LogFileHandler(path)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger("hf_quicktune")
         root.addHandler(handler)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -161,13 +162,33 @@ class InterruptGuard:
 RECORD_LOGGER = "hf-quicktune"
 
 
+class LogFileHandler(logging.FileHandler):
+    """A log file that stops being written, with one line on stderr, once the file system refuses it (a full disk,
+    a quota): ``logging``'s default printed a "--- Logging error ---" traceback for every message after that."""
+
+    broken: str | None = None  # why the file is no longer written
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.broken is None:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        err = sys.exc_info()[1]
+        if not isinstance(err, OSError):
+            super().handleError(record)
+            return
+        self.broken = f"{type(err).__name__}: {err}"
+        sys.stderr.write(f"hf-quicktune: {self.baseFilename} can no longer be written ({self.broken}); the run goes "
+                         "on without it.\n")
+
+
 def attach_log_file(state: RunState) -> tuple[logging.Logger, list[logging.Handler], int, bool]:
     """Log INFO and above of hf_quicktune, and the run's progress lines (:data:`RECORD_LOGGER`), to
     ``run.log``; the terminal keeps the CLI's verbosity."""
     root = logging.getLogger("hf_quicktune")
     before: tuple[logging.Logger, list[logging.Handler], int, bool] = (root, [], root.level, root.propagate)
     shown = root.getEffectiveLevel()
-    file_handler = logging.FileHandler(state.log_path)
+    file_handler = LogFileHandler(state.log_path)
     file_handler.setLevel(logging.INFO)
     file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler()
