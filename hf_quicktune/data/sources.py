@@ -115,6 +115,26 @@ def _is_data_file_dir(path: Path) -> bool:
     return has_data and not has_images
 
 
+def _is_saved_to_disk(path: Path) -> bool:
+    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
+    return (path / "dataset_dict.json").is_file() or ((path / "state.json").is_file()
+                                                      and (path / "dataset_info.json").is_file())
+
+
+def _load_saved(path: Path) -> RawSource:
+    """``datasets.load_from_disk``: the Arrow files memory-mapped, the features as saved (datasets' own builders
+    refuse such a folder: "use load_from_disk instead")."""
+    import datasets
+
+    try:
+        ds = datasets.load_from_disk(str(path))
+    except Exception as err:
+        raise DatasetError(f"Could not read {path}, a dataset saved with save_to_disk: {type(err).__name__}: {err}.",
+                           input=str(path), code="bad_saved_dataset",
+                           fix="Check it loads with `datasets.load_from_disk`, or save it again.") from err
+    return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "save_to_disk"})
+
+
 def _load_data_dir(path: Path) -> RawSource:
     import datasets
 
@@ -225,8 +245,10 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
 
 
 def _load_local(path: Path) -> RawSource:
-    """A folder (ImageFolder, or data files named by split) or a data file."""
+    """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
     if path.is_dir():
+        if _is_saved_to_disk(path):
+            return _load_saved(path)
         if _is_data_file_dir(path):
             return _load_data_dir(path)
         splits, layout = load_image_folder(path)
