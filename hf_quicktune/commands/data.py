@@ -33,6 +33,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
     from collections import Counter
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from hf_quicktune.data import load
@@ -54,8 +55,9 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
         click.echo(json.dumps(summary, indent=2))
         return
     console = Console()
-    console.print(f"[bold]{prepared.name}[/bold]  source: {prepared.source}  fingerprint: {prepared.fingerprint}")
-    console.print(f"columns: image <- '{summary['image_column']}', label <- '{summary['label_column']}'"
+    console.print(f"[bold]{escape(prepared.name)}[/bold]  source: {prepared.source}  fingerprint: {prepared.fingerprint}")
+    console.print(f"columns: image <- '{escape(str(summary['image_column']))}', "
+                  f"label <- '{escape(str(summary['label_column']))}'"
                   + (f"   skipped undecodable images: {prepared.skipped}" if prepared.skipped else ""))
     splits = Table(title="Splits")
     splits.add_column("split")
@@ -64,16 +66,16 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
     for s, ds in prepared.splits.items():
         origin = (f"stratified from train (seed {seed})" if s in summary["made_splits"]
                   else f"'{summary['source_splits'].get(s, s)}'")
-        splits.add_row(s, str(len(ds)), origin)
+        splits.add_row(escape(s), str(len(ds)), escape(origin))
     console.print(splits)
     classes = Table(title=f"Classes ({len(names)})")
     classes.add_column("id", justify="right")
     classes.add_column("name")
     for s in prepared.splits:
-        classes.add_column(s, justify="right")
+        classes.add_column(escape(s), justify="right")
     shown = 30
     for i, n in enumerate(names[:shown]):
-        classes.add_row(str(i), n, *[str(counts[s].get(i, 0)) for s in prepared.splits])
+        classes.add_row(str(i), escape(n), *[str(counts[s].get(i, 0)) for s in prepared.splits])
     if len(names) > shown:
         classes.add_row("...", f"({len(names) - shown} more)", *["" for _ in prepared.splits])
     console.print(classes)

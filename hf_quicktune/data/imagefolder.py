@@ -9,6 +9,7 @@ the labels come from the top folders.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 from pathlib import Path
@@ -56,7 +57,7 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     roots = {s: root / s for s in splits} if splits else {"train": root}
     try:
         with quiet_datasets():
-            loaded = datasets.load_dataset("imagefolder", data_files={s: str(r / "**") for s, r in roots.items()},
+            loaded = datasets.load_dataset("imagefolder", data_files={s: glob.escape(str(r)) + "/**" for s, r in roots.items()},
                                            drop_labels=True)
     except Exception as err:
         raise DatasetError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
 import re
@@ -44,27 +45,87 @@ def _as_dict(obj: datasets.Dataset | datasets.DatasetDict) -> dict[str, datasets
     return {"train": obj}
 
 
-def _load_file(path: Path) -> RawSource:
+def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
+    """A data file, or data files by split (``splits``: split -> file, all of ``path``'s type, ``path`` one of them);
+    relative image paths in them are read from their folder."""
     import datasets
 
     builder = FILE_BUILDERS[path.suffix.lower()]
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    files = splits or {"train": path}
     try:
         with quiet_datasets():
-            ds = datasets.load_dataset(builder, data_files={"train": str(path)}, **kwargs)
+            ds = datasets.load_dataset(builder, data_files={s: glob.escape(str(f)) for s, f in files.items()},
+                                       **kwargs)
     except Exception as err:  # pyarrow / pandas parse errors of many types
         if _caused_by(err, UnicodeDecodeError):
             raise DatasetError(f"{path} is not UTF-8 text ({_caused_by(err, UnicodeDecodeError)}).", input=str(path),
                                fix="Re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`, or 'CSV UTF-8' in a "
                                    "spreadsheet), or convert it to parquet.", code="not_utf8") from None
-        if builder in ("csv", "json") and _rows(path) == 0:
-            raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
+        if builder in ("csv", "json") and any(_rows(f) == 0 for f in files.values()):
+            empty = next(f for f in files.values() if _rows(f) == 0)
+            raise DatasetError(f"{empty} has no rows.", input=str(empty), code="empty_dataset",
                                fix="Add one row per image (its path or bytes, and its class).") from None
         raise DatasetError(
             f"Could not read the data file {path} as {builder}: {type(err).__name__}: {err}. "
             "Check the file is valid, or convert it to parquet/CSV/JSON lines with an image and a label column."
         ) from err
-    return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info={"path": str(path), "format": builder})
+    info = {"path": str(path), "format": builder} if splits is None else {
+        "path": str(path.parent), "format": builder, "files": {s: f.name for s, f in splits.items()}}
+    return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info=info)
+
+
+def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
+    """The table a folder holds at its top, when it is the dataset: ``data/labels.csv`` naming the images of
+    ``data/images/`` (read as an ImageFolder of one class, "images", before), or tables named by split
+    (``train.csv``, ``test.csv``) as ``(one of them, {split: file})``. A folder whose sub-folders make an
+    ImageFolder (split folders, or two or more class folders) keeps that reading unless its table names image files
+    that exist (a Kaggle download's ``sample_submission.csv`` beside ``train/CLASS/``). imagefolder's own metadata
+    files (``metadata.csv``, ``metadata.jsonl``) do not count: they describe an ImageFolder."""
+    from hf_quicktune.data.imagefolder import SPLIT_NAMES, split_dirs
+
+    tables = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FILE_BUILDERS
+                    and not f.name.startswith(".") and f.stem.lower() != "metadata")
+    if len(tables) == 1:
+        found: tuple[Path, dict[str, Path] | None] = (tables[0], None)
+    elif tables and len({f.suffix.lower() for f in tables}) == 1 and all(f.stem.lower() in SPLIT_NAMES for f in tables):
+        found = (tables[0], {f.stem: f for f in tables})
+    else:
+        return None
+    subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
+    if split_dirs(path) is None and len(subdirs) < 2:
+        return found
+    return found if _names_image_files(found[0], path) else None
+
+
+def _names_image_files(table: Path, base: Path, rows: int = 20) -> bool:
+    """Whether the first ``rows`` rows of ``table`` name an image file that exists (relative to ``base``, or absolute)."""
+    import csv
+    import json
+
+    from hf_quicktune.data.columns import IMAGE_EXTENSIONS
+
+    values: list[object] = []
+    try:
+        suffix = table.suffix.lower()
+        if suffix in (".csv", ".tsv"):
+            with table.open(encoding="utf-8", errors="replace", newline="") as fh:
+                reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
+                for _, row in zip(range(rows + 1), reader):
+                    values += row
+        elif suffix == ".jsonl":
+            with table.open(encoding="utf-8", errors="replace") as fh:
+                for _, line in zip(range(rows), fh):
+                    values += list(json.loads(line).values()) if line.strip() else []
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            batch = next(pq.ParquetFile(table).iter_batches(batch_size=rows), None)
+            values += [v for row in (batch.to_pylist() if batch is not None else []) for v in row.values()]
+    except (OSError, ValueError, UnicodeError, AttributeError):
+        return False
+    names = [v for v in values if isinstance(v, str) and v.lower().endswith(IMAGE_EXTENSIONS)]
+    return any((base / v).is_file() for v in names)
 
 
 def _rows(path: Path) -> int:
@@ -249,6 +310,9 @@ def _load_local(path: Path) -> RawSource:
     if path.is_dir():
         if _is_saved_to_disk(path):
             return _load_saved(path)
+        tables = _top_tables(path)
+        if tables is not None:
+            return _load_file(*tables)
         if _is_data_file_dir(path):
             return _load_data_dir(path)
         splits, layout = load_image_folder(path)

@@ -109,6 +109,14 @@ def test_cli_inspect_prints_splits_classes_meta(csv_dataset, capsys):
         assert word in out, word
 
 
+def test_cli_inspect_prints_names_with_square_brackets_as_they_are(tmp_path, write_images, capsys):
+    """rich read ``cat [indoor]`` as markup and printed ``cat``."""
+    write_images({"cat [indoor]": 6, "dog [b]": 6}, root="[pets]")
+    assert main(["data", "inspect", str(tmp_path / "[pets]")]) == 0
+    out = capsys.readouterr().out
+    assert "cat [indoor]" in out and "dog [b]" in out and "[pets]" in out
+
+
 def test_cli_inspect_json_and_split_option(tmp_path, write_images, capsys):
     import json
 
