@@ -8,7 +8,7 @@ import numpy as np
 
 from hf_quicktune.errors import DatasetError
 
-#: source split names recognised for each of our splits (first match wins)
+#: source split names recognised for each of our splits (first match wins, in any letter case)
 SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
     "train": ("train", "training", "train_set"),
     "validation": ("validation", "valid", "val", "dev", "eval", "evaluation"),
@@ -49,10 +49,11 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
     for ours, aliases in SPLIT_ALIASES.items():
         if ours in out:
             continue
-        for alias in aliases:
-            if alias in available and alias not in used:
-                out[ours] = alias
-                used.add(alias)
+        for alias in aliases:  # in any case: Kaggle's Training/ and Testing/ folders
+            found = next((a for a in available if a.lower() == alias and a not in used), None)
+            if found is not None:
+                out[ours] = found
+                used.add(found)
                 break
     if "train" not in out:
         rest = [s for s in available if s not in used]

@@ -75,3 +75,10 @@ def test_one_class_and_no_class_folders_are_still_refused(tmp_path):
     _write(tmp_path / "flat", {"": 6})
     with pytest.raises(DatasetError, match="no class sub-folders"):
         load(str(tmp_path / "flat"))
+
+
+def test_capitalised_split_folders_are_splits(tmp_path):
+    """Kaggle's Training/ and Testing/ (the brain-tumour MRI set): the run asked which split was for training."""
+    _write(tmp_path / "mri", {"Training/cat": 6, "Training/dog": 6, "Testing/cat": 2, "Testing/dog": 2})
+    ds = load(str(tmp_path / "mri"))
+    assert ds.test is not None and len(ds.test) == 4 and len(ds.train) + len(ds.validation) == 12

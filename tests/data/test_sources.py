@@ -106,6 +106,9 @@ def test_json_lines_and_column_overrides(tmp_path, write_images):
 def test_split_mapping():
     assert match_splits(["train", "dev", "test"]) == {"train": "train", "validation": "dev", "test": "test"}
     assert match_splits(["full"]) == {"train": "full"}
+    # in any case: Kaggle's Training/ and Testing/ folders were "cannot tell which split is the training split"
+    assert match_splits(["Testing", "Training"]) == {"train": "Training", "test": "Testing"}
+    assert match_splits(["TRAIN", "Val"]) == {"train": "TRAIN", "validation": "Val"}
     assert match_splits(["a", "b"], {"train": "a", "validation": "b"}) == {"train": "a", "validation": "b"}
     with pytest.raises(DatasetError, match="--split train=NAME"):
         match_splits(["a", "b"])
