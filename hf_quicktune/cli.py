@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rank": ("hf_quicktune.commands.rank:rank", "Rank candidates without training (LFC, LogME, kNN, LGC, ensemble)."),
     "estimate": ("hf_quicktune.commands.estimate:estimate", "Predict fine-tuning loss curve and time without training."),
     "finetune": ("hf_quicktune.commands.finetune:finetune", "Fine-tune one model with one configuration (one trial)."),
+    "predict": ("hf_quicktune.commands.predict:predict", "Classify images with an exported model, into a CSV."),
     "meta": ("hf_quicktune.commands.meta:meta", "Meta-datasets and meta-learned priors: import, train, push."),
     "bench": ("hf_quicktune.commands.bench:bench", "Benchmark optimizers by replaying a learning-curve meta-dataset."),
     "cache": ("hf_quicktune.commands.cache:cache", "Show or clear what hf-quicktune keeps on disk (HF_QUICKTUNE_CACHE)."),

@@ -1,0 +1,73 @@
+"""``hf-quicktune predict MODEL IMAGES...``: classify images with an exported model, into a CSV (a Kaggle
+submission, a folder of new photos); on a labelled folder (``test/CLASS/IMAGE.png``) also the accuracy."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("predict")
+@click.argument("model")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", default="predictions.csv", show_default=True,
+              help="CSV with a row per image: path, label, probability, the top-k classes, error.")
+@click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
+              help="Classes (with probabilities) listed per image.")
+@click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_size: int, as_json: bool) -> None:
+    """Classify INPUTS (image files and folders of images, searched recursively) with MODEL: a run's folder
+    (its export/), an export folder, or the Hub repo a run pushed (org/name).
+
+    When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), the true
+    class is that folder's name: the CSV gets a `true` column and the accuracy is printed.
+
+    Example:
+      hf-quicktune predict runs/pets-2026 new_photos/ -o predictions.csv
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hf_quicktune import predict as inference
+
+    inference.resolve(model)  # a wrong model path fails before the images are searched
+    paths = inference.find_images(inputs)
+    console = Console(stderr=True)
+    with console.status(f"loading {model}"):
+        loaded = inference.load(model)
+    with Progress(TextColumn("[bold]classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("images", total=len(paths))
+        rows = inference.predict(loaded, paths, top_k=top_k, batch_size=batch_size,
+                                 progress=lambda done, total: bar.update(task, completed=done))
+    truth = inference.true_labels(rows, loaded.labels)
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "probability", "top_k", "error"] + (["true"] if truth else []))
+        for i, r in enumerate(rows):
+            top = "; ".join(f"{name} {p:.4f}" for name, p in r["top"])
+            prob = "" if r["probability"] is None else f"{r['probability']:.6f}"
+            writer.writerow([r["path"], r["label"] or "", prob, top, r["error"] or ""] + ([truth[i]] if truth else []))
+    failed = [r for r in rows if r["error"]]
+    summary: dict = {"model": loaded.name, "images": len(rows), "unreadable": len(failed), "output": str(out)}
+    if truth:
+        scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
+        summary["accuracy"] = sum(p == t for p, t in scored) / len(scored) if scored else None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for r in failed[:5]:
+        click.echo(f"unreadable: {r['path']} ({r['error']})", err=True)
+    line = f"{len(rows) - len(failed)} image(s) classified by {loaded.name} -> {out}"
+    if failed:
+        line += f"; {len(failed)} unreadable (rows without a label)"
+    click.echo(line)
+    if summary.get("accuracy") is not None:
+        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images (their folders name "
+                   "the true class)")

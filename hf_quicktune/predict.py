@@ -1,0 +1,179 @@
+"""Classify images with a model hf-quicktune exported: a run's folder, its ``export/`` folder, or the Hub repo it
+was pushed to (``hf-quicktune predict``, and the Space's *Try it*).
+
+A model loads as a user of the published model would load it: a timm export through timm (``local-dir:`` /
+``hf-hub:``, the preprocessing stored in its ``config.json``), a transformers export through
+``AutoModelForImageClassification`` and its ``AutoImageProcessor``. Images are read as training read them (16-bit
+and float images stretched to 8 bits over their own range, every mode to RGB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.data.transforms import ToRGB
+from hf_quicktune.errors import ConfigError, DatasetError
+
+logger = logging.getLogger(__name__)
+
+#: ``progress(done, total)`` after each batch
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class LoadedModel:
+    """An exported classifier ready to run: ``logits(pixels)`` on a batch the ``transform`` made, its class names."""
+
+    name: str  # what timm / transformers loaded it from (``local-dir:PATH``, ``hf-hub:REPO``)
+    logits: Callable[[Any], Any]
+    transform: Callable[[Any], Any]
+    labels: list[str]
+    device: Any = "cpu"  # where the model is: the batches go there
+
+
+def _device() -> Any:
+    """Accelerate's device for this process (a GPU when there is one)."""
+    from accelerate import PartialState
+
+    return PartialState().device
+
+
+def resolve(ref: str) -> str:
+    """What to load for ``ref``: a run's folder (its ``export/``), an export folder, or a Hub repo id (org/name)."""
+    ref = (ref or "").strip()
+    path = Path(os.path.expanduser(ref)) if ref else None
+    if path is not None and path.is_dir():
+        if not (path / "config.json").is_file() and (path / "export" / "config.json").is_file():
+            path = path / "export"
+        if not (path / "config.json").is_file():
+            hint = (" It is a run that has not exported a model yet: resume it to the end (`hf-quicktune run "
+                    f"--output-dir {ref} --resume`)." if (path / "state.json").is_file() else "")
+            raise ConfigError(f"{ref} holds no exported model (no config.json).{hint} Pass a run's folder, its "
+                              "export/ folder, or a model repo id (org/name).")
+        return f"local-dir:{path}"
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")):
+        return f"hf-hub:{ref}"
+    raise ConfigError(f"no model at {ref!r}: pass a run's folder, its export/ folder, or a model repo id "
+                      "(org/name) made by hf-quicktune." if ref else "no model given: pass a run's folder, its "
+                      "export/ folder, or a model repo id (org/name).")
+
+
+def _config(name: str) -> dict[str, Any]:
+    if name.startswith("local-dir:"):
+        path = Path(name[len("local-dir:"):]) / "config.json"
+    else:
+        from hf_quicktune import hub
+
+        path = Path(hub.download(name[len("hf-hub:"):], "config.json"))
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _load_transformers(name: str) -> LoadedModel:
+    from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+    source = name.split(":", 1)[1]
+    device = _device()
+    model = AutoModelForImageClassification.from_pretrained(source).eval().to(device)
+    processor = AutoImageProcessor.from_pretrained(source)
+    extra = {"interpolate_pos_encoding": True} if (
+        getattr(model.config, "hf_quicktune", None) or {}).get("interpolate_pos_encoding") else {}
+    id2label = model.config.id2label or {}
+    return LoadedModel(
+        name=name, logits=lambda pixels: model(pixel_values=pixels, **extra).logits,
+        transform=lambda image: processor(image, return_tensors="pt")["pixel_values"][0],
+        labels=[str(id2label.get(i, i)) for i in range(model.config.num_labels)], device=device)
+
+
+def load(ref: str) -> LoadedModel:
+    """The model of :func:`resolve`'s ``ref`` in eval mode, on Accelerate's device."""
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    name = resolve(ref)
+    config = _config(name)
+    if "architecture" not in config and config.get("architectures"):  # a transformers export
+        return _load_transformers(name)
+    device = _device()
+    model = timm.create_model(name, pretrained=True).eval().to(device)
+    labels = model.pretrained_cfg.get("label_names") or [str(i) for i in range(model.num_classes)]
+    return LoadedModel(name=name, logits=model, transform=create_transform(**resolve_data_config({}, model=model)),
+                       labels=list(labels), device=device)
+
+
+def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]:
+    """Probabilities of the ``top_k`` most likely classes (by name) for one PIL image."""
+    import torch
+
+    with torch.no_grad():
+        probs = model.logits(model.transform(ToRGB()(image)).unsqueeze(0).to(model.device)).float().softmax(-1)[0]
+    values, indices = probs.topk(min(top_k, len(model.labels)))
+    return {model.labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
+
+
+def find_images(inputs: Iterable[str]) -> list[Path]:
+    """The image files named, and those under the folders named (recursively, hidden ones skipped), in order."""
+    from hf_quicktune.data.folder_files import read_extensions
+
+    readable = read_extensions()
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(os.path.expanduser(item))
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in readable
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DatasetError(f"{item}: no such file or folder.", input=item, code="missing_input",
+                               fix="Pass image files or folders of images.")
+    if not found:
+        raise DatasetError("no image found in " + ", ".join(map(str, inputs)) + ".", code="no_images",
+                           fix="Pass image files or folders holding images (.jpg, .png, .webp, ...).")
+    return found
+
+
+def predict(model: LoadedModel, paths: list[Path], top_k: int = 3, batch_size: int = 32,
+            progress: Progress | None = None) -> list[dict[str, Any]]:
+    """One row per image: ``path``, ``label`` (the most likely class), ``probability``, ``top`` (the ``top_k``
+    classes and probabilities) and ``error`` (why an image could not be read; its row has no label)."""
+    import torch
+    from PIL import Image
+
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(paths), batch_size):
+        batch, kept = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                with Image.open(path) as image:
+                    batch.append(model.transform(ToRGB()(image)))
+                kept.append(path)
+            except Exception as err:  # PIL raises many types for unreadable files
+                rows.append({"path": str(path), "label": None, "probability": None, "top": [],
+                             "error": f"{type(err).__name__}: {err}"})
+        if batch:
+            with torch.no_grad():
+                probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
+            values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
+            for path, vals, idx in zip(kept, values.tolist(), indices.tolist()):
+                top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
+                rows.append({"path": str(path), "label": top[0][0], "probability": top[0][1], "top": top,
+                             "error": None})
+        if progress is not None:
+            progress(min(start + batch_size, len(paths)), len(paths))
+    order = {str(p): i for i, p in enumerate(paths)}
+    return sorted(rows, key=lambda r: order[r["path"]])
+
+
+def true_labels(rows: list[dict[str, Any]], labels: list[str]) -> list[str] | None:
+    """Each image's class when every image lies in a folder named after one of the model's classes (a labelled
+    test folder, ``test/CLASS/IMAGE.png``), else None."""
+    known = set(labels)
+    parents = [Path(r["path"]).parent.name for r in rows]
+    return parents if parents and all(p in known for p in parents) else None

@@ -1,0 +1,106 @@
+"""``hf-quicktune predict``: an exported model classifies image files and folders into a CSV, as the model's own
+evaluation would (the same probabilities); a labelled folder gives the accuracy; bad input says what to do."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+
+from hf_quicktune import predict
+from hf_quicktune.cli import main
+from hf_quicktune.data.transforms import build_transform
+from hf_quicktune.errors import ConfigError, DatasetError
+from hf_quicktune.publish.export import export_timm_model
+
+DATA_CONFIG = {"input_size": (3, 32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.25, 0.25, 0.25),
+               "interpolation": "bilinear", "crop_pct": 1.0}
+LABELS = ["cat", "dog", "owl"]
+
+
+@pytest.fixture
+def exported(tmp_path):
+    """A run folder whose export/ holds a tiny timm classifier of three classes."""
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    export_timm_model(model, tmp_path / "run" / "export", label_names=LABELS, data_config=DATA_CONFIG)
+    (tmp_path / "run" / "state.json").write_text("{}")
+    return model, tmp_path / "run"
+
+
+def _images(folder, n: int, seed: int, mode: str = "RGB") -> list:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(n):
+        if mode == "I;16":
+            image = Image.fromarray(rng.integers(1000, 4000, (40, 40), dtype=np.uint16))
+        else:
+            image = Image.fromarray(rng.integers(0, 256, (40 + i, 36, 3), dtype=np.uint8))
+        path = folder / f"{i}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+def test_rows_match_the_models_own_evaluation(exported, tmp_path):
+    model, run = exported
+    paths = _images(tmp_path / "photos", 5, 0) + _images(tmp_path / "photos" / "scans", 2, 1, mode="I;16")
+    loaded = predict.load(str(run))  # a run's folder: its export/
+    rows = predict.predict(loaded, predict.find_images([str(tmp_path / "photos")]), top_k=2, batch_size=3)
+    assert [r["path"] for r in rows] == sorted(str(p) for p in paths)
+    transform = build_transform(DATA_CONFIG, train=False)  # the run's evaluation transform
+    for row in rows:
+        with Image.open(row["path"]) as image:
+            from hf_quicktune.data.transforms import ToRGB
+
+            with torch.no_grad():
+                probs = model(transform(ToRGB()(image)).unsqueeze(0)).softmax(-1)[0]
+        best = int(probs.argmax())
+        assert row["label"] == LABELS[best] and row["probability"] == pytest.approx(float(probs[best]), abs=1e-5)
+        assert len(row["top"]) == 2 and row["top"][0][0] == row["label"] and row["error"] is None
+
+
+def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_path, capsys):
+    _, run = exported
+    for i, name in enumerate(LABELS):
+        _images(tmp_path / "test" / name, 3, 10 + i)
+    (tmp_path / "test" / "cat" / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out" / "predictions.csv"
+    assert main(["predict", str(run / "export"), str(tmp_path / "test"), "-o", str(out), "--top-k", "3"]) == 0
+    printed = capsys.readouterr()
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 10 and set(rows[0]) == {"path", "label", "probability", "top_k", "error", "true"}
+    broken = [r for r in rows if r["path"].endswith("broken.png")]
+    assert broken[0]["label"] == "" and "UnidentifiedImageError" in broken[0]["error"]
+    good = [r for r in rows if not r["error"]]
+    accuracy = sum(r["label"] == r["true"] for r in good) / len(good)
+    assert f"accuracy {100 * accuracy:.2f} % on 9 images" in printed.out
+    assert "1 unreadable" in printed.out and "unreadable: " in printed.err
+    assert all(len(r["top_k"].split("; ")) == 3 for r in good)
+    assert main(["predict", str(run), str(tmp_path / "test" / "dog"), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["images"] == 3 and summary["unreadable"] == 0 and "accuracy" in summary
+
+
+def test_bad_input_says_what_to_do(exported, tmp_path, capsys):
+    _, run = exported
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="no image found"):
+        predict.find_images([str(tmp_path / "empty")])
+    with pytest.raises(DatasetError, match="no such file or folder"):
+        predict.find_images([str(tmp_path / "missing")])
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "state.json").write_text("{}")
+    with pytest.raises(ConfigError, match="has not exported a model yet.*--resume"):
+        predict.load(str(tmp_path / "unfinished"))
+    with pytest.raises(ConfigError, match="no model at './nowhere'"):
+        predict.resolve("./nowhere")
+    assert main(["predict", str(tmp_path / "unfinished"), str(run)]) == 2
+    assert "has not exported a model yet" in capsys.readouterr().err
