@@ -104,3 +104,18 @@ def test_bad_input_says_what_to_do(exported, tmp_path, capsys):
         predict.resolve("./nowhere")
     assert main(["predict", str(tmp_path / "unfinished"), str(run)]) == 2
     assert "has not exported a model yet" in capsys.readouterr().err
+
+
+@pytest.mark.hub
+def test_a_model_pushed_to_the_hub_classifies_as_its_export(exported, tmp_path, hub):
+    from hf_quicktune.publish import push_to_hub
+
+    _, run = exported
+    repo = hub.unique_repo_id("predict")
+    push_to_hub(run / "export", repo)
+    paths = _images(tmp_path / "photos", 3, 5)
+    local = predict.predict(predict.load(str(run)), paths)
+    remote = predict.predict(predict.load(repo), paths)
+    assert predict.load(repo).name == f"hf-hub:{repo}" and predict.load(repo).labels == LABELS
+    assert [(r["label"], round(r["probability"], 5)) for r in remote] == \
+        [(r["label"], round(r["probability"], 5)) for r in local]
