@@ -204,10 +204,15 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
 
 
 def _per_class(trial, names: list[str], output_dir: Path) -> None:
-    """The exported weights' per-class results on validation: ``per_class.csv`` and ``confusion_matrix.png``."""
+    """The exported (newest) epoch's per-class results on validation, from its checkpoint: ``per_class.csv`` and
+    ``confusion_matrix.png``."""
     from hf_quicktune.report import classes
+    from hf_quicktune.train.checkpoint import checkpoint_confusion, latest_checkpoint
 
-    confusion = trial.evaluate("validation", confusion=True)["confusion"]
+    latest = latest_checkpoint(output_dir)
+    confusion = checkpoint_confusion(latest[1]) if latest is not None else None
+    if confusion is None:  # a trial checkpointed before the matrix was kept
+        confusion = trial.evaluate("validation", confusion=True)["confusion"]
     rows = classes.per_class(confusion, names)
     path, _ = classes.write_per_class({"validation": rows}, output_dir)
     plot = classes.plot_confusion(confusion, names, output_dir / "confusion_matrix.png")

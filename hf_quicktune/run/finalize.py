@@ -95,6 +95,19 @@ def _evaluate(settings, state, inc, candidates, dataset, split: str) -> dict[str
     return dict(trial.evaluate(split=split, best=True, confusion=True))
 
 
+def _validation(settings, state, inc, candidates, dataset) -> dict[str, Any] | None:
+    """The exported epoch's validation confusion matrix as its checkpoint kept it (no second evaluation, so the
+    end's budget reserve, which prices the test evaluation only, holds); evaluated again for a checkpoint written
+    before it was kept (a run resumed from an older version)."""
+    from hf_quicktune.train.checkpoint import best_checkpoint, checkpoint_confusion
+
+    best = best_checkpoint(state.trial_dir(inc["trial_id"]))
+    confusion = checkpoint_confusion(best[1]) if best is not None else None
+    if confusion is not None:
+        return {"confusion": confusion}
+    return _evaluate(settings, state, inc, candidates, dataset, "validation")
+
+
 def _per_class(state: RunState, evaluations: dict[str, dict[str, Any] | None], names: list[str],
                plots: dict[str, str], summary: dict[str, Any], reporter) -> str | None:
     """Per-class precision, recall and F1 of the exported weights on each split evaluated (``per_class.csv``), the
@@ -171,9 +184,8 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         shown = "" if metric == "top1" else f" {metric_label(metric)}"
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val{shown} "
                          f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}")
-        evaluations = {split: _evaluate(settings, state, inc, candidates, dataset, split)
-                       for split in ("validation", "test")}
-        test = evaluations["test"]
+        test = _evaluate(settings, state, inc, candidates, dataset, "test")
+        evaluations = {"validation": _validation(settings, state, inc, candidates, dataset), "test": test}
         inc["test_top1"] = test["top1"] if test else None
         inc["test_score"] = test[metric] if test else None
         summary.update(best_model=inc["model"], best_trial=inc["trial_id"], epochs=inc["epochs"],

@@ -69,6 +69,16 @@ def checkpoint_score(path: Path) -> float | None:
     return score_of(info.get("record") or {})
 
 
+def checkpoint_confusion(path: Path) -> list[list[int]] | None:
+    """The validation confusion matrix (dense, rows true) of the epoch a checkpoint folder holds, or None for a
+    checkpoint written before it was kept."""
+    from hf_quicktune.train.metrics import dense_confusion
+
+    info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
+    cells, classes = info.get("confusion"), info.get("num_classes")
+    return None if cells is None or not classes else dense_confusion(cells, int(classes))
+
+
 def update_best(directory: str | Path, epoch: int, checkpoint: Path) -> bool:
     """Make ``checkpoint`` (of ``epoch``) the best epoch if its validation score beats the current
     best (ties keep the earlier epoch). Atomic: temp folder, then rename. Returns whether it did."""

@@ -91,3 +91,20 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes:
     size = int(num_classes)
     flat = labels.long() * size + predicted.long()
     return torch.bincount(flat, minlength=size * size).reshape(size, size)
+
+
+def sparse_confusion(matrix: torch.Tensor) -> list[list[int]]:
+    """The non-zero cells of a confusion matrix as ``[true, predicted, count]`` triples: at most one per evaluated
+    image, where the dense matrix of 1,000 classes has a million cells (kept in each checkpoint's JSON)."""
+    import torch
+
+    cells = torch.nonzero(matrix, as_tuple=False)
+    return [[int(i), int(j), int(matrix[i, j])] for i, j in cells.tolist()]
+
+
+def dense_confusion(cells: list[list[int]], num_classes: int) -> list[list[int]]:
+    """The ``(C, C)`` matrix (rows true, columns predicted) of :func:`sparse_confusion`'s triples."""
+    out = [[0] * num_classes for _ in range(num_classes)]
+    for i, j, n in cells:
+        out[i][j] += n
+    return out

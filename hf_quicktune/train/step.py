@@ -228,8 +228,8 @@ class EpochLoop:
     @torch.no_grad()
     def evaluate(self, state: TrainState, dataset: Dataset, confusion: bool = False) -> dict[str, Any]:
         """Top-1/top-5 accuracy (top-5 None under 5 classes), balanced accuracy, macro-F1, mean loss and the number
-        of examples; with ``confusion``, the top-1 confusion matrix too (``confusion``: rows true, columns
-        predicted, as lists)."""
+        of examples; with ``confusion``, the top-1 confusion matrix too (``confusion``: a ``(C, C)`` tensor, rows
+        true, columns predicted)."""
         acc = self.accelerator
         state.model.eval()
         loader = self.loader(dataset, shuffle=False)
@@ -259,5 +259,5 @@ class EpochLoop:
             "n": len(labels_t),
         }
         if confusion:
-            out["confusion"] = confusion_matrix(ranks_t[:, 0], labels_t, self.num_classes).tolist()
+            out["confusion"] = confusion_matrix(ranks_t[:, 0], labels_t, self.num_classes)
         return out

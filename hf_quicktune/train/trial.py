@@ -33,7 +33,7 @@ from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, r
 from hf_quicktune.train.config import LR_STEPPINGS, validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
-from hf_quicktune.train.metrics import check_metric
+from hf_quicktune.train.metrics import check_metric, sparse_confusion
 from hf_quicktune.train.optim import build_scheduler, current_lr
 from hf_quicktune.train.records import (
     AdvanceResult,
@@ -296,7 +296,7 @@ class Trial:
         train_loss, images, train_seconds, note = loop.train_epoch(state, self._train_set, epoch_index, callback,
                                                                    should_stop, end_early)
         start = time.perf_counter()
-        scores = loop.evaluate(state, self._val_set)
+        scores = loop.evaluate(state, self._val_set, confusion=True)
         eval_seconds = time.perf_counter() - start
         if not math.isfinite(scores["loss"]):
             raise DivergedError(f"validation loss is non-finite after epoch {epoch_index + 1}")
@@ -320,10 +320,13 @@ class Trial:
         if state.scheduler is not None:
             state.scheduler.step(epoch_index + 1, scores[self.metric])
         state.rng = ckpt.rng_state()
-        self._save(state, record)
+        self._save(state, record, sparse_confusion(scores["confusion"]))
         return record
 
-    def _save(self, state: TrainState, record: EpochRecord) -> None:
+    def _save(self, state: TrainState, record: EpochRecord, confusion: list[list[int]] | None = None) -> None:
+        """Checkpoint the epoch: weights, training state, and a JSON of what it is, with its validation confusion
+        matrix (``[true, predicted, count]`` cells: the per-class results of the exported epoch, read back by
+        :func:`~hf_quicktune.train.checkpoint.checkpoint_confusion` without evaluating again)."""
         acc = state.accelerator
         acc.wait_for_everyone()
         training = checkpoint_state(state)
@@ -341,6 +344,7 @@ class Trial:
                 "config": self.config,
                 "candidate": self.name,
                 "record": record.to_dict(),
+                "confusion": confusion,
             }
             path = ckpt.save_checkpoint(self.directory, record.epoch, model.state_dict(), training, info)
             ckpt.update_best(self.directory, record.epoch, path)
@@ -467,7 +471,7 @@ class Trial:
                            "balanced_accuracy": scores["balanced_accuracy"], "macro_f1": scores["macro_f1"],
                            "loss": scores["loss"], "num_examples": scores["n"]}
         if confusion:
-            out["confusion"] = scores["confusion"]
+            out["confusion"] = scores["confusion"].tolist()
         return out
 
     def export(self, out_dir: str | Path) -> Path:

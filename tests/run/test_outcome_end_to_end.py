@@ -103,7 +103,7 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
     assert "removed a local path" not in err and "removed a local path" not in (out / "run.log").read_text()
 
 
-def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tmp_path, capfd):
+def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tmp_path, capfd, monkeypatch):
     """`--metric balanced_accuracy` on a 4-class folder where one class holds most images: the optimizer is told
     each epoch's balanced accuracy, each trial keeps its best epoch by it, the winner is the trial best by it, and
     the summary, leaderboard, baseline, plots and card say so (top-1 reported beside it)."""
@@ -118,6 +118,16 @@ def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tm
     out = tmp_path / "run"
     two = [*TINY[:1], "scratch:test_resnet,scratch:test_efficientnet", *TINY[2:6], "--eval-limit", "64",
            *TINY[8:]]
+    from hf_quicktune.train.trial import Trial
+
+    evaluated: list[str] = []  # splits evaluated after training (the end's evaluations)
+    original = Trial.evaluate
+
+    def counted(self, split="test", *args, **kwargs):
+        evaluated.append(split)
+        return original(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(Trial, "evaluate", counted)
     code = main(["run", "--dataset", str(data), *two, "--pool-size", "4", "--max-epochs-total", "3", "--prior", "none",
                  "--budget", "10m", "--output-dir", str(out), "--metric", "balanced_accuracy"])
     err = capfd.readouterr().err
@@ -151,14 +161,15 @@ def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tm
     assert "- type: balanced_accuracy" in card  # the model-index lists it beside top-1
     shown = card.split("- validation top-1: ")[1].split("balanced accuracy **")[1].split(" %**")[0]
     assert np.isclose(float(shown), 100 * summary["val_score"], atol=0.01)
-    # per class: the exported weights re-evaluated give the summary's top-1 and balanced accuracy exactly
+    # per class: the exported epoch's confusion matrix, kept in its checkpoint (validation is not evaluated again:
+    # the end's budget reserve prices the test evaluation only), gives the summary's top-1 and balanced accuracy
     per_class = json.loads((out / "per_class.json").read_text())["validation"]
     assert [r["class"] for r in per_class] == ["0", "1", "2", "3"]
     n = sum(r["support"] for r in per_class)
     assert n > 0 and all(r["support"] > 0 for r in per_class)
     assert np.isclose(sum(r["correct"] for r in per_class) / n, summary["val_top1"])
     assert np.isclose(np.mean([r["recall"] for r in per_class]), summary["val_balanced_accuracy"])
-    assert "weakest classes (validation recall): " in err
+    assert "weakest classes (validation recall): " in err and "validation" not in evaluated
     assert summary["plots"]["confusion_matrix"].endswith("confusion_matrix.png")
     assert (out / "export" / "plots" / "confusion_matrix.png").exists()
     assert (out / "export" / "quicktune" / "per_class.csv").exists()

@@ -98,3 +98,12 @@ def test_confusion_matrix_and_per_class_rows_agree_with_scikit_learn():
                        "f1": None}
     with pytest.raises(ValueError, match=r"must both be \(n,\)"):
         confusion_matrix(predicted[:3], labels, 6)
+
+
+def test_a_sparse_confusion_matrix_round_trips():
+    from hf_quicktune.train.metrics import confusion_matrix, dense_confusion, sparse_confusion
+
+    matrix = confusion_matrix(torch.tensor([0, 2, 2, 1, 0]), torch.tensor([0, 2, 1, 1, 2]), 4)
+    cells = sparse_confusion(matrix)
+    assert cells == [[0, 0, 1], [1, 1, 1], [1, 2, 1], [2, 0, 1], [2, 2, 1]]  # one cell per image at most
+    assert dense_confusion(cells, 4) == matrix.tolist()
