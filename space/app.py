@@ -49,6 +49,8 @@ def build_app():
     from qt_space import handlers as h
     from qt_space import inputs, views
 
+    from hf_quicktune.train.metrics import METRICS, metric_label
+
     d = inputs.DEFAULTS
     with gr.Blocks(title="hf-quicktune") as demo:
         with gr.Row():
@@ -78,6 +80,9 @@ def build_app():
                         max_epochs = gr.Number(d["max_epochs"], label="max epochs per trial", precision=0)
                         seed = gr.Number(d["seed"], label="seed", precision=0)
                         epochs_total = gr.Number(None, label="stop after this many epochs in total (0: no limit)")
+                        metric = gr.Dropdown([(metric_label(m), m) for m in METRICS], value=d.get("metric", "top1"),
+                                             label="metric the search maximises", elem_id="metric",
+                                             info="balanced accuracy or macro F1 for imbalanced classes")
                 with gr.Row():
                     rank_btn = gr.Button("Rank only (no training)")
                     search_btn = gr.Button("Start search", variant="primary", elem_id="start-search")
@@ -95,11 +100,12 @@ def build_app():
                 with gr.Row():
                     # points, not lines: gradio's LinePlot draws nothing for a trial with one epoch (a line needs two
                     # points), and most trials of a small search stop after their first epochs
-                    curves = gr.ScatterPlot(x="epoch", y="val top-1 %", color="trial", y_lim=[0, 100],
-                                            label="Learning curves (a point per epoch, a colour per trial)",
+                    curves = gr.ScatterPlot(x="epoch", y=views.CURVE_COLUMN, color="trial", y_lim=[0, 100],
+                                            label="Learning curves (the metric searched; a point per epoch, a colour "
+                                                  "per trial)",
                                             elem_id="live-curves")
                     # points too: the incumbent after the first epoch-step is one point, which a LinePlot hides
-                    incumbent = gr.ScatterPlot(x="seconds used", y="best val top-1 %", y_lim=[0, 100],
+                    incumbent = gr.ScatterPlot(x="seconds used", y=views.INCUMBENT_COLUMN, y_lim=[0, 100],
                                                label="Incumbent over time (best so far after each epoch-step)",
                                                elem_id="live-incumbent")
 
@@ -155,7 +161,7 @@ def build_app():
         result_outputs = [res_summary, acc_bars, acc_text, res_curves, res_incumbent, res_confusion, res_board,
                           download, card,
                           model_ref, gallery, examples, last_run]
-        settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed, epochs_total]
+        settings = [dataset, upload, zoo, budget, image_size, train_limit, max_epochs, seed, epochs_total, metric]
         rank_btn.click(h.rank, [dataset, upload, zoo, image_size], [ranking, ranking_bars, status], api_name="rank",
                        concurrency_limit=1, concurrency_id="cpu")
         run_opts = dict(concurrency_limit=1, concurrency_id="cpu")  # one search at a time on CPU hardware: a queue

@@ -56,7 +56,7 @@ def _live(job: jobs.Job) -> tuple:
         board = views.final_leaderboard(rows)
         curves = views.curves_from_records(records, {r["trial_id"]: r["model"] for r in rows})
     else:  # from the step events alone
-        board, curves = views.live_leaderboard(steps, pool), views.curves_frame(steps)
+        board, curves = views.live_leaderboard(steps, pool, job.values.get("metric") or "top1"), views.curves_frame(steps)
     plot = views.plot_value
     return (views.status_text(job), views.ranking_table(ranking), plot(views.ranking_bars(ranking)), board,
             plot(curves), plot(views.incumbent_frame(steps)))
@@ -77,7 +77,8 @@ def watch(job: jobs.Job, poll_s: float = 1.0) -> Iterator[tuple]:
 
 def search(dataset: str, upload: str | None, zoo: str, budget: str, image_size: float | None,
            train_limit: float | None, max_epochs: float | None, seed: float | None,
-           max_epochs_total: float | None = None, request: gr.Request = None) -> Iterator[tuple]:
+           max_epochs_total: float | None = None, metric: str | None = None,
+           request: gr.Request = None) -> Iterator[tuple]:
     """Start a search and stream its progress: status, ranking (table, bars), leaderboard, curves, incumbent."""
     session = _session(request)
     current = jobs.get_job(session)
@@ -85,7 +86,7 @@ def search(dataset: str, upload: str | None, zoo: str, budget: str, image_size: 
         raise ConfigError(f"your search {current.name} is still running: stop it first (one search at a time).")
     values = inputs.settings_values("", zoo, budget, {"image_size": image_size, "train_limit": train_limit,
                                                       "max_epochs": max_epochs, "seed": seed,
-                                                      "max_epochs_total": max_epochs_total})
+                                                      "max_epochs_total": max_epochs_total, "metric": metric})
     job = jobs.Job(values)
     job.values["dataset"] = inputs.dataset_spec(dataset, upload, job.dir.parent / "uploads" / job.name)
     jobs.set_job(session, job)

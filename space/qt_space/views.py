@@ -14,12 +14,21 @@ from typing import Any
 
 import pandas as pd
 
-from hf_quicktune.report.curves import incumbent_trace
+from hf_quicktune.report.curves import incumbent_trace, row_score
 from hf_quicktune.run.settings import format_seconds
 from hf_quicktune.run.stage_clock import summary_stage_line
+from hf_quicktune.train.metrics import metric_label
+from hf_quicktune.train.records import score_of
 
 LEADERBOARD_HEADERS = ["#", "trial", "model", "epochs", "val top-1 %", "best val %", "lr", "batch", "optimizer",
                        "status"]
+#: the live plots' value columns: the run's --metric, named in the status line and the leaderboard's headers
+CURVE_COLUMN, INCUMBENT_COLUMN = "validation %", "best validation %"
+
+
+def leaderboard_headers(metric: str | None = "top1") -> list[str]:
+    """The leaderboard's headers, its score columns named by the run's ``--metric``."""
+    return [f"val {metric_label(metric)} %" if h == "val top-1 %" else h for h in LEADERBOARD_HEADERS]
 RANKING_HEADERS = ["#", "candidate", "ensemble (mean rank)", "scores", "kept for the search"]
 
 
@@ -87,28 +96,29 @@ def trials_on_disk(run_dir: Path, pool: list[dict[str, Any]] | None) -> tuple[li
 
 
 def curves_from_records(curves: dict[int, list[dict[str, Any]]], models: dict[int, str]) -> pd.DataFrame:
-    """Learning curves for the live plot from trial records (``val_top1`` per epoch)."""
-    steps = [{"epoch": r["epoch"], "score": r.get("val_top1"), "trial_id": tid, "model": models.get(tid, ""),
+    """Learning curves for the live plot from trial records (the run's metric per epoch)."""
+    steps = [{"epoch": r["epoch"], "score": score_of(r), "trial_id": tid, "model": models.get(tid, ""),
               "status": r.get("status", "ok")} for tid, records in curves.items() for r in records]
     return curves_frame(steps)
 
 
 def curves_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
-    """Learning curves for the live plot (a point per epoch): epoch vs validation top-1 (%) per trial."""
-    rows = [{"epoch": int(s["epoch"]), "val top-1 %": 100 * float(s["score"]),
+    """Learning curves for the live plot (a point per epoch): epoch vs the validation metric (%) per trial."""
+    rows = [{"epoch": int(s["epoch"]), CURVE_COLUMN: 100 * float(s["score"]),
              "trial": f"{s['trial_id']} {s.get('model', '')}"}
             for s in steps if s.get("status", "ok") == "ok" and s.get("score") is not None]
-    return pd.DataFrame(rows, columns=["epoch", "val top-1 %", "trial"])
+    return pd.DataFrame(rows, columns=["epoch", CURVE_COLUMN, "trial"])
 
 
 def incumbent_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
-    """The best validation top-1 so far against the seconds used (hf_quicktune.report's trace)."""
+    """The best validation metric so far against the seconds used (hf_quicktune.report's trace)."""
     trace = incumbent_trace(steps)
-    return pd.DataFrame({"seconds used": [t for t, _ in trace], "best val top-1 %": [100 * b for _, b in trace]})
+    return pd.DataFrame({"seconds used": [t for t, _ in trace], INCUMBENT_COLUMN: [100 * b for _, b in trace]})
 
 
-def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """One row per trial that ran, best latest validation accuracy first (as the run's leaderboard)."""
+def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | None,
+                     metric: str = "top1") -> pd.DataFrame:
+    """One row per trial that ran, best latest validation ``metric`` first (as the run's leaderboard)."""
     trials: dict[int, dict[str, Any]] = {}
     for s in sorted(steps, key=lambda s: s["step"]):
         t = trials.setdefault(int(s["trial_id"]), {"model": s.get("model"), "scores": [], "status": "ok"})
@@ -126,7 +136,7 @@ def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | N
     rows.sort(key=lambda r: (r[3] is None, -(r[3] or 0.0), -(r[4] or 0.0), r[0]))
     out = [[i, r[0], r[1], r[2], _pct(r[3]), _pct(r[4]), _num(r[5]), _num(r[6]), _num(r[7]), r[8]]
            for i, r in enumerate(rows, start=1)]
-    return pd.DataFrame(out, columns=LEADERBOARD_HEADERS)
+    return pd.DataFrame(out, columns=leaderboard_headers(metric))
 
 
 def status_text(job) -> str:
@@ -141,7 +151,8 @@ def status_text(job) -> str:
                      "epoch-steps told to the optimizer")
         inc = snap.get("incumbent")
         if inc:
-            paras.append(f"incumbent: trial {inc['trial_id']} **{inc['model']}**, validation top-1 "
+            metric = metric_label(job.values.get("metric"))
+            paras.append(f"incumbent: trial {inc['trial_id']} **{inc['model']}**, validation {metric} "
                          f"**{_pct(inc['score'])}** after epoch {inc['epoch']}")
     if job.state == "running" and rep.task:
         total = f"/{rep.task_total}" if rep.task_total else ""
@@ -211,11 +222,12 @@ def summary_markdown(summary: dict[str, Any], wall_s: float | None = None) -> st
 
 
 def final_leaderboard(rows: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """The run's leaderboard.json rows (hf_quicktune.report format) as a table."""
+    """The run's leaderboard.json rows (hf_quicktune.report format) as a table, in the metric the rows name."""
     out = []
+    metric = next((r["metric"] for r in rows or [] if r.get("metric")), "top1")
     for r in rows or []:
         cfg = r.get("config") or {}
-        out.append([r.get("rank"), r.get("trial_id"), r.get("model"), r.get("epochs"), _pct(r.get("last_val_top1")),
-                    _pct(r.get("best_val_top1")), _num(cfg.get("lr")), _num(cfg.get("batch_size")),
+        out.append([r.get("rank"), r.get("trial_id"), r.get("model"), r.get("epochs"), _pct(row_score(r, "last")),
+                    _pct(row_score(r, "best")), _num(cfg.get("lr")), _num(cfg.get("batch_size")),
                     _num(cfg.get("opt")), r.get("status")])
-    return pd.DataFrame(out, columns=LEADERBOARD_HEADERS)
+    return pd.DataFrame(out, columns=leaderboard_headers(metric))

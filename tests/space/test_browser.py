@@ -72,6 +72,8 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     page.get_by_label("Budget").fill(TINY["budget"])
     page.get_by_text("Advanced (sized for the free CPU hardware)").click()
     page.get_by_label("training images per epoch").fill(str(TINY["train_limit"]))
+    page.locator("#metric input").click()  # the search maximises macro F1: the live views say so
+    page.get_by_role("option", name="macro F1").click()
     _shot(page, tmp_path, "01-start")
     page.locator("#start-search").click()
 
@@ -79,6 +81,7 @@ def test_a_visitor_searches_watches_inspects_tries_publishes_and_browses(page, t
     expect(page.locator("#ranking")).to_contain_text("tf_efficientnet_lite0", timeout=SEARCH_TIMEOUT_MS)
     expect(page.locator("#leaderboard [role=row].virtual-row").first).to_be_visible(timeout=SEARCH_TIMEOUT_MS)
     live = page.locator("#status").inner_text()
+    expect(page.locator("#leaderboard")).to_contain_text("val macro F1 %")
     _shot(page, tmp_path, "02-search-live")
     assert "Searching" in live, live  # the first epochs are on the leaderboard while the search goes on
     expect(page.locator("#resume-search")).to_be_hidden()

@@ -81,6 +81,8 @@ def test_budget_below_the_minimum_is_refused_and_defaults_fill_the_rest():
     from hf_quicktune.run import RunSettings
 
     RunSettings(**values).validate()  # what the Space builds is a valid run
+    chosen = inputs.settings_values("builtin:digits", "offline", "1m", {"metric": "macro_f1"})
+    assert chosen["metric"] == "macro_f1" and RunSettings(**chosen).validate().metric == "macro_f1"
     # an emptied number field arrives as 0 (or NaN): no limit, not an invalid one
     for empty in (0, float("nan")):
         assert "max_epochs_total" not in inputs.settings_values("builtin:digits", "offline", "1m",

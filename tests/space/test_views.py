@@ -50,7 +50,7 @@ def test_live_leaderboard_orders_trials_by_latest_accuracy_and_marks_failures():
     curves = views.curves_frame(steps)
     assert len(curves) == 3 and set(curves["trial"]) == {"0 a", "1 b"}
     trace = views.incumbent_frame([{**s, "elapsed_s": 10.0 * s["step"]} for s in steps])
-    assert trace["best val top-1 %"].tolist() == pytest.approx([30.0, 30.0, 60.0])
+    assert trace["best validation %"].tolist() == pytest.approx([30.0, 30.0, 60.0])
 
 
 def test_empty_plots_are_none():
@@ -71,3 +71,17 @@ def test_summary_says_where_the_budget_went_by_stage_and_omits_it_for_older_runs
     assert "(trials" not in views.summary_markdown(summary)
     del summary["budget_by_stage_s"]  # a run from before the stage clock
     assert "Where the budget went" not in views.summary_markdown(summary)
+
+
+def test_a_run_searching_another_metric_is_shown_in_it():
+    """The views showed top-1 whatever the run's --metric: its leaderboard and curves now show the metric searched."""
+    rows = [{"rank": 1, "trial_id": 0, "model": "a", "epochs": 2, "status": "ok", "metric": "balanced_accuracy",
+             "last_val_top1": 0.9, "best_val_top1": 0.9, "last_val_score": 0.5, "best_val_score": 0.6, "config": {}}]
+    board = views.final_leaderboard(rows)
+    assert list(board.columns)[4:6] == ["val balanced accuracy %", "best val %"]
+    assert board.iloc[0].tolist()[4:6] == ["50.00 %", "60.00 %"]
+    records = {0: [{"epoch": 1, "val_top1": 0.9, "val_macro_f1": 0.4, "metric": "macro_f1", "status": "ok"}]}
+    assert views.curves_from_records(records, {0: "a"})[views.CURVE_COLUMN].tolist() == [40.0]
+    steps = [{"step": 1, "trial_id": 0, "model": "a", "epoch": 1, "score": 0.4, "status": "ok"}]
+    assert list(views.live_leaderboard(steps, [{}], "macro_f1").columns)[4] == "val macro F1 %"
+    assert views.final_leaderboard([]).columns[4] == "val top-1 %"  # before any run: top-1
