@@ -38,6 +38,7 @@ os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_QUICKTUNE_CACHE"] = str(_SESSION_TMP / "qt_cache")
 os.environ["RAY_TMPDIR"] = str(_SESSION_TMP)  # Ray's session logs and sockets (else /tmp/ray, kept)
+os.environ["GRADIO_TEMP_DIR"] = str(_SESSION_TMP / "gradio")  # the Space tests' uploads and outputs (else /tmp/gradio)
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.pop("HF_HUB_OFFLINE", None)
