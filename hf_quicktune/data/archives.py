@@ -101,4 +101,16 @@ def unpacked(archive: Path) -> Path:
         (tmp / _DONE).write_text(str(archive.resolve()), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
+        _drop_older(folder, archive)
     return data_root(folder / "data", archive.name)
+
+
+def _drop_older(current: Path, archive: Path) -> None:
+    """Remove what earlier versions of ``archive`` (the same path, another size or time) unpacked."""
+    for other in current.parent.glob(f"{current.name.rsplit('-', 1)[0]}-*"):
+        marker = other / _DONE
+        try:
+            if other != current and marker.read_text(encoding="utf-8") == str(archive.resolve()):
+                shutil.rmtree(other, ignore_errors=True)
+        except OSError:
+            continue

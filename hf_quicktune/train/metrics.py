@@ -99,7 +99,8 @@ def sparse_confusion(matrix: torch.Tensor) -> list[list[int]]:
     import torch
 
     cells = torch.nonzero(matrix, as_tuple=False)
-    return [[int(i), int(j), int(matrix[i, j])] for i, j in cells.tolist()]
+    counts = matrix[cells[:, 0], cells[:, 1]].reshape(-1, 1)
+    return torch.cat([cells, counts], dim=1).long().tolist()
 
 
 def dense_confusion(cells: list[list[int]], num_classes: int) -> list[list[int]]:

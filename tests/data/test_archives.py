@@ -42,6 +42,8 @@ def test_a_zipped_image_folder_in_a_wrapping_folder_loads_and_is_unpacked_once(t
     _zip_folder(tmp_path / "pets", archive, prefix="pets/")
     os.utime(archive, ns=(archive.stat().st_atime_ns, archive.stat().st_mtime_ns + 10**9))
     assert load(str(archive)).class_names == ["bee", "cat", "dog", "owl"]
+    unpacked = list((Path(os.environ["HF_QUICKTUNE_CACHE"]) / archives.PART).glob("pets-*"))
+    assert len(unpacked) == 1  # the first version's folder is gone
 
 
 def test_a_tar_gz_of_a_csv_and_its_images(tmp_path, write_images):
