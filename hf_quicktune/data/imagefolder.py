@@ -55,10 +55,10 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     check_unread_files(path, splits)
     root = path.absolute()
     roots = {s: root / s for s in splits} if splits else {"train": root}
+    patterns = {s: [glob.escape(str(d)) + "/**" for d in [r, *_linked_dirs(r)]] for s, r in roots.items()}
     try:
         with quiet_datasets():
-            loaded = datasets.load_dataset("imagefolder", data_files={s: glob.escape(str(r)) + "/**" for s, r in roots.items()},
-                                           drop_labels=True)
+            loaded = datasets.load_dataset("imagefolder", data_files=patterns, drop_labels=True)
     except Exception as err:
         raise DatasetError(
             f"Could not read {path} as an ImageFolder directory ({type(err).__name__}: {err}). "
@@ -78,6 +78,22 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     for name, split in out.items():
         out[name] = split.add_column("label", [index[c] for c in tops[name]]).cast_column("label", feature)
     return out, layout
+
+
+def _linked_dirs(root: Path) -> list[Path]:
+    """The symlinked folders under ``root`` (``train/cat -> /data/cats``), followed: datasets' file patterns do not
+    descend into them (such a class, or the whole set, was "no data")."""
+    found: list[Path] = []
+    seen: set[str] = set()
+    for path, dirs, _ in os.walk(root, followlinks=True):
+        real = os.path.realpath(path)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += [Path(path) / d for d in dirs if os.path.islink(os.path.join(path, d))]
+    return found
 
 
 def _relative_paths(split: datasets.Dataset, root: Path) -> list[str]:

@@ -82,3 +82,17 @@ def test_capitalised_split_folders_are_splits(tmp_path):
     _write(tmp_path / "mri", {"Training/cat": 6, "Training/dog": 6, "Testing/cat": 2, "Testing/dog": 2})
     ds = load(str(tmp_path / "mri"))
     assert ds.test is not None and len(ds.test) == 4 and len(ds.train) + len(ds.validation) == 12
+
+
+def test_symlinked_class_folders_are_read(tmp_path):
+    """``train/cat -> /data/cats``: datasets' file patterns do not descend into linked folders ("no data")."""
+    _write(tmp_path / "store", {"cat": 6, "dog": 6, "owl": 4})
+    for split, classes in (("train", ("cat", "dog")), ("validation", ())):
+        (tmp_path / "ds" / split).mkdir(parents=True)
+        for name in classes:
+            (tmp_path / "ds" / split / name).symlink_to(tmp_path / "store" / name)
+    (tmp_path / "ds" / "validation" / "cat").mkdir()  # a real folder beside the links
+    _write(tmp_path / "ds" / "validation", {"cat": 2, "dog": 2})
+    (tmp_path / "ds" / "train" / "loop").symlink_to(tmp_path / "ds" / "train")  # a link back up is not followed
+    ds = load(str(tmp_path / "ds"))
+    assert _counts(ds)["train"] == Counter({"cat": 6, "dog": 6})
