@@ -119,20 +119,30 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
 
 def find_images(inputs: Iterable[str]) -> list[Path]:
     """The image files named, and those under the folders named (recursively, hidden ones skipped), in order."""
-    from hf_quicktune.data.folder_files import read_extensions
+    from collections import Counter
+
+    from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
 
     readable = read_extensions()
     found: list[Path] = []
+    skipped: Counter[str] = Counter()
     for item in inputs:
         path = Path(os.path.expanduser(item))
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in readable
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files = sorted(p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            found += [p for p in files if p.suffix.lower() in readable]
+            skipped.update(p.suffix.lower() or "(none)" for p in files
+                           if p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)
         elif path.is_file():
             found.append(path)
         else:
             raise DatasetError(f"{item}: no such file or folder.", input=item, code="missing_input",
                                fix="Pass image files or folders of images.")
+    if skipped:
+        logger.warning("%d file(s) are not of an image type hf-quicktune reads and are not classified (%s); convert "
+                       "them to JPEG or PNG.", sum(skipped.values()),
+                       ", ".join(f"{n} {ext}" for ext, n in skipped.most_common(4)))
     if not found:
         raise DatasetError("no image found in " + ", ".join(map(str, inputs)) + ".", code="no_images",
                            fix="Pass image files or folders holding images (.jpg, .png, .webp, ...).")

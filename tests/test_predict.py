@@ -89,9 +89,16 @@ def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_
     assert summary["images"] == 3 and summary["unreadable"] == 0 and "accuracy" in summary
 
 
-def test_bad_input_says_what_to_do(exported, tmp_path, capsys):
+def test_bad_input_says_what_to_do(exported, tmp_path, capsys, caplog):
     _, run = exported
     (tmp_path / "empty").mkdir()
+    (tmp_path / "phone").mkdir()
+    _images(tmp_path / "phone", 1, 3)
+    (tmp_path / "phone" / "IMG_0001.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    (tmp_path / "phone" / "notes.txt").write_text("x")
+    with caplog.at_level("WARNING"):
+        assert len(predict.find_images([str(tmp_path / "phone")])) == 1
+    assert "1 file(s) are not of an image type hf-quicktune reads and are not classified (1 .heic)" in caplog.text
     with pytest.raises(DatasetError, match="no image found"):
         predict.find_images([str(tmp_path / "empty")])
     with pytest.raises(DatasetError, match="no such file or folder"):
