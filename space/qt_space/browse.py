@@ -9,6 +9,8 @@ from typing import Any
 
 from hf_quicktune.errors import ConfigError, HubError
 from hf_quicktune.report.curves import plot_learning_curves
+from hf_quicktune.train.metrics import metric_label
+from hf_quicktune.train.records import score_of
 from qt_space.views import read_json
 
 FILES = ["README.md", "quicktune/*.json"]
@@ -38,12 +40,13 @@ def fetch(repo_id: str, out_dir: Path) -> dict[str, Any]:
                           "hf-quicktune (`hf-quicktune run --push-to-hub`), so there is no search to show.")
     card = (local / "README.md").read_text() if (local / "README.md").exists() else ""
     incumbent = leaderboard[0]["trial_id"] if leaderboard else None
-    scores = {int(t["trial_id"]): [r["val_top1"] for r in t.get("curve", [])
-                                   if r.get("status", "ok") == "ok" and r.get("val_top1") is not None]
-              for t in curves}
+    # in the metric the run searched (its records name it; top-1 in runs published before it was recorded)
+    metric = next((r["metric"] for t in curves for r in t.get("curve", []) if r.get("metric")), "top1")
+    scores = {int(t["trial_id"]): [v for r in t.get("curve", []) if (v := score_of(r)) is not None] for t in curves}
     labels = {int(t["trial_id"]): (t.get("config") or {}).get("model", "") for t in curves}
     png = plot_learning_curves(scores, local / "space-plots" / "learning_curves.png", incumbent=incumbent,
-                               labels=labels, title=f"{repo_id}: validation accuracy per epoch")
+                               labels=labels, metric=metric,
+                               title=f"{repo_id}: validation {metric_label(metric)} per epoch")
     return {"card": card, "leaderboard": leaderboard, "curves": curves, "curves_png": str(png),
             "ranking": read_json(local / "quicktune" / "ranking.json"),
             "settings": read_json(local / "quicktune" / "settings.json")}
