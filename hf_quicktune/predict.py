@@ -154,15 +154,15 @@ def predict(model: LoadedModel, paths: list[Path], top_k: int = 3, batch_size: i
     """One row per image: ``path``, ``label`` (the most likely class), ``probability``, ``top`` (the ``top_k``
     classes and probabilities) and ``error`` (why an image could not be read; its row has no label)."""
     import torch
-    from PIL import Image
+
+    from hf_quicktune.data.decoding import decode_image
 
     rows: list[dict[str, Any]] = []
     for start in range(0, len(paths), batch_size):
         batch, kept = [], []
         for path in paths[start:start + batch_size]:
-            try:
-                with Image.open(path) as image:
-                    batch.append(model.transform(ToRGB()(image)))
+            try:  # decoded as training decoded its images (a phone photo's EXIF orientation applied)
+                batch.append(model.transform(ToRGB()(decode_image(str(path)))))
                 kept.append(path)
             except Exception as err:  # PIL raises many types for unreadable files
                 rows.append({"path": str(path), "label": None, "probability": None, "top": [],

@@ -126,3 +126,18 @@ def test_a_model_pushed_to_the_hub_classifies_as_its_export(exported, tmp_path, 
     assert predict.load(repo).name == f"hf-hub:{repo}" and predict.load(repo).labels == LABELS
     assert [(r["label"], round(r["probability"], 5)) for r in remote] == \
         [(r["label"], round(r["probability"], 5)) for r in local]
+
+
+def test_a_phone_photo_is_classified_upright_as_training_saw_it(exported, tmp_path):
+    model, run = exported
+    pixels = np.zeros((30, 60, 3), dtype=np.uint8)
+    pixels[:, :20] = (250, 20, 20)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(pixels).save(tmp_path / "photo.jpg", exif=exif.tobytes(), quality=95)
+    row = predict.predict(predict.load(str(run)), [tmp_path / "photo.jpg"], top_k=3)[0]
+    with Image.open(tmp_path / "photo.jpg") as stored:
+        upright = stored.transpose(Image.Transpose.ROTATE_270)  # what EXIF orientation 6 displays
+    with torch.no_grad():
+        probs = model(build_transform(DATA_CONFIG, train=False)(upright).unsqueeze(0)).softmax(-1)[0]
+    assert dict(row["top"]) == pytest.approx({LABELS[i]: float(p) for i, p in enumerate(probs)}, abs=1e-5)

@@ -139,19 +139,20 @@ def _usage(info: CardInfo) -> str:
         why = (f"    # fine-tuned at {info.image_size} px: its position embeddings are interpolated\n"
                if info.interpolate_pos_encoding else "")
         return f"""import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 processor = AutoImageProcessor.from_pretrained("{ref}")
 model = AutoModelForImageClassification.from_pretrained("{ref}").eval()
+image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
 with torch.no_grad():
-{why}    logits = model(**processor(Image.open("image.jpg"), return_tensors="pt"){flag}).logits
+{why}    logits = model(**processor(image, return_tensors="pt"){flag}).logits
 print(model.config.id2label[logits.argmax(-1).item()])"""
     ref = info.model_ref or "hf-hub:" + info.safe_name
     return f"""import timm, torch
-from PIL import Image
+from PIL import Image, ImageOps
 model = timm.create_model("{ref}", pretrained=True).eval()
 transform = timm.data.create_transform(**timm.data.resolve_data_config({{}}, model=model))
-image = Image.open("image.jpg")
+image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
 {_stretch(info.image_mode)}with torch.no_grad():
     probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)
 print(model.pretrained_cfg["label_names"][probs.argmax().item()])"""

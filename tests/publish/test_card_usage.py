@@ -53,3 +53,27 @@ def test_the_cards_snippet_classifies_as_the_runs_evaluation_did(tmp_path, monke
         ours = model(build_transform(DATA_CONFIG, train=False)(Image.open(tmp_path / "image.png")).unsqueeze(0))
     torch.testing.assert_close(scope["probs"], ours.softmax(-1))
     assert printed.getvalue().strip() == LABELS[int(ours.argmax())]
+
+
+def test_the_cards_snippet_turns_a_phone_photo_upright_as_training_did(tmp_path, monkeypatch):
+    """Training decodes images as datasets does, EXIF orientation applied (data/decoding.py); the snippet read the
+    stored pixels, sideways for a phone photo taken upright."""
+    from hf_quicktune.data.decoding import decode_image
+
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=LABELS, data_config=DATA_CONFIG)
+    pixels = np.zeros((30, 60, 3), dtype=np.uint8)
+    pixels[:, :20] = (250, 20, 20)  # a red band on the left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
+    Image.fromarray(pixels).save(tmp_path / "image.jpg", exif=exif.tobytes(), quality=95)
+    upright = decode_image(str(tmp_path / "image.jpg"))
+    assert upright.size == (30, 60)  # what training saw: turned upright
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(_card_code(f"local-dir:{out}", "RGB"), scope)  # noqa: S102 - the card's own code
+    with torch.no_grad():
+        ours = model(build_transform(DATA_CONFIG, train=False)(upright).unsqueeze(0))
+    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
