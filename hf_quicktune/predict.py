@@ -108,9 +108,13 @@ def load(ref: str) -> LoadedModel:
 
 
 def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]:
-    """Probabilities of the ``top_k`` most likely classes (by name) for one PIL image."""
+    """Probabilities of the ``top_k`` most likely classes (by name) for one PIL image (turned upright by its EXIF
+    orientation, as training decoded its images)."""
     import torch
+    from PIL import Image, ImageOps
 
+    if image.getexif().get(Image.ExifTags.Base.Orientation) is not None:
+        image = ImageOps.exif_transpose(image)
     with torch.no_grad():
         probs = model.logits(model.transform(ToRGB()(image)).unsqueeze(0).to(model.device)).float().softmax(-1)[0]
     values, indices = probs.topk(min(top_k, len(model.labels)))

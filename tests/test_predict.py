@@ -141,3 +141,5 @@ def test_a_phone_photo_is_classified_upright_as_training_saw_it(exported, tmp_pa
     with torch.no_grad():
         probs = model(build_transform(DATA_CONFIG, train=False)(upright).unsqueeze(0)).softmax(-1)[0]
     assert dict(row["top"]) == pytest.approx({LABELS[i]: float(p) for i, p in enumerate(probs)}, abs=1e-5)
+    with Image.open(tmp_path / "photo.jpg") as stored:  # the Space's Try it: one opened image
+        assert predict.classify(stored, predict.load(str(run)), top_k=3) == pytest.approx(dict(row["top"]), abs=1e-5)
