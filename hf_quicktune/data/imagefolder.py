@@ -34,16 +34,30 @@ def _subdirs(path: Path) -> list[Path]:
 
 
 def split_dirs(path: Path) -> list[str] | None:
-    """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split, every top
-    folder holding folders only), or None for ``root/<class>/...``."""
+    """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split), or None for
+    ``root/<class>/...``. A split folder of images without class folders (a competition's unlabelled ``test/``)
+    is left out with a warning; with no split folder holding class folders there are no labels (an error)."""
     subdirs = _subdirs(path)
     if not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
         return None
+    labelled, unlabelled = [], []
     for d in subdirs:
         entries = [e for e in d.iterdir() if not e.name.startswith(".")]
-        if not entries or any(e.is_file() for e in entries):
-            return None
-    return [d.name for d in subdirs]
+        if any(e.is_dir() for e in entries):
+            labelled.append(d.name)
+        elif entries:
+            unlabelled.append(d.name)
+    if not labelled:
+        raise DatasetError(f"{path} holds split folders ({', '.join(d.name + '/' for d in subdirs)}) of images but no "
+                           "class folders in them, so it has no labels.", input=str(path), code="no_classes",
+                           fix="Put each class's images in its own folder (train/CLASS/IMAGE.png), or pass a "
+                               "CSV/parquet file with an image and a label column.")
+    if unlabelled:
+        logger.warning("%s hold%s images without class folders (unlabelled, like a competition's test set): left "
+                       "out; classify them with `hf-quicktune predict RUN_DIR %s` after the run.",
+                       ", ".join(f"{n}/" for n in unlabelled), "s" if len(unlabelled) == 1 else "",
+                       " ".join(str(path / n) for n in unlabelled))
+    return labelled
 
 
 def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:

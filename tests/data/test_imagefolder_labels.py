@@ -96,3 +96,16 @@ def test_symlinked_class_folders_are_read(tmp_path):
     (tmp_path / "ds" / "train" / "loop").symlink_to(tmp_path / "ds" / "train")  # a link back up is not followed
     ds = load(str(tmp_path / "ds"))
     assert _counts(ds)["train"] == Counter({"cat": 6, "dog": 6})
+
+
+def test_an_unlabelled_test_folder_beside_labelled_splits_is_left_out_and_said(tmp_path, caplog):
+    """A competition's layout: train/CLASS/... and test/ of unlabelled images. The top folders were taken for the
+    classes ("train" and "test")."""
+    _write(tmp_path / "comp", {"train/cat": 6, "train/dog": 6, "test": 4})
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "comp"))
+    assert ds.class_names == ["cat", "dog"] and ds.test is None
+    assert "test/ holds images without class folders" in caplog.text and "hf-quicktune predict" in caplog.text
+    _write(tmp_path / "flat", {"train": 6, "test": 4})
+    with pytest.raises(DatasetError, match=r"split folders \(test/, train/\) of images but no class folders"):
+        load(str(tmp_path / "flat"))
