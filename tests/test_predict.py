@@ -87,6 +87,8 @@ def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_
     assert main(["predict", str(run), str(tmp_path / "test" / "dog"), "-o", str(out), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["images"] == 3 and summary["unreadable"] == 0 and "accuracy" in summary
+    assert main(["predict", str(run), str(tmp_path / "test" / "dog"), "-o", str(tmp_path / "out"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["output"] == str(tmp_path / "out" / "predictions.csv")
 
 
 def test_bad_input_says_what_to_do(exported, tmp_path, capsys, caplog):

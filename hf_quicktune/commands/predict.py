@@ -14,7 +14,8 @@ import click
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", default="predictions.csv", show_default=True,
-              help="CSV with a row per image: path, label, probability, the top-k classes, error.")
+              help="CSV with a row per image: path, label, probability, the top-k classes, error (a folder: "
+                   "predictions.csv in it).")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
@@ -46,6 +47,8 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
                                  progress=lambda done, total: bar.update(task, completed=done))
     truth = inference.true_labels(rows, loaded.labels)
     out = Path(output)
+    if out.is_dir() or output.endswith(("/", "\\")):  # a folder: the CSV goes inside it
+        out = out / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
