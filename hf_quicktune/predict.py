@@ -9,11 +9,12 @@ and float images stretched to 8 bits over their own range, every mode to RGB).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,12 +92,37 @@ def _load_transformers(name: str) -> LoadedModel:
         labels=[str(id2label.get(i, i)) for i in range(model.config.num_labels)], device=device)
 
 
+@contextlib.contextmanager
+def _cache_only(active: bool) -> Iterator[None]:
+    """huggingface_hub's offline mode while ``active``: a Hub that does not answer is not retried for each file (a
+    cached model loads at once, an uncached one fails at once)."""
+    if not active:
+        yield
+        return
+    import huggingface_hub.constants as hub_constants
+
+    saved = hub_constants.HF_HUB_OFFLINE
+    hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        hub_constants.HF_HUB_OFFLINE = saved
+
+
 def load(ref: str) -> LoadedModel:
-    """The model of :func:`resolve`'s ``ref`` in eval mode, on Accelerate's device."""
+    """The model of :func:`resolve`'s ``ref`` in eval mode, on Accelerate's device (a Hub model from the local cache
+    when the Hub does not answer)."""
+    from hf_quicktune import constants
+
+    name = resolve(ref)
+    with _cache_only(name.startswith("hf-hub:") and not constants.hub_reachable()):
+        return _load(name)
+
+
+def _load(name: str) -> LoadedModel:
     import timm
     from timm.data import create_transform, resolve_data_config
 
-    name = resolve(ref)
     config = _config(name)
     if "architecture" not in config and config.get("architectures"):  # a transformers export
         return _load_transformers(name)

@@ -116,7 +116,7 @@ def test_bad_input_says_what_to_do(exported, tmp_path, capsys, caplog):
 
 
 @pytest.mark.hub
-def test_a_model_pushed_to_the_hub_classifies_as_its_export(exported, tmp_path, hub):
+def test_a_model_pushed_to_the_hub_classifies_as_its_export(exported, tmp_path, hub, monkeypatch):
     from hf_quicktune.publish import push_to_hub
 
     _, run = exported
@@ -128,6 +128,16 @@ def test_a_model_pushed_to_the_hub_classifies_as_its_export(exported, tmp_path, 
     assert predict.load(repo).name == f"hf-hub:{repo}" and predict.load(repo).labels == LABELS
     assert [(r["label"], round(r["probability"], 5)) for r in remote] == \
         [(r["label"], round(r["probability"], 5)) for r in local]
+    # a Hub that does not answer: the cached model loads without a request, an uncached one fails without retries
+    from hf_quicktune import constants
+    from hf_quicktune.errors import HubError
+
+    monkeypatch.setattr(constants, "hub_reachable", lambda timeout=3.0: False)
+    before = len(hub.requests)
+    assert predict.load(repo).labels == LABELS
+    with pytest.raises(HubError, match="cannot be reached"):
+        predict.load(hub.unique_repo_id("never-pushed"))
+    assert len(hub.requests) == before
 
 
 def test_a_phone_photo_is_classified_upright_as_training_saw_it(exported, tmp_path):
