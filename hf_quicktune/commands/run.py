@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -47,7 +48,8 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"model:       {summary['export_dir']}/model.safetensors "
                    f"(+ config.json, {summary.get('export_format') or 'timm'} format)")
         click.echo(f"card:        {summary['card']}")
-        click.echo(f"classify:    hf-quicktune predict {summary['output_dir']} IMAGES_OR_FOLDERS... -o predictions.csv")
+        click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} IMAGES_OR_FOLDERS... "
+                   "-o predictions.csv")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
     from hf_quicktune.run.stage_clock import summary_stage_line

@@ -130,7 +130,8 @@ def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tm
     monkeypatch.setattr(Trial, "evaluate", counted)
     code = main(["run", "--dataset", str(data), *two, "--pool-size", "4", "--max-epochs-total", "3", "--prior", "none",
                  "--budget", "10m", "--output-dir", str(out), "--metric", "balanced_accuracy"])
-    err = capfd.readouterr().err
+    captured = capfd.readouterr()
+    err = captured.err
     assert code == 0, err[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["metric"] == "balanced_accuracy"
@@ -170,6 +171,7 @@ def test_a_run_on_imbalanced_classes_selects_and_reports_the_metric_asked_for(tm
     assert np.isclose(sum(r["correct"] for r in per_class) / n, summary["val_top1"])
     assert np.isclose(np.mean([r["recall"] for r in per_class]), summary["val_balanced_accuracy"])
     assert "weakest classes (validation recall): " in err and "validation" not in evaluated
+    assert f"classify:    hf-quicktune predict {out} IMAGES_OR_FOLDERS" in captured.out  # the next command
     assert summary["plots"]["confusion_matrix"].endswith("confusion_matrix.png")
     assert (out / "export" / "plots" / "confusion_matrix.png").exists()
     assert (out / "export" / "quicktune" / "per_class.csv").exists()
