@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.data.folder_files import check_unread_files
 from hf_quicktune.data.quiet import quiet_datasets
+from hf_quicktune.data.splits import SPLIT_ALIASES
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,9 +25,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-#: top folders named so make a split layout (``root/<split>/<class>/...``), as datasets' split patterns name them
-SPLIT_NAMES = frozenset({"train", "training", "val", "valid", "validation", "dev", "test", "testing", "eval",
-                         "evaluation"})
+#: top folders named so make a split layout (``root/<split>/<class>/...``): the names the split matching knows
+SPLIT_NAMES = frozenset(name for aliases in SPLIT_ALIASES.values() for name in aliases)
 
 
 def _subdirs(path: Path) -> list[Path]:
