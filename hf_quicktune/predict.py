@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.data import archives
 from hf_quicktune.data.transforms import ToRGB
 from hf_quicktune.errors import ConfigError, DatasetError
 
@@ -148,7 +149,8 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
 
 
 def find_images(inputs: Iterable[str]) -> list[Path]:
-    """The image files named, and those under the folders named (recursively, hidden ones skipped), in order."""
+    """The image files named, and those under the folders and zip / tar archives named (recursively, hidden ones
+    skipped), in order."""
     from collections import Counter
 
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
@@ -158,6 +160,8 @@ def find_images(inputs: Iterable[str]) -> list[Path]:
     skipped: Counter[str] = Counter()
     for item in inputs:
         path = Path(os.path.expanduser(item))
+        if archives.is_archive(path):  # a zipped test set: unpacked once into the cache, its images read there
+            path = archives.unpacked_folder(path)
         if path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))

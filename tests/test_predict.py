@@ -155,3 +155,19 @@ def test_a_phone_photo_is_classified_upright_as_training_saw_it(exported, tmp_pa
     assert dict(row["top"]) == pytest.approx({LABELS[i]: float(p) for i, p in enumerate(probs)}, abs=1e-5)
     with Image.open(tmp_path / "photo.jpg") as stored:  # the Space's Try it: one opened image
         assert predict.classify(stored, predict.load(str(run)), top_k=3) == pytest.approx(dict(row["top"]), abs=1e-5)
+
+
+def test_a_zipped_folder_of_images_is_classified(exported, tmp_path):
+    """A competition's test set comes zipped: it is unpacked once into the cache and its images classified."""
+    import zipfile
+
+    _, run = exported
+    paths = _images(tmp_path / "test_images", 4, 7)
+    with zipfile.ZipFile(tmp_path / "test.zip", "w") as zf:
+        for path in paths:
+            zf.write(path, f"test_images/{path.name}")
+    found = predict.find_images([str(tmp_path / "test.zip")])
+    assert sorted(p.name for p in found) == sorted(p.name for p in paths)
+    rows = predict.predict(predict.load(str(run)), found)
+    direct = predict.predict(predict.load(str(run)), paths)
+    assert [r["label"] for r in rows] == [r["label"] for r in direct]

@@ -83,7 +83,12 @@ def data_root(root: Path, name: str) -> Path:
 
 
 def unpacked(archive: Path) -> Path:
-    """The data root of ``archive`` unpacked in the cache (unpacked now unless an earlier run did)."""
+    """The data root of ``archive`` unpacked in the cache (:func:`unpacked_folder`, then :func:`data_root`)."""
+    return data_root(unpacked_folder(archive), archive.name)
+
+
+def unpacked_folder(archive: Path) -> Path:
+    """The folder ``archive`` is unpacked into in the cache (unpacked now unless an earlier run did)."""
     stat = archive.stat()
     key = hashlib.blake2b(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=8).hexdigest()
     stem = archive.name.split(".")[0] or "archive"
@@ -102,7 +107,7 @@ def unpacked(archive: Path) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
         _drop_older(folder, archive)
-    return data_root(folder / "data", archive.name)
+    return folder / "data"
 
 
 def _drop_older(current: Path, archive: Path) -> None:
