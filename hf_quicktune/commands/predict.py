@@ -22,8 +22,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images) with
-    MODEL: a run's folder
-    (its export/), an export folder, or the Hub repo a run pushed (org/name).
+    MODEL: a run's folder (its export/), an export folder, or the Hub repo a run pushed (org/name).
 
     When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), the true
     class is that folder's name: the CSV gets a `true` column and the accuracy is printed.
