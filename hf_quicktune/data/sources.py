@@ -82,7 +82,7 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     ImageFolder (split folders, or two or more class folders) keeps that reading unless its table names image files
     that exist (a Kaggle download's ``sample_submission.csv`` beside ``train/CLASS/``). imagefolder's own metadata
     files (``metadata.csv``, ``metadata.jsonl``) do not count: they describe an ImageFolder."""
-    from hf_quicktune.data.imagefolder import SPLIT_NAMES, split_dirs
+    from hf_quicktune.data.imagefolder import SPLIT_NAMES
 
     tables = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FILE_BUILDERS
                     and not f.name.startswith(".") and f.stem.lower() != "metadata")
@@ -93,7 +93,7 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     else:
         return None
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    if split_dirs(path) is None and len(subdirs) < 2:
+    if len(subdirs) < 2 and not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
         return found
     return found if _names_image_files(found[0], path) else None
 

@@ -63,3 +63,23 @@ def test_paths_with_glob_characters(tmp_path, write_images):
     _table(base / "labels.csv", [(r[0].split("/", 1)[1], r[1]) for r in rows])
     assert load(str(base / "labels.csv")).class_names == ["cat", "dog"]
     assert load(str(base)).class_names == ["cat", "dog"]
+
+
+def test_a_table_naming_images_in_flat_split_folders(tmp_path, write_images, caplog):
+    """train.csv naming train/IMG.png beside flat train/ and test/ folders: the split folders hold no class folders,
+    which the ImageFolder reading refuses ("no labels"); the table has them. The layout is looked at once (the
+    unlabelled-folder warning was said twice)."""
+    rows = write_images({"cat": 6, "dog": 6}, root="train")
+    flat = [(f"train/{Path(r[0]).name}", r[1]) for r in rows]
+    for (old, _), (new, _) in zip(rows, flat):
+        (tmp_path / old).rename(tmp_path / new)
+    for name in ("cat", "dog"):
+        (tmp_path / "train" / name).rmdir()
+    for old, _ in write_images({"x": 3}, root="test"):
+        (tmp_path / old).rename(tmp_path / "test" / Path(old).name)
+    (tmp_path / "test" / "x").rmdir()
+    _table(tmp_path / "train.csv", flat)
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path))
+    assert ds.class_names == ["cat", "dog"] and ds.source == "file"
+    assert "without class folders" not in caplog.text
