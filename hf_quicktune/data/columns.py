@@ -79,10 +79,11 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
                 f"{columns}. Pass one of these with --image-column."
             )
         return override
-    image_features = [c for c in columns if _is_image_feature(ds.features[c])]
+    features = ds.features  # a deep copy at every access: read once (a pixel table has thousands of columns)
+    image_features = [c for c in columns if _is_image_feature(features[c])]
     if image_features:
         return image_features[0]
-    sample = ds.select(range(min(len(ds), 8))) if len(ds) else ds
+    sample = (ds.select(range(min(len(ds), 8))) if len(ds) else ds).with_format(None)[:]  # every column, read once
     ordered = [c for c in IMAGE_NAMES if c in columns] + [c for c in columns if c not in IMAGE_NAMES]
     for col in ordered:
         if _looks_like_image_values(list(sample[col])):
@@ -112,23 +113,24 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
             )
         check_label_feature(ds, override)
         return override
-    class_labels = [c for c in columns if isinstance(ds.features[c], datasets.ClassLabel)]
+    features = ds.features  # a deep copy at every access: read once
+    class_labels = [c for c in columns if isinstance(features[c], datasets.ClassLabel)]
     if len(class_labels) > 1:  # CIFAR-100's fine_label / coarse_label: one named like a label first, and say so
         rank = {name: i for i, name in enumerate(LABEL_NAMES)}
         chosen = min(class_labels, key=lambda c: (rank.get(c.lower(), len(rank)), class_labels.index(c)))
-        others = ", ".join(f"'{c}' ({ds.features[c].num_classes} classes)" for c in class_labels if c != chosen)
+        others = ", ".join(f"'{c}' ({features[c].num_classes} classes)" for c in class_labels if c != chosen)
         logger.warning("%d class columns: using '%s' (%d classes); also %s. Choose with --label-column NAME.",
-                       len(class_labels), chosen, ds.features[chosen].num_classes, others)
+                       len(class_labels), chosen, features[chosen].num_classes, others)
         return chosen
     if class_labels:
         return class_labels[0]
     for name in LABEL_NAMES:
         for col in columns:
             if col.lower() == name:
-                dtype = _value_dtype(ds.features[col])
+                dtype = _value_dtype(features[col])
                 if _label_like(dtype) or ((dtype or "").startswith("float") and _whole_numbers(ds, col)):
                     return col
-    usable = [c for c in columns if _label_like(_value_dtype(ds.features[c]))]
+    usable = [c for c in columns if _label_like(_value_dtype(features[c]))]
     if len(usable) == 1:  # the only other int/string column: unambiguous
         logger.info("using '%s', the only int/string column besides the images, as the label column", usable[0])
         return usable[0]
