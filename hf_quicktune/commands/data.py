@@ -49,6 +49,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
         "made_splits": prepared.info.get("made_splits", []),
         "source_splits": prepared.info.get("source_splits", {}),
         "image_column": prepared.info.get("image_column"), "label_column": prepared.info.get("label_column"),
+        **{k: prepared.info[k] for k in ("pixels", "split_column") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if as_json:
@@ -59,13 +60,16 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
     console.print(f"columns: image <- '{escape(str(summary['image_column']))}', "
                   f"label <- '{escape(str(summary['label_column']))}'"
                   + (f"   skipped undecodable images: {prepared.skipped}" if prepared.skipped else ""))
+    if prepared.info.get("pixels"):
+        console.print(f"pixels: {escape(prepared.info['pixels'])}")
     splits = Table(title="Splits")
     splits.add_column("split")
     splits.add_column("images", justify="right")
     splits.add_column("origin")
     for s, ds in prepared.splits.items():
         origin = (f"stratified from train (seed {seed})" if s in summary["made_splits"]
-                  else f"'{summary['source_splits'].get(s, s)}'")
+                  else f"'{summary['source_splits'].get(s, s)}'"
+                  + (f" in column '{summary['split_column']}'" if summary.get("split_column") else ""))
         splits.add_row(escape(s), str(len(ds)), escape(origin))
     console.print(splits)
     classes = Table(title=f"Classes ({len(names)})")

@@ -11,10 +11,12 @@ import logging
 import numpy as np
 
 from hf_quicktune.data import columns as col
+from hf_quicktune.data import pixels
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.sources import resolve_source
+from hf_quicktune.data.split_column import split_by_column
 from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
 from hf_quicktune.data.types import PreparedDataset
 from hf_quicktune.errors import DatasetError
@@ -65,6 +67,30 @@ def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -
     return out
 
 
+def _pixel_images(splits: dict, image_column: str | None) -> tuple[dict, str | None, pixels.PixelLayout | None]:
+    """A table of pixels (no image column: MNIST-style CSVs, arrays) with its rows encoded as images."""
+    train = splits["train"]
+    if image_column is None:
+        try:
+            col.detect_image_column(train)
+            return splits, image_column, None
+        except DatasetError as err:
+            layout = pixels.detect(train)
+            if layout is None:
+                raise err from None
+    else:
+        layout = pixels.detect(train, image_column) if image_column in train.column_names else None
+        if layout is None:
+            return splits, image_column, None
+    logger.info("%s", layout.describe())
+    for name, ds in splits.items():
+        missing = sorted(set(layout.columns) - set(ds.column_names))
+        if missing:
+            raise DatasetError(f"Split '{name}' lacks the pixel column(s) {missing[:3]} of the training split.",
+                               input=name, code="pixel_columns", fix="Give all splits the same columns.")
+    return {name: pixels.to_images(ds, layout) for name, ds in splits.items()}, "image", layout
+
+
 def _load(
     spec: str,
     *,
@@ -80,12 +106,20 @@ def _load(
     progress: Progress | None,
 ) -> PreparedDataset:
     raw = resolve_source(spec, config=config, revision=revision)
-    roles = match_splits(list(raw.splits), split_map)
-    splits = {ours: raw.splits[theirs] for ours, theirs in roles.items()}
+    available, split_col = raw.splits, None
+    if len(available) == 1:  # one table whose rows say their split (FER2013's Usage, a split column, is_valid)
+        found = split_by_column(next(iter(available.values())), split_map)
+        if found is not None:
+            split_col, available, split_map = found
+            logger.info("column '%s' splits the table: %s", split_col,
+                        ", ".join(f"{role}={value} ({len(available[value])})" for role, value in split_map.items()))
+    roles = match_splits(list(available), split_map)
+    splits = {ours: available[theirs] for ours, theirs in roles.items()}
     for name, ds in splits.items():
         if len(ds) == 0:
             raise DatasetError(f"The '{roles[name]}' split of '{spec}' is empty; pass a dataset with images in it.")
 
+    splits, image_column, pixel_layout = _pixel_images(splits, image_column)
     train = splits["train"]
     img_col = col.detect_image_column(train, image_column)
     lab_col = col.detect_label_column(train, img_col, label_column)
@@ -153,10 +187,12 @@ def _load(
         skipped=skipped,
         info={
             **raw.info,
-            "image_column": img_col,
+            "image_column": pixel_layout.source if pixel_layout else img_col,
             "image_mode": meta.image_mode,
             "label_column": lab_col,
             "source_splits": roles,
+            **({"pixels": pixel_layout.describe()} if pixel_layout else {}),
+            **({"split_column": split_col} if split_col else {}),
             "made_splits": sorted(held),
             "config": config,
             "revision": revision,

@@ -1,0 +1,316 @@
+"""Tables of pixel values read as images: Kaggle's MNIST-style CSVs and arrays in parquet.
+
+Many image-classification sets are shared as tables of pixels rather than image files: Kaggle's Digit
+Recognizer, Fashion-MNIST and Sign Language MNIST CSVs (``label, pixel0 ... pixel783``: one column per pixel),
+FER2013 (``emotion, pixels, Usage``: one string of 2,304 space-separated values) and parquet files holding
+arrays (a list column, flat or nested ``H x W (x C)``). Such a table has no image column, and hf-quicktune said
+so. :func:`detect` recognises these layouts and :func:`to_images` encodes each row's pixels as a lossless PNG in
+an ``Image`` column, so the rest of the pipeline (verification, meta-features, transforms, the model card's
+usage) reads them as any other image.
+
+Shapes: ``s * s`` values are an ``s x s`` grayscale image; ``3 * s * s`` an RGB one, either channel planes
+(CIFAR's own layout: all red values, then green, then blue) or interleaved (``r, g, b`` per pixel). The two are
+told apart on the data: in the right reading, vertically adjacent values of a channel are one row apart in the
+picture, in the wrong one three rows or a third of a row apart, so the right reading is the smoother one
+(natural images are smooth at the scale of a pixel). Values are 0-255, or 0-1 (scaled by 255); others are refused
+with what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+#: the fewest values a row needs to be read as an image (an 8x8 grayscale one: scikit-learn's digits)
+MIN_PIXELS = 64
+#: rows looked at to decide a table's layout and value range
+SAMPLE_ROWS = 64
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+_SEPARATED = re.compile(r"[\s,;]+")
+
+
+@dataclass(frozen=True)
+class PixelLayout:
+    """How a table holds its pixels: ``columns`` (one column, or one per pixel in order), the image ``shape``
+    (H, W) or (H, W, 3), ``order`` of the stored values (``hwc`` or ``chw``) and ``scale`` (255 for values in 0-1)."""
+
+    columns: tuple[str, ...]
+    kind: str  # wide (a column per pixel) | text (a string of values) | array / flat (a nested / flat list column)
+    shape: tuple[int, ...]
+    order: str = "hwc"
+    scale: float = 1.0
+
+    @property
+    def source(self) -> str:
+        """The column(s) holding the pixels, named as the user knows them."""
+        return self.columns[0] if self.kind != "wide" else f"{self.columns[0]}...{self.columns[-1]}"
+
+    def describe(self) -> str:
+        """What was found, for the log and the dataset's info."""
+        if self.kind == "wide":
+            where = f"{len(self.columns)} pixel columns ({self.columns[0]} ... {self.columns[-1]})"
+        else:
+            where = f"the {'text' if self.kind == 'text' else 'array'} column '{self.columns[0]}'"
+        size = "x".join(str(s) for s in self.shape[:2])
+        colour = "RGB" if len(self.shape) == 3 else "grayscale"
+        stored = f", channels stored as {'planes' if self.order == 'chw' else 'interleaved values'}" if len(
+            self.shape) == 3 else ""
+        return f"{where} read as {size} {colour} images{stored}"
+
+
+def _numeric(feature: Any) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and str(feature.dtype).startswith(("int", "uint", "float"))
+
+
+def _wide_columns(ds: datasets.Dataset) -> tuple[str, ...] | None:
+    """The largest group of numeric columns named ``<prefix><i>`` for i = 0..n-1 or 1..n (``pixel0`` ...)."""
+    groups: dict[str, list[tuple[int, str]]] = {}
+    features = ds.features  # a deep copy at every access: read once
+    for name in ds.column_names:
+        match = _NUMBERED.match(name)
+        if match and _numeric(features[name]):
+            groups.setdefault(match.group(1), []).append((int(match.group(2)), name))
+    if not groups:
+        return None
+    numbered = max(groups.values(), key=len)
+    numbered.sort()
+    first = numbered[0][0]
+    if len(numbered) < MIN_PIXELS or first not in (0, 1) or [i for i, _ in numbered] != list(
+            range(first, first + len(numbered))):
+        return None
+    return tuple(name for _, name in numbered)
+
+
+def _shape_of(count: int, where: str) -> tuple[int, ...]:
+    """The image shape of ``count`` values: s*s grayscale or 3*s*s RGB."""
+    side = math.isqrt(count)
+    if side * side == count:
+        return (side, side)
+    side = math.isqrt(count // 3)
+    if count % 3 == 0 and side * side * 3 == count:
+        return (side, side, 3)
+    raise DatasetError(
+        f"{where} hold {count} values per row, which is neither a square grayscale image (s x s) nor a square RGB "
+        "one (3 x s x s), so their shape cannot be told.", input=where, code="pixel_shape",
+        fix="Write the images as files (e.g. PNG with Pillow's Image.fromarray) and give their paths in an image "
+            "column, or reshape the rows to square images.")
+
+
+def _parse_text(value: Any) -> np.ndarray | None:
+    if not isinstance(value, str):
+        return None
+    parts = [p for p in _SEPARATED.split(value.strip()) if p]
+    if len(parts) < 2:
+        return None
+    try:
+        return np.asarray(parts, dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _rows(layout: PixelLayout, batch: dict[str, list]) -> np.ndarray:
+    """The batch's pixels as floats, one flat row per image (stored order)."""
+    if layout.kind == "wide":
+        return np.column_stack([np.asarray(batch[c], dtype=np.float64) for c in layout.columns])
+    values = batch[layout.columns[0]]
+    size = int(np.prod(layout.shape))
+    if layout.kind == "text":
+        parsed = [_parse_text(v) for v in values]
+    else:
+        parsed = [None if v is None else np.asarray(v, dtype=np.float64).reshape(-1) for v in values]
+    bad = next((i for i, p in enumerate(parsed) if p is None or p.size != size), None)
+    if bad is not None:
+        raise DatasetError(
+            f"A row of the pixel column '{layout.columns[0]}' does not hold {size} numbers like the others "
+            f"({values[bad]!r:.80}).", input=layout.columns[0], code="pixel_shape",
+            fix="Fix or drop that row so that every row holds one image of the same size.")
+    return np.stack([p for p in parsed if p is not None])
+
+
+def _as_images(layout: PixelLayout, flat: np.ndarray) -> np.ndarray:
+    """Flat stored rows -> (N, H, W) or (N, H, W, 3) arrays of the picture."""
+    n = len(flat)
+    if len(layout.shape) == 2:
+        return flat.reshape(n, *layout.shape)
+    h, w, c = layout.shape
+    if layout.order == "chw":
+        return flat.reshape(n, c, h, w).transpose(0, 2, 3, 1)
+    return flat.reshape(n, h, w, c)
+
+
+def _vertical_roughness(images: np.ndarray) -> float:
+    return float(np.abs(np.diff(images, axis=1)).mean())
+
+
+def _channel_order(layout: PixelLayout, flat: np.ndarray) -> str:
+    """``chw`` or ``hwc``: the reading whose rows are the smoother (see the module's docstring)."""
+    rough = {order: _vertical_roughness(_as_images(PixelLayout(layout.columns, layout.kind, layout.shape, order),
+                                                   flat)) for order in ("chw", "hwc")}
+    return min(rough, key=rough.__getitem__)
+
+
+def _scale(flat: np.ndarray, where: str) -> float:
+    finite = flat[np.isfinite(flat)]
+    if finite.size < flat.size:
+        raise DatasetError(f"{where} hold missing or non-finite values.", input=where, code="pixel_values",
+                           fix="Fill or drop the rows with missing pixels.")
+    low, high = float(finite.min()), float(finite.max())
+    if low >= 0 and high <= 1 and not np.all(finite == np.round(finite)):
+        return 255.0
+    if low >= 0 and high <= 255:
+        return 1.0
+    raise DatasetError(
+        f"{where} hold values from {low:g} to {high:g}; pixels are read as 0-255 (or 0-1).", input=where,
+        code="pixel_values",
+        fix="Write the pixels as 0-255 integers (undo any normalisation), or save the images as files.")
+
+
+def _array_shape(value: Any, where: str) -> tuple[tuple[int, ...], str] | None:
+    """The picture's shape and stored order of one array value: flat, (H, W), (H, W, C) or (C, H, W)."""
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim == 1:
+        return (_shape_of(arr.size, where), "flat") if arr.size >= MIN_PIXELS else None
+    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[2] not in (1, 3):
+        arr = arr.transpose(1, 2, 0)
+        order = "chw"
+    else:
+        order = "hwc"
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 2 and arr.size >= MIN_PIXELS:
+        return arr.shape, "hwc"
+    if arr.ndim == 3 and arr.shape[2] == 3 and arr[..., 0].size >= MIN_PIXELS:
+        return arr.shape, order
+    return None
+
+
+def _list_feature(feature: Any) -> bool:
+    import datasets
+
+    kinds = tuple(t for t in (getattr(datasets, n, None) for n in ("Sequence", "List", "LargeList", "Array2D",
+                                                                    "Array3D")) if isinstance(t, type))
+    return isinstance(feature, (*kinds, list))
+
+
+def detect(ds: datasets.Dataset, image_column: str | None = None) -> PixelLayout | None:
+    """The pixel layout of a table with no image column, or None (it has one, or holds no pixels).
+
+    ``image_column`` (``--image-column``) may name a text or array column of pixels; without it a table
+    whose columns include an ``Image`` feature is left alone.
+    """
+    import datasets
+
+    if image_column is None and any(isinstance(f, datasets.Image) for f in ds.features.values()):
+        return None
+    sample = ds.select(range(min(len(ds), SAMPLE_ROWS))).with_format(None)[:]
+    columns = list(ds.column_names)  # like ds.features, built at every access: read once
+    candidates = [image_column] if image_column is not None else columns
+    features = ds.features
+    for name in candidates:
+        if name not in features:
+            return None
+        feature, values = features[name], [v for v in sample[name] if v is not None]
+        if not values:
+            continue
+        where = f"The values of the column '{name}'"
+        if _value_dtype_is_text(feature):
+            parsed = [_parse_text(v) for v in values]
+            if any(p is None for p in parsed):
+                continue
+            size = Counter(p.size for p in parsed if p is not None).most_common(1)[0][0]  # others: named by _finish
+            if size < MIN_PIXELS:
+                continue
+            layout = PixelLayout((name,), "text", _shape_of(size, where))
+        elif _list_feature(feature):
+            shapes = {_array_shape(v, where) for v in values}
+            if len(shapes) != 1 or None in shapes:
+                continue
+            shape, order = next(iter(shapes))  # type: ignore[misc]
+            layout = PixelLayout((name,), "flat", tuple(shape)) if order == "flat" else PixelLayout(
+                (name,), "array", tuple(shape), order)
+        else:
+            continue
+        return _finish(layout, sample, where)
+    if image_column is not None:
+        return None
+    wide = _wide_columns(ds)
+    if wide is None:
+        return None
+    where = f"The {len(wide)} columns {wide[0]} ... {wide[-1]}"
+    return _finish(PixelLayout(wide, "wide", _shape_of(len(wide), where)), sample, where)
+
+
+def _value_dtype_is_text(feature: Any) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and feature.dtype in ("string", "large_string")
+
+
+def _finish(layout: PixelLayout, sample: dict[str, list], where: str) -> PixelLayout:
+    """The layout with its value scale and (RGB read from flat values) channel order decided on the sample."""
+    rows = {k: [v for v, keep in zip(vals, _present(layout, sample), strict=True) if keep] for k, vals in
+            sample.items()}
+    flat = _rows(layout, rows)
+    scale = _scale(flat, where)
+    order = layout.order
+    if len(layout.shape) == 3 and layout.kind != "array":
+        order = _channel_order(layout, flat)
+    return PixelLayout(layout.columns, layout.kind, layout.shape, order, scale)
+
+
+def _present(layout: PixelLayout, sample: dict[str, list]) -> list[bool]:
+    if layout.kind == "wide":
+        return [True] * len(sample[layout.columns[0]])
+    return [v is not None for v in sample[layout.columns[0]]]
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") -> datasets.Dataset:
+    """``ds`` with its pixels replaced by PNG images in an ``Image`` column named ``column``."""
+    import datasets
+
+    if column in ds.column_names and column not in layout.columns:
+        raise DatasetError(f"The table has a column '{column}' beside its pixels.", input=column,
+                           code="pixel_columns", fix=f"Rename the column '{column}'.")
+    if layout.kind != "wide" and any(v is None for v in ds.with_format(None).select_columns(
+            [layout.columns[0]])[:][layout.columns[0]]):
+        raise DatasetError(f"The pixel column '{layout.columns[0]}' has empty rows.", input=layout.columns[0],
+                           code="pixel_values", fix="Drop the rows without an image.")
+
+    def encode(batch: dict[str, list]) -> dict[str, list]:
+        images = _as_images(layout, _rows(layout, batch) * layout.scale)
+        pixels = np.clip(np.rint(images), 0, 255).astype(np.uint8)
+        return {column: [{"bytes": _png(p), "path": None} for p in pixels]}
+
+    features = ds.features.copy()
+    for name in layout.columns:
+        del features[name]
+    features[column] = datasets.Image()
+    return ds.map(encode, batched=True, batch_size=256, remove_columns=list(layout.columns), features=features,
+                  desc="pixels to images")

@@ -1,0 +1,172 @@
+"""Tables of pixel values read as images (hf_quicktune/data/pixels.py): Kaggle's MNIST-style CSVs (a column per
+pixel), FER2013 (a string of values), arrays in parquet; each row's picture comes back exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from hf_quicktune.data import load
+from hf_quicktune.data.columns import column_values
+from hf_quicktune.errors import DatasetError
+
+
+def _smooth_rgb(n: int, side: int = 16, seed: int = 0) -> np.ndarray:
+    """Photos-like RGB images: smooth fields with independent channels."""
+    rng = np.random.default_rng(seed)
+    fields = np.stack([gaussian_filter(rng.normal(size=(side, side, 3)), (1.5, 1.5, 0)) for _ in range(n)])
+    return ((fields - fields.min()) / (fields.max() - fields.min()) * 255).round().astype(np.uint8)
+
+
+def _gray(n: int, side: int = 8, seed: int = 0) -> np.ndarray:
+    return _smooth_rgb(n, side, seed)[..., 0]
+
+
+def _pictures(ds) -> np.ndarray:
+    return np.stack([np.asarray(ds[i]["image"]) for i in range(len(ds))])
+
+
+def _all_rows(prepared) -> dict[bytes, int]:
+    """Every split's pictures, by their bytes -> label."""
+    out = {}
+    for split in prepared.splits.values():
+        for picture, label in zip(_pictures(split), column_values(split, "label")):
+            out[picture.tobytes()] = label
+    return out
+
+
+def _labels(n: int) -> np.ndarray:
+    return np.arange(n) % 3
+
+
+def test_a_kaggle_digit_recognizer_csv(tmp_path: Path):
+    """label, pixel0 ... pixel63: each row an 8x8 grayscale image (was: no image column)."""
+    images = _gray(30)
+    table = pd.DataFrame(images.reshape(30, -1), columns=[f"pixel{i}" for i in range(64)])
+    table.insert(0, "label", _labels(30))
+    table.to_csv(tmp_path / "train.csv", index=False)
+    prepared = load(str(tmp_path / "train.csv"))
+    assert prepared.info["pixels"] == "64 pixel columns (pixel0 ... pixel63) read as 8x8 grayscale images"
+    assert prepared.info["image_column"] == "pixel0...pixel63" and prepared.info["label_column"] == "label"
+    assert prepared.train[0]["image"].mode == "L"
+    rows = _all_rows(prepared)
+    assert len(rows) == 30
+    for image, label in zip(images, _labels(30)):
+        assert prepared.class_names[rows[image.tobytes()]] == str(label)
+
+
+def test_columns_numbered_from_one_and_stored_out_of_order(tmp_path: Path):
+    """Sign Language MNIST's pixel1 ... pixel784, here shuffled in the file: read in their numbers' order."""
+    images = _gray(12)
+    names = [f"pixel{i}" for i in range(1, 65)]
+    table = pd.DataFrame(images.reshape(12, -1), columns=names)
+    order = list(np.random.default_rng(1).permutation(names))
+    table = table[order]
+    table["label"] = _labels(12)
+    table.to_parquet(tmp_path / "signs.parquet")
+    prepared = load(str(tmp_path / "signs.parquet"), val_fraction=0.25)
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+@pytest.mark.parametrize("stored", ["planes", "interleaved"])
+def test_rgb_columns_in_either_channel_layout(tmp_path: Path, stored: str):
+    """3 x s x s columns: CIFAR's own planes (all red, then green, then blue) or r, g, b per pixel, told apart on
+    the data."""
+    images = _smooth_rgb(12)
+    flat = images.transpose(0, 3, 1, 2).reshape(12, -1) if stored == "planes" else images.reshape(12, -1)
+    table = pd.DataFrame(flat, columns=[f"p{i}" for i in range(flat.shape[1])])
+    table["label"] = _labels(12)
+    table.to_csv(tmp_path / "cifar.csv", index=False)
+    prepared = load(str(tmp_path / "cifar.csv"), val_fraction=0.25)
+    assert prepared.info["pixels"].startswith("768 pixel columns (p0 ... p767) read as 16x16 RGB images")
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+def test_fer2013_pixels_as_text_and_its_usage_column(tmp_path: Path):
+    """emotion, pixels ('70 80 82 ...'), Usage (Training / PublicTest / PrivateTest): the Usage column splits the
+    table, PublicTest validates and PrivateTest tests; the label is 'emotion' (was: no image column; then the
+    label was ambiguous between emotion and Usage)."""
+    images = _gray(30)
+    usage = ["Training"] * 18 + ["PublicTest"] * 6 + ["PrivateTest"] * 6
+    pd.DataFrame({"emotion": _labels(30), "pixels": [" ".join(map(str, im.ravel())) for im in images],
+                  "Usage": usage}).to_csv(tmp_path / "fer2013.csv", index=False)
+    prepared = load(str(tmp_path / "fer2013.csv"))
+    assert prepared.info["label_column"] == "emotion" and prepared.info["split_column"] == "Usage"
+    assert prepared.info["source_splits"] == {"train": "Training", "validation": "PublicTest", "test": "PrivateTest"}
+    assert prepared.info["made_splits"] == []
+    assert [len(prepared.train), len(prepared.validation), len(prepared.test)] == [18, 6, 6]
+    assert _pictures(prepared.validation).tobytes() == images[18:24].tobytes()
+    assert _pictures(prepared.test).tobytes() == images[24:].tobytes()
+    swapped = load(str(tmp_path / "fer2013.csv"), split_map={"validation": "PrivateTest", "test": "PublicTest"})
+    assert _pictures(swapped.validation).tobytes() == images[24:].tobytes()
+
+
+@pytest.mark.parametrize("shape", ["hwc", "chw", "flat"])
+def test_arrays_in_a_parquet_column(tmp_path: Path, shape: str):
+    """A list column holding (H, W, 3), (3, H, W) or flat values (here the flat ones are CIFAR's planes)."""
+    images = _smooth_rgb(12)
+    stored = {"hwc": images, "chw": images.transpose(0, 3, 1, 2),
+              "flat": images.transpose(0, 3, 1, 2).reshape(12, -1)}[shape]
+    pd.DataFrame({"img": [a.tolist() for a in stored], "y": _labels(12)}).to_parquet(tmp_path / "arrays.parquet")
+    prepared = load(str(tmp_path / "arrays.parquet"), val_fraction=0.25)
+    assert prepared.info["image_column"] == "img"
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+def test_values_between_zero_and_one_are_scaled(tmp_path: Path):
+    images = _gray(12)
+    pd.DataFrame({"x": [(im / 255).ravel().astype(np.float32) for im in images], "label": _labels(12)}).to_parquet(
+        tmp_path / "scaled.parquet")
+    prepared = load(str(tmp_path / "scaled.parquet"), val_fraction=0.25)
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+def test_a_text_column_named_by_image_column(tmp_path: Path):
+    """--image-column naming a column of pixel strings reads it as pixels, not as file paths."""
+    images = _gray(12)
+    pd.DataFrame({"face": [",".join(map(str, im.ravel())) for im in images], "mood": ["a", "b", "c"] * 4,
+                  "note": ["x"] * 12}).to_csv(tmp_path / "faces.csv", index=False)
+    prepared = load(str(tmp_path / "faces.csv"), image_column="face", label_column="mood", val_fraction=0.25)
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+def test_pixel_columns_that_are_no_square_image_say_so(tmp_path: Path):
+    table = pd.DataFrame(np.zeros((6, 70), dtype=np.uint8), columns=[f"pixel{i}" for i in range(70)])
+    table["label"] = _labels(6)
+    table.to_csv(tmp_path / "odd.csv", index=False)
+    with pytest.raises(DatasetError, match="70 values per row") as err:
+        load(str(tmp_path / "odd.csv"))
+    assert err.value.code == "pixel_shape"
+
+
+def test_normalised_pixels_are_refused_with_what_to_do(tmp_path: Path):
+    """z-scored values (negative) cannot be told back into 0-255 pixels."""
+    images = (_gray(6).astype(np.float64) - 128) / 64
+    table = pd.DataFrame(images.reshape(6, -1), columns=[f"pixel{i}" for i in range(64)])
+    table["label"] = _labels(6)
+    table.to_csv(tmp_path / "z.csv", index=False)
+    with pytest.raises(DatasetError, match="undo any normalisation") as err:
+        load(str(tmp_path / "z.csv"))
+    assert err.value.code == "pixel_values"
+
+
+def test_a_row_of_another_size_is_named(tmp_path: Path):
+    texts = [" ".join(["1"] * 64)] * 11 + [" ".join(["1"] * 63)]
+    pd.DataFrame({"pixels": texts, "label": _labels(12)}).to_csv(tmp_path / "short.csv", index=False)
+    with pytest.raises(DatasetError, match="does not hold 64 numbers"):
+        load(str(tmp_path / "short.csv"), image_column="pixels")
+
+
+def test_a_few_numbered_columns_are_not_pixels(tmp_path: Path, write_images):
+    """A table of image paths with feature1 ... feature8 columns is read through its paths."""
+    rows = write_images({"cat": 6, "dog": 6})
+    table = pd.DataFrame({"file": [r[0] for r in rows], "label": [r[1] for r in rows]})
+    for i in range(1, 9):
+        table[f"feature{i}"] = np.arange(12)
+    table.to_csv(tmp_path / "data.csv", index=False)
+    prepared = load(str(tmp_path / "data.csv"))
+    assert "pixels" not in prepared.info and prepared.info["image_column"] == "file"
