@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import archives
+from hf_quicktune.data.table_images import TableRow, is_table, read_table
 from hf_quicktune.data.transforms import ToRGB
 from hf_quicktune.errors import ConfigError, DatasetError
 
@@ -48,12 +49,14 @@ def _device() -> Any:
 
 
 def resolve(ref: str) -> str:
-    """What to load for ``ref``: a run's folder (its ``export/``), an export folder, or a Hub repo id (org/name)."""
+    """What to load for ``ref``: a run's folder (its ``export/``), a fine-tune's (its ``model/``), an export folder,
+    or a Hub repo id (org/name)."""
     ref = (ref or "").strip()
     path = Path(os.path.expanduser(ref)) if ref else None
     if path is not None and path.is_dir():
-        if not (path / "config.json").is_file() and (path / "export" / "config.json").is_file():
-            path = path / "export"
+        inner = next((path / sub for sub in ("export", "model") if (path / sub / "config.json").is_file()), None)
+        if not (path / "config.json").is_file() and inner is not None:  # a run's export/, a fine-tune's model/
+            path = inner
         if not (path / "config.json").is_file():
             hint = (" It is a run that has not exported a model yet: resume it to the end (`hf-quicktune run "
                     f"--output-dir {ref} --resume`)." if (path / "state.json").is_file() else "")
@@ -148,21 +151,23 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
     return {model.labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
 
 
-def find_images(inputs: Iterable[str]) -> list[Path]:
-    """The image files named, and those under the folders and zip / tar archives named (recursively, hidden ones
-    skipped), in order."""
+def find_images(inputs: Iterable[str]) -> list[Path | TableRow]:
+    """The image files named, those under the folders and zip / tar archives named (recursively, hidden ones
+    skipped), and the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), in order."""
     from collections import Counter
 
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
 
     readable = read_extensions()
-    found: list[Path] = []
+    found: list[Path | TableRow] = []
     skipped: Counter[str] = Counter()
     for item in inputs:
         path = Path(os.path.expanduser(item))
         if archives.is_archive(path):  # a zipped test set: unpacked once into the cache, its images read there
             path = archives.unpacked_folder(path)
-        if path.is_dir():
+        if is_table(path):  # a Kaggle test.csv: a row per image
+            found += read_table(path)
+        elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             found += [p for p in files if p.suffix.lower() in readable]
@@ -172,7 +177,7 @@ def find_images(inputs: Iterable[str]) -> list[Path]:
             found.append(path)
         else:
             raise DatasetError(f"{item}: no such file or folder.", input=item, code="missing_input",
-                               fix="Pass image files or folders of images.")
+                               fix="Pass image files, folders of images or a table of them.")
     if skipped:
         logger.warning("%d file(s) are not of an image type hf-quicktune reads and are not classified (%s); convert "
                        "them to JPEG or PNG.", sum(skipped.values()),
@@ -183,41 +188,47 @@ def find_images(inputs: Iterable[str]) -> list[Path]:
     return found
 
 
-def predict(model: LoadedModel, paths: list[Path], top_k: int = 3, batch_size: int = 32,
+def _row(item: Path | TableRow, **fields: Any) -> dict[str, Any]:
+    table = {"key": item.key, "key_name": item.key_name, "true": item.true} if isinstance(item, TableRow) else {}
+    return {"path": str(item), **table, **fields}
+
+
+def predict(model: LoadedModel, paths: list[Path | TableRow], top_k: int = 3, batch_size: int = 32,
             progress: Progress | None = None) -> list[dict[str, Any]]:
-    """One row per image: ``path``, ``label`` (the most likely class), ``probability``, ``top`` (the ``top_k``
-    classes and probabilities) and ``error`` (why an image could not be read; its row has no label)."""
+    """One row per image: ``path`` (a table's row: ``TABLE:KEY``), ``label`` (the most likely class),
+    ``probability``, ``top`` (the ``top_k`` classes and probabilities) and ``error`` (why an image could not be
+    read; its row has no label); a table's row also ``key`` and ``key_name`` (its id column's, or its number) and
+    ``true`` (its label column's class, if any)."""
     import torch
 
     from hf_quicktune.data.decoding import decode_image
 
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, dict[str, Any]]] = []  # (position in ``paths``, row): unreadable ones come first
     for start in range(0, len(paths), batch_size):
         batch, kept = [], []
-        for path in paths[start:start + batch_size]:
+        for position, item in enumerate(paths[start:start + batch_size], start):
             try:  # decoded as training decoded its images (a phone photo's EXIF orientation applied)
-                batch.append(model.transform(ToRGB()(decode_image(str(path)))))
-                kept.append(path)
+                image = decode_image(item.value if isinstance(item, TableRow) else str(item))
+                batch.append(model.transform(ToRGB()(image)))
+                kept.append((position, item))
             except Exception as err:  # PIL raises many types for unreadable files
-                rows.append({"path": str(path), "label": None, "probability": None, "top": [],
-                             "error": f"{type(err).__name__}: {err}"})
+                rows.append((position, _row(item, label=None, probability=None, top=[],
+                                            error=f"{type(err).__name__}: {err}")))
         if batch:
             with torch.no_grad():
                 probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
             values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
-            for path, vals, idx in zip(kept, values.tolist(), indices.tolist()):
+            for (position, item), vals, idx in zip(kept, values.tolist(), indices.tolist()):
                 top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
-                rows.append({"path": str(path), "label": top[0][0], "probability": top[0][1], "top": top,
-                             "error": None})
+                rows.append((position, _row(item, label=top[0][0], probability=top[0][1], top=top, error=None)))
         if progress is not None:
             progress(min(start + batch_size, len(paths)), len(paths))
-    order = {str(p): i for i, p in enumerate(paths)}
-    return sorted(rows, key=lambda r: order[r["path"]])
+    return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
 
 
 def true_labels(rows: list[dict[str, Any]], labels: list[str]) -> list[str] | None:
-    """Each image's class when every image lies in a folder named after one of the model's classes (a labelled
-    test folder, ``test/CLASS/IMAGE.png``), else None."""
+    """Each image's class when every image's class is known: a table's label column, or a folder named after one
+    of the model's classes (a labelled test folder, ``test/CLASS/IMAGE.png``); else None."""
     known = set(labels)
-    parents = [Path(r["path"]).parent.name for r in rows]
-    return parents if parents and all(p in known for p in parents) else None
+    truth = [r["true"] if "key" in r else Path(r["path"]).parent.name for r in rows]
+    return truth if truth and all(t in known for t in truth) else None

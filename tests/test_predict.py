@@ -171,3 +171,60 @@ def test_a_zipped_folder_of_images_is_classified(exported, tmp_path):
     rows = predict.predict(predict.load(str(run)), found)
     direct = predict.predict(predict.load(str(run)), paths)
     assert [r["label"] for r in rows] == [r["label"] for r in direct]
+
+
+def test_a_kaggle_test_table_of_pixels_is_classified_by_row(exported, tmp_path, capsys):
+    """The Digit Recognizer's test.csv (pixel0 ... pixel63, no label): a row per image, keyed by its number, each
+    classified as the same picture saved as a PNG file."""
+    import pandas as pd
+
+    _, run = exported
+    rng = np.random.default_rng(4)
+    pictures = rng.integers(0, 256, (5, 8, 8), dtype=np.uint8)
+    pd.DataFrame(pictures.reshape(5, -1), columns=[f"pixel{i}" for i in range(64)]).to_csv(tmp_path / "test.csv",
+                                                                                           index=False)
+    files = []
+    for i, picture in enumerate(pictures):
+        Image.fromarray(picture).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    loaded = predict.load(str(run))
+    by_file = predict.predict(loaded, files, top_k=3)
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(run), str(tmp_path / "test.csv"), "-o", str(out), "--top-k", "3"]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["row"] for r in rows] == ["0", "1", "2", "3", "4"] and "true" not in rows[0]
+    assert [r["label"] for r in rows] == [r["label"] for r in by_file]
+    assert [float(r["probability"]) for r in rows] == pytest.approx([r["probability"] for r in by_file], abs=1e-5)
+    assert "accuracy" not in capsys.readouterr().out
+
+
+def test_a_labelled_table_of_files_gives_the_accuracy_keyed_by_its_id(exported, tmp_path, capsys):
+    """id, file, label (and a split column, not read as the classes): rows keyed by the id, the true class from
+    the label column; the files are read from the table's folder."""
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "imgs", 6, 9)
+    labels = ["cat", "dog", "owl", "cat", "dog", "owl"]
+    pd.DataFrame({"ImageId": range(1, 7), "file": [f"imgs/{p.name}" for p in paths], "label": labels,
+                  "split": ["test"] * 6}).to_csv(tmp_path / "labelled.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(tmp_path / "labelled.csv"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["ImageId"] for r in rows] == ["1", "2", "3", "4", "5", "6"] and [r["true"] for r in rows] == labels
+    direct = predict.predict(predict.load(str(run)), paths)
+    assert [r["label"] for r in rows] == [r["label"] for r in direct]
+    accuracy = sum(r["label"] == t for r, t in zip(direct, labels)) / 6
+    assert f"accuracy {100 * accuracy:.2f} % on 6 images (the table's label column holds the true class)" in \
+        capsys.readouterr().out
+
+
+def test_a_fine_tunes_folder_is_a_model(exported, tmp_path):
+    """`hf-quicktune finetune -o OUT` exports into OUT/model/: predict takes OUT as it takes a run's folder."""
+    import shutil
+
+    _, run = exported
+    shutil.copytree(run / "export", tmp_path / "ft" / "model")
+    assert predict.resolve(str(tmp_path / "ft")) == f"local-dir:{tmp_path / 'ft' / 'model'}"

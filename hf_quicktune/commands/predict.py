@@ -14,18 +14,20 @@ import click
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", default="predictions.csv", show_default=True,
-              help="CSV with a row per image: path, label, probability, the top-k classes, error (a folder: "
-                   "predictions.csv in it).")
+              help="CSV with a row per image: path (one table's rows: its id column, or row), label, probability, "
+                   "the top-k classes, error (a folder: predictions.csv in it).")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_size: int, as_json: bool) -> None:
-    """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images) with
-    MODEL: a run's folder (its export/), an export folder, or the Hub repo a run pushed (org/name).
+    """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
+    of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv) with MODEL: a
+    run's folder (its export/), an export folder, or the Hub repo a run pushed (org/name).
 
-    When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), the true
-    class is that folder's name: the CSV gets a `true` column and the accuracy is printed.
+    When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), or a
+    table's label column holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
+    are keyed by its id column (id, ImageId, ...), else by their row number from 0.
 
     Example:
       hf-quicktune predict runs/pets-2026 new_photos/ -o predictions.csv
@@ -50,13 +52,17 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
     if out.is_dir() or output.endswith(("/", "\\")):  # a folder: the CSV goes inside it
         out = out / "predictions.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
+    # one table's rows (a competition's test.csv): keyed by its id column (or row number), as a submission is
+    keyed = len({r["path"].rsplit(":", 1)[0] for r in rows}) == 1 and all("key" in r for r in rows)
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["path", "label", "probability", "top_k", "error"] + (["true"] if truth else []))
+        writer.writerow([rows[0]["key_name"] if keyed else "path", "label", "probability", "top_k", "error"]
+                        + (["true"] if truth else []))
         for i, r in enumerate(rows):
             top = "; ".join(f"{name} {p:.4f}" for name, p in r["top"])
             prob = "" if r["probability"] is None else f"{r['probability']:.6f}"
-            writer.writerow([r["path"], r["label"] or "", prob, top, r["error"] or ""] + ([truth[i]] if truth else []))
+            writer.writerow([r["key"] if keyed else r["path"], r["label"] or "", prob, top, r["error"] or ""]
+                            + ([truth[i]] if truth else []))
     failed = [r for r in rows if r["error"]]
     summary: dict = {"model": loaded.name, "images": len(rows), "unreadable": len(failed), "output": str(out)}
     if truth:
@@ -72,5 +78,5 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
         line += f"; {len(failed)} unreadable (rows without a label)"
     click.echo(line)
     if summary.get("accuracy") is not None:
-        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images (their folders name "
-                   "the true class)")
+        where = "the table's label column holds" if all("key" in r for r in rows) else "their folders name"
+        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images ({where} the true class)")

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hf_quicktune.data.columns import detect_image_column
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -314,3 +315,29 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
     features[column] = datasets.Image()
     return ds.map(encode, batched=True, batch_size=256, remove_columns=list(layout.columns), features=features,
                   desc="pixels to images")
+
+
+def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = None
+                ) -> tuple[dict[str, datasets.Dataset], str | None, PixelLayout | None]:
+    """``(splits, image column, layout)``: a table of pixels (no image column, or ``image_column`` naming a text
+    or array column of pixels) with its rows encoded as images in ``image``; any other table as it is."""
+    train = splits["train"] if "train" in splits else next(iter(splits.values()))
+    if image_column is None:
+        try:
+            detect_image_column(train)
+            return splits, image_column, None
+        except DatasetError as err:
+            layout = detect(train)
+            if layout is None:
+                raise err from None
+    else:
+        layout = detect(train, image_column) if image_column in train.column_names else None
+        if layout is None:
+            return splits, image_column, None
+    logger.info("%s", layout.describe())
+    for name, ds in splits.items():
+        missing = sorted(set(layout.columns) - set(ds.column_names))
+        if missing:
+            raise DatasetError(f"Split '{name}' lacks the pixel column(s) {missing[:3]} of the training split.",
+                               input=name, code="pixel_columns", fix="Give all splits the same columns.")
+    return {name: to_images(ds, layout) for name, ds in splits.items()}, "image", layout

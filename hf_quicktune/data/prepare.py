@@ -67,30 +67,6 @@ def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -
     return out
 
 
-def _pixel_images(splits: dict, image_column: str | None) -> tuple[dict, str | None, pixels.PixelLayout | None]:
-    """A table of pixels (no image column: MNIST-style CSVs, arrays) with its rows encoded as images."""
-    train = splits["train"]
-    if image_column is None:
-        try:
-            col.detect_image_column(train)
-            return splits, image_column, None
-        except DatasetError as err:
-            layout = pixels.detect(train)
-            if layout is None:
-                raise err from None
-    else:
-        layout = pixels.detect(train, image_column) if image_column in train.column_names else None
-        if layout is None:
-            return splits, image_column, None
-    logger.info("%s", layout.describe())
-    for name, ds in splits.items():
-        missing = sorted(set(layout.columns) - set(ds.column_names))
-        if missing:
-            raise DatasetError(f"Split '{name}' lacks the pixel column(s) {missing[:3]} of the training split.",
-                               input=name, code="pixel_columns", fix="Give all splits the same columns.")
-    return {name: pixels.to_images(ds, layout) for name, ds in splits.items()}, "image", layout
-
-
 def _load(
     spec: str,
     *,
@@ -119,7 +95,7 @@ def _load(
         if len(ds) == 0:
             raise DatasetError(f"The '{roles[name]}' split of '{spec}' is empty; pass a dataset with images in it.")
 
-    splits, image_column, pixel_layout = _pixel_images(splits, image_column)
+    splits, image_column, pixel_layout = pixels.read_pixels(splits, image_column)
     train = splits["train"]
     img_col = col.detect_image_column(train, image_column)
     lab_col = col.detect_label_column(train, img_col, label_column)

@@ -1,0 +1,89 @@
+"""The images of a table to classify (``hf-quicktune predict MODEL test.csv``): a Kaggle test set is a table (the
+Digit Recognizer's ``test.csv`` of pixel columns, a CSV naming image files), not a folder.
+
+Each row is a :class:`TableRow`: its image entry (``{"bytes", "path"}``, pixels encoded as by training: see
+:mod:`hf_quicktune.data.pixels`), its key (the table's id column, ``id`` / ``ImageId`` / ..., else the row number
+from 0) and, when the table has a label column, its true class.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hf_quicktune.data import columns as col
+from hf_quicktune.data import pixels
+from hf_quicktune.data.quiet import no_progress_bars
+from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
+from hf_quicktune.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+#: file types read as tables (the data-file builders of the sources)
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
+#: column names that identify a row (any letter case); a competition's submission is keyed by them
+ID_NAMES = ("id", "imageid", "image_id", "img_id", "imgid", "index", "idx")
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a table to classify."""
+
+    table: str  # the table's path
+    key: Any  # the id column's value, else the row number (from 0)
+    key_name: str  # the id column's name, else "row"
+    value: dict[str, Any]  # the image entry: {"bytes", "path"}
+    true: str | None = None  # the class in the table's label column
+
+    def __str__(self) -> str:
+        return f"{self.table}:{self.key}"
+
+
+def is_table(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in TABLE_SUFFIXES
+
+
+def read_table(path: Path) -> list[TableRow]:
+    """Every row of the table at ``path`` (an image column of paths, bytes or images, or pixels), in order."""
+    with no_progress_bars():
+        return _read(path)
+
+
+def _read(path: Path) -> list[TableRow]:
+    import datasets
+
+    from hf_quicktune.data.sources import resolve_source
+
+    source = resolve_source(str(path))
+    ds = next(iter(source.splits.values()))
+    if len(ds) == 0:
+        raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
+                           fix="Pass a table with a row per image.")
+    splits, image_column, _ = pixels.read_pixels({"train": ds})
+    ds = splits["train"]
+    image_column = image_column or col.detect_image_column(ds)
+    ds = col.to_image_feature(ds, image_column, source.base_dir).cast_column(image_column, datasets.Image(decode=False))
+    names = list(ds.column_names)
+    key_name = next((c for c in names if c.lower() in ID_NAMES and c != image_column), None)
+    truth = _label_values(ds, image_column, key_name)
+    keys = col.column_values(ds, key_name) if key_name else list(range(len(ds)))
+    images = col.column_values(ds, image_column)
+    return [TableRow(str(path), key, key_name or "row", image, None if truth is None else truth[i])
+            for i, (key, image) in enumerate(zip(keys, images, strict=True))]
+
+
+def _label_values(ds: Any, image_column: str, key_name: str | None) -> list[str | None] | None:
+    """The label column's classes as names, when the table has one (a labelled test set)."""
+    split_columns = [c for c in ds.column_names if c.lower() in SPLIT_COLUMNS + VALID_FLAGS]  # not the classes
+    rest = ds.remove_columns([c for c in [key_name, *split_columns] if c])
+    try:
+        label = col.detect_label_column(rest, image_column)
+    except DatasetError:
+        return None
+    feature = rest.features[label]
+    values = col.column_values(rest, label)
+    if hasattr(feature, "int2str"):  # a ClassLabel: its names
+        return [None if v is None or v < 0 else feature.int2str(v) for v in values]
+    return [None if v is None else col.class_name(v) for v in values]
