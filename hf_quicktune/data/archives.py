@@ -64,8 +64,8 @@ def unpack(archive: Path, target: Path) -> Path:
 
 
 def data_root(root: Path, name: str) -> Path:
-    """The ImageFolder root or the one table file inside an unpacked archive: single wrapping folders (``data/``)
-    are descended, macOS' ``__MACOSX`` and hidden entries ignored."""
+    """The ImageFolder root, the one table file, or the folder of tables inside an unpacked archive: single wrapping
+    folders (``data/``) are descended, macOS' ``__MACOSX`` and hidden entries ignored."""
     while True:
         entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
         tables = [p for p in entries if p.is_file() and p.suffix.lower() in TABLES]
@@ -75,7 +75,7 @@ def data_root(root: Path, name: str) -> Path:
         if len(dirs) == 1 and not tables and not [p for p in entries if p.is_file()]:
             root = dirs[0]
             continue
-        if dirs:
+        if dirs or tables:  # folders, or tables named by split (Kaggle's train.csv, test.csv, sample_submission.csv)
             return root
         raise DatasetError(f"the archive {name} holds no class folders and no single table file. Archive a folder "
                            "with one sub-folder of images per class (or train/ and validation/ folders of those), or "

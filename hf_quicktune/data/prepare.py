@@ -7,6 +7,7 @@ source -> detect columns -> missing labels -> ClassLabel -> (image, label) -> de
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
@@ -54,14 +55,18 @@ def load(
 
 
 def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
-    """Competition-style held-out splits whose labels are all -1 (unknown) are dropped, not trained on."""
+    """Competition-style held-out splits without labels are dropped, not scored on: all -1 (a ClassLabel's
+    unknown), or all missing (Kaggle's test.csv beside train.csv has no label column)."""
     import datasets
 
     out = {}
     for name, ds in splits.items():
-        feature = ds.features[lab_col]
-        if name != "train" and isinstance(feature, datasets.ClassLabel) and all(v == -1 for v in col.column_values(ds, lab_col)):
-            logger.warning("ignoring split '%s': it has no labels (all -1)", roles[name])
+        unknown = -1 if isinstance(ds.features[lab_col], datasets.ClassLabel) else None
+        values = col.column_values(ds, lab_col) if name != "train" else []
+        if values and all(v == unknown or v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+            logger.warning("ignoring split '%s': it has no labels (%s); classify it after the run with "
+                           "`hf-quicktune predict RUN_FOLDER FILE`", roles[name], "all -1" if unknown == -1 else
+                           "none given")
             continue
         out[name] = ds
     return out

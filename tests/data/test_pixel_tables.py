@@ -170,3 +170,31 @@ def test_a_few_numbered_columns_are_not_pixels(tmp_path: Path, write_images):
     table.to_csv(tmp_path / "data.csv", index=False)
     prepared = load(str(tmp_path / "data.csv"))
     assert "pixels" not in prepared.info and prepared.info["image_column"] == "file"
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog):
+    """digit-recognizer.zip: train.csv (label + pixels), test.csv (pixels, no label), sample_submission.csv. The
+    unlabelled test split is left out with a warning (was: 'missing values' in its label column; the zip: 'no
+    single table file')."""
+    import zipfile
+
+    images = _gray(24)
+    folder = tmp_path / "digit-recognizer"
+    folder.mkdir()
+    train = pd.DataFrame(images[:18].reshape(18, -1), columns=[f"pixel{i}" for i in range(64)])
+    train.insert(0, "label", _labels(18))
+    train.to_csv(folder / "train.csv", index=False)
+    pd.DataFrame(images[18:].reshape(6, -1), columns=[f"pixel{i}" for i in range(64)]).to_csv(folder / "test.csv",
+                                                                                            index=False)
+    pd.DataFrame({"ImageId": range(1, 7), "Label": 0}).to_csv(folder / "sample_submission.csv", index=False)
+    spec = folder
+    if zipped:
+        spec = tmp_path / "digit-recognizer.zip"
+        with zipfile.ZipFile(spec, "w") as zf:
+            for f in folder.iterdir():
+                zf.write(f, f.name)
+    with caplog.at_level("WARNING"):
+        prepared = load(str(spec))
+    assert "ignoring split 'test': it has no labels" in caplog.text and prepared.test is None
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images[:18]}
