@@ -68,8 +68,12 @@ class PixelLayout:
             where = f"the {'text' if self.kind == 'text' else 'array'} column '{self.columns[0]}'"
         size = "x".join(str(s) for s in self.shape[:2])
         colour = "RGB" if len(self.shape) == 3 else "grayscale"
-        stored = f", channels stored as {'planes' if self.order == 'chw' else 'interleaved values'}" if len(
-            self.shape) == 3 else ""
+        if len(self.shape) == 2:
+            stored = ""
+        elif self.kind == "array":
+            stored = f", channels {'first' if self.order == 'chw' else 'last'}"
+        else:
+            stored = f", channels stored as {'planes' if self.order == 'chw' else 'interleaved values'}"
         return f"{where} read as {size} {colour} images{stored}"
 
 

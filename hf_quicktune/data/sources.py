@@ -278,7 +278,7 @@ def check_dataset_spec(spec: str | None) -> str:
     path = Path(os.path.expanduser(spec))
     if path.exists():
         return "local"
-    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in FILE_BUILDERS
+    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in (*FILE_BUILDERS, ".npz")
     if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
         raise DatasetError(
             f"Unknown dataset '{spec}': no such file or directory, and it is not a valid Hub dataset id "
@@ -319,8 +319,14 @@ def _load_local(path: Path) -> RawSource:
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
         return _load_file(path)
+    if path.suffix.lower() == ".npz":  # Keras' mnist.npz: x_train, y_train, x_test, y_test
+        from hf_quicktune.data.npz import load_npz
+
+        splits, arrays = load_npz(path)
+        return RawSource("file", splits, base_dir=str(path.parent),
+                         info={"path": str(path), "format": "npz", "arrays": arrays})
     raise DatasetError(
         f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
-        "JSON or JSON-lines file with an image and a label column, an ImageFolder directory, or a zip or tar "
-        "archive of either."
+        "JSON or JSON-lines file with an image and a label column, a NumPy .npz of image and label arrays, an "
+        "ImageFolder directory, or a zip or tar archive of either."
     )

@@ -198,3 +198,38 @@ def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog):
         prepared = load(str(spec))
     assert "ignoring split 'test': it has no labels" in caplog.text and prepared.test is None
     assert set(_all_rows(prepared)) == {image.tobytes() for image in images[:18]}
+
+
+def test_a_keras_npz(tmp_path: Path):
+    """mnist.npz: x_train (N, H, W) with y_train, x_test with y_test; the test split is kept as the test split."""
+    images = _gray(24)
+    np.savez(tmp_path / "mnist.npz", x_train=images[:18], y_train=_labels(18), x_test=images[18:], y_test=_labels(6))
+    prepared = load(str(tmp_path / "mnist.npz"), val_fraction=0.25)
+    assert prepared.info["arrays"] == {"train": "x_train, y_train", "test": "x_test, y_test"}
+    assert _pictures(prepared.test).tobytes() == images[18:].tobytes()
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+
+
+def test_npz_arrays_channels_first_or_flat(tmp_path: Path):
+    """train_images (N, 3, H, W) with string train_labels; X (N, D) of floats in 0-1 with y."""
+    images = _smooth_rgb(12)
+    np.savez(tmp_path / "cifar.npz", train_images=images.transpose(0, 3, 1, 2),
+             train_labels=np.array(["a", "b", "c"])[_labels(12)])
+    prepared = load(str(tmp_path / "cifar.npz"), val_fraction=0.25)
+    assert prepared.class_names == ["a", "b", "c"]
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+    gray = _gray(12)
+    np.savez(tmp_path / "flat.npz", X=gray.reshape(12, -1) / 255.0, y=_labels(12))
+    assert set(_all_rows(load(str(tmp_path / "flat.npz"), val_fraction=0.25))) == {g.tobytes() for g in gray}
+
+
+def test_an_npz_without_labels_says_how_to_name_its_arrays(tmp_path: Path):
+    np.savez(tmp_path / "only.npz", a=_gray(6))
+    with pytest.raises(DatasetError, match=r"holds no pair of image and label arrays .*\(it holds a \(6, 8, 8\)\)"):
+        load(str(tmp_path / "only.npz"))
+    np.savez(tmp_path / "short.npz", x_train=_gray(6), y_train=_labels(5))
+    with pytest.raises(DatasetError, match="x_train has 6 images and y_train 5 labels"):
+        load(str(tmp_path / "short.npz"))
+    (tmp_path / "broken.npz").write_bytes(b"not an archive")
+    with pytest.raises(DatasetError, match="cannot be read as a NumPy archive"):
+        load(str(tmp_path / "broken.npz"))
