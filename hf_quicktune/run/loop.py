@@ -124,6 +124,24 @@ def _save_progress_if_possible(state: RunState, progress: dict, clock: Clock) ->
         pass
 
 
+def _tell_untold(opt: Any, state: RunState, pool: list[dict], clock: Clock) -> None:
+    """An interrupt between an epoch's curve line and its step left that epoch untold: tell it now, as the resume
+    would (:func:`~hf_quicktune.run.trials.reconcile`), so that the steps log and the optimizer's saved state hold
+    every trained epoch when the run stops. The optimizer is first reloaded from its last saved state: the
+    interrupt may have landed inside a ``tell``. A second interrupt leaves it to the resume."""
+    try:
+        saved = state.load_optimizer()
+        if saved is None:
+            return
+        opt.load_state_dict(saved)
+        recovered = reconcile(opt, state, pool, clock)
+        if recovered:
+            state.save_optimizer(opt.state_dict())
+            logger.info("told %d epoch-step(s) the interrupt left untold", len(recovered))
+    except KeyboardInterrupt:
+        logger.info("interrupted again: the resume tells the last epoch")
+
+
 def _pin_initial_epochs(settings: RunSettings, state: RunState, resolved: int) -> None:
     """Keep the epochs a new trial first trains in ``settings.json``. Without ``--initial-epochs`` they are the
     prior's learnt share of the schedule, and a no-search run's re-fits change the schedule's length
@@ -236,6 +254,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         budget = dataclasses.replace(budget, measured={0: float(schedule["epoch_seconds"])})
     executor = make_executor(settings, state, candidates, dataset, reporter, searching=schedule.get("search", True))
     interrupt.install()  # ray.init took SIGTERM (its driver exits or its core worker aborts on it): ours stop the run
+    interrupted = False
     try:
         search = Search(opt, state, pool, executor, budget, clock, state.steps(), progress, reporter,
                          settings.schedule_epochs)
@@ -255,8 +274,13 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         workers = {"workers": executor.capacity, "worker_seconds": search.worker_seconds}
         if executor.device == "gpu":
             workers["gpu_seconds"] = search.worker_seconds
+    except (KeyboardInterrupt, SystemExit) as stop_signal:  # Ctrl-C, SIGTERM (Ray's handler: SystemExit(15))
+        interrupted = not isinstance(stop_signal, SystemExit) or stop_signal.code == signal.SIGTERM
+        raise
     finally:
         executor.shutdown()
+        if interrupted:
+            _tell_untold(opt, state, pool, clock)
     reporter.message(f"search stopped: {stop}")
     from hf_quicktune.run.finalize import finalize
 

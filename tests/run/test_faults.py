@@ -184,3 +184,26 @@ def test_two_runs_on_one_output_dir(tmp_path):
     assert first.returncode == 0, err[-3000:]
     check_records(out)
     assert json.loads((out / "summary.json").read_text())["epoch_steps"] == 4
+
+
+@pytest.mark.parametrize("point", ["curve.append:2", "optimizer.write:2", "steps.append:2"])
+def test_ctrl_c_between_an_epochs_records_leaves_none_untold(tmp_path, point):
+    """Ctrl-C between an epoch's curve line and its step (the checkpoint written and its curve line not; the
+    optimizer's state not swapped in; the steps log not appended): the stopping run tells that epoch as a resume
+    would, so the steps log and the optimizer's state hold every trained epoch when it exits (they held one
+    fewer until the resume)."""
+    out = tmp_path / "run"
+    env = {**{k: v for k, v in os.environ.items() if k != "HF_QUICKTUNE_FAULT"}, "HF_QUICKTUNE_FAULT": f"{point}:INT"}
+    args = ["run", "--output-dir", str(out), *ARGS[:-4], "--max-epochs-total", "6", "--budget", "30m"]
+    proc = subprocess.run([sys.executable, "-c", CODE, *args], capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 130, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    from hf_quicktune.train import checkpoint as ckpt
+
+    curves = check_records(out)  # no epoch untold: the optimizer's state and the steps log agree with the curves
+    assert sum(len(e) for e in curves.values()) >= 1
+    for d in sorted(out.glob("trials/*")):  # every checkpointed epoch is on its curve (curve.append: restored)
+        saved = [epoch for epoch, _ in ckpt.checkpoint_dirs(d)]
+        assert not saved or max(saved) == len(curves.get(int(d.name), [])), (d.name, saved, curves)
+    steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+    assert f"interrupted after {len(steps)} epoch-steps" in proc.stderr

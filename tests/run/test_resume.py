@@ -82,9 +82,8 @@ def test_resume_after_sigkill_and_sigint_loses_and_retrains_nothing(tmp_path):
     before_sigkill_session = _snapshot(out)
     n_after_int = _n_steps(out)
     used_after_int = json.loads((out / "state.json").read_text())["elapsed_s"]
-    # Ctrl-C lands where it lands: between an epoch's curve line and its step it leaves that epoch untold, as a
-    # kill there does (the resume tells it from the curve: checked at the end)
-    check_records(out, just_killed=True)
+    # Ctrl-C lands where it lands; between an epoch's curve line and its step, the stopping run tells that epoch
+    check_records(out)
 
     # 3. resume; SIGKILL in the middle of the next epoch (after one more epoch is recorded)
     proc = _start(out, resume=True)
@@ -140,4 +139,4 @@ def test_sigterm_stops_like_ctrl_c_and_counts_the_time_since_the_last_epoch(tmp_
     assert "terminated (SIGTERM) after" in err and f"--output-dir {out} --resume" in err and "Traceback" not in err
     assert "terminated (SIGTERM) after" in (out / "run.log").read_text()
     assert json.loads((out / "state.json").read_text())["elapsed_s"] >= saved + 2.0
-    check_records(out, just_killed=True)  # as after Ctrl-C: at most the newest curve epoch untold until the resume
+    check_records(out)  # as after Ctrl-C: no epoch left untold
