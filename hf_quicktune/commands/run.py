@@ -48,7 +48,8 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"model:       {summary['export_dir']}/model.safetensors "
                    f"(+ config.json, {summary.get('export_format') or 'timm'} format)")
         click.echo(f"card:        {summary['card']}")
-        click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} IMAGES_OR_FOLDERS... "
+        inputs = " ".join(shlex.quote(p) for p in summary.get("unlabelled") or []) or "IMAGES_OR_FOLDERS..."
+        click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} {inputs} "
                    "-o predictions.csv")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from hf_quicktune.data import pixels
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
-from hf_quicktune.data.sources import resolve_source
+from hf_quicktune.data.sources import RawSource, resolve_source
 from hf_quicktune.data.split_column import split_by_column
 from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
 from hf_quicktune.data.types import PreparedDataset
@@ -52,6 +53,19 @@ def load(
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, val_fraction=val_fraction, test_fraction=test_fraction,
                      seed=seed, verify_images=verify_images, progress=progress)
+
+
+def _split_files(raw: RawSource, names: list[str]) -> list[str]:
+    """The data files of the source splits ``names`` (unlabelled ones: what to classify after the run), where the
+    source is local files named by split."""
+    files = raw.info.get("files")
+    folder = Path(raw.info.get("path") or "")
+    if files:
+        return [str(folder / files[n]) for n in names if n in files]
+    if raw.info.get("format") == "directory" and folder.is_dir():
+        return [str(f) for n in names for f in sorted(folder.iterdir())
+                if f.is_file() and (f.stem.lower() == n.lower() or f.stem.lower().startswith(f"{n.lower()}-"))]
+    return []
 
 
 def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
@@ -105,6 +119,8 @@ def _load(
     img_col = col.detect_image_column(train, image_column)
     lab_col = col.detect_label_column(train, img_col, label_column)
     splits = _drop_unlabelled_splits(splits, lab_col, roles)
+    unlabelled = [str(Path(p).absolute()) for p in raw.info.get("unlabelled", []) + _split_files(
+        raw, [v for k, v in roles.items() if k not in splits])]
     roles = {k: v for k, v in roles.items() if k in splits}
     for name, ds in splits.items():
         if img_col not in ds.column_names or lab_col not in ds.column_names:
@@ -174,6 +190,7 @@ def _load(
             "source_splits": roles,
             **({"pixels": pixel_layout.describe()} if pixel_layout else {}),
             **({"split_column": split_col} if split_col else {}),
+            **({"unlabelled": unlabelled} if unlabelled else {}),
             "made_splits": sorted(held),
             "config": config,
             "revision": revision,

@@ -175,6 +175,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "prior": prior_label(settings.prior), "initial_epochs": getattr(opt, "initial_epochs", None),
         "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
         "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
+        "unlabelled": dataset.info.get("unlabelled") or [],  # the dataset's unlabelled test files: to classify
     }
     metric = settings.metric
     evaluations: dict[str, dict[str, Any] | None] = {}

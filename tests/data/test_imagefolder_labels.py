@@ -106,6 +106,7 @@ def test_an_unlabelled_test_folder_beside_labelled_splits_is_left_out_and_said(t
         ds = load(str(tmp_path / "comp"))
     assert ds.class_names == ["cat", "dog"] and ds.test is None
     assert "test/ holds images without class folders" in caplog.text and "hf-quicktune predict" in caplog.text
+    assert ds.info["unlabelled"] == [str((tmp_path / "comp" / "test").absolute())]  # run's summary names it
     _write(tmp_path / "flat", {"train": 6, "test": 4})
     with pytest.raises(DatasetError, match=r"split folders \(test/, train/\) of images but no class folders"):
         load(str(tmp_path / "flat"))

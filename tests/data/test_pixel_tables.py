@@ -197,6 +197,9 @@ def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog):
     with caplog.at_level("WARNING"):
         prepared = load(str(spec))
     assert "ignoring split 'test': it has no labels" in caplog.text and prepared.test is None
+    unlabelled = prepared.info["unlabelled"]  # what run's summary tells to classify (in the cache when zipped)
+    assert len(unlabelled) == 1 and Path(unlabelled[0]).is_absolute() and Path(unlabelled[0]).name == "test.csv"
+    assert zipped or unlabelled == [str(folder / "test.csv")]
     assert set(_all_rows(prepared)) == {image.tobytes() for image in images[:18]}
 
 
@@ -233,3 +236,13 @@ def test_an_npz_without_labels_says_how_to_name_its_arrays(tmp_path: Path):
     (tmp_path / "broken.npz").write_bytes(b"not an archive")
     with pytest.raises(DatasetError, match="cannot be read as a NumPy archive"):
         load(str(tmp_path / "broken.npz"))
+
+
+def test_runs_summary_names_the_unlabelled_test_file_to_classify(tmp_path: Path, capsys):
+    from hf_quicktune.commands.run import _finish
+
+    summary = {"output_dir": str(tmp_path / "run"), "export_dir": str(tmp_path / "run" / "export"), "card": "x",
+               "unlabelled": [str(tmp_path / "data dir" / "test.csv")], "best_model": "m", "epoch_steps": 1}
+    _finish(summary, as_json=False)
+    assert f"classify:    hf-quicktune predict {tmp_path / 'run'} '{tmp_path / 'data dir' / 'test.csv'}' -o" in \
+        capsys.readouterr().out
