@@ -67,8 +67,8 @@ def build_app():
                 with gr.Row():
                     dataset = gr.Dropdown(list(inputs.BUILTINS), value=d["dataset"], allow_custom_value=True,
                                           label="Dataset", info="a built-in, or a Hub dataset id such as org/name")
-                    upload = gr.File(label="…or upload a zip of an ImageFolder, or a CSV", type="filepath",
-                                     file_types=[".zip", ".csv", ".tsv", ".parquet", ".json", ".jsonl"])
+                    upload = gr.File(label="…or upload a zip of an ImageFolder, or a CSV (image paths or pixels)",
+                                     type="filepath", file_types=inputs.UPLOAD_TYPES)
                     zoo = gr.Dropdown(list(inputs.ZOOS), value=d["zoo"], allow_custom_value=True, label="Zoo",
                                       info="offline: no download; tiny / default: timm models from the Hub")
                     budget = gr.Textbox(d["budget"], label="Budget", info="wall-clock: 90s, 2m, 1h; at least 30s")

@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: the archive types read, by how the file name ends
 SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-#: table files a data root may be (data/sources.py's builders)
-TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
+#: data files a data root may be (data/sources.py's builders, and NumPy archives: data/npz.py)
+TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
 #: the cache part holding unpacked archives (``hf-quicktune cache clear archives``)
 PART = "archives"
 _DONE = ".hf-quicktune-unpacked"

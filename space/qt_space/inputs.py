@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import tarfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ DEFAULTS: dict[str, Any] = {
 #: below this the ranking and a first epoch do not fit on CPU hardware
 MIN_BUDGET_S = 30.0
 INTEGERS = ("image_size", "train_limit", "max_epochs", "seed", "max_epochs_total")
-TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
+TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
+#: what the upload takes: tables (image paths, bytes or pixels), NumPy archives, zip / tar archives
+UPLOAD_TYPES = [*TABLE_FILES, *archives.SUFFIXES]
 
 
 def dataset_spec(choice: str | None, upload: str | None, unpack_to: Path) -> str:
@@ -50,10 +53,10 @@ def _from_upload(path: Path, unpack_to: Path) -> str:
     if path.suffix.lower() in TABLE_FILES:
         unpack_to.mkdir(parents=True, exist_ok=True)
         return str(shutil.copy(path, unpack_to / path.name))
-    if not zipfile.is_zipfile(path):
-        raise DatasetError(f"the uploaded file {path.name} is neither a zip nor a table ({', '.join(TABLE_FILES)}). "
-                           "Upload a zip of an ImageFolder (one folder per class) or a CSV with image and label "
-                           "columns.")
+    if not zipfile.is_zipfile(path) and not tarfile.is_tarfile(path):
+        raise DatasetError(f"the uploaded file {path.name} is neither a zip / tar archive nor a table "
+                           f"({', '.join(TABLE_FILES)}). Upload a zip of an ImageFolder (one folder per class) or a "
+                           "CSV with image and label columns.")
     root = archives.unpack(path, unpack_to / "upload")  # no absolute paths or ../ escapes out of the folder
     return str(archives.data_root(root, path.name))
 

@@ -45,6 +45,27 @@ def test_an_uploaded_csv_is_used_as_a_table_file(tmp_path):
     assert spec.endswith("data.csv") and (tmp_path / "unpacked" / "data.csv").is_file()
 
 
+def test_an_uploaded_tar_or_npz_is_read(tmp_path):
+    """A tar.gz of an ImageFolder (was: 'neither a zip nor a table'), Keras' mnist.npz."""
+    import tarfile
+
+    import numpy as np
+
+    from hf_quicktune.data import load
+
+    _imagefolder(tmp_path / "pets")
+    archive = tmp_path / "pets.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(tmp_path / "pets", arcname="pets")
+    assert load(inputs.dataset_spec(None, str(archive), tmp_path / "unpacked")).class_names == ["cat", "dog"]
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (12, 8, 8), dtype=np.uint8),
+             y_train=np.arange(12) % 2)
+    assert load(inputs.dataset_spec(None, str(tmp_path / "mnist.npz"), tmp_path / "unpacked2")).class_names == [
+        "0", "1"]
+    assert ".npz" in inputs.UPLOAD_TYPES and ".tar.gz" in inputs.UPLOAD_TYPES
+
+
 def test_a_zip_escaping_its_folder_is_refused(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
@@ -57,7 +78,7 @@ def test_a_zip_escaping_its_folder_is_refused(tmp_path):
 def test_a_file_that_is_neither_zip_nor_table_says_what_to_upload(tmp_path):
     bad = tmp_path / "photo.png"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(DatasetError, match="neither a zip nor a table"):
+    with pytest.raises(DatasetError, match="neither a zip / tar archive nor a table"):
         inputs.dataset_spec(None, str(bad), tmp_path / "unpacked")
 
 
