@@ -226,10 +226,11 @@ def _(tmp, ok):
     return _run(str(tmp / "notes.txt"), tmp), [r"notes\.txt is a file of an unsupported type", "parquet, CSV"]
 
 
-@case("dataset-tiny-class")
+@case("dataset-tiny-classes")
 def _(tmp, ok):
-    path = _csv(tmp, {"cat": 5, "dog": 5, "owl": 1})
-    return _run(str(path), tmp), [r"class 'owl': 1 example", r"--split validation=NAME"]
+    """One image per class: no validation split can be carved (a single rare class trains with a warning)."""
+    path = _csv(tmp, {"cat": 1, "dog": 1, "owl": 1})
+    return _run(str(path), tmp), [r"no class has the 2 examples", r"--split validation=NAME"]
 
 
 @case("dataset-unknown-builtin")

@@ -158,7 +158,7 @@ def _load(
     if "test" not in splits and test_fraction > 0:
         held["test"] = test_fraction
     if held:
-        idx = stratified_holdout(labels["train"], held, seed=seed, names=class_names)
+        idx = stratified_holdout(labels["train"], held, seed=seed)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
         labels = {**labels, **{name: labels["train"][rows] for name, rows in idx.items()}}

@@ -69,12 +69,12 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
 
 def stratified_holdout(
     labels: Sequence[int] | np.ndarray, fractions: dict[str, float], seed: int = 0,
-    names: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Stratified, seeded split of row indices into ``train`` plus the held-out ``fractions``.
 
     Every class keeps at least one example in train and gets at least one in each held-out
-    split, so a class needs ``1 + len(fractions)`` examples. Indices come back sorted.
+    split when it has ``1 + len(fractions)`` examples; a rarer class keeps its examples in train (the test
+    split's share given up first), and a held-out split no class can fill is an error. Indices come back sorted.
     """
     labels = np.asarray(labels)
     held = {k: float(v) for k, v in fractions.items() if v and v > 0}
@@ -83,17 +83,7 @@ def stratified_holdout(
             raise DatasetError(f"The {k} fraction must be between 0 and 1, got {v}.")
     if sum(held.values()) >= 1:
         raise DatasetError(f"The held-out fractions {held} leave nothing to train on; their sum must be < 1.")
-    need = 1 + len(held)
     classes, counts = np.unique(labels, return_counts=True)
-    small = [(int(c), int(n)) for c, n in zip(classes, counts) if n < need]
-    if small:
-        shown = ", ".join(f"class '{names[c] if names else c}': {n} example(s)" for c, n in small[:10])
-        raise DatasetError(
-            f"Cannot make a stratified {'/'.join(held)} split: {len(small)} class(es) have fewer than "
-            f"{need} examples ({shown}). Each class needs {need} examples to appear in train and in "
-            "every held-out split; add examples, remove those classes, or provide the split yourself "
-            "(--split validation=NAME)."
-        )
     rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {"train": [], **{k: [] for k in held}}
     for c in classes:
@@ -101,15 +91,28 @@ def stratified_holdout(
         idx = idx[rng.permutation(len(idx))]
         n = len(idx)
         takes = {k: max(1, int(round(v * n))) for k, v in held.items()}
-        while sum(takes.values()) > n - 1:  # keep at least one training example
-            biggest = max(takes, key=lambda k: takes[k])
-            takes[biggest] -= 1
+        # keep at least one training example: a rare class (a long tail's single image) gives up its held-out
+        # examples, the test split's first (coverage_warnings then says it is never validated); was an error
+        while sum(takes.values()) > n - 1:
+            largest = max(takes.values())
+            if largest > 1:
+                takes[next(k for k in takes if takes[k] == largest)] -= 1
+            else:
+                takes[[k for k in takes if takes[k]][-1]] -= 1
         start = 0
         for k, t in takes.items():
             out[k].append(idx[start : start + t])
             start += t
         out["train"].append(idx[start:])
-    return {k: np.sort(np.concatenate(v)) for k, v in out.items()}
+    result = {k: np.sort(np.concatenate(v)) for k, v in out.items()}
+    empty = [k for k in held if len(result[k]) == 0]
+    if empty:
+        need = 1 + len(held)
+        raise DatasetError(
+            f"Cannot make a stratified {'/'.join(held)} split: no class has the {need} examples it takes to appear "
+            f"in train and in every held-out split (the largest has {int(counts.max())}); add examples, or provide "
+            "the split yourself (--split validation=NAME).")
+    return result
 
 
 def coverage_warnings(labels: Mapping[str, Sequence[int] | np.ndarray], names: Sequence[str],

@@ -182,3 +182,23 @@ def test_several_class_columns_choose_one_named_like_a_label_and_say_so(tmp_path
     assert message == (f"2 class columns: using '{chosen}' ({len(names[chosen])} classes); also '{other}' "
                        f"({len(names[other])} classes). Choose with --label-column NAME.")
     assert load(str(tmp_path / "two.parquet"), label_column=other).class_names == names[other]
+
+
+def test_a_long_tails_rare_classes_stay_in_train():
+    """A class with one image (a scraped set's long tail) trains and is never validated (coverage_warnings says
+    so); one with two gives its second to validation before test. Was: an error for the whole dataset."""
+    labels = [0] * 20 + [1] * 20 + [2] + [3] * 2
+    idx = stratified_holdout(labels, {"validation": 0.2, "test": 0.1}, seed=0)
+    where = {split: sorted({labels[i] for i in rows}) for split, rows in idx.items()}
+    assert where == {"train": [0, 1, 2, 3], "validation": [0, 1, 3], "test": [0, 1]}
+    assert sorted(i for rows in idx.values() for i in rows) == list(range(len(labels)))
+    with pytest.raises(DatasetError, match="no class has the 2 examples"):
+        stratified_holdout([0, 1, 2], {"validation": 0.2}, seed=0)
+
+
+def test_a_rare_class_loads_with_a_warning(tmp_path, write_images, caplog):
+    write_images({"cat": 8, "dog": 8, "owl": 1})
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "images"))
+    assert ds.class_names == ["cat", "dog", "owl"] and len(ds.validation) == 4
+    assert "1 class(es) have training images and none in the validation split: 'owl'" in caplog.text
