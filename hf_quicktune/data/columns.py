@@ -21,7 +21,15 @@ IMAGE_NAMES = ("image", "img", "images", "picture", "photo", "image_path", "imag
                "file_path", "path", "file", "filename", "file_name", "image_bytes", "bytes")
 LABEL_NAMES = ("label", "labels", "target", "targets", "class", "classes", "category", "fine_label",
                "label_id", "class_id", "y")
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+@functools.cache
+def image_extensions() -> tuple[str, ...]:
+    """The lower-case file extensions read as images: datasets' ``imagefolder`` list (``.jfif``, ``.jp2``, ...), so
+    that a table's paths, a folder's files and ``predict``'s inputs are recognised alike."""
+    from hf_quicktune.data.folder_files import read_extensions
+
+    return tuple(sorted(read_extensions()))
 
 
 def column_values(ds: datasets.Dataset, column: str) -> list[Any]:
@@ -62,7 +70,7 @@ def _looks_like_image_values(values: list[Any]) -> bool:
         elif isinstance(v, bytes | bytearray):
             continue
         elif isinstance(v, str):
-            if not v.lower().endswith(IMAGE_EXTENSIONS):
+            if not v.lower().endswith(image_extensions()):
                 return False
         else:
             return False

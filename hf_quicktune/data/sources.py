@@ -103,7 +103,7 @@ def _names_image_files(table: Path, base: Path, rows: int = 20) -> bool:
     import csv
     import json
 
-    from hf_quicktune.data.columns import IMAGE_EXTENSIONS
+    from hf_quicktune.data.columns import image_extensions
 
     values: list[object] = []
     try:
@@ -124,7 +124,7 @@ def _names_image_files(table: Path, base: Path, rows: int = 20) -> bool:
             values += [v for row in (batch.to_pylist() if batch is not None else []) for v in row.values()]
     except (OSError, ValueError, UnicodeError, AttributeError):
         return False
-    names = [v for v in values if isinstance(v, str) and v.lower().endswith(IMAGE_EXTENSIONS)]
+    names = [v for v in values if isinstance(v, str) and v.lower().endswith(image_extensions())]
     return any((base / v).is_file() for v in names)
 
 
@@ -168,11 +168,11 @@ def _forced_offline(active: bool) -> Iterator[None]:
 
 def _is_data_file_dir(path: Path) -> bool:
     """A directory of parquet/CSV/JSON files (split names from file names), not of images."""
-    from hf_quicktune.data.columns import IMAGE_EXTENSIONS
+    from hf_quicktune.data.columns import image_extensions
 
     files = [f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)]
     has_data = any(f.suffix.lower() in FILE_BUILDERS for f in files)
-    has_images = any(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
+    has_images = any(f.suffix.lower() in image_extensions() for f in files)
     return has_data and not has_images
 
 

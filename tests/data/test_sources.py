@@ -202,3 +202,17 @@ def test_a_rare_class_loads_with_a_warning(tmp_path, write_images, caplog):
         ds = load(str(tmp_path / "images"))
     assert ds.class_names == ["cat", "dog", "owl"] and len(ds.validation) == 4
     assert "1 class(es) have training images and none in the validation split: 'owl'" in caplog.text
+
+
+def test_a_table_of_jfif_paths_is_a_table_of_images(tmp_path):
+    """Browsers save JPEGs as .jfif: datasets reads them in a folder, and a table naming them was 'no image
+    column' (its own, shorter, extension list)."""
+    import pandas as pd
+
+    rows = []
+    for i in range(8):
+        make_image((200, 0, 0) if i % 2 else (0, 0, 200), i).save(tmp_path / f"{i}.jfif", format="JPEG")
+        rows.append((f"{i}.jfif", "red" if i % 2 else "blue"))
+    pd.DataFrame(rows, columns=["picture", "colour"]).to_csv(tmp_path / "data.csv", index=False)
+    ds = load(str(tmp_path / "data.csv"))
+    assert ds.info["image_column"] == "picture" and ds.class_names == ["blue", "red"]
