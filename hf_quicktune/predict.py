@@ -151,7 +151,7 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
     return {model.labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
 
 
-def find_images(inputs: Iterable[str]) -> list[Path | TableRow]:
+def find_images(inputs: Iterable[str]) -> list[Item]:
     """The image files named, those under the folders and zip / tar archives named (recursively, hidden ones
     skipped), and the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), in order."""
     from collections import Counter
@@ -159,18 +159,20 @@ def find_images(inputs: Iterable[str]) -> list[Path | TableRow]:
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
 
     readable = read_extensions()
-    found: list[Path | TableRow] = []
+    found: list[Item] = []
     skipped: Counter[str] = Counter()
     for item in inputs:
         path = Path(os.path.expanduser(item))
+        archive = None
         if archives.is_archive(path):  # a zipped test set: unpacked once into the cache, its images read there
-            path = archives.unpacked_folder(path)
+            archive, path = item, archives.unpacked_folder(path)
         if is_table(path):  # a Kaggle test.csv: a row per image
             found += read_table(path)
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            found += [p for p in files if p.suffix.lower() in readable]
+            images = [p for p in files if p.suffix.lower() in readable]
+            found += [ArchivedImage(p, archive, p.relative_to(path).as_posix()) for p in images] if archive else images
             skipped.update(p.suffix.lower() or "(none)" for p in files
                            if p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)
         elif path.is_file():
@@ -188,12 +190,28 @@ def find_images(inputs: Iterable[str]) -> list[Path | TableRow]:
     return found
 
 
-def _row(item: Path | TableRow, **fields: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ArchivedImage:
+    """An image of a zip / tar archive, read where the archive was unpacked (the cache) and named by the archive
+    and its path inside it (``test.zip:test/1.png``), not by the cache's folder."""
+
+    file: Path
+    archive: str
+    member: str
+
+    def __str__(self) -> str:
+        return f"{self.archive}:{self.member}"
+
+
+Item = Path | TableRow | ArchivedImage
+
+
+def _row(item: Item, **fields: Any) -> dict[str, Any]:
     table = {"key": item.key, "key_name": item.key_name, "true": item.true} if isinstance(item, TableRow) else {}
     return {"path": str(item), **table, **fields}
 
 
-def predict(model: LoadedModel, paths: list[Path | TableRow], top_k: int = 3, batch_size: int = 32,
+def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: int = 32,
             progress: Progress | None = None) -> list[dict[str, Any]]:
     """One row per image: ``path`` (a table's row: ``TABLE:KEY``), ``label`` (the most likely class),
     ``probability``, ``top`` (the ``top_k`` classes and probabilities) and ``error`` (why an image could not be
@@ -208,7 +226,9 @@ def predict(model: LoadedModel, paths: list[Path | TableRow], top_k: int = 3, ba
         batch, kept = [], []
         for position, item in enumerate(paths[start:start + batch_size], start):
             try:  # decoded as training decoded its images (a phone photo's EXIF orientation applied)
-                image = decode_image(item.value if isinstance(item, TableRow) else str(item))
+                source = item.value if isinstance(item, TableRow) else item.file if isinstance(
+                    item, ArchivedImage) else str(item)
+                image = decode_image(source if isinstance(source, dict) else str(source))
                 batch.append(model.transform(ToRGB()(image)))
                 kept.append((position, item))
             except Exception as err:  # PIL raises many types for unreadable files

@@ -167,10 +167,11 @@ def test_a_zipped_folder_of_images_is_classified(exported, tmp_path):
         for path in paths:
             zf.write(path, f"test_images/{path.name}")
     found = predict.find_images([str(tmp_path / "test.zip")])
-    assert sorted(p.name for p in found) == sorted(p.name for p in paths)
     rows = predict.predict(predict.load(str(run)), found)
     direct = predict.predict(predict.load(str(run)), paths)
     assert [r["label"] for r in rows] == [r["label"] for r in direct]
+    # named by the archive and the path inside it (was: the cache folder it was unpacked into)
+    assert [r["path"] for r in rows] == [f"{tmp_path / 'test.zip'}:test_images/{p.name}" for p in paths]
 
 
 def test_a_kaggle_test_table_of_pixels_is_classified_by_row(exported, tmp_path, capsys):
