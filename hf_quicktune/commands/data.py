@@ -20,10 +20,14 @@ def data() -> None:
               help="DATASET as an option, as `run`, `rank`, `estimate` and `finetune` take it.")
 @dataset_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
+@click.option("--samples", metavar="PNG", default=None,
+              help="Also draw a grid of training images, a row per class (up to 20 classes), into this PNG file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
-def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json: bool, **options) -> None:
-    """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, zip/tar archive, builtin:digits, builtin:mnist5k)
-    exactly as `run` would, and show its splits, classes, columns and meta-features."""
+def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples: str | None, as_json: bool,
+            **options) -> None:
+    """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, NumPy .npz, zip/tar archive, builtin:digits,
+    builtin:mnist5k) exactly as `run` would, and show its splits, classes, columns and meta-features; --samples
+    draws its images as training reads them."""
     if dataset and dataset_option and dataset != dataset_option:
         raise click.UsageError(f"two datasets given ({dataset!r} and -d {dataset_option!r}): name one")
     dataset = dataset or dataset_option
@@ -52,6 +56,10 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
         **{k: prepared.info[k] for k in ("pixels", "split_column") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
+    if samples:
+        from hf_quicktune.report.samples import plot_samples
+
+        summary["samples"] = str(plot_samples(prepared.splits["train"], names, samples, seed=seed))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -89,3 +97,5 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, as_json:
     for k, v in prepared.meta.to_dict().items():
         meta.add_row(k, str(v))
     console.print(meta)
+    if samples:
+        console.print(f"samples: {escape(summary['samples'])}")
