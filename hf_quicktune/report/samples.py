@@ -28,13 +28,13 @@ def pick_rows(labels: Sequence[int], per_class: int = PER_CLASS, max_classes: in
               seed: int = 0) -> dict[int, list[int]]:
     """Class id -> up to ``per_class`` row indices of it, drawn with ``seed``; the ``max_classes`` most frequent
     classes (ties by id) when there are more."""
-    labels = np.asarray(labels)
-    ids, counts = np.unique(labels, return_counts=True)
+    values = np.asarray(labels)
+    ids, counts = np.unique(values, return_counts=True)
     order = sorted(zip(ids.tolist(), counts.tolist()), key=lambda t: (-t[1], t[0]))[:max_classes]
     rng = np.random.default_rng(seed)
     out = {}
     for cls, _ in sorted(order):
-        rows = np.flatnonzero(labels == cls)
+        rows = np.flatnonzero(values == cls)
         out[int(cls)] = sorted(rng.choice(rows, size=min(per_class, len(rows)), replace=False).tolist())
     return out
 
