@@ -229,3 +229,19 @@ def test_a_fine_tunes_folder_is_a_model(exported, tmp_path):
     _, run = exported
     shutil.copytree(run / "export", tmp_path / "ft" / "model")
     assert predict.resolve(str(tmp_path / "ft")) == f"local-dir:{tmp_path / 'ft' / 'model'}"
+
+
+def test_a_tables_label_ids_are_the_models_classes_by_position(exported, tmp_path, capsys):
+    """A test table keeps the integer labels a model trained with --class-names was given names for."""
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "imgs", 6, 11)
+    pd.DataFrame({"file": [f"imgs/{p.name}" for p in paths], "label": [0, 1, 2, 0, 1, 2]}).to_csv(
+        tmp_path / "ids.csv", index=False)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(tmp_path / "ids.csv"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["true"] for r in rows] == ["cat", "dog", "owl", "cat", "dog", "owl"]
+    assert "accuracy" in capsys.readouterr().out

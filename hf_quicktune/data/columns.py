@@ -297,6 +297,33 @@ def label_names_for(dsets: dict[str, datasets.Dataset], column: str) -> list[str
     return list(dict.fromkeys(class_name(v) for v in ordered))
 
 
+def id_names(dsets: dict[str, datasets.Dataset], column: str, class_names: list[str]) -> list[str] | None:
+    """The names to encode ``column`` by when ``--class-names`` names its classes: an integer column's ids
+    ``"0" ... "K-1"`` (every value must be one of them), None for a ClassLabel of K classes (renamed after)."""
+    import datasets
+
+    first = next(iter(dsets.values()))
+    feature = first.features[column]
+    count = len(class_names)
+    if isinstance(feature, datasets.ClassLabel):
+        if feature.num_classes != count:
+            raise DatasetError(f"--class-names gives {count} names for the {feature.num_classes} classes of the "
+                               f"label column '{column}' ({', '.join(feature.names[:5])}, ...).", input=class_names,
+                               code="class_names", fix="Give one name per class, in the order of their ids.")
+        return None
+    ids = [str(i) for i in range(count)]
+    known = set(ids)
+    bad = sorted({class_name(v) for ds in dsets.values() for v in ds.unique(column)} - known - {"None"}, key=str)
+    if bad:
+        raise DatasetError(
+            f"--class-names gives {count} names (ids 0-{count - 1}), but the label column '{column}' holds "
+            f"{', '.join(repr(b) for b in bad[:5])}{' ...' if len(bad) > 5 else ''}.", input=class_names,
+            code="class_names",
+            fix="Give one name per id of an integer label column (label 0 is the first name); a column of names "
+                "needs no --class-names.")
+    return ids
+
+
 def class_name(value: Any) -> str:
     """The class name of a label value: a whole number stored as a float is named as the int (3.0 -> "3")."""
     if isinstance(value, float) and value.is_integer():

@@ -36,6 +36,10 @@ DATASET_OPTIONS: tuple[DatasetOption, ...] = (
                   "Column holding the images (Image feature, file paths or bytes). [default: detected]"),
     DatasetOption("label_column", "--label-column", "label_column",
                   "Column holding the classes (ClassLabel, int or string). [default: detected]"),
+    DatasetOption("class_names", "--class-names", "class_names",
+                  "Names of the classes of an integer label column, in the order of their ids: a comma-separated "
+                  "list or a text file with one per line (label 0 is the first). [default: the ids]",
+                  metavar="NAMES|FILE"),
     DatasetOption("val_fraction", "--val-fraction", "val_fraction",
                   "Validation share carved (stratified) from train when there is no validation split. [default: 0.2]",
                   type=float),
@@ -68,6 +72,25 @@ def parse_split_map(values: Iterable[str] | Mapping[str, str] | None) -> dict[st
     return out or None
 
 
+def parse_class_names(value: str | Iterable[str]) -> list[str]:
+    """``"cat,dog,owl"``, a text file of one name per line, or a list (a recipe's) -> the names, in id order."""
+    from pathlib import Path
+
+    if isinstance(value, str):
+        path = Path(value).expanduser()
+        if path.is_file():
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        else:
+            names = [part.strip() for part in value.split(",")]
+    else:
+        names = [str(v).strip() for v in value]
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise ConfigError(f"--class-names needs two or more distinct, non-empty names, got {names!r}.", input=value,
+                          fix="Pass them in the order of the label ids, e.g. --class-names cat,dog,owl, or a text "
+                              "file with one name per line.", code="bad_option")
+    return names
+
+
 def _pair(text: str) -> tuple[str, str]:
     role, sep, name = text.partition("=")
     if not sep or not role.strip() or not name.strip():
@@ -86,6 +109,8 @@ def normalize(values: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if opt.key == "split":
             out[opt.key] = parse_split_map(value)
+        elif opt.key == "class_names":
+            out[opt.key] = parse_class_names(value)
         elif opt.type is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{opt.flag} must be a number, got {value!r}.", input=value, code="bad_option")

@@ -34,6 +34,7 @@ def load(
     split_map: dict[str, str] | None = None,
     image_column: str | None = None,
     label_column: str | None = None,
+    class_names: list[str] | None = None,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
     seed: int = 0,
@@ -44,15 +45,15 @@ def load(
 
     Existing train/validation/test splits are kept (``split_map`` maps ours to theirs, e.g.
     ``{"validation": "valid"}``); a missing validation split (and a test split when
-    ``test_fraction > 0``) is carved out of train, stratified by class and seeded.
-    Every image is decoded once (``verify_images``): undecodable ones are dropped, with a warning;
+    ``test_fraction > 0``) is carved out of train, stratified by class and seeded. ``class_names`` names the
+    ids of an integer label column (``--class-names``). Every image is decoded once (``verify_images``): undecodable ones are dropped, with a warning;
     ``progress(task, done, total, images)`` hears how far that check is (it reads every image).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
-                     label_column=label_column, val_fraction=val_fraction, test_fraction=test_fraction,
-                     seed=seed, verify_images=verify_images, progress=progress)
+                     label_column=label_column, class_names=class_names, val_fraction=val_fraction,
+                     test_fraction=test_fraction, seed=seed, verify_images=verify_images, progress=progress)
 
 
 def _split_files(raw: RawSource, names: list[str]) -> list[str]:
@@ -94,6 +95,7 @@ def _load(
     split_map: dict[str, str] | None,
     image_column: str | None,
     label_column: str | None,
+    class_names: list[str] | None,
     val_fraction: float,
     test_fraction: float,
     seed: int,
@@ -129,13 +131,18 @@ def _load(
                 f"(its columns: {ds.column_names}). Give all splits the same columns, or map splits with --split."
             )
         col.check_missing_labels(ds, lab_col, roles[name])
-    names = col.label_names_for(splits, lab_col)
+    names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
     splits = {
         name: col.normalise_columns(
             col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir), lab_col, names), img_col, lab_col
         )
         for name, ds in splits.items()
     }
+    if class_names:  # the ids' names (--class-names): the ClassLabel, so the card, export and predict speak them
+        import datasets
+
+        splits = {name: ds.cast_column("label", datasets.ClassLabel(names=list(class_names)))
+                  for name, ds in splits.items()}
     skipped = 0
     digests: dict[str, list[str | None]] = {}
     if verify_images:

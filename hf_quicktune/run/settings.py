@@ -107,6 +107,7 @@ class RunSettings:
     split: dict[str, str] | None = None  # our role -> the dataset's split name, e.g. {"validation": "dev"}
     image_column: str | None = None
     label_column: str | None = None
+    class_names: list[str] | None = None  # an integer label column's class names, in id order
     val_fraction: float | None = None
     test_fraction: float | None = None
     zoo: str = "default"

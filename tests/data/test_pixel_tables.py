@@ -246,3 +246,27 @@ def test_runs_summary_names_the_unlabelled_test_file_to_classify(tmp_path: Path,
     _finish(summary, as_json=False)
     assert f"classify:    hf-quicktune predict {tmp_path / 'run'} '{tmp_path / 'data dir' / 'test.csv'}' -o" in \
         capsys.readouterr().out
+
+
+def test_class_names_name_an_integer_label_columns_ids(tmp_path: Path):
+    """FER2013's emotions are 0-6 in its CSV: --class-names gives them their names (the card, the export's
+    id2label and predict then speak them); a file of one name per line does the same."""
+    from hf_quicktune.data.options import load_kwargs
+
+    images = _gray(30)
+    pd.DataFrame({"emotion": _labels(30), "pixels": [" ".join(map(str, im.ravel())) for im in images]}).to_csv(
+        tmp_path / "fer.csv", index=False)
+    names = "angry,happy,sad"
+    prepared = load(str(tmp_path / "fer.csv"), **load_kwargs({"class_names": names}))
+    assert prepared.class_names == ["angry", "happy", "sad"]
+    rows = _all_rows(prepared)
+    assert [prepared.class_names[rows[im.tobytes()]] for im in images[:3]] == ["angry", "happy", "sad"]
+    (tmp_path / "names.txt").write_text("angry\nhappy\nsad\n")
+    assert load(str(tmp_path / "fer.csv"), **load_kwargs({"class_names": str(tmp_path / "names.txt")})
+                ).class_names == ["angry", "happy", "sad"]
+    with pytest.raises(DatasetError, match=r"gives 2 names \(ids 0-1\), but the label column 'emotion' holds '2'"):
+        load(str(tmp_path / "fer.csv"), **load_kwargs({"class_names": "angry,happy"}))
+    from hf_quicktune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="two or more distinct"):
+        load_kwargs({"class_names": "angry,angry"})

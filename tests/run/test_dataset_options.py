@@ -45,6 +45,11 @@ def test_run_settings_and_recipes_know_every_dataset_option(tmp_path):
     cli = resolve_settings({"dataset": "d", "budget": "1m", "split": ("train=all", "test=holdout")})
     assert cli.split == {"train": "all", "test": "holdout"}
     assert load_kwargs(cli.to_dict()) == {"split_map": {"train": "all", "test": "holdout"}}
+    recipe.write_text("dataset: data.csv\nbudget: 1m\nclass-names: [angry, happy]\n")
+    assert resolve_settings({}, recipe).class_names == ["angry", "happy"]
+    named = resolve_settings({"dataset": "d", "budget": "1m", "class_names": "angry, happy ,sad"})
+    assert named.class_names == ["angry", "happy", "sad"]
+    assert load_kwargs(named.to_dict()) == {"class_names": ["angry", "happy", "sad"]}
 
 
 @pytest.mark.parametrize("values, pattern", [
