@@ -339,9 +339,14 @@ def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = 
         if layout is None:
             return splits, image_column, None
     logger.info("%s", layout.describe())
+    return convert_splits(splits, layout), "image", layout
+
+
+def convert_splits(splits: dict[str, datasets.Dataset], layout: PixelLayout) -> dict[str, datasets.Dataset]:
+    """Every split of ``splits`` with its pixels (``layout``, found on the training split) encoded as images."""
     for name, ds in splits.items():
         missing = sorted(set(layout.columns) - set(ds.column_names))
         if missing:
             raise DatasetError(f"Split '{name}' lacks the pixel column(s) {missing[:3]} of the training split.",
                                input=name, code="pixel_columns", fix="Give all splits the same columns.")
-    return {name: to_images(ds, layout) for name, ds in splits.items()}, "image", layout
+    return {name: to_images(ds, layout) for name, ds in splits.items()}

@@ -46,8 +46,9 @@ def load(
     Existing train/validation/test splits are kept (``split_map`` maps ours to theirs, e.g.
     ``{"validation": "valid"}``); a missing validation split (and a test split when
     ``test_fraction > 0``) is carved out of train, stratified by class and seeded. ``class_names`` names the
-    ids of an integer label column (``--class-names``). Every image is decoded once (``verify_images``): undecodable ones are dropped, with a warning;
-    ``progress(task, done, total, images)`` hears how far that check is (it reads every image).
+    ids of an integer label column (``--class-names``). Every image is decoded once (``verify_images``):
+    undecodable ones are dropped, with a warning; ``progress(task, done, total, images)`` hears how far that
+    check is (it reads every image).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
@@ -116,11 +117,15 @@ def _load(
         if len(ds) == 0:
             raise DatasetError(f"The '{roles[name]}' split of '{spec}' is empty; pass a dataset with images in it.")
 
-    splits, image_column, pixel_layout = pixels.read_pixels(splits, image_column)
-    train = splits["train"]
+    # a table of pixels: the training split's encoded first, the others once the unlabelled ones are left out
+    converted, image_column, pixel_layout = pixels.read_pixels({"train": splits["train"]}, image_column)
+    splits["train"] = train = converted["train"]
     img_col = col.detect_image_column(train, image_column)
     lab_col = col.detect_label_column(train, img_col, label_column)
     splits = _drop_unlabelled_splits(splits, lab_col, roles)
+    if pixel_layout is not None:
+        splits = {"train": train, **pixels.convert_splits({k: v for k, v in splits.items() if k != "train"},
+                                                          pixel_layout)}
     unlabelled = [str(Path(p).absolute()) for p in raw.info.get("unlabelled", []) + _split_files(
         raw, [v for k, v in roles.items() if k not in splits])]
     roles = {k: v for k, v in roles.items() if k in splits}

@@ -173,11 +173,18 @@ def test_a_few_numbered_columns_are_not_pixels(tmp_path: Path, write_images):
 
 
 @pytest.mark.parametrize("zipped", [False, True])
-def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog):
+def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog, monkeypatch):
     """digit-recognizer.zip: train.csv (label + pixels), test.csv (pixels, no label), sample_submission.csv. The
     unlabelled test split is left out with a warning (was: 'missing values' in its label column; the zip: 'no
-    single table file')."""
+    single table file'), before its pixels are encoded (Kaggle's holds 28,000 rows)."""
     import zipfile
+
+    from hf_quicktune.data import pixels
+
+    encoded = []
+    original = pixels.to_images
+    monkeypatch.setattr(pixels, "to_images", lambda ds, layout, **kw: encoded.append(len(ds)) or original(
+        ds, layout, **kw))
 
     images = _gray(24)
     folder = tmp_path / "digit-recognizer"
@@ -197,6 +204,7 @@ def test_a_kaggle_competition_download(tmp_path: Path, zipped: bool, caplog):
     with caplog.at_level("WARNING"):
         prepared = load(str(spec))
     assert "ignoring split 'test': it has no labels" in caplog.text and prepared.test is None
+    assert encoded == [18]  # the training rows only
     unlabelled = prepared.info["unlabelled"]  # what run's summary tells to classify (in the cache when zipped)
     assert len(unlabelled) == 1 and Path(unlabelled[0]).is_absolute() and Path(unlabelled[0]).name == "test.csv"
     assert zipped or unlabelled == [str(folder / "test.csv")]

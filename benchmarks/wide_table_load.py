@@ -1,0 +1,93 @@
+"""Loading a wide table (one column per pixel, as CIFAR-10 shared as a CSV has 3,072) on this tree and a baseline
+tree side by side: the seconds ``hf_quicktune.data.load`` takes from a fresh process.
+
+Column detection read ``ds.features`` (and ``ds[column]``) once per column, and datasets deep-copies every
+feature at each such access: quadratic in the columns (session 51: a 200-row CIFAR CSV spent minutes finding no
+image column). The table here holds its image paths in a ``file`` column after the pixel-like numeric columns,
+so both trees load it and the comparison is of the same work. Rounds alternate the trees.
+
+    .venv/bin/python benchmarks/wide_table_load.py [--baseline bdd876d] [--columns 3072] [--rows 200] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def child(path: str) -> None:
+    import time
+
+    import hf_quicktune
+    from hf_quicktune.data import load
+
+    start = time.perf_counter()
+    prepared = load(path)
+    print(json.dumps({"wall": time.perf_counter() - start, "images": len(prepared.train) + len(prepared.validation),
+                      "column": prepared.info["image_column"], "package": str(Path(hf_quicktune.__file__).parent)}))
+
+
+def make_table(folder: Path, columns: int, rows: int) -> Path:
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (folder / "img").mkdir(parents=True)
+    for i in range(rows):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / "img" / f"{i}.png")
+    table = pd.DataFrame(rng.integers(0, 256, (rows, columns), dtype=np.uint8), columns=[f"p{i}" for i in range(columns)])
+    table["label"] = np.arange(rows) % 4
+    table["file"] = [f"img/{i}.png" for i in range(rows)]
+    path = folder / "wide.parquet"
+    table.to_parquet(path)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="bdd876d", help="the commit to compare with (a git worktree of it)")
+    parser.add_argument("--columns", type=int, default=3072)
+    parser.add_argument("--rows", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args.child)
+    work = Path(tempfile.mkdtemp(prefix="wide-table-"))
+    base = work / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
+                   check=True, capture_output=True)
+    try:
+        path = make_table(work / "data", args.columns, args.rows)
+        trees = {"this tree": ROOT, f"baseline {args.baseline}": base}
+        print(f"a parquet of {args.rows} rows x {args.columns} numeric columns + label + file (image paths); "
+              "per load: wall seconds of data.load in a fresh process (the datasets cache emptied first)")
+        for r in range(args.rounds):
+            for label, tree in trees.items():
+                cache = work / "hf-datasets"
+                shutil.rmtree(cache, ignore_errors=True)
+                env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_CACHE": str(cache),
+                       "HF_QUICKTUNE_CACHE": str(work / "qt-cache")}
+                shutil.rmtree(work / "qt-cache", ignore_errors=True)
+                out = subprocess.run([sys.executable, __file__, "--child", str(path)], env=env, capture_output=True,
+                                     text=True, check=True).stdout
+                res = json.loads(out.strip().splitlines()[-1])
+                assert Path(res["package"]).resolve().parent == tree.resolve(), res["package"]
+                print(f"round {r + 1} {label:<20} {res['wall']:7.2f} s ({res['images']} images, image column "
+                      f"{res['column']!r})", flush=True)
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
