@@ -32,6 +32,14 @@ def image_extensions() -> tuple[str, ...]:
     return tuple(sorted(read_extensions()))
 
 
+def shown_columns(columns: list[str], limit: int = 12) -> str:
+    """A table's column names for a message: all of a few, the first ones of many (a pixel table has thousands)."""
+    if len(columns) <= limit:
+        return str(columns)
+    first = ", ".join(repr(c) for c in columns[:limit - 2])
+    return f"[{first}, ..., {columns[-1]!r}] ({len(columns)} columns)"
+
+
 def column_values(ds: datasets.Dataset, column: str) -> list[Any]:
     """Every stored value of ``column``, read in one batch: the label column of a split for counting,
     stratifying or hashing.
@@ -84,7 +92,7 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
         if override not in columns:
             raise DatasetError(
                 f"--image-column '{override}' is not a column of this dataset; its columns are "
-                f"{columns}. Pass one of these with --image-column."
+                f"{shown_columns(columns)}. Pass one of these with --image-column."
             )
         return override
     features = ds.features  # a deep copy at every access: read once (a pixel table has thousands of columns)
@@ -97,7 +105,7 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
         if _looks_like_image_values(list(sample[col])):
             return col
     raise DatasetError(
-        f"No image column found: the columns are {columns} and none is an Image feature or holds "
+        f"No image column found: the columns are {shown_columns(columns)} and none is an Image feature or holds "
         "image file paths or encoded image bytes. Pass the column that holds the images with "
         "--image-column NAME (paths relative to the data file are resolved against its folder)."
     )
@@ -117,7 +125,7 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         if override not in ds.column_names:
             raise DatasetError(
                 f"--label-column '{override}' is not a column of this dataset; its columns are "
-                f"{list(ds.column_names)}. Pass one of these with --label-column."
+                f"{shown_columns(list(ds.column_names))}. Pass one of these with --label-column."
             )
         check_label_feature(ds, override)
         return override
@@ -146,7 +154,7 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
         if col.lower() in LABEL_NAMES:
             check_label_feature(ds, col)
     raise DatasetError(
-        f"No label column found: the columns besides the image column '{image_column}' are {columns}, "
+        f"No label column found: the columns besides the image column '{image_column}' are {shown_columns(columns)}, "
         "and none is a ClassLabel or an int/string column named like a label "
         f"({', '.join(LABEL_NAMES[:6])}, ...). Pass the column that holds the classes with --label-column NAME."
     )

@@ -331,7 +331,11 @@ def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = 
             detect_image_column(train)
             return splits, image_column, None
         except DatasetError as err:
-            layout = detect(train)
+            try:
+                layout = detect(train)
+            except DatasetError as why:  # columns that look like pixels and are not: say both
+                raise DatasetError(f"{err.message} Read as pixels, they are not images: {why.message}",
+                                   input=why.input, fix=why.fix, code=why.code) from None
             if layout is None:
                 raise err from None
     else:

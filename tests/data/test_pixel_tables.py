@@ -278,3 +278,18 @@ def test_class_names_name_an_integer_label_columns_ids(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="two or more distinct"):
         load_kwargs({"class_names": "angry,angry"})
+
+
+def test_a_table_of_numbers_that_are_no_pixels_says_both(tmp_path: Path):
+    """64 columns of z-scored features (a tabular set): no image column, and read as pixels they are not images;
+    the message names a few of the columns, not all."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame(rng.normal(size=(12, 100)), columns=[f"f{i}" for i in range(100)])
+    table["label"] = _labels(12)
+    table.to_csv(tmp_path / "features.csv", index=False)
+    with pytest.raises(DatasetError) as err:
+        load(str(tmp_path / "features.csv"))
+    text = str(err.value)
+    assert "No image column found: the columns are ['f0', 'f1'," in text and "'label'] (101 columns)" in text
+    assert "Read as pixels, they are not images: The 100 columns f0 ... f99 hold values from" in text
+    assert "'f50'" not in text
