@@ -264,6 +264,12 @@ def detect(ds: datasets.Dataset, image_column: str | None = None) -> PixelLayout
     return _finish(PixelLayout(wide, "wide", _shape_of(len(wide), where)), sample, where)
 
 
+def _headerless(columns: list[str]) -> bool:
+    """Column names that are all numbers (pandas appends ``.1``, ``.2`` to repeats): a CSV's data row read as
+    its header."""
+    return len(columns) >= 8 and all(re.fullmatch(r"-?\d+(\.\d+)?", c.strip()) for c in columns)
+
+
 def _value_dtype_is_text(feature: Any) -> bool:
     import datasets
 
@@ -337,6 +343,12 @@ def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = 
                 raise DatasetError(f"{err.message} Read as pixels, they are not images: {why.message}",
                                    input=why.input, fix=why.fix, code=why.code) from None
             if layout is None:
+                if _headerless(list(train.column_names)):
+                    raise DatasetError(
+                        "The table's column names are numbers (" + ", ".join(list(train.column_names)[:5]) + ", ...): "
+                        "its first row is data, not a header (pjreddie's MNIST CSVs are written so).",
+                        code="no_header", input=list(train.column_names)[:5],
+                        fix="Add a header row, e.g. label,pixel0,pixel1,... for a label and its pixels.") from None
                 raise err from None
     else:
         layout = detect(train, image_column) if image_column in train.column_names else None

@@ -293,3 +293,13 @@ def test_a_table_of_numbers_that_are_no_pixels_says_both(tmp_path: Path):
     assert "No image column found: the columns are ['f0', 'f1'," in text and "'label'] (101 columns)" in text
     assert "Read as pixels, they are not images: The 100 columns f0 ... f99 hold values from" in text
     assert "'f50'" not in text
+
+
+def test_a_csv_without_a_header_row_says_so(tmp_path: Path):
+    """pjreddie's mnist_train.csv: label and pixels, no header; its first row became the column names."""
+    images = _gray(6)
+    rows = np.column_stack([_labels(6), images.reshape(6, -1)])
+    pd.DataFrame(rows).to_csv(tmp_path / "mnist_train.csv", index=False, header=False)
+    with pytest.raises(DatasetError, match="its first row is data, not a header") as err:
+        load(str(tmp_path / "mnist_train.csv"))
+    assert err.value.code == "no_header" and "label,pixel0" in str(err.value)
