@@ -151,6 +151,8 @@ def build_app():
                 browse_board = gr.Dataframe(views.final_leaderboard([]), label="Leaderboard (quicktune/leaderboard.json)",
                                             elem_id="browse-board")
                 browse_ranking = gr.Dataframe(views.ranking_table(None), label="Zero-cost ranking (quicktune/ranking.json)")
+                browse_confusion = gr.Image(label="Validation confusion matrix (plots/confusion_matrix.png)",
+                                            type="filepath", elem_id="browse-confusion")
                 with gr.Accordion("Model card", open=False):
                     browse_card = gr.Markdown()
                 try_btn = gr.Button("Try this model")
@@ -178,7 +180,7 @@ def build_app():
         classify_btn.click(h.predict, [image, model_ref], label, api_name="predict")
         gallery.select(h.pick_example, [examples, model_ref], [image, label], api_visibility="private")
         browse_btn.click(h.browse_run, browse_repo, [browse_head, browse_card, browse_board, browse_curves,
-                                                     browse_ranking, browsed], api_name="browse")
+                                                     browse_ranking, browse_confusion, browsed], api_name="browse")
         try_btn.click(lambda r: (r, gr.Tabs(selected="try")), browsed, [model_ref, tabs], api_visibility="private")
         demo.load(h.restore, last_run, [status, *result_outputs], api_visibility="private").then(
             h.controls, None, controls, api_visibility="private")

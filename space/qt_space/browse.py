@@ -13,14 +13,15 @@ from hf_quicktune.train.metrics import metric_label
 from hf_quicktune.train.records import score_of
 from qt_space.views import read_json
 
-FILES = ["README.md", "quicktune/*.json"]
+FILES = ["README.md", "quicktune/*.json", "plots/confusion_matrix.png"]
 
 
 def fetch(repo_id: str, out_dir: Path) -> dict[str, Any]:
     """Download the card and ``quicktune/`` files of ``repo_id``; returns what the page shows.
 
     Keys: ``card`` (markdown), ``leaderboard`` (rows), ``curves`` (trial records), ``ranking``
-    (or None), ``curves_png`` (learning curves redrawn from ``curves.json``)."""
+    (or None), ``curves_png`` (learning curves redrawn from ``curves.json``), ``confusion_png`` (the card's
+    confusion-matrix plot, or None: runs published before per-class results)."""
     repo_id = (repo_id or "").strip()
     if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
         raise ConfigError(f"{repo_id!r} is not a model repo id; type one of the form org/name.")
@@ -47,6 +48,8 @@ def fetch(repo_id: str, out_dir: Path) -> dict[str, Any]:
     png = plot_learning_curves(scores, local / "space-plots" / "learning_curves.png", incumbent=incumbent,
                                labels=labels, metric=metric,
                                title=f"{repo_id}: validation {metric_label(metric)} per epoch")
+    confusion = local / "plots" / "confusion_matrix.png"
     return {"card": card, "leaderboard": leaderboard, "curves": curves, "curves_png": str(png),
+            "confusion_png": str(confusion) if confusion.is_file() else None,
             "ranking": read_json(local / "quicktune" / "ranking.json"),
             "settings": read_json(local / "quicktune" / "settings.json")}

@@ -190,13 +190,13 @@ def pick_example(examples: list, model_ref: str, evt: gr.SelectData):
 
 
 def browse_run(repo_id: str) -> tuple:
-    """Card, leaderboard, learning curves and ranking of a model repo published by hf-quicktune."""
+    """Card, leaderboard, learning curves, ranking and confusion matrix of a model repo published by hf-quicktune."""
     got = browse.fetch(repo_id, jobs.workdir() / "browse")
     settings = got.get("settings") or {}
     head = (f"**{repo_id}**: {len(got['leaderboard'])} trials on `{settings.get('dataset', '?')}` with zoo "
             f"`{settings.get('zoo', '?')}` under a budget of {settings.get('budget', '?')}.")
     return (head, views.card_markdown(got["card"]), views.final_leaderboard(got["leaderboard"]), got["curves_png"],
-            views.ranking_table(got.get("ranking")), repo_id.strip())
+            views.ranking_table(got.get("ranking")), got.get("confusion_png"), repo_id.strip())
 
 
 def _wrap_all() -> None:

@@ -91,12 +91,14 @@ def test_browse_shows_a_run_pushed_to_the_hub(client, searched, hub, session_tmp
     _, name = searched
     repo = hub.unique_repo_id("space-browse")
     push_to_hub(session_tmp / "space-runs" / name / "export", repo, token=hub.token)
-    head, card, board, curves_png, ranking = client.predict(repo, api_name="/browse")  # (+ a gr.State: not in the API)
+    head, card, board, curves_png, ranking, confusion_png = client.predict(repo, api_name="/browse")  # (+ a State)
     rows = json.loads(Path(hub.api.hf_hub_download(repo, "quicktune/leaderboard.json")).read_text())
     assert head.startswith(f"**{repo}**: {len(rows)} trials on `builtin:digits`")
     assert [r[1] for r in _rows(board)] == [r["trial_id"] for r in rows]
     assert "fine-tuned on **builtin:digits**" in card and "---" not in card.splitlines()[0]
     assert Image.open(curves_png).size[0] > 100
+    pushed = hub.api.hf_hub_download(repo, "plots/confusion_matrix.png")  # the card's plot, shown as published
+    assert Path(confusion_png).read_bytes() == Path(pushed).read_bytes()
     assert {r[1] for r in _rows(ranking)} == set(json.loads(Path(hub.api.hf_hub_download(
         repo, "quicktune/ranking.json")).read_text())["order"])
 
