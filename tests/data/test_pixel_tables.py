@@ -134,24 +134,17 @@ def test_a_text_column_named_by_image_column(tmp_path: Path):
     assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
 
 
-def test_pixel_columns_that_are_no_square_image_say_so(tmp_path: Path):
-    table = pd.DataFrame(np.zeros((6, 70), dtype=np.uint8), columns=[f"pixel{i}" for i in range(70)])
+@pytest.mark.parametrize("values, pattern, code", [
+    (np.zeros((6, 70), dtype=np.uint8), "70 values per row", "pixel_shape"),  # no square image
+    ((_gray(6).reshape(6, -1).astype(np.float64) - 128) / 64, "undo any normalisation", "pixel_values"),  # z-scored
+])
+def test_pixel_columns_that_cannot_be_images_say_why(tmp_path: Path, values, pattern, code):
+    table = pd.DataFrame(values, columns=[f"pixel{i}" for i in range(values.shape[1])])
     table["label"] = _labels(6)
-    table.to_csv(tmp_path / "odd.csv", index=False)
-    with pytest.raises(DatasetError, match="70 values per row") as err:
-        load(str(tmp_path / "odd.csv"))
-    assert err.value.code == "pixel_shape"
-
-
-def test_normalised_pixels_are_refused_with_what_to_do(tmp_path: Path):
-    """z-scored values (negative) cannot be told back into 0-255 pixels."""
-    images = (_gray(6).astype(np.float64) - 128) / 64
-    table = pd.DataFrame(images.reshape(6, -1), columns=[f"pixel{i}" for i in range(64)])
-    table["label"] = _labels(6)
-    table.to_csv(tmp_path / "z.csv", index=False)
-    with pytest.raises(DatasetError, match="undo any normalisation") as err:
-        load(str(tmp_path / "z.csv"))
-    assert err.value.code == "pixel_values"
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DatasetError, match=pattern) as err:
+        load(str(tmp_path / "bad.csv"))
+    assert err.value.code == code
 
 
 def test_a_row_of_another_size_is_named(tmp_path: Path):
