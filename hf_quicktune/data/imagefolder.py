@@ -82,7 +82,8 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     out = dict(loaded)
     layout: dict[str, Any] = {"split_dirs": splits} if splits else {}
     if splits:  # the folders split_dirs left out (a competition's unlabelled test/): run's summary names them
-        layout["unlabelled"] = [str(d) for d in _subdirs(path) if d.name not in splits and any(d.iterdir())]
+        layout["unlabelled"] = [str(d) for d in _subdirs(path) if d.name not in splits
+                                and any(not e.name.startswith(".") for e in d.iterdir())]
     if any(set(split.column_names) != {"image"} for split in out.values()):
         return out, layout  # a metadata file (metadata.csv / .jsonl) gave the columns: datasets' reading stands
     relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
