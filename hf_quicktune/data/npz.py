@@ -56,7 +56,9 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
                            input=str(path), code="bad_npz",
                            fix="Save it with numpy.savez (arrays of numbers or strings, not objects).") from err
     with archive:
-        arrays = {key: archive[key] for key in archive.files}
+        # Keras' CIFAR-10 labels are (N, 1): one label per row, not images
+        arrays = {key: (a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a) for key in archive.files
+                  for a in [archive[key]]}
     images = {_split_of(k, IMAGE_WORDS): k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"}
     labels = {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1}
     pairs = {split: (images[split], labels[split]) for split in images if split is not None and split in labels}

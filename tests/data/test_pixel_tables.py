@@ -222,6 +222,9 @@ def test_npz_arrays_channels_first_or_flat(tmp_path: Path):
     prepared = load(str(tmp_path / "cifar.npz"), val_fraction=0.25)
     assert prepared.class_names == ["a", "b", "c"]
     assert set(_all_rows(prepared)) == {image.tobytes() for image in images}
+    np.savez(tmp_path / "keras_cifar.npz", x_train=images, y_train=_labels(12)[:, None])  # Keras' (N, 1) labels
+    keras = load(str(tmp_path / "keras_cifar.npz"), val_fraction=0.25)
+    assert keras.class_names == ["0", "1", "2"] and set(_all_rows(keras)) == {image.tobytes() for image in images}
     gray = _gray(12)
     np.savez(tmp_path / "flat.npz", X=gray.reshape(12, -1) / 255.0, y=_labels(12))
     assert set(_all_rows(load(str(tmp_path / "flat.npz"), val_fraction=0.25))) == {g.tobytes() for g in gray}
