@@ -57,9 +57,12 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if samples:
-        from hf_quicktune.report.samples import plot_samples
+        from hf_quicktune.data.sampling import images_per_class
+        from hf_quicktune.report.samples import MAX_CLASSES, PER_CLASS, plot_samples
 
-        summary["samples"] = str(plot_samples(prepared.splits["train"], names, samples, seed=seed))
+        drawn = images_per_class(prepared.splits["train"], PER_CLASS, MAX_CLASSES, seed=seed)
+        summary["samples"] = str(plot_samples({names[c]: row for c, row in drawn.items()}, samples,
+                                              classes=len(names)))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

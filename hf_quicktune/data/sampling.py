@@ -1,8 +1,15 @@
-"""Stratified sampling of training images (zero-training scores, the estimator's subsample)."""
+"""Stratified sampling of training images (zero-training scores, the estimator's subsample), and a few images per
+class to look at (``data inspect --samples``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
 
 
 def stratified_order(labels, seed: int = 0) -> np.ndarray:
@@ -34,3 +41,30 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     if n >= labels.shape[0]:
         return np.arange(labels.shape[0])
     return np.sort(stratified_order(labels, seed)[: max(0, int(n))])
+
+
+def rows_per_class(labels: Sequence[int], per_class: int, max_classes: int, seed: int = 0) -> dict[int, list[int]]:
+    """Class id -> up to ``per_class`` row indices of it, drawn with ``seed``; the ``max_classes`` most frequent
+    classes (ties by id) when there are more."""
+    values = np.asarray(labels)
+    ids, counts = np.unique(values, return_counts=True)
+    chosen = sorted(zip(ids.tolist(), counts.tolist()), key=lambda t: (-t[1], t[0]))[:max_classes]
+    rng = np.random.default_rng(seed)
+    out = {}
+    for cls, _ in sorted(chosen):
+        rows = np.flatnonzero(values == cls)
+        out[int(cls)] = sorted(rng.choice(rows, size=min(per_class, len(rows)), replace=False).tolist())
+    return out
+
+
+def images_per_class(split: datasets.Dataset, per_class: int, max_classes: int, seed: int = 0
+                     ) -> dict[int, list[Any]]:
+    """Class id -> up to ``per_class`` of its images in ``split`` (columns ``image`` and ``label``), decoded as
+    training decodes them (EXIF orientation applied, 16-bit and float images stretched, every mode to RGB)."""
+    from hf_quicktune.data.columns import column_values
+    from hf_quicktune.data.decoding import decode_image, undecoded
+    from hf_quicktune.data.transforms import ToRGB
+
+    raw = undecoded(split, "image") or split
+    return {cls: [ToRGB()(decode_image(raw[i]["image"])) for i in rows]
+            for cls, rows in rows_per_class(column_values(split, "label"), per_class, max_classes, seed).items()}

@@ -8,17 +8,17 @@ import numpy as np
 from PIL import Image
 
 from hf_quicktune.cli import main
-from hf_quicktune.report.samples import pick_rows
+from hf_quicktune.data.sampling import rows_per_class
 
 
 def test_rows_per_class_and_the_most_frequent_classes():
     labels = [0] * 3 + [1] * 20 + [2] * 10 + [3] * 5
-    rows = pick_rows(labels, per_class=4, max_classes=3, seed=1)
+    rows = rows_per_class(labels, per_class=4, max_classes=3, seed=1)
     assert list(rows) == [1, 2, 3]  # the three most frequent, in class order
     assert [len(r) for r in rows.values()] == [4, 4, 4]
     assert all(labels[i] == cls for cls, r in rows.items() for i in r)
-    assert rows == pick_rows(labels, per_class=4, max_classes=3, seed=1)
-    assert pick_rows(labels, per_class=8)[0] == [0, 1, 2]  # fewer images than asked: all of them
+    assert rows == rows_per_class(labels, per_class=4, max_classes=3, seed=1)
+    assert rows_per_class(labels, per_class=8, max_classes=20)[0] == [0, 1, 2]  # fewer images than asked: all
 
 
 def test_the_grid_shows_each_class_images(tmp_path, capsys):
