@@ -17,6 +17,7 @@ PARTS: dict[str, str] = {
     "builtins": "the built-in datasets (builtin:digits, builtin:mnist5k) as datasets on disk",
     "image_checks": "which image folders were checked readable (a check of a second or more)",
     "archives": "datasets given as zip or tar archives, unpacked (again when the archive changes)",
+    "downloads": "images a dataset names by http(s) URL, downloaded once",
     "forward_cost.json": "each architecture's traced forward-pass cost (activations, GMACs) per input size",
 }
 

@@ -6,7 +6,6 @@ import functools
 import logging
 import math
 import os
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,8 +76,8 @@ def _looks_like_image_values(values: list[Any]) -> bool:
                 return False
         elif isinstance(v, bytes | bytearray):
             continue
-        elif isinstance(v, str):
-            if not v.lower().endswith(image_extensions()):
+        elif isinstance(v, str):  # a path, or a URL whose path names an image (a query after it: a CDN's size)
+            if not v.split("?", 1)[0].split("#", 1)[0].lower().endswith(image_extensions()):
                 return False
         else:
             return False
@@ -240,27 +239,49 @@ def resolve_paths(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike
     return ds.map(fix, batched=True, desc=None)
 
 
-def _refuse_urls(ds: datasets.Dataset, column: str) -> None:
-    """Image URLs (a web-scraped set's CSV) would be fetched again at every access of every epoch, where the
-    network allows it at all: they are refused with what to do, instead of reported as files that do not exist."""
-    urls = [v for v in column_values(ds, column) if isinstance(v, str) and re.match(r"[a-zA-Z][\w+.-]*://", v)]
-    if urls:
-        raise DatasetError(
-            f"The image column '{column}' holds {len(urls)} URL(s) (e.g. {urls[0]!r}); hf-quicktune trains on local "
-            "image files, encoded bytes or a Hub dataset's images. Download the images first (e.g. with img2dataset, "
-            "or `hf download` for hf:// paths) and point the column at the local files.", input=urls[0],
-            code="image_urls")
+def _downloaded(ds: datasets.Dataset, column: str, progress: Any = None) -> datasets.Dataset:
+    """A column of image URLs (a web-scraped set's CSV) with each URL downloaded once into the cache and replaced by
+    its local path (:mod:`hf_quicktune.data.downloads`); rows whose download failed are left out with a warning,
+    or the load stops when more than a few failed."""
+    from hf_quicktune.data import downloads
+    from hf_quicktune.data.images import MAX_BAD_FRACTION
+
+    values = column_values(ds, column)
+    urls = [v for v in values if downloads.is_url(v)]
+    if not urls:
+        return ds
+    errors = downloads.download(urls, progress)
+    failed = [i for i, v in enumerate(values) if v in errors]
+    if failed:
+        shown = "; ".join(f"{url}: {error}" for url, error in list(errors.items())[:3])
+        if len(failed) > MAX_BAD_FRACTION * len(values):
+            raise DatasetError(
+                f"{len(failed)} of {len(values)} image URLs of the column '{column}' could not be downloaded "
+                f"({shown}).", input=next(iter(errors)), code="image_urls",
+                fix="Check the network (or a proxy: HTTPS_PROXY), or download the images first (e.g. with "
+                    "img2dataset) and point the column at the local files.")
+        logger.warning("%d of %d image URLs of the column '%s' could not be downloaded and are left out (%s)",
+                       len(failed), len(values), column, shown)
+        keep = sorted(set(range(len(values))) - set(failed))
+        ds = ds.select(keep)
+
+    def local(batch: dict[str, list]) -> dict[str, list]:
+        return {column: [str(downloads.local_path(v)) if downloads.is_url(v) else v for v in batch[column]]}
+
+    return ds.map(local, batched=True, desc="image URLs to files")
 
 
-def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None = None) -> datasets.Dataset:
-    """Cast a path/bytes column to ``datasets.Image`` (lazy decoding); Image columns pass through."""
+def to_image_feature(ds: datasets.Dataset, column: str, base_dir: str | os.PathLike | None = None,
+                     progress: Any = None) -> datasets.Dataset:
+    """Cast a path/bytes/URL column to ``datasets.Image`` (lazy decoding; URLs downloaded once, ``progress`` hears
+    how far); Image columns pass through."""
     import datasets
 
     feature = ds.features[column]
     if isinstance(feature, datasets.Image):
         return ds
     if _value_dtype(feature) in ("string", "large_string"):
-        _refuse_urls(ds, column)
+        ds = _downloaded(ds, column, progress)
         ds = resolve_paths(ds, column, base_dir)
     try:
         return ds.cast_column(column, datasets.Image())

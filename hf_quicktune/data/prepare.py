@@ -139,7 +139,8 @@ def _load(
     names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
     splits = {
         name: col.normalise_columns(
-            col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir), lab_col, names), img_col, lab_col
+            col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir, progress), lab_col, names), img_col,
+            lab_col
         )
         for name, ds in splits.items()
     }
