@@ -4,9 +4,10 @@ datasets' ``Image`` feature would fetch a URL again at every access of every epo
 all; hf-quicktune refused such a column before. Now each URL is downloaded once, concurrently, into hf-quicktune's
 cache (``downloads/``, named by a hash of the URL: a later run, or its ``--resume``, reads it there) and the column
 holds the local paths. A download is written to a temporary file and renamed, so an interrupted one is never read
-as an image. URLs that fail (gone, refused, no network) are left out with a warning naming the first errors; when
-more than :data:`~hf_quicktune.data.images.MAX_BAD_FRACTION` of them fail, the load stops and says so, as for
-undecodable files. Other schemes (``s3://``, ``hf://``) are refused with what to do.
+as an image. A server's own failure (5xx, 429) or a timeout is tried again twice; URLs that still fail (gone,
+refused, no network) are left out with a warning naming the first errors; when more than
+:data:`~hf_quicktune.data.images.MAX_BAD_FRACTION` of them fail, the load stops and says so, as for undecodable
+files. Other schemes (``s3://``, ``hf://``) are refused with what to do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import hashlib
 import logging
 import os
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -31,6 +33,8 @@ PART = "downloads"
 #: downloads at once (I/O-bound: threads), and seconds a server may take to answer
 THREADS = 16
 TIMEOUT_S = 30.0
+#: tries of a URL whose server failed (5xx, 429) or timed out
+ATTEMPTS = 3
 #: the progress task the run's reporter shows
 PROGRESS_TASK = "downloading images"
 _URL = re.compile(r"[a-zA-Z][\w+.-]*://")
@@ -55,14 +59,22 @@ def _download(url: str) -> str | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     request = urllib.request.Request(url, headers={"User-Agent": "hf-quicktune"})
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, tmp.open("wb") as out:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        tmp.replace(path)
-    except (urllib.error.URLError, OSError, ValueError) as err:  # HTTP errors, refused, timeouts, a bad URL
-        tmp.unlink(missing_ok=True)
-        return f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response, tmp.open("wb") as out:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+            tmp.replace(path)
+            return None
+        except (urllib.error.URLError, OSError, ValueError) as err:  # HTTP errors, refused, timeouts, a bad URL
+            tmp.unlink(missing_ok=True)
+            error = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
+            # a server's own failure (5xx, 429) or a timeout may pass; a 404, a bad URL or a refusal will not
+            transient = (err.code >= 500 or err.code == 429) if isinstance(err, urllib.error.HTTPError) else isinstance(
+                getattr(err, "reason", err), TimeoutError)
+            if not transient or attempt == ATTEMPTS:
+                return error
+            time.sleep(0.5 * attempt)
     return None
 
 

@@ -4,7 +4,7 @@ An ``.npz`` holds image arrays (``(N, H, W)``, ``(N, H, W, C)``, ``(N, C, H, W)`
 arrays (``(N,)``), paired by what their names share once the image and label words are removed: ``x_train`` and
 ``y_train`` make the split ``train``, ``train_images`` and ``train_labels`` too, ``images`` and ``labels`` (no
 split word) make ``train``. Each split becomes a table with an array ``image`` column, which
-:mod:`hf_quicktune.data.pixels` encodes as images.
+:mod:`hf_quicktune.data.pixels` encodes as images. An array of class names (``classes``) names integer labels.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 IMAGE_WORDS = ("x", "images", "image", "imgs", "img", "data", "features", "inputs", "pixels")
 LABEL_WORDS = ("y", "labels", "label", "targets", "target", "classes", "class")
+#: arrays of the classes' names (label i is the i-th), used as ``--class-names`` when that is not given
+CLASS_NAME_KEYS = ("classes", "class_names", "label_names", "names")
 
 
 def _split_of(key: str, words: tuple[str, ...]) -> str | None:
@@ -45,8 +47,9 @@ def _features(images: np.ndarray, labels: np.ndarray) -> datasets.Features:
     return datasets.Features({"image": image, "label": label})
 
 
-def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
-    """The splits of the ``.npz`` at ``path`` (see the module's docstring), and the arrays each was read from."""
+def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None]:
+    """The splits of the ``.npz`` at ``path`` (see the module's docstring), the arrays each was read from, and
+    the class names an array of them gives (``classes``, ``class_names``: label i is the i-th), if any."""
     import datasets
 
     try:
@@ -60,7 +63,9 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
         arrays = {key: (a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a) for key in archive.files
                   for a in [archive[key]]}
     images = {_split_of(k, IMAGE_WORDS): k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"}
-    labels = {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1}
+    names = next((arrays[k] for k in arrays if k.lower() in CLASS_NAME_KEYS and arrays[k].ndim == 1
+                  and arrays[k].dtype.kind in "US"), None)
+    labels = {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1 and k.lower() not in CLASS_NAME_KEYS}
     pairs = {split: (images[split], labels[split]) for split in images if split is not None and split in labels}
     if not pairs:
         shapes = ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
@@ -76,4 +81,4 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str]]:
         features = _features(arrays[x], arrays[y])
         out[split or "train"] = datasets.Dataset.from_dict({"image": arrays[x], "label": arrays[y]}, features=features)
         sources[split or "train"] = f"{x}, {y}"
-    return out, sources
+    return out, sources, None if names is None else [str(n) for n in names]

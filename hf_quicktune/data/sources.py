@@ -322,9 +322,10 @@ def _load_local(path: Path) -> RawSource:
     if path.suffix.lower() == ".npz":  # Keras' mnist.npz: x_train, y_train, x_test, y_test
         from hf_quicktune.data.npz import load_npz
 
-        splits, arrays = load_npz(path)
+        splits, arrays, names = load_npz(path)
         return RawSource("file", splits, base_dir=str(path.parent),
-                         info={"path": str(path), "format": "npz", "arrays": arrays})
+                         info={"path": str(path), "format": "npz", "arrays": arrays,
+                               **({"class_names": names} if names else {})})
     raise DatasetError(
         f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
         "JSON or JSON-lines file with an image and a label column, a NumPy .npz of image and label arrays, an "

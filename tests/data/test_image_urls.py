@@ -29,6 +29,9 @@ def server(tmp_path):
     class Handler(http.server.SimpleHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             requests.append(self.path)
+            if self.path.startswith("/busy-") and requests.count(self.path) == 1:  # a server overloaded once
+                self.send_error(503)
+                return
             super().do_GET()
 
         def log_message(self, *args):
@@ -85,3 +88,14 @@ def test_other_schemes_say_what_to_do(tmp_path):
         tmp_path / "s3.csv", index=False)
     with pytest.raises(DatasetError, match=r"not http\(s\).*aws s3 cp"):
         load(str(tmp_path / "s3.csv"))
+
+
+def test_a_server_failing_once_is_tried_again(tmp_path, server):
+    root, base, requests = server
+    make_image((200, 30, 30), 0).save(root / "busy-0.png")
+    make_image((30, 30, 200), 1).save(root / "busy-1.png")
+    pd.DataFrame({"image_url": [f"{base}/busy-{i % 2}.png" for i in range(2)] * 3,
+                  "label": ["red", "blue"] * 3}).to_csv(tmp_path / "busy.csv", index=False)
+    prepared = load(str(tmp_path / "busy.csv"), val_fraction=0.34)
+    assert len(prepared.train) + len(prepared.validation) == 6
+    assert sorted(requests) == ["/busy-0.png"] * 2 + ["/busy-1.png"] * 2  # a 503, then the image; once per URL

@@ -225,6 +225,11 @@ def test_npz_arrays_channels_first_or_flat(tmp_path: Path):
     np.savez(tmp_path / "keras_cifar.npz", x_train=images, y_train=_labels(12)[:, None])  # Keras' (N, 1) labels
     keras = load(str(tmp_path / "keras_cifar.npz"), val_fraction=0.25)
     assert keras.class_names == ["0", "1", "2"] and set(_all_rows(keras)) == {image.tobytes() for image in images}
+    # an array of the classes' names names the integer labels (label i is the i-th), beside images / labels
+    np.savez(tmp_path / "named.npz", images=images, labels=_labels(12), classes=np.array(["cat", "dog", "owl"]))
+    named = load(str(tmp_path / "named.npz"), val_fraction=0.25)
+    assert named.class_names == ["cat", "dog", "owl"]
+    assert [named.class_names[_all_rows(named)[im.tobytes()]] for im in images[:3]] == ["cat", "dog", "owl"]
     gray = _gray(12)
     np.savez(tmp_path / "flat.npz", X=gray.reshape(12, -1) / 255.0, y=_labels(12))
     assert set(_all_rows(load(str(tmp_path / "flat.npz"), val_fraction=0.25))) == {g.tobytes() for g in gray}
