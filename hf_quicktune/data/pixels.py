@@ -328,14 +328,14 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
 
 
 def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = None
-                ) -> tuple[dict[str, datasets.Dataset], str | None, PixelLayout | None]:
+                ) -> tuple[dict[str, datasets.Dataset], str, PixelLayout | None]:
     """``(splits, image column, layout)``: a table of pixels (no image column, or ``image_column`` naming a text
-    or array column of pixels) with its rows encoded as images in ``image``; any other table as it is."""
+    or array column of pixels) with its rows encoded as images in ``image``; any other table as it is, with the
+    image column detected here (callers need not detect it again)."""
     train = splits["train"] if "train" in splits else next(iter(splits.values()))
     if image_column is None:
         try:
-            detect_image_column(train)
-            return splits, image_column, None
+            return splits, detect_image_column(train), None
         except DatasetError as err:
             try:
                 layout = detect(train)

@@ -63,7 +63,6 @@ def _read(path: Path) -> list[TableRow]:
                            fix="Pass a table with a row per image.")
     splits, image_column, _ = pixels.read_pixels({"train": ds})
     ds = splits["train"]
-    image_column = image_column or col.detect_image_column(ds)
     ds = col.to_image_feature(ds, image_column, source.base_dir).cast_column(image_column, datasets.Image(decode=False))
     names = list(ds.column_names)
     key_name = next((c for c in names if c.lower() in ID_NAMES and c != image_column), None)
