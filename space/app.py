@@ -134,7 +134,8 @@ def build_app():
                 model_ref = gr.Textbox(os.environ.get("QUICKTUNE_MODEL", ""), label="Model", elem_id="model-ref",
                                        info="run:NAME (a search of this page) or a model repo id made by hf-quicktune")
                 with gr.Row():
-                    image = gr.Image(type="pil", label="Image", elem_id="try-image")
+                    # image_mode None: the file's own mode, so ToRGB lays a transparent one on white as in training
+                    image = gr.Image(type="pil", image_mode=None, label="Image", elem_id="try-image")
                     label = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="prediction")
                 classify_btn = gr.Button("Classify", variant="primary")
                 examples = gr.State([])

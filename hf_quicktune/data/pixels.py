@@ -12,7 +12,9 @@ Shapes: ``s * s`` values are an ``s x s`` grayscale image; ``3 * s * s`` an RGB 
 (CIFAR's own layout: all red values, then green, then blue) or interleaved (``r, g, b`` per pixel). The two are
 told apart on the data: in the right reading, vertically adjacent values of a channel are one row apart in the
 picture, in the wrong one three rows or a third of a row apart, so the right reading is the smoother one
-(natural images are smooth at the scale of a pixel). Values are 0-255, or 0-1 (scaled by 255); others are refused
+(natural images are smooth at the scale of a pixel). Arrays with a channel axis may also hold 4 channels (RGBA:
+its transparent parts are laid on white like an RGBA file's); flat rows cannot (``4 * s * s`` values are a
+grayscale ``2s x 2s`` image too). Values are 0-255, or 0-1 (scaled by 255); others are refused
 with what to do.
 """
 
@@ -194,7 +196,7 @@ def _array_shape(value: Any, where: str) -> tuple[tuple[int, ...], str] | None:
         return None
     if arr.ndim == 1:
         return (_shape_of(arr.size, where), "flat") if arr.size >= MIN_PIXELS else None
-    if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[2] not in (1, 3):
+    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
         arr = arr.transpose(1, 2, 0)
         order = "chw"
     else:
@@ -203,7 +205,7 @@ def _array_shape(value: Any, where: str) -> tuple[tuple[int, ...], str] | None:
         arr = arr[..., 0]
     if arr.ndim == 2 and arr.size >= MIN_PIXELS:
         return arr.shape, "hwc"
-    if arr.ndim == 3 and arr.shape[2] == 3 and arr[..., 0].size >= MIN_PIXELS:
+    if arr.ndim == 3 and arr.shape[2] in (3, 4) and arr[..., 0].size >= MIN_PIXELS:  # RGB, RGBA
         return arr.shape, order
     return None
 

@@ -50,12 +50,38 @@ def to_8bit(img: Any) -> Any:
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
+#: the background transparent pixels are laid on (what a browser, the Hub's viewer and most image viewers show)
+ALPHA_BACKGROUND = (255, 255, 255)
+
+
+def has_alpha(img: Any) -> bool:
+    """Whether ``img`` has transparent parts: an alpha channel (RGBA, LA, PA) or a transparent colour (a palette
+    GIF or PNG's ``transparency``, an RGB or grayscale PNG's colour key)."""
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def flatten_alpha(img: Any) -> Any:
+    """An image with transparent parts laid on :data:`ALPHA_BACKGROUND` (an RGB image); others unchanged.
+
+    ``convert("RGB")`` drops the alpha channel and shows the colours stored under it, which nothing draws: black in
+    many files, anything in others (editors keep the erased colours, PNG optimisers rewrite them to whatever
+    compresses best), so one icon or sprite set reaches a model on backgrounds that differ by file, and half
+    transparent edges at full strength. Compositing gives every image the background it is seen on."""
+    if not has_alpha(img):
+        return img
+    from PIL import Image
+
+    rgba = img.convert("RGBA")
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255)), rgba).convert("RGB")
+
+
 class ToRGB:
     """Grayscale, palette, RGBA, CMYK, 16-bit or float PIL images -> RGB (picklable for DataLoader workers); images
-    of more than 8 bits are first stretched to 8 over their own range (:func:`to_8bit`)."""
+    of more than 8 bits are first stretched to 8 over their own range (:func:`to_8bit`), transparent parts are
+    laid on white (:func:`flatten_alpha`)."""
 
     def __call__(self, img: Any) -> Any:
-        return img if img.mode == "RGB" else to_8bit(img).convert("RGB")
+        return img if img.mode == "RGB" and not has_alpha(img) else flatten_alpha(to_8bit(img)).convert("RGB")
 
     def __repr__(self) -> str:
         return "ToRGB()"

@@ -144,7 +144,7 @@ from transformers import AutoImageProcessor, AutoModelForImageClassification
 processor = AutoImageProcessor.from_pretrained("{ref}")
 model = AutoModelForImageClassification.from_pretrained("{ref}").eval()
 image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
-with torch.no_grad():
+{_flatten(info.image_mode)}with torch.no_grad():
 {why}    logits = model(**processor(image, return_tensors="pt"){flag}).logits
 print(model.config.id2label[logits.argmax(-1).item()])"""
     ref = info.model_ref or "hf-hub:" + info.safe_name
@@ -153,7 +153,7 @@ from PIL import Image, ImageOps
 model = timm.create_model("{ref}", pretrained=True).eval()
 transform = timm.data.create_transform(**timm.data.resolve_data_config({{}}, model=model))
 image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
-{_stretch(info.image_mode)}with torch.no_grad():
+{_stretch(info.image_mode)}{_flatten(info.image_mode)}with torch.no_grad():
     probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)
 print(model.pretrained_cfg["label_names"][probs.argmax().item()])"""
 
@@ -168,6 +168,16 @@ import numpy as np
 a = np.asarray(image, dtype=np.float64)
 lo, hi = np.nanmin(a), np.nanmax(a)
 image = Image.fromarray(np.nan_to_num((a - lo) * (255 / max(hi - lo, 1e-12))).round().clip(0, 255).astype(np.uint8))
+"""
+
+
+def _flatten(mode: str | None) -> str:
+    """For images with transparent parts (modes that can carry them): laid on white as training laid them
+    (:func:`hf_quicktune.data.transforms.flatten_alpha`), where ``convert("RGB")`` shows the colours under them."""
+    if mode not in ("RGBA", "LA", "PA", "P"):
+        return ""
+    return """if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:  # transparent parts on white, as trained
+    image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA")).convert("RGB")
 """
 
 

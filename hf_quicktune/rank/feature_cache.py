@@ -37,7 +37,8 @@ logger = logging.getLogger(__name__)
 #: 4: ``model_seconds`` from the warm model's retimed passes (:func:`~hf_quicktune.rank.features.extract`).
 #: 5: 16-bit and float images are stretched to 8 bits over their own range (data.transforms.to_8bit) where
 #: PIL's conversion clipped them white or black.
-CACHE_VERSION = 5
+#: 6: transparent parts of images are laid on white (data.transforms.flatten_alpha), not on their hidden colours.
+CACHE_VERSION = 6
 
 #: the features folder's default size limit (``HF_QUICKTUNE_FEATURES_MAX_SIZE`` overrides it)
 DEFAULT_MAX_BYTES = 5 * 2**30

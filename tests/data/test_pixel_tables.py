@@ -235,6 +235,17 @@ def test_npz_arrays_channels_first_or_flat(tmp_path: Path):
     assert set(_all_rows(load(str(tmp_path / "flat.npz"), val_fraction=0.25))) == {g.tobytes() for g in gray}
 
 
+@pytest.mark.parametrize("order", ["hwc", "chw"])
+def test_npz_arrays_of_four_channels_are_rgba_images(tmp_path: Path, order: str):
+    """(N, H, W, 4) or (N, 4, H, W): RGBA pictures (their transparency laid on white by the transforms)."""
+    rgba = np.concatenate([_smooth_rgb(12), np.tile(np.arange(16, dtype=np.uint8)[None, :, None, None] * 16,
+                                                   (12, 1, 16, 1))], axis=-1)
+    np.savez(tmp_path / "sprites.npz", x=rgba if order == "hwc" else rgba.transpose(0, 3, 1, 2), y=_labels(12))
+    prepared = load(str(tmp_path / "sprites.npz"), val_fraction=0.25)
+    assert prepared.info["image_mode"] == "RGBA"
+    assert set(_all_rows(prepared)) == {image.tobytes() for image in rgba}
+
+
 def test_an_npz_without_labels_says_how_to_name_its_arrays(tmp_path: Path):
     np.savez(tmp_path / "only.npz", a=_gray(6))
     with pytest.raises(DatasetError, match=r"holds no pair of image and label arrays .*\(it holds a \(6, 8, 8\)\)"):

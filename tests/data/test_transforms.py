@@ -24,8 +24,10 @@ def test_eval_transform_size_and_normalisation():
     x = tf(Image.new("L", (8, 8), color=255))  # grayscale -> RGB, white -> (1 - .5) / .5 = 1
     assert x.shape == (3, 32, 32)
     assert torch.allclose(x, torch.ones_like(x), atol=1e-5)
-    rgba = tf(Image.new("RGBA", (40, 30), color=(0, 0, 0, 0)))
-    assert rgba.shape == (3, 32, 32) and torch.allclose(rgba, -torch.ones_like(rgba), atol=1e-5)
+    rgba = tf(Image.new("RGBA", (40, 30), color=(0, 0, 0, 0)))  # fully transparent: laid on white
+    assert rgba.shape == (3, 32, 32) and torch.allclose(rgba, torch.ones_like(rgba), atol=1e-5)
+    opaque = tf(Image.new("RGBA", (40, 30), color=(0, 0, 0, 255)))
+    assert torch.allclose(opaque, -torch.ones_like(opaque), atol=1e-5)
     # the candidate's own input size when not overridden
     assert build_transform(CFG, train=False)(Image.new("RGB", (50, 50))).shape == (3, 224, 224)
 
@@ -159,3 +161,59 @@ def test_a_folder_of_16_bit_pngs_reaches_the_model_as_its_images(tmp_path):
     expected = (torch.from_numpy(_stretched(np.asarray(image)).astype(np.float32)) / 255 - 0.5) / 0.5
     assert torch.allclose(x[0], expected, atol=1e-5) and torch.equal(x[0], x[1])
     assert (x > 0.99).float().mean() < 0.05  # not saturated
+
+
+def _sprite(hidden: tuple[int, int, int], red: int = 200):
+    """A 16x16 RGBA sprite: an opaque red square on a transparent background whose stored (hidden) colour is
+    ``hidden``, with a half-transparent blue edge."""
+    import numpy as np
+
+    pixels = np.zeros((16, 16, 4), dtype=np.uint8)
+    pixels[..., :3] = hidden
+    pixels[4:12, 4:12] = (red, 0, 0, 255)
+    pixels[4:12, 12] = (0, 0, 255, 128)
+    return Image.fromarray(pixels, mode="RGBA")
+
+
+def test_transparent_parts_are_laid_on_white_whatever_colour_the_file_hides_under_them():
+    """Two files of one sprite that differ only in the colours under their transparent pixels (an editor's
+    leftovers, a PNG optimiser's rewrite) reach the model as one image: the background white, the half-transparent
+    edge blended with it. PIL's convert('RGB') shows the hidden colours (black in one, green in the other)."""
+    import numpy as np
+
+    from hf_quicktune.data.transforms import ToRGB
+
+    black, green = _sprite((0, 0, 0)), _sprite((0, 255, 0))
+    assert not np.array_equal(np.asarray(black.convert("RGB")), np.asarray(green.convert("RGB")))  # the bug
+    a, b = np.asarray(ToRGB()(black)), np.asarray(ToRGB()(green))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (16, 16, 3) and (a[0, 0] == 255).all() and tuple(a[6, 6]) == (200, 0, 0)
+    assert tuple(a[6, 12]) == (127, 127, 255)  # half blue on white
+    # grayscale with alpha, a palette image with a transparent index, an RGB PNG with a colour key
+    la = Image.fromarray(np.stack([np.full((4, 4), 30, np.uint8), np.zeros((4, 4), np.uint8)], -1), mode="LA")
+    assert (np.asarray(ToRGB()(la)) == 255).all()
+    palette = Image.fromarray(np.zeros((4, 4, 3), np.uint8)).convert("P")
+    palette.info["transparency"] = 0
+    assert (np.asarray(ToRGB()(palette)) == 255).all()
+    keyed = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    keyed.info["transparency"] = (0, 0, 0)
+    assert (np.asarray(ToRGB()(keyed)) == 255).all()
+    opaque = Image.fromarray(np.zeros((4, 4, 3), np.uint8))
+    assert ToRGB()(opaque) is opaque  # an RGB image without transparency is passed through
+
+
+def test_a_folder_of_transparent_pngs_reaches_the_model_on_white(tmp_path):
+    """From disk (PNG files whose hidden colours differ) through load() and the evaluation pipeline."""
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(6):
+            _sprite((0, 0, 0) if i % 2 else (0, 255, 0), red=100 + 20 * i + (cls == "b")).save(tmp_path / cls / f"{i}.png")
+    ds = load(str(tmp_path))
+    assert ds.info["image_mode"] == "RGBA"  # the card's usage lays them on white too (tests/publish)
+    tf = build_transform({**CFG, "crop_pct": 1.0, "interpolation": "nearest"}, train=False, image_size=16)
+    for split in (ds.train, ds.validation):
+        for i in range(len(split)):
+            x = tf(split[i]["image"])
+            assert torch.allclose(x[:, 0, 0], torch.ones(3))  # white (normalised with mean = std = 0.5)
+            assert x[1, 6, 6] == -1 and x[0, 6, 6] > -1  # the opaque square kept

@@ -1,5 +1,5 @@
 """The card's "Use it" snippet, run as written against an exported model: it must classify an image as the run's
-own evaluation did (the same probabilities), an 8-bit photo and a 16-bit image alike."""
+own evaluation did (the same probabilities), an 8-bit photo, a 16-bit image and a transparent one alike."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ def _card_code(ref: str, image_mode: str | None) -> str:
 @pytest.mark.parametrize(("mode", "image"), [
     ("RGB", lambda rng: Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))),
     ("I;16", lambda rng: Image.fromarray(rng.integers(1000, 4000, (40, 40), dtype=np.uint16))),  # 12 of 16 bits
+    ("RGBA", lambda rng: Image.fromarray(rng.integers(0, 256, (40, 40, 4), dtype=np.uint8))),  # random alpha
 ])
 def test_the_cards_snippet_classifies_as_the_runs_evaluation_did(tmp_path, monkeypatch, mode, image):
     torch.manual_seed(0)
@@ -44,6 +45,7 @@ def test_the_cards_snippet_classifies_as_the_runs_evaluation_did(tmp_path, monke
     picture.save(tmp_path / "image.png")
     code = _card_code(f"local-dir:{out}", mode)
     assert ("np.nanmin" in code) == (mode == "I;16")  # the stretch only where training stretched
+    assert ("alpha_composite" in code) == (mode == "RGBA")  # laid on white only where training had transparency
     monkeypatch.chdir(tmp_path)
     scope: dict = {}
     printed = io.StringIO()

@@ -85,6 +85,30 @@ def test_predict_gives_top5_class_names_for_the_searched_model(client, searched,
     assert result["label"] == labels[0]
 
 
+def test_predict_lays_a_transparent_upload_on_white_as_training_did(client, searched, tmp_path):
+    """An RGBA upload whose transparent border hides noise is classified as the same picture on white (the
+    transforms' flatten_alpha); gradio's default upload mode (RGB) dropped the alpha and showed the noise."""
+    import numpy as np
+    from gradio_client import handle_file
+
+    from hf_quicktune.data import load
+
+    _, name = searched
+    digit = np.asarray(load("builtin:digits").validation[1]["image"].convert("RGB").resize((24, 24)))
+    on_white = np.full((32, 32, 3), 255, dtype=np.uint8)
+    on_white[4:28, 4:28] = digit
+    rgba = np.concatenate([np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8),
+                           np.zeros((32, 32, 1), dtype=np.uint8)], axis=-1)
+    rgba[4:28, 4:28] = np.concatenate([digit, np.full((24, 24, 1), 255, dtype=np.uint8)], axis=-1)
+    Image.fromarray(on_white).save(tmp_path / "white.png")
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "transparent.png")
+    white, transparent = (client.predict(handle_file(str(tmp_path / f)), f"run:{name}", api_name="/predict")
+                          for f in ("white.png", "transparent.png"))
+    assert [c["label"] for c in transparent["confidences"]] == [c["label"] for c in white["confidences"]]
+    assert [c["confidence"] for c in transparent["confidences"]] == pytest.approx(
+        [c["confidence"] for c in white["confidences"]], abs=1e-5)
+
+
 def test_browse_shows_a_run_pushed_to_the_hub(client, searched, hub, session_tmp):
     from hf_quicktune.publish import push_to_hub
 
