@@ -245,3 +245,37 @@ def test_a_tables_label_ids_are_the_models_classes_by_position(exported, tmp_pat
         rows = list(csv.DictReader(fh))
     assert [r["true"] for r in rows] == ["cat", "dog", "owl", "cat", "dog", "owl"]
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_a_keras_npz_classifies_its_test_arrays(exported, tmp_path, capsys):
+    """mnist.npz (x_train, y_train, x_test, y_test): its test images are classified by row, as the same pictures
+    saved as PNG files, with the accuracy from y_test (integer ids, the model's classes by position); an .npz of
+    one unlabelled array is classified without; several arrays and none of them a test split say what to do."""
+    _, run = exported
+    rng = np.random.default_rng(5)
+    pictures = rng.integers(0, 256, (5, 12, 12, 3), dtype=np.uint8)
+    truth = np.array([0, 1, 2, 0, 1])
+    np.savez(tmp_path / "mnist.npz", x_train=pictures[:2], y_train=truth[:2], x_test=pictures, y_test=truth)
+    files = []
+    for i, picture in enumerate(pictures):
+        Image.fromarray(picture).save(tmp_path / f"{i}.png")
+        files.append(tmp_path / f"{i}.png")
+    by_file = predict.predict(predict.load(str(run)), files, top_k=3)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(tmp_path / "mnist.npz"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["row"] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert [r["true"] for r in rows] == ["cat", "dog", "owl", "cat", "dog"]
+    assert [r["label"] for r in rows] == [r["label"] for r in by_file]
+    assert [float(r["probability"]) for r in rows] == pytest.approx([r["probability"] for r in by_file], abs=1e-5)
+    accuracy = sum(r["label"] == t for r, t in zip(by_file, ["cat", "dog", "owl", "cat", "dog"])) / 5
+    assert f"accuracy {100 * accuracy:.2f} % on 5 images" in capsys.readouterr().out
+    np.savez(tmp_path / "unlabelled.npz", images=pictures.transpose(0, 3, 1, 2))  # channels first, no labels
+    assert main(["predict", str(run), str(tmp_path / "unlabelled.npz"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["label"] for r in rows] == [r["label"] for r in by_file] and "true" not in rows[0]
+    np.savez(tmp_path / "two.npz", x_train=pictures, x_val=pictures)
+    with pytest.raises(DatasetError, match=r"several arrays of images to classify.*x_train \(5, 12, 12, 3\)"):
+        predict.find_images([str(tmp_path / "two.npz")])

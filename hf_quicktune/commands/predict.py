@@ -22,11 +22,12 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
-    of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv) with MODEL: a
-    run's folder (its export/), an export folder, or the Hub repo a run pushed (org/name).
+    of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz of
+    test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
+    run pushed (org/name).
 
     When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), or a
-    table's label column holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
+    table's label column (an .npz's y_test) holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
     are keyed by its id column (id, ImageId, ...), else by their row number from 0.
 
     Example:

@@ -47,11 +47,7 @@ def _features(images: np.ndarray, labels: np.ndarray) -> datasets.Features:
     return datasets.Features({"image": image, "label": label})
 
 
-def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None]:
-    """The splits of the ``.npz`` at ``path`` (see the module's docstring), the arrays each was read from, and
-    the class names an array of them gives (``classes``, ``class_names``: label i is the i-th), if any."""
-    import datasets
-
+def _arrays(path: Path) -> dict[str, np.ndarray]:
     try:
         archive = np.load(path, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as err:
@@ -60,18 +56,41 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], l
                            fix="Save it with numpy.savez (arrays of numbers or strings, not objects).") from err
     with archive:
         # Keras' CIFAR-10 labels are (N, 1): one label per row, not images
-        arrays = {key: (a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a) for key in archive.files
-                  for a in [archive[key]]}
-    images = {_split_of(k, IMAGE_WORDS): k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"}
+        return {key: (a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a) for key in archive.files
+                for a in [archive[key]]}
+
+
+def _image_arrays(arrays: dict[str, np.ndarray]) -> dict[str | None, str]:
+    """split -> the key of its image array (split None: a numeric array whose name has no image word)."""
+    return {_split_of(k, IMAGE_WORDS): k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"}
+
+
+def _label_arrays(arrays: dict[str, np.ndarray]) -> dict[str | None, str]:
+    return {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1 and k.lower() not in CLASS_NAME_KEYS}
+
+
+def _class_names(arrays: dict[str, np.ndarray]) -> list[str] | None:
     names = next((arrays[k] for k in arrays if k.lower() in CLASS_NAME_KEYS and arrays[k].ndim == 1
                   and arrays[k].dtype.kind in "US"), None)
-    labels = {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1 and k.lower() not in CLASS_NAME_KEYS}
+    return None if names is None else [str(n) for n in names]
+
+
+def _shapes(arrays: dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
+
+
+def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None]:
+    """The splits of the ``.npz`` at ``path`` (see the module's docstring), the arrays each was read from, and
+    the class names an array of them gives (``classes``, ``class_names``: label i is the i-th), if any."""
+    import datasets
+
+    arrays = _arrays(path)
+    images, labels = _image_arrays(arrays), _label_arrays(arrays)
     pairs = {split: (images[split], labels[split]) for split in images if split is not None and split in labels}
     if not pairs:
-        shapes = ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
         raise DatasetError(
-            f"{path} holds no pair of image and label arrays that hf-quicktune recognises (it holds {shapes}).",
-            input=str(path), code="bad_npz",
+            f"{path} holds no pair of image and label arrays that hf-quicktune recognises (it holds "
+            f"{_shapes(arrays)}).", input=str(path), code="bad_npz",
             fix="Name them like Keras' datasets: x_train (N, H, W[, C]) with y_train (N,), and x_test with y_test.")
     out, sources = {}, {}
     for split, (x, y) in pairs.items():
@@ -81,4 +100,35 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], l
         features = _features(arrays[x], arrays[y])
         out[split or "train"] = datasets.Dataset.from_dict({"image": arrays[x], "label": arrays[y]}, features=features)
         sources[split or "train"] = f"{x}, {y}"
-    return out, sources, None if names is None else [str(n) for n in names]
+    return out, sources, _class_names(arrays)
+
+
+def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
+    """The images of the ``.npz`` at ``path`` to classify (``hf-quicktune predict MODEL test.npz``): its only image
+    array, or of several its test split's (``x_test``), as a table with an array ``image`` column, and a ``label``
+    column when the images have labels (``y_test``; named by an array of class names). Returns the array's key and
+    the table."""
+    import datasets
+
+    arrays = _arrays(path)
+    images = _image_arrays(arrays)
+    keys = list(images.values())
+    if len(keys) != 1:
+        keys = [key for split, key in images.items() if split == "test"]
+    if len(keys) != 1:
+        raise DatasetError(
+            f"{path} holds {'no array of images' if not images else 'several arrays of images'} to classify (it "
+            f"holds {_shapes(arrays)}).", input=str(path), code="bad_npz",
+            fix="Save the images to classify as an array of their own, e.g. numpy.savez('to_classify.npz', "
+                "x_test=images) with images of shape (N, H, W[, C]).")
+    key = keys[0]
+    split = _split_of(key, IMAGE_WORDS)
+    label_key = _label_arrays(arrays).get(split)
+    if label_key is None or len(arrays[label_key]) != len(arrays[key]):
+        return key, datasets.Dataset.from_dict({"image": arrays[key]}, features=datasets.Features(
+            {"image": _features(arrays[key], np.zeros(0, np.int64))["image"]}))
+    labels, names = arrays[label_key], _class_names(arrays)
+    if names is not None and labels.dtype.kind in "iu" and len(labels) and labels.min() >= 0 and labels.max() < len(names):
+        labels = np.asarray(names)[labels]
+    return f"{key}, {label_key}", datasets.Dataset.from_dict({"image": arrays[key], "label": labels},
+                                                            features=_features(arrays[key], labels))

@@ -1,5 +1,6 @@
 """The images of a table to classify (``hf-quicktune predict MODEL test.csv``): a Kaggle test set is a table (the
-Digit Recognizer's ``test.csv`` of pixel columns, a CSV naming image files), not a folder.
+Digit Recognizer's ``test.csv`` of pixel columns, a CSV naming image files), not a folder; a NumPy ``.npz`` of
+test arrays (``x_test``, with ``y_test``) is read as one too.
 
 Each row is a :class:`TableRow`: its image entry (``{"bytes", "path"}``, pixels encoded as by training: see
 :mod:`hf_quicktune.data.pixels`), its key (the table's id column, ``id`` / ``ImageId`` / ..., else the row number
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import pixels
+from hf_quicktune.data import npz, pixels
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -22,7 +23,7 @@ from hf_quicktune.errors import DatasetError
 logger = logging.getLogger(__name__)
 
 #: file types read as tables (the data-file builders of the sources)
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
 #: column names that identify a row (any letter case); a competition's submission is keyed by them
 ID_NAMES = ("id", "imageid", "image_id", "img_id", "imgid", "index", "idx")
 
@@ -56,14 +57,19 @@ def _read(path: Path) -> list[TableRow]:
 
     from hf_quicktune.data.sources import resolve_source
 
-    source = resolve_source(str(path))
-    ds = next(iter(source.splits.values()))
+    if path.suffix.lower() == ".npz":  # Keras-style arrays: the test images (x_test), labelled when y_test is there
+        arrays, ds = npz.images_to_classify(path)
+        logger.info("%s: classifying the array(s) %s", path, arrays)
+        base_dir = None
+    else:
+        source = resolve_source(str(path))
+        ds, base_dir = next(iter(source.splits.values())), source.base_dir
     if len(ds) == 0:
         raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
                            fix="Pass a table with a row per image.")
     splits, image_column, _ = pixels.read_pixels({"train": ds})
     ds = splits["train"]
-    ds = col.to_image_feature(ds, image_column, source.base_dir).cast_column(image_column, datasets.Image(decode=False))
+    ds = col.to_image_feature(ds, image_column, base_dir).cast_column(image_column, datasets.Image(decode=False))
     names = list(ds.column_names)
     key_name = next((c for c in names if c.lower() in ID_NAMES and c != image_column), None)
     truth = _label_values(ds, image_column, key_name)
