@@ -6,7 +6,13 @@ feature at each such access: quadratic in the columns (session 51: a 200-row CIF
 image column). The table here holds its image paths in a ``file`` column after the pixel-like numeric columns,
 so both trees load it and the comparison is of the same work. Rounds alternate the trees.
 
+With ``--npz N`` the data is instead a Keras-style ``.npz`` (``x_train``/``y_train``, ``x_test``/``y_test``) of N
+28 x 28 grayscale images, loaded twice per tree: a first load (caches emptied) and a second one with the caches the
+first left (what a later run or a ``--resume`` pays). Session 52: an ``.npz`` is built in memory, so datasets kept
+no encoding of its pixels and every load encoded them again.
+
     .venv/bin/python benchmarks/wide_table_load.py [--baseline bdd876d] [--columns 3072] [--rows 200] [--rounds 2]
+    .venv/bin/python benchmarks/wide_table_load.py --npz 70000 --baseline 70cb20f
 """
 
 from __future__ import annotations
@@ -52,12 +58,28 @@ def make_table(folder: Path, columns: int, rows: int) -> Path:
     return path
 
 
+def make_npz(folder: Path, images: int) -> Path:
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    x = gaussian_filter(rng.random((images, 28, 28)), (0, 1.5, 1.5))
+    x = ((x - x.min()) / (x.max() - x.min()) * 255).astype(np.uint8)
+    y = rng.integers(0, 10, images)
+    split = images * 6 // 7
+    folder.mkdir(parents=True)
+    path = folder / "mnist.npz"
+    np.savez(path, x_train=x[:split], y_train=y[:split], x_test=x[split:], y_test=y[split:])
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="bdd876d", help="the commit to compare with (a git worktree of it)")
     parser.add_argument("--columns", type=int, default=3072)
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--npz", type=int, default=0, help="load an .npz of this many images instead, twice per tree")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -67,10 +89,17 @@ def main() -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
                    check=True, capture_output=True)
     try:
-        path = make_table(work / "data", args.columns, args.rows)
+        if args.npz:
+            path = make_npz(work / "data", args.npz)
+            loads = ("first load", "second load")
+            print(f"an .npz of {args.npz} 28 x 28 images (x_train, y_train, x_test, y_test); per load: wall seconds "
+                  "of data.load in a fresh process (caches emptied before the first load of each tree)")
+        else:
+            path = make_table(work / "data", args.columns, args.rows)
+            loads = ("load",)
+            print(f"a parquet of {args.rows} rows x {args.columns} numeric columns + label + file (image paths); "
+                  "per load: wall seconds of data.load in a fresh process (the datasets cache emptied first)")
         trees = {"this tree": ROOT, f"baseline {args.baseline}": base}
-        print(f"a parquet of {args.rows} rows x {args.columns} numeric columns + label + file (image paths); "
-              "per load: wall seconds of data.load in a fresh process (the datasets cache emptied first)")
         for r in range(args.rounds):
             for label, tree in trees.items():
                 cache = work / "hf-datasets"
@@ -78,12 +107,13 @@ def main() -> None:
                 env = {**os.environ, "PYTHONPATH": str(tree), "HF_DATASETS_CACHE": str(cache),
                        "HF_QUICKTUNE_CACHE": str(work / "qt-cache")}
                 shutil.rmtree(work / "qt-cache", ignore_errors=True)
-                out = subprocess.run([sys.executable, __file__, "--child", str(path)], env=env, capture_output=True,
-                                     text=True, check=True).stdout
-                res = json.loads(out.strip().splitlines()[-1])
-                assert Path(res["package"]).resolve().parent == tree.resolve(), res["package"]
-                print(f"round {r + 1} {label:<20} {res['wall']:7.2f} s ({res['images']} images, image column "
-                      f"{res['column']!r})", flush=True)
+                for which in loads:
+                    out = subprocess.run([sys.executable, __file__, "--child", str(path)], env=env,
+                                         capture_output=True, text=True, check=True).stdout
+                    res = json.loads(out.strip().splitlines()[-1])
+                    assert Path(res["package"]).resolve().parent == tree.resolve(), res["package"]
+                    print(f"round {r + 1} {label:<20} {which:<12} {res['wall']:7.2f} s ({res['images']} images, "
+                          f"image column {res['column']!r})", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

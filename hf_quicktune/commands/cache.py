@@ -18,6 +18,7 @@ PARTS: dict[str, str] = {
     "image_checks": "which image folders were checked readable (a check of a second or more)",
     "archives": "datasets given as zip or tar archives, unpacked (again when the archive changes)",
     "downloads": "images a dataset names by http(s) URL, downloaded once",
+    "pixels": "the images of NumPy .npz datasets, encoded once from their arrays",
     "forward_cost.json": "each architecture's traced forward-pass cost (activations, GMACs) per input size",
 }
 

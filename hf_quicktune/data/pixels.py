@@ -20,6 +20,7 @@ with what to do.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -37,6 +38,11 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 logger = logging.getLogger(__name__)
+
+#: the cache part keeping the images of tables built in memory (``hf-quicktune cache clear pixels``)
+CACHE_PART = "pixels"
+#: bump when the encoding of pixels to images changes (the kept images are then made again)
+ENCODING = 1
 
 #: the fewest values a row needs to be read as an image (an 8x8 grayscale one: scikit-learn's digits)
 MIN_PIXELS = 64
@@ -311,8 +317,8 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
     if column in ds.column_names and column not in layout.columns:
         raise DatasetError(f"The table has a column '{column}' beside its pixels.", input=column,
                            code="pixel_columns", fix=f"Rename the column '{column}'.")
-    if layout.kind != "wide" and any(v is None for v in ds.with_format(None).select_columns(
-            [layout.columns[0]])[:][layout.columns[0]]):
+    if layout.kind != "wide" and ds.with_format("arrow").select_columns([layout.columns[0]])[:].column(
+            0).null_count:  # counted by Arrow: no array of the column is made a Python list
         raise DatasetError(f"The pixel column '{layout.columns[0]}' has empty rows.", input=layout.columns[0],
                            code="pixel_values", fix="Drop the rows without an image.")
 
@@ -326,7 +332,21 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
         del features[name]
     features[column] = datasets.Image()
     return ds.map(encode, batched=True, batch_size=256, remove_columns=list(layout.columns), features=features,
-                  desc="pixels to images")
+                  desc="pixels to images", cache_file_name=_cache_file(ds, layout, column))
+
+
+def _cache_file(ds: datasets.Dataset, layout: PixelLayout, column: str) -> str | None:
+    """Where the images of a table built in memory (an ``.npz``) are kept, named by its content's fingerprint, so
+    that a second load or a ``--resume`` reads them instead of encoding every picture again; None for a table read
+    from files (datasets caches its ``map`` beside them)."""
+    if ds.cache_files:
+        return None
+    from hf_quicktune.constants import cache_dir
+
+    key = hashlib.sha256(f"{ENCODING}|{ds._fingerprint}|{layout}|{column}".encode()).hexdigest()[:32]
+    folder = cache_dir() / CACHE_PART
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / f"{key}.arrow")
 
 
 def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = None

@@ -246,6 +246,34 @@ def test_npz_arrays_of_four_channels_are_rgba_images(tmp_path: Path, order: str)
     assert set(_all_rows(prepared)) == {image.tobytes() for image in rgba}
 
 
+def test_an_npz_is_encoded_once_and_read_from_the_cache_after(tmp_path: Path, monkeypatch):
+    """A second load of one .npz (a later run, a --resume) reads the images the first encoded (the cache's pixels
+    part); another .npz's content is encoded anew."""
+    from hf_quicktune.data import pixels
+
+    monkeypatch.setenv("HF_QUICKTUNE_CACHE", str(tmp_path / "cache"))
+    encoded = []
+    real_png = pixels._png
+    monkeypatch.setattr(pixels, "_png", lambda image: encoded.append(1) or real_png(image))
+    images = _gray(24)
+    np.savez(tmp_path / "mnist.npz", x_train=images[:18], y_train=_labels(18), x_test=images[18:], y_test=_labels(6))
+    first = _all_rows(load(str(tmp_path / "mnist.npz"), val_fraction=0.25))
+    assert len(encoded) == 24 and list((tmp_path / "cache" / pixels.CACHE_PART).glob("*.arrow"))
+    assert _all_rows(load(str(tmp_path / "mnist.npz"), val_fraction=0.25)) == first
+    assert len(encoded) == 24  # none encoded again
+    np.savez(tmp_path / "mnist.npz", x_train=images[:18][::-1], y_train=_labels(18), x_test=images[18:],
+             y_test=_labels(6))  # same name, other content
+    load(str(tmp_path / "mnist.npz"), val_fraction=0.25)
+    assert len(encoded) == 24 + 18  # its train images are new (its test ones are the same content)
+
+
+def test_a_pixel_column_with_an_empty_row_says_so(tmp_path: Path):
+    pd.DataFrame({"pixels": [list(range(64)), None, list(range(64))] * 4, "label": _labels(12)}).to_parquet(
+        tmp_path / "gaps.parquet")
+    with pytest.raises(DatasetError, match="The pixel column 'pixels' has empty rows"):
+        load(str(tmp_path / "gaps.parquet"))
+
+
 def test_an_npz_without_labels_says_how_to_name_its_arrays(tmp_path: Path):
     np.savez(tmp_path / "only.npz", a=_gray(6))
     with pytest.raises(DatasetError, match=r"holds no pair of image and label arrays .*\(it holds a \(6, 8, 8\)\)"):
