@@ -61,3 +61,14 @@ def csv_dataset(tmp_path: Path, write_images) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture
+def refused_url():
+    """An http URL whose connection is refused at once (the network or the server down): a port of this machine
+    bound for the test and never listened on, so nothing else can answer there (a fixed port might be in use)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"

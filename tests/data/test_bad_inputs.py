@@ -18,7 +18,7 @@ def _csv(tmp_path: Path, name: str, frame: dict) -> Path:
     return path
 
 
-def _case(name: str, tmp_path: Path, write_images, csv_dataset) -> tuple[str, str]:
+def _case(name: str, tmp_path: Path, write_images, csv_dataset, refused_url: str) -> tuple[str, str]:
     """Build the bad input ``name``; return (spec, regex the message must match)."""
     if name == "unknown_path":
         return str(tmp_path / "missing" / "data.csv"), r"Unknown dataset .*no such file or directory"
@@ -48,7 +48,7 @@ def _case(name: str, tmp_path: Path, write_images, csv_dataset) -> tuple[str, st
         return str(_csv(tmp_path, "m.csv", {"filepath": [r[0] for r in rows], "label": labels})), \
             r"'label' of split 'train' has 1 missing value\(s\) \(rows \[4\]\)"
     if name == "image_urls":  # a web-scraped set's CSV: not "no such file", but what to do
-        urls = [f"http://127.0.0.1:9/img/{i}.jpg" for i in range(6)]  # nothing listens there: refused at once
+        urls = [f"{refused_url}/img/{i}.jpg" for i in range(6)]  # nothing listens there: refused at once
         return str(_csv(tmp_path, "u.csv", {"url": urls, "label": ["cat", "dog"] * 3})), \
             r"6 of 6 image URLs of the column 'url' could not be downloaded.*download the images first"
     if name == "multi_label":  # detected, not only when named: a list-valued "labels" column says what it is
@@ -69,15 +69,15 @@ CASES = ["unknown_path", "unknown_builtin", "unsupported_file", "no_image_column
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_raises_clear_error(case, tmp_path, write_images, csv_dataset):
-    spec, pattern = _case(case, tmp_path, write_images, csv_dataset)
+def test_bad_input_raises_clear_error(case, tmp_path, write_images, csv_dataset, refused_url):
+    spec, pattern = _case(case, tmp_path, write_images, csv_dataset, refused_url)
     with pytest.raises(DatasetError, match=pattern):
         load(spec)
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_bad_input_via_cli_is_one_paragraph_exit_2(case, tmp_path, write_images, csv_dataset, capsys):
-    spec, pattern = _case(case, tmp_path, write_images, csv_dataset)
+def test_bad_input_via_cli_is_one_paragraph_exit_2(case, tmp_path, write_images, csv_dataset, refused_url, capsys):
+    spec, pattern = _case(case, tmp_path, write_images, csv_dataset, refused_url)
     assert main(["data", "inspect", spec]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err

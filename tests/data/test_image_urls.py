@@ -71,14 +71,14 @@ def test_urls_are_downloaded_once_and_read_as_the_images(tmp_path, server):
     assert len(requests) == 12
 
 
-def test_a_few_failed_urls_are_left_out_and_many_stop_the_load(tmp_path, server, caplog):
+def test_a_few_failed_urls_are_left_out_and_many_stop_the_load(tmp_path, server, refused_url, caplog):
     root, base, _ = server
     path, _ = _table(tmp_path, root, base, n=40, missing=1)  # 1 of 40 gone (404): 2.5 %
     with caplog.at_level("WARNING"):
         prepared = load(str(path))
     assert len(prepared.train) + len(prepared.validation) == 39
     assert "1 of 40 image URLs of the column 'image_url' could not be downloaded and are left out" in caplog.text
-    path, _ = _table(tmp_path, root, "http://127.0.0.1:9/gone", n=12)  # nothing listens there (the network down)
+    path, _ = _table(tmp_path, root, f"{refused_url}/gone", n=12)  # nothing listens there (the network down)
     with pytest.raises(DatasetError, match=r"12 of 12 image URLs of the column 'image_url' could not be downloaded"):
         load(str(path))
 
