@@ -248,11 +248,15 @@ def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: i
 
 def true_labels(rows: list[dict[str, Any]], labels: list[str]) -> list[str] | None:
     """Each image's class when every image's class is known: a table's label column (its names, or ids of the
-    model's classes), or a folder named after one of the model's classes (a labelled test folder,
-    ``test/CLASS/IMAGE.png``); else None."""
+    model's classes), a folder named after one of the model's classes (a labelled test folder,
+    ``test/CLASS/IMAGE.png``), or file names that carry them (``cat.0.jpg``: data/name_labels); else None."""
+    from hf_quicktune.data.name_labels import class_of
+
     known = set(labels)
     truth = [r["true"] if "key" in r else Path(r["path"]).parent.name for r in rows]
     if truth and all("key" in r for r in rows) and not all(t in known for t in truth) and all(
             t is not None and t.isdigit() and int(t) < len(labels) for t in truth):
         truth = [labels[int(t)] for t in truth]  # a table's label ids, the model's classes named (--class-names)
+    if truth and not all(t in known for t in truth) and not any("key" in r for r in rows):
+        truth = [class_of(Path(r["path"]).name) for r in rows]  # a test folder of Dogs vs. Cats' names
     return truth if truth and all(t in known for t in truth) else None

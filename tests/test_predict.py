@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -279,3 +280,18 @@ def test_a_keras_npz_classifies_its_test_arrays(exported, tmp_path, capsys):
     np.savez(tmp_path / "two.npz", x_train=pictures, x_val=pictures)
     with pytest.raises(DatasetError, match=r"several arrays of images to classify.*x_train \(5, 12, 12, 3\)"):
         predict.find_images([str(tmp_path / "two.npz")])
+
+
+def test_a_test_folder_named_like_dogs_vs_cats_gives_the_accuracy(exported, tmp_path, capsys):
+    """cat.0.png, dog.3.png, ...: the file names carry the true classes (data/name_labels), as training read them."""
+    _, run = exported
+    paths = _images(tmp_path / "named", 6, 12)
+    names = [f"{LABELS[i % 3]}.{i}.png" for i in range(6)]
+    for path, name in zip(paths, names):
+        path.rename(tmp_path / "named" / name)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), str(tmp_path / "named"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(Path(r["path"]).name, r["true"]) for r in rows} == {(n, n.split(".")[0]) for n in names}
+    assert "on 6 images (their file names carry the true class)" in capsys.readouterr().out

@@ -26,8 +26,8 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
     test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
     run pushed (org/name).
 
-    When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), or a
-    table's label column (an .npz's y_test) holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
+    When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), its file name
+    carries one (cat.0.jpg), or a table's label column (an .npz's y_test) holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
     are keyed by its id column (id, ImageId, ...), else by their row number from 0.
 
     Example:
@@ -79,5 +79,7 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
         line += f"; {len(failed)} unreadable (rows without a label)"
     click.echo(line)
     if summary.get("accuracy") is not None:
-        where = "the table's label column holds" if all("key" in r for r in rows) else "their folders name"
+        where = ("the table's label column holds" if all("key" in r for r in rows) else "their folders name"
+                 if all(Path(r["path"]).parent.name == t for r, t in zip(rows, truth or [])) else
+                 "their file names carry")
         click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images ({where} the true class)")

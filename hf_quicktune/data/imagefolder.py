@@ -1,5 +1,7 @@
 """An ImageFolder read as torchvision's ``ImageFolder`` reads it: an image's class is the top folder under the root
-(or under ``train/``, ``validation/``, ``test/``), however deep the image lies below it.
+(or under ``train/``, ``validation/``, ``test/``), however deep the image lies below it. A folder of images
+without class folders whose file names carry the class (``cat.0.jpg``) is labelled by them
+(:mod:`hf_quicktune.data.name_labels`).
 
 datasets' ``imagefolder`` names an image's class by the folder that holds it: ``cat/session1/0.png`` was class
 ``session1`` (every class mixed into a few wrong ones, in silence), and a class folder holding images both
@@ -15,7 +17,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hf_quicktune.data.folder_files import check_unread_files
+from hf_quicktune.data.folder_files import check_unread_files, read_extensions
+from hf_quicktune.data.name_labels import describe, labels_from_names
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.splits import SPLIT_ALIASES
 from hf_quicktune.errors import DatasetError
@@ -36,22 +39,30 @@ def _subdirs(path: Path) -> list[Path]:
 def split_dirs(path: Path) -> list[str] | None:
     """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split), or None for
     ``root/<class>/...``. A split folder of images without class folders (a competition's unlabelled ``test/``)
-    is left out with a warning; with no split folder holding class folders there are no labels (an error)."""
+    is left out with a warning; where no split folder holds class folders, those whose file names carry the class
+    (Dogs vs. Cats' ``train/cat.0.jpg``) are the labelled ones; with none of either there are no labels (an
+    error)."""
     subdirs = _subdirs(path)
     if not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
         return None
-    labelled, unlabelled = [], []
+    foldered, named, unlabelled = [], [], []
+    readable = read_extensions()
     for d in subdirs:
         entries = [e for e in d.iterdir() if not e.name.startswith(".")]
         if any(e.is_dir() for e in entries):
-            labelled.append(d.name)
+            foldered.append(d.name)
+        elif labels_from_names([e.name for e in entries if e.suffix.lower() in readable]) is not None:
+            named.append(d.name)  # Dogs vs. Cats' train/ (cat.0.jpg): labelled by names where no split has folders
         elif entries:
             unlabelled.append(d.name)
+    labelled = foldered or named
+    unlabelled = [d.name for d in subdirs if d.name in unlabelled or (foldered and d.name in named)]
     if not labelled:
         raise DatasetError(f"{path} holds split folders ({', '.join(d.name + '/' for d in subdirs)}) of images but no "
                            "class folders in them, so it has no labels.", input=str(path), code="no_classes",
-                           fix="Put each class's images in its own folder (train/CLASS/IMAGE.png), or pass a "
-                               "CSV/parquet file with an image and a label column.")
+                           fix="Put each class's images in its own folder (train/CLASS/IMAGE.png), name each image "
+                               "after its class (train/cat.0.jpg), or pass a CSV/parquet file with an image and a "
+                               "label column.")
     if unlabelled:
         logger.warning("%s hold%s images without class folders (unlabelled, like a competition's test set): left "
                        "out; classify them with `hf-quicktune predict RUN_DIR %s` after the run.",
@@ -87,14 +98,34 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     if any(set(split.column_names) != {"image"} for split in out.values()):
         return out, layout  # a metadata file (metadata.csv / .jsonl) gave the columns: datasets' reading stands
     relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
-    _check_classes(path, roots, relative)
-    tops = {name: [rel.split("/", 1)[0] for rel in rels] for name, rels in relative.items()}
+    tops = _classes_from_names(path, relative)
+    if tops is None:
+        _check_classes(path, roots, relative)
+        tops = {name: [rel.split("/", 1)[0] for rel in rels] for name, rels in relative.items()}
     names = sorted({c for column in tops.values() for c in column})
     index = {c: i for i, c in enumerate(names)}
     feature = datasets.ClassLabel(names=names)
     for name, split in out.items():
         out[name] = split.add_column("label", [index[c] for c in tops[name]]).cast_column("label", feature)
     return out, layout
+
+
+def _classes_from_names(path: Path, relative: dict[str, list[str]]) -> dict[str, list[str]] | None:
+    """Each split's classes read from its images' file names when no image lies in a class folder and the names
+    label them (:mod:`hf_quicktune.data.name_labels`), else None."""
+    if any("/" in rel for rels in relative.values() for rel in rels):
+        return None
+    names = [rel for rels in relative.values() for rel in rels]
+    labels = labels_from_names(names)
+    if labels is None:
+        return None
+    logger.warning("%s has no class folders: each image's class is read from its file name, without its number "
+                   "(%s is a '%s'): %s. To label them otherwise, put each class's images in its own folder "
+                   "(path/CLASS/IMAGE.png).", path, names[0], labels[0], describe(labels))
+    out, start = {}, 0
+    for split, rels in relative.items():
+        out[split], start = labels[start:start + len(rels)], start + len(rels)
+    return out
 
 
 def _linked_dirs(root: Path) -> list[Path]:
@@ -151,5 +182,6 @@ def _unlabelled(path: Path, classes: list[str]) -> DatasetError:
                             input=str(path), code="one_class",
                             fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png).")
     return DatasetError(f"{path} holds images but no class sub-folders, so it has no labels.", input=str(path),
-                        code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), or "
-                        "pass a CSV/parquet file with an image and a label column.")
+                        code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), name "
+                        "each image after its class (cat.0.jpg, cat.1.jpg, dog.0.jpg: at least 2 per class), or pass a "
+                        "CSV/parquet file with an image and a label column.")
