@@ -295,3 +295,21 @@ def test_a_test_folder_named_like_dogs_vs_cats_gives_the_accuracy(exported, tmp_
         rows = list(csv.DictReader(fh))
     assert {(Path(r["path"]).name, r["true"]) for r in rows} == {(n, n.split(".")[0]) for n in names}
     assert "on 6 images (their file names carry the true class)" in capsys.readouterr().out
+
+
+def test_a_competitions_test_table_of_ids_is_classified_keyed_by_them(exported, tmp_path):
+    """APTOS' test.csv (id_code) with test_images/<id_code>.png beside it: rows keyed by the ids, as a submission."""
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "test_images", 4, 13)
+    ids = [f"{i:03x}ab" for i in range(4)]
+    for path, key in zip(paths, ids):
+        path.rename(tmp_path / "test_images" / f"{key}.png")
+    pd.DataFrame({"id_code": ids}).to_csv(tmp_path / "test.csv", index=False)
+    direct = predict.predict(predict.load(str(run)), [tmp_path / "test_images" / f"{k}.png" for k in ids])
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(run), str(tmp_path / "test.csv"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id_code"] for r in rows] == ids and [r["label"] for r in rows] == [r["label"] for r in direct]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import pixels
+from hf_quicktune.data import image_ids, one_hot, pixels
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
@@ -70,6 +70,19 @@ def _split_files(raw: RawSource, names: list[str]) -> list[str]:
     return []
 
 
+def _label_column(splits: dict, img_col: str, label_column: str | None) -> tuple[dict, str]:
+    """The splits and their label column: detected or named (``--label-column``), else one made from one-hot class
+    columns (Plant Pathology's healthy / rust / scab of 0 and 1: :mod:`hf_quicktune.data.one_hot`)."""
+    try:
+        return splits, col.detect_label_column(splits["train"], img_col, label_column)
+    except DatasetError:
+        made = one_hot.one_hot_label(splits["train"], [img_col]) if label_column is None else None
+        if made is None:
+            raise
+        name, hot = made
+        return {split: one_hot.with_label(ds, name, hot) for split, ds in splits.items()}, name
+
+
 def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
     """Competition-style held-out splits without labels are dropped, not scored on: all -1 (a ClassLabel's
     unknown), or all missing (Kaggle's test.csv beside train.csv has no label column)."""
@@ -77,12 +90,16 @@ def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -
 
     out = {}
     for name, ds in splits.items():
-        unknown = -1 if isinstance(ds.features[lab_col], datasets.ClassLabel) else None
-        values = col.column_values(ds, lab_col) if name != "train" else []
-        if values and all(v == unknown or v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        if name != "train" and lab_col not in ds.column_names:  # a competition's test.csv: ids and no classes
+            why = f"no column '{lab_col}'"
+        else:
+            unknown = -1 if isinstance(ds.features[lab_col], datasets.ClassLabel) else None
+            values = col.column_values(ds, lab_col) if name != "train" else []
+            why = ("all -1" if unknown == -1 else "none given") if values and all(
+                v == unknown or v is None or (isinstance(v, float) and math.isnan(v)) for v in values) else ""
+        if why:
             logger.warning("ignoring split '%s': it has no labels (%s); classify it after the run with "
-                           "`hf-quicktune predict RUN_FOLDER FILE`", roles[name], "all -1" if unknown == -1 else
-                           "none given")
+                           "`hf-quicktune predict RUN_FOLDER FILE`", roles[name], why)
             continue
         out[name] = ds
     return out
@@ -118,11 +135,16 @@ def _load(
         if len(ds) == 0:
             raise DatasetError(f"The '{roles[name]}' split of '{spec}' is empty; pass a dataset with images in it.")
 
+    # a competition's table of image ids, the images in a folder beside it (train_images/<id>.png)
+    by_id = image_ids.images_by_id(splits, raw.base_dir, image_column)
+    if by_id is not None:
+        splits, image_column = by_id
     # a table of pixels: the training split's encoded first, the others once the unlabelled ones are left out
     converted, image_column, pixel_layout = pixels.read_pixels({"train": splits["train"]}, image_column)
     splits["train"] = train = converted["train"]
     img_col = col.detect_image_column(train, image_column)
-    lab_col = col.detect_label_column(train, img_col, label_column)
+    splits, lab_col = _label_column(splits, img_col, label_column)
+    train = splits["train"]
     splits = _drop_unlabelled_splits(splits, lab_col, roles)
     if pixel_layout is not None:
         splits = {"train": train, **pixels.convert_splits({k: v for k, v in splits.items() if k != "train"},

@@ -54,9 +54,9 @@ def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     files = splits or {"train": path}
     try:
-        with quiet_datasets():
-            ds = datasets.load_dataset(builder, data_files={s: glob.escape(str(f)) for s, f in files.items()},
-                                       **kwargs)
+        with quiet_datasets():  # a file per split, each with its own columns (a test.csv has no label column)
+            ds = {s: datasets.load_dataset(builder, data_files={s: glob.escape(str(f))}, **kwargs)[s]
+                  for s, f in files.items()}
     except Exception as err:  # pyarrow / pandas parse errors of many types
         if _caused_by(err, UnicodeDecodeError):
             raise DatasetError(f"{path} is not UTF-8 text ({_caused_by(err, UnicodeDecodeError)}).", input=str(path),
@@ -72,7 +72,7 @@ def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
         ) from err
     info = {"path": str(path), "format": builder} if splits is None else {
         "path": str(path.parent), "format": builder, "files": {s: f.name for s, f in splits.items()}}
-    return RawSource("file", _as_dict(ds), base_dir=str(path.parent), info=info)
+    return RawSource("file", ds, base_dir=str(path.parent), info=info)
 
 
 def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
@@ -95,37 +95,47 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     if len(subdirs) < 2 and not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
         return found
-    return found if _names_image_files(found[0], path) else None
+    # ids of images in flat folders (APTOS' train_images/<id>.png); not where the folders hold class folders (a
+    # download's train/CLASS/ beside the sample_submission.csv naming its test/ images is an ImageFolder)
+    flat = not any(e.is_dir() and not e.name.startswith(".") for d in subdirs for e in d.iterdir())
+    return found if _names_image_files(found[0], path, ids=flat) else None
 
 
-def _names_image_files(table: Path, base: Path, rows: int = 20) -> bool:
-    """Whether the first ``rows`` rows of ``table`` name an image file that exists (relative to ``base``, or absolute)."""
+def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = False) -> bool:
+    """Whether the first ``rows`` rows of ``table`` name an image file that exists (relative to ``base``, or
+    absolute), or (``ids``) hold a column of ids of images in a folder below ``base`` (a competition's
+    ``train_images/<id>.png``: :func:`hf_quicktune.data.image_ids.locate`)."""
     import csv
     import json
 
     from hf_quicktune.data.columns import image_extensions
+    from hf_quicktune.data.image_ids import locate
 
-    values: list[object] = []
+    columns: list[list[object]] = []
     try:
         suffix = table.suffix.lower()
         if suffix in (".csv", ".tsv"):
             with table.open(encoding="utf-8", errors="replace", newline="") as fh:
                 reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-                for _, row in zip(range(rows + 1), reader):
-                    values += row
+                next(reader, None)  # the header
+                records: list[list[object]] = [list(row) for _, row in zip(range(rows), reader)]
         elif suffix == ".jsonl":
             with table.open(encoding="utf-8", errors="replace") as fh:
-                for _, line in zip(range(rows), fh):
-                    values += list(json.loads(line).values()) if line.strip() else []
+                records = [list(json.loads(line).values()) for _, line in zip(range(rows), fh) if line.strip()]
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
             batch = next(pq.ParquetFile(table).iter_batches(batch_size=rows), None)
-            values += [v for row in (batch.to_pylist() if batch is not None else []) for v in row.values()]
+            records = [list(row.values()) for row in (batch.to_pylist() if batch is not None else [])]
+        else:
+            records = []
+        width = max((len(r) for r in records), default=0)
+        columns = [[r[i] for r in records if i < len(r)] for i in range(width)]
     except (OSError, ValueError, UnicodeError, AttributeError):
         return False
-    names = [v for v in values if isinstance(v, str) and v.lower().endswith(image_extensions())]
-    return any((base / v).is_file() for v in names)
+    names = [v for values in columns for v in values if isinstance(v, str) and v.lower().endswith(image_extensions())]
+    return any((base / v).is_file() for v in names) or (ids and any(locate(values, base) is not None
+                                                                      for values in columns))
 
 
 def _rows(path: Path) -> int:

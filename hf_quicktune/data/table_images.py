@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import npz, pixels
+from hf_quicktune.data import image_ids, npz, pixels
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -67,11 +67,17 @@ def _read(path: Path) -> list[TableRow]:
     if len(ds) == 0:
         raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
                            fix="Pass a table with a row per image.")
-    splits, image_column, _ = pixels.read_pixels({"train": ds})
+    # a competition's test.csv of ids with test_images/ beside it: its rows keyed by the ids
+    paths = next(n for n in ("image", "image_path", "_image") if n not in ds.column_names)
+    by_id = image_ids.images_by_id({"train": ds}, base_dir, into=paths)
+    if by_id is not None:
+        ds = by_id[0]["train"]
+    splits, image_column, _ = pixels.read_pixels({"train": ds}, None if by_id is None else paths)
     ds = splits["train"]
     ds = col.to_image_feature(ds, image_column, base_dir).cast_column(image_column, datasets.Image(decode=False))
     names = list(ds.column_names)
-    key_name = next((c for c in names if c.lower() in ID_NAMES and c != image_column), None)
+    key_name = by_id[1] if by_id is not None else next(
+        (c for c in names if c.lower() in ID_NAMES and c != image_column), None)
     truth = _label_values(ds, image_column, key_name)
     keys = col.column_values(ds, key_name) if key_name else list(range(len(ds)))
     images = col.column_values(ds, image_column)

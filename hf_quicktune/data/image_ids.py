@@ -1,0 +1,152 @@
+"""A table's images named by id, in a folder beside the table: a Kaggle competition's layout.
+
+Competitions ship ``train.csv`` with an id per image and the images in a folder beside it: APTOS
+(``id_code,diagnosis`` with ``train_images/<id_code>.png``), Plant Pathology (``image_id`` with
+``images/<image_id>.jpg``), Histopathologic Cancer Detection (``id,label`` with ``train/<id>.tif``), Cassava
+(``image_id`` = ``1000015157.jpg`` in ``train_images/``). Read from the table's folder every file was missing, and
+an id without an extension was no image column at all. :func:`locate` finds the folder (the table's own, or one
+below it, two levels at most) and the extension that turn a sample of the values into files, and
+:func:`images_by_id` makes such a column paths, split by split (``test.csv``'s images lie in ``test_images/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+#: values tried per column, folders searched below the table's (breadth first), and how deep
+SAMPLE = 32
+MAX_DIRS = 200
+MAX_DEPTH = 2
+#: column names tried first for ids (then every other string or integer column)
+ID_NAMES = ("image_id", "id_code", "image_name", "image", "img", "file", "filename", "file_name", "name", "id",
+            "image_path", "path", "img_id", "imageid")
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a column's values are files: ``folder / (value + suffix)``, for ``hits`` of the ``sample`` tried."""
+
+    folder: Path
+    suffix: str
+    hits: int
+    sample: int
+
+    def path(self, value: Any) -> str:
+        return str(self.folder / f"{value}{self.suffix}")
+
+
+def _folders(base: Path) -> list[Path]:
+    """``base`` and the folders below it (hidden ones skipped), breadth first, at most :data:`MAX_DIRS`."""
+    out, level = [base], [base]
+    for _ in range(MAX_DEPTH):
+        below = []
+        for folder in level:
+            try:
+                below += sorted(Path(e.path) for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+            except OSError:
+                continue
+        out += below[: MAX_DIRS - len(out)]
+        level = below
+        if len(out) >= MAX_DIRS:
+            break
+    return out
+
+
+def locate(values: list[Any], base: Path) -> Located | None:
+    """The folder (``base`` or below it) and extension (none, or one of the images' there) under which most of a
+    sample of ``values`` are image files; None when not more than half of them are anywhere."""
+    from hf_quicktune.data.columns import image_extensions
+
+    names = [str(v) for v in values if v is not None and str(v) and "/" not in str(v) and "\\" not in str(v)]
+    sample = names[:: max(1, len(names) // SAMPLE)][:SAMPLE]
+    if not sample:
+        return None
+    extensions = image_extensions()
+    best: Located | None = None
+    for folder in _folders(base):
+        try:
+            files = {e.name for e in os.scandir(folder) if e.name.lower().endswith(extensions)}
+        except OSError:
+            continue
+        if not files:
+            continue
+        suffixes = [""] + sorted({os.path.splitext(f)[1] for f in files})
+        for suffix in suffixes:
+            hits = sum(1 for v in sample if v + suffix in files)
+            if hits and (best is None or hits > best.hits):
+                best = Located(folder, suffix, hits, len(sample))
+    return best if best is not None and 2 * best.hits > best.sample else None
+
+
+def _id_like(feature: Any) -> bool:
+    import datasets
+
+    return isinstance(feature, datasets.Value) and (feature.dtype in ("string", "large_string") or
+                                                      feature.dtype.startswith(("int", "uint")))
+
+
+def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLike | None,
+                 image_column: str | None = None, into: str | None = None
+                 ) -> tuple[dict[str, datasets.Dataset], str] | None:
+    """The splits with their id column made image paths, and the id column; None when the table has an image
+    column (or ``image_column`` names one of paths that need no search) or no column's values are files near it.
+    ``into``: write the paths to a new column of that name and keep the ids (``predict`` keys its rows by them).
+
+    The column: ``image_column`` when given, else the first (by :data:`ID_NAMES`, then in order) whose values
+    :func:`locate` finds. Each split's folder is located on its own values; a split whose values are found
+    nowhere is left as it is (its images are reported missing, or it is an unlabelled split left out)."""
+    from hf_quicktune.data.columns import column_values, detect_image_column
+    from hf_quicktune.errors import DatasetError
+
+    if base_dir is None:
+        return None
+    train = splits["train"] if "train" in splits else next(iter(splits.values()))
+    base = Path(base_dir).resolve()
+    if image_column is None:
+        try:
+            detect_image_column(train)
+            return None  # a column of image paths or bytes (its relative paths: columns.resolve_paths)
+        except DatasetError:
+            pass
+        features = train.features
+        columns = list(train.column_names)
+        ordered = [c for n in ID_NAMES for c in columns if c.lower() == n] + columns
+        candidates = [c for c in dict.fromkeys(ordered) if _id_like(features[c])]
+    else:
+        candidates = [image_column] if image_column in train.column_names and _id_like(
+            train.features[image_column]) else []
+    for column in candidates:
+        sample = train.select(range(min(len(train), 4 * SAMPLE))).with_format(None)[:][column]
+        if image_column is not None and all(isinstance(v, str) and (base / v).is_file() for v in sample if v):
+            return None  # paths as they are
+        if locate(sample, base) is None:
+            continue
+        out = {}
+        for name, ds in splits.items():
+            located = locate(column_values(ds, column), base) if column in ds.column_names else None
+            if located is None:
+                out[name] = ds
+                continue
+            logger.info("split '%s': the images of column '%s' are %s/<%s>%s", name, column, located.folder,
+                        column, located.suffix)
+            out[name] = _as_paths(ds, column, located, into)
+        return out, column
+    return None
+
+
+def _as_paths(ds: datasets.Dataset, column: str, located: Located, into: str | None) -> datasets.Dataset:
+    import datasets
+
+    features = ds.features.copy()
+    features[into or column] = datasets.Value("string")
+    return ds.map(lambda batch: {into or column: [None if v is None else located.path(v) for v in batch[column]]},
+                  batched=True, features=features, desc=None)

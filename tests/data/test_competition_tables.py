@@ -1,0 +1,118 @@
+"""A competition's tables (hf_quicktune/data/image_ids.py, one_hot.py): ids naming images in a folder beside the
+table (APTOS' train_images/<id_code>.png, Cassava's image_id 1000.jpg, Plant Pathology's images/<image_id>.jpg),
+classes stored one-hot; said "no image column", "files do not exist" or "no label column" before."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_quicktune.data import load
+from hf_quicktune.data.columns import column_values
+from hf_quicktune.errors import DatasetError
+
+from .conftest import COLOURS, make_image
+
+CLASSES = ("cat", "dog", "owl")
+
+
+def _write(folder: Path, names: list[str], classes: list[str], seed: int = 0) -> dict[str, str]:
+    """An image per name (its class's colour) in ``folder``; returns each image's pixel digest -> class."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, (name, cls) in enumerate(zip(names, classes)):
+        image = make_image(COLOURS[cls], seed + i)
+        image.save(folder / name)
+        out[hashlib.sha1(np.asarray(image).tobytes()).hexdigest()] = cls
+    return out
+
+
+def _seen(prepared) -> dict[str, str]:
+    """Every kept image's pixel digest -> its class, over the splits."""
+    out = {}
+    for split in prepared.splits.values():
+        for i, label in enumerate(column_values(split, "label")):
+            out[hashlib.sha1(np.asarray(split[i]["image"].convert("RGB")).tobytes()).hexdigest()] = \
+                prepared.class_names[label]
+    return out
+
+
+def _aptos(root: Path, n: int = 12) -> dict[str, str]:
+    """train.csv (id_code, diagnosis) + train_images/<id_code>.png; test.csv (id_code) + test_images/."""
+    ids = [f"{i:04x}e5c3" for i in range(n)]
+    classes = [CLASSES[i % 3] for i in range(n)]
+    truth = _write(root / "train_images", [f"{i}.png" for i in ids], classes)
+    pd.DataFrame({"id_code": ids, "diagnosis": [CLASSES.index(c) for c in classes]}).to_csv(root / "train.csv",
+                                                                                           index=False)
+    _write(root / "test_images", [f"t{i}.png" for i in range(3)], ["cat", "dog", "owl"], seed=100)
+    pd.DataFrame({"id_code": [f"t{i}" for i in range(3)]}).to_csv(root / "test.csv", index=False)
+    return {k: str(CLASSES.index(v)) for k, v in truth.items()}
+
+
+def test_an_aptos_download_reads_ids_from_its_images_folder_and_leaves_test_out(tmp_path, caplog):
+    truth = _aptos(tmp_path / "aptos")
+    with caplog.at_level("WARNING"):
+        prepared = load(str(tmp_path / "aptos"))
+    assert prepared.info["image_column"] == "id_code" and prepared.test is None
+    assert _seen(prepared) == truth  # every image, with its own row's class
+    assert "ignoring split 'test': it has no labels (no column 'diagnosis')" in caplog.text
+    assert prepared.info["unlabelled"] == [str(tmp_path / "aptos" / "test.csv")]  # run's summary: classify it
+
+
+def test_file_names_in_a_folder_below_the_table_and_integer_ids(tmp_path):
+    """Cassava: image_id holds 1000.jpg, the files are in train_images/; integer ids name train/<id>.png."""
+    names = [f"{1000 + i}.jpg" for i in range(9)]
+    classes = [CLASSES[i % 3] for i in range(9)]
+    _write(tmp_path / "cassava" / "train_images", names, classes)
+    pd.DataFrame({"image_id": names, "label": classes}).to_csv(tmp_path / "cassava" / "train.csv", index=False)
+    prepared = load(str(tmp_path / "cassava" / "train.csv"))
+    assert sorted(_seen(prepared).values()) == sorted(classes) and len(_seen(prepared)) == 9
+    truth = _write(tmp_path / "ints" / "train", [f"{i}.png" for i in range(9)], classes)
+    pd.DataFrame({"id": range(9), "label": classes}).to_csv(tmp_path / "ints" / "labels.csv", index=False)
+    assert _seen(load(str(tmp_path / "ints" / "labels.csv"))) == truth
+
+
+def test_plant_pathology_classes_stored_one_hot(tmp_path, caplog):
+    root = tmp_path / "plant"
+    classes = [CLASSES[i % 3] for i in range(12)]
+    truth = _write(root / "images", [f"Train_{i}.jpg".replace(".jpg", ".png") for i in range(12)], classes)
+    table = pd.DataFrame({"image_id": [f"Train_{i}" for i in range(12)],
+                          **{c: [int(k == c) for k in classes] for c in CLASSES}})
+    table.to_csv(root / "train.csv", index=False)
+    with caplog.at_level("WARNING"):
+        prepared = load(str(root / "train.csv"))
+    assert prepared.class_names == list(CLASSES) and _seen(prepared) == truth
+    assert "the classes are the one-hot columns cat, dog, owl" in caplog.text
+    table.loc[3, "dog"] = 1  # a second class for row 3: several labels per image
+    table.to_csv(root / "train.csv", index=False)
+    with pytest.raises(DatasetError, match=r"1 row\(s\) have several of them \(row 3\).*single-label"):
+        load(str(root / "train.csv"))
+    table.loc[3, ["cat", "dog", "owl"]] = 0
+    table.to_csv(root / "train.csv", index=False)
+    with pytest.raises(DatasetError, match=r"1 row\(s\) have none of them \(row 3\)"):
+        load(str(root / "train.csv"))
+
+
+def test_ids_that_name_no_file_still_say_no_image_column(tmp_path):
+    _write(tmp_path / "t" / "images", ["a.png", "b.png"], ["cat", "dog"])
+    pd.DataFrame({"name": [f"x{i}" for i in range(6)], "label": ["cat", "dog"] * 3}).to_csv(tmp_path / "t" / "d.csv",
+                                                                                          index=False)
+    with pytest.raises(DatasetError, match="No image column found"):
+        load(str(tmp_path / "t" / "d.csv"))
+
+
+def test_a_download_of_class_folders_stays_an_image_folder_beside_its_submission_table(tmp_path):
+    """Plant Seedlings: train/CLASS/*.png, test/*.png and sample_submission.csv naming the test files (found in
+    test/): the class folders are the dataset, not the submission's placeholder classes."""
+    root = tmp_path / "seedlings"
+    for cls in CLASSES:
+        _write(root / "train" / cls, [f"{cls}{i}.png" for i in range(4)], [cls] * 4)
+    _write(root / "test", [f"t{i}.png" for i in range(4)], ["cat"] * 4, seed=50)
+    pd.DataFrame({"file": [f"t{i}.png" for i in range(4)], "species": "cat"}).to_csv(root / "sample_submission.csv",
+                                                                                     index=False)
+    prepared = load(str(root))
+    assert prepared.class_names == list(CLASSES) and len(prepared.train) + len(prepared.validation) == 12
