@@ -61,37 +61,46 @@ def _folders(base: Path) -> list[Path]:
     return out
 
 
-def locate(values: list[Any], base: Path) -> Located | None:
-    """The folder (``base`` or below it) and extension (none, or one of the images' there) under which most of a
-    sample of ``values`` are image files; None when not more than half of them are anywhere."""
+def image_listings(base: Path) -> list[tuple[Path, set[str]]]:
+    """The image files of ``base`` and of each folder below it (:func:`_folders`), by folder; folders without
+    images left out."""
     from hf_quicktune.data.columns import image_extensions
 
-    names = [str(v) for v in values if v is not None and str(v) and "/" not in str(v) and "\\" not in str(v)]
-    sample = names[:: max(1, len(names) // SAMPLE)][:SAMPLE]
-    if not sample:
-        return None
     extensions = image_extensions()
-    best: Located | None = None
+    out = []
     for folder in _folders(base):
         try:
             files = {e.name for e in os.scandir(folder) if e.name.lower().endswith(extensions)}
         except OSError:
             continue
-        if not files:
-            continue
-        suffixes = [""] + sorted({os.path.splitext(f)[1] for f in files})
-        for suffix in suffixes:
+        if files:
+            out.append((folder, files))
+    return out
+
+
+def locate(values: list[Any], base: Path, listings: list[tuple[Path, set[str]]] | None = None) -> Located | None:
+    """The folder (``base`` or below it; ``listings``: their images, when already read) and extension (none, or one
+    of the images' there) under which most of a sample of ``values`` are image files; None when not more than half
+    of them are anywhere."""
+    names = [str(v) for v in values if v is not None and str(v) and "/" not in str(v) and "\\" not in str(v)]
+    sample = names[:: max(1, len(names) // SAMPLE)][:SAMPLE]
+    if not sample:
+        return None
+    best: Located | None = None
+    for folder, files in image_listings(base) if listings is None else listings:
+        for suffix in [""] + sorted({os.path.splitext(f)[1] for f in files}):
             hits = sum(1 for v in sample if v + suffix in files)
             if hits and (best is None or hits > best.hits):
                 best = Located(folder, suffix, hits, len(sample))
     return best if best is not None and 2 * best.hits > best.sample else None
 
 
-def _id_like(feature: Any) -> bool:
+def _id_like(name: str, feature: Any) -> bool:
+    """A string column, or an integer one named like an id (a pixel table's integer columns are not ids)."""
     import datasets
 
-    return isinstance(feature, datasets.Value) and (feature.dtype in ("string", "large_string") or
-                                                      feature.dtype.startswith(("int", "uint")))
+    return isinstance(feature, datasets.Value) and (feature.dtype in ("string", "large_string") or (
+        feature.dtype.startswith(("int", "uint")) and name.lower() in ID_NAMES))
 
 
 def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLike | None,
@@ -120,19 +129,23 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
         features = train.features
         columns = list(train.column_names)
         ordered = [c for n in ID_NAMES for c in columns if c.lower() == n] + columns
-        candidates = [c for c in dict.fromkeys(ordered) if _id_like(features[c])]
+        candidates = [c for c in dict.fromkeys(ordered) if _id_like(c, features[c])]
     else:
         candidates = [image_column] if image_column in train.column_names and _id_like(
-            train.features[image_column]) else []
+            "id", train.features[image_column]) else []
+    listings = image_listings(base) if candidates else []
+    if not listings:
+        return None
+    rows = train.select(range(min(len(train), 4 * SAMPLE))).with_format(None).select_columns(candidates)[:]
     for column in candidates:
-        sample = train.select(range(min(len(train), 4 * SAMPLE))).with_format(None)[:][column]
+        sample = rows[column]
         if image_column is not None and all(isinstance(v, str) and (base / v).is_file() for v in sample if v):
             return None  # paths as they are
-        if locate(sample, base) is None:
+        if locate(sample, base, listings) is None:
             continue
         out = {}
         for name, ds in splits.items():
-            located = locate(column_values(ds, column), base) if column in ds.column_names else None
+            located = locate(column_values(ds, column), base, listings) if column in ds.column_names else None
             if located is None:
                 out[name] = ds
                 continue

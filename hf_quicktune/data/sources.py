@@ -109,7 +109,7 @@ def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = Fals
     import json
 
     from hf_quicktune.data.columns import image_extensions
-    from hf_quicktune.data.image_ids import locate
+    from hf_quicktune.data.image_ids import image_listings, locate
 
     columns: list[list[object]] = []
     try:
@@ -134,8 +134,10 @@ def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = Fals
     except (OSError, ValueError, UnicodeError, AttributeError):
         return False
     names = [v for values in columns for v in values if isinstance(v, str) and v.lower().endswith(image_extensions())]
-    return any((base / v).is_file() for v in names) or (ids and any(locate(values, base) is not None
-                                                                      for values in columns))
+    if any((base / v).is_file() for v in names):
+        return True
+    listings = image_listings(base) if ids else []  # read once for all the columns (a pixel table has hundreds)
+    return bool(listings) and any(locate(values, base, listings) is not None for values in columns)
 
 
 def _rows(path: Path) -> int:
