@@ -63,11 +63,43 @@ def unpack(archive: Path, target: Path) -> Path:
     return target
 
 
+def is_submission(path: Path) -> bool:
+    """A competition's submission template (``sample_submission.csv``, ``sampleSubmission.csv``): placeholder classes
+    for the test images, never the training data."""
+    return "submission" in path.stem.lower()
+
+
+def unpack_inner(root: Path, depth: int = 2) -> list[str]:
+    """Unpack the archives inside an unpacked archive (Kaggle's ``dogs-vs-cats.zip`` holds ``train.zip`` and
+    ``test1.zip``) where they lie, as ``unzip`` run there would: into their folder when they hold one top folder
+    whose name is free there, else into a folder named after them; each inner archive is removed once unpacked
+    (this is the cache's copy). Archives inside those are unpacked too, ``depth`` levels in all. Returns the names
+    of those unpacked."""
+    done: list[str] = []
+    for inner in sorted(p for p in root.rglob("*") if is_archive(p) and "__MACOSX" not in p.parts):
+        tmp = inner.with_name(f".{inner.name}-unpacking")
+        shutil.rmtree(tmp, ignore_errors=True)
+        unpack(inner, tmp)
+        entries = [p for p in tmp.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        if len(entries) == 1 and entries[0].is_dir() and not (inner.parent / entries[0].name).exists():
+            entries[0].rename(inner.parent / entries[0].name)
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            stem = inner.name[: -len(next(s for s in SUFFIXES if inner.name.lower().endswith(s)))] or "archive"
+            tmp.rename(inner.parent / (stem if not (inner.parent / stem).exists() else f"{stem}-unpacked"))
+        inner.unlink()
+        done.append(str(inner.relative_to(root)))
+    if done and depth > 1:
+        done += unpack_inner(root, depth - 1)
+    return done
+
+
 def data_root(root: Path, name: str) -> Path:
     """The ImageFolder root, the one table file, or the folder of tables inside an unpacked archive: single wrapping
-    folders (``data/``) are descended, macOS' ``__MACOSX`` and hidden entries ignored."""
+    folders (``data/``) are descended, macOS' ``__MACOSX``, hidden entries and submission templates ignored."""
     while True:
-        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX")) and not (
+            p.is_file() and is_submission(p))]
         tables = [p for p in entries if p.is_file() and p.suffix.lower() in TABLES]
         dirs = [p for p in entries if p.is_dir()]
         if len(tables) == 1:
@@ -100,6 +132,9 @@ def unpacked_folder(archive: Path) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             unpack(archive, tmp / "data")
+            inner = unpack_inner(tmp / "data")
+            if inner:
+                logger.warning("unpacked the archives inside it too: %s", ", ".join(inner))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -80,12 +80,12 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     ``data/images/`` (read as an ImageFolder of one class, "images", before), or tables named by split
     (``train.csv``, ``test.csv``) as ``(one of them, {split: file})``. A folder whose sub-folders make an
     ImageFolder (split folders, or two or more class folders) keeps that reading unless its table names image files
-    that exist (a Kaggle download's ``sample_submission.csv`` beside ``train/CLASS/``). imagefolder's own metadata
-    files (``metadata.csv``, ``metadata.jsonl``) do not count: they describe an ImageFolder."""
+    that exist. imagefolder's own metadata files (``metadata.csv``, ``metadata.jsonl``) and a competition's
+    submission template (``sample_submission.csv``: placeholder classes) do not count."""
     from hf_quicktune.data.imagefolder import SPLIT_NAMES
 
     tables = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FILE_BUILDERS
-                    and not f.name.startswith(".") and f.stem.lower() != "metadata")
+                    and not f.name.startswith(".") and f.stem.lower() != "metadata" and not archives.is_submission(f))
     if len(tables) == 1:
         found: tuple[Path, dict[str, Path] | None] = (tables[0], None)
     elif tables and len({f.suffix.lower() for f in tables}) == 1 and all(f.stem.lower() in SPLIT_NAMES for f in tables):
@@ -176,6 +176,22 @@ def _forced_offline(active: bool) -> Iterator[None]:
         yield
     finally:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+def _refuse_folder_of_archives(path: Path) -> None:
+    """A folder whose data is still archived (Kaggle's dogs-vs-cats.zip unzipped once: train.zip, test1.zip and a
+    submission template): say to unpack them, not that its files are no dataset."""
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    inner = sorted(p.name for p in entries if archives.is_archive(p))
+    if inner and not any(p.is_dir() for p in entries) and all(
+            archives.is_archive(p) or archives.is_submission(p) or p.suffix.lower() not in (*FILE_BUILDERS, ".npz")
+            for p in entries if p.is_file()):
+        first = next((n for n in inner if "train" in n.lower()), inner[0])
+        tool = "unzip" if first.lower().endswith(".zip") else "tar -xf"
+        raise DatasetError(f"{path} holds its data as archives ({', '.join(inner)}), not as images or tables.",
+                           input=str(path), code="archived_data",
+                           fix=f"Unpack them there (e.g. `cd {path} && {tool} {first}`), or pass the archive the "
+                               "folder came from: hf-quicktune unpacks archives inside an archive.")
 
 
 def _is_data_file_dir(path: Path) -> bool:
@@ -325,6 +341,7 @@ def _load_local(path: Path) -> RawSource:
         tables = _top_tables(path)
         if tables is not None:
             return _load_file(*tables)
+        _refuse_folder_of_archives(path)
         if _is_data_file_dir(path):
             return _load_data_dir(path)
         splits, layout = load_image_folder(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import tarfile
 import zipfile
 from pathlib import Path
@@ -88,3 +89,38 @@ def test_a_truncated_download_and_an_archive_without_data_say_what_to_do(tmp_pat
         zf.writestr("readme.txt", "hello")
     with pytest.raises(DatasetError, match="holds no class folders and no single table file"):
         load(str(tmp_path / "notes.zip"))
+
+
+def _dogs_vs_cats(root: Path) -> Path:
+    """Kaggle's dogs-vs-cats download: train.zip (train/cat.N.jpg, train/dog.N.jpg), test1.zip (test1/N.jpg) and
+    sampleSubmission.csv, zipped together; returns the folder they were made in."""
+    from .conftest import make_image
+
+    for name, n in (("train", 12), ("test1", 3)):
+        folder = root / "src" / name
+        folder.mkdir(parents=True)
+        for i in range(n):
+            cls = ("cat", "dog")[i % 2] if name == "train" else ""
+            make_image((200, 40, 40) if cls == "cat" else (40, 40, 200), i).save(
+                folder / (f"{cls}.{i}.jpg" if cls else f"{i + 1}.jpg"))
+        with zipfile.ZipFile(root / "src" / f"{name}.zip", "w") as zf:
+            for f in sorted(folder.iterdir()):
+                zf.write(f, f"{name}/{f.name}")
+        shutil.rmtree(folder)
+    (root / "src" / "sampleSubmission.csv").write_text("id,label\n1,0\n2,0\n3,0\n")
+    with zipfile.ZipFile(root / "dogs-vs-cats.zip", "w") as zf:
+        for f in sorted((root / "src").iterdir()):
+            zf.write(f, f.name)
+    return root / "src"
+
+
+def test_archives_inside_an_archive_are_unpacked_and_the_submission_template_ignored(tmp_path, caplog):
+    folder = _dogs_vs_cats(tmp_path)
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "dogs-vs-cats.zip"))
+    assert ds.class_names == ["cat", "dog"] and len(ds.train) + len(ds.validation) == 12 and ds.test is None
+    assert "unpacked the archives inside it too: test1.zip, train.zip" in caplog.text
+    assert "test1/ holds images without class folders" in caplog.text
+    # the folder the outer zip came from: its archives are named, with what to do
+    with pytest.raises(DatasetError, match=r"holds its data as archives \(test1\.zip, train\.zip\).*unzip train\.zip"):
+        load(str(folder))
