@@ -220,6 +220,7 @@ def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: i
     import torch
 
     from hf_quicktune.data.decoding import decode_image
+    from hf_quicktune.data.images import decode_error
 
     rows: list[tuple[int, dict[str, Any]]] = []  # (position in ``paths``, row): unreadable ones come first
     for start in range(0, len(paths), batch_size):
@@ -233,7 +234,7 @@ def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: i
                 kept.append((position, item))
             except Exception as err:  # PIL raises many types for unreadable files
                 rows.append((position, _row(item, label=None, probability=None, top=[],
-                                            error=f"{type(err).__name__}: {err}")))
+                                            error=decode_error(err, source))))
         if batch:
             with torch.no_grad():
                 probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)

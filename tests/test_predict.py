@@ -80,6 +80,7 @@ def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_
     assert len(rows) == 10 and set(rows[0]) == {"path", "label", "probability", "top_k", "error", "true"}
     broken = [r for r in rows if r["path"].endswith("broken.png")]
     assert broken[0]["label"] == "" and "UnidentifiedImageError" in broken[0]["error"]
+    assert "not an image format Pillow reads (it starts with 6e 6f 74" in broken[0]["error"]  # what the file is
     good = [r for r in rows if not r["error"]]
     accuracy = sum(r["label"] == r["true"] for r in good) / len(good)
     assert f"accuracy {100 * accuracy:.2f} % on 9 images" in printed.out

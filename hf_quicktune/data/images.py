@@ -78,8 +78,48 @@ def _check(value: Any) -> tuple[str | None, str | None]:
         digest = hashlib.blake2b(data, digest_size=8).hexdigest()
         _decode_bytes(data)
     except Exception as err:  # PIL raises many types for corrupt files
-        return f"{type(err).__name__}: {err}", digest
+        return f"{type(err).__name__}: {_what_it_is(data) if _unidentified(err) else err}", digest
     return None, digest
+
+
+def decode_error(err: Exception, source: Any) -> str:
+    """``Type: message`` for an image entry or file path ``source`` that did not decode; Pillow's "cannot identify
+    image file" is told as what the file is (:func:`_what_it_is`)."""
+    if _unidentified(err):
+        try:
+            if isinstance(source, str | os.PathLike):
+                with open(source, "rb") as fh:
+                    data = fh.read(4096)
+            else:
+                data = _read(source)
+            return f"{type(err).__name__}: {_what_it_is(data)}"
+        except (OSError, ValueError, TypeError):
+            pass
+    return f"{type(err).__name__}: {err}"
+
+
+def _unidentified(err: Exception) -> bool:
+    from PIL import UnidentifiedImageError
+
+    return isinstance(err, UnidentifiedImageError)
+
+
+def _what_it_is(data: bytes) -> str:
+    """Why Pillow found no image in ``data``, from its first bytes (its own message names an in-memory buffer):
+    an empty file, a web page saved under an image's name, formats Pillow does not read."""
+    head = data[:512].lstrip()
+    if not data:
+        return "an empty file (0 bytes)"
+    if head[:5].lower() == b"<?xml" and b"<svg" in data[:2048].lower() or head[:4].lower() == b"<svg":
+        return "an SVG drawing (vector images are not read: convert it to PNG, e.g. with cairosvg or rsvg-convert)"
+    if head[:1] == b"<":
+        return "a web page (HTML or XML), not an image: a download that got an error or login page?"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif"):
+        return ("an HEIC / AVIF photo under another file name; Pillow does not read it: convert it to JPEG (e.g. "
+                "heif-convert, or pillow-heif in Python)")
+    if data[128:132] == b"DICM":
+        return "a DICOM file (medical imaging): convert it to PNG first (e.g. pydicom's pixel_array)"
+    return f"not an image format Pillow reads (it starts with {data[:8].hex(' ')})"
 
 
 def _threads() -> int:

@@ -186,3 +186,29 @@ def test_images_over_pillows_pixel_limit_are_named_as_such_with_what_to_do(monke
     assert skipped == 2 and len(out["train"]) == 60
     assert re.search(r"skipped 2 undecodable image\(s\) of 65\. 1 of them is larger than Pillow's limit.*"
                      r"downscale them.*; fix or remove the other files", caplog.text)
+
+
+def test_files_that_are_no_images_are_said_for_what_they_are(tmp_path, monkeypatch):
+    """Pillow says "cannot identify image file <_io.BytesIO object at 0x...>" for all of them: a scraped error page
+    saved as .jpg, an empty download, an SVG, an iPhone photo renamed .jpg, a DICOM scan, other bytes."""
+    monkeypatch.setattr(images, "REMEMBER_SECONDS", float("inf"))
+    files = {
+        "page.jpg": b"  <!DOCTYPE html><html><body>Access denied</body></html>",
+        "empty.png": b"",
+        "logo.png": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>',
+        "photo.jpg": b"\x00\x00\x00\x18ftypheic" + b"\x00" * 64,
+        "scan.png": b"\x00" * 128 + b"DICM" + b"\x00" * 64,
+        "other.png": b"\x01\x02\x03\x04\x05\x06\x07\x08" * 4,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    ds = datasets.Dataset.from_dict({"image": [str(tmp_path / n) for n in files], "label": [0] * len(files)}).cast_column(
+        "image", datasets.Image())
+    errors = {hint.rsplit("/", 1)[-1]: error for _, hint, error in images.find_undecodable(ds)}
+    expected = {"page.jpg": "a web page (HTML or XML)", "empty.png": "an empty file (0 bytes)",
+                "logo.png": "an SVG drawing", "photo.jpg": "an HEIC / AVIF photo", "scan.png": "a DICOM file",
+                "other.png": "not an image format Pillow reads (it starts with 01 02 03 04 05 06 07 08)"}
+    assert set(errors) == set(expected)
+    for name, text in expected.items():
+        assert errors[name].startswith("UnidentifiedImageError: ") and text in errors[name], errors[name]
+        assert "BytesIO" not in errors[name]
