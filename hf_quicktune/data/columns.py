@@ -198,20 +198,13 @@ def check_label_feature(ds: datasets.Dataset, column: str) -> None:
 def _path_base(relative: list[str], base: Path) -> Path:
     """The folder relative image paths are read from: the data file's (``base``), or the current directory
     where more of a sample of them exist there (a CSV written by a script run beside the data folder holds
-    ``data/imgs/1.png`` next to ``data/labels.csv``; read from ``data/`` every file was missing), or, where neither
-    holds most of them, a folder below ``base`` that does (a competition's ``train_images/``:
-    :func:`hf_quicktune.data.image_ids.locate`)."""
+    ``data/imgs/1.png`` next to ``data/labels.csv``; read from ``data/`` every file was missing). File names
+    found in a folder below ``base`` instead (a competition's ``train_images/``) were made paths before
+    (:func:`hf_quicktune.data.image_ids.images_by_id`)."""
     sample = relative[:: max(1, len(relative) // 64)][:64]
     cwd = Path.cwd()
     beside_file = sum(1 for v in sample if (base / v).exists())
     beside_cwd = sum(1 for v in sample if (cwd / v).exists())
-    if 2 * max(beside_file, beside_cwd) <= len(sample):  # Cassava's image_id 1000015157.jpg in train_images/
-        from hf_quicktune.data.image_ids import locate
-
-        located = locate(sample, base)
-        if located is not None and not located.suffix and located.hits > max(beside_file, beside_cwd):
-            logger.info("the image paths are relative to %s (below the data file's folder)", located.folder)
-            return located.folder
     if beside_cwd > beside_file:
         _warn_cwd_base(str(cwd), str(base))
         return cwd

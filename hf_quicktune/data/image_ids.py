@@ -120,27 +120,27 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
         return None
     train = splits["train"] if "train" in splits else next(iter(splits.values()))
     base = Path(base_dir).resolve()
+    features = train.features
     if image_column is None:
-        try:
-            detect_image_column(train)
-            return None  # a column of image paths or bytes (its relative paths: columns.resolve_paths)
+        try:  # a column of file names (Cassava's 1000015157.jpg) is searched for when they are not where they are read
+            image_column = detect_image_column(train)
         except DatasetError:
-            pass
-        features = train.features
-        columns = list(train.column_names)
-        ordered = [c for n in ID_NAMES for c in columns if c.lower() == n] + columns
-        candidates = [c for c in dict.fromkeys(ordered) if _id_like(c, features[c])]
-    else:
-        candidates = [image_column] if image_column in train.column_names and _id_like(
-            "id", train.features[image_column]) else []
-    listings = image_listings(base) if candidates else []
-    if not listings:
+            columns = list(train.column_names)
+            ordered = [c for n in ID_NAMES for c in columns if c.lower() == n] + columns
+            candidates = [c for c in dict.fromkeys(ordered) if _id_like(c, features[c])]
+    if image_column is not None:
+        candidates = [image_column] if image_column in features and _id_like("id", features[image_column]) else []
+    if not candidates:
         return None
     rows = train.select(range(min(len(train), 4 * SAMPLE))).with_format(None).select_columns(candidates)[:]
+    if image_column is not None and _found_as_they_are([v for v in rows[image_column] if isinstance(v, str) and v],
+                                                       base):
+        return None  # paths read from the table's folder or the current one (columns.resolve_paths)
+    listings = image_listings(base)  # read once for every column tried
+    if not listings:
+        return None
     for column in candidates:
         sample = rows[column]
-        if image_column is not None and all(isinstance(v, str) and (base / v).is_file() for v in sample if v):
-            return None  # paths as they are
         if locate(sample, base, listings) is None:
             continue
         out = {}
@@ -154,6 +154,12 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
             out[name] = _as_paths(ds, column, located, into)
         return out, column
     return None
+
+
+def _found_as_they_are(paths: list[str], base: Path) -> bool:
+    """Whether most of ``paths`` are files as they are: absolute, or relative to ``base`` or the current folder."""
+    found = sum(1 for p in paths if (base / p).is_file() or Path(p).is_file())  # base / p is p when p is absolute
+    return 2 * found > len(paths)
 
 
 def _as_paths(ds: datasets.Dataset, column: str, located: Located, into: str | None) -> datasets.Dataset:
