@@ -70,6 +70,20 @@ def _split_files(raw: RawSource, names: list[str]) -> list[str]:
     return []
 
 
+def _warn_similar_names(names: list[str], column: str) -> None:
+    """Warn about class names that differ only in letter case or surrounding spaces (``cat`` / ``Cat`` / `` cat``:
+    a table typed by hand); they stay apart as written."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(" ".join(name.split()).casefold(), []).append(name)
+    similar = [group for group in groups.values() if len(group) > 1]
+    if similar:
+        shown = "; ".join(" / ".join(repr(n) for n in group) for group in similar[:5])
+        logger.warning("%d group(s) of classes in column '%s' differ only in letter case or spaces (%s%s): they are "
+                       "trained as different classes; write each class one way if they are one", len(similar), column,
+                       shown, "; ..." if len(similar) > 5 else "")
+
+
 def _label_column(splits: dict, img_col: str, label_column: str | None) -> tuple[dict, str]:
     """The splits and their label column: detected or named (``--label-column``), else one made from one-hot class
     columns (Plant Pathology's healthy / rust / scab of 0 and 1: :mod:`hf_quicktune.data.one_hot`)."""
@@ -181,6 +195,7 @@ def _load(
     labels = {name: np.asarray(col.column_values(ds, "label")) for name, ds in splits.items()}
     present = np.unique(labels["train"])
     class_names = list(splits["train"].features["label"].names)
+    _warn_similar_names(class_names, lab_col)
     if len(present) < 2:
         raise DatasetError(
             f"The training split of '{spec}' has {len(present)} class(es) "

@@ -100,6 +100,21 @@ def test_few_corrupt_images_are_skipped_and_counted(csv_dataset, caplog):
             row["image"].load()
 
 
+def test_class_names_that_differ_only_in_case_or_spaces_are_warned_about(tmp_path, write_images, caplog):
+    rows = write_images({"cat": 9, "dog": 6})
+    labels = ["cat", "Cat", "cat "] * 3 + ["dog"] * 6
+    path = _csv(tmp_path, "typed.csv", {"file": [r[0] for r in rows], "label": labels})
+    with caplog.at_level("WARNING"):
+        prepared = load(str(path))
+    assert sorted(prepared.class_names) == sorted(["cat", "Cat", "cat ", "dog"])  # kept as written
+    assert "1 group(s) of classes in column 'label' differ only in letter case or spaces ('Cat' / 'cat' / " \
+           "'cat ')" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        load(str(_csv(tmp_path, "clean.csv", {"file": [r[0] for r in rows], "label": ["cat"] * 9 + ["dog"] * 6})))
+    assert "differ only in letter case" not in caplog.text
+
+
 def test_cli_inspect_prints_splits_classes_meta(csv_dataset, capsys):
     path = csv_dataset()
     assert main(["data", "inspect", str(path), "--val-fraction", "0.34", "--test-fraction", "0.1"]) == 0
