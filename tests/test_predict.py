@@ -200,6 +200,13 @@ def test_a_kaggle_test_table_of_pixels_is_classified_by_row(exported, tmp_path, 
     assert [r["label"] for r in rows] == [r["label"] for r in by_file]
     assert [float(r["probability"]) for r in rows] == pytest.approx([r["probability"] for r in by_file], abs=1e-5)
     assert "accuracy" not in capsys.readouterr().out
+    # the competition's sample_submission.csv numbers the rows from 1 (ImageId, Label)
+    pd.DataFrame({"ImageId": range(1, 6), "Label": 0}).to_csv(tmp_path / "sample_submission.csv", index=False)
+    assert main(["predict", str(run), str(tmp_path / "test.csv"), "--submission",
+                 str(tmp_path / "sample_submission.csv"), "-o", str(out)]) == 0
+    written = pd.read_csv(out, dtype=str)
+    assert list(written.columns) == ["ImageId", "Label"] and list(written["ImageId"]) == ["1", "2", "3", "4", "5"]
+    assert list(written["Label"]) == [str(LABELS.index(r["label"])) for r in by_file]  # the model's classes by index
 
 
 def test_a_labelled_table_of_files_gives_the_accuracy_keyed_by_its_id(exported, tmp_path, capsys):
@@ -314,3 +321,64 @@ def test_a_competitions_test_table_of_ids_is_classified_keyed_by_them(exported, 
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["id_code"] for r in rows] == ids and [r["label"] for r in rows] == [r["label"] for r in direct]
+
+
+def test_a_submission_in_the_templates_format(exported, tmp_path, capsys, monkeypatch):
+    """--submission sample_submission.csv: the template's ids (a test.csv's keys, or the test images' file names or
+    stems) and columns, in its row order: the class (APTOS' diagnosis; an index where the template holds numbers
+    and the classes are names), or each class's probability (a column per class, Plant Pathology's)."""
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "test1", 4, 21)  # test1/0.png ... 3.png, as Dogs vs. Cats' test1/ (ids: stems)
+    direct = {p.stem: r for p, r in zip(paths, predict.predict(predict.load(str(run)), paths, top_k=3))}
+    order = ["3", "0", "2", "1"]
+    pd.DataFrame({"id": order, "label": ["cat"] * 4}).to_csv(tmp_path / "names.csv", index=False)
+    assert main(["predict", str(run), str(tmp_path / "test1"), "--submission", str(tmp_path / "names.csv"),
+                 "-o", str(tmp_path / "out") + "/"]) == 0  # a folder: submission.csv in it
+    written = pd.read_csv(tmp_path / "out" / "submission.csv", dtype=str)
+    assert list(written.columns) == ["id", "label"] and list(written["id"]) == order
+    assert list(written["label"]) == [direct[i]["label"] for i in order]
+    assert "(the 4 rows of names.csv's format)" in capsys.readouterr().out
+    pd.DataFrame({"id": order, "label": [0] * 4}).to_csv(tmp_path / "ids.csv", index=False)  # numbers: class ids
+    monkeypatch.chdir(tmp_path)  # no -o: submission.csv here
+    assert main(["predict", str(run), str(tmp_path / "test1"), "--submission", str(tmp_path / "ids.csv")]) == 0
+    written = pd.read_csv("submission.csv", dtype=str)
+    assert list(written["label"]) == [str(LABELS.index(direct[i]["label"])) for i in order]
+    template = pd.DataFrame({"image_id": [f"{i}.png" for i in order], **{c: 0.25 for c in ("owl", "cat", "dog")}})
+    template.to_csv(tmp_path / "probs.csv", index=False)  # file names as ids; a column per class
+    out = tmp_path / "probs-out.csv"
+    assert main(["predict", str(run), str(tmp_path / "test1"), "--submission", str(tmp_path / "probs.csv"), "-o",
+                 str(out)]) == 0
+    written = pd.read_csv(out)
+    assert list(written.columns) == ["image_id", "owl", "cat", "dog"]
+    for _, row in written.iterrows():
+        expected = dict(direct[row["image_id"].split(".")[0]]["top"])
+        assert [row[c] for c in ("owl", "cat", "dog")] == pytest.approx([expected[c] for c in ("owl", "cat", "dog")],
+                                                                       abs=1e-5)
+    assert written[["owl", "cat", "dog"]].sum(axis=1).tolist() == pytest.approx([1.0] * 4, abs=1e-4)
+
+
+def test_a_submission_says_what_does_not_fit(exported, tmp_path):
+    import pandas as pd
+
+    _, run = exported
+    _images(tmp_path / "test", 2, 22)
+    pd.DataFrame({"id": ["0", "1", "7"], "label": ["cat"] * 3}).to_csv(tmp_path / "extra.csv", index=False)
+    with pytest.raises(DatasetError, match=r"1 of the 3 ids of .*extra\.csv \(id: 7\) name no image classified"):
+        _fill(run, tmp_path, "extra.csv")
+    pd.DataFrame({"id": ["0", "1"], "a": [1, 2], "b": [3, 4]}).to_csv(tmp_path / "cols.csv", index=False)
+    with pytest.raises(DatasetError, match=r"\(a, b\) are neither one column for the class nor a column per class"):
+        _fill(run, tmp_path, "cols.csv")
+    (tmp_path / "one.csv").write_text("id\n0\n")
+    with pytest.raises(DatasetError, match="has 1 column"):
+        _fill(run, tmp_path, "one.csv")
+
+
+def _fill(run, tmp_path, name: str):
+    from hf_quicktune import submission
+
+    loaded = predict.load(str(run))
+    rows = predict.predict(loaded, predict.find_images([str(tmp_path / "test")]), top_k=3)
+    return submission.fill_template(submission.read_template(tmp_path / name), rows, loaded.labels,
+                                    where=str(tmp_path / name))

@@ -13,14 +13,19 @@ import click
 @click.command("predict")
 @click.argument("model")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", default="predictions.csv", show_default=True,
+@click.option("-o", "--output", default=None,
               help="CSV with a row per image: path (one table's rows: its id column, or row), label, probability, "
-                   "the top-k classes, error (a folder: predictions.csv in it).")
+                   "the top-k classes, error (a folder: predictions.csv in it).  [default: predictions.csv; with "
+                   "--submission: submission.csv]")
+@click.option("--submission", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A competition's sample_submission.csv: write the predictions in its format instead (its ids, "
+                   "and the class, or each class's probability where it has a column per class).")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_size: int, as_json: bool) -> None:
+def predict(model: str, inputs: tuple[str, ...], output: str | None, template: Path | None, top_k: int,
+            batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
     of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz of
     test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
@@ -30,15 +35,18 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
     carries one (cat.0.jpg), or a table's label column (an .npz's y_test) holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
     are keyed by its id column (id, ImageId, ...), else by their row number from 0.
 
-    Example:
+    Examples:
       hf-quicktune predict runs/pets-2026 new_photos/ -o predictions.csv
+      hf-quicktune predict runs/aptos aptos/test.csv --submission aptos/sample_submission.csv
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hf_quicktune import predict as inference
+    from hf_quicktune import submission
 
-    inference.resolve(model)  # a wrong model path fails before the images are searched
+    inference.resolve(model)  # a wrong model path or template fails before the images are searched
+    frame = submission.read_template(template) if template is not None else None
     paths = inference.find_images(inputs)
     console = Console(stderr=True)
     with console.status(f"loading {model}"):
@@ -46,13 +54,43 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
     with Progress(TextColumn("[bold]classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("images", total=len(paths))
-        rows = inference.predict(loaded, paths, top_k=top_k, batch_size=batch_size,
-                                 progress=lambda done, total: bar.update(task, completed=done))
+        rows = inference.predict(loaded, paths, top_k=len(loaded.labels) if frame is not None else top_k,
+                                 batch_size=batch_size, progress=lambda done, total: bar.update(task, completed=done))
     truth = inference.true_labels(rows, loaded.labels)
-    out = Path(output)
-    if out.is_dir() or output.endswith(("/", "\\")):  # a folder: the CSV goes inside it
-        out = out / "predictions.csv"
+    default = "submission.csv" if frame is not None else "predictions.csv"
+    out = Path(output or default)
+    if out.is_dir() or (output or "").endswith(("/", "\\")):  # a folder: the CSV goes inside it
+        out = out / default
     out.parent.mkdir(parents=True, exist_ok=True)
+    if frame is not None:
+        submission.fill_template(frame, rows, loaded.labels, where=str(template)).to_csv(out, index=False)
+    else:
+        _write_predictions(out, rows, truth)
+    failed = [r for r in rows if r["error"]]
+    summary: dict = {"model": loaded.name, "images": len(rows), "unreadable": len(failed), "output": str(out)}
+    if truth:
+        scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
+        summary["accuracy"] = sum(p == t for p, t in scored) / len(scored) if scored else None
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for r in failed[:5]:
+        click.echo(f"unreadable: {r['path']} ({r['error']})", err=True)
+    line = f"{len(rows) - len(failed)} image(s) classified by {loaded.name} -> {out}" + (
+        f" (the {len(frame)} rows of {template.name}'s format)" if frame is not None and template is not None else "")
+    if failed:
+        line += f"; {len(failed)} unreadable (rows without a label)"
+    click.echo(line)
+    if summary.get("accuracy") is not None:
+        where = ("the table's label column holds" if all("key" in r for r in rows) else "their folders name"
+                 if all(Path(r["path"]).parent.name == t for r, t in zip(rows, truth or [])) else
+                 "their file names carry")
+        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images ({where} the true class)")
+
+
+def _write_predictions(out: Path, rows: list[dict], truth: list[str] | None) -> None:
+    """A row per image: its path (one table's rows: its id column or row number), label, probability, top-k,
+    error, and the true class where known."""
     # one table's rows (a competition's test.csv): keyed by its id column (or row number), as a submission is
     keyed = len({r["path"].rsplit(":", 1)[0] for r in rows}) == 1 and all("key" in r for r in rows)
     with out.open("w", newline="", encoding="utf-8") as fh:
@@ -64,22 +102,3 @@ def predict(model: str, inputs: tuple[str, ...], output: str, top_k: int, batch_
             prob = "" if r["probability"] is None else f"{r['probability']:.6f}"
             writer.writerow([r["key"] if keyed else r["path"], r["label"] or "", prob, top, r["error"] or ""]
                             + ([truth[i]] if truth else []))
-    failed = [r for r in rows if r["error"]]
-    summary: dict = {"model": loaded.name, "images": len(rows), "unreadable": len(failed), "output": str(out)}
-    if truth:
-        scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
-        summary["accuracy"] = sum(p == t for p, t in scored) / len(scored) if scored else None
-    if as_json:
-        click.echo(json.dumps(summary, indent=2))
-        return
-    for r in failed[:5]:
-        click.echo(f"unreadable: {r['path']} ({r['error']})", err=True)
-    line = f"{len(rows) - len(failed)} image(s) classified by {loaded.name} -> {out}"
-    if failed:
-        line += f"; {len(failed)} unreadable (rows without a label)"
-    click.echo(line)
-    if summary.get("accuracy") is not None:
-        where = ("the table's label column holds" if all("key" in r for r in rows) else "their folders name"
-                 if all(Path(r["path"]).parent.name == t for r, t in zip(rows, truth or [])) else
-                 "their file names carry")
-        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images ({where} the true class)")

@@ -48,9 +48,12 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"model:       {summary['export_dir']}/model.safetensors "
                    f"(+ config.json, {summary.get('export_format') or 'timm'} format)")
         click.echo(f"card:        {summary['card']}")
-        inputs = " ".join(shlex.quote(p) for p in summary.get("unlabelled") or []) or "IMAGES_OR_FOLDERS..."
+        unlabelled = summary.get("unlabelled") or []
+        inputs = " ".join(shlex.quote(p) for p in unlabelled) or "IMAGES_OR_FOLDERS..."
+        template = _submission_template(unlabelled)
         click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} {inputs} "
-                   "-o predictions.csv")
+                   + (f"--submission {shlex.quote(str(template))} -o submission.csv" if template else
+                      "-o predictions.csv"))
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
     from hf_quicktune.run.stage_clock import summary_stage_line
@@ -228,3 +231,14 @@ def demo(output_dir: str, budget: str, resume: bool, as_json: bool) -> None:
         click.echo(f"replacing the previous demo in {out}", err=True)
         shutil.rmtree(out)
     _execute(settings, resume, {"budget"}, as_json, started_at)
+
+
+def _submission_template(unlabelled: list[str]) -> Path | None:
+    """A competition's submission template beside its unlabelled test files (``sample_submission.csv``), if one."""
+    from hf_quicktune.data.archives import is_submission
+
+    for folder in dict.fromkeys(Path(p).parent for p in unlabelled):
+        found = sorted(f for f in folder.glob("*.csv") if is_submission(f)) if folder.is_dir() else []
+        if len(found) == 1:
+            return found[0]
+    return None

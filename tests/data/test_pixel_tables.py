@@ -294,6 +294,12 @@ def test_runs_summary_names_the_unlabelled_test_file_to_classify(tmp_path: Path,
     _finish(summary, as_json=False)
     assert f"classify:    hf-quicktune predict {tmp_path / 'run'} '{tmp_path / 'data dir' / 'test.csv'}' -o" in \
         capsys.readouterr().out
+    # the competition's submission template beside it: the command writes a submission in its format
+    (tmp_path / "data dir").mkdir()
+    (tmp_path / "data dir" / "sample_submission.csv").write_text("ImageId,Label\n1,0\n")
+    _finish(summary, as_json=False)
+    assert (f"'{tmp_path / 'data dir' / 'test.csv'}' --submission '{tmp_path / 'data dir' / 'sample_submission.csv'}' "
+            "-o submission.csv") in capsys.readouterr().out
 
 
 def test_class_names_name_an_integer_label_columns_ids(tmp_path: Path):

@@ -1,0 +1,88 @@
+"""A competition's submission, written in the format of its template (``predict --submission
+sample_submission.csv``).
+
+A Kaggle template's first column names the test images (``id_code``, ``ImageId``, ``file``, ``id``) and the others
+what to predict: one column for the class (APTOS' ``diagnosis``, the Digit Recognizer's ``Label``), or a column per
+class for its probability (Plant Pathology's ``healthy, multiple_diseases, rust, scab``). :func:`fill_template`
+fills it from ``predict``'s rows in the template's row order and column names, matching each id to a table row's
+key, or to an image file's name or stem (``test1/1.jpg`` is id ``1``; Plant Seedlings' ids are file names); a
+table without an id column is numbered from 1 where the template's ids are 1 ... N (the Digit Recognizer's
+``ImageId``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+
+def _keys(row: dict[str, Any]) -> list[str]:
+    """The ids a predicted row answers to: a table row's key; an image file's name and stem."""
+    if "key" in row:
+        return [str(row["key"])]
+    name = Path(str(row["path"]).rsplit(":", 1)[-1]).name
+    return [name, Path(name).stem]
+
+
+def read_template(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    try:
+        template = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise DatasetError(f"The submission template {path} cannot be read as a CSV ({err}).", input=str(path),
+                           code="bad_template", fix="Pass the competition's sample_submission.csv.") from err
+    if template.shape[1] < 2 or template.empty:
+        raise DatasetError(f"The submission template {path} has {template.shape[1]} column(s) and {len(template)} "
+                           "row(s): a template has an id column, what to predict and a row per test image.",
+                           input=str(path), code="bad_template", fix="Pass the competition's sample_submission.csv.")
+    return template
+
+
+def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: list[str],
+                  where: str = "the template") -> pd.DataFrame:
+    """``template`` with its prediction columns filled from ``rows`` (``predict``'s, with every class in ``top``):
+    the predicted class (its name; its index among ``labels`` where the template's column holds whole numbers and
+    the class names are not numbers), or each class's probability (a column per class). Raises
+    :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are neither."""
+    id_column, targets = template.columns[0], list(template.columns[1:])
+    by_key: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for key in _keys(row):
+            by_key.setdefault(key, row)
+    ids = list(template[id_column])
+    if rows and all(r.get("key_name") == "row" for r in rows) and ids == [str(i) for i in range(1, len(rows) + 1)]:
+        by_key = {str(r["key"] + 1): r for r in rows}  # a table without ids, numbered from 1 (Digit Recognizer)
+    missing = [i for i in ids if i not in by_key]
+    if missing:
+        raise DatasetError(
+            f"{len(missing)} of the {len(ids)} ids of {where} ({id_column}: {', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}) name no image classified here.", code="submission_ids",
+            input=missing[:3], fix="Classify the competition's test images (its test folder, or the test.csv that "
+                                   "names them) with this template.")
+    unreadable = [i for i in ids if by_key[i]["error"]]
+    if unreadable:
+        raise DatasetError(f"{len(unreadable)} test image(s) of {where} could not be read ({unreadable[0]}: "
+                           f"{by_key[unreadable[0]]['error']}).", code="submission_unreadable", input=unreadable[:3],
+                           fix="Fix or replace those files: a submission needs a prediction for every id.")
+    out = template.copy()
+    chosen = [by_key[i] for i in ids]
+    if len(targets) >= 2 and set(targets) <= set(labels):  # a column per class: its probability
+        for target in targets:
+            out[target] = [f"{dict(r['top']).get(target, 0.0):.6f}" for r in chosen]
+        return out
+    if len(targets) == 1:
+        whole = all(v.strip().lstrip("-").isdigit() for v in template[targets[0]] if v.strip())
+        as_index = whole and not all(name.isdigit() for name in labels)
+        out[targets[0]] = [str(labels.index(r["label"])) if as_index else r["label"] for r in chosen]
+        return out
+    raise DatasetError(
+        f"The columns of {where} after its id column ({', '.join(targets)}) are neither one column for the class "
+        f"nor a column per class of this model ({', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''}).",
+        code="bad_template", input=targets, fix="Pass the competition's sample_submission.csv, for a model trained on "
+                                                "its classes.")
