@@ -2,8 +2,9 @@
 sample_submission.csv``).
 
 A Kaggle template's first column names the test images (``id_code``, ``ImageId``, ``file``, ``id``) and the others
-what to predict: one column for the class (APTOS' ``diagnosis``, the Digit Recognizer's ``Label``), or a column per
-class for its probability (Plant Pathology's ``healthy, multiple_diseases, rust, scab``). :func:`fill_template`
+what to predict: one column for the class (APTOS' ``diagnosis``, the Digit Recognizer's ``Label``), a column per
+class for its probability (Plant Pathology's ``healthy, multiple_diseases, rust, scab``), or, for two classes, one
+column of placeholder fractions for the second class's probability (Dogs vs. Cats' ``label`` 0.5: 1 is a dog). :func:`fill_template`
 fills it from ``predict``'s rows in the template's row order and column names, matching each id to a table row's
 key, or to an image file's name or stem (``test1/1.jpg`` is id ``1``; Plant Seedlings' ids are file names); a
 table without an id column is numbered from 1 where the template's ids are 1 ... N (the Digit Recognizer's
@@ -29,6 +30,15 @@ def _keys(row: dict[str, Any]) -> list[str]:
     return [name, Path(name).stem]
 
 
+def _fractions(values: list[str]) -> bool:
+    """Whether a template column holds numbers that are not all whole (placeholder probabilities, 0.5)."""
+    try:
+        numbers = [float(v) for v in values if v.strip()]
+    except ValueError:
+        return False
+    return bool(numbers) and not all(n.is_integer() for n in numbers)
+
+
 def read_template(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -48,7 +58,8 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
                   where: str = "the template") -> pd.DataFrame:
     """``template`` with its prediction columns filled from ``rows`` (``predict``'s, with every class in ``top``):
     the predicted class (its name; its index among ``labels`` where the template's column holds whole numbers and
-    the class names are not numbers), or each class's probability (a column per class). Raises
+    the class names are not numbers), each class's probability (a column per class), or the second of two classes'
+    probability (one column of fractions). Raises
     :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are neither."""
     id_column, targets = template.columns[0], list(template.columns[1:])
     by_key: dict[str, dict[str, Any]] = {}
@@ -75,6 +86,10 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
     if len(targets) >= 2 and set(targets) <= set(labels):  # a column per class: its probability
         for target in targets:
             out[target] = [f"{dict(r['top']).get(target, 0.0):.6f}" for r in chosen]
+        return out
+    if len(targets) == 1 and len(labels) == 2 and _fractions(list(template[targets[0]])):
+        # a binary competition scored on probabilities (Dogs vs. Cats' label 0.5): the second class's (1 = dog)
+        out[targets[0]] = [f"{dict(r['top']).get(labels[1], 0.0):.6f}" for r in chosen]
         return out
     if len(targets) == 1:
         whole = all(v.strip().lstrip("-").isdigit() for v in template[targets[0]] if v.strip())

@@ -359,6 +359,21 @@ def test_a_submission_in_the_templates_format(exported, tmp_path, capsys, monkey
     assert written[["owl", "cat", "dog"]].sum(axis=1).tolist() == pytest.approx([1.0] * 4, abs=1e-4)
 
 
+def test_a_binary_submission_scored_on_probabilities_gets_the_second_class(tmp_path):
+    """Dogs vs. Cats' sampleSubmission.csv (id, label 0.5): the probability of the second class (1 = dog)."""
+    import pandas as pd
+
+    from hf_quicktune import submission
+
+    rows = [{"path": f"/t/{i}.jpg", "label": "cat", "error": None, "top": [("cat", 0.8 - i / 10), ("dog", 0.2 + i / 10)]}
+            for i in range(1, 4)]
+    template = pd.DataFrame({"id": ["2", "1", "3"], "label": ["0.5"] * 3})
+    filled = submission.fill_template(template, rows, ["cat", "dog"])
+    assert list(filled["label"].astype(float)) == pytest.approx([0.4, 0.3, 0.5])
+    whole = submission.fill_template(pd.DataFrame({"id": ["1"], "label": ["0"]}), rows, ["cat", "dog"])
+    assert list(whole["label"]) == ["0"]  # whole numbers: the class's index
+
+
 def test_a_submission_says_what_does_not_fit(exported, tmp_path):
     import pandas as pd
 
