@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
 logger = logging.getLogger(__name__)
+
+_SEPARATORS = re.compile(r"[\\/]+")
 
 #: values tried per column, folders searched below the table's (breadth first), and how deep
 SAMPLE = 32
@@ -33,15 +36,33 @@ ID_NAMES = ("image_id", "id_code", "image_name", "image", "img", "file", "filena
 
 @dataclass(frozen=True)
 class Located:
-    """Where a column's values are files: ``folder / (value + suffix)``, for ``hits`` of the ``sample`` tried."""
+    """Where a column's values are files: ``folder / (value + suffix)``, for ``hits`` of the ``sample`` tried;
+    ``drop``: leading parts of each value's path left out first (another machine's ``/kaggle/input/``)."""
 
     folder: Path
     suffix: str
     hits: int
     sample: int
+    drop: int = 0
 
     def path(self, value: Any) -> str:
-        return str(self.folder / f"{value}{self.suffix}")
+        parts = _SEPARATORS.split(str(value))[self.drop:] if self.drop else [str(value)]
+        return str(self.folder.joinpath(*parts[:-1], f"{parts[-1]}{self.suffix}"))
+
+
+def rebase(values: list[Any], base: Path) -> Located | None:
+    """Absolute paths of another machine (a Kaggle notebook's ``/kaggle/input/set/train/cat/1.jpg``, Colab's
+    ``/content/drive/...``, a Windows ``C:\\data\\...``) read from ``base`` by their last parts: the fewest
+    leading parts dropped under which most of a sample of them are files there; None when no such number."""
+    paths = [_SEPARATORS.split(str(v)) for v in values if isinstance(v, str) and _SEPARATORS.search(v)]
+    sample = paths[:: max(1, len(paths) // SAMPLE)][:SAMPLE]
+    if not sample:
+        return None
+    for drop in range(1, max(len(p) for p in sample)):
+        hits = sum(1 for p in sample if len(p) > drop and base.joinpath(*p[drop:]).is_file())
+        if 2 * hits > len(sample):
+            return Located(base, "", hits, len(sample), drop)
+    return None
 
 
 def _folders(base: Path) -> list[Path]:
@@ -137,20 +158,28 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
                                                        base):
         return None  # paths read from the table's folder or the current one (columns.resolve_paths)
     listings = image_listings(base)  # read once for every column tried
-    if not listings:
-        return None
+
+    def find(values: list[Any]) -> Located | None:
+        return locate(values, base, listings) or (rebase(values, base) if column == image_column else None)
+
     for column in candidates:
-        sample = rows[column]
-        if locate(sample, base, listings) is None:
+        if find(rows[column]) is None:
             continue
         out = {}
         for name, ds in splits.items():
-            located = locate(column_values(ds, column), base, listings) if column in ds.column_names else None
+            located = find(column_values(ds, column)) if column in ds.column_names else None
             if located is None:
                 out[name] = ds
                 continue
-            logger.info("split '%s': the images of column '%s' are %s/<%s>%s", name, column, located.folder,
-                        column, located.suffix)
+            if located.drop:
+                example = str(rows[column][0])
+                whose = "of another machine" if _SEPARATORS.match(example) or ":" in example[:3] else \
+                    "relative to another folder"
+                logger.warning("split '%s': the image paths of column '%s' are %s (%s): read from %s by their last "
+                               "parts", name, column, whose, example, located.folder)
+            else:
+                logger.info("split '%s': the images of column '%s' are %s/<%s>%s", name, column, located.folder,
+                            column, located.suffix)
             out[name] = _as_paths(ds, column, located, into)
         return out, column
     return None

@@ -116,3 +116,20 @@ def test_a_download_of_class_folders_stays_an_image_folder_beside_its_submission
                                                                                      index=False)
     prepared = load(str(root))
     assert prepared.class_names == list(CLASSES) and len(prepared.train) + len(prepared.validation) == 12
+
+
+@pytest.mark.parametrize("prefix", ["/kaggle/input/pets-data/", "C:\\Users\\me\\pets-data\\"])
+def test_another_machines_absolute_paths_are_read_by_their_last_parts(tmp_path, prefix, caplog):
+    """A CSV written in a Kaggle notebook (/kaggle/input/...) or on Windows, next to the images downloaded here."""
+    root = tmp_path / "pets-data"
+    truth = {}
+    for cls in ("cat", "dog"):
+        truth.update(_write(root / "data" / "train" / cls, [f"{i}.png" for i in range(5)], [cls] * 5,
+                            seed=10 * len(truth)))
+    sep = "\\" if "\\" in prefix else "/"
+    paths = [f"{prefix}data{sep}train{sep}{cls}{sep}{i}.png" for cls in ("cat", "dog") for i in range(5)]
+    pd.DataFrame({"path": paths, "label": ["cat"] * 5 + ["dog"] * 5}).to_csv(root / "labels.csv", index=False)
+    with caplog.at_level("WARNING"):
+        prepared = load(str(root / "labels.csv"))
+    assert _seen(prepared) == truth
+    assert "the image paths of column 'path' are of another machine" in caplog.text

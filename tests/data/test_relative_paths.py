@@ -53,9 +53,22 @@ def test_paths_relative_to_the_file_win_and_become_absolute(tmp_path, write_imag
     assert not [r for r in caplog.records if "current directory" in r.getMessage()]
 
 
+def test_paths_relative_to_another_folder_are_read_by_their_last_parts(tmp_path, write_images, monkeypatch, caplog):
+    """``data/images/cat/0.png`` read from ``data/`` (neither beside the file nor from the current folder): found
+    without the leading ``data/`` (data/image_ids.rebase)."""
+    _labels_in_subfolder(tmp_path, write_images, relative_to_cwd=True)
+    monkeypatch.chdir(tmp_path / "data")
+    with caplog.at_level("WARNING"):
+        ds = load("labels.csv")
+    assert all(Path(p).is_file() and Path(p).is_relative_to(tmp_path / "data" / "images") for p in _paths(ds))
+    assert "the image paths of column 'image' are relative to another folder (data/images/" in caplog.text
+
+
 def test_missing_files_are_said_to_be_missing_with_where_paths_are_read_from(tmp_path, write_images, monkeypatch):
     _labels_in_subfolder(tmp_path, write_images, relative_to_cwd=True)
-    monkeypatch.chdir(tmp_path / "data")  # the paths exist neither beside the file nor from here
+    for png in (tmp_path / "data" / "images").rglob("*.png"):
+        png.rename(png.with_suffix(".bak"))  # gone: found nowhere
+    monkeypatch.chdir(tmp_path / "data")
     with pytest.raises(DatasetError, match=r"16 of them are files that do not exist: check the image column .*"
                                            r"a data file's relative paths are read from its folder.*run from the "
                                            r"folder they are relative to\."):
