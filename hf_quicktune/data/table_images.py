@@ -76,8 +76,8 @@ def _read(path: Path) -> list[TableRow]:
     ds = splits["train"]
     ds = col.to_image_feature(ds, image_column, base_dir).cast_column(image_column, datasets.Image(decode=False))
     names = list(ds.column_names)
-    key_name = by_id[1] if by_id is not None else next(
-        (c for c in names if c.lower() in ID_NAMES and c != image_column), None)
+    key_name = next((c for c in names if c.lower() in ID_NAMES and c != image_column), None) or (
+        by_id[1] if by_id is not None else None)  # an id column, else the ids that named the images
     truth = _label_values(ds, image_column, key_name)
     keys = col.column_values(ds, key_name) if key_name else list(range(len(ds)))
     images = col.column_values(ds, image_column)
