@@ -7,6 +7,8 @@ Competitions ship ``train.csv`` with an id per image and the images in a folder 
 an id without an extension was no image column at all. :func:`locate` finds the folder (the table's own, or one
 below it, two levels at most) and the extension that turn a sample of the values into files, and
 :func:`images_by_id` makes such a column paths, split by split (``test.csv``'s images lie in ``test_images/``).
+A column of paths that are not files where they are read from (another machine's ``/kaggle/input/...``) is read
+from the table's folder by their last parts (:func:`rebase`).
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def rebase(values: list[Any], base: Path) -> Located | None:
     """Absolute paths of another machine (a Kaggle notebook's ``/kaggle/input/set/train/cat/1.jpg``, Colab's
     ``/content/drive/...``, a Windows ``C:\\data\\...``) read from ``base`` by their last parts: the fewest
     leading parts dropped under which most of a sample of them are files there; None when no such number."""
-    paths = [_SEPARATORS.split(str(v)) for v in values if isinstance(v, str) and _SEPARATORS.search(v)]
+    paths = [_SEPARATORS.split(v) for v in values if isinstance(v, str) and _SEPARATORS.search(v) and "://" not in v]
     sample = paths[:: max(1, len(paths) // SAMPLE)][:SAMPLE]
     if not sample:
         return None
