@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,19 @@ def _warn_similar_names(names: list[str], column: str) -> None:
         logger.warning("%d group(s) of classes in column '%s' differ only in letter case or spaces (%s%s): they are "
                        "trained as different classes; write each class one way if they are one", len(similar), column,
                        shown, "; ..." if len(similar) > 5 else "")
+
+
+def _warn_combined_labels(names: list[str], column: str) -> None:
+    """Warn when the classes look like combinations of a few labels (Planet's ``tags``: ``haze primary``,
+    ``clear primary road``, ...: far more classes than words, several words each), a multi-label set that a
+    single-label classifier learns as one class per combination."""
+    words = [re.split(r"[\s,;|]+", n.strip()) for n in names]
+    tokens = {t for w in words for t in w if t}
+    if len(names) >= 8 and 2 * len(tokens) < len(names) and sum(map(len, words)) > 1.5 * len(names):
+        logger.warning("the %d classes of column '%s' are combinations of %d words (e.g. %r): several labels per "
+                       "image? hf-quicktune trains one class per image, so each combination is a class; keep one "
+                       "label per image if that is not what you want", len(names), column, len(tokens),
+                       max(names, key=len))
 
 
 def _label_column(splits: dict, img_col: str, label_column: str | None) -> tuple[dict, str]:
@@ -196,6 +210,7 @@ def _load(
     present = np.unique(labels["train"])
     class_names = list(splits["train"].features["label"].names)
     _warn_similar_names(class_names, lab_col)
+    _warn_combined_labels(class_names, lab_col)
     if len(present) < 2:
         raise DatasetError(
             f"The training split of '{spec}' has {len(present)} class(es) "

@@ -115,6 +115,25 @@ def test_class_names_that_differ_only_in_case_or_spaces_are_warned_about(tmp_pat
     assert "differ only in letter case" not in caplog.text
 
 
+def test_classes_that_combine_a_few_labels_are_warned_about(tmp_path, write_images, caplog):
+    """Planet's tags (haze primary, clear primary road, ...): a multi-label set read as combinations."""
+    from itertools import combinations
+
+    words = ["clear", "haze", "primary", "road", "water"]
+    combos = [" ".join(c) for k in (2, 3) for c in combinations(words, k)]  # 20 combinations of 5 words
+    rows = write_images({"img": 2 * len(combos)})
+    path = _csv(tmp_path, "tags.csv", {"file": [r[0] for r in rows], "tags": combos * 2})
+    with caplog.at_level("WARNING"):
+        load(str(path), label_column="tags")
+    assert "the 20 classes of column 'tags' are combinations of 5 words" in caplog.text
+    caplog.clear()
+    breeds = [f"{a} {b}" for a in ("golden", "great", "irish", "tibetan") for b in ("retriever", "dane")]
+    rows = write_images({"dog": 2 * len(breeds)}, root="dogs")
+    with caplog.at_level("WARNING"):
+        load(str(_csv(tmp_path, "breeds.csv", {"file": [r[0] for r in rows], "label": breeds * 2})))
+    assert "combinations of" not in caplog.text  # names of two words, as many words as names: classes
+
+
 def test_cli_inspect_prints_splits_classes_meta(csv_dataset, capsys):
     path = csv_dataset()
     assert main(["data", "inspect", str(path), "--val-fraction", "0.34", "--test-fraction", "0.1"]) == 0
