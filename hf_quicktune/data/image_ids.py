@@ -46,8 +46,11 @@ class Located:
     hits: int
     sample: int
     drop: int = 0
+    pad: int = 0  # integer ids written with leading zeros to this width (0001.png: the table read 1)
 
     def path(self, value: Any) -> str:
+        if self.pad:
+            return str(self.folder / f"{int(value):0{self.pad}d}{self.suffix}")
         parts = _SEPARATORS.split(str(value))[self.drop:] if self.drop else [str(value)]
         return str(self.folder.joinpath(*parts[:-1], f"{parts[-1]}{self.suffix}"))
 
@@ -109,12 +112,19 @@ def locate(values: list[Any], base: Path, listings: list[tuple[Path, set[str]]] 
     sample = names[:: max(1, len(names) // SAMPLE)][:SAMPLE]
     if not sample:
         return None
+    integers = all(isinstance(v, int) for v in values if v is not None)  # a CSV's 0001 is read as 1
     best: Located | None = None
     for folder, files in image_listings(base) if listings is None else listings:
         for suffix in [""] + sorted({os.path.splitext(f)[1] for f in files}):
             hits = sum(1 for v in sample if v + suffix in files)
             if hits and (best is None or hits > best.hits):
                 best = Located(folder, suffix, hits, len(sample))
+        widths = {len(os.path.splitext(f)[0]) for f in files if os.path.splitext(f)[0].isdigit()}
+        if integers and len(widths) == 1 and (width := widths.pop()) > 1:
+            for suffix in sorted({os.path.splitext(f)[1] for f in files}):
+                hits = sum(1 for v in sample if f"{int(v):0{width}d}{suffix}" in files)
+                if hits and (best is None or hits > best.hits):
+                    best = Located(folder, suffix, hits, len(sample), pad=width)
     return best if best is not None and 2 * best.hits > best.sample else None
 
 

@@ -95,9 +95,9 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
     if len(subdirs) < 2 and not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
         return found
-    # ids of images in flat folders (APTOS' train_images/<id>.png); not where the folders hold class folders (a
-    # download's train/CLASS/ beside the sample_submission.csv naming its test/ images is an ImageFolder)
-    flat = not any(e.is_dir() and not e.name.startswith(".") for d in subdirs for e in d.iterdir())
+    # ids of images in folders of images (APTOS' train_images/<id>.png, Aerial Cactus' train/train/); not where a
+    # folder holds class folders (two or more: a download's train/CLASS/ is an ImageFolder)
+    flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")) >= 2 for d in subdirs)
     return found if _names_image_files(found[0], path, ids=flat) else None
 
 

@@ -133,3 +133,25 @@ def test_another_machines_absolute_paths_are_read_by_their_last_parts(tmp_path, 
         prepared = load(str(root / "labels.csv"))
     assert _seen(prepared) == truth
     assert "the image paths of column 'path' are of another machine" in caplog.text
+
+
+def test_aerial_cactus_and_histopathologic_layouts(tmp_path):
+    """Aerial Cactus: train.csv (id = file name, has_cactus) with the images in train/train/ (a folder holding one
+    folder: no class layout, said "one class ('train')"); Histopathologic Cancer Detection: train_labels.csv (id
+    without extension) with train/<id>.tif beside test/ and sample_submission.csv, here ids of digits with leading
+    zeros, which the CSV reader makes integers (000000000000001 -> 1)."""
+    names = [f"{i:012x}.jpg" for i in range(10)]
+    classes = ["cat", "dog"] * 5
+    _write(tmp_path / "cactus" / "train" / "train", [n.replace(".jpg", ".png") for n in names], classes)
+    pd.DataFrame({"id": [n.replace(".jpg", ".png") for n in names], "has_cactus": [c == "dog" for c in classes]}
+                 ).astype({"has_cactus": int}).to_csv(tmp_path / "cactus" / "train.csv", index=False)
+    prepared = load(str(tmp_path / "cactus"))
+    assert prepared.info["image_column"] == "id" and len(_seen(prepared)) == 10
+    ids = [f"{i:015x}" for i in range(10)]
+    truth = _write(tmp_path / "histo" / "train", [f"{i}.tif" for i in ids], classes)
+    _write(tmp_path / "histo" / "test", ["a.tif", "b.tif"], ["cat", "dog"], seed=70)
+    pd.DataFrame({"id": ids, "label": [int(c == "dog") for c in classes]}).to_csv(
+        tmp_path / "histo" / "train_labels.csv", index=False)
+    pd.DataFrame({"id": ["a", "b"], "label": 0}).to_csv(tmp_path / "histo" / "sample_submission.csv", index=False)
+    prepared = load(str(tmp_path / "histo"))
+    assert _seen(prepared) == {k: str(int(v == "dog")) for k, v in truth.items()}
