@@ -79,7 +79,12 @@ def unpack_inner(root: Path, depth: int = 2) -> list[str]:
     for inner in sorted(p for p in root.rglob("*") if is_archive(p) and "__MACOSX" not in p.parts):
         tmp = inner.with_name(f".{inner.name}-unpacking")
         shutil.rmtree(tmp, ignore_errors=True)
-        unpack(inner, tmp)
+        try:
+            unpack(inner, tmp)
+        except DatasetError as err:  # a damaged or unsafe inner archive: kept as a file, as before
+            shutil.rmtree(tmp, ignore_errors=True)
+            logger.warning("%s inside the archive is left packed: %s", inner.name, err.message)
+            continue
         entries = [p for p in tmp.iterdir() if not p.name.startswith((".", "__MACOSX"))]
         if len(entries) == 1 and entries[0].is_dir() and not (inner.parent / entries[0].name).exists():
             entries[0].rename(inner.parent / entries[0].name)

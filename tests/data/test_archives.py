@@ -121,6 +121,16 @@ def test_archives_inside_an_archive_are_unpacked_and_the_submission_template_ign
     assert ds.class_names == ["cat", "dog"] and len(ds.train) + len(ds.validation) == 12 and ds.test is None
     assert "unpacked the archives inside it too: test1.zip, train.zip" in caplog.text
     assert "test1/ holds images without class folders" in caplog.text
+    # a damaged archive inside stays a file, with a warning, and the rest loads
+    (folder / "notes.zip").write_bytes(b"PK\x03\x04 cut short")
+    with zipfile.ZipFile(tmp_path / "damaged-inside.zip", "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f.name)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load(str(tmp_path / "damaged-inside.zip")).class_names == ["cat", "dog"]
+    assert "notes.zip inside the archive is left packed" in caplog.text
+    (folder / "notes.zip").unlink()
     # the folder the outer zip came from: its archives are named, with what to do
     with pytest.raises(DatasetError, match=r"holds its data as archives \(test1\.zip, train\.zip\).*unzip train\.zip"):
         load(str(folder))
