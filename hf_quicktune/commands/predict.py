@@ -19,7 +19,8 @@ import click
                    "--submission: submission.csv]")
 @click.option("--submission", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A competition's sample_submission.csv: write the predictions in its format instead (its ids, "
-                   "and the class, or each class's probability where it has a column per class).")
+                   "and the class, each class's probability where it has a column per class, or for two classes "
+                   "the second's probability where it holds fractions).")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
@@ -32,9 +33,11 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
     run pushed (org/name).
 
     When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), its file name
-    carries one (cat.0.jpg), or a table's label column (an .npz's y_test) holds them, the CSV gets a `true` column and the accuracy is printed. One table's rows
-    are keyed by its id column (id, ImageId, ...), else by their row number from 0.
+    carries one (cat.0.jpg), or a table's label column (an .npz's y_test) holds them, the CSV gets a `true` column
+    and the accuracy is printed. One table's rows are keyed by its id column (id, ImageId, ...), else by their row
+    number from 0. With --submission the CSV is a competition's submission in its template's format.
 
+    \b
     Examples:
       hf-quicktune predict runs/pets-2026 new_photos/ -o predictions.csv
       hf-quicktune predict runs/aptos aptos/test.csv --submission aptos/sample_submission.csv
