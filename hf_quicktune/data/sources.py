@@ -178,6 +178,20 @@ def _forced_offline(active: bool) -> Iterator[None]:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
 
 
+def _test_image_folders(path: Path, table: datasets.Dataset) -> list[str]:
+    """The folders of ``path`` named like a test split (``test/``) that hold images the table does not name (no
+    value of its first rows is a path into them): a table source's unlabelled test images, which ``run``'s summary
+    says to classify."""
+    from hf_quicktune.data.columns import image_extensions
+    from hf_quicktune.data.splits import SPLIT_ALIASES
+
+    head = table.select(range(min(len(table), 64))).with_format(None)[:]
+    values = [v for column in head.values() for v in column if isinstance(v, str)]
+    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_ALIASES["test"]
+            and any(f.name.lower().endswith(image_extensions()) for f in d.iterdir())
+            and not any(v.startswith((f"{d.name}/", f"{d.name}\\")) or f"/{d.name}/" in v for v in values)]
+
+
 def _refuse_folder_of_archives(path: Path) -> None:
     """A folder whose data is still archived (Kaggle's dogs-vs-cats.zip unzipped once: train.zip, test1.zip and a
     submission template): say to unpack them, not that its files are no dataset."""
@@ -340,7 +354,10 @@ def _load_local(path: Path) -> RawSource:
             return _load_saved(path)
         tables = _top_tables(path)
         if tables is not None:
-            return _load_file(*tables)
+            raw = _load_file(*tables)
+            if tables[1] is None:  # Histopathologic's test/ of images beside train_labels.csv: what to classify after
+                raw.info["unlabelled"] = _test_image_folders(path, next(iter(raw.splits.values())))
+            return raw
         _refuse_folder_of_archives(path)
         if _is_data_file_dir(path):
             return _load_data_dir(path)
