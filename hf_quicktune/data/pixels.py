@@ -272,10 +272,26 @@ def detect(ds: datasets.Dataset, image_column: str | None = None) -> PixelLayout
     return _finish(PixelLayout(wide, "wide", _shape_of(len(wide), where)), sample, where)
 
 
-def _headerless(columns: list[str]) -> bool:
+def headerless(columns: list[str]) -> bool:
     """Column names that are all numbers (pandas appends ``.1``, ``.2`` to repeats): a CSV's data row read as
     its header."""
     return len(columns) >= 8 and all(re.fullmatch(r"-?\d+(\.\d+)?", c.strip()) for c in columns)
+
+
+def _pixel_count(count: int) -> bool:
+    side, rgb = math.isqrt(count), math.isqrt(count // 3)
+    return count >= MIN_PIXELS and (side * side == count or (count % 3 == 0 and 3 * rgb * rgb == count))
+
+
+def headerless_names(count: int) -> list[str] | None:
+    """Column names for a headerless CSV of ``count`` numbers per row that are a label and an image's pixels
+    (pjreddie's MNIST and Kaggle's EMNIST CSVs: the label first), or an image's pixels alone; None for any other
+    count (the columns cannot be told)."""
+    if _pixel_count(count - 1):
+        return ["label", *(f"pixel{i}" for i in range(count - 1))]
+    if _pixel_count(count):
+        return [f"pixel{i}" for i in range(count)]
+    return None
 
 
 def _value_dtype_is_text(feature: Any) -> bool:
@@ -365,7 +381,7 @@ def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = 
                 raise DatasetError(f"{err.message} Read as pixels, they are not images: {why.message}",
                                    input=why.input, fix=why.fix, code=why.code) from None
             if layout is None:
-                if _headerless(list(train.column_names)):
+                if headerless(list(train.column_names)):
                     raise DatasetError(
                         "The table's column names are numbers (" + ", ".join(list(train.column_names)[:5]) + ", ...): "
                         "its first row is data, not a header (pjreddie's MNIST CSVs are written so).",

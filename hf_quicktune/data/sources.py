@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
 from hf_quicktune.data.imagefolder import load_image_folder
+from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.errors import DatasetError
 
@@ -57,6 +58,14 @@ def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
         with quiet_datasets():  # a file per split, each with its own columns (a test.csv has no label column)
             ds = {s: datasets.load_dataset(builder, data_files={s: glob.escape(str(f))}, **kwargs)[s]
                   for s, f in files.items()}
+            for s, f in files.items():  # pjreddie's MNIST CSVs: a label and pixels, and no header row
+                names = headerless_names(len(ds[s].column_names)) if builder == "csv" and headerless(
+                    list(ds[s].column_names)) else None
+                if names is not None:
+                    logger.warning("%s has no header row (its first row is numbers): read as %s", f.name,
+                                   "a label (the first column) and pixels" if names[0] == "label" else "pixels")
+                    ds[s] = datasets.load_dataset(builder, data_files={s: glob.escape(str(f))}, header=None,
+                                                  column_names=names, **kwargs)[s]
     except Exception as err:  # pyarrow / pandas parse errors of many types
         if _caused_by(err, UnicodeDecodeError):
             raise DatasetError(f"{path} is not UTF-8 text ({_caused_by(err, UnicodeDecodeError)}).", input=str(path),

@@ -341,11 +341,17 @@ def test_a_table_of_numbers_that_are_no_pixels_says_both(tmp_path: Path):
     assert "'f50'" not in text
 
 
-def test_a_csv_without_a_header_row_says_so(tmp_path: Path):
-    """pjreddie's mnist_train.csv: label and pixels, no header; its first row became the column names."""
-    images = _gray(6)
-    rows = np.column_stack([_labels(6), images.reshape(6, -1)])
+def test_a_csv_without_a_header_row_is_a_label_and_pixels(tmp_path: Path, caplog):
+    """pjreddie's mnist_train.csv (and Kaggle's EMNIST CSVs): label and pixels, no header; its first row became the
+    column names (a refusal before session 52). A first row of numbers that are no label and pixels says so."""
+    images = _gray(12)
+    rows = np.column_stack([_labels(12), images.reshape(12, -1)])
     pd.DataFrame(rows).to_csv(tmp_path / "mnist_train.csv", index=False, header=False)
+    with caplog.at_level("WARNING"):
+        prepared = load(str(tmp_path / "mnist_train.csv"), val_fraction=0.25)
+    assert "mnist_train.csv has no header row (its first row is numbers): read as a label" in caplog.text
+    assert _all_rows(prepared) == {image.tobytes(): label for image, label in zip(images, _labels(12))}
+    pd.DataFrame(np.column_stack([rows, rows[:, :3]])).to_csv(tmp_path / "odd.csv", index=False, header=False)
     with pytest.raises(DatasetError, match="its first row is data, not a header") as err:
-        load(str(tmp_path / "mnist_train.csv"))
+        load(str(tmp_path / "odd.csv"))  # 68 numbers a row: neither pixels nor a label and pixels
     assert err.value.code == "no_header" and "label,pixel0" in str(err.value)
