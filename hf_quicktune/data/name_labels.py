@@ -6,10 +6,10 @@ Kaggle's Dogs vs. Cats (``train/cat.0.jpg``, ``train/dog.12.jpg``), Oxford-IIIT 
 ``ImageDataLoaders.from_name_re``; hf-quicktune said "no labels". A file's class is its name without the
 extension and a trailing number (and the separator before it: ``.``, ``_``, ``-``, a space, ``(3)``).
 
-The names are read as classes only when every image's name has that form, its class holds a letter, and every
-class has at least :data:`MIN_PER_CLASS` images: camera names (``IMG_0001.jpg``: one class), bare numbers
-(``1.jpg``: a competition's unlabelled test folder) and names unique to each file (no class repeats) stay
-unlabelled. The run's log says which classes were read this way.
+The names are read as classes only when every image's name has that form, its class holds a letter and no date
+and is not a camera's name, and every class has at least :data:`MIN_PER_CLASS` images: a phone's photos
+(``IMG_20230101_1234.jpg``, ``PXL_...``, ``DSC01234``: a date or a counter), bare numbers (``1.jpg``: a
+competition's unlabelled test folder) and names unique to each file (no class repeats) stay unlabelled. The run's log says which classes were read this way.
 """
 
 from __future__ import annotations
@@ -23,13 +23,19 @@ MIN_PER_CLASS = 2
 
 _NAMED = re.compile(r"(?P<cls>.+?)[\s._-]*(?:\(\d+\)|\d+)")
 _LETTER = re.compile(r"[^\W\d_]")
+#: what cameras, phones and screenshots name files (IMG_20230101_1234.jpg, PXL_..., DSC01234, Screenshot 2024-...):
+#: a date or a counter, never a class
+_CAMERA = re.compile(r"(img|dsc[nf]?|pxl|vid|mvimg|screenshot|whatsapp image|photo|image|pic|picture|frame|scan)"
+                     r"[\s._-]*\d", re.IGNORECASE)
+_DATE = re.compile(r"(?<!\d)(19|20)\d{2}[-_.]?\d{2}[-_.]?\d{2}(?!\d)")
 
 
 def class_of(name: str) -> str | None:
     """The class a file name carries (``cat.0.jpg`` -> ``cat``, ``american_bulldog_10.jpg`` ->
     ``american_bulldog``), or None when its name is not a class followed by a number."""
-    match = _NAMED.fullmatch(PurePosixPath(name).stem)
-    if match is None or not _LETTER.search(match["cls"]):
+    stem = PurePosixPath(name).stem
+    match = _NAMED.fullmatch(stem)
+    if match is None or not _LETTER.search(match["cls"]) or _CAMERA.match(stem) or _DATE.search(stem):
         return None
     return match["cls"]
 

@@ -32,6 +32,9 @@ def _all_labels(ds) -> Counter:
     ("american_bulldog_10.jpg", "american_bulldog"), ("n02085620_10074.jpg", "n02085620"),
     ("rose (3).png", "rose"), ("tulip-07.png", "tulip"), ("daisy12.png", "daisy"),
     ("1.jpg", None), ("0001.png", None), ("cat.jpg", None), ("_12.png", None),
+    # a phone's or camera's names: a date or a counter, never a class
+    ("IMG_20230101_123456.jpg", None), ("PXL_20240312_101010123.jpg", None), ("DSC01234.JPG", None),
+    ("Screenshot 2024-03-01 at 10.11.12.png", None), ("holiday_2023-08-14_3.jpg", None),
 ])
 def test_the_class_a_file_name_carries(name, cls):
     assert class_of(name) == cls
@@ -82,6 +85,9 @@ def test_class_folders_win_and_names_beside_them_are_not_read(tmp_path, caplog):
 
 
 def test_names_that_carry_no_class_still_say_how_to_label(tmp_path):
+    _flat(tmp_path / "phone", [f"IMG_202301{d:02d}_{i:06d}.jpg" for d in (1, 2, 3) for i in range(3)])
+    with pytest.raises(DatasetError, match="no class sub-folders"):  # photos of three days are not three classes
+        load(str(tmp_path / "phone"))
     _flat(tmp_path / "camera", [f"IMG_{i:04d}.jpg" for i in range(6)])
     with pytest.raises(DatasetError, match=r"no class sub-folders.*name each image after its class"):
         load(str(tmp_path / "camera"))
