@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hf_quicktune.constants import cache_dir
 from hf_quicktune.errors import DatasetError
+from hf_quicktune.hub import TRANSIENT_STATUS
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ PART = "downloads"
 #: downloads at once (I/O-bound: threads), and seconds a server may take to answer
 THREADS = 16
 TIMEOUT_S = 30.0
-#: tries of a URL whose server failed (5xx, 429) or timed out
+#: tries of a URL whose server failed (408, 429, 5xx: the statuses the Hub's requests are retried on) or timed out
 ATTEMPTS = 3
 #: the progress task the run's reporter shows
 PROGRESS_TASK = "downloading images"
@@ -69,8 +70,9 @@ def _download(url: str) -> str | None:
         except (urllib.error.URLError, OSError, ValueError) as err:  # HTTP errors, refused, timeouts, a bad URL
             tmp.unlink(missing_ok=True)
             error = f"{type(err).__name__}: {getattr(err, 'reason', None) or err}"
-            # a server's own failure (5xx, 429) or a timeout may pass; a 404, a bad URL or a refusal will not
-            transient = (err.code >= 500 or err.code == 429) if isinstance(err, urllib.error.HTTPError) else isinstance(
+            # a server's own failure (hub.TRANSIENT_STATUS: 408, 429, 5xx) or a timeout may pass; a 404, a bad URL or
+            # a refusal will not
+            transient = err.code in TRANSIENT_STATUS if isinstance(err, urllib.error.HTTPError) else isinstance(
                 getattr(err, "reason", err), TimeoutError)
             if not transient or attempt == ATTEMPTS:
                 return error

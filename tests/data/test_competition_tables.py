@@ -162,8 +162,9 @@ def test_a_test_folder_the_table_names_is_not_called_unlabelled(tmp_path):
     """A table naming train/ and test/ images by path (its test rows labelled): test/ is data, not what to classify."""
     names = [f"train/{i}.png" for i in range(8)] + [f"test/{i}.png" for i in range(4)]
     classes = ["cat", "dog"] * 6
-    for name, cls in zip(names, classes):
-        _write(tmp_path / "ds" / name.split("/")[0], [name.split("/")[1]], [cls], seed=len(name) + int(name[-5]))
+    for seed, (name, cls) in enumerate(zip(names, classes)):
+        folder, file = name.split("/")
+        _write(tmp_path / "ds" / folder, [file], [cls], seed=seed)
     pd.DataFrame({"file": names, "label": classes}).to_csv(tmp_path / "ds" / "labels.csv", index=False)
     prepared = load(str(tmp_path / "ds"))
     assert not prepared.info.get("unlabelled") and len(_seen(prepared)) == 12
