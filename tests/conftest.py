@@ -100,3 +100,58 @@ def hub() -> Iterator[HubHandle]:
         )
     finally:
         local.stop()
+
+
+def write_dicom(path: Path, pixels: Any, *, photometric: str | None = None, window: tuple[Any, Any] | None = None,
+                voi_function: str | None = None, intercept: float | None = None, slope: float | None = None,
+                frames: int | None = None, syntax: str | None = None, with_pixels: bool = True,
+                modality: str = "CR") -> Path:
+    """Write ``pixels`` (``(rows, cols)`` gray, ``(rows, cols, 3)`` RGB, or ``(frames, rows, cols)``) as a DICOM file
+    with pydicom, as a scanner would store it (preamble and ``DICM`` marker, file meta, the image pixel module):
+    unsigned or signed integers of 8 or 16 bits, optional rescale (modality LUT) and window (VOI)."""
+    import numpy as np
+    from pydicom import dcmwrite
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    arr = np.asarray(pixels)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = syntax or ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID, modality
+    if with_pixels:
+        colour = arr.ndim == 3 and frames is None
+        ds.Rows, ds.Columns = arr.shape[-3:-1] if colour else arr.shape[-2:]
+        ds.SamplesPerPixel = 3 if colour else 1
+        ds.PhotometricInterpretation = photometric or ("RGB" if colour else "MONOCHROME2")
+        if colour:
+            ds.PlanarConfiguration = 0
+        bits = arr.dtype.itemsize * 8
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
+        ds.PixelRepresentation = 1 if arr.dtype.kind == "i" else 0
+        if frames is not None:
+            ds.NumberOfFrames = frames
+        if window is not None:
+            ds.WindowCenter, ds.WindowWidth = window
+        if voi_function is not None:
+            ds.VOILUTFunction = voi_function
+        if intercept is not None or slope is not None:
+            ds.RescaleIntercept, ds.RescaleSlope = intercept or 0, slope or 1
+        if syntax is not None and syntax != ExplicitVRLittleEndian:  # compressed: data no decoder here can read
+            ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + bytes(60)])
+            ds["PixelData"].VR = "OB"
+        else:
+            ds.PixelData = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dcmwrite(path, ds, enforce_file_format=True)
+    return path
+
+
+@pytest.fixture
+def dicom_file():
+    """:func:`write_dicom`, for tests in any folder."""
+    return write_dicom

@@ -397,3 +397,19 @@ def _fill(run, tmp_path, name: str):
     rows = predict.predict(loaded, predict.find_images([str(tmp_path / "test")]), top_k=3)
     return submission.fill_template(submission.read_template(tmp_path / name), rows, loaded.labels,
                                     where=str(tmp_path / name))
+
+
+def test_a_folder_of_dicom_scans_is_classified_as_training_read_them(exported, tmp_path, dicom_file):
+    """``.dcm`` files are images (data/dicom.py): listed in a folder, windowed or stretched as in training."""
+    model, run = exported
+    rng = np.random.default_rng(5)
+    for i in range(3):
+        dicom_file(tmp_path / "scans" / f"{i}.dcm", rng.integers(0, 4000, (40, 36)).astype(np.uint16),
+                   window=(2000, 3000) if i else None)
+    rows = predict.predict(predict.load(str(run)), predict.find_images([str(tmp_path / "scans")]), top_k=1)
+    assert [Path(r["path"]).name for r in rows] == ["0.dcm", "1.dcm", "2.dcm"]
+    transform = build_transform(DATA_CONFIG, train=False)
+    for row in rows:
+        with torch.no_grad():
+            probs = model(transform(Image.open(row["path"])).unsqueeze(0)).softmax(-1)[0]
+        assert row["error"] is None and row["probability"] == pytest.approx(float(probs.max()), abs=1e-5)

@@ -117,8 +117,8 @@ def _what_it_is(data: bytes) -> str:
     if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc", b"ftypavif"):
         return ("an HEIC / AVIF photo under another file name; Pillow does not read it: convert it to JPEG (e.g. "
                 "heif-convert, or pillow-heif in Python)")
-    if data[128:132] == b"DICM":
-        return "a DICOM file (medical imaging): convert it to PNG first (e.g. pydicom's pixel_array)"
+    if data[128:132] == b"DICM":  # hf_quicktune.data.dicom reads them where pydicom is installed
+        return "a DICOM file (medical imaging), which needs pydicom: pip install pydicom"
     return f"not an image format Pillow reads (it starts with {data[:8].hex(' ')})"
 
 

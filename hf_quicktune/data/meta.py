@@ -28,16 +28,18 @@ def _spread(n: int, k: int) -> list[int]:
 
 def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> DatasetMeta:
     """#train images, #classes, median height/width and channels of (a sample of) the train split, and its most
-    common image mode."""
+    common image mode and file format."""
     train = splits["train"]
     heights: list[int] = []
     widths: list[int] = []
     modes: Counter[str] = Counter()
+    formats: Counter[str | None] = Counter()
     for i in _spread(len(train), sample):
         im = train[i]["image"]
         widths.append(im.width)
         heights.append(im.height)
         modes[im.mode] += 1
+        formats[im.format] += 1
     mode = modes.most_common(1)[0][0] if modes else "RGB"
     return DatasetMeta(
         num_train=len(train),
@@ -46,6 +48,7 @@ def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> Data
         median_width=int(np.median(widths)) if widths else 0,
         channels=_MODE_CHANNELS.get(mode, 3),
         image_mode=mode if modes else None,
+        image_format=formats.most_common(1)[0][0] if formats else None,
     )
 
 

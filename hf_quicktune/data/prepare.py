@@ -252,6 +252,7 @@ def _load(
             **raw.info,
             "image_column": pixel_layout.source if pixel_layout else img_col,
             "image_mode": meta.image_mode,
+            "image_format": meta.image_format,
             "label_column": lab_col,
             "source_splits": roles,
             **({"pixels": pixel_layout.describe()} if pixel_layout else {}),

@@ -24,11 +24,15 @@ class DatasetMeta:
     #: the sample's most common PIL mode (``RGB``, ``L``, ``I;16``...; None: no image): not a meta-feature, the
     #: card says from it how to prepare an image as training did
     image_mode: str | None = None
+    #: the sample's most common file format as Pillow names it (``JPEG``, ``PNG``, ``DICOM``...; None: unknown):
+    #: not a meta-feature, the card's usage opens a DICOM scan as training did
+    image_format: str | None = None
 
     def to_dict(self) -> dict[str, int]:
-        """The meta-features (without ``image_mode``)."""
+        """The meta-features (without ``image_mode`` and ``image_format``)."""
         out = asdict(self)
         out.pop("image_mode")
+        out.pop("image_format")
         return out
 
 

@@ -68,6 +68,8 @@ class CardInfo:
     interpolate_pos_encoding: bool = False
     #: the training images' PIL mode (``I;16``: the usage stretches an image as training did), None: unknown
     image_mode: str | None = None
+    #: the training images' file format as Pillow names it (``DICOM``: the usage opens a scan as training did)
+    image_format: str | None = None
     #: the exported model's size and the cost of one forward pass at its input size, as timm's cards list them:
     #: ``params_m``, ``gmacs``, ``macts`` (millions of activations), ``image_size`` (px); None: not counted
     stats: dict[str, float] | None = None
@@ -143,8 +145,7 @@ from PIL import Image, ImageOps
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 processor = AutoImageProcessor.from_pretrained("{ref}")
 model = AutoModelForImageClassification.from_pretrained("{ref}").eval()
-image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
-{_flatten(info.image_mode)}with torch.no_grad():
+{_open_image(info.image_format)}{_flatten(info.image_mode)}with torch.no_grad():
 {why}    logits = model(**processor(image, return_tensors="pt"){flag}).logits
 print(model.config.id2label[logits.argmax(-1).item()])"""
     ref = info.model_ref or "hf-hub:" + info.safe_name
@@ -152,10 +153,20 @@ print(model.config.id2label[logits.argmax(-1).item()])"""
 from PIL import Image, ImageOps
 model = timm.create_model("{ref}", pretrained=True).eval()
 transform = timm.data.create_transform(**timm.data.resolve_data_config({{}}, model=model))
-image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
-{_stretch(info.image_mode)}{_flatten(info.image_mode)}with torch.no_grad():
+{_open_image(info.image_format)}{_stretch(info.image_mode)}{_flatten(info.image_mode)}with torch.no_grad():
     probs = model(transform(image.convert("RGB")).unsqueeze(0)).softmax(-1)
 print(model.pretrained_cfg["label_names"][probs.argmax().item()])"""
+
+
+def _open_image(image_format: str | None) -> str:
+    """The line that opens an image: upright as datasets decodes it (EXIF orientation), or a DICOM scan through
+    hf-quicktune's Pillow plugin, windowed as training read it (:mod:`hf_quicktune.data.dicom`)."""
+    if image_format == "DICOM":
+        return """import hf_quicktune.data  # pip install hf-quicktune: Pillow then opens DICOM scans as training did (windowed)
+image = Image.open("image.dcm")
+"""
+    return """image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
+"""
 
 
 def _stretch(mode: str | None) -> str:

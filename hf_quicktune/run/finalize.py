@@ -316,7 +316,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
             f"{Path(state.dir).name}/{final.name}" if candidate.library == "transformers"
             else f"local-dir:{Path(state.dir).name}/{final.name}"),
         interpolate_pos_encoding=_interpolates(tmp), stats=stats, metric=settings.metric,
-        image_mode=dataset.info.get("image_mode"),
+        image_mode=dataset.info.get("image_mode"), image_format=dataset.info.get("image_format"),
         scores={k: summary.get(k) for k in ("val_balanced_accuracy", "val_macro_f1", "test_balanced_accuracy",
                                             "test_macro_f1")},
         per_class=per_class_card,

@@ -22,12 +22,12 @@ DATA_CONFIG = {"input_size": (3, 32, 32), "mean": (0.5, 0.5, 0.5), "std": (0.25,
 LABELS = ["cat", "dog", "owl"]
 
 
-def _card_code(ref: str, image_mode: str | None) -> str:
+def _card_code(ref: str, image_mode: str | None, image_format: str | None = None) -> str:
     card = str(build_model_card(CardInfo(
         model_name="org/result", base_model=None, candidate="test_efficientnet", architecture="test_efficientnet",
         dataset="org/data", dataset_is_hub=True, config={"lr": 0.001}, epochs=1, val_top1=0.5, test_top1=None,
         license="apache-2.0", budget="", budget_used_s=1.0, zoo="x", candidates=["test_efficientnet"], num_trials=1, num_steps=1,
-        leaderboard=[], model_ref=ref, image_mode=image_mode)))
+        leaderboard=[], model_ref=ref, image_mode=image_mode, image_format=image_format)))
     return re.search(r"## Use it\n\n```python\n(.*?)\n```", card, re.S).group(1)
 
 
@@ -78,4 +78,24 @@ def test_the_cards_snippet_turns_a_phone_photo_upright_as_training_did(tmp_path,
         exec(_card_code(f"local-dir:{out}", "RGB"), scope)  # noqa: S102 - the card's own code
     with torch.no_grad():
         ours = model(build_transform(DATA_CONFIG, train=False)(upright).unsqueeze(0))
+    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+
+
+@pytest.mark.parametrize("window", [(2000, 3000), None])
+def test_the_cards_snippet_opens_a_dicom_scan_as_training_did(tmp_path, monkeypatch, dicom_file, window):
+    """A model trained on scans: the snippet opens a ``.dcm`` file through hf-quicktune's plugin, windowed (mode L)
+    or stretched (mode F) as training read it."""
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=LABELS, data_config=DATA_CONFIG)
+    stored = np.random.default_rng(0).integers(500, 3500, (40, 40)).astype(np.uint16)
+    scan = Image.open(dicom_file(tmp_path / "image.dcm", stored, window=window, photometric="MONOCHROME1"))
+    code = _card_code(f"local-dir:{out}", scan.mode, scan.format)
+    assert 'Image.open("image.dcm")' in code and ("np.nanmin" in code) == (window is None)
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, scope)  # noqa: S102 - the card's own code
+    with torch.no_grad():
+        ours = model(build_transform(DATA_CONFIG, train=False)(scan).unsqueeze(0))
     torch.testing.assert_close(scope["probs"], ours.softmax(-1))
