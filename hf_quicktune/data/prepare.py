@@ -18,6 +18,7 @@ from hf_quicktune.data import image_ids, one_hot, pixels
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
+from hf_quicktune.data.repeats import drop_repeated_rows
 from hf_quicktune.data.sources import RawSource, resolve_source
 from hf_quicktune.data.split_column import split_by_column
 from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
@@ -187,6 +188,7 @@ def _load(
                 f"(its columns: {ds.column_names}). Give all splits the same columns, or map splits with --split."
             )
         col.check_missing_labels(ds, lab_col, roles[name])
+    splits = drop_repeated_rows(splits, img_col, lab_col)  # a table with a row per box: each image once
     names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
     splits = {
         name: col.normalise_columns(
