@@ -9,6 +9,9 @@ fills it from ``predict``'s rows in the template's row order and column names, m
 key, or to an image file's name or stem (``test1/1.jpg`` is id ``1``; Plant Seedlings' ids are file names); a
 table without an id column is numbered from 1 where the template's ids are 1 ... N (the Digit Recognizer's
 ``ImageId``).
+A single column of space-separated classes (Humpback Whale Identification's ``new_whale w_23a388d ...``, Quick,
+Draw!'s ``airplane angel alarm_clock``: competitions scored on the mean average precision at k) gets each image's
+k most probable classes, most probable first (:func:`_ranked_k`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,21 @@ def _fractions(values: list[str]) -> bool:
     return bool(numbers) and not all(n.is_integer() for n in numbers)
 
 
+def _ranked_k(values: list[str], labels: list[str]) -> int | None:
+    """k where a template column holds ranked top-k strings (``"w_1 w_2 w_3"``: k of the model's classes, or of
+    their indices, separated by spaces, in every filled row), else None (one class per row; a class name with a
+    space, Plant Seedlings' ``Sugar beet``, is one class)."""
+    names = set(labels)
+    filled = [v.split() for v in values if v.strip()]
+    if not filled or any(v.strip() in names for v in values):
+        return None
+    k = len(filled[0])
+    if k < 2 or any(len(tokens) != k for tokens in filled):
+        return None
+    sample = [t for tokens in filled[:200] for t in tokens]
+    return k if all(t in names for t in sample) or all(t.isdigit() for t in sample) else None
+
+
 def read_template(path: Path) -> pd.DataFrame:
     import pandas as pd
 
@@ -58,8 +76,8 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
                   where: str = "the template") -> pd.DataFrame:
     """``template`` with its prediction columns filled from ``rows`` (``predict``'s, with every class in ``top``):
     the predicted class (its name; its index among ``labels`` where the template's column holds whole numbers and
-    the class names are not numbers), each class's probability (a column per class), or the second of two classes'
-    probability (one column of fractions). Raises
+    the class names are not numbers), each class's probability (a column per class), the second of two classes'
+    probability (one column of fractions), or the k most probable classes (one column of k classes). Raises
     :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are neither."""
     id_column, targets = template.columns[0], list(template.columns[1:])
     by_key: dict[str, dict[str, Any]] = {}
@@ -90,6 +108,13 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
     if len(targets) == 1 and len(labels) == 2 and _fractions(list(template[targets[0]])):
         # a binary competition scored on probabilities (Dogs vs. Cats' label 0.5): the second class's (1 = dog)
         out[targets[0]] = [f"{dict(r['top']).get(labels[1], 0.0):.6f}" for r in chosen]
+        return out
+    if len(targets) == 1 and (k := _ranked_k(list(template[targets[0]]), labels)) is not None:
+        # MAP@k: the k most probable classes, by name, or by index where the template's are numbers (not names)
+        as_index = all(t.isdigit() for v in template[targets[0]] for t in v.split()) and not all(
+            name.isdigit() for name in labels)
+        ranked = [sorted(r["top"], key=lambda pair: -pair[1])[:k] for r in chosen]
+        out[targets[0]] = [" ".join(str(labels.index(c)) if as_index else c for c, _ in top) for top in ranked]
         return out
     if len(targets) == 1:
         whole = all(v.strip().lstrip("-").isdigit() for v in template[targets[0]] if v.strip())

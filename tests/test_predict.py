@@ -413,3 +413,25 @@ def test_a_folder_of_dicom_scans_is_classified_as_training_read_them(exported, t
         with torch.no_grad():
             probs = model(transform(Image.open(row["path"])).unsqueeze(0)).softmax(-1)[0]
         assert row["error"] is None and row["probability"] == pytest.approx(float(probs.max()), abs=1e-5)
+
+
+def test_a_submission_of_ranked_classes_gets_each_images_k_most_probable(tmp_path):
+    """MAP@k competitions (Humpback Whale Identification's ``Id``: ``new_whale w_1 w_2 w_3 w_4``): k classes
+    separated by spaces, most probable first; by index where the template's are numbers. A class name with a space
+    (Plant Seedlings' ``Sugar beet``) stays one class."""
+    import pandas as pd
+
+    from hf_quicktune import submission
+
+    labels = ["new_whale", "w_1", "w_2", "w_3"]
+    probs = [[0.1, 0.5, 0.3, 0.1], [0.6, 0.05, 0.15, 0.2]]
+    rows = [{"path": f"/t/{i}.jpg", "label": labels[int(np.argmax(p))], "error": None,
+             "top": sorted(zip(labels, p), key=lambda pair: pair[0])} for i, p in enumerate(probs)]  # not ranked
+    template = pd.DataFrame({"Image": ["1.jpg", "0.jpg"], "Id": ["new_whale w_1 w_2"] * 2})
+    assert list(submission.fill_template(template, rows, labels)["Id"]) == ["new_whale w_3 w_2", "w_1 w_2 new_whale"]
+    by_index = pd.DataFrame({"Image": ["0.jpg"], "Id": ["0 1"]})
+    assert list(submission.fill_template(by_index, rows, labels)["Id"]) == ["1 2"]
+    seedlings = ["Sugar beet", "Maize"]
+    rows = [{"path": "/t/a.png", "label": "Maize", "error": None, "top": [("Maize", 0.9), ("Sugar beet", 0.1)]}]
+    one = pd.DataFrame({"file": ["a.png"], "species": ["Sugar beet"]})
+    assert list(submission.fill_template(one, rows, seedlings)["species"]) == ["Maize"]

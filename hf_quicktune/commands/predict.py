@@ -20,7 +20,8 @@ import click
 @click.option("--submission", "template", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A competition's sample_submission.csv: write the predictions in its format instead (its ids, "
                    "and the class, each class's probability where it has a column per class, or for two classes "
-                   "the second's probability where it holds fractions).")
+                   "the second's probability where it holds fractions, or the k most probable classes where it "
+                   "holds k separated by spaces: MAP@k).")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
