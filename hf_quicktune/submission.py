@@ -80,6 +80,7 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
     probability (one column of fractions), or the k most probable classes (one column of k classes). Raises
     :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are neither."""
     id_column, targets = template.columns[0], list(template.columns[1:])
+    kind = template_kind(template, labels, where)
     by_key: dict[str, dict[str, Any]] = {}
     for row in rows:
         for key in _keys(row):
@@ -101,26 +102,51 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
                            fix="Fix or replace those files: a submission needs a prediction for every id.")
     out = template.copy()
     chosen = [by_key[i] for i in ids]
-    if len(targets) >= 2 and set(targets) <= set(labels):  # a column per class: its probability
+    if kind == "per_class":  # a column per class: its probability
         for target in targets:
             out[target] = [f"{dict(r['top']).get(target, 0.0):.6f}" for r in chosen]
         return out
-    if len(targets) == 1 and len(labels) == 2 and _fractions(list(template[targets[0]])):
+    values = list(template[targets[0]])
+    if kind == "second_probability":
         # a binary competition scored on probabilities (Dogs vs. Cats' label 0.5): the second class's (1 = dog)
         out[targets[0]] = [f"{dict(r['top']).get(labels[1], 0.0):.6f}" for r in chosen]
         return out
-    if len(targets) == 1 and (k := _ranked_k(list(template[targets[0]]), labels)) is not None:
-        # MAP@k: the k most probable classes, by name, or by index where the template's are numbers (not names)
-        as_index = all(t.isdigit() for v in template[targets[0]] for t in v.split()) and not all(
-            name.isdigit() for name in labels)
+    as_index = all(t.isdigit() for v in values for t in v.split()) and not all(name.isdigit() for name in labels)
+    if kind == "ranked":  # MAP@k: the k most probable classes, by name, or by index where the template's are numbers
+        k = _ranked_k(values, labels) or 1
         ranked = [sorted(r["top"], key=lambda pair: -pair[1])[:k] for r in chosen]
         out[targets[0]] = [" ".join(str(labels.index(c)) if as_index else c for c, _ in top) for top in ranked]
         return out
+    out[targets[0]] = [str(labels.index(r["label"])) if as_index else r["label"] for r in chosen]
+    return out
+
+
+def template_kind(template: pd.DataFrame, labels: list[str], where: str = "the template") -> str:
+    """What the columns after ``template``'s id column ask for, for a model of the classes ``labels``:
+    ``per_class`` (a probability per class column), ``second_probability`` (one column of fractions, two
+    classes), ``ranked`` (k classes separated by spaces) or ``class`` (one class per row). Raises
+    :class:`DatasetError` where none fits: columns that are not the classes, or values that are several numbers
+    per image (a detection competition's boxes, a segmentation's run-length masks), which a classifier cannot
+    give."""
+    targets = list(template.columns[1:])
+    if len(targets) >= 2 and set(targets) <= set(labels):
+        return "per_class"
     if len(targets) == 1:
-        whole = all(v.strip().lstrip("-").isdigit() for v in template[targets[0]] if v.strip())
-        as_index = whole and not all(name.isdigit() for name in labels)
-        out[targets[0]] = [str(labels.index(r["label"])) if as_index else r["label"] for r in chosen]
-        return out
+        values = list(template[targets[0]])
+        if len(labels) == 2 and _fractions(values):
+            return "second_probability"
+        if _ranked_k(values, labels) is not None:
+            return "ranked"
+        names = set(labels)
+        several = [v for v in values if len(v.split()) > 1 and v.strip() not in names]
+        if not several:
+            return "class"
+        raise DatasetError(
+            f"The column {targets[0]} of {where} holds several values per image ({several[0]!r}) that are not "
+            "classes of this model: boxes or masks (a detection or segmentation competition), which a classifier "
+            "cannot give.", code="bad_template", input=targets,
+            fix="Write the submission from predict's CSV (-o predictions.csv: each image's classes and "
+                "probabilities) in the format the competition asks for.")
     raise DatasetError(
         f"The columns of {where} after its id column ({', '.join(targets)}) are neither one column for the class "
         f"nor a column per class of this model ({', '.join(labels[:6])}{', ...' if len(labels) > 6 else ''}).",

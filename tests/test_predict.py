@@ -385,6 +385,10 @@ def test_a_submission_says_what_does_not_fit(exported, tmp_path):
     pd.DataFrame({"id": ["0", "1"], "a": [1, 2], "b": [3, 4]}).to_csv(tmp_path / "cols.csv", index=False)
     with pytest.raises(DatasetError, match=r"\(a, b\) are neither one column for the class nor a column per class"):
         _fill(run, tmp_path, "cols.csv")
+    pd.DataFrame({"id": ["0", "1"], "PredictionString": ["0.5 0 0 100 100", ""]}).to_csv(tmp_path / "boxes.csv",
+                                                                                      index=False)
+    with pytest.raises(DatasetError, match=r"PredictionString .* holds several values per image \('0.5 0 0 100 100'\)"):
+        _fill(run, tmp_path, "boxes.csv")  # a detection competition's: not a class
     (tmp_path / "one.csv").write_text("id\n0\n")
     with pytest.raises(DatasetError, match="has 1 column"):
         _fill(run, tmp_path, "one.csv")

@@ -50,10 +50,12 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"card:        {summary['card']}")
         unlabelled = summary.get("unlabelled") or []
         inputs = " ".join(shlex.quote(p) for p in unlabelled) or "IMAGES_OR_FOLDERS..."
-        template = _submission_template(unlabelled)
+        template, unfit = _submission_template(unlabelled, Path(summary["export_dir"]))
         click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} {inputs} "
                    + (f"--submission {shlex.quote(str(template))} -o submission.csv" if template else
                       "-o predictions.csv"))
+        if unfit:
+            click.echo(f"             ({unfit})")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
     from hf_quicktune.run.stage_clock import summary_stage_line
@@ -233,12 +235,32 @@ def demo(output_dir: str, budget: str, resume: bool, as_json: bool) -> None:
     _execute(settings, resume, {"budget"}, as_json, started_at)
 
 
-def _submission_template(unlabelled: list[str]) -> Path | None:
-    """A competition's submission template beside its unlabelled test files (``sample_submission.csv``), if one."""
+def _submission_template(unlabelled: list[str], export_dir: Path) -> tuple[Path | None, str | None]:
+    """A competition's submission template beside its unlabelled test files (``sample_submission.csv``), if one and
+    if this run's model can fill it; else None, and why not where there is one it cannot fill (a detection
+    competition's boxes: :func:`hf_quicktune.submission.template_kind`)."""
     from hf_quicktune.data.archives import is_submission
+    from hf_quicktune.errors import DatasetError
+    from hf_quicktune.submission import read_template, template_kind
 
     for folder in dict.fromkeys(Path(p).parent for p in unlabelled):
         found = sorted(f for f in folder.glob("*.csv") if is_submission(f)) if folder.is_dir() else []
         if len(found) == 1:
-            return found[0]
-    return None
+            try:
+                template_kind(read_template(found[0]), _class_names(export_dir), found[0].name)
+            except DatasetError as err:
+                return None, f"no --submission: {err}"
+            return found[0], None
+    return None, None
+
+
+def _class_names(export_dir: Path) -> list[str]:
+    """The exported model's class names, from its config.json (timm's ``label_names``, transformers' ``id2label``)."""
+    try:
+        config = json.loads((export_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if isinstance(config.get("label_names"), list):
+        return [str(n) for n in config["label_names"]]
+    id2label = config.get("id2label") or {}
+    return [str(v) for _, v in sorted((int(k), v) for k, v in id2label.items())]

@@ -99,6 +99,8 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
         found: tuple[Path, dict[str, Path] | None] = (tables[0], None)
     elif tables and len({f.suffix.lower() for f in tables}) == 1 and all(f.stem.lower() in SPLIT_NAMES for f in tables):
         found = (tables[0], {f.stem: f for f in tables})
+    elif len(tables) > 1:  # RSNA's stage_2_train_labels.csv beside stage_2_detailed_class_info.csv
+        return _labelling_table(path, tables)
     else:
         return None
     subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
@@ -108,6 +110,29 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     # folder holds class folders (two or more: a download's train/CLASS/ is an ImageFolder)
     flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")) >= 2 for d in subdirs)
     return found if _names_image_files(found[0], path, ids=flat) else None
+
+
+def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None:
+    """Of several tables at the top of ``path`` (not named by split), the one that labels its images: the only
+    one naming images that exist (by path or by id), else the only one of those named as labels or training data
+    (``*label*``, ``*train*``), with a warning naming the others; None when none names images (the folder is read as
+    an ImageFolder). Raises when several do and their names do not tell which."""
+    naming = [t for t in tables if _names_image_files(t, path, ids=True)]
+    if not naming:
+        return None
+    named = [t for t in naming if any(word in t.stem.lower() for word in ("label", "train"))]
+    chosen = naming[0] if len(naming) == 1 else named[0] if len(named) == 1 else None
+    if chosen is None:
+        raise DatasetError(
+            f"{path} holds {len(naming)} tables that name its images ({', '.join(t.name for t in naming)}), and "
+            "their names do not say which holds the labels to train on.", input=str(path), code="several_tables",
+            fix=f"Pass the one to train on as --dataset, e.g. --dataset {naming[0]}.")
+    others = [t.name for t in naming if t != chosen]
+    if others:
+        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels or training); "
+                       "pass --dataset %s to train on %s's labels instead.", path, len(naming), chosen.name,
+                       path / others[0], others[0])
+    return chosen, None
 
 
 def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = False) -> bool:
@@ -188,15 +213,21 @@ def _forced_offline(active: bool) -> Iterator[None]:
 
 
 def _test_image_folders(path: Path, table: datasets.Dataset) -> list[str]:
-    """The folders of ``path`` named like a test split (``test/``) that hold images the table does not name (no
-    value of its first rows is a path into them): a table source's unlabelled test images, which ``run``'s summary
-    says to classify."""
+    """The folders of ``path`` named like a test split (``test/``, or with ``test`` as a word of the name: RSNA's
+    ``stage_2_test_images/``) that hold images the table does not name (no value of its first rows is a path into
+    them): a table source's unlabelled test images, which ``run``'s summary says to classify."""
+    import re
+
     from hf_quicktune.data.columns import image_extensions
     from hf_quicktune.data.splits import SPLIT_ALIASES
 
+    def test_like(name: str) -> bool:
+        return name.lower() in SPLIT_ALIASES["test"] or bool(
+            set(re.split(r"[^a-z0-9]+", name.lower())) & set(SPLIT_ALIASES["test"]))
+
     head = table.select(range(min(len(table), 64))).with_format(None)[:]
     values = [v for column in head.values() for v in column if isinstance(v, str)]
-    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and d.name.lower() in SPLIT_ALIASES["test"]
+    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and test_like(d.name)
             and any(f.name.lower().endswith(image_extensions()) for f in d.iterdir())
             and not any(v.startswith((f"{d.name}/", f"{d.name}\\")) or f"/{d.name}/" in v for v in values)]
 

@@ -168,3 +168,37 @@ def test_a_test_folder_the_table_names_is_not_called_unlabelled(tmp_path):
     pd.DataFrame({"file": names, "label": classes}).to_csv(tmp_path / "ds" / "labels.csv", index=False)
     prepared = load(str(tmp_path / "ds"))
     assert not prepared.info.get("unlabelled") and len(_seen(prepared)) == 12
+
+
+def _rsna(root: Path, n: int = 12) -> dict[str, str]:
+    """RSNA Pneumonia's download: stage_2_train_labels.csv (patientId, box, Target) and stage_2_detailed_class_info.csv
+    (patientId, class) naming stage_2_train_images/<id>.png, beside stage_2_test_images/ and the template."""
+    ids = [f"{i:04x}-4f2a" for i in range(n)]
+    classes = [("cat", "dog")[i % 2] for i in range(n)]
+    truth = _write(root / "stage_2_train_images", [f"{i}.png" for i in ids], classes)
+    pd.DataFrame({"patientId": ids, "Target": [int(c == "dog") for c in classes]}).to_csv(
+        root / "stage_2_train_labels.csv", index=False)
+    pd.DataFrame({"patientId": ids, "class": [f"{c} class" for c in classes]}).to_csv(
+        root / "stage_2_detailed_class_info.csv", index=False)
+    _write(root / "stage_2_test_images", ["t0.png", "t1.png"], ["cat", "dog"], seed=90)
+    pd.DataFrame({"patientId": ["t0", "t1"], "PredictionString": "0.5 0 0 100 100"}).to_csv(
+        root / "stage_2_sample_submission.csv", index=False)
+    return {k: str(int(v == "dog")) for k, v in truth.items()}
+
+
+def test_of_two_tables_naming_the_images_the_labels_table_is_read_and_the_test_folder_found(tmp_path, caplog):
+    """Read as an ImageFolder before, RSNA's download trained a classifier of its two folders (train and test)."""
+    truth = _rsna(tmp_path / "rsna")
+    with caplog.at_level("WARNING"):
+        prepared = load(str(tmp_path / "rsna"))
+    assert prepared.source == "file" and _seen(prepared) == truth
+    assert "training on stage_2_train_labels.csv" in caplog.text
+    assert f"pass --dataset {tmp_path / 'rsna' / 'stage_2_detailed_class_info.csv'} to train on" in caplog.text
+    assert prepared.info["unlabelled"] == [str(tmp_path / "rsna" / "stage_2_test_images")]  # a word of its name
+    other = load(str(tmp_path / "rsna" / "stage_2_detailed_class_info.csv"))  # the other table, named
+    assert sorted(other.class_names) == ["cat class", "dog class"]
+    (tmp_path / "rsna" / "stage_2_train_labels.csv").rename(tmp_path / "rsna" / "targets.csv")  # no name tells
+    with pytest.raises(DatasetError, match=r"holds 2 tables that name its images \(stage_2_detailed_class_info.csv, "
+                                           r"targets.csv\)") as err:
+        load(str(tmp_path / "rsna"))
+    assert "--dataset" in err.value.fix

@@ -3,6 +3,7 @@ pixel), FER2013 (a string of values), arrays in parquet; each row's picture come
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -300,6 +301,15 @@ def test_runs_summary_names_the_unlabelled_test_file_to_classify(tmp_path: Path,
     _finish(summary, as_json=False)
     assert (f"'{tmp_path / 'data dir' / 'test.csv'}' --submission '{tmp_path / 'data dir' / 'sample_submission.csv'}' "
             "-o submission.csv") in capsys.readouterr().out
+    # a detection competition's template (RSNA Pneumonia's PredictionString of boxes): no classifier fills it
+    (tmp_path / "run" / "export").mkdir(parents=True)
+    (tmp_path / "run" / "export" / "config.json").write_text(json.dumps({"label_names": ["0", "1"]}))
+    (tmp_path / "data dir" / "sample_submission.csv").write_text("patientId,PredictionString\na1,0.5 0 0 100 100\n")
+    _finish(summary, as_json=False)
+    out = capsys.readouterr().out
+    assert "test.csv' -o predictions.csv" in out and "--submission '" not in out
+    assert "(no --submission: The column PredictionString of sample_submission.csv holds several values per image " \
+           "('0.5 0 0 100 100') that are not classes of this model: boxes or masks" in out
 
 
 def test_class_names_name_an_integer_label_columns_ids(tmp_path: Path):
