@@ -166,6 +166,13 @@ def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]
                            fix="Move each into its class's folder (path/CLASS/IMAGE.png), or out of the dataset.")
     if len(classes) < 2:
         raise _unlabelled(path, sorted(classes))
+    if _split_like(sorted(classes)):
+        shown = ", ".join(f"{c}/" for c in sorted(classes)[:4])
+        raise DatasetError(
+            f"The folders of {path} ({shown}) are named like splits, not classes: read as classes, a model would "
+            "learn which folder an image came from.", input=str(path), code="split_folders_as_classes",
+            fix="Pass the table that labels the images (a CSV naming them, e.g. --dataset PATH/train_labels.csv), or "
+                "name the split folders train/ and test/ with a folder per class in each.")
     nested = sorted({rel.split("/", 1)[0] for rels in tops.values() for rel in rels if rel.count("/") > 1})
     if nested:
         logger.warning("class folders hold sub-folders (%s): each image's class is its top folder (%s), as "
@@ -173,6 +180,16 @@ def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]
                        "validation/ and test/.", ", ".join(f"{c}/" for c in nested[:4]) + (", ..." if len(nested) > 4
                                                                                           else ""),
                        ", ".join(sorted(classes)[:6]) + (", ..." if len(classes) > 6 else ""))
+
+
+def _split_like(names: list[str]) -> bool:
+    """Whether every one of ``names`` has a split's name as a word (``stage_2_train_images``, ``test_images``) and one
+    is the training split's: folders of a download's splits, not classes (a class may have such a word, ``test_tube``,
+    not all of them)."""
+    import re
+
+    words = [set(re.split(r"[^a-z0-9]+", n.lower())) for n in names]
+    return all(w & SPLIT_NAMES for w in words) and any(w & set(SPLIT_ALIASES["train"]) for w in words)
 
 
 def _unlabelled(path: Path, classes: list[str]) -> DatasetError:

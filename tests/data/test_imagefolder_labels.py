@@ -110,3 +110,21 @@ def test_an_unlabelled_test_folder_beside_labelled_splits_is_left_out_and_said(t
     _write(tmp_path / "flat", {"train": 6, "test": 4})
     with pytest.raises(DatasetError, match=r"split folders \(test/, train/\) of images but no class folders"):
         load(str(tmp_path / "flat"))
+
+
+def test_folders_named_like_splits_are_not_classes(tmp_path):
+    """RSNA's image folders without their table (stage_2_train_images/, stage_2_test_images/): refused, where a
+    classifier of the two folders was trained before; a class with a split's word (test_tube/) stays a class."""
+    from PIL import Image
+
+    def write(root, folders):
+        for folder in folders:
+            (root / folder).mkdir(parents=True)
+            for i in range(4):
+                Image.new("RGB", (8, 8), (40 * i, 90, 200 if "tube" in folder else 20)).save(root / folder / f"{i}.png")
+
+    write(tmp_path / "rsna", ["stage_2_train_images", "stage_2_test_images"])
+    with pytest.raises(DatasetError, match=r"\(stage_2_test_images/, stage_2_train_images/\) are named like splits"):
+        load(str(tmp_path / "rsna"))
+    write(tmp_path / "lab", ["test_tube", "beaker"])
+    assert load(str(tmp_path / "lab")).class_names == ["beaker", "test_tube"]
