@@ -108,7 +108,9 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
         return found
     # ids of images in folders of images (APTOS' train_images/<id>.png, Aerial Cactus' train/train/); not where a
     # folder holds class folders (two or more: a download's train/CLASS/ is an ImageFolder)
-    flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")) >= 2 for d in subdirs)
+    # (SIIM-ISIC's jpeg/ holds train/ and test/: splits, not classes)
+    flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")
+                       and e.name.lower() not in SPLIT_NAMES) >= 2 for d in subdirs)
     return found if _names_image_files(found[0], path, ids=flat) else None
 
 

@@ -202,3 +202,21 @@ def test_of_two_tables_naming_the_images_the_labels_table_is_read_and_the_test_f
                                            r"targets.csv\)") as err:
         load(str(tmp_path / "rsna"))
     assert "--dataset" in err.value.fix
+
+
+def test_siim_isics_download_with_a_folder_of_split_folders_reads_its_tables(tmp_path):
+    """SIIM-ISIC Melanoma: train.csv / test.csv (image_name without extension, target) with train/ and test/ of
+    images and jpeg/train/, jpeg/test/ of copies: jpeg/'s two split folders are not an ImageFolder's classes (the
+    download was read as one, and refused)."""
+    names = [f"ISIC_{i:07d}" for i in range(10)]
+    classes = ["cat", "dog"] * 5
+    truth = _write(tmp_path / "siim" / "train", [f"{n}.png" for n in names], classes)
+    _write(tmp_path / "siim" / "jpeg" / "train", [f"{n}.png" for n in names], classes)
+    _write(tmp_path / "siim" / "test", ["ISIC_9000000.png"], ["owl"], seed=50)
+    _write(tmp_path / "siim" / "jpeg" / "test", ["ISIC_9000000.png"], ["owl"], seed=50)
+    pd.DataFrame({"image_name": names, "diagnosis": ["nevus"] * 10, "target": [int(c == "dog") for c in classes]}
+                 ).to_csv(tmp_path / "siim" / "train.csv", index=False)
+    pd.DataFrame({"image_name": ["ISIC_9000000"]}).to_csv(tmp_path / "siim" / "test.csv", index=False)
+    prepared = load(str(tmp_path / "siim"))
+    assert prepared.info["image_column"] == "image_name"
+    assert _seen(prepared) == {k: str(int(v == "dog")) for k, v in truth.items()}
