@@ -42,16 +42,16 @@ def _files(folder: Path) -> list[str]:
     return out
 
 
-def check_unread_files(path: Path, splits: list[str] | None = None) -> None:
+def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
     """Raise when a class folder of the ImageFolder ``path`` (``path/CLASS/...``, or
-    ``path/SPLIT/CLASS/...`` for the ``splits`` given) holds files and none of a type
+    ``SPLIT/CLASS/...`` for the split folders ``splits`` given) holds files and none of a type
     ``imagefolder`` reads (the class would be dropped); warn about other files of such types in class folders,
     counted by extension. Notes and metadata (:data:`NOT_IMAGES`) are not counted."""
     readable = read_extensions()
     skipped: Counter[str] = Counter()
     lost: dict[str, Counter[str]] = {}
-    for root in [path / s for s in splits] if splits else [path]:
-        for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+    for root in splits or [path]:
+        for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))):
             suffixes = Counter(Path(f).suffix.lower() or "(none)" for f in _files(cls))
             unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
             if unread and not any(s in readable for s in suffixes):

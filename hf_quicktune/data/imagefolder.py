@@ -32,29 +32,58 @@ logger = logging.getLogger(__name__)
 SPLIT_NAMES = frozenset(name for aliases in SPLIT_ALIASES.values() for name in aliases)
 
 
+def _visible(entry: Path) -> bool:
+    """Not hidden (``.DS_Store``, ``._x.jpg``) and not an archiver's or tool's own folder (``__MACOSX``: macOS'
+    zips hold a copy of every folder of resource forks; datasets' file patterns skip such names too)."""
+    return not entry.name.startswith((".", "__"))
+
+
 def _subdirs(path: Path) -> list[Path]:
-    return [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return [d for d in sorted(path.iterdir()) if d.is_dir() and _visible(d)]
 
 
-def split_dirs(path: Path) -> list[str] | None:
-    """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split), or None for
-    ``root/<class>/...``. A split folder of images without class folders (a competition's unlabelled ``test/``)
-    is left out with a warning; where no split folder holds class folders, those whose file names carry the class
-    (Dogs vs. Cats' ``train/cat.0.jpg``) are the labelled ones; with none of either there are no labels (an
-    error)."""
+def inner_folder(path: Path) -> Path:
+    """``path``, or the folder it wraps: a folder holding one folder and no file is that folder, as often as it
+    does (Intel's ``seg_train/seg_train/``, Kaggle's ``training_set/training_set/``)."""
+    while True:
+        entries = [e for e in path.iterdir() if _visible(e)]
+        if len(entries) != 1 or not entries[0].is_dir():
+            return path
+        path = entries[0]
+
+
+def _splits_by_words(subdirs: list[Path]) -> bool:
+    """Whether top folders without a split's own name are splits by a word of their names (Intel's ``seg_train``,
+    ``seg_test``; ``training_set``): one is the training split's, and every other is a split's or holds no folder
+    (Intel's unlabelled ``seg_pred``). Classes with such a word (``test_tube``, beside ``beaker``) stay classes."""
+    from hf_quicktune.data.splits import split_role
+
+    roles = [split_role(d.name) for d in subdirs]
+    return "train" in roles and all(
+        role is not None or not _subdirs(inner_folder(d)) for d, role in zip(subdirs, roles))
+
+
+def split_dirs(path: Path) -> dict[str, Path] | None:
+    """The split folders of a ``root/<split>/<class>/<image>`` layout (a top folder named like a split, or by a word
+    of its name: :func:`_splits_by_words`) by name, each with the folder that holds its classes (a split folder
+    wrapping one folder: :func:`inner_folder`), or None for ``root/<class>/...``. A split folder of images without
+    class folders (a competition's unlabelled ``test/``) is left out with a warning; where no split folder holds
+    class folders, those whose file names carry the class (Dogs vs. Cats' ``train/cat.0.jpg``) are the labelled
+    ones; with none of either there are no labels (an error)."""
     subdirs = _subdirs(path)
-    if not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
+    if not any(d.name.lower() in SPLIT_NAMES for d in subdirs) and not _splits_by_words(subdirs):
         return None
+    roots = {d.name: inner_folder(d) for d in subdirs}
     foldered, named, unlabelled = [], [], []
     readable = read_extensions()
-    for d in subdirs:
-        entries = [e for e in d.iterdir() if not e.name.startswith(".")]
+    for name, root in roots.items():
+        entries = [e for e in root.iterdir() if _visible(e)]
         if any(e.is_dir() for e in entries):
-            foldered.append(d.name)
+            foldered.append(name)
         elif labels_from_names([e.name for e in entries if e.suffix.lower() in readable]) is not None:
-            named.append(d.name)  # Dogs vs. Cats' train/ (cat.0.jpg): labelled by names where no split has folders
+            named.append(name)  # Dogs vs. Cats' train/ (cat.0.jpg): labelled by names where no split has folders
         elif entries:
-            unlabelled.append(d.name)
+            unlabelled.append(name)
     labelled = foldered or named
     unlabelled = [d.name for d in subdirs if d.name in unlabelled or (foldered and d.name in named)]
     if not labelled:
@@ -67,8 +96,8 @@ def split_dirs(path: Path) -> list[str] | None:
         logger.warning("%s hold%s images without class folders (unlabelled, like a competition's test set): left "
                        "out; classify them with `hf-quicktune predict RUN_DIR %s` after the run.",
                        ", ".join(f"{n}/" for n in unlabelled), "s" if len(unlabelled) == 1 else "",
-                       " ".join(str(path / n) for n in unlabelled))
-    return labelled
+                       " ".join(str(roots[n]) for n in unlabelled))
+    return {name: roots[name] for name in labelled}
 
 
 def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:
@@ -77,10 +106,11 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     import datasets
 
     splits = split_dirs(path)
-    check_unread_files(path, splits)
+    check_unread_files(path, list(splits.values()) if splits else None)
     root = path.absolute()
-    roots = {s: root / s for s in splits} if splits else {"train": root}
-    patterns = {s: [glob.escape(str(d)) + "/**" for d in [r, *_linked_dirs(r)]] for s, r in roots.items()}
+    roots = {s: r.absolute() for s, r in splits.items()} if splits else {"train": root}
+    keys = {s: f"split{i}" for i, s in enumerate(roots)}  # datasets' split names are words; a folder's may not be
+    patterns = {keys[s]: [glob.escape(str(d)) + "/**" for d in [r, *_linked_dirs(r)]] for s, r in roots.items()}
     try:
         with quiet_datasets():
             loaded = datasets.load_dataset("imagefolder", data_files=patterns, drop_labels=True)
@@ -90,11 +120,11 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
             "Expected class sub-folders of images (path/CLASS/IMAGE.jpg), optionally under train/ "
             "validation/ test/ folders."
         ) from err
-    out = dict(loaded)
-    layout: dict[str, Any] = {"split_dirs": splits} if splits else {}
+    out = {s: loaded[keys[s]] for s in roots}
+    layout: dict[str, Any] = {"split_dirs": list(splits)} if splits else {}
     if splits:  # the folders split_dirs left out (a competition's unlabelled test/): run's summary names them
-        layout["unlabelled"] = [str(d) for d in _subdirs(path) if d.name not in splits
-                                and any(not e.name.startswith(".") for e in d.iterdir())]
+        layout["unlabelled"] = [str(inner_folder(d)) for d in _subdirs(path) if d.name not in splits
+                                and any(_visible(e) for e in inner_folder(d).iterdir())]
     if any(set(split.column_names) != {"image"} for split in out.values()):
         return out, layout  # a metadata file (metadata.csv / .jsonl) gave the columns: datasets' reading stands
     relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
@@ -165,14 +195,7 @@ def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]
                            f"{', ...' if len(loose) > 5 else ''}).", input=str(path), code="loose_images",
                            fix="Move each into its class's folder (path/CLASS/IMAGE.png), or out of the dataset.")
     if len(classes) < 2:
-        raise _unlabelled(path, sorted(classes))
-    if _split_like(sorted(classes)):
-        shown = ", ".join(f"{c}/" for c in sorted(classes)[:4])
-        raise DatasetError(
-            f"The folders of {path} ({shown}) are named like splits, not classes: read as classes, a model would "
-            "learn which folder an image came from.", input=str(path), code="split_folders_as_classes",
-            fix="Pass the table that labels the images (a CSV naming them, e.g. --dataset PATH/train_labels.csv), or "
-                "name the split folders train/ and test/ with a folder per class in each.")
+        raise _unlabelled(path, sorted(classes), next(iter(roots.values())))
     nested = sorted({rel.split("/", 1)[0] for rels in tops.values() for rel in rels if rel.count("/") > 1})
     if nested:
         logger.warning("class folders hold sub-folders (%s): each image's class is its top folder (%s), as "
@@ -182,22 +205,18 @@ def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]
                        ", ".join(sorted(classes)[:6]) + (", ..." if len(classes) > 6 else ""))
 
 
-def _split_like(names: list[str]) -> bool:
-    """Whether every one of ``names`` has a split's name as a word (``stage_2_train_images``, ``test_images``) and one
-    is the training split's: folders of a download's splits, not classes (a class may have such a word, ``test_tube``,
-    not all of them)."""
-    import re
-
-    words = [set(re.split(r"[^a-z0-9]+", n.lower())) for n in names]
-    return all(w & SPLIT_NAMES for w in words) and any(w & set(SPLIT_ALIASES["train"]) for w in words)
-
-
-def _unlabelled(path: Path, classes: list[str]) -> DatasetError:
-    """One class folder or none: say which, and the fix."""
+def _unlabelled(path: Path, classes: list[str], root: Path | None = None) -> DatasetError:
+    """One class folder or none: say which, and the fix (the folder to pass where the one class only wraps the
+    dataset: Microsoft's ``PetImages/Cat``, ``PetImages/Dog``)."""
     if len(classes) == 1:
+        inner = _subdirs(root / classes[0]) if root is not None and (root / classes[0]).is_dir() else []
+        wrapped = (f" If {classes[0]}/ is the dataset, its folders ({', '.join(d.name + '/' for d in inner[:4])}"
+                   f"{', ...' if len(inner) > 4 else ''}) the classes, pass --dataset {root / classes[0]}."
+                   if len(inner) >= 2 and root is not None else "")
         return DatasetError(f"{path} has one class ('{classes[0]}'): a classifier needs at least 2 classes.",
                             input=str(path), code="one_class",
-                            fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png).")
+                            fix="Add a folder of images for every other class next to it (path/CLASS/IMAGE.png)."
+                                + wrapped)
     return DatasetError(f"{path} holds images but no class sub-folders, so it has no labels.", input=str(path),
                         code="no_classes", fix="Put each class's images in its own folder (path/CLASS/IMAGE.png), name "
                         "each image after its class (cat.0.jpg, cat.1.jpg, dog.0.jpg: at least 2 per class), or pass a "

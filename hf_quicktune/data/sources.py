@@ -389,11 +389,30 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
     return _load_hub(spec, config, revision)
 
 
+def _wrapped_dataset(path: Path) -> Path | None:
+    """The folder ``path`` only wraps (an unzipped download's ``chest_xray/`` beside macOS' ``__MACOSX/`` copy of
+    resource forks, or alone), when it holds split folders or tables; None otherwise (one folder of class folders
+    may be one class with sub-folders: the ImageFolder says so, and what to pass if it is the dataset)."""
+    from hf_quicktune.data.splits import split_role
+
+    entries = [e for e in path.iterdir() if not e.name.startswith((".", "__"))]
+    if len(entries) != 1 or not entries[0].is_dir() or _is_saved_to_disk(path):
+        return None
+    inner = entries[0]
+    held = [e for e in inner.iterdir() if not e.name.startswith((".", "__"))]
+    return inner if any(e.is_dir() and split_role(e.name) or e.is_file() and e.suffix.lower() in FILE_BUILDERS
+                        for e in held) else None
+
+
 def _load_local(path: Path) -> RawSource:
     """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
     if path.is_dir():
         if _is_saved_to_disk(path):
             return _load_saved(path)
+        inner = _wrapped_dataset(path)
+        if inner is not None:
+            logger.info("%s holds one folder and nothing else: reading %s", path, inner)
+            return _load_local(inner)
         tables = _top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)

@@ -16,11 +16,26 @@ SPLIT_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+def split_role(name: str) -> str | None:
+    """The role (train / validation / test) a folder or file name gives a split: one of the aliases, in any case,
+    or one of them as a word of the name (Intel's ``seg_train``, ``training_set``, RSNA's ``stage_2_test_images``)
+    when the words name one role only; None otherwise."""
+    import re
+
+    lowered = name.lower()
+    for role, aliases in SPLIT_ALIASES.items():
+        if lowered in aliases:
+            return role
+    words = set(re.split(r"[^a-z0-9]+", lowered))
+    roles = {role for role, aliases in SPLIT_ALIASES.items() if words & set(aliases)}
+    return roles.pop() if len(roles) == 1 else None
+
+
 def match_splits(available: Sequence[str], split_map: dict[str, str] | None = None) -> dict[str, str]:
     """Map our split names (train/validation/test) to the source's split names.
 
-    ``split_map`` (from ``--split train=NAME``) wins; then the aliases above; a dataset with a
-    single split of another name uses it as ``train``.
+    ``split_map`` (from ``--split train=NAME``) wins; then the aliases above; then a name with an alias as a word
+    (:func:`split_role`); a dataset with a single split of another name uses it as ``train``.
     """
     available = list(available)
     out: dict[str, str] = {}
@@ -55,6 +70,12 @@ def match_splits(available: Sequence[str], split_map: dict[str, str] | None = No
                 out[ours] = found
                 used.add(found)
                 break
+    for ours in SPLIT_ALIASES:  # by a word of the name (Intel's seg_train / seg_test): where one split has it
+        if ours not in out:
+            named = [a for a in available if a not in used and split_role(a) == ours]
+            if len(named) == 1:
+                out[ours] = named[0]
+                used.add(named[0])
     if "train" not in out:
         rest = [s for s in available if s not in used]
         if len(rest) == 1:

@@ -124,7 +124,39 @@ def test_folders_named_like_splits_are_not_classes(tmp_path):
                 Image.new("RGB", (8, 8), (40 * i, 90, 200 if "tube" in folder else 20)).save(root / folder / f"{i}.png")
 
     write(tmp_path / "rsna", ["stage_2_train_images", "stage_2_test_images"])
-    with pytest.raises(DatasetError, match=r"\(stage_2_test_images/, stage_2_train_images/\) are named like splits"):
+    with pytest.raises(DatasetError, match=r"holds split folders \(stage_2_test_images/, stage_2_train_images/\) of "
+                                           "images but no class folders in them, so it has no labels"):
         load(str(tmp_path / "rsna"))
     write(tmp_path / "lab", ["test_tube", "beaker"])
     assert load(str(tmp_path / "lab")).class_names == ["beaker", "test_tube"]
+
+
+def test_split_folders_named_by_a_word_and_wrapping_their_classes(tmp_path, caplog):
+    """Intel's scenes (seg_train/seg_train/CLASS, seg_test/seg_test/CLASS, seg_pred/seg_pred/ unlabelled) trained a
+    classifier of its three folders; ``training_set/training_set/CLASS`` and ``test_set/`` the same."""
+    _write(tmp_path / "intel", {"seg_train/seg_train/cat": 4, "seg_train/seg_train/dog": 4,
+                                "seg_test/seg_test/cat": 2, "seg_test/seg_test/dog": 2, "seg_pred/seg_pred": 3})
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "intel"))
+    assert ds.class_names == ["cat", "dog"] and _counts(ds)["test"] == Counter({"cat": 2, "dog": 2})
+    assert ds.info["unlabelled"] == [str(tmp_path / "intel" / "seg_pred" / "seg_pred")]  # what to classify after
+    assert "seg_pred/ holds images without class folders" in caplog.text
+    _write(tmp_path / "cd", {"training_set/training_set/cat": 4, "training_set/training_set/dog": 4,
+                             "test_set/test_set/cat": 2, "test_set/test_set/dog": 2})
+    ds = load(str(tmp_path / "cd"))
+    assert _counts(ds)["test"] == Counter({"cat": 2, "dog": 2}) and ds.info["source_splits"]["train"] == "training_set"
+
+
+def test_a_download_wrapping_its_dataset_beside_macos_resource_forks(tmp_path):
+    """An unzipped chest_xray.zip: chest_xray/{train,val,test}/CLASS beside __MACOSX/ (resource forks, ._*.jpeg):
+    "one class ('chest_xray')" before. One folder of class folders is still one class, with the folder to pass."""
+    _write(tmp_path / "dl", {f"chest_xray/{s}/{c}": 3 for s in ("train", "val", "test") for c in ("cat", "dog")})
+    for s in ("train", "test"):
+        (tmp_path / "dl" / "__MACOSX" / "chest_xray" / s).mkdir(parents=True)
+        (tmp_path / "dl" / "__MACOSX" / "chest_xray" / s / "._0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(40))
+    ds = load(str(tmp_path / "dl"))
+    assert ds.class_names == ["cat", "dog"] and len(ds.test) == 6 and len(ds.validation) == 6
+    _write(tmp_path / "ms", {"PetImages/cat": 3, "PetImages/dog": 3})
+    with pytest.raises(DatasetError, match=r"has one class \('PetImages'\)") as err:
+        load(str(tmp_path / "ms"))
+    assert f"its folders (cat/, dog/) the classes, pass --dataset {tmp_path / 'ms' / 'PetImages'}" in err.value.fix
