@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 IMAGE_NAMES = ("image", "img", "images", "picture", "photo", "image_path", "image_file", "filepath",
                "file_path", "path", "file", "filename", "file_name", "image_bytes", "bytes")
 LABEL_NAMES = ("label", "labels", "target", "targets", "class", "classes", "category", "fine_label",
-               "label_id", "class_id", "y")
+               "label_id", "class_id", "y", "diagnosis", "dx")
 
 
 @functools.cache
@@ -378,9 +378,11 @@ def encode_labels(ds: datasets.Dataset, column: str, names: list[str] | None) ->
     return ds.map(enc, batched=True, features=features)
 
 
-def normalise_columns(ds: datasets.Dataset, image_column: str, label_column: str) -> datasets.Dataset:
-    """Keep only ``image`` and ``label`` (renamed)."""
-    drop = [c for c in ds.column_names if c not in (image_column, label_column)]
+def normalise_columns(ds: datasets.Dataset, image_column: str, label_column: str,
+                      group: str | None = None) -> datasets.Dataset:
+    """Keep only ``image`` and ``label`` (renamed), and ``group`` (the column of groups, renamed so) when given."""
+    keep = (image_column, label_column) + ((group,) if group else ())
+    drop = [c for c in ds.column_names if c not in keep]
     if drop:
         ds = ds.remove_columns(drop)
     renames = {}
@@ -388,6 +390,8 @@ def normalise_columns(ds: datasets.Dataset, image_column: str, label_column: str
         renames[image_column] = "image"
     if label_column != "label":
         renames[label_column] = "label"
+    if group and group != "group":
+        renames[group] = "group"
     if renames:
         ds = ds.rename_columns(renames)
-    return ds.select_columns(["image", "label"])
+    return ds.select_columns(["image", "label"] + (["group"] if group else []))

@@ -47,8 +47,13 @@ class Located:
     sample: int
     drop: int = 0
     pad: int = 0  # integer ids written with leading zeros to this width (0001.png: the table read 1)
+    #: images spread over several folders: each file name's folder (:func:`_across_folders`); None: all in ``folder``
+    index: dict[str, Path] | None = None
 
     def path(self, value: Any) -> str:
+        if self.index is not None:
+            name = f"{value}{self.suffix}"
+            return str(self.index.get(name, self.folder) / name)
         if self.pad:
             return str(self.folder / f"{int(value):0{self.pad}d}{self.suffix}")
         parts = _SEPARATORS.split(str(value))[self.drop:] if self.drop else [str(value)]
@@ -125,7 +130,27 @@ def locate(values: list[Any], base: Path, listings: list[tuple[Path, set[str]]] 
                 hits = sum(1 for v in sample if f"{int(v):0{width}d}{suffix}" in files)
                 if hits and (best is None or hits > best.hits):
                     best = Located(folder, suffix, hits, len(sample), pad=width)
-    return best if best is not None and 2 * best.hits > best.sample else None
+    if best is not None and 2 * best.hits > best.sample:
+        return best
+    return _across_folders(sample, image_listings(base) if listings is None else listings)
+
+
+def _across_folders(sample: list[str], listings: list[tuple[Path, set[str]]]) -> Located | None:
+    """Ids whose images are spread over several folders (HAM10000's ``HAM10000_images_part_1/`` and ``_part_2/``,
+    NIH ChestX-ray14's ``images_001/images/`` ... ``images_012/images/``): most of the ``sample`` found, each in one
+    folder only, over two or more; every file of the folders indexed by name. None otherwise (a name in two folders
+    cannot tell which is the image)."""
+    for suffix in [""] + sorted({os.path.splitext(f)[1] for _, files in listings for f in files}):
+        holders = {v: [folder for folder, files in listings if v + suffix in files] for v in sample}
+        found = [h for h in holders.values() if h]
+        if 2 * len(found) <= len(sample) or any(len(h) > 1 for h in found) or len({h[0] for h in found}) < 2:
+            continue
+        index: dict[str, Path] = {}
+        for folder, files in listings:
+            for name in files:
+                index.setdefault(name, folder)
+        return Located(found[0][0], suffix, len(found), len(sample), index=index)
+    return None
 
 
 def _id_like(name: str, feature: Any) -> bool:
@@ -189,6 +214,10 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
                     "relative to another folder"
                 logger.warning("split '%s': the image paths of column '%s' are %s (%s): read from %s by their last "
                                "parts", name, column, whose, example, located.folder)
+            elif located.index is not None:
+                folders = sorted({str(f) for f in located.index.values()})
+                logger.info("split '%s': the images of column '%s' are <%s>%s in %d folders (%s, ...)", name, column,
+                            column, located.suffix, len(folders), folders[0])
             else:
                 logger.info("split '%s': the images of column '%s' are %s/<%s>%s", name, column, located.folder,
                             column, located.suffix)

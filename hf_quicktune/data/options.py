@@ -40,6 +40,11 @@ DATASET_OPTIONS: tuple[DatasetOption, ...] = (
                   "Names of the classes of an integer label column, in the order of their ids: a comma-separated "
                   "list or a text file with one per line (label 0 is the first). [default: the ids]",
                   metavar="NAMES|FILE"),
+    DatasetOption("group_column", "--group-column", "group_column",
+                  "Column naming whom or what each image shows (a patient, a lesion): the validation and test shares "
+                  "carved from train take whole groups, so none has images on both sides ('none': split images). "
+                  "[default: a column named like patient_id, subject_id or lesion_id whose groups hold several "
+                  "images]"),
     DatasetOption("val_fraction", "--val-fraction", "val_fraction",
                   "Validation share carved (stratified) from train when there is no validation split. [default: 0.2]",
                   type=float),

@@ -15,13 +15,20 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data import image_ids, one_hot, pixels
+from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.repeats import drop_repeated_rows
 from hf_quicktune.data.sources import RawSource, resolve_source
 from hf_quicktune.data.split_column import split_by_column
-from hf_quicktune.data.splits import coverage_warnings, leak_warnings, match_splits, stratified_holdout
+from hf_quicktune.data.splits import (
+    coverage_warnings,
+    group_holdout,
+    leak_warnings,
+    match_splits,
+    stratified_holdout,
+)
 from hf_quicktune.data.types import PreparedDataset
 from hf_quicktune.errors import DatasetError
 
@@ -37,6 +44,7 @@ def load(
     image_column: str | None = None,
     label_column: str | None = None,
     class_names: list[str] | None = None,
+    group_column: str | None = None,
     val_fraction: float = 0.2,
     test_fraction: float = 0.0,
     seed: int = 0,
@@ -48,14 +56,17 @@ def load(
     Existing train/validation/test splits are kept (``split_map`` maps ours to theirs, e.g.
     ``{"validation": "valid"}``); a missing validation split (and a test split when
     ``test_fraction > 0``) is carved out of train, stratified by class and seeded. ``class_names`` names the
-    ids of an integer label column (``--class-names``). Every image is decoded once (``verify_images``):
+    ids of an integer label column (``--class-names``). ``group_column`` names the groups whose images stay on one
+    side of a carved split (a patient's; ``"none"``: images; None: detected, :mod:`hf_quicktune.data.groups`).
+    Every image is decoded once (``verify_images``):
     undecodable ones are dropped, with a warning; ``progress(task, done, total, images)`` hears how far that
     check is (it reads every image).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
-                     label_column=label_column, class_names=class_names, val_fraction=val_fraction,
+                     label_column=label_column, class_names=class_names, group_column=group_column,
+                     val_fraction=val_fraction,
                      test_fraction=test_fraction, seed=seed, verify_images=verify_images, progress=progress)
 
 
@@ -143,6 +154,7 @@ def _load(
     image_column: str | None,
     label_column: str | None,
     class_names: list[str] | None,
+    group_column: str | None,
     val_fraction: float,
     test_fraction: float,
     seed: int,
@@ -189,11 +201,12 @@ def _load(
             )
         col.check_missing_labels(ds, lab_col, roles[name])
     splits = drop_repeated_rows(splits, img_col, lab_col)  # a table with a row per box: each image once
+    group_col = group_column_of(splits["train"], (img_col, lab_col), group_column)
     names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
     splits = {
         name: col.normalise_columns(
             col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir, progress), lab_col, names), img_col,
-            lab_col
+            lab_col, group=group_col if name == "train" else None
         )
         for name, ds in splits.items()
     }
@@ -207,6 +220,10 @@ def _load(
     if verify_images:
         splits, skipped, digests = drop_undecodable(splits, progress=progress)
 
+    groups = None
+    if group_col is not None:  # read once the image check has dropped its rows, then not a column any more
+        groups = col.column_values(splits["train"], "group")
+        splits["train"] = splits["train"].remove_columns("group")
     # each split's labels, read once (a read of a large split's column is a start-up cost: benchmarks/data_startup.py)
     labels = {name: np.asarray(col.column_values(ds, "label")) for name, ds in splits.items()}
     present = np.unique(labels["train"])
@@ -226,7 +243,13 @@ def _load(
     if "test" not in splits and test_fraction > 0:
         held["test"] = test_fraction
     if held:
-        idx = stratified_holdout(labels["train"], held, seed=seed)
+        if groups is not None:
+            idx = group_holdout(labels["train"], groups, held, seed=seed)
+            logger.warning("the held-out split(s) take whole groups of column '%s' (%d groups for %d images), so no "
+                           "%s has images on both sides; --group-column none splits images", group_col,
+                           len(set(map(str, groups))), len(groups), group_col)
+        else:
+            idx = stratified_holdout(labels["train"], held, seed=seed)
         base = splits["train"]
         splits = {**splits, **{name: base.select(rows) for name, rows in idx.items()}}
         labels = {**labels, **{name: labels["train"][rows] for name, rows in idx.items()}}
@@ -241,7 +264,7 @@ def _load(
     import datasets
 
     dd = datasets.DatasetDict({k: splits[k] for k in ("train", "validation", "test") if k in splits})
-    options = {"held": held, "seed": seed if held else None}
+    options = {"held": held, "seed": seed if held else None, **({"group": group_col} if held and group_col else {})}
     meta = compute_meta(dict(dd))
     return PreparedDataset(
         name=spec,

@@ -391,8 +391,9 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
 
 def _wrapped_dataset(path: Path) -> Path | None:
     """The folder ``path`` only wraps (an unzipped download's ``chest_xray/`` beside macOS' ``__MACOSX/`` copy of
-    resource forks, or alone), when it holds split folders or tables; None otherwise (one folder of class folders
-    may be one class with sub-folders: the ImageFolder says so, and what to pass if it is the dataset)."""
+    resource forks, or alone), when it holds split folders or tables, or is named as ``path`` is (a zip's doubled
+    folder); None otherwise (one folder of class folders may be one class with sub-folders: the ImageFolder says
+    so, and what to pass if it is the dataset)."""
     from hf_quicktune.data.splits import split_role
 
     entries = [e for e in path.iterdir() if not e.name.startswith((".", "__"))]
@@ -400,6 +401,8 @@ def _wrapped_dataset(path: Path) -> Path | None:
         return None
     inner = entries[0]
     held = [e for e in inner.iterdir() if not e.name.startswith((".", "__"))]
+    if inner.name == path.name and any(e.is_dir() for e in held):  # a zip's doubled folder (Garbage/Garbage/CLASS)
+        return inner
     return inner if any(e.is_dir() and split_role(e.name) or e.is_file() and e.suffix.lower() in FILE_BUILDERS
                         for e in held) else None
 

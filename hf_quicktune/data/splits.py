@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -134,6 +135,39 @@ def stratified_holdout(
             f"in train and in every held-out split (the largest has {int(counts.max())}); add examples, or provide "
             "the split yourself (--split validation=NAME).")
     return result
+
+
+def group_holdout(
+    labels: Sequence[int] | np.ndarray, groups: Sequence[Any], fractions: dict[str, float], seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """:func:`stratified_holdout` by whole groups (a patient's, a lesion's images all on one side of the split):
+    scikit-learn's ``StratifiedGroupKFold``, one fold per held-out split, its ``1 / k`` share the nearest to the
+    fraction asked (the test split first, then the validation split from the rest). Raises
+    :class:`DatasetError` when there are fewer groups than that takes."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    labels = np.asarray(labels)
+    codes = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)[1]
+    held = {k: float(v) for k, v in fractions.items() if v and v > 0}
+    rest = np.arange(len(labels))
+    out: dict[str, np.ndarray] = {}
+    share = 1.0
+    for name in sorted(held, key=lambda k: k != "test"):  # the test split first
+        k = max(2, int(round(share / held[name])))
+        if len(np.unique(codes[rest])) < k:
+            raise DatasetError(f"Too few groups ({len(np.unique(codes[rest]))}) to hold out whole ones as the {name} "
+                               f"split ({held[name]:.0%} takes {k}).", code="few_groups",
+                               fix="Pass --group-column none to split images, not groups, or lower the fraction.")
+        with warnings.catch_warnings():  # "the least populated class has only n members": a rare class, said later
+            warnings.simplefilter("ignore", UserWarning)
+            folds = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+            kept, taken = next(iter(folds.split(rest, labels[rest], codes[rest])))
+        out[name] = np.sort(rest[taken])
+        rest = np.sort(rest[kept])
+        share -= held[name]
+    return {"train": rest, **{k: out[k] for k in held}}
 
 
 def coverage_warnings(labels: Mapping[str, Sequence[int] | np.ndarray], names: Sequence[str],

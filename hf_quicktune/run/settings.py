@@ -108,6 +108,7 @@ class RunSettings:
     image_column: str | None = None
     label_column: str | None = None
     class_names: list[str] | None = None  # an integer label column's class names, in id order
+    group_column: str | None = None  # whole groups (patients) held out; "none": images; None: detected
     val_fraction: float | None = None
     test_fraction: float | None = None
     zoo: str = "default"

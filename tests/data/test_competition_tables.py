@@ -220,3 +220,20 @@ def test_siim_isics_download_with_a_folder_of_split_folders_reads_its_tables(tmp
     prepared = load(str(tmp_path / "siim"))
     assert prepared.info["image_column"] == "image_name"
     assert _seen(prepared) == {k: str(int(v == "dog")) for k, v in truth.items()}
+
+
+def test_ham10000s_images_in_two_folders_and_its_metadata_table(tmp_path):
+    """HAM10000: HAM10000_metadata.csv (lesion_id, image_id, dx, ...) naming images split over
+    HAM10000_images_part_1/ and _part_2/ (no folder holds most of them: no image column before), beside its
+    hmnist_8_8_L.csv of pixels (a table that names no image file)."""
+    ids = [f"ISIC_{i:07d}" for i in range(12)]
+    classes = ["cat", "dog", "owl"] * 4
+    truth = _write(tmp_path / "ham" / "HAM10000_images_part_1", [f"{i}.png" for i in ids[:6]], classes[:6])
+    truth |= _write(tmp_path / "ham" / "HAM10000_images_part_2", [f"{i}.png" for i in ids[6:]], classes[6:], seed=6)
+    pd.DataFrame({"lesion_id": [f"HAM_{i:07d}" for i in range(12)], "image_id": ids, "dx": classes,
+                  "age": 50.0}).to_csv(tmp_path / "ham" / "HAM10000_metadata.csv", index=False)
+    pd.DataFrame({**{f"pixel{i:04d}": [0] * 12 for i in range(64)}, "label": [0, 1, 2] * 4}).to_csv(
+        tmp_path / "ham" / "hmnist_8_8_L.csv", index=False)
+    prepared = load(str(tmp_path / "ham"))
+    assert prepared.info["image_column"] == "image_id" and prepared.info["label_column"] == "dx"
+    assert _seen(prepared) == truth  # every image, from both folders, with its own row's class

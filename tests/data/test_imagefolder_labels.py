@@ -156,6 +156,8 @@ def test_a_download_wrapping_its_dataset_beside_macos_resource_forks(tmp_path):
         (tmp_path / "dl" / "__MACOSX" / "chest_xray" / s / "._0.png").write_bytes(b"\x00\x05\x16\x07" + bytes(40))
     ds = load(str(tmp_path / "dl"))
     assert ds.class_names == ["cat", "dog"] and len(ds.test) == 6 and len(ds.validation) == 6
+    _write(tmp_path / "Garbage", {"Garbage/cat": 3, "Garbage/dog": 3})  # a zip's doubled folder
+    assert load(str(tmp_path / "Garbage")).class_names == ["cat", "dog"]
     _write(tmp_path / "ms", {"PetImages/cat": 3, "PetImages/dog": 3})
     with pytest.raises(DatasetError, match=r"has one class \('PetImages'\)") as err:
         load(str(tmp_path / "ms"))

@@ -1,0 +1,52 @@
+"""Groups of images that must not be split: a patient's scans, a lesion's photos, a subject's frames.
+
+A random hold-out puts some of a patient's images in training and others in validation: the model is scored on
+people it has seen, and the search picks what memorises them (HAM10000's lesions have up to six photos each; a
+chest X-ray set holds several studies per patient). Such tables name the group (``patient_id``, ``lesion_id``,
+``subject_id``): the validation and test shares carved from train then take whole groups
+(:func:`hf_quicktune.data.splits.group_holdout`).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+#: column names (lower case, without separators) read as groups
+GROUP_NAMES = ("patientid", "patient", "subjectid", "subject", "lesionid", "caseid", "participantid", "individualid",
+               "studyid")
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | None = None) -> str | None:
+    """The column of ``ds`` whose values name the groups: ``override`` (``"none"``: no groups), else the first named
+    like one (:data:`GROUP_NAMES`, not the image or label column ``taken``) where some group holds several images;
+    None when there is none."""
+    if override is not None:
+        if override.lower() == "none":
+            return None
+        if override not in ds.column_names:
+            raise DatasetError(f"--group-column '{override}' is not a column of this dataset; its columns are "
+                               f"{', '.join(ds.column_names)}.", input=override, code="unknown_column",
+                               fix="Pass one of them, or --group-column none to split images.")
+        return override
+    keys = {_key(c): c for c in ds.column_names if c not in taken}
+    for name in GROUP_NAMES:
+        column = keys.get(name)
+        if column is None:
+            continue
+        values = ds.select_columns([column]).to_pandas()[column]
+        if values.notna().all() and values.duplicated().any():
+            return column
+    return None

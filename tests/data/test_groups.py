@@ -1,0 +1,74 @@
+"""Groups that must not be split (a patient's scans, a lesion's photos): the validation and test shares carved from
+train take whole groups (data/groups.py, splits.group_holdout)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_quicktune.data import load
+from hf_quicktune.data.splits import group_holdout
+from hf_quicktune.errors import DatasetError
+
+from .conftest import COLOURS, make_image
+
+CLASSES = ("cat", "dog", "owl")
+
+
+def _ham(root, lesions: int = 30) -> None:
+    """HAM10000's metadata: lesion_id (1-3 photos each), image_id, dx; images in images/."""
+    (root / "images").mkdir(parents=True)
+    rows = []
+    for lesion in range(lesions):
+        cls = CLASSES[lesion % 3]
+        for k in range(1 + lesion % 3):
+            image_id = f"ISIC_{lesion:04d}{k}"
+            make_image(COLOURS[cls], 10 * lesion + k).save(root / "images" / f"{image_id}.png")
+            rows.append({"lesion_id": f"HAM_{lesion:04d}", "image_id": image_id, "dx": cls})
+    pd.DataFrame(rows).to_csv(root / "HAM10000_metadata.csv", index=False)
+
+
+def _lesions(prepared, split: str) -> set[str]:
+    """The lesions of a split's images, from their file names (ISIC_LLLLK.png: lesion LLLL, photo K)."""
+    import datasets
+
+    entries = prepared.splits[split].cast_column("image", datasets.Image(decode=False))["image"]
+    return {entry["path"].rsplit("/", 1)[-1][5:9] for entry in entries}
+
+
+def test_a_lesions_photos_stay_on_one_side_of_the_carved_splits(tmp_path, caplog):
+    _ham(tmp_path / "ham")
+    with caplog.at_level(logging.WARNING):
+        prepared = load(str(tmp_path / "ham"), test_fraction=0.2)
+    train, validation, test = (_lesions(prepared, s) for s in ("train", "validation", "test"))
+    assert train and validation and test and not (train & validation or train & test or validation & test)
+    assert sum(len(s) for s in prepared.splits.values()) == 60 and set(prepared.class_names) == set(CLASSES)
+    assert "take whole groups of column 'lesion_id' (30 groups for 60 images)" in caplog.text
+    images = load(str(tmp_path / "ham"), group_column="none", test_fraction=0.2)  # images split, as before
+    assert _lesions(images, "train") & (_lesions(images, "validation") | _lesions(images, "test"))
+
+
+def test_a_named_group_column_that_is_not_there_or_too_few_groups(tmp_path):
+    _ham(tmp_path / "ham", lesions=6)
+    with pytest.raises(DatasetError, match="--group-column 'patient' is not a column"):
+        load(str(tmp_path / "ham"), group_column="patient")
+    with pytest.raises(DatasetError, match=r"Too few groups \(6\) to hold out whole ones as the test split \(10% takes "
+                                           r"10\)"):
+        load(str(tmp_path / "ham"), test_fraction=0.1)
+
+
+def test_group_holdout_takes_whole_groups_near_the_fractions_stratified():
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(200), rng.integers(1, 6, 200))
+    labels = (groups % 4 + (rng.random(len(groups)) < 0.1)) % 4  # a group's images mostly of one class
+    idx = group_holdout(labels, groups, {"validation": 0.2, "test": 0.1}, seed=0)
+    assert sorted(np.concatenate(list(idx.values())).tolist()) == list(range(len(groups)))  # every row once
+    sets = {k: set(groups[v].tolist()) for k, v in idx.items()}
+    assert not (sets["train"] & sets["validation"] or sets["train"] & sets["test"] or sets["validation"] & sets["test"])
+    assert abs(len(idx["test"]) / len(groups) - 0.1) < 0.03 and abs(len(idx["validation"]) / len(groups) - 0.2) < 0.05
+    for split in ("validation", "test"):  # stratified: each class's share near its share overall
+        shares = np.bincount(labels[idx[split]], minlength=4) / len(idx[split])
+        assert np.abs(shares - np.bincount(labels, minlength=4) / len(labels)).max() < 0.06
