@@ -53,7 +53,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
         "made_splits": prepared.info.get("made_splits", []),
         "source_splits": prepared.info.get("source_splits", {}),
         "image_column": prepared.info.get("image_column"), "label_column": prepared.info.get("label_column"),
-        **{k: prepared.info[k] for k in ("pixels", "split_column") if prepared.info.get(k)},
+        **{k: prepared.info[k] for k in ("pixels", "split_column", "group_column") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if samples:
@@ -78,7 +78,8 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
     splits.add_column("images", justify="right")
     splits.add_column("origin")
     for s, ds in prepared.splits.items():
-        origin = (f"stratified from train (seed {seed})" if s in summary["made_splits"]
+        whole = f", whole groups of '{summary['group_column']}'" if summary.get("group_column") else ""
+        origin = (f"stratified from train (seed {seed}{whole})" if s in summary["made_splits"]
                   else f"'{summary['source_splits'].get(s, s)}'"
                   + (f" in column '{summary['split_column']}'" if summary.get("split_column") else ""))
         splits.add_row(escape(s), str(len(ds)), escape(origin))

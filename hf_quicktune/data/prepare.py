@@ -282,6 +282,7 @@ def _load(
             "source_splits": roles,
             **({"pixels": pixel_layout.describe()} if pixel_layout else {}),
             **({"split_column": split_col} if split_col else {}),
+            **({"group_column": group_col} if held and group_col else {}),
             **({"unlabelled": unlabelled} if unlabelled else {}),
             "made_splits": sorted(held),
             "config": config,

@@ -47,6 +47,7 @@ def test_a_lesions_photos_stay_on_one_side_of_the_carved_splits(tmp_path, caplog
     assert train and validation and test and not (train & validation or train & test or validation & test)
     assert sum(len(s) for s in prepared.splits.values()) == 60 and set(prepared.class_names) == set(CLASSES)
     assert "take whole groups of column 'lesion_id' (30 groups for 60 images)" in caplog.text
+    assert prepared.info["group_column"] == "lesion_id"  # data inspect and summary say so
     images = load(str(tmp_path / "ham"), group_column="none", test_fraction=0.2)  # images split, as before
     assert _lesions(images, "train") & (_lesions(images, "validation") | _lesions(images, "test"))
 
