@@ -89,12 +89,12 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     ``data/images/`` (read as an ImageFolder of one class, "images", before), or tables named by split
     (``train.csv``, ``test.csv``) as ``(one of them, {split: file})``. A folder whose sub-folders make an
     ImageFolder (split folders, or two or more class folders) keeps that reading unless its table names image files
-    that exist. imagefolder's own metadata files (``metadata.csv``, ``metadata.jsonl``) and a competition's
+    that exist. imagefolder's own metadata files (``metadata.csv`` with a ``file_name`` column) and a competition's
     submission template (``sample_submission.csv``: placeholder classes) do not count."""
     from hf_quicktune.data.imagefolder import SPLIT_NAMES
 
     tables = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FILE_BUILDERS
-                    and not f.name.startswith(".") and f.stem.lower() != "metadata" and not archives.is_submission(f))
+                    and not f.name.startswith(".") and not _imagefolder_metadata(f) and not archives.is_submission(f))
     if len(tables) == 1:
         found: tuple[Path, dict[str, Path] | None] = (tables[0], None)
     elif tables and len({f.suffix.lower() for f in tables}) == 1 and all(f.stem.lower() in SPLIT_NAMES for f in tables):
@@ -112,6 +112,33 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")
                        and e.name.lower() not in SPLIT_NAMES) >= 2 for d in subdirs)
     return found if _names_image_files(found[0], path, ids=flat) else None
+
+
+def _imagefolder_metadata(table: Path) -> bool:
+    """Whether ``table`` is datasets' ``imagefolder`` metadata file: named ``metadata`` with a ``file_name`` column
+    (or ``*_file_name``); a ``metadata.csv`` of other columns (HAM10000's ids and classes) is a table like another,
+    where imagefolder refused it ("file_name must be present")."""
+    if table.stem.lower() != "metadata":
+        return False
+    import json
+
+    try:
+        if table.suffix.lower() in (".csv", ".tsv"):
+            with table.open(encoding="utf-8", errors="replace") as fh:
+                header = fh.readline().strip().split("\t" if table.suffix.lower() == ".tsv" else ",")
+        elif table.suffix.lower() == ".jsonl":
+            with table.open(encoding="utf-8", errors="replace") as fh:
+                header = list(json.loads(fh.readline() or "{}"))
+        elif table.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            header = list(pq.read_schema(table).names)
+        else:
+            return True
+    except (OSError, ValueError):
+        return True  # datasets' reading stands (and says what is wrong)
+    names = [h.strip().strip('"') for h in header]
+    return any(n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
 
 
 def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None:

@@ -28,7 +28,7 @@ def _ham(root, lesions: int = 30) -> None:
             image_id = f"ISIC_{lesion:04d}{k}"
             make_image(COLOURS[cls], 10 * lesion + k).save(root / "images" / f"{image_id}.png")
             rows.append({"lesion_id": f"HAM_{lesion:04d}", "image_id": image_id, "dx": cls})
-    pd.DataFrame(rows).to_csv(root / "HAM10000_metadata.csv", index=False)
+    pd.DataFrame(rows).to_csv(root / "metadata.csv", index=False)  # not imagefolder's (no file_name)
 
 
 def _lesions(prepared, split: str) -> set[str]:
@@ -73,3 +73,17 @@ def test_group_holdout_takes_whole_groups_near_the_fractions_stratified():
     for split in ("validation", "test"):  # stratified: each class's share near its share overall
         shares = np.bincount(labels[idx[split]], minlength=4) / len(idx[split])
         assert np.abs(shares - np.bincount(labels, minlength=4) / len(labels)).max() < 0.06
+
+
+def test_imagefolders_own_metadata_file_keeps_datasets_reading(tmp_path):
+    """``metadata.csv`` with a ``file_name`` column is imagefolder's (its labels read by datasets); one without (the
+    HAM10000 layout above) is a table like another, which imagefolder refused ("file_name must be present")."""
+    (tmp_path / "ds").mkdir()
+    rows = []
+    for i in range(12):
+        cls = CLASSES[i % 3]
+        make_image(COLOURS[cls], i).save(tmp_path / "ds" / f"{i}.png")
+        rows.append({"file_name": f"{i}.png", "species": cls})
+    pd.DataFrame(rows).to_csv(tmp_path / "ds" / "metadata.csv", index=False)
+    prepared = load(str(tmp_path / "ds"), label_column="species")
+    assert prepared.source == "imagefolder" and sorted(prepared.class_names) == sorted(CLASSES)
