@@ -141,16 +141,24 @@ def _imagefolder_metadata(table: Path) -> bool:
     return any(n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
 
 
+#: words of a table's name that say it holds the labels (RSNA's ``train_labels``, ISIC's ``GroundTruth``)
+_LABEL_WORDS = ("label", "truth", "target", "annotation")
+
+
 def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None:
     """Of several tables at the top of ``path`` (not named by split), the one that labels its images: the only
-    one naming images that exist (by path or by id), else the only one of those named as labels or training data
-    (``*label*``, ``*train*``), with a warning naming the others; None when none names images (the folder is read as
-    an ImageFolder). Raises when several do and their names do not tell which."""
+    one naming images that exist (by path or by id), else the only one of those named as labels
+    (:data:`_LABEL_WORDS`), else as training data (``*train*``), with a warning naming the others; None when none
+    names images (the folder is read as an ImageFolder). Raises when several do and their names do not tell
+    which."""
     naming = [t for t in tables if _names_image_files(t, path, ids=True)]
     if not naming:
         return None
-    named = [t for t in naming if any(word in t.stem.lower() for word in ("label", "train"))]
-    chosen = naming[0] if len(naming) == 1 else named[0] if len(named) == 1 else None
+    chosen = naming[0] if len(naming) == 1 else None
+    for words in (_LABEL_WORDS, ("train",)):  # ISIC 2019's _Training_GroundTruth.csv beside _Training_Metadata.csv
+        named = [t for t in naming if any(word in t.stem.lower() for word in words)]
+        if chosen is None and len(named) == 1:
+            chosen = named[0]
     if chosen is None:
         raise DatasetError(
             f"{path} holds {len(naming)} tables that name its images ({', '.join(t.name for t in naming)}), and "
@@ -158,7 +166,7 @@ def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None
             fix=f"Pass the one to train on as --dataset, e.g. --dataset {naming[0]}.")
     others = [t.name for t in naming if t != chosen]
     if others:
-        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels or training); "
+        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels, or training); "
                        "pass --dataset %s to train on %s's labels instead.", path, len(naming), chosen.name,
                        path / others[0], others[0])
     return chosen, None
