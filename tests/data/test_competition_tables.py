@@ -197,9 +197,9 @@ def test_of_two_tables_naming_the_images_the_labels_table_is_read_and_the_test_f
     assert prepared.info["unlabelled"] == [str(tmp_path / "rsna" / "stage_2_test_images")]  # a word of its name
     other = load(str(tmp_path / "rsna" / "stage_2_detailed_class_info.csv"))  # the other table, named
     assert sorted(other.class_names) == ["cat class", "dog class"]
-    (tmp_path / "rsna" / "stage_2_train_labels.csv").rename(tmp_path / "rsna" / "targets.csv")  # no name tells
-    with pytest.raises(DatasetError, match=r"holds 2 tables that name its images \(stage_2_detailed_class_info.csv, "
-                                           r"targets.csv\)") as err:
+    (tmp_path / "rsna" / "stage_2_train_labels.csv").rename(tmp_path / "rsna" / "boxes.csv")  # no name tells
+    with pytest.raises(DatasetError, match=r"holds 2 tables that name its images \(boxes.csv, "
+                                           r"stage_2_detailed_class_info.csv\)") as err:
         load(str(tmp_path / "rsna"))
     assert "--dataset" in err.value.fix
 
