@@ -54,13 +54,16 @@ def inner_folder(path: Path) -> Path:
 
 def _splits_by_words(subdirs: list[Path]) -> bool:
     """Whether top folders without a split's own name are splits by a word of their names (Intel's ``seg_train``,
-    ``seg_test``; ``training_set``): one is the training split's, and every other is a split's or holds no folder
-    (Intel's unlabelled ``seg_pred``). Classes with such a word (``test_tube``, beside ``beaker``) stay classes."""
+    ``seg_test``; ``training_set``; RSNA's ``stage_2_train_images``): one is the training split's, and either every
+    one is a split's, or those that are hold folders (of classes) and the others none (Intel's unlabelled
+    ``seg_pred``). Classes with such a word (``train_station``, ``test_tube`` beside ``bus``) stay classes."""
     from hf_quicktune.data.splits import split_role
 
     roles = [split_role(d.name) for d in subdirs]
-    return "train" in roles and all(
-        role is not None or not _subdirs(inner_folder(d)) for d, role in zip(subdirs, roles))
+    if "train" not in roles:
+        return False
+    return all(role is not None for role in roles) or all(
+        (role is not None) == bool(_subdirs(inner_folder(d))) for d, role in zip(subdirs, roles))
 
 
 def split_dirs(path: Path) -> dict[str, Path] | None:

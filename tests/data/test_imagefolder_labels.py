@@ -129,6 +129,8 @@ def test_folders_named_like_splits_are_not_classes(tmp_path):
         load(str(tmp_path / "rsna"))
     write(tmp_path / "lab", ["test_tube", "beaker"])
     assert load(str(tmp_path / "lab")).class_names == ["beaker", "test_tube"]
+    write(tmp_path / "places", ["train_station", "test_tube", "bus"])  # a train-like class among others
+    assert load(str(tmp_path / "places")).class_names == ["bus", "test_tube", "train_station"]
 
 
 def test_split_folders_named_by_a_word_and_wrapping_their_classes(tmp_path, caplog):
