@@ -20,7 +20,7 @@ from typing import Any
 from hf_quicktune.errors import DISK_FULL, ConfigError, QuickTuneError, StorageError
 from hf_quicktune.run.budget import Budget, Clock
 from hf_quicktune.run.executor import Executor, InProcessExecutor
-from hf_quicktune.run.outcome import validation_note
+from hf_quicktune.run.outcome import imbalance_note, validation_note
 from hf_quicktune.run.plan import fit_run_schedule, price_planned_epochs, refit_run_schedule
 from hf_quicktune.run.search_loop import Search, snapshot, tell_outcome
 from hf_quicktune.run.session import (
@@ -180,6 +180,13 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, stages
     note = validation_note(len(dataset.validation), settings.eval_limit)
     if note:
         reporter.message(note)
+    from collections import Counter
+
+    from hf_quicktune.data.columns import column_values
+
+    skewed = imbalance_note(Counter(column_values(dataset.train, "label")), dataset.class_names, settings.metric)
+    if skewed:
+        reporter.message(skewed)
     stages.enter("ranking")
     ranking = _rank(settings, state, dataset, list(candidates.values()), reporter)
     reporter.message(f"kept top-{len(ranking['kept'])}: {', '.join(ranking['kept'])}")

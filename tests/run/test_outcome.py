@@ -146,3 +146,21 @@ def test_a_small_validation_split_is_said():
     assert limited is not None and "50 validation images (--eval-limit 50 of 359)" in limited and "2.0 points" in limited
     assert validation_note(FEW_VALIDATION) is None and validation_note(359) is None and validation_note(0) is None
     assert validation_note(359, eval_limit=400) is None
+
+
+def test_skewed_classes_under_top1_are_said():
+    """The largest class at three times its even share or more (at least half; 80 % of two classes): always
+    predicting it scores that top-1, said with the metrics that weigh classes equally; not under those metrics."""
+    from collections import Counter
+
+    from hf_quicktune.run.outcome import imbalance_note
+
+    names = ["benign", "malignant"]
+    note = imbalance_note(Counter({0: 982, 1: 18}), names, "top1")
+    assert note is not None and "class 'benign' holds 98.2 % of the training images" in note
+    assert "--metric balanced_accuracy" in note
+    assert imbalance_note(Counter({0: 982, 1: 18}), names, "balanced_accuracy") is None
+    assert imbalance_note(Counter({0: 79, 1: 21}), names, "top1") is None  # under 80 % of two classes
+    seven = [f"c{i}" for i in range(7)]  # HAM10000: 67 % nevi of 7 classes
+    assert imbalance_note(Counter({5: 67, **{i: 5 for i in range(5)}, 6: 8}), seven, "top1") is not None
+    assert imbalance_note(Counter({i: 10 + i for i in range(7)}), seven, "top1") is None
