@@ -127,3 +127,20 @@ def test_a_class_folder_of_scans_is_no_longer_refused(tmp_path, dicom_file):
     with pytest.raises(DatasetError, match=r"^1 class folder\(s\) .*: notes/: 1 \.docx\.") as err:  # others still are
         load(str(tmp_path / "xrays"), seed=0)
     assert "normal/" not in str(err.value) and "pneumonia/" not in str(err.value)
+
+
+@pytest.mark.parametrize(("dtype", "intercept"), [(np.uint16, None), (np.int16, -1024.0), (np.uint8, 0.5)])
+def test_the_table_of_stored_levels_windows_as_every_pixel_would(tmp_path, dicom_file, dtype, intercept):
+    """``windowed``'s table (the modality LUT and window per level, benchmarks/dicom_decode.py) gives the same
+    image as windowing each pixel: unsigned, signed with CT's rescale, 8 bits with a fractional intercept."""
+    import pydicom
+
+    from hf_quicktune.data.dicom import _window, windowed
+
+    info = np.iinfo(dtype)
+    stored = np.random.default_rng(0).integers(max(info.min, -2000), min(info.max, 4000), (30, 40)).astype(dtype)
+    path = dicom_file(tmp_path / "s.dcm", stored, window=(40, 400), intercept=intercept, slope=1.5 if intercept else None)
+    ds = pydicom.dcmread(path)
+    window = _window(ds)
+    assert np.array_equal(windowed(ds.pixel_array, ds, window), windowed(ds.pixel_array, ds, window, table=False))
+    assert 0 < windowed(ds.pixel_array, ds, window).mean() < 255  # the window cuts through these values
