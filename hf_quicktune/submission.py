@@ -111,7 +111,8 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
         # a binary competition scored on probabilities (Dogs vs. Cats' label 0.5): the second class's (1 = dog)
         out[targets[0]] = [f"{dict(r['top']).get(labels[1], 0.0):.6f}" for r in chosen]
         return out
-    as_index = all(t.isdigit() for v in values for t in v.split()) and not all(name.isdigit() for name in labels)
+    as_index = all(t.lstrip("-").isdigit() for v in values for t in v.split()) and not all(
+        name.isdigit() for name in labels)
     if kind == "ranked":  # MAP@k: the k most probable classes, by name, or by index where the template's are numbers
         k = _ranked_k(values, labels) or 1
         ranked = [sorted(r["top"], key=lambda pair: -pair[1])[:k] for r in chosen]

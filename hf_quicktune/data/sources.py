@@ -253,18 +253,12 @@ def _test_image_folders(path: Path, table: datasets.Dataset) -> list[str]:
     """The folders of ``path`` named like a test split (``test/``, or with ``test`` as a word of the name: RSNA's
     ``stage_2_test_images/``) that hold images the table does not name (no value of its first rows is a path into
     them): a table source's unlabelled test images, which ``run``'s summary says to classify."""
-    import re
-
     from hf_quicktune.data.columns import image_extensions
-    from hf_quicktune.data.splits import SPLIT_ALIASES
-
-    def test_like(name: str) -> bool:
-        return name.lower() in SPLIT_ALIASES["test"] or bool(
-            set(re.split(r"[^a-z0-9]+", name.lower())) & set(SPLIT_ALIASES["test"]))
+    from hf_quicktune.data.splits import split_role
 
     head = table.select(range(min(len(table), 64))).with_format(None)[:]
     values = [v for column in head.values() for v in column if isinstance(v, str)]
-    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and test_like(d.name)
+    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and split_role(d.name) == "test"
             and any(f.name.lower().endswith(image_extensions()) for f in d.iterdir())
             and not any(v.startswith((f"{d.name}/", f"{d.name}\\")) or f"/{d.name}/" in v for v in values)]
 
