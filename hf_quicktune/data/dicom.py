@@ -99,6 +99,11 @@ def read_scan(fp: IO[bytes]) -> tuple[np.ndarray, int]:
         kind = str(ds.get("Modality") or ds.get("SOPClassUID", "")) or "unknown"
         raise OSError(f"a DICOM file without an image (modality or class: {kind}; a report or a presentation "
                       "state, not a scan): remove it from the dataset")
+    rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+    if Image.MAX_IMAGE_PIXELS and rows * columns > 2 * Image.MAX_IMAGE_PIXELS:  # before decoding, as Pillow checks
+        raise Image.DecompressionBombError(f"Image size ({rows * columns} pixels) exceeds limit of "
+                                           f"{2 * Image.MAX_IMAGE_PIXELS} pixels, could be decompression bomb DOS "
+                                           "attack.")
     decoders = logging.getLogger("pydicom.pixels.decoders.base")
     if not any(isinstance(f, _DecoderTracebacks) for f in decoders.filters):
         decoders.addFilter(_DecoderTracebacks())

@@ -144,3 +144,18 @@ def test_the_table_of_stored_levels_windows_as_every_pixel_would(tmp_path, dicom
     window = _window(ds)
     assert np.array_equal(windowed(ds.pixel_array, ds, window), windowed(ds.pixel_array, ds, window, table=False))
     assert 0 < windowed(ds.pixel_array, ds, window).mean() < 255  # the window cuts through these values
+
+
+def test_a_scan_over_pillows_pixel_limit_is_refused_before_it_is_decoded(tmp_path, dicom_file, monkeypatch):
+    """As Pillow refuses a decompression bomb (the image check then says to downscale it), from the header."""
+    import pydicom
+
+    path = dicom_file(tmp_path / "huge.dcm", np.zeros((40, 40), np.uint8))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 500)  # 1,600 pixels > twice the limit
+
+    def decoded(self):
+        raise AssertionError("the pixels were decoded")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(decoded))
+    with pytest.raises(Image.DecompressionBombError, match="1600 pixels"):
+        Image.open(path)
