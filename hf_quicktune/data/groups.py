@@ -50,3 +50,17 @@ def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | N
         if values.notna().all() and values.duplicated().any():
             return column
     return None
+
+
+def group_leak_warnings(train: set[str], given: dict[str, set[str]], column: str) -> list[str]:
+    """What to know when the splits a dataset gives share groups with its training split (``given``: split -> its
+    groups): the score counts patients the model trained on, as a random split would."""
+    out = []
+    for split, groups in given.items():
+        shared = sorted(train & groups)
+        if shared:
+            out.append(f"{len(shared)} of the {len(groups)} groups of the {split} split (column '{column}': "
+                       f"{', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}) also have training images: its "
+                       "score counts them as if unseen. Re-split the dataset so that each group's images are in one "
+                       "split.")
+    return out

@@ -16,6 +16,7 @@ import numpy as np
 from hf_quicktune.data import columns as col
 from hf_quicktune.data import image_ids, one_hot, pixels
 from hf_quicktune.data.groups import group_column as group_column_of
+from hf_quicktune.data.groups import group_leak_warnings
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
@@ -206,7 +207,7 @@ def _load(
     splits = {
         name: col.normalise_columns(
             col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir, progress), lab_col, names), img_col,
-            lab_col, group=group_col if name == "train" else None
+            lab_col, group=group_col if group_col in ds.column_names else None
         )
         for name, ds in splits.items()
     }
@@ -221,9 +222,17 @@ def _load(
         splits, skipped, digests = drop_undecodable(splits, progress=progress)
 
     groups = None
-    if group_col is not None:  # read once the image check has dropped its rows, then not a column any more
-        groups = col.column_values(splits["train"], "group")
-        splits["train"] = splits["train"].remove_columns("group")
+    given: dict[str, set[str]] = {}  # the groups of the splits the dataset gives (a patient in train and test?)
+    for name in [n for n, ds in splits.items() if "group" in ds.column_names]:  # read once the check dropped rows
+        values = col.column_values(splits[name], "group")
+        if name == "train":
+            groups = values
+        else:
+            given[name] = {str(v) for v in values}
+        splits[name] = splits[name].remove_columns("group")
+    if groups is not None:
+        for warning in group_leak_warnings({str(g) for g in groups}, given, group_col or ""):
+            logger.warning(warning)
     # each split's labels, read once (a read of a large split's column is a start-up cost: benchmarks/data_startup.py)
     labels = {name: np.asarray(col.column_values(ds, "label")) for name, ds in splits.items()}
     present = np.unique(labels["train"])

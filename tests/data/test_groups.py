@@ -87,3 +87,24 @@ def test_imagefolders_own_metadata_file_keeps_datasets_reading(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "ds" / "metadata.csv", index=False)
     prepared = load(str(tmp_path / "ds"), label_column="species")
     assert prepared.source == "imagefolder" and sorted(prepared.class_names) == sorted(CLASSES)
+
+
+def test_splits_the_dataset_gives_that_share_patients_with_train_are_said(tmp_path, caplog):
+    """train.csv and validation.csv of one hospital's export, some patients in both: the validation score counts
+    patients the model trained on (nothing to carve: said, not changed)."""
+    (tmp_path / "xr" / "images").mkdir(parents=True)
+    for split, patients in (("train", range(0, 12)), ("validation", range(9, 15))):
+        rows = []
+        for p in patients:
+            cls = CLASSES[p % 3]
+            name = f"{split}_{p}.png"
+            make_image(COLOURS[cls], p).save(tmp_path / "xr" / "images" / name)
+            rows.append({"file": f"images/{name}", "PatientID": f"P{p:03d}", "label": cls})
+        make_image(COLOURS["cat"], 99).save(tmp_path / "xr" / "images" / f"{split}_0b.png")
+        rows.append({**rows[0], "file": f"images/{split}_0b.png"})  # a patient with two images
+        pd.DataFrame(rows).to_csv(tmp_path / "xr" / f"{split}.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        prepared = load(str(tmp_path / "xr"))
+    assert len(prepared.validation) == 7
+    assert ("3 of the 6 groups of the validation split (column 'PatientID': P009, P010, P011) also have training "
+            "images") in caplog.text
