@@ -157,6 +157,7 @@ def find_images(inputs: Iterable[str]) -> list[Item]:
     from collections import Counter
 
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
+    from hf_quicktune.data.masks import mask_rows
 
     readable = read_extensions()
     found: list[Item] = []
@@ -172,6 +173,11 @@ def find_images(inputs: Iterable[str]) -> list[Item]:
             files = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
             images = [p for p in files if p.suffix.lower() in readable]
+            masks = set(mask_rows([f"./{p.relative_to(path).as_posix()}" for p in images]))
+            if masks:  # segmentation masks beside the images (data/masks.py): not pictures to classify
+                logger.warning("%d file(s) in %s are segmentation masks beside the images (e.g. %s): not classified",
+                               len(masks), item, images[min(masks)].relative_to(path).as_posix())
+                images = [p for i, p in enumerate(images) if i not in masks]
             found += [ArchivedImage(p, archive, p.relative_to(path).as_posix()) for p in images] if archive else images
             skipped.update(p.suffix.lower() or "(none)" for p in files
                            if p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)

@@ -439,3 +439,16 @@ def test_a_submission_of_ranked_classes_gets_each_images_k_most_probable(tmp_pat
     rows = [{"path": "/t/a.png", "label": "Maize", "error": None, "top": [("Maize", 0.9), ("Sugar beet", 0.1)]}]
     one = pd.DataFrame({"file": ["a.png"], "species": ["Sugar beet"]})
     assert list(submission.fill_template(one, rows, seedlings)["species"]) == ["Maize"]
+
+
+def test_segmentation_masks_in_a_test_folder_are_not_classified(exported, tmp_path, caplog):
+    _, run = exported
+    _images(tmp_path / "test" / "cat" / "images", 2, 40)
+    _images(tmp_path / "test" / "cat" / "masks", 2, 41)
+    paths = _images(tmp_path / "test" / "dog", 2, 42)
+    Image.new("L", (40, 36)).save(paths[0].with_name(f"{paths[0].stem}_mask.png"))  # BUSI's: beside its image
+    with caplog.at_level("WARNING"):
+        found = predict.find_images([str(tmp_path / "test")])
+    assert sorted(Path(p).relative_to(tmp_path / "test").as_posix() for p in found) == [
+        "cat/images/0.png", "cat/images/1.png", "dog/0.png", "dog/1.png"]
+    assert "3 file(s) in" in caplog.text and "are segmentation masks beside the images" in caplog.text

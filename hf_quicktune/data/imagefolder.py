@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.data.folder_files import check_unread_files, read_extensions
+from hf_quicktune.data.masks import mask_rows
 from hf_quicktune.data.name_labels import describe, labels_from_names
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.splits import SPLIT_ALIASES
@@ -131,6 +132,7 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     if any(set(split.column_names) != {"image"} for split in out.values()):
         return out, layout  # a metadata file (metadata.csv / .jsonl) gave the columns: datasets' reading stands
     relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
+    out, relative = _without_masks(out, relative)
     tops = _classes_from_names(path, relative)
     if tops is None:
         _check_classes(path, roots, relative)
@@ -141,6 +143,26 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     for name, split in out.items():
         out[name] = split.add_column("label", [index[c] for c in tops[name]]).cast_column("label", feature)
     return out, layout
+
+
+def _without_masks(splits: dict[str, datasets.Dataset], relative: dict[str, list[str]],
+                   ) -> tuple[dict[str, datasets.Dataset], dict[str, list[str]]]:
+    """The splits without the segmentation masks beside their images (:mod:`hf_quicktune.data.masks`), said."""
+    dropped = {name: mask_rows(rels) for name, rels in relative.items()}
+    total = sum(len(rows) for rows in dropped.values())
+    if not total:
+        return splits, relative
+    example = next(relative[name][rows[0]] for name, rows in dropped.items() if rows)
+    logger.warning("%d file(s) are segmentation masks beside the images (e.g. %s: in a masks/ folder, or named "
+                   "IMAGE_mask): left out, where each would have been one more image of its class", total, example)
+    out, rels = dict(splits), dict(relative)
+    for name, rows in dropped.items():
+        if rows:
+            gone = set(rows)
+            keep = [i for i in range(len(relative[name])) if i not in gone]
+            out[name] = splits[name].select(keep)
+            rels[name] = [relative[name][i] for i in keep]
+    return out, rels
 
 
 def _classes_from_names(path: Path, relative: dict[str, list[str]]) -> dict[str, list[str]] | None:

@@ -164,3 +164,23 @@ def test_a_download_wrapping_its_dataset_beside_macos_resource_forks(tmp_path):
     with pytest.raises(DatasetError, match=r"has one class \('PetImages'\)") as err:
         load(str(tmp_path / "ms"))
     assert f"its folders (cat/, dog/) the classes, pass --dataset {tmp_path / 'ms' / 'PetImages'}" in err.value.fix
+
+
+def test_segmentation_masks_beside_the_images_are_not_images_of_their_class(tmp_path, caplog):
+    """COVID-19 Radiography's CLASS/images/ and CLASS/masks/; BUSI's `benign (1).png` beside `benign (1)_mask.png`
+    (and a second `_mask_1`): every mask was one more image of its class. A face-mask class keeps its images."""
+    _write(tmp_path / "covid", {"cat/images": 4, "cat/masks": 4, "dog/images": 4, "dog/masks": 4})
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "covid"))
+    assert sum(_counts(ds)["train"].values()) + sum(_counts(ds)["validation"].values()) == 8
+    assert "8 file(s) are segmentation masks beside the images" in caplog.text
+    _write(tmp_path / "busi", {"cat": 4, "dog": 4})
+    for cls in ("cat", "dog"):
+        for i in range(4):
+            make_image((0, 0, 0), 50 + i).save(tmp_path / "busi" / cls / f"{i}_mask.png")
+        make_image((0, 0, 0), 60).save(tmp_path / "busi" / cls / "0_mask_1.png")
+    ds = load(str(tmp_path / "busi"))
+    assert sum(len(s) for s in ds.splits.values()) == 8
+    _write(tmp_path / "faces", {"with_mask": 3, "without_mask": 3})
+    (tmp_path / "faces" / "with_mask" / "0.png").rename(tmp_path / "faces" / "with_mask" / "face_mask.png")
+    assert sum(len(s) for s in load(str(tmp_path / "faces")).splits.values()) == 6
