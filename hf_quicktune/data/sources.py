@@ -114,31 +114,39 @@ def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     return found if _names_image_files(found[0], path, ids=flat) else None
 
 
-def _imagefolder_metadata(table: Path) -> bool:
-    """Whether ``table`` is datasets' ``imagefolder`` metadata file: named ``metadata`` with a ``file_name`` column
-    (or ``*_file_name``); a ``metadata.csv`` of other columns (HAM10000's ids and classes) is a table like another,
-    where imagefolder refused it ("file_name must be present")."""
-    if table.stem.lower() != "metadata":
-        return False
+def _columns(table: Path) -> list[str] | None:
+    """The column names of a CSV / TSV / JSON-lines / parquet ``table`` from its header (None: unreadable or another
+    format)."""
     import json
 
+    suffix = table.suffix.lower()
     try:
-        if table.suffix.lower() in (".csv", ".tsv"):
+        if suffix in (".csv", ".tsv"):
             with table.open(encoding="utf-8", errors="replace") as fh:
-                header = fh.readline().strip().split("\t" if table.suffix.lower() == ".tsv" else ",")
-        elif table.suffix.lower() == ".jsonl":
+                header = fh.readline().strip().split("\t" if suffix == ".tsv" else ",")
+        elif suffix == ".jsonl":
             with table.open(encoding="utf-8", errors="replace") as fh:
                 header = list(json.loads(fh.readline() or "{}"))
-        elif table.suffix.lower() == ".parquet":
+        elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
             header = list(pq.read_schema(table).names)
         else:
-            return True
+            return None
     except (OSError, ValueError):
-        return True  # datasets' reading stands (and says what is wrong)
-    names = [h.strip().strip('"') for h in header]
-    return any(n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
+        return None
+    return [h.strip().strip('"') for h in header]
+
+
+def _imagefolder_metadata(table: Path) -> bool:
+    """Whether ``table`` is datasets' ``imagefolder`` metadata file: named ``metadata`` with a ``file_name`` column
+    (or ``*_file_name``); a ``metadata.csv`` of other columns (HAM10000's ids and classes) is a table like another,
+    where imagefolder refused it ("file_name must be present"). Unreadable: imagefolder's (datasets says why)."""
+    if table.stem.lower() != "metadata":
+        return False
+    names = _columns(table)
+    return names is None or any(
+        n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
 
 
 #: words of a table's name that say it holds the labels (RSNA's ``train_labels``, ISIC's ``GroundTruth``)
@@ -164,11 +172,15 @@ def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None
             f"{path} holds {len(naming)} tables that name its images ({', '.join(t.name for t in naming)}), and "
             "their names do not say which holds the labels to train on.", input=str(path), code="several_tables",
             fix=f"Pass the one to train on as --dataset, e.g. --dataset {naming[0]}.")
-    others = [t.name for t in naming if t != chosen]
+    from hf_quicktune.data.columns import LABEL_NAMES
+
+    others = [t for t in naming if t != chosen]
+    labelled = [t for t in others if any(c.lower() in LABEL_NAMES for c in _columns(t) or [])]
     if others:
-        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels, or training); "
-                       "pass --dataset %s to train on %s's labels instead.", path, len(naming), chosen.name,
-                       path / others[0], others[0])
+        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels, or training)%s",
+                       path, len(naming), chosen.name,
+                       f"; pass --dataset {labelled[0]} to train on {labelled[0].name}'s labels instead." if labelled
+                       else f"; {', '.join(t.name for t in others)} has no label column.")
     return chosen, None
 
 

@@ -239,7 +239,7 @@ def test_ham10000s_images_in_two_folders_and_its_metadata_table(tmp_path):
     assert _seen(prepared) == truth  # every image, from both folders, with its own row's class
 
 
-def test_isic_2019s_ground_truth_is_read_beside_its_metadata(tmp_path):
+def test_isic_2019s_ground_truth_is_read_beside_its_metadata(tmp_path, caplog):
     """ISIC 2019: _Training_GroundTruth.csv (one-hot classes) and _Training_Metadata.csv both name the images of
     ISIC_2019_Training_Input/ and both say "Training": the ground truth's name says labels (was: an error)."""
     names = [f"ISIC_{i:07d}" for i in range(9)]
@@ -249,4 +249,6 @@ def test_isic_2019s_ground_truth_is_read_beside_its_metadata(tmp_path):
         tmp_path / "isic" / "ISIC_2019_Training_GroundTruth.csv", index=False)
     pd.DataFrame({"image": names, "age_approx": 50.0, "sex": "male"}).to_csv(
         tmp_path / "isic" / "ISIC_2019_Training_Metadata.csv", index=False)
-    assert _seen(load(str(tmp_path / "isic"))) == truth
+    with caplog.at_level("WARNING"):
+        assert _seen(load(str(tmp_path / "isic"))) == truth
+    assert "ISIC_2019_Training_Metadata.csv has no label column" in caplog.text  # not offered as the labels
