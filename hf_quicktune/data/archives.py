@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 #: the archive types read, by how the file name ends
 SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-#: data files a data root may be (data/sources.py's builders, and NumPy archives: data/npz.py)
+#: data files a data root may be (data/folder_tables.py's builders, and NumPy archives: data/npz.py)
 TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
 #: the cache part holding unpacked archives (``hf-quicktune cache clear archives``)
 PART = "archives"

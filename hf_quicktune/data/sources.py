@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING
 
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
+from hf_quicktune.data.folder_tables import (
+    FILE_BUILDERS,
+    is_saved_to_disk,
+    test_image_folders,
+    top_tables,
+    wrapped_dataset,
+)
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
@@ -24,7 +31,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
 
 
@@ -84,145 +90,6 @@ def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
     return RawSource("file", ds, base_dir=str(path.parent), info=info)
 
 
-def _top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
-    """The table a folder holds at its top, when it is the dataset: ``data/labels.csv`` naming the images of
-    ``data/images/`` (read as an ImageFolder of one class, "images", before), or tables named by split
-    (``train.csv``, ``test.csv``) as ``(one of them, {split: file})``. A folder whose sub-folders make an
-    ImageFolder (split folders, or two or more class folders) keeps that reading unless its table names image files
-    that exist. imagefolder's own metadata files (``metadata.csv`` with a ``file_name`` column) and a competition's
-    submission template (``sample_submission.csv``: placeholder classes) do not count."""
-    from hf_quicktune.data.imagefolder import SPLIT_NAMES
-
-    tables = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in FILE_BUILDERS
-                    and not f.name.startswith(".") and not _imagefolder_metadata(f) and not archives.is_submission(f))
-    if len(tables) == 1:
-        found: tuple[Path, dict[str, Path] | None] = (tables[0], None)
-    elif tables and len({f.suffix.lower() for f in tables}) == 1 and all(f.stem.lower() in SPLIT_NAMES for f in tables):
-        found = (tables[0], {f.stem: f for f in tables})
-    elif len(tables) > 1:  # RSNA's stage_2_train_labels.csv beside stage_2_detailed_class_info.csv
-        return _labelling_table(path, tables)
-    else:
-        return None
-    subdirs = [d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")]
-    if len(subdirs) < 2 and not any(d.name.lower() in SPLIT_NAMES for d in subdirs):
-        return found
-    # ids of images in folders of images (APTOS' train_images/<id>.png, Aerial Cactus' train/train/); not where a
-    # folder holds class folders (two or more: a download's train/CLASS/ is an ImageFolder)
-    # (SIIM-ISIC's jpeg/ holds train/ and test/: splits, not classes)
-    flat = not any(sum(1 for e in d.iterdir() if e.is_dir() and not e.name.startswith(".")
-                       and e.name.lower() not in SPLIT_NAMES) >= 2 for d in subdirs)
-    return found if _names_image_files(found[0], path, ids=flat) else None
-
-
-def _columns(table: Path) -> list[str] | None:
-    """The column names of a CSV / TSV / JSON-lines / parquet ``table`` from its header (None: unreadable or another
-    format)."""
-    import json
-
-    suffix = table.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv"):
-            with table.open(encoding="utf-8", errors="replace") as fh:
-                header = fh.readline().strip().split("\t" if suffix == ".tsv" else ",")
-        elif suffix == ".jsonl":
-            with table.open(encoding="utf-8", errors="replace") as fh:
-                header = list(json.loads(fh.readline() or "{}"))
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            header = list(pq.read_schema(table).names)
-        else:
-            return None
-    except (OSError, ValueError):
-        return None
-    return [h.strip().strip('"') for h in header]
-
-
-def _imagefolder_metadata(table: Path) -> bool:
-    """Whether ``table`` is datasets' ``imagefolder`` metadata file: named ``metadata`` with a ``file_name`` column
-    (or ``*_file_name``); a ``metadata.csv`` of other columns (HAM10000's ids and classes) is a table like another,
-    where imagefolder refused it ("file_name must be present"). Unreadable: imagefolder's (datasets says why)."""
-    if table.stem.lower() != "metadata":
-        return False
-    names = _columns(table)
-    return names is None or any(
-        n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
-
-
-#: words of a table's name that say it holds the labels (RSNA's ``train_labels``, ISIC's ``GroundTruth``)
-_LABEL_WORDS = ("label", "truth", "target", "annotation")
-
-
-def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None:
-    """Of several tables at the top of ``path`` (not named by split), the one that labels its images: the only
-    one naming images that exist (by path or by id), else the only one of those named as labels
-    (:data:`_LABEL_WORDS`), else as training data (``*train*``), with a warning naming the others; None when none
-    names images (the folder is read as an ImageFolder). Raises when several do and their names do not tell
-    which."""
-    naming = [t for t in tables if _names_image_files(t, path, ids=True)]
-    if not naming:
-        return None
-    chosen = naming[0] if len(naming) == 1 else None
-    for words in (_LABEL_WORDS, ("train",)):  # ISIC 2019's _Training_GroundTruth.csv beside _Training_Metadata.csv
-        named = [t for t in naming if any(word in t.stem.lower() for word in words)]
-        if chosen is None and len(named) == 1:
-            chosen = named[0]
-    if chosen is None:
-        raise DatasetError(
-            f"{path} holds {len(naming)} tables that name its images ({', '.join(t.name for t in naming)}), and "
-            "their names do not say which holds the labels to train on.", input=str(path), code="several_tables",
-            fix=f"Pass the one to train on as --dataset, e.g. --dataset {naming[0]}.")
-    from hf_quicktune.data.columns import LABEL_NAMES
-
-    others = [t for t in naming if t != chosen]
-    labelled = [t for t in others if any(c.lower() in LABEL_NAMES for c in _columns(t) or [])]
-    if others:
-        logger.warning("%s holds %d tables naming its images: training on %s (its name says labels, or training)%s",
-                       path, len(naming), chosen.name,
-                       f"; pass --dataset {labelled[0]} to train on {labelled[0].name}'s labels instead." if labelled
-                       else f"; {', '.join(t.name for t in others)} has no label column.")
-    return chosen, None
-
-
-def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = False) -> bool:
-    """Whether the first ``rows`` rows of ``table`` name an image file that exists (relative to ``base``, or
-    absolute), or (``ids``) hold a column of ids of images in a folder below ``base`` (a competition's
-    ``train_images/<id>.png``: :func:`hf_quicktune.data.image_ids.locate`)."""
-    import csv
-    import json
-
-    from hf_quicktune.data.columns import image_extensions
-    from hf_quicktune.data.image_ids import image_listings, locate
-
-    columns: list[list[object]] = []
-    try:
-        suffix = table.suffix.lower()
-        if suffix in (".csv", ".tsv"):
-            with table.open(encoding="utf-8", errors="replace", newline="") as fh:
-                reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",")
-                next(reader, None)  # the header
-                records: list[list[object]] = [list(row) for _, row in zip(range(rows), reader)]
-        elif suffix == ".jsonl":
-            with table.open(encoding="utf-8", errors="replace") as fh:
-                records = [list(json.loads(line).values()) for _, line in zip(range(rows), fh) if line.strip()]
-        elif suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            batch = next(pq.ParquetFile(table).iter_batches(batch_size=rows), None)
-            records = [list(row.values()) for row in (batch.to_pylist() if batch is not None else [])]
-        else:
-            records = []
-        width = max((len(r) for r in records), default=0)
-        columns = [[r[i] for r in records if i < len(r)] for i in range(width)]
-    except (OSError, ValueError, UnicodeError, AttributeError):
-        return False
-    names = [v for values in columns for v in values if isinstance(v, str) and v.lower().endswith(image_extensions())]
-    if any((base / v).is_file() for v in names):
-        return True
-    listings = image_listings(base) if ids else []  # read once for all the columns (a pixel table has hundreds)
-    return bool(listings) and any(locate(values, base, listings) is not None for values in columns)
-
-
 def _rows(path: Path) -> int:
     """Data rows of a text table (CSV/TSV: lines after the header; JSON lines: non-empty lines)."""
     try:
@@ -261,20 +128,6 @@ def _forced_offline(active: bool) -> Iterator[None]:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
 
 
-def _test_image_folders(path: Path, table: datasets.Dataset) -> list[str]:
-    """The folders of ``path`` named like a test split (``test/``, or with ``test`` as a word of the name: RSNA's
-    ``stage_2_test_images/``) that hold images the table does not name (no value of its first rows is a path into
-    them): a table source's unlabelled test images, which ``run``'s summary says to classify."""
-    from hf_quicktune.data.columns import image_extensions
-    from hf_quicktune.data.splits import split_role
-
-    head = table.select(range(min(len(table), 64))).with_format(None)[:]
-    values = [v for column in head.values() for v in column if isinstance(v, str)]
-    return [str(d) for d in sorted(path.iterdir()) if d.is_dir() and split_role(d.name) == "test"
-            and any(f.name.lower().endswith(image_extensions()) for f in d.iterdir())
-            and not any(v.startswith((f"{d.name}/", f"{d.name}\\")) or f"/{d.name}/" in v for v in values)]
-
-
 def _refuse_folder_of_archives(path: Path) -> None:
     """A folder whose data is still archived (Kaggle's dogs-vs-cats.zip unzipped once: train.zip, test1.zip and a
     submission template): say to unpack them, not that its files are no dataset."""
@@ -299,12 +152,6 @@ def _is_data_file_dir(path: Path) -> bool:
     has_data = any(f.suffix.lower() in FILE_BUILDERS for f in files)
     has_images = any(f.suffix.lower() in image_extensions() for f in files)
     return has_data and not has_images
-
-
-def _is_saved_to_disk(path: Path) -> bool:
-    """A folder written by ``Dataset.save_to_disk`` or ``DatasetDict.save_to_disk``."""
-    return (path / "dataset_dict.json").is_file() or ((path / "state.json").is_file()
-                                                      and (path / "dataset_info.json").is_file())
 
 
 def _load_saved(path: Path) -> RawSource:
@@ -430,38 +277,20 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
     return _load_hub(spec, config, revision)
 
 
-def _wrapped_dataset(path: Path) -> Path | None:
-    """The folder ``path`` only wraps (an unzipped download's ``chest_xray/`` beside macOS' ``__MACOSX/`` copy of
-    resource forks, or alone), when it holds split folders or tables, or is named as ``path`` is (a zip's doubled
-    folder); None otherwise (one folder of class folders may be one class with sub-folders: the ImageFolder says
-    so, and what to pass if it is the dataset)."""
-    from hf_quicktune.data.splits import split_role
-
-    entries = [e for e in path.iterdir() if not e.name.startswith((".", "__"))]
-    if len(entries) != 1 or not entries[0].is_dir() or _is_saved_to_disk(path):
-        return None
-    inner = entries[0]
-    held = [e for e in inner.iterdir() if not e.name.startswith((".", "__"))]
-    if inner.name == path.name and any(e.is_dir() for e in held):  # a zip's doubled folder (Garbage/Garbage/CLASS)
-        return inner
-    return inner if any(e.is_dir() and split_role(e.name) or e.is_file() and e.suffix.lower() in FILE_BUILDERS
-                        for e in held) else None
-
-
 def _load_local(path: Path) -> RawSource:
     """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
     if path.is_dir():
-        if _is_saved_to_disk(path):
+        if is_saved_to_disk(path):
             return _load_saved(path)
-        inner = _wrapped_dataset(path)
+        inner = wrapped_dataset(path)
         if inner is not None:
             logger.info("%s holds one folder and nothing else: reading %s", path, inner)
             return _load_local(inner)
-        tables = _top_tables(path)
+        tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)
             if tables[1] is None:  # Histopathologic's test/ of images beside train_labels.csv: what to classify after
-                raw.info["unlabelled"] = _test_image_folders(path, next(iter(raw.splits.values())))
+                raw.info["unlabelled"] = test_image_folders(path, next(iter(raw.splits.values())))
             return raw
         _refuse_folder_of_archives(path)
         if _is_data_file_dir(path):

@@ -1,5 +1,5 @@
 """A folder holding its table at the top and the images below it is read through the table; a folder that is an
-ImageFolder stays one even beside a table that names no image (hf_quicktune/data/sources.py ``_top_tables``)."""
+ImageFolder stays one even beside a table that names no image (hf_quicktune/data/folder_tables.py ``top_tables``)."""
 
 from __future__ import annotations
 
