@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.data.folder_files import check_unread_files, read_extensions
-from hf_quicktune.data.masks import mask_rows
+from hf_quicktune.data.masks import mask_rows, segmentation_layout
 from hf_quicktune.data.name_labels import describe, labels_from_names
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.splits import SPLIT_ALIASES
@@ -221,6 +221,13 @@ def _check_classes(path: Path, roots: dict[str, Path], tops: dict[str, list[str]
                            fix="Move each into its class's folder (path/CLASS/IMAGE.png), or out of the dataset.")
     if len(classes) < 2:
         raise _unlabelled(path, sorted(classes), next(iter(roots.values())))
+    if segmentation_layout(sorted(classes)):
+        folders = ", ".join(f"{c}/" for c in sorted(classes))
+        raise DatasetError(f"{path} holds images and their segmentation masks ({folders}), not "
+                           "classes: read as classes, a model would learn to tell a picture from a mask.",
+                           input=str(path), code="segmentation_dataset",
+                           fix="hf-quicktune classifies images: pass a dataset with a folder per class (or a table of "
+                               "images and their classes); a segmentation model needs another tool.")
     nested = sorted({rel.split("/", 1)[0] for rels in tops.values() for rel in rels if rel.count("/") > 1})
     if nested:
         logger.warning("class folders hold sub-folders (%s): each image's class is its top folder (%s), as "

@@ -32,3 +32,14 @@ def mask_rows(relative: list[str]) -> list[int]:
         if match and "/".join([*parts[:-1], match.group("image")]).lower() in present:
             out.append(row)
     return out
+
+
+#: folder names (lower case) of the pictures beside a ``masks/`` folder in a segmentation set (Kvasir-SEG's)
+_PICTURE_FOLDERS = frozenset({"image", "images", "img", "imgs", "original", "originals", "input", "inputs"})
+
+
+def segmentation_layout(classes: list[str]) -> bool:
+    """Whether an ImageFolder's top folders (its would-be ``classes``) are a segmentation set's pictures and masks
+    (Kvasir-SEG's ``images/`` and ``masks/``), not classes."""
+    names = {c.lower() for c in classes}
+    return bool(names & MASK_FOLDERS) and bool(names - MASK_FOLDERS) and names - MASK_FOLDERS <= _PICTURE_FOLDERS

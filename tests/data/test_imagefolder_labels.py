@@ -184,3 +184,13 @@ def test_segmentation_masks_beside_the_images_are_not_images_of_their_class(tmp_
     _write(tmp_path / "faces", {"with_mask": 3, "without_mask": 3})
     (tmp_path / "faces" / "with_mask" / "0.png").rename(tmp_path / "faces" / "with_mask" / "face_mask.png")
     assert sum(len(s) for s in load(str(tmp_path / "faces")).splits.values()) == 6
+
+
+def test_a_segmentation_sets_images_and_masks_are_not_two_classes(tmp_path):
+    """Kvasir-SEG's images/ and masks/ trained a classifier of pictures against masks."""
+    _write(tmp_path / "kvasir", {"images": 4, "masks": 4})
+    with pytest.raises(DatasetError, match=r"holds images and their segmentation masks \(images/, masks/\)") as err:
+        load(str(tmp_path / "kvasir"))
+    assert err.value.code == "segmentation_dataset"
+    _write(tmp_path / "masks-or-not", {"masks": 4, "hats": 4})  # a class of masks beside a class of hats: classes
+    assert load(str(tmp_path / "masks-or-not")).class_names == ["hats", "masks"]
