@@ -3,7 +3,7 @@
 Medical and industrial sets are often published for both tasks: the COVID-19 Radiography set's class folders hold
 ``images/`` and ``masks/``, BUSI's breast ultrasounds lie beside their ``benign (1)_mask.png``, Kvasir-SEG's beside
 ``masks/``. Read as torchvision's ImageFolder reads them, every mask is one more "image" of its class (half the
-dataset, and the easiest half: the model learns which class drew which outline).
+dataset: outlines, not pictures, scored as the class).
 """
 
 from __future__ import annotations
