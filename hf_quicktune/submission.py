@@ -4,7 +4,10 @@ sample_submission.csv``).
 A Kaggle template's first column names the test images (``id_code``, ``ImageId``, ``file``, ``id``) and the others
 what to predict: one column for the class (APTOS' ``diagnosis``, the Digit Recognizer's ``Label``), a column per
 class for its probability (Plant Pathology's ``healthy, multiple_diseases, rust, scab``), or, for two classes, one
-column of placeholder fractions for the second class's probability (Dogs vs. Cats' ``label`` 0.5: 1 is a dog). :func:`fill_template`
+column for one class's probability: the second of two classes where it holds placeholder fractions (Dogs vs. Cats'
+``label`` 0.5: 1 is a dog), the class a column is named after (``image,MEL`` of a skin-lesion model), or the class
+``predict --probability-of`` names (SIIM-ISIC's ``target`` 0, scored on AUC: its placeholders are whole numbers, as
+a class's would be; :func:`class_placeholder_note` says so when it is filled with classes). :func:`fill_template`
 fills it from ``predict``'s rows in the template's row order and column names, matching each id to a table row's
 key, or to an image file's name or stem (``test1/1.jpg`` is id ``1``; Plant Seedlings' ids are file names); a
 table without an id column is numbered from 1 where the template's ids are 1 ... N (the Digit Recognizer's
@@ -73,14 +76,15 @@ def read_template(path: Path) -> pd.DataFrame:
 
 
 def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: list[str],
-                  where: str = "the template") -> pd.DataFrame:
+                  where: str = "the template", probability_of: str | None = None) -> pd.DataFrame:
     """``template`` with its prediction columns filled from ``rows`` (``predict``'s, with every class in ``top``):
     the predicted class (its name; its index among ``labels`` where the template's column holds whole numbers and
-    the class names are not numbers), each class's probability (a column per class), the second of two classes'
-    probability (one column of fractions), or the k most probable classes (one column of k classes). Raises
-    :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are neither."""
+    the class names are not numbers), each class's probability (a column per class), one class's probability (one
+    column: :func:`probability_class`, ``probability_of`` where given), or the k most probable classes (one column
+    of k classes). Raises :class:`DatasetError` for ids no row answers to, unreadable images, or columns that are
+    neither."""
     id_column, targets = template.columns[0], list(template.columns[1:])
-    kind = template_kind(template, labels, where)
+    kind = template_kind(template, labels, where, probability_of)
     by_key: dict[str, dict[str, Any]] = {}
     for row in rows:
         for key in _keys(row):
@@ -107,9 +111,9 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
             out[target] = [f"{dict(r['top']).get(target, 0.0):.6f}" for r in chosen]
         return out
     values = list(template[targets[0]])
-    if kind == "second_probability":
-        # a binary competition scored on probabilities (Dogs vs. Cats' label 0.5): the second class's (1 = dog)
-        out[targets[0]] = [f"{dict(r['top']).get(labels[1], 0.0):.6f}" for r in chosen]
+    if kind == "probability":  # one class's: Dogs vs. Cats' label 0.5 (1 = dog), SIIM-ISIC's target (melanoma)
+        positive = probability_class(template, labels, probability_of)
+        out[targets[0]] = [f"{dict(r['top']).get(positive, 0.0):.6f}" for r in chosen]
         return out
     as_index = all(t.lstrip("-").isdigit() for v in values for t in v.split()) and not all(
         name.isdigit() for name in labels)
@@ -122,20 +126,63 @@ def fill_template(template: pd.DataFrame, rows: list[dict[str, Any]], labels: li
     return out
 
 
-def template_kind(template: pd.DataFrame, labels: list[str], where: str = "the template") -> str:
+def probability_class(template: pd.DataFrame, labels: list[str], probability_of: str | None = None) -> str | None:
+    """The class whose probability ``template``'s one prediction column asks for: ``probability_of`` (checked
+    against ``labels``), else the class the column is named after, else the second of two classes where the column
+    holds placeholder fractions (Dogs vs. Cats' 0.5); None where it asks for classes. Raises
+    :class:`DatasetError` for a ``probability_of`` that is no class, or a template that is not one column."""
+    targets = list(template.columns[1:])
+    if probability_of is not None:
+        if probability_of not in labels:
+            raise DatasetError(
+                f"--probability-of {probability_of}: the model has no such class (its classes: "
+                f"{', '.join(labels[:10])}{', ...' if len(labels) > 10 else ''}).", code="bad_template",
+                input=probability_of, fix="Name one of the model's classes, as its config.json's label names spell it.")
+        if len(targets) != 1:
+            raise DatasetError(
+                f"--probability-of {probability_of}: the template has {len(targets)} columns to fill "
+                f"({', '.join(targets[:6])}), where it names one class's probability in a single column.",
+                code="bad_template", input=targets,
+                fix="Leave --probability-of out: a template with a column per class gets each class's probability.")
+        return probability_of
+    if len(targets) != 1:
+        return None
+    if targets[0] in labels and not any(v.strip() in labels for v in template[targets[0]]):
+        return targets[0]
+    return labels[1] if len(labels) == 2 and _fractions(list(template[targets[0]])) else None
+
+
+def class_placeholder_note(template: pd.DataFrame, labels: list[str], probability_of: str | None = None) -> str | None:
+    """What to know where a two-class template's one column of whole-number placeholders (SIIM-ISIC's and
+    Histopathologic Cancer Detection's ``0``) is filled with classes: such competitions are mostly scored on AUC
+    or log loss, which want a probability, and the template cannot tell. None otherwise."""
+    targets = list(template.columns[1:])
+    if (len(labels) != 2 or len(targets) != 1 or probability_class(template, labels, probability_of) is not None
+            or template_kind(template, labels, probability_of=probability_of) != "class"):
+        return None
+    values = [v for v in template[targets[0]] if v.strip()]
+    if not values or not all(v.strip().lstrip("-").isdigit() for v in values):
+        return None
+    return (f"{targets[0]} was filled with each image's class ({labels[0]} / {labels[1]}, as its placeholders are "
+            f"whole numbers); if the competition is scored on AUC or log loss, rerun with --probability-of "
+            f"{labels[1]} for that class's probability.")
+
+
+def template_kind(template: pd.DataFrame, labels: list[str], where: str = "the template",
+                  probability_of: str | None = None) -> str:
     """What the columns after ``template``'s id column ask for, for a model of the classes ``labels``:
-    ``per_class`` (a probability per class column), ``second_probability`` (one column of fractions, two
-    classes), ``ranked`` (k classes separated by spaces) or ``class`` (one class per row). Raises
+    ``per_class`` (a probability per class column), ``probability`` (one column for one class's probability:
+    :func:`probability_class`), ``ranked`` (k classes separated by spaces) or ``class`` (one class per row). Raises
     :class:`DatasetError` where none fits: columns that are not the classes, or values that are several numbers
     per image (a detection competition's boxes, a segmentation's run-length masks), which a classifier cannot
     give."""
     targets = list(template.columns[1:])
+    if probability_class(template, labels, probability_of) is not None:
+        return "probability"
     if len(targets) >= 2 and set(targets) <= set(labels):
         return "per_class"
     if len(targets) == 1:
         values = list(template[targets[0]])
-        if len(labels) == 2 and _fractions(values):
-            return "second_probability"
         if _ranked_k(values, labels) is not None:
             return "ranked"
         names = set(labels)

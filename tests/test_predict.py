@@ -374,6 +374,58 @@ def test_a_binary_submission_scored_on_probabilities_gets_the_second_class(tmp_p
     assert list(whole["label"]) == ["0"]  # whole numbers: the class's index
 
 
+def test_a_submission_of_one_classs_probability(tmp_path):
+    """SIIM-ISIC's template (image_name, target 0: whole numbers, scored on AUC): --probability-of fills that
+    class's probability; a column named after a class gets it unasked (of more than two classes); without either,
+    the classes are written and a note says what a probability needs."""
+    import pandas as pd
+
+    from hf_quicktune import submission
+
+    rows = [{"path": f"/t/ISIC_{i}.jpg", "label": "0", "error": None, "top": [("0", 0.9 - i / 10), ("1", 0.1 + i / 10)]}
+            for i in range(1, 4)]
+    template = pd.DataFrame({"image_name": ["ISIC_3", "ISIC_1"], "target": ["0", "0"]})
+    filled = submission.fill_template(template, rows, ["0", "1"], probability_of="1")
+    assert list(filled["target"].astype(float)) == pytest.approx([0.4, 0.2])
+    assert submission.class_placeholder_note(template, ["0", "1"], probability_of="1") is None
+    assert list(submission.fill_template(template, rows, ["0", "1"])["target"]) == ["0", "0"]
+    note = submission.class_placeholder_note(template, ["0", "1"])
+    assert note is not None and "rerun with --probability-of 1 for that class's probability" in note
+    assert submission.class_placeholder_note(template, ["0", "1", "2"]) is None  # a class id of three: no doubt
+    assert submission.class_placeholder_note(pd.DataFrame({"id": ["1"], "label": ["0.5"]}), ["0", "1"]) is None
+    lesions = ["MEL", "NV", "BCC"]
+    rows = [{"path": "/t/a.jpg", "label": "NV", "error": None, "top": [("MEL", 0.3), ("NV", 0.6), ("BCC", 0.1)]}]
+    named = pd.DataFrame({"image": ["a"], "MEL": ["0"]})
+    assert list(submission.fill_template(named, rows, lesions)["MEL"]) == ["0.300000"]
+    assert list(submission.fill_template(named, rows, lesions, probability_of="BCC")["MEL"]) == ["0.100000"]
+    with pytest.raises(DatasetError, match=r"--probability-of melanoma: the model has no such class \(its classes: "
+                                           r"MEL, NV, BCC\)"):
+        submission.fill_template(named, rows, lesions, probability_of="melanoma")
+    per_class = pd.DataFrame({"image": ["a"], "MEL": ["0"], "NV": ["0"], "BCC": ["0"]})
+    with pytest.raises(DatasetError, match="the template has 3 columns to fill"):
+        submission.fill_template(per_class, rows, lesions, probability_of="MEL")
+
+
+def test_probability_of_on_the_command_line(exported, tmp_path, capsys):
+    """``predict --submission T --probability-of CLASS``; the note on a two-class template is printed (and in
+    --json); --probability-of without a template or with no such class fails before any image is classified."""
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "test", 2, 23)
+    pd.DataFrame({"id": [p.stem for p in paths], "label": [0, 0]}).to_csv(tmp_path / "t.csv", index=False)
+    direct = predict.predict(predict.load(str(run)), paths, top_k=3)
+    out = tmp_path / "s.csv"
+    assert main(["predict", str(run), str(tmp_path / "test"), "--submission", str(tmp_path / "t.csv"),
+                 "--probability-of", "dog", "-o", str(out)]) == 0
+    assert list(pd.read_csv(out)["label"]) == pytest.approx([dict(r["top"])["dog"] for r in direct], abs=1e-5)
+    assert main(["predict", str(run), str(tmp_path / "test"), "--probability-of", "dog"]) == 2
+    assert "--probability-of fills a competition's template: pass --submission" in capsys.readouterr().err
+    assert main(["predict", str(run), str(tmp_path / "test"), "--submission", str(tmp_path / "t.csv"),
+                 "--probability-of", "horse", "-o", str(out)]) != 0
+    assert "the model has no such class" in capsys.readouterr().err
+
+
 def test_a_submission_says_what_does_not_fit(exported, tmp_path):
     import pandas as pd
 

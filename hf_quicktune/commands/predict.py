@@ -22,12 +22,17 @@ import click
                    "and the class, each class's probability where it has a column per class, or for two classes "
                    "the second's probability where it holds fractions, or the k most probable classes where it "
                    "holds k separated by spaces: MAP@k).")
+@click.option("--probability-of", "probability_of", metavar="CLASS", default=None,
+              help="With --submission: fill the template's one prediction column with this class's probability "
+                   "(a competition scored on AUC or log loss whose placeholders are whole numbers, SIIM-ISIC's "
+                   "target 0). [default: the class the column is named after, or for two classes the second's "
+                   "where it holds fractions; else each image's class]")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
-def predict(model: str, inputs: tuple[str, ...], output: str | None, template: Path | None, top_k: int,
-            batch_size: int, as_json: bool) -> None:
+def predict(model: str, inputs: tuple[str, ...], output: str | None, template: Path | None,
+            probability_of: str | None, top_k: int, batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
     of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz of
     test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
@@ -49,12 +54,17 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
     from hf_quicktune import predict as inference
     from hf_quicktune import submission
 
+    if probability_of is not None and template is None:
+        raise click.UsageError("--probability-of fills a competition's template: pass --submission "
+                               "sample_submission.csv too (predictions.csv lists each image's top-k probabilities).")
     inference.resolve(model)  # a wrong model path or template fails before the images are searched
     frame = submission.read_template(template) if template is not None else None
     paths = inference.find_images(inputs)
     console = Console(stderr=True)
     with console.status(f"loading {model}"):
         loaded = inference.load(model)
+    if frame is not None:  # a template the model cannot fill (or a class it does not have) fails before classifying
+        submission.template_kind(frame, loaded.labels, str(template), probability_of)
     with Progress(TextColumn("[bold]classifying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         task = bar.add_task("images", total=len(paths))
@@ -67,7 +77,8 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
         out = out / default
     out.parent.mkdir(parents=True, exist_ok=True)
     if frame is not None:
-        submission.fill_template(frame, rows, loaded.labels, where=str(template)).to_csv(out, index=False)
+        submission.fill_template(frame, rows, loaded.labels, where=str(template),
+                                 probability_of=probability_of).to_csv(out, index=False)
     else:
         _write_predictions(out, rows, truth)
     failed = [r for r in rows if r["error"]]
@@ -75,6 +86,9 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
     if truth:
         scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
         summary["accuracy"] = sum(p == t for p, t in scored) / len(scored) if scored else None
+    note = submission.class_placeholder_note(frame, loaded.labels, probability_of) if frame is not None else None
+    if note:
+        summary["note"] = note
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return
@@ -85,6 +99,8 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
     if failed:
         line += f"; {len(failed)} unreadable (rows without a label)"
     click.echo(line)
+    if note:
+        click.echo(f"note: {note}", err=True)
     if summary.get("accuracy") is not None:
         where = ("the table's label column holds" if all("key" in r for r in rows) else "their folders name"
                  if all(Path(r["path"]).parent.name == t for r, t in zip(rows, truth or [])) else

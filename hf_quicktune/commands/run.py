@@ -50,12 +50,12 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"card:        {summary['card']}")
         unlabelled = summary.get("unlabelled") or []
         inputs = " ".join(shlex.quote(p) for p in unlabelled) or "IMAGES_OR_FOLDERS..."
-        template, unfit = _submission_template(unlabelled, Path(summary["export_dir"]))
+        template, aside = _submission_template(unlabelled, Path(summary["export_dir"]))
         click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} {inputs} "
                    + (f"--submission {shlex.quote(str(template))} -o submission.csv" if template else
                       "-o predictions.csv"))
-        if unfit:
-            click.echo(f"             ({unfit})")
+        if aside:
+            click.echo(f"             ({aside})")
     for name, path in (summary.get("plots") or {}).items():
         click.echo(f"plot:        {path} ({name.replace('_', ' ')})")
     from hf_quicktune.run.stage_clock import summary_stage_line
@@ -237,19 +237,25 @@ def demo(output_dir: str, budget: str, resume: bool, as_json: bool) -> None:
 
 def _submission_template(unlabelled: list[str], export_dir: Path) -> tuple[Path | None, str | None]:
     """A competition's submission template beside its unlabelled test files (``sample_submission.csv``), if one and
-    if this run's model can fill it; else None, and why not where there is one it cannot fill (a detection
-    competition's boxes: :func:`hf_quicktune.submission.template_kind`)."""
+    if this run's model can fill it; else None; and why not where there is one it cannot fill (a detection
+    competition's boxes: :func:`hf_quicktune.submission.template_kind`), or what to know to fill it (a two-class
+    template of whole numbers: :func:`hf_quicktune.submission.class_placeholder_note`)."""
     from hf_quicktune.data.archives import is_submission
     from hf_quicktune.errors import DatasetError
-    from hf_quicktune.submission import read_template, template_kind
+    from hf_quicktune.submission import class_placeholder_note, read_template, template_kind
 
     for folder in dict.fromkeys(Path(p).parent for p in unlabelled):
         found = sorted(f for f in folder.glob("*.csv") if is_submission(f)) if folder.is_dir() else []
         if len(found) == 1:
+            labels = _class_names(export_dir)
             try:
-                template_kind(read_template(found[0]), _class_names(export_dir), found[0].name)
+                frame = read_template(found[0])
+                template_kind(frame, labels, found[0].name)
             except DatasetError as err:
                 return None, f"no --submission: {err}"
+            if class_placeholder_note(frame, labels) is not None:  # SIIM-ISIC's target 0: classes or AUC?
+                return found[0], (f"{frame.columns[1]} gets each image's class; add --probability-of {labels[1]} "
+                                  "if the competition is scored on AUC or log loss")
             return found[0], None
     return None, None
 

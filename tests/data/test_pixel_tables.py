@@ -310,6 +310,12 @@ def test_runs_summary_names_the_unlabelled_test_file_to_classify(tmp_path: Path,
     assert "test.csv' -o predictions.csv" in out and "--submission '" not in out
     assert "(no --submission: The column PredictionString of sample_submission.csv holds several values per image " \
            "('0.5 0 0 100 100') that are not classes of this model: boxes or masks" in out
+    # SIIM-ISIC's template (image_name, target 0) for a two-class model: classes, or AUC's probabilities?
+    (tmp_path / "data dir" / "sample_submission.csv").write_text("image_name,target\nISIC_1,0\nISIC_2,0\n")
+    _finish(summary, as_json=False)
+    out = capsys.readouterr().out
+    assert "--submission '" in out and "(target gets each image's class; add --probability-of 1 if the " \
+                                       "competition is scored on AUC or log loss)" in out
 
 
 def test_class_names_name_an_integer_label_columns_ids(tmp_path: Path):
