@@ -53,7 +53,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
         "made_splits": prepared.info.get("made_splits", []),
         "source_splits": prepared.info.get("source_splits", {}),
         "image_column": prepared.info.get("image_column"), "label_column": prepared.info.get("label_column"),
-        **{k: prepared.info[k] for k in ("pixels", "split_column", "group_column") if prepared.info.get(k)},
+        **{k: prepared.info[k] for k in ("pixels", "split_column", "fold_column", "group_column") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if samples:

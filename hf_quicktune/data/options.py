@@ -30,7 +30,9 @@ DATASET_OPTIONS: tuple[DatasetOption, ...] = (
     DatasetOption("dataset_config", "--dataset-config", "config", "Configuration (subset) of a Hub dataset."),
     DatasetOption("revision", "--revision", "revision", "Branch, tag or commit of a Hub dataset."),
     DatasetOption("split", "--split", "split_map",
-                  "Map train/validation/test to the dataset's split names, e.g. validation=dev (repeatable).",
+                  "Map train/validation/test to the dataset's split names, e.g. validation=dev, or to folds of a "
+                  "training table's kfold / fold column, e.g. validation=3 (default: its lowest fold validates) "
+                  "(repeatable).",
                   multiple=True, metavar="ROLE=NAME"),
     DatasetOption("image_column", "--image-column", "image_column",
                   "Column holding the images (Image feature, file paths or bytes). [default: detected]"),

@@ -15,6 +15,7 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data import image_ids, one_hot, pixels
+from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.groups import group_leak_warnings
 from hf_quicktune.data.images import Progress, drop_undecodable
@@ -171,6 +172,10 @@ def _load(
             split_col, available, split_map = found
             logger.info("column '%s' splits the table: %s", split_col,
                         ", ".join(f"{role}={value} ({len(available[value])})" for role, value in split_map.items()))
+    fold_col = None
+    folds = split_by_folds(available, split_map)  # a notebook's train_folds.csv: one fold validates, the rest train
+    if folds is not None:
+        fold_col, available, split_map = folds
     roles = match_splits(list(available), split_map)
     splits = {ours: available[theirs] for ours, theirs in roles.items()}
     for name, ds in splits.items():
@@ -291,6 +296,7 @@ def _load(
             "source_splits": roles,
             **({"pixels": pixel_layout.describe()} if pixel_layout else {}),
             **({"split_column": split_col} if split_col else {}),
+            **({"fold_column": fold_col} if fold_col else {}),
             **({"group_column": group_col} if held and group_col else {}),
             **({"unlabelled": unlabelled} if unlabelled else {}),
             "made_splits": sorted(held),
