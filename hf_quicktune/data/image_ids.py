@@ -122,7 +122,7 @@ def locate(values: list[Any], base: Path, listings: list[tuple[Path, set[str]]] 
     for folder, files in image_listings(base) if listings is None else listings:
         for suffix in [""] + sorted({os.path.splitext(f)[1] for f in files}):
             hits = sum(1 for v in sample if v + suffix in files)
-            if hits and (best is None or hits > best.hits):
+            if hits and (best is None or (hits, _fast(suffix)) > (best.hits, _fast(best.suffix))):
                 best = Located(folder, suffix, hits, len(sample))
         widths = {len(os.path.splitext(f)[0]) for f in files if os.path.splitext(f)[0].isdigit()}
         if integers and len(widths) == 1 and (width := widths.pop()) > 1:
@@ -133,6 +133,15 @@ def locate(values: list[Any], base: Path, listings: list[tuple[Path, set[str]]] 
     if best is not None and 2 * best.hits > best.sample:
         return best
     return _across_folders(sample, image_listings(base) if listings is None else listings)
+
+
+def _fast(suffix: str) -> bool:
+    """Whether files of ``suffix`` decode fast: of two folders holding every id, the JPEG copies a competition
+    ships (SIIM-ISIC's ``jpeg/train/``) win over its DICOM scans (``train/*.dcm``: decoded in full and windowed
+    at every epoch, where a JPEG is decoded at the scale the transform needs)."""
+    from hf_quicktune.data.dicom import EXTENSIONS
+
+    return suffix.lower() not in EXTENSIONS
 
 
 def _across_folders(sample: list[str], listings: list[tuple[Path, set[str]]]) -> Located | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pandas as pd
 import pytest
@@ -220,6 +221,22 @@ def test_siim_isics_download_with_a_folder_of_split_folders_reads_its_tables(tmp
     prepared = load(str(tmp_path / "siim"))
     assert prepared.info["image_column"] == "image_name"
     assert _seen(prepared) == {k: str(int(v == "dog")) for k, v in truth.items()}
+
+
+def test_siim_isics_jpeg_copies_are_read_rather_than_its_dicom_scans(tmp_path, dicom_file):
+    """Both train/ISIC_*.dcm and jpeg/train/ISIC_*.jpg hold every id: the JPEG copies are read (decoded at the
+    transform's scale), where the scans (found first, breadth first) were (decoded in full at every epoch)."""
+    names = [f"ISIC_{i:07d}" for i in range(10)]
+    classes = ["cat", "dog"] * 5
+    for i, name in enumerate(names):
+        dicom_file(tmp_path / "siim" / "train" / f"{name}.dcm", np.full((8, 8, 3), 40 * (i % 2), np.uint8))
+    _write(tmp_path / "siim" / "jpeg" / "train", [f"{n}.jpg" for n in names], classes)
+    pd.DataFrame({"image_name": names, "target": [int(c == "dog") for c in classes]}).to_csv(
+        tmp_path / "siim" / "train.csv", index=False)
+    prepared = load(str(tmp_path / "siim"), verify_images=False)
+    files = [Path(p["path"]) for p in prepared.train.cast_column("image", datasets.Image(decode=False))["image"]]
+    assert {f.suffix for f in files} == {".jpg"} and {f.parent.name for f in files} == {"train"}
+    assert {f.parent.parent.name for f in files} == {"jpeg"}
 
 
 def test_ham10000s_images_in_two_folders_and_its_metadata_table(tmp_path):
