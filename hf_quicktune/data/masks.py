@@ -1,8 +1,8 @@
 """Segmentation masks shipped beside a classification set's images, left out of its classes.
 
 Medical and industrial sets are often published for both tasks: the COVID-19 Radiography set's class folders hold
-``images/`` and ``masks/``, BUSI's breast ultrasounds lie beside their ``benign (1)_mask.png``, Kvasir-SEG's beside
-``masks/``. Read as torchvision's ImageFolder reads them, every mask is one more "image" of its class (half the
+``images/`` and ``masks/``, BUSI's breast ultrasounds lie beside their ``benign (1)_mask.png`` (other sets name
+them ``_seg``, ``_segmentation``, ``_gt``), Kvasir-SEG's beside ``masks/``. Read as torchvision's ImageFolder reads them, every mask is one more "image" of its class (half the
 dataset: outlines, not pictures, scored as the class).
 """
 
@@ -12,14 +12,16 @@ import re
 
 #: folder names (lower case) under a class folder that hold masks, not pictures
 MASK_FOLDERS = frozenset({"mask", "masks", "segmentation", "segmentations", "groundtruth", "ground_truth", "gt"})
-#: a mask's file name beside its image: ``benign (1)_mask.png``, BUSI's second mask ``benign (4)_mask_1.png``
-_MASK_NAME = re.compile(r"^(?P<image>.+?)[_-]mask(?:[_-]?\d+)?$", re.IGNORECASE)
+#: a mask's file name beside its image: ``benign (1)_mask.png``, BUSI's second mask ``benign (4)_mask_1.png``,
+#: ``ISIC_0000000_segmentation.png``, ``case_12_seg.png``, ``scan_gt.png``
+_MASK_NAME = re.compile(r"^(?P<image>.+?)[_-](?:mask|seg|segmentation|gt|groundtruth|ground_truth)(?:[_-]?\d+)?$",
+                        re.IGNORECASE)
 
 
 def mask_rows(relative: list[str]) -> list[int]:
     """The rows of ``relative`` (image paths below a split's root, ``CLASS/.../NAME.EXT``) that are masks: in a
     :data:`MASK_FOLDERS` folder below the class folder, or named as a mask of an image beside it (the image's
-    name + ``_mask``, with or without a number)."""
+    name + ``_mask``, ``_seg``, ``_segmentation`` or ``_gt``, with or without a number)."""
     present = {rel.rsplit(".", 1)[0].lower() for rel in relative}
     out = []
     for row, rel in enumerate(relative):

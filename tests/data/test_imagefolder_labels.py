@@ -181,6 +181,11 @@ def test_segmentation_masks_beside_the_images_are_not_images_of_their_class(tmp_
         make_image((0, 0, 0), 60).save(tmp_path / "busi" / cls / "0_mask_1.png")
     ds = load(str(tmp_path / "busi"))
     assert sum(len(s) for s in ds.splits.values()) == 8
+    _write(tmp_path / "named", {"cat": 4, "dog": 4})  # other sets' namings: _seg, _segmentation, _gt (ISIC's, ...)
+    for cls in ("cat", "dog"):
+        for i, suffix in enumerate(("seg", "segmentation", "gt", "GT_2")):
+            make_image((0, 0, 0), 70 + i).save(tmp_path / "named" / cls / f"{i}_{suffix}.png")
+    assert sum(len(s) for s in load(str(tmp_path / "named")).splits.values()) == 8
     _write(tmp_path / "faces", {"with_mask": 3, "without_mask": 3})
     (tmp_path / "faces" / "with_mask" / "0.png").rename(tmp_path / "faces" / "with_mask" / "face_mask.png")
     assert sum(len(s) for s in load(str(tmp_path / "faces")).splits.values()) == 6
