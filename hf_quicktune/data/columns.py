@@ -145,7 +145,10 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
                 dtype = _value_dtype(features[col])
                 if _label_like(dtype) or ((dtype or "").startswith("float") and _whole_numbers(ds, col)):
                     return col
-    usable = [c for c in columns if _label_like(_value_dtype(features[c]))]
+    from hf_quicktune.data.groups import is_group_name
+
+    # a patient's or lesion's id is never the class (ISIC 2019's lesion_id beside its one-hot classes)
+    usable = [c for c in columns if _label_like(_value_dtype(features[c])) and not is_group_name(c)]
     if len(usable) == 1:  # the only other int/string column: unambiguous
         logger.info("using '%s', the only int/string column besides the images, as the label column", usable[0])
         return usable[0]

@@ -56,7 +56,7 @@ def top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:
     return found if _names_image_files(found[0], path, ids=flat) else None
 
 
-def _columns(table: Path) -> list[str] | None:
+def read_columns(table: Path) -> list[str] | None:
     """The column names of a CSV / TSV / JSON-lines / parquet ``table`` from its header (None: unreadable or another
     format)."""
     import json
@@ -86,7 +86,7 @@ def _imagefolder_metadata(table: Path) -> bool:
     where imagefolder refused it ("file_name must be present"). Unreadable: imagefolder's (datasets says why)."""
     if table.stem.lower() != "metadata":
         return False
-    names = _columns(table)
+    names = read_columns(table)
     return names is None or any(
         n in ("file_name", "file_names") or n.endswith(("_file_name", "_file_names")) for n in names)
 
@@ -117,13 +117,50 @@ def _labelling_table(path: Path, tables: list[Path]) -> tuple[Path, None] | None
     from hf_quicktune.data.columns import LABEL_NAMES
 
     others = [t for t in naming if t != chosen]
-    labelled = [t for t in others if any(c.lower() in LABEL_NAMES for c in _columns(t) or [])]
+    labelled = [t for t in others if any(c.lower() in LABEL_NAMES for c in read_columns(t) or [])]
     if others:
         logger.warning("%s holds %d tables naming its images: training on %s (its name says labels, or training)%s",
                        path, len(naming), chosen.name,
                        f"; pass --dataset {labelled[0]} to train on {labelled[0].name}'s labels instead." if labelled
                        else f"; {', '.join(t.name for t in others)} has no label column.")
     return chosen, None
+
+
+def join_groups(ds: datasets.Dataset, tables: list[Path], labelling: str) -> datasets.Dataset:
+    """``ds`` (the table that labels the images, ``labelling`` its file name) with the group column of another of
+    ``tables`` beside it joined by their shared id column, where ``ds`` has none: ISIC 2019's
+    ``ISIC_2019_Training_Metadata.csv`` holds the ``lesion_id`` of the images its ``_GroundTruth.csv`` labels.
+    Only a column named like a group (:data:`~hf_quicktune.data.groups.GROUP_NAMES`) is taken, and only where the other table has a row for
+    most of ``ds``'s ids; ``ds`` unchanged otherwise."""
+    import pandas as pd
+
+    from hf_quicktune.data.groups import is_group_name
+
+    if any(is_group_name(c) for c in ds.column_names):
+        return ds
+    for table in tables:
+        header = read_columns(table) or []
+        groups = [c for c in header if is_group_name(c)]
+        shared = [c for c in header if c in ds.column_names]
+        if not groups or not shared:
+            continue
+        key, group = shared[0], groups[0]
+        try:
+            other = (pd.read_parquet(table, columns=[key, group]) if table.suffix.lower() == ".parquet" else
+                     pd.read_csv(table, usecols=[key, group], dtype=str, sep="\t" if table.suffix.lower() == ".tsv"
+                                 else ","))
+        except (OSError, ValueError) as err:
+            logger.info("%s's groups not read (%s)", table.name, err)
+            continue
+        mapping = dict(zip(other[key].astype(str), other[group]))
+        ids = [str(v) for v in ds.with_format(None).select_columns([key])[:][key]]
+        if 2 * sum(i in mapping for i in ids) <= len(ids):
+            continue
+        logger.info("the groups of column '%s' are read from %s (by '%s', the column it shares with %s)", group,
+                    table.name, key, labelling)
+        found = [mapping.get(i) for i in ids]
+        return ds.add_column(group, [None if v is None or v != v else str(v) for v in found])
+    return ds
 
 
 def _names_image_files(table: Path, base: Path, rows: int = 20, ids: bool = False) -> bool:

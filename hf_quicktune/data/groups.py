@@ -29,10 +29,16 @@ def _key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def is_group_name(name: str) -> bool:
+    """Whether a column is named like a group of images (:data:`GROUP_NAMES`: ``patient_id``, ``Lesion ID``)."""
+    return _key(name) in GROUP_NAMES
+
+
 def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | None = None) -> str | None:
     """The column of ``ds`` whose values name the groups: ``override`` (``"none"``: no groups), else the first named
-    like one (:data:`GROUP_NAMES`, not the image or label column ``taken``) where some group holds several images;
-    None when there is none."""
+    like one (:data:`GROUP_NAMES`, not the image or label column ``taken``) where some group holds several images
+    and most rows have a group (a row without one is a group of its own: :func:`group_values`); None when there is
+    none."""
     if override is not None:
         if override.lower() == "none":
             return None
@@ -47,9 +53,14 @@ def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | N
         if column is None:
             continue
         values = ds.select_columns([column]).to_pandas()[column]
-        if values.notna().all() and values.duplicated().any():
+        if 2 * values.notna().sum() > len(values) and values.dropna().duplicated().any():
             return column
     return None
+
+
+def group_values(values: list[object]) -> list[str]:
+    """Each row's group as a string; a row without one (ISIC 2019's images of no recorded lesion) its own group."""
+    return [f"<row {i}>" if v is None or v != v else str(v) for i, v in enumerate(values)]  # v != v: NaN
 
 
 def group_leak_warnings(train: set[str], given: dict[str, set[str]], column: str) -> list[str]:

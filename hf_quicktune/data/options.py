@@ -46,7 +46,8 @@ DATASET_OPTIONS: tuple[DatasetOption, ...] = (
                   "Column naming whom or what each image shows (a patient, a lesion): the validation and test shares "
                   "carved from train take whole groups, so none has images on both sides ('none': split images). "
                   "[default: a column named like patient_id, subject_id or lesion_id whose groups hold several "
-                  "images]"),
+                  "images, in the labels' table or in a table beside it that shares its id column (ISIC 2019's "
+                  "metadata); an image without a group is one of its own]"),
     DatasetOption("val_fraction", "--val-fraction", "val_fraction",
                   "Validation share carved (stratified) from train when there is no validation split. [default: 0.2]",
                   type=float),

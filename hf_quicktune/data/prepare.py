@@ -17,7 +17,7 @@ from hf_quicktune.data import columns as col
 from hf_quicktune.data import image_ids, one_hot, pixels
 from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
-from hf_quicktune.data.groups import group_leak_warnings
+from hf_quicktune.data.groups import group_leak_warnings, group_values
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
@@ -229,11 +229,11 @@ def _load(
     groups = None
     given: dict[str, set[str]] = {}  # the groups of the splits the dataset gives (a patient in train and test?)
     for name in [n for n, ds in splits.items() if "group" in ds.column_names]:  # read once the check dropped rows
-        values = col.column_values(splits[name], "group")
+        values = group_values(col.column_values(splits[name], "group"))  # a row without a group: its own
         if name == "train":
             groups = values
         else:
-            given[name] = {str(v) for v in values}
+            given[name] = {v for v in values if not v.startswith("<row ")}
         splits[name] = splits[name].remove_columns("group")
     if groups is not None:
         for warning in group_leak_warnings({str(g) for g in groups}, given, group_col or ""):

@@ -17,6 +17,7 @@ from hf_quicktune.data import archives
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
     is_saved_to_disk,
+    join_groups,
     test_image_folders,
     top_tables,
     wrapped_dataset,
@@ -290,7 +291,12 @@ def _load_local(path: Path) -> RawSource:
         if tables is not None:
             raw = _load_file(*tables)
             if tables[1] is None:  # Histopathologic's test/ of images beside train_labels.csv: what to classify after
-                raw.info["unlabelled"] = test_image_folders(path, next(iter(raw.splits.values())))
+                name, table = next(iter(raw.splits.items()))
+                raw.info["unlabelled"] = test_image_folders(path, table)
+                # ISIC 2019's lesion_id in the metadata table beside the labels: the groups of its images
+                others = [f for f in sorted(path.iterdir()) if f.is_file() and f != tables[0]
+                          and f.suffix.lower() in FILE_BUILDERS and not f.name.startswith(".")]
+                raw.splits[name] = join_groups(table, others, tables[0].name)
             return raw
         _refuse_folder_of_archives(path)
         if _is_data_file_dir(path):

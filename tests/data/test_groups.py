@@ -108,3 +108,33 @@ def test_splits_the_dataset_gives_that_share_patients_with_train_are_said(tmp_pa
     assert len(prepared.validation) == 7
     assert ("3 of the 6 groups of the validation split (column 'PatientID': P009, P010, P011) also have training "
             "images") in caplog.text
+
+
+def test_isic_2019s_lesions_are_read_from_its_metadata_table(tmp_path, caplog):
+    """ISIC 2019: the ground truth (image + one-hot classes) labels the images, the metadata table beside it holds
+    their lesion_id, missing for some images (no lesion recorded). Was: no groups (the metadata table was not read,
+    and a group column with gaps was refused); now the carved splits take whole lesions, an image without one is
+    a group of its own."""
+    root = tmp_path / "isic"
+    (root / "ISIC_2019_Training_Input").mkdir(parents=True)
+    truth, meta = [], []
+    for lesion in range(30):
+        cls = CLASSES[lesion % 3]
+        for k in range(1 + lesion % 3):
+            image = f"ISIC_{lesion:04d}{k}"
+            make_image(COLOURS[cls], 10 * lesion + k).save(root / "ISIC_2019_Training_Input" / f"{image}.png")
+            truth.append({"image": image, **{c: float(c == cls) for c in CLASSES}})
+            meta.append({"image": image, "age_approx": 40.0, "lesion_id": None if lesion % 5 == 0 else
+                         f"HAM_{lesion:04d}", "sex": "female"})
+    pd.DataFrame(truth).to_csv(root / "ISIC_2019_Training_GroundTruth.csv", index=False)
+    pd.DataFrame(meta).sample(frac=1, random_state=0).to_csv(root / "ISIC_2019_Training_Metadata.csv", index=False)
+    with caplog.at_level(logging.INFO):
+        prepared = load(str(root), test_fraction=0.2)
+    assert prepared.info["group_column"] == "lesion_id"
+    assert "the groups of column 'lesion_id' are read from ISIC_2019_Training_Metadata.csv (by 'image'" in caplog.text
+    recorded = [(_lesions(prepared, s) - {f"{n:04d}" for n in range(0, 30, 5)}) for s in ("train", "validation",
+                                                                                            "test")]
+    assert all(recorded) and not (recorded[0] & recorded[1] or recorded[0] & recorded[2] or recorded[1] & recorded[2])
+    assert sum(len(s) for s in prepared.splits.values()) == 60
+    # an image without a lesion is its own group: the 6 unrecorded lesions' 12 images are not one group of 12
+    assert "(36 groups for 60 images)" in caplog.text
