@@ -50,26 +50,61 @@ def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
     readable = read_extensions()
     skipped: Counter[str] = Counter()
     lost: dict[str, Counter[str]] = {}
+    bare: list[Path] = []  # files without an extension: a PACS export's DICOM scans (IM000001, 1.2.840....)?
     for root in splits or [path]:
         for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))):
-            suffixes = Counter(Path(f).suffix.lower() or "(none)" for f in _files(cls))
+            files = _files(cls)
+            suffixes = Counter(_suffix(f) for f in files)
             unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
             if unread and not any(s in readable for s in suffixes):
                 lost[str(cls.relative_to(path))] = unread
             skipped.update(unread)
+            bare += [cls / f for f in files if _suffix(f) == "(none)"][:3]
+    scans = _dicom_without_extension(bare)
     if lost:
         listed = "; ".join(f"{name}/: {_counts(c)}" for name, c in list(lost.items())[:8])
         raise DatasetError(
             f"{len(lost)} class folder(s) hold no file of an image type hf-quicktune reads, so their class would "
-            f"be left out: {listed}.", input=str(path), code="unreadable_class",
-            fix="Convert them to JPEG or PNG (iPhone HEIC photos: e.g. `heif-convert` from libheif, or "
-                "pillow-heif in Python), or move folders that are not classes out of the dataset. Types read: "
-                + ", ".join(sorted(readable & {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}))
-                + " and other Pillow formats.")
+            f"be left out: {listed}." + (f" {scans}" if scans else ""), input=str(path), code="unreadable_class",
+            fix=_RENAME_SCANS.format(path=path) if scans else
+            "Convert them to JPEG or PNG (iPhone HEIC photos: e.g. `heif-convert` from libheif, or "
+            "pillow-heif in Python), or move folders that are not classes out of the dataset. Types read: "
+            + ", ".join(sorted(readable & {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}))
+            + " and other Pillow formats.")
     if skipped:
         logger.warning("%d file(s) in class folders are not of an image type hf-quicktune reads and are left out "
-                       "(%s); convert them to JPEG or PNG to train on them.", sum(skipped.values()),
-                       _counts(skipped))
+                       "(%s); %s", sum(skipped.values()), _counts(skipped),
+                       f"{scans} {_RENAME_SCANS.format(path=path)}" if scans else
+                       "convert them to JPEG or PNG to train on them.")
+
+
+#: how to give a PACS export's scans their extension
+_RENAME_SCANS = ("Give them the .dcm extension to train on them, e.g. (each file whose 4 bytes at 128 are DICM) "
+                 "`find '{path}' -type f ! -iname '*.dcm' -exec sh -c 'head -c 132 \"$1\" | tail -c 4 | grep -q "
+                 "DICM && mv \"$1\" \"$1.dcm\"' _ {{}} \\;`.")
+
+
+def _suffix(name: str) -> str:
+    """A file's lower-case extension, ``(none)`` without one (a DICOM UID's dots are no extension: ``1.2.840.10``)."""
+    suffix = Path(name).suffix.lower()
+    return "(none)" if not suffix or suffix[1:].isdigit() else suffix
+
+
+def _dicom_without_extension(files: list[Path]) -> str | None:
+    """What to say where files without an extension are DICOM scans (a PACS export names them ``IM000001`` or by
+    their UID), found by the ``DICM`` marker of the first of them; None otherwise."""
+    from hf_quicktune.data.dicom import is_dicom
+
+    for file in files[:5]:
+        try:
+            with file.open("rb") as fh:
+                head = fh.read(132)
+        except OSError:
+            continue
+        if is_dicom(head):
+            return (f"Files without an extension are DICOM scans ({file.name}: a PACS export's), read by their "
+                    ".dcm extension only.")
+    return None
 
 
 def _counts(counts: Counter[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,27 @@ def test_a_folder_of_readable_images_says_nothing(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         load(str(root))
     assert not [r for r in caplog.records if "image type" in r.getMessage()]
+
+
+def test_dicom_scans_without_an_extension_are_said_with_how_to_rename_them(tmp_path, caplog, dicom_file):
+    """A PACS export names its scans IM000001 or by UID (1.2.840....): datasets' imagefolder reads files by
+    extension, and the class folder of them was refused as 'no file of an image type' with HEIC's advice."""
+    root = _folder(tmp_path / "xr", {"normal": (6, 0), "pneumonia": (0, 0)})
+    for i in range(4):
+        dicom_file(root / "pneumonia" / (f"IM{i:06d}" if i % 2 else f"1.2.840.10008.{i}"),
+                   np.full((8, 8), 100 * i, np.uint16))
+    with pytest.raises(DatasetError, match=r"pneumonia/: 4 \(none\)\. Files without an extension are DICOM scans "
+                                           r"\((IM|1\.2\.840)") as err:
+        load(str(root))
+    command = err.value.fix.split("`")[1]
+    assert command.startswith(f"find '{root}' -type f ")
+    subprocess.run(command, shell=True, check=True)  # the advice works: every scan renamed, and read
+    assert sorted(p.suffix for p in (root / "pneumonia").iterdir()) == [".dcm"] * 4
+    assert load(str(root)).num_classes == 2
+    for scan in (root / "pneumonia").iterdir():
+        scan.rename(scan.with_suffix(""))  # as exported again
+    (root / "pneumonia" / "0.png").write_bytes((root / "normal" / "0.png").read_bytes())  # a class with images too
+    with caplog.at_level("WARNING"):
+        load(str(root))
+    assert "4 file(s) in class folders are not of an image type hf-quicktune reads and are left out (4 (none)); " \
+           "Files without an extension are DICOM scans" in caplog.text
