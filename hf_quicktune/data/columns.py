@@ -172,6 +172,45 @@ def _whole_numbers(ds: datasets.Dataset, column: str) -> bool:
     return not _fractional(ds, column)
 
 
+def _list_types() -> tuple[type, ...]:
+    """datasets' list features: 2.x has Sequence; 3+ List and LargeList (Sequence builds a List there)."""
+    import datasets
+
+    return tuple(t for t in (getattr(datasets, n, None) for n in ("Sequence", "List", "LargeList")) if isinstance(t, type))
+
+
+def unwrap_single_labels(splits: dict[str, datasets.Dataset], image_column: str, label_column: str | None = None
+                         ) -> dict[str, datasets.Dataset]:
+    """``splits`` with each list column of one class per row (``labels: [3]``, a ``Sequence(ClassLabel)`` of one
+    label per image: a multi-label schema holding single-label data) made that class's column, where every row of
+    every split holds exactly one int / string / ClassLabel value; other columns, and lists of other lengths (a
+    multi-label set: refused by :func:`check_label_feature`), are left as they are. Only ``label_column`` when
+    given, else the columns named like a label (:data:`LABEL_NAMES`)."""
+    import datasets
+
+    lists = _list_types()
+    train = splits["train"]
+    candidates = [label_column] if label_column is not None else [
+        c for c in train.column_names if c != image_column and c.lower() in LABEL_NAMES]
+    for name in candidates:
+        feature = train.features.get(name)
+        inner = getattr(feature, "feature", None)
+        if not isinstance(feature, lists) or not (isinstance(inner, datasets.ClassLabel) or _label_like(
+                _value_dtype(inner))):
+            continue
+        if not all(name in ds.column_names and ds.features[name] == feature and all(
+                isinstance(v, list) and len(v) == 1 for v in column_values(ds, name)) for ds in splits.values()):
+            continue
+        logger.info("the label column '%s' holds a list of one class per image: read as that class", name)
+
+        def first(batch: dict, name: str = name) -> dict:
+            return {name: [v[0] for v in batch[name]]}
+
+        splits = {split: ds.map(first, batched=True, features=datasets.Features({**ds.features, name: inner}),
+                                desc=None) for split, ds in splits.items()}
+    return splits
+
+
 def check_label_feature(ds: datasets.Dataset, column: str) -> None:
     """Refuse a label column that cannot hold one class per image: lists (multi-label), non-integer numbers
     (a regression target), images or records. Whole numbers stored as floats (a pandas int column with a
@@ -182,11 +221,15 @@ def check_label_feature(ds: datasets.Dataset, column: str) -> None:
     if isinstance(feature, datasets.ClassLabel) or _label_like(_value_dtype(feature)):
         return
     what = None
-    # datasets 2.x has Sequence; 3+ List and LargeList (Sequence builds a List there)
-    lists = tuple(t for t in (getattr(datasets, n, None) for n in ("Sequence", "List", "LargeList")) if isinstance(t, type))
-    if isinstance(feature, (*lists, list)):
-        what = ("holds lists (several labels per image?); hf-quicktune trains single-label classifiers: keep "
-                "one class per image in a column of its own")
+    if isinstance(feature, (*_list_types(), list)):
+        lengths = [len(v) if isinstance(v, list) else 1 for v in column_values(ds, column)]
+        several, empty = sum(n > 1 for n in lengths), sum(n == 0 for n in lengths)
+        what = (f"holds lists: {several} of its {len(lengths)} rows hold several labels"
+                + (f" and {empty} none" if empty else "") + " (a multi-label set); hf-quicktune trains single-label "
+                "classifiers: keep one class per image in a column of its own")
+        if not several:
+            what = (f"holds lists: {empty} of its {len(lengths)} rows hold no label (the others one); keep one class "
+                    "per image")
     elif (_value_dtype(feature) or "").startswith("float"):
         fractional = _fractional(ds, column)
         if not fractional:

@@ -115,6 +115,7 @@ def _warn_combined_labels(names: list[str], column: str) -> None:
 def _label_column(splits: dict, img_col: str, label_column: str | None) -> tuple[dict, str]:
     """The splits and their label column: detected or named (``--label-column``), else one made from one-hot class
     columns (Plant Pathology's healthy / rust / scab of 0 and 1: :mod:`hf_quicktune.data.one_hot`)."""
+    splits = col.unwrap_single_labels(splits, img_col, label_column)  # labels: [3], one class per image in a list
     try:
         return splits, col.detect_label_column(splits["train"], img_col, label_column)
     except DatasetError:

@@ -60,7 +60,7 @@ def _case(name: str, tmp_path: Path, write_images, csv_dataset, refused_url: str
         data = {"image": [str(tmp_path / r[0]) for r in rows], "labels": [[i % 3, (i + 1) % 3] for i in range(6)]}
         datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "multi.parquet"))
         return str(tmp_path / "multi.parquet"), \
-            r"label column 'labels' holds lists \(several labels per image\?\); .*single-label"
+            r"label column 'labels' holds lists: 6 of its 6 rows hold several labels \(a multi-label set\); .*single-label"
     raise AssertionError(name)
 
 

@@ -67,12 +67,37 @@ def test_parquet_with_bytes_column_and_int_labels(tmp_path):
     assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
 
 
+def test_a_list_of_one_class_per_image_is_that_class(tmp_path):
+    """A multi-label schema holding single-label data (``labels: [3]``; a ``Sequence(ClassLabel)`` of one label per
+    image): was refused as multi-label; read as the class, its ClassLabel names kept. A list with a row of two
+    labels, or of none, is still refused, and says how many."""
+    import datasets
+
+    imgs = [png_bytes(make_image((200, 30, 30) if i % 2 else (30, 30, 200), i)) for i in range(12)]
+    pd.DataFrame({"blob": imgs, "labels": [[7] if i % 2 else [3] for i in range(12)]}).to_parquet(tmp_path / "a.parquet")
+    p = load(str(tmp_path / "a.parquet"))
+    assert p.class_names == ["3", "7"] and p.info["label_column"] == "labels"
+    row = p.train[0]
+    assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
+    feats = datasets.Features({"blob": datasets.Image(), "labels": datasets.Sequence(datasets.ClassLabel(
+        names=["blue", "red"]))})
+    data = {"blob": [{"bytes": b, "path": None} for b in imgs], "labels": [[i % 2] for i in range(12)]}
+    datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "b.parquet"))
+    p = load(str(tmp_path / "b.parquet"))
+    assert p.class_names == ["blue", "red"]
+    assert (p.train[0]["image"].getpixel((4, 4))[0] > 150) == (p.class_names[p.train[0]["label"]] == "red")
+    data["labels"][5] = []
+    datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "c.parquet"))
+    with pytest.raises(DatasetError, match="'labels' holds lists: 1 of its 12 rows hold no label"):
+        load(str(tmp_path / "c.parquet"))
+
+
 def test_a_label_column_that_cannot_hold_one_class_per_image_is_refused(tmp_path):
     imgs = [png_bytes(make_image((200, 30, 30) if i % 2 else (30, 30, 200), i)) for i in range(12)]
     path = tmp_path / "d.parquet"
     pd.DataFrame({"blob": imgs, "tags": [[i % 2, 5] for i in range(12)], "score": [i / 4 for i in range(12)],
                   "whole": [7.0 if i % 2 else 3.0 for i in range(12)]}).to_parquet(path)
-    with pytest.raises(DatasetError, match="'tags' holds lists.*single-label"):
+    with pytest.raises(DatasetError, match="'tags' holds lists: 12 of its 12 rows hold several labels.*single-label"):
         load(str(path), label_column="tags")
     with pytest.raises(DatasetError, match=r"'score' holds numbers that are not whole \(e.g. 0.25\)"):
         load(str(path), label_column="score")
