@@ -100,8 +100,8 @@ def unpack_inner(root: Path, depth: int = 2) -> list[str]:
 
 
 def data_root(root: Path, name: str) -> Path:
-    """The ImageFolder root, the one table file, or the folder of tables inside an unpacked archive: single wrapping
-    folders (``data/``) are descended, macOS' ``__MACOSX``, hidden entries and submission templates ignored."""
+    """The ImageFolder root, the one table file, the folder of tables, or the one folder of images (their classes in
+    their names) inside an unpacked archive: single wrapping folders (``data/``) are descended, macOS' ``__MACOSX``, hidden entries and submission templates ignored."""
     while True:
         entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX")) and not (
             p.is_file() and is_submission(p))]
@@ -114,6 +114,10 @@ def data_root(root: Path, name: str) -> Path:
             continue
         if dirs or tables:  # folders, or tables named by split (Kaggle's train.csv, test.csv, sample_submission.csv)
             return root
+        from hf_quicktune.data.columns import image_extensions
+
+        if any(p.is_file() and p.name.lower().endswith(image_extensions()) for p in entries):
+            return root  # a folder of images (Dogs vs. Cats' train.zip: train/cat.0.jpg): classes from their names
         raise DatasetError(f"the archive {name} holds no class folders and no single table file. Archive a folder "
                            "with one sub-folder of images per class (or train/ and validation/ folders of those), or "
                            "one CSV/parquet file with the images it names.", code="no_data_in_archive")

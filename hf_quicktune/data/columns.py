@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 IMAGE_NAMES = ("image", "img", "images", "picture", "photo", "image_path", "image_file", "filepath",
                "file_path", "path", "file", "filename", "file_name", "image_bytes", "bytes")
 LABEL_NAMES = ("label", "labels", "target", "targets", "class", "classes", "category", "fine_label",
-               "label_id", "class_id", "y", "diagnosis", "dx")
+               "label_id", "class_id", "y", "diagnosis", "dx", "cls")  # cls: a WebDataset sample's class
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from hf_quicktune.data.folder_tables import (
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
+from hf_quicktune.data.webdataset import folder_shards, is_shard, load_shards, sample_columns
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,7 +196,10 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
             ds = datasets.load_dataset(spec, name=config, revision=revision)
     except Exception as err:
         raise _hub_error(spec, config, revision, err, unreachable) from err
-    return RawSource("hub", _as_dict(ds), info={"id": spec, "config": config, "revision": revision})
+    splits = _as_dict(ds)
+    if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
+        splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
+    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision})
 
 
 def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception, unreachable: bool = False) -> DatasetError:
@@ -270,12 +274,23 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
         return RawSource("builtin", {"train": load_builtin(spec.split(":", 1)[1])}, info={"builtin": spec})
     path = Path(os.path.expanduser(spec))
     if kind == "local":
+        if is_shard(path):  # one WebDataset shard: its samples, not a folder to unpack
+            return _load_shards([path], path)
         if archives.is_archive(path):
             source = _load_local(archives.unpacked(path))
             source.info["archive"] = str(path)
             return source
         return _load_local(path)
     return _load_hub(spec, config, revision)
+
+
+def _load_shards(shards: list[Path], path: Path) -> RawSource:
+    """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split."""
+    splits = load_shards(shards)
+    logger.info("%s: %d WebDataset shard(s), read by datasets' webdataset builder (%s)", path, len(shards),
+                ", ".join(f"{name}: {len(ds)} samples" for name, ds in splits.items()))
+    return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
+                     info={"path": str(path), "format": "webdataset", "shards": len(shards)})
 
 
 def _load_local(path: Path) -> RawSource:
@@ -287,6 +302,9 @@ def _load_local(path: Path) -> RawSource:
         if inner is not None:
             logger.info("%s holds one folder and nothing else: reading %s", path, inner)
             return _load_local(inner)
+        shards = folder_shards(path)  # train-0000.tar ... validation-0000.tar (timm's wds)
+        if shards is not None:
+            return _load_shards(shards, path)
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)
