@@ -32,7 +32,7 @@ def _fmt(v) -> str:
     "--dataset",
     "-d",
     required=True,
-    help="Hub id (org/name), image folder, parquet/CSV/JSON file (image paths, bytes or pixels), a NumPy .npz, a zip or tar archive of these, WebDataset .tar shards (one, or a folder of them by split), or builtin:digits.",
+    help="Hub id (org/name), image folder, parquet/CSV/JSON file (image paths, bytes or pixels), a NumPy .npz, HDF5 files (.h5: one, or a folder of them), a zip or tar archive of these, WebDataset .tar shards (one, or a folder of them by split), or builtin:digits.",
 )
 @dataset_options
 @click.option(

@@ -97,7 +97,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 
 
 @click.command("run")
-@click.option("--dataset", "-d", help="Hub id (org/name), image folder, parquet/CSV/JSON file (image paths, bytes or pixels), a NumPy .npz, a zip or tar archive of these, WebDataset .tar shards (one, or a folder of them by split), or builtin:digits.")
+@click.option("--dataset", "-d", help="Hub id (org/name), image folder, parquet/CSV/JSON file (image paths, bytes or pixels), a NumPy .npz, HDF5 files (.h5: one, or a folder of them), a zip or tar archive of these, WebDataset .tar shards (one, or a folder of them by split), or builtin:digits.")
 @dataset_options
 @click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
 @click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m, "

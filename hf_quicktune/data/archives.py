@@ -22,8 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: the archive types read, by how the file name ends
 SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-#: data files a data root may be (data/folder_tables.py's builders, and NumPy archives: data/npz.py)
-TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
+#: data files a data root may be (data/folder_tables.py's builders, NumPy archives: data/npz.py, HDF5: data/hdf5.py)
+TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz", ".h5", ".hdf5", ".he5")
 #: the cache part holding unpacked archives (``hf-quicktune cache clear archives``)
 PART = "archives"
 _DONE = ".hf-quicktune-unpacked"

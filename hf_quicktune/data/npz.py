@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,14 +30,15 @@ CLASS_NAME_KEYS = ("classes", "class_names", "label_names", "names")
 
 def _split_of(key: str, words: tuple[str, ...]) -> str | None:
     """The split a key names once one of ``words`` is taken out (``x_train`` -> ``train``, ``images`` -> ``""``)."""
-    parts = [p for p in re.split(r"[_\-.\s]+", key.lower()) if p]
+    parts = [p for p in re.split(r"[_\-.\s/]+", key.lower()) if p]
     if not any(p in words for p in parts):
         return None
     rest = [p for p in parts if p not in words]
     return "_".join(rest)
 
 
-def _features(images: np.ndarray, labels: np.ndarray) -> datasets.Features:
+def features_of(images: Any, labels: Any) -> datasets.Features:
+    """The table of ``images`` (an array column of their shape and type) and ``labels``."""
     import datasets
 
     dtype = str(images.dtype)
@@ -60,22 +62,38 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
                 for a in [archive[key]]}
 
 
-def _image_arrays(arrays: dict[str, np.ndarray]) -> dict[str | None, str]:
+def _image_arrays(arrays: Mapping[str, Any]) -> dict[str | None, str]:
     """split -> the key of its image array (split None: a numeric array whose name has no image word)."""
     return {_split_of(k, IMAGE_WORDS): k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"}
 
 
-def _label_arrays(arrays: dict[str, np.ndarray]) -> dict[str | None, str]:
+def _label_arrays(arrays: Mapping[str, Any]) -> dict[str | None, str]:
     return {_split_of(k, LABEL_WORDS): k for k, a in arrays.items() if a.ndim == 1 and k.lower() not in CLASS_NAME_KEYS}
 
 
-def _class_names(arrays: dict[str, np.ndarray]) -> list[str] | None:
+def pair_arrays(arrays: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """split -> (image array's key, label array's key), paired by the split their names give (``x_train`` with
+    ``y_train``), else the only image array with the only other array of one value per image (Galaxy10's
+    ``images`` and ``ans``). ``arrays``: anything with ``ndim``, ``dtype`` and ``len`` (NumPy or HDF5 arrays)."""
+    images, labels = _image_arrays(arrays), _label_arrays(arrays)
+    pairs = {split or "train": (images[split], labels[split]) for split in images
+             if split is not None and split in labels}
+    if not pairs and len(arrays) >= 2:
+        numeric = [k for k, a in arrays.items() if a.ndim >= 2 and a.dtype.kind in "uif"]
+        flat = [k for k, a in arrays.items() if a.ndim == 1 and k.lower() not in CLASS_NAME_KEYS]
+        if len(numeric) == 1 and len(flat) == 1 and len(arrays[numeric[0]]) == len(arrays[flat[0]]):
+            pairs = {"train": (numeric[0], flat[0])}
+    return pairs
+
+
+def class_names(arrays: Mapping[str, Any]) -> list[str] | None:
+    """The class names an array of them gives (``classes``, ``class_names``: label i is the i-th), if any."""
     names = next((arrays[k] for k in arrays if k.lower() in CLASS_NAME_KEYS and arrays[k].ndim == 1
                   and arrays[k].dtype.kind in "US"), None)
     return None if names is None else [str(n) for n in names]
 
 
-def _shapes(arrays: dict[str, np.ndarray]) -> str:
+def shapes(arrays: Mapping[str, Any]) -> str:
     return ", ".join(f"{k} {a.shape}" for k, a in arrays.items())
 
 
@@ -85,22 +103,21 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], l
     import datasets
 
     arrays = _arrays(path)
-    images, labels = _image_arrays(arrays), _label_arrays(arrays)
-    pairs = {split: (images[split], labels[split]) for split in images if split is not None and split in labels}
+    pairs = pair_arrays(arrays)
     if not pairs:
         raise DatasetError(
             f"{path} holds no pair of image and label arrays that hf-quicktune recognises (it holds "
-            f"{_shapes(arrays)}).", input=str(path), code="bad_npz",
+            f"{shapes(arrays)}).", input=str(path), code="bad_npz",
             fix="Name them like Keras' datasets: x_train (N, H, W[, C]) with y_train (N,), and x_test with y_test.")
     out, sources = {}, {}
     for split, (x, y) in pairs.items():
         if len(arrays[x]) != len(arrays[y]):
             raise DatasetError(f"{path}: {x} has {len(arrays[x])} images and {y} {len(arrays[y])} labels.",
                                input=str(path), code="bad_npz", fix="Save one label per image.")
-        features = _features(arrays[x], arrays[y])
-        out[split or "train"] = datasets.Dataset.from_dict({"image": arrays[x], "label": arrays[y]}, features=features)
-        sources[split or "train"] = f"{x}, {y}"
-    return out, sources, _class_names(arrays)
+        features = features_of(arrays[x], arrays[y])
+        out[split] = datasets.Dataset.from_dict({"image": arrays[x], "label": arrays[y]}, features=features)
+        sources[split] = f"{x}, {y}"
+    return out, sources, class_names(arrays)
 
 
 def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
@@ -118,7 +135,7 @@ def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
     if len(keys) != 1:
         raise DatasetError(
             f"{path} holds {'no array of images' if not images else 'several arrays of images'} to classify (it "
-            f"holds {_shapes(arrays)}).", input=str(path), code="bad_npz",
+            f"holds {shapes(arrays)}).", input=str(path), code="bad_npz",
             fix="Save the images to classify as an array of their own, e.g. numpy.savez('to_classify.npz', "
                 "x_test=images) with images of shape (N, H, W[, C]).")
     key = keys[0]
@@ -126,9 +143,9 @@ def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
     label_key = _label_arrays(arrays).get(split)
     if label_key is None or len(arrays[label_key]) != len(arrays[key]):
         return key, datasets.Dataset.from_dict({"image": arrays[key]}, features=datasets.Features(
-            {"image": _features(arrays[key], np.zeros(0, np.int64))["image"]}))
-    labels, names = arrays[label_key], _class_names(arrays)
+            {"image": features_of(arrays[key], np.zeros(0, np.int64))["image"]}))
+    labels, names = arrays[label_key], class_names(arrays)
     if names is not None and labels.dtype.kind in "iu" and len(labels) and labels.min() >= 0 and labels.max() < len(names):
         labels = np.asarray(names)[labels]
     return f"{key}, {label_key}", datasets.Dataset.from_dict({"image": arrays[key], "label": labels},
-                                                            features=_features(arrays[key], labels))
+                                                            features=features_of(arrays[key], labels))

@@ -22,6 +22,8 @@ from hf_quicktune.data.folder_tables import (
     top_tables,
     wrapped_dataset,
 )
+from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
+from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
@@ -136,7 +138,7 @@ def _refuse_folder_of_archives(path: Path) -> None:
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
     inner = sorted(p.name for p in entries if archives.is_archive(p))
     if inner and not any(p.is_dir() for p in entries) and all(
-            archives.is_archive(p) or archives.is_submission(p) or p.suffix.lower() not in (*FILE_BUILDERS, ".npz")
+            archives.is_archive(p) or archives.is_submission(p) or p.suffix.lower() not in (*FILE_BUILDERS, ".npz", *HDF5_SUFFIXES)
             for p in entries if p.is_file()):
         first = next((n for n in inner if "train" in n.lower()), inner[0])
         tool = "unzip" if first.lower().endswith(".zip") else "tar -xf"
@@ -255,7 +257,7 @@ def check_dataset_spec(spec: str | None) -> str:
     path = Path(os.path.expanduser(spec))
     if path.exists():
         return "local"
-    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in (*FILE_BUILDERS, ".npz")
+    looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in (*FILE_BUILDERS, ".npz", *HDF5_SUFFIXES)
     if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
         raise DatasetError(
             f"Unknown dataset '{spec}': no such file or directory, and it is not a valid Hub dataset id "
@@ -293,6 +295,14 @@ def _load_shards(shards: list[Path], path: Path) -> RawSource:
                      info={"path": str(path), "format": "webdataset", "shards": len(shards)})
 
 
+def _load_hdf5(files: list[Path], path: Path) -> RawSource:
+    """HDF5 files of image and label arrays (:mod:`hf_quicktune.data.hdf5`)."""
+    splits, arrays, names = load_hdf5(files)
+    return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
+                     info={"path": str(path), "format": "hdf5", "arrays": arrays,
+                           **({"class_names": names} if names else {})})
+
+
 def _load_local(path: Path) -> RawSource:
     """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
     if path.is_dir():
@@ -305,6 +315,9 @@ def _load_local(path: Path) -> RawSource:
         shards = folder_shards(path)  # train-0000.tar ... validation-0000.tar (timm's wds)
         if shards is not None:
             return _load_shards(shards, path)
+        files = hdf5_files(path)  # PCam's camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5
+        if files is not None:
+            return _load_hdf5(files, path)
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)
@@ -323,6 +336,8 @@ def _load_local(path: Path) -> RawSource:
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
         return _load_file(path)
+    if path.suffix.lower() in HDF5_SUFFIXES:  # Galaxy10_DECals.h5: images, ans
+        return _load_hdf5([path], path)
     if path.suffix.lower() == ".npz":  # Keras' mnist.npz: x_train, y_train, x_test, y_test
         from hf_quicktune.data.npz import load_npz
 

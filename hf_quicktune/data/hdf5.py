@@ -1,0 +1,146 @@
+"""HDF5 files of images and labels: PatchCamelyon's ``camelyonpatch_level_2_split_train_x.h5`` with its ``_y.h5``,
+Galaxy10's ``Galaxy10_DECals.h5`` (``images``, ``ans``), a lab's ``data.h5`` of ``x_train``, ``y_train``.
+
+Scientific image sets ship as HDF5 as Keras' ship as ``.npz``: each file holds arrays (HDF5 datasets), paired into
+splits as :mod:`hf_quicktune.data.npz` pairs them, by the split their names give once the image and label words
+are removed; over several files the file's name counts too (``..._split_train_x.h5:x`` pairs with
+``..._split_train_y.h5:y``). Labels stored ``(N, 1, 1, 1)`` (PCam's) are one per image. The images are read in
+chunks, never whole (PCam's training array is 7 GB), into a table that :mod:`hf_quicktune.data.pixels` encodes as
+images once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hf_quicktune.data.npz import CLASS_NAME_KEYS, features_of, pair_arrays, shapes
+from hf_quicktune.errors import DatasetError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import datasets
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = (".h5", ".hdf5", ".he5")
+#: images read from a file at a time
+CHUNK = 1024
+
+
+class _Array:
+    """An HDF5 array as :func:`~hf_quicktune.data.npz.pair_arrays` sees it: trailing axes of length 1 dropped from
+    a label array (PCam's ``(N, 1, 1, 1)``)."""
+
+    def __init__(self, file: Path, key: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        self.file, self.key, self.dtype = file, key, dtype
+        self.shape = shape[:1] if len(shape) > 1 and all(n == 1 for n in shape[1:]) else shape
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0] if self.shape else 0
+
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        import h5py
+
+        with h5py.File(self.file, "r") as f:
+            data = f[self.key][start:stop]
+        data = np.asarray(data).reshape((len(data), *self.shape[1:]))
+        return data.astype(str) if data.dtype.kind in "SO" else data
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as err:  # pragma: no cover - a core dependency
+        raise DatasetError("Reading HDF5 files needs h5py.", code="missing_dependency",
+                           fix="pip install h5py") from err
+    return h5py
+
+
+def arrays_of(paths: list[Path]) -> dict[str, _Array]:
+    """Every array (HDF5 dataset) of ``paths``, by its path in the file; over several files prefixed by the
+    file's name (``camelyonpatch_level_2_split_train_x/x``)."""
+    h5py = _h5py()
+    out: dict[str, _Array] = {}
+    for path in paths:
+        found: dict[str, _Array] = {}
+        try:
+            with h5py.File(path, "r") as f:
+                def visit(name: str, obj: Any, path: Path = path, found: dict[str, _Array] = found) -> None:
+                    if isinstance(obj, h5py.Dataset) and obj.shape:
+                        found[name] = _Array(path, name, tuple(obj.shape), obj.dtype)
+
+                f.visititems(visit)
+        except OSError as err:
+            raise DatasetError(f"{path} cannot be read as an HDF5 file ({err}).", input=str(path), code="bad_hdf5",
+                               fix="Check the download is complete (PCam ships gzipped: `gunzip FILE.h5.gz` first)."
+                               ) from err
+        out.update({(f"{path.stem}/{k}" if len(paths) > 1 else k): a for k, a in found.items()})
+    return out
+
+
+def load_hdf5(paths: list[Path]) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None]:
+    """The splits of the HDF5 files ``paths`` (see the module), the arrays each was read from, and the class
+    names an array of them gives, if any."""
+    import datasets
+
+    arrays = arrays_of(paths)
+    pairs = pair_arrays(arrays)
+    if not pairs:
+        raise DatasetError(
+            f"{', '.join(p.name for p in paths[:3])} hold(s) no pair of image and label arrays that hf-quicktune "
+            f"recognises (it holds {shapes(arrays)}).", input=str(paths[0]), code="bad_hdf5",
+            fix="Name them like Keras' datasets: x_train (N, H, W[, C]) with y_train (N,), or keep one image array "
+                "and one label array per file.")
+    out, sources = {}, {}
+    for split, (x, y) in pairs.items():
+        images, labels = arrays[x], arrays[y]
+        if len(images) != len(labels):
+            raise DatasetError(f"{x} has {len(images)} images and {y} {len(labels)} labels.", input=x,
+                               code="bad_hdf5", fix="Save one label per image.")
+        values = labels.read()
+        # a string: datasets shards list-valued gen_kwargs (each shard would read every row again)
+        stamp = ";".join(f"{a.file}:{a.file.stat().st_mtime_ns}:{a.file.stat().st_size}" for a in (images, labels))
+        with _quiet():
+            out[split] = datasets.Dataset.from_generator(
+                _rows, features=features_of(np.zeros((0, *images.shape[1:]), images.dtype), values),
+                gen_kwargs={"file": str(images.file), "key": images.key, "labels": values, "stamp": stamp})
+        sources[split] = f"{x}, {y}"
+    names = next((arrays[k].read() for k in arrays if k.rsplit("/", 1)[-1].lower() in CLASS_NAME_KEYS
+                  and arrays[k].ndim == 1 and arrays[k].dtype.kind in "USO"), None)
+    return out, sources, None if names is None else [str(n) for n in names]
+
+
+def _rows(file: str, key: str, labels: np.ndarray, stamp: str) -> Iterator[dict[str, Any]]:
+    """The rows of one split, a chunk of images read at a time (``stamp``: the files' size and time, so that a
+    changed file is read again rather than from datasets' cache)."""
+    h5py = _h5py()
+    with h5py.File(file, "r") as f:
+        data = f[key]
+        for start in range(0, len(labels), CHUNK):
+            chunk = np.asarray(data[start:start + CHUNK])
+            for i, image in enumerate(chunk):
+                yield {"image": image, "label": labels[start + i]}
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    from hf_quicktune.data.quiet import quiet_datasets
+
+    with quiet_datasets():
+        yield
+
+
+def hdf5_files(path: Path) -> list[Path] | None:
+    """The HDF5 files at the top of a folder when they are its data (no sub-folders; tables beside them are
+    their metadata: PCam's ``_meta.csv``), else None."""
+    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+    files = sorted(p for p in entries if p.is_file() and p.suffix.lower() in SUFFIXES)
+    if not files or any(p.is_dir() and not p.name.startswith("__") for p in entries):
+        return None
+    return files
