@@ -34,8 +34,8 @@ import click
 def predict(model: str, inputs: tuple[str, ...], output: str | None, template: Path | None,
             probability_of: str | None, top_k: int, batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
-    of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz of
-    test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
+    of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz or an
+    HDF5 file of test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
     run pushed (org/name).
 
     When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), its file name

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hf_quicktune.data.npz import CLASS_NAME_KEYS, features_of, pair_arrays, shapes
+from hf_quicktune.data.npz import CLASS_NAME_KEYS, arrays_to_classify, features_of, pair_arrays, shapes
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -111,9 +111,38 @@ def load_hdf5(paths: list[Path]) -> tuple[dict[str, datasets.Dataset], dict[str,
                 _rows, features=features_of(np.zeros((0, *images.shape[1:]), images.dtype), values),
                 gen_kwargs={"file": str(images.file), "key": images.key, "labels": values, "stamp": stamp})
         sources[split] = f"{x}, {y}"
+    return out, sources, _names(arrays)
+
+
+def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
+    """The images of the HDF5 file ``path`` to classify (``hf-quicktune predict MODEL test_x.h5``): its only image
+    array, or its test split's, as a table with an array ``image`` column, and a ``label`` column (class names where
+    an array of them names the ids) where its labels are in the file. Returns the arrays' keys and the table."""
+    import datasets
+
+    arrays = arrays_of([path])
+    key, label_key = arrays_to_classify(arrays, path)
+    images = arrays[key]
+    labels = arrays[label_key].read() if label_key is not None else np.full(len(images), -1)
+    names = _names(arrays)
+    if label_key is not None and names is not None and labels.dtype.kind in "iu" and len(labels) and \
+            labels.min() >= 0 and labels.max() < len(names):
+        labels = np.asarray(names)[labels]
+    stamp = f"{path}:{path.stat().st_mtime_ns}:{path.stat().st_size}"
+    features = features_of(np.zeros((0, *images.shape[1:]), images.dtype), labels)
+    with _quiet():
+        ds = datasets.Dataset.from_generator(_rows, features=features, gen_kwargs={
+            "file": str(path), "key": images.key, "labels": labels, "stamp": stamp})
+    if label_key is None:
+        return key, ds.remove_columns("label")
+    return f"{key}, {label_key}", ds
+
+
+def _names(arrays: dict[str, _Array]) -> list[str] | None:
+    """The class names an array of them gives (``class_names``: label i is the i-th), if any."""
     names = next((arrays[k].read() for k in arrays if k.rsplit("/", 1)[-1].lower() in CLASS_NAME_KEYS
                   and arrays[k].ndim == 1 and arrays[k].dtype.kind in "USO"), None)
-    return out, sources, None if names is None else [str(n) for n in names]
+    return None if names is None else [str(n) for n in names]
 
 
 def _rows(file: str, key: str, labels: np.ndarray, stamp: str) -> Iterator[dict[str, Any]]:

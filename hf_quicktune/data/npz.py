@@ -120,14 +120,9 @@ def load_npz(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, str], l
     return out, sources, class_names(arrays)
 
 
-def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
-    """The images of the ``.npz`` at ``path`` to classify (``hf-quicktune predict MODEL test.npz``): its only image
-    array, or of several its test split's (``x_test``), as a table with an array ``image`` column, and a ``label``
-    column when the images have labels (``y_test``; named by an array of class names). Returns the array's key and
-    the table."""
-    import datasets
-
-    arrays = _arrays(path)
+def arrays_to_classify(arrays: Mapping[str, Any], path: Path) -> tuple[str, str | None]:
+    """The key of the image array of ``arrays`` (the file ``path``'s) to classify: the only one, or of several the
+    test split's (``x_test``); and of its labels (``y_test``) where they are there, one per image."""
     images = _image_arrays(arrays)
     keys = list(images.values())
     if len(keys) != 1:
@@ -139,9 +134,20 @@ def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
             fix="Save the images to classify as an array of their own, e.g. numpy.savez('to_classify.npz', "
                 "x_test=images) with images of shape (N, H, W[, C]).")
     key = keys[0]
-    split = _split_of(key, IMAGE_WORDS)
-    label_key = _label_arrays(arrays).get(split)
-    if label_key is None or len(arrays[label_key]) != len(arrays[key]):
+    label_key = _label_arrays(arrays).get(_split_of(key, IMAGE_WORDS))
+    return key, label_key if label_key is not None and len(arrays[label_key]) == len(arrays[key]) else None
+
+
+def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
+    """The images of the ``.npz`` at ``path`` to classify (``hf-quicktune predict MODEL test.npz``): its only image
+    array, or of several its test split's (``x_test``), as a table with an array ``image`` column, and a ``label``
+    column when the images have labels (``y_test``; named by an array of class names). Returns the array's key and
+    the table."""
+    import datasets
+
+    arrays = _arrays(path)
+    key, label_key = arrays_to_classify(arrays, path)
+    if label_key is None:
         return key, datasets.Dataset.from_dict({"image": arrays[key]}, features=datasets.Features(
             {"image": features_of(arrays[key], np.zeros(0, np.int64))["image"]}))
     labels, names = arrays[label_key], class_names(arrays)

@@ -1,6 +1,6 @@
 """The images of a table to classify (``hf-quicktune predict MODEL test.csv``): a Kaggle test set is a table (the
-Digit Recognizer's ``test.csv`` of pixel columns, a CSV naming image files), not a folder; a NumPy ``.npz`` of
-test arrays (``x_test``, with ``y_test``) is read as one too.
+Digit Recognizer's ``test.csv`` of pixel columns, a CSV naming image files), not a folder; a NumPy ``.npz`` or an
+HDF5 file of test arrays (``x_test``, with ``y_test``) is read as one too.
 
 Each row is a :class:`TableRow`: its image entry (``{"bytes", "path"}``, pixels encoded as by training: see
 :mod:`hf_quicktune.data.pixels`), its key (the table's id column, ``id`` / ``ImageId`` / ..., else the row number
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import image_ids, npz, pixels
+from hf_quicktune.data import hdf5, image_ids, npz, pixels
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -23,7 +23,7 @@ from hf_quicktune.errors import DatasetError
 logger = logging.getLogger(__name__)
 
 #: file types read as tables (the data-file builders of the sources)
-TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
+TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz", ".h5", ".hdf5", ".he5")
 #: column names that identify a row (any letter case); a competition's submission is keyed by them
 ID_NAMES = ("id", "imageid", "image_id", "img_id", "imgid", "index", "idx")
 
@@ -57,8 +57,8 @@ def _read(path: Path) -> list[TableRow]:
 
     from hf_quicktune.data.sources import resolve_source
 
-    if path.suffix.lower() == ".npz":  # Keras-style arrays: the test images (x_test), labelled when y_test is there
-        arrays, ds = npz.images_to_classify(path)
+    if path.suffix.lower() in (".npz", *hdf5.SUFFIXES):  # arrays: the test images (x_test), labelled by y_test
+        arrays, ds = (npz if path.suffix.lower() == ".npz" else hdf5).images_to_classify(path)
         logger.info("%s: classifying the array(s) %s", path, arrays)
         base_dir = None
     else:

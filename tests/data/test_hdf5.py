@@ -93,3 +93,27 @@ def test_what_cannot_be_read_says_why(tmp_path: Path):
     with pytest.raises(DatasetError, match=r"cannot be read as an HDF5 file.*gunzip") as err:
         load(str(tmp_path / "cut.h5"))
     assert err.value.code == "bad_hdf5"
+
+
+def test_predict_reads_an_hdf5_files_test_images(tmp_path: Path):
+    """``predict MODEL data.h5``: the test array's rows (PNG-encoded as in training), with their true classes
+    where the file labels them; PCam's test_x.h5 alone: its images, unlabelled."""
+    import io
+
+    from PIL import Image
+
+    from hf_quicktune.data.table_images import read_table
+
+    xtr, ytr = _images(8, 1)
+    xte, yte = _images(5, 2)
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x_train"], f["y_train"], f["x_test"], f["y_test"] = xtr, ytr, xte, yte
+        f["class_names"] = np.array([b"red0", b"red1", b"red2"])
+    rows = read_table(tmp_path / "data.h5")
+    assert [r.key for r in rows] == list(range(5)) and [r.true for r in rows] == [f"red{c}" for c in yte]
+    assert all(np.array_equal(np.asarray(Image.open(io.BytesIO(r.value["bytes"])).convert("RGB")), xte[i])
+               for i, r in enumerate(rows))
+    with h5py.File(tmp_path / "camelyonpatch_level_2_split_test_x.h5", "w") as f:
+        f["x"] = xte
+    rows = read_table(tmp_path / "camelyonpatch_level_2_split_test_x.h5")
+    assert len(rows) == 5 and all(r.true is None for r in rows)
