@@ -206,4 +206,25 @@ def teach_imagefolder(extensions: list[str]) -> None:
     extensions += [ext for ext in EXTENSIONS if ext not in extensions]
 
 
+def teach_datasets() -> None:
+    """Make datasets read scans as images (idempotent): its ``imagefolder`` lists their extensions
+    (:func:`teach_imagefolder`), and its module inference reads a Hub repo of class folders of ``.dcm`` files as an
+    ``imagefolder`` (it found no data files in one: its extension table, built at import, lists Pillow's formats)."""
+    from datasets import packaged_modules
+    from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
+
+    teach_imagefolder(ImageFolder.EXTENSIONS)
+    # datasets' private tables (load.py holds the same objects): extension -> module, the data files allowed, and
+    # the data files a module's builder is given
+    modules = getattr(packaged_modules, "_EXTENSION_TO_MODULE", {})
+    allowed = [getattr(packaged_modules, name, []) for name in ("_ALL_EXTENSIONS", "_ALL_ALLOWED_EXTENSIONS")]
+    allowed.append(getattr(packaged_modules, "_MODULE_TO_EXTENSIONS", {}).get("imagefolder", []))
+    for ext in EXTENSIONS:
+        for spelled in (ext, ext.upper()):
+            modules.setdefault(spelled, ("imagefolder", {}))
+            for extensions in allowed:
+                if spelled not in extensions:
+                    extensions.append(spelled)
+
+
 register()

@@ -23,12 +23,12 @@ NOT_IMAGES = frozenset({".txt", ".md", ".json", ".jsonl", ".csv", ".tsv", ".parq
 
 def read_extensions() -> frozenset[str]:
     """The lower-case extensions ``imagefolder`` loads (its own list, so the two never disagree), DICOM's
-    included (:func:`hf_quicktune.data.dicom.teach_imagefolder` adds them to that list)."""
+    included (:func:`hf_quicktune.data.dicom.teach_datasets` adds them to that list)."""
     from datasets.packaged_modules.imagefolder.imagefolder import ImageFolder
 
-    from hf_quicktune.data.dicom import teach_imagefolder
+    from hf_quicktune.data.dicom import teach_datasets
 
-    teach_imagefolder(ImageFolder.EXTENSIONS)
+    teach_datasets()
     return frozenset(ext.lower() for ext in ImageFolder.EXTENSIONS)
 
 

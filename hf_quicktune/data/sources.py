@@ -193,6 +193,9 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     unreachable = not hub_offline() and not hub_reachable()
     if unreachable:
         logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
+    from hf_quicktune.data.dicom import teach_datasets
+
+    teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
     try:
         with _forced_offline(unreachable):
             ds = datasets.load_dataset(spec, name=config, revision=revision)

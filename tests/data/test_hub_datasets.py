@@ -89,3 +89,23 @@ def test_hub_dataset_errors(hub_dataset, capsys):
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("Error: Unknown dataset")
     assert main(["data", "inspect", hub_dataset, "--dataset-config", "small", "--json"]) == 0
     assert '"train": ' in capsys.readouterr().out
+
+
+def test_a_hub_repo_of_class_folders_of_dicom_scans(hub, tmp_path, dicom_file):
+    """A repo of ``CLASS/*.dcm`` (a PACS export pushed as it is): datasets' module inference found no data files
+    in it (its table of extensions lists Pillow's formats); read as an imagefolder of scans."""
+    import numpy as np
+
+    repo = f"qt-org/scans-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    for i in range(8):
+        cls = ("normal", "opacity")[i % 2]
+        dicom_file(tmp_path / "up" / cls / f"{i}.dcm", np.full((16, 16), 500 + 2000 * (i % 2), np.uint16),
+                   window=(1500, 3000))
+    hub.api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=tmp_path / "up")
+    prepared = load(repo)
+    assert prepared.class_names == ["normal", "opacity"] and prepared.meta.image_format == "DICOM"
+    for split in prepared.splits.values():
+        for row in split:
+            level = int(np.asarray(row["image"]).mean())
+            assert (level > 128) == (prepared.class_names[row["label"]] == "opacity")
