@@ -42,6 +42,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
 
     from hf_quicktune.data import load
     from hf_quicktune.data.columns import column_values
+    from hf_quicktune.data.describe import split_origin
     from hf_quicktune.data.options import load_kwargs
 
     prepared = load(dataset, seed=seed, **load_kwargs(pop_dataset_options(options)))
@@ -78,11 +79,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
     splits.add_column("images", justify="right")
     splits.add_column("origin")
     for s, ds in prepared.splits.items():
-        whole = f", whole groups of '{summary['group_column']}'" if summary.get("group_column") else ""
-        origin = (f"stratified from train (seed {seed}{whole})" if s in summary["made_splits"]
-                  else f"'{summary['source_splits'].get(s, s)}'"
-                  + (f" in column '{summary['split_column']}'" if summary.get("split_column") else ""))
-        splits.add_row(escape(s), str(len(ds)), escape(origin))
+        splits.add_row(escape(s), str(len(ds)), escape(split_origin(prepared.info, s)))
     console.print(splits)
     classes = Table(title=f"Classes ({len(names)})")
     classes.add_column("id", justify="right")

@@ -301,6 +301,7 @@ def _load(
             **({"group_column": group_col} if held and group_col else {}),
             **({"unlabelled": unlabelled} if unlabelled else {}),
             "made_splits": sorted(held),
+            **({"held": held, "seed": seed} if held else {}),
             "config": config,
             "revision": revision,
         },

@@ -80,6 +80,10 @@ class CardInfo:
     #: the per-class section's body (report/classes.markdown) of the validation split; None: not evaluated
     per_class: str | None = None
     confusion_plot: str = "plots/confusion_matrix.png"
+    #: each split's size and where it came from (data/describe.py), in order: ``("validation", 60, "fold 0 of
+    #: the table's 'kfold' column")``; empty: not said
+    data_splits: list[tuple[str, int, str]] = field(default_factory=list)
+    class_names: list[str] = field(default_factory=list)
 
     @property
     def safe_name(self) -> str:
@@ -204,6 +208,17 @@ def _stats(info: CardInfo) -> str:
     return "## Model stats\n\n" + "\n".join(lines) + "\n\n" if lines else ""
 
 
+def _data(info: CardInfo) -> str:
+    """The "Training and evaluation data" section (as transformers' Trainer names it): the classes, and each split's
+    size and origin, so that a reader knows what the validation score was measured on."""
+    if not info.data_splits:
+        return ""
+    names = ", ".join(f"`{n}`" for n in info.class_names[:12]) + (" ..." if len(info.class_names) > 12 else "")
+    lines = [f"- {len(info.class_names)} classes: {names}"] if info.class_names else []
+    lines += [f"- {split}: {n:,} images, {origin}" for split, n, origin in info.data_splits]
+    return f"## Training and evaluation data\n\nDataset: {info.dataset_text}\n\n" + "\n".join(lines) + "\n\n"
+
+
 def _per_class(info: CardInfo) -> str:
     """The exported weights' per-class results on the validation split, with the confusion matrix; or nothing."""
     if not info.per_class:
@@ -268,7 +283,7 @@ def build_model_card(info: CardInfo):
 {base}
 - validation top-1: **{100 * info.val_top1:.2f} %**{_other_metrics(info, 'val')} (weights of epoch {best}, the best validation{selected} epoch of the {info.epochs} trained)
 {test_line}{quality_line}{prior_line}
-{_stats(info)}## Use it
+{_stats(info)}{_data(info)}## Use it
 
 ```python
 {_usage(info)}

@@ -60,6 +60,28 @@ def test_card_lists_the_models_stats_like_timms_cards():
     assert "- Params (M): 86.6\n- Image size: 224 x 224\n" in partial and "GMACs" not in partial
 
 
+def test_card_says_what_each_split_is_and_where_it_came_from():
+    """Transformers' Trainer cards have a "Training and evaluation data" section: here the classes and each split's
+    size and origin (data/describe.py), so that a reader knows what the validation score measures."""
+    from hf_quicktune.data.describe import split_origin
+
+    info = {"source_splits": {"train": "kfold != 0", "validation": "kfold == 0"}, "fold_column": "kfold",
+            "made_splits": ["test"], "held": {"test": 0.1}, "seed": 3, "group_column": "patient_id"}
+    splits = [(name, n, split_origin(info, name)) for name, n in (("train", 1800), ("validation", 500),
+                                                                  ("test", 200))]
+    text = str(build_model_card(_info(class_names=[f"c{i}" for i in range(14)], data_splits=splits)))
+    section = text.split("## Training and evaluation data\n\n")[1].split("## Use it")[0]
+    assert section == ("Dataset: **org/digits**\n\n- 14 classes: `c0`, `c1`, `c2`, `c3`, `c4`, `c5`, `c6`, `c7`, `c8`, "
+                       "`c9`, `c10`, `c11` ...\n"
+                       "- train: 1,800 images, the other folds of 'kfold' (not 0), less the held-out shares\n"
+                       "- validation: 500 images, fold 0 of the table's 'kfold' column\n"
+                       "- test: 200 images, held out from train: 10 % of the training images, stratified by class, "
+                       "whole groups of 'patient_id', seed 3\n\n")
+    assert "## Training and evaluation data" not in str(build_model_card(_info()))  # not given: no section
+    assert split_origin({"source_splits": {"validation": "PublicTest"}, "split_column": "Usage"}, "validation") == \
+        "the rows whose 'Usage' is 'PublicTest'"
+
+
 def test_card_of_a_run_too_small_to_search_does_not_claim_a_search():
     searched = str(build_model_card(_info(prior="org/prior")))
     assert "chosen by\n**hf-quicktune** (Quick-Tune" in searched and "- searched: 2 candidate models" in searched

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_quicktune.cli import main
+from hf_quicktune.data import load
 
 from .helpers import check_records
 
@@ -96,6 +97,12 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
         assert not leaked, f"{path.relative_to(local)} names {leaked}"
     card = (local / "README.md").read_text()
     assert "`digits4` (local folder)" in card and "local-dir:" not in card and "name: digits4 (local)" in card
+    # what the validation score was measured on: each split's size and origin, as data inspect says them
+    splits = {k: len(v) for k, v in load(str(data)).splits.items()}
+    assert "## Training and evaluation data\n\nDataset: `digits4` (local folder)\n\n- 4 classes: " in card
+    assert (f"- train: {splits['train']} images, the dataset's 'train' split, less the held-out shares\n"
+            f"- validation: {splits['validation']} images, held out from train: 20 % of the training images, "
+            "stratified by class, seed 0\n") in card
     settings = json.loads((local / "quicktune" / "settings.json").read_text())
     assert settings["dataset"] == "local:digits4" and settings["output_dir"] == "local:local-run"
     assert json.loads((local / "quicktune" / "ranking.json").read_text())["dataset"] == "local:digits4"

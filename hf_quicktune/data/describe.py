@@ -1,0 +1,34 @@
+"""Where each split of a prepared dataset came from, in words: ``data inspect``'s table and the model card's
+"Training and evaluation data" (what a reader needs to trust the validation score: the dataset's own split, one fold
+of its table, or a share held out from train, by whole patients or not)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+def split_origin(info: dict[str, Any], split: str) -> str:
+    """Where ``split`` of a dataset prepared with ``info`` (:attr:`PreparedDataset.info`) came from."""
+    held = info.get("held") or {}
+    if split in (info.get("made_splits") or []):
+        share = f"{100 * held[split]:g} % of the training images" if split in held else "a share of train"
+        group = f", whole groups of '{info['group_column']}'" if info.get("group_column") else ""
+        seed = f", seed {info['seed']}" if info.get("seed") is not None else ""
+        return f"held out from train: {share}, stratified by class{group}{seed}"
+    rest = ", less the held-out shares" if split == "train" and info.get("made_splits") else ""
+    return _given(info, split) + rest
+
+
+def _given(info: dict[str, Any], split: str) -> str:
+    """A split the dataset gives: its own, a fold of its table, or its rows of one value of a split column."""
+    source = (info.get("source_splits") or {}).get(split, split)
+    fold = info.get("fold_column")
+    if fold and source.startswith(f"{fold} "):
+        values = re.findall(r"-?\d+", source[len(fold):])
+        if "==" in source:
+            return f"fold {values[0]} of the table's '{fold}' column"
+        return f"the other folds of '{fold}' (not {', '.join(values)})"
+    if info.get("split_column"):
+        return f"the rows whose '{info['split_column']}' is '{source}'"
+    return f"the dataset's '{source}' split"
