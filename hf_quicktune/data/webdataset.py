@@ -10,6 +10,7 @@ columns, and lifts the fields of a ``json`` member (``{"label": 3}``) to columns
 
 from __future__ import annotations
 
+import glob
 import logging
 import tarfile
 from collections import Counter
@@ -103,7 +104,8 @@ def load_shards(shards: list[Path]) -> dict[str, datasets.Dataset]:
     files = shards_by_split(shards)
     try:
         with quiet_datasets():
-            loaded = datasets.load_dataset("webdataset", data_files=files)
+            loaded = datasets.load_dataset("webdataset", data_files={  # paths, not patterns: a [ in a name
+                split: [glob.escape(f) for f in paths] for split, paths in files.items()})
     except Exception as err:  # the builder raises many types for a damaged or mixed shard
         raise DatasetError(f"The WebDataset shards {', '.join(p.name for p in shards[:3])} could not be read "
                            f"({type(err).__name__}: {err}).", input=str(shards[0]), code="bad_archive",
@@ -118,10 +120,12 @@ def sample_columns(ds: datasets.Dataset) -> datasets.Dataset:
     own where no column has their name."""
     ds = ds.remove_columns([c for c in ("__key__", "__url__") if c in ds.column_names])
     records = [c for c, f in ds.features.items() if isinstance(f, dict)]
+    if not records:
+        return ds
+    renames: dict[str, str] = {}
     for column in records:  # {"label": 3, "filename": ...}: the label a column of its own
-        fields = [k for k in ds.features[column] if k not in ds.column_names]
-        flat = ds.flatten()
-        renames = {f"{column}.{k}": k for k in fields}
-        keep = [c for c in ds.column_names if c != column] + list(renames)
-        ds = flat.select_columns(keep).rename_columns(renames)
-    return ds
+        for key, feature in ds.features[column].items():
+            if not isinstance(feature, dict) and key not in ds.column_names and key not in renames.values():
+                renames[f"{column}.{key}"] = key
+    keep = [c for c in ds.column_names if c not in records] + list(renames)
+    return ds.flatten().select_columns(keep).rename_columns(renames)

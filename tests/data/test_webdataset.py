@@ -34,6 +34,8 @@ def _shard(path: Path, start: int, n: int, members: tuple[str, ...] = ("cls",)) 
                 files["cls"] = str(label).encode()
             if "json" in members:
                 files["json"] = json.dumps({"label": CLASSES[label], "source": "gen"}).encode()
+            if "info.json" in members:  # a second record, nested: {"camera": {"iso": 100}}
+                files["info.json"] = json.dumps({"camera": {"iso": 100}, "site": "a"}).encode()
             for ext, data in files.items():
                 info = tarfile.TarInfo(f"{i:06d}.{ext}")
                 info.size = len(data)
@@ -65,9 +67,10 @@ def test_a_folder_of_shards_by_split(tmp_path):
 
 
 def test_one_shard_and_a_json_members_label(tmp_path):
-    """A shard passed alone is read (not unpacked); a json member's label field is the class."""
-    _shard(tmp_path / "part.tar", 0, 18, members=("json",))
-    prepared = load(str(tmp_path / "part.tar"))
+    """A shard passed alone is read (not unpacked), from a folder whose name has glob characters; a json member's
+    label field is the class (beside a second record with a nested field)."""
+    _shard(tmp_path / "set [v2]" / "part.tar", 0, 18, members=("json", "info.json"))
+    prepared = load(str(tmp_path / "set [v2]" / "part.tar"))
     assert prepared.info["label_column"] == "label" and prepared.class_names == CLASSES
     assert len(prepared.train) + len(prepared.validation) == 18
     _check(prepared.train, prepared.class_names)
