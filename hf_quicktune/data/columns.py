@@ -84,8 +84,9 @@ def _looks_like_image_values(values: list[Any]) -> bool:
     return True
 
 
-def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> str:
-    """An ``Image`` feature, else a column of image paths/bytes (by name first, then by content)."""
+def detect_image_column(ds: datasets.Dataset, override: str | None = None, warn: bool = True) -> str:
+    """An ``Image`` feature (of several, :func:`_one_image_column`'s; ``warn``: say which), else a column of image
+    paths/bytes (by name first, then by content)."""
     columns = list(ds.column_names)
     if override is not None:
         if override not in columns:
@@ -96,6 +97,8 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
         return override
     features = ds.features  # a deep copy at every access: read once (a pixel table has thousands of columns)
     image_features = [c for c in columns if _is_image_feature(features[c])]
+    if len(image_features) > 1:  # a segmentation set's image and mask; a pair's two views: by name, never a mask
+        return _one_image_column(image_features, warn)
     if image_features:
         return image_features[0]
     sample = (ds.select(range(min(len(ds), 8))) if len(ds) else ds).with_format(None)[:]  # every column, read once
@@ -108,6 +111,23 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None) -> st
         "image file paths or encoded image bytes. Pass the column that holds the images with "
         "--image-column NAME (paths relative to the data file are resolved against its folder)."
     )
+
+
+def _one_image_column(names: list[str], warn: bool = True) -> str:
+    """Of several Image columns, the one to train on: named like an image (:data:`IMAGE_NAMES`), else the first
+    not named like a mask (``mask``, ``segmentation``, ``gt``: data/masks.py), with a warning naming the others."""
+    import re
+
+    from hf_quicktune.data.masks import MASK_FOLDERS
+
+    masks = [n for n in names if set(re.split(r"[^a-z0-9]+", n.lower())) & MASK_FOLDERS]
+    named = [n for name in IMAGE_NAMES for n in names if n.lower() == name]
+    chosen = (named or [n for n in names if n not in masks] or names)[0]
+    others = ", ".join(f"'{n}'" + (" (a mask)" if n in masks else "") for n in names if n != chosen)
+    if warn:
+        logger.warning("%d image columns: using '%s'; also %s. Choose with --image-column NAME.", len(names), chosen,
+                       others)
+    return chosen
 
 
 def _label_like(dtype: str | None) -> bool:

@@ -190,7 +190,7 @@ def images_by_id(splits: dict[str, datasets.Dataset], base_dir: str | os.PathLik
     features = train.features
     if image_column is None:
         try:  # a column of file names (Cassava's 1000015157.jpg) is searched for when they are not where they are read
-            image_column = detect_image_column(train)
+            image_column = detect_image_column(train, warn=False)  # said once, when the columns are read
         except DatasetError:
             columns = list(train.column_names)
             ordered = [c for n in ID_NAMES for c in columns if c.lower() == n] + columns

@@ -67,6 +67,29 @@ def test_parquet_with_bytes_column_and_int_labels(tmp_path):
     assert (row["image"].getpixel((4, 4))[0] > 150) == (p.class_names[row["label"]] == "7")
 
 
+def test_of_several_image_columns_the_picture_is_trained_on_not_its_mask(tmp_path, caplog):
+    """A segmentation set's table of ``mask`` and ``img`` (the mask first): the mask was the image, in silence. Now
+    the column named like an image, else the first not named like a mask, with a warning naming the others."""
+    import datasets
+    import numpy as np
+    from PIL import Image
+
+    red = [Image.fromarray(np.full((8, 8, 3), (200, 30, 30) if i % 2 else (30, 30, 200), np.uint8)) for i in range(12)]
+    masks = [Image.fromarray(np.full((8, 8), 255 * (i % 2), np.uint8)) for i in range(12)]
+    feats = {"mask": datasets.Image(), "img": datasets.Image(), "label": datasets.ClassLabel(names=["blue", "red"])}
+    datasets.Dataset.from_dict({"mask": masks, "img": red, "label": [i % 2 for i in range(12)]},
+                               features=datasets.Features(feats)).to_parquet(str(tmp_path / "seg.parquet"))
+    with caplog.at_level("WARNING"):
+        p = load(str(tmp_path / "seg.parquet"))
+    assert p.info["image_column"] == "img" and p.train[0]["image"].mode == "RGB"
+    assert caplog.text.count("2 image columns: using 'img'; also 'mask' (a mask). Choose with --image-column") == 1
+    feats = {"gt_mask": datasets.Image(), "scan": datasets.Image(), "label": datasets.ClassLabel(names=["b", "r"])}
+    datasets.Dataset.from_dict({"gt_mask": masks, "scan": red, "label": [i % 2 for i in range(12)]},
+                               features=datasets.Features(feats)).to_parquet(str(tmp_path / "scan.parquet"))
+    assert load(str(tmp_path / "scan.parquet")).info["image_column"] == "scan"  # no image name: not the mask
+    assert load(str(tmp_path / "scan.parquet"), image_column="gt_mask").info["image_column"] == "gt_mask"
+
+
 def test_a_list_of_one_class_per_image_is_that_class(tmp_path):
     """A multi-label schema holding single-label data (``labels: [3]``; a ``Sequence(ClassLabel)`` of one label per
     image): was refused as multi-label; read as the class, its ClassLabel names kept. A list with a row of two
