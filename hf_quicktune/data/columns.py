@@ -103,6 +103,7 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None, warn:
         return image_features[0]
     sample = (ds.select(range(min(len(ds), 8))) if len(ds) else ds).with_format(None)[:]  # every column, read once
     ordered = [c for c in IMAGE_NAMES if c in columns] + [c for c in columns if c not in IMAGE_NAMES]
+    ordered.sort(key=_mask_named)  # a column of mask paths after the pictures' (stable: names first)
     for col in ordered:
         if _looks_like_image_values(list(sample[col])):
             return col
@@ -113,14 +114,19 @@ def detect_image_column(ds: datasets.Dataset, override: str | None = None, warn:
     )
 
 
-def _one_image_column(names: list[str], warn: bool = True) -> str:
-    """Of several Image columns, the one to train on: named like an image (:data:`IMAGE_NAMES`), else the first
-    not named like a mask (``mask``, ``segmentation``, ``gt``: data/masks.py), with a warning naming the others."""
+def _mask_named(name: str) -> bool:
+    """Whether a column is named like a segmentation mask (``mask``, ``mask_path``, ``gt``: data/masks.py)."""
     import re
 
     from hf_quicktune.data.masks import MASK_FOLDERS
 
-    masks = [n for n in names if set(re.split(r"[^a-z0-9]+", n.lower())) & MASK_FOLDERS]
+    return bool(set(re.split(r"[^a-z0-9]+", name.lower())) & MASK_FOLDERS)
+
+
+def _one_image_column(names: list[str], warn: bool = True) -> str:
+    """Of several Image columns, the one to train on: named like an image (:data:`IMAGE_NAMES`), else the first
+    not named like a mask (``mask``, ``segmentation``, ``gt``: data/masks.py), with a warning naming the others."""
+    masks = [n for n in names if _mask_named(n)]
     named = [n for name in IMAGE_NAMES for n in names if n.lower() == name]
     chosen = (named or [n for n in names if n not in masks] or names)[0]
     others = ", ".join(f"'{n}'" + (" (a mask)" if n in masks else "") for n in names if n != chosen)

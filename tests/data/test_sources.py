@@ -88,6 +88,12 @@ def test_of_several_image_columns_the_picture_is_trained_on_not_its_mask(tmp_pat
                                features=datasets.Features(feats)).to_parquet(str(tmp_path / "scan.parquet"))
     assert load(str(tmp_path / "scan.parquet")).info["image_column"] == "scan"  # no image name: not the mask
     assert load(str(tmp_path / "scan.parquet"), image_column="gt_mask").info["image_column"] == "gt_mask"
+    for i, (picture, mask) in enumerate(zip(red, masks)):  # a CSV of paths: mask_path first, img_path (no such name)
+        picture.save(tmp_path / f"p{i}.png")
+        mask.save(tmp_path / f"m{i}.png")
+    pd.DataFrame({"mask_path": [f"m{i}.png" for i in range(12)], "img_path": [f"p{i}.png" for i in range(12)],
+                  "label": ["red" if i % 2 else "blue" for i in range(12)]}).to_csv(tmp_path / "seg.csv", index=False)
+    assert load(str(tmp_path / "seg.csv")).info["image_column"] == "img_path"
 
 
 def test_a_list_of_one_class_per_image_is_that_class(tmp_path):
