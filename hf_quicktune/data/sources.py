@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
+from hf_quicktune.data.columns import image_extensions
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
     is_saved_to_disk,
@@ -24,6 +23,7 @@ from hf_quicktune.data.folder_tables import (
 )
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
+from hf_quicktune.data.hub_source import forced_offline, hub_error, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
@@ -115,23 +115,6 @@ def _caused_by(err: BaseException, kind: type[BaseException]) -> BaseException |
     return None
 
 
-@contextlib.contextmanager
-def _forced_offline(active: bool) -> Iterator[None]:
-    """Use only the local cache (no retries against an unreachable Hub) while ``active``."""
-    if not active:
-        yield
-        return
-    import datasets.config
-    import huggingface_hub.constants as hub_constants
-
-    saved = (hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE)
-    hub_constants.HF_HUB_OFFLINE = datasets.config.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
-
-
 def _refuse_folder_of_archives(path: Path) -> None:
     """A folder whose data is still archived (Kaggle's dogs-vs-cats.zip unzipped once: train.zip, test1.zip and a
     submission template): say to unpack them, not that its files are no dataset."""
@@ -150,7 +133,6 @@ def _refuse_folder_of_archives(path: Path) -> None:
 
 def _is_data_file_dir(path: Path) -> bool:
     """A directory of parquet/CSV/JSON files (split names from file names), not of images."""
-    from hf_quicktune.data.columns import image_extensions
 
     files = [f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)]
     has_data = any(f.suffix.lower() in FILE_BUILDERS for f in files)
@@ -193,53 +175,24 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     unreachable = not hub_offline() and not hub_reachable()
     if unreachable:
         logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
+    snapshot = None if unreachable else raw_repo_snapshot(spec, revision)
+    if snapshot is not None:  # a download pushed as it is (a table naming its images, an .npz): read as a folder
+        raw = _load_local(snapshot)
+        raw.kind = "hub"
+        raw.info.update({"id": spec, "config": config, "revision": revision, "snapshot": True})
+        return raw
     from hf_quicktune.data.dicom import teach_datasets
 
     teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
     try:
-        with _forced_offline(unreachable):
+        with forced_offline(unreachable):
             ds = datasets.load_dataset(spec, name=config, revision=revision)
     except Exception as err:
-        raise _hub_error(spec, config, revision, err, unreachable) from err
+        raise hub_error(spec, config, revision, err, unreachable) from err
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
     return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision})
-
-
-def _hub_error(spec: str, config: str | None, revision: str | None, err: Exception, unreachable: bool = False) -> DatasetError:
-    """One paragraph for a failed Hub dataset load, from the exception types (:mod:`hf_quicktune.hub`)."""
-    from datasets.exceptions import DatasetNotFoundError
-
-    from hf_quicktune import hub
-
-    text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
-    if isinstance(err, ValueError) and not hub.is_hub_failure(err) and "config" in str(err).lower():
-        # datasets reports an unknown or missing configuration as a plain ValueError naming the available ones
-        return DatasetError(f"The Hub dataset '{spec}' has no configuration {config!r} or needs one ({text}).",
-                            input=spec, fix="Pass a valid one with --dataset-config NAME.", code="bad_dataset_config")
-    if unreachable or hub_offline():
-        return DatasetError(
-            f"The Hub dataset '{spec}' is not available: the Hub cannot be reached (offline mode or no "
-            f"connection) and the dataset is not in the local cache ({text}).", input=spec, code="offline",
-            fix="Connect once to download it, or use a local folder/file or a built-in dataset (builtin:digits, "
-                "builtin:mnist5k).")
-    typed = hub.is_hub_failure(err)
-    if typed:  # gated, missing revision, refused token, rate limit, server error, no connection, ...
-        error = hub.to_error(err, repo_id=spec, repo_type="dataset", revision=revision, action="load",
-                             cls=DatasetError)
-        assert isinstance(error, DatasetError)
-        if error.code != "repo_not_found":
-            return error
-    if isinstance(err, DatasetNotFoundError) or typed:
-        return DatasetError(
-            f"Unknown dataset '{spec}': it is neither an existing local path nor a dataset on the Hub that this "
-            f"token can read ({text}).", input=spec, code="dataset_not_found",
-            fix="Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON file, or a "
-                "built-in (builtin:digits, builtin:mnist5k).")
-    return DatasetError(
-        f"The Hub dataset '{spec}' could not be loaded ({text}).", input=spec, code="bad_dataset",
-        fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")
 
 
 def check_dataset_spec(spec: str | None) -> str:
@@ -321,6 +274,9 @@ def _load_local(path: Path) -> RawSource:
         files = hdf5_files(path)  # PCam's camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5
         if files is not None:
             return _load_hdf5(files, path)
+        npz = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".npz"]
+        if len(npz) == 1 and not any(p.is_dir() and not p.name.startswith((".", "__")) for p in path.iterdir()):
+            return _load_local(npz[0])  # a folder holding Keras' mnist.npz (a Hub repo of it)
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)

@@ -109,3 +109,42 @@ def test_a_hub_repo_of_class_folders_of_dicom_scans(hub, tmp_path, dicom_file):
         for row in split:
             level = int(np.asarray(row["image"]).mean())
             assert (level > 128) == (prepared.class_names[row["label"]] == "opacity")
+
+
+def _upload(hub, folder, prefix: str) -> str:
+    repo = f"qt-org/{prefix}-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    hub.api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=folder)
+    return repo
+
+
+def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, tmp_path):
+    """A Kaggle download pushed with `upload_folder` (APTOS' train.csv of id_code, diagnosis + train_images/): datasets
+    reads the repo as an imagefolder of one class, 'train_images'; the snapshot is read as the local folder is
+    (its table labels its images). A repo of a Keras .npz or HDF5 files likewise."""
+    import numpy as np
+
+    colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
+    up = tmp_path / "aptos"
+    (up / "train_images").mkdir(parents=True)
+    rows = []
+    for i in range(12):
+        name = ["red", "blue"][i % 2]
+        make_image(colours[name], i).save(up / "train_images" / f"{i:04x}c0de.png")
+        rows.append({"id_code": f"{i:04x}c0de", "diagnosis": i % 2})
+    pd.DataFrame(rows).to_csv(up / "train.csv", index=False)
+    prepared = load(_upload(hub, up, "aptos"))
+    assert prepared.source == "hub" and prepared.info["label_column"] == "diagnosis"
+    assert prepared.class_names == ["0", "1"] and sum(len(s) for s in prepared.splits.values()) == 12
+    row = prepared.train[0]
+    assert (np.asarray(row["image"])[4, 4, 0] > 128) == (prepared.class_names[row["label"]] == "0")
+    (tmp_path / "npz").mkdir()
+    x = np.stack([np.full((8, 8), 40 + 150 * (i % 2), np.uint8) for i in range(10)])
+    np.savez(tmp_path / "npz" / "mnist.npz", x_train=x, y_train=np.arange(10) % 2)
+    assert load(_upload(hub, tmp_path / "npz", "npz")).num_classes == 2
+    import h5py
+
+    (tmp_path / "h5").mkdir()
+    with h5py.File(tmp_path / "h5" / "Galaxy10.h5", "w") as f:
+        f["images"], f["ans"] = x, np.arange(10) % 2
+    assert load(_upload(hub, tmp_path / "h5", "h5")).info["format"] == "hdf5"
