@@ -165,9 +165,9 @@ def find_images(inputs: Iterable[str]) -> list[Item]:
     for item in inputs:
         path = Path(os.path.expanduser(item))
         archive = None
-        if archives.is_archive(path):  # a zipped test set: unpacked once into the cache, its images read there
-            archive, path = item, archives.unpacked_folder(path)
-        if is_table(path):  # a Kaggle test.csv: a row per image
+        if archives.is_archive(path) and not is_table(path):  # a zipped test set (not a WebDataset shard): unpacked
+            archive, path = item, archives.unpacked_folder(path)  # once into the cache, its images read there
+        if is_table(path):  # a Kaggle test.csv, an .npz, a WebDataset shard: a row per image
             found += read_table(path)
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()

@@ -504,3 +504,31 @@ def test_segmentation_masks_in_a_test_folder_are_not_classified(exported, tmp_pa
     assert sorted(Path(p).relative_to(tmp_path / "test").as_posix() for p in found) == [
         "cat/images/0.png", "cat/images/1.png", "dog/0.png", "dog/1.png"]
     assert "3 file(s) in" in caplog.text and "are segmentation masks beside the images" in caplog.text
+
+
+def test_a_webdataset_shard_is_classified_sample_by_sample(exported, tmp_path, capsys):
+    """``predict MODEL part-0000.tar`` of KEY.png + KEY.json ({"label": ...}) samples: was unpacked as an archive,
+    its json members said to be files to convert to JPEG; now its rows, keyed by the samples' keys, with their
+    true classes and the accuracy."""
+    import io
+    import tarfile
+
+    _, run = exported
+    paths = _images(tmp_path / "src", 4, 31)
+    direct = predict.predict(predict.load(str(run)), paths, top_k=1)
+    with tarfile.open(tmp_path / "part-0000.tar", "w") as tf:
+        for i, path in enumerate(paths):
+            for name, data in ((f"s{i:03d}.png", path.read_bytes()),
+                               (f"s{i:03d}.json", json.dumps({"label": LABELS[i % 3]}).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), str(tmp_path / "part-0000.tar"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["key"] for r in rows] == [f"s{i:03d}" for i in range(4)]
+    assert [r["label"] for r in rows] == [r["label"] for r in direct]
+    assert [r["true"] for r in rows] == [LABELS[i % 3] for i in range(4)]
+    captured = capsys.readouterr()
+    assert "(the table's label column holds the true class)" in captured.out and "convert" not in captured.err

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import hdf5, image_ids, npz, pixels
+from hf_quicktune.data import hdf5, image_ids, npz, pixels, webdataset
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 #: file types read as tables (the data-file builders of the sources)
 TABLE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz", ".h5", ".hdf5", ".he5")
 #: column names that identify a row (any letter case); a competition's submission is keyed by them
-ID_NAMES = ("id", "imageid", "image_id", "img_id", "imgid", "index", "idx")
+ID_NAMES = ("id", "imageid", "image_id", "img_id", "imgid", "index", "idx", "key")  # key: a WebDataset sample's
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,8 @@ class TableRow:
 
 
 def is_table(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in TABLE_SUFFIXES
+    """A table, array file or WebDataset shard: its rows (samples) are the images."""
+    return path.is_file() and (path.suffix.lower() in TABLE_SUFFIXES or webdataset.is_shard(path))
 
 
 def read_table(path: Path) -> list[TableRow]:
@@ -61,6 +62,8 @@ def _read(path: Path) -> list[TableRow]:
         arrays, ds = (npz if path.suffix.lower() == ".npz" else hdf5).images_to_classify(path)
         logger.info("%s: classifying the array(s) %s", path, arrays)
         base_dir = None
+    elif webdataset.is_shard(path):  # its samples, keyed by their key, labelled by their .cls or .json
+        ds, base_dir = next(iter(webdataset.load_shards([path], keep_key=True).values())), None
     else:
         source = resolve_source(str(path))
         ds, base_dir = next(iter(source.splits.values())), source.base_dir

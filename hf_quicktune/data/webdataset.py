@@ -94,9 +94,10 @@ def shards_by_split(shards: list[Path]) -> dict[str, list[str]]:
     return out
 
 
-def load_shards(shards: list[Path]) -> dict[str, datasets.Dataset]:
+def load_shards(shards: list[Path], keep_key: bool = False) -> dict[str, datasets.Dataset]:
     """Each split's samples (:func:`shards_by_split`) read by datasets' ``webdataset`` builder: a column per member
-    type, a ``json`` member's fields lifted to columns, the builder's key and URL columns left out."""
+    type, a ``json`` member's fields lifted to columns, the builder's key and URL columns left out (``keep_key``:
+    the key kept as ``key``, for ``predict``'s rows)."""
     import datasets
 
     from hf_quicktune.data.quiet import quiet_datasets
@@ -111,13 +112,15 @@ def load_shards(shards: list[Path]) -> dict[str, datasets.Dataset]:
                            f"({type(err).__name__}: {err}).", input=str(shards[0]), code="bad_archive",
                            fix="Check each shard is a complete tar (`tar -tf SHARD`), with the same member types in "
                                "every sample.") from err
-    return {split: sample_columns(ds) for split, ds in loaded.items()}
+    return {split: sample_columns(ds, keep_key) for split, ds in loaded.items()}
 
 
-def sample_columns(ds: datasets.Dataset) -> datasets.Dataset:
-    """``ds`` (the webdataset builder's: local shards, or a Hub repo of them) without its ``__key__`` and
-    ``__url__`` columns, a ``json`` member's fields (``{"label": 3, "filename": ...}``) lifted to columns of their
-    own where no column has their name."""
+def sample_columns(ds: datasets.Dataset, keep_key: bool = False) -> datasets.Dataset:
+    """``ds`` (the webdataset builder's: local shards, or a Hub repo of them) without its ``__key__`` (``keep_key``:
+    renamed ``key``) and ``__url__`` columns, a ``json`` member's fields (``{"label": 3, "filename": ...}``) lifted
+    to columns of their own where no column has their name."""
+    if keep_key and "__key__" in ds.column_names and "key" not in ds.column_names:
+        ds = ds.rename_column("__key__", "key")
     ds = ds.remove_columns([c for c in ("__key__", "__url__") if c in ds.column_names])
     records = [c for c, f in ds.features.items() if isinstance(f, dict)]
     if not records:
