@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 #: data file suffixes and the datasets builder that reads each
-FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json"}
+FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json",
+                 ".arrow": "arrow"}  # .arrow: a save_to_disk shard, or a datasets cache file, alone
 
 
 def top_tables(path: Path) -> tuple[Path, dict[str, Path] | None] | None:

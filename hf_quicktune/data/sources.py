@@ -306,6 +306,6 @@ def _load_local(path: Path) -> RawSource:
                                **({"class_names": names} if names else {})})
     raise DatasetError(
         f"{path} is a file of an unsupported type ('{path.suffix}'). Pass a parquet, CSV, TSV, "
-        "JSON or JSON-lines file with an image and a label column, a NumPy .npz of image and label arrays, an "
-        "ImageFolder directory, or a zip or tar archive of either."
+        "JSON, JSON-lines or Arrow file with an image and a label column, a NumPy .npz or HDF5 file of image and "
+        "label arrays, an ImageFolder directory, WebDataset .tar shards, or a zip or tar archive of these."
     )

@@ -270,3 +270,20 @@ def test_a_table_of_jfif_paths_is_a_table_of_images(tmp_path):
     pd.DataFrame(rows, columns=["picture", "colour"]).to_csv(tmp_path / "data.csv", index=False)
     ds = load(str(tmp_path / "data.csv"))
     assert ds.info["image_column"] == "picture" and ds.class_names == ["blue", "red"]
+
+
+def test_an_arrow_file_alone(tmp_path):
+    """A ``save_to_disk`` shard (``data-00000-of-00001.arrow``) or a datasets cache file passed alone, or in a
+    folder without the state files: was "a file of an unsupported type ('.arrow')"."""
+    import datasets
+
+    imgs = [png_bytes(make_image((200, 30, 30) if i % 2 else (30, 30, 200), i)) for i in range(12)]
+    feats = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["blue", "red"])})
+    datasets.Dataset.from_dict({"image": [{"bytes": b, "path": None} for b in imgs], "label": [i % 2 for i in range(12)]},
+                               features=feats).save_to_disk(str(tmp_path / "saved"))
+    shard = tmp_path / "saved" / "data-00000-of-00001.arrow"
+    p = load(str(shard))
+    assert p.class_names == ["blue", "red"] and len(p.train) + len(p.validation) == 12
+    (tmp_path / "bare").mkdir()
+    shard.rename(tmp_path / "bare" / shard.name)
+    assert load(str(tmp_path / "bare")).class_names == ["blue", "red"]
