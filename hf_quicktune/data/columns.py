@@ -224,16 +224,17 @@ def unwrap_single_labels(splits: dict[str, datasets.Dataset], image_column: str,
         if not isinstance(feature, lists) or not (isinstance(inner, datasets.ClassLabel) or _label_like(
                 _value_dtype(inner))):
             continue
-        if not all(name in ds.column_names and ds.features[name] == feature and all(
-                isinstance(v, list) and len(v) == 1 for v in column_values(ds, name)) for ds in splits.values()):
+        holding = {split: ds for split, ds in splits.items() if name in ds.column_names}  # not a test.csv's
+        if not all(ds.features[name] == feature and all(isinstance(v, list) and len(v) == 1
+                                                         for v in column_values(ds, name)) for ds in holding.values()):
             continue
         logger.info("the label column '%s' holds a list of one class per image: read as that class", name)
 
         def first(batch: dict, name: str = name) -> dict:
             return {name: [v[0] for v in batch[name]]}
 
-        splits = {split: ds.map(first, batched=True, features=datasets.Features({**ds.features, name: inner}),
-                                desc=None) for split, ds in splits.items()}
+        splits = {**splits, **{split: ds.map(first, batched=True, desc=None, features=datasets.Features(
+            {**ds.features, name: inner})) for split, ds in holding.items()}}
     return splits
 
 

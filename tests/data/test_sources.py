@@ -115,6 +115,10 @@ def test_a_list_of_one_class_per_image_is_that_class(tmp_path):
     p = load(str(tmp_path / "b.parquet"))
     assert p.class_names == ["blue", "red"]
     assert (p.train[0]["image"].getpixel((4, 4))[0] > 150) == (p.class_names[p.train[0]["label"]] == "red")
+    (tmp_path / "comp").mkdir()  # a competition's train.parquet of lists beside a test.parquet without labels
+    datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "comp" / "train.parquet"))
+    pd.DataFrame({"blob": imgs[:3]}).to_parquet(tmp_path / "comp" / "test.parquet")
+    assert load(str(tmp_path / "comp")).class_names == ["blue", "red"]
     data["labels"][5] = []
     datasets.Dataset.from_dict(data, features=feats).to_parquet(str(tmp_path / "c.parquet"))
     with pytest.raises(DatasetError, match="'labels' holds lists: 1 of its 12 rows hold no label"):
