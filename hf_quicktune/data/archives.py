@@ -101,7 +101,8 @@ def unpack_inner(root: Path, depth: int = 2) -> list[str]:
 
 def data_root(root: Path, name: str) -> Path:
     """The ImageFolder root, the one table file, the folder of tables, or the one folder of images (their classes in
-    their names) inside an unpacked archive: single wrapping folders (``data/``) are descended, macOS' ``__MACOSX``, hidden entries and submission templates ignored."""
+    their names) inside an unpacked archive: single wrapping folders (``data/``) are descended, macOS'
+    ``__MACOSX``, hidden entries and submission templates ignored."""
     while True:
         entries = [p for p in root.iterdir() if not p.name.startswith((".", "__MACOSX")) and not (
             p.is_file() and is_submission(p))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hf_quicktune.constants import hub_offline
@@ -38,34 +38,57 @@ _RAW_TABLES = (".csv", ".tsv", ".json", ".jsonl")
 _RAW_ARRAYS = (".npz", ".h5", ".hdf5", ".he5")
 
 
-def raw_repo_snapshot(spec: str, revision: str | None) -> Path | None:
+def raw_repo_snapshot(spec: str, revision: str | None, offline: bool = False) -> Path | None:
     """The local snapshot of the Hub dataset ``spec`` where it holds its data as a download does (no ``configs`` in
     its card, no parquet or Arrow files; a table beside images, or NumPy / HDF5 arrays): datasets reads APTOS'
     ``train.csv`` + ``train_images/`` as an imagefolder of one class, and an ``.npz`` not at all, where the folder
     is read right. None for any other repo (datasets reads it), or when the repo cannot be listed (datasets says
-    why)."""
-    from huggingface_hub import HfApi, hf_hub_download, snapshot_download
+    why). ``offline`` (the Hub unreachable): the snapshot an earlier run downloaded, if it is one."""
+    from huggingface_hub import HfApi, snapshot_download
 
+    if offline:
+        try:
+            local = Path(snapshot_download(spec, repo_type="dataset", revision=revision, local_files_only=True))
+        except Exception:  # never downloaded so: datasets' own cache, or its error
+            return None
+        files = [p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()]
+        return local if _raw_layout(files, lambda: (local / "README.md").read_text(errors="replace")) else None
     try:
         files = HfApi().list_repo_files(spec, repo_type="dataset", revision=revision)
     except Exception:  # not found, gated, offline: load_dataset's error says it in the user's terms
         return None
+
+    def card() -> str:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(spec, "README.md", repo_type="dataset", revision=revision)).read_text(
+            encoding="utf-8", errors="replace")
+
+    if not _raw_layout(files, card):
+        return None
+    logger.info("the Hub dataset %s holds its data as a download does: reading a snapshot of it as a folder", spec)
+    try:
+        return Path(snapshot_download(spec, repo_type="dataset", revision=revision))
+    except Exception as err:  # a failed download: one paragraph, as a failed load_dataset
+        raise hub_error(spec, None, revision, err) from err
+
+
+def _raw_layout(files: list[str], card: Callable[[], str]) -> bool:
+    """Whether a repo of ``files`` holds its data as a download does (see :func:`raw_repo_snapshot`); ``card``:
+    its README's text, read only where it matters."""
     suffixes = {Path(f).suffix.lower() for f in files}
     images = suffixes & set(image_extensions())
     tables = [f for f in files if Path(f).suffix.lower() in _RAW_TABLES and Path(f).stem.lower() != "metadata"]
     if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS)):
-        return None
+        return False
     if "README.md" in files:
         try:
-            card = Path(hf_hub_download(spec, "README.md", repo_type="dataset", revision=revision)).read_text(
-                encoding="utf-8", errors="replace")
+            text = card()
         except Exception:
-            return None
-        if card.startswith("---") and "\nconfigs:" in card.split("\n---", 2)[0]:
-            return None  # the card says how datasets reads it
-    logger.info("the Hub dataset %s holds its data as a download does (%s): reading a snapshot of it as a folder",
-                spec, ", ".join(sorted(tables)[:2] or sorted(suffixes & set(_RAW_ARRAYS))))
-    return Path(snapshot_download(spec, repo_type="dataset", revision=revision))
+            return False
+        if text.startswith("---") and "\nconfigs:" in text.split("\n---", 2)[0]:
+            return False  # the card says how datasets reads it
+    return True
 
 
 def hub_error(spec: str, config: str | None, revision: str | None, err: Exception, unreachable: bool = False) -> DatasetError:

@@ -175,7 +175,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     unreachable = not hub_offline() and not hub_reachable()
     if unreachable:
         logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
-    snapshot = None if unreachable else raw_repo_snapshot(spec, revision)
+    snapshot = raw_repo_snapshot(spec, revision, offline=unreachable or hub_offline())
     if snapshot is not None:  # a download pushed as it is (a table naming its images, an .npz): read as a folder
         raw = _load_local(snapshot)
         raw.kind = "hub"

@@ -118,7 +118,7 @@ def _upload(hub, folder, prefix: str) -> str:
     return repo
 
 
-def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, tmp_path):
+def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, tmp_path, monkeypatch):
     """A Kaggle download pushed with `upload_folder` (APTOS' train.csv of id_code, diagnosis + train_images/): datasets
     reads the repo as an imagefolder of one class, 'train_images'; the snapshot is read as the local folder is
     (its table labels its images). A repo of a Keras .npz or HDF5 files likewise."""
@@ -133,8 +133,12 @@ def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, t
         make_image(colours[name], i).save(up / "train_images" / f"{i:04x}c0de.png")
         rows.append({"id_code": f"{i:04x}c0de", "diagnosis": i % 2})
     pd.DataFrame(rows).to_csv(up / "train.csv", index=False)
-    prepared = load(_upload(hub, up, "aptos"))
+    repo = _upload(hub, up, "aptos")
+    prepared = load(repo)
     assert prepared.source == "hub" and prepared.info["label_column"] == "diagnosis"
+    with monkeypatch.context() as offline:  # a resume without the Hub: the snapshot downloaded before
+        offline.setenv("HF_HUB_OFFLINE", "1")
+        assert load(repo).fingerprint == prepared.fingerprint
     assert prepared.class_names == ["0", "1"] and sum(len(s) for s in prepared.splits.values()) == 12
     row = prepared.train[0]
     assert (np.asarray(row["image"])[4, 4, 0] > 128) == (prepared.class_names[row["label"]] == "0")
