@@ -175,7 +175,16 @@ def detect_label_column(ds: datasets.Dataset, image_column: str, override: str |
 
     # a patient's or lesion's id is never the class (ISIC 2019's lesion_id beside its one-hot classes)
     usable = [c for c in columns if _label_like(_value_dtype(features[c])) and not is_group_name(c)]
-    if len(usable) == 1:  # the only other int/string column: unambiguous
+    if len(usable) == 1:  # the only other int/string column: unambiguous, unless each row has its own value
+        values = column_values(ds, usable[0])
+        distinct = len(set(values))
+        if len(values) >= 10 and 2 * distinct > len(values):  # a caption (a WebDataset's .txt) or an id
+            raise DatasetError(
+                f"No label column found: the only column besides the image column '{image_column}' is "
+                f"'{usable[0]}', and it holds {distinct} different values in {len(values)} rows (captions or ids, "
+                f"e.g. {str(values[0])[:60]!r}), not classes.", input=usable[0], code="no_label_column",
+                fix="Pass a dataset with a class per image (a label column, class folders), or the column that holds "
+                    "the classes with --label-column NAME.")
         logger.info("using '%s', the only int/string column besides the images, as the label column", usable[0])
         return usable[0]
     for col in columns:  # a column named like a label that cannot be one says why (lists: multi-label; fractions)

@@ -113,3 +113,20 @@ def test_a_hub_repo_of_shards(hub, tmp_path):
     assert len(prepared.train) == 15 and len(prepared.validation) == 6
     assert prepared.info["label_column"] == "label" and prepared.class_names == CLASSES  # the json's names
     _check(prepared.train, CLASSES)
+
+
+def test_a_shard_of_captions_is_no_classification_set(tmp_path):
+    """LAION-style samples (``KEY.png`` + ``KEY.txt`` captions): each caption was a class of one image, refused
+    by the stratified split ("no class has the 2 examples"); now "no label column", naming the captions."""
+    path = tmp_path / "cap.tar"
+    with tarfile.open(path, "w") as tf:
+        for i in range(12):
+            for name, data in ((f"{i:06d}.png", png_bytes(make_image(COLOURS["cat"], i))),
+                               (f"{i:06d}.txt", f"a photo of thing number {i}".encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    with pytest.raises(DatasetError, match=r"the only column besides the image column 'png' is 'txt', and it holds 12 "
+                                           r"different values in 12 rows \(captions or ids") as err:
+        load(str(path))
+    assert err.value.code == "no_label_column"
