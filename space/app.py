@@ -67,7 +67,8 @@ def build_app():
                 with gr.Row():
                     dataset = gr.Dropdown(list(inputs.BUILTINS), value=d["dataset"], allow_custom_value=True,
                                           label="Dataset", info="a built-in, or a Hub dataset id such as org/name")
-                    upload = gr.File(label="…or upload a zip of an ImageFolder, or a CSV (image paths or pixels)",
+                    upload = gr.File(label="…or upload a zip of an ImageFolder, a CSV (image paths or pixels), "
+                                           "an .npz / HDF5 file or a WebDataset shard",
                                      type="filepath", file_types=inputs.UPLOAD_TYPES)
                     zoo = gr.Dropdown(list(inputs.ZOOS), value=d["zoo"], allow_custom_value=True, label="Zoo",
                                       info="offline: no download; tiny / default: timm models from the Hub")

@@ -29,8 +29,9 @@ DEFAULTS: dict[str, Any] = {
 #: below this the ranking and a first epoch do not fit on CPU hardware
 MIN_BUDGET_S = 30.0
 INTEGERS = ("image_size", "train_limit", "max_epochs", "seed", "max_epochs_total")
-TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz")
-#: what the upload takes: tables (image paths, bytes or pixels), NumPy archives, zip / tar archives
+TABLE_FILES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".arrow", ".npz", ".h5", ".hdf5")
+#: what the upload takes: tables (image paths, bytes or pixels), NumPy and HDF5 arrays, zip / tar archives (a tar
+#: that is a WebDataset shard is read as one)
 UPLOAD_TYPES = [*TABLE_FILES, *archives.SUFFIXES]
 
 
@@ -50,7 +51,9 @@ def dataset_spec(choice: str | None, upload: str | None, unpack_to: Path) -> str
 
 
 def _from_upload(path: Path, unpack_to: Path) -> str:
-    if path.suffix.lower() in TABLE_FILES:
+    from hf_quicktune.data.webdataset import is_shard
+
+    if path.suffix.lower() in TABLE_FILES or is_shard(path):  # read as it is, a shard's samples too
         unpack_to.mkdir(parents=True, exist_ok=True)
         return str(shutil.copy(path, unpack_to / path.name))
     if not zipfile.is_zipfile(path) and not tarfile.is_tarfile(path):

@@ -66,6 +66,35 @@ def test_an_uploaded_tar_or_npz_is_read(tmp_path):
     assert ".npz" in inputs.UPLOAD_TYPES and ".tar.gz" in inputs.UPLOAD_TYPES
 
 
+def test_an_uploaded_webdataset_shard_or_hdf5_file_is_read(tmp_path):
+    """A WebDataset shard (KEY.png + KEY.cls) was unpacked as an archive of images without classes; an HDF5 file
+    was refused by the upload's types."""
+    import io
+    import tarfile
+
+    import h5py
+    import numpy as np
+    from PIL import Image
+
+    from hf_quicktune.data import load
+
+    with tarfile.open(tmp_path / "train-0000.tar", "w") as tf:
+        for i in range(12):
+            png = io.BytesIO()
+            Image.new("RGB", (16, 16), (200 * (i % 2), 60, 60)).save(png, "PNG")
+            for name, data in ((f"{i:04d}.png", png.getvalue()), (f"{i:04d}.cls", str(i % 2).encode())):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    spec = inputs.dataset_spec(None, str(tmp_path / "train-0000.tar"), tmp_path / "unpacked")
+    assert spec.endswith("train-0000.tar") and load(spec).class_names == ["0", "1"]
+    with h5py.File(tmp_path / "galaxy.h5", "w") as f:
+        f["images"] = np.random.default_rng(0).integers(0, 256, (12, 8, 8), dtype=np.uint8)
+        f["ans"] = np.arange(12) % 2
+    assert load(inputs.dataset_spec(None, str(tmp_path / "galaxy.h5"), tmp_path / "unpacked3")).num_classes == 2
+    assert ".h5" in inputs.UPLOAD_TYPES and ".arrow" in inputs.UPLOAD_TYPES
+
+
 def test_a_zip_escaping_its_folder_is_refused(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
