@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -30,6 +31,30 @@ def forced_offline(active: bool) -> Iterator[None]:
         yield
     finally:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
+
+
+#: a Hub dataset named as users copy it: its page's URL (``https://huggingface.co/datasets/ORG/NAME/tree/REV``),
+#: an ``hf://datasets/ORG/NAME@REV`` path, timm's ``hfds/`` / ``hfids/`` / ``wds/`` prefixes
+_HUB_REFERENCES = (
+    re.compile(r"^(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/datasets/(?P<id>[\w.-]+(?:/[\w.-]+)?)"
+               r"(?:/(?:tree|blob|resolve)/(?P<rev>[^/?#]+))?(?:[/?#].*)?$"),
+    re.compile(r"^hf://datasets/(?P<id>[\w.-]+(?:/[\w.-]+)?)(?:@(?P<rev>[^/]+))?(?:/.*)?$"),
+    re.compile(r"^(?:hfds|hfids|wds)/(?P<id>[\w.-]+(?:/[\w.-]+)?)$"),
+)
+
+
+def hub_reference(spec: str) -> tuple[str, str | None] | None:
+    """``(dataset id, revision or None)`` of a Hub dataset named by its page's URL, an ``hf://`` path or timm's
+    ``hfds/`` / ``hfids/`` / ``wds/`` prefix (``hfds/beans`` is ``beans``); None for anything else (a plain id, a
+    path)."""
+    from urllib.parse import unquote
+
+    for pattern in _HUB_REFERENCES:
+        match = pattern.match(spec.strip())
+        if match:
+            rev = match.groupdict().get("rev")
+            return match.group("id"), unquote(rev) if rev and rev != "main" else None
+    return None
 
 
 #: files of a repo that datasets' module inference does not read as hf-quicktune reads them locally: tables naming

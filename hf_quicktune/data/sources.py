@@ -23,7 +23,7 @@ from hf_quicktune.data.folder_tables import (
 )
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
-from hf_quicktune.data.hub_source import forced_offline, hub_error, raw_repo_snapshot
+from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
@@ -213,6 +213,9 @@ def check_dataset_spec(spec: str | None) -> str:
     path = Path(os.path.expanduser(spec))
     if path.exists():
         return "local"
+    reference = hub_reference(spec)  # a dataset page's URL, hf://datasets/..., timm's hfds/...
+    if reference is not None:
+        spec = reference[0]
     looks_local = spec.startswith((".", "/", "~")) or path.suffix.lower() in (*FILE_BUILDERS, ".npz", *HDF5_SUFFIXES)
     if looks_local or spec.count("/") > 1 or not _HUB_ID.match(spec):
         raise DatasetError(
@@ -231,6 +234,9 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
 
         return RawSource("builtin", {"train": load_builtin(spec.split(":", 1)[1])}, info={"builtin": spec})
     path = Path(os.path.expanduser(spec))
+    reference = hub_reference(spec) if kind == "hub" else None
+    if reference is not None:
+        spec, revision = reference[0], revision or reference[1]
     if kind == "local":
         if is_shard(path):  # one WebDataset shard: its samples, not a folder to unpack
             return _load_shards([path], path)

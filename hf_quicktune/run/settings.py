@@ -206,10 +206,14 @@ class RunSettings:
         if not self.dataset:
             raise ConfigError("no dataset given. Pass --dataset (a Hub id, a folder, a file or builtin:digits) "
                               "or a --recipe that sets `dataset`.")
+        from hf_quicktune.data.hub_source import hub_reference
         from hf_quicktune.data.options import normalize
 
         for key, value in normalize(self.to_dict()).items():  # dataset options: checked, split map as a dict
             setattr(self, key, value)
+        reference = None if Path(str(self.dataset)).expanduser().exists() else hub_reference(str(self.dataset))
+        if reference is not None:  # a dataset page's URL, timm's hfds/...: the run, its card and summary name the id
+            self.dataset, self.revision = reference[0], self.revision or reference[1]
         self.budget_s  # noqa: B018 - raises the ConfigError of an invalid budget
         if self.budget is None and self.max_trials is None and self.max_epochs_total is None:
             raise ConfigError("no budget given. Pass --budget (e.g. 30m), --max-trials or --max-epochs-total.")

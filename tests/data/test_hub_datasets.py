@@ -152,3 +152,23 @@ def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, t
     with h5py.File(tmp_path / "h5" / "Galaxy10.h5", "w") as f:
         f["images"], f["ans"] = x, np.arange(10) % 2
     assert load(_upload(hub, tmp_path / "h5", "h5")).info["format"] == "hdf5"
+
+
+def test_a_hub_dataset_named_as_users_copy_it(hub_dataset):
+    """Its page's URL (with /tree/REV: the revision), an hf:// path, timm's hfds/ prefix: was "not a valid Hub
+    dataset id"."""
+    from hf_quicktune.data.hub_source import hub_reference
+    from hf_quicktune.run.settings import RunSettings
+
+    assert hub_reference("https://huggingface.co/datasets/org/name") == ("org/name", None)
+    assert hub_reference("huggingface.co/datasets/org/name/tree/v2/data?x=1") == ("org/name", "v2")
+    assert hub_reference("https://hf.co/datasets/org/name/blob/main/README.md") == ("org/name", None)
+    assert hub_reference("hf://datasets/org/name@refs%2Fconvert%2Fparquet/train") == ("org/name",
+                                                                                    "refs/convert/parquet")
+    assert hub_reference("hfds/beans") == ("beans", None) and hub_reference("wds/timm/x-wds") == ("timm/x-wds", None)
+    assert hub_reference("org/name") is None and hub_reference("https://example.com/datasets/a/b") is None
+    url = f"https://huggingface.co/datasets/{hub_dataset}/tree/v2"
+    assert len(load(url).splits["train"]) + len(load(url).splits["validation"]) == 20  # v2's 20 rows
+    assert load(f"hfds/{hub_dataset}").fingerprint == load(hub_dataset).fingerprint
+    settings = RunSettings(dataset=url, budget="1m").validate()  # the run, its card and summary name the id
+    assert (settings.dataset, settings.revision) == (hub_dataset, "v2")
