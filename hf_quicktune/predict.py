@@ -50,7 +50,7 @@ def _device() -> Any:
 
 def resolve(ref: str) -> str:
     """What to load for ``ref``: a run's folder (its ``export/``), a fine-tune's (its ``model/``), an export folder,
-    or a Hub repo id (org/name)."""
+    or a Hub repo id (org/name; or timm's ``hf-hub:org/name``, or the model page's URL)."""
     ref = (ref or "").strip()
     path = Path(os.path.expanduser(ref)) if ref else None
     if path is not None and path.is_dir():
@@ -63,6 +63,10 @@ def resolve(ref: str) -> str:
             raise ConfigError(f"{ref} holds no exported model (no config.json).{hint} Pass a run's folder, its "
                               "export/ folder, or a model repo id (org/name).")
         return f"local-dir:{path}"
+    copied = re.fullmatch(r"(?:hf-hub:|(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/))"
+                          r"([\w.-]+/[\w.-]+)(?:/.*)?", ref)  # timm's hf-hub:ORG/NAME, the model page's URL
+    if copied:
+        ref = copied.group(1)
     if re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")):
         return f"hf-hub:{ref}"
     raise ConfigError(f"no model at {ref!r}: pass a run's folder, its export/ folder, or a model repo id "

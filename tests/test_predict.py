@@ -113,6 +113,11 @@ def test_bad_input_says_what_to_do(exported, tmp_path, capsys, caplog):
         predict.load(str(tmp_path / "unfinished"))
     with pytest.raises(ConfigError, match="no model at './nowhere'"):
         predict.resolve("./nowhere")
+    # a Hub model named as users copy it: timm's hf-hub: prefix, the model page's URL (not a dataset's or Space's)
+    assert predict.resolve("hf-hub:me/best") == predict.resolve("https://huggingface.co/me/best/tree/main") == \
+        predict.resolve("hf.co/me/best") == "hf-hub:me/best"
+    with pytest.raises(ConfigError, match="no model at"):
+        predict.resolve("https://huggingface.co/datasets/me/data")
     assert main(["predict", str(tmp_path / "unfinished"), str(run)]) == 2
     assert "has not exported a model yet" in capsys.readouterr().err
 
