@@ -76,6 +76,14 @@ def test_validate_messages(values, needle):
         RunSettings(**values).validate()
 
 
+def test_push_to_hub_takes_the_model_pages_url():
+    """Copied from the browser: was "is not a repo id"; a dataset's page is still refused."""
+    s = RunSettings(dataset="builtin:digits", budget="1m", push_to_hub="https://huggingface.co/me/best-model/")
+    assert s.validate().push_to_hub == "me/best-model"
+    with pytest.raises(ConfigError, match="is not a repo id"):
+        RunSettings(dataset="builtin:digits", budget="1m", push_to_hub="https://huggingface.co/datasets/me/d").validate()
+
+
 @pytest.mark.parametrize("ref", ["recipes/spaces/quicktune.yaml", "spaces/quicktune.yaml", "quicktune",
                                  "recipes/cpu-small.yaml", "cpu-small"])
 def test_shipped_files_resolve_from_any_working_directory(ref, tmp_path, monkeypatch):
