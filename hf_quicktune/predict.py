@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import archives
-from hf_quicktune.data.table_images import TableRow, is_table, read_table
+from hf_quicktune.data.table_images import TableRow, is_table, read_hub_split, read_table
 from hf_quicktune.data.transforms import ToRGB
 from hf_quicktune.errors import ConfigError, DatasetError
 
@@ -155,9 +155,10 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
     return {model.labels[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
 
 
-def find_images(inputs: Iterable[str]) -> list[Item]:
+def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
     """The image files named, those under the folders and zip / tar archives named (recursively, hidden ones
-    skipped), and the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), in order."""
+    skipped), the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), and the rows of a
+    Hub dataset's ``split`` (default: its test split, else its validation split), in order."""
     from collections import Counter
 
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
@@ -187,9 +188,11 @@ def find_images(inputs: Iterable[str]) -> list[Item]:
                            if p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)
         elif path.is_file():
             found.append(path)
+        elif _hub_dataset(item):  # org/name: its test split's images, with their classes
+            found += read_hub_split(item, split)
         else:
             raise DatasetError(f"{item}: no such file or folder.", input=item, code="missing_input",
-                               fix="Pass image files, folders of images or a table of them.")
+                               fix="Pass image files, folders of images, a table of them or a Hub dataset id.")
     if skipped:
         logger.warning("%d file(s) are not of an image type hf-quicktune reads and are not classified (%s); convert "
                        "them to JPEG or PNG.", sum(skipped.values()),
@@ -198,6 +201,16 @@ def find_images(inputs: Iterable[str]) -> list[Item]:
         raise DatasetError("no image found in " + ", ".join(map(str, inputs)) + ".", code="no_images",
                            fix="Pass image files or folders holding images (.jpg, .png, .webp, ...).")
     return found
+
+
+def _hub_dataset(item: str) -> bool:
+    """Whether ``item`` names a Hub dataset (an id, its page's URL, timm's ``hfds/`` prefix), not a path."""
+    from hf_quicktune.data.sources import check_dataset_spec
+
+    try:
+        return check_dataset_spec(item) == "hub"
+    except DatasetError:
+        return False
 
 
 @dataclass(frozen=True)

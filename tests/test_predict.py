@@ -537,3 +537,37 @@ def test_a_webdataset_shard_is_classified_sample_by_sample(exported, tmp_path, c
     assert [r["true"] for r in rows] == [LABELS[i % 3] for i in range(4)]
     captured = capsys.readouterr()
     assert "(the table's label column holds the true class)" in captured.out and "convert" not in captured.err
+
+
+@pytest.mark.hub
+def test_a_hub_datasets_test_split_is_classified_with_its_classes(exported, hub, tmp_path, capsys):
+    """``predict MODEL org/name``: its test split (or ``--split``), each row with its class: was "no such file or
+    folder". A split it lacks is said with the ones it has."""
+    import io
+
+    import pandas as pd
+
+    _, run = exported
+    paths = _images(tmp_path / "src", 5, 41)
+    direct = predict.predict(predict.load(str(run)), paths, top_k=1)
+    repo = hub.unique_repo_id("heldout")
+    hub.api.create_repo(repo, repo_type="dataset")
+    for split, chosen in (("train", paths[:2]), ("test", paths)):
+        frame = pd.DataFrame({"image": [{"bytes": p.read_bytes(), "path": None} for p in chosen],
+                              "label": [LABELS[i % 3] for i in range(len(chosen))]})
+        buf = io.BytesIO()
+        frame.to_parquet(buf)
+        hub.api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo=f"data/{split}.parquet", repo_id=repo,
+                            repo_type="dataset")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(run), repo, "-o", str(out)]) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["label"] for r in rows] == [r["label"] for r in direct]
+    assert [r["true"] for r in rows] == [LABELS[i % 3] for i in range(5)]
+    expected = sum(r["label"] == LABELS[i % 3] for i, r in enumerate(direct)) / 5
+    assert f"accuracy {100 * expected:.2f} % on 5 images" in capsys.readouterr().out
+    assert main(["predict", str(run), repo, "--split", "train", "-o", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 3
+    assert main(["predict", str(run), repo, "--split", "dev"]) == 2
+    assert "has no split 'dev' (its splits: train, test)" in capsys.readouterr().err

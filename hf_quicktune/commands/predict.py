@@ -27,16 +27,19 @@ import click
                    "(a competition scored on AUC or log loss whose placeholders are whole numbers, SIIM-ISIC's "
                    "target 0). [default: the class the column is named after, or for two classes the second's "
                    "where it holds fractions; else each image's class]")
+@click.option("--split", "split", default=None, metavar="NAME",
+              help="For a Hub dataset given as INPUTS (org/name): the split to classify. [default: its test split, "
+                   "else its validation split]")
 @click.option("--top-k", type=click.IntRange(1, None), default=3, show_default=True,
               help="Classes (with probabilities) listed per image.")
 @click.option("--batch-size", type=click.IntRange(1, None), default=32, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
 def predict(model: str, inputs: tuple[str, ...], output: str | None, template: Path | None,
-            probability_of: str | None, top_k: int, batch_size: int, as_json: bool) -> None:
+            probability_of: str | None, split: str | None, top_k: int, batch_size: int, as_json: bool) -> None:
     """Classify INPUTS (image files, folders of images searched recursively, zip / tar archives of images, tables
     of them: CSV / parquet / JSON naming image files, or of pixels like Kaggle's MNIST test.csv, a NumPy .npz or an
-    HDF5 file of test images like Keras' x_test) with MODEL: a run's folder (its export/), an export folder, or the Hub repo a
-    run pushed (org/name).
+    HDF5 file of test images like Keras' x_test, a WebDataset shard, a Hub dataset's test split: org/name) with
+    MODEL: a run's folder (its export/), an export folder, or the Hub repo a run pushed (org/name).
 
     When every image lies in a folder named after one of the model's classes (test/CLASS/IMAGE.png), its file name
     carries one (cat.0.jpg), or a table's label column (an .npz's y_test) holds them, the CSV gets a `true` column
@@ -59,7 +62,7 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
                                "sample_submission.csv too (predictions.csv lists each image's top-k probabilities).")
     inference.resolve(model)  # a wrong model path or template fails before the images are searched
     frame = submission.read_template(template) if template is not None else None
-    paths = inference.find_images(inputs)
+    paths = inference.find_images(inputs, split)
     console = Console(stderr=True)
     with console.status(f"loading {model}"):
         loaded = inference.load(model)

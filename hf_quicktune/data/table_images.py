@@ -53,9 +53,31 @@ def read_table(path: Path) -> list[TableRow]:
         return _read(path)
 
 
-def _read(path: Path) -> list[TableRow]:
-    import datasets
+def read_hub_split(spec: str, split: str | None = None) -> list[TableRow]:
+    """Every row of a Hub dataset's ``split`` (default: its test split, else its validation split, else its only
+    one), in order, with its class where the split has labels: ``predict MODEL org/name`` scores a model on a
+    Hub dataset's held-out images."""
+    from hf_quicktune.data.sources import resolve_source
+    from hf_quicktune.data.splits import split_role
 
+    with no_progress_bars():
+        source = resolve_source(spec)
+        names = list(source.splits)
+        if split is None:
+            roles = {split_role(name): name for name in reversed(names)}  # the first of a role
+            split = roles.get("test") or roles.get("validation") or (names[0] if len(names) == 1 else None)
+            if split is None:
+                raise DatasetError(f"{spec} has no test or validation split to classify (its splits: "
+                                   f"{', '.join(names)}).", input=spec, code="unknown_split",
+                                   fix="Name the split to classify with --split NAME.")
+        if split not in source.splits:
+            raise DatasetError(f"{spec} has no split '{split}' (its splits: {', '.join(names)}).", input=split,
+                               code="unknown_split", fix="Pass one of them with --split NAME.")
+        logger.info("%s: classifying its '%s' split (%d images)", spec, split, len(source.splits[split]))
+        return _rows(source.splits[split], source.base_dir, f"{spec}:{split}")
+
+
+def _read(path: Path) -> list[TableRow]:
     from hf_quicktune.data.sources import resolve_source
 
     if path.suffix.lower() in (".npz", *hdf5.SUFFIXES):  # arrays: the test images (x_test), labelled by y_test
@@ -67,6 +89,13 @@ def _read(path: Path) -> list[TableRow]:
     else:
         source = resolve_source(str(path))
         ds, base_dir = next(iter(source.splits.values())), source.base_dir
+    return _rows(ds, base_dir, str(path))
+
+
+def _rows(ds: Any, base_dir: str | None, path: str) -> list[TableRow]:
+    """The rows of the table ``ds`` (read from ``path``; relative image paths from ``base_dir``)."""
+    import datasets
+
     if len(ds) == 0:
         raise DatasetError(f"{path} has no rows.", input=str(path), code="empty_dataset",
                            fix="Pass a table with a row per image.")
