@@ -204,9 +204,12 @@ def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
 
 
 def _hub_dataset(item: str) -> bool:
-    """Whether ``item`` names a Hub dataset (an id, its page's URL, timm's ``hfds/`` prefix), not a path."""
+    """Whether ``item`` names a Hub dataset (``org/name``, its page's URL, timm's ``hfds/`` prefix), not a path (a
+    missing folder named without a slash stays "no such file or folder")."""
     from hf_quicktune.data.sources import check_dataset_spec
 
+    if "/" not in item:
+        return False
     try:
         return check_dataset_spec(item) == "hub"
     except DatasetError:
