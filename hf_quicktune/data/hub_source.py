@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from hf_quicktune.constants import hub_offline
+from hf_quicktune.data.archives import SUFFIXES
 from hf_quicktune.data.columns import image_extensions
 from hf_quicktune.errors import DatasetError
 
@@ -58,7 +59,8 @@ def hub_reference(spec: str) -> tuple[str, str | None] | None:
 
 
 #: files of a repo that datasets' module inference does not read as hf-quicktune reads them locally: tables naming
-#: images beside them (read as an imagefolder of the folders' names), NumPy and HDF5 arrays (not read at all)
+#: images beside them (read as an imagefolder of the folders' names), NumPy and HDF5 arrays (not read at all), and
+#: one archive of a download
 _RAW_TABLES = (".csv", ".tsv", ".json", ".jsonl")
 _RAW_ARRAYS = (".npz", ".h5", ".hdf5", ".he5")
 
@@ -104,7 +106,11 @@ def _raw_layout(files: list[str], card: Callable[[], str]) -> bool:
     suffixes = {Path(f).suffix.lower() for f in files}
     images = suffixes & set(image_extensions())
     tables = [f for f in files if Path(f).suffix.lower() in _RAW_TABLES and Path(f).stem.lower() != "metadata"]
-    if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS)):
+    # one zip of a download (a table beside its images inside: datasets reads the images' folders as classes);
+    # not .tar files, which may be WebDataset shards datasets reads itself
+    packed = [f for f in files if f.lower().endswith(SUFFIXES) and not f.lower().endswith(".tar")]
+    alone = len(packed) == 1 and not images and not tables
+    if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS) or alone):
         return False
     if "README.md" in files:
         try:

@@ -177,7 +177,9 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
         logger.warning("the Hub (%s) does not answer: looking for '%s' in the local cache only", constants.ENDPOINT, spec)
     snapshot = raw_repo_snapshot(spec, revision, offline=unreachable or hub_offline())
     if snapshot is not None:  # a download pushed as it is (a table naming its images, an .npz): read as a folder
-        raw = _load_local(snapshot)
+        entries = [p for p in snapshot.iterdir() if not p.name.startswith(".") and p.name != "README.md"]
+        packed = entries[0] if len(entries) == 1 and archives.is_archive(entries[0]) else None
+        raw = _load_local(archives.unpacked(packed) if packed is not None else snapshot)  # one zip: its data
         raw.kind = "hub"
         raw.info.update({"id": spec, "config": config, "revision": revision, "snapshot": True})
         return raw

@@ -146,6 +146,14 @@ def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, t
     x = np.stack([np.full((8, 8), 40 + 150 * (i % 2), np.uint8) for i in range(10)])
     np.savez(tmp_path / "npz" / "mnist.npz", x_train=x, y_train=np.arange(10) % 2)
     assert load(_upload(hub, tmp_path / "npz", "npz")).num_classes == 2
+    import zipfile
+
+    (tmp_path / "zipped").mkdir()  # the download's zip pushed as it is: datasets read its train_images/ as a class
+    with zipfile.ZipFile(tmp_path / "zipped" / "aptos.zip", "w") as zf:
+        for path in up.rglob("*"):
+            zf.write(path, path.relative_to(up.parent))
+    zipped = load(_upload(hub, tmp_path / "zipped", "zipped"))
+    assert zipped.info["label_column"] == "diagnosis" and zipped.fingerprint == prepared.fingerprint
     import h5py
 
     (tmp_path / "h5").mkdir()
