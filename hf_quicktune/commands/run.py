@@ -50,6 +50,8 @@ def _finish(summary: dict, as_json: bool) -> None:
         click.echo(f"card:        {summary['card']}")
         unlabelled = summary.get("unlabelled") or []
         inputs = " ".join(shlex.quote(p) for p in unlabelled) or "IMAGES_OR_FOLDERS..."
+        if summary.get("unlabelled_splits") and not unlabelled:  # a Hub dataset's unlabelled test split
+            inputs = f"{shlex.quote(str(summary['dataset']))} --split {shlex.quote(summary['unlabelled_splits'][0])}"
         template, aside = _submission_template(unlabelled, Path(summary["export_dir"]))
         click.echo(f"classify:    hf-quicktune predict {shlex.quote(str(summary['output_dir']))} {inputs} "
                    + (f"--submission {shlex.quote(str(template))} -o submission.csv" if template else

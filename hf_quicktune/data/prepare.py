@@ -126,9 +126,10 @@ def _label_column(splits: dict, img_col: str, label_column: str | None) -> tuple
         return {split: one_hot.with_label(ds, name, hot) for split, ds in splits.items()}, name
 
 
-def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -> dict:
+def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str], hub_id: str | None = None) -> dict:
     """Competition-style held-out splits without labels are dropped, not scored on: all -1 (a ClassLabel's
-    unknown), or all missing (Kaggle's test.csv beside train.csv has no label column)."""
+    unknown), or all missing (Kaggle's test.csv beside train.csv has no label column). ``hub_id``: the Hub
+    dataset they are splits of (what to classify after the run is then that id and split)."""
     import datasets
 
     out = {}
@@ -142,7 +143,8 @@ def _drop_unlabelled_splits(splits: dict, lab_col: str, roles: dict[str, str]) -
                 v == unknown or v is None or (isinstance(v, float) and math.isnan(v)) for v in values) else ""
         if why:
             logger.warning("ignoring split '%s': it has no labels (%s); classify it after the run with "
-                           "`hf-quicktune predict RUN_FOLDER FILE`", roles[name], why)
+                           "`hf-quicktune predict RUN_FOLDER %s`", roles[name], why,
+                           f"{hub_id} --split {roles[name]}" if hub_id else "FILE")
             continue
         out[name] = ds
     return out
@@ -193,12 +195,15 @@ def _load(
     img_col = col.detect_image_column(train, image_column)
     splits, lab_col = _label_column(splits, img_col, label_column)
     train = splits["train"]
-    splits = _drop_unlabelled_splits(splits, lab_col, roles)
+    hub_id = raw.info.get("id") if raw.kind == "hub" else None
+    splits = _drop_unlabelled_splits(splits, lab_col, roles, hub_id)
     if pixel_layout is not None:
         splits = {"train": train, **pixels.convert_splits({k: v for k, v in splits.items() if k != "train"},
                                                           pixel_layout)}
     unlabelled = [str(Path(p).absolute()) for p in raw.info.get("unlabelled", []) + _split_files(
         raw, [v for k, v in roles.items() if k not in splits])]
+    # a Hub dataset's unlabelled split: `predict RUN org/name --split NAME` classifies it
+    hub_unlabelled = [v for k, v in roles.items() if k not in splits] if hub_id else []
     roles = {k: v for k, v in roles.items() if k in splits}
     for name, ds in splits.items():
         if img_col not in ds.column_names or lab_col not in ds.column_names:
@@ -300,6 +305,7 @@ def _load(
             **({"fold_column": fold_col} if fold_col else {}),
             **({"group_column": group_col} if held and group_col else {}),
             **({"unlabelled": unlabelled} if unlabelled else {}),
+            **({"unlabelled_splits": hub_unlabelled} if hub_unlabelled else {}),
             "made_splits": sorted(held),
             **({"held": held, "seed": seed} if held else {}),
             "config": config,

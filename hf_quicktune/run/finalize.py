@@ -176,6 +176,7 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "epoch_fraction": settings.epoch_fraction,  # < 1: each epoch trained that share of the images
         "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
         "unlabelled": dataset.info.get("unlabelled") or [],  # the dataset's unlabelled test files: to classify
+        "unlabelled_splits": dataset.info.get("unlabelled_splits") or [],  # a Hub dataset's: predict --split
     }
     metric = settings.metric
     evaluations: dict[str, dict[str, Any] | None] = {}

@@ -180,3 +180,27 @@ def test_a_hub_dataset_named_as_users_copy_it(hub_dataset):
     assert load(f"hfds/{hub_dataset}").fingerprint == load(hub_dataset).fingerprint
     settings = RunSettings(dataset=url, budget="1m").validate()  # the run, its card and summary name the id
     assert (settings.dataset, settings.revision) == (hub_dataset, "v2")
+
+
+def test_a_hub_datasets_unlabelled_test_split_is_named_to_classify(hub, caplog, capsys, tmp_path):
+    """A competition on the Hub: train.parquet with labels, test.parquet without. The test split is left out and the
+    warning and run's summary say `predict RUN org/name --split test` (was: `predict RUN_FOLDER FILE`)."""
+    from hf_quicktune.commands.run import _finish
+
+    repo = f"qt-org/comp-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    train = pd.read_parquet(io.BytesIO(_parquet(12, 0)))
+    for name, frame in (("train", train), ("test", train[["image"]].head(4))):
+        buf = io.BytesIO()
+        frame.to_parquet(buf)
+        hub.api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo=f"data/{name}.parquet", repo_id=repo,
+                            repo_type="dataset")
+    with caplog.at_level("WARNING"):
+        prepared = load(repo)
+    assert prepared.test is None and prepared.info["unlabelled_splits"] == ["test"]
+    assert f"classify it after the run with `hf-quicktune predict RUN_FOLDER {repo} --split test`" in caplog.text
+    summary = {"output_dir": str(tmp_path / "run"), "export_dir": str(tmp_path / "run" / "export"), "card": "x",
+               "dataset": repo, "unlabelled_splits": ["test"], "best_model": "m", "epoch_steps": 1}
+    _finish(summary, as_json=False)
+    assert f"classify:    hf-quicktune predict {tmp_path / 'run'} {repo} --split test -o predictions.csv" in \
+        capsys.readouterr().out
