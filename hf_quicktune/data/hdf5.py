@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,10 @@ def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
     key, label_key = arrays_to_classify(arrays, path)
     images = arrays[key]
     labels = arrays[label_key].read() if label_key is not None else np.full(len(images), -1)
+    sibling = _label_file(path, len(images)) if label_key is None else None
+    if sibling is not None:  # PCam's test_x.h5: its labels in test_y.h5 beside it
+        (label_key, label_array), = sibling.items()
+        labels = label_array.read()
     names = _names(arrays)
     if label_key is not None and names is not None and labels.dtype.kind in "iu" and len(labels) and \
             labels.min() >= 0 and labels.max() < len(names):
@@ -136,6 +141,27 @@ def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
     if label_key is None:
         return key, ds.remove_columns("label")
     return f"{key}, {label_key}", ds
+
+
+def _label_file(path: Path, count: int) -> dict[str, _Array] | None:
+    """The labels of the images of ``path`` kept in a file beside it, named as it is with its image word made a label
+    word (PCam's ``..._test_x.h5`` and ``..._test_y.h5``; ``images.h5`` and ``labels.h5``): ``{key: array}`` of its
+    only array, when that holds one value per image; None otherwise."""
+    from hf_quicktune.data.npz import IMAGE_WORDS, LABEL_WORDS
+
+    parts = re.split(r"([_\-.\s]+)", path.stem)
+    for i, part in enumerate(parts):
+        if part.lower() not in IMAGE_WORDS:
+            continue
+        for word in LABEL_WORDS:
+            candidate = path.with_name("".join([*parts[:i], word, *parts[i + 1:]]) + path.suffix)
+            if candidate == path or not candidate.is_file():
+                continue
+            found = arrays_of([candidate])
+            if len(found) == 1 and all(a.ndim == 1 and len(a) == count for a in found.values()):
+                logger.info("%s: its labels are read from %s", path.name, candidate.name)
+                return {f"{candidate.name}:{k}": a for k, a in found.items()}
+    return None
 
 
 def _names(arrays: dict[str, _Array]) -> list[str] | None:

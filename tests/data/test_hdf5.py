@@ -97,7 +97,8 @@ def test_what_cannot_be_read_says_why(tmp_path: Path):
 
 def test_predict_reads_an_hdf5_files_test_images(tmp_path: Path):
     """``predict MODEL data.h5``: the test array's rows (PNG-encoded as in training), with their true classes
-    where the file labels them; PCam's test_x.h5 alone: its images, unlabelled."""
+    where the file labels them; PCam's test_x.h5 alone: its images, unlabelled, or labelled by test_y.h5 beside
+    it."""
     import io
 
     from PIL import Image
@@ -117,3 +118,12 @@ def test_predict_reads_an_hdf5_files_test_images(tmp_path: Path):
         f["x"] = xte
     rows = read_table(tmp_path / "camelyonpatch_level_2_split_test_x.h5")
     assert len(rows) == 5 and all(r.true is None for r in rows)
+    with h5py.File(tmp_path / "camelyonpatch_level_2_split_test_y.h5", "w") as f:  # its labels beside it
+        f["y"] = yte.astype(np.uint8).reshape(-1, 1, 1, 1)
+    rows = read_table(tmp_path / "camelyonpatch_level_2_split_test_x.h5")
+    assert [r.true for r in rows] == [str(c) for c in yte]
+    with h5py.File(tmp_path / "other_y.h5", "w") as f:  # a label file of another length is not taken
+        f["y"] = np.zeros(3)
+    with h5py.File(tmp_path / "other_x.h5", "w") as f:
+        f["x"] = xte
+    assert all(r.true is None for r in read_table(tmp_path / "other_x.h5"))
