@@ -62,6 +62,7 @@ class PixelLayout:
     shape: tuple[int, ...]
     order: str = "hwc"
     scale: float = 1.0
+    transposed: bool = False  # each image stored column by column (EMNIST's CSVs: data/emnist.py)
 
     @property
     def source(self) -> str:
@@ -82,7 +83,8 @@ class PixelLayout:
             stored = f", channels {'first' if self.order == 'chw' else 'last'}"
         else:
             stored = f", channels stored as {'planes' if self.order == 'chw' else 'interleaved values'}"
-        return f"{where} read as {size} {colour} images{stored}"
+        turned = ", stored column by column (turned upright)" if self.transposed else ""
+        return f"{where} read as {size} {colour} images{stored}{turned}"
 
 
 def _numeric(feature: Any) -> bool:
@@ -159,12 +161,13 @@ def _rows(layout: PixelLayout, batch: dict[str, list]) -> np.ndarray:
 def _as_images(layout: PixelLayout, flat: np.ndarray) -> np.ndarray:
     """Flat stored rows -> (N, H, W) or (N, H, W, 3) arrays of the picture."""
     n = len(flat)
+    images: np.ndarray
     if len(layout.shape) == 2:
-        return flat.reshape(n, *layout.shape)
-    h, w, c = layout.shape
-    if layout.order == "chw":
-        return flat.reshape(n, c, h, w).transpose(0, 2, 3, 1)
-    return flat.reshape(n, h, w, c)
+        images = flat.reshape(n, *layout.shape)
+    else:
+        h, w, c = layout.shape
+        images = flat.reshape(n, c, h, w).transpose(0, 2, 3, 1) if layout.order == "chw" else flat.reshape(n, h, w, c)
+    return images.swapaxes(1, 2) if layout.transposed else images
 
 
 def _vertical_roughness(images: np.ndarray) -> float:
@@ -365,11 +368,12 @@ def _cache_file(ds: datasets.Dataset, layout: PixelLayout, column: str) -> str |
     return str(folder / f"{key}.arrow")
 
 
-def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = None
+def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = None, transposed: bool = False
                 ) -> tuple[dict[str, datasets.Dataset], str, PixelLayout | None]:
     """``(splits, image column, layout)``: a table of pixels (no image column, or ``image_column`` naming a text
-    or array column of pixels) with its rows encoded as images in ``image``; any other table as it is, with the
-    image column detected here (callers need not detect it again)."""
+    or array column of pixels) with its rows encoded as images in ``image`` (``transposed``: square images stored
+    column by column, EMNIST's); any other table as it is, with the image column detected here (callers need not
+    detect it again)."""
     train = splits["train"] if "train" in splits else next(iter(splits.values()))
     if image_column is None:
         try:
@@ -392,6 +396,10 @@ def read_pixels(splits: dict[str, datasets.Dataset], image_column: str | None = 
         layout = detect(train, image_column) if image_column in train.column_names else None
         if layout is None:
             return splits, image_column, None
+    if transposed and layout.shape[0] == layout.shape[1]:
+        from dataclasses import replace
+
+        layout = replace(layout, transposed=True)
     logger.info("%s", layout.describe())
     return convert_splits(splits, layout), "image", layout
 

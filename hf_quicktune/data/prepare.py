@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import image_ids, one_hot, pixels
+from hf_quicktune.data import emnist, image_ids, one_hot, pixels
 from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.groups import group_leak_warnings, group_values
@@ -190,7 +190,11 @@ def _load(
     if by_id is not None:
         splits, image_column = by_id
     # a table of pixels: the training split's encoded first, the others once the unlabelled ones are left out
-    converted, image_column, pixel_layout = pixels.read_pixels({"train": splits["train"]}, image_column)
+    path = raw.info.get("path")
+    converted, image_column, pixel_layout = pixels.read_pixels({"train": splits["train"]}, image_column,
+                                                               transposed=emnist.is_emnist(path))
+    if path is not None and emnist.is_emnist(path) and not class_names:  # EMNIST's labels: characters (mapping)
+        class_names = emnist.mapping_names(path)
     splits["train"] = train = converted["train"]
     img_col = col.detect_image_column(train, image_column)
     splits, lab_col = _label_column(splits, img_col, label_column)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import hdf5, image_ids, npz, pixels, webdataset
+from hf_quicktune.data import emnist, hdf5, image_ids, npz, pixels, webdataset
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -104,7 +104,8 @@ def _rows(ds: Any, base_dir: str | None, path: str) -> list[TableRow]:
     by_id = image_ids.images_by_id({"train": ds}, base_dir, into=paths)
     if by_id is not None:
         ds = by_id[0]["train"]
-    splits, image_column, _ = pixels.read_pixels({"train": ds}, None if by_id is None else paths)
+    splits, image_column, _ = pixels.read_pixels({"train": ds}, None if by_id is None else paths,
+                                                 transposed=emnist.is_emnist(path))  # upright, as training read it
     ds = splits["train"]
     ds = col.to_image_feature(ds, image_column, base_dir).cast_column(image_column, datasets.Image(decode=False))
     names = list(ds.column_names)

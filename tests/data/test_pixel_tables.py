@@ -3,12 +3,14 @@ pixel), FER2013 (a string of values), arrays in parquet; each row's picture come
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from hf_quicktune.data import load
@@ -371,3 +373,32 @@ def test_a_csv_without_a_header_row_is_a_label_and_pixels(tmp_path: Path, caplog
     with pytest.raises(DatasetError, match="its first row is data, not a header") as err:
         load(str(tmp_path / "odd.csv"))  # 68 numbers a row: neither pixels nor a label and pixels
     assert err.value.code == "no_header" and "label,pixel0" in str(err.value)
+
+
+def test_emnists_csvs_are_turned_upright_and_name_their_characters(tmp_path: Path):
+    """Kaggle's emnist-balanced-train.csv: headerless label + 784 values, each image stored column by column, labels
+    indexing emnist-balanced-mapping.txt. Was: every image read mirrored and turned, classes 0 ... K-1."""
+    rng = np.random.default_rng(3)
+    labels = np.arange(12) % 3
+    upright = np.zeros((12, 28, 28), np.uint8)
+    for i, label in enumerate(labels):
+        upright[i, 2 + label, :] = 255  # a bar across row 2 + label: upright, rows are rows
+        upright[i, 20:, 20:] = rng.integers(0, 60, (8, 8))
+    stored = upright.transpose(0, 2, 1).reshape(12, -1)  # column by column, as EMNIST stores them
+    pd.DataFrame(np.column_stack([labels, stored])).to_csv(tmp_path / "emnist-balanced-train.csv", index=False,
+                                                            header=False)
+    (tmp_path / "emnist-balanced-mapping.txt").write_text("0 48\n1 49\n2 65\n")
+    prepared = load(str(tmp_path / "emnist-balanced-train.csv"))
+    assert prepared.class_names == ["0", "1", "A"] and "column by column" in prepared.info["pixels"]
+    for split in (prepared.train, prepared.validation):
+        for row in split:
+            image = np.asarray(row["image"])
+            assert image[2 + row["label"], :].min() == 255  # the bar of its class's row, across the image
+    # predict reads the file's test CSV the same way
+    from hf_quicktune.data.table_images import read_table
+
+    pd.DataFrame(np.column_stack([labels, stored])).to_csv(tmp_path / "emnist-balanced-test.csv", index=False,
+                                                            header=False)
+    rows = read_table(tmp_path / "emnist-balanced-test.csv")
+    first = np.asarray(Image.open(io.BytesIO(rows[0].value["bytes"])))
+    assert np.array_equal(first, upright[0])
