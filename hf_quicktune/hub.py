@@ -34,6 +34,17 @@ T = TypeVar("T")
 
 #: HTTP statuses worth retrying: request timeout, rate limit, server errors
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+#: a model repo's page on the Hub, as copied from the browser (not a dataset's or a Space's)
+_MODEL_PAGE = r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/)([\w.-]+/[\w.-]+)"
+
+
+def model_repo_from_page(text: str, rest: bool = False) -> str | None:
+    """The repo id ``ORG/NAME`` of a model page's URL (``https://huggingface.co/ORG/NAME/``; ``rest``: followed by
+    any path, ``.../tree/main``), else None."""
+    import re
+
+    match = re.fullmatch(_MODEL_PAGE + (r"(?:/.*)?" if rest else r"/?"), text)
+    return match.group(1) if match else None
 LOGIN_FIX = "Set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
 
 

@@ -63,10 +63,10 @@ def resolve(ref: str) -> str:
             raise ConfigError(f"{ref} holds no exported model (no config.json).{hint} Pass a run's folder, its "
                               "export/ folder, or a model repo id (org/name).")
         return f"local-dir:{path}"
-    copied = re.fullmatch(r"(?:hf-hub:|(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/))"
-                          r"([\w.-]+/[\w.-]+)(?:/.*)?", ref)  # timm's hf-hub:ORG/NAME, the model page's URL
-    if copied:
-        ref = copied.group(1)
+    from hf_quicktune.hub import model_repo_from_page
+
+    # timm's hf-hub:ORG/NAME, the model page's URL
+    ref = ref[len("hf-hub:"):] if ref.startswith("hf-hub:") else model_repo_from_page(ref, rest=True) or ref
     if re.fullmatch(r"[\w.-]+/[\w.-]+", ref) and not ref.startswith((".", "/")):
         return f"hf-hub:{ref}"
     raise ConfigError(f"no model at {ref!r}: pass a run's folder, its export/ folder, or a model repo id "

@@ -11,12 +11,12 @@ the rest. Rows of a negative fold (``-1``: a notebook's "not assigned") always t
 from __future__ import annotations
 
 import logging
-import re
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hf_quicktune.data.columns import column_values
+from hf_quicktune.data.groups import name_key
 from hf_quicktune.data.splits import match_splits
 from hf_quicktune.errors import DatasetError
 
@@ -31,17 +31,13 @@ FOLD_NAMES = ("kfold", "fold", "folds", "foldid", "foldidx", "foldnumber", "cvfo
 MIN_FOLDS, MAX_FOLDS = 2, 20
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
 def fold_column(ds: datasets.Dataset) -> tuple[str, list[int]] | None:
     """``(name, values)`` of ``ds``'s fold column: named like one (:data:`FOLD_NAMES`), integers in every row,
     :data:`MIN_FOLDS` to :data:`MAX_FOLDS` non-negative folds; None when it has none."""
     import datasets
 
     for name, feature in ds.features.items():
-        if _key(name) not in FOLD_NAMES or not isinstance(feature, datasets.Value) or not feature.dtype.startswith(
+        if name_key(name) not in FOLD_NAMES or not isinstance(feature, datasets.Value) or not feature.dtype.startswith(
                 ("int", "uint")):
             continue
         values = column_values(ds, name)

@@ -25,13 +25,15 @@ GROUP_NAMES = ("patientid", "patient", "subjectid", "subject", "lesionid", "case
                "studyid")
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A column's name as compared with a list of names: lower case, without separators (``Patient ID``:
+    ``patientid``)."""
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def is_group_name(name: str) -> bool:
     """Whether a column is named like a group of images (:data:`GROUP_NAMES`: ``patient_id``, ``Lesion ID``)."""
-    return _key(name) in GROUP_NAMES
+    return name_key(name) in GROUP_NAMES
 
 
 def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | None = None) -> str | None:
@@ -47,7 +49,7 @@ def group_column(ds: datasets.Dataset, taken: tuple[str, ...], override: str | N
                                f"{', '.join(ds.column_names)}.", input=override, code="unknown_column",
                                fix="Pass one of them, or --group-column none to split images.")
         return override
-    keys = {_key(c): c for c in ds.column_names if c not in taken}
+    keys = {name_key(c): c for c in ds.column_names if c not in taken}
     for name in GROUP_NAMES:
         column = keys.get(name)
         if column is None:

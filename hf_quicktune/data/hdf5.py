@@ -46,9 +46,7 @@ class _Array:
         return self.shape[0] if self.shape else 0
 
     def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        import h5py
-
-        with h5py.File(self.file, "r") as f:
+        with _h5py().File(self.file, "r") as f:
             data = f[self.key][start:stop]
         data = np.asarray(data).reshape((len(data), *self.shape[1:]))
         return data.astype(str) if data.dtype.kind in "SO" else data

@@ -233,10 +233,11 @@ class RunSettings:
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
             raise ConfigError(f"epoch_fraction must be in (0, 1], got {fraction!r} (settings.json's value is fitted "
                               "by the run; remove the key to train whole epochs).")
-        page = re.fullmatch(r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/)"
-                            r"([\w.-]+/[\w.-]+)/?", self.push_to_hub or "")
+        from hf_quicktune.hub import model_repo_from_page
+
+        page = model_repo_from_page(self.push_to_hub or "")
         if page:  # the model page's URL, copied from the browser
-            self.push_to_hub = page.group(1)
+            self.push_to_hub = page
         if self.push_to_hub is not None and not re.fullmatch(r"([\w.-]+/)?[\w.-]+", self.push_to_hub):
             raise ConfigError(f"--push-to-hub {self.push_to_hub!r} is not a repo id; use the form org/model-name "
                               "(or model-name: your own namespace).")
