@@ -32,3 +32,17 @@ def _given(info: dict[str, Any], split: str) -> str:
     if info.get("split_column"):
         return f"the rows whose '{info['split_column']}' is '{source}'"
     return f"the dataset's '{source}' split"
+
+
+def used_splits(info: dict[str, Any], sizes: dict[str, int], train_limit: int | None = None,
+                eval_limit: int | None = None) -> list[tuple[str, int, str]]:
+    """Each split's name, the images a run used of it and where it came from: a ``--train-limit`` /
+    ``--eval-limit`` cap (a fixed random subset, ``train/loaders.limit_split``) is what the score was measured on,
+    so the card gives the capped size and says of how many."""
+    rows = []
+    for split, n in sizes.items():
+        limit, flag = (train_limit, "--train-limit") if split == "train" else (eval_limit, "--eval-limit")
+        used = min(n, limit) if limit else n
+        cap = f"; a random {used:,} of its {n:,} images ({flag} {limit})" if used < n else ""
+        rows.append((split, used, split_origin(info, split) + cap))
+    return rows

@@ -255,7 +255,7 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
     (a kill mid-export leaves the previous export or none; the resumed run finalises again).
     ``per_class_card``: the card's per-class section (:func:`_per_class`)."""
     from hf_quicktune import faults
-    from hf_quicktune.data.describe import split_origin
+    from hf_quicktune.data.describe import used_splits
     from hf_quicktune.publish import CardInfo, build_model_card, export_timm_model
     from hf_quicktune.publish.local_paths import (
         local_roots,
@@ -322,7 +322,8 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         scores={k: summary.get(k) for k in ("val_balanced_accuracy", "val_macro_f1", "test_balanced_accuracy",
                                             "test_macro_f1")},
         per_class=per_class_card, class_names=dataset.class_names,
-        data_splits=[(name, len(ds), split_origin(dataset.info, name)) for name, ds in dataset.splits.items()],
+        data_splits=used_splits(dataset.info, {name: len(ds) for name, ds in dataset.splits.items()},
+                                settings.train_limit, settings.eval_limit),
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))

@@ -82,6 +82,20 @@ def test_card_says_what_each_split_is_and_where_it_came_from():
         "the rows whose 'Usage' is 'PublicTest'"
 
 
+def test_card_gives_the_images_a_capped_run_used_of_each_split():
+    """--train-limit / --eval-limit train and score on a fixed random subset: the card's sizes are the subset's."""
+    from hf_quicktune.data.describe import used_splits
+
+    info = {"made_splits": ["validation"], "held": {"validation": 0.2}, "seed": 0}
+    rows = used_splits(info, {"train": 800, "validation": 200, "test": 30}, train_limit=100, eval_limit=50)
+    assert rows == [("train", 100, "the dataset's 'train' split, less the held-out shares; a random 100 of its 800 "
+                                    "images (--train-limit 100)"),
+                    ("validation", 50, "held out from train: 20 % of the training images, stratified by class, seed 0; "
+                                       "a random 50 of its 200 images (--eval-limit 50)"),
+                    ("test", 30, "the dataset's 'test' split")]  # under the cap: as it is
+    assert used_splits(info, {"train": 800}) == [("train", 800, "the dataset's 'train' split, less the held-out shares")]
+
+
 def test_card_of_a_run_too_small_to_search_does_not_claim_a_search():
     searched = str(build_model_card(_info(prior="org/prior")))
     assert "chosen by\n**hf-quicktune** (Quick-Tune" in searched and "- searched: 2 candidate models" in searched

@@ -100,7 +100,9 @@ def test_min_accuracy_blocks_the_push_and_nothing_local_is_published(tmp_path, h
     # what the validation score was measured on: each split's size and origin, as data inspect says them
     splits = {k: len(v) for k, v in load(str(data)).splits.items()}
     assert "## Training and evaluation data\n\nDataset: `digits4` (local folder)\n\n- 4 classes: " in card
-    assert (f"- train: {splits['train']} images, the dataset's 'train' split, less the held-out shares\n"
+    # (TINY's --train-limit 32 trains on a random 32 of them: the card says so; its --eval-limit is over 20)
+    assert (f"- train: 32 images, the dataset's 'train' split, less the held-out shares; a random 32 of its "
+            f"{splits['train']} images (--train-limit 32)\n"
             f"- validation: {splits['validation']} images, held out from train: 20 % of the training images, "
             "stratified by class, seed 0\n") in card
     settings = json.loads((local / "quicktune" / "settings.json").read_text())
