@@ -13,6 +13,7 @@ import logging
 import shutil
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hf_quicktune.constants import cache_dir
@@ -132,31 +133,77 @@ def unpacked(archive: Path) -> Path:
 def unpacked_folder(archive: Path) -> Path:
     """The folder ``archive`` is unpacked into in the cache (unpacked now unless an earlier run did)."""
     stat = archive.stat()
-    key = hashlib.blake2b(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode(), digest_size=8).hexdigest()
-    stem = archive.name.split(".")[0] or "archive"
+
+    def fill(data: Path, final: Path) -> None:
+        logger.warning("unpacking %s (%.1f MB) into %s (once: later runs read it there; `hf-quicktune cache clear "
+                       "%s` removes it)", archive, stat.st_size / 1e6, final, PART)
+        unpack(archive, data)
+        inner = unpack_inner(data)
+        if inner:
+            logger.warning("unpacked the archives inside it too: %s", ", ".join(inner))
+
+    return _cached(archive, f"{stat.st_size}|{stat.st_mtime_ns}", fill)
+
+
+def holds_archived_images(folder: Path) -> bool:
+    """Whether ``folder`` keeps its images inside archives at its top level, as a download unzipped once does
+    (Kaggle's dogs-vs-cats: ``train.zip``, ``test1.zip``; APTOS-like: ``train.csv`` beside ``train_images.zip``):
+    an archive there and no image file outside it (nor a parquet / Arrow table, which holds its images)."""
+    from hf_quicktune.data.columns import image_extensions
+
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if not any(is_archive(p) for p in entries) or any(p.suffix.lower() in (".parquet", ".arrow") for p in entries):
+        return False
+    images = image_extensions()
+    return not any(p.name.lower().endswith(images) for p in folder.rglob("*") if p.is_file())
+
+
+def unpacked_copy(folder: Path) -> Path:
+    """A copy of ``folder`` in the cache with its top-level archives unpacked (:func:`unpack_inner`'s rules) and
+    links to everything else: the folder as the user would have it after unzipping there, without writing into
+    it (a Hub snapshot is read-only). Unpacked once per state of its top-level entries."""
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    state = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in entries)
+
+    def fill(data: Path, final: Path) -> None:
+        data.mkdir(parents=True)
+        packed = [p.name for p in entries if is_archive(p)]
+        logger.warning("%s keeps its data in archives (%s): unpacking them into %s (once: later runs read it "
+                       "there; `hf-quicktune cache clear %s` removes it)", folder, ", ".join(packed), final, PART)
+        for entry in entries:  # a link to each entry (an archive's link is unpacked, then removed)
+            try:
+                (data / entry.name).symlink_to(entry.resolve(), target_is_directory=entry.is_dir())
+            except OSError:  # no links on this filesystem: the files themselves
+                (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, data / entry.name)
+        unpack_inner(data, depth=3)
+
+    return _cached(folder, state, fill)
+
+
+def _cached(source: Path, state: str, fill: Callable[[Path, Path], None]) -> Path:
+    """The cache's ``data`` folder for ``source`` in ``state``, made by ``fill(data, final folder)`` unless an earlier run made it
+    (written beside, then renamed: an interrupted unpacking leaves nothing read later); older states removed."""
+    key = hashlib.blake2b(f"{source.resolve()}|{state}".encode(), digest_size=8).hexdigest()
+    stem = source.name.split(".")[0] or "archive"
     folder = cache_dir() / PART / f"{stem}-{key}"
     if not (folder / _DONE).exists():
-        logger.warning("unpacking %s (%.1f MB) into %s (once: later runs read it there; `hf-quicktune cache clear "
-                       "%s` removes it)", archive, stat.st_size / 1e6, folder, PART)
         tmp = folder.with_name(f".{folder.name}-tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
-            unpack(archive, tmp / "data")
-            inner = unpack_inner(tmp / "data")
-            if inner:
-                logger.warning("unpacked the archives inside it too: %s", ", ".join(inner))
+            fill(tmp / "data", folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        (tmp / _DONE).write_text(str(archive.resolve()), encoding="utf-8")
+        (tmp / _DONE).write_text(str(source.resolve()), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         tmp.rename(folder)
-        _drop_older(folder, archive)
+        _drop_older(folder, source)
     return folder / "data"
 
 
 def _drop_older(current: Path, archive: Path) -> None:
-    """Remove what earlier versions of ``archive`` (the same path, another size or time) unpacked."""
+    """Remove what earlier versions of ``archive`` (the same path, another size or time; a folder: other
+    contents) unpacked."""
     for other in current.parent.glob(f"{current.name.rsplit('-', 1)[0]}-*"):
         marker = other / _DONE
         try:

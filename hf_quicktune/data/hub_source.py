@@ -60,7 +60,7 @@ def hub_reference(spec: str) -> tuple[str, str | None] | None:
 
 #: files of a repo that datasets' module inference does not read as hf-quicktune reads them locally: tables naming
 #: images beside them (read as an imagefolder of the folders' names), NumPy and HDF5 arrays (not read at all), and
-#: one archive of a download
+#: the archives of a download
 _RAW_TABLES = (".csv", ".tsv", ".json", ".jsonl")
 _RAW_ARRAYS = (".npz", ".h5", ".hdf5", ".he5")
 
@@ -109,8 +109,10 @@ def _raw_layout(files: list[str], card: Callable[[], str]) -> bool:
     # one zip of a download (a table beside its images inside: datasets reads the images' folders as classes);
     # not .tar files, which may be WebDataset shards datasets reads itself
     packed = [f for f in files if f.lower().endswith(SUFFIXES) and not f.lower().endswith(".tar")]
-    alone = len(packed) == 1 and not images and not tables
-    if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS) or alone):
+    # or archives beside a table (train.csv naming the images of train_images.zip, or a submission template beside
+    # dogs-vs-cats' train.zip): the folder's archives are unpacked as a local folder's are
+    archived = packed and not images and (tables or len(packed) == 1)
+    if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS) or archived):
         return False
     if "README.md" in files:
         try:

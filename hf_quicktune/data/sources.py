@@ -115,22 +115,6 @@ def _caused_by(err: BaseException, kind: type[BaseException]) -> BaseException |
     return None
 
 
-def _refuse_folder_of_archives(path: Path) -> None:
-    """A folder whose data is still archived (Kaggle's dogs-vs-cats.zip unzipped once: train.zip, test1.zip and a
-    submission template): say to unpack them, not that its files are no dataset."""
-    entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-    inner = sorted(p.name for p in entries if archives.is_archive(p))
-    if inner and not any(p.is_dir() for p in entries) and all(
-            archives.is_archive(p) or archives.is_submission(p) or p.suffix.lower() not in (*FILE_BUILDERS, ".npz", *HDF5_SUFFIXES)
-            for p in entries if p.is_file()):
-        first = next((n for n in inner if "train" in n.lower()), inner[0])
-        tool = "unzip" if first.lower().endswith(".zip") else "tar -xf"
-        raise DatasetError(f"{path} holds its data as archives ({', '.join(inner)}), not as images or tables.",
-                           input=str(path), code="archived_data",
-                           fix=f"Unpack them there (e.g. `cd {path} && {tool} {first}`), or pass the archive the "
-                               "folder came from: hf-quicktune unpacks archives inside an archive.")
-
-
 def _is_data_file_dir(path: Path) -> bool:
     """A directory of parquet/CSV/JSON files (split names from file names), not of images."""
 
@@ -285,6 +269,8 @@ def _load_local(path: Path) -> RawSource:
         npz = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".npz"]
         if len(npz) == 1 and not any(p.is_dir() and not p.name.startswith((".", "__")) for p in path.iterdir()):
             return _load_local(npz[0])  # a folder holding Keras' mnist.npz (a Hub repo of it)
+        if archives.holds_archived_images(path):  # a download unzipped once: its train.zip, test1.zip, ...
+            return _load_local(archives.unpacked_copy(path))
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)
@@ -296,7 +282,6 @@ def _load_local(path: Path) -> RawSource:
                           and f.suffix.lower() in FILE_BUILDERS and not f.name.startswith(".")]
                 raw.splits[name] = join_groups(table, others, tables[0].name)
             return raw
-        _refuse_folder_of_archives(path)
         if _is_data_file_dir(path):
             return _load_data_dir(path)
         splits, layout = load_image_folder(path)

@@ -131,6 +131,51 @@ def test_archives_inside_an_archive_are_unpacked_and_the_submission_template_ign
         assert load(str(tmp_path / "damaged-inside.zip")).class_names == ["cat", "dog"]
     assert "notes.zip inside the archive is left packed" in caplog.text
     (folder / "notes.zip").unlink()
-    # the folder the outer zip came from: its archives are named, with what to do
-    with pytest.raises(DatasetError, match=r"holds its data as archives \(test1\.zip, train\.zip\).*unzip train\.zip"):
-        load(str(folder))
+    # the folder the outer zip came from (unzipped once): its archives are unpacked into the cache as an archive's
+    # inner ones are, the folder itself left as it is (was: refused, "unzip train.zip there")
+    before = sorted(p.name for p in folder.iterdir())
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        unzipped = load(str(folder))
+    assert unzipped.class_names == ["cat", "dog"] and unzipped.fingerprint == ds.fingerprint
+    assert "keeps its data in archives (test1.zip, train.zip): unpacking them" in caplog.text
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_folder_of_a_table_beside_its_zipped_images_reads_as_unzipped(tmp_path, caplog):
+    """APTOS-like: train.csv naming the images of train_images.zip, test.csv those of test_images.zip: the table
+    labels its images (was: "No image column found"), the test split is what to classify; read again from the
+    cache, and again after a changed archive."""
+    from .conftest import make_image
+
+    src = tmp_path / "src"
+    for part, n in (("train_images", 12), ("test_images", 3)):
+        (src / part).mkdir(parents=True)
+        for i in range(n):
+            make_image(((220, 30, 30), (30, 30, 220))[i % 2], i).save(src / part / f"{part[:2]}{i:03d}.png")
+    pd.DataFrame({"id_code": [f"tr{i:03d}" for i in range(12)], "diagnosis": [i % 2 for i in range(12)]}).to_csv(
+        src / "train.csv", index=False)
+    folder = tmp_path / "aptos"
+    folder.mkdir()
+    shutil.copy(src / "train.csv", folder)
+    pd.DataFrame({"id_code": [f"te{i:03d}" for i in range(3)]}).to_csv(folder / "test.csv", index=False)
+    for part in ("train_images", "test_images"):
+        _zip_folder(src / part, folder / f"{part}.zip", prefix=f"{part}/")
+    with caplog.at_level("WARNING"):
+        ds = load(str(folder))
+    assert ds.info["label_column"] == "diagnosis" and ds.class_names == ["0", "1"]
+    assert ds.meta.num_train + len(ds.validation) == 12
+    for row in ds.train:
+        assert (row["image"].getpixel((4, 4))[0] > 128) == (ds.class_names[row["label"]] == "0")
+    assert [Path(f).name for f in ds.info["unlabelled"]] == ["test.csv"]
+    assert sum("keeps its data in archives" in r.getMessage() for r in caplog.records) == 1
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load(str(folder)).fingerprint == ds.fingerprint
+    assert "keeps its data in archives" not in caplog.text  # read where the first load unpacked it
+    _zip_folder(src / "train_images", folder / "train_images.zip", prefix="train_images/")
+    os.utime(folder / "train_images.zip", ns=(1, (folder / "train_images.zip").stat().st_mtime_ns + 10**9))
+    assert load(str(folder)).info["label_column"] == "diagnosis"
+    assert len(list((Path(os.environ["HF_QUICKTUNE_CACHE"]) / archives.PART).glob("aptos-*"))) == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["test.csv", "test_images.zip", "train.csv",
+                                                        "train_images.zip"]

@@ -154,6 +154,14 @@ def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, t
             zf.write(path, path.relative_to(up.parent))
     zipped = load(_upload(hub, tmp_path / "zipped", "zipped"))
     assert zipped.info["label_column"] == "diagnosis" and zipped.fingerprint == prepared.fingerprint
+    (tmp_path / "archived").mkdir()  # train.csv beside train_images.zip (and a submission template): datasets read
+    (tmp_path / "archived" / "train.csv").write_bytes((up / "train.csv").read_bytes())  # the table alone
+    (tmp_path / "archived" / "sample_submission.csv").write_text("id_code,diagnosis\nx,0\n")
+    with zipfile.ZipFile(tmp_path / "archived" / "train_images.zip", "w") as zf:
+        for path in (up / "train_images").iterdir():
+            zf.write(path, path.relative_to(up))
+    archived = load(_upload(hub, tmp_path / "archived", "archived"))
+    assert archived.info["label_column"] == "diagnosis" and archived.fingerprint == prepared.fingerprint
     import h5py
 
     (tmp_path / "h5").mkdir()
