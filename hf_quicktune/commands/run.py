@@ -103,7 +103,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @dataset_options
 @click.option("--zoo", help="Candidate zoo: a name in recipes/zoos (default, offline, ...) or a query. [default: default]")
 @click.option("--budget", help="Wall-clock budget including ranking and search overhead: 90s, 30m, 2h, 1h30m, "
-                               "'2 hours'. "
+                               "'2 hours', 1:30:00 or Slurm's 1-12:00:00. "
                                "Required unless --max-trials or --max-epochs-total is given.")
 @click.option("--max-trials", type=int, help="Try at most this many distinct trials (configurations); once they "
                                              "have started, the best of them trains to the end of its schedule "

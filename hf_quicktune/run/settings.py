@@ -41,11 +41,14 @@ DEFAULT_SCORES = ("lfc", "logme", "knn")
 
 def parse_budget(text: str | int | float | None, what: str = "budget") -> float | None:
     """Seconds in a budget string: ``"90"``/``"90s"``, ``"3m"``, ``"2h"``, ``"1h30m"``, ``"1.5h"``, ``"2 hours"``,
-    ``"1 hour, 30 min"``, ``"1d"``; ``what`` names it in the error (e.g. ``--time-limit``)."""
+    ``"1 hour, 30 min"``, ``"1d"``, a clock's ``"1:30:00"`` or Slurm's ``"1-12:00:00"``; ``what`` names it in the
+    error (e.g. ``--time-limit``)."""
     if text is None:
         return None
     if isinstance(text, int | float) and not isinstance(text, bool):
         seconds = float(text)
+    elif ":" in str(text) or re.fullmatch(r"\s*\d+-\d+.*", str(text)):
+        seconds = _clock_seconds(str(text), what)
     else:
         # "1 hour, 30 min": a comma may follow a unit (not a digit: "1,5h" is no budget)
         s = re.sub(r"(?<=[a-z]),", "", str(text).strip().lower()).replace(" ", "")
@@ -65,6 +68,22 @@ def parse_budget(text: str | int | float | None, what: str = "budget") -> float 
     if seconds <= 0:
         raise ConfigError(f"invalid {what} {text!r}: it must be positive (e.g. 30m).")
     return seconds
+
+
+#: a job's time as Slurm's ``--time`` and ``date`` write it: ``H:MM:SS``, ``D-H:MM:SS``, ``D-H:MM``, ``D-H``
+_CLOCK_RE = re.compile(r"^(?:(?P<d>\d+)-)?(?P<h>\d+):(?P<m>[0-5]\d):(?P<s>[0-5]\d)$|^(?P<d2>\d+)-(?P<h2>\d+)(?::(?P<m2>[0-5]\d))?$")
+
+
+def _clock_seconds(text: str, what: str) -> float:
+    """Seconds in a clock-style budget (``1:30:00``, ``2-00:00:00``); ``1:30`` is refused: hours and minutes to
+    some, Slurm's minutes and seconds to others."""
+    m = _CLOCK_RE.match(text.strip())
+    if m is None:
+        raise ConfigError(f"invalid {what} {text!r}: write a time as H:MM:SS (1:30:00) or D-H:MM:SS (Slurm's "
+                          "--time), or a duration such as 90m or 1h30m (1:30 could be 1 h 30 min or, as Slurm "
+                          "reads it, 1 min 30 s).")
+    days, hours, minutes, secs = (int(m[g] or 0) for g in (("d", "h", "m", "s") if m["h"] else ("d2", "h2", "m2", "s")))
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
 
 
 def format_seconds(seconds: float) -> str:

@@ -12,6 +12,9 @@ from hf_quicktune.run.settings import RunSettings, load_recipe, parse_budget, re
     ("90", 90), ("90s", 90), ("3m", 180), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400), (" 2 m ", 120),
     (45, 45), ("0.5m", 30), ("2 hours", 7200), ("30 min", 1800), ("1 hour, 30 minutes", 5400), ("1h 30m", 5400),
     ("45mins", 2700), ("2 Hours", 7200), ("1d", 86400), ("90 sec", 90), ("2 hrs", 7200),
+    # a job's time as a clock and Slurm's --time write it
+    ("1:30:00", 5400), ("01:30:00", 5400), ("0:00:45", 45), ("1-12:00:00", 129600), ("2-0", 172800),
+    ("1-06:30", 109800),
 ])
 def test_parse_budget(text, seconds):
     assert parse_budget(text) == pytest.approx(seconds)
@@ -20,10 +23,17 @@ def test_parse_budget(text, seconds):
 @pytest.mark.parametrize("text", ["3x", "", "h", "m5", "-3m", "0", "1h-5m", "abc",
                                   "2 hourz", "1hh",
                                   "1,5h",  # a decimal comma is not "1 second, 5 hours"
-                                  "1h30", "1 30"])  # which unit has the 30?
+                                  "1h30", "1 30",  # which unit has the 30?
+                                  "0:00:00", "1:60:00", "1-2x"])
 def test_parse_budget_rejects_with_a_hint(text):
     with pytest.raises(ConfigError, match="budget"):
         parse_budget(text)
+
+
+def test_a_clock_of_two_parts_is_refused_as_ambiguous():
+    """1:30 is 1 h 30 min to some and 1 min 30 s to Slurm: the error says both and how to write either."""
+    with pytest.raises(ConfigError, match=r"1:30 could be 1 h 30 min or, as Slurm reads it, 1 min 30 s"):
+        parse_budget("1:30")
 
 
 def test_recipe_values_then_cli_wins(tmp_path):
