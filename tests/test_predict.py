@@ -328,6 +328,18 @@ def test_a_competitions_test_table_of_ids_is_classified_keyed_by_them(exported, 
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["id_code"] for r in rows] == ids and [r["label"] for r in rows] == [r["label"] for r in direct]
+    # the download as it came: test.csv beside test_images.zip (was: "No image column found")
+    import zipfile
+
+    (tmp_path / "zipped").mkdir()
+    (tmp_path / "zipped" / "test.csv").write_bytes((tmp_path / "test.csv").read_bytes())
+    with zipfile.ZipFile(tmp_path / "zipped" / "test_images.zip", "w") as zf:
+        for key in ids:
+            zf.write(tmp_path / "test_images" / f"{key}.png", f"test_images/{key}.png")
+    assert main(["predict", str(run), str(tmp_path / "zipped" / "test.csv"), "-o", str(out)]) == 0
+    with out.open() as fh:
+        assert list(csv.DictReader(fh)) == rows
+    assert sorted(p.name for p in (tmp_path / "zipped").iterdir()) == ["test.csv", "test_images.zip"]
 
 
 def test_a_submission_in_the_templates_format(exported, tmp_path, capsys, monkeypatch):

@@ -180,6 +180,21 @@ def unpacked_copy(folder: Path) -> Path:
     return _cached(folder, state, fill)
 
 
+def original_path(path: str, copy: Path, folder: Path) -> str:
+    """``path`` inside :func:`unpacked_copy`'s ``copy`` of ``folder`` named as the user has it: the same file in
+    ``folder`` (``test.csv``), or the archive a top folder came from (``test1/`` -> ``test1.zip``); else as it is."""
+    try:
+        rel = Path(path).relative_to(copy)
+    except ValueError:
+        return path
+    if rel == Path("."):
+        return str(folder)
+    if (folder / rel).exists():
+        return str(folder / rel)
+    packed = [folder / f"{rel.parts[0]}{suffix}" for suffix in SUFFIXES] if len(rel.parts) == 1 else []
+    return next((str(p) for p in packed if p.is_file()), path)
+
+
 def _cached(source: Path, state: str, fill: Callable[[Path, Path], None]) -> Path:
     """The cache's ``data`` folder for ``source`` in ``state``, made by ``fill(data, final folder)`` unless an earlier run made it
     (written beside, then renamed: an interrupted unpacking leaves nothing read later); older states removed."""

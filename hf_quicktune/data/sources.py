@@ -270,7 +270,14 @@ def _load_local(path: Path) -> RawSource:
         if len(npz) == 1 and not any(p.is_dir() and not p.name.startswith((".", "__")) for p in path.iterdir()):
             return _load_local(npz[0])  # a folder holding Keras' mnist.npz (a Hub repo of it)
         if archives.holds_archived_images(path):  # a download unzipped once: its train.zip, test1.zip, ...
-            return _load_local(archives.unpacked_copy(path))
+            copy = archives.unpacked_copy(path)
+            raw = _load_local(copy)
+            # the source and what to classify named as the user has them (test.csv, test1.zip), not the cache's copy
+            raw.info.update(path=archives.original_path(raw.info.get("path") or str(copy), copy, path),
+                            unpacked=str(copy))
+            if raw.info.get("unlabelled"):
+                raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
+            return raw
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hf_quicktune.data import archives, emnist, hdf5, image_ids, npz, pixels, webdataset
 from hf_quicktune.data import columns as col
-from hf_quicktune.data import emnist, hdf5, image_ids, npz, pixels, webdataset
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.split_column import SPLIT_COLUMNS, VALID_FLAGS
 from hf_quicktune.errors import DatasetError
@@ -86,8 +86,9 @@ def _read(path: Path) -> list[TableRow]:
         base_dir = None
     elif webdataset.is_shard(path):  # its samples, keyed by their key, labelled by their .cls or .json
         ds, base_dir = next(iter(webdataset.load_shards([path], keep_key=True).values())), None
-    else:
-        source = resolve_source(str(path))
+    else:  # test.csv beside test_images.zip: read where the zip is unpacked (the table beside it a link)
+        packed = archives.holds_archived_images(path.parent)
+        source = resolve_source(str(archives.unpacked_copy(path.parent) / path.name if packed else path))
         ds, base_dir = next(iter(source.splits.values())), source.base_dir
     return _rows(ds, base_dir, str(path))
 

@@ -138,6 +138,7 @@ def test_archives_inside_an_archive_are_unpacked_and_the_submission_template_ign
     with caplog.at_level("WARNING"):
         unzipped = load(str(folder))
     assert unzipped.class_names == ["cat", "dog"] and unzipped.fingerprint == ds.fingerprint
+    assert unzipped.info["unlabelled"] == [str(folder / "test1.zip")]  # its test1/ as the user has it
     assert "keeps its data in archives (test1.zip, train.zip): unpacking them" in caplog.text
     assert sorted(p.name for p in folder.iterdir()) == before
 
@@ -167,7 +168,7 @@ def test_a_folder_of_a_table_beside_its_zipped_images_reads_as_unzipped(tmp_path
     assert ds.meta.num_train + len(ds.validation) == 12
     for row in ds.train:
         assert (row["image"].getpixel((4, 4))[0] > 128) == (ds.class_names[row["label"]] == "0")
-    assert [Path(f).name for f in ds.info["unlabelled"]] == ["test.csv"]
+    assert ds.info["unlabelled"] == [str(folder / "test.csv")]  # what to classify, as the user has it
     assert sum("keeps its data in archives" in r.getMessage() for r in caplog.records) == 1
     caplog.clear()
     with caplog.at_level("WARNING"):
