@@ -109,9 +109,10 @@ def _raw_layout(files: list[str], card: Callable[[], str]) -> bool:
     # one zip of a download (a table beside its images inside: datasets reads the images' folders as classes);
     # not .tar files, which may be WebDataset shards datasets reads itself
     packed = [f for f in files if f.lower().endswith(SUFFIXES) and not f.lower().endswith(".tar")]
-    # or archives beside a table (train.csv naming the images of train_images.zip, or a submission template beside
-    # dogs-vs-cats' train.zip): the folder's archives are unpacked as a local folder's are
-    archived = packed and not images and (tables or len(packed) == 1)
+    # or the images in zips (train.zip and test.zip of class folders: datasets labelled them by the repo's name and
+    # failed, "Invalid string class label"; train.csv naming the images of train_images.zip: read as a CSV): the
+    # archives are unpacked as a local folder's are
+    archived = packed and not images
     if suffixes & {".parquet", ".arrow"} or not ((tables and images) or suffixes & set(_RAW_ARRAYS) or archived):
         return False
     if "README.md" in files:

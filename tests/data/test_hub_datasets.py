@@ -162,6 +162,16 @@ def test_a_hub_repo_holding_a_download_as_it_is_reads_as_the_folder_would(hub, t
             zf.write(path, path.relative_to(up))
     archived = load(_upload(hub, tmp_path / "archived", "archived"))
     assert archived.info["label_column"] == "diagnosis" and archived.fingerprint == prepared.fingerprint
+    for layout in ("{split}/{cls}/{i}.png", "{split}/{cls}.{i}.png"):  # zips of class folders; Dogs vs. Cats' names
+        (tmp_path / "zips").mkdir(exist_ok=True)  # (datasets: "Invalid string class label <repo>@<revision>")
+        for split, n in (("train", 12), ("test", 4)):
+            with zipfile.ZipFile(tmp_path / "zips" / f"{split}.zip", "w") as zf:
+                for i in range(n):
+                    name = ["red", "blue"][i % 2]
+                    zf.writestr(layout.format(split=split, cls=name, i=i), png_bytes(make_image(colours[name], i)))
+        zips = load(_upload(hub, tmp_path / "zips", "zips"))
+        assert zips.class_names == ["blue", "red"] and len(zips.test) == 4, layout
+        assert len(zips.train) + len(zips.validation) == 12
     import h5py
 
     (tmp_path / "h5").mkdir()
