@@ -294,13 +294,31 @@ class RunSettings:
         return self
 
 
+#: YAML 1.1's base-60 numbers (``1:30`` is 90 to PyYAML, ``1:30:00`` 5400)
+_SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
+
+
+def _recipe_loader() -> type:
+    """PyYAML's safe loader with base-60 numbers read as text: ``budget: 1:30`` reaches :func:`parse_budget` as
+    written (ambiguous: refused) instead of as 90 seconds, and ``budget: 1:30:00`` as a clock."""
+    import yaml
+
+    class RecipeLoader(yaml.SafeLoader):
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is yaml.ScalarNode and implicit[0] and _SEXAGESIMAL.match(value):
+                return "tag:yaml.org,2002:str"
+            return super().resolve(kind, value, implicit)
+
+    return RecipeLoader
+
+
 def load_recipe(path: str | Path) -> dict[str, Any]:
     """Read a run recipe: a YAML mapping with the keys of :class:`RunSettings` (``-`` or ``_``)."""
     import yaml
 
     file = resolve_recipe_file(path)
     try:
-        data = yaml.safe_load(file.read_text()) or {}
+        data = yaml.load(file.read_text(), Loader=_recipe_loader()) or {}  # a SafeLoader subclass
     except yaml.YAMLError as err:
         raise ConfigError(f"recipe {file} is not valid YAML ({err}). Fix the file.") from None
     if not isinstance(data, dict):

@@ -44,6 +44,18 @@ def test_recipe_values_then_cli_wins(tmp_path):
     assert s.budget_s == 120
 
 
+def test_a_recipes_clock_budget_is_read_as_written(tmp_path):
+    """YAML 1.1 reads 1:30 as the base-60 number 90: a recipe's budget: 1:30 ran 90 seconds; now refused as
+    ambiguous, and 1:30:00 is 90 minutes (other numbers stay numbers)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("dataset: builtin:digits\nbudget: 1:30:00\nseed: 7\nval_fraction: 0.25\n")
+    s = resolve_settings({}, recipe)
+    assert (s.budget_s, s.seed, s.val_fraction) == (5400, 7, 0.25)
+    recipe.write_text("dataset: builtin:digits\nbudget: 1:30\n")
+    with pytest.raises(ConfigError, match="1:30 could be 1 h 30 min"):
+        resolve_settings({}, recipe)
+
+
 def test_recipe_unknown_key_names_key_and_file(tmp_path):
     recipe = tmp_path / "bad.yaml"
     recipe.write_text("dataset: x\nbudjet: 3m\n")
