@@ -162,6 +162,19 @@ transform = timm.data.create_transform(**timm.data.resolve_data_config({{}}, mod
 print(model.pretrained_cfg["label_names"][probs.argmax().item()])"""
 
 
+def _pipeline(info: CardInfo) -> str:
+    """transformers' pipeline for a timm export (its ``TimmWrapper`` reads timm's config.json and preprocessing),
+    where it reads the images as training did: 8-bit ones, not DICOM scans or images of more bits."""
+    mode = info.image_mode or ""
+    if info.library_name != "timm" or info.image_format == "DICOM" or mode.startswith("I") or mode == "F":
+        return ""
+    ref = (info.model_ref or info.safe_name).removeprefix("hf-hub:").removeprefix("local-dir:")
+    return f"""
+Or with transformers (its timm wrapper), the same probabilities:
+`pipeline("image-classification", model="{ref}")("image.jpg")`.
+"""
+
+
 def _open_image(image_format: str | None) -> str:
     """The line that opens an image: upright as datasets decodes it (EXIF orientation), or a DICOM scan through
     hf-quicktune's Pillow plugin, windowed as training read it (:mod:`hf_quicktune.data.dicom`)."""
@@ -288,7 +301,7 @@ def build_model_card(info: CardInfo):
 ```python
 {_usage(info)}
 ```
-
+{_pipeline(info)}
 ## How it was found
 
 - {"searched" if info.searched else "ranked"}: {len(info.candidates)} candidate models from zoo `{info.zoo}` ({", ".join(f"`{c}`" for c in info.candidates[:12])}{" ..." if len(info.candidates) > 12 else ""}),

@@ -58,6 +58,12 @@ def export_timm_model(
         pcfg.pop("test_crop_pct", None)
     if model_args:  # timm >= 1.0.31 records them itself; older ones do not
         cfg["model_args"] = {**(cfg.get("model_args") or {}), **dict(model_args)}
+    # num_classes is the config's own key (timm builds the head from it); in model_args too (timm 1.0.31 puts it
+    # there), transformers' TimmWrapper passed it twice and its pipeline could not load the export
+    if "model_args" in cfg:
+        cfg["model_args"].pop("num_classes", None)
+        if not cfg["model_args"]:
+            del cfg["model_args"]
     if extra_config:
         cfg.update(dict(extra_config))
     cfg_path.write_text(json.dumps(cfg, indent=2))

@@ -57,6 +57,36 @@ def test_the_cards_snippet_classifies_as_the_runs_evaluation_did(tmp_path, monke
     assert printed.getvalue().strip() == LABELS[int(ours.argmax())]
 
 
+def test_the_cards_transformers_pipeline_classifies_as_the_runs_evaluation_did(tmp_path, monkeypatch):
+    """transformers' pipeline reads a timm export through its TimmWrapper: it failed to load ours (num_classes in
+    config.json's model_args as well: "got multiple values for keyword argument 'num_classes'"); the card's line,
+    run as written, gives the run's probabilities. Not offered for 16-bit images (it would not stretch them)."""
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=LABELS, data_config=DATA_CONFIG,
+                            model_args={"in_chans": 3})
+    assert timm.create_model(f"local-dir:{out}", pretrained=True).num_classes == 3  # timm still builds its head
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "image.png")
+    info = dict(model_name="org/result", base_model=None, candidate="test_efficientnet",
+                architecture="test_efficientnet", dataset="org/data", dataset_is_hub=True, config={"lr": 0.001},
+                epochs=1, val_top1=0.5, test_top1=None, license="apache-2.0", budget="", budget_used_s=1.0, zoo="x",
+                candidates=["test_efficientnet"], num_trials=1, num_steps=1, leaderboard=[])
+    card = str(build_model_card(CardInfo(**info, model_ref=f"local-dir:{out}", image_mode="RGB")))
+    line = re.search(r"`(pipeline\(.*?\))`", card).group(1)
+    assert line == f'pipeline("image-classification", model="{out}")("image.jpg")'
+    monkeypatch.chdir(tmp_path)
+    from transformers import pipeline
+
+    scope: dict = {"pipeline": pipeline}
+    result = eval(line.replace('"image.jpg"', '"image.png"'), scope)  # noqa: S307 - the card's own line
+    with torch.no_grad():
+        ours = model(build_transform(DATA_CONFIG, train=False)(Image.open(tmp_path / "image.png")).unsqueeze(0))
+    expected = dict(zip(LABELS, ours.softmax(-1)[0].tolist(), strict=True))
+    assert {r["label"]: r["score"] for r in result} == pytest.approx(expected, abs=1e-5)
+    assert "pipeline(" not in str(build_model_card(CardInfo(**info, image_mode="I;16")))
+    assert 'model="org/result"' in str(build_model_card(CardInfo(**info)))  # pushed: the repo's id
+
+
 def test_the_cards_snippet_turns_a_phone_photo_upright_as_training_did(tmp_path, monkeypatch):
     """Training decodes images as datasets does, EXIF orientation applied (data/decoding.py); the snippet read the
     stored pixels, sideways for a phone photo taken upright."""
