@@ -90,6 +90,8 @@ def decode_error(err: Exception, source: Any) -> str:
             if isinstance(source, str | os.PathLike):
                 with open(source, "rb") as fh:
                     data = fh.read(4096)
+                    if data[:4] in _TIFF and os.path.getsize(source) <= _TIFF_READ:  # its tags may lie past 4 KB
+                        data += fh.read()
             else:
                 data = _read(source)
             return f"{type(err).__name__}: {_what_it_is(data)}"
@@ -119,7 +121,36 @@ def _what_it_is(data: bytes) -> str:
                 "heif-convert, or pillow-heif in Python)")
     if data[128:132] == b"DICM":  # hf_quicktune.data.dicom reads them where pydicom is installed
         return "a DICOM file (medical imaging), which needs pydicom: pip install pydicom"
+    if data[:4] in _TIFF:
+        return _tiff_text(data)
     return f"not an image format Pillow reads (it starts with {data[:8].hex(' ')})"
+
+
+#: the first bytes of a TIFF (little- and big-endian), and the largest one read whole to tell why it failed
+_TIFF = (b"II*\x00", b"MM\x00*")
+_TIFF_READ = 64 << 20
+
+
+def _tiff_text(data: bytes) -> str:
+    """Why Pillow read no image from a TIFF, from its tags: most often more bands than an RGB(A) image
+    (multispectral satellite tiles, Sentinel-2's 13 in EuroSAT's MS release), which a classifier of RGB or
+    grayscale images cannot take as they are."""
+    from PIL import TiffImagePlugin
+
+    try:
+        tags = TiffImagePlugin.ImageFileDirectory_v2(data[:8])
+        fp = io.BytesIO(data)
+        fp.seek(tags.next)
+        tags.load(fp)
+        bands, bits = int(tags.get(277, 1)), tags.get(258, (8,))
+    except Exception:  # tags past what was read, or damaged
+        return "a TIFF that Pillow cannot decode (its compression or layout): convert it to PNG"
+    depth = bits[0] if isinstance(bits, tuple) else bits
+    if bands > 4:
+        return (f"a TIFF of {bands} bands per pixel ({depth}-bit; a multispectral image, e.g. a satellite's): Pillow "
+                "reads 1 to 4 and hf-quicktune trains on RGB or grayscale images; write three of its bands as an "
+                "RGB PNG (Sentinel-2's red, green and blue are B04, B03 and B02), e.g. with tifffile or rasterio")
+    return f"a TIFF of {bands} band(s) of {depth} bits that Pillow cannot decode: convert it to PNG"
 
 
 def _threads() -> int:
@@ -268,11 +299,15 @@ def drop_undecodable(splits: dict[str, datasets.Dataset], progress: Progress | N
         return splits, 0, digests
     advice = _advice([e for rows in bad.values() for _, _, e in rows])
     if n_bad > MAX_BAD_FRACTION * total:
-        examples = [f"{s}[{r}] {p}: {e}" for s, rows in bad.items() for r, p, e in rows][:8]
+        reasons = {e for rows in bad.values() for _, _, e in rows}
+        if len(reasons) == 1:  # one reason for all (a format Pillow does not read): said once
+            shown = ", ".join([f"{s}[{r}] {p}" for s, rows in bad.items() for r, p, _ in rows][:8])
+            examples = f"Examples: {shown} (each: {next(iter(reasons)).rstrip('.')})"
+        else:
+            examples = "Examples: " + "; ".join([f"{s}[{r}] {p}: {e}" for s, rows in bad.items() for r, p, e in rows][:8])
         raise DatasetError(
             f"{n_bad} of {total} images ({100.0 * n_bad / total:.1f} %) cannot be decoded, more than the "
-            f"{100 * MAX_BAD_FRACTION:.0f} % hf-quicktune skips silently. Examples: " + "; ".join(examples)
-            + ". " + advice
+            f"{100 * MAX_BAD_FRACTION:.0f} % hf-quicktune skips silently. {examples}. {advice}"
         )
     out = {}
     for name, ds in splits.items():

@@ -13,6 +13,7 @@ from PIL import Image
 
 from hf_quicktune.data import images
 from hf_quicktune.data.columns import column_values
+from hf_quicktune.errors import DatasetError
 
 
 def _jpeg(seed: int, size: tuple[int, int] = (160, 120), quality: int = 95) -> bytes:
@@ -214,3 +215,35 @@ def test_files_that_are_no_images_are_said_for_what_they_are(tmp_path, monkeypat
         kind = "OSError: " if name == "scan.png" else "UnidentifiedImageError: "
         assert errors[name].startswith(kind) and text in errors[name], errors[name]
         assert "BytesIO" not in errors[name]
+
+
+def _multiband_tiff(bands: int, side: int = 4) -> bytes:
+    """A little-endian uncompressed TIFF of ``bands`` 16-bit samples per pixel (EuroSAT MS' Sentinel-2 tiles have
+    13), written tag by tag: Pillow reads 1 to 4 bands."""
+    import struct
+
+    pixels = bytes(2 * bands * side * side)
+    bits_at = 8  # the BitsPerSample array, then the pixels, then the IFD
+    data_at = bits_at + 2 * bands
+    ifd_at = data_at + len(pixels)
+    tags = [(256, 3, 1, side), (257, 3, 1, side), (258, 3, bands, bits_at), (259, 3, 1, 1), (262, 3, 1, 1),
+            (273, 4, 1, data_at), (277, 3, 1, bands), (278, 3, 1, side), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack(f"<{bands}H", *[16] * bands) + pixels + ifd
+
+
+def test_a_multispectral_tiff_is_said_for_what_it_is_once_for_all(tmp_path):
+    """EuroSAT MS' tiles (13 bands of Sentinel-2): was "not an image format Pillow reads (it starts with 49 49 2a
+    00 ...)", repeated for each of 8 examples; now the bands and what to write instead, said once."""
+    for i in range(6):
+        (tmp_path / f"Forest_{i}.tif").write_bytes(_multiband_tiff(13, side=4 + i))
+    ds = datasets.Dataset.from_dict({"image": [str(p) for p in sorted(tmp_path.iterdir())], "label": [0] * 6}
+                                    ).cast_column("image", datasets.Image())
+    with pytest.raises(DatasetError) as err:
+        images.drop_undecodable({"train": ds})
+    text = err.value.message
+    assert text.startswith("6 of 6 images (100.0 %) cannot be decoded, more than the 5 % hf-quicktune skips "
+                           f"silently. Examples: train[0] {tmp_path / 'Forest_0.tif'}, train[1] ")
+    assert ("Forest_5.tif (each: UnidentifiedImageError: a TIFF of 13 bands per pixel (16-bit; a multispectral "
+            "image") in text
+    assert "B04, B03 and B02" in text and text.count("13 bands") == 1
