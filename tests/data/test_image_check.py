@@ -217,17 +217,19 @@ def test_files_that_are_no_images_are_said_for_what_they_are(tmp_path, monkeypat
         assert "BytesIO" not in errors[name]
 
 
-def _multiband_tiff(bands: int, side: int = 4) -> bytes:
+def _multiband_tiff(bands: int, side: int = 4, values: np.ndarray | None = None) -> bytes:
     """A little-endian uncompressed TIFF of ``bands`` 16-bit samples per pixel (EuroSAT MS' Sentinel-2 tiles have
-    13), written tag by tag: Pillow reads 1 to 4 bands."""
+    13), written tag by tag: Pillow reads 1 to 4 bands; 3 are RGB (``values``: side x side x 3)."""
     import struct
 
-    pixels = bytes(2 * bands * side * side)
+    pixels = bytes(2 * bands * side * side) if values is None else values.astype("<u2").tobytes()
     bits_at = 8  # the BitsPerSample array, then the pixels, then the IFD
     data_at = bits_at + 2 * bands
     ifd_at = data_at + len(pixels)
     tags = [(256, 3, 1, side), (257, 3, 1, side), (258, 3, bands, bits_at), (259, 3, 1, 1), (262, 3, 1, 1),
             (273, 4, 1, data_at), (277, 3, 1, bands), (278, 3, 1, side), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    if bands == 3:
+        tags[4] = (262, 3, 1, 2)  # photometric: RGB
     ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + struct.pack("<I", 0)
     return b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack(f"<{bands}H", *[16] * bands) + pixels + ifd
 
@@ -247,3 +249,28 @@ def test_a_multispectral_tiff_is_said_for_what_it_is_once_for_all(tmp_path):
     assert ("Forest_5.tif (each: UnidentifiedImageError: a TIFF of 13 bands per pixel (16-bit; a multispectral "
             "image") in text
     assert "B04, B03 and B02" in text and text.count("13 bands") == 1
+
+
+def test_16_bit_colour_tiffs_are_warned_about(tmp_path, caplog):
+    """Satellite or microscope RGB TIFFs of 12 bits in 16: Pillow reads each sample's top byte (values 0-15 of
+    255: nearly black) without a word; the dataset's check says so. 8-bit TIFFs are not warned about."""
+    from hf_quicktune.data import load
+
+    rng = np.random.default_rng(0)
+    for cls in ("Forest", "River"):
+        (tmp_path / "sat" / cls).mkdir(parents=True)
+        (tmp_path / "rgb8" / cls).mkdir(parents=True)
+        for i in range(6):
+            values = rng.integers(0, 4000, (8, 8, 3))
+            (tmp_path / "sat" / cls / f"{i}.tif").write_bytes(_multiband_tiff(3, side=8, values=values))
+            Image.fromarray((values // 16).astype(np.uint8)).save(tmp_path / "rgb8" / cls / f"{i}.tif")
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "sat"))
+    assert np.asarray(ds.train[0]["image"]).max() < 16  # what Pillow reads: the top byte
+    n = len(ds.train)  # every training image is sampled
+    assert f"{n} of {n} sampled training images are TIFFs of 16-bit colour samples: Pillow keeps the top 8 bits" in \
+        caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert load(str(tmp_path / "rgb8")).meta.image_format == "TIFF"
+    assert "16-bit colour" not in caplog.text
