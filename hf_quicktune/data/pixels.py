@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hf_quicktune.data.columns import detect_image_column
+from hf_quicktune.data.headerless import MIN_PIXELS, headerless
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,8 +45,6 @@ CACHE_PART = "pixels"
 #: bump when the encoding of pixels to images changes (the kept images are then made again)
 ENCODING = 1
 
-#: the fewest values a row needs to be read as an image (an 8x8 grayscale one: scikit-learn's digits)
-MIN_PIXELS = 64
 #: rows looked at to decide a table's layout and value range
 SAMPLE_ROWS = 64
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
@@ -273,28 +272,6 @@ def detect(ds: datasets.Dataset, image_column: str | None = None) -> PixelLayout
         return None
     where = f"The {len(wide)} columns {wide[0]} ... {wide[-1]}"
     return _finish(PixelLayout(wide, "wide", _shape_of(len(wide), where)), sample, where)
-
-
-def headerless(columns: list[str]) -> bool:
-    """Column names that are all numbers (pandas appends ``.1``, ``.2`` to repeats): a CSV's data row read as
-    its header."""
-    return len(columns) >= 8 and all(re.fullmatch(r"-?\d+(\.\d+)?", c.strip()) for c in columns)
-
-
-def _pixel_count(count: int) -> bool:
-    side, rgb = math.isqrt(count), math.isqrt(count // 3)
-    return count >= MIN_PIXELS and (side * side == count or (count % 3 == 0 and 3 * rgb * rgb == count))
-
-
-def headerless_names(count: int) -> list[str] | None:
-    """Column names for a headerless CSV of ``count`` numbers per row that are a label and an image's pixels
-    (pjreddie's MNIST and Kaggle's EMNIST CSVs: the label first), or an image's pixels alone; None for any other
-    count (the columns cannot be told)."""
-    if _pixel_count(count - 1):
-        return ["label", *(f"pixel{i}" for i in range(count - 1))]
-    if _pixel_count(count):
-        return [f"pixel{i}" for i in range(count)]
-    return None
 
 
 def _value_dtype_is_text(feature: Any) -> bool:

@@ -23,9 +23,9 @@ from hf_quicktune.data.folder_tables import (
 )
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
+from hf_quicktune.data.headerless import headerless, headerless_names
 from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
-from hf_quicktune.data.pixels import headerless, headerless_names
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.webdataset import folder_shards, is_shard, load_shards, sample_columns
 from hf_quicktune.errors import DatasetError
