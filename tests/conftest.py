@@ -155,3 +155,28 @@ def write_dicom(path: Path, pixels: Any, *, photometric: str | None = None, wind
 def dicom_file():
     """:func:`write_dicom`, for tests in any folder."""
     return write_dicom
+
+
+def write_tiff(bands: int, side: int = 4, values: Any = None) -> bytes:
+    """A little-endian uncompressed TIFF of ``bands`` 16-bit samples per pixel, written tag by tag (no TIFF writer
+    of Pillow writes one): 13 are EuroSAT MS' Sentinel-2 bands (Pillow reads 1 to 4), 3 an RGB image of 16-bit
+    colour (``values``: side x side x 3; zeros when not given)."""
+    import struct
+
+    import numpy as np
+
+    pixels = bytes(2 * bands * side * side) if values is None else np.asarray(values).astype("<u2").tobytes()
+    bits_at = 8  # the BitsPerSample array, then the pixels, then the directory
+    data_at = bits_at + 2 * bands
+    ifd_at = data_at + len(pixels)
+    photometric = 2 if bands == 3 else 1  # RGB, or "black is zero" bands
+    tags = [(256, 3, 1, side), (257, 3, 1, side), (258, 3, bands, bits_at), (259, 3, 1, 1), (262, 3, 1, photometric),
+            (273, 4, 1, data_at), (277, 3, 1, bands), (278, 3, 1, side), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack(f"<{bands}H", *[16] * bands) + pixels + ifd
+
+
+@pytest.fixture
+def tiff_bytes():
+    """:func:`write_tiff`, for tests in any folder."""
+    return write_tiff

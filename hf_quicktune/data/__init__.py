@@ -1,13 +1,15 @@
 """Datasets: resolve any source to a :class:`PreparedDataset`; per-model transforms.
 
-Importing this package is light (no torch/datasets/timm); those load when used. It registers the Pillow plugin
-that reads DICOM scans (:mod:`hf_quicktune.data.dicom`), in every process that reads images through it.
+Importing this package is light (no torch/datasets/timm); those load when used. It registers the Pillow plugins
+that read DICOM scans (:mod:`hf_quicktune.data.dicom`) and TIFFs of 16-bit colour
+(:mod:`hf_quicktune.data.deep_tiff`), in every process that reads images through it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from hf_quicktune.data import deep_tiff as _deep_tiff  # noqa: F401 - registers the deep-colour TIFF plugin
 from hf_quicktune.data import dicom as _dicom  # noqa: F401 - registers the DICOM plugin with Pillow
 from hf_quicktune.data.prepare import load
 from hf_quicktune.data.types import DatasetMeta, PreparedDataset

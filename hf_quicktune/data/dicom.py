@@ -23,7 +23,9 @@ from __future__ import annotations
 import logging
 from typing import IO, TYPE_CHECKING, Any
 
-from PIL import Image, ImageFile
+from PIL import Image
+
+from hf_quicktune.data.decoded_image import DecodedImageFile
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -53,7 +55,7 @@ def is_dicom(head: bytes) -> bool:
     return head[_MAGIC_AT:_MAGIC_AT + 4] == b"DICM"
 
 
-class DicomImageFile(ImageFile.ImageFile):
+class DicomImageFile(DecodedImageFile):
     """A DICOM file as a Pillow image (see the module): its pixels are read and windowed when it is opened."""
 
     format = FORMAT
@@ -69,19 +71,7 @@ class DicomImageFile(ImageFile.ImageFile):
             raise SyntaxError("pydicom is not installed") from err
         fp.seek(0)
         pixels, self.n_frames = read_scan(fp)
-        self._pixels: np.ndarray | None = pixels
-        self._size = (int(pixels.shape[1]), int(pixels.shape[0]))
-        self._mode = {"uint8": "RGB" if pixels.ndim == 3 else "L", "float32": "F"}[pixels.dtype.name]
-
-    def load(self) -> Any:
-        if self._pixels is not None:
-            self.im = Image.fromarray(self._pixels).im
-            self._pixels = None
-            fp: Any = self.fp
-            if getattr(self, "_exclusive_fp", False) and fp is not None:
-                fp.close()  # as Pillow closes a file it opened once the image is read
-            setattr(self, "fp", None)  # noqa: B010 - Pillow's own load() does so (typed as never None)
-        return Image.Image.load(self)
+        self._set_pixels(pixels, {"uint8": "RGB" if pixels.ndim == 3 else "L", "float32": "F"}[pixels.dtype.name])
 
 
 def read_scan(fp: IO[bytes]) -> tuple[np.ndarray, int]:

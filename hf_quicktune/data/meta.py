@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import logging
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +15,6 @@ from hf_quicktune.data.types import DatasetMeta
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
-
-logger = logging.getLogger(__name__)
 
 _MODE_CHANNELS = {"1": 1, "L": 1, "P": 3, "I": 1, "F": 1, "I;16": 1, "LA": 2, "RGB": 3, "RGBA": 4, "CMYK": 4, "YCbCr": 3}
 
@@ -37,20 +34,12 @@ def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> Data
     widths: list[int] = []
     modes: Counter[str] = Counter()
     formats: Counter[str | None] = Counter()
-    deep = 0
-    rows = _spread(len(train), sample)
-    for i in rows:
+    for i in _spread(len(train), sample):
         im = train[i]["image"]
         widths.append(im.width)
         heights.append(im.height)
         modes[im.mode] += 1
         formats[im.format] += 1
-        deep += _deep_colour_tiff(im)
-    if deep:
-        logger.warning(
-            "%d of %d sampled training images are TIFFs of 16-bit colour samples: Pillow keeps the top 8 bits of each "
-            "(a 12-bit image is read nearly black), so they train as read; write them as 8-bit PNGs first, each "
-            "band scaled over the dataset's range (as a viewer shows them)", deep, len(rows))
     mode = modes.most_common(1)[0][0] if modes else "RGB"
     return DatasetMeta(
         num_train=len(train),
@@ -61,17 +50,6 @@ def compute_meta(splits: dict[str, datasets.Dataset], sample: int = 200) -> Data
         image_mode=mode if modes else None,
         image_format=formats.most_common(1)[0][0] if formats else None,
     )
-
-
-def _deep_colour_tiff(image: Any) -> bool:
-    """Whether ``image`` is a TIFF of more than 8 bits per colour sample (satellite or microscope RGB), which
-    Pillow decodes as 8-bit RGB by dropping each sample's low byte (grayscale 16-bit ones keep their bits:
-    ``I;16``, stretched by the transforms)."""
-    tags = getattr(image, "tag_v2", None)
-    if image.format != "TIFF" or tags is None or image.mode not in ("RGB", "RGBA"):
-        return False
-    bits = tags.get(258, (8,))
-    return max(bits if isinstance(bits, tuple) else (bits,)) > 8
 
 
 def _image_bytes(value: Any) -> bytes:

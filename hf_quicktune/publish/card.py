@@ -166,7 +166,7 @@ def _pipeline(info: CardInfo) -> str:
     """transformers' pipeline for a timm export (its ``TimmWrapper`` reads timm's config.json and preprocessing),
     where it reads the images as training did: 8-bit ones, not DICOM scans or images of more bits."""
     mode = info.image_mode or ""
-    if info.library_name != "timm" or info.image_format == "DICOM" or mode.startswith("I") or mode == "F":
+    if info.library_name != "timm" or info.image_format in ("DICOM", "TIFF16") or mode.startswith("I") or mode == "F":
         return ""
     ref = (info.model_ref or info.safe_name).removeprefix("hf-hub:").removeprefix("local-dir:")
     return f"""
@@ -176,11 +176,16 @@ Or with transformers (its timm wrapper), the same probabilities:
 
 
 def _open_image(image_format: str | None) -> str:
-    """The line that opens an image: upright as datasets decodes it (EXIF orientation), or a DICOM scan through
-    hf-quicktune's Pillow plugin, windowed as training read it (:mod:`hf_quicktune.data.dicom`)."""
+    """The line that opens an image: upright as datasets decodes it (EXIF orientation), or a DICOM scan or a TIFF
+    of 16-bit colour through hf-quicktune's Pillow plugins, as training read it (:mod:`hf_quicktune.data.dicom`,
+    :mod:`hf_quicktune.data.deep_tiff`)."""
     if image_format == "DICOM":
         return """import hf_quicktune.data  # pip install hf-quicktune: Pillow then opens DICOM scans as training did (windowed)
 image = Image.open("image.dcm")
+"""
+    if image_format == "TIFF16":  # hf_quicktune.data.deep_tiff
+        return """import hf_quicktune.data  # pip install hf-quicktune: Pillow then reads 16-bit colour TIFFs in full, as training did
+image = Image.open("image.tif")
 """
     return """image = ImageOps.exif_transpose(Image.open("image.jpg"))  # upright, as training read it (a phone photo's EXIF)
 """

@@ -217,28 +217,11 @@ def test_files_that_are_no_images_are_said_for_what_they_are(tmp_path, monkeypat
         assert "BytesIO" not in errors[name]
 
 
-def _multiband_tiff(bands: int, side: int = 4, values: np.ndarray | None = None) -> bytes:
-    """A little-endian uncompressed TIFF of ``bands`` 16-bit samples per pixel (EuroSAT MS' Sentinel-2 tiles have
-    13), written tag by tag: Pillow reads 1 to 4 bands; 3 are RGB (``values``: side x side x 3)."""
-    import struct
-
-    pixels = bytes(2 * bands * side * side) if values is None else values.astype("<u2").tobytes()
-    bits_at = 8  # the BitsPerSample array, then the pixels, then the IFD
-    data_at = bits_at + 2 * bands
-    ifd_at = data_at + len(pixels)
-    tags = [(256, 3, 1, side), (257, 3, 1, side), (258, 3, bands, bits_at), (259, 3, 1, 1), (262, 3, 1, 1),
-            (273, 4, 1, data_at), (277, 3, 1, bands), (278, 3, 1, side), (279, 4, 1, len(pixels)), (284, 3, 1, 1)]
-    if bands == 3:
-        tags[4] = (262, 3, 1, 2)  # photometric: RGB
-    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + struct.pack("<I", 0)
-    return b"II*\x00" + struct.pack("<I", ifd_at) + struct.pack(f"<{bands}H", *[16] * bands) + pixels + ifd
-
-
-def test_a_multispectral_tiff_is_said_for_what_it_is_once_for_all(tmp_path):
+def test_a_multispectral_tiff_is_said_for_what_it_is_once_for_all(tmp_path, tiff_bytes):
     """EuroSAT MS' tiles (13 bands of Sentinel-2): was "not an image format Pillow reads (it starts with 49 49 2a
     00 ...)", repeated for each of 8 examples; now the bands and what to write instead, said once."""
     for i in range(6):
-        (tmp_path / f"Forest_{i}.tif").write_bytes(_multiband_tiff(13, side=4 + i))
+        (tmp_path / f"Forest_{i}.tif").write_bytes(tiff_bytes(13, side=4 + i))
     ds = datasets.Dataset.from_dict({"image": [str(p) for p in sorted(tmp_path.iterdir())], "label": [0] * 6}
                                     ).cast_column("image", datasets.Image())
     with pytest.raises(DatasetError) as err:
@@ -251,26 +234,35 @@ def test_a_multispectral_tiff_is_said_for_what_it_is_once_for_all(tmp_path):
     assert "B04, B03 and B02" in text and text.count("13 bands") == 1
 
 
-def test_16_bit_colour_tiffs_are_warned_about(tmp_path, caplog):
-    """Satellite or microscope RGB TIFFs of 12 bits in 16: Pillow reads each sample's top byte (values 0-15 of
-    255: nearly black) without a word; the dataset's check says so. 8-bit TIFFs are not warned about."""
+def test_16_bit_colour_tiffs_are_read_in_full(tmp_path, tiff_bytes):
+    """Satellite or microscope RGB TIFFs of 12 bits in 16: Pillow alone reads each sample's top byte (0-15 of 255:
+    nearly black); through hf_quicktune.data.deep_tiff each image is stretched over its own range, one scale for its
+    bands, as 16-bit grayscale ones are. 8-bit TIFFs are still Pillow's own."""
+    from PIL import TiffImagePlugin
+
     from hf_quicktune.data import load
 
     rng = np.random.default_rng(0)
+    stored = {}
     for cls in ("Forest", "River"):
         (tmp_path / "sat" / cls).mkdir(parents=True)
         (tmp_path / "rgb8" / cls).mkdir(parents=True)
         for i in range(6):
             values = rng.integers(0, 4000, (8, 8, 3))
-            (tmp_path / "sat" / cls / f"{i}.tif").write_bytes(_multiband_tiff(3, side=8, values=values))
+            values[..., 0] += 50 if cls == "River" else 0  # a colour balance the stretch keeps
+            stored[f"{cls}/{i}.tif"] = values
+            (tmp_path / "sat" / cls / f"{i}.tif").write_bytes(tiff_bytes(3, side=8, values=values))
             Image.fromarray((values // 16).astype(np.uint8)).save(tmp_path / "rgb8" / cls / f"{i}.tif")
-    with caplog.at_level("WARNING"):
-        ds = load(str(tmp_path / "sat"))
-    assert np.asarray(ds.train[0]["image"]).max() < 16  # what Pillow reads: the top byte
-    n = len(ds.train)  # every training image is sampled
-    assert f"{n} of {n} sampled training images are TIFFs of 16-bit colour samples: Pillow keeps the top 8 bits" in \
-        caplog.text
-    caplog.clear()
-    with caplog.at_level("WARNING"):
-        assert load(str(tmp_path / "rgb8")).meta.image_format == "TIFF"
-    assert "16-bit colour" not in caplog.text
+    path = tmp_path / "sat" / "River" / "0.tif"
+    with open(path, "rb") as fh:  # what Pillow's own plugin makes of it
+        assert np.asarray(TiffImagePlugin.TiffImageFile(fh).convert("RGB")).max() < 16
+    values = stored["River/0.tif"].astype(np.float64)
+    expected = np.round((values - values.min()) * 255 / (values.max() - values.min())).astype(np.uint8)
+    image = Image.open(path)
+    assert (image.format, image.mode) == ("TIFF16", "RGB")
+    np.testing.assert_array_equal(np.asarray(image), expected)
+    ds = load(str(tmp_path / "sat"))
+    assert ds.meta.image_format == "TIFF16" and ds.meta.image_mode == "RGB"
+    assert all(np.asarray(row["image"]).max() == 255 for row in ds.train)
+    plain = load(str(tmp_path / "rgb8"))
+    assert plain.meta.image_format == "TIFF" and Image.open(tmp_path / "rgb8" / "River" / "0.tif").format == "TIFF"

@@ -129,3 +129,29 @@ def test_the_cards_snippet_opens_a_dicom_scan_as_training_did(tmp_path, monkeypa
     with torch.no_grad():
         ours = model(build_transform(DATA_CONFIG, train=False)(scan).unsqueeze(0))
     torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+
+
+def test_the_cards_snippet_reads_a_16_bit_colour_tiff_as_training_did(tmp_path, monkeypatch, tiff_bytes):
+    """A model trained on 16-bit RGB TIFFs (satellite tiles): the snippet opens one through hf-quicktune's plugin
+    (Pillow alone keeps each sample's top byte), and transformers' pipeline, which would not, is not offered."""
+    torch.manual_seed(0)
+    model = timm.create_model("test_efficientnet", num_classes=3).eval()
+    out = export_timm_model(model, tmp_path / "export", label_names=LABELS, data_config=DATA_CONFIG)
+    (tmp_path / "image.tif").write_bytes(tiff_bytes(3, side=40, values=np.random.default_rng(0).integers(
+        0, 4000, (40, 40, 3))))
+    tile = Image.open(tmp_path / "image.tif")
+    code = _card_code(f"local-dir:{out}", tile.mode, tile.format)
+    assert "import hf_quicktune.data" in code and 'Image.open("image.tif")' in code
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, scope)  # noqa: S102 - the card's own code
+    with torch.no_grad():
+        ours = model(build_transform(DATA_CONFIG, train=False)(tile).unsqueeze(0))
+    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+    info = CardInfo(model_name="org/result", base_model=None, candidate="x", architecture="x", dataset="org/data",
+                    dataset_is_hub=True,
+                    config={}, epochs=1, val_top1=0.5, test_top1=None, license=None, budget="", budget_used_s=1.0,
+                    zoo="x", candidates=["x"], num_trials=1, num_steps=1, leaderboard=[], image_mode="RGB",
+                    image_format="TIFF16")
+    assert "pipeline(" not in str(build_model_card(info))

@@ -1,0 +1,106 @@
+"""TIFFs of more than 8 bits per colour sample (satellite and microscope RGB) opened by Pillow through tifffile.
+
+Pillow reads a 16-bit RGB TIFF as 8-bit RGB by keeping the high byte of each sample: a 12-bit image (values up to
+4095) comes out at 0-15 of 255, nearly black, without a word. This Pillow plugin, registered ahead of Pillow's TIFF
+plugin when :mod:`hf_quicktune.data` is imported (as the DICOM one: every stage that opens images reads these
+files so, DataLoader workers and ``predict`` included), decodes them with tifffile and stretches them to 8 bits
+over the image's own range, one scale for its three bands (their colour balance kept), as a 16-bit grayscale image
+is stretched (:func:`hf_quicktune.data.transforms.to_8bit`). A fourth band (alpha, or a satellite's near infrared)
+is left out. Every other TIFF (8-bit, grayscale of any depth, more than 4 bands) is left to Pillow.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import IO, Any
+
+from PIL import Image
+
+from hf_quicktune.data.decoded_image import DecodedImageFile
+
+FORMAT = "TIFF16"
+_MAGIC = (b"II*\x00", b"MM\x00*")
+#: the tags read to decide (TIFF 6.0 section 8): bits per sample, photometric interpretation, samples per pixel
+_BITS, _PHOTOMETRIC, _SAMPLES = 258, 262, 277
+_RGB = 2
+#: bytes of one value of each TIFF field type that may hold these tags (SHORT, LONG)
+_SIZES = {3: 2, 4: 4}
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[:4] in _MAGIC
+
+
+def deep_colour(fp: IO[bytes]) -> bool:
+    """Whether the TIFF ``fp`` (at its start) is an RGB image of more than 8 bits per sample, from its first
+    directory's tags (a few hundred bytes read; Pillow's TIFF plugin reads the whole directory again after)."""
+    head = fp.read(8)
+    if head[:4] not in _MAGIC:
+        return False
+    order = "<" if head[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", head[4:8])
+    fp.seek(offset)
+    raw = fp.read(2)
+    if len(raw) < 2:
+        return False
+    (count,) = struct.unpack(order + "H", raw)
+    entries = fp.read(12 * count)
+    tags: dict[int, int] = {}
+    for i in range(len(entries) // 12):
+        tag, kind, n, value = struct.unpack(order + "HHI4s", entries[12 * i: 12 * i + 12])
+        if tag not in (_BITS, _PHOTOMETRIC, _SAMPLES) or kind not in _SIZES:
+            continue
+        size = _SIZES[kind]
+        if n * size > 4:  # the values lie elsewhere: the first one is enough (bits are the same for RGB's bands)
+            fp.seek(struct.unpack(order + "I", value)[0])
+            value = fp.read(size)
+        tags[tag] = struct.unpack(order + ("H" if size == 2 else "I"), value[:size])[0]
+    return tags.get(_PHOTOMETRIC) == _RGB and tags.get(_SAMPLES, 1) in (3, 4) and tags.get(_BITS, 8) > 8
+
+
+def read_deep_colour(fp: IO[bytes]) -> Any:
+    """The first image of the TIFF ``fp`` as ``uint8`` RGB, stretched over its own range (see the module)."""
+    import numpy as np
+
+    try:
+        import tifffile
+    except ImportError as err:
+        raise OSError("a TIFF of 16-bit colour samples, which needs tifffile: pip install tifffile") from err
+    try:
+        pixels = np.asarray(tifffile.imread(fp, key=0))
+    except Exception as err:  # a compression tifffile decodes only with imagecodecs (LZW, JPEG), or damage
+        raise OSError(f"a TIFF of 16-bit colour samples that tifffile could not decode ({type(err).__name__}: "
+                      f"{err}); pip install imagecodecs for its compression, or convert it to PNG") from err
+    if pixels.ndim != 3 or pixels.shape[-1] not in (3, 4):
+        raise OSError(f"a TIFF of 16-bit colour samples of an unexpected shape {pixels.shape}: convert it to PNG")
+    rgb = pixels[..., :3].astype(np.float64)
+    lo, hi = np.nanmin(rgb), np.nanmax(rgb)
+    return np.nan_to_num((rgb - lo) * (255 / max(hi - lo, 1e-12))).round().clip(0, 255).astype(np.uint8)
+
+
+class DeepColourTiffFile(DecodedImageFile):
+    """A TIFF of more than 8 bits per colour sample, as 8-bit RGB (see the module); decoded when opened."""
+
+    format = FORMAT
+    format_description = "TIFF of 16-bit colour samples, read by tifffile"
+
+    def _open(self) -> None:
+        fp: Any = self.fp
+        if not deep_colour(fp):
+            raise SyntaxError("not a TIFF of deep colour samples")  # Pillow's TIFF plugin reads it
+        fp.seek(0)
+        self._set_pixels(read_deep_colour(fp), "RGB")
+
+
+def register() -> None:
+    """Make Pillow open TIFFs of deep colour samples through this plugin (idempotent), tried before its own TIFF
+    plugin (which would otherwise read them first, lossily)."""
+    if FORMAT not in Image.OPEN:
+        Image.preinit()
+        Image.register_open(FORMAT, DeepColourTiffFile, _accept)
+    if "TIFF" in Image.ID and Image.ID.index("TIFF") < Image.ID.index(FORMAT):
+        Image.ID.remove(FORMAT)
+        Image.ID.insert(Image.ID.index("TIFF"), FORMAT)
+
+
+register()
