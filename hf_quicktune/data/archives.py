@@ -187,8 +187,6 @@ def original_path(path: str, copy: Path, folder: Path) -> str:
         rel = Path(path).relative_to(copy)
     except ValueError:
         return path
-    if rel == Path("."):
-        return str(folder)
     if (folder / rel).exists():
         return str(folder / rel)
     packed = [folder / f"{rel.parts[0]}{suffix}" for suffix in SUFFIXES] if len(rel.parts) == 1 else []
@@ -196,8 +194,9 @@ def original_path(path: str, copy: Path, folder: Path) -> str:
 
 
 def _cached(source: Path, state: str, fill: Callable[[Path, Path], None]) -> Path:
-    """The cache's ``data`` folder for ``source`` in ``state``, made by ``fill(data, final folder)`` unless an earlier run made it
-    (written beside, then renamed: an interrupted unpacking leaves nothing read later); older states removed."""
+    """The cache's ``data`` folder for ``source`` in ``state``, made by ``fill(data, final folder)`` unless an
+    earlier run made it (written beside, then renamed: an interrupted unpacking leaves nothing read later); older
+    states removed."""
     key = hashlib.blake2b(f"{source.resolve()}|{state}".encode(), digest_size=8).hexdigest()
     stem = source.name.split(".")[0] or "archive"
     folder = cache_dir() / PART / f"{stem}-{key}"

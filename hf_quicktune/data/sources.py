@@ -273,8 +273,9 @@ def _load_local(path: Path) -> RawSource:
             copy = archives.unpacked_copy(path)
             raw = _load_local(copy)
             # the source and what to classify named as the user has them (test.csv, test1.zip), not the cache's copy
-            raw.info.update(path=archives.original_path(raw.info.get("path") or str(copy), copy, path),
-                            unpacked=str(copy))
+            if raw.info.get("path") in (None, str(copy)):  # (a folder unpacked from a zip stays the copy's)
+                raw.info["path"] = str(path)
+            raw.info["unpacked"] = str(copy)
             if raw.info.get("unlabelled"):
                 raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
             return raw
