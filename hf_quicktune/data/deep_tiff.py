@@ -20,8 +20,9 @@ from hf_quicktune.data.decoded_image import DecodedImageFile
 
 FORMAT = "TIFF16"
 _MAGIC = (b"II*\x00", b"MM\x00*")
-#: the tags read to decide (TIFF 6.0 section 8): bits per sample, photometric interpretation, samples per pixel
-_BITS, _PHOTOMETRIC, _SAMPLES = 258, 262, 277
+#: the tags read (TIFF 6.0 section 8): width, height, bits per sample, photometric interpretation, samples per pixel
+_WIDTH, _HEIGHT, _BITS, _PHOTOMETRIC, _SAMPLES = 256, 257, 258, 262, 277
+_READ = (_WIDTH, _HEIGHT, _BITS, _PHOTOMETRIC, _SAMPLES)
 _RGB = 2
 #: bytes of one value of each TIFF field type that may hold these tags (SHORT, LONG)
 _SIZES = {3: 2, 4: 4}
@@ -31,31 +32,34 @@ def _accept(prefix: bytes) -> bool:
     return prefix[:4] in _MAGIC
 
 
-def deep_colour(fp: IO[bytes]) -> bool:
-    """Whether the TIFF ``fp`` (at its start) is an RGB image of more than 8 bits per sample, from its first
-    directory's tags (a few hundred bytes read; Pillow's TIFF plugin reads the whole directory again after)."""
+def deep_colour(fp: IO[bytes]) -> tuple[int, int] | None:
+    """The ``(width, height)`` of the TIFF ``fp`` (at its start) where it is an RGB image of more than 8 bits per
+    sample, else None; from its first directory's tags (a few hundred bytes read: Pillow's TIFF plugin reads the
+    whole directory again for the other TIFFs)."""
     head = fp.read(8)
     if head[:4] not in _MAGIC:
-        return False
+        return None
     order = "<" if head[:2] == b"II" else ">"
     (offset,) = struct.unpack(order + "I", head[4:8])
     fp.seek(offset)
     raw = fp.read(2)
     if len(raw) < 2:
-        return False
+        return None
     (count,) = struct.unpack(order + "H", raw)
     entries = fp.read(12 * count)
     tags: dict[int, int] = {}
     for i in range(len(entries) // 12):
         tag, kind, n, value = struct.unpack(order + "HHI4s", entries[12 * i: 12 * i + 12])
-        if tag not in (_BITS, _PHOTOMETRIC, _SAMPLES) or kind not in _SIZES:
+        if tag not in _READ or kind not in _SIZES:
             continue
         size = _SIZES[kind]
         if n * size > 4:  # the values lie elsewhere: the first one is enough (bits are the same for RGB's bands)
             fp.seek(struct.unpack(order + "I", value)[0])
             value = fp.read(size)
         tags[tag] = struct.unpack(order + ("H" if size == 2 else "I"), value[:size])[0]
-    return tags.get(_PHOTOMETRIC) == _RGB and tags.get(_SAMPLES, 1) in (3, 4) and tags.get(_BITS, 8) > 8
+    if tags.get(_PHOTOMETRIC) == _RGB and tags.get(_SAMPLES, 1) in (3, 4) and tags.get(_BITS, 8) > 8:
+        return tags.get(_WIDTH, 0), tags.get(_HEIGHT, 0)
+    return None
 
 
 def read_deep_colour(fp: IO[bytes]) -> Any:
@@ -86,8 +90,13 @@ class DeepColourTiffFile(DecodedImageFile):
 
     def _open(self) -> None:
         fp: Any = self.fp
-        if not deep_colour(fp):
+        size = deep_colour(fp)
+        if size is None:
             raise SyntaxError("not a TIFF of deep colour samples")  # Pillow's TIFF plugin reads it
+        if Image.MAX_IMAGE_PIXELS and size[0] * size[1] > 2 * Image.MAX_IMAGE_PIXELS:  # before decoding, as Pillow
+            raise Image.DecompressionBombError(f"Image size ({size[0] * size[1]} pixels) exceeds limit of "
+                                               f"{2 * Image.MAX_IMAGE_PIXELS} pixels, could be decompression bomb "
+                                               "DOS attack.")
         fp.seek(0)
         self._set_pixels(read_deep_colour(fp), "RGB")
 

@@ -266,3 +266,14 @@ def test_16_bit_colour_tiffs_are_read_in_full(tmp_path, tiff_bytes):
     assert all(np.asarray(row["image"]).max() == 255 for row in ds.train)
     plain = load(str(tmp_path / "rgb8"))
     assert plain.meta.image_format == "TIFF" and Image.open(tmp_path / "rgb8" / "River" / "0.tif").format == "TIFF"
+
+
+def test_a_16_bit_colour_tiff_too_large_is_refused_before_it_is_decoded(tmp_path, tiff_bytes, monkeypatch):
+    """Pillow's check against decompression bombs, made from the tags before tifffile decodes anything."""
+    from hf_quicktune.data import deep_tiff
+
+    (tmp_path / "tile.tif").write_bytes(tiff_bytes(3, side=8, values=np.ones((8, 8, 3))))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 16)  # 8 x 8 = 64 > twice the limit
+    monkeypatch.setattr(deep_tiff, "read_deep_colour", lambda fp: pytest.fail("decoded before the size check"))
+    with pytest.raises(Image.DecompressionBombError, match="64 pixels"):
+        Image.open(tmp_path / "tile.tif")
