@@ -15,6 +15,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,39 +239,67 @@ def _row(item: Item, **fields: Any) -> dict[str, Any]:
 
 
 def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: int = 32,
-            progress: Progress | None = None) -> list[dict[str, Any]]:
+            progress: Progress | None = None, threads: int | None = None) -> list[dict[str, Any]]:
     """One row per image: ``path`` (a table's row: ``TABLE:KEY``), ``label`` (the most likely class),
     ``probability``, ``top`` (the ``top_k`` classes and probabilities) and ``error`` (why an image could not be
     read; its row has no label); a table's row also ``key`` and ``key_name`` (its id column's, or its number) and
-    ``true`` (its label column's class, if any)."""
+    ``true`` (its label column's class, if any). Images are decoded and transformed by ``threads`` threads
+    (Pillow and torch release the GIL; default: the cores, at most :data:`DECODE_THREADS`), the next batch's while
+    the model classifies this one, as a DataLoader's workers would: a GPU is not left waiting on one core's
+    decoding. ``threads=1``: one after the other in this thread."""
     import torch
 
+    workers = max(1, threads or min(os.cpu_count() or 1, DECODE_THREADS))
+    batches = [list(enumerate(paths[start:start + batch_size], start)) for start in range(0, len(paths), batch_size)]
+    rows: list[tuple[int, dict[str, Any]]] = []  # (position in ``paths``, row): unreadable ones come first
+    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+
+        def submit(batch: list[tuple[int, Item]]) -> list[Any]:
+            assert pool is not None
+            return [pool.submit(_prepare, model, item) for _, item in batch]
+
+        pending = submit(batches[0]) if pool is not None and batches else []
+        for k, items in enumerate(batches):
+            if pool is None:  # one thread: decoded, then classified
+                prepared = [_prepare(model, item) for _, item in items]
+            else:  # the next batch is decoded while this one is classified
+                current, pending = pending, submit(batches[k + 1]) if k + 1 < len(batches) else []
+                prepared = [future.result() for future in current]
+            batch, kept = [], []
+            for (position, item), (tensor, error) in zip(items, prepared, strict=True):
+                if tensor is None:
+                    rows.append((position, _row(item, label=None, probability=None, top=[], error=error)))
+                else:
+                    batch.append(tensor)
+                    kept.append((position, item))
+            if batch:
+                with torch.no_grad():
+                    probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
+                values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
+                for (position, item), vals, idx in zip(kept, values.tolist(), indices.tolist()):
+                    top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
+                    rows.append((position, _row(item, label=top[0][0], probability=top[0][1], top=top, error=None)))
+            if progress is not None:
+                progress(items[-1][0] + 1, len(paths))
+    return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
+
+
+#: the most threads decoding images
+DECODE_THREADS = 8
+
+
+def _prepare(model: LoadedModel, item: Item) -> tuple[Any, str | None]:
+    """``(tensor, None)`` of ``item`` decoded as training decoded its images (a phone photo's EXIF orientation
+    applied) and transformed for ``model``; ``(None, why)`` where it cannot be read."""
     from hf_quicktune.data.decoding import decode_image
     from hf_quicktune.data.images import decode_error
 
-    rows: list[tuple[int, dict[str, Any]]] = []  # (position in ``paths``, row): unreadable ones come first
-    for start in range(0, len(paths), batch_size):
-        batch, kept = [], []
-        for position, item in enumerate(paths[start:start + batch_size], start):
-            try:  # decoded as training decoded its images (a phone photo's EXIF orientation applied)
-                source = item.value if isinstance(item, TableRow) else item.file if isinstance(
-                    item, ArchivedImage) else str(item)
-                image = decode_image(source if isinstance(source, dict) else str(source))
-                batch.append(model.transform(ToRGB()(image)))
-                kept.append((position, item))
-            except Exception as err:  # PIL raises many types for unreadable files
-                rows.append((position, _row(item, label=None, probability=None, top=[],
-                                            error=decode_error(err, source))))
-        if batch:
-            with torch.no_grad():
-                probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
-            values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
-            for (position, item), vals, idx in zip(kept, values.tolist(), indices.tolist()):
-                top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
-                rows.append((position, _row(item, label=top[0][0], probability=top[0][1], top=top, error=None)))
-        if progress is not None:
-            progress(min(start + batch_size, len(paths)), len(paths))
-    return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
+    source = item.value if isinstance(item, TableRow) else item.file if isinstance(item, ArchivedImage) else str(item)
+    try:
+        image = decode_image(source if isinstance(source, dict) else str(source))
+        return model.transform(ToRGB()(image)), None
+    except Exception as err:  # PIL raises many types for unreadable files
+        return None, decode_error(err, source)
 
 
 def true_labels(rows: list[dict[str, Any]], labels: list[str]) -> list[str] | None:

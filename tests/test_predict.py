@@ -67,6 +67,20 @@ def test_rows_match_the_models_own_evaluation(exported, tmp_path):
         assert len(row["top"]) == 2 and row["top"][0][0] == row["label"] and row["error"] is None
 
 
+def test_threads_decoding_a_batch_give_the_rows_of_one_thread_in_order(exported, tmp_path):
+    """A batch's images are decoded by several threads (a GPU waited on one core's decoding): the same rows, in
+    the inputs' order, an unreadable file's error at its place."""
+    _, run = exported
+    paths = _images(tmp_path / "photos", 9, 3)
+    (tmp_path / "photos" / "4b.png").write_bytes(b"<html>not found</html>")  # sorted between 4.png and 5.png
+    loaded = predict.load(str(run))
+    items = predict.find_images([str(tmp_path / "photos")])
+    one = predict.predict(loaded, items, batch_size=4, threads=1)
+    assert predict.predict(loaded, items, batch_size=4, threads=4) == one
+    assert [r["path"] for r in one] == [str(p) for p in sorted([*paths, tmp_path / "photos" / "4b.png"])]
+    assert [r["error"] is not None for r in one] == [r["path"].endswith("4b.png") for r in one]
+
+
 def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_path, capsys):
     _, run = exported
     for i, name in enumerate(LABELS):
