@@ -6,17 +6,21 @@ plugin when :mod:`hf_quicktune.data` is imported (as the DICOM one: every stage 
 files so, DataLoader workers and ``predict`` included), decodes them with tifffile and stretches them to 8 bits
 over the image's own range, one scale for its three bands (their colour balance kept), as a 16-bit grayscale image
 is stretched (:func:`hf_quicktune.data.transforms.to_8bit`). A fourth band (alpha, or a satellite's near infrared)
-is left out. Every other TIFF (8-bit, grayscale of any depth, more than 4 bands) is left to Pillow.
+is left out. Every other TIFF (8-bit, grayscale of any depth, more than 4 bands) is left to Pillow, and so is one
+whose compression needs imagecodecs where it is not installed (LZW, JPEG: a warning says what is lost).
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 from typing import IO, Any
 
 from PIL import Image
 
 from hf_quicktune.data.decoded_image import DecodedImageFile
+
+logger = logging.getLogger(__name__)
 
 FORMAT = "TIFF16"
 _MAGIC = (b"II*\x00", b"MM\x00*")
@@ -69,17 +73,26 @@ def read_deep_colour(fp: IO[bytes]) -> Any:
     try:
         import tifffile
     except ImportError as err:
-        raise OSError("a TIFF of 16-bit colour samples, which needs tifffile: pip install tifffile") from err
+        raise MissingDecoder("tifffile is not installed (pip install tifffile)") from err
     try:
         pixels = np.asarray(tifffile.imread(fp, key=0))
     except Exception as err:  # a compression tifffile decodes only with imagecodecs (LZW, JPEG), or damage
+        if "imagecodecs" in str(err):
+            raise MissingDecoder(f"{err} (pip install imagecodecs)") from err
         raise OSError(f"a TIFF of 16-bit colour samples that tifffile could not decode ({type(err).__name__}: "
-                      f"{err}); pip install imagecodecs for its compression, or convert it to PNG") from err
+                      f"{err}): convert it to PNG") from err
     if pixels.ndim != 3 or pixels.shape[-1] not in (3, 4):
         raise OSError(f"a TIFF of 16-bit colour samples of an unexpected shape {pixels.shape}: convert it to PNG")
     rgb = pixels[..., :3].astype(np.float64)
     lo, hi = np.nanmin(rgb), np.nanmax(rgb)
     return np.nan_to_num((rgb - lo) * (255 / max(hi - lo, 1e-12))).round().clip(0, 255).astype(np.uint8)
+
+
+class MissingDecoder(Exception):
+    """tifffile, or the codec of the file's compression (imagecodecs: LZW, JPEG), is not installed."""
+
+
+_warned: set[str] = set()
 
 
 class DeepColourTiffFile(DecodedImageFile):
@@ -98,7 +111,15 @@ class DeepColourTiffFile(DecodedImageFile):
                                                f"{2 * Image.MAX_IMAGE_PIXELS} pixels, could be decompression bomb "
                                                "DOS attack.")
         fp.seek(0)
-        self._set_pixels(read_deep_colour(fp), "RGB")
+        try:
+            pixels = read_deep_colour(fp)
+        except MissingDecoder as err:  # read as before this plugin (each sample's high byte), and said once
+            if str(err) not in _warned:
+                _warned.add(str(err))
+                logger.warning("TIFFs of 16-bit colour are read as Pillow reads them, each sample's high byte (a "
+                               "12-bit image nearly black), because %s; installed, they are read in full", err)
+            raise SyntaxError(str(err)) from err
+        self._set_pixels(pixels, "RGB")
 
 
 def register() -> None:

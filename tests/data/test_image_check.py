@@ -277,3 +277,24 @@ def test_a_16_bit_colour_tiff_too_large_is_refused_before_it_is_decoded(tmp_path
     monkeypatch.setattr(deep_tiff, "read_deep_colour", lambda fp: pytest.fail("decoded before the size check"))
     with pytest.raises(Image.DecompressionBombError, match="64 pixels"):
         Image.open(tmp_path / "tile.tif")
+
+
+def test_a_16_bit_colour_tiff_whose_codec_is_missing_is_read_as_pillow_reads_it(tmp_path, tiff_bytes, caplog):
+    """LZW (GeoTIFF's usual compression) needs imagecodecs in tifffile: without it the file is left to Pillow, as
+    before the plugin (its high bytes: a full-range 16-bit image reads well so), with one warning saying what is
+    lost and what to install (was: every such image undecodable)."""
+    import struct
+
+    from hf_quicktune.data import deep_tiff
+
+    data = bytearray(tiff_bytes(3, side=8, values=np.full((8, 8, 3), 40000)))
+    at = data.find(struct.pack("<HHI", 259, 3, 1))  # the compression tag: none -> LZW
+    data[at + 8:at + 10] = struct.pack("<H", 5)
+    (tmp_path / "a.tif").write_bytes(bytes(data))
+    (tmp_path / "b.tif").write_bytes(bytes(data))
+    deep_tiff._warned.clear()
+    with caplog.at_level("WARNING"):
+        first, second = Image.open(tmp_path / "a.tif"), Image.open(tmp_path / "b.tif")
+    assert first.format == second.format == "TIFF" and first.mode == "RGB"  # Pillow's own plugin
+    assert caplog.text.count("TIFFs of 16-bit colour are read as Pillow reads them") == 1
+    assert "LZW: 5> requires the 'imagecodecs' package (pip install imagecodecs)" in caplog.text
