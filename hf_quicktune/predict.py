@@ -178,15 +178,16 @@ def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()
                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            images = [p for p in files if p.suffix.lower() in readable]
+            images = [p for p in files if p.suffix.lower() in readable or _bare_scan(p)]  # (a PACS export's IM0001)
             masks = set(mask_rows([f"./{p.relative_to(path).as_posix()}" for p in images]))
             if masks:  # segmentation masks beside the images (data/masks.py): not pictures to classify
                 logger.warning("%d file(s) in %s are segmentation masks beside the images (e.g. %s): not classified",
                                len(masks), item, images[min(masks)].relative_to(path).as_posix())
                 images = [p for i, p in enumerate(images) if i not in masks]
             found += [ArchivedImage(p, archive, p.relative_to(path).as_posix()) for p in images] if archive else images
+            kept = set(images)
             skipped.update(p.suffix.lower() or "(none)" for p in files
-                           if p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)
+                           if p not in kept and p.suffix.lower() not in readable and p.suffix.lower() not in NOT_IMAGES)
         elif path.is_file():
             found.append(path)
         elif _hub_dataset(item):  # org/name: its test split's images, with their classes
@@ -202,6 +203,15 @@ def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
         raise DatasetError("no image found in " + ", ".join(map(str, inputs)) + ".", code="no_images",
                            fix="Pass image files or folders holding images (.jpg, .png, .webp, ...).")
     return found
+
+
+def _bare_scan(path: Path) -> bool:
+    """A DICOM scan without an extension (``IM000001``, a UID): :mod:`hf_quicktune.data.dicom` opens it by its
+    marker."""
+    from hf_quicktune.data.dicom import is_scan_file
+    from hf_quicktune.data.folder_files import BARE, suffix_of
+
+    return suffix_of(path.name) == BARE and is_scan_file(path)
 
 
 def _hub_dataset(item: str) -> bool:

@@ -502,6 +502,13 @@ def test_a_folder_of_dicom_scans_is_classified_as_training_read_them(exported, t
         with torch.no_grad():
             probs = model(transform(Image.open(row["path"])).unsqueeze(0)).softmax(-1)[0]
         assert row["error"] is None and row["probability"] == pytest.approx(float(probs.max()), abs=1e-5)
+    # a PACS export's names (no extension): classified as those with one (was: skipped, "not of an image type")
+    for i, name in enumerate(("IM000001", "1.2.840.10008.7")):
+        (tmp_path / "scans" / f"{i}.dcm").rename(tmp_path / "scans" / name)
+    (tmp_path / "scans" / "NOTES").write_text("not a scan")
+    bare = predict.predict(predict.load(str(run)), predict.find_images([str(tmp_path / "scans")]), top_k=1)
+    assert [Path(r["path"]).name for r in bare] == ["1.2.840.10008.7", "2.dcm", "IM000001"]
+    assert [r["probability"] for r in bare] == [rows[1]["probability"], rows[2]["probability"], rows[0]["probability"]]
 
 
 def test_a_submission_of_ranked_classes_gets_each_images_k_most_probable(tmp_path):

@@ -142,7 +142,7 @@ def unpacked_folder(archive: Path) -> Path:
         if inner:
             logger.warning("unpacked the archives inside it too: %s", ", ".join(inner))
 
-    return _cached(archive, f"{stat.st_size}|{stat.st_mtime_ns}", fill)
+    return cached_copy(archive, f"{stat.st_size}|{stat.st_mtime_ns}", fill)
 
 
 def holds_archived_images(folder: Path) -> bool:
@@ -177,7 +177,7 @@ def unpacked_copy(folder: Path) -> Path:
                 (shutil.copytree if entry.is_dir() else shutil.copy2)(entry, data / entry.name)
         unpack_inner(data, depth=3)
 
-    return _cached(folder, state, fill)
+    return cached_copy(folder, state, fill)
 
 
 def original_path(path: str, copy: Path, folder: Path) -> str:
@@ -193,7 +193,7 @@ def original_path(path: str, copy: Path, folder: Path) -> str:
     return next((str(p) for p in packed if p.is_file()), path)
 
 
-def _cached(source: Path, state: str, fill: Callable[[Path, Path], None]) -> Path:
+def cached_copy(source: Path, state: str, fill: Callable[[Path, Path], None]) -> Path:
     """The cache's ``data`` folder for ``source`` in ``state``, made by ``fill(data, final folder)`` unless an
     earlier run made it (written beside, then renamed: an interrupted unpacking leaves nothing read later); older
     states removed."""

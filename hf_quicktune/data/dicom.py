@@ -21,6 +21,7 @@ an extra package (JPEG 2000, JPEG-LS, lossless JPEG) raise ``OSError`` saying wh
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from PIL import Image
@@ -188,6 +189,15 @@ def register() -> None:
     Image.preinit()  # the common formats (JPEG, PNG...) are tried before this plugin's read of the marker
     Image.register_open(FORMAT, DicomImageFile, _accept)
     Image.register_extensions(FORMAT, list(EXTENSIONS))
+
+
+def is_scan_file(path: Path) -> bool:
+    """Whether the file ``path`` is a DICOM file (its ``DICM`` marker), whatever its name."""
+    try:
+        with open(path, "rb") as fh:
+            return is_dicom(fh.read(_MAGIC_AT + 4))
+    except OSError:
+        return False
 
 
 def teach_imagefolder(extensions: list[str]) -> None:

@@ -54,12 +54,12 @@ def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
     for root in splits or [path]:
         for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))):
             files = _files(cls)
-            suffixes = Counter(_suffix(f) for f in files)
+            suffixes = Counter(suffix_of(f) for f in files)
             unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
             if unread and not any(s in readable for s in suffixes):
                 lost[str(cls.relative_to(path))] = unread
             skipped.update(unread)
-            bare += [cls / f for f in files if _suffix(f) == "(none)"][:3]
+            bare += [cls / f for f in files if suffix_of(f) == BARE][:3]
     scans = _dicom_without_extension(bare)
     if lost:
         listed = "; ".join(f"{name}/: {_counts(c)}" for name, c in list(lost.items())[:8])
@@ -84,10 +84,26 @@ _RENAME_SCANS = ("Give them the .dcm extension to train on them, e.g. (each file
                  "DICM && mv \"$1\" \"$1.dcm\"' _ {{}} \\;`.")
 
 
-def _suffix(name: str) -> str:
+#: :func:`suffix_of` a file without an extension
+BARE = "(none)"
+
+
+def suffix_of(name: str) -> str:
     """A file's lower-case extension, ``(none)`` without one (a DICOM UID's dots are no extension: ``1.2.840.10``)."""
     suffix = Path(name).suffix.lower()
-    return "(none)" if not suffix or suffix[1:].isdigit() else suffix
+    return BARE if not suffix or suffix[1:].isdigit() else suffix
+
+
+def scans_without_extension(path: Path) -> bool:
+    """Whether the folder ``path`` holds DICOM scans without an extension (a PACS export's ``IM000001``, or files
+    named by their UID), told by the ``DICM`` marker of the first few such files."""
+    bare: list[Path] = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        bare += [Path(root) / f for f in files if not f.startswith(".") and suffix_of(f) == BARE]
+        if len(bare) >= 5:
+            break
+    return _dicom_without_extension(bare) is not None
 
 
 def _dicom_without_extension(files: list[Path]) -> str | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
 from hf_quicktune.data.columns import image_extensions
+from hf_quicktune.data.folder_files import scans_without_extension
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
     is_saved_to_disk,
@@ -27,6 +28,7 @@ from hf_quicktune.data.headerless import headerless, headerless_names
 from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.quiet import quiet_datasets
+from hf_quicktune.data.scan_links import named_scans
 from hf_quicktune.data.webdataset import folder_shards, is_shard, load_shards, sample_columns
 from hf_quicktune.errors import DatasetError
 
@@ -292,6 +294,13 @@ def _load_local(path: Path) -> RawSource:
             return raw
         if _is_data_file_dir(path):
             return _load_data_dir(path)
+        if scans_without_extension(path):  # a PACS export's IM000001: read through links named .dcm
+            copy = named_scans(path)
+            raw = _load_local(copy)
+            raw.info.update(path=str(path), named_scans=str(copy))
+            if raw.info.get("unlabelled"):
+                raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
+            return raw
         splits, layout = load_image_folder(path)
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
