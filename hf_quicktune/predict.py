@@ -10,6 +10,7 @@ and float images stretched to 8 bits over their own range, every mode to RGB).
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -326,3 +327,25 @@ def true_labels(rows: list[dict[str, Any]], labels: list[str]) -> list[str] | No
     if truth and not all(t in known for t in truth) and not any("key" in r for r in rows):
         truth = [class_of(Path(r["path"]).name) for r in rows]  # a test folder of Dogs vs. Cats' names
     return truth if truth and all(t in known for t in truth) else None
+
+
+def write_predictions(out: Path, rows: list[dict], truth: list[str] | None) -> None:
+    """A row per image: its path (one table's rows: its id column or row number), label, probability, top-k,
+    error, and the true class where known."""
+    # one table's rows (a competition's test.csv): keyed by its id column (or row number), as a submission is
+    keyed = len({r["path"].rsplit(":", 1)[0] for r in rows}) == 1 and all("key" in r for r in rows)
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([rows[0]["key_name"] if keyed else "path", "label", "probability", "top_k", "error"]
+                        + (["true"] if truth else []))
+        for i, r in enumerate(rows):
+            top = "; ".join(f"{name} {p:.4f}" for name, p in r["top"])
+            prob = "" if r["probability"] is None else f"{r['probability']:.6f}"
+            writer.writerow([r["key"] if keyed else r["path"], r["label"] or "", prob, top, r["error"] or ""]
+                            + ([truth[i]] if truth else []))
+
+
+def accuracy(rows: list[dict[str, Any]], truth: list[str]) -> tuple[float | None, int]:
+    """``(top-1 accuracy, images scored)`` of ``rows`` against their true classes (unreadable images left out)."""
+    scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
+    return (sum(p == t for p, t in scored) / len(scored) if scored else None), len(scored)

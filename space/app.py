@@ -139,6 +139,14 @@ def build_app():
                     image = gr.Image(type="pil", image_mode=None, label="Image", elem_id="try-image")
                     label = gr.Label(num_top_classes=5, label="Top-5 classes", elem_id="prediction")
                 classify_btn = gr.Button("Classify", variant="primary")
+                with gr.Accordion("Classify many: a zip / tar of images or a table of them -> predictions.csv",
+                                  open=False):
+                    with gr.Row():
+                        many = gr.File(label="Images to classify (a zip / tar of them, a CSV of pixels, .npz, HDF5)",
+                                       type="filepath", file_types=inputs.UPLOAD_TYPES, elem_id="many-upload")
+                        many_csv = gr.File(label="predictions.csv", elem_id="many-csv")
+                    many_btn = gr.Button("Classify all")
+                    many_text = gr.Markdown(elem_id="many-text")
                 examples = gr.State([])
                 gallery = gr.Gallery(label="Examples from the validation split (click one)", columns=8, height=180,
                                      allow_preview=False, elem_id="examples")
@@ -180,6 +188,8 @@ def build_app():
                 h.controls, None, controls, api_visibility="private")
         push_btn.click(h.push, [repo, private], push_status, api_visibility="private")
         classify_btn.click(h.predict, [image, model_ref], label, api_name="predict")
+        many_btn.click(h.predict_many, [many, model_ref], [many_csv, many_text], api_name="predict_many",
+                       concurrency_limit=1, concurrency_id="cpu")
         gallery.select(h.pick_example, [examples, model_ref], [image, label], api_visibility="private")
         browse_btn.click(h.browse_run, browse_repo, [browse_head, browse_card, browse_board, browse_curves,
                                                      browse_ranking, browse_confusion, browsed], api_name="browse")

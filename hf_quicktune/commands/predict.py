@@ -3,7 +3,6 @@ submission, a folder of new photos); on a labelled folder (``test/CLASS/IMAGE.pn
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -83,12 +82,11 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
         submission.fill_template(frame, rows, loaded.labels, where=str(template),
                                  probability_of=probability_of).to_csv(out, index=False)
     else:
-        _write_predictions(out, rows, truth)
+        inference.write_predictions(out, rows, truth)
     failed = [r for r in rows if r["error"]]
     summary: dict = {"model": loaded.name, "images": len(rows), "unreadable": len(failed), "output": str(out)}
     if truth:
-        scored = [(r["label"], t) for r, t in zip(rows, truth) if not r["error"]]
-        summary["accuracy"] = sum(p == t for p, t in scored) / len(scored) if scored else None
+        summary["accuracy"], scored = inference.accuracy(rows, truth)
     note = submission.class_placeholder_note(frame, loaded.labels, probability_of) if frame is not None else None
     if note:
         summary["note"] = note
@@ -108,20 +106,4 @@ def predict(model: str, inputs: tuple[str, ...], output: str | None, template: P
         where = ("the table's label column holds" if all("key" in r for r in rows) else "their folders name"
                  if all(Path(r["path"]).parent.name == t for r, t in zip(rows, truth or [])) else
                  "their file names carry")
-        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {len(scored)} images ({where} the true class)")
-
-
-def _write_predictions(out: Path, rows: list[dict], truth: list[str] | None) -> None:
-    """A row per image: its path (one table's rows: its id column or row number), label, probability, top-k,
-    error, and the true class where known."""
-    # one table's rows (a competition's test.csv): keyed by its id column (or row number), as a submission is
-    keyed = len({r["path"].rsplit(":", 1)[0] for r in rows}) == 1 and all("key" in r for r in rows)
-    with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow([rows[0]["key_name"] if keyed else "path", "label", "probability", "top_k", "error"]
-                        + (["true"] if truth else []))
-        for i, r in enumerate(rows):
-            top = "; ".join(f"{name} {p:.4f}" for name, p in r["top"])
-            prob = "" if r["probability"] is None else f"{r['probability']:.6f}"
-            writer.writerow([r["key"] if keyed else r["path"], r["label"] or "", prob, top, r["error"] or ""]
-                            + ([truth[i]] if truth else []))
+        click.echo(f"accuracy {100 * summary['accuracy']:.2f} % on {scored} images ({where} the true class)")

@@ -1,4 +1,5 @@
-"""The functions behind the page's buttons (also the named API endpoints: /rank, /search, /predict, /browse).
+"""The functions behind the page's buttons (also the named API endpoints: /rank, /search, /predict, /predict_many,
+/browse).
 
 Errors a visitor can fix (:class:`~hf_quicktune.errors.QuickTuneError`) become ``gr.Error`` with the
 error's own message; a search runs in its job's worker thread and this module only watches it.
@@ -181,6 +182,13 @@ def predict(image, model_ref: str) -> dict[str, float]:
     return models.classify(image, model_ref)
 
 
+def predict_many(upload: str | None, model_ref: str) -> tuple[str, str]:
+    """predictions.csv for an uploaded zip / tar of images or a table of them, and what was classified."""
+    if not upload:
+        raise ConfigError("upload a zip / tar of images, or a table of them (CSV, .npz, HDF5), to classify.")
+    return models.classify_many(upload, model_ref, jobs.workdir() / "predictions" / uuid.uuid4().hex[:12])
+
+
 def pick_example(examples: list, model_ref: str, evt: gr.SelectData):
     """A click on an example: show it and classify it."""
     from PIL import Image
@@ -200,7 +208,8 @@ def browse_run(repo_id: str) -> tuple:
 
 
 def _wrap_all() -> None:
-    for name in ("rank", "search", "resume", "results", "push", "predict", "pick_example", "browse_run"):
+    for name in ("rank", "search", "resume", "results", "push", "predict", "predict_many", "pick_example",
+                 "browse_run"):
         globals()[name] = _errors(globals()[name])
 
 

@@ -60,6 +60,34 @@ def classify(image, model_ref: str, top_k: int = 5) -> dict[str, float]:
     return predict.classify(image, load(model_ref), top_k)
 
 
+def classify_many(upload: str, model_ref: str, out_dir: Path) -> tuple[str, str]:
+    """``(predictions.csv, a line saying what was classified)`` for an uploaded zip / tar of images or a table of
+    them (CSV, .npz, HDF5, a WebDataset shard), as ``hf-quicktune predict`` writes them: the upload's own paths
+    by its name (not the server's), the true class and the accuracy where the upload names the classes."""
+    from hf_quicktune.errors import DatasetError
+
+    loaded = load(model_ref)
+    try:
+        items = predict.find_images([upload])
+    except DatasetError as err:
+        raise ConfigError(f"{Path(upload).name}: {err.message}") from None
+    rows = predict.predict(loaded, items)
+    for row in rows:  # "<gradio upload folder>/test.zip:test/1.png" -> "test.zip:test/1.png"
+        row["path"] = row["path"].replace(str(Path(upload).parent) + "/", "", 1)
+    truth = predict.true_labels(rows, loaded.labels)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / "predictions.csv"
+    predict.write_predictions(out, rows, truth)
+    failed = sum(1 for r in rows if r["error"])
+    line = f"{len(rows) - failed} image(s) of `{Path(upload).name}` classified" + (
+        f", {failed} unreadable (rows without a label)" if failed else "")
+    if truth:
+        acc, scored = predict.accuracy(rows, truth)
+        if acc is not None:
+            line += f"; accuracy **{100 * acc:.2f} %** on {scored} images (the upload names their classes)"
+    return str(out), line + "."
+
+
 def example_images(dataset_spec: str, out_dir: Path, n: int = 8, seed: int = 0) -> list[tuple[str, str, str]]:
     """``n`` validation images of the run's dataset, one class after another, saved as PNG:
     (image as in the dataset, a copy at least 128 px wide for display, true label)."""

@@ -85,6 +85,34 @@ def test_predict_gives_top5_class_names_for_the_searched_model(client, searched,
     assert result["label"] == labels[0]
 
 
+def test_predict_many_classifies_an_uploaded_zip_into_a_csv_with_the_accuracy(client, searched, tmp_path):
+    """A zip of a labelled test folder (CLASS/IMAGE.png) -> predictions.csv as the CLI writes it, the upload's own
+    paths (not the server's), and the accuracy its folders give; nothing uploaded: what to do."""
+    import csv
+    import zipfile
+
+    from gradio_client import handle_file
+
+    from hf_quicktune.data import load
+
+    _, name = searched
+    split = load("builtin:digits").validation
+    with zipfile.ZipFile(tmp_path / "test.zip", "w") as zf:
+        for i in range(12):
+            path = tmp_path / f"{i}.png"
+            split[i]["image"].convert("RGB").save(path)
+            zf.write(path, f"test/{split.features['label'].int2str(split[i]['label'])}/{i}.png")
+    out, text = client.predict(handle_file(str(tmp_path / "test.zip")), f"run:{name}", api_name="/predict_many")
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 12 and all(r["path"].startswith("test.zip:test/") for r in rows)
+    assert all(r["label"] in {str(i) for i in range(10)} and not r["error"] for r in rows)
+    right = sum(r["label"] == r["true"] for r in rows)
+    assert f"12 image(s) of `test.zip` classified; accuracy **{100 * right / 12:.2f} %** on 12 images" in text
+    with pytest.raises(Exception, match="upload a zip / tar of images"):
+        client.predict(None, f"run:{name}", api_name="/predict_many")
+
+
 def test_predict_lays_a_transparent_upload_on_white_as_training_did(client, searched, tmp_path):
     """An RGBA upload whose transparent border hides noise is classified as the same picture on white (the
     transforms' flatten_alpha); gradio's default upload mode (RGB) dropped the alpha and showed the noise."""
