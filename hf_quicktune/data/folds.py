@@ -1,4 +1,4 @@
-"""A training table's cross-validation folds: a ``kfold`` / ``fold`` column of small integers.
+"""A training table's cross-validation folds: a ``kfold`` / ``fold`` column of small integers (or ``fold_3``).
 
 Kaggle notebooks write ``train_folds.csv`` with a ``kfold`` column (0-4) made by ``StratifiedKFold`` or
 ``StratifiedGroupKFold`` — often with care: whole patients per fold, duplicates in one fold — and ESC-50 or
@@ -11,6 +11,7 @@ the rest. Rows of a negative fold (``-1``: a notebook's "not assigned") always t
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,20 +32,45 @@ FOLD_NAMES = ("kfold", "fold", "folds", "foldid", "foldidx", "foldnumber", "cvfo
 MIN_FOLDS, MAX_FOLDS = 2, 20
 
 
+#: a fold written as text: ``3``, ``fold3``, ``fold_3``, ``f3``, ``cv-3``
+_FOLD_TEXT = re.compile(r"^\s*(?:fold|cv|f|k)?[_\-\s]?(-?\d+)\s*$", re.IGNORECASE)
+
+
 def fold_column(ds: datasets.Dataset) -> tuple[str, list[int]] | None:
-    """``(name, values)`` of ``ds``'s fold column: named like one (:data:`FOLD_NAMES`), integers in every row,
+    """``(name, values)`` of ``ds``'s fold column: named like one (:data:`FOLD_NAMES`), a fold number in every row
+    (integers, whole floats as pandas writes a column that once held a gap, or text such as ``fold_3``),
     :data:`MIN_FOLDS` to :data:`MAX_FOLDS` non-negative folds; None when it has none."""
     import datasets
 
     for name, feature in ds.features.items():
-        if name_key(name) not in FOLD_NAMES or not isinstance(feature, datasets.Value) or not feature.dtype.startswith(
-                ("int", "uint")):
+        if name_key(name) not in FOLD_NAMES or not isinstance(feature, datasets.Value):
             continue
-        values = column_values(ds, name)
-        folds = {v for v in values if v is not None and v >= 0}
-        if None not in values and MIN_FOLDS <= len(folds) <= MAX_FOLDS:
+        values = _fold_numbers(column_values(ds, name), feature.dtype)
+        if values is None:
+            continue
+        folds = {v for v in values if v >= 0}
+        if MIN_FOLDS <= len(folds) <= MAX_FOLDS:
             return name, values
     return None
+
+
+def _fold_numbers(values: list, dtype: str) -> list[int] | None:
+    """The fold numbers of a column of ``dtype`` (see :func:`fold_column`), or None where a row holds none."""
+    if None in values:
+        return None
+    if dtype.startswith(("int", "uint")):
+        return [int(v) for v in values]
+    if dtype.startswith("float"):
+        return [int(v) for v in values] if all(float(v).is_integer() for v in values) else None
+    if dtype not in ("string", "large_string"):
+        return None
+    numbers = []
+    for value in values:
+        match = _FOLD_TEXT.match(str(value))
+        if match is None:
+            return None
+        numbers.append(int(match.group(1)))
+    return numbers
 
 
 def split_by_folds(available: dict[str, datasets.Dataset], split_map: dict[str, str] | None = None

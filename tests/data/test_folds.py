@@ -41,6 +41,16 @@ def test_one_fold_validates_and_the_others_train(tmp_path: Path, write_images, c
     assert "fold 0 of column 'kfold' (5 folds) is the validation split" in caplog.text
 
 
+@pytest.mark.parametrize("written", [[f"fold_{f}" for f in FOLDS], [float(f) for f in FOLDS], [f"F{f}" for f in FOLDS]])
+def test_folds_written_as_text_or_whole_floats_are_folds(tmp_path: Path, write_images, written):
+    """A notebook's "fold_3" strings, or pandas' 3.0 (a column that once held a gap): was read as no folds, and a
+    random 20 % held out across them."""
+    prepared = load(str(_table(tmp_path, write_images, {"fold": written})))
+    assert prepared.info["fold_column"] == "fold"
+    assert _files(prepared.validation) == {"cat_0.png", "cat_5.png", "dog_0.png", "dog_5.png"}
+    assert "fold" not in prepared.train.column_names
+
+
 def test_split_names_the_folds_to_hold_out(tmp_path: Path, write_images):
     path = _table(tmp_path, write_images, {"fold": [f + 1 for f in FOLDS]})  # ESC-50's 1-5
     prepared = load(str(path), split_map={"validation": "3", "test": "5"})
