@@ -194,8 +194,11 @@ def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
         elif _hub_dataset(item):  # org/name: its test split's images, with their classes
             found += read_hub_split(item, split)
         else:
+            hub_word = "/" not in item and re.fullmatch(r"[A-Za-z0-9][\w.\-]*", item) is not None
             raise DatasetError(f"{item}: no such file or folder.", input=item, code="missing_input",
-                               fix="Pass image files, folders of images, a table of them or a Hub dataset id.")
+                               fix="Pass image files, folders of images, a table of them or a Hub dataset id"
+                                   + (f" (a Hub dataset without an owner as hf://datasets/{item})." if hub_word
+                                      else "."))
     if skipped:
         logger.warning("%d file(s) are not of an image type hf-quicktune reads and are not classified (%s); convert "
                        "them to JPEG or PNG.", sum(skipped.values()),

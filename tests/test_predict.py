@@ -121,8 +121,9 @@ def test_bad_input_says_what_to_do(exported, tmp_path, capsys, caplog):
         predict.find_images([str(tmp_path / "empty")])
     with pytest.raises(DatasetError, match="no such file or folder"):
         predict.find_images([str(tmp_path / "missing")])
-    with pytest.raises(DatasetError, match="no such file or folder"):  # not taken for a Hub dataset's name
+    with pytest.raises(DatasetError, match="no such file or folder") as err:  # not taken for a Hub dataset's name
         predict.find_images(["missing_photos"])
+    assert "a Hub dataset without an owner as hf://datasets/missing_photos" in err.value.fix
     (tmp_path / "unfinished").mkdir()
     (tmp_path / "unfinished" / "state.json").write_text("{}")
     with pytest.raises(ConfigError, match="has not exported a model yet.*--resume"):
