@@ -13,6 +13,14 @@ no encoding of its pixels and every load encoded them again.
 
     .venv/bin/python benchmarks/wide_table_load.py [--baseline bdd876d] [--columns 3072] [--rows 200] [--rounds 2]
     .venv/bin/python benchmarks/wide_table_load.py --npz 70000 --baseline 70cb20f
+
+With ``--hdf5 N`` the data is PatchCamelyon's layout (``camelyonpatch_level_2_split_{train,valid}_{x,y}.h5``: N
+training and N / 8 validation images of 96 x 96 x 3, labels ``(N, 1, 1, 1)``), loaded twice per tree as ``--npz``'s,
+with the bytes the first load left in the caches (datasets' and hf-quicktune's) and the prepared dataset's
+fingerprint (the same on both trees: the same images). Session 55: the arrays went into datasets' cache as arrays
+and then again as PNGs; now as PNGs only.
+
+    .venv/bin/python benchmarks/wide_table_load.py --hdf5 20000 --baseline 2f858d2 --rounds 2
 """
 
 from __future__ import annotations
@@ -38,7 +46,8 @@ def child(path: str) -> None:
     start = time.perf_counter()
     prepared = load(path)
     print(json.dumps({"wall": time.perf_counter() - start, "images": len(prepared.train) + len(prepared.validation),
-                      "column": prepared.info["image_column"], "package": str(Path(hf_quicktune.__file__).parent)}))
+                      "column": prepared.info["image_column"], "package": str(Path(hf_quicktune.__file__).parent),
+                      "fingerprint": prepared.fingerprint}))
 
 
 def make_table(folder: Path, columns: int, rows: int) -> Path:
@@ -73,6 +82,28 @@ def make_npz(folder: Path, images: int) -> Path:
     return path
 
 
+def make_hdf5(folder: Path, images: int) -> Path:
+    import h5py
+    import numpy as np
+    from scipy.ndimage import gaussian_filter
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for split, n in (("train", images), ("valid", max(1, images // 8))):
+        with h5py.File(folder / f"camelyonpatch_level_2_split_{split}_x.h5", "w") as f:
+            x = f.create_dataset("x", (n, 96, 96, 3), np.uint8, chunks=(64, 96, 96, 3))
+            for start in range(0, n, 1024):
+                part = gaussian_filter(rng.random((min(1024, n - start), 96, 96, 3)), (0, 2, 2, 0))
+                x[start:start + len(part)] = (80 + 120 * part + rng.integers(0, 30, part.shape)).clip(0, 255)
+        with h5py.File(folder / f"camelyonpatch_level_2_split_{split}_y.h5", "w") as f:
+            f["y"] = rng.integers(0, 2, (n, 1, 1, 1)).astype(np.uint8)
+    return folder
+
+
+def _bytes(*folders: Path) -> int:
+    return sum(p.stat().st_size for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="bdd876d", help="the commit to compare with (a git worktree of it)")
@@ -80,6 +111,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--npz", type=int, default=0, help="load an .npz of this many images instead, twice per tree")
+    parser.add_argument("--hdf5", type=int, default=0, help="load PCam-like HDF5 files of this many training images")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -89,7 +121,13 @@ def main() -> None:
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
                    check=True, capture_output=True)
     try:
-        if args.npz:
+        if args.hdf5:
+            path = make_hdf5(work / "data", args.hdf5)
+            loads = ("first load", "second load")
+            print(f"PCam-like HDF5 files of {args.hdf5} + {max(1, args.hdf5 // 8)} images of 96 x 96 x 3; per load: "
+                  "wall seconds of data.load in a fresh process (caches emptied before the first load of each tree), "
+                  "the caches' bytes after it, the dataset's fingerprint")
+        elif args.npz:
             path = make_npz(work / "data", args.npz)
             loads = ("first load", "second load")
             print(f"an .npz of {args.npz} 28 x 28 images (x_train, y_train, x_test, y_test); per load: wall seconds "
@@ -112,8 +150,10 @@ def main() -> None:
                                          capture_output=True, text=True, check=True).stdout
                     res = json.loads(out.strip().splitlines()[-1])
                     assert Path(res["package"]).resolve().parent == tree.resolve(), res["package"]
+                    cached = f", caches {_bytes(cache, work / 'qt-cache') / 1e6:.0f} MB, fingerprint " \
+                        f"{res['fingerprint']}" if args.hdf5 else ""
                     print(f"round {r + 1} {label:<20} {which:<12} {res['wall']:7.2f} s ({res['images']} images, "
-                          f"image column {res['column']!r})", flush=True)
+                          f"image column {res['column']!r}{cached})", flush=True)
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -5,8 +5,7 @@ Scientific image sets ship as HDF5 as Keras' ship as ``.npz``: each file holds a
 splits as :mod:`hf_quicktune.data.npz` pairs them, by the split their names give once the image and label words
 are removed; over several files the file's name counts too (``..._split_train_x.h5:x`` pairs with
 ``..._split_train_y.h5:y``). Labels stored ``(N, 1, 1, 1)`` (PCam's) are one per image. The images are read in
-chunks, never whole (PCam's training array is 7 GB), into a table that :mod:`hf_quicktune.data.pixels` encodes as
-images once.
+chunks, never whole (PCam's training array is 7 GB), and encoded as PNGs as they are read (:func:`load_hdf5`).
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+    from hf_quicktune.data.pixels import PixelLayout
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +84,16 @@ def arrays_of(paths: list[Path]) -> dict[str, _Array]:
     return out
 
 
-def load_hdf5(paths: list[Path]) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None]:
-    """The splits of the HDF5 files ``paths`` (see the module), the arrays each was read from, and the class
-    names an array of them gives, if any."""
+def load_hdf5(paths: list[Path]) -> tuple[dict[str, datasets.Dataset], dict[str, str], list[str] | None,
+                                         PixelLayout | None]:
+    """The splits of the HDF5 files ``paths`` (see the module), the arrays each was read from, the class names an
+    array of them gives, if any, and how the images were read as pixels. The images are encoded as PNGs as they are
+    read (one table in datasets' cache, not the arrays and then their images: PCam's training array is 7 GB), in
+    the layout :mod:`~hf_quicktune.data.pixels` finds on the training array's first rows, as it finds a table's;
+    arrays it does not read as images stay arrays (the load then says why)."""
     import datasets
+
+    from hf_quicktune.data.splits import split_role
 
     arrays = arrays_of(paths)
     pairs = pair_arrays(arrays)
@@ -97,20 +104,46 @@ def load_hdf5(paths: list[Path]) -> tuple[dict[str, datasets.Dataset], dict[str,
             fix="Name them like Keras' datasets: x_train (N, H, W[, C]) with y_train (N,), or keep one image array "
                 "and one label array per file.")
     out, sources = {}, {}
-    for split, (x, y) in pairs.items():
+    train = next((s for s in pairs if split_role(s) == "train"), next(iter(pairs)))
+    layout = None
+    for x, y in pairs.values():
         images, labels = arrays[x], arrays[y]
         if len(images) != len(labels):
             raise DatasetError(f"{x} has {len(images)} images and {y} {len(labels)} labels.", input=x,
                                code="bad_hdf5", fix="Save one label per image.")
+    if len(arrays[pairs[train][0]]):
+        layout = _layout(arrays[pairs[train][0]], arrays[pairs[train][1]].read())
+    for split, (x, y) in pairs.items():
+        images, labels = arrays[x], arrays[y]
         values = labels.read()
         # a string: datasets shards list-valued gen_kwargs (each shard would read every row again)
         stamp = ";".join(f"{a.file}:{a.file.stat().st_mtime_ns}:{a.file.stat().st_size}" for a in (images, labels))
+        raw = features_of(np.zeros((0, *images.shape[1:]), images.dtype), values)
+        kwargs: dict[str, Any] = {"file": str(images.file), "key": images.key, "labels": values, "stamp": stamp}
+        encoded = layout is not None and images.shape[1:] == arrays[pairs[train][0]].shape[1:]
         with _quiet():
             out[split] = datasets.Dataset.from_generator(
-                _rows, features=features_of(np.zeros((0, *images.shape[1:]), images.dtype), values),
-                gen_kwargs={"file": str(images.file), "key": images.key, "labels": values, "stamp": stamp})
+                _png_rows, features=datasets.Features({"image": datasets.Image(), "label": raw["label"]}),
+                gen_kwargs={**kwargs, "layout": layout}) if encoded else datasets.Dataset.from_generator(
+                _rows, features=raw, gen_kwargs=kwargs)
         sources[split] = f"{x}, {y}"
-    return out, sources, _names(arrays)
+    return out, sources, _names(arrays), layout
+
+
+def _layout(images: _Array, labels: np.ndarray) -> PixelLayout | None:
+    """How :mod:`~hf_quicktune.data.pixels` reads ``images`` as pixels, decided on its first rows as it decides a
+    table's; None where it does not (the arrays are then loaded as they are, and the load says why)."""
+    import datasets
+
+    from hf_quicktune.data import pixels
+
+    sample = images.read(0, pixels.SAMPLE_ROWS)
+    table = datasets.Dataset.from_dict({"image": list(sample), "label": list(labels[:len(sample)])},
+                                       features=features_of(sample, labels))
+    try:
+        return pixels.detect(table)
+    except DatasetError:
+        return None
 
 
 def images_to_classify(path: Path) -> tuple[str, datasets.Dataset]:
@@ -179,6 +212,18 @@ def _rows(file: str, key: str, labels: np.ndarray, stamp: str) -> Iterator[dict[
             chunk = np.asarray(data[start:start + CHUNK])
             for i, image in enumerate(chunk):
                 yield {"image": image, "label": labels[start + i]}
+
+
+def _png_rows(file: str, key: str, labels: np.ndarray, stamp: str, layout: PixelLayout) -> Iterator[dict[str, Any]]:
+    """:func:`_rows` with each image encoded as a PNG as it is read (``layout``: :func:`_layout`'s)."""
+    from hf_quicktune.data.pixels import encode_pngs
+
+    with _h5py().File(file, "r") as f:
+        data = f[key]
+        for start in range(0, len(labels), CHUNK):
+            pngs = encode_pngs(layout, {"image": np.asarray(data[start:start + CHUNK])})
+            for i, png in enumerate(pngs):
+                yield {"image": {"bytes": png, "path": None}, "label": labels[start + i]}
 
 
 @contextlib.contextmanager

@@ -306,6 +306,12 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def encode_pngs(layout: PixelLayout, batch: dict[str, Any]) -> list[bytes]:
+    """Each image of ``batch`` (its columns of pixels, as ``layout`` holds them) as a lossless PNG."""
+    images = _as_images(layout, _rows(layout, batch) * layout.scale)
+    return [_png(p) for p in np.clip(np.rint(images), 0, 255).astype(np.uint8)]
+
+
 def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") -> datasets.Dataset:
     """``ds`` with its pixels replaced by PNG images in an ``Image`` column named ``column``."""
     import datasets
@@ -319,9 +325,7 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
                            code="pixel_values", fix="Drop the rows without an image.")
 
     def encode(batch: dict[str, list]) -> dict[str, list]:
-        images = _as_images(layout, _rows(layout, batch) * layout.scale)
-        pixels = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-        return {column: [{"bytes": _png(p), "path": None} for p in pixels]}
+        return {column: [{"bytes": png, "path": None} for png in encode_pngs(layout, batch)]}
 
     features = ds.features.copy()
     for name in layout.columns:

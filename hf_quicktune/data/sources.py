@@ -247,10 +247,11 @@ def _load_shards(shards: list[Path], path: Path) -> RawSource:
 
 def _load_hdf5(files: list[Path], path: Path) -> RawSource:
     """HDF5 files of image and label arrays (:mod:`hf_quicktune.data.hdf5`)."""
-    splits, arrays, names = load_hdf5(files)
+    splits, arrays, names, layout = load_hdf5(files)
     return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
                      info={"path": str(path), "format": "hdf5", "arrays": arrays,
-                           **({"class_names": names} if names else {})})
+                           **({"class_names": names} if names else {}),
+                           **({"pixels": layout.describe()} if layout is not None else {})})
 
 
 def _load_local(path: Path) -> RawSource:

@@ -54,6 +54,25 @@ def test_patchcamelyons_files_by_split(tmp_path: Path, monkeypatch):
     assert all(np.array_equal(np.asarray(row["image"].convert("RGB")), x[i]) for i, row in enumerate(prepared.train))
 
 
+def test_images_are_encoded_as_they_are_read(tmp_path: Path):
+    """One table of PNGs in datasets' cache, not the arrays and then their images (PCam's 7 GB training array
+    was kept twice, and encoding it from the cached arrays took 4-5 times longer: benchmarks/wide_table_load.py
+    --hdf5); the layout the pixels module found is said, and arrays of floats in 0-1 are scaled as a table's."""
+    import datasets
+
+    x, y = _images(10, 3)
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["x_train"], f["y_train"] = x.astype(np.float32) / 255, y
+    splits, _, _, layout = hdf5.load_hdf5([tmp_path / "data.h5"])
+    assert isinstance(splits["train"].features["image"], datasets.Image) and layout is not None
+    assert layout.scale == 255 and layout.describe() == "the array column 'image' read as 12x12 RGB images, " \
+                                                         "channels last"
+    prepared = load(str(tmp_path / "data.h5"))
+    assert prepared.info["pixels"] == layout.describe()
+    rows = {int(np.asarray(r["image"])[..., 0].mean()): r for r in prepared.train}
+    assert all(round((red - 40) / 100) == int(prepared.class_names[r["label"]]) for red, r in rows.items())
+
+
 def test_galaxy10s_images_and_ans(tmp_path: Path):
     """One file of an image array and one other array of a value per image, whatever their names."""
     x, y = _images(24, 5)
