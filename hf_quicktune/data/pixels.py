@@ -331,8 +331,13 @@ def to_images(ds: datasets.Dataset, layout: PixelLayout, column: str = "image") 
     for name in layout.columns:
         del features[name]
     features[column] = datasets.Image()
-    return ds.map(encode, batched=True, batch_size=256, remove_columns=list(layout.columns), features=features,
-                  desc="pixels to images", cache_file_name=_cache_file(ds, layout, column))
+    # the pixels as NumPy arrays (a batch of arrays in one piece), not Python lists of lists of numbers: 6-7x faster
+    # for 32 x 32 x 3 arrays; a text column's strings are parsed as they are
+    source = ds if layout.kind == "text" else ds.with_format("numpy", columns=list(layout.columns),
+                                                             output_all_columns=True)
+    out = source.map(encode, batched=True, batch_size=256, remove_columns=list(layout.columns), features=features,
+                     desc="pixels to images", cache_file_name=_cache_file(ds, layout, column))
+    return out if source is ds else out.with_format(None)
 
 
 def _cache_file(ds: datasets.Dataset, layout: PixelLayout, column: str) -> str | None:
