@@ -31,6 +31,17 @@ def _card_code(ref: str, image_mode: str | None, image_format: str | None = None
     return re.search(r"## Use it\n\n```python\n(.*?)\n```", card, re.S).group(1)
 
 
+def _runs_as_evaluated(code: str, model, image: Image.Image, tmp_path, monkeypatch) -> None:
+    """The card's ``code``, run as written in ``tmp_path``, gives the run's own evaluation of ``image``."""
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+        exec(code, scope)  # noqa: S102 - the card's own code
+    with torch.no_grad():
+        ours = model(build_transform(DATA_CONFIG, train=False)(image).unsqueeze(0))
+    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+
+
 @pytest.mark.parametrize(("mode", "image"), [
     ("RGB", lambda rng: Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))),
     ("I;16", lambda rng: Image.fromarray(rng.integers(1000, 4000, (40, 40), dtype=np.uint16))),  # 12 of 16 bits
@@ -122,13 +133,7 @@ def test_the_cards_snippet_opens_a_dicom_scan_as_training_did(tmp_path, monkeypa
     scan = Image.open(dicom_file(tmp_path / "image.dcm", stored, window=window, photometric="MONOCHROME1"))
     code = _card_code(f"local-dir:{out}", scan.mode, scan.format)
     assert 'Image.open("image.dcm")' in code and ("np.nanmin" in code) == (window is None)
-    monkeypatch.chdir(tmp_path)
-    scope: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(code, scope)  # noqa: S102 - the card's own code
-    with torch.no_grad():
-        ours = model(build_transform(DATA_CONFIG, train=False)(scan).unsqueeze(0))
-    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+    _runs_as_evaluated(code, model, scan, tmp_path, monkeypatch)
 
 
 def test_the_cards_snippet_reads_a_16_bit_colour_tiff_as_training_did(tmp_path, monkeypatch, tiff_bytes):
@@ -142,13 +147,7 @@ def test_the_cards_snippet_reads_a_16_bit_colour_tiff_as_training_did(tmp_path, 
     tile = Image.open(tmp_path / "image.tif")
     code = _card_code(f"local-dir:{out}", tile.mode, tile.format)
     assert "import hf_quicktune.data" in code and 'Image.open("image.tif")' in code
-    monkeypatch.chdir(tmp_path)
-    scope: dict = {}
-    with contextlib.redirect_stdout(io.StringIO()):
-        exec(code, scope)  # noqa: S102 - the card's own code
-    with torch.no_grad():
-        ours = model(build_transform(DATA_CONFIG, train=False)(tile).unsqueeze(0))
-    torch.testing.assert_close(scope["probs"], ours.softmax(-1))
+    _runs_as_evaluated(code, model, tile, tmp_path, monkeypatch)
     info = CardInfo(model_name="org/result", base_model=None, candidate="x", architecture="x", dataset="org/data",
                     dataset_is_hub=True,
                     config={}, epochs=1, val_top1=0.5, test_top1=None, license=None, budget="", budget_used_s=1.0,
