@@ -159,7 +159,7 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
 
 def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
     """The image files named, those under the folders and zip / tar archives named (recursively, hidden ones
-    skipped), the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), and the rows of a
+    skipped; a folder holding its images only in archives: those), the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), and the rows of a
     Hub dataset's ``split`` (default: its test split, else its validation split), in order."""
     from collections import Counter
 
@@ -174,7 +174,11 @@ def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
         archive = None
         if archives.is_archive(path) and not is_table(path):  # a zipped test set (not a WebDataset shard): unpacked
             archive, path = item, archives.unpacked_folder(path)  # once into the cache, its images read there
-        if is_table(path):  # a Kaggle test.csv, an .npz, a WebDataset shard: a row per image
+        packed = [str(p) for p in sorted(path.iterdir()) if archives.is_archive(p) and not is_table(p)] if (
+            archive is None and path.is_dir() and archives.holds_archived_images(path)) else []
+        if packed:  # a download unzipped once (test_images.zip, test1.zip): the images inside its archives
+            found += find_images(packed)
+        elif is_table(path):  # a Kaggle test.csv, an .npz, a WebDataset shard: a row per image
             found += read_table(path)
         elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file()

@@ -196,6 +196,12 @@ def test_a_zipped_folder_of_images_is_classified(exported, tmp_path):
     assert [r["label"] for r in rows] == [r["label"] for r in direct]
     # named by the archive and the path inside it (was: the cache folder it was unpacked into)
     assert [r["path"] for r in rows] == [f"{tmp_path / 'test.zip'}:test_images/{p.name}" for p in paths]
+    # the folder the download was unzipped into, its test set still zipped: the images inside (was "no image found")
+    (tmp_path / "download").mkdir()
+    (tmp_path / "test.zip").rename(tmp_path / "download" / "test.zip")
+    (tmp_path / "download" / "sample_submission.csv").write_text("id,label\n")
+    inside = predict.find_images([str(tmp_path / "download")])
+    assert [str(i) for i in inside] == [f"{tmp_path / 'download' / 'test.zip'}:test_images/{p.name}" for p in paths]
 
 
 def test_a_kaggle_test_table_of_pixels_is_classified_by_row(exported, tmp_path, capsys):
