@@ -182,11 +182,14 @@ def predict(image, model_ref: str) -> dict[str, float]:
     return models.classify(image, model_ref)
 
 
-def predict_many(upload: str | None, model_ref: str) -> tuple[str, str]:
-    """predictions.csv for an uploaded zip / tar of images or a table of them, and what was classified."""
+def predict_many(upload: str | None, model_ref: str, progress: gr.Progress = gr.Progress()) -> tuple[str, str]:  # noqa: B008
+    """predictions.csv for an uploaded zip / tar of images or a table of them, and what was classified (a progress
+    bar over the images while it runs)."""
     if not upload:
         raise ConfigError("upload a zip / tar of images, or a table of them (CSV, .npz, HDF5), to classify.")
-    return models.classify_many(upload, model_ref, jobs.workdir() / "predictions" / uuid.uuid4().hex[:12])
+    return models.classify_many(upload, model_ref, jobs.workdir() / "predictions" / uuid.uuid4().hex[:12],
+                                progress=lambda done, total: progress(done / max(total, 1), desc="classifying",
+                                                                      total=total))
 
 
 def pick_example(examples: list, model_ref: str, evt: gr.SelectData):

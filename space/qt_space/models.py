@@ -60,10 +60,12 @@ def classify(image, model_ref: str, top_k: int = 5) -> dict[str, float]:
     return predict.classify(image, load(model_ref), top_k)
 
 
-def classify_many(upload: str, model_ref: str, out_dir: Path) -> tuple[str, str]:
+def classify_many(upload: str, model_ref: str, out_dir: Path,
+                  progress: predict.Progress | None = None) -> tuple[str, str]:
     """``(predictions.csv, a line saying what was classified)`` for an uploaded zip / tar of images or a table of
     them (CSV, .npz, HDF5, a WebDataset shard), as ``hf-quicktune predict`` writes them: the upload's own paths
-    by its name (not the server's), the true class and the accuracy where the upload names the classes."""
+    by its name (not the server's), the true class and the accuracy where the upload names the classes;
+    ``progress(done, total)`` after each batch."""
     from hf_quicktune.errors import DatasetError
 
     loaded = load(model_ref)
@@ -71,7 +73,7 @@ def classify_many(upload: str, model_ref: str, out_dir: Path) -> tuple[str, str]
         items = predict.find_images([upload])
     except DatasetError as err:
         raise ConfigError(f"{Path(upload).name}: {err.message}") from None
-    rows = predict.predict(loaded, items)
+    rows = predict.predict(loaded, items, progress=progress)
     for row in rows:  # "<gradio upload folder>/test.zip:test/1.png" -> "test.zip:test/1.png"
         row["path"] = row["path"].replace(str(Path(upload).parent) + "/", "", 1)
     truth = predict.true_labels(rows, loaded.labels)

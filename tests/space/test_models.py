@@ -42,3 +42,28 @@ def test_a_transformers_export_is_classified_with_its_processor_and_labels(tmp_p
         pixels = processor(image, return_tensors="pt")["pixel_values"]
         expected = model(pixel_values=pixels, interpolate_pos_encoding=True).logits.softmax(-1)[0]
     assert [round(probs[n], 5) for n in ("cat", "dog", "owl")] == [round(float(p), 5) for p in expected]
+
+
+def test_classifying_many_reports_progress_and_the_uploads_own_paths(tmp_path):
+    """/predict_many's work (models.classify_many): the bar moves after each batch to all the images; the CSV names
+    each image by the upload, a labelled one with its true class."""
+    import csv
+    import zipfile
+
+    from PIL import Image
+
+    _transformers_export(tmp_path / "export", interpolate=True)
+    (tmp_path / "upload").mkdir()
+    with zipfile.ZipFile(tmp_path / "upload" / "test.zip", "w") as zf:
+        for i in range(40):
+            image = tmp_path / f"{i}.png"
+            Image.new("RGB", (40, 40), (10 * i % 255, 30, 60)).save(image)
+            zf.write(image, f"test/{('cat', 'dog', 'owl')[i % 3]}/{i}.png")
+    seen: list[tuple[int, int]] = []
+    out, line = models.classify_many(str(tmp_path / "upload" / "test.zip"), str(tmp_path / "export"),
+                                     tmp_path / "out", progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(32, 40), (40, 40)]
+    with open(out, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["path"] for r in rows][:2] == ["test.zip:test/cat/0.png", "test.zip:test/cat/12.png"]
+    assert all(r["true"] == r["path"].split("/")[1] for r in rows) and "40 image(s) of `test.zip` classified" in line
