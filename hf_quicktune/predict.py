@@ -159,8 +159,9 @@ def classify(image: Any, model: LoadedModel, top_k: int = 5) -> dict[str, float]
 
 def find_images(inputs: Iterable[str], split: str | None = None) -> list[Item]:
     """The image files named, those under the folders and zip / tar archives named (recursively, hidden ones
-    skipped; a folder holding its images only in archives: those), the rows of the tables named (CSV / parquet / JSON: image paths, bytes or pixels), and the rows of a
-    Hub dataset's ``split`` (default: its test split, else its validation split), in order."""
+    skipped; a folder holding its images only in archives: those inside them), the rows of the tables named (CSV /
+    parquet / JSON: image paths, bytes or pixels), and the rows of a Hub dataset's ``split`` (default: its test
+    split, else its validation split), in order."""
     from collections import Counter
 
     from hf_quicktune.data.folder_files import NOT_IMAGES, read_extensions
