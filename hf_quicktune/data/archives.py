@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 #: data files a data root may be (data/folder_tables.py's builders, NumPy archives: data/npz.py, HDF5: data/hdf5.py)
 TABLES = (".csv", ".tsv", ".parquet", ".json", ".jsonl", ".npz", ".h5", ".hdf5", ".he5")
-#: the cache part holding unpacked archives (``hf-quicktune cache clear archives``)
+#: the cache part holding unpacked archives and the copies of folders made to read them (``hf-quicktune cache clear
+#: archives``)
 PART = "archives"
 _DONE = ".hf-quicktune-unpacked"
 
