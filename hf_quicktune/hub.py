@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 #: HTTP statuses worth retrying: request timeout, rate limit, server errors
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+LOGIN_FIX = "Set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
 #: a model repo's page on the Hub, as copied from the browser (not a dataset's or a Space's)
 _MODEL_PAGE = r"(?:https?://)?(?:www\.)?(?:huggingface\.co|hf\.co)/(?!datasets/|spaces/)([\w.-]+/[\w.-]+)"
 
@@ -45,7 +46,6 @@ def model_repo_from_page(text: str, rest: bool = False) -> str | None:
 
     match = re.fullmatch(_MODEL_PAGE + (r"(?:/.*)?" if rest else r"/?"), text)
     return match.group(1) if match else None
-LOGIN_FIX = "Set HF_TOKEN to a token with write access (https://huggingface.co/settings/tokens) or run `hf auth login`."
 
 
 def redact(text: str, token: str | None) -> str:

@@ -46,7 +46,8 @@ def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
     """Raise when a class folder of the ImageFolder ``path`` (``path/CLASS/...``, or
     ``SPLIT/CLASS/...`` for the split folders ``splits`` given) holds files and none of a type
     ``imagefolder`` reads (the class would be dropped); warn about other files of such types in class folders,
-    counted by extension. Notes and metadata (:data:`NOT_IMAGES`) are not counted."""
+    counted by extension. Notes and metadata (:data:`NOT_IMAGES`) are not counted. Class folders of DICOM scans
+    without an extension raise :class:`ScansWithoutExtension` (read through links that give them one)."""
     readable = read_extensions()
     skipped: Counter[str] = Counter()
     lost: dict[str, Counter[str]] = {}
@@ -60,28 +61,25 @@ def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
                 lost[str(cls.relative_to(path))] = unread
             skipped.update(unread)
             bare += [cls / f for f in files if suffix_of(f) == BARE][:3]
-    scans = _dicom_without_extension(bare)
+    if _dicom_without_extension(bare):
+        raise ScansWithoutExtension(str(path))
     if lost:
         listed = "; ".join(f"{name}/: {_counts(c)}" for name, c in list(lost.items())[:8])
         raise DatasetError(
             f"{len(lost)} class folder(s) hold no file of an image type hf-quicktune reads, so their class would "
-            f"be left out: {listed}." + (f" {scans}" if scans else ""), input=str(path), code="unreadable_class",
-            fix=_RENAME_SCANS.format(path=path) if scans else
-            "Convert them to JPEG or PNG (iPhone HEIC photos: e.g. `heif-convert` from libheif, or "
+            f"be left out: {listed}.", input=str(path), code="unreadable_class",
+            fix="Convert them to JPEG or PNG (iPhone HEIC photos: e.g. `heif-convert` from libheif, or "
             "pillow-heif in Python), or move folders that are not classes out of the dataset. Types read: "
             + ", ".join(sorted(readable & {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}))
             + " and other Pillow formats.")
     if skipped:
         logger.warning("%d file(s) in class folders are not of an image type hf-quicktune reads and are left out "
-                       "(%s); %s", sum(skipped.values()), _counts(skipped),
-                       f"{scans} {_RENAME_SCANS.format(path=path)}" if scans else
-                       "convert them to JPEG or PNG to train on them.")
+                       "(%s); convert them to JPEG or PNG to train on them.", sum(skipped.values()), _counts(skipped))
 
 
-#: how to give a PACS export's scans their extension
-_RENAME_SCANS = ("Give them the .dcm extension to train on them, e.g. (each file whose 4 bytes at 128 are DICM) "
-                 "`find '{path}' -type f ! -iname '*.dcm' -exec sh -c 'head -c 132 \"$1\" | tail -c 4 | grep -q "
-                 "DICM && mv \"$1\" \"$1.dcm\"' _ {{}} \\;`.")
+class ScansWithoutExtension(Exception):
+    """Class folders hold DICOM scans without an extension (a PACS export's ``IM000001``): the folder is to be read
+    through :func:`hf_quicktune.data.scan_links.named_scans`."""
 
 
 #: :func:`suffix_of` a file without an extension
@@ -94,33 +92,12 @@ def suffix_of(name: str) -> str:
     return BARE if not suffix or suffix[1:].isdigit() else suffix
 
 
-def scans_without_extension(path: Path) -> bool:
-    """Whether the folder ``path`` holds DICOM scans without an extension (a PACS export's ``IM000001``, or files
-    named by their UID), told by the ``DICM`` marker of the first few such files."""
-    bare: list[Path] = []
-    for root, dirs, files in os.walk(path, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        bare += [Path(root) / f for f in files if not f.startswith(".") and suffix_of(f) == BARE]
-        if len(bare) >= 5:
-            break
-    return _dicom_without_extension(bare) is not None
+def _dicom_without_extension(files: list[Path]) -> bool:
+    """Whether files without an extension are DICOM scans (a PACS export names them ``IM000001`` or by their UID),
+    found by the ``DICM`` marker of the first few of them."""
+    from hf_quicktune.data.dicom import is_scan_file
 
-
-def _dicom_without_extension(files: list[Path]) -> str | None:
-    """What to say where files without an extension are DICOM scans (a PACS export names them ``IM000001`` or by
-    their UID), found by the ``DICM`` marker of the first of them; None otherwise."""
-    from hf_quicktune.data.dicom import is_dicom
-
-    for file in files[:5]:
-        try:
-            with file.open("rb") as fh:
-                head = fh.read(132)
-        except OSError:
-            continue
-        if is_dicom(head):
-            return (f"Files without an extension are DICOM scans ({file.name}: a PACS export's), read by their "
-                    ".dcm extension only.")
-    return None
+    return any(is_scan_file(file) for file in files[:5])
 
 
 def _counts(counts: Counter[str]) -> str:

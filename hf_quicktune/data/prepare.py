@@ -191,9 +191,10 @@ def _load(
         splits, image_column = by_id
     # a table of pixels: the training split's encoded first, the others once the unlabelled ones are left out
     path = raw.info.get("path")
+    is_emnist = emnist.is_emnist(path)
     converted, image_column, pixel_layout = pixels.read_pixels({"train": splits["train"]}, image_column,
-                                                               transposed=emnist.is_emnist(path))
-    if path is not None and emnist.is_emnist(path) and not class_names:  # EMNIST's labels: characters (mapping)
+                                                               transposed=is_emnist)
+    if path is not None and is_emnist and not class_names:  # EMNIST's labels: characters (mapping)
         class_names = emnist.mapping_names(path)
     splits["train"] = train = converted["train"]
     img_col = col.detect_image_column(train, image_column)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
 from hf_quicktune.data.columns import image_extensions
-from hf_quicktune.data.folder_files import scans_without_extension
+from hf_quicktune.data.folder_files import ScansWithoutExtension
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
     is_saved_to_disk,
@@ -254,6 +254,19 @@ def _load_hdf5(files: list[Path], path: Path) -> RawSource:
                            **({"pixels": layout.describe()} if layout is not None else {})})
 
 
+def _through_copy(path: Path, copy: Path, key: str) -> RawSource:
+    """The folder ``path`` read from ``copy``, its copy in the cache (archives unpacked, scans named), with the
+    source and what to classify named as the user has them (``test.csv``, ``test1.zip``), not the copy's; a data
+    root that exists only in the copy (a folder unpacked from a zip) keeps the copy's path. ``info[key]``: the copy."""
+    raw = _load_local(copy)
+    if raw.info.get("path") in (None, str(copy)):
+        raw.info["path"] = str(path)
+    raw.info[key] = str(copy)
+    if raw.info.get("unlabelled"):
+        raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
+    return raw
+
+
 def _load_local(path: Path) -> RawSource:
     """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
     if path.is_dir():
@@ -273,15 +286,7 @@ def _load_local(path: Path) -> RawSource:
         if len(npz) == 1 and not any(p.is_dir() and not p.name.startswith((".", "__")) for p in path.iterdir()):
             return _load_local(npz[0])  # a folder holding Keras' mnist.npz (a Hub repo of it)
         if archives.holds_archived_images(path):  # a download unzipped once: its train.zip, test1.zip, ...
-            copy = archives.unpacked_copy(path)
-            raw = _load_local(copy)
-            # the source and what to classify named as the user has them (test.csv, test1.zip), not the cache's copy
-            if raw.info.get("path") in (None, str(copy)):  # (a folder unpacked from a zip stays the copy's)
-                raw.info["path"] = str(path)
-            raw.info["unpacked"] = str(copy)
-            if raw.info.get("unlabelled"):
-                raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
-            return raw
+            return _through_copy(path, archives.unpacked_copy(path), "unpacked")
         tables = top_tables(path)
         if tables is not None:
             raw = _load_file(*tables)
@@ -295,14 +300,10 @@ def _load_local(path: Path) -> RawSource:
             return raw
         if _is_data_file_dir(path):
             return _load_data_dir(path)
-        if scans_without_extension(path):  # a PACS export's IM000001: read through links named .dcm
-            copy = named_scans(path)
-            raw = _load_local(copy)
-            raw.info.update(path=str(path), named_scans=str(copy))
-            if raw.info.get("unlabelled"):
-                raw.info["unlabelled"] = [archives.original_path(p, copy, path) for p in raw.info["unlabelled"]]
-            return raw
-        splits, layout = load_image_folder(path)
+        try:
+            splits, layout = load_image_folder(path)
+        except ScansWithoutExtension:  # a PACS export's IM000001: read through links named .dcm
+            return _through_copy(path, named_scans(path), "named_scans")
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
         return _load_file(path)
