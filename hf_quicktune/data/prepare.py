@@ -18,6 +18,7 @@ from hf_quicktune.data import emnist, image_ids, one_hot, pixels
 from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.groups import group_leak_warnings, group_values
+from hf_quicktune.data.hub_sample import Limits
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
@@ -52,6 +53,8 @@ def load(
     seed: int = 0,
     verify_images: bool = True,
     progress: Progress | None = None,
+    train_limit: int | None = None,
+    eval_limit: int | None = None,
 ) -> PreparedDataset:
     """Resolve ``spec`` (Hub id, ImageFolder dir, parquet/CSV/JSON file, ``builtin:NAME``).
 
@@ -62,14 +65,18 @@ def load(
     side of a carved split (a patient's; ``"none"``: images; None: detected, :mod:`hf_quicktune.data.groups`).
     Every image is decoded once (``verify_images``):
     undecodable ones are dropped, with a warning; ``progress(task, done, total, images)`` hears how far that
-    check is (it reads every image).
+    check is (it reads every image). ``train_limit`` / ``eval_limit``: the images a run will use of each split
+    (``--train-limit`` / ``--eval-limit``): a Hub dataset stored in many files is read from enough of them
+    (:mod:`hf_quicktune.data.hub_sample`); other sources are read whole.
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
+        limits = None if train_limit is None and eval_limit is None else Limits(
+            train_limit, eval_limit, val_fraction, test_fraction, seed, split_map)
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, class_names=class_names, group_column=group_column,
-                     val_fraction=val_fraction,
-                     test_fraction=test_fraction, seed=seed, verify_images=verify_images, progress=progress)
+                     val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
+                     verify_images=verify_images, progress=progress, limits=limits)
 
 
 def _split_files(raw: RawSource, names: list[str]) -> list[str]:
@@ -165,8 +172,9 @@ def _load(
     seed: int,
     verify_images: bool,
     progress: Progress | None,
+    limits: Limits | None,
 ) -> PreparedDataset:
-    raw = resolve_source(spec, config=config, revision=revision)
+    raw = resolve_source(spec, config=config, revision=revision, limits=limits)
     class_names = class_names or raw.info.get("class_names")  # an .npz's array of class names
     available, split_col = raw.splits, None
     if len(available) == 1:  # one table whose rows say their split (FER2013's Usage, a split column, is_valid)

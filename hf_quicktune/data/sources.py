@@ -25,6 +25,7 @@ from hf_quicktune.data.folder_tables import (
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.headerless import headerless, headerless_names
+from hf_quicktune.data.hub_sample import Draw, Limits, draw_files, missing_classes
 from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.quiet import quiet_datasets
@@ -154,7 +155,7 @@ def _load_data_dir(path: Path) -> RawSource:
     return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory"})
 
 
-def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
+def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None) -> RawSource:
     import datasets
     from huggingface_hub import constants
 
@@ -172,15 +173,37 @@ def _load_hub(spec: str, config: str | None, revision: str | None) -> RawSource:
     from hf_quicktune.data.dicom import teach_datasets
 
     teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
+    draw = None
     try:
         with forced_offline(unreachable):
-            ds = datasets.load_dataset(spec, name=config, revision=revision)
+            draw = _drawn_files(spec, config, revision, limits) if limits is not None else None
+            ds = datasets.load_dataset(spec, name=config, revision=revision,
+                                       data_files=draw.data_files if draw else None)
+            while draw is not None and (short := missing_classes(_as_dict(ds), draw)) and draw.grown(short):
+                logger.warning("the files read of split(s) %s lack classes (files sorted by class?): reading %s",
+                               ", ".join(short), ", ".join(f"{taken} of {total} files of '{name}'"
+                                                           for name, (taken, total) in draw.drawn().items()))
+                ds = datasets.load_dataset(spec, name=config, revision=revision, data_files=draw.data_files)
     except Exception as err:
         raise hub_error(spec, config, revision, err, unreachable) from err
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
-    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision})
+    drawn = {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
+    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **drawn})
+
+
+def _drawn_files(spec: str, config: str | None, revision: str | None, limits: Limits) -> Draw | None:
+    """The files of a Hub dataset a load under ``limits`` reads (:mod:`hf_quicktune.data.hub_sample`), or None to
+    read all of them (also where its files cannot be listed: the load then says why)."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(spec, name=config, revision=revision)
+    except Exception:
+        logger.debug("could not list the files of %s", spec, exc_info=True)
+        return None
+    return draw_files(builder, limits)
 
 
 def check_dataset_spec(spec: str | None) -> str:
@@ -213,8 +236,10 @@ def check_dataset_spec(spec: str | None) -> str:
     return "hub"
 
 
-def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None) -> RawSource:
-    """Turn what the user typed into raw splits; the only place that decides the source kind."""
+def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None,
+                   limits: Limits | None = None) -> RawSource:
+    """Turn what the user typed into raw splits; the only place that decides the source kind. ``limits``: the
+    run's ``--train-limit`` / ``--eval-limit``, by which a Hub dataset in many files is read in part."""
     kind = check_dataset_spec(spec)
     spec = str(spec)
     if kind == "builtin":
@@ -233,7 +258,7 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
             source.info["archive"] = str(path)
             return source
         return _load_local(path)
-    return _load_hub(spec, config, revision)
+    return _load_hub(spec, config, revision, limits)
 
 
 def _load_shards(shards: list[Path], path: Path) -> RawSource:

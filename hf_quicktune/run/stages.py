@@ -18,12 +18,14 @@ RANK_SHARE = 0.15
 
 
 def load_dataset(settings: RunSettings, reporter=None):
-    """The run's dataset; ``reporter.progress`` (when given) hears the image check's progress."""
+    """The run's dataset (of a Hub dataset in many files, enough of them for ``--train-limit`` / ``--eval-limit``);
+    ``reporter.progress`` (when given) hears the image check's progress."""
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
 
     shown = getattr(reporter, "progress", None)
-    return load(str(settings.dataset), seed=settings.seed, progress=shown, **load_kwargs(settings.to_dict()))
+    return load(str(settings.dataset), seed=settings.seed, progress=shown, train_limit=settings.train_limit,
+                eval_limit=settings.eval_limit, **load_kwargs(settings.to_dict()))
 
 
 def end_eval_share(settings: RunSettings, dataset) -> float:

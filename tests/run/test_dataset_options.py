@@ -145,3 +145,23 @@ def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch,
                                      "val_fraction", "test_fraction")} == {
         "config": "small", "revision": "v2", "split_map": {"validation": "dev"}, "image_column": "pic",
         "label_column": "kind", "val_fraction": 0.3, "test_fraction": 0.1}
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--dataset", "D", "--budget", "1m", "--zoo", "offline"],
+    ["finetune", "-d", "D", "-m", "m"],
+], ids=lambda a: a[0])
+def test_the_limits_reach_data_load(argv, monkeypatch, tmp_path, capsys):
+    """--train-limit / --eval-limit: a Hub dataset in many files is read from enough of them (data/hub_sample.py)."""
+    import hf_quicktune.data
+
+    seen = {}
+
+    def fake_load(spec, **kwargs):
+        seen.update(kwargs)
+        raise DatasetError("stop here: the options were recorded.")
+
+    monkeypatch.setattr(hf_quicktune.data, "load", fake_load)
+    out = ["--output-dir", str(tmp_path / "out")] if argv[0] == "run" else ["-o", str(tmp_path / "ft")]
+    assert main([*argv, "--train-limit", "300", "--eval-limit", "50", *out]) == 2
+    assert (seen["train_limit"], seen["eval_limit"]) == (300, 50)

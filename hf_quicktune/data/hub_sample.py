@@ -1,0 +1,205 @@
+"""``--train-limit`` / ``--eval-limit`` on a Hub dataset stored in many files: a run reads enough of the files for
+its limits instead of downloading the whole dataset (a few of ImageNet's 300 parquet shards, not 150 GB).
+
+Shards (parquet, Arrow, WebDataset tars, tables) are drawn at random, seeded, until the rows they hold reach
+:data:`MARGIN` times what the limits need; the rows of a shard are the split's size on the dataset card shared
+evenly among its files, else a parquet file's own count (its footer: one small ranged read). Images stored one file
+each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class folder is read.
+A draw of shards that leaves out classes of the dataset's ``ClassLabel`` (shards sorted by class) is grown until
+every class is in it (:meth:`Draw.grown`). A split the limits do not cap, or a split that cannot be sized, is read
+whole, as without limits."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from hf_quicktune.data.splits import match_splits
+
+logger = logging.getLogger(__name__)
+
+#: rows drawn per row the limits need: room for shards smaller than the average and for a stratified sample
+MARGIN = 1.5
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The caps a run trains and evaluates under, and what decides which rows they are drawn from."""
+
+    train: int | None = None  # --train-limit: images of the training split a trial trains on
+    eval: int | None = None  # --eval-limit: images of the validation and test splits
+    val_fraction: float = 0.2  # the share of train held out for validation when the dataset has no validation split
+    test_fraction: float = 0.0  # ... and for test (0: none)
+    seed: int = 0
+    split_map: dict[str, str] | None = None  # --split: our role -> the dataset's split
+
+    def rows_needed(self, splits: list[str]) -> dict[str, int]:
+        """The rows each of the dataset's ``splits`` must hold for the limits (a split absent: read whole).
+
+        A training split that validation (or test) is carved from must also hold enough for the carved split's
+        ``--eval-limit``; without ``--eval-limit`` a carved split takes its share of all of train, so train is read
+        whole."""
+        try:
+            roles = match_splits(splits, self.split_map)
+        except Exception:  # the load itself says what is wrong with the splits
+            return {}
+        out: dict[str, int] = {}
+        carved = [share for role, share in (("validation", self.val_fraction), ("test", self.test_fraction))
+                  if role not in roles and share > 0]
+        if self.train is not None and (not carved or self.eval is not None):
+            need = self.train / max(1e-9, 1.0 - sum(carved))
+            if carved and self.eval is not None:
+                need = max(need, *(self.eval / share for share in carved))
+            out[roles["train"]] = math.ceil(need)
+        if self.eval is not None:
+            out.update({roles[role]: self.eval for role in ("validation", "test") if role in roles})
+        return out
+
+
+def _relative(url: str) -> str:
+    """A data file's path in its repo (``hf://datasets/org/name@rev/data/x.parquet`` -> ``data/x.parquet``)."""
+    return url.split("@", 1)[1].split("/", 1)[1] if "@" in url else url
+
+
+@dataclass
+class _Split:
+    """One split's files and how many of them are drawn."""
+
+    files: list[str]  # every data file of the split, as datasets resolved them
+    order: list[int]  # the files' draw order (seeded)
+    taken: int  # how many of ``order`` are read
+    by_folder: bool = False  # images one file each, drawn per folder: never grown
+
+    def chosen(self) -> list[str]:
+        keep = sorted(self.order[: self.taken])
+        return [self.files[i] for i in keep]
+
+
+@dataclass
+class Draw:
+    """The data files a limited load reads: ``data_files`` for ``datasets.load_dataset``, every split's."""
+
+    splits: dict[str, _Split]
+    needed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def data_files(self) -> dict[str, list[str]]:
+        return {name: s.chosen() for name, s in self.splits.items()}
+
+    def drawn(self) -> dict[str, list[int]]:
+        """``{split: [files read, files]}`` of the splits read in part (for the card and ``summary.json``)."""
+        return {name: [s.taken, len(s.files)] for name, s in self.splits.items() if s.taken < len(s.files)}
+
+    def grown(self, splits: list[str]) -> bool:
+        """Read twice as many files of the shard-drawn ``splits`` (ones that miss classes); False when none can."""
+        grew = False
+        for name in splits:
+            s = self.splits[name]
+            if not s.by_folder and s.taken < len(s.files):
+                s.taken = min(len(s.files), 2 * s.taken)
+                grew = True
+        return grew
+
+
+def _is_image(path: str) -> bool:
+    from hf_quicktune.data.columns import image_extensions
+
+    return PurePosixPath(path).suffix.lower() in image_extensions()
+
+
+def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
+    """Images one file each: ``need`` of them drawn from every folder in proportion (at least one a folder);
+    the other files (imagefolder's ``metadata.csv``) are always read."""
+    images = [i for i, f in enumerate(files) if _is_image(f)]
+    others = [i for i, f in enumerate(files) if not _is_image(f)]
+    folders: dict[str, list[int]] = {}
+    for i in images:
+        folders.setdefault(str(PurePosixPath(_relative(files[i])).parent), []).append(i)
+    share = min(1.0, MARGIN * need / max(1, len(images)))
+    picked: list[int] = []
+    for _, members in sorted(folders.items()):
+        k = min(len(members), max(1, math.ceil(share * len(members))))
+        picked.extend(rng.permutation(members)[:k].tolist())
+    chosen = set(picked)
+    order = others + picked + [i for i in images if i not in chosen]
+    return _Split(files, order, len(others) + len(picked), by_folder=True)
+
+
+def _parquet_rows(url: str) -> int | None:
+    """A parquet file's rows from its footer (a ranged read), or None when it cannot be read."""
+    try:
+        import pyarrow.parquet as pq
+        from huggingface_hub import HfFileSystem
+
+        with HfFileSystem().open(url, "rb") as handle:
+            return int(pq.ParquetFile(handle).metadata.num_rows)
+    except Exception:
+        logger.debug("could not read the rows of %s", url, exc_info=True)
+        return None
+
+
+def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.random.Generator) -> _Split | None:
+    """Shards drawn at random until they hold ``MARGIN * need`` rows; None when their rows are unknown."""
+    order = rng.permutation(len(files)).tolist()
+    if rows_each is None and not all(f.lower().endswith(".parquet") for f in files):
+        return None
+    held, taken = 0.0, 0
+    while taken < len(files) and held < MARGIN * need:
+        rows = rows_each if rows_each is not None else _parquet_rows(files[order[taken]])
+        if rows is None:
+            return None
+        held += rows
+        taken += 1
+    return _Split(files, order, taken)
+
+
+def draw_files(builder: Any, limits: Limits) -> Draw | None:
+    """The files of ``builder``'s data (a ``datasets`` builder of a Hub dataset) that a load under ``limits`` reads,
+    or None when it reads them all (no split capped, each capped split in one file, or nothing to size them by)."""
+    data_files = getattr(builder.config, "data_files", None)
+    if not data_files:
+        return None
+    files = {str(name): [str(f) for f in found] for name, found in data_files.items()}
+    needed = limits.rows_needed(list(files))
+    sizes = {str(name): info.num_examples for name, info in (builder.info.splits or {}).items()
+             if getattr(info, "num_examples", None)}
+    splits: dict[str, _Split] = {}
+    for name, found in files.items():
+        need = needed.get(name)
+        drawn: _Split | None = None
+        if need is not None and len(found) > 1:
+            rng = np.random.default_rng([limits.seed, len(found)])
+            if all(_is_image(f) for f in found[:64]) or (builder.name == "imagefolder" and any(map(_is_image, found))):
+                drawn = _by_folder(found, need, rng)
+            else:
+                drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng)
+        splits[name] = drawn or _Split(found, list(range(len(found))), len(found))
+    draw = Draw(splits, needed)
+    if not draw.drawn():
+        return None
+    for name, (taken, total) in draw.drawn().items():
+        logger.warning("reading %d of the %d files of the '%s' split: they hold the %d images --train-limit / "
+                       "--eval-limit need from it, with room to spare (the other files are not downloaded)", taken,
+                       total, name, needed[name])
+    return draw
+
+
+def missing_classes(splits: dict[str, Any], draw: Draw) -> list[str]:
+    """The drawn splits whose ``ClassLabel`` columns lack classes that the dataset names (shards sorted by class)."""
+    import datasets
+
+    short = []
+    for name in draw.drawn():
+        ds = splits.get(name)
+        if ds is None:
+            continue
+        for column, feature in ds.features.items():
+            if isinstance(feature, datasets.ClassLabel) and len(set(ds.unique(column)) - {-1}) < feature.num_classes:
+                short.append(name)
+                break
+    return short

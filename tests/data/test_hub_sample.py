@@ -1,0 +1,127 @@
+"""``--train-limit`` / ``--eval-limit`` on a Hub dataset stored in many files: only enough of them are downloaded
+(``data/hub_sample.py``), against the local Hub."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import datasets
+import pandas as pd
+import pytest
+
+from hf_quicktune.data import load
+from hf_quicktune.data.describe import split_origin
+from hf_quicktune.data.hub_sample import Limits
+
+from .conftest import make_image, png_bytes
+
+pytestmark = pytest.mark.hub
+
+COLOURS = {"red": (220, 30, 30), "green": (30, 220, 30), "blue": (30, 30, 220), "grey": (128, 128, 128)}
+
+
+def _rows(n: int, label_of, seed: int = 0) -> dict:
+    names = list(COLOURS)
+    labels = [label_of(i) for i in range(n)]
+    return {"image": [{"bytes": png_bytes(make_image(COLOURS[names[c]], seed + i, size=8)), "path": None}
+                      for i, c in enumerate(labels)], "label": labels}
+
+
+def _features() -> datasets.Features:
+    return datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(COLOURS))})
+
+
+def _downloads(hub, repo: str, since: int, suffix: str) -> list[str]:
+    return [path for method, path, status in hub.requests[since:]
+            if method == "GET" and f"/datasets/{repo}/resolve/" in path and path.endswith(suffix)
+            and status in (200, 206)]
+
+
+@pytest.fixture(scope="module")
+def sharded(hub):
+    """400 training images in 8 parquet shards and 80 validation images in 4, the classes interleaved, pushed by
+    ``push_to_hub`` (its card gives each split's size)."""
+    repo = hub.unique_repo_id("sharded")
+    dd = datasets.DatasetDict({
+        "train": datasets.Dataset.from_dict(_rows(400, lambda i: i % 4), features=_features()),
+        "validation": datasets.Dataset.from_dict(_rows(80, lambda i: i % 4, seed=1000), features=_features()),
+    })
+    dd["train"].push_to_hub(repo, split="train", num_shards=8)
+    dd["validation"].push_to_hub(repo, split="validation", num_shards=4)
+    return repo
+
+
+def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
+    before = len(hub.requests)
+    p = load(sharded, train_limit=40, eval_limit=20)
+    shards = _downloads(hub, sharded, before, ".parquet")
+    # 40 x 1.5 = 60 rows: 2 shards of 50; 20 x 1.5 = 30 rows: 2 shards of 20
+    assert len([s for s in shards if "/train-" in s]) == 2 and len([s for s in shards if "/validation-" in s]) == 2
+    assert p.info["drawn_files"] == {"train": [2, 8], "validation": [2, 4]}
+    assert (len(p.train), len(p.validation)) == (100, 40) and len(p.class_names) == 4
+    assert split_origin(p.info, "train") == "the dataset's 'train' split (read from 2 of its 8 files, drawn at random)"
+    again = load(sharded, train_limit=40, eval_limit=20)
+    assert again.fingerprint == p.fingerprint  # a --resume reads the same files
+    other = load(sharded, train_limit=40, eval_limit=20, seed=1)
+    assert other.fingerprint != p.fingerprint
+    whole = load(sharded, train_limit=40)  # the validation split not capped: read whole
+    assert len(whole.validation) == 80 and whole.info["drawn_files"] == {"train": [2, 8]}
+    assert "drawn_files" not in load(sharded).info and len(load(sharded, train_limit=400).train) == 400
+
+
+def test_shards_are_sized_by_their_footers_without_a_card(hub):
+    """Parquet files uploaded by hand (no card, no split sizes): each drawn shard's rows come from its footer."""
+    repo = hub.unique_repo_id("bare")
+    hub.api.create_repo(repo, repo_type="dataset")
+    for k in range(6):
+        frame = pd.DataFrame(_rows(30, lambda i: i % 2, seed=100 * k))
+        frame["label"] = frame["label"].map({0: "red", 1: "green"})
+        buf = io.BytesIO()
+        frame.to_parquet(buf)
+        hub.api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo=f"data/train-{k}.parquet", repo_id=repo,
+                            repo_type="dataset")
+    before = len(hub.requests)
+    p = load(repo, train_limit=20, eval_limit=8)  # max(20 / 0.8, 8 / 0.2) = 40 x 1.5 = 60 rows: 2 shards
+    assert p.info["drawn_files"] == {"train": [2, 6]}
+    assert len(p.train) + len(p.validation) == 60
+    assert any(status == 206 for _, path, status in hub.requests[before:] if repo in path)  # a footer's ranged read
+
+
+def test_a_draw_of_shards_sorted_by_class_grows_until_every_class_is_in_it(hub, caplog):
+    repo = hub.unique_repo_id("sorted")
+    datasets.Dataset.from_dict(_rows(400, lambda i: i // 100), features=_features()).push_to_hub(repo, num_shards=8)
+    with caplog.at_level(logging.WARNING):
+        p = load(repo, train_limit=20, eval_limit=8)
+    assert sorted(set(p.train["label"])) == [0, 1, 2, 3] and sorted(set(p.validation["label"])) == [0, 1, 2, 3]
+    assert "lack classes" in caplog.text
+    assert p.info.get("drawn_files", {}).get("train", [8, 8])[0] > 2  # grown from the first draw's 2 shards
+
+
+def test_an_imagefolder_repo_is_drawn_from_every_class_folder(hub, tmp_path):
+    repo = hub.unique_repo_id("folders")
+    for s, (split, n) in enumerate((("train", 12), ("validation", 4))):
+        for c, name in enumerate(["red", "green", "blue"]):
+            folder = tmp_path / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                make_image(COLOURS[name], 100 * s + 10 * c + i, size=8).save(folder / f"{i}.png")
+    hub.api.create_repo(repo, repo_type="dataset")
+    hub.api.upload_folder(folder_path=str(tmp_path), repo_id=repo, repo_type="dataset")
+    before = len(hub.requests)
+    p = load(repo, train_limit=6)  # 6 x 1.5 = 9 images: 3 of each folder's 12
+    assert len(_downloads(hub, repo, before, ".png")) == 9 + 12
+    assert sorted(set(p.train["label"])) == [0, 1, 2] and len(p.train) == 9 and len(p.validation) == 12
+    assert p.info["drawn_files"] == {"train": [9, 36]}
+
+
+def test_the_rows_the_limits_need_from_each_split():
+    both = Limits(train=100, eval=30)
+    assert both.rows_needed(["train", "validation"]) == {"train": 100, "validation": 30}
+    assert both.rows_needed(["train"]) == {"train": 150}  # 30 validation images are 20 % of 150
+    assert Limits(train=100, eval=10).rows_needed(["train"]) == {"train": 125}  # 100 train images are 80 %
+    assert Limits(train=100).rows_needed(["train"]) == {}  # validation: 20 % of all of train
+    assert Limits(train=100).rows_needed(["train", "test"]) == {}
+    assert Limits(eval=10).rows_needed(["training", "valid", "testing"]) == {"valid": 10, "testing": 10}
+    assert Limits(train=50, eval=5, split_map={"validation": "holdout"}).rows_needed(["train", "holdout"]) == {
+        "train": 50, "holdout": 5}
