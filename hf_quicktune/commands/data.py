@@ -45,7 +45,10 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
     from hf_quicktune.data.describe import split_origin
     from hf_quicktune.data.options import load_kwargs
 
-    prepared = load(dataset, seed=seed, **load_kwargs(pop_dataset_options(options)))
+    with Console(stderr=True).status(f"loading {escape(str(dataset))}") as status:  # a download, the image check
+        prepared = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
+            f"loading {escape(str(dataset))}: {escape(task)} {done}/{total if total else '?'}"),
+            **load_kwargs(pop_dataset_options(options)))
     names = prepared.class_names
     counts = {s: Counter(column_values(ds, "label")) for s, ds in prepared.splits.items()}
     summary = {

@@ -133,8 +133,8 @@ def finetune(dataset, model, config_path, sets, epochs, max_epochs, output_dir, 
     config = validate_config({**config, "model": model})
     with console.status(f"loading {dataset} and {model}") as status:
         data = load(dataset, progress=lambda task, done, total, images: status.update(
-            f"loading {dataset}: {task} {done}/{total}"), train_limit=train_limit, eval_limit=eval_limit,
-            **load_kwargs(dataset_opts))
+            f"loading {dataset}: {task} {done}/{total if total else '?'}"), train_limit=train_limit,
+            eval_limit=eval_limit, **load_kwargs(dataset_opts))
         candidate = get_candidate(model)
         if allow_pickle:
             trust_pickle([candidate])

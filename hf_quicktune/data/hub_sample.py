@@ -91,6 +91,10 @@ class Draw:
     def data_files(self) -> dict[str, list[str]]:
         return {name: s.chosen() for name, s in self.splits.items()}
 
+    def repo_paths(self) -> list[str]:
+        """The paths in the repo of every file read."""
+        return [_relative(f) for files in self.data_files.values() for f in files]
+
     def drawn(self) -> dict[str, list[int]]:
         """``{split: [files read, files]}`` of the splits read in part (for the card and ``summary.json``)."""
         return {name: [s.taken, len(s.files)] for name, s in self.splits.items() if s.taken < len(s.files)}

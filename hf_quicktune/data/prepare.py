@@ -174,7 +174,7 @@ def _load(
     progress: Progress | None,
     limits: Limits | None,
 ) -> PreparedDataset:
-    raw = resolve_source(spec, config=config, revision=revision, limits=limits)
+    raw = resolve_source(spec, config=config, revision=revision, limits=limits, progress=progress)
     class_names = class_names or raw.info.get("class_names")  # an .npz's array of class names
     available, split_col = raw.splits, None
     if len(available) == 1:  # one table whose rows say their split (FER2013's Usage, a split column, is_valid)

@@ -25,6 +25,7 @@ from hf_quicktune.data.folder_tables import (
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.headerless import headerless, headerless_names
+from hf_quicktune.data.hub_progress import download_progress
 from hf_quicktune.data.hub_sample import Draw, Limits, draw_files, missing_classes
 from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
@@ -35,6 +36,8 @@ from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
+
+    from hf_quicktune.data.images import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +158,8 @@ def _load_data_dir(path: Path) -> RawSource:
     return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory"})
 
 
-def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None) -> RawSource:
+def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None,
+              progress: Progress | None = None) -> RawSource:
     import datasets
     from huggingface_hub import constants
 
@@ -177,13 +181,16 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     try:
         with forced_offline(unreachable):
             draw = _drawn_files(spec, config, revision, limits) if limits is not None else None
-            ds = datasets.load_dataset(spec, name=config, revision=revision,
-                                       data_files=draw.data_files if draw else None)
+            with download_progress(spec, revision, None if unreachable else progress,
+                                   draw.repo_paths() if draw else None):
+                ds = datasets.load_dataset(spec, name=config, revision=revision,
+                                           data_files=draw.data_files if draw else None)
             while draw is not None and (short := missing_classes(_as_dict(ds), draw)) and draw.grown(short):
                 logger.warning("the files read of split(s) %s lack classes (files sorted by class?): reading %s",
                                ", ".join(short), ", ".join(f"{taken} of {total} files of '{name}'"
                                                            for name, (taken, total) in draw.drawn().items()))
-                ds = datasets.load_dataset(spec, name=config, revision=revision, data_files=draw.data_files)
+                with download_progress(spec, revision, progress, draw.repo_paths()):
+                    ds = datasets.load_dataset(spec, name=config, revision=revision, data_files=draw.data_files)
     except Exception as err:
         raise hub_error(spec, config, revision, err, unreachable) from err
     splits = _as_dict(ds)
@@ -237,9 +244,10 @@ def check_dataset_spec(spec: str | None) -> str:
 
 
 def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None,
-                   limits: Limits | None = None) -> RawSource:
+                   limits: Limits | None = None, progress: Progress | None = None) -> RawSource:
     """Turn what the user typed into raw splits; the only place that decides the source kind. ``limits``: the
-    run's ``--train-limit`` / ``--eval-limit``, by which a Hub dataset in many files is read in part."""
+    run's ``--train-limit`` / ``--eval-limit``, by which a Hub dataset in many files is read in part;
+    ``progress``: hears a Hub dataset's download (:mod:`hf_quicktune.data.hub_progress`)."""
     kind = check_dataset_spec(spec)
     spec = str(spec)
     if kind == "builtin":
@@ -258,7 +266,7 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
             source.info["archive"] = str(path)
             return source
         return _load_local(path)
-    return _load_hub(spec, config, revision, limits)
+    return _load_hub(spec, config, revision, limits, progress)
 
 
 def _load_shards(shards: list[Path], path: Path) -> RawSource:

@@ -125,3 +125,24 @@ def test_the_rows_the_limits_need_from_each_split():
     assert Limits(eval=10).rows_needed(["training", "valid", "testing"]) == {"valid": 10, "testing": 10}
     assert Limits(train=50, eval=5, split_map={"validation": "holdout"}).rows_needed(["train", "holdout"]) == {
         "train": 50, "holdout": 5}
+
+
+def test_a_hub_datasets_download_is_told_to_the_progress_callback(hub, monkeypatch):
+    from hf_quicktune.data import hub_progress
+
+    monkeypatch.setattr(hub_progress, "INTERVAL_S", 0.01)
+    repo = hub.unique_repo_id("progress")
+    datasets.Dataset.from_dict(_rows(200, lambda i: i % 4), features=_features()).push_to_hub(repo, num_shards=4)
+    shards = {f.path: f.size for f in hub.api.list_repo_tree(repo, repo_type="dataset", recursive=True)
+              if f.path.endswith(".parquet")}
+    calls = []
+    load(repo, progress=lambda task, done, total, images: calls.append((task, done, total)))
+    told = [c for c in calls if c[0] == f"downloading {repo} (kB)"]
+    assert told and told[-1][1] == told[-1][2] == round(sum(shards.values()) / 1000)
+    calls.clear()
+    load(repo, progress=lambda task, done, total, images: calls.append((task, done, total)))
+    assert not [c for c in calls if c[0].startswith("downloading")]  # cached: nothing to download, nothing told
+    calls.clear()
+    drawn = load(repo, train_limit=10, eval_limit=4, progress=lambda task, done, total, images: calls.append(
+        (task, done, total)))
+    assert drawn.info["drawn_files"] == {"train": [1, 4]} and not [c for c in calls if c[0].startswith("downloading")]

@@ -1,0 +1,117 @@
+"""Progress of a Hub dataset's download, told to the caller's ``progress`` (the run's reporter, ``finetune``'s
+status line): ``datasets`` shows its own bars only where a library leaves them on, and a run's first minutes on a
+large dataset were silent.
+
+A thread watches the bytes landing in the repo's folder of the Hugging Face cache (finished blobs and
+``.incomplete`` ones) against the bytes of the repo's data files not yet there (one listing of the repo, by the
+same thread: a repo of a million images takes a while to list, the download starts meanwhile)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+#: seconds between two reports
+INTERVAL_S = 1.0
+#: files of a repo that no load reads
+_NOT_DATA = ("README.md", ".gitattributes")
+
+
+def _blobs(spec: str) -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE) / f"datasets--{spec.replace('/', '--')}" / "blobs"
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    total += entry.stat().st_size
+    except OSError:  # not created yet
+        pass
+    return total
+
+
+def _names(folder: Path) -> set[str]:
+    try:
+        return {entry.name for entry in os.scandir(folder)}
+    except OSError:
+        return set()
+
+
+def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: set[str]) -> int:
+    """Bytes of the repo's data files (``files``: those paths only) whose blobs were not ``cached``."""
+    from huggingface_hub import HfApi
+
+    wanted = None if files is None else set(files)
+    total = 0
+    for entry in HfApi().list_repo_tree(spec, repo_type="dataset", revision=revision, recursive=True):
+        size = getattr(entry, "size", None)
+        if size is None or entry.path.split("/")[-1] in _NOT_DATA or entry.path.startswith("."):
+            continue
+        if wanted is not None and entry.path not in wanted:
+            continue
+        blob = entry.lfs.sha256 if getattr(entry, "lfs", None) else entry.blob_id
+        if blob not in cached:
+            total += int(size)
+    return total
+
+
+def _unit(total: int | None) -> tuple[str, int]:
+    return ("MB", 1_000_000) if total is None or total >= 10_000_000 else ("kB", 1000)
+
+
+@contextlib.contextmanager
+def download_progress(spec: str, revision: str | None, progress: Callable[..., None] | None,
+                      files: list[str] | None = None) -> Iterator[None]:
+    """Report ``downloading SPEC (MB): done/total`` to ``progress(task, done, total, images)`` while the body
+    downloads the Hub dataset ``spec`` (``files``: the paths in the repo it reads, when not all of them)."""
+    if progress is None:
+        yield
+        return
+    blobs = _blobs(spec)
+    start, cached = _folder_bytes(blobs), _names(blobs)
+    stop = threading.Event()
+    state: dict[str, int | None] = {"total": None}
+
+    def report(final: bool = False) -> None:
+        total = state["total"]
+        done = _folder_bytes(blobs) - start
+        if total is not None:
+            done = total if final else min(done, total)
+        if done <= 0 and not final:
+            return
+        unit, scale = _unit(total)
+        progress(f"downloading {spec} ({unit})", round(done / scale),
+                 None if total is None else round(total / scale), None)
+
+    def watch() -> None:
+        try:
+            state["total"] = _to_fetch(spec, revision, files, cached)
+        except Exception:  # the load says what is wrong with the repo; a bar without a total meanwhile
+            logger.debug("could not list %s for the download's progress", spec, exc_info=True)
+        while not stop.wait(INTERVAL_S):
+            try:
+                report()
+            except Exception:
+                logger.debug("download progress failed", exc_info=True)
+                return
+
+    thread = threading.Thread(target=watch, name="hub-download-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+    if state["total"]:
+        report(final=True)
