@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hf_quicktune.report import pyplot, save_figure
 
 #: the confusion-matrix plot draws every class up to this many; above it, the classes of its worst recalls
@@ -23,14 +25,28 @@ ANNOTATE_CLASSES = 12
 COLUMNS = ("split", "class", "support", "predicted", "correct", "precision", "recall", "f1")
 
 
-def per_class(confusion: Sequence[Sequence[int]], names: Sequence[str]) -> list[dict[str, Any]]:
+#: a confusion matrix as its non-zero cells: ``[true, predicted, count]`` (``train.metrics.confusion_cells``)
+Cells = Sequence[Sequence[int]]
+
+
+def _totals(cells: Cells, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each class's true images, images predicted as it and correct ones, from the ``cells`` of ``n`` classes."""
+    a = np.asarray(cells, dtype=np.int64).reshape(-1, 3)
+    count = a[:, 2].astype(float)
+
+    def per(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.bincount(index, weights=weights, minlength=n)[:n].astype(np.int64)
+
+    diagonal = a[:, 0] == a[:, 1]
+    return per(a[:, 0], count), per(a[:, 1], count), per(a[diagonal, 0], count[diagonal])
+
+
+def per_class(cells: Cells, names: Sequence[str]) -> list[dict[str, Any]]:
     """One row per class: ``support`` (true images), ``predicted`` (images predicted as it), ``correct``,
     ``precision``, ``recall`` and ``f1`` (None where undefined: no image of the class, or none predicted)."""
+    supports, predictions, hits = _totals(cells, len(names))
     rows = []
-    for i, name in enumerate(names):
-        support = int(sum(confusion[i]))
-        predicted = int(sum(row[i] for row in confusion))
-        correct = int(confusion[i][i])
+    for name, support, predicted, correct in zip(names, supports.tolist(), predictions.tolist(), hits.tolist()):
         precision = correct / predicted if predicted else None
         recall = correct / support if support else None
         f1 = 2 * correct / (support + predicted) if support + predicted else None
@@ -39,16 +55,12 @@ def per_class(confusion: Sequence[Sequence[int]], names: Sequence[str]) -> list[
     return rows
 
 
-def top_confusions(confusion: Sequence[Sequence[int]], names: Sequence[str], k: int = 5) -> list[dict[str, Any]]:
+def top_confusions(cells: Cells, names: Sequence[str], k: int = 5) -> list[dict[str, Any]]:
     """The ``k`` most frequent mistakes: ``true`` class taken for ``predicted``, ``count`` and its ``share`` of the
     true class's images; most frequent first (ties: the larger share)."""
-    out: list[dict[str, Any]] = []
-    for i, row in enumerate(confusion):
-        support = sum(row)
-        for j, count in enumerate(row):
-            if i != j and count:
-                out.append({"true": str(names[i]), "predicted": str(names[j]), "count": int(count),
-                            "share": count / support})
+    supports = _totals(cells, len(names))[0]
+    out = [{"true": str(names[i]), "predicted": str(names[j]), "count": int(count), "share": count / supports[i]}
+           for i, j, count in cells if i != j and count]
     return sorted(out, key=lambda c: (-c["count"], -c["share"]))[:k]
 
 
@@ -81,22 +93,23 @@ def write_per_class(by_split: Mapping[str, Sequence[Mapping[str, Any]]], directo
     return csv_path, json_path
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], names: Sequence[str], path: str | Path, *,
+def plot_confusion(cells: Cells, names: Sequence[str], path: str | Path, *,
                    title: str = "Validation confusion matrix") -> Path:
-    """The confusion matrix normalised by row (each true class's images: where they went), in %. Above
-    :data:`PLOT_CLASSES` classes only the rows and columns of the classes with the lowest recalls are drawn
-    (said in the title)."""
-    import numpy as np
-
-    counts = np.asarray(confusion, dtype=float)
+    """The confusion matrix (its non-zero ``cells``) normalised by row (each true class's images: where they
+    went), in %. Above :data:`PLOT_CLASSES` classes only the rows and columns of the classes with the lowest
+    recalls are drawn (said in the title)."""
+    supports, _, hits = _totals(cells, len(names))
     keep = np.arange(len(names))
     if len(names) > PLOT_CLASSES:
-        support = counts.sum(axis=1)
-        recall = np.where(support > 0, np.diag(counts) / np.maximum(support, 1), np.inf)
+        recall = np.where(supports > 0, hits / np.maximum(supports, 1), np.inf)
         keep = np.sort(np.argsort(recall, kind="stable")[:PLOT_CLASSES])
         title += f" ({PLOT_CLASSES} classes of {len(names)}: the lowest recalls)"
-    sub = counts[np.ix_(keep, keep)]
-    totals = counts[keep].sum(axis=1, keepdims=True)
+    position = {int(c): k for k, c in enumerate(keep)}
+    sub = np.zeros((len(keep), len(keep)))
+    for i, j, count in cells:
+        if i in position and j in position:
+            sub[position[i], position[j]] += count
+    totals = supports[keep].astype(float)[:, None]
     share = np.divide(sub, totals, out=np.zeros_like(sub), where=totals > 0)
     labels = [str(names[int(i)]) for i in keep]
     plt = pyplot()

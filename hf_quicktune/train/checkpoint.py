@@ -70,13 +70,11 @@ def checkpoint_score(path: Path) -> float | None:
 
 
 def checkpoint_confusion(path: Path) -> list[list[int]] | None:
-    """The validation confusion matrix (dense, rows true) of the epoch a checkpoint folder holds, or None for a
-    checkpoint written before it was kept."""
-    from hf_quicktune.train.metrics import dense_confusion
-
+    """The validation confusion matrix of the epoch a checkpoint folder holds, as its non-zero cells
+    (``[true, predicted, count]``), or None for a checkpoint written before it was kept."""
     info = json.loads((path / INFO_FILE).read_text(encoding="utf-8"))
-    cells, classes = info.get("confusion"), info.get("num_classes")
-    return None if cells is None or not classes else dense_confusion(cells, int(classes))
+    cells = info.get("confusion")
+    return None if cells is None else [list(map(int, cell)) for cell in cells]
 
 
 def update_best(directory: str | Path, epoch: int, checkpoint: Path) -> bool:

@@ -80,32 +80,16 @@ def class_balanced_scores(predicted: torch.Tensor, labels: torch.Tensor, num_cla
     return {"balanced_accuracy": float(recall.mean()), "macro_f1": float(f1.mean())}
 
 
-def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``(C, C)`` counts of top-1 ``predicted`` classes (columns) for each true class in ``labels`` (rows), as
-    scikit-learn's ``confusion_matrix`` with ``labels=range(C)``; both inputs ``(n,)`` class indices."""
+def confusion_cells(predicted: torch.Tensor, labels: torch.Tensor, num_classes: int) -> list[list[int]]:
+    """The top-1 confusion matrix as its non-zero cells, ``[true, predicted, count]`` triples in row order (rows:
+    the classes in ``labels``, columns: ``predicted``; both ``(n,)`` class indices): scikit-learn's
+    ``confusion_matrix`` with ``labels=range(C)``, without its ``C x C`` cells (10^8 for 10,000 classes, where
+    an evaluation has at most one cell per image)."""
     import torch
 
     if predicted.shape != labels.shape or predicted.ndim != 1:
         raise ValueError(f"predicted and labels must both be (n,), got {tuple(predicted.shape)} and "
                          f"{tuple(labels.shape)}")
     size = int(num_classes)
-    flat = labels.long() * size + predicted.long()
-    return torch.bincount(flat, minlength=size * size).reshape(size, size)
-
-
-def sparse_confusion(matrix: torch.Tensor) -> list[list[int]]:
-    """The non-zero cells of a confusion matrix as ``[true, predicted, count]`` triples: at most one per evaluated
-    image, where the dense matrix of 1,000 classes has a million cells (kept in each checkpoint's JSON)."""
-    import torch
-
-    cells = torch.nonzero(matrix, as_tuple=False)
-    counts = matrix[cells[:, 0], cells[:, 1]].reshape(-1, 1)
-    return torch.cat([cells, counts], dim=1).long().tolist()
-
-
-def dense_confusion(cells: list[list[int]], num_classes: int) -> list[list[int]]:
-    """The ``(C, C)`` matrix (rows true, columns predicted) of :func:`sparse_confusion`'s triples."""
-    out = [[0] * num_classes for _ in range(num_classes)]
-    for i, j, n in cells:
-        out[i][j] += n
-    return out
+    cells, counts = torch.unique(labels.long() * size + predicted.long(), return_counts=True)
+    return torch.stack([cells // size, cells % size, counts], dim=1).tolist()

@@ -35,7 +35,7 @@ class EvalScores(TypedDict):
     macro_f1: float
     loss: float
     num_examples: int
-    confusion: NotRequired[list[list[int]]]  # with ``evaluate(confusion=True)``: rows true, columns predicted
+    confusion: NotRequired[list[list[int]]]  # with ``evaluate(confusion=True)``: [true, predicted, count] cells
 
 
 #: The statuses an epoch record can have.

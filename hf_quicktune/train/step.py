@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from hf_quicktune import faults
 from hf_quicktune.train import device, layout
 from hf_quicktune.train.loaders import make_loader, train_batches
-from hf_quicktune.train.metrics import class_balanced_scores, confusion_matrix, topk_accuracy
+from hf_quicktune.train.metrics import class_balanced_scores, confusion_cells, topk_accuracy
 from hf_quicktune.train.optim import current_lr
 from hf_quicktune.train.regularizers import bss_penalty
 from hf_quicktune.train.strategies import (
@@ -228,8 +228,8 @@ class EpochLoop:
     @torch.no_grad()
     def evaluate(self, state: TrainState, dataset: Dataset, confusion: bool = False) -> dict[str, Any]:
         """Top-1/top-5 accuracy (top-5 None under 5 classes), balanced accuracy, macro-F1, mean loss and the number
-        of examples; with ``confusion``, the top-1 confusion matrix too (``confusion``: a ``(C, C)`` tensor, rows
-        true, columns predicted)."""
+        of examples; with ``confusion``, the top-1 confusion matrix too (``confusion``: its non-zero cells,
+        ``[true, predicted, count]``, :func:`~hf_quicktune.train.metrics.confusion_cells`)."""
         acc = self.accelerator
         state.model.eval()
         loader = self.loader(dataset, shuffle=False)
@@ -250,7 +250,7 @@ class EpochLoop:
         ranks_t, labels_t, losses_t = torch.cat(ranks), torch.cat(labels), torch.cat(losses)
         scores = topk_accuracy(ranks_t, labels_t, ks=(1, 5))
         balanced = class_balanced_scores(ranks_t[:, 0], labels_t, self.num_classes)
-        out = {
+        out: dict[str, Any] = {
             "top1": scores["top1"],
             "top5": scores.get("top5") if self.num_classes >= 5 else None,
             "balanced_accuracy": balanced["balanced_accuracy"],
@@ -259,5 +259,5 @@ class EpochLoop:
             "n": len(labels_t),
         }
         if confusion:
-            out["confusion"] = confusion_matrix(ranks_t[:, 0], labels_t, self.num_classes)
+            out["confusion"] = confusion_cells(ranks_t[:, 0], labels_t, self.num_classes)
         return out

@@ -33,7 +33,7 @@ from hf_quicktune.train.checkpoint import TRIAL_FILE, latest_checkpoint_epoch, r
 from hf_quicktune.train.config import LR_STEPPINGS, validate_config
 from hf_quicktune.train.device import default_accelerator, is_oom
 from hf_quicktune.train.loaders import build_transforms, limit_split, torch_dataset
-from hf_quicktune.train.metrics import check_metric, sparse_confusion
+from hf_quicktune.train.metrics import check_metric
 from hf_quicktune.train.optim import build_scheduler, current_lr
 from hf_quicktune.train.records import (
     AdvanceResult,
@@ -320,7 +320,7 @@ class Trial:
         if state.scheduler is not None:
             state.scheduler.step(epoch_index + 1, scores[self.metric])
         state.rng = ckpt.rng_state()
-        self._save(state, record, sparse_confusion(scores["confusion"]))
+        self._save(state, record, scores["confusion"])
         return record
 
     def _save(self, state: TrainState, record: EpochRecord, confusion: list[list[int]] | None = None) -> None:
@@ -447,7 +447,7 @@ class Trial:
     def evaluate(self, split: str = "test", best: bool = False, confusion: bool = False) -> EvalScores:
         """Top-1/top-5 accuracy, balanced accuracy, macro-F1 and loss of the newest checkpoint on ``split`` (with ``best``: of the
         best validation epoch's weights, what :func:`~hf_quicktune.train.export.load_model` exports); with
-        ``confusion``, the top-1 confusion matrix (rows: true classes, columns: predicted)."""
+        ``confusion``, the top-1 confusion matrix's non-zero ``[true, predicted, count]`` cells."""
         if self.epochs_done == 0 and self._state is None:
             raise TrainError("the trial has no trained checkpoint yet; call advance() first.")
         found = ckpt.best_checkpoint(self.directory) if best else None
@@ -471,7 +471,7 @@ class Trial:
                            "balanced_accuracy": scores["balanced_accuracy"], "macro_f1": scores["macro_f1"],
                            "loss": scores["loss"], "num_examples": scores["n"]}
         if confusion:
-            out["confusion"] = scores["confusion"].tolist()
+            out["confusion"] = scores["confusion"]
         return out
 
     def export(self, out_dir: str | Path) -> Path:

@@ -10,8 +10,15 @@ from PIL import Image
 from hf_quicktune.report import classes
 
 NAMES = ["cat", "dog", "owl"]
+
+
+def _cells(dense):
+    """A dense matrix (rows true, columns predicted) as the non-zero ``[true, predicted, count]`` cells."""
+    return [[i, j, count] for i, row in enumerate(dense) for j, count in enumerate(row) if count]
+
+
 # rows true, columns predicted: owls are mostly taken for cats
-CONFUSION = [[9, 1, 0], [0, 10, 0], [3, 1, 1]]
+CONFUSION = _cells([[9, 1, 0], [0, 10, 0], [3, 1, 1]])
 
 
 def test_weakest_classes_and_confusions_are_counted_from_the_matrix():
@@ -45,6 +52,7 @@ def test_many_classes_show_the_lowest_recalls_only(tmp_path):
     names = [f"c{i}" for i in range(n)]
     confusion = [[10 if i == j else 0 for j in range(n)] for i in range(n)]
     confusion[7][7], confusion[7][3] = 2, 8  # c7: recall 20 %
+    confusion = _cells(confusion)
     text = classes.markdown(classes.per_class(confusion, names), [], limit=10)
     assert text.startswith("The 10 classes of 40 with the lowest recall")
     shown = [line for line in text.splitlines() if line.startswith("| c") and not line.startswith("| class")]

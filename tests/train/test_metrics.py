@@ -75,20 +75,28 @@ def test_an_unknown_metric_names_the_known_ones():
     assert "top1, balanced_accuracy, macro_f1" in err.value.fix
 
 
-def test_confusion_matrix_and_per_class_rows_agree_with_scikit_learn():
+def _dense(cells, n):
+    out = [[0] * n for _ in range(n)]
+    for i, j, count in cells:
+        out[i][j] += count
+    return out
+
+
+def test_confusion_cells_and_per_class_rows_agree_with_scikit_learn():
     from sklearn.metrics import confusion_matrix as sk_confusion
     from sklearn.metrics import precision_recall_fscore_support
 
     from hf_quicktune.report.classes import per_class
-    from hf_quicktune.train.metrics import confusion_matrix
+    from hf_quicktune.train.metrics import confusion_cells
 
     gen = torch.Generator().manual_seed(1)
     labels = torch.randint(0, 6, (300,), generator=gen)
     labels[labels == 5] = 4  # class 5 has no image
     predicted = torch.where(torch.rand(300, generator=gen) < 0.6, labels, torch.randint(0, 5, (300,), generator=gen))
-    ours = confusion_matrix(predicted, labels, 6)
-    assert ours.tolist() == sk_confusion(labels.numpy(), predicted.numpy(), labels=list(range(6))).tolist()
-    rows = per_class(ours.tolist(), list("abcdef"))
+    cells = confusion_cells(predicted, labels, 6)
+    assert _dense(cells, 6) == sk_confusion(labels.numpy(), predicted.numpy(), labels=list(range(6))).tolist()
+    assert all(count > 0 for _, _, count in cells) and cells == sorted(cells)  # non-zero cells, in row order
+    rows = per_class(cells, list("abcdef"))
     p, r, f, support = precision_recall_fscore_support(labels.numpy(), predicted.numpy(), labels=list(range(5)),
                                                        zero_division=0)
     for i in range(5):
@@ -97,13 +105,21 @@ def test_confusion_matrix_and_per_class_rows_agree_with_scikit_learn():
     assert rows[5] == {"class": "f", "support": 0, "predicted": 0, "correct": 0, "precision": None, "recall": None,
                        "f1": None}
     with pytest.raises(ValueError, match=r"must both be \(n,\)"):
-        confusion_matrix(predicted[:3], labels, 6)
+        confusion_cells(predicted[:3], labels, 6)
 
 
-def test_a_sparse_confusion_matrix_round_trips():
-    from hf_quicktune.train.metrics import confusion_matrix, dense_confusion, sparse_confusion
+def test_the_confusion_of_many_classes_holds_a_cell_per_image_at_most():
+    """ImageNet-21k's classes: the dense matrix would hold 4.6 x 10^8 cells; the cells hold the images' pairs."""
+    from hf_quicktune.report.classes import per_class, top_confusions
+    from hf_quicktune.train.metrics import confusion_cells
 
-    matrix = confusion_matrix(torch.tensor([0, 2, 2, 1, 0]), torch.tensor([0, 2, 1, 1, 2]), 4)
-    cells = sparse_confusion(matrix)
-    assert cells == [[0, 0, 1], [1, 1, 1], [1, 2, 1], [2, 0, 1], [2, 2, 1]]  # one cell per image at most
-    assert dense_confusion(cells, 4) == matrix.tolist()
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 21_841, (2000,), generator=gen)
+    predicted = torch.where(torch.rand(2000, generator=gen) < 0.5, labels, torch.randint(0, 21_841, (2000,),
+                                                                                           generator=gen))
+    cells = confusion_cells(predicted, labels, 21_841)
+    assert len(cells) <= 2000 and sum(count for _, _, count in cells) == 2000
+    rows = per_class(cells, [f"n{i}" for i in range(21_841)])
+    assert sum(r["support"] for r in rows) == 2000 == sum(r["predicted"] for r in rows)
+    assert sum(r["correct"] for r in rows) == int((predicted == labels).sum())
+    assert len(top_confusions(cells, [f"n{i}" for i in range(21_841)], k=3)) == 3
