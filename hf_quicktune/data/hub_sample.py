@@ -3,7 +3,8 @@ its limits instead of downloading the whole dataset (a few of ImageNet's 300 par
 
 Shards (parquet, Arrow, WebDataset tars, tables) are drawn at random, seeded, until the rows they hold reach
 :data:`MARGIN` times what the limits need; the rows of a shard are the split's size on the dataset card shared
-evenly among its files, else a parquet file's own count (its footer: one small ranged read). Images stored one file
+evenly among its files, else a parquet file's own count (its footer: one small ranged read), else those of the first
+shard drawn, downloaded and counted (timm's WebDataset repos give their sizes in prose only). Images stored one file
 each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class folder is read.
 A draw of shards that leaves out classes of the dataset's ``ClassLabel`` (shards sorted by class) is grown until
 every class is in it (:meth:`Draw.grown`). A split the limits do not cap, or a split that cannot be sized, is read
@@ -147,11 +148,49 @@ def _parquet_rows(url: str) -> int | None:
         return None
 
 
-def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.random.Generator) -> _Split | None:
-    """Shards drawn at random until they hold ``MARGIN * need`` rows; None when their rows are unknown."""
-    order = rng.permutation(len(files)).tolist()
-    if rows_each is None and not all(f.lower().endswith(".parquet") for f in files):
+def _counted_rows(url: str) -> int | None:
+    """The rows of one shard, downloaded whole into the Hugging Face cache (where the load reads it again without
+    a second download): a WebDataset tar's samples (its members' keys), an Arrow file's rows, a table's lines;
+    None for other files or when it cannot be read."""
+    suffix = PurePosixPath(url).suffix.lower()
+    if suffix not in (".tar", ".arrow", ".csv", ".tsv", ".jsonl"):
         return None
+    try:
+        from huggingface_hub import HfFileSystem, hf_hub_download
+
+        resolved = HfFileSystem().resolve_path(url)
+        local = hf_hub_download(resolved.repo_id, resolved.path_in_repo, repo_type=resolved.repo_type,
+                                revision=resolved.revision)
+        if suffix == ".tar":
+            import tarfile
+
+            with tarfile.open(local) as tar:
+                return len({m.name.rsplit("/", 1)[-1].split(".", 1)[0] for m in tar if m.isfile()})
+        if suffix == ".arrow":
+            import pyarrow as pa
+
+            with pa.memory_map(local) as source:
+                try:
+                    return int(pa.ipc.open_stream(source).read_all().num_rows)
+                except pa.ArrowInvalid:
+                    return int(pa.ipc.open_file(source).read_all().num_rows)
+        with open(local, "rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+        return lines - (suffix in (".csv", ".tsv"))  # a header row
+    except Exception:
+        logger.debug("could not count the rows of %s", url, exc_info=True)
+        return None
+
+
+def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.random.Generator) -> _Split | None:
+    """Shards drawn at random until they hold ``MARGIN * need`` rows; None when their rows are unknown. Without
+    the card's split sizes, each drawn parquet file is sized by its footer; other shards all as the first drawn."""
+    order = rng.permutation(len(files)).tolist()
+    parquet = all(f.lower().endswith(".parquet") for f in files)
+    if rows_each is None and not parquet:
+        rows_each = _counted_rows(files[order[0]])
+        if not rows_each:
+            return None
     held, taken = 0.0, 0
     while taken < len(files) and held < MARGIN * need:
         rows = rows_each if rows_each is not None else _parquet_rows(files[order[taken]])

@@ -130,3 +130,22 @@ def test_a_shard_of_captions_is_no_classification_set(tmp_path):
                                            r"different values in 12 rows \(captions or ids") as err:
         load(str(path))
     assert err.value.code == "no_label_column"
+
+
+@pytest.mark.hub
+def test_a_limited_load_of_a_hub_repo_of_shards_sizes_them_by_one_shard(hub, tmp_path):
+    """timm's wds repos state their sizes in prose only: the first drawn shard is downloaded and its samples
+    counted, the others taken to hold as many (data/hub_sample.py)."""
+    repo = f"qt-org/wds-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    for k in range(6):
+        _shard(tmp_path / "up" / f"toy-train-{k:04d}.tar", 20 * k, 20)
+    _shard(tmp_path / "up" / "toy-validation-0000.tar", 500, 9)
+    hub.api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=tmp_path / "up")
+    before = len(hub.requests)
+    prepared = load(repo, train_limit=16)  # 16 x 1.5 = 24 samples: 2 shards of 20
+    fetched = [path for method, path, status in hub.requests[before:]
+               if method == "GET" and "/resolve/" in path and path.endswith(".tar") and status == 200]
+    assert prepared.info["drawn_files"] == {"train": [2, 6]} and len(prepared.train) == 40
+    train = [p for p in fetched if "-train-" in p]
+    assert len(train) == len(set(train)) == 2 and len(prepared.validation) == 9  # the counted shard read once
