@@ -131,8 +131,10 @@ def rank(
 
     err_console = _console(stderr=True)
     with err_console.status(f"loading {dataset}") as status:
+        # the ranking reads n training images: of a Hub dataset in many files, enough files for them
         data = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
-            f"loading {dataset}: {task} {done}/{total}"), **load_kwargs(dataset_opts))
+            f"loading {dataset}: {task} {done}/{total if total else '?'}"), train_limit=n, eval_limit=n,
+            **load_kwargs(dataset_opts))
     candidates = load_zoo(zoo_name)
     if allow_pickle:
         trust_pickle(candidates)

@@ -147,11 +147,13 @@ def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch,
         "label_column": "kind", "val_fraction": 0.3, "test_fraction": 0.1}
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "--dataset", "D", "--budget", "1m", "--zoo", "offline"],
-    ["finetune", "-d", "D", "-m", "m"],
-], ids=lambda a: a[0])
-def test_the_limits_reach_data_load(argv, monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("argv, limits", [
+    (["run", "--dataset", "D", "--budget", "1m", "--zoo", "offline", "--train-limit", "300", "--eval-limit", "50"],
+     (300, 50)),
+    (["finetune", "-d", "D", "-m", "m", "--train-limit", "300", "--eval-limit", "50"], (300, 50)),
+    (["rank", "--dataset", "D", "--zoo", "offline", "--n", "128"], (128, 128)),  # the images it ranks on
+], ids=lambda a: a[0] if isinstance(a, list) else "")
+def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys):
     """--train-limit / --eval-limit: a Hub dataset in many files is read from enough of them (data/hub_sample.py)."""
     import hf_quicktune.data
 
@@ -162,6 +164,7 @@ def test_the_limits_reach_data_load(argv, monkeypatch, tmp_path, capsys):
         raise DatasetError("stop here: the options were recorded.")
 
     monkeypatch.setattr(hf_quicktune.data, "load", fake_load)
-    out = ["--output-dir", str(tmp_path / "out")] if argv[0] == "run" else ["-o", str(tmp_path / "ft")]
-    assert main([*argv, "--train-limit", "300", "--eval-limit", "50", *out]) == 2
-    assert (seen["train_limit"], seen["eval_limit"]) == (300, 50)
+    out = ["--output-dir", str(tmp_path / "out")] if argv[0] == "run" else ["-o", str(tmp_path / "ft")] \
+        if argv[0] == "finetune" else []
+    assert main([*argv, *out]) == 2
+    assert (seen["train_limit"], seen["eval_limit"]) == limits
