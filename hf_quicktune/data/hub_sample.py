@@ -1,5 +1,5 @@
 """``--train-limit`` / ``--eval-limit`` on a Hub dataset stored in many files: a run reads enough of the files for
-its limits instead of downloading the whole dataset (a few of ImageNet's 300 parquet shards, not 150 GB).
+its limits instead of downloading the whole dataset (a few of ImageNet's hundreds of shards, not 150 GB).
 
 Shards (parquet, Arrow, WebDataset tars, tables) are drawn at random, seeded, until the rows they hold reach
 :data:`MARGIN` times what the limits need; the rows of a shard are the split's size on the dataset card shared
@@ -12,6 +12,7 @@ whole, as without limits."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass, field
@@ -111,10 +112,15 @@ class Draw:
         return grew
 
 
-def _is_image(path: str) -> bool:
+@functools.lru_cache(maxsize=1)
+def _image_suffixes() -> frozenset[str]:
     from hf_quicktune.data.columns import image_extensions
 
-    return PurePosixPath(path).suffix.lower() in image_extensions()
+    return frozenset(image_extensions())
+
+
+def _is_image(path: str) -> bool:
+    return PurePosixPath(path).suffix.lower() in _image_suffixes()
 
 
 def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
