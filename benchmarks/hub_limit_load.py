@@ -1,5 +1,5 @@
 """What ``--train-limit`` / ``--eval-limit`` save on a Hub dataset stored in many parquet shards
-(``hf_quicktune.data.hub_sample``): ``data.load`` with the limits (only enough shards downloaded) against
+(``hf_quicktune.data.file_draw``): ``data.load`` with the limits (only enough shards downloaded) against
 ``data.load`` of the whole dataset (the baseline: how a run loaded it before, the limits applied afterwards by the
 trials), against the project's local Hub (tests/hubserver, on loopback: the download time of the real Hub is not in
 it, the bytes are).

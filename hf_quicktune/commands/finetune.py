@@ -83,8 +83,8 @@ def _num(value: float | None, fmt: str) -> str:
 @click.option("--output-dir", "-o", required=True, type=click.Path(file_okay=False),
               help="Trial directory (curve.jsonl, newest checkpoint); re-running continues from it.")
 @click.option("--image-size", type=int, help="Train/evaluate at this resolution instead of the model's (e.g. 64 on CPU).")
-@click.option("--train-limit", type=int, help="Train on a fixed random subset of this many images (a Hub dataset "
-              "in many files is downloaded in part: enough files for the limits).")
+@click.option("--train-limit", type=int, help="Train on a fixed random subset of this many images (a dataset in "
+              "many files, on the Hub or a local folder of shards, is read in part: enough files for the limits).")
 @click.option("--eval-limit", type=int, help="Evaluate on at most this many images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--allow-pickle", is_flag=True, help="Load a pickled (non-safetensors) checkpoint. Only for sources you trust.")

@@ -128,8 +128,8 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 @click.option("--recipe", help="YAML file with the same keys as these options (options given here win).")
 @click.option("--seed", type=int, help="Random seed. [default: 0]")
 @click.option("--image-size", type=int, help="Train and evaluate at this input size (px); small sizes for CPU.")
-@click.option("--train-limit", type=int, help="Cap on training examples per epoch (a fixed subset). A Hub dataset "
-              "in many files is downloaded in part: enough files for the limits.")
+@click.option("--train-limit", type=int, help="Cap on training examples per epoch (a fixed subset). A dataset in "
+              "many files (a Hub repo, a local folder of shards) is read in part: enough files for the limits.")
 @click.option("--eval-limit", type=int, help="Cap on validation (and test) examples per evaluation.")
 @click.option("--pool-size", type=int, help="Number of configurations the optimizer chooses from. [default: 128]")
 @click.option("--rank-samples", type=int, help="Training images used by the zero-cost ranking. [default: 256]")

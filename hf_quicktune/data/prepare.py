@@ -15,10 +15,10 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data import emnist, image_ids, one_hot, pixels
+from hf_quicktune.data.file_draw import Limits
 from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.groups import group_leak_warnings, group_values
-from hf_quicktune.data.hub_sample import Limits
 from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
@@ -66,8 +66,9 @@ def load(
     Every image is decoded once (``verify_images``):
     undecodable ones are dropped, with a warning; ``progress(task, done, total, images)`` hears how far that
     check is (it reads every image). ``train_limit`` / ``eval_limit``: the images a run will use of each split
-    (``--train-limit`` / ``--eval-limit``): a Hub dataset stored in many files is read from enough of them
-    (:mod:`hf_quicktune.data.hub_sample`); other sources are read whole.
+    (``--train-limit`` / ``--eval-limit``): a dataset stored in many files (a Hub repo of shards or of images, a
+    local folder of WebDataset or parquet shards) is read from enough of them (:mod:`hf_quicktune.data.file_draw`);
+    other sources are read whole.
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():

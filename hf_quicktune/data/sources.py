@@ -8,11 +8,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
 from hf_quicktune.data.columns import image_extensions
+from hf_quicktune.data.file_draw import Limits, draw_builder_files, draw_files, load_drawn
 from hf_quicktune.data.folder_files import ScansWithoutExtension
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
@@ -26,17 +27,17 @@ from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.headerless import headerless, headerless_names
 from hf_quicktune.data.hub_progress import download_progress
-from hf_quicktune.data.hub_sample import Draw, Limits, draw_files, missing_classes
 from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.scan_links import named_scans
-from hf_quicktune.data.webdataset import folder_shards, is_shard, load_shards, sample_columns
+from hf_quicktune.data.webdataset import folder_shards, is_shard, load_shards, sample_columns, shards_by_split
 from hf_quicktune.errors import DatasetError
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
+    from hf_quicktune.data.file_draw import Draw
     from hf_quicktune.data.images import Progress
 
 logger = logging.getLogger(__name__)
@@ -144,18 +145,28 @@ def _load_saved(path: Path) -> RawSource:
     return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "save_to_disk"})
 
 
-def _load_data_dir(path: Path) -> RawSource:
+def _load_data_dir(path: Path, limits: Limits | None = None) -> RawSource:
+    """A folder of data files named by split (parquet shards: ``train-00000-of-00040.parquet``); under ``limits``
+    enough of them (:mod:`hf_quicktune.data.file_draw`)."""
     import datasets
 
+    draw = None
     try:
         with quiet_datasets():
-            ds = datasets.load_dataset(str(path))
+            draw = draw_builder_files(str(path), None, None, limits) if limits is not None else None
+            ds = load_drawn(lambda data_files: datasets.load_dataset(str(path), data_files=data_files), draw)
     except Exception as err:
         raise DatasetError(
             f"Could not read the data files in {path}: {type(err).__name__}: {err}. Name them by split "
             "(train.parquet, validation.parquet, test.parquet) with the same columns, all in one format."
         ) from err
-    return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory"})
+    return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory",
+                                                                     **_drawn_info(draw)})
+
+
+def _drawn_info(draw: Draw | None) -> dict[str, Any]:
+    """``{"drawn_files": {split: [read, files]}}`` of a load that read some files only (for the card), else ``{}``."""
+    return {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
 
 
 def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None,
@@ -178,39 +189,22 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
 
     teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
     draw = None
+
+    def read(data_files: dict[str, list[str]] | None) -> Any:
+        with download_progress(spec, revision, None if unreachable else progress,
+                               draw.repo_paths() if draw else None):
+            return datasets.load_dataset(spec, name=config, revision=revision, data_files=data_files)
+
     try:
         with forced_offline(unreachable):
-            draw = _drawn_files(spec, config, revision, limits) if limits is not None else None
-            with download_progress(spec, revision, None if unreachable else progress,
-                                   draw.repo_paths() if draw else None):
-                ds = datasets.load_dataset(spec, name=config, revision=revision,
-                                           data_files=draw.data_files if draw else None)
-            while draw is not None and (short := missing_classes(_as_dict(ds), draw)) and draw.grown(short):
-                logger.warning("the files read of split(s) %s lack classes (files sorted by class?): reading %s",
-                               ", ".join(short), ", ".join(f"{taken} of {total} files of '{name}'"
-                                                           for name, (taken, total) in draw.drawn().items()))
-                with download_progress(spec, revision, progress, draw.repo_paths()):
-                    ds = datasets.load_dataset(spec, name=config, revision=revision, data_files=draw.data_files)
+            draw = draw_builder_files(spec, config, revision, limits) if limits is not None else None
+            ds = load_drawn(read, draw)
     except Exception as err:
         raise hub_error(spec, config, revision, err, unreachable) from err
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
-    drawn = {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
-    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **drawn})
-
-
-def _drawn_files(spec: str, config: str | None, revision: str | None, limits: Limits) -> Draw | None:
-    """The files of a Hub dataset a load under ``limits`` reads (:mod:`hf_quicktune.data.hub_sample`), or None to
-    read all of them (also where its files cannot be listed: the load then says why)."""
-    import datasets
-
-    try:
-        builder = datasets.load_dataset_builder(spec, name=config, revision=revision)
-    except Exception:
-        logger.debug("could not list the files of %s", spec, exc_info=True)
-        return None
-    return draw_files(builder, limits)
+    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **_drawn_info(draw)})
 
 
 def check_dataset_spec(spec: str | None) -> str:
@@ -262,20 +256,23 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
         if is_shard(path):  # one WebDataset shard: its samples, not a folder to unpack
             return _load_shards([path], path)
         if archives.is_archive(path):
-            source = _load_local(archives.unpacked(path))
+            source = _load_local(archives.unpacked(path), limits)
             source.info["archive"] = str(path)
             return source
-        return _load_local(path)
+        return _load_local(path, limits)
     return _load_hub(spec, config, revision, limits, progress)
 
 
-def _load_shards(shards: list[Path], path: Path) -> RawSource:
-    """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split."""
+def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None) -> RawSource:
+    """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split; under ``limits`` enough of them."""
+    draw = draw_files(shards_by_split(shards), limits) if limits is not None else None
+    if draw is not None:
+        shards = [Path(f) for files in draw.data_files.values() for f in files]
     splits = load_shards(shards)
     logger.info("%s: %d WebDataset shard(s), read by datasets' webdataset builder (%s)", path, len(shards),
                 ", ".join(f"{name}: {len(ds)} samples" for name, ds in splits.items()))
     return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
-                     info={"path": str(path), "format": "webdataset", "shards": len(shards)})
+                     info={"path": str(path), "format": "webdataset", "shards": len(shards), **_drawn_info(draw)})
 
 
 def _load_hdf5(files: list[Path], path: Path) -> RawSource:
@@ -300,18 +297,19 @@ def _through_copy(path: Path, copy: Path, key: str) -> RawSource:
     return raw
 
 
-def _load_local(path: Path) -> RawSource:
-    """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file."""
+def _load_local(path: Path, limits: Limits | None = None) -> RawSource:
+    """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file; ``limits``: a
+    folder of many shards is read in part (:mod:`hf_quicktune.data.file_draw`)."""
     if path.is_dir():
         if is_saved_to_disk(path):
             return _load_saved(path)
         inner = wrapped_dataset(path)
         if inner is not None:
             logger.info("%s holds one folder and nothing else: reading %s", path, inner)
-            return _load_local(inner)
+            return _load_local(inner, limits)
         shards = folder_shards(path)  # train-0000.tar ... validation-0000.tar (timm's wds)
         if shards is not None:
-            return _load_shards(shards, path)
+            return _load_shards(shards, path, limits)
         files = hdf5_files(path)  # PCam's camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5
         if files is not None:
             return _load_hdf5(files, path)
@@ -332,7 +330,7 @@ def _load_local(path: Path) -> RawSource:
                 raw.splits[name] = join_groups(table, others, tables[0].name)
             return raw
         if _is_data_file_dir(path):
-            return _load_data_dir(path)
+            return _load_data_dir(path, limits)
         try:
             splits, layout = load_image_folder(path)
         except ScansWithoutExtension:  # a PACS export's IM000001: read through links named .dcm

@@ -135,7 +135,7 @@ def test_a_shard_of_captions_is_no_classification_set(tmp_path):
 @pytest.mark.hub
 def test_a_limited_load_of_a_hub_repo_of_shards_sizes_them_by_one_shard(hub, tmp_path):
     """timm's wds repos state their sizes in prose only: the first drawn shard is downloaded and its samples
-    counted, the others taken to hold as many (data/hub_sample.py)."""
+    counted, the others taken to hold as many (data/file_draw.py)."""
     repo = f"qt-org/wds-{uuid.uuid4().hex[:8]}"
     hub.api.create_repo(repo, repo_type="dataset")
     for k in range(6):
@@ -149,3 +149,13 @@ def test_a_limited_load_of_a_hub_repo_of_shards_sizes_them_by_one_shard(hub, tmp
     assert prepared.info["drawn_files"] == {"train": [2, 6]} and len(prepared.train) == 40
     train = [p for p in fetched if "-train-" in p]
     assert len(train) == len(set(train)) == 2 and len(prepared.validation) == 9  # the counted shard read once
+
+
+def test_a_local_folder_of_shards_is_read_in_part_under_the_limits(tmp_path):
+    for k in range(6):
+        _shard(tmp_path / "wds" / f"toy-train-{k:04d}.tar", 20 * k, 20)
+    _shard(tmp_path / "wds" / "toy-validation-0000.tar", 500, 9)
+    prepared = load(str(tmp_path / "wds"), train_limit=16)  # 16 x 1.5 = 24 samples: 2 shards of 20
+    assert prepared.info["drawn_files"] == {"train": [2, 6]} and len(prepared.train) == 40
+    assert len(prepared.validation) == 9 and prepared.class_names == ["0", "1", "2"]  # .cls ids, every class read
+    assert len(load(str(tmp_path / "wds")).train) == 120

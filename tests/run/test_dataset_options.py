@@ -154,7 +154,7 @@ def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch,
     (["rank", "--dataset", "D", "--zoo", "offline", "--n", "128"], (128, 128)),  # the images it ranks on
 ], ids=lambda a: a[0] if isinstance(a, list) else "")
 def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys):
-    """--train-limit / --eval-limit: a Hub dataset in many files is read from enough of them (data/hub_sample.py)."""
+    """--train-limit / --eval-limit: a Hub dataset in many files is read from enough of them (data/file_draw.py)."""
     import hf_quicktune.data
 
     seen = {}

@@ -1,20 +1,22 @@
-"""``--train-limit`` / ``--eval-limit`` on a Hub dataset stored in many files: a run reads enough of the files for
-its limits instead of downloading the whole dataset (a few of ImageNet's hundreds of shards, not 150 GB).
+"""``--train-limit`` / ``--eval-limit`` on a dataset stored in many files (a Hub repo of shards, a local folder of
+timm's WebDataset shards or of parquet files): a load reads enough of the files for its limits instead of the whole
+dataset (a few of ImageNet's hundreds of shards, not 150 GB downloaded and converted to Arrow).
 
 Shards (parquet, Arrow, WebDataset tars, tables) are drawn at random, seeded, until the rows they hold reach
 :data:`MARGIN` times what the limits need; the rows of a shard are the split's size on the dataset card shared
-evenly among its files, else a parquet file's own count (its footer: one small ranged read), else those of the first
-shard drawn, downloaded and counted (timm's WebDataset repos give their sizes in prose only). Images stored one file
-each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class folder is read.
-A draw of shards that leaves out classes of the dataset's ``ClassLabel`` (shards sorted by class) is grown until
-every class is in it (:meth:`Draw.grown`). A split the limits do not cap, or a split that cannot be sized, is read
-whole, as without limits."""
+evenly among its files, else a parquet file's own count (its footer: one small ranged read on the Hub), else those
+of the first shard drawn, counted (downloaded once: timm's WebDataset repos give their sizes in prose only). Images
+stored one file each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class
+folder is read. A draw of shards that leaves out classes of the dataset's ``ClassLabel`` (shards sorted by class)
+is grown until every class is in it (:func:`load_drawn`). A split the limits do not cap, or a split that cannot be
+sized, is read whole, as without limits."""
 
 from __future__ import annotations
 
 import functools
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -142,9 +144,12 @@ def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
 
 
 def _parquet_rows(url: str) -> int | None:
-    """A parquet file's rows from its footer (a ranged read), or None when it cannot be read."""
+    """A parquet file's rows from its footer (on the Hub: a ranged read), or None when it cannot be read."""
     try:
         import pyarrow.parquet as pq
+
+        if not url.startswith("hf://"):
+            return int(pq.ParquetFile(url).metadata.num_rows)
         from huggingface_hub import HfFileSystem
 
         with HfFileSystem().open(url, "rb") as handle:
@@ -154,19 +159,26 @@ def _parquet_rows(url: str) -> int | None:
         return None
 
 
+def _local(url: str) -> str:
+    """A data file's local path: itself, or a Hub file downloaded whole into the Hugging Face cache (where the load
+    reads it again without a second download)."""
+    if not url.startswith("hf://"):
+        return url
+    from huggingface_hub import HfFileSystem, hf_hub_download
+
+    resolved = HfFileSystem().resolve_path(url)
+    return hf_hub_download(resolved.repo_id, resolved.path_in_repo, repo_type=resolved.repo_type,
+                           revision=resolved.revision)
+
+
 def _counted_rows(url: str) -> int | None:
-    """The rows of one shard, downloaded whole into the Hugging Face cache (where the load reads it again without
-    a second download): a WebDataset tar's samples (its members' keys), an Arrow file's rows, a table's lines;
+    """The rows of one shard: a WebDataset tar's samples (its members' keys), an Arrow file's rows, a table's lines;
     None for other files or when it cannot be read."""
     suffix = PurePosixPath(url).suffix.lower()
     if suffix not in (".tar", ".arrow", ".csv", ".tsv", ".jsonl"):
         return None
     try:
-        from huggingface_hub import HfFileSystem, hf_hub_download
-
-        resolved = HfFileSystem().resolve_path(url)
-        local = hf_hub_download(resolved.repo_id, resolved.path_in_repo, repo_type=resolved.repo_type,
-                                revision=resolved.revision)
+        local = _local(url)
         if suffix == ".tar":
             import tarfile
 
@@ -207,23 +219,21 @@ def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.rand
     return _Split(files, order, taken)
 
 
-def draw_files(builder: Any, limits: Limits) -> Draw | None:
-    """The files of ``builder``'s data (a ``datasets`` builder of a Hub dataset) that a load under ``limits`` reads,
-    or None when it reads them all (no split capped, each capped split in one file, or nothing to size them by)."""
-    data_files = getattr(builder.config, "data_files", None)
-    if not data_files:
-        return None
-    files = {str(name): [str(f) for f in found] for name, found in data_files.items()}
+def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, int] | None = None,
+               folder_based: bool = False) -> Draw | None:
+    """The ``files`` of each split (local paths or ``hf://`` URLs) that a load under ``limits`` reads, or None
+    when it reads them all (no split capped, each capped split in one file, or nothing to size them by).
+    ``sizes``: rows per split where known (a dataset card's); ``folder_based``: datasets' imagefolder, images one
+    file each."""
     needed = limits.rows_needed(list(files))
-    sizes = {str(name): info.num_examples for name, info in (builder.info.splits or {}).items()
-             if getattr(info, "num_examples", None)}
+    sizes = sizes or {}
     splits: dict[str, _Split] = {}
     for name, found in files.items():
         need = needed.get(name)
         drawn: _Split | None = None
         if need is not None and len(found) > 1:
             rng = np.random.default_rng([limits.seed, len(found)])
-            if all(_is_image(f) for f in found[:64]) or (builder.name == "imagefolder" and any(map(_is_image, found))):
+            if all(_is_image(f) for f in found[:64]) or (folder_based and any(map(_is_image, found))):
                 drawn = _by_folder(found, need, rng)
             else:
                 drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng)
@@ -233,9 +243,44 @@ def draw_files(builder: Any, limits: Limits) -> Draw | None:
         return None
     for name, (taken, total) in draw.drawn().items():
         logger.warning("reading %d of the %d files of the '%s' split: they hold the %d images --train-limit / "
-                       "--eval-limit need from it, with room to spare (the other files are not downloaded)", taken,
+                       "--eval-limit need from it, with room to spare (the other files are not read)", taken,
                        total, name, needed[name])
     return draw
+
+
+def draw_builder_files(path: str, config: str | None, revision: str | None, limits: Limits) -> Draw | None:
+    """:func:`draw_files` of the data files ``datasets`` finds for ``path`` (a Hub id or a local folder of data
+    files), sized by its card; None where they cannot be listed (the load then says why)."""
+    import datasets
+
+    try:
+        builder = datasets.load_dataset_builder(path, name=config, revision=revision)
+    except Exception:
+        logger.debug("could not list the files of %s", path, exc_info=True)
+        return None
+    data_files = getattr(builder.config, "data_files", None)
+    if not data_files:
+        return None
+    sizes = {str(name): info.num_examples for name, info in (builder.info.splits or {}).items()
+             if getattr(info, "num_examples", None)}
+    return draw_files({str(name): [str(f) for f in found] for name, found in data_files.items()}, limits,
+                      sizes=sizes, folder_based=builder.name == "imagefolder")
+
+
+def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None) -> Any:
+    """``load(data_files)`` of the drawn files (``None``: all of them), again with twice the files of a split
+    whose draw lacks classes of its ``ClassLabel`` (shards sorted by class) until none does or all are read."""
+    loaded = load(draw.data_files if draw else None)
+    while draw is not None:
+        splits = dict(loaded) if isinstance(loaded, dict) else {"train": loaded}
+        short = missing_classes(splits, draw)
+        if not short or not draw.grown(short):
+            break
+        logger.warning("the files read of split(s) %s lack classes (files sorted by class?): reading %s",
+                       ", ".join(short), ", ".join(f"{taken} of {total} files of '{name}'"
+                                                   for name, (taken, total) in draw.drawn().items()) or "all files")
+        loaded = load(draw.data_files)
+    return loaded
 
 
 def missing_classes(splits: dict[str, Any], draw: Draw) -> list[str]:

@@ -1,5 +1,5 @@
-"""``--train-limit`` / ``--eval-limit`` on a Hub dataset stored in many files: only enough of them are downloaded
-(``data/hub_sample.py``), against the local Hub."""
+"""``--train-limit`` / ``--eval-limit`` on a dataset stored in many files: only enough of them are read
+(``data/file_draw.py``): Hub repos against the local Hub, and local folders of shards."""
 
 from __future__ import annotations
 
@@ -12,11 +12,9 @@ import pytest
 
 from hf_quicktune.data import load
 from hf_quicktune.data.describe import split_origin
-from hf_quicktune.data.hub_sample import Limits
+from hf_quicktune.data.file_draw import Limits
 
 from .conftest import make_image, png_bytes
-
-pytestmark = pytest.mark.hub
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 220, 30), "blue": (30, 30, 220), "grey": (128, 128, 128)}
 
@@ -52,6 +50,7 @@ def sharded(hub):
     return repo
 
 
+@pytest.mark.hub
 def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
     before = len(hub.requests)
     p = load(sharded, train_limit=40, eval_limit=20)
@@ -70,6 +69,7 @@ def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
     assert "drawn_files" not in load(sharded).info and len(load(sharded, train_limit=400).train) == 400
 
 
+@pytest.mark.hub
 def test_shards_are_sized_by_their_footers_without_a_card(hub):
     """Parquet files uploaded by hand (no card, no split sizes): each drawn shard's rows come from its footer."""
     repo = hub.unique_repo_id("bare")
@@ -88,6 +88,7 @@ def test_shards_are_sized_by_their_footers_without_a_card(hub):
     assert any(status == 206 for _, path, status in hub.requests[before:] if repo in path)  # a footer's ranged read
 
 
+@pytest.mark.hub
 def test_a_draw_of_shards_sorted_by_class_grows_until_every_class_is_in_it(hub, caplog):
     repo = hub.unique_repo_id("sorted")
     datasets.Dataset.from_dict(_rows(400, lambda i: i // 100), features=_features()).push_to_hub(repo, num_shards=8)
@@ -98,6 +99,7 @@ def test_a_draw_of_shards_sorted_by_class_grows_until_every_class_is_in_it(hub, 
     assert p.info.get("drawn_files", {}).get("train", [8, 8])[0] > 2  # grown from the first draw's 2 shards
 
 
+@pytest.mark.hub
 def test_an_imagefolder_repo_is_drawn_from_every_class_folder(hub, tmp_path):
     repo = hub.unique_repo_id("folders")
     for s, (split, n) in enumerate((("train", 12), ("validation", 4))):
@@ -127,6 +129,7 @@ def test_the_rows_the_limits_need_from_each_split():
         "train": 50, "holdout": 5}
 
 
+@pytest.mark.hub
 def test_a_hub_datasets_download_is_told_to_the_progress_callback(hub, monkeypatch):
     from hf_quicktune.data import hub_progress
 
@@ -146,3 +149,19 @@ def test_a_hub_datasets_download_is_told_to_the_progress_callback(hub, monkeypat
     drawn = load(repo, train_limit=10, eval_limit=4, progress=lambda task, done, total, images: calls.append(
         (task, done, total)))
     assert drawn.info["drawn_files"] == {"train": [1, 4]} and not [c for c in calls if c[0].startswith("downloading")]
+
+
+def test_a_local_folder_of_parquet_shards_is_read_in_part(tmp_path, caplog):
+    """A dataset downloaded to disk (``train-00000-of-00006.parquet`` ...): without limits datasets converts every
+    shard to Arrow; with them, enough shards, sized by their footers."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for k in range(6):
+        frame = pd.DataFrame(_rows(30, lambda i: i % 2, seed=100 * k))
+        frame["label"] = frame["label"].map({0: "red", 1: "green"})
+        frame.to_parquet(folder / f"train-{k:05d}-of-00006.parquet")
+    with caplog.at_level(logging.WARNING):
+        p = load(str(folder), train_limit=20, eval_limit=8)  # 40 x 1.5 = 60 rows: 2 shards of 30
+    assert p.info["drawn_files"] == {"train": [2, 6]} and len(p.train) + len(p.validation) == 60
+    assert "reading 2 of the 6 files of the 'train' split" in caplog.text
+    assert len(load(str(folder)).train) + len(load(str(folder)).validation) == 180
