@@ -8,7 +8,8 @@ A synthetic dataset of ``--images`` JPEGs (``--side`` px, 10 classes interleaved
 shards of train and a validation split of a tenth of that in 4. Each arm loads in its own process with empty caches
 (``HF_HOME``, ``HF_QUICKTUNE_CACHE``), alternating for ``--rounds`` rounds; printed per arm: seconds of ``load()``
 (download, Arrow conversion, the image check, splits), the files and megabytes it downloaded (from the server's
-log and the repo's file sizes), and the images it read.
+log and the repo's file sizes), and the images it read. Then the same shards as a local folder (a dataset
+downloaded to disk): seconds and the megabytes of Arrow files datasets wrote into its cache.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/hub_limit_load.py [--images 20000] [--shards 40] [--side 64]
         [--train-limit 2000] [--eval-limit 500] [--rounds 2]
@@ -125,6 +126,23 @@ def main() -> None:
                 print(f"round {r + 1} {name:26s} load {result['seconds']:6.2f} s, downloaded {len(fetched):2d} "
                       f"files, {sum(sizes.get(f, 0) for f in fetched) / 1e6:6.1f} MB, images read "
                       f"{result['images']}, drawn files {result['drawn']}")
+        from huggingface_hub import snapshot_download
+
+        local = Path(snapshot_download(repo, repo_type="dataset", local_dir=work / "local")) / "data"
+        print(f"the same shards as a local folder ({local.name}/: {len(list(local.glob('*.parquet')))} files): "
+              "the Arrow files datasets writes into its cache")
+        for r in range(args.rounds):
+            for name, limits in arms.items():
+                home = work / f"local-home-{r}-{len(name)}"
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(local)],
+                    env={**env, "HF_HOME": str(home), "HF_QUICKTUNE_CACHE": str(home / "qt"),
+                         "QT_BENCH_LIMITS": json.dumps(limits)},
+                    capture_output=True, text=True, check=True, cwd=ROOT)
+                result = json.loads(out.stdout.strip().splitlines()[-1])
+                arrow = sum(f.stat().st_size for f in (home / "datasets").rglob("*.arrow"))
+                print(f"round {r + 1} {name:26s} load {result['seconds']:6.2f} s, Arrow written {arrow / 1e6:6.1f} MB, "
+                      f"images read {result['images']}, drawn files {result['drawn']}")
     finally:
         hub.stop()
         import shutil
