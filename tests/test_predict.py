@@ -602,7 +602,11 @@ def test_a_hub_datasets_test_split_is_classified_with_its_classes(exported, hub,
         hub.api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo=f"data/{split}.parquet", repo_id=repo,
                             repo_type="dataset")
     out = tmp_path / "pred.csv"
+    before = len(hub.requests)
     assert main(["predict", str(run), repo, "-o", str(out)]) == 0
+    fetched = [path for method, path, _ in hub.requests[before:] if method == "GET" and "/resolve/" in path]
+    assert any(p.endswith("data/test.parquet") for p in fetched)
+    assert not any(p.endswith("data/train.parquet") for p in fetched)  # the split classified is all it downloads
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     assert [r["label"] for r in rows] == [r["label"] for r in direct]

@@ -65,7 +65,7 @@ class Limits:
         return out
 
 
-def _relative(url: str) -> str:
+def relative_path(url: str) -> str:
     """A data file's path in its repo (``hf://datasets/org/name@rev/data/x.parquet`` -> ``data/x.parquet``)."""
     return url.split("@", 1)[1].split("/", 1)[1] if "@" in url else url
 
@@ -94,10 +94,6 @@ class Draw:
     @property
     def data_files(self) -> dict[str, list[str]]:
         return {name: s.chosen() for name, s in self.splits.items()}
-
-    def repo_paths(self) -> list[str]:
-        """The paths in the repo of every file read."""
-        return [_relative(f) for files in self.data_files.values() for f in files]
 
     def drawn(self) -> dict[str, list[int]]:
         """``{split: [files read, files]}`` of the splits read in part (for the card and ``summary.json``)."""
@@ -132,7 +128,7 @@ def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
     others = [i for i, f in enumerate(files) if not _is_image(f)]
     folders: dict[str, list[int]] = {}
     for i in images:
-        folders.setdefault(str(PurePosixPath(_relative(files[i])).parent), []).append(i)
+        folders.setdefault(str(PurePosixPath(relative_path(files[i])).parent), []).append(i)
     share = min(1.0, MARGIN * need / max(1, len(images)))
     picked: list[int] = []
     for _, members in sorted(folders.items()):
@@ -248,9 +244,18 @@ def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, 
     return draw
 
 
-def draw_builder_files(path: str, config: str | None, revision: str | None, limits: Limits) -> Draw | None:
-    """:func:`draw_files` of the data files ``datasets`` finds for ``path`` (a Hub id or a local folder of data
-    files), sized by its card; None where they cannot be listed (the load then says why)."""
+@dataclass
+class Listing:
+    """The data files ``datasets`` finds for a dataset, by split, with what sizes them."""
+
+    files: dict[str, list[str]]
+    sizes: dict[str, int]  # rows per split, from the dataset card
+    folder_based: bool  # datasets' imagefolder: images one file each
+
+
+def listed_files(path: str, config: str | None, revision: str | None) -> Listing | None:
+    """The data files ``datasets`` finds for ``path`` (a Hub id or a local folder of data files), or None where
+    they cannot be listed (the load then says why)."""
     import datasets
 
     try:
@@ -263,8 +268,17 @@ def draw_builder_files(path: str, config: str | None, revision: str | None, limi
         return None
     sizes = {str(name): info.num_examples for name, info in (builder.info.splits or {}).items()
              if getattr(info, "num_examples", None)}
-    return draw_files({str(name): [str(f) for f in found] for name, found in data_files.items()}, limits,
-                      sizes=sizes, folder_based=builder.name == "imagefolder")
+    return Listing({str(name): [str(f) for f in found] for name, found in data_files.items()}, sizes,
+                   builder.name == "imagefolder")
+
+
+def draw_builder_files(path: str, config: str | None, revision: str | None, limits: Limits,
+                       listing: Listing | None = None) -> Draw | None:
+    """:func:`draw_files` of :func:`listed_files` (``listing``, when already listed)."""
+    listing = listing or listed_files(path, config, revision)
+    if listing is None:
+        return None
+    return draw_files(listing.files, limits, sizes=listing.sizes, folder_based=listing.folder_based)
 
 
 def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None) -> Any:

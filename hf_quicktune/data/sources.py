@@ -6,6 +6,7 @@ import glob
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 from hf_quicktune.constants import hub_offline, hub_reachable
 from hf_quicktune.data import archives
 from hf_quicktune.data.columns import image_extensions
-from hf_quicktune.data.file_draw import Limits, draw_builder_files, draw_files, load_drawn
+from hf_quicktune.data.file_draw import (
+    Limits,
+    draw_builder_files,
+    draw_files,
+    listed_files,
+    load_drawn,
+    relative_path,
+)
 from hf_quicktune.data.folder_files import ScansWithoutExtension
 from hf_quicktune.data.folder_tables import (
     FILE_BUILDERS,
@@ -170,7 +178,7 @@ def _drawn_info(draw: Draw | None) -> dict[str, Any]:
 
 
 def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None,
-              progress: Progress | None = None) -> RawSource:
+              progress: Progress | None = None, pick_split: Callable[[list[str]], str] | None = None) -> RawSource:
     import datasets
     from huggingface_hub import constants
 
@@ -188,17 +196,23 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     from hf_quicktune.data.dicom import teach_datasets
 
     teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
-    draw = None
+    draw = only = None
 
     def read(data_files: dict[str, list[str]] | None) -> Any:
-        with download_progress(spec, revision, None if unreachable else progress,
-                               draw.repo_paths() if draw else None):
+        paths = None if data_files is None else [relative_path(f) for found in data_files.values() for f in found]
+        with download_progress(spec, revision, None if unreachable else progress, paths):
             return datasets.load_dataset(spec, name=config, revision=revision, data_files=data_files)
 
+    with forced_offline(unreachable):
+        listing = listed_files(spec, config, revision) if limits is not None or pick_split is not None else None
+    if pick_split is not None and listing is not None:  # predict's split: its files only
+        chosen = pick_split(list(listing.files))
+        only = {chosen: listing.files[chosen]}
+        listing.files = only
     try:
         with forced_offline(unreachable):
-            draw = draw_builder_files(spec, config, revision, limits) if limits is not None else None
-            ds = load_drawn(read, draw)
+            draw = draw_builder_files(spec, config, revision, limits, listing) if limits is not None else None
+            ds = load_drawn(read, draw) if draw is not None else read(only)
     except Exception as err:
         raise hub_error(spec, config, revision, err, unreachable) from err
     splits = _as_dict(ds)
@@ -238,10 +252,12 @@ def check_dataset_spec(spec: str | None) -> str:
 
 
 def resolve_source(spec: str, *, config: str | None = None, revision: str | None = None,
-                   limits: Limits | None = None, progress: Progress | None = None) -> RawSource:
+                   limits: Limits | None = None, progress: Progress | None = None,
+                   pick_split: Callable[[list[str]], str] | None = None) -> RawSource:
     """Turn what the user typed into raw splits; the only place that decides the source kind. ``limits``: the
     run's ``--train-limit`` / ``--eval-limit``, by which a Hub dataset in many files is read in part;
-    ``progress``: hears a Hub dataset's download (:mod:`hf_quicktune.data.hub_progress`)."""
+    ``progress``: hears a Hub dataset's download (:mod:`hf_quicktune.data.hub_progress`); ``pick_split``: of a
+    Hub dataset's split names, the one split to read (``predict``'s: the others are not downloaded)."""
     kind = check_dataset_spec(spec)
     spec = str(spec)
     if kind == "builtin":
@@ -260,7 +276,7 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
             source.info["archive"] = str(path)
             return source
         return _load_local(path, limits)
-    return _load_hub(spec, config, revision, limits, progress)
+    return _load_hub(spec, config, revision, limits, progress, pick_split)
 
 
 def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None) -> RawSource:

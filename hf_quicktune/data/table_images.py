@@ -60,19 +60,23 @@ def read_hub_split(spec: str, split: str | None = None) -> list[TableRow]:
     from hf_quicktune.data.sources import resolve_source
     from hf_quicktune.data.splits import split_role
 
-    with no_progress_bars():
-        source = resolve_source(spec)
-        names = list(source.splits)
+    def pick(names: list[str]) -> str:
         if split is None:
             roles = {split_role(name): name for name in reversed(names)}  # the first of a role
-            split = roles.get("test") or roles.get("validation") or (names[0] if len(names) == 1 else None)
-            if split is None:
+            chosen = roles.get("test") or roles.get("validation") or (names[0] if len(names) == 1 else None)
+            if chosen is None:
                 raise DatasetError(f"{spec} has no test or validation split to classify (its splits: "
                                    f"{', '.join(names)}).", input=spec, code="unknown_split",
                                    fix="Name the split to classify with --split NAME.")
-        if split not in source.splits:
+            return chosen
+        if split not in names:
             raise DatasetError(f"{spec} has no split '{split}' (its splits: {', '.join(names)}).", input=split,
                                code="unknown_split", fix="Pass one of them with --split NAME.")
+        return split
+
+    with no_progress_bars():
+        source = resolve_source(spec, pick_split=pick)  # the other splits' files are not downloaded
+        split = pick(list(source.splits))
         logger.info("%s: classifying its '%s' split (%d images)", spec, split, len(source.splits[split]))
         return _rows(source.splits[split], source.base_dir, f"{spec}:{split}")
 
