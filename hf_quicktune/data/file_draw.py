@@ -42,6 +42,21 @@ class Limits:
     seed: int = 0
     split_map: dict[str, str] | None = None  # --split: our role -> the dataset's split
 
+    @property
+    def caps(self) -> bool:
+        """Whether any split is capped (else a load reads every file, as without limits)."""
+        return self.train is not None or self.eval is not None
+
+    def roles_only(self, files: dict[str, list[str]]) -> dict[str, list[str]]:
+        """The splits of ``files`` that a load gives a role (train, validation, test: ``match_splits``, with
+        ``--split``): SVHN's ``extra`` and STL-10's ``unlabeled`` are not read; all of them where the names leave
+        the roles unclear (the load says why)."""
+        try:
+            used = set(match_splits(list(files), self.split_map).values())
+        except Exception:
+            return files
+        return {name: found for name, found in files.items() if name in used}
+
     def rows_needed(self, splits: list[str]) -> dict[str, int]:
         """The rows each of the dataset's ``splits`` must hold for the limits (a split absent: read whole).
 

@@ -72,8 +72,7 @@ def load(
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
-        limits = None if train_limit is None and eval_limit is None else Limits(
-            train_limit, eval_limit, val_fraction, test_fraction, seed, split_map)
+        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map)
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, class_names=class_names, group_column=group_column,
                      val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
@@ -173,7 +172,7 @@ def _load(
     seed: int,
     verify_images: bool,
     progress: Progress | None,
-    limits: Limits | None,
+    limits: Limits,
 ) -> PreparedDataset:
     raw = resolve_source(spec, config=config, revision=revision, limits=limits, progress=progress)
     class_names = class_names or raw.info.get("class_names")  # an .npz's array of class names

@@ -161,7 +161,7 @@ def _load_data_dir(path: Path, limits: Limits | None = None) -> RawSource:
     draw = None
     try:
         with quiet_datasets():
-            draw = draw_builder_files(str(path), None, None, limits) if limits is not None else None
+            draw = draw_builder_files(str(path), None, None, limits) if limits is not None and limits.caps else None
             ds = load_drawn(lambda data_files: datasets.load_dataset(str(path), data_files=data_files), draw)
     except Exception as err:
         raise DatasetError(
@@ -205,13 +205,20 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
 
     with forced_offline(unreachable):
         listing = listed_files(spec, config, revision) if limits is not None or pick_split is not None else None
-    if pick_split is not None and listing is not None:  # predict's split: its files only
-        chosen = pick_split(list(listing.files))
-        only = {chosen: listing.files[chosen]}
-        listing.files = only
+    if listing is not None:  # the splits read: predict's one, or those a run gives a role (not SVHN's extra)
+        if pick_split is not None:
+            chosen = pick_split(list(listing.files))
+            kept = {chosen: listing.files[chosen]}
+        else:
+            kept = limits.roles_only(listing.files) if limits is not None else listing.files
+        if len(kept) < len(listing.files):
+            logger.info("%s: not reading its split(s) %s (no role; --split ROLE=NAME gives one)", spec,
+                        ", ".join(sorted(set(listing.files) - set(kept))))
+            listing.files = only = kept
     try:
         with forced_offline(unreachable):
-            draw = draw_builder_files(spec, config, revision, limits, listing) if limits is not None else None
+            draw = (draw_builder_files(spec, config, revision, limits, listing)
+                    if limits is not None and limits.caps else None)
             ds = load_drawn(read, draw) if draw is not None else read(only)
     except Exception as err:
         raise hub_error(spec, config, revision, err, unreachable) from err
@@ -281,7 +288,7 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
 
 def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None) -> RawSource:
     """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split; under ``limits`` enough of them."""
-    draw = draw_files(shards_by_split(shards), limits) if limits is not None else None
+    draw = draw_files(shards_by_split(shards), limits) if limits is not None and limits.caps else None
     if draw is not None:
         shards = [Path(f) for files in draw.data_files.values() for f in files]
     splits = load_shards(shards)
