@@ -212,8 +212,9 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         else:
             kept = limits.roles_only(listing.files) if limits is not None else listing.files
         if len(kept) < len(listing.files):
-            logger.info("%s: not reading its split(s) %s (no role; --split ROLE=NAME gives one)", spec,
-                        ", ".join(sorted(set(listing.files) - set(kept))))
+            logger.warning("%s: not downloading its split(s) %s: no train, validation or test role (--split "
+                           "train=NAME, validation=NAME or test=NAME gives one)", spec,
+                           ", ".join(f"'{n}'" for n in sorted(set(listing.files) - set(kept))))
             listing.files = only = kept
     try:
         with forced_offline(unreachable):

@@ -168,7 +168,7 @@ def test_a_local_folder_of_parquet_shards_is_read_in_part(tmp_path, caplog):
 
 
 @pytest.mark.hub
-def test_a_split_without_a_role_is_not_downloaded(hub):
+def test_a_split_without_a_role_is_not_downloaded(hub, caplog):
     """SVHN's ``extra`` (531,131 images beside 73,257 for train) and STL-10's ``unlabeled``: a run reads train,
     validation and test only, unless ``--split`` gives the other split a role."""
     repo = hub.unique_repo_id("svhnlike")
@@ -177,9 +177,11 @@ def test_a_split_without_a_role_is_not_downloaded(hub):
                                for k, (split, n) in enumerate((("train", 40), ("test", 12), ("extra", 80)))})
     dd.push_to_hub(repo)
     before = len(hub.requests)
-    p = load(repo)
+    with caplog.at_level(logging.WARNING):
+        p = load(repo)
     fetched = _downloads(hub, repo, before, ".parquet")
     assert not [f for f in fetched if "/extra-" in f] and [f for f in fetched if "/train-" in f]
+    assert "not downloading its split(s) 'extra'" in caplog.text
     assert (len(p.train) + len(p.validation), len(p.test)) == (40, 12)
     extra = load(repo, split_map={"train": "extra"})
     assert len(extra.train) + len(extra.validation) == 80 and len(extra.test) == 12
