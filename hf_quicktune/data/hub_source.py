@@ -134,8 +134,15 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
     text = f"{type(err).__name__}: {err}".strip().splitlines()[0]
     if isinstance(err, ValueError) and not hub.is_hub_failure(err) and "config" in str(err).lower():
         # datasets reports an unknown or missing configuration as a plain ValueError naming the available ones
-        return DatasetError(f"The Hub dataset '{spec}' has no configuration {config!r} or needs one ({text}).",
-                            input=spec, fix="Pass a valid one with --dataset-config NAME.", code="bad_dataset_config")
+        listed = re.search(r"(?:available configs:|Available:)\s*\[([^\]]*)\]", str(err))
+        names = re.findall(r"'([^']*)'", listed.group(1)) if listed else []
+        known = f" (its configurations: {', '.join(names)})" if names else ""
+        what = (f"has no configuration '{config}'{known}" if config is not None else
+                f"has several configurations ({', '.join(names)}) and none is its default" if names else
+                f"needs a configuration ({text})")
+        return DatasetError(f"The Hub dataset '{spec}' {what}.", input=spec, code="bad_dataset_config",
+                            fix=f"Pass {'one of them' if names else 'one'} with --dataset-config NAME"
+                                + (f", e.g. --dataset-config {names[0]}." if names else "."))
     if unreachable or hub_offline():
         return DatasetError(
             f"The Hub dataset '{spec}' is not available: the Hub cannot be reached (offline mode or no "

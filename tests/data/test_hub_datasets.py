@@ -78,9 +78,10 @@ def test_hub_dataset_config_and_revision(hub_dataset):
 def test_hub_dataset_errors(hub_dataset, capsys):
     with pytest.raises(DatasetError, match="Unknown dataset 'qt-org/no-such-dataset'"):
         load("qt-org/no-such-dataset")
-    with pytest.raises(DatasetError, match="--dataset-config") as info:
+    with pytest.raises(DatasetError, match=r"has no configuration 'huge' \(its configurations: full, small\)") as info:
         load(hub_dataset, config="huge")
     assert info.value.code == "bad_dataset_config" and info.value.input == hub_dataset
+    assert info.value.fix == "Pass one of them with --dataset-config NAME, e.g. --dataset-config full."
     with pytest.raises(DatasetError, match=r"no revision 'nope'.*--revision") as info:
         load(hub_dataset, revision="nope")
     assert info.value.code == "revision_not_found"
@@ -222,3 +223,19 @@ def test_a_hub_datasets_unlabelled_test_split_is_named_to_classify(hub, caplog, 
     _finish(summary, as_json=False)
     assert f"classify:    hf-quicktune predict {tmp_path / 'run'} {repo} --split test -o predictions.csv" in \
         capsys.readouterr().out
+
+
+def test_a_hub_dataset_of_several_configurations_and_no_default_names_them(hub):
+    """datasets' "Config name is missing." was all the message said (with "configuration None")."""
+    import datasets
+
+    repo = hub.unique_repo_id("twoconf")
+    rows = {"image": [{"bytes": png_bytes(make_image((200, 30, 30), i)), "path": None} for i in range(6)],
+            "label": ["red", "blue"] * 3}
+    for name in ("coarse", "fine"):
+        datasets.Dataset.from_dict(rows).push_to_hub(repo, config_name=name)
+    with pytest.raises(DatasetError, match=r"has several configurations \(coarse, fine\) and none is its default"
+                       ) as info:
+        load(repo)
+    assert info.value.fix.endswith("--dataset-config coarse.")
+    assert len(load(repo, config="fine", val_fraction=0.34).train) == 4
