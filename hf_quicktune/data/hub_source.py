@@ -34,6 +34,9 @@ def forced_offline(active: bool) -> Iterator[None]:
         hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE = saved
 
 
+#: the branch where the Hub keeps its parquet conversion of a dataset (also of one built by a loading script)
+PARQUET_CONVERSION = "refs/convert/parquet"
+
 #: a Hub dataset named as users copy it: its page's URL (``https://huggingface.co/datasets/ORG/NAME/tree/REV``),
 #: an ``hf://datasets/ORG/NAME@REV`` path, timm's ``hfds/`` / ``hfids/`` / ``wds/`` prefixes
 _HUB_REFERENCES = (
@@ -162,6 +165,12 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
             f"token can read ({text}).", input=spec, code="dataset_not_found",
             fix="Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON file, or a "
                 "built-in (builtin:digits, builtin:mnist5k).")
+    if "scripts are no longer supported" in str(err) and revision != PARQUET_CONVERSION:
+        return DatasetError(
+            f"The Hub dataset '{spec}' is built by a loading script, which datasets no longer runs ({text}).",
+            input=spec, code="dataset_script",
+            fix=f"Read the Hub's parquet conversion of it: --revision {PARQUET_CONVERSION} (a dataset the Hub could "
+                "convert has it), or export it to parquet with an image and a label column.")
     return DatasetError(
         f"The Hub dataset '{spec}' could not be loaded ({text}).", input=spec, code="bad_dataset",
         fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")

@@ -239,3 +239,23 @@ def test_a_hub_dataset_of_several_configurations_and_no_default_names_them(hub):
         load(repo)
     assert info.value.fix.endswith("--dataset-config coarse.")
     assert len(load(repo, config="fine", val_fraction=0.34).train) == 4
+
+
+def test_a_dataset_built_by_a_script_points_to_the_hubs_parquet_conversion(hub):
+    """datasets >= 4 runs no loading script: the Hub's conversion (``refs/convert/parquet``: ``CONFIG/SPLIT/0000.parquet``)
+    is what to read, and reads."""
+    repo = hub.unique_repo_id("scripted")
+    name = repo.split("/")[1]
+    hub.api.create_repo(repo, repo_type="dataset")
+    hub.api.upload_file(path_or_fileobj=b"import datasets\n", path_in_repo=f"{name}.py", repo_id=repo,
+                        repo_type="dataset")
+    with pytest.raises(DatasetError, match="built by a loading script") as info:
+        load(repo)
+    assert info.value.code == "dataset_script" and "--revision refs/convert/parquet" in info.value.fix
+    hub.api.create_branch(repo, branch="refs/convert/parquet", repo_type="dataset")
+    hub.api.delete_file(f"{name}.py", repo_id=repo, repo_type="dataset", revision="refs/convert/parquet")
+    for split, n, seed in (("train", 12, 0), ("test", 4, 100)):
+        hub.api.upload_file(path_or_fileobj=_parquet(n, seed), path_in_repo=f"default/{split}/0000.parquet",
+                            repo_id=repo, repo_type="dataset", revision="refs/convert/parquet")
+    converted = load(repo, revision="refs/convert/parquet")
+    assert len(converted.train) + len(converted.validation) == 12 and len(converted.test) == 4
