@@ -165,12 +165,13 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
             f"token can read ({text}).", input=spec, code="dataset_not_found",
             fix="Pass a Hub dataset id (org/name), an ImageFolder directory, a parquet/CSV/JSON file, or a "
                 "built-in (builtin:digits, builtin:mnist5k).")
-    if "scripts are no longer supported" in str(err) and revision != PARQUET_CONVERSION:
+    if "scripts are no longer supported" in str(err):
         return DatasetError(
             f"The Hub dataset '{spec}' is built by a loading script, which datasets no longer runs ({text}).",
             input=spec, code="dataset_script",
-            fix=f"Read the Hub's parquet conversion of it: --revision {PARQUET_CONVERSION} (a dataset the Hub could "
-                "convert has it), or export it to parquet with an image and a label column.")
+            fix="The Hub has no parquet conversion of it to read instead (--revision refs/convert/parquet): export "
+                "it to parquet with an image and a label column, or load it with an older datasets and "
+                "save_to_disk, then pass that folder.")
     return DatasetError(
         f"The Hub dataset '{spec}' could not be loaded ({text}).", input=spec, code="bad_dataset",
         fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")

@@ -322,6 +322,6 @@ def _load(
             "made_splits": sorted(held),
             **({"held": held, "seed": seed} if held else {}),
             "config": config,
-            "revision": revision,
+            "revision": raw.info.get("revision") or revision,  # the parquet conversion read instead of a script
         },
     )

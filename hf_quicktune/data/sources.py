@@ -35,7 +35,13 @@ from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.headerless import headerless, headerless_names
 from hf_quicktune.data.hub_progress import download_progress
-from hf_quicktune.data.hub_source import forced_offline, hub_error, hub_reference, raw_repo_snapshot
+from hf_quicktune.data.hub_source import (
+    PARQUET_CONVERSION,
+    forced_offline,
+    hub_error,
+    hub_reference,
+    raw_repo_snapshot,
+)
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.quiet import quiet_datasets
 from hf_quicktune.data.scan_links import named_scans
@@ -222,7 +228,16 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
                     if limits is not None and limits.caps else None)
             ds = load_drawn(read, draw) if draw is not None else read(only)
     except Exception as err:
-        raise hub_error(spec, config, revision, err, unreachable) from err
+        error = hub_error(spec, config, revision, err, unreachable)
+        if error.code == "dataset_script":  # the Hub's parquet conversion of it, where it has one
+            try:
+                converted = _load_hub(spec, config, PARQUET_CONVERSION, limits, progress, pick_split)
+            except DatasetError:
+                raise error from err
+            logger.warning("%s is built by a loading script, which datasets no longer runs: reading the Hub's parquet "
+                           "conversion of it (--revision %s)", spec, PARQUET_CONVERSION)
+            return converted
+        raise error from err
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import uuid
 
 import pandas as pd
@@ -241,9 +242,9 @@ def test_a_hub_dataset_of_several_configurations_and_no_default_names_them(hub):
     assert len(load(repo, config="fine", val_fraction=0.34).train) == 4
 
 
-def test_a_dataset_built_by_a_script_points_to_the_hubs_parquet_conversion(hub):
+def test_a_dataset_built_by_a_script_is_read_from_the_hubs_parquet_conversion(hub, caplog):
     """datasets >= 4 runs no loading script: the Hub's conversion (``refs/convert/parquet``: ``CONFIG/SPLIT/0000.parquet``)
-    is what to read, and reads."""
+    is read instead, with a warning; without one, the error says what to do."""
     repo = hub.unique_repo_id("scripted")
     name = repo.split("/")[1]
     hub.api.create_repo(repo, repo_type="dataset")
@@ -251,11 +252,13 @@ def test_a_dataset_built_by_a_script_points_to_the_hubs_parquet_conversion(hub):
                         repo_type="dataset")
     with pytest.raises(DatasetError, match="built by a loading script") as info:
         load(repo)
-    assert info.value.code == "dataset_script" and "--revision refs/convert/parquet" in info.value.fix
+    assert info.value.code == "dataset_script" and "export it to parquet" in info.value.fix
     hub.api.create_branch(repo, branch="refs/convert/parquet", repo_type="dataset")
     hub.api.delete_file(f"{name}.py", repo_id=repo, repo_type="dataset", revision="refs/convert/parquet")
     for split, n, seed in (("train", 12, 0), ("test", 4, 100)):
         hub.api.upload_file(path_or_fileobj=_parquet(n, seed), path_in_repo=f"default/{split}/0000.parquet",
                             repo_id=repo, repo_type="dataset", revision="refs/convert/parquet")
-    converted = load(repo, revision="refs/convert/parquet")
+    with caplog.at_level(logging.WARNING):
+        converted = load(repo)
     assert len(converted.train) + len(converted.validation) == 12 and len(converted.test) == 4
+    assert converted.info["revision"] == "refs/convert/parquet" and "parquet conversion" in caplog.text
