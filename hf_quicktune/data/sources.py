@@ -197,7 +197,8 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         packed = entries[0] if len(entries) == 1 and archives.is_archive(entries[0]) else None
         raw = _load_local(archives.unpacked(packed) if packed is not None else snapshot)  # one zip: its data
         raw.kind = "hub"
-        raw.info.update({"id": spec, "config": config, "revision": revision, "snapshot": True})
+        raw.info.update({"id": spec, "config": config, "revision": revision, "snapshot": True,
+                         **({"commit": snapshot.name} if re.fullmatch(r"[0-9a-f]{40}", snapshot.name) else {})})
         return raw
     from hf_quicktune.data.dicom import teach_datasets
 
@@ -241,7 +242,10 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
-    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **_drawn_info(draw)})
+    commit = next((m.group(1) for found in (listing.files.values() if listing else []) for f in found[:1]
+                   if (m := re.search(r"@([0-9a-f]{40})/", f))), None)  # the files' commit: the data exactly
+    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **_drawn_info(draw),
+                                          **({"commit": commit} if commit else {})})
 
 
 def check_dataset_spec(spec: str | None) -> str:

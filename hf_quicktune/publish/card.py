@@ -84,6 +84,10 @@ class CardInfo:
     #: the table's 'kfold' column")``; empty: not said
     data_splits: list[tuple[str, int, str]] = field(default_factory=list)
     class_names: list[str] = field(default_factory=list)
+    #: a Hub dataset's configuration, the revision asked for and the commit read (what reproduces the data)
+    dataset_config: str | None = None
+    dataset_revision: str | None = None
+    dataset_commit: str | None = None
 
     @property
     def safe_name(self) -> str:
@@ -93,7 +97,15 @@ class CardInfo:
     @property
     def dataset_text(self) -> str:
         kind = self.dataset_local_kind or ("file" if "." in self.dataset else "folder")
-        return f"`{self.dataset}` (local {kind})" if self.dataset_is_local else f"**{self.dataset}**"
+        if self.dataset_is_local:
+            return f"`{self.dataset}` (local {kind})"
+        pinned = [f"configuration `{self.dataset_config}`"] if self.dataset_config else []
+        if self.dataset_commit:
+            pinned.append(f"commit `{self.dataset_commit[:10]}`"
+                          + (f" of `{self.dataset_revision}`" if self.dataset_revision else ""))
+        elif self.dataset_revision:
+            pinned.append(f"revision `{self.dataset_revision}`")
+        return f"**{self.dataset}**" + (f" ({', '.join(pinned)})" if pinned else "")
 
 
 def _eval_results(info: CardInfo) -> list:
@@ -107,7 +119,10 @@ def _eval_results(info: CardInfo) -> list:
         dataset_type = dataset_name = info.dataset.split(":")[-1]
     common = dict(task_type="image-classification", task_name="Image Classification",
                   dataset_type=dataset_type, dataset_name=dataset_name, metric_type="accuracy",
-                  metric_name="top-1 accuracy")
+                  metric_name="top-1 accuracy", **({"dataset_config": info.dataset_config} if info.dataset_config
+                                                    and info.dataset_is_hub else {}),
+                  **({"dataset_revision": info.dataset_commit} if info.dataset_commit and info.dataset_is_hub
+                     else {}))
     out = [EvalResult(dataset_split="validation", metric_value=round(float(info.val_top1), 6), **common)]
     if info.test_top1 is not None:
         out.append(EvalResult(dataset_split="test", metric_value=round(float(info.test_top1), 6), **common))

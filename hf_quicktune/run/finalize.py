@@ -324,6 +324,8 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         per_class=per_class_card, class_names=dataset.class_names,
         data_splits=used_splits(dataset.info, {name: len(ds) for name, ds in dataset.splits.items()},
                                 settings.train_limit, settings.eval_limit),
+        dataset_config=dataset.info.get("config"), dataset_revision=dataset.info.get("revision"),
+        dataset_commit=dataset.info.get("commit"),
     ))
     card.save(tmp / "README.md")
     scrub_text_files(tmp, local_roots([settings.dataset, state.dir, settings.space, settings.prior, Path.cwd()]))

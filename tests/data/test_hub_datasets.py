@@ -68,12 +68,15 @@ def test_hub_dataset_default_config(hub_dataset):
     assert p.train[0]["image"].size == (16, 16)
 
 
-def test_hub_dataset_config_and_revision(hub_dataset):
+def test_hub_dataset_config_and_revision(hub, hub_dataset):
     small = load(hub_dataset, config="small", val_fraction=0.34)
     assert len(small.train) + len(small.validation) == 6 and small.test is None
     v2 = load(hub_dataset, revision="v2")
     assert len(v2.train) + len(v2.validation) == 20
     assert v2.fingerprint != load(hub_dataset).fingerprint
+    main_commit = hub.api.dataset_info(hub_dataset).sha  # the commit read, for the card
+    assert load(hub_dataset).info["commit"] == main_commit
+    assert v2.info["commit"] == hub.api.dataset_info(hub_dataset, revision="v2").sha != main_commit
 
 
 def test_hub_dataset_errors(hub_dataset, capsys):

@@ -180,3 +180,15 @@ def test_a_card_written_for_an_export_on_disk_is_retargeted_to_the_repo_it_is_pu
     card = retarget_card(str(build_model_card(_info(library_name="transformers", model_ref="run/export"))), "me/model")
     assert 'AutoImageProcessor.from_pretrained("me/model")' in card and "run/export" not in card
     assert 'AutoModelForImageClassification.from_pretrained("me/model")' in card
+
+
+def test_card_pins_a_hub_datasets_configuration_and_commit(tmp_path):
+    """What reproduces the data: the configuration and the commit read (the model-index's dataset revision too)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    card = build_model_card(_info(dataset_config="full", dataset_revision="v2", dataset_commit=commit))
+    assert "fine-tuned on **org/digits** (configuration `full`, commit `0123456789` of `v2`)" in card.text
+    card.save(tmp_path / "README.md")
+    _, results = model_index_to_eval_results(ModelCard.load(tmp_path / "README.md").data.to_dict()["model-index"])
+    assert {(r.dataset_config, r.dataset_revision) for r in results} == {("full", commit)}
+    assert "fine-tuned on **org/digits**" in build_model_card(_info()).text
+    assert "(configuration" not in build_model_card(_info()).text  # nothing known: nothing said
