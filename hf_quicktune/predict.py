@@ -266,41 +266,50 @@ def predict(model: LoadedModel, paths: list[Item], top_k: int = 3, batch_size: i
     (Pillow and torch release the GIL; default: the cores, at most :data:`DECODE_THREADS`), the next batch's while
     the model classifies this one, as a DataLoader's workers would: a GPU is not left waiting on one core's
     decoding. ``threads=1``: one after the other in this thread."""
-    import torch
-
     workers = max(1, threads or min(os.cpu_count() or 1, DECODE_THREADS))
     batches = [list(enumerate(paths[start:start + batch_size], start)) for start in range(0, len(paths), batch_size)]
     rows: list[tuple[int, dict[str, Any]]] = []  # (position in ``paths``, row): unreadable ones come first
-    with ThreadPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-
-        def submit(batch: list[tuple[int, Item]]) -> list[Any]:
-            assert pool is not None
-            return [pool.submit(_prepare, model, item) for _, item in batch]
-
-        pending = submit(batches[0]) if pool is not None and batches else []
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        pending = [pool.submit(_prepare, model, item) for _, item in batches[0]] if pool and batches else []
         for k, items in enumerate(batches):
             if pool is None:  # one thread: decoded, then classified
                 prepared = [_prepare(model, item) for _, item in items]
             else:  # the next batch is decoded while this one is classified
-                current, pending = pending, submit(batches[k + 1]) if k + 1 < len(batches) else []
+                current = pending
+                pending = [pool.submit(_prepare, model, item) for _, item in batches[k + 1]] \
+                    if k + 1 < len(batches) else []
                 prepared = [future.result() for future in current]
-            batch, kept = [], []
-            for (position, item), (tensor, error) in zip(items, prepared, strict=True):
-                if tensor is None:
-                    rows.append((position, _row(item, label=None, probability=None, top=[], error=error)))
-                else:
-                    batch.append(tensor)
-                    kept.append((position, item))
-            if batch:
-                with torch.no_grad():
-                    probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
-                values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
-                for (position, item), vals, idx in zip(kept, values.tolist(), indices.tolist()):
-                    top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
-                    rows.append((position, _row(item, label=top[0][0], probability=top[0][1], top=top, error=None)))
+            rows += _classified(model, items, prepared, top_k)
             if progress is not None:
                 progress(items[-1][0] + 1, len(paths))
+    finally:  # after a Ctrl-C too: the next batch's decoding is dropped, not waited for
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
     return [row for _, row in sorted(rows, key=lambda pair: pair[0])]
+
+
+def _classified(model: LoadedModel, items: list[tuple[int, Item]], prepared: list[tuple[Any, str | None]],
+                top_k: int) -> list[tuple[int, dict[str, Any]]]:
+    """``(position, row)`` of each of a batch's ``items`` from its ``prepared`` tensor (or why it is unreadable)."""
+    import torch
+
+    rows: list[tuple[int, dict[str, Any]]] = []
+    batch, kept = [], []
+    for (position, item), (tensor, error) in zip(items, prepared, strict=True):
+        if tensor is None:
+            rows.append((position, _row(item, label=None, probability=None, top=[], error=error)))
+        else:
+            batch.append(tensor)
+            kept.append((position, item))
+    if batch:
+        with torch.no_grad():
+            probs = model.logits(torch.stack(batch).to(model.device)).float().softmax(-1)
+        values, indices = probs.topk(min(top_k, len(model.labels)), dim=-1)
+        for (position, item), vals, idx in zip(kept, values.tolist(), indices.tolist()):
+            top = [(model.labels[i], float(v)) for v, i in zip(vals, idx)]
+            rows.append((position, _row(item, label=top[0][0], probability=top[0][1], top=top, error=None)))
+    return rows
 
 
 #: the most threads decoding images

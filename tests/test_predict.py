@@ -81,6 +81,32 @@ def test_threads_decoding_a_batch_give_the_rows_of_one_thread_in_order(exported,
     assert [r["error"] is not None for r in one] == [r["path"].endswith("4b.png") for r in one]
 
 
+def test_a_ctrl_c_drops_the_next_batchs_decoding(exported, tmp_path, monkeypatch):
+    """The next batch is decoded while this one is classified: a Ctrl-C cancels it instead of waiting for all of
+    its images (a batch of large photos took seconds to stop)."""
+    import threading
+    import time
+
+    _, run = exported
+    loaded = predict.load(str(run))
+    items = predict.find_images([str(p) for p in _images(tmp_path / "photos", 6, 5)]) * 8  # 48 images
+    decoded, lock, real = [], threading.Lock(), predict._prepare
+
+    def slow(model, item):
+        time.sleep(0.05)
+        with lock:
+            decoded.append(item)
+        return real(model, item)
+
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict, "_prepare", slow)
+    with pytest.raises(KeyboardInterrupt):
+        predict.predict(loaded, items, batch_size=16, threads=2, progress=interrupt)
+    assert len(decoded) < 16 + 16  # the first batch, and at most the two images decoding when it was cancelled
+
+
 def test_cli_writes_the_csv_and_the_accuracy_of_a_labelled_folder(exported, tmp_path, capsys):
     _, run = exported
     for i, name in enumerate(LABELS):
