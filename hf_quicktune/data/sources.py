@@ -203,7 +203,8 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     from hf_quicktune.data.dicom import teach_datasets
 
     teach_datasets()  # a repo of class folders of .dcm scans is an imagefolder
-    draw = only = None
+    draw = None
+    only: dict[str, list[str]] | None = None
 
     def read(data_files: dict[str, list[str]] | None) -> Any:
         paths = None if data_files is None else [relative_path(f) for found in data_files.values() for f in found]
@@ -212,17 +213,9 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
 
     with forced_offline(unreachable):
         listing = listed_files(spec, config, revision) if limits is not None or pick_split is not None else None
-    if listing is not None:  # the splits read: predict's one, or those a run gives a role (not SVHN's extra)
-        if pick_split is not None:
-            chosen = pick_split(list(listing.files))
-            kept = {chosen: listing.files[chosen]}
-        else:
-            kept = limits.roles_only(listing.files) if limits is not None else listing.files
-        if len(kept) < len(listing.files):
-            logger.warning("%s: not downloading its split(s) %s: no train, validation or test role (--split "
-                           "train=NAME, validation=NAME or test=NAME gives one)", spec,
-                           ", ".join(f"'{n}'" for n in sorted(set(listing.files) - set(kept))))
-            listing.files = only = kept
+    if listing is not None:
+        only = _splits_read(spec, listing.files, limits, pick_split)
+        listing.files = only or listing.files
     try:
         with forced_offline(unreachable):
             draw = (draw_builder_files(spec, config, revision, limits, listing)
@@ -230,7 +223,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
             ds = load_drawn(read, draw) if draw is not None else read(only)
     except Exception as err:
         error = hub_error(spec, config, revision, err, unreachable)
-        if error.code == "dataset_script":  # the Hub's parquet conversion of it, where it has one
+        if error.code == "dataset_script" and revision != PARQUET_CONVERSION:  # the Hub's conversion, if any
             try:
                 converted = _load_hub(spec, config, PARQUET_CONVERSION, limits, progress, pick_split)
             except DatasetError:
@@ -246,6 +239,22 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
                    if (m := re.search(r"@([0-9a-f]{40})/", f))), None)  # the files' commit: the data exactly
     return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **_drawn_info(draw),
                                           **({"commit": commit} if commit else {})})
+
+
+def _splits_read(spec: str, files: dict[str, list[str]], limits: Limits | None,
+                 pick_split: Callable[[list[str]], str] | None) -> dict[str, list[str]] | None:
+    """The data files of the splits a load reads of a Hub dataset's ``files``: ``predict``'s one (``pick_split``),
+    or those a run gives a role (not SVHN's ``extra``: said); None where that is all of them."""
+    if pick_split is not None:
+        chosen = pick_split(list(files))
+        return {chosen: files[chosen]} if len(files) > 1 else None
+    kept = limits.roles_only(files) if limits is not None else files
+    if len(kept) == len(files):
+        return None
+    logger.warning("%s: not downloading its split(s) %s: no train, validation or test role (--split train=NAME, "
+                   "validation=NAME or test=NAME gives one)", spec,
+                   ", ".join(f"'{n}'" for n in sorted(set(files) - set(kept))))
+    return kept
 
 
 def check_dataset_spec(spec: str | None) -> str:
@@ -282,7 +291,8 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
                    limits: Limits | None = None, progress: Progress | None = None,
                    pick_split: Callable[[list[str]], str] | None = None) -> RawSource:
     """Turn what the user typed into raw splits; the only place that decides the source kind. ``limits``: the
-    run's ``--train-limit`` / ``--eval-limit``, by which a Hub dataset in many files is read in part;
+    run's ``--train-limit`` / ``--eval-limit`` (a dataset in many files is read in part) and ``--split`` (the Hub
+    dataset's splits without a role are not downloaded);
     ``progress``: hears a Hub dataset's download (:mod:`hf_quicktune.data.hub_progress`); ``pick_split``: of a
     Hub dataset's split names, the one split to read (``predict``'s: the others are not downloaded)."""
     kind = check_dataset_spec(spec)
