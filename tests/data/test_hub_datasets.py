@@ -257,6 +257,10 @@ def test_a_dataset_built_by_a_script_is_read_from_the_hubs_parquet_conversion(hu
         load(repo)
     assert info.value.code == "dataset_script" and "export it to parquet" in info.value.fix
     hub.api.create_branch(repo, branch="refs/convert/parquet", repo_type="dataset")
+    before = len(hub.requests)
+    with pytest.raises(DatasetError, match="built by a loading script"):  # a conversion holding the script: once
+        load(repo)
+    assert len(hub.requests) - before < 200  # tried once, not again and again
     hub.api.delete_file(f"{name}.py", repo_id=repo, repo_type="dataset", revision="refs/convert/parquet")
     for split, n, seed in (("train", 12, 0), ("test", 4, 100)):
         hub.api.upload_file(path_or_fileobj=_parquet(n, seed), path_in_repo=f"default/{split}/0000.parquet",
