@@ -1,10 +1,11 @@
-"""Progress of a Hub dataset's download, told to the caller's ``progress`` (the run's reporter, ``finetune``'s
-status line): ``datasets`` shows its own bars only where a library leaves them on, and a run's first minutes on a
-large dataset were silent.
+"""Progress of a Hub dataset's download and of its conversion to Arrow, told to the caller's ``progress`` (the
+run's reporter, ``finetune``'s status line): ``datasets`` shows its own bars only where a library leaves them on,
+and a run's first minutes on a large dataset were silent.
 
 A thread watches the bytes landing in the repo's folder of the Hugging Face cache (finished blobs and
 ``.incomplete`` ones) against the bytes of the repo's data files not yet there (one listing of the repo, by the
-same thread: a repo of a million images takes a while to list, the download starts meanwhile)."""
+same thread: a repo of a million images takes a while to list, the download starts meanwhile); then the bytes of
+the Arrow files datasets writes (its ``*.incomplete`` folders) against those of the data files."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +50,13 @@ def _names(folder: Path) -> set[str]:
         return set()
 
 
-def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: set[str]) -> int:
-    """Bytes of the repo's data files (``files``: those paths only) whose blobs were not ``cached``."""
+def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: set[str]) -> tuple[int, int]:
+    """Bytes of the repo's data files (``files``: those paths only) whose blobs were not ``cached``, and of all of
+    them."""
     from huggingface_hub import HfApi
 
     wanted = None if files is None else set(files)
-    total = 0
+    fetch = every = 0
     for entry in HfApi().list_repo_tree(spec, repo_type="dataset", revision=revision, recursive=True):
         size = getattr(entry, "size", None)
         if size is None or entry.path.split("/")[-1] in _NOT_DATA or entry.path.startswith("."):
@@ -61,9 +64,18 @@ def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: 
         if wanted is not None and entry.path not in wanted:
             continue
         blob = entry.lfs.sha256 if getattr(entry, "lfs", None) else entry.blob_id
+        every += int(size)
         if blob not in cached:
-            total += int(size)
-    return total
+            fetch += int(size)
+    return fetch, every
+
+
+def _arrow_bytes(spec: str) -> int:
+    """Bytes datasets has written of the Arrow files it is preparing for ``spec`` (its ``*.incomplete`` folders)."""
+    import datasets.config
+
+    root = Path(datasets.config.HF_DATASETS_CACHE) / spec.replace("/", "___")
+    return sum(_folder_bytes(folder) for folder in root.glob("*/*/*.incomplete") if folder.is_dir())
 
 
 def _unit(total: int | None) -> tuple[str, int]:
@@ -74,29 +86,43 @@ def _unit(total: int | None) -> tuple[str, int]:
 def download_progress(spec: str, revision: str | None, progress: Callable[..., None] | None,
                       files: list[str] | None = None) -> Iterator[None]:
     """Report ``downloading SPEC (MB): done/total`` to ``progress(task, done, total, images)`` while the body
-    downloads the Hub dataset ``spec`` (``files``: the paths in the repo it reads, when not all of them)."""
+    downloads the Hub dataset ``spec`` (``files``: the paths in the repo it reads, when not all of them), then
+    ``writing SPEC as Arrow (MB)`` while datasets converts the files (about as many bytes as they hold)."""
     if progress is None:
         yield
         return
     blobs = _blobs(spec)
     start, cached = _folder_bytes(blobs), _names(blobs)
     stop = threading.Event()
-    state: dict[str, int | None] = {"total": None}
+    state: dict[str, Any] = {"fetch": None, "every": None, "downloaded": False}
 
-    def report(final: bool = False) -> None:
-        total = state["total"]
+    def downloaded() -> None:
+        """The download's last report (all of it), once."""
+        if not state["downloaded"] and state["fetch"]:
+            state["downloaded"] = True
+            unit, scale = _unit(state["fetch"])
+            progress(f"downloading {spec} ({unit})", round(state["fetch"] / scale), round(state["fetch"] / scale),
+                     None)
+
+    def report() -> None:
+        fetch = state["fetch"]
         done = _folder_bytes(blobs) - start
-        if total is not None:
-            done = total if final else min(done, total)
-        if done <= 0 and not final:
+        if fetch is None or done < fetch:
+            if done > 0:
+                unit, scale = _unit(fetch)
+                progress(f"downloading {spec} ({unit})", round(done / scale),
+                         None if fetch is None else round(fetch / scale), None)
             return
-        unit, scale = _unit(total)
-        progress(f"downloading {spec} ({unit})", round(done / scale),
-                 None if total is None else round(total / scale), None)
+        downloaded()
+        written = _arrow_bytes(spec)
+        if written > 0 and state["every"]:
+            unit, scale = _unit(state["every"])
+            total = round(state["every"] / scale)
+            progress(f"writing {spec} as Arrow ({unit})", min(round(written / scale), total), total, None)
 
     def watch() -> None:
         try:
-            state["total"] = _to_fetch(spec, revision, files, cached)
+            state["fetch"], state["every"] = _to_fetch(spec, revision, files, cached)
         except Exception:  # the load says what is wrong with the repo; a bar without a total meanwhile
             logger.debug("could not list %s for the download's progress", spec, exc_info=True)
         while not stop.wait(INTERVAL_S):
@@ -113,5 +139,4 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
     finally:
         stop.set()
         thread.join(timeout=5.0)
-    if state["total"]:
-        report(final=True)
+    downloaded()

@@ -185,3 +185,35 @@ def test_a_split_without_a_role_is_not_downloaded(hub, caplog):
     assert (len(p.train) + len(p.validation), len(p.test)) == (40, 12)
     extra = load(repo, split_map={"train": "extra"})
     assert len(extra.train) + len(extra.validation) == 80 and len(extra.test) == 12
+
+
+def test_the_download_then_the_arrow_conversion_are_told(tmp_path, monkeypatch):
+    """The watcher's two phases, on the files datasets writes: blobs landing in the Hugging Face cache (the
+    download, against the data files' bytes), then Arrow files in a ``*.incomplete`` folder of its own cache."""
+    import time
+
+    import datasets.config
+    import huggingface_hub.constants
+
+    from hf_quicktune.data import hub_progress
+
+    monkeypatch.setattr(hub_progress, "INTERVAL_S", 0.01)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "datasets"))
+    monkeypatch.setattr(hub_progress, "_to_fetch", lambda *args: (40_000, 40_000))  # the repo's listing
+    calls = []
+    with hub_progress.download_progress("org/big", None, lambda *call: calls.append(call[:3])):
+        blobs = tmp_path / "hub" / "datasets--org--big" / "blobs"
+        blobs.mkdir(parents=True)
+        (blobs / "abc.incomplete").write_bytes(b"x" * 20_000)
+        time.sleep(0.2)
+        (blobs / "abc.incomplete").rename(blobs / "abc")
+        (blobs / "def").write_bytes(b"x" * 20_000)
+        arrow = tmp_path / "datasets" / "org___big" / "default-1" / "0.0.0" / "f00.incomplete"
+        arrow.mkdir(parents=True)
+        (arrow / "big-train.arrow").write_bytes(b"x" * 30_000)
+        time.sleep(0.2)
+    downloads = [c for c in calls if c[0] == "downloading org/big (kB)"]
+    assert ("downloading org/big (kB)", 20, 40) in downloads and downloads[-1] == ("downloading org/big (kB)", 40, 40)
+    assert ("writing org/big as Arrow (kB)", 30, 40) in calls
+    assert calls.index(downloads[-1]) < calls.index(("writing org/big as Arrow (kB)", 30, 40))
