@@ -31,8 +31,12 @@ def test_info_gives_each_parts_size_and_files(cache, capsys):
     assert parts["features"]["bytes"] == 3002 and parts["features"]["files"] == 2
     assert parts["weights"]["bytes"] == 5000 and parts["forward_cost.json"]["files"] == 1
     assert parts["builtins"]["bytes"] == 0 and parts["builtins"]["files"] == 0  # not there: nothing
+    from huggingface_hub import constants
+
+    assert out["hf_hub_cache"] == str(constants.HF_HUB_CACHE)  # where a Hub dataset's download went
     assert main(["cache", "info"]) == 0
-    assert "features" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "features" in text and "`hf cache ls` lists them" in text and str(constants.HF_HUB_CACHE) in text
 
 
 def test_clear_removes_the_parts_named_and_nothing_else(cache, capsys):

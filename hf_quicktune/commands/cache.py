@@ -59,7 +59,11 @@ def info(as_json: bool) -> None:
     limit = max_cache_bytes()
     rows["features"]["max_bytes"] = limit
     if as_json:
-        click.echo(json.dumps({"path": str(root), "parts": rows}, indent=2))
+        import datasets.config
+        from huggingface_hub import constants
+
+        click.echo(json.dumps({"path": str(root), "parts": rows, "hf_hub_cache": str(constants.HF_HUB_CACHE),
+                               "hf_datasets_cache": str(datasets.config.HF_DATASETS_CACHE)}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -75,6 +79,18 @@ def info(as_json: bool) -> None:
     Console().print(table)
     click.echo(f"total {_human(sum(size for size, _ in sizes.values()))}; "
                "`hf-quicktune cache clear PART` removes a part (recomputed when needed).")
+    click.echo(hf_caches())
+
+
+def hf_caches() -> str:
+    """Where the Hub datasets and models a run downloads are: Hugging Face's caches, shared with every HF library
+    (a large dataset's files and Arrow copy are there, not in hf-quicktune's cache)."""
+    import datasets.config
+    from huggingface_hub import constants
+
+    return (f"Hub datasets and models are in the Hugging Face cache ({constants.HF_HUB_CACHE}; datasets' Arrow "
+            f"copies in {datasets.config.HF_DATASETS_CACHE}), shared with other HF tools: `hf cache ls` lists them, "
+            "`hf cache rm dataset/ORG/NAME` removes one.")
 
 
 @cache.command("clear")
