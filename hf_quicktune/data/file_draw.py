@@ -326,3 +326,24 @@ def missing_classes(splits: dict[str, Any], draw: Draw) -> list[str]:
                 short.append(name)
                 break
     return short
+
+
+def drawn_info(draw: Draw | None) -> dict[str, Any]:
+    """``{"drawn_files": {split: [read, files]}}`` of a load that read some files only (for the card), else ``{}``."""
+    return {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
+
+
+def splits_read(spec: str, files: dict[str, list[str]], limits: Limits | None,
+                pick_split: Callable[[list[str]], str] | None) -> dict[str, list[str]] | None:
+    """The data files of the splits a load reads of a Hub dataset's ``files``: ``predict``'s one (``pick_split``),
+    or those a run gives a role (not SVHN's ``extra``: said); None where that is all of them."""
+    if pick_split is not None:
+        chosen = pick_split(list(files))
+        return {chosen: files[chosen]} if len(files) > 1 else None
+    kept = limits.roles_only(files) if limits is not None else files
+    if len(kept) == len(files):
+        return None
+    logger.warning("%s: not downloading its split(s) %s: no train, validation or test role (--split train=NAME, "
+                   "validation=NAME or test=NAME gives one)", spec,
+                   ", ".join(f"'{n}'" for n in sorted(set(files) - set(kept))))
+    return kept

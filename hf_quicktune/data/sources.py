@@ -18,9 +18,11 @@ from hf_quicktune.data.file_draw import (
     Limits,
     draw_builder_files,
     draw_files,
+    drawn_info,
     listed_files,
     load_drawn,
     relative_path,
+    splits_read,
 )
 from hf_quicktune.data.folder_files import ScansWithoutExtension
 from hf_quicktune.data.folder_tables import (
@@ -51,7 +53,6 @@ from hf_quicktune.errors import DatasetError
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
 
-    from hf_quicktune.data.file_draw import Draw
     from hf_quicktune.data.images import Progress
 
 logger = logging.getLogger(__name__)
@@ -175,12 +176,7 @@ def _load_data_dir(path: Path, limits: Limits | None = None) -> RawSource:
             "(train.parquet, validation.parquet, test.parquet) with the same columns, all in one format."
         ) from err
     return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "directory",
-                                                                     **_drawn_info(draw)})
-
-
-def _drawn_info(draw: Draw | None) -> dict[str, Any]:
-    """``{"drawn_files": {split: [read, files]}}`` of a load that read some files only (for the card), else ``{}``."""
-    return {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
+                                                                     **drawn_info(draw)})
 
 
 def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limits | None = None,
@@ -214,7 +210,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     with forced_offline(unreachable):
         listing = listed_files(spec, config, revision) if limits is not None or pick_split is not None else None
     if listing is not None:
-        only = _splits_read(spec, listing.files, limits, pick_split)
+        only = splits_read(spec, listing.files, limits, pick_split)
         listing.files = only or listing.files
     try:
         with forced_offline(unreachable):
@@ -237,24 +233,8 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
     commit = next((m.group(1) for found in (listing.files.values() if listing else []) for f in found[:1]
                    if (m := re.search(r"@([0-9a-f]{40})/", f))), None)  # the files' commit: the data exactly
-    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **_drawn_info(draw),
+    return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **drawn_info(draw),
                                           **({"commit": commit} if commit else {})})
-
-
-def _splits_read(spec: str, files: dict[str, list[str]], limits: Limits | None,
-                 pick_split: Callable[[list[str]], str] | None) -> dict[str, list[str]] | None:
-    """The data files of the splits a load reads of a Hub dataset's ``files``: ``predict``'s one (``pick_split``),
-    or those a run gives a role (not SVHN's ``extra``: said); None where that is all of them."""
-    if pick_split is not None:
-        chosen = pick_split(list(files))
-        return {chosen: files[chosen]} if len(files) > 1 else None
-    kept = limits.roles_only(files) if limits is not None else files
-    if len(kept) == len(files):
-        return None
-    logger.warning("%s: not downloading its split(s) %s: no train, validation or test role (--split train=NAME, "
-                   "validation=NAME or test=NAME gives one)", spec,
-                   ", ".join(f"'{n}'" for n in sorted(set(files) - set(kept))))
-    return kept
 
 
 def check_dataset_spec(spec: str | None) -> str:
@@ -325,7 +305,7 @@ def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None) -
     logger.info("%s: %d WebDataset shard(s), read by datasets' webdataset builder (%s)", path, len(shards),
                 ", ".join(f"{name}: {len(ds)} samples" for name, ds in splits.items()))
     return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
-                     info={"path": str(path), "format": "webdataset", "shards": len(shards), **_drawn_info(draw)})
+                     info={"path": str(path), "format": "webdataset", "shards": len(shards), **drawn_info(draw)})
 
 
 def _load_hdf5(files: list[Path], path: Path) -> RawSource:
