@@ -47,6 +47,13 @@ logger = logging.getLogger(__name__)
 __all__ = ["run", "snapshot", "tell_outcome"]
 
 
+def search_meta(meta: dict[str, int], train_size: int) -> dict[str, float]:
+    """The dataset's meta-features as the search sees them: ``num_train`` the images an epoch trains on (a
+    ``--train-limit``'s, not those loaded: the prior's curves are of epochs over a training set that size, and a
+    Hub dataset read in part holds more than the limit and fewer than the dataset)."""
+    return {**meta, "num_train": int(train_size)}
+
+
 def run(settings: RunSettings, *, resume: bool = False, given: set[str] | None = None, reporter=None,
         started_at: float | None = None) -> dict[str, Any]:
     """Run (or resume) a search; returns the summary (also written to ``summary.json``).
@@ -193,7 +200,7 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, stages
     progress["elapsed_s"] = clock.elapsed
     state.save_progress(progress)
     train_size = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
-    meta = dataset.meta.to_dict()
+    meta = search_meta(dataset.meta.to_dict(), train_size)
     stages.enter("schedule")
     if settings.max_epochs is None:  # fitted to the budget once (the input size too); settings.json keeps it
         fit_run_schedule(settings, state, clock, ranking, candidates, dataset, train_size, reporter)

@@ -168,3 +168,13 @@ def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys)
         if argv[0] == "finetune" else []
     assert main([*argv, *out]) == 2
     assert (seen["train_limit"], seen["eval_limit"]) == limits
+
+
+def test_the_search_sees_the_training_set_size_an_epoch_trains_on():
+    """With --train-limit an epoch trains on the limit: the prior's curves are of epochs of that many images (a Hub
+    dataset read in part loads more than the limit and fewer than the dataset)."""
+    from hf_quicktune.run.loop import search_meta
+
+    meta = {"num_train": 3000, "num_classes": 10, "image_size": 64, "num_channels": 3}
+    assert search_meta(meta, 500) == {**meta, "num_train": 500}
+    assert search_meta(meta, 3000) == meta
