@@ -42,6 +42,8 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
     assert code == 0, captured.err[-3000:]
     summary = json.loads(captured.out)
     assert summary["hub_url"].endswith("qt-org/result") and summary["epoch_steps"] == 3
+    commit = hub.api.dataset_info("org/digits-mini").sha
+    assert summary["dataset_commit"] == commit and "dataset_drawn_files" not in summary  # read whole, pinned
     check_records(out)
 
     # everything the run promises is in the output dir
@@ -64,7 +66,7 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
     assert set(card.data.tags) >= {"hf-quicktune", "image-classification", "timm"}
     _, results = model_index_to_eval_results(card.data.to_dict()["model-index"])
     card_acc = {r.dataset_split: r.metric_value for r in results}
-    assert set(card_acc) == {"validation", "test"}
+    assert set(card_acc) == {"validation", "test"} and {r.dataset_revision for r in results} == {commit}
 
     # the published model, loaded by timm alone, reproduces the card's accuracies
     model = timm.create_model("hf-hub:qt-org/result", pretrained=True).eval()
