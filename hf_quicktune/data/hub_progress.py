@@ -94,7 +94,7 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
     blobs = _blobs(spec)
     start, cached = _folder_bytes(blobs), _names(blobs)
     stop = threading.Event()
-    state: dict[str, Any] = {"fetch": None, "every": None, "downloaded": False}
+    state: dict[str, Any] = {"fetch": None, "every": None, "downloaded": False, "raised": None}
 
     def downloaded() -> None:
         """The download's last report (all of it), once."""
@@ -131,6 +131,9 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
             except Exception:
                 logger.debug("download progress failed", exc_info=True)
                 return
+            except BaseException as err:  # a reporter asking to stop (the Space's Stop): raised once the body ends
+                state["raised"] = err
+                return
 
     thread = threading.Thread(target=watch, name="hub-download-progress", daemon=True)
     thread.start()
@@ -139,4 +142,6 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
     finally:
         stop.set()
         thread.join(timeout=5.0)
+    if state.get("raised") is not None:  # the reporter's own thread cannot be interrupted from this one
+        raise state["raised"]
     downloaded()

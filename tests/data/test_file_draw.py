@@ -217,3 +217,28 @@ def test_the_download_then_the_arrow_conversion_are_told(tmp_path, monkeypatch):
     assert ("downloading org/big (kB)", 20, 40) in downloads and downloads[-1] == ("downloading org/big (kB)", 40, 40)
     assert ("writing org/big as Arrow (kB)", 30, 40) in calls
     assert calls.index(downloads[-1]) < calls.index(("writing org/big as Arrow (kB)", 30, 40))
+
+
+def test_a_reporter_asking_to_stop_during_a_download_stops_the_load_when_it_ends(tmp_path, monkeypatch):
+    """The Space's reporter raises KeyboardInterrupt from ``progress`` when its Stop button was pressed; told from
+    the watcher's thread, it is raised in the loading thread once the download returns (as the image check's next
+    report would), not lost in the watcher."""
+    import time
+
+    import huggingface_hub.constants
+
+    from hf_quicktune.data import hub_progress
+
+    monkeypatch.setattr(hub_progress, "INTERVAL_S", 0.01)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_progress, "_to_fetch", lambda *args: (40_000, 40_000))
+
+    def stop(*call):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with hub_progress.download_progress("org/big", None, stop):
+            blobs = tmp_path / "hub" / "datasets--org--big" / "blobs"
+            blobs.mkdir(parents=True)
+            (blobs / "abc.incomplete").write_bytes(b"x" * 20_000)
+            time.sleep(0.2)
