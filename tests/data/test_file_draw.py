@@ -233,8 +233,12 @@ def test_a_reporter_asking_to_stop_during_a_download_stops_the_load_when_it_ends
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(hub_progress, "_to_fetch", lambda *args: (40_000, 40_000))
 
-    def stop(*call):
-        raise KeyboardInterrupt
+    asked = []
+
+    def stop(*call):  # the button pressed once: the first report after it raises
+        if not asked:
+            asked.append(call)
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         with hub_progress.download_progress("org/big", None, stop):
@@ -242,3 +246,4 @@ def test_a_reporter_asking_to_stop_during_a_download_stops_the_load_when_it_ends
             blobs.mkdir(parents=True)
             (blobs / "abc.incomplete").write_bytes(b"x" * 20_000)
             time.sleep(0.2)
+    assert asked[0][0] == "downloading org/big (kB)"  # told mid-download, from the watcher's thread
