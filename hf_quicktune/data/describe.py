@@ -31,7 +31,7 @@ def _given(info: dict[str, Any], split: str) -> str:
         return f"the other folds of '{fold}' (not {', '.join(values)})"
     if info.get("split_column"):
         return f"the rows whose '{info['split_column']}' is '{source}'"
-    drawn = (info.get("drawn_files") or {}).get(source)  # a Hub dataset read in part for --train/--eval-limit
+    drawn = (info.get("drawn_files") or {}).get(source)  # a dataset of many files read in part (--train-limit)
     files = f" (read from {drawn[0]:,} of its {drawn[1]:,} files, drawn at random)" if drawn else ""
     return f"the dataset's '{source}' split{files}"
 

@@ -50,7 +50,7 @@ __all__ = ["run", "snapshot", "tell_outcome"]
 def search_meta(meta: dict[str, int], train_size: int) -> dict[str, float]:
     """The dataset's meta-features as the search sees them: ``num_train`` the images an epoch trains on (a
     ``--train-limit``'s, not those loaded: the prior's curves are of epochs over a training set that size, and a
-    Hub dataset read in part holds more than the limit and fewer than the dataset)."""
+    dataset read in part holds more than the limit and fewer than the dataset)."""
     return {**meta, "num_train": int(train_size)}
 
 

@@ -18,7 +18,7 @@ RANK_SHARE = 0.15
 
 
 def load_dataset(settings: RunSettings, reporter=None):
-    """The run's dataset (of a Hub dataset in many files, enough of them for ``--train-limit`` / ``--eval-limit``);
+    """The run's dataset (of a dataset in many files, enough of them for ``--train-limit`` / ``--eval-limit``);
     ``reporter.progress`` (when given) hears the image check's progress."""
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
