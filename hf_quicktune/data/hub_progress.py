@@ -70,16 +70,53 @@ def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: 
     return fetch, every
 
 
-def _arrow_bytes(spec: str) -> int:
-    """Bytes datasets has written of the Arrow files it is preparing for ``spec`` (its ``*.incomplete`` folders)."""
+def _arrow_bytes(name: str | None = None) -> int:
+    """Bytes datasets has written of the Arrow files it is preparing (its ``*.incomplete`` folders): of the
+    dataset cached as ``name`` (a Hub dataset's ``org___name``), or of any (a local folder's is named after it)."""
     import datasets.config
 
-    root = Path(datasets.config.HF_DATASETS_CACHE) / spec.replace("/", "___")
-    return sum(_folder_bytes(folder) for folder in root.glob("*/*/*.incomplete") if folder.is_dir())
+    root = Path(datasets.config.HF_DATASETS_CACHE)
+    folders = (root / name).glob("*/*/*.incomplete") if name else root.glob("*/*/*/*.incomplete")
+    return sum(_folder_bytes(folder) for folder in folders if folder.is_dir())
 
 
 def _unit(total: int | None) -> tuple[str, int]:
     return ("MB", 1_000_000) if total is None or total >= 10_000_000 else ("kB", 1000)
+
+
+@contextlib.contextmanager
+def _watching(report: Callable[[], None], before: Callable[[], None] | None = None) -> Iterator[None]:
+    """Call ``report`` every :data:`INTERVAL_S` seconds from a thread while the body runs (``before`` first, in
+    that thread). A reporter asking to stop (the Space's Stop: ``KeyboardInterrupt`` from ``progress``) is raised
+    here once the body returns: the watcher's thread cannot interrupt the loading one."""
+    stop = threading.Event()
+    raised: list[BaseException] = []
+
+    def watch() -> None:
+        if before is not None:
+            try:
+                before()
+            except Exception:  # the load says what is wrong; a bar without a total meanwhile
+                logger.debug("progress set-up failed", exc_info=True)
+        while not stop.wait(INTERVAL_S):
+            try:
+                report()
+            except Exception:
+                logger.debug("progress failed", exc_info=True)
+                return
+            except BaseException as err:
+                raised.append(err)
+                return
+
+    thread = threading.Thread(target=watch, name="load-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5.0)
+    if raised:
+        raise raised[0]
 
 
 @contextlib.contextmanager
@@ -93,8 +130,10 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
         return
     blobs = _blobs(spec)
     start, cached = _folder_bytes(blobs), _names(blobs)
-    stop = threading.Event()
-    state: dict[str, Any] = {"fetch": None, "every": None, "downloaded": False, "raised": None}
+    state: dict[str, Any] = {"fetch": None, "every": None, "downloaded": False}
+
+    def listed() -> None:
+        state["fetch"], state["every"] = _to_fetch(spec, revision, files, cached)
 
     def downloaded() -> None:
         """The download's last report (all of it), once."""
@@ -114,34 +153,27 @@ def download_progress(spec: str, revision: str | None, progress: Callable[..., N
                          None if fetch is None else round(fetch / scale), None)
             return
         downloaded()
-        written = _arrow_bytes(spec)
-        if written > 0 and state["every"]:
-            unit, scale = _unit(state["every"])
-            total = round(state["every"] / scale)
-            progress(f"writing {spec} as Arrow ({unit})", min(round(written / scale), total), total, None)
+        _arrow_report(spec, _arrow_bytes(spec.replace("/", "___")), state["every"], progress)
 
-    def watch() -> None:
-        try:
-            state["fetch"], state["every"] = _to_fetch(spec, revision, files, cached)
-        except Exception:  # the load says what is wrong with the repo; a bar without a total meanwhile
-            logger.debug("could not list %s for the download's progress", spec, exc_info=True)
-        while not stop.wait(INTERVAL_S):
-            try:
-                report()
-            except Exception:
-                logger.debug("download progress failed", exc_info=True)
-                return
-            except BaseException as err:  # a reporter asking to stop (the Space's Stop): raised once the body ends
-                state["raised"] = err
-                return
-
-    thread = threading.Thread(target=watch, name="hub-download-progress", daemon=True)
-    thread.start()
-    try:
+    with _watching(report, before=listed):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=5.0)
-    if state.get("raised") is not None:  # the reporter's own thread cannot be interrupted from this one
-        raise state["raised"]
     downloaded()
+
+
+def _arrow_report(name: str, written: int, total: int | None, progress: Callable[..., None]) -> None:
+    if written > 0 and total:
+        unit, scale = _unit(total)
+        progress(f"writing {name} as Arrow ({unit})", min(round(written / scale), round(total / scale)),
+                 round(total / scale), None)
+
+
+@contextlib.contextmanager
+def arrow_progress(name: str, files: list[str], progress: Callable[..., None] | None) -> Iterator[None]:
+    """Report ``writing NAME as Arrow (MB): done/total`` while the body has datasets convert the local data
+    ``files`` (a folder of parquet or WebDataset shards: tens of gigabytes take minutes), against their bytes."""
+    if progress is None:
+        yield
+        return
+    total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    with _watching(lambda: _arrow_report(name, _arrow_bytes(), total, progress)):
+        yield

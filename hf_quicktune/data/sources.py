@@ -36,7 +36,7 @@ from hf_quicktune.data.folder_tables import (
 from hf_quicktune.data.hdf5 import SUFFIXES as HDF5_SUFFIXES
 from hf_quicktune.data.hdf5 import hdf5_files, load_hdf5
 from hf_quicktune.data.headerless import headerless, headerless_names
-from hf_quicktune.data.hub_progress import download_progress
+from hf_quicktune.data.hub_progress import arrow_progress, download_progress
 from hf_quicktune.data.hub_source import (
     PARQUET_CONVERSION,
     forced_offline,
@@ -160,16 +160,22 @@ def _load_saved(path: Path) -> RawSource:
     return RawSource("file", _as_dict(ds), base_dir=str(path), info={"path": str(path), "format": "save_to_disk"})
 
 
-def _load_data_dir(path: Path, limits: Limits | None = None) -> RawSource:
+def _load_data_dir(path: Path, limits: Limits | None = None, progress: Progress | None = None) -> RawSource:
     """A folder of data files named by split (parquet shards: ``train-00000-of-00040.parquet``); under ``limits``
-    enough of them (:mod:`hf_quicktune.data.file_draw`)."""
+    enough of them (:mod:`hf_quicktune.data.file_draw`); ``progress`` hears their conversion to Arrow."""
     import datasets
+
+    def read(data_files: dict[str, list[str]] | None) -> Any:
+        files = [f for found in data_files.values() for f in found] if data_files else [
+            str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in FILE_BUILDERS]
+        with arrow_progress(path.name, files, progress):
+            return datasets.load_dataset(str(path), data_files=data_files)
 
     draw = None
     try:
         with quiet_datasets():
             draw = draw_builder_files(str(path), None, None, limits) if limits is not None and limits.caps else None
-            ds = load_drawn(lambda data_files: datasets.load_dataset(str(path), data_files=data_files), draw)
+            ds = load_drawn(read, draw)
     except Exception as err:
         raise DatasetError(
             f"Could not read the data files in {path}: {type(err).__name__}: {err}. Name them by split "
@@ -272,9 +278,9 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
                    pick_split: Callable[[list[str]], str] | None = None) -> RawSource:
     """Turn what the user typed into raw splits; the only place that decides the source kind. ``limits``: the
     run's ``--train-limit`` / ``--eval-limit`` (a dataset in many files is read in part) and ``--split`` (the Hub
-    dataset's splits without a role are not downloaded);
-    ``progress``: hears a Hub dataset's download (:mod:`hf_quicktune.data.hub_progress`); ``pick_split``: of a
-    Hub dataset's split names, the one split to read (``predict``'s: the others are not downloaded)."""
+    dataset's splits without a role are not downloaded); ``progress``: hears a Hub dataset's download and a
+    conversion to Arrow (:mod:`hf_quicktune.data.hub_progress`); ``pick_split``: of a Hub dataset's split names,
+    the one split to read (``predict``'s: the others are not downloaded)."""
     kind = check_dataset_spec(spec)
     spec = str(spec)
     if kind == "builtin":
@@ -287,21 +293,24 @@ def resolve_source(spec: str, *, config: str | None = None, revision: str | None
         spec, revision = reference[0], revision or reference[1]
     if kind == "local":
         if is_shard(path):  # one WebDataset shard: its samples, not a folder to unpack
-            return _load_shards([path], path)
+            return _load_shards([path], path, progress=progress)
         if archives.is_archive(path):
-            source = _load_local(archives.unpacked(path), limits)
+            source = _load_local(archives.unpacked(path), limits, progress)
             source.info["archive"] = str(path)
             return source
-        return _load_local(path, limits)
+        return _load_local(path, limits, progress)
     return _load_hub(spec, config, revision, limits, progress, pick_split)
 
 
-def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None) -> RawSource:
-    """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split; under ``limits`` enough of them."""
+def _load_shards(shards: list[Path], path: Path, limits: Limits | None = None,
+                 progress: Progress | None = None) -> RawSource:
+    """WebDataset shards (:mod:`hf_quicktune.data.webdataset`), by split; under ``limits`` enough of them;
+    ``progress`` hears their conversion to Arrow."""
     draw = draw_files(shards_by_split(shards), limits) if limits is not None and limits.caps else None
     if draw is not None:
         shards = [Path(f) for files in draw.data_files.values() for f in files]
-    splits = load_shards(shards)
+    with arrow_progress(path.name, [str(p) for p in shards], progress):
+        splits = load_shards(shards)
     logger.info("%s: %d WebDataset shard(s), read by datasets' webdataset builder (%s)", path, len(shards),
                 ", ".join(f"{name}: {len(ds)} samples" for name, ds in splits.items()))
     return RawSource("file", splits, base_dir=str(path if path.is_dir() else path.parent),
@@ -330,7 +339,7 @@ def _through_copy(path: Path, copy: Path, key: str) -> RawSource:
     return raw
 
 
-def _load_local(path: Path, limits: Limits | None = None) -> RawSource:
+def _load_local(path: Path, limits: Limits | None = None, progress: Progress | None = None) -> RawSource:
     """A folder (``save_to_disk``'s, an ImageFolder, or data files named by split) or a data file; ``limits``: a
     folder of many shards is read in part (:mod:`hf_quicktune.data.file_draw`)."""
     if path.is_dir():
@@ -339,10 +348,10 @@ def _load_local(path: Path, limits: Limits | None = None) -> RawSource:
         inner = wrapped_dataset(path)
         if inner is not None:
             logger.info("%s holds one folder and nothing else: reading %s", path, inner)
-            return _load_local(inner, limits)
+            return _load_local(inner, limits, progress)
         shards = folder_shards(path)  # train-0000.tar ... validation-0000.tar (timm's wds)
         if shards is not None:
-            return _load_shards(shards, path, limits)
+            return _load_shards(shards, path, limits, progress)
         files = hdf5_files(path)  # PCam's camelyonpatch_level_2_split_{train,valid,test}_{x,y}.h5
         if files is not None:
             return _load_hdf5(files, path)
@@ -363,7 +372,7 @@ def _load_local(path: Path, limits: Limits | None = None) -> RawSource:
                 raw.splits[name] = join_groups(table, others, tables[0].name)
             return raw
         if _is_data_file_dir(path):
-            return _load_data_dir(path, limits)
+            return _load_data_dir(path, limits, progress)
         try:
             splits, layout = load_image_folder(path)
         except ScansWithoutExtension:  # a PACS export's IM000001: read through links named .dcm

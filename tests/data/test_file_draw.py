@@ -247,3 +247,27 @@ def test_a_reporter_asking_to_stop_during_a_download_stops_the_load_when_it_ends
             (blobs / "abc.incomplete").write_bytes(b"x" * 20_000)
             time.sleep(0.2)
     assert asked[0][0] == "downloading org/big (kB)"  # told mid-download, from the watcher's thread
+
+
+def test_a_local_folder_of_shards_tells_its_conversion_to_arrow(tmp_path, monkeypatch):
+    """datasets copies a local folder of parquet shards into Arrow files of its cache (minutes for tens of
+    gigabytes): the bytes written are told against the shards' own."""
+    import os
+
+    import datasets.config
+
+    from hf_quicktune.data import hub_progress
+    from hf_quicktune.data.sources import _load_data_dir
+
+    monkeypatch.setattr(hub_progress, "INTERVAL_S", 0.002)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for k in range(8):
+        pd.DataFrame({"blob": [os.urandom(50_000) for _ in range(100)], "label": [k % 2] * 100}).to_parquet(
+            folder / f"train-{k:05d}-of-00008.parquet")
+    calls = []
+    raw = _load_data_dir(folder, progress=lambda *call: calls.append(call[:3]))
+    assert len(raw.splits["train"]) == 800
+    told = [c for c in calls if c[0] == "writing shards as Arrow (MB)"]
+    assert all(total == 40 and 0 <= done <= 40 for _, done, total in told) and max(done for _, done, _ in told) > 0
