@@ -166,7 +166,7 @@ def _load_data_dir(path: Path, limits: Limits | None = None, progress: Progress 
     import datasets
 
     def read(data_files: dict[str, list[str]] | None) -> Any:
-        files = [f for found in data_files.values() for f in found] if data_files else [
+        files = [] if progress is None else [f for found in data_files.values() for f in found] if data_files else [
             str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in FILE_BUILDERS]
         with arrow_progress(path.name, files, progress):
             return datasets.load_dataset(str(path), data_files=data_files)
