@@ -169,7 +169,7 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
         return DatasetError(
             f"The Hub dataset '{spec}' is built by a loading script, which datasets no longer runs ({text}).",
             input=spec, code="dataset_script",
-            fix="The Hub has no parquet conversion of it to read instead (--revision refs/convert/parquet): export "
+            fix=f"The Hub has no parquet conversion of it to read instead (--revision {PARQUET_CONVERSION}): export "
                 "it to parquet with an image and a label column, or load it with an older datasets and "
                 "save_to_disk, then pass that folder.")
     return DatasetError(

@@ -166,8 +166,10 @@ def _load_data_dir(path: Path, limits: Limits | None = None, progress: Progress 
     import datasets
 
     def read(data_files: dict[str, list[str]] | None) -> Any:
-        files = [] if progress is None else [f for found in data_files.values() for f in found] if data_files else [
-            str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in FILE_BUILDERS]
+        files: list[str] = []  # what the conversion's progress is measured against (walked only when heard)
+        if progress is not None:
+            files = ([f for found in data_files.values() for f in found] if data_files else
+                     [str(f) for f in path.rglob("*") if f.is_file() and f.suffix.lower() in FILE_BUILDERS])
         with arrow_progress(path.name, files, progress):
             return datasets.load_dataset(str(path), data_files=data_files)
 
