@@ -7,9 +7,11 @@ Shards (parquet, Arrow, WebDataset tars, tables) are drawn at random, seeded, un
 evenly among its files, else a parquet file's own count (its footer: one small ranged read on the Hub), else those
 of the first shard drawn, counted (downloaded once: timm's WebDataset repos give their sizes in prose only). Images
 stored one file each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class
-folder is read. A draw of shards that leaves out classes of the dataset's ``ClassLabel`` (shards sorted by class)
-is grown until every class is in it (:func:`load_drawn`). A split the limits do not cap, or a split that cannot be
-sized, is read whole, as without limits."""
+folder is read. Shards written class after class (each holds a few classes) are read whole: their rows, in the
+order of the files read, come grouped by class (:mod:`hf_quicktune.data.class_grouping`), and a part of the files
+would leave out the other classes, whatever the label's type. A draw that leaves out classes of the dataset's ``ClassLabel`` (a rare
+class) is grown until every class is in it (:func:`load_drawn`). A split the limits do not cap, or a split that
+cannot be sized, is read whole, as without limits."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hf_quicktune.data.class_grouping import split_grouped
 from hf_quicktune.data.splits import match_splits
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class Limits:
     test_fraction: float = 0.0  # ... and for test (0: none)
     seed: int = 0
     split_map: dict[str, str] | None = None  # --split: our role -> the dataset's split
+    label_column: str | None = None  # --label-column (None: the first ClassLabel, else a column named like a label)
 
     @property
     def caps(self) -> bool:
@@ -113,6 +117,11 @@ class Draw:
     def drawn(self) -> dict[str, list[int]]:
         """``{split: [files read, files]}`` of the splits read in part (for the card and ``summary.json``)."""
         return {name: [s.taken, len(s.files)] for name, s in self.splits.items() if s.taken < len(s.files)}
+
+    def read_whole(self, splits: list[str]) -> None:
+        """Read every file of ``splits`` (their files are grouped by class)."""
+        for name in splits:
+            self.splits[name].taken = len(self.splits[name].files)
 
     def grown(self, splits: list[str]) -> bool:
         """Read twice as many files of the shard-drawn ``splits`` (ones that miss classes); False when none can."""
@@ -296,20 +305,35 @@ def draw_builder_files(path: str, config: str | None, revision: str | None, limi
     return draw_files(listing.files, limits, sizes=listing.sizes, folder_based=listing.folder_based)
 
 
-def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None) -> Any:
-    """``load(data_files)`` of the drawn files (``None``: all of them), again with twice the files of a split
-    whose draw lacks classes of its ``ClassLabel`` (shards sorted by class) until none does or all are read."""
+def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None,
+               label_column: str | None = None) -> Any:
+    """``load(data_files)`` of the drawn files (``None``: all of them); again with every file of a split whose rows
+    come grouped by class (:func:`~hf_quicktune.data.class_grouping.split_grouped`), then with twice the files of a
+    split whose draw lacks classes of its ``ClassLabel`` until none does or all are read."""
     loaded = load(draw.data_files if draw else None)
-    while draw is not None:
-        splits = dict(loaded) if isinstance(loaded, dict) else {"train": loaded}
-        short = missing_classes(splits, draw)
+    if draw is None:
+        return loaded
+    grouped = [name for name, ds in _as_splits(loaded).items()
+               if name in draw.drawn() and not draw.splits[name].by_folder and split_grouped(ds, label_column)]
+    if grouped:
+        logger.warning("the rows of the files read of split(s) %s come grouped by class (files written class after "
+                       "class): reading all %s so that no class is left out", ", ".join(grouped),
+                       " and ".join(f"{len(draw.splits[name].files)} files of '{name}'" for name in grouped))
+        draw.read_whole(grouped)
+        loaded = load(draw.data_files)
+    while True:
+        short = missing_classes(_as_splits(loaded), draw)
         if not short or not draw.grown(short):
             break
-        logger.warning("the files read of split(s) %s lack classes (files sorted by class?): reading %s",
+        logger.warning("the files read of split(s) %s lack classes (a rare class?): reading %s",
                        ", ".join(short), ", ".join(f"{taken} of {total} files of '{name}'"
                                                    for name, (taken, total) in draw.drawn().items()) or "all files")
         loaded = load(draw.data_files)
     return loaded
+
+
+def _as_splits(loaded: Any) -> dict[str, Any]:
+    return dict(loaded) if isinstance(loaded, dict) else {"train": loaded}
 
 
 def missing_classes(splits: dict[str, Any], draw: Draw) -> list[str]:

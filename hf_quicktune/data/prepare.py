@@ -72,7 +72,7 @@ def load(
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
-        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map)
+        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map, label_column)
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, class_names=class_names, group_column=group_column,
                      val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,

@@ -177,7 +177,7 @@ def _load_data_dir(path: Path, limits: Limits | None = None, progress: Progress 
     try:
         with quiet_datasets():
             draw = draw_builder_files(str(path), None, None, limits) if limits is not None and limits.caps else None
-            ds = load_drawn(read, draw)
+            ds = load_drawn(read, draw, limits.label_column if limits is not None else None)
     except Exception as err:
         raise DatasetError(
             f"Could not read the data files in {path}: {type(err).__name__}: {err}. Name them by split "
@@ -224,7 +224,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         with forced_offline(unreachable):
             draw = (draw_builder_files(spec, config, revision, limits, listing)
                     if limits is not None and limits.caps else None)
-            ds = load_drawn(read, draw) if draw is not None else read(only)
+            ds = load_drawn(read, draw, limits.label_column) if draw is not None and limits else read(only)
     except Exception as err:
         error = hub_error(spec, config, revision, err, unreachable)
         if error.code == "dataset_script" and revision != PARQUET_CONVERSION:  # the Hub's conversion, if any

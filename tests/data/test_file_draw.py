@@ -7,10 +7,12 @@ import io
 import logging
 
 import datasets
+import numpy as np
 import pandas as pd
 import pytest
 
 from hf_quicktune.data import load
+from hf_quicktune.data.class_grouping import grouped_by_class
 from hf_quicktune.data.describe import split_origin
 from hf_quicktune.data.file_draw import Limits
 
@@ -89,14 +91,59 @@ def test_shards_are_sized_by_their_footers_without_a_card(hub):
 
 
 @pytest.mark.hub
-def test_a_draw_of_shards_sorted_by_class_grows_until_every_class_is_in_it(hub, caplog):
+def test_shards_written_class_after_class_are_read_whole(hub, caplog):
+    """A draw of 2 of 8 shards sorted by class would hold 1 of the 4 classes: the rows come grouped by class, so
+    every shard is read."""
     repo = hub.unique_repo_id("sorted")
     datasets.Dataset.from_dict(_rows(400, lambda i: i // 100), features=_features()).push_to_hub(repo, num_shards=8)
     with caplog.at_level(logging.WARNING):
         p = load(repo, train_limit=20, eval_limit=8)
     assert sorted(set(p.train["label"])) == [0, 1, 2, 3] and sorted(set(p.validation["label"])) == [0, 1, 2, 3]
-    assert "lack classes" in caplog.text
-    assert p.info.get("drawn_files", {}).get("train", [8, 8])[0] > 2  # grown from the first draw's 2 shards
+    assert "come grouped by class" in caplog.text and "reading all 8 files of 'train'" in caplog.text
+    assert "drawn_files" not in p.info and len(p.train) + len(p.validation) == 400
+
+
+def test_a_local_folder_of_shards_with_string_labels_sorted_by_class_is_read_whole(tmp_path, caplog):
+    """String labels (no ``ClassLabel`` to say how many classes there are): shards written one class after the other
+    are still read whole, not 2 of 6 holding 2 of the 3 classes."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    names = ["red", "green", "blue"]
+    for k in range(6):
+        frame = pd.DataFrame(_rows(30, lambda i, k=k: k // 2, seed=100 * k))
+        frame["label"] = frame["label"].map(dict(enumerate(names)))
+        frame.to_parquet(folder / f"train-{k:05d}-of-00006.parquet")
+    with caplog.at_level(logging.WARNING):
+        p = load(str(folder), train_limit=20, eval_limit=8)
+    assert sorted(p.class_names) == sorted(names) and "drawn_files" not in p.info
+    assert "come grouped by class" in caplog.text
+    assert len(p.train) + len(p.validation) == 180
+
+
+@pytest.mark.hub
+def test_a_draw_missing_a_rare_class_grows_until_every_class_is_in_it(hub, caplog):
+    """Shuffled shards where one class has 3 images of 400: the first 2 of 8 shards may miss it (its ClassLabel
+    names it), so the draw doubles until it is in."""
+    repo = hub.unique_repo_id("rare")
+    rare = {10, 20, 320}  # in the 1st and 7th shard of 50; the seed's draw: the 5th and 8th, then the 1st and 7th
+    datasets.Dataset.from_dict(_rows(400, lambda i: 3 if i in rare else i % 3), features=_features()).push_to_hub(
+        repo, num_shards=8)
+    with caplog.at_level(logging.WARNING):
+        p = load(repo, train_limit=20, eval_limit=8)
+    assert 3 in set(p.train["label"]) | set(p.validation["label"]) and p.info["drawn_files"] == {"train": [4, 8]}
+    assert "lack classes (a rare class?)" in caplog.text and "come grouped by class" not in caplog.text
+
+
+def test_rows_grouped_by_class_are_told_from_a_random_order():
+    rng = np.random.default_rng(0)
+    for classes, each in ((2, 30), (10, 20), (1000, 10)):
+        labels = np.repeat(np.arange(classes), each)
+        assert grouped_by_class(labels.tolist())  # written class after class
+        assert not any(grouped_by_class(rng.permutation(labels).tolist()) for _ in range(100))
+        files = [np.sort(rng.permutation(labels)[k::2]) for k in range(2)]  # 2 files, each every class, sorted
+        assert not grouped_by_class(np.concatenate(files).tolist())
+    assert grouped_by_class(["cat"] * 50)  # a single class read
+    assert not grouped_by_class(["cat"] * 3 + ["dog"] * 3)  # too few rows to tell
 
 
 @pytest.mark.hub
