@@ -20,14 +20,19 @@ def data() -> None:
               help="DATASET as an option, as `run`, `rank`, `estimate` and `finetune` take it.")
 @dataset_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N",
+              help="Read a dataset stored in many files (a Hub repo of shards or images, a local folder of shards) "
+                   "only in part: enough files for N images a split, drawn at random, as `run --train-limit N "
+                   "--eval-limit N` reads it; a look at an ImageNet-sized set without downloading it. Other "
+                   "sources are read whole.")
 @click.option("--samples", metavar="PNG", default=None,
               help="Also draw a grid of training images, a row per class (up to 20 classes), into this PNG file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")
-def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples: str | None, as_json: bool,
-            **options) -> None:
+def inspect(dataset: str | None, dataset_option: str | None, seed: int, limit: int | None, samples: str | None,
+            as_json: bool, **options) -> None:
     """Resolve DATASET (Hub id, ImageFolder dir, parquet/CSV/JSON file, NumPy .npz, zip/tar archive, builtin:digits,
     builtin:mnist5k) exactly as `run` would, and show its splits, classes, columns and meta-features; --samples
-    draws its images as training reads them."""
+    draws its images as training reads them; --limit N reads a dataset of many files in part."""
     if dataset and dataset_option and dataset != dataset_option:
         raise click.UsageError(f"two datasets given ({dataset!r} and -d {dataset_option!r}): name one")
     dataset = dataset or dataset_option
@@ -48,7 +53,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
     with Console(stderr=True).status(f"loading {escape(str(dataset))}") as status:  # a download, the image check
         prepared = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
             f"loading {escape(str(dataset))}: {escape(task)} {done}/{total if total else '?'}"),
-            **load_kwargs(pop_dataset_options(options)))
+            train_limit=limit, eval_limit=limit, **load_kwargs(pop_dataset_options(options)))
     names = prepared.class_names
     counts = {s: Counter(column_values(ds, "label")) for s, ds in prepared.splits.items()}
     summary = {
@@ -57,7 +62,8 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, samples:
         "made_splits": prepared.info.get("made_splits", []),
         "source_splits": prepared.info.get("source_splits", {}),
         "image_column": prepared.info.get("image_column"), "label_column": prepared.info.get("label_column"),
-        **{k: prepared.info[k] for k in ("pixels", "split_column", "fold_column", "group_column") if prepared.info.get(k)},
+        **{k: prepared.info[k] for k in ("pixels", "split_column", "fold_column", "group_column", "commit",
+                                         "drawn_files", "drawn_sizes") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if samples:

@@ -62,7 +62,8 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--samples", "n", type=int, default=128, show_default=True, help="Images linearized (subsample n).")
 @click.option("--projection", "k", type=int, help="Sketch gradients to k dims (default: exact when they fit).")
 @click.option("--class-probes", type=int, help="Random class probes instead of all C outputs (cheaper).")
-@click.option("--train-samples", type=int, help="Use only this many (stratified) training images.")
+@click.option("--train-samples", type=int, help="Use only this many (stratified) training images (a dataset in many "
+              "files, e.g. a Hub repo of shards, is read from enough of them).")
 @click.option("--validate", is_flag=True, help="Also train for real (plain SGD) and overlay the measured curve.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write the predicted (vs measured) PNG.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
@@ -102,7 +103,8 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
 
         check_output_file(plot_path, "--plot")  # now, not after the estimate
     console = Console(stderr=True)
-    prepared = load(dataset, seed=seed, **load_kwargs(dataset_opts))
+    # the images used, as `run --train-limit` reads them (a validation split carved from train: as many again)
+    prepared = load(dataset, seed=seed, train_limit=train_samples, eval_limit=train_samples, **load_kwargs(dataset_opts))
     if train_samples:
         prepared = _subset_train(prepared, train_samples, seed)
     candidate = get_candidate(model)

@@ -32,7 +32,9 @@ def _given(info: dict[str, Any], split: str) -> str:
     if info.get("split_column"):
         return f"the rows whose '{info['split_column']}' is '{source}'"
     drawn = (info.get("drawn_files") or {}).get(source)  # a dataset of many files read in part (--train-limit)
-    files = f" (read from {drawn[0]:,} of its {drawn[1]:,} files, drawn at random)" if drawn else ""
+    size = (info.get("drawn_sizes") or {}).get(source)
+    whole = f"; {size:,} images in all" if drawn and size else ""
+    files = f" (read from {drawn[0]:,} of its {drawn[1]:,} files, drawn at random{whole})" if drawn else ""
     return f"the dataset's '{source}' split{files}"
 
 

@@ -109,6 +109,7 @@ class Draw:
 
     splits: dict[str, _Split]
     needed: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # images per split in the dataset, where its card says
 
     @property
     def data_files(self) -> dict[str, list[str]]:
@@ -258,13 +259,13 @@ def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, 
             else:
                 drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng)
         splits[name] = drawn or _Split(found, list(range(len(found))), len(found))
-    draw = Draw(splits, needed)
+    draw = Draw(splits, needed, sizes)
     if not draw.drawn():
         return None
     for name, (taken, total) in draw.drawn().items():
-        logger.warning("reading %d of the %d files of the '%s' split: they hold the %d images --train-limit / "
-                       "--eval-limit need from it, with room to spare (the other files are not read)", taken,
-                       total, name, needed[name])
+        logger.warning("reading %d of the %d files of the '%s' split: they hold the %d images the limits "
+                       "(--train-limit / --eval-limit) need from it, with room to spare (the other files are not "
+                       "read)", taken, total, name, needed[name])
     return draw
 
 
@@ -353,8 +354,12 @@ def missing_classes(splits: dict[str, Any], draw: Draw) -> list[str]:
 
 
 def drawn_info(draw: Draw | None) -> dict[str, Any]:
-    """``{"drawn_files": {split: [read, files]}}`` of a load that read some files only (for the card), else ``{}``."""
-    return {"drawn_files": draw.drawn()} if draw is not None and draw.drawn() else {}
+    """``{"drawn_files": {split: [read, files]}}`` of a load that read some files only (for the card), with
+    ``"drawn_sizes": {split: images in the dataset}`` where the dataset card gives them, else ``{}``."""
+    if draw is None or not draw.drawn():
+        return {}
+    sizes = {name: draw.sizes[name] for name in draw.drawn() if name in draw.sizes}
+    return {"drawn_files": draw.drawn(), **({"drawn_sizes": sizes} if sizes else {})}
 
 
 def splits_read(spec: str, files: dict[str, list[str]], limits: Limits | None,

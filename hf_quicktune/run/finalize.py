@@ -178,7 +178,8 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "unlabelled": dataset.info.get("unlabelled") or [],  # the dataset's unlabelled test files: to classify
         "unlabelled_splits": dataset.info.get("unlabelled_splits") or [],  # a Hub dataset's: predict --split
         # a Hub dataset as read: the commit of its files, and the files read of each split where not all (limits)
-        **{f"dataset_{key}": dataset.info[key] for key in ("commit", "drawn_files") if dataset.info.get(key)},
+        **{f"dataset_{key}": dataset.info[key] for key in ("commit", "drawn_files", "drawn_sizes")
+           if dataset.info.get(key)},
     }
     metric = settings.metric
     evaluations: dict[str, dict[str, Any] | None] = {}

@@ -37,11 +37,12 @@ def rank(dataset: str, upload: str | None, zoo: str, image_size: float | None):
     from hf_quicktune.zoo import load_zoo
 
     spec = inputs.dataset_spec(dataset, upload, _unpack_dir())
-    ds = load(spec)
+    n = inputs.DEFAULTS["rank_samples"]
+    ds = load(spec, train_limit=n, eval_limit=n)  # a dataset of many files: enough of them, as `hf-quicktune rank`
     candidates = load_zoo((zoo or inputs.DEFAULTS["zoo"]).strip())
     size = int(image_size) if image_size else inputs.DEFAULTS["image_size"]
-    result = rank_zoo(ds, candidates, n=inputs.DEFAULTS["rank_samples"], image_size=size).to_dict()
-    text = (f"Ranked {len(candidates)} candidates of zoo `{zoo}` on {ds.meta.num_train} training images of "
+    result = rank_zoo(ds, candidates, n=n, image_size=size).to_dict()
+    text = (f"Ranked {len(candidates)} candidates of zoo `{zoo}` on {min(n, len(ds.train))} training images of "
             f"`{spec if not upload else Path(upload).name}` ({ds.num_classes} classes) without training. "
             "The search trains the best ranked first.")
     return views.ranking_table(result), views.plot_value(views.ranking_bars(result)), text

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 
 import datasets
@@ -61,7 +62,8 @@ def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
     assert len([s for s in shards if "/train-" in s]) == 2 and len([s for s in shards if "/validation-" in s]) == 2
     assert p.info["drawn_files"] == {"train": [2, 8], "validation": [2, 4]}
     assert (len(p.train), len(p.validation)) == (100, 40) and len(p.class_names) == 4
-    assert split_origin(p.info, "train") == "the dataset's 'train' split (read from 2 of its 8 files, drawn at random)"
+    assert split_origin(p.info, "train") == ("the dataset's 'train' split (read from 2 of its 8 files, drawn at random; "
+                                             "400 images in all)")
     again = load(sharded, train_limit=40, eval_limit=20)
     assert again.fingerprint == p.fingerprint  # a --resume reads the same files
     other = load(sharded, train_limit=40, eval_limit=20, seed=1)
@@ -69,6 +71,24 @@ def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
     whole = load(sharded, train_limit=40)  # the validation split not capped: read whole
     assert len(whole.validation) == 80 and whole.info["drawn_files"] == {"train": [2, 8]}
     assert "drawn_files" not in load(sharded).info and len(load(sharded, train_limit=400).train) == 400
+
+
+@pytest.mark.hub
+def test_data_inspect_with_a_limit_reads_a_part_and_says_how_much(hub, sharded, capsys, monkeypatch):
+    """`data inspect --limit N`: a look at a dataset of many files without downloading it all; the splits say how
+    many files were read and how many images the dataset has (its card)."""
+    from hf_quicktune.cli import main
+
+    assert main(["data", "inspect", sharded, "--limit", "20", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # 20 x 1.5 = 30 rows: 1 train shard of 50, 2 validation shards of 20
+    assert summary["splits"] == {"train": 50, "validation": 40}
+    assert summary["drawn_files"] == {"train": [1, 8], "validation": [2, 4]}
+    assert summary["drawn_sizes"] == {"train": 400, "validation": 80}
+    monkeypatch.setenv("COLUMNS", "250")  # the table's origin column on one line
+    assert main(["data", "inspect", sharded, "--limit", "20"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "read from 1 of its 8 files, drawn at random; 400 images in all" in out
 
 
 @pytest.mark.hub

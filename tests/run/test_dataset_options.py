@@ -152,7 +152,11 @@ def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch,
      (300, 50)),
     (["finetune", "-d", "D", "-m", "m", "--train-limit", "300", "--eval-limit", "50"], (300, 50)),
     (["rank", "--dataset", "D", "--zoo", "offline", "--n", "128"], (128, 128)),  # the images it ranks on
-], ids=lambda a: a[0] if isinstance(a, list) else "")
+    (["data", "inspect", "D", "--limit", "200"], (200, 200)),
+    (["data", "inspect", "D"], (None, None)),  # read whole
+    (["estimate", "--dataset", "D", "--model", "m", "--train-samples", "64"], (64, 64)),
+    (["estimate", "--dataset", "D", "--model", "m"], (None, None)),
+], ids=lambda a: " ".join(a[:3]) if isinstance(a, list) else "")
 def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys):
     """--train-limit / --eval-limit: a Hub dataset in many files is read from enough of them (data/file_draw.py)."""
     import hf_quicktune.data

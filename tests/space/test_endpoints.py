@@ -31,7 +31,7 @@ def test_rank_shows_the_libraries_ranking_of_every_candidate(client):
     assert [float(r[2]) for r in _rows(table)] == pytest.approx(
         [expected.table[n]["ensemble"] for n in expected.order()], abs=1e-3)
     assert [b[0] for b in bars["data"]] == expected.order()
-    assert f"Ranked {len(zoo)} candidates" in text and "10 classes" in text
+    assert f"Ranked {len(zoo)} candidates" in text and "on 100 training images" in text and "10 classes" in text
 
 
 def test_search_refuses_a_budget_too_small_with_what_to_do(client):

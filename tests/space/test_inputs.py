@@ -155,3 +155,23 @@ def test_the_form_starts_from_the_demo_settings_and_trains_on_every_image():
     for empty in (None, 0, 0.0, float("nan")):
         assert inputs.settings_values("builtin:digits", "offline", "3m", {"train_limit": empty})["train_limit"] is None
     assert inputs.settings_values("builtin:digits", "offline", "3m", {"train_limit": 300.0})["train_limit"] == 300
+
+
+def test_ranking_reads_a_dataset_of_many_files_only_for_the_images_it_ranks(monkeypatch):
+    """The Space's Rank button, like `hf-quicktune rank --n`: a Hub repo of shards is read from enough of them."""
+    import gradio as gr
+    from qt_space import handlers
+
+    import hf_quicktune.data
+
+    seen = {}
+
+    def fake_load(spec, **kwargs):
+        seen.update(kwargs, spec=spec)
+        raise DatasetError("stop here: the limits were recorded.")
+
+    monkeypatch.setattr(hf_quicktune.data, "load", fake_load)
+    with pytest.raises(gr.Error, match="stop here"):  # the Space's errors reach the visitor as gradio's
+        handlers.rank("org/big-set", None, "offline", 32)
+    n = inputs.DEFAULTS["rank_samples"]
+    assert seen == {"spec": "org/big-set", "train_limit": n, "eval_limit": n}
