@@ -180,7 +180,7 @@ def _parquet_rows(url: str) -> int | None:
         return None
 
 
-def _local(url: str) -> str:
+def local_file(url: str) -> str:
     """A data file's local path: itself, or a Hub file downloaded whole into the Hugging Face cache (where the load
     reads it again without a second download)."""
     if not url.startswith("hf://"):
@@ -192,14 +192,14 @@ def _local(url: str) -> str:
                            revision=resolved.revision)
 
 
-def _counted_rows(url: str) -> int | None:
+def _counted_rows(url: str, fetch: Callable[[str], str] = local_file) -> int | None:
     """The rows of one shard: a WebDataset tar's samples (its members' keys), an Arrow file's rows, a table's lines;
     None for other files or when it cannot be read."""
     suffix = PurePosixPath(url).suffix.lower()
     if suffix not in (".tar", ".arrow", ".csv", ".tsv", ".jsonl"):
         return None
     try:
-        local = _local(url)
+        local = fetch(url)
         if suffix == ".tar":
             import tarfile
 
@@ -221,13 +221,14 @@ def _counted_rows(url: str) -> int | None:
         return None
 
 
-def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.random.Generator) -> _Split | None:
+def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.random.Generator,
+              fetch: Callable[[str], str] = local_file) -> _Split | None:
     """Shards drawn at random until they hold ``MARGIN * need`` rows; None when their rows are unknown. Without
     the card's split sizes, each drawn parquet file is sized by its footer; other shards all as the first drawn."""
     order = rng.permutation(len(files)).tolist()
     parquet = all(f.lower().endswith(".parquet") for f in files)
     if rows_each is None and not parquet:
-        rows_each = _counted_rows(files[order[0]])
+        rows_each = _counted_rows(files[order[0]], fetch)
         if not rows_each:
             return None
     held, taken = 0.0, 0
@@ -241,11 +242,11 @@ def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.rand
 
 
 def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, int] | None = None,
-               folder_based: bool = False) -> Draw | None:
+               folder_based: bool = False, fetch: Callable[[str], str] = local_file) -> Draw | None:
     """The ``files`` of each split (local paths or ``hf://`` URLs) that a load under ``limits`` reads, or None
     when it reads them all (no split capped, each capped split in one file, or nothing to size them by).
     ``sizes``: rows per split where known (a dataset card's); ``folder_based``: datasets' imagefolder, images one
-    file each."""
+    file each; ``fetch``: a file's local path (:func:`local_file`: a Hub file downloaded), for a shard counted."""
     needed = limits.rows_needed(list(files))
     sizes = sizes or {}
     splits: dict[str, _Split] = {}
@@ -257,7 +258,7 @@ def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, 
             if all(_is_image(f) for f in found[:64]) or (folder_based and any(map(_is_image, found))):
                 drawn = _by_folder(found, need, rng)
             else:
-                drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng)
+                drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng, fetch)
         splits[name] = drawn or _Split(found, list(range(len(found))), len(found))
     draw = Draw(splits, needed, sizes)
     if not draw.drawn():
@@ -298,12 +299,12 @@ def listed_files(path: str, config: str | None, revision: str | None) -> Listing
 
 
 def draw_builder_files(path: str, config: str | None, revision: str | None, limits: Limits,
-                       listing: Listing | None = None) -> Draw | None:
+                       listing: Listing | None = None, fetch: Callable[[str], str] = local_file) -> Draw | None:
     """:func:`draw_files` of :func:`listed_files` (``listing``, when already listed)."""
     listing = listing or listed_files(path, config, revision)
     if listing is None:
         return None
-    return draw_files(listing.files, limits, sizes=listing.sizes, folder_based=listing.folder_based)
+    return draw_files(listing.files, limits, sizes=listing.sizes, folder_based=listing.folder_based, fetch=fetch)
 
 
 def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None,

@@ -21,6 +21,7 @@ from hf_quicktune.data.file_draw import (
     drawn_info,
     listed_files,
     load_drawn,
+    local_file,
     relative_path,
     splits_read,
 )
@@ -78,16 +79,16 @@ def _as_dict(obj: datasets.Dataset | datasets.DatasetDict) -> dict[str, datasets
     return {"train": obj}
 
 
-def _load_file(path: Path, splits: dict[str, Path] | None = None) -> RawSource:
+def _load_file(path: Path, splits: dict[str, Path] | None = None, progress: Progress | None = None) -> RawSource:
     """A data file, or data files by split (``splits``: split -> file, all of ``path``'s type, ``path`` one of them);
-    relative image paths in them are read from their folder."""
+    relative image paths in them are read from their folder; ``progress`` hears their conversion to Arrow."""
     import datasets
 
     builder = FILE_BUILDERS[path.suffix.lower()]
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     files = splits or {"train": path}
-    try:
-        with quiet_datasets():  # a file per split, each with its own columns (a test.csv has no label column)
+    try:  # a file per split, each with its own columns (a test.csv has no label column)
+        with quiet_datasets(), arrow_progress(path.name, [str(f) for f in files.values()], progress):
             ds = {s: datasets.load_dataset(builder, data_files={s: glob.escape(str(f))}, **kwargs)[s]
                   for s, f in files.items()}
             for s, f in files.items():  # pjreddie's MNIST CSVs: a label and pixels, and no header row
@@ -215,6 +216,10 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         with download_progress(spec, revision, None if unreachable else progress, paths):
             return datasets.load_dataset(spec, name=config, revision=revision, data_files=data_files)
 
+    def fetched(url: str) -> str:  # a shard downloaded to count its samples (the draw's sizes): told too
+        with download_progress(spec, revision, None if unreachable else progress, [relative_path(url)]):
+            return local_file(url)
+
     with forced_offline(unreachable):
         listing = listed_files(spec, config, revision) if limits is not None or pick_split is not None else None
     if listing is not None:
@@ -222,7 +227,7 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
         listing.files = only or listing.files
     try:
         with forced_offline(unreachable):
-            draw = (draw_builder_files(spec, config, revision, limits, listing)
+            draw = (draw_builder_files(spec, config, revision, limits, listing, fetched)
                     if limits is not None and limits.caps else None)
             ds = load_drawn(read, draw, limits.label_column) if draw is not None and limits else read(only)
     except Exception as err:
@@ -364,7 +369,7 @@ def _load_local(path: Path, limits: Limits | None = None, progress: Progress | N
             return _through_copy(path, archives.unpacked_copy(path), "unpacked")
         tables = top_tables(path)
         if tables is not None:
-            raw = _load_file(*tables)
+            raw = _load_file(*tables, progress=progress)
             if tables[1] is None:  # Histopathologic's test/ of images beside train_labels.csv: what to classify after
                 name, table = next(iter(raw.splits.items()))
                 raw.info["unlabelled"] = test_image_folders(path, table)
@@ -381,7 +386,7 @@ def _load_local(path: Path, limits: Limits | None = None, progress: Progress | N
             return _through_copy(path, named_scans(path), "named_scans")
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})
     if path.suffix.lower() in FILE_BUILDERS:
-        return _load_file(path)
+        return _load_file(path, progress=progress)
     if path.suffix.lower() in HDF5_SUFFIXES:  # Galaxy10_DECals.h5: images, ans
         return _load_hdf5([path], path)
     if path.suffix.lower() == ".npz":  # Keras' mnist.npz: x_train, y_train, x_test, y_test

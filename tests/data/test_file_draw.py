@@ -338,3 +338,25 @@ def test_a_local_folder_of_shards_tells_its_conversion_to_arrow(tmp_path, monkey
     assert len(raw.splits["train"]) == 800
     told = [c for c in calls if c[0] == "writing shards as Arrow (MB)"]
     assert all(total == 40 and 0 <= done <= 40 for _, done, total in told) and max(done for _, done, _ in told) > 0
+
+
+def test_a_single_large_data_file_tells_its_conversion_to_arrow(tmp_path, monkeypatch):
+    """One parquet file of embedded images (tens of gigabytes, as a Kaggle export): its conversion to Arrow is
+    told, as a folder of shards' is."""
+    import os
+
+    import datasets.config
+
+    from hf_quicktune.data import hub_progress
+
+    monkeypatch.setattr(hub_progress, "INTERVAL_S", 0.002)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    frame = pd.DataFrame({"blob": [os.urandom(50_000) for _ in range(800)], "label": [k % 2 for k in range(800)]})
+    frame.to_parquet(tmp_path / "big.parquet", row_group_size=50)
+    calls = []
+    from hf_quicktune.data.sources import resolve_source
+
+    raw = resolve_source(str(tmp_path / "big.parquet"), progress=lambda *call: calls.append(call[:3]))
+    assert len(raw.splits["train"]) == 800
+    told = [c for c in calls if c[0] == "writing big.parquet as Arrow (MB)"]
+    assert all(total == 40 and 0 <= done <= 40 for _, done, total in told) and max(done for _, done, _ in told) > 0

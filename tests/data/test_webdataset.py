@@ -151,6 +151,23 @@ def test_a_limited_load_of_a_hub_repo_of_shards_sizes_them_by_one_shard(hub, tmp
     assert len(train) == len(set(train)) == 2 and len(prepared.validation) == 9  # the counted shard read once
 
 
+@pytest.mark.hub
+def test_the_shard_downloaded_to_count_its_samples_is_told_as_a_download(hub, tmp_path):
+    """That first shard (ImageNet's wds: about 150 MB) is downloaded before the load's own download starts: told
+    as one too, not silent."""
+    repo = f"qt-org/wds-{uuid.uuid4().hex[:8]}"
+    hub.api.create_repo(repo, repo_type="dataset")
+    for k in range(6):
+        _shard(tmp_path / "up" / f"toy-train-{k:04d}.tar", 20 * k, 20)
+    hub.api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=tmp_path / "up")
+    calls = []
+    prepared = load(repo, train_limit=16, eval_limit=4, progress=lambda *call: calls.append(call[:3]))
+    assert prepared.info["drawn_files"] == {"train": [2, 6]}
+    shard_kb = round((tmp_path / "up" / "toy-train-0000.tar").stat().st_size / 1000)
+    finished = [(done, total) for task, done, total in calls if task == f"downloading {repo} (kB)" and done == total]
+    assert finished == [(shard_kb, shard_kb)] * 2  # the counted shard, then the other one drawn
+
+
 def test_a_local_folder_of_shards_is_read_in_part_under_the_limits(tmp_path):
     for k in range(6):
         _shard(tmp_path / "wds" / f"toy-train-{k:04d}.tar", 20 * k, 20)
