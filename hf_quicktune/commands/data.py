@@ -21,10 +21,10 @@ def data() -> None:
 @dataset_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stratified split.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N",
-              help="Read a dataset stored in many files (a Hub repo of shards or images, a local folder of shards) "
-                   "only in part: enough files for N images a split, drawn at random, as `run --train-limit N "
-                   "--eval-limit N` reads it; a look at an ImageNet-sized set without downloading it. Other "
-                   "sources are read whole.")
+              help="Look at about N images a split, as `run --train-limit N --eval-limit N` reads the dataset: a "
+                   "dataset stored in many files (a Hub repo of shards or images, a local folder of shards) is "
+                   "read only in part (an ImageNet-sized set without downloading it), and 1.5 N images a split are "
+                   "kept, drawn at random by class, and checked.")
 @click.option("--samples", metavar="PNG", default=None,
               help="Also draw a grid of training images, a row per class (up to 20 classes), into this PNG file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")

@@ -131,10 +131,11 @@ def rank(
 
     err_console = _console(stderr=True)
     with err_console.status(f"loading {dataset}") as status:
-        # the ranking reads n training images: of a Hub dataset in many files, enough files for them
+        # the ranking reads n training images: of a Hub dataset in many files, enough files for them; every row
+        # read is kept, so that a later run without limits loads the same rows and reads these features
         data = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
             f"loading {dataset}: {task} {done}/{total if total else '?'}"), train_limit=n, eval_limit=n,
-            **load_kwargs(dataset_opts))
+            cut_rows=False, **load_kwargs(dataset_opts))
     candidates = load_zoo(zoo_name)
     if allow_pickle:
         trust_pickle(candidates)

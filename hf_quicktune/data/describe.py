@@ -21,21 +21,27 @@ def split_origin(info: dict[str, Any], split: str) -> str:
 
 
 def _given(info: dict[str, Any], split: str) -> str:
-    """A split the dataset gives: its own, a fold of its table, or its rows of one value of a split column."""
+    """A split the dataset gives: its own, a fold of its table, or its rows of one value of a split column; and
+    the part of it a load under limits read (``--train-limit`` / ``--eval-limit``): files drawn, rows kept."""
     source = (info.get("source_splits") or {}).get(split, split)
+    kept = (info.get("drawn_rows") or {}).get(split)  # [rows kept, rows read]: a stratified part
     fold = info.get("fold_column")
+    rows = f" ({kept[0]:,} of its {kept[1]:,} images, drawn at random by class)" if kept else ""
     if fold and source.startswith(f"{fold} "):
         values = re.findall(r"-?\d+", source[len(fold):])
         if "==" in source:
-            return f"fold {values[0]} of the table's '{fold}' column"
-        return f"the other folds of '{fold}' (not {', '.join(values)})"
+            return f"fold {values[0]} of the table's '{fold}' column{rows}"
+        return f"the other folds of '{fold}' (not {', '.join(values)}){rows}"
     if info.get("split_column"):
-        return f"the rows whose '{info['split_column']}' is '{source}'"
-    drawn = (info.get("drawn_files") or {}).get(source)  # a dataset of many files read in part (--train-limit)
+        return f"the rows whose '{info['split_column']}' is '{source}'{rows}"
+    drawn = (info.get("drawn_files") or {}).get(source)  # a dataset of many files read in part
     size = (info.get("drawn_sizes") or {}).get(source)
-    whole = f"; {size:,} images in all" if drawn and size else ""
-    files = f" (read from {drawn[0]:,} of its {drawn[1]:,} files, drawn at random{whole})" if drawn else ""
-    return f"the dataset's '{source}' split{files}"
+    whole = f"; {size:,} images in all" if size else ""
+    if drawn and kept:
+        rows = f" ({kept[0]:,} images drawn at random by class from {drawn[0]:,} of its {drawn[1]:,} files{whole})"
+    elif drawn:
+        rows = f" (read from {drawn[0]:,} of its {drawn[1]:,} files, drawn at random{whole})"
+    return f"the dataset's '{source}' split{rows}"
 
 
 def used_splits(info: dict[str, Any], sizes: dict[str, int], train_limit: int | None = None,

@@ -45,6 +45,7 @@ class Limits:
     seed: int = 0
     split_map: dict[str, str] | None = None  # --split: our role -> the dataset's split
     label_column: str | None = None  # --label-column (None: the first ClassLabel, else a column named like a label)
+    rows: bool = True  # a split holding more rows than the limits need keeps a stratified part (prepare.load)
 
     @property
     def caps(self) -> bool:
@@ -62,25 +63,31 @@ class Limits:
         return {name: found for name, found in files.items() if name in used}
 
     def rows_needed(self, splits: list[str]) -> dict[str, int]:
-        """The rows each of the dataset's ``splits`` must hold for the limits (a split absent: read whole).
-
-        A training split that validation (or test) is carved from must also hold enough for the carved split's
-        ``--eval-limit``; without ``--eval-limit`` a carved split takes its share of all of train, so train is read
-        whole."""
+        """The rows each of the dataset's ``splits`` must hold for the limits (a split absent: read whole), by
+        their roles (:meth:`role_rows`)."""
         try:
             roles = match_splits(splits, self.split_map)
         except Exception:  # the load itself says what is wrong with the splits
             return {}
+        return {roles[role]: rows for role, rows in self.role_rows(list(roles)).items()}
+
+    def role_rows(self, roles: list[str]) -> dict[str, int]:
+        """The rows each of the ``roles`` a dataset has (train, validation, test) must hold for the limits (a role
+        absent: all of its rows).
+
+        A training split that validation (or test) is carved from must also hold enough for the carved split's
+        ``--eval-limit``; without ``--eval-limit`` a carved split takes its share of all of train, so train is read
+        whole."""
         out: dict[str, int] = {}
         carved = [share for role, share in (("validation", self.val_fraction), ("test", self.test_fraction))
                   if role not in roles and share > 0]
-        if self.train is not None and (not carved or self.eval is not None):
+        if self.train is not None and "train" in roles and (not carved or self.eval is not None):
             need = self.train / max(1e-9, 1.0 - sum(carved))
             if carved and self.eval is not None:
                 need = max(need, *(self.eval / share for share in carved))
-            out[roles["train"]] = math.ceil(need)
+            out["train"] = math.ceil(need)
         if self.eval is not None:
-            out.update({roles[role]: self.eval for role in ("validation", "test") if role in roles})
+            out.update({role: self.eval for role in ("validation", "test") if role in roles})
         return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from hf_quicktune.data import columns as col
 from hf_quicktune.data import emnist, image_ids, one_hot, pixels
-from hf_quicktune.data.file_draw import Limits
+from hf_quicktune.data.file_draw import MARGIN, Limits
 from hf_quicktune.data.folds import split_by_folds
 from hf_quicktune.data.groups import group_column as group_column_of
 from hf_quicktune.data.groups import group_leak_warnings, group_values
@@ -23,6 +23,7 @@ from hf_quicktune.data.images import Progress, drop_undecodable
 from hf_quicktune.data.meta import compute_meta, fingerprint
 from hf_quicktune.data.quiet import no_progress_bars
 from hf_quicktune.data.repeats import drop_repeated_rows
+from hf_quicktune.data.sampling import drawn_rows
 from hf_quicktune.data.sources import RawSource, resolve_source
 from hf_quicktune.data.split_column import split_by_column
 from hf_quicktune.data.splits import (
@@ -55,6 +56,7 @@ def load(
     progress: Progress | None = None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
+    cut_rows: bool = True,
 ) -> PreparedDataset:
     """Resolve ``spec`` (Hub id, ImageFolder dir, parquet/CSV/JSON file, ``builtin:NAME``).
 
@@ -67,12 +69,14 @@ def load(
     undecodable ones are dropped, with a warning; ``progress(task, done, total, images)`` hears how far that
     check is (it reads every image). ``train_limit`` / ``eval_limit``: the images a run will use of each split
     (``--train-limit`` / ``--eval-limit``): a dataset stored in many files (a Hub repo of shards or of images, a
-    local folder of WebDataset or parquet shards) is read from enough of them (:mod:`hf_quicktune.data.file_draw`);
-    other sources are read whole.
+    local folder of WebDataset or parquet shards) is read from enough of them (:mod:`hf_quicktune.data.file_draw`),
+    other sources whole; then a split holding more rows than the limits need keeps a stratified part of
+    :data:`~hf_quicktune.data.file_draw.MARGIN` times that, before its images are checked or downloaded (a table of
+    URLs) (``cut_rows``; False: all rows read are kept, as ``rank`` keeps them for a later run's features).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
-        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map, label_column)
+        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map, label_column, cut_rows)
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, class_names=class_names, group_column=group_column,
                      val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
@@ -228,6 +232,13 @@ def _load(
     splits = drop_repeated_rows(splits, img_col, lab_col)  # a table with a row per box: each image once
     group_col = group_column_of(splits["train"], (img_col, lab_col), group_column)
     names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
+    cut: dict[str, list[int]] = {}
+    if limits.caps and limits.rows:  # a split larger than the limits need: a stratified part is checked and kept
+        needed = {role: math.ceil(MARGIN * rows) for role, rows in limits.role_rows(list(splits)).items()}
+        splits, cut = drawn_rows(splits, lab_col, needed, seed)
+        for name, (kept, rows) in cut.items():
+            logger.info("keeping %d of the %d images of '%s', drawn at random by class: the limits need %d of them",
+                        kept, rows, roles[name], round(kept / MARGIN))
     splits = {
         name: col.normalise_columns(
             col.encode_labels(col.to_image_feature(ds, img_col, raw.base_dir, progress), lab_col, names), img_col,
@@ -319,6 +330,7 @@ def _load(
             **({"group_column": group_col} if held and group_col else {}),
             **({"unlabelled": unlabelled} if unlabelled else {}),
             **({"unlabelled_splits": hub_unlabelled} if hub_unlabelled else {}),
+            **({"drawn_rows": cut} if cut else {}),
             "made_splits": sorted(held),
             **({"held": held, "seed": seed} if held else {}),
             "config": config,

@@ -1,5 +1,5 @@
-"""Stratified sampling of training images (zero-training scores, the estimator's subsample), and a few images per
-class to look at (``data inspect --samples``)."""
+"""Stratified sampling of training images (zero-training scores, the estimator's subsample, the rows a load keeps
+for ``--train-limit`` / ``--eval-limit``), and a few images per class to look at (``data inspect --samples``)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,23 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     if n >= labels.shape[0]:
         return np.arange(labels.shape[0])
     return np.sort(stratified_order(labels, seed)[: max(0, int(n))])
+
+
+def drawn_rows(splits: dict[str, datasets.Dataset], column: str, needed: dict[str, int], seed: int = 0
+               ) -> tuple[dict[str, datasets.Dataset], dict[str, list[int]]]:
+    """``splits`` with each one holding more than ``needed[name]`` rows cut to a stratified sample of that many (by
+    ``column``'s values, :func:`stratified_sample`, in the rows' order), and ``{name: [kept, rows]}`` of those cut."""
+    from hf_quicktune.data.columns import column_values
+
+    out, cut = dict(splits), {}
+    for name, n in needed.items():
+        ds = splits.get(name)
+        if ds is None or len(ds) <= n:
+            continue
+        idx = stratified_sample(np.asarray([str(v) for v in column_values(ds, column)]), n, seed)
+        out[name] = ds.select(idx.tolist())
+        cut[name] = [len(idx), len(ds)]
+    return out, cut
 
 
 def rows_per_class(labels: Sequence[int], per_class: int, max_classes: int, seed: int = 0) -> dict[int, list[int]]:

@@ -38,7 +38,7 @@ def rank(dataset: str, upload: str | None, zoo: str, image_size: float | None):
 
     spec = inputs.dataset_spec(dataset, upload, _unpack_dir())
     n = inputs.DEFAULTS["rank_samples"]
-    ds = load(spec, train_limit=n, eval_limit=n)  # a dataset of many files: enough of them, as `hf-quicktune rank`
+    ds = load(spec, train_limit=n, eval_limit=n, cut_rows=False)  # a dataset of many files: enough of them, as rank
     candidates = load_zoo((zoo or inputs.DEFAULTS["zoo"]).strip())
     size = int(image_size) if image_size else inputs.DEFAULTS["image_size"]
     result = rank_zoo(ds, candidates, n=n, image_size=size).to_dict()

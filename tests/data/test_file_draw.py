@@ -61,9 +61,11 @@ def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
     # 40 x 1.5 = 60 rows: 2 shards of 50; 20 x 1.5 = 30 rows: 2 shards of 20
     assert len([s for s in shards if "/train-" in s]) == 2 and len([s for s in shards if "/validation-" in s]) == 2
     assert p.info["drawn_files"] == {"train": [2, 8], "validation": [2, 4]}
-    assert (len(p.train), len(p.validation)) == (100, 40) and len(p.class_names) == 4
-    assert split_origin(p.info, "train") == ("the dataset's 'train' split (read from 2 of its 8 files, drawn at random; "
-                                             "400 images in all)")
+    # then 60 and 30 of the 100 and 40 images read are kept, stratified by class
+    assert (len(p.train), len(p.validation)) == (60, 30) and len(p.class_names) == 4
+    assert p.info["drawn_rows"] == {"train": [60, 100], "validation": [30, 40]}
+    assert split_origin(p.info, "train") == ("the dataset's 'train' split (60 images drawn at random by class from 2 "
+                                             "of its 8 files; 400 images in all)")
     again = load(sharded, train_limit=40, eval_limit=20)
     assert again.fingerprint == p.fingerprint  # a --resume reads the same files
     other = load(sharded, train_limit=40, eval_limit=20, seed=1)
@@ -76,19 +78,19 @@ def test_a_limited_load_downloads_only_the_shards_it_needs(hub, sharded):
 @pytest.mark.hub
 def test_data_inspect_with_a_limit_reads_a_part_and_says_how_much(hub, sharded, capsys, monkeypatch):
     """`data inspect --limit N`: a look at a dataset of many files without downloading it all; the splits say how
-    many files were read and how many images the dataset has (its card)."""
+    many files were read, how many images were kept of them and how many the dataset has (its card)."""
     from hf_quicktune.cli import main
 
     assert main(["data", "inspect", sharded, "--limit", "20", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     # 20 x 1.5 = 30 rows: 1 train shard of 50, 2 validation shards of 20
-    assert summary["splits"] == {"train": 50, "validation": 40}
+    assert summary["splits"] == {"train": 30, "validation": 30}  # and 30 images of each kept, by class
     assert summary["drawn_files"] == {"train": [1, 8], "validation": [2, 4]}
     assert summary["drawn_sizes"] == {"train": 400, "validation": 80}
     monkeypatch.setenv("COLUMNS", "250")  # the table's origin column on one line
     assert main(["data", "inspect", sharded, "--limit", "20"]) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "read from 1 of its 8 files, drawn at random; 400 images in all" in out
+    assert "30 images drawn at random by class from 1 of its 8 files; 400 images in all" in out
 
 
 @pytest.mark.hub
@@ -120,7 +122,7 @@ def test_shards_written_class_after_class_are_read_whole(hub, caplog):
         p = load(repo, train_limit=20, eval_limit=8)
     assert sorted(set(p.train["label"])) == [0, 1, 2, 3] and sorted(set(p.validation["label"])) == [0, 1, 2, 3]
     assert "come grouped by class" in caplog.text and "reading all 8 files of 'train'" in caplog.text
-    assert "drawn_files" not in p.info and len(p.train) + len(p.validation) == 400
+    assert "drawn_files" not in p.info and p.info["drawn_rows"] == {"train": [60, 400]}  # then 60 kept, by class
 
 
 def test_a_local_folder_of_shards_with_string_labels_sorted_by_class_is_read_whole(tmp_path, caplog):
@@ -137,7 +139,7 @@ def test_a_local_folder_of_shards_with_string_labels_sorted_by_class_is_read_who
         p = load(str(folder), train_limit=20, eval_limit=8)
     assert sorted(p.class_names) == sorted(names) and "drawn_files" not in p.info
     assert "come grouped by class" in caplog.text
-    assert len(p.train) + len(p.validation) == 180
+    assert p.info["drawn_rows"] == {"train": [60, 180]} and len(p.train) + len(p.validation) == 60
 
 
 @pytest.mark.hub
@@ -360,3 +362,27 @@ def test_a_single_large_data_file_tells_its_conversion_to_arrow(tmp_path, monkey
     assert len(raw.splits["train"]) == 800
     told = [c for c in calls if c[0] == "writing big.parquet as Arrow (MB)"]
     assert all(total == 40 and 0 <= done <= 40 for _, done, total in told) and max(done for _, done, _ in told) > 0
+
+
+def test_a_source_read_whole_keeps_and_checks_only_the_images_the_limits_need(tmp_path):
+    """An image folder is read whole (its files listed), but under the limits only a stratified 1.5x of what they
+    need is kept, before every image is decoded once: ImageNet's 1.28 million images are not checked for a
+    --train-limit 10000 run. `rank` keeps every row read (a later run without limits reads its features)."""
+    from hf_quicktune.data.images import PROGRESS_TASK
+
+    for split, n in (("train", 40), ("validation", 10)):
+        for c, name in enumerate(COLOURS):
+            folder = tmp_path / "folder" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                make_image(COLOURS[name], 100 * c + i + (0 if split == "train" else 50), size=8).save(folder / f"{i}.png")
+    told = []
+    p = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8,
+             progress=lambda task, done, total, images: told.append((task, done, total)))
+    assert p.info["drawn_rows"] == {"train": [30, 160], "validation": [12, 40]}
+    assert sorted(np.bincount(p.train["label"])) == [7, 7, 8, 8] and sorted(np.bincount(p.validation["label"])) == [3] * 4
+    assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (42, 42)  # 42 images checked, not 200
+    assert split_origin(p.info, "train") == "the dataset's 'train' split (30 of its 160 images, drawn at random by class)"
+    assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
+    assert len(load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows=False).train) == 160
+    assert "drawn_rows" not in load(str(tmp_path / "folder")).info

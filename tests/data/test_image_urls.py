@@ -99,3 +99,14 @@ def test_a_server_failing_once_is_tried_again(tmp_path, server):
     prepared = load(str(tmp_path / "busy.csv"), val_fraction=0.34)
     assert len(prepared.train) + len(prepared.validation) == 6
     assert sorted(requests) == sorted([f"/busy-{i}.png" for i in range(6)] * 2)  # a 503, then the image
+
+
+def test_a_limited_load_downloads_only_the_images_it_keeps(tmp_path, server):
+    """A scraped table of 60 URLs under --train-limit 8 / --eval-limit 2: 1.5 x max(8 / 0.8, 2 / 0.2) = 15 rows
+    kept, stratified by class, before anything is downloaded; the rest are never asked for."""
+    root, base, requests = server
+    path, _ = _table(tmp_path, root, base, n=60)
+    prepared = load(str(path), train_limit=8, eval_limit=2)
+    assert len(prepared.train) + len(prepared.validation) == 15 and len(requests) == 15
+    assert prepared.info["drawn_rows"] == {"train": [15, 60]} and prepared.class_names == ["blue", "red"]
+    assert sorted(np.bincount(prepared.train["label"]) + np.bincount(prepared.validation["label"])) == [7, 8]

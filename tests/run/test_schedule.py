@@ -362,8 +362,10 @@ def test_a_run_without_max_epochs_fits_its_schedule_to_the_budget_and_a_resume_k
     # whether the run searched is in the summary, and a run that did not search does not claim one in its card
     card = (out / "export" / "README.md").read_text()
     assert summary["searched"] == fitted["search"] and ("Bayesian optimisation" in card) == fitted["search"]
-    # the card's data section gives the images the run used of each split: --train-limit / --eval-limit's caps
-    assert "- train: 64 images, the dataset's 'train' split, less the held-out shares; a random 64 of its " in card
+    # the card's data section gives the images the run used of each split: --train-limit / --eval-limit's caps,
+    # of the images the load kept (1.5 x max(64 / 0.8, 48 / 0.2) = 360 of digits' 1,797, validation carved from them)
+    assert ("- train: 64 images, the dataset's 'train' split (360 of its 1,797 images, drawn at random by class), "
+            "less the held-out shares; a random 64 of its ") in card
     assert "images (--train-limit 64)\n- validation: 48 images, " in card and "(--eval-limit 48)" in card
     # a resumed run keeps the trials' schedule: nothing is re-timed; its length changes only by a re-fit of
     # the no-search fine-tune to the time left (run/refit.py), recorded in schedule.json and settings.json alike

@@ -174,4 +174,4 @@ def test_ranking_reads_a_dataset_of_many_files_only_for_the_images_it_ranks(monk
     with pytest.raises(gr.Error, match="stop here"):  # the Space's errors reach the visitor as gradio's
         handlers.rank("org/big-set", None, "offline", 32)
     n = inputs.DEFAULTS["rank_samples"]
-    assert seen == {"spec": "org/big-set", "train_limit": n, "eval_limit": n}
+    assert seen == {"spec": "org/big-set", "train_limit": n, "eval_limit": n, "cut_rows": False}
