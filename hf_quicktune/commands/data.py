@@ -63,7 +63,7 @@ def inspect(dataset: str | None, dataset_option: str | None, seed: int, limit: i
         "source_splits": prepared.info.get("source_splits", {}),
         "image_column": prepared.info.get("image_column"), "label_column": prepared.info.get("label_column"),
         **{k: prepared.info[k] for k in ("pixels", "split_column", "fold_column", "group_column", "commit",
-                                         "drawn_files", "drawn_sizes") if prepared.info.get(k)},
+                                         "drawn_files", "drawn_sizes", "drawn_rows") if prepared.info.get(k)},
         "num_classes": len(names), "classes": names, "meta": prepared.meta.to_dict(), "skipped_images": prepared.skipped,
     }
     if samples:

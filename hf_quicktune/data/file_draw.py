@@ -9,9 +9,10 @@ of the first shard drawn, counted (downloaded once: timm's WebDataset repos give
 stored one file each (an imagefolder repo) are drawn from every folder in proportion to its size, so every class
 folder is read. Shards written class after class (each holds a few classes) are read whole: their rows, in the
 order of the files read, come grouped by class (:mod:`hf_quicktune.data.class_grouping`), and a part of the files
-would leave out the other classes, whatever the label's type. A draw that leaves out classes of the dataset's ``ClassLabel`` (a rare
-class) is grown until every class is in it (:func:`load_drawn`). A split the limits do not cap, or a split that
-cannot be sized, is read whole, as without limits."""
+would leave out the other classes, whatever the label's type. A draw that leaves out classes of the dataset's
+``ClassLabel`` (a rare class) is grown until every class is in it (:func:`load_drawn`). A split the limits do not
+cap, or a split that cannot be sized, is read whole, as without limits. (``data.load`` then keeps a stratified part
+of the rows read where they are more than the limits need: :attr:`Limits.rows`.)"""
 
 from __future__ import annotations
 

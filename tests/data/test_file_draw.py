@@ -87,6 +87,7 @@ def test_data_inspect_with_a_limit_reads_a_part_and_says_how_much(hub, sharded, 
     assert summary["splits"] == {"train": 30, "validation": 30}  # and 30 images of each kept, by class
     assert summary["drawn_files"] == {"train": [1, 8], "validation": [2, 4]}
     assert summary["drawn_sizes"] == {"train": 400, "validation": 80}
+    assert summary["drawn_rows"] == {"train": [30, 50], "validation": [30, 40]}
     monkeypatch.setenv("COLUMNS", "250")  # the table's origin column on one line
     assert main(["data", "inspect", sharded, "--limit", "20"]) == 0
     out = " ".join(capsys.readouterr().out.split())
