@@ -1,6 +1,5 @@
 """What a load under ``--train-limit`` / ``--eval-limit`` costs on a dataset read whole (an image folder, a table
-of image URLs) when it keeps every image read (``cut_rows=False``: every load before session 57, and `rank`'s
-still) against keeping a stratified 1.5x of what the limits need before the images are checked or downloaded
+of image URLs) when it keeps every image read (``cut_rows_over=math.inf``: every load before session 57) against keeping a stratified 1.5x of what the limits need before the images are checked or downloaded
 (``data.load``'s default since), in the same process, each arm with empty caches (the image check is remembered
 per dataset, so a second load would not show it).
 
@@ -16,6 +15,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import math
 import os
 import tempfile
 import threading
@@ -69,7 +69,7 @@ def _urls(root: Path, n: int) -> tuple[Path, list[str], http.server.ThreadingHTT
     return table, requests, httpd
 
 
-def _load(spec: str, caches: Path, train_limit: int, eval_limit: int, cut_rows: bool) -> tuple[float, int, int]:
+def _load(spec: str, caches: Path, train_limit: int, eval_limit: int, cut: bool) -> tuple[float, int, int]:
     """Seconds of ``data.load`` with empty caches, images checked, rows kept (train + validation)."""
     import datasets.config
 
@@ -84,7 +84,8 @@ def _load(spec: str, caches: Path, train_limit: int, eval_limit: int, cut_rows: 
         if task == PROGRESS_TASK:
             checked[0] = total
     start = time.perf_counter()
-    prepared = load(spec, train_limit=train_limit, eval_limit=eval_limit, cut_rows=cut_rows, progress=progress)
+    prepared = load(spec, train_limit=train_limit, eval_limit=eval_limit, cut_rows_over=1.0 if cut else math.inf,
+                    progress=progress)
     return time.perf_counter() - start, checked[0], sum(len(s) for s in prepared.splits.values())
 
 

@@ -125,6 +125,7 @@ def rank(
 
     from hf_quicktune.data import load
     from hf_quicktune.data.options import load_kwargs
+    from hf_quicktune.rank import LOAD_ROWS_OVER
     from hf_quicktune.rank import rank as rank_candidates
     from hf_quicktune.zoo import allow_pickle as trust_pickle
     from hf_quicktune.zoo import load_zoo
@@ -132,10 +133,10 @@ def rank(
     err_console = _console(stderr=True)
     with err_console.status(f"loading {dataset}") as status:
         # the ranking reads n training images: of a Hub dataset in many files, enough files for them; every row
-        # read is kept, so that a later run without limits loads the same rows and reads these features
+        # read is kept unless there are far more (LOAD_ROWS_OVER: a later run reads these features)
         data = load(dataset, seed=seed, progress=lambda task, done, total, images: status.update(
             f"loading {dataset}: {task} {done}/{total if total else '?'}"), train_limit=n, eval_limit=n,
-            cut_rows=False, **load_kwargs(dataset_opts))
+            cut_rows_over=LOAD_ROWS_OVER, **load_kwargs(dataset_opts))
     candidates = load_zoo(zoo_name)
     if allow_pickle:
         trust_pickle(candidates)

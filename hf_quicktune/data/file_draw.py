@@ -12,7 +12,7 @@ order of the files read, come grouped by class (:mod:`hf_quicktune.data.class_gr
 would leave out the other classes, whatever the label's type. A draw that leaves out classes of the dataset's
 ``ClassLabel`` (a rare class) is grown until every class is in it (:func:`load_drawn`). A split the limits do not
 cap, or a split that cannot be sized, is read whole, as without limits. (``data.load`` then keeps a stratified part
-of the rows read where they are more than the limits need: :attr:`Limits.rows`.)"""
+of the rows read where they are more than the limits need: :attr:`Limits.cut_rows_over`.)"""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class Limits:
     seed: int = 0
     split_map: dict[str, str] | None = None  # --split: our role -> the dataset's split
     label_column: str | None = None  # --label-column (None: the first ClassLabel, else a column named like a label)
-    rows: bool = True  # a split holding more rows than the limits need keeps a stratified part (prepare.load)
+    cut_rows_over: float = 1.0  # a split holding more than this times the rows the limits need keeps a part of them
 
     @property
     def caps(self) -> bool:

@@ -56,7 +56,7 @@ def load(
     progress: Progress | None = None,
     train_limit: int | None = None,
     eval_limit: int | None = None,
-    cut_rows: bool = True,
+    cut_rows_over: float = 1.0,
 ) -> PreparedDataset:
     """Resolve ``spec`` (Hub id, ImageFolder dir, parquet/CSV/JSON file, ``builtin:NAME``).
 
@@ -72,11 +72,14 @@ def load(
     local folder of WebDataset or parquet shards) is read from enough of them (:mod:`hf_quicktune.data.file_draw`),
     other sources whole; then a split holding more rows than the limits need keeps a stratified part of
     :data:`~hf_quicktune.data.file_draw.MARGIN` times that, before its images are checked or downloaded (a table of
-    URLs) (``cut_rows``; False: all rows read are kept, as ``rank`` keeps them for a later run's features).
+    URLs); ``cut_rows_over``: only a split holding more than that many times as many (``math.inf``: none; ``rank``
+    keeps the rows of a dataset not much larger than its sample, so that a later run loads them and reads its
+    features).
     Raises :class:`~hf_quicktune.errors.DatasetError` with what to do for every bad input.
     """
     with no_progress_bars():
-        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map, label_column, cut_rows)
+        limits = Limits(train_limit, eval_limit, val_fraction, test_fraction, seed, split_map, label_column,
+                        cut_rows_over)
         return _load(spec, config=config, revision=revision, split_map=split_map, image_column=image_column,
                      label_column=label_column, class_names=class_names, group_column=group_column,
                      val_fraction=val_fraction, test_fraction=test_fraction, seed=seed,
@@ -233,9 +236,9 @@ def _load(
     group_col = group_column_of(splits["train"], (img_col, lab_col), group_column)
     names = col.id_names(splits, lab_col, class_names) if class_names else col.label_names_for(splits, lab_col)
     cut: dict[str, list[int]] = {}
-    if limits.caps and limits.rows:  # a split larger than the limits need: a stratified part is checked and kept
+    if limits.caps:  # a split larger than the limits need: a stratified part is checked and kept
         needed = {role: math.ceil(MARGIN * rows) for role, rows in limits.role_rows(list(splits)).items()}
-        splits, cut = drawn_rows(splits, lab_col, needed, seed)
+        splits, cut = drawn_rows(splits, lab_col, needed, seed, over=limits.cut_rows_over)
         for name, (kept, rows) in cut.items():
             logger.info("keeping %d of the %d images of '%s', drawn at random by class: the limits need %d of them",
                         kept, rows, roles[name], round(kept / MARGIN))

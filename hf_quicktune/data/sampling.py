@@ -43,16 +43,17 @@ def stratified_sample(labels, n: int, seed: int = 0) -> np.ndarray:
     return np.sort(stratified_order(labels, seed)[: max(0, int(n))])
 
 
-def drawn_rows(splits: dict[str, datasets.Dataset], column: str, needed: dict[str, int], seed: int = 0
-               ) -> tuple[dict[str, datasets.Dataset], dict[str, list[int]]]:
-    """``splits`` with each one holding more than ``needed[name]`` rows cut to a stratified sample of that many (by
-    ``column``'s values, :func:`stratified_sample`, in the rows' order), and ``{name: [kept, rows]}`` of those cut."""
+def drawn_rows(splits: dict[str, datasets.Dataset], column: str, needed: dict[str, int], seed: int = 0,
+               over: float = 1.0) -> tuple[dict[str, datasets.Dataset], dict[str, list[int]]]:
+    """``splits`` with each one holding more than ``over`` times ``needed[name]`` rows cut to a stratified sample of
+    ``needed[name]`` (by ``column``'s values, :func:`stratified_sample`, in the rows' order), and
+    ``{name: [kept, rows]}`` of those cut."""
     from hf_quicktune.data.columns import column_values
 
     out, cut = dict(splits), {}
     for name, n in needed.items():
         ds = splits.get(name)
-        if ds is None or len(ds) <= n:
+        if ds is None or len(ds) <= over * n:
             continue
         idx = stratified_sample(np.asarray([str(v) for v in column_values(ds, column)]), n, seed)
         out[name] = ds.select(idx.tolist())

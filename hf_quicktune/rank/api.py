@@ -32,6 +32,11 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 DEFAULT_SCORES = ("lfc", "logme", "knn")
+#: a ranking's load (``data.load(train_limit=n, eval_limit=n, cut_rows_over=...)``) keeps every row of a split
+#: holding up to this many times the 1.5 n images it needs: checking them costs seconds where the features cost tens,
+#: and a later run without limits then loads the same rows and reads the ranking's features (session 45); a larger
+#: split keeps a stratified part (ImageNet's 1.28 million images are not checked for a ranking of 300)
+LOAD_ROWS_OVER = 20.0
 
 #: ``progress(task, completed, total)``; ``task`` is a candidate name (features) or "name · lgc"
 ProgressFn = Callable[[str, int, int], None]

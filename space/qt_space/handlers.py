@@ -33,12 +33,13 @@ def _unpack_dir() -> Path:
 def rank(dataset: str, upload: str | None, zoo: str, image_size: float | None):
     """Zero-cost ranking of the zoo on the dataset (no training): table, bar-chart data, a sentence."""
     from hf_quicktune.data import load
+    from hf_quicktune.rank import LOAD_ROWS_OVER
     from hf_quicktune.rank import rank as rank_zoo
     from hf_quicktune.zoo import load_zoo
 
     spec = inputs.dataset_spec(dataset, upload, _unpack_dir())
     n = inputs.DEFAULTS["rank_samples"]
-    ds = load(spec, train_limit=n, eval_limit=n, cut_rows=False)  # a dataset of many files: enough of them, as rank
+    ds = load(spec, train_limit=n, eval_limit=n, cut_rows_over=LOAD_ROWS_OVER)  # as `hf-quicktune rank` reads it
     candidates = load_zoo((zoo or inputs.DEFAULTS["zoo"]).strip())
     size = int(image_size) if image_size else inputs.DEFAULTS["image_size"]
     result = rank_zoo(ds, candidates, n=n, image_size=size).to_dict()

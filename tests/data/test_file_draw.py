@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 
 import datasets
 import numpy as np
@@ -16,6 +17,7 @@ from hf_quicktune.data import load
 from hf_quicktune.data.class_grouping import grouped_by_class
 from hf_quicktune.data.describe import split_origin
 from hf_quicktune.data.file_draw import Limits
+from hf_quicktune.rank import LOAD_ROWS_OVER
 
 from .conftest import make_image, png_bytes
 
@@ -368,7 +370,8 @@ def test_a_single_large_data_file_tells_its_conversion_to_arrow(tmp_path, monkey
 def test_a_source_read_whole_keeps_and_checks_only_the_images_the_limits_need(tmp_path):
     """An image folder is read whole (its files listed), but under the limits only a stratified 1.5x of what they
     need is kept, before every image is decoded once: ImageNet's 1.28 million images are not checked for a
-    --train-limit 10000 run. `rank` keeps every row read (a later run without limits reads its features)."""
+    --train-limit 10000 run. `rank` keeps every row of a split not 20x larger than what it needs (a later run without
+    limits reads its features)."""
     from hf_quicktune.data.images import PROGRESS_TASK
 
     for split, n in (("train", 40), ("validation", 10)):
@@ -385,5 +388,10 @@ def test_a_source_read_whole_keeps_and_checks_only_the_images_the_limits_need(tm
     assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (42, 42)  # 42 images checked, not 200
     assert split_origin(p.info, "train") == "the dataset's 'train' split (30 of its 160 images, drawn at random by class)"
     assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
-    assert len(load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows=False).train) == 160
+    assert len(load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows_over=math.inf).train) == 160
+    # a ranking's load (LOAD_ROWS_OVER = 20): 160 rows of the 30 train needs are kept; 20 x 30 = 600 would not be
+    ranked = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows_over=LOAD_ROWS_OVER)
+    assert "drawn_rows" not in ranked.info and ranked.fingerprint == load(str(tmp_path / "folder")).fingerprint
+    assert load(str(tmp_path / "folder"), train_limit=2, eval_limit=2, cut_rows_over=LOAD_ROWS_OVER).info[
+        "drawn_rows"] == {"train": [3, 160]}  # 160 rows > 20 x 3 (cut); 40 < 20 x 3 (kept)
     assert "drawn_rows" not in load(str(tmp_path / "folder")).info
