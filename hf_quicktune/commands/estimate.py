@@ -103,8 +103,10 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
 
         check_output_file(plot_path, "--plot")  # now, not after the estimate
     console = Console(stderr=True)
-    # the images used, as `run --train-limit` reads them (a validation split carved from train: as many again)
-    prepared = load(dataset, seed=seed, train_limit=train_samples, eval_limit=train_samples, **load_kwargs(dataset_opts))
+    # the images used, as `run --train-limit` reads them; validation is not used: a quarter as many, which a carved
+    # split (20 % by default) takes without reading more of train
+    eval_limit = max(1, train_samples // 4) if train_samples else None
+    prepared = load(dataset, seed=seed, train_limit=train_samples, eval_limit=eval_limit, **load_kwargs(dataset_opts))
     if train_samples:
         prepared = _subset_train(prepared, train_samples, seed)
     candidate = get_candidate(model)

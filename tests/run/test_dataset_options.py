@@ -154,7 +154,7 @@ def test_every_command_hands_the_dataset_options_to_data_load(argv, monkeypatch,
     (["rank", "--dataset", "D", "--zoo", "offline", "--n", "128"], (128, 128)),  # the images it ranks on
     (["data", "inspect", "D", "--limit", "200"], (200, 200)),
     (["data", "inspect", "D"], (None, None)),  # read whole
-    (["estimate", "--dataset", "D", "--model", "m", "--train-samples", "64"], (64, 64)),
+    (["estimate", "--dataset", "D", "--model", "m", "--train-samples", "64"], (64, 16)),  # validation unused
     (["estimate", "--dataset", "D", "--model", "m"], (None, None)),
 ], ids=lambda a: " ".join(a[:3]) if isinstance(a, list) else "")
 def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys):
