@@ -11,4 +11,5 @@ from hf_quicktune.rank.ensemble import mean_rank_ensemble
 from hf_quicktune.rank.result import RankResult, keep_top_k
 from hf_quicktune.rank.scores import SCORES
 
-__all__ = ["DEFAULT_SCORES", "LOAD_ROWS_OVER", "SCORES", "RankResult", "keep_top_k", "mean_rank_ensemble", "parse_scores", "rank"]
+__all__ = ["DEFAULT_SCORES", "LOAD_ROWS_OVER", "SCORES", "RankResult", "keep_top_k", "mean_rank_ensemble",
+           "parse_scores", "rank"]

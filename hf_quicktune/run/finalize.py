@@ -177,8 +177,9 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
         "image_size": settings.image_size,  # --image-size, or the size a budget chose (run/resolution.py); None: own
         "unlabelled": dataset.info.get("unlabelled") or [],  # the dataset's unlabelled test files: to classify
         "unlabelled_splits": dataset.info.get("unlabelled_splits") or [],  # a Hub dataset's: predict --split
-        # a Hub dataset as read: the commit of its files, and the files read of each split where not all (limits)
-        **{f"dataset_{key}": dataset.info[key] for key in ("commit", "drawn_files", "drawn_sizes")
+        # a dataset as read: a Hub dataset's commit, and under limits the files read of each split where not all
+        # (of how many images, from its card) and the images kept where more were read
+        **{f"dataset_{key}": dataset.info[key] for key in ("commit", "drawn_files", "drawn_sizes", "drawn_rows")
            if dataset.info.get(key)},
     }
     metric = settings.metric

@@ -13,6 +13,7 @@ from PIL import Image
 from hf_quicktune.cli import COMMANDS, _load, main
 from hf_quicktune.data.options import DATASET_OPTIONS, load_kwargs, normalize, parse_split_map
 from hf_quicktune.errors import ConfigError, DatasetError
+from hf_quicktune.rank import LOAD_ROWS_OVER
 from hf_quicktune.run.settings import RunSettings, load_recipe, resolve_settings
 
 SHARED = {(o.key, o.flag) for o in DATASET_OPTIONS}
@@ -172,6 +173,8 @@ def test_the_limits_reach_data_load(argv, limits, monkeypatch, tmp_path, capsys)
         if argv[0] == "finetune" else []
     assert main([*argv, *out]) == 2
     assert (seen["train_limit"], seen["eval_limit"]) == limits
+    # a ranking keeps the rows of a split not much larger than its sample (a later run reads its features)
+    assert seen.get("cut_rows_over", 1.0) == (LOAD_ROWS_OVER if argv[0] == "rank" else 1.0)
 
 
 def test_the_search_sees_the_training_set_size_an_epoch_trains_on():

@@ -44,6 +44,7 @@ def test_run_pushes_a_model_that_timm_loads_with_the_cards_accuracy(hub, tmp_pat
     assert summary["hub_url"].endswith("qt-org/result") and summary["epoch_steps"] == 3
     commit = hub.api.dataset_info("org/digits-mini").sha
     assert summary["dataset_commit"] == commit and "dataset_drawn_files" not in summary  # read whole, pinned
+    assert summary["dataset_drawn_rows"] == {"train": [144, 200]}  # --train-limit 96: 1.5 x 96 of its 200 kept
     check_records(out)
 
     # everything the run promises is in the output dir

@@ -163,6 +163,7 @@ def test_ranking_reads_a_dataset_of_many_files_only_for_the_images_it_ranks(monk
     from qt_space import handlers
 
     import hf_quicktune.data
+    from hf_quicktune.rank import LOAD_ROWS_OVER
 
     seen = {}
 
@@ -173,7 +174,5 @@ def test_ranking_reads_a_dataset_of_many_files_only_for_the_images_it_ranks(monk
     monkeypatch.setattr(hf_quicktune.data, "load", fake_load)
     with pytest.raises(gr.Error, match="stop here"):  # the Space's errors reach the visitor as gradio's
         handlers.rank("org/big-set", None, "offline", 32)
-    from hf_quicktune.rank import LOAD_ROWS_OVER
-
     n = inputs.DEFAULTS["rank_samples"]
     assert seen == {"spec": "org/big-set", "train_limit": n, "eval_limit": n, "cut_rows_over": LOAD_ROWS_OVER}
