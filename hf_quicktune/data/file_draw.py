@@ -318,13 +318,19 @@ def draw_builder_files(path: str, config: str | None, revision: str | None, limi
 def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | None,
                label_column: str | None = None) -> Any:
     """``load(data_files)`` of the drawn files (``None``: all of them); again with every file of a split whose rows
-    come grouped by class (:func:`~hf_quicktune.data.class_grouping.split_grouped`), then with twice the files of a
-    split whose draw lacks classes of its ``ClassLabel`` until none does or all are read."""
+    come grouped by class (:func:`~hf_quicktune.data.class_grouping.split_grouped`; one file found so is read with a
+    second first: a file sorted inside but holding every class is then told from shards of a few classes each), then
+    with twice the files of a split whose draw lacks classes of its ``ClassLabel`` until none does or all are read."""
     loaded = load(draw.data_files if draw else None)
     if draw is None:
         return loaded
-    grouped = [name for name, ds in _as_splits(loaded).items()
-               if name in draw.drawn() and not draw.splits[name].by_folder and split_grouped(ds, label_column)]
+    grouped = _grouped_splits(loaded, draw, label_column)
+    lone = [name for name in grouped if draw.splits[name].taken == 1]
+    if lone:  # one file's rows grouped: a shard of a few classes, or one sorted inside; a second file tells which
+        for name in lone:
+            draw.splits[name].taken = 2
+        loaded = load(draw.data_files)
+        grouped = [name for name in _grouped_splits(loaded, draw, label_column) if name in grouped]
     if grouped:
         logger.warning("the rows of the files read of split(s) %s come grouped by class (files written class after "
                        "class): reading all %s so that no class is left out", ", ".join(grouped),
@@ -340,6 +346,12 @@ def load_drawn(load: Callable[[dict[str, list[str]] | None], Any], draw: Draw | 
                                                    for name, (taken, total) in draw.drawn().items()) or "all files")
         loaded = load(draw.data_files)
     return loaded
+
+
+def _grouped_splits(loaded: Any, draw: Draw, label_column: str | None) -> list[str]:
+    """The splits read in part, shard by shard, whose rows come grouped by class."""
+    return [name for name, ds in _as_splits(loaded).items()
+            if name in draw.drawn() and not draw.splits[name].by_folder and split_grouped(ds, label_column)]
 
 
 def _as_splits(loaded: Any) -> dict[str, Any]:

@@ -143,6 +143,23 @@ def test_a_local_folder_of_shards_with_string_labels_sorted_by_class_is_read_who
     assert sorted(p.class_names) == sorted(names) and "drawn_files" not in p.info
     assert "come grouped by class" in caplog.text
     assert p.info["drawn_rows"] == {"train": [60, 180]} and len(p.train) + len(p.validation) == 60
+    one = load(str(folder), train_limit=8, eval_limit=2)  # 15 rows: 1 shard of one class, then 2: still grouped
+    assert sorted(one.class_names) == sorted(names) and "drawn_files" not in one.info
+
+
+def test_shards_each_sorted_inside_but_holding_every_class_are_still_read_in_part(tmp_path, caplog):
+    """One shard drawn whose rows are sorted by class looks grouped on its own; a second shard shows that each
+    holds every class: 2 of the 6 are read, not all."""
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for k in range(6):
+        frame = pd.DataFrame(_rows(30, lambda i: i // 10, seed=100 * k))  # 10 red, 10 green, 10 blue
+        frame["label"] = frame["label"].map(dict(enumerate(COLOURS)))
+        frame.to_parquet(folder / f"train-{k:05d}-of-00006.parquet")
+    with caplog.at_level(logging.WARNING):
+        p = load(str(folder), train_limit=8, eval_limit=2)  # 1.5 x max(8 / 0.8, 2 / 0.2) = 15 rows: 1 shard of 30
+    assert p.info["drawn_files"] == {"train": [2, 6]} and "come grouped by class" not in caplog.text
+    assert sorted(p.class_names) == ["blue", "green", "red"]
 
 
 @pytest.mark.hub
