@@ -93,8 +93,11 @@ class Limits:
 
 
 def relative_path(url: str) -> str:
-    """A data file's path in its repo (``hf://datasets/org/name@rev/data/x.parquet`` -> ``data/x.parquet``)."""
-    return url.split("@", 1)[1].split("/", 1)[1] if "@" in url else url
+    """A data file's path in its repo (``hf://datasets/org/name@rev/data/x.parquet`` -> ``data/x.parquet``); a local
+    path as it is (``cat/img@2x.png``)."""
+    if not url.startswith("hf://") or "@" not in url:
+        return url
+    return url.split("@", 1)[1].split("/", 1)[1]
 
 
 @dataclass

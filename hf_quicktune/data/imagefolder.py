@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hf_quicktune.data.file_draw import Draw, Limits, draw_files, drawn_info
 from hf_quicktune.data.folder_files import check_unread_files, read_extensions
 from hf_quicktune.data.masks import mask_rows, segmentation_layout
 from hf_quicktune.data.name_labels import describe, labels_from_names
@@ -104,9 +105,9 @@ def split_dirs(path: Path) -> dict[str, Path] | None:
     return {name: roots[name] for name in labelled}
 
 
-def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:
+def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[str, datasets.Dataset], dict[str, Any]]:
     """The splits of the ImageFolder ``path`` with a ``label`` ClassLabel from the top folders, and what the layout
-    was (``{"split_dirs": [...]}`` or ``{}``)."""
+    was (``{"split_dirs": [...]}`` or ``{}``, and the files read where ``limits`` drew them: :func:`_drawn`)."""
     import datasets
 
     splits = split_dirs(path)
@@ -115,6 +116,9 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     roots = {s: r.absolute() for s, r in splits.items()} if splits else {"train": root}
     keys = {s: f"split{i}" for i, s in enumerate(roots)}  # datasets' split names are words; a folder's may not be
     patterns = {keys[s]: [glob.escape(str(d)) + "/**" for d in [r, *_linked_dirs(r)]] for s, r in roots.items()}
+    draw = _drawn(roots, limits) if limits is not None and limits.caps else None
+    if draw is not None:
+        patterns.update({keys[s]: [glob.escape(f) for f in draw.data_files[s]] for s in draw.drawn()})
     try:
         with quiet_datasets():
             loaded = datasets.load_dataset("imagefolder", data_files=patterns, drop_labels=True)
@@ -126,6 +130,7 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
         ) from err
     out = {s: loaded[keys[s]] for s in roots}
     layout: dict[str, Any] = {"split_dirs": list(splits)} if splits else {}
+    layout.update(drawn_info(draw))
     if splits:  # the folders split_dirs left out (a competition's unlabelled test/): run's summary names them
         layout["unlabelled"] = [str(inner_folder(d)) for d in _subdirs(path) if d.name not in splits
                                 and any(_visible(e) for e in inner_folder(d).iterdir())]
@@ -143,6 +148,29 @@ def load_image_folder(path: Path) -> tuple[dict[str, datasets.Dataset], dict[str
     for name, split in out.items():
         out[name] = split.add_column("label", [index[c] for c in tops[name]]).cast_column("label", feature)
     return out, layout
+
+
+def _drawn(roots: dict[str, Path], limits: Limits) -> Draw | None:
+    """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
+    every folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
+    every file is read: no split capped, or a folder holding other files than images (a ``metadata.csv``) or
+    segmentation masks beside them, which are read whole."""
+    readable = read_extensions()
+    files: dict[str, list[str]] = {}
+    for split, root in roots.items():
+        found, seen = [], set()
+        for folder, dirs, names in os.walk(root, followlinks=True):  # symlinked class folders too, as datasets reads
+            if os.path.realpath(folder) in seen:  # a link back up the tree
+                dirs[:] = []
+                continue
+            seen.add(os.path.realpath(folder))
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+            found += [os.path.join(folder, n) for n in sorted(names) if not n.startswith((".", "__"))]
+        relative = [os.path.relpath(f, root).replace(os.sep, "/") for f in found]
+        if any(os.path.splitext(f)[1].lower() not in readable for f in found) or mask_rows(relative):
+            return None
+        files[split] = found
+    return draw_files(files, limits, folder_based=True)
 
 
 def _without_masks(splits: dict[str, datasets.Dataset], relative: dict[str, list[str]],

@@ -381,7 +381,7 @@ def _load_local(path: Path, limits: Limits | None = None, progress: Progress | N
         if _is_data_file_dir(path):
             return _load_data_dir(path, limits, progress)
         try:
-            splits, layout = load_image_folder(path)
+            splits, layout = load_image_folder(path, limits)
         except ScansWithoutExtension:  # a PACS export's IM000001: read through links named .dcm
             return _through_copy(path, named_scans(path), "named_scans")
         return RawSource("imagefolder", splits, base_dir=str(path), info={"path": str(path), **layout})

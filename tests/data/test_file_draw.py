@@ -385,30 +385,49 @@ def test_a_single_large_data_file_tells_its_conversion_to_arrow(tmp_path, monkey
 
 
 def test_a_source_read_whole_keeps_and_checks_only_the_images_the_limits_need(tmp_path):
-    """An image folder is read whole (its files listed), but under the limits only a stratified 1.5x of what they
-    need is kept, before every image is decoded once: ImageNet's 1.28 million images are not checked for a
-    --train-limit 10000 run. `rank` keeps every row of a split not 20x larger than what it needs (a later run without
-    limits reads its features)."""
+    """A parquet table is read whole, but under the limits only a stratified 1.5x of what they need is kept, before
+    every image is decoded once. A ranking keeps every row of a split not 20x larger than what it needs (a later run
+    without limits reads its features)."""
+    from hf_quicktune.data.images import PROGRESS_TASK
+
+    table = tmp_path / "table.parquet"
+    pd.DataFrame(_rows(200, lambda i: i % 4)).to_parquet(table)
+    told = []
+    p = load(str(table), train_limit=20, eval_limit=8,
+             progress=lambda task, done, total, images: told.append((task, done, total)))
+    assert p.info["drawn_rows"] == {"train": [60, 200]}  # 1.5 x max(20 / 0.8, 8 / 0.2); validation carved from it
+    assert sorted(np.bincount(p.train["label"]) + np.bincount(p.validation["label"])) == [15] * 4
+    assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (60, 60)  # 60 images checked, not 200
+    assert split_origin(p.info, "train") == ("the dataset's 'train' split (60 of its 200 images, drawn at random by "
+                                             "class), less the held-out shares")
+    assert load(str(table), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
+    assert len(load(str(table), train_limit=20, eval_limit=8, cut_rows_over=math.inf).train) == 160
+    ranked = load(str(table), train_limit=20, eval_limit=8, cut_rows_over=LOAD_ROWS_OVER)  # 200 < 20 x 60: kept
+    assert "drawn_rows" not in ranked.info and ranked.fingerprint == load(str(table)).fingerprint
+    assert load(str(table), train_limit=1, eval_limit=1, cut_rows_over=LOAD_ROWS_OVER).info[
+        "drawn_rows"] == {"train": [8, 200]}  # 1.5 x max(1 / 0.8, 1 / 0.2) = 8: 200 > 20 x 8, cut
+    assert "drawn_rows" not in load(str(table)).info
+
+
+def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(tmp_path):
+    """ImageNet's train/ of 1.28 million files is not converted to Arrow for a run that trains on thousands: under
+    the limits an image folder's files are drawn from every class folder, as an imagefolder repo's on the Hub."""
     from hf_quicktune.data.images import PROGRESS_TASK
 
     for split, n in (("train", 40), ("validation", 10)):
         for c, name in enumerate(COLOURS):
             folder = tmp_path / "folder" / split / name
             folder.mkdir(parents=True)
-            for i in range(n):
-                make_image(COLOURS[name], 100 * c + i + (0 if split == "train" else 50), size=8).save(folder / f"{i}.png")
+            for i in range(n):  # a retina export's names: '@' in a local path is no Hub revision
+                make_image(COLOURS[name], 100 * c + i + (0 if split == "train" else 50), size=8).save(
+                    folder / f"{i}@2x.png")
     told = []
     p = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8,
              progress=lambda task, done, total, images: told.append((task, done, total)))
-    assert p.info["drawn_rows"] == {"train": [30, 160], "validation": [12, 40]}
+    # 30 of train's 160 needed: ceil(30 / 160 x 40) = 8 of each class folder; 12 of validation's 40: 3 of each
+    assert p.info["drawn_files"] == {"train": [32, 160], "validation": [12, 40]}
+    assert p.info["drawn_rows"] == {"train": [30, 32]} and len(p.validation) == 12
     assert sorted(np.bincount(p.train["label"])) == [7, 7, 8, 8] and sorted(np.bincount(p.validation["label"])) == [3] * 4
-    assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (42, 42)  # 42 images checked, not 200
-    assert split_origin(p.info, "train") == "the dataset's 'train' split (30 of its 160 images, drawn at random by class)"
+    assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (42, 42)
     assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
-    assert len(load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows_over=math.inf).train) == 160
-    # a ranking's load (LOAD_ROWS_OVER = 20): 160 rows of the 30 train needs are kept; 20 x 30 = 600 would not be
-    ranked = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, cut_rows_over=LOAD_ROWS_OVER)
-    assert "drawn_rows" not in ranked.info and ranked.fingerprint == load(str(tmp_path / "folder")).fingerprint
-    assert load(str(tmp_path / "folder"), train_limit=2, eval_limit=2, cut_rows_over=LOAD_ROWS_OVER).info[
-        "drawn_rows"] == {"train": [3, 160]}  # 160 rows > 20 x 3 (cut); 40 < 20 x 3 (kept)
-    assert "drawn_rows" not in load(str(tmp_path / "folder")).info
+    assert len(load(str(tmp_path / "folder")).train) == 160
