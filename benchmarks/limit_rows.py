@@ -1,11 +1,12 @@
-"""What a load under ``--train-limit`` / ``--eval-limit`` costs on a dataset read whole (an image folder, a table
-of image URLs) when it keeps every image read (``cut_rows_over=math.inf``: every load before session 57) against keeping a stratified 1.5x of what the limits need before the images are checked or downloaded
-(``data.load``'s default since), in the same process, each arm with empty caches (the image check is remembered
-per dataset, so a second load would not show it).
+"""What a load under ``--train-limit`` / ``--eval-limit`` costs on an image folder and on a table of image URLs, as
+every load read them before session 57 (whole, every image checked or downloaded) against now, in the same process,
+each arm with empty caches (the image check is remembered per dataset, so a second load would not show it).
 
-* an ImageFolder of ``--photos`` 500x375 JPEGs in 10 classes, loaded with ``--train-limit`` / ``--eval-limit``
-  (its own train/ folder only: validation carved from it);
-* a CSV of ``--urls`` image URLs served by a local HTTP server, loaded with the same limits scaled down.
+* an ImageFolder of ``--photos`` 500x375 JPEGs in 10 classes (its train/ folder only: validation carved from it):
+  before, a limited load read it whole, as ``data.load`` without limits does (the baseline); now enough images of
+  every class folder are read (``data/imagefolder.py``) and a stratified 1.5x of what the limits need kept;
+* a CSV of ``--urls`` image URLs served by a local HTTP server, with the limits scaled down: before, every row kept
+  (``cut_rows_over=math.inf``, the baseline); now a stratified 1.5x of what the limits need, before downloading.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/limit_rows.py [--photos 6000] [--urls 2000]
 """
@@ -69,8 +70,9 @@ def _urls(root: Path, n: int) -> tuple[Path, list[str], http.server.ThreadingHTT
     return table, requests, httpd
 
 
-def _load(spec: str, caches: Path, train_limit: int, eval_limit: int, cut: bool) -> tuple[float, int, int]:
-    """Seconds of ``data.load`` with empty caches, images checked, rows kept (train + validation)."""
+def _load(spec: str, caches: Path, limits: tuple[int, int] | None, cut: bool = True) -> tuple[float, int, int]:
+    """Seconds of ``data.load`` (``limits``: train and eval limits, None: none) with empty caches, images checked,
+    rows kept (train + validation)."""
     import datasets.config
 
     from hf_quicktune.data import load
@@ -84,6 +86,7 @@ def _load(spec: str, caches: Path, train_limit: int, eval_limit: int, cut: bool)
         if task == PROGRESS_TASK:
             checked[0] = total
     start = time.perf_counter()
+    train_limit, eval_limit = limits or (None, None)
     prepared = load(spec, train_limit=train_limit, eval_limit=eval_limit, cut_rows_over=1.0 if cut else math.inf,
                     progress=progress)
     return time.perf_counter() - start, checked[0], sum(len(s) for s in prepared.splits.values())
@@ -102,10 +105,10 @@ def main() -> None:
         _photos(root / "photos", args.photos)
         print(f"{args.photos} JPEGs 500x375 written in {time.perf_counter() - started:.1f} s; limits "
               f"--train-limit {args.train_limit} --eval-limit {args.eval_limit}")
-        for cut in (False, True):
-            seconds, checked, kept = _load(str(root / "photos"), root / f"caches-photos-{cut}", args.train_limit,
-                                           args.eval_limit, cut)
-            print(f"  image folder, {'kept 1.5x the limits (after)' if cut else 'every image kept (before)  '}: "
+        for now in (False, True):
+            limits = (args.train_limit, args.eval_limit) if now else None
+            seconds, checked, kept = _load(str(root / "photos"), root / f"caches-photos-{now}", limits)
+            print(f"  image folder, {'files drawn, 1.5x kept (after)' if now else 'read whole (before)          '}: "
                   f"load {seconds:6.2f} s, {checked:5d} images checked, {kept:5d} kept")
         table, requests, httpd = _urls(root / "urls", args.urls)
         small = (args.train_limit // 5, args.eval_limit // 5)
@@ -113,8 +116,8 @@ def main() -> None:
               f"--eval-limit {small[1]}")
         for cut in (False, True):
             before = len(requests)
-            seconds, checked, kept = _load(str(table), root / f"caches-urls-{cut}", *small, cut)
-            print(f"  URL table,    {'kept 1.5x the limits (after)' if cut else 'every image kept (before)  '}: "
+            seconds, checked, kept = _load(str(table), root / f"caches-urls-{cut}", small, cut)
+            print(f"  URL table,    {'1.5x the limits kept (after) ' if cut else 'every row kept (before)      '}: "
                   f"load {seconds:6.2f} s, {len(requests) - before:5d} downloads, {kept:5d} kept")
         httpd.shutdown()
 
