@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
+#: the files that give an imagefolder its columns (datasets' metadata files)
+_METADATA = frozenset({"metadata.csv", "metadata.jsonl", "metadata.parquet"})
 #: top folders named so make a split layout (``root/<split>/<class>/...``): the names the split matching knows
 SPLIT_NAMES = frozenset(name for aliases in SPLIT_ALIASES.values() for name in aliases)
 
@@ -153,8 +155,9 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
 def _drawn(roots: dict[str, Path], limits: Limits) -> Draw | None:
     """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
     every folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
-    every file is read: no split capped, or a folder holding other files than images (a ``metadata.csv``) or
-    segmentation masks beside them, which are read whole."""
+    every file is read: no split capped, or a folder whose ``metadata.csv`` (``.jsonl``, ``.parquet``) gives the
+    columns, or that holds segmentation masks beside its images, which are read whole. Other files (notes) are not
+    read either way."""
     readable = read_extensions()
     files: dict[str, list[str]] = {}
     for split, root in roots.items():
@@ -166,10 +169,12 @@ def _drawn(roots: dict[str, Path], limits: Limits) -> Draw | None:
             seen.add(os.path.realpath(folder))
             dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
             found += [os.path.join(folder, n) for n in sorted(names) if not n.startswith((".", "__"))]
-        relative = [os.path.relpath(f, root).replace(os.sep, "/") for f in found]
-        if any(os.path.splitext(f)[1].lower() not in readable for f in found) or mask_rows(relative):
+        if any(os.path.basename(f).lower() in _METADATA for f in found):
             return None
-        files[split] = found
+        images = [f for f in found if os.path.splitext(f)[1].lower() in readable]
+        if mask_rows([os.path.relpath(f, root).replace(os.sep, "/") for f in images]):
+            return None
+        files[split] = images
     return draw_files(files, limits, folder_based=True)
 
 

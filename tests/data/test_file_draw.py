@@ -421,6 +421,7 @@ def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(t
             for i in range(n):  # a retina export's names: '@' in a local path is no Hub revision
                 make_image(COLOURS[name], 100 * c + i + (0 if split == "train" else 50), size=8).save(
                     folder / f"{i}@2x.png")
+    (tmp_path / "folder" / "train" / "red" / "notes.txt").write_text("shot on a phone")  # not read, either way
     told = []
     p = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8,
              progress=lambda task, done, total, images: told.append((task, done, total)))
@@ -431,3 +432,10 @@ def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(t
     assert [t[1:] for t in told if t[0] == PROGRESS_TASK][-1] == (42, 42)
     assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
     assert len(load(str(tmp_path / "folder")).train) == 160
+    # a metadata.csv gives a folder its columns (datasets reads them against every file): no draw, all read
+    from hf_quicktune.data.imagefolder import _drawn
+
+    roots = {"train": tmp_path / "folder" / "train"}
+    assert _drawn(roots, Limits(train=20, eval=8)).drawn() == {"train": [60, 160]}  # validation carved: 40 x 1.5
+    (tmp_path / "folder" / "train" / "red" / "metadata.csv").write_text("file_name,note\n0@2x.png,x\n")
+    assert _drawn(roots, Limits(train=20, eval=8)) is None
