@@ -153,7 +153,7 @@ def test_a_limited_load_of_a_hub_repo_of_shards_sizes_them_by_one_shard(hub, tmp
 
 @pytest.mark.hub
 def test_the_shard_downloaded_to_count_its_samples_is_told_as_a_download(hub, tmp_path):
-    """That first shard (ImageNet's wds: about 150 MB) is downloaded before the load's own download starts: told
+    """That first shard (a whole shard of ImageNet's wds) is downloaded before the load's own download starts: told
     as one too, not silent."""
     repo = f"qt-org/wds-{uuid.uuid4().hex[:8]}"
     hub.api.create_repo(repo, repo_type="dataset")
