@@ -24,7 +24,8 @@ def data() -> None:
               help="Look at about N images a split, as `run --train-limit N --eval-limit N` reads the dataset: a "
                    "dataset stored in many files (a Hub repo of shards or images, a local folder of shards) is "
                    "read only in part (an ImageNet-sized set without downloading it), and 1.5 N images a split are "
-                   "kept, drawn at random by class, and checked.")
+                   "kept, drawn at random by class, and checked (of a train split that validation is carved from, "
+                   "enough for N validation images too).")
 @click.option("--samples", metavar="PNG", default=None,
               help="Also draw a grid of training images, a row per class (up to 20 classes), into this PNG file.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of tables.")

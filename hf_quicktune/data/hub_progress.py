@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 INTERVAL_S = 1.0
 #: files of a repo that no load reads
 _NOT_DATA = ("README.md", ".gitattributes")
+#: paths asked about in one paths-info request, and the most such requests before a listing of the repo is cheaper
+_PATHS_PER_REQUEST = 500
+_PATHS_REQUESTS = 10
 
 
 def _blobs(spec: str) -> Path:
@@ -51,13 +54,20 @@ def _names(folder: Path) -> set[str]:
 
 
 def _to_fetch(spec: str, revision: str | None, files: list[str] | None, cached: set[str]) -> tuple[int, int]:
-    """Bytes of the repo's data files (``files``: those paths only) whose blobs were not ``cached``, and of all of
-    them."""
+    """Bytes of the repo's data files (``files``: those paths only, asked for by path, not found in a listing of
+    the whole repo) whose blobs were not ``cached``, and of all of them."""
     from huggingface_hub import HfApi
 
+    api = HfApi()
     wanted = None if files is None else set(files)
+    if files is None or len(files) > _PATHS_REQUESTS * _PATHS_PER_REQUEST:  # a listing's pages hold as many
+        entries: Iterable[Any] = api.list_repo_tree(spec, repo_type="dataset", revision=revision, recursive=True)
+    else:  # the shards a draw read, the shard counted: a few requests where a listing of ImageNet's takes many
+        entries = (entry for start in range(0, len(files), _PATHS_PER_REQUEST)
+                   for entry in api.get_paths_info(spec, files[start:start + _PATHS_PER_REQUEST], repo_type="dataset",
+                                                   revision=revision))
     fetch = every = 0
-    for entry in HfApi().list_repo_tree(spec, repo_type="dataset", revision=revision, recursive=True):
+    for entry in entries:
         size = getattr(entry, "size", None)
         if size is None or entry.path.split("/")[-1] in _NOT_DATA or entry.path.startswith("."):
             continue

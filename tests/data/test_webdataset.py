@@ -161,11 +161,14 @@ def test_the_shard_downloaded_to_count_its_samples_is_told_as_a_download(hub, tm
         _shard(tmp_path / "up" / f"toy-train-{k:04d}.tar", 20 * k, 20)
     hub.api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=tmp_path / "up")
     calls = []
+    before = len(hub.requests)
     prepared = load(repo, train_limit=16, eval_limit=4, progress=lambda *call: calls.append(call[:3]))
     assert prepared.info["drawn_files"] == {"train": [2, 6]}
     shard_kb = round((tmp_path / "up" / "toy-train-0000.tar").stat().st_size / 1000)
     finished = [(done, total) for task, done, total in calls if task == f"downloading {repo} (kB)" and done == total]
     assert finished == [(shard_kb, shard_kb)] * 2  # the counted shard, then the other one drawn
+    # each sized by asking for its paths, not by listing the repo (ImageNet's: a thousand shards)
+    assert len([path for method, path, _ in hub.requests[before:] if method == "POST" and "/paths-info/" in path]) == 2
 
 
 def test_a_local_folder_of_shards_is_read_in_part_under_the_limits(tmp_path):
