@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -154,17 +155,18 @@ def _image_suffixes() -> frozenset[str]:
 
 
 def _is_image(path: str) -> bool:
-    return PurePosixPath(path).suffix.lower() in _image_suffixes()
+    return os.path.splitext(path)[1].lower() in _image_suffixes()
 
 
 def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
     """Images one file each: ``need`` of them drawn from every folder in proportion (at least one a folder);
     the other files (imagefolder's ``metadata.csv``) are always read."""
-    images = [i for i, f in enumerate(files) if _is_image(f)]
-    others = [i for i, f in enumerate(files) if not _is_image(f)]
+    flags = [_is_image(f) for f in files]
+    images = [i for i, image in enumerate(flags) if image]
+    others = [i for i, image in enumerate(flags) if not image]
     folders: dict[str, list[int]] = {}
     for i in images:
-        folders.setdefault(str(PurePosixPath(relative_path(files[i])).parent), []).append(i)
+        folders.setdefault(relative_path(files[i]).rpartition("/")[0], []).append(i)
     share = min(1.0, MARGIN * need / max(1, len(images)))
     picked: list[int] = []
     for _, members in sorted(folders.items()):

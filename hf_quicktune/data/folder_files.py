@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from hf_quicktune.errors import DatasetError
@@ -32,35 +34,64 @@ def read_extensions() -> frozenset[str]:
     return frozenset(ext.lower() for ext in ImageFolder.EXTENSIONS)
 
 
-def _files(folder: Path) -> list[str]:
-    """Every file under ``folder`` by its path relative to it, hidden files and folders skipped."""
-    out = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        rel = Path(root).relative_to(folder)
-        out += [str(rel / f) for f in files if not f.startswith(".")]
-    return out
+@dataclass(frozen=True)
+class FolderWalk:
+    """Every file below a folder by its path relative to it (``CLASS/.../NAME.EXT``, joined by ``/``), and its
+    symlinked folders the same way: what datasets' file patterns would read, hidden names (``.DS_Store``) and tools'
+    folders (``__MACOSX``) skipped, symlinked folders followed (a link back up the tree once)."""
+
+    root: Path
+    files: list[str]
+    linked: list[str]
 
 
-def check_unread_files(path: Path, splits: list[Path] | None = None) -> None:
+def walk_folder(root: Path) -> FolderWalk:
+    """One walk of ``root`` (:class:`FolderWalk`), shared by every check of a load: a folder of a million images is
+    listed once, with one string join per file (path objects per file cost seconds per hundred thousand files)."""
+    files: list[str] = []
+    linked: list[str] = []
+    seen: set[str] = set()
+    base = os.fspath(root)
+    for folder, dirs, names in os.walk(base, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree
+            dirs[:] = []
+            continue
+        seen.add(real)
+        rel = os.path.relpath(folder, base)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
+        linked += [prefix + d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        files += [prefix + n for n in sorted(names) if not n.startswith((".", "__"))]
+    return FolderWalk(root, files, linked)
+
+
+def check_unread_files(path: Path, splits: list[Path] | None = None,
+                       walks: Mapping[Path, FolderWalk] | None = None) -> None:
     """Raise when a class folder of the ImageFolder ``path`` (``path/CLASS/...``, or
     ``SPLIT/CLASS/...`` for the split folders ``splits`` given) holds files and none of a type
     ``imagefolder`` reads (the class would be dropped); warn about other files of such types in class folders,
     counted by extension. Notes and metadata (:data:`NOT_IMAGES`) are not counted. Class folders of DICOM scans
-    without an extension raise :class:`ScansWithoutExtension` (read through links that give them one)."""
+    without an extension raise :class:`ScansWithoutExtension` (read through links that give them one). ``walks``:
+    the folders' :func:`walk_folder` where the caller has them (by absolute path), else each is walked here."""
     readable = read_extensions()
     skipped: Counter[str] = Counter()
     lost: dict[str, Counter[str]] = {}
     bare: list[Path] = []  # files without an extension: a PACS export's DICOM scans (IM000001, 1.2.840....)?
     for root in splits or [path]:
-        for cls in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith((".", "__"))):
-            files = _files(cls)
+        walk = (walks or {}).get(root.absolute()) or walk_folder(root)
+        by_class: dict[str, list[str]] = {}
+        for rel in walk.files:  # a file directly in the root is in no class folder
+            cls, sep, below = rel.partition("/")
+            if sep:
+                by_class.setdefault(cls, []).append(below)
+        for cls, files in sorted(by_class.items()):
             suffixes = Counter(suffix_of(f) for f in files)
             unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
             if unread and not any(s in readable for s in suffixes):
-                lost[str(cls.relative_to(path))] = unread
+                lost[str((root / cls).relative_to(path))] = unread
             skipped.update(unread)
-            bare += [cls / f for f in files if suffix_of(f) == BARE][:3]
+            bare += [root / cls / f for f in files if suffix_of(f) == BARE][:3]
     if _dicom_without_extension(bare):
         raise ScansWithoutExtension(str(path))
     if lost:
@@ -88,7 +119,9 @@ BARE = "(none)"
 
 def suffix_of(name: str) -> str:
     """A file's lower-case extension, ``(none)`` without one (a DICOM UID's dots are no extension: ``1.2.840.10``)."""
-    suffix = Path(name).suffix.lower()
+    base = name.replace(os.sep, "/").rpartition("/")[2]
+    dot = base.rfind(".")
+    suffix = base[dot:].lower() if 0 < dot < len(base) - 1 else ""  # Path(name).suffix, without a path object
     return BARE if not suffix or suffix[1:].isdigit() else suffix
 
 

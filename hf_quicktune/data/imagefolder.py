@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hf_quicktune.data.file_draw import Draw, Limits, draw_files, drawn_info
-from hf_quicktune.data.folder_files import check_unread_files, read_extensions
+from hf_quicktune.data.folder_files import FolderWalk, check_unread_files, read_extensions, walk_folder
 from hf_quicktune.data.masks import mask_rows, segmentation_layout
 from hf_quicktune.data.name_labels import describe, labels_from_names
 from hf_quicktune.data.quiet import quiet_datasets
@@ -113,12 +113,15 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
     import datasets
 
     splits = split_dirs(path)
-    check_unread_files(path, list(splits.values()) if splits else None)
     root = path.absolute()
     roots = {s: r.absolute() for s, r in splits.items()} if splits else {"train": root}
+    walks = {s: walk_folder(r) for s, r in roots.items()}  # every check below reads this one listing
+    check_unread_files(path, list(splits.values()) if splits else None, {w.root: w for w in walks.values()})
     keys = {s: f"split{i}" for i, s in enumerate(roots)}  # datasets' split names are words; a folder's may not be
-    patterns = {keys[s]: [glob.escape(str(d)) + "/**" for d in [r, *_linked_dirs(r)]] for s, r in roots.items()}
-    draw = _drawn(roots, limits) if limits is not None and limits.caps else None
+    # symlinked folders (``train/cat -> /data/cats``) are patterns of their own: datasets' do not descend into them
+    patterns = {keys[s]: [glob.escape(str(d)) + "/**" for d in [r, *(r / d for d in walks[s].linked)]]
+                for s, r in roots.items()}
+    draw = _drawn(walks, limits) if limits is not None and limits.caps else None
     if draw is not None:
         patterns.update({keys[s]: [glob.escape(f) for f in draw.data_files[s]] for s in draw.drawn()})
     try:
@@ -152,29 +155,22 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
     return out, layout
 
 
-def _drawn(roots: dict[str, Path], limits: Limits) -> Draw | None:
+def _drawn(walks: dict[str, FolderWalk], limits: Limits) -> Draw | None:
     """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
     every folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
     every file is read: no split capped, or a folder whose ``metadata.csv`` (``.jsonl``, ``.parquet``) gives the
     columns, or that holds segmentation masks beside its images, which are read whole. Other files (notes) are not
-    read either way."""
+    read either way. ``walks``: each split's folder listed (:func:`~hf_quicktune.data.folder_files.walk_folder`)."""
     readable = read_extensions()
     files: dict[str, list[str]] = {}
-    for split, root in roots.items():
-        found, seen = [], set()
-        for folder, dirs, names in os.walk(root, followlinks=True):  # symlinked class folders too, as datasets reads
-            if os.path.realpath(folder) in seen:  # a link back up the tree
-                dirs[:] = []
-                continue
-            seen.add(os.path.realpath(folder))
-            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-            found += [os.path.join(folder, n) for n in sorted(names) if not n.startswith((".", "__"))]
-        if any(os.path.basename(f).lower() in _METADATA for f in found):
+    for split, walk in walks.items():
+        if any(rel.rpartition("/")[2].lower() in _METADATA for rel in walk.files):
             return None
-        images = [f for f in found if os.path.splitext(f)[1].lower() in readable]
-        if mask_rows([os.path.relpath(f, root).replace(os.sep, "/") for f in images]):
+        images = [rel for rel in walk.files if os.path.splitext(rel)[1].lower() in readable]
+        if mask_rows(images):
             return None
-        files[split] = images
+        base = os.fspath(walk.root)
+        files[split] = [os.path.join(base, rel) for rel in images]
     return draw_files(files, limits, folder_based=True)
 
 
@@ -214,22 +210,6 @@ def _classes_from_names(path: Path, relative: dict[str, list[str]]) -> dict[str,
     for split, rels in relative.items():
         out[split], start = labels[start:start + len(rels)], start + len(rels)
     return out
-
-
-def _linked_dirs(root: Path) -> list[Path]:
-    """The symlinked folders under ``root`` (``train/cat -> /data/cats``), followed: datasets' file patterns do not
-    descend into them (such a class, or the whole set, was "no data")."""
-    found: list[Path] = []
-    seen: set[str] = set()
-    for path, dirs, _ in os.walk(root, followlinks=True):
-        real = os.path.realpath(path)
-        if real in seen:  # a link back up the tree
-            dirs[:] = []
-            continue
-        seen.add(real)
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [Path(path) / d for d in dirs if os.path.islink(os.path.join(path, d))]
-    return found
 
 
 def _relative_paths(split: datasets.Dataset, root: Path) -> list[str]:

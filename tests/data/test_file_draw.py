@@ -433,9 +433,10 @@ def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(t
     assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
     assert len(load(str(tmp_path / "folder")).train) == 160
     # a metadata.csv gives a folder its columns (datasets reads them against every file): no draw, all read
+    from hf_quicktune.data.folder_files import walk_folder
     from hf_quicktune.data.imagefolder import _drawn
 
-    roots = {"train": tmp_path / "folder" / "train"}
-    assert _drawn(roots, Limits(train=20, eval=8)).drawn() == {"train": [60, 160]}  # validation carved: 40 x 1.5
-    (tmp_path / "folder" / "train" / "red" / "metadata.csv").write_text("file_name,note\n0@2x.png,x\n")
-    assert _drawn(roots, Limits(train=20, eval=8)) is None
+    train = tmp_path / "folder" / "train"
+    assert _drawn({"train": walk_folder(train)}, Limits(train=20, eval=8)).drawn() == {"train": [60, 160]}  # 40 x 1.5
+    (train / "red" / "metadata.csv").write_text("file_name,note\n0@2x.png,x\n")
+    assert _drawn({"train": walk_folder(train)}, Limits(train=20, eval=8)) is None

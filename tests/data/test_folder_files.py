@@ -85,3 +85,39 @@ def test_dicom_scans_without_an_extension_are_read_where_they_lie(tmp_path, capl
     (root / "pneumonia" / "0.png").write_bytes((root / "normal" / "0.png").read_bytes())  # a class with images too
     mixed = load(str(root))
     assert mixed.meta.num_train + len(mixed.validation) == 11
+
+
+def test_a_folder_is_walked_once_per_load_and_a_linked_class_of_heic_photos_is_refused(tmp_path, monkeypatch):
+    """The unread-files check, the symlinked folders' patterns and the draw under limits share one listing of the
+    folder (they walked it three times: seconds per hundred thousand images); the check now follows links below a
+    class folder as the load does (a linked folder of HEIC photos was read as nothing)."""
+    import os
+
+    root = _folder(tmp_path / "pets", {"cat": (8, 0), "dog": (8, 0)})
+    walked: list[str] = []
+    real_walk = os.walk
+
+    def counting(top, *args, **kwargs):
+        walked.append(os.fspath(top))
+        return real_walk(top, *args, **kwargs)
+
+    monkeypatch.setattr(os, "walk", counting)
+    load(str(root), train_limit=4, eval_limit=2, seed=0)
+    assert [w for w in walked if w.startswith(str(root))] == [str(root.absolute())]
+    monkeypatch.setattr(os, "walk", real_walk)
+    _folder(tmp_path / "store", {"bird": (0, 4)})
+    (root / "dog" / "more").symlink_to(tmp_path / "store" / "bird")  # read by the load as dog images
+    (root / "bird").mkdir()
+    (root / "bird" / "phone").symlink_to(tmp_path / "store" / "bird")
+    with pytest.raises(DatasetError, match=r"1 class folder\(s\) hold no file of an image type.*bird/: 4 \.heic"):
+        load(str(root))
+
+
+def test_suffixes_are_read_as_pathlib_reads_them_and_numbers_are_no_extension():
+    from hf_quicktune.data.folder_files import BARE, suffix_of
+
+    names = ["a.JPG", "dir.d/b", ".hidden", "c.", "..x", "d.tar.gz", "IM000001", "1.2.840.10008", "e.HEIC",
+             "f.dcm", "x/y/z.PnG", "g.5"]
+    expected = {name: Path(name).suffix.lower() for name in names}
+    expected.update({"1.2.840.10008": BARE, "g.5": BARE})
+    assert {name: suffix_of(name) for name in names} == {n: s or BARE for n, s in expected.items()}
