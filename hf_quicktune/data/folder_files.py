@@ -86,12 +86,13 @@ def check_unread_files(path: Path, splits: list[Path] | None = None,
             if sep:
                 by_class.setdefault(cls, []).append(below)
         for cls, files in sorted(by_class.items()):
-            suffixes = Counter(suffix_of(f) for f in files)
+            each = [suffix_of(f) for f in files]
+            suffixes = Counter(each)
             unread = Counter({s: n for s, n in suffixes.items() if s not in readable and s not in NOT_IMAGES})
             if unread and not any(s in readable for s in suffixes):
                 lost[str((root / cls).relative_to(path))] = unread
             skipped.update(unread)
-            bare += [root / cls / f for f in files if suffix_of(f) == BARE][:3]
+            bare += [root / cls / f for f, suffix in zip(files, each) if suffix == BARE][:3]
     if _dicom_without_extension(bare):
         raise ScansWithoutExtension(str(path))
     if lost:

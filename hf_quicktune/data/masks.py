@@ -22,18 +22,20 @@ def mask_rows(relative: list[str]) -> list[int]:
     """The rows of ``relative`` (image paths below a split's root, ``CLASS/.../NAME.EXT``) that are masks: in a
     :data:`MASK_FOLDERS` folder below the class folder, or named as a mask of an image beside it (the image's
     name + ``_mask``, ``_seg``, ``_segmentation`` or ``_gt``, with or without a number)."""
-    present = {rel.rsplit(".", 1)[0].lower() for rel in relative}
-    out = []
+    out: list[int] = []
+    named: list[tuple[int, list[str], str]] = []  # rows named like a mask: one if its image lies beside it
     for row, rel in enumerate(relative):
         parts = rel.split("/")
-        if any(part.lower() in MASK_FOLDERS for part in parts[1:-1]):
+        if len(parts) > 2 and any(part.lower() in MASK_FOLDERS for part in parts[1:-1]):
             out.append(row)
             continue
-        stem = parts[-1].rsplit(".", 1)[0]
-        match = _MASK_NAME.match(stem)
-        if match and "/".join([*parts[:-1], match.group("image")]).lower() in present:
-            out.append(row)
-    return out
+        match = _MASK_NAME.match(parts[-1].rsplit(".", 1)[0])
+        if match:
+            named.append((row, parts, match.group("image")))
+    if named:  # every image's name is looked at only where some file is named like a mask
+        present = {rel.rsplit(".", 1)[0].lower() for rel in relative}
+        out += [row for row, parts, image in named if "/".join([*parts[:-1], image]).lower() in present]
+    return sorted(out)
 
 
 #: folder names (lower case) of the pictures beside a ``masks/`` folder in a segmentation set (Kvasir-SEG's)
