@@ -158,15 +158,17 @@ def _is_image(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in _image_suffixes()
 
 
-def _by_folder(files: list[str], need: int, rng: np.random.Generator) -> _Split:
-    """Images one file each: ``need`` of them drawn from every folder in proportion (at least one a folder);
-    the other files (imagefolder's ``metadata.csv``) are always read."""
+def _by_folder(files: list[str], need: int, rng: np.random.Generator, groups: list[str] | None = None) -> _Split:
+    """Images one file each: ``need`` of them drawn from every folder in proportion (at least one a folder), or
+    from every one of ``groups`` (each file's class, where the caller knows it); the other files (imagefolder's
+    ``metadata.csv``) are always read."""
     flags = [_is_image(f) for f in files]
     images = [i for i, image in enumerate(flags) if image]
     others = [i for i, image in enumerate(flags) if not image]
     folders: dict[str, list[int]] = {}
     for i in images:
-        folders.setdefault(relative_path(files[i]).rpartition("/")[0], []).append(i)
+        key = groups[i] if groups is not None else relative_path(files[i]).rpartition("/")[0]
+        folders.setdefault(key, []).append(i)
     share = min(1.0, MARGIN * need / max(1, len(images)))
     picked: list[int] = []
     for _, members in sorted(folders.items()):
@@ -255,11 +257,14 @@ def _by_shard(files: list[str], need: int, rows_each: float | None, rng: np.rand
 
 
 def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, int] | None = None,
-               folder_based: bool = False, fetch: Callable[[str], str] = local_file) -> Draw | None:
+               folder_based: bool = False, fetch: Callable[[str], str] = local_file,
+               classes: dict[str, list[str]] | None = None) -> Draw | None:
     """The ``files`` of each split (local paths or ``hf://`` URLs) that a load under ``limits`` reads, or None
     when it reads them all (no split capped, each capped split in one file, or nothing to size them by).
     ``sizes``: rows per split where known (a dataset card's); ``folder_based``: datasets' imagefolder, images one
-    file each; ``fetch``: a file's local path (:func:`local_file`: a Hub file downloaded), for a shard counted."""
+    file each; ``fetch``: a file's local path (:func:`local_file`: a Hub file downloaded), for a shard counted;
+    ``classes``: each file's class by split, where the caller knows it (a local folder's top folders: images are
+    then drawn from every class, not from every folder below it, of which a class may hold thousands)."""
     needed = limits.rows_needed(list(files))
     sizes = sizes or {}
     splits: dict[str, _Split] = {}
@@ -269,7 +274,7 @@ def draw_files(files: dict[str, list[str]], limits: Limits, *, sizes: dict[str, 
         if need is not None and len(found) > 1:
             rng = np.random.default_rng([limits.seed, len(found)])
             if all(_is_image(f) for f in found[:64]) or (folder_based and any(map(_is_image, found))):
-                drawn = _by_folder(found, need, rng)
+                drawn = _by_folder(found, need, rng, (classes or {}).get(name))
             else:
                 drawn = _by_shard(found, need, sizes[name] / len(found) if name in sizes else None, rng, fetch)
         splits[name] = drawn or _Split(found, list(range(len(found))), len(found))

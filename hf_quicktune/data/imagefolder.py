@@ -157,12 +157,13 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
 
 def _drawn(walks: dict[str, FolderWalk], limits: Limits) -> Draw | None:
     """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
-    every folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
+    every class folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
     every file is read: no split capped, or a folder whose ``metadata.csv`` (``.jsonl``, ``.parquet``) gives the
     columns, or that holds segmentation masks beside its images, which are read whole. Other files (notes) are not
     read either way. ``walks``: each split's folder listed (:func:`~hf_quicktune.data.folder_files.walk_folder`)."""
     readable = read_extensions()
     files: dict[str, list[str]] = {}
+    classes: dict[str, list[str]] = {}  # each image's top folder: its class (a patient's or session's folder below)
     for split, walk in walks.items():
         if any(rel.rpartition("/")[2].lower() in _METADATA for rel in walk.files):
             return None
@@ -171,7 +172,8 @@ def _drawn(walks: dict[str, FolderWalk], limits: Limits) -> Draw | None:
             return None
         base = os.fspath(walk.root)
         files[split] = [os.path.join(base, rel) for rel in images]
-    return draw_files(files, limits, folder_based=True)
+        classes[split] = [rel.partition("/")[0] if "/" in rel else "" for rel in images]
+    return draw_files(files, limits, folder_based=True, classes=classes)
 
 
 def _without_masks(splits: dict[str, datasets.Dataset], relative: dict[str, list[str]],

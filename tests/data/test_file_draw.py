@@ -409,6 +409,23 @@ def test_a_source_read_whole_keeps_and_checks_only_the_images_the_limits_need(tm
     assert "drawn_rows" not in load(str(table)).info
 
 
+def test_a_class_folder_of_many_small_folders_is_drawn_by_class_not_by_folder(tmp_path):
+    """A chest X-ray export keeps each patient's few images in a folder of their own under the class folder: the
+    draw took one image of every such folder however few the limits needed (ten times the need here, thousands of
+    patients in such a set), where the class, the top folder, is what must be covered."""
+    for c, name in enumerate(COLOURS):
+        for patient in range(30):
+            folder = tmp_path / "xrays" / name / f"patient{c}{patient:02d}"
+            folder.mkdir(parents=True)
+            for i in range(2):
+                make_image(COLOURS[name], 100 * c + 2 * patient + i, size=8).save(folder / f"view{i}.png")
+    p = load(str(tmp_path / "xrays"), train_limit=20, eval_limit=8)
+    # 1.5 x max(20 / 0.8, 8 / 0.2) = 60 of 240 needed: 15 of each class's 60 (one of every patient's folder: 120)
+    assert p.info["drawn_files"] == {"train": [60, 240]}
+    assert sorted(np.bincount(p.train["label"])) == [12] * 4 and sorted(np.bincount(p.validation["label"])) == [3] * 4
+    assert p.class_names == sorted(COLOURS)
+
+
 def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(tmp_path):
     """ImageNet's train/ of 1.28 million files is not converted to Arrow for a run that trains on thousands: under
     the limits an image folder's files are drawn from every class folder, as an imagefolder repo's on the Hub."""
