@@ -1,7 +1,8 @@
 """What listing a large local image folder costs a load, on this tree and on a baseline tree side by side.
 
 A folder of ``--files`` empty ``.jpg`` files in ``--classes`` class folders (what is measured is the listing, not
-decoding: a limited load reads none of the images' pixels). Each arm runs in a fresh process with its own datasets
+decoding: a limited load reads none of the images' pixels); with ``--per-folder K`` each class's files lie in
+folders of K below it (a chest X-ray export's patients). Each arm runs in a fresh process with its own datasets
 cache, rounds alternating the order of the trees:
 
 * ``check``: ``data.folder_files.check_unread_files`` alone (the scan for class folders of unread types);
@@ -9,9 +10,11 @@ cache, rounds alternating the order of the trees:
   files drawn from every class folder (session 57) and read by datasets.
 
 Before session 58 the check, the symlinked folders' patterns and the draw each walked the folder (three walks,
-with path objects per file); now one walk is shared (``folder_files.walk_folder``).
+with path objects per file); now one walk is shared (``folder_files.walk_folder``). And the draw took one image of
+every folder below a class (every patient's), whatever the limits needed; now it draws from every class.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/folder_listing.py [--baseline 7cda994] [--files 300000]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/folder_listing.py --files 60000 --classes 10 --per-folder 3
 """
 
 from __future__ import annotations
@@ -44,11 +47,16 @@ print(json.dumps({"check": check, "load": load, "rows": len(splits["train"]), "d
 """
 
 
-def _make(folder: Path, files: int, classes: int) -> None:
-    for c in range(classes):
-        (folder / f"class{c:03d}").mkdir(parents=True)
+def _make(folder: Path, files: int, classes: int, per_folder: int) -> None:
+    made: set[Path] = set()
     for i in range(files):
-        (folder / f"class{i % classes:03d}" / f"img{i:07d}.jpg").touch()
+        place = folder / f"class{i % classes:03d}"
+        if per_folder:
+            place = place / f"patient{i // (classes * per_folder):06d}"
+        if place not in made:
+            place.mkdir(parents=True)
+            made.add(place)
+        (place / f"img{i:07d}.jpg").touch()
 
 
 def _arm(tree: Path, folder: Path, cache: Path, args: argparse.Namespace) -> dict:
@@ -63,6 +71,7 @@ def main() -> None:
     parser.add_argument("--baseline", default="7cda994", help="the commit to compare with (a git worktree of it)")
     parser.add_argument("--files", type=int, default=300_000)
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--per-folder", type=int, default=0, help="files per folder below each class (0: none)")
     parser.add_argument("--train-limit", type=int, default=1000)
     parser.add_argument("--eval-limit", type=int, default=250)
     parser.add_argument("--rounds", type=int, default=2)
@@ -71,8 +80,9 @@ def main() -> None:
         work = Path(tmp)
         folder = work / "images"
         t0 = time.perf_counter()
-        _make(folder, args.files, args.classes)
-        print(f"{args.files:,} empty .jpg files in {args.classes} class folders ({time.perf_counter() - t0:.1f} s to "
+        _make(folder, args.files, args.classes, args.per_folder)
+        below = f", {args.per_folder} a folder below them" if args.per_folder else ""
+        print(f"{args.files:,} empty .jpg files in {args.classes} class folders{below} ({time.perf_counter() - t0:.1f} s to "
               f"write); limits train {args.train_limit}, eval {args.eval_limit} (validation carved from train)")
         base = work / "baseline"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(base), args.baseline],
