@@ -52,8 +52,9 @@ def walk_folder(root: Path) -> FolderWalk:
     linked: list[str] = []
     seen: set[str] = set()
     base = os.fspath(root)
+    reals = {base: os.path.realpath(base)}  # a folder's real path: its parent's + its name, but below a link
     for folder, dirs, names in os.walk(base, followlinks=True):
-        real = os.path.realpath(folder)
+        real = reals.pop(folder, None) or os.path.realpath(folder)
         if real in seen:  # a link back up the tree
             dirs[:] = []
             continue
@@ -61,7 +62,13 @@ def walk_folder(root: Path) -> FolderWalk:
         rel = os.path.relpath(folder, base)
         prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
         dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-        linked += [prefix + d for d in dirs if os.path.islink(os.path.join(folder, d))]
+        for d in dirs:
+            path = os.path.join(folder, d)
+            if os.path.islink(path):
+                linked.append(prefix + d)
+                reals[path] = os.path.realpath(path)
+            else:
+                reals[path] = os.path.join(real, d)
         files += [prefix + n for n in sorted(names) if not n.startswith((".", "__"))]
     return FolderWalk(root, files, linked)
 
