@@ -46,30 +46,41 @@ class FolderWalk:
 
 
 def walk_folder(root: Path) -> FolderWalk:
-    """One walk of ``root`` (:class:`FolderWalk`), shared by every check of a load: a folder of a million images is
-    listed once, with one string join per file (path objects per file cost seconds per hundred thousand files)."""
+    """One walk of ``root`` (:class:`FolderWalk`), shared by every check of a load, in ``os.walk``'s order (each
+    folder's files, then its sorted sub-folders): a folder of a million images is listed once, with one string join
+    per file (path objects per file cost seconds per hundred thousand files). A link to a file is a file, a broken
+    link none (as datasets' patterns read them); a sub-folder's real path is its parent's plus its name but below a
+    link, so only links cost a ``realpath``."""
     files: list[str] = []
     linked: list[str] = []
     seen: set[str] = set()
     base = os.fspath(root)
-    reals = {base: os.path.realpath(base)}  # a folder's real path: its parent's + its name, but below a link
-    for folder, dirs, names in os.walk(base, followlinks=True):
-        real = reals.pop(folder, None) or os.path.realpath(folder)
+    stack = [(base, "", os.path.realpath(base))]
+    while stack:
+        folder, prefix, real = stack.pop()
         if real in seen:  # a link back up the tree
-            dirs[:] = []
             continue
         seen.add(real)
-        rel = os.path.relpath(folder, base)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "__")))
-        for d in dirs:
-            path = os.path.join(folder, d)
-            if os.path.islink(path):
-                linked.append(prefix + d)
-                reals[path] = os.path.realpath(path)
-            else:
-                reals[path] = os.path.join(real, d)
-        files += [prefix + n for n in sorted(names) if not n.startswith((".", "__"))]
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # unreadable: skipped, as os.walk does
+            continue
+        names, subdirs = [], []
+        for entry in entries:
+            if entry.name.startswith((".", "__")):
+                continue
+            try:
+                if entry.is_dir():
+                    subdirs.append((entry.name, entry.path, entry.is_symlink()))
+                elif not entry.is_symlink() or os.path.isfile(entry.path):
+                    names.append(entry.name)
+            except OSError:
+                continue
+        files += [prefix + n for n in sorted(names)]
+        subdirs.sort()
+        linked += [prefix + name for name, _, link in subdirs if link]
+        for name, sub, link in reversed(subdirs):  # popped in sorted order
+            stack.append((sub, prefix + name + "/", os.path.realpath(sub) if link else os.path.join(real, name)))
     return FolderWalk(root, files, linked)
 
 

@@ -139,12 +139,20 @@ def _caused_by(err: BaseException, kind: type[BaseException]) -> BaseException |
 
 
 def _is_data_file_dir(path: Path) -> bool:
-    """A directory of parquet/CSV/JSON files (split names from file names), not of images."""
-
-    files = [f for f in path.rglob("*") if f.is_file() and not any(p.startswith(".") for p in f.relative_to(path).parts)]
-    has_data = any(f.suffix.lower() in FILE_BUILDERS for f in files)
-    has_images = any(f.suffix.lower() in image_extensions() for f in files)
-    return has_data and not has_images
+    """A directory of parquet/CSV/JSON files (split names from file names), not of images: the walk ends at the
+    first image (a folder of a million images is not listed here)."""
+    images = frozenset(image_extensions())
+    has_data = False
+    for _, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            suffix = os.path.splitext(name)[1].lower()
+            if name.startswith(".") or not suffix:
+                continue
+            if suffix in images:
+                return False
+            has_data = has_data or suffix in FILE_BUILDERS
+    return has_data
 
 
 def _load_saved(path: Path) -> RawSource:

@@ -88,23 +88,28 @@ def test_dicom_scans_without_an_extension_are_read_where_they_lie(tmp_path, capl
 
 
 def test_a_folder_is_walked_once_per_load_and_a_linked_class_of_heic_photos_is_refused(tmp_path, monkeypatch):
-    """The unread-files check, the symlinked folders' patterns and the draw under limits share one listing of the
-    folder (they walked it three times: seconds per hundred thousand images); the check now follows links below a
-    class folder as the load does (a linked folder of HEIC photos was read as nothing)."""
+    """The unread-files check, the symlinked folders' patterns, the draw under limits and the split's files share one
+    listing of the folder (it was walked three times, then datasets' patterns listed it again: seconds per hundred
+    thousand images); the check now follows links below a class folder as the load does (a linked folder of HEIC
+    photos was read as nothing)."""
     import os
 
     root = _folder(tmp_path / "pets", {"cat": (8, 0), "dog": (8, 0)})
-    walked: list[str] = []
-    real_walk = os.walk
+    listed: list[str] = []
+    real_scandir = os.scandir
 
-    def counting(top, *args, **kwargs):
-        walked.append(os.fspath(top))
-        return real_walk(top, *args, **kwargs)
+    def counting(top=".", *args, **kwargs):
+        listed.append(os.fspath(top))
+        return real_scandir(top, *args, **kwargs)
 
-    monkeypatch.setattr(os, "walk", counting)
-    load(str(root), train_limit=4, eval_limit=2, seed=0)
-    assert [w for w in walked if w.startswith(str(root))] == [str(root.absolute())]
-    monkeypatch.setattr(os, "walk", real_walk)
+    monkeypatch.setattr(os, "scandir", counting)
+    for limits in ({"train_limit": 4, "eval_limit": 2}, {}):  # drawn, and read whole
+        listed.clear()
+        load(str(root), seed=0, **limits)
+        # the source's detection looks until the first image (pets/, pets/cat/), then one walk lists every folder
+        assert [f for f in listed if f.startswith(str(root))] == [str(root), str(root / "cat")] + [
+            str(root), str(root / "cat"), str(root / "dog")]
+    monkeypatch.setattr(os, "scandir", real_scandir)
     _folder(tmp_path / "store", {"bird": (0, 4)})
     (root / "dog" / "more").symlink_to(tmp_path / "store" / "bird")  # read by the load as dog images
     (root / "bird").mkdir()
