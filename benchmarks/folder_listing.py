@@ -6,14 +6,20 @@ folders of K below it (a chest X-ray export's patients). Each arm runs in a fres
 cache, rounds alternating the order of the trees:
 
 * ``check``: ``data.folder_files.check_unread_files`` alone (the scan for class folders of unread types);
+* ``detect``: ``data.sources._is_data_file_dir`` (is the folder one of parquet / CSV files?), asked before it is read
+  as an image folder;
 * ``load``: ``data.imagefolder.load_image_folder`` under ``Limits(train=--train-limit, eval=--eval-limit)``, the
-  files drawn from every class folder (session 57) and read by datasets.
+  files drawn from every class folder (session 57);
+* ``whole`` (``--whole``): ``load_image_folder`` without limits, every file.
 
 Before session 58 the check, the symlinked folders' patterns and the draw each walked the folder (three walks,
 with path objects per file); now one walk is shared (``folder_files.walk_folder``). And the draw took one image of
-every folder below a class (every patient's), whatever the limits needed; now it draws from every class.
+every folder below a class (every patient's), whatever the limits needed; now it draws from every class. And
+datasets' imagefolder resolved and prepared every file again (a pattern per drawn file); now the splits are built
+from the walk (``imagefolder._image_split``), datasets reading only a folder with a ``metadata.csv``; the detection
+listed every file with path objects; now it stops at the first image.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/folder_listing.py [--baseline 7cda994] [--files 300000]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/folder_listing.py [--baseline 7cda994] [--files 300000] [--whole]
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/folder_listing.py --files 60000 --classes 10 --per-folder 3
 """
 
@@ -33,17 +39,26 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, sys, time
 from pathlib import Path
-folder, limit, eval_limit = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+folder, limit, eval_limit, whole = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 from hf_quicktune.data.file_draw import Limits
 from hf_quicktune.data.folder_files import check_unread_files
 from hf_quicktune.data.imagefolder import load_image_folder
+from hf_quicktune.data.sources import _is_data_file_dir
 t0 = time.perf_counter()
 check_unread_files(folder)
 check = time.perf_counter() - t0
 t0 = time.perf_counter()
+_is_data_file_dir(folder)
+detect = time.perf_counter() - t0
+t0 = time.perf_counter()
 splits, layout = load_image_folder(folder, Limits(train=limit, eval=eval_limit))
 load = time.perf_counter() - t0
-print(json.dumps({"check": check, "load": load, "rows": len(splits["train"]), "drawn": layout.get("drawn_files")}))
+out = {"check": check, "detect": detect, "load": load, "rows": len(splits["train"]), "drawn": layout.get("drawn_files")}
+if whole:
+    t0 = time.perf_counter()
+    splits, _ = load_image_folder(folder)
+    out.update(whole=time.perf_counter() - t0, whole_rows=len(splits["train"]))
+print(json.dumps(out))
 """
 
 
@@ -61,7 +76,8 @@ def _make(folder: Path, files: int, classes: int, per_folder: int) -> None:
 
 def _arm(tree: Path, folder: Path, cache: Path, args: argparse.Namespace) -> dict:
     env = dict(os.environ, PYTHONPATH=str(tree), HF_DATASETS_CACHE=str(cache), HF_HUB_OFFLINE="1")
-    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(args.train_limit), str(args.eval_limit)],
+    out = subprocess.run([sys.executable, "-c", CHILD, str(folder), str(args.train_limit), str(args.eval_limit),
+                          "1" if args.whole else "0"],
                          env=env, cwd=tree, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -75,6 +91,7 @@ def main() -> None:
     parser.add_argument("--train-limit", type=int, default=1000)
     parser.add_argument("--eval-limit", type=int, default=250)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--whole", action="store_true", help="also load the folder without limits (every file)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="folder-listing-") as tmp:
         work = Path(tmp)
@@ -95,16 +112,23 @@ def main() -> None:
                 for name in order:
                     result = _arm(trees[name], folder, work / f"cache-{r}-{name.split()[0]}", args)
                     results[name].append(result)
-                    print(f"round {r + 1} {name:>18}: check {result['check']:6.2f} s, load {result['load']:6.2f} s "
-                          f"({result['rows']} rows; files read {result['drawn']})", flush=True)
+                    whole = (f", whole {result['whole']:6.2f} s ({result['whole_rows']} rows)"
+                             if "whole" in result else "")
+                    print(f"round {r + 1} {name:>18}: check {result['check']:6.2f} s, detect {result['detect']:5.2f} s, "
+                          f"load {result['load']:6.2f} s ({result['rows']} rows; files read {result['drawn']}){whole}",
+                          flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], capture_output=True)
         print()
         for name, rs in results.items():
             check = sorted(r["check"] for r in rs)
             load = sorted(r["load"] for r in rs)
-            print(f"{name:>18}: check {', '.join(f'{c:.2f}' for c in check)} s; load under the limits "
-                  f"{', '.join(f'{v:.2f}' for v in load)} s")
+            detect = sorted(r["detect"] for r in rs)
+            whole = sorted(r["whole"] for r in rs if "whole" in r)
+            print(f"{name:>18}: check {', '.join(f'{c:.2f}' for c in check)} s; detect "
+                  f"{', '.join(f'{c:.2f}' for c in detect)} s; load under the limits "
+                  f"{', '.join(f'{v:.2f}' for v in load)} s"
+                  + (f"; whole {', '.join(f'{v:.2f}' for v in whole)} s" if whole else ""))
 
 
 if __name__ == "__main__":
