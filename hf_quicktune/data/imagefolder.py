@@ -122,6 +122,10 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
         out = _read_by_datasets(path, roots, walks)  # a metadata file gives the columns: datasets' reading
     else:
         out = {s: _image_split(walks[s], draw.data_files[s] if draw and s in draw.drawn() else None) for s in roots}
+        if not any(len(split) for split in out.values()):
+            raise DatasetError(f"{path} holds no image file.", input=str(path), code="no_images",
+                               fix="Put each class's images in its own folder (path/CLASS/IMAGE.jpg): JPEG, PNG, WebP, "
+                                   "BMP, TIFF and other Pillow formats are read.")
     layout: dict[str, Any] = {"split_dirs": list(splits)} if splits else {}
     layout.update(drawn_info(draw))
     if splits:  # the folders split_dirs left out (a competition's unlabelled test/): run's summary names them
@@ -185,7 +189,7 @@ def _image_split(walk: FolderWalk, chosen: list[str] | None = None) -> datasets.
 
 def _drawn(walks: dict[str, FolderWalk], limits: Limits) -> Draw | None:
     """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
-    every class folder's, a million-image folder not converted to Arrow for a run that trains on thousands), or None where
+    every class folder's, a million-image folder's images not all checked for a run that trains on thousands), or None where
     every file is read: no split capped, or a folder whose ``metadata.csv`` (``.jsonl``, ``.parquet``) gives the
     columns, or that holds segmentation masks beside its images, which are read whole. Other files (notes) are not
     read either way. ``walks``: each split's folder listed (:func:`~hf_quicktune.data.folder_files.walk_folder`)."""

@@ -126,3 +126,14 @@ def test_suffixes_are_read_as_pathlib_reads_them_and_numbers_are_no_extension():
     expected = {name: Path(name).suffix.lower() for name in names}
     expected.update({"1.2.840.10008": BARE, "g.5": BARE})
     assert {name: suffix_of(name) for name in names} == {n: s or BARE for n, s in expected.items()}
+
+
+def test_a_folder_without_images_says_so(tmp_path):
+    """An empty folder, or one of notes only, was "Instruction 'split0' corresponds to no data" from datasets."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes" / "cat").mkdir(parents=True)
+    (tmp_path / "notes" / "cat" / "readme.txt").write_text("photos to come")
+    for name in ("empty", "notes"):
+        with pytest.raises(DatasetError, match=r"holds no image file") as err:
+            load(str(tmp_path / name))
+        assert err.value.code == "no_images" and "path/CLASS/IMAGE.jpg" in err.value.fix
