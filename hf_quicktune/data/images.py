@@ -235,9 +235,9 @@ def check_images(ds: datasets.Dataset, column: str = "image", batch_size: int = 
 def _remembered(raw: datasets.Dataset, column: str) -> Path | None:
     """Where the check of ``raw`` (its image column, undecoded) is remembered: keyed by datasets' own
     fingerprint of it, and by the size and modification time of every image file it names. The fingerprint
-    follows what the dataset holds and every operation since (the same in every process), and, for a folder
-    of images, the files' times; images named by path in a CSV or JSON file are not part of it, hence their
-    own stats: a changed image is checked again. None for a dataset without a fingerprint."""
+    follows what the dataset holds and every operation since (the same in every process); images named by path
+    (a local folder's, a CSV's) are not part of it, hence their own stats: a changed image is checked again. None
+    for a dataset without a fingerprint."""
     key = getattr(raw, "_fingerprint", None)
     if not isinstance(key, str) or not key:
         return None

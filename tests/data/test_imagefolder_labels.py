@@ -124,6 +124,8 @@ def test_a_folder_s_images_are_the_rows_datasets_imagefolder_reads_in_its_order(
     paths = [v["path"] for v in built.cast_column("image", datasets.Image(decode=False))["image"]]
     assert paths == [v["path"] for v in expected.cast_column("image", datasets.Image(decode=False))["image"]]
     assert len(paths) == 3 + 2 + 2 + 4 + 1 + 1 + 3 + 2 and built.features == expected.features
+    # datasets' fingerprint keys the image check's memory: the same files give the same one in every load
+    assert _image_split(walk_folder(root))._fingerprint == built._fingerprint
     counts = _counts(load(str(root)))  # validation carved from train
     assert counts["train"] + counts["validation"] == Counter({"cat": 7, "dog": 6, "owl": 5})
 
