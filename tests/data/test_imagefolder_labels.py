@@ -100,7 +100,7 @@ def test_symlinked_class_folders_are_read(tmp_path):
 
 def test_a_folder_s_images_are_the_rows_datasets_imagefolder_reads_in_its_order(tmp_path):
     """The splits are built from the load's own walk, not by datasets' imagefolder (which resolved and prepared
-    every file again: 80 s for 300,000 files): the same rows in the same order (the carve's draw and the fingerprint
+    every file again: `benchmarks/folder_listing.py --whole`): the same rows in the same order (the carve's draw and the fingerprint
     follow it), on nested folders, a linked class folder, a link to a file, a broken link, hidden files, a tool's
     folder and notes."""
     import datasets
