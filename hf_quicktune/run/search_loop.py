@@ -18,7 +18,7 @@ from hf_quicktune.run.session import InterruptGuard
 from hf_quicktune.run.settings import format_seconds
 from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import OK, Outcome, record_score_cost, step_record
-from hf_quicktune.search.leader import best_within, equal_epoch_leader
+from hf_quicktune.search.leader import best_within, equal_epoch_leader, incumbent
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,13 @@ def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: flo
             counts["finished"] += 1
         else:
             counts["paused"] += 1
-    best = opt.best()
-    incumbent = None
+    best = incumbent(opt.trials)
+    kept = None
     if best is not None:
         tid, epoch, score = best
-        incumbent = {"trial_id": tid, "epoch": epoch, "score": score, "model": pool[tid].get("model"),
-                     "config": pool[tid]}
+        kept = {"trial_id": tid, "epoch": epoch, "score": score, "model": pool[tid].get("model"), "config": pool[tid]}
     return {"elapsed_s": clock.elapsed, "budget_s": budget_s, "counts": counts, "steps": len(steps),
-            "incumbent": incumbent, "last_steps": steps[-5:]}
+            "incumbent": kept, "last_steps": steps[-5:]}
 
 
 def tell_outcome(opt, state: RunState, pool: list[dict[str, Any]], outcome: Outcome, clock: Clock,
@@ -184,12 +183,10 @@ class Search:
         benchmarks/product_vs_finetune.py), and a finish started with less time than its epochs cost was cut before
         its learning rate annealed. With several workers the other trials share the schedule, which stays."""
         seconds = self.budget.seconds
-        best = self.opt.best() if seconds is not None else None
-        if best is not None and not self.searching and self.opt.is_done(best[0]):
+        best = incumbent(self.opt.trials) if seconds is not None else None
+        if seconds is not None and not self.searching and (best is None or self.opt.is_done(best[0])):
             # the fine-tune failed (diverged, out of memory): the best trial that can still go on replaces it
-            scored = [(max(s for s in st.scores if s is not None), t) for t, st in self.opt.trials.items()
-                      if not self.opt.is_done(t) and any(s is not None for s in st.scores)]
-            best = (max(scored)[1],) if scored else None
+            best = incumbent({t: st for t, st in self.opt.trials.items() if not self.opt.is_done(t)})
         if best is None or seconds is None:
             return None
         tid = self.to_finish(best[0])
@@ -240,13 +237,12 @@ class Search:
         return self.searching and self.refit is not None and self.executor.capacity == 1
 
     def best_started(self) -> int | None:
-        """The best-scoring trial started so far (None before any score). Once ``--max-trials`` trials have
-        started, it trains on to the end of its schedule, as a practitioner finishes the run they keep, and the
-        search stops when it has (it used to stop at the first new trial asked for, wherever the best trial
-        was); the cap counts configurations tried, not their epochs."""
-        scored = [(max(s for s in st.scores if s is not None), -tid) for tid, st in self.opt.trials.items()
-                  if st.epochs and any(s is not None for s in st.scores)]
-        return -max(scored)[1] if scored else None
+        """The trial the run keeps so far (:func:`~hf_quicktune.search.leader.incumbent`; None before any score).
+        Once ``--max-trials`` trials have started, it trains on to the end of its schedule, as a practitioner
+        finishes the run they keep, and the search stops when it has (it used to stop at the first new trial asked
+        for, wherever the best trial was); the cap counts configurations tried, not their epochs."""
+        best = incumbent(self.opt.trials)
+        return None if best is None else best[0]
 
     def fine_tune_done(self) -> str | None:
         """A budget too small to search ends with its one fine-tune's schedule: the time left after it buys a
@@ -276,7 +272,7 @@ class Search:
         finishing trial is running or was overtaken."""
         if not self.searching or self.budget.seconds is None:
             return None
-        tid, best = self.finish_trial, self.opt.best()
+        tid, best = self.finish_trial, incumbent(self.opt.trials)
         if tid is None and STOP_WHEN_BEST_FINISHED and best is not None:
             left = self.budget.seconds - self.clock.elapsed - self.budget.reserve(self.steps)
             as_far = self.opt.max_epochs * self.budget.epoch_seconds(self.steps, best[0],

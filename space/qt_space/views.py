@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from hf_quicktune.report.curves import incumbent_trace, row_score
+from hf_quicktune.report.curves import incumbent_trace, row_score, sort_leaderboard
 from hf_quicktune.run.settings import format_seconds
 from hf_quicktune.run.stage_clock import summary_stage_line
 from hf_quicktune.train.metrics import metric_label
@@ -118,7 +118,9 @@ def incumbent_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
 
 def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | None,
                      metric: str = "top1") -> pd.DataFrame:
-    """One row per trial that ran, best latest validation ``metric`` first (as the run's leaderboard)."""
+    """One row per trial that ran, in the run's leaderboard order (``sort_leaderboard``: the best validation
+    ``metric`` at any epoch first, whose weights are kept, so the first row is the status line's incumbent unless it
+    failed)."""
     trials: dict[int, dict[str, Any]] = {}
     for s in sorted(steps, key=lambda s: s["step"]):
         t = trials.setdefault(int(s["trial_id"]), {"model": s.get("model"), "scores": [], "status": "ok"})
@@ -126,16 +128,14 @@ def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | N
             t["status"] = s["status"]
         elif s.get("score") is not None:
             t["scores"].append(float(s["score"]))
-    rows = []
-    for tid, t in trials.items():
-        cfg = pool[tid] if pool and tid < len(pool) else {}
-        last = t["scores"][-1] if t["scores"] else None
-        best = max(t["scores"]) if t["scores"] else None
-        rows.append([tid, t["model"], len(t["scores"]), last, best, cfg.get("lr"), cfg.get("batch_size"),
-                     cfg.get("opt"), t["status"]])
-    rows.sort(key=lambda r: (r[3] is None, -(r[3] or 0.0), -(r[4] or 0.0), r[0]))
-    out = [[i, r[0], r[1], r[2], _pct(r[3]), _pct(r[4]), _num(r[5]), _num(r[6]), _num(r[7]), r[8]]
-           for i, r in enumerate(rows, start=1)]
+    rows = sort_leaderboard({**t, "trial_id": tid, "metric": metric, "best_val_score": max(t["scores"], default=None),
+                             "last_val_score": (t["scores"] or [None])[-1]} for tid, t in trials.items())
+    out = []
+    for r in rows:
+        cfg = pool[r["trial_id"]] if pool and r["trial_id"] < len(pool) else {}
+        out.append([r["rank"], r["trial_id"], r["model"], len(r["scores"]), _pct(r["last_val_score"]),
+                    _pct(r["best_val_score"]), _num(cfg.get("lr")), _num(cfg.get("batch_size")), _num(cfg.get("opt")),
+                    r["status"]])
     return pd.DataFrame(out, columns=leaderboard_headers(metric))
 
 

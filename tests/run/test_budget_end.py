@@ -714,3 +714,67 @@ def test_a_search_ends_once_its_best_trial_finished_by_the_search_and_no_new_tri
                           "budget; the 40s left cannot train another trial as far)")
     else:  # new one-epoch trials until the budget refuses the next
         assert clock.elapsed == pytest.approx(190.0) and reason == "budget used"
+
+
+def test_a_search_that_stops_on_its_incumbent_names_the_trial_it_exports(tmp_path):
+    """Trials 0 and 1 both reach 0.60 and finish their 4-epoch schedule; trial 1 ends higher (0.59 against 0.55),
+    so the leaderboard ranks it first and the run exports it. The search ends on its incumbent once no new trial
+    can train as far (STOP_WHEN_BEST_FINISHED) and names that trial: it named trial 0, the first to reach 0.60
+    (``Optimizer.best``), while the export was trial 1."""
+    from hf_quicktune.report.curves import sort_leaderboard
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.finalize import pick_incumbent
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(50)]
+    opt = _Scripted(pool, max_epochs=4)
+    opt.script = [(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (1, 3), (1, 4)]
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _TableFake(state, clock)
+    ex.table = {(0, 1): 0.50, (0, 2): 0.60, (0, 3): 0.58, (0, 4): 0.55,
+                (1, 1): 0.60, (1, 2): 0.59, (1, 3): 0.59, (1, 4): 0.59}
+    search = search_loop.Search(opt, state, pool, ex, Budget(seconds=200.0), clock, [], {},
+                                PlainReporter(io.StringIO()), max_epochs=4)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    scores: dict = {}
+    for step in search.steps:
+        scores.setdefault(step["trial_id"], []).append(step["score"])
+    rows = [{"trial_id": tid, "status": "ok", "metric": "top1", "best_val_score": max(s), "last_val_score": s[-1]}
+            for tid, s in scores.items()]
+    exported = pick_incumbent(sort_leaderboard(rows))["trial_id"]
+    assert exported == 1
+    assert "the incumbent, trial 1, finished its 4-epoch schedule" in stop
+    assert search_loop.snapshot(opt, pool, search.steps, clock, 200.0, 4)["incumbent"]["trial_id"] == 1
+
+
+class _FailingFake(_TableFake):
+    """:class:`_TableFake` whose epochs in ``failed`` diverge (no score, status "diverged", as the engine records)."""
+
+    failed: set = set()
+
+    def wait(self):
+        out = super().wait()
+        for rec in out.records:
+            if (out.trial_id, rec["epoch"]) in self.failed:
+                rec.update(val_top1=None, status="diverged", message="loss is nan")
+        return out
+
+
+def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path):
+    """Trial 0 scored 0.90, then diverged; the run cannot export it (``pick_incumbent`` keeps ok trials), so the end
+    of the budget finishes trial 1, the best that did not fail. It finished nothing: the best observed score was
+    the failed trial's, which cannot go on, and one-epoch trials filled the budget."""
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.progress import PlainReporter
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(50)]
+    opt = _Scripted(pool, max_epochs=4)
+    opt.script = [(0, 1), (0, 2), (1, 1)]
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _FailingFake(state, clock)
+    ex.table, ex.failed = {(0, 1): 0.90, (1, 1): 0.50, (1, 2): 0.52, (1, 3): 0.55, (1, 4): 0.56}, {(0, 2)}
+    search = search_loop.Search(opt, state, pool, ex, Budget(seconds=120.0), clock, [], {},
+                                PlainReporter(io.StringIO()), max_epochs=4)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert opt.trials[0].status == "diverged" and search.finish_trial == 1 and opt.trials[1].epochs == 4
+    assert "the incumbent, trial 1, finished its 4-epoch schedule" in stop

@@ -1,11 +1,12 @@
-"""The trial a budget's end finishes, compared at equal epochs (search/leader.py)."""
+"""The trial a run keeps, and the one a budget's end finishes, compared at equal epochs (search/leader.py)."""
 
 from __future__ import annotations
 
 import math
+import random
 
-from hf_quicktune.search.base import TrialState
-from hf_quicktune.search.leader import best_within, equal_epoch_leader, lead_needed
+from hf_quicktune.search.base import DIVERGED, OK, TrialState
+from hf_quicktune.search.leader import best_within, equal_epoch_leader, incumbent, lead_needed
 
 
 def _trials(**curves):
@@ -53,3 +54,34 @@ def test_a_lead_must_exceed_the_noise_of_the_validation_split():
     assert equal_epoch_leader(trials, [0, 1], 0) == 1  # any lead
     assert equal_epoch_leader(trials, [0, 1], 0, val_images=359, z=1.0) == 0  # within the noise
     assert equal_epoch_leader(trials, [0, 1], 0, val_images=100_000, z=1.0) == 1  # many images: a real lead
+
+
+def test_the_incumbent_breaks_ties_by_the_last_score_then_the_lower_id_and_skips_failed_trials():
+    # t3 was told first and reached 0.6 first; t1 reached it too and ended higher (0.58 > 0.5): t1, at its epoch 2
+    trials = {3: TrialState(scores=[0.6, 0.5]), 1: TrialState(scores=[0.4, 0.6, 0.58]), 2: TrialState(scores=[0.3])}
+    assert incumbent(trials) == (1, 2, 0.6)
+    trials[0] = TrialState(scores=[0.55, 0.6, 0.58])  # the same best and last: the lower id, at its first 0.6
+    assert incumbent(trials) == (0, 2, 0.6)
+    trials[4] = TrialState(scores=[0.9], status=DIVERGED)  # a failed trial is not exported, so not kept
+    assert incumbent(trials) == (0, 2, 0.6)
+    assert incumbent({}) is None and incumbent({5: TrialState(status=DIVERGED)}) is None
+
+
+def test_the_incumbent_is_the_trial_the_leaderboard_exports():
+    """On random curves with many ties and failures, the search's incumbent (what the run finishes and names when it
+    stops) is run.finalize.pick_incumbent's first row of report.curves.sort_leaderboard (what it exports)."""
+    from hf_quicktune.report.curves import sort_leaderboard
+    from hf_quicktune.run.finalize import pick_incumbent
+
+    rng = random.Random(0)
+    for _ in range(300):
+        trials = {}
+        for tid in rng.sample(range(12), rng.randint(1, 8)):  # told in any order
+            scores = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(0, 4))]
+            trials[tid] = TrialState(scores=scores, costs=[1.0] * len(scores),
+                                     status=DIVERGED if rng.random() < 0.2 else OK)
+        rows = [{"trial_id": tid, "status": st.status, "metric": "top1",
+                 "best_val_score": max(st.scores, default=None), "last_val_score": (st.scores or [None])[-1]}
+                for tid, st in trials.items()]
+        kept, picked = incumbent(trials), pick_incumbent(sort_leaderboard(rows))
+        assert (kept and kept[0]) == (picked and picked["trial_id"])

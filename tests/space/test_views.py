@@ -34,23 +34,28 @@ def test_card_markdown_drops_front_matter_and_relative_images_only():
     assert "https://a.b/c.png" in body and "license" not in body
 
 
-def test_live_leaderboard_orders_trials_by_latest_accuracy_and_marks_failures():
+def test_live_leaderboard_orders_trials_as_the_runs_leaderboard_and_marks_failures():
+    """Best score at any epoch first (the kept weights), as the run's leaderboard.json and the status line's
+    incumbent: trial 3 is ahead by its latest epoch, trial 0 by its best (the table ranked by the latest)."""
     pool = [{"lr": 0.1, "batch_size": 8, "opt": "sgd"}, {"lr": 0.01, "batch_size": 16, "opt": "adam"},
-            {"lr": 1.0, "batch_size": 8, "opt": "sgd"}]
+            {"lr": 1.0, "batch_size": 8, "opt": "sgd"}, {"lr": 0.5, "batch_size": 8, "opt": "sgd"}]
     steps = [
-        {"step": 1, "trial_id": 0, "model": "a", "epoch": 1, "score": 0.3, "status": "ok"},
+        {"step": 1, "trial_id": 0, "model": "a", "epoch": 1, "score": 0.7, "status": "ok"},
         {"step": 2, "trial_id": 1, "model": "b", "epoch": 1, "score": 0.2, "status": "ok"},
         {"step": 3, "trial_id": 1, "model": "b", "epoch": 2, "score": 0.6, "status": "ok"},
         {"step": 4, "trial_id": 2, "model": "a", "epoch": 1, "score": None, "status": "diverged"},
+        {"step": 5, "trial_id": 0, "model": "a", "epoch": 2, "score": 0.5, "status": "ok"},
+        {"step": 6, "trial_id": 3, "model": "a", "epoch": 1, "score": 0.65, "status": "ok"},
     ]
     board = views.live_leaderboard(steps, pool)
-    assert board["trial"].tolist() == [1, 0, 2]
-    assert board.iloc[0].tolist() == [1, 1, "b", 2, "60.00 %", "60.00 %", "0.01", "16", "adam", "ok"]
-    assert board.iloc[2]["status"] == "diverged" and board.iloc[2]["val top-1 %"] == "n/a"
+    assert board["trial"].tolist() == [0, 3, 1, 2]
+    assert board.iloc[0].tolist() == [1, 0, "a", 2, "50.00 %", "70.00 %", "0.1", "8", "sgd", "ok"]
+    assert board.iloc[2].tolist() == [3, 1, "b", 2, "60.00 %", "60.00 %", "0.01", "16", "adam", "ok"]
+    assert board.iloc[3]["status"] == "diverged" and board.iloc[3]["val top-1 %"] == "n/a"
     curves = views.curves_frame(steps)
-    assert len(curves) == 3 and set(curves["trial"]) == {"0 a", "1 b"}
+    assert len(curves) == 5 and set(curves["trial"]) == {"0 a", "1 b", "3 a"}
     trace = views.incumbent_frame([{**s, "elapsed_s": 10.0 * s["step"]} for s in steps])
-    assert trace["best validation %"].tolist() == pytest.approx([30.0, 30.0, 60.0])
+    assert trace["best validation %"].tolist() == pytest.approx([70.0] * 5)
 
 
 def test_empty_plots_are_none():
