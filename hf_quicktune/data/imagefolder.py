@@ -118,7 +118,7 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
     walks = {s: walk_folder(r) for s, r in roots.items()}  # every check below reads this one listing
     check_unread_files(path, list(splits.values()) if splits else None, {w.root: w for w in walks.values()})
     if any(map(_has_metadata, walks.values())):  # a metadata file gives the columns: datasets' reading, whole
-        draw, out = None, _read_by_datasets(path, roots, walks)
+        draw, out = None, _read_with_metadata(path, roots, walks)
     else:
         draw = _drawn(walks, limits) if limits is not None and limits.caps else None
         out = {s: _image_split(walks[s], draw.data_files[s] if draw and s in draw.drawn() else None) for s in roots}
@@ -149,7 +149,72 @@ def load_image_folder(path: Path, limits: Limits | None = None) -> tuple[dict[st
 
 def _has_metadata(walk: FolderWalk) -> bool:
     """Whether a folder holds one of datasets' metadata files (``metadata.csv``, ``.jsonl``, ``.parquet``)."""
-    return any(rel.rpartition("/")[2].lower() in _METADATA for rel in walk.files)
+    return _metadata_file(walk) is not None
+
+
+def _metadata_file(walk: FolderWalk) -> str | None:
+    """The first of datasets' metadata files in a folder (its path below the folder), or None."""
+    return next((rel for rel in walk.files if rel.rpartition("/")[2].lower() in _METADATA), None)
+
+
+def _read_with_metadata(path: Path, roots: dict[str, Path], walks: dict[str, FolderWalk]) -> dict[str, datasets.Dataset]:
+    """The splits of a folder with datasets' metadata files (``metadata.csv``: a ``file_name`` column and the
+    images' other columns) as datasets' ``imagefolder`` reads them, which reads only the images they list: the others
+    are said (they were left out in silence), and a split folder without one beside splits with one is refused
+    (datasets: 'Instruction "split1" corresponds to no data'). Where the metadata names no class (no ClassLabel, no
+    column named like a label: a caption, a photographer) and the images lie in class folders, those are the classes
+    (the metadata dropped them)."""
+    import datasets
+
+    from hf_quicktune.data.columns import LABEL_NAMES
+
+    bare = [s for s, walk in walks.items() if not _has_metadata(walk)]
+    if bare:
+        have = next(s for s in walks if s not in bare)
+        raise DatasetError(
+            f"{_named(path, roots[have])} holds a metadata file ({_metadata_file(walks[have])}) and "
+            f"{', '.join(_named(path, roots[s]) for s in bare)} none: datasets reads a folder's images through its "
+            "metadata files (metadata.csv, .jsonl or .parquet), every split's or none.", input=str(path),
+            code="metadata_split",
+            fix=f"Add one to {_named(path, roots[bare[0]])} (a file_name column: each image's path below it, and "
+                f"the same columns), or move {_named(path, roots[have])}'s out of the dataset to label every image by "
+                "its class folder.")
+    out = _read_by_datasets(path, roots, walks)
+    relative = {name: _relative_paths(split, roots[name]) for name, split in out.items()}
+    readable = read_extensions()
+    for name, walk in walks.items():
+        listed = set(relative[name])
+        unlisted = [rel for rel in walk.files
+                    if os.path.splitext(rel)[1].lower() in readable and rel not in listed]
+        if unlisted:
+            logger.warning("%d of the %d images of %s are not in its metadata file (e.g. %s): datasets reads only the "
+                           "images a metadata file lists, so they are left out. List them in it (file_name), or move "
+                           "it out of the dataset to read every image, labelled by its class folder.", len(unlisted),
+                           len(unlisted) + len(listed), _named(path, roots[name]), unlisted[0])
+    features = next(iter(out.values())).features
+    if any(isinstance(f, datasets.ClassLabel) or c.lower() in LABEL_NAMES for c, f in features.items()):
+        return out
+    tops = [rel.partition("/")[0] if "/" in rel else None for rels in relative.values() for rel in rels]
+    names = sorted({t for t in tops if t is not None})
+    if None in tops or len(names) < 2:  # images beside the metadata file, or one folder: no classes to add
+        return out
+    others = [c for c in features if c != "image"]
+    logger.warning("the metadata file names no class (its columns: %s): each image's class is its class folder (%s). "
+                   "To take the classes from one of its columns instead, pass --label-column NAME.",
+                   ", ".join(others) or "none besides file_name", describe([t for t in tops if t is not None]))
+    feature = datasets.ClassLabel(names=names)
+    index = {c: i for i, c in enumerate(names)}
+    return {name: split.add_column("label", [index[rel.split("/", 1)[0]] for rel in relative[name]]).cast_column(
+        "label", feature) for name, split in out.items()}
+
+
+def _named(path: Path, root: Path) -> str:
+    """A split's folder as the user knows it: relative to the dataset's ``path`` (``train/``), or ``path``."""
+    try:
+        rel = root.relative_to(path.absolute())
+    except ValueError:
+        return str(root)
+    return f"{rel.as_posix()}/" if rel.parts else str(path)
 
 
 def _read_by_datasets(path: Path, roots: dict[str, Path], walks: dict[str, FolderWalk]) -> dict[str, datasets.Dataset]:
@@ -195,15 +260,14 @@ def _image_split(walk: FolderWalk, chosen: list[str] | None = None) -> datasets.
 def _drawn(walks: dict[str, FolderWalk], limits: Limits) -> Draw | None:
     """Under ``limits``, the images of each split read (:func:`~hf_quicktune.data.file_draw.draw_files`: enough of
     every class folder's, a million-image folder's images not all checked for a run that trains on thousands), or None where
-    every file is read: no split capped, or a folder whose ``metadata.csv`` (``.jsonl``, ``.parquet``) gives the
-    columns, or that holds segmentation masks beside its images, which are read whole. Other files (notes) are not
-    read either way. ``walks``: each split's folder listed (:func:`~hf_quicktune.data.folder_files.walk_folder`)."""
+    every file is read: no split capped, or a folder that holds segmentation masks beside its images, which is read
+    whole. Other files (notes) are not read either way. ``walks``: each split's folder listed
+    (:func:`~hf_quicktune.data.folder_files.walk_folder`), none with a metadata file (:func:`_has_metadata`: the load
+    leaves such a folder to datasets, whole)."""
     readable = read_extensions()
     files: dict[str, list[str]] = {}
     classes: dict[str, list[str]] = {}  # each image's top folder: its class (a patient's or session's folder below)
     for split, walk in walks.items():
-        if _has_metadata(walk):
-            return None
         images = [rel for rel in walk.files if os.path.splitext(rel)[1].lower() in readable]
         if mask_rows(images):
             return None

@@ -450,10 +450,10 @@ def test_a_local_image_folder_is_read_from_enough_images_of_every_class_folder(t
     assert load(str(tmp_path / "folder"), train_limit=20, eval_limit=8).fingerprint == p.fingerprint  # a --resume
     assert len(load(str(tmp_path / "folder")).train) == 160
     # a metadata.csv gives a folder its columns (datasets reads them against every file): no draw, all read
-    from hf_quicktune.data.folder_files import walk_folder
-    from hf_quicktune.data.imagefolder import _drawn
-
-    train = tmp_path / "folder" / "train"
-    assert _drawn({"train": walk_folder(train)}, Limits(train=20, eval=8)).drawn() == {"train": [60, 160]}  # 40 x 1.5
-    (train / "red" / "metadata.csv").write_text("file_name,note\n0@2x.png,x\n")
-    assert _drawn({"train": walk_folder(train)}, Limits(train=20, eval=8)) is None
+    for split in ("train", "validation"):
+        names = sorted(f"{c.name}/{f.name}" for c in (tmp_path / "folder" / split).iterdir() if c.is_dir()
+                       for f in c.glob("*.png"))
+        (tmp_path / "folder" / split / "metadata.csv").write_text(
+            "file_name,colour\n" + "".join(f"{n},{n.partition('/')[0]}\n" for n in names))
+    whole = load(str(tmp_path / "folder"), train_limit=20, eval_limit=8, label_column="colour")
+    assert "drawn_files" not in whole.info and whole.info["drawn_rows"]["train"][1] == 160

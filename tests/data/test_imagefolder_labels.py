@@ -231,3 +231,39 @@ def test_a_segmentation_sets_images_and_masks_are_not_two_classes(tmp_path):
     assert err.value.code == "segmentation_dataset"
     _write(tmp_path / "masks-or-not", {"masks": 4, "hats": 4})  # a class of masks beside a class of hats: classes
     assert load(str(tmp_path / "masks-or-not")).class_names == ["hats", "masks"]
+
+
+def _metadata(folder: Path, rows: dict[str, str], column: str = "caption") -> None:
+    """datasets' ``metadata.csv`` in ``folder``: ``rows`` maps each image's path below it to its ``column``."""
+    folder.joinpath("metadata.csv").write_text(f"file_name,{column}\n" + "".join(f"{f},{v}\n" for f, v in rows.items()))
+
+
+def test_class_folders_with_a_metadata_file_that_names_no_class_keep_their_classes(tmp_path, caplog):
+    """A ``metadata.csv`` of captions beside class folders: datasets reads its columns and drops the folders' classes,
+    so the only column left was the caption (one 'class', or 'captions, not classes'); the classes are the folders,
+    said, and every image the metadata leaves out is counted in a warning (datasets dropped them in silence)."""
+    _write(tmp_path / "pets", {"cat": 6, "dog": 6})
+    _metadata(tmp_path / "pets", {f"{c}/{i}.png": "a pet" for c in ("cat", "dog") for i in range(5)})  # 10 of 12
+    with caplog.at_level("WARNING"):
+        ds = load(str(tmp_path / "pets"))
+    assert ds.class_names == ["cat", "dog"]
+    counts = _counts(ds)
+    assert counts["train"] + counts["validation"] == Counter({"cat": 5, "dog": 5})
+    assert "2 of the 12 images of " in caplog.text and "are not in its metadata file (e.g. cat/5.png)" in caplog.text
+    assert "the metadata file names no class (its columns: caption)" in caplog.text
+    # a metadata file that names the classes is datasets' reading as before: its column, not the folders
+    _metadata(tmp_path / "pets", {f"{c}/{i}.png": ("tabby" if i % 2 else "other") for c in ("cat", "dog")
+                                  for i in range(6)}, column="label")
+    assert sorted(load(str(tmp_path / "pets")).class_names) == ["other", "tabby"]
+
+
+def test_a_split_folder_without_the_metadata_file_its_sibling_has_is_said(tmp_path):
+    """datasets answered 'Instruction "split1" corresponds to no data!' (it reads a folder's images through its
+    metadata files, every split's or none)."""
+    _write(tmp_path / "ds", {"train/cat": 4, "train/dog": 4, "validation/cat": 2, "validation/dog": 2})
+    _metadata(tmp_path / "ds" / "train", {f"{c}/{i}.png": "x" for c in ("cat", "dog") for i in range(4)})
+    with pytest.raises(DatasetError) as err:
+        load(str(tmp_path / "ds"))
+    assert err.value.code == "metadata_split"
+    assert "train/ holds a metadata file (metadata.csv) and validation/ none" in str(err.value)
+    assert "Add one to validation/" in err.value.fix
