@@ -57,6 +57,9 @@ class CardInfo:
     from_scratch: bool = False  # random initialisation: not fine-tuned, no base model
     dataset_is_local: bool = False  # `dataset` is then the file/folder name of a local dataset
     best_epoch: int | None = None  # epoch of the exported weights (best validation top-1); default `epochs`
+    #: how the trial's training ended after its best epoch where it failed (``diverged (a non-finite loss) at epoch
+    #: 4``: its best epoch's weights are still the ones exported); None: it did not fail
+    failed_after: str | None = None
     quality: str | None = None  # one sentence: against chance and the majority-class baseline
     prior: str | None = None  # the meta-learned prior the search used (None: no prior)
     dataset_local_kind: str | None = None  # "file" or "folder" for a local dataset (default: guessed from the name)
@@ -291,6 +294,7 @@ def build_model_card(info: CardInfo):
     plot = f"\n![learning curves]({info.curve_plot})\n" if info.curve_plot else ""
     best = info.best_epoch or info.epochs
     selected = "" if info.metric == "top1" else f" {metric_label(info.metric)}"
+    failed = f"; training then {info.failed_after}" if info.failed_after else ""
     if info.from_scratch:
         what = f"`{info.architecture}` trained from scratch (random initialisation) on {info.dataset_text}"
         base = "- initialisation: random (no pretrained weights; a from-scratch baseline won the search)"
@@ -314,7 +318,7 @@ def build_model_card(info: CardInfo):
 {what} for image classification, {chosen}
 
 {base}
-- validation top-1: **{100 * info.val_top1:.2f} %**{_other_metrics(info, 'val')} (weights of epoch {best}, the best validation{selected} epoch of the {info.epochs} trained)
+- validation top-1: **{100 * info.val_top1:.2f} %**{_other_metrics(info, 'val')} (weights of epoch {best}, the best validation{selected} epoch of the {info.epochs} trained{failed})
 {test_line}{quality_line}{prior_line}
 {_stats(info)}{_data(info)}## Use it
 

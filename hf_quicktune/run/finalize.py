@@ -63,10 +63,25 @@ def trial_rows(state: RunState, pool: list[dict[str, Any]],
     return report.sort_leaderboard(rows), all_curves
 
 
+#: how a trial's failure reads after "training then" (card, summary, the run's last messages)
+FAILURE_WORDS = {"diverged": "diverged (a non-finite loss)", "oom": "ran out of memory", "failed": "failed"}
+
+
+def failure_after_best(row: dict[str, Any]) -> str | None:
+    """``diverged (a non-finite loss) at epoch 4``: how a trial whose best epoch is kept ended later, or None for a
+    trial that did not fail (its failure is the epoch after its last scored one)."""
+    status = row.get("status", OK)
+    if status == OK:
+        return None
+    return f"{FAILURE_WORDS.get(status, status)} at epoch {int(row.get('epochs') or 0) + 1}"
+
+
 def pick_incumbent(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The trial whose *best epoch* validates best (that epoch's weights are kept and exported)."""
-    ok = [r for r in rows if r["status"] == OK and r["best_val_score"] is not None]
-    return ok[0] if ok else None  # rows are sorted by best_val_score
+    """The trial whose *best epoch* validates best (that epoch's weights are kept and exported), in the order of
+    :func:`~hf_quicktune.search.leader.incumbent`. A trial that failed after that epoch (it diverged, ran out of
+    memory) keeps its weights, as transformers' ``load_best_model_at_end`` would: its failure is said (card, summary)."""
+    scored = [r for r in rows if r["best_val_score"] is not None]
+    return scored[0] if scored else None  # rows are sorted by best_val_score
 
 
 def _write_curves(directory: Path, curves: dict[int, list[dict]], pool: list[dict[str, Any]]) -> None:
@@ -188,8 +203,10 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
     summary["metric"] = metric
     if inc is not None:
         shown = "" if metric == "top1" else f" {metric_label(metric)}"
+        ended = failure_after_best(inc)
         reporter.message(f"incumbent: trial {inc['trial_id']} {inc['model']} val{shown} "
-                         f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}")
+                         f"{100 * inc['best_val_score']:.2f}% at epoch {inc['best_epoch']} of {inc['epochs']}"
+                         + (f"; training then {ended}: epoch {inc['best_epoch']}'s weights are kept" if ended else ""))
         test = _evaluate(settings, state, inc, candidates, dataset, "test")
         evaluations = {"validation": _validation(settings, state, inc, candidates, dataset), "test": test}
         inc["test_top1"] = test["top1"] if test else None
@@ -199,7 +216,8 @@ def finalize(settings, state: RunState, opt, pool, candidates, dataset, ranking,
                        val_score=inc["best_val_score"], test_score=inc["test_score"],
                        val_balanced_accuracy=inc["best_val_balanced_accuracy"], val_macro_f1=inc["best_val_macro_f1"],
                        test_balanced_accuracy=test["balanced_accuracy"] if test else None,
-                       test_macro_f1=test["macro_f1"] if test else None, config=inc["config"])
+                       test_macro_f1=test["macro_f1"] if test else None, config=inc["config"],
+                       best_trial_failed=failure_after_best(inc))
     baseline = outcome.majority_baseline(dataset, settings.eval_limit, settings.seed)
     quality = outcome.quality(inc["best_val_score"] if inc else None, dataset.num_classes, baseline,
                               settings.min_accuracy, metric=metric)
@@ -309,7 +327,8 @@ def _export(settings, state: RunState, inc, rows, all_curves, pool, candidates, 
         dataset_local_kind=("folder" if Path(str(settings.dataset)).expanduser().is_dir() else "file")
         if dataset_is_local else None,
         dataset_is_hub=not dataset_is_local and _is_hub_id(settings.dataset), config=inc["config"],
-        epochs=inc["epochs"], best_epoch=inc["best_epoch"], val_top1=inc["best_val_top1"],
+        epochs=inc["epochs"], best_epoch=inc["best_epoch"], failed_after=failure_after_best(inc),
+        val_top1=inc["best_val_top1"],
         test_top1=inc["test_top1"], license=candidate.license, library_name=candidate.library,
         budget=settings.budget or "", budget_used_s=clock.elapsed, zoo=settings.zoo,
         candidates=list(ranking["kept"]), num_trials=len(rows), num_steps=summary["epoch_steps"],

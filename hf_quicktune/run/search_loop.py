@@ -183,7 +183,8 @@ class Search:
         benchmarks/product_vs_finetune.py), and a finish started with less time than its epochs cost was cut before
         its learning rate annealed. With several workers the other trials share the schedule, which stays."""
         seconds = self.budget.seconds
-        best = incumbent(self.opt.trials) if seconds is not None else None
+        # the best trial that can go on: a failed incumbent stays the one exported, and this one may overtake it
+        best = incumbent(self.opt.trials, can_go_on=True) if seconds is not None else None
         if seconds is not None and not self.searching and (best is None or self.opt.is_done(best[0])):
             # the fine-tune failed (diverged, out of memory): the best trial that can still go on replaces it
             best = incumbent({t: st for t, st in self.opt.trials.items() if not self.opt.is_done(t)})
@@ -237,11 +238,11 @@ class Search:
         return self.searching and self.refit is not None and self.executor.capacity == 1
 
     def best_started(self) -> int | None:
-        """The trial the run keeps so far (:func:`~hf_quicktune.search.leader.incumbent`; None before any score).
-        Once ``--max-trials`` trials have started, it trains on to the end of its schedule, as a practitioner
-        finishes the run they keep, and the search stops when it has (it used to stop at the first new trial asked
-        for, wherever the best trial was); the cap counts configurations tried, not their epochs."""
-        best = incumbent(self.opt.trials)
+        """The best trial started so far that did not fail (:func:`~hf_quicktune.search.leader.incumbent`; None
+        before any score). Once ``--max-trials`` trials have started, it trains on to the end of its schedule, as a
+        practitioner finishes the run they keep, and the search stops when it has (it used to stop at the first new
+        trial asked for, wherever the best trial was); the cap counts configurations tried, not their epochs."""
+        best = incumbent(self.opt.trials, can_go_on=True)
         return None if best is None else best[0]
 
     def fine_tune_done(self) -> str | None:

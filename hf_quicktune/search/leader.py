@@ -18,15 +18,16 @@ from hf_quicktune.search.base import OK, TrialState
 __all__ = ["best_within", "equal_epoch_leader", "incumbent", "lead_needed"]
 
 
-def incumbent(trials: Mapping[int, TrialState]) -> tuple[int, int, float] | None:
-    """(trial_id, epoch, score) of the trial a run keeps: the best score at any epoch among trials that did not
-    fail, ties to the higher last score, then the lower id; its epoch the first to reach that score (the kept
-    checkpoint). The leaderboard's order (``report.curves.sort_leaderboard``, ``run.finalize.pick_incumbent``),
-    so the trial a run finishes, stops on and reports is the one it exports. None before any score."""
+def incumbent(trials: Mapping[int, TrialState], *, can_go_on: bool = False) -> tuple[int, int, float] | None:
+    """(trial_id, epoch, score) of the trial a run keeps: the best score at any epoch, ties to the higher last score,
+    then the lower id; its epoch the first to reach that score (the kept checkpoint, kept too when the trial failed
+    later). The leaderboard's order (``report.curves.sort_leaderboard``, ``run.finalize.pick_incumbent``), so the
+    trial a run stops on and reports is the one it exports. ``can_go_on``: among trials that did not fail (the one
+    to train further). None before any score."""
     top: tuple[float, float, int] | None = None
     for tid, st in trials.items():
         scores = [s for s in st.scores if s is not None]
-        if st.status != OK or not scores:
+        if (can_go_on and st.status != OK) or not scores:
             continue
         key = (max(scores), scores[-1], -tid)
         top = key if top is None or key > top else top

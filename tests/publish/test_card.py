@@ -192,3 +192,10 @@ def test_card_pins_a_hub_datasets_configuration_and_commit(tmp_path):
     assert {(r.dataset_config, r.dataset_revision) for r in results} == {("full", commit)}
     assert "fine-tuned on **org/digits**" in build_model_card(_info()).text
     assert "(configuration" not in build_model_card(_info()).text  # nothing known: nothing said
+
+
+def test_card_says_how_a_trial_that_failed_after_its_best_epoch_ended():
+    text = str(build_model_card(_info(best_epoch=2, epochs=2, failed_after="diverged (a non-finite loss) at epoch 3")))
+    assert ("(weights of epoch 2, the best validation epoch of the 2 trained; training then diverged (a non-finite "
+            "loss) at epoch 3)") in text
+    assert "training then" not in str(build_model_card(_info()))

@@ -761,9 +761,10 @@ class _FailingFake(_TableFake):
 
 
 def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path):
-    """Trial 0 scored 0.90, then diverged; the run cannot export it (``pick_incumbent`` keeps ok trials), so the end
-    of the budget finishes trial 1, the best that did not fail. It finished nothing: the best observed score was
-    the failed trial's, which cannot go on, and one-epoch trials filled the budget."""
+    """Trial 0 scored 0.90, then diverged: its epoch 1 stays the incumbent (exported), and the end of the budget
+    finishes trial 1, the best trial that can go on (it might overtake it). It finished nothing: the best observed
+    score was the failed trial's, which cannot go on, and one-epoch trials filled the budget. The search does not
+    stop on trial 1's finish as if it were the incumbent."""
     from hf_quicktune.run import search_loop
     from hf_quicktune.run.progress import PlainReporter
 
@@ -777,4 +778,5 @@ def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path)
                                 PlainReporter(io.StringIO()), max_epochs=4)
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     assert opt.trials[0].status == "diverged" and search.finish_trial == 1 and opt.trials[1].epochs == 4
-    assert "the incumbent, trial 1, finished its 4-epoch schedule" in stop
+    assert stop == "budget used"
+    assert search_loop.snapshot(opt, pool, search.steps, clock, 120.0, 4)["incumbent"]["trial_id"] == 0

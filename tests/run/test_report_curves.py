@@ -77,3 +77,35 @@ def test_trial_rows_rank_by_the_run_metric_and_name_it_on_every_row(tmp_path):
     assert by_id[0]["best_val_score"] == 0.45 and by_id[0]["best_epoch"] == 2
     assert {r["metric"] for r in rows} == {"balanced_accuracy"} and by_id[2]["best_val_score"] is None
     assert [r["trial_id"] for r in sort_leaderboard(rows)] == [1, 0, 2]
+
+
+def test_a_trial_that_diverged_after_its_best_epoch_is_still_the_one_exported(tmp_path):
+    """Trial 0 reached 0.90 at epoch 2, then diverged at epoch 3; trial 1 reached 0.60. Trial 0's epoch 2 is kept (its
+    checkpoint is written before the diverged epoch, which writes none), as transformers' load_best_model_at_end
+    keeps the best epoch: it is exported, with its failure said. The export was trial 1's 0.60."""
+    from hf_quicktune.run.finalize import failure_after_best, pick_incumbent, trial_rows
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.train.records import EpochRecord, TrialStatus, append_records
+
+    state = RunState(tmp_path / "run")
+
+    def epochs(tid, values, ended=None):
+        d = state.trial_dir(tid)
+        d.mkdir(parents=True, exist_ok=True)
+        records = [EpochRecord(epoch=e, val_top1=v, val_top5=None, val_loss=1.0, train_loss=1.0, train_seconds=1.0,
+                               eval_seconds=0.1, images_per_second=None, peak_memory_mb=None, lr=0.1)
+                   for e, v in enumerate(values, start=1)]
+        if ended:
+            records.append(EpochRecord(epoch=len(values) + 1, val_top1=None, val_top5=None, val_loss=None,
+                                       train_loss=None, train_seconds=1.0, eval_seconds=0.0, images_per_second=None,
+                                       peak_memory_mb=None, lr=None, status=ended, message="loss is nan"))
+        append_records(d, records)
+
+    epochs(0, [0.50, 0.90], ended=TrialStatus.DIVERGED)
+    epochs(1, [0.40, 0.60])
+    epochs(2, [], ended=TrialStatus.OOM)  # failed before any score: never the incumbent
+    rows, _ = trial_rows(state, [{"model": "a"}, {"model": "b"}, {"model": "c"}])
+    inc = pick_incumbent(sort_leaderboard(rows))
+    assert inc["trial_id"] == 0 and inc["best_epoch"] == 2 and inc["status"] == "diverged"
+    assert failure_after_best(inc) == "diverged (a non-finite loss) at epoch 3"
+    assert failure_after_best(next(r for r in rows if r["trial_id"] == 1)) is None

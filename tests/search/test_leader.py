@@ -56,14 +56,15 @@ def test_a_lead_must_exceed_the_noise_of_the_validation_split():
     assert equal_epoch_leader(trials, [0, 1], 0, val_images=100_000, z=1.0) == 1  # many images: a real lead
 
 
-def test_the_incumbent_breaks_ties_by_the_last_score_then_the_lower_id_and_skips_failed_trials():
+def test_the_incumbent_breaks_ties_by_the_last_score_then_the_lower_id_and_keeps_a_failed_trials_best_epoch():
     # t3 was told first and reached 0.6 first; t1 reached it too and ended higher (0.58 > 0.5): t1, at its epoch 2
     trials = {3: TrialState(scores=[0.6, 0.5]), 1: TrialState(scores=[0.4, 0.6, 0.58]), 2: TrialState(scores=[0.3])}
     assert incumbent(trials) == (1, 2, 0.6)
     trials[0] = TrialState(scores=[0.55, 0.6, 0.58])  # the same best and last: the lower id, at its first 0.6
     assert incumbent(trials) == (0, 2, 0.6)
-    trials[4] = TrialState(scores=[0.9], status=DIVERGED)  # a failed trial is not exported, so not kept
-    assert incumbent(trials) == (0, 2, 0.6)
+    trials[4] = TrialState(scores=[0.9], status=DIVERGED)  # its epoch 1 is kept (and exported): it diverged later
+    assert incumbent(trials) == (4, 1, 0.9)
+    assert incumbent(trials, can_go_on=True) == (0, 2, 0.6)  # the best that can train further
     assert incumbent({}) is None and incumbent({5: TrialState(status=DIVERGED)}) is None
 
 

@@ -110,3 +110,36 @@ def test_out_of_memory_errors_are_recognised():
     assert is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:116] DefaultCPUAllocator: can't allocate memory"))
     assert not is_oom(RuntimeError("shape mismatch"))
     assert not is_oom(ValueError("out of memory"))
+
+
+class Poisoned:
+    """Builds ``base``'s models with a forward hook that makes the outputs NaN once ``poison`` is set."""
+
+    __name__ = "poisoned"
+
+    def __init__(self, base):
+        self.base, self.poison = base, False
+
+    def __call__(self, num_classes, drop_rate=0.0):
+        model = self.base(num_classes=num_classes, drop_rate=drop_rate)
+        model.get_classifier().register_forward_hook(
+            lambda module, args, out: out * float("nan") if self.poison else out)
+        return model
+
+
+def test_a_trial_that_diverges_after_its_best_epoch_keeps_that_epochs_weights(tmp_path, tiny_dataset, tiny_model):
+    """The run exports a failed trial's best epoch (run/finalize.pick_incumbent): the diverged epoch writes no
+    checkpoint, so the best epoch's weights are there to load, as they were validated."""
+    from hf_quicktune.train import best_epoch, checkpoint_info, load_model
+
+    factory = Poisoned(tiny_model)
+    trial = Trial(tmp_path, factory, {"batch_size": 8, "lr": 0.01}, tiny_dataset, **KW)
+    good = trial.advance(2)
+    factory.poison = True
+    (bad,) = trial.advance(1)
+    assert [r.status for r in good] == ["ok", "ok"] and bad.status == "diverged" and bad.epoch == 3
+    best = max(good, key=lambda r: r.val_top1)  # ties: the earlier epoch
+    assert best_epoch(tmp_path) == best.epoch
+    assert checkpoint_info(tmp_path, best=True)["record"]["val_top1"] == best.val_top1
+    model = load_model(tmp_path, tiny_model, best=True)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
