@@ -114,7 +114,8 @@ def build_app():
                 res_summary = gr.Markdown("Run a search first: its results appear here.", elem_id="results-summary")
                 with gr.Row():
                     acc_text = gr.Markdown(elem_id="accuracy")
-                    acc_bars = gr.BarPlot(x="what", y="top-1 %", label="Accuracy against chance and the baseline",
+                    acc_bars = gr.BarPlot(x="what", y=views.SCORE_COLUMN, label="The winner (in the run's metric) against "
+                                          "chance and the baseline",
                                           y_lim=[0, 100])
                 with gr.Row():
                     res_curves = gr.Image(label="Learning curves", type="filepath", elem_id="results-curves")

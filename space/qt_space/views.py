@@ -179,26 +179,34 @@ def card_markdown(readme: str) -> str:
     return re.sub(r"!\[[^\]]*\]\((?!https?://)[^)]*\)\n?", "", body).strip()
 
 
-def accuracy_frame(summary: dict[str, Any], num_classes: int | None) -> tuple[pd.DataFrame, str]:
-    """The winner's accuracy against chance and the trivial (majority-class) baseline: bar data + a sentence.
+#: the result bars' value column (app.py's BarPlot): the run's --metric, named in the sentence beside them
+SCORE_COLUMN = "score %"
 
-    Uses the run's own ``chance_top1`` and ``baseline`` from ``summary.json`` when it has them; else
-    chance = 1 / classes (and no baseline)."""
+
+def accuracy_frame(summary: dict[str, Any], num_classes: int | None) -> tuple[pd.DataFrame, str]:
+    """The winner's validation metric (the run's ``--metric``: what it selected on and its quality check judged)
+    against chance and the trivial (majority-class) baseline: bar data + a sentence.
+
+    Uses the run's own ``chance`` and ``baseline`` from ``summary.json`` when it has them; else
+    chance = 1 / classes (and no baseline). A summary written before the metric was recorded is top-1's."""
     quality = summary.get("quality") or {}
-    chance = summary.get("chance_top1", quality.get("chance_top1"))
+    metric = summary.get("metric") or "top1"
+    top1 = metric == "top1" or "val_score" not in summary
+    label = metric_label("top1" if top1 else metric)
+    val, test = ((summary.get("val_top1"), summary.get("test_top1")) if top1
+                 else (summary.get("val_score"), summary.get("test_score")))
+    chance = summary.get("chance_top1", quality.get("chance_top1")) if top1 else summary.get("chance")
     if chance is None and num_classes:
         chance = 1.0 / num_classes
     base = summary.get("baseline") or quality.get("baseline") or {}
-    baseline, base_class = base.get("val_top1"), base.get("class")
-    bars = [("winner (validation)", summary.get("val_top1")), ("winner (test)", summary.get("test_top1")),
-            ("majority-class baseline", baseline), ("chance", chance)]
-    frame = pd.DataFrame([{"what": k, "top-1 %": 100 * v} for k, v in bars if v is not None])
-    text = (f"Validation top-1 **{_pct(summary.get('val_top1'))}**"
-            + (f", test top-1 **{_pct(summary.get('test_top1'))}**" if summary.get("test_top1") is not None else "")
+    baseline, base_class = base.get(f"val_{'top1' if top1 else metric}"), base.get("class")
+    bars = [("winner (validation)", val), ("winner (test)", test), ("majority-class baseline", baseline),
+            ("chance", chance)]
+    frame = pd.DataFrame([{"what": k, SCORE_COLUMN: 100 * v} for k, v in bars if v is not None])
+    text = (f"Validation {label} **{_pct(val)}**" + (f", test {label} **{_pct(test)}**" if test is not None else "")
             + f" — chance is {_pct(chance)}")
     if baseline is not None:
         text += f", always answering the most frequent class ('{base_class}') gets {_pct(baseline)}"
-    val = summary.get("val_top1")
     if val is not None and chance is not None:
         beats = val > chance and (baseline is None or val > baseline)
         text += ". " + ("The winner beats both." if beats and baseline is not None else

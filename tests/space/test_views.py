@@ -16,7 +16,7 @@ def test_accuracy_uses_the_runs_chance_and_majority_baseline():
     summary = {"val_top1": 0.5, "test_top1": 0.45, "chance_top1": 0.1,
                "baseline": {"kind": "majority_class", "class": "3", "val_top1": 0.12}}
     frame, text = views.accuracy_frame(summary, num_classes=10)
-    assert dict(zip(frame["what"], frame["top-1 %"])) == pytest.approx(
+    assert dict(zip(frame["what"], frame[views.SCORE_COLUMN])) == pytest.approx(
         {"winner (validation)": 50.0, "winner (test)": 45.0, "majority-class baseline": 12.0, "chance": 10.0})
     assert "chance is 10.00 %" in text and "('3') gets 12.00 %" in text and "beats both" in text
 
@@ -25,6 +25,19 @@ def test_accuracy_without_the_runs_fields_computes_chance_and_warns_when_not_bea
     frame, text = views.accuracy_frame({"val_top1": 0.2, "test_top1": None}, num_classes=4)
     assert list(frame["what"]) == ["winner (validation)", "chance"]
     assert "chance is 25.00 %" in text and "does not beat" in text and "larger budget" in text
+
+
+def test_accuracy_follows_the_metric_the_run_selected_on():
+    """A run on macro F1 (skewed classes): its winner beats the majority class on top-1 (which the majority class
+    nearly reaches) but not on macro F1, the metric its quality check judged; the bars and the sentence were
+    top-1's and said it beat both."""
+    summary = {"metric": "macro_f1", "val_top1": 0.91, "test_top1": None, "val_score": 0.30, "test_score": None,
+               "chance_top1": 0.5, "chance": 0.33,
+               "baseline": {"class": "normal", "val_top1": 0.90, "val_macro_f1": 0.32}}
+    frame, text = views.accuracy_frame(summary, num_classes=2)
+    assert dict(zip(frame["what"], frame[views.SCORE_COLUMN])) == pytest.approx(
+        {"winner (validation)": 30.0, "majority-class baseline": 32.0, "chance": 33.0})
+    assert text.startswith("Validation macro F1 **30.00 %** — chance is 33.00 %") and "does not beat" in text
 
 
 def test_card_markdown_drops_front_matter_and_relative_images_only():
