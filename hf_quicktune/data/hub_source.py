@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from hf_quicktune.constants import hub_offline
 from hf_quicktune.data.archives import SUFFIXES
@@ -175,3 +176,23 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
     return DatasetError(
         f"The Hub dataset '{spec}' could not be loaded ({text}).", input=spec, code="bad_dataset",
         fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")
+
+
+def say_unlisted_images(spec: str, splits: dict[str, Any], listing: Any = None, config: str | None = None,
+                        revision: str | None = None) -> None:
+    """Where datasets read the Hub dataset ``spec`` as an imagefolder with metadata files (``metadata.csv``), say
+    each split's images those files do not list: datasets reads only the listed ones (the others were left out in
+    silence). ``listing``: the repo's data files as :func:`~hf_quicktune.data.file_draw.listed_files` found them,
+    listed here if None (an imagefolder's only)."""
+    from hf_quicktune.data.file_draw import listed_files
+    from hf_quicktune.data.imagefolder import is_metadata_file, warn_unlisted
+
+    if not any(getattr(split.info, "builder_name", None) == "imagefolder" for split in splits.values()):
+        return
+    listing = listing or listed_files(spec, config, revision)
+    for name, files in (listing.files if listing is not None else {}).items():
+        if name not in splits or not any(is_metadata_file(f) for f in files):
+            continue
+        images = len([f for f in files if not is_metadata_file(f)])
+        if len(splits[name]) < images:
+            warn_unlisted(f"the {name} split of {spec}", images - len(splits[name]), images)

@@ -154,7 +154,7 @@ def _has_metadata(walk: FolderWalk) -> bool:
 
 def _metadata_file(walk: FolderWalk) -> str | None:
     """The first of datasets' metadata files in a folder (its path below the folder), or None."""
-    return next((rel for rel in walk.files if rel.rpartition("/")[2].lower() in _METADATA), None)
+    return next((rel for rel in walk.files if is_metadata_file(rel)), None)
 
 
 def _read_with_metadata(path: Path, roots: dict[str, Path], walks: dict[str, FolderWalk]) -> dict[str, datasets.Dataset]:
@@ -187,10 +187,7 @@ def _read_with_metadata(path: Path, roots: dict[str, Path], walks: dict[str, Fol
         unlisted = [rel for rel in walk.files
                     if os.path.splitext(rel)[1].lower() in readable and rel not in listed]
         if unlisted:
-            logger.warning("%d of the %d images of %s are not in its metadata file (e.g. %s): datasets reads only the "
-                           "images a metadata file lists, so they are left out. List them in it (file_name), or move "
-                           "it out of the dataset to read every image, labelled by its class folder.", len(unlisted),
-                           len(unlisted) + len(listed), _named(path, roots[name]), unlisted[0])
+            warn_unlisted(_named(path, roots[name]), len(unlisted), len(unlisted) + len(listed), unlisted[0])
     features = next(iter(out.values())).features
     if any(isinstance(f, datasets.ClassLabel) or c.lower() in LABEL_NAMES for c, f in features.items()):
         return out
@@ -206,6 +203,21 @@ def _read_with_metadata(path: Path, roots: dict[str, Path], walks: dict[str, Fol
     index = {c: i for i, c in enumerate(names)}
     return {name: split.add_column("label", [index[rel.split("/", 1)[0]] for rel in relative[name]]).cast_column(
         "label", feature) for name, split in out.items()}
+
+
+def is_metadata_file(name: str) -> bool:
+    """Whether a file (a path or a URL) is one of datasets' imagefolder metadata files."""
+    return name.rpartition("/")[2].lower() in _METADATA
+
+
+def warn_unlisted(where: str, unlisted: int, total: int, example: str | None = None) -> None:
+    """Say that ``unlisted`` of the ``total`` images of ``where`` (a folder, a Hub dataset's split) are not in its
+    metadata file: datasets' imagefolder reads only the images a metadata file lists and left the others out in
+    silence."""
+    logger.warning("%d of the %d images of %s are not in its metadata file%s: datasets reads only the images a "
+                   "metadata file lists, so they are left out. List them in it (file_name), or move it out of the "
+                   "dataset to read every image, labelled by its class folder.", unlisted, total, where,
+                   f" (e.g. {example})" if example else "")
 
 
 def _named(path: Path, root: Path) -> str:

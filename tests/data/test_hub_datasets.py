@@ -269,3 +269,20 @@ def test_a_dataset_built_by_a_script_is_read_from_the_hubs_parquet_conversion(hu
         converted = load(repo)
     assert len(converted.train) + len(converted.validation) == 12 and len(converted.test) == 4
     assert converted.info["revision"] == "refs/convert/parquet" and "parquet conversion" in caplog.text
+
+
+def test_a_hub_imagefolder_whose_metadata_file_leaves_images_out_says_so(hub, tmp_path, caplog):
+    """An imagefolder repo with a metadata.csv listing 6 of its 8 training images: datasets reads the 6 and left the
+    other 2 out in silence."""
+    for i in range(8):
+        cls = ("cat", "dog")[i % 2]
+        (tmp_path / "up" / "train" / cls).mkdir(parents=True, exist_ok=True)
+        make_image((200, 40, 40) if cls == "cat" else (40, 40, 200), i).save(tmp_path / "up" / "train" / cls / f"{i}.png")
+    pd.DataFrame({"file_name": [f"{('cat', 'dog')[i % 2]}/{i}.png" for i in range(6)],
+                  "label": [("cat", "dog")[i % 2] for i in range(6)]}).to_csv(tmp_path / "up" / "train" / "metadata.csv",
+                                                                              index=False)
+    repo = _upload(hub, tmp_path / "up", "listed")
+    with caplog.at_level(logging.WARNING):
+        prepared = load(repo)
+    assert len(prepared.train) + len(prepared.validation) == 6
+    assert f"2 of the 8 images of the train split of {repo} are not in its metadata file" in caplog.text
