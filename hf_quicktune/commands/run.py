@@ -42,6 +42,8 @@ def _finish(summary: dict, as_json: bool) -> None:
     click.echo(f"\nbest: {summary.get('best_model')} (trial {summary.get('best_trial')}), {chosen}"
                f"val top-1 {100 * (summary.get('val_top1') or 0):.2f}%"
                + (f", test top-1 {100 * summary['test_top1']:.2f}%" if summary.get("test_top1") is not None else "")
+               + (f" at epoch {summary.get('best_epoch')} (training then {summary['best_trial_failed']})"
+                  if summary.get("best_trial_failed") else "")
                + f"; {summary.get('budget_used_s', 0):.0f}s used, {summary.get('epoch_steps')} epoch-steps, "
                f"{summary.get('trials')} trial{'' if summary.get('trials') == 1 else 's'}; stopped: {summary.get('stop_reason')}")
     if summary.get("export_dir"):

@@ -109,3 +109,16 @@ def test_a_trial_that_diverged_after_its_best_epoch_is_still_the_one_exported(tm
     assert inc["trial_id"] == 0 and inc["best_epoch"] == 2 and inc["status"] == "diverged"
     assert failure_after_best(inc) == "diverged (a non-finite loss) at epoch 3"
     assert failure_after_best(next(r for r in rows if r["trial_id"] == 1)) is None
+
+
+def test_the_runs_last_line_says_when_the_exported_trial_failed_after_its_best_epoch(tmp_path, capsys):
+    from hf_quicktune.commands.run import _finish
+
+    summary = {"output_dir": str(tmp_path), "best_model": "m", "best_trial": 0, "val_top1": 0.9, "best_epoch": 2,
+               "epoch_steps": 3, "trials": 1, "stop_reason": "budget used",
+               "best_trial_failed": "diverged (a non-finite loss) at epoch 3"}
+    _finish(summary, as_json=False)
+    assert ("best: m (trial 0), val top-1 90.00% at epoch 2 (training then diverged (a non-finite loss) at epoch 3); "
+            in capsys.readouterr().out)
+    _finish({**summary, "best_trial_failed": None}, as_json=False)
+    assert "training then" not in capsys.readouterr().out
