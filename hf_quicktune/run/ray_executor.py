@@ -18,6 +18,7 @@ Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -30,6 +31,24 @@ from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import Outcome, trial_curve
 
 logger = logging.getLogger(__name__)
+
+#: the logger of Ray's notice, at every new local runtime, that it turned its default token authentication on ("Set
+#: RAY_AUTH_MODE=disabled to opt out"): the runtime is this run's own, with Ray's defaults, and the notice came
+#: between the run's progress lines at every --workers run
+_TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+@contextlib.contextmanager
+def _without_token_notice() -> Any:
+    """Ray's token-authentication notice (:data:`_TOKEN_NOTICE_LOGGER`) left out while a local runtime starts;
+    its errors still pass."""
+    notice = logging.getLogger(_TOKEN_NOTICE_LOGGER)
+    level = notice.level
+    notice.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        notice.setLevel(level)
 
 #: times a job is re-submitted after its worker died before the trial is given back to the optimizer
 MAX_RESTARTS = 3
@@ -229,8 +248,9 @@ class RayExecutor:
                     num_gpus = torch.cuda.device_count()
                 # address="local": always a runtime of this run's own, never a cluster some other process
                 # left running on the machine (ray.init would join it and refuse num_cpus / num_gpus)
-                ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
-                         include_dashboard=False, log_to_driver=False, configure_logging=False)
+                with _without_token_notice():
+                    ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
+                             include_dashboard=False, log_to_driver=False, configure_logging=False)
                 self._owns_runtime = True
         resources = ray.cluster_resources()
         self.capacity, self._resources, threads = plan_workers(settings.workers, resources.get("CPU", 1.0),

@@ -87,6 +87,7 @@ def test_two_workers_overlap_and_keep_the_records_of_a_sequential_run(tmp_path):
     summary = json.loads((par / "summary.json").read_text())
     assert summary["workers"] == 2 and summary["worker_seconds"] > 0 and summary["epoch_steps"] == TOTAL
     assert "2 workers on a local Ray runtime: 1 CPU threads each" in (par / "run.log").read_text(), err[-2000:]
+    assert "Token authentication is enabled" not in err  # Ray's notice about its default for the run's own runtime
 
     _finish(_start(seq, *ARGS))
     seq_scores = _check_records(seq)
