@@ -211,7 +211,12 @@ class Search:
             if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
                 return None
             self.finish_trial = tid
-            if tid == best[0]:
+            kept = incumbent(self.opt.trials)
+            if tid == best[0] and kept is not None and kept[0] != tid:  # the incumbent failed after its best epoch
+                logger.info("finishing trial %d, the best that can still train (the incumbent, trial %d, failed after "
+                            "its best epoch): it continues to epoch %d instead of trial %d", tid, kept[0],
+                            self.max_epochs, suggestion.trial_id)
+            elif tid == best[0]:
                 logger.info("finishing the incumbent: trial %d continues to epoch %d instead of trial %d", tid,
                             self.max_epochs, suggestion.trial_id)
             else:

@@ -760,7 +760,7 @@ class _FailingFake(_TableFake):
         return out
 
 
-def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path):
+def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path, caplog):
     """Trial 0 scored 0.90, then diverged: its epoch 1 stays the incumbent (exported), and the end of the budget
     finishes trial 1, the best trial that can go on (it might overtake it). It finished nothing: the best observed
     score was the failed trial's, which cannot go on, and one-epoch trials filled the budget. The search does not
@@ -776,7 +776,9 @@ def test_the_end_of_a_search_finishes_the_best_trial_that_did_not_fail(tmp_path)
     ex.table, ex.failed = {(0, 1): 0.90, (1, 1): 0.50, (1, 2): 0.52, (1, 3): 0.55, (1, 4): 0.56}, {(0, 2)}
     search = search_loop.Search(opt, state, pool, ex, Budget(seconds=120.0), clock, [], {},
                                 PlainReporter(io.StringIO()), max_epochs=4)
-    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    with caplog.at_level("INFO", logger="hf_quicktune.run.search_loop"):
+        stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     assert opt.trials[0].status == "diverged" and search.finish_trial == 1 and opt.trials[1].epochs == 4
+    assert "finishing trial 1, the best that can still train (the incumbent, trial 0, failed after" in caplog.text
     assert stop == "budget used"
     assert search_loop.snapshot(opt, pool, search.steps, clock, 120.0, 4)["incumbent"]["trial_id"] == 0
