@@ -119,8 +119,8 @@ def incumbent_frame(steps: list[dict[str, Any]]) -> pd.DataFrame:
 def live_leaderboard(steps: list[dict[str, Any]], pool: list[dict[str, Any]] | None,
                      metric: str = "top1") -> pd.DataFrame:
     """One row per trial that ran, in the run's leaderboard order (``sort_leaderboard``: the best validation
-    ``metric`` at any epoch first, whose weights are kept, so the first row is the status line's incumbent unless it
-    failed)."""
+    ``metric`` at any epoch first, whose weights are kept and exported, so the first row is the status line's
+    incumbent)."""
     trials: dict[int, dict[str, Any]] = {}
     for s in sorted(steps, key=lambda s: s["step"]):
         t = trials.setdefault(int(s["trial_id"]), {"model": s.get("model"), "scores": [], "status": "ok"})
