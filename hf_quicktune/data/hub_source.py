@@ -182,21 +182,12 @@ def say_unlisted_images(spec: str, splits: dict[str, Any], listing: Any = None, 
                         revision: str | None = None) -> None:
     """Where datasets read the Hub dataset ``spec`` as an imagefolder with metadata files (``metadata.csv``), say
     each split's images those files do not list: datasets reads only the listed ones (the others were left out in
-    silence). ``listing``: the repo's data files as :func:`~hf_quicktune.data.file_draw.listed_files` found them,
-    listed here if None, only where the columns show metadata (a listing of a large repo takes seconds): an
-    imagefolder without it has an image column and at most its folders' ClassLabel."""
-    import datasets
-
+    silence). ``listing``: the repo's data files as :func:`~hf_quicktune.data.file_draw.listed_files` found them
+    (the load lists them for its split choice), listed here if None."""
     from hf_quicktune.data.file_draw import listed_files
     from hf_quicktune.data.imagefolder import is_metadata_file, warn_unlisted
 
-    def from_metadata(split: Any) -> bool:
-        if getattr(split.info, "builder_name", None) != "imagefolder":
-            return False
-        others = {name: f for name, f in split.features.items() if name != "image"}
-        return bool(others) and not (list(others) == ["label"] and isinstance(others["label"], datasets.ClassLabel))
-
-    if not any(from_metadata(split) for split in splits.values()):
+    if not any(getattr(split.info, "builder_name", None) == "imagefolder" for split in splits.values()):
         return
     listing = listing or listed_files(spec, config, revision)
     for name, files in (listing.files if listing is not None else {}).items():
