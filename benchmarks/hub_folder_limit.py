@@ -18,30 +18,14 @@ import argparse
 import collections
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from hub_limit_load import _child, _free_port  # one arm's load, in its process; the local Hub's port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _child(repo: str, limits: dict) -> None:
-    """One arm: load the dataset, print a JSON line of what it read."""
-    from hf_quicktune.data import load
-
-    start = time.perf_counter()
-    p = load(repo, **limits)
-    seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "images": {k: len(v) for k, v in p.splits.items()}}))
 
 
 def _write(folder: Path, n: int, side: int) -> None:

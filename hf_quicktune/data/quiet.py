@@ -1,5 +1,5 @@
-"""Silence ``datasets`` inside library code: its progress bars (progress display belongs to the CLI) and its
-logged failures (our errors say them once)."""
+"""Silence libraries inside library code: ``datasets``' progress bars (progress display belongs to the CLI) and
+logged failures (our errors say them once), and any library logger's notices for a block (:func:`quiet_logger`)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,17 @@ def no_progress_bars() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def quiet_datasets() -> Iterator[None]:
-    """``datasets`` logs a builder's failure (with traceback) before raising it; our error says it once."""
-    lib = logging.getLogger("datasets")
-    level = lib.level
-    lib.setLevel(logging.CRITICAL)
+def quiet_logger(name: str, level: int = logging.CRITICAL) -> Iterator[None]:
+    """The library logger ``name`` keeps only records at ``level`` and above while the block runs."""
+    lib = logging.getLogger(name)
+    before = lib.level
+    lib.setLevel(level)
     try:
         yield
     finally:
-        lib.setLevel(level)
+        lib.setLevel(before)
+
+
+def quiet_datasets() -> contextlib.AbstractContextManager[None]:
+    """``datasets`` logs a builder's failure (with traceback) before raising it; our error says it once."""
+    return quiet_logger("datasets")

@@ -18,7 +18,6 @@ Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported on
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import pickle
@@ -37,18 +36,6 @@ logger = logging.getLogger(__name__)
 #: between the run's progress lines at every --workers run
 _TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 
-
-@contextlib.contextmanager
-def _without_token_notice() -> Any:
-    """Ray's token-authentication notice (:data:`_TOKEN_NOTICE_LOGGER`) left out while a local runtime starts;
-    its errors still pass."""
-    notice = logging.getLogger(_TOKEN_NOTICE_LOGGER)
-    level = notice.level
-    notice.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        notice.setLevel(level)
 
 #: times a job is re-submitted after its worker died before the trial is given back to the optimizer
 MAX_RESTARTS = 3
@@ -248,7 +235,9 @@ class RayExecutor:
                     num_gpus = torch.cuda.device_count()
                 # address="local": always a runtime of this run's own, never a cluster some other process
                 # left running on the machine (ray.init would join it and refuse num_cpus / num_gpus)
-                with _without_token_notice():
+                from hf_quicktune.data.quiet import quiet_logger
+
+                with quiet_logger(_TOKEN_NOTICE_LOGGER, logging.ERROR):  # its errors still pass
                     ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, num_gpus=num_gpus,
                              include_dashboard=False, log_to_driver=False, configure_logging=False)
                 self._owns_runtime = True
