@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hub_limit_load import _child, _free_port  # one arm's load, in its process; the local Hub's port
+from hub_limit_load import _child, _local_hub  # one arm's load, in its process; the local Hub, started
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,21 +64,13 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="hub-folder-"))
-    port = _free_port()
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_XET": "1",
-           "HF_TOKEN": "hf_bench_token", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("HF_")})
-    os.environ["HF_HOME"] = str(work / "push-home")
-    sys.path.insert(0, str(ROOT))
-    from tests.hubserver import LocalHub
-
     trees = {"this tree": ROOT}
     if args.baseline:
         base = work / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(base), args.baseline], cwd=ROOT, check=True,
                        capture_output=True)
         trees = {f"baseline {args.baseline}": base, "this tree": ROOT}
-    hub = LocalHub(work / "hub", port=port, token=env["HF_TOKEN"]).start()
+    hub, env = _local_hub(work)
     try:
         repo = "bench/folder"
         from huggingface_hub import HfApi

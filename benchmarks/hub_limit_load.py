@@ -37,6 +37,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _local_hub(work: Path):
+    """The project's local Hub (tests/hubserver) on a free port under ``work``, started, and the environment that
+    points huggingface_hub and datasets at it (also set in this process, pushing from ``work/push-home``)."""
+    port = _free_port()
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_XET": "1",
+           "HF_TOKEN": "hf_bench_token", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("HF_")})
+    os.environ["HF_HOME"] = str(work / "push-home")
+    sys.path.insert(0, str(ROOT))
+    from tests.hubserver import LocalHub
+
+    return LocalHub(work / "hub", port=port, token=env["HF_TOKEN"]).start(), env
+
+
 def _child(repo: str, limits: dict) -> None:
     """One arm: load the dataset, print a JSON line of what it read."""
     from hf_quicktune.data import load
@@ -88,15 +102,7 @@ def main() -> None:
         return
 
     work = Path(tempfile.mkdtemp(prefix="hub-limit-"))
-    port = _free_port()
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HUB_DISABLE_XET": "1",
-           "HF_TOKEN": "hf_bench_token", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-    os.environ.update({k: v for k, v in env.items() if k.startswith("HF_")})
-    os.environ["HF_HOME"] = str(work / "push-home")
-    sys.path.insert(0, str(ROOT))
-    from tests.hubserver import LocalHub
-
-    hub = LocalHub(work / "hub", port=port, token=env["HF_TOKEN"]).start()
+    hub, env = _local_hub(work)
     try:
         repo = "bench/sharded"
         from huggingface_hub import HfApi
