@@ -221,6 +221,9 @@ def summary_markdown(summary: dict[str, Any], wall_s: float | None = None) -> st
              "epochs trained, "
              f"{format_seconds(summary.get('budget_used_s') or 0)} of the {summary.get('budget')} budget used "
              f"(search stopped: {summary.get('stop_reason')})."]
+    if summary.get("best_trial_failed"):  # exported from its best epoch all the same (run/finalize.pick_incumbent)
+        lines.append(f"The winner's training then {summary['best_trial_failed']}: the weights are those of its best "
+                     f"epoch, {summary.get('best_epoch')}.")
     if (stages := summary_stage_line(summary)) is not None:  # where the budget went, as `run` prints it
         lines.append(f"Where the budget went, in seconds: {stages}.")
     cfg = {k: v for k, v in (summary.get("config") or {}).items() if v is not None and k != "model"}

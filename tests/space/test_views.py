@@ -103,3 +103,12 @@ def test_a_run_searching_another_metric_is_shown_in_it():
     steps = [{"step": 1, "trial_id": 0, "model": "a", "epoch": 1, "score": 0.4, "status": "ok"}]
     assert list(views.live_leaderboard(steps, [{}], "macro_f1").columns)[4] == "val macro F1 %"
     assert views.final_leaderboard([]).columns[4] == "val top-1 %"  # before any run: top-1
+
+
+def test_summary_says_when_the_winner_failed_after_its_best_epoch():
+    summary = {"best_model": "m", "best_trial": 4, "trials": 5, "epoch_steps": 9, "budget": "90s",
+               "budget_used_s": 88.0, "stop_reason": "budget used", "best_epoch": 2,
+               "best_trial_failed": "diverged (a non-finite loss) at epoch 3"}
+    assert ("The winner's training then diverged (a non-finite loss) at epoch 3: the weights are those of its best "
+            "epoch, 2.") in views.summary_markdown(summary)
+    assert "training then" not in views.summary_markdown({**summary, "best_trial_failed": None})
