@@ -178,6 +178,16 @@ def hub_error(spec: str, config: str | None, revision: str | None, err: Exceptio
         fix="Check it loads with `datasets.load_dataset`, or export it to parquet with an image and a label column.")
 
 
+def say_imagefolder_reading(spec: str, splits: dict[str, Any], listing: Any, config: str | None,
+                            revision: str | None, drawn: bool) -> None:
+    """What datasets' imagefolder reading of the Hub dataset ``spec`` left out or named otherwise than a local folder
+    is read: :func:`say_unlisted_images` (not where the limits drew the files: fewer rows by design) and
+    :func:`say_nested_classes`."""
+    if not drawn:
+        say_unlisted_images(spec, splits, listing, config, revision)
+    say_nested_classes(spec, splits)
+
+
 def say_unlisted_images(spec: str, splits: dict[str, Any], listing: Any = None, config: str | None = None,
                         revision: str | None = None) -> None:
     """Where datasets read the Hub dataset ``spec`` as an imagefolder with metadata files (``metadata.csv``), say
@@ -196,3 +206,39 @@ def say_unlisted_images(spec: str, splits: dict[str, Any], listing: Any = None, 
         images = len([f for f in files if not is_metadata_file(f)])
         if len(splits[name]) < images:
             warn_unlisted(f"the {name} split of {spec}", images - len(splits[name]), images)
+
+
+def say_nested_classes(spec: str, splits: dict[str, Any]) -> None:
+    """Where datasets read the Hub dataset ``spec`` as an imagefolder labelled by its folders, say when the folders
+    holding the images lie in two or more folders that are no split's (``cat/session1/0.png``,
+    ``dog/session2/1.png``): datasets names each image's class by the folder holding it ('session1'), where
+    torchvision's ImageFolder, and this tool on a local folder, take the top folder ('cat'). Which one names the
+    classes, only the user knows (``partA/cat/``, ``partB/dog/`` is the other way round): said, with how to read it
+    by the top folders."""
+    import datasets
+
+    from hf_quicktune.data.columns import column_values
+    from hf_quicktune.data.splits import split_role
+
+    for split in splits.values():
+        label = split.features.get("label")
+        if (getattr(split.info, "builder_name", None) != "imagefolder" or "image" not in split.features
+                or not isinstance(label, datasets.ClassLabel)):
+            continue
+        above: dict[str, set[str]] = {}  # the folder above each image's folder -> those folders
+        for value in column_values(split.cast_column("image", datasets.Image(decode=False)), "image"):
+            path = (value or {}).get("path") or ""
+            parts = re.split(r"/snapshots/[0-9a-f]{40}/", path.replace("\\", "/"), maxsplit=1)[-1].split("/")
+            if len(parts) >= 3 and split_role(parts[-3]) is None:
+                above.setdefault(parts[-3], set()).add(parts[-2])
+        if len(above) >= 2:
+            tops = sorted(above)
+            shown = ", ".join(f"{t}/{sorted(above[t])[0]}/" for t in tops[:3]) + (", ..." if len(tops) > 3 else "")
+            logger.warning(
+                "%s holds its images in folders inside folders (%s): datasets names each image's class by the folder "
+                "holding it (%s), not by the top folder (%s). If the top folders are the classes, download the "
+                "repo (`hf download %s --repo-type dataset --local-dir DIR`) and pass --dataset DIR: a local folder "
+                "is read by its top folders.", spec, shown, ", ".join(label.names[:4]) + (", ..." if label.num_classes > 4
+                                                                                        else ""),
+                ", ".join(tops[:4]) + (", ..." if len(tops) > 4 else ""), spec)
+            return

@@ -44,7 +44,7 @@ from hf_quicktune.data.hub_source import (
     hub_error,
     hub_reference,
     raw_repo_snapshot,
-    say_unlisted_images,
+    say_imagefolder_reading,
 )
 from hf_quicktune.data.imagefolder import load_image_folder
 from hf_quicktune.data.quiet import quiet_datasets
@@ -253,9 +253,8 @@ def _load_hub(spec: str, config: str | None, revision: str | None, limits: Limit
     splits = _as_dict(ds)
     if all("__key__" in s.column_names and "__url__" in s.column_names for s in splits.values()):
         splits = {name: sample_columns(s) for name, s in splits.items()}  # a repo of WebDataset shards (timm's wds)
-    if draw is None:  # (drawn files are fewer rows by design)
-        with forced_offline(unreachable):
-            say_unlisted_images(spec, splits, listing, config, revision)
+    with forced_offline(unreachable):  # datasets' imagefolder: images left out by a metadata file, nested classes
+        say_imagefolder_reading(spec, splits, listing, config, revision, drawn=draw is not None)
     commit = next((m.group(1) for found in (listing.files.values() if listing else []) for f in found[:1]
                    if (m := re.search(r"@([0-9a-f]{40})/", f))), None)  # the files' commit: the data exactly
     return RawSource("hub", splits, info={"id": spec, "config": config, "revision": revision, **drawn_info(draw),

@@ -286,3 +286,28 @@ def test_a_hub_imagefolder_whose_metadata_file_leaves_images_out_says_so(hub, tm
         prepared = load(repo)
     assert len(prepared.train) + len(prepared.validation) == 6
     assert f"2 of the 8 images of the train split of {repo} are not in its metadata file" in caplog.text
+
+
+def test_a_hub_imagefolder_of_folders_inside_class_folders_says_how_datasets_named_the_classes(hub, tmp_path, caplog):
+    """``cat/s1/*.png``, ``dog/s2/*.png``: datasets names the classes s1 and s2 (the folder holding each image), where
+    a local folder is read by its top folders (cat, dog); which is meant only the user knows: said, with the way to
+    read it by the top folders. Class folders under split folders say nothing."""
+    for i in range(12):
+        cls = ("cat", "dog")[i % 2]
+        folder = tmp_path / "up" / cls / ("s1" if cls == "cat" else "s2")
+        folder.mkdir(parents=True, exist_ok=True)
+        make_image((200, 40, 40) if cls == "cat" else (40, 40, 200), i).save(folder / f"{i}.png")
+        flat = tmp_path / "flat" / ("train" if i < 8 else "test") / cls
+        flat.mkdir(parents=True, exist_ok=True)
+        make_image((200, 40, 40) if cls == "cat" else (40, 40, 200), i).save(flat / f"{i}.png")
+    repo = _upload(hub, tmp_path / "up", "nested")
+    with caplog.at_level(logging.WARNING):
+        prepared = load(repo)
+    assert prepared.class_names == ["s1", "s2"]  # datasets' reading stands
+    assert (f"{repo} holds its images in folders inside folders (cat/s1/, dog/s2/): datasets names each image's class "
+            "by the folder holding it (s1, s2), not by the top folder (cat, dog)") in caplog.text
+    assert f"`hf download {repo} --repo-type dataset --local-dir DIR`" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert load(_upload(hub, tmp_path / "flat", "flat")).class_names == ["cat", "dog"]
+    assert "folders inside folders" not in caplog.text
