@@ -584,6 +584,27 @@ def test_once_max_trials_have_started_the_best_of_them_trains_to_the_end_of_its_
     assert sorted(opt.trials) == [0, 1, 2] and opt.trials[2].epochs == 4  # scores (trial + epoch) / 100: 2 is best
 
 
+def test_once_max_trials_have_started_a_best_trial_that_failed_is_named_beside_the_one_that_trains_on(tmp_path):
+    """Trial 0 scored 0.90, then diverged: it stays the incumbent (exported from its best epoch) but cannot train on;
+    the best of the others trains to the end of its schedule, and the stop reason says which is which (it called
+    that one 'the best of them')."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Scripted(pool, max_epochs=4)
+    opt.script = [(0, 1), (0, 2)]
+    state, clock = RunState(tmp_path), _TickClock()
+    ex = _FailingFake(state, clock)
+    ex.table, ex.failed = {(0, 1): 0.90, (1, 1): 0.30, (2, 1): 0.20}, {(0, 2)}
+    search = Search(opt, state, pool, ex, Budget(max_trials=3), clock, [], {}, PlainReporter(io.StringIO()),
+                    max_epochs=4)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert opt.trials[0].status == "diverged" and opt.trials[1].epochs == 4 and opt.trials[2].epochs == 1
+    assert stop == ("--max-trials 3 reached; the best of them that can still train, trial 1, finished its 4-epoch "
+                    "schedule (trial 0 scored higher before it failed)")
+
+
 class _Captured(BaseException):
     """Ends a real run where its search would start (a BaseException: the run's crash handler does not wrap it)."""
 
