@@ -122,3 +122,26 @@ def test_the_runs_last_line_says_when_the_exported_trial_failed_after_its_best_e
             in capsys.readouterr().out)
     _finish({**summary, "best_trial_failed": None}, as_json=False)
     assert "training then" not in capsys.readouterr().out
+
+
+def test_the_incumbent_is_the_trial_the_leaderboard_exports():
+    """On random curves with many ties and failures, the search's incumbent (what the run finishes and names when it
+    stops) is run.finalize.pick_incumbent's first row of report.curves.sort_leaderboard (what it exports)."""
+    import random
+
+    from hf_quicktune.run.finalize import pick_incumbent
+    from hf_quicktune.search.base import DIVERGED, OK, TrialState
+    from hf_quicktune.search.leader import incumbent
+
+    rng = random.Random(0)
+    for _ in range(300):
+        trials = {}
+        for tid in rng.sample(range(12), rng.randint(1, 8)):  # told in any order
+            scores = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(0, 4))]
+            trials[tid] = TrialState(scores=scores, costs=[1.0] * len(scores),
+                                     status=DIVERGED if rng.random() < 0.2 else OK)
+        rows = [{"trial_id": tid, "status": st.status, "metric": "top1",
+                 "best_val_score": max(st.scores, default=None), "last_val_score": (st.scores or [None])[-1]}
+                for tid, st in trials.items()]
+        kept, picked = incumbent(trials), pick_incumbent(sort_leaderboard(rows))
+        assert (kept and kept[0]) == (picked and picked["trial_id"])

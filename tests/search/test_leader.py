@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import math
-import random
 
-from hf_quicktune.search.base import DIVERGED, OK, TrialState
+from hf_quicktune.search.base import DIVERGED, TrialState
 from hf_quicktune.search.leader import best_within, equal_epoch_leader, incumbent, lead_needed
 
 
@@ -67,22 +66,3 @@ def test_the_incumbent_breaks_ties_by_the_last_score_then_the_lower_id_and_keeps
     assert incumbent(trials, can_go_on=True) == (0, 2, 0.6)  # the best that can train further
     assert incumbent({}) is None and incumbent({5: TrialState(status=DIVERGED)}) is None
 
-
-def test_the_incumbent_is_the_trial_the_leaderboard_exports():
-    """On random curves with many ties and failures, the search's incumbent (what the run finishes and names when it
-    stops) is run.finalize.pick_incumbent's first row of report.curves.sort_leaderboard (what it exports)."""
-    from hf_quicktune.report.curves import sort_leaderboard
-    from hf_quicktune.run.finalize import pick_incumbent
-
-    rng = random.Random(0)
-    for _ in range(300):
-        trials = {}
-        for tid in rng.sample(range(12), rng.randint(1, 8)):  # told in any order
-            scores = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(0, 4))]
-            trials[tid] = TrialState(scores=scores, costs=[1.0] * len(scores),
-                                     status=DIVERGED if rng.random() < 0.2 else OK)
-        rows = [{"trial_id": tid, "status": st.status, "metric": "top1",
-                 "best_val_score": max(st.scores, default=None), "last_val_score": (st.scores or [None])[-1]}
-                for tid, st in trials.items()]
-        kept, picked = incumbent(trials), pick_incumbent(sort_leaderboard(rows))
-        assert (kept and kept[0]) == (picked and picked["trial_id"])
