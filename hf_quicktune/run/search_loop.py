@@ -289,9 +289,12 @@ class Search:
         st = self.opt.trials.get(tid)
         if st is None or st.status != OK or st.epochs < self.opt.max_epochs or best is None or best[0] != tid:
             return None
-        left = max(0.0, self.budget.seconds - self.clock.elapsed)
+        left = format_seconds(max(0.0, self.budget.seconds - self.clock.elapsed))
+        if self.finish_trial is None:  # the search trained it that far, maybe long before: the time is not used up
+            return (f"the incumbent, trial {tid}, finished its {self.opt.max_epochs}-epoch schedule, and the {left} "
+                    "left cannot train another trial as far")
         return (f"budget used (the incumbent, trial {tid}, finished its {self.opt.max_epochs}-epoch schedule at the "
-                f"end of the budget; the {format_seconds(left)} left cannot train another trial as far)")
+                f"end of the budget; the {left} left cannot train another trial as far)")
 
     def cost_left(self) -> float | None:
         """The budget left for a step, in the optimizer's cost units (training seconds: wall seconds less the
