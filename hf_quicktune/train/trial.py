@@ -68,6 +68,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: device types this process already said have no mixed precision: the searched ``amp`` is on in about half the
+#: trials, and a CPU run's log said so once per trial built
+_NO_AMP_SAID: set[str] = set()
+
 __all__ = ["TRIAL_FILE", "DivergedError", "ModelFactory", "Trial", "is_oom", "latest_checkpoint_epoch",
            "restore_curve"]
 
@@ -228,7 +232,10 @@ class Trial:
         state, accumulation = build_state(self.directory, model, self.config, self.max_epochs)
         self.accumulation = max(self.accumulation, accumulation)
         if self.config["amp"] and self.accelerator.mixed_precision == "no":
-            logger.info("amp requested but this process has no mixed precision (%s)", self.accelerator.device.type)
+            kind = self.accelerator.device.type
+            logger.log(logging.DEBUG if kind in _NO_AMP_SAID else logging.INFO, "amp requested but this process "
+                       "has no mixed precision (%s): trials with amp train in full precision here", kind)
+            _NO_AMP_SAID.add(kind)
         train_tf, eval_tf = build_transforms(data_config, self.config, self.image_size)
         train = limit_split(self.dataset.splits["train"], self.train_limit, self.seed)
         val = limit_split(self.dataset.splits["validation"], self.eval_limit, self.seed)

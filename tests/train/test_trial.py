@@ -315,3 +315,19 @@ def test_a_plateau_schedule_warms_up_within_epochs_then_waits_for_the_score(tmp_
     assert used[2][0] == pytest.approx(0.02)
     for prev, rec in zip(records[1:], records[2:]):  # patience 0: every epoch that does not improve halves it
         assert used[rec.epoch][0] in (pytest.approx(used[prev.epoch][0]), pytest.approx(used[prev.epoch][0] / 2))
+
+
+def test_no_mixed_precision_here_is_said_once_per_process(tmp_path, tiny_dataset, tiny_model, caplog, monkeypatch):
+    """On a CPU the searched ``amp`` changes nothing: the first trial with it says so at INFO, later ones at DEBUG
+    (a CPU run's log said it once per trial built, about half of them)."""
+    import logging
+
+    from hf_quicktune.train import trial as trial_module
+
+    monkeypatch.setattr(trial_module, "_NO_AMP_SAID", set())
+    with caplog.at_level(logging.DEBUG, logger="hf_quicktune.train.trial"):
+        for name in ("a", "b", "c"):
+            Trial(tmp_path / name, tiny_model, {"batch_size": 8, "amp": True}, tiny_dataset, max_epochs=1,
+                  image_size=32, num_workers=0).advance(1)
+    said = [r.levelno for r in caplog.records if "no mixed precision" in r.getMessage()]
+    assert said == [logging.INFO, logging.DEBUG, logging.DEBUG]
