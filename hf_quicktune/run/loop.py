@@ -275,7 +275,7 @@ def _run(settings: RunSettings, state: RunState, clock: Clock, stages: StageCloc
         search.searching = bool(schedule.get("search", True))
         search.val_images = min(len(dataset.validation), settings.eval_limit or len(dataset.validation)) or None
         # a schedule the run fitted to the budget is re-fitted to what its one training trial really gets: the
-        # no-search fine-tune's, and a one-worker search's finishing incumbent (Search.refits_finish)
+        # no-search fine-tune's, and a search's finishing incumbent (Search.refits_finish)
         if "search" in schedule and settings.budget_s is not None:
             train_images = min(dataset.meta.num_train, settings.train_limit or dataset.meta.num_train)
             search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, reporter,

@@ -242,7 +242,7 @@ def reference_batch(settings: RunSettings, train_size: int) -> int:
 def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, executor: Executor,
                        trial_id: int, reporter, train_images: int | None = None) -> None:
     """Re-fit the schedule of the one trial still training (the no-search run's fine-tune, or the incumbent the
-    end of a one-worker search trains to the end of its schedule, :meth:`Search.finishing`) to the epochs it
+    end of a search trains to the end of its schedule, :meth:`Search.finishing`) to the epochs it
     really gets (:mod:`~hf_quicktune.run.refit`): its length, or the share of the ``train_images`` its epochs
     train. It may grow up to the training set's :func:`~hf_quicktune.run.schedule.schedule_ceiling`, and the
     finishing incumbent's to :data:`~hf_quicktune.run.search_loop.FINISH_MARGIN` x the searched schedule."""

@@ -25,12 +25,17 @@ logger = logging.getLogger(__name__)
 #: the end of a wall-clock budget finishes the incumbent's schedule once the time left is at most this
 #: many times what its remaining epochs cost (slack for the cost estimate; Search.finishing)
 FINISH_MARGIN = 1.5
-#: ... and when the finishing trial's schedule is re-fitted to end with the budget (one worker, a schedule the run
-#: fitted: :attr:`Search.refits_finish`), once the time left is at most what its remaining epochs cost: the re-fit
+#: ... and when the finishing trial's schedule is re-fitted to end with the budget (a schedule the run fitted:
+#: :attr:`Search.refits_finish`), once the time left is at most what its remaining epochs cost: the re-fit
 #: takes up the estimate's error either way. With FINISH_MARGIN and a schedule of half the budget
 #: (run/schedule.BUDGET_SHARE) the finishing starts once 0.75 of the budget is left: the search explored only about
 #: its first quarter
 REFIT_FINISH_MARGIN = 1.0
+#: the finishing trial's schedule is re-fitted with several workers too (the other workers' later trials are built
+#: on the re-fitted length; the trials already compared keep theirs): a two-worker run's finishing kept FINISH_MARGIN
+#: and its command ended at 126 s of a 150 s budget; the two runs with the re-fit that finished a trial, at 150 s
+#: (benchmarks/finish_margin.py, session 60; their accuracy within the noise of three pairs)
+REFIT_WITH_WORKERS = True
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
@@ -48,7 +53,7 @@ SAME_EPOCH_Z = 1.0
 #: one-epoch trials of other models far below it and discarded the epoch the deadline cut
 STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
            "Search", "release", "snapshot", "tell_outcome"]
 
 
@@ -176,12 +181,13 @@ class Search:
         Once started it goes on while that trial stays the one to finish. Never before the optimizer's initial
         design has run.
 
-        With one worker and a schedule the run fitted (:attr:`refits_finish`), the margin is
+        With a schedule the run fitted (:attr:`refits_finish`), the margin is
         :data:`REFIT_FINISH_MARGIN` and the finishing trial's schedule is re-fitted after each epoch to end with
         the budget (:func:`~hf_quicktune.run.plan.refit_run_schedule`), like the no-search
         fine-tune's: the margin left up to a third of the time unused (a fewshot run ended at 204 s of 300,
         benchmarks/product_vs_finetune.py), and a finish started with less time than its epochs cost was cut before
-        its learning rate annealed. With several workers the other trials share the schedule, which stays."""
+        its learning rate annealed. With several workers (:data:`REFIT_WITH_WORKERS`) the other workers' later trials
+        are built on the re-fitted length."""
         seconds = self.budget.seconds
         # the best trial that can go on: a failed incumbent stays the one exported, and this one may overtake it
         best = incumbent(self.opt.trials, can_go_on=True) if seconds is not None else None
@@ -238,9 +244,9 @@ class Search:
 
     @property
     def refits_finish(self) -> bool:
-        """Whether the trial the end of the budget finishes has its schedule re-fitted to the time left (one
-        worker and a re-fit hook: a schedule the run fitted; with several the other trials share the schedule)."""
-        return self.searching and self.refit is not None and self.executor.capacity == 1
+        """Whether the trial the end of the budget finishes has its schedule re-fitted to the time left (a re-fit
+        hook: a schedule the run fitted; with several workers only with :data:`REFIT_WITH_WORKERS`)."""
+        return self.searching and self.refit is not None and (self.executor.capacity == 1 or REFIT_WITH_WORKERS)
 
     def best_started(self) -> int | None:
         """The best trial started so far that did not fail (:func:`~hf_quicktune.search.leader.incumbent`; None
@@ -289,12 +295,12 @@ class Search:
         st = self.opt.trials.get(tid)
         if st is None or st.status != OK or st.epochs < self.opt.max_epochs or best is None or best[0] != tid:
             return None
-        left = format_seconds(max(0.0, self.budget.seconds - self.clock.elapsed))
+        unused = format_seconds(max(0.0, self.budget.seconds - self.clock.elapsed))
         if self.finish_trial is None:  # the search trained it that far, maybe long before: the time is not used up
-            return (f"the incumbent, trial {tid}, finished its {self.opt.max_epochs}-epoch schedule, and the {left} "
+            return (f"the incumbent, trial {tid}, finished its {self.opt.max_epochs}-epoch schedule, and the {unused} "
                     "left cannot train another trial as far")
         return (f"budget used (the incumbent, trial {tid}, finished its {self.opt.max_epochs}-epoch schedule at the "
-                f"end of the budget; the {left} left cannot train another trial as far)")
+                f"end of the budget; the {unused} left cannot train another trial as far)")
 
     def cost_left(self) -> float | None:
         """The budget left for a step, in the optimizer's cost units (training seconds: wall seconds less the

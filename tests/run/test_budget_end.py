@@ -9,6 +9,7 @@ import io
 import pytest
 
 from hf_quicktune.run.budget import Budget
+from hf_quicktune.run.progress import PlainReporter
 from hf_quicktune.run.settings import RunSettings
 from hf_quicktune.run.state import RunState
 from hf_quicktune.run.trials import Outcome
@@ -321,13 +322,14 @@ def test_the_finishing_incumbent_of_a_one_worker_search_ends_with_the_budget(tmp
     assert "budget used" in before_stop
 
 
-def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_path):
-    """During the search (trials compared on one schedule) nothing is re-fitted, nor with several workers (their
-    other trials share the schedule). (Without a schedule the run fitted, --max-epochs given, run/loop.py sets no
-    re-fit hook at all: test_the_run_refits_only_a_schedule_it_fitted_to_the_budget.)"""
-    from hf_quicktune.run.progress import PlainReporter
-    from hf_quicktune.run.search_loop import Search
+@pytest.mark.parametrize("with_workers", [True, False])
+def test_only_the_finishing_incumbent_of_a_search_is_refitted(tmp_path, monkeypatch, with_workers):
+    """During the search (trials compared on one schedule) nothing is re-fitted; the finishing incumbent is, with one
+    worker and (REFIT_WITH_WORKERS) with several. (Without a schedule the run fitted, --max-epochs given, run/loop.py
+    sets no re-fit hook at all: test_the_run_refits_only_a_schedule_it_fitted_to_the_budget.)"""
+    from hf_quicktune.run import search_loop
 
+    monkeypatch.setattr(search_loop, "REFIT_WITH_WORKERS", with_workers)
     calls = []
     pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
     for capacity in (1, 2):
@@ -335,12 +337,103 @@ def test_only_the_finishing_incumbent_of_a_one_worker_search_is_refitted(tmp_pat
         state, clock = RunState(tmp_path / str(capacity)), _TickClock()
         executor = _TimedFake(state, clock)
         executor.capacity = capacity
-        search = Search(opt, state, pool, executor, Budget(seconds=100.0), clock, [], {},
-                         PlainReporter(io.StringIO()), max_epochs=4)
+        search = search_loop.Search(opt, state, pool, executor, Budget(seconds=100.0), clock, [], {},
+                                    PlainReporter(io.StringIO()), max_epochs=4)
         search.refit = lambda tid, c=capacity, s=search: calls.append((c, tid, s.finish_trial, s.clock.elapsed))
         search.run(type("NoInterrupt", (), {"check": lambda self: None})())
-    assert calls and {c for c, *_ in calls} == {1}
+    assert {c for c, *_ in calls} == ({1, 2} if with_workers else {1})
     assert all(tid == finish for _, tid, finish, _ in calls)  # the finishing incumbent's epochs only
+
+
+class _TwoWorkersOnOneClock(_Rescheduling):
+    """Two workers on the run's clock. A job trains from the moment it is submitted, 10 s an epoch (the first
+    trial's epochs after its first job ``later_s``: what the finishing was priced by is not what they cost); its
+    ``wrap_up_s`` ends its last epoch early (kept), its ``deadline_s`` cuts an epoch in flight (discarded). :meth:`wait`
+    returns the job that ends first and moves the clock there."""
+
+    def __init__(self, state, clock, later_s: float):
+        super().__init__(state, clock)
+        self.capacity, self.later_s, self.running = 2, later_s, {}
+
+    @property
+    def busy(self):
+        return len(self.running)
+
+    def submit(self, trial_id, config, to_epoch, *, from_epoch=0, deadline_s=None, wrap_up_s=None):
+        assert trial_id not in self.running, "a trial in flight was submitted again"
+        self.first = trial_id if self.first is None else self.first
+        now = self.clock.elapsed
+        self.running[trial_id] = (to_epoch, from_epoch, now, None if deadline_s is None else now + deadline_s,
+                                  None if wrap_up_s is None else now + wrap_up_s)
+        self.max_busy = max(self.max_busy, len(self.running))
+
+    def _trained(self, tid):
+        to_epoch, from_epoch, t, deadline, wrap = self.running[tid]
+        records, each = [], self.later_s if tid == self.first and from_epoch >= 1 else 10.0
+        for e in range(from_epoch + 1, to_epoch + 1):
+            end = t + each
+            if wrap is not None and e == to_epoch:
+                end = min(end, max(t, wrap))
+            if deadline is not None and end > deadline:
+                return deadline, records, True
+            records.append(EpochRecord(epoch=e, val_top1=(0.9 if tid == self.first else 0.1) + e / 100, val_top5=None,
+                                       val_loss=None, train_loss=None, train_seconds=end - t, eval_seconds=0.5,
+                                       images_per_second=None, peak_memory_mb=None, lr=None).to_dict())
+            t = end
+        return t, records, False
+
+    def wait(self):
+        tid = min(self.running, key=lambda t: self._trained(t)[0])
+        end, records, stopped = self._trained(tid)
+        to_epoch, _, start, _, _ = self.running.pop(tid)
+        self.clock.elapsed = max(self.clock.elapsed, end)
+        self.worker_seconds += end - start
+        return Outcome(tid, to_epoch, records, stopped=stopped, wall_s=end - start)
+
+    def shutdown(self):
+        self.running = {}
+
+
+@pytest.mark.parametrize("with_workers", [True, False])
+def test_the_finishing_incumbent_of_a_two_worker_search_ends_with_the_budget(tmp_path, monkeypatch, with_workers):
+    """Two workers, 4-epoch trials of 10 s epochs (trial 0 the best; its later epochs take 6 s): the finishing
+    incumbent's schedule is re-fitted after each of its epochs to end with the budget (REFIT_WITH_WORKERS), while the
+    other worker goes on opening trials on the schedule they were compared on. Without it the finishing kept
+    FINISH_MARGIN and its 4 epochs, and the run ended with more than one of them unused."""
+    import json
+
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.plan import refit_run_schedule
+
+    monkeypatch.setattr(search_loop, "REFIT_WITH_WORKERS", with_workers)
+    budget_s = 100.0
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _Explorer(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
+    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
+    executor, out = _TwoWorkersOnOneClock(state, clock, later_s=6.0), io.StringIO()
+    search = search_loop.Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {},
+                                PlainReporter(out), max_epochs=4)
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    reserve = search.budget.reserve(search.steps)
+    own = [s for s in search.steps if s["trial_id"] == 0]
+    others = {s["trial_id"] for s in search.steps} - {0}
+    assert executor.max_busy == 2  # both workers trained at once
+    assert len(others) >= 5 and all(s["epoch"] == 1 for s in search.steps if s["trial_id"] != 0)  # the other worker
+    last_end = own[-1]["elapsed_s"]
+    if not with_workers:
+        assert len(own) == 4 and opt.max_epochs == 4 and executor.rescheduled == []
+        assert budget_s - reserve - last_end > 6.0  # more than one of its epochs unused at the end
+        return
+    grown = len(own)
+    assert grown > 4 and opt.max_epochs == grown and search.finish_trial == 0
+    assert budget_s - reserve - last_end < 6.0  # less than one of its epochs left
+    assert executor.rescheduled and executor.rescheduled[-1] == (0, 1.0, grown)  # its engine changes horizon
+    assert stop == "budget used"  # the other worker's next trial did not fit (collected as trial 0 ended)
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert schedule["searched_max_epochs"] == 4 and schedule["max_epochs"] == grown
 
 
 class _SharedEpochs(_Rescheduling):
@@ -641,7 +734,7 @@ def test_the_run_refits_only_a_schedule_it_fitted_to_the_budget(tmp_path, monkey
 
         fitted = json.loads((out / "schedule.json").read_text())
         assert callable(seen["refit"]) and seen["max_epochs"] == fitted["max_epochs"]
-        assert seen["refits_finish"] == bool(fitted["search"])  # one worker: a searched run re-fits its finish
+        assert seen["refits_finish"] == bool(fitted["search"])  # a searched run re-fits its finish
 
 
 class _Scripted(_Explorer):
