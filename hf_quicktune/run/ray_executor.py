@@ -252,8 +252,8 @@ class RayExecutor:
         logger.info("Ray worker pids: %s", self.worker_pids())
         logger.info("Ray worker nodes: %s", ray.get([a.node.remote() for a in self.idle]))
         where = settings.ray_address or "a local Ray runtime"
-        each = (f"{self._resources['num_gpus']:g} GPU and {threads} CPU threads each" if self.device == "gpu"
-                else f"{threads} CPU threads each")
+        cpu = f"{threads} CPU thread{'s' if threads != 1 else ''} each"
+        each = f"{self._resources['num_gpus']:g} GPU and {cpu}" if self.device == "gpu" else cpu
         msg = f"{self.capacity} workers on {where}: {each}"
         logger.info(msg)
         if reporter is not None:

@@ -86,7 +86,7 @@ def test_two_workers_overlap_and_keep_the_records_of_a_sequential_run(tmp_path):
     assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in jobs for b in jobs), jobs
     summary = json.loads((par / "summary.json").read_text())
     assert summary["workers"] == 2 and summary["worker_seconds"] > 0 and summary["epoch_steps"] == TOTAL
-    assert "2 workers on a local Ray runtime: 1 CPU threads each" in (par / "run.log").read_text(), err[-2000:]
+    assert "2 workers on a local Ray runtime: 1 CPU thread each" in (par / "run.log").read_text(), err[-2000:]
     assert "Token authentication is enabled" not in err  # Ray's notice about its default for the run's own runtime
 
     _finish(_start(seq, *ARGS))
@@ -166,7 +166,7 @@ def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     log = (out / "run.log").read_text()
     nodes = re.search(r"Ray worker nodes: \[([^\]]*)\]", log).group(1).split(",")
     assert len(nodes) == 2 and len({n.strip() for n in nodes}) == 2, nodes  # one CPU each: one worker per node
-    assert f"2 workers on {address}: 1 CPU threads each" in log
+    assert f"2 workers on {address}: 1 CPU thread each" in log
     worker_logs = list((out / "workers").glob("*.log"))  # each worker's own log, in the shared run directory
     # both workers trained: each log records its own jobs (logged by the worker, not the driver)
     assert len(worker_logs) == 2 and all(re.search(r"job: trial \d+ epochs \d+-\d+", p.read_text())
@@ -226,7 +226,7 @@ def test_a_ray_client_address_joins_a_cluster_that_requires_its_token(tmp_path):
     assert len(_check_records(out)) == TOTAL
     log = (out / "run.log").read_text()
     assert "Ray Client: sending this machine's Ray token" in log
-    assert f"2 workers on {address}: 1 CPU threads each" in log
+    assert f"2 workers on {address}: 1 CPU thread each" in log
     # the epochs were trained by the cluster's worker processes, each logging its jobs to its own file
     assert worker_logs and any(re.search(r"job: trial \d+ epochs \d+-\d+", p.read_text()) for p in worker_logs)
 
