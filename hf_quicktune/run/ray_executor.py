@@ -9,7 +9,8 @@ workers never oversubscribe the cores).
 
 Trials are files: every actor trains from and writes to ``--output-dir/trials/NNNN`` (curve +
 checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every node sees (NFS, a
-mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. A worker that dies (process
+mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. The workers check it when they start (a
+token the driver wrote in ``workers/driver-token``, read back on each node) and the run stops there if one does not. A worker that dies (process
 killed, node lost) loses only its unfinished epoch: a new actor continues the trial from its
 checkpoint, and the finished epochs are read from its curve.
 
@@ -117,7 +118,12 @@ class TrialWorker:
     """One Ray actor: a :class:`~hf_quicktune.run.trials.TrialRunner` on this worker's device(s)."""
 
     def __init__(self, settings: dict[str, Any], output_dir: str, candidates: dict[str, Any], dataset: bytes,
-                 threads: int):
+                 threads: int, marker: tuple[str, str] | None = None):
+        #: whether this node reads the driver's ``marker`` (path, token): the run directory is shared with it. A
+        #: worker that does not is left unbuilt (nothing written, no dataset prepared) and the driver stops the run
+        self.sees_run_dir = marker is None or reads_token(*marker)
+        if not self.sees_run_dir:
+            return
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ[var] = str(threads)
         import torch
@@ -192,6 +198,54 @@ class TrialWorker:
 
         return ray.get_runtime_context().get_node_id()
 
+    def run_dir_seen(self) -> tuple[bool, str]:
+        """(whether this worker sees the run directory, its host name)."""
+        import socket
+
+        return self.sees_run_dir, socket.gethostname()
+
+
+#: the file under ``--output-dir/workers`` in which the driver writes a token that every worker must read back
+RUN_DIR_MARKER = "driver-token"
+
+
+def reads_token(path: str, token: str) -> bool:
+    """Whether ``path`` holds ``token`` here (False when it is missing or holds another: a node whose disk is
+    not the driver's)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read() == token
+    except OSError:
+        return False
+
+
+def write_run_dir_marker(run_dir: str) -> tuple[str, str]:
+    """A fresh token in ``run_dir/workers/driver-token`` (overwritten by each start): (its absolute path, token)."""
+    import uuid
+
+    path = os.path.join(run_dir, "workers", RUN_DIR_MARKER)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    token = uuid.uuid4().hex
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(token)
+    return path, token
+
+
+def unseen_run_dir(run_dir: str, seen: list[tuple[bool, str]], address: str | None) -> ConfigError | None:
+    """The error that stops a run some of whose workers (``seen``: :meth:`TrialWorker.run_dir_seen` of each) do not
+    see its run directory: their checkpoints would stay on their own disks, where no other worker could continue
+    their trials and the driver could not export them, found only at the end. None when every worker sees it."""
+    hosts = sorted({host for ok, host in seen if not ok})
+    if not hosts:
+        return None
+    where = f"--ray-address {address}" if address else "this Ray runtime"
+    return ConfigError(
+        f"--output-dir {run_dir} is not the same folder on {len(hosts)} of the nodes of {where} ({', '.join(hosts)}): "
+        f"{sum(1 for ok, _ in seen if not ok)} of its {len(seen)} workers would keep their checkpoints on their own "
+        "disks, where no other worker could continue their trials and this run could not export them.",
+        fix="Pass an --output-dir on storage every node mounts at the same path (NFS, a mounted bucket), or drop "
+            "--ray-address to train on this machine's workers.", code="ray_output_dir")
+
 
 def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float], int]:
     """(workers, Ray resources per actor, threads per actor) for ``n`` workers on ``cpus`` cores and ``gpus``
@@ -246,9 +300,15 @@ class RayExecutor:
                                                                resources.get("GPU", 0.0))
         self.device = "gpu" if "num_gpus" in self._resources else "cpu"
         self._actor_cls = ray.remote(max_restarts=0)(TrialWorker)
-        self._args = (settings.to_dict(), str(state.dir.resolve()), candidates, pickle.dumps(dataset), threads)
+        run_dir = str(state.dir.resolve())
+        marker = write_run_dir_marker(run_dir)
+        self._args = (settings.to_dict(), run_dir, candidates, pickle.dumps(dataset), threads, marker)
         self.idle = [self._new_actor() for _ in range(self.capacity)]
         self.running: dict[Any, tuple[Any, Job]] = {}
+        unseen = unseen_run_dir(run_dir, ray.get([a.run_dir_seen.remote() for a in self.idle]), settings.ray_address)
+        if unseen is not None:
+            self.shutdown()
+            raise unseen
         logger.info("Ray worker pids: %s", self.worker_pids())
         logger.info("Ray worker nodes: %s", ray.get([a.node.remote() for a in self.idle]))
         where = settings.ray_address or "a local Ray runtime"

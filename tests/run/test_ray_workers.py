@@ -167,6 +167,7 @@ def test_a_two_node_cluster_on_one_machine_runs_one_worker_per_node(tmp_path):
     nodes = re.search(r"Ray worker nodes: \[([^\]]*)\]", log).group(1).split(",")
     assert len(nodes) == 2 and len({n.strip() for n in nodes}) == 2, nodes  # one CPU each: one worker per node
     assert f"2 workers on {address}: 1 CPU thread each" in log
+    assert (out / "workers" / "driver-token").exists()  # both nodes read back the driver's token (one disk here)
     worker_logs = list((out / "workers").glob("*.log"))  # each worker's own log, in the shared run directory
     # both workers trained: each log records its own jobs (logged by the worker, not the driver)
     assert len(worker_logs) == 2 and all(re.search(r"job: trial \d+ epochs \d+-\d+", p.read_text())
@@ -339,6 +340,63 @@ def test_the_executor_contract_on_a_local_ray_runtime(tmp_path):
         assert ray.is_initialized()  # a runtime the executor did not start is left running
     finally:
         ray.shutdown()
+
+
+def test_workers_that_do_not_see_the_run_directory_stop_the_run_when_they_start(tmp_path, monkeypatch):
+    """On a cluster whose nodes do not share --output-dir, each worker would keep its checkpoints on its own disk: no
+    other worker could continue its trials and the export would fail at the end of the budget. The workers read
+    back a token the driver wrote in the run directory; here the path they are given does not exist on their
+    "node" (what a worker on another machine meets), so the executor stops with the user's error before any job,
+    and the workers are gone; the same runtime then starts workers that see it."""
+    import ray
+
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.run import ray_executor
+    from hf_quicktune.run.ray_executor import RayExecutor
+    from hf_quicktune.run.settings import RunSettings
+    from hf_quicktune.run.stages import load_dataset
+    from hf_quicktune.run.state import RunState
+    from hf_quicktune.zoo import get_candidate
+
+    settings = RunSettings(dataset="builtin:digits", budget="10m", image_size=16, train_limit=32, eval_limit=32,
+                           max_epochs=2, workers=2, output_dir=str(tmp_path / "run"))
+    state = RunState(settings.output_dir)
+    candidates = {"scratch:mobilenetv3_small_050": get_candidate("scratch:mobilenetv3_small_050")}
+    dataset = load_dataset(settings)
+    written = ray_executor.write_run_dir_marker
+
+    def elsewhere(run_dir):
+        path, token = written(run_dir)
+        return str(tmp_path / "other-disk" / "driver-token"), token
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        monkeypatch.setattr(ray_executor, "write_run_dir_marker", elsewhere)
+        with pytest.raises(ConfigError) as err:
+            RayExecutor(settings, state, candidates, dataset)
+        assert err.value.code == "ray_output_dir"
+        assert f"--output-dir {state.dir.resolve()} is not the same folder on 1 of the nodes" in str(err.value)
+        assert "2 of its 2 workers would keep their checkpoints on their own disks" in str(err.value)
+        assert "mounts at the same path" in err.value.fix
+        assert not list((state.dir / "workers").glob("*.log"))  # no worker was built: none logged
+        monkeypatch.setattr(ray_executor, "write_run_dir_marker", written)
+        ex = RayExecutor(settings, state, candidates, dataset)  # the run directory is this machine's: seen
+        assert ex.capacity == 2 and (state.dir / "workers" / "driver-token").exists()
+        ex.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def test_a_worker_that_reads_another_token_is_left_unbuilt(tmp_path):
+    """A worker whose node holds no such token file, or another token, builds nothing (no log file, no dataset) and
+    reports itself unseen; the driver's own token is read back."""
+    from hf_quicktune.run.ray_executor import TrialWorker, reads_token, write_run_dir_marker
+
+    path, token = write_run_dir_marker(str(tmp_path / "run"))
+    assert reads_token(path, token) and not reads_token(path, "other") and not reads_token(path + "x", token)
+    worker = TrialWorker({}, str(tmp_path / "elsewhere"), {}, b"not a pickle", 1, marker=(path, "other"))
+    assert worker.run_dir_seen()[0] is False and not hasattr(worker, "runner")
+    assert not (tmp_path / "elsewhere").exists()
 
 
 @pytest.mark.parametrize("workers, per_gpu", [(2, 1), (4, 2)])
