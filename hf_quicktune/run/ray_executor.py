@@ -121,7 +121,7 @@ class TrialWorker:
                  threads: int, marker: tuple[str, str] | None = None):
         #: whether this node reads the driver's ``marker`` (path, token): the run directory is shared with it. A
         #: worker that does not is left unbuilt (nothing written, no dataset prepared) and the driver stops the run
-        self.sees_run_dir = marker is None or reads_token(*marker)
+        self.sees_run_dir, self.output_dir = marker is None or reads_token(*marker), output_dir
         if not self.sees_run_dir:
             return
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -163,6 +163,8 @@ class TrialWorker:
             wrap_up: float | None = None) -> Outcome:
         """Train the job; ``deadline`` is a ``time.time()`` after which it stops between training steps (the epoch
         in flight discarded), ``wrap_up`` one after which the epoch in flight ends early and is kept."""
+        if not self.sees_run_dir:  # a replacement for a worker that died, started on a node without the folder
+            raise unseen_run_dir(self.output_dir, [self.run_dir_seen()], None) or RuntimeError("unseen run directory")
         import torch
 
         torch.set_num_threads(self.threads)  # this call's thread (max_concurrency > 1 runs calls in threads)

@@ -390,6 +390,7 @@ def test_workers_that_do_not_see_the_run_directory_stop_the_run_when_they_start(
 def test_a_worker_that_reads_another_token_is_left_unbuilt(tmp_path):
     """A worker whose node holds no such token file, or another token, builds nothing (no log file, no dataset) and
     reports itself unseen; the driver's own token is read back."""
+    from hf_quicktune.errors import ConfigError
     from hf_quicktune.run.ray_executor import TrialWorker, reads_token, write_run_dir_marker
 
     path, token = write_run_dir_marker(str(tmp_path / "run"))
@@ -397,6 +398,10 @@ def test_a_worker_that_reads_another_token_is_left_unbuilt(tmp_path):
     worker = TrialWorker({}, str(tmp_path / "elsewhere"), {}, b"not a pickle", 1, marker=(path, "other"))
     assert worker.run_dir_seen()[0] is False and not hasattr(worker, "runner")
     assert not (tmp_path / "elsewhere").exists()
+    # a job given to it (a replacement for a worker that died, started on such a node) ends the run in one paragraph
+    with pytest.raises(ConfigError, match="keep their checkpoints on their own disks") as err:
+        worker.run(0, {"model": "m"}, 1, 0, None)
+    assert err.value.code == "ray_output_dir"
 
 
 @pytest.mark.parametrize("workers, per_gpu", [(2, 1), (4, 2)])
