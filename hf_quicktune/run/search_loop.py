@@ -31,8 +31,9 @@ FINISH_MARGIN = 1.5
 #: (run/schedule.BUDGET_SHARE) the finishing starts once 0.75 of the budget is left: the search explored only about
 #: its first quarter
 REFIT_FINISH_MARGIN = 1.0
-#: the finishing trial's schedule is re-fitted with several workers too (the other workers' later trials are built
-#: on the re-fitted length; the trials already compared keep theirs): a two-worker run's finishing kept FINISH_MARGIN
+#: the finishing trial's schedule is re-fitted with several workers too (the other workers' later jobs train on the
+#: re-fitted length, engines kept in memory included: TrialRunner._on_schedule; a trial that had finished the shorter
+#: one stays finished: Optimizer.set_max_epochs): a two-worker run's finishing kept FINISH_MARGIN
 #: and its command ended at 126 s of a 150 s budget; the two runs with the re-fit that finished a trial, at 150 s
 #: (benchmarks/finish_margin.py, session 60; their accuracy within the noise of three pairs)
 REFIT_WITH_WORKERS = True

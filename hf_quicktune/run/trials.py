@@ -197,10 +197,23 @@ class TrialRunner:
             trial = None
         if trial is None:
             trial = self.factory(trial_id, config)
+        else:
+            self._on_schedule(trial, config)
         self.trials[trial_id] = trial
         while len(self.trials) > self.cache:
             self.trials.popitem(last=False)[1].release()
         return trial
+
+    def _on_schedule(self, trial: Any, config: dict) -> None:
+        """An engine kept in memory takes the run's schedule, which a re-fit may have changed since it last trained
+        (with several workers :meth:`reschedule` reaches only the re-fitted trial's engine): it is built on the
+        schedule of its time, and a trial at the end of it returned no epoch where a longer one was asked for."""
+        from hf_quicktune.run.search_setup import scale_schedule
+
+        n, fraction = self.settings.schedule_epochs, self.settings.epoch_fraction
+        now = (getattr(trial, "max_epochs", n), getattr(trial, "epoch_fraction", fraction))
+        if now != (n, fraction) and callable(getattr(trial, "set_schedule", None)):
+            trial.set_schedule(n, scale_schedule(config, n), epoch_fraction=fraction)
 
     def reschedule(self, trial_id: int, config: dict, max_epochs: int, epoch_fraction: float | None = None) -> None:
         """The run's schedule became ``max_epochs`` long, its epochs ``epoch_fraction`` of the images

@@ -70,6 +70,9 @@ class Optimizer(abc.ABC):
         self.seed = int(seed)
         self.trials: dict[int, TrialState] = {}
         self.in_flight: dict[int, int] = {}  # trial_id -> epoch asked for, until told or released
+        #: trials that reached the end of a shorter schedule before :meth:`set_max_epochs` lengthened it: finished
+        #: (their learning rate annealed there), never continued on the longer one
+        self.closed: set[int] = set()
 
     #: the ``max_cost`` of the ask in progress (read by :meth:`_ask` of optimizers with a cost model)
     _max_cost: float | None = None
@@ -105,10 +108,15 @@ class Optimizer(abc.ABC):
         return Suggestion(trial_id, dict(self.pool[trial_id]), epoch)
 
     def set_max_epochs(self, max_epochs: int) -> None:
-        """The schedule's length changed (a run re-fitting its one fine-tune to the time its first epochs
-        took, ``hf_quicktune.run.refit``): trials end at the new ``max_epochs``; epochs told stay."""
+        """The schedule's length changed (a run re-fitting its one fine-tune, or the trial the end of its budget
+        finishes, to the time left, ``hf_quicktune.run.refit``): trials end at the new ``max_epochs``; epochs told
+        stay. A trial that had reached the old end (or is in flight to it) stays finished: with several workers the
+        others go on asking, and such a trial was continued on a learning rate warmed up again."""
         if max_epochs < 1:
             raise ValueError("max_epochs must be >= 1")
+        if max_epochs > self.max_epochs:
+            self.closed.update(t for t, st in self.trials.items() if st.status == OK and st.epochs >= self.max_epochs)
+            self.closed.update(t for t, e in self.in_flight.items() if e >= self.max_epochs)
         self.max_epochs = int(max_epochs)
 
     @abc.abstractmethod
@@ -157,7 +165,7 @@ class Optimizer(abc.ABC):
 
     def is_done(self, trial_id: int) -> bool:
         st = self.trials.get(trial_id)
-        return st is not None and (st.status != OK or st.epochs >= self.max_epochs)
+        return st is not None and (st.status != OK or st.epochs >= self.max_epochs or trial_id in self.closed)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -166,6 +174,7 @@ class Optimizer(abc.ABC):
             "seed": self.seed,
             "trials": {str(k): v.to_dict() for k, v in self.trials.items()},
             "in_flight": {str(k): v for k, v in self.in_flight.items()},
+            **({"closed": sorted(self.closed)} if self.closed else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -177,3 +186,4 @@ class Optimizer(abc.ABC):
             int(k): TrialState(list(v["scores"]), list(v["costs"]), v["status"]) for k, v in state["trials"].items()
         }
         self.in_flight = {int(k): int(v) for k, v in state.get("in_flight", {}).items()}
+        self.closed = {int(t) for t in state.get("closed", ())}

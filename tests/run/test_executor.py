@@ -72,6 +72,43 @@ def test_reschedule_changes_a_kept_engine_in_memory_with_the_scaled_configuratio
     assert [r["epoch"] for r in ex.wait().records] == [2] and engines[3].released == 0  # the same engine went on
 
 
+class _Scheduled(_Engine):
+    """An engine on a schedule of ``max_epochs`` that, like the real one, trains nothing past its end."""
+
+    def __init__(self, state, tid, max_epochs):
+        super().__init__(state, tid)
+        self.max_epochs, self.epoch_fraction, self.changes = max_epochs, 1.0, []
+
+    def advance(self, epochs=1, callback=None, should_stop=None):
+        return super().advance(min(epochs, self.max_epochs - self.epochs_done), callback, should_stop)
+
+    def set_schedule(self, n, config, epoch_fraction=None):
+        self.max_epochs = n
+        self.epoch_fraction = self.epoch_fraction if epoch_fraction is None else epoch_fraction
+        self.changes.append((n, config.get("warmup_epochs")))
+
+
+def test_an_engine_kept_in_memory_takes_the_schedule_a_refit_changed_before_its_next_job(tmp_path):
+    """With several workers a re-fit reaches only the re-fitted trial's engine; the runner's settings change on
+    every worker (RayExecutor.reschedule). An engine another trial left in memory was built on the old schedule: its
+    next job now continues on the new one, as an engine built from its checkpoint would (its warm-up scaled); one at
+    the end of the old schedule returned no epoch for a job past it, and the trial was recorded as failed."""
+    state = RunState(tmp_path)
+    settings = RunSettings(dataset="d", budget="1m", max_epochs=2)
+    engines = {}
+    runner = TrialRunner(settings, state, {}, None,
+                         factory=lambda tid, config: engines.setdefault(tid, _Scheduled(state, tid, settings.max_epochs)))
+    config = {"model": "a", "warmup_epochs": 10}
+    runner.run(3, config, 2)
+    runner.run(4, config, 1)
+    settings.max_epochs = 5  # the re-fit of another trial, on this worker's settings
+    out = runner.run(4, config, 2, from_epoch=1)
+    assert [r["epoch"] for r in out.records] == [2] and engines[4].changes == [(5, 1)]  # 10 of 50 -> 1 of 5
+    out = runner.run(3, config, 3, from_epoch=2)
+    assert [(r["epoch"], r.get("status", "ok")) for r in out.records] == [(3, "ok")]
+    assert engines[3].max_epochs == 5 and engines[3].released == 0  # the same engine, kept in memory
+
+
 def test_in_process_executor_contract(tmp_path):
     events = []
     ex, engines = _executor(tmp_path, events)

@@ -174,3 +174,36 @@ def test_predict_final_forecasts_each_trial_at_the_end_of_its_schedule_from_its_
     next_epoch = opt.surrogate.predict(opt._encode(ids, [opt.next_epoch(i) for i in ids], opt._curves(ids)),
                                        noise=False)
     assert not np.allclose(mean, next_epoch[0])  # another epoch than the acquisition's: the forecast differs
+
+
+def test_a_longer_schedule_leaves_the_trials_that_finished_the_shorter_one_finished():
+    """A re-fit lengthens the schedule of the trial the end of a budget finishes (``set_max_epochs``); with several
+    workers the others go on asking. A trial that had reached the old end, or is in flight to it, finished there
+    (its learning rate annealed): it is never suggested or continued again, also after a resume; the trials short
+    of it go on to the new end. A shorter schedule closes nothing."""
+    sim = CurveSimulator(n=6, max_epochs=6)  # curves long enough for the longer schedule
+    opt = QuickTuneOptimizer(sim.pool, max_epochs=4, seed=0, **FAST)
+    for tid, epochs in ((0, 4), (1, 2), (2, 3)):
+        for e in range(1, epochs + 1):
+            opt.tell(tid, e, *sim.observe(tid, e))
+    opt.in_flight[2] = 4  # on another worker, to the old end
+    opt.set_max_epochs(6)
+    assert opt.closed == {0, 2} and opt.is_done(0) and opt.is_done(2) and not opt.is_done(1)
+    with pytest.raises(ValueError, match="cannot be continued"):
+        opt.continue_trial(0)
+    opt.tell(2, 4, *sim.observe(2, 4))
+    assert opt.continue_trial(1).epoch == 3  # short of the old end: on to the new one
+    opt.release(1)
+    again = QuickTuneOptimizer(sim.pool, max_epochs=4, seed=0, **FAST)
+    again.load_state_dict(opt.state_dict())
+    assert again.closed == {0, 2} and again.max_epochs == 6
+    seen = set()
+    while (s := again.ask()) is not None:
+        seen.add(s.trial_id)
+        again.tell(s.trial_id, s.epoch, *sim.observe(s.trial_id, s.epoch))
+    assert not seen & {0, 2} and again.trials[1].epochs == 6  # the search ran to its end without them
+    shorter = QuickTuneOptimizer(sim.pool, max_epochs=4, seed=0, **FAST)
+    shorter.tell(0, 1, *sim.observe(0, 1))
+    shorter.set_max_epochs(1)
+    shorter.set_max_epochs(4)
+    assert shorter.closed == {0}  # it had reached the 1-epoch end
