@@ -10,9 +10,9 @@ workers never oversubscribe the cores).
 Trials are files: every actor trains from and writes to ``--output-dir/trials/NNNN`` (curve +
 checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every node sees (NFS, a
 mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. The workers check it when they start (a
-token the driver wrote in ``workers/driver-token``, read back on each node) and the run stops there if one does not. A worker that dies (process
-killed, node lost) loses only its unfinished epoch: a new actor continues the trial from its
-checkpoint, and the finished epochs are read from its curve.
+token the driver wrote in ``workers/driver-token``, read back on each node) and the run stops there if one does
+not. A worker that dies (process killed, node lost) loses only its unfinished epoch: a new actor continues the
+trial from its checkpoint, and the finished epochs are read from its curve.
 
 Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported only here.
 """

@@ -33,9 +33,9 @@ FINISH_MARGIN = 1.5
 REFIT_FINISH_MARGIN = 1.0
 #: the finishing trial's schedule is re-fitted with several workers too (the other workers' later jobs train on the
 #: re-fitted length, engines kept in memory included: TrialRunner._on_schedule; a trial that had finished the shorter
-#: one stays finished: Optimizer.set_max_epochs): a two-worker run's finishing kept FINISH_MARGIN
-#: and its command ended at 126 s of a 150 s budget; the two runs with the re-fit that finished a trial, at 150 s
-#: (benchmarks/finish_margin.py, session 60; their accuracy within the noise of three pairs)
+#: one stays finished: Optimizer.set_max_epochs): a two-worker run's finishing kept FINISH_MARGIN and its command
+#: ended at 126 s of a 150 s budget; the runs with the re-fit that finished a trial, at the budget's end
+#: (benchmarks/finish_margin.py, session 60; their accuracy within the noise of a few pairs)
 REFIT_WITH_WORKERS = True
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
@@ -54,8 +54,8 @@ SAME_EPOCH_Z = 1.0
 #: one-epoch trials of other models far below it and discarded the epoch the deadline cut
 STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
-           "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z",
+           "STOP_WHEN_BEST_FINISHED", "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:

@@ -192,7 +192,7 @@ class TrialRunner:
 
     def _engine(self, trial_id: int, config: dict) -> Any:
         trial = self.trials.pop(trial_id, None)
-        if trial is not None and self._at.get(trial_id) != getattr(trial, "epochs_done", None):
+        if trial is not None and self._stale(trial_id, trial):
             trial.release()  # another worker trained it since: its weights are on disk, not in this memory
             trial = None
         if trial is None:
@@ -203,6 +203,10 @@ class TrialRunner:
         while len(self.trials) > self.cache:
             self.trials.popitem(last=False)[1].release()
         return trial
+
+    def _stale(self, trial_id: int, trial: Any) -> bool:
+        """Whether another worker trained ``trial_id`` since this engine in memory did (its checkpoints moved on)."""
+        return self._at.get(trial_id) != getattr(trial, "epochs_done", None)
 
     def _on_schedule(self, trial: Any, config: dict) -> None:
         """An engine kept in memory takes the run's schedule, which a re-fit may have changed since it last trained
@@ -225,9 +229,9 @@ class TrialRunner:
         trial = self.trials.get(trial_id)
         if trial is None:
             return
-        if not callable(getattr(trial, "set_schedule", None)):
-            self.drop(trial_id)
-            return
+        if not callable(getattr(trial, "set_schedule", None)) or self._stale(trial_id, trial):
+            self.drop(trial_id)  # a copy another worker trained past since is rebuilt from the checkpoint if needed;
+            return  # changing it too rewrote trial.json beside the worker holding the trial (a read of it half-written)
         kw = {} if epoch_fraction is None else {"epoch_fraction": epoch_fraction}
         trial.set_schedule(max_epochs, scale_schedule(config, max_epochs), **kw)
 

@@ -235,8 +235,10 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
                 f"{directory} already holds a trial with different {', '.join(diff)}; "
                 "use a new directory for a new trial (or the same settings to continue it)."
             )
-    if write:
-        path.write_text(json.dumps(info, indent=1), encoding="utf-8")
+    if write:  # replaced whole: two workers holding the trial's engine may rewrite it at once (a re-fit)
+        tmp = path.with_name(f".{TRIAL_FILE}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(info, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def latest_checkpoint_epoch(directory: str | Path) -> int:

@@ -109,6 +109,63 @@ def test_an_engine_kept_in_memory_takes_the_schedule_a_refit_changed_before_its_
     assert engines[3].max_epochs == 5 and engines[3].released == 0  # the same engine, kept in memory
 
 
+class _OnSharedDisk:
+    """A train engine whose epochs done are those on the shared disk (the trial's curve, as the real engine reads its
+    checkpoints): two workers' engines of one trial see each other's epochs."""
+
+    def __init__(self, state, tid, max_epochs):
+        self.state, self.tid, self.max_epochs, self.epoch_fraction = state, tid, max_epochs, 1.0
+        self.changes, self.released = [], 0
+
+    @property
+    def epochs_done(self):
+        from hf_quicktune.run.trials import trial_curve
+
+        return len(trial_curve(self.state, self.tid))
+
+    def advance(self, epochs=1, callback=None, should_stop=None):
+        out = AdvanceResult()
+        for _ in range(min(epochs, self.max_epochs - self.epochs_done)):
+            rec = EpochRecord(epoch=self.epochs_done + 1, val_top1=0.5, val_top5=None, val_loss=None, train_loss=None,
+                              train_seconds=1.0, eval_seconds=0.5, images_per_second=None, peak_memory_mb=None, lr=None)
+            self.state.trial_dir(self.tid).mkdir(parents=True, exist_ok=True)
+            append_records(self.state.trial_dir(self.tid), [rec])
+            out.append(rec)
+        return out
+
+    def set_schedule(self, n, config, epoch_fraction=None):
+        self.max_epochs = n
+        self.changes.append(n)
+
+    def release(self):
+        self.released += 1
+
+
+def test_a_refit_changes_only_the_engine_that_trained_the_trial_last(tmp_path):
+    """Two workers kept an engine of trial 3 in memory; worker B trained it after worker A. A re-fit's reschedule
+    reaches both (RayExecutor.reschedule): B's engine changes its schedule in place; A's copy, behind the disk, is
+    dropped (its next job would rebuild it from the checkpoint) rather than changed too: both rewrote trial.json at
+    once, and a run stopped on a half-written one."""
+    state = RunState(tmp_path)
+    settings = RunSettings(dataset="d", budget="1m", max_epochs=4)
+    engines = {"a": [], "b": []}
+
+    def worker(name):
+        return TrialRunner(settings, state, {}, None, factory=lambda tid, config: engines[name].append(
+            _OnSharedDisk(state, tid, settings.max_epochs)) or engines[name][-1])
+
+    a, b = worker("a"), worker("b")
+    a.run(3, {"model": "m"}, 1)
+    b.run(3, {"model": "m"}, 2, from_epoch=1)
+    for runner in (a, b):
+        runner.reschedule(3, {"model": "m"}, 6)
+    assert engines["b"][0].changes == [6] and engines["b"][0].released == 0
+    assert engines["a"][0].changes == [] and engines["a"][0].released == 1 and 3 not in a.trials
+    settings.max_epochs = 6
+    a.run(3, {"model": "m"}, 3, from_epoch=2)  # worker A's next job on it: a fresh engine, on the new schedule
+    assert len(engines["a"]) == 2 and engines["a"][1].epochs_done == 3 and engines["a"][1].max_epochs == 6
+
+
 def test_in_process_executor_contract(tmp_path):
     events = []
     ex, engines = _executor(tmp_path, events)

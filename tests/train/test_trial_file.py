@@ -39,3 +39,33 @@ def test_checkpoints_of_other_settings_are_refused_naming_what_differs(tmp_path)
         write_trial_file(d, INFO)
     assert str(d) in str(err.value)
     assert json.loads((d / TRIAL_FILE).read_text())["seed"] == 1  # the refused settings were not written
+
+
+def test_two_workers_rewriting_the_trial_file_at_once_never_read_it_half_written(tmp_path):
+    """A re-fitted schedule reached two Ray workers that both held the trial's engine, and both rewrote trial.json
+    at once: one read the other's file between its truncation and its text (JSONDecodeError, a run stopped on
+    "an unexpected error"). The file is replaced whole now; writers in two threads (as two actors on a shared disk
+    would) and the reads they make find it whole every time."""
+    import threading
+
+    d = tmp_path / "t"
+    _checkpoint(d)
+    write_trial_file(d, INFO, horizon_may_change=True)
+    errors = []
+
+    def rewrite(k):
+        for i in range(300):
+            try:
+                write_trial_file(d, {**INFO, "max_epochs": 5 + (i + k) % 7, "padding": "x" * 20_000},
+                                 horizon_may_change=True)
+            except Exception as err:  # noqa: BLE001 - what the test counts
+                errors.append(repr(err))
+
+    threads = [threading.Thread(target=rewrite, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert json.loads((d / TRIAL_FILE).read_text())["candidate"] == "m"
+    assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []  # no temporary file left behind
