@@ -60,13 +60,14 @@ __all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_E
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
     counts = {"started": 0, "paused": 0, "finished": 0, "failed": 0}
-    for st in opt.trials.values():
+    closed = getattr(opt, "closed", set())  # finished a shorter schedule before a re-fit lengthened it
+    for tid, st in opt.trials.items():
         if st.epochs == 0 and st.status == OK:
             continue
         counts["started"] += 1
         if st.status != OK:
             counts["failed"] += 1
-        elif st.epochs >= max_epochs:
+        elif st.epochs >= max_epochs or tid in closed:
             counts["finished"] += 1
         else:
             counts["paused"] += 1

@@ -345,6 +345,22 @@ def test_only_the_finishing_incumbent_of_a_search_is_refitted(tmp_path, monkeypa
     assert all(tid == finish for _, tid, finish, _ in calls)  # the finishing incumbent's epochs only
 
 
+def test_a_trial_that_finished_a_shorter_schedule_counts_as_finished_after_a_refit(tmp_path):
+    """The live panel's counts: a trial at the end of the 4-epoch schedule stays finished once a re-fit lengthened
+    it to 6 (it is never continued: Optimizer.closed), not paused; a trial short of the old end is paused."""
+    from hf_quicktune.run.budget import Clock
+    from hf_quicktune.run.search_loop import snapshot
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(4)]
+    opt = _Explorer(pool, max_epochs=4)
+    for tid, epochs in ((0, 4), (1, 2)):
+        for e in range(1, epochs + 1):
+            opt.tell(tid, e, 0.5, 1.0)
+    opt.set_max_epochs(6)
+    counts = snapshot(opt, pool, [], Clock(), 100.0, 6)["counts"]
+    assert counts == {"started": 2, "paused": 1, "finished": 1, "failed": 0}
+
+
 class _TwoWorkersOnOneClock(_Rescheduling):
     """Two workers on the run's clock. A job trains from the moment it is submitted, 10 s an epoch (the first
     trial's epochs after its first job ``later_s``: what the finishing was priced by is not what they cost); its
