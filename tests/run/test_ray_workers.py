@@ -365,8 +365,8 @@ def test_workers_that_do_not_see_the_run_directory_stop_the_run_when_they_start(
     dataset = load_dataset(settings)
     written = ray_executor.write_run_dir_marker
 
-    def elsewhere(run_dir):
-        path, token = written(run_dir)
+    def elsewhere(run_dir):  # the driver writes its token; the workers look for it where their disk has none
+        _, token = written(run_dir)
         return str(tmp_path / "other-disk" / "driver-token"), token
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
