@@ -60,7 +60,7 @@ __all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_E
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
     counts = {"started": 0, "paused": 0, "finished": 0, "failed": 0}
-    closed = getattr(opt, "closed", set())  # finished a shorter schedule before a re-fit lengthened it
+    closed: set[int] = getattr(opt, "closed", set())  # finished a shorter schedule before a re-fit lengthened it
     for tid, st in opt.trials.items():
         if st.epochs == 0 and st.status == OK:
             continue
