@@ -245,10 +245,11 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
     end of a search trains to the end of its schedule, :meth:`Search.finishing`) to the epochs it
     really gets (:mod:`~hf_quicktune.run.refit`): its length, or the share of the ``train_images`` its epochs
     train. It may grow up to the training set's :func:`~hf_quicktune.run.schedule.schedule_ceiling`, and the
-    finishing incumbent's to :data:`~hf_quicktune.run.search_loop.FINISH_MARGIN` x the searched schedule."""
+    finishing incumbent's to :attr:`Search.finish_most <hf_quicktune.run.search_loop.Search>` x the searched
+    schedule (:data:`~hf_quicktune.run.search_loop.FINISH_MARGIN`, or
+    :data:`~hf_quicktune.run.search_loop.EARLY_FINISH_MOST` for a finishing several workers started early)."""
     from hf_quicktune.run.refit import last_length_change, refit_fine_tune
     from hf_quicktune.run.schedule import DEFAULT_MAX_EPOCHS, schedule_ceiling
-    from hf_quicktune.run.search_loop import FINISH_MARGIN
 
     if search.budget.seconds is None:
         return
@@ -258,7 +259,7 @@ def refit_run_schedule(settings: RunSettings, state: RunState, search: Search, e
     most = schedule_ceiling(train_images) if train_images else DEFAULT_MAX_EPOCHS
     if search.searching:
         searched = int(schedule.get("searched_max_epochs") or settings.schedule_epochs)
-        most = max(most, math.ceil(FINISH_MARGIN * searched))
+        most = max(most, math.ceil(search.finish_most * searched))
     batch = search.pool[trial_id].get("batch_size") if trial_id < len(search.pool) else None
     change = refit_fine_tune(search.opt, search.steps, trial_id, left, settings.schedule_epochs, last_change=last,
                              fraction=settings.epoch_fraction, train_images=train_images, most=most,

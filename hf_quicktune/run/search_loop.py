@@ -37,6 +37,19 @@ REFIT_FINISH_MARGIN = 1.0
 #: ended at 126 s of a 150 s budget; the runs with the re-fit that finished a trial, at the budget's end
 #: (benchmarks/finish_margin.py, session 60; their accuracy within the noise of a few pairs)
 REFIT_WITH_WORKERS = True
+#: with several workers and a re-fitted finishing (:attr:`Search.refits_finish`), the finishing also starts once the
+#: incumbent trained :data:`EARLY_FINISH_FROM` of its schedule and its end, trained on from now, would leave less time
+#: than another trial needs to train as far (the time :data:`STOP_WHEN_BEST_FINISHED` then leaves unused); its
+#: schedule is re-fitted at once to end with the budget, up to :data:`EARLY_FINISH_MOST` x the searched one. Two
+#: workers' search trains the incumbent to its end by itself, before the time left falls to its remaining epochs'
+#: cost (the ordinary finishing's trigger), and its runs on digits stopped with 48-80 s of 240 unused (session 60)
+EARLY_FINISH_WITH_WORKERS = True
+#: ... once the incumbent trained this share of its schedule (earlier, one good first epoch would take a worker for
+#: the rest of the run)
+EARLY_FINISH_FROM = 0.5
+#: ... its re-fitted schedule at most this many times the searched one: the time its end would leave is less than
+#: a whole schedule, so trained on without a pause it needs at most twice the searched length
+EARLY_FINISH_MOST = 2.0
 #: a no-search fine-tune that ends with more than this share of the budget left says why (its plan was made for
 #: the smaller budget a resumed run started with; re-fits end it with the budget otherwise)
 UNUSED_NOTE_SHARE = 0.25
@@ -54,7 +67,7 @@ SAME_EPOCH_Z = 1.0
 #: one-epoch trials of other models far below it and discarded the epoch the deadline cut
 STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z",
+__all__ = ["EARLY_FINISH_FROM", "EARLY_FINISH_MOST", "EARLY_FINISH_WITH_WORKERS", "FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z",
            "STOP_WHEN_BEST_FINISHED", "Search", "release", "snapshot", "tell_outcome"]
 
 
@@ -127,6 +140,7 @@ class Search:
         self.in_flight: dict[int, int] = {}
         self.started: dict[int, float] = {}  # run second each job in flight was submitted
         self.finish_trial: int | None = None  # the incumbent being trained to the end of its schedule
+        self.finish_most = FINISH_MARGIN  # its re-fitted schedule at most this many times the searched one
         self.searching = True  # False: a budget too small to search (run/schedule.py): finish at once
         # called with each told epoch of the trial that alone trains on (the no-search fine-tune, a one-worker
         # search's finishing incumbent) to re-fit its schedule to the time left (run/refit.py)
@@ -209,18 +223,31 @@ class Search:
                 self.finish_trial = tid  # again and again, each ask fitting the surrogate (product_vs_finetune.py:
                 return tid  # a digits600 epoch 2.65 s between epoch ends against the engine's 2.32 s, now equal)
             design = getattr(self.opt, "initial_design", ())
-            if suggestion is None or suggestion.trial_id == tid or (
-                    suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
+            if suggestion is None or (suggestion.trial_id in design and suggestion.trial_id not in self.opt.trials):
                 return None  # the initial design (the by-hand configuration among it) is always tried
             left = seconds - self.clock.elapsed - self.budget.reserve(self.steps)
-            left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
-                                                   self.budget.new_epochs(self.opt, suggestion))
-            cost = (self.max_epochs - st.epochs) * self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
-            if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
-                return None
-            self.finish_trial = tid
+            epoch_s = self.budget.epoch_seconds(self.steps, tid, self.pool[tid].get("model"))
+            cost = (self.max_epochs - st.epochs) * epoch_s
+            early = self.finishes_early(st.epochs, left, cost, epoch_s)
+            if not early:
+                if suggestion.trial_id == tid:
+                    return None  # the search goes on with it by itself
+                left -= self.budget.suggestion_seconds(self.opt, self.steps, suggestion,
+                                                       self.budget.new_epochs(self.opt, suggestion))
+                if left > (REFIT_FINISH_MARGIN if self.refits_finish else FINISH_MARGIN) * cost:
+                    return None
+            self.finish_trial, self.finish_most = tid, EARLY_FINISH_MOST if early else FINISH_MARGIN
             kept = incumbent(self.opt.trials)
-            if tid == best[0] and kept is not None and kept[0] != tid:  # the incumbent failed after its best epoch
+            if early:
+                who = f"the incumbent, trial {tid}," if kept is not None and kept[0] == tid else \
+                    f"trial {tid}, the best that can still train,"
+                logger.info("finishing %s at epoch %d of %d: trained on from now, its end would leave %s, too little "
+                            "to train another trial as far (%d workers); its schedule is re-fitted to end with the "
+                            "budget", who, st.epochs, self.max_epochs, format_seconds(max(0.0, left - cost)),
+                            self.executor.capacity)
+                if self.refit is not None:  # now: the job it is continued by could reach the old end and close it
+                    self.refit(tid)
+            elif tid == best[0] and kept is not None and kept[0] != tid:  # the incumbent failed after its best epoch
                 logger.info("finishing trial %d, the best that can still train (the incumbent, trial %d, failed after "
                             "its best epoch): it continues to epoch %d instead of trial %d", tid, kept[0],
                             self.max_epochs, suggestion.trial_id)
@@ -243,6 +270,15 @@ class Search:
             return best_id
         open_ids = [t for t, st in self.opt.trials.items() if st.epochs and not self.opt.is_done(t)]
         return equal_epoch_leader(self.opt.trials, open_ids, best_id, val_images=self.val_images, z=SAME_EPOCH_Z)
+
+    def finishes_early(self, epochs: int, left: float, cost: float, epoch_s: float) -> bool:
+        """Whether the finishing starts now (:data:`EARLY_FINISH_WITH_WORKERS`), ``left`` seconds before the end's
+        reserve, with the incumbent at ``epochs`` and its remaining epochs costing ``cost`` at ``epoch_s`` each:
+        several workers, a re-fitted finishing, :data:`EARLY_FINISH_FROM` of its schedule trained, and the time its
+        end would leave if trained on from now shorter than its whole schedule at that cost, so
+        :meth:`incumbent_finished` would end the search there with that time unused."""
+        return (EARLY_FINISH_WITH_WORKERS and self.executor.capacity > 1 and self.refits_finish and epoch_s > 0
+                and epochs >= EARLY_FINISH_FROM * self.max_epochs and left - cost < self.max_epochs * epoch_s)
 
     @property
     def refits_finish(self) -> bool:

@@ -452,6 +452,63 @@ def test_the_finishing_incumbent_of_a_two_worker_search_ends_with_the_budget(tmp
     assert schedule["searched_max_epochs"] == 4 and schedule["max_epochs"] == grown
 
 
+class _ContinuingWithWorkers(_Explorer):
+    """Continues trial 0 whenever it is not in flight (as the gray-box search did with a clear incumbent on two
+    workers); opens one-epoch trials otherwise."""
+
+    def _ask(self):
+        if 0 in self.trials and 0 not in self.in_flight and not self.is_done(0):
+            return Suggestion(0, dict(self.pool[0]), self.trials[0].epochs + 1)
+        return super()._ask()
+
+
+@pytest.mark.parametrize("early", [True, False])
+def test_a_two_worker_search_that_trains_its_incumbent_on_by_itself_finishes_it_with_the_budget(
+        tmp_path, monkeypatch, caplog, early):
+    """Two workers, 4-epoch trials of 10 s epochs, an 80 s budget: the search itself continues its incumbent (trial 0)
+    on one worker, so it reaches the end of its schedule at 40 s, before the time left falls to its remaining epochs'
+    cost (the ordinary finishing's trigger), and the search then stops with 35 s unused: no new trial can train 4
+    epochs in them (STOP_WHEN_BEST_FINISHED). With EARLY_FINISH_WITH_WORKERS the finishing starts once trial 0 trained
+    half its schedule and its end would leave less than a schedule's time (at 20 s: 55 s left, 20 s of its epochs),
+    and its schedule is re-fitted then, to end with the budget (7 epochs)."""
+    import json
+    import logging
+
+    from hf_quicktune.run import search_loop
+    from hf_quicktune.run.plan import refit_run_schedule
+
+    monkeypatch.setattr(search_loop, "EARLY_FINISH_WITH_WORKERS", early)
+    budget_s = 80.0
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = _ContinuingWithWorkers(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
+    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
+    executor, out = _TwoWorkersOnOneClock(state, clock, later_s=10.0), io.StringIO()
+    search = search_loop.Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {},
+                                PlainReporter(out), max_epochs=4)
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    with caplog.at_level(logging.INFO, logger="hf_quicktune.run.search_loop"):
+        stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    reserve = search.budget.reserve(search.steps)
+    assert reserve == pytest.approx(5.0)
+    own = [s for s in search.steps if s["trial_id"] == 0]
+    assert executor.max_busy == 2 and all(s["epoch"] == 1 for s in search.steps if s["trial_id"] != 0)
+    if not early:
+        assert len(own) == 4 and search.finish_trial is None and executor.rescheduled == []
+        assert own[-1]["elapsed_s"] == pytest.approx(40.0)
+        assert stop == ("the incumbent, trial 0, finished its 4-epoch schedule, and the 40s left cannot train another "
+                        "trial as far")
+        return
+    assert "finishing the incumbent, trial 0, at epoch 2 of 4: trained on from now, its end would leave 35s" in caplog.text
+    assert len(own) == 7 and opt.max_epochs == 7 and search.finish_trial == 0
+    assert executor.rescheduled[0] == (0, 1.0, 7)  # re-fitted before its third epoch was submitted
+    assert budget_s - reserve - own[-1]["elapsed_s"] < 10.0  # less than one of its epochs left
+    assert stop.startswith("budget used (the incumbent, trial 0, finished its 7-epoch schedule at the end")
+    schedule = json.loads((state.dir / "schedule.json").read_text())
+    assert schedule["searched_max_epochs"] == 4 and schedule["refits"][0]["after_epoch"] == 2
+
+
 class _SharedEpochs(_Rescheduling):
     """Epochs whose training takes 8 s for all of the 100 training images (12.5 images/s) x the share of them
     the run's schedule trains, + 1 s of evaluation + 1 s of the rest; 1 s more for the first (one-time costs)."""
