@@ -383,12 +383,14 @@ class Search:
                 suggestion = self.opt.continue_trial(best)
                 stop = self.budget.stop_reason(self.opt, self.steps, self.clock, suggestion, self.in_flight,
                                                ends_early=self.ends_early(suggestion.trial_id))
-            elif best is not None and self.opt.trials[best].epochs >= self.opt.max_epochs:
+            elif best is not None:  # it finished its schedule: at its end, or at the end before a re-fit lengthened
+                # it (Optimizer.closed: never continued on a learning rate warmed up again)
                 kept = incumbent(self.opt.trials)  # the export: a trial that failed after its best epoch, maybe
-                stop = (f"{stop}; the best of them, trial {best}, finished its {self.opt.max_epochs}-epoch schedule"
+                epochs = self.opt.trials[best].epochs
+                stop = (f"{stop}; the best of them, trial {best}, finished its {epochs}-epoch schedule"
                         if kept is None or kept[0] == best else
                         f"{stop}; the best of them that can still train, trial {best}, finished its "
-                        f"{self.opt.max_epochs}-epoch schedule (trial {kept[0]} scored higher before it failed)")
+                        f"{epochs}-epoch schedule (trial {kept[0]} scored higher before it failed)")
             if stop:
                 release(self.opt, suggestion.trial_id)
                 return stop

@@ -771,6 +771,28 @@ def test_once_max_trials_have_started_a_best_trial_that_failed_is_named_beside_t
                     "schedule (trial 0 scored higher before it failed)")
 
 
+def test_once_max_trials_have_started_a_best_trial_closed_by_a_refit_is_named_as_finished(tmp_path):
+    """--max-trials 3 reached while the best trial, 0, sits at the end of the 4-epoch schedule a re-fit then
+    lengthened to 6 (with several workers another trial's finishing re-fits the schedule every trial shares): it is
+    never continued (Optimizer.closed), so the run stops there, and the reason says it finished its schedule."""
+    from hf_quicktune.run.progress import PlainReporter
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(20)]
+    opt = _Explorer(pool, max_epochs=4)
+    for tid, epochs, score in ((0, 4, 0.9), (1, 1, 0.3), (2, 1, 0.2)):
+        for e in range(1, epochs + 1):
+            opt.tell(tid, e, score, 1.0)
+    opt.set_max_epochs(6)
+    assert opt.is_done(0) and not opt.is_done(1)
+    state, clock = RunState(tmp_path), _TickClock()
+    search = Search(opt, state, pool, _TimedFake(state, clock), Budget(max_trials=3), clock, [], {},
+                    PlainReporter(io.StringIO()), max_epochs=6)
+    stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
+    assert stop == "--max-trials 3 reached; the best of them, trial 0, finished its 4-epoch schedule"
+    assert opt.trials[0].epochs == 4 and sorted(opt.trials) == [0, 1, 2]
+
+
 class _Captured(BaseException):
     """Ends a real run where its search would start (a BaseException: the run's crash handler does not wrap it)."""
 
