@@ -237,8 +237,32 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
             )
     if write:  # replaced whole: two workers holding the trial's engine may rewrite it at once (a re-fit)
         tmp = path.with_name(f".{TRIAL_FILE}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(info, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(info, indent=1), encoding="utf-8")
+            faults.point("trial_file.write")
+            os.replace(tmp, path)
+        except Exception as err:
+            tmp.unlink(missing_ok=True)  # a full disk left it half written
+            if not is_write_failure(err):
+                raise
+            raise StorageError.writing(path, err) from err
+        _remove_stale_temporaries(directory)
+
+
+#: a temporary trial file older than this was left by a writer killed before it replaced trial.json (a write takes
+#: milliseconds; a younger one may be another worker's, about to replace it)
+STALE_TEMPORARY_S = 60.0
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    import time
+
+    for stale in directory.glob(f".{TRIAL_FILE}.*.tmp"):
+        try:
+            if time.time() - stale.stat().st_mtime > STALE_TEMPORARY_S:
+                stale.unlink()
+        except OSError:  # another worker removed it first
+            pass
 
 
 def latest_checkpoint_epoch(directory: str | Path) -> int:

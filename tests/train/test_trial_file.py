@@ -69,3 +69,39 @@ def test_two_workers_rewriting_the_trial_file_at_once_never_read_it_half_written
     assert errors == []
     assert json.loads((d / TRIAL_FILE).read_text())["candidate"] == "m"
     assert [p.name for p in d.iterdir() if p.name.startswith(".")] == []  # no temporary file left behind
+
+
+def test_a_trial_file_write_that_fails_leaves_no_temporary_file_and_says_where(tmp_path, monkeypatch):
+    """A full disk between the temporary file's text and its replacing trial.json: the half-written temporary file
+    is removed, the old trial.json stays, and the error is the run's storage error naming the file."""
+    from hf_quicktune import faults
+    from hf_quicktune.errors import StorageError
+
+    d = tmp_path / "t"
+    write_trial_file(d, INFO)
+    monkeypatch.setattr(faults, "_SPEC", "trial_file.write:1:ENOSPC")
+    monkeypatch.setattr(faults, "_counts", {})
+    with pytest.raises(StorageError, match="trial.json"):
+        write_trial_file(d, {**INFO, "seed": 3})
+    assert json.loads((d / TRIAL_FILE).read_text())["seed"] == 0
+    assert sorted(p.name for p in d.iterdir()) == [TRIAL_FILE]
+
+
+def test_a_temporary_trial_file_a_killed_writer_left_is_removed_by_the_next_write(tmp_path):
+    """A worker killed between writing the temporary file and replacing trial.json leaves it behind; the next write
+    of the trial removes one older than STALE_TEMPORARY_S and keeps a younger one (another worker's, about to
+    replace the file)."""
+    import os
+    import time
+
+    from hf_quicktune.train.checkpoint import STALE_TEMPORARY_S
+
+    d = tmp_path / "t"
+    write_trial_file(d, INFO)
+    stale, fresh = d / f".{TRIAL_FILE}.dead.tmp", d / f".{TRIAL_FILE}.live.tmp"
+    for p in (stale, fresh):
+        p.write_text("{")
+    old = time.time() - STALE_TEMPORARY_S - 5
+    os.utime(stale, (old, old))
+    write_trial_file(d, INFO)
+    assert not stale.exists() and fresh.exists()
