@@ -180,6 +180,10 @@ def _prepare_search(settings: RunSettings, state: RunState, clock: Clock, stages
         raise ConfigError(f"zoo {settings.zoo!r} has no candidate usable here (weights neither cached nor "
                           "downloadable?). Pick another --zoo, e.g. `--zoo offline` (no network needed); "
                           "`hf-quicktune zoo` lists them.")
+    if settings.ray_address:  # before the dataset and the ranking: a cluster whose nodes do not share --output-dir
+        from hf_quicktune.run.ray_executor import check_cluster_storage
+
+        check_cluster_storage(settings.ray_address, str(state.dir.resolve()))
     stages.enter("dataset")
     dataset = _load_dataset(settings, reporter)
     reporter.message(f"dataset {settings.dataset}: {dataset.meta.num_train} train images, "

@@ -11,7 +11,8 @@ Trials are files: every actor trains from and writes to ``--output-dir/trials/NN
 checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every node sees (NFS, a
 mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. The workers check it when they start (a
 token the driver wrote in ``workers/driver-token``, read back on each node) and the run stops there if one does
-not. A worker that dies (process killed, node lost) loses only its unfinished epoch: a new actor continues the
+not; with ``--ray-address`` every node of the cluster is checked so before the dataset is loaded
+(:func:`check_cluster_storage`). A worker that dies (process killed, node lost) loses only its unfinished epoch: a new actor continues the
 trial from its checkpoint, and the finished epochs are read from its curve.
 
 Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported only here.
@@ -233,20 +234,54 @@ def write_run_dir_marker(run_dir: str) -> tuple[str, str]:
     return path, token
 
 
-def unseen_run_dir(run_dir: str, seen: list[tuple[bool, str]], address: str | None) -> ConfigError | None:
-    """The error that stops a run some of whose workers (``seen``: :meth:`TrialWorker.run_dir_seen` of each) do not
-    see its run directory: their checkpoints would stay on their own disks, where no other worker could continue
-    their trials and the driver could not export them, found only at the end. None when every worker sees it."""
+def unseen_run_dir(run_dir: str, seen: list[tuple[bool, str]], address: str | None,
+                   what: str = "workers") -> ConfigError | None:
+    """The error that stops a run some of whose workers (``seen``: :meth:`TrialWorker.run_dir_seen` of each; or of
+    the cluster's nodes, ``what="nodes"``: :func:`check_cluster_storage`) do not see its run directory: their
+    checkpoints would stay on their own disks, where no other worker could continue their trials and the driver
+    could not export them, found only at the end. None when every one sees it."""
     hosts = sorted({host for ok, host in seen if not ok})
     if not hosts:
         return None
     where = f"--ray-address {address}" if address else "this Ray runtime"
+    whose = "workers" if what == "workers" else "nodes' workers"
     return ConfigError(
         f"--output-dir {run_dir} is not the same folder on {len(hosts)} of the nodes of {where} ({', '.join(hosts)}): "
-        f"{sum(1 for ok, _ in seen if not ok)} of its {len(seen)} workers would keep their checkpoints on their own "
-        "disks, where no other worker could continue their trials and this run could not export them.",
+        f"{sum(1 for ok, _ in seen if not ok)} of its {len(seen)} {what} do not see it, and the {whose} would keep "
+        "their checkpoints on their own disks, where no other worker could continue their trials and this run could "
+        "not export them.",
         fix="Pass an --output-dir on storage every node mounts at the same path (NFS, a mounted bucket), or drop "
             "--ray-address to train on this machine's workers.", code="ray_output_dir")
+
+
+def _node_reads(path: str, token: str) -> tuple[bool, str]:
+    """(whether this node reads ``token`` at ``path``, its host name): :func:`check_cluster_storage`'s task."""
+    import socket
+
+    return reads_token(path, token), socket.gethostname()
+
+
+def check_cluster_storage(address: str, run_dir: str) -> None:
+    """Join the cluster of ``--ray-address`` and have each of its live nodes that can host a worker (CPUs or GPUs)
+    read back a token the driver wrote under ``run_dir``; raise :func:`unseen_run_dir`'s error when one cannot. The run
+    calls it before it loads the dataset: the workers check it too, but only once they start, after the loading, the
+    ranking and the schedule's timing (minutes on a large dataset). A node that joins later is checked by its
+    worker."""
+    ray = import_ray(address)
+    if not ray.is_initialized():
+        join_cluster(ray, address)
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    path, token = write_run_dir_marker(run_dir)
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and (
+        n.get("Resources", {}).get("CPU", 0) > 0 or n.get("Resources", {}).get("GPU", 0) > 0)]
+    task = ray.remote(num_cpus=0, max_retries=0)(_node_reads)  # no core needed: a busy cluster still answers
+    seen = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
+        path, token) for node in nodes])
+    unseen = unseen_run_dir(run_dir, seen, address, what="nodes")
+    if unseen is not None:
+        raise unseen
+    logger.info("--output-dir %s: the %d nodes of --ray-address %s read the driver's token", run_dir, len(seen), address)
 
 
 def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float], int]:

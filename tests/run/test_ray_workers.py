@@ -376,13 +376,54 @@ def test_workers_that_do_not_see_the_run_directory_stop_the_run_when_they_start(
             RayExecutor(settings, state, candidates, dataset)
         assert err.value.code == "ray_output_dir"
         assert f"--output-dir {state.dir.resolve()} is not the same folder on 1 of the nodes" in str(err.value)
-        assert "2 of its 2 workers would keep their checkpoints on their own disks" in str(err.value)
+        assert "2 of its 2 workers do not see it, and the workers would keep their checkpoints on their own " \
+               "disks" in str(err.value)
         assert "mounts at the same path" in err.value.fix
         assert not list((state.dir / "workers").glob("*.log"))  # no worker was built: none logged
         monkeypatch.setattr(ray_executor, "write_run_dir_marker", written)
         ex = RayExecutor(settings, state, candidates, dataset)  # the run directory is this machine's: seen
         assert ex.capacity == 2 and (state.dir / "workers" / "driver-token").exists()
         ex.shutdown()
+    finally:
+        ray.shutdown()
+
+
+def test_a_cluster_whose_nodes_do_not_see_the_output_dir_stops_the_run_before_its_dataset(tmp_path, monkeypatch):
+    """With --ray-address the driver joins the cluster and has each of its nodes read back its token before it loads
+    the dataset (the workers' own check came after the loading, the ranking and the schedule's timing: minutes on a
+    large dataset). A node without the driver's disk is simulated by a token path it does not have, as above."""
+    import ray
+
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.run import loop, ray_executor
+    from hf_quicktune.run.settings import RunSettings
+
+    written = ray_executor.write_run_dir_marker
+
+    def elsewhere(run_dir):
+        _, token = written(run_dir)
+        return str(tmp_path / "other-disk" / "driver-token"), token
+
+    def no_dataset(*args, **kwargs):
+        raise AssertionError("the dataset was loaded before the cluster's nodes were checked")
+
+    monkeypatch.setattr(loop, "_load_dataset", no_dataset)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        address = ray.get_runtime_context().gcs_address
+        run_dir = tmp_path / "run"
+        settings = RunSettings(dataset="builtin:digits", budget="10m", prior="none",
+                               zoo="scratch:mobilenetv3_small_050", workers=2, ray_address=address,
+                               output_dir=str(run_dir))
+        monkeypatch.setattr(ray_executor, "write_run_dir_marker", elsewhere)
+        with pytest.raises(ConfigError) as err:
+            loop.run(settings)
+        assert err.value.code == "ray_output_dir"
+        assert f"--output-dir {run_dir.resolve()} is not the same folder on 1 of the nodes of --ray-address " \
+               f"{address}" in str(err.value)
+        assert "1 of its 1 nodes do not see it" in str(err.value) and "mounts at the same path" in err.value.fix
+        monkeypatch.setattr(ray_executor, "write_run_dir_marker", written)
+        ray_executor.check_cluster_storage(address, str(run_dir.resolve()))  # this machine's folder: seen, no error
     finally:
         ray.shutdown()
 
