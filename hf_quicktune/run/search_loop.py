@@ -42,7 +42,9 @@ REFIT_WITH_WORKERS = True
 #: than another trial needs to train as far (the time :data:`STOP_WHEN_BEST_FINISHED` then leaves unused); its
 #: schedule is re-fitted at once to end with the budget, up to :data:`EARLY_FINISH_MOST` x the searched one. Two
 #: workers' search trains the incumbent to its end by itself, before the time left falls to its remaining epochs'
-#: cost (the ordinary finishing's trigger), and its runs on digits stopped with 48-80 s of 240 unused (session 60)
+#: cost (the ordinary finishing's trigger), and such runs on digits stopped with 75-80 s of 240 unused (session 60);
+#: with it, the incumbents of 4-minute digits runs trained 22-30 epochs instead of 18-23, top-1 98.8 -> 99.4 %
+#: (benchmarks/finish_margin.py, session 61: 3 pairs, all won)
 EARLY_FINISH_WITH_WORKERS = True
 #: ... once the incumbent trained this share of its schedule (earlier, one good first epoch would take a worker for
 #: the rest of the run)
