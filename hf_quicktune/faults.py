@@ -6,8 +6,8 @@ name (``ENOSPC`` instead of a signal raises the OSError of a full disk there); w
 a timer sends it that long after the point is reached, so the kill lands in the middle of whatever
 follows (e.g. the zero-cost ranking). Unset, :func:`point` is one
 dictionary lookup. Points (see tests/run/test_faults.py for what each kill checks):
-``rank``, ``train.step``, ``checkpoint.write``, ``trial_file.write``, ``best.write``, ``curve.append``, ``optimizer.write``,
-``steps.append``, ``export.write``, ``push``.
+``rank``, ``train.step``, ``checkpoint.write``, ``trial_file.write``, ``best.write``, ``curve.append``,
+``optimizer.write``, ``steps.append``, ``export.write``, ``push``.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ checkpoint), so on a cluster ``--output-dir`` must be a filesystem path every no
 mounted bucket, ...); fsspec URLs such as ``s3://`` are not supported. The workers check it when they start (a
 token the driver wrote in ``workers/driver-token``, read back on each node) and the run stops there if one does
 not; with ``--ray-address`` every node of the cluster is checked so before the dataset is loaded
-(:func:`check_cluster_storage`). A worker that dies (process killed, node lost) loses only its unfinished epoch: a new actor continues the
-trial from its checkpoint, and the finished epochs are read from its curve.
+(:func:`check_cluster_storage`). A worker that dies (process killed, node lost) loses only its unfinished epoch: a
+new actor continues the trial from its checkpoint, and the finished epochs are read from its curve.
 
 Ray is an optional dependency (``pip install "hf-quicktune[ray]"``), imported only here.
 """

@@ -69,8 +69,9 @@ SAME_EPOCH_Z = 1.0
 #: one-epoch trials of other models far below it and discarded the epoch the deadline cut
 STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["EARLY_FINISH_FROM", "EARLY_FINISH_MOST", "EARLY_FINISH_WITH_WORKERS", "FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z",
-           "STOP_WHEN_BEST_FINISHED", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["EARLY_FINISH_FROM", "EARLY_FINISH_MOST", "EARLY_FINISH_WITH_WORKERS", "FINISH_MARGIN",
+           "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
+           "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
