@@ -410,6 +410,24 @@ class _TwoWorkersOnOneClock(_Rescheduling):
         self.running = {}
 
 
+def _two_worker_search(tmp_path, optimizer_class, budget_s: float, later_s: float):
+    """A search of 4-epoch trials on :class:`_TwoWorkersOnOneClock` with a schedule the run fitted (its finishing
+    re-fitted by the real hook): (search, executor, state)."""
+    from hf_quicktune.run.plan import refit_run_schedule
+    from hf_quicktune.run.search_loop import Search
+
+    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
+    opt = optimizer_class(pool, max_epochs=4)
+    state, clock = RunState(tmp_path), _TickClock()
+    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
+    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
+    executor, out = _TwoWorkersOnOneClock(state, clock, later_s=later_s), io.StringIO()
+    search = Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {}, PlainReporter(out),
+                    max_epochs=4)
+    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    return search, executor, state
+
+
 @pytest.mark.parametrize("with_workers", [True, False])
 def test_the_finishing_incumbent_of_a_two_worker_search_ends_with_the_budget(tmp_path, monkeypatch, with_workers):
     """Two workers, 4-epoch trials of 10 s epochs (trial 0 the best; its later epochs take 6 s): the finishing
@@ -419,19 +437,11 @@ def test_the_finishing_incumbent_of_a_two_worker_search_ends_with_the_budget(tmp
     import json
 
     from hf_quicktune.run import search_loop
-    from hf_quicktune.run.plan import refit_run_schedule
 
     monkeypatch.setattr(search_loop, "REFIT_WITH_WORKERS", with_workers)
     budget_s = 100.0
-    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
-    opt = _Explorer(pool, max_epochs=4)
-    state, clock = RunState(tmp_path), _TickClock()
-    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
-    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
-    executor, out = _TwoWorkersOnOneClock(state, clock, later_s=6.0), io.StringIO()
-    search = search_loop.Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {},
-                                PlainReporter(out), max_epochs=4)
-    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    search, executor, state = _two_worker_search(tmp_path, _Explorer, budget_s, later_s=6.0)
+    opt = search.opt
     stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     reserve = search.budget.reserve(search.steps)
     own = [s for s in search.steps if s["trial_id"] == 0]
@@ -475,19 +485,11 @@ def test_a_two_worker_search_that_trains_its_incumbent_on_by_itself_finishes_it_
     import logging
 
     from hf_quicktune.run import search_loop
-    from hf_quicktune.run.plan import refit_run_schedule
 
     monkeypatch.setattr(search_loop, "EARLY_FINISH_WITH_WORKERS", early)
     budget_s = 80.0
-    pool = [{"model": "a", "lr": 10.0 ** -i} for i in range(200)]
-    opt = _ContinuingWithWorkers(pool, max_epochs=4)
-    state, clock = RunState(tmp_path), _TickClock()
-    settings = RunSettings(dataset="d", budget=f"{budget_s:.0f}s", max_epochs=4)
-    state.save_json(state.dir / "schedule.json", {"search": True, "max_epochs": 4})
-    executor, out = _TwoWorkersOnOneClock(state, clock, later_s=10.0), io.StringIO()
-    search = search_loop.Search(opt, state, pool, executor, Budget(seconds=budget_s), clock, [], {},
-                                PlainReporter(out), max_epochs=4)
-    search.refit = lambda tid: refit_run_schedule(settings, state, search, executor, tid, PlainReporter(out))
+    search, executor, state = _two_worker_search(tmp_path, _ContinuingWithWorkers, budget_s, later_s=10.0)
+    opt = search.opt
     with caplog.at_level(logging.INFO, logger="hf_quicktune.run.search_loop"):
         stop = search.run(type("NoInterrupt", (), {"check": lambda self: None})())
     reserve = search.budget.reserve(search.steps)
