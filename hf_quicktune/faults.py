@@ -5,7 +5,8 @@ default, or ``INT`` = Ctrl-C) to this process the ``n``-th time :func:`point` is
 name (``ENOSPC`` instead of a signal raises the OSError of a full disk there); with ``delay`` (seconds)
 a timer sends it that long after the point is reached, so the kill lands in the middle of whatever
 follows (e.g. the zero-cost ranking). Unset, :func:`point` is one
-dictionary lookup. Points (see tests/run/test_faults.py for what each kill checks):
+dictionary lookup. Points (see tests/run/test_faults.py for what each kill checks; ``trial_file.write``'s full
+disk: tests/train/test_trial_file.py):
 ``rank``, ``train.step``, ``checkpoint.write``, ``trial_file.write``, ``best.write``, ``curve.append``,
 ``optimizer.write``, ``steps.append``, ``export.write``, ``push``.
 """

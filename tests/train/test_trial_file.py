@@ -72,8 +72,8 @@ def test_two_workers_rewriting_the_trial_file_at_once_never_read_it_half_written
 
 
 def test_a_trial_file_write_that_fails_leaves_no_temporary_file_and_says_where(tmp_path, monkeypatch):
-    """A full disk between the temporary file's text and its replacing trial.json: the half-written temporary file
-    is removed, the old trial.json stays, and the error is the run's storage error naming the file."""
+    """A full disk between the temporary file's text and its replacing trial.json: the temporary file is removed, the
+    old trial.json stays, and the error is the storage error the checkpoint writes raise, naming the file."""
     from hf_quicktune import faults
     from hf_quicktune.errors import StorageError
 
