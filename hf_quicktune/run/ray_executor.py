@@ -39,6 +39,10 @@ logger = logging.getLogger(__name__)
 _TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
+#: seconds :func:`check_cluster_storage` waits for the cluster's nodes to read the driver's token (a task on each,
+#: which starts a Ray worker process there: seconds on a busy node) before it leaves the others to their workers
+NODE_CHECK_TIMEOUT_S = 120.0
+
 #: times a job is re-submitted after its worker died before the trial is given back to the optimizer
 MAX_RESTARTS = 3
 
@@ -261,27 +265,42 @@ def _node_reads(path: str, token: str) -> tuple[bool, str]:
     return reads_token(path, token), socket.gethostname()
 
 
-def check_cluster_storage(address: str, run_dir: str) -> None:
+def check_cluster_storage(address: str, run_dir: str, timeout_s: float | None = None) -> None:
     """Join the cluster of ``--ray-address`` and have each of its live nodes that can host a worker (CPUs or GPUs)
     read back a token the driver wrote under ``run_dir``; raise :func:`unseen_run_dir`'s error when one cannot. The run
     calls it before it loads the dataset: the workers check it too, but only once they start, after the loading, the
-    ranking and the schedule's timing (minutes on a large dataset). A node that joins later is checked by its
-    worker."""
+    ranking and the schedule's timing (minutes on a large dataset). A node that joins later, or does not answer within
+    ``timeout_s`` (:data:`NODE_CHECK_TIMEOUT_S`) or fails the task (a node lost meanwhile), is left to its worker's
+    own check, with a warning that names it: a stuck node does not hold the run."""
     ray = import_ray(address)
     if not ray.is_initialized():
         join_cluster(ray, address)
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     path, token = write_run_dir_marker(run_dir)
-    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and (
-        n.get("Resources", {}).get("CPU", 0) > 0 or n.get("Resources", {}).get("GPU", 0) > 0)]
+    nodes = {n["NodeID"]: n.get("NodeManagerAddress") or n["NodeID"] for n in ray.nodes() if n.get("Alive") and (
+        n.get("Resources", {}).get("CPU", 0) > 0 or n.get("Resources", {}).get("GPU", 0) > 0)}
     task = ray.remote(num_cpus=0, max_retries=0)(_node_reads)  # no core needed: a busy cluster still answers
-    seen = ray.get([task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
-        path, token) for node in nodes])
+    refs = {task.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(
+        path, token): node for node in nodes}
+    timeout = NODE_CHECK_TIMEOUT_S if timeout_s is None else timeout_s
+    ready, late = ray.wait(list(refs), num_returns=len(refs), timeout=timeout) if refs else ([], [])
+    seen, unchecked = [], [f"{nodes[refs[ref]]} (no answer in {timeout:.0f} s)" for ref in late]
+    for ref in late:
+        ray.cancel(ref)
+    for ref in ready:
+        try:
+            seen.append(ray.get(ref))
+        except Exception as exc:  # the node died or its raylet refused the task: its worker checks when it starts
+            unchecked.append(f"{nodes[refs[ref]]} ({type(exc).__name__})")
     unseen = unseen_run_dir(run_dir, seen, address, what="nodes")
     if unseen is not None:
         raise unseen
-    logger.info("--output-dir %s: the %d nodes of --ray-address %s read the driver's token", run_dir, len(seen), address)
+    if unchecked:
+        logger.warning("--output-dir %s: %d of the %d nodes of --ray-address %s were not checked: %s; a worker "
+                       "started there checks it itself", run_dir, len(unchecked), len(nodes), address,
+                       ", ".join(sorted(unchecked)))
+    logger.info("--output-dir %s: %d nodes of --ray-address %s read the driver's token", run_dir, len(seen), address)
 
 
 def plan_workers(n: int, cpus: float, gpus: float) -> tuple[int, dict[str, float], int]:

@@ -5,6 +5,7 @@ a SIGKILLed driver resumes with nothing trained twice."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
@@ -388,10 +389,12 @@ def test_workers_that_do_not_see_the_run_directory_stop_the_run_when_they_start(
         ray.shutdown()
 
 
-def test_a_cluster_whose_nodes_do_not_see_the_output_dir_stops_the_run_before_its_dataset(tmp_path, monkeypatch):
+def test_a_cluster_whose_nodes_do_not_see_the_output_dir_stops_the_run_before_its_dataset(tmp_path, monkeypatch,
+                                                                                          caplog):
     """With --ray-address the driver joins the cluster and has each of its nodes read back its token before it loads
     the dataset (the workers' own check came after the loading, the ranking and the schedule's timing: minutes on a
-    large dataset). A node without the driver's disk is simulated by a token path it does not have, as above."""
+    large dataset). A node without the driver's disk is simulated by a token path it does not have, as above; a node
+    that hangs or fails the task is warned about and left to its worker's own check."""
     import ray
 
     from hf_quicktune.errors import ConfigError
@@ -424,6 +427,22 @@ def test_a_cluster_whose_nodes_do_not_see_the_output_dir_stops_the_run_before_it
         assert "1 of its 1 nodes do not see it" in str(err.value) and "mounts at the same path" in err.value.fix
         monkeypatch.setattr(ray_executor, "write_run_dir_marker", written)
         ray_executor.check_cluster_storage(address, str(run_dir.resolve()))  # this machine's folder: seen, no error
+        # a node that does not answer, or whose task fails, is named and left to its worker's check: no error
+        monkeypatch.setattr(ray_executor, "_node_reads", lambda path, token: time.sleep(60))
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger=ray_executor.__name__):
+            ray_executor.check_cluster_storage(address, str(run_dir.resolve()), timeout_s=2)
+        assert time.monotonic() - started < 30
+        assert "1 of the 1 nodes of --ray-address" in caplog.text and "(no answer in 2 s)" in caplog.text
+        caplog.clear()
+
+        def lost(path, token):
+            raise OSError("node lost")
+
+        monkeypatch.setattr(ray_executor, "_node_reads", lost)
+        with caplog.at_level(logging.WARNING, logger=ray_executor.__name__):
+            ray_executor.check_cluster_storage(address, str(run_dir.resolve()))
+        assert "were not checked" in caplog.text and "Error)" in caplog.text
     finally:
         ray.shutdown()
 
