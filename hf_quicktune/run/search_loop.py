@@ -46,9 +46,6 @@ REFIT_WITH_WORKERS = True
 #: with it, the incumbents of 4-minute digits runs trained 22-30 epochs instead of 18-23, top-1 98.8 -> 99.4 %
 #: (benchmarks/finish_margin.py, session 61: 3 pairs, all won)
 EARLY_FINISH_WITH_WORKERS = True
-#: ... and with one worker (its search continues the incumbent between other trials, and can bring it to its end by
-#: itself as well)
-EARLY_FINISH_ONE_WORKER = False
 #: ... once the incumbent trained this share of its schedule (earlier, one good first epoch would take a worker for
 #: the rest of the run)
 EARLY_FINISH_FROM = 0.5
@@ -72,9 +69,9 @@ SAME_EPOCH_Z = 1.0
 #: one-epoch trials of other models far below it and discarded the epoch the deadline cut
 STOP_WHEN_BEST_FINISHED = True
 
-__all__ = ["EARLY_FINISH_FROM", "EARLY_FINISH_MOST", "EARLY_FINISH_ONE_WORKER", "EARLY_FINISH_WITH_WORKERS",
-           "FINISH_MARGIN", "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z",
-           "STOP_WHEN_BEST_FINISHED", "Search", "release", "snapshot", "tell_outcome"]
+__all__ = ["EARLY_FINISH_FROM", "EARLY_FINISH_MOST", "EARLY_FINISH_WITH_WORKERS", "FINISH_MARGIN",
+           "REFIT_FINISH_MARGIN", "REFIT_WITH_WORKERS", "SAME_EPOCH_FINISH", "SAME_EPOCH_Z", "STOP_WHEN_BEST_FINISHED",
+           "Search", "release", "snapshot", "tell_outcome"]
 
 
 def snapshot(opt, pool, steps: list[dict[str, Any]], clock: Clock, budget_s: float | None, max_epochs: int) -> dict:
@@ -283,8 +280,7 @@ class Search:
         several workers, a re-fitted finishing, :data:`EARLY_FINISH_FROM` of its schedule trained, and the time its
         end would leave if trained on from now shorter than its whole schedule at that cost, so
         :meth:`incumbent_finished` would end the search there with that time unused."""
-        workers = self.executor.capacity > 1
-        return (EARLY_FINISH_WITH_WORKERS and (workers or EARLY_FINISH_ONE_WORKER) and self.refits_finish and epoch_s > 0
+        return (EARLY_FINISH_WITH_WORKERS and self.executor.capacity > 1 and self.refits_finish and epoch_s > 0
                 and epochs >= EARLY_FINISH_FROM * self.max_epochs and left - cost < self.max_epochs * epoch_s)
 
     @property
