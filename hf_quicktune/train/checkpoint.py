@@ -246,7 +246,7 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
             if not is_write_failure(err):
                 raise
             raise StorageError.writing(path, err) from err
-        _remove_stale_temporaries(directory)
+        _remove_stale_temporaries(directory, path)
 
 
 #: a temporary trial file older than this was left by a writer killed before it replaced trial.json (a write takes
@@ -254,12 +254,17 @@ def write_trial_file(directory: Path, info: dict[str, Any], *, write: bool = Tru
 STALE_TEMPORARY_S = 60.0
 
 
-def _remove_stale_temporaries(directory: Path) -> None:
-    import time
-
+def _remove_stale_temporaries(directory: Path, written: Path) -> None:
+    """Remove the temporary trial files in ``directory`` older than :data:`STALE_TEMPORARY_S`, aged against the
+    file just ``written`` there: both times are the file server's, so a node whose clock is off from it (an NFS
+    share) neither removes another worker's file being written nor keeps a dead one."""
+    try:
+        now = written.stat().st_mtime
+    except OSError:  # replaced meanwhile by another worker's write: its own cleanup runs
+        return
     for stale in directory.glob(f".{TRIAL_FILE}.*.tmp"):
         try:
-            if time.time() - stale.stat().st_mtime > STALE_TEMPORARY_S:
+            if now - stale.stat().st_mtime > STALE_TEMPORARY_S:
                 stale.unlink()
         except OSError:  # another worker removed it first
             pass

@@ -105,3 +105,29 @@ def test_a_temporary_trial_file_a_killed_writer_left_is_removed_by_the_next_writ
     os.utime(stale, (old, old))
     write_trial_file(d, INFO)
     assert not stale.exists() and fresh.exists()
+
+
+def test_temporary_trial_files_are_aged_by_the_file_servers_clock(tmp_path, monkeypatch):
+    """On a shared folder the files' times are the server's: a node whose clock runs an hour ahead keeps another
+    worker's temporary file written a second ago, and one whose clock runs behind still removes a dead one (both
+    aged against the trial file the write just replaced)."""
+    import os
+    import time
+
+    from hf_quicktune.train.checkpoint import STALE_TEMPORARY_S
+
+    d = tmp_path / "t"
+    write_trial_file(d, INFO)
+    live = d / f".{TRIAL_FILE}.live.tmp"
+    live.write_text("{")
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)  # this node's clock, an hour ahead of the server's
+    write_trial_file(d, INFO)
+    assert live.exists()
+    dead = d / f".{TRIAL_FILE}.dead.tmp"
+    dead.write_text("{")
+    old = real() - STALE_TEMPORARY_S - 5
+    os.utime(dead, (old, old))
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)  # an hour behind
+    write_trial_file(d, INFO)
+    assert not dead.exists() and live.exists()
