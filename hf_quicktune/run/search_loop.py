@@ -44,7 +44,9 @@ REFIT_WITH_WORKERS = True
 #: workers' search trains the incumbent to its end by itself, before the time left falls to its remaining epochs'
 #: cost (the ordinary finishing's trigger), and such runs on digits stopped with 75-80 s of 240 unused (session 60);
 #: with it, the incumbents of 4-minute digits runs trained 22-30 epochs instead of 18-23, top-1 98.8 -> 99.4 %
-#: (benchmarks/finish_margin.py, session 61: 3 pairs, all won)
+#: (benchmarks/finish_margin.py, session 61: 3 pairs, all won), of 8-minute runs 44-45 instead of 34-36, 99.4 -> 100.0 %
+#: (session 62: 2 pairs, both won). With one worker it never fired (fewshot, session 62: the search leaves its
+#: incumbent short of half its schedule until the ordinary finishing)
 EARLY_FINISH_WITH_WORKERS = True
 #: ... once the incumbent trained this share of its schedule (earlier, one good first epoch would take a worker for
 #: the rest of the run)
