@@ -85,9 +85,47 @@ CLIENT_SERVER_FAILED = ("Starting Ray client server failed", "start_specific_ser
 JOIN_TRIES = 3
 
 
+#: seconds a TCP connection to ``--ray-address``'s host and port may take before the run says nothing answers there
+#: (``ray.init`` on an address where nothing listens retries for minutes, printing Ray's connection warnings)
+CONNECT_TIMEOUT_S = 10.0
+
+
+def address_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a ``--ray-address`` of the form ``HOST:PORT`` (the head's GCS) or ``ray://HOST:PORT`` (its Ray
+    Client server; ``[v6]:PORT`` too); None for ``auto`` and anything without a port (Ray resolves those itself)."""
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def check_reachable(address: str, timeout_s: float | None = None) -> None:
+    """Raise a usage error at once when nothing accepts a TCP connection at ``--ray-address``'s host and port (a
+    typo, a cluster that is down, a firewall), instead of ``ray.init``'s minutes of retries."""
+    import socket
+
+    endpoint = address_endpoint(address)
+    if endpoint is None:
+        return
+    timeout = CONNECT_TIMEOUT_S if timeout_s is None else timeout_s
+    try:
+        socket.create_connection(endpoint, timeout=timeout).close()
+    except OSError as err:
+        what = "timed out" if isinstance(err, TimeoutError) else (err.strerror or type(err).__name__)
+        raise ConfigError(
+            f"could not join the Ray cluster at --ray-address {address}: nothing accepted a connection at "
+            f"{endpoint[0]}:{endpoint[1]} within {timeout:.0f} s ({what}).",
+            fix="Check the address and that the cluster is up (`ray status` on its head node): HOST:6379 is the "
+                "head's default GCS port, ray://HOST:10001 its Ray Client server; `auto` joins a cluster started on "
+                "this machine with `ray start`.", code="ray_connect") from err
+
+
 def join_cluster(ray: Any, address: str, *, tries: int = JOIN_TRIES, wait_s: float = 2.0) -> None:
-    """``ray.init`` on the cluster of ``--ray-address``; a failed connection is the user's to fix, except a
-    Ray Client server that failed to start on the head, which is tried again (``tries`` in all)."""
+    """``ray.init`` on the cluster of ``--ray-address`` once its host and port answer (:func:`check_reachable`); a
+    failed connection is the user's to fix, except a Ray Client server that failed to start on the head, which is
+    tried again (``tries`` in all)."""
+    check_reachable(address)
     for attempt in range(1, tries + 1):
         try:
             ray.init(address=address, log_to_driver=False)

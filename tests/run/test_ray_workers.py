@@ -233,7 +233,47 @@ def test_a_ray_client_address_joins_a_cluster_that_requires_its_token(tmp_path):
     assert worker_logs and any(re.search(r"job: trial \d+ epochs \d+-\d+", p.read_text()) for p in worker_logs)
 
 
-def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
+@pytest.fixture
+def listening():
+    """A port on this machine that accepts TCP connections (the address check's part of a head that is up)."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
+def test_a_ray_address_where_nothing_listens_is_a_usage_error_at_once():
+    """ray.init on a HOST:PORT where nothing listens retries for minutes, printing Ray's connection warnings (a typo in
+    --ray-address, a cluster that is down); a TCP connection to the address is tried first, and its refusal is the
+    usage error, before Ray is asked."""
+    import socket
+
+    from hf_quicktune.errors import ConfigError
+    from hf_quicktune.run.ray_executor import address_endpoint, join_cluster
+
+    class NotAsked:
+        def init(self, **kwargs):
+            raise AssertionError("ray.init was called on an address where nothing listens")
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # a free port: nothing listens there
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        with pytest.raises(ConfigError, match=f"nothing accepted a connection at 127.0.0.1:{port} within 10 s") as err:
+            join_cluster(NotAsked(), address)
+        assert err.value.code == "ray_connect" and "ray status" in err.value.fix
+    assert address_endpoint("ray://head:10001") == ("head", 10001)
+    assert address_endpoint("[::1]:6379") == ("::1", 6379)
+    assert address_endpoint("auto") is None and address_endpoint("head") is None
+
+
+def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch, listening):
     from hf_quicktune.errors import ConfigError
     from hf_quicktune.run.ray_executor import client_auth_env, join_cluster
 
@@ -241,8 +281,9 @@ def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
         def init(self, **kwargs):
             raise ConnectionError("ray client connection timeout")
 
-    with pytest.raises(ConfigError, match="could not join the Ray cluster at --ray-address ray://h:1") as err:
-        join_cluster(Unreachable(), "ray://h:1")
+    address = f"ray://127.0.0.1:{listening}"
+    with pytest.raises(ConfigError, match=f"could not join the Ray cluster at --ray-address {address}") as err:
+        join_cluster(Unreachable(), address)
     assert "RAY_AUTH_MODE=token" in err.value.fix
     # set, then delete: monkeypatch restores only what it recorded, and client_auth_env sets the variable itself
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN"):
@@ -258,7 +299,7 @@ def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch):
     assert os.environ["RAY_AUTH_MODE"] == "token"
 
 
-def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start():
+def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start(listening):
     from hf_quicktune.errors import ConfigError
     from hf_quicktune.run.ray_executor import CLIENT_SERVER_FAILED, join_cluster
 
@@ -274,21 +315,22 @@ def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start()
         def shutdown(self):
             self.shutdowns += 1
 
+    address = f"ray://127.0.0.1:{listening}"
     flaky = Head(failures=2)
-    join_cluster(flaky, "ray://h:1", wait_s=0.0)
+    join_cluster(flaky, address, wait_s=0.0)
     assert (flaky.inits, flaky.shutdowns) == (3, 2)  # joined on the third attempt, the failed clients shut down
     down = Head(failures=3)
     with pytest.raises(ConfigError, match=CLIENT_SERVER_FAILED[0]):
-        join_cluster(down, "ray://h:1", wait_s=0.0)
+        join_cluster(down, address, wait_s=0.0)
     assert down.inits == 3
     # the same dead server, found a zombie by the proxy (its traceback, not the message above)
     zombie = Head(failures=1, message="Initialization failure from server: Traceback ... in start_specific_server "
                                       "cmd = psutil_proc.cmdline() ... psutil.ZombieProcess: PID still exists")
-    join_cluster(zombie, "ray://h:1", wait_s=0.0)
+    join_cluster(zombie, address, wait_s=0.0)
     assert zombie.inits == 2
     wrong = Head(failures=1, message="ray client connection timeout")  # not a transient failure: no retry
     with pytest.raises(ConfigError, match="could not join"):
-        join_cluster(wrong, "ray://h:1", wait_s=0.0)
+        join_cluster(wrong, address, wait_s=0.0)
     assert wrong.inits == 1
 
 
