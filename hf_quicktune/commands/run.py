@@ -85,7 +85,7 @@ def _execute(settings, resume: bool, given: set[str], as_json: bool, started_at:
 
         check_dataset_spec(settings.dataset)
     if settings.workers > 1 or settings.ray_address:  # Ray installed? (not imported here)
-        from hf_quicktune.run.ray_executor import check_available
+        from hf_quicktune.run.ray_cluster import check_available
 
         check_available()
     if settings.push_to_hub:  # token and write access now, not after the budget is spent

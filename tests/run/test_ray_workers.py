@@ -254,7 +254,7 @@ def test_a_ray_address_where_nothing_listens_is_a_usage_error_at_once():
     import socket
 
     from hf_quicktune.errors import ConfigError
-    from hf_quicktune.run.ray_executor import address_endpoint, join_cluster
+    from hf_quicktune.run.ray_cluster import address_endpoint, join_cluster
 
     class NotAsked:
         def init(self, **kwargs):
@@ -275,7 +275,7 @@ def test_a_ray_address_where_nothing_listens_is_a_usage_error_at_once():
 
 def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch, listening):
     from hf_quicktune.errors import ConfigError
-    from hf_quicktune.run.ray_executor import client_auth_env, join_cluster
+    from hf_quicktune.run.ray_cluster import client_auth_env, join_cluster
 
     class Unreachable:
         def init(self, **kwargs):
@@ -301,7 +301,7 @@ def test_a_ray_address_that_cannot_be_joined_is_a_usage_error(monkeypatch, liste
 
 def test_joining_tries_again_only_when_the_heads_client_server_failed_to_start(listening):
     from hf_quicktune.errors import ConfigError
-    from hf_quicktune.run.ray_executor import CLIENT_SERVER_FAILED, join_cluster
+    from hf_quicktune.run.ray_cluster import CLIENT_SERVER_FAILED, join_cluster
 
     class Head:
         def __init__(self, failures: int, message: str = f"Initialization failure: {CLIENT_SERVER_FAILED[0]}."):
