@@ -482,7 +482,7 @@ def test_a_cluster_whose_nodes_do_not_see_the_output_dir_stops_the_run_before_it
         monkeypatch.setattr(ray_executor, "_node_reads", lost)
         with caplog.at_level(logging.WARNING, logger=ray_executor.__name__):
             ray_executor.check_cluster_storage(address, str(run_dir.resolve()))
-        assert "were not checked" in caplog.text and "Error)" in caplog.text
+        assert "were not checked" in caplog.text and "(RayTaskError(OSError))" in caplog.text  # the task's error
     finally:
         ray.shutdown()
 
