@@ -90,6 +90,9 @@ def main() -> None:
     ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--max-epochs", type=float, default=30)
     ap.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    ap.add_argument("--compare-effective-lr", action="store_true",
+                    help="also predict with the paper's momentum treatment (lr / (1 - m), no momentum: "
+                         "momentum_model='effective_lr') from the same kernel: column 'eff', its own error line")
     args = ap.parse_args()
 
     from hf_quicktune.commands.estimate import _subset_train
@@ -143,6 +146,8 @@ def main() -> None:
             curve = curve_for(spec, args.loss, lr, bs, m, max_steps, halves=halves)
             curve_seconds = time.perf_counter() - t0
             plain = curve_for(spec, args.loss, lr, bs, m, max_steps)
+            eff = curve_for(spec, args.loss, lr, bs, m, max_steps, halves=halves, momentum_model="effective_lr") \
+                if args.compare_effective_lr else None
             if (strategy, bs) not in step_seconds:
                 t0 = time.perf_counter()
                 names_full = trainable_parameter_names(base, pct, head_only)
@@ -166,16 +171,21 @@ def main() -> None:
             for kind, target in criteria:
                 if kind == "target":
                     pred, pred_plain, actual = curve.steps_to(target), plain.steps_to(target), measured.steps_to(target)
+                    pred_eff = eff.steps_to(target) if eff is not None else None
                 else:
                     pred, pred_plain = curve.steps_to_within(target), plain.steps_to_within(target)
+                    pred_eff = eff.steps_to_within(target) if eff is not None else None
                     actual = measured.steps_to_within(target)
                 status = _status(pred, actual)
                 rel = abs(pred - actual) / max(actual, 1.0) if status == "both" else None
                 rel_plain = abs(pred_plain - actual) / max(actual, 1.0) \
                     if pred_plain is not None and actual is not None else None
                 train_s = actual * sec_per_step if actual is not None else None
+                rel_eff = abs(pred_eff - actual) / max(actual, 1.0) \
+                    if pred_eff is not None and actual is not None else None
                 rows.append({"strategy": strategy, "target": (kind, target), "status": status, "rel": rel,
-                             "rel_plain": rel_plain, "ratio": None if train_s is None else train_s / est_s})
+                             "rel_plain": rel_plain, "rel_eff": rel_eff, "eff_status": _status(pred_eff, actual),
+                             "ratio": None if train_s is None else train_s / est_s})
                 actual_txt = f"{actual:.1f}" if actual is not None else "never"
                 label = f"{target:g}" if kind == "target" else f"~{target:g}"
                 print(f"{strategy:>8} {lr:>6g} {bs:>4d} {m:>4g} {label:>6} {pred_plain!s:>7} {pred!s:>7} "
@@ -183,7 +193,9 @@ def main() -> None:
                       f"{'-' if actual is None else format(actual * bs / num_train, '.2f'):>6} {est_s:>6.1f} "
                       f"{'-' if train_s is None else format(train_s, '.1f'):>8} "
                       f"{'-' if train_s is None else format(train_s / est_s, '.1f'):>6}"
-                      + (" diverged" if measured.diverged else ""), flush=True)
+                      + (" diverged" if measured.diverged else "")
+                      + (f" | eff {pred_eff!s} ({'-' if rel_eff is None else format(rel_eff, '.1%')})"
+                         if eff is not None else ""), flush=True)
 
     groups = [("all", rows)] + [
         (f"{st}, {'target' if kind == 'target' else 'within'} {t:g}",
@@ -204,6 +216,12 @@ def main() -> None:
         plain = np.array([r["rel_plain"] for r in sel if r["rel_plain"] is not None])
         if len(plain):
             line += f" (plain N/n: median {np.median(plain):.1%} over {len(plain)})"
+        if args.compare_effective_lr:
+            eff_rel = np.array([r["rel_eff"] for r in sel if r["rel_eff"] is not None])
+            reached = sum(r["eff_status"] == "both" for r in sel)
+            if len(eff_rel):
+                line += (f" (effective lr: median {np.median(eff_rel):.1%}, 90th percentile "
+                         f"{np.percentile(eff_rel, 90, method='higher'):.1%} over {reached} reached by both)")
         ratio = np.array([r["ratio"] for r in sel if r["ratio"] is not None])
         if len(ratio):
             line += f" | cost ratio median {np.median(ratio):.1f}x (min {ratio.min():.1f}x, max {ratio.max():.1f}x)"
