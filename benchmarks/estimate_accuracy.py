@@ -3,8 +3,10 @@
 For a grid of SGD learning rates, batch sizes and momenta, on a built-in dataset with the
 offline zoo's ImageNet EfficientNet-Lite0, compare the *predicted* steps to reach a target
 training loss (``hf_quicktune.estimate.estimate``, linearizing ``--samples`` images) with the
-*actual* steps of real SGD training (``hf_quicktune.estimate.measure``: full-train-set loss,
-BatchNorm statistics frozen, no augmentation). Prints the median and 90th-percentile relative
+*actual* steps of real SGD training (``hf_quicktune.estimate.measure``: full-train-set loss, no
+augmentation; ``--ground-truth trainer``, the default since session 63: the trained BatchNorm layers normalise
+each batch by its statistics, as the trainer trains them; ``pretrained``: every layer in eval mode with the
+checkpoint's statistics, the ground truth of sessions 7-62). Prints the median and 90th-percentile relative
 error and the cost ratio = (actual steps x measured seconds per real training step of the full
 model) / (estimation wall-clock: image loading + Jacobians + NTK + dynamics + step timing).
 
@@ -90,10 +92,21 @@ def main() -> None:
     ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--max-epochs", type=float, default=30)
     ap.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    ap.add_argument("--ground-truth", choices=["trainer", "pretrained"], default="trainer",
+                    help="how the measured training normalises the trained BatchNorm layers (estimate/measure.py's "
+                         "norm_statistics): trainer = batch statistics of the target data, as `run` trains; "
+                         "pretrained = eval mode with the checkpoint's statistics throughout (sessions 7-62)")
+    ap.add_argument("--norm-statistics", choices=["pretrained", "target"], default="pretrained",
+                    help="the statistics the estimator linearizes the trained BatchNorm layers with (estimate()'s "
+                         "norm_statistics; the estimator's default: pretrained)")
+    ap.add_argument("--compare-norm-statistics", action="store_true",
+                    help="also run the estimator with the other --norm-statistics on the same ground truth "
+                         "(column 'alt', its own error line)")
     ap.add_argument("--compare-effective-lr", action="store_true",
                     help="also predict with the paper's momentum treatment (lr / (1 - m), no momentum: "
                          "momentum_model='effective_lr') from the same kernel: column 'eff', its own error line")
     args = ap.parse_args()
+    other = "target" if args.norm_statistics == "pretrained" else "pretrained"  # --compare-norm-statistics
 
     from hf_quicktune.commands.estimate import _subset_train
     from hf_quicktune.data import load
@@ -121,7 +134,8 @@ def main() -> None:
     print(f"{args.dataset}: N={num_train} train images at {args.image_size}px, C={prepared.num_classes}; "
           f"{cand.name}, pct_to_freeze={pct:.3f} (last {args.tail_blocks} stage(s) + head), "
           f"n={args.samples} linearized, loss={args.loss}, targets {args.targets}, within {args.within}, "
-          f"max {args.max_epochs:g} epochs")
+          f"max {args.max_epochs:g} epochs; ground truth: {args.ground_truth} BatchNorm statistics, "
+          f"estimator: {args.norm_statistics}")
     criteria = [("target", t) for t in args.targets] + [("within", e) for e in args.within]
 
     rows = []
@@ -131,7 +145,7 @@ def main() -> None:
     for strategy in args.strategies:
         lrs = args.lrs if strategy == "head" else args.tail_lrs
         head_only = strategy == "head"
-        ntk_seconds, spec, halves = None, None, None
+        ntk_seconds, spec, halves, spec_alt, halves_alt = None, None, None, None, None
         for lr, bs, m in itertools.product(lrs, args.batch_sizes, args.momenta):
             config = {"lr": lr, "batch_size": bs, "momentum": m, "opt": "sgd", "pct_to_freeze": pct,
                       "linear_probing": head_only}
@@ -140,12 +154,20 @@ def main() -> None:
             if spec is None:  # the NTK does not depend on lr/B/m: computed once, charged to every config
                 est = estimate(prepared, cand, config, n=args.samples, image_size=args.image_size,
                                loss=args.loss, max_epochs=args.max_epochs, model=base, time_steps=False,
-                               class_probes=None if head_only else args.class_probes)
+                               class_probes=None if head_only else args.class_probes,
+                               norm_statistics=args.norm_statistics)
                 spec, halves, ntk_seconds = est.spectrum, est.halves, est.ntk_seconds
+                if args.compare_norm_statistics:  # the other linearization point, on the same ground truth
+                    alt = estimate(prepared, cand, config, n=args.samples, image_size=args.image_size,
+                                   loss=args.loss, max_epochs=args.max_epochs, model=base, time_steps=False,
+                                   class_probes=None if head_only else args.class_probes, norm_statistics=other)
+                    spec_alt, halves_alt = alt.spectrum, alt.halves
             t0 = time.perf_counter()
             curve = curve_for(spec, args.loss, lr, bs, m, max_steps, halves=halves)
             curve_seconds = time.perf_counter() - t0
             plain = curve_for(spec, args.loss, lr, bs, m, max_steps)
+            before = curve_for(spec_alt, args.loss, lr, bs, m, max_steps, halves=halves_alt) \
+                if spec_alt is not None else None
             eff = curve_for(spec, args.loss, lr, bs, m, max_steps, halves=halves, momentum_model="effective_lr") \
                 if args.compare_effective_lr else None
             if (strategy, bs) not in step_seconds:
@@ -166,15 +188,18 @@ def main() -> None:
             measured = train_and_measure(tail, feats, y, trainable=names, lr=lr, batch_size=bs, momentum=m,
                                          loss=args.loss, max_steps=max_steps,
                                          eval_every=max(1, num_train // bs // 4),
-                                         target_loss=None if args.within else min(args.targets))
+                                         target_loss=None if args.within else min(args.targets),
+                                         norm_statistics="target" if args.ground_truth == "trainer" else "pretrained")
             est_s = ntk_seconds + curve_seconds + timing_cost
             for kind, target in criteria:
                 if kind == "target":
                     pred, pred_plain, actual = curve.steps_to(target), plain.steps_to(target), measured.steps_to(target)
                     pred_eff = eff.steps_to(target) if eff is not None else None
+                    pred_pre = before.steps_to(target) if before is not None else None
                 else:
                     pred, pred_plain = curve.steps_to_within(target), plain.steps_to_within(target)
                     pred_eff = eff.steps_to_within(target) if eff is not None else None
+                    pred_pre = before.steps_to_within(target) if before is not None else None
                     actual = measured.steps_to_within(target)
                 status = _status(pred, actual)
                 rel = abs(pred - actual) / max(actual, 1.0) if status == "both" else None
@@ -183,7 +208,10 @@ def main() -> None:
                 train_s = actual * sec_per_step if actual is not None else None
                 rel_eff = abs(pred_eff - actual) / max(actual, 1.0) \
                     if pred_eff is not None and actual is not None else None
-                rows.append({"strategy": strategy, "target": (kind, target), "status": status, "rel": rel,
+                rel_pre = abs(pred_pre - actual) / max(actual, 1.0) \
+                    if pred_pre is not None and actual is not None else None
+                rows.append({"rel_pre": rel_pre, "pre_status": _status(pred_pre, actual),
+                             "strategy": strategy, "target": (kind, target), "status": status, "rel": rel,
                              "rel_plain": rel_plain, "rel_eff": rel_eff, "eff_status": _status(pred_eff, actual),
                              "ratio": None if train_s is None else train_s / est_s})
                 actual_txt = f"{actual:.1f}" if actual is not None else "never"
@@ -194,6 +222,8 @@ def main() -> None:
                       f"{'-' if train_s is None else format(train_s, '.1f'):>8} "
                       f"{'-' if train_s is None else format(train_s / est_s, '.1f'):>6}"
                       + (" diverged" if measured.diverged else "")
+                      + (f" | alt {pred_pre!s} ({'-' if rel_pre is None else format(rel_pre, '.1%')})"
+                         if before is not None else "")
                       + (f" | eff {pred_eff!s} ({'-' if rel_eff is None else format(rel_eff, '.1%')})"
                          if eff is not None else ""), flush=True)
 
@@ -216,6 +246,12 @@ def main() -> None:
         plain = np.array([r["rel_plain"] for r in sel if r["rel_plain"] is not None])
         if len(plain):
             line += f" (plain N/n: median {np.median(plain):.1%} over {len(plain)})"
+        if args.compare_norm_statistics:
+            pre_rel = np.array([r["rel_pre"] for r in sel if r["rel_pre"] is not None])
+            reached = sum(r["pre_status"] == "both" for r in sel)
+            if len(pre_rel):
+                line += (f" ({other} statistics: median {np.median(pre_rel):.1%}, 90th percentile "
+                         f"{np.percentile(pre_rel, 90, method='higher'):.1%} over {reached} reached by both)")
         if args.compare_effective_lr:
             eff_rel = np.array([r["rel_eff"] for r in sel if r["rel_eff"] is not None])
             reached = sum(r["eff_status"] == "both" for r in sel)

@@ -1,11 +1,15 @@
 """Measured ground truth for the estimator: a plain SGD loop that records the full training loss.
 
-Used by ``estimate --validate``, the accuracy benchmark and the tests. It trains exactly what the
-estimator linearizes: the ``trainable`` parameters of ``model`` in eval mode (frozen BatchNorm
-statistics, no dropout), no augmentation, PyTorch SGD with heavy-ball momentum, batches drawn
-without replacement within each epoch (``drop_last``). Every ``eval_every`` steps the loss over the
-whole training set is evaluated (not the noisy mini-batch loss); that evaluation time is excluded
-from ``train_seconds``.
+Used by ``estimate --validate``, the accuracy benchmark and the tests. It trains the ``trainable``
+parameters of ``model`` as the trainer does, without dropout or augmentation: PyTorch SGD with heavy-ball
+momentum, batches drawn without replacement within each epoch (``drop_last``), frozen normalisation layers in
+eval mode (their pretrained statistics) and the trained ones (a trainable parameter) normalising each batch by
+its own statistics (``norm_statistics="target"``, the default; the rule of
+:func:`~hf_quicktune.train.strategies.set_train_mode`; their running statistics are first set on the training
+images, :mod:`.bn_stats`, then updated by the steps). ``"pretrained"`` keeps every layer in eval mode with its
+pretrained statistics (the estimator's linearization point, and this loop's only mode until session 63). Every
+``eval_every`` steps the loss over the whole training set is evaluated in eval mode (not the noisy mini-batch
+loss); that evaluation time is excluded from ``train_seconds``.
 """
 
 from __future__ import annotations
@@ -102,8 +106,14 @@ def train_and_measure(
     seed: int = 0,
     weight_decay: float = 0.0,
     on_eval: Callable[[int, float], None] | None = None,
+    norm_statistics: str = "target",
 ) -> MeasuredCurve:
-    """Train ``model`` in place with SGD and return its full-training-set loss curve."""
+    """Train ``model`` in place with SGD and return its full-training-set loss curve (``norm_statistics``: the
+    module docstring)."""
+    from hf_quicktune.estimate.bn_stats import NORM_STATISTICS, set_target_statistics, trained_norm_layers
+
+    if norm_statistics not in NORM_STATISTICS:
+        raise ValueError(f"norm_statistics must be one of {NORM_STATISTICS}, got {norm_statistics!r}")
     model.eval()
     names = set(trainable)
     params = []
@@ -120,6 +130,10 @@ def train_and_measure(
     n = len(x)
     b = min(batch_size, n)
     curve = MeasuredCurve()
+    trained_norms = []
+    if norm_statistics == "target":
+        set_target_statistics(model, x, names)
+        trained_norms = trained_norm_layers(model, names)
     first = full_loss(model, x, y, criterion)
     curve.steps.append(0)
     curve.loss.append(first)
@@ -130,9 +144,13 @@ def train_and_measure(
         idx = perm[pos : pos + b]
         pos += b
         t0 = time.perf_counter()
+        for layer in trained_norms:
+            layer.train()
         opt.zero_grad(set_to_none=True)
         criterion(model(x[idx]), y[idx]).backward()
         opt.step()
+        for layer in trained_norms:
+            layer.eval()
         curve.train_seconds += time.perf_counter() - t0
         if step % eval_every == 0 or step == max_steps:
             value = full_loss(model, x, y, criterion)
