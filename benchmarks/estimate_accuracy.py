@@ -92,10 +92,11 @@ def main() -> None:
     ap.add_argument("--momenta", type=float, nargs="+", default=[0.0, 0.9])
     ap.add_argument("--max-epochs", type=float, default=30)
     ap.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
-    ap.add_argument("--ground-truth", choices=["trainer", "pretrained"], default="trainer",
+    ap.add_argument("--ground-truth", choices=["trainer", "pretrained", "target-fixed"], default="trainer",
                     help="how the measured training normalises the trained BatchNorm layers (estimate/measure.py's "
                          "norm_statistics): trainer = batch statistics of the target data, as `run` trains; "
-                         "pretrained = eval mode with the checkpoint's statistics throughout (sessions 7-62)")
+                         "pretrained = eval mode with the checkpoint's statistics throughout (sessions 7-62); "
+                         "target-fixed = eval mode with the target data's statistics (a diagnostic)")
     ap.add_argument("--norm-statistics", choices=["pretrained", "target"], default="pretrained",
                     help="the statistics the estimator linearizes the trained BatchNorm layers with (estimate()'s "
                          "norm_statistics; the estimator's default: pretrained)")
@@ -189,7 +190,8 @@ def main() -> None:
                                          loss=args.loss, max_steps=max_steps,
                                          eval_every=max(1, num_train // bs // 4),
                                          target_loss=None if args.within else min(args.targets),
-                                         norm_statistics="target" if args.ground_truth == "trainer" else "pretrained")
+                                         norm_statistics={"trainer": "target", "pretrained": "pretrained",
+                                                          "target-fixed": "target_fixed"}[args.ground_truth])
             est_s = ntk_seconds + curve_seconds + timing_cost
             for kind, target in criteria:
                 if kind == "target":

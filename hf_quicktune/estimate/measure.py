@@ -7,7 +7,10 @@ eval mode (their pretrained statistics) and the trained ones (a trainable parame
 its own statistics (``norm_statistics="target"``, the default; the rule of
 :func:`~hf_quicktune.train.strategies.set_train_mode`; their running statistics are first set on the training
 images, :mod:`.bn_stats`, then updated by the steps). ``"pretrained"`` keeps every layer in eval mode with its
-pretrained statistics (the estimator's linearization point, and this loop's only mode until session 63). Every
+pretrained statistics (the estimator's linearization point, and this loop's only mode until session 63);
+``"target_fixed"`` sets the target statistics and then keeps every layer in eval mode (a diagnostic: the trainer's
+network without the batch statistics' coupling of the samples, what a linearization at the target statistics
+models). Every
 ``eval_every`` steps the loss over the whole training set is evaluated in eval mode (not the noisy mini-batch
 loss); that evaluation time is excluded from ``train_seconds``.
 """
@@ -112,8 +115,8 @@ def train_and_measure(
     module docstring)."""
     from hf_quicktune.estimate.bn_stats import NORM_STATISTICS, set_target_statistics, trained_norm_layers
 
-    if norm_statistics not in NORM_STATISTICS:
-        raise ValueError(f"norm_statistics must be one of {NORM_STATISTICS}, got {norm_statistics!r}")
+    if norm_statistics not in (*NORM_STATISTICS, "target_fixed"):
+        raise ValueError(f"norm_statistics must be one of {NORM_STATISTICS} or 'target_fixed', got {norm_statistics!r}")
     model.eval()
     names = set(trainable)
     params = []
@@ -131,8 +134,9 @@ def train_and_measure(
     b = min(batch_size, n)
     curve = MeasuredCurve()
     trained_norms = []
-    if norm_statistics == "target":
+    if norm_statistics in ("target", "target_fixed"):
         set_target_statistics(model, x, names)
+    if norm_statistics == "target":
         trained_norms = trained_norm_layers(model, names)
     first = full_loss(model, x, y, criterion)
     curve.steps.append(0)

@@ -71,7 +71,7 @@ def test_measured_training_normalises_trained_layers_by_batch_statistics():
     x, y = 3.0 + 2.0 * torch.randn(64, 3, 8, 8), torch.randint(0, 3, (64,))
     names = _trained(_net())
     runs = {}
-    for mode in ("target", "pretrained"):
+    for mode in ("target", "pretrained", "target_fixed"):
         model = _net()
         frozen = model[1].running_mean.clone()
         calls: list[tuple[int, bool, bool]] = []  # (layer, training step, layer in train mode)
@@ -88,5 +88,7 @@ def test_measured_training_normalises_trained_layers_by_batch_statistics():
         assert calls[first_step - 1][2] is False  # the first loss evaluated in eval mode
         assert not any(train for _, grad, train in calls[first_step:] if not grad)  # and every later one
         assert torch.equal(model[1].running_mean, frozen)
+        assert torch.equal(model[4].running_mean, torch.zeros(6)) == (mode == "pretrained")  # statistics set first
     # the first loss is the same network evaluated with other statistics
     assert runs["target"].loss[0] != pytest.approx(runs["pretrained"].loss[0])
+    assert runs["target"].loss[0] == pytest.approx(runs["target_fixed"].loss[0])  # the same statistics at first
