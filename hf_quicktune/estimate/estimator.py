@@ -245,6 +245,10 @@ def curve_for(spec, loss: str, lr: float, batch_size: int, momentum: float, max_
     return curve
 
 
+#: what :func:`estimate` linearizes trained normalisation layers with (its ``norm_statistics``)
+ESTIMATOR_STATISTICS = ("batch", "pretrained", "target")
+
+
 def estimate(
     dataset,
     candidate,
@@ -263,7 +267,8 @@ def estimate(
     seed: int = 0,
     finite_size: bool = True,
     within: float | None = None,
-    norm_statistics: str = "pretrained",
+    norm_statistics: str = "batch",
+    statistics_batch: int | None = None,
 ) -> Estimate:
     """Predict the training-loss curve of fine-tuning ``candidate`` on ``dataset`` with ``config``.
 
@@ -281,9 +286,13 @@ def estimate(
     al. (2020): steps until the loss is within ``within`` x (initial - final) of its final value,
     the final value being the loss after ``epochs`` (or ``max_epochs``). It is defined whatever the
     loss scale, and a run whose loss plateaus above any absolute target still gets a time.
-    ``norm_statistics``: ``pretrained`` (default) linearizes the trained normalisation layers with the
-    checkpoint's running statistics; ``target`` with those of the linearized images, what the trainer's
-    train-mode layers normalise by (:mod:`.bn_stats`; a given ``model`` is copied first, never changed).
+    ``norm_statistics``, how trained normalisation layers are linearized: ``batch`` (default) normalising by the
+    linearized images' statistics as functions of the weights, as the trainer's train-mode layers do
+    (:mod:`.batch_ntk`: n x C backward passes over the batch, several times the eval-mode kernel's cost);
+    ``pretrained``, in eval mode with the checkpoint's running statistics (the estimator until session 63);
+    ``target``, in eval mode with the linearized images' statistics (:mod:`.bn_stats`). A given ``model`` is never
+    changed. ``statistics_batch``: with ``batch``, the statistics are taken over random groups of this many of the
+    linearized images (default: the configuration's batch size, the trainer's batches); 0: all of them as one.
 
     The linearization point is the pretrained body with the *new, randomly initialised* head
     (paper eq. 1 at w0), and the kernel stays frozen there. That is exact for linear probing. When
@@ -294,7 +303,8 @@ def estimate(
     the batch statistics, which an eval-mode linearization leaves out: against that training
     (``benchmarks/estimate_accuracy.py``) the target statistics predict too few steps.
     """
-    from hf_quicktune.estimate.bn_stats import NORM_STATISTICS, set_target_statistics, trained_norm_layers
+    from hf_quicktune.estimate.batch_ntk import batch_statistics_ntk
+    from hf_quicktune.estimate.bn_stats import set_target_statistics, trained_norm_layers
     from hf_quicktune.estimate.dynamics import half_spectra, spectrum
     from hf_quicktune.estimate.jacobian import empirical_ntk, trainable_parameter_names
     from hf_quicktune.zoo import create_model, get_candidate
@@ -309,8 +319,8 @@ def estimate(
         raise ConfigError(f"within must be a fraction in (0, 1) of the loss decrease, got {within}.")
     if target_loss is not None and target_loss <= 0:
         raise ConfigError(f"the target loss must be positive, got {target_loss}.")
-    if norm_statistics not in NORM_STATISTICS:
-        raise ConfigError(f"norm_statistics must be one of {NORM_STATISTICS}, got {norm_statistics!r}.")
+    if norm_statistics not in ESTIMATOR_STATISTICS:
+        raise ConfigError(f"norm_statistics must be one of {ESTIMATOR_STATISTICS}, got {norm_statistics!r}.")
     cand = get_candidate(candidate) if isinstance(candidate, str) else candidate
     lr, batch_size, momentum, warnings = _sgd_params(config)
     t0 = time.perf_counter()
@@ -326,11 +336,16 @@ def estimate(
     trainable = trainable_parameter_names(
         model, float(config.get("pct_to_freeze") or 0.0), bool(config.get("linear_probing"))
     )
-    if norm_statistics == "target" and trained_norm_layers(model, trainable):
+    trained_norms = bool(trained_norm_layers(model, trainable))
+    if norm_statistics == "target" and trained_norms:
         if given:
             model = copy.deepcopy(model)  # the caller's model keeps its statistics
         set_target_statistics(model, x, trainable)
-    gram = empirical_ntk(model, x, trainable=trainable, k=k, class_probes=class_probes, seed=seed)
+    if norm_statistics == "batch" and trained_norms:
+        group = batch_size if statistics_batch is None else (statistics_batch or None)
+        gram = batch_statistics_ntk(model, x, trainable, class_probes=class_probes, k=k, seed=seed, group=group)
+    else:
+        gram = empirical_ntk(model, x, trainable=trainable, k=k, class_probes=class_probes, seed=seed)
     targets = targets_for(labels.numpy(), num_classes, loss, float(config.get("smoothing") or 0.0))
     spec = spectrum(gram.kernel.numpy(), gram.outputs.numpy(), targets, num_train)
     halves = half_spectra(gram.kernel.numpy(), gram.outputs.numpy(), targets, num_train, seed=seed) \
