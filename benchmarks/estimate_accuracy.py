@@ -97,17 +97,17 @@ def main() -> None:
                          "norm_statistics): trainer = batch statistics of the target data, as `run` trains; "
                          "pretrained = eval mode with the checkpoint's statistics throughout (sessions 7-62); "
                          "target-fixed = eval mode with the target data's statistics (a diagnostic)")
-    ap.add_argument("--norm-statistics", choices=["pretrained", "target"], default="pretrained",
-                    help="the statistics the estimator linearizes the trained BatchNorm layers with (estimate()'s "
-                         "norm_statistics; the estimator's default: pretrained)")
-    ap.add_argument("--compare-norm-statistics", action="store_true",
-                    help="also run the estimator with the other --norm-statistics on the same ground truth "
-                         "(column 'alt', its own error line)")
+    ap.add_argument("--norm-statistics", choices=["batch", "pretrained", "target"], default="batch",
+                    help="how the estimator linearizes the trained BatchNorm layers (estimate()'s norm_statistics and "
+                         "its default, batch, since session 63; pretrained before)")
+    ap.add_argument("--compare-norm-statistics", choices=["batch", "pretrained", "target"],
+                    help="also run the estimator with this norm_statistics on the same ground truth (column 'alt', "
+                         "its own error line)")
     ap.add_argument("--compare-effective-lr", action="store_true",
                     help="also predict with the paper's momentum treatment (lr / (1 - m), no momentum: "
                          "momentum_model='effective_lr') from the same kernel: column 'eff', its own error line")
     args = ap.parse_args()
-    other = "target" if args.norm_statistics == "pretrained" else "pretrained"  # --compare-norm-statistics
+    other = args.compare_norm_statistics
 
     from hf_quicktune.commands.estimate import _subset_train
     from hf_quicktune.data import load

@@ -16,7 +16,9 @@ than the population's). Each arm's curve is the first curve's first ``t1`` steps
 kernel's curve (finite-size corrected from its own halves, as the estimator does).
 
 Ground truth as in ``estimate_accuracy.py``: the tail (last stage + conv_head + head) trained with SGD on
-the frozen trunk's outputs, eval-mode BatchNorm, the whole training loss every quarter epoch.
+the frozen trunk's outputs, eval-mode BatchNorm with the checkpoint's statistics (the benchmark's ground truth until
+session 63; ``estimate_batch_stats.py`` measures against the trainer's batch statistics), the whole training loss
+every quarter epoch.
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/estimate_relinearize.py
 """
@@ -125,7 +127,7 @@ def main() -> None:
         _, tail = split_efficientnet(base.eval(), 1)
         measured = train_and_measure(tail, feats, y_all, trainable=[n for n, _ in tail.named_parameters()], lr=lr,
                                      batch_size=bs, momentum=m, max_steps=max_steps,
-                                     eval_every=max(1, num_train // bs // 4))
+                                     eval_every=max(1, num_train // bs // 4), norm_statistics="pretrained")
         base.load_state_dict(state)
         actual = measured.steps_to_within(args.within)
         line = f"{lr:>6g} {bs:>3d} {m:>4g} "

@@ -77,7 +77,7 @@ def test_measured_training_normalises_trained_layers_by_batch_statistics():
         calls: list[tuple[int, bool, bool]] = []  # (layer, training step, layer in train mode)
         for i in (1, 4):
             model[i].register_forward_pre_hook(
-                lambda module, args, i=i: calls.append((i, torch.is_grad_enabled(), module.training)))
+                lambda module, args, i=i, calls=calls: calls.append((i, torch.is_grad_enabled(), module.training)))
         runs[mode] = train_and_measure(model, x, y, trainable=names, lr=0.01, batch_size=16, max_steps=4,
                                        eval_every=2, norm_statistics=mode)
         steps = [(i, train) for i, grad, train in calls if grad]
