@@ -36,6 +36,7 @@ import argparse
 import copy
 import itertools
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -59,6 +60,40 @@ def pct_for_tail(model: nn.Module, tail: nn.Module) -> float:
     body = [(name, p) for name, p in model.named_parameters() if name not in head]
     first = next(i for i, (_, p) in enumerate(body) if id(p) in tail_ids)
     return first / len(body)
+
+
+def lite0_tail(dataset: str, train: int, image_size: int = 32, tail_blocks: int = 1) -> SimpleNamespace:
+    """The set-up the estimate benchmarks share: ``dataset`` cut to ``train`` stratified training images (0: all),
+    EfficientNet-Lite0 with a new head seeded 0 (``base``, its ``state`` to restore), its frozen ``trunk`` and trained
+    ``tail`` (eval mode), every training image (``x``, ``y``) and the trunk's features of them (``feats``)."""
+    from hf_quicktune.commands.estimate import _subset_train
+    from hf_quicktune.data import load
+    from hf_quicktune.estimate.estimator import load_subsample
+    from hf_quicktune.zoo import create_model, get_candidate
+
+    prepared = load(dataset)
+    if train:
+        prepared = _subset_train(prepared, train, seed=0)
+    cand = get_candidate("tf_efficientnet_lite0")
+    torch.manual_seed(0)  # the new head's initialisation (the tail's NTK depends on it)
+    base = create_model(cand, num_classes=prepared.num_classes)
+    state = {k: v.clone() for k, v in base.state_dict().items()}
+    trunk, tail = split_efficientnet(base.eval(), tail_blocks)
+    x, y = load_subsample(prepared, cand, len(prepared.train), image_size)
+    with torch.no_grad():
+        feats = torch.cat([trunk(x[i : i + 64]) for i in range(0, len(x), 64)])
+    return SimpleNamespace(prepared=prepared, cand=cand, base=base, state=state, trunk=trunk, tail=tail, x=x, y=y,
+                           feats=feats)
+
+
+def _side_line(rows: list[dict], key: str, label: str) -> str:
+    """`` (LABEL: median, 90th percentile over k reached by both)`` of the ``rel_KEY`` errors, '' without any."""
+    rel = np.array([r[f"rel_{key}"] for r in rows if r[f"rel_{key}"] is not None])
+    if not len(rel):
+        return ""
+    reached = sum(r[f"{key}_status"] == "both" for r in rows)
+    return (f" ({label}: median {np.median(rel):.1%}, 90th percentile {np.percentile(rel, 90, method='higher'):.1%} "
+            f"over {reached} reached by both)")
 
 
 def _status(pred: float | None, actual: float | None) -> str:
@@ -249,17 +284,9 @@ def main() -> None:
         if len(plain):
             line += f" (plain N/n: median {np.median(plain):.1%} over {len(plain)})"
         if args.compare_norm_statistics:
-            pre_rel = np.array([r["rel_pre"] for r in sel if r["rel_pre"] is not None])
-            reached = sum(r["pre_status"] == "both" for r in sel)
-            if len(pre_rel):
-                line += (f" ({other} statistics: median {np.median(pre_rel):.1%}, 90th percentile "
-                         f"{np.percentile(pre_rel, 90, method='higher'):.1%} over {reached} reached by both)")
+            line += _side_line(sel, "pre", f"{other} statistics")
         if args.compare_effective_lr:
-            eff_rel = np.array([r["rel_eff"] for r in sel if r["rel_eff"] is not None])
-            reached = sum(r["eff_status"] == "both" for r in sel)
-            if len(eff_rel):
-                line += (f" (effective lr: median {np.median(eff_rel):.1%}, 90th percentile "
-                         f"{np.percentile(eff_rel, 90, method='higher'):.1%} over {reached} reached by both)")
+            line += _side_line(sel, "eff", "effective lr")
         ratio = np.array([r["ratio"] for r in sel if r["ratio"] is not None])
         if len(ratio):
             line += f" | cost ratio median {np.median(ratio):.1f}x (min {ratio.min():.1f}x, max {ratio.max():.1f}x)"

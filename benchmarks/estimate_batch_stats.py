@@ -23,8 +23,7 @@ import argparse
 import itertools
 
 import numpy as np
-import torch
-from estimate_accuracy import pct_for_tail, split_efficientnet
+from estimate_accuracy import lite0_tail, pct_for_tail, split_efficientnet
 
 
 def main() -> None:
@@ -43,23 +42,13 @@ def main() -> None:
                          "group: the n images as one batch)")
     args = ap.parse_args()
 
-    from hf_quicktune.commands.estimate import _subset_train
-    from hf_quicktune.data import load
     from hf_quicktune.estimate import estimate
-    from hf_quicktune.estimate.estimator import curve_for, load_subsample
+    from hf_quicktune.estimate.estimator import curve_for
     from hf_quicktune.estimate.measure import train_and_measure
-    from hf_quicktune.zoo import create_model, get_candidate
 
-    prepared = _subset_train(load(args.dataset), args.train, seed=0)
-    cand = get_candidate("tf_efficientnet_lite0")
-    torch.manual_seed(0)  # the new head's initialisation, as in estimate_accuracy.py
-    base = create_model(cand, num_classes=prepared.num_classes)
-    state = {k: v.clone() for k, v in base.state_dict().items()}
-    trunk, tail = split_efficientnet(base.eval(), 1)
-    pct = pct_for_tail(base, tail)
-    x, y = load_subsample(prepared, cand, len(prepared.train), 32)
-    with torch.no_grad():
-        feats = torch.cat([trunk(x[i : i + 64]) for i in range(0, len(x), 64)])
+    setup = lite0_tail(args.dataset, args.train)
+    prepared, cand, base, state, feats, y = setup.prepared, setup.cand, setup.base, setup.state, setup.feats, setup.y
+    pct = pct_for_tail(base, setup.tail)
     num_train = len(feats)
     config0 = {"lr": 0.01, "batch_size": 32, "momentum": 0.0, "opt": "sgd", "pct_to_freeze": pct,
                "linear_probing": False}

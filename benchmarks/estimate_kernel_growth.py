@@ -20,7 +20,7 @@ import argparse
 import numpy as np
 import torch
 import torch.nn.functional as F
-from estimate_accuracy import split_efficientnet
+from estimate_accuracy import lite0_tail
 
 
 def main() -> None:
@@ -39,20 +39,10 @@ def main() -> None:
                          "loss computed in eval mode with those statistics")
     args = ap.parse_args()
 
-    from hf_quicktune.commands.estimate import _subset_train
-    from hf_quicktune.data import load
-    from hf_quicktune.estimate.estimator import load_subsample
     from hf_quicktune.estimate.layer_gram import layer_ntk
-    from hf_quicktune.zoo import create_model, get_candidate
 
-    prepared = _subset_train(load(args.dataset), args.train, seed=0)
-    cand = get_candidate("tf_efficientnet_lite0")
-    torch.manual_seed(0)  # the new head's initialisation, as in estimate_accuracy.py
-    base = create_model(cand, num_classes=prepared.num_classes).eval()
-    x, y = load_subsample(prepared, cand, len(prepared.train), 32)
-    trunk, tail = split_efficientnet(base, 1)
-    with torch.no_grad():
-        feats = torch.cat([trunk(x[i : i + 64]) for i in range(0, len(x), 64)])
+    setup = lite0_tail(args.dataset, args.train)
+    tail, feats, y = setup.tail, setup.feats, setup.y
     names = [name for name, _ in tail.named_parameters()]
     groups = {"stage": [n for n in names if n.startswith("0.")], "conv_head": [n for n in names if n.startswith("1.")],
               "bn2": [n for n in names if n.startswith("2.")], "head": [n for n in names if n.startswith("4.")]}
