@@ -29,15 +29,20 @@ def _trained(model: nn.Module) -> list[str]:
     return [name for name, _ in model.named_parameters() if not name.startswith(("0.", "1."))]
 
 
-def _reference(model: nn.Module, x: torch.Tensor, trainable: list[str]) -> torch.Tensor:
-    """1/C sum_c J_c J_c^T by jacrev of the whole batch's outputs, layer 4 normalising by the batch (layer 1 frozen:
-    its running statistics)."""
+def _batch_normalised(model: nn.Module, trainable: list[str]):
+    """(a copy of ``model`` whose layer 4 normalises by its batch, its trained parameters, the others)."""
     net = copy.deepcopy(model).eval()
     net[4].train()
     net[4].track_running_stats, net[4].running_mean, net[4].running_var = False, None, None
     params = dict(net.named_parameters())
     train_p = {n: params[n].detach() for n in trainable}
-    rest = {n: p.detach() for n, p in params.items() if n not in train_p}
+    return net, train_p, {n: p.detach() for n, p in params.items() if n not in train_p}
+
+
+def _reference(model: nn.Module, x: torch.Tensor, trainable: list[str]) -> torch.Tensor:
+    """1/C sum_c J_c J_c^T by jacrev of the whole batch's outputs, layer 4 normalising by the batch (layer 1 frozen:
+    its running statistics)."""
+    net, train_p, rest = _batch_normalised(model, trainable)
     out = functional_call(net, {**rest, **train_p}, (x,))
     kernel = torch.zeros(len(x), len(x), dtype=torch.float64)
     for c in range(out.shape[1]):
@@ -118,12 +123,7 @@ def test_groups_take_the_statistics_of_their_own_images():
     # the reference: groups of 4 of the seeded permutation, the last image joining the group before it
     order = torch.randperm(13, generator=torch.Generator().manual_seed(5 + 2))
     groups = [order[:4], order[4:8], order[8:]]
-    net = copy.deepcopy(model).eval()
-    net[4].train()
-    net[4].track_running_stats, net[4].running_mean, net[4].running_var = False, None, None
-    params = dict(net.named_parameters())
-    train_p = {n: params[n].detach() for n in names}
-    rest = {n: p.detach() for n, p in params.items() if n not in train_p}
+    net, train_p, rest = _batch_normalised(model, names)
     grads = torch.zeros(3, 13, sum(p.numel() for p in train_p.values()), dtype=torch.float64)
     for idx in groups:
         for c in range(3):
