@@ -7,8 +7,11 @@ statistics instead, a network fine-tuned on other data is another function: Effi
 32 px on builtin:mnist5k left 1.6 % of its pooled features above zero (the ReLU6 after ``bn2`` cuts the rest), and
 training switched units on that the linearization, whose gradient is zero there, cannot see: the kernel's top
 eigenvalue grew 42x in 2.6 epochs (``benchmarks/estimate_kernel_growth.py``). Evaluated with the target data's
-statistics, the trainable layers compute what their batch statistics give in training, without the batch's noise
-(the statistics of AdaBN: Li et al. 2016, "Revisiting Batch Normalization For Practical Domain Adaptation").
+statistics (those of AdaBN: Li et al. 2016, "Revisiting Batch Normalization For Practical Domain Adaptation"), the
+trained layers compute what their batch statistics give in training, without the batch's noise: the measured
+ground truth (:mod:`.measure`) starts from them. Their gradients still differ from training's, which flow through
+the batch's statistics too: the estimator linearizes that network (:mod:`.batch_ntk`); ``estimate(norm_statistics=
+"target")``, the eval-mode kernel at these statistics, predicted too few steps (``benchmarks/estimate_accuracy.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from torch import nn
 
 __all__ = ["NORM_STATISTICS", "set_target_statistics", "trained_norm_layers"]
 
-#: the statistics the trained normalisation layers are linearized (and measured) with: ``target``, the target
-#: data's (what the trainer's train-mode layers normalise by); ``pretrained``, the checkpoint's running statistics
+#: how :func:`~.measure.train_and_measure` trains the trained normalisation layers: ``target``, on batch statistics
+#: as the trainer does (its running statistics first set on the data); ``pretrained``, in eval mode with the
+#: checkpoint's running statistics
 NORM_STATISTICS = ("target", "pretrained")
 
 

@@ -49,6 +49,8 @@ class Estimate:
     warnings: list[str] = field(default_factory=list)
     spectrum: Any = None  # dynamics.Spectrum, reusable for other lr/batch/momentum (same model + strategy)
     halves: list[Any] = field(default_factory=list)  # n/2 sub-spectra for the finite-size correction
+    #: how trained BatchNorm layers were linearized (:func:`estimate`'s ``norm_statistics``; None: none trains)
+    norm_statistics: str | None = None
 
     @property
     def batch_size(self) -> int:
@@ -99,6 +101,7 @@ class Estimate:
             "subsample": self.n,
             "trainable_params": self.num_params,
             "projected_dim": self.projected_dim,
+            "norm_statistics": self.norm_statistics,
             "initial_loss": float(self.curve.loss[0]),
             "target_loss": self.target_loss,
             "within": self.within,
@@ -288,7 +291,8 @@ def estimate(
     loss scale, and a run whose loss plateaus above any absolute target still gets a time.
     ``norm_statistics``, how trained normalisation layers are linearized: ``batch`` (default) normalising by the
     linearized images' statistics as functions of the weights, as the trainer's train-mode layers do
-    (:mod:`.batch_ntk`: n x C backward passes over the batch, several times the eval-mode kernel's cost);
+    (:mod:`.batch_ntk`: n x C backward passes, each over its group of images, several times the eval-mode kernel's
+    cost);
     ``pretrained``, in eval mode with the checkpoint's running statistics (the estimator until session 63);
     ``target``, in eval mode with the linearized images' statistics (:mod:`.bn_stats`). A given ``model`` is never
     changed. ``statistics_batch``: with ``batch``, the statistics are taken over random groups of this many of the
@@ -383,6 +387,7 @@ def estimate(
         n=len(x), num_params=gram.num_params, projected_dim=gram.projected_dim, target_loss=target_loss,
         epochs=epochs, steps_to_target=steps_to, within=within, seconds_per_step=sec_per_step,
         estimation_seconds=est_seconds, ntk_seconds=ntk_seconds, warnings=warnings, spectrum=spec, halves=halves,
+        norm_statistics=norm_statistics if trained_norms else None,
     )
 
 

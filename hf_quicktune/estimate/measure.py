@@ -10,9 +10,8 @@ images, :mod:`.bn_stats`, then updated by the steps). ``"pretrained"`` keeps eve
 pretrained statistics (the estimator's linearization point, and this loop's only mode until session 63);
 ``"target_fixed"`` sets the target statistics and then keeps every layer in eval mode (a diagnostic: the trainer's
 network without the batch statistics' coupling of the samples, what a linearization at the target statistics
-models). Every
-``eval_every`` steps the loss over the whole training set is evaluated in eval mode (not the noisy mini-batch
-loss); that evaluation time is excluded from ``train_seconds``.
+models). Every ``eval_every`` steps the loss over the whole training set is evaluated in eval mode (not the noisy
+mini-batch loss); that evaluation time is excluded from ``train_seconds``.
 """
 
 from __future__ import annotations

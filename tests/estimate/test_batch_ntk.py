@@ -112,6 +112,10 @@ def test_estimate_uses_it_by_default_for_trained_normalisation_layers():
     names = [name for name, _ in model.named_parameters()]  # pct_to_freeze 0: everything trains
     expected = np.sort(np.linalg.eigvalsh(batch_statistics_ntk(model, x, names).kernel.numpy()))[::-1] / 24
     assert est.spectrum.mu == pytest.approx(np.clip(expected, 0, None), rel=1e-6, abs=1e-9)
+    assert est.to_dict()["norm_statistics"] == "batch"
+    probing = estimate(digits, cand, {**config, "linear_probing": True}, n=24, image_size=8, epochs=1,
+                       time_steps=False, model=model, finite_size=False)
+    assert probing.to_dict()["norm_statistics"] is None  # no BatchNorm layer trains: nothing to say
 
 
 def test_groups_take_the_statistics_of_their_own_images():

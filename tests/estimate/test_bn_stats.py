@@ -62,7 +62,7 @@ def test_estimate_linearizes_with_target_statistics_and_keeps_the_given_model():
     # the two linearization points are different networks: other outputs, another kernel
     assert not torch.allclose(torch.as_tensor(target.spectrum.outputs), torch.as_tensor(pretrained.spectrum.outputs))
     with pytest.raises(Exception, match="norm_statistics"):
-        estimate(digits, "scratch:mobilenetv3_small_050", config, norm_statistics="batch", **kw)
+        estimate(digits, "scratch:mobilenetv3_small_050", config, norm_statistics="running", **kw)
 
 
 def test_measured_training_normalises_trained_layers_by_batch_statistics():
