@@ -133,8 +133,8 @@ def main() -> None:
                          "pretrained = eval mode with the checkpoint's statistics throughout (sessions 7-62); "
                          "target-fixed = eval mode with the target data's statistics (a diagnostic)")
     ap.add_argument("--norm-statistics", choices=["batch", "pretrained", "target"], default="batch",
-                    help="how the estimator linearizes the trained BatchNorm layers (estimate()'s norm_statistics and "
-                         "its default, batch, since session 63; pretrained before)")
+                    help="how the estimator linearizes the trained BatchNorm layers (estimate()'s norm_statistics; "
+                         "batch: the script's default since session 63, the estimator's stays pretrained)")
     ap.add_argument("--compare-norm-statistics", choices=["batch", "pretrained", "target"],
                     help="also run the estimator with this norm_statistics on the same ground truth (column 'alt', "
                          "its own error line)")

@@ -62,13 +62,15 @@ def _subset_train(prepared, size: int, seed: int):
 @click.option("--samples", "n", type=int, default=128, show_default=True, help="Images linearized (subsample n).")
 @click.option("--projection", "k", type=int, help="Sketch gradients to k dims (default: exact when they fit).")
 @click.option("--class-probes", type=int, help="Random class probes instead of all C outputs (cheaper).")
-@click.option("--norm-statistics", type=click.Choice(["batch", "pretrained", "target"]), default="batch",
+@click.option("--norm-statistics", type=click.Choice(["pretrained", "batch", "target"]), default="pretrained",
               show_default=True,
-              help="How BatchNorm layers that train are linearized: batch = normalising each batch of --batch-size "
-                   "by its statistics, as fine-tuning does (n x --batch-size backward passes per class probe: "
-                   "--class-probes 2 makes it ~5x cheaper); pretrained = eval mode with the checkpoint's statistics "
-                   "(cheap; on Lite0's last stage at 32 px it predicted 1.1-8x too many steps); target = eval mode "
-                   "with the data's statistics.")
+              help="How BatchNorm layers that train are linearized: pretrained = eval mode with the checkpoint's "
+                   "statistics (cheap; on Lite0's last stage at 32 px it predicted 1.1-8x too many steps); batch = "
+                   "normalising each batch of --batch-size by its statistics, as fine-tuning does (within 5-12 % "
+                   "there; n x --batch-size backward passes per class probe, --class-probes 2 makes it ~5x cheaper; "
+                   "use it with --pct-to-freeze keeping the early layers frozen: with every layer trained its "
+                   "linearized model diverges where training does not); target = eval mode with the data's "
+                   "statistics.")
 @click.option("--train-samples", type=int, help="Use only this many (stratified) training images (a dataset in many "
               "files, e.g. a Hub repo of shards, is read from enough of them).")
 @click.option("--validate", is_flag=True, help="Also train for real (plain SGD) and overlay the measured curve.")
@@ -80,9 +82,9 @@ def estimate(dataset, model, lr, batch_size, momentum, opt, pct_to_freeze, linea
              plot_path, as_json, seed, **dataset_opts) -> None:
     """Predict how fast fine-tuning MODEL on DATASET lowers the training loss, without training.
 
-    Linearizes the pretrained network as fine-tuning trains it (Zancato et al., NeurIPS 2020): the NTK of a
-    subsample (exact, from each layer's inputs and output gradients where the model allows; BatchNorm layers that
-    train normalise each batch by its statistics) -> its spectrum -> expected
+    Linearizes the pretrained network (Zancato et al., NeurIPS 2020): the NTK of a subsample (exact, from each
+    layer's inputs and output gradients where the model allows; --norm-statistics batch: BatchNorm layers that
+    train normalise each batch by its statistics, as fine-tuning trains them) -> its spectrum -> expected
     SGD loss curve -> steps/epochs to --target-loss, or loss
     after --epochs, or (the default) steps until the loss is within --within 0.1 of its final value ->
     wall-clock from one measured step on this device.

@@ -96,7 +96,7 @@ def test_one_output_probes_are_exact_and_sketches_keep_the_scale():
     assert 0.5 < ratio < 2.0  # unbiased per entry; the trace of 16 entries within 2x
 
 
-def test_estimate_uses_it_by_default_for_trained_normalisation_layers():
+def test_estimate_uses_it_for_trained_normalisation_layers():
     from hf_quicktune.data import load
     from hf_quicktune.estimate import estimate
     from hf_quicktune.estimate.estimator import load_subsample
@@ -107,14 +107,14 @@ def test_estimate_uses_it_by_default_for_trained_normalisation_layers():
     model = _net(10)
     config = {"lr": 0.05, "batch_size": 32, "momentum": 0.0, "pct_to_freeze": 0.0}
     est = estimate(digits, cand, config, n=24, image_size=8, epochs=1, time_steps=False, model=model,
-                   finite_size=False)
+                   finite_size=False, norm_statistics="batch")
     x, _ = load_subsample(digits, cand, 24, 8)
     names = [name for name, _ in model.named_parameters()]  # pct_to_freeze 0: everything trains
     expected = np.sort(np.linalg.eigvalsh(batch_statistics_ntk(model, x, names).kernel.numpy()))[::-1] / 24
     assert est.spectrum.mu == pytest.approx(np.clip(expected, 0, None), rel=1e-6, abs=1e-9)
     assert est.to_dict()["norm_statistics"] == "batch"
     probing = estimate(digits, cand, {**config, "linear_probing": True}, n=24, image_size=8, epochs=1,
-                       time_steps=False, model=model, finite_size=False)
+                       time_steps=False, model=model, finite_size=False, norm_statistics="batch")
     assert probing.to_dict()["norm_statistics"] is None  # no BatchNorm layer trains: nothing to say
 
 
