@@ -66,7 +66,7 @@ def _subset_train(prepared, size: int, seed: int):
               show_default=True,
               help="How BatchNorm layers that train are linearized: pretrained = eval mode with the checkpoint's "
                    "statistics (cheap; on Lite0's last stage at 32 px it predicted 1.1-8x too many steps); batch = "
-                   "normalising each batch of --batch-size by its statistics, as fine-tuning does (within 5-12 % "
+                   "normalising each batch of --batch-size by its statistics, as fine-tuning does (median error 4.6-11.6 % "
                    "there; n x --batch-size backward passes per class probe, --class-probes 2 makes it ~5x cheaper; "
                    "use it with --pct-to-freeze keeping the early layers frozen: with every layer trained its "
                    "linearized model diverges where training does not); target = eval mode with the data's "

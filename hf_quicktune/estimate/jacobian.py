@@ -57,6 +57,26 @@ def _count_sketch(num_params: int, k: int, seed: int) -> tuple[torch.Tensor, tor
     return bucket, sign
 
 
+def _sketched(flat: torch.Tensor, sketch: tuple[torch.Tensor, torch.Tensor] | None, width: int) -> torch.Tensor:
+    """Rows of gradients (m x P) count-sketched to ``width`` columns (unchanged without a ``sketch``)."""
+    if sketch is None:
+        return flat
+    bucket, sign = sketch
+    proj = torch.zeros(flat.shape[0], width)
+    proj.index_add_(1, bucket, flat * sign)
+    return proj
+
+
+def _class_probes(num_classes: int, class_probes: int | None, seed: int) -> tuple[torch.Tensor, float]:
+    """(probes R x C, the kernel's scale): the identity and 1/C for the exact class trace, else R seeded Rademacher
+    probes and 1/(R C)."""
+    if class_probes is None:
+        return torch.eye(num_classes), 1.0 / num_classes
+    gen = torch.Generator().manual_seed(seed + 1)
+    probes = torch.randint(0, 2, (class_probes, num_classes), generator=gen).float() * 2 - 1
+    return probes, 1.0 / (class_probes * num_classes)
+
+
 @torch.no_grad()
 def _outputs(model: nn.Module, x: torch.Tensor, batch: int = 64) -> torch.Tensor:
     return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).double()
@@ -146,13 +166,8 @@ def empirical_ntk(
 
     outputs = _outputs(model, x)
     num_classes = outputs.shape[1]
-    probes = torch.eye(num_classes) if class_probes is None else None
-    if class_probes is not None:
-        gen = torch.Generator().manual_seed(seed + 1)
-        probes = torch.randint(0, 2, (class_probes, num_classes), generator=gen).float() * 2 - 1
-    assert probes is not None
+    probes, scale = _class_probes(num_classes, class_probes, seed)
     r = probes.shape[0]
-    scale = 1.0 / num_classes if class_probes is None else 1.0 / (class_probes * num_classes)
 
     if k is None and n * r * num_params * 4 / 2**20 > memory_mb:
         k = 8192
@@ -172,13 +187,8 @@ def empirical_ntk(
     for start in range(0, n, chunk):
         xb = x[start : start + chunk]
         jac = per_sample_jac(train_p, xb)  # name -> (b, R, *shape)
-        flat = torch.cat([jac[name].reshape(len(xb), r, -1) for name in names], dim=2)
-        if sketch is not None:
-            bucket, sign = sketch
-            proj = torch.zeros(len(xb) * r, width)
-            proj.index_add_(1, bucket, flat.reshape(len(xb) * r, -1) * sign)
-            flat = proj.reshape(len(xb), r, width)
-        rows[start : start + len(xb)] = flat
+        flat = torch.cat([jac[name].reshape(len(xb) * r, -1) for name in names], dim=1)
+        rows[start : start + len(xb)] = _sketched(flat, sketch, width).reshape(len(xb), r, width)
         del jac, flat
     g = rows.reshape(n, -1).double()
     kernel = scale * (g @ g.T)
